@@ -1,0 +1,35 @@
+"""Settings common to every service; each service extends this with its own fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read once in a service's ``__main__`` from ``SCOREKEEPER_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="SCOREKEEPER_", frozen=True, extra="ignore")
+
+    # kafka://host:9092[,host2:9092] or nats://host:4222; empty starts an embedded nats-server.
+    bus_url: str = ""
+    # postgresql://…; empty starts an embedded PostgreSQL (pgserver) under data_dir.
+    database_url: str = ""
+    data_dir: Path = Path(".scorekeeper")
+    # Physical topic names are "<prefix><topic>"; lets several stacks share one broker.
+    topic_prefix: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    grpc_port: int = 0
+    # Base URL of the query service's HTTP API, used to print links to runs.
+    public_query_url: str = "http://127.0.0.1:8081"
+    log_level: str = "INFO"
+    db_pool_max: int = Field(default=10, ge=1)
+    # Messages a subscriber handles at once in this process.
+    consumer_concurrency: int = Field(default=16, ge=1)
+    # Attempts of a transient failure inside one delivery before leaving it for redelivery.
+    handler_attempts: int = Field(default=4, ge=1)
+    # Seconds to finish in-flight work after SIGTERM.
+    drain_timeout_s: float = 30.0

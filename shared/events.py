@@ -1,0 +1,86 @@
+"""Events on the bus: pydantic models sharing one envelope."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.topics import Topic
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Envelope fields every event carries; subclasses add the payload."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    topic: ClassVar[Topic]
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=_now)
+    correlation_id: str = ""
+
+
+class RunCreated(Event):
+    topic: ClassVar[Topic] = Topic.RUN_CREATED
+    type: Literal["run.created"] = "run.created"
+    run_id: uuid.UUID
+    project_id: uuid.UUID
+
+
+RecordStatus = Literal["completed", "errored"]
+
+
+class RecordProduced(Event):
+    """One execution of the system on one testcase × trial (from the executor, SDK or a monitor)."""
+
+    topic: ClassVar[Topic] = Topic.RECORD_PRODUCED
+    type: Literal["record.produced"] = "record.produced"
+    run_id: uuid.UUID
+    testcase_id: uuid.UUID
+    trial: int = Field(ge=0)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    expected: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    status: RecordStatus
+    error: str = ""
+    latency_ms: float = Field(default=0.0, ge=0)
+
+
+class ScoreRequested(Event):
+    topic: ClassVar[Topic] = Topic.SCORE_REQUESTED
+    type: Literal["score.requested"] = "score.requested"
+    run_id: uuid.UUID
+    record_id: uuid.UUID
+    metric_version_id: uuid.UUID
+
+
+ScoreStatus = Literal["completed", "errored"]
+
+
+class ScoreCompleted(Event):
+    topic: ClassVar[Topic] = Topic.SCORE_COMPLETED
+    type: Literal["score.completed"] = "score.completed"
+    run_id: uuid.UUID
+    record_id: uuid.UUID
+    metric_version_id: uuid.UUID
+    score_id: uuid.UUID
+    status: ScoreStatus
+
+
+class DeadLetter(BaseModel):
+    """What lands on ``<topic>.dlq``: the original bytes and why they can never succeed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    service: str
+    error: str
+    payload: str
+    occurred_at: datetime = Field(default_factory=_now)

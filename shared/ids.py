@@ -1,0 +1,15 @@
+"""Deterministic ids: a redelivered event always maps to the same row."""
+
+from __future__ import annotations
+
+import uuid
+
+_NAMESPACE = uuid.UUID("5c0f3e1a-8d7b-4d53-9a53-6f1f2c2b7e10")
+
+
+def record_id(run_id: uuid.UUID, testcase_id: uuid.UUID, trial: int) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"record:{run_id}:{testcase_id}:{trial}")
+
+
+def score_id(record_id: uuid.UUID, metric_version_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"score:{record_id}:{metric_version_id}")

@@ -1,0 +1,47 @@
+"""Prometheus metrics shared by every service (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_HANDLED = Counter(
+    "scorekeeper_messages_handled_total",
+    "Bus messages handled successfully, by topic.",
+    ["service", "topic"],
+)
+MESSAGES_FAILED = Counter(
+    "scorekeeper_messages_failed_total",
+    "Bus messages that failed, by topic and kind (invalid → DLQ, transient → redelivery).",
+    ["service", "topic", "kind"],
+)
+HANDLER_SECONDS = Histogram(
+    "scorekeeper_handler_seconds",
+    "Time spent handling one bus message.",
+    ["service", "topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RUNS_BY_STATUS = Gauge(
+    "scorekeeper_runs",
+    "Runs by status, refreshed from the database by the run-orchestrator.",
+    ["status"],
+)
+RUN_TRANSITIONS = Counter(
+    "scorekeeper_run_transitions_total",
+    "Run status changes made by this process.",
+    ["status"],
+)
+SYSTEM_CALLS = Counter(
+    "scorekeeper_system_calls_total",
+    "Calls to AI systems by the executor, by outcome.",
+    ["outcome"],
+)
+SYSTEM_LATENCY = Histogram(
+    "scorekeeper_system_call_seconds",
+    "Latency of calls to AI systems.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SCORES_WRITTEN = Counter(
+    "scorekeeper_scores_written_total",
+    "Scores written by the scorer, by status.",
+    ["status"],
+)

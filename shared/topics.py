@@ -1,0 +1,24 @@
+"""The one place topic names are defined."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    RUN_CREATED = "run.created"
+    RECORD_PRODUCED = "record.produced"
+    SCORE_REQUESTED = "score.requested"
+    SCORE_COMPLETED = "score.completed"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.value}.dlq"
+
+
+def physical(name: str, prefix: str) -> str:
+    """The broker-side name of a topic or dead-letter topic."""
+    return f"{prefix}{name}"
+
+
+ALL_TOPICS: tuple[str, ...] = tuple(n for t in Topic for n in (t.value, t.dlq))
