@@ -17,6 +17,7 @@ the delivery policy every subscriber shares:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, PullSub
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_random_exponential
@@ -75,7 +77,6 @@ class Bus:
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
-        # Kafka does not count deliveries; count failed ones here (bounded).
         self._failures: OrderedDict[str, int] = OrderedDict()
         self.broker: KafkaBroker | NatsBroker
         if self.kind == "kafka":
@@ -169,28 +170,41 @@ class Bus:
     async def _deliver(self, event_type: type[E], handler: Handler[E], topic: str,
                        body: bytes, message: StreamMessage[Any]) -> None:
         if self._draining:
-            await message.nack()
+            await self._nack(message, backoff_s=1.0)
             return
         self._inflight += 1
         self._idle.clear()
         started = time.perf_counter()
+        heartbeat = asyncio.create_task(self._heartbeat(message))
         try:
             await self._handle(event_type, handler, topic, body, message)
         finally:
+            heartbeat.cancel()
             metrics.HANDLER_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
+
+    async def _heartbeat(self, message: StreamMessage[Any]) -> None:
+        """Tell JetStream a long handler is still working, so it does not redeliver meanwhile.
+        (Kafka needs none: its liveness is the consumer's poll loop, not per message.)"""
+        raw = message.raw_message
+        if not (isinstance(raw, Msg) and _is_jetstream(raw)):
+            return
+        while True:
+            await asyncio.sleep(self._ack_wait_s / 3)
+            with contextlib.suppress(Exception):
+                await raw.in_progress()
 
     async def _handle(self, event_type: type[E], handler: Handler[E], topic: str,
                       body: bytes, message: StreamMessage[Any]) -> None:
         try:
             event = event_type.model_validate_json(body)
         except ValidationError as exc:
-            await self.dead_letter(topic, body, f"invalid {topic} event: {_summarise(exc)}")
-            await message.ack()
+            await self._dead_letter_and_ack(message, topic, body, f"invalid {topic} event: {_summarise(exc)}")
             return
         token = correlation_id.set(event.correlation_id or str(event.event_id))
+        key = str(event.event_id)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
@@ -201,34 +215,56 @@ class Bus:
                 with attempt:
                     await handler(event)
         except InvalidEvent as exc:
-            await self.dead_letter(topic, body, str(exc))
-            await message.ack()
+            await self._dead_letter_and_ack(message, topic, body, str(exc))
         except Exception as exc:
             metrics.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
-            deliveries = self._delivery_count(message, str(event.event_id))
+            deliveries = self._delivery_count(message, key)
             if deliveries >= self._max_deliveries:
-                await self.dead_letter(topic, body, f"gave up after {deliveries} deliveries: {exc!r}")
-                await message.ack()
+                await self._dead_letter_and_ack(message, topic, body, f"gave up after {deliveries} deliveries: {exc!r}")
                 return
             log.warning("handler failed; leaving the event for redelivery",
                         extra={"topic": topic, "error": repr(exc), "deliveries": deliveries})
-            await message.nack()
+            await self._nack(message, backoff_s=min(2.0**deliveries, 60.0))
         else:
             await message.ack()
+            self._failures.pop(key, None)
             metrics.MESSAGES_HANDLED.labels(self.service, topic).inc()
         finally:
             correlation_id.reset(token)
 
-    def _delivery_count(self, message: StreamMessage[Any], event_id: str) -> int:
+    async def _dead_letter_and_ack(self, message: StreamMessage[Any], topic: str, body: bytes, error: str) -> None:
+        try:
+            await self.dead_letter(topic, body, error)
+        except Exception:
+            # Never ack what did not reach the DLQ: a later ack would commit past it on Kafka.
+            log.exception("could not dead-letter an event; leaving it for redelivery", extra={"topic": topic})
+            await self._nack(message, backoff_s=5.0)
+            return
+        await message.ack()
+
+    async def _nack(self, message: StreamMessage[Any], backoff_s: float) -> None:
+        """Redeliver later: JetStream delays the redelivery itself; Kafka re-reads from the
+        uncommitted offset at once, so wait here (that partition cannot advance anyway)."""
+        if isinstance(message.raw_message, Msg) and _is_jetstream(message.raw_message):
+            await message.nack(delay=backoff_s)
+        else:
+            await asyncio.sleep(min(backoff_s, 5.0))
+            await message.nack()
+
+    def _delivery_count(self, message: StreamMessage[Any], key: str) -> int:
         raw = message.raw_message
-        metadata = getattr(raw, "metadata", None)
-        if metadata is not None and getattr(metadata, "num_delivered", None):
-            return int(metadata.num_delivered)
-        count = self._failures.pop(event_id, 0) + 1
-        self._failures[event_id] = count
+        if isinstance(raw, Msg) and _is_jetstream(raw):
+            return int(raw.metadata.num_delivered)
+        # Kafka does not count deliveries: count failed ones here (bounded).
+        count = self._failures.pop(key, 0) + 1
+        self._failures[key] = count
         while len(self._failures) > 10_000:
             self._failures.popitem(last=False)
         return count
+
+
+def _is_jetstream(raw: Msg) -> bool:
+    return (raw.reply or "").startswith("$JS.ACK.")
 
 
 def _summarise(exc: ValidationError) -> str:

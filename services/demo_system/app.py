@@ -1,0 +1,74 @@
+"""A small, deterministic demo AI system over HTTP: POST /answer {"question"} → {"answer"}.
+
+Realistic in its mistakes, and the same ones every time (they depend on a checksum of the
+question): about 1 in 10 answers is wrong, 1 in 12 is right but chatty ("The answer is 42."),
+and 1 in 100 requests fails with HTTP 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import zlib
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.demo_system.testset import CAPITALS
+
+_ARITHMETIC = re.compile(r"What is (-?\d+) ([+\-*]) (-?\d+)\?")
+_CAPITAL = re.compile(r"What is the capital of (.+)\?")
+
+
+def answer(question: str) -> tuple[int, str]:
+    """(HTTP status, answer text) for a question."""
+    check = zlib.crc32(question.encode())
+    if check % 100 == 42:
+        return 500, "overloaded"
+    if m := _ARITHMETIC.fullmatch(question):
+        a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
+        value = {"+": a + b, "-": a - b, "*": a * b}[op]
+        if check % 10 == 3:
+            value += 1 if check % 2 else -1
+        text = str(value)
+    elif m := _CAPITAL.fullmatch(question):
+        text = CAPITALS.get(m.group(1), "I don't know")
+        if check % 10 == 3:
+            text = "Sydney" if m.group(1) == "Australia" else text.lower()
+    else:
+        return 200, "I don't know"
+    if check % 12 == 5:
+        text = f"The answer is {text}."
+    return 200, text
+
+
+def create_app(latency_s: float = 0.0) -> Starlette:
+    async def handle(request: Request) -> Response:
+        try:
+            body = await request.json()
+            question = str(body["question"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "expected a JSON object with a 'question'"}, status_code=400)
+        if latency_s:
+            await asyncio.sleep(latency_s)
+        status, text = answer(question)
+        if status != 200:
+            return JSONResponse({"error": text}, status_code=status)
+        return JSONResponse({"answer": text, "model": "demo-1"})
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/answer", handle, methods=["POST"]), Route("/readyz", healthz),
+                             Route("/healthz", healthz)])
+
+
+def main() -> None:
+    import uvicorn
+
+    port = int(os.environ.get("DEMO_SYSTEM_PORT", "8090"))
+    latency = float(os.environ.get("DEMO_SYSTEM_LATENCY_MS", "0")) / 1000
+    uvicorn.run(create_app(latency), host="127.0.0.1", port=port, log_level="warning", access_log=False)

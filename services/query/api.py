@@ -1,0 +1,99 @@
+"""QueryService (proto/scorekeeper/v1/query.proto): one implementation behind gRPC and HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import cursor
+from services.query.repository import QueryRepository
+from shared.edge.convert import dict_to_struct, parse_uuid, python_to_value, timestamp
+from shared.edge.errors import invalid, not_found
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+def _summary(row: asyncpg.Record, completed_records: int) -> pb.MetricSummary:
+    scored = row["scored"]
+    summary = pb.MetricSummary(
+        metric_id=str(row["metric_id"]), metric_version_id=str(row["metric_version_id"]), name=row["name"],
+        output_type=row["output_type"], scored=scored, passed=row["passed"], errored=row["errored"],
+        pending=max(completed_records - scored - row["errored"], 0),
+    )
+    if scored:
+        summary.pass_rate = row["passed"] / scored
+        summary.mean = row["sum"] / scored
+    return summary
+
+
+def _score_pb(row: asyncpg.Record) -> pb.ScoreView:
+    view = pb.ScoreView(
+        id=str(row["id"]), metric_id=str(row["metric_id"]), metric_version_id=str(row["metric_version_id"]),
+        metric_name=row["metric_name"], status=row["status"], reasoning=row["reasoning"], error=row["error"],
+        scored_at=timestamp(row["scored_at"]),
+    )
+    if row["value"] is not None:
+        view.value.CopyFrom(python_to_value(row["value"]))
+    if row["passed"] is not None:
+        view.passed = row["passed"]
+    return view
+
+
+class QueryApi:
+    def __init__(self, repo: QueryRepository, public_url: str) -> None:
+        self._repo = repo
+        self._public_url = public_url.rstrip("/")
+
+    async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
+        run_id = parse_uuid(request.run_id, "run_id")
+        run = await self._repo.run(run_id)
+        if run is None:
+            raise not_found(f"run {request.run_id} does not exist")
+        completed_records = run["records_count"] - run["errored_records_count"]
+        summaries = [_summary(r, completed_records) for r in await self._repo.run_metrics(run_id)]
+        end = run["finished_at"] or datetime.now(UTC)
+        return pb.RunView(
+            id=str(run["id"]), project_id=str(run["project_id"]), testset_id=str(run["testset_id"]),
+            testset_version=run["testset_version"], system_version_id=str(run["system_version_id"] or ""),
+            source=run["source"], status=run["status"], trials=run["trials"],
+            expected_records=run["expected_records"], records=run["records_count"],
+            errored_records=run["errored_records_count"], expected_scores=completed_records * len(summaries),
+            scores=sum(s.scored + s.errored for s in summaries), metrics=summaries, notes=run["notes"],
+            created_at=timestamp(run["created_at"]), started_at=timestamp(run["started_at"]),
+            finished_at=timestamp(run["finished_at"]), duration_s=(end - run["created_at"]).total_seconds(),
+            url=f"{self._public_url}/v1/runs/{run['id']}",
+        )
+
+    async def list_records(self, request: pb.ListRecordsRequest) -> pb.ListRecordsResponse:
+        run_id = parse_uuid(request.run_id, "run_id")
+        size = request.page_size or DEFAULT_PAGE
+        if not 1 <= size <= MAX_PAGE:
+            raise invalid(f"page_size must be within 1..{MAX_PAGE}, got {request.page_size}")
+        after = None
+        if request.page_token:
+            position = cursor.decode(request.page_token, ("after",))
+            after = parse_uuid(str(position["after"]), "page_token")
+        if await self._repo.run(run_id) is None:
+            raise not_found(f"run {request.run_id} does not exist")
+        rows = await self._repo.records_page(run_id, after, size + 1)
+        page, more = rows[:size], len(rows) > size
+        scores: dict[uuid.UUID, list[pb.ScoreView]] = defaultdict(list)
+        for row in await self._repo.scores_of([r["id"] for r in page]):
+            scores[row["record_id"]].append(_score_pb(row))
+        return pb.ListRecordsResponse(
+            records=[
+                pb.RecordView(
+                    id=str(r["id"]), run_id=str(r["run_id"]), testcase_id=str(r["testcase_id"]), trial=r["trial"],
+                    status=r["status"], inputs=dict_to_struct(r["inputs"]), expected=dict_to_struct(r["expected"]),
+                    outputs=dict_to_struct(r["outputs"]), error=r["error"], latency_ms=r["latency_ms"],
+                    scores=scores[r["id"]], created_at=timestamp(r["created_at"]),
+                )
+                for r in page
+            ],
+            next_page_token=cursor.encode({"after": str(page[-1]["id"])}) if more else "",
+        )

@@ -1,0 +1,22 @@
+"""Composition root of the query service."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from scorekeeper.v1 import query_pb2
+
+from services.query.api import QueryApi
+from services.query.repository import QueryRepository
+from services.query.settings import QuerySettings
+from shared.db.pool import create_pool
+from shared.edge.api import bind
+from shared.runtime import ServiceParts, database_url
+
+SERVICE = "query"
+
+
+async def build(stack: AsyncExitStack, settings: QuerySettings) -> ServiceParts:
+    pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
+    api = QueryApi(QueryRepository(pool), settings.public_query_url)
+    return ServiceParts(apis=[bind(query_pb2.DESCRIPTOR.services_by_name["QueryService"], api)])

@@ -1,0 +1,41 @@
+"""Composition root of the run-orchestrator."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+from scorekeeper.v1 import catalog_pb2
+
+from services.run_orchestrator.api import CatalogApi
+from services.run_orchestrator.handlers import OrchestratorHandlers
+from services.run_orchestrator.lifecycle import ALL_STATUSES
+from services.run_orchestrator.repository import CatalogRepository, RunRepository
+from services.run_orchestrator.settings import OrchestratorSettings
+from shared import metrics
+from shared.db.pool import create_pool
+from shared.edge.api import bind
+from shared.runtime import ServiceParts, database_url, make_bus
+
+SERVICE = "run-orchestrator"
+
+
+async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> ServiceParts:
+    pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
+    bus = await make_bus(settings, SERVICE)
+    runs = RunRepository(pool)
+    OrchestratorHandlers(runs, bus).register()
+    api = CatalogApi(CatalogRepository(pool), runs, bus)
+
+    async def refresh_status_gauge() -> None:
+        while True:
+            counts = await runs.count_by_status()
+            for status in ALL_STATUSES:
+                metrics.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
+            await asyncio.sleep(settings.status_gauge_interval_s)
+
+    return ServiceParts(
+        bus=bus,
+        apis=[bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], api)],
+        background=[refresh_status_gauge],
+    )

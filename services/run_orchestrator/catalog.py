@@ -1,0 +1,134 @@
+"""Validation and derivation for catalog writes: pure functions, ValueError names the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from shared.scoring import heuristics
+from shared.scoring.metric import EVAL_TYPES, OUTPUT_TYPES
+from shared.system_config import parse_http_config
+
+RUN_SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
+MAX_TESTCASES_PER_REQUEST = 10_000
+MAX_TRIALS = 100
+
+
+def require_name(value: str, field: str = "name") -> str:
+    name = value.strip()
+    if not name:
+        raise ValueError(f"{field} must not be empty")
+    if len(name) > 200:
+        raise ValueError(f"{field} must be at most 200 characters")
+    return name
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    inputs: tuple[str, ...]
+    expected: tuple[str, ...]
+    metadata: tuple[str, ...]
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {"inputs": list(self.inputs), "expected": list(self.expected), "metadata": list(self.metadata)}
+
+
+def parse_mapping(inputs: list[str], expected: list[str], metadata: list[str]) -> FieldMapping:
+    if not inputs:
+        raise ValueError("field_mapping.inputs must name at least one field")
+    seen: dict[str, str] = {}
+    for group, names in (("inputs", inputs), ("expected", expected), ("metadata", metadata)):
+        for name in names:
+            if not name:
+                raise ValueError(f"field_mapping.{group} has an empty field name")
+            if name in seen:
+                raise ValueError(f"field {name!r} is mapped twice (field_mapping.{seen[name]} and field_mapping.{group})")
+            seen[name] = group
+    return FieldMapping(tuple(inputs), tuple(expected), tuple(metadata))
+
+
+def schema_validator(schema: dict[str, Any] | None) -> Draft202012Validator | None:
+    if not schema:
+        return None
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"json_schema is not a valid JSON Schema: {exc.message}") from exc
+    return Draft202012Validator(schema)
+
+
+@dataclass(frozen=True)
+class TestcaseRow:
+    data: dict[str, Any]
+    inputs: dict[str, Any]
+    expected: dict[str, Any]
+    metadata: dict[str, Any]
+    validation_errors: list[dict[str, str]]
+
+
+def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draft202012Validator | None) -> TestcaseRow:
+    """Split a testcase's data through the mapping; unmapped fields count as metadata.
+
+    A testcase that violates the schema is kept, with its errors (JSON Pointer + message).
+    """
+    mapped = set(mapping.inputs) | set(mapping.expected)
+    errors: list[dict[str, str]] = []
+    if validator is not None:
+        for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+            pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in err.absolute_path)
+            errors.append({"path": pointer, "message": err.message})
+    return TestcaseRow(
+        data=data,
+        inputs={k: data[k] for k in mapping.inputs if k in data},
+        expected={k: data[k] for k in mapping.expected if k in data},
+        metadata={k: v for k, v in data.items() if k not in mapped},
+        validation_errors=errors,
+    )
+
+
+def validate_metric(eval_type: str, output_type: str, threshold: float | None,
+                    kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check a metric definition; returns the config stored on its version."""
+    if eval_type not in EVAL_TYPES:
+        raise ValueError(f"eval_type must be one of {', '.join(EVAL_TYPES)}, got {eval_type!r}")
+    if eval_type != "heuristic":
+        raise ValueError(f"eval_type {eval_type!r} is not available yet; use 'heuristic'")
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+    if threshold is not None:
+        if output_type == "boolean":
+            raise ValueError("passing_threshold does not apply to boolean metrics")
+        if output_type == "int" and not 1 <= threshold <= 5:
+            raise ValueError(f"passing_threshold of an int metric must be within 1..5, got {threshold}")
+        if output_type == "float" and not 0 <= threshold <= 1:
+            raise ValueError(f"passing_threshold of a float metric must be within 0..1, got {threshold}")
+    if not kind:
+        raise ValueError("heuristic.kind is required for a heuristic metric")
+    try:
+        heuristics.validate_params(kind, params)
+    except ValueError as exc:
+        raise ValueError(f"heuristic: {exc}") from exc
+    return {"kind": kind, "params": params}
+
+
+def validate_system_version(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    if kind != "http":
+        if kind in ("llm", "sdk"):
+            raise ValueError(f"kind {kind!r} is not available yet; use 'http'")
+        raise ValueError(f"kind must be one of http, llm, sdk, got {kind!r}")
+    return parse_http_config(config).model_dump()
+
+
+def validate_run(source: str, trials: int, max_concurrency: int) -> tuple[str, int]:
+    source = source or "api"
+    if source not in RUN_SOURCES:
+        raise ValueError(f"source must be one of {', '.join(RUN_SOURCES)}, got {source!r}")
+    trials = trials or 1
+    if not 1 <= trials <= MAX_TRIALS:
+        raise ValueError(f"trials must be within 1..{MAX_TRIALS}, got {trials}")
+    if max_concurrency < 0:
+        raise ValueError(f"max_concurrency must not be negative, got {max_concurrency}")
+    return source, trials

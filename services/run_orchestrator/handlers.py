@@ -1,0 +1,54 @@
+"""Subscribers of the run-orchestrator: persist records, fan out scoring, advance runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.run_orchestrator.repository import RunRepository
+from shared import metrics
+from shared.events import RecordProduced, ScoreCompleted, ScoreRequested
+from shared.messaging.bus import Bus
+from shared.messaging.errors import InvalidEvent
+
+log = logging.getLogger(__name__)
+
+
+class OrchestratorHandlers:
+    def __init__(self, runs: RunRepository, bus: Bus) -> None:
+        self._runs = runs
+        self._bus = bus
+
+    def register(self) -> None:
+        self._bus.subscribe(RecordProduced, self.on_record_produced)
+        self._bus.subscribe(ScoreCompleted, self.on_score_completed)
+
+    async def on_record_produced(self, event: RecordProduced) -> None:
+        header = await self._runs.header(event.run_id)
+        if header is None:
+            raise InvalidEvent(f"run {event.run_id} does not exist")
+        if event.trial >= header.trials:
+            raise InvalidEvent(f"trial {event.trial} is out of range for run {event.run_id} ({header.trials} trials)")
+        if not await self._runs.testcase_in_testset(event.testcase_id, header.testset_id):
+            raise InvalidEvent(f"testcase {event.testcase_id} is not in the testset of run {event.run_id}")
+        record_id, status = await self._runs.save_record(event)
+        if status is not None:
+            metrics.RUN_TRANSITIONS.labels(status).inc()
+        if event.status != "completed":
+            return
+        # Published on every delivery, not only the first: if an earlier delivery committed the
+        # record but died before publishing, the redelivery still requests the scores.
+        await asyncio.gather(*(
+            self._bus.publish(ScoreRequested(run_id=event.run_id, record_id=record_id, metric_version_id=mv,
+                                             correlation_id=event.correlation_id))
+            for mv in header.metric_version_ids
+        ))
+
+    async def on_score_completed(self, event: ScoreCompleted) -> None:
+        if await self._runs.header(event.run_id) is None:
+            raise InvalidEvent(f"run {event.run_id} does not exist")
+        status = await self._runs.advance(event.run_id)
+        if status is not None:
+            metrics.RUN_TRANSITIONS.labels(status).inc()
+            if status == "completed":
+                log.info("run completed", extra={"run_id": str(event.run_id)})

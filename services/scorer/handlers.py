@@ -1,0 +1,43 @@
+"""Subscriber of the scorer: score.requested → score row + aggregates → score.completed."""
+
+from __future__ import annotations
+
+from services.scorer.repository import ScoreRepository
+from shared import metrics
+from shared.events import ScoreCompleted, ScoreRequested
+from shared.ids import score_id
+from shared.messaging.bus import Bus
+from shared.messaging.errors import InvalidEvent
+from shared.scoring.metric import score_heuristic
+
+
+class ScorerHandlers:
+    def __init__(self, repo: ScoreRepository, bus: Bus) -> None:
+        self._repo = repo
+        self._bus = bus
+
+    def register(self) -> None:
+        self._bus.subscribe(ScoreRequested, self.on_score_requested)
+
+    async def on_score_requested(self, event: ScoreRequested) -> None:
+        metric = await self._repo.metric_version(event.metric_version_id)
+        if metric is None:
+            raise InvalidEvent(f"metric version {event.metric_version_id} does not exist")
+        record = await self._repo.record(event.record_id)
+        if record is None or record.run_id != event.run_id:
+            raise InvalidEvent(f"record {event.record_id} does not exist in run {event.run_id}")
+        if metric.id not in record.metric_version_ids:
+            raise InvalidEvent(f"metric version {metric.id} is not part of run {event.run_id}")
+        if record.status != "completed":
+            raise InvalidEvent(f"record {record.id} is {record.status}; only completed records are scored")
+        if metric.eval_type != "heuristic":
+            raise InvalidEvent(f"eval_type {metric.eval_type!r} cannot be scored by this scorer")
+        outcome = score_heuristic(metric, record.outputs, record.expected)
+        sid = score_id(record.id, metric.id)
+        if await self._repo.save(sid, record, metric, outcome):
+            metrics.SCORES_WRITTEN.labels(outcome.status).inc()
+        # Published on redelivery too: the first delivery may have died between commit and publish.
+        await self._bus.publish(ScoreCompleted(
+            run_id=record.run_id, record_id=record.id, metric_version_id=metric.id, score_id=sid,
+            status=outcome.status, correlation_id=event.correlation_id,
+        ))

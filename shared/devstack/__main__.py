@@ -1,0 +1,110 @@
+"""python -m shared.devstack {demo,up,down}"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from scorekeeper_sdk import Client
+
+from shared.devstack import scenario
+from shared.devstack.stack import Stack, StackConfig, write_state
+
+DATA_DIR = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper"))
+STATE = DATA_DIR / "stack.json"
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+async def demo(testcases: int) -> int:
+    stack = Stack(StackConfig(data_dir=DATA_DIR / "demo"))
+    _say("starting PostgreSQL, NATS JetStream, 4 services and the demo AI system …")
+    started = time.perf_counter()
+    try:
+        await stack.start()
+        _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
+        async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+            ids = await scenario.prepare(client, stack.demo_system_url, testcases)
+            run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids,
+                                          source="api", notes="make demo")
+            _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(ids.metric_ids)} metrics")
+            final = await client.wait_for_run(run.id, timeout_s=300)
+            _say(scenario.summary(final))
+            return 0 if final.status == "completed" else 1
+    finally:
+        await stack.stop()
+        _say("stopped everything the demo started")
+
+
+async def up() -> int:
+    if STATE.exists():
+        _say(f"a stack is already up ({STATE}); run `make down` first")
+        return 1
+    stack = Stack(StackConfig(data_dir=DATA_DIR / "up", detached=True))
+    await stack.start()
+    write_state(STATE, stack)
+    _say(f"""stack is up (stop it with `make down`; logs in {stack.log_dir})
+  orchestrator  gRPC {stack.orchestrator_grpc}   HTTP {stack.orchestrator_http}
+  query         gRPC {stack.query_grpc}   HTTP {stack.query_http}
+  demo system   {stack.demo_system_url}
+  PostgreSQL    {stack.database_url}
+  NATS          {stack.bus_url}""")
+    return 0
+
+
+def down() -> int:
+    if not STATE.exists():
+        _say("no stack is up")
+        return 0
+    state = json.loads(STATE.read_text())
+    for pid in [*state["pids"], state["nats_pid"]]:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    from shared.embedded import stop_postgres
+
+    stop_postgres(DATA_DIR / "up")
+    STATE.unlink()
+    _say("stack stopped")
+    return 0
+
+
+async def _cancel_on_signal(work: Coroutine[Any, Any, int]) -> int:
+    """SIGTERM/SIGINT cancel the work, so its ``finally`` stops every process it started."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        _say("interrupted")
+        return 130
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.devstack")
+    parser.add_argument("command", choices=["demo", "up", "down"])
+    parser.add_argument("--testcases", type=int, default=240)
+    args = parser.parse_args()
+    if args.command == "demo":
+        sys.exit(asyncio.run(_cancel_on_signal(demo(args.testcases))))
+    if args.command == "up":
+        sys.exit(asyncio.run(_cancel_on_signal(up())))
+    sys.exit(down())
+
+
+if __name__ == "__main__":
+    main()

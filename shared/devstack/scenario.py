@@ -1,0 +1,56 @@
+"""The demo evaluation, through the public gRPC API: project, testset, metrics, system, run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scorekeeper_sdk import Client
+from scorekeeper_sdk.client import qpb
+
+from services.demo_system.testset import sample_testcases
+
+# (name, heuristic kind, params)
+DEMO_METRICS: list[tuple[str, str, dict[str, object]]] = [
+    ("exact answer", "exact_match", {"expected_field": "answer"}),
+    ("mentions answer", "contains", {"expected_field": "answer", "case_sensitive": False}),
+    ("concise", "regex", {"pattern": r"-?\d+|[A-Z][\w\s'-]*", "mode": "fullmatch"}),
+]
+
+
+@dataclass(frozen=True)
+class DemoIds:
+    project_id: str
+    testset_id: str
+    system_version_id: str
+    metric_ids: list[str]
+
+
+async def prepare(client: Client, system_url: str, testcases: int = 240, name: str = "demo") -> DemoIds:
+    project = await client.create_project(name, "Scorekeeper demo: a small question-answering system")
+    testset = await client.create_testset(
+        project.id, "questions", sample_testcases(testcases),
+        inputs=["question"], expected=["answer"], metadata=["category"],
+        json_schema={"type": "object", "required": ["question", "answer"],
+                     "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}},
+    )
+    metrics = [await client.create_heuristic_metric(project.id, n, k, p) for n, k, p in DEMO_METRICS]
+    version = await client.create_http_system(project.id, "demo-qa", {
+        "url": system_url, "body_template": {"question": "{{ inputs.question }}"}, "response_path": "answer",
+        "timeout_s": 10,
+    })
+    return DemoIds(project.id, testset.id, version.id, [m.id for m in metrics])
+
+
+def summary(run: qpb.RunView) -> str:
+    lines = [
+        f"run {run.id}: {run.status}",
+        f"  records: {run.records}/{run.expected_records} ({run.errored_records} errored)",
+        f"  scores:  {run.scores}/{run.expected_scores}",
+        f"  duration: {run.duration_s:.2f}s",
+        "  metric                 pass rate   passed/scored  errored",
+    ]
+    for m in run.metrics:
+        rate = f"{m.pass_rate * 100:6.1f}%" if m.HasField("pass_rate") else "    n/a"
+        lines.append(f"  {m.name:<22} {rate}    {m.passed:>6}/{m.scored:<6}  {m.errored:>7}")
+    lines.append(f"  {run.url}")
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Everything on one machine: embedded PostgreSQL and NATS, each service as its own process, and
+the demo AI system. Used by ``make demo``/``make up``, the benchmarks and the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.db.migrate import migrate
+from shared.devstack.processes import ManagedProcess
+from shared.embedded import DATABASE_NAME, ensure_database, free_port, postgres_server_url, start_nats
+
+# service module → (process name, serves gRPC)
+SERVICES: dict[str, tuple[str, bool]] = {
+    "run_orchestrator": ("run-orchestrator", True),
+    "query": ("query", True),
+    "system_executor": ("system-executor", False),
+    "scorer": ("scorer", False),
+}
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path = Path(".scorekeeper")
+    database_url: str = ""
+    bus_url: str = ""
+    topic_prefix: str = ""
+    replicas: dict[str, int] = field(default_factory=dict)
+    demo_system: bool = True
+    demo_latency_ms: float = 0.0
+    env: dict[str, str] = field(default_factory=dict)
+    detached: bool = False
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: list[ManagedProcess] = []
+        self.database_url = config.database_url
+        self.bus_url = config.bus_url
+        self._nats: subprocess.Popen[bytes] | None = None
+        self.ports: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+
+    @property
+    def log_dir(self) -> Path:
+        return self.config.data_dir / "logs"
+
+    @property
+    def orchestrator_grpc(self) -> str:
+        return f"127.0.0.1:{self.ports['run_orchestrator.grpc']}"
+
+    @property
+    def query_grpc(self) -> str:
+        return f"127.0.0.1:{self.ports['query.grpc']}"
+
+    @property
+    def orchestrator_http(self) -> str:
+        return f"http://127.0.0.1:{self.ports['run_orchestrator.http']}"
+
+    @property
+    def query_http(self) -> str:
+        return f"http://127.0.0.1:{self.ports['query.http']}"
+
+    @property
+    def demo_system_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['demo_system.http']}/answer"
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.database_url:
+            server = await asyncio.to_thread(postgres_server_url, self.config.data_dir)
+            self.database_url = await ensure_database(server, DATABASE_NAME)
+        await migrate(self.database_url)
+        if not self.bus_url:
+            port = free_port()
+            self._nats = await asyncio.to_thread(start_nats, self.config.data_dir / "nats", port,
+                                                 detached=self.config.detached)
+            self.bus_url = f"nats://127.0.0.1:{port}"
+        for module in SERVICES:
+            if module in ("run_orchestrator", "query"):
+                self.ports[f"{module}.grpc"] = free_port()
+        self.ports["query.http"] = free_port()
+        starting: list[ManagedProcess] = []
+        if self.config.demo_system:
+            self.ports["demo_system.http"] = free_port()
+            starting.append(self._process("demo-system", "services.demo_system", {
+                "DEMO_SYSTEM_PORT": str(self.ports["demo_system.http"]),
+                "DEMO_SYSTEM_LATENCY_MS": str(self.config.demo_latency_ms),
+            }, self.ports["demo_system.http"]))
+        for module in SERVICES:
+            for _ in range(self.config.replicas.get(module, 1)):
+                starting.append(self.service_process(module))
+        for proc in starting:
+            proc.start()
+        self.processes.extend(starting)
+        await asyncio.gather(*(p.wait_ready() for p in starting))
+
+    def service_process(self, module: str) -> ManagedProcess:
+        """A new (not yet started) replica of a service, wired to this stack."""
+        name, grpc = SERVICES[module]
+        index = self._counts.get(module, 0)
+        self._counts[module] = index + 1
+        if index == 0 and f"{module}.http" in self.ports:
+            http_port = self.ports[f"{module}.http"]
+        else:
+            http_port = free_port()
+            if index == 0:
+                self.ports[f"{module}.http"] = http_port
+        env = {
+            "SCOREKEEPER_DATABASE_URL": self.database_url,
+            "SCOREKEEPER_BUS_URL": self.bus_url,
+            "SCOREKEEPER_TOPIC_PREFIX": self.config.topic_prefix,
+            "SCOREKEEPER_HTTP_PORT": str(http_port),
+            "SCOREKEEPER_GRPC_PORT": str(self.ports.get(f"{module}.grpc", 0) if index == 0 else free_port()),
+            "SCOREKEEPER_PUBLIC_QUERY_URL": f"http://127.0.0.1:{self.ports['query.http']}",
+            "SCOREKEEPER_DATA_DIR": str(self.config.data_dir),
+            **self.config.env,
+        }
+        if not grpc:
+            env.pop("SCOREKEEPER_GRPC_PORT")
+        return self._process(name if index == 0 else f"{name}-{index}", f"services.{module}", env, http_port)
+
+    async def add_replica(self, module: str) -> ManagedProcess:
+        proc = self.service_process(module)
+        proc.start()
+        self.processes.append(proc)
+        await proc.wait_ready()
+        return proc
+
+    def _process(self, name: str, module: str, env: dict[str, str], port: int) -> ManagedProcess:
+        return ManagedProcess(name, module, env, port, self.log_dir, detached=self.config.detached)
+
+    async def stop(self) -> None:
+        # Services first (they drain), then the demo system and the broker.
+        services = [p for p in self.processes if p.name != "demo-system"]
+        await asyncio.gather(*(asyncio.to_thread(p.terminate) for p in services))
+        for p in self.processes:
+            if p.name == "demo-system":
+                p.terminate(5)
+        if self._nats is not None:
+            self._nats.terminate()
+            try:
+                self._nats.wait(10)
+            except subprocess.TimeoutExpired:
+                self._nats.kill()
+
+    def state(self) -> dict[str, object]:
+        return {
+            "pids": [p.pid for p in self.processes],
+            "nats_pid": self._nats.pid if self._nats else None,
+            "ports": self.ports,
+            "database_url": self.database_url,
+            "bus_url": self.bus_url,
+        }
+
+
+def write_state(path: Path, stack: Stack) -> None:
+    path.write_text(json.dumps(stack.state(), indent=2))

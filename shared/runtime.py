@@ -1,0 +1,112 @@
+"""Running a service process: HTTP + gRPC edges, the bus, background tasks, graceful drain.
+
+Each service's ``app.py`` builds a ``ServiceParts`` inside the exit stack it is given; this module
+starts the parts in order and, on SIGTERM/SIGINT, stops taking work, drains in-flight messages
+and requests, then closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+import uvicorn
+
+from shared import logs
+from shared.config import ServiceSettings
+from shared.edge.api import BoundService
+from shared.edge.grpc_server import GrpcServer
+from shared.edge.http_gateway import build_http_app
+from shared.embedded import embedded_database_url, embedded_nats_url
+from shared.messaging.bus import Bus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceParts:
+    """What a composition root hands to the runtime."""
+
+    bus: Bus | None = None
+    apis: list[BoundService] = field(default_factory=list)
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+async def database_url(settings: ServiceSettings) -> str:
+    """The configured database, or the embedded PostgreSQL under data_dir."""
+    return settings.database_url or await embedded_database_url(settings.data_dir)
+
+
+async def make_bus(settings: ServiceSettings, service: str) -> Bus:
+    """The configured bus, or the embedded NATS JetStream under data_dir."""
+    url = settings.bus_url or await asyncio.to_thread(embedded_nats_url, settings.data_dir)
+    return Bus(url, service=service, topic_prefix=settings.topic_prefix,
+               concurrency=settings.consumer_concurrency, attempts=settings.handler_attempts)
+
+
+async def run_service(
+    name: str,
+    settings: ServiceSettings,
+    build: Callable[[AsyncExitStack], Awaitable[ServiceParts]],
+) -> None:
+    logs.configure(name, settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    ready = False
+    async with AsyncExitStack() as stack:
+        parts = await build(stack)
+
+        grpc_server: GrpcServer | None = None
+        if parts.apis:
+            grpc_server = GrpcServer(parts.apis, settings.http_host, settings.grpc_port)
+            await grpc_server.start()
+        app = build_http_app(parts.apis, ready=lambda: ready)
+        http = uvicorn.Server(
+            uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
+                           lifespan="off", access_log=False)
+        )
+        http_task = asyncio.create_task(http.serve())
+        if parts.bus is not None:
+            await parts.bus.start()
+        tasks = [asyncio.create_task(job()) for job in parts.background]
+        ready = True
+        if grpc_server is not None:
+            await grpc_server.set_serving(True)
+        log.info("service started", extra={"http_port": settings.http_port, "grpc_port": settings.grpc_port})
+
+        await stop.wait()
+        log.info("draining")
+        ready = False
+        if grpc_server is not None:
+            await grpc_server.set_serving(False)
+        if parts.bus is not None:
+            await parts.bus.drain(settings.drain_timeout_s)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if grpc_server is not None:
+            await grpc_server.stop(grace_s=5)
+        http.should_exit = True
+        await http_task
+    log.info("stopped")
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def main(name: str, settings_type: type[S], build: Callable[..., Awaitable[ServiceParts]]) -> None:
+    """Entry point of ``python -m services.<name>``: settings are read here, once."""
+    settings = settings_type()
+    asyncio.run(run_service(name, settings, partial(build, settings=settings)))
