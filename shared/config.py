@@ -31,5 +31,9 @@ class ServiceSettings(BaseSettings):
     consumer_concurrency: int = Field(default=16, ge=1)
     # Attempts of a transient failure inside one delivery before leaving it for redelivery.
     handler_attempts: int = Field(default=4, ge=1)
+    # Seconds an unacknowledged message waits before JetStream redelivers it (e.g. after a crash).
+    ack_wait_s: float = Field(default=30.0, gt=1)
+    # Deliveries of a failing message before it is dead-lettered.
+    max_deliveries: int = Field(default=10, ge=1)
     # Seconds to finish in-flight work after SIGTERM.
     drain_timeout_s: float = 30.0

@@ -48,7 +48,8 @@ async def make_bus(settings: ServiceSettings, service: str) -> Bus:
     """The configured bus, or the embedded NATS JetStream under data_dir."""
     url = settings.bus_url or await asyncio.to_thread(embedded_nats_url, settings.data_dir)
     return Bus(url, service=service, topic_prefix=settings.topic_prefix,
-               concurrency=settings.consumer_concurrency, attempts=settings.handler_attempts)
+               concurrency=settings.consumer_concurrency, attempts=settings.handler_attempts,
+               max_deliveries=settings.max_deliveries, ack_wait_s=settings.ack_wait_s)
 
 
 async def run_service(

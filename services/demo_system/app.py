@@ -14,7 +14,7 @@ import zlib
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.demo_system.testset import CAPITALS
@@ -59,11 +59,15 @@ def create_app(latency_s: float = 0.0) -> Starlette:
             return JSONResponse({"error": text}, status_code=status)
         return JSONResponse({"answer": text, "model": "demo-1"})
 
+    async def plain_text(_: Request) -> Response:
+        # A misbehaving system, for showing how non-JSON answers are recorded.
+        return PlainTextResponse("I am not JSON")
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/answer", handle, methods=["POST"]), Route("/readyz", healthz),
-                             Route("/healthz", healthz)])
+    return Starlette(routes=[Route("/answer", handle, methods=["POST"]), Route("/text", plain_text, methods=["POST"]),
+                             Route("/readyz", healthz), Route("/healthz", healthz)])
 
 
 def main() -> None:

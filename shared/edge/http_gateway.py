@@ -3,6 +3,7 @@ plus /healthz, /readyz and Prometheus /metrics. Same operations and errors as gR
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from starlette.routing import Route
 
 from shared.edge.api import BoundMethod, BoundService
 from shared.edge.errors import ApiError, Code
+
+log = logging.getLogger(__name__)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
                 field = fields.get(key)
                 if field is None:
                     raise ApiError(Code.INVALID_ARGUMENT, f"unknown query parameter {key!r}")
-                if field.label == FieldDescriptor.LABEL_REPEATED:
+                if field.is_repeated:
                     params.setdefault(key, []).append(_query_value(field, value))
                 else:
                     params[key] = _query_value(field, value)
@@ -79,9 +82,12 @@ def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
             except json_format.ParseError as exc:
                 raise ApiError(Code.INVALID_ARGUMENT, f"bad parameter: {exc}") from exc
             response = await method.call(message)
+            return JSONResponse(to_json(response))
         except ApiError as exc:
             return error_response(exc.code, exc.message)
-        return JSONResponse(to_json(response))
+        except Exception:
+            log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
+            return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
 
     return endpoint
 

