@@ -13,3 +13,11 @@ def record_id(run_id: uuid.UUID, testcase_id: uuid.UUID, trial: int) -> uuid.UUI
 
 def score_id(record_id: uuid.UUID, metric_version_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"score:{record_id}:{metric_version_id}")
+
+
+COUNTER_SHARDS = 16
+
+
+def counter_shard(record_id: uuid.UUID) -> int:
+    """Which row of a run's sharded counters a record's counts go to."""
+    return record_id.int % COUNTER_SHARDS

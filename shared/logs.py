@@ -46,5 +46,5 @@ def configure(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "nats", "uvicorn.access", "faststream"):
+    for noisy in ("aiokafka", "nats", "uvicorn.access", "faststream", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -18,6 +18,7 @@ from functools import partial
 from typing import TypeVar
 
 import uvicorn
+import uvloop
 
 from shared import logs
 from shared.config import ServiceSettings
@@ -110,4 +111,4 @@ S = TypeVar("S", bound=ServiceSettings)
 def main(name: str, settings_type: type[S], build: Callable[..., Awaitable[ServiceParts]]) -> None:
     """Entry point of ``python -m services.<name>``: settings are read here, once."""
     settings = settings_type()
-    asyncio.run(run_service(name, settings, partial(build, settings=settings)))
+    uvloop.run(run_service(name, settings, partial(build, settings=settings)))

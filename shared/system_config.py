@@ -7,12 +7,14 @@ from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_WHOLE_EXPRESSION = re.compile(r"^\{\{\s*(.+?)\s*\}\}$", re.DOTALL)
+# One "{{ … }}" and nothing else (not "{{ a }} and {{ b }}").
+_WHOLE_EXPRESSION = re.compile(r"^\{\{\s*((?:(?!\{\{|\}\}).)+?)\s*\}\}$", re.DOTALL)
+_INDEX = re.compile(r"-?[0-9]+")
 
 
 class HttpSystemConfig(BaseModel):
@@ -83,7 +85,12 @@ def render_body(template: Any, context: dict[str, Any]) -> Any:
     if isinstance(template, str):
         mode, compiled = _compile(template)
         if mode == "expression":
-            return compiled(**context)
+            value = compiled(**context)
+            if isinstance(value, Undefined):
+                # compile_expression hands back Undefined instead of raising; make it raise
+                # (UndefinedError, or SecurityError for what the sandbox refused).
+                value._fail_with_undefined_error()
+            return value
         return compiled.render(**context)
     if isinstance(template, dict):
         return {k: render_body(v, context) for k, v in template.items()}
@@ -100,7 +107,7 @@ def extract_path(document: Any, path: str) -> Any:
     for step in path.split("."):
         if isinstance(current, dict) and step in current:
             current = current[step]
-        elif isinstance(current, list) and step.lstrip("-").isdigit() and -len(current) <= int(step) < len(current):
+        elif isinstance(current, list) and _INDEX.fullmatch(step) and -len(current) <= int(step) < len(current):
             current = current[int(step)]
         else:
             raise KeyError(f"response has no {step!r} at path {path!r}")

@@ -54,15 +54,15 @@ class QueryApi:
         run = await self._repo.run(run_id)
         if run is None:
             raise not_found(f"run {request.run_id} does not exist")
-        completed_records = run["records_count"] - run["errored_records_count"]
+        completed_records = run["records"] - run["errored_records"]
         summaries = [_summary(r, completed_records) for r in await self._repo.run_metrics(run_id)]
         end = run["finished_at"] or datetime.now(UTC)
         return pb.RunView(
             id=str(run["id"]), project_id=str(run["project_id"]), testset_id=str(run["testset_id"]),
             testset_version=run["testset_version"], system_version_id=str(run["system_version_id"] or ""),
             source=run["source"], status=run["status"], trials=run["trials"],
-            expected_records=run["expected_records"], records=run["records_count"],
-            errored_records=run["errored_records_count"], expected_scores=completed_records * len(summaries),
+            expected_records=run["expected_records"], records=run["records"],
+            errored_records=run["errored_records"], expected_scores=completed_records * len(summaries),
             scores=sum(s.scored + s.errored for s in summaries), metrics=summaries, notes=run["notes"],
             created_at=timestamp(run["created_at"]), started_at=timestamp(run["started_at"]),
             finished_at=timestamp(run["finished_at"]), duration_s=(end - run["created_at"]).total_seconds(),
@@ -78,7 +78,7 @@ class QueryApi:
         if request.page_token:
             position = cursor.decode(request.page_token, ("after",))
             after = parse_uuid(str(position["after"]), "page_token")
-        if await self._repo.run(run_id) is None:
+        if not await self._repo.run_exists(run_id):
             raise not_found(f"run {request.run_id} does not exist")
         rows = await self._repo.records_page(run_id, after, size + 1)
         page, more = rows[:size], len(rows) > size

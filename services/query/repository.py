@@ -12,7 +12,17 @@ class QueryRepository:
         self._pool = pool
 
     async def run(self, run_id: uuid.UUID) -> asyncpg.Record | None:
-        return await self._pool.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
+        """The run with its record counts (summed over the counter shards)."""
+        return await self._pool.fetchrow(
+            "SELECT r.*, coalesce(c.records, 0) AS records, coalesce(c.errored, 0) AS errored_records"
+            " FROM runs r LEFT JOIN LATERAL (SELECT sum(records) AS records, sum(errored) AS errored"
+            "   FROM run_record_counts WHERE run_id = r.id) c ON true"
+            " WHERE r.id = $1",
+            run_id,
+        )
+
+    async def run_exists(self, run_id: uuid.UUID) -> bool:
+        return bool(await self._pool.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id))
 
     async def run_metrics(self, run_id: uuid.UUID) -> list[asyncpg.Record]:
         """The run's pinned metric versions, in kick-off order, with their aggregates."""
@@ -22,7 +32,9 @@ class QueryRepository:
             " coalesce(a.errored, 0) AS errored"
             " FROM runs r CROSS JOIN LATERAL unnest(r.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
             " JOIN metric_versions v ON v.id = p.version_id JOIN metrics m ON m.id = v.metric_id"
-            " LEFT JOIN run_metric_aggregates a ON a.run_id = r.id AND a.metric_version_id = v.id"
+            " LEFT JOIN LATERAL (SELECT sum(scored) AS scored, sum(passed) AS passed, sum(sum) AS sum,"
+            "   sum(errored) AS errored FROM run_metric_aggregates"
+            "   WHERE run_id = r.id AND metric_version_id = v.id) a ON true"
             " WHERE r.id = $1 ORDER BY p.n",
             run_id,
         )

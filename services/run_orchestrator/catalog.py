@@ -77,7 +77,10 @@ def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draf
     mapped = set(mapping.inputs) | set(mapping.expected)
     errors: list[dict[str, str]] = []
     if validator is not None:
-        for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        # Document order: list indexes compare as numbers (/a/2 before /a/10).
+        in_order = sorted(validator.iter_errors(data),
+                          key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path])
+        for err in in_order:
             pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in err.absolute_path)
             errors.append({"path": pointer, "message": err.message})
     return TestcaseRow(

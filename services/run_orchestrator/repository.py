@@ -11,7 +11,7 @@ import asyncpg
 from services.run_orchestrator.catalog import FieldMapping, TestcaseRow
 from services.run_orchestrator.lifecycle import RunProgress, next_status
 from shared.events import RecordProduced
-from shared.ids import record_id
+from shared.ids import counter_shard, record_id
 
 
 @dataclass(frozen=True)
@@ -184,56 +184,73 @@ class RunRepository:
         ))
 
     async def save_record(self, event: RecordProduced) -> tuple[uuid.UUID, str | None]:
-        """Insert the record once (deterministic id); count it and advance the run in one transaction.
-
-        Returns the record id and the run's new status when it changed.
-        """
+        """Insert the record once (deterministic id) and count it, in one transaction; then
+        advance the run. Returns the record id and the run's new status when it changed."""
         rid = record_id(event.run_id, event.testcase_id, event.trial)
-        async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id",
-                rid, event.run_id, event.testcase_id, event.trial, event.inputs, event.expected,
-                event.outputs, event.status, event.error, event.latency_ms,
-            )
-            if inserted is None:
-                return rid, None
-            await conn.execute(
-                "UPDATE runs SET records_count = records_count + 1,"
-                " errored_records_count = errored_records_count + $2, updated_at = now() WHERE id = $1",
-                event.run_id, 1 if event.status == "errored" else 0,
-            )
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                inserted = await conn.fetchval(
+                    "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
+                    " latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id",
+                    rid, event.run_id, event.testcase_id, event.trial, event.inputs, event.expected,
+                    event.outputs, event.status, event.error, event.latency_ms,
+                )
+                if inserted is not None:
+                    await conn.execute(
+                        "INSERT INTO run_record_counts AS c (run_id, shard, records, errored) VALUES ($1, $2, 1, $3)"
+                        " ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + 1,"
+                        " errored = c.errored + EXCLUDED.errored",
+                        event.run_id, counter_shard(rid), 1 if event.status == "errored" else 0,
+                    )
             return rid, await self._advance(conn, event.run_id)
 
     async def advance(self, run_id: uuid.UUID) -> str | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             return await self._advance(conn, run_id)
 
     async def _advance(self, conn: asyncpg.Connection, run_id: uuid.UUID) -> str | None:
+        """Move the run to the status its counts call for.
+
+        Called after the caller's own write committed, so the last writer always sees every
+        write before it. The counts are read without a lock; the run row is locked (and the
+        counts read again) only when the status really changes, which happens a handful of
+        times per run, so concurrent handlers do not queue on the run row.
+        """
+        progress = await self._progress(conn, run_id, lock=False)
+        if progress is None or next_status(progress) == progress.status:
+            return None
+        async with conn.transaction():
+            progress = await self._progress(conn, run_id, lock=True)
+            assert progress is not None
+            target = next_status(progress)
+            if target == progress.status:
+                return None
+            await conn.execute(
+                "UPDATE runs SET status = $2, updated_at = now(),"
+                " started_at = CASE WHEN started_at IS NULL AND $2 <> 'awaiting_execution' THEN now() ELSE started_at END,"
+                " finished_at = CASE WHEN $2 = 'completed' THEN now() ELSE finished_at END"
+                " WHERE id = $1",
+                run_id, target,
+            )
+            await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, target)
+            return target
+
+    @staticmethod
+    async def _progress(conn: asyncpg.Connection, run_id: uuid.UUID, *, lock: bool) -> RunProgress | None:
         row = await conn.fetchrow(
-            "SELECT status, expected_records, records_count, errored_records_count,"
-            " cardinality(metric_version_ids) AS metrics,"
+            "SELECT status, expected_records, cardinality(metric_version_ids) AS metrics,"
+            " (SELECT coalesce(sum(c.records), 0) FROM run_record_counts c WHERE c.run_id = runs.id) AS records,"
+            " (SELECT coalesce(sum(c.errored), 0) FROM run_record_counts c WHERE c.run_id = runs.id) AS errored,"
             " (SELECT coalesce(sum(a.scored + a.errored), 0) FROM run_metric_aggregates a"
             "   WHERE a.run_id = runs.id AND a.metric_version_id = ANY(runs.metric_version_ids)) AS scores_done"
-            " FROM runs WHERE id = $1 FOR NO KEY UPDATE",
+            " FROM runs WHERE id = $1" + (" FOR NO KEY UPDATE" if lock else ""),
             run_id,
         )
         if row is None:
             return None
-        progress = RunProgress(row["status"], row["expected_records"], row["records_count"],
-                               row["errored_records_count"], row["metrics"], int(row["scores_done"]))
-        target = next_status(progress)
-        if target == progress.status:
-            return None
-        await conn.execute(
-            "UPDATE runs SET status = $2, updated_at = now(),"
-            " started_at = CASE WHEN started_at IS NULL AND $2 <> 'awaiting_execution' THEN now() ELSE started_at END,"
-            " finished_at = CASE WHEN $2 = 'completed' THEN now() ELSE finished_at END"
-            " WHERE id = $1",
-            run_id, target,
-        )
-        await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, target)
-        return target
+        return RunProgress(row["status"], row["expected_records"], int(row["records"]), int(row["errored"]),
+                           row["metrics"], int(row["scores_done"]))
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self._pool.fetch("SELECT status, count(*) AS n FROM runs GROUP BY status")

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.ids import counter_shard
 from shared.scoring.metric import MetricVersion, ScoreOutcome
 
 
@@ -73,13 +74,15 @@ class ScoreRepository:
             completed = outcome.status == "completed"
             value = outcome.value_num or 0.0
             await conn.execute(
-                "INSERT INTO run_metric_aggregates AS a (run_id, metric_version_id, scored, passed, sum, sum_sq, errored)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (run_id, metric_version_id) DO UPDATE SET"
+                "INSERT INTO run_metric_aggregates AS a"
+                " (run_id, metric_version_id, shard, scored, passed, sum, sum_sq, errored)"
+                " VALUES ($1, $2, $8, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (run_id, metric_version_id, shard) DO UPDATE SET"
                 " scored = a.scored + EXCLUDED.scored, passed = a.passed + EXCLUDED.passed,"
                 " sum = a.sum + EXCLUDED.sum, sum_sq = a.sum_sq + EXCLUDED.sum_sq,"
                 " errored = a.errored + EXCLUDED.errored",
                 record.run_id, metric.id, int(completed), int(bool(outcome.passed)),
                 value if completed else 0.0, value * value if completed else 0.0, int(not completed),
+                counter_shard(record.id),
             )
             return True

@@ -27,7 +27,7 @@ async def call_http_system(client: httpx.AsyncClient, config: HttpSystemConfig, 
     try:
         body = render_body(config.body_template, testcase)
     except (TemplateError, TypeError, ValueError) as exc:
-        return Execution("errored", error=f"body template failed: {exc}")
+        return Execution("errored", error=f"body template failed: {type(exc).__name__}: {exc}")
     started = time.perf_counter()
     try:
         kwargs: dict[str, Any] = {"params": body} if config.method == "GET" else {"json": body}

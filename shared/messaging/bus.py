@@ -46,7 +46,8 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None]]
 
 
-def _raw_decoder(message: StreamMessage[Any]) -> bytes:
+async def _raw_decoder(message: StreamMessage[Any]) -> bytes:
+    # async: FastStream runs a sync decoder in a thread pool, a hop per message.
     body = message.body
     return body if isinstance(body, bytes) else bytes(body)
 

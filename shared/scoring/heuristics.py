@@ -6,6 +6,7 @@ the same pydantic models, so a metric that was accepted can always be scored.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -41,7 +42,7 @@ class ExactMatchParams(_Params):
 
 
 class ContainsParams(_Params):
-    value: str | None = None
+    value: str | None = Field(default=None, min_length=1)
     expected_field: str | None = None
     case_sensitive: bool = True
 
@@ -67,11 +68,15 @@ class RegexParams(_Params):
         return pattern
 
 
+def _as_text(value: Any) -> str:
+    """JSON values compare in their JSON spelling: true, null, 1.5, [1, 2]."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def _text(outputs: dict[str, Any], field: str) -> str:
     if field not in outputs:
         raise HeuristicError(f"the output has no field {field!r}")
-    value = outputs[field]
-    return value if isinstance(value, str) else str(value)
+    return _as_text(outputs[field])
 
 
 def _expected(expected: dict[str, Any], field: str | None) -> str:
@@ -83,8 +88,7 @@ def _expected(expected: dict[str, Any], field: str | None) -> str:
         field = next(iter(expected))
     if field not in expected:
         raise HeuristicError(f"the testcase has no expected field {field!r}")
-    value = expected[field]
-    return value if isinstance(value, str) else str(value)
+    return _as_text(expected[field])
 
 
 def _show(text: str, limit: int = 80) -> str:

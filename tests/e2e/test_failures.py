@@ -56,12 +56,15 @@ async def _snapshot(database_url: str, run_id: str) -> dict[str, Any]:
     conn = await asyncpg.connect(database_url)
     try:
         rid = uuid.UUID(run_id)
-        run = await conn.fetchrow("SELECT status, records_count, errored_records_count FROM runs WHERE id = $1", rid)
+        run = await conn.fetchrow("SELECT status, finished_at FROM runs WHERE id = $1", rid)
+        counts = await conn.fetch("SELECT shard, records, errored FROM run_record_counts WHERE run_id = $1"
+                                  " ORDER BY shard", rid)
         aggregates = await conn.fetch(
-            "SELECT metric_version_id, scored, passed, sum, sum_sq, errored FROM run_metric_aggregates"
-            " WHERE run_id = $1 ORDER BY metric_version_id", rid)
+            "SELECT metric_version_id, shard, scored, passed, sum, sum_sq, errored FROM run_metric_aggregates"
+            " WHERE run_id = $1 ORDER BY metric_version_id, shard", rid)
         return {
             "run": dict(run),
+            "counts": [dict(c) for c in counts],
             "records": await conn.fetchval("SELECT count(*) FROM records WHERE run_id = $1", rid),
             "scores": await conn.fetchval("SELECT count(*) FROM scores WHERE run_id = $1", rid),
             "aggregates": [dict(a) for a in aggregates],

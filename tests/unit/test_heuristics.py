@@ -137,8 +137,6 @@ def test_contains_needs_exactly_one_source(params: dict[str, Any]) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: contains accepts value='' (regex requires a non-empty pattern); "
-                                       "an empty needle passes every output")
 def test_contains_rejects_empty_value() -> None:
     with pytest.raises(ValueError, match=r"params\.value"):
         validate_params("contains", {"value": ""})
@@ -284,8 +282,6 @@ def test_huge_output(kind: str, params: dict[str, Any], output: str, expected: d
 
 # --- JSON values that are not strings -----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG: non-string outputs are stringified with Python str(), so a JSON "
-                                       "true answer reads 'True' and never equals the expected 'true'")
 @pytest.mark.parametrize(
     ("output", "want"),
     [

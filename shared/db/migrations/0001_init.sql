@@ -88,8 +88,6 @@ CREATE TABLE runs (
     trials                integer NOT NULL CHECK (trials >= 1),
     max_concurrency       integer,
     expected_records      integer NOT NULL,
-    records_count         integer NOT NULL DEFAULT 0,
-    errored_records_count integer NOT NULL DEFAULT 0,
     notes                 text NOT NULL DEFAULT '',
     error                 text NOT NULL DEFAULT '',
     created_at            timestamptz NOT NULL DEFAULT now(),
@@ -123,6 +121,16 @@ CREATE TABLE records (
 );
 CREATE INDEX records_run_id ON records (run_id, id);
 
+-- Record counts per run, spread over shards (shard = a hash of the record id) so that concurrent
+-- record writes do not queue on one row; readers sum the shards.
+CREATE TABLE run_record_counts (
+    run_id  uuid NOT NULL REFERENCES runs(id),
+    shard   smallint NOT NULL,
+    records integer NOT NULL DEFAULT 0,
+    errored integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, shard)
+);
+
 -- Scores and aggregates (written by the scorer). id = uuid5(record, metric version).
 CREATE TABLE scores (
     id                uuid PRIMARY KEY,
@@ -140,14 +148,16 @@ CREATE TABLE scores (
 );
 CREATE INDEX scores_run_metric ON scores (run_id, metric_version_id);
 
--- Per run × metric version, changed in the same transaction as the score row.
+-- Per run × metric version (sharded like run_record_counts), changed in the same transaction
+-- as the score row.
 CREATE TABLE run_metric_aggregates (
     run_id            uuid NOT NULL REFERENCES runs(id),
     metric_version_id uuid NOT NULL REFERENCES metric_versions(id),
+    shard             smallint NOT NULL,
     scored            integer NOT NULL DEFAULT 0,
     passed            integer NOT NULL DEFAULT 0,
     sum               double precision NOT NULL DEFAULT 0,
     sum_sq            double precision NOT NULL DEFAULT 0,
     errored           integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (run_id, metric_version_id)
+    PRIMARY KEY (run_id, metric_version_id, shard)
 );

@@ -1,0 +1,264 @@
+"""HTTP system config: validation, body templates rendered from testcases, and the response path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jinja2.exceptions import SecurityError, UndefinedError
+
+from shared.system_config import (
+    extract_path,
+    parse_http_config,
+    render_body,
+)
+
+TESTCASE: dict[str, Any] = {
+    "inputs": {"question": "What is 2 + 2?", "n": 3, "ratio": 0.5, "flag": True, "tags": ["a", "b"],
+               "nested": {"k": [1, {"deep": "v"}]}, "nothing": None},
+    "metadata": {"category": "arithmetic"},
+}
+
+
+# --- render_body --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "body"),
+    [
+        pytest.param("{{ inputs }}", TESTCASE["inputs"], id="whole-inputs-dict"),
+        pytest.param("{{ inputs.n }}", 3, id="whole-int"),
+        pytest.param("{{inputs.n}}", 3, id="whole-int-no-spaces"),
+        pytest.param("{{ inputs.n + 1 }}", 4, id="whole-arithmetic-int"),
+        pytest.param("{{ inputs.ratio }}", 0.5, id="whole-float"),
+        pytest.param("{{ inputs.flag }}", True, id="whole-bool"),
+        pytest.param("{{ inputs.nothing }}", None, id="whole-null"),
+        pytest.param("{{ inputs.tags }}", ["a", "b"], id="whole-list"),
+        pytest.param("{{ inputs.nested }}", {"k": [1, {"deep": "v"}]}, id="whole-dict"),
+        pytest.param("{{ inputs['question'] }}", "What is 2 + 2?", id="whole-subscript"),
+        pytest.param("{{ metadata.category }}", "arithmetic", id="whole-metadata"),
+        pytest.param("{{ inputs.n }} apples", "3 apples", id="mixed-int-becomes-text"),
+        pytest.param("Q: {{ inputs.question }}", "Q: What is 2 + 2?", id="mixed-text"),
+        pytest.param("{{ inputs.tags | join(',') }}", "a,b", id="whole-filter"),
+        pytest.param("no template at all", "no template at all", id="plain-string"),
+        pytest.param(7, 7, id="non-string-literal"),
+        pytest.param(None, None, id="null-literal"),
+        pytest.param(
+            {"model": "demo-1", "messages": [{"role": "user", "content": "{{ inputs.question }}"}],
+             "n": "{{ inputs.n }}", "stream": False, "labels": ["{{ metadata.category }}", "fixed"]},
+            {"model": "demo-1", "messages": [{"role": "user", "content": "What is 2 + 2?"}],
+             "n": 3, "stream": False, "labels": ["arithmetic", "fixed"]},
+            id="nested-dict-and-list",
+        ),
+    ],
+)
+def test_render_body(template: Any, body: Any) -> None:
+    assert render_body(template, TESTCASE) == body
+
+
+def test_whole_expression_keeps_the_json_type() -> None:
+    assert type(render_body("{{ inputs.n }}", TESTCASE)) is int
+    assert type(render_body("{{ inputs.ratio }}", TESTCASE)) is float
+
+
+INJECTION = 'He said "hi"}, "admin": true, "x": "'
+
+
+@pytest.mark.parametrize(
+    ("template", "body"),
+    [
+        pytest.param({"prompt": "{{ inputs.q }}"}, {"prompt": INJECTION}, id="whole-expression"),
+        pytest.param({"prompt": "Say: {{ inputs.q }}"}, {"prompt": "Say: " + INJECTION}, id="mixed-text"),
+        pytest.param(["{{ inputs.q }}"], [INJECTION], id="in-list"),
+    ],
+)
+def test_quotes_in_inputs_are_not_an_injection(template: Any, body: Any) -> None:
+    rendered = render_body(template, {"inputs": {"q": INJECTION}})
+    assert rendered == body
+    # What goes on the wire keeps the value as one JSON string: no "admin" key appears.
+    assert json.loads(json.dumps(rendered)) == body
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        pytest.param("Q: {{ nope }}", "'nope' is undefined", id="mixed-undefined-variable"),
+        pytest.param("Q: {{ inputs.missing }}", "'dict object' has no attribute 'missing'",
+                     id="mixed-undefined-attribute"),
+        pytest.param({"a": ["x {{ nope }}"]}, "'nope' is undefined", id="nested-undefined"),
+    ],
+)
+def test_render_body_undefined_raises(template: Any, message: str) -> None:
+    with pytest.raises(UndefinedError) as caught:
+        render_body(template, TESTCASE)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("{{ nope }}", id="whole-undefined-variable"),
+        pytest.param("{{ inputs.missing }}", id="whole-undefined-attribute"),
+        pytest.param({"prompt": "{{ inputs.missing }}"}, id="nested-whole-undefined"),
+    ],
+)
+def test_render_body_whole_expression_undefined_raises(template: Any) -> None:
+    with pytest.raises(UndefinedError):
+        render_body(template, TESTCASE)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("{{ ''.__class__.__mro__ }}", id="whole-mro"),
+        pytest.param("x {{ ''.__class__.__mro__ }}", id="mixed-mro"),
+        pytest.param("{{ inputs.__class__.__mro__[1].__subclasses__() }}", id="whole-subclasses"),
+        pytest.param("x {{ ''.__class__ }}", id="mixed-class"),
+        pytest.param({"p": ["{{ ''.__class__.__mro__ }}"]}, id="nested"),
+    ],
+)
+def test_sandbox_blocks_unsafe_attributes(template: Any) -> None:
+    with pytest.raises(SecurityError, match="is unsafe"):
+        render_body(template, TESTCASE)
+
+
+def test_sandbox_blocks_unsafe_attribute_in_whole_expression() -> None:
+    with pytest.raises(SecurityError):
+        render_body("{{ ''.__class__ }}", TESTCASE)
+
+
+MULTI = "{{ inputs.n }} and {{ inputs.question }}"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param(MULTI, id="two-expressions"),
+        pytest.param("{{ inputs.n }}{{ inputs.n }}", id="adjacent-expressions"),
+    ],
+)
+def test_template_with_several_expressions(template: str) -> None:
+    parse_http_config({"url": "http://127.0.0.1:8090/answer", "body_template": {"prompt": template}})
+    expected = {MULTI: "3 and What is 2 + 2?", "{{ inputs.n }}{{ inputs.n }}": "33"}[template]
+    assert render_body(template, TESTCASE) == expected
+
+
+# --- extract_path -------------------------------------------------------------------------------
+
+RESPONSE: dict[str, Any] = {
+    "choices": [{"message": {"content": "4"}}, {"message": {"content": "four"}}],
+    "usage": {"total_tokens": 12},
+    "0": "zero-key",
+    "empty": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param("", RESPONSE, id="empty-path-whole-document"),
+        pytest.param("usage", {"total_tokens": 12}, id="one-step"),
+        pytest.param("usage.total_tokens", 12, id="dotted"),
+        pytest.param("choices.0.message.content", "4", id="list-index"),
+        pytest.param("choices.1.message.content", "four", id="second-item"),
+        pytest.param("choices.-1.message.content", "four", id="negative-index"),
+        pytest.param("choices.-2.message.content", "4", id="negative-index-first"),
+        pytest.param("0", "zero-key", id="digit-key-of-dict"),
+        pytest.param("empty", [], id="empty-list-value"),
+    ],
+)
+def test_extract_path(path: str, value: Any) -> None:
+    assert extract_path(RESPONSE, path) == value
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "message"),
+    [
+        pytest.param(RESPONSE, "answer", "response has no 'answer' at path 'answer'", id="missing-key"),
+        pytest.param(RESPONSE, "usage.prompt_tokens", "response has no 'prompt_tokens' at path 'usage.prompt_tokens'",
+                     id="missing-nested-key"),
+        pytest.param(RESPONSE, "choices.2.message", "response has no '2' at path 'choices.2.message'",
+                     id="index-out-of-range"),
+        pytest.param(RESPONSE, "choices.-3", "response has no '-3' at path 'choices.-3'", id="negative-out-of-range"),
+        pytest.param(RESPONSE, "choices.first", "response has no 'first' at path 'choices.first'",
+                     id="word-on-list"),
+        pytest.param(RESPONSE, "empty.0", "response has no '0' at path 'empty.0'", id="index-into-empty-list"),
+        pytest.param(RESPONSE, "usage.total_tokens.x", "response has no 'x' at path 'usage.total_tokens.x'",
+                     id="step-into-scalar"),
+        pytest.param("plain text", "answer", "response has no 'answer' at path 'answer'", id="step-into-string"),
+        pytest.param(RESPONSE, "usage..total_tokens", "response has no '' at path 'usage..total_tokens'",
+                     id="empty-step"),
+    ],
+)
+def test_extract_path_missing_step(document: Any, path: str, message: str) -> None:
+    with pytest.raises(KeyError) as caught:
+        extract_path(document, path)
+    assert caught.value.args == (message,)
+
+
+@pytest.mark.parametrize("step", [pytest.param("--1", id="double-minus"), pytest.param("\u00b2", id="superscript")])
+def test_extract_path_odd_index_is_a_missing_step(step: str) -> None:
+    with pytest.raises(KeyError):
+        extract_path({"choices": ["a", "b"]}, f"choices.{step}")
+
+
+# --- HttpSystemConfig ---------------------------------------------------------------------------
+
+URL = "http://127.0.0.1:8090/answer"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        pytest.param({"url": URL, "timeout_s": 0}, "config.timeout_s: Input should be greater than 0",
+                     id="timeout-zero"),
+        pytest.param({"url": URL, "timeout_s": -1}, "config.timeout_s: Input should be greater than 0",
+                     id="timeout-negative"),
+        pytest.param({"url": URL, "timeout_s": 600.5}, "config.timeout_s: Input should be less than or equal to 600",
+                     id="timeout-above-600"),
+        pytest.param({"url": URL, "method": "DELETE"}, "config.method: Input should be 'POST', 'PUT' or 'GET'",
+                     id="method-delete"),
+        pytest.param({"url": URL, "method": "post"}, "config.method: Input should be 'POST', 'PUT' or 'GET'",
+                     id="method-lowercase"),
+        pytest.param({"url": URL, "headers": {"X-Retries": 3}}, "config.headers.X-Retries: Input should be a valid "
+                     "string", id="header-not-string"),
+        pytest.param({"url": URL, "body_template": "{{ inputs.q "},
+                     "config.body_template: Value error, template '{{ inputs.q ' does not compile: "
+                     "unexpected end of template, expected 'end of print statement'.", id="unclosed-expression"),
+        pytest.param({"url": URL, "body_template": "Q: {{ inputs.q }"},
+                     "config.body_template: Value error, template 'Q: {{ inputs.q }' does not compile: "
+                     "unexpected '}'", id="mixed-bad-brace"),
+        pytest.param({"url": URL, "body_template": {"messages": [{"content": "{% if %}"}]}},
+                     "config.body_template: Value error, template '{% if %}' does not compile: "
+                     "Expected an expression, got 'end of statement block'", id="nested-bad-statement"),
+        pytest.param({"url": "http://", "timeout_s": 0},
+                     "config.url: Value error, must be an http:// or https:// URL, got 'http://'; "
+                     "config.timeout_s: Input should be greater than 0", id="two-problems"),
+        pytest.param({"url": URL, "verb": "POST"}, "config.verb: Extra inputs are not permitted", id="extra-key"),
+    ],
+)
+def test_parse_http_config_rejects(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_http_config(config)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "value"),
+    [
+        pytest.param({"url": URL}, "timeout_s", 30.0, id="default-timeout"),
+        pytest.param({"url": URL, "timeout_s": 600}, "timeout_s", 600.0, id="timeout-600"),
+        pytest.param({"url": URL, "timeout_s": 0.001}, "timeout_s", 0.001, id="timeout-tiny"),
+        pytest.param({"url": URL}, "method", "POST", id="default-method"),
+        pytest.param({"url": URL, "method": "GET"}, "method", "GET", id="method-get"),
+        pytest.param({"url": URL, "method": "PUT"}, "method", "PUT", id="method-put"),
+        pytest.param({"url": "https://api.example.com/v1/chat"}, "url", "https://api.example.com/v1/chat",
+                     id="https-url"),
+        pytest.param({"url": URL}, "body_template", "{{ inputs }}", id="default-body"),
+        pytest.param({"url": URL, "body_template": {"q": "{{ inputs.question }}", "k": [1, None]}}, "body_template",
+                     {"q": "{{ inputs.question }}", "k": [1, None]}, id="nested-body"),
+    ],
+)
+def test_parse_http_config_accepts(config: dict[str, Any], field: str, value: Any) -> None:
+    assert getattr(parse_http_config(config), field) == value
