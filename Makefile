@@ -45,7 +45,7 @@ down: setup
 demo: setup
 	$(PY) -m shared.devstack demo
 
-test: setup
+test: lint typecheck
 	$(PY) -m pytest
 
 test-unit: setup

@@ -134,8 +134,18 @@ def _pid_alive(pid: int) -> bool:
 def start_nats(store_dir: Path, port: int, *, detached: bool) -> subprocess.Popen[bytes]:
     store_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [nats_server_binary(), "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port),
-         "-l", str(store_dir / "nats.log")],
+        [
+            nats_server_binary(),
+            "-js",
+            "-sd",
+            str(store_dir),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-l",
+            str(store_dir / "nats.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=detached,

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 import uvloop
@@ -37,7 +37,7 @@ class ServiceParts:
 
     bus: Bus | None = None
     apis: list[BoundService] = field(default_factory=list)
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 async def database_url(settings: ServiceSettings) -> str:
@@ -48,9 +48,15 @@ async def database_url(settings: ServiceSettings) -> str:
 async def make_bus(settings: ServiceSettings, service: str) -> Bus:
     """The configured bus, or the embedded NATS JetStream under data_dir."""
     url = settings.bus_url or await asyncio.to_thread(embedded_nats_url, settings.data_dir)
-    return Bus(url, service=service, topic_prefix=settings.topic_prefix,
-               concurrency=settings.consumer_concurrency, attempts=settings.handler_attempts,
-               max_deliveries=settings.max_deliveries, ack_wait_s=settings.ack_wait_s)
+    return Bus(
+        url,
+        service=service,
+        topic_prefix=settings.topic_prefix,
+        concurrency=settings.consumer_concurrency,
+        attempts=settings.handler_attempts,
+        max_deliveries=settings.max_deliveries,
+        ack_wait_s=settings.ack_wait_s,
+    )
 
 
 async def run_service(
@@ -74,8 +80,9 @@ async def run_service(
             await grpc_server.start()
         app = build_http_app(parts.apis, ready=lambda: ready)
         http = uvicorn.Server(
-            uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                           lifespan="off", access_log=False)
+            uvicorn.Config(
+                app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off", access_log=False
+            )
         )
         http_task = asyncio.create_task(http.serve())
         if parts.bus is not None:

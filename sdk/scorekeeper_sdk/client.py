@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import catalog_pb2_grpc, query_pb2_grpc
 from scorekeeper.v1 import query_pb2 as qpb
 
+__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "cpb", "qpb"]
+
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+R = TypeVar("R", bound=Message)
 
 
 class RunTimeout(TimeoutError):
@@ -30,10 +34,12 @@ def _struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
 class Client:
     """Async client; ``async with Client(...) as client``."""
 
-    def __init__(self, orchestrator: str = "127.0.0.1:50051", query: str = "127.0.0.1:50052",
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, orchestrator: str = "127.0.0.1:50051", query: str = "127.0.0.1:50052", timeout_s: float = 30.0
+    ) -> None:
         self._orchestrator_channel = grpc.aio.insecure_channel(
-            orchestrator, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
+            orchestrator, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+        )
         self._query_channel = grpc.aio.insecure_channel(query)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
@@ -46,51 +52,99 @@ class Client:
         await self._orchestrator_channel.close()
         await self._query_channel.close()
 
-    async def create_project(self, name: str, description: str = "") -> cpb.Project:
-        return await self.catalog.CreateProject(cpb.CreateProjectRequest(name=name, description=description),
-                                                timeout=self._timeout)
+    async def _call(self, method: Any, request: Message, response_type: type[R]) -> R:
+        """One unary call with the client's deadline; typed, because the generated stubs are not."""
+        response = await method(request, timeout=self._timeout)
+        if not isinstance(response, response_type):
+            raise TypeError(f"expected {response_type.__name__}, got {type(response).__name__}")
+        return response
 
-    async def create_testset(self, project_id: str, name: str, testcases: list[dict[str, Any]], *,
-                             inputs: list[str], expected: list[str] = (), metadata: list[str] = (),  # type: ignore[assignment]
-                             json_schema: dict[str, Any] | None = None, description: str = "") -> cpb.Testset:
+    async def create_project(self, name: str, description: str = "") -> cpb.Project:
+        request = cpb.CreateProjectRequest(name=name, description=description)
+        return await self._call(self.catalog.CreateProject, request, cpb.Project)
+
+    async def create_testset(
+        self,
+        project_id: str,
+        name: str,
+        testcases: list[dict[str, Any]],
+        *,
+        inputs: Sequence[str],
+        expected: Sequence[str] = (),
+        metadata: Sequence[str] = (),
+        json_schema: dict[str, Any] | None = None,
+        description: str = "",
+    ) -> cpb.Testset:
         request = cpb.CreateTestsetRequest(
-            project_id=project_id, name=name, description=description,
-            field_mapping=cpb.FieldMapping(inputs=inputs, expected=list(expected), metadata=list(metadata)),
+            project_id=project_id,
+            name=name,
+            description=description,
+            field_mapping=cpb.FieldMapping(inputs=list(inputs), expected=list(expected), metadata=list(metadata)),
             testcases=[_struct(t) for t in testcases],
         )
         if json_schema is not None:
             request.json_schema.CopyFrom(_struct(json_schema))
-        return await self.catalog.CreateTestset(request, timeout=self._timeout)
+        return await self._call(self.catalog.CreateTestset, request, cpb.Testset)
 
-    async def create_heuristic_metric(self, project_id: str, name: str, kind: str, params: dict[str, Any] | None = None,
-                                      *, output_type: str = "boolean", threshold: float | None = None,
-                                      description: str = "") -> cpb.Metric:
+    async def create_heuristic_metric(
+        self,
+        project_id: str,
+        name: str,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        *,
+        output_type: str = "boolean",
+        threshold: float | None = None,
+        description: str = "",
+    ) -> cpb.Metric:
         request = cpb.CreateMetricRequest(
-            project_id=project_id, name=name, description=description, eval_type="heuristic",
-            output_type=output_type, heuristic=cpb.HeuristicConfig(kind=kind, params=_struct(params)),
+            project_id=project_id,
+            name=name,
+            description=description,
+            eval_type="heuristic",
+            output_type=output_type,
+            heuristic=cpb.HeuristicConfig(kind=kind, params=_struct(params)),
         )
         if threshold is not None:
             request.passing_threshold = threshold
-        return await self.catalog.CreateMetric(request, timeout=self._timeout)
+        return await self._call(self.catalog.CreateMetric, request, cpb.Metric)
 
-    async def create_http_system(self, project_id: str, name: str, config: dict[str, Any],
-                                 version_name: str = "") -> cpb.SystemVersion:
-        system = await self.catalog.CreateSystem(cpb.CreateSystemRequest(project_id=project_id, name=name),
-                                                 timeout=self._timeout)
-        return await self.catalog.CreateSystemVersion(
-            cpb.CreateSystemVersionRequest(system_id=system.id, name=version_name, kind="http", config=_struct(config)),
-            timeout=self._timeout,
+    async def create_http_system(
+        self, project_id: str, name: str, config: dict[str, Any], version_name: str = ""
+    ) -> cpb.SystemVersion:
+        system_request = cpb.CreateSystemRequest(project_id=project_id, name=name)
+        system = await self._call(self.catalog.CreateSystem, system_request, cpb.System)
+        request = cpb.CreateSystemVersionRequest(
+            system_id=system.id, name=version_name, kind="http", config=_struct(config)
         )
+        return await self._call(self.catalog.CreateSystemVersion, request, cpb.SystemVersion)
 
-    async def create_run(self, project_id: str, testset_id: str, system_version_id: str, metric_ids: list[str],
-                         *, source: str = "api", trials: int = 1, notes: str = "", max_concurrency: int = 0) -> cpb.Run:
-        return await self.catalog.CreateRun(cpb.CreateRunRequest(
-            project_id=project_id, testset_id=testset_id, system_version_id=system_version_id,
-            metric_ids=metric_ids, source=source, trials=trials, notes=notes, max_concurrency=max_concurrency,
-        ), timeout=self._timeout)
+    async def create_run(
+        self,
+        project_id: str,
+        testset_id: str,
+        system_version_id: str,
+        metric_ids: list[str],
+        *,
+        source: str = "api",
+        trials: int = 1,
+        notes: str = "",
+        max_concurrency: int = 0,
+    ) -> cpb.Run:
+        request = cpb.CreateRunRequest(
+            project_id=project_id,
+            testset_id=testset_id,
+            system_version_id=system_version_id,
+            metric_ids=metric_ids,
+            source=source,
+            trials=trials,
+            notes=notes,
+            max_concurrency=max_concurrency,
+        )
+        return await self._call(self.catalog.CreateRun, request, cpb.Run)
 
     async def get_run(self, run_id: str) -> qpb.RunView:
-        return await self.query.GetRun(qpb.GetRunRequest(run_id=run_id), timeout=self._timeout)
+        return await self._call(self.query.GetRun, qpb.GetRunRequest(run_id=run_id), qpb.RunView)
 
     async def wait_for_run(self, run_id: str, timeout_s: float = 300.0, poll_s: float = 0.2) -> qpb.RunView:
         deadline = time.monotonic() + timeout_s
@@ -99,15 +153,17 @@ class Client:
             if run.status in FINAL_STATUSES:
                 return run
             if time.monotonic() > deadline:
-                raise RunTimeout(f"run {run_id} is still {run.status} after {timeout_s:g}s "
-                                 f"({run.records}/{run.expected_records} records, {run.scores}/{run.expected_scores} scores)")
+                raise RunTimeout(
+                    f"run {run_id} is still {run.status} after {timeout_s:g}s "
+                    f"({run.records}/{run.expected_records} records, {run.scores}/{run.expected_scores} scores)"
+                )
             await asyncio.sleep(poll_s)
 
     async def records(self, run_id: str, page_size: int = 500) -> AsyncIterator[qpb.RecordView]:
         token = ""
         while True:
-            page = await self.query.ListRecords(
-                qpb.ListRecordsRequest(run_id=run_id, page_size=page_size, page_token=token), timeout=self._timeout)
+            request = qpb.ListRecordsRequest(run_id=run_id, page_size=page_size, page_token=token)
+            page = await self._call(self.query.ListRecords, request, qpb.ListRecordsResponse)
             for record in page.records:
                 yield record
             if not page.next_page_token:

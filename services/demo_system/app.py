@@ -66,8 +66,14 @@ def create_app(latency_s: float = 0.0) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/answer", handle, methods=["POST"]), Route("/text", plain_text, methods=["POST"]),
-                             Route("/readyz", healthz), Route("/healthz", healthz)])
+    return Starlette(
+        routes=[
+            Route("/answer", handle, methods=["POST"]),
+            Route("/text", plain_text, methods=["POST"]),
+            Route("/readyz", healthz),
+            Route("/healthz", healthz),
+        ]
+    )
 
 
 def main() -> None:

@@ -21,8 +21,13 @@ MAX_PAGE = 1000
 def _summary(row: asyncpg.Record, completed_records: int) -> pb.MetricSummary:
     scored = row["scored"]
     summary = pb.MetricSummary(
-        metric_id=str(row["metric_id"]), metric_version_id=str(row["metric_version_id"]), name=row["name"],
-        output_type=row["output_type"], scored=scored, passed=row["passed"], errored=row["errored"],
+        metric_id=str(row["metric_id"]),
+        metric_version_id=str(row["metric_version_id"]),
+        name=row["name"],
+        output_type=row["output_type"],
+        scored=scored,
+        passed=row["passed"],
+        errored=row["errored"],
         pending=max(completed_records - scored - row["errored"], 0),
     )
     if scored:
@@ -33,8 +38,13 @@ def _summary(row: asyncpg.Record, completed_records: int) -> pb.MetricSummary:
 
 def _score_pb(row: asyncpg.Record) -> pb.ScoreView:
     view = pb.ScoreView(
-        id=str(row["id"]), metric_id=str(row["metric_id"]), metric_version_id=str(row["metric_version_id"]),
-        metric_name=row["metric_name"], status=row["status"], reasoning=row["reasoning"], error=row["error"],
+        id=str(row["id"]),
+        metric_id=str(row["metric_id"]),
+        metric_version_id=str(row["metric_version_id"]),
+        metric_name=row["metric_name"],
+        status=row["status"],
+        reasoning=row["reasoning"],
+        error=row["error"],
         scored_at=timestamp(row["scored_at"]),
     )
     if row["value"] is not None:
@@ -58,14 +68,25 @@ class QueryApi:
         summaries = [_summary(r, completed_records) for r in await self._repo.run_metrics(run_id)]
         end = run["finished_at"] or datetime.now(UTC)
         return pb.RunView(
-            id=str(run["id"]), project_id=str(run["project_id"]), testset_id=str(run["testset_id"]),
-            testset_version=run["testset_version"], system_version_id=str(run["system_version_id"] or ""),
-            source=run["source"], status=run["status"], trials=run["trials"],
-            expected_records=run["expected_records"], records=run["records"],
-            errored_records=run["errored_records"], expected_scores=completed_records * len(summaries),
-            scores=sum(s.scored + s.errored for s in summaries), metrics=summaries, notes=run["notes"],
-            created_at=timestamp(run["created_at"]), started_at=timestamp(run["started_at"]),
-            finished_at=timestamp(run["finished_at"]), duration_s=(end - run["created_at"]).total_seconds(),
+            id=str(run["id"]),
+            project_id=str(run["project_id"]),
+            testset_id=str(run["testset_id"]),
+            testset_version=run["testset_version"],
+            system_version_id=str(run["system_version_id"] or ""),
+            source=run["source"],
+            status=run["status"],
+            trials=run["trials"],
+            expected_records=run["expected_records"],
+            records=run["records"],
+            errored_records=run["errored_records"],
+            expected_scores=completed_records * len(summaries),
+            scores=sum(s.scored + s.errored for s in summaries),
+            metrics=summaries,
+            notes=run["notes"],
+            created_at=timestamp(run["created_at"]),
+            started_at=timestamp(run["started_at"]),
+            finished_at=timestamp(run["finished_at"]),
+            duration_s=(end - run["created_at"]).total_seconds(),
             url=f"{self._public_url}/v1/runs/{run['id']}",
         )
 
@@ -88,10 +109,18 @@ class QueryApi:
         return pb.ListRecordsResponse(
             records=[
                 pb.RecordView(
-                    id=str(r["id"]), run_id=str(r["run_id"]), testcase_id=str(r["testcase_id"]), trial=r["trial"],
-                    status=r["status"], inputs=dict_to_struct(r["inputs"]), expected=dict_to_struct(r["expected"]),
-                    outputs=dict_to_struct(r["outputs"]), error=r["error"], latency_ms=r["latency_ms"],
-                    scores=scores[r["id"]], created_at=timestamp(r["created_at"]),
+                    id=str(r["id"]),
+                    run_id=str(r["run_id"]),
+                    testcase_id=str(r["testcase_id"]),
+                    trial=r["trial"],
+                    status=r["status"],
+                    inputs=dict_to_struct(r["inputs"]),
+                    expected=dict_to_struct(r["expected"]),
+                    outputs=dict_to_struct(r["outputs"]),
+                    error=r["error"],
+                    latency_ms=r["latency_ms"],
+                    scores=scores[r["id"]],
+                    created_at=timestamp(r["created_at"]),
                 )
                 for r in page
             ],

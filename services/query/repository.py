@@ -42,7 +42,9 @@ class QueryRepository:
     async def records_page(self, run_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
         return await self._pool.fetch(
             "SELECT * FROM records WHERE run_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-            run_id, after, limit,
+            run_id,
+            after,
+            limit,
         )
 
     async def scores_of(self, record_ids: list[uuid.UUID]) -> list[asyncpg.Record]:

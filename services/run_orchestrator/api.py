@@ -29,28 +29,43 @@ def _checked(fn: Any, *args: Any) -> Any:
 
 
 def _project_pb(row: asyncpg.Record) -> pb.Project:
-    return pb.Project(id=str(row["id"]), name=row["name"], description=row["description"],
-                      created_at=timestamp(row["created_at"]))
+    return pb.Project(
+        id=str(row["id"]), name=row["name"], description=row["description"], created_at=timestamp(row["created_at"])
+    )
 
 
 def _metric_pb(row: asyncpg.Record) -> pb.Metric:
     config = row["config"]
     return pb.Metric(
-        id=str(row["metric_id"]), project_id=str(row["project_id"]), name=row["name"],
-        description=row["description"], eval_type=row["eval_type"], output_type=row["output_type"],
-        guidelines=row["guidelines"], passing_threshold=row["passing_threshold"],
+        id=str(row["metric_id"]),
+        project_id=str(row["project_id"]),
+        name=row["name"],
+        description=row["description"],
+        eval_type=row["eval_type"],
+        output_type=row["output_type"],
+        guidelines=row["guidelines"],
+        passing_threshold=row["passing_threshold"],
         heuristic=pb.HeuristicConfig(kind=config.get("kind", ""), params=dict_to_struct(config.get("params"))),
-        version_id=str(row["version_id"]), version=row["version"], created_at=timestamp(row["created_at"]),
+        version_id=str(row["version_id"]),
+        version=row["version"],
+        created_at=timestamp(row["created_at"]),
     )
 
 
 def _run_pb(row: asyncpg.Record) -> pb.Run:
     return pb.Run(
-        id=str(row["id"]), project_id=str(row["project_id"]), testset_id=str(row["testset_id"]),
-        testset_version=row["testset_version"], system_version_id=str(row["system_version_id"]),
-        metric_version_ids=[str(m) for m in row["metric_version_ids"]], source=row["source"],
-        status=row["status"], trials=row["trials"], expected_records=row["expected_records"],
-        notes=row["notes"], created_at=timestamp(row["created_at"]),
+        id=str(row["id"]),
+        project_id=str(row["project_id"]),
+        testset_id=str(row["testset_id"]),
+        testset_version=row["testset_version"],
+        system_version_id=str(row["system_version_id"]),
+        metric_version_ids=[str(m) for m in row["metric_version_ids"]],
+        source=row["source"],
+        status=row["status"],
+        trials=row["trials"],
+        expected_records=row["expected_records"],
+        notes=row["notes"],
+        created_at=timestamp(row["created_at"]),
     )
 
 
@@ -89,13 +104,21 @@ class CatalogApi:
         if not request.testcases:
             raise invalid("testcases must hold at least one testcase")
         if len(request.testcases) > catalog.MAX_TESTCASES_PER_REQUEST:
-            raise invalid(f"at most {catalog.MAX_TESTCASES_PER_REQUEST} testcases per request, got {len(request.testcases)}")
+            raise invalid(
+                f"at most {catalog.MAX_TESTCASES_PER_REQUEST} testcases per request, got {len(request.testcases)}"
+            )
         rows = [catalog.derive_testcase(struct_to_dict(t), mapping, validator) for t in request.testcases]
         row = await self._catalog.create_testset(pid, name, request.description, schema, mapping, rows)
         return pb.Testset(
-            id=str(row["id"]), project_id=str(pid), name=row["name"], description=row["description"],
-            field_mapping=pb.FieldMapping(**mapping.as_json()), json_schema=dict_to_struct(schema),
-            version=row["version"], testcase_count=len(rows), created_at=timestamp(row["created_at"]),
+            id=str(row["id"]),
+            project_id=str(pid),
+            name=row["name"],
+            description=row["description"],
+            field_mapping=pb.FieldMapping(**mapping.as_json()),
+            json_schema=dict_to_struct(schema),
+            version=row["version"],
+            testcase_count=len(rows),
+            created_at=timestamp(row["created_at"]),
         )
 
     async def create_metric(self, request: pb.CreateMetricRequest) -> pb.Metric:
@@ -103,20 +126,37 @@ class CatalogApi:
         name = _checked(catalog.require_name, request.name)
         threshold = request.passing_threshold if request.HasField("passing_threshold") else None
         config = _checked(
-            catalog.validate_metric, request.eval_type, request.output_type, threshold,
-            request.heuristic.kind, struct_to_dict(request.heuristic.params),
+            catalog.validate_metric,
+            request.eval_type,
+            request.output_type,
+            threshold,
+            request.heuristic.kind,
+            struct_to_dict(request.heuristic.params),
         )
-        row = await self._catalog.create_metric(pid, name, request.description, request.eval_type,
-                                                request.output_type, request.guidelines, threshold, config)
+        row = await self._catalog.create_metric(
+            pid,
+            name,
+            request.description,
+            request.eval_type,
+            request.output_type,
+            request.guidelines,
+            threshold,
+            config,
+        )
         return _metric_pb(row)
 
     async def create_system(self, request: pb.CreateSystemRequest) -> pb.System:
         pid = await self._project(request.project_id)
         name = _checked(catalog.require_name, request.name)
         row = await self._catalog.upsert_system(pid, name, request.description)
-        return pb.System(id=str(row["id"]), project_id=str(pid), name=row["name"], description=row["description"],
-                         production_version_id=str(row["production_version_id"] or ""),
-                         created_at=timestamp(row["created_at"]))
+        return pb.System(
+            id=str(row["id"]),
+            project_id=str(pid),
+            name=row["name"],
+            description=row["description"],
+            production_version_id=str(row["production_version_id"] or ""),
+            created_at=timestamp(row["created_at"]),
+        )
 
     async def create_system_version(self, request: pb.CreateSystemVersionRequest) -> pb.SystemVersion:
         sid = parse_uuid(request.system_id, "system_id")
@@ -125,10 +165,18 @@ class CatalogApi:
         config = _checked(catalog.validate_system_version, request.kind, struct_to_dict(request.config))
         row, created = await self._catalog.create_system_version(sid, request.name.strip(), request.kind, config)
         if not created and (row["kind"] != request.kind or row["config"] != config):
-            raise ApiError(Code.ALREADY_EXISTS,
-                           f"system version {row['name']!r} already exists with another config; versions are immutable")
-        return pb.SystemVersion(id=str(row["id"]), system_id=str(sid), name=row["name"], kind=row["kind"],
-                                config=dict_to_struct(row["config"]), created_at=timestamp(row["created_at"]))
+            raise ApiError(
+                Code.ALREADY_EXISTS,
+                f"system version {row['name']!r} already exists with another config; versions are immutable",
+            )
+        return pb.SystemVersion(
+            id=str(row["id"]),
+            system_id=str(sid),
+            name=row["name"],
+            kind=row["kind"],
+            config=dict_to_struct(row["config"]),
+            created_at=timestamp(row["created_at"]),
+        )
 
     async def create_run(self, request: pb.CreateRunRequest) -> pb.Run:
         pid = await self._project(request.project_id)
@@ -142,7 +190,9 @@ class CatalogApi:
         vid = parse_uuid(request.system_version_id, "system_version_id")
         version = await self._catalog.get_system_version(vid)
         if version is None or version["project_id"] != pid:
-            raise not_found(f"system version {request.system_version_id} does not exist in project {request.project_id}")
+            raise not_found(
+                f"system version {request.system_version_id} does not exist in project {request.project_id}"
+            )
         metric_ids = [parse_uuid(m, "metric_ids") for m in request.metric_ids]
         if len(set(metric_ids)) != len(metric_ids):
             raise invalid("metric_ids lists a metric twice")
@@ -151,17 +201,25 @@ class CatalogApi:
         if missing:
             raise not_found(f"metric(s) {', '.join(missing)} do not exist in project {request.project_id}")
         run = await self._runs.create_run(
-            project_id=pid, testset_id=tid, testset_version=testset["version"], system_version_id=vid,
-            metric_version_ids=[found[m]["version_id"] for m in metric_ids], source=source, trials=trials,
+            project_id=pid,
+            testset_id=tid,
+            testset_version=testset["version"],
+            system_version_id=vid,
+            metric_version_ids=[found[m]["version_id"] for m in metric_ids],
+            source=source,
+            trials=trials,
             max_concurrency=request.max_concurrency or None,
-            expected_records=testset["testcase_count"] * trials, notes=request.notes,
+            expected_records=testset["testcase_count"] * trials,
+            notes=request.notes,
         )
         token = correlation_id.set(f"run:{run['id']}")
         try:
             await self._bus.publish(RunCreated(run_id=run["id"], project_id=pid, correlation_id=correlation_id.get()))
         except Exception as exc:
             log.exception("could not publish run.created")
-            await self._runs.set_status(run["id"], "failed", only_from="pending", error=f"could not publish run.created: {exc!r}")
+            await self._runs.set_status(
+                run["id"], "failed", only_from="pending", error=f"could not publish run.created: {exc!r}"
+            )
             metrics.RUN_TRANSITIONS.labels("failed").inc()
             raise ApiError(Code.UNAVAILABLE, "the event bus is unavailable; the run was marked failed") from exc
         finally:

@@ -45,7 +45,9 @@ def parse_mapping(inputs: list[str], expected: list[str], metadata: list[str]) -
             if not name:
                 raise ValueError(f"field_mapping.{group} has an empty field name")
             if name in seen:
-                raise ValueError(f"field {name!r} is mapped twice (field_mapping.{seen[name]} and field_mapping.{group})")
+                raise ValueError(
+                    f"field {name!r} is mapped twice (field_mapping.{seen[name]} and field_mapping.{group})"
+                )
             seen[name] = group
     return FieldMapping(tuple(inputs), tuple(expected), tuple(metadata))
 
@@ -78,8 +80,10 @@ def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draf
     errors: list[dict[str, str]] = []
     if validator is not None:
         # Document order: list indexes compare as numbers (/a/2 before /a/10).
-        in_order = sorted(validator.iter_errors(data),
-                          key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path])
+        in_order = sorted(
+            validator.iter_errors(data),
+            key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path],
+        )
         for err in in_order:
             pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in err.absolute_path)
             errors.append({"path": pointer, "message": err.message})
@@ -92,8 +96,9 @@ def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draf
     )
 
 
-def validate_metric(eval_type: str, output_type: str, threshold: float | None,
-                    kind: str, params: dict[str, Any]) -> dict[str, Any]:
+def validate_metric(
+    eval_type: str, output_type: str, threshold: float | None, kind: str, params: dict[str, Any]
+) -> dict[str, Any]:
     """Check a metric definition; returns the config stored on its version."""
     if eval_type not in EVAL_TYPES:
         raise ValueError(f"eval_type must be one of {', '.join(EVAL_TYPES)}, got {eval_type!r}")

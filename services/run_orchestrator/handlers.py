@@ -38,11 +38,19 @@ class OrchestratorHandlers:
             return
         # Published on every delivery, not only the first: if an earlier delivery committed the
         # record but died before publishing, the redelivery still requests the scores.
-        await asyncio.gather(*(
-            self._bus.publish(ScoreRequested(run_id=event.run_id, record_id=record_id, metric_version_id=mv,
-                                             correlation_id=event.correlation_id))
-            for mv in header.metric_version_ids
-        ))
+        await asyncio.gather(
+            *(
+                self._bus.publish(
+                    ScoreRequested(
+                        run_id=event.run_id,
+                        record_id=record_id,
+                        metric_version_id=mv,
+                        correlation_id=event.correlation_id,
+                    )
+                )
+                for mv in header.metric_version_ids
+            )
+        )
 
     async def on_score_completed(self, event: ScoreCompleted) -> None:
         if await self._runs.header(event.run_id) is None:

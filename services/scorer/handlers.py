@@ -37,7 +37,13 @@ class ScorerHandlers:
         if await self._repo.save(sid, record, metric, outcome):
             metrics.SCORES_WRITTEN.labels(outcome.status).inc()
         # Published on redelivery too: the first delivery may have died between commit and publish.
-        await self._bus.publish(ScoreCompleted(
-            run_id=record.run_id, record_id=record.id, metric_version_id=metric.id, score_id=sid,
-            status=outcome.status, correlation_id=event.correlation_id,
-        ))
+        await self._bus.publish(
+            ScoreCompleted(
+                run_id=record.run_id,
+                record_id=record.id,
+                metric_version_id=metric.id,
+                score_id=sid,
+                status=outcome.status,
+                correlation_id=event.correlation_id,
+            )
+        )

@@ -39,8 +39,15 @@ class ScoreRepository:
         )
         if row is None:
             return None
-        metric = MetricVersion(row["id"], row["metric_id"], row["name"], row["eval_type"], row["output_type"],
-                               row["passing_threshold"], row["config"])
+        metric = MetricVersion(
+            row["id"],
+            row["metric_id"],
+            row["name"],
+            row["eval_type"],
+            row["output_type"],
+            row["passing_threshold"],
+            row["config"],
+        )
         self._metrics[version_id] = metric
         return metric
 
@@ -52,11 +59,19 @@ class ScoreRepository:
         )
         if row is None:
             return None
-        return RecordToScore(row["id"], row["run_id"], row["status"], row["inputs"], row["outputs"],
-                             row["expected"], tuple(row["metric_version_ids"]))
+        return RecordToScore(
+            row["id"],
+            row["run_id"],
+            row["status"],
+            row["inputs"],
+            row["outputs"],
+            row["expected"],
+            tuple(row["metric_version_ids"]),
+        )
 
-    async def save(self, score_id: uuid.UUID, record: RecordToScore, metric: MetricVersion,
-                   outcome: ScoreOutcome) -> bool:
+    async def save(
+        self, score_id: uuid.UUID, record: RecordToScore, metric: MetricVersion, outcome: ScoreOutcome
+    ) -> bool:
         """Write the score once (deterministic id) and fold it into the run's aggregates, atomically.
 
         Returns False when the score already existed (a redelivery): nothing changes then.
@@ -66,8 +81,16 @@ class ScoreRepository:
                 "INSERT INTO scores (id, record_id, run_id, metric_version_id, status, value, value_num, passed,"
                 " reasoning, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 " ON CONFLICT (id) DO NOTHING RETURNING id",
-                score_id, record.id, record.run_id, metric.id, outcome.status, outcome.value,
-                outcome.value_num, outcome.passed, outcome.reasoning, outcome.error,
+                score_id,
+                record.id,
+                record.run_id,
+                metric.id,
+                outcome.status,
+                outcome.value,
+                outcome.value_num,
+                outcome.passed,
+                outcome.reasoning,
+                outcome.error,
             )
             if inserted is None:
                 return False
@@ -81,8 +104,13 @@ class ScoreRepository:
                 " scored = a.scored + EXCLUDED.scored, passed = a.passed + EXCLUDED.passed,"
                 " sum = a.sum + EXCLUDED.sum, sum_sq = a.sum_sq + EXCLUDED.sum_sq,"
                 " errored = a.errored + EXCLUDED.errored",
-                record.run_id, metric.id, int(completed), int(bool(outcome.passed)),
-                value if completed else 0.0, value * value if completed else 0.0, int(not completed),
+                record.run_id,
+                metric.id,
+                int(completed),
+                int(bool(outcome.passed)),
+                value if completed else 0.0,
+                value * value if completed else 0.0,
+                int(not completed),
                 counter_shard(record.id),
             )
             return True

@@ -21,10 +21,14 @@ SERVICE = "system-executor"
 
 async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
-    client = await stack.enter_async_context(httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency),
-        follow_redirects=False,
-    ))
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
+            ),
+            follow_redirects=False,
+        )
+    )
     bus = await make_bus(settings, SERVICE)
     repo = ExecutorRepository(pool)
 
@@ -33,7 +37,12 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         context = {"inputs": testcase.inputs, "metadata": testcase.metadata}
         return await call_http_system(client, config, context, max_response_bytes=settings.max_response_bytes)
 
-    executor = RunExecutor(repo, call, bus.publish, global_limit=asyncio.Semaphore(settings.max_concurrency),
-                           default_run_concurrency=settings.default_run_concurrency)
+    executor = RunExecutor(
+        repo,
+        call,
+        bus.publish,
+        global_limit=asyncio.Semaphore(settings.max_concurrency),
+        default_run_concurrency=settings.default_run_concurrency,
+    )
     ExecutorHandlers(repo, executor, bus).register()
     return ServiceParts(bus=bus)

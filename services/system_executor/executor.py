@@ -19,8 +19,15 @@ Publish = Callable[[RecordProduced], Awaitable[None]]
 class RunExecutor:
     """Runs calls under two caps: the run's own concurrency and this process's global one."""
 
-    def __init__(self, repo: ExecutorRepository, call: CallSystem, publish: Publish, *,
-                 global_limit: asyncio.Semaphore, default_run_concurrency: int) -> None:
+    def __init__(
+        self,
+        repo: ExecutorRepository,
+        call: CallSystem,
+        publish: Publish,
+        *,
+        global_limit: asyncio.Semaphore,
+        default_run_concurrency: int,
+    ) -> None:
         self._repo = repo
         self._call = call
         self._publish = publish
@@ -37,11 +44,20 @@ class RunExecutor:
             nonlocal produced
             async with run_limit, self._global:
                 result = await self._call(plan, testcase)
-                await self._publish(RecordProduced(
-                    run_id=plan.id, testcase_id=testcase.id, trial=trial, inputs=testcase.inputs,
-                    expected=testcase.expected, outputs=result.outputs, status=result.status,
-                    error=result.error, latency_ms=result.latency_ms, correlation_id=correlation_id,
-                ))
+                await self._publish(
+                    RecordProduced(
+                        run_id=plan.id,
+                        testcase_id=testcase.id,
+                        trial=trial,
+                        inputs=testcase.inputs,
+                        expected=testcase.expected,
+                        outputs=result.outputs,
+                        status=result.status,
+                        error=result.error,
+                        latency_ms=result.latency_ms,
+                        correlation_id=correlation_id,
+                    )
+                )
                 produced += 1
 
         async for batch in self._repo.testcases(plan.testset_id):

@@ -22,8 +22,9 @@ class Execution:
     latency_ms: float = 0.0
 
 
-async def call_http_system(client: httpx.AsyncClient, config: HttpSystemConfig, testcase: dict[str, Any],
-                           *, max_response_bytes: int) -> Execution:
+async def call_http_system(
+    client: httpx.AsyncClient, config: HttpSystemConfig, testcase: dict[str, Any], *, max_response_bytes: int
+) -> Execution:
     try:
         body = render_body(config.body_template, testcase)
     except (TemplateError, TypeError, ValueError) as exc:
@@ -31,8 +32,9 @@ async def call_http_system(client: httpx.AsyncClient, config: HttpSystemConfig, 
     started = time.perf_counter()
     try:
         kwargs: dict[str, Any] = {"params": body} if config.method == "GET" else {"json": body}
-        async with client.stream(config.method, config.url, headers=config.headers, timeout=config.timeout_s,
-                                 **kwargs) as response:
+        async with client.stream(
+            config.method, config.url, headers=config.headers, timeout=config.timeout_s, **kwargs
+        ) as response:
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
@@ -51,8 +53,9 @@ async def call_http_system(client: httpx.AsyncClient, config: HttpSystemConfig, 
     metrics.SYSTEM_LATENCY.observe(latency_ms / 1000)
     if not 200 <= response.status_code < 300:
         metrics.SYSTEM_CALLS.labels("http_error").inc()
-        return Execution("errored", error=f"system answered HTTP {response.status_code}: {raw[:200]!r}",
-                         latency_ms=latency_ms)
+        return Execution(
+            "errored", error=f"system answered HTTP {response.status_code}: {raw[:200]!r}", latency_ms=latency_ms
+        )
     try:
         document = json.loads(raw)
     except ValueError:

@@ -41,8 +41,15 @@ class ExecutorRepository:
         )
         if row is None:
             return None
-        return RunPlan(row["id"], row["status"], row["testset_id"], row["trials"], row["max_concurrency"],
-                       row["kind"], row["config"])
+        return RunPlan(
+            row["id"],
+            row["status"],
+            row["testset_id"],
+            row["trials"],
+            row["max_concurrency"],
+            row["kind"],
+            row["config"],
+        )
 
     async def testcases(self, testset_id: uuid.UUID, batch: int = 1000) -> AsyncIterator[list[Testcase]]:
         """The testset's testcases in order, a batch at a time (keyset on position)."""
@@ -51,7 +58,9 @@ class ExecutorRepository:
             rows = await self._pool.fetch(
                 "SELECT id, position, inputs, expected, metadata FROM testcases"
                 " WHERE testset_id = $1 AND position > $2 ORDER BY position LIMIT $3",
-                testset_id, after, batch,
+                testset_id,
+                after,
+                batch,
             )
             if not rows:
                 return

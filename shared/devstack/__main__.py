@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from scorekeeper_sdk import Client
-
 from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig, write_state
 
@@ -35,8 +35,9 @@ async def demo(testcases: int) -> int:
         _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
         async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases)
-            run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids,
-                                          source="api", notes="make demo")
+            run = await client.create_run(
+                ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, source="api", notes="make demo"
+            )
             _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(ids.metric_ids)} metrics")
             final = await client.wait_for_run(run.id, timeout_s=300)
             _say(scenario.summary(final))
@@ -69,10 +70,8 @@ def down() -> int:
     state = json.loads(STATE.read_text())
     for pid in [*state["pids"], state["nats_pid"]]:
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     from shared.embedded import stop_postgres
 
     stop_postgres(DATA_DIR / "up")

@@ -20,8 +20,17 @@ class ProcessFailed(RuntimeError):
 class ManagedProcess:
     """One OS process: ``python -m <module>`` with its own env, log file and HTTP readiness URL."""
 
-    def __init__(self, name: str, module: str, env: dict[str, str], http_port: int, log_dir: Path,
-                 *, detached: bool = False, ready_path: str = "/readyz") -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        env: dict[str, str],
+        http_port: int,
+        log_dir: Path,
+        *,
+        detached: bool = False,
+        ready_path: str = "/readyz",
+    ) -> None:
         self.name = name
         self.module = module
         self.env = env
@@ -40,8 +49,12 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], env={**os.environ, **self.env},
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.detached,
+            [sys.executable, "-m", self.module],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=self.detached,
         )
         log.close()
 

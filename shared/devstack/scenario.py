@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
-
 from services.demo_system.testset import sample_testcases
 
 # (name, heuristic kind, params)
@@ -28,16 +27,29 @@ class DemoIds:
 async def prepare(client: Client, system_url: str, testcases: int = 240, name: str = "demo") -> DemoIds:
     project = await client.create_project(name, "Scorekeeper demo: a small question-answering system")
     testset = await client.create_testset(
-        project.id, "questions", sample_testcases(testcases),
-        inputs=["question"], expected=["answer"], metadata=["category"],
-        json_schema={"type": "object", "required": ["question", "answer"],
-                     "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}},
+        project.id,
+        "questions",
+        sample_testcases(testcases),
+        inputs=["question"],
+        expected=["answer"],
+        metadata=["category"],
+        json_schema={
+            "type": "object",
+            "required": ["question", "answer"],
+            "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+        },
     )
     metrics = [await client.create_heuristic_metric(project.id, n, k, p) for n, k, p in DEMO_METRICS]
-    version = await client.create_http_system(project.id, "demo-qa", {
-        "url": system_url, "body_template": {"question": "{{ inputs.question }}"}, "response_path": "answer",
-        "timeout_s": 10,
-    })
+    version = await client.create_http_system(
+        project.id,
+        "demo-qa",
+        {
+            "url": system_url,
+            "body_template": {"question": "{{ inputs.question }}"},
+            "response_path": "answer",
+            "timeout_s": 10,
+        },
+    )
     return DemoIds(project.id, testset.id, version.id, [m.id for m in metrics])
 
 

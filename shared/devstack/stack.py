@@ -77,8 +77,9 @@ class Stack:
         await migrate(self.database_url)
         if not self.bus_url:
             port = free_port()
-            self._nats = await asyncio.to_thread(start_nats, self.config.data_dir / "nats", port,
-                                                 detached=self.config.detached)
+            self._nats = await asyncio.to_thread(
+                start_nats, self.config.data_dir / "nats", port, detached=self.config.detached
+            )
             self.bus_url = f"nats://127.0.0.1:{port}"
         for module in SERVICES:
             if module in ("run_orchestrator", "query"):
@@ -87,10 +88,17 @@ class Stack:
         starting: list[ManagedProcess] = []
         if self.config.demo_system:
             self.ports["demo_system.http"] = free_port()
-            starting.append(self._process("demo-system", "services.demo_system", {
-                "DEMO_SYSTEM_PORT": str(self.ports["demo_system.http"]),
-                "DEMO_SYSTEM_LATENCY_MS": str(self.config.demo_latency_ms),
-            }, self.ports["demo_system.http"]))
+            starting.append(
+                self._process(
+                    "demo-system",
+                    "services.demo_system",
+                    {
+                        "DEMO_SYSTEM_PORT": str(self.ports["demo_system.http"]),
+                        "DEMO_SYSTEM_LATENCY_MS": str(self.config.demo_latency_ms),
+                    },
+                    self.ports["demo_system.http"],
+                )
+            )
         for module in SERVICES:
             for _ in range(self.config.replicas.get(module, 1)):
                 starting.append(self.service_process(module))

@@ -44,7 +44,9 @@ class BoundMethod:
         except ApiError:
             raise
         except TimeoutError as exc:
-            raise ApiError(Code.DEADLINE_EXCEEDED, f"{self.descriptor.name} did not finish within the deadline") from exc
+            raise ApiError(
+                Code.DEADLINE_EXCEEDED, f"{self.descriptor.name} did not finish within the deadline"
+            ) from exc
         except Exception as exc:
             log.exception("unhandled error in %s", self.descriptor.full_name)
             raise ApiError(Code.INTERNAL, f"internal error in {self.descriptor.name}") from exc

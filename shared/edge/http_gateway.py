@@ -45,7 +45,7 @@ def _http_rule(method: BoundMethod) -> tuple[str, str, str] | None:
     return verb.upper(), getattr(rule, verb), rule.body
 
 
-def _query_value(field: FieldDescriptor, raw: str) -> Any:
+def _query_value(field: Any, raw: str) -> Any:
     if field.type == FieldDescriptor.TYPE_BOOL:
         lowered = raw.lower()
         if lowered not in ("true", "false", "1", "0"):
@@ -119,7 +119,12 @@ def build_http_app(services: list[BoundService], ready: Callable[[], bool]) -> S
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return JSONResponse(
-            {"error": {"code": "METHOD_NOT_ALLOWED", "message": f"{request.method} is not allowed on {request.url.path}"}},
+            {
+                "error": {
+                    "code": "METHOD_NOT_ALLOWED",
+                    "message": f"{request.method} is not allowed on {request.url.path}",
+                }
+            },
             status_code=405,
         )
 

@@ -32,9 +32,9 @@ def main() -> int:
         f"--grpc_python_out={OUT_DIR}",
         *files,
     ]
-    code = protoc.main(args)
+    code: int = protoc.main(args)
     if code != 0:
-        print(f"protoc failed with exit code {code}", file=sys.stderr)
+        sys.stderr.write(f"protoc failed with exit code {code}\n")
         return code
     for package in {p.parent for p in OUT_DIR.rglob("*_pb2.py")}:
         current = package

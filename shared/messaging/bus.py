@@ -29,6 +29,7 @@ from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsMessage
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 from pydantic import ValidationError
@@ -50,6 +51,10 @@ async def _raw_decoder(message: StreamMessage[Any]) -> bytes:
     # async: FastStream runs a sync decoder in a thread pool, a hop per message.
     body = message.body
     return body if isinstance(body, bytes) else bytes(body)
+
+
+# FastStream injects the message being handled through this default.
+_MESSAGE: Any = Context("message")
 
 
 class Bus:
@@ -115,23 +120,26 @@ class Bus:
         return physical(name, self.prefix)
 
     async def publish(self, event: Event, *, key: str | None = None) -> None:
-        await self.publish_raw(event.topic.value, event.model_dump_json().encode(), key=key,
-                               correlation_id=event.correlation_id or None)
+        await self.publish_raw(
+            event.topic.value, event.model_dump_json().encode(), key=key, correlation_id=event.correlation_id or None
+        )
 
-    async def publish_raw(self, topic: str, body: bytes, *, key: str | None = None,
-                          correlation_id: str | None = None) -> None:
+    async def publish_raw(
+        self, topic: str, body: bytes, *, key: str | None = None, correlation_id: str | None = None
+    ) -> None:
         name = self.topic_name(topic)
         if isinstance(self.broker, KafkaBroker):
-            await self.broker.publish(body, topic=name, key=key.encode() if key else None,
-                                      correlation_id=correlation_id)
+            await self.broker.publish(
+                body, topic=name, key=key.encode() if key else None, correlation_id=correlation_id
+            )
         else:
             assert self._stream is not None
-            await self.broker.publish(body, subject=name, stream=self._stream.name,
-                                      correlation_id=correlation_id)
+            await self.broker.publish(body, subject=name, stream=self._stream.name, correlation_id=correlation_id)
 
     async def dead_letter(self, topic: str, payload: bytes, error: str) -> None:
-        letter = DeadLetter(topic=topic, service=self.service, error=error,
-                            payload=payload.decode("utf-8", errors="replace"))
+        letter = DeadLetter(
+            topic=topic, service=self.service, error=error, payload=payload.decode("utf-8", errors="replace")
+        )
         await self.publish_raw(f"{topic}.dlq", letter.model_dump_json().encode())
         metrics.MESSAGES_FAILED.labels(self.service, topic, "invalid").inc()
         log.warning("dead-lettered event", extra={"topic": topic, "error": error})
@@ -142,7 +150,7 @@ class Bus:
         topic = event_type.topic.value
         workers = concurrency or self._concurrency
 
-        async def consume(body: bytes, message: StreamMessage[Any] = Context("message")) -> None:
+        async def consume(body: bytes, message: StreamMessage[Any] = _MESSAGE) -> None:
             await self._deliver(event_type, handler, topic, body, message)
 
         name = self.topic_name(topic)
@@ -168,8 +176,9 @@ class Bus:
                 decoder=_raw_decoder,
             )(consume)
 
-    async def _deliver(self, event_type: type[E], handler: Handler[E], topic: str,
-                       body: bytes, message: StreamMessage[Any]) -> None:
+    async def _deliver(
+        self, event_type: type[E], handler: Handler[E], topic: str, body: bytes, message: StreamMessage[Any]
+    ) -> None:
         if self._draining:
             await self._nack(message, backoff_s=1.0)
             return
@@ -197,8 +206,9 @@ class Bus:
             with contextlib.suppress(Exception):
                 await raw.in_progress()
 
-    async def _handle(self, event_type: type[E], handler: Handler[E], topic: str,
-                      body: bytes, message: StreamMessage[Any]) -> None:
+    async def _handle(
+        self, event_type: type[E], handler: Handler[E], topic: str, body: bytes, message: StreamMessage[Any]
+    ) -> None:
         try:
             event = event_type.model_validate_json(body)
         except ValidationError as exc:
@@ -223,8 +233,10 @@ class Bus:
             if deliveries >= self._max_deliveries:
                 await self._dead_letter_and_ack(message, topic, body, f"gave up after {deliveries} deliveries: {exc!r}")
                 return
-            log.warning("handler failed; leaving the event for redelivery",
-                        extra={"topic": topic, "error": repr(exc), "deliveries": deliveries})
+            log.warning(
+                "handler failed; leaving the event for redelivery",
+                extra={"topic": topic, "error": repr(exc), "deliveries": deliveries},
+            )
             await self._nack(message, backoff_s=min(2.0**deliveries, 60.0))
         else:
             await message.ack()
@@ -246,7 +258,7 @@ class Bus:
     async def _nack(self, message: StreamMessage[Any], backoff_s: float) -> None:
         """Redeliver later: JetStream delays the redelivery itself; Kafka re-reads from the
         uncommitted offset at once, so wait here (that partition cannot advance anyway)."""
-        if isinstance(message.raw_message, Msg) and _is_jetstream(message.raw_message):
+        if isinstance(message, NatsMessage) and _is_jetstream(message.raw_message):
             await message.nack(delay=backoff_s)
         else:
             await asyncio.sleep(min(backoff_s, 5.0))
@@ -269,6 +281,4 @@ def _is_jetstream(raw: Msg) -> bool:
 
 
 def _summarise(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5]
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5])

@@ -82,9 +82,7 @@ def _text(outputs: dict[str, Any], field: str) -> str:
 def _expected(expected: dict[str, Any], field: str | None) -> str:
     if field is None:
         if len(expected) != 1:
-            raise HeuristicError(
-                f"set params.expected_field: the testcase has {len(expected)} expected fields"
-            )
+            raise HeuristicError(f"set params.expected_field: the testcase has {len(expected)} expected fields")
         field = next(iter(expected))
     if field not in expected:
         raise HeuristicError(f"the testcase has no expected field {field!r}")
@@ -129,7 +127,10 @@ def regex(p: RegexParams, outputs: dict[str, Any], expected: dict[str, Any]) -> 
     verb = "matches" if p.mode == "fullmatch" else "has a match for"
     if matched:
         return Verdict(True, f"output {_show(got)} {verb} /{p.pattern}/")
-    return Verdict(False, f"output {_show(got)} does not {'match' if p.mode == 'fullmatch' else 'contain a match for'} /{p.pattern}/")
+    return Verdict(
+        False,
+        f"output {_show(got)} does not {'match' if p.mode == 'fullmatch' else 'contain a match for'} /{p.pattern}/",
+    )
 
 
 @dataclass(frozen=True)

@@ -61,4 +61,6 @@ def score_heuristic(metric: MetricVersion, outputs: dict[str, Any], expected: di
         value = 5 if verdict.passed else 1
     else:
         value = 1.0 if verdict.passed else 0.0
-    return ScoreOutcome("completed", value, passes(metric.output_type, value, metric.passing_threshold), verdict.reasoning)
+    return ScoreOutcome(
+        "completed", value, passes(metric.output_type, value, metric.passing_threshold), verdict.reasoning
+    )

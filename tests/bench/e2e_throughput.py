@@ -13,22 +13,25 @@ import time
 from pathlib import Path
 
 from scorekeeper_sdk import Client
-
 from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 
 
 async def bench(testcases: int, replicas: int) -> None:
     data_dir = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper")) / "bench"
-    stack = Stack(StackConfig(data_dir=data_dir, replicas={"scorer": replicas, "system_executor": 1,
-                                                           "run_orchestrator": replicas}))
+    stack = Stack(
+        StackConfig(
+            data_dir=data_dir, replicas={"scorer": replicas, "system_executor": 1, "run_orchestrator": replicas}
+        )
+    )
     await stack.start()
     try:
         async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120) as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
             started = time.perf_counter()
-            run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids,
-                                          notes="make bench")
+            run = await client.create_run(
+                ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes="make bench"
+            )
             executed_at = None
             while True:
                 view = await client.get_run(run.id)
@@ -38,10 +41,13 @@ async def bench(testcases: int, replicas: int) -> None:
                     break
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
-            print(f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
-                  f"{replicas} orchestrator/scorer replica(s), 1 executor, NATS JetStream + PostgreSQL 16")
-            print(f"  status {view.status}: {view.records} records ({view.errored_records} errored), "
-                  f"{view.scores} scores")
+            print(
+                f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
+                f"{replicas} orchestrator/scorer replica(s), 1 executor, NATS JetStream + PostgreSQL 16"
+            )
+            print(
+                f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores"
+            )
             print(f"  all records in after {executed_at:.2f}s; completed after {elapsed:.2f}s")
             print(f"  records/s: {view.records / elapsed:,.0f}")
             print(f"  scores/s:  {view.scores / elapsed:,.0f}")

@@ -10,9 +10,9 @@ import asyncpg
 import grpc
 import httpx
 import pytest
+
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import cpb, qpb
-
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -72,33 +72,63 @@ async def test_testset_without_testcases_writes_nothing(stack: Stack, http: http
     assert await _count(stack, "SELECT count(*) FROM testsets WHERE project_id = $1", uuid.UUID(project_id)) == 0
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"field_mapping": {"inputs": []}}, "field_mapping.inputs must name at least one field"),
-    ({"field_mapping": {"inputs": ["q"], "expected": ["q"]}}, "field 'q' is mapped twice"),
-    ({"field_mapping": {"inputs": ["q"]}, "json_schema": {"type": "no-such-type"}},
-     "json_schema is not a valid JSON Schema"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"field_mapping": {"inputs": []}}, "field_mapping.inputs must name at least one field"),
+        ({"field_mapping": {"inputs": ["q"], "expected": ["q"]}}, "field 'q' is mapped twice"),
+        (
+            {"field_mapping": {"inputs": ["q"]}, "json_schema": {"type": "no-such-type"}},
+            "json_schema is not a valid JSON Schema",
+        ),
+    ],
+)
 async def test_bad_testsets(http: httpx.AsyncClient, project_id: str, body: dict[str, Any], fragment: str) -> None:
     request = {"name": "t", "testcases": [TESTCASE], **body}
-    assert fragment in _error(await http.post(f"/v1/projects/{project_id}/testsets", json=request), 400,
-                              "INVALID_ARGUMENT")
+    assert fragment in _error(
+        await http.post(f"/v1/projects/{project_id}/testsets", json=request), 400, "INVALID_ARGUMENT"
+    )
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"eval_type": "heuristic", "output_type": "boolean", "heuristic": {"kind": "vibes"}},
-     "unknown heuristic kind 'vibes'; known kinds: contains, exact_match, regex"),
-    ({"eval_type": "heuristic", "output_type": "boolean", "heuristic": {"kind": "regex", "params": {"pattern": "("}}},
-     "params.pattern"),
-    ({"eval_type": "magic", "output_type": "boolean"}, "eval_type must be one of ai, heuristic, human"),
-    ({"eval_type": "heuristic", "output_type": "boolean", "passing_threshold": 3,
-      "heuristic": {"kind": "contains", "params": {"value": "x"}}},
-     "passing_threshold does not apply to boolean metrics"),
-    ({"eval_type": "heuristic", "output_type": "int", "passing_threshold": 9,
-      "heuristic": {"kind": "contains", "params": {"value": "x"}}},
-     "passing_threshold of an int metric must be within 1..5, got 9.0"),
-])
-async def test_bad_metrics_write_nothing(stack: Stack, http: httpx.AsyncClient, project_id: str,
-                                         body: dict[str, Any], fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (
+            {"eval_type": "heuristic", "output_type": "boolean", "heuristic": {"kind": "vibes"}},
+            "unknown heuristic kind 'vibes'; known kinds: contains, exact_match, regex",
+        ),
+        (
+            {
+                "eval_type": "heuristic",
+                "output_type": "boolean",
+                "heuristic": {"kind": "regex", "params": {"pattern": "("}},
+            },
+            "params.pattern",
+        ),
+        ({"eval_type": "magic", "output_type": "boolean"}, "eval_type must be one of ai, heuristic, human"),
+        (
+            {
+                "eval_type": "heuristic",
+                "output_type": "boolean",
+                "passing_threshold": 3,
+                "heuristic": {"kind": "contains", "params": {"value": "x"}},
+            },
+            "passing_threshold does not apply to boolean metrics",
+        ),
+        (
+            {
+                "eval_type": "heuristic",
+                "output_type": "int",
+                "passing_threshold": 9,
+                "heuristic": {"kind": "contains", "params": {"value": "x"}},
+            },
+            "passing_threshold of an int metric must be within 1..5, got 9.0",
+        ),
+    ],
+)
+async def test_bad_metrics_write_nothing(
+    stack: Stack, http: httpx.AsyncClient, project_id: str, body: dict[str, Any], fragment: str
+) -> None:
     response = await http.post(f"/v1/projects/{project_id}/metrics", json={"name": "m", **body})
     assert fragment in _error(response, 400, "INVALID_ARGUMENT")
     assert await _count(stack, "SELECT count(*) FROM metrics WHERE project_id = $1", uuid.UUID(project_id)) == 0
@@ -108,9 +138,11 @@ async def test_bad_system_versions(http: httpx.AsyncClient, project_id: str) -> 
     system = (await http.post(f"/v1/projects/{project_id}/systems", json={"name": "s"})).json()
     url = f"/v1/systems/{system['id']}/versions"
     assert "kind must be one of http, llm, sdk" in _error(
-        await http.post(url, json={"kind": "grpc", "config": {}}), 400, "INVALID_ARGUMENT")
+        await http.post(url, json={"kind": "grpc", "config": {}}), 400, "INVALID_ARGUMENT"
+    )
     assert "config.url" in _error(
-        await http.post(url, json={"kind": "http", "config": {"url": "ftp://x"}}), 400, "INVALID_ARGUMENT")
+        await http.post(url, json={"kind": "http", "config": {"url": "ftp://x"}}), 400, "INVALID_ARGUMENT"
+    )
     ok = await http.post(url, json={"kind": "http", "name": "v1", "config": {"url": "http://127.0.0.1:1/a"}})
     assert ok.status_code == 200
     again = await http.post(url, json={"kind": "http", "name": "v1", "config": {"url": "http://127.0.0.1:2/b"}})
@@ -121,7 +153,7 @@ async def test_bad_runs_over_grpc_write_nothing(stack: Stack, client: Client, pr
     testset = await client.create_testset(project_id, "t", [TESTCASE], inputs=["question"], expected=["answer"])
     version = await client.create_http_system(project_id, "sys", {"url": "http://127.0.0.1:1/a"})
     unknown = str(uuid.uuid4())
-    cases = [
+    cases: list[tuple[dict[str, Any], grpc.StatusCode, str]] = [
         (dict(testset_id=unknown), grpc.StatusCode.NOT_FOUND, f"testset {unknown} does not exist"),
         (dict(metric_ids=[unknown]), grpc.StatusCode.NOT_FOUND, f"metric(s) {unknown} do not exist"),
         (dict(trials=500), grpc.StatusCode.INVALID_ARGUMENT, "trials must be within 1..100, got 500"),
@@ -129,8 +161,9 @@ async def test_bad_runs_over_grpc_write_nothing(stack: Stack, client: Client, pr
         (dict(system_version_id="x"), grpc.StatusCode.INVALID_ARGUMENT, "system_version_id 'x' is not a valid id"),
     ]
     for overrides, code, fragment in cases:
-        request: dict[str, Any] = dict(project_id=project_id, testset_id=testset.id,
-                                       system_version_id=version.id, metric_ids=[])
+        request: dict[str, Any] = dict(
+            project_id=project_id, testset_id=testset.id, system_version_id=version.id, metric_ids=[]
+        )
         request.update(overrides)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await client.catalog.CreateRun(cpb.CreateRunRequest(**request))
@@ -145,7 +178,10 @@ async def test_bad_runs_over_grpc_write_nothing(stack: Stack, client: Client, pr
 async def test_bad_reads_over_grpc(client: Client) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.query.GetRun(qpb.GetRunRequest(run_id="nope"))
-    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "run_id 'nope' is not a valid id")
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "run_id 'nope' is not a valid id",
+    )
     missing = str(uuid.uuid4())
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.query.GetRun(qpb.GetRunRequest(run_id=missing))
@@ -156,5 +192,7 @@ async def test_bad_reads_over_grpc(client: Client) -> None:
     assert (info.value.details() or "").startswith("page_token is malformed")
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.query.ListRecords(qpb.ListRecordsRequest(run_id=missing, page_size=5000))
-    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT,
-                                                         "page_size must be within 1..1000, got 5000")
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_size must be within 1..1000, got 5000",
+    )

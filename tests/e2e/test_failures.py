@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import nats
 import pytest
-from scorekeeper_sdk import Client
 
+from scorekeeper_sdk import Client
 from services.demo_system.app import answer
 from services.demo_system.testset import sample_testcases
 from shared.db.pool import create_pool
@@ -24,8 +24,9 @@ from shared.messaging.bus import Bus
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 
-async def _run_against(client: Client, project_id: str, testset_id: str, config: dict[str, Any],
-                       metric_ids: list[str], name: str) -> Any:
+async def _run_against(
+    client: Client, project_id: str, testset_id: str, config: dict[str, Any], metric_ids: list[str], name: str
+) -> Any:
     version = await client.create_http_system(project_id, name, config)
     run = await client.create_run(project_id, testset_id, version.id, metric_ids)
     return await client.wait_for_run(run.id, timeout_s=60)
@@ -34,11 +35,17 @@ async def _run_against(client: Client, project_id: str, testset_id: str, config:
 async def test_failing_systems_make_errored_records_and_the_run_completes(client: Client, stack: Stack) -> None:
     ids = await scenario.prepare(client, stack.demo_system_url, 6, name="failing")
     base = stack.demo_system_url.rsplit("/", 1)[0]
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"url": f"http://127.0.0.1:{free_port()}/answer"}, "could not reach"),
         ({"url": f"{base}/text"}, "system answered non-JSON: b'I am not JSON'"),
-        ({"url": stack.demo_system_url, "body_template": {"question": "{{ inputs.question }}"},
-          "response_path": "choices.0"}, "response has no 'choices' at path 'choices.0'"),
+        (
+            {
+                "url": stack.demo_system_url,
+                "body_template": {"question": "{{ inputs.question }}"},
+                "response_path": "choices.0",
+            },
+            "response has no 'choices' at path 'choices.0'",
+        ),
         ({"url": stack.demo_system_url, "body_template": {"wrong": 1}}, "system answered HTTP 400"),
     ]
     for i, (config, fragment) in enumerate(cases):
@@ -47,7 +54,7 @@ async def test_failing_systems_make_errored_records_and_the_run_completes(client
         records = [r async for r in client.records(view.id)]
         assert len(records) == 6
         for r in records:
-            overloaded = "response_path" in config and answer(r.inputs["question"])[0] == 500
+            overloaded = "response_path" in config and answer(str(r.inputs["question"]))[0] == 500
             assert r.status == "errored" and not r.scores
             assert (overloaded and "system answered HTTP 500" in r.error) or fragment in r.error, r.error
 
@@ -57,13 +64,16 @@ async def _snapshot(database_url: str, run_id: str) -> dict[str, Any]:
     try:
         rid = uuid.UUID(run_id)
         run = await conn.fetchrow("SELECT status, finished_at FROM runs WHERE id = $1", rid)
-        counts = await conn.fetch("SELECT shard, records, errored FROM run_record_counts WHERE run_id = $1"
-                                  " ORDER BY shard", rid)
+        counts = await conn.fetch(
+            "SELECT shard, records, errored FROM run_record_counts WHERE run_id = $1 ORDER BY shard", rid
+        )
         aggregates = await conn.fetch(
             "SELECT metric_version_id, shard, scored, passed, sum, sum_sq, errored FROM run_metric_aggregates"
-            " WHERE run_id = $1 ORDER BY metric_version_id, shard", rid)
+            " WHERE run_id = $1 ORDER BY metric_version_id, shard",
+            rid,
+        )
         return {
-            "run": dict(run),
+            "run": dict(run or {}),
             "counts": [dict(c) for c in counts],
             "records": await conn.fetchval("SELECT count(*) FROM records WHERE run_id = $1", rid),
             "scores": await conn.fetchval("SELECT count(*) FROM scores WHERE run_id = $1", rid),
@@ -90,16 +100,34 @@ async def test_publishing_every_event_again_changes_nothing(client: Client, stac
         for _ in range(2):
             await bus.publish(RunCreated(run_id=uuid.UUID(run.id), project_id=uuid.UUID(ids.project_id)))
             for r in records:
-                await bus.publish(RecordProduced(
-                    run_id=r["run_id"], testcase_id=r["testcase_id"], trial=r["trial"], inputs=r["inputs"],
-                    expected=r["expected"], outputs=r["outputs"], status=r["status"], error=r["error"],
-                    latency_ms=r["latency_ms"]))
+                await bus.publish(
+                    RecordProduced(
+                        run_id=r["run_id"],
+                        testcase_id=r["testcase_id"],
+                        trial=r["trial"],
+                        inputs=r["inputs"],
+                        expected=r["expected"],
+                        outputs=r["outputs"],
+                        status=r["status"],
+                        error=r["error"],
+                        latency_ms=r["latency_ms"],
+                    )
+                )
             for s in scores:
-                await bus.publish(ScoreRequested(run_id=s["run_id"], record_id=s["record_id"],
-                                                 metric_version_id=s["metric_version_id"]))
-                await bus.publish(ScoreCompleted(run_id=s["run_id"], record_id=s["record_id"],
-                                                 metric_version_id=s["metric_version_id"], score_id=s["id"],
-                                                 status=s["status"]))
+                await bus.publish(
+                    ScoreRequested(
+                        run_id=s["run_id"], record_id=s["record_id"], metric_version_id=s["metric_version_id"]
+                    )
+                )
+                await bus.publish(
+                    ScoreCompleted(
+                        run_id=s["run_id"],
+                        record_id=s["record_id"],
+                        metric_version_id=s["metric_version_id"],
+                        score_id=s["id"],
+                        status=s["status"],
+                    )
+                )
     finally:
         await bus.drain(5)
     await _wait_until_consumers_idle(stack)
@@ -116,7 +144,7 @@ async def _wait_until_consumers_idle(stack: Stack, timeout_s: float = 30.0) -> N
         while True:
             busy = 0
             for consumer in await js.consumers_info(stream):
-                busy += consumer.num_pending + consumer.num_ack_pending
+                busy += (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
             if busy == 0:
                 return
             if asyncio.get_running_loop().time() > deadline:
@@ -153,8 +181,9 @@ async def test_poison_messages_go_to_the_dead_letter_topics(client: Client, stac
     assert produced[0]["error"].startswith("invalid record.produced event: <root>: Invalid JSON")
     assert produced[0]["service"] == "run-orchestrator"
     assert produced[1]["error"] == f"run {unknown_run} does not exist"
-    assert [d["error"] for d in letters["score.requested.dlq"]] == ["metric version "
-        f"{json.loads(letters['score.requested.dlq'][0]['payload'])['metric_version_id']} does not exist"]
+    assert [d["error"] for d in letters["score.requested.dlq"]] == [
+        f"metric version {json.loads(letters['score.requested.dlq'][0]['payload'])['metric_version_id']} does not exist"
+    ]
     # The services shrug it off: the next run completes.
     ids = await scenario.prepare(client, stack.demo_system_url, 12, name="after-poison")
     run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids)

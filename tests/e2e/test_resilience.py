@@ -7,8 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from scorekeeper_sdk import Client
 
+from scorekeeper_sdk import Client
 from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 from tests.conftest import clone_database
@@ -17,14 +17,20 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 
 @pytest.fixture(scope="module")
-async def slow_stack(tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str,
-                     nats_url: str) -> AsyncIterator[Stack]:
-    running = Stack(StackConfig(
-        data_dir=tmp_path_factory.mktemp("slow-stack"), database_url=await clone_database(pg_server, template_database),
-        bus_url=nats_url, topic_prefix=f"r{uuid.uuid4().hex[:8]}.", demo_latency_ms=25,
-        # A crashed consumer's unacknowledged messages come back after 3 s instead of 30 s.
-        env={"SCOREKEEPER_ACK_WAIT_S": "3"},
-    ))
+async def slow_stack(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+) -> AsyncIterator[Stack]:
+    running = Stack(
+        StackConfig(
+            data_dir=tmp_path_factory.mktemp("slow-stack"),
+            database_url=await clone_database(pg_server, template_database),
+            bus_url=nats_url,
+            topic_prefix=f"r{uuid.uuid4().hex[:8]}.",
+            demo_latency_ms=25,
+            # A crashed consumer's unacknowledged messages come back after 3 s instead of 30 s.
+            env={"SCOREKEEPER_ACK_WAIT_S": "3"},
+        )
+    )
     try:
         await running.start()
         yield running
@@ -43,8 +49,9 @@ async def _wait_for_records(client: Client, run_id: str, at_least: int) -> None:
 async def test_killed_and_terminated_services_lose_nothing(slow_stack: Stack) -> None:
     async with Client(slow_stack.orchestrator_grpc, slow_stack.query_grpc) as client:
         ids = await scenario.prepare(client, slow_stack.demo_system_url, 240, name="resilience")
-        run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids,
-                                      max_concurrency=4)
+        run = await client.create_run(
+            ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, max_concurrency=4
+        )
         await _wait_for_records(client, run.id, 40)
 
         by_name = {p.name: p for p in slow_stack.processes}
@@ -60,8 +67,11 @@ async def test_killed_and_terminated_services_lose_nothing(slow_stack: Stack) ->
         final = await client.wait_for_run(run.id, timeout_s=120)
         assert (final.status, final.records, final.errored_records) == ("completed", 240, 1)
         assert final.scores == final.expected_scores == 239 * 3
-        assert {m.name: m.passed for m in final.metrics} == {"exact answer": 203, "mentions answer": 216,
-                                                            "concise": 225}
+        assert {m.name: m.passed for m in final.metrics} == {
+            "exact answer": 203,
+            "mentions answer": 216,
+            "concise": 225,
+        }
         records = [r async for r in client.records(run.id)]
         assert len(records) == len({(r.testcase_id, r.trial) for r in records}) == 240
         assert sum(len(r.scores) for r in records) == 717

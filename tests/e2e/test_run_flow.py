@@ -8,8 +8,8 @@ from collections import Counter
 import asyncpg
 import httpx
 import pytest
-from scorekeeper_sdk import Client
 
+from scorekeeper_sdk import Client
 from services.demo_system.app import answer
 from services.demo_system.testset import sample_testcases
 from shared.devstack import scenario
@@ -36,15 +36,18 @@ def oracle(question: str, expected: str) -> dict[str, bool] | None:
 async def finished_run(stack: Stack) -> tuple[str, scenario.DemoIds]:
     async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
         ids = await scenario.prepare(client, stack.demo_system_url, 240, name="e2e")
-        run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids,
-                                      notes="e2e")
+        run = await client.create_run(
+            ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes="e2e"
+        )
         assert run.status == "awaiting_execution"
         assert run.expected_records == 240
         await client.wait_for_run(run.id, timeout_s=120)
         return run.id, ids
 
 
-async def test_run_completes_with_exact_counts_and_aggregates(client: Client, finished_run: tuple[str, scenario.DemoIds]) -> None:
+async def test_run_completes_with_exact_counts_and_aggregates(
+    client: Client, finished_run: tuple[str, scenario.DemoIds]
+) -> None:
     run_id, _ = finished_run
     view = await client.get_run(run_id)
     cases = sample_testcases(240)
@@ -65,7 +68,9 @@ async def test_run_completes_with_exact_counts_and_aggregates(client: Client, fi
     assert view.finished_at and view.started_at and view.duration_s > 0
 
 
-async def test_every_record_and_score_matches_the_oracle(client: Client, finished_run: tuple[str, scenario.DemoIds]) -> None:
+async def test_every_record_and_score_matches_the_oracle(
+    client: Client, finished_run: tuple[str, scenario.DemoIds]
+) -> None:
     run_id, _ = finished_run
     expected_by_question = {c["question"]: c for c in sample_testcases(240)}
     records = [r async for r in client.records(run_id, page_size=37)]
@@ -73,7 +78,7 @@ async def test_every_record_and_score_matches_the_oracle(client: Client, finishe
     assert len({r.id for r in records}) == 240
     for record in records:
         case = expected_by_question[record.inputs["question"]]
-        status, text = answer(case["question"])
+        _, text = answer(case["question"])
         verdict = oracle(case["question"], case["answer"])
         assert record.expected["answer"] == case["answer"]
         if verdict is None:
@@ -89,7 +94,9 @@ async def test_every_record_and_score_matches_the_oracle(client: Client, finishe
         assert all(s.status == "completed" and s.reasoning for s in record.scores)
 
 
-async def test_status_history_moves_forward_to_completed(stack: Stack, finished_run: tuple[str, scenario.DemoIds]) -> None:
+async def test_status_history_moves_forward_to_completed(
+    stack: Stack, finished_run: tuple[str, scenario.DemoIds]
+) -> None:
     run_id, _ = finished_run
     conn = await asyncpg.connect(stack.database_url)
     try:
@@ -104,8 +111,9 @@ async def test_status_history_moves_forward_to_completed(stack: Stack, finished_
     assert len(set(statuses)) == len(statuses)
 
 
-async def test_http_gateway_serves_the_same_run_and_records(stack: Stack, client: Client,
-                                                            finished_run: tuple[str, scenario.DemoIds]) -> None:
+async def test_http_gateway_serves_the_same_run_and_records(
+    stack: Stack, client: Client, finished_run: tuple[str, scenario.DemoIds]
+) -> None:
     run_id, _ = finished_run
     view = await client.get_run(run_id)
     async with httpx.AsyncClient(base_url=stack.query_http) as http:
@@ -128,7 +136,9 @@ async def test_http_gateway_serves_the_same_run_and_records(stack: Stack, client
         assert first is None or {"inputs", "outputs", "expected", "scores", "status"} <= first.keys()
 
 
-async def test_metrics_endpoints_count_handled_messages(stack: Stack, finished_run: tuple[str, scenario.DemoIds]) -> None:
+async def test_metrics_endpoints_count_handled_messages(
+    stack: Stack, finished_run: tuple[str, scenario.DemoIds]
+) -> None:
     async with httpx.AsyncClient() as http:
         scorer = (await http.get(f"http://127.0.0.1:{stack.ports['scorer.http']}/metrics")).text
         orchestrator = (await http.get(f"{stack.orchestrator_http}/metrics")).text
@@ -136,5 +146,8 @@ async def test_metrics_endpoints_count_handled_messages(stack: Stack, finished_r
             assert (await http.get(f"{stack.query_http}{path}")).status_code == 200
     handled = re.search(r'scorekeeper_messages_handled_total\{service="scorer",topic="score.requested"\} (\S+)', scorer)
     assert handled is not None and float(handled.group(1)) >= 717
-    assert 'scorekeeper_handler_seconds_bucket{le="0.001",service="run-orchestrator",topic="record.produced"}' in orchestrator
+    assert (
+        'scorekeeper_handler_seconds_bucket{le="0.001",service="run-orchestrator",topic="record.produced"}'
+        in orchestrator
+    )
     assert re.search(r'scorekeeper_run_transitions_total\{status="completed"\} [1-9]', orchestrator)

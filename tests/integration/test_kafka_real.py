@@ -31,9 +31,7 @@ from shared.topics import ALL_TOPICS, Topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-NO_KAFKA = (
-    "no Kafka: KAFKA_BOOTSTRAP_SERVERS is not set and no container engine is available"
-)
+NO_KAFKA = "no Kafka: KAFKA_BOOTSTRAP_SERVERS is not set and no container engine is available"
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
 PARTITIONS = 2
 SERVICE = "scorer"
@@ -83,19 +81,12 @@ async def prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
     """A fresh topic prefix whose eight topics exist before anything subscribes."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
     names = [f"{prefix}{t}" for t in ALL_TOPICS]
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka_bootstrap.split(","), request_timeout_ms=20_000
-    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","), request_timeout_ms=20_000)
     async with asyncio.timeout(WAIT_S):
         await admin.start()
     try:
         async with asyncio.timeout(WAIT_S):
-            await admin.create_topics(
-                [
-                    NewTopic(n, num_partitions=PARTITIONS, replication_factor=1)
-                    for n in names
-                ]
-            )
+            await admin.create_topics([NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names])
         yield prefix
         async with asyncio.timeout(WAIT_S):
             await admin.delete_topics(names)
@@ -115,9 +106,7 @@ def make_bus(bootstrap: str, prefix: str, **options: Any) -> Bus:
     )
 
 
-def observe_dead_letters(
-    bootstrap: str, prefix: str
-) -> tuple[KafkaBroker, list[DeadLetter]]:
+def observe_dead_letters(bootstrap: str, prefix: str) -> tuple[KafkaBroker, list[DeadLetter]]:
     letters: list[DeadLetter] = []
     observer = KafkaBroker(bootstrap.split(","), logger=None)
 
@@ -133,9 +122,7 @@ def observe_dead_letters(
     return observer, letters
 
 
-async def eventually(
-    condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S
-) -> None:
+async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
     try:
         async with asyncio.timeout(timeout_s):
             while not condition():
@@ -180,9 +167,7 @@ async def wait_committed(bootstrap: str, group: str, topic: str, expected: int) 
 
 
 @pytest.mark.asyncio
-async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
-    kafka_bootstrap: str, prefix: str
-) -> None:
+async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(kafka_bootstrap: str, prefix: str) -> None:
     bus = make_bus(kafka_bootstrap, prefix)
     handled: list[ScoreRequested] = []
     poison_record = uuid.uuid4()
@@ -194,12 +179,8 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
 
     bus.subscribe(ScoreRequested, handle)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix)
-    valid = ScoreRequested(
-        run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4()
-    )
-    poison = ScoreRequested(
-        run_id=uuid.uuid4(), record_id=poison_record, metric_version_id=uuid.uuid4()
-    )
+    valid = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    poison = ScoreRequested(run_id=uuid.uuid4(), record_id=poison_record, metric_version_id=uuid.uuid4())
 
     await observer.start()
     await bus.start()
@@ -244,13 +225,9 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
 
 
 @pytest.mark.asyncio
-async def test_transient_failure_is_redelivered_then_dead_lettered(
-    kafka_bootstrap: str, prefix: str
-) -> None:
+async def test_transient_failure_is_redelivered_then_dead_lettered(kafka_bootstrap: str, prefix: str) -> None:
     attempts, max_deliveries = 2, 3
-    bus = make_bus(
-        kafka_bootstrap, prefix, attempts=attempts, max_deliveries=max_deliveries
-    )
+    bus = make_bus(kafka_bootstrap, prefix, attempts=attempts, max_deliveries=max_deliveries)
     calls = 0
 
     async def handle(event: ScoreRequested) -> None:
@@ -260,9 +237,7 @@ async def test_transient_failure_is_redelivered_then_dead_lettered(
 
     bus.subscribe(ScoreRequested, handle)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix)
-    event = ScoreRequested(
-        run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4()
-    )
+    event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
 
     await observer.start()
     await bus.start()
@@ -284,7 +259,5 @@ async def test_transient_failure_is_redelivered_then_dead_lettered(
     # Each nack seeks back, so Kafka delivers it again: max_deliveries deliveries × attempts each.
     assert calls == attempts * max_deliveries
     assert len(letters) == 1
-    assert letters[0].error.startswith(
-        f"gave up after {max_deliveries} deliveries: ConnectionError("
-    )
+    assert letters[0].error.startswith(f"gave up after {max_deliveries} deliveries: ConnectionError(")
     assert ScoreRequested.model_validate_json(letters[0].payload) == event

@@ -69,9 +69,7 @@ def record_deliveries(broker: KafkaBroker | NatsBroker) -> list[StreamMessage[An
     seen: list[StreamMessage[Any]] = []
 
     class Recorder(BaseMiddleware):
-        async def consume_scope(
-            self, call_next: Callable[..., Any], msg: StreamMessage[Any]
-        ) -> Any:
+        async def consume_scope(self, call_next: Callable[..., Any], msg: StreamMessage[Any]) -> Any:
             seen.append(msg)
             return await call_next(msg)
 
@@ -79,9 +77,7 @@ def record_deliveries(broker: KafkaBroker | NatsBroker) -> list[StreamMessage[An
     return seen
 
 
-def observe_dead_letters(
-    bus: Bus, topic: Topic
-) -> tuple[KafkaBroker | NatsBroker, list[DeadLetter]]:
+def observe_dead_letters(bus: Bus, topic: Topic) -> tuple[KafkaBroker | NatsBroker, list[DeadLetter]]:
     """A separate broker subscribed to ``<topic>.dlq``, parsing each message as a DeadLetter."""
     letters: list[DeadLetter] = []
 
@@ -92,9 +88,7 @@ def observe_dead_letters(
     observer: KafkaBroker | NatsBroker
     if isinstance(bus.broker, KafkaBroker):
         observer = KafkaBroker(logger=None)
-        observer.subscriber(
-            name, group_id=f"{PREFIX}dlq-observer", ack_policy=AckPolicy.ACK
-        )(collect)
+        observer.subscriber(name, group_id=f"{PREFIX}dlq-observer", ack_policy=AckPolicy.ACK)(collect)
     else:
         # The in-memory broker routes by stream name: use the stream the bus subscribed with.
         stream = only_subscriber(bus).stream
@@ -117,9 +111,7 @@ def only_subscriber(bus: Bus) -> Any:
 # -- wiring: what Bus.subscribe declares ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "event_type", [RunCreated, RecordProduced, ScoreRequested, ScoreCompleted]
-)
+@pytest.mark.parametrize("event_type", [RunCreated, RecordProduced, ScoreRequested, ScoreCompleted])
 def test_kafka_subscriber_uses_prefixed_topic_and_service_group(
     event_type: type[Event],
 ) -> None:
@@ -168,9 +160,7 @@ def test_kafka_ack_policy_is_manual_never_ack_first(concurrency: int) -> None:
     assert subscriber.ack_policy is AckPolicy.MANUAL
 
 
-def test_nats_subscriber_uses_prefixed_subject_durable_per_service_and_manual_acks() -> (
-    None
-):
+def test_nats_subscriber_uses_prefixed_subject_durable_per_service_and_manual_acks() -> None:
     bus = Bus(NATS.url, service=SERVICE, topic_prefix=PREFIX)
 
     async def handle(event: ScoreRequested) -> None: ...
@@ -180,9 +170,7 @@ def test_nats_subscriber_uses_prefixed_subject_durable_per_service_and_manual_ac
     subscriber = only_subscriber(bus)
     assert subscriber.subject.broker_address == f"{PREFIX}score.requested"
     assert subscriber.stream.name == "t1_scorekeeper"
-    assert sorted(subscriber.stream.subjects) == sorted(
-        f"{PREFIX}{t}" for t in ALL_TOPICS
-    )
+    assert sorted(subscriber.stream.subjects) == sorted(f"{PREFIX}{t}" for t in ALL_TOPICS)
     # Replicas of one service share this durable pull consumer; another service gets its own.
     assert subscriber.config.durable_name == "t1_scorer_score_requested"
     assert subscriber.ack_policy is AckPolicy.MANUAL

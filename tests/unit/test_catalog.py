@@ -57,20 +57,34 @@ def test_require_name_rejects(value: str, field: str, message: str) -> None:
     [
         pytest.param([], ["answer"], [], "field_mapping.inputs must name at least one field", id="no-inputs"),
         pytest.param([], [], [], "field_mapping.inputs must name at least one field", id="all-empty"),
-        pytest.param(["question", ""], [], [], "field_mapping.inputs has an empty field name",
-                     id="empty-input-name"),
-        pytest.param(["question"], [""], [], "field_mapping.expected has an empty field name",
-                     id="empty-expected-name"),
-        pytest.param(["question"], [], [""], "field_mapping.metadata has an empty field name",
-                     id="empty-metadata-name"),
-        pytest.param(["question"], ["question"], [],
-                     "field 'question' is mapped twice (field_mapping.inputs and field_mapping.expected)",
-                     id="inputs-and-expected"),
-        pytest.param(["question"], ["answer"], ["answer"],
-                     "field 'answer' is mapped twice (field_mapping.expected and field_mapping.metadata)",
-                     id="expected-and-metadata"),
-        pytest.param(["q", "q"], [], [], "field 'q' is mapped twice (field_mapping.inputs and field_mapping.inputs)",
-                     id="twice-in-inputs"),
+        pytest.param(["question", ""], [], [], "field_mapping.inputs has an empty field name", id="empty-input-name"),
+        pytest.param(
+            ["question"], [""], [], "field_mapping.expected has an empty field name", id="empty-expected-name"
+        ),
+        pytest.param(
+            ["question"], [], [""], "field_mapping.metadata has an empty field name", id="empty-metadata-name"
+        ),
+        pytest.param(
+            ["question"],
+            ["question"],
+            [],
+            "field 'question' is mapped twice (field_mapping.inputs and field_mapping.expected)",
+            id="inputs-and-expected",
+        ),
+        pytest.param(
+            ["question"],
+            ["answer"],
+            ["answer"],
+            "field 'answer' is mapped twice (field_mapping.expected and field_mapping.metadata)",
+            id="expected-and-metadata",
+        ),
+        pytest.param(
+            ["q", "q"],
+            [],
+            [],
+            "field 'q' is mapped twice (field_mapping.inputs and field_mapping.inputs)",
+            id="twice-in-inputs",
+        ),
     ],
 )
 def test_parse_mapping_rejects(inputs: list[str], expected: list[str], metadata: list[str], message: str) -> None:
@@ -82,8 +96,7 @@ def test_parse_mapping_rejects(inputs: list[str], expected: list[str], metadata:
 def test_parse_mapping_accepts() -> None:
     mapping = parse_mapping(["question", "context"], ["answer"], ["category"])
     assert mapping == FieldMapping(("question", "context"), ("answer",), ("category",))
-    assert mapping.as_json() == {"inputs": ["question", "context"], "expected": ["answer"],
-                                 "metadata": ["category"]}
+    assert mapping.as_json() == {"inputs": ["question", "context"], "expected": ["answer"], "metadata": ["category"]}
 
 
 # --- schema_validator ---------------------------------------------------------------------------
@@ -92,15 +105,21 @@ def test_parse_mapping_accepts() -> None:
 @pytest.mark.parametrize(
     ("schema", "message"),
     [
-        pytest.param({"type": "bogus"},
-                     "json_schema is not a valid JSON Schema: 'bogus' is not valid under any of the given schemas",
-                     id="bad-type"),
-        pytest.param({"required": "answer"},
-                     "json_schema is not a valid JSON Schema: 'answer' is not of type 'array'",
-                     id="required-not-array"),
-        pytest.param({"properties": {"a": {"minLength": -1}}},
-                     "json_schema is not a valid JSON Schema: -1 is less than the minimum of 0",
-                     id="nested-bad-keyword"),
+        pytest.param(
+            {"type": "bogus"},
+            "json_schema is not a valid JSON Schema: 'bogus' is not valid under any of the given schemas",
+            id="bad-type",
+        ),
+        pytest.param(
+            {"required": "answer"},
+            "json_schema is not a valid JSON Schema: 'answer' is not of type 'array'",
+            id="required-not-array",
+        ),
+        pytest.param(
+            {"properties": {"a": {"minLength": -1}}},
+            "json_schema is not a valid JSON Schema: -1 is less than the minimum of 0",
+            id="nested-bad-keyword",
+        ),
     ],
 )
 def test_schema_validator_rejects(schema: dict[str, Any], message: str) -> None:
@@ -138,53 +157,83 @@ QA_SCHEMA: dict[str, Any] = {
             None,
             Row(
                 data={"question": "What is 2 + 2?", "answer": "4", "category": "arithmetic", "source": "handmade"},
-                inputs={"question": "What is 2 + 2?"}, expected={"answer": "4"},
-                metadata={"category": "arithmetic", "source": "handmade"}, validation_errors=[],
+                inputs={"question": "What is 2 + 2?"},
+                expected={"answer": "4"},
+                metadata={"category": "arithmetic", "source": "handmade"},
+                validation_errors=[],
             ),
             id="unmapped-field-is-metadata",
         ),
         pytest.param(
             {"category": "geography"},
             None,
-            Row(data={"category": "geography"}, inputs={}, expected={}, metadata={"category": "geography"},
-                        validation_errors=[]),
+            Row(
+                data={"category": "geography"},
+                inputs={},
+                expected={},
+                metadata={"category": "geography"},
+                validation_errors=[],
+            ),
             id="missing-mapped-fields-absent",
         ),
         pytest.param(
             {"question": "q", "answer": 5},
             QA_SCHEMA,
-            Row(data={"question": "q", "answer": 5}, inputs={"question": "q"}, expected={"answer": 5},
-                        metadata={}, validation_errors=[{"path": "/answer", "message": "5 is not of type 'string'"}]),
+            Row(
+                data={"question": "q", "answer": 5},
+                inputs={"question": "q"},
+                expected={"answer": 5},
+                metadata={},
+                validation_errors=[{"path": "/answer", "message": "5 is not of type 'string'"}],
+            ),
             id="wrong-type-kept-with-error",
         ),
         pytest.param(
             {"question": "q"},
             QA_SCHEMA,
-            Row(data={"question": "q"}, inputs={"question": "q"}, expected={}, metadata={},
-                        validation_errors=[{"path": "", "message": "'answer' is a required property"}]),
+            Row(
+                data={"question": "q"},
+                inputs={"question": "q"},
+                expected={},
+                metadata={},
+                validation_errors=[{"path": "", "message": "'answer' is a required property"}],
+            ),
             id="missing-required-at-root",
         ),
         pytest.param(
             {"question": "q", "answer": "a", "a": [{"b": 1}, {"b": "no"}]},
             QA_SCHEMA,
-            Row(data={"question": "q", "answer": "a", "a": [{"b": 1}, {"b": "no"}]},
-                        inputs={"question": "q"}, expected={"answer": "a"}, metadata={"a": [{"b": 1}, {"b": "no"}]},
-                        validation_errors=[{"path": "/a/1/b", "message": "'no' is not of type 'integer'"}]),
+            Row(
+                data={"question": "q", "answer": "a", "a": [{"b": 1}, {"b": "no"}]},
+                inputs={"question": "q"},
+                expected={"answer": "a"},
+                metadata={"a": [{"b": 1}, {"b": "no"}]},
+                validation_errors=[{"path": "/a/1/b", "message": "'no' is not of type 'integer'"}],
+            ),
             id="nested-pointer",
         ),
         pytest.param(
             {"question": "q", "answer": "a", "x/y~z": 1},
             QA_SCHEMA,
-            Row(data={"question": "q", "answer": "a", "x/y~z": 1}, inputs={"question": "q"},
-                        expected={"answer": "a"}, metadata={"x/y~z": 1},
-                        validation_errors=[{"path": "/x~1y~0z", "message": "1 is not of type 'string'"}]),
+            Row(
+                data={"question": "q", "answer": "a", "x/y~z": 1},
+                inputs={"question": "q"},
+                expected={"answer": "a"},
+                metadata={"x/y~z": 1},
+                validation_errors=[{"path": "/x~1y~0z", "message": "1 is not of type 'string'"}],
+            ),
             id="pointer-escapes-tilde-and-slash",
         ),
         pytest.param(
             {"question": "q", "answer": "a"},
             QA_SCHEMA,
-            Row(data={"question": "q", "answer": "a"}, inputs={"question": "q"}, expected={"answer": "a"},
-                        metadata={}, validation_errors=[]),
+            Row(
+                data={"question": "q", "answer": "a"},
+                inputs={"question": "q"},
+                expected={"answer": "a"},
+                metadata={},
+                validation_errors=[],
+            ),
             id="valid",
         ),
     ],
@@ -209,42 +258,127 @@ def test_derive_testcase_reports_every_violation_in_path_order() -> None:
 @pytest.mark.parametrize(
     ("eval_type", "output_type", "threshold", "kind", "params", "message"),
     [
-        pytest.param("code", "boolean", None, "exact_match", {},
-                     "eval_type must be one of ai, heuristic, human, got 'code'", id="bad-eval-type"),
-        pytest.param("ai", "boolean", None, "", {}, "eval_type 'ai' is not available yet; use 'heuristic'",
-                     id="ai-not-available"),
-        pytest.param("human", "int", None, "", {}, "eval_type 'human' is not available yet; use 'heuristic'",
-                     id="human-not-available"),
-        pytest.param("heuristic", "percent", None, "exact_match", {},
-                     "output_type must be one of boolean, int, float, got 'percent'", id="bad-output-type"),
-        pytest.param("heuristic", "boolean", 0.5, "exact_match", {},
-                     "passing_threshold does not apply to boolean metrics", id="threshold-on-boolean"),
-        pytest.param("heuristic", "int", 0, "exact_match", {},
-                     "passing_threshold of an int metric must be within 1..5, got 0", id="int-threshold-0"),
-        pytest.param("heuristic", "int", 6, "exact_match", {},
-                     "passing_threshold of an int metric must be within 1..5, got 6", id="int-threshold-6"),
-        pytest.param("heuristic", "float", 1.5, "exact_match", {},
-                     "passing_threshold of a float metric must be within 0..1, got 1.5", id="float-threshold-1.5"),
-        pytest.param("heuristic", "float", -0.1, "exact_match", {},
-                     "passing_threshold of a float metric must be within 0..1, got -0.1", id="float-threshold-neg"),
-        pytest.param("heuristic", "boolean", None, "", {}, "heuristic.kind is required for a heuristic metric",
-                     id="missing-kind"),
-        pytest.param("heuristic", "boolean", None, "fuzzy", {},
-                     "heuristic: unknown heuristic kind 'fuzzy'; known kinds: contains, exact_match, regex",
-                     id="unknown-kind"),
-        pytest.param("heuristic", "boolean", None, "contains", {},
-                     "heuristic: invalid params for contains: params: Value error, "
-                     "give exactly one of 'value' (a fixed string) or 'expected_field'", id="bad-contains-params"),
-        pytest.param("heuristic", "boolean", None, "regex", {"pattern": "(", "ignore_case": True},
-                     "heuristic: invalid params for regex: params.pattern: Value error, invalid regular expression: "
-                     "missing ), unterminated subpattern at position 0", id="bad-regex"),
-        pytest.param("heuristic", "boolean", None, "exact_match", {"case": False},
-                     "heuristic: invalid params for exact_match: params.case: Extra inputs are not permitted",
-                     id="extra-param"),
+        pytest.param(
+            "code",
+            "boolean",
+            None,
+            "exact_match",
+            {},
+            "eval_type must be one of ai, heuristic, human, got 'code'",
+            id="bad-eval-type",
+        ),
+        pytest.param(
+            "ai", "boolean", None, "", {}, "eval_type 'ai' is not available yet; use 'heuristic'", id="ai-not-available"
+        ),
+        pytest.param(
+            "human",
+            "int",
+            None,
+            "",
+            {},
+            "eval_type 'human' is not available yet; use 'heuristic'",
+            id="human-not-available",
+        ),
+        pytest.param(
+            "heuristic",
+            "percent",
+            None,
+            "exact_match",
+            {},
+            "output_type must be one of boolean, int, float, got 'percent'",
+            id="bad-output-type",
+        ),
+        pytest.param(
+            "heuristic",
+            "boolean",
+            0.5,
+            "exact_match",
+            {},
+            "passing_threshold does not apply to boolean metrics",
+            id="threshold-on-boolean",
+        ),
+        pytest.param(
+            "heuristic",
+            "int",
+            0,
+            "exact_match",
+            {},
+            "passing_threshold of an int metric must be within 1..5, got 0",
+            id="int-threshold-0",
+        ),
+        pytest.param(
+            "heuristic",
+            "int",
+            6,
+            "exact_match",
+            {},
+            "passing_threshold of an int metric must be within 1..5, got 6",
+            id="int-threshold-6",
+        ),
+        pytest.param(
+            "heuristic",
+            "float",
+            1.5,
+            "exact_match",
+            {},
+            "passing_threshold of a float metric must be within 0..1, got 1.5",
+            id="float-threshold-1.5",
+        ),
+        pytest.param(
+            "heuristic",
+            "float",
+            -0.1,
+            "exact_match",
+            {},
+            "passing_threshold of a float metric must be within 0..1, got -0.1",
+            id="float-threshold-neg",
+        ),
+        pytest.param(
+            "heuristic", "boolean", None, "", {}, "heuristic.kind is required for a heuristic metric", id="missing-kind"
+        ),
+        pytest.param(
+            "heuristic",
+            "boolean",
+            None,
+            "fuzzy",
+            {},
+            "heuristic: unknown heuristic kind 'fuzzy'; known kinds: contains, exact_match, regex",
+            id="unknown-kind",
+        ),
+        pytest.param(
+            "heuristic",
+            "boolean",
+            None,
+            "contains",
+            {},
+            "heuristic: invalid params for contains: params: Value error, "
+            "give exactly one of 'value' (a fixed string) or 'expected_field'",
+            id="bad-contains-params",
+        ),
+        pytest.param(
+            "heuristic",
+            "boolean",
+            None,
+            "regex",
+            {"pattern": "(", "ignore_case": True},
+            "heuristic: invalid params for regex: params.pattern: Value error, invalid regular expression: "
+            "missing ), unterminated subpattern at position 0",
+            id="bad-regex",
+        ),
+        pytest.param(
+            "heuristic",
+            "boolean",
+            None,
+            "exact_match",
+            {"case": False},
+            "heuristic: invalid params for exact_match: params.case: Extra inputs are not permitted",
+            id="extra-param",
+        ),
     ],
 )
-def test_validate_metric_rejects(eval_type: str, output_type: str, threshold: float | None, kind: str,
-                                 params: dict[str, Any], message: str) -> None:
+def test_validate_metric_rejects(
+    eval_type: str, output_type: str, threshold: float | None, kind: str, params: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValueError) as caught:
         validate_metric(eval_type, output_type, threshold, kind, params)
     assert str(caught.value) == message
@@ -261,8 +395,7 @@ def test_validate_metric_rejects(eval_type: str, output_type: str, threshold: fl
         pytest.param("float", 1, "exact_match", {}, id="float-threshold-1"),
     ],
 )
-def test_validate_metric_accepts(output_type: str, threshold: float | None, kind: str,
-                                 params: dict[str, Any]) -> None:
+def test_validate_metric_accepts(output_type: str, threshold: float | None, kind: str, params: dict[str, Any]) -> None:
     assert validate_metric("heuristic", output_type, threshold, kind, params) == {"kind": kind, "params": params}
 
 
@@ -275,15 +408,25 @@ def test_validate_metric_accepts(output_type: str, threshold: float | None, kind
         pytest.param("llm", {}, "kind 'llm' is not available yet; use 'http'", id="llm"),
         pytest.param("sdk", {}, "kind 'sdk' is not available yet; use 'http'", id="sdk"),
         pytest.param("grpc", {}, "kind must be one of http, llm, sdk, got 'grpc'", id="unknown-kind"),
-        pytest.param("http", {"url": "ftp://example.com/answer"},
-                     "config.url: Value error, must be an http:// or https:// URL, got 'ftp://example.com/answer'",
-                     id="ftp-url"),
-        pytest.param("http", {"url": "localhost:8090"},
-                     "config.url: Value error, must be an http:// or https:// URL, got 'localhost:8090'",
-                     id="url-without-scheme"),
+        pytest.param(
+            "http",
+            {"url": "ftp://example.com/answer"},
+            "config.url: Value error, must be an http:// or https:// URL, got 'ftp://example.com/answer'",
+            id="ftp-url",
+        ),
+        pytest.param(
+            "http",
+            {"url": "localhost:8090"},
+            "config.url: Value error, must be an http:// or https:// URL, got 'localhost:8090'",
+            id="url-without-scheme",
+        ),
         pytest.param("http", {}, "config.url: Field required", id="missing-url"),
-        pytest.param("http", {"url": "http://127.0.0.1:8090/answer", "retries": 3},
-                     "config.retries: Extra inputs are not permitted", id="extra-config-key"),
+        pytest.param(
+            "http",
+            {"url": "http://127.0.0.1:8090/answer", "retries": 3},
+            "config.retries: Extra inputs are not permitted",
+            id="extra-config-key",
+        ),
     ],
 )
 def test_validate_system_version_rejects(kind: str, config: dict[str, Any], message: str) -> None:
@@ -294,8 +437,12 @@ def test_validate_system_version_rejects(kind: str, config: dict[str, Any], mess
 
 def test_validate_system_version_fills_defaults() -> None:
     assert validate_system_version("http", {"url": "http://127.0.0.1:8090/answer"}) == {
-        "url": "http://127.0.0.1:8090/answer", "method": "POST", "headers": {}, "body_template": "{{ inputs }}",
-        "response_path": "", "timeout_s": 30.0,
+        "url": "http://127.0.0.1:8090/answer",
+        "method": "POST",
+        "headers": {},
+        "body_template": "{{ inputs }}",
+        "response_path": "",
+        "timeout_s": 30.0,
     }
 
 
@@ -319,10 +466,16 @@ def test_validate_run_accepts(source: str, trials: int, max_concurrency: int, re
 @pytest.mark.parametrize(
     ("source", "trials", "max_concurrency", "message"),
     [
-        pytest.param("cron", 1, 0, "source must be one of api, kickoff, playground, monitor, ci, got 'cron'",
-                     id="bad-source"),
-        pytest.param("API", 1, 0, "source must be one of api, kickoff, playground, monitor, ci, got 'API'",
-                     id="source-case-sensitive"),
+        pytest.param(
+            "cron", 1, 0, "source must be one of api, kickoff, playground, monitor, ci, got 'cron'", id="bad-source"
+        ),
+        pytest.param(
+            "API",
+            1,
+            0,
+            "source must be one of api, kickoff, playground, monitor, ci, got 'API'",
+            id="source-case-sensitive",
+        ),
         pytest.param("api", 101, 0, "trials must be within 1..100, got 101", id="trials-101"),
         pytest.param("api", -1, 0, "trials must be within 1..100, got -1", id="trials-negative"),
         pytest.param("api", 1, -1, "max_concurrency must not be negative, got -1", id="negative-concurrency"),

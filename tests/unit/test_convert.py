@@ -29,8 +29,11 @@ from shared.edge.errors import ApiError, Code
         pytest.param({"a": {"b": {"c": 7}}}, {"a": {"b": {"c": 7}}}, id="nested-dict"),
         pytest.param({"a": [{"b": [10, {"c": 0.25}]}]}, {"a": [{"b": [10, {"c": 0.25}]}]}, id="list-of-dicts"),
         pytest.param({"big": 2**53 - 1}, {"big": 2**53 - 1}, id="largest-exact-int"),
-        pytest.param({"s": "42", "t": True, "f": False, "z": None}, {"s": "42", "t": True, "f": False, "z": None},
-                     id="non-numbers-untouched"),
+        pytest.param(
+            {"s": "42", "t": True, "f": False, "z": None},
+            {"s": "42", "t": True, "f": False, "z": None},
+            id="non-numbers-untouched",
+        ),
         pytest.param({}, {}, id="empty"),
     ],
 )
@@ -84,10 +87,12 @@ def test_value_round_trip(value: Any, restored: Any) -> None:
 @pytest.mark.parametrize(
     ("value", "parsed"),
     [
-        pytest.param("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827", uuid.UUID("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827"),
-                     id="canonical"),
-        pytest.param("0B6F1D2E-3C4A-4F5B-9E8D-7C6B5A493827", uuid.UUID("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827"),
-                     id="upper-case"),
+        pytest.param(
+            "0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827", uuid.UUID("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827"), id="canonical"
+        ),
+        pytest.param(
+            "0B6F1D2E-3C4A-4F5B-9E8D-7C6B5A493827", uuid.UUID("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827"), id="upper-case"
+        ),
     ],
 )
 def test_parse_uuid(value: str, parsed: uuid.UUID) -> None:
@@ -100,10 +105,18 @@ def test_parse_uuid(value: str, parsed: uuid.UUID) -> None:
         pytest.param("", "run_id", "run_id is required", id="empty"),
         pytest.param("", "project_id", "project_id is required", id="empty-other-field"),
         pytest.param("abc", "run_id", "run_id 'abc' is not a valid id", id="garbage"),
-        pytest.param("0b6f1d2e-3c4a-4f5b-9e8d", "testset_id", "testset_id '0b6f1d2e-3c4a-4f5b-9e8d' is not a valid id",
-                     id="truncated"),
-        pytest.param("zb6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827", "run_id",
-                     "run_id 'zb6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827' is not a valid id", id="non-hex"),
+        pytest.param(
+            "0b6f1d2e-3c4a-4f5b-9e8d",
+            "testset_id",
+            "testset_id '0b6f1d2e-3c4a-4f5b-9e8d' is not a valid id",
+            id="truncated",
+        ),
+        pytest.param(
+            "zb6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827",
+            "run_id",
+            "run_id 'zb6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827' is not a valid id",
+            id="non-hex",
+        ),
     ],
 )
 def test_parse_uuid_rejects(value: str, field: str, message: str) -> None:

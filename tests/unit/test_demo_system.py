@@ -45,8 +45,11 @@ def test_sample_testcases_shape() -> None:
     assert len(cases) == 240
     assert Counter(tc["category"] for tc in cases) == {"arithmetic": 200, "geography": 40}
     assert all(set(tc) == {"question", "answer", "category"} for tc in cases)
-    assert all(tc["answer"] == CAPITALS[tc["question"].removeprefix("What is the capital of ").rstrip("?")]
-               for tc in cases if tc["category"] == "geography")
+    assert all(
+        tc["answer"] == CAPITALS[tc["question"].removeprefix("What is the capital of ").rstrip("?")]
+        for tc in cases
+        if tc["category"] == "geography"
+    )
     assert cases == sample_testcases(240)  # same seed, same testset
 
 
@@ -75,8 +78,11 @@ def test_outcome_mix_over_the_sample_testset() -> None:
 
 
 def test_geography_mistakes() -> None:
-    mistakes = sorted((tc["question"], answer(tc["question"])[1]) for tc in sample_testcases(240)
-                      if tc["category"] == "geography" and answer(tc["question"])[1] != tc["answer"])
+    mistakes = sorted(
+        (tc["question"], answer(tc["question"])[1])
+        for tc in sample_testcases(240)
+        if tc["category"] == "geography" and answer(tc["question"])[1] != tc["answer"]
+    )
     assert mistakes == [
         ("What is the capital of Finland?", "helsinki"),
         ("What is the capital of Finland?", "helsinki"),
@@ -94,10 +100,12 @@ def client() -> httpx.AsyncClient:
     [
         pytest.param({"question": "What is 2 + 2?"}, 200, {"answer": "4", "model": "demo-1"}, id="answer"),
         pytest.param({"question": "What is 76 * 9?"}, 500, {"error": "overloaded"}, id="overloaded"),
-        pytest.param({"q": "What is 2 + 2?"}, 400, {"error": "expected a JSON object with a 'question'"},
-                     id="missing-question"),
-        pytest.param(["What is 2 + 2?"], 400, {"error": "expected a JSON object with a 'question'"},
-                     id="not-an-object"),
+        pytest.param(
+            {"q": "What is 2 + 2?"}, 400, {"error": "expected a JSON object with a 'question'"}, id="missing-question"
+        ),
+        pytest.param(
+            ["What is 2 + 2?"], 400, {"error": "expected a JSON object with a 'question'"}, id="not-an-object"
+        ),
     ],
 )
 async def test_http_endpoint(body: object, status: int, reply: dict[str, str]) -> None:

@@ -132,17 +132,20 @@ def test_missing_required_field_is_rejected(event: type[Event], field: str) -> N
         pytest.param(RecordProduced, {"trial": -1}, ("trial",), "greater_than_equal", id="trial-negative"),
         pytest.param(RecordProduced, {"status": "bogus"}, ("status",), "literal_error", id="record-status-bogus"),
         pytest.param(RecordProduced, {"status": "pending"}, ("status",), "literal_error", id="record-status-pending"),
-        pytest.param(RecordProduced, {"latency_ms": -0.5}, ("latency_ms",), "greater_than_equal",
-                     id="latency-negative"),
+        pytest.param(
+            RecordProduced, {"latency_ms": -0.5}, ("latency_ms",), "greater_than_equal", id="latency-negative"
+        ),
         pytest.param(ScoreCompleted, {"status": "bogus"}, ("status",), "literal_error", id="score-status-bogus"),
         pytest.param(RunCreated, {"run_id": "not-a-uuid"}, ("run_id",), "uuid_parsing", id="bad-uuid"),
         pytest.param(ScoreRequested, {"type": "score.completed"}, ("type",), "literal_error", id="wrong-type"),
-        pytest.param(RunCreated, {"occurred_at": "yesterday"}, ("occurred_at",), "datetime_from_date_parsing",
-                     id="bad-timestamp"),
+        pytest.param(
+            RunCreated, {"occurred_at": "yesterday"}, ("occurred_at",), "datetime_from_date_parsing", id="bad-timestamp"
+        ),
     ],
 )
-def test_invalid_value_is_rejected(event: type[Event], change: dict[str, Any], loc: tuple[str, ...],
-                                   error_type: str) -> None:
+def test_invalid_value_is_rejected(
+    event: type[Event], change: dict[str, Any], loc: tuple[str, ...], error_type: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         event.model_validate(example(event) | change)
     assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [(loc, error_type)]

@@ -13,10 +13,17 @@ from services.run_orchestrator.lifecycle import (
 )
 
 
-def progress(status: str, expected_records: int = 10, records: int = 0, errored: int = 0, metrics: int = 2,
-             scores: int = 0) -> RunProgress:
-    return RunProgress(status=status, expected_records=expected_records, records=records,
-                       errored_records=errored, metrics=metrics, scores_done=scores)
+def progress(
+    status: str, expected_records: int = 10, records: int = 0, errored: int = 0, metrics: int = 2, scores: int = 0
+) -> RunProgress:
+    return RunProgress(
+        status=status,
+        expected_records=expected_records,
+        records=records,
+        errored_records=errored,
+        metrics=metrics,
+        scores_done=scores,
+    )
 
 
 @pytest.mark.parametrize(
@@ -26,29 +33,40 @@ def progress(status: str, expected_records: int = 10, records: int = 0, errored:
         pytest.param(progress("awaiting_execution"), "awaiting_execution", id="awaiting-no-records-stays"),
         pytest.param(progress("pending", records=1), "running_execution", id="pending-first-record"),
         pytest.param(progress("awaiting_execution", records=9), "running_execution", id="partial-records"),
-        pytest.param(progress("running_execution", records=5, errored=5), "running_execution",
-                     id="partial-records-all-errored"),
+        pytest.param(
+            progress("running_execution", records=5, errored=5), "running_execution", id="partial-records-all-errored"
+        ),
         pytest.param(progress("running_execution", records=10), "awaiting_scoring", id="all-records-no-scores"),
         pytest.param(progress("pending", records=10), "awaiting_scoring", id="pending-jumps-to-awaiting-scoring"),
         pytest.param(progress("awaiting_scoring", records=10, scores=1), "running_scoring", id="first-score"),
-        pytest.param(progress("running_execution", records=10, scores=19), "running_scoring",
-                     id="one-score-missing"),
+        pytest.param(progress("running_execution", records=10, scores=19), "running_scoring", id="one-score-missing"),
         pytest.param(progress("running_scoring", records=10, scores=20), "completed", id="all-scores"),
-        pytest.param(progress("running_execution", records=10, scores=20), "completed",
-                     id="all-scores-skip-ahead"),
-        pytest.param(progress("running_scoring", records=10, errored=3, scores=14), "completed",
-                     id="errored-records-not-scored"),
-        pytest.param(progress("running_scoring", records=10, errored=3, scores=13), "running_scoring",
-                     id="errored-records-one-score-missing"),
-        pytest.param(progress("running_execution", records=10, errored=10), "completed",
-                     id="all-records-errored-zero-expected-scores"),
-        pytest.param(progress("running_execution", records=10, metrics=0), "completed",
-                     id="no-metrics-completed-once-records-in"),
-        pytest.param(progress("running_execution", records=9, metrics=0), "running_execution",
-                     id="no-metrics-records-still-missing"),
+        pytest.param(progress("running_execution", records=10, scores=20), "completed", id="all-scores-skip-ahead"),
+        pytest.param(
+            progress("running_scoring", records=10, errored=3, scores=14), "completed", id="errored-records-not-scored"
+        ),
+        pytest.param(
+            progress("running_scoring", records=10, errored=3, scores=13),
+            "running_scoring",
+            id="errored-records-one-score-missing",
+        ),
+        pytest.param(
+            progress("running_execution", records=10, errored=10),
+            "completed",
+            id="all-records-errored-zero-expected-scores",
+        ),
+        pytest.param(
+            progress("running_execution", records=10, metrics=0), "completed", id="no-metrics-completed-once-records-in"
+        ),
+        pytest.param(
+            progress("running_execution", records=9, metrics=0),
+            "running_execution",
+            id="no-metrics-records-still-missing",
+        ),
         pytest.param(progress("pending", expected_records=0, metrics=2), "completed", id="empty-testset"),
-        pytest.param(progress("awaiting_human_scoring", records=10, scores=20), "completed",
-                     id="human-scoring-to-completed"),
+        pytest.param(
+            progress("awaiting_human_scoring", records=10, scores=20), "completed", id="human-scoring-to-completed"
+        ),
     ],
 )
 def test_next_status(run: RunProgress, status: str) -> None:
@@ -58,15 +76,19 @@ def test_next_status(run: RunProgress, status: str) -> None:
 @pytest.mark.parametrize(
     ("run", "status"),
     [
-        pytest.param(progress("running_scoring", records=10), "running_scoring",
-                     id="running-scoring-counts-say-awaiting-scoring"),
-        pytest.param(progress("running_scoring", records=4), "running_scoring",
-                     id="running-scoring-counts-say-running-execution"),
+        pytest.param(
+            progress("running_scoring", records=10), "running_scoring", id="running-scoring-counts-say-awaiting-scoring"
+        ),
+        pytest.param(
+            progress("running_scoring", records=4), "running_scoring", id="running-scoring-counts-say-running-execution"
+        ),
         pytest.param(progress("awaiting_scoring"), "awaiting_scoring", id="awaiting-scoring-counts-say-no-records"),
-        pytest.param(progress("running_execution"), "running_execution",
-                     id="running-execution-counts-say-awaiting"),
-        pytest.param(progress("awaiting_human_scoring", records=10, scores=3), "awaiting_human_scoring",
-                     id="human-scoring-counts-say-running-scoring"),
+        pytest.param(progress("running_execution"), "running_execution", id="running-execution-counts-say-awaiting"),
+        pytest.param(
+            progress("awaiting_human_scoring", records=10, scores=3),
+            "awaiting_human_scoring",
+            id="human-scoring-counts-say-running-scoring",
+        ),
     ],
 )
 def test_next_status_never_moves_backwards(run: RunProgress, status: str) -> None:
@@ -102,7 +124,14 @@ def test_expected_scores(run: RunProgress, expected_scores: int) -> None:
 
 
 def test_status_vocabulary() -> None:
-    assert ORDER == ("pending", "awaiting_execution", "running_execution", "awaiting_scoring", "running_scoring",
-                     "awaiting_human_scoring", "completed")
-    assert TERMINAL == {"completed", "failed", "cancelled"}
+    assert ORDER == (
+        "pending",
+        "awaiting_execution",
+        "running_execution",
+        "awaiting_scoring",
+        "running_scoring",
+        "awaiting_human_scoring",
+        "completed",
+    )
+    assert {"completed", "failed", "cancelled"} == TERMINAL
     assert set(ALL_STATUSES) == set(ORDER) | TERMINAL

@@ -20,8 +20,9 @@ PARIS_OUTPUTS = {"response": "Paris"}
 PARIS_EXPECTED = {"answer": "Paris"}
 
 
-def metric(output_type: OutputType, threshold: float | None = None,
-           config: dict[str, Any] | None = None) -> MetricVersion:
+def metric(
+    output_type: OutputType, threshold: float | None = None, config: dict[str, Any] | None = None
+) -> MetricVersion:
     return MetricVersion(
         id=uuid.UUID("00000000-0000-0000-0000-0000000000a1"),
         metric_id=uuid.UUID("00000000-0000-0000-0000-0000000000b2"),
@@ -36,17 +37,21 @@ def metric(output_type: OutputType, threshold: float | None = None,
 @pytest.mark.parametrize(
     ("output_type", "answer", "expected"),
     [
-        pytest.param("boolean", "Paris",
-                     ScoreOutcome("completed", True, True, "exact match: 'Paris'"), id="boolean-pass"),
-        pytest.param("boolean", "Lyon",
-                     ScoreOutcome("completed", False, False, "expected 'Paris', got 'Lyon'"), id="boolean-fail"),
+        pytest.param(
+            "boolean", "Paris", ScoreOutcome("completed", True, True, "exact match: 'Paris'"), id="boolean-pass"
+        ),
+        pytest.param(
+            "boolean",
+            "Lyon",
+            ScoreOutcome("completed", False, False, "expected 'Paris', got 'Lyon'"),
+            id="boolean-fail",
+        ),
         pytest.param("int", "Paris", ScoreOutcome("completed", 5, True, "exact match: 'Paris'"), id="int-pass"),
-        pytest.param("int", "Lyon",
-                     ScoreOutcome("completed", 1, False, "expected 'Paris', got 'Lyon'"), id="int-fail"),
-        pytest.param("float", "Paris",
-                     ScoreOutcome("completed", 1.0, True, "exact match: 'Paris'"), id="float-pass"),
-        pytest.param("float", "Lyon",
-                     ScoreOutcome("completed", 0.0, False, "expected 'Paris', got 'Lyon'"), id="float-fail"),
+        pytest.param("int", "Lyon", ScoreOutcome("completed", 1, False, "expected 'Paris', got 'Lyon'"), id="int-fail"),
+        pytest.param("float", "Paris", ScoreOutcome("completed", 1.0, True, "exact match: 'Paris'"), id="float-pass"),
+        pytest.param(
+            "float", "Lyon", ScoreOutcome("completed", 0.0, False, "expected 'Paris', got 'Lyon'"), id="float-fail"
+        ),
     ],
 )
 def test_score_heuristic_values(output_type: OutputType, answer: str, expected: ScoreOutcome) -> None:
@@ -66,8 +71,9 @@ def test_score_heuristic_values(output_type: OutputType, answer: str, expected: 
         pytest.param("float", 0.01, "Lyon", False, id="float-threshold-0.01-value-0"),
     ],
 )
-def test_score_heuristic_uses_explicit_threshold(output_type: OutputType, threshold: float, answer: str,
-                                                 passed: bool) -> None:
+def test_score_heuristic_uses_explicit_threshold(
+    output_type: OutputType, threshold: float, answer: str, passed: bool
+) -> None:
     outcome = score_heuristic(metric(output_type, threshold), {"response": answer}, PARIS_EXPECTED)
     assert outcome.status == "completed"
     assert outcome.passed is passed
@@ -102,24 +108,60 @@ def test_default_thresholds() -> None:
 @pytest.mark.parametrize(
     ("output_type", "config", "outputs", "expected", "error"),
     [
-        pytest.param("boolean", {"kind": "exact_match", "params": {}}, {"answer": "Paris"}, PARIS_EXPECTED,
-                     "the output has no field 'response'", id="boolean-missing-output-field"),
-        pytest.param("int", {"kind": "exact_match", "params": {}}, {"answer": "Paris"}, PARIS_EXPECTED,
-                     "the output has no field 'response'", id="int-missing-output-field"),
-        pytest.param("float", {"kind": "contains", "params": {"value": "x", "output_field": "text"}},
-                     PARIS_OUTPUTS, {}, "the output has no field 'text'", id="float-missing-named-field"),
-        pytest.param("boolean", {"kind": "exact_match", "params": {}}, PARIS_OUTPUTS, {"a": "1", "b": "2"},
-                     "set params.expected_field: the testcase has 2 expected fields", id="ambiguous-expected"),
-        pytest.param("boolean", {"kind": "regex", "params": {"pattern": "("}}, PARIS_OUTPUTS, {},
-                     "invalid params for regex: params.pattern: Value error, invalid regular expression: "
-                     "missing ), unterminated subpattern at position 0", id="bad-params"),
-        pytest.param("boolean", {"kind": "fuzzy"}, PARIS_OUTPUTS, PARIS_EXPECTED,
-                     "unknown heuristic kind 'fuzzy'; known kinds: contains, exact_match, regex",
-                     id="unknown-kind"),
+        pytest.param(
+            "boolean",
+            {"kind": "exact_match", "params": {}},
+            {"answer": "Paris"},
+            PARIS_EXPECTED,
+            "the output has no field 'response'",
+            id="boolean-missing-output-field",
+        ),
+        pytest.param(
+            "int",
+            {"kind": "exact_match", "params": {}},
+            {"answer": "Paris"},
+            PARIS_EXPECTED,
+            "the output has no field 'response'",
+            id="int-missing-output-field",
+        ),
+        pytest.param(
+            "float",
+            {"kind": "contains", "params": {"value": "x", "output_field": "text"}},
+            PARIS_OUTPUTS,
+            {},
+            "the output has no field 'text'",
+            id="float-missing-named-field",
+        ),
+        pytest.param(
+            "boolean",
+            {"kind": "exact_match", "params": {}},
+            PARIS_OUTPUTS,
+            {"a": "1", "b": "2"},
+            "set params.expected_field: the testcase has 2 expected fields",
+            id="ambiguous-expected",
+        ),
+        pytest.param(
+            "boolean",
+            {"kind": "regex", "params": {"pattern": "("}},
+            PARIS_OUTPUTS,
+            {},
+            "invalid params for regex: params.pattern: Value error, invalid regular expression: "
+            "missing ), unterminated subpattern at position 0",
+            id="bad-params",
+        ),
+        pytest.param(
+            "boolean",
+            {"kind": "fuzzy"},
+            PARIS_OUTPUTS,
+            PARIS_EXPECTED,
+            "unknown heuristic kind 'fuzzy'; known kinds: contains, exact_match, regex",
+            id="unknown-kind",
+        ),
     ],
 )
-def test_score_heuristic_errored(output_type: OutputType, config: dict[str, Any], outputs: dict[str, Any],
-                                 expected: dict[str, Any], error: str) -> None:
+def test_score_heuristic_errored(
+    output_type: OutputType, config: dict[str, Any], outputs: dict[str, Any], expected: dict[str, Any], error: str
+) -> None:
     outcome = score_heuristic(metric(output_type, config=config), outputs, expected)
     assert outcome == ScoreOutcome("errored", None, None, "", error)
     assert outcome.value_num is None

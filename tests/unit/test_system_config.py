@@ -15,8 +15,15 @@ from shared.system_config import (
 )
 
 TESTCASE: dict[str, Any] = {
-    "inputs": {"question": "What is 2 + 2?", "n": 3, "ratio": 0.5, "flag": True, "tags": ["a", "b"],
-               "nested": {"k": [1, {"deep": "v"}]}, "nothing": None},
+    "inputs": {
+        "question": "What is 2 + 2?",
+        "n": 3,
+        "ratio": 0.5,
+        "flag": True,
+        "tags": ["a", "b"],
+        "nested": {"k": [1, {"deep": "v"}]},
+        "nothing": None,
+    },
     "metadata": {"category": "arithmetic"},
 }
 
@@ -45,10 +52,20 @@ TESTCASE: dict[str, Any] = {
         pytest.param(7, 7, id="non-string-literal"),
         pytest.param(None, None, id="null-literal"),
         pytest.param(
-            {"model": "demo-1", "messages": [{"role": "user", "content": "{{ inputs.question }}"}],
-             "n": "{{ inputs.n }}", "stream": False, "labels": ["{{ metadata.category }}", "fixed"]},
-            {"model": "demo-1", "messages": [{"role": "user", "content": "What is 2 + 2?"}],
-             "n": 3, "stream": False, "labels": ["arithmetic", "fixed"]},
+            {
+                "model": "demo-1",
+                "messages": [{"role": "user", "content": "{{ inputs.question }}"}],
+                "n": "{{ inputs.n }}",
+                "stream": False,
+                "labels": ["{{ metadata.category }}", "fixed"],
+            },
+            {
+                "model": "demo-1",
+                "messages": [{"role": "user", "content": "What is 2 + 2?"}],
+                "n": 3,
+                "stream": False,
+                "labels": ["arithmetic", "fixed"],
+            },
             id="nested-dict-and-list",
         ),
     ],
@@ -84,8 +101,9 @@ def test_quotes_in_inputs_are_not_an_injection(template: Any, body: Any) -> None
     ("template", "message"),
     [
         pytest.param("Q: {{ nope }}", "'nope' is undefined", id="mixed-undefined-variable"),
-        pytest.param("Q: {{ inputs.missing }}", "'dict object' has no attribute 'missing'",
-                     id="mixed-undefined-attribute"),
+        pytest.param(
+            "Q: {{ inputs.missing }}", "'dict object' has no attribute 'missing'", id="mixed-undefined-attribute"
+        ),
         pytest.param({"a": ["x {{ nope }}"]}, "'nope' is undefined", id="nested-undefined"),
     ],
 )
@@ -176,19 +194,28 @@ def test_extract_path(path: str, value: Any) -> None:
     ("document", "path", "message"),
     [
         pytest.param(RESPONSE, "answer", "response has no 'answer' at path 'answer'", id="missing-key"),
-        pytest.param(RESPONSE, "usage.prompt_tokens", "response has no 'prompt_tokens' at path 'usage.prompt_tokens'",
-                     id="missing-nested-key"),
-        pytest.param(RESPONSE, "choices.2.message", "response has no '2' at path 'choices.2.message'",
-                     id="index-out-of-range"),
+        pytest.param(
+            RESPONSE,
+            "usage.prompt_tokens",
+            "response has no 'prompt_tokens' at path 'usage.prompt_tokens'",
+            id="missing-nested-key",
+        ),
+        pytest.param(
+            RESPONSE, "choices.2.message", "response has no '2' at path 'choices.2.message'", id="index-out-of-range"
+        ),
         pytest.param(RESPONSE, "choices.-3", "response has no '-3' at path 'choices.-3'", id="negative-out-of-range"),
-        pytest.param(RESPONSE, "choices.first", "response has no 'first' at path 'choices.first'",
-                     id="word-on-list"),
+        pytest.param(RESPONSE, "choices.first", "response has no 'first' at path 'choices.first'", id="word-on-list"),
         pytest.param(RESPONSE, "empty.0", "response has no '0' at path 'empty.0'", id="index-into-empty-list"),
-        pytest.param(RESPONSE, "usage.total_tokens.x", "response has no 'x' at path 'usage.total_tokens.x'",
-                     id="step-into-scalar"),
+        pytest.param(
+            RESPONSE,
+            "usage.total_tokens.x",
+            "response has no 'x' at path 'usage.total_tokens.x'",
+            id="step-into-scalar",
+        ),
         pytest.param("plain text", "answer", "response has no 'answer' at path 'answer'", id="step-into-string"),
-        pytest.param(RESPONSE, "usage..total_tokens", "response has no '' at path 'usage..total_tokens'",
-                     id="empty-step"),
+        pytest.param(
+            RESPONSE, "usage..total_tokens", "response has no '' at path 'usage..total_tokens'", id="empty-step"
+        ),
     ],
 )
 def test_extract_path_missing_step(document: Any, path: str, message: str) -> None:
@@ -211,30 +238,55 @@ URL = "http://127.0.0.1:8090/answer"
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        pytest.param({"url": URL, "timeout_s": 0}, "config.timeout_s: Input should be greater than 0",
-                     id="timeout-zero"),
-        pytest.param({"url": URL, "timeout_s": -1}, "config.timeout_s: Input should be greater than 0",
-                     id="timeout-negative"),
-        pytest.param({"url": URL, "timeout_s": 600.5}, "config.timeout_s: Input should be less than or equal to 600",
-                     id="timeout-above-600"),
-        pytest.param({"url": URL, "method": "DELETE"}, "config.method: Input should be 'POST', 'PUT' or 'GET'",
-                     id="method-delete"),
-        pytest.param({"url": URL, "method": "post"}, "config.method: Input should be 'POST', 'PUT' or 'GET'",
-                     id="method-lowercase"),
-        pytest.param({"url": URL, "headers": {"X-Retries": 3}}, "config.headers.X-Retries: Input should be a valid "
-                     "string", id="header-not-string"),
-        pytest.param({"url": URL, "body_template": "{{ inputs.q "},
-                     "config.body_template: Value error, template '{{ inputs.q ' does not compile: "
-                     "unexpected end of template, expected 'end of print statement'.", id="unclosed-expression"),
-        pytest.param({"url": URL, "body_template": "Q: {{ inputs.q }"},
-                     "config.body_template: Value error, template 'Q: {{ inputs.q }' does not compile: "
-                     "unexpected '}'", id="mixed-bad-brace"),
-        pytest.param({"url": URL, "body_template": {"messages": [{"content": "{% if %}"}]}},
-                     "config.body_template: Value error, template '{% if %}' does not compile: "
-                     "Expected an expression, got 'end of statement block'", id="nested-bad-statement"),
-        pytest.param({"url": "http://", "timeout_s": 0},
-                     "config.url: Value error, must be an http:// or https:// URL, got 'http://'; "
-                     "config.timeout_s: Input should be greater than 0", id="two-problems"),
+        pytest.param(
+            {"url": URL, "timeout_s": 0}, "config.timeout_s: Input should be greater than 0", id="timeout-zero"
+        ),
+        pytest.param(
+            {"url": URL, "timeout_s": -1}, "config.timeout_s: Input should be greater than 0", id="timeout-negative"
+        ),
+        pytest.param(
+            {"url": URL, "timeout_s": 600.5},
+            "config.timeout_s: Input should be less than or equal to 600",
+            id="timeout-above-600",
+        ),
+        pytest.param(
+            {"url": URL, "method": "DELETE"},
+            "config.method: Input should be 'POST', 'PUT' or 'GET'",
+            id="method-delete",
+        ),
+        pytest.param(
+            {"url": URL, "method": "post"},
+            "config.method: Input should be 'POST', 'PUT' or 'GET'",
+            id="method-lowercase",
+        ),
+        pytest.param(
+            {"url": URL, "headers": {"X-Retries": 3}},
+            "config.headers.X-Retries: Input should be a valid string",
+            id="header-not-string",
+        ),
+        pytest.param(
+            {"url": URL, "body_template": "{{ inputs.q "},
+            "config.body_template: Value error, template '{{ inputs.q ' does not compile: "
+            "unexpected end of template, expected 'end of print statement'.",
+            id="unclosed-expression",
+        ),
+        pytest.param(
+            {"url": URL, "body_template": "Q: {{ inputs.q }"},
+            "config.body_template: Value error, template 'Q: {{ inputs.q }' does not compile: unexpected '}'",
+            id="mixed-bad-brace",
+        ),
+        pytest.param(
+            {"url": URL, "body_template": {"messages": [{"content": "{% if %}"}]}},
+            "config.body_template: Value error, template '{% if %}' does not compile: "
+            "Expected an expression, got 'end of statement block'",
+            id="nested-bad-statement",
+        ),
+        pytest.param(
+            {"url": "http://", "timeout_s": 0},
+            "config.url: Value error, must be an http:// or https:// URL, got 'http://'; "
+            "config.timeout_s: Input should be greater than 0",
+            id="two-problems",
+        ),
         pytest.param({"url": URL, "verb": "POST"}, "config.verb: Extra inputs are not permitted", id="extra-key"),
     ],
 )
@@ -253,11 +305,16 @@ def test_parse_http_config_rejects(config: dict[str, Any], message: str) -> None
         pytest.param({"url": URL}, "method", "POST", id="default-method"),
         pytest.param({"url": URL, "method": "GET"}, "method", "GET", id="method-get"),
         pytest.param({"url": URL, "method": "PUT"}, "method", "PUT", id="method-put"),
-        pytest.param({"url": "https://api.example.com/v1/chat"}, "url", "https://api.example.com/v1/chat",
-                     id="https-url"),
+        pytest.param(
+            {"url": "https://api.example.com/v1/chat"}, "url", "https://api.example.com/v1/chat", id="https-url"
+        ),
         pytest.param({"url": URL}, "body_template", "{{ inputs }}", id="default-body"),
-        pytest.param({"url": URL, "body_template": {"q": "{{ inputs.question }}", "k": [1, None]}}, "body_template",
-                     {"q": "{{ inputs.question }}", "k": [1, None]}, id="nested-body"),
+        pytest.param(
+            {"url": URL, "body_template": {"q": "{{ inputs.question }}", "k": [1, None]}},
+            "body_template",
+            {"q": "{{ inputs.question }}", "k": [1, None]},
+            id="nested-body",
+        ),
     ],
 )
 def test_parse_http_config_accepts(config: dict[str, Any], field: str, value: Any) -> None:
