@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,16 +43,23 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def postgres_server_url(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; returns the server URI."""
-    import pgserver  # imported lazily: only embedded mode needs it
+def postgres_server_url(data_dir: Path, *, keep_running: bool = False) -> str:
+    """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; returns the server URI.
+
+    By default the server stops when the last process using it exits; ``keep_running`` leaves it
+    up for others (``make up``; ``make down`` stops it).
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (no login session); pgserver copes.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: only embedded mode needs it
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = _pg_handles.get(pgdata)
     if server is None:
         _forget_dead_handles(pgdata)
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
         _pg_handles[pgdata] = server
     return str(server.get_uri())
 

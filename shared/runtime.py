@@ -38,6 +38,8 @@ class ServiceParts:
     bus: Bus | None = None
     apis: list[BoundService] = field(default_factory=list)
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Dependencies /readyz checks on every call (the database, the broker connection).
+    readiness: list[Callable[[], Awaitable[bool]]] = field(default_factory=list)
 
 
 async def database_url(settings: ServiceSettings) -> str:
@@ -78,7 +80,17 @@ async def run_service(
         if parts.apis:
             grpc_server = GrpcServer(parts.apis, settings.http_host, settings.grpc_port)
             await grpc_server.start()
-        app = build_http_app(parts.apis, ready=lambda: ready)
+
+        async def is_ready() -> bool:
+            if not ready:
+                return False
+            try:
+                checks = await asyncio.wait_for(asyncio.gather(*(check() for check in parts.readiness)), 2.0)
+            except Exception:
+                return False
+            return all(checks)
+
+        app = build_http_app(parts.apis, ready=is_ready)
         http = uvicorn.Server(
             uvicorn.Config(
                 app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off", access_log=False

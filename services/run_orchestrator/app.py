@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AsyncExitStack
+from functools import partial
 
 from scorekeeper.v1 import catalog_pb2
 
@@ -13,11 +15,12 @@ from services.run_orchestrator.lifecycle import ALL_STATUSES
 from services.run_orchestrator.repository import CatalogRepository, RunRepository
 from services.run_orchestrator.settings import OrchestratorSettings
 from shared import metrics
-from shared.db.pool import create_pool
+from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
 from shared.runtime import ServiceParts, database_url, make_bus
 
 SERVICE = "run-orchestrator"
+log = logging.getLogger(__name__)
 
 
 async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> ServiceParts:
@@ -29,13 +32,18 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
 
     async def refresh_status_gauge() -> None:
         while True:
-            counts = await runs.count_by_status()
-            for status in ALL_STATUSES:
-                metrics.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
+            try:
+                counts = await runs.count_by_status()
+            except Exception:
+                log.warning("could not refresh the runs-by-status gauge", exc_info=True)
+            else:
+                for status in ALL_STATUSES:
+                    metrics.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
             await asyncio.sleep(settings.status_gauge_interval_s)
 
     return ServiceParts(
         bus=bus,
         apis=[bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], api)],
         background=[refresh_status_gauge],
+        readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from functools import partial
 
 import httpx
 
@@ -12,7 +13,7 @@ from services.system_executor.handlers import ExecutorHandlers
 from services.system_executor.http_system import Execution, call_http_system
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from services.system_executor.settings import ExecutorSettings
-from shared.db.pool import create_pool
+from shared.db.pool import create_pool, database_reachable
 from shared.runtime import ServiceParts, database_url, make_bus
 from shared.system_config import parse_http_config
 
@@ -45,4 +46,4 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         default_run_concurrency=settings.default_run_concurrency,
     )
     ExecutorHandlers(repo, executor, bus).register()
-    return ServiceParts(bus=bus)
+    return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])

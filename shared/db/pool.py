@@ -36,3 +36,10 @@ async def fetch_one(conn: asyncpg.Pool | Connection, query: str, *args: Any) -> 
     if row is None:
         raise LookupError(f"no row returned by: {query[:80]}")
     return row
+
+
+async def database_reachable(pool: asyncpg.Pool) -> bool:
+    try:
+        return bool(await pool.fetchval("SELECT 1", timeout=1.0))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False

@@ -51,7 +51,7 @@ async def up() -> int:
     if STATE.exists():
         _say(f"a stack is already up ({STATE}); run `make down` first")
         return 1
-    stack = Stack(StackConfig(data_dir=DATA_DIR / "up", detached=True))
+    stack = Stack(StackConfig(data_dir=DATA_DIR / "up", detached=True, default_ports=True))
     await stack.start()
     write_state(STATE, stack)
     _say(f"""stack is up (stop it with `make down`; logs in {stack.log_dir})

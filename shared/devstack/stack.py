@@ -7,11 +7,12 @@ import asyncio
 import json
 import subprocess
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from shared.db.migrate import migrate
 from shared.devstack.processes import ManagedProcess
-from shared.embedded import DATABASE_NAME, ensure_database, free_port, postgres_server_url, start_nats
+from shared.embedded import DATABASE_NAME, ensure_database, free_port, port_open, postgres_server_url, start_nats
 
 # service module → (process name, serves gRPC)
 SERVICES: dict[str, tuple[str, bool]] = {
@@ -33,6 +34,19 @@ class StackConfig:
     demo_latency_ms: float = 0.0
     env: dict[str, str] = field(default_factory=dict)
     detached: bool = False
+    # Use the documented default ports (8080/50051 orchestrator, 8081/50052 query, …) when free.
+    default_ports: bool = False
+
+
+DEFAULT_PORTS = {
+    "run_orchestrator.http": 8080,
+    "run_orchestrator.grpc": 50051,
+    "query.http": 8081,
+    "query.grpc": 50052,
+    "system_executor.http": 8082,
+    "scorer.http": 8083,
+    "demo_system.http": 8090,
+}
 
 
 class Stack:
@@ -72,7 +86,9 @@ class Stack:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.database_url:
-            server = await asyncio.to_thread(postgres_server_url, self.config.data_dir)
+            server = await asyncio.to_thread(
+                partial(postgres_server_url, self.config.data_dir, keep_running=self.config.detached)
+            )
             self.database_url = await ensure_database(server, DATABASE_NAME)
         await migrate(self.database_url)
         if not self.bus_url:
@@ -81,13 +97,18 @@ class Stack:
                 start_nats, self.config.data_dir / "nats", port, detached=self.config.detached
             )
             self.bus_url = f"nats://127.0.0.1:{port}"
-        for module in SERVICES:
-            if module in ("run_orchestrator", "query"):
-                self.ports[f"{module}.grpc"] = free_port()
-        self.ports["query.http"] = free_port()
+        for key in (
+            "run_orchestrator.grpc",
+            "query.grpc",
+            "query.http",
+            "run_orchestrator.http",
+            "system_executor.http",
+            "scorer.http",
+        ):
+            self.ports[key] = self._pick_port(key)
         starting: list[ManagedProcess] = []
         if self.config.demo_system:
-            self.ports["demo_system.http"] = free_port()
+            self.ports["demo_system.http"] = self._pick_port("demo_system.http")
             starting.append(
                 self._process(
                     "demo-system",
@@ -107,17 +128,18 @@ class Stack:
         self.processes.extend(starting)
         await asyncio.gather(*(p.wait_ready() for p in starting))
 
+    def _pick_port(self, key: str) -> int:
+        preferred = DEFAULT_PORTS.get(key)
+        if self.config.default_ports and preferred and not port_open(preferred):
+            return preferred
+        return free_port()
+
     def service_process(self, module: str) -> ManagedProcess:
         """A new (not yet started) replica of a service, wired to this stack."""
         name, grpc = SERVICES[module]
         index = self._counts.get(module, 0)
         self._counts[module] = index + 1
-        if index == 0 and f"{module}.http" in self.ports:
-            http_port = self.ports[f"{module}.http"]
-        else:
-            http_port = free_port()
-            if index == 0:
-                self.ports[f"{module}.http"] = http_port
+        http_port = self.ports[f"{module}.http"] if index == 0 else free_port()
         env = {
             "SCOREKEEPER_DATABASE_URL": self.database_url,
             "SCOREKEEPER_BUS_URL": self.bus_url,

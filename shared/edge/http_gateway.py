@@ -4,7 +4,7 @@ plus /healthz, /readyz and Prometheus /metrics. Same operations and errors as gR
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from google.api import annotations_pb2, http_pb2
@@ -92,7 +92,7 @@ def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
     return endpoint
 
 
-def build_http_app(services: list[BoundService], ready: Callable[[], bool]) -> Starlette:
+def build_http_app(services: list[BoundService], ready: Callable[[], Awaitable[bool]]) -> Starlette:
     routes: list[Route] = []
     for service in services:
         for method in service.methods:
@@ -106,7 +106,7 @@ def build_http_app(services: list[BoundService], ready: Callable[[], bool]) -> S
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        ok = ready()
+        ok = await ready()
         return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
 
     async def metrics(_: Request) -> Response:

@@ -110,6 +110,13 @@ class Bus:
             log.warning("drain timed out with handlers in flight", extra={"inflight": self._inflight})
         await self.broker.stop()
 
+    async def connected(self) -> bool:
+        """Whether the broker connection is up (for /readyz)."""
+        try:
+            return bool(await self.broker.ping(timeout=1.0))
+        except Exception:
+            return False
+
     @property
     def inflight(self) -> int:
         return self._inflight

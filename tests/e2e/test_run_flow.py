@@ -151,3 +151,23 @@ async def test_metrics_endpoints_count_handled_messages(
         in orchestrator
     )
     assert re.search(r'scorekeeper_run_transitions_total\{status="completed"\} [1-9]', orchestrator)
+
+
+async def test_grpc_health_and_reflection(stack: Stack) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    for target, service in (
+        (stack.orchestrator_grpc, "scorekeeper.v1.CatalogService"),
+        (stack.query_grpc, "scorekeeper.v1.QueryService"),
+    ):
+        async with grpc.aio.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            async for response in stub.ServerReflectionInfo(iter([request]), timeout=5):
+                names = {s.name for s in response.list_services_response.service}
+                assert service in names and "grpc.health.v1.Health" in names
