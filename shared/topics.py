@@ -22,3 +22,8 @@ def physical(name: str, prefix: str) -> str:
 
 
 ALL_TOPICS: tuple[str, ...] = tuple(n for t in Topic for n in (t.value, t.dlq))
+
+
+def nats_stream(prefix: str) -> str:
+    """The JetStream stream holding every topic (and dead-letter topic) of one prefix."""
+    return "".join(c if c.isalnum() else "_" for c in f"{prefix}scorekeeper")

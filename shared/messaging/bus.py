@@ -39,7 +39,7 @@ from shared import metrics
 from shared.events import DeadLetter, Event
 from shared.logs import correlation_id
 from shared.messaging.errors import InvalidEvent
-from shared.topics import ALL_TOPICS, physical
+from shared.topics import ALL_TOPICS, nats_stream, physical
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,7 @@ class Bus:
             self._stream: JStream | None = None
         elif self.kind == "nats":
             self.broker = NatsBroker(url, logger=None)
-            stream_name = "".join(c if c.isalnum() else "_" for c in f"{topic_prefix}scorekeeper")
-            self._stream = JStream(stream_name, subjects=[physical(t, topic_prefix) for t in ALL_TOPICS])
+            self._stream = JStream(nats_stream(topic_prefix), subjects=[physical(t, topic_prefix) for t in ALL_TOPICS])
         else:
             raise ValueError(f"unsupported bus URL {url!r}: use kafka://host:port or nats://host:port")
 

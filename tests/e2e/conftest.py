@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -11,25 +14,33 @@ from shared.devstack.stack import Stack, StackConfig
 from tests.conftest import clone_database
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+@asynccontextmanager
+async def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str, **config: Any
 ) -> AsyncIterator[Stack]:
-    import uuid
-
-    running = Stack(
+    """A whole stack on its own database and topic prefix, stopped (SIGTERM) on exit."""
+    stack = Stack(
         StackConfig(
             data_dir=tmp_path_factory.mktemp("stack"),
             database_url=await clone_database(pg_server, template_database),
             bus_url=nats_url,
             topic_prefix=f"e{uuid.uuid4().hex[:8]}.",
+            **config,
         )
     )
     try:
-        await running.start()
-        yield running
+        await stack.start()
+        yield stack
     finally:
-        await running.stop()
+        await stack.stop()
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path_factory, pg_server, template_database, nats_url) as running:
+        yield running
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from shared.devstack.stack import Stack
 from shared.embedded import free_port
 from shared.events import RecordProduced, RunCreated, ScoreCompleted, ScoreRequested
 from shared.messaging.bus import Bus
+from shared.topics import nats_stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -138,7 +139,7 @@ async def _wait_until_consumers_idle(stack: Stack, timeout_s: float = 30.0) -> N
     """Every durable consumer of this stack has delivered and had acknowledged all it was sent."""
     nc = await nats.connect(stack.bus_url)
     js = nc.jetstream()
-    stream = "".join(c if c.isalnum() else "_" for c in f"{stack.config.topic_prefix}scorekeeper")
+    stream = nats_stream(stack.config.topic_prefix)
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
@@ -158,7 +159,7 @@ async def test_poison_messages_go_to_the_dead_letter_topics(client: Client, stac
     prefix = stack.config.topic_prefix
     nc = await nats.connect(stack.bus_url)
     js = nc.jetstream()
-    stream = "".join(c if c.isalnum() else "_" for c in f"{prefix}scorekeeper")
+    stream = nats_stream(prefix)
     letters: dict[str, list[dict[str, Any]]] = {"record.produced.dlq": [], "score.requested.dlq": []}
     subs = {t: await js.subscribe(f"{prefix}{t}", stream=stream, deliver_policy="new") for t in letters}  # type: ignore[arg-type]
     bus = Bus(stack.bus_url, service="poisoner", topic_prefix=prefix)

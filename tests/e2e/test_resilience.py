@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from scorekeeper_sdk import Client
 from shared.devstack import scenario
-from shared.devstack.stack import Stack, StackConfig
-from tests.conftest import clone_database
+from shared.devstack.stack import Stack
+from tests.e2e.conftest import running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -20,22 +19,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 async def slow_stack(
     tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
 ) -> AsyncIterator[Stack]:
-    running = Stack(
-        StackConfig(
-            data_dir=tmp_path_factory.mktemp("slow-stack"),
-            database_url=await clone_database(pg_server, template_database),
-            bus_url=nats_url,
-            topic_prefix=f"r{uuid.uuid4().hex[:8]}.",
-            demo_latency_ms=25,
-            # A crashed consumer's unacknowledged messages come back after 3 s instead of 30 s.
-            env={"SCOREKEEPER_ACK_WAIT_S": "3"},
-        )
-    )
-    try:
-        await running.start()
+    # A crashed consumer's unacknowledged messages come back after 3 s instead of 30 s.
+    async with running_stack(
+        tmp_path_factory,
+        pg_server,
+        template_database,
+        nats_url,
+        demo_latency_ms=25,
+        env={"SCOREKEEPER_ACK_WAIT_S": "3"},
+    ) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def _wait_for_records(client: Client, run_id: str, at_least: int) -> None:
