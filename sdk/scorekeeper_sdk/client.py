@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
-from google.protobuf.message import Message
 from scorekeeper.v1 import catalog_pb2 as cpb
-from scorekeeper.v1 import catalog_pb2_grpc, query_pb2_grpc
+from scorekeeper.v1 import catalog_pb2_grpc, query_pb2_grpc, testsets_pb2_grpc
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import testsets_pb2 as tpb
 
-__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "cpb", "qpb"]
+from scorekeeper_sdk.calls import struct
+from scorekeeper_sdk.testsets import TestsetMethods
+
+__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "cpb", "qpb", "tpb"]
 
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-R = TypeVar("R", bound=Message)
 
 
 class RunTimeout(TimeoutError):
     """The run did not reach a final status in time."""
 
 
-def _struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    if value:
-        struct.update(value)
-    return struct
-
-
-class Client:
+class Client(TestsetMethods):
     """Async client; ``async with Client(...) as client``."""
 
     def __init__(
@@ -42,6 +36,7 @@ class Client:
         )
         self._query_channel = grpc.aio.insecure_channel(query)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._orchestrator_channel)
+        self.testsets = testsets_pb2_grpc.TestsetServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 
@@ -52,39 +47,9 @@ class Client:
         await self._orchestrator_channel.close()
         await self._query_channel.close()
 
-    async def _call(self, method: Any, request: Message, response_type: type[R]) -> R:
-        """One unary call with the client's deadline; typed, because the generated stubs are not."""
-        response = await method(request, timeout=self._timeout)
-        if not isinstance(response, response_type):
-            raise TypeError(f"expected {response_type.__name__}, got {type(response).__name__}")
-        return response
-
     async def create_project(self, name: str, description: str = "") -> cpb.Project:
         request = cpb.CreateProjectRequest(name=name, description=description)
         return await self._call(self.catalog.CreateProject, request, cpb.Project)
-
-    async def create_testset(
-        self,
-        project_id: str,
-        name: str,
-        testcases: list[dict[str, Any]],
-        *,
-        inputs: Sequence[str],
-        expected: Sequence[str] = (),
-        metadata: Sequence[str] = (),
-        json_schema: dict[str, Any] | None = None,
-        description: str = "",
-    ) -> cpb.Testset:
-        request = cpb.CreateTestsetRequest(
-            project_id=project_id,
-            name=name,
-            description=description,
-            field_mapping=cpb.FieldMapping(inputs=list(inputs), expected=list(expected), metadata=list(metadata)),
-            testcases=[_struct(t) for t in testcases],
-        )
-        if json_schema is not None:
-            request.json_schema.CopyFrom(_struct(json_schema))
-        return await self._call(self.catalog.CreateTestset, request, cpb.Testset)
 
     async def create_heuristic_metric(
         self,
@@ -103,7 +68,7 @@ class Client:
             description=description,
             eval_type="heuristic",
             output_type=output_type,
-            heuristic=cpb.HeuristicConfig(kind=kind, params=_struct(params)),
+            heuristic=cpb.HeuristicConfig(kind=kind, params=struct(params)),
         )
         if threshold is not None:
             request.passing_threshold = threshold
@@ -115,7 +80,7 @@ class Client:
         system_request = cpb.CreateSystemRequest(project_id=project_id, name=name)
         system = await self._call(self.catalog.CreateSystem, system_request, cpb.System)
         request = cpb.CreateSystemVersionRequest(
-            system_id=system.id, name=version_name, kind="http", config=_struct(config)
+            system_id=system.id, name=version_name, kind="http", config=struct(config)
         )
         return await self._call(self.catalog.CreateSystemVersion, request, cpb.SystemVersion)
 

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 import asyncpg
 from scorekeeper.v1 import catalog_pb2 as pb
 
 from services.run_orchestrator import catalog
 from services.run_orchestrator.repository import CatalogRepository, RunRepository
+from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared import metrics
 from shared.edge.convert import dict_to_struct, parse_uuid, struct_to_dict, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.edge.validation import checked
 from shared.events import RunCreated
 from shared.logs import correlation_id
 from shared.messaging.bus import Bus
 
 log = logging.getLogger(__name__)
-
-
-def _checked(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except ValueError as exc:
-        raise invalid(str(exc)) from exc
 
 
 def _project_pb(row: asyncpg.Record) -> pb.Project:
@@ -72,8 +66,11 @@ def _run_pb(row: asyncpg.Record) -> pb.Run:
 class CatalogApi:
     """Catalog writes and run kick-off."""
 
-    def __init__(self, catalog_repo: CatalogRepository, runs: RunRepository, bus: Bus) -> None:
+    def __init__(
+        self, catalog_repo: CatalogRepository, testsets: TestsetRepository, runs: RunRepository, bus: Bus
+    ) -> None:
         self._catalog = catalog_repo
+        self._testsets = testsets
         self._runs = runs
         self._bus = bus
 
@@ -84,7 +81,7 @@ class CatalogApi:
         return pid  # type: ignore[no-any-return]
 
     async def create_project(self, request: pb.CreateProjectRequest) -> pb.Project:
-        name = _checked(catalog.require_name, request.name)
+        name = checked(catalog.require_name, request.name)
         return _project_pb(await self._catalog.create_project(name, request.description))
 
     async def get_project(self, request: pb.GetProjectRequest) -> pb.Project:
@@ -94,38 +91,11 @@ class CatalogApi:
             raise not_found(f"project {request.project_id} does not exist")
         return _project_pb(row)
 
-    async def create_testset(self, request: pb.CreateTestsetRequest) -> pb.Testset:
-        pid = await self._project(request.project_id)
-        name = _checked(catalog.require_name, request.name)
-        m = request.field_mapping
-        mapping = _checked(catalog.parse_mapping, list(m.inputs), list(m.expected), list(m.metadata))
-        schema = struct_to_dict(request.json_schema) if request.HasField("json_schema") else None
-        validator = _checked(catalog.schema_validator, schema)
-        if not request.testcases:
-            raise invalid("testcases must hold at least one testcase")
-        if len(request.testcases) > catalog.MAX_TESTCASES_PER_REQUEST:
-            raise invalid(
-                f"at most {catalog.MAX_TESTCASES_PER_REQUEST} testcases per request, got {len(request.testcases)}"
-            )
-        rows = [catalog.derive_testcase(struct_to_dict(t), mapping, validator) for t in request.testcases]
-        row = await self._catalog.create_testset(pid, name, request.description, schema, mapping, rows)
-        return pb.Testset(
-            id=str(row["id"]),
-            project_id=str(pid),
-            name=row["name"],
-            description=row["description"],
-            field_mapping=pb.FieldMapping(**mapping.as_json()),
-            json_schema=dict_to_struct(schema),
-            version=row["version"],
-            testcase_count=len(rows),
-            created_at=timestamp(row["created_at"]),
-        )
-
     async def create_metric(self, request: pb.CreateMetricRequest) -> pb.Metric:
         pid = await self._project(request.project_id)
-        name = _checked(catalog.require_name, request.name)
+        name = checked(catalog.require_name, request.name)
         threshold = request.passing_threshold if request.HasField("passing_threshold") else None
-        config = _checked(
+        config = checked(
             catalog.validate_metric,
             request.eval_type,
             request.output_type,
@@ -147,7 +117,7 @@ class CatalogApi:
 
     async def create_system(self, request: pb.CreateSystemRequest) -> pb.System:
         pid = await self._project(request.project_id)
-        name = _checked(catalog.require_name, request.name)
+        name = checked(catalog.require_name, request.name)
         row = await self._catalog.upsert_system(pid, name, request.description)
         return pb.System(
             id=str(row["id"]),
@@ -162,7 +132,7 @@ class CatalogApi:
         sid = parse_uuid(request.system_id, "system_id")
         if await self._catalog.get_system(sid) is None:
             raise not_found(f"system {request.system_id} does not exist")
-        config = _checked(catalog.validate_system_version, request.kind, struct_to_dict(request.config))
+        config = checked(catalog.validate_system_version, request.kind, struct_to_dict(request.config))
         row, created = await self._catalog.create_system_version(sid, request.name.strip(), request.kind, config)
         if not created and (row["kind"] != request.kind or row["config"] != config):
             raise ApiError(
@@ -180,9 +150,9 @@ class CatalogApi:
 
     async def create_run(self, request: pb.CreateRunRequest) -> pb.Run:
         pid = await self._project(request.project_id)
-        source, trials = _checked(catalog.validate_run, request.source, request.trials, request.max_concurrency)
+        source, trials = checked(catalog.validate_run, request.source, request.trials, request.max_concurrency)
         tid = parse_uuid(request.testset_id, "testset_id")
-        testset = await self._catalog.get_testset(tid)
+        testset = await self._testsets.get_testset(tid)
         if testset is None or testset["project_id"] != pid:
             raise not_found(f"testset {request.testset_id} does not exist in project {request.project_id}")
         if testset["testcase_count"] == 0:

@@ -7,13 +7,15 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import catalog_pb2
+from scorekeeper.v1 import catalog_pb2, testsets_pb2
 
 from services.run_orchestrator.api import CatalogApi
 from services.run_orchestrator.handlers import OrchestratorHandlers
 from services.run_orchestrator.lifecycle import ALL_STATUSES
 from services.run_orchestrator.repository import CatalogRepository, RunRepository
 from services.run_orchestrator.settings import OrchestratorSettings
+from services.run_orchestrator.testsets.api import TestsetApi
+from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared import metrics
 from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
@@ -28,7 +30,8 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     bus = await make_bus(settings, SERVICE)
     runs = RunRepository(pool)
     OrchestratorHandlers(runs, bus).register()
-    api = CatalogApi(CatalogRepository(pool), runs, bus)
+    catalog, testsets = CatalogRepository(pool), TestsetRepository(pool)
+    api = CatalogApi(catalog, testsets, runs, bus)
 
     async def refresh_status_gauge() -> None:
         while True:
@@ -43,7 +46,10 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
 
     return ServiceParts(
         bus=bus,
-        apis=[bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], api)],
+        apis=[
+            bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], api),
+            bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog)),
+        ],
         background=[refresh_status_gauge],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -7,16 +7,18 @@ from typing import Any
 import pytest
 
 from services.run_orchestrator.catalog import (
-    FieldMapping,
-    derive_testcase,
-    parse_mapping,
     require_name,
-    schema_validator,
     validate_metric,
     validate_run,
     validate_system_version,
 )
-from services.run_orchestrator.catalog import (
+from services.run_orchestrator.testsets.validation import (
+    FieldMapping,
+    derive_testcase,
+    parse_mapping,
+    schema_validator,
+)
+from services.run_orchestrator.testsets.validation import (
     TestcaseRow as Row,  # not collected as a test class
 )
 

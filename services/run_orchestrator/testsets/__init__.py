@@ -1,0 +1,1 @@
+"""Testsets and testcases: validation, storage and the TestsetService API."""
