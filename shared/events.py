@@ -53,15 +53,29 @@ class RecordProduced(Event):
     latency_ms: float = Field(default=0.0, ge=0)
 
 
+class HumanVerdict(BaseModel):
+    """A reviewer's score for a human metric, validated by the API that accepted it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: bool | int | float
+    reviewer: str
+    comment: str = ""
+
+
 class ScoreRequested(Event):
+    """Score one record with one metric version; for a human metric, either leave the score
+    pending (no verdict) or record the reviewer's verdict."""
+
     topic: ClassVar[Topic] = Topic.SCORE_REQUESTED
     type: Literal["score.requested"] = "score.requested"
     run_id: uuid.UUID
     record_id: uuid.UUID
     metric_version_id: uuid.UUID
+    human: HumanVerdict | None = None
 
 
-ScoreStatus = Literal["completed", "errored"]
+ScoreStatus = Literal["completed", "errored", "pending"]
 
 
 class ScoreCompleted(Event):

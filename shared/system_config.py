@@ -52,14 +52,61 @@ class HttpSystemConfig(BaseModel):
         return template
 
 
-def parse_http_config(config: dict[str, Any]) -> HttpSystemConfig:
-    """ValueError naming the bad field when the config is not a valid http system config."""
+class LlmMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    # A Jinja template over inputs / metadata.
+    content: str
+
+    @field_validator("content")
+    @classmethod
+    def _compiles(cls, content: str) -> str:
+        check_template(content)
+        return content
+
+
+class LlmSystemConfig(BaseModel):
+    """A prompt run on the server against an OpenAI-compatible chat-completions endpoint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1)
+    messages: list[LlmMessage] = Field(min_length=1)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    base_url: str | None = None
+    # The *name* of the environment variable holding the API key; the key is never stored.
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _parse(model: type[BaseModel], config: dict[str, Any]) -> Any:
     try:
-        return HttpSystemConfig.model_validate(config)
+        return model.model_validate(config)
     except ValidationError as exc:
         raise ValueError(
             "; ".join(f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         ) from exc
+
+
+def parse_http_config(config: dict[str, Any]) -> HttpSystemConfig:
+    """ValueError naming the bad field when the config is not a valid http system config."""
+    result: HttpSystemConfig = _parse(HttpSystemConfig, config)
+    return result
+
+
+def parse_llm_config(config: dict[str, Any]) -> LlmSystemConfig:
+    """ValueError naming the bad field when the config is not a valid llm system config."""
+    result: LlmSystemConfig = _parse(LlmSystemConfig, config)
+    return result
+
+
+def check_template(text: str) -> None:
+    """ValueError when a Jinja template does not compile in the sandbox."""
+    try:
+        _ENV.from_string(text)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _strings(value: Any) -> list[str]:

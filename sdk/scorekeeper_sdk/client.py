@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
-from scorekeeper.v1 import catalog_pb2_grpc, query_pb2_grpc, testsets_pb2_grpc
+from scorekeeper.v1 import catalog_pb2_grpc, query_pb2_grpc, runs_pb2_grpc, testsets_pb2_grpc
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import runs_pb2 as rpb
 from scorekeeper.v1 import testsets_pb2 as tpb
 
 from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.testsets import TestsetMethods
 
-__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "cpb", "qpb", "tpb"]
+__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "cpb", "qpb", "rpb", "tpb"]
 
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
@@ -37,6 +38,7 @@ class Client(TestsetMethods):
         self._query_channel = grpc.aio.insecure_channel(query)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._orchestrator_channel)
         self.testsets = testsets_pb2_grpc.TestsetServiceStub(self._orchestrator_channel)
+        self.runs = runs_pb2_grpc.RunServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 
@@ -84,6 +86,45 @@ class Client(TestsetMethods):
         )
         return await self._call(self.catalog.CreateSystemVersion, request, cpb.SystemVersion)
 
+    async def create_metric(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        eval_type: str,
+        output_type: str = "boolean",
+        guidelines: str = "",
+        threshold: float | None = None,
+        description: str = "",
+    ) -> cpb.Metric:
+        """An ai or human metric (heuristics: ``create_heuristic_metric``)."""
+        request = cpb.CreateMetricRequest(
+            project_id=project_id,
+            name=name,
+            description=description,
+            eval_type=eval_type,
+            output_type=output_type,
+            guidelines=guidelines,
+        )
+        if threshold is not None:
+            request.passing_threshold = threshold
+        return await self._call(self.catalog.CreateMetric, request, cpb.Metric)
+
+    async def update_metric(self, metric_id: str, **changes: Any) -> cpb.Metric:
+        """A new metric version; ``changes`` are UpdateMetricRequest fields (heuristic as a dict)."""
+        heuristic = changes.pop("heuristic", None)
+        request = cpb.UpdateMetricRequest(metric_id=metric_id, **changes)
+        if heuristic is not None:
+            request.heuristic.CopyFrom(
+                cpb.HeuristicConfig(kind=heuristic["kind"], params=struct(heuristic.get("params")))
+            )
+        return await self._call(self.catalog.UpdateMetric, request, cpb.Metric)
+
+    async def get_metric(self, metric_id: str) -> cpb.MetricWithVersions:
+        return await self._call(
+            self.catalog.GetMetric, cpb.GetMetricRequest(metric_id=metric_id), cpb.MetricWithVersions
+        )
+
     async def create_run(
         self,
         project_id: str,
@@ -95,8 +136,9 @@ class Client(TestsetMethods):
         trials: int = 1,
         notes: str = "",
         max_concurrency: int = 0,
-    ) -> cpb.Run:
-        request = cpb.CreateRunRequest(
+        metric_group_id: str = "",
+    ) -> rpb.Run:
+        request = rpb.CreateRunRequest(
             project_id=project_id,
             testset_id=testset_id,
             system_version_id=system_version_id,
@@ -105,8 +147,54 @@ class Client(TestsetMethods):
             trials=trials,
             notes=notes,
             max_concurrency=max_concurrency,
+            metric_group_id=metric_group_id,
         )
-        return await self._call(self.catalog.CreateRun, request, cpb.Run)
+        return await self._call(self.runs.CreateRun, request, rpb.Run)
+
+    async def cancel_run(self, run_id: str) -> rpb.Run:
+        return await self._call(self.runs.CancelRun, rpb.CancelRunRequest(run_id=run_id), rpb.Run)
+
+    async def update_run_notes(self, run_id: str, notes: str) -> rpb.Run:
+        return await self._call(
+            self.runs.UpdateRunNotes, rpb.UpdateRunNotesRequest(run_id=run_id, notes=notes), rpb.Run
+        )
+
+    async def rescore_run(self, run_id: str, metrics: list[tuple[str, str]]) -> rpb.Run:
+        """Re-score with (metric_id, version_id) pairs; an empty version_id means the latest."""
+        choices = [rpb.MetricChoice(metric_id=m, version_id=v) for m, v in metrics]
+        return await self._call(self.runs.RescoreRun, rpb.RescoreRunRequest(run_id=run_id, metrics=choices), rpb.Run)
+
+    async def submit_human_score(
+        self, record_id: str, metric_id: str, value: bool | float, *, reviewer: str, comment: str = ""
+    ) -> rpb.SubmitHumanScoreResponse:
+        request = rpb.SubmitHumanScoreRequest(
+            record_id=record_id, metric_id=metric_id, reviewer=reviewer, comment=comment
+        )
+        if isinstance(value, bool):
+            request.value.bool_value = value
+        else:
+            request.value.number_value = value
+        return await self._call(self.runs.SubmitHumanScore, request, rpb.SubmitHumanScoreResponse)
+
+    async def ingest_records(self, run_id: str, records: list[dict[str, Any]]) -> rpb.IngestRecordsResponse:
+        """Records executed client-side: dicts with testcase_id, trial, outputs, status, error, latency_ms."""
+        request = rpb.IngestRecordsRequest(run_id=run_id)
+        for r in records:
+            request.records.add(
+                testcase_id=r["testcase_id"],
+                trial=r.get("trial", 0),
+                outputs=struct(r.get("outputs")),
+                status=r.get("status", "completed"),
+                error=r.get("error", ""),
+                latency_ms=r.get("latency_ms", 0.0),
+            )
+        return await self._call(self.runs.IngestRecords, request, rpb.IngestRecordsResponse)
+
+    async def tag_records(
+        self, run_id: str, record_ids: list[str], *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> rpb.TagRecordsResponse:
+        request = rpb.TagRecordsRequest(run_id=run_id, record_ids=record_ids, add=list(add), remove=list(remove))
+        return await self._call(self.runs.TagRecords, request, rpb.TagRecordsResponse)
 
     async def get_run(self, run_id: str) -> qpb.RunView:
         return await self._call(self.query.GetRun, qpb.GetRunRequest(run_id=run_id), qpb.RunView)

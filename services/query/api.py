@@ -10,6 +10,7 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import cursor
+from services.query.explanation import MetricProgress, metric_explanation, run_explanation
 from services.query.repository import QueryRepository
 from shared.edge.convert import dict_to_struct, parse_uuid, python_to_value, timestamp
 from shared.edge.errors import invalid, not_found
@@ -25,15 +26,21 @@ def _summary(row: asyncpg.Record, completed_records: int) -> pb.MetricSummary:
         metric_version_id=str(row["metric_version_id"]),
         name=row["name"],
         output_type=row["output_type"],
+        eval_type=row["eval_type"],
         scored=scored,
         passed=row["passed"],
         errored=row["errored"],
         pending=max(completed_records - scored - row["errored"], 0),
     )
+    summary.explanation = metric_explanation(_progress(summary))
     if scored:
         summary.pass_rate = row["passed"] / scored
         summary.mean = row["sum"] / scored
     return summary
+
+
+def _progress(m: pb.MetricSummary) -> MetricProgress:
+    return MetricProgress(m.name, m.eval_type, m.scored, m.errored, m.pending)
 
 
 def _score_pb(row: asyncpg.Record) -> pb.ScoreView:
@@ -46,6 +53,8 @@ def _score_pb(row: asyncpg.Record) -> pb.ScoreView:
         reasoning=row["reasoning"],
         error=row["error"],
         scored_at=timestamp(row["scored_at"]),
+        reviewer=row["reviewer"],
+        comment=row["comment"],
     )
     if row["value"] is not None:
         view.value.CopyFrom(python_to_value(row["value"]))
@@ -88,6 +97,15 @@ class QueryApi:
             finished_at=timestamp(run["finished_at"]),
             duration_s=(end - run["created_at"]).total_seconds(),
             url=f"{self._public_url}/v1/runs/{run['id']}",
+            status_explanation=run_explanation(
+                run["status"],
+                run["expected_records"],
+                run["records"],
+                run["errored_records"],
+                [_progress(m) for m in summaries],
+                run["error"],
+            ),
+            error=run["error"],
         )
 
     async def list_records(self, request: pb.ListRecordsRequest) -> pb.ListRecordsResponse:
@@ -121,6 +139,7 @@ class QueryApi:
                     latency_ms=r["latency_ms"],
                     scores=scores[r["id"]],
                     created_at=timestamp(r["created_at"]),
+                    tags=list(r["tags"]),
                 )
                 for r in page
             ],

@@ -27,7 +27,7 @@ class QueryRepository:
     async def run_metrics(self, run_id: uuid.UUID) -> list[asyncpg.Record]:
         """The run's pinned metric versions, in kick-off order, with their aggregates."""
         return await self._pool.fetch(
-            "SELECT v.id AS metric_version_id, v.metric_id, m.name, v.output_type,"
+            "SELECT v.id AS metric_version_id, v.metric_id, m.name, v.output_type, v.eval_type,"
             " coalesce(a.scored, 0) AS scored, coalesce(a.passed, 0) AS passed, coalesce(a.sum, 0) AS sum,"
             " coalesce(a.errored, 0) AS errored"
             " FROM runs r CROSS JOIN LATERAL unnest(r.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"

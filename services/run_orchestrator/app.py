@@ -7,12 +7,14 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import catalog_pb2, testsets_pb2
+from scorekeeper.v1 import catalog_pb2, runs_pb2, testsets_pb2
 
 from services.run_orchestrator.api import CatalogApi
 from services.run_orchestrator.handlers import OrchestratorHandlers
 from services.run_orchestrator.lifecycle import ALL_STATUSES
-from services.run_orchestrator.repository import CatalogRepository, RunRepository
+from services.run_orchestrator.repository import CatalogRepository
+from services.run_orchestrator.run_repository import RunRepository
+from services.run_orchestrator.runs_api import RunApi
 from services.run_orchestrator.settings import OrchestratorSettings
 from services.run_orchestrator.testsets.api import TestsetApi
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -31,7 +33,8 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     runs = RunRepository(pool)
     OrchestratorHandlers(runs, bus).register()
     catalog, testsets = CatalogRepository(pool), TestsetRepository(pool)
-    api = CatalogApi(catalog, testsets, runs, bus)
+    catalog_api = CatalogApi(catalog)
+    run_api = RunApi(catalog_api, catalog, testsets, runs, bus)
 
     async def refresh_status_gauge() -> None:
         while True:
@@ -47,7 +50,8 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     return ServiceParts(
         bus=bus,
         apis=[
-            bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], api),
+            bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], catalog_api),
+            bind(runs_pb2.DESCRIPTOR.services_by_name["RunService"], run_api),
             bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog)),
         ],
         background=[refresh_status_gauge],

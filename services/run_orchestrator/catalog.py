@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.scoring import heuristics
 from shared.scoring.metric import EVAL_TYPES, OUTPUT_TYPES
-from shared.system_config import parse_http_config
+from shared.system_config import check_template, parse_http_config, parse_llm_config
 
 RUN_SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
 MAX_TRIALS = 100
@@ -21,23 +22,43 @@ def require_name(value: str, field: str = "name") -> str:
     return name
 
 
-def validate_metric(
-    eval_type: str, output_type: str, threshold: float | None, kind: str, params: dict[str, Any]
-) -> dict[str, Any]:
-    """Check a metric definition; returns the config stored on its version."""
-    if eval_type not in EVAL_TYPES:
-        raise ValueError(f"eval_type must be one of {', '.join(EVAL_TYPES)}, got {eval_type!r}")
-    if eval_type != "heuristic":
-        raise ValueError(f"eval_type {eval_type!r} is not available yet; use 'heuristic'")
-    if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+@dataclass(frozen=True)
+class MetricDefinition:
+    """The versioned part of a metric: what one metric version scores with."""
+
+    eval_type: str
+    output_type: str
+    guidelines: str
+    passing_threshold: float | None
+    # heuristic: {kind, params}; ai: {prompt_template, model, temperature}; human: {}
+    config: dict[str, Any]
+
+
+def validate_metric(d: MetricDefinition) -> MetricDefinition:
+    """Check a metric definition; returns it with its config normalised."""
+    if d.eval_type not in EVAL_TYPES:
+        raise ValueError(f"eval_type must be one of {', '.join(EVAL_TYPES)}, got {d.eval_type!r}")
+    if d.output_type not in OUTPUT_TYPES:
+        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {d.output_type!r}")
+    threshold = d.passing_threshold
     if threshold is not None:
-        if output_type == "boolean":
+        if d.output_type == "boolean":
             raise ValueError("passing_threshold does not apply to boolean metrics")
-        if output_type == "int" and not 1 <= threshold <= 5:
+        if d.output_type == "int" and not 1 <= threshold <= 5:
             raise ValueError(f"passing_threshold of an int metric must be within 1..5, got {threshold}")
-        if output_type == "float" and not 0 <= threshold <= 1:
+        if d.output_type == "float" and not 0 <= threshold <= 1:
             raise ValueError(f"passing_threshold of a float metric must be within 0..1, got {threshold}")
+    if d.eval_type == "heuristic":
+        config = _heuristic_config(d.config)
+    elif d.eval_type == "ai":
+        config = _ai_config(d.config)
+    else:
+        config = {}
+    return replace(d, config=config)
+
+
+def _heuristic_config(config: dict[str, Any]) -> dict[str, Any]:
+    kind, params = config.get("kind", ""), config.get("params") or {}
     if not kind:
         raise ValueError("heuristic.kind is required for a heuristic metric")
     try:
@@ -47,12 +68,30 @@ def validate_metric(
     return {"kind": kind, "params": params}
 
 
+def _ai_config(config: dict[str, Any]) -> dict[str, Any]:
+    template, model = config.get("prompt_template", ""), config.get("model", "")
+    if not model:
+        raise ValueError("ai.model is required for an ai metric")
+    if not template.strip():
+        raise ValueError("ai.prompt_template is required for an ai metric")
+    try:
+        check_template(template)
+    except ValueError as exc:
+        raise ValueError(f"ai.prompt_template does not compile: {exc}") from exc
+    temperature = config.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise ValueError(f"ai.temperature must be within 0..2, got {temperature}")
+    return {"prompt_template": template, "model": model, "temperature": temperature}
+
+
 def validate_system_version(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    if kind != "http":
-        if kind in ("llm", "sdk"):
-            raise ValueError(f"kind {kind!r} is not available yet; use 'http'")
-        raise ValueError(f"kind must be one of http, llm, sdk, got {kind!r}")
-    return parse_http_config(config).model_dump()
+    if kind == "http":
+        return parse_http_config(config).model_dump()
+    if kind == "llm":
+        return parse_llm_config(config).model_dump()
+    if kind == "sdk":
+        return config
+    raise ValueError(f"kind must be one of http, llm, sdk, got {kind!r}")
 
 
 def validate_run(source: str, trials: int, max_concurrency: int) -> tuple[str, int]:

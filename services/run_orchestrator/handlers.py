@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.run_orchestrator.repository import RunRepository
+from services.run_orchestrator.run_repository import RunRepository
 from shared import metrics
 from shared.events import RecordProduced, ScoreCompleted, ScoreRequested
 from shared.messaging.bus import Bus
@@ -36,6 +36,9 @@ class OrchestratorHandlers:
             metrics.RUN_TRANSITIONS.labels(status).inc()
         if event.status != "completed":
             return
+        run_status, metric_version_ids = await self._runs.scoring_targets(event.run_id)
+        if run_status == "cancelled":
+            return
         # Published on every delivery, not only the first: if an earlier delivery committed the
         # record but died before publishing, the redelivery still requests the scores.
         await asyncio.gather(
@@ -48,7 +51,7 @@ class OrchestratorHandlers:
                         correlation_id=event.correlation_id,
                     )
                 )
-                for mv in header.metric_version_ids
+                for mv in metric_version_ids
             )
         )
 

@@ -25,23 +25,32 @@ class RunProgress:
     errored_records: int
     metrics: int
     scores_done: int
+    # Of the above, the human-scored metrics and their finished scores.
+    human_metrics: int = 0
+    human_scores_done: int = 0
 
     @property
     def expected_scores(self) -> int:
         """Every record that completed is scored by every metric; errored records are not scored."""
         return (self.records - self.errored_records) * self.metrics
 
+    @property
+    def expected_human_scores(self) -> int:
+        return (self.records - self.errored_records) * self.human_metrics
+
 
 def next_status(progress: RunProgress) -> str:
     """The status the counts call for; never moves a run backwards or out of a terminal state."""
     if progress.status in TERMINAL:
         return progress.status
+    machine_expected = progress.expected_scores - progress.expected_human_scores
+    machine_done = progress.scores_done - progress.human_scores_done
     if progress.records < progress.expected_records:
         target = "running_execution" if progress.records > 0 else "awaiting_execution"
-    elif progress.scores_done >= progress.expected_scores:
-        target = "completed"
-    elif progress.scores_done == 0:
-        target = "awaiting_scoring"
+    elif machine_done < machine_expected:
+        target = "running_scoring" if machine_done > 0 else "awaiting_scoring"
+    elif progress.human_scores_done < progress.expected_human_scores:
+        target = "awaiting_human_scoring"
     else:
-        target = "running_scoring"
+        target = "completed"
     return target if ORDER.index(target) > ORDER.index(progress.status) else progress.status

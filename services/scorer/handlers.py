@@ -8,7 +8,7 @@ from shared.events import ScoreCompleted, ScoreRequested
 from shared.ids import score_id
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
-from shared.scoring.metric import score_heuristic
+from shared.scoring.metric import PENDING_REVIEW, human_outcome, score_heuristic
 
 
 class ScorerHandlers:
@@ -30,12 +30,27 @@ class ScorerHandlers:
             raise InvalidEvent(f"metric version {metric.id} is not part of run {event.run_id}")
         if record.status != "completed":
             raise InvalidEvent(f"record {record.id} is {record.status}; only completed records are scored")
-        if metric.eval_type != "heuristic":
-            raise InvalidEvent(f"eval_type {metric.eval_type!r} cannot be scored by this scorer")
-        outcome = score_heuristic(metric, record.outputs, record.expected)
         sid = score_id(record.id, metric.id)
-        if await self._repo.save(sid, record, metric, outcome):
+        reviewer = comment = ""
+        if metric.eval_type == "human":
+            if event.human is None:
+                outcome = PENDING_REVIEW
+            else:
+                verdict = event.human
+                reviewer, comment = verdict.reviewer, verdict.comment
+                outcome = human_outcome(metric, verdict.value, reviewer, comment)
+        elif event.human is not None:
+            raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type}; it takes no reviewer's verdict")
+        elif metric.eval_type == "heuristic":
+            outcome = score_heuristic(metric, record.outputs, record.expected)
+        else:
+            raise InvalidEvent(f"eval_type {metric.eval_type!r} cannot be scored by this scorer")
+        if await self._repo.save(
+            sid, record, metric, outcome, reviewer=reviewer, comment=comment, replace=event.human is not None
+        ):
             metrics.SCORES_WRITTEN.labels(outcome.status).inc()
+        if outcome.status == "pending":
+            return
         # Published on redelivery too: the first delivery may have died between commit and publish.
         await self._bus.publish(
             ScoreCompleted(

@@ -70,16 +70,27 @@ class ScoreRepository:
         )
 
     async def save(
-        self, score_id: uuid.UUID, record: RecordToScore, metric: MetricVersion, outcome: ScoreOutcome
+        self,
+        score_id: uuid.UUID,
+        record: RecordToScore,
+        metric: MetricVersion,
+        outcome: ScoreOutcome,
+        *,
+        reviewer: str = "",
+        comment: str = "",
+        replace: bool = False,
     ) -> bool:
-        """Write the score once (deterministic id) and fold it into the run's aggregates, atomically.
+        """Write the score (deterministic id) and fold it into the run's aggregates, atomically.
 
-        Returns False when the score already existed (a redelivery): nothing changes then.
+        A new score is inserted. An existing one is left alone (a redelivery), except that an
+        errored or pending score is replaced by a new outcome, and a human verdict replaces
+        an earlier one when ``replace`` is set. The aggregates move by exactly the difference
+        between the old and the new row. Returns whether anything changed.
         """
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
                 "INSERT INTO scores (id, record_id, run_id, metric_version_id, status, value, value_num, passed,"
-                " reasoning, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                " reasoning, error, reviewer, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 " ON CONFLICT (id) DO NOTHING RETURNING id",
                 score_id,
                 record.id,
@@ -91,26 +102,62 @@ class ScoreRepository:
                 outcome.passed,
                 outcome.reasoning,
                 outcome.error,
+                reviewer,
+                comment,
             )
-            if inserted is None:
-                return False
-            completed = outcome.status == "completed"
-            value = outcome.value_num or 0.0
+            if inserted is not None:
+                old = None
+            else:
+                old = await conn.fetchrow(
+                    "SELECT status, value_num, passed FROM scores WHERE id = $1 FOR UPDATE", score_id
+                )
+                assert old is not None
+                replaceable = old["status"] in ("errored", "pending") or replace
+                if not replaceable or outcome.status == "pending" or (old["status"] == outcome.status == "errored"):
+                    return False
+                await conn.execute(
+                    "UPDATE scores SET status = $2, value = $3, value_num = $4, passed = $5, reasoning = $6,"
+                    " error = $7, reviewer = $8, comment = $9, scored_at = now() WHERE id = $1",
+                    score_id,
+                    outcome.status,
+                    outcome.value,
+                    outcome.value_num,
+                    outcome.passed,
+                    outcome.reasoning,
+                    outcome.error,
+                    reviewer,
+                    comment,
+                )
+            new = _contribution(outcome.status, outcome.value_num, outcome.passed)
+            delta = [
+                n - o
+                for n, o in zip(
+                    new,
+                    _contribution(old["status"], old["value_num"], old["passed"])
+                    if old is not None
+                    else (0, 0, 0.0, 0.0, 0, 0),
+                    strict=True,
+                )
+            ]
             await conn.execute(
                 "INSERT INTO run_metric_aggregates AS a"
-                " (run_id, metric_version_id, shard, scored, passed, sum, sum_sq, errored)"
-                " VALUES ($1, $2, $8, $3, $4, $5, $6, $7)"
+                " (run_id, metric_version_id, shard, scored, passed, sum, sum_sq, errored, pending)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 " ON CONFLICT (run_id, metric_version_id, shard) DO UPDATE SET"
                 " scored = a.scored + EXCLUDED.scored, passed = a.passed + EXCLUDED.passed,"
                 " sum = a.sum + EXCLUDED.sum, sum_sq = a.sum_sq + EXCLUDED.sum_sq,"
-                " errored = a.errored + EXCLUDED.errored",
+                " errored = a.errored + EXCLUDED.errored, pending = a.pending + EXCLUDED.pending",
                 record.run_id,
                 metric.id,
-                int(completed),
-                int(bool(outcome.passed)),
-                value if completed else 0.0,
-                value * value if completed else 0.0,
-                int(not completed),
                 counter_shard(record.id),
+                *delta,
             )
             return True
+
+
+def _contribution(status: str, value: float | None, passed: bool | None) -> tuple[int, int, float, float, int, int]:
+    """What one score adds to its aggregates: scored, passed, sum, sum of squares, errored, pending."""
+    if status == "completed":
+        v = value or 0.0
+        return 1, int(bool(passed)), v, v * v, 0, 0
+    return 0, 0, 0.0, 0.0, int(status == "errored"), int(status == "pending")

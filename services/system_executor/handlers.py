@@ -31,6 +31,9 @@ class ExecutorHandlers:
         if plan.status not in EXECUTABLE_STATUSES:
             log.info("run needs no execution", extra={"run_id": str(plan.id), "status": plan.status})
             return
+        if plan.system_kind == "sdk":
+            log.info("sdk system: the client executes it and ingests the records", extra={"run_id": str(plan.id)})
+            return
         if plan.system_kind != "http":
             raise InvalidEvent(f"system kind {plan.system_kind!r} cannot be executed by this executor")
         produced = await self._executor.execute(plan, event.correlation_id)

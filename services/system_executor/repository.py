@@ -15,6 +15,8 @@ class RunPlan:
     id: uuid.UUID
     status: str
     testset_id: uuid.UUID
+    # The version the run pinned: it executes exactly that version's testcases.
+    testset_version: int
     trials: int
     max_concurrency: int | None
     system_kind: str
@@ -35,7 +37,7 @@ class ExecutorRepository:
 
     async def run_plan(self, run_id: uuid.UUID) -> RunPlan | None:
         row = await self._pool.fetchrow(
-            "SELECT r.id, r.status, r.testset_id, r.trials, r.max_concurrency, v.kind, v.config"
+            "SELECT r.id, r.status, r.testset_id, r.testset_version, r.trials, r.max_concurrency, v.kind, v.config"
             " FROM runs r JOIN system_versions v ON v.id = r.system_version_id WHERE r.id = $1",
             run_id,
         )
@@ -45,27 +47,39 @@ class ExecutorRepository:
             row["id"],
             row["status"],
             row["testset_id"],
+            row["testset_version"],
             row["trials"],
             row["max_concurrency"],
             row["kind"],
             row["config"],
         )
 
-    async def testcases(self, testset_id: uuid.UUID, batch: int = 1000) -> AsyncIterator[list[Testcase]]:
-        """The testset's testcases in order, a batch at a time (keyset on position)."""
+    async def testcases(
+        self, testset_id: uuid.UUID, testset_version: int, batch: int = 1000
+    ) -> AsyncIterator[list[Testcase]]:
+        """The testcases of one version of the testset in position order, a batch at a time (keyset on
+        position; the index testcase_revisions_by_position serves it). The same version always gives
+        the same testcases, however the testset changed since."""
         after = -1
         while True:
             rows = await self._pool.fetch(
-                "SELECT id, position, inputs, expected, metadata FROM testcases"
-                " WHERE testset_id = $1 AND position > $2 ORDER BY position LIMIT $3",
+                "SELECT testcase_id, position, inputs, expected, metadata FROM testcase_revisions"
+                " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
+                " AND position > $3 ORDER BY position LIMIT $4",
                 testset_id,
+                testset_version,
                 after,
                 batch,
             )
             if not rows:
                 return
-            yield [Testcase(r["id"], r["inputs"], r["expected"], r["metadata"]) for r in rows]
+            yield [Testcase(r["testcase_id"], r["inputs"], r["expected"], r["metadata"]) for r in rows]
             after = rows[-1]["position"]
+
+    async def run_status(self, run_id: uuid.UUID) -> str | None:
+        """The run's current status (None for an unknown run), e.g. to stop executing a cancelled run."""
+        status: str | None = await self._pool.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
+        return status
 
     async def done(self, run_id: uuid.UUID) -> set[tuple[uuid.UUID, int]]:
         """(testcase, trial) pairs that already have a record: a redelivered run resumes after them."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from shared.edge.api import BoundMethod, BoundService
+from shared.edge.api import BoundMethod, BoundService, Streaming
 from shared.edge.errors import ApiError
 
 
@@ -26,13 +27,45 @@ def _unary(method: BoundMethod) -> grpc.RpcMethodHandler:
     )
 
 
+def _client_streaming(method: BoundMethod) -> grpc.RpcMethodHandler:
+    async def handle(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method.call_client_stream(requests)
+        except ApiError as exc:
+            await context.abort(exc.code.grpc, exc.message)
+
+    return grpc.stream_unary_rpc_method_handler(
+        handle,
+        request_deserializer=method.request_type.FromString,
+        response_serializer=method.response_type.SerializeToString,
+    )
+
+
+def _server_streaming(method: BoundMethod) -> grpc.RpcMethodHandler:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for response in method.call_server_stream(request):
+                yield response
+        except ApiError as exc:
+            await context.abort(exc.code.grpc, exc.message)
+
+    return grpc.unary_stream_rpc_method_handler(
+        handle,
+        request_deserializer=method.request_type.FromString,
+        response_serializer=method.response_type.SerializeToString,
+    )
+
+
+_HANDLERS = {Streaming.UNARY: _unary, Streaming.CLIENT: _client_streaming, Streaming.SERVER: _server_streaming}
+
+
 class GrpcServer:
     """Serves bound services; the health status follows the service's readiness."""
 
     def __init__(self, services: list[BoundService], host: str, port: int) -> None:
         self._server = grpc.aio.server()
         for service in services:
-            handlers = {m.descriptor.name: _unary(m) for m in service.methods}
+            handlers = {m.descriptor.name: _HANDLERS[m.streaming](m) for m in service.methods}
             self._server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service.descriptor.full_name, handlers),)
             )

@@ -1,10 +1,22 @@
 """HTTP JSON edge: routes built from the ``google.api.http`` annotations of the bound services,
-plus /healthz, /readyz and Prometheus /metrics. Same operations and errors as gRPC."""
+plus /healthz, /readyz and Prometheus /metrics. Same operations and errors as gRPC.
+
+Streaming RPCs:
+- client streaming: the rule's ``body`` names a ``bytes`` field of the request; the raw request
+  body is streamed into it, one request message per received chunk. Path and query parameters
+  fill the first message.
+- server streaming: with ``response_body`` naming a ``bytes`` field of the response, the response
+  body is those bytes, chunked as the messages come (media type from the first message's
+  ``content_type`` field when it has one); without it, one JSON message per line (NDJSON). An
+  error before the first message is a normal JSON error; a later one aborts the connection so
+  that a truncated body is never mistaken for a complete one.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from google.api import annotations_pb2, http_pb2
@@ -14,10 +26,10 @@ from google.protobuf.message import Message
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from shared.edge.api import BoundMethod, BoundService
+from shared.edge.api import BoundMethod, BoundService, Streaming
 from shared.edge.errors import ApiError, Code
 
 log = logging.getLogger(__name__)
@@ -34,7 +46,7 @@ def error_response(code: Code, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code.name, "message": message}}, status_code=code.http)
 
 
-def _http_rule(method: BoundMethod) -> tuple[str, str, str] | None:
+def _http_rule(method: BoundMethod) -> tuple[str, str, str, str] | None:
     options = method.descriptor.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
         return None
@@ -42,7 +54,7 @@ def _http_rule(method: BoundMethod) -> tuple[str, str, str] | None:
     verb = rule.WhichOneof("pattern")
     if verb is None or verb == "custom":
         return None
-    return verb.upper(), getattr(rule, verb), rule.body
+    return verb.upper(), getattr(rule, verb), rule.body, rule.response_body
 
 
 def _query_value(field: Any, raw: str) -> Any:
@@ -54,34 +66,42 @@ def _query_value(field: Any, raw: str) -> Any:
     return raw
 
 
-def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
-    fields = method.request_type.DESCRIPTOR.fields_by_name
+def _apply_params(message: Message, request: Request) -> None:
+    """Query and path parameters into the request message (path parameters win)."""
+    fields = message.DESCRIPTOR.fields_by_name
+    params: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        field = fields.get(key)
+        if field is None:
+            raise ApiError(Code.INVALID_ARGUMENT, f"unknown query parameter {key!r}")
+        if field.is_repeated:
+            params.setdefault(key, []).append(_query_value(field, value))
+        else:
+            params[key] = _query_value(field, value)
+    params.update(request.path_params)
+    try:
+        json_format.ParseDict(params, message)
+    except json_format.ParseError as exc:
+        raise ApiError(Code.INVALID_ARGUMENT, f"bad parameter: {exc}") from exc
 
+
+async def _request_message(method: BoundMethod, body_rule: str, request: Request) -> Message:
+    message = method.request_type()
+    if body_rule == "*":
+        raw = await request.body()
+        if raw.strip():
+            try:
+                json_format.Parse(raw, message)
+            except json_format.ParseError as exc:
+                raise ApiError(Code.INVALID_ARGUMENT, f"malformed request body: {exc}") from exc
+    _apply_params(message, request)
+    return message
+
+
+def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         try:
-            message = method.request_type()
-            if body_rule == "*":
-                raw = await request.body()
-                if raw.strip():
-                    try:
-                        json_format.Parse(raw, message)
-                    except json_format.ParseError as exc:
-                        raise ApiError(Code.INVALID_ARGUMENT, f"malformed request body: {exc}") from exc
-            params: dict[str, Any] = {}
-            for key, value in request.query_params.multi_items():
-                field = fields.get(key)
-                if field is None:
-                    raise ApiError(Code.INVALID_ARGUMENT, f"unknown query parameter {key!r}")
-                if field.is_repeated:
-                    params.setdefault(key, []).append(_query_value(field, value))
-                else:
-                    params[key] = _query_value(field, value)
-            params.update(request.path_params)
-            try:
-                json_format.ParseDict(params, message)
-            except json_format.ParseError as exc:
-                raise ApiError(Code.INVALID_ARGUMENT, f"bad parameter: {exc}") from exc
-            response = await method.call(message)
+            response = await method.call(await _request_message(method, body_rule, request))
             return JSONResponse(to_json(response))
         except ApiError as exc:
             return error_response(exc.code, exc.message)
@@ -92,6 +112,91 @@ def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
     return endpoint
 
 
+def _bytes_field(message_type: type[Message], name: str, method: BoundMethod, role: str) -> str:
+    field = message_type.DESCRIPTOR.fields_by_name.get(name)
+    if field is None or field.type != FieldDescriptor.TYPE_BYTES or field.is_repeated:
+        raise TypeError(f"{method.descriptor.full_name}: the http rule's {role} must name a bytes field, got {name!r}")
+    return name
+
+
+def _upload_endpoint(method: BoundMethod, body_field: str) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            first = method.request_type()
+            _apply_params(first, request)
+
+            async def messages() -> AsyncIterator[Message]:
+                sent_first = False
+                async for chunk in request.stream():
+                    if not chunk:
+                        continue
+                    message = method.request_type() if sent_first else first
+                    setattr(message, body_field, chunk)
+                    sent_first = True
+                    yield message
+                if not sent_first:
+                    yield first
+
+            response = await method.call_client_stream(messages())
+            return JSONResponse(to_json(response))
+        except ApiError as exc:
+            return error_response(exc.code, exc.message)
+        except Exception:
+            log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
+            return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+
+    return endpoint
+
+
+def _download_endpoint(method: BoundMethod, body_rule: str, response_field: str) -> Callable[[Request], Any]:
+    has_content_type = "content_type" in method.response_type.DESCRIPTOR.fields_by_name
+
+    def encode(message: Message) -> bytes:
+        if response_field:
+            data: bytes = getattr(message, response_field)
+            return data
+        return json.dumps(to_json(message), separators=(",", ":")).encode() + b"\n"
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            stream = method.call_server_stream(await _request_message(method, body_rule, request))
+            first = await anext(stream, None)
+        except ApiError as exc:
+            return error_response(exc.code, exc.message)
+        except Exception:
+            log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
+            return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+        media_type = "application/x-ndjson"
+        if response_field:
+            declared = getattr(first, "content_type", "") if has_content_type and first is not None else ""
+            media_type = declared or "application/octet-stream"
+
+        async def body() -> AsyncIterator[bytes]:
+            if first is None:
+                return
+            yield encode(first)
+            try:
+                async for message in stream:
+                    yield encode(message)
+            except Exception:
+                log.warning("%s failed mid-stream; aborting the response", method.descriptor.full_name, exc_info=True)
+                raise
+
+        return StreamingResponse(body(), media_type=media_type)
+
+    return endpoint
+
+
+def _route_endpoint(method: BoundMethod, body_rule: str, response_body: str) -> Callable[[Request], Any]:
+    if method.streaming is Streaming.CLIENT:
+        return _upload_endpoint(method, _bytes_field(method.request_type, body_rule, method, "body"))
+    if method.streaming is Streaming.SERVER:
+        if response_body:
+            _bytes_field(method.response_type, response_body, method, "response_body")
+        return _download_endpoint(method, body_rule, response_body)
+    return _endpoint(method, body_rule)
+
+
 def build_http_app(services: list[BoundService], ready: Callable[[], Awaitable[bool]]) -> Starlette:
     routes: list[Route] = []
     for service in services:
@@ -99,8 +204,9 @@ def build_http_app(services: list[BoundService], ready: Callable[[], Awaitable[b
             rule = _http_rule(method)
             if rule is None:
                 continue
-            verb, path, body = rule
-            routes.append(Route(path, _endpoint(method, body), methods=[verb], name=method.descriptor.full_name))
+            verb, path, body, response_body = rule
+            endpoint = _route_endpoint(method, body, response_body)
+            routes.append(Route(path, endpoint, methods=[verb], name=method.descriptor.full_name))
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})

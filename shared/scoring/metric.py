@@ -27,7 +27,7 @@ class MetricVersion:
 
 @dataclass(frozen=True)
 class ScoreOutcome:
-    status: Literal["completed", "errored"]
+    status: Literal["completed", "errored", "pending"]
     value: bool | int | float | None
     passed: bool | None
     reasoning: str
@@ -64,3 +64,12 @@ def score_heuristic(metric: MetricVersion, outputs: dict[str, Any], expected: di
     return ScoreOutcome(
         "completed", value, passes(metric.output_type, value, metric.passing_threshold), verdict.reasoning
     )
+
+
+PENDING_REVIEW = ScoreOutcome("pending", None, None, "waiting for a reviewer")
+
+
+def human_outcome(metric: MetricVersion, value: bool | int | float, reviewer: str, comment: str) -> ScoreOutcome:
+    passed = passes(metric.output_type, value, metric.passing_threshold)
+    reasoning = f"{reviewer}: {comment}" if comment else f"scored by {reviewer}"
+    return ScoreOutcome("completed", value, passed, reasoning)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from scorekeeper_sdk import Client
-from scorekeeper_sdk.client import cpb, qpb
+from scorekeeper_sdk.client import qpb, rpb
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -166,11 +166,11 @@ async def test_bad_runs_over_grpc_write_nothing(stack: Stack, client: Client, pr
         )
         request.update(overrides)
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await client.catalog.CreateRun(cpb.CreateRunRequest(**request))
+            await client.runs.CreateRun(rpb.CreateRunRequest(**request))
         assert info.value.code() == code
         assert fragment in (info.value.details() or "")
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await client.catalog.CreateRun(cpb.CreateRunRequest(project_id=unknown))
+        await client.runs.CreateRun(rpb.CreateRunRequest(project_id=unknown))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert await _count(stack, "SELECT count(*) FROM runs WHERE project_id = $1", uuid.UUID(project_id)) == 0
 

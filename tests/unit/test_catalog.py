@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from services.run_orchestrator.catalog import (
+    MetricDefinition,
     require_name,
     validate_metric,
     validate_run,
@@ -269,17 +270,15 @@ def test_derive_testcase_reports_every_violation_in_path_order() -> None:
             "eval_type must be one of ai, heuristic, human, got 'code'",
             id="bad-eval-type",
         ),
-        pytest.param(
-            "ai", "boolean", None, "", {}, "eval_type 'ai' is not available yet; use 'heuristic'", id="ai-not-available"
-        ),
+        pytest.param("ai", "boolean", None, "", {}, "ai.model is required for an ai metric", id="ai-without-model"),
         pytest.param(
             "human",
             "int",
-            None,
+            7,
             "",
             {},
-            "eval_type 'human' is not available yet; use 'heuristic'",
-            id="human-not-available",
+            "passing_threshold of an int metric must be within 1..5, got 7",
+            id="human-bad-threshold",
         ),
         pytest.param(
             "heuristic",
@@ -382,7 +381,7 @@ def test_validate_metric_rejects(
     eval_type: str, output_type: str, threshold: float | None, kind: str, params: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError) as caught:
-        validate_metric(eval_type, output_type, threshold, kind, params)
+        validate_metric(definition(eval_type, output_type, threshold, kind, params))
     assert str(caught.value) == message
 
 
@@ -398,7 +397,46 @@ def test_validate_metric_rejects(
     ],
 )
 def test_validate_metric_accepts(output_type: str, threshold: float | None, kind: str, params: dict[str, Any]) -> None:
-    assert validate_metric("heuristic", output_type, threshold, kind, params) == {"kind": kind, "params": params}
+    checked = validate_metric(definition("heuristic", output_type, threshold, kind, params))
+    assert checked.config == {"kind": kind, "params": params}
+
+
+def definition(
+    eval_type: str, output_type: str, threshold: float | None, kind: str, params: dict[str, Any]
+) -> MetricDefinition:
+    config: dict[str, Any] = {"kind": kind, "params": params} if eval_type == "heuristic" else {}
+    return MetricDefinition(eval_type, output_type, "", threshold, config)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        pytest.param(
+            {"model": "gpt-x", "prompt_template": ""},
+            "ai.prompt_template is required for an ai metric",
+            id="no-template",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "prompt_template": "{% if %}"}, "ai.prompt_template does not compile", id="bad-template"
+        ),
+        pytest.param(
+            {"model": "gpt-x", "prompt_template": "Judge {{ outputs.response }}", "temperature": 3},
+            "ai.temperature must be within 0..2, got 3",
+            id="hot",
+        ),
+    ],
+)
+def test_validate_ai_metric_rejects(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        validate_metric(MetricDefinition("ai", "int", "", None, config))
+    assert str(caught.value).startswith(message)
+
+
+def test_validate_ai_and_human_metrics_accept() -> None:
+    ai = validate_metric(MetricDefinition("ai", "int", "be strict", 4, {"model": "m", "prompt_template": "{{ x }}"}))
+    assert ai.config == {"prompt_template": "{{ x }}", "model": "m", "temperature": None}
+    human = validate_metric(MetricDefinition("human", "boolean", "", None, {"anything": 1}))
+    assert human.config == {}
 
 
 # --- validate_system_version --------------------------------------------------------------------
@@ -407,8 +445,13 @@ def test_validate_metric_accepts(output_type: str, threshold: float | None, kind
 @pytest.mark.parametrize(
     ("kind", "config", "message"),
     [
-        pytest.param("llm", {}, "kind 'llm' is not available yet; use 'http'", id="llm"),
-        pytest.param("sdk", {}, "kind 'sdk' is not available yet; use 'http'", id="sdk"),
+        pytest.param("llm", {}, "config.model: Field required; config.messages: Field required", id="llm-empty"),
+        pytest.param(
+            "llm",
+            {"model": "m", "messages": [{"role": "boss", "content": "x"}]},
+            "config.messages.0.role: Input should be 'system', 'user' or 'assistant'",
+            id="llm-bad-role",
+        ),
         pytest.param("grpc", {}, "kind must be one of http, llm, sdk, got 'grpc'", id="unknown-kind"),
         pytest.param(
             "http",

@@ -1,25 +1,55 @@
-"""TestsetService (proto/scorekeeper/v1/testsets.proto): one implementation behind gRPC and HTTP."""
+"""TestsetService (proto/scorekeeper/v1/testsets.proto): one implementation behind gRPC and HTTP.
+
+Every write that changes a testset's content makes one new version in one transaction (see
+versions.py); import and export live in transfer.py.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
+import asyncpg
 from scorekeeper.v1 import testsets_pb2 as pb
 
 from services.run_orchestrator.catalog import require_name
 from services.run_orchestrator.repository import CatalogRepository
 from services.run_orchestrator.testsets import validation
-from services.run_orchestrator.testsets.repository import TestsetRepository
-from shared.edge.convert import dict_to_struct, parse_uuid, struct_to_dict, timestamp
+from services.run_orchestrator.testsets.messages import (
+    decode_token,
+    encode_token,
+    page_size,
+    testcase_pb,
+    testset_pb,
+    version_pb,
+)
+from services.run_orchestrator.testsets.repository import TestsetNotFound, TestsetRepository
+from services.run_orchestrator.testsets.transfer import TestcaseTransfer
+from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
 
+REDERIVE_BATCH = 1000
 
-class TestsetApi:
-    """Testsets and their testcases."""
+
+def _testcases(structs: Any) -> list[dict[str, Any]]:
+    if not structs:
+        raise invalid("testcases must hold at least one testcase")
+    if len(structs) > validation.MAX_TESTCASES_PER_REQUEST:
+        raise invalid(f"at most {validation.MAX_TESTCASES_PER_REQUEST} testcases per request, got {len(structs)}")
+    return [struct_to_dict(t) for t in structs]
+
+
+def _mapping(m: pb.FieldMapping) -> validation.FieldMapping:
+    return checked(validation.parse_mapping, list(m.inputs), list(m.expected), list(m.metadata))
+
+
+class TestsetApi(TestcaseTransfer):
+    """Testsets, their versions and their testcases."""
 
     def __init__(self, testsets: TestsetRepository, catalog: CatalogRepository) -> None:
-        self._testsets = testsets
+        super().__init__(testsets)
         self._catalog = catalog
 
     async def _project(self, project_id: str) -> uuid.UUID:
@@ -31,26 +61,161 @@ class TestsetApi:
     async def create_testset(self, request: pb.CreateTestsetRequest) -> pb.Testset:
         pid = await self._project(request.project_id)
         name = checked(require_name, request.name)
-        m = request.field_mapping
-        mapping = checked(validation.parse_mapping, list(m.inputs), list(m.expected), list(m.metadata))
+        mapping = _mapping(request.field_mapping)
         schema = struct_to_dict(request.json_schema) if request.HasField("json_schema") else None
         validator = checked(validation.schema_validator, schema)
-        if not request.testcases:
-            raise invalid("testcases must hold at least one testcase")
-        if len(request.testcases) > validation.MAX_TESTCASES_PER_REQUEST:
-            raise invalid(
-                f"at most {validation.MAX_TESTCASES_PER_REQUEST} testcases per request, got {len(request.testcases)}"
-            )
-        rows = [validation.derive_testcase(struct_to_dict(t), mapping, validator) for t in request.testcases]
-        row = await self._testsets.create_testset(pid, name, request.description, schema, mapping, rows)
-        return pb.Testset(
-            id=str(row["id"]),
-            project_id=str(pid),
-            name=row["name"],
-            description=row["description"],
-            field_mapping=pb.FieldMapping(**mapping.as_json()),
-            json_schema=dict_to_struct(schema),
-            version=row["version"],
-            testcase_count=len(rows),
-            created_at=timestamp(row["created_at"]),
-        )
+        rows = [validation.derive_testcase(t, mapping, validator) for t in _testcases(request.testcases)]
+        return testset_pb(await self._testsets.create_testset(pid, name, request.description, schema, mapping, rows))
+
+    async def get_testset(self, request: pb.GetTestsetRequest) -> pb.Testset:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        return testset_pb(await self._testset_at(tid, request.version))
+
+    async def list_testsets(self, request: pb.ListTestsetsRequest) -> pb.ListTestsetsResponse:
+        pid = await self._project(request.project_id)
+        limit = page_size(request.page_size, 50, 500)
+        after = None
+        if request.page_token:
+            token = decode_token(request.page_token, {"c": str, "i": str})
+            try:
+                after = (datetime.fromisoformat(token["c"]), uuid.UUID(token["i"]))
+            except ValueError:
+                raise invalid("page_token is malformed; pass back the next_page_token of a previous response") from None
+        rows = await self._testsets.list_testsets(pid, after, limit + 1)
+        response = pb.ListTestsetsResponse(testsets=[testset_pb(r) for r in rows[:limit]])
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            response.next_page_token = encode_token({"c": last["created_at"].isoformat(), "i": str(last["id"])})
+        return response
+
+    async def list_testset_versions(self, request: pb.ListTestsetVersionsRequest) -> pb.ListTestsetVersionsResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        await self._testset_at(tid, 0)
+        limit = page_size(request.page_size, 100, 1000)
+        before = decode_token(request.page_token, {"v": int})["v"] if request.page_token else None
+        rows = await self._testsets.list_versions(tid, before, limit + 1)
+        response = pb.ListTestsetVersionsResponse(versions=[version_pb(r) for r in rows[:limit]])
+        if len(rows) > limit:
+            response.next_page_token = encode_token({"v": rows[limit - 1]["version"]})
+        return response
+
+    async def update_testset(self, request: pb.UpdateTestsetRequest) -> pb.Testset:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        name = checked(require_name, request.name) if request.HasField("name") else None
+        description = request.description if request.HasField("description") else None
+        mapping = _mapping(request.field_mapping) if request.HasField("field_mapping") else None
+        schema = (struct_to_dict(request.json_schema) or None) if request.HasField("json_schema") else None
+        validator = checked(validation.schema_validator, schema)
+        current = await self._testset_at(tid, 0)
+        old_mapping = validation.mapping_from_json(current["field_mapping"])
+        schema_changed = request.HasField("json_schema") and schema != current["json_schema"]
+        mapping_changed = mapping is not None and mapping != old_mapping
+        if not schema_changed and not mapping_changed:
+            row = await self._testsets.update_details(tid, name, description)
+            if row is None:
+                raise not_found(f"testset {request.testset_id} does not exist")
+            return testset_pb(row)
+        try:
+            async with self._testsets.new_version(tid) as write:
+                new_schema = schema if schema_changed else write.testset["json_schema"]
+                new_mapping = mapping or validation.mapping_from_json(write.testset["field_mapping"])
+                if not schema_changed:
+                    validator = checked(validation.schema_validator, new_schema)
+                await write.rename(name, description)
+                after = -1
+                while stored := await write.current(after, REDERIVE_BATCH):
+                    derived = [(r, validation.derive_testcase(r["data"], new_mapping, validator)) for r in stored]
+                    await write.revise(
+                        [(r["testcase_id"], d) for r, d in derived if not validation.same_derivation(d, r)]
+                    )
+                    after = stored[-1]["position"]
+                change = "schema_changed" if schema_changed else "mapping_changed"
+                return testset_pb(await write.finish(change, new_schema, new_mapping))
+        except TestsetNotFound:
+            raise not_found(f"testset {request.testset_id} does not exist") from None
+
+    async def delete_testset(self, request: pb.DeleteTestsetRequest) -> pb.DeleteTestsetResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        if not await self._testsets.delete_testset(tid):
+            raise not_found(f"testset {request.testset_id} does not exist")
+        return pb.DeleteTestsetResponse()
+
+    async def add_testcases(self, request: pb.AddTestcasesRequest) -> pb.AddTestcasesResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        data = _testcases(request.testcases)
+        try:
+            async with self._testsets.new_version(tid) as write:
+                schema, mapping, validator = _derivation(write.testset)
+                ids = await write.add([validation.derive_testcase(d, mapping, validator) for d in data])
+                row = await write.finish("testcases_added", schema, mapping)
+        except TestsetNotFound:
+            raise not_found(f"testset {request.testset_id} does not exist") from None
+        return pb.AddTestcasesResponse(testset=testset_pb(row), testcase_ids=[str(i) for i in ids])
+
+    async def update_testcase(self, request: pb.UpdateTestcaseRequest) -> pb.UpdateTestcaseResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        cid: uuid.UUID = parse_uuid(request.testcase_id, "testcase_id")
+        if not request.HasField("data"):
+            raise invalid("data is required: the testcase's new JSON object")
+        data = struct_to_dict(request.data)
+        try:
+            async with self._testsets.new_version(tid) as write:
+                schema, mapping, validator = _derivation(write.testset)
+                derived = validation.derive_testcase(data, mapping, validator)
+                positions = await write.revise([(cid, derived)])
+                if cid not in positions:
+                    raise not_found(f"testcase {request.testcase_id} is not in testset {request.testset_id}")
+                row = await write.finish("testcase_updated", schema, mapping)
+        except TestsetNotFound:
+            raise not_found(f"testset {request.testset_id} does not exist") from None
+        stored = {
+            "testcase_id": cid,
+            "position": positions[cid],
+            "from_version": row["version"],
+            **vars(derived),
+        }
+        return pb.UpdateTestcaseResponse(testset=testset_pb(row), testcase=testcase_pb(str(tid), stored))
+
+    async def delete_testcases(self, request: pb.DeleteTestcasesRequest) -> pb.DeleteTestcasesResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        if not request.testcase_ids:
+            raise invalid("testcase_ids must name at least one testcase")
+        ids: list[uuid.UUID] = list(dict.fromkeys(parse_uuid(i, "testcase_ids") for i in request.testcase_ids))
+        try:
+            async with self._testsets.new_version(tid) as write:
+                deleted = await write.delete(ids)
+                missing = [str(i) for i in ids if i not in deleted]
+                if missing:
+                    raise not_found(f"testcases not in testset {request.testset_id}: {', '.join(missing[:10])}")
+                schema, mapping, _ = _derivation(write.testset)
+                row = await write.finish("testcases_deleted", schema, mapping)
+        except TestsetNotFound:
+            raise not_found(f"testset {request.testset_id} does not exist") from None
+        return pb.DeleteTestcasesResponse(testset=testset_pb(row))
+
+    async def list_testcases(self, request: pb.ListTestcasesRequest) -> pb.ListTestcasesResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        limit = page_size(request.page_size, 100, 1000)
+        after = -1
+        version = request.version
+        if request.page_token:
+            # The token pins the version of the first page: later pages never mix versions.
+            token = decode_token(request.page_token, {"v": int, "p": int})
+            if version and version != token["v"]:
+                raise invalid(f"version {version} differs from the page_token's version {token['v']}")
+            version, after = token["v"], token["p"]
+        testset = await self._testset_at(tid, version)
+        version = testset["version"]
+        rows = await self._testsets.list_testcases(tid, version, after, limit + 1, invalid_only=request.invalid_only)
+        response = pb.ListTestcasesResponse(testcases=[testcase_pb(str(tid), r) for r in rows[:limit]], version=version)
+        if len(rows) > limit:
+            response.next_page_token = encode_token({"v": version, "p": rows[limit - 1]["position"]})
+        return response
+
+
+def _derivation(
+    testset: asyncpg.Record,
+) -> tuple[dict[str, Any] | None, validation.FieldMapping, Any]:
+    """The stored schema and mapping of a testset, and the schema's validator."""
+    schema = testset["json_schema"]
+    return schema, validation.mapping_from_json(testset["field_mapping"]), validation.schema_validator(schema)

@@ -1,55 +1,124 @@
-"""SQL for testsets and testcases (written by the run-orchestrator)."""
+"""SQL for testsets and testcases (written by the run-orchestrator).
+
+Reads take a version: the revisions valid at version v are those with
+from_version <= v < coalesce(to_version, infinity) (see migration 0002).
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
 
 import asyncpg
 
-from services.run_orchestrator.testsets.validation import FieldMapping, TestcaseRow
-from shared.db.pool import fetch_one
+from services.run_orchestrator.testsets.versions import TestsetNotFound, TestsetWrites, VersionWrite
+
+__all__ = ["TestsetNotFound", "TestsetRepository", "VersionWrite"]
+
+_TESTSET_COLUMNS = (
+    "SELECT t.id, t.project_id, t.name, t.description, t.created_at, t.version AS latest_version,"
+    " v.version, v.json_schema, v.field_mapping, v.testcase_count, v.invalid_testcase_count"
+    " FROM testsets t JOIN testset_versions v ON v.testset_id = t.id"
+)
+
+# Revisions of testset $1 valid at version $2.
+_AT_VERSION = "testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
 
 
-class TestsetRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def create_testset(
-        self,
-        project_id: uuid.UUID,
-        name: str,
-        description: str,
-        schema: dict[str, Any] | None,
-        mapping: FieldMapping,
-        testcases: list[TestcaseRow],
-    ) -> asyncpg.Record:
-        testset_id = uuid.uuid4()
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await fetch_one(
-                conn,
-                "INSERT INTO testsets (id, project_id, name, description, json_schema, field_mapping)"
-                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-                testset_id,
-                project_id,
-                name,
-                description,
-                schema,
-                mapping.as_json(),
-            )
-            await conn.executemany(
-                "INSERT INTO testcases (id, testset_id, position, data, inputs, expected, metadata, validation_errors)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                [
-                    (uuid.uuid4(), testset_id, i, t.data, t.inputs, t.expected, t.metadata, t.validation_errors)
-                    for i, t in enumerate(testcases)
-                ],
-            )
-        return row
+class TestsetRepository(TestsetWrites):
+    """Testsets, their versions and testcases; the writes that make versions are in TestsetWrites."""
 
     async def get_testset(self, testset_id: uuid.UUID) -> asyncpg.Record | None:
+        """The testset at its latest ``version``, with ``testcase_count`` of that version."""
+        return await self.get_testset_at(testset_id, None)
+
+    async def get_testset_at(self, testset_id: uuid.UUID, version: int | None) -> asyncpg.Record | None:
+        """The testset as of ``version`` (None: the latest); None if it or the version does not exist."""
         return await self._pool.fetchrow(
-            "SELECT t.*, (SELECT count(*) FROM testcases c WHERE c.testset_id = t.id) AS testcase_count"
-            " FROM testsets t WHERE t.id = $1",
+            _TESTSET_COLUMNS + " AND v.version = coalesce($2::integer, t.version)"
+            " WHERE t.id = $1 AND t.deleted_at IS NULL",
+            testset_id,
+            version,
+        )
+
+    async def list_testsets(
+        self, project_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[asyncpg.Record]:
+        """Newest first; ``after`` is the (created_at, id) of the previous page's last testset."""
+        where = " AND v.version = t.version WHERE t.project_id = $1 AND t.deleted_at IS NULL"
+        order = " ORDER BY t.created_at DESC, t.id DESC LIMIT $2"
+        if after is None:
+            return await self._pool.fetch(_TESTSET_COLUMNS + where + order, project_id, limit)
+        return await self._pool.fetch(
+            _TESTSET_COLUMNS + where + " AND (t.created_at, t.id) < ($3, $4)" + order,
+            project_id,
+            limit,
+            after[0],
+            after[1],
+        )
+
+    async def list_versions(self, testset_id: uuid.UUID, before: int | None, limit: int) -> list[asyncpg.Record]:
+        """Newest first, versions below ``before`` when given."""
+        return await self._pool.fetch(
+            "SELECT version, change, testcase_count, invalid_testcase_count, created_at FROM testset_versions"
+            " WHERE testset_id = $1 AND version < coalesce($2::integer, 2147483647) ORDER BY version DESC LIMIT $3",
+            testset_id,
+            before,
+            limit,
+        )
+
+    async def list_testcases(
+        self, testset_id: uuid.UUID, version: int, after_position: int, limit: int, *, invalid_only: bool = False
+    ) -> list[asyncpg.Record]:
+        """Testcases of the version in position order, after ``after_position`` (keyset)."""
+        return await self._pool.fetch(
+            "SELECT testcase_id, position, from_version, data, inputs, expected, metadata, validation_errors"
+            f" FROM testcase_revisions WHERE {_AT_VERSION} AND position > $3"
+            " AND (NOT $5::boolean OR validation_errors <> '[]'::jsonb) ORDER BY position LIMIT $4",
+            testset_id,
+            version,
+            after_position,
+            limit,
+            invalid_only,
+        )
+
+    async def get_testcase(self, testset_id: uuid.UUID, testcase_id: uuid.UUID, version: int) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "SELECT testcase_id, position, from_version, data, inputs, expected, metadata, validation_errors"
+            f" FROM testcase_revisions WHERE {_AT_VERSION} AND testcase_id = $3",
+            testset_id,
+            version,
+            testcase_id,
+        )
+
+    async def data_fields(self, testset_id: uuid.UUID, version: int) -> list[str]:
+        """Every top-level field of the version's testcases, by name."""
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT key FROM testcase_revisions, jsonb_object_keys(data) AS key"
+            f" WHERE {_AT_VERSION} ORDER BY key",
+            testset_id,
+            version,
+        )
+        return [r["key"] for r in rows]
+
+    async def update_details(
+        self, testset_id: uuid.UUID, name: str | None, description: str | None
+    ) -> asyncpg.Record | None:
+        """Renames or re-describes the testset in place (its content, hence its version, is unchanged)."""
+        row = await self._pool.fetchrow(
+            "UPDATE testsets SET name = coalesce($2, name), description = coalesce($3, description),"
+            " updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id",
+            testset_id,
+            name,
+            description,
+        )
+        return None if row is None else await self.get_testset(testset_id)
+
+    async def delete_testset(self, testset_id: uuid.UUID) -> bool:
+        """Soft delete: runs on the testset keep their testcases and records."""
+        deleted = await self._pool.fetchval(
+            "UPDATE testsets SET deleted_at = now(), updated_at = now()"
+            " WHERE id = $1 AND deleted_at IS NULL RETURNING id",
             testset_id,
         )
+        return deleted is not None

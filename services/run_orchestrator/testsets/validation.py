@@ -79,3 +79,18 @@ def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draf
         metadata={k: v for k, v in data.items() if k not in mapped},
         validation_errors=errors,
     )
+
+
+def mapping_from_json(value: dict[str, list[str]]) -> FieldMapping:
+    """A mapping as stored (it was validated when it was written)."""
+    return FieldMapping(tuple(value["inputs"]), tuple(value.get("expected", ())), tuple(value.get("metadata", ())))
+
+
+def same_derivation(row: TestcaseRow, stored: Any) -> bool:
+    """Whether a re-derived testcase equals its stored revision (then it needs no new revision)."""
+    return (row.inputs, row.expected, row.metadata, row.validation_errors) == (
+        stored["inputs"],
+        stored["expected"],
+        stored["metadata"],
+        stored["validation_errors"],
+    )

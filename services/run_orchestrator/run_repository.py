@@ -1,0 +1,296 @@
+"""SQL of the run lifecycle (the orchestrator writes runs, records and their counters)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.run_orchestrator.lifecycle import TERMINAL, RunProgress, next_status
+from shared.db.pool import Connection, fetch_one
+from shared.events import RecordProduced
+from shared.ids import counter_shard, record_id
+
+# Statuses in which every record is in, so the run can be (re-)scored.
+SCORABLE = ("awaiting_scoring", "running_scoring", "awaiting_human_scoring", "completed")
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """What a record handler needs to know of its run (fields that never change)."""
+
+    id: uuid.UUID
+    testset_id: uuid.UUID
+    testset_version: int
+    trials: int
+
+
+class RunRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._headers: dict[uuid.UUID, RunHeader] = {}
+
+    async def create_run(
+        self,
+        *,
+        project_id: uuid.UUID,
+        testset_id: uuid.UUID,
+        testset_version: int,
+        system_version_id: uuid.UUID,
+        metric_version_ids: list[uuid.UUID],
+        human_metric_version_ids: list[uuid.UUID],
+        source: str,
+        trials: int,
+        max_concurrency: int | None,
+        expected_records: int,
+        notes: str,
+    ) -> asyncpg.Record:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await fetch_one(
+                conn,
+                "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id,"
+                " metric_version_ids, human_metric_version_ids, source, status, trials, max_concurrency,"
+                " expected_records, notes)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12) RETURNING *",
+                uuid.uuid4(),
+                project_id,
+                testset_id,
+                testset_version,
+                system_version_id,
+                metric_version_ids,
+                human_metric_version_ids,
+                source,
+                trials,
+                max_concurrency,
+                expected_records,
+                notes,
+            )
+            await self._transition(conn, row["id"], "pending")
+        return row
+
+    async def get(self, run_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self._pool.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
+
+    @staticmethod
+    async def _transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
+        await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
+
+    async def set_status(
+        self, run_id: uuid.UUID, status: str, *, only_from: tuple[str, ...], error: str = ""
+    ) -> asyncpg.Record | None:
+        """Move the run to ``status`` if it is in one of ``only_from``; None otherwise."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE runs SET status = $2, error = $4, updated_at = now(),"
+                " finished_at = CASE WHEN $2 IN ('completed', 'failed', 'cancelled') THEN now() ELSE NULL END"
+                " WHERE id = $1 AND status = ANY($3::text[]) RETURNING *",
+                run_id,
+                status,
+                list(only_from),
+                error,
+            )
+            if row is not None:
+                await self._transition(conn, run_id, status)
+            return row
+
+    async def cancel(self, run_id: uuid.UUID) -> asyncpg.Record | None:
+        """Cancel a run that has not finished; None when it already has."""
+        live = tuple(s for s in ("pending", "awaiting_execution", "running_execution", *SCORABLE) if s not in TERMINAL)
+        return await self.set_status(run_id, "cancelled", only_from=live)
+
+    async def update_notes(self, run_id: uuid.UUID, notes: str) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "UPDATE runs SET notes = $2, updated_at = now() WHERE id = $1 RETURNING *", run_id, notes
+        )
+
+    async def rescore(
+        self, run_id: uuid.UUID, metric_version_ids: list[uuid.UUID], human_metric_version_ids: list[uuid.UUID]
+    ) -> asyncpg.Record | None:
+        """Pin new metric versions and move the run back to scoring; None unless every record is in."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE runs SET metric_version_ids = $2, human_metric_version_ids = $3, status = 'awaiting_scoring',"
+                " finished_at = NULL, updated_at = now() WHERE id = $1 AND status = ANY($4::text[]) RETURNING *",
+                run_id,
+                metric_version_ids,
+                human_metric_version_ids,
+                list(SCORABLE),
+            )
+            if row is not None:
+                await self._transition(conn, run_id, "awaiting_scoring")
+            return row
+
+    async def completed_record_ids(self, run_id: uuid.UUID, batch: int = 1000) -> AsyncIterator[list[uuid.UUID]]:
+        after = uuid.UUID(int=0)
+        while True:
+            rows = await self._pool.fetch(
+                "SELECT id FROM records WHERE run_id = $1 AND status = 'completed' AND id > $2 ORDER BY id LIMIT $3",
+                run_id,
+                after,
+                batch,
+            )
+            if not rows:
+                return
+            yield [r["id"] for r in rows]
+            after = rows[-1]["id"]
+
+    async def header(self, run_id: uuid.UUID) -> RunHeader | None:
+        cached = self._headers.get(run_id)
+        if cached is not None:
+            return cached
+        row = await self._pool.fetchrow(
+            "SELECT id, testset_id, testset_version, trials FROM runs WHERE id = $1", run_id
+        )
+        if row is None:
+            return None
+        header = RunHeader(row["id"], row["testset_id"], row["testset_version"], row["trials"])
+        if len(self._headers) > 10_000:
+            self._headers.clear()
+        self._headers[run_id] = header
+        return header
+
+    async def scoring_targets(self, run_id: uuid.UUID) -> tuple[str, list[uuid.UUID]]:
+        """The run's status and current metric versions (they change when a run is re-scored)."""
+        row = await fetch_one(self._pool, "SELECT status, metric_version_ids FROM runs WHERE id = $1", run_id)
+        return row["status"], list(row["metric_version_ids"])
+
+    async def testcase_in_testset(self, testcase_id: uuid.UUID, testset_id: uuid.UUID) -> bool:
+        return bool(
+            await self._pool.fetchval(
+                "SELECT 1 FROM testcases WHERE id = $1 AND testset_id = $2", testcase_id, testset_id
+            )
+        )
+
+    async def testcases_at(
+        self, testset_id: uuid.UUID, version: int, testcase_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, asyncpg.Record]:
+        """Inputs and expected values of the given testcases as they are in one testset version."""
+        rows = await self._pool.fetch(
+            "SELECT testcase_id, inputs, expected FROM testcase_revisions"
+            " WHERE testset_id = $1 AND testcase_id = ANY($2::uuid[]) AND from_version <= $3"
+            " AND (to_version IS NULL OR to_version > $3)",
+            testset_id,
+            testcase_ids,
+            version,
+        )
+        return {r["testcase_id"]: r for r in rows}
+
+    async def record_run(self, record_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "SELECT r.id, r.run_id, r.status, runs.project_id, runs.metric_version_ids"
+            " FROM records r JOIN runs ON runs.id = r.run_id WHERE r.id = $1",
+            record_id,
+        )
+
+    async def tag_records(
+        self, run_id: uuid.UUID, record_ids: list[uuid.UUID], add: list[str], remove: list[str]
+    ) -> int:
+        """Add then remove tags (each tag once, sorted); returns how many records of the run matched."""
+        result: str = await self._pool.execute(
+            "UPDATE records SET tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || $3::text[]) AS t"
+            "   WHERE t <> ALL($4::text[]) ORDER BY t)"
+            " WHERE run_id = $1 AND id = ANY($2::uuid[])",
+            run_id,
+            record_ids,
+            add,
+            remove,
+        )
+        return int(result.split()[-1])
+
+    async def save_record(self, event: RecordProduced) -> tuple[uuid.UUID, str | None]:
+        """Insert the record once (deterministic id) and count it, in one transaction; then
+        advance the run. Returns the record id and the run's new status when it changed."""
+        rid = record_id(event.run_id, event.testcase_id, event.trial)
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                inserted = await conn.fetchval(
+                    "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
+                    " latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING id",
+                    rid,
+                    event.run_id,
+                    event.testcase_id,
+                    event.trial,
+                    event.inputs,
+                    event.expected,
+                    event.outputs,
+                    event.status,
+                    event.error,
+                    event.latency_ms,
+                )
+                if inserted is not None:
+                    await conn.execute(
+                        "INSERT INTO run_record_counts AS c (run_id, shard, records, errored) VALUES ($1, $2, 1, $3)"
+                        " ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + 1,"
+                        " errored = c.errored + EXCLUDED.errored",
+                        event.run_id,
+                        counter_shard(rid),
+                        1 if event.status == "errored" else 0,
+                    )
+            return rid, await self._advance(conn, event.run_id)
+
+    async def advance(self, run_id: uuid.UUID) -> str | None:
+        async with self._pool.acquire() as conn:
+            return await self._advance(conn, run_id)
+
+    async def _advance(self, conn: Connection, run_id: uuid.UUID) -> str | None:
+        """Move the run to the status its counts call for.
+
+        Called after the caller's own write committed, so the last writer always sees every
+        write before it. The counts are read without a lock; the run row is locked (and the
+        counts read again) only when the status really changes, which happens a handful of
+        times per run, so concurrent handlers do not queue on the run row.
+        """
+        progress = await self._progress(conn, run_id, lock=False)
+        if progress is None or next_status(progress) == progress.status:
+            return None
+        async with conn.transaction():
+            progress = await self._progress(conn, run_id, lock=True)
+            assert progress is not None
+            target = next_status(progress)
+            if target == progress.status:
+                return None
+            await conn.execute(
+                "UPDATE runs SET status = $2, updated_at = now(),"
+                " started_at = CASE WHEN started_at IS NULL AND $2 <> 'awaiting_execution'"
+                "   THEN now() ELSE started_at END,"
+                " finished_at = CASE WHEN $2 = 'completed' THEN now() ELSE finished_at END"
+                " WHERE id = $1",
+                run_id,
+                target,
+            )
+            await self._transition(conn, run_id, target)
+            return target
+
+    @staticmethod
+    async def _progress(conn: Connection, run_id: uuid.UUID, *, lock: bool) -> RunProgress | None:
+        row = await conn.fetchrow(
+            "SELECT status, expected_records, cardinality(metric_version_ids) AS metrics,"
+            " cardinality(human_metric_version_ids) AS human_metrics,"
+            " (SELECT coalesce(sum(c.records), 0) FROM run_record_counts c WHERE c.run_id = runs.id) AS records,"
+            " (SELECT coalesce(sum(c.errored), 0) FROM run_record_counts c WHERE c.run_id = runs.id) AS errored,"
+            " (SELECT coalesce(sum(a.scored + a.errored), 0) FROM run_metric_aggregates a"
+            "   WHERE a.run_id = runs.id AND a.metric_version_id = ANY(runs.metric_version_ids)) AS scores_done,"
+            " (SELECT coalesce(sum(a.scored + a.errored), 0) FROM run_metric_aggregates a"
+            "   WHERE a.run_id = runs.id AND a.metric_version_id = ANY(runs.human_metric_version_ids)) AS human_done"
+            " FROM runs WHERE id = $1" + (" FOR NO KEY UPDATE" if lock else ""),
+            run_id,
+        )
+        if row is None:
+            return None
+        return RunProgress(
+            row["status"],
+            row["expected_records"],
+            int(row["records"]),
+            int(row["errored"]),
+            row["metrics"],
+            int(row["scores_done"]),
+            row["human_metrics"],
+            int(row["human_done"]),
+        )
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._pool.fetch("SELECT status, count(*) AS n FROM runs GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}

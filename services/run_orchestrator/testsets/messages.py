@@ -1,0 +1,90 @@
+"""Testset rows → protobuf messages, and the opaque page tokens of the testset lists."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Protocol
+
+from scorekeeper.v1 import testsets_pb2 as pb
+
+from shared.edge.convert import dict_to_struct, timestamp
+from shared.edge.errors import invalid
+
+
+class Row(Protocol):
+    """A database row (asyncpg.Record) or a dict with the same keys."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+_BAD_TOKEN = "page_token is malformed; pass back the next_page_token of a previous response"
+
+
+def testset_pb(row: Row) -> pb.Testset:
+    mapping = row["field_mapping"]
+    return pb.Testset(
+        id=str(row["id"]),
+        project_id=str(row["project_id"]),
+        name=row["name"],
+        description=row["description"],
+        field_mapping=pb.FieldMapping(
+            inputs=mapping["inputs"], expected=mapping.get("expected", []), metadata=mapping.get("metadata", [])
+        ),
+        json_schema=dict_to_struct(row["json_schema"]),
+        version=row["version"],
+        testcase_count=row["testcase_count"],
+        invalid_testcase_count=row["invalid_testcase_count"],
+        latest_version=row["latest_version"],
+        created_at=timestamp(row["created_at"]),
+    )
+
+
+def testcase_pb(testset_id: str, row: Row) -> pb.Testcase:
+    return pb.Testcase(
+        id=str(row["testcase_id"]),
+        testset_id=testset_id,
+        position=row["position"],
+        data=dict_to_struct(row["data"]),
+        inputs=dict_to_struct(row["inputs"]),
+        expected=dict_to_struct(row["expected"]),
+        metadata=dict_to_struct(row["metadata"]),
+        validation_errors=[pb.ValidationError(path=e["path"], message=e["message"]) for e in row["validation_errors"]],
+        since_version=row["from_version"],
+    )
+
+
+def version_pb(row: Row) -> pb.TestsetVersion:
+    return pb.TestsetVersion(
+        version=row["version"],
+        change=row["change"],
+        testcase_count=row["testcase_count"],
+        invalid_testcase_count=row["invalid_testcase_count"],
+        created_at=timestamp(row["created_at"]),
+    )
+
+
+def page_size(requested: int, default: int, maximum: int) -> int:
+    if requested < 0:
+        raise invalid("page_size must not be negative")
+    return min(requested or default, maximum)
+
+
+def encode_token(position: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, required: dict[str, type]) -> dict[str, Any]:
+    """The position a token holds; INVALID_ARGUMENT unless it has each required key with its type."""
+    if len(token) > 1024:
+        raise invalid(_BAD_TOKEN)
+    try:
+        position = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise invalid(_BAD_TOKEN) from None
+    if not isinstance(position, dict) or any(
+        not isinstance(position.get(k), t) or isinstance(position.get(k), bool) != (t is bool)
+        for k, t in required.items()
+    ):
+        raise invalid(_BAD_TOKEN)
+    return position
