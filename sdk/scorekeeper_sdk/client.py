@@ -26,6 +26,10 @@ class RunTimeout(TimeoutError):
     """The run did not reach a final status in time."""
 
 
+def _heuristic(config: dict[str, Any]) -> cpb.HeuristicConfig:
+    return cpb.HeuristicConfig(kind=config["kind"], params=struct(config.get("params")))
+
+
 class Client(TestsetMethods):
     """Async client; ``async with Client(...) as client``."""
 
@@ -64,17 +68,15 @@ class Client(TestsetMethods):
         threshold: float | None = None,
         description: str = "",
     ) -> cpb.Metric:
-        request = cpb.CreateMetricRequest(
-            project_id=project_id,
-            name=name,
-            description=description,
+        return await self.create_metric(
+            project_id,
+            name,
             eval_type="heuristic",
             output_type=output_type,
-            heuristic=cpb.HeuristicConfig(kind=kind, params=struct(params)),
+            threshold=threshold,
+            description=description,
+            heuristic={"kind": kind, "params": params},
         )
-        if threshold is not None:
-            request.passing_threshold = threshold
-        return await self._call(self.catalog.CreateMetric, request, cpb.Metric)
 
     async def create_http_system(
         self, project_id: str, name: str, config: dict[str, Any], version_name: str = ""
@@ -96,8 +98,8 @@ class Client(TestsetMethods):
         guidelines: str = "",
         threshold: float | None = None,
         description: str = "",
+        heuristic: dict[str, Any] | None = None,
     ) -> cpb.Metric:
-        """An ai or human metric (heuristics: ``create_heuristic_metric``)."""
         request = cpb.CreateMetricRequest(
             project_id=project_id,
             name=name,
@@ -108,6 +110,8 @@ class Client(TestsetMethods):
         )
         if threshold is not None:
             request.passing_threshold = threshold
+        if heuristic is not None:
+            request.heuristic.CopyFrom(_heuristic(heuristic))
         return await self._call(self.catalog.CreateMetric, request, cpb.Metric)
 
     async def update_metric(self, metric_id: str, **changes: Any) -> cpb.Metric:

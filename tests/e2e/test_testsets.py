@@ -20,7 +20,7 @@ from shared.edge.convert import struct_to_dict
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
-SCHEMA = {
+SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["question", "answer"],
     "properties": {

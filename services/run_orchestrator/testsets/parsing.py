@@ -237,7 +237,9 @@ async def _json_array(text: AsyncIterable[str]) -> AsyncIterator[dict[str, Any]]
             if not at_end and len(buffer) - pos <= MAX_ROW_CHARS:
                 complete = False
             else:
-                raise BadImport(f"item {item + 1}: malformed JSON: {_json_problem(exc)}") from None
+                raise BadImport(
+                    f"item {item + 1}: malformed JSON: {exc.msg} at character {exc.pos - pos + 1} of the item"
+                ) from None
         if not complete:
             await more()
             continue
