@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from scorekeeper_sdk import Client
+from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.client import cpb
 from services.demo_system.app import answer
 from services.demo_system.testset import sample_testcases
@@ -219,3 +220,76 @@ async def test_sdk_runs_complete_from_ingested_records(client: Client, stack: St
     )
     got = {r.testcase_id: r for r in [r async for r in client.records(run.id)]}
     assert len(got) == 8 and all(r.latency_ms == 12.5 for r in got.values())
+
+
+async def test_metric_groups_production_versions_and_preconditions(client: Client, stack: Stack) -> None:
+    ids = await scenario.prepare(client, stack.demo_system_url, 4, name="catalog")
+    group = await client.catalog.CreateMetricGroup(
+        cpb.CreateMetricGroupRequest(project_id=ids.project_id, name="core", metric_ids=ids.metric_ids[:2])
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.catalog.CreateMetricGroup(
+            cpb.CreateMetricGroupRequest(project_id=ids.project_id, name="core", metric_ids=ids.metric_ids[:1])
+        )
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    run = await client.create_run(
+        ids.project_id, ids.testset_id, ids.system_version_id, [ids.metric_ids[2]], metric_group_id=group.id
+    )
+    assert len(run.metric_version_ids) == 3  # the group's two metrics join the one named directly
+    assert (await client.wait_for_run(run.id, timeout_s=30)).status == "completed"
+
+    system = await client.catalog.CreateSystem(cpb.CreateSystemRequest(project_id=ids.project_id, name="demo-qa"))
+    v2 = await client.create_http_system(ids.project_id, "demo-qa", {"url": stack.demo_system_url}, "v2")
+    updated = await client.catalog.SetProductionVersion(
+        cpb.SetProductionVersionRequest(system_id=system.id, version_id=v2.id)
+    )
+    assert updated.production_version_id == v2.id
+    listed = await client.catalog.GetSystem(cpb.GetSystemRequest(system_id=system.id))
+    assert [v.name for v in listed.versions] == ["v1", "v2"]
+
+    judge = await client.catalog.CreateMetric(
+        cpb.CreateMetricRequest(
+            project_id=ids.project_id,
+            name="judge",
+            eval_type="ai",
+            output_type="int",
+            ai=cpb.AiConfig(model="gpt-x", prompt_template="Rate {{ outputs.response }}"),
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [judge.id])
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "metric 'judge' is AI-judged, and this deployment has no LLM judge yet",
+    )
+    llm = await client.catalog.CreateSystemVersion(
+        cpb.CreateSystemVersionRequest(
+            system_id=system.id,
+            kind="llm",
+            name="prompt",
+            config=struct({"model": "gpt-x", "messages": [{"role": "user", "content": "{{ inputs.question }}"}]}),
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.create_run(ids.project_id, ids.testset_id, llm.id, [])
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_rescoring_a_run_still_executing_is_refused(client: Client, stack: Stack) -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        ids = await scenario.prepare(client, stack.demo_system_url, 3, name="early-rescore")
+        config = {"url": f"http://127.0.0.1:{port}/x", "timeout_s": 5}
+        version = await client.create_http_system(ids.project_id, "silent", config)
+        run = await client.create_run(ids.project_id, ids.testset_id, version.id, ids.metric_ids[:1])
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await client.rescore_run(run.id, [(ids.metric_ids[0], "")])
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "only a run whose records are all in can be re-scored" in (info.value.details() or "")
+        await client.cancel_run(run.id)
+    finally:
+        silent.close()
