@@ -14,6 +14,7 @@ class Code(Enum):
     FAILED_PRECONDITION = (grpc.StatusCode.FAILED_PRECONDITION, 409)
     DEADLINE_EXCEEDED = (grpc.StatusCode.DEADLINE_EXCEEDED, 504)
     UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, 503)
+    RESOURCE_EXHAUSTED = (grpc.StatusCode.RESOURCE_EXHAUSTED, 413)
     INTERNAL = (grpc.StatusCode.INTERNAL, 500)
 
     @property
@@ -40,3 +41,7 @@ def invalid(message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(Code.NOT_FOUND, message)
+
+
+# The largest single request body either edge accepts (streamed uploads are not bound by it).
+MAX_REQUEST_BYTES = 64 * 1024 * 1024

@@ -10,7 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from shared.edge.api import BoundMethod, BoundService, Streaming
-from shared.edge.errors import ApiError
+from shared.edge.errors import MAX_REQUEST_BYTES, ApiError
 
 
 def _unary(method: BoundMethod) -> grpc.RpcMethodHandler:
@@ -63,7 +63,12 @@ class GrpcServer:
     """Serves bound services; the health status follows the service's readiness."""
 
     def __init__(self, services: list[BoundService], host: str, port: int) -> None:
-        self._server = grpc.aio.server()
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+                ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
+            ]
+        )
         for service in services:
             handlers = {m.descriptor.name: _HANDLERS[m.streaming](m) for m in service.methods}
             self._server.add_generic_rpc_handlers(

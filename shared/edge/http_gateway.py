@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.edge.api import BoundMethod, BoundService, Streaming
-from shared.edge.errors import ApiError, Code
+from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, Code
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,17 @@ def _apply_params(message: Message, request: Request) -> None:
 async def _request_message(method: BoundMethod, body_rule: str, request: Request) -> Message:
     message = method.request_type()
     if body_rule == "*":
-        raw = await request.body()
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_REQUEST_BYTES:
+                raise ApiError(
+                    Code.RESOURCE_EXHAUSTED,
+                    f"request body larger than {MAX_REQUEST_BYTES} bytes; split it into smaller calls",
+                )
         if raw.strip():
             try:
-                json_format.Parse(raw, message)
+                json_format.Parse(bytes(raw), message)
             except json_format.ParseError as exc:
                 raise ApiError(Code.INVALID_ARGUMENT, f"malformed request body: {exc}") from exc
     _apply_params(message, request)

@@ -196,3 +196,11 @@ async def test_bad_reads_over_grpc(client: Client) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         "page_size must be within 1..1000, got 5000",
     )
+
+
+async def test_oversized_bodies_are_refused(http: httpx.AsyncClient) -> None:
+    from shared.edge.errors import MAX_REQUEST_BYTES
+
+    huge = b'{"name": "' + b"x" * (MAX_REQUEST_BYTES + 10) + b'"}'
+    message = _error(await http.post("/v1/projects", content=huge), 413, "RESOURCE_EXHAUSTED")
+    assert message == f"request body larger than {MAX_REQUEST_BYTES} bytes; split it into smaller calls"

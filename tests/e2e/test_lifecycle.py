@@ -202,6 +202,7 @@ async def test_sdk_runs_complete_from_ingested_records(client: Client, stack: St
         ([records[0], records[0]], "records[1] repeats records[0]"),
         ([{**records[0], "testcase_id": str(uuid.uuid4())}], "is not in version 1 of the run's testset"),
         ([{**records[0], "status": "weird"}], "records[0].status must be completed or errored, got 'weird'"),
+        ([{**records[0], "outputs": {"response": "y" * 1_100_000}}], "bytes; at most 1000000 per record"),
     ]
     for batch, fragment in bad_cases:
         with pytest.raises(grpc.aio.AioRpcError) as info:
