@@ -104,9 +104,9 @@ class CatalogApi:
         return _project_pb(await self._catalog.create_project(name, request.description))
 
     async def get_project(self, request: pb.GetProjectRequest) -> pb.Project:
-        await self.project(request.project_id)
-        row = await self._catalog.get_project(uuid.UUID(request.project_id))
-        assert row is not None
+        row = await self._catalog.get_project(parse_uuid(request.project_id, "project_id"))
+        if row is None:
+            raise not_found(f"project {request.project_id} does not exist")
         return _project_pb(row)
 
     # -- metrics -------------------------------------------------------------------------------
