@@ -52,7 +52,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
         apis=[
             bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], catalog_api),
             bind(runs_pb2.DESCRIPTOR.services_by_name["RunService"], run_api),
-            bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog)),
+            bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog_api)),
         ],
         background=[refresh_status_gauge],
         readiness=[partial(database_reachable, pool), bus.connected],

@@ -105,16 +105,23 @@ async def _request_message(method: BoundMethod, body_rule: str, request: Request
     return message
 
 
+async def _json_answer(method: BoundMethod, call: Callable[[], Awaitable[Message]]) -> Response:
+    """The response as JSON, or the error every HTTP route answers with."""
+    try:
+        return JSONResponse(to_json(await call()))
+    except ApiError as exc:
+        return error_response(exc.code, exc.message)
+    except Exception:
+        log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
+        return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+
+
 def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        try:
-            response = await method.call(await _request_message(method, body_rule, request))
-            return JSONResponse(to_json(response))
-        except ApiError as exc:
-            return error_response(exc.code, exc.message)
-        except Exception:
-            log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
-            return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+        async def call() -> Message:
+            return await method.call(await _request_message(method, body_rule, request))
+
+        return await _json_answer(method, call)
 
     return endpoint
 
@@ -128,7 +135,7 @@ def _bytes_field(message_type: type[Message], name: str, method: BoundMethod, ro
 
 def _upload_endpoint(method: BoundMethod, body_field: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        try:
+        async def call() -> Message:
             first = method.request_type()
             _apply_params(first, request)
 
@@ -144,13 +151,9 @@ def _upload_endpoint(method: BoundMethod, body_field: str) -> Callable[[Request]
                 if not sent_first:
                     yield first
 
-            response = await method.call_client_stream(messages())
-            return JSONResponse(to_json(response))
-        except ApiError as exc:
-            return error_response(exc.code, exc.message)
-        except Exception:
-            log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
-            return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+            return await method.call_client_stream(messages())
+
+        return await _json_answer(method, call)
 
     return endpoint
 

@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 from scorekeeper.v1 import testsets_pb2 as pb
 
+from services.run_orchestrator.api import CatalogApi
 from services.run_orchestrator.catalog import require_name
-from services.run_orchestrator.repository import CatalogRepository
 from services.run_orchestrator.testsets import validation
 from services.run_orchestrator.testsets.messages import (
     decode_token,
@@ -48,15 +48,9 @@ def _mapping(m: pb.FieldMapping) -> validation.FieldMapping:
 class TestsetApi(TestcaseTransfer):
     """Testsets, their versions and their testcases."""
 
-    def __init__(self, testsets: TestsetRepository, catalog: CatalogRepository) -> None:
+    def __init__(self, testsets: TestsetRepository, catalog_api: CatalogApi) -> None:
         super().__init__(testsets)
-        self._catalog = catalog
-
-    async def _project(self, project_id: str) -> uuid.UUID:
-        pid: uuid.UUID = parse_uuid(project_id, "project_id")
-        if await self._catalog.get_project(pid) is None:
-            raise not_found(f"project {project_id} does not exist")
-        return pid
+        self._project = catalog_api.project
 
     async def create_testset(self, request: pb.CreateTestsetRequest) -> pb.Testset:
         pid = await self._project(request.project_id)
