@@ -32,6 +32,10 @@ class ScoreOutcome:
     passed: bool | None
     reasoning: str
     error: str = ""
+    # What scoring cost (an AI judge's usage); zero for heuristics and humans.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
 
     @property
     def value_num(self) -> float | None:
