@@ -47,10 +47,15 @@ class RecordProduced(Event):
     trial: int = Field(ge=0)
     inputs: dict[str, Any] = Field(default_factory=dict)
     expected: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
     status: RecordStatus
     error: str = ""
     latency_ms: float = Field(default=0.0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    # None: the system did not report what the call cost.
+    cost_usd: float | None = Field(default=None, ge=0)
 
 
 class HumanVerdict(BaseModel):

@@ -46,5 +46,16 @@ def configure(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "nats", "uvicorn.access", "faststream", "httpx", "httpcore"):
+    noisy_loggers = (
+        "aiokafka",
+        "nats",
+        "uvicorn.access",
+        "faststream",
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "openai",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -45,3 +45,8 @@ SCORES_WRITTEN = Counter(
     "Scores written by the scorer, by status.",
     ["status"],
 )
+JUDGE_UNPARSABLE = Counter(
+    "scorekeeper_judge_unparsable_answers_total",
+    "LLM judge answers that were not a verdict of the metric's type (each is asked again, then errored).",
+    ["model"],
+)

@@ -78,6 +78,35 @@ class Client(TestsetMethods):
             heuristic={"kind": kind, "params": params},
         )
 
+    async def create_ai_metric(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        model: str,
+        template: str = "",
+        prompt_template: str = "",
+        output_type: str = "boolean",
+        guidelines: str = "",
+        threshold: float | None = None,
+        description: str = "",
+        expected_label_field: str = "",
+        **judge: Any,
+    ) -> cpb.Metric:
+        """An LLM-judged metric: a built-in ``template`` or a ``prompt_template``; ``judge`` takes the
+        other AiConfig fields (base_url, api_key_env, answer_format, context_field, temperature …)."""
+        return await self.create_metric(
+            project_id,
+            name,
+            eval_type="ai",
+            output_type=output_type,
+            guidelines=guidelines,
+            threshold=threshold,
+            description=description,
+            expected_label_field=expected_label_field,
+            ai={"model": model, "template": template, "prompt_template": prompt_template, **judge},
+        )
+
     async def create_http_system(
         self, project_id: str, name: str, config: dict[str, Any], version_name: str = ""
     ) -> cpb.SystemVersion:
@@ -99,6 +128,8 @@ class Client(TestsetMethods):
         threshold: float | None = None,
         description: str = "",
         heuristic: dict[str, Any] | None = None,
+        ai: dict[str, Any] | None = None,
+        expected_label_field: str = "",
     ) -> cpb.Metric:
         request = cpb.CreateMetricRequest(
             project_id=project_id,
@@ -107,11 +138,14 @@ class Client(TestsetMethods):
             eval_type=eval_type,
             output_type=output_type,
             guidelines=guidelines,
+            expected_label_field=expected_label_field,
         )
         if threshold is not None:
             request.passing_threshold = threshold
         if heuristic is not None:
             request.heuristic.CopyFrom(_heuristic(heuristic))
+        if ai is not None:
+            request.ai.CopyFrom(cpb.AiConfig(**ai))
         return await self._call(self.catalog.CreateMetric, request, cpb.Metric)
 
     async def update_metric(self, metric_id: str, **changes: Any) -> cpb.Metric:
@@ -181,17 +215,22 @@ class Client(TestsetMethods):
         return await self._call(self.runs.SubmitHumanScore, request, rpb.SubmitHumanScoreResponse)
 
     async def ingest_records(self, run_id: str, records: list[dict[str, Any]]) -> rpb.IngestRecordsResponse:
-        """Records executed client-side: dicts with testcase_id, trial, outputs, status, error, latency_ms."""
+        """Records executed client-side: dicts with testcase_id, trial, outputs, status, error, latency_ms,
+        prompt_tokens, completion_tokens, cost_usd (omit it when unknown)."""
         request = rpb.IngestRecordsRequest(run_id=run_id)
         for r in records:
-            request.records.add(
+            record = request.records.add(
                 testcase_id=r["testcase_id"],
                 trial=r.get("trial", 0),
                 outputs=struct(r.get("outputs")),
                 status=r.get("status", "completed"),
                 error=r.get("error", ""),
                 latency_ms=r.get("latency_ms", 0.0),
+                prompt_tokens=r.get("prompt_tokens", 0),
+                completion_tokens=r.get("completion_tokens", 0),
             )
+            if r.get("cost_usd") is not None:
+                record.cost_usd = r["cost_usd"]
         return await self._call(self.runs.IngestRecords, request, rpb.IngestRecordsResponse)
 
     async def tag_records(

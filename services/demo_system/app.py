@@ -1,4 +1,5 @@
-"""A small, deterministic demo AI system over HTTP: POST /answer {"question"} → {"answer"}.
+"""A small, deterministic demo AI system over HTTP: POST /answer {"question"} → {"answer"}; and a
+demo LLM judge at POST /v1/chat/completions (see judge.py).
 
 Realistic in its mistakes, and the same ones every time (they depend on a checksum of the
 question): about 1 in 10 answers is wrong, 1 in 12 is right but chatty ("The answer is 42."),
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from services.demo_system import judge
 from services.demo_system.testset import CAPITALS
 
 _ARITHMETIC = re.compile(r"What is (-?\d+) ([+\-*]) (-?\d+)\?")
@@ -63,6 +65,13 @@ def create_app(latency_s: float = 0.0) -> Starlette:
         # A misbehaving system, for showing how non-JSON answers are recorded.
         return PlainTextResponse("I am not JSON")
 
+    async def chat_completions(request: Request) -> Response:
+        try:
+            return JSONResponse(judge.completion(await request.json()))
+        except (ValueError, AttributeError) as exc:
+            error = {"message": f"the demo judge only answers Scorekeeper judge prompts: {exc}"}
+            return JSONResponse({"error": error | {"type": "invalid_request_error"}}, status_code=400)
+
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -70,6 +79,7 @@ def create_app(latency_s: float = 0.0) -> Starlette:
         routes=[
             Route("/answer", handle, methods=["POST"]),
             Route("/text", plain_text, methods=["POST"]),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/readyz", healthz),
             Route("/healthz", healthz),
         ]

@@ -14,12 +14,13 @@ from services.query.explanation import MetricProgress, metric_explanation, run_e
 from services.query.repository import QueryRepository
 from shared.edge.convert import dict_to_struct, parse_uuid, python_to_value, timestamp
 from shared.edge.errors import invalid, not_found
+from shared.scoring.stats import Confusion, TrialSums, summarize
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
 
-def _summary(row: asyncpg.Record, completed_records: int) -> pb.MetricSummary:
+def _summary(row: asyncpg.Record, trials: list[TrialSums], completed_records: int) -> pb.MetricSummary:
     scored = row["scored"]
     summary = pb.MetricSummary(
         metric_id=str(row["metric_id"]),
@@ -31,11 +32,19 @@ def _summary(row: asyncpg.Record, completed_records: int) -> pb.MetricSummary:
         passed=row["passed"],
         errored=row["errored"],
         pending=max(completed_records - scored - row["errored"], 0),
+        judge_prompt_tokens=row["prompt_tokens"],
+        judge_completion_tokens=row["completion_tokens"],
+        judge_cost_usd=row["cost_usd"],
     )
     summary.explanation = metric_explanation(_progress(summary))
-    if scored:
-        summary.pass_rate = row["passed"] / scored
-        summary.mean = row["sum"] / scored
+    confusion = Confusion(row["true_pos"], row["false_pos"], row["false_neg"], row["true_neg"])
+    stats = summarize(row["output_type"], trials, confusion)
+    summary.labelled = confusion.labelled
+    summary.ci_method = stats.ci_method
+    for field in ("pass_rate", "mean", "std_dev", "ci_low", "ci_high", "precision", "recall", "f1"):
+        value = getattr(stats, field)
+        if value is not None:
+            setattr(summary, field, value)
     return summary
 
 
@@ -55,11 +64,39 @@ def _score_pb(row: asyncpg.Record) -> pb.ScoreView:
         scored_at=timestamp(row["scored_at"]),
         reviewer=row["reviewer"],
         comment=row["comment"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
     )
     if row["value"] is not None:
         view.value.CopyFrom(python_to_value(row["value"]))
     if row["passed"] is not None:
         view.passed = row["passed"]
+    if row["cost_usd"] is not None:
+        view.cost_usd = row["cost_usd"]
+    return view
+
+
+def _record_pb(r: asyncpg.Record, scores: list[pb.ScoreView]) -> pb.RecordView:
+    view = pb.RecordView(
+        id=str(r["id"]),
+        run_id=str(r["run_id"]),
+        testcase_id=str(r["testcase_id"]),
+        trial=r["trial"],
+        status=r["status"],
+        inputs=dict_to_struct(r["inputs"]),
+        expected=dict_to_struct(r["expected"]),
+        outputs=dict_to_struct(r["outputs"]),
+        metadata=dict_to_struct(r["metadata"]),
+        error=r["error"],
+        latency_ms=r["latency_ms"],
+        prompt_tokens=r["prompt_tokens"],
+        completion_tokens=r["completion_tokens"],
+        scores=scores,
+        created_at=timestamp(r["created_at"]),
+        tags=list(r["tags"]),
+    )
+    if r["cost_usd"] is not None:
+        view.cost_usd = r["cost_usd"]
     return view
 
 
@@ -74,7 +111,14 @@ class QueryApi:
         if run is None:
             raise not_found(f"run {request.run_id} does not exist")
         completed_records = run["records"] - run["errored_records"]
-        summaries = [_summary(r, completed_records) for r in await self._repo.run_metrics(run_id)]
+        trials: dict[uuid.UUID, list[TrialSums]] = defaultdict(list)
+        for t in await self._repo.run_metric_trials(run_id):
+            trials[t["metric_version_id"]].append(
+                TrialSums(t["trial"], t["scored"], t["passed"], t["sum"], t["sum_sq"])
+            )
+        summaries = [
+            _summary(r, trials[r["metric_version_id"]], completed_records) for r in await self._repo.run_metrics(run_id)
+        ]
         end = run["finished_at"] or datetime.now(UTC)
         return pb.RunView(
             id=str(run["id"]),
@@ -125,23 +169,6 @@ class QueryApi:
         for row in await self._repo.scores_of([r["id"] for r in page]):
             scores[row["record_id"]].append(_score_pb(row))
         return pb.ListRecordsResponse(
-            records=[
-                pb.RecordView(
-                    id=str(r["id"]),
-                    run_id=str(r["run_id"]),
-                    testcase_id=str(r["testcase_id"]),
-                    trial=r["trial"],
-                    status=r["status"],
-                    inputs=dict_to_struct(r["inputs"]),
-                    expected=dict_to_struct(r["expected"]),
-                    outputs=dict_to_struct(r["outputs"]),
-                    error=r["error"],
-                    latency_ms=r["latency_ms"],
-                    scores=scores[r["id"]],
-                    created_at=timestamp(r["created_at"]),
-                    tags=list(r["tags"]),
-                )
-                for r in page
-            ],
+            records=[_record_pb(r, scores[r["id"]]) for r in page],
             next_page_token=cursor.encode({"after": str(page[-1]["id"])}) if more else "",
         )

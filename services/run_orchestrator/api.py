@@ -6,6 +6,7 @@ import logging
 import uuid
 
 import asyncpg
+from google.protobuf import json_format
 from scorekeeper.v1 import catalog_pb2 as pb
 
 from services.run_orchestrator import catalog
@@ -42,11 +43,8 @@ def metric_pb(row: asyncpg.Record) -> pb.Metric:
     if row["eval_type"] == "heuristic":
         metric.heuristic.CopyFrom(pb.HeuristicConfig(kind=config["kind"], params=dict_to_struct(config["params"])))
     elif row["eval_type"] == "ai":
-        metric.ai.CopyFrom(
-            pb.AiConfig(
-                prompt_template=config["prompt_template"], model=config["model"], temperature=config.get("temperature")
-            )
-        )
+        json_format.ParseDict({k: v for k, v in config.items() if k != "label_field" and v is not None}, metric.ai)
+    metric.expected_label_field = config.get("label_field", "")
     return metric
 
 
@@ -54,11 +52,8 @@ def _definition_config(eval_type: str, heuristic: pb.HeuristicConfig, ai: pb.AiC
     if eval_type == "heuristic":
         return {"kind": heuristic.kind, "params": struct_to_dict(heuristic.params)}
     if eval_type == "ai":
-        return {
-            "prompt_template": ai.prompt_template,
-            "model": ai.model,
-            "temperature": ai.temperature if ai.HasField("temperature") else None,
-        }
+        # Only the fields the request set; the judge config's defaults fill the rest.
+        return json_format.MessageToDict(ai, preserving_proto_field_name=True)
     return {}
 
 
@@ -122,6 +117,7 @@ class CatalogApi:
                 guidelines=request.guidelines,
                 passing_threshold=request.passing_threshold if request.HasField("passing_threshold") else None,
                 config=_definition_config(request.eval_type, request.heuristic, request.ai),
+                label_field=request.expected_label_field,
             ),
         )
         return metric_pb(await self._catalog.create_metric(pid, name, request.description, definition))
@@ -151,6 +147,9 @@ class CatalogApi:
                 guidelines=request.guidelines if request.HasField("guidelines") else latest["guidelines"],
                 passing_threshold=threshold,
                 config=config,
+                label_field=request.expected_label_field
+                if request.HasField("expected_label_field")
+                else latest["config"].get("label_field", ""),
             ),
         )
         name = checked(catalog.require_name, request.name) if request.HasField("name") else latest["name"]

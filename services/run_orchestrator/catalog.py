@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shared.scoring import heuristics
+from shared.scoring import heuristics, judge
 from shared.scoring.metric import EVAL_TYPES, OUTPUT_TYPES
-from shared.system_config import check_template, parse_http_config, parse_llm_config
+from shared.system_config import parse_http_config, parse_llm_config
 
 RUN_SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
 MAX_TRIALS = 100
@@ -30,8 +30,10 @@ class MetricDefinition:
     output_type: str
     guidelines: str
     passing_threshold: float | None
-    # heuristic: {kind, params}; ai: {prompt_template, model, temperature}; human: {}
+    # heuristic: {kind, params}; ai: shared.scoring.judge.JudgeConfig; human: {}; any boolean
+    # metric may add label_field (the expected field with the true label).
     config: dict[str, Any]
+    label_field: str = ""
 
 
 def validate_metric(d: MetricDefinition) -> MetricDefinition:
@@ -51,10 +53,15 @@ def validate_metric(d: MetricDefinition) -> MetricDefinition:
     if d.eval_type == "heuristic":
         config = _heuristic_config(d.config)
     elif d.eval_type == "ai":
-        config = _ai_config(d.config)
+        config = judge.parse_config(d.config).model_dump()
     else:
         config = {}
-    return replace(d, config=config)
+    label_field = d.label_field.strip()
+    if label_field:
+        if d.output_type != "boolean":
+            raise ValueError("expected_label_field applies to boolean metrics only")
+        config["label_field"] = label_field
+    return replace(d, config=config, label_field=label_field)
 
 
 def _heuristic_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -66,22 +73,6 @@ def _heuristic_config(config: dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"heuristic: {exc}") from exc
     return {"kind": kind, "params": params}
-
-
-def _ai_config(config: dict[str, Any]) -> dict[str, Any]:
-    template, model = config.get("prompt_template", ""), config.get("model", "")
-    if not model:
-        raise ValueError("ai.model is required for an ai metric")
-    if not template.strip():
-        raise ValueError("ai.prompt_template is required for an ai metric")
-    try:
-        check_template(template)
-    except ValueError as exc:
-        raise ValueError(f"ai.prompt_template does not compile: {exc}") from exc
-    temperature = config.get("temperature")
-    if temperature is not None and not 0 <= temperature <= 2:
-        raise ValueError(f"ai.temperature must be within 0..2, got {temperature}")
-    return {"prompt_template": template, "model": model, "temperature": temperature}
 
 
 def validate_system_version(kind: str, config: dict[str, Any]) -> dict[str, Any]:

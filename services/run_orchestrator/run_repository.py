@@ -166,9 +166,9 @@ class RunRepository:
     async def testcases_at(
         self, testset_id: uuid.UUID, version: int, testcase_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, asyncpg.Record]:
-        """Inputs and expected values of the given testcases as they are in one testset version."""
+        """Inputs, expected values and metadata of the given testcases as they are in one testset version."""
         rows = await self._pool.fetch(
-            "SELECT testcase_id, inputs, expected FROM testcase_revisions"
+            "SELECT testcase_id, inputs, expected, metadata FROM testcase_revisions"
             " WHERE testset_id = $1 AND testcase_id = ANY($2::uuid[]) AND from_version <= $3"
             " AND (to_version IS NULL OR to_version > $3)",
             testset_id,
@@ -207,7 +207,8 @@ class RunRepository:
             async with conn.transaction():
                 inserted = await conn.fetchval(
                     "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
-                    " latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    " latency_ms, metadata, prompt_tokens, completion_tokens, cost_usd)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                     " ON CONFLICT (id) DO NOTHING RETURNING id",
                     rid,
                     event.run_id,
@@ -219,6 +220,10 @@ class RunRepository:
                     event.status,
                     event.error,
                     event.latency_ms,
+                    event.metadata,
+                    event.prompt_tokens,
+                    event.completion_tokens,
+                    event.cost_usd,
                 )
                 if inserted is not None:
                     await conn.execute(

@@ -45,14 +45,6 @@ def run_pb(row: asyncpg.Record) -> pb.Run:
     )
 
 
-def _not_scorable_yet(version: asyncpg.Record) -> None:
-    if version["eval_type"] == "ai":
-        raise ApiError(
-            Code.FAILED_PRECONDITION,
-            f"metric {version['name']!r} is AI-judged, and this deployment has no LLM judge yet",
-        )
-
-
 def human_value(output_type: str, raw: Any) -> bool | int | float:
     """A reviewer's value checked against the metric's output type."""
     if output_type == "boolean":
@@ -75,8 +67,8 @@ MAX_OUTPUT_BYTES = 1_000_000
 MAX_ERROR_CHARS = 10_000
 
 
-def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> tuple[uuid.UUID, int, dict[str, Any], str, str, float]:
-    """One ingested record, checked; ValueError names the field as records[i].field."""
+def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
+    """One ingested record, checked, as RecordProduced fields; ValueError names the field as records[i].field."""
     try:
         tid = uuid.UUID(r.testcase_id)
     except ValueError:
@@ -90,9 +82,20 @@ def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> tuple[uuid.UUID, int
         raise ValueError(f"records[{i}] is {r.ByteSize()} bytes; at most {MAX_OUTPUT_BYTES} per record")
     if len(r.error) > MAX_ERROR_CHARS:
         raise ValueError(f"records[{i}].error must be at most {MAX_ERROR_CHARS} characters")
-    if r.latency_ms < 0:
-        raise ValueError(f"records[{i}].latency_ms must not be negative, got {r.latency_ms}")
-    return tid, r.trial, struct_to_dict(r.outputs), status, r.error, r.latency_ms
+    for field in ("latency_ms", "prompt_tokens", "completion_tokens", "cost_usd"):
+        if getattr(r, field) < 0:
+            raise ValueError(f"records[{i}].{field} must not be negative, got {getattr(r, field)}")
+    return {
+        "testcase_id": tid,
+        "trial": r.trial,
+        "outputs": struct_to_dict(r.outputs),
+        "status": status,
+        "error": r.error,
+        "latency_ms": r.latency_ms,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "cost_usd": r.cost_usd if r.HasField("cost_usd") else None,
+    }
 
 
 class RunApi:
@@ -153,8 +156,6 @@ class RunApi:
                 raise not_found(f"metric group {request.metric_group_id} does not exist in project {pid}")
             metric_ids += [m for m in group["metric_ids"] if m not in metric_ids]
         versions = await self._metric_versions(pid, metric_ids)
-        for v in versions:
-            _not_scorable_yet(v)
         run = await self._runs.create_run(
             project_id=pid,
             testset_id=tid,
@@ -218,7 +219,6 @@ class RunApi:
                 version = versions[vid]
             else:
                 version = max(versions.values(), key=lambda v: v["version"])
-            _not_scorable_yet(version)
             chosen.append(version)
         if len({v["metric_id"] for v in chosen}) != len(chosen):
             raise invalid("metrics lists a metric twice")
@@ -310,12 +310,16 @@ class RunApi:
             raise invalid(f"at most {MAX_INGEST} records per call, got {len(request.records)}")
         parsed = [checked(_ingested, i, r, run["trials"]) for i, r in enumerate(request.records)]
         seen: dict[tuple[uuid.UUID, int], int] = {}
-        for i, (tid, trial, *_rest) in enumerate(parsed):
-            if (tid, trial) in seen:
-                raise invalid(f"records[{i}] repeats records[{seen[tid, trial]}] (testcase {tid}, trial {trial})")
-            seen[tid, trial] = i
-        testcases = await self._runs.testcases_at(run["testset_id"], run["testset_version"], [p[0] for p in parsed])
-        for i, (tid, *_rest) in enumerate(parsed):
+        for i, fields in enumerate(parsed):
+            key = (fields["testcase_id"], fields["trial"])
+            if key in seen:
+                raise invalid(f"records[{i}] repeats records[{seen[key]}] (testcase {key[0]}, trial {key[1]})")
+            seen[key] = i
+        testcases = await self._runs.testcases_at(
+            run["testset_id"], run["testset_version"], [p["testcase_id"] for p in parsed]
+        )
+        for i, fields in enumerate(parsed):
+            tid = fields["testcase_id"]
             if tid not in testcases:
                 raise invalid(
                     f"records[{i}].testcase_id {tid} is not in version {run['testset_version']} of the run's testset"
@@ -326,18 +330,14 @@ class RunApi:
                 self._bus.publish(
                     RecordProduced(
                         run_id=run["id"],
-                        testcase_id=tid,
-                        trial=trial,
-                        inputs=testcases[tid]["inputs"],
-                        expected=testcases[tid]["expected"],
-                        outputs=outputs,
-                        status=status,
-                        error=error,
-                        latency_ms=latency,
+                        inputs=testcases[fields["testcase_id"]]["inputs"],
+                        expected=testcases[fields["testcase_id"]]["expected"],
+                        metadata=testcases[fields["testcase_id"]]["metadata"],
                         correlation_id=cid,
+                        **fields,
                     )
                 )
-                for tid, trial, outputs, status, error, latency in parsed
+                for fields in parsed
             )
         )
         return pb.IngestRecordsResponse(accepted=len(parsed))

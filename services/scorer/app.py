@@ -6,9 +6,11 @@ from contextlib import AsyncExitStack
 from functools import partial
 
 from services.scorer.handlers import ScorerHandlers
+from services.scorer.judging import Judge
 from services.scorer.repository import ScoreRepository
 from services.scorer.settings import ScorerSettings
 from shared.db.pool import create_pool, database_reachable
+from shared.llm import Endpoint, LlmGateway
 from shared.runtime import ServiceParts, database_url, make_bus
 
 SERVICE = "scorer"
@@ -17,5 +19,8 @@ SERVICE = "scorer"
 async def build(stack: AsyncExitStack, settings: ScorerSettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
     bus = await make_bus(settings, SERVICE)
-    ScorerHandlers(ScoreRepository(pool), bus).register()
+    gateway = LlmGateway(settings.limits(), settings.prices(), purpose="judge")
+    stack.push_async_callback(gateway.aclose)
+    judge = Judge(gateway, Endpoint(base_url=settings.judge_base_url, api_key_env=settings.judge_api_key_env or None))
+    ScorerHandlers(ScoreRepository(pool), bus, judge).register()
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
+from services.scorer.judging import Judge
 from services.scorer.repository import ScoreRepository
 from shared import metrics
-from shared.events import ScoreCompleted, ScoreRequested
+from shared.events import ScoreCompleted, ScoreRequested, ScoreStatus
 from shared.ids import score_id
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
@@ -12,9 +15,10 @@ from shared.scoring.metric import PENDING_REVIEW, human_outcome, score_heuristic
 
 
 class ScorerHandlers:
-    def __init__(self, repo: ScoreRepository, bus: Bus) -> None:
+    def __init__(self, repo: ScoreRepository, bus: Bus, judge: Judge) -> None:
         self._repo = repo
         self._bus = bus
+        self._judge = judge
 
     def register(self) -> None:
         self._bus.subscribe(ScoreRequested, self.on_score_requested)
@@ -42,9 +46,13 @@ class ScorerHandlers:
         elif event.human is not None:
             raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type}; it takes no reviewer's verdict")
         elif metric.eval_type == "heuristic":
-            outcome = score_heuristic(metric, record.outputs, record.expected)
+            outcome = score_heuristic(metric, record.data)
+        elif await self._repo.score_status(sid) == "completed":
+            # A redelivery of a judged score: the judge is not paid twice.
+            await self._completed(event, record.run_id, record.id, metric.id, sid, "completed")
+            return
         else:
-            raise InvalidEvent(f"eval_type {metric.eval_type!r} cannot be scored by this scorer")
+            outcome = await self._judge.score(metric, record.data)
         if await self._repo.save(
             sid, record, metric, outcome, reviewer=reviewer, comment=comment, replace=event.human is not None
         ):
@@ -52,13 +60,24 @@ class ScorerHandlers:
         if outcome.status == "pending":
             return
         # Published on redelivery too: the first delivery may have died between commit and publish.
+        await self._completed(event, record.run_id, record.id, metric.id, sid, outcome.status)
+
+    async def _completed(
+        self,
+        event: ScoreRequested,
+        run_id: uuid.UUID,
+        record_id: uuid.UUID,
+        metric_version_id: uuid.UUID,
+        sid: uuid.UUID,
+        status: ScoreStatus,
+    ) -> None:
         await self._bus.publish(
             ScoreCompleted(
-                run_id=record.run_id,
-                record_id=record.id,
-                metric_version_id=metric.id,
+                run_id=run_id,
+                record_id=record_id,
+                metric_version_id=metric_version_id,
                 score_id=sid,
-                status=outcome.status,
+                status=status,
                 correlation_id=event.correlation_id,
             )
         )

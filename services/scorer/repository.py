@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from shared.ids import counter_shard
 from shared.scoring.metric import MetricVersion, ScoreOutcome
+from shared.scoring.record import ScoringInput
+from shared.scoring.stats import expected_label
 
 
 @dataclass(frozen=True)
 class RecordToScore:
     id: uuid.UUID
     run_id: uuid.UUID
+    trial: int
     status: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    expected: dict[str, Any]
     metric_version_ids: tuple[uuid.UUID, ...]
+    data: ScoringInput
 
 
 class ScoreRepository:
@@ -47,14 +47,14 @@ class ScoreRepository:
             row["output_type"],
             row["passing_threshold"],
             row["config"],
+            row["guidelines"],
         )
         self._metrics[version_id] = metric
         return metric
 
     async def record(self, record_id: uuid.UUID) -> RecordToScore | None:
         row = await self._pool.fetchrow(
-            "SELECT r.id, r.run_id, r.status, r.inputs, r.outputs, r.expected, runs.metric_version_ids"
-            " FROM records r JOIN runs ON runs.id = r.run_id WHERE r.id = $1",
+            "SELECT r.*, runs.metric_version_ids FROM records r JOIN runs ON runs.id = r.run_id WHERE r.id = $1",
             record_id,
         )
         if row is None:
@@ -62,12 +62,24 @@ class ScoreRepository:
         return RecordToScore(
             row["id"],
             row["run_id"],
+            row["trial"],
             row["status"],
-            row["inputs"],
-            row["outputs"],
-            row["expected"],
             tuple(row["metric_version_ids"]),
+            ScoringInput(
+                outputs=row["outputs"],
+                expected=row["expected"],
+                inputs=row["inputs"],
+                metadata=row["metadata"],
+                latency_ms=row["latency_ms"],
+                cost_usd=row["cost_usd"],
+                prompt_tokens=row["prompt_tokens"],
+                completion_tokens=row["completion_tokens"],
+            ),
         )
+
+    async def score_status(self, score_id: uuid.UUID) -> str | None:
+        status: str | None = await self._pool.fetchval("SELECT status FROM scores WHERE id = $1", score_id)
+        return status
 
     async def save(
         self,
@@ -90,7 +102,8 @@ class ScoreRepository:
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
                 "INSERT INTO scores (id, record_id, run_id, metric_version_id, status, value, value_num, passed,"
-                " reasoning, error, reviewer, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                " reasoning, error, reviewer, comment, prompt_tokens, completion_tokens, cost_usd)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 " ON CONFLICT (id) DO NOTHING RETURNING id",
                 score_id,
                 record.id,
@@ -104,12 +117,17 @@ class ScoreRepository:
                 outcome.error,
                 reviewer,
                 comment,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                outcome.cost_usd,
             )
             if inserted is not None:
                 old = None
             else:
                 old = await conn.fetchrow(
-                    "SELECT status, value_num, passed FROM scores WHERE id = $1 FOR UPDATE", score_id
+                    "SELECT status, value_num, passed, prompt_tokens, completion_tokens, cost_usd"
+                    " FROM scores WHERE id = $1 FOR UPDATE",
+                    score_id,
                 )
                 assert old is not None
                 replaceable = old["status"] in ("errored", "pending") or replace
@@ -117,7 +135,8 @@ class ScoreRepository:
                     return False
                 await conn.execute(
                     "UPDATE scores SET status = $2, value = $3, value_num = $4, passed = $5, reasoning = $6,"
-                    " error = $7, reviewer = $8, comment = $9, scored_at = now() WHERE id = $1",
+                    " error = $7, reviewer = $8, comment = $9, prompt_tokens = $10, completion_tokens = $11,"
+                    " cost_usd = $12, scored_at = now() WHERE id = $1",
                     score_id,
                     outcome.status,
                     outcome.value,
@@ -127,37 +146,91 @@ class ScoreRepository:
                     outcome.error,
                     reviewer,
                     comment,
+                    outcome.prompt_tokens,
+                    outcome.completion_tokens,
+                    outcome.cost_usd,
                 )
-            new = _contribution(outcome.status, outcome.value_num, outcome.passed)
-            delta = [
-                n - o
-                for n, o in zip(
-                    new,
-                    _contribution(old["status"], old["value_num"], old["passed"])
-                    if old is not None
-                    else (0, 0, 0.0, 0.0, 0, 0),
-                    strict=True,
+            label = _label(metric, record)
+            new = _contribution(
+                outcome.status,
+                outcome.value_num,
+                outcome.passed,
+                label,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                outcome.cost_usd,
+            )
+            before = (
+                _contribution(
+                    old["status"],
+                    old["value_num"],
+                    old["passed"],
+                    label,
+                    old["prompt_tokens"],
+                    old["completion_tokens"],
+                    old["cost_usd"],
                 )
-            ]
+                if old is not None
+                else _NOTHING
+            )
             await conn.execute(
-                "INSERT INTO run_metric_aggregates AS a"
-                " (run_id, metric_version_id, shard, scored, passed, sum, sum_sq, errored, pending)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                " ON CONFLICT (run_id, metric_version_id, shard) DO UPDATE SET"
+                "INSERT INTO run_metric_aggregates AS a (run_id, metric_version_id, trial, shard, scored, passed,"
+                " sum, sum_sq, errored, pending, true_pos, false_pos, false_neg, true_neg, prompt_tokens,"
+                " completion_tokens, cost_usd)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                " ON CONFLICT (run_id, metric_version_id, trial, shard) DO UPDATE SET"
                 " scored = a.scored + EXCLUDED.scored, passed = a.passed + EXCLUDED.passed,"
                 " sum = a.sum + EXCLUDED.sum, sum_sq = a.sum_sq + EXCLUDED.sum_sq,"
-                " errored = a.errored + EXCLUDED.errored, pending = a.pending + EXCLUDED.pending",
+                " errored = a.errored + EXCLUDED.errored, pending = a.pending + EXCLUDED.pending,"
+                " true_pos = a.true_pos + EXCLUDED.true_pos, false_pos = a.false_pos + EXCLUDED.false_pos,"
+                " false_neg = a.false_neg + EXCLUDED.false_neg, true_neg = a.true_neg + EXCLUDED.true_neg,"
+                " prompt_tokens = a.prompt_tokens + EXCLUDED.prompt_tokens,"
+                " completion_tokens = a.completion_tokens + EXCLUDED.completion_tokens,"
+                " cost_usd = a.cost_usd + EXCLUDED.cost_usd",
                 record.run_id,
                 metric.id,
+                record.trial,
                 counter_shard(record.id),
-                *delta,
+                *(n - o for n, o in zip(new, before, strict=True)),
             )
             return True
 
 
-def _contribution(status: str, value: float | None, passed: bool | None) -> tuple[int, int, float, float, int, int]:
-    """What one score adds to its aggregates: scored, passed, sum, sum of squares, errored, pending."""
-    if status == "completed":
-        v = value or 0.0
-        return 1, int(bool(passed)), v, v * v, 0, 0
-    return 0, 0, 0.0, 0.0, int(status == "errored"), int(status == "pending")
+Contribution = tuple[int, int, float, float, int, int, int, int, int, int, int, int, float]
+_NOTHING: Contribution = (0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0)
+
+
+def _label(metric: MetricVersion, record: RecordToScore) -> bool | None:
+    """The testcase's expected label for a boolean metric: expected[label_field], by default the
+    expected field named like the metric; None when there is none."""
+    if metric.output_type != "boolean":
+        return None
+    field = metric.config.get("label_field") or metric.name
+    return expected_label(record.data.expected.get(field))
+
+
+def _contribution(
+    status: str,
+    value: float | None,
+    passed: bool | None,
+    label: bool | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: float | None,
+) -> Contribution:
+    """What one score adds to its aggregates: scored, passed, sum, sum of squares, errored, pending,
+    the confusion counts (true / false positive, false / true negative), and the judge's usage."""
+    usage = (prompt_tokens, completion_tokens, cost_usd or 0.0)
+    if status != "completed":
+        return 0, 0, 0.0, 0.0, int(status == "errored"), int(status == "pending"), 0, 0, 0, 0, *usage
+    v = value or 0.0
+    predicted = bool(passed)
+    confusion = (0, 0, 0, 0)
+    if label is not None:
+        confusion = (
+            int(predicted and label),
+            int(predicted and not label),
+            int(not predicted and label),
+            int(not predicted and not label),
+        )
+    return 1, int(predicted), v, v * v, 0, 0, *confusion, *usage

@@ -63,6 +63,7 @@ class RunExecutor:
                         trial=trial,
                         inputs=testcase.inputs,
                         expected=testcase.expected,
+                        metadata=testcase.metadata,
                         outputs=result.outputs,
                         status=result.status,
                         error=result.error,

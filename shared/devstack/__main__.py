@@ -35,10 +35,12 @@ async def demo(testcases: int) -> int:
         _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
         async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases)
+            judged = await scenario.add_judged_metric(client, ids.project_id)
+            metric_ids = [*ids.metric_ids, judged.id]
             run = await client.create_run(
-                ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, source="api", notes="make demo"
+                ids.project_id, ids.testset_id, ids.system_version_id, metric_ids, source="api", notes="make demo"
             )
-            _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(ids.metric_ids)} metrics")
+            _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(metric_ids)} metrics")
             final = await client.wait_for_run(run.id, timeout_s=300)
             _say(scenario.summary(final))
             return 0 if final.status == "completed" else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scorekeeper_sdk import Client
-from scorekeeper_sdk.client import qpb
+from scorekeeper_sdk.client import cpb, qpb
 from services.demo_system.testset import sample_testcases
 
 # (name, heuristic kind, params)
@@ -53,16 +53,34 @@ async def prepare(client: Client, system_url: str, testcases: int = 240, name: s
     return DemoIds(project.id, testset.id, version.id, [m.id for m in metrics])
 
 
+async def add_judged_metric(client: Client, project_id: str) -> cpb.Metric:
+    """An AI metric judged by the scorer's default judge (the demo judge in a devstack)."""
+    return await client.create_ai_metric(
+        project_id,
+        "judged correct",
+        model="demo-judge",
+        template="answer_correctness",
+        guidelines="Capitalisation and extra words do not matter.",
+        description="LLM judge: does the answer state the reference answer?",
+    )
+
+
 def summary(run: qpb.RunView) -> str:
     lines = [
         f"run {run.id}: {run.status}",
         f"  records: {run.records}/{run.expected_records} ({run.errored_records} errored)",
         f"  scores:  {run.scores}/{run.expected_scores}",
         f"  duration: {run.duration_s:.2f}s",
-        "  metric                 pass rate   passed/scored  errored",
+        "  metric                 pass rate   95% interval    passed/scored  errored  judge tokens",
     ]
     for m in run.metrics:
         rate = f"{m.pass_rate * 100:6.1f}%" if m.HasField("pass_rate") else "    n/a"
-        lines.append(f"  {m.name:<22} {rate}    {m.passed:>6}/{m.scored:<6}  {m.errored:>7}")
+        interval = (
+            f"{m.ci_low * 100:5.1f}–{m.ci_high * 100:5.1f}%" if m.HasField("ci_low") and m.HasField("ci_high") else ""
+        )
+        tokens = m.judge_prompt_tokens + m.judge_completion_tokens
+        lines.append(
+            f"  {m.name:<22} {rate}   {interval:<13}   {m.passed:>6}/{m.scored:<6}  {m.errored:>7}  {tokens or '':>12}"
+        )
     lines.append(f"  {run.url}")
     return "\n".join(lines)

@@ -83,6 +83,11 @@ class Stack:
     def demo_system_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['demo_system.http']}/answer"
 
+    @property
+    def demo_judge_url(self) -> str:
+        """The demo LLM judge's OpenAI-compatible base URL."""
+        return f"http://127.0.0.1:{self.ports['demo_system.http']}/v1"
+
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.database_url:
@@ -148,6 +153,12 @@ class Stack:
             "SCOREKEEPER_GRPC_PORT": str(self.ports.get(f"{module}.grpc", 0) if index == 0 else free_port()),
             "SCOREKEEPER_PUBLIC_QUERY_URL": f"http://127.0.0.1:{self.ports['query.http']}",
             "SCOREKEEPER_DATA_DIR": str(self.config.data_dir),
+            # AI metrics that name no judge are judged by the demo judge (no key needed).
+            **(
+                {"SCOREKEEPER_JUDGE_BASE_URL": self.demo_judge_url, "SCOREKEEPER_JUDGE_API_KEY_ENV": ""}
+                if self.config.demo_system
+                else {}
+            ),
             **self.config.env,
         }
         if not grpc:

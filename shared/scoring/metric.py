@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.scoring import heuristics
+from shared.scoring.record import ScoringInput
 
 OutputType = Literal["boolean", "int", "float"]
 EVAL_TYPES = ("ai", "heuristic", "human")
@@ -23,6 +25,7 @@ class MetricVersion:
     output_type: OutputType
     passing_threshold: float | None
     config: dict[str, Any]
+    guidelines: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,19 +55,34 @@ def passes(output_type: str, value: bool | int | float, threshold: float | None)
     return float(value) >= limit
 
 
-def score_heuristic(metric: MetricVersion, outputs: dict[str, Any], expected: dict[str, Any]) -> ScoreOutcome:
-    """Score one record; a record the heuristic cannot handle gives an errored score, not an exception."""
+def score_heuristic(metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
+    """Score one record with a heuristic metric; a record it cannot handle gives an errored score, not an exception.
+
+    The value follows the metric's output type. boolean: whether the heuristic passed. float: the
+    graded score (0..1) of a graded heuristic (string_similarity, token_f1, bleu, rouge_l), else
+    1.0 / 0.0. int: 1 + 4 × the graded score, halves rounded up (1..5), else 5 / 1.
+
+    Who decides pass: for a boolean metric, the heuristic (a graded one by its own ``threshold``
+    param); for an int or float metric, the metric's passing_threshold, as for every other metric
+    (value >= passing_threshold) — a graded heuristic's ``threshold`` then only shows in the reasoning.
+    """
+    kind = metric.config.get("kind")
+    if not isinstance(kind, str) or not kind:
+        return ScoreOutcome("errored", None, None, "", "the metric names no heuristic kind")
     try:
-        verdict = heuristics.evaluate(metric.config["kind"], metric.config.get("params", {}), outputs, expected)
-    except (heuristics.HeuristicError, ValueError) as exc:
+        verdict = heuristics.evaluate(kind, metric.config.get("params") or {}, record)
+    except ValueError as exc:  # bad params, or a HeuristicError: this record cannot be scored
         return ScoreOutcome("errored", None, None, "", str(exc))
+    except Exception as exc:  # a heuristic is a pure function: retrying would fail the same way
+        return ScoreOutcome("errored", None, None, "", f"{kind} failed: {type(exc).__name__}: {str(exc)[:200]}")
+    graded = verdict.score
     value: bool | int | float
     if metric.output_type == "boolean":
         value = verdict.passed
     elif metric.output_type == "int":
-        value = 5 if verdict.passed else 1
+        value = 1 + math.floor(4 * graded + 0.5) if graded is not None else 5 if verdict.passed else 1
     else:
-        value = 1.0 if verdict.passed else 0.0
+        value = graded if graded is not None else 1.0 if verdict.passed else 0.0
     return ScoreOutcome(
         "completed", value, passes(metric.output_type, value, metric.passing_threshold), verdict.reasoning
     )

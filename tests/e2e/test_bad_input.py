@@ -95,7 +95,7 @@ async def test_bad_testsets(http: httpx.AsyncClient, project_id: str, body: dict
     [
         (
             {"eval_type": "heuristic", "output_type": "boolean", "heuristic": {"kind": "vibes"}},
-            "unknown heuristic kind 'vibes'; known kinds: contains, exact_match, regex",
+            "unknown heuristic kind 'vibes'; known kinds: bleu, contains, contains_all, contains_any, cost_under,",
         ),
         (
             {
@@ -123,6 +123,39 @@ async def test_bad_testsets(http: httpx.AsyncClient, project_id: str, body: dict
                 "heuristic": {"kind": "contains", "params": {"value": "x"}},
             },
             "passing_threshold of an int metric must be within 1..5, got 9.0",
+        ),
+        (
+            {"eval_type": "ai", "output_type": "boolean", "ai": {"model": "gpt-x", "template": "vibes"}},
+            "ai: unknown template 'vibes'; built-in templates: answer_correctness, faithfulness,",
+        ),
+        (
+            {"eval_type": "ai", "output_type": "int", "ai": {"model": "gpt-x", "prompt_template": "{{ answer }}"}},
+            "ai: prompt_template uses unknown variables answer;",
+        ),
+        (
+            {
+                "eval_type": "ai",
+                "output_type": "int",
+                "ai": {"model": "m", "template": "safety", "api_key_env": "sk-1"},
+            },
+            "ai.api_key_env: String should match pattern",
+        ),
+        (
+            {
+                "eval_type": "ai",
+                "output_type": "int",
+                "expected_label_field": "toxic",
+                "ai": {"model": "m", "template": "safety"},
+            },
+            "expected_label_field applies to boolean metrics only",
+        ),
+        (
+            {
+                "eval_type": "heuristic",
+                "output_type": "float",
+                "heuristic": {"kind": "json_schema", "params": {"schema": {"type": "strnig"}}},
+            },
+            "params.schema",
         ),
     ],
 )

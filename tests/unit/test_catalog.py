@@ -270,7 +270,7 @@ def test_derive_testcase_reports_every_violation_in_path_order() -> None:
             "eval_type must be one of ai, heuristic, human, got 'code'",
             id="bad-eval-type",
         ),
-        pytest.param("ai", "boolean", None, "", {}, "ai.model is required for an ai metric", id="ai-without-model"),
+        pytest.param("ai", "boolean", None, "", {}, "ai.model: Field required", id="ai-without-model"),
         pytest.param(
             "human",
             "int",
@@ -343,7 +343,9 @@ def test_derive_testcase_reports_every_violation_in_path_order() -> None:
             None,
             "fuzzy",
             {},
-            "heuristic: unknown heuristic kind 'fuzzy'; known kinds: contains, exact_match, regex",
+            "heuristic: unknown heuristic kind 'fuzzy'; known kinds: bleu, contains, contains_all, contains_any,"
+            " cost_under, exact_match, json_path_equals, json_schema, json_valid, latency_under, length_between,"
+            " not_contains, numeric_close, regex, rouge_l, starts_with, string_similarity, token_f1",
             id="unknown-kind",
         ),
         pytest.param(
@@ -408,33 +410,108 @@ def definition(
     return MetricDefinition(eval_type, output_type, "", threshold, config)
 
 
+TEMPLATES = "answer_correctness, faithfulness, answer_relevance, instruction_following, safety"
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
         pytest.param(
             {"model": "gpt-x", "prompt_template": ""},
-            "ai.prompt_template is required for an ai metric",
+            f"ai: give exactly one of 'template' (built-in: {TEMPLATES}) or 'prompt_template'",
             id="no-template",
         ),
         pytest.param(
-            {"model": "gpt-x", "prompt_template": "{% if %}"}, "ai.prompt_template does not compile", id="bad-template"
+            {"model": "gpt-x", "prompt_template": "Judge {{ outputs }}", "template": "safety"},
+            f"ai: give exactly one of 'template' (built-in: {TEMPLATES}) or 'prompt_template'",
+            id="two-templates",
         ),
         pytest.param(
-            {"model": "gpt-x", "prompt_template": "Judge {{ outputs.response }}", "temperature": 3},
-            "ai.temperature must be within 0..2, got 3",
+            {"model": "gpt-x", "template": "vibes"},
+            f"ai: unknown template 'vibes'; built-in templates: {TEMPLATES}",
+            id="unknown-builtin",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "prompt_template": "{% if %}"},
+            "ai: prompt_template does not compile: Expected an expression, got 'end of statement block'",
+            id="bad-template",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "prompt_template": "Judge {{ output.text }} for {{ question }}"},
+            "ai: prompt_template uses unknown variables output, question;"
+            " available: inputs, outputs, expected, metadata, context, guidelines",
+            id="unknown-variables",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "template": "safety", "temperature": 3},
+            "ai.temperature: Input should be less than or equal to 2",
             id="hot",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "template": "safety", "base_url": "ftp://judge"},
+            "ai.base_url: must be an http:// or https:// URL, got 'ftp://judge'",
+            id="bad-base-url",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "template": "safety", "api_key_env": "sk-live-1234"},
+            "ai.api_key_env: String should match pattern '^([A-Za-z_][A-Za-z0-9_]*)?$'",
+            id="key-instead-of-variable-name",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "template": "safety", "answer_format": "xml"},
+            "ai.answer_format: Input should be 'json_schema' or 'tool_call'",
+            id="bad-answer-format",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "template": "safety", "parse_attempts": 0},
+            "ai.parse_attempts: Input should be greater than or equal to 1",
+            id="no-attempts",
+        ),
+        pytest.param(
+            {"model": "gpt-x", "template": "safety", "judge": "me"},
+            "ai.judge: Extra inputs are not permitted",
+            id="unknown-field",
         ),
     ],
 )
 def test_validate_ai_metric_rejects(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError) as caught:
         validate_metric(MetricDefinition("ai", "int", "", None, config))
-    assert str(caught.value).startswith(message)
+    assert str(caught.value) == message
 
 
 def test_validate_ai_and_human_metrics_accept() -> None:
-    ai = validate_metric(MetricDefinition("ai", "int", "be strict", 4, {"model": "m", "prompt_template": "{{ x }}"}))
-    assert ai.config == {"prompt_template": "{{ x }}", "model": "m", "temperature": None}
+    ai = validate_metric(
+        MetricDefinition("ai", "int", "be strict", 4, {"model": "m", "prompt_template": "{{ inputs }}"})
+    )
+    assert ai.config == {
+        "template": "",
+        "prompt_template": "{{ inputs }}",
+        "model": "m",
+        "temperature": 0.0,
+        "max_tokens": 1024,
+        "base_url": "",
+        "api_key_env": "",
+        "answer_format": "json_schema",
+        "context_field": "context",
+        "parse_attempts": 3,
+        "timeout_s": 60.0,
+    }
+    builtin = validate_metric(
+        MetricDefinition(
+            "ai",
+            "boolean",
+            "",
+            None,
+            {"model": "m", "template": "faithfulness", "base_url": "http://vllm:8000/v1/", "api_key_env": "VLLM_KEY"},
+            label_field="grounded",
+        )
+    )
+    assert (builtin.config["base_url"], builtin.config["api_key_env"], builtin.config["label_field"]) == (
+        "http://vllm:8000/v1",
+        "VLLM_KEY",
+        "grounded",
+    )
     human = validate_metric(MetricDefinition("human", "boolean", "", None, {"anything": 1}))
     assert human.config == {}
 
@@ -530,3 +607,11 @@ def test_validate_run_rejects(source: str, trials: int, max_concurrency: int, me
     with pytest.raises(ValueError) as caught:
         validate_run(source, trials, max_concurrency)
     assert str(caught.value) == message
+
+
+def test_an_expected_label_field_is_for_boolean_metrics() -> None:
+    with pytest.raises(ValueError) as caught:
+        validate_metric(MetricDefinition("human", "int", "", None, {}, label_field="toxic"))
+    assert str(caught.value) == "expected_label_field applies to boolean metrics only"
+    checked = validate_metric(MetricDefinition("human", "boolean", "", None, {}, label_field=" toxic "))
+    assert (checked.config, checked.label_field) == ({"label_field": "toxic"}, "toxic")

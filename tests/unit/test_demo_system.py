@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import httpx
@@ -125,3 +126,54 @@ async def test_plain_text_endpoint_is_not_json() -> None:
     async with client() as http:
         response = await http.post("/text", json={"question": "What is 2 + 2?"})
     assert (response.status_code, response.text) == (200, "I am not JSON")
+
+
+def judge_request(answer_format: str, output: str, output_type: str = "boolean") -> dict[str, object]:
+    from shared.scoring import judge as scoring_judge
+    from shared.scoring.record import ScoringInput
+
+    config = scoring_judge.parse_config(
+        {"model": "demo-judge", "template": "answer_correctness", "answer_format": answer_format}
+    )
+    prompt = scoring_judge.build_prompt(
+        config, output_type, "", ScoringInput(outputs={"response": output}, expected={"answer": "Paris"})
+    )
+    body: dict[str, object] = {"model": "demo-judge", "messages": prompt.messages}
+    if prompt.tools:
+        body |= {"tools": prompt.tools, "tool_choice": prompt.tool_choice}
+    else:
+        body["response_format"] = prompt.response_format
+    return body
+
+
+@pytest.mark.parametrize(
+    ("answer_format", "output", "output_type", "verdict"),
+    [
+        pytest.param("json_schema", "It is paris.", "boolean", {"score": True}, id="json-right"),
+        pytest.param("json_schema", "Lyon", "boolean", {"score": False}, id="json-wrong"),
+        pytest.param("tool_call", "PARIS", "int", {"score": 5}, id="tool-right"),
+        pytest.param("json_schema", "Lyon", "float", {"score": 0.0}, id="float-wrong"),
+    ],
+)
+async def test_the_demo_judge_answers_scorekeeper_judge_prompts(
+    answer_format: str, output: str, output_type: str, verdict: dict[str, object]
+) -> None:
+    async with client() as demo:
+        reply = await demo.post("/v1/chat/completions", json=judge_request(answer_format, output, output_type))
+    assert reply.status_code == 200
+    completion = reply.json()
+    message = completion["choices"][0]["message"]
+    text = message["tool_calls"][0]["function"]["arguments"] if answer_format == "tool_call" else message["content"]
+    assert json.loads(text)["score"] == verdict["score"]
+    assert completion["usage"]["prompt_tokens"] > 0
+
+
+async def test_the_demo_judge_refuses_other_requests() -> None:
+    async with client() as demo:
+        reply = await demo.post(
+            "/v1/chat/completions", json={"model": "x", "messages": [{"role": "user", "content": "hi"}]}
+        )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["message"] == (
+        "the demo judge only answers Scorekeeper judge prompts: the system message names no data nonce"
+    )

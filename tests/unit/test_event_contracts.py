@@ -78,11 +78,24 @@ def test_record_produced_values() -> None:
         trial=0,
         inputs={"question": "What is the capital of France?"},
         expected={"answer": "Paris"},
+        metadata={"source": "geography-quiz"},
         outputs={"response": "Paris"},
         status="completed",
         error="",
         latency_ms=87.5,
+        prompt_tokens=42,
+        completion_tokens=3,
+        cost_usd=0.000024,
     )
+
+
+def test_record_produced_from_an_older_producer() -> None:
+    # Producers from before metadata / usage / cost existed are still understood: unknown cost.
+    payload = example(RecordProduced)
+    for field in ("metadata", "prompt_tokens", "completion_tokens", "cost_usd"):
+        del payload[field]
+    record = RecordProduced.model_validate(payload)
+    assert (record.metadata, record.prompt_tokens, record.completion_tokens, record.cost_usd) == ({}, 0, 0, None)
 
 
 @pytest.mark.parametrize("event", by_name(EVENTS))
@@ -134,6 +147,10 @@ def test_missing_required_field_is_rejected(event: type[Event], field: str) -> N
         pytest.param(RecordProduced, {"status": "pending"}, ("status",), "literal_error", id="record-status-pending"),
         pytest.param(
             RecordProduced, {"latency_ms": -0.5}, ("latency_ms",), "greater_than_equal", id="latency-negative"
+        ),
+        pytest.param(RecordProduced, {"cost_usd": -0.01}, ("cost_usd",), "greater_than_equal", id="cost-negative"),
+        pytest.param(
+            RecordProduced, {"prompt_tokens": -1}, ("prompt_tokens",), "greater_than_equal", id="tokens-negative"
         ),
         pytest.param(ScoreCompleted, {"status": "bogus"}, ("status",), "literal_error", id="score-status-bogus"),
         pytest.param(RunCreated, {"run_id": "not-a-uuid"}, ("run_id",), "uuid_parsing", id="bad-uuid"),

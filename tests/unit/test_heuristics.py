@@ -1,162 +1,89 @@
-"""Heuristic metrics: exact_match, contains and regex, their params and their reasoning text."""
+"""What holds for every heuristic kind: the registry, params checking, unscorable records, huge
+outputs, and the helpers reasoning is made of. Each family's verdicts: test_heuristics_*.py."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 
-from shared.scoring.heuristics import (
-    ContainsParams,
-    ExactMatchParams,
-    HeuristicError,
-    RegexParams,
-    Verdict,
-    _show,
-    evaluate,
-    validate_params,
+from shared.scoring.heuristics import KINDS, HeuristicError, Verdict, evaluate, validate_params
+from shared.scoring.heuristics.base import clip, count, num, show, show_all
+from shared.scoring.record import ScoringInput
+
+# The smallest valid params of every kind.
+MINIMAL: dict[str, dict[str, Any]] = {
+    "exact_match": {},
+    "contains": {"value": "needle"},
+    "contains_all": {"values": ["word", "needle"]},
+    "contains_any": {"values": ["word", "needle"]},
+    "not_contains": {"values": ["needle"]},
+    "starts_with": {"value": "word word"},
+    "regex": {"pattern": "needle$"},
+    "length_between": {"max_length": 1000, "unit": "words"},
+    "json_valid": {},
+    "json_schema": {"schema": {"type": "array"}},
+    "json_path_equals": {"path": "$[0]", "value": "word"},
+    "numeric_close": {"value": 1, "abs_tol": 0.5},
+    "string_similarity": {},
+    "token_f1": {},
+    "bleu": {},
+    "rouge_l": {},
+    "latency_under": {"max_ms": 1000},
+    "cost_under": {"max_usd": 0.01},
+}
+READS_OUTPUT = sorted(set(KINDS) - {"latency_under", "cost_under"})
+GRADED = {"string_similarity", "token_f1", "bleu", "rouge_l"}
+KNOWN = (
+    "bleu, contains, contains_all, contains_any, cost_under, exact_match, json_path_equals, json_schema, json_valid, "
+    "latency_under, length_between, not_contains, numeric_close, regex, rouge_l, starts_with, string_similarity, "
+    "token_f1"
 )
 
-NFC_E = "Caf\u00e9"  # "Café" with a precomposed é
-NFD_E = "Cafe\u0301"  # "Café" as e + combining acute accent
+
+def test_every_kind_is_covered() -> None:
+    assert sorted(MINIMAL) == sorted(KINDS)
+    assert ", ".join(sorted(KINDS)) == KNOWN
 
 
-# --- exact_match --------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_minimal_params_parse(kind: str) -> None:
+    assert validate_params(kind, MINIMAL[kind]) == KINDS[kind].params.model_validate(MINIMAL[kind])
 
 
-@pytest.mark.parametrize(
-    ("params", "output", "expected", "passed", "reasoning"),
-    [
-        pytest.param({}, "Paris", {"answer": "Paris"}, True, "exact match: 'Paris'", id="identical"),
-        pytest.param(
-            {},
-            "paris",
-            {"answer": "Paris"},
-            False,
-            "expected 'Paris', got 'paris'",
-            id="case-differs-case-sensitive-default",
-        ),
-        pytest.param(
-            {"case_sensitive": False},
-            "PARIS",
-            {"answer": "Paris"},
-            True,
-            "expected 'Paris', got 'PARIS' — match after normalisation",
-            id="case-insensitive",
-        ),
-        pytest.param(
-            {"case_sensitive": False},
-            "Straße",
-            {"answer": "STRASSE"},
-            True,
-            "expected 'STRASSE', got 'Straße' — match after normalisation",
-            id="casefold-not-lower",
-        ),
-        pytest.param(
-            {},
-            "  Paris \n",
-            {"answer": "Paris"},
-            True,
-            "expected 'Paris', got '  Paris \\n' — match after normalisation",
-            id="strip-outer-whitespace",
-        ),
-        pytest.param(
-            {},
-            "New   \t York",
-            {"answer": "New York"},
-            True,
-            "expected 'New York', got 'New   \\t York' — match after normalisation",
-            id="fold-inner-whitespace",
-        ),
-        pytest.param(
-            {"strip_whitespace": False},
-            " Paris",
-            {"answer": "Paris"},
-            False,
-            "expected 'Paris', got ' Paris'",
-            id="whitespace-kept-when-disabled",
-        ),
-        pytest.param(
-            {},
-            NFD_E,
-            {"answer": NFC_E},
-            True,
-            f"expected {NFC_E!r}, got {NFD_E!r} — match after normalisation",
-            id="nfd-vs-nfc-normalised",
-        ),
-        pytest.param(
-            {"unicode_normalize": False},
-            NFD_E,
-            {"answer": NFC_E},
-            False,
-            f"expected {NFC_E!r}, got {NFD_E!r}",
-            id="nfd-vs-nfc-not-normalised",
-        ),
-        pytest.param({}, "Pariss", {"answer": "Paris"}, False, "expected 'Paris', got 'Pariss'", id="wrong"),
-        pytest.param({}, "", {"answer": "Paris"}, False, "expected 'Paris', got ''", id="empty-output"),
-        pytest.param({}, "", {"answer": ""}, True, "exact match: ''", id="empty-output-empty-expected"),
-        pytest.param({}, 42, {"answer": "42"}, True, "exact match: '42'", id="int-output-vs-str-expected"),
-        pytest.param({}, "42", {"answer": 42}, True, "exact match: '42'", id="str-output-vs-int-expected"),
-        pytest.param({}, 1.5, {"answer": "1.5"}, True, "exact match: '1.5'", id="float-output"),
-        pytest.param({}, 41, {"answer": 42}, False, "expected '42', got '41'", id="int-vs-int-wrong"),
-        pytest.param(
-            {"expected_field": "b"},
-            "two",
-            {"a": "one", "b": "two"},
-            True,
-            "exact match: 'two'",
-            id="explicit-expected-field",
-        ),
-        pytest.param(
-            {"output_field": "text"}, "hi", {"answer": "hi"}, True, "exact match: 'hi'", id="explicit-output-field"
-        ),
-    ],
-)
-def test_exact_match(
-    params: dict[str, Any], output: Any, expected: dict[str, Any], passed: bool, reasoning: str
-) -> None:
-    field = params.get("output_field", "response")
-    assert evaluate("exact_match", params, {field: output}, expected) == Verdict(passed, reasoning)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_unknown_param_is_named(kind: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        validate_params(kind, {**MINIMAL[kind], "treshold": 0.5})
+    assert str(caught.value) == f"invalid params for {kind}: params.treshold: Extra inputs are not permitted"
 
 
-@pytest.mark.parametrize(
-    ("params", "outputs", "expected", "message"),
-    [
-        pytest.param(
-            {},
-            {"response": "x"},
-            {},
-            "set params.expected_field: the testcase has 0 expected fields",
-            id="no-expected-fields",
-        ),
-        pytest.param(
-            {},
-            {"response": "x"},
-            {"a": "1", "b": "2"},
-            "set params.expected_field: the testcase has 2 expected fields",
-            id="two-expected-fields",
-        ),
-        pytest.param(
-            {"expected_field": "c"},
-            {"response": "x"},
-            {"a": "1"},
-            "the testcase has no expected field 'c'",
-            id="named-expected-field-missing",
-        ),
-        pytest.param(
-            {}, {"answer": "x"}, {"a": "1"}, "the output has no field 'response'", id="default-output-field-missing"
-        ),
-        pytest.param(
-            {"output_field": "text"}, {}, {"a": "1"}, "the output has no field 'text'", id="named-output-field-missing"
-        ),
-    ],
-)
-def test_exact_match_cannot_score(
-    params: dict[str, Any], outputs: dict[str, Any], expected: dict[str, Any], message: str
-) -> None:
-    with pytest.raises(HeuristicError) as caught:
-        evaluate("exact_match", params, outputs, expected)
-    assert str(caught.value) == message
+@pytest.mark.parametrize("kind", ["levenshtein", "", "Exact_Match"])
+def test_unknown_kind_lists_the_known_ones(kind: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        validate_params(kind, {})
+    assert str(caught.value) == f"unknown heuristic kind {kind!r}; known kinds: {KNOWN}"
+
+
+def test_evaluate_rejects_bad_params_like_validate_params() -> None:
+    with pytest.raises(ValueError) as caught:
+        evaluate("regex", {"pattern": "[a-"}, ScoringInput(outputs={"response": "a"}))
+    assert str(caught.value) == (
+        "invalid params for regex: params.pattern: Value error, invalid regular expression: "
+        "unterminated character set at position 0"
+    )
+
+
+def test_evaluate_gives_the_same_verdict_when_params_repeat() -> None:
+    # Parsed params are cached by their JSON spelling; key order must not matter.
+    record = ScoringInput(outputs={"response": "Paris"}, expected={"a": "paris"})
+    first = evaluate("exact_match", {"case_sensitive": False, "expected_field": "a"}, record)
+    again = evaluate("exact_match", {"expected_field": "a", "case_sensitive": False}, record)
+    strict = evaluate("exact_match", {"expected_field": "a"}, record)
+    assert first == again == Verdict(True, "expected 'paris', got 'Paris' — match after normalisation")
+    assert strict == Verdict(False, "expected 'paris', got 'Paris'")
 
 
 def test_heuristic_error_is_a_value_error() -> None:
@@ -164,243 +91,153 @@ def test_heuristic_error_is_a_value_error() -> None:
     assert issubclass(HeuristicError, ValueError)
 
 
-# --- contains -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", READS_OUTPUT)
+@pytest.mark.parametrize("field", ["response", "text"])
+def test_missing_output_field_cannot_score(kind: str, field: str) -> None:
+    params = {**MINIMAL[kind], "output_field": field}
+    record = ScoringInput(outputs={"answer": "x"}, expected={"a": "x"})
+    with pytest.raises(HeuristicError) as caught:
+        evaluate(kind, params, record)
+    assert str(caught.value) == f"the output has no field {field!r}"
 
 
 @pytest.mark.parametrize(
-    ("params", "output", "expected", "passed", "reasoning"),
-    [
-        pytest.param({"value": "Paris"}, "The answer is Paris.", {}, True, "output contains 'Paris'", id="value-found"),
-        pytest.param(
-            {"value": "Paris"},
-            "The answer is paris.",
-            {},
-            False,
-            "output 'The answer is paris.' does not contain 'Paris'",
-            id="value-case-sensitive-default",
-        ),
-        pytest.param(
-            {"value": "Paris", "case_sensitive": False},
-            "THE ANSWER IS PARIS.",
-            {},
-            True,
-            "output contains 'Paris'",
-            id="value-case-insensitive",
-        ),
-        pytest.param(
-            {"value": "Berlin"}, "Paris", {}, False, "output 'Paris' does not contain 'Berlin'", id="value-absent"
-        ),
-        pytest.param(
-            {"expected_field": "answer"},
-            "It is 42.",
-            {"answer": 42, "other": "x"},
-            True,
-            "output contains '42'",
-            id="expected-field-int-found",
-        ),
-        pytest.param(
-            {"expected_field": "answer"},
-            "It is 41.",
-            {"answer": "42"},
-            False,
-            "output 'It is 41.' does not contain '42'",
-            id="expected-field-absent",
-        ),
-        pytest.param({"value": "x"}, "", {}, False, "output '' does not contain 'x'", id="empty-output"),
-        pytest.param({"value": "1"}, 1234, {}, True, "output contains '1'", id="int-output"),
-    ],
+    "kind", ["exact_match", "string_similarity", "token_f1", "bleu", "rouge_l"], ids=lambda k: f"{k}-default-field"
 )
-def test_contains(params: dict[str, Any], output: Any, expected: dict[str, Any], passed: bool, reasoning: str) -> None:
-    assert evaluate("contains", params, {"response": output}, expected) == Verdict(passed, reasoning)
-
-
-def test_contains_expected_field_missing() -> None:
-    with pytest.raises(HeuristicError, match=r"^the testcase has no expected field 'answer'$"):
-        evaluate("contains", {"expected_field": "answer"}, {"response": "x"}, {"other": "x"})
-
-
 @pytest.mark.parametrize(
-    "params",
+    ("expected", "message"),
     [
-        pytest.param({}, id="neither"),
-        pytest.param({"value": "a", "expected_field": "answer"}, id="both"),
+        pytest.param({}, "set params.expected_field: the testcase has 0 expected fields", id="none"),
+        pytest.param({"a": 1, "b": 2}, "set params.expected_field: the testcase has 2 expected fields", id="two"),
     ],
 )
-def test_contains_needs_exactly_one_source(params: dict[str, Any]) -> None:
-    with pytest.raises(ValueError) as caught:
-        validate_params("contains", params)
-    assert str(caught.value) == (
-        "invalid params for contains: params: Value error, "
-        "give exactly one of 'value' (a fixed string) or 'expected_field'"
-    )
-
-
-def test_contains_rejects_empty_value() -> None:
-    with pytest.raises(ValueError, match=r"params\.value"):
-        validate_params("contains", {"value": ""})
-
-
-# --- regex --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("params", "output", "passed", "reasoning"),
-    [
-        pytest.param(
-            {"pattern": r"\d+"}, "answer: 42", True, r"output 'answer: 42' has a match for /\d+/", id="search-found"
-        ),
-        pytest.param(
-            {"pattern": r"\d+"},
-            "no digits",
-            False,
-            r"output 'no digits' does not contain a match for /\d+/",
-            id="search-absent",
-        ),
-        pytest.param(
-            {"pattern": r"\d+", "mode": "fullmatch"}, "42", True, r"output '42' matches /\d+/", id="fullmatch-whole"
-        ),
-        pytest.param(
-            {"pattern": r"\d+", "mode": "fullmatch"},
-            "answer: 42",
-            False,
-            r"output 'answer: 42' does not match /\d+/",
-            id="fullmatch-partial-fails",
-        ),
-        pytest.param(
-            {"pattern": "paris"},
-            "Paris",
-            False,
-            "output 'Paris' does not contain a match for /paris/",
-            id="case-sensitive-default",
-        ),
-        pytest.param(
-            {"pattern": "paris", "ignore_case": True},
-            "PARIS",
-            True,
-            "output 'PARIS' has a match for /paris/",
-            id="ignore-case",
-        ),
-        pytest.param({"pattern": "^$", "mode": "fullmatch"}, "", True, "output '' matches /^$/", id="empty-output"),
-        pytest.param({"pattern": "^4[0-9]$"}, 42, True, "output '42' has a match for /^4[0-9]$/", id="int-output"),
-    ],
-)
-def test_regex(params: dict[str, Any], output: Any, passed: bool, reasoning: str) -> None:
-    assert evaluate("regex", params, {"response": output}, {}) == Verdict(passed, reasoning)
-
-
-def test_regex_defaults() -> None:
-    parsed = validate_params("regex", {"pattern": "x"})
-    assert parsed == RegexParams(pattern="x", ignore_case=False, mode="search", output_field="response")
-
-
-# --- params validation --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kind", "params", "message"),
-    [
-        pytest.param(
-            "regex",
-            {"pattern": "("},
-            "invalid params for regex: params.pattern: Value error, invalid regular expression: "
-            "missing ), unterminated subpattern at position 0",
-            id="regex-does-not-compile",
-        ),
-        pytest.param(
-            "regex",
-            {"pattern": ""},
-            "invalid params for regex: params.pattern: String should have at least 1 character",
-            id="regex-empty-pattern",
-        ),
-        pytest.param(
-            "regex", {}, "invalid params for regex: params.pattern: Field required", id="regex-missing-pattern"
-        ),
-        pytest.param(
-            "regex",
-            {"pattern": "a", "mode": "match"},
-            "invalid params for regex: params.mode: Input should be 'search' or 'fullmatch'",
-            id="regex-bad-mode",
-        ),
-        pytest.param(
-            "exact_match",
-            {"foo": 1},
-            "invalid params for exact_match: params.foo: Extra inputs are not permitted",
-            id="exact-match-extra-field",
-        ),
-        pytest.param(
-            "contains",
-            {"value": "a", "ignorecase": True},
-            "invalid params for contains: params.ignorecase: Extra inputs are not permitted",
-            id="contains-extra-field-typo",
-        ),
-        pytest.param(
-            "regex",
-            {"pattern": "a", "flags": "i"},
-            "invalid params for regex: params.flags: Extra inputs are not permitted",
-            id="regex-extra-field",
-        ),
-        pytest.param(
-            "exact_match",
-            {"case_sensitive": "maybe"},
-            "invalid params for exact_match: params.case_sensitive: Input should be a valid boolean, "
-            "unable to interpret input",
-            id="exact-match-bad-bool",
-        ),
-        pytest.param(
-            "levenshtein",
-            {},
-            "unknown heuristic kind 'levenshtein'; known kinds: contains, exact_match, regex",
-            id="unknown-kind",
-        ),
-        pytest.param("", {}, "unknown heuristic kind ''; known kinds: contains, exact_match, regex", id="empty-kind"),
-    ],
-)
-def test_validate_params_rejects(kind: str, params: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError) as caught:
-        validate_params(kind, params)
+def test_expected_field_must_be_clear(kind: str, expected: dict[str, Any], message: str) -> None:
+    with pytest.raises(HeuristicError) as caught:
+        evaluate(kind, MINIMAL[kind], ScoringInput(outputs={"response": "x"}, expected=expected))
     assert str(caught.value) == message
 
 
-def test_evaluate_rejects_bad_params_like_validate_params() -> None:
-    with pytest.raises(ValueError, match=r"^invalid params for regex: params\.pattern: "):
-        evaluate("regex", {"pattern": "[a-"}, {"response": "a"}, {})
+# --- huge outputs -------------------------------------------------------------------------------
+
+HUGE = "word " * 1_000_000  # 5 MB of text
+HUGE_JSON = json.dumps(["word"] * 100_000)  # 0.8 MB of JSON
+PREVIEW = repr(HUGE[:79] + "…")
 
 
 @pytest.mark.parametrize(
-    ("kind", "params", "parsed"),
+    ("kind", "output", "expected", "verdict"),
     [
-        pytest.param("exact_match", {}, ExactMatchParams(), id="exact-match-defaults"),
-        pytest.param("contains", {"value": "x"}, ContainsParams(value="x"), id="contains-value"),
+        pytest.param("exact_match", HUGE, HUGE, Verdict(True, f"exact match: {PREVIEW}"), id="exact-equal"),
         pytest.param(
-            "contains",
-            {"expected_field": "answer", "case_sensitive": False},
-            ContainsParams(expected_field="answer", case_sensitive=False),
-            id="contains-field",
+            "exact_match", HUGE, "word", Verdict(False, f"expected 'word', got {PREVIEW}"), id="exact-different"
         ),
         pytest.param(
-            "regex",
-            {"pattern": "a+", "mode": "fullmatch", "ignore_case": True},
-            RegexParams(pattern="a+", mode="fullmatch", ignore_case=True),
-            id="regex-all",
+            "contains", HUGE + "needle", "", Verdict(True, "output contains 'needle'"), id="contains-needle-at-end"
+        ),
+        pytest.param(
+            "contains_all",
+            HUGE,
+            "",
+            Verdict(False, f"output {PREVIEW} is missing 'needle' (1 of 2)"),
+            id="contains-all",
+        ),
+        pytest.param("contains_any", HUGE, "", Verdict(True, "output contains 'word' (1 of 2)"), id="contains-any"),
+        pytest.param("not_contains", HUGE, "", Verdict(True, "output contains none of 'needle'"), id="not-contains"),
+        pytest.param("starts_with", HUGE, "", Verdict(True, "output starts with 'word word'"), id="starts-with"),
+        pytest.param(
+            "regex", HUGE + "needle", "", Verdict(True, f"output {PREVIEW} has a match for /needle$/"), id="regex"
+        ),
+        pytest.param(
+            "length_between",
+            HUGE,
+            "",
+            Verdict(False, f"output {PREVIEW} has 1,000,000 words, more than the maximum 1,000"),
+            id="length",
+        ),
+        pytest.param(
+            "json_valid",
+            HUGE,
+            "",
+            Verdict(False, f"output {PREVIEW} is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+            id="json-valid-text",
+        ),
+        pytest.param("json_valid", HUGE_JSON, "", Verdict(True, "output is valid JSON (array)"), id="json-valid-json"),
+        pytest.param(
+            "json_schema",
+            HUGE,
+            "",
+            Verdict(False, f"output {PREVIEW} is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+            id="json-schema-text",
+        ),
+        pytest.param(
+            "json_schema", HUGE_JSON, "", Verdict(True, "output matches the JSON schema"), id="json-schema-json"
+        ),
+        pytest.param(
+            "json_path_equals", HUGE_JSON, "", Verdict(True, '$[0] is "word", as expected'), id="json-path-json"
+        ),
+        pytest.param(
+            "latency_under", HUGE, "", Verdict(True, "latency 0 ms is within the 1000 ms limit"), id="latency"
+        ),
+        pytest.param("cost_under", HUGE, "", Verdict(True, "cost $0.001 is within the $0.01 limit"), id="cost"),
+    ],
+)
+def test_huge_output_pass_fail_kinds(kind: str, output: str, expected: str, verdict: Verdict) -> None:
+    record = ScoringInput(outputs={"response": output}, expected={"answer": expected}, cost_usd=0.001)
+    started = time.perf_counter()
+    got = evaluate(kind, MINIMAL[kind], record)
+    elapsed = time.perf_counter() - started
+    assert got == verdict
+    assert len(got.reasoning) < 300
+    assert elapsed < 1.0, f"{kind} took {elapsed:.2f} s on a 5 MB output"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reasoning", "score"),
+    [
+        pytest.param(
+            "string_similarity",
+            f"Levenshtein similarity 0.00 < 0.80 between output {PREVIEW} and expected 'word'",
+            4 / 5_000_000,
+            id="similarity",
+        ),
+        pytest.param(
+            "token_f1",
+            f"token F1 0.00 < 0.50 (precision 0.00, recall 1.00) between output {PREVIEW} and expected 'word'",
+            2 / 1_000_001,
+            id="token-f1",
+        ),
+        pytest.param(
+            "rouge_l",
+            f"ROUGE-L F1 0.00 < 0.50 (precision 0.00, recall 1.00) between output {PREVIEW} and expected 'word'",
+            2 / 1_000_001,
+            id="rouge-l",
         ),
     ],
 )
-def test_validate_params_accepts(kind: str, params: dict[str, Any], parsed: object) -> None:
-    assert validate_params(kind, params) == parsed
+def test_huge_output_graded_kinds(kind: str, reasoning: str, score: float) -> None:
+    got = evaluate(kind, {}, ScoringInput(outputs={"response": HUGE}, expected={"answer": "word"}))
+    assert (got.passed, got.reasoning) == (False, reasoning)
+    assert got.score == pytest.approx(score)
 
 
-def test_exact_match_defaults() -> None:
-    p = ExactMatchParams()
-    assert (p.output_field, p.expected_field, p.case_sensitive, p.strip_whitespace, p.unicode_normalize) == (
-        "response",
-        None,
-        True,
-        True,
-        True,
-    )
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        pytest.param("numeric_close", f"the output is not a number: {PREVIEW}", id="numeric"),
+        pytest.param(
+            "bleu",
+            "output or expected is too long for bleu: 5,000,000 characters is over the limit of 1,000,000",
+            id="bleu",
+        ),
+    ],
+)
+def test_huge_output_cannot_score(kind: str, message: str) -> None:
+    with pytest.raises(HeuristicError) as caught:
+        evaluate(kind, MINIMAL[kind], ScoringInput(outputs={"response": HUGE}, expected={"answer": "word"}))
+    assert str(caught.value) == message
 
 
-# --- reasoning size -----------------------------------------------------------------------------
+# --- reasoning helpers --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -411,82 +248,36 @@ def test_exact_match_defaults() -> None:
         pytest.param("a" * 81, repr("a" * 79 + "…"), id="81-cut-to-80"),
         pytest.param("b" * 1_000_000, repr("b" * 79 + "…"), id="1mb-cut-to-80"),
         pytest.param("it's", '"it\'s"', id="repr-quoting"),
+        pytest.param("two\nlines", "'two\\nlines'", id="one-line"),
+        pytest.param("東京 👍", "'東京 👍'", id="unicode-shown-as-is"),
     ],
 )
 def test_show(text: str, shown: str) -> None:
-    assert _show(text) == shown
+    assert show(text) == shown
 
 
-MEGABYTE = "x" * 1_000_000
-
-
-@pytest.mark.parametrize(
-    ("kind", "params", "output", "expected", "passed", "reasoning"),
-    [
-        pytest.param(
-            "exact_match",
-            {},
-            MEGABYTE,
-            {"answer": MEGABYTE},
-            True,
-            f"exact match: {'x' * 79 + '…'!r}",
-            id="exact-match-1mb-equal",
-        ),
-        pytest.param(
-            "exact_match",
-            {},
-            MEGABYTE,
-            {"answer": "y"},
-            False,
-            f"expected 'y', got {'x' * 79 + '…'!r}",
-            id="exact-match-1mb-wrong",
-        ),
-        pytest.param(
-            "contains",
-            {"value": "needle"},
-            MEGABYTE + "needle",
-            {},
-            True,
-            "output contains 'needle'",
-            id="contains-needle-at-end",
-        ),
-        pytest.param(
-            "contains",
-            {"value": "needle"},
-            MEGABYTE,
-            {},
-            False,
-            f"output {'x' * 79 + '…'!r} does not contain 'needle'",
-            id="contains-1mb-absent",
-        ),
-        pytest.param(
-            "regex",
-            {"pattern": "y$"},
-            MEGABYTE + "y",
-            {},
-            True,
-            f"output {'x' * 79 + '…'!r} has a match for /y$/",
-            id="regex-1mb",
-        ),
-    ],
-)
-def test_huge_output(
-    kind: str, params: dict[str, Any], output: str, expected: dict[str, Any], passed: bool, reasoning: str
-) -> None:
-    verdict = evaluate(kind, params, {"response": output}, expected)
-    assert verdict == Verdict(passed, reasoning)
-    assert len(verdict.reasoning) < 200
-
-
-# --- JSON values that are not strings -----------------------------------------------------------
+def test_clip_and_show_all() -> None:
+    assert clip("abcdef", 4) == "abc…"
+    assert show_all(["a", "b", "c"]) == "'a', 'b', 'c'"
+    assert show_all(["a", "b", "c", "d", "e"]) == "'a', 'b', 'c' and 2 more"
+    assert show_all(["x" * 50]) == repr("x" * 39 + "…")
 
 
 @pytest.mark.parametrize(
-    ("output", "want"),
+    ("x", "digits", "text"),
     [
-        pytest.param(True, "true", id="bool"),
-        pytest.param(None, "null", id="null"),
+        pytest.param(1250.0, 6, "1250", id="integral"),
+        pytest.param(0.000015, 6, "0.000015", id="tiny-not-exponent"),
+        pytest.param(0.0015900000000000469, 6, "0.00159", id="float-noise-cut"),
+        pytest.param(3.1415926535, 6, "3.14159", id="six-digits"),
+        pytest.param(3.1415926535, 12, "3.1415926535", id="twelve-digits"),
+        pytest.param(-7.5, 6, "-7.5", id="negative"),
+        pytest.param(1e20, 6, "100000000000000000000", id="huge"),
     ],
 )
-def test_exact_match_json_scalars_compare_as_json(output: Any, want: str) -> None:
-    assert evaluate("exact_match", {}, {"response": output}, {"answer": want}).passed
+def test_num(x: float, digits: int, text: str) -> None:
+    assert num(x, digits) == text
+
+
+def test_count() -> None:
+    assert (count(1, "word"), count(0, "word"), count(1500, "character")) == ("1 word", "0 words", "1,500 characters")

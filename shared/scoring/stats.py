@@ -1,0 +1,138 @@
+"""Run-level statistics of one metric, from the incrementally kept sums (no scan of scores).
+
+The scorer keeps, per run × metric version × trial, the count, sum and sum of squares of the
+scored values, the passes, and the confusion counts against an expected label. Everything a run
+page shows is derived here from those sums:
+
+- mean and sample standard deviation over every scored value (booleans count as 0 / 1);
+- a 95% confidence interval of the mean: with one trial, Wilson's interval for a boolean metric
+  (its mean is the pass rate) and Student's t interval for int / float; with several trials,
+  Student's t over the per-trial means (each trial is a full pass over the testset, so the
+  interval shows how much a re-run moves the result);
+- precision / recall / F1 of a boolean metric whose testcases carry an expected label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scipy import stats as scipy_stats
+
+CONFIDENCE = 0.95
+_RANGE = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class TrialSums:
+    """The kept sums of one trial (summed over the counter shards)."""
+
+    trial: int
+    scored: int
+    passed: int
+    sum: float
+    sum_sq: float
+
+
+@dataclass(frozen=True)
+class Confusion:
+    true_pos: int = 0
+    false_pos: int = 0
+    false_neg: int = 0
+    true_neg: int = 0
+
+    @property
+    def labelled(self) -> int:
+        return self.true_pos + self.false_pos + self.false_neg + self.true_neg
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    scored: int
+    pass_rate: float | None
+    mean: float | None
+    std_dev: float | None
+    ci_low: float | None
+    ci_high: float | None
+    # How the interval was taken, for people reading it: "wilson", "t", "t over 3 trials".
+    ci_method: str
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+
+def summarize(output_type: str, trials: Iterable[TrialSums], confusion: Confusion = Confusion()) -> MetricStats:
+    per_trial = [t for t in trials if t.scored > 0]
+    n = sum(t.scored for t in per_trial)
+    if n == 0:
+        precision, recall, f1 = _precision_recall_f1(confusion)
+        return MetricStats(0, None, None, None, None, None, "", precision, recall, f1)
+    total, total_sq = sum(t.sum for t in per_trial), sum(t.sum_sq for t in per_trial)
+    passed = sum(t.passed for t in per_trial)
+    mean = total / n
+    std_dev = math.sqrt(max(0.0, (total_sq - total * total / n) / (n - 1))) if n > 1 else None
+    low: float | None
+    high: float | None
+    if len(per_trial) > 1:
+        low, high = _t_interval([t.sum / t.scored for t in per_trial])
+        method = f"t over {len(per_trial)} trials"
+    elif output_type == "boolean":
+        low, high = _wilson(passed, n)
+        method = "wilson"
+    else:
+        low, high = _t_interval_from_sums(mean, std_dev, n)
+        method = "t"
+    if low is not None and high is not None:
+        # A t interval can leave the scale (0.2 ± 0.5); values never do.
+        floor, ceiling = _RANGE[output_type]
+        low, high = max(floor, low), min(ceiling, high)
+    precision, recall, f1 = _precision_recall_f1(confusion)
+    return MetricStats(n, passed / n, mean, std_dev, low, high, method, precision, recall, f1)
+
+
+def _wilson(successes: int, n: int) -> tuple[float, float]:
+    interval = scipy_stats.binomtest(successes, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def _t_interval(values: list[float]) -> tuple[float, float] | tuple[None, None]:
+    k = len(values)
+    mean = sum(values) / k
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
+    return _t_interval_from_sums(mean, sd, k)
+
+
+def _t_interval_from_sums(mean: float, sd: float | None, n: int) -> tuple[float, float] | tuple[None, None]:
+    if sd is None or n < 2:
+        return None, None
+    half = float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def _precision_recall_f1(c: Confusion) -> tuple[float | None, float | None, float | None]:
+    if c.labelled == 0:
+        return None, None, None
+    precision = c.true_pos / (c.true_pos + c.false_pos) if c.true_pos + c.false_pos else None
+    recall = c.true_pos / (c.true_pos + c.false_neg) if c.true_pos + c.false_neg else None
+    if precision is None or recall is None:
+        return precision, recall, None
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def expected_label(value: object) -> bool | None:
+    """An expected label as a boolean: true/false, 1/0, "yes"/"no", "pass"/"fail"; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _LABELS.get(value.strip().casefold())
+    return None
+
+
+_LABELS = {
+    "true": True, "yes": True, "1": True, "pass": True, "passed": True, "positive": True,
+    "false": False, "no": False, "0": False, "fail": False, "failed": False, "negative": False,
+}  # fmt: skip

@@ -1,0 +1,201 @@
+"""The scorer's incrementally kept aggregates and what GetRun derives from them, on real PostgreSQL.
+
+Scores are written through ScoreRepository.save (the scorer's one write path) in orders and
+repetitions a bus can produce; GetRun's figures must equal those computed from the score rows.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+import pytest
+from scipy import stats as scipy_stats
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query.api import QueryApi
+from services.query.repository import QueryRepository
+from services.scorer.repository import RecordToScore, ScoreRepository
+from shared.ids import record_id, score_id
+from shared.scoring.metric import MetricVersion, ScoreOutcome, passes
+from shared.scoring.record import ScoringInput
+
+pytestmark = [pytest.mark.postgres]
+
+
+async def seed(
+    db: asyncpg.Pool, testcases: int, trials: int, metrics: Sequence[tuple[str, str, dict[str, object]]]
+) -> tuple[uuid.UUID, list[uuid.UUID], list[uuid.UUID]]:
+    """A project, a testset, metric versions (name, output type, config) and a run; returns
+    (run id, testcase ids, metric version ids)."""
+    project, testset, run = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
+    await db.execute(
+        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
+    )
+    case_ids = [uuid.uuid4() for _ in range(testcases)]
+    for case in case_ids:
+        await db.execute("INSERT INTO testcases (id, testset_id) VALUES ($1, $2)", case, testset)
+    version_ids = []
+    for name, output_type, config in metrics:
+        metric, version = uuid.uuid4(), uuid.uuid4()
+        await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, $3)", metric, project, name)
+        await db.execute(
+            "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
+            " VALUES ($1, $2, 1, 'heuristic', $3, $4)",
+            version,
+            metric,
+            output_type,
+            config,
+        )
+        version_ids.append(version)
+    await db.execute(
+        "INSERT INTO runs (id, project_id, testset_id, testset_version, metric_version_ids, source, status, trials,"
+        " expected_records) VALUES ($1, $2, $3, 1, $4, 'api', 'running_scoring', $5, $6)",
+        run,
+        project,
+        testset,
+        version_ids,
+        trials,
+        testcases * trials,
+    )
+    return run, case_ids, version_ids
+
+
+async def add_record(
+    db: asyncpg.Pool, run: uuid.UUID, case: uuid.UUID, trial: int, expected: dict[str, object]
+) -> RecordToScore:
+    rid = record_id(run, case, trial)
+    await db.execute(
+        "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status)"
+        " VALUES ($1, $2, $3, $4, '{}', $5, '{}', 'completed')",
+        rid,
+        run,
+        case,
+        trial,
+        expected,
+    )
+    await db.execute(
+        "INSERT INTO run_record_counts AS c (run_id, shard, records) VALUES ($1, 0, 1)"
+        " ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + 1",
+        run,
+    )
+    metric_ids = await db.fetchval("SELECT metric_version_ids FROM runs WHERE id = $1", run)
+    return RecordToScore(rid, run, trial, "completed", tuple(metric_ids), ScoringInput(outputs={}, expected=expected))
+
+
+async def metric_of(repo: ScoreRepository, version: uuid.UUID) -> MetricVersion:
+    metric = await repo.metric_version(version)
+    assert metric is not None
+    return metric
+
+
+def completed(metric: MetricVersion, value: bool | float, **usage: float) -> ScoreOutcome:
+    passed = passes(metric.output_type, value, metric.passing_threshold)
+    return ScoreOutcome("completed", value, passed, "r", "", **usage)  # type: ignore[arg-type]
+
+
+async def get_run(db: asyncpg.Pool, run: uuid.UUID) -> pb.RunView:
+    return await QueryApi(QueryRepository(db), "http://q").get_run(pb.GetRunRequest(run_id=str(run)))
+
+
+async def test_float_metric_over_three_trials(db: asyncpg.Pool) -> None:
+    run, cases, [version] = await seed(db, 4, 3, [("quality", "float", {"kind": "x"})])
+    repo = ScoreRepository(db)
+    metric = await metric_of(repo, version)
+    values = {0: [0.9, 0.4, 0.7, 1.0], 1: [0.8, 0.5, 0.6, 1.0], 2: [1.0, 0.2, 0.7, 0.9]}
+    for trial, per_case in values.items():
+        for case, value in zip(cases, per_case, strict=True):
+            record = await add_record(db, run, case, trial, {})
+            outcome = completed(metric, value)
+            assert await repo.save(score_id(record.id, version), record, metric, outcome)
+            # A redelivery changes nothing.
+            assert not await repo.save(score_id(record.id, version), record, metric, outcome)
+    every = [v for vs in values.values() for v in vs]
+    means = [statistics.fmean(vs) for vs in values.values()]
+    half = scipy_stats.t.ppf(0.975, 2) * statistics.stdev(means) / math.sqrt(3)
+    [summary] = (await get_run(db, run)).metrics
+    assert (summary.scored, summary.passed, summary.errored) == (12, 10, 0)  # 10 values ≥ 0.5
+    assert summary.mean == pytest.approx(statistics.fmean(every))
+    assert summary.std_dev == pytest.approx(statistics.stdev(every))
+    assert summary.ci_method == "t over 3 trials"
+    assert (summary.ci_low, summary.ci_high) == pytest.approx(
+        (statistics.fmean(means) - half, statistics.fmean(means) + half)
+    )
+    assert not summary.HasField("precision")
+    assert summary.labelled == 0
+
+
+async def test_boolean_metric_precision_recall_f1_against_expected_labels(db: asyncpg.Pool) -> None:
+    run, cases, [by_name, by_field] = await seed(
+        db,
+        8,
+        1,
+        [("is_toxic", "boolean", {"kind": "x"}), ("flagged", "boolean", {"kind": "x", "label_field": "toxic"})],
+    )
+    repo = ScoreRepository(db)
+    # (label, prediction): TP, TP, TP, FP, FN, TN, TN, and one testcase without a label.
+    table: list[tuple[object, bool]] = [
+        (True, True),
+        ("yes", True),
+        (1, True),
+        (False, True),
+        (True, False),
+        ("no", False),
+        (0, False),
+        (None, True),
+    ]
+    for case, (label, prediction) in zip(cases, table, strict=True):
+        expected = {} if label is None else {"is_toxic": label, "toxic": label}
+        record = await add_record(db, run, case, 0, expected)
+        for version in (by_name, by_field):
+            metric = await metric_of(repo, version)
+            await repo.save(score_id(record.id, version), record, metric, completed(metric, prediction))
+    for summary in (await get_run(db, run)).metrics:
+        assert (summary.scored, summary.passed, summary.labelled) == (8, 5, 7), summary.name
+        assert summary.precision == pytest.approx(3 / 4)
+        assert summary.recall == pytest.approx(3 / 4)
+        assert summary.f1 == pytest.approx(3 / 4)
+        assert summary.ci_method == "wilson"
+
+
+async def test_replaced_scores_move_the_aggregates_by_the_difference(db: asyncpg.Pool) -> None:
+    run, cases, [version] = await seed(db, 2, 1, [("judge", "boolean", {"kind": "x"})])
+    repo = ScoreRepository(db)
+    metric = await metric_of(repo, version)
+    first = await add_record(db, run, cases[0], 0, {"judge": True})
+    second = await add_record(db, run, cases[1], 0, {"judge": False})
+    sid = score_id(first.id, version)
+    # An errored judge call, then a retry that succeeds: the errored count goes back to zero,
+    # the usage is the successful call's.
+    errored = ScoreOutcome("errored", None, None, "", "judge down", 100, 0, 0.001)
+    assert await repo.save(sid, first, metric, errored)
+    assert (await get_run(db, run)).metrics[0].errored == 1
+    assert await repo.save(sid, first, metric, completed(metric, True, prompt_tokens=300, completion_tokens=20))
+    assert await repo.save(
+        score_id(second.id, version),
+        second,
+        metric,
+        completed(metric, True, prompt_tokens=200, completion_tokens=10, cost_usd=0.002),
+    )
+    # A human-style replacement flips the first verdict.
+    assert await repo.save(sid, first, metric, completed(metric, False), replace=True)
+    [summary] = (await get_run(db, run)).metrics
+    assert (summary.scored, summary.passed, summary.errored, summary.labelled) == (2, 1, 0, 2)
+    assert (summary.precision, summary.recall) == (0.0, 0.0)  # one FP (second), one FN (first)
+    assert (summary.judge_prompt_tokens, summary.judge_completion_tokens) == (200, 10)
+    assert summary.judge_cost_usd == pytest.approx(0.002)
+    rows = await db.fetch(
+        "SELECT status, passed, prompt_tokens, cost_usd FROM scores WHERE run_id = $1 ORDER BY prompt_tokens", run
+    )
+    assert [tuple(r) for r in rows] == [("completed", False, 0, None), ("completed", True, 200, 0.002)]
+    totals = await db.fetchrow(
+        "SELECT sum(scored) AS scored, sum(true_pos + false_pos + false_neg + true_neg) AS labelled"
+        " FROM run_metric_aggregates WHERE run_id = $1",
+        run,
+    )
+    assert totals is not None
+    assert (totals["scored"], totals["labelled"]) == (2, 2)

@@ -1,0 +1,131 @@
+"""Run-level statistics from the kept sums, checked against values computed from the raw scores."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+from scipy import stats as scipy_stats
+
+from shared.scoring.stats import Confusion, MetricStats, TrialSums, expected_label, summarize
+
+
+def sums(trial: int, values: list[float], passed: int | None = None) -> TrialSums:
+    return TrialSums(
+        trial,
+        len(values),
+        passed if passed is not None else sum(1 for v in values if v >= 0.5),
+        sum(values),
+        sum(v * v for v in values),
+    )
+
+
+def test_nothing_scored() -> None:
+    assert summarize("float", []) == MetricStats(0, None, None, None, None, None, "", None, None, None)
+    assert summarize("float", [TrialSums(0, 0, 0, 0.0, 0.0)]).mean is None
+
+
+def test_one_value_has_no_spread() -> None:
+    result = summarize("float", [sums(0, [0.7])])
+    assert (result.scored, result.mean, result.std_dev, result.ci_low, result.ci_high) == (1, 0.7, None, None, None)
+
+
+def test_boolean_uses_wilson() -> None:
+    values = [1.0] * 7 + [0.0] * 3
+    result = summarize("boolean", [sums(0, values, passed=7)])
+    low, high = scipy_stats.binomtest(7, 10).proportion_ci(0.95, method="wilson")
+    assert result.ci_method == "wilson"
+    assert (result.pass_rate, result.mean) == (0.7, 0.7)
+    assert result.std_dev == pytest.approx(statistics.stdev(values))
+    assert (result.ci_low, result.ci_high) == pytest.approx((low, high))
+    # Known value: Wilson 95% for 7 / 10.
+    assert (round(low, 4), round(high, 4)) == (0.3968, 0.8922)
+
+
+def test_all_passed_keeps_a_wilson_interval_below_one() -> None:
+    result = summarize("boolean", [sums(0, [1.0] * 20, passed=20)])
+    assert result.ci_high == pytest.approx(1.0)
+    assert result.ci_low is not None
+    assert round(result.ci_low, 4) == 0.8389
+
+
+def test_int_uses_student_t_on_the_mean() -> None:
+    values = [5.0, 4.0, 4.0, 3.0, 5.0, 2.0, 4.0, 5.0]
+    result = summarize("int", [sums(0, values, passed=6)])
+    sd = statistics.stdev(values)
+    half = scipy_stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
+    mean = statistics.fmean(values)
+    assert result.ci_method == "t"
+    assert (result.mean, result.pass_rate) == (mean, 6 / 8)
+    assert result.std_dev == pytest.approx(sd)
+    assert (result.ci_low, result.ci_high) == pytest.approx((mean - half, mean + half))
+
+
+def test_the_interval_stays_on_the_scale() -> None:
+    # 1/3 ± 4.30 · 0.577 / √3 would be [-1.10, 1.77].
+    result = summarize("float", [sums(0, [0.0, 0.0, 1.0])])
+    assert (result.ci_low, result.ci_high) == (0.0, 1.0)
+    result = summarize("int", [sums(0, [1.0, 1.0, 5.0])])
+    assert (result.ci_low, result.ci_high) == (1.0, 5.0)
+
+
+def test_several_trials_give_the_interval_of_the_per_trial_means() -> None:
+    trials = [[1.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    result = summarize("boolean", [sums(t, values) for t, values in enumerate(trials)])
+    means = [statistics.fmean(v) for v in trials]  # 0.75, 0.5, 1.0
+    half = scipy_stats.t.ppf(0.975, 2) * statistics.stdev(means) / math.sqrt(3)
+    every = [v for values in trials for v in values]
+    assert result.ci_method == "t over 3 trials"
+    assert result.mean == pytest.approx(statistics.fmean(every))
+    assert result.std_dev == pytest.approx(statistics.stdev(every))
+    assert (result.ci_low, result.ci_high) == pytest.approx((max(0.0, 0.75 - half), min(1.0, 0.75 + half)))
+
+
+def test_identical_trials_have_a_zero_width_interval() -> None:
+    result = summarize("float", [sums(t, [0.2, 0.4]) for t in range(3)])
+    assert (result.ci_low, result.ci_high) == pytest.approx((0.3, 0.3))
+
+
+@pytest.mark.parametrize(
+    ("confusion", "precision", "recall", "f1"),
+    [
+        pytest.param(Confusion(8, 2, 4, 6), 0.8, 8 / 12, 2 * 0.8 * (8 / 12) / (0.8 + 8 / 12), id="mixed"),
+        pytest.param(Confusion(0, 0, 3, 5), None, 0.0, None, id="no-positive-prediction"),
+        pytest.param(Confusion(0, 4, 0, 5), 0.0, None, None, id="no-positive-label"),
+        pytest.param(Confusion(0, 2, 3, 5), 0.0, 0.0, 0.0, id="all-wrong"),
+        pytest.param(Confusion(), None, None, None, id="unlabelled"),
+    ],
+)
+def test_precision_recall_f1(
+    confusion: Confusion, precision: float | None, recall: float | None, f1: float | None
+) -> None:
+    result = summarize("boolean", [sums(0, [1.0, 0.0])], confusion)
+    assert (result.precision, result.recall, result.f1) == (
+        pytest.approx(precision) if precision is not None else None,
+        pytest.approx(recall) if recall is not None else None,
+        pytest.approx(f1) if f1 is not None else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        (1.0, True),
+        ("yes", True),
+        (" PASS ", True),
+        ("False", False),
+        ("no", False),
+        ("0", False),
+        (2, None),
+        ("maybe", None),
+        (None, None),
+        ([True], None),
+    ],
+)
+def test_expected_labels(raw: object, label: bool | None) -> None:
+    assert expected_label(raw) is label
