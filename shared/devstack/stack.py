@@ -153,9 +153,15 @@ class Stack:
             "SCOREKEEPER_GRPC_PORT": str(self.ports.get(f"{module}.grpc", 0) if index == 0 else free_port()),
             "SCOREKEEPER_PUBLIC_QUERY_URL": f"http://127.0.0.1:{self.ports['query.http']}",
             "SCOREKEEPER_DATA_DIR": str(self.config.data_dir),
-            # AI metrics that name no judge are judged by the demo judge (no key needed).
+            # AI metrics that name no judge are judged by the local demo judge (no key, no rate limit).
             **(
-                {"SCOREKEEPER_JUDGE_BASE_URL": self.demo_judge_url, "SCOREKEEPER_JUDGE_API_KEY_ENV": ""}
+                {
+                    "SCOREKEEPER_JUDGE_BASE_URL": self.demo_judge_url,
+                    "SCOREKEEPER_JUDGE_API_KEY_ENV": "",
+                    "SCOREKEEPER_LLM_REQUESTS_PER_S": "1000",
+                    "SCOREKEEPER_LLM_BURST": "100",
+                    "SCOREKEEPER_LLM_MAX_CONCURRENCY": "16",
+                }
                 if self.config.demo_system
                 else {}
             ),
