@@ -4,17 +4,55 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
+import jsonpath
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from jsonpath import JSONPath, JSONPathError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 # One "{{ … }}" and nothing else (not "{{ a }} and {{ b }}").
 _WHOLE_EXPRESSION = re.compile(r"^\{\{\s*((?:(?!\{\{|\}\}).)+?)\s*\}\}$", re.DOTALL)
 _INDEX = re.compile(r"-?[0-9]+")
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+DEFAULT_BODY_TEMPLATE = "{{ inputs }}"
+
+
+def _header_name(name: str) -> str:
+    if not _HEADER_NAME.match(name):
+        raise ValueError(f"{name!r} is not an HTTP header name")
+    return name
+
+
+def _jsonpath_text(path: str) -> str:
+    _check_jsonpath(path)
+    return path
+
+
+def _output_path(path: str) -> str:
+    return _jsonpath_text(path) if path.startswith("$") else path
+
+
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+JsonPathText = Annotated[str, AfterValidator(_jsonpath_text)]
+OutputPath = Annotated[str, AfterValidator(_output_path)]
+
+
+class SecretHeader(BaseModel):
+    """A header whose value is read from an environment variable of the executor at call time:
+    only the variable's *name* is stored; the value is sent as ``prefix + value``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str = Field(pattern=ENV_NAME)
+    # e.g. "Bearer "; not a secret (it is stored), so no line breaks.
+    prefix: str = Field(default="", max_length=100, pattern=r"^[^\r\n]*$")
 
 
 class HttpSystemConfig(BaseModel):
@@ -25,13 +63,30 @@ class HttpSystemConfig(BaseModel):
     url: str
     method: Literal["POST", "PUT", "GET"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
+    # Headers whose values come from the executor's environment: {"Authorization": {"env":
+    # "MY_BOT_KEY", "prefix": "Bearer "}}. The value never reaches the database, events or logs.
+    secret_headers: dict[HeaderName, SecretHeader] = Field(default_factory=dict)
+    # The alternative to body_template: a JSON object whose values are RFC 9535 JSONPaths over
+    # {"inputs": …, "metadata": …}: {"question": "$.inputs.question"}. A singular path (names and
+    # indexes only) gives its one value; any other path gives the list of what it matches.
+    # Declared before body_template so that body_template's check sees it.
+    body_mapping: dict[str, JsonPathText] | None = None
     # A JSON value whose strings may hold Jinja expressions over inputs / metadata;
     # a string that is one whole "{{ … }}" keeps the value's JSON type.
-    body_template: Any = "{{ inputs }}"
+    body_template: Any = DEFAULT_BODY_TEMPLATE
     # Dotted path of the answer in the response JSON ("choices.0.message.content");
-    # empty keeps the whole response.
+    # empty keeps the whole response. The record's outputs are {"response": <that value>}.
     response_path: str = ""
+    # The record's outputs by name, each a path in the response JSON: dotted like response_path,
+    # or an RFC 9535 JSONPath when it starts with "$". Replaces response_path when given.
+    outputs: dict[str, OutputPath] | None = None
+    # Seconds one attempt may take, redirects and reading the answer included.
     timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Requests a second to this system from one executor process (a token bucket whose burst is
+    # the rate rounded up); None: no rate limit.
+    requests_per_s: float | None = Field(default=None, gt=0, le=100_000)
+    # Attempts of one call when the system cannot be reached, times out, answers 5xx or 429.
+    max_attempts: int = Field(default=3, ge=1, le=10)
 
     @field_validator("url")
     @classmethod
@@ -41,15 +96,41 @@ class HttpSystemConfig(BaseModel):
             raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
         return url
 
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_header_names(cls, secret_headers: dict[str, SecretHeader], info: ValidationInfo) -> Any:
+        plain = {name.lower() for name in info.data.get("headers", {})}
+        for name in secret_headers:
+            if name.lower() in plain:
+                raise ValueError(f"header {name!r} is also in headers: give it in one place")
+        return secret_headers
+
     @field_validator("body_template")
     @classmethod
-    def _templates_compile(cls, template: Any) -> Any:
+    def _templates_compile(cls, template: Any, info: ValidationInfo) -> Any:
+        # Runs only when body_template is given (pydantic does not validate defaults); a stored
+        # config (model_dump) holds the default next to a body_mapping, which is not a conflict.
+        if info.data.get("body_mapping") is not None and template != DEFAULT_BODY_TEMPLATE:
+            raise ValueError("give either body_template or body_mapping, not both")
         for text in _strings(template):
             try:
                 _compile(text)
             except TemplateError as exc:
                 raise ValueError(f"template {text!r} does not compile: {exc}") from exc
         return template
+
+    @field_validator("outputs")
+    @classmethod
+    def _output_paths(cls, outputs: dict[str, str] | None, info: ValidationInfo) -> Any:
+        if outputs is None:
+            return None
+        if info.data.get("response_path"):
+            raise ValueError("give either response_path or outputs, not both")
+        if not outputs:
+            raise ValueError("name at least one output")
+        if "" in outputs:
+            raise ValueError("an output name must not be empty")
+        return outputs
 
 
 class LlmMessage(BaseModel):
@@ -84,9 +165,12 @@ def _parse(model: type[BaseModel], config: dict[str, Any]) -> Any:
     try:
         return model.model_validate(config)
     except ValidationError as exc:
-        raise ValueError(
-            "; ".join(f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        ) from exc
+        raise ValueError("; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in exc.errors())) from exc
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    # A bad dict key is reported at "<key>.[key]": the key names the place well enough.
+    return ".".join(["config", *(str(p) for p in loc if p != "[key]")])
 
 
 def parse_http_config(config: dict[str, Any]) -> HttpSystemConfig:
@@ -159,3 +243,65 @@ def extract_path(document: Any, path: str) -> Any:
         else:
             raise KeyError(f"response has no {step!r} at path {path!r}")
     return current
+
+
+def build_body(config: HttpSystemConfig, context: dict[str, Any]) -> Any:
+    """The request body for one testcase, from body_mapping or else body_template. ValueError for
+    a path matching nothing; TemplateError / TypeError for a bad template reference."""
+    if config.body_mapping is None:
+        return render_body(config.body_template, context)
+    body: dict[str, Any] = {}
+    for key, path in config.body_mapping.items():
+        try:
+            body[key] = _select(path, context)
+        except LookupError as exc:
+            raise ValueError(f"body_mapping.{key}: {path} {exc.args[0]} in the testcase") from exc
+    return body
+
+
+def extract_outputs(config: HttpSystemConfig, document: Any) -> dict[str, Any]:
+    """A record's outputs from the response JSON; KeyError with the output and the missing step."""
+    if config.outputs is None:
+        return {"response": extract_path(document, config.response_path)}
+    outputs: dict[str, Any] = {}
+    for name, path in config.outputs.items():
+        if path.startswith("$"):
+            try:
+                outputs[name] = _select(path, document)
+            except LookupError as exc:
+                raise KeyError(f"output {name!r}: {path} {exc.args[0]} in the response") from exc
+        else:
+            try:
+                outputs[name] = extract_path(document, path)
+            except KeyError as exc:
+                raise KeyError(f"output {name!r}: {exc.args[0]}") from exc
+    return outputs
+
+
+@lru_cache(maxsize=1024)
+def _jsonpath(path: str) -> Any:
+    return jsonpath.compile(path, strict=True)
+
+
+def _check_jsonpath(path: str) -> None:
+    try:
+        _jsonpath(path)
+    except JSONPathError as exc:
+        # The library marks "unexpected end of query" at index -1.
+        at = "" if exc.token is None else f" at position {exc.token.index % (len(path) + 1)}"
+        raise ValueError(f"invalid JSONPath {path!r}: {exc.message}{at}") from exc
+
+
+def _select(path: str, document: Any) -> Any:
+    """What a JSONPath selects: the one value of a singular path (LookupError when it matches
+    nothing), else the list of every match."""
+    compiled = _jsonpath(path)
+    try:
+        matches = compiled.findall(document)
+    except JSONPathError as exc:
+        raise LookupError(f"cannot be applied: {exc.message}") from exc
+    if isinstance(compiled, JSONPath) and compiled.singular_query():
+        if not matches:
+            raise LookupError("matches nothing")
+        return matches[0]
+    return matches

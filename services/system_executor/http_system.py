@@ -1,79 +1,305 @@
-"""Calling a system of kind ``http``: one testcase in, one record's outputs (or an error) out."""
+"""Calling a system of kind ``http``: one testcase in, one record's outputs (or an error) out.
+
+One call is up to ``max_attempts`` HTTP attempts. Connection errors, timeouts, 408, 429 and 5xx
+are tried again after a jittered exponential backoff, or after the server's Retry-After (capped);
+any other answer is final. Whatever happens, the call ends in an ``Execution``: the run completes
+with errored records rather than failing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import math
+import os
+import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from jinja2 import TemplateError
 
+from services.system_executor.safety import HostNotAllowed
 from shared import metrics
-from shared.system_config import HttpSystemConfig, extract_path, render_body
+from shared.system_config import HttpSystemConfig, build_body, extract_outputs
+from shared.throttle import TokenBucket, retry_after_s
+
+log = logging.getLogger(__name__)
+
+# Answers worth another attempt besides 5xx: request timeout and rate limit.
+_RETRYABLE_4XX = frozenset({408, 429})
+_EXCERPT = 200
+# Failures that still got an HTTP answer (their latency is the system's).
+_ANSWERED = frozenset({"http_error", "bad_response"})
 
 
 @dataclass(frozen=True)
 class Execution:
+    """What one call of a system gives the record: outputs, or the error that explains why not."""
+
     status: str  # completed | errored
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     latency_ms: float = 0.0
 
 
-async def call_http_system(
-    client: httpx.AsyncClient, config: HttpSystemConfig, testcase: dict[str, Any], *, max_response_bytes: int
-) -> Execution:
-    try:
-        body = render_body(config.body_template, testcase)
-    except (TemplateError, TypeError, ValueError) as exc:
-        return Execution("errored", error=f"body template failed: {type(exc).__name__}: {exc}")
-    started = time.perf_counter()
-    try:
-        kwargs: dict[str, Any] = {"params": body} if config.method == "GET" else {"json": body}
-        async with client.stream(
-            config.method, config.url, headers=config.headers, timeout=config.timeout_s, **kwargs
-        ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_response_bytes:
-                    raise _TooLarge(f"response larger than {max_response_bytes} bytes")
-                chunks.append(chunk)
-            raw = b"".join(chunks)
-    except _TooLarge as exc:
-        return _failed("too_large", str(exc), started)
-    except httpx.TimeoutException:
-        return _failed("timeout", f"no answer within {config.timeout_s:g}s from {config.url}", started)
-    except httpx.HTTPError as exc:
-        return _failed("unreachable", f"could not reach {config.url}: {type(exc).__name__}: {exc}", started)
-    latency_ms = (time.perf_counter() - started) * 1000
-    metrics.SYSTEM_LATENCY.observe(latency_ms / 1000)
-    if not 200 <= response.status_code < 300:
-        metrics.SYSTEM_CALLS.labels("http_error").inc()
-        return Execution(
-            "errored", error=f"system answered HTTP {response.status_code}: {raw[:200]!r}", latency_ms=latency_ms
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The executor's waits between attempts (how many attempts is the system's own setting)."""
+
+    backoff_base_s: float = 0.5  # first backoff; doubles each attempt, plus up to this much jitter
+    backoff_max_s: float = 10.0
+    max_retry_after_s: float = 60.0  # a longer Retry-After is cut to this
+
+    def backoff_s(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.backoff_max_s, self.backoff_base_s * 2.0 ** (attempt - 1)) + random.uniform(
+            0, self.backoff_base_s
         )
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        metrics.SYSTEM_CALLS.labels("bad_response").inc()
-        return Execution("errored", error=f"system answered non-JSON: {raw[:200]!r}", latency_ms=latency_ms)
-    try:
-        answer = extract_path(document, config.response_path)
-    except KeyError as exc:
-        metrics.SYSTEM_CALLS.labels("bad_response").inc()
-        return Execution("errored", error=str(exc.args[0]), latency_ms=latency_ms)
-    metrics.SYSTEM_CALLS.labels("ok").inc()
-    return Execution("completed", outputs={"response": answer}, latency_ms=latency_ms)
 
 
-class _TooLarge(Exception):
-    pass
+@dataclass(frozen=True)
+class _Failure:
+    """One failed attempt."""
+
+    outcome: str  # metric label: unreachable, timeout, http_error, bad_response, too_large, not_allowed, …
+    summary: str  # "system answered HTTP 503"
+    detail: str = ""  # "b'overloaded'"
+    retryable: bool = False
+    retry_after_s: float | None = None
+
+    def message(self, attempts: int) -> str:
+        after = f" after {attempts} attempts" if attempts > 1 else ""
+        return f"{self.summary}{after}: {self.detail}" if self.detail else f"{self.summary}{after}"
 
 
-def _failed(outcome: str, error: str, started: float) -> Execution:
+class _SecretMissing(Exception):
+    """A secret header's environment variable is not set (or unusable)."""
+
+
+class _Stop(Exception):
+    """A failure found while exchanging, raised out of the response context."""
+
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(failure.summary)
+        self.failure = failure
+
+
+class HttpSystemCaller:
+    """One per executor process. Holds the client (whose connections pass the host allowlist)
+    and the token buckets of the systems that set ``requests_per_s``, shared by every run.
+
+    Secret headers are read from ``environ`` at each call and masked in every error message.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        max_response_bytes: int,
+        max_redirects: int = 5,
+        retry: RetryPolicy | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self._max_response_bytes = max_response_bytes
+        self._max_redirects = max_redirects
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._environ = environ if environ is not None else os.environ
+        # Keyed by the whole config: a system version's config never changes, and versions
+        # with the same config call the same endpoint the same way.
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def call(self, config: HttpSystemConfig, context: dict[str, Any]) -> Execution:
+        """Execute the system for one testcase (``{"inputs": …, "metadata": …}``)."""
+        try:
+            body = build_body(config, context)
+        except (TemplateError, TypeError, ValueError) as exc:
+            if config.body_mapping is not None:
+                return _errored("bad_request", str(exc))  # "body_mapping.q: $.inputs.q matches nothing …"
+            return _errored("bad_request", f"body template failed: {type(exc).__name__}: {exc}")
+        try:
+            headers, secrets = self._headers(config)
+        except _SecretMissing as exc:
+            return _errored("bad_request", str(exc))
+        bucket = self._bucket(config)
+        attempt = 0
+        while True:
+            attempt += 1
+            if bucket is not None:
+                await bucket.take()
+            started = time.perf_counter()
+            result = await self._attempt(config, body, headers, secrets)
+            latency_ms = (time.perf_counter() - started) * 1000
+            if not isinstance(result, _Failure) or result.outcome in _ANSWERED:
+                metrics.SYSTEM_LATENCY.observe(latency_ms / 1000)
+            if not isinstance(result, _Failure):
+                metrics.SYSTEM_CALLS.labels("ok").inc()
+                return Execution("completed", outputs=result, latency_ms=latency_ms)
+            if not result.retryable or attempt >= config.max_attempts:
+                return _errored(result.outcome, _redact(result.message(attempt), secrets), latency_ms)
+            wait = self._wait(result, attempt, bucket)
+            log.debug(
+                "system attempt failed; retrying",
+                extra={"outcome": result.outcome, "attempt": attempt, "wait_s": round(wait, 3)},
+            )
+            await asyncio.sleep(wait)
+
+    def _headers(self, config: HttpSystemConfig) -> tuple[dict[str, str], list[str]]:
+        """The request headers and the secret values in them; _SecretMissing naming the variable
+        (never a value) when one is not set."""
+        headers = dict(config.headers)
+        secrets: list[str] = []
+        for name, secret in config.secret_headers.items():
+            value = self._environ.get(secret.env, "").strip()
+            if not value:
+                raise _SecretMissing(f"secret header {name!r}: environment variable {secret.env} is not set")
+            if not _valid_header_value(value):
+                raise _SecretMissing(
+                    f"secret header {name!r}: environment variable {secret.env} does not hold a valid header value"
+                )
+            headers[name] = secret.prefix + value
+            secrets.append(value)
+        return headers, secrets
+
+    def _bucket(self, config: HttpSystemConfig) -> TokenBucket | None:
+        if config.requests_per_s is None:
+            return None
+        key = config.model_dump_json()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            rate = config.requests_per_s
+            bucket = self._buckets[key] = TokenBucket(rate, max(1, math.ceil(rate)))
+        return bucket
+
+    def _wait(self, failure: _Failure, attempt: int, bucket: TokenBucket | None) -> float:
+        if failure.retry_after_s is None:
+            return self._retry.backoff_s(attempt)
+        wait = min(failure.retry_after_s, self._retry.max_retry_after_s)
+        if bucket is not None:
+            # Every run calling this system waits, not only the call that was told.
+            bucket.pause_until(time.monotonic() + wait)
+        # A little jitter so calls told the same moment do not all come back at once.
+        return wait + random.uniform(0, min(self._retry.backoff_base_s, 1.0))
+
+    async def _attempt(
+        self, config: HttpSystemConfig, body: Any, headers: dict[str, str], secrets: list[str]
+    ) -> dict[str, Any] | _Failure:
+        """The record's outputs, or why this attempt failed."""
+        try:
+            async with asyncio.timeout(config.timeout_s):
+                status, raw, answer_headers = await self._exchange(config, body, headers)
+        except _Stop as stop:
+            return stop.failure
+        except HostNotAllowed as exc:
+            return _Failure("not_allowed", str(exc))
+        except (TimeoutError, httpx.TimeoutException):
+            return _Failure("timeout", f"no answer within {config.timeout_s:g}s from {config.url}", retryable=True)
+        except httpx.TransportError as exc:
+            return _Failure("unreachable", f"could not reach {config.url}", _describe(exc), retryable=True)
+        except httpx.HTTPError as exc:
+            return _Failure("unreachable", f"could not call {config.url}", _describe(exc))
+        if not 200 <= status < 300:
+            retryable = status >= 500 or status in _RETRYABLE_4XX
+            return _Failure(
+                "http_error",
+                f"system answered HTTP {status}",
+                _excerpt(raw, secrets),
+                retryable=retryable,
+                retry_after_s=retry_after_s(answer_headers) if retryable else None,
+            )
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return _Failure("bad_response", f"system answered non-JSON: {_excerpt(raw, secrets)}")
+        try:
+            return extract_outputs(config, document)
+        except KeyError as exc:
+            return _Failure("bad_response", str(exc.args[0]))
+
+    async def _exchange(
+        self, config: HttpSystemConfig, body: Any, headers: dict[str, str]
+    ) -> tuple[int, bytes, httpx.Headers]:
+        """Send the request, following redirects hop by hop; the final status, body and headers."""
+        method = config.method
+        url = httpx.URL(config.url)
+        payload: dict[str, Any] = {"params": body} if method == "GET" else {"json": body}
+        hop_headers = dict(headers)
+        for hop in range(self._max_redirects + 1):
+            request = self._client.build_request(method, url, headers=hop_headers, timeout=config.timeout_s, **payload)
+            response = await self._client.send(request, stream=True)
+            try:
+                if not response.is_redirect:
+                    return response.status_code, await self._read(response), response.headers
+                target = url.join(response.headers["location"])
+                if hop == self._max_redirects:
+                    raise _Stop(_redirect_refused(response.status_code, target, self._max_redirects))
+                if target.scheme not in ("http", "https"):
+                    raise _Stop(_Failure("redirect", f"system redirected to {target}, which is not http(s)"))
+                # As browsers do: 303 (and 301/302 after anything but GET) go on as a GET without
+                # a body; 307 and 308 repeat the request as it was.
+                if response.status_code == 303 or (response.status_code in (301, 302) and method != "GET"):
+                    method, payload = "GET", {}
+                elif method == "GET":
+                    payload = {}  # the query is in the Location already
+                if _origin(target) != _origin(url):
+                    # Credentials are for the system's own origin, never for where it points us.
+                    dropped = {name.lower() for name in config.secret_headers} | {"authorization", "cookie"}
+                    hop_headers = {k: v for k, v in hop_headers.items() if k.lower() not in dropped}
+                url = target
+            finally:
+                await response.aclose()
+        raise AssertionError("unreachable: the last hop returns or stops")
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        limit = self._max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _Stop(_Failure("too_large", f"response larger than {limit} bytes ({declared} announced)"))
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _Stop(_Failure("too_large", f"response larger than {limit} bytes"))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _redirect_refused(status: int, target: httpx.URL, max_redirects: int) -> _Failure:
+    if max_redirects == 0:
+        return _Failure("redirect", f"system answered HTTP {status} redirecting to {target} (redirects are off)")
+    return _Failure("redirect", f"system redirected more than {max_redirects} times (last to {target})")
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _valid_header_value(value: str) -> bool:
+    return value.isprintable() and value.isascii()
+
+
+def _excerpt(raw: bytes, secrets: list[str]) -> str:
+    # Mask before cutting, so no part of a secret the system echoed survives.
+    for secret in secrets:
+        raw = raw.replace(secret.encode(), b"***")
+    return repr(raw[:_EXCERPT])
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _errored(outcome: str, error: str, latency_ms: float = 0.0) -> Execution:
     metrics.SYSTEM_CALLS.labels(outcome).inc()
-    return Execution("errored", error=error, latency_ms=(time.perf_counter() - started) * 1000)
+    return Execution("errored", error=error, latency_ms=latency_ms)

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from services.system_executor.safety import DEFAULT_ALLOWED_HOSTS, HostAllowlist
 from shared.config import ServiceSettings
 
 
@@ -17,3 +18,23 @@ class ExecutorSettings(ServiceSettings):
     consumer_concurrency: int = 4
     # Largest system response read, in bytes.
     max_response_bytes: int = Field(default=1_000_000, ge=1024)
+    # Hosts the http system kind may call: comma-separated hostnames, "*.example.com" wildcards
+    # and CIDRs; "*" allows everything. A listed name may reach public addresses; a loopback,
+    # private or link-local address must be listed itself (see services/system_executor/safety.py).
+    allowed_hosts: str = DEFAULT_ALLOWED_HOSTS
+    # Redirects followed per attempt, each hop checked against allowed_hosts; 0 makes a 3xx an error.
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    # Backoff between attempts of a system call: base * 2^(attempt-1) plus up to base of jitter,
+    # at most backoff_max_s; a Retry-After (429, 503) is honoured up to max_retry_after_s.
+    retry_backoff_base_s: float = Field(default=0.5, ge=0)
+    retry_backoff_max_s: float = Field(default=10.0, ge=0)
+    max_retry_after_s: float = Field(default=60.0, ge=0)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _parses(cls, allowed_hosts: str) -> str:
+        HostAllowlist.parse(allowed_hosts)
+        return allowed_hosts
+
+    def allowlist(self) -> HostAllowlist:
+        return HostAllowlist.parse(self.allowed_hosts)

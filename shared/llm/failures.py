@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import openai
 
-# retry_after_s moved to shared.throttle (the executor uses it too); re-exported for old imports.
-from shared.throttle import retry_after_s as retry_after_s
+from shared.throttle import retry_after_s
 
 # Statuses worth retrying besides 5xx: request timeout, conflict (lock contention) and rate limit.
 _RETRYABLE_4XX = {408: "request_timeout", 409: "conflict", 429: "rate_limited"}

@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-# TokenBucket moved to shared.throttle (the executor uses it too); re-exported for old imports.
-from shared.throttle import TokenBucket as TokenBucket
+from shared.throttle import TokenBucket
 
 
 class EndpointLimiter:

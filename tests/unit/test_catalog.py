@@ -565,6 +565,11 @@ def test_validate_system_version_fills_defaults() -> None:
         "body_template": "{{ inputs }}",
         "response_path": "",
         "timeout_s": 30.0,
+        "secret_headers": {},
+        "body_mapping": None,
+        "outputs": None,
+        "requests_per_s": None,
+        "max_attempts": 3,
     }
 
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from email.utils import formatdate
 
 import pytest
 from prometheus_client import REGISTRY
@@ -23,8 +22,6 @@ from shared.llm import (
     LlmUnavailable,
     PriceTable,
 )
-from shared.llm.failures import retry_after_s
-from shared.llm.limiter import TokenBucket
 from tests.support.fake_llm import (
     FakeLlmServer,
     Reply,
@@ -323,15 +320,6 @@ async def test_token_bucket_spaces_requests(llm: FakeLlmServer) -> None:
     assert arrivals[-1] - arrivals[0] >= 0.9  # 5 tokens after the first at 5 a second
 
 
-async def test_token_bucket_pause_holds_every_taker() -> None:
-    bucket = TokenBucket(rate=1000, burst=10)
-    bucket.pause_until(time.monotonic() + 0.3)
-
-    waited = await asyncio.gather(bucket.take(), bucket.take())
-
-    assert min(waited) >= 0.29
-
-
 # -- metrics -----------------------------------------------------------------------------------
 
 
@@ -399,16 +387,6 @@ def test_price_table_matches_dated_and_prefixed_names_only() -> None:
 def test_price_table_rejects_bad_json(text: str) -> None:
     with pytest.raises(ValueError, match="invalid LLM price table"):
         PriceTable.from_json(text)
-
-
-def test_retry_after_forms() -> None:
-    now = time.time()
-    assert retry_after_s({"retry-after": "2"}) == 2.0
-    assert retry_after_s({"retry-after": "1.5", "retry-after-ms": "250"}) == 0.25
-    assert retry_after_s({"retry-after": formatdate(now + 30, usegmt=True)}, now=now) == pytest.approx(30, abs=1)
-    assert retry_after_s({"retry-after": formatdate(now - 30, usegmt=True)}, now=now) == 0.0
-    assert retry_after_s({"retry-after": "soon"}) is None
-    assert retry_after_s({}) is None
 
 
 def test_settings_mix_into_service_settings(monkeypatch: pytest.MonkeyPatch) -> None:
