@@ -156,9 +156,21 @@ class LlmSystemConfig(BaseModel):
     messages: list[LlmMessage] = Field(min_length=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    # OpenAI-compatible base URL; None: the executor's default (SCOREKEEPER_LLM_BASE_URL).
     base_url: str | None = None
     # The *name* of the environment variable holding the API key; the key is never stored.
+    # None: the executor's default (SCOREKEEPER_LLM_API_KEY_ENV).
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(default=60.0, gt=0, le=600)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+        return url
 
 
 def _parse(model: type[BaseModel], config: dict[str, Any]) -> Any:
@@ -228,6 +240,12 @@ def render_body(template: Any, context: dict[str, Any]) -> Any:
     if isinstance(template, list):
         return [render_body(v, context) for v in template]
     return template
+
+
+def render_text(template: str, context: dict[str, Any]) -> str:
+    """A text template (an llm system's message) filled from a testcase; TemplateError on a bad reference."""
+    text: str = _ENV.from_string(template).render(**context)
+    return text
 
 
 def extract_path(document: Any, path: str) -> Any:

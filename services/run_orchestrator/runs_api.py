@@ -147,8 +147,6 @@ class RunApi:
             raise not_found(
                 f"system version {request.system_version_id} does not exist in project {request.project_id}"
             )
-        if version["kind"] == "llm":
-            raise ApiError(Code.FAILED_PRECONDITION, "llm systems cannot be executed by this deployment yet")
         metric_ids = [parse_uuid(m, "metric_ids") for m in request.metric_ids]
         if request.metric_group_id:
             group = await self._catalog.metric_group(parse_uuid(request.metric_group_id, "metric_group_id"))

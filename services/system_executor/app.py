@@ -10,13 +10,15 @@ from functools import lru_cache, partial
 from services.system_executor.executor import RunExecutor
 from services.system_executor.handlers import ExecutorHandlers
 from services.system_executor.http_system import Execution, HttpSystemCaller, RetryPolicy
+from services.system_executor.llm_system import LlmSystemCaller
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from services.system_executor.safety import system_http_client
 from services.system_executor.settings import ExecutorSettings
 from shared import metrics
 from shared.db.pool import create_pool, database_reachable
+from shared.llm import Endpoint, LlmGateway
 from shared.runtime import ServiceParts, database_url, make_bus
-from shared.system_config import HttpSystemConfig, parse_http_config
+from shared.system_config import HttpSystemConfig, LlmSystemConfig, parse_http_config, parse_llm_config
 
 SERVICE = "system-executor"
 
@@ -32,17 +34,26 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         max_redirects=settings.max_redirects,
         retry=RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s, settings.max_retry_after_s),
     )
+    gateway = LlmGateway(settings.limits(), settings.prices(), purpose="system")
+    stack.push_async_callback(gateway.aclose)
+    llm_caller = LlmSystemCaller(
+        gateway, Endpoint(base_url=settings.llm_base_url, api_key_env=settings.llm_api_key_env or None)
+    )
     bus = await make_bus(settings, SERVICE)
     repo = ExecutorRepository(pool)
 
     async def call(plan: RunPlan, testcase: Testcase) -> Execution:
+        context = {"inputs": testcase.inputs, "metadata": testcase.metadata}
+        key = json.dumps(plan.system_config, sort_keys=True)
         try:
-            config = _http_config(json.dumps(plan.system_config, sort_keys=True))
+            if plan.system_kind == "llm":
+                return await llm_caller.call(_llm_config(key), context)
+            config = _http_config(key)
         except ValueError as exc:
             # Stored before a validation rule existed: every record of the run says why.
             metrics.SYSTEM_CALLS.labels("bad_config").inc()
             return Execution("errored", error=f"the system version's config is not valid: {exc}")
-        return await caller.call(config, {"inputs": testcase.inputs, "metadata": testcase.metadata})
+        return await caller.call(config, context)
 
     executor = RunExecutor(
         repo,
@@ -55,7 +66,12 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])
 
 
+# Parsed once per system version rather than once per testcase (JSONPaths, templates).
 @lru_cache(maxsize=256)
 def _http_config(config_json: str) -> HttpSystemConfig:
-    # Parsed once per system version rather than once per testcase (JSONPaths, templates).
     return parse_http_config(json.loads(config_json))
+
+
+@lru_cache(maxsize=256)
+def _llm_config(config_json: str) -> LlmSystemConfig:
+    return parse_llm_config(json.loads(config_json))

@@ -68,6 +68,9 @@ class RunExecutor:
                         status=result.status,
                         error=result.error,
                         latency_ms=result.latency_ms,
+                        prompt_tokens=result.prompt_tokens,
+                        completion_tokens=result.completion_tokens,
+                        cost_usd=result.cost_usd,
                         correlation_id=correlation_id,
                     )
                 )

@@ -34,7 +34,7 @@ class ExecutorHandlers:
         if plan.system_kind == "sdk":
             log.info("sdk system: the client executes it and ingests the records", extra={"run_id": str(plan.id)})
             return
-        if plan.system_kind != "http":
+        if plan.system_kind not in ("http", "llm"):
             raise InvalidEvent(f"system kind {plan.system_kind!r} cannot be executed by this executor")
         produced = await self._executor.execute(plan, event.correlation_id)
         log.info("run executed", extra={"run_id": str(plan.id), "records": produced})

@@ -44,6 +44,9 @@ class Execution:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None  # None: the system does not say what the call cost
 
 
 @dataclass(frozen=True)

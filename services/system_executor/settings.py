@@ -4,9 +4,10 @@ from pydantic import Field, field_validator
 
 from services.system_executor.safety import DEFAULT_ALLOWED_HOSTS, HostAllowlist
 from shared.config import ServiceSettings
+from shared.llm.settings import LlmSettings
 
 
-class ExecutorSettings(ServiceSettings):
+class ExecutorSettings(ServiceSettings, LlmSettings):
     """system-executor: calls the AI systems."""
 
     http_port: int = 8082
@@ -29,6 +30,11 @@ class ExecutorSettings(ServiceSettings):
     retry_backoff_base_s: float = Field(default=0.5, ge=0)
     retry_backoff_max_s: float = Field(default=10.0, ge=0)
     max_retry_after_s: float = Field(default=60.0, ge=0)
+
+    # The endpoint of llm systems that name none (any OpenAI-compatible base URL), and the NAME
+    # of the environment variable holding its key (empty: the endpoint takes no key).
+    llm_base_url: str = "https://api.openai.com/v1"
+    llm_api_key_env: str = Field(default="OPENAI_API_KEY", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from scorekeeper_sdk import Client
+from services.demo_system.app import answer
 from shared.devstack.stack import Stack, StackConfig
 from tests.conftest import clone_database
+from tests.support.fake_llm import FakeLlmServer, Reply
+from tests.support.judge_brain import judge_brain
 
 
 @asynccontextmanager
@@ -47,3 +51,44 @@ async def stack(
 async def client(stack: Stack) -> AsyncIterator[Client]:
     async with Client(stack.orchestrator_grpc, stack.query_grpc) as c:
         yield c
+
+
+# A stack whose scorer (judge) and executor (llm systems) call a fake chat-completions server.
+LLM_KEY_ENV = "SCOREKEEPER_E2E_LLM_KEY"
+LLM_KEY = "sk-e2e-51d0-not-a-real-key"
+# USD per million tokens.
+LLM_PRICES = {
+    "e2e-judge": {"input_per_mtok": 1.0, "output_per_mtok": 4.0},
+    "e2e-bot": {"input_per_mtok": 3.0, "output_per_mtok": 15.0},
+}
+
+
+def bot_or_judge(body: dict[str, Any]) -> Reply:
+    """Models named e2e-bot* answer the last message like the demo system; the others judge."""
+    if str(body.get("model", "")).startswith("e2e-bot"):
+        _, text = answer(body["messages"][-1]["content"])
+        return Reply(content=text)
+    return judge_brain(body)
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLlmServer]:
+    with FakeLlmServer(bot_or_judge, expected_key=LLM_KEY) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def llm_stack(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str, llm: FakeLlmServer
+) -> AsyncIterator[Stack]:
+    env = {
+        "SCOREKEEPER_JUDGE_BASE_URL": llm.base_url,
+        "SCOREKEEPER_JUDGE_API_KEY_ENV": LLM_KEY_ENV,
+        "SCOREKEEPER_LLM_BASE_URL": llm.base_url,
+        "SCOREKEEPER_LLM_API_KEY_ENV": LLM_KEY_ENV,
+        LLM_KEY_ENV: LLM_KEY,
+        "SCOREKEEPER_LLM_PRICES_JSON": json.dumps(LLM_PRICES),
+        "SCOREKEEPER_LLM_BACKOFF_BASE_S": "0.05",
+    }
+    async with running_stack(tmp_path_factory, pg_server, template_database, nats_url, env=env) as stack:
+        yield stack

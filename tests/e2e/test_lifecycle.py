@@ -223,7 +223,7 @@ async def test_sdk_runs_complete_from_ingested_records(client: Client, stack: St
     assert len(got) == 8 and all(r.latency_ms == 12.5 for r in got.values())
 
 
-async def test_metric_groups_production_versions_and_preconditions(client: Client, stack: Stack) -> None:
+async def test_metric_groups_and_production_versions(client: Client, stack: Stack) -> None:
     ids = await scenario.prepare(client, stack.demo_system_url, 4, name="catalog")
     group = await client.catalog.CreateMetricGroup(
         cpb.CreateMetricGroupRequest(project_id=ids.project_id, name="core", metric_ids=ids.metric_ids[:2])
@@ -256,9 +256,16 @@ async def test_metric_groups_production_versions_and_preconditions(client: Clien
             config=struct({"model": "gpt-x", "messages": [{"role": "user", "content": "{{ inputs.question }}"}]}),
         )
     )
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await client.create_run(ids.project_id, ids.testset_id, llm.id, [])
-    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # No endpoint in the version and no key for the executor's default one: every record says so,
+    # and the run still completes.
+    run = await client.create_run(ids.project_id, ids.testset_id, llm.id, ids.metric_ids[:1])
+    view = await client.wait_for_run(run.id, timeout_s=30)
+    assert (view.status, view.records, view.errored_records) == ("completed", 4, 4)
+    errors = {r.error async for r in client.records(run.id)}
+    assert errors == {
+        "the model call failed: system endpoint api.openai.com: the API key environment variable OPENAI_API_KEY"
+        " is not set"
+    }
 
 
 async def test_rescoring_a_run_still_executing_is_refused(client: Client, stack: Stack) -> None:

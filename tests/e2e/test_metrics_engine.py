@@ -5,9 +5,8 @@ it stands in for a paid LLM provider)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,43 +15,17 @@ from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.client import cpb, qpb
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
-from tests.e2e.conftest import running_stack
+from tests.e2e.conftest import LLM_KEY, bot_or_judge
 from tests.support.fake_llm import FakeLlmServer, answer, http_error
-from tests.support.judge_brain import judge_brain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
-KEY_ENV = "SCOREKEEPER_E2E_JUDGE_KEY"
-SECRET = "sk-e2e-51d0-not-a-real-key"
 MODEL = "e2e-judge"
-# USD per million tokens.
-PRICES = {MODEL: {"input_per_mtok": 1.0, "output_per_mtok": 4.0}}
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLlmServer]:
-    with FakeLlmServer(judge_brain, expected_key=SECRET) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def judged_stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str, llm: FakeLlmServer
-) -> AsyncIterator[Stack]:
-    env = {
-        "SCOREKEEPER_JUDGE_BASE_URL": llm.base_url,
-        "SCOREKEEPER_JUDGE_API_KEY_ENV": KEY_ENV,
-        KEY_ENV: SECRET,
-        "SCOREKEEPER_LLM_PRICES_JSON": json.dumps(PRICES),
-        "SCOREKEEPER_LLM_BACKOFF_BASE_S": "0.05",
-    }
-    async with running_stack(tmp_path_factory, pg_server, template_database, nats_url, env=env) as stack:
-        yield stack
 
 
 @pytest.fixture
-async def client(judged_stack: Stack) -> AsyncIterator[Client]:
-    async with Client(judged_stack.orchestrator_grpc, judged_stack.query_grpc) as c:
+async def client(llm_stack: Stack) -> AsyncIterator[Client]:
+    async with Client(llm_stack.orchestrator_grpc, llm_stack.query_grpc) as c:
         yield c
 
 
@@ -76,12 +49,10 @@ async def wait_for_status(client: Client, run_id: str, status: str, timeout_s: f
     raise AssertionError(f"run {run_id} is {view.status}, not {status}: {view.status_explanation}")
 
 
-async def test_heuristic_ai_and_human_metrics_in_one_run(
-    judged_stack: Stack, client: Client, llm: FakeLlmServer
-) -> None:
-    llm.reset(judge_brain)
-    llm.expected_key = SECRET
-    ids = await scenario.prepare(client, judged_stack.demo_system_url, 40, name="engine")
+async def test_heuristic_ai_and_human_metrics_in_one_run(llm_stack: Stack, client: Client, llm: FakeLlmServer) -> None:
+    llm.reset(bot_or_judge)
+    llm.expected_key = LLM_KEY
+    ids = await scenario.prepare(client, llm_stack.demo_system_url, 40, name="engine")
     correct = await client.create_ai_metric(
         ids.project_id, "judged correct", model=MODEL, template="answer_correctness", guidelines="Ignore case."
     )
@@ -115,7 +86,7 @@ async def test_heuristic_ai_and_human_metrics_in_one_run(
         assert score_of(record, "reviewer agrees").status == "pending"
     # One judge call per AI score, plus the two retried failures: nothing was judged twice.
     assert len(llm.received(MODEL)) == 2 * len(done) + 2
-    assert all(r.headers["authorization"] == f"Bearer {SECRET}" for r in llm.received(MODEL))
+    assert all(r.headers["authorization"] == f"Bearer {LLM_KEY}" for r in llm.received(MODEL))
 
     by_name = {m.name: m for m in view.metrics}
     passes = sum(oracle.values())
@@ -143,11 +114,11 @@ async def test_heuristic_ai_and_human_metrics_in_one_run(
 
 
 async def test_a_judge_that_never_gives_a_verdict_errors_the_scores_and_the_run_completes(
-    judged_stack: Stack, client: Client, llm: FakeLlmServer
+    llm_stack: Stack, client: Client, llm: FakeLlmServer
 ) -> None:
     llm.reset(lambda body: answer("PASS, definitely"))
-    llm.expected_key = SECRET
-    ids = await scenario.prepare(client, judged_stack.demo_system_url, 3, name="garbage")
+    llm.expected_key = LLM_KEY
+    ids = await scenario.prepare(client, llm_stack.demo_system_url, 3, name="garbage")
     judged = await client.create_ai_metric(
         ids.project_id, "judged", model="garbage-judge", template="answer_relevance", parse_attempts=2
     )
@@ -165,8 +136,8 @@ async def test_a_judge_that_never_gives_a_verdict_errors_the_scores_and_the_run_
     assert len(llm.received("garbage-judge")) == 2 * completed
 
 
-async def test_ingested_usage_feeds_cost_and_latency_heuristics(judged_stack: Stack, client: Client) -> None:
-    ids = await scenario.prepare(client, judged_stack.demo_system_url, 3, name="costs")
+async def test_ingested_usage_feeds_cost_and_latency_heuristics(llm_stack: Stack, client: Client) -> None:
+    ids = await scenario.prepare(client, llm_stack.demo_system_url, 3, name="costs")
     system = await client.catalog.CreateSystem(cpb.CreateSystemRequest(project_id=ids.project_id, name="client-side"))
     sdk = await client.catalog.CreateSystemVersion(
         cpb.CreateSystemVersionRequest(system_id=system.id, kind="sdk", name="v1", config=struct({}))

@@ -1,0 +1,62 @@
+"""Calling a system of kind ``llm``: a prompt run on the server (as the reference's Kickoff and
+Playground do) against any OpenAI-compatible chat-completions endpoint, through the process's
+LlmGateway (concurrency cap, token bucket, Retry-After, retries with jittered backoff, prices).
+
+The record's outputs are the answer text, the finish reason and the token usage; the record
+carries the usage and cost too, for cost_under metrics and the run's totals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import TemplateError
+
+from services.system_executor.http_system import Execution
+from shared import metrics
+from shared.llm import ChatRequest, Endpoint, LlmError, LlmGateway
+from shared.system_config import LlmSystemConfig, render_text
+
+
+class LlmSystemCaller:
+    def __init__(self, gateway: LlmGateway, default_endpoint: Endpoint) -> None:
+        self._gateway = gateway
+        self._default = default_endpoint
+
+    async def call(self, config: LlmSystemConfig, context: dict[str, Any]) -> Execution:
+        """Execute the prompt for one testcase (``{"inputs": …, "metadata": …}``)."""
+        try:
+            messages = [{"role": m.role, "content": render_text(m.content, context)} for m in config.messages]
+        except TemplateError as exc:
+            metrics.SYSTEM_CALLS.labels("bad_request").inc()
+            return Execution("errored", error=f"prompt template failed: {type(exc).__name__}: {exc}")
+        endpoint = Endpoint(
+            base_url=config.base_url or self._default.base_url,
+            api_key_env=config.api_key_env or self._default.api_key_env,
+        )
+        request = ChatRequest(
+            model=config.model,
+            messages=messages,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            timeout_s=config.timeout_s,
+        )
+        try:
+            answer = await self._gateway.complete(endpoint, request)
+        except LlmError as exc:
+            metrics.SYSTEM_CALLS.labels("llm_error").inc()
+            return Execution("errored", error=f"the model call failed: {exc}")
+        metrics.SYSTEM_CALLS.labels("ok").inc()
+        metrics.SYSTEM_LATENCY.observe(answer.latency_ms / 1000)
+        return Execution(
+            "completed",
+            outputs={
+                "response": answer.content,
+                "finish_reason": answer.finish_reason,
+                "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens},
+            },
+            latency_ms=answer.latency_ms,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            cost_usd=answer.cost_usd,
+        )
