@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import jsonpath
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from jsonpath import JSONPath, JSONPathError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -244,8 +244,13 @@ def render_body(template: Any, context: dict[str, Any]) -> Any:
 
 def render_text(template: str, context: dict[str, Any]) -> str:
     """A text template (an llm system's message) filled from a testcase; TemplateError on a bad reference."""
-    text: str = _ENV.from_string(template).render(**context)
+    text: str = _text_template(template).render(**context)
     return text
+
+
+@lru_cache(maxsize=1024)
+def _text_template(text: str) -> Template:
+    return _ENV.from_string(text)
 
 
 def extract_path(document: Any, path: str) -> Any:

@@ -9,6 +9,7 @@ errored scores can be re-scored later.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from shared import metrics
 from shared.llm import ChatAnswer, ChatRequest, Endpoint, LlmError, LlmGateway
@@ -25,8 +26,10 @@ class Judge:
     def __init__(self, gateway: LlmGateway, default_endpoint: Endpoint) -> None:
         self._gateway = gateway
         self._default = default_endpoint
+        # Metric versions are immutable: each config is parsed once.
+        self._configs: dict[uuid.UUID, judge.JudgeConfig] = {}
 
-    def endpoint(self, config: judge.JudgeConfig) -> Endpoint:
+    def _endpoint(self, config: judge.JudgeConfig) -> Endpoint:
         return Endpoint(
             base_url=config.base_url or self._default.base_url,
             api_key_env=config.api_key_env or self._default.api_key_env or None,
@@ -35,11 +38,13 @@ class Judge:
     async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
         usage = _Usage()
         try:
-            config = judge.parse_config(metric.config)
+            config = self._configs.get(metric.id)
+            if config is None:
+                config = self._configs[metric.id] = judge.parse_config(metric.config)
             prompt = judge.build_prompt(config, metric.output_type, metric.guidelines, record)
         except ValueError as exc:
             return ScoreOutcome("errored", None, None, "", str(exc))
-        endpoint = self.endpoint(config)
+        endpoint = self._endpoint(config)
         messages = list(prompt.messages)
         problem = ""
         raw = ""

@@ -17,9 +17,10 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError, meta, pass_context
+from jinja2 import StrictUndefined, Template, TemplateError, meta, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -206,7 +207,7 @@ def build_prompt(config: JudgeConfig, output_type: str, guidelines: str, record:
         NONCE_VARIABLE: nonce,
     }
     try:
-        user = _ENV.from_string(config.template_text).render(variables)
+        user = _template(config.template_text).render(variables)
     except TemplateError as exc:
         raise ValueError(f"the prompt template cannot be filled from this record: {exc}") from exc
     system = (
@@ -230,6 +231,11 @@ def build_prompt(config: JudgeConfig, output_type: str, guidelines: str, record:
         return JudgePrompt(messages, None, [tool], {"type": "function", "function": {"name": TOOL_NAME}}, nonce)
     response_format = {"type": "json_schema", "json_schema": {"name": "verdict", "strict": True, "schema": schema}}
     return JudgePrompt(messages, response_format, None, None, nonce)
+
+
+@lru_cache(maxsize=256)
+def _template(text: str) -> Template:
+    return _ENV.from_string(text)
 
 
 class UnparsableAnswer(ValueError):
