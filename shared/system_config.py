@@ -91,10 +91,7 @@ class HttpSystemConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
-        return url
+        return check_http_url(url)
 
     @field_validator("secret_headers")
     @classmethod
@@ -166,11 +163,15 @@ class LlmSystemConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_base_url(cls, url: str | None) -> str | None:
-        if url is not None:
-            parsed = urlparse(url)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
-        return url
+        return None if url is None else check_http_url(url)
+
+
+def check_http_url(url: str) -> str:
+    """ValueError unless ``url`` is an http:// or https:// URL with a host."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+    return url
 
 
 def _parse(model: type[BaseModel], config: dict[str, Any]) -> Any:

@@ -49,7 +49,7 @@ class ScorerHandlers:
             outcome = score_heuristic(metric, record.data)
         elif await self._repo.score_status(sid) == "completed":
             # A redelivery of a judged score: the judge is not paid twice.
-            await self._completed(event, record.run_id, record.id, metric.id, sid, "completed")
+            await self._completed(event, sid, "completed")
             return
         else:
             outcome = await self._judge.score(metric, record.data)
@@ -60,22 +60,15 @@ class ScorerHandlers:
         if outcome.status == "pending":
             return
         # Published on redelivery too: the first delivery may have died between commit and publish.
-        await self._completed(event, record.run_id, record.id, metric.id, sid, outcome.status)
+        await self._completed(event, sid, outcome.status)
 
-    async def _completed(
-        self,
-        event: ScoreRequested,
-        run_id: uuid.UUID,
-        record_id: uuid.UUID,
-        metric_version_id: uuid.UUID,
-        sid: uuid.UUID,
-        status: ScoreStatus,
-    ) -> None:
+    async def _completed(self, event: ScoreRequested, sid: uuid.UUID, status: ScoreStatus) -> None:
+        """Announce a score; the event's run, record and metric version were checked against the rows."""
         await self._bus.publish(
             ScoreCompleted(
-                run_id=run_id,
-                record_id=record_id,
-                metric_version_id=metric_version_id,
+                run_id=event.run_id,
+                record_id=event.record_id,
+                metric_version_id=event.metric_version_id,
                 score_id=sid,
                 status=status,
                 correlation_id=event.correlation_id,

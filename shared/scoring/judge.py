@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.scoring.record import ScoringInput
+from shared.system_config import check_http_url
 
 NONCE_VARIABLE = "_scorekeeper_data_nonce"
 
@@ -125,9 +126,7 @@ class JudgeConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
-        return url.rstrip("/")
+        return check_http_url(url).rstrip("/") if url else url
 
     @model_validator(mode="after")
     def _one_template(self) -> JudgeConfig:
