@@ -265,3 +265,67 @@ class Client(TestsetMethods):
             if not page.next_page_token:
                 return
             token = page.next_page_token
+
+    async def list_records(self, page_size: int = 500, **filters: Any) -> AsyncIterator[qpb.RecordView]:
+        """Records of a run (``run_id=``) or of a project (``project_id=``), every page; ``filters`` are
+        ListRecordsRequest fields: run_ids, testcase_id, statuses, tags, where (["exact:failed",
+        "overlap:lt:0.5"]), search, order_by ("latency_ms desc", "score.<metric> desc")."""
+        token = ""
+        while True:
+            request = qpb.ListRecordsRequest(page_size=page_size, page_token=token, **filters)
+            page = await self._call(self.query.ListRecords, request, qpb.ListRecordsResponse)
+            for record in page.records:
+                yield record
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    async def get_record(self, record_id: str) -> qpb.RecordView:
+        return await self._call(self.query.GetRecord, qpb.GetRecordRequest(record_id=record_id), qpb.RecordView)
+
+    async def list_runs(self, project_id: str, page_size: int = 100, **filters: Any) -> AsyncIterator[qpb.RunView]:
+        """The project's runs, newest first; ``filters`` are ListRunsRequest fields (sources, statuses,
+        testset_id, system_id, system_version_id, created_after, created_before)."""
+        token = ""
+        while True:
+            request = qpb.ListRunsRequest(project_id=project_id, page_size=page_size, page_token=token, **filters)
+            page = await self._call(self.query.ListRuns, request, qpb.ListRunsResponse)
+            for run in page.runs:
+                yield run
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    async def run_history(self, project_id: str, metrics: Sequence[str], **filters: Any) -> qpb.GetRunHistoryResponse:
+        """Per-metric series over runs (metric ids or names); ``filters`` are GetRunHistoryRequest
+        fields (testset_id, system_id, system_version_id, sources, limit, created_after/before)."""
+        request = qpb.GetRunHistoryRequest(project_id=project_id, metrics=list(metrics), **filters)
+        return await self._call(self.query.GetRunHistory, request, qpb.GetRunHistoryResponse)
+
+    async def compare_runs(
+        self,
+        run_id: str,
+        baseline_run_id: str,
+        *,
+        metrics: Sequence[str] = (),
+        regressions_only: bool = False,
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> qpb.CompareRunsResponse:
+        """One page of the comparison of ``run_id`` against ``baseline_run_id``."""
+        request = qpb.CompareRunsRequest(
+            run_id=run_id,
+            baseline_run_id=baseline_run_id,
+            metrics=list(metrics),
+            regressions_only=regressions_only,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._call(self.query.CompareRuns, request, qpb.CompareRunsResponse)
+
+    async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:
+        """The run's records as CSV or JSONL, chunk by chunk (no deadline: it lasts as long as the
+        caller reads)."""
+        async for chunk in self.query.ExportRun(qpb.ExportRunRequest(run_id=run_id, format=format)):
+            if chunk.data:
+                yield chunk.data

@@ -8,7 +8,6 @@ from functools import partial
 from scorekeeper.v1 import query_pb2
 
 from services.query.api import QueryApi
-from services.query.repository import QueryRepository
 from services.query.settings import QuerySettings
 from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
@@ -19,7 +18,7 @@ SERVICE = "query"
 
 async def build(stack: AsyncExitStack, settings: QuerySettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
-    api = QueryApi(QueryRepository(pool), settings.public_query_url)
+    api = QueryApi(pool, settings.public_query_url)
     return ServiceParts(
         apis=[bind(query_pb2.DESCRIPTOR.services_by_name["QueryService"], api)],
         readiness=[partial(database_reachable, pool)],

@@ -226,13 +226,23 @@ class RunRepository:
                     event.cost_usd,
                 )
                 if inserted is not None:
+                    # The usage sums let a run page show totals without scanning its records.
                     await conn.execute(
-                        "INSERT INTO run_record_counts AS c (run_id, shard, records, errored) VALUES ($1, $2, 1, $3)"
+                        "INSERT INTO run_record_counts AS c (run_id, shard, records, errored, latency_ms,"
+                        " prompt_tokens, completion_tokens, cost_usd, costed)"
+                        " VALUES ($1, $2, 1, $3, $4, $5, $6, coalesce($7::float8, 0), ($7::float8 IS NOT NULL)::int)"
                         " ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + 1,"
-                        " errored = c.errored + EXCLUDED.errored",
+                        " errored = c.errored + EXCLUDED.errored, latency_ms = c.latency_ms + EXCLUDED.latency_ms,"
+                        " prompt_tokens = c.prompt_tokens + EXCLUDED.prompt_tokens,"
+                        " completion_tokens = c.completion_tokens + EXCLUDED.completion_tokens,"
+                        " cost_usd = c.cost_usd + EXCLUDED.cost_usd, costed = c.costed + EXCLUDED.costed",
                         event.run_id,
                         counter_shard(rid),
                         1 if event.status == "errored" else 0,
+                        event.latency_ms,
+                        event.prompt_tokens,
+                        event.completion_tokens,
+                        event.cost_usd,
                     )
             return rid, await self._advance(conn, event.run_id)
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
@@ -28,6 +30,10 @@ from google.protobuf.message_factory import GetMessageClass
 from shared.edge.errors import ApiError, Code
 
 log = logging.getLogger(__name__)
+
+# When the caller stops waiting for the current unary call (time.monotonic()), None without a
+# deadline: operations may bound their own work by it (a database statement timeout, say).
+request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
 Operation = Callable[[Any], Awaitable[Message]]
 StreamOperation = Callable[[Any], AsyncIterator[Message]]
@@ -58,6 +64,7 @@ class BoundMethod:
 
     async def call(self, request: Message, timeout_s: float | None = None) -> Message:
         """Run a unary operation; every failure comes out as an ApiError."""
+        token = request_deadline.set(None if timeout_s is None else time.monotonic() + timeout_s)
         try:
             if timeout_s is not None:
                 return cast(Message, await asyncio.wait_for(self.operation(request), timeout_s))
@@ -66,6 +73,8 @@ class BoundMethod:
             raise
         except Exception as exc:
             raise self._api_error(exc) from exc
+        finally:
+            request_deadline.reset(token)
 
     async def call_client_stream(self, requests: AsyncIterator[Message]) -> Message:
         """Run a client-streaming operation over the request messages; failures as ApiError."""

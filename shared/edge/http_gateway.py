@@ -46,15 +46,18 @@ def error_response(code: Code, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code.name, "message": message}}, status_code=code.http)
 
 
-def _http_rule(method: BoundMethod) -> tuple[str, str, str, str] | None:
+def _http_rules(method: BoundMethod) -> list[tuple[str, str, str, str]]:
+    """(verb, path, body, response_body) of the method's rule and of its additional bindings."""
     options = method.descriptor.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
-        return None
-    rule: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
-    verb = rule.WhichOneof("pattern")
-    if verb is None or verb == "custom":
-        return None
-    return verb.upper(), getattr(rule, verb), rule.body, rule.response_body
+        return []
+    top: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
+    rules = []
+    for rule in (top, *top.additional_bindings):
+        verb = rule.WhichOneof("pattern")
+        if verb is not None and verb != "custom":
+            rules.append((verb.upper(), getattr(rule, verb), rule.body, rule.response_body))
+    return rules
 
 
 def _query_value(field: Any, raw: str) -> Any:
@@ -211,12 +214,9 @@ def build_http_app(services: list[BoundService], ready: Callable[[], Awaitable[b
     routes: list[Route] = []
     for service in services:
         for method in service.methods:
-            rule = _http_rule(method)
-            if rule is None:
-                continue
-            verb, path, body, response_body = rule
-            endpoint = _route_endpoint(method, body, response_body)
-            routes.append(Route(path, endpoint, methods=[verb], name=method.descriptor.full_name))
+            for verb, path, body, response_body in _http_rules(method):
+                endpoint = _route_endpoint(method, body, response_body)
+                routes.append(Route(path, endpoint, methods=[verb], name=method.descriptor.full_name))
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})

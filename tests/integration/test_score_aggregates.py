@@ -17,7 +17,6 @@ from scipy import stats as scipy_stats
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.api import QueryApi
-from services.query.repository import QueryRepository
 from services.scorer.repository import RecordToScore, ScoreRepository
 from shared.ids import record_id, score_id
 from shared.scoring.metric import MetricVersion, ScoreOutcome, passes
@@ -99,7 +98,7 @@ def completed(metric: MetricVersion, value: bool | float, **usage: float) -> Sco
 
 
 async def get_run(db: asyncpg.Pool, run: uuid.UUID) -> pb.RunView:
-    return await QueryApi(QueryRepository(db), "http://q").get_run(pb.GetRunRequest(run_id=str(run)))
+    return await QueryApi(db, "http://q").get_run(pb.GetRunRequest(run_id=str(run)))
 
 
 async def test_float_metric_over_three_trials(db: asyncpg.Pool) -> None:

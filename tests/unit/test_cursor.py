@@ -72,3 +72,36 @@ def test_deeply_nested_token_is_malformed() -> None:
     with pytest.raises(ApiError) as caught:
         decode(b64(b"[" * 100_000), ("after",))
     assert caught.value.code is Code.INVALID_ARGUMENT
+
+
+def test_position_values() -> None:
+    from datetime import UTC, datetime
+
+    from services.query.cursor import number, timestamp, uuid_of
+
+    assert str(uuid_of("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827")) == "0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827"
+    assert timestamp("2025-01-02T03:04:05.123456+00:00") == datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    assert number(3) == 3.0 and number(0.5) == 0.5
+    assert number(None, nullable=True) is None
+
+
+@pytest.mark.parametrize(
+    ("call", "value"),
+    [
+        pytest.param("uuid_of", "nope", id="bad-id"),
+        pytest.param("uuid_of", 42, id="id-number"),
+        pytest.param("uuid_of", None, id="id-null"),
+        pytest.param("timestamp", "yesterday", id="bad-time"),
+        pytest.param("timestamp", "2025-01-02T03:04:05", id="time-without-offset"),
+        pytest.param("timestamp", 1700000000, id="time-number"),
+        pytest.param("number", "3", id="number-as-text"),
+        pytest.param("number", True, id="number-bool"),
+        pytest.param("number", None, id="number-null-where-not-allowed"),
+    ],
+)
+def test_malformed_position_values(call: str, value: Any) -> None:
+    from services.query import cursor
+
+    with pytest.raises(ApiError) as caught:
+        getattr(cursor, call)(value)
+    assert (caught.value.code, caught.value.message) == (Code.INVALID_ARGUMENT, MALFORMED)

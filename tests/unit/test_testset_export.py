@@ -10,6 +10,7 @@ import pytest
 
 from services.run_orchestrator.testsets import export
 from services.run_orchestrator.testsets.validation import FieldMapping
+from shared.spreadsheet import cell
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ from services.run_orchestrator.testsets.validation import FieldMapping
     ],
 )
 def test_cell(value: Any, text: str) -> None:
-    assert export.cell(value) == text
+    assert cell(value) == text
 
 
 def test_columns_put_mapped_fields_first_then_the_rest_by_name() -> None:

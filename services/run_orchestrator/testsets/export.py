@@ -1,37 +1,16 @@
-"""CSV export of testcases: one row per testcase, one column per top-level data field.
-
-Scalars are written as text (numbers and booleans as JSON: ``3``, ``0.5``, ``true``), objects and
-arrays as JSON, null and missing fields as an empty cell. A text cell that a spreadsheet would
-run as a formula (starting with = + - @, tab or carriage return) gets a leading apostrophe
-(OWASP "CSV injection").
+"""CSV export of testcases: one row per testcase, one column per top-level data field; cells as
+shared.spreadsheet writes them (formulas escaped), a missing field as an empty cell.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from services.run_orchestrator.testsets.validation import FieldMapping
+from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
 
-CONTENT_TYPE = "text/csv; charset=utf-8"
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_formula(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return escape_formula(value)
-    if isinstance(value, bool | int | float):
-        return json.dumps(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+CONTENT_TYPE = CSV_CONTENT_TYPE
 
 
 def columns(fields: Iterable[str], mapping: FieldMapping) -> list[str]:
@@ -42,16 +21,9 @@ def columns(fields: Iterable[str], mapping: FieldMapping) -> list[str]:
     return mapped + sorted(present - set(mapped))
 
 
-def encode(rows: Iterable[Iterable[str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
-
-
 def header(names: list[str]) -> bytes:
-    return encode([[escape_formula(n) for n in names]])
+    return csv_bytes([[escape_formula(n) for n in names]])
 
 
 def testcase_rows(names: list[str], data: Iterable[dict[str, Any]]) -> bytes:
-    return encode([cell(d.get(n)) for n in names] for d in data)
+    return csv_bytes([cell(d.get(n)) for n in names] for d in data)

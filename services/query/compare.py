@@ -1,0 +1,172 @@
+"""CompareRuns: a run (B) against a baseline (A) on the same testset, per testcase and metric.
+
+Per testcase and metric, a run's value is the mean of its trials' completed scores of the pinned
+metric version (booleans as 0 / 1). Higher is better: B below A is a regression, above an
+improvement, equal (within 1e-9) unchanged; without a value on either side, incomparable. The
+classification is written once, in SQL (_COMPARED), for both the counts and the pages.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import cursor, filters, metrics
+from services.query.db import Reader
+from shared.db.pool import Connection
+from shared.edge.convert import dict_to_struct, parse_uuid
+from shared.edge.errors import invalid, not_found
+
+# $1 the run (B), $2 the baseline (A), $3 the compared metric ids.
+_COMPARED = (
+    "WITH side AS (SELECT s.run_id, r.testcase_id, v.metric_id, avg(s.value_num) AS value"
+    "   FROM scores s JOIN records r ON r.id = s.record_id JOIN runs ru ON ru.id = s.run_id"
+    "   JOIN metric_versions v ON v.id = s.metric_version_id"
+    "   WHERE s.run_id = ANY(ARRAY[$1, $2]::uuid[]) AND s.status = 'completed'"
+    "     AND s.metric_version_id = ANY(ru.metric_version_ids) AND v.metric_id = ANY($3::uuid[])"
+    "   GROUP BY 1, 2, 3),"
+    " testcases AS (SELECT DISTINCT testcase_id FROM records WHERE run_id = ANY(ARRAY[$1, $2]::uuid[])),"
+    " compared AS (SELECT t.testcase_id, m.metric_id, a.value AS baseline_value, b.value,"
+    "   CASE WHEN a.value IS NULL OR b.value IS NULL THEN 'incomparable'"
+    "     WHEN b.value < a.value - 1e-9 THEN 'regression' WHEN b.value > a.value + 1e-9 THEN 'improvement'"
+    "     ELSE 'unchanged' END AS change"
+    "   FROM testcases t CROSS JOIN unnest($3::uuid[]) AS m(metric_id)"
+    "   LEFT JOIN side a ON a.run_id = $2 AND a.testcase_id = t.testcase_id AND a.metric_id = m.metric_id"
+    "   LEFT JOIN side b ON b.run_id = $1 AND b.testcase_id = t.testcase_id AND b.metric_id = m.metric_id)"
+)
+
+_COUNTS = (
+    _COMPARED + " SELECT metric_id, count(*) FILTER (WHERE change = 'regression')::int AS regressions,"
+    " count(*) FILTER (WHERE change = 'improvement')::int AS improvements,"
+    " count(*) FILTER (WHERE change = 'unchanged')::int AS unchanged,"
+    " count(*) FILTER (WHERE change = 'incomparable')::int AS incomparable,"
+    " count(*)::int AS testcases, avg(baseline_value) AS baseline_mean, avg(value) AS mean"
+    " FROM compared GROUP BY metric_id"
+)
+
+# $4 the last testcase id of the previous page, $5 regressions only, $6 the page size + 1.
+_PAGE = (
+    _COMPARED + " SELECT * FROM compared WHERE testcase_id IN (SELECT testcase_id FROM compared"
+    "   WHERE testcase_id > $4 AND (NOT $5 OR change = 'regression')"
+    "   GROUP BY testcase_id ORDER BY testcase_id LIMIT $6)"
+    " ORDER BY testcase_id"
+)
+
+
+class CompareReads:
+    """CompareRuns."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def compare_runs(self, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:
+        run_id = parse_uuid(request.run_id, "run_id")
+        baseline_id = parse_uuid(request.baseline_run_id, "baseline_run_id")
+        size = filters.page_size(request.page_size)
+        after = uuid.UUID(int=0)
+        if request.page_token:
+            after = cursor.uuid_of(cursor.decode(request.page_token, ("tc",))["tc"])
+        async with self._reader.snapshot() as conn:
+            run, baseline = await _run(conn, run_id), await _run(conn, baseline_id)
+            if run["project_id"] != baseline["project_id"]:
+                raise invalid(f"runs {run_id} and {baseline_id} are in different projects")
+            if run["testset_id"] != baseline["testset_id"]:
+                raise invalid(
+                    f"runs {run_id} and {baseline_id} are on different testsets"
+                    f" ({run['testset_id']} and {baseline['testset_id']}); compare runs of the same testset"
+                )
+            names = await self._metrics(conn, request, run, baseline)
+            ids = list(names)
+            counts = {r["metric_id"]: r for r in await conn.fetch(_COUNTS, run_id, baseline_id, ids)}
+            rows = await conn.fetch(_PAGE, run_id, baseline_id, ids, after, request.regressions_only, size + 1)
+            testcase_ids = list(dict.fromkeys(r["testcase_id"] for r in rows))
+            page_ids = testcase_ids[:size]
+            records = await conn.fetch(
+                "SELECT id, run_id, testcase_id, inputs FROM records"
+                " WHERE run_id = ANY(ARRAY[$1, $2]::uuid[]) AND testcase_id = ANY($3::uuid[]) ORDER BY trial",
+                run_id,
+                baseline_id,
+                page_ids,
+            )
+        testcases = {t: pb.TestcaseComparison(testcase_id=str(t)) for t in page_ids}
+        for r in records:
+            testcase = testcases[r["testcase_id"]]
+            (testcase.record_ids if r["run_id"] == run_id else testcase.baseline_record_ids).append(str(r["id"]))
+            if not testcase.HasField("inputs"):
+                testcase.inputs.CopyFrom(dict_to_struct(r["inputs"]))
+        for row in rows:
+            if row["testcase_id"] in testcases:
+                testcases[row["testcase_id"]].changes.append(_change(row, names[row["metric_id"]]))
+        return pb.CompareRunsResponse(
+            run_id=str(run_id),
+            baseline_run_id=str(baseline_id),
+            testset_id=str(run["testset_id"]),
+            metrics=[_metric(m, names[m], counts.get(m)) for m in ids],
+            testcases=list(testcases.values()),
+            next_page_token=cursor.encode({"tc": str(page_ids[-1])}) if len(testcase_ids) > size else "",
+            testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
+        )
+
+    @staticmethod
+    async def _metrics(
+        conn: Connection, request: pb.CompareRunsRequest, run: asyncpg.Record, baseline: asyncpg.Record
+    ) -> dict[uuid.UUID, str]:
+        """The compared metrics (id → name), in the order the run pins them."""
+        pinned = {
+            r["run_id"]: dict(zip(r["metric_ids"], r["names"], strict=True))
+            for r in await conn.fetch(
+                "SELECT ru.id AS run_id, array_agg(v.metric_id ORDER BY p.n) AS metric_ids,"
+                " array_agg(m.name ORDER BY p.n) AS names FROM runs ru"
+                " CROSS JOIN LATERAL unnest(ru.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
+                " JOIN metric_versions v ON v.id = p.version_id JOIN metrics m ON m.id = v.metric_id"
+                " WHERE ru.id = ANY($1::uuid[]) GROUP BY ru.id",
+                [run["id"], baseline["id"]],
+            )
+        }
+        ours, theirs = pinned.get(run["id"], {}), pinned.get(baseline["id"], {})
+        if not request.metrics:
+            shared = {m: name for m, name in ours.items() if m in theirs}
+            if not shared:
+                raise invalid(f"runs {run['id']} and {baseline['id']} share no metric to compare")
+            return shared
+        chosen: dict[uuid.UUID, str] = {}
+        resolved = await metrics.resolve(conn, run["project_id"], list(request.metrics), "metrics")
+        for ref, metric in resolved.items():
+            for r, scored_with in ((run, ours), (baseline, theirs)):
+                if metric.id not in scored_with:
+                    raise invalid(f"metrics: run {r['id']} was not scored with metric {ref!r}")
+            chosen[metric.id] = metric.name
+        return chosen
+
+
+async def _run(conn: Connection, run_id: uuid.UUID) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT id, project_id, testset_id FROM runs WHERE id = $1", run_id)
+    if row is None:
+        raise not_found(f"run {run_id} does not exist")
+    return row
+
+
+def _change(row: asyncpg.Record, name: str) -> pb.ScoreChange:
+    change = pb.ScoreChange(metric_id=str(row["metric_id"]), metric_name=name, change=row["change"])
+    if row["baseline_value"] is not None:
+        change.baseline_value = row["baseline_value"]
+    if row["value"] is not None:
+        change.value = row["value"]
+    if row["baseline_value"] is not None and row["value"] is not None:
+        change.delta = row["value"] - row["baseline_value"]
+    return change
+
+
+def _metric(metric_id: uuid.UUID, name: str, counts: asyncpg.Record | None) -> pb.MetricComparison:
+    view = pb.MetricComparison(metric_id=str(metric_id), name=name)
+    if counts is None:
+        return view
+    view.regressions, view.improvements = counts["regressions"], counts["improvements"]
+    view.unchanged, view.incomparable = counts["unchanged"], counts["incomparable"]
+    if counts["baseline_mean"] is not None:
+        view.baseline_mean = counts["baseline_mean"]
+    if counts["mean"] is not None:
+        view.mean = counts["mean"]
+    return view

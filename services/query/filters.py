@@ -1,0 +1,197 @@
+"""Parsing and checking what a read asks for: pure functions; every problem is an
+INVALID_ARGUMENT naming the field and the bad value."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.run_orchestrator.catalog import RUN_SOURCES
+from services.run_orchestrator.lifecycle import ALL_STATUSES as RUN_STATUSES
+from shared.edge.errors import invalid
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+RECORD_STATUSES = ("pending", "completed", "errored")
+MAX_SEARCH_CHARS = 500
+
+# Score condition operators; the first three need no value.
+STATE_OPS = ("passed", "failed", "errored")
+VALUE_OPS = ("lt", "gt", "eq")
+_OP_NAMES = {
+    pb.ScoreCondition.PASSED: "passed",
+    pb.ScoreCondition.FAILED: "failed",
+    pb.ScoreCondition.ERRORED: "errored",
+    pb.ScoreCondition.LT: "lt",
+    pb.ScoreCondition.GT: "gt",
+    pb.ScoreCondition.EQ: "eq",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A score condition on one metric (a metric id or name, resolved against the project later)."""
+
+    metric: str
+    op: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """The order of a record list: key is created_at, latency_ms or score (of ``metric``)."""
+
+    key: str
+    descending: bool
+    metric: str = ""
+
+    @property
+    def signature(self) -> str:
+        """What a page token is bound to: a token is only valid with the order it was made for."""
+        return f"{self.key}.{self.metric} {'desc' if self.descending else 'asc'}"
+
+
+def page_size(value: int, field: str = "page_size") -> int:
+    size = value or DEFAULT_PAGE
+    if not 1 <= size <= MAX_PAGE:
+        raise invalid(f"{field} must be within 1..{MAX_PAGE}, got {value}")
+    return size
+
+
+def optional_uuid(value: str, field: str) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise invalid(f"{field} {value!r} is not a valid id") from None
+
+
+def uuids(values: Iterable[str], field: str) -> list[uuid.UUID]:
+    result = []
+    for value in values:
+        parsed = optional_uuid(value, field)
+        if parsed is None:
+            raise invalid(f"{field} must not contain an empty id")
+        result.append(parsed)
+    return result
+
+
+def one_of(values: Sequence[str], allowed: Sequence[str], field: str) -> list[str]:
+    for value in values:
+        if value not in allowed:
+            raise invalid(f"{field} must be any of {', '.join(allowed)}; got {value!r}")
+    return list(dict.fromkeys(values))
+
+
+def sources(values: Sequence[str]) -> list[str]:
+    return one_of(values, RUN_SOURCES, "sources")
+
+
+def run_statuses(values: Sequence[str]) -> list[str]:
+    return one_of(values, RUN_STATUSES, "statuses")
+
+
+def record_statuses(values: Sequence[str]) -> list[str]:
+    return one_of(values, RECORD_STATUSES, "statuses")
+
+
+def time_range(after: str, before: str) -> tuple[datetime | None, datetime | None]:
+    """created_after <= t < created_before, each an RFC 3339 time with its offset (or Z)."""
+    start, end = _time(after, "created_after"), _time(before, "created_before")
+    if start is not None and end is not None and start >= end:
+        raise invalid(f"created_after ({after}) must be before created_before ({before})")
+    return start, end
+
+
+def _time(value: str, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise invalid(f"{field} {value!r} is not an RFC 3339 time such as 2025-01-31T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise invalid(f"{field} {value!r} has no UTC offset; add Z or +hh:mm")
+    return parsed
+
+
+def search(text: str) -> str | None:
+    """The search text, or None without one; it must hold a word to look for."""
+    if not text.strip():
+        return None
+    if len(text) > MAX_SEARCH_CHARS:
+        raise invalid(f"search is longer than {MAX_SEARCH_CHARS} characters")
+    if not any(c.isalnum() for c in text):
+        raise invalid(f"search {text!r} holds no word to look for")
+    return text
+
+
+def condition(text: str) -> Condition:
+    """The compact form: "<metric>:passed|failed|errored" or "<metric>:lt|gt|eq:<number>".
+    The metric (an id or a name) may itself contain colons: operators are read from the end."""
+    parts = text.rsplit(":", 2)
+    if len(parts) >= 2 and parts[-1].strip().lower() in STATE_OPS:
+        metric = text.rsplit(":", 1)[0]
+        return _checked(Condition(metric.strip(), parts[-1].strip().lower()), repr(text))
+    if len(parts) == 3 and parts[1].strip().lower() in VALUE_OPS:
+        return _checked(Condition(parts[0].strip(), parts[1].strip().lower(), _number(parts[2], text)), repr(text))
+    raise invalid(
+        f"score condition {text!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
+        " or <metric>:lt|gt|eq:<number>"
+    )
+
+
+def condition_from_pb(message: pb.ScoreCondition) -> Condition:
+    op = _OP_NAMES.get(message.op)
+    shown = f"{{metric: {message.metric!r}, op: {pb.ScoreCondition.Op.Name(message.op)}}}"
+    if op is None:
+        raise invalid(f"score condition {shown} needs an op: PASSED, FAILED, ERRORED, LT, GT or EQ")
+    value = message.value if op in VALUE_OPS else None
+    if value is not None and not math.isfinite(value):
+        raise invalid(f"score condition {shown} needs a finite value, got {value}")
+    return _checked(Condition(message.metric.strip(), op, value), shown)
+
+
+def conditions(messages: Iterable[pb.ScoreCondition], compact: Iterable[str]) -> list[Condition]:
+    return [*(condition_from_pb(m) for m in messages), *(condition(c) for c in compact)]
+
+
+def _checked(parsed: Condition, shown: str) -> Condition:
+    if not parsed.metric:
+        raise invalid(f"score condition {shown} names no metric")
+    return parsed
+
+
+def _number(raw: str, text: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise invalid(f"score condition {text!r}: {raw.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise invalid(f"score condition {text!r}: the value must be a finite number")
+    return value
+
+
+_ORDER = re.compile(r"^(?P<key>.+?)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
+
+
+def order(text: str) -> Order:
+    """order_by: "" (created_at desc), "created_at", "latency_ms" or "score.<metric>", each with an
+    optional "asc" (the default when a key is given) or "desc"."""
+    if not text.strip():
+        return Order("created_at", descending=True)
+    match = _ORDER.match(text.strip())
+    assert match is not None  # the pattern matches any non-empty text
+    key, descending = match["key"].strip(), (match["dir"] or "asc").lower() == "desc"
+    if key in ("created_at", "latency_ms"):
+        return Order(key, descending)
+    if key.startswith("score.") and key[len("score.") :].strip():
+        return Order("score", descending, key[len("score.") :].strip())
+    raise invalid(f"order_by {text!r} is not supported; use created_at, latency_ms or score.<metric>, then asc or desc")

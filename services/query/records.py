@@ -1,0 +1,194 @@
+"""ListRecords (one run's records, or the project-wide Records page) and GetRecord.
+
+Filters become AND-ed conditions on ``records r``; a score condition is an EXISTS on the score of
+the metric version the record's run pins (the unique (record_id, metric_version_id) index), the
+search is the GIN-indexed tsvector column records.search (0006_query_reads.sql). Pages are keyset pages on
+(sort key, id), so rows arriving meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import cursor, filters, metrics
+from services.query.db import Reader, Where
+from services.query.views import record_view, score_view
+from shared.db.pool import Connection
+from shared.edge.convert import parse_uuid
+from shared.edge.errors import invalid, not_found
+
+# Every column of a record but its search vector (records.search, 0006_query_reads.sql).
+RECORD_COLUMNS = (
+    "r.id, r.run_id, r.testcase_id, r.trial, r.status, r.inputs, r.expected, r.outputs, r.metadata, r.error,"
+    " r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.created_at, r.tags"
+)
+
+# The score a condition or an order reads: the record's score for the metric version its run pins.
+_PINNED_SCORE = "s.record_id = r.id AND s.metric_version_id = ANY(ru.metric_version_ids) AND s.metric_version_id = ANY("
+_STATE_TESTS = {
+    "passed": "s.status = 'completed' AND s.passed",
+    "failed": "s.status = 'completed' AND NOT s.passed",
+    "errored": "s.status = 'errored'",
+}
+_VALUE_TESTS = {"lt": "<", "gt": ">", "eq": "="}
+_SORT_KEYS = {"created_at": "r.created_at", "latency_ms": "r.latency_ms", "score": "sv.value_num"}
+
+_SCORES = (
+    "SELECT s.*, v.metric_id, v.version AS metric_version, m.name AS metric_name,"
+    " s.metric_version_id = ANY(ru.metric_version_ids) AS current"
+    " FROM scores s JOIN metric_versions v ON v.id = s.metric_version_id JOIN metrics m ON m.id = v.metric_id"
+    " JOIN runs ru ON ru.id = s.run_id"
+    " WHERE s.record_id = ANY($1::uuid[]) ORDER BY s.record_id, m.name, v.version"
+)
+
+
+class RecordReads:
+    """ListRecords and GetRecord."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def get_record(self, request: pb.GetRecordRequest) -> pb.RecordView:
+        record_id = parse_uuid(request.record_id, "record_id")
+        async with self._reader.snapshot() as conn:
+            row = await conn.fetchrow(f"SELECT {RECORD_COLUMNS} FROM records r WHERE r.id = $1", record_id)
+            if row is None:
+                raise not_found(f"record {request.record_id} does not exist")
+            scores = await _scores_of(conn, [record_id])
+        return record_view(row, scores[record_id])
+
+    async def list_records(self, request: pb.ListRecordsRequest) -> pb.ListRecordsResponse:
+        run_id = filters.optional_uuid(request.run_id, "run_id")
+        project_id = filters.optional_uuid(request.project_id, "project_id")
+        if run_id is None and project_id is None:
+            raise invalid("run_id or project_id is required")
+        size = filters.page_size(request.page_size)
+        order = filters.order(request.order_by)
+        conditions = filters.conditions(request.score_conditions, request.where)
+        search = filters.search(request.search)
+        statuses = filters.record_statuses(request.statuses)
+        run_ids = filters.uuids(request.run_ids, "run_ids")
+        testcase_id = filters.optional_uuid(request.testcase_id, "testcase_id")
+        after = self._position(request.page_token, order)
+
+        async with self._reader.snapshot() as conn:
+            project_id = await self._project(conn, run_id, project_id)
+            await self._check_runs(conn, project_id, run_ids)
+            condition_metrics = await metrics.resolve(
+                conn, project_id, [c.metric for c in conditions], "score condition"
+            )
+            order_metric = await metrics.resolve(conn, project_id, [order.metric] if order.metric else [], "order_by")
+
+            where = Where()
+            if run_id is not None:
+                where.add(f"r.run_id = {where.param(run_id)}")
+            if run_ids:
+                where.add(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
+            if run_id is None and not run_ids:
+                where.add(f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)})")
+            if testcase_id is not None:
+                where.add(f"r.testcase_id = {where.param(testcase_id)}")
+            if statuses:
+                where.add(f"r.status = ANY({where.param(statuses)}::text[])")
+            if request.tags:
+                where.add(f"r.tags @> {where.param(list(request.tags))}::text[]")
+            if search is not None:
+                where.add(f"r.search @@ websearch_to_tsquery('simple', {where.param(search)})")
+            for c in conditions:
+                versions = where.param(list(condition_metrics[c.metric].version_ids))
+                test = _STATE_TESTS.get(c.op) or (
+                    f"s.status = 'completed' AND s.value_num {_VALUE_TESTS[c.op]} {where.param(c.value)}::float8"
+                )
+                where.add(f"EXISTS (SELECT 1 FROM scores s WHERE {_PINNED_SCORE}{versions}::uuid[]) AND {test})")
+            joins = ""
+            if conditions or order.metric:
+                joins += " JOIN runs ru ON ru.id = r.run_id"
+            if order.metric:
+                versions = where.param(list(order_metric[order.metric].version_ids))
+                joins += (
+                    " LEFT JOIN LATERAL (SELECT s.value_num FROM scores s"
+                    f" WHERE {_PINNED_SCORE}{versions}::uuid[]) AND s.status = 'completed' LIMIT 1) sv ON true"
+                )
+            key = _SORT_KEYS[order.key]
+            if after is not None:
+                where.add(_after(where, key, order, after))
+            direction = "DESC" if order.descending else "ASC"
+            nulls = " NULLS LAST" if order.key == "score" else ""
+            rows = await conn.fetch(
+                f"SELECT {RECORD_COLUMNS}, {key} AS sort_key FROM records r{joins} WHERE {where.sql()}"
+                f" ORDER BY {key} {direction}{nulls}, r.id {direction} LIMIT {where.param(size + 1)}",
+                *where.args,
+            )
+            page = rows[:size]
+            scores = await _scores_of(conn, [r["id"] for r in page])
+        token = ""
+        if len(rows) > size:
+            last = page[-1]
+            key_value = last["sort_key"].isoformat() if order.key == "created_at" else last["sort_key"]
+            token = cursor.encode({"o": order.signature, "k": key_value, "id": str(last["id"])})
+        return pb.ListRecordsResponse(records=[record_view(r, scores[r["id"]]) for r in page], next_page_token=token)
+
+    @staticmethod
+    def _position(token: str, order: filters.Order) -> tuple[Any, uuid.UUID] | None:
+        if not token:
+            return None
+        position = cursor.decode(token, ("o", "k", "id"))
+        if position["o"] != order.signature:
+            raise invalid("page_token was made for another order_by; pass the same order_by as its first page")
+        last_id = cursor.uuid_of(position["id"])
+        if order.key == "created_at":
+            return cursor.timestamp(position["k"]), last_id
+        return cursor.number(position["k"], nullable=order.key == "score"), last_id
+
+    @staticmethod
+    async def _project(conn: Connection, run_id: uuid.UUID | None, project_id: uuid.UUID | None) -> uuid.UUID:
+        if run_id is not None:
+            run_project = await conn.fetchval("SELECT project_id FROM runs WHERE id = $1", run_id)
+            if run_project is None:
+                raise not_found(f"run {run_id} does not exist")
+            if project_id is not None and project_id != run_project:
+                raise invalid(f"run {run_id} is not in project {project_id}")
+            return uuid.UUID(str(run_project))
+        assert project_id is not None
+        if not await conn.fetchval("SELECT 1 FROM projects WHERE id = $1", project_id):
+            raise not_found(f"project {project_id} does not exist")
+        return project_id
+
+    @staticmethod
+    async def _check_runs(conn: Connection, project_id: uuid.UUID, run_ids: list[uuid.UUID]) -> None:
+        if not run_ids:
+            return
+        found = {
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM runs WHERE id = ANY($1::uuid[]) AND project_id = $2", run_ids, project_id
+            )
+        }
+        for run_id in run_ids:
+            if run_id not in found:
+                raise invalid(f"run_ids: run {run_id} is not in project {project_id}")
+
+
+def _after(where: Where, key: str, order: filters.Order, after: tuple[Any, uuid.UUID]) -> str:
+    """The keyset condition: rows strictly after the last row of the previous page."""
+    value, last_id = after
+    op = "<" if order.descending else ">"
+    if order.key != "score":
+        return f"({key}, r.id) {op} ({where.param(value)}, {where.param(last_id)})"
+    # Records without a value come last in either direction.
+    if value is None:
+        return f"{key} IS NULL AND r.id {op} {where.param(last_id)}"
+    return f"(({key}, r.id) {op} ({where.param(value)}::float8, {where.param(last_id)}) OR {key} IS NULL)"
+
+
+async def _scores_of(conn: Connection, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[pb.ScoreView]]:
+    scores: dict[uuid.UUID, list[pb.ScoreView]] = defaultdict(list)
+    rows: list[asyncpg.Record] = await conn.fetch(_SCORES, record_ids) if record_ids else []
+    for row in rows:
+        scores[row["record_id"]].append(score_view(row))
+    return scores

@@ -1,0 +1,359 @@
+"""ListRuns, GetRun, GetRunHistory, CompareRuns and ExportRun on the real processes, over gRPC and
+HTTP, checked against the plan in tests/support/query_seed.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import uuid
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from scorekeeper_sdk import Client
+from scorekeeper_sdk.client import qpb
+from services.query.export import RECORD_COLUMNS
+from shared.devstack.stack import Stack
+from tests.support import query_seed
+from tests.support.query_seed import PLANS, RunPlan, Seeded
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+@pytest.fixture(scope="module")
+async def seeded(stack: Stack) -> Seeded:
+    async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+        return await query_seed.seed(client, stack.database_url)
+
+
+def plan(name: str) -> RunPlan:
+    return next(p for p in PLANS if p.name == name)
+
+
+def value(metric: str, p: RunPlan, i: int) -> float | None:
+    if p.answers[i] is None:
+        return None
+    status, number = query_seed.score(metric, p, i)
+    return number if status == "completed" else None
+
+
+async def invalid(call: Any, request: Any) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(request, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return str(info.value.details())
+
+
+async def test_get_run_has_versions_totals_and_transitions(client: Client, seeded: Seeded) -> None:
+    base = await client.get_run(seeded.runs["base"])
+    assert (base.status, base.records, base.errored_records, base.source) == ("completed", 6, 0, "api")
+    assert (base.testset_id, base.testset_name, base.testset_version) == (seeded.testsets["capitals"], "capitals", 1)
+    assert base.notes == "the base run"
+    sv = base.system_version
+    assert (sv.id, sv.name, sv.kind, sv.system_id, sv.system_name) == (
+        seeded.system_versions["bot-a"],
+        "v1",
+        "sdk",
+        seeded.systems["bot-a"],
+        "bot-a",
+    )
+    assert [(m.name, m.metric_id, m.metric_version) for m in base.metrics] == [
+        (name, seeded.metrics[name], 1) for name in ("exact", "overlap", "cheap")
+    ]
+    exact = base.metrics[0]
+    assert (exact.scored, exact.passed, exact.errored, exact.pending) == (6, 5, 0, 0)
+    cheap = base.metrics[2]
+    assert (cheap.scored, cheap.passed, cheap.errored) == (5, 5, 1)
+    totals = base.totals
+    assert totals.latency_ms_total == pytest.approx(210) and totals.latency_ms_mean == pytest.approx(35)
+    assert (totals.prompt_tokens, totals.completion_tokens, totals.costed_records) == (60, 30, 5)
+    assert totals.cost_usd == pytest.approx(0.005)
+    assert (totals.judge_prompt_tokens, totals.judge_cost_usd) == (0, 0)
+    statuses = [t.status for t in base.transitions]
+    assert statuses[:2] == ["pending", "awaiting_execution"] and statuses[-1] == "completed"
+    assert all(t.at for t in base.transitions)
+
+    cand = await client.get_run(seeded.runs["cand"])
+    assert (cand.records, cand.errored_records, cand.totals.costed_records) == (6, 1, 6)
+    assert cand.totals.latency_ms_total == pytest.approx(240) and cand.totals.cost_usd == pytest.approx(0.012)
+    assert cand.status_explanation == "Completed: 6 records (1 errored and not scored), every score in."
+
+
+async def test_list_runs_filters_and_pages(client: Client, seeded: Seeded, stack: Stack) -> None:
+    runs = seeded.runs
+
+    async def names(**filters: Any) -> list[str]:
+        by_id = {v: k for k, v in runs.items()}
+        return [by_id[r.id] async for r in client.list_runs(seeded.project_id, **filters)]
+
+    assert await names() == ["other", "mon", "cand", "base"]
+    assert await names(page_size=1) == ["other", "mon", "cand", "base"]
+    assert await names(sources=["api"]) == ["other", "base"]
+    assert await names(sources=["api", "monitor"], page_size=2) == ["other", "mon", "base"]
+    assert await names(statuses=["completed"]) == ["other", "mon", "cand", "base"]
+    assert await names(statuses=["running_scoring"]) == []
+    assert await names(testset_id=seeded.testsets["misc"]) == ["other"]
+    assert await names(system_id=seeded.systems["bot-b"]) == ["other", "mon"]
+    assert await names(system_version_id=seeded.system_versions["bot-a"]) == ["cand", "base"]
+    views = {r.id: r async for r in client.list_runs(seeded.project_id)}
+    window = {"created_after": views[runs["cand"]].created_at, "created_before": views[runs["other"]].created_at}
+    assert await names(**window) == ["mon", "cand"]
+    row = views[runs["base"]]
+    assert [(m.name, m.scored, m.passed) for m in row.metrics] == [("exact", 6, 5), ("overlap", 6, 5), ("cheap", 5, 5)]
+    assert (row.records, row.status, row.totals.costed_records, list(row.transitions)) == (6, "completed", 5, [])
+
+    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+        body = (
+            await http.get(f"/v1/projects/{seeded.project_id}/runs", params=[("sources", "api"), ("sources", "ci")])
+        ).json()
+        assert [r["id"] for r in body["runs"]] == [runs["other"], runs["cand"], runs["base"]]
+        assert body["runs"][2]["metrics"][0]["passed"] == 5
+        bad = await http.get(f"/v1/projects/{seeded.project_id}/runs", params={"sources": "web"})
+        assert bad.status_code == 400
+        assert (
+            bad.json()["error"]["message"] == "sources must be any of api, kickoff, playground, monitor, ci; got 'web'"
+        )
+
+    list_runs = client.query.ListRuns
+    project = seeded.project_id
+    for request, message in (
+        (
+            qpb.ListRunsRequest(project_id=project, created_after="yesterday"),
+            "created_after 'yesterday' is not an RFC 3339 time such as 2025-01-31T12:00:00Z",
+        ),
+        (
+            qpb.ListRunsRequest(project_id=project, created_before="2025-01-01T00:00:00"),
+            "created_before '2025-01-01T00:00:00' has no UTC offset; add Z or +hh:mm",
+        ),
+        (
+            qpb.ListRunsRequest(
+                project_id=project, created_after="2025-02-01T00:00:00Z", created_before="2025-01-01T00:00:00Z"
+            ),
+            "created_after (2025-02-01T00:00:00Z) must be before created_before (2025-01-01T00:00:00Z)",
+        ),
+        (qpb.ListRunsRequest(project_id=project, statuses=["done"]), "statuses must be any of pending,"),
+        (qpb.ListRunsRequest(project_id=project, page_token="x"), "page_token is malformed"),
+        (qpb.ListRunsRequest(project_id=project, testset_id="nope"), "testset_id 'nope' is not a valid id"),
+    ):
+        assert (await invalid(list_runs, request)).startswith(message)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await list_runs(qpb.ListRunsRequest(project_id=str(uuid.uuid4())), timeout=10)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def expected_point(metric: str, p: RunPlan, output_type: str) -> tuple[float | None, int, int]:
+    """(value, scored, errored) of one run's history point, from the plan."""
+    values = [value(metric, p, i) for i in range(len(p.answers))]
+    scored = [v for v in values if v is not None]
+    errored = sum(
+        1 for i, a in enumerate(p.answers) if a is not None and query_seed.score(metric, p, i)[0] == "errored"
+    )
+    if not scored:
+        return None, 0, errored
+    mean = statistics.fmean(scored)
+    return (100 * mean if output_type == "boolean" else mean), len(scored), errored
+
+
+async def test_run_history_values_are_exact(client: Client, seeded: Seeded, stack: Stack) -> None:
+    metric_refs = ["exact", seeded.metrics["overlap"], "cheap"]
+    history = await client.run_history(seeded.project_id, metric_refs, testset_id=seeded.testsets["capitals"])
+    assert [s.name for s in history.series] == ["exact", "overlap", "cheap"]
+    for series, (metric, _, _, output_type) in zip(history.series, query_seed.METRICS, strict=True):
+        assert series.metric_id == seeded.metrics[metric]
+        assert [p.run_id for p in series.points] == [seeded.runs[n] for n in ("base", "cand", "mon")]
+        for point, name in zip(series.points, ("base", "cand", "mon"), strict=True):
+            expected, scored, errored = expected_point(metric, plan(name), output_type)
+            assert (point.scored, point.errored, point.pending, point.output_type) == (scored, errored, 0, output_type)
+            if expected is None:
+                assert not point.HasField("value")
+            else:
+                assert point.value == pytest.approx(expected, abs=1e-9)
+            assert point.run_status == "completed"
+    exact = history.series[0]
+    assert [p.value for p in exact.points] == pytest.approx([500 / 6, 60.0, 50.0])
+    assert [p.passed for p in exact.points] == [5, 3, 3]
+
+    async def runs_of(**filters: Any) -> list[str]:
+        reply = await client.run_history(seeded.project_id, ["exact"], **filters)
+        by_id = {v: k for k, v in seeded.runs.items()}
+        return [by_id[p.run_id] for p in reply.series[0].points]
+
+    assert await runs_of() == ["base", "cand", "mon", "other"]
+    assert await runs_of(sources=["ci"]) == ["cand"]
+    assert await runs_of(system_id=seeded.systems["bot-b"]) == ["mon", "other"]
+    assert await runs_of(system_version_id=seeded.system_versions["bot-a"]) == ["base", "cand"]
+    assert await runs_of(limit=2) == ["mon", "other"]
+
+    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+        body = (
+            await http.get(
+                f"/v1/projects/{seeded.project_id}/run-history",
+                params=[("metrics", "exact"), ("metrics", "overlap"), ("testset_id", seeded.testsets["misc"])],
+            )
+        ).json()
+        assert [(s["name"], [p["value"] for p in s["points"]]) for s in body["series"]] == [
+            ("exact", [50.0]),
+            ("overlap", [0.5]),
+        ]
+        bad = await http.get(f"/v1/projects/{seeded.project_id}/run-history", params={"metrics": "nosuch"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["message"] == f"metrics: unknown metric 'nosuch' in project {seeded.project_id}"
+    request = qpb.GetRunHistoryRequest(project_id=seeded.project_id)
+    assert (
+        await invalid(client.query.GetRunHistory, request) == "metrics is required: name at least one metric id or name"
+    )
+    request = qpb.GetRunHistoryRequest(project_id=seeded.project_id, metrics=["exact"], limit=5000)
+    assert await invalid(client.query.GetRunHistory, request) == "limit must be within 1..1000, got 5000"
+
+
+def expected_changes(metrics: list[str]) -> dict[int, dict[str, str]]:
+    base, cand = plan("base"), plan("cand")
+    result: dict[int, dict[str, str]] = {}
+    for i in range(len(base.answers)):
+        for metric in metrics:
+            a, b = value(metric, base, i), value(metric, cand, i)
+            if a is None or b is None:
+                change = "incomparable"
+            else:
+                change = "regression" if b < a else "improvement" if b > a else "unchanged"
+            result.setdefault(i, {})[metric] = change
+    return result
+
+
+async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, stack: Stack) -> None:
+    cand, base = seeded.runs["cand"], seeded.runs["base"]
+    names = ["exact", "overlap", "cheap"]
+    changes = expected_changes(names)
+    index = {t: i for i, t in enumerate(seeded.testcases["capitals"])}
+    reply = await client.compare_runs(cand, base)
+    assert (reply.run_id, reply.baseline_run_id, reply.testset_id) == (cand, base, seeded.testsets["capitals"])
+    assert reply.testcases_compared == 6
+    for m in reply.metrics:
+        counted = [changes[i][m.name] for i in changes]
+        assert (m.regressions, m.improvements, m.unchanged, m.incomparable) == (
+            counted.count("regression"),
+            counted.count("improvement"),
+            counted.count("unchanged"),
+            counted.count("incomparable"),
+        ), m.name
+    exact = reply.metrics[0]
+    assert (exact.name, exact.regressions, exact.improvements, exact.unchanged, exact.incomparable) == (
+        "exact",
+        2,
+        1,
+        2,
+        1,
+    )
+    assert (reply.metrics[2].regressions, reply.metrics[2].incomparable) == (5, 1)
+    assert [index[t.testcase_id] for t in reply.testcases] == sorted(
+        range(6), key=lambda i: seeded.testcases["capitals"][i]
+    )
+    for testcase in reply.testcases:
+        i = index[testcase.testcase_id]
+        assert {c.metric_name: c.change for c in testcase.changes} == changes[i]
+        assert len(testcase.record_ids) == len(testcase.baseline_record_ids) == 1
+        assert testcase.inputs["question"] == query_seed.CAPITALS[i][0]
+        overlap = next(c for c in testcase.changes if c.metric_name == "overlap")
+        a, b = value("overlap", plan("base"), i), value("overlap", plan("cand"), i)
+        if a is not None and b is not None:
+            assert (overlap.baseline_value, overlap.value) == pytest.approx((a, b))
+            assert overlap.delta == pytest.approx(b - a)
+        else:
+            assert not overlap.HasField("delta")
+
+    only = await client.compare_runs(cand, base, metrics=["exact"], regressions_only=True)
+    assert sorted(index[t.testcase_id] for t in only.testcases) == [1, 3]
+    assert [m.name for m in only.metrics] == ["exact"]
+    every = await client.compare_runs(cand, base, regressions_only=True)
+    assert sorted(index[t.testcase_id] for t in every.testcases) == [0, 1, 2, 3, 4]  # cheap regressed on each
+    paged: list[str] = []
+    token = ""
+    while True:
+        page = await client.compare_runs(cand, base, regressions_only=True, page_size=2, page_token=token)
+        assert page.metrics == every.metrics
+        paged += [t.testcase_id for t in page.testcases]
+        token = page.next_page_token
+        if not token:
+            break
+    assert paged == [t.testcase_id for t in every.testcases]
+
+    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+        body = (
+            await http.get(f"/v1/runs/{cand}/compare/{base}", params={"metrics": "exact", "regressions_only": "true"})
+        ).json()
+        assert sorted(index[t["testcase_id"]] for t in body["testcases"]) == [1, 3]
+        assert body["metrics"][0]["regressions"] == 2
+        bad = await http.get(f"/v1/runs/{cand}/compare/{seeded.runs['other']}")
+        assert bad.status_code == 400
+        assert bad.json()["error"]["message"] == (
+            f"runs {cand} and {seeded.runs['other']} are on different testsets"
+            f" ({seeded.testsets['capitals']} and {seeded.testsets['misc']}); compare runs of the same testset"
+        )
+    request = qpb.CompareRunsRequest(run_id=cand, baseline_run_id=base, metrics=["nosuch"])
+    assert await invalid(client.query.CompareRuns, request) == (
+        f"metrics: unknown metric 'nosuch' in project {seeded.project_id}"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.compare_runs(cand, str(uuid.uuid4()))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_export_csv_round_trips_and_escapes_formulas(client: Client, seeded: Seeded, stack: Stack) -> None:
+    cand = plan("cand")
+    raw = b"".join([chunk async for chunk in client.export_run(seeded.runs["cand"])])
+    rows = list(csv.reader(io.StringIO(raw.decode(), newline="")))
+    metric_columns = [c for n in ("exact", "overlap", "cheap") for c in (n, f"{n} passed", f"{n} reasoning")]
+    assert rows[0] == [*RECORD_COLUMNS, *metric_columns]
+    assert len(rows) == 7
+    index = {t: i for i, t in enumerate(seeded.testcases["capitals"])}
+    by_index = {
+        index[dict(zip(rows[0], r, strict=True))["testcase_id"]]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]
+    }
+    errored = by_index[5]
+    assert errored["status"] == "errored"
+    assert errored["error"] == "'" + query_seed.FORMULA_ERROR  # escaped: a spreadsheet shows it as text
+    assert (errored["exact"], errored["exact passed"], errored["exact reasoning"]) == ("", "", "")
+    tagged = by_index[1]
+    assert json.loads(tagged["tags"]) == ["=cmd|' /C calc'!A0", "regressed"]
+    for i in range(5):
+        row = by_index[i]
+        assert json.loads(row["inputs"]) == {"question": query_seed.CAPITALS[i][0]}
+        assert json.loads(row["outputs"]) == {"response": cand.answers[i]}
+        assert float(row["latency_ms"]) == cand.latencies[i] and float(row["cost_usd"]) == 0.002
+        assert row["exact"] == json.dumps(query_seed.passed("exact", cand, i))
+        assert float(row["overlap"]) == pytest.approx(value("overlap", cand, i))
+        assert row["cheap passed"] == "false" and row["exact reasoning"]
+    every_cell = [c for r in rows for c in r]
+    assert not [c for c in every_cell if c[:1] in ("=", "+", "-", "@")]
+
+    jsonl = b"".join([chunk async for chunk in client.export_run(seeded.runs["cand"], "jsonl")])
+    lines = [json.loads(line) for line in jsonl.decode().splitlines()]
+    assert len(lines) == 6
+    first = next(line for line in lines if line["testcase_id"] == seeded.testcases["capitals"][3])
+    assert (first["outputs"], first["latency_ms"], first["tags"]) == ({"response": "Au gold"}, 45, ["regressed"])
+    assert set(first["scores"]) == {"exact", "overlap", "cheap"}
+    assert first["scores"]["exact"]["value"] is False and first["scores"]["overlap"]["status"] == "completed"
+
+    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+        response = await http.get(f"/v1/runs/{seeded.runs['cand']}/records:export")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert response.content == raw
+        response = await http.get(f"/v1/runs/{seeded.runs['cand']}/records:export", params={"format": "jsonl"})
+        assert response.headers["content-type"] == "application/x-ndjson"
+        assert [json.loads(line)["id"] for line in response.text.splitlines()] == [line["id"] for line in lines]
+        bad = await http.get(f"/v1/runs/{seeded.runs['cand']}/records:export", params={"format": "xlsx"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["message"] == "format must be csv or jsonl, got 'xlsx'"
+        missing = await http.get(f"/v1/runs/{uuid.uuid4()}/records:export")
+        assert missing.status_code == 404
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        _ = [chunk async for chunk in client.export_run(seeded.runs["cand"], "xlsx")]
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "format must be csv or jsonl, got 'xlsx'",
+    )

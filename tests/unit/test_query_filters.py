@@ -1,0 +1,180 @@
+"""What a read asks for: score conditions, orders, times, searches and enumerations, each bad
+value an INVALID_ARGUMENT naming it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import filters
+from services.query.filters import Condition, Order
+from services.query.history import point_value
+from shared.edge.errors import ApiError, Code
+
+MALFORMED = (
+    "score condition {!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
+    " or <metric>:lt|gt|eq:<number>"
+)
+
+
+def invalid(call: object, *args: object) -> str:
+    with pytest.raises(ApiError) as caught:
+        call(*args)  # type: ignore[operator]
+    assert caught.value.code is Code.INVALID_ARGUMENT
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("exact:passed", Condition("exact", "passed")),
+        ("exact:FAILED", Condition("exact", "failed")),
+        ("exact answer:errored", Condition("exact answer", "errored")),
+        ("relevance:lt:0.5", Condition("relevance", "lt", 0.5)),
+        ("helpfulness:gt:3", Condition("helpfulness", "gt", 3.0)),
+        ("x:eq:-1e-3", Condition("x", "eq", -0.001)),
+        (" spaced : eq : 1 ", Condition("spaced", "eq", 1.0)),
+        ("a:b:passed", Condition("a:b", "passed")),  # a metric name with a colon
+        ("a:b:lt:2", Condition("a:b", "lt", 2.0)),
+        ("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827:passed", Condition("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827", "passed")),
+    ],
+)
+def test_compact_condition(text: str, parsed: Condition) -> None:
+    assert filters.condition(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("exact", MALFORMED.format("exact")),
+        ("exact:", MALFORMED.format("exact:")),
+        ("exact:between:1", MALFORMED.format("exact:between:1")),
+        ("exact:lt", MALFORMED.format("exact:lt")),
+        ("exact:passed:1", MALFORMED.format("exact:passed:1")),
+        ("", MALFORMED.format("")),
+        (":passed", "score condition ':passed' names no metric"),
+        ("x:lt:high", "score condition 'x:lt:high': 'high' is not a number"),
+        ("x:gt:nan", "score condition 'x:gt:nan': the value must be a finite number"),
+        ("x:eq:inf", "score condition 'x:eq:inf': the value must be a finite number"),
+    ],
+)
+def test_malformed_compact_condition(text: str, message: str) -> None:
+    assert invalid(filters.condition, text) == message
+
+
+def test_structured_conditions_come_before_compact_ones() -> None:
+    structured = [
+        pb.ScoreCondition(metric="exact", op=pb.ScoreCondition.FAILED, value=9),
+        pb.ScoreCondition(metric=" overlap ", op=pb.ScoreCondition.GT, value=0.5),
+    ]
+    assert filters.conditions(structured, ["cheap:errored"]) == [
+        Condition("exact", "failed"),  # a value means nothing to a state op
+        Condition("overlap", "gt", 0.5),
+        Condition("cheap", "errored"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (
+            pb.ScoreCondition(metric="exact"),
+            "score condition {metric: 'exact', op: OP_UNSPECIFIED} needs an op: PASSED, FAILED, ERRORED, LT, GT or EQ",
+        ),
+        (pb.ScoreCondition(op=pb.ScoreCondition.PASSED), "score condition {metric: '', op: PASSED} names no metric"),
+        (
+            pb.ScoreCondition(metric="x", op=pb.ScoreCondition.LT, value=float("inf")),
+            "score condition {metric: 'x', op: LT} needs a finite value, got inf",
+        ),
+    ],
+)
+def test_bad_structured_condition(message: pb.ScoreCondition, error: str) -> None:
+    assert invalid(filters.condition_from_pb, message) == error
+
+
+@pytest.mark.parametrize(
+    ("text", "order"),
+    [
+        ("", Order("created_at", True)),
+        ("  ", Order("created_at", True)),
+        ("created_at", Order("created_at", False)),
+        ("created_at desc", Order("created_at", True)),
+        ("latency_ms DESC", Order("latency_ms", True)),
+        ("latency_ms asc", Order("latency_ms", False)),
+        ("score.exact answer desc", Order("score", True, "exact answer")),
+        ("score.relevance", Order("score", False, "relevance")),
+    ],
+)
+def test_order(text: str, order: Order) -> None:
+    assert filters.order(text) == order
+
+
+@pytest.mark.parametrize("text", ["size", "score.", "score. desc", "created", "desc"])
+def test_unsupported_order(text: str) -> None:
+    assert invalid(filters.order, text) == (
+        f"order_by {text!r} is not supported; use created_at, latency_ms or score.<metric>, then asc or desc"
+    )
+
+
+def test_order_signatures_differ_by_key_metric_and_direction() -> None:
+    orders = ["", "created_at", "latency_ms", "latency_ms desc", "score.a", "score.b", "score.a desc"]
+    assert len({filters.order(o).signature for o in orders}) == len(orders)
+
+
+def test_time_range() -> None:
+    start, end = filters.time_range("2025-01-31T12:00:00Z", "2025-02-01T00:00:00+01:00")
+    assert start == datetime(2025, 1, 31, 12, tzinfo=UTC)
+    assert end == datetime(2025, 2, 1, tzinfo=timezone(timedelta(hours=1)))
+    assert filters.time_range("", "") == (None, None)
+    assert invalid(filters.time_range, "2025-01-31T12:00:00Z", "2025-01-31T12:00:00Z") == (
+        "created_after (2025-01-31T12:00:00Z) must be before created_before (2025-01-31T12:00:00Z)"
+    )
+    assert invalid(filters.time_range, "", "31/01/2025") == (
+        "created_before '31/01/2025' is not an RFC 3339 time such as 2025-01-31T12:00:00Z"
+    )
+    assert invalid(filters.time_range, "2025-01-31T12:00:00", "") == (
+        "created_after '2025-01-31T12:00:00' has no UTC offset; add Z or +hh:mm"
+    )
+
+
+def test_search() -> None:
+    assert filters.search("") is None
+    assert filters.search("   ") is None
+    assert filters.search('"capital of" -France') == '"capital of" -France'
+    assert filters.search("東京") == "東京"
+    assert invalid(filters.search, "!?") == "search '!?' holds no word to look for"
+    assert invalid(filters.search, "x" * 501) == "search is longer than 500 characters"
+
+
+def test_enumerations_and_ids() -> None:
+    assert filters.sources(["ci", "api", "ci"]) == ["ci", "api"]
+    assert (
+        invalid(filters.sources, ["web"]) == "sources must be any of api, kickoff, playground, monitor, ci; got 'web'"
+    )
+    assert filters.run_statuses(["awaiting_human_scoring", "cancelled"]) == ["awaiting_human_scoring", "cancelled"]
+    assert invalid(filters.record_statuses, ["done"]) == (
+        "statuses must be any of pending, completed, errored; got 'done'"
+    )
+    assert filters.optional_uuid("", "run_id") is None
+    assert invalid(filters.optional_uuid, "42", "run_id") == "run_id '42' is not a valid id"
+    assert invalid(filters.uuids, [""], "run_ids") == "run_ids must not contain an empty id"
+    assert filters.page_size(0) == 100
+    assert filters.page_size(1000) == 1000
+    assert invalid(filters.page_size, -1) == "page_size must be within 1..1000, got -1"
+
+
+@pytest.mark.parametrize(
+    ("output_type", "scored", "passed", "total", "value"),
+    [
+        ("boolean", 6, 5, 5.0, 500 / 6),
+        ("boolean", 4, 0, 0.0, 0.0),
+        ("int", 3, 2, 11.0, 11 / 3),
+        ("float", 4, 1, 1.5, 0.375),
+        ("float", 0, 0, 0.0, None),
+        ("boolean", 0, 0, 0.0, None),
+    ],
+)
+def test_history_point_value(output_type: str, scored: int, passed: int, total: float, value: float | None) -> None:
+    assert point_value(output_type, scored, passed, total) == (pytest.approx(value) if value is not None else None)
