@@ -14,7 +14,7 @@ GEN_STAMP := gen/.stamp
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-import lint typecheck clean
+.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP)
 
@@ -53,6 +53,9 @@ test-unit: setup
 
 bench: setup
 	$(PY) -m tests.bench.e2e_throughput --testcases $${N:-2000}
+
+bench-executor: setup
+	$(PY) -m tests.bench.executor_scaling --testcases $${N:-10000}
 
 bench-import: setup
 	$(PY) -m tests.bench.import_memory --rows $${N:-100000}

@@ -34,6 +34,25 @@ class RunCreated(Event):
     project_id: uuid.UUID
 
 
+class ChunkRequested(Event):
+    """Execute one chunk of a run: the testcases of the run's pinned testset version whose
+    positions lie in ``[first_position, last_position]``, every trial of each.
+
+    The event id is derived from (run, chunk), so planning the same run twice publishes the same
+    chunks again (a broker that deduplicates drops them; the executor skips what is recorded).
+    """
+
+    topic: ClassVar[Topic] = Topic.CHUNK_REQUESTED
+    type: Literal["chunk.requested"] = "chunk.requested"
+    run_id: uuid.UUID
+    project_id: uuid.UUID
+    chunk: int = Field(ge=0)
+    chunks: int = Field(ge=1)
+    first_position: int = Field(ge=0)
+    last_position: int = Field(ge=0)
+    testcases: int = Field(ge=1)
+
+
 RecordStatus = Literal["completed", "errored"]
 
 

@@ -24,6 +24,17 @@ class TokenBucket:
         self._paused_until = 0.0
         self._lock = asyncio.Lock()  # FIFO: one waiter at a time owns the next token
 
+    def set_rate(self, rate: float, burst: int) -> None:
+        """Change the rate (e.g. this process's share of a limit over several processes); tokens
+        saved so far are kept, up to the new burst."""
+        if rate == self._rate and burst == self._burst:
+            return
+        now = time.monotonic()
+        self._tokens = min(float(burst), self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        self._rate = rate
+        self._burst = float(burst)
+
     def pause_until(self, moment: float) -> None:
         """No token before ``moment`` (``time.monotonic()`` clock)."""
         self._paused_until = max(self._paused_until, moment)

@@ -7,6 +7,9 @@ from enum import StrEnum
 
 class Topic(StrEnum):
     RUN_CREATED = "run.created"
+    # A slice of a run's testcases to execute: the executor plans each run into chunks so one
+    # large run spreads over every executor replica.
+    CHUNK_REQUESTED = "chunk.requested"
     RECORD_PRODUCED = "record.produced"
     SCORE_REQUESTED = "score.requested"
     SCORE_COMPLETED = "score.completed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import AsyncExitStack
 from functools import lru_cache, partial
@@ -10,6 +9,7 @@ from functools import lru_cache, partial
 from services.system_executor.executor import RunExecutor
 from services.system_executor.handlers import ExecutorHandlers
 from services.system_executor.http_system import Execution, HttpSystemCaller, RetryPolicy
+from services.system_executor.leases import ChunkClaims, LeaseStore
 from services.system_executor.llm_system import LlmSystemCaller
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from services.system_executor.safety import system_http_client
@@ -42,7 +42,7 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
     bus = await make_bus(settings, SERVICE)
     repo = ExecutorRepository(pool)
 
-    async def call(plan: RunPlan, testcase: Testcase) -> Execution:
+    async def call(plan: RunPlan, testcase: Testcase, rate_share: float) -> Execution:
         context = {"inputs": testcase.inputs, "metadata": testcase.metadata}
         key = json.dumps(plan.system_config, sort_keys=True)
         try:
@@ -53,16 +53,26 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
             # Stored before a validation rule existed: every record of the run says why.
             metrics.SYSTEM_CALLS.labels("bad_config").inc()
             return Execution("errored", error=f"the system version's config is not valid: {exc}")
-        return await caller.call(config, context)
+        return await caller.call(config, context, rate_share=rate_share)
 
     executor = RunExecutor(
         repo,
+        LeaseStore(pool, settings.lease_ttl_s),
+        ChunkClaims(pool, settings.lease_ttl_s),
         call,
         bus.publish,
-        global_limit=asyncio.Semaphore(settings.max_concurrency),
+        global_limit=settings.max_concurrency,
         default_run_concurrency=settings.default_run_concurrency,
+        poll_s=settings.lease_poll_s,
     )
-    ExecutorHandlers(repo, executor, bus).register()
+    ExecutorHandlers(
+        repo,
+        executor,
+        bus,
+        chunk_calls=settings.chunk_calls,
+        run_concurrency=settings.consumer_concurrency,
+        chunk_concurrency=settings.chunk_concurrency,
+    ).register()
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])
 
 

@@ -1,64 +1,153 @@
-"""Executing a run: every testcase × trial once, with bounded concurrency, as record.produced."""
+"""Executing chunks of runs: every testcase × trial once, as record.produced, under three caps —
+the run's ``max_concurrency`` over all replicas (a lease, see leases.py), this process's global
+cap, and the system's own rate (in the callers).
+
+A chunk is claimed before it is executed (leases.ChunkClaims), so a chunk delivered twice is
+executed once while its holder lives. The chunks of one run that a process executes at once
+share one ``ActiveRun``: its slots, and a
+keeper task that renews the lease and watches the run's status, so a cancelled run stops issuing
+calls within ``poll_s`` — calls waiting for a slot, a token or a retry are abandoned, and calls in
+flight are cut off and not recorded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from services.system_executor.http_system import Execution
-from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
+from services.system_executor.leases import ChunkClaims, LeaseStore, Slots
+from services.system_executor.repository import EXECUTABLE_STATUSES, ExecutorRepository, RunPlan, Testcase
 from shared.events import RecordProduced
+from shared.messaging.errors import Postpone
 
 log = logging.getLogger(__name__)
 
-CallSystem = Callable[[RunPlan, Testcase], Awaitable[Execution]]
+# (plan, testcase, this process's share of the system's request rate) → the execution.
+CallSystem = Callable[[RunPlan, Testcase, float], Awaitable[Execution]]
 Publish = Callable[[RecordProduced], Awaitable[None]]
 
 
-class RunExecutor:
-    """Runs calls under two caps: the run's own concurrency and this process's global one."""
+@dataclass
+class ActiveRun:
+    """One run as this process executes it (shared by its chunks in flight here)."""
 
+    plan: RunPlan
+    limit: int
+    holder_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    slots: Slots = field(default_factory=Slots)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    # Wakes the keeper early: demand changed (a chunk started) or the last chunk left.
+    nudge: asyncio.Event = field(default_factory=asyncio.Event)
+    # Calls queued or in flight here.
+    outstanding: int = 0
+    # The part of the system's requests_per_s this process may use (1 / holders of the run).
+    rate_share: float = 1.0
+    # Claims on the chunks being executed here (renewed with the lease).
+    claims: set[uuid.UUID] = field(default_factory=set)
+    chunks: int = 0
+    keeper: asyncio.Task[None] | None = None
+    stop_waiter: asyncio.Task[bool] | None = None
+
+
+class RunExecutor:
     def __init__(
         self,
         repo: ExecutorRepository,
+        leases: LeaseStore,
+        claims: ChunkClaims,
         call: CallSystem,
         publish: Publish,
         *,
-        global_limit: asyncio.Semaphore,
+        global_limit: int,
         default_run_concurrency: int,
-        cancel_poll_s: float = 0.5,
+        poll_s: float = 0.5,
     ) -> None:
         self._repo = repo
+        self._leases = leases
+        self._claims = claims
         self._call = call
         self._publish = publish
-        self._global = global_limit
+        self._global_limit = global_limit
+        self._global = asyncio.Semaphore(global_limit)
         self._default = default_run_concurrency
-        self._cancel_poll_s = cancel_poll_s
+        self._poll_s = poll_s
+        self._runs: dict[uuid.UUID, ActiveRun] = {}
 
-    async def execute(self, plan: RunPlan, correlation_id: str) -> int:
-        """Returns how many records were produced now (already recorded ones are skipped).
+    async def execute_chunk(self, plan: RunPlan, chunk: int, testcases: list[Testcase], correlation_id: str) -> int:
+        """Execute the testcase × trial pairs of a chunk that have no record yet; returns how many
+        records were produced now. Postpone when another holder is executing the chunk."""
+        run = self._enter(plan)
+        claim_id = uuid.uuid4()
+        try:
+            claim = await self._claims.claim(plan.id, chunk, claim_id)
+            if not claim.ours:
+                if claim.finished:
+                    return 0
+                raise Postpone(
+                    f"chunk {chunk} of run {plan.id} is being executed by another holder",
+                    min(max(claim.held_for_s, 0.5), 30.0) + random.uniform(0, 0.5),
+                )
+            run.claims.add(claim_id)
+            finished = False
+            try:
+                produced = await self._execute(run, testcases, correlation_id)
+                finished = True
+            finally:
+                run.claims.discard(claim_id)
+                if finished:
+                    await self._claims.finish(plan.id, chunk, claim_id)
+                else:
+                    with contextlib.suppress(Exception):
+                        await self._claims.release(plan.id, chunk, claim_id)
+            return produced
+        finally:
+            self._leave(run)
 
-        A cancelled run stops issuing calls within ``cancel_poll_s``: calls already in flight
-        finish and are recorded, no new one starts.
-        """
-        done = await self._repo.done(plan.id)
-        run_limit = asyncio.Semaphore(plan.max_concurrency or self._default)
+    async def _execute(self, run: ActiveRun, testcases: list[Testcase], correlation_id: str) -> int:
+        plan = run.plan
+        pairs = [(t, trial) for t in testcases for trial in range(plan.trials)]
+        done = await self._repo.recorded(plan.id, [(t.id, trial) for t, trial in pairs])
+        todo = [(t, trial) for t, trial in pairs if (t.id, trial) not in done]
+        if not todo:
+            return 0
+        run.outstanding += len(todo)
+        run.nudge.set()
         produced = 0
-        cancelled = asyncio.Event()
-        watcher = asyncio.create_task(self._watch_cancel(plan, cancelled))
 
         async def one(testcase: Testcase, trial: int) -> None:
             nonlocal produced
-            async with run_limit, self._global:
-                if cancelled.is_set():
-                    return
-                result = await self._call(plan, testcase)
+            try:
+                if await self._execute_one(run, testcase, trial, correlation_id):
+                    produced += 1
+            finally:
+                run.outstanding -= 1
+
+        async with asyncio.TaskGroup() as group:
+            for testcase, trial in todo:
+                group.create_task(one(testcase, trial))
+        if run.stopped.is_set():
+            log.info("run stopped; chunk abandoned", extra={"run_id": str(plan.id), "records": produced})
+        return produced
+
+    async def _execute_one(self, run: ActiveRun, testcase: Testcase, trial: int, correlation_id: str) -> bool:
+        if not await run.slots.acquire(run.stopped):
+            return False
+        try:
+            async with self._global:
+                if run.stopped.is_set():
+                    return False
+                result = await self._until_stopped(run, self._call(run.plan, testcase, run.rate_share))
+                if result is None:
+                    return False
                 await self._publish(
                     RecordProduced(
-                        run_id=plan.id,
+                        run_id=run.plan.id,
                         testcase_id=testcase.id,
                         trial=trial,
                         inputs=testcase.inputs,
@@ -74,34 +163,75 @@ class RunExecutor:
                         correlation_id=correlation_id,
                     )
                 )
-                produced += 1
-
-        try:
-            await self._execute_batches(plan, done, one, cancelled)
+                return True
         finally:
-            watcher.cancel()
-        if cancelled.is_set():
-            log.info("run cancelled; stopped issuing calls", extra={"run_id": str(plan.id), "records": produced})
-        return produced
+            await run.slots.release()
 
-    async def _watch_cancel(self, plan: RunPlan, cancelled: asyncio.Event) -> None:
-        while not cancelled.is_set():
-            await asyncio.sleep(self._cancel_poll_s)
-            if await self._repo.run_status(plan.id) == "cancelled":
-                cancelled.set()
+    @staticmethod
+    async def _until_stopped(run: ActiveRun, call: Awaitable[Execution]) -> Execution | None:
+        """The call's result, or None when the run stopped first (the call is cut off)."""
+        task = asyncio.ensure_future(call)
+        assert run.stop_waiter is not None
+        await asyncio.wait({task, run.stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
 
-    async def _execute_batches(
-        self,
-        plan: RunPlan,
-        done: set[tuple[uuid.UUID, int]],
-        one: Callable[[Testcase, int], Coroutine[Any, Any, None]],
-        cancelled: asyncio.Event,
-    ) -> None:
-        async for batch in self._repo.testcases(plan.testset_id, plan.testset_version):
-            if cancelled.is_set():
-                return
-            async with asyncio.TaskGroup() as group:
-                for testcase in batch:
-                    for trial in range(plan.trials):
-                        if (testcase.id, trial) not in done:
-                            group.create_task(one(testcase, trial))
+    # -- the run's shared state --------------------------------------------------------------
+
+    def _enter(self, plan: RunPlan) -> ActiveRun:
+        run = self._runs.get(plan.id)
+        if run is None:
+            run = self._runs[plan.id] = ActiveRun(plan, plan.max_concurrency or self._default)
+            run.stop_waiter = asyncio.create_task(run.stopped.wait())
+            run.keeper = asyncio.create_task(self._keep(run))
+        run.chunks += 1
+        return run
+
+    def _leave(self, run: ActiveRun) -> None:
+        run.chunks -= 1
+        if run.chunks == 0:
+            # The keeper gives the lease back; a chunk arriving meanwhile starts a new holder.
+            if self._runs.get(run.plan.id) is run:
+                del self._runs[run.plan.id]
+            run.nudge.set()
+
+    async def _keep(self, run: ActiveRun) -> None:
+        """Renew the run's lease and watch its status until no chunk of it is left here."""
+        run_id = run.plan.id
+        failing = False
+        try:
+            while run.chunks > 0:
+                try:
+                    status = await self._repo.run_status(run_id)
+                    if status not in EXECUTABLE_STATUSES:
+                        log.info("run no longer executable; stopping its calls", extra={"run_id": str(run_id)})
+                        run.stopped.set()
+                        await run.slots.wake()
+                        return
+                    wanted = min(self._global_limit, run.outstanding)
+                    # Until the grant is applied, calls may still start up to the capacity.
+                    holding = max(run.slots.capacity, run.slots.in_use)
+                    granted = await self._leases.renew(run_id, run.holder_id, run.limit, wanted, holding)
+                    await run.slots.resize(granted.slots)
+                    run.rate_share = 1 / granted.holders
+                    if run.claims:
+                        await self._claims.renew(run_id, list(run.claims))
+                    failing = False
+                except Exception:
+                    # The database is unreachable: keep the slots held (their lease lapses if
+                    # this lasts) and try again at the next tick.
+                    if not failing:
+                        log.warning("could not renew the run's execution lease", exc_info=True)
+                    failing = True
+                run.nudge.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(run.nudge.wait(), self._poll_s)
+        finally:
+            if run.stop_waiter is not None:
+                run.stop_waiter.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._leases.release(run_id, run.holder_id))

@@ -116,8 +116,10 @@ class HttpSystemCaller:
         # with the same config call the same endpoint the same way.
         self._buckets: dict[str, TokenBucket] = {}
 
-    async def call(self, config: HttpSystemConfig, context: dict[str, Any]) -> Execution:
-        """Execute the system for one testcase (``{"inputs": …, "metadata": …}``)."""
+    async def call(self, config: HttpSystemConfig, context: dict[str, Any], *, rate_share: float = 1.0) -> Execution:
+        """Execute the system for one testcase (``{"inputs": …, "metadata": …}``). ``rate_share``:
+        this process's part of the system's ``requests_per_s`` (the replicas executing the run
+        share it)."""
         try:
             body = build_body(config, context)
         except (TemplateError, TypeError, ValueError) as exc:
@@ -128,7 +130,7 @@ class HttpSystemCaller:
             headers, secrets = self._headers(config)
         except _SecretMissing as exc:
             return _errored("bad_request", str(exc))
-        bucket = self._bucket(config)
+        bucket = self._bucket(config, rate_share)
         attempt = 0
         while True:
             attempt += 1
@@ -168,14 +170,17 @@ class HttpSystemCaller:
             secrets.append(value)
         return headers, secrets
 
-    def _bucket(self, config: HttpSystemConfig) -> TokenBucket | None:
+    def _bucket(self, config: HttpSystemConfig, rate_share: float) -> TokenBucket | None:
         if config.requests_per_s is None:
             return None
         key = config.model_dump_json()
+        rate = config.requests_per_s * rate_share
+        burst = max(1, math.ceil(rate))
         bucket = self._buckets.get(key)
         if bucket is None:
-            rate = config.requests_per_s
-            bucket = self._buckets[key] = TokenBucket(rate, max(1, math.ceil(rate)))
+            bucket = self._buckets[key] = TokenBucket(rate, burst)
+        else:
+            bucket.set_rate(rate, burst)
         return bucket
 
     def _wait(self, failure: _Failure, attempt: int, bucket: TokenBucket | None) -> float:

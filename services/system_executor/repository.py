@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+
+from shared.ids import record_id
+
+# Statuses in which a run's testcases may still be executed.
+EXECUTABLE_STATUSES = frozenset({"pending", "awaiting_execution", "running_execution"})
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,13 @@ class RunPlan:
     max_concurrency: int | None
     system_kind: str
     system_config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChunkBounds:
+    first_position: int
+    last_position: int
+    testcases: int
 
 
 @dataclass(frozen=True)
@@ -54,34 +65,44 @@ class ExecutorRepository:
             row["config"],
         )
 
+    async def chunks(self, testset_id: uuid.UUID, testset_version: int, size: int) -> list[ChunkBounds]:
+        """The testcases of one version of the testset cut into chunks of ``size`` in position
+        order (one pass over the testcase_revisions_by_position index). The same version always
+        gives the same chunks, however the testset changed since."""
+        rows = await self._pool.fetch(
+            "SELECT min(position) AS first, max(position) AS last, count(*) AS n FROM ("
+            " SELECT position, (row_number() OVER (ORDER BY position) - 1) / $3 AS chunk FROM testcase_revisions"
+            " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
+            ") numbered GROUP BY chunk ORDER BY chunk",
+            testset_id,
+            testset_version,
+            size,
+        )
+        return [ChunkBounds(r["first"], r["last"], r["n"]) for r in rows]
+
     async def testcases(
-        self, testset_id: uuid.UUID, testset_version: int, batch: int = 1000
-    ) -> AsyncIterator[list[Testcase]]:
-        """The testcases of one version of the testset in position order, a batch at a time (keyset on
-        position; the index testcase_revisions_by_position serves it). The same version always gives
-        the same testcases, however the testset changed since."""
-        after = -1
-        while True:
-            rows = await self._pool.fetch(
-                "SELECT testcase_id, position, inputs, expected, metadata FROM testcase_revisions"
-                " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
-                " AND position > $3 ORDER BY position LIMIT $4",
-                testset_id,
-                testset_version,
-                after,
-                batch,
-            )
-            if not rows:
-                return
-            yield [Testcase(r["testcase_id"], r["inputs"], r["expected"], r["metadata"]) for r in rows]
-            after = rows[-1]["position"]
+        self, testset_id: uuid.UUID, testset_version: int, first_position: int, last_position: int
+    ) -> list[Testcase]:
+        """The testcases of one version of the testset between two positions (inclusive)."""
+        rows = await self._pool.fetch(
+            "SELECT testcase_id, inputs, expected, metadata FROM testcase_revisions"
+            " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
+            " AND position BETWEEN $3 AND $4 ORDER BY position",
+            testset_id,
+            testset_version,
+            first_position,
+            last_position,
+        )
+        return [Testcase(r["testcase_id"], r["inputs"], r["expected"], r["metadata"]) for r in rows]
 
     async def run_status(self, run_id: uuid.UUID) -> str | None:
         """The run's current status (None for an unknown run), e.g. to stop executing a cancelled run."""
         status: str | None = await self._pool.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
         return status
 
-    async def done(self, run_id: uuid.UUID) -> set[tuple[uuid.UUID, int]]:
-        """(testcase, trial) pairs that already have a record: a redelivered run resumes after them."""
-        rows = await self._pool.fetch("SELECT testcase_id, trial FROM records WHERE run_id = $1", run_id)
-        return {(r["testcase_id"], r["trial"]) for r in rows}
+    async def recorded(self, run_id: uuid.UUID, pairs: list[tuple[uuid.UUID, int]]) -> set[tuple[uuid.UUID, int]]:
+        """Those (testcase, trial) pairs of the run that already have a record: a redelivered
+        chunk resumes after them (a primary-key lookup each, by the deterministic record id)."""
+        by_id = {record_id(run_id, testcase, trial): (testcase, trial) for testcase, trial in pairs}
+        rows = await self._pool.fetch("SELECT id FROM records WHERE id = ANY($1::uuid[])", list(by_id))
+        return {by_id[r["id"]] for r in rows}

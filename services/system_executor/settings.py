@@ -15,8 +15,16 @@ class ExecutorSettings(ServiceSettings, LlmSettings):
     max_concurrency: int = Field(default=64, ge=1)
     # Calls in flight at once for one run, unless the run sets max_concurrency.
     default_run_concurrency: int = Field(default=16, ge=1)
-    # run.created handlers at once (each executes a whole run).
+    # run.created handlers at once (each plans a run into chunks).
     consumer_concurrency: int = 4
+    # Calls (testcases × trials) per chunk of a run; chunks spread a run over the replicas.
+    chunk_calls: int = Field(default=100, ge=1, le=100_000)
+    # Chunks this process executes at once (they share the run's and the global caps).
+    chunk_concurrency: int = Field(default=4, ge=1)
+    # A replica's share of a run's max_concurrency is a lease renewed every lease_poll_s (which
+    # also bounds how fast a cancelled run stops); a killed replica's lease lapses after lease_ttl_s.
+    lease_poll_s: float = Field(default=0.5, gt=0, le=1.5)
+    lease_ttl_s: float = Field(default=10.0, ge=2)
     # Largest system response read, in bytes.
     max_response_bytes: int = Field(default=1_000_000, ge=1024)
     # Hosts the http system kind may call: comma-separated hostnames, "*.example.com" wildcards

@@ -5,6 +5,7 @@ the delivery policy every subscriber shares:
 
 * the event is parsed here; an undecodable or invalid event goes to ``<topic>.dlq`` and is acked;
 * ``InvalidEvent`` raised by a handler → dead-letter and ack;
+* ``Postpone`` raised by a handler → redelivered after its delay, not counted as a failure;
 * any other exception is retried in place with jittered backoff; if it still fails the message
   is nacked and left for redelivery; after ``max_deliveries`` it is dead-lettered instead, so a
   poison message cannot loop forever;
@@ -38,7 +39,7 @@ from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_atte
 from shared import metrics
 from shared.events import DeadLetter, Event
 from shared.logs import correlation_id
-from shared.messaging.errors import InvalidEvent
+from shared.messaging.errors import InvalidEvent, Postpone
 from shared.topics import ALL_TOPICS, nats_stream, physical
 
 log = logging.getLogger(__name__)
@@ -125,13 +126,25 @@ class Bus:
     def topic_name(self, name: str) -> str:
         return physical(name, self.prefix)
 
-    async def publish(self, event: Event, *, key: str | None = None) -> None:
+    async def publish(self, event: Event, *, key: str | None = None, deduplicate: bool = False) -> None:
+        """``deduplicate``: the event id is deterministic, and a broker that can (JetStream, within
+        its duplicate window) drops a second publish of it; consumers stay idempotent anyway."""
         await self.publish_raw(
-            event.topic.value, event.model_dump_json().encode(), key=key, correlation_id=event.correlation_id or None
+            event.topic.value,
+            event.model_dump_json().encode(),
+            key=key,
+            correlation_id=event.correlation_id or None,
+            message_id=str(event.event_id) if deduplicate else None,
         )
 
     async def publish_raw(
-        self, topic: str, body: bytes, *, key: str | None = None, correlation_id: str | None = None
+        self,
+        topic: str,
+        body: bytes,
+        *,
+        key: str | None = None,
+        correlation_id: str | None = None,
+        message_id: str | None = None,
     ) -> None:
         name = self.topic_name(topic)
         if isinstance(self.broker, KafkaBroker):
@@ -140,7 +153,10 @@ class Bus:
             )
         else:
             assert self._stream is not None
-            await self.broker.publish(body, subject=name, stream=self._stream.name, correlation_id=correlation_id)
+            headers = {"Nats-Msg-Id": message_id} if message_id else None
+            await self.broker.publish(
+                body, subject=name, stream=self._stream.name, correlation_id=correlation_id, headers=headers
+            )
 
     async def dead_letter(self, topic: str, payload: bytes, error: str) -> None:
         letter = DeadLetter(
@@ -226,13 +242,16 @@ class Bus:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
                 wait=wait_random_exponential(multiplier=0.05, max=2.0),
-                retry=retry_if_not_exception_type(InvalidEvent),
+                retry=retry_if_not_exception_type((InvalidEvent, Postpone)),
                 reraise=True,
             ):
                 with attempt:
                     await handler(event)
         except InvalidEvent as exc:
             await self._dead_letter_and_ack(message, topic, body, str(exc))
+        except Postpone as postponed:
+            log.debug("event postponed", extra={"topic": topic, "reason": str(postponed)})
+            await self._nack(message, backoff_s=postponed.delay_s)
         except Exception as exc:
             metrics.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
             deliveries = self._delivery_count(message, key)

@@ -16,7 +16,7 @@ URL path, so one server serves every case at once::
 
 One-shot scripted steps (``script(fail(503), delay(0.5), …, path="/echo")``) are taken first, in
 order, by requests to their path (or any path). Every request is recorded on arrival, headers
-included.
+included, and the most requests it had in flight at once is kept (``peak_in_flight``).
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ class FakeSystemServer:
         self._lock = threading.Lock()
         self._script: deque[tuple[str | None, Step]] = deque()
         self._received: list[Received] = []
+        self._in_flight = 0
+        self._peak_in_flight = 0
         app = Starlette(routes=[Route("/{rest:path}", self._handle, methods=["GET", "POST", "PUT"])])
         self._server = BackgroundServer(app, "fake-system")
 
@@ -129,10 +131,17 @@ class FakeSystemServer:
         with self._lock:
             return [r for r in self._received if path is None or r.path == path]
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests this server was answering at once since it started (or reset)."""
+        with self._lock:
+            return self._peak_in_flight
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self._received.clear()
+            self._peak_in_flight = self._in_flight
 
     # -- the HTTP side (server thread) ---------------------------------------------------------
 
@@ -145,6 +154,16 @@ class FakeSystemServer:
         return None
 
     async def _handle(self, request: Request) -> Response:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         entry = Received(
             time.monotonic(),
             request.method,

@@ -16,6 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.events import (
+    ChunkRequested,
     Event,
     RecordProduced,
     RunCreated,
@@ -25,7 +26,7 @@ from shared.events import (
 from shared.topics import Topic
 
 CONTRACTS = Path(__file__).parent / "contracts"
-EVENTS: list[type[Event]] = [RunCreated, RecordProduced, ScoreRequested, ScoreCompleted]
+EVENTS: list[type[Event]] = [RunCreated, ChunkRequested, RecordProduced, ScoreRequested, ScoreCompleted]
 ENVELOPE = ("event_id", "type", "schema_version", "occurred_at", "correlation_id")
 
 
@@ -121,6 +122,10 @@ def test_unknown_fields_are_ignored(event: type[Event]) -> None:
     [
         pytest.param(RunCreated, "run_id", id="RunCreated-run_id"),
         pytest.param(RunCreated, "project_id", id="RunCreated-project_id"),
+        pytest.param(ChunkRequested, "run_id", id="ChunkRequested-run_id"),
+        pytest.param(ChunkRequested, "chunk", id="ChunkRequested-chunk"),
+        pytest.param(ChunkRequested, "first_position", id="ChunkRequested-first_position"),
+        pytest.param(ChunkRequested, "last_position", id="ChunkRequested-last_position"),
         pytest.param(RecordProduced, "run_id", id="RecordProduced-run_id"),
         pytest.param(RecordProduced, "testcase_id", id="RecordProduced-testcase_id"),
         pytest.param(RecordProduced, "trial", id="RecordProduced-trial"),

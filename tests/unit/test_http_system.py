@@ -381,6 +381,20 @@ async def test_requests_per_s_is_shared_by_calls_to_the_same_system(system: Fake
     assert next(r for r in system.received() if r.query).at - started < 0.3
 
 
+async def test_a_replicas_share_of_the_rate_holds_it_to_that_part(system: FakeSystemServer) -> None:
+    # Two replicas executing the run: each may send 10 / 2 = 5 a second (burst 5).
+    config = parse_http_config({"url": system.url("/echo"), "requests_per_s": 10})
+    async with caller() as c:
+        started = time.monotonic()
+        results = await asyncio.gather(*(c.call(config, CONTEXT, rate_share=0.5) for _ in range(8)))
+        elapsed = time.monotonic() - started
+    assert {r.status for r in results} == {"completed"}
+    # A burst of 5, then 3 more at 5 a second.
+    assert 0.55 <= elapsed < 1.5
+    arrivals = sorted(r.at for r in system.received())
+    assert arrivals[-1] - arrivals[0] >= 0.55
+
+
 async def test_a_429_pauses_every_call_to_a_rate_limited_system(system: FakeSystemServer) -> None:
     config = parse_http_config({"url": system.url("/echo"), "requests_per_s": 1000})
     system.script(fail(429, retry_after="0.4"), path="/echo")

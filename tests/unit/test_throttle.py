@@ -20,6 +20,17 @@ async def test_token_bucket_serves_the_burst_then_the_rate() -> None:
     assert 0.09 <= elapsed < 0.3  # two more tokens at 20 a second
 
 
+async def test_token_bucket_rate_change_keeps_saved_tokens_up_to_the_new_burst() -> None:
+    bucket = TokenBucket(rate=100, burst=10)
+    bucket.set_rate(20, 4)
+    started = time.monotonic()
+    for _ in range(4):
+        await bucket.take()
+    assert time.monotonic() - started < 0.05  # the 10 saved tokens, capped at the new burst of 4
+    await bucket.take()
+    assert time.monotonic() - started >= 0.045  # then 20 a second
+
+
 async def test_token_bucket_pause() -> None:
     bucket = TokenBucket(rate=1000, burst=10)
     bucket.pause_until(time.monotonic() + 0.2)

@@ -1,0 +1,114 @@
+"""make bench-executor: one large run over 1, then 2 executor replicas.
+
+N testcases against the demo system answering after a fixed latency, every service its own
+process on the embedded PostgreSQL and NATS JetStream, no metrics (the executor is what is
+measured). Each executor may have ``--per-replica`` calls in flight; the run allows twice that,
+so a second replica can double the throughput. For each case it prints the time from kickoff to
+the last record stored, and how close that is to the bound
+``testcases × latency / concurrency`` (concurrency: what the replicas together may run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from scorekeeper_sdk import Client
+from shared.devstack import scenario
+from shared.devstack.stack import Stack, StackConfig
+
+
+@dataclass(frozen=True)
+class Case:
+    replicas: int
+    seconds: float
+    records: int
+    errored: int
+    bound_s: float
+
+
+async def _measure(client: Client, ids: scenario.DemoIds, replicas: int, args: argparse.Namespace) -> Case:
+    concurrency = min(args.run_concurrency, replicas * args.per_replica)
+    started = time.perf_counter()
+    run = await client.create_run(
+        ids.project_id,
+        ids.testset_id,
+        ids.system_version_id,
+        [],
+        max_concurrency=args.run_concurrency,
+        notes=f"make bench-executor, {replicas} replica(s)",
+    )
+    while True:
+        view = await client.get_run(run.id)
+        if view.records >= view.expected_records or view.status in ("failed", "cancelled"):
+            break
+        await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - started
+    bound = args.testcases * args.latency_ms / 1000 / concurrency
+    return Case(replicas, seconds, view.records, view.errored_records, bound)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    data_dir = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper")) / "bench-executor"
+    stack = Stack(
+        StackConfig(
+            data_dir=data_dir,
+            replicas={"system_executor": 1},
+            demo_latency_ms=args.latency_ms,
+            env={"SCOREKEEPER_MAX_CONCURRENCY": str(args.per_replica)},
+        )
+    )
+    await stack.start()
+    cases: list[Case] = []
+    try:
+        async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120) as client:
+            ids = await scenario.prepare(client, stack.demo_system_url, args.testcases, name="bench-executor")
+            # One attempt per call: the demo system's deliberate 1% of 500s are not retried
+            # (backoff would hold run slots and blur the comparison with the bound).
+            version = await client.create_http_system(
+                ids.project_id,
+                "demo-qa, one attempt",
+                {
+                    "url": stack.demo_system_url,
+                    "body_template": {"question": "{{ inputs.question }}"},
+                    "response_path": "answer",
+                    "max_attempts": 1,
+                },
+            )
+            ids = dataclasses.replace(ids, system_version_id=version.id)
+            cases.append(await _measure(client, ids, 1, args))
+            await stack.add_replica("system_executor")
+            cases.append(await _measure(client, ids, 2, args))
+    finally:
+        await stack.stop()
+
+    print(
+        f"bench-executor: {args.testcases} testcases, demo system at {args.latency_ms:g} ms, "
+        f"{args.per_replica} calls in flight per executor replica, run max_concurrency {args.run_concurrency}, "
+        "NATS JetStream + PostgreSQL 16, every service its own process"
+    )
+    for case in cases:
+        print(
+            f"  {case.replicas} replica(s): {case.records} records ({case.errored} errored, the demo system's 1%)"
+            f" in {case.seconds:.2f}s = {case.records / case.seconds:,.0f} records/s;"
+            f" bound {case.bound_s:.2f}s, {case.bound_s / case.seconds:.0%} of it"
+        )
+    print(f"  speed-up with 2 replicas: {cases[0].seconds / cases[1].seconds:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench-executor")
+    parser.add_argument("--testcases", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--per-replica", type=int, default=16, help="calls in flight per executor process")
+    parser.add_argument("--run-concurrency", type=int, default=32, help="the run's max_concurrency")
+    asyncio.run(bench(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
