@@ -74,9 +74,12 @@ class Slots:
         return self._capacity
 
     async def resize(self, capacity: int) -> None:
+        # Wakes as many waiters as there are free slots (also healing a wakeup lost to a waiter
+        # cancelled just after it was notified).
         async with self._changed:
             self._capacity = capacity
-            self._changed.notify_all()
+            if capacity > self._in_use:
+                self._changed.notify(capacity - self._in_use)
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait for a slot; False (holding none) once ``stop`` is set."""
@@ -89,9 +92,10 @@ class Slots:
             return True
 
     async def release(self) -> None:
+        # One waiter, not all: a chunk may have hundreds waiting, and only one slot came free.
         async with self._changed:
             self._in_use -= 1
-            self._changed.notify_all()
+            self._changed.notify(1)
 
     async def wake(self) -> None:
         """Let every waiter look again (e.g. at a stop event just set)."""
