@@ -105,8 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench-executor")
     parser.add_argument("--testcases", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--per-replica", type=int, default=16, help="calls in flight per executor process")
-    parser.add_argument("--run-concurrency", type=int, default=32, help="the run's max_concurrency")
+    parser.add_argument("--per-replica", type=int, default=8, help="calls in flight per executor process")
+    parser.add_argument("--run-concurrency", type=int, default=16, help="the run's max_concurrency")
     asyncio.run(bench(parser.parse_args()))
 
 

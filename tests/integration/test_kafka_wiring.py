@@ -32,7 +32,7 @@ from shared.events import (
     ScoreRequested,
 )
 from shared.messaging.bus import Bus
-from shared.messaging.errors import InvalidEvent
+from shared.messaging.errors import InvalidEvent, Postpone
 from shared.topics import ALL_TOPICS, Topic
 
 PREFIX = "t1."
@@ -305,6 +305,33 @@ async def test_transient_failure_is_retried_in_place_then_nacked(
     assert calls == attempts
     # Nacked: on Kafka the consumer seeks back to the offset, on NATS the message is NAKed. The
     # in-memory brokers do not redeliver, so the redelivery itself is checked on a real Kafka.
+    assert [d.committed for d in deliveries] == [AckStatus.NACKED]
+    assert letters == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS_TRANSIENT)
+async def test_postponed_event_is_nacked_once_without_retries_or_dead_letter(
+    transport: Transport,
+) -> None:
+    # Postpone is "another consumer is doing this right now": no in-place retry, no failure
+    # counted, never dead-lettered, even at the last allowed delivery.
+    bus = Bus(transport.url, service=SERVICE, topic_prefix=PREFIX, attempts=4, max_deliveries=1)
+    deliveries = record_deliveries(bus.broker)
+    calls = 0
+
+    async def handle(event: ScoreRequested) -> None:
+        nonlocal calls
+        calls += 1
+        raise Postpone("chunk 3 is being executed by another holder", 0.01)
+
+    bus.subscribe(ScoreRequested, handle)
+    observer, letters = observe_dead_letters(bus, Topic.SCORE_REQUESTED)
+
+    async with transport.harness(bus.broker, observer):
+        await bus.publish(score_requested())
+
+    assert calls == 1
     assert [d.committed for d in deliveries] == [AckStatus.NACKED]
     assert letters == []
 
