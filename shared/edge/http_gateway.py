@@ -122,11 +122,29 @@ async def _json_answer(method: BoundMethod, call: Callable[[], Awaitable[Message
 def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         async def call() -> Message:
-            return await method.call(await _request_message(method, body_rule, request))
+            timeout_s = request_timeout_s(request.headers.get("grpc-timeout"))
+            return await method.call(await _request_message(method, body_rule, request), timeout_s)
 
         return await _json_answer(method, call)
 
     return endpoint
+
+
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+def request_timeout_s(header: str | None) -> float | None:
+    """An HTTP caller's deadline, in the ``grpc-timeout`` header as gRPC gateways send it
+    (``500m``, ``2S``: at most 8 digits and a unit), so it bounds the work as a gRPC deadline does."""
+    if header is None:
+        return None
+    value, unit = header[:-1], header[-1:]
+    if not (value.isascii() and value.isdigit() and len(value) <= 8 and unit in _TIMEOUT_UNITS):
+        raise ApiError(
+            Code.INVALID_ARGUMENT,
+            f"grpc-timeout header {header!r} is malformed: use up to 8 digits and a unit of H, M, S, m, u or n",
+        )
+    return int(value) * _TIMEOUT_UNITS[unit]
 
 
 def _bytes_field(message_type: type[Message], name: str, method: BoundMethod, role: str) -> str:

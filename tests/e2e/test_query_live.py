@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+import httpx
 import pytest
 
 from scorekeeper_sdk import Client
@@ -141,6 +142,19 @@ async def test_a_deadline_shorter_than_the_query_is_honoured(live: LiveRun, stac
                 break
             await asyncio.sleep(0.05)
         assert waiting == 0
+        # Over HTTP the deadline comes in the grpc-timeout header, as gRPC gateways send it.
+        async with httpx.AsyncClient(base_url=stack.query_http, timeout=10) as http:
+            url = f"/v1/projects/{live.project_id}/records"
+            started = time.monotonic()
+            answer = await http.get(url, params={"search": "question"}, headers={"grpc-timeout": "800m"})
+            assert time.monotonic() - started < 3
+            assert answer.status_code == 504
+            assert answer.json()["error"]["code"] == "DEADLINE_EXCEEDED"
+            malformed = await http.get(url, headers={"grpc-timeout": "soon"})
+            assert (malformed.status_code, malformed.json()["error"]["message"]) == (
+                400,
+                "grpc-timeout header 'soon' is malformed: use up to 8 digits and a unit of H, M, S, m, u or n",
+            )
         await locked.rollback()
     finally:
         await conn.close()
