@@ -14,7 +14,7 @@ GEN_STAMP := gen/.stamp
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import lint typecheck clean
+.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP)
 
@@ -55,10 +55,13 @@ bench: setup
 	$(PY) -m tests.bench.e2e_throughput --testcases $${N:-2000}
 
 bench-executor: setup
-	$(PY) -m tests.bench.executor_scaling --testcases $${N:-10000}
+	$(PY) -m tests.bench.executor_scaling --testcases $${N:-10000} $(ARGS)
 
 bench-import: setup
 	$(PY) -m tests.bench.import_memory --rows $${N:-100000}
+
+bench-query: setup
+	$(PY) -m tests.bench.query_bench $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
