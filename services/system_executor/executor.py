@@ -143,29 +143,30 @@ class RunExecutor:
                 if run.stopped.is_set():
                     return False
                 result = await self._until_stopped(run, self._call(run.plan, testcase, run.rate_share))
-                if result is None:
-                    return False
-                await self._publish(
-                    RecordProduced(
-                        run_id=run.plan.id,
-                        testcase_id=testcase.id,
-                        trial=trial,
-                        inputs=testcase.inputs,
-                        expected=testcase.expected,
-                        metadata=testcase.metadata,
-                        outputs=result.outputs,
-                        status=result.status,
-                        error=result.error,
-                        latency_ms=result.latency_ms,
-                        prompt_tokens=result.prompt_tokens,
-                        completion_tokens=result.completion_tokens,
-                        cost_usd=result.cost_usd,
-                        correlation_id=correlation_id,
-                    )
-                )
-                return True
         finally:
+            # The slots bound calls to the system; publishing the record does not hold one.
             await run.slots.release()
+        if result is None:
+            return False
+        await self._publish(
+            RecordProduced(
+                run_id=run.plan.id,
+                testcase_id=testcase.id,
+                trial=trial,
+                inputs=testcase.inputs,
+                expected=testcase.expected,
+                metadata=testcase.metadata,
+                outputs=result.outputs,
+                status=result.status,
+                error=result.error,
+                latency_ms=result.latency_ms,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                cost_usd=result.cost_usd,
+                correlation_id=correlation_id,
+            )
+        )
+        return True
 
     @staticmethod
     async def _until_stopped(run: ActiveRun, call: Awaitable[Execution]) -> Execution | None:

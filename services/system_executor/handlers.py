@@ -41,7 +41,10 @@ class ExecutorHandlers:
 
     def register(self) -> None:
         self._bus.subscribe(RunCreated, self.on_run_created, concurrency=self._run_concurrency)
-        self._bus.subscribe(ChunkRequested, self.on_chunk_requested, concurrency=self._chunk_concurrency)
+        # A chunk's handler runs long: fetched only when it can start at once.
+        self._bus.subscribe(
+            ChunkRequested, self.on_chunk_requested, concurrency=self._chunk_concurrency, prefetch=False
+        )
 
     async def on_run_created(self, event: RunCreated) -> None:
         plan = await self._executable(event.run_id)

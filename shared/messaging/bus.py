@@ -168,7 +168,13 @@ class Bus:
 
     # -- subscribing -------------------------------------------------------------------------
 
-    def subscribe(self, event_type: type[E], handler: Handler[E], *, concurrency: int | None = None) -> None:
+    def subscribe(
+        self, event_type: type[E], handler: Handler[E], *, concurrency: int | None = None, prefetch: bool = True
+    ) -> None:
+        """``prefetch=False`` for long handlers (on JetStream): take a batch of ``concurrency``
+        messages only when the previous batch is done, so no message waits in this process's
+        buffer — where it would get no heartbeat and be redelivered to another replica, and
+        where its work could not go to an idle replica."""
         topic = event_type.topic.value
         workers = concurrency or self._concurrency
 
@@ -192,7 +198,9 @@ class Bus:
                 stream=self._stream,
                 durable=durable,
                 pull_sub=PullSub(batch_size=workers, timeout=1.0),
-                max_workers=workers,
+                # One worker: FastStream then handles each fetched batch concurrently and fetches
+                # the next once it is done (no buffer beyond the batch).
+                max_workers=workers if prefetch else 1,
                 ack_policy=AckPolicy.MANUAL,
                 config=ConsumerConfig(ack_wait=self._ack_wait_s, max_ack_pending=max(workers * 4, 64)),
                 decoder=_raw_decoder,

@@ -14,9 +14,12 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from scorekeeper_sdk import Client
 from shared.devstack import scenario
@@ -30,10 +33,31 @@ class Case:
     records: int
     errored: int
     bound_s: float
+    # Mean latency of a system call as the executors saw it (their Prometheus histogram).
+    call_ms: float
 
 
-async def _measure(client: Client, ids: scenario.DemoIds, replicas: int, args: argparse.Namespace) -> Case:
+async def _call_seconds(stack: Stack) -> tuple[float, float]:
+    """(sum, count) of the executors' system-call latency histograms."""
+    total, count = 0.0, 0.0
+    async with httpx.AsyncClient() as http:
+        for process in stack.processes:
+            if process.module != "services.system_executor":
+                continue
+            text = (await http.get(f"http://127.0.0.1:{process.http_port}/metrics")).text
+            for name, value in re.findall(r"^scorekeeper_system_call_seconds_(sum|count) (\S+)$", text, re.M):
+                if name == "sum":
+                    total += float(value)
+                else:
+                    count += float(value)
+    return total, count
+
+
+async def _measure(
+    stack: Stack, client: Client, ids: scenario.DemoIds, replicas: int, args: argparse.Namespace
+) -> Case:
     concurrency = min(args.run_concurrency, replicas * args.per_replica)
+    calls_before = await _call_seconds(stack)
     started = time.perf_counter()
     run = await client.create_run(
         ids.project_id,
@@ -50,7 +74,9 @@ async def _measure(client: Client, ids: scenario.DemoIds, replicas: int, args: a
         await asyncio.sleep(0.05)
     seconds = time.perf_counter() - started
     bound = args.testcases * args.latency_ms / 1000 / concurrency
-    return Case(replicas, seconds, view.records, view.errored_records, bound)
+    calls_after = await _call_seconds(stack)
+    call_ms = 1000 * (calls_after[0] - calls_before[0]) / max(calls_after[1] - calls_before[1], 1)
+    return Case(replicas, seconds, view.records, view.errored_records, bound, call_ms)
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -81,9 +107,9 @@ async def bench(args: argparse.Namespace) -> None:
                 },
             )
             ids = dataclasses.replace(ids, system_version_id=version.id)
-            cases.append(await _measure(client, ids, 1, args))
+            cases.append(await _measure(stack, client, ids, 1, args))
             await stack.add_replica("system_executor")
-            cases.append(await _measure(client, ids, 2, args))
+            cases.append(await _measure(stack, client, ids, 2, args))
     finally:
         await stack.stop()
 
@@ -96,7 +122,8 @@ async def bench(args: argparse.Namespace) -> None:
         print(
             f"  {case.replicas} replica(s): {case.records} records ({case.errored} errored, the demo system's 1%)"
             f" in {case.seconds:.2f}s = {case.records / case.seconds:,.0f} records/s;"
-            f" bound {case.bound_s:.2f}s, {case.bound_s / case.seconds:.0%} of it"
+            f" bound {case.bound_s:.2f}s, {case.bound_s / case.seconds:.0%} of it;"
+            f" mean call {case.call_ms:.1f} ms as the executors saw it"
         )
     print(f"  speed-up with 2 replicas: {cases[0].seconds / cases[1].seconds:.2f}x")
 

@@ -177,6 +177,21 @@ def test_nats_subscriber_uses_prefixed_subject_durable_per_service_and_manual_ac
     assert subscriber.config.ack_policy.value == "explicit"
 
 
+@pytest.mark.parametrize(("prefetch", "workers"), [(True, 4), (False, 1)])
+def test_nats_long_handlers_fetch_a_batch_only_when_it_can_start(prefetch: bool, workers: int) -> None:
+    # prefetch=False (the executor's chunks): one fetch loop takes 4 messages and handles them
+    # together, none waiting in a local buffer without heartbeats.
+    bus = Bus(NATS.url, service=SERVICE, topic_prefix=PREFIX)
+
+    async def handle(event: ScoreRequested) -> None: ...
+
+    bus.subscribe(ScoreRequested, handle, concurrency=4, prefetch=prefetch)
+
+    subscriber = only_subscriber(bus)
+    assert subscriber.pull_sub.batch_size == 4
+    assert getattr(subscriber, "max_workers", 1) == workers
+
+
 # -- behaviour: the same tests over both in-memory brokers ----------------------------------------
 
 
