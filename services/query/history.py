@@ -4,7 +4,6 @@ scorer keeps per run × metric version (no scan of scores)."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 
 from scorekeeper.v1 import query_pb2 as pb
 
@@ -63,68 +62,87 @@ class HistoryReads:
                 raise not_found(f"project {request.project_id} does not exist")
             resolved = await metrics.resolve(conn, project_id, refs, "metrics")
             all_versions = [v for m in resolved.values() for v in m.version_ids]
-            runs = await conn.fetch(
-                "SELECT r.id, r.created_at, r.status, r.source, r.system_version_id, r.metric_version_ids FROM runs r"
-                f" WHERE r.project_id = $1 AND r.metric_version_ids && {where.param(all_versions)}::uuid[]"
-                f" AND {where.sql()} ORDER BY r.created_at DESC, r.id DESC LIMIT {where.param(limit)}",
-                *where.args,
+            versions = where.param(all_versions)
+            rows = await conn.fetch(_points_sql(where.sql(), versions, where.param(limit)), *where.args)
+
+        # One series per metric, in the order asked; the points are added in the rows' order
+        # (oldest run first, then the run's pinned order of versions).
+        response = pb.GetRunHistoryResponse()
+        by_metric: dict[uuid.UUID, pb.MetricSeries] = {}
+        duplicates: list[tuple[pb.MetricSeries, pb.MetricSeries]] = []
+        for metric in (resolved[ref] for ref in refs):
+            series = response.series.add(metric_id=str(metric.id), name=metric.name)
+            if metric.id in by_metric:  # the same metric named twice (by id and by name)
+                duplicates.append((series, by_metric[metric.id]))
+            else:
+                by_metric[metric.id] = series
+        add_point = {str(v): by_metric[m.id].points.add for m in resolved.values() for v in m.version_ids}
+        last_run, created_at = None, ""
+        for (
+            run_id,
+            created,
+            status,
+            source,
+            system_version_id,
+            version,
+            output_type,
+            scored,
+            passed,
+            errored,
+            total,
+            pending,
+        ) in rows:
+            if run_id != last_run:  # a run's points are consecutive: its time is converted once
+                last_run, created_at = run_id, timestamp(created)
+            add_point[version](
+                run_id=run_id,
+                created_at=created_at,
+                run_status=status,
+                source=source,
+                system_version_id=system_version_id,
+                metric_version_id=version,
+                output_type=output_type,
+                value=point_value(output_type, scored, passed, total),
+                scored=scored,
+                passed=passed,
+                errored=errored,
+                pending=pending,
             )
-            run_ids = [r["id"] for r in runs]
-            # One grouped pass each over the aggregates and the record counts of the picked runs
-            # (rows of a run sit together in the primary keys).
-            aggregates = {
-                (a["run_id"], a["metric_version_id"]): a
-                for a in await conn.fetch(
-                    "SELECT run_id, metric_version_id, sum(scored)::int AS scored, sum(passed)::int AS passed,"
-                    " sum(errored)::int AS errored, sum(sum) AS sum FROM run_metric_aggregates"
-                    " WHERE run_id = ANY($1::uuid[]) AND metric_version_id = ANY($2::uuid[])"
-                    " GROUP BY run_id, metric_version_id",
-                    run_ids,
-                    all_versions,
-                )
-            }
-            completed = {
-                c["run_id"]: c["completed"]
-                for c in await conn.fetch(
-                    "SELECT run_id, sum(records - errored)::int AS completed FROM run_record_counts"
-                    " WHERE run_id = ANY($1::uuid[]) GROUP BY run_id",
-                    run_ids,
-                )
-            }
-            output_types = {
-                v["id"]: v["output_type"]
-                for v in await conn.fetch(
-                    "SELECT id, output_type FROM metric_versions WHERE id = ANY($1::uuid[])", all_versions
-                )
-            }
-        version_metric = {v: m.id for m in resolved.values() for v in m.version_ids}
-        points: dict[uuid.UUID, list[pb.HistoryPoint]] = defaultdict(list)
-        for run in reversed(runs):  # oldest first
-            for version in run["metric_version_ids"]:
-                if version not in version_metric:
-                    continue
-                a = aggregates.get((run["id"], version))
-                scored, passed, errored = (a["scored"], a["passed"], a["errored"]) if a else (0, 0, 0)
-                point = pb.HistoryPoint(
-                    run_id=str(run["id"]),
-                    created_at=timestamp(run["created_at"]),
-                    run_status=run["status"],
-                    source=run["source"],
-                    system_version_id=str(run["system_version_id"] or ""),
-                    metric_version_id=str(version),
-                    output_type=output_types[version],
-                    scored=scored,
-                    passed=passed,
-                    errored=errored,
-                    pending=max(completed.get(run["id"], 0) - scored - errored, 0),
-                )
-                value = point_value(output_types[version], scored, passed, a["sum"] if a else 0.0)
-                if value is not None:
-                    point.value = value
-                points[version_metric[version]].append(point)
-        return pb.GetRunHistoryResponse(
-            series=[
-                pb.MetricSeries(metric_id=str(m.id), name=m.name, points=points[m.id])
-                for m in (resolved[ref] for ref in refs)
-            ]
-        )
+        for series, first in duplicates:
+            series.points.extend(first.points)
+        return response
+
+
+def _points_sql(run_filter: str, versions: str, limit: str) -> str:
+    """One row per picked run x pinned version of the asked metrics, oldest run first: the run's
+    fields, and its aggregates summed over shards and trials in SQL (PostgreSQL sums ~26,000 shard
+    rows for 500 runs; Python only sees the ~1,500 points).
+
+    The aggregates and the record counts are read by primary key for the picked runs' ids
+    (``run_id = ANY(ARRAY(…))``: one bitmap scan each over rows that sit together), not by a join
+    the planner would answer with a sequential scan of the whole table. Ids and versions come back
+    as text, ready for the message."""
+    picked_ids = "ARRAY(SELECT id FROM picked)"
+    return (
+        "WITH picked AS MATERIALIZED ("
+        " SELECT r.id, r.created_at, r.status, r.source, r.system_version_id, r.metric_version_ids FROM runs r"
+        f" WHERE r.project_id = $1 AND r.metric_version_ids && {versions}::uuid[] AND {run_filter}"
+        f" ORDER BY r.created_at DESC, r.id DESC LIMIT {limit}),"
+        " sums AS ("
+        " SELECT run_id, metric_version_id, sum(scored)::int AS scored, sum(passed)::int AS passed,"
+        " sum(errored)::int AS errored, sum(sum) AS total FROM run_metric_aggregates"
+        f" WHERE run_id = ANY({picked_ids}) AND metric_version_id = ANY({versions}::uuid[])"
+        " GROUP BY run_id, metric_version_id),"
+        " counts AS ("
+        " SELECT run_id, sum(records - errored)::int AS completed FROM run_record_counts"
+        f" WHERE run_id = ANY({picked_ids}) GROUP BY run_id)"
+        " SELECT p.id::text, p.created_at, p.status, p.source, coalesce(p.system_version_id::text, ''),"
+        " v.id::text, mv.output_type, coalesce(s.scored, 0), coalesce(s.passed, 0), coalesce(s.errored, 0),"
+        " coalesce(s.total, 0), greatest(coalesce(c.completed, 0) - coalesce(s.scored, 0) - coalesce(s.errored, 0), 0)"
+        " FROM picked p CROSS JOIN LATERAL unnest(p.metric_version_ids) WITH ORDINALITY AS v(id, ord)"
+        " JOIN metric_versions mv ON mv.id = v.id"
+        " LEFT JOIN sums s ON s.run_id = p.id AND s.metric_version_id = v.id"
+        " LEFT JOIN counts c ON c.run_id = p.id"
+        f" WHERE v.id = ANY({versions}::uuid[])"
+        " ORDER BY p.created_at, p.id, v.ord"
+    )
