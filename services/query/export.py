@@ -4,17 +4,25 @@ PostgreSQL writes the rows itself (``COPY (query) TO STDOUT``): CSV quoting and 
 the server, Python only forwards chunks, so an export runs at the speed of the database and memory
 stays flat (a bounded queue between the COPY and the response applies backpressure).
 
+One statement per export, one row per record: the records of the run, and per pinned metric one
+LEFT JOIN of its scores (a hash join each, then one sort by created_at, id). No per-record lookup
+or aggregate, and the JSON lines are concatenated from pieces that are JSON text already. The
+former per-record lateral aggregates and json_build_object took ~1.8x the database time
+(docs/query-performance.md, ExportRun).
+
 CSV: one row per record (LF line ends); inputs, expected, outputs, metadata and tags as JSON;
 then per pinned metric three columns: "<metric>" (the value), "<metric> passed" and
 "<metric> reasoning" (for an errored score: "errored: <error>"). Text cells a spreadsheet would run
 as a formula get a leading apostrophe — the rule of shared.spreadsheet, applied in SQL.
-JSONL: one JSON object per record, its scores keyed by metric label.
+JSONL: one compact JSON object per record, its scores keyed by metric label (a missing score has
+no entry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -29,8 +37,10 @@ from shared.spreadsheet import CSV_CONTENT_TYPE, FORMULA_STARTS, csv_bytes, esca
 JSONL_CONTENT_TYPE = "application/x-ndjson"
 FORMATS = ("csv", "jsonl")
 CHUNK_BYTES = 256 * 1024
-# COPY output pieces held between the database and a slow reader.
-QUEUE_PIECES = 64
+# Chunks held between the database and a slow reader.
+QUEUE_CHUNKS = 8
+# work_mem of an export's transaction (PostgreSQL's default is 4 MB).
+EXPORT_WORK_MEM = "32MB"
 
 RECORD_COLUMNS = (
     "record_id",
@@ -50,30 +60,25 @@ RECORD_COLUMNS = (
     "metadata",
 )
 
-# The record's scores of the pinned versions ($2), as arrays in pin order (NULL where none).
-_SCORES = (
-    " LEFT JOIN LATERAL (SELECT array_agg(s.value::text ORDER BY p.n) AS vals,"
-    "   array_agg(s.passed ORDER BY p.n) AS passed, array_agg(s.status ORDER BY p.n) AS statuses,"
-    "   array_agg(CASE WHEN s.status = 'errored' THEN 'errored: ' || s.error ELSE s.reasoning END ORDER BY p.n)"
-    "   AS reasonings"
-    "   FROM unnest($2::uuid[]) WITH ORDINALITY AS p(version_id, n)"
-    "   LEFT JOIN scores s ON s.record_id = r.id AND s.metric_version_id = p.version_id) sc ON true"
-)
 
-# $1 the run, $2 its pinned metric versions, $3 their labels.
-_JSONL = (
-    "SELECT json_build_object('id', r.id, 'run_id', r.run_id, 'testcase_id', r.testcase_id, 'trial', r.trial,"
-    " 'status', r.status, 'error', r.error, 'created_at', r.created_at, 'latency_ms', r.latency_ms,"
-    " 'prompt_tokens', r.prompt_tokens, 'completion_tokens', r.completion_tokens, 'cost_usd', r.cost_usd,"
-    " 'tags', to_jsonb(r.tags), 'inputs', r.inputs, 'expected', r.expected, 'outputs', r.outputs,"
-    " 'metadata', r.metadata, 'scores', coalesce(sc.scores, '{}'::json))::text"
-    " FROM records r LEFT JOIN LATERAL (SELECT json_object_agg(p.label, json_build_object("
-    "   'metric_version_id', s.metric_version_id, 'status', s.status, 'value', s.value, 'passed', s.passed,"
-    "   'reasoning', s.reasoning, 'error', s.error)) AS scores"
-    "   FROM scores s JOIN unnest($2::uuid[], $3::text[]) AS p(version_id, label) ON p.version_id = s.metric_version_id"
-    "   WHERE s.record_id = r.id) sc ON true"
-    " WHERE r.run_id = $1 ORDER BY r.created_at, r.id"
-)
+def _score_joins(metrics: int) -> str:
+    """s1 … sN: the record's score of each pinned version ($2, in pin order), or NULL. One LEFT JOIN
+    per version, each a hash join over ``scores_run_metric (run_id, metric_version_id)``: no lookup
+    per record and no aggregate (building per-record arrays or JSON objects was most of the cost)."""
+    return "".join(
+        f" LEFT JOIN scores s{i} ON s{i}.record_id = r.id AND s{i}.run_id = $1"
+        f" AND s{i}.metric_version_id = ($2::uuid[])[{i}]"
+        for i in range(1, metrics + 1)
+    )
+
+
+def _rows(cells: Sequence[str], metrics: int, arrays: Sequence[str]) -> str:
+    """The run's records in export order. ``arrays``, the per-metric parameters, must hold one item per
+    metric; the check also keeps them referenced when the run pins no metric (PostgreSQL rejects
+    parameters a statement does not use)."""
+    joins = _score_joins(metrics)
+    checks = "".join(f" AND cardinality({a}) = {metrics}" for a in arrays)
+    return f"SELECT {', '.join(cells)} FROM records r{joins} WHERE r.run_id = $1{checks} ORDER BY r.created_at, r.id"
 
 
 def _text(expr: str) -> str:
@@ -87,9 +92,9 @@ def csv_query(metrics: int) -> str:
         cell
         for i in range(1, metrics + 1)
         for cell in (
-            f"CASE WHEN sc.statuses[{i}] = 'completed' THEN sc.vals[{i}] END",
-            f"CASE WHEN sc.statuses[{i}] = 'completed' THEN sc.passed[{i}]::text END",
-            f"CASE WHEN sc.statuses[{i}] <> 'pending' THEN {_text(f'sc.reasonings[{i}]')} END",
+            f"CASE WHEN s{i}.status = 'completed' THEN s{i}.value::text END",
+            f"CASE WHEN s{i}.status = 'completed' THEN s{i}.passed::text END",
+            f"CASE WHEN s{i}.status <> 'pending' THEN {_text(_reasoning(i))} END",
         )
     ]
     cells = [
@@ -110,7 +115,70 @@ def csv_query(metrics: int) -> str:
         "r.metadata::text",
         *score_cells,
     ]
-    return f"SELECT {', '.join(cells)} FROM records r{_SCORES} WHERE r.run_id = $1 ORDER BY r.created_at, r.id"
+    return _rows(cells, metrics, ["$2::uuid[]"])
+
+
+def _reasoning(i: int) -> str:
+    return f"CASE WHEN s{i}.status = 'errored' THEN 'errored: ' || s{i}.error ELSE s{i}.reasoning END"
+
+
+def _quoted(expr: str) -> str:
+    """A JSON string of a value whose text needs no escaping (a uuid, a status): cheaper than to_json."""
+    return f"'\"' || {expr} || '\"'"
+
+
+def _json(pairs: Sequence[tuple[str, str]], prefix: str = "") -> str:
+    """A JSON object concatenated (one concat, one allocation) from (key, SQL expression of its
+    JSON text) pairs. concat reads NULL as nothing: an expression must not be NULL."""
+    parts = [f"'{prefix + '{' if n == 0 else ','}\"{key}\":', {expr}" for n, (key, expr) in enumerate(pairs)]
+    return f"concat({', '.join(parts)}, '}}')"
+
+
+def jsonl_query(metrics: int) -> str:
+    """The JSON lines of a run: $1 the run, $2 its pinned metric versions, $3 their labels as JSON
+    strings. Each line is one text concatenated from pieces that are JSON text already (less than
+    half the cost of json_build_object). concat reads NULL as nothing, so nullable values are
+    coalesced to 'null'; only a missing score's entry is NULL as a whole, and concat_ws leaves it
+    out."""
+    entries = [
+        f"CASE WHEN s{i}.record_id IS NOT NULL THEN ($3::text[])[{i}] || "
+        + _json(
+            [
+                ("metric_version_id", _quoted(f"s{i}.metric_version_id")),
+                ("status", _quoted(f"s{i}.status")),
+                ("value", f"coalesce(s{i}.value::text, 'null')"),
+                ("passed", f"coalesce(s{i}.passed::text, 'null')"),
+                ("reasoning", f"to_json(s{i}.reasoning)"),
+                ("error", f"to_json(s{i}.error)"),
+            ],
+            prefix=":",
+        )
+        + " END"
+        for i in range(1, metrics + 1)
+    ]
+    scores = f"'{{' || concat_ws(',', {', '.join(entries)}) || '}}'" if entries else "'{}'"
+    line = _json(
+        [
+            ("id", _quoted("r.id")),
+            ("run_id", _quoted("r.run_id")),
+            ("testcase_id", _quoted("r.testcase_id")),
+            ("trial", "r.trial::text"),
+            ("status", _quoted("r.status")),
+            ("error", "to_json(r.error)"),
+            ("created_at", "to_json(r.created_at)"),
+            ("latency_ms", "to_json(r.latency_ms)"),
+            ("prompt_tokens", "r.prompt_tokens::text"),
+            ("completion_tokens", "r.completion_tokens::text"),
+            ("cost_usd", "coalesce(to_json(r.cost_usd)::text, 'null')"),
+            ("tags", "to_json(r.tags)"),
+            ("inputs", "r.inputs::text"),
+            ("expected", "r.expected::text"),
+            ("outputs", "r.outputs::text"),
+            ("metadata", "r.metadata::text"),
+            ("scores", scores),
+        ]
+    )
+    return _rows([line], metrics, ["$2::uuid[]", "$3::text[]"])
 
 
 def metric_labels(names: Sequence[str], metric_ids: Sequence[str]) -> list[str]:
@@ -135,6 +203,9 @@ class ExportReads:
         if fmt not in FORMATS:
             raise invalid(f"format must be csv or jsonl, got {request.format!r}")
         async with self._reader.stream() as conn:
+            # The score joins' hash tables (~10 MB per pinned metric of a 100k-record run) in memory:
+            # at the default 4 MB they spill, and so do the wide record rows probing them.
+            await conn.execute(f"SELECT set_config('work_mem', '{EXPORT_WORK_MEM}', true)")
             pinned = await conn.fetch(
                 "SELECT v.id, v.metric_id, m.name FROM runs r"
                 " CROSS JOIN LATERAL unnest(r.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
@@ -153,7 +224,8 @@ class ExportReads:
                 yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
                 # One text column per line; JSON text holds no control characters, so with these
                 # two bytes as quote and delimiter the CSV format never quotes it: bare lines.
-                rows = _copy(conn, _JSONL, [run_id, versions, labels], quote="\x01", delimiter="\x02")
+                keys = [json.dumps(label, ensure_ascii=False) for label in labels]
+                rows = _copy(conn, jsonl_query(len(versions)), [run_id, versions, keys], quote="\x01", delimiter="\x02")
             async for data in rows:
                 yield pb.ExportRunChunk(data=data)
 
@@ -161,29 +233,32 @@ class ExportReads:
 async def _copy(
     conn: Connection, query: str, args: list[object], *, quote: str = '"', delimiter: str = ","
 ) -> AsyncIterator[bytes]:
-    """The output of ``COPY (query) TO STDOUT`` in CSV format, in chunks of about CHUNK_BYTES."""
-    pieces: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_PIECES)
+    """The output of ``COPY (query) TO STDOUT`` in CSV format, in chunks of about CHUNK_BYTES. The
+    pieces asyncpg hands over (~30 KB each) are joined where they arrive, so only whole chunks
+    pass the bounded queue."""
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_CHUNKS)
+    buffer = bytearray()
 
     async def put(data: bytes) -> None:
-        await pieces.put(data)
+        buffer.extend(data)
+        if len(buffer) >= CHUNK_BYTES:
+            chunk = bytes(buffer)
+            buffer.clear()
+            await chunks.put(chunk)
 
     async def produce() -> None:
         try:
             await conn.copy_from_query(query, *args, output=put, format="csv", quote=quote, delimiter=delimiter)
+            if buffer:
+                await chunks.put(bytes(buffer))
         finally:
-            await pieces.put(None)
+            await chunks.put(None)
 
     producer = asyncio.create_task(produce())
     try:
-        buffer = bytearray()
-        while (piece := await pieces.get()) is not None:
-            buffer += piece
-            if len(buffer) >= CHUNK_BYTES:
-                yield bytes(buffer)
-                buffer.clear()
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
         await producer  # raises what the COPY raised
-        if buffer:
-            yield bytes(buffer)
     finally:
         if not producer.done():
             producer.cancel()
