@@ -7,8 +7,9 @@ import uuid
 
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query import filters, metrics
+from services.query import metrics
 from services.query.db import Reader, Where
+from services.query.runs import select_runs
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid, not_found
 
@@ -40,21 +41,7 @@ class HistoryReads:
         if not 1 <= limit <= MAX_RUNS:
             raise invalid(f"limit must be within 1..{MAX_RUNS}, got {request.limit}")
         where = Where(project_id)  # $1
-        if sources := filters.sources(request.sources):
-            where.add(f"r.source = ANY({where.param(sources)}::text[])")
-        if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):
-            where.add(f"r.testset_id = {where.param(testset_id)}")
-        if system_version_id := filters.optional_uuid(request.system_version_id, "system_version_id"):
-            where.add(f"r.system_version_id = {where.param(system_version_id)}")
-        if system_id := filters.optional_uuid(request.system_id, "system_id"):
-            where.add(
-                f"r.system_version_id IN (SELECT id FROM system_versions WHERE system_id = {where.param(system_id)})"
-            )
-        after, before = filters.time_range(request.created_after, request.created_before)
-        if after is not None:
-            where.add(f"r.created_at >= {where.param(after)}")
-        if before is not None:
-            where.add(f"r.created_at < {where.param(before)}")
+        select_runs(where, request)
         refs = list(dict.fromkeys(request.metrics))
 
         async with self._reader.snapshot() as conn:

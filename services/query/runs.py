@@ -62,6 +62,24 @@ _TRIALS = (
 )
 
 
+def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequest) -> None:
+    """The run filters ListRuns and GetRunHistory share (runs aliased ``r``): sources, testset,
+    system version, system and the created time range."""
+    if sources := filters.sources(request.sources):
+        where.add(f"r.source = ANY({where.param(sources)}::text[])")
+    if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):
+        where.add(f"r.testset_id = {where.param(testset_id)}")
+    if system_version_id := filters.optional_uuid(request.system_version_id, "system_version_id"):
+        where.add(f"r.system_version_id = {where.param(system_version_id)}")
+    if system_id := filters.optional_uuid(request.system_id, "system_id"):
+        where.add(f"r.system_version_id IN (SELECT id FROM system_versions WHERE system_id = {where.param(system_id)})")
+    after, before = filters.time_range(request.created_after, request.created_before)
+    if after is not None:
+        where.add(f"r.created_at >= {where.param(after)}")
+    if before is not None:
+        where.add(f"r.created_at < {where.param(before)}")
+
+
 class RunReads:
     """GetRun and ListRuns."""
 
@@ -87,23 +105,9 @@ class RunReads:
         size = filters.page_size(request.page_size)
         where = Where()
         where.add(f"r.project_id = {where.param(project_id)}")
-        if sources := filters.sources(request.sources):
-            where.add(f"r.source = ANY({where.param(sources)}::text[])")
+        select_runs(where, request)
         if statuses := filters.run_statuses(request.statuses):
             where.add(f"r.status = ANY({where.param(statuses)}::text[])")
-        if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):
-            where.add(f"r.testset_id = {where.param(testset_id)}")
-        if system_version_id := filters.optional_uuid(request.system_version_id, "system_version_id"):
-            where.add(f"r.system_version_id = {where.param(system_version_id)}")
-        if system_id := filters.optional_uuid(request.system_id, "system_id"):
-            where.add(
-                f"r.system_version_id IN (SELECT id FROM system_versions WHERE system_id = {where.param(system_id)})"
-            )
-        after, before = filters.time_range(request.created_after, request.created_before)
-        if after is not None:
-            where.add(f"r.created_at >= {where.param(after)}")
-        if before is not None:
-            where.add(f"r.created_at < {where.param(before)}")
         if request.page_token:
             position = cursor.decode(request.page_token, ("c", "id"))
             created_at, last_id = cursor.timestamp(position["c"]), cursor.uuid_of(position["id"])
