@@ -117,30 +117,6 @@ async def test_pages_never_skip_or_repeat_while_records_arrive(live: LiveRun, or
     assert live.ingested - arrived == 2 * ARRIVING_PAGES  # records did arrive during the walk
 
 
-@pytest.mark.parametrize("order_by", ["created_at desc", "created_at"])
-async def test_searched_pages_read_in_time_windows_never_skip_or_repeat(
-    live: LiveRun, stack: Stack, order_by: str
-) -> None:
-    # With planner statistics on records.created_at, a project-wide search is read in created_at
-    # windows (services/query/records.py): the pages must still be exactly the unwindowed ones.
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        await conn.execute("ANALYZE records")
-        assert await conn.fetchval(
-            "SELECT histogram_bounds IS NOT NULL FROM pg_stats WHERE tablename = 'records' AND attname = 'created_at'"
-        )
-    finally:
-        await conn.close()
-    await asyncio.sleep(5.5)  # the query service looks for statistics again after 5 s without
-    filters = {"project_id": live.project_id, "search": "question"}
-    arrived = live.ingested
-    before, seen = await page_through_while_ingesting(live, filters, order_by)
-    assert len(seen) == len(set(seen)), "a record was repeated"
-    assert before <= set(seen), f"records skipped: {before - set(seen)}"
-    assert len(before) >= 20
-    assert live.ingested - arrived == 2 * ARRIVING_PAGES
-
-
 async def test_a_deadline_shorter_than_the_query_is_honoured(live: LiveRun, stack: Stack) -> None:
     conn = await asyncpg.connect(stack.database_url)
     try:
