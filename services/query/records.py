@@ -8,6 +8,7 @@ search is the GIN-indexed tsvector column records.search (0006_query_reads.sql).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -28,8 +29,9 @@ RECORD_COLUMNS = (
     " r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.created_at, r.tags"
 )
 
-# The score a condition or an order reads: the record's score for the metric version its run pins.
-_PINNED_SCORE = "s.record_id = r.id AND s.metric_version_id = ANY(ru.metric_version_ids) AND s.metric_version_id = ANY("
+# The score a condition or an order reads: the record's score for the metric version its run pins
+# (runs ru), among the versions of the metric asked for.
+_PINNED_VERSION = "s.metric_version_id = ANY(ru.metric_version_ids) AND s.metric_version_id = ANY("
 _STATE_TESTS = {
     "passed": "s.status = 'completed' AND s.passed",
     "failed": "s.status = 'completed' AND NOT s.passed",
@@ -84,46 +86,56 @@ class RecordReads:
             )
             order_metric = await metrics.resolve(conn, project_id, [order.metric] if order.metric else [], "order_by")
 
+            project_wide = run_id is None and not run_ids
+            matches_first = (
+                project_wide
+                and order.key == "created_at"
+                and search is not None
+                and bool(conditions)
+                and testcase_id is None
+                and await _search_matches(conn, search) <= MATCHES_FIRST_MAX
+            )
             where = Where()
+            record_filters: list[str] = []  # on records r
             if run_id is not None:
-                where.add(f"r.run_id = {where.param(run_id)}")
+                record_filters.append(f"r.run_id = {where.param(run_id)}")
             if run_ids:
-                where.add(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
-            if run_id is None and not run_ids:
-                where.add(f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)})")
+                record_filters.append(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
+            if project_wide and not matches_first:
+                record_filters.append(f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)})")
             if testcase_id is not None:
-                where.add(f"r.testcase_id = {where.param(testcase_id)}")
+                record_filters.append(f"r.testcase_id = {where.param(testcase_id)}")
             if statuses:
-                where.add(f"r.status = ANY({where.param(statuses)}::text[])")
+                record_filters.append(f"r.status = ANY({where.param(statuses)}::text[])")
             if request.tags:
-                where.add(f"r.tags @> {where.param(list(request.tags))}::text[]")
+                record_filters.append(f"r.tags @> {where.param(list(request.tags))}::text[]")
             if search is not None:
-                where.add(f"r.search @@ websearch_to_tsquery('simple', {where.param(search)})")
-            for c in conditions:
-                versions = where.param(list(condition_metrics[c.metric].version_ids))
-                test = _STATE_TESTS.get(c.op) or (
-                    f"s.status = 'completed' AND s.value_num {_VALUE_TESTS[c.op]} {where.param(c.value)}::float8"
-                )
-                where.add(f"EXISTS (SELECT 1 FROM scores s WHERE {_PINNED_SCORE}{versions}::uuid[]) AND {test})")
-            joins = ""
-            if conditions or order.metric:
-                joins += " JOIN runs ru ON ru.id = r.run_id"
-            if order.metric:
-                versions = where.param(list(order_metric[order.metric].version_ids))
-                joins += (
-                    " LEFT JOIN LATERAL (SELECT s.value_num FROM scores s"
-                    f" WHERE {_PINNED_SCORE}{versions}::uuid[]) AND s.status = 'completed' LIMIT 1) sv ON true"
-                )
+                record_filters.append(f"r.search @@ websearch_to_tsquery('simple', {where.param(search)})")
             key = _SORT_KEYS[order.key]
             if after is not None:
-                where.add(_after(where, key, order, after))
+                record_filters.append(_after(where, key, order, after))
+            record = "m.id" if matches_first else "r.id"
+            tests = [_condition(where, c, condition_metrics[c.metric].version_ids, record) for c in conditions]
             direction = "DESC" if order.descending else "ASC"
-            nulls = " NULLS LAST" if order.key == "score" else ""
-            rows = await conn.fetch(
-                f"SELECT {RECORD_COLUMNS}, {key} AS sort_key FROM records r{joins} WHERE {where.sql()}"
-                f" ORDER BY {key} {direction}{nulls}, r.id {direction} LIMIT {where.param(size + 1)}",
-                *where.args,
-            )
+            if matches_first:
+                sql = _matches_first(record_filters, tests, where.param(project_id), direction, where.param(size + 1))
+            else:
+                joins = ""
+                if conditions or order.metric:
+                    joins += " JOIN runs ru ON ru.id = r.run_id"
+                if order.metric:
+                    versions = where.param(list(order_metric[order.metric].version_ids))
+                    joins += (
+                        " LEFT JOIN LATERAL (SELECT s.value_num FROM scores s WHERE s.record_id = r.id"
+                        f" AND {_PINNED_VERSION}{versions}::uuid[]) AND s.status = 'completed' LIMIT 1) sv ON true"
+                    )
+                nulls = " NULLS LAST" if order.key == "score" else ""
+                sql = (
+                    f"SELECT {RECORD_COLUMNS}, {key} AS sort_key FROM records r{joins}"
+                    f" WHERE {' AND '.join(record_filters + tests) or 'true'}"
+                    f" ORDER BY {key} {direction}{nulls}, r.id {direction} LIMIT {where.param(size + 1)}"
+                )
+            rows = await conn.fetch(sql, *where.args)
             page = rows[:size]
             scores = await _scores_of(conn, [r["id"] for r in page])
         token = ""
@@ -172,6 +184,51 @@ class RecordReads:
         for run_id in run_ids:
             if run_id not in found:
                 raise invalid(f"run_ids: run {run_id} is not in project {project_id}")
+
+
+def _condition(where: Where, c: filters.Condition, version_ids: Any, record: str) -> str:
+    """A score condition on the record whose id is ``record`` (runs ru joined)."""
+    versions = where.param(list(version_ids))
+    test = _STATE_TESTS.get(c.op) or (
+        f"s.status = 'completed' AND s.value_num {_VALUE_TESTS[c.op]} {where.param(c.value)}::float8"
+    )
+    pinned = f"{_PINNED_VERSION}{versions}::uuid[])"
+    return f"EXISTS (SELECT 1 FROM scores s WHERE s.record_id = {record} AND {pinned} AND {test})"
+
+
+# A project-wide search with score conditions, newest (or oldest) first, is read "matches first"
+# when PostgreSQL expects the search to match at most this many records (in any project).
+MATCHES_FIRST_MAX = 15_000
+
+
+def _matches_first(record_filters: list[str], tests: list[str], project: str, direction: str, limit: str) -> str:
+    """The page of a search whose matches are few, but whose score conditions hold for few of them.
+
+    Walking records_created newest first would read every record until the page is full, and a
+    common pair of words with a rare condition meets the page only after 100,000s of records. So
+    the search's matches come first, from its GIN bitmap, as narrow rows (id, run, time) sorted in
+    the page's order (the sort key is an expression, so no index walk can serve it); the score
+    conditions are probed in that order only until the page is full; and only the page's records
+    are read whole. The rows and their order are the plain statement's."""
+    return (
+        f"SELECT {RECORD_COLUMNS}, p.k AS sort_key FROM ("
+        " SELECT m.id, m.k FROM ("
+        "  SELECT r.id, r.run_id, r.created_at + interval '0' AS k FROM records r"
+        f"  WHERE {' AND '.join(record_filters)} ORDER BY 3 {direction}, 1 {direction} OFFSET 0"
+        f" ) m JOIN runs ru ON ru.id = m.run_id AND ru.project_id = {project}"
+        f" WHERE {' AND '.join(tests)} ORDER BY m.k {direction}, m.id {direction} LIMIT {limit}"
+        f") p JOIN records r ON r.id = p.id ORDER BY p.k {direction}, p.id {direction}"
+    )
+
+
+async def _search_matches(conn: Connection, search: str) -> float:
+    """PostgreSQL's estimate of the records a search matches (what its GIN bitmap would hold)."""
+    plan = await conn.fetchval(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM records r WHERE r.search @@ websearch_to_tsquery('simple', $1)", search
+    )
+    if isinstance(plan, str):  # a connection without the pool's json codec
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _after(where: Where, key: str, order: filters.Order, after: tuple[Any, uuid.UUID]) -> str:

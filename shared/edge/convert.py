@@ -38,6 +38,16 @@ def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
 
 
 def python_to_value(value: Any) -> struct_pb2.Value:
+    # Scores are mostly plain numbers and booleans: set those directly (ParseDict costs ~15 µs a
+    # value, which a page of 300 scores notices); everything else goes through ParseDict.
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return struct_pb2.Value(number_value=value)
+    if isinstance(value, str):
+        return struct_pb2.Value(string_value=value)
     message = struct_pb2.Value()
     json_format.ParseDict(value, message)
     return message

@@ -222,7 +222,9 @@ async def export_once(client: Client, run_id: str, fmt: str) -> tuple[float, int
     return time.perf_counter() - started, size, lines
 
 
-async def run_bench(client: Client, w: Workload, warmup: int, repeats: int, export_repeats: int) -> None:
+async def run_bench(
+    client: Client, w: Workload, warmup: int, repeats: int, export_repeats: int, only: Sequence[str] = ()
+) -> None:
     stub = client.query
     rows: list[tuple[str, Timing]] = []
     targets = dict(TARGETS_MS)
@@ -231,12 +233,18 @@ async def run_bench(client: Client, w: Workload, warmup: int, repeats: int, expo
         print(f"  {name} …", flush=True)
         return measure(call, warmup=warmup, repeats=n)
 
+    def wanted(name: str) -> bool:
+        return not only or any(word.lower() in name.lower() for word in only)
+
     print(f"measuring ({warmup} warm-up calls, then {repeats} timed calls each; load {load()}):")
     get_run = Cycle(w.get_runs)
-    rows.append(("GetRun", await timed("GetRun", lambda: client.get_run(get_run()))))
+    if wanted("GetRun"):
+        rows.append(("GetRun", await timed("GetRun", lambda: client.get_run(get_run()))))
 
     for category, requests in w.record_searches:
         name = f"ListRecords {category}"
+        if not wanted(name):
+            continue
         targets[name] = LIST_RECORDS_TARGET_MS
         pick = Cycle(requests)
 
@@ -249,7 +257,8 @@ async def run_bench(client: Client, w: Workload, warmup: int, repeats: int, expo
 
     history = Cycle(w.histories)
     name = "GetRunHistory 500 runs x 5 metrics"
-    rows.append((name, await timed(name, lambda: client.run_history(w.project_id, **history()))))
+    if wanted(name):
+        rows.append((name, await timed(name, lambda: client.run_history(w.project_id, **history()))))
 
     list_runs = Cycle(w.list_runs)
 
@@ -258,17 +267,19 @@ async def run_bench(client: Client, w: Workload, warmup: int, repeats: int, expo
         response: qpb.ListRunsResponse = await stub.ListRuns(request, timeout=TIMEOUT_S)
         return response
 
-    rows.append(("ListRuns (100 per page)", await timed("ListRuns", first_page)))
+    if wanted("ListRuns"):
+        rows.append(("ListRuns (100 per page)", await timed("ListRuns", first_page)))
     compare = Cycle(w.comparisons)
 
     async def compare_runs() -> qpb.CompareRunsResponse:
         run_id, baseline = compare()
         return await client.compare_runs(run_id, baseline)
 
-    rows.append(("CompareRuns (100 testcases)", await timed("CompareRuns", compare_runs, max(20, repeats // 4))))
+    if wanted("CompareRuns"):
+        rows.append(("CompareRuns (100 testcases)", await timed("CompareRuns", compare_runs, max(20, repeats // 4))))
 
     exports = []
-    for fmt in ("csv", "jsonl"):
+    for fmt in [f for f in ("csv", "jsonl") if wanted(f"ExportRun {f}")]:
         print(f"  ExportRun {fmt} of the {w.big_run.records:,}-record run x {export_repeats} …", flush=True)
         await export_once(client, str(w.big_run.id), fmt)  # warm-up
         seconds, size = [], 0
@@ -350,7 +361,7 @@ class RecordingPool:
             yield RecordingConnection(conn, self.log)
 
 
-async def explain(url: str, w: Workload) -> None:
+async def explain(url: str, w: Workload, only: Sequence[str] = ()) -> None:
     from services.query.api import QueryApi
 
     project = w.project_id
@@ -386,6 +397,8 @@ async def explain(url: str, w: Workload) -> None:
     ]
     async with create_pool(url, max_size=2) as pool:
         for title, call in calls:
+            if only and not any(word.lower() in title.lower() for word in only):
+                continue
             recording = RecordingPool(pool)
             await call(QueryApi(cast(asyncpg.Pool, recording), "http://127.0.0.1:8081"))
             print("=" * 100)
@@ -465,13 +478,13 @@ async def main_async(args: argparse.Namespace) -> None:
     url = await prepare_database(args)
     workload = await load_workload(url, args.repeats)
     if args.explain:
-        await explain(url, workload)
+        await explain(url, workload, args.only)
         return
     proc, grpc_address = start_query_service(url, Path(args.data_dir) / "logs")
     try:
         await proc.wait_ready()
         async with Client(query=grpc_address, timeout_s=TIMEOUT_S) as client:
-            await run_bench(client, workload, args.warmup, args.repeats, args.export_repeats)
+            await run_bench(client, workload, args.warmup, args.repeats, args.export_repeats, args.only)
     finally:
         await asyncio.to_thread(proc.terminate)
 
@@ -485,6 +498,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--export-repeats", type=int, default=3)
+    parser.add_argument(
+        "--only", action="append", default=[], help="measure only calls whose name holds this (repeatable)"
+    )
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of each call's SQL")
     asyncio.run(main_async(parser.parse_args()))
 

@@ -133,8 +133,11 @@ async def test_a_deadline_shorter_than_the_query_is_honoured(live: LiveRun, stac
         # The query service gave up in PostgreSQL too: no statement of it still waits on the lock.
         waiting = -1
         for _ in range(40):
+            # pg_stat_activity is read once per transaction unless its snapshot is cleared.
+            await conn.execute("SELECT pg_stat_clear_snapshot()")
             waiting = await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE pid <> pg_backend_pid() AND datname = current_database()"
                 " AND state = 'active'"
                 " AND query LIKE '%sort_key%'"
             )

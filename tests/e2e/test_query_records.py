@@ -165,8 +165,19 @@ async def test_sorts_and_pages_agree(client: Client, seeded: Seeded, stack: Stac
     assert [r.id for r in await listed(client, project_id=project, order_by="created_at")] == [
         str(r["id"]) for r in reversed(in_db)
     ]
+    # A search with score conditions by created_at is read "matches first" (services/query/records.py):
+    # the same rows, in the same order, as the database's own ordering of the records they are.
+    both = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
+    matching = {r.id for r in await listed(client, project_id=project, order_by="latency_ms", **both)}
+    assert {keys[rid] for rid in matching} == {("cand", 1), ("mon", 0)}
+    for order_by, newest_first in (("", True), ("created_at", False)):
+        found = await listed(client, project_id=project, order_by=order_by, **both)
+        ordered = [str(r["id"]) for r in (in_db if newest_first else reversed(in_db))]
+        assert [r.id for r in found] == [rid for rid in ordered if rid in matching]
+
+    searched = {"search": "capital", "where": ["exact:failed"]}
     for order_by in ("", "created_at", "latency_ms desc", "score.overlap", "score.exact desc"):
-        for filters in ({}, {"where": ["exact:failed"]}, {"search": "capital"}):
+        for filters in ({}, {"where": ["exact:failed"]}, {"search": "capital"}, searched):
             whole = [r.id for r in await listed(client, project_id=project, order_by=order_by, **filters)]
             paged = [r.id for r in await listed(client, page_size=2, project_id=project, order_by=order_by, **filters)]
             assert paged == whole, (order_by, filters)
