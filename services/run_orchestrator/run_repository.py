@@ -10,6 +10,7 @@ import asyncpg
 
 from services.run_orchestrator.lifecycle import TERMINAL, RunProgress, next_status
 from shared.db.pool import Connection, fetch_one
+from shared.db.shards import fold_run_shards
 from shared.events import RecordProduced
 from shared.ids import counter_shard, record_id
 
@@ -93,6 +94,8 @@ class RunRepository:
             )
             if row is not None:
                 await self._transition(conn, run_id, status)
+                if status in TERMINAL:
+                    await fold_run_shards(conn, run_id)
             return row
 
     async def cancel(self, run_id: uuid.UUID) -> asyncpg.Record | None:
@@ -277,6 +280,8 @@ class RunRepository:
                 target,
             )
             await self._transition(conn, run_id, target)
+            if target in TERMINAL:
+                await fold_run_shards(conn, run_id)
             return target
 
     @staticmethod

@@ -58,6 +58,8 @@ from typing import Any
 
 import asyncpg
 
+from services.run_orchestrator.lifecycle import TERMINAL
+from shared.db.shards import fold_run_shards
 from shared.ids import counter_shard, record_id, score_id
 
 NAMESPACE = uuid.UUID("0b7f3c52-6a1e-4e0c-9d7e-2f4a1c9b8e31")
@@ -1051,12 +1053,14 @@ async def seed(database_url: str, shape: Shape | None = None, *, log: Log = prin
             if existing != shape.marker():
                 raise RuntimeError(f"{database_url} holds another query benchmark dataset: {existing!r}")
             log(f"already seeded: {existing}")
+            await fold_finished_runs(conn, log)
             return SeedReport(True, time.perf_counter() - started, await table_counts(conn), BIG_RUN_ID)
         seeder = Seeder(shape, log)
         seeder.say(f"seeding {shape.marker()}")
         await conn.execute("SET synchronous_commit = off")
         async with conn.transaction():
             await seeder.load(conn)
+            await fold_finished_runs(conn, log)
         seeder.say("committed; VACUUM ANALYZE …" if vacuum else "committed; ANALYZE …")
         for table in SEEDED_TABLES:
             await conn.execute(f"VACUUM (ANALYZE) {table}" if vacuum else f"ANALYZE {table}")
@@ -1065,6 +1069,24 @@ async def seed(database_url: str, shape: Shape | None = None, *, log: Log = prin
     finally:
         await conn.close()
     return SeedReport(False, time.perf_counter() - started, counts, BIG_RUN_ID)
+
+
+async def fold_finished_runs(conn: asyncpg.Connection, log: Log = print) -> None:
+    """Fold the counter shards of every finished run, as the orchestrator does when a run finishes
+    (shared/db/shards.py); a no-op once done."""
+    finished = await conn.fetch(
+        "SELECT id FROM runs r WHERE status = ANY($1::text[])"
+        " AND (EXISTS (SELECT 1 FROM run_metric_aggregates a WHERE a.run_id = r.id AND a.shard <> 0)"
+        "  OR EXISTS (SELECT 1 FROM run_record_counts c WHERE c.run_id = r.id AND c.shard <> 0))",
+        sorted(TERMINAL),
+    )
+    if not finished:
+        return
+    started = time.perf_counter()
+    async with conn.transaction():
+        for row in finished:
+            await fold_run_shards(conn, row["id"])
+    log(f"folded the counter shards of {len(finished):,} finished runs in {time.perf_counter() - started:.1f}s")
 
 
 async def embedded_bench_database(data_dir: Path) -> str:

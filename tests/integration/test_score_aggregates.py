@@ -18,6 +18,7 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.api import QueryApi
 from services.scorer.repository import RecordToScore, ScoreRepository
+from shared.db.shards import fold_run_shards
 from shared.ids import record_id, score_id
 from shared.scoring.metric import MetricVersion, ScoreOutcome, passes
 from shared.scoring.record import ScoringInput
@@ -198,3 +199,58 @@ async def test_replaced_scores_move_the_aggregates_by_the_difference(db: asyncpg
     )
     assert totals is not None
     assert (totals["scored"], totals["labelled"]) == (2, 2)
+
+
+async def test_folding_a_finished_runs_shards_keeps_every_figure(db: asyncpg.Pool) -> None:
+    run, cases, versions = await seed(
+        db, 40, 2, [("quality", "float", {"kind": "x"}), ("judge", "boolean", {"kind": "x", "label_field": "ok"})]
+    )
+    repo = ScoreRepository(db)
+    metrics = [await metric_of(repo, v) for v in versions]
+    for trial in range(2):
+        for i, case in enumerate(cases[:-1]):
+            record = await add_record(db, run, case, trial, {"ok": i % 3 == 0})
+            for metric in metrics:
+                # Binary fractions: their sums are exact in any order, so figures compare with ==.
+                value = (i % 4) / 4 if metric.output_type == "float" else i % 2 == 0
+                await repo.save(score_id(record.id, metric.id), record, metric, completed(metric, value, cost_usd=0.25))
+    # The orchestrator's record counts are sharded too (here: as many rows as the scorer's shards).
+    await db.execute(
+        "INSERT INTO run_record_counts (run_id, shard, records, latency_ms, costed)"
+        " SELECT $1, s, 1, 10 * s, 1 FROM generate_series(1, 15) s",
+        run,
+    )
+    before = await get_run(db, run)
+    shards = await db.fetchval("SELECT count(*) FROM run_metric_aggregates WHERE run_id = $1", run)
+    assert shards > 2 * 2 * 8  # 2 metrics x 2 trials, on most of the 16 shards each
+
+    async with db.acquire() as conn, conn.transaction():
+        await fold_run_shards(conn, run)
+
+    rows = await db.fetch(
+        "SELECT metric_version_id, trial, shard FROM run_metric_aggregates WHERE run_id = $1 ORDER BY 1, 2", run
+    )
+    assert sorted((r["metric_version_id"], r["trial"], r["shard"]) for r in rows) == sorted(
+        (v, t, 0) for v in versions for t in range(2)
+    )
+    assert await db.fetchval("SELECT array_agg(shard) FROM run_record_counts WHERE run_id = $1", run) == [0]
+    after = await get_run(db, run)
+    before.duration_s = after.duration_s = 0  # the run is still running: its duration grows
+    assert after == before
+    assert after.records == 78 + 15
+
+    # A score written after the fold (a late or human one) adds to a shard row again: nothing lost.
+    record = await add_record(db, run, cases[-1], 0, {"ok": True})
+    for metric in metrics:
+        await repo.save(
+            score_id(record.id, metric.id),
+            record,
+            metric,
+            completed(metric, 1.0 if metric.output_type == "float" else True),
+        )
+    late = {m.name: m for m in (await get_run(db, run)).metrics}
+    assert late["quality"].scored == {m.name: m for m in before.metrics}["quality"].scored + 1
+    assert late["judge"].passed == {m.name: m for m in before.metrics}["judge"].passed + 1
+    async with db.acquire() as conn, conn.transaction():
+        await fold_run_shards(conn, run)
+    assert {m.name: m for m in (await get_run(db, run)).metrics} == late
