@@ -204,3 +204,36 @@ def stop_postgres(data_dir: Path) -> None:
     user = "pgserver" if os.geteuid() == 0 else None
     with contextlib.suppress(subprocess.CalledProcessError):
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+
+
+async def configure_postgres(data_dir: Path, server_url: str, settings: dict[str, str | None]) -> bool:
+    """Set ``settings`` (ALTER SYSTEM; None resets one to the configuration file's) on the embedded
+    PostgreSQL of ``data_dir``, restarting it when one only takes effect at a start
+    (shared_buffers); returns whether it restarted."""
+    from pgserver._commands import pg_ctl
+
+    conn = await asyncpg.connect(server_url)
+    try:
+        for name, value in settings.items():
+            if not await conn.fetchval("SELECT 1 FROM pg_settings WHERE name = $1", name):
+                raise ValueError(f"PostgreSQL has no setting {name!r}")
+            await conn.execute(
+                f"ALTER SYSTEM RESET {name}" if value is None else f"ALTER SYSTEM SET {name} = '{value}'"
+            )
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+    await asyncio.sleep(0.2)  # the reload is signalled; a new session reads the new files
+    conn = await asyncpg.connect(server_url)
+    try:
+        restart = await conn.fetchval(
+            "SELECT coalesce(bool_or(pending_restart), false) FROM pg_settings WHERE name = ANY($1::text[])",
+            list(settings),
+        )
+    finally:
+        await conn.close()
+    if restart:
+        pgdata = (data_dir / "pg").resolve()
+        user = "pgserver" if os.geteuid() == 0 else None
+        await asyncio.to_thread(pg_ctl, ["-w", "-m", "fast", "restart"], pgdata=pgdata, user=user)
+    return bool(restart)

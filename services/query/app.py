@@ -9,7 +9,7 @@ from scorekeeper.v1 import query_pb2
 
 from services.query.api import QueryApi
 from services.query.settings import QuerySettings
-from shared.db.pool import create_pool, database_reachable
+from shared.db.pool import create_pool, database_reachable, read_json
 from shared.edge.api import bind
 from shared.runtime import ServiceParts, database_url
 
@@ -17,7 +17,9 @@ SERVICE = "query"
 
 
 async def build(stack: AsyncExitStack, settings: QuerySettings) -> ServiceParts:
-    pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
+    pool = await stack.enter_async_context(
+        create_pool(await database_url(settings), max_size=settings.db_pool_max, json_decoder=read_json)
+    )
     api = QueryApi(pool, settings.public_query_url)
     return ServiceParts(
         apis=[bind(query_pb2.DESCRIPTOR.services_by_name["QueryService"], api)],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
+import orjson
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -16,14 +18,24 @@ if TYPE_CHECKING:
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: asyncpg.Connection, decoder: Callable[[str], Any] = json.loads) -> None:
     for typename in ("json", "jsonb"):
-        await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(typename, encoder=json.dumps, decoder=decoder, schema="pg_catalog")
+
+
+def read_json(text: str) -> Any:
+    """JSON from PostgreSQL for reads that become protobuf (Struct holds every number as a double):
+    orjson, ~3x faster than json. It reads an integer beyond 64 bits as a float, which json would
+    keep exact; no other JSON PostgreSQL can store reads differently."""
+    return orjson.loads(text)
 
 
 @asynccontextmanager
-async def create_pool(dsn: str, *, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=_init_connection)
+async def create_pool(
+    dsn: str, *, max_size: int = 10, json_decoder: Callable[[str], Any] = json.loads
+) -> AsyncIterator[asyncpg.Pool]:
+    init = partial(_init_connection, decoder=json_decoder)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=init)
     try:
         yield pool
     finally:

@@ -13,6 +13,9 @@ import pytest
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
+from services.query import records
+from services.query.api import QueryApi
+from shared.db.pool import create_pool, read_json
 from shared.devstack.stack import Stack
 from tests.support import query_seed
 from tests.support.query_seed import PLANS, Seeded
@@ -167,7 +170,7 @@ async def test_sorts_and_pages_agree(client: Client, seeded: Seeded, stack: Stac
     ]
     # A search with score conditions by created_at is read "matches first" (services/query/records.py):
     # the same rows, in the same order, as the database's own ordering of the records they are.
-    both = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
+    both: dict[str, Any] = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
     matching = {r.id for r in await listed(client, project_id=project, order_by="latency_ms", **both)}
     assert {keys[rid] for rid in matching} == {("cand", 1), ("mon", 0)}
     for order_by, newest_first in (("", True), ("created_at", False)):
@@ -182,6 +185,35 @@ async def test_sorts_and_pages_agree(client: Client, seeded: Seeded, stack: Stac
             paged = [r.id for r in await listed(client, page_size=2, project_id=project, order_by=order_by, **filters)]
             assert paged == whole, (order_by, filters)
             assert len(set(whole)) == len(whole)
+
+
+async def test_a_search_with_many_matches_is_walked_to_the_same_pages(
+    client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The query service reads a search with score conditions "matches first" when it expects few
+    # matches (always, on this small project), and walks records_created otherwise: both must give
+    # the same pages. The walk is taken here in-process, with the threshold at 0.
+    project = seeded.project_id
+    asked: dict[str, Any] = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
+    monkeypatch.setattr(records, "MATCHES_FIRST_MAX", -1)
+    async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
+        api = QueryApi(pool, stack.query_http)
+        for order_by in ("", "created_at"):
+            for size in (1, 100):
+                walked: list[str] = []
+                token = ""
+                while True:
+                    request = qpb.ListRecordsRequest(
+                        project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
+                    )
+                    page = await api.list_records(request)
+                    walked += [r.id for r in page.records]
+                    token = page.next_page_token
+                    if not token:
+                        break
+                served = [r.id for r in await listed(client, project_id=project, order_by=order_by, **asked)]
+                assert walked == served, (order_by, size)
+                assert len(served) == 2
 
 
 async def test_get_record_has_every_score_with_its_metric_version(client: Client, seeded: Seeded) -> None:
