@@ -8,8 +8,11 @@ search is the GIN-indexed tsvector column records.search (0006_query_reads.sql).
 
 from __future__ import annotations
 
+import time
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -53,6 +56,8 @@ class RecordReads:
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
+        self._spread: _Spread | None = None
+        self._spread_read_at = -_SPREAD_TTL_S
 
     async def get_record(self, request: pb.GetRecordRequest) -> pb.RecordView:
         record_id = parse_uuid(request.record_id, "record_id")
@@ -86,39 +91,46 @@ class RecordReads:
             order_metric = await metrics.resolve(conn, project_id, [order.metric] if order.metric else [], "order_by")
 
             project_wide = run_id is None and not run_ids
-            matches_first = False
+            matches_first, matches = False, 0.0
             if project_wide and order.key == "created_at" and search is not None and conditions and not testcase_id:
-                matches_first = await _search_matches(conn, search) <= MATCHES_FIRST_MAX
+                matches = await _search_matches(conn, search)
+                matches_first = matches <= MATCHES_FIRST_MAX
                 if not matches_first:
                     # Many matches: walk records_created in the page's order, testing each record,
                     # until the page is full. The planner, misled by its estimate of the conditions,
                     # may otherwise fetch and sort every match (200 ms for 58,000).
                     await conn.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
-            where = Where()
-            record_filters: list[str] = []  # on records r
-            if run_id is not None:
-                record_filters.append(f"r.run_id = {where.param(run_id)}")
-            if run_ids:
-                record_filters.append(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
-            if project_wide and not matches_first:
-                record_filters.append(f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)})")
-            if testcase_id is not None:
-                record_filters.append(f"r.testcase_id = {where.param(testcase_id)}")
-            if statuses:
-                record_filters.append(f"r.status = ANY({where.param(statuses)}::text[])")
-            if request.tags:
-                record_filters.append(f"r.tags @> {where.param(list(request.tags))}::text[]")
-            if search is not None:
-                record_filters.append(f"r.search @@ websearch_to_tsquery('simple', {where.param(search)})")
-            key = _SORT_KEYS[order.key]
-            if after is not None:
-                record_filters.append(_after(where, key, order, after))
-            record = "m.id" if matches_first else "r.id"
-            tests = [_condition(where, c, condition_metrics[c.metric].version_ids, record) for c in conditions]
-            direction = "DESC" if order.descending else "ASC"
-            if matches_first:
-                sql = _matches_first(record_filters, tests, where.param(project_id), direction, where.param(size + 1))
-            else:
+
+            def statement(limit: int, window: tuple[str, datetime] | None = None) -> tuple[str, list[Any]]:
+                """The page's SELECT (LIMIT ``limit``), within ``window`` ((operator, time) on
+                created_at) when one is given."""
+                where = Where()
+                record_filters: list[str] = []  # on records r
+                if run_id is not None:
+                    record_filters.append(f"r.run_id = {where.param(run_id)}")
+                if run_ids:
+                    record_filters.append(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
+                if project_wide and not matches_first:
+                    record_filters.append(
+                        f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)})"
+                    )
+                if testcase_id is not None:
+                    record_filters.append(f"r.testcase_id = {where.param(testcase_id)}")
+                if statuses:
+                    record_filters.append(f"r.status = ANY({where.param(statuses)}::text[])")
+                if request.tags:
+                    record_filters.append(f"r.tags @> {where.param(list(request.tags))}::text[]")
+                if search is not None:
+                    record_filters.append(f"r.search @@ websearch_to_tsquery('simple', {where.param(search)})")
+                if after is not None:
+                    record_filters.append(_after(where, key, order, after))
+                if window is not None:
+                    record_filters.append(f"r.created_at {window[0]} {where.param(window[1])}")
+                record = "m.id" if matches_first else "r.id"
+                tests = [_condition(where, c, condition_metrics[c.metric].version_ids, record) for c in conditions]
+                if matches_first:
+                    project = where.param(project_id)
+                    return _matches_first(record_filters, tests, project, direction, where.param(limit)), where.args
                 joins = ""
                 if conditions or order.metric:
                     joins += " JOIN runs ru ON ru.id = r.run_id"
@@ -132,9 +144,29 @@ class RecordReads:
                 sql = (
                     f"SELECT {RECORD_COLUMNS}, {key} AS sort_key FROM records r{joins}"
                     f" WHERE {' AND '.join(record_filters + tests) or 'true'}"
-                    f" ORDER BY {key} {direction}{nulls}, r.id {direction} LIMIT {where.param(size + 1)}"
+                    f" ORDER BY {key} {direction}{nulls}, r.id {direction} LIMIT {where.param(limit)}"
                 )
-            rows = await conn.fetch(sql, *where.args)
+                return sql, where.args
+
+            key = _SORT_KEYS[order.key]
+            direction = "DESC" if order.descending else "ASC"
+            bound = None
+            if matches_first and matches >= _WINDOWED_MATCHES:
+                spread = await self._created_spread(conn)
+                if spread is not None:
+                    bound = spread.window(order.descending, after[0] if after is not None else None)
+            if bound is None:
+                sql, args = statement(size + 1)
+                rows = await conn.fetch(sql, *args)
+            else:
+                # The newest (oldest) records first, then the rest: the windows tile the time line
+                # (the bound belongs to the first), so the two parts are the page in its order.
+                within, past = (">=", "<") if order.descending else ("<=", ">")
+                sql, args = statement(size + 1, (within, bound))
+                rows = await conn.fetch(sql, *args)
+                if len(rows) <= size:
+                    sql, args = statement(size + 1 - len(rows), (past, bound))
+                    rows += await conn.fetch(sql, *args)
             page = rows[:size]
             scores = await _scores_of(conn, [r["id"] for r in page])
         token = ""
@@ -143,6 +175,19 @@ class RecordReads:
             key_value = last["sort_key"].isoformat() if order.key == "created_at" else last["sort_key"]
             token = cursor.encode({"o": order.signature, "k": key_value, "id": str(last["id"])})
         return pb.ListRecordsResponse(records=[record_view(r, scores[r["id"]]) for r in page], next_page_token=token)
+
+    async def _created_spread(self, conn: Connection) -> _Spread | None:
+        """records.created_at's histogram (the planner's, as fresh as ANALYZE), re-read every few
+        minutes, or every few seconds while there is none yet (a new database)."""
+        ttl_s = _SPREAD_TTL_S if self._spread is not None else _NO_SPREAD_TTL_S
+        if time.monotonic() - self._spread_read_at >= ttl_s:
+            bounds = await conn.fetchval(
+                "SELECT histogram_bounds::text::timestamptz[] FROM pg_stats"
+                " WHERE schemaname = current_schema() AND tablename = 'records' AND attname = 'created_at'"
+            )
+            self._spread = _Spread(bounds) if bounds is not None and len(bounds) >= 3 else None
+            self._spread_read_at = time.monotonic()
+        return self._spread
 
     @staticmethod
     def _position(token: str, order: filters.Order) -> tuple[Any, uuid.UUID] | None:
@@ -218,6 +263,57 @@ def _matches_first(record_filters: list[str], tests: list[str], project: str, di
         f" WHERE {' AND '.join(tests)} ORDER BY m.k {direction}, m.id {direction} LIMIT {limit}"
         f") p JOIN records r ON r.id = p.id ORDER BY p.k {direction}, p.id {direction}"
     )
+
+
+# A matches-first page is read from the newest (oldest) quarter of the records after its start
+# first, then from the rest when it is not full: a window's matches come from the GIN bitmap AND-ed
+# with the window's pages in records_created_brin (0007), so it fetches only its own matches.
+_FIRST_WINDOW = 0.4
+# Fewer matches than this are fetched at once (~3 ms): two windows would cost more.
+_WINDOWED_MATCHES = 2_000
+# No window when less than this share of the records lies beyond the first one.
+_MIN_REST = 0.1
+_SPREAD_TTL_S = 300.0
+_NO_SPREAD_TTL_S = 5.0
+
+
+class _Spread:
+    """How records spread over created_at: a histogram's ascending bounds, each bucket holding about
+    as many records. It only sizes windows: a stale or skewed one costs time, never rows."""
+
+    def __init__(self, bounds: list[datetime]) -> None:
+        self._bounds = bounds
+        self._buckets = len(bounds) - 1
+
+    def below(self, t: datetime) -> float:
+        """The fraction of records older than ``t``."""
+        b = self._bounds
+        if t <= b[0]:
+            return 0.0
+        if t >= b[-1]:
+            return 1.0
+        i = bisect_right(b, t) - 1
+        width = (b[i + 1] - b[i]).total_seconds()
+        within = (t - b[i]).total_seconds() / width if width > 0 else 0.0
+        return (i + within) / self._buckets
+
+    def at(self, fraction: float) -> datetime:
+        """The time ``fraction`` of the records are older than (0 < fraction < 1)."""
+        b = self._bounds
+        scaled = fraction * self._buckets
+        i = min(int(scaled), self._buckets - 1)
+        return b[i] + (b[i + 1] - b[i]) * (scaled - i)
+
+    def window(self, descending: bool, start: datetime | None) -> datetime | None:
+        """Where the first window of a page starting at ``start`` (None: at the newest, or oldest,
+        record) ends; None when what lies ahead is too little to split."""
+        if descending:
+            ahead = self.below(start) if start is not None else 1.0
+            end = ahead - _FIRST_WINDOW
+            return self.at(end) if end >= _MIN_REST else None
+        behind = self.below(start) if start is not None else 0.0
+        end = behind + _FIRST_WINDOW
+        return self.at(end) if end <= 1.0 - _MIN_REST else None
 
 
 # How many of the newest records _search_matches tests.

@@ -187,33 +187,55 @@ async def test_sorts_and_pages_agree(client: Client, seeded: Seeded, stack: Stac
             assert len(set(whole)) == len(whole)
 
 
-async def test_a_search_with_many_matches_is_walked_to_the_same_pages(
+async def test_a_search_with_conditions_reads_the_same_pages_every_way(
     client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The query service reads a search with score conditions "matches first" when it expects few
-    # matches (always, on this small project), and walks records_created otherwise: both must give
-    # the same pages. The walk is taken here in-process, with the threshold at 0.
+    # A project-wide search with score conditions by created_at is read "matches first" when the
+    # search is expected to match few records (always, on this small project), in two created_at
+    # windows once the planner has a histogram of records.created_at, and by walking
+    # records_created when it is expected to match many. Every way gives the same pages.
     project = seeded.project_id
     asked: dict[str, Any] = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
-    monkeypatch.setattr(records, "MATCHES_FIRST_MAX", -1)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute("ANALYZE records")
+    finally:
+        await conn.close()
+    windows: list[object] = []
+    window = records._Spread.window
+
+    def spy(spread: records._Spread, descending: bool, start: Any) -> Any:
+        bound = window(spread, descending, start)
+        windows.append(bound)
+        return bound
+
+    monkeypatch.setattr(records._Spread, "window", spy)
+    monkeypatch.setattr(records, "_WINDOWED_MATCHES", 0)  # this project's few matches are windowed too
+
+    async def pages(api: QueryApi, order_by: str, size: int) -> list[str]:
+        seen: list[str] = []
+        token = ""
+        while True:
+            request = qpb.ListRecordsRequest(
+                project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
+            )
+            page = await api.list_records(request)
+            seen += [r.id for r in page.records]
+            token = page.next_page_token
+            if not token:
+                return seen
+
+    threshold = records.MATCHES_FIRST_MAX
     async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
-        api = QueryApi(pool, stack.query_http)
         for order_by in ("", "created_at"):
+            served = [r.id for r in await listed(client, project_id=project, order_by=order_by, **asked)]
+            assert len(served) == 2
             for size in (1, 100):
-                walked: list[str] = []
-                token = ""
-                while True:
-                    request = qpb.ListRecordsRequest(
-                        project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
-                    )
-                    page = await api.list_records(request)
-                    walked += [r.id for r in page.records]
-                    token = page.next_page_token
-                    if not token:
-                        break
-                served = [r.id for r in await listed(client, project_id=project, order_by=order_by, **asked)]
-                assert walked == served, (order_by, size)
-                assert len(served) == 2
+                monkeypatch.setattr(records, "MATCHES_FIRST_MAX", threshold)
+                assert await pages(QueryApi(pool, stack.query_http), order_by, size) == served, (order_by, size)
+                monkeypatch.setattr(records, "MATCHES_FIRST_MAX", -1)  # walked
+                assert await pages(QueryApi(pool, stack.query_http), order_by, size) == served, (order_by, size)
+    assert any(bound is not None for bound in windows)  # the windows were taken
 
 
 async def test_get_record_has_every_score_with_its_metric_version(client: Client, seeded: Seeded) -> None:
