@@ -234,7 +234,7 @@ async def run_bench(
         return measure(call, warmup=warmup, repeats=n)
 
     def wanted(name: str) -> bool:
-        return not only or any(word.lower() in name.lower() for word in only)
+        return picked(name, only)
 
     print(f"measuring ({warmup} warm-up calls, then {repeats} timed calls each; load {load()}):")
     get_run = Cycle(w.get_runs)
@@ -304,6 +304,11 @@ async def run_bench(
             f" worst {min(rates):,.0f} rows/s ({e.bytes / statistics.median(e.seconds) / 1e6:.1f} MB/s)"
             f"  target >= {EXPORT_TARGET_ROWS_S:,.0f}  {verdict}"
         )
+
+
+def picked(name: str, only: Sequence[str]) -> bool:
+    """Whether ``--only`` (words, any of them, case-insensitive; none: everything) picks a call."""
+    return not only or any(word.lower() in name.lower() for word in only)
 
 
 def load() -> str:
@@ -397,7 +402,7 @@ async def explain(url: str, w: Workload, only: Sequence[str] = ()) -> None:
     ]
     async with create_pool(url, max_size=2) as pool:
         for title, call in calls:
-            if only and not any(word.lower() in title.lower() for word in only):
+            if not picked(title, only):
                 continue
             recording = RecordingPool(pool)
             await call(QueryApi(cast(asyncpg.Pool, recording), "http://127.0.0.1:8081"))
