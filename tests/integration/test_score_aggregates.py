@@ -199,6 +199,24 @@ async def test_replaced_scores_move_the_aggregates_by_the_difference(db: asyncpg
     )
     assert totals is not None
     assert (totals["scored"], totals["labelled"]) == (2, 2)
+    # Score conditions read the replaced verdict: 0008's index carries status, passed, value_num.
+    api = QueryApi(db, "http://q")
+    failing = await api.list_records(pb.ListRecordsRequest(run_id=str(run), where=["judge:failed"]))
+    assert [r.id for r in failing.records] == [str(first.id)]
+    passing = await api.list_records(pb.ListRecordsRequest(run_id=str(run), where=["judge:passed"]))
+    assert [r.id for r in passing.records] == [str(second.id)]
+
+
+async def test_a_record_has_one_score_per_metric_version(db: asyncpg.Pool) -> None:
+    run, [case], [version] = await seed(db, 1, 1, [("judge", "boolean", {"kind": "x"})])
+    record = await add_record(db, run, case, 0, {"judge": True})
+    insert = (
+        "INSERT INTO scores (id, record_id, run_id, metric_version_id, status, value_num, passed)"
+        " VALUES ($1, $2, $3, $4, 'completed', 1, true)"
+    )
+    await db.execute(insert, score_id(record.id, version), record.id, run, version)
+    with pytest.raises(asyncpg.UniqueViolationError, match="scores_record_version"):
+        await db.execute(insert, uuid.uuid4(), record.id, run, version)
 
 
 async def test_folding_a_finished_runs_shards_keeps_every_figure(db: asyncpg.Pool) -> None:
