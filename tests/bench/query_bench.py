@@ -152,6 +152,17 @@ async def load_workload(url: str, repeats: int, seed: int = 6) -> Workload:
                 for _ in range(20)
             ],
         ),
+        (
+            "by a metric's value",
+            # the Records page sorted by a numeric metric, either way, alone or with a word
+            [
+                {
+                    "order_by": f"score.{name[rng.choice(['similarity', 'f1'])]} {rng.choice(['desc', 'asc'])}",
+                    **({"search": rng.choice(nouns)} if i % 2 else {}),
+                }
+                for i in range(20)
+            ],
+        ),
     ]
 
     # GetRunHistory: the latest 500 runs x all 5 metrics; also scrolled back in time (a window
