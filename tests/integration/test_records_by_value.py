@@ -109,9 +109,9 @@ async def seed(db: asyncpg.Pool) -> Project:
             n,
         )
         pinned_sim = sim_v1 if run == "A" else sim_v2
+        number = sim if isinstance(sim, float) else None
         if sim is not None:
             score_status = sim if sim in ("errored", "pending") else "completed"
-            number = sim if isinstance(sim, float) else None
             raw = number if number is not None else ("yes" if sim == "text" else None)
             await score(db, rid, run_ids[run], pinned_sim, score_status, raw, number, None)
         # A score of the version the run does not pin, far off every real value.
@@ -119,9 +119,7 @@ async def seed(db: asyncpg.Pool) -> Project:
         await score(db, rid, run_ids[run], unpinned, "completed", 9.9 if n % 2 else -9.9, 9.9 if n % 2 else -9.9, None)
         if failed is not None:
             await score(db, rid, run_ids[run], exact_v1, "completed", not failed, float(not failed), not failed)
-        value = float(sim) if isinstance(sim, float) else None
-        owner = "q" if run == "Q" else "p"
-        rows.append(Row(rid, owner, status, word, value, failed is True))
+        rows.append(Row(rid, "q" if run == "Q" else "p", status, word, number, failed is True))
     await db.execute("ANALYZE records; ANALYZE scores")
     return Project(project, [r for r in rows if r.project == "p"])
 
