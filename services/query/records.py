@@ -339,7 +339,7 @@ def _scores_first(
     )
 
 
-# A matches-first page is read from the newest (oldest) quarter of the records after its start
+# A matches-first page is read from the newest (oldest) 40% of the records after its start
 # first, then from the rest when it is not full: a window's matches come from the GIN bitmap AND-ed
 # with the window's pages in records_created_brin (0007), so it fetches only its own matches.
 _FIRST_WINDOW = 0.4
