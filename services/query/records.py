@@ -12,20 +12,23 @@ import time
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query import cursor, filters, metrics
+from services.query import cursor, filters, metrics, phrases
 from services.query.db import Reader, Where
 from services.query.views import record_view, score_view
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
 
+# The keys of records_search_keys (0010): a record's adjacent word pairs and time buckets.
+_SEARCH_KEYS = "record_search_keys(r.search, r.created_at)"
 # Every column of a record but its search vector (records.search, 0006_query_reads.sql).
 RECORD_COLUMNS = (
     "r.id, r.run_id, r.testcase_id, r.trial, r.status, r.inputs, r.expected, r.outputs, r.metadata, r.error,"
@@ -96,10 +99,14 @@ class RecordReads:
             # created_at (matches first, or a walk) or with an order by a metric's value (its
             # matches sorted, or the metric's scores walked in value order).
             by_created = order.key == "created_at" and bool(conditions)
-            matches = 0.0
+            estimate = _Estimate(0.0, 0.0, [])
             if project_wide and search is not None and not testcase_id and (by_created or order.key == "score"):
-                matches = await _search_matches(conn, search)
+                estimate = await _estimate(conn, search)
+            matches = estimate.matches
             matches_first = project_wide and by_created and search is not None and not testcase_id
+            # A phrase is read by its word pairs in windows of time (phrases.py), unless so common
+            # that a walk fills the page sooner.
+            by_pairs = matches_first and bool(estimate.pairs) and estimate.share <= phrases.SHARE_MAX
             scores_first = (
                 project_wide
                 and order.key == "score"
@@ -107,7 +114,16 @@ class RecordReads:
                 and (search is None or matches > MATCHES_FIRST_MAX)
                 and bool(order_metric[order.metric].version_ids)
             )
-            if matches_first:
+            if by_pairs:
+                # A window's time tests cannot be estimated, so the planner expects a few of its
+                # matches where there are thousands. With "4" matches it planned a nested loop over
+                # every run of the project (2,847 matches × 1,863 runs: 470 ms); without sequential
+                # scans the runs are read by primary key. No workers either, for ~10 ms of work.
+                await conn.execute(
+                    "SELECT set_config('enable_seqscan', 'off', true),"
+                    " set_config('max_parallel_workers_per_gather', '0', true)"
+                )
+            elif matches_first:
                 matches_first = matches <= MATCHES_FIRST_MAX
                 if not matches_first:
                     # Many matches: walk records_created in the page's order, testing each record,
@@ -116,11 +132,16 @@ class RecordReads:
                     await conn.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
 
             def statement(
-                limit: int, window: tuple[str, datetime] | None = None, tail: bool = False
+                limit: int,
+                window: Sequence[tuple[str, datetime]] = (),
+                tail: bool = False,
+                keys: tuple[list[str], list[str] | None] | None = None,
             ) -> tuple[str, list[Any]]:
-                """The page's SELECT (LIMIT ``limit``), within ``window`` ((operator, time) on
-                created_at) when one is given. ``tail``: in an order by a metric's value, only the
-                records without a value (they come last, by id)."""
+                """The page's SELECT (LIMIT ``limit``), within ``window`` ((operator, time) tests of
+                created_at). ``tail``: in an order by a metric's value, only the records without a
+                value (they come last, by id). ``keys``: a phrase's pairs and the window's buckets
+                (None: every bucket) in records_search_keys; every other test is then written so
+                that no other index can serve it, so the bitmap is that index's alone and exact."""
                 by_value = scores_first and not tail
                 where = Where()
                 record_filters: list[str] = []  # on records r
@@ -139,15 +160,21 @@ class RecordReads:
                 if request.tags:
                     record_filters.append(f"r.tags @> {where.param(list(request.tags))}::text[]")
                 if search is not None:
-                    record_filters.append(f"r.search @@ websearch_to_tsquery('simple', {where.param(search)})")
+                    match = "ts_match_vq(r.search, {})" if keys is not None else "r.search @@ {}"
+                    record_filters.append(match.format(f"websearch_to_tsquery('simple', {where.param(search)})"))
+                if keys is not None:
+                    record_filters.append(f"{_SEARCH_KEYS} @> {where.param(keys[0])}::text[]")
+                    if keys[1] is not None:
+                        record_filters.append(f"{_SEARCH_KEYS} && {where.param(keys[1])}::text[]")
+                created = "r.created_at + interval '0'" if keys is not None else "r.created_at"
                 if tail:
                     record_filters.append("sv.value_num IS NULL")
                     if after is not None and after[0] is None:  # else the page starts with the tail
                         record_filters.append(f"r.id {'<' if order.descending else '>'} {where.param(after[1])}")
                 elif after is not None and not by_value:  # a walk in value order starts after it itself
-                    record_filters.append(_after(where, key, order, after))
-                if window is not None:
-                    record_filters.append(f"r.created_at {window[0]} {where.param(window[1])}")
+                    record_filters.append(_after(where, f"({created})" if keys is not None else key, order, after))
+                for op, bound in window:
+                    record_filters.append(f"{created} {op} {where.param(bound)}")
                 # Score conditions are tested on the id the rows come from, before reading the record.
                 record = "m.id" if matches_first else "w.record_id" if by_value else "r.id"
                 tests = [_condition(where, c, condition_metrics[c.metric].version_ids, record) for c in conditions]
@@ -179,11 +206,13 @@ class RecordReads:
             key = _SORT_KEYS[order.key]
             direction = "DESC" if order.descending else "ASC"
             bound = None
-            if matches_first and matches >= _WINDOWED_MATCHES:
+            if matches_first and not by_pairs and matches >= _WINDOWED_MATCHES:
                 spread = await self._created_spread(conn)
                 if spread is not None:
                     bound = spread.window(order.descending, after[0] if after is not None else None)
-            if scores_first:
+            if by_pairs:
+                rows = await self._by_pairs(conn, statement, estimate, order.descending, after, size)
+            elif scores_first:
                 # The records with a value first, in value order; then those without, by id.
                 rows = []
                 if after is None or after[0] is not None:
@@ -199,10 +228,10 @@ class RecordReads:
                 # The newest (oldest) records first, then the rest: the windows tile the time line
                 # (the bound belongs to the first), so the two parts are the page in its order.
                 within, past = (">=", "<") if order.descending else ("<=", ">")
-                sql, args = statement(size + 1, (within, bound))
+                sql, args = statement(size + 1, [(within, bound)])
                 rows = await conn.fetch(sql, *args)
                 if len(rows) <= size:
-                    sql, args = statement(size + 1 - len(rows), (past, bound))
+                    sql, args = statement(size + 1 - len(rows), [(past, bound)])
                     rows += await conn.fetch(sql, *args)
             page = rows[:size]
             scores = await _scores_of(conn, [r["id"] for r in page])
@@ -212,6 +241,55 @@ class RecordReads:
             key_value = last["sort_key"].isoformat() if order.key == "created_at" else last["sort_key"]
             token = cursor.encode({"o": order.signature, "k": key_value, "id": str(last["id"])})
         return pb.ListRecordsResponse(records=[record_view(r, scores[r["id"]]) for r in page], next_page_token=token)
+
+    async def _by_pairs(
+        self,
+        conn: Connection,
+        statement: Callable[..., tuple[str, list[Any]]],
+        estimate: _Estimate,
+        descending: bool,
+        after: tuple[Any, uuid.UUID] | None,
+        size: int,
+    ) -> list[asyncpg.Record]:
+        """A phrase search's page, read in windows of time from its start outward until full: the
+        first sized to hold ~phrases.WINDOW_MATCHES matches, each next one to what the page still
+        needs at the rate the windows so far gave rows (phrases.next_step), the last unbounded.
+        The windows tile the time line and each is read in the page's order, so the rows are the
+        page. A window's buckets cover it up to the oldest (newest) record of this snapshot, so
+        every match within it is in the bitmap."""
+        ends = await conn.fetchrow("SELECT min(created_at) AS oldest, max(created_at) AS newest FROM records")
+        assert ends is not None
+        if ends["oldest"] is None:
+            return []
+        start = after[0] if after is not None else None
+        near = start or (ends["newest"] if descending else ends["oldest"])
+        far = ends["oldest"] if descending else ends["newest"]
+        inside, outside = (">=", "<") if descending else ("<=", ">")
+        spread = await self._created_spread(conn)
+        matches = estimate.share * estimate.records
+        step = phrases.WINDOW_MATCHES / matches if matches > 0 else 1.0
+        # where the page starts, as the share of the records older than that
+        edge = 1.0 if descending else 0.0
+        if spread is not None and start is not None:
+            edge = spread.below(start)
+        near_bound: datetime | None = None
+        rows: list[asyncpg.Record] = []
+        while True:
+            edge = edge - step if descending else edge + step
+            last = spread is None or (edge if descending else 1.0 - edge) < _MIN_STEP
+            bound = None if last or spread is None else spread.at(edge)
+            window = [(outside, near_bound)] if near_bound is not None else []
+            if bound is not None:
+                window.append((inside, bound))
+            sql, args = statement(
+                size + 1 - len(rows), window, keys=(estimate.pairs, phrases.buckets(near, bound or far))
+            )
+            found = await conn.fetch(sql, *args)
+            rows += found
+            if len(rows) > size or bound is None:
+                return rows
+            step = phrases.next_step(step, size + 1 - len(rows), len(found))
+            near = near_bound = bound
 
     async def _created_spread(self, conn: Connection) -> _Spread | None:
         """records.created_at's histogram (the planner's, as fresh as ANALYZE), re-read every few
@@ -350,6 +428,8 @@ _FIRST_WINDOW = 0.4
 _WINDOWED_MATCHES = 6_000
 # No window when less than this share of the records lies beyond the first one.
 _MIN_REST = 0.1
+# No further phrase window when less than this share of the records lies beyond it.
+_MIN_STEP = 0.02
 _SPREAD_TTL_S = 300.0
 _NO_SPREAD_TTL_S = 5.0
 
@@ -393,29 +473,47 @@ class _Spread:
         return self.at(end) if end <= 1.0 - _MIN_REST else None
 
 
-# How many of the newest records _search_matches tests.
+# How many of the newest records _estimate tests.
 _SAMPLE = 2000
 
 
-async def _search_matches(conn: Connection, search: str) -> float:
-    """About how many records the search's GIN bitmap holds, from how many of the newest records
-    it matches. The planner's own estimate multiplies the words' frequencies as if they were
-    independent, which misses words that come together (every refusal says "can't help": 5.8% of
-    the records, not the 1.3% it expects). A phrase counts as all of its words: GIN cannot check
-    their positions, so its bitmap holds every record with all of them."""
+@dataclass(frozen=True)
+class _Estimate:
+    """What the newest records say of a search: about how many records its GIN bitmap holds
+    (``matches``), the share of the records it matches itself (``share``, phrases checked), the
+    records there are, and the word pairs of its phrases (phrases.pairs)."""
+
+    matches: float
+    share: float
+    pairs: list[str]
+    records: float = 0.0
+
+
+async def _estimate(conn: Connection, search: str) -> _Estimate:
+    """How often the search matches among the newest records, scaled to the table. The planner's
+    own estimate multiplies the words' frequencies as if they were independent, which misses words
+    that come together (every refusal says "can't help": 5.8% of the records, not the 1.3% it
+    expects). For ``matches`` a phrase counts as all of its words: GIN on records.search cannot
+    check their positions, so its bitmap holds every record with all of them."""
     row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE s.search @@ q.q) AS hits, count(*) AS sampled,"
+        "SELECT count(*) FILTER (WHERE s.search @@ q.words) AS hits, count(*) FILTER (WHERE s.search @@ q.q) AS exact,"
+        " count(*) AS sampled, q.q::text AS query,"
         " (SELECT reltuples FROM pg_class WHERE oid = 'records'::regclass) AS records"
         " FROM (SELECT r.search FROM records r ORDER BY r.created_at DESC LIMIT $2) s,"
-        " (SELECT regexp_replace(websearch_to_tsquery('simple', $1)::text, '<[0-9]+>|<->', '&', 'g')::tsquery AS q) q",
+        " (SELECT q, regexp_replace(q::text, '<[0-9]+>|<->', '&', 'g')::tsquery AS words"
+        "  FROM websearch_to_tsquery('simple', $1) q) q GROUP BY q.q",
         search,
         _SAMPLE,
     )
-    assert row is not None
+    if row is None:  # no records at all
+        return _Estimate(0.0, 0.0, [])
     sampled = int(row["sampled"])
+    records = max(float(row["records"]), sampled)
+    share = float(row["exact"]) / sampled
+    pairs = phrases.pairs(row["query"])
     if sampled < _SAMPLE:  # every record was tested
-        return float(row["hits"])
-    return float(row["hits"]) / sampled * max(float(row["records"]), sampled)
+        return _Estimate(float(row["hits"]), share, pairs, sampled)
+    return _Estimate(float(row["hits"]) / sampled * records, share, pairs, records)
 
 
 def _after(where: Where, key: str, order: filters.Order, after: tuple[Any, uuid.UUID]) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
-from services.query import records
+from services.query import phrases, records
 from services.query.api import QueryApi
 from shared.db.pool import create_pool, read_json
 from shared.devstack.stack import Stack
@@ -236,6 +236,91 @@ async def test_a_search_with_conditions_reads_the_same_pages_every_way(
                 monkeypatch.setattr(records, "MATCHES_FIRST_MAX", -1)  # walked
                 assert await pages(QueryApi(pool, stack.query_http), order_by, size) == served, (order_by, size)
     assert any(bound is not None for bound in windows)  # the windows were taken
+
+
+async def test_a_phrase_with_conditions_reads_the_same_pages_every_way(
+    client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A phrase is read by its word pairs (records_search_keys, 0010) in windows of time, from the
+    # page's start outward, unless it is common enough to be walked. Every way gives the same
+    # pages, and only records holding the words side by side, in that order.
+    keys = await record_keys(client, seeded)
+    project = seeded.project_id
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute("ANALYZE records")
+        vector = "to_tsvector('simple', 'Is e-mail the capital of it?')"
+        assert await conn.fetchval(f"SELECT record_search_keys({vector}, '2025-01-01Z')") == [
+            *("is e-mail", "e-mail e", "e mail", "mail the", "the capital", "capital of", "of it"),
+            *(f"b{k}:{1735689600 // 2**k}" for k in phrases.LEVELS),  # 2025-01-01 in buckets of 2^k s
+        ]
+    finally:
+        await conn.close()
+
+    def failed_on(words: str) -> set[tuple[str, int]]:
+        return expected_where(
+            lambda p, i: (
+                p.answers[i] is not None
+                and query_seed.passed("exact", p, i) is False
+                and words in query_seed.cases(p.testset)[i][0]
+            )
+        )
+
+    expected = failed_on("capital of")
+    assert expected == {("cand", 1), ("mon", 0)}
+    asked: dict[str, Any] = {"search": '"capital of"', "where": ["exact:failed"]}
+    served = [r.id for r in await listed(client, project_id=project, **asked)]
+    assert {keys[r] for r in served} == expected and len(served) == 2
+    # Both words in every capital question, never in this order.
+    assert await listed(client, project_id=project, search='"of capital"', where=["exact:failed"]) == []
+    # A phrase and a word: the pairs narrow, the whole search decides.
+    japan = await listed(client, project_id=project, search='"capital of" japan', where=["exact:failed"])
+    assert [keys[r.id] for r in japan] == [("cand", 1)]
+
+    windows: list[object] = []  # a window's buckets, each time one is read
+    buckets = phrases.buckets
+
+    def spy(first: Any, last: Any) -> Any:
+        windows.append(covered := buckets(first, last))
+        return covered
+
+    monkeypatch.setattr(phrases, "buckets", spy)
+
+    async def pages(api: QueryApi, order_by: str, size: int) -> list[str]:
+        seen: list[str] = []
+        token = ""
+        while True:
+            request = qpb.ListRecordsRequest(
+                project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
+            )
+            page = await api.list_records(request)
+            seen += [r.id for r in page.records]
+            token = page.next_page_token
+            if not token:
+                return seen
+
+    ways = {
+        "pairs, one window": (1.0, 10**9),
+        "pairs, a window per few records": (1.0, 1e-6),
+        "walked or matches first": (-1.0, phrases.WINDOW_MATCHES),
+    }
+    async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
+        for order_by in ("", "created_at"):
+            whole = served if order_by == "" else served[::-1]
+            for size in (1, 100):
+                for way, (share_max, window_matches) in ways.items():
+                    monkeypatch.setattr(phrases, "SHARE_MAX", share_max)
+                    monkeypatch.setattr(phrases, "WINDOW_MATCHES", window_matches)
+                    windows.clear()
+                    got = await pages(QueryApi(pool, stack.query_http), order_by, size)
+                    assert got == whole, (way, order_by, size)
+                    calls = -(-len(whole) // size)
+                    if share_max < 0:
+                        assert windows == []
+                    elif window_matches > 1:
+                        assert len(windows) == calls
+                    else:
+                        assert len(windows) >= 3 * calls
 
 
 async def test_get_record_has_every_score_with_its_metric_version(client: Client, seeded: Seeded) -> None:
