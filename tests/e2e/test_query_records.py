@@ -187,6 +187,21 @@ async def test_sorts_and_pages_agree(client: Client, seeded: Seeded, stack: Stac
             assert len(set(whole)) == len(whole)
 
 
+async def pages(api: QueryApi, project: str, asked: dict[str, Any], order_by: str, size: int) -> list[str]:
+    """Every page of a ListRecords, in-process (the service's code, with any patches), as record ids."""
+    seen: list[str] = []
+    token = ""
+    while True:
+        request = qpb.ListRecordsRequest(
+            project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
+        )
+        page = await api.list_records(request)
+        seen += [r.id for r in page.records]
+        token = page.next_page_token
+        if not token:
+            return seen
+
+
 async def test_a_search_with_conditions_reads_the_same_pages_every_way(
     client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -212,29 +227,17 @@ async def test_a_search_with_conditions_reads_the_same_pages_every_way(
     monkeypatch.setattr(records._Spread, "window", spy)
     monkeypatch.setattr(records, "_WINDOWED_MATCHES", 0)  # this project's few matches are windowed too
 
-    async def pages(api: QueryApi, order_by: str, size: int) -> list[str]:
-        seen: list[str] = []
-        token = ""
-        while True:
-            request = qpb.ListRecordsRequest(
-                project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
-            )
-            page = await api.list_records(request)
-            seen += [r.id for r in page.records]
-            token = page.next_page_token
-            if not token:
-                return seen
-
     threshold = records.MATCHES_FIRST_MAX
     async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
         for order_by in ("", "created_at"):
             served = [r.id for r in await listed(client, project_id=project, order_by=order_by, **asked)]
             assert len(served) == 2
             for size in (1, 100):
+                api = QueryApi(pool, stack.query_http)
                 monkeypatch.setattr(records, "MATCHES_FIRST_MAX", threshold)
-                assert await pages(QueryApi(pool, stack.query_http), order_by, size) == served, (order_by, size)
+                assert await pages(api, project, asked, order_by, size) == served, (order_by, size)
                 monkeypatch.setattr(records, "MATCHES_FIRST_MAX", -1)  # walked
-                assert await pages(QueryApi(pool, stack.query_http), order_by, size) == served, (order_by, size)
+                assert await pages(api, project, asked, order_by, size) == served, (order_by, size)
     assert any(bound is not None for bound in windows)  # the windows were taken
 
 
@@ -286,19 +289,6 @@ async def test_a_phrase_with_conditions_reads_the_same_pages_every_way(
 
     monkeypatch.setattr(phrases, "buckets", spy)
 
-    async def pages(api: QueryApi, order_by: str, size: int) -> list[str]:
-        seen: list[str] = []
-        token = ""
-        while True:
-            request = qpb.ListRecordsRequest(
-                project_id=project, order_by=order_by, page_size=size, page_token=token, **asked
-            )
-            page = await api.list_records(request)
-            seen += [r.id for r in page.records]
-            token = page.next_page_token
-            if not token:
-                return seen
-
     ways = {
         "pairs, one window": (1.0, 10**9),
         "pairs, a window per few records": (1.0, 1e-6),
@@ -312,7 +302,7 @@ async def test_a_phrase_with_conditions_reads_the_same_pages_every_way(
                     monkeypatch.setattr(phrases, "SHARE_MAX", share_max)
                     monkeypatch.setattr(phrases, "WINDOW_MATCHES", window_matches)
                     windows.clear()
-                    got = await pages(QueryApi(pool, stack.query_http), order_by, size)
+                    got = await pages(QueryApi(pool, stack.query_http), project, asked, order_by, size)
                     assert got == whole, (way, order_by, size)
                     calls = -(-len(whole) // size)
                     if share_max < 0:
