@@ -276,8 +276,9 @@ class RecordReads:
         rows: list[asyncpg.Record] = []
         while True:
             edge = edge - step if descending else edge + step
-            last = spread is None or (edge if descending else 1.0 - edge) < _MIN_STEP
-            bound = None if last or spread is None else spread.at(edge)
+            bound = None  # the last window: everything beyond the previous one
+            if spread is not None and (edge if descending else 1.0 - edge) >= _MIN_STEP:
+                bound = spread.at(edge)
             window = [(outside, near_bound)] if near_bound is not None else []
             if bound is not None:
                 window.append((inside, bound))
