@@ -3,6 +3,7 @@ gRPC and HTTP, checked against the plan in tests/support/query_seed.py."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
-from services.query import phrases, records
+from services.query import records, search_keys
 from services.query.api import QueryApi
 from shared.db.pool import create_pool, read_json
 from shared.devstack.stack import Stack
@@ -205,12 +206,13 @@ async def pages(api: QueryApi, project: str, asked: dict[str, Any], order_by: st
 async def test_a_search_with_conditions_reads_the_same_pages_every_way(
     client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A project-wide search with score conditions by created_at is read "matches first" when the
-    # search is expected to match few records (always, on this small project), in two created_at
-    # windows once the planner has a histogram of records.created_at, and by walking
-    # records_created when it is expected to match many. Every way gives the same pages.
+    # A project-wide search with score conditions by created_at that records_search_keys cannot
+    # serve (a NOT) is read "matches first" when the search is expected to match few records
+    # (always, on this small project), in two created_at windows once the planner has a histogram
+    # of records.created_at, and by walking records_created when it is expected to match many.
+    # Every way gives the same pages.
     project = seeded.project_id
-    asked: dict[str, Any] = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
+    asked: dict[str, Any] = {"search": "capital -zanzibar", "where": ["exact:failed", "overlap:lt:0.9"]}
     conn = await asyncpg.connect(stack.database_url)
     try:
         await conn.execute("ANALYZE records")
@@ -241,12 +243,13 @@ async def test_a_search_with_conditions_reads_the_same_pages_every_way(
     assert any(bound is not None for bound in windows)  # the windows were taken
 
 
-async def test_a_phrase_with_conditions_reads_the_same_pages_every_way(
+async def test_words_and_phrases_with_conditions_read_the_same_pages_every_way(
     client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A phrase is read by its word pairs (records_search_keys, 0010) in windows of time, from the
-    # page's start outward, unless it is common enough to be walked. Every way gives the same
-    # pages, and only records holding the words side by side, in that order.
+    # An AND of words and phrases is read by its words and word pairs (records_search_keys, 0010,
+    # 0011) in windows of time, from the page's start outward, unless it is common enough to be
+    # walked. Every way gives the same pages, and a phrase only records holding its words side by
+    # side, in that order.
     keys = await record_keys(client, seeded)
     project = seeded.project_id
     conn = await asyncpg.connect(stack.database_url)
@@ -254,8 +257,9 @@ async def test_a_phrase_with_conditions_reads_the_same_pages_every_way(
         await conn.execute("ANALYZE records")
         vector = "to_tsvector('simple', 'Is e-mail the capital of it?')"
         assert await conn.fetchval(f"SELECT record_search_keys({vector}, '2025-01-01Z')") == [
+            *("capital", "e", "e-mail", "is", "it", "mail", "of", "the"),
             *("is e-mail", "e-mail e", "e mail", "mail the", "the capital", "capital of", "of it"),
-            *(f"b{k}:{1735689600 // 2**k}" for k in phrases.LEVELS),  # 2025-01-01 in buckets of 2^k s
+            *(f"b{k}:{1735689600 // 2**k}" for k in search_keys.LEVELS),  # 2025-01-01 in buckets of 2^k s
         ]
     finally:
         await conn.close()
@@ -274,43 +278,47 @@ async def test_a_phrase_with_conditions_reads_the_same_pages_every_way(
     asked: dict[str, Any] = {"search": '"capital of"', "where": ["exact:failed"]}
     served = [r.id for r in await listed(client, project_id=project, **asked)]
     assert {keys[r] for r in served} == expected and len(served) == 2
-    # Both words in every capital question, never in this order.
+    # Both words in every capital question, never in this order: as words they match, as a phrase not.
+    words: dict[str, Any] = {"search": "of capital", "where": ["exact:failed"]}
+    assert [r.id for r in await listed(client, project_id=project, **words)] == served
+    either: dict[str, Any] = {"search": "zanzibar or capital", "where": ["exact:failed"]}
+    assert [r.id for r in await listed(client, project_id=project, **either)] == served
     assert await listed(client, project_id=project, search='"of capital"', where=["exact:failed"]) == []
     # A phrase and a word: the pairs narrow, the whole search decides.
     japan = await listed(client, project_id=project, search='"capital of" japan', where=["exact:failed"])
     assert [keys[r.id] for r in japan] == [("cand", 1)]
 
     windows: list[object] = []  # a window's buckets, each time one is read
-    buckets = phrases.buckets
+    buckets = search_keys.buckets
 
     def spy(first: Any, last: Any) -> Any:
         windows.append(covered := buckets(first, last))
         return covered
 
-    monkeypatch.setattr(phrases, "buckets", spy)
+    monkeypatch.setattr(search_keys, "buckets", spy)
 
     ways = {
-        "pairs, one window": (1.0, 10**9),
-        "pairs, a window per few records": (1.0, 1e-6),
-        "walked or matches first": (-1.0, phrases.WINDOW_MATCHES),
+        "keys, one window": (1.0, 10**9),
+        "keys, a window per few records": (1.0, 1e-6),
+        "walked or matches first": (-1.0, search_keys.WINDOW_MATCHES),
     }
     async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
-        for order_by in ("", "created_at"):
+        for search, order_by, size, (way, (share_max, window_matches)) in itertools.product(
+            (asked, words, either), ("", "created_at"), (1, 100), ways.items()
+        ):
             whole = served if order_by == "" else served[::-1]
-            for size in (1, 100):
-                for way, (share_max, window_matches) in ways.items():
-                    monkeypatch.setattr(phrases, "SHARE_MAX", share_max)
-                    monkeypatch.setattr(phrases, "WINDOW_MATCHES", window_matches)
-                    windows.clear()
-                    got = await pages(QueryApi(pool, stack.query_http), project, asked, order_by, size)
-                    assert got == whole, (way, order_by, size)
-                    calls = -(-len(whole) // size)
-                    if share_max < 0:
-                        assert windows == []
-                    elif window_matches > 1:
-                        assert len(windows) == calls
-                    else:
-                        assert len(windows) >= 3 * calls
+            monkeypatch.setattr(search_keys, "SHARE_MAX", share_max)
+            monkeypatch.setattr(search_keys, "WINDOW_MATCHES", window_matches)
+            windows.clear()
+            got = await pages(QueryApi(pool, stack.query_http), project, search, order_by, size)
+            assert got == whole, (search, way, order_by, size)
+            calls = -(-len(whole) // size)
+            if share_max < 0:
+                assert windows == []
+            elif window_matches > 1:
+                assert len(windows) == calls
+            else:
+                assert len(windows) >= 3 * calls
 
 
 async def test_get_record_has_every_score_with_its_metric_version(client: Client, seeded: Seeded) -> None:

@@ -1,4 +1,4 @@
--- Phrase searches across a project (ListRecords: services/query/records.py _by_pairs, phrases.py).
+-- Phrase searches across a project (ListRecords: services/query/records.py _in_windows, search_keys.py; 0011 adds words).
 --
 -- GIN on records.search (0006) cannot check word positions, so a phrase made of common words
 -- ("disconnect the": `disconnect` is in 9% of the records, `the` in 95%) was read by walking the
