@@ -12,7 +12,7 @@ import time
 import uuid
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,6 +59,7 @@ class RecordReads:
         self._reader = reader
         self._spread: _Spread | None = None
         self._spread_read_at = -_SPREAD_TTL_S
+        self._rates = search_keys.Rates()
 
     async def get_record(self, request: pb.GetRecordRequest) -> pb.RecordView:
         record_id = parse_uuid(request.record_id, "record_id")
@@ -213,7 +214,8 @@ class RecordReads:
                 if spread is not None:
                     bound = spread.window(order.descending, after[0] if after is not None else None)
             if in_windows:
-                rows = await self._in_windows(conn, statement, estimate, order.descending, after, size)
+                others = (project_id, tuple(conditions), tuple(statuses), tuple(request.tags))
+                rows = await self._in_windows(conn, statement, estimate, order.descending, after, size, others)
             elif scores_first:
                 # The records with a value first, in value order; then those without, by id.
                 rows = []
@@ -252,10 +254,13 @@ class RecordReads:
         descending: bool,
         after: tuple[Any, uuid.UUID] | None,
         size: int,
+        others: Hashable,
     ) -> list[asyncpg.Record]:
         """A search's page, read by its keys in windows of time from its start outward until full: the
-        first sized to hold ~search_keys.WINDOW_MATCHES matches, each next one to what the page still
-        needs at the rate the windows so far gave rows (search_keys.next_step), the last unbounded.
+        first sized to hold ~search_keys.WINDOW_MATCHES matches, or what the page needs at the rate
+        the ``others`` filters last held (search_keys.first_step, Rates), each next one to what the
+        page still needs at the rate the windows so far gave rows (search_keys.next_step), the last
+        unbounded.
         The windows tile the time line and each is read in the page's order, so the rows are the
         page. A window's buckets cover it up to the oldest (newest) record of this snapshot, so
         every match within it is in the bitmap."""
@@ -269,13 +274,14 @@ class RecordReads:
         inside, outside = (">=", "<") if descending else ("<=", ">")
         spread = await self._created_spread(conn)
         matches = estimate.share * estimate.records
-        first = step = search_keys.WINDOW_MATCHES / matches if matches > 0 else 1.0
+        first = step = search_keys.first_step(matches, size + 1, self._rates.get(others, time.monotonic()))
         # where the page starts, as the share of the records older than that
         edge = 1.0 if descending else 0.0
         if spread is not None and start is not None:
             edge = spread.below(start)
         near_bound: datetime | None = None
         rows: list[asyncpg.Record] = []
+        read, read_rows = 0.0, 0  # the share of the records whole windows covered, and their rows
         while True:
             edge = edge - step if descending else edge + step
             bound = None  # the last window: everything beyond the previous one
@@ -290,7 +296,10 @@ class RecordReads:
             found = await conn.fetch(sql, *args)
             rows += found
             if len(rows) > size or bound is None:
+                # A window that filled the page was read only in part: its rows say nothing of a rate.
+                self._rates.note(others, read_rows, read * matches, time.monotonic())
                 return rows
+            read, read_rows = read + step, read_rows + len(found)
             step = search_keys.next_step(step, size + 1 - len(rows), len(found), first)
             near = near_bound = bound
 

@@ -10,6 +10,7 @@ of words the keys are the search itself. Pure functions: records.py writes the s
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -89,12 +90,52 @@ def _unquoted(lexeme: str) -> str:
     return lexeme.replace("''", "'").replace("\\\\", "\\")
 
 
+def first_step(matches: float, needed: int, rate: float | None) -> float:
+    """The size of the first window (a share of the records) of a search expected to match
+    ``matches`` records: WINDOW_MATCHES of them, or, when the rate (rows per match) at which the
+    page's other filters held among a search's matches is known, enough of them for ``needed``
+    rows and a quarter more, within GROWTH times WINDOW_MATCHES either way."""
+    if matches <= 0:
+        return 1.0
+    target = float(WINDOW_MATCHES)
+    if rate is not None:
+        target = min(max(1.25 * needed / max(rate, 1e-9), WINDOW_MATCHES / GROWTH), WINDOW_MATCHES * GROWTH)
+    return target / matches
+
+
 def next_step(step: float, needed: int, found: int, first: float) -> float:
     """The size of the next window (a share of the records) after one of ``step`` gave ``found``
     rows, when the page still needs ``needed``: as large as that rate says and a quarter more,
     within GROWTH times ``step`` and no smaller than the ``first`` window."""
     grown = step * GROWTH if found == 0 else step * min(GROWTH, 1.25 * needed / found)
     return max(first, grown)
+
+
+class Rates:
+    """The rate (rows per match) at which a page's other filters (score conditions, statuses,
+    tags) held among a search's matches, as last seen, by those filters. It sizes the next first
+    window with them (first_step), whatever the words: a page that needs 2,600 matches then reads
+    one window, not one of 1,000 and a second (~5 ms more). A wrong rate costs time, never rows."""
+
+    # Fewer matches than this say too little of a rate.
+    MIN_MATCHES = 200.0
+
+    def __init__(self, ttl_s: float = 300.0, capacity: int = 1024) -> None:
+        self._ttl_s = ttl_s
+        self._capacity = capacity
+        self._seen: dict[Hashable, tuple[float, float]] = {}
+
+    def get(self, key: Hashable, now: float) -> float | None:
+        seen = self._seen.get(key)
+        return seen[0] if seen is not None and now - seen[1] < self._ttl_s else None
+
+    def note(self, key: Hashable, rows: int, matches: float, now: float) -> None:
+        """``rows`` came of ``matches`` matches, in windows read whole."""
+        if matches < self.MIN_MATCHES:
+            return
+        if len(self._seen) >= self._capacity and key not in self._seen:
+            self._seen.clear()
+        self._seen[key] = (rows / matches, now)
 
 
 def buckets(first: datetime, last: datetime) -> list[str] | None:

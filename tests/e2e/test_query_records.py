@@ -310,7 +310,8 @@ async def test_words_and_phrases_with_conditions_read_the_same_pages_every_way(
             monkeypatch.setattr(search_keys, "SHARE_MAX", share_max)
             monkeypatch.setattr(search_keys, "WINDOW_MATCHES", window_matches)
             windows.clear()
-            got = await pages(QueryApi(pool, stack.query_http), project, search, order_by, size)
+            api = QueryApi(pool, stack.query_http)
+            got = await pages(api, project, search, order_by, size)
             assert got == whole, (search, way, order_by, size)
             calls = -(-len(whole) // size)
             if share_max < 0:
@@ -319,6 +320,8 @@ async def test_words_and_phrases_with_conditions_read_the_same_pages_every_way(
                 assert len(windows) == calls
             else:
                 assert len(windows) >= 3 * calls
+            # again, the first windows sized by the rates the first pages saw (search_keys.Rates)
+            assert await pages(api, project, search, order_by, size) == whole, (search, way, order_by, size)
 
 
 async def test_get_record_has_every_score_with_its_metric_version(client: Client, seeded: Seeded) -> None:

@@ -86,3 +86,27 @@ def test_the_next_window_is_sized_to_what_the_page_needs(
     step: float, needed: int, found: int, first: float, expected: float
 ) -> None:
     assert search_keys.next_step(step, needed, found, first) == pytest.approx(expected)
+
+
+def test_the_first_window_holds_what_the_page_needs_at_the_rate_last_seen() -> None:
+    matches = 100_000.0  # the search's matches in all
+    assert search_keys.first_step(matches, 101, None) == pytest.approx(1_000 / matches)
+    # 3.5% of the matches held the other filters: 101 rows need ~2,900 matches, and a quarter more
+    assert search_keys.first_step(matches, 101, 0.035) == pytest.approx(1.25 * 101 / 0.035 / matches)
+    # within four times the default either way
+    assert search_keys.first_step(matches, 101, 0.0) == pytest.approx(4_000 / matches)
+    assert search_keys.first_step(matches, 101, 1.0) == pytest.approx(250 / matches)
+    assert search_keys.first_step(0.0, 101, 0.5) == 1.0  # no matches expected: the whole history
+
+
+def test_rates_are_what_whole_windows_gave_for_a_while() -> None:
+    rates = search_keys.Rates(ttl_s=300.0, capacity=2)
+    assert rates.get("failed", now=0.0) is None
+    rates.note("failed", rows=35, matches=1_000.0, now=0.0)
+    assert rates.get("failed", now=299.0) == pytest.approx(0.035)
+    assert rates.get("failed", now=300.0) is None  # stale
+    rates.note("rare", rows=1, matches=150.0, now=0.0)  # too few matches to tell
+    assert rates.get("rare", now=1.0) is None
+    rates.note("lt", rows=10, matches=1_000.0, now=1.0)
+    rates.note("gt", rows=20, matches=1_000.0, now=1.0)  # over capacity: forgets the rest
+    assert (rates.get("failed", now=2.0), rates.get("lt", now=2.0), rates.get("gt", now=2.0)) == (None, None, 0.02)
