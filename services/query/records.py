@@ -497,6 +497,7 @@ class _Spread:
 
 
 _NO_TERMS = search_keys.Terms([], False)
+
 # How many of the newest records _estimate tests.
 _SAMPLE = 2000
 

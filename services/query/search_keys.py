@@ -4,7 +4,8 @@ The index holds each record's words, its adjacent word pairs and the time bucket
 created_at. The words and pairs a search's matches must hold, AND-ed with the buckets covering a
 window, give the window's candidates from one GIN scan, which skips through the posting lists: a
 page sorts and probes only those, and a common word ("disconnect the") costs nothing. For an AND
-of words the keys are the search itself. Pure functions: records.py writes the statements.
+of words the keys are the search itself. Pure functions and the rates that size first windows
+(Rates); records.py writes the statements.
 """
 
 from __future__ import annotations
