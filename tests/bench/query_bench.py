@@ -420,15 +420,19 @@ async def explain(url: str, w: Workload, only: Sequence[str] = ()) -> None:
             await call(QueryApi(cast(asyncpg.Pool, recording), "http://127.0.0.1:8081"))
             print("=" * 100)
             print(title)
+            settings: list[Statement] = []  # the call's own set_config()s so far, replayed for each plan
             for statement in recording.log:
                 if statement.sql.startswith("SELECT set_config("):
-                    continue  # the session settings, applied below too
+                    settings.append(statement)
+                    continue
                 print("-" * 100)
                 print(statement.sql)
                 if statement.args:
                     print(f"  -- args: {_shown(statement.args)}")
                 async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                     await conn.execute("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+                    for setting in settings:
+                        await conn.execute(setting.sql, *setting.args)
                     plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement.sql}", *statement.args)
                 for line in plan:
                     print("  " + line[0])
