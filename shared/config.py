@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,3 +37,6 @@ class ServiceSettings(BaseSettings):
     max_deliveries: int = Field(default=10, ge=1)
     # Seconds to finish in-flight work after SIGTERM.
     drain_timeout_s: float = 30.0
+    # The instance admin key (SCOREKEEPER_ADMIN_KEY): every project, and creating projects.
+    # Empty: only the keys stored in the database (`make up` generates one on first start).
+    admin_key: SecretStr = SecretStr("")

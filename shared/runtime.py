@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 
 from shared import logs
+from shared.auth.guard import Guard
 from shared.config import ServiceSettings
 from shared.edge.api import BoundService
 from shared.edge.grpc_server import GrpcServer
@@ -41,6 +42,8 @@ class ServiceParts:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # Dependencies /readyz checks on every call (the database, the broker connection).
     readiness: list[Callable[[], Awaitable[bool]]] = field(default_factory=list)
+    # Admits every call of the APIs (required with apis).
+    guard: Guard | None = None
 
 
 async def database_url(settings: ServiceSettings) -> str:
@@ -79,7 +82,9 @@ async def run_service(
 
         grpc_server: GrpcServer | None = None
         if parts.apis:
-            grpc_server = GrpcServer(parts.apis, settings.http_host, settings.grpc_port)
+            if parts.guard is None:
+                raise TypeError(f"{name} serves an API without a guard")
+            grpc_server = GrpcServer(parts.apis, parts.guard, settings.http_host, settings.grpc_port)
             await grpc_server.start()
 
         async def is_ready() -> bool:
@@ -91,7 +96,7 @@ async def run_service(
                 return False
             return all(checks)
 
-        app = build_http_app(parts.apis, ready=is_ready)
+        app = build_http_app(parts.apis, parts.guard, ready=is_ready)
         http = uvicorn.Server(
             uvicorn.Config(
                 app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off", access_log=False
@@ -100,7 +105,8 @@ async def run_service(
         http_task = asyncio.create_task(http.serve())
         if parts.bus is not None:
             await parts.bus.start()
-        tasks = [asyncio.create_task(job()) for job in parts.background]
+        background = [*parts.background, *([parts.guard.keys.run] if parts.guard is not None else [])]
+        tasks = [asyncio.create_task(job()) for job in background]
         # Everything built so far lives as long as the process: move it out of the collector's
         # sight, so a full collection walks only what requests create (tails of the reads).
         gc.collect()

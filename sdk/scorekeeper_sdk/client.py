@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
+from scorekeeper.v1 import access_pb2 as apb
+from scorekeeper.v1 import access_pb2_grpc, catalog_pb2_grpc, query_pb2_grpc, runs_pb2_grpc, testsets_pb2_grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
-from scorekeeper.v1 import catalog_pb2_grpc, query_pb2_grpc, runs_pb2_grpc, testsets_pb2_grpc
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
 from scorekeeper.v1 import testsets_pb2 as tpb
 
+from scorekeeper_sdk.auth import interceptors
 from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.testsets import TestsetMethods
 
-__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "cpb", "qpb", "rpb", "tpb"]
+__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "apb", "cpb", "qpb", "rpb", "tpb"]
 
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
@@ -34,12 +36,20 @@ class Client(TestsetMethods):
     """Async client; ``async with Client(...) as client``."""
 
     def __init__(
-        self, orchestrator: str = "127.0.0.1:50051", query: str = "127.0.0.1:50052", timeout_s: float = 30.0
+        self,
+        orchestrator: str = "127.0.0.1:50051",
+        query: str = "127.0.0.1:50052",
+        timeout_s: float = 30.0,
+        *,
+        api_key: str | None = None,
     ) -> None:
         self._orchestrator_channel = grpc.aio.insecure_channel(
-            orchestrator, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+            orchestrator,
+            options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],
+            interceptors=interceptors(api_key),
         )
-        self._query_channel = grpc.aio.insecure_channel(query)
+        self._query_channel = grpc.aio.insecure_channel(query, interceptors=interceptors(api_key))
+        self.access = access_pb2_grpc.AccessServiceStub(self._orchestrator_channel)
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._orchestrator_channel)
         self.testsets = testsets_pb2_grpc.TestsetServiceStub(self._orchestrator_channel)
         self.runs = runs_pb2_grpc.RunServiceStub(self._orchestrator_channel)
@@ -56,6 +66,25 @@ class Client(TestsetMethods):
     async def create_project(self, name: str, description: str = "") -> cpb.Project:
         request = cpb.CreateProjectRequest(name=name, description=description)
         return await self._call(self.catalog.CreateProject, request, cpb.Project)
+
+    async def list_projects(self) -> list[cpb.Project]:
+        response = await self._call(self.catalog.ListProjects, cpb.ListProjectsRequest(), cpb.ListProjectsResponse)
+        return list(response.projects)
+
+    async def create_api_key(self, project_id: str, name: str, role: str) -> apb.CreateApiKeyResponse:
+        """A new key of the project (read, write or admin); ``.secret`` is shown only here."""
+        request = apb.CreateApiKeyRequest(project_id=project_id, name=name, role=role)
+        return await self._call(self.access.CreateApiKey, request, apb.CreateApiKeyResponse)
+
+    async def list_api_keys(self, project_id: str) -> list[apb.ApiKey]:
+        request = apb.ListApiKeysRequest(project_id=project_id)
+        return list((await self._call(self.access.ListApiKeys, request, apb.ListApiKeysResponse)).keys)
+
+    async def revoke_api_key(self, key_id: str) -> apb.ApiKey:
+        return await self._call(self.access.RevokeApiKey, apb.RevokeApiKeyRequest(key_id=key_id), apb.ApiKey)
+
+    async def who_am_i(self) -> apb.ApiKey:
+        return (await self._call(self.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)).key
 
     async def create_heuristic_metric(
         self,

@@ -9,6 +9,7 @@ from scorekeeper.v1 import query_pb2
 
 from services.query.api import QueryApi
 from services.query.settings import QuerySettings
+from shared.auth.guard import Guard
 from shared.db.pool import create_pool, database_reachable, read_json
 from shared.edge.api import bind
 from shared.runtime import ServiceParts, database_url
@@ -24,4 +25,5 @@ async def build(stack: AsyncExitStack, settings: QuerySettings) -> ServiceParts:
     return ServiceParts(
         apis=[bind(query_pb2.DESCRIPTOR.services_by_name["QueryService"], api)],
         readiness=[partial(database_reachable, pool)],
+        guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
     )

@@ -12,6 +12,7 @@ from scorekeeper.v1 import catalog_pb2 as pb
 from services.run_orchestrator import catalog
 from services.run_orchestrator.catalog import MetricDefinition
 from services.run_orchestrator.repository import CatalogRepository
+from shared.auth.access import caller
 from shared.edge.convert import dict_to_struct, parse_uuid, struct_to_dict, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
@@ -97,6 +98,11 @@ class CatalogApi:
     async def create_project(self, request: pb.CreateProjectRequest) -> pb.Project:
         name = checked(catalog.require_name, request.name)
         return _project_pb(await self._catalog.create_project(name, request.description))
+
+    async def list_projects(self, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
+        principal = caller()
+        rows = await self._catalog.projects(None if principal.project_id is None else [principal.project_id])
+        return pb.ListProjectsResponse(projects=[_project_pb(r) for r in rows])
 
     async def get_project(self, request: pb.GetProjectRequest) -> pb.Project:
         row = await self._catalog.get_project(parse_uuid(request.project_id, "project_id"))

@@ -7,8 +7,10 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import catalog_pb2, runs_pb2, testsets_pb2
+from scorekeeper.v1 import access_pb2, catalog_pb2, runs_pb2, testsets_pb2
 
+from services.run_orchestrator.access.api import AccessApi
+from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.api import CatalogApi
 from services.run_orchestrator.handlers import OrchestratorHandlers
 from services.run_orchestrator.lifecycle import ALL_STATUSES
@@ -19,6 +21,7 @@ from services.run_orchestrator.settings import OrchestratorSettings
 from services.run_orchestrator.testsets.api import TestsetApi
 from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared import metrics
+from shared.auth.guard import Guard
 from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
 from shared.runtime import ServiceParts, database_url, make_bus
@@ -53,7 +56,9 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], catalog_api),
             bind(runs_pb2.DESCRIPTOR.services_by_name["RunService"], run_api),
             bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog_api)),
+            bind(access_pb2.DESCRIPTOR.services_by_name["AccessService"], AccessApi(KeyRepository(pool), catalog_api)),
         ],
+        guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
         background=[refresh_status_gauge],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -24,6 +24,12 @@ class CatalogRepository:
             description,
         )
 
+    async def projects(self, ids: list[uuid.UUID] | None) -> list[asyncpg.Record]:
+        """Projects by name: these ones, or every project."""
+        if ids is None:
+            return await self._pool.fetch("SELECT * FROM projects ORDER BY name, id")
+        return await self._pool.fetch("SELECT * FROM projects WHERE id = ANY($1::uuid[]) ORDER BY name, id", ids)
+
     async def get_project(self, project_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM projects WHERE id = $1", project_id)
 

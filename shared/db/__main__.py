@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from shared import logs
+from shared.auth.bootstrap import ensure_instance_key
 from shared.config import ServiceSettings
 from shared.db.migrate import migrate
 from shared.embedded import embedded_database_url
@@ -18,6 +19,11 @@ async def _migrate() -> None:
     url = settings.database_url or await embedded_database_url(settings.data_dir)
     applied = await migrate(url)
     logging.getLogger("migrate").info("schema up to date", extra={"applied": applied})
+    if not settings.admin_key.get_secret_value():
+        secret = await ensure_instance_key(url)
+        if secret is not None:
+            # Shown once: only its hash is stored. A deployment may instead set SCOREKEEPER_ADMIN_KEY.
+            print(f"instance admin key (shown once, keep it safe): {secret}", flush=True)  # noqa: T201
 
 
 def main() -> None:

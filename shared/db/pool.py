@@ -50,6 +50,22 @@ async def fetch_one(conn: asyncpg.Pool | Connection, query: str, *args: Any) -> 
     return row
 
 
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached, is restarting or is out of connections: a failure of
+    the infrastructure, never of the request or message that met it (a cancelled statement is
+    not one: that is a deadline)."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return False
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError
+        | asyncpg.InterfaceError,
+    )
+
+
 async def database_reachable(pool: asyncpg.Pool) -> bool:
     try:
         return bool(await pool.fetchval("SELECT 1", timeout=1.0))

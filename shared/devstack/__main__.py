@@ -14,7 +14,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from scorekeeper_sdk import Client
 from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig, write_state
 
@@ -26,6 +25,14 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _admin_key_line(stack: Stack) -> str:
+    """The instance admin key, in full only the first time (it is kept, mode 0600, in the data dir)."""
+    where = stack.config.data_dir / "admin-key"
+    if stack.admin_key_is_new:
+        return f"instance admin key (shown once; kept in {where}): {stack.admin_key}"
+    return f"instance admin key: {stack.admin_key[:15]}… (in {where})"
+
+
 async def demo(testcases: int) -> int:
     stack = Stack(StackConfig(data_dir=DATA_DIR / "demo"))
     _say("starting PostgreSQL, NATS JetStream, 4 services and the demo AI system …")
@@ -33,7 +40,8 @@ async def demo(testcases: int) -> int:
     try:
         await stack.start()
         _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
-        async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+        _say(_admin_key_line(stack))
+        async with stack.client() as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases)
             judged = await scenario.add_judged_metric(client, ids.project_id)
             metric_ids = [*ids.metric_ids, judged.id]
@@ -60,6 +68,7 @@ async def up() -> int:
   orchestrator  gRPC {stack.orchestrator_grpc}   HTTP {stack.orchestrator_http}
   query         gRPC {stack.query_grpc}   HTTP {stack.query_http}
   demo system   {stack.demo_system_url}
+  {_admin_key_line(stack)}
   PostgreSQL    {stack.database_url}
   NATS          {stack.bus_url}""")
     return 0

@@ -9,7 +9,12 @@ import subprocess
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from scorekeeper_sdk import Client
+from shared.auth.bootstrap import local_admin_key
 from shared.db.migrate import migrate
 from shared.devstack.processes import ManagedProcess
 from shared.embedded import DATABASE_NAME, ensure_database, free_port, port_open, postgres_server_url, start_nats
@@ -36,6 +41,8 @@ class StackConfig:
     detached: bool = False
     # Use the documented default ports (8080/50051 orchestrator, 8081/50052 query, …) when free.
     default_ports: bool = False
+    # The instance admin key the services accept; empty: the one kept under data_dir.
+    admin_key: str = ""
 
 
 DEFAULT_PORTS = {
@@ -58,6 +65,11 @@ class Stack:
         self._nats: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, int] = {}
         self._counts: dict[str, int] = {}
+        self.admin_key_is_new = False
+        if config.admin_key:
+            self.admin_key = config.admin_key
+        else:
+            self.admin_key, self.admin_key_is_new = local_admin_key(config.data_dir)
 
     @property
     def log_dir(self) -> Path:
@@ -78,6 +90,15 @@ class Stack:
     @property
     def query_http(self) -> str:
         return f"http://127.0.0.1:{self.ports['query.http']}"
+
+    def client(self, api_key: str | None = None) -> Client:
+        """A gRPC client of this stack, with the instance admin key unless another is given."""
+        return Client(self.orchestrator_grpc, self.query_grpc, api_key=api_key or self.admin_key)
+
+    def http(self, base_url: str, api_key: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client of one of this stack's edges, sending the instance admin key unless another is given."""
+        headers = {"Authorization": f"Bearer {api_key or self.admin_key}", **kwargs.pop("headers", {})}
+        return httpx.AsyncClient(base_url=base_url, headers=headers, **kwargs)
 
     @property
     def demo_system_url(self) -> str:
@@ -153,6 +174,7 @@ class Stack:
             "SCOREKEEPER_GRPC_PORT": str(self.ports.get(f"{module}.grpc", 0) if index == 0 else free_port()),
             "SCOREKEEPER_PUBLIC_QUERY_URL": f"http://127.0.0.1:{self.ports['query.http']}",
             "SCOREKEEPER_DATA_DIR": str(self.config.data_dir),
+            "SCOREKEEPER_ADMIN_KEY": self.admin_key,
             # AI metrics that name no judge are judged by the local demo judge (no key, no rate limit).
             **(
                 {

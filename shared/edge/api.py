@@ -21,21 +21,33 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import asyncpg
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from shared.edge.errors import ApiError, Code
+from shared.auth.access import Role, current_principal, required_role
+from shared.db.pool import unavailable
+from shared.edge.errors import ApiError, Code, invalid
+from shared.edge.validation import nul_field
+
+if TYPE_CHECKING:
+    from shared.auth.guard import Guard
 
 log = logging.getLogger(__name__)
+
+# The longest deadline a call may ask for: beyond it (a grpc-timeout of 99999999H, say) the call is
+# bounded by this instead; PostgreSQL's statement_timeout holds at most ~24 days.
+MAX_DEADLINE_S = 24 * 3600.0
 
 # When the caller stops waiting for the current unary call (time.monotonic()), None without a
 # deadline: operations may bound their own work by it (a database statement timeout, say).
 request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
 Operation = Callable[[Any], Awaitable[Message]]
+M = TypeVar("M", bound=Message | None)
 StreamOperation = Callable[[Any], AsyncIterator[Message]]
 
 
@@ -55,6 +67,7 @@ class BoundMethod:
     request_type: type[Message]
     response_type: type[Message]
     operation: Callable[[Any], Any]
+    role: Role
 
     @property
     def streaming(self) -> Streaming:
@@ -64,6 +77,8 @@ class BoundMethod:
 
     async def call(self, request: Message, timeout_s: float | None = None) -> Message:
         """Run a unary operation; every failure comes out as an ApiError."""
+        if timeout_s is not None:
+            timeout_s = min(timeout_s, MAX_DEADLINE_S)
         token = request_deadline.set(None if timeout_s is None else time.monotonic() + timeout_s)
         try:
             if timeout_s is not None:
@@ -99,10 +114,45 @@ class BoundMethod:
             await cast(Any, stream).aclose()
 
     def _api_error(self, exc: Exception) -> ApiError:
-        if isinstance(exc, TimeoutError):
-            return ApiError(Code.DEADLINE_EXCEEDED, f"{self.descriptor.name} did not finish within the deadline")
-        log.error("unhandled error in %s", self.descriptor.full_name, exc_info=exc)
-        return ApiError(Code.INTERNAL, f"internal error in {self.descriptor.name}")
+        return api_error(exc, self.descriptor)
+
+    async def admit(self, guard: Guard, authorization: str | None, read_request: Callable[[], Awaitable[M]]) -> M:
+        """The one check before the operation runs, in this order: the key and its role (so a
+        caller without one learns nothing of the request's faults), then the request itself
+        (``read_request``, which may refuse it), then the text it holds and the ids it names.
+        The admitted caller becomes the current principal."""
+        try:
+            principal = await guard.authenticate(self.descriptor.name, self.role, authorization)
+            current_principal.set(principal)
+            request = await read_request()
+            if request is not None:
+                check_text(request)
+                await guard.check_scope(principal, request)
+            return request
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise self._api_error(exc) from exc
+
+
+def check_text(request: Message) -> None:
+    """INVALID_ARGUMENT naming the first field holding a NUL character (PostgreSQL stores none)."""
+    field = nul_field(request)
+    if field is not None:
+        raise invalid(f"{field} contains a NUL character (\\u0000), which cannot be stored")
+
+
+def api_error(exc: Exception, method: MethodDescriptor) -> ApiError:
+    """What the caller is told of an operation's unexpected failure."""
+    if isinstance(exc, TimeoutError):
+        return ApiError(Code.DEADLINE_EXCEEDED, f"{method.name} did not finish within the deadline")
+    if unavailable(exc):
+        log.warning("%s: the database is unavailable", method.full_name, exc_info=exc)
+        return ApiError(Code.UNAVAILABLE, "the database is unavailable; try again shortly")
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError):
+        return invalid(f"the request holds text that cannot be stored: {exc}")
+    log.error("unhandled error in %s", method.full_name, exc_info=exc)
+    return ApiError(Code.INTERNAL, f"internal error in {method.name}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +175,7 @@ def bind(descriptor: ServiceDescriptor, impl: object) -> BoundService:
                 request_type=GetMessageClass(method.input_type),
                 response_type=GetMessageClass(method.output_type),
                 operation=operation,
+                role=required_role(method),
             )
         )
     return BoundService(descriptor, tuple(methods))

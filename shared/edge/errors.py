@@ -9,6 +9,8 @@ import grpc
 
 class Code(Enum):
     INVALID_ARGUMENT = (grpc.StatusCode.INVALID_ARGUMENT, 400)
+    UNAUTHENTICATED = (grpc.StatusCode.UNAUTHENTICATED, 401)
+    PERMISSION_DENIED = (grpc.StatusCode.PERMISSION_DENIED, 403)
     NOT_FOUND = (grpc.StatusCode.NOT_FOUND, 404)
     ALREADY_EXISTS = (grpc.StatusCode.ALREADY_EXISTS, 409)
     FAILED_PRECONDITION = (grpc.StatusCode.FAILED_PRECONDITION, 409)

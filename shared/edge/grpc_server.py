@@ -1,57 +1,111 @@
-"""gRPC edge: every bound service, plus health checking and reflection, on one grpc.aio server."""
+"""gRPC edge: every bound service, plus health checking and reflection, on one grpc.aio server.
+
+Every call is admitted by the guard (its ``authorization`` metadata, the role the RPC needs, the
+ids the request names) before its operation runs; health checking and reflection stay open.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from shared.auth.guard import Guard
 from shared.edge.api import BoundMethod, BoundService, Streaming
-from shared.edge.errors import MAX_REQUEST_BYTES, ApiError
+from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, invalid
 
 
-def _unary(method: BoundMethod) -> grpc.RpcMethodHandler:
+class _Undecodable:
+    """A request message that did not parse; refused as INVALID_ARGUMENT by the handler (a
+    deserializer that raised would make gRPC answer INTERNAL)."""
+
+    def __init__(self, type_name: str, error: Exception) -> None:
+        self.message = f"the request is not a valid {type_name} message: {error}"
+
+
+def _deserializer(message_type: type[Message]) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Message | _Undecodable:
+        try:
+            return message_type.FromString(data)
+        except Exception as exc:
+            return _Undecodable(message_type.DESCRIPTOR.full_name, exc)
+
+    return parse
+
+
+async def _decoded(request: Any) -> Message:
+    if isinstance(request, _Undecodable):
+        raise invalid(request.message)
+    assert isinstance(request, Message)
+    return request
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
+def _unary(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await method.call(request, context.time_remaining())
+            message = await method.admit(guard, _authorization(context), partial(_decoded, request))
+            return await method.call(message, context.time_remaining())
         except ApiError as exc:
             await context.abort(exc.code.grpc, exc.message)
 
     return grpc.unary_unary_rpc_method_handler(
         handle,
-        request_deserializer=method.request_type.FromString,
+        request_deserializer=_deserializer(method.request_type),
         response_serializer=method.response_type.SerializeToString,
     )
 
 
-def _client_streaming(method: BoundMethod) -> grpc.RpcMethodHandler:
+def _client_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandler:
     async def handle(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await method.call_client_stream(requests)
+
+            async def read_first() -> Message | None:
+                first = await anext(aiter(requests), None)
+                return None if first is None else await _decoded(first)
+
+            first = await method.admit(guard, _authorization(context), read_first)
+
+            async def messages() -> AsyncIterator[Message]:
+                if first is not None:
+                    yield first
+                async for request in requests:
+                    yield await _decoded(request)
+
+            return await method.call_client_stream(messages())
         except ApiError as exc:
             await context.abort(exc.code.grpc, exc.message)
 
     return grpc.stream_unary_rpc_method_handler(
         handle,
-        request_deserializer=method.request_type.FromString,
+        request_deserializer=_deserializer(method.request_type),
         response_serializer=method.response_type.SerializeToString,
     )
 
 
-def _server_streaming(method: BoundMethod) -> grpc.RpcMethodHandler:
+def _server_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            async for response in method.call_server_stream(request):
+            message = await method.admit(guard, _authorization(context), partial(_decoded, request))
+            async for response in method.call_server_stream(message):
                 yield response
         except ApiError as exc:
             await context.abort(exc.code.grpc, exc.message)
 
     return grpc.unary_stream_rpc_method_handler(
         handle,
-        request_deserializer=method.request_type.FromString,
+        request_deserializer=_deserializer(method.request_type),
         response_serializer=method.response_type.SerializeToString,
     )
 
@@ -62,7 +116,7 @@ _HANDLERS = {Streaming.UNARY: _unary, Streaming.CLIENT: _client_streaming, Strea
 class GrpcServer:
     """Serves bound services; the health status follows the service's readiness."""
 
-    def __init__(self, services: list[BoundService], host: str, port: int) -> None:
+    def __init__(self, services: list[BoundService], guard: Guard, host: str, port: int) -> None:
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
@@ -70,7 +124,7 @@ class GrpcServer:
             ]
         )
         for service in services:
-            handlers = {m.descriptor.name: _HANDLERS[m.streaming](m) for m in service.methods}
+            handlers = {m.descriptor.name: _HANDLERS[m.streaming](m, guard) for m in service.methods}
             self._server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service.descriptor.full_name, handlers),)
             )

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -29,10 +30,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from shared.edge.api import BoundMethod, BoundService, Streaming
+from shared.auth.guard import Guard
+from shared.edge.api import BoundMethod, BoundService, Streaming, api_error
 from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, Code
 
 log = logging.getLogger(__name__)
+
+MessageT = TypeVar("MessageT", bound=Message)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -46,9 +50,9 @@ def error_response(code: Code, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code.name, "message": message}}, status_code=code.http)
 
 
-def _http_rules(method: BoundMethod) -> list[tuple[str, str, str, str]]:
+def http_rules(method: MethodDescriptor) -> list[tuple[str, str, str, str]]:
     """(verb, path, body, response_body) of the method's rule and of its additional bindings."""
-    options = method.descriptor.GetOptions()
+    options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
         return []
     top: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
@@ -101,11 +105,27 @@ async def _request_message(method: BoundMethod, body_rule: str, request: Request
                 )
         if raw.strip():
             try:
-                json_format.Parse(bytes(raw), message)
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ApiError(
+                    Code.INVALID_ARGUMENT, f"the request body is not UTF-8 (byte {exc.start}); send JSON in UTF-8"
+                ) from None
+            try:
+                json_format.Parse(text, message)
             except json_format.ParseError as exc:
                 raise ApiError(Code.INVALID_ARGUMENT, f"malformed request body: {exc}") from exc
+            except (ValueError, TypeError, RecursionError) as exc:
+                # Text protobuf cannot hold (an unpaired surrogate), nesting beyond its limit …
+                raise ApiError(Code.INVALID_ARGUMENT, f"malformed request body: {exc!r}") from exc
     _apply_params(message, request)
     return message
+
+
+def _admitted(
+    method: BoundMethod, guard: Guard, request: Request, read_request: Callable[[], Awaitable[MessageT]]
+) -> Awaitable[MessageT]:
+    """The request, once the guard admitted its caller (``Authorization: Bearer <key>``)."""
+    return method.admit(guard, request.headers.get("authorization"), read_request)
 
 
 async def _json_answer(method: BoundMethod, call: Callable[[], Awaitable[Message]]) -> Response:
@@ -114,16 +134,17 @@ async def _json_answer(method: BoundMethod, call: Callable[[], Awaitable[Message
         return JSONResponse(to_json(await call()))
     except ApiError as exc:
         return error_response(exc.code, exc.message)
-    except Exception:
-        log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
-        return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+    except Exception as exc:
+        error = api_error(exc, method.descriptor)
+        return error_response(error.code, error.message)
 
 
-def _endpoint(method: BoundMethod, body_rule: str) -> Callable[[Request], Any]:
+def _endpoint(method: BoundMethod, guard: Guard, body_rule: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         async def call() -> Message:
+            message = await _admitted(method, guard, request, partial(_request_message, method, body_rule, request))
             timeout_s = request_timeout_s(request.headers.get("grpc-timeout"))
-            return await method.call(await _request_message(method, body_rule, request), timeout_s)
+            return await method.call(message, timeout_s)
 
         return await _json_answer(method, call)
 
@@ -154,11 +175,15 @@ def _bytes_field(message_type: type[Message], name: str, method: BoundMethod, ro
     return name
 
 
-def _upload_endpoint(method: BoundMethod, body_field: str) -> Callable[[Request], Any]:
+def _upload_endpoint(method: BoundMethod, guard: Guard, body_field: str) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        async def call() -> Message:
+        async def params() -> Message:
             first = method.request_type()
             _apply_params(first, request)
+            return first
+
+        async def call() -> Message:
+            first = await _admitted(method, guard, request, params)
 
             async def messages() -> AsyncIterator[Message]:
                 sent_first = False
@@ -179,7 +204,9 @@ def _upload_endpoint(method: BoundMethod, body_field: str) -> Callable[[Request]
     return endpoint
 
 
-def _download_endpoint(method: BoundMethod, body_rule: str, response_field: str) -> Callable[[Request], Any]:
+def _download_endpoint(
+    method: BoundMethod, guard: Guard, body_rule: str, response_field: str
+) -> Callable[[Request], Any]:
     has_content_type = "content_type" in method.response_type.DESCRIPTOR.fields_by_name
 
     def encode(message: Message) -> bytes:
@@ -190,13 +217,14 @@ def _download_endpoint(method: BoundMethod, body_rule: str, response_field: str)
 
     async def endpoint(request: Request) -> Response:
         try:
-            stream = method.call_server_stream(await _request_message(method, body_rule, request))
+            message = await _admitted(method, guard, request, partial(_request_message, method, body_rule, request))
+            stream = method.call_server_stream(message)
             first = await anext(stream, None)
         except ApiError as exc:
             return error_response(exc.code, exc.message)
-        except Exception:
-            log.exception("unhandled error in the HTTP gateway for %s", method.descriptor.full_name)
-            return error_response(Code.INTERNAL, f"internal error in {method.descriptor.name}")
+        except Exception as exc:
+            error = api_error(exc, method.descriptor)
+            return error_response(error.code, error.message)
         media_type = "application/x-ndjson"
         if response_field:
             declared = getattr(first, "content_type", "") if has_content_type and first is not None else ""
@@ -218,22 +246,29 @@ def _download_endpoint(method: BoundMethod, body_rule: str, response_field: str)
     return endpoint
 
 
-def _route_endpoint(method: BoundMethod, body_rule: str, response_body: str) -> Callable[[Request], Any]:
+def _route_endpoint(method: BoundMethod, guard: Guard, body_rule: str, response_body: str) -> Callable[[Request], Any]:
     if method.streaming is Streaming.CLIENT:
-        return _upload_endpoint(method, _bytes_field(method.request_type, body_rule, method, "body"))
+        return _upload_endpoint(method, guard, _bytes_field(method.request_type, body_rule, method, "body"))
     if method.streaming is Streaming.SERVER:
         if response_body:
             _bytes_field(method.response_type, response_body, method, "response_body")
-        return _download_endpoint(method, body_rule, response_body)
-    return _endpoint(method, body_rule)
+        return _download_endpoint(method, guard, body_rule, response_body)
+    return _endpoint(method, guard, body_rule)
 
 
-def build_http_app(services: list[BoundService], ready: Callable[[], Awaitable[bool]]) -> Starlette:
+def build_http_app(
+    services: list[BoundService], guard: Guard | None, ready: Callable[[], Awaitable[bool]]
+) -> Starlette:
+    """Every route of the services (each call admitted by ``guard``), and the open /healthz,
+    /readyz and /metrics."""
     routes: list[Route] = []
+    if services and guard is None:
+        raise TypeError("an edge serving an API needs a guard")
     for service in services:
+        assert guard is not None
         for method in service.methods:
-            for verb, path, body, response_body in _http_rules(method):
-                endpoint = _route_endpoint(method, body, response_body)
+            for verb, path, body, response_body in http_rules(method.descriptor):
+                endpoint = _route_endpoint(method, guard, body, response_body)
                 routes.append(Route(path, endpoint, methods=[verb], name=method.descriptor.full_name))
 
     async def healthz(_: Request) -> Response:

@@ -26,7 +26,7 @@ async def bench(testcases: int, replicas: int) -> None:
     )
     await stack.start()
     try:
-        async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120) as client:
+        async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120, api_key=stack.admin_key) as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
             started = time.perf_counter()
             run = await client.create_run(

@@ -92,7 +92,7 @@ async def bench(args: argparse.Namespace) -> None:
     await stack.start()
     cases: list[Case] = []
     try:
-        async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120) as client:
+        async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120, api_key=stack.admin_key) as client:
             ids = await scenario.prepare(client, stack.demo_system_url, args.testcases, name="bench-executor")
             # One attempt per call: the demo system's deliberate 1% of 500s are not retried
             # (backoff would hold run slots and blur the comparison with the bound).

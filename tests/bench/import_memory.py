@@ -15,9 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-
-from scorekeeper_sdk import Client
 from shared.devstack.stack import Stack, StackConfig
 
 SCHEMA = {
@@ -56,7 +53,7 @@ async def bench(rows: int) -> None:
     await stack.start()
     try:
         orchestrator = next(p for p in stack.processes if p.name == "run-orchestrator")
-        async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+        async with stack.client() as client:
             project = await client.create_project("bench-import")
             testset = await client.create_testset(
                 project.id,
@@ -68,7 +65,7 @@ async def bench(rows: int) -> None:
             )
             before = peak_rss_mib(orchestrator.pid)
             started = time.perf_counter()
-            async with httpx.AsyncClient(base_url=stack.orchestrator_http, timeout=600) as http:
+            async with stack.http(stack.orchestrator_http, timeout=600) as http:
                 response = await http.post(
                     f"/v1/testsets/{testset.id}/testcases:import",
                     params={"format": "csv", "replace": "true"},

@@ -36,6 +36,7 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk import Client
+from shared.auth.bootstrap import local_admin_key
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.devstack.processes import ManagedProcess
@@ -515,9 +516,10 @@ async def warm(url: str) -> None:
         await conn.close()
 
 
-def start_query_service(url: str, log_dir: Path) -> tuple[ManagedProcess, str]:
+def start_query_service(url: str, log_dir: Path, admin_key: str) -> tuple[ManagedProcess, str]:
     http_port, grpc_port = free_port(), free_port()
     env = {
+        "SCOREKEEPER_ADMIN_KEY": admin_key,
         "SCOREKEEPER_DATABASE_URL": url,
         "SCOREKEEPER_HTTP_PORT": str(http_port),
         "SCOREKEEPER_GRPC_PORT": str(grpc_port),
@@ -536,10 +538,11 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.explain:
         await explain(url, workload, args.only)
         return
-    proc, grpc_address = start_query_service(url, Path(args.data_dir) / "logs")
+    admin_key, _ = local_admin_key(Path(args.data_dir))
+    proc, grpc_address = start_query_service(url, Path(args.data_dir) / "logs", admin_key)
     try:
         await proc.wait_ready()
-        async with Client(query=grpc_address, timeout_s=TIMEOUT_S) as client:
+        async with Client(query=grpc_address, timeout_s=TIMEOUT_S, api_key=admin_key) as client:
             await run_bench(client, workload, args.warmup, args.repeats, args.export_repeats, args.only)
     finally:
         await asyncio.to_thread(proc.terminate)

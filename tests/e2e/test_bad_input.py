@@ -22,7 +22,7 @@ TESTCASE = {"question": "What is 2 + 2?", "answer": "4"}
 
 @pytest.fixture
 async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.orchestrator_http) as client:
+    async with stack.http(stack.orchestrator_http) as client:
         yield client
 
 

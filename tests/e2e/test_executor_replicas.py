@@ -49,7 +49,7 @@ async def stack(
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[Client]:
-    async with Client(stack.orchestrator_grpc, stack.query_grpc) as c:
+    async with stack.client() as c:
         yield c
 
 

@@ -146,7 +146,7 @@ async def test_cancel_stops_execution_and_counts_stay_exact(
 ) -> None:
     async with (
         running_stack(tmp_path_factory, pg_server, template_database, nats_url, demo_latency_ms=50) as slow,
-        Client(slow.orchestrator_grpc, slow.query_grpc) as client,
+        slow.client() as client,
     ):
         ids = await scenario.prepare(client, slow.demo_system_url, 240, name="cancel")
         run = await client.create_run(

@@ -30,7 +30,7 @@ PROMPT = [
 async def client(llm_stack: Stack, llm: FakeLlmServer) -> AsyncIterator[Client]:
     llm.reset(bot_or_judge)
     llm.expected_key = LLM_KEY
-    async with Client(llm_stack.orchestrator_grpc, llm_stack.query_grpc) as c:
+    async with llm_stack.client() as c:
         yield c
 
 

@@ -25,7 +25,7 @@ MODEL = "e2e-judge"
 
 @pytest.fixture
 async def client(llm_stack: Stack) -> AsyncIterator[Client]:
-    async with Client(llm_stack.orchestrator_grpc, llm_stack.query_grpc) as c:
+    async with llm_stack.client() as c:
         yield c
 
 

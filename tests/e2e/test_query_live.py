@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-import httpx
 import pytest
 
 from scorekeeper_sdk import Client
@@ -53,7 +52,7 @@ class LiveRun:
 
 @pytest.fixture(scope="module")
 async def live(stack: Stack) -> AsyncIterator[LiveRun]:
-    async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+    async with stack.client() as client:
         yield await _live_run(client, stack)
 
 
@@ -146,7 +145,7 @@ async def test_a_deadline_shorter_than_the_query_is_honoured(live: LiveRun, stac
             await asyncio.sleep(0.05)
         assert waiting == 0
         # Over HTTP the deadline comes in the grpc-timeout header, as gRPC gateways send it.
-        async with httpx.AsyncClient(base_url=stack.query_http, timeout=10) as http:
+        async with stack.http(stack.query_http, timeout=10) as http:
             url = f"/v1/projects/{live.project_id}/records"
             started = time.monotonic()
             answer = await http.get(url, params={"search": "question"}, headers={"grpc-timeout": "800m"})

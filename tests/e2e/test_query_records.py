@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-import httpx
 import pytest
 
 from scorekeeper_sdk import Client
@@ -28,7 +27,7 @@ MALFORMED_TOKEN = "page_token is malformed; pass back the next_page_token of a p
 
 @pytest.fixture(scope="module")
 async def seeded(stack: Stack) -> Seeded:
-    async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+    async with stack.client() as client:
         return await query_seed.seed(client, stack.database_url)
 
 
@@ -362,7 +361,7 @@ async def test_http_serves_the_same_records(stack: Stack, client: Client, seeded
         )
     ]
     assert [keys[r] for r in grpc_ids] == [("cand", 1), ("mon", 0)]  # Kyoto (25 ms), Lyon (11 ms)
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         seen: list[str] = []
         token = ""
         while True:
@@ -458,7 +457,7 @@ async def test_bad_filters_are_invalid_argument_naming_the_problem(client: Clien
 
 
 async def test_bad_filters_over_http_are_400_naming_the_problem(stack: Stack, seeded: Seeded) -> None:
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         for filters, message in bad_requests(seeded):
             response = await http.get(f"/v1/projects/{seeded.project_id}/records", params=filters)
             assert response.status_code == 400, filters

@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 
 from scorekeeper_sdk import Client
@@ -26,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 @pytest.fixture(scope="module")
 async def seeded(stack: Stack) -> Seeded:
-    async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+    async with stack.client() as client:
         return await query_seed.seed(client, stack.database_url)
 
 
@@ -106,7 +105,7 @@ async def test_list_runs_filters_and_pages(client: Client, seeded: Seeded, stack
     assert [(m.name, m.scored, m.passed) for m in row.metrics] == [("exact", 6, 5), ("overlap", 6, 5), ("cheap", 5, 5)]
     assert (row.records, row.status, row.totals.costed_records, list(row.transitions)) == (6, "completed", 5, [])
 
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         body = (
             await http.get(f"/v1/projects/{seeded.project_id}/runs", params=[("sources", "api"), ("sources", "ci")])
         ).json()
@@ -188,7 +187,7 @@ async def test_run_history_values_are_exact(client: Client, seeded: Seeded, stac
     assert await runs_of(system_version_id=seeded.system_versions["bot-a"]) == ["base", "cand"]
     assert await runs_of(limit=2) == ["mon", "other"]
 
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         body = (
             await http.get(
                 f"/v1/projects/{seeded.project_id}/run-history",
@@ -281,7 +280,7 @@ async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, sta
             break
     assert paged == [t.testcase_id for t in every.testcases]
 
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         body = (
             await http.get(f"/v1/runs/{cand}/compare/{base}", params={"metrics": "exact", "regressions_only": "true"})
         ).json()
@@ -338,7 +337,7 @@ async def test_export_csv_round_trips_and_escapes_formulas(client: Client, seede
     assert set(first["scores"]) == {"exact", "overlap", "cheap"}
     assert first["scores"]["exact"]["value"] is False and first["scores"]["overlap"]["status"] == "completed"
 
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         response = await http.get(f"/v1/runs/{seeded.runs['cand']}/records:export")
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/csv; charset=utf-8"

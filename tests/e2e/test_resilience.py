@@ -40,7 +40,7 @@ async def _wait_for_records(client: Client, run_id: str, at_least: int) -> None:
 
 
 async def test_killed_and_terminated_services_lose_nothing(slow_stack: Stack) -> None:
-    async with Client(slow_stack.orchestrator_grpc, slow_stack.query_grpc) as client:
+    async with slow_stack.client() as client:
         ids = await scenario.prepare(client, slow_stack.demo_system_url, 240, name="resilience")
         run = await client.create_run(
             ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, max_concurrency=4

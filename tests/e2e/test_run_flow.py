@@ -34,7 +34,7 @@ def oracle(question: str, expected: str) -> dict[str, bool] | None:
 
 @pytest.fixture(scope="module")
 async def finished_run(stack: Stack) -> tuple[str, scenario.DemoIds]:
-    async with Client(stack.orchestrator_grpc, stack.query_grpc) as client:
+    async with stack.client() as client:
         ids = await scenario.prepare(client, stack.demo_system_url, 240, name="e2e")
         run = await client.create_run(
             ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes="e2e"
@@ -116,7 +116,7 @@ async def test_http_gateway_serves_the_same_run_and_records(
 ) -> None:
     run_id, _ = finished_run
     view = await client.get_run(run_id)
-    async with httpx.AsyncClient(base_url=stack.query_http) as http:
+    async with stack.http(stack.query_http) as http:
         body = (await http.get(f"/v1/runs/{run_id}")).json()
         assert body["status"] == "completed"
         assert (body["records"], body["errored_records"], body["scores"]) == (240, 1, 717)

@@ -37,7 +37,7 @@ SCHEMA: dict[str, Any] = {
 
 @pytest.fixture
 async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.orchestrator_http, timeout=60) as client:
+    async with stack.http(stack.orchestrator_http, timeout=60) as client:
         yield client
 
 

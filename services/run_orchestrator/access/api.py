@@ -1,0 +1,62 @@
+"""AccessService (proto/scorekeeper/v1/access.proto): who am I, and a project's API keys."""
+
+from __future__ import annotations
+
+import asyncpg
+from scorekeeper.v1 import access_pb2 as pb
+
+from services.run_orchestrator import catalog
+from services.run_orchestrator.access.repository import KeyRepository
+from services.run_orchestrator.api import CatalogApi
+from shared.auth.access import Role, caller
+from shared.edge.convert import parse_uuid, timestamp
+from shared.edge.errors import not_found
+from shared.edge.validation import checked
+
+
+def key_pb(row: asyncpg.Record) -> pb.ApiKey:
+    return pb.ApiKey(
+        id=str(row["id"]),
+        project_id=str(row["project_id"] or ""),
+        name=row["name"],
+        role=row["role"],
+        prefix=row["prefix"],
+        created_at=timestamp(row["created_at"]),
+        last_used_at=timestamp(row["last_used_at"]),
+        revoked_at=timestamp(row["revoked_at"]),
+    )
+
+
+class AccessApi:
+    """WhoAmI and the keys of a project. The guard has already checked the caller's role and that
+    every id the request names is of the caller's project."""
+
+    def __init__(self, keys: KeyRepository, catalog_api: CatalogApi) -> None:
+        self._keys = keys
+        self._catalog_api = catalog_api
+
+    async def who_am_i(self, request: pb.WhoAmIRequest) -> pb.WhoAmIResponse:
+        principal = caller()
+        if principal.key_id is None:  # SCOREKEEPER_ADMIN_KEY, from the environment
+            return pb.WhoAmIResponse(key=pb.ApiKey(name=principal.name, role=Role.INSTANCE_ADMIN.label))
+        row = await self._keys.get(principal.key_id)
+        if row is None:
+            raise not_found("this key no longer exists")
+        return pb.WhoAmIResponse(key=key_pb(row))
+
+    async def create_api_key(self, request: pb.CreateApiKeyRequest) -> pb.CreateApiKeyResponse:
+        project_id = await self._catalog_api.project(request.project_id)
+        name = checked(catalog.require_name, request.name)
+        role = checked(Role.parse, request.role)
+        row, secret = await self._keys.create(project_id, name, role.label)
+        return pb.CreateApiKeyResponse(key=key_pb(row), secret=secret)
+
+    async def list_api_keys(self, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:
+        project_id = await self._catalog_api.project(request.project_id)
+        return pb.ListApiKeysResponse(keys=[key_pb(r) for r in await self._keys.of_project(project_id)])
+
+    async def revoke_api_key(self, request: pb.RevokeApiKeyRequest) -> pb.ApiKey:
+        row = await self._keys.revoke(parse_uuid(request.key_id, "key_id"))
+        if row is None:
+            raise not_found(f"API key {request.key_id} does not exist")
+        return key_pb(row)
