@@ -96,7 +96,7 @@ async def run_service(
                 return False
             return all(checks)
 
-        app = build_http_app(parts.apis, parts.guard, ready=is_ready)
+        app = build_http_app(parts.apis, parts.guard, ready=is_ready, title=name)
         http = uvicorn.Server(
             uvicorn.Config(
                 app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off", access_log=False
