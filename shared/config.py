@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.outbound.secrets import DEFAULT_NAMES, DEFAULT_PREFIX, SecretEnvPolicy
+
 
 class ServiceSettings(BaseSettings):
     """Read once in a service's ``__main__`` from ``SCOREKEEPER_*`` environment variables."""
@@ -40,3 +42,10 @@ class ServiceSettings(BaseSettings):
     # The instance admin key (SCOREKEEPER_ADMIN_KEY): every project, and creating projects.
     # Empty: only the keys stored in the database (`make up` generates one on first start).
     admin_key: SecretStr = SecretStr("")
+    # The environment variables system versions and AI metrics may name for their secrets: these
+    # names, or names starting with the prefix (never the platform's own SCOREKEEPER_* settings).
+    secret_env_names: str = DEFAULT_NAMES
+    secret_env_prefix: str = DEFAULT_PREFIX
+
+    def secret_env(self) -> SecretEnvPolicy:
+        return SecretEnvPolicy.parse(self.secret_env_names, self.secret_env_prefix)

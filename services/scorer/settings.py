@@ -4,9 +4,10 @@ from pydantic import Field
 
 from shared.config import ServiceSettings
 from shared.llm.settings import LlmSettings
+from shared.outbound.settings import OutboundSettings
 
 
-class ScorerSettings(ServiceSettings, LlmSettings):
+class ScorerSettings(ServiceSettings, LlmSettings, OutboundSettings):
     """scorer: computes scores and keeps the per-run aggregates."""
 
     http_port: int = 8083

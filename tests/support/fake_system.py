@@ -4,6 +4,7 @@ Runs uvicorn in a background thread (``tests.support.serve``). What it answers i
 URL path, so one server serves every case at once::
 
     /echo                       200: a chat-completion-like answer echoing the request
+    /headers                    200: {"headers": the request's headers} (a system leaking its credentials)
     /slow/<ms>                  waits, then answers as /echo
     /hang                       waits a minute (a timeout)
     /status/<code>[?retry_after=…]   that status with a small JSON body (and a Retry-After header)
@@ -189,6 +190,8 @@ class FakeSystemServer:
         query = entry.query
         if mode == "echo":
             return JSONResponse(_echo(entry))
+        if mode == "headers":
+            return JSONResponse({"headers": entry.headers})
         if mode == "slow":
             await asyncio.sleep(int(arg or "1000") / 1000)
             return JSONResponse(_echo(entry))

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import itertools
 from typing import Any
 
 import schemathesis
