@@ -35,8 +35,11 @@ class ServiceSettings(BaseSettings):
     handler_attempts: int = Field(default=4, ge=1)
     # Seconds an unacknowledged message waits before JetStream redelivers it (e.g. after a crash).
     ack_wait_s: float = Field(default=30.0, gt=1)
-    # Deliveries of a failing message before it is dead-lettered.
+    # Deliveries of a message failing for a reason of its own before it is dead-lettered (an
+    # outage of the database or the broker is never counted).
     max_deliveries: int = Field(default=10, ge=1)
+    # The longest wait before a failed message is delivered again (2 s, doubling up to this).
+    redelivery_max_s: float = Field(default=60.0, gt=0)
     # Seconds to finish in-flight work after SIGTERM.
     drain_timeout_s: float = 30.0
     # The instance admin key (SCOREKEEPER_ADMIN_KEY): every project, and creating projects.

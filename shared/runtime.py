@@ -62,6 +62,7 @@ async def make_bus(settings: ServiceSettings, service: str) -> Bus:
         attempts=settings.handler_attempts,
         max_deliveries=settings.max_deliveries,
         ack_wait_s=settings.ack_wait_s,
+        max_backoff_s=settings.redelivery_max_s,
     )
 
 

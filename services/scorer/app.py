@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 from functools import partial
 
 from services.scorer.handlers import ScorerHandlers
+from services.scorer.heuristic_pool import HeuristicPool
 from services.scorer.judging import Judge
 from services.scorer.repository import ScoreRepository
 from services.scorer.settings import ScorerSettings
@@ -38,5 +39,8 @@ async def build(stack: AsyncExitStack, settings: ScorerSettings) -> ServiceParts
         Endpoint(base_url=settings.judge_base_url, api_key_env=settings.judge_api_key_env or None),
         settings.secret_env(),
     )
-    ScorerHandlers(ScoreRepository(pool), bus, judge).register()
+    heuristics = HeuristicPool(settings.heuristic_workers, settings.heuristic_cpu_s)
+    stack.callback(heuristics.close)
+    await heuristics.warm()
+    ScorerHandlers(ScoreRepository(pool), bus, judge, heuristics).register()
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])

@@ -231,11 +231,17 @@ class HttpSystemCaller:
             document = json.loads(raw)
         except ValueError:
             return _Failure("bad_response", f"system answered non-JSON: {_excerpt(raw, secrets)}")
+        except RecursionError:
+            return _Failure(
+                "bad_response", f"system answered JSON nested deeper than Python can read ({len(raw)} bytes)"
+            )
         try:
             # A secret the system echoed back is masked before anything is stored or published.
             return mask(extract_outputs(config, document), secrets)  # type: ignore[no-any-return]
         except KeyError as exc:
             return _Failure("bad_response", str(exc.args[0]))
+        except RecursionError:
+            return _Failure("bad_response", "system answered JSON nested too deeply to read its outputs")
 
     async def _exchange(
         self, config: HttpSystemConfig, body: Any, headers: dict[str, str]
