@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -51,7 +52,10 @@ def routes(console: Console) -> list[Route]:
         known = {m.id for m in data["metrics"].metrics}
         charted = [m for m in chosen if m in known]
         if not chosen and page.runs:
-            charted = [m.metric_id for m in page.runs[0].metrics][:DEFAULT_CHARTS]
+            # The metrics most runs of this page were scored with, in the newest run's order.
+            uses = Counter(m.metric_id for r in page.runs for m in r.metrics)
+            order = {m: i for i, m in enumerate(dict.fromkeys(m.metric_id for r in page.runs for m in r.metrics))}
+            charted = sorted(uses, key=lambda m: (-uses[m], order[m]))[:DEFAULT_CHARTS]
         history: dict[str, Any] = {"runs": [], "charts": []}
         if charted:
             response = await api.call(
