@@ -108,7 +108,9 @@ def error_page(console: Console, request: Request, status: int, title: str, mess
     except Exception:
         # The error page itself failed: still say something a person can read.
         log.exception("error page failed", extra={"path": request.url.path})
-        return HTMLResponse(f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{title}</p>", status_code=status)
+        return HTMLResponse(
+            f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{title}</p>", status_code=status
+        )
 
 
 def handle_errors(console: Console) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -1,5 +1,5 @@
-"""Testsets: the list, a testset's testcases (with their validation errors) and versions, a new
-testset, importing a file and exporting CSV."""
+"""Testsets: the list, a testset's testcases (with their validation errors) and versions, importing a
+file and exporting CSV."""
 
 from __future__ import annotations
 
@@ -21,10 +21,6 @@ UPLOAD_CHUNK = 64 * 1024
 INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS)
 
 
-def _fields(raw: str) -> list[str]:
-    return [f.strip() for f in raw.split(",") if f.strip()]
-
-
 async def testset_of_project(api: Api, project_id: str, testset_id: str, version: int = 0) -> tpb.Testset:
     testset = await api.call(
         api.stubs.testsets.GetTestset, tpb.GetTestsetRequest(testset_id=testset_id, version=version), tpb.Testset
@@ -40,7 +36,7 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 
 def routes(console: Console) -> list[Route]:
-    async def list_page(request: Request, error: str = "", status_code: int = 200) -> Response:
+    async def list_page(request: Request) -> Response:
         project_id = request.path_params["project_id"]
         api = console.api(request)
         data = await console.project_page(
@@ -57,32 +53,7 @@ def routes(console: Console) -> list[Route]:
                 )
             },
         )
-        return console.render(request, "testsets.html", {**data, "error": error}, status_code=status_code)
-
-    async def create(request: Request) -> Response:
-        form = await console.form(request)
-        project_id = request.path_params["project_id"]
-        api = console.api(request)
-        try:
-            testset = await api.call(
-                api.stubs.testsets.CreateTestset,
-                tpb.CreateTestsetRequest(
-                    project_id=project_id,
-                    name=str(form.get("name", "")).strip(),
-                    description=str(form.get("description", "")),
-                    field_mapping=tpb.FieldMapping(
-                        inputs=_fields(str(form.get("inputs", ""))),
-                        expected=_fields(str(form.get("expected", ""))),
-                        metadata=_fields(str(form.get("metadata", ""))),
-                    ),
-                ),
-                tpb.Testset,
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in INPUT_ERRORS:
-                raise
-            return await list_page(request, api_message(exc), 400)
-        return redirect(f"/projects/{project_id}/testsets/{testset.id}")
+        return console.render(request, "testsets.html", data)
 
     async def detail_context(request: Request, api: Api) -> dict[str, Any]:
         project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
@@ -185,8 +156,7 @@ def routes(console: Console) -> list[Route]:
 
     base = "/projects/{project_id}/testsets"
     return [
-        Route(base, list_page, methods=["GET"]),
-        Route(base, create, methods=["POST"]),
+        Route(base, list_page),
         Route(base + "/{testset_id}", detail, methods=["GET"]),
         Route(base + "/{testset_id}/import", import_file, methods=["POST"]),
         Route(base + "/{testset_id}/export.csv", export),
