@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,6 +75,11 @@ async def build(stack: AsyncExitStack, settings: ConsoleSettings) -> ASGIApp:
     channels = await stack.enter_async_context(Channels(settings.orchestrator_grpc, settings.query_grpc))
     security = Security(settings.console_secret.get_secret_value(), secure_cookies=settings.cookie_secure)
     console = Console(settings=settings, stubs=channels.stubs, templates=templates(), security=security)
+    return create_app(console, telemetry.routes(channels))
+
+
+def create_app(console: Console, probes: list[Route]) -> ASGIApp:
+    """Every page, the static assets and the probes, behind the console's middleware."""
     pages = [
         *home.routes(console),
         *runs.routes(console),
@@ -87,7 +92,7 @@ async def build(stack: AsyncExitStack, settings: ConsoleSettings) -> ASGIApp:
     ]
     errors = handle_errors(console)
     app = Starlette(
-        routes=[*telemetry.routes(channels), *pages, Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        routes=[*probes, *pages, Mount("/static", StaticFiles(directory=STATIC), name="static")],
         exception_handlers={
             grpc.aio.AioRpcError: errors,
             SignInRequired: errors,
@@ -97,7 +102,7 @@ async def build(stack: AsyncExitStack, settings: ConsoleSettings) -> ASGIApp:
             Exception: errors,
         },
     )
-    return telemetry.timed(_with_headers(security.middleware(app)))
+    return telemetry.timed(_with_headers(console.security.middleware(app)))
 
 
 def errors_404(console: Console) -> Callable[[Request, Exception], Awaitable[Response]]:
