@@ -139,6 +139,7 @@ async def test_kickoff_from_the_dialog_then_watch_the_run_complete(
     await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
     run_id = page.url.rsplit("/", 1)[-1]
     await page.evaluate("window.sameDocument = true")
+    await screenshot(page, "run-page-live")
     await page.locator("#run-progress[data-status=completed]").wait_for(timeout=90_000)
     # Completed in place: the page was never reloaded, and the records table filled in.
     assert await page.evaluate("window.sameDocument") is True
