@@ -99,6 +99,15 @@ def when(iso: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def when_exact(iso: str) -> str:
+    """'14:05:07.412' (UTC) for a run's timeline, where seconds matter."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
 def status_label(status: str) -> str:
     return status.replace("_", " ")
 
@@ -133,6 +142,7 @@ FILTERS = {
     "duration": duration,
     "latency": latency,
     "when": when,
+    "when_exact": when_exact,
     "status_label": status_label,
     "short": short,
     "summary_value": summary_value,

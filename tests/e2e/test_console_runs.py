@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from google.protobuf import json_format
 from playwright.async_api import Browser, Page
 
 from scorekeeper_sdk.client import qpb
@@ -152,6 +153,50 @@ async def test_kickoff_from_the_dialog_then_watch_the_run_complete(
     assert await result.inner_text() == f"{run.metrics[0].pass_rate * 100:.1f}%"
 
 
+async def test_kickoff_a_prompt_run_on_the_server(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")  # the dialog's own page, no script needed
+    await page.select_option("select[name=testset_id]", world.a.ids.testset_id)
+    await page.check("input[name=mode][value=prompt]")
+    assert await page.locator(".mode-panel[data-mode=version]").is_hidden()
+    await page.fill("input[name=model]", "demo-bot")
+    await page.fill("textarea[name=system_prompt]", "Answer with the answer only.")
+    await page.fill("textarea[name=user_template]", "{{ inputs.question }}")
+    await page.fill("input[name=temperature]", "0.3")
+    await page.fill("input[name=base_url]", stack.demo_judge_url)  # a local endpoint, never the internet
+    await page.check(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']")
+    await page.fill("input[name=trials]", "2")
+    await page.click("#kickoff-form button[type=submit]")
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    async with stack.client(world.a.key) as client:
+        run = await client.get_run(run_id)
+        assert (run.source, run.trials, run.expected_records) == ("kickoff", 2, 48)
+        version = run.system_version
+        assert (version.kind, version.system_name) == ("llm", "Kickoff prompts")
+        config = json_format.MessageToDict(version.config)
+    expected = {
+        "model": "demo-bot",
+        "messages": [
+            {"role": "system", "content": "Answer with the answer only."},
+            {"role": "user", "content": "{{ inputs.question }}"},
+        ],
+        "temperature": 0.3,
+        "base_url": stack.demo_judge_url,
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    assert "llm" in await page.locator(".run-details").inner_text()
+
+
+async def test_kickoff_without_a_system_says_what_is_missing(page: Page, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")
+    await page.select_option("select[name=testset_id]", world.a.ids.testset_id)
+    await page.check(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']")
+    await page.click("#kickoff-form button[type=submit]")
+    assert await page.locator("[role=alert]").inner_text() == "Choose a system version, or run a prompt on the server."
+    # What was chosen is still chosen.
+    assert await page.locator("select[name=testset_id]").input_value() == world.a.ids.testset_id
+
+
 async def test_run_again_prefills_the_kickoff_dialog(page: Page, world: ConsoleWorld) -> None:
     await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
     await page.click("text=Run again")
@@ -274,8 +319,12 @@ async def test_every_form_post_needs_its_csrf_token(stack: Stack, world: Console
 async def test_signed_out_visitors_are_sent_to_sign_in(stack: Stack, world: ConsoleWorld) -> None:
     async with httpx.AsyncClient(base_url=stack.console_url) as http:
         response = await http.get(f"/projects/{world.a.project_id}/runs")
-    assert response.status_code == 303
-    assert response.headers["location"] == f"/sign-in?next=/projects/{world.a.project_id}/runs"
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/sign-in?next=/projects/{world.a.project_id}/runs"
+        # The probes every service serves.
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/readyz")).json() == {"status": "ready", "orchestrator": True, "query": True}
+        assert 'scorekeeper_console_request_seconds_count{handler="runs_page"' in (await http.get("/metrics")).text
 
 
 async def test_the_run_url_the_api_prints_opens_the_runs_page(page: Page, stack: Stack, world: ConsoleWorld) -> None:
