@@ -184,7 +184,8 @@ async def test_kickoff_a_prompt_run_on_the_server(page: Page, stack: Stack, worl
         "base_url": stack.demo_judge_url,
     }
     assert {key: config.get(key) for key in expected} == expected
-    assert "llm" in await page.locator(".run-details").inner_text()
+    await page.click("#run-details summary")
+    assert "Kickoff prompts · v1 llm" in await page.locator("#run-details").inner_text()
 
 
 async def test_kickoff_without_a_system_says_what_is_missing(page: Page, world: ConsoleWorld) -> None:
