@@ -239,6 +239,18 @@ class CatalogApi:
         versions = await self._catalog.system_versions(system["id"])
         return pb.SystemWithVersions(system=_system_pb(system), versions=[_version_pb(v) for v in versions])
 
+    async def list_systems(self, request: pb.ListSystemsRequest) -> pb.ListSystemsResponse:
+        pid = await self.project(request.project_id)
+        systems, versions = await self._catalog.systems_with_versions(pid)
+        return pb.ListSystemsResponse(
+            systems=[
+                pb.SystemWithVersions(
+                    system=_system_pb(s), versions=[_version_pb(v) for v in versions if v["system_id"] == s["id"]]
+                )
+                for s in systems
+            ]
+        )
+
     async def set_production_version(self, request: pb.SetProductionVersionRequest) -> pb.System:
         system = await self._system(request.system_id)
         vid = parse_uuid(request.version_id, "version_id")
