@@ -232,9 +232,7 @@ class HttpSystemCaller:
         except ValueError:
             return _Failure("bad_response", f"system answered non-JSON: {_excerpt(raw, secrets)}")
         except RecursionError:
-            return _Failure(
-                "bad_response", f"system answered JSON nested deeper than Python can read ({len(raw)} bytes)"
-            )
+            return _Failure("bad_response", f"system answered JSON nested too deeply to read ({len(raw)} bytes)")
         try:
             # A secret the system echoed back is masked before anything is stored or published.
             return mask(extract_outputs(config, document), secrets)  # type: ignore[no-any-return]

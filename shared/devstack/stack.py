@@ -220,6 +220,14 @@ class Stack:
         await proc.wait_ready()
         return proc
 
+    async def restart(self, stopped: ManagedProcess) -> ManagedProcess:
+        """A stopped (or killed) process started again as it was: same env, same ports."""
+        proc = self._process(stopped.name, stopped.module, stopped.env, stopped.http_port)
+        proc.start()
+        self.processes.append(proc)
+        await proc.wait_ready()
+        return proc
+
     def _process(self, name: str, module: str, env: dict[str, str], port: int) -> ManagedProcess:
         return ManagedProcess(name, module, env, port, self.log_dir, detached=self.config.detached)
 

@@ -60,7 +60,7 @@ POISONS: dict[str, tuple[dict[str, Any], str]] = {
     "deep": ({}, "system answered JSON nested too deeply to read (20000 bytes)"),
     "big": (
         {"outputs": {"first": "answer", "second": "answer"}},
-        "the outputs were not kept: it is 1,200,025 bytes of JSON, more than the 524,288 a record's outputs may hold",
+        "the outputs were not kept: it is 1,200,024 bytes of JSON, more than the 524,288 a record's outputs may hold",
     ),
 }
 
@@ -102,7 +102,7 @@ async def test_ingest_only_into_sdk_runs_and_the_answer_says_what_was_taken(
 
     sdk_run = await client.create_run(demo.project_id, demo.testset_id, await _sdk_version(client, demo.project_id), [])
     deep: Any = "x"
-    for _ in range(100):
+    for _ in range(70):
         deep = [deep]
     with pytest.raises(grpc.aio.AioRpcError) as nul:
         await client.ingest_records(sdk_run.id, [{"testcase_id": testcases[0].id, "outputs": {"response": "a\x00"}}])
@@ -110,16 +110,27 @@ async def test_ingest_only_into_sdk_runs_and_the_answer_says_what_was_taken(
     assert (
         nul.value.details() == "records[0].outputs.response contains a NUL character (\\u0000), which cannot be stored"
     )
+    # Deeper than protobuf nests a Struct (100 message levels): refused at the edge, naming it.
+    async with stack.http(stack.orchestrator_http) as http:
+        too_deep = await http.post(
+            f"/v1/runs/{sdk_run.id}/records:ingest",
+            json={"records": [{"testcase_id": testcases[1].id, "outputs": {"response": deep}}]},
+        )
+    assert too_deep.status_code == 400 and "Message too deep" in too_deep.json()["error"]["message"]
+    # Larger than a record's outputs may be: taken as an errored record, listed as refused.
     answer = await client.ingest_records(
         sdk_run.id,
         [
             {"testcase_id": testcases[0].id, "outputs": {"response": "fine"}},
-            {"testcase_id": testcases[1].id, "outputs": {"response": deep}},
+            {"testcase_id": testcases[1].id, "outputs": {"response": "x" * 600_000}},
         ],
     )
     assert [s.index for s in answer.stored] == [0]
     assert [(r.record.index, r.reason) for r in answer.refused] == [
-        (1, "the outputs were not kept: it nests deeper than 64 levels")
+        (
+            1,
+            "the outputs were not kept: it is 600,015 bytes of JSON, more than the 524,288 a record's outputs may hold",
+        )
     ]
     final = await client.wait_for_run(sdk_run.id, timeout_s=30)
     assert (final.status, final.records, final.errored_records) == ("completed", 2, 1)
@@ -157,19 +168,21 @@ async def test_a_dead_lettered_run_created_fails_the_run_with_the_reason(
     stack: Stack, client: Client, broker: Any
 ) -> None:
     demo = await scenario.prepare(client, stack.demo_system_url, 3, name="dlq-run")
-    _process(stack, "system_executor").terminate()
+    executor = _process(stack, "system_executor")
+    executor.terminate()
     try:
         run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
         await _dead_letter(stack, broker, Topic.RUN_CREATED, {"run_id": run.id}, "planning blew up")
         final = await client.wait_for_run(run.id, timeout_s=30)
         assert (final.status, final.error) == ("failed", "the run could not be planned: planning blew up")
     finally:
-        await stack.add_replica("system_executor")
+        await stack.restart(executor)
 
 
 async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client: Client, broker: Any) -> None:
     demo = await scenario.prepare(client, stack.demo_system_url, 3, name="dlq-chunk")
-    _process(stack, "system_executor").terminate()
+    executor = _process(stack, "system_executor")
+    executor.terminate()
     try:
         run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
         await broker.jetstream().purge_stream(
@@ -182,7 +195,7 @@ async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client:
         errors = {r.error for r in await _records(client, run.id)}
         assert errors == {"the chunk of testcases could not be executed: executor crashed on it"}
     finally:
-        await stack.add_replica("system_executor")
+        await stack.restart(executor)
 
 
 async def test_a_poison_record_event_is_dead_lettered_and_its_record_errored(
@@ -213,7 +226,8 @@ async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, c
     metric = await client.create_heuristic_metric(project.id, "m", "contains", {"value": "a"})
     run = await client.create_run(project.id, testset_id, await _sdk_version(client, project.id), [metric.id])
     (testcase,) = [t async for t in client.testcases(testset_id)]
-    _process(stack, "scorer").terminate()
+    scorer = _process(stack, "scorer")
+    scorer.terminate()
     try:
         await client.ingest_records(run.id, [{"testcase_id": testcase.id, "outputs": {"response": "a"}}])
         while (await client.get_run(run.id)).records < 1:
@@ -222,7 +236,7 @@ async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, c
         request = {"run_id": run.id, "record_id": record.id, "metric_version_id": metric.version_id}
         await _dead_letter(stack, broker, Topic.SCORE_REQUESTED, request, "scorer crashed on it")
     finally:
-        await stack.add_replica("scorer")
+        await stack.restart(scorer)
     final = await client.wait_for_run(run.id, timeout_s=30)
     assert (final.status, final.metrics[0].errored) == ("completed", 1)
     (record,) = await _records(client, run.id)
@@ -246,9 +260,8 @@ async def test_a_dead_lettered_score_completed_still_completes_the_run(
         await asyncio.sleep(3)  # the scorer scores; its score.completed waits for the orchestrator
         await _dead_letter(stack, broker, Topic.SCORE_COMPLETED, {"run_id": run.id}, "orchestrator crashed on it")
     finally:
-        await stack.add_replica("run_orchestrator")
-    async with stack.client() as fresh:
-        final = await fresh.wait_for_run(run.id, timeout_s=30)
+        await stack.restart(orchestrator)
+    final = await client.wait_for_run(run.id, timeout_s=30)
     assert (final.status, final.scores) == ("completed", 1)
 
 
