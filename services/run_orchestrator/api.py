@@ -209,6 +209,10 @@ class CatalogApi:
         name = checked(catalog.require_name, request.name)
         return _system_pb(await self._catalog.upsert_system(pid, name, request.description))
 
+    async def list_systems(self, request: pb.ListSystemsRequest) -> pb.ListSystemsResponse:
+        pid = await self.project(request.project_id)
+        return pb.ListSystemsResponse(systems=[_system_pb(r) for r in await self._catalog.systems(pid)])
+
     async def _system(self, system_id: str) -> asyncpg.Record:
         sid = parse_uuid(system_id, "system_id")
         row = await self._catalog.get_system(sid)

@@ -140,6 +140,9 @@ class CatalogRepository:
             description,
         )
 
+    async def systems(self, project_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self._pool.fetch("SELECT * FROM systems WHERE project_id = $1 ORDER BY name", project_id)
+
     async def get_system(self, system_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM systems WHERE id = $1", system_id)
 
