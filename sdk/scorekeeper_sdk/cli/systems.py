@@ -57,7 +57,8 @@ class CommandSystem:
     def __init__(self, command: str, timeout_s: float) -> None:
         self.command = command
         self.timeout_s = timeout_s
-        self.__qualname__ = f"command: {command}"
+        # The sdk system is named after the command unless --system-name says otherwise.
+        self.__name__ = f"command: {command}"
 
     async def __call__(self, inputs: dict[str, Any]) -> Any:
         process = await asyncio.create_subprocess_shell(

@@ -15,11 +15,12 @@ from scorekeeper_sdk.models import SystemVersion
 from scorekeeper_sdk.views import Run
 
 _PARTS = ("inputs", "expected", "metadata")
+_CREATE_WITH = 500
 SDK_SYSTEM_DESCRIPTION = "Executed client-side; records uploaded through the SDK"
 
 
 def system_name_of(system: Any) -> str:
-    name = getattr(system, "__qualname__", "") or type(system).__qualname__
+    name = getattr(system, "__name__", "") or type(system).__name__
     return "python-system" if "<lambda>" in name or not name else name
 
 
@@ -60,9 +61,12 @@ async def testset_from(
     both = [k for k in mapping["inputs"] if k in mapping["expected"] or k in mapping["metadata"]]
     if both or set(mapping["expected"]) & set(mapping["metadata"]):
         raise ValueError(f"fields must keep one role across testcases: {sorted(both) or 'expected / metadata'}")
+    # The server creates a testset with at least one testcase; the rest streams in as one import.
+    first = [_flatten(i, t)[0] for i, t in enumerate(testcases[:_CREATE_WITH])]
     testset = await client.create_testset(
         project_id,
         name,
+        first,
         inputs=list(mapping["inputs"]),
         expected=list(mapping["expected"]),
         metadata=list(mapping["metadata"]),
@@ -70,10 +74,11 @@ async def testset_from(
     )
 
     async def lines() -> AsyncIterator[bytes]:
-        for i, testcase in enumerate(testcases):
-            yield json.dumps(_flatten(i, testcase)[0], ensure_ascii=False).encode() + b"\n"
+        for i in range(_CREATE_WITH, len(testcases)):
+            yield json.dumps(_flatten(i, testcases[i])[0], ensure_ascii=False).encode() + b"\n"
 
-    await client.import_testcases(testset.id, lines(), format="jsonl")
+    if len(testcases) > _CREATE_WITH:
+        await client.import_testcases(testset.id, lines(), format="jsonl")
     return testset.id
 
 
