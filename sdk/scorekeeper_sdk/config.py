@@ -146,7 +146,7 @@ def resolve(
 
     resolved_url = pick(url, ENV_URL, "url")
     if not resolved_url:
-        raise ConfigError(f"no Scorekeeper address: pass url=, set {ENV_URL}, or run `scorekeeper login`")
+        raise ConfigError(f"no Scorekeeper address: give --url (url=), set {ENV_URL}, or run `scorekeeper login`")
     # A query address saved with another url belongs to that url, not to the one given now.
     query_default = saved.get("query_url", "") if resolved_url == saved.get("url") else ""
     resolved = Settings(
@@ -157,7 +157,7 @@ def resolve(
         timeout_s=timeout_s,
     )
     if not resolved.api_key:
-        raise ConfigError(f"no API key: pass api_key=, set {ENV_API_KEY}, or run `scorekeeper login`")
+        raise ConfigError(f"no API key: give --api-key (api_key=), set {ENV_API_KEY}, or run `scorekeeper login`")
     # Malformed addresses fail here, before any call.
     resolved.orchestrator, resolved.query  # noqa: B018
     return resolved

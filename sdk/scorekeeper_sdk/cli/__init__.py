@@ -7,7 +7,6 @@ import logging
 import sys
 import traceback
 
-import click
 import typer
 
 from scorekeeper_sdk.cli import evaluate, runs  # noqa: F401 - they register their commands on the app
@@ -34,7 +33,7 @@ def run(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args, prog_name="scorekeeper", standalone_mode=False)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("interrupted\n")
         return INTERRUPTED
     except Exception as exc:
@@ -49,11 +48,12 @@ def run(argv: list[str] | None = None) -> int:
 def _describe(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, CliError):
         return exc.code, exc.message
-    if isinstance(exc, click.UsageError):
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        return USAGE, exc.format_message() + hint
-    if isinstance(exc, click.ClickException):
-        return USAGE, exc.format_message()
+    if isinstance(exc, typer.TyperException):
+        # Typer's own copy of click's usage errors: a bad option, a missing one, a bad value.
+        message = str(getattr(exc, "format_message", lambda: str(exc))())
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        return USAGE, message + hint
     if isinstance(exc, ScorekeeperError):
         return USAGE, exc.message
     if isinstance(exc, ConfigError | ValueError):

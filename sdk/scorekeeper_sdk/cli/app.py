@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -15,6 +16,7 @@ from scorekeeper_sdk.api.testsets import FORMATS
 from scorekeeper_sdk.cli.context import CliError, State
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, config_path, read_config_file, write_config_file
+from scorekeeper_sdk.errors import ScorekeeperError
 from scorekeeper_sdk.models import SystemVersion
 
 EXIT_CODES = (
@@ -217,9 +219,12 @@ def testsets_import(
     if name is not None:
         if not _fields(inputs):
             raise CliError("a new testset needs --inputs (the fields the system reads)")
+        # The server creates a testset with at least one testcase: version 1 holds an empty one,
+        # and the file replaces it in version 2 (the version runs pin).
         target = st.client.create_testset(
-            st.project_id(), name, inputs=_fields(inputs), expected=_fields(expected), metadata=_fields(metadata)
+            st.project_id(), name, [{}], inputs=_fields(inputs), expected=_fields(expected), metadata=_fields(metadata)
         )
+        replace = True
     else:
         assert testset is not None
         target = st.testset(testset)
@@ -227,6 +232,11 @@ def testsets_import(
         result = st.client.import_testcases(target.id, file, format, replace=replace)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    except ScorekeeperError:
+        if name is not None:
+            with contextlib.suppress(ScorekeeperError):  # deleting needs the admin role
+                st.client.delete_testset(target.id)
+        raise
     st.out.print(
         f"imported {result.imported} testcases into {result.testset.name!r} ({result.testset.id}),"
         f" version {result.testset.version}: {result.testset.testcase_count} testcases,"
