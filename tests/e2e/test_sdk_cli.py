@@ -235,13 +235,13 @@ def test_errors_are_one_line_with_exit_2_and_a_cancelled_run_exits_3(cli: Cli, p
     bad_key = cli("--api-key", "sk_nope", "projects", "list")
     assert bad_key.returncode == 2 and one_error_line(bad_key) == "error: the API key is not valid"
     unknown = str(uuid.uuid4())
-    for args in (
+    for lookup in (
         ("runs", "watch", unknown),
         ("runs", "export", unknown, "-o", "-"),
         ("eval", "--resume", unknown, "--callable", "tests.support.sdk_bots:answer"),
     ):
-        result = cli(*args)
-        assert result.returncode == 2 and one_error_line(result) == f"error: run {unknown} does not exist", args
+        result = cli(*lookup)
+        assert result.returncode == 2 and one_error_line(result) == f"error: run {unknown} does not exist", lookup
     usage = [
         (
             eval_args("--fail-under", "exact"),
