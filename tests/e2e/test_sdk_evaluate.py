@@ -234,43 +234,44 @@ def _records_settled(client: Scorekeeper, run_id: str) -> int:
     return last
 
 
-async def test_a_killed_process_leaves_a_run_that_resumes_to_one_record_per_pair(
-    world: World, client: Scorekeeper, tmp_path: Path
-) -> None:
+async def _interrupted_child(world: World, tmp_path: Path, how: signal.Signals, name: str) -> tuple[Path, str]:
+    """Starts a process evaluating 500 testcases × 2 trials and sends it ``how`` after 600 calls;
+    returns the file of its calls and its stderr."""
     calls = tmp_path / "calls"
     calls.touch()
-    child = subprocess.Popen(  # noqa: ASYNC220 - a process the test kills, never awaited
-        [
-            sys.executable,
-            "-m",
-            "tests.support.sdk_child",
-            world.url,
-            world.query_url,
-            world.key,
-            world.project_id,
-            world.testset_id,
-            world.metric_id,
-            str(calls),
-        ],
+    args = [
+        world.url,
+        world.query_url,
+        world.key,
+        world.project_id,
+        world.testset_id,
+        world.metric_id,
+        str(calls),
+        name,
+    ]
+    child = subprocess.Popen(  # noqa: ASYNC220 - a process the test stops, never awaited
+        [sys.executable, "-m", "tests.support.sdk_child", *args],
         cwd=ROOT,
         env={**os.environ, "SCOREKEEPER_CONFIG": str(tmp_path / "none.toml")},
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
         while len(calls.read_text().splitlines()) < 600:
-            assert child.poll() is None, "the child ended before it was killed"
+            assert child.poll() is None, "the child ended before it was stopped"
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
+        child.send_signal(how)
+        _, stderr = await asyncio.to_thread(child.communicate, timeout=60)
     finally:
-        child.wait(10)
-    assert child.returncode == -signal.SIGKILL
-    (system,) = [s for s in client.list_systems(world.project_id) if s.name == "killed mid-way"]
-    (run,) = list(client.list_runs(world.project_id, system_id=system.id))
-    before = await asyncio.to_thread(_records_settled, client, run.id)
-    assert 0 < before < 1000 <= len(calls.read_text().splitlines()) + 1000 - before
-    assert client.get_run(run.id).status != "completed"
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode != 0
+    return calls, stderr
 
+
+async def _resume_to_one_record_per_pair(client: Scorekeeper, run_id: str, before: int) -> None:
     called: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -280,15 +281,47 @@ async def test_a_killed_process_leaves_a_run_that_resumes_to_one_record_per_pair
         return str(inputs["n"] + 1)
 
     evaluation = await asyncio.to_thread(
-        run_and_evaluate, client, system=system_again, resume_run_id=run.id, wait=True, wait_timeout_s=120
+        run_and_evaluate, client, system=system_again, resume_run_id=run_id, wait=True, wait_timeout_s=120
     )
     assert (evaluation.calls, evaluation.skipped, evaluation.uploaded) == (1000 - before, before, 1000 - before)
     assert sum(called.values()) == 1000 - before and max(called.values()) <= 2
     final = evaluation.run
     assert (final.status, final.records, final.errored_records) == ("completed", 1000, 0)
-    pairs = Counter((r.testcase_id, r.trial) for r in client.list_records(run.id, page_size=1000))
+    pairs = Counter((r.testcase_id, r.trial) for r in client.list_records(run_id, page_size=1000))
     assert len(pairs) == 1000 and set(pairs.values()) == {1}
     assert final.metric("exact").passed == 1000
+
+
+def _run_of(client: Scorekeeper, project_id: str, system_name: str) -> str:
+    (system,) = [s for s in client.list_systems(project_id) if s.name == system_name]
+    (run,) = list(client.list_runs(project_id, system_id=system.id))
+    return run.id
+
+
+async def test_a_killed_process_leaves_a_run_that_resumes_to_one_record_per_pair(
+    world: World, client: Scorekeeper, tmp_path: Path
+) -> None:
+    calls, _ = await _interrupted_child(world, tmp_path, signal.SIGKILL, "killed mid-way")
+    run_id = _run_of(client, world.project_id, "killed mid-way")
+    before = await asyncio.to_thread(_records_settled, client, run_id)
+    # Some batches were uploaded, and calls the killed process made were lost with it.
+    assert 0 < before < len(calls.read_text().splitlines()) < 1000
+    assert client.get_run(run_id).status != "completed"
+    await _resume_to_one_record_per_pair(client, run_id, before)
+
+
+async def test_ctrl_c_uploads_what_finished_and_says_how_to_resume(
+    world: World, client: Scorekeeper, tmp_path: Path
+) -> None:
+    calls, stderr = await _interrupted_child(world, tmp_path, signal.SIGINT, "interrupted")
+    run_id = _run_of(client, world.project_id, "interrupted")
+    before = await asyncio.to_thread(_records_settled, client, run_id)
+    made = len(calls.read_text().splitlines())
+    # Every finished call was uploaded; at most the 4 in flight were dropped.
+    assert made - 4 <= before <= made < 1000
+    assert f"run {run_id} interrupted (CancelledError)" in stderr
+    assert f"resume_run_id='{run_id}'" in stderr and f"scorekeeper eval --resume {run_id}" in stderr
+    await _resume_to_one_record_per_pair(client, run_id, before)
 
 
 async def test_resume_refuses_what_it_cannot_complete(world: World, aclient: AsyncScorekeeper) -> None:

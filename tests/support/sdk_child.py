@@ -13,7 +13,7 @@ from scorekeeper_sdk.evaluate import run_and_evaluate
 
 
 def main() -> None:
-    url, query_url, key, project, testset, metric, calls = sys.argv[1:8]
+    url, query_url, key, project, testset, metric, calls, system_name = sys.argv[1:9]
     log = Path(calls).open("a", buffering=1)  # noqa: SIM115 - held for the life of the process
 
     def system(inputs: dict[str, Any]) -> str:
@@ -28,7 +28,7 @@ def main() -> None:
             testset_id=testset,
             metric_ids=[metric],
             system=system,
-            system_name="killed mid-way",
+            system_name=system_name,
             trials=2,
             max_concurrency=4,
             progress=False,
