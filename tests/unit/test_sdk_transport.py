@@ -13,7 +13,15 @@ import pytest
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
 
-from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, RetryPolicy, ServerError, Unavailable
+from scorekeeper_sdk import (
+    AsyncScorekeeper,
+    InvalidArgument,
+    NotFound,
+    RetryPolicy,
+    ScorekeeperError,
+    ServerError,
+    Unavailable,
+)
 from scorekeeper_sdk.config import Settings
 from shared.embedded import free_port
 
@@ -142,7 +150,7 @@ async def test_a_write_that_creates_is_not_retried_once_the_server_answered(
     ],
 )
 async def test_other_statuses_raise_at_once(
-    servers: tuple[str, str, Script, Script], code: grpc.StatusCode, kind: type[Exception]
+    servers: tuple[str, str, Script, Script], code: grpc.StatusCode, kind: type[ScorekeeperError]
 ) -> None:
     url, query_url, _, query = servers
     query.failures = [(code, "run r9 does not exist")]
