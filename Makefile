@@ -14,7 +14,7 @@ GEN_STAMP := gen/.stamp
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query lint typecheck clean
+.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-sdk lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP)
 
@@ -62,6 +62,9 @@ bench-import: setup
 
 bench-query: setup
 	$(PY) -m tests.bench.query_bench $(ARGS)
+
+bench-sdk: setup
+	$(PY) -m tests.bench.sdk_memory $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
