@@ -114,6 +114,5 @@ def from_rpc_error(exc: grpc.RpcError, method: str, address: str) -> Scorekeeper
 def _transport_failure(details: str) -> bool:
     """Whether UNAVAILABLE came from the connection rather than from the server's own answer."""
     lowered = details.lower()
-    return any(
-        hint in lowered for hint in ("failed to connect", "connection refused", "dns resolution", "socket closed")
-    )
+    # Only failures before the request left: a write that creates may then be sent again safely.
+    return any(hint in lowered for hint in ("failed to connect", "connection refused", "dns resolution"))

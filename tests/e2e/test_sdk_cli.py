@@ -231,6 +231,25 @@ def test_a_server_side_system_kickoff_and_eval(cli: Cli, project: str, stack: St
     assert len(json.loads(cli("runs", "list", "--source", "kickoff", "--json").stdout)) == 1
 
 
+def test_eval_resumes_a_run_left_without_records(cli: Cli, project: str) -> None:
+    with Scorekeeper(cli.url, cli.key, query_url=cli.query_url) as client:
+        system = client.create_system(project, "left behind")
+        version = client.create_system_version(system.id, "sdk", {}, "v1")
+        testset = next(t for t in client.list_testsets(project) if t.name == "qa")
+        exact = client.list_metrics(project)[0]
+        run = client.create_run(project, testset.id, version.id, [exact.id], source="ci")
+    resumed = cli(
+        "eval", "--resume", run.id, "--callable", "tests.support.sdk_bots:answer", "--fail-under", "exact=0.7"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"run {run.id}: {ROWS} calls (1 errored), {ROWS} records uploaded, 0 already there" in resumed.stderr
+    again = cli("eval", "--resume", run.id, "--callable", "tests.support.sdk_bots:answer")
+    assert (
+        again.returncode == 0
+        and f"run {run.id}: 0 calls (0 errored), 0 records uploaded, {ROWS} already there" in again.stderr
+    )
+
+
 def test_errors_are_one_line_with_exit_2_and_a_cancelled_run_exits_3(cli: Cli, project: str) -> None:
     bad_key = cli("--api-key", "sk_nope", "projects", "list")
     assert bad_key.returncode == 2 and one_error_line(bad_key) == "error: the API key is not valid"
