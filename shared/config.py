@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.outbound.secrets import DEFAULT_NAMES, DEFAULT_PREFIX, SecretEnvPolicy
+
 
 class ServiceSettings(BaseSettings):
     """Read once in a service's ``__main__`` from ``SCOREKEEPER_*`` environment variables."""
@@ -33,10 +35,20 @@ class ServiceSettings(BaseSettings):
     handler_attempts: int = Field(default=4, ge=1)
     # Seconds an unacknowledged message waits before JetStream redelivers it (e.g. after a crash).
     ack_wait_s: float = Field(default=30.0, gt=1)
-    # Deliveries of a failing message before it is dead-lettered.
+    # Deliveries of a message failing for a reason of its own before it is dead-lettered (an
+    # outage of the database or the broker is never counted).
     max_deliveries: int = Field(default=10, ge=1)
+    # The longest wait before a failed message is delivered again (2 s, doubling up to this).
+    redelivery_max_s: float = Field(default=60.0, gt=0)
     # Seconds to finish in-flight work after SIGTERM.
     drain_timeout_s: float = 30.0
     # The instance admin key (SCOREKEEPER_ADMIN_KEY): every project, and creating projects.
     # Empty: only the keys stored in the database (`make up` generates one on first start).
     admin_key: SecretStr = SecretStr("")
+    # The environment variables system versions and AI metrics may name for their secrets: these
+    # names, or names starting with the prefix (never the platform's own SCOREKEEPER_* settings).
+    secret_env_names: str = DEFAULT_NAMES
+    secret_env_prefix: str = DEFAULT_PREFIX
+
+    def secret_env(self) -> SecretEnvPolicy:
+        return SecretEnvPolicy.parse(self.secret_env_names, self.secret_env_prefix)

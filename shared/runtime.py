@@ -62,6 +62,7 @@ async def make_bus(settings: ServiceSettings, service: str) -> Bus:
         attempts=settings.handler_attempts,
         max_deliveries=settings.max_deliveries,
         ack_wait_s=settings.ack_wait_s,
+        max_backoff_s=settings.redelivery_max_s,
     )
 
 
@@ -96,7 +97,7 @@ async def run_service(
                 return False
             return all(checks)
 
-        app = build_http_app(parts.apis, parts.guard, ready=is_ready)
+        app = build_http_app(parts.apis, parts.guard, ready=is_ready, title=name)
         http = uvicorn.Server(
             uvicorn.Config(
                 app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off", access_log=False

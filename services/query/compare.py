@@ -13,9 +13,10 @@ import uuid
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query import cursor, filters, metrics
+from services.query import filters, metrics
 from services.query.db import Reader
 from shared.db.pool import Connection
+from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid
 from shared.edge.errors import invalid, not_found
 
@@ -67,7 +68,7 @@ class CompareReads:
         size = filters.page_size(request.page_size)
         after = uuid.UUID(int=0)
         if request.page_token:
-            after = cursor.uuid_of(cursor.decode(request.page_token, ("tc",))["tc"])
+            after = page_tokens.uuid_of(page_tokens.decode(request.page_token, ("tc",), request)["tc"])
         async with self._reader.snapshot() as conn:
             run, baseline = await _run(conn, run_id), await _run(conn, baseline_id)
             if run["project_id"] != baseline["project_id"]:
@@ -105,7 +106,7 @@ class CompareReads:
             testset_id=str(run["testset_id"]),
             metrics=[_metric(m, names[m], counts.get(m)) for m in ids],
             testcases=list(testcases.values()),
-            next_page_token=cursor.encode({"tc": str(page_ids[-1])}) if len(testcase_ids) > size else "",
+            next_page_token=page_tokens.encode({"tc": str(page_ids[-1])}, request) if len(testcase_ids) > size else "",
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
         )
 

@@ -32,7 +32,7 @@ from services.query.db import Reader
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
-from shared.spreadsheet import CSV_CONTENT_TYPE, FORMULA_STARTS, csv_bytes, escape_formula
+from shared.spreadsheet import CSV_CONTENT_TYPE, FORMULA_STARTS, csv_bytes, escape_formula, invisible_leaders
 
 JSONL_CONTENT_TYPE = "application/x-ndjson"
 FORMATS = ("csv", "jsonl")
@@ -82,12 +82,17 @@ def _rows(cells: Sequence[str], metrics: int, arrays: Sequence[str]) -> str:
 
 
 def _text(expr: str) -> str:
-    """A text cell, escaped when a spreadsheet would run it ($3: the formula starts)."""
-    return f"CASE WHEN left({expr}, 1) = ANY($3::text[]) THEN '''' || {expr} ELSE {expr} END"
+    """A text cell, escaped when a spreadsheet would run it, as ``escape_formula`` decides ($3: the
+    formula starts, $4: the invisible characters skipped before them)."""
+    return (
+        f"CASE WHEN left({expr}, 1) IN (E'\\t', E'\\r') OR left(ltrim({expr}, $4), 1) = ANY($3::text[])"
+        f" THEN '''' || {expr} ELSE {expr} END"
+    )
 
 
 def csv_query(metrics: int) -> str:
-    """The CSV rows of a run: $1 the run, $2 its pinned metric versions, $3 the formula starts."""
+    """The CSV rows of a run: $1 the run, $2 its pinned metric versions, $3 and $4 what
+    ``_text`` escapes."""
     score_cells = [
         cell
         for i in range(1, metrics + 1)
@@ -219,7 +224,8 @@ class ExportReads:
             labels = metric_labels([p["name"] for p in pinned], [str(p["metric_id"]) for p in pinned])
             if fmt == "csv":
                 yield pb.ExportRunChunk(content_type=CSV_CONTENT_TYPE, data=csv_bytes([csv_header(labels)], "\n"))
-                rows = _copy(conn, csv_query(len(versions)), [run_id, versions, list(FORMULA_STARTS)])
+                formulas = [sorted(FORMULA_STARTS), invisible_leaders()]
+                rows = _copy(conn, csv_query(len(versions)), [run_id, versions, *formulas])
             else:
                 yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
                 # One text column per line; JSON text holds no control characters, so with these

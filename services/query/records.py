@@ -20,10 +20,11 @@ from typing import Any
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query import cursor, filters, metrics, search_keys
+from services.query import filters, metrics, search_keys
 from services.query.db import Reader, Where
 from services.query.views import record_view, score_view
 from shared.db.pool import Connection
+from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
 
@@ -82,7 +83,7 @@ class RecordReads:
         statuses = filters.record_statuses(request.statuses)
         run_ids = filters.uuids(request.run_ids, "run_ids")
         testcase_id = filters.optional_uuid(request.testcase_id, "testcase_id")
-        after = self._position(request.page_token, order)
+        after = self._position(request, order)
 
         async with self._reader.snapshot() as conn:
             project_id = await self._project(conn, run_id, project_id)
@@ -243,7 +244,7 @@ class RecordReads:
         if len(rows) > size:
             last = page[-1]
             key_value = last["sort_key"].isoformat() if order.key == "created_at" else last["sort_key"]
-            token = cursor.encode({"o": order.signature, "k": key_value, "id": str(last["id"])})
+            token = page_tokens.encode({"k": key_value, "id": str(last["id"])}, request)
         return pb.ListRecordsResponse(records=[record_view(r, scores[r["id"]]) for r in page], next_page_token=token)
 
     async def _in_windows(
@@ -317,16 +318,14 @@ class RecordReads:
         return self._spread
 
     @staticmethod
-    def _position(token: str, order: filters.Order) -> tuple[Any, uuid.UUID] | None:
-        if not token:
+    def _position(request: pb.ListRecordsRequest, order: filters.Order) -> tuple[Any, uuid.UUID] | None:
+        if not request.page_token:
             return None
-        position = cursor.decode(token, ("o", "k", "id"))
-        if position["o"] != order.signature:
-            raise invalid("page_token was made for another order_by; pass the same order_by as its first page")
-        last_id = cursor.uuid_of(position["id"])
+        position = page_tokens.decode(request.page_token, ("k", "id"), request)
+        last_id = page_tokens.uuid_of(position["id"])
         if order.key == "created_at":
-            return cursor.timestamp(position["k"]), last_id
-        return cursor.number(position["k"], nullable=order.key == "score"), last_id
+            return page_tokens.timestamp(position["k"]), last_id
+        return page_tokens.number(position["k"], nullable=order.key == "score"), last_id
 
     @staticmethod
     async def _project(conn: Connection, run_id: uuid.UUID | None, project_id: uuid.UUID | None) -> uuid.UUID:

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query import cursor, filters
+from services.query import filters
 from services.query.db import Reader, Where
 from services.query.explanation import run_explanation
 from services.query.views import metric_summary, progress
 from shared.db.pool import Connection
+from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid, timestamp
 from shared.edge.errors import not_found
 from shared.scoring.stats import TrialSums
@@ -109,8 +110,8 @@ class RunReads:
         if statuses := filters.run_statuses(request.statuses):
             where.add(f"r.status = ANY({where.param(statuses)}::text[])")
         if request.page_token:
-            position = cursor.decode(request.page_token, ("c", "id"))
-            created_at, last_id = cursor.timestamp(position["c"]), cursor.uuid_of(position["id"])
+            position = page_tokens.decode(request.page_token, ("c", "id"), request)
+            created_at, last_id = page_tokens.timestamp(position["c"]), page_tokens.uuid_of(position["id"])
             where.add(f"(r.created_at, r.id) < ({where.param(created_at)}, {where.param(last_id)})")
         async with self._reader.snapshot() as conn:
             if not await conn.fetchval("SELECT 1 FROM projects WHERE id = $1", project_id):
@@ -123,7 +124,7 @@ class RunReads:
             views = await self._views(conn, page)
         token = ""
         if len(rows) > size:
-            token = cursor.encode({"c": page[-1]["created_at"].isoformat(), "id": str(page[-1]["id"])})
+            token = page_tokens.encode({"c": page[-1]["created_at"].isoformat(), "id": str(page[-1]["id"])}, request)
         return pb.ListRunsResponse(runs=views, next_page_token=token)
 
     async def _views(self, conn: Connection, rows: list[asyncpg.Record]) -> list[pb.RunView]:

@@ -16,6 +16,7 @@ from shared.auth.access import caller
 from shared.edge.convert import dict_to_struct, parse_uuid, struct_to_dict, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
+from shared.outbound.secrets import SecretEnvPolicy
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ def _version_pb(row: asyncpg.Record) -> pb.SystemVersion:
 class CatalogApi:
     """Projects, metrics (with immutable versions and groups) and systems (with immutable versions)."""
 
-    def __init__(self, catalog_repo: CatalogRepository) -> None:
+    def __init__(self, catalog_repo: CatalogRepository, secret_env: SecretEnvPolicy) -> None:
         self._catalog = catalog_repo
+        self._secret_env = secret_env
 
     async def project(self, project_id: str) -> uuid.UUID:
         """The id of an existing project; INVALID_ARGUMENT / NOT_FOUND otherwise."""
@@ -126,6 +128,7 @@ class CatalogApi:
                 label_field=request.expected_label_field,
             ),
         )
+        checked(catalog.check_secret_envs, self._secret_env, definition.eval_type, definition.config)
         return metric_pb(await self._catalog.create_metric(pid, name, request.description, definition))
 
     async def _metric(self, metric_id: str) -> tuple[uuid.UUID, asyncpg.Record]:
@@ -158,6 +161,7 @@ class CatalogApi:
                 else latest["config"].get("label_field", ""),
             ),
         )
+        checked(catalog.check_secret_envs, self._secret_env, definition.eval_type, definition.config)
         name = checked(catalog.require_name, request.name) if request.HasField("name") else latest["name"]
         description = request.description if request.HasField("description") else latest["description"]
         return metric_pb(await self._catalog.update_metric(mid, name, description, definition))
@@ -223,6 +227,7 @@ class CatalogApi:
     async def create_system_version(self, request: pb.CreateSystemVersionRequest) -> pb.SystemVersion:
         system = await self._system(request.system_id)
         config = checked(catalog.validate_system_version, request.kind, struct_to_dict(request.config))
+        checked(catalog.check_secret_envs, self._secret_env, request.kind, config)
         row, created = await self._catalog.create_system_version(
             system["id"], request.name.strip(), request.kind, config
         )

@@ -36,7 +36,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     runs = RunRepository(pool)
     OrchestratorHandlers(runs, bus).register()
     catalog, testsets = CatalogRepository(pool), TestsetRepository(pool)
-    catalog_api = CatalogApi(catalog)
+    catalog_api = CatalogApi(catalog, settings.secret_env())
     run_api = RunApi(catalog_api, catalog, testsets, runs, bus)
 
     async def refresh_status_gauge() -> None:

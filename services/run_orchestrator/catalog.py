@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from shared.outbound.secrets import SecretEnvPolicy
 from shared.scoring import heuristics, judge
 from shared.scoring.metric import EVAL_TYPES, OUTPUT_TYPES
 from shared.system_config import parse_http_config, parse_llm_config
@@ -83,6 +84,25 @@ def validate_system_version(kind: str, config: dict[str, Any]) -> dict[str, Any]
     if kind == "sdk":
         return config
     raise ValueError(f"kind must be one of http, llm, sdk, got {kind!r}")
+
+
+def secret_env_names(kind: str, config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, variable name) of every environment variable a validated system version config
+    (kind http / llm) or AI metric config (kind ai) names for a secret."""
+    if kind == "http":
+        headers = config.get("secret_headers") or {}
+        return [(f"config.secret_headers.{name}.env", secret["env"]) for name, secret in headers.items()]
+    if kind == "llm" and config.get("api_key_env"):
+        return [("config.api_key_env", config["api_key_env"])]
+    if kind == "ai" and config.get("api_key_env"):
+        return [("ai.api_key_env", config["api_key_env"])]
+    return []
+
+
+def check_secret_envs(policy: SecretEnvPolicy, kind: str, config: dict[str, Any]) -> None:
+    """ValueError for a variable the operator does not let configs name."""
+    for field, name in secret_env_names(kind, config):
+        policy.check(name, field)
 
 
 def validate_run(source: str, trials: int, max_concurrency: int) -> tuple[str, int]:

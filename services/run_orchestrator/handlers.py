@@ -6,8 +6,10 @@ import asyncio
 import logging
 
 from services.run_orchestrator.run_repository import RunRepository
+from services.run_orchestrator.settlement import Settlement
 from shared import metrics
 from shared.events import RecordProduced, ScoreCompleted, ScoreRequested
+from shared.json_limits import storable
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
 
@@ -22,6 +24,7 @@ class OrchestratorHandlers:
     def register(self) -> None:
         self._bus.subscribe(RecordProduced, self.on_record_produced)
         self._bus.subscribe(ScoreCompleted, self.on_score_completed)
+        Settlement(self._runs).register(self._bus)
 
     async def on_record_produced(self, event: RecordProduced) -> None:
         header = await self._runs.header(event.run_id)
@@ -31,6 +34,8 @@ class OrchestratorHandlers:
             raise InvalidEvent(f"trial {event.trial} is out of range for run {event.run_id} ({header.trials} trials)")
         if not await self._runs.testcase_in_testset(event.testcase_id, header.testset_id):
             raise InvalidEvent(f"testcase {event.testcase_id} is not in the testset of run {event.run_id}")
+        # An event from a client that did not check its outputs: the record is kept as errored.
+        event, _ = storable(event)
         record_id, status = await self._runs.save_record(event)
         if status is not None:
             metrics.RUN_TRANSITIONS.labels(status).inc()

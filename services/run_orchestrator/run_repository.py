@@ -180,6 +180,24 @@ class RunRepository:
         )
         return {r["testcase_id"]: r for r in rows}
 
+    async def testcases_between(
+        self, testset_id: uuid.UUID, version: int, first_position: int, last_position: int
+    ) -> list[asyncpg.Record]:
+        """The testcases of one testset version between two positions (inclusive), as ``testcases_at``."""
+        return await self._pool.fetch(
+            "SELECT testcase_id, inputs, expected, metadata FROM testcase_revisions"
+            " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
+            " AND position BETWEEN $3 AND $4 ORDER BY position",
+            testset_id,
+            version,
+            first_position,
+            last_position,
+        )
+
+    async def existing_records(self, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await self._pool.fetch("SELECT id FROM records WHERE id = ANY($1::uuid[])", record_ids)
+        return {r["id"] for r in rows}
+
     async def record_run(self, record_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
             "SELECT r.id, r.run_id, r.status, runs.project_id, runs.metric_version_ids"

@@ -20,7 +20,8 @@ from shared.edge.convert import parse_uuid, struct_to_dict, timestamp, value_to_
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
 from shared.events import HumanVerdict, RecordProduced, RunCreated, ScoreRequested
-from shared.ids import score_id
+from shared.ids import record_id, score_id
+from shared.json_limits import storable
 from shared.logs import correlation_id
 from shared.messaging.bus import Bus
 from shared.scoring.metric import passes
@@ -63,7 +64,6 @@ def human_value(output_type: str, raw: Any) -> bool | int | float:
 
 
 MAX_INGEST = 1000
-MAX_OUTPUT_BYTES = 1_000_000
 MAX_ERROR_CHARS = 10_000
 
 
@@ -78,8 +78,6 @@ def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
     status = r.status or "completed"
     if status not in ("completed", "errored"):
         raise ValueError(f"records[{i}].status must be completed or errored, got {r.status!r}")
-    if r.ByteSize() > MAX_OUTPUT_BYTES:
-        raise ValueError(f"records[{i}] is {r.ByteSize()} bytes; at most {MAX_OUTPUT_BYTES} per record")
     if len(r.error) > MAX_ERROR_CHARS:
         raise ValueError(f"records[{i}].error must be at most {MAX_ERROR_CHARS} characters")
     for field in ("latency_ms", "prompt_tokens", "completion_tokens", "cost_usd"):
@@ -302,6 +300,14 @@ class RunApi:
         run = await self._run(request.run_id)
         if run["status"] in ("cancelled", "failed"):
             raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is {run['status']}; it takes no records")
+        version = await self._catalog.get_system_version(run["system_version_id"])
+        kind = version["kind"] if version is not None else ""
+        if kind != "sdk":
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"run {request.run_id} executes its {kind} system itself; records can be ingested only into runs "
+                "of sdk systems",
+            )
         if not request.records:
             raise invalid("records must hold at least one record")
         if len(request.records) > MAX_INGEST:
@@ -322,23 +328,37 @@ class RunApi:
                 raise invalid(
                     f"records[{i}].testcase_id {tid} is not in version {run['testset_version']} of the run's testset"
                 )
+        ids = [record_id(run["id"], p["testcase_id"], p["trial"]) for p in parsed]
+        existing = await self._runs.existing_records(ids)
+        response = pb.IngestRecordsResponse()
+        publish = []
         cid = f"run:{run['id']}"
-        await asyncio.gather(
-            *(
-                self._bus.publish(
-                    RecordProduced(
-                        run_id=run["id"],
-                        inputs=testcases[fields["testcase_id"]]["inputs"],
-                        expected=testcases[fields["testcase_id"]]["expected"],
-                        metadata=testcases[fields["testcase_id"]]["metadata"],
-                        correlation_id=cid,
-                        **fields,
-                    )
-                )
-                for fields in parsed
+        for i, (fields, rid) in enumerate(zip(parsed, ids, strict=True)):
+            ref = pb.IngestedRecordRef(
+                index=i, testcase_id=str(fields["testcase_id"]), trial=fields["trial"], record_id=str(rid)
             )
-        )
-        return pb.IngestRecordsResponse(accepted=len(parsed))
+            if rid in existing:
+                response.duplicates.append(ref)
+                continue
+            testcase = testcases[fields["testcase_id"]]
+            event, reason = storable(
+                RecordProduced(
+                    run_id=run["id"],
+                    inputs=testcase["inputs"],
+                    expected=testcase["expected"],
+                    metadata=testcase["metadata"],
+                    correlation_id=cid,
+                    **fields,
+                )
+            )
+            if reason is not None:
+                response.refused.append(pb.RefusedRecord(record=ref, reason=reason))
+            else:
+                response.stored.append(ref)
+            publish.append(event)
+        await asyncio.gather(*(self._bus.publish(event) for event in publish))
+        response.accepted = len(publish)
+        return response
 
     async def tag_records(self, request: pb.TagRecordsRequest) -> pb.TagRecordsResponse:
         run = await self._run(request.run_id)

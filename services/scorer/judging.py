@@ -12,7 +12,8 @@ import logging
 import uuid
 
 from shared import metrics
-from shared.llm import ChatAnswer, ChatRequest, Endpoint, LlmError, LlmGateway
+from shared.llm import ChatAnswer, ChatRequest, Endpoint, LlmError, LlmGateway, configured_endpoint
+from shared.outbound.secrets import SecretEnvPolicy
 from shared.scoring import judge
 from shared.scoring.metric import MetricVersion, ScoreOutcome, passes
 from shared.scoring.record import ScoringInput
@@ -23,17 +24,12 @@ MAX_RAW_CHARS = 2000
 
 
 class Judge:
-    def __init__(self, gateway: LlmGateway, default_endpoint: Endpoint) -> None:
+    def __init__(self, gateway: LlmGateway, default_endpoint: Endpoint, secret_env: SecretEnvPolicy) -> None:
         self._gateway = gateway
         self._default = default_endpoint
+        self._secret_env = secret_env
         # Metric versions are immutable: each config is parsed once.
         self._configs: dict[uuid.UUID, judge.JudgeConfig] = {}
-
-    def _endpoint(self, config: judge.JudgeConfig) -> Endpoint:
-        return Endpoint(
-            base_url=config.base_url or self._default.base_url,
-            api_key_env=config.api_key_env or self._default.api_key_env or None,
-        )
 
     async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
         usage = _Usage()
@@ -44,7 +40,10 @@ class Judge:
             prompt = judge.build_prompt(config, metric.output_type, metric.guidelines, record)
         except ValueError as exc:
             return ScoreOutcome("errored", None, None, "", str(exc))
-        endpoint = self._endpoint(config)
+        try:
+            endpoint = configured_endpoint(config.base_url, config.api_key_env, self._default, self._secret_env)
+        except LlmError as exc:
+            return ScoreOutcome("errored", None, None, "", f"judge call failed: {exc}")
         messages = list(prompt.messages)
         problem = ""
         raw = ""

@@ -12,11 +12,11 @@ from services.system_executor.http_system import Execution, HttpSystemCaller, Re
 from services.system_executor.leases import ChunkClaims, LeaseStore
 from services.system_executor.llm_system import LlmSystemCaller
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
-from services.system_executor.safety import system_http_client
 from services.system_executor.settings import ExecutorSettings
 from shared import metrics
 from shared.db.pool import create_pool, database_reachable
 from shared.llm import Endpoint, LlmGateway
+from shared.outbound.allowlist import openai_http_client, outbound_http_client
 from shared.runtime import ServiceParts, database_url, make_bus
 from shared.system_config import HttpSystemConfig, LlmSystemConfig, parse_http_config, parse_llm_config
 
@@ -25,19 +25,34 @@ SERVICE = "system-executor"
 
 async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
+    platform = settings.platform()
     client = await stack.enter_async_context(
-        system_http_client(settings.allowlist(), max_connections=settings.max_concurrency)
+        outbound_http_client(settings.allowlist(), platform=platform, max_connections=settings.max_concurrency)
     )
     caller = HttpSystemCaller(
         client,
         max_response_bytes=settings.max_response_bytes,
         max_redirects=settings.max_redirects,
         retry=RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s, settings.max_retry_after_s),
+        secret_env=settings.secret_env(),
     )
-    gateway = LlmGateway(settings.limits(), settings.prices(), purpose="system")
+    gateway = LlmGateway(
+        settings.limits(),
+        settings.prices(),
+        purpose="system",
+        http_client=openai_http_client(
+            settings.allowlist(settings.llm_base_url),
+            platform=platform,
+            max_connections=settings.max_concurrency,
+            label="llm system endpoint",
+            owner="executor",
+        ),
+    )
     stack.push_async_callback(gateway.aclose)
     llm_caller = LlmSystemCaller(
-        gateway, Endpoint(base_url=settings.llm_base_url, api_key_env=settings.llm_api_key_env or None)
+        gateway,
+        Endpoint(base_url=settings.llm_base_url, api_key_env=settings.llm_api_key_env or None),
+        settings.secret_env(),
     )
     bus = await make_bus(settings, SERVICE)
     repo = ExecutorRepository(pool)

@@ -24,6 +24,7 @@ from services.system_executor.http_system import Execution
 from services.system_executor.leases import ChunkClaims, LeaseStore, Slots
 from services.system_executor.repository import EXECUTABLE_STATUSES, ExecutorRepository, RunPlan, Testcase
 from shared.events import RecordProduced
+from shared.json_limits import storable
 from shared.messaging.errors import Postpone
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,9 @@ class RunExecutor:
             await run.slots.release()
         if result is None:
             return False
-        await self._publish(
+        # An answer no consumer could store (too large, too deep, NUL text …) is an errored
+        # record naming the limit, decided here, before anything is published.
+        record, _ = storable(
             RecordProduced(
                 run_id=run.plan.id,
                 testcase_id=testcase.id,
@@ -166,6 +169,7 @@ class RunExecutor:
                 correlation_id=correlation_id,
             )
         )
+        await self._publish(record)
         return True
 
     @staticmethod

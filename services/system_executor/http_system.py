@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 from jinja2 import TemplateError
 
-from services.system_executor.safety import HostNotAllowed
 from shared import metrics
+from shared.outbound.allowlist import HostNotAllowed
+from shared.outbound.secrets import SecretEnvPolicy, mask
 from shared.system_config import HttpSystemConfig, build_body, extract_outputs
 from shared.throttle import TokenBucket, retry_after_s
 
@@ -106,12 +107,14 @@ class HttpSystemCaller:
         max_redirects: int = 5,
         retry: RetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
+        secret_env: SecretEnvPolicy | None = None,
     ) -> None:
         self._client = client
         self._max_response_bytes = max_response_bytes
         self._max_redirects = max_redirects
         self._retry = retry if retry is not None else RetryPolicy()
         self._environ = environ if environ is not None else os.environ
+        self._secret_env = secret_env if secret_env is not None else SecretEnvPolicy()
         # Keyed by the whole config: a system version's config never changes, and versions
         # with the same config call the same endpoint the same way.
         self._buckets: dict[str, TokenBucket] = {}
@@ -159,6 +162,11 @@ class HttpSystemCaller:
         headers = dict(config.headers)
         secrets: list[str] = []
         for name, secret in config.secret_headers.items():
+            if not self._secret_env.allows(secret.env):
+                raise _SecretMissing(
+                    f"secret header {name!r}: environment variable {secret.env} may not be named by a config "
+                    "(see SCOREKEEPER_SECRET_ENV_NAMES / SCOREKEEPER_SECRET_ENV_PREFIX)"
+                )
             value = self._environ.get(secret.env, "").strip()
             if not value:
                 raise _SecretMissing(f"secret header {name!r}: environment variable {secret.env} is not set")
@@ -223,10 +231,17 @@ class HttpSystemCaller:
             document = json.loads(raw)
         except ValueError:
             return _Failure("bad_response", f"system answered non-JSON: {_excerpt(raw, secrets)}")
+        except RecursionError:
+            return _Failure(
+                "bad_response", f"system answered JSON nested deeper than Python can read ({len(raw)} bytes)"
+            )
         try:
-            return extract_outputs(config, document)
+            # A secret the system echoed back is masked before anything is stored or published.
+            return mask(extract_outputs(config, document), secrets)  # type: ignore[no-any-return]
         except KeyError as exc:
             return _Failure("bad_response", str(exc.args[0]))
+        except RecursionError:
+            return _Failure("bad_response", "system answered JSON nested too deeply to read its outputs")
 
     async def _exchange(
         self, config: HttpSystemConfig, body: Any, headers: dict[str, str]

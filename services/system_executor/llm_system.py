@@ -14,14 +14,16 @@ from jinja2 import TemplateError
 
 from services.system_executor.http_system import Execution
 from shared import metrics
-from shared.llm import ChatRequest, Endpoint, LlmError, LlmGateway
+from shared.llm import ChatRequest, Endpoint, LlmError, LlmGateway, configured_endpoint
+from shared.outbound.secrets import SecretEnvPolicy
 from shared.system_config import LlmSystemConfig, render_text
 
 
 class LlmSystemCaller:
-    def __init__(self, gateway: LlmGateway, default_endpoint: Endpoint) -> None:
+    def __init__(self, gateway: LlmGateway, default_endpoint: Endpoint, secret_env: SecretEnvPolicy) -> None:
         self._gateway = gateway
         self._default = default_endpoint
+        self._secret_env = secret_env
 
     async def call(self, config: LlmSystemConfig, context: dict[str, Any]) -> Execution:
         """Execute the prompt for one testcase (``{"inputs": …, "metadata": …}``)."""
@@ -30,10 +32,6 @@ class LlmSystemCaller:
         except TemplateError as exc:
             metrics.SYSTEM_CALLS.labels("bad_request").inc()
             return Execution("errored", error=f"prompt template failed: {type(exc).__name__}: {exc}")
-        endpoint = Endpoint(
-            base_url=config.base_url or self._default.base_url,
-            api_key_env=config.api_key_env or self._default.api_key_env,
-        )
         request = ChatRequest(
             model=config.model,
             messages=messages,
@@ -42,6 +40,7 @@ class LlmSystemCaller:
             timeout_s=config.timeout_s,
         )
         try:
+            endpoint = configured_endpoint(config.base_url, config.api_key_env, self._default, self._secret_env)
             answer = await self._gateway.complete(endpoint, request)
         except LlmError as exc:
             metrics.SYSTEM_CALLS.labels("llm_error").inc()

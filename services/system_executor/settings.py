@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from services.system_executor.safety import DEFAULT_ALLOWED_HOSTS, HostAllowlist
 from shared.config import ServiceSettings
 from shared.llm.settings import LlmSettings
+from shared.outbound.settings import OutboundSettings
 
 
-class ExecutorSettings(ServiceSettings, LlmSettings):
+class ExecutorSettings(ServiceSettings, LlmSettings, OutboundSettings):
     """system-executor: calls the AI systems."""
 
     http_port: int = 8082
@@ -27,10 +27,6 @@ class ExecutorSettings(ServiceSettings, LlmSettings):
     lease_ttl_s: float = Field(default=10.0, ge=2)
     # Largest system response read, in bytes.
     max_response_bytes: int = Field(default=1_000_000, ge=1024)
-    # Hosts the http system kind may call: comma-separated hostnames, "*.example.com" wildcards
-    # and CIDRs; "*" allows everything. A listed name may reach public addresses; a loopback,
-    # private or link-local address must be listed itself (see services/system_executor/safety.py).
-    allowed_hosts: str = DEFAULT_ALLOWED_HOSTS
     # Redirects followed per attempt, each hop checked against allowed_hosts; 0 makes a 3xx an error.
     max_redirects: int = Field(default=5, ge=0, le=20)
     # Backoff between attempts of a system call: base * 2^(attempt-1) plus up to base of jitter,
@@ -43,12 +39,3 @@ class ExecutorSettings(ServiceSettings, LlmSettings):
     # of the environment variable holding its key (empty: the endpoint takes no key).
     llm_base_url: str = "https://api.openai.com/v1"
     llm_api_key_env: str = Field(default="OPENAI_API_KEY", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _parses(cls, allowed_hosts: str) -> str:
-        HostAllowlist.parse(allowed_hosts)
-        return allowed_hosts
-
-    def allowlist(self) -> HostAllowlist:
-        return HostAllowlist.parse(self.allowed_hosts)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -90,6 +91,12 @@ class Stack:
     @property
     def query_http(self) -> str:
         return f"http://127.0.0.1:{self.ports['query.http']}"
+
+    def platform_addresses(self) -> str:
+        """Every listener of the stack (services, broker): systems and judges never call them."""
+        ports = [p for key, p in self.ports.items() if not key.startswith("demo_system")]
+        broker = urlsplit(self.bus_url).port if self.bus_url else None
+        return ",".join(f"127.0.0.1:{p}" for p in sorted({*ports, *([broker] if broker else [])}))
 
     def client(self, api_key: str | None = None) -> Client:
         """A gRPC client of this stack, with the instance admin key unless another is given."""
@@ -175,6 +182,7 @@ class Stack:
             "SCOREKEEPER_PUBLIC_QUERY_URL": f"http://127.0.0.1:{self.ports['query.http']}",
             "SCOREKEEPER_DATA_DIR": str(self.config.data_dir),
             "SCOREKEEPER_ADMIN_KEY": self.admin_key,
+            "SCOREKEEPER_PLATFORM_ADDRESSES": self.platform_addresses(),
             # AI metrics that name no judge are judged by the local demo judge (no key, no rate limit).
             **(
                 {

@@ -20,19 +20,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from google.api import annotations_pb2, http_pb2
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from shared.auth.guard import Guard
 from shared.edge.api import BoundMethod, BoundService, Streaming, api_error
+from shared.edge.docs import docs_routes
 from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, Code
+from shared.edge.openapi import API_VERSION, openapi_document
+from shared.edge.rules import http_rules
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +49,8 @@ def to_json(message: Message) -> dict[str, Any]:
 
 
 def error_response(code: Code, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code.name, "message": message}}, status_code=code.http)
-
-
-def http_rules(method: MethodDescriptor) -> list[tuple[str, str, str, str]]:
-    """(verb, path, body, response_body) of the method's rule and of its additional bindings."""
-    options = method.GetOptions()
-    if not options.HasExtension(annotations_pb2.http):
-        return []
-    top: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
-    rules = []
-    for rule in (top, *top.additional_bindings):
-        verb = rule.WhichOneof("pattern")
-        if verb is not None and verb != "custom":
-            rules.append((verb.upper(), getattr(rule, verb), rule.body, rule.response_body))
-    return rules
+    headers = {"WWW-Authenticate": 'Bearer realm="scorekeeper"'} if code is Code.UNAUTHENTICATED else None
+    return JSONResponse({"error": {"code": code.name, "message": message}}, status_code=code.http, headers=headers)
 
 
 def _query_value(field: Any, raw: str) -> Any:
@@ -165,6 +154,8 @@ def request_timeout_s(header: str | None) -> float | None:
             Code.INVALID_ARGUMENT,
             f"grpc-timeout header {header!r} is malformed: use up to 8 digits and a unit of H, M, S, m, u or n",
         )
+    if int(value) == 0:
+        raise ApiError(Code.INVALID_ARGUMENT, f"grpc-timeout header {header!r} must be positive")
     return int(value) * _TIMEOUT_UNITS[unit]
 
 
@@ -257,11 +248,11 @@ def _route_endpoint(method: BoundMethod, guard: Guard, body_rule: str, response_
 
 
 def build_http_app(
-    services: list[BoundService], guard: Guard | None, ready: Callable[[], Awaitable[bool]]
+    services: list[BoundService], guard: Guard | None, ready: Callable[[], Awaitable[bool]], title: str = ""
 ) -> Starlette:
-    """Every route of the services (each call admitted by ``guard``), and the open /healthz,
-    /readyz and /metrics."""
-    routes: list[Route] = []
+    """Every route of the services (each call admitted by ``guard``), the open /healthz, /readyz
+    and /metrics, and (with services) the OpenAPI document at /openapi.json with its /docs page."""
+    routes: list[BaseRoute] = []
     if services and guard is None:
         raise TypeError("an edge serving an API needs a guard")
     for service in services:
@@ -282,6 +273,8 @@ def build_http_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes += [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+    if services:
+        routes += docs_routes(openapi_document(services, f"Scorekeeper {title}".strip(), API_VERSION))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return error_response(Code.NOT_FOUND, f"no route for {request.method} {request.url.path}")
@@ -295,6 +288,8 @@ def build_http_app(
                 }
             },
             status_code=405,
+            # The route's own methods (RFC 9110), as the router found them.
+            headers=getattr(exc, "headers", None),
         )
 
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

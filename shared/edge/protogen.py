@@ -9,6 +9,8 @@ from pathlib import Path
 import grpc_tools
 from grpc_tools import protoc
 
+from shared.edge import DESCRIPTOR_SET
+
 ROOT = Path(__file__).resolve().parents[2]
 PROTO_DIR = ROOT / "proto"
 OUT_DIR = ROOT / "gen"
@@ -30,6 +32,9 @@ def main() -> int:
         f"--python_out={OUT_DIR}",
         f"--pyi_out={OUT_DIR}",
         f"--grpc_python_out={OUT_DIR}",
+        # The descriptors with their comments, for the OpenAPI document's descriptions.
+        f"--descriptor_set_out={OUT_DIR / DESCRIPTOR_SET}",
+        "--include_source_info",
         *files,
     ]
     code: int = protoc.main(args)

@@ -12,6 +12,7 @@ from shared.llm.types import (
     LlmLimits,
     LlmRejected,
     LlmUnavailable,
+    configured_endpoint,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "LlmUnavailable",
     "ModelPrice",
     "PriceTable",
+    "configured_endpoint",
 ]

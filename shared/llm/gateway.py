@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import httpx2
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -21,6 +22,8 @@ from shared.llm.failures import Failure, TransientFailure, classify, malformed
 from shared.llm.limiter import EndpointLimiter
 from shared.llm.prices import PriceTable
 from shared.llm.types import ChatAnswer, ChatRequest, Endpoint, LlmLimits, LlmRejected, LlmUnavailable
+from shared.outbound.allowlist import HostNotAllowed
+from shared.outbound.secrets import mask
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,19 @@ class LlmGateway:
     The API key is read from the environment when the endpoint is first used.
     """
 
-    def __init__(self, limits: LlmLimits, prices: PriceTable, *, purpose: str) -> None:
+    def __init__(
+        self,
+        limits: LlmLimits,
+        prices: PriceTable,
+        *,
+        purpose: str,
+        http_client: httpx2.AsyncClient | None = None,
+    ) -> None:
         self._limits = limits
         self._prices = prices
         self._purpose = purpose
+        # Every connection goes through the outbound checks (shared.outbound): one client for all.
+        self._http = http_client
         self._clients: dict[tuple[str, str | None], tuple[AsyncOpenAI, str | None]] = {}
         self._limiters: dict[str, EndpointLimiter] = {}
         self._backoff = wait_exponential_jitter(
@@ -72,6 +84,9 @@ class LlmGateway:
     async def aclose(self) -> None:
         clients = [client for client, _ in self._clients.values()]
         self._clients.clear()
+        if self._http is not None:
+            await self._http.aclose()  # the openai clients share it
+            return
         for client in clients:
             await client.close()
 
@@ -118,7 +133,7 @@ class LlmGateway:
                     f"{self._purpose} endpoint {host}: the API key environment variable {api_key_env} is not set"
                 )
         # Our retry loop is the only one (max_retries=0), so every attempt is limited and counted.
-        client = AsyncOpenAI(api_key=secret or NO_KEY, base_url=base_url, max_retries=0)
+        client = AsyncOpenAI(api_key=secret or NO_KEY, base_url=base_url, max_retries=0, http_client=self._http)
         self._clients[(base_url, api_key_env)] = (client, secret)
         return client, secret
 
@@ -164,7 +179,11 @@ class LlmGateway:
             started = time.perf_counter()
             try:
                 result: object = await call.client.chat.completions.create(**_arguments(request))
+            except HostNotAllowed as exc:
+                raise LlmRejected(str(exc), attempts=call.attempts) from None
             except Exception as exc:
+                if isinstance(exc.__cause__, HostNotAllowed):  # the openai client wraps transport errors
+                    raise LlmRejected(str(exc.__cause__), attempts=call.attempts) from None
                 failure = classify(exc, timeout_s=request.timeout_s, secret=call.secret)
                 if failure is None:
                     raise
@@ -172,7 +191,7 @@ class LlmGateway:
             finally:
                 in_flight.dec()
             latency = time.perf_counter() - started
-        answer = _answer(result, self._prices, request.model, call.attempts, latency)
+        answer = _answer(result, self._prices, request.model, call.attempts, latency, call.secret)
         metrics.LATENCY.labels(call.purpose, call.endpoint, request.model).observe(latency)
         return answer
 
@@ -254,8 +273,11 @@ def _arguments(request: ChatRequest) -> dict[str, Any]:
     return arguments
 
 
-def _answer(result: object, prices: PriceTable, model: str, attempts: int, latency_s: float) -> ChatAnswer:
-    """The answer in a completion, read defensively: servers that are only "compatible" differ."""
+def _answer(
+    result: object, prices: PriceTable, model: str, attempts: int, latency_s: float, secret: str | None
+) -> ChatAnswer:
+    """The answer in a completion, read defensively: servers that are only "compatible" differ.
+    The endpoint's key, if its answer echoes it, is masked (the answer is stored and published)."""
     if not isinstance(result, ChatCompletion):
         raise TransientFailure(malformed("not a chat completion"))
     choices = getattr(result, "choices", None)
@@ -285,9 +307,10 @@ def _answer(result: object, prices: PriceTable, model: str, attempts: int, laten
         if cost is None:
             cost = prices.cost(model, prompt_tokens, completion_tokens)
     finish_reason = getattr(choices[0], "finish_reason", None)
+    secrets = [secret] if secret else []
     return ChatAnswer(
-        content=content if isinstance(content, str) else "",
-        tool_arguments=tool_arguments,
+        content=mask(content, secrets) if isinstance(content, str) else "",
+        tool_arguments=mask(tool_arguments, secrets),
         finish_reason=finish_reason if isinstance(finish_reason, str) else "",
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.outbound.secrets import SecretEnvPolicy
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -83,3 +85,21 @@ class LlmUnavailable(LlmError):
 
 class LlmRejected(LlmError):
     """The request can never succeed as configured (400/401/403/404/422, missing API key, bad URL)."""
+
+
+def configured_endpoint(
+    base_url: str | None, api_key_env: str | None, default: Endpoint, secret_env: SecretEnvPolicy
+) -> Endpoint:
+    """The endpoint a config (an AI metric's, an llm system's) names, else the operator's default.
+
+    The operator's key goes to the operator's endpoint only: a config naming another base URL gets
+    the key it names, or none. A variable a config names must be one configs may name
+    (LlmRejected otherwise: the score or record errors with the reason)."""
+    if api_key_env and not secret_env.allows(api_key_env):
+        raise LlmRejected(
+            f"the environment variable {api_key_env} may not be named by a config "
+            "(see SCOREKEEPER_SECRET_ENV_NAMES / SCOREKEEPER_SECRET_ENV_PREFIX)"
+        )
+    if base_url and base_url.strip().rstrip("/") != default.base_url.strip().rstrip("/"):
+        return Endpoint(base_url=base_url, api_key_env=api_key_env or None)
+    return Endpoint(base_url=default.base_url, api_key_env=api_key_env or default.api_key_env or None)

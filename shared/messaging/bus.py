@@ -1,18 +1,16 @@
 """One bus API over Kafka (production) and NATS JetStream (one machine), picked by URL.
 
-Handlers are plain ``async def handle(event) -> None`` functions written once. This module owns
-the delivery policy every subscriber shares:
+Handlers are plain ``async def handle(event) -> None`` functions written once. The bus parses the
+event, runs the handler (retrying in place with jittered backoff), then does what the delivery
+policy (shared/messaging/policy.py) decides — acknowledge, redeliver later, or dead-letter to
+``<topic>.dlq`` — through the broker's transport (shared/messaging/transport.py). It also:
 
-* the event is parsed here; an undecodable or invalid event goes to ``<topic>.dlq`` and is acked;
-* ``InvalidEvent`` raised by a handler → dead-letter and ack;
-* ``Postpone`` raised by a handler → redelivered after its delay, not counted as a failure;
-* any other exception is retried in place with jittered backoff; if it still fails the message
-  is nacked and left for redelivery; after ``max_deliveries`` it is dead-lettered instead, so a
-  poison message cannot loop forever;
-* the ack happens only after the handler returned, i.e. after its transaction committed
-  (manual ack policy on both brokers, never Kafka's ACK_FIRST);
-* on drain, new deliveries are nacked unprocessed and in-flight ones finish before the broker
-  closes.
+* acknowledges only after the handler returned, i.e. after its transaction committed;
+* sends "in progress" heartbeats while a handler runs, so a long one is not redelivered;
+* refuses to publish an event larger than any broker takes (``EventTooLarge``);
+* on drain, redelivers new deliveries unprocessed and waits for in-flight ones, then closes;
+* delivers dead letters to whoever settles them (``subscribe_dead_letters``): a run never waits
+  for an event that was dead-lettered.
 """
 
 from __future__ import annotations
@@ -24,42 +22,32 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
-from faststream import AckPolicy, Context
-from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.message import NatsMessage
-from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from shared import metrics
 from shared.events import DeadLetter, Event
+from shared.json_limits import MAX_EVENT_BYTES
 from shared.logs import correlation_id
 from shared.messaging.errors import InvalidEvent, Postpone
-from shared.topics import ALL_TOPICS, nats_stream, physical
+from shared.messaging.policy import Action, Decision, Verdict, decide, infrastructure_failure
+from shared.messaging.transport import Delivery, open_transport
+from shared.topics import Topic, physical
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None]]
+DeadLetterHandler = Callable[[DeadLetter], Awaitable[None]]
 
 
-async def _raw_decoder(message: StreamMessage[Any]) -> bytes:
-    # async: FastStream runs a sync decoder in a thread pool, a hop per message.
-    body = message.body
-    return body if isinstance(body, bytes) else bytes(body)
-
-
-# FastStream injects the message being handled through this default.
-_MESSAGE: Any = Context("message")
+class EventTooLarge(ValueError):
+    """An event over ``MAX_EVENT_BYTES``: no broker would carry it."""
 
 
 class Bus:
-    """A FastStream broker plus the subscription and delivery policy shared by every service."""
+    """A broker transport plus the subscription and delivery policy shared by every service."""
 
     def __init__(
         self,
@@ -71,35 +59,34 @@ class Bus:
         attempts: int = 4,
         max_deliveries: int = 10,
         ack_wait_s: float = 60.0,
+        max_backoff_s: float = 60.0,
     ) -> None:
-        parsed = urlparse(url)
-        self.kind = parsed.scheme
         self.service = service
         self.prefix = topic_prefix
+        self._transport = open_transport(url, service=service, topic_prefix=topic_prefix, ack_wait_s=ack_wait_s)
+        self.kind = self._transport.kind
         self._concurrency = concurrency
         self._attempts = attempts
         self._max_deliveries = max_deliveries
+        self._max_backoff_s = max_backoff_s
         self._ack_wait_s = ack_wait_s
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
+        # Failures of each message for reasons of its own, by event id (bounded): infrastructure
+        # failures are not counted, so the broker's own delivery count cannot be used.
         self._failures: OrderedDict[str, int] = OrderedDict()
-        self.broker: KafkaBroker | NatsBroker
-        if self.kind == "kafka":
-            servers = [h for h in parsed.netloc.split(",") if h]
-            self.broker = KafkaBroker(servers, client_id=f"scorekeeper-{service}", logger=None)
-            self._stream: JStream | None = None
-        elif self.kind == "nats":
-            self.broker = NatsBroker(url, logger=None)
-            self._stream = JStream(nats_stream(topic_prefix), subjects=[physical(t, topic_prefix) for t in ALL_TOPICS])
-        else:
-            raise ValueError(f"unsupported bus URL {url!r}: use kafka://host:port or nats://host:port")
+
+    @property
+    def broker(self) -> Any:
+        """The FastStream broker underneath (tests drive it with FastStream's in-memory harness)."""
+        return self._transport.broker
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.broker.start()
+        await self._transport.start()
 
     async def drain(self, timeout_s: float) -> None:
         """Stop taking new work, wait for in-flight handlers, then close the broker."""
@@ -108,14 +95,11 @@ class Bus:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:
             log.warning("drain timed out with handlers in flight", extra={"inflight": self._inflight})
-        await self.broker.stop()
+        await self._transport.stop(timeout_s=5.0)
 
     async def connected(self) -> bool:
         """Whether the broker connection is up (for /readyz)."""
-        try:
-            return bool(await self.broker.ping(timeout=1.0))
-        except Exception:
-            return False
+        return await self._transport.connected()
 
     @property
     def inflight(self) -> int:
@@ -129,9 +113,15 @@ class Bus:
     async def publish(self, event: Event, *, key: str | None = None, deduplicate: bool = False) -> None:
         """``deduplicate``: the event id is deterministic, and a broker that can (JetStream, within
         its duplicate window) drops a second publish of it; consumers stay idempotent anyway."""
+        body = event.model_dump_json().encode()
+        if len(body) > MAX_EVENT_BYTES:
+            raise EventTooLarge(
+                f"a {event.topic.value} event of {len(body):,} bytes is more than the {MAX_EVENT_BYTES:,} "
+                "any broker carries"
+            )
         await self.publish_raw(
             event.topic.value,
-            event.model_dump_json().encode(),
+            body,
             key=key,
             correlation_id=event.correlation_id or None,
             message_id=str(event.event_id) if deduplicate else None,
@@ -146,17 +136,9 @@ class Bus:
         correlation_id: str | None = None,
         message_id: str | None = None,
     ) -> None:
-        name = self.topic_name(topic)
-        if isinstance(self.broker, KafkaBroker):
-            await self.broker.publish(
-                body, topic=name, key=key.encode() if key else None, correlation_id=correlation_id
-            )
-        else:
-            assert self._stream is not None
-            headers = {"Nats-Msg-Id": message_id} if message_id else None
-            await self.broker.publish(
-                body, subject=name, stream=self._stream.name, correlation_id=correlation_id, headers=headers
-            )
+        await self._transport.publish(
+            self.topic_name(topic), body, key=key, correlation_id=correlation_id, message_id=message_id
+        )
 
     async def dead_letter(self, topic: str, payload: bytes, error: str) -> None:
         letter = DeadLetter(
@@ -176,48 +158,54 @@ class Bus:
         buffer — where it would get no heartbeat and be redelivered to another replica, and
         where its work could not go to an idle replica."""
         topic = event_type.topic.value
-        workers = concurrency or self._concurrency
 
-        async def consume(body: bytes, message: StreamMessage[Any] = _MESSAGE) -> None:
-            await self._deliver(event_type, handler, topic, body, message)
+        async def consume(delivery: Delivery) -> None:
+            await self._deliver(topic, delivery, lambda: self._run_event(event_type, handler, topic, delivery.body))
 
-        name = self.topic_name(topic)
-        if isinstance(self.broker, KafkaBroker):
-            self.broker.subscriber(
-                name,
-                group_id=f"{self.prefix}scorekeeper-{self.service}",
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.MANUAL,
-                max_workers=workers,
-                decoder=_raw_decoder,
-            )(consume)
-        else:
-            durable = "".join(c if c.isalnum() else "_" for c in f"{self.prefix}{self.service}_{topic}")
-            self.broker.subscriber(
-                name,
-                stream=self._stream,
-                durable=durable,
-                pull_sub=PullSub(batch_size=workers, timeout=1.0),
-                # One worker: FastStream then handles each fetched batch concurrently and fetches
-                # the next once it is done (no buffer beyond the batch).
-                max_workers=workers if prefetch else 1,
-                ack_policy=AckPolicy.MANUAL,
-                config=ConsumerConfig(ack_wait=self._ack_wait_s, max_ack_pending=max(workers * 4, 64)),
-                decoder=_raw_decoder,
-            )(consume)
+        self._transport.subscribe(
+            self.topic_name(topic),
+            service=self.service,
+            topic=topic,
+            consume=consume,
+            concurrency=concurrency or self._concurrency,
+            prefetch=prefetch,
+        )
 
-    async def _deliver(
-        self, event_type: type[E], handler: Handler[E], topic: str, body: bytes, message: StreamMessage[Any]
-    ) -> None:
+    def subscribe_dead_letters(self, topic: Topic, handler: DeadLetterHandler) -> None:
+        """Settle what was dead-lettered on ``topic``: the handler makes sure nothing waits for it
+        (an errored record, an errored score, a failed run). A letter that cannot be settled is
+        logged and left on the dead-letter topic; an outage is retried for as long as it lasts."""
+        name = topic.dlq
+
+        async def settle(delivery: Delivery) -> None:
+            async def run() -> Decision:
+                try:
+                    await handler(DeadLetter.model_validate_json(delivery.body))
+                except Exception as exc:
+                    if infrastructure_failure(exc):
+                        raise
+                    log.error("a dead letter cannot be settled", extra={"topic": name, "error": repr(exc)})
+                return Decision(Action.ACK)
+
+            await self._deliver(name, delivery, run)
+
+        self._transport.subscribe(
+            self.topic_name(name), service=self.service, topic=name, consume=settle, concurrency=4, prefetch=True
+        )
+
+    # -- delivering --------------------------------------------------------------------------
+
+    async def _deliver(self, topic: str, delivery: Delivery, run: Callable[[], Awaitable[Decision]]) -> None:
         if self._draining:
-            await self._nack(message, backoff_s=1.0)
+            await delivery.redeliver(1.0)
             return
         self._inflight += 1
         self._idle.clear()
         started = time.perf_counter()
-        heartbeat = asyncio.create_task(self._heartbeat(message))
+        heartbeat = asyncio.create_task(self._heartbeat(delivery))
         try:
-            await self._handle(event_type, handler, topic, body, message)
+            decision = await self._outcome(topic, delivery, run)
+            await self._carry_out(topic, delivery, decision)
         finally:
             heartbeat.cancel()
             metrics.HANDLER_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
@@ -225,92 +213,89 @@ class Bus:
             if self._inflight == 0:
                 self._idle.set()
 
-    async def _heartbeat(self, message: StreamMessage[Any]) -> None:
-        """Tell JetStream a long handler is still working, so it does not redeliver meanwhile.
-        (Kafka needs none: its liveness is the consumer's poll loop, not per message.)"""
-        raw = message.raw_message
-        if not (isinstance(raw, Msg) and _is_jetstream(raw)):
-            return
+    async def _outcome(self, topic: str, delivery: Delivery, run: Callable[[], Awaitable[Decision]]) -> Decision:
+        try:
+            return await run()
+        except Exception as exc:
+            # Only a settler's outage reaches here: its other failures are logged and acked.
+            log.warning("a dependency is unavailable; redelivering", extra={"topic": topic, "error": repr(exc)})
+            return decide(Verdict.UNAVAILABLE, reason=repr(exc), max_backoff_s=self._max_backoff_s)
+
+    async def _heartbeat(self, delivery: Delivery) -> None:
+        """Tell the broker a long handler is still working, so it does not redeliver meanwhile."""
         while True:
             await asyncio.sleep(self._ack_wait_s / 3)
             with contextlib.suppress(Exception):
-                await raw.in_progress()
+                await delivery.in_progress()
 
-    async def _handle(
-        self, event_type: type[E], handler: Handler[E], topic: str, body: bytes, message: StreamMessage[Any]
-    ) -> None:
+    async def _run_event(self, event_type: type[E], handler: Handler[E], topic: str, body: bytes) -> Decision:
         try:
             event = event_type.model_validate_json(body)
         except ValidationError as exc:
-            await self._dead_letter_and_ack(message, topic, body, f"invalid {topic} event: {_summarise(exc)}")
-            return
+            return decide(Verdict.INVALID, reason=f"invalid {topic} event: {_summarise(exc)}")
+        except (ValueError, RecursionError) as exc:
+            return decide(Verdict.INVALID, reason=f"invalid {topic} event: {exc!r}")
         token = correlation_id.set(event.correlation_id or str(event.event_id))
         key = str(event.event_id)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._attempts),
                 wait=wait_random_exponential(multiplier=0.05, max=2.0),
-                retry=retry_if_not_exception_type((InvalidEvent, Postpone)),
+                retry=retry_if_exception(lambda e: not isinstance(e, InvalidEvent | Postpone)),
                 reraise=True,
             ):
                 with attempt:
                     await handler(event)
         except InvalidEvent as exc:
-            await self._dead_letter_and_ack(message, topic, body, str(exc))
+            return decide(Verdict.INVALID, reason=str(exc))
         except Postpone as postponed:
             log.debug("event postponed", extra={"topic": topic, "reason": str(postponed)})
-            await self._nack(message, backoff_s=postponed.delay_s)
+            return decide(Verdict.POSTPONED, postpone_s=postponed.delay_s, reason=str(postponed))
         except Exception as exc:
+            if infrastructure_failure(exc):
+                metrics.MESSAGES_FAILED.labels(self.service, topic, "unavailable").inc()
+                log.warning("a dependency is unavailable; redelivering", extra={"topic": topic, "error": repr(exc)})
+                return decide(Verdict.UNAVAILABLE, reason=repr(exc), max_backoff_s=self._max_backoff_s)
             metrics.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
-            deliveries = self._delivery_count(message, key)
-            if deliveries >= self._max_deliveries:
-                await self._dead_letter_and_ack(message, topic, body, f"gave up after {deliveries} deliveries: {exc!r}")
-                return
+            failures = self._count_failure(key)
             log.warning(
                 "handler failed; leaving the event for redelivery",
-                extra={"topic": topic, "error": repr(exc), "deliveries": deliveries},
+                extra={"topic": topic, "error": repr(exc), "failures": failures},
             )
-            await self._nack(message, backoff_s=min(2.0**deliveries, 60.0))
-        else:
-            await message.ack()
-            self._failures.pop(key, None)
-            metrics.MESSAGES_HANDLED.labels(self.service, topic).inc()
+            return decide(
+                Verdict.FAILED,
+                failures=failures,
+                max_deliveries=self._max_deliveries,
+                reason=repr(exc),
+                max_backoff_s=self._max_backoff_s,
+            )
         finally:
             correlation_id.reset(token)
+        self._failures.pop(key, None)
+        metrics.MESSAGES_HANDLED.labels(self.service, topic).inc()
+        return decide(Verdict.HANDLED)
 
-    async def _dead_letter_and_ack(self, message: StreamMessage[Any], topic: str, body: bytes, error: str) -> None:
-        try:
-            await self.dead_letter(topic, body, error)
-        except Exception:
-            # Never ack what did not reach the DLQ: a later ack would commit past it on Kafka.
-            log.exception("could not dead-letter an event; leaving it for redelivery", extra={"topic": topic})
-            await self._nack(message, backoff_s=5.0)
-            return
-        await message.ack()
-
-    async def _nack(self, message: StreamMessage[Any], backoff_s: float) -> None:
-        """Redeliver later: JetStream delays the redelivery itself; Kafka re-reads from the
-        uncommitted offset at once, so wait here (that partition cannot advance anyway)."""
-        if isinstance(message, NatsMessage) and _is_jetstream(message.raw_message):
-            await message.nack(delay=backoff_s)
+    async def _carry_out(self, topic: str, delivery: Delivery, decision: Decision) -> None:
+        if decision.action is Action.ACK:
+            await delivery.ack()
+        elif decision.action is Action.REDELIVER:
+            await delivery.redeliver(decision.delay_s)
         else:
-            await asyncio.sleep(min(backoff_s, 5.0))
-            await message.nack()
+            try:
+                await self.dead_letter(topic, delivery.body, decision.reason)
+            except Exception:
+                # Never ack what did not reach the DLQ: a later ack would commit past it on Kafka.
+                log.exception("could not dead-letter an event; leaving it for redelivery", extra={"topic": topic})
+                await delivery.redeliver(5.0)
+                return
+            await delivery.ack()
 
-    def _delivery_count(self, message: StreamMessage[Any], key: str) -> int:
-        raw = message.raw_message
-        if isinstance(raw, Msg) and _is_jetstream(raw):
-            return int(raw.metadata.num_delivered)
-        # Kafka does not count deliveries: count failed ones here (bounded).
+    def _count_failure(self, key: str) -> int:
         count = self._failures.pop(key, 0) + 1
         self._failures[key] = count
         while len(self._failures) > 10_000:
             self._failures.popitem(last=False)
         return count
-
-
-def _is_jetstream(raw: Msg) -> bool:
-    return (raw.reply or "").startswith("$JS.ACK.")
 
 
 def _summarise(exc: ValidationError) -> str:

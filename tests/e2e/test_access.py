@@ -17,12 +17,10 @@ from scorekeeper_sdk.client import cpb
 from shared.auth.access import Role
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
-from shared.edge.http_gateway import http_rules
-from tests.support.rpcs import Rpc, all_rpcs, unknown_ids
+from shared.edge.rules import http_rules
+from tests.support.rpcs import RPCS, Rpc, unknown_ids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
-
-RPCS = list(all_rpcs())
 
 
 @dataclass

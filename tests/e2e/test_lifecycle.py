@@ -202,7 +202,6 @@ async def test_sdk_runs_complete_from_ingested_records(client: Client, stack: St
         ([records[0], records[0]], "records[1] repeats records[0]"),
         ([{**records[0], "testcase_id": str(uuid.uuid4())}], "is not in version 1 of the run's testset"),
         ([{**records[0], "status": "weird"}], "records[0].status must be completed or errored, got 'weird'"),
-        ([{**records[0], "outputs": {"response": "y" * 1_100_000}}], "bytes; at most 1000000 per record"),
     ]
     for batch, fragment in bad_cases:
         with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -211,16 +210,35 @@ async def test_sdk_runs_complete_from_ingested_records(client: Client, stack: St
         assert fragment in (info.value.details() or "")
     assert (await client.get_run(run.id)).records == 0  # nothing of a bad batch was taken
 
-    assert (await client.ingest_records(run.id, records[:5])).accepted == 5
-    assert (await client.ingest_records(run.id, records)).accepted == 8  # the first five again: no duplicates
+    first = await client.ingest_records(run.id, records[:5])
+    assert (first.accepted, len(first.stored), len(first.duplicates), len(first.refused)) == (5, 5, 0, 0)
+    for _ in range(100):  # until the orchestrator stored them
+        if (await client.get_run(run.id)).records == 5:
+            break
+        await asyncio.sleep(0.1)
+    # The first five again: duplicates, left as they are; an answer too large to keep is refused
+    # and its record kept as errored, so the run still completes.
+    huge = {**records[7], "outputs": {"response": "y" * 600_000}}
+    again = await client.ingest_records(run.id, [*records[:7], huge])
+    assert [d.index for d in again.duplicates] == [0, 1, 2, 3, 4]
+    assert [s.index for s in again.stored] == [5, 6]
+    assert [(r.record.index, r.reason) for r in again.refused] == [
+        (
+            7,
+            "the outputs were not kept: it is 600,015 bytes of JSON, more than the 524,288 a record's outputs may hold",
+        )
+    ]
+    assert again.accepted == 3
     final = await client.wait_for_run(run.id, timeout_s=30)
-    assert (final.status, final.records, final.errored_records) == ("completed", 8, 0)
+    assert (final.status, final.records, final.errored_records) == ("completed", 8, 1)
     expected_answers = {c["question"]: c["answer"] for c in sample_testcases(8)}
+    kept = [t for t in testcases if str(t["testcase_id"]) != records[7]["testcase_id"]]
     assert final.metrics[0].passed == sum(
-        answer(t["inputs"]["question"])[1] == expected_answers[t["inputs"]["question"]] for t in testcases
+        answer(t["inputs"]["question"])[1] == expected_answers[t["inputs"]["question"]] for t in kept
     )
     got = {r.testcase_id: r for r in [r async for r in client.records(run.id)]}
     assert len(got) == 8 and all(r.latency_ms == 12.5 for r in got.values())
+    assert got[str(records[7]["testcase_id"])].status == "errored"
 
 
 async def test_metric_groups_and_production_versions(client: Client, stack: Stack) -> None:

@@ -446,7 +446,9 @@ async def test_bad_filters_are_invalid_argument_naming_the_problem(client: Clien
         await client.query.ListRecords(
             qpb.ListRecordsRequest(project_id=seeded.project_id, page_token=page.next_page_token), timeout=10
         )
-    assert info.value.details() == "page_token was made for another order_by; pass the same order_by as its first page"
+    assert info.value.details() == (
+        "page_token was issued for other filters or another order; pass the same filters and order as its first page"
+    )
     for request, code in (
         (qpb.ListRecordsRequest(project_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND),
         (qpb.ListRecordsRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND),

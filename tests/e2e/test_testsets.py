@@ -300,12 +300,14 @@ async def test_export_escapes_formulas(client: Client, project_id: str, http: ht
     cases = [
         {"question": '=HYPERLINK("http://x")', "answer": "+1", "note": "-2"},
         {"question": "@SUM(A1)", "answer": "ok"},
+        {"question": "\u200b=1", "answer": "\uff1dSUM(A1)", "note": " +1"},
     ]
     tid = await _testset(client, project_id, cases, json_schema=None)
     exported = await _export(http, tid)
     assert exported == [
         {"question": '\'=HYPERLINK("http://x")', "answer": "'+1", "note": "'-2"},
         {"question": "'@SUM(A1)", "answer": "ok", "note": ""},
+        {"question": "'\u200b=1", "answer": "'\uff1dSUM(A1)", "note": "' +1"},
     ]
     _error(await http.get(f"/v1/testsets/{uuid.uuid4()}/testcases:export"), 404, "NOT_FOUND")
 

@@ -4,6 +4,10 @@ Runs uvicorn in a background thread (``tests.support.serve``). What it answers i
 URL path, so one server serves every case at once::
 
     /echo                       200: a chat-completion-like answer echoing the request
+    /headers                    200: {"headers": the request's headers} (a system leaking its credentials)
+    /poison/<kind>              200 JSON no store could keep as it is: nul ({"answer": "a\u0000b"}),
+                                surrogate ({"answer": "\ud800"}), deep (an array 10,000 deep),
+                                big ({"answer": 600 KB of text}), nan ({"answer": NaN})
     /slow/<ms>                  waits, then answers as /echo
     /hang                       waits a minute (a timeout)
     /status/<code>[?retry_after=…]   that status with a small JSON body (and a Retry-After header)
@@ -189,6 +193,10 @@ class FakeSystemServer:
         query = entry.query
         if mode == "echo":
             return JSONResponse(_echo(entry))
+        if mode == "headers":
+            return JSONResponse({"headers": entry.headers})
+        if mode == "poison":
+            return Response(_POISONS[arg], 200, media_type="application/json")
         if mode == "slow":
             await asyncio.sleep(int(arg or "1000") / 1000)
             return JSONResponse(_echo(entry))
@@ -228,6 +236,15 @@ def _echo(entry: Received) -> dict[str, Any]:
         "query": entry.query,
         "received": body,
     }
+
+
+_POISONS = {
+    "nul": b'{"answer": "a\\u0000b"}',
+    "surrogate": b'{"answer": "\\ud800"}',
+    "deep": b"[" * 10_000 + b"]" * 10_000,
+    "big": b'{"answer": "' + b"x" * 600_000 + b'"}',
+    "nan": b'{"answer": NaN}',
+}
 
 
 def _big_json(size: int) -> bytes:

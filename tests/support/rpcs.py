@@ -97,6 +97,9 @@ def all_rpcs() -> Iterator[Rpc]:
             yield Rpc(method)
 
 
+RPCS = list(all_rpcs())
+
+
 def unknown_ids() -> dict[str, str]:
     """An id for every entity kind that names nothing."""
     return {entity: str(uuid.uuid4()) for entity in set(SCOPED_FIELDS.values())}

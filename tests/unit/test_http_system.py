@@ -16,16 +16,17 @@ from urllib.parse import quote
 import pytest
 
 from services.system_executor.http_system import Execution, HttpSystemCaller, RetryPolicy
-from services.system_executor.safety import (
+from shared.embedded import free_port
+from shared.outbound.allowlist import (
     DEFAULT_ALLOWED_HOSTS,
     AllowlistBackend,
     HostAllowlist,
     HostNotAllowed,
     Resolver,
+    outbound_http_client,
     resolve,
-    system_http_client,
 )
-from shared.embedded import free_port
+from shared.outbound.secrets import SecretEnvPolicy
 from shared.system_config import parse_http_config
 from tests.support.fake_system import FakeSystemServer, delay, fail, fake_system_server
 
@@ -54,13 +55,15 @@ async def caller(
     retry: RetryPolicy = FAST,
     max_response_bytes: int = 100_000,
 ) -> AsyncIterator[HttpSystemCaller]:
-    async with system_http_client(HostAllowlist.parse(allowed), max_connections=16, resolver=resolver) as client:
+    async with outbound_http_client(HostAllowlist.parse(allowed), max_connections=16, resolver=resolver) as client:
         yield HttpSystemCaller(
             client,
             max_response_bytes=max_response_bytes,
             max_redirects=max_redirects,
             retry=retry,
             environ=environ or {},
+            # The variables the tests name are allowed; the rule itself is tested on its own.
+            secret_env=SecretEnvPolicy(names=frozenset(environ or {}) | {"MY_BOT_KEY"}),
         )
 
 

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 
 from services.scorer.judging import Judge
 from shared.llm import Endpoint, LlmGateway, LlmLimits, PriceTable
+from shared.outbound.secrets import SecretEnvPolicy
 from shared.scoring.metric import MetricVersion, OutputType, ScoreOutcome
 from shared.scoring.record import ScoringInput
 from tests.support.fake_llm import FakeLlmServer, answer, delay, http_error
@@ -54,7 +55,7 @@ def llm(llm_server: FakeLlmServer, monkeypatch: pytest.MonkeyPatch) -> FakeLlmSe
 @pytest.fixture
 async def judge(llm: FakeLlmServer) -> AsyncIterator[Judge]:
     async with LlmGateway(FAST, PRICES, purpose="judge") as gateway:
-        yield Judge(gateway, Endpoint(base_url=llm.base_url, api_key_env=KEY_ENV))
+        yield Judge(gateway, Endpoint(base_url=llm.base_url, api_key_env=KEY_ENV), SecretEnvPolicy())
 
 
 def ai_metric(output_type: OutputType = "boolean", threshold: float | None = None, **config: Any) -> MetricVersion:

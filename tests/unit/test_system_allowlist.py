@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.system_executor.safety import DEFAULT_ALLOWED_HOSTS, HostAllowlist, HostNotAllowed
 from services.system_executor.settings import ExecutorSettings
+from shared.outbound.allowlist import DEFAULT_ALLOWED_HOSTS, HostAllowlist, HostNotAllowed
 
 NOT_LISTED = "system URL host {host!r} is not in the executor's allowlist (SCOREKEEPER_ALLOWED_HOSTS)"
 _NOT_PUBLIC = (

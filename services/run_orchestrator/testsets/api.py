@@ -7,7 +7,6 @@ versions.py); import and export live in transfer.py.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -17,8 +16,6 @@ from services.run_orchestrator.api import CatalogApi
 from services.run_orchestrator.catalog import require_name
 from services.run_orchestrator.testsets import validation
 from services.run_orchestrator.testsets.messages import (
-    decode_token,
-    encode_token,
     page_size,
     testcase_pb,
     testset_pb,
@@ -26,6 +23,7 @@ from services.run_orchestrator.testsets.messages import (
 )
 from services.run_orchestrator.testsets.repository import TestsetNotFound, TestsetRepository
 from services.run_orchestrator.testsets.transfer import TestcaseTransfer
+from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
@@ -70,27 +68,28 @@ class TestsetApi(TestcaseTransfer):
         limit = page_size(request.page_size, 50, 500)
         after = None
         if request.page_token:
-            token = decode_token(request.page_token, {"c": str, "i": str})
-            try:
-                after = (datetime.fromisoformat(token["c"]), uuid.UUID(token["i"]))
-            except ValueError:
-                raise invalid("page_token is malformed; pass back the next_page_token of a previous response") from None
+            token = page_tokens.decode(request.page_token, ("c", "i"), request)
+            after = (page_tokens.timestamp(token["c"]), page_tokens.uuid_of(token["i"]))
         rows = await self._testsets.list_testsets(pid, after, limit + 1)
         response = pb.ListTestsetsResponse(testsets=[testset_pb(r) for r in rows[:limit]])
         if len(rows) > limit:
             last = rows[limit - 1]
-            response.next_page_token = encode_token({"c": last["created_at"].isoformat(), "i": str(last["id"])})
+            response.next_page_token = page_tokens.encode(
+                {"c": last["created_at"].isoformat(), "i": str(last["id"])}, request
+            )
         return response
 
     async def list_testset_versions(self, request: pb.ListTestsetVersionsRequest) -> pb.ListTestsetVersionsResponse:
         tid = parse_uuid(request.testset_id, "testset_id")
         await self._testset_at(tid, 0)
         limit = page_size(request.page_size, 100, 1000)
-        before = decode_token(request.page_token, {"v": int})["v"] if request.page_token else None
+        before = None
+        if request.page_token:
+            before = page_tokens.integer(page_tokens.decode(request.page_token, ("v",), request)["v"])
         rows = await self._testsets.list_versions(tid, before, limit + 1)
         response = pb.ListTestsetVersionsResponse(versions=[version_pb(r) for r in rows[:limit]])
         if len(rows) > limit:
-            response.next_page_token = encode_token({"v": rows[limit - 1]["version"]})
+            response.next_page_token = page_tokens.encode({"v": rows[limit - 1]["version"]}, request)
         return response
 
     async def update_testset(self, request: pb.UpdateTestsetRequest) -> pb.Testset:
@@ -194,16 +193,19 @@ class TestsetApi(TestcaseTransfer):
         version = request.version
         if request.page_token:
             # The token pins the version of the first page: later pages never mix versions.
-            token = decode_token(request.page_token, {"v": int, "p": int})
-            if version and version != token["v"]:
-                raise invalid(f"version {version} differs from the page_token's version {token['v']}")
-            version, after = token["v"], token["p"]
+            token = page_tokens.decode(request.page_token, ("v", "p"), request, ignore=("version",))
+            pinned = page_tokens.integer(token["v"])
+            if version and version != pinned:
+                raise invalid(f"version {version} differs from the page_token's version {pinned}")
+            version, after = pinned, page_tokens.integer(token["p"])
         testset = await self._testset_at(tid, version)
         version = testset["version"]
         rows = await self._testsets.list_testcases(tid, version, after, limit + 1, invalid_only=request.invalid_only)
         response = pb.ListTestcasesResponse(testcases=[testcase_pb(str(tid), r) for r in rows[:limit]], version=version)
         if len(rows) > limit:
-            response.next_page_token = encode_token({"v": version, "p": rows[limit - 1]["position"]})
+            response.next_page_token = page_tokens.encode(
+                {"v": version, "p": rows[limit - 1]["position"]}, request, ignore=("version",)
+            )
         return response
 
 

@@ -1,9 +1,7 @@
-"""Testset rows → protobuf messages, and the opaque page tokens of the testset lists."""
+"""Testset rows → protobuf messages, and the page size of the testset lists."""
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any, Protocol
 
 from scorekeeper.v1 import testsets_pb2 as pb
@@ -16,9 +14,6 @@ class Row(Protocol):
     """A database row (asyncpg.Record) or a dict with the same keys."""
 
     def __getitem__(self, key: str, /) -> Any: ...
-
-
-_BAD_TOKEN = "page_token is malformed; pass back the next_page_token of a previous response"
 
 
 def testset_pb(row: Row) -> pb.Testset:
@@ -68,23 +63,3 @@ def page_size(requested: int, default: int, maximum: int) -> int:
     if requested < 0:
         raise invalid("page_size must not be negative")
     return min(requested or default, maximum)
-
-
-def encode_token(position: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_token(token: str, required: dict[str, type]) -> dict[str, Any]:
-    """The position a token holds; INVALID_ARGUMENT unless it has each required key with its type."""
-    if len(token) > 1024:
-        raise invalid(_BAD_TOKEN)
-    try:
-        position = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise invalid(_BAD_TOKEN) from None
-    if not isinstance(position, dict) or any(
-        not isinstance(position.get(k), t) or isinstance(position.get(k), bool) != (t is bool)
-        for k, t in required.items()
-    ):
-        raise invalid(_BAD_TOKEN)
-    return position

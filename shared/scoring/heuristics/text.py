@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Literal, Self
 
+import regex as _regex
 from pydantic import Field, field_validator, model_validator
 
 from shared.scoring.heuristics.base import (
@@ -79,8 +80,9 @@ class RegexParams(OutputParams):
     @classmethod
     def _compiles(cls, pattern: str) -> str:
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            re.compile(pattern)  # the syntax users know, with its messages
+            _regex.compile(pattern)  # the engine that runs it (re's syntax, with time limits)
+        except (re.error, _regex.error) as exc:
             raise ValueError(f"invalid regular expression: {exc}") from exc
         return pattern
 
@@ -189,10 +191,24 @@ def starts_with(p: StartsWithParams, record: ScoringInput) -> Verdict:
     return Verdict(False, f"output {show(got)} does not start with {show(prefix)}")
 
 
+# A backtracking pattern can take exponential time on some outputs ("(a|aa)+$"): a match gets
+# this long, then the score errors naming the pattern.
+REGEX_TIMEOUT_S = 1.0
+
+
 def regex(p: RegexParams, record: ScoringInput) -> Verdict:
     got = output_text(record, p.output_field)
-    compiled = re.compile(p.pattern, re.IGNORECASE if p.ignore_case else 0)
-    matched = compiled.fullmatch(got) if p.mode == "fullmatch" else compiled.search(got)
+    compiled = _regex.compile(p.pattern, _regex.IGNORECASE if p.ignore_case else 0)
+    try:
+        if p.mode == "fullmatch":
+            matched = compiled.fullmatch(got, timeout=REGEX_TIMEOUT_S)
+        else:
+            matched = compiled.search(got, timeout=REGEX_TIMEOUT_S)
+    except TimeoutError:
+        raise HeuristicError(
+            f"the pattern /{p.pattern}/ took longer than {REGEX_TIMEOUT_S:g} s on this output "
+            f"({len(got):,} characters); a pattern that backtracks this much needs rewriting"
+        ) from None
     verb = "matches" if p.mode == "fullmatch" else "has a match for"
     if matched:
         return Verdict(True, f"output {show(got)} {verb} /{p.pattern}/")

@@ -1,0 +1,106 @@
+"""What the orchestrator does with the events that were dead-lettered, so that no run waits for
+them: whatever made an event fail for good, its run still ends, with exact counts and the reason.
+
+- ``run.created``: the run could not be planned; it fails, naming why.
+- ``chunk.requested``: the chunk's testcase × trial pairs without a record become errored records.
+- ``record.produced``: the record becomes an errored record (its outputs are not kept).
+- ``score.completed``: the run's status is worked out again from its counts.
+
+Each is idempotent (deterministic record ids, ``ON CONFLICT DO NOTHING``), as every handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import asyncpg
+
+from services.run_orchestrator.lifecycle import TERMINAL
+from services.run_orchestrator.run_repository import RunRepository
+from shared import metrics
+from shared.events import DeadLetter, RecordProduced
+from shared.json_limits import clean_text, storable
+from shared.messaging import dead_letters
+from shared.messaging.bus import Bus
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+_LIVE = ("pending", "awaiting_execution", "running_execution", "awaiting_scoring", "running_scoring")
+
+
+class Settlement:
+    def __init__(self, runs: RunRepository) -> None:
+        self._runs = runs
+
+    def register(self, bus: Bus) -> None:
+        bus.subscribe_dead_letters(Topic.RUN_CREATED, self.run_created)
+        bus.subscribe_dead_letters(Topic.CHUNK_REQUESTED, self.chunk_requested)
+        bus.subscribe_dead_letters(Topic.RECORD_PRODUCED, self.record_produced)
+        bus.subscribe_dead_letters(Topic.SCORE_COMPLETED, self.score_completed)
+
+    async def run_created(self, letter: DeadLetter) -> None:
+        found = dead_letters.ids(letter, "run_id")
+        if found is None:
+            return
+        error = clean_text(f"the run could not be planned: {letter.error}")
+        row = await self._runs.set_status(found["run_id"], "failed", only_from=_LIVE, error=error)
+        if row is not None:
+            metrics.RUN_TRANSITIONS.labels("failed").inc()
+            log.warning("run failed: its run.created was dead-lettered", extra={"run_id": str(found["run_id"])})
+
+    async def chunk_requested(self, letter: DeadLetter) -> None:
+        found = dead_letters.ids(letter, "run_id")
+        first = dead_letters.integer(letter, "first_position")
+        last = dead_letters.integer(letter, "last_position")
+        if found is None or first is None or last is None:
+            return
+        header = await self._runs.header(found["run_id"])
+        if header is None:
+            return
+        testcases = await self._runs.testcases_between(header.testset_id, header.testset_version, first, last)
+        error = f"the chunk of testcases could not be executed: {letter.error}"
+        for testcase in testcases:
+            for trial in range(header.trials):
+                await self._errored(header.id, testcase, trial, error)
+
+    async def record_produced(self, letter: DeadLetter) -> None:
+        found = dead_letters.ids(letter, "run_id", "testcase_id")
+        trial = dead_letters.integer(letter, "trial")
+        if found is None or trial is None:
+            return
+        header = await self._runs.header(found["run_id"])
+        if header is None or not 0 <= trial < header.trials:
+            return
+        revisions = await self._runs.testcases_at(header.testset_id, header.testset_version, [found["testcase_id"]])
+        testcase = revisions.get(found["testcase_id"])
+        if testcase is None:
+            return
+        await self._errored(header.id, testcase, trial, f"the record could not be stored: {letter.error}")
+
+    async def score_completed(self, letter: DeadLetter) -> None:
+        found = dead_letters.ids(letter, "run_id")
+        if found is None:
+            return
+        status = await self._runs.advance(found["run_id"])
+        if status is not None:
+            metrics.RUN_TRANSITIONS.labels(status).inc()
+
+    async def _errored(self, run_id: uuid.UUID, testcase: asyncpg.Record, trial: int, error: str) -> None:
+        event, _ = storable(
+            RecordProduced(
+                run_id=run_id,
+                testcase_id=testcase["testcase_id"],
+                trial=trial,
+                inputs=testcase["inputs"],
+                expected=testcase["expected"],
+                metadata=testcase["metadata"],
+                status="errored",
+                error=error,
+            )
+        )
+        _, status = await self._runs.save_record(event)
+        if status is not None:
+            metrics.RUN_TRANSITIONS.labels(status).inc()
+            if status in TERMINAL:
+                log.info("run finished", extra={"run_id": str(run_id), "status": status})

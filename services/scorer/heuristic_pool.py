@@ -1,0 +1,113 @@
+"""Heuristics run off the event loop, each with a CPU-time bound.
+
+A heuristic is a pure function of a record, but some records make some heuristics slow (a
+backtracking regex, ROUGE over two novels). Scoring in this process would stop its event loop:
+no heartbeats (the broker redelivers, the work is done twice), no /healthz, no other run's
+scores. So each score is computed in a worker process (pebble), which:
+
+- gets ``cpu_s`` of CPU time (ITIMER_PROF) — beyond it the score is errored, naming the bound;
+- is killed if it does not answer within ``4 × cpu_s`` of wall time (a C call that ignores the
+  signal), and replaced;
+- is never given more work for a metric version that exceeded its bound on ``trip_after`` records
+  in a row, for ``pause_s``: its scores error at once, so other runs keep being scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import time
+import uuid
+from concurrent.futures import TimeoutError as FutureTimeout
+from types import FrameType
+
+import pebble
+
+from shared.scoring.metric import MetricVersion, ScoreOutcome, score_heuristic
+from shared.scoring.record import ScoringInput
+
+log = logging.getLogger(__name__)
+
+
+class CpuBoundExceeded(BaseException):
+    """Raised in a worker when its score used up its CPU time (a BaseException, so that no
+    heuristic's own ``except Exception`` can swallow it)."""
+
+
+def _exceeded(signum: int, frame: FrameType | None) -> None:
+    raise CpuBoundExceeded
+
+
+def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) -> ScoreOutcome | None:
+    """None when the CPU bound was exceeded."""
+    signal.signal(signal.SIGPROF, _exceeded)
+    signal.setitimer(signal.ITIMER_PROF, cpu_s)
+    try:
+        return score_heuristic(metric, record)
+    except CpuBoundExceeded:
+        return None
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+def _warm() -> None:
+    """Nothing: running it makes a worker import the heuristics (a second or two) before work arrives."""
+
+
+class HeuristicPool:
+    """Worker processes scoring heuristics; ``score`` never raises."""
+
+    def __init__(self, workers: int, cpu_s: float, *, trip_after: int = 3, pause_s: float = 60.0) -> None:
+        self._pool = pebble.ProcessPool(max_workers=workers, context=multiprocessing.get_context("forkserver"))
+        self._workers = workers
+        self._cpu_s = cpu_s
+        self._trip_after = trip_after
+        self._pause_s = pause_s
+        self._strikes: dict[uuid.UUID, int] = {}
+        self._paused_until: dict[uuid.UUID, float] = {}
+
+    async def warm(self) -> None:
+        """Start every worker now, so the first scores do not wait for them."""
+        await asyncio.gather(*(asyncio.wrap_future(self._pool.schedule(_warm)) for _ in range(self._workers)))
+
+    async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
+        paused = self._paused_until.get(metric.id, 0.0) - time.monotonic()
+        if paused > 0:
+            return _errored(
+                f"not scored: metric {metric.name!r} exceeded its {self._cpu_s:g} s CPU bound on "
+                f"{self._trip_after} records in a row; it is paused for another {paused:.0f} s"
+            )
+        future = self._pool.schedule(_score_in_worker, args=(metric, record, self._cpu_s), timeout=4 * self._cpu_s)
+        outcome: ScoreOutcome | None
+        try:
+            outcome = await asyncio.wrap_future(future)
+        except (FutureTimeout, TimeoutError):
+            outcome = None
+        except pebble.ProcessExpired as exc:
+            return _errored(f"the heuristic's worker process died ({exc}); re-score to try again")
+        if outcome is None:
+            self._strike(metric)
+            return _errored(f"the heuristic used more than its {self._cpu_s:g} s CPU bound on this record")
+        self._strikes.pop(metric.id, None)
+        return outcome
+
+    def _strike(self, metric: MetricVersion) -> None:
+        strikes = self._strikes.get(metric.id, 0) + 1
+        self._strikes[metric.id] = strikes
+        if strikes >= self._trip_after:
+            self._strikes.pop(metric.id, None)
+            self._paused_until[metric.id] = time.monotonic() + self._pause_s
+            log.warning(
+                "a heuristic metric keeps exceeding its CPU bound; pausing it",
+                extra={"metric": metric.name, "metric_version_id": str(metric.id), "pause_s": self._pause_s},
+            )
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=5)
+
+
+def _errored(error: str) -> ScoreOutcome:
+    return ScoreOutcome("errored", None, None, "", error)

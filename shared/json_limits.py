@@ -1,0 +1,97 @@
+"""What a JSON document from outside (a system's answer, ingested outputs) must be to be stored
+faithfully: decided before anything is published, so a poison answer becomes an errored record
+naming the limit instead of an event no consumer can ever handle.
+
+The limits apply alike whichever broker carries the event (NATS and Kafka both refuse messages
+over 1 MiB by default): a record's outputs hold at most ``MAX_OUTPUTS_BYTES`` of JSON, an event at
+most ``MAX_EVENT_BYTES``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+
+from shared.events import RecordProduced
+
+# Nesting beyond this is refused (PostgreSQL's parser and most JSON tools give up far deeper).
+MAX_DEPTH = 64
+# A record's outputs, as JSON.
+MAX_OUTPUTS_BYTES = 512 * 1024
+# A whole event on the bus: under the 1 MiB both brokers accept by default, with room to spare.
+MAX_EVENT_BYTES = 900 * 1024
+
+
+def unstorable(value: Any, max_bytes: int = MAX_OUTPUTS_BYTES) -> str | None:
+    """Why ``value`` (dicts, lists, strings, numbers …) cannot be stored as it is, or None."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return f"it nests deeper than {MAX_DEPTH} levels"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if reason := _text_problem(key) if isinstance(key, str) else None:
+                        return reason
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if reason := _text_problem(item):
+                return reason
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"it holds {item}, which JSON cannot"
+    size = json_size(value)
+    if size > max_bytes:
+        return f"it is {size:,} bytes of JSON, more than the {max_bytes:,} a record's outputs may hold"
+    return None
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # orjson stops at 64-bit integers; json does not
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "it holds a NUL character (\\u0000), which PostgreSQL cannot store"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it holds an unpaired surrogate (\\ud800 … \\udfff), which is not text"
+    return None
+
+
+def clean_text(text: str) -> str:
+    """Text made storable (for error messages): NUL and unpaired surrogates replaced."""
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def storable(record: RecordProduced) -> tuple[RecordProduced, str | None]:
+    """The record as it can be carried and stored, and why its outputs were not kept (or None).
+
+    Outputs that break a limit are dropped and the record is errored naming the limit; the error
+    text is made storable; a record whose testcase data alone would make the event too large for
+    the bus loses those copies (the testcase itself stays in its testset)."""
+    reason = unstorable(record.outputs)
+    changes: dict[str, Any] = {"error": clean_text(record.error)}
+    if reason is not None:
+        reason = f"the outputs were not kept: {reason}"
+        changes.update(outputs={}, status="errored", error=reason)
+    record = record.model_copy(update=changes)
+    size = json_size(record.model_dump(mode="json"))
+    if size > MAX_EVENT_BYTES:
+        reason = (
+            f"the testcase's data makes the record {size:,} bytes, more than the {MAX_EVENT_BYTES:,} an event may carry"
+        )
+        record = record.model_copy(
+            update={"inputs": {}, "expected": {}, "metadata": {}, "outputs": {}, "status": "errored", "error": reason}
+        )
+    return record, reason

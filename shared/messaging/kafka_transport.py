@@ -1,0 +1,84 @@
+"""Apache Kafka (and Kafka-protocol brokers): one consumer group per service and topic, manual
+commits after the handler is done (never FastStream's ACK_FIRST). Kafka keeps no per-message
+delivery count and cannot delay one message: a redelivery is a wait here, then a seek back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from urllib.parse import urlparse
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+
+from shared.messaging.nats_transport import raw_decoder
+from shared.messaging.transport import Consume
+
+# FastStream injects the message being handled through this default.
+_MESSAGE: Any = Context("message")
+# A partition cannot advance past a message waiting for its redelivery: keep the wait short.
+MAX_REDELIVERY_WAIT_S = 5.0
+
+
+class KafkaDelivery:
+    def __init__(self, body: bytes, message: StreamMessage[Any]) -> None:
+        self.body = body
+        self._message = message
+
+    def broker_deliveries(self) -> int | None:
+        return None
+
+    async def ack(self) -> None:
+        await self._message.ack()
+
+    async def redeliver(self, delay_s: float) -> None:
+        await asyncio.sleep(min(delay_s, MAX_REDELIVERY_WAIT_S))
+        await self._message.nack()
+
+    async def in_progress(self) -> None:
+        """Kafka's liveness is the consumer's poll loop, not per message."""
+
+
+class KafkaTransport:
+    kind = "kafka"
+
+    def __init__(self, url: str, *, service: str, topic_prefix: str) -> None:
+        servers = [h for h in urlparse(url).netloc.split(",") if h]
+        self.broker = KafkaBroker(servers, client_id=f"scorekeeper-{service}", logger=None)
+        self._prefix = topic_prefix
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self, timeout_s: float) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.broker.stop(), timeout_s)
+
+    async def connected(self) -> bool:
+        try:
+            return bool(await self.broker.ping(timeout=1.0))
+        except Exception:
+            return False
+
+    async def publish(
+        self, name: str, body: bytes, *, key: str | None, correlation_id: str | None, message_id: str | None
+    ) -> None:
+        await self.broker.publish(body, topic=name, key=key.encode() if key else None, correlation_id=correlation_id)
+
+    def subscribe(
+        self, name: str, *, service: str, topic: str, consume: Consume, concurrency: int, prefetch: bool
+    ) -> None:
+        async def handle(body: bytes, message: StreamMessage[Any] = _MESSAGE) -> None:
+            await consume(KafkaDelivery(body, message))
+
+        self.broker.subscriber(
+            name,
+            # One consumer group per service (its replicas share the partitions).
+            group_id=f"{self._prefix}scorekeeper-{service}",
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            max_workers=concurrency,
+            decoder=raw_decoder,
+        )(handle)

@@ -1,0 +1,74 @@
+"""What the bus needs of a broker (as arroyo's ``backends/abstract.py``): publish bytes, consume
+bytes with manual acknowledgement, and say whether it is connected. Each broker is one module
+implementing it; the delivery policy (shared/messaging/policy.py) never sees which one it is.
+
+A new broker is one new module with a ``Transport`` and a ``Delivery``, plus one line in
+``open_transport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+
+class Delivery(Protocol):
+    """One message as the broker delivered it."""
+
+    body: bytes
+
+    def broker_deliveries(self) -> int | None:
+        """How often the broker has delivered it (JetStream counts); None where it does not count."""
+
+    async def ack(self) -> None:
+        """Done: never deliver it again (Kafka: commit past it)."""
+
+    async def redeliver(self, delay_s: float) -> None:
+        """Not done: deliver it again after about ``delay_s``."""
+
+    async def in_progress(self) -> None:
+        """Still working on it: do not redeliver it meanwhile (a no-op where liveness is the poll)."""
+
+
+Consume = Callable[[Delivery], Awaitable[None]]
+
+
+class Transport(Protocol):
+    """One broker connection of one service."""
+
+    kind: str
+    # The underlying FastStream broker (tests drive it with FastStream's in-memory harness).
+    broker: Any
+
+    async def start(self) -> None: ...
+
+    async def stop(self, timeout_s: float) -> None:
+        """Close the connection; never waits longer than ``timeout_s`` (a broker that is away)."""
+
+    async def connected(self) -> bool: ...
+
+    async def publish(
+        self, name: str, body: bytes, *, key: str | None, correlation_id: str | None, message_id: str | None
+    ) -> None:
+        """``message_id``: a broker that deduplicates (JetStream) drops a second publish of it."""
+
+    def subscribe(
+        self, name: str, *, service: str, topic: str, consume: Consume, concurrency: int, prefetch: bool
+    ) -> None:
+        """Deliver the messages of the physical topic ``name`` (the logical ``topic``) to ``consume``,
+        at most ``concurrency`` at once, shared with every replica of ``service``."""
+
+
+def open_transport(url: str, *, service: str, topic_prefix: str, ack_wait_s: float) -> Transport:
+    """The transport a bus URL names: ``nats://host:4222`` or ``kafka://host:9092[,host2:9092]``."""
+    scheme = urlparse(url).scheme
+    if scheme == "nats":
+        from shared.messaging.nats_transport import NatsTransport
+
+        return NatsTransport(url, topic_prefix=topic_prefix, ack_wait_s=ack_wait_s)
+    if scheme == "kafka":
+        from shared.messaging.kafka_transport import KafkaTransport
+
+        return KafkaTransport(url, service=service, topic_prefix=topic_prefix)
+    raise ValueError(f"unsupported bus URL {url!r}: use kafka://host:port or nats://host:port")

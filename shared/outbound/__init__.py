@@ -1,0 +1,2 @@
+"""Calls out of the platform (systems, LLM judges, webhooks): where they may go and what secrets
+they may carry."""

@@ -1,0 +1,87 @@
+"""Heuristics in worker processes: scored off the event loop, each within a CPU-time bound."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from services.scorer.heuristic_pool import HeuristicPool
+from shared.scoring.metric import MetricVersion, ScoreOutcome
+from shared.scoring.record import ScoringInput
+
+WORDS = " ".join(f"w{i % 97}" for i in range(1_400))
+
+
+def metric(kind: str, params: dict[str, Any], name: str = "m") -> MetricVersion:
+    return MetricVersion(
+        uuid.uuid4(), uuid.uuid4(), name, "heuristic", "boolean", None, {"kind": kind, "params": params}
+    )
+
+
+def record(answer: str, expected: str = "") -> ScoringInput:
+    return ScoringInput(outputs={"response": answer}, expected={"answer": expected})
+
+
+@pytest.fixture(scope="module")
+async def pool() -> AsyncIterator[HeuristicPool]:
+    heuristics = HeuristicPool(workers=2, cpu_s=0.3, trip_after=2, pause_s=30)
+    await heuristics.warm()
+    try:
+        yield heuristics
+    finally:
+        heuristics.close()
+
+
+async def test_a_heuristic_is_scored_in_a_worker(pool: HeuristicPool) -> None:
+    outcome = await pool.score(metric("exact_match", {"expected_field": "answer"}), record("Paris", "Paris"))
+    assert (outcome.status, outcome.value, outcome.passed) == ("completed", True, True)
+
+
+async def test_a_catastrophic_regex_errors_quickly_naming_the_pattern(pool: HeuristicPool) -> None:
+    started = time.monotonic()
+    outcome = await pool.score(metric("regex", {"pattern": "(a|aa)+$"}), record("a" * 60 + "b"))
+    assert outcome.status == "errored"
+    assert "CPU bound" in outcome.error or "(a|aa)+$" in outcome.error
+    assert time.monotonic() - started < 3
+    fast = await pool.score(metric("regex", {"pattern": "(a+)+$"}), record("a" * 30 + "b"))
+    assert (fast.status, fast.passed) == ("completed", False)
+
+
+async def test_a_slow_heuristic_is_cut_at_its_cpu_bound_while_the_loop_keeps_going(pool: HeuristicPool) -> None:
+    slow = metric("rouge_l", {"expected_field": "answer"}, name="rouge on novels")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
+    outcome: ScoreOutcome = await pool.score(slow, record(WORDS, WORDS[::-1]))
+    elapsed = time.monotonic() - started
+    ticker.cancel()
+    assert (outcome.status, outcome.error) == (
+        "errored",
+        "the heuristic used more than its 0.3 s CPU bound on this record",
+    )
+    assert ticks >= elapsed / 0.01 * 0.5  # the event loop ran all along
+
+
+async def test_a_metric_that_keeps_exceeding_its_bound_is_paused_and_others_go_on(pool: HeuristicPool) -> None:
+    slow = metric("rouge_l", {"expected_field": "answer"}, name="slow")
+    strikes = [await pool.score(slow, record(WORDS, WORDS[::-1])) for _ in range(2)]
+    assert [s.error for s in strikes] == ["the heuristic used more than its 0.3 s CPU bound on this record"] * 2
+    started = time.monotonic()
+    paused = await pool.score(slow, record(WORDS, WORDS[::-1]))
+    assert paused.status == "errored"
+    assert paused.error.startswith("not scored: metric 'slow' exceeded its 0.3 s CPU bound on 2 records in a row")
+    assert time.monotonic() - started < 0.1
+    other = await pool.score(metric("contains", {"value": "x"}), record("xyz"))
+    assert other.status == "completed"
