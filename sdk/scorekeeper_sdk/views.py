@@ -241,7 +241,30 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class IngestedRef:
+    """One record of an ingest call: its position in the call, testcase × trial, and record id."""
+
+    index: int
+    testcase_id: str
+    trial: int
+    record_id: str = ""
+
+
+@dataclass(frozen=True)
+class RefusedRecord:
+    """A record kept as errored because its outputs break a storage limit (``reason`` says which)."""
+
+    record: IngestedRef
+    reason: str
+
+
+@dataclass(frozen=True)
 class IngestResult:
-    """What the server took from one ingest call."""
+    """What the server took from one ingest call: ``accepted`` records, of which those ``stored`` as
+    sent, those ``refused`` (kept as errored records naming the limit their outputs broke); and the
+    ``duplicates``, testcase × trial pairs the run had a record of already (left as they were)."""
 
     accepted: int
+    stored: list[IngestedRef] = field(default_factory=list)
+    duplicates: list[IngestedRef] = field(default_factory=list)
+    refused: list[RefusedRecord] = field(default_factory=list)

@@ -15,7 +15,7 @@ from scorekeeper_sdk import AsyncScorekeeper, FailedPrecondition, models
 from scorekeeper_sdk.api.runs import RecordIn
 from scorekeeper_sdk.evaluate.progress import Quiet
 from scorekeeper_sdk.evaluate.runner import Runner, is_async
-from scorekeeper_sdk.views import IngestResult, Run
+from scorekeeper_sdk.views import IngestedRef, IngestResult, RefusedRecord, Run
 
 
 class FakeClient:
@@ -157,3 +157,19 @@ async def test_memory_stays_flat_from_4000_to_20000_testcases() -> None:
     small, large = await _peak_bytes(4_000), await _peak_bytes(20_000)
     assert large < 1.1 * small, (small, large)
     assert large < 4 * 1024 * 1024
+
+
+async def test_records_the_server_refused_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeClient(3)
+
+    async def refusing(run_id: str, records: list[RecordIn]) -> IngestResult:
+        refused = RefusedRecord(IngestedRef(1, records[1].testcase_id, 0), "outputs nest deeper than 64 levels")
+        return IngestResult(accepted=len(records), refused=[refused])
+
+    fake.ingest_records = refusing  # type: ignore[method-assign]
+    tally = await runner(fake, lambda inputs: "ok", flush_s=10).execute(done=set())
+    assert (tally.calls, tally.uploaded, tally.refused) == (3, 3, 1)
+    assert (
+        "1 records' outputs were refused by the server and stored as errored"
+        " (testcase t1 trial 0: outputs nest deeper than 64 levels)"
+    ) in caplog.text

@@ -10,6 +10,7 @@ from scorekeeper.v1 import runs_pb2 as rpb
 
 from scorekeeper_sdk.api.base import struct
 from scorekeeper_sdk.api.reads import ReadOperations
+from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.views import IngestResult, Run
 
 RUNS = "RunService"
@@ -122,7 +123,7 @@ class RunOperations(ReadOperations):
             raise ValueError(f"at most {MAX_INGEST} records per call, got {len(records)}")
         request = rpb.IngestRecordsRequest(run_id=run_id, records=[r.to_proto() for r in records])
         response = await self._unary(RUNS, "IngestRecords", request, rpb.IngestRecordsResponse)
-        return IngestResult(accepted=response.accepted)
+        return from_proto(IngestResult, response)
 
     async def tag_records(
         self, run_id: str, record_ids: Sequence[str], *, add: Sequence[str] = (), remove: Sequence[str] = ()

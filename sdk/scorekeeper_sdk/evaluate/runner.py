@@ -44,11 +44,13 @@ def is_async(system: Any) -> bool:
 
 @dataclass
 class Tally:
-    """What this process did: calls made, how many errored, records uploaded."""
+    """What this process did: calls made, how many errored, records uploaded (and refused by the
+    server's storage limits: kept as errored records)."""
 
     calls: int = 0
     errored: int = 0
     uploaded: int = 0
+    refused: int = 0
 
 
 class Runner:
@@ -191,9 +193,20 @@ class Runner:
                 batch = []
 
     async def _send(self, batch: list[RecordIn]) -> None:
-        await self._client.ingest_records(self._run.id, batch)
+        result = await self._client.ingest_records(self._run.id, batch)
         self.tally.uploaded += len(batch)
         self._tracker.uploaded(len(batch))
+        if result.refused:
+            # The server kept them as errored records: the run completes, the outputs are lost.
+            self.tally.refused += len(result.refused)
+            first = result.refused[0]
+            log.warning(
+                "%d records' outputs were refused by the server and stored as errored (testcase %s trial %d: %s)",
+                len(result.refused),
+                first.record.testcase_id,
+                first.record.trial,
+                first.reason,
+            )
 
 
 class _Raised(Exception):
