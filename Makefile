@@ -10,13 +10,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROTOS := $(wildcard proto/scorekeeper/v1/*.proto)
 GEN_STAMP := gen/.stamp
+# The console's browser assets: npm packages pinned by package-lock.json, copied into static/vendor.
+CONSOLE := services/console
+VENDOR := $(CONSOLE)/static/vendor
+VENDOR_FILES := $(CONSOLE)/node_modules/htmx.org/dist/htmx.min.js \
+	$(CONSOLE)/node_modules/echarts/dist/echarts.min.js \
+	$(CONSOLE)/node_modules/@picocss/pico/css/pico.min.css
+CHROMIUM := /usr/bin/chromium
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-sdk lint typecheck clean
+.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk lint typecheck clean
 
-setup: $(VENV)/.synced $(GEN_STAMP)
+setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
 $(UV):
 	@mkdir -p $(TOOLS)
@@ -33,6 +40,25 @@ $(GEN_STAMP): $(PROTOS) $(VENV)/.synced
 
 proto: $(GEN_STAMP)
 
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed to install the console's pinned browser assets: apt-get install nodejs npm"; exit 1; }
+	cd $(CONSOLE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+$(VENDOR)/.stamp: $(CONSOLE)/node_modules/.package-lock.json
+	@mkdir -p $(VENDOR)
+	cp $(VENDOR_FILES) $(VENDOR)/
+	@touch $@
+
+assets: $(VENDOR)/.stamp
+
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing chromium for the console's browser tests …"; \
+	  { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; } \
+	  || { echo "cannot install chromium here: install Debian's 'chromium' package (as root: apt-get install chromium) and run again"; exit 1; }; }
+	@test -x $(CHROMIUM) || { echo "chromium is still missing at $(CHROMIUM)"; exit 1; }
+
 migrate: setup
 	$(PY) -m shared.db migrate
 
@@ -45,7 +71,7 @@ down: setup
 demo: setup
 	$(PY) -m shared.devstack demo
 
-test: lint typecheck
+test: lint typecheck browser
 	$(PY) -m pytest
 
 test-unit: setup
@@ -63,6 +89,9 @@ bench-import: setup
 bench-query: setup
 	$(PY) -m tests.bench.query_bench $(ARGS)
 
+bench-console: setup
+	$(PY) -m tests.bench.console_bench $(ARGS)
+
 bench-sdk: setup
 	$(PY) -m tests.bench.sdk_memory $(ARGS)
 
@@ -74,4 +103,4 @@ typecheck: setup
 
 clean:
 	$(PY) -m shared.devstack down || true
-	rm -rf gen .scorekeeper/stack
+	rm -rf gen .scorekeeper/stack $(VENDOR) $(CONSOLE)/node_modules

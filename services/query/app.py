@@ -21,7 +21,7 @@ async def build(stack: AsyncExitStack, settings: QuerySettings) -> ServiceParts:
     pool = await stack.enter_async_context(
         create_pool(await database_url(settings), max_size=settings.db_pool_max, json_decoder=read_json)
     )
-    api = QueryApi(pool, settings.public_query_url)
+    api = QueryApi(pool, settings.public_console_url)
     return ServiceParts(
         apis=[bind(query_pb2.DESCRIPTOR.services_by_name["QueryService"], api)],
         readiness=[partial(database_reachable, pool)],

@@ -169,7 +169,7 @@ class RunReads:
             started_at=timestamp(run["started_at"]),
             finished_at=timestamp(run["finished_at"]),
             duration_s=(end - run["created_at"]).total_seconds(),
-            url=f"{self._public_url}/v1/runs/{run['id']}",
+            url=f"{self._public_url}/projects/{run['project_id']}/runs/{run['id']}",
             status_explanation=run_explanation(
                 run["status"],
                 run["expected_records"],

@@ -213,10 +213,6 @@ class CatalogApi:
         name = checked(catalog.require_name, request.name)
         return _system_pb(await self._catalog.upsert_system(pid, name, request.description))
 
-    async def list_systems(self, request: pb.ListSystemsRequest) -> pb.ListSystemsResponse:
-        pid = await self.project(request.project_id)
-        return pb.ListSystemsResponse(systems=[_system_pb(r) for r in await self._catalog.systems(pid)])
-
     async def _system(self, system_id: str) -> asyncpg.Record:
         sid = parse_uuid(system_id, "system_id")
         row = await self._catalog.get_system(sid)
@@ -242,6 +238,18 @@ class CatalogApi:
         system = await self._system(request.system_id)
         versions = await self._catalog.system_versions(system["id"])
         return pb.SystemWithVersions(system=_system_pb(system), versions=[_version_pb(v) for v in versions])
+
+    async def list_systems(self, request: pb.ListSystemsRequest) -> pb.ListSystemsResponse:
+        pid = await self.project(request.project_id)
+        systems, versions = await self._catalog.systems_with_versions(pid)
+        return pb.ListSystemsResponse(
+            systems=[
+                pb.SystemWithVersions(
+                    system=_system_pb(s), versions=[_version_pb(v) for v in versions if v["system_id"] == s["id"]]
+                )
+                for s in systems
+            ]
+        )
 
     async def set_production_version(self, request: pb.SetProductionVersionRequest) -> pb.System:
         system = await self._system(request.system_id)

@@ -140,8 +140,15 @@ class CatalogRepository:
             description,
         )
 
-    async def systems(self, project_id: uuid.UUID) -> list[asyncpg.Record]:
-        return await self._pool.fetch("SELECT * FROM systems WHERE project_id = $1 ORDER BY name", project_id)
+    async def systems_with_versions(self, project_id: uuid.UUID) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+        """The project's systems by name, and all their versions (oldest first)."""
+        systems = await self._pool.fetch("SELECT * FROM systems WHERE project_id = $1 ORDER BY name", project_id)
+        versions = await self._pool.fetch(
+            "SELECT v.* FROM system_versions v JOIN systems s ON s.id = v.system_id"
+            " WHERE s.project_id = $1 ORDER BY v.created_at, v.name",
+            project_id,
+        )
+        return systems, versions
 
     async def get_system(self, system_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM systems WHERE id = $1", system_id)

@@ -35,12 +35,13 @@ def _admin_key_line(stack: Stack) -> str:
 
 async def demo(testcases: int) -> int:
     stack = Stack(StackConfig(data_dir=DATA_DIR / "demo"))
-    _say("starting PostgreSQL, NATS JetStream, 4 services and the demo AI system …")
+    _say("starting PostgreSQL, NATS JetStream, 4 services, the console and the demo AI system …")
     started = time.perf_counter()
     try:
         await stack.start()
         _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
         _say(_admin_key_line(stack))
+        _say(f"console: {stack.console_url} (while the demo runs)")
         async with stack.client() as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases)
             judged = await scenario.add_judged_metric(client, ids.project_id)
@@ -67,6 +68,7 @@ async def up() -> int:
     _say(f"""stack is up (stop it with `make down`; logs in {stack.log_dir})
   orchestrator  gRPC {stack.orchestrator_grpc}   HTTP {stack.orchestrator_http}
   query         gRPC {stack.query_grpc}   HTTP {stack.query_http}
+  console       {stack.console_url}   (sign in with the instance admin key)
   demo system   {stack.demo_system_url}
   {_admin_key_line(stack)}
   PostgreSQL    {stack.database_url}

@@ -26,6 +26,8 @@ SERVICES: dict[str, tuple[str, bool]] = {
     "query": ("query", True),
     "system_executor": ("system-executor", False),
     "scorer": ("scorer", False),
+    # The web pages: an edge over the orchestrator's and the query service's gRPC.
+    "console": ("console", False),
 }
 
 
@@ -53,6 +55,7 @@ DEFAULT_PORTS = {
     "query.grpc": 50052,
     "system_executor.http": 8082,
     "scorer.http": 8083,
+    "console.http": 8084,
     "demo_system.http": 8090,
 }
 
@@ -108,6 +111,10 @@ class Stack:
         return httpx.AsyncClient(base_url=base_url, headers=headers, **kwargs)
 
     @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['console.http']}"
+
+    @property
     def demo_system_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['demo_system.http']}/answer"
 
@@ -137,6 +144,7 @@ class Stack:
             "run_orchestrator.http",
             "system_executor.http",
             "scorer.http",
+            "console.http",
         ):
             self.ports[key] = self._pick_port(key)
         starting: list[ManagedProcess] = []
@@ -180,6 +188,10 @@ class Stack:
             "SCOREKEEPER_HTTP_PORT": str(http_port),
             "SCOREKEEPER_GRPC_PORT": str(self.ports.get(f"{module}.grpc", 0) if index == 0 else free_port()),
             "SCOREKEEPER_PUBLIC_QUERY_URL": f"http://127.0.0.1:{self.ports['query.http']}",
+            # Run URLs open the run's page in the console.
+            "SCOREKEEPER_PUBLIC_CONSOLE_URL": self.console_url,
+            "SCOREKEEPER_ORCHESTRATOR_GRPC": self.orchestrator_grpc,
+            "SCOREKEEPER_QUERY_GRPC": self.query_grpc,
             "SCOREKEEPER_DATA_DIR": str(self.config.data_dir),
             "SCOREKEEPER_ADMIN_KEY": self.admin_key,
             "SCOREKEEPER_PLATFORM_ADDRESSES": self.platform_addresses(),

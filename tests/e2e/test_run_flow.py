@@ -46,7 +46,7 @@ async def finished_run(stack: Stack) -> tuple[str, scenario.DemoIds]:
 
 
 async def test_run_completes_with_exact_counts_and_aggregates(
-    client: Client, finished_run: tuple[str, scenario.DemoIds]
+    stack: Stack, client: Client, finished_run: tuple[str, scenario.DemoIds]
 ) -> None:
     run_id, _ = finished_run
     view = await client.get_run(run_id)
@@ -64,7 +64,7 @@ async def test_run_completes_with_exact_counts_and_aggregates(
         assert (summary.scored, summary.passed, summary.errored, summary.pending) == (239, count, 0, 0)
         assert summary.pass_rate == pytest.approx(count / 239)
         assert summary.mean == pytest.approx(count / 239)
-    assert view.url.endswith(f"/v1/runs/{run_id}")
+    assert view.url == f"{stack.console_url}/projects/{view.project_id}/runs/{run_id}"
     assert view.finished_at and view.started_at and view.duration_s > 0
 
 

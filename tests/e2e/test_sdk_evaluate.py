@@ -293,7 +293,7 @@ async def _resume_to_one_record_per_pair(client: Scorekeeper, run_id: str, befor
 
 
 def _run_of(client: Scorekeeper, project_id: str, system_name: str) -> str:
-    (system,) = [s for s in client.list_systems(project_id) if s.name == system_name]
+    (system,) = [s.system for s in client.list_systems(project_id) if s.system.name == system_name]
     (run,) = list(client.list_runs(project_id, system_id=system.id))
     return run.id
 

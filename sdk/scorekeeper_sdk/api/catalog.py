@@ -161,11 +161,11 @@ class CatalogOperations(Operations):
 
     # -- systems ------------------------------------------------------------------------------
 
-    async def list_systems(self, project_id: str) -> list[System]:
-        """The project's systems, by name."""
+    async def list_systems(self, project_id: str) -> list[SystemWithVersions]:
+        """The project's systems by name, each with its versions (oldest first)."""
         request = cpb.ListSystemsRequest(project_id=project_id)
         response = await self._unary(CATALOG, "ListSystems", request, cpb.ListSystemsResponse)
-        return [from_proto(System, s) for s in response.systems]
+        return [from_proto(SystemWithVersions, s) for s in response.systems]
 
     async def get_system(self, system_id: str) -> SystemWithVersions:
         request = cpb.GetSystemRequest(system_id=system_id)

@@ -149,7 +149,7 @@ def metrics_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
 def systems_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
     """The project's systems with their versions (kind and name)."""
     st = state(ctx)
-    found = [st.client.get_system(s.id) for s in st.client.list_systems(st.project_id())]
+    found = st.client.list_systems(st.project_id())
     if as_json_:
         return emit_json(as_json(found))
     table = Table("system", "system id", "version", "version id", "kind", "production")

@@ -106,10 +106,10 @@ class State:
         if is_id(given):
             return self._version_by_id(given)
         system_name, _, version_name = given.partition(":")
-        systems = [s for s in self.client.list_systems(self.project_id()) if s.name == system_name]
+        systems = [s for s in self.client.list_systems(self.project_id()) if s.system.name == system_name]
         if not systems:
             raise CliError(f"no system named {system_name!r} in this project (see `scorekeeper systems list`)")
-        detail = self.client.get_system(systems[0].id)
+        detail = systems[0]
         for version in reversed(detail.versions):
             if version.name == version_name or (not version_name and version.id == detail.system.production_version_id):
                 return version
@@ -119,7 +119,7 @@ class State:
 
     def _version_by_id(self, version_id: str) -> SystemVersion:
         for system in self.client.list_systems(self.project_id()):
-            for version in self.client.get_system(system.id).versions:
+            for version in system.versions:
                 if version.id == version_id:
                     return version
         raise CliError(f"system version {version_id} does not exist")

@@ -96,7 +96,7 @@ async def sdk_version(
     callable's name by default; created when missing), created or reused by version name."""
     if not system_id:
         name = system_name or system_name_of(system)
-        existing = [s for s in await client.list_systems(project_id) if s.name == name]
+        existing = [s.system for s in await client.list_systems(project_id) if s.system.name == name]
         system_id = (
             existing[0].id if existing else (await client.create_system(project_id, name, SDK_SYSTEM_DESCRIPTION)).id
         )

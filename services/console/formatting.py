@@ -1,0 +1,151 @@
+"""Jinja filters: how numbers, times, statuses and JSON read on the pages."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import struct_pb2
+from google.protobuf.message import Message
+
+from shared.edge.convert import struct_to_dict, value_to_python
+
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+RUN_STATUSES = (
+    "pending",
+    "awaiting_execution",
+    "running_execution",
+    "awaiting_scoring",
+    "running_scoring",
+    "awaiting_human_scoring",
+    "completed",
+    "failed",
+    "cancelled",
+)
+SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
+SOURCE_LABELS = {"api": "API", "kickoff": "Kickoff", "playground": "Playground", "monitor": "Monitor", "ci": "CI"}
+
+
+def plain(value: Any) -> Any:
+    """A Struct / Value / message field as plain Python."""
+    if isinstance(value, struct_pb2.Struct):
+        return struct_to_dict(value)
+    if isinstance(value, struct_pb2.Value):
+        return value_to_python(value)
+    if isinstance(value, Message):
+        raise TypeError(f"no plain form for {type(value).__name__}")
+    return value
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(plain(value), indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def brief(value: Any, limit: int = 120) -> str:
+    """One line for a table cell: a lone field's value as text, else compact JSON."""
+    data = plain(value)
+    if isinstance(data, dict) and len(data) == 1:
+        data = next(iter(data.values()))
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def number(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def usd(value: float | None) -> str:
+    if not value:
+        return "—"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def duration(seconds: float | None) -> str:
+    if not seconds:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def latency(ms: float | None) -> str:
+    if not ms:
+        return "—"
+    return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
+
+
+def when(iso: str) -> str:
+    """'2025-03-01 14:05' in UTC (the title attribute keeps the exact time)."""
+    if not iso:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def when_exact(iso: str) -> str:
+    """'14:05:07.412' (UTC) for a run's timeline, where seconds matter."""
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def status_label(status: str) -> str:
+    return status.replace("_", " ")
+
+
+def short(identifier: str) -> str:
+    return identifier[:8]
+
+
+def summary_value(metric: Any) -> str:
+    """A run's result on one metric: pass rate for booleans, mean otherwise."""
+    if metric.output_type == "boolean":
+        return percent(metric.pass_rate) if metric.HasField("pass_rate") else "—"
+    return number(metric.mean) if metric.HasField("mean") else "—"
+
+
+def score_value(score: Any) -> str:
+    """One score's value as a reader expects it: pass / fail for booleans, the number otherwise."""
+    if score.status != "completed":
+        return str(score.status)
+    value = value_to_python(score.value)
+    if isinstance(value, bool):
+        return "pass" if value else "fail"
+    return number(value)
+
+
+FILTERS = {
+    "pretty_json": pretty_json,
+    "brief": brief,
+    "percent": percent,
+    "number": number,
+    "usd": usd,
+    "duration": duration,
+    "latency": latency,
+    "when": when,
+    "when_exact": when_exact,
+    "status_label": status_label,
+    "short": short,
+    "summary_value": summary_value,
+    "score_value": score_value,
+    "plain": plain,
+}

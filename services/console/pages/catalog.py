@@ -1,0 +1,136 @@
+"""Metrics (list, a metric with its versions, create, edit) and systems (list with versions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from scorekeeper.v1 import catalog_pb2 as cpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.metric_form import (
+    AI_TEMPLATES,
+    EVAL_TYPES,
+    OUTPUT_TYPES,
+    MetricFormError,
+    create_request,
+    form_values,
+    posted_values,
+    update_request,
+)
+from services.console.web import Console, PageNotFound, api_message, redirect
+
+INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)
+
+
+async def metric_of_project(api: Api, project_id: str, metric_id: str) -> cpb.MetricWithVersions:
+    metric = await api.call(
+        api.stubs.catalog.GetMetric, cpb.GetMetricRequest(metric_id=metric_id), cpb.MetricWithVersions
+    )
+    if metric.metric.project_id != project_id:
+        raise PageNotFound
+    return metric
+
+
+def routes(console: Console) -> list[Route]:
+    choices = {"eval_types": EVAL_TYPES, "output_types": OUTPUT_TYPES, "ai_templates": AI_TEMPLATES}
+
+    async def metrics_page(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "metrics": api.call(
+                    api.stubs.catalog.ListMetrics,
+                    cpb.ListMetricsRequest(project_id=project_id),
+                    cpb.ListMetricsResponse,
+                ),
+                "groups": api.call(
+                    api.stubs.catalog.ListMetricGroups,
+                    cpb.ListMetricGroupsRequest(project_id=project_id),
+                    cpb.ListMetricGroupsResponse,
+                ),
+            },
+        )
+        return console.render(request, "metrics.html", data)
+
+    async def form_page(
+        request: Request, api: Api, values: dict[str, Any], error: str = "", status_code: int = 200
+    ) -> Response:
+        project_id = request.path_params["project_id"]
+        metric_id = request.path_params.get("metric_id")
+        loads = {"metric": metric_of_project(api, project_id, metric_id)} if metric_id else {}
+        data = await console.project_page(request, api, project_id, loads)
+        context = {**data, **choices, "values": values, "error": error, "metric": data.get("metric")}
+        return console.render(request, "metric.html", context, status_code=status_code)
+
+    async def new_metric(request: Request) -> Response:
+        return await form_page(request, console.api(request), form_values(None))
+
+    async def create_metric(request: Request) -> Response:
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        try:
+            metric = await api.call(api.stubs.catalog.CreateMetric, create_request(project_id, form), cpb.Metric)
+        except MetricFormError as exc:
+            return await form_page(request, api, posted_values(form), str(exc), 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await form_page(request, api, posted_values(form), api_message(exc), 400)
+        return redirect(f"/projects/{project_id}/metrics/{metric.id}")
+
+    async def metric_page(request: Request) -> Response:
+        api = console.api(request)
+        project_id, metric_id = request.path_params["project_id"], request.path_params["metric_id"]
+        metric = await metric_of_project(api, project_id, metric_id)
+        return await form_page(request, api, form_values(metric.metric))
+
+    async def update_metric(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        project_id, metric_id = request.path_params["project_id"], request.path_params["metric_id"]
+        current = await metric_of_project(api, project_id, metric_id)
+        try:
+            await api.call(api.stubs.catalog.UpdateMetric, update_request(current.metric, form), cpb.Metric)
+        except MetricFormError as exc:
+            return await form_page(request, api, posted_values(form), str(exc), 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await form_page(request, api, posted_values(form), api_message(exc), 400)
+        return redirect(f"/projects/{project_id}/metrics/{metric_id}?saved=1")
+
+    async def systems_page(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "systems": api.call(
+                    api.stubs.catalog.ListSystems,
+                    cpb.ListSystemsRequest(project_id=project_id),
+                    cpb.ListSystemsResponse,
+                )
+            },
+        )
+        return console.render(request, "systems.html", data)
+
+    base = "/projects/{project_id}"
+    return [
+        Route(f"{base}/metrics", metrics_page, methods=["GET"]),
+        Route(f"{base}/metrics", create_metric, methods=["POST"]),
+        Route(f"{base}/metrics/new", new_metric, methods=["GET"]),
+        Route(base + "/metrics/{metric_id}", metric_page, methods=["GET"]),
+        Route(base + "/metrics/{metric_id}", update_metric, methods=["POST"]),
+        Route(f"{base}/systems", systems_page),
+    ]

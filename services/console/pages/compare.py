@@ -1,0 +1,99 @@
+"""Compare two runs on the same testset: per-metric regressions / improvements, and per testcase
+both outputs side by side."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlencode
+
+import grpc
+from scorekeeper.v1 import query_pb2 as qpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.pages.run import run_of_project
+from services.console.web import Console, api_message
+
+RUN_CHOICES = 100
+# Testcases per page: each shows both runs' first record, read one by one.
+COMPARE_PAGE = 20
+
+
+async def _records(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
+    records = await asyncio.gather(
+        *(api.call(api.stubs.query.GetRecord, qpb.GetRecordRequest(record_id=i), qpb.RecordView) for i in ids)
+    )
+    return {r.id: r for r in records}
+
+
+def routes(console: Console) -> list[Route]:
+    async def compare_page(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        params = request.query_params
+        baseline_id, run_id = params.get("baseline", ""), params.get("run", "")
+        regressions_only = params.get("regressions") == "1"
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "recent": api.call(
+                    api.stubs.query.ListRuns,
+                    qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
+                    qpb.ListRunsResponse,
+                )
+            },
+        )
+        context: dict[str, Any] = {
+            **data,
+            "runs": data["recent"].runs,
+            "baseline_id": baseline_id,
+            "run_id": run_id,
+            "regressions_only": regressions_only,
+            "comparison": None,
+            "error": "",
+        }
+        if baseline_id and run_id:
+            baseline, run = await asyncio.gather(
+                run_of_project(api, project_id, baseline_id), run_of_project(api, project_id, run_id)
+            )
+            try:
+                comparison = await api.call(
+                    api.stubs.query.CompareRuns,
+                    qpb.CompareRunsRequest(
+                        run_id=run_id,
+                        baseline_run_id=baseline_id,
+                        regressions_only=regressions_only,
+                        page_size=COMPARE_PAGE,
+                        page_token=params.get("token", ""),
+                    ),
+                    qpb.CompareRunsResponse,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                    raise
+                context["error"] = api_message(exc)
+                return console.render(request, "compare.html", context, status_code=400)
+            ids = [i for t in comparison.testcases for i in (*t.baseline_record_ids[:1], *t.record_ids[:1])]
+            keep = [("baseline", baseline_id), ("run", run_id)] + ([("regressions", "1")] if regressions_only else [])
+            context.update(
+                baseline=baseline,
+                run=run,
+                comparison=comparison,
+                records=await _records(api, ids),
+                next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
+                if comparison.next_page_token
+                else "",
+                first_url=f"?{urlencode(keep)}" if params.get("token") else "",
+                toggle_url="?"
+                + urlencode(
+                    [("baseline", baseline_id), ("run", run_id)] + ([] if regressions_only else [("regressions", "1")])
+                ),
+            )
+        return console.render(request, "compare.html", context)
+
+    return [Route("/projects/{project_id}/compare", compare_page)]

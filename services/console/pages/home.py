@@ -1,0 +1,72 @@
+"""Sign in and out, the project list and the project switcher."""
+
+from __future__ import annotations
+
+import grpc
+from scorekeeper.v1 import access_pb2 as apb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.web import Console, redirect
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this site (never //host or a scheme), so sign-in cannot redirect elsewhere."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def routes(console: Console) -> list[Route]:
+    async def sign_in_page(request: Request) -> Response:
+        return console.render(request, "sign_in.html", {"next": _safe_next(request.query_params.get("next", "/"))})
+
+    async def sign_in(request: Request) -> Response:
+        form = await console.form(request)
+        key = str(form.get("api_key", "")).strip()
+        target = _safe_next(str(form.get("next", "/")))
+        api = Api(console.stubs, key, console.settings.call_timeout_s)
+        try:
+            await api.call(api.stubs.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                raise
+            return console.render(
+                request,
+                "sign_in.html",
+                {"next": target, "error": "This API key is not valid: it is unknown or was revoked."},
+                status_code=401,
+            )
+        response = redirect(target)
+        console.security.sign_in(response, key)
+        return response
+
+    async def sign_out(request: Request) -> Response:
+        await console.form(request)
+        response = redirect("/sign-in")
+        console.security.sign_out(response)
+        return response
+
+    async def home(request: Request) -> Response:
+        projects = await console.projects(console.api(request))
+        if len(projects) == 1:
+            return redirect(f"/projects/{projects[0].id}/runs")
+        return console.render(request, "projects.html", {"projects": projects, "project": None})
+
+    async def switch(request: Request) -> Response:
+        project = request.query_params.get("project", "")
+        return redirect(f"/projects/{project}/runs" if project else "/")
+
+    async def project_home(request: Request) -> Response:
+        return redirect(f"/projects/{request.path_params['project_id']}/runs")
+
+    return [
+        Route("/", home),
+        Route("/sign-in", sign_in_page, methods=["GET"]),
+        Route("/sign-in", sign_in, methods=["POST"]),
+        Route("/sign-out", sign_out, methods=["POST"]),
+        Route("/switch", switch),
+        Route("/projects/{project_id}", project_home),
+    ]

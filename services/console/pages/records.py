@@ -1,0 +1,144 @@
+"""A record's page (with the review form for human metrics) and the project-wide Records page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import runs_pb2 as rpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.pages.run import run_of_project, scores_by_metric
+from services.console.record_filters import CONDITION_OPS, ORDERS, RECORD_STATUSES, RecordFilters
+from services.console.web import Console, api_message, redirect
+
+# Runs offered in the Records page's run filter: the newest ones.
+RUN_CHOICES = 50
+
+
+def review_value(output_type: str, raw: str) -> struct_pb2.Value:
+    """The reviewer's verdict as the metric's type: pass / fail, or a number."""
+    value = struct_pb2.Value()
+    if output_type == "boolean":
+        if raw not in ("pass", "fail"):
+            raise ValueError("Choose pass or fail.")
+        value.bool_value = raw == "pass"
+    else:
+        try:
+            value.number_value = float(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number.") from None
+    return value
+
+
+def routes(console: Console) -> list[Route]:
+    async def record_context(request: Request, api: Api, error: str = "", saved: str = "") -> dict[str, Any]:
+        project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
+        record = await api.call(api.stubs.query.GetRecord, qpb.GetRecordRequest(record_id=record_id), qpb.RecordView)
+        data = await console.project_page(
+            request, api, project_id, {"run": run_of_project(api, project_id, record.run_id)}
+        )
+        run: qpb.RunView = data["run"]
+        human = [m for m in run.metrics if m.eval_type == "human"]
+        current = scores_by_metric(record)
+        older = [s for s in record.scores if not s.current]
+        return {
+            **data,
+            "record": record,
+            "metrics": run.metrics,
+            "current": current,
+            "older": older,
+            "human": human,
+            "error": error,
+            "saved": saved,
+        }
+
+    async def record_page(request: Request) -> Response:
+        return console.render(request, "record.html", await record_context(request, console.api(request)))
+
+    async def review(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
+        context = await record_context(request, api)
+        metric = next((m for m in context["human"] if m.metric_id == form.get("metric_id")), None)
+        if metric is None:
+            return console.render(request, "record.html", {**context, "error": "Choose a human metric."}, 400)
+        try:
+            value = review_value(metric.output_type, str(form.get("value", "")))
+            await api.call(
+                api.stubs.runs.SubmitHumanScore,
+                rpb.SubmitHumanScoreRequest(
+                    record_id=record_id,
+                    metric_id=metric.metric_id,
+                    value=value,
+                    comment=str(form.get("comment", "")),
+                    reviewer=str(form.get("reviewer", "")).strip(),
+                ),
+                rpb.SubmitHumanScoreResponse,
+            )
+        except ValueError as exc:
+            return console.render(request, "record.html", {**context, "error": str(exc)}, 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                raise
+            return console.render(request, "record.html", {**context, "error": api_message(exc)}, 400)
+        return redirect(f"/projects/{project_id}/records/{record_id}?reviewed={metric.metric_id}")
+
+    async def records_page(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        meta = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "metrics": api.call(
+                    api.stubs.catalog.ListMetrics,
+                    cpb.ListMetricsRequest(project_id=project_id),
+                    cpb.ListMetricsResponse,
+                ),
+                "recent_runs": api.call(
+                    api.stubs.query.ListRuns,
+                    qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
+                    qpb.ListRunsResponse,
+                ),
+            },
+        )
+        metrics = list(meta["metrics"].metrics)
+        filters = RecordFilters.parse(request.query_params, {m.id for m in metrics})
+        fields = filters.request_fields()
+        page = await api.call(
+            api.stubs.query.ListRecords,
+            qpb.ListRecordsRequest(project_id=project_id, page_size=console.settings.page_size, **fields),  # type: ignore[arg-type]
+            qpb.ListRecordsResponse,
+        )
+        return console.render(
+            request,
+            "records.html",
+            {
+                **meta,
+                "metric_list": metrics,
+                "metric_names": {m.id: m.name for m in metrics},
+                "runs": meta["recent_runs"].runs,
+                "records": page.records,
+                "filters": filters,
+                "ops": CONDITION_OPS,
+                "orders": ORDERS,
+                "record_statuses": RECORD_STATUSES,
+                "scores_by_metric": scores_by_metric,
+                "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
+            },
+        )
+
+    return [
+        Route("/projects/{project_id}/records", records_page),
+        Route("/projects/{project_id}/records/{record_id}", record_page, methods=["GET"]),
+        Route("/projects/{project_id}/records/{record_id}/review", review, methods=["POST"]),
+    ]

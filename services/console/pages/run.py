@@ -1,0 +1,155 @@
+"""A run's page: status and its explanation, aggregates, details and notes, live progress, the
+records table, and the downloads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import runs_pb2 as rpb
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.formatting import FINAL_STATUSES
+from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, RecordFilters
+from services.console.web import Console, PageNotFound, redirect
+
+EXPORTS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson", "jsonl")}
+
+
+async def run_of_project(api: Api, project_id: str, run_id: str) -> qpb.RunView:
+    """The run, if it belongs to the project in the URL (an admin key sees every project's runs)."""
+    run = await api.call(api.stubs.query.GetRun, qpb.GetRunRequest(run_id=run_id), qpb.RunView)
+    if run.project_id != project_id:
+        raise PageNotFound
+    return run
+
+
+def record_columns(run: qpb.RunView) -> list[dict[str, str]]:
+    return [{"id": m.metric_id, "name": m.name, "version_id": m.metric_version_id} for m in run.metrics]
+
+
+def scores_by_metric(record: qpb.RecordView) -> dict[str, qpb.ScoreView]:
+    """The score of each metric the run pins now (a superseded version's score is history)."""
+    return {s.metric_id: s for s in record.scores if s.current}
+
+
+def routes(console: Console) -> list[Route]:
+    def records_request(run_id: str, filters: RecordFilters) -> qpb.ListRecordsRequest:
+        fields: dict[str, Any] = filters.request_fields()
+        fields.pop("run_ids")
+        return qpb.ListRecordsRequest(run_id=run_id, page_size=console.settings.page_size, **fields)
+
+    def table_context(
+        project_id: str, run: qpb.RunView, page: qpb.ListRecordsResponse, filters: RecordFilters
+    ) -> dict[str, Any]:
+        base = f"/projects/{project_id}/runs/{run.id}"
+        return {
+            "run": run,
+            "records": page.records,
+            "columns": record_columns(run),
+            "scores_by_metric": scores_by_metric,
+            "filters": filters,
+            "ops": CONDITION_OPS,
+            "record_statuses": RECORD_STATUSES,
+            "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
+            "page_url": base,
+            "fragment_url": f"{base}/records",
+        }
+
+    async def run_page(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        api = console.api(request)
+        data = await console.project_page(request, api, project_id, {"run": run_of_project(api, project_id, run_id)})
+        run: qpb.RunView = data["run"]
+        filters = RecordFilters.parse(request.query_params, {m.metric_id for m in run.metrics})
+        page = await api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse)
+        return console.render(
+            request,
+            "run.html",
+            {**data, **table_context(project_id, run, page, filters), "final": run.status in FINAL_STATUSES},
+        )
+
+    async def progress(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        run = await run_of_project(console.api(request), project_id, run_id)
+        final = run.status in FINAL_STATUSES
+        # The records table reloads once when the run settles (it listens for this event).
+        headers = {"HX-Trigger": "run-settled"} if final and request.query_params.get("was") == "live" else {}
+        return console.render(
+            request, "_run_progress.html", {"run": run, "final": final, "project_id": project_id}, headers=headers
+        )
+
+    async def records_fragment(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        api = console.api(request)
+        run = await run_of_project(api, project_id, run_id)
+        filters = RecordFilters.parse(request.query_params, {m.metric_id for m in run.metrics})
+        page = await api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse)
+        context = {"project_id": project_id, **table_context(project_id, run, page, filters)}
+        # The address bar shows the page with these filters, so reload, back and forward keep them.
+        query = filters.query(token=filters.token)
+        pushed = f"/projects/{project_id}/runs/{run_id}" + (f"?{query}" if query else "")
+        return console.render(request, "_run_records.html", context, headers={"HX-Push-Url": pushed})
+
+    async def save_notes(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        form = await console.form(request)
+        api = console.api(request)
+        await run_of_project(api, project_id, run_id)
+        notes = str(form.get("notes", ""))
+        updated = await api.call(
+            api.stubs.runs.UpdateRunNotes, rpb.UpdateRunNotesRequest(run_id=run_id, notes=notes), rpb.Run
+        )
+        if console.is_fragment(request):
+            return console.render(
+                request,
+                "_notes.html",
+                {"notes": updated.notes, "project_id": project_id, "run_id": run_id, "saved": True},
+            )
+        return redirect(f"/projects/{project_id}/runs/{run_id}")
+
+    async def cancel(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        await console.form(request)
+        api = console.api(request)
+        await run_of_project(api, project_id, run_id)
+        await api.call(api.stubs.runs.CancelRun, rpb.CancelRunRequest(run_id=run_id), rpb.Run)
+        return redirect(f"/projects/{project_id}/runs/{run_id}", request)
+
+    async def export(request: Request) -> Response:
+        project_id, run_id, fmt = (request.path_params[k] for k in ("project_id", "run_id", "format"))
+        if fmt not in EXPORTS:
+            raise PageNotFound
+        api = console.api(request)
+        await run_of_project(api, project_id, run_id)
+        chunks = api.stream(api.stubs.query.ExportRun, qpb.ExportRunRequest(run_id=run_id, format=fmt))
+        # The first chunk is read before answering, so an error is still a page, not a cut file.
+        first = await anext(aiter(chunks), None)
+
+        async def body() -> AsyncIterator[bytes]:
+            if first is not None and first.data:
+                yield first.data
+            async for chunk in chunks:
+                if chunk.data:
+                    yield chunk.data
+
+        media_type, suffix = EXPORTS[fmt]
+        return StreamingResponse(
+            body(),
+            media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="run-{run_id}.{suffix}"'},
+        )
+
+    base = "/projects/{project_id}/runs/{run_id}"
+    return [
+        Route(base, run_page),
+        Route(f"{base}/progress", progress),
+        Route(f"{base}/records", records_fragment),
+        Route(f"{base}/notes", save_notes, methods=["POST"]),
+        Route(f"{base}/cancel", cancel, methods=["POST"]),
+        Route(base + "/export.{format}", export),
+    ]

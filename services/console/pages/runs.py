@@ -1,0 +1,89 @@
+"""The runs list with its run-history charts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from urllib.parse import urlencode
+
+from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import query_pb2 as qpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.formatting import RUN_STATUSES, SOURCE_LABELS, SOURCES
+from services.console.history import chart_data
+from services.console.web import Console
+
+# Charts shown when the visitor has picked none: the metrics of the newest run, at most this many.
+DEFAULT_CHARTS = 4
+
+
+def routes(console: Console) -> list[Route]:
+    async def runs_page(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        params = request.query_params
+        sources = [s for s in params.getlist("source") if s in SOURCES]
+        statuses = [s for s in params.getlist("status") if s in RUN_STATUSES]
+        chosen = params.getlist("metric")
+        page_request = qpb.ListRunsRequest(
+            project_id=project_id,
+            page_size=console.settings.page_size,
+            page_token=params.get("token", ""),
+            sources=sources,
+            statuses=statuses,
+        )
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "page": api.call(api.stubs.query.ListRuns, page_request, qpb.ListRunsResponse),
+                "metrics": api.call(
+                    api.stubs.catalog.ListMetrics,
+                    cpb.ListMetricsRequest(project_id=project_id),
+                    cpb.ListMetricsResponse,
+                ),
+            },
+        )
+        page: qpb.ListRunsResponse = data["page"]
+        known = {m.id for m in data["metrics"].metrics}
+        charted = [m for m in chosen if m in known]
+        if not chosen and page.runs:
+            # The metrics most runs of this page were scored with, in the newest run's order.
+            uses = Counter(m.metric_id for r in page.runs for m in r.metrics)
+            order = {m: i for i, m in enumerate(dict.fromkeys(m.metric_id for r in page.runs for m in r.metrics))}
+            charted = sorted(uses, key=lambda m: (-uses[m], order[m]))[:DEFAULT_CHARTS]
+        history: dict[str, Any] = {"runs": [], "charts": []}
+        if charted:
+            response = await api.call(
+                api.stubs.query.GetRunHistory,
+                qpb.GetRunHistoryRequest(project_id=project_id, metrics=charted, sources=sources, limit=100),
+                qpb.GetRunHistoryResponse,
+            )
+            history = chart_data(response, project_id)
+        filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
+        keep = filters + [("metric", m) for m in chosen]
+        next_url = (
+            f"{request.url.path}?{urlencode([*keep, ('token', page.next_page_token)])}" if page.next_page_token else ""
+        )
+        return console.render(
+            request,
+            "runs.html",
+            {
+                **data,
+                "runs": page.runs,
+                "sources": sources,
+                "statuses": statuses,
+                "all_sources": SOURCE_LABELS,
+                "all_statuses": RUN_STATUSES,
+                "charted": charted,
+                "history": history,
+                "next_url": next_url,
+                "first_url": f"{request.url.path}?{urlencode(keep)}" if params.get("token") else "",
+            },
+        )
+
+    return [Route("/projects/{project_id}/runs", runs_page)]

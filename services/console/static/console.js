@@ -1,0 +1,143 @@
+// Progressive enhancement of the console's pages: every link and form works without this file.
+(function () {
+  "use strict";
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  // Filters and pickers apply as soon as they change.
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field.matches && field.matches("[data-autosubmit]") && field.form) {
+      field.form.requestSubmit();
+    }
+    if (field.name === "mode") showModePanels(field.form);
+    if (field.matches && field.matches("[data-eval-type]")) showEvalPanels(field.form);
+  });
+
+  // Kickoff: show the fields of the chosen system mode only.
+  function showModePanels(form) {
+    if (!form) return;
+    var chosen = form.querySelector("input[name=mode]:checked");
+    form.querySelectorAll(".mode-panel").forEach(function (panel) {
+      panel.hidden = !!chosen && panel.dataset.mode !== chosen.value;
+    });
+  }
+
+  // Metric form: show the configuration of the chosen evaluation type only.
+  function showEvalPanels(form) {
+    if (!form) return;
+    var select = form.querySelector("[data-eval-type]");
+    if (!select) return;
+    form.querySelectorAll(".eval-panel").forEach(function (panel) {
+      panel.hidden = panel.dataset.eval !== select.value;
+    });
+  }
+
+  function enhance(root) {
+    root.querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector(".mode-panel")) showModePanels(form);
+      if (form.querySelector("[data-eval-type]")) showEvalPanels(form);
+    });
+  }
+
+  // Dialogs: a dialog's page is fetched into the modal instead of replacing this page.
+  var modal = null;
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-dialog]");
+    if (link && window.htmx && modal && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      event.preventDefault();
+      htmx.ajax("GET", link.getAttribute("href"), { target: "#modal-body", swap: "innerHTML" }).then(function () {
+        enhance(modal);
+        if (!modal.open) modal.showModal();
+        var first = modal.querySelector("select, input:not([type=hidden]), textarea");
+        if (first) first.focus();
+      });
+      return;
+    }
+    var close = event.target.closest && event.target.closest("[data-close]");
+    if (close && modal && modal.open && modal.contains(close)) {
+      event.preventDefault();
+      modal.close();
+    }
+  });
+
+  // Live regions keep the <details> a visitor opened while they refresh.
+  var openDetails = new Set();
+  document.addEventListener("htmx:beforeSwap", function () {
+    openDetails = new Set();
+    document.querySelectorAll("details[id][open]").forEach(function (d) { openDetails.add(d.id); });
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    openDetails.forEach(function (id) {
+      var d = document.getElementById(id);
+      if (d) d.open = true;
+    });
+  });
+
+  // Run history: one chart per metric over the same runs, hover synchronised (echarts.connect).
+  var charts = [];
+  function drawHistory() {
+    var source = document.getElementById("history-data");
+    if (!source || !window.echarts) return;
+    var data = JSON.parse(source.textContent);
+    var runs = data.runs;
+    var labels = runs.map(function (r) { return r.created_at.slice(5, 16).replace("T", " "); });
+    function tooltip(params) {
+      var list = Array.isArray(params) ? params : [params];
+      if (!list.length) return "";
+      var i = list[0].dataIndex;
+      var run = runs[i];
+      var lines = [
+        "<div class='tip-head'><b>Run " + escapeHtml(run.id.slice(0, 8)) + "</b> · " + escapeHtml(run.source) +
+          " · " + escapeHtml(run.status.replace(/_/g, " ")) + "</div>",
+        "<div class='tip-time'>" + escapeHtml(run.created_at.replace("T", " ").slice(0, 19)) + "</div>",
+      ];
+      data.charts.forEach(function (c) {
+        var v = c.values[i];
+        var shown = v === null ? "—" : (c.unit === "%" ? v.toFixed(1) + "%" : v.toFixed(2));
+        lines.push("<div class='tip-row'><span>" + escapeHtml(c.name) + "</span> <b>" + shown + "</b>" +
+          (c.counts[i] ? " <small>" + escapeHtml(c.counts[i]) + "</small>" : "") + "</div>");
+      });
+      return lines.join("");
+    }
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var c = data.charts[Number(el.dataset.chart)];
+      var range = c.output_type === "boolean" ? [0, 100] : (c.output_type === "int" ? [1, 5] : [0, 1]);
+      var chart = echarts.init(el, null, { renderer: "canvas" });
+      chart.group = "run-history";
+      chart.setOption({
+        animation: false,
+        grid: { left: 44, right: 14, top: 12, bottom: 26 },
+        xAxis: { type: "category", data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, color: "#667" } },
+        yAxis: {
+          type: "value", min: range[0], max: range[1], splitNumber: 4,
+          axisLabel: { formatter: c.unit === "%" ? "{value}%" : "{value}", color: "#667" },
+        },
+        tooltip: { trigger: "axis", formatter: tooltip, confine: true, className: "history-tip" },
+        axisPointer: { link: [{ xAxisIndex: "all" }] },
+        series: [{
+          name: c.name, type: "line", data: c.values, connectNulls: true, showAllSymbol: true,
+          symbol: "circle", symbolSize: 7, lineStyle: { width: 2 }, emphasis: { focus: "series", scale: 1.8 },
+        }],
+        color: ["#1971c2"],
+      });
+      chart.on("click", function (p) { if (runs[p.dataIndex]) window.location.href = runs[p.dataIndex].url; });
+      charts.push(chart);
+    });
+    echarts.connect("run-history");
+    window.addEventListener("resize", function () { charts.forEach(function (ch) { ch.resize(); }); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    modal = document.getElementById("modal");
+    if (modal) {
+      modal.addEventListener("click", function (event) { if (event.target === modal) modal.close(); });
+    }
+    enhance(document);
+    drawHistory();
+  });
+})();

@@ -1,0 +1,167 @@
+"""What every page shares: the visitor's API, rendering, form checks and the error pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+from jinja2 import Environment
+from scorekeeper.v1 import catalog_pb2 as cpb
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.backend import Api, Stubs
+from services.console.security import CSRF_FIELD, CSRF_HEADER, CsrfRejected, Security
+from services.console.settings import ConsoleSettings
+
+log = logging.getLogger(__name__)
+
+
+class SignInRequired(Exception):
+    """No key, or the API refused it (unknown, revoked)."""
+
+
+class PageNotFound(Exception):
+    """An id the visitor's key cannot see: unknown, or another project's."""
+
+
+@dataclass
+class Console:
+    """Everything a page handler needs, built once by the composition root."""
+
+    settings: ConsoleSettings
+    stubs: Stubs
+    templates: Environment
+    security: Security
+
+    def api(self, request: Request) -> Api:
+        key = self.security.api_key(request)
+        if not key:
+            raise SignInRequired
+        return Api(self.stubs, key, self.settings.call_timeout_s)
+
+    def is_fragment(self, request: Request) -> bool:
+        """An htmx request for part of a page (a history restore wants the whole page)."""
+        return (
+            request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+        )
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: Mapping[str, Any],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        body = self.templates.get_template(template).render(
+            request=request, csrf=self.security.csrf_token(request), **context
+        )
+        return HTMLResponse(body, status_code=status_code, headers=headers)
+
+    async def form(self, request: Request) -> FormData:
+        """The posted form, once its CSRF token checks out."""
+        form = await request.form()
+        token = request.headers.get(CSRF_HEADER) or str(form.get(CSRF_FIELD, ""))
+        self.security.check_csrf(request, token)
+        return form
+
+    async def projects(self, api: Api) -> list[cpb.Project]:
+        response = await api.call(api.stubs.catalog.ListProjects, cpb.ListProjectsRequest(), cpb.ListProjectsResponse)
+        return list(response.projects)
+
+    async def project_page(
+        self, request: Request, api: Api, project_id: str, loads: Mapping[str, Awaitable[Any]]
+    ) -> dict[str, Any]:
+        """The project switcher's projects, the current project and the page's own reads, at once."""
+        names = list(loads)
+        results = await asyncio.gather(self.projects(api), *loads.values())
+        projects: list[cpb.Project] = results[0]
+        project = next((p for p in projects if p.id == project_id), None)
+        if project is None:
+            raise PageNotFound
+        return {"projects": projects, "project": project, **dict(zip(names, results[1:], strict=True))}
+
+
+def redirect(url: str, request: Request | None = None) -> Response:
+    """303 after a post; for htmx, a client-side redirect (htmx would swap a 303's page in place)."""
+    if request is not None and request.headers.get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def api_message(exc: grpc.aio.AioRpcError) -> str:
+    details: str | None = exc.details()
+    return details or str(exc.code().name)
+
+
+def error_page(console: Console, request: Request, status: int, title: str, message: str) -> Response:
+    try:
+        return console.render(request, "error.html", {"title": title, "message": message}, status_code=status)
+    except Exception:
+        # The error page itself failed: still say something a person can read.
+        log.exception("error page failed", extra={"path": request.url.path})
+        return HTMLResponse(
+            f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{title}</p>", status_code=status
+        )
+
+
+def handle_errors(console: Console) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Every failure as a page a person can read: sign in again, not found, refused, or our fault."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, grpc.aio.AioRpcError):
+            code = exc.code()
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                exc = SignInRequired()
+            elif code == grpc.StatusCode.NOT_FOUND:
+                exc = PageNotFound()
+            elif code == grpc.StatusCode.PERMISSION_DENIED:
+                return error_page(
+                    console, request, 403, "Not allowed", f"Your API key's role does not allow this: {api_message(exc)}"
+                )
+            elif code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                return error_page(console, request, 400, "That did not work", api_message(exc))
+            elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                log.warning("API unavailable", extra={"path": request.url.path, "code": code.name})
+                return error_page(
+                    console,
+                    request,
+                    503,
+                    "Scorekeeper is not answering",
+                    "The service behind this page did not answer in time. Try again in a moment.",
+                )
+        if isinstance(exc, SignInRequired):
+            target = f"/sign-in?next={quote(request.url.path + ('?' + request.url.query if request.url.query else ''))}"
+            return redirect(target, request) if request.method == "GET" else redirect("/sign-in", request)
+        if isinstance(exc, PageNotFound):
+            return error_page(
+                console,
+                request,
+                404,
+                "Not found",
+                "There is nothing at this address for your API key: the id is unknown, or it belongs to a project "
+                "your key cannot see.",
+            )
+        if isinstance(exc, CsrfRejected):
+            return error_page(
+                console, request, 403, "Form expired", "This form could not be verified. Reload the page and try again."
+            )
+        reference = uuid.uuid4().hex[:8]
+        log.exception("page failed", extra={"path": request.url.path, "reference": reference})
+        return error_page(
+            console,
+            request,
+            500,
+            "Something went wrong on our side",
+            f"The page could not be shown. The error is logged with reference {reference}.",
+        )
+
+    return handler

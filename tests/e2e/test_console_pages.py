@@ -1,0 +1,262 @@
+"""The console's other pages in a real browser against the whole stack: a record, the Records
+page, compare, testsets (import, export), metrics (create, edit), systems, review, and
+back / forward through filtered tables."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from scorekeeper_sdk.client import qpb
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.console_world import ConsoleWorld, build_world
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+@pytest.fixture(scope="module")
+async def world(stack: Stack) -> ConsoleWorld:
+    built = await build_world(stack)
+    async with stack.client(built.a.key) as client:
+        # The candidate run re-scored with a stricter "concise": every concise pass is a regression.
+        concise = built.a.ids.metric_ids[2]
+        await client.update_metric(
+            concise, heuristic={"kind": "regex", "params": {"pattern": "^$", "mode": "fullmatch"}}
+        )
+        await client.rescore_run(built.a.runs[1], [(concise, "")])
+        await client.wait_for_run(built.a.runs[1], timeout_s=60)
+    return built
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+async def page(browser: Browser, stack: Stack, world: ConsoleWorld) -> AsyncIterator[Page]:
+    context, signed = await signed_in(browser, stack.console_url, world.a.key)
+    yield signed
+    await context.close()
+
+
+async def test_a_record_shows_its_data_and_every_score(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    first = page.locator("#records-table tbody tr[data-record]:not(.errored)").first
+    record_id = await first.get_attribute("data-record")
+    assert record_id is not None
+    await first.locator("td a").first.click()
+    await page.wait_for_url(f"**/records/{record_id}")
+    async with stack.client(world.a.key) as client:
+        record = await client.get_record(record_id)
+    assert str(record.inputs["question"]) in await page.locator("#record-inputs").inner_text()
+    assert str(record.outputs["response"]) in await page.locator("#record-outputs").inner_text()
+    assert str(record.expected["answer"]) in await page.locator("#record-expected").inner_text()
+    rows = page.locator("#scores tbody tr")
+    assert await rows.count() == 3
+    for score in record.scores:
+        row = page.locator(f"#scores tr[data-metric='{score.metric_id}']")
+        assert await row.locator("td.reasoning").inner_text() == score.reasoning
+        assert await row.locator("td.value").inner_text() == ("pass" if score.value.bool_value else "fail")
+    await screenshot(page, "record")
+
+
+async def test_records_page_search_and_score_filter(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    exact = world.a.ids.metric_ids[0]
+    await page.goto(f"/projects/{world.a.project_id}/records")
+    await screenshot(page, "records-page")
+    await page.fill("#records-filters input[name=search]", "capital")
+    condition = page.locator("#records-filters [data-condition]").first
+    await condition.locator("select[name=cond_metric]").select_option(exact)
+    await condition.locator("select[name=cond_op]").select_option("passed")
+    await page.click("#records-filters button[type=submit]")
+    await page.wait_for_url("**search=capital**")
+    shown = await page.locator("#records-table tbody tr[data-record]").evaluate_all(
+        "rows => rows.map(r => r.dataset.record)"
+    )
+    async with stack.client(world.a.key) as client:
+        expected = [
+            r.id
+            async for r in client.list_records(
+                project_id=world.a.project_id, search="capital", where=[f"{exact}:passed"]
+            )
+        ]
+    assert shown == expected[:25]
+    assert len(shown) > 0
+    for text in await page.locator("#records-table tbody tr td:nth-child(3)").all_inner_texts():
+        assert "capital" in text.lower()
+    await screenshot(page, "records-page-filtered")
+
+
+async def test_run_records_filter_keeps_back_and_forward(page: Page, world: ConsoleWorld) -> None:
+    run_url = f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}"
+    await page.goto(run_url)
+    everything = await page.locator("#records-table tbody tr[data-record]").count()
+    assert everything == 24
+    await page.fill("#records input[name=search]", "capital")
+    await page.click("#records button[type=submit]")
+    await page.wait_for_url("**search=capital**")
+    filtered = await page.locator("#records-table tbody tr[data-record]").count()
+    assert 0 < filtered < everything
+    await page.go_back()
+    await page.wait_for_url(f"**{run_url}")
+    await page.locator("#records-table tbody tr[data-record]").nth(everything - 1).wait_for()
+    assert await page.locator("#records-table tbody tr[data-record]").count() == everything
+    await page.go_forward()
+    await page.wait_for_url("**search=capital**")
+    assert await page.locator("#records-table tbody tr[data-record]").count() == filtered
+
+
+async def test_compare_two_runs_with_the_regressions_toggle(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    baseline, candidate = world.a.runs
+    concise = world.a.ids.metric_ids[2]
+    await page.goto(f"/projects/{world.a.project_id}/compare")
+    await page.select_option("select[name=baseline]", baseline)
+    await page.select_option("select[name=run]", candidate)
+    await page.click(".compare-pick button[type=submit]")
+    await page.wait_for_url("**baseline=**")
+    async with stack.client(world.a.key) as client:
+        comparison = await client.compare_runs(candidate, baseline)
+        regressed = await client.compare_runs(candidate, baseline, regressions_only=True)
+    for metric in comparison.metrics:
+        card = page.locator(f".metric-delta[data-metric='{metric.metric_id}']")
+        assert await card.locator("[data-count=regressions]").inner_text() == f"{metric.regressions} regressed"
+        assert await card.locator("[data-count=unchanged]").inner_text() == f"{metric.unchanged} unchanged"
+    by_id = {m.metric_id: m for m in comparison.metrics}
+    assert by_id[concise].regressions == 22  # every concise pass of the baseline
+    assert await page.locator("#compare-table tbody tr[data-testcase]").count() == 20  # one page
+    await screenshot(page, "compare")
+    await page.click("#regressions-toggle")
+    await page.wait_for_url("**regressions=1**")
+    rows = page.locator("#compare-table tbody tr[data-testcase]")
+    assert await rows.evaluate_all("rows => rows.map(r => r.dataset.testcase)") == [
+        t.testcase_id for t in regressed.testcases[:20]
+    ]
+    assert await rows.first.locator("td").nth(2).inner_text() == await rows.first.locator("td").nth(3).inner_text()
+
+
+async def test_import_a_testset_file_and_see_its_validation_errors(
+    page: Page, stack: Stack, world: ConsoleWorld, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    async with stack.client(world.a.key) as client:
+        testset = await client.create_testset(
+            world.a.project_id,
+            "imported questions",
+            [{"question": "What is 1 + 1?", "answer": "2"}],
+            inputs=["question"],
+            expected=["answer"],
+            json_schema={
+                "type": "object",
+                "required": ["answer"],
+                "properties": {"answer": {"type": "string", "minLength": 1}},
+            },
+        )
+    testset_id = testset.id
+    await page.goto(f"/projects/{world.a.project_id}/testsets/{testset_id}")
+    upload = tmp_path_factory.mktemp("upload") / "questions.csv"
+    upload.write_text("question,answer\nWhat is 2 + 2?,4\nCapital of Peru?,Lima\nWho knows?,\n")
+    await page.click("text=Import a file")
+    await page.set_input_files("#import-form input[type=file]", str(upload))
+    await page.click("#import-form button[type=submit]")
+    await page.locator(".flash.ok").wait_for()
+    assert await page.locator(".flash.ok").inner_text() == "Imported 3 testcases into version 2."
+    rows = page.locator("#testcases-table tbody tr")
+    assert await rows.count() == 4
+    assert "What is 2 + 2?" in await rows.nth(1).inner_text()
+    invalid = page.locator("#testcases-table tbody tr.invalid")
+    assert await invalid.count() == 1
+    assert "/answer" in await invalid.locator("td").nth(4).inner_text()
+    await screenshot(page, "testset")
+    # A bad file imports nothing and says which row.
+    broken = upload.with_name("broken.json")
+    broken.write_text('[{"question": "ok", "answer": "1"}, 5]')
+    await page.click("text=Import a file")
+    await page.set_input_files("#import-form input[type=file]", str(broken))
+    await page.click("#import-form button[type=submit]")
+    await page.locator(".flash.error").wait_for()
+    assert (await page.locator(".flash.error").inner_text()).startswith("Nothing was imported:")
+    async with stack.client(world.a.key) as client:
+        assert (await client.get_testset(testset_id)).testcase_count == 4
+
+
+async def test_testset_export_is_the_apis_csv(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/testsets/{world.a.ids.testset_id}")
+    async with page.expect_download() as download_info:
+        await page.click("text=Export CSV")
+    downloaded = (await (await download_info.value).path()).read_bytes()
+    async with stack.client(world.a.key) as client:
+        exported = b"".join([c async for c in client.export_testcases(world.a.ids.testset_id)])
+    assert downloaded == exported
+    await page.goto(f"/projects/{world.a.project_id}/testsets")
+    await screenshot(page, "testsets")
+
+
+async def test_create_a_metric_then_edit_it_into_a_new_version(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/metrics")
+    await screenshot(page, "metrics")
+    await page.click("text=New metric")
+    await page.fill("input[name=name]", "short answer")
+    await page.fill("input[name=heuristic_kind]", "length_between")
+    await page.fill("textarea[name=heuristic_params]", '{"max_length": -1}')
+    await page.click("#metric-form button[type=submit]")
+    assert "max_length" in await page.locator("[role=alert]").inner_text()  # the API's message, form kept
+    assert await page.locator("input[name=name]").input_value() == "short answer"
+    await page.fill("textarea[name=heuristic_params]", '{"max_length": 40}')
+    await page.click("#metric-form button[type=submit]")
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/metrics/*")
+    metric_id = page.url.rsplit("/", 1)[-1]
+    await page.fill("textarea[name=guidelines]", "Short answers read better.")
+    await page.click("#metric-form button[type=submit]")
+    await page.locator(".flash.ok").wait_for()
+    assert await page.locator(".flash.ok").inner_text() == "Saved as version 2."
+    assert await page.locator(".versions-table tbody tr").count() == 2
+    await screenshot(page, "metric")
+    async with stack.client(world.a.key) as client:
+        metric = await client.get_metric(metric_id)
+    assert (metric.metric.version, metric.metric.guidelines, metric.metric.heuristic.kind) == (
+        2,
+        "Short answers read better.",
+        "length_between",
+    )
+
+
+async def test_systems_list_their_versions(page: Page, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/systems")
+    card = page.locator(".system-card")
+    assert await card.count() == 1
+    assert await card.locator("h2").inner_text() == "demo-qa"
+    assert await card.locator("tbody tr").count() == 1
+    assert "production" in await card.locator("tbody tr").first.inner_text()
+    await screenshot(page, "systems")
+
+
+async def test_a_reviewer_scores_a_human_metric_on_the_record_page(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client(world.a.key) as client:
+        human = await client.create_metric(world.a.project_id, "helpfulness", eval_type="human", output_type="int")
+        run = await client.create_run(
+            world.a.project_id, world.a.ids.testset_id, world.a.ids.system_version_id, [human.id], notes="review me"
+        )
+        for _ in range(200):
+            view: qpb.RunView = await client.get_run(run.id)
+            if view.status == "awaiting_human_scoring":
+                break
+            await page.wait_for_timeout(100)
+        completed = [r async for r in client.records(run.id) if r.status == "completed"]
+        record = completed[0]
+    await page.goto(f"/projects/{world.a.project_id}/records/{record.id}")
+    form = page.locator("form.review-form")
+    await form.locator("select[name=value]").select_option("4")
+    await form.locator("input[name=reviewer]").fill("ada")
+    await form.locator("textarea[name=comment]").fill("clear and right")
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.ok").wait_for()
+    row = page.locator(f"#scores tr[data-metric='{human.id}']")
+    await row.locator("td.value", has_text="4").wait_for(timeout=15_000)  # refreshes in place
+    assert "Reviewed by ada: “clear and right”" in await row.locator("td.reasoning").inner_text()
+    await screenshot(page, "record-review")

@@ -1,0 +1,336 @@
+"""The console in a real browser (Debian's chromium) against the whole stack: sign-in, the runs
+list with its history charts, kickoff, the run page (status, notes, re-scoring, live progress,
+export), and what a key may not see."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from google.protobuf import json_format
+from playwright.async_api import Browser, Page
+
+from scorekeeper_sdk.client import qpb
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.console_world import ConsoleWorld, build_world
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+@pytest.fixture(scope="module")
+async def world(stack: Stack) -> ConsoleWorld:
+    return await build_world(stack)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+async def page(browser: Browser, stack: Stack, world: ConsoleWorld) -> AsyncIterator[Page]:
+    """Signed in with project A's write key."""
+    context, signed = await signed_in(browser, stack.console_url, world.a.key)
+    yield signed
+    await context.close()
+
+
+async def test_sign_in_refuses_a_bad_key_and_lands_on_the_projects_runs(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    context, page = await signed_in(browser, stack.console_url, "sk_000000000000_not-a-key")
+    assert await page.locator("[role=alert]").inner_text() == "This API key is not valid: it is unknown or was revoked."
+    await screenshot(page, "sign-in")
+    await page.fill("input[name=api_key]", world.a.key)
+    await page.click("form[action='/sign-in'] button[type=submit]")
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs")
+    # The project switcher offers the key's own project only.
+    assert await page.locator(".switcher option").all_inner_texts() == ["console A"]
+    cookies = {c["name"]: c for c in await context.cookies()}
+    assert cookies["sk_session"]["httpOnly"] and cookies["sk_session"]["sameSite"] == "Lax"
+    await context.close()
+
+
+async def test_the_admin_key_switches_between_every_project(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    context, page = await signed_in(browser, stack.console_url, stack.admin_key)
+    assert await page.locator("table a", has_text="console B").count() == 1
+    await page.goto(f"/projects/{world.a.project_id}/runs")
+    await page.select_option(".switcher select", label="console B")
+    await page.wait_for_url(f"**/projects/{world.b.project_id}/runs")
+    assert await page.locator("#runs-table tbody tr").count() == 1
+    await context.close()
+
+
+async def test_runs_list_filters_by_source(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs")
+    async with stack.client(world.a.key) as client:
+        every = [r.id async for r in client.list_runs(world.a.project_id)]
+    assert await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") == every
+    await screenshot(page, "runs-list")
+    await page.check("form.filters input[name=source][value=ci]")  # applies on change
+    await page.wait_for_url("**source=ci**")
+    rows = page.locator("#runs-table tbody tr")
+    assert await rows.count() == 1
+    assert await rows.first.get_attribute("data-run") == world.a.runs[1]
+    assert "CI" in await rows.first.locator("td").nth(2).inner_text()
+
+
+async def test_history_charts_draw_one_point_per_run_with_the_apis_values(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs")
+    await page.wait_for_function("document.querySelectorAll('[data-chart] canvas').length === 3")
+    drawn = await page.evaluate(
+        """() => [...document.querySelectorAll('[data-chart]')].map(el => {
+            const option = echarts.getInstanceByDom(el).getOption();
+            return {metric: el.dataset.metric, data: option.series[0].data, group: echarts.getInstanceByDom(el).group};
+        })"""
+    )
+    async with stack.client(world.a.key) as client:
+        history = await client.run_history(world.a.project_id, world.a.ids.metric_ids)
+    assert [d["metric"] for d in drawn] == world.a.ids.metric_ids
+    for series, chart in zip(history.series, drawn, strict=True):
+        assert len(series.points) == len(chart["data"]) >= 2
+        assert chart["data"] == [pytest.approx(p.value, abs=1e-4) for p in series.points]
+        assert chart["group"] == "run-history"
+    # A metric's title links to the metric; hovering a point shows that run in every chart.
+    title = page.locator(".chart-title").first
+    assert await title.get_attribute("href") == f"/projects/{world.a.project_id}/metrics/{world.a.ids.metric_ids[0]}"
+    box = await page.locator("[data-chart='0']").bounding_box()
+    assert box is not None
+    # Where the chart drew the newest run's point.
+    x, y = await page.evaluate(
+        """() => { const chart = echarts.getInstanceByDom(document.querySelector("[data-chart='0']"));
+                   const data = chart.getOption().series[0].data;
+                   return chart.convertToPixel({seriesIndex: 0}, [data.length - 1, data[data.length - 1]]); }"""
+    )
+    newest = f"Run {world.a.runs[1][:8]}"
+    tips = page.locator(".history-tip:visible", has_text=newest)
+    for step in range(20):  # the charts draw on animation frames: hover until a tooltip answers
+        canvas = page.locator("[data-chart='0'] canvas").first
+        await canvas.hover(position={"x": x - 10 + step, "y": y + step % 3})
+        if await tips.count() == 3:
+            break
+        await page.wait_for_timeout(250)
+    await screenshot(page, "runs-history-hover")
+    assert await tips.count() == 3
+
+
+async def test_kickoff_from_the_dialog_then_watch_the_run_complete(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs")
+    await page.click("a.kickoff")
+    dialog = page.locator("dialog#modal")
+    await dialog.locator("select[name=testset_id]").wait_for()
+    await dialog.locator("select[name=testset_id]").select_option(world.a.ids.testset_id)
+    await dialog.locator("select[name=system_version_id]").select_option(world.a.ids.system_version_id)
+    for metric_id in world.a.ids.metric_ids[:2]:
+        await dialog.locator(f"input[name=metric_id][value='{metric_id}']").check()
+    await dialog.locator("textarea[name=notes]").fill("kicked off in the browser")
+    await screenshot(page, "kickoff-dialog")
+    await dialog.locator("button[type=submit]").click()
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    await page.evaluate("window.sameDocument = true")
+    await screenshot(page, "run-page-live")
+    await page.locator("#run-progress[data-status=completed]").wait_for(timeout=90_000)
+    # Completed in place: the page was never reloaded, and the records table filled in.
+    assert await page.evaluate("window.sameDocument") is True
+    await page.locator("#records-table tbody tr[data-record]").nth(23).wait_for()
+    async with stack.client(world.a.key) as client:
+        run = await client.get_run(run_id)
+    assert (run.source, run.notes, run.records) == ("kickoff", "kicked off in the browser", 24)
+    assert [m.metric_id for m in run.metrics] == world.a.ids.metric_ids[:2]
+    result = page.locator(f"#aggregates tr[data-metric='{run.metrics[0].metric_id}'] td.result b")
+    assert await result.inner_text() == f"{run.metrics[0].pass_rate * 100:.1f}%"
+
+
+async def test_kickoff_a_prompt_run_on_the_server(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")  # the dialog's own page, no script needed
+    await page.select_option("select[name=testset_id]", world.a.ids.testset_id)
+    await page.check("input[name=mode][value=prompt]")
+    assert await page.locator(".mode-panel[data-mode=version]").is_hidden()
+    await page.fill("input[name=model]", "demo-bot")
+    await page.fill("textarea[name=system_prompt]", "Answer with the answer only.")
+    await page.fill("textarea[name=user_template]", "{{ inputs.question }}")
+    await page.fill("input[name=temperature]", "0.3")
+    await page.fill("input[name=base_url]", stack.demo_judge_url)  # a local endpoint, never the internet
+    await page.check(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']")
+    await page.fill("input[name=trials]", "2")
+    await page.click("#kickoff-form button[type=submit]")
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    async with stack.client(world.a.key) as client:
+        run = await client.get_run(run_id)
+        assert (run.source, run.trials, run.expected_records) == ("kickoff", 2, 48)
+        version = run.system_version
+        assert (version.kind, version.system_name) == ("llm", "Kickoff prompts")
+        config = json_format.MessageToDict(version.config)
+    expected = {
+        "model": "demo-bot",
+        "messages": [
+            {"role": "system", "content": "Answer with the answer only."},
+            {"role": "user", "content": "{{ inputs.question }}"},
+        ],
+        "temperature": 0.3,
+        "base_url": stack.demo_judge_url,
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    await page.click("#run-details summary")
+    assert "Kickoff prompts · v1 llm" in await page.locator("#run-details").inner_text()
+
+
+async def test_kickoff_without_a_system_says_what_is_missing(page: Page, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")
+    await page.select_option("select[name=testset_id]", world.a.ids.testset_id)
+    await page.check(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']")
+    await page.click("#kickoff-form button[type=submit]")
+    assert await page.locator("[role=alert]").inner_text() == "Choose a system version, or run a prompt on the server."
+    # What was chosen is still chosen.
+    assert await page.locator("select[name=testset_id]").input_value() == world.a.ids.testset_id
+
+
+async def test_run_again_prefills_the_kickoff_dialog(page: Page, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    await page.click("text=Run again")
+    dialog = page.locator("dialog#modal")
+    await dialog.locator("select[name=testset_id]").wait_for()
+    assert await dialog.locator("select[name=testset_id]").input_value() == world.a.ids.testset_id
+    assert await dialog.locator("select[name=system_version_id]").input_value() == world.a.ids.system_version_id
+    checked = await dialog.locator("input[name=metric_id]:checked").evaluate_all("els => els.map(e => e.value)")
+    assert sorted(checked) == sorted(world.a.ids.metric_ids)
+    assert await dialog.locator("textarea[name=notes]").input_value() == "console A run 1"
+
+
+async def test_status_expands_to_the_per_metric_explanation(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    explanations = page.locator(".metric-explanations li")
+    assert not await explanations.first.is_visible()
+    await page.click("#status-details summary")
+    async with stack.client(world.a.key) as client:
+        run = await client.get_run(world.a.runs[0])
+    texts = await explanations.all_inner_texts()
+    assert len(texts) == 3
+    for metric, text in zip(run.metrics, texts, strict=True):
+        assert metric.name in text and metric.explanation in text
+    assert run.status_explanation in await page.locator("#status-details summary").inner_text()
+    await screenshot(page, "run-page")
+
+
+async def test_notes_are_saved_and_still_there_after_a_reload(page: Page, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    await page.click("#run-details summary")
+    await page.fill("#notes", "baseline: the demo system, unchanged")
+    await page.click("#notes-form button[type=submit]")
+    await page.locator("#notes-form .flash.ok").wait_for()
+    await page.reload()
+    await page.click("#run-details summary")
+    assert await page.locator("#notes").input_value() == "baseline: the demo system, unchanged"
+    await screenshot(page, "run-details")
+
+
+async def test_csv_download_is_the_apis_export(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    await page.click("details.export summary")
+    async with page.expect_download() as download_info:
+        await page.click("text=Export as CSV")
+    download = await download_info.value
+    assert download.suggested_filename == f"run-{world.a.runs[0]}.csv"
+    downloaded = (await download.path()).read_bytes()
+    async with stack.client(world.a.key) as client:
+        exported = b"".join([chunk async for chunk in client.export_run(world.a.runs[0])])
+    assert downloaded == exported
+    assert len(list(csv.reader(io.StringIO(downloaded.decode())))) == 25  # header + 24 records
+
+
+async def test_rerun_scoring_with_one_metric_shows_the_new_scores(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    concise = world.a.ids.metric_ids[2]
+    async with stack.client(world.a.key) as client:
+        # A stricter version: nothing is concise any more.
+        await client.update_metric(
+            concise, heuristic={"kind": "regex", "params": {"pattern": "^$", "mode": "fullmatch"}}
+        )
+    run_id = world.a.runs[1]
+    await page.goto(f"/projects/{world.a.project_id}/runs/{run_id}")
+    await page.click("text=Re-run scoring")
+    dialog = page.locator("dialog#modal")
+    await dialog.locator("#rescore-form").wait_for()
+    for box in await dialog.locator("input[name=metric]").all():
+        await box.set_checked(await box.get_attribute("value") == concise)
+    await screenshot(page, "rescore-dialog")
+    await dialog.locator("button[type=submit]").click()
+    await page.wait_for_url(f"**/runs/{run_id}")
+    # The aggregates follow the scoring live; the records table reloads when the run settles.
+    cell = page.locator(f"#aggregates tr[data-metric='{concise}'] td.result b")
+    await page.locator(f"#aggregates tr[data-metric='{concise}'] td.result b", has_text="0.0%").wait_for(timeout=60_000)
+    await page.locator("#run-progress[data-status=completed]").wait_for(timeout=60_000)
+    await page.reload()
+    assert await cell.inner_text() == "0.0%"
+    assert "v2" in await page.locator(f"#aggregates tr[data-metric='{concise}'] td").first.inner_text()
+    column = await page.locator(
+        "#records-table tbody tr[data-record]:not(.errored) td.score-cell:nth-child(7)"
+    ).all_inner_texts()
+    assert column and set(column) == {"fail"}
+
+
+async def test_an_unknown_run_shows_the_not_found_page(page: Page, world: ConsoleWorld) -> None:
+    response = await page.goto(f"/projects/{world.a.project_id}/runs/00000000-0000-4000-8000-000000000000")
+    assert response is not None and response.status == 404
+    assert await page.locator("h1").inner_text() == "Not found"
+    await screenshot(page, "not-found")
+
+
+async def test_a_key_of_project_a_cannot_open_project_bs_pages(page: Page, world: ConsoleWorld) -> None:
+    b = world.b
+    for path in (
+        f"/projects/{b.project_id}/runs",
+        f"/projects/{b.project_id}/runs/{b.runs[0]}",
+        f"/projects/{world.a.project_id}/runs/{b.runs[0]}",  # B's run under A's project
+        f"/projects/{b.project_id}/testsets/{b.ids.testset_id}",
+        f"/projects/{b.project_id}/metrics/{b.ids.metric_ids[0]}",
+        f"/projects/{b.project_id}/runs/{b.runs[0]}/export.csv",
+    ):
+        response = await page.goto(path)
+        assert response is not None and response.status == 404, path
+        assert await page.locator("h1").inner_text() == "Not found"
+        assert "console B" not in await page.content()
+
+
+async def test_every_form_post_needs_its_csrf_token(stack: Stack, world: ConsoleWorld) -> None:
+    run = f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}"
+    async with httpx.AsyncClient(base_url=stack.console_url, cookies={"sk_session": world.a.key}) as http:
+        for path in (f"{run}/notes", f"{run}/rescore", f"{run}/cancel", f"/projects/{world.a.project_id}/kickoff"):
+            response = await http.post(path, data={"notes": "forged"})
+            assert response.status_code == 403, path
+            assert "Form expired" in response.text
+    async with stack.client(world.a.key) as client:
+        assert (await client.get_run(world.a.runs[0])).notes != "forged"
+
+
+async def test_signed_out_visitors_are_sent_to_sign_in(stack: Stack, world: ConsoleWorld) -> None:
+    async with httpx.AsyncClient(base_url=stack.console_url) as http:
+        response = await http.get(f"/projects/{world.a.project_id}/runs")
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/sign-in?next=/projects/{world.a.project_id}/runs"
+        # The probes every service serves.
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/readyz")).json() == {"status": "ready", "orchestrator": True, "query": True}
+        assert 'scorekeeper_console_request_seconds_count{handler="runs_page"' in (await http.get("/metrics")).text
+
+
+async def test_the_run_url_the_api_prints_opens_the_runs_page(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.client(world.a.key) as client:
+        run: qpb.RunView = await client.get_run(world.a.runs[0])
+    response = await page.goto(run.url)
+    assert response is not None and response.status == 200
+    assert await page.locator("h1").first.inner_text() == "questions v1 → demo-qa v1"

@@ -1,0 +1,327 @@
+"""No input can wedge a run: poison answers, ingest where it does not belong, events dead-lettered
+for any reason, page tokens reused elsewhere, a catastrophic regex beside a live run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import nats
+import pytest
+
+from scorekeeper_sdk import Client
+from scorekeeper_sdk.calls import struct
+from scorekeeper_sdk.client import cpb, qpb
+from shared.devstack import scenario
+from shared.devstack.stack import Stack
+from shared.events import DeadLetter
+from shared.topics import Topic, nats_stream, physical
+from tests.support.fake_system import FakeSystemServer, fake_system_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+system = pytest.fixture(scope="module")(fake_system_server)
+QUESTIONS = [{"question": f"q{i}", "answer": "a"} for i in range(3)]
+
+
+async def _testset(client: Client, project_id: str, cases: list[dict[str, Any]] = QUESTIONS) -> str:
+    testset = await client.create_testset(project_id, "t", cases, inputs=["question"], expected=["answer"])
+    return testset.id
+
+
+async def _sdk_version(client: Client, project_id: str) -> str:
+    system_row = await client.catalog.CreateSystem(cpb.CreateSystemRequest(project_id=project_id, name="client"))
+    version = await client.catalog.CreateSystemVersion(
+        cpb.CreateSystemVersionRequest(system_id=system_row.id, kind="sdk", name="v1", config=struct({}))
+    )
+    return str(version.id)
+
+
+async def _records(client: Client, run_id: str) -> list[qpb.RecordView]:
+    return [r async for r in client.records(run_id)]
+
+
+# --- poison answers ----------------------------------------------------------------------------
+
+POISONS: dict[str, tuple[dict[str, Any], str]] = {
+    "nul": (
+        {"response_path": "answer"},
+        "the outputs were not kept: it holds a NUL character (\\u0000), which PostgreSQL cannot store",
+    ),
+    "surrogate": (
+        {"response_path": "answer"},
+        "the outputs were not kept: it holds an unpaired surrogate (\\ud800 … \\udfff), which is not text",
+    ),
+    "nan": ({"response_path": "answer"}, "the outputs were not kept: it holds nan, which JSON cannot"),
+    "deep": ({}, "system answered JSON nested too deeply to read (20000 bytes)"),
+    "big": (
+        {"outputs": {"first": "answer", "second": "answer"}},
+        "the outputs were not kept: it is 1,200,025 bytes of JSON, more than the 524,288 a record's outputs may hold",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(POISONS))
+async def test_a_poison_answer_is_an_errored_record_naming_the_limit(
+    client: Client, system: FakeSystemServer, kind: str
+) -> None:
+    project = await client.create_project(f"poison {kind}")
+    testset_id = await _testset(client, project.id)
+    config, error = POISONS[kind]
+    version = await client.create_http_system(project.id, "poisoner", {"url": system.url(f"/poison/{kind}"), **config})
+    metric = await client.create_heuristic_metric(project.id, "m", "contains", {"value": "a"})
+    run = await client.create_run(project.id, testset_id, version.id, [metric.id])
+    final = await client.wait_for_run(run.id, timeout_s=60)
+    assert (final.status, final.records, final.errored_records, final.scores) == ("completed", 3, 3, 0)
+    assert [(r.status, r.error, dict(r.outputs)) for r in await _records(client, run.id)] == [
+        ("errored", error, {})
+    ] * 3
+
+
+# --- ingest where it does not belong --------------------------------------------------------------
+
+
+async def test_ingest_only_into_sdk_runs_and_the_answer_says_what_was_taken(
+    stack: Stack, client: Client, system: FakeSystemServer
+) -> None:
+    demo = await scenario.prepare(client, stack.demo_system_url, 2, name="ingest-where")
+    http_run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
+    testcases = [t async for t in client.testcases(demo.testset_id)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await client.ingest_records(http_run.id, [{"testcase_id": testcases[0].id, "outputs": {"response": "hijack"}}])
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.details() == (
+        f"run {http_run.id} executes its http system itself; records can be ingested only into runs of sdk systems"
+    )
+    await client.wait_for_run(http_run.id, timeout_s=60)
+    assert "hijack" not in {dict(r.outputs).get("response") for r in await _records(client, http_run.id)}
+
+    sdk_run = await client.create_run(demo.project_id, demo.testset_id, await _sdk_version(client, demo.project_id), [])
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(grpc.aio.AioRpcError) as nul:
+        await client.ingest_records(sdk_run.id, [{"testcase_id": testcases[0].id, "outputs": {"response": "a\x00"}}])
+    assert nul.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        nul.value.details() == "records[0].outputs.response contains a NUL character (\\u0000), which cannot be stored"
+    )
+    answer = await client.ingest_records(
+        sdk_run.id,
+        [
+            {"testcase_id": testcases[0].id, "outputs": {"response": "fine"}},
+            {"testcase_id": testcases[1].id, "outputs": {"response": deep}},
+        ],
+    )
+    assert [s.index for s in answer.stored] == [0]
+    assert [(r.record.index, r.reason) for r in answer.refused] == [
+        (1, "the outputs were not kept: it nests deeper than 64 levels")
+    ]
+    final = await client.wait_for_run(sdk_run.id, timeout_s=30)
+    assert (final.status, final.records, final.errored_records) == ("completed", 2, 1)
+    again = await client.ingest_records(sdk_run.id, [{"testcase_id": testcases[0].id, "outputs": {"response": "late"}}])
+    assert (again.accepted, [d.index for d in again.duplicates]) == (0, [0])
+    assert {dict(r.outputs).get("response") for r in await _records(client, sdk_run.id)} == {"fine", None}
+
+
+# --- every kind of dead letter ends its run ---------------------------------------------------------
+
+
+@pytest.fixture
+async def broker(stack: Stack) -> AsyncIterator[Any]:
+    connection = await nats.connect(stack.bus_url)
+    yield connection
+    await connection.close()
+
+
+async def _dead_letter(stack: Stack, broker: Any, topic: Topic, payload: dict[str, Any] | str, error: str) -> None:
+    """As the bus does after giving up on an event: the event is gone from its topic (purged here)
+    and a dead letter is on ``<topic>.dlq``."""
+    js = broker.jetstream()
+    prefix = stack.config.topic_prefix
+    await js.purge_stream(nats_stream(prefix), subject=physical(topic.value, prefix))
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    letter = DeadLetter(topic=topic.value, service="test", error=error, payload=body)
+    await js.publish(physical(topic.dlq, prefix), letter.model_dump_json().encode(), stream=nats_stream(prefix))
+
+
+def _process(stack: Stack, module: str) -> Any:
+    return next(p for p in stack.processes if p.module == f"services.{module}" and p.running())
+
+
+async def test_a_dead_lettered_run_created_fails_the_run_with_the_reason(
+    stack: Stack, client: Client, broker: Any
+) -> None:
+    demo = await scenario.prepare(client, stack.demo_system_url, 3, name="dlq-run")
+    _process(stack, "system_executor").terminate()
+    try:
+        run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
+        await _dead_letter(stack, broker, Topic.RUN_CREATED, {"run_id": run.id}, "planning blew up")
+        final = await client.wait_for_run(run.id, timeout_s=30)
+        assert (final.status, final.error) == ("failed", "the run could not be planned: planning blew up")
+    finally:
+        await stack.add_replica("system_executor")
+
+
+async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client: Client, broker: Any) -> None:
+    demo = await scenario.prepare(client, stack.demo_system_url, 3, name="dlq-chunk")
+    _process(stack, "system_executor").terminate()
+    try:
+        run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
+        await broker.jetstream().purge_stream(
+            nats_stream(stack.config.topic_prefix), subject=physical("run.created", stack.config.topic_prefix)
+        )
+        chunk = {"run_id": run.id, "first_position": 0, "last_position": 2, "chunk": 0}
+        await _dead_letter(stack, broker, Topic.CHUNK_REQUESTED, chunk, "executor crashed on it")
+        final = await client.wait_for_run(run.id, timeout_s=30)
+        assert (final.status, final.records, final.errored_records) == ("completed", 3, 3)
+        errors = {r.error for r in await _records(client, run.id)}
+        assert errors == {"the chunk of testcases could not be executed: executor crashed on it"}
+    finally:
+        await stack.add_replica("system_executor")
+
+
+async def test_a_poison_record_event_is_dead_lettered_and_its_record_errored(
+    stack: Stack, client: Client, broker: Any
+) -> None:
+    project = await client.create_project("dlq-record")
+    testset_id = await _testset(client, project.id, QUESTIONS[:1])
+    run = await client.create_run(project.id, testset_id, await _sdk_version(client, project.id), [])
+    (testcase,) = [t async for t in client.testcases(testset_id)]
+    # Not even JSON a model can take: nested 10,000 deep. The bus dead-letters it, the
+    # orchestrator settles the letter.
+    poison = (
+        f'{{"run_id": "{run.id}", "testcase_id": "{testcase.id}", "trial": 0, "status": "completed",'
+        f' "outputs": {{"x": {"[" * 10_000}{"]" * 10_000}}}}}'
+    )
+    prefix = stack.config.topic_prefix
+    await broker.jetstream().publish(physical("record.produced", prefix), poison.encode(), stream=nats_stream(prefix))
+    final = await client.wait_for_run(run.id, timeout_s=30)
+    assert (final.status, final.records, final.errored_records) == ("completed", 1, 1)
+    (record,) = await _records(client, run.id)
+    assert record.error.startswith("the record could not be stored: invalid record.produced event")
+    assert dict(record.inputs) == {"question": "q0"}
+
+
+async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, client: Client, broker: Any) -> None:
+    project = await client.create_project("dlq-score")
+    testset_id = await _testset(client, project.id, QUESTIONS[:1])
+    metric = await client.create_heuristic_metric(project.id, "m", "contains", {"value": "a"})
+    run = await client.create_run(project.id, testset_id, await _sdk_version(client, project.id), [metric.id])
+    (testcase,) = [t async for t in client.testcases(testset_id)]
+    _process(stack, "scorer").terminate()
+    try:
+        await client.ingest_records(run.id, [{"testcase_id": testcase.id, "outputs": {"response": "a"}}])
+        while (await client.get_run(run.id)).records < 1:
+            await asyncio.sleep(0.1)
+        (record,) = await _records(client, run.id)
+        request = {"run_id": run.id, "record_id": record.id, "metric_version_id": metric.version_id}
+        await _dead_letter(stack, broker, Topic.SCORE_REQUESTED, request, "scorer crashed on it")
+    finally:
+        await stack.add_replica("scorer")
+    final = await client.wait_for_run(run.id, timeout_s=30)
+    assert (final.status, final.metrics[0].errored) == ("completed", 1)
+    (record,) = await _records(client, run.id)
+    assert record.scores[0].error == "the score could not be computed: scorer crashed on it"
+
+
+async def test_a_dead_lettered_score_completed_still_completes_the_run(
+    stack: Stack, client: Client, broker: Any
+) -> None:
+    project = await client.create_project("dlq-completed")
+    testset_id = await _testset(client, project.id, QUESTIONS[:1])
+    metric = await client.create_heuristic_metric(project.id, "m", "contains", {"value": "a"})
+    run = await client.create_run(project.id, testset_id, await _sdk_version(client, project.id), [metric.id])
+    (testcase,) = [t async for t in client.testcases(testset_id)]
+    await client.ingest_records(run.id, [{"testcase_id": testcase.id, "outputs": {"response": "a"}}])
+    orchestrator = _process(stack, "run_orchestrator")
+    while (await client.get_run(run.id)).records < 1:
+        await asyncio.sleep(0.05)
+    orchestrator.terminate()
+    try:
+        await asyncio.sleep(3)  # the scorer scores; its score.completed waits for the orchestrator
+        await _dead_letter(stack, broker, Topic.SCORE_COMPLETED, {"run_id": run.id}, "orchestrator crashed on it")
+    finally:
+        await stack.add_replica("run_orchestrator")
+    async with stack.client() as fresh:
+        final = await fresh.wait_for_run(run.id, timeout_s=30)
+    assert (final.status, final.scores) == ("completed", 1)
+
+
+# --- page tokens ---------------------------------------------------------------------------------
+
+
+async def test_a_page_token_answers_only_the_request_it_came_from(stack: Stack, client: Client) -> None:
+    demo = await scenario.prepare(client, stack.demo_system_url, 4, name="tokens")
+    runs = []
+    for _ in range(2):
+        run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
+        await client.wait_for_run(run.id, timeout_s=60)
+        runs.append(run.id)
+    page = await client.query.ListRecords(qpb.ListRecordsRequest(run_id=runs[0], page_size=1), timeout=10)
+    for request, message in (
+        (
+            qpb.ListRecordsRequest(run_id=runs[1], page_token=page.next_page_token),
+            "page_token was issued for another run_id; pass it back with the request it came from",
+        ),
+        (
+            qpb.ListRecordsRequest(run_id=runs[0], statuses=["errored"], page_token=page.next_page_token),
+            "page_token was issued for other filters or another order; pass the same filters and order as its "
+            "first page",
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await client.query.ListRecords(request, timeout=10)
+        assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+    runs_page = await client.query.ListRuns(qpb.ListRunsRequest(project_id=demo.project_id, page_size=1), timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await client.query.ListRuns(
+            qpb.ListRunsRequest(project_id=demo.project_id, sources=["ci"], page_token=runs_page.next_page_token),
+            timeout=10,
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+# --- a catastrophic regex beside a live run ----------------------------------------------------------
+
+
+async def test_a_catastrophic_regex_does_not_stop_other_runs_scores(stack: Stack, client: Client) -> None:
+    slow_project = await client.create_project("catastrophic regex")
+    slow_cases = [{"question": f"s{i}", "answer": "a"} for i in range(8)]
+    slow_testset = await _testset(client, slow_project.id, slow_cases)
+    regex = await client.create_heuristic_metric(slow_project.id, "backtracks", "regex", {"pattern": "(a|aa)+$"})
+    slow_run = await client.create_run(
+        slow_project.id, slow_testset, await _sdk_version(client, slow_project.id), [regex.id]
+    )
+    slow_testcases = [t async for t in client.testcases(slow_testset)]
+    await client.ingest_records(
+        slow_run.id, [{"testcase_id": t.id, "outputs": {"response": "a" * 60 + "b"}} for t in slow_testcases]
+    )
+
+    other = await client.create_project("another team")
+    other_cases = [{"question": f"o{i}", "answer": "yes"} for i in range(20)]
+    other_testset = await _testset(client, other.id, other_cases)
+    exact = await client.create_heuristic_metric(other.id, "exact", "exact_match", {"expected_field": "answer"})
+    other_run = await client.create_run(other.id, other_testset, await _sdk_version(client, other.id), [exact.id])
+    started = time.monotonic()
+    await client.ingest_records(
+        other_run.id,
+        [{"testcase_id": t.id, "outputs": {"response": "yes"}} async for t in client.testcases(other_testset)],
+    )
+    done = await client.wait_for_run(other_run.id, timeout_s=60)
+    other_took = time.monotonic() - started
+    assert (done.status, done.metrics[0].passed) == ("completed", 20)
+
+    slow = await client.wait_for_run(slow_run.id, timeout_s=120)
+    assert (slow.status, slow.metrics[0].errored) == ("completed", 8)
+    errors = {s.error for r in await _records(client, slow_run.id) for s in r.scores}
+    assert errors == {
+        "the pattern /(a|aa)+$/ took longer than 1 s on this output (61 characters); "
+        "a pattern that backtracks this much needs rewriting"
+    }
+    # The other team's 20 scores did not wait for the 8 slow ones (~1 s each on two workers).
+    assert other_took < 8

@@ -1,0 +1,60 @@
+"""Debian's chromium driven by Playwright (its own browser download does not work here), and the
+screenshots every console test keeps under .scorekeeper/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(".scorekeeper/screenshots")
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def require_chromium() -> None:
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        pytest.fail("chromium is missing: `make browser` installs Debian's chromium package (needs root)")
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def signed_in(browser: Browser, console_url: str, api_key: str) -> tuple[BrowserContext, Page]:
+    """A fresh browser profile, signed in through the sign-in form."""
+    context = await browser.new_context(base_url=console_url, viewport=VIEWPORT, accept_downloads=True)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await page.goto("/sign-in")
+    await page.fill("input[name=api_key]", api_key)
+    await page.click("form[action='/sign-in'] button[type=submit]")
+    await page.wait_for_load_state()
+    return context, page
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path

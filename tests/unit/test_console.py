@@ -1,0 +1,232 @@
+"""The console without a stack: error pages, CSRF, security headers (the app over fake stubs), and
+the pure parts (record filters, history alignment, kickoff form)."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import pytest
+from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import query_pb2 as qpb
+from starlette.datastructures import FormData, QueryParams
+from starlette.testclient import TestClient
+
+from services.console.app import create_app, templates
+from services.console.history import chart_data
+from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
+from services.console.record_filters import RecordFilters
+from services.console.security import Security
+from services.console.settings import ConsoleSettings
+from services.console.web import Console
+from shared.edge.convert import struct_to_dict
+
+PROJECT = "11111111-1111-4111-8111-111111111111"
+
+
+def rpc_error(code: grpc.StatusCode, details: str = "") -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+
+
+class FakeStub:
+    """Every method of a service: the given answer by method name, else ``default``."""
+
+    def __init__(self, default: Any, answers: dict[str, Any]) -> None:
+        self._default = default
+        self._answers = answers
+
+    def __getattr__(self, method: str) -> Any:
+        return self._answers.get(method, self._default)
+
+
+def console_with(default: Any, **answers: Any) -> TestClient:
+    """The console's app over stubs whose every method is ``default`` unless ``answers`` names it."""
+    stub = FakeStub(default, answers)
+    stubs: Any = SimpleNamespace(catalog=stub, query=stub, runs=stub, testsets=stub, access=stub)
+    console = Console(
+        settings=ConsoleSettings(),
+        stubs=stubs,
+        templates=templates(),
+        security=Security("unit-test-secret", secure_cookies=False),
+    )
+    return TestClient(create_app(console, []), raise_server_exceptions=False, follow_redirects=False)
+
+
+def failing(exc: BaseException) -> Any:
+    async def call(request: Any, **kwargs: Any) -> Any:
+        raise exc
+
+    return call
+
+
+def answering(response: Any) -> Any:
+    async def call(request: Any, **kwargs: Any) -> Any:
+        return response
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "heading"),
+    [
+        (rpc_error(grpc.StatusCode.UNAVAILABLE), 503, "Scorekeeper is not answering"),
+        (rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED), 503, "Scorekeeper is not answering"),
+        (rpc_error(grpc.StatusCode.NOT_FOUND, "project x does not exist"), 404, "Not found"),
+        (rpc_error(grpc.StatusCode.PERMISSION_DENIED, "needs the write role"), 403, "Not allowed"),
+        (RuntimeError("a bug"), 500, "Something went wrong on our side"),
+    ],
+)
+def test_failures_are_pages_a_person_can_read(error: BaseException, status: int, heading: str) -> None:
+    client = console_with(failing(error))
+    client.cookies.set("sk_session", "sk_key")
+    response = client.get(f"/projects/{PROJECT}/runs")
+    assert response.status_code == status
+    assert f"<h1>{heading}</h1>" in response.text
+    if status == 500:
+        assert re.search(r"logged with reference [0-9a-f]{8}", response.text)
+        assert "a bug" not in response.text  # internals stay in the log
+
+
+def test_a_refused_key_goes_back_to_sign_in_with_the_page_to_return_to() -> None:
+    client = console_with(failing(rpc_error(grpc.StatusCode.UNAUTHENTICATED, "revoked")))
+    client.cookies.set("sk_session", "sk_revoked")
+    response = client.get(f"/projects/{PROJECT}/records?search=x")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/sign-in?next=/projects/{PROJECT}/records%3Fsearch%3Dx"
+
+
+def test_an_address_no_page_serves_is_the_not_found_page() -> None:
+    response = console_with(failing(RuntimeError())).get("/no/such/page")
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in response.text
+
+
+def test_a_project_the_key_cannot_see_is_not_found() -> None:
+    client = console_with(
+        failing(RuntimeError()),
+        ListProjects=answering(cpb.ListProjectsResponse(projects=[cpb.Project(id="other", name="other")])),
+        ListSystems=answering(cpb.ListSystemsResponse()),
+    )
+    client.cookies.set("sk_session", "sk_key")
+    assert client.get(f"/projects/{PROJECT}/systems").status_code == 404
+
+
+def test_forms_need_the_token_of_this_browser() -> None:
+    client = console_with(failing(RuntimeError()))
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert token is not None
+    assert client.post("/sign-out", data={}).status_code == 403
+    assert client.post("/sign-out", data={"csrf": "0" * 64}).status_code == 403
+    signed_out = client.post("/sign-out", data={"csrf": token.group(1)})
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/sign-in")
+    # Another browser (another CSRF cookie) cannot reuse the token.
+    other = console_with(failing(RuntimeError()))
+    other.get("/sign-in")
+    assert other.post("/sign-out", data={"csrf": token.group(1)}).status_code == 403
+
+
+def test_pages_carry_a_strict_content_security_policy_and_server_timing() -> None:
+    response = console_with(failing(RuntimeError())).get("/sign-in")
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["server-timing"].startswith("app;dur=")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("sk_csrf=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_sign_in_only_returns_to_a_path_of_this_site() -> None:
+    page = console_with(failing(RuntimeError())).get("/sign-in?next=//evil.example/x")
+    assert 'name="next" value="/"' in page.text
+
+
+def test_record_filters_become_the_apis_conditions_and_a_query_string_again() -> None:
+    params = QueryParams(
+        "search=capital+-paris&status=errored&status=bogus&cond_metric=m1&cond_op=lt&cond_value=0.5"
+        "&cond_metric=m2&cond_op=failed&cond_value=&cond_metric=m3&cond_op=gt&cond_value=lots"
+        "&cond_metric=&cond_op=passed&cond_value=&order=score.m1+desc&tags=a,+b&run=r1"
+    )
+    filters = RecordFilters.parse(params, {"m1", "m2", "m3"})
+    fields = filters.request_fields()
+    assert fields["where"] == ["m1:lt:0.5", "m2:failed"]
+    assert fields["statuses"] == ["errored"]
+    assert (fields["search"], fields["order_by"], fields["tags"], fields["run_ids"]) == (
+        "capital -paris",
+        "score.m1 desc",
+        ["a", "b"],
+        ["r1"],
+    )
+    assert filters.errors == ["Score condition ignored: 'lots' is not a number."]
+    assert RecordFilters.parse(QueryParams(filters.query())).request_fields() == {
+        **fields,
+        "order_by": "created_at desc",  # score orders are allowed only for the page's metrics
+    }
+    assert RecordFilters.parse(QueryParams("order=drop+table")).order_by == "created_at desc"
+
+
+def test_history_puts_every_chart_on_the_same_runs() -> None:
+    def point(run: str, at: str, value: float | None, passed: int = 0) -> qpb.HistoryPoint:
+        p = qpb.HistoryPoint(run_id=run, created_at=at, output_type="boolean", scored=10, passed=passed)
+        if value is not None:
+            p.value = value
+        return p
+
+    history = qpb.GetRunHistoryResponse(
+        series=[
+            qpb.MetricSeries(
+                metric_id="a", name="exact", points=[point("r1", "t1", 50.0, 5), point("r3", "t3", 70.0, 7)]
+            ),
+            qpb.MetricSeries(
+                metric_id="b", name="judged", points=[point("r2", "t2", 60.0, 6), point("r3", "t3", None)]
+            ),
+        ]
+    )
+    data = chart_data(history, "p")
+    assert [r["id"] for r in data["runs"]] == ["r1", "r2", "r3"]
+    assert [c["values"] for c in data["charts"]] == [[50.0, None, 70.0], [None, 60.0, None]]
+    assert data["charts"][0]["counts"] == ["5/10 passed", None, "7/10 passed"]
+    assert data["charts"][1]["url"] == "/projects/p/metrics/b"
+
+
+def form(*items: tuple[str, str]) -> FormData:
+    return FormData(list(items))
+
+
+def test_kickoff_form_says_what_is_missing() -> None:
+    with pytest.raises(KickoffError, match="Choose a testset"):
+        KickoffForm.from_form(form()).check()
+    with pytest.raises(KickoffError, match="Choose a system version"):
+        KickoffForm.from_form(form(("testset_id", "t"), ("metric_id", "m"))).check()
+    with pytest.raises(KickoffError, match="Name the model"):
+        KickoffForm.from_form(form(("testset_id", "t"), ("mode", "prompt"), ("metric_id", "m"))).check()
+    with pytest.raises(KickoffError, match="trials must be at least 1"):
+        KickoffForm.from_form(form(("trials", "0")))
+    with pytest.raises(KickoffError, match="max concurrency must be a whole number"):
+        KickoffForm.from_form(form(("max_concurrency", "many")))
+
+
+def test_a_prompt_run_on_the_server_is_an_llm_system_config() -> None:
+    values = KickoffForm.from_form(
+        form(
+            ("testset_id", "t"),
+            ("mode", "prompt"),
+            ("model", "gpt-4o-mini"),
+            ("system_prompt", "Answer briefly."),
+            ("user_template", "{{ inputs.question }}"),
+            ("temperature", "0.2"),
+            ("max_tokens", "64"),
+            ("metric_group_id", "g"),
+        )
+    )
+    values.check()
+    assert struct_to_dict(prompt_system_config(values)) == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "{{ inputs.question }}"},
+        ],
+        "temperature": 0.2,
+        "max_tokens": 64,
+    }
