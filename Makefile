@@ -21,7 +21,7 @@ CHROMIUM := /usr/bin/chromium
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console lint typecheck clean
+.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -91,6 +91,9 @@ bench-query: setup
 
 bench-console: setup
 	$(PY) -m tests.bench.console_bench $(ARGS)
+
+bench-sdk: setup
+	$(PY) -m tests.bench.sdk_memory $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

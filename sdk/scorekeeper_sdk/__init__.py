@@ -1,5 +1,46 @@
-"""Python client for Scorekeeper."""
+"""Python client for Scorekeeper: ``Scorekeeper`` / ``AsyncScorekeeper``, ``run_and_evaluate``.
 
-from scorekeeper_sdk.client import Client, RunTimeout
+``Client`` is the older thin async client over the raw proto messages (used by the devstack,
+the tests and the benchmarks); new code uses ``Scorekeeper`` or ``AsyncScorekeeper``.
+"""
 
-__all__ = ["Client", "RunTimeout"]
+from scorekeeper_sdk.api.reads import RunTimeout
+from scorekeeper_sdk.api.runs import RecordIn
+from scorekeeper_sdk.client import Client
+from scorekeeper_sdk.clients import AsyncScorekeeper, Scorekeeper
+from scorekeeper_sdk.config import ConfigError
+from scorekeeper_sdk.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    ScorekeeperError,
+    ServerError,
+    Unauthenticated,
+    Unavailable,
+)
+from scorekeeper_sdk.transport import RetryPolicy
+
+__all__ = [
+    "AlreadyExists",
+    "AsyncScorekeeper",
+    "Client",
+    "ConfigError",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "RecordIn",
+    "ResourceExhausted",
+    "RetryPolicy",
+    "RunTimeout",
+    "Scorekeeper",
+    "ScorekeeperError",
+    "ServerError",
+    "Unauthenticated",
+    "Unavailable",
+]

@@ -15,6 +15,7 @@ from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
 from scorekeeper.v1 import testsets_pb2 as tpb
 
+from scorekeeper_sdk.api.reads import RunTimeout
 from scorekeeper_sdk.auth import interceptors
 from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.testsets import TestsetMethods
@@ -22,10 +23,6 @@ from scorekeeper_sdk.testsets import TestsetMethods
 __all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "apb", "cpb", "qpb", "rpb", "tpb"]
 
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-
-
-class RunTimeout(TimeoutError):
-    """The run did not reach a final status in time."""
 
 
 def _heuristic(config: dict[str, Any]) -> cpb.HeuristicConfig:

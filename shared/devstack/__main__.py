@@ -72,7 +72,10 @@ async def up() -> int:
   demo system   {stack.demo_system_url}
   {_admin_key_line(stack)}
   PostgreSQL    {stack.database_url}
-  NATS          {stack.bus_url}""")
+  NATS          {stack.bus_url}
+for the SDK and the scorekeeper command:
+  export SCOREKEEPER_URL=grpc://{stack.orchestrator_grpc} SCOREKEEPER_QUERY_URL=grpc://{stack.query_grpc}
+  export SCOREKEEPER_API_KEY=$(cat {stack.config.data_dir / "admin-key"})""")
     return 0
 
 

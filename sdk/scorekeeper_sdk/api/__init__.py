@@ -1,0 +1,1 @@
+"""The operations of AsyncScorekeeper, one module per group (catalog, testsets, runs, reads)."""

@@ -1,0 +1,210 @@
+"""Projects, metrics, systems and API keys (CatalogService, AccessService)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+from scorekeeper.v1 import access_pb2 as apb
+from scorekeeper.v1 import catalog_pb2 as cpb
+
+from scorekeeper_sdk.api.base import Operations, struct
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.models import (
+    ApiKey,
+    Metric,
+    MetricGroup,
+    NewApiKey,
+    Project,
+    System,
+    SystemVersion,
+    SystemWithVersions,
+)
+
+CATALOG = "CatalogService"
+ACCESS = "AccessService"
+
+
+def _metric_config(request: Any, heuristic: dict[str, Any] | None, ai: dict[str, Any] | None) -> None:
+    if heuristic is not None:
+        request.heuristic.CopyFrom(cpb.HeuristicConfig(kind=heuristic["kind"], params=struct(heuristic.get("params"))))
+    if ai is not None:
+        json_format.ParseDict(ai, request.ai)
+
+
+class CatalogOperations(Operations):
+    """Projects, metrics (immutable versions, groups), systems (immutable versions) and API keys."""
+
+    # -- projects -----------------------------------------------------------------------------
+
+    async def list_projects(self) -> list[Project]:
+        """The projects the key may see: its own, or all of them for the instance admin key."""
+        response = await self._unary(CATALOG, "ListProjects", cpb.ListProjectsRequest(), cpb.ListProjectsResponse)
+        return [from_proto(Project, p) for p in response.projects]
+
+    async def get_project(self, project_id: str) -> Project:
+        request = cpb.GetProjectRequest(project_id=project_id)
+        return from_proto(Project, await self._unary(CATALOG, "GetProject", request, cpb.Project))
+
+    async def create_project(self, name: str, description: str = "") -> Project:
+        """A new project (the instance admin key only)."""
+        request = cpb.CreateProjectRequest(name=name, description=description)
+        return from_proto(Project, await self._unary(CATALOG, "CreateProject", request, cpb.Project, creates=True))
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    async def list_metrics(self, project_id: str) -> list[Metric]:
+        """Every metric of the project at its latest version."""
+        request = cpb.ListMetricsRequest(project_id=project_id)
+        response = await self._unary(CATALOG, "ListMetrics", request, cpb.ListMetricsResponse)
+        return [from_proto(Metric, m) for m in response.metrics]
+
+    async def get_metric(self, metric_id: str) -> Metric:
+        """The metric at its latest version."""
+        return (await self.get_metric_versions(metric_id))[-1]
+
+    async def get_metric_versions(self, metric_id: str) -> list[Metric]:
+        """Every version of the metric, oldest first."""
+        request = cpb.GetMetricRequest(metric_id=metric_id)
+        response = await self._unary(CATALOG, "GetMetric", request, cpb.MetricWithVersions)
+        return [from_proto(Metric, m) for m in response.versions]
+
+    async def create_metric(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        eval_type: str,
+        output_type: str = "boolean",
+        guidelines: str = "",
+        passing_threshold: float | None = None,
+        description: str = "",
+        heuristic: dict[str, Any] | None = None,
+        ai: dict[str, Any] | None = None,
+        expected_label_field: str = "",
+    ) -> Metric:
+        """A metric: ``eval_type`` heuristic (``heuristic={"kind", "params"}``), ai (``ai={"model",
+        "template" | "prompt_template", …}``) or human; ``output_type`` boolean, int or float."""
+        request = cpb.CreateMetricRequest(
+            project_id=project_id,
+            name=name,
+            description=description,
+            eval_type=eval_type,
+            output_type=output_type,
+            guidelines=guidelines,
+            expected_label_field=expected_label_field,
+        )
+        if passing_threshold is not None:
+            request.passing_threshold = passing_threshold
+        _metric_config(request, heuristic, ai)
+        return from_proto(Metric, await self._unary(CATALOG, "CreateMetric", request, cpb.Metric, creates=True))
+
+    async def create_heuristic_metric(
+        self,
+        project_id: str,
+        name: str,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        *,
+        output_type: str = "boolean",
+        passing_threshold: float | None = None,
+        description: str = "",
+    ) -> Metric:
+        """A heuristic metric (exact_match, contains, regex …) with its params."""
+        return await self.create_metric(
+            project_id,
+            name,
+            eval_type="heuristic",
+            output_type=output_type,
+            passing_threshold=passing_threshold,
+            description=description,
+            heuristic={"kind": kind, "params": params},
+        )
+
+    async def update_metric(
+        self,
+        metric_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        output_type: str | None = None,
+        guidelines: str | None = None,
+        passing_threshold: float | None = None,
+        heuristic: dict[str, Any] | None = None,
+        ai: dict[str, Any] | None = None,
+        expected_label_field: str | None = None,
+    ) -> Metric:
+        """A new version of the metric; what is not given keeps its value."""
+        given = {
+            "name": name,
+            "description": description,
+            "output_type": output_type,
+            "guidelines": guidelines,
+            "passing_threshold": passing_threshold,
+            "expected_label_field": expected_label_field,
+        }
+        request = cpb.UpdateMetricRequest(metric_id=metric_id)
+        for field, value in given.items():
+            if value is not None:
+                setattr(request, field, value)
+        _metric_config(request, heuristic, ai)
+        return from_proto(Metric, await self._unary(CATALOG, "UpdateMetric", request, cpb.Metric, creates=True))
+
+    async def list_metric_groups(self, project_id: str) -> list[MetricGroup]:
+        request = cpb.ListMetricGroupsRequest(project_id=project_id)
+        response = await self._unary(CATALOG, "ListMetricGroups", request, cpb.ListMetricGroupsResponse)
+        return [from_proto(MetricGroup, g) for g in response.groups]
+
+    async def create_metric_group(self, project_id: str, name: str, metric_ids: list[str]) -> MetricGroup:
+        request = cpb.CreateMetricGroupRequest(project_id=project_id, name=name, metric_ids=metric_ids)
+        return from_proto(MetricGroup, await self._unary(CATALOG, "CreateMetricGroup", request, cpb.MetricGroup))
+
+    # -- systems ------------------------------------------------------------------------------
+
+    async def list_systems(self, project_id: str) -> list[SystemWithVersions]:
+        """The project's systems by name, each with its versions (oldest first)."""
+        request = cpb.ListSystemsRequest(project_id=project_id)
+        response = await self._unary(CATALOG, "ListSystems", request, cpb.ListSystemsResponse)
+        return [from_proto(SystemWithVersions, s) for s in response.systems]
+
+    async def get_system(self, system_id: str) -> SystemWithVersions:
+        request = cpb.GetSystemRequest(system_id=system_id)
+        return from_proto(SystemWithVersions, await self._unary(CATALOG, "GetSystem", request, cpb.SystemWithVersions))
+
+    async def create_system(self, project_id: str, name: str, description: str = "") -> System:
+        """The system of that name, created when the project has none (its description is set)."""
+        request = cpb.CreateSystemRequest(project_id=project_id, name=name, description=description)
+        return from_proto(System, await self._unary(CATALOG, "CreateSystem", request, cpb.System))
+
+    async def create_system_version(
+        self, system_id: str, kind: str, config: dict[str, Any] | None = None, name: str = ""
+    ) -> SystemVersion:
+        """A version (``kind`` http, llm or sdk); the same name and config return the existing one."""
+        request = cpb.CreateSystemVersionRequest(system_id=system_id, name=name, kind=kind, config=struct(config))
+        return from_proto(SystemVersion, await self._unary(CATALOG, "CreateSystemVersion", request, cpb.SystemVersion))
+
+    async def set_production_version(self, system_id: str, version_id: str) -> System:
+        request = cpb.SetProductionVersionRequest(system_id=system_id, version_id=version_id)
+        return from_proto(System, await self._unary(CATALOG, "SetProductionVersion", request, cpb.System))
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    async def who_am_i(self) -> ApiKey:
+        """The key this client uses: its project and role."""
+        response = await self._unary(ACCESS, "WhoAmI", apb.WhoAmIRequest(), apb.WhoAmIResponse)
+        return from_proto(ApiKey, response.key)
+
+    async def create_api_key(self, project_id: str, name: str, role: str) -> NewApiKey:
+        """A new key of the project (read, write or admin); its secret is in this answer only."""
+        request = apb.CreateApiKeyRequest(project_id=project_id, name=name, role=role)
+        response = await self._unary(ACCESS, "CreateApiKey", request, apb.CreateApiKeyResponse, creates=True)
+        return from_proto(NewApiKey, response)
+
+    async def list_api_keys(self, project_id: str) -> list[ApiKey]:
+        request = apb.ListApiKeysRequest(project_id=project_id)
+        response = await self._unary(ACCESS, "ListApiKeys", request, apb.ListApiKeysResponse)
+        return [from_proto(ApiKey, k) for k in response.keys]
+
+    async def revoke_api_key(self, key_id: str) -> ApiKey:
+        request = apb.RevokeApiKeyRequest(key_id=key_id)
+        return from_proto(ApiKey, await self._unary(ACCESS, "RevokeApiKey", request, apb.ApiKey))

@@ -1,0 +1,180 @@
+"""Every read (QueryService): runs, records, history, comparisons, exports; and waiting for a run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+from scorekeeper.v1 import query_pb2 as qpb
+
+from scorekeeper_sdk.api.base import Operations, path
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.views import Comparison, MetricSeries, Record, Run
+
+QUERY = "QueryService"
+EXPORT_FORMATS = ("csv", "jsonl")
+
+
+class RunTimeout(TimeoutError):
+    """The run did not reach a final status in time."""
+
+
+class ReadOperations(Operations):
+    """Reads from the query service."""
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run: status and its explanation, counts, per-metric aggregates, totals, its page's URL."""
+        return from_proto(Run, await self._unary(QUERY, "GetRun", qpb.GetRunRequest(run_id=run_id), qpb.RunView))
+
+    async def wait_for_run(
+        self,
+        run_id: str,
+        timeout_s: float | None = None,
+        *,
+        poll_s: float = 0.5,
+        on_update: Callable[[Run], None] | None = None,
+    ) -> Run:
+        """Polls the run until completed, failed or cancelled (RunTimeout after ``timeout_s``);
+        ``on_update`` sees every poll's run."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            run = await self.get_run(run_id)
+            if on_update is not None:
+                on_update(run)
+            if run.finished:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunTimeout(
+                    f"run {run_id} is still {run.status} after {timeout_s:g}s "
+                    f"({run.records}/{run.expected_records} records, {run.scores}/{run.expected_scores} scores)"
+                )
+            await asyncio.sleep(poll_s)
+
+    async def list_runs(
+        self,
+        project_id: str,
+        *,
+        sources: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        testset_id: str = "",
+        system_id: str = "",
+        system_version_id: str = "",
+        created_after: str = "",
+        created_before: str = "",
+        page_size: int = 100,
+    ) -> AsyncIterator[Run]:
+        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci)."""
+        request = qpb.ListRunsRequest(
+            project_id=project_id,
+            page_size=page_size,
+            sources=list(sources),
+            statuses=list(statuses),
+            testset_id=testset_id,
+            system_id=system_id,
+            system_version_id=system_version_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        async for run in self._pages(QUERY, "ListRuns", request, qpb.ListRunsResponse, lambda p: p.runs):
+            yield from_proto(Run, run)
+
+    async def list_records(
+        self,
+        run_id: str = "",
+        *,
+        project_id: str = "",
+        run_ids: Sequence[str] = (),
+        testcase_id: str = "",
+        statuses: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        where: Sequence[str] = (),
+        search: str = "",
+        order_by: str = "",
+        page_size: int = 500,
+    ) -> AsyncIterator[Record]:
+        """Records of a run, or of a project (``project_id``), every page: ``where`` holds score
+        conditions ("exact:failed", "overlap:lt:0.5"), ``search`` web-search syntax, ``order_by``
+        "created_at desc", "latency_ms [desc]" or "score.<metric> [desc]"."""
+        request = qpb.ListRecordsRequest(
+            run_id=run_id,
+            project_id=project_id,
+            run_ids=list(run_ids),
+            testcase_id=testcase_id,
+            statuses=list(statuses),
+            tags=list(tags),
+            where=list(where),
+            search=search,
+            order_by=order_by,
+            page_size=page_size,
+        )
+        async for record in self._pages(QUERY, "ListRecords", request, qpb.ListRecordsResponse, lambda p: p.records):
+            yield from_proto(Record, record)
+
+    async def get_record(self, record_id: str) -> Record:
+        request = qpb.GetRecordRequest(record_id=record_id)
+        return from_proto(Record, await self._unary(QUERY, "GetRecord", request, qpb.RecordView))
+
+    async def run_history(
+        self,
+        project_id: str,
+        metrics: Sequence[str],
+        *,
+        testset_id: str = "",
+        system_id: str = "",
+        system_version_id: str = "",
+        sources: Sequence[str] = (),
+        limit: int = 0,
+    ) -> list[MetricSeries]:
+        """Per-metric series over runs (metric ids or names): pass rate in % or mean, oldest first."""
+        request = qpb.GetRunHistoryRequest(
+            project_id=project_id,
+            metrics=list(metrics),
+            testset_id=testset_id,
+            system_id=system_id,
+            system_version_id=system_version_id,
+            sources=list(sources),
+            limit=limit,
+        )
+        response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
+        return [from_proto(MetricSeries, s) for s in response.series]
+
+    async def compare_runs(
+        self,
+        run_id: str,
+        baseline_run_id: str,
+        *,
+        metrics: Sequence[str] = (),
+        regressions_only: bool = False,
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> Comparison:
+        """One page of ``run_id`` compared with ``baseline_run_id`` (same testset): per-metric counts
+        of regressions / improvements over every testcase, and this page's testcases."""
+        request = qpb.CompareRunsRequest(
+            run_id=run_id,
+            baseline_run_id=baseline_run_id,
+            metrics=list(metrics),
+            regressions_only=regressions_only,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return from_proto(Comparison, await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse))
+
+    async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:
+        """The run's records as CSV or JSONL, chunk by chunk (no deadline: it lasts while read)."""
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be csv or jsonl, got {format!r}")
+        request = qpb.ExportRunRequest(run_id=run_id, format=format)
+        async for chunk in self._transport.server_stream(path(QUERY, "ExportRun"), request, qpb.ExportRunChunk):
+            if chunk.data:
+                yield chunk.data
+
+    async def export_run_to(self, run_id: str, file: str | Path, format: str = "csv") -> int:
+        """Writes the export to ``file``; returns the bytes written."""
+        written = 0
+        with Path(file).open("wb") as handle:
+            async for chunk in self.export_run(run_id, format):
+                written += await asyncio.to_thread(handle.write, chunk)
+        return written

@@ -1,0 +1,133 @@
+"""The run lifecycle (RunService): create, cancel, notes, re-score, human scores, ingest, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scorekeeper.v1 import runs_pb2 as rpb
+
+from scorekeeper_sdk.api.base import struct
+from scorekeeper_sdk.api.reads import ReadOperations
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.views import IngestResult, Run
+
+RUNS = "RunService"
+MAX_INGEST = 1000
+
+
+@dataclass(frozen=True)
+class RecordIn:
+    """A record executed outside Scorekeeper, for :meth:`RunOperations.ingest_records`."""
+
+    testcase_id: str
+    trial: int = 0
+    outputs: dict[str, Any] | None = None
+    # completed | errored
+    status: str = "completed"
+    error: str = ""
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # None: the system did not say what the call cost.
+    cost_usd: float | None = None
+
+    def to_proto(self) -> rpb.IngestedRecord:
+        record = rpb.IngestedRecord(
+            testcase_id=self.testcase_id,
+            trial=self.trial,
+            outputs=struct(self.outputs),
+            status=self.status,
+            error=self.error,
+            latency_ms=self.latency_ms,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+        )
+        if self.cost_usd is not None:
+            record.cost_usd = self.cost_usd
+        return record
+
+
+class RunOperations(ReadOperations):
+    """Writes on runs; each answers the run as the query service then shows it (hence the reads)."""
+
+    async def create_run(
+        self,
+        project_id: str,
+        testset_id: str,
+        system_version_id: str,
+        metric_ids: Sequence[str] = (),
+        *,
+        source: str = "api",
+        trials: int = 1,
+        notes: str = "",
+        max_concurrency: int = 0,
+        metric_group_id: str = "",
+    ) -> Run:
+        """Kicks off a run of a system version over a testset's latest version, scored with the
+        latest version of each metric (and of a metric group's); ``source`` api, kickoff, playground,
+        monitor or ci."""
+        request = rpb.CreateRunRequest(
+            project_id=project_id,
+            testset_id=testset_id,
+            system_version_id=system_version_id,
+            metric_ids=list(metric_ids),
+            source=source,
+            trials=trials,
+            notes=notes,
+            max_concurrency=max_concurrency,
+            metric_group_id=metric_group_id,
+        )
+        run = await self._unary(RUNS, "CreateRun", request, rpb.Run, creates=True)
+        return await self.get_run(run.id)
+
+    async def cancel_run(self, run_id: str) -> Run:
+        await self._unary(RUNS, "CancelRun", rpb.CancelRunRequest(run_id=run_id), rpb.Run)
+        return await self.get_run(run_id)
+
+    async def update_run_notes(self, run_id: str, notes: str) -> Run:
+        await self._unary(RUNS, "UpdateRunNotes", rpb.UpdateRunNotesRequest(run_id=run_id, notes=notes), rpb.Run)
+        return await self.get_run(run_id)
+
+    async def rescore_run(self, run_id: str, metrics: Sequence[str | tuple[str, str]]) -> Run:
+        """Re-scores every record with the metrics (ids, or (metric id, version id) pairs; a bare id
+        means the latest version) without executing the system again."""
+        choices = [
+            rpb.MetricChoice(metric_id=m, version_id="")
+            if isinstance(m, str)
+            else rpb.MetricChoice(metric_id=m[0], version_id=m[1])
+            for m in metrics
+        ]
+        await self._unary(RUNS, "RescoreRun", rpb.RescoreRunRequest(run_id=run_id, metrics=choices), rpb.Run)
+        return await self.get_run(run_id)
+
+    async def submit_human_score(
+        self, record_id: str, metric_id: str, value: bool | float, *, reviewer: str, comment: str = ""
+    ) -> bool:
+        """A reviewer's verdict for a human metric; returns whether it passes."""
+        request = rpb.SubmitHumanScoreRequest(
+            record_id=record_id, metric_id=metric_id, reviewer=reviewer, comment=comment
+        )
+        if isinstance(value, bool):
+            request.value.bool_value = value
+        else:
+            request.value.number_value = value
+        response = await self._unary(RUNS, "SubmitHumanScore", request, rpb.SubmitHumanScoreResponse)
+        return response.passed
+
+    async def ingest_records(self, run_id: str, records: Sequence[RecordIn]) -> IngestResult:
+        """Records executed client-side, at most 1,000 per call, all checked before any is stored;
+        sending a testcase × trial again changes nothing (a record's id derives from them)."""
+        if len(records) > MAX_INGEST:
+            raise ValueError(f"at most {MAX_INGEST} records per call, got {len(records)}")
+        request = rpb.IngestRecordsRequest(run_id=run_id, records=[r.to_proto() for r in records])
+        response = await self._unary(RUNS, "IngestRecords", request, rpb.IngestRecordsResponse)
+        return from_proto(IngestResult, response)
+
+    async def tag_records(
+        self, run_id: str, record_ids: Sequence[str], *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> int:
+        """Adds and removes tags on records; returns how many records changed."""
+        request = rpb.TagRecordsRequest(run_id=run_id, record_ids=list(record_ids), add=list(add), remove=list(remove))
+        return (await self._unary(RUNS, "TagRecords", request, rpb.TagRecordsResponse)).updated

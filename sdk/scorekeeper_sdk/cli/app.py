@@ -1,0 +1,263 @@
+"""The `scorekeeper` command: global options, login, and the catalog commands."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from scorekeeper_sdk.api.testsets import FORMATS
+from scorekeeper_sdk.cli.context import CliError, State
+from scorekeeper_sdk.clients import Scorekeeper
+from scorekeeper_sdk.config import Settings, config_path, read_config_file, write_config_file
+from scorekeeper_sdk.errors import ScorekeeperError
+from scorekeeper_sdk.models import SystemVersion
+
+EXIT_CODES = (
+    "Exit codes: 0 success (every gate passed); 1 a gate failed; 2 a usage or input error (bad option,"
+    " bad or missing key, unknown id, malformed file, unreachable server); 3 the run failed or was cancelled."
+)
+
+app = typer.Typer(
+    name="scorekeeper",
+    help=f"Scorekeeper from the command line and CI.\n\n{EXIT_CODES}",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+projects = typer.Typer(help="Projects.", no_args_is_help=True)
+testsets = typer.Typer(help="Testsets: list, import a file, export as CSV.", no_args_is_help=True)
+metrics = typer.Typer(help="Metrics.", no_args_is_help=True)
+systems = typer.Typer(help="Systems and their versions.", no_args_is_help=True)
+app.add_typer(projects, name="projects")
+app.add_typer(testsets, name="testsets")
+app.add_typer(metrics, name="metrics")
+app.add_typer(systems, name="systems")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document instead of a table.")]
+
+
+def state(ctx: typer.Context) -> State:
+    found = ctx.find_object(State)
+    if found is None:
+        raise CliError("internal: no state")
+    return found
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="Orchestrator gRPC address (SCOREKEEPER_URL).")] = None,
+    query_url: Annotated[
+        str | None, typer.Option(help="Query service gRPC address (SCOREKEEPER_QUERY_URL; default: --url).")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (SCOREKEEPER_API_KEY).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project id or name (SCOREKEEPER_PROJECT).")] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    ctx.obj = State(url=url, query_url=query_url, api_key=api_key, project=project, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def as_json(items: list[Any]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(item) for item in items]
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="Orchestrator gRPC address, e.g. grpc://127.0.0.1:50051.")] = None,
+    query_url: Annotated[
+        str | None, typer.Option(help="Query service gRPC address, e.g. grpc://127.0.0.1:50052.")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(help="The key; read from stdin or a prompt when not given.")] = None,
+    project: Annotated[str | None, typer.Option(help="Default project id or name for later commands.")] = None,
+) -> None:
+    """Check a key against a server and save both (mode 0600) for later commands and the SDK."""
+    st = state(ctx)
+    saved = read_config_file()
+    url = url or st.url or saved.get("url")
+    if not url:
+        raise CliError("give --url, e.g. --url grpc://127.0.0.1:50051")
+    key = api_key or st.api_key
+    if not key:
+        key = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt("API key", hide_input=True)
+    settings = Settings(url=url, query_url=query_url or st.query_url or "", api_key=key, project=project or "")
+    settings.orchestrator, settings.query  # noqa: B018 - malformed addresses fail before any call
+    with Scorekeeper(settings=settings) as client:
+        me = client.who_am_i()
+    path = write_config_file(
+        {"url": settings.url, "query_url": settings.query_url, "api_key": key, "project": project or ""}
+    )
+    scope = f"project {me.project_id}" if me.project_id else "every project (instance admin)"
+    st.out.print(f"logged in to {settings.url} with key {me.prefix or me.name!r} ({me.role}, {scope}); saved {path}")
+
+
+@app.command()
+def whoami(ctx: typer.Context) -> None:
+    """The key in use: its project and role, and where the settings come from."""
+    st = state(ctx)
+    me = st.client.who_am_i()
+    st.out.print(f"key {me.prefix} {me.name!r}: role {me.role}, project {me.project_id or '(all)'}")
+    st.out.print(
+        f"orchestrator {st.client.settings.url}, query {st.client.settings.query_url or st.client.settings.url}"
+    )
+    st.out.print(f"config file {config_path()}")
+
+
+@projects.command("list")
+def projects_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
+    """The projects this key may see."""
+    st = state(ctx)
+    found = st.client.list_projects()
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("id", "name", "description", "created")
+    for p in found:
+        table.add_row(p.id, p.name, p.description, p.created_at[:19])
+    st.out.print(table)
+    return None
+
+
+@metrics.command("list")
+def metrics_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
+    """The project's metrics at their latest version."""
+    st = state(ctx)
+    found = st.client.list_metrics(st.project_id())
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("id", "name", "eval type", "output", "threshold", "version")
+    for m in found:
+        kind = f"{m.eval_type} ({m.heuristic['kind']})" if m.heuristic else m.eval_type
+        threshold = "" if m.passing_threshold is None else f"{m.passing_threshold:g}"
+        table.add_row(m.id, m.name, kind, m.output_type, threshold, str(m.version))
+    st.out.print(table)
+    return None
+
+
+@systems.command("list")
+def systems_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
+    """The project's systems with their versions (kind and name)."""
+    st = state(ctx)
+    found = st.client.list_systems(st.project_id())
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("system", "system id", "version", "version id", "kind", "production")
+    for detail in found:
+        versions: list[SystemVersion | None] = [*detail.versions] or [None]
+        for v in versions:
+            production = "yes" if v and v.id == detail.system.production_version_id else ""
+            table.add_row(
+                detail.system.name,
+                detail.system.id,
+                v.name if v else "-",
+                v.id if v else "",
+                v.kind if v else "",
+                production,
+            )
+    st.out.print(table)
+    return None
+
+
+@testsets.command("list")
+def testsets_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
+    """The project's testsets, newest first."""
+    st = state(ctx)
+    found = list(st.client.list_testsets(st.project_id()))
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("id", "name", "version", "testcases", "invalid", "inputs", "expected")
+    for t in found:
+        mapping = t.field_mapping
+        table.add_row(
+            t.id,
+            t.name,
+            str(t.version),
+            str(t.testcase_count),
+            str(t.invalid_testcase_count),
+            ", ".join(mapping.inputs),
+            ", ".join(mapping.expected),
+        )
+    st.out.print(table)
+    return None
+
+
+def _fields(text: str | None) -> list[str]:
+    return [f.strip() for f in (text or "").split(",") if f.strip()]
+
+
+@testsets.command("import")
+def testsets_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A .csv, .tsv, .json or .jsonl file.")],
+    testset: Annotated[str | None, typer.Option(help="Import into this testset (id or name) as a new version.")] = None,
+    name: Annotated[str | None, typer.Option(help="Create a testset of this name instead.")] = None,
+    inputs: Annotated[str | None, typer.Option(help="New testset: the input fields, comma-separated.")] = None,
+    expected: Annotated[str | None, typer.Option(help="New testset: the expected fields.")] = None,
+    metadata: Annotated[str | None, typer.Option(help="New testset: the metadata fields.")] = None,
+    format: Annotated[str | None, typer.Option(help=f"One of {', '.join(FORMATS)} (default: the suffix).")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace every testcase instead of appending.")] = False,
+) -> None:
+    """Import testcases from a file (streamed; a bad row refuses the whole file, naming it)."""
+    st = state(ctx)
+    if (testset is None) == (name is None):
+        raise CliError("give either --testset (an existing testset) or --name with --inputs (a new one)")
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    if format is not None and format not in FORMATS:
+        raise CliError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if name is not None:
+        if not _fields(inputs):
+            raise CliError("a new testset needs --inputs (the fields the system reads)")
+        # The server creates a testset with at least one testcase: version 1 holds an empty one,
+        # and the file replaces it in version 2 (the version runs pin).
+        target = st.client.create_testset(
+            st.project_id(), name, [{}], inputs=_fields(inputs), expected=_fields(expected), metadata=_fields(metadata)
+        )
+        replace = True
+    else:
+        assert testset is not None
+        target = st.testset(testset)
+    try:
+        result = st.client.import_testcases(target.id, file, format, replace=replace)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    except ScorekeeperError:
+        if name is not None:
+            with contextlib.suppress(ScorekeeperError):  # deleting needs the admin role
+                st.client.delete_testset(target.id)
+        raise
+    st.out.print(
+        f"imported {result.imported} testcases into {result.testset.name!r} ({result.testset.id}),"
+        f" version {result.testset.version}: {result.testset.testcase_count} testcases,"
+        f" {result.testset.invalid_testcase_count} invalid"
+    )
+
+
+@testsets.command("export")
+def testsets_export(
+    ctx: typer.Context,
+    testset: Annotated[str, typer.Argument(help="Testset id or name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-': stdout).")] = Path("-"),
+    version: Annotated[int, typer.Option(help="Version (0: the latest).")] = 0,
+) -> None:
+    """Export a testset version as CSV."""
+    st = state(ctx)
+    target = st.testset(testset)
+    if str(output) == "-":
+        for chunk in st.client.export_testcases(target.id, version):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    written = st.client.export_testcases_to(target.id, output, version)
+    st.err.print(f"wrote {written} bytes to {output}")

@@ -1,0 +1,125 @@
+"""What every command shares: the connection, the exit codes, and names resolved to ids."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from scorekeeper_sdk.clients import Scorekeeper
+from scorekeeper_sdk.config import Settings, resolve
+from scorekeeper_sdk.models import Metric, SystemVersion, Testset
+
+# Exit codes (documented in the README and `scorekeeper --help`).
+OK = 0
+GATE_FAILED = 1
+USAGE = 2
+RUN_FAILED = 3
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class CliError(Exception):
+    """Ends the command with one line on stderr and an exit code."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def is_id(text: str) -> bool:
+    return bool(_UUID.match(text))
+
+
+@dataclass
+class State:
+    """The global options, and a client made from them on first use."""
+
+    url: str | None = None
+    query_url: str | None = None
+    api_key: str | None = None
+    project: str | None = None
+    debug: bool = False
+    out: Console = field(default_factory=Console)
+    err: Console = field(default_factory=lambda: Console(stderr=True))
+    _client: Scorekeeper | None = None
+    _project_id: str | None = None
+
+    def settings(self) -> Settings:
+        return resolve(self.url, self.api_key, query_url=self.query_url, project=self.project)
+
+    @property
+    def client(self) -> Scorekeeper:
+        if self._client is None:
+            self._client = Scorekeeper(settings=self.settings())
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def project_id(self) -> str:
+        """--project / SCOREKEEPER_PROJECT / the saved project (an id or a name), else the key's own."""
+        if self._project_id is None:
+            given = self.client.settings.project
+            if not given:
+                me = self.client.who_am_i()
+                if not me.project_id:
+                    raise CliError("this key belongs to no project (the instance admin key): name one with --project")
+                given = me.project_id
+            self._project_id = given if is_id(given) else self._project_named(given)
+        return self._project_id
+
+    def _project_named(self, name: str) -> str:
+        matches = [p.id for p in self.client.list_projects() if p.name == name]
+        if not matches:
+            raise CliError(f"no project named {name!r} (see `scorekeeper projects list`)")
+        return matches[0]
+
+    def testset(self, name_or_id: str) -> Testset:
+        """A testset by id, or the newest of that name in the project."""
+        if is_id(name_or_id):
+            return self.client.get_testset(name_or_id)
+        for testset in self.client.list_testsets(self.project_id()):
+            if testset.name == name_or_id:
+                return testset
+        raise CliError(f"no testset named {name_or_id!r} in this project (see `scorekeeper testsets list`)")
+
+    def metrics(self, names_or_ids: list[str], project_id: str | None = None) -> list[Metric]:
+        """Metrics by id or name (of ``project_id``, by default the command's project), in order."""
+        if not names_or_ids:
+            return []
+        known = self.client.list_metrics(project_id or self.project_id())
+        found = []
+        for given in names_or_ids:
+            match = [m for m in known if given in (m.id, m.name)]
+            if not match:
+                raise CliError(f"no metric {given!r} in this project (see `scorekeeper metrics list`)")
+            found.append(match[0])
+        return found
+
+    def system_version(self, given: str) -> SystemVersion:
+        """A system version by id, or ``SYSTEM[:VERSION]`` names (the production version by default)."""
+        if is_id(given):
+            return self._version_by_id(given)
+        system_name, _, version_name = given.partition(":")
+        systems = [s for s in self.client.list_systems(self.project_id()) if s.system.name == system_name]
+        if not systems:
+            raise CliError(f"no system named {system_name!r} in this project (see `scorekeeper systems list`)")
+        detail = systems[0]
+        for version in reversed(detail.versions):
+            if version.name == version_name or (not version_name and version.id == detail.system.production_version_id):
+                return version
+        if not version_name and detail.versions:
+            return detail.versions[-1]
+        raise CliError(f"system {system_name!r} has no version {version_name!r}")
+
+    def _version_by_id(self, version_id: str) -> SystemVersion:
+        for system in self.client.list_systems(self.project_id()):
+            for version in system.versions:
+                if version.id == version_id:
+                    return version
+        raise CliError(f"system version {version_id} does not exist")

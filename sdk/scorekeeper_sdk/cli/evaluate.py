@@ -1,0 +1,182 @@
+"""`scorekeeper eval`: run a system over a testset end to end, then apply the CI gates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scorekeeper_sdk.cli.app import app, state
+from scorekeeper_sdk.cli.context import GATE_FAILED, RUN_FAILED, CliError, State
+from scorekeeper_sdk.cli.gates import Gate, check_regressions, check_thresholds, known_metrics, parse_threshold
+from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
+from scorekeeper_sdk.cli.runs import SOURCES
+from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.cli.systems import CommandSystem, load_callable
+from scorekeeper_sdk.evaluate import run_and_evaluate
+from scorekeeper_sdk.views import Comparison, Run
+
+
+def _execute(
+    st: State,
+    *,
+    system: Any,
+    server_version: str | None,
+    testset: str | None,
+    metric_ids: list[str],
+    options: dict[str, Any],
+    resume: str | None,
+) -> str:
+    """Starts (or resumes) the run and executes it; returns its id once every record is in."""
+    if server_version is not None:
+        version = st.system_version(server_version)
+        if version.kind == "sdk":
+            raise CliError(f"{server_version} is an sdk version: give --command or --callable to run it here")
+        assert testset is not None
+        run = st.client.create_run(
+            st.project_id(),
+            st.testset(testset).id,
+            version.id,
+            metric_ids,
+            source=options["source"],
+            trials=options["trials"],
+            notes=options["notes"],
+            max_concurrency=options["max_concurrency"],
+        )
+        st.err.print(f"run {run.id}: executing {version.kind} system version {version.name!r} on the server")
+        return run.id
+    if resume:
+        evaluation = run_and_evaluate(
+            st.client, system=system, resume_run_id=resume, max_concurrency=options["max_concurrency"]
+        )
+    else:
+        assert testset is not None
+        evaluation = run_and_evaluate(
+            st.client,
+            system=system,
+            project_id=st.project_id(),
+            testset_id=st.testset(testset).id,
+            metric_ids=metric_ids,
+            system_name=options["system_name"],
+            system_version=options["version"],
+            trials=options["trials"],
+            max_concurrency=options["max_concurrency"],
+            notes=options["notes"],
+            source=options["source"],
+        )
+    st.err.print(
+        f"run {evaluation.id}: {evaluation.calls} calls ({evaluation.errored} errored),"
+        f" {evaluation.uploaded} records uploaded, {evaluation.skipped} already there"
+    )
+    return evaluation.id
+
+
+@app.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    testset: Annotated[str | None, typer.Option(help="Testset id or name.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="Metric id or name; repeatable.")] = None,
+    command: Annotated[
+        str | None, typer.Option(help="Shell command run per testcase: inputs JSON on stdin, answer JSON on stdout.")
+    ] = None,
+    callable_: Annotated[str | None, typer.Option("--callable", help="MODULE:FUNCTION called with the inputs.")] = None,
+    system_version: Annotated[
+        str | None, typer.Option(help="A server-side (http/llm) version: id or SYSTEM[:VERSION].")
+    ] = None,
+    system_name: Annotated[str | None, typer.Option(help="Name of the sdk system (--command / --callable).")] = None,
+    version: Annotated[str | None, typer.Option(help="Name of the sdk system version, e.g. a commit sha.")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Executions per testcase.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Calls in flight.")] = 8,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds a --command may take per testcase.")] = 60.0,
+    notes: Annotated[str, typer.Option()] = "",
+    source: Annotated[str, typer.Option(help=f"One of {', '.join(SOURCES)}.")] = "ci",
+    fail_under: Annotated[
+        list[str] | None, typer.Option(help="METRIC=THRESHOLD: pass rate (boolean) or mean; repeatable.")
+    ] = None,
+    baseline: Annotated[str | None, typer.Option(help="A run to compare with (same testset).")] = None,
+    fail_on_regressions: Annotated[bool, typer.Option(help="Fail when a testcase regressed vs --baseline.")] = False,
+    junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML: a testcase per record × metric.")] = None,
+    summary_md: Annotated[Path | None, typer.Option(help="Write a Markdown summary (for a PR comment).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Complete an interrupted run (with --command/--callable).")] = None,
+    wait_timeout: Annotated[float | None, typer.Option(help="Give up waiting for scores after N seconds.")] = None,
+) -> None:
+    """Evaluate a system over a testset end to end and gate on the results (exit 0 / 1 / 2 / 3)."""
+    st = state(ctx)
+    thresholds = [parse_threshold(t) for t in fail_under or []]
+    systems = [s for s in (command, callable_, system_version) if s is not None]
+    if len(systems) != 1:
+        raise CliError("give exactly one of --command, --callable or --system-version")
+    if source not in SOURCES:
+        raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if fail_on_regressions and not baseline:
+        raise CliError("--fail-on-regressions needs --baseline RUN")
+    if resume and system_version is not None:
+        raise CliError("--resume completes runs of --command / --callable systems only")
+    if not resume and not testset:
+        raise CliError("give --testset (or --resume RUN)")
+    system = CommandSystem(command, timeout) if command else load_callable(callable_) if callable_ else None
+    if resume:
+        metric_names = {m.metric_id: m.name for m in st.client.get_run(resume).metrics}
+        metric_ids: list[str] = []
+    else:
+        chosen = st.metrics(metric or [])
+        metric_names = {m.id: m.name for m in chosen}
+        metric_ids = list(metric_names)
+    known_metrics(thresholds, metric_names)
+    if baseline:
+        st.client.get_run(baseline)  # an unknown baseline fails before anything runs
+    run_id = _execute(
+        st,
+        system=system,
+        server_version=system_version,
+        testset=testset,
+        metric_ids=metric_ids,
+        options={
+            "source": source,
+            "trials": trials,
+            "notes": notes,
+            "max_concurrency": concurrency,
+            "system_name": system_name,
+            "version": version,
+        },
+        resume=resume,
+    )
+    try:
+        final = watch(st.client, run_id, st.err, wait_timeout)
+    except TimeoutError as exc:
+        raise CliError(str(exc)) from None
+    print_run(st.out, final)
+    _gate(st, final, thresholds, baseline, fail_on_regressions, junit_xml, summary_md)
+
+
+def _gate(
+    st: State,
+    run: Run,
+    thresholds: list[Any],
+    baseline: str | None,
+    fail_on_regressions: bool,
+    junit_xml: Path | None,
+    summary_md: Path | None,
+) -> None:
+    gates: list[Gate] = check_thresholds(run, thresholds) if run.status == "completed" else []
+    comparison: Comparison | None = None
+    if baseline and run.status == "completed":
+        comparison = st.client.compare_runs(run.id, baseline, regressions_only=True)
+        if fail_on_regressions:
+            gates.append(check_regressions(comparison))
+    for gate in gates:
+        st.out.print(f"{'[green]pass[/]' if gate.passed else '[red]FAIL[/]'}  {gate.detail}")
+    if junit_xml is not None:
+        suite = write_junit(junit_xml, run, st.client.list_records(run.id, page_size=1000), gates)
+        st.err.print(f"wrote {junit_xml}: {suite.tests} testcases, {suite.failures} failures, {suite.errors} errors")
+    if summary_md is not None:
+        summary_md.write_text(summary_markdown(run, gates, comparison), encoding="utf-8")
+        st.err.print(f"wrote {summary_md}")
+    if run.status != "completed":
+        raise CliError(f"run {run.id} {run.status}{': ' + run.error if run.error else ''}", RUN_FAILED)
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        raise CliError(
+            f"{len(failed)} of {len(gates)} gates failed: {'; '.join(g.detail for g in failed)}", GATE_FAILED
+        )

@@ -1,0 +1,101 @@
+"""What `scorekeeper eval` leaves for CI: JUnit XML (one testcase per record × metric) and a
+Markdown summary for a pull-request comment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+from scorekeeper_sdk.cli.gates import Gate
+from scorekeeper_sdk.cli.show import metric_value
+from scorekeeper_sdk.views import Comparison, Record, Run
+
+_EXCERPT = 60
+
+
+def _label(record: Record) -> str:
+    inputs = " ".join(str(v) for v in record.inputs.values())
+    if len(inputs) > _EXCERPT:
+        inputs = inputs[: _EXCERPT - 1] + "…"
+    return f"{inputs} [{record.testcase_id[:8]} trial {record.trial}]".strip()
+
+
+def _case(record: Record, metric_id: str, metric_name: str) -> TestCase:
+    case = TestCase(_label(record), classname=f"scorekeeper.{metric_name}", time=record.latency_ms / 1000)
+    if record.status == "errored":
+        case.result = [Error(record.error, "record errored")]
+        return case
+    score = next((s for s in record.scores if s.metric_id == metric_id and s.current), None)
+    if score is None or score.status == "pending":
+        case.result = [Skipped("not scored yet")]
+    elif score.status == "errored":
+        case.result = [Error(score.error, "score errored")]
+    elif score.passed is False:
+        failure = Failure(score.reasoning or f"value {score.value}", "failed")
+        failure.text = score.reasoning
+        case.result = [failure]
+    return case
+
+
+def write_junit(path: Path, run: Run, records: Iterable[Record], gates: list[Gate]) -> TestSuite:
+    """Suite ``scorekeeper run <id>``: one testcase per record × metric (failure = the score's
+    reasoning, error = an errored record or score); suite ``scorekeeper gates``: one per gate."""
+    suite = TestSuite(f"scorekeeper run {run.id}")
+    metrics = [(m.metric_id, m.name) for m in run.metrics]
+    for record in records:
+        for metric_id, name in metrics:
+            suite.add_testcase(_case(record, metric_id, name))
+    suite.update_statistics()  # type: ignore[no-untyped-call]
+    xml = JUnitXml("scorekeeper")
+    xml.add_testsuite(suite)
+    if gates:
+        gate_suite = TestSuite("scorekeeper gates")
+        for gate in gates:
+            case = TestCase(gate.name, classname="scorekeeper.gates")
+            if not gate.passed:
+                case.result = [Failure(gate.detail, "gate failed")]
+            gate_suite.add_testcase(case)
+        gate_suite.update_statistics()  # type: ignore[no-untyped-call]
+        xml.add_testsuite(gate_suite)
+    xml.update_statistics()  # type: ignore[no-untyped-call]
+    xml.write(str(path), pretty=True)
+    return suite
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(run: Run, gates: list[Gate], comparison: Comparison | None = None) -> str:
+    """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions."""
+    verdict = "passed" if all(g.passed for g in gates) and run.status == "completed" else "failed"
+    icon = "✅" if verdict == "passed" else "❌"
+    link = f"[{run.id}]({run.url})" if run.url else run.id
+    lines = [
+        f"### {icon} Scorekeeper evaluation {verdict}",
+        "",
+        f"Run {link}: **{run.status}**, {run.records}/{run.expected_records} records"
+        f" ({run.errored_records} errored), testset {_cell(run.testset_name)} v{run.testset_version}.",
+        "",
+        "| metric | pass rate / mean | passed / scored | errored |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {_cell(m.name)} | {metric_value(m)} | {m.passed}/{m.scored} | {m.errored} |" for m in run.metrics]
+    if gates:
+        lines += ["", "| gate | result | detail |", "|---|---|---|"]
+        lines += [f"| {_cell(g.name)} | {'pass' if g.passed else '**fail**'} | {_cell(g.detail)} |" for g in gates]
+    if comparison is not None:
+        lines += [
+            "",
+            f"Against baseline {comparison.baseline_run_id} ({comparison.testcases_compared} testcases):",
+            "",
+            "| metric | baseline mean | mean | regressions | improvements |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for m in comparison.metrics:
+            baseline = "n/a" if m.baseline_mean is None else f"{m.baseline_mean:.3f}"
+            mean = "n/a" if m.mean is None else f"{m.mean:.3f}"
+            lines.append(f"| {_cell(m.name)} | {baseline} | {mean} | {m.regressions} | {m.improvements} |")
+    return "\n".join(lines) + "\n"

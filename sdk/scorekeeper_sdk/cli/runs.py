@@ -1,0 +1,209 @@
+"""`scorekeeper runs …`: kick off, list, watch, export, compare and re-score runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scorekeeper_sdk.api.reads import EXPORT_FORMATS
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
+from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.views import Run
+
+runs = typer.Typer(help="Runs: kick off, list, watch, export, compare, re-score.", no_args_is_help=True)
+app.add_typer(runs, name="runs")
+
+SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
+
+
+def finished(run: Run) -> None:
+    """Exit code 3 for a run that failed or was cancelled."""
+    if run.status in ("failed", "cancelled"):
+        raise CliError(f"run {run.id} {run.status}{': ' + run.error if run.error else ''}", RUN_FAILED)
+
+
+@runs.command("kickoff")
+def kickoff(
+    ctx: typer.Context,
+    testset: Annotated[str, typer.Option(help="Testset id or name.")],
+    system_version: Annotated[str, typer.Option(help="Version id, or SYSTEM[:VERSION] (the production one).")],
+    metric: Annotated[list[str] | None, typer.Option(help="Metric id or name; repeat for several.")] = None,
+    metric_group: Annotated[str, typer.Option(help="A metric group id, instead of or besides --metric.")] = "",
+    trials: Annotated[int, typer.Option(min=1, help="Executions per testcase.")] = 1,
+    max_concurrency: Annotated[int, typer.Option(min=0, help="Calls in flight (0: the executor's).")] = 0,
+    notes: Annotated[str, typer.Option()] = "",
+    source: Annotated[str, typer.Option(help=f"One of {', '.join(SOURCES)}.")] = "kickoff",
+    wait: Annotated[bool, typer.Option(help="Watch the run until it is done.")] = False,
+) -> None:
+    """Kick off a run of a server-side system (http or llm version) over a testset."""
+    st = state(ctx)
+    version = st.system_version(system_version)
+    if version.kind == "sdk":
+        raise CliError(f"{system_version} is an sdk version: run it with `scorekeeper eval --callable/--command`")
+    target = st.testset(testset)
+    metric_ids = [m.id for m in st.metrics(metric or [])]
+    run = st.client.create_run(
+        st.project_id(),
+        target.id,
+        version.id,
+        metric_ids,
+        source=source,
+        trials=trials,
+        notes=notes,
+        max_concurrency=max_concurrency,
+        metric_group_id=metric_group,
+    )
+    st.out.print(f"run {run.id} kicked off: {run.expected_records} records expected")
+    if run.url:
+        st.out.print(f"  {run.url}")
+    if wait:
+        final = watch(st.client, run.id, st.err)
+        print_run(st.out, final)
+        finished(final)
+
+
+@runs.command("list")
+def list_runs(
+    ctx: typer.Context,
+    source: Annotated[list[str] | None, typer.Option(help="Only runs from this source; repeatable.")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="Only runs with this status; repeatable.")] = None,
+    testset: Annotated[str | None, typer.Option(help="Only runs of this testset (id or name).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
+    as_json_: JsonOption = False,
+) -> None:
+    """The project's runs, newest first."""
+    st = state(ctx)
+    for s in source or []:
+        if s not in SOURCES:
+            raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {s!r}")
+    testset_id = st.testset(testset).id if testset else ""
+    found: list[Run] = []
+    for run in st.client.list_runs(
+        st.project_id(), sources=source or [], statuses=status or [], testset_id=testset_id, page_size=min(limit, 1000)
+    ):
+        found.append(run)
+        if len(found) >= limit:
+            break
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("id", "created", "source", "status", "testset", "system", "records", "metrics")
+    for run in found:
+        system = f"{run.system_version.system_name}:{run.system_version.name}" if run.system_version else ""
+        results = ", ".join(f"{m.name} {_short(m.value, m.output_type)}" for m in run.metrics)
+        table.add_row(
+            run.id,
+            run.created_at[:19],
+            run.source,
+            run.status,
+            run.testset_name,
+            system,
+            f"{run.records}/{run.expected_records}",
+            results,
+        )
+    st.out.print(table)
+    return None
+
+
+def _short(value: float | None, output_type: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:.0f}%" if output_type == "boolean" else f"{value:.2f}"
+
+
+@runs.command("watch")
+def watch_run(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds (exit 2).")] = None,
+) -> None:
+    """Live progress of a run until it completes, fails or is cancelled (exit 3 for the last two)."""
+    st = state(ctx)
+    st.client.get_run(run_id)  # an unknown run fails here, before any display
+    try:
+        final = watch(st.client, run_id, st.err, timeout)
+    except TimeoutError as exc:
+        raise CliError(str(exc)) from None
+    print_run(st.out, final)
+    finished(final)
+
+
+@runs.command("export")
+def export(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-': stdout).")] = Path("-"),
+) -> None:
+    """Every record of a run with its scores, as CSV or JSON lines."""
+    st = state(ctx)
+    if format not in EXPORT_FORMATS:
+        raise CliError(f"--format must be csv or jsonl, got {format!r}")
+    st.client.get_run(run_id)  # an unknown run fails before the file is created
+    if str(output) == "-":
+        for chunk in st.client.export_run(run_id, format):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    written = st.client.export_run_to(run_id, output, format)
+    st.err.print(f"wrote {written} bytes to {output}")
+
+
+@runs.command("compare")
+def compare(
+    ctx: typer.Context,
+    baseline: Annotated[str, typer.Argument(metavar="BASELINE", help="The baseline run's id.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run compared with it.")],
+    metric: Annotated[list[str] | None, typer.Option(help="Only these metrics (id or name).")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Regressed testcases to list.")] = 20,
+    as_json_: JsonOption = False,
+) -> None:
+    """Per metric: regressions, improvements and means of RUN against BASELINE (same testset)."""
+    st = state(ctx)
+    page = st.client.compare_runs(
+        run_id, baseline, metrics=metric or [], regressions_only=True, page_size=max(1, min(limit, 1000))
+    )
+    if as_json_:
+        return emit_json(as_json([page])[0])
+    table = Table("metric", "baseline mean", "mean", "regressions", "improvements", "unchanged", "incomparable")
+    for m in page.metrics:
+        table.add_row(
+            m.name,
+            "n/a" if m.baseline_mean is None else f"{m.baseline_mean:.3f}",
+            "n/a" if m.mean is None else f"{m.mean:.3f}",
+            str(m.regressions),
+            str(m.improvements),
+            str(m.unchanged),
+            str(m.incomparable),
+        )
+    st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases compared")
+    st.out.print(table)
+    for case in page.testcases[:limit]:
+        changes = ", ".join(
+            f"{c.metric_name} {c.baseline_value} → {c.value}" for c in case.changes if c.change == "regression"
+        )
+        st.out.print(f"  regressed: testcase {case.testcase_id}: {changes}")
+    return None
+
+
+@runs.command("rescore")
+def rescore(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    metric: Annotated[list[str], typer.Option(help="Metric id or name (its latest version); repeatable.")],
+    wait: Annotated[bool, typer.Option(help="Watch the run until scored again.")] = False,
+) -> None:
+    """Re-score a run's records with the metrics' latest versions, without executing the system."""
+    st = state(ctx)
+    run = st.client.get_run(run_id)
+    chosen = st.metrics(metric, run.project_id)
+    run = st.client.rescore_run(run_id, [m.id for m in chosen])
+    st.out.print(f"run {run.id}: re-scoring with {', '.join(m.name for m in chosen)} ({run.status})")
+    if wait:
+        final = watch(st.client, run.id, st.err)
+        print_run(st.out, final)
+        finished(final)

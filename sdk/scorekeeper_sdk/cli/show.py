@@ -1,0 +1,86 @@
+"""How runs look on a terminal: the live watch and the final summary."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scorekeeper_sdk.clients import Scorekeeper
+from scorekeeper_sdk.views import MetricSummary, Run
+
+
+def metric_value(m: MetricSummary) -> str:
+    value = m.value
+    if value is None:
+        return "n/a"
+    return f"{value * 100:.1f}%" if m.output_type == "boolean" else f"{value:.3f}"
+
+
+def summary_table(run: Run) -> Table:
+    table = Table("metric", "type", "pass rate / mean", "95% interval", "passed/scored", "errored", "pending")
+    for m in run.metrics:
+        interval = ""
+        if m.ci_low is not None and m.ci_high is not None:
+            scale = 100 if m.output_type == "boolean" else 1
+            interval = f"{m.ci_low * scale:.1f}–{m.ci_high * scale:.1f}{'%' if scale == 100 else ''}"
+        table.add_row(
+            m.name,
+            m.output_type,
+            metric_value(m),
+            interval,
+            f"{m.passed}/{m.scored}",
+            str(m.errored),
+            str(m.pending),
+        )
+    return table
+
+
+def print_run(console: Console, run: Run) -> None:
+    """Status, counts, per-metric results and the run's URL."""
+    console.print(f"run {run.id}: [bold]{run.status}[/]  {run.status_explanation}".rstrip())
+    console.print(
+        f"  records {run.records}/{run.expected_records} ({run.errored_records} errored),"
+        f" scores {run.scores}/{run.expected_scores}, {run.duration_s:.1f}s"
+    )
+    if run.error:
+        console.print(f"  error: {run.error}")
+    if run.metrics:
+        console.print(summary_table(run))
+    if run.url:
+        console.print(f"  {run.url}")
+
+
+def watch(client: Scorekeeper, run_id: str, console: Console, timeout_s: float | None = None) -> Run:
+    """Waits for the run to finish: live bars of records and scores on a terminal, a line per
+    status change elsewhere."""
+    if not console.is_terminal:
+        seen: list[str] = []
+
+        def line(run: Run) -> None:
+            if not seen or seen[-1] != run.status:
+                seen.append(run.status)
+                console.print(
+                    f"run {run.id}: {run.status} ({run.records}/{run.expected_records} records,"
+                    f" {run.scores}/{run.expected_scores} scores)"
+                )
+
+        return client.wait_for_run(run_id, timeout_s, on_update=line)
+    with Progress(
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        records = progress.add_task("records", total=None, status="")
+        scores = progress.add_task("scores", total=None, status="")
+
+        def bars(run: Run) -> None:
+            progress.update(records, completed=run.records, total=run.expected_records or None, status=run.status)
+            progress.update(
+                scores, completed=run.scores, total=run.expected_scores or None, status=run.status_explanation
+            )
+
+        return client.wait_for_run(run_id, timeout_s, on_update=bars)

@@ -1,0 +1,269 @@
+"""AsyncScorekeeper and Scorekeeper: the same operations, awaited or called.
+
+The operations are written once, async, in ``scorekeeper_sdk.api``. The sync client runs an
+AsyncScorekeeper on an event loop of its own in a daemon thread and blocks on each call, so it
+works the same in scripts, notebooks (whose loop is already running) and threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from scorekeeper_sdk.api.catalog import CatalogOperations
+from scorekeeper_sdk.api.runs import RunOperations
+from scorekeeper_sdk.api.testsets import TestsetOperations
+from scorekeeper_sdk.config import Settings, resolve
+from scorekeeper_sdk.transport import RetryPolicy, Transport
+
+P = ParamSpec("P")
+T = TypeVar("T")
+C = TypeVar("C", bound="_Descriptor")
+
+
+class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations):
+    """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
+
+    ``url`` / ``api_key`` / ``query_url`` default to SCOREKEEPER_URL / SCOREKEEPER_API_KEY /
+    SCOREKEEPER_QUERY_URL, then to the file ``scorekeeper login`` wrote (see ``config.py``).
+    Failures raise the exceptions of ``scorekeeper_sdk.errors``; UNAVAILABLE is retried with
+    jittered backoff (``retry``).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        query_url: str | None = None,
+        project: str | None = None,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or resolve(url, api_key, query_url=query_url, project=project, timeout_s=timeout_s)
+        self._transport = Transport(self.settings, retry)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncScorekeeper:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _Loop:
+    """An event loop in a daemon thread, for the sync client's calls."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="scorekeeper-sdk", daemon=True)
+        self._thread.start()
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        async def spawn() -> asyncio.Task[T]:
+            return asyncio.ensure_future(work)
+
+        task = asyncio.run_coroutine_threadsafe(spawn(), self.loop).result()
+        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def settle(done: asyncio.Task[T]) -> None:
+            if done.cancelled():
+                outcome.cancel()
+            elif (error := done.exception()) is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(done.result())
+
+        self.loop.call_soon_threadsafe(task.add_done_callback, settle)
+        try:
+            return outcome.result()
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the caller's thread: cancel the work on the loop as well and let it
+            # clean up (run_and_evaluate uploads the records it has) before the interrupt goes on.
+            self.loop.call_soon_threadsafe(task.cancel)
+            with contextlib.suppress(BaseException):
+                outcome.result(timeout=30)
+            raise
+
+    def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        async def step() -> tuple[bool, T | None]:
+            try:
+                return True, await items.__anext__()
+            except StopAsyncIteration:
+                return False, None
+
+        try:
+            while True:
+                more, item = self.run(step())
+                if not more:
+                    return
+                yield item  # type: ignore[misc]
+        finally:
+            close = getattr(items, "aclose", None)
+            if close is not None and self.loop.is_running():
+                self.run(close())
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+class _Descriptor:
+    name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+
+class _Call(_Descriptor, Generic[P, T]):
+    """``Scorekeeper.get_run``: AsyncScorekeeper.get_run, called to completion on the client's loop."""
+
+    def __init__(self, operation: Callable[Concatenate[Any, P], Awaitable[T]]) -> None:
+        self._operation = operation
+        self.__doc__ = operation.__doc__
+
+    @overload
+    def __get__(self: C, client: None, owner: type) -> C: ...
+    @overload
+    def __get__(self, client: Scorekeeper, owner: type) -> Callable[P, T]: ...
+    def __get__(self, client: Scorekeeper | None, owner: type) -> Any:
+        if client is None:
+            return self
+        operation = self._operation
+
+        @functools.wraps(operation)
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            async def work() -> T:
+                return await operation(client.aio, *args, **kwargs)
+
+            return client._loop.run(work())
+
+        return call
+
+
+class _Iterate(_Descriptor, Generic[P, T]):
+    """``Scorekeeper.list_runs``: AsyncScorekeeper.list_runs as a plain iterator, a page at a time."""
+
+    def __init__(self, operation: Callable[Concatenate[Any, P], AsyncIterator[T]]) -> None:
+        self._operation = operation
+        self.__doc__ = operation.__doc__
+
+    @overload
+    def __get__(self: C, client: None, owner: type) -> C: ...
+    @overload
+    def __get__(self, client: Scorekeeper, owner: type) -> Callable[P, Iterator[T]]: ...
+    def __get__(self, client: Scorekeeper | None, owner: type) -> Any:
+        if client is None:
+            return self
+        operation = self._operation
+
+        @functools.wraps(operation)
+        def iterate(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+            return client._loop.iterate(operation(client.aio, *args, **kwargs))
+
+        return iterate
+
+
+class Scorekeeper:
+    """Sync client of a Scorekeeper instance, with the operations of AsyncScorekeeper (same
+    arguments, same results; iterators instead of async iterators): ``with Scorekeeper() as sk: …``."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        query_url: str | None = None,
+        project: str | None = None,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        settings = settings or resolve(url, api_key, query_url=query_url, project=project, timeout_s=timeout_s)
+        self._loop = _Loop()
+
+        async def connect() -> AsyncScorekeeper:
+            # grpc.aio channels belong to the loop they are made on.
+            return AsyncScorekeeper(settings=settings, retry=retry)
+
+        self.aio = self._loop.run(connect())
+        self.settings = settings
+
+    def close(self) -> None:
+        if self._loop.loop.is_closed():
+            return
+        self._loop.run(self.aio.close())
+        self._loop.stop()
+
+    def __enter__(self) -> Scorekeeper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine of ``self.aio`` on this client's loop (for what has no sync twin)."""
+        return self._loop.run(work)
+
+    # -- catalog and keys
+    list_projects = _Call(AsyncScorekeeper.list_projects)
+    get_project = _Call(AsyncScorekeeper.get_project)
+    create_project = _Call(AsyncScorekeeper.create_project)
+    list_metrics = _Call(AsyncScorekeeper.list_metrics)
+    get_metric = _Call(AsyncScorekeeper.get_metric)
+    get_metric_versions = _Call(AsyncScorekeeper.get_metric_versions)
+    create_metric = _Call(AsyncScorekeeper.create_metric)
+    create_heuristic_metric = _Call(AsyncScorekeeper.create_heuristic_metric)
+    update_metric = _Call(AsyncScorekeeper.update_metric)
+    list_metric_groups = _Call(AsyncScorekeeper.list_metric_groups)
+    create_metric_group = _Call(AsyncScorekeeper.create_metric_group)
+    list_systems = _Call(AsyncScorekeeper.list_systems)
+    get_system = _Call(AsyncScorekeeper.get_system)
+    create_system = _Call(AsyncScorekeeper.create_system)
+    create_system_version = _Call(AsyncScorekeeper.create_system_version)
+    set_production_version = _Call(AsyncScorekeeper.set_production_version)
+    who_am_i = _Call(AsyncScorekeeper.who_am_i)
+    create_api_key = _Call(AsyncScorekeeper.create_api_key)
+    list_api_keys = _Call(AsyncScorekeeper.list_api_keys)
+    revoke_api_key = _Call(AsyncScorekeeper.revoke_api_key)
+    # -- testsets
+    create_testset = _Call(AsyncScorekeeper.create_testset)
+    get_testset = _Call(AsyncScorekeeper.get_testset)
+    list_testsets = _Iterate(AsyncScorekeeper.list_testsets)
+    list_testset_versions = _Iterate(AsyncScorekeeper.list_testset_versions)
+    update_testset = _Call(AsyncScorekeeper.update_testset)
+    delete_testset = _Call(AsyncScorekeeper.delete_testset)
+    add_testcases = _Call(AsyncScorekeeper.add_testcases)
+    update_testcase = _Call(AsyncScorekeeper.update_testcase)
+    delete_testcases = _Call(AsyncScorekeeper.delete_testcases)
+    list_testcases = _Iterate(AsyncScorekeeper.list_testcases)
+    import_testcases = _Call(AsyncScorekeeper.import_testcases)
+    export_testcases = _Iterate(AsyncScorekeeper.export_testcases)
+    export_testcases_to = _Call(AsyncScorekeeper.export_testcases_to)
+    # -- runs
+    create_run = _Call(AsyncScorekeeper.create_run)
+    cancel_run = _Call(AsyncScorekeeper.cancel_run)
+    update_run_notes = _Call(AsyncScorekeeper.update_run_notes)
+    rescore_run = _Call(AsyncScorekeeper.rescore_run)
+    submit_human_score = _Call(AsyncScorekeeper.submit_human_score)
+    ingest_records = _Call(AsyncScorekeeper.ingest_records)
+    tag_records = _Call(AsyncScorekeeper.tag_records)
+    # -- reads
+    get_run = _Call(AsyncScorekeeper.get_run)
+    wait_for_run = _Call(AsyncScorekeeper.wait_for_run)
+    list_runs = _Iterate(AsyncScorekeeper.list_runs)
+    list_records = _Iterate(AsyncScorekeeper.list_records)
+    get_record = _Call(AsyncScorekeeper.get_record)
+    run_history = _Call(AsyncScorekeeper.run_history)
+    compare_runs = _Call(AsyncScorekeeper.compare_runs)
+    export_run = _Iterate(AsyncScorekeeper.export_run)
+    export_run_to = _Call(AsyncScorekeeper.export_run_to)

@@ -1,0 +1,141 @@
+"""What a system's answer becomes in a record: outputs, tokens, cost, or an error.
+
+A system (the callable of ``run_and_evaluate``, a ``--command`` of ``scorekeeper eval``) returns:
+
+- a dict: the record's outputs, as they are;
+- any other JSON value (a string, a number, a list …): the outputs ``{"response": value}``, the
+  field heuristic metrics read by default (``output_field`` "response");
+- an :class:`Output`, or a dict carrying the reserved key ``"_scorekeeper"``, to report usage
+  with the answer: ``{"answer": "4", "_scorekeeper": {"prompt_tokens": 12, "completion_tokens": 3,
+  "cost_usd": 0.0004, "metadata": {"model": "gpt-x"}}}``. The reserved key is removed from the
+  outputs; ``metadata`` is kept in the outputs under ``"_metadata"`` (a record has no field of its
+  own for it), where metrics that read named fields never look.
+
+An exception raised by the system becomes an errored record whose error is
+``"<ExceptionType>: <message>"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from scorekeeper_sdk.api.runs import RecordIn
+
+RESERVED = "_scorekeeper"
+METADATA = "_metadata"
+OUTPUT_FIELD = "response"
+MAX_ERROR_CHARS = 10_000
+# The server takes a record of at most 1,000,000 bytes; a little is left for the other fields.
+MAX_OUTPUT_BYTES = 990_000
+
+
+@dataclass(frozen=True)
+class Output:
+    """An answer with its usage: ``return Output({"answer": "4"}, prompt_tokens=12, cost_usd=0.0004)``."""
+
+    outputs: Any
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class OutputError(ValueError):
+    """The system's answer cannot be a record (not JSON, too large, bad usage fields)."""
+
+
+def _usage(value: Any) -> Output:
+    if not isinstance(value, dict):
+        raise OutputError(f"{RESERVED} must be an object with prompt_tokens, completion_tokens, cost_usd, metadata")
+    unknown = set(value) - {"prompt_tokens", "completion_tokens", "cost_usd", "metadata"}
+    if unknown:
+        raise OutputError(f"{RESERVED} has unknown keys: {', '.join(sorted(unknown))}")
+    return Output(
+        outputs=None,
+        prompt_tokens=value.get("prompt_tokens") or 0,
+        completion_tokens=value.get("completion_tokens") or 0,
+        cost_usd=value.get("cost_usd"),
+        metadata=value.get("metadata"),
+    )
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
+        raise OutputError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def as_output(result: Any) -> Output:
+    """The answer as an Output with dict outputs (see the module's docstring for the forms)."""
+    if isinstance(result, Output):
+        base = result
+        outputs = result.outputs
+    elif isinstance(result, dict) and RESERVED in result:
+        outputs = {k: v for k, v in result.items() if k != RESERVED}
+        base = _usage(result[RESERVED])
+    else:
+        base, outputs = Output(outputs=None), result
+    if not isinstance(outputs, dict):
+        outputs = {OUTPUT_FIELD: outputs}
+    if base.metadata is not None:
+        if not isinstance(base.metadata, dict):
+            raise OutputError(f"metadata must be an object, got {type(base.metadata).__name__}")
+        outputs = {**outputs, METADATA: base.metadata}
+    cost = base.cost_usd
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0):
+        raise OutputError(f"cost_usd must be a number >= 0, got {cost!r}")
+    return Output(
+        outputs=outputs,
+        prompt_tokens=_count("prompt_tokens", base.prompt_tokens),
+        completion_tokens=_count("completion_tokens", base.completion_tokens),
+        cost_usd=None if cost is None else float(cost),
+    )
+
+
+def _json_size(outputs: dict[str, Any]) -> int:
+    try:
+        text = json.dumps(outputs, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise OutputError(f"the outputs are not JSON: {exc}") from None
+    return len(text.encode())
+
+
+def completed(testcase_id: str, trial: int, result: Any, latency_ms: float) -> RecordIn:
+    """The record of a call that returned ``result``; an answer that cannot be stored gives an
+    errored record saying why."""
+    try:
+        output = as_output(result)
+        size = _json_size(output.outputs)
+        if size > MAX_OUTPUT_BYTES:
+            raise OutputError(f"the outputs are {size} bytes of JSON; at most {MAX_OUTPUT_BYTES}")
+    except OutputError as exc:
+        return errored(testcase_id, trial, exc, latency_ms)
+    return RecordIn(
+        testcase_id=testcase_id,
+        trial=trial,
+        outputs=output.outputs,
+        latency_ms=latency_ms,
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+        cost_usd=output.cost_usd,
+    )
+
+
+def error_text(exc: BaseException) -> str:
+    message = str(exc)
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def errored(testcase_id: str, trial: int, exc: BaseException, latency_ms: float) -> RecordIn:
+    """The record of a call that raised ``exc``: errored, with the exception's type and message."""
+    return RecordIn(
+        testcase_id=testcase_id,
+        trial=trial,
+        status="errored",
+        error=error_text(exc),
+        latency_ms=latency_ms if math.isfinite(latency_ms) else 0.0,
+    )

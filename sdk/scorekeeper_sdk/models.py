@@ -1,0 +1,173 @@
+"""What the SDK returns for the catalog, testsets and keys: plain frozen dataclasses.
+
+Field names and meanings are those of the proto messages (``proto/scorekeeper/v1``); times are
+RFC 3339 strings as the server sends them; JSON documents (configs, testcase data) are dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project: every other entity belongs to exactly one."""
+
+    id: str
+    name: str
+    description: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of a project (never its secret); ``role`` is read, write, admin or instance_admin."""
+
+    id: str
+    project_id: str
+    name: str
+    role: str
+    prefix: str = ""
+    created_at: str = ""
+    last_used_at: str = ""
+    revoked_at: str = ""
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just created: ``secret`` is the whole key, shown here and nowhere else, ever."""
+
+    key: ApiKey
+    secret: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric at one version; ``heuristic`` / ``ai`` hold the config of its eval type."""
+
+    id: str
+    project_id: str
+    name: str
+    eval_type: str
+    output_type: str
+    version_id: str
+    version: int
+    description: str = ""
+    guidelines: str = ""
+    passing_threshold: float | None = None
+    created_at: str = ""
+    heuristic: dict[str, Any] | None = None
+    ai: dict[str, Any] | None = None
+    expected_label_field: str = ""
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    """A named set of metrics a run can be scored with."""
+
+    id: str
+    project_id: str
+    name: str
+    metric_ids: list[str] = field(default_factory=list)
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class System:
+    """An AI system; its versions are immutable."""
+
+    id: str
+    project_id: str
+    name: str
+    description: str = ""
+    production_version_id: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class SystemVersion:
+    """One immutable version of a system: ``kind`` http, llm or sdk, and its config."""
+
+    id: str
+    system_id: str
+    name: str
+    kind: str
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class SystemWithVersions:
+    """A system and every version of it, oldest first."""
+
+    system: System
+    versions: list[SystemVersion] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Which testcase fields are the system's inputs, the expected outputs and metadata."""
+
+    inputs: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Testset:
+    """A testset as of ``version`` (the latest unless one was asked for)."""
+
+    id: str
+    project_id: str
+    name: str
+    version: int
+    testcase_count: int
+    latest_version: int
+    field_mapping: FieldMapping = field(default_factory=FieldMapping)
+    json_schema: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    invalid_testcase_count: int = 0
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class TestsetVersion:
+    """One version of a testset and what changed in it."""
+
+    version: int
+    change: str
+    testcase_count: int
+    invalid_testcase_count: int = 0
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class TestcaseError:
+    """A schema violation of a testcase: a JSON Pointer into its data and the message."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Testcase:
+    """A testcase: its data and what the field mapping derives from it."""
+
+    id: str
+    testset_id: str
+    position: int
+    data: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    validation_errors: list[TestcaseError] = field(default_factory=list)
+    since_version: int = 0
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """A finished import: the testset at its new version and how many testcases were read."""
+
+    testset: Testset
+    imported: int

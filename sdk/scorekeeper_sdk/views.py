@@ -1,0 +1,270 @@
+"""What the SDK returns for runs, records, history and comparisons (the query service's views)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """A run's results for one metric: counts, pass rate, mean and its 95% interval."""
+
+    metric_id: str
+    name: str
+    output_type: str
+    metric_version_id: str = ""
+    metric_version: int = 0
+    eval_type: str = ""
+    scored: int = 0
+    passed: int = 0
+    errored: int = 0
+    pending: int = 0
+    pass_rate: float | None = None
+    mean: float | None = None
+    std_dev: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_method: str = ""
+    explanation: str = ""
+    labelled: int = 0
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_cost_usd: float = 0.0
+
+    @property
+    def value(self) -> float | None:
+        """What a gate compares: the pass rate of a boolean metric, the mean of any other."""
+        return self.pass_rate if self.output_type == "boolean" else self.mean
+
+
+@dataclass(frozen=True)
+class SystemVersionRef:
+    """The system version a run executed."""
+
+    id: str
+    name: str
+    kind: str
+    system_id: str = ""
+    system_name: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusTransition:
+    status: str
+    at: str
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """Latency, tokens and cost over the run's records and judges."""
+
+    latency_ms_total: float = 0.0
+    latency_ms_mean: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    costed_records: int = 0
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run with its status, counts and per-metric results; ``url`` opens its page."""
+
+    id: str
+    project_id: str
+    status: str
+    testset_id: str = ""
+    testset_version: int = 0
+    testset_name: str = ""
+    system_version_id: str = ""
+    system_version: SystemVersionRef | None = None
+    source: str = ""
+    trials: int = 1
+    expected_records: int = 0
+    records: int = 0
+    errored_records: int = 0
+    expected_scores: int = 0
+    scores: int = 0
+    metrics: list[MetricSummary] = field(default_factory=list)
+    notes: str = ""
+    created_at: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float = 0.0
+    url: str = ""
+    status_explanation: str = ""
+    error: str = ""
+    transitions: list[StatusTransition] = field(default_factory=list)
+    totals: RunTotals = field(default_factory=RunTotals)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def metric(self, name_or_id: str) -> MetricSummary:
+        """The summary of one metric by name or id; KeyError names the run's metrics otherwise."""
+        for m in self.metrics:
+            if name_or_id in (m.name, m.metric_id):
+                return m
+        raise KeyError(
+            f"run {self.id} has no metric {name_or_id!r} (it has: {', '.join(m.name for m in self.metrics)})"
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    """One metric's verdict on one record; ``value`` is a bool or a number, None while not scored."""
+
+    id: str
+    metric_id: str
+    metric_name: str
+    status: str
+    metric_version_id: str = ""
+    metric_version: int = 0
+    value: bool | float | None = None
+    passed: bool | None = None
+    reasoning: str = ""
+    error: str = ""
+    scored_at: str = ""
+    reviewer: str = ""
+    comment: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    current: bool = True
+
+
+@dataclass(frozen=True)
+class Record:
+    """One execution of the system on one testcase × trial, with its scores."""
+
+    id: str
+    run_id: str
+    testcase_id: str
+    trial: int
+    status: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    tags: list[str] = field(default_factory=list)
+    created_at: str = ""
+    scores: list[Score] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """A metric's value in one run: pass rate in % (boolean) or mean."""
+
+    run_id: str
+    created_at: str
+    run_status: str
+    source: str = ""
+    system_version_id: str = ""
+    metric_version_id: str = ""
+    output_type: str = ""
+    value: float | None = None
+    scored: int = 0
+    passed: int = 0
+    errored: int = 0
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    metric_id: str
+    name: str
+    points: list[HistoryPoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """A testcase's change on one metric: regression, improvement, unchanged or incomparable."""
+
+    metric_id: str
+    metric_name: str
+    change: str
+    baseline_value: float | None = None
+    value: float | None = None
+    delta: float | None = None
+
+
+@dataclass(frozen=True)
+class TestcaseComparison:
+    testcase_id: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    baseline_record_ids: list[str] = field(default_factory=list)
+    record_ids: list[str] = field(default_factory=list)
+    changes: list[ScoreChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """Counts over every testcase of either run (not just the page)."""
+
+    metric_id: str
+    name: str
+    regressions: int = 0
+    improvements: int = 0
+    unchanged: int = 0
+    incomparable: int = 0
+    baseline_mean: float | None = None
+    mean: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One page of a run compared with a baseline run; ``next_page_token`` continues it."""
+
+    run_id: str
+    baseline_run_id: str
+    testset_id: str = ""
+    metrics: list[MetricComparison] = field(default_factory=list)
+    testcases: list[TestcaseComparison] = field(default_factory=list)
+    next_page_token: str = ""
+    testcases_compared: int = 0
+
+
+@dataclass(frozen=True)
+class IngestedRef:
+    """One record of an ingest call: its position in the call, testcase × trial, and record id."""
+
+    index: int
+    testcase_id: str
+    trial: int
+    record_id: str = ""
+
+
+@dataclass(frozen=True)
+class RefusedRecord:
+    """A record kept as errored because its outputs break a storage limit (``reason`` says which)."""
+
+    record: IngestedRef
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What the server took from one ingest call: ``accepted`` records, of which those ``stored`` as
+    sent, those ``refused`` (kept as errored records naming the limit their outputs broke); and the
+    ``duplicates``, testcase × trial pairs the run had a record of already (left as they were)."""
+
+    accepted: int
+    stored: list[IngestedRef] = field(default_factory=list)
+    duplicates: list[IngestedRef] = field(default_factory=list)
+    refused: list[RefusedRecord] = field(default_factory=list)

@@ -1,0 +1,299 @@
+"""The `scorekeeper` command as a subprocess against the real services: each command's output and
+exit code, the CI gate on either side of its threshold, JUnit XML read back, exports round-tripped,
+and one-line errors with exit 2 (bad key, unknown run, malformed file) or 3 (cancelled run)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from junitparser import Error, Failure, JUnitXml, TestSuite
+
+from scorekeeper_sdk import Scorekeeper
+from shared.devstack.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCOREKEEPER = str(Path(sys.executable).parent / "scorekeeper")
+ROWS = 20  # n = 0..19: the bot is wrong on 0, 5, 10, 15 and raises on 7 → 15 of 19 scored pass
+
+
+@dataclass
+class Cli:
+    home: Path
+    url: str
+    query_url: str
+    key: str = ""
+
+    def env(self) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if not k.startswith("SCOREKEEPER_")}
+        return {**keep, "HOME": str(self.home), "SCOREKEEPER_CONFIG": str(self.home / "config.toml"), "COLUMNS": "200"}
+
+    def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SCOREKEEPER, *args], input=stdin, capture_output=True, text=True, cwd=ROOT, env=self.env(), timeout=300
+        )
+
+
+def last_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """eval reports progress on stderr too: its error is the one last line, with no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("error: ")] == lines[-1:] and "Traceback" not in result.stderr
+    return lines[-1]
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    return Cli(tmp_path_factory.mktemp("home"), f"grpc://{stack.orchestrator_grpc}", f"grpc://{stack.query_grpc}")
+
+
+@pytest.fixture(scope="module")
+async def project(stack: Stack, cli: Cli) -> str:
+    async with stack.client() as admin:
+        created = await admin.create_project(f"cli {uuid.uuid4().hex[:6]}")
+        cli.key = (await admin.create_api_key(created.id, "cli", "admin")).secret
+        await admin.create_heuristic_metric(created.id, "exact", "exact_match", {"expected_field": "answer"})
+    return created.id
+
+
+def test_login_checks_the_key_and_saves_it_readable_by_the_owner_only(cli: Cli, project: str) -> None:
+    bad = cli("login", "--url", cli.url, "--query-url", cli.query_url, stdin="sk_nope\n")
+    assert bad.returncode == 2 and one_error_line(bad) == "error: the API key is not valid"
+    assert not (cli.home / "config.toml").exists()
+    done = cli("login", "--url", cli.url, "--query-url", cli.query_url, stdin=cli.key + "\n")
+    assert done.returncode == 0, done.stderr
+    assert f"logged in to {cli.url} with key" in done.stdout and f"(admin, project {project})" in done.stdout
+    config = cli.home / "config.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert f'api_key = "{cli.key}"' in config.read_text()
+    listed = cli("projects", "list", "--json")
+    assert listed.returncode == 0 and [p["id"] for p in json.loads(listed.stdout)] == [project]
+    # The saved settings serve the Python SDK too.
+    os.environ["SCOREKEEPER_CONFIG"] = str(config)
+    try:
+        with Scorekeeper() as client:
+            assert client.who_am_i().project_id == project
+    finally:
+        del os.environ["SCOREKEEPER_CONFIG"]
+
+
+def test_testsets_import_export_round_trip_and_malformed_files(cli: Cli, project: str, tmp_path: Path) -> None:
+    source = tmp_path / "qa.jsonl"
+    source.write_text(
+        "".join(json.dumps({"question": f"{n} + 1?", "n": n, "answer": str(n + 1)}) + "\n" for n in range(ROWS))
+    )
+    made = cli("testsets", "import", str(source), "--name", "qa", "--inputs", "question,n", "--expected", "answer")
+    assert made.returncode == 0, made.stderr
+    assert f"imported {ROWS} testcases into 'qa'" in made.stdout and f"{ROWS} testcases, 0 invalid" in made.stdout
+    exported = tmp_path / "qa.csv"
+    out = cli("testsets", "export", "qa", "-o", str(exported))
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(exported.open()))
+    assert [(r["question"], r["answer"]) for r in rows] == [(f"{n} + 1?", str(n + 1)) for n in range(ROWS)]
+    again = cli(
+        "testsets", "import", str(exported), "--name", "qa copy", "--inputs", "question,n", "--expected", "answer"
+    )
+    assert again.returncode == 0 and f"imported {ROWS} testcases into 'qa copy'" in again.stdout
+    copy = cli("testsets", "export", "qa copy")
+    assert copy.returncode == 0 and copy.stdout == exported.read_text()
+    listed = json.loads(cli("testsets", "list", "--json").stdout)
+    assert {t["name"]: t["testcase_count"] for t in listed} == {"qa": ROWS, "qa copy": ROWS}
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "a", "n": 1, "answer": "2"}\n{"question": "b", "n": \n')
+    bad = cli("testsets", "import", str(broken), "--testset", "qa")
+    assert bad.returncode == 2
+    assert one_error_line(bad) == "error: line 2: malformed JSON: Expecting value at column 24"
+    missing = cli("testsets", "import", str(tmp_path / "nope.csv"), "--testset", "qa")
+    assert missing.returncode == 2 and one_error_line(missing) == f"error: no such file: {tmp_path / 'nope.csv'}"
+
+
+def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
+    metrics = cli("metrics", "list", "--json")
+    assert metrics.returncode == 0 and [m["name"] for m in json.loads(metrics.stdout)] == ["exact"]
+    table = cli("metrics", "list")
+    assert "exact" in table.stdout and "heuristic (exact_match)" in table.stdout
+
+
+def eval_args(*extra: str) -> list[str]:
+    return ["eval", "--testset", "qa", "--metric", "exact", *extra]
+
+
+def test_eval_a_callable_gates_on_either_side_of_the_threshold(cli: Cli, project: str, tmp_path: Path) -> None:
+    junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
+    passed = cli(
+        *eval_args("--callable", "tests.support.sdk_bots:answer", "--version", "abc123"),
+        "--fail-under",
+        "exact=0.78",
+        "--junit-xml",
+        str(junit),
+        "--summary-md",
+        str(summary),
+    )
+    assert passed.returncode == 0, passed.stderr
+    assert "pass  exact: pass rate 78.9% >= 78.0%" in passed.stdout
+    assert f"{ROWS} calls (1 errored), {ROWS} records uploaded" in passed.stderr
+    xml = JUnitXml.fromfile(str(junit))
+    suites = {s.name: s for s in xml if isinstance(s, TestSuite)}
+    (run_suite,) = [s for name, s in suites.items() if name.startswith("scorekeeper run ")]
+    assert (run_suite.tests, run_suite.failures, run_suite.errors, run_suite.skipped) == (ROWS, 4, 1, 0)
+    results = [r for case in run_suite for r in case.result]
+    failures = sorted(r.message for r in results if isinstance(r, Failure))
+    assert failures == sorted(f"expected '{n + 1}', got '{n + 2}'" for n in (0, 5, 10, 15))
+    assert [r.message for r in results if isinstance(r, Error)] == ["ValueError: cannot answer 7"]
+    assert suites["scorekeeper gates"].tests == 1 and suites["scorekeeper gates"].failures == 0
+    text = summary.read_text()
+    assert "Scorekeeper evaluation passed" in text and "| exact | 78.9% | 15/19 | 0 |" in text
+
+    failed = cli(*eval_args("--callable", "tests.support.sdk_bots:answer"), "--fail-under", "exact=80%")
+    assert failed.returncode == 1, failed.stderr
+    assert last_error_line(failed) == "error: 1 of 1 gates failed: exact: pass rate 78.9% < 80.0%"
+
+
+def test_eval_a_command_against_a_baseline_then_runs_commands(cli: Cli, project: str, tmp_path: Path) -> None:
+    runs = json.loads(cli("runs", "list", "--source", "ci", "--json").stdout)
+    baseline = runs[0]["id"]
+    done = cli(
+        *eval_args("--command", f"{sys.executable} -m tests.support.sdk_bots", "--concurrency", "4"),
+        "--baseline",
+        baseline,
+        "--fail-on-regressions",
+        "--fail-under",
+        "exact=0.5",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pass  regressed" not in done.stdout and "no testcase regressed" in done.stdout
+    runs = json.loads(cli("runs", "list", "--source", "ci", "--json").stdout)
+    assert len(runs) == 3 and runs[1]["id"] == baseline
+    run = runs[0]
+    assert (run["records"], run["errored_records"], run["totals"]["prompt_tokens"]) == (ROWS, 1, 5 * (ROWS - 1))
+    assert run["system_version"]["system_name"] == f"command: {sys.executable} -m tests.support.sdk_bots"
+    assert json.loads(cli("runs", "list", "--source", "kickoff", "--json").stdout) == []
+
+    watched = cli("runs", "watch", run["id"])
+    assert watched.returncode == 0 and f"run {run['id']}: completed" in watched.stdout
+    compared = cli("runs", "compare", baseline, run["id"], "--json")
+    assert compared.returncode == 0
+    (exact,) = json.loads(compared.stdout)["metrics"]
+    assert (exact["regressions"], exact["improvements"], exact["unchanged"]) == (0, 0, ROWS - 1)
+
+    jsonl, table = tmp_path / "run.jsonl", tmp_path / "run.csv"
+    assert cli("runs", "export", run["id"], "--format", "jsonl", "-o", str(jsonl)).returncode == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    with Scorekeeper(cli.url, cli.key, query_url=cli.query_url) as client:
+        records = {r.id: r for r in client.list_records(run["id"])}
+    assert {line["id"] for line in lines} == set(records)
+    assert all(line["outputs"] == records[line["id"]].outputs for line in lines)
+    assert cli("runs", "export", run["id"], "--format", "csv", "-o", str(table)).returncode == 0
+    assert len(list(csv.DictReader(table.open()))) == ROWS
+
+    rescored = cli("runs", "rescore", run["id"], "--metric", "exact", "--wait")
+    assert rescored.returncode == 0, rescored.stderr
+    assert "re-scoring with exact" in rescored.stdout and f"run {run['id']}: completed" in rescored.stdout
+
+
+def test_a_server_side_system_kickoff_and_eval(cli: Cli, project: str, stack: Stack) -> None:
+    with Scorekeeper(cli.url, cli.key, query_url=cli.query_url) as client:
+        system = client.create_system(project, "demo-qa")
+        client.create_system_version(
+            system.id,
+            "http",
+            {
+                "url": stack.demo_system_url,
+                "body_template": {"question": "{{ inputs.question }}"},
+                "response_path": "answer",
+            },
+            "v1",
+        )
+    kicked = cli("runs", "kickoff", "--testset", "qa", "--system-version", "demo-qa:v1", "--metric", "exact", "--wait")
+    assert kicked.returncode == 0, kicked.stderr
+    assert "kicked off" in kicked.stdout and "completed" in kicked.stdout
+    systems = json.loads(cli("systems", "list", "--json").stdout)
+    assert {(s["system"]["name"], v["kind"]) for s in systems for v in s["versions"]} >= {("demo-qa", "http")}
+    gated = cli(*eval_args("--system-version", "demo-qa:v1"), "--fail-under", "exact=0")
+    assert gated.returncode == 0, gated.stderr
+    assert len(json.loads(cli("runs", "list", "--source", "kickoff", "--json").stdout)) == 1
+
+
+def test_eval_resumes_a_run_left_without_records(cli: Cli, project: str) -> None:
+    with Scorekeeper(cli.url, cli.key, query_url=cli.query_url) as client:
+        system = client.create_system(project, "left behind")
+        version = client.create_system_version(system.id, "sdk", {}, "v1")
+        testset = next(t for t in client.list_testsets(project) if t.name == "qa")
+        exact = client.list_metrics(project)[0]
+        run = client.create_run(project, testset.id, version.id, [exact.id], source="ci")
+    resumed = cli(
+        "eval", "--resume", run.id, "--callable", "tests.support.sdk_bots:answer", "--fail-under", "exact=0.7"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"run {run.id}: {ROWS} calls (1 errored), {ROWS} records uploaded, 0 already there" in resumed.stderr
+    again = cli("eval", "--resume", run.id, "--callable", "tests.support.sdk_bots:answer")
+    assert (
+        again.returncode == 0
+        and f"run {run.id}: 0 calls (0 errored), 0 records uploaded, {ROWS} already there" in again.stderr
+    )
+
+
+def test_errors_are_one_line_with_exit_2_and_a_cancelled_run_exits_3(cli: Cli, project: str) -> None:
+    bad_key = cli("--api-key", "sk_nope", "projects", "list")
+    assert bad_key.returncode == 2 and one_error_line(bad_key) == "error: the API key is not valid"
+    unknown = str(uuid.uuid4())
+    for lookup in (
+        ("runs", "watch", unknown),
+        ("runs", "export", unknown, "-o", "-"),
+        ("eval", "--resume", unknown, "--callable", "tests.support.sdk_bots:answer"),
+    ):
+        result = cli(*lookup)
+        assert result.returncode == 2 and one_error_line(result) == f"error: run {unknown} does not exist", lookup
+    usage = [
+        (
+            eval_args("--fail-under", "exact"),
+            "error: --fail-under takes METRIC=THRESHOLD (e.g. exact=0.9 or exact=90%), got 'exact'",
+        ),
+        (
+            eval_args("--callable", "tests.support.sdk_bots:answer", "--fail-under", "nope=1"),
+            "error: --fail-under names 'nope', which the run is not scored with (its metrics: exact)",
+        ),
+        (
+            eval_args("--callable", "no_such_module:f"),
+            "error: cannot import no_such_module: ModuleNotFoundError: No module named 'no_such_module'",
+        ),
+        (
+            ["eval", "--testset", "qa", "--command", "x", "--callable", "y:z"],
+            "error: give exactly one of --command, --callable or --system-version",
+        ),
+        (["runs", "export", unknown, "--format", "xml"], "error: --format must be csv or jsonl, got 'xml'"),
+    ]
+    for args, message in usage:
+        result = cli(*args)
+        assert (result.returncode, one_error_line(result)) == (2, message), args
+    missing = cli("runs", "kickoff")
+    assert missing.returncode == 2 and one_error_line(missing).startswith("error: Missing option '--testset'")
+    debug = cli("--debug", "runs", "watch", unknown)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+    with Scorekeeper(cli.url, cli.key, query_url=cli.query_url) as client:
+        system = client.create_system(project, "never runs")
+        sdk = client.create_system_version(system.id, "sdk", {}, "v1")
+        testset = next(t for t in client.list_testsets(project) if t.name == "qa")
+        run = client.create_run(project, testset.id, sdk.id)
+        client.cancel_run(run.id)
+    cancelled = cli("runs", "watch", run.id)
+    assert cancelled.returncode == 3 and last_error_line(cancelled) == f"error: run {run.id} cancelled"
+    assert f"run {run.id}: cancelled" in cancelled.stdout

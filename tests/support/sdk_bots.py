@@ -1,0 +1,30 @@
+"""A small system the SDK and CLI tests evaluate: it adds one to ``n``, answers wrong when n is a
+multiple of 5 and raises on 7. As a command (``python -m tests.support.sdk_bots``) it reads the
+inputs as JSON on stdin and writes its answer as JSON on stdout, with usage under "_scorekeeper"."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def answer(inputs: dict[str, Any]) -> str:
+    n = int(inputs["n"])
+    if n == 7:
+        raise ValueError(f"cannot answer {n}")
+    return str(n + 2 if n % 5 == 0 else n + 1)
+
+
+def main() -> None:
+    inputs = json.loads(sys.stdin.readline())
+    try:
+        response = answer(inputs)
+    except ValueError as exc:
+        sys.stderr.write(f"bot failed: {exc}\n")
+        sys.exit(3)
+    sys.stdout.write(json.dumps({"response": response, "_scorekeeper": {"prompt_tokens": 5, "cost_usd": 0.01}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The command line's parts without a server: gates, JUnit XML and Markdown, the --command system,
+the progress bar, and the sync client's twin of every async operation."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from junitparser import Error, Failure, JUnitXml, Skipped
+from rich.console import Console
+
+from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
+from scorekeeper_sdk.cli.context import CliError
+from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
+from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
+from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
+from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
+from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Record, Run, Score
+
+RUN = Run(
+    id="r1",
+    project_id="p1",
+    status="completed",
+    url="http://console/projects/p1/runs/r1",
+    testset_name="qa",
+    testset_version=2,
+    records=4,
+    expected_records=4,
+    errored_records=1,
+    metrics=[
+        MetricSummary("m1", "exact", "boolean", scored=3, passed=2, pass_rate=2 / 3, mean=2 / 3),
+        MetricSummary("m2", "quality", "int", scored=3, passed=3, mean=4.0),
+        MetricSummary("m3", "unscored", "float", errored=3),
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "threshold"),
+    [
+        ("exact=0.9", Threshold("exact", 0.9)),
+        ("exact=90%", Threshold("exact", 0.9)),
+        ("a=b=3.5", Threshold("a=b", 3.5)),
+    ],
+)
+def test_thresholds(text: str, threshold: Threshold) -> None:
+    assert parse_threshold(text) == threshold
+
+
+@pytest.mark.parametrize("text", ["exact", "=0.9", "exact=", "exact=high"])
+def test_bad_thresholds_are_usage_errors(text: str) -> None:
+    with pytest.raises(CliError) as raised:
+        parse_threshold(text)
+    assert raised.value.code == 2
+
+
+def test_gates_use_the_pass_rate_of_boolean_metrics_and_the_mean_of_others() -> None:
+    gates = check_thresholds(
+        RUN,
+        [Threshold("exact", 0.66), Threshold("exact", 0.67), Threshold("m2", 4.0), Threshold("unscored", 0.1)],
+    )
+    assert [(g.passed, g.detail) for g in gates] == [
+        (True, "exact: pass rate 66.7% >= 66.0%"),
+        (False, "exact: pass rate 66.7% < 67.0%"),
+        (True, "quality: mean 4.000 >= 4.000"),
+        (False, "unscored: no score to compare (3 errored)"),
+    ]
+    with pytest.raises(KeyError, match="run r1 has no metric 'nope'"):
+        check_thresholds(RUN, [Threshold("nope", 1)])
+
+
+def test_regressions_gate() -> None:
+    clean = Comparison("r1", "r0", metrics=[MetricComparison("m1", "exact", improvements=2)])
+    regressed = Comparison("r1", "r0", metrics=[MetricComparison("m1", "exact", regressions=3)])
+    assert check_regressions(clean).passed
+    gate = check_regressions(regressed)
+    assert (gate.passed, gate.detail) == (False, "regressed testcases: exact: 3")
+
+
+def _record(n: int, status: str = "completed", scores: list[Score] | None = None, error: str = "") -> Record:
+    return Record(f"rec{n}", "r1", f"tc{n}", 0, status, inputs={"q": f"question {n}"}, error=error, scores=scores or [])
+
+
+def test_junit_has_a_testcase_per_record_and_metric_with_reasons(tmp_path: Path) -> None:
+    records = [
+        _record(
+            1,
+            scores=[
+                Score("s1", "m1", "exact", "completed", passed=True),
+                Score("s2", "m2", "quality", "completed", value=4, passed=True),
+            ],
+        ),
+        _record(
+            2,
+            scores=[
+                Score("s3", "m1", "exact", "completed", passed=False, reasoning="expected '4', got '5'"),
+                Score("s4", "m2", "quality", "errored", error="judge unavailable"),
+            ],
+        ),
+        _record(3, status="errored", error="ValueError: cannot answer"),
+        _record(4, scores=[Score("s5", "m1", "exact", "pending")]),
+    ]
+    run = Run(**{**RUN.__dict__, "metrics": RUN.metrics[:2]})
+    path = tmp_path / "junit.xml"
+    write_junit(path, run, records, check_thresholds(run, [Threshold("exact", 0.9)]))
+    xml = JUnitXml.fromfile(str(path))
+    suites = {s.name: s for s in xml}
+    cases = suites["scorekeeper run r1"]
+    assert (cases.tests, cases.failures, cases.errors, cases.skipped) == (8, 1, 3, 2)
+    results = [(c.classname, type(r).__name__, r.message) for c in cases for r in c.result]
+    assert ("scorekeeper.exact", "Failure", "expected '4', got '5'") in results
+    assert ("scorekeeper.quality", "Error", "judge unavailable") in results
+    assert results.count(("scorekeeper.exact", "Error", "ValueError: cannot answer")) == 1
+    assert {c.name for c in cases} >= {"question 1 [tc1 trial 0]"}
+    gates = suites["scorekeeper gates"]
+    assert (gates.tests, gates.failures) == (1, 1)
+    assert isinstance(next(iter(next(iter(gates)).result)), Failure)
+    assert all(isinstance(r, Failure | Error | Skipped) for c in cases for r in c.result)
+
+
+def test_markdown_summary() -> None:
+    text = summary_markdown(
+        RUN,
+        check_thresholds(RUN, [Threshold("exact", 0.9)]),
+        Comparison(
+            "r1",
+            "r0",
+            testcases_compared=4,
+            metrics=[MetricComparison("m1", "exact", regressions=1, baseline_mean=1.0, mean=0.5)],
+        ),
+    )
+    assert text.startswith("### ❌ Scorekeeper evaluation failed\n")
+    assert (
+        "Run [r1](http://console/projects/p1/runs/r1): **completed**, 4/4 records (1 errored), testset qa v2." in text
+    )
+    assert "| exact | 66.7% | 2/3 | 0 |" in text and "| quality | 4.000 | 3/3 | 0 |" in text
+    assert "| exact >= 90.0% | **fail** | exact: pass rate 66.7% < 90.0% |" in text
+    assert "| exact | 1.000 | 0.500 | 1 | 0 |" in text
+
+
+BOT = (
+    f"{sys.executable} -c \"import json,sys; i=json.loads(sys.stdin.readline()); print('log line');"
+    " print(json.dumps({'response': i['q'].upper()}))\""
+)
+
+
+async def test_a_command_per_testcase() -> None:
+    assert await CommandSystem(BOT, 10)({"q": "paris"}) == {"response": "PARIS"}
+    with pytest.raises(CommandFailed, match="exit code 3: boom"):
+        await CommandSystem(f"{sys.executable} -c \"import sys; print('boom', file=sys.stderr); sys.exit(3)\"", 10)({})
+    with pytest.raises(CommandFailed, match="stdout is not JSON: not json"):
+        await CommandSystem("echo not json", 10)({})
+    with pytest.raises(CommandFailed, match="the command wrote nothing on stdout"):
+        await CommandSystem("true", 10)({})
+    with pytest.raises(TimeoutError, match=r"no answer within 0\.2s"):
+        await CommandSystem("sleep 30", 0.2)({})
+
+
+def test_load_callable() -> None:
+    assert load_callable("tests.support.sdk_bots:answer")({"n": 1}) == "2"
+    for spec, message in [
+        ("tests.support.sdk_bots", "--callable takes MODULE:FUNCTION"),
+        ("tests.support.sdk_bots:nope", "tests.support.sdk_bots has no nope"),
+        ("tests.support.sdk_bots:__doc__", "tests.support.sdk_bots:__doc__ is not callable"),
+    ]:
+        with pytest.raises(CliError, match=message):
+            load_callable(spec)
+
+
+def test_the_bar_shows_done_errored_and_uploaded_on_a_terminal_only() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200)
+    bar = tracker(True, console)
+    assert isinstance(bar, Bar)
+    bar.start(10, "run abc")
+    for errored in (False, True, False):
+        bar.called(errored)
+    bar.uploaded(3)
+    bar.stop()
+    assert "3/10" in out.getvalue() and "1 errored" in out.getvalue() and "3 uploaded" in out.getvalue()
+    assert isinstance(tracker(True, Console(file=io.StringIO())), Quiet)
+    assert isinstance(tracker(False, console), Quiet)
+
+
+def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
+    operations = {
+        name
+        for name, member in inspect.getmembers(AsyncScorekeeper)
+        if not name.startswith("_") and (inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member))
+    }
+    operations -= {"close"}
+    assert len(operations) == 49
+    assert operations <= set(vars(Scorekeeper))
+    for name in operations:
+        twin = vars(Scorekeeper)[name]
+        kind = "_Iterate" if inspect.isasyncgenfunction(getattr(AsyncScorekeeper, name)) else "_Call"
+        assert type(twin).__name__ == kind, name
