@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 R = TypeVar("R", bound=Message)
-
-
-def struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    if value:
-        message.update(value)
-    return message
 
 
 class Calls:

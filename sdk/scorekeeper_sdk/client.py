@@ -17,7 +17,7 @@ from scorekeeper.v1 import testsets_pb2 as tpb
 
 from scorekeeper_sdk.api.reads import RunTimeout
 from scorekeeper_sdk.auth import interceptors
-from scorekeeper_sdk.calls import struct
+from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.testsets import TestsetMethods
 
 __all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "apb", "cpb", "qpb", "rpb", "tpb"]

@@ -18,6 +18,8 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from scorekeeper_sdk.exact_json import python_value
+
 T = TypeVar("T")
 
 
@@ -34,25 +36,10 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-_EXACT_INTS = 2**53
-
-
-def _json_numbers(value: Any) -> Any:
-    """Whole numbers back to int: a Struct carries every number as a double, so the testcase's 7
-    would reach a system as 7.0 (JSON itself does not tell 7 from 7.0)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_INTS:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _json_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_numbers(v) for v in value]
-    return value
-
-
 def to_python(message: Message) -> Any:
     """Struct → dict, Value → its value, any other message → dict with the proto's field names."""
     if isinstance(message, struct_pb2.Struct | struct_pb2.Value | struct_pb2.ListValue):
-        return _json_numbers(json_format.MessageToDict(message))
+        return python_value(message)
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from scorekeeper.v1 import testsets_pb2 as tpb
 
-from scorekeeper_sdk.calls import Calls, struct
+from scorekeeper_sdk.calls import Calls
+from scorekeeper_sdk.exact_json import struct
 
 IMPORT_CHUNK_BYTES = 64 * 1024
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}

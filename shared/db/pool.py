@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -23,10 +24,15 @@ async def _init_connection(conn: asyncpg.Connection, decoder: Callable[[str], An
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=decoder, schema="pg_catalog")
 
 
+# A run of 19 digits: an integer orjson might read beyond 64 bits (as a float, rounded).
+_LONG_INTEGER = re.compile(r"\d{19}")
+
+
 def read_json(text: str) -> Any:
-    """JSON from PostgreSQL for reads that become protobuf (Struct holds every number as a double):
-    orjson, ~3x faster than json. It reads an integer beyond 64 bits as a float, which json would
-    keep exact; no other JSON PostgreSQL can store reads differently."""
+    """JSON from PostgreSQL for the reads: orjson, ~3x faster than json, except for a document
+    holding an integer beyond 64 bits, which orjson would round and json keeps exact."""
+    if _LONG_INTEGER.search(text):
+        return json.loads(text)
     return orjson.loads(text)
 
 

@@ -3,37 +3,29 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
-
-def _restore_ints(value: Any) -> Any:
-    # Struct stores every number as a double; give integral numbers back as int.
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _restore_ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_restore_ints(v) for v in value]
-    return value
+from scorekeeper_sdk.exact_json import from_wire, to_wire
 
 
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
-    result = _restore_ints(json_format.MessageToDict(message))
+    result = from_wire(json_format.MessageToDict(message))
     assert isinstance(result, dict)
     return result
 
 
 def value_to_python(message: struct_pb2.Value) -> Any:
-    return _restore_ints(json_format.MessageToDict(message))
+    return from_wire(json_format.MessageToDict(message))
 
 
 def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     if value:
-        struct.update(value)
+        struct.update(to_wire(value))
     return struct
 
 
@@ -44,13 +36,42 @@ def python_to_value(value: Any) -> struct_pb2.Value:
         return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
     if isinstance(value, bool):
         return struct_pb2.Value(bool_value=value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return struct_pb2.Value(number_value=value)
-    if isinstance(value, str):
-        return struct_pb2.Value(string_value=value)
+    wired = to_wire(value)
+    if isinstance(wired, int | float) and math.isfinite(wired):
+        return struct_pb2.Value(number_value=wired)
+    if isinstance(wired, str):
+        return struct_pb2.Value(string_value=wired)
     message = struct_pb2.Value()
-    json_format.ParseDict(value, message)
+    json_format.ParseDict(wired, message)
     return message
+
+
+_JSON_TYPES = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
+
+
+def map_json_fields(data: Any, descriptor: Any, fn: Callable[[Any], Any]) -> Any:
+    """``data`` (a message as a dict of proto field names) with ``fn`` applied to the value of every
+    Struct / Value / ListValue field, however deeply nested: how the HTTP edge carries exact numbers
+    (``scorekeeper_sdk.exact_json``) in and out of plain JSON."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, value in data.items():
+        field = descriptor.fields_by_name.get(name)
+        if field is None or field.message_type is None:
+            continue
+        message = field.message_type
+        if message.full_name in _JSON_TYPES:
+            out[name] = [fn(v) for v in value] if field.is_repeated and isinstance(value, list) else fn(value)
+        elif message.GetOptions().map_entry:
+            value_type = message.fields_by_name["value"].message_type
+            if value_type is not None and isinstance(value, dict):
+                out[name] = {k: map_json_fields(v, value_type, fn) for k, v in value.items()}
+        elif field.is_repeated and isinstance(value, list):
+            out[name] = [map_json_fields(v, message, fn) for v in value]
+        else:
+            out[name] = map_json_fields(value, message, fn)
+    return out
 
 
 def timestamp(value: datetime | None) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -29,8 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from scorekeeper_sdk.exact_json import from_wire, to_wire
 from shared.auth.guard import Guard
 from shared.edge.api import BoundMethod, BoundService, Streaming, api_error
+from shared.edge.convert import map_json_fields
 from shared.edge.docs import docs_routes
 from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, Code
 from shared.edge.openapi import API_VERSION, openapi_document
@@ -42,10 +45,45 @@ MessageT = TypeVar("MessageT", bound=Message)
 
 
 def to_json(message: Message) -> dict[str, Any]:
-    """The JSON form used by every HTTP response (proto field names, defaults included)."""
-    return json_format.MessageToDict(
+    """The JSON form used by every HTTP response (proto field names, defaults included); JSON
+    values (Struct fields) with their numbers as they were stored (``exact_json``)."""
+    data = json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    result: dict[str, Any] = map_json_fields(data, message.DESCRIPTOR, from_wire)
+    return result
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text} is out of range")
+    return number
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def parse_json(text: str, message: Message) -> None:
+    """A request body into ``message``: JSON values (Struct fields) keep their numbers exactly
+    (``exact_json``), which protobuf's own parser would turn into doubles."""
+    try:
+        data = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_float=_finite, parse_constant=_not_a_number
+        )
+    except ValueError as exc:
+        raise json_format.ParseError(f"Failed to load JSON: {exc}") from exc
+    json_format.ParseDict(map_json_fields(data, message.DESCRIPTOR, to_wire), message)
 
 
 def error_response(code: Code, message: str) -> JSONResponse:
@@ -100,7 +138,7 @@ async def _request_message(method: BoundMethod, body_rule: str, request: Request
                     Code.INVALID_ARGUMENT, f"the request body is not UTF-8 (byte {exc.start}); send JSON in UTF-8"
                 ) from None
             try:
-                json_format.Parse(text, message)
+                parse_json(text, message)
             except json_format.ParseError as exc:
                 raise ApiError(Code.INVALID_ARGUMENT, f"malformed request body: {exc}") from exc
             except (ValueError, TypeError, RecursionError) as exc:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from scorekeeper_sdk import Client
-from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.client import cpb
+from scorekeeper_sdk.exact_json import struct
 from services.demo_system.app import answer
 from services.demo_system.testset import sample_testcases
 from shared.devstack import scenario

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from scorekeeper_sdk import Client
-from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.client import cpb, qpb
+from scorekeeper_sdk.exact_json import struct
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from tests.e2e.conftest import LLM_KEY, bot_or_judge

@@ -14,8 +14,8 @@ import nats
 import pytest
 
 from scorekeeper_sdk import Client
-from scorekeeper_sdk.calls import struct
 from scorekeeper_sdk.client import cpb, qpb
+from scorekeeper_sdk.exact_json import struct
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from shared.events import DeadLetter

@@ -1,4 +1,5 @@
-"""Protobuf Struct conversions (ints survive the trip through doubles) and id parsing."""
+"""Protobuf Struct conversions (every number survives the trip through doubles: ints stay ints,
+1.0 stays 1.0) and id parsing."""
 
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ from shared.edge.errors import ApiError, Code
     ("value", "restored"),
     [
         pytest.param({"n": 42}, {"n": 42}, id="int"),
-        pytest.param({"n": 42.0}, {"n": 42}, id="integral-float-becomes-int"),
+        pytest.param({"n": 42.0}, {"n": 42.0}, id="whole-float-stays-float"),
         pytest.param({"n": 1.5}, {"n": 1.5}, id="fraction-kept"),
         pytest.param({"n": -3}, {"n": -3}, id="negative-int"),
         pytest.param({"n": 0}, {"n": 0}, id="zero"),
-        pytest.param({"xs": [1, 2.5, 3.0]}, {"xs": [1, 2.5, 3]}, id="in-list"),
+        pytest.param({"xs": [1, 2.5, 3.0]}, {"xs": [1, 2.5, 3.0]}, id="in-list"),
         pytest.param({"a": {"b": {"c": 7}}}, {"a": {"b": {"c": 7}}}, id="nested-dict"),
         pytest.param({"a": [{"b": [10, {"c": 0.25}]}]}, {"a": [{"b": [10, {"c": 0.25}]}]}, id="list-of-dicts"),
         pytest.param({"big": 2**53 - 1}, {"big": 2**53 - 1}, id="largest-exact-int"),
+        pytest.param({"big": 2**53 + 1}, {"big": 2**53 + 1}, id="beyond-a-double"),
+        pytest.param({"big": 10**30}, {"big": 10**30}, id="beyond-64-bits"),
         pytest.param(
             {"s": "42", "t": True, "f": False, "z": None},
             {"s": "42", "t": True, "f": False, "z": None},
@@ -37,7 +40,7 @@ from shared.edge.errors import ApiError, Code
         pytest.param({}, {}, id="empty"),
     ],
 )
-def test_struct_round_trip_restores_ints(value: dict[str, Any], restored: dict[str, Any]) -> None:
+def test_struct_round_trip_keeps_every_number(value: dict[str, Any], restored: dict[str, Any]) -> None:
     result = struct_to_dict(dict_to_struct(value))
     assert result == restored
     assert _types(result) == _types(restored)
@@ -72,8 +75,8 @@ def test_dict_to_struct_none_is_empty() -> None:
     [
         pytest.param(5, 5, id="int"),
         pytest.param(5.5, 5.5, id="float"),
-        pytest.param([1.0, "a"], [1, "a"], id="list"),
-        pytest.param({"k": 2.0}, {"k": 2}, id="dict"),
+        pytest.param([1.0, "a"], [1.0, "a"], id="list"),
+        pytest.param({"k": 2.0}, {"k": 2.0}, id="dict"),
         pytest.param("text", "text", id="string"),
         pytest.param(None, None, id="null"),
     ],

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from scorekeeper_sdk.transport import Transport
@@ -16,13 +15,6 @@ T = TypeVar("T")
 
 def path(service: str, method: str) -> str:
     return f"/scorekeeper.v1.{service}/{method}"
-
-
-def struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    if value:
-        message.update(value)
-    return message
 
 
 class Operations:

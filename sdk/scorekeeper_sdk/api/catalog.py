@@ -8,8 +8,9 @@ from google.protobuf import json_format
 from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 
-from scorekeeper_sdk.api.base import Operations, struct
+from scorekeeper_sdk.api.base import Operations
 from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.models import (
     ApiKey,
     Metric,

@@ -8,9 +8,9 @@ from typing import Any
 
 from scorekeeper.v1 import runs_pb2 as rpb
 
-from scorekeeper_sdk.api.base import struct
 from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.views import IngestResult, Run
 
 RUNS = "RunService"

@@ -10,8 +10,9 @@ from typing import Any
 
 from scorekeeper.v1 import testsets_pb2 as tpb
 
-from scorekeeper_sdk.api.base import Operations, path, struct
+from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.models import ImportResult, Testcase, Testset, TestsetVersion
 
 TESTSETS = "TestsetService"
