@@ -22,7 +22,7 @@ from scorekeeper_sdk.testsets import TestsetMethods
 
 __all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "apb", "cpb", "qpb", "rpb", "tpb"]
 
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+from scorekeeper_sdk.views import FINAL_STATUSES
 
 
 def _heuristic(config: dict[str, Any]) -> cpb.HeuristicConfig:

@@ -11,19 +11,6 @@ from google.protobuf.message import Message
 
 from shared.edge.convert import struct_to_dict, value_to_python
 
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
-RUN_STATUSES = (
-    "pending",
-    "awaiting_execution",
-    "running_execution",
-    "awaiting_scoring",
-    "running_scoring",
-    "awaiting_human_scoring",
-    "completed",
-    "failed",
-    "cancelled",
-)
-SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
 SOURCE_LABELS = {"api": "API", "kickoff": "Kickoff", "playground": "Playground", "monitor": "Monitor", "ci": "CI"}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.run_status import RunStatus
+
 
 @dataclass(frozen=True)
 class MetricProgress:
@@ -36,7 +38,7 @@ def run_explanation(
         return f"The run failed: {error}" if error else "The run failed."
     if status == "cancelled":
         return f"The run was cancelled with {records} of {expected_records} records executed."
-    if status in ("pending", "awaiting_execution"):
+    if status in (RunStatus.PENDING, RunStatus.AWAITING_EXECUTION):
         return f"Waiting for the system to be executed on {expected_records} testcase runs."
     if status == "running_execution":
         return f"Executing the system: {records} of {expected_records} records in ({errored_records} errored)."

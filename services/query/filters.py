@@ -12,9 +12,9 @@ from datetime import datetime
 
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.run_orchestrator.catalog import RUN_SOURCES
-from services.run_orchestrator.lifecycle import ALL_STATUSES as RUN_STATUSES
 from shared.edge.errors import invalid
+from shared.run_status import ALL as RUN_STATUSES
+from shared.run_status import SOURCES as RUN_SOURCES
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000

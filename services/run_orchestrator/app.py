@@ -13,7 +13,6 @@ from services.run_orchestrator.access.api import AccessApi
 from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.api import CatalogApi
 from services.run_orchestrator.handlers import OrchestratorHandlers
-from services.run_orchestrator.lifecycle import ALL_STATUSES
 from services.run_orchestrator.repository import CatalogRepository
 from services.run_orchestrator.run_repository import RunRepository
 from services.run_orchestrator.runs_api import RunApi
@@ -24,6 +23,7 @@ from shared import metrics
 from shared.auth.guard import Guard
 from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
+from shared.run_status import RunStatus
 from shared.runtime import ServiceParts, database_url, make_bus
 
 SERVICE = "run-orchestrator"
@@ -46,7 +46,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             except Exception:
                 log.warning("could not refresh the runs-by-status gauge", exc_info=True)
             else:
-                for status in ALL_STATUSES:
+                for status in RunStatus:
                     metrics.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
             await asyncio.sleep(settings.status_gauge_interval_s)
 

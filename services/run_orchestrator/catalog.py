@@ -6,11 +6,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.outbound.secrets import SecretEnvPolicy
+from shared.run_status import SOURCES as RUN_SOURCES
 from shared.scoring import heuristics, judge
 from shared.scoring.metric import EVAL_TYPES, OUTPUT_TYPES
 from shared.system_config import parse_http_config, parse_llm_config
 
-RUN_SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
 MAX_TRIALS = 100
 
 

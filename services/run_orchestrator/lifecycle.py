@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ORDER = (
-    "pending",
-    "awaiting_execution",
-    "running_execution",
-    "awaiting_scoring",
-    "running_scoring",
-    "awaiting_human_scoring",
-    "completed",
-)
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
-ALL_STATUSES = (*ORDER, "failed", "cancelled")
+from shared.run_status import PROGRESSION, TERMINAL, RunStatus
 
 
 @dataclass(frozen=True)
@@ -46,11 +36,12 @@ def next_status(progress: RunProgress) -> str:
     machine_expected = progress.expected_scores - progress.expected_human_scores
     machine_done = progress.scores_done - progress.human_scores_done
     if progress.records < progress.expected_records:
-        target = "running_execution" if progress.records > 0 else "awaiting_execution"
+        target = RunStatus.RUNNING_EXECUTION if progress.records > 0 else RunStatus.AWAITING_EXECUTION
     elif machine_done < machine_expected:
-        target = "running_scoring" if machine_done > 0 else "awaiting_scoring"
+        target = RunStatus.RUNNING_SCORING if machine_done > 0 else RunStatus.AWAITING_SCORING
     elif progress.human_scores_done < progress.expected_human_scores:
-        target = "awaiting_human_scoring"
+        target = RunStatus.AWAITING_HUMAN_SCORING
     else:
-        target = "completed"
-    return target if ORDER.index(target) > ORDER.index(progress.status) else progress.status
+        target = RunStatus.COMPLETED
+    current = RunStatus(progress.status)
+    return target if PROGRESSION.index(target) > PROGRESSION.index(current) else progress.status

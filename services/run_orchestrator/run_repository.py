@@ -8,14 +8,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.run_orchestrator.lifecycle import TERMINAL, RunProgress, next_status
+from services.run_orchestrator.lifecycle import RunProgress, next_status
 from shared.db.pool import Connection, fetch_one
 from shared.db.shards import fold_run_shards
 from shared.events import RecordProduced
 from shared.ids import counter_shard, record_id
-
-# Statuses in which every record is in, so the run can be (re-)scored.
-SCORABLE = ("awaiting_scoring", "running_scoring", "awaiting_human_scoring", "completed")
+from shared.run_status import LIVE, SCORABLE, TERMINAL, RunStatus
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,7 @@ class RunRepository:
 
     async def cancel(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         """Cancel a run that has not finished; None when it already has."""
-        live = tuple(s for s in ("pending", "awaiting_execution", "running_execution", *SCORABLE) if s not in TERMINAL)
-        return await self.set_status(run_id, "cancelled", only_from=live)
+        return await self.set_status(run_id, RunStatus.CANCELLED, only_from=tuple(LIVE))
 
     async def update_notes(self, run_id: uuid.UUID, notes: str) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
@@ -119,7 +116,7 @@ class RunRepository:
                 run_id,
                 metric_version_ids,
                 human_metric_version_ids,
-                list(SCORABLE),
+                sorted(SCORABLE),
             )
             if row is not None:
                 await self._transition(conn, run_id, "awaiting_scoring")

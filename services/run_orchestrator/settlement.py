@@ -16,17 +16,16 @@ import uuid
 
 import asyncpg
 
-from services.run_orchestrator.lifecycle import TERMINAL
 from services.run_orchestrator.run_repository import RunRepository
 from shared import metrics
 from shared.events import DeadLetter, RecordProduced
 from shared.json_limits import clean_text, storable
 from shared.messaging import dead_letters
 from shared.messaging.bus import Bus
+from shared.run_status import LIVE, TERMINAL, RunStatus
 from shared.topics import Topic
 
 log = logging.getLogger(__name__)
-_LIVE = ("pending", "awaiting_execution", "running_execution", "awaiting_scoring", "running_scoring")
 
 
 class Settlement:
@@ -44,7 +43,7 @@ class Settlement:
         if found is None:
             return
         error = clean_text(f"the run could not be planned: {letter.error}")
-        row = await self._runs.set_status(found["run_id"], "failed", only_from=_LIVE, error=error)
+        row = await self._runs.set_status(found["run_id"], RunStatus.FAILED, only_from=tuple(LIVE), error=error)
         if row is not None:
             metrics.RUN_TRANSITIONS.labels("failed").inc()
             log.warning("run failed: its run.created was dead-lettered", extra={"run_id": str(found["run_id"])})

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from services.system_executor.http_system import Execution
 from services.system_executor.leases import ChunkClaims, LeaseStore, Slots
-from services.system_executor.repository import EXECUTABLE_STATUSES, ExecutorRepository, RunPlan, Testcase
+from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from shared.events import RecordProduced
 from shared.json_limits import storable
 from shared.messaging.errors import Postpone
+from shared.run_status import EXECUTABLE
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class RunExecutor:
             while run.chunks > 0:
                 try:
                     status = await self._repo.run_status(run_id)
-                    if status not in EXECUTABLE_STATUSES:
+                    if status not in EXECUTABLE:
                         log.info("run no longer executable; stopping its calls", extra={"run_id": str(run_id)})
                         run.stopped.set()
                         await run.slots.wake()

@@ -10,11 +10,12 @@ import logging
 import uuid
 
 from services.system_executor.executor import RunExecutor
-from services.system_executor.repository import EXECUTABLE_STATUSES, ExecutorRepository, RunPlan
+from services.system_executor.repository import ExecutorRepository, RunPlan
 from shared.events import ChunkRequested, RunCreated
 from shared.ids import chunk_event_id
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
+from shared.run_status import EXECUTABLE
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class ExecutorHandlers:
         plan = await self._repo.run_plan(run_id)
         if plan is None:
             raise InvalidEvent(f"run {run_id} does not exist")
-        if plan.status not in EXECUTABLE_STATUSES:
+        if plan.status not in EXECUTABLE:
             log.info("run needs no execution", extra={"run_id": str(plan.id), "status": plan.status})
             return None
         if plan.system_kind == "sdk":

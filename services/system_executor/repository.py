@@ -11,7 +11,6 @@ import asyncpg
 from shared.ids import record_id
 
 # Statuses in which a run's testcases may still be executed.
-EXECUTABLE_STATUSES = frozenset({"pending", "awaiting_execution", "running_execution"})
 
 
 @dataclass(frozen=True)

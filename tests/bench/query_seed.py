@@ -58,9 +58,9 @@ from typing import Any
 
 import asyncpg
 
-from services.run_orchestrator.lifecycle import TERMINAL
 from shared.db.shards import fold_run_shards
 from shared.ids import counter_shard, record_id, score_id
+from shared.run_status import TERMINAL
 
 NAMESPACE = uuid.UUID("0b7f3c52-6a1e-4e0c-9d7e-2f4a1c9b8e31")
 PROJECT_ID = uuid.uuid5(NAMESPACE, "project")

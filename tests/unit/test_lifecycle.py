@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.run_orchestrator.lifecycle import (
-    ALL_STATUSES,
-    ORDER,
-    TERMINAL,
-    RunProgress,
-    next_status,
-)
+from services.run_orchestrator.lifecycle import RunProgress, next_status
+from shared.run_status import ALL as ALL_STATUSES
+from shared.run_status import PROGRESSION as ORDER
+from shared.run_status import TERMINAL
 
 
 def progress(

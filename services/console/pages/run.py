@@ -13,9 +13,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.formatting import FINAL_STATUSES
 from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, RecordFilters
 from services.console.web import Console, PageNotFound, redirect
+from shared.run_status import TERMINAL as FINAL_STATUSES
 
 EXPORTS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson", "jsonl")}
 

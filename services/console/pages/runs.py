@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.formatting import RUN_STATUSES, SOURCE_LABELS, SOURCES
+from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
 from services.console.web import Console
+from shared.run_status import ALL as RUN_STATUSES
+from shared.run_status import SOURCES
 
 # Charts shown when the visitor has picked none: the metrics of the newest run, at most this many.
 DEFAULT_CHARTS = 4
