@@ -11,15 +11,19 @@ from scorekeeper.v1 import access_pb2, catalog_pb2, runs_pb2, testsets_pb2
 
 from services.run_orchestrator.access.api import AccessApi
 from services.run_orchestrator.access.repository import KeyRepository
-from services.run_orchestrator.api import CatalogApi
-from services.run_orchestrator.handlers import OrchestratorHandlers
-from services.run_orchestrator.repository import CatalogRepository
-from services.run_orchestrator.run_repository import RunRepository
-from services.run_orchestrator.runs_api import RunApi
+from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs.api import RunApi
+from services.run_orchestrator.runs.handlers import OrchestratorHandlers
+from services.run_orchestrator.runs.ingest import Ingest
+from services.run_orchestrator.runs.kickoff import Kickoff
+from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.rescore import Rescore
+from services.run_orchestrator.runs.scoring import ScoreRequests
 from services.run_orchestrator.settings import OrchestratorSettings
 from services.run_orchestrator.testsets.api import TestsetApi
 from services.run_orchestrator.testsets.repository import TestsetRepository
-from shared import metrics
+from shared import telemetry
 from shared.auth.guard import Guard
 from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
@@ -33,11 +37,19 @@ log = logging.getLogger(__name__)
 async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
     bus = await make_bus(settings, SERVICE)
-    runs = RunRepository(pool)
-    OrchestratorHandlers(runs, bus).register()
-    catalog, testsets = CatalogRepository(pool), TestsetRepository(pool)
+    runs, catalog, testsets = RunRepository(pool), CatalogRepository(pool), TestsetRepository(pool)
+    scores = ScoreRequests(bus)
+    OrchestratorHandlers(runs, bus, scores).register()
     catalog_api = CatalogApi(catalog, settings.secret_env())
-    run_api = RunApi(catalog_api, catalog, testsets, runs, bus)
+    run_api = RunApi(
+        catalog_api,
+        catalog,
+        runs,
+        kickoff=Kickoff(catalog, testsets, runs, bus),
+        rescore=Rescore(catalog, runs, scores),
+        ingest=Ingest(catalog, runs, bus),
+        scores=scores,
+    )
 
     async def refresh_status_gauge() -> None:
         while True:
@@ -47,7 +59,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
                 log.warning("could not refresh the runs-by-status gauge", exc_info=True)
             else:
                 for status in RunStatus:
-                    metrics.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
+                    telemetry.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
             await asyncio.sleep(settings.status_gauge_interval_s)
 
     return ServiceParts(

@@ -7,8 +7,9 @@ from functools import partial
 
 from services.scorer.handlers import ScorerHandlers
 from services.scorer.heuristic_pool import HeuristicPool
-from services.scorer.judging import Judge
+from services.scorer.judge import Judge
 from services.scorer.repository import ScoreRepository
+from services.scorer.scorers import scorers
 from services.scorer.settings import ScorerSettings
 from shared.db.pool import create_pool, database_reachable
 from shared.llm import Endpoint, LlmGateway
@@ -42,5 +43,5 @@ async def build(stack: AsyncExitStack, settings: ScorerSettings) -> ServiceParts
     heuristics = HeuristicPool(settings.heuristic_workers, settings.heuristic_cpu_s)
     stack.callback(heuristics.close)
     await heuristics.warm()
-    ScorerHandlers(ScoreRepository(pool), bus, judge, heuristics).register()
+    ScorerHandlers(ScoreRepository(pool), bus, scorers(heuristics, judge)).register()
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import uuid
 
-from services.scorer.heuristic_pool import HeuristicPool
-from services.scorer.judging import Judge
 from services.scorer.repository import ScoreRepository
-from shared import metrics
+from services.scorer.scorers import Scorer
+from shared import telemetry
 from shared.events import DeadLetter, ScoreCompleted, ScoreRequested, ScoreStatus
 from shared.ids import score_id
 from shared.json_limits import clean_text
 from shared.messaging import dead_letters
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
-from shared.scoring.metric import PENDING_REVIEW, ScoreOutcome, human_outcome
+from shared.scoring.eval_types import eval_type
+from shared.scoring.metric import ScoreOutcome
 from shared.topics import Topic
 
 
 class ScorerHandlers:
-    def __init__(self, repo: ScoreRepository, bus: Bus, judge: Judge, heuristics: HeuristicPool) -> None:
+    def __init__(self, repo: ScoreRepository, bus: Bus, scorers: dict[str, Scorer]) -> None:
         self._repo = repo
         self._bus = bus
-        self._judge = judge
-        self._heuristics = heuristics
+        self._scorers = scorers
 
     def register(self) -> None:
         self._bus.subscribe(ScoreRequested, self.on_score_requested)
@@ -67,29 +66,23 @@ class ScorerHandlers:
             raise InvalidEvent(f"metric version {metric.id} is not part of run {event.run_id}")
         if record.status != "completed":
             raise InvalidEvent(f"record {record.id} is {record.status}; only completed records are scored")
-        sid = score_id(record.id, metric.id)
-        reviewer = comment = ""
-        if metric.eval_type == "human":
-            if event.human is None:
-                outcome = PENDING_REVIEW
-            else:
-                verdict = event.human
-                reviewer, comment = verdict.reviewer, verdict.comment
-                outcome = human_outcome(metric, verdict.value, reviewer, comment)
-        elif event.human is not None:
+        scorer = self._scorers.get(metric.eval_type)
+        if scorer is None:
+            raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type!r}, which no scorer computes")
+        by_reviewer = eval_type(metric.eval_type).by_reviewer
+        if event.human is not None and not by_reviewer:
             raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type}; it takes no reviewer's verdict")
-        elif metric.eval_type == "heuristic":
-            outcome = await self._heuristics.score(metric, record.data)
-        elif await self._repo.score_status(sid) == "completed":
-            # A redelivery of a judged score: the judge is not paid twice.
+        sid = score_id(record.id, metric.id)
+        if not by_reviewer and await self._repo.score_status(sid) == "completed":
+            # A redelivery of a score already computed: nothing is computed (or paid for) twice.
             await self._completed(event, sid, "completed")
             return
-        else:
-            outcome = await self._judge.score(metric, record.data)
+        outcome = await scorer(metric, record.data, event.human)
+        reviewer, comment = (event.human.reviewer, event.human.comment) if event.human is not None else ("", "")
         if await self._repo.save(
             sid, record, metric, outcome, reviewer=reviewer, comment=comment, replace=event.human is not None
         ):
-            metrics.SCORES_WRITTEN.labels(outcome.status).inc()
+            telemetry.SCORES_WRITTEN.labels(outcome.status).inc()
         if outcome.status == "pending":
             return
         # Published on redelivery too: the first delivery may have died between commit and publish.

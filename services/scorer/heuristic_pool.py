@@ -5,7 +5,8 @@ backtracking regex, ROUGE over two novels). Scoring in this process would stop i
 no heartbeats (the broker redelivers, the work is done twice), no /healthz, no other run's
 scores. So each score is computed in a worker process (pebble), which:
 
-- gets ``cpu_s`` of CPU time (ITIMER_PROF) — beyond it the score is errored, naming the bound;
+- gets ``cpu_s`` of CPU time (ITIMER_PROF) — beyond it the score is errored, naming the bound,
+  and the worker is replaced;
 - is killed if it does not answer within ``4 × cpu_s`` of wall time (a C call that ignores the
   signal), and replaced;
 - is never given more work for a metric version that exceeded its bound on ``trip_after`` records
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import time
 import uuid
@@ -40,14 +42,18 @@ def _exceeded(signum: int, frame: FrameType | None) -> None:
     raise CpuBoundExceeded
 
 
-def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) -> ScoreOutcome | None:
-    """None when the CPU bound was exceeded."""
+# A worker that ran out of CPU time exits with this: an exception raised from a signal handler
+# may leave the interrupted library in any state, so the process is never used again.
+EXIT_CPU_BOUND = 77
+
+
+def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) -> ScoreOutcome:
     signal.signal(signal.SIGPROF, _exceeded)
     signal.setitimer(signal.ITIMER_PROF, cpu_s)
     try:
         return score_heuristic(metric, record)
     except CpuBoundExceeded:
-        return None
+        os._exit(EXIT_CPU_BOUND)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
 
@@ -86,7 +92,9 @@ class HeuristicPool:
         except (FutureTimeout, TimeoutError):
             outcome = None
         except pebble.ProcessExpired as exc:
-            return _errored(f"the heuristic's worker process died ({exc}); re-score to try again")
+            if exc.exitcode != EXIT_CPU_BOUND:
+                return _errored(f"the heuristic's worker process died ({exc}); re-score to try again")
+            outcome = None
         if outcome is None:
             self._strike(metric)
             return _errored(f"the heuristic used more than its {self._cpu_s:g} s CPU bound on this record")

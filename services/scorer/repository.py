@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.scorer.aggregates import NOTHING, Contribution, contribution
 from shared.ids import counter_shard
 from shared.scoring.metric import MetricVersion, ScoreOutcome
 from shared.scoring.record import ScoringInput
@@ -151,7 +152,7 @@ class ScoreRepository:
                     outcome.cost_usd,
                 )
             label = _label(metric, record)
-            new = _contribution(
+            new = contribution(
                 outcome.status,
                 outcome.value_num,
                 outcome.passed,
@@ -160,8 +161,9 @@ class ScoreRepository:
                 outcome.completion_tokens,
                 outcome.cost_usd,
             )
-            before = (
-                _contribution(
+            before = NOTHING
+            if old is not None:
+                before = contribution(
                     old["status"],
                     old["value_num"],
                     old["passed"],
@@ -170,34 +172,15 @@ class ScoreRepository:
                     old["completion_tokens"],
                     old["cost_usd"],
                 )
-                if old is not None
-                else _NOTHING
-            )
             await conn.execute(
-                "INSERT INTO run_metric_aggregates AS a (run_id, metric_version_id, trial, shard, scored, passed,"
-                " sum, sum_sq, errored, pending, true_pos, false_pos, false_neg, true_neg, prompt_tokens,"
-                " completion_tokens, cost_usd)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-                " ON CONFLICT (run_id, metric_version_id, trial, shard) DO UPDATE SET"
-                " scored = a.scored + EXCLUDED.scored, passed = a.passed + EXCLUDED.passed,"
-                " sum = a.sum + EXCLUDED.sum, sum_sq = a.sum_sq + EXCLUDED.sum_sq,"
-                " errored = a.errored + EXCLUDED.errored, pending = a.pending + EXCLUDED.pending,"
-                " true_pos = a.true_pos + EXCLUDED.true_pos, false_pos = a.false_pos + EXCLUDED.false_pos,"
-                " false_neg = a.false_neg + EXCLUDED.false_neg, true_neg = a.true_neg + EXCLUDED.true_neg,"
-                " prompt_tokens = a.prompt_tokens + EXCLUDED.prompt_tokens,"
-                " completion_tokens = a.completion_tokens + EXCLUDED.completion_tokens,"
-                " cost_usd = a.cost_usd + EXCLUDED.cost_usd",
+                _ADD_TO_AGGREGATES,
                 record.run_id,
                 metric.id,
                 record.trial,
                 counter_shard(record.id),
-                *(n - o for n, o in zip(new, before, strict=True)),
+                *(new - before).values(),
             )
             return True
-
-
-Contribution = tuple[int, int, float, float, int, int, int, int, int, int, int, int, float]
-_NOTHING: Contribution = (0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0)
 
 
 def _label(metric: MetricVersion, record: RecordToScore) -> bool | None:
@@ -209,28 +192,12 @@ def _label(metric: MetricVersion, record: RecordToScore) -> bool | None:
     return expected_label(record.data.expected.get(field))
 
 
-def _contribution(
-    status: str,
-    value: float | None,
-    passed: bool | None,
-    label: bool | None,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: float | None,
-) -> Contribution:
-    """What one score adds to its aggregates: scored, passed, sum, sum of squares, errored, pending,
-    the confusion counts (true / false positive, false / true negative), and the judge's usage."""
-    usage = (prompt_tokens, completion_tokens, cost_usd or 0.0)
-    if status != "completed":
-        return 0, 0, 0.0, 0.0, int(status == "errored"), int(status == "pending"), 0, 0, 0, 0, *usage
-    v = value or 0.0
-    predicted = bool(passed)
-    confusion = (0, 0, 0, 0)
-    if label is not None:
-        confusion = (
-            int(predicted and label),
-            int(predicted and not label),
-            int(not predicted and label),
-            int(not predicted and not label),
-        )
-    return 1, int(predicted), v, v * v, 0, 0, *confusion, *usage
+# Adds a Contribution (its fields in order) to one shard of the aggregates.
+_ADD_TO_AGGREGATES = (
+    "INSERT INTO run_metric_aggregates AS a (run_id, metric_version_id, trial, shard, "
+    + ", ".join(Contribution.columns())
+    + ") VALUES ($1, $2, $3, $4, "
+    + ", ".join(f"${i}" for i in range(5, 5 + len(Contribution.columns())))
+    + ") ON CONFLICT (run_id, metric_version_id, trial, shard) DO UPDATE SET "
+    + ", ".join(f"{c} = a.{c} + EXCLUDED.{c}" for c in Contribution.columns())
+)

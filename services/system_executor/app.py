@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import AsyncExitStack
-from functools import lru_cache, partial
+from functools import partial
 
+from services.system_executor.callers import callers
+from services.system_executor.execution import Execution
 from services.system_executor.executor import RunExecutor
 from services.system_executor.handlers import ExecutorHandlers
-from services.system_executor.http_system import Execution, HttpSystemCaller, RetryPolicy
+from services.system_executor.http_system import HttpSystemCaller, RetryPolicy
 from services.system_executor.leases import ChunkClaims, LeaseStore
 from services.system_executor.llm_system import LlmSystemCaller
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from services.system_executor.settings import ExecutorSettings
-from shared import metrics
 from shared.db.pool import create_pool, database_reachable
 from shared.llm import Endpoint, LlmGateway
 from shared.outbound.allowlist import openai_http_client, outbound_http_client
 from shared.runtime import ServiceParts, database_url, make_bus
-from shared.system_config import HttpSystemConfig, LlmSystemConfig, parse_http_config, parse_llm_config
 
 SERVICE = "system-executor"
 
@@ -57,18 +56,11 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
     bus = await make_bus(settings, SERVICE)
     repo = ExecutorRepository(pool)
 
+    by_kind = callers(caller, llm_caller)
+
     async def call(plan: RunPlan, testcase: Testcase, rate_share: float) -> Execution:
         context = {"inputs": testcase.inputs, "metadata": testcase.metadata}
-        key = json.dumps(plan.system_config, sort_keys=True)
-        try:
-            if plan.system_kind == "llm":
-                return await llm_caller.call(_llm_config(key), context)
-            config = _http_config(key)
-        except ValueError as exc:
-            # Stored before a validation rule existed: every record of the run says why.
-            metrics.SYSTEM_CALLS.labels("bad_config").inc()
-            return Execution("errored", error=f"the system version's config is not valid: {exc}")
-        return await caller.call(config, context, rate_share=rate_share)
+        return await by_kind[plan.system_kind](plan.system_config, context, rate_share)
 
     executor = RunExecutor(
         repo,
@@ -87,16 +79,6 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         chunk_calls=settings.chunk_calls,
         run_concurrency=settings.consumer_concurrency,
         chunk_concurrency=settings.chunk_concurrency,
+        kinds=frozenset(by_kind),
     ).register()
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])
-
-
-# Parsed once per system version rather than once per testcase (JSONPaths, templates).
-@lru_cache(maxsize=256)
-def _http_config(config_json: str) -> HttpSystemConfig:
-    return parse_http_config(json.loads(config_json))
-
-
-@lru_cache(maxsize=256)
-def _llm_config(config_json: str) -> LlmSystemConfig:
-    return parse_llm_config(json.loads(config_json))

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from services.system_executor.http_system import Execution
+from services.system_executor.execution import Execution
 from services.system_executor.leases import ChunkClaims, LeaseStore, Slots
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from shared.events import RecordProduced

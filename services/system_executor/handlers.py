@@ -16,10 +16,9 @@ from shared.ids import chunk_event_id
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
 from shared.run_status import EXECUTABLE
+from shared.system_kinds import SYSTEM_KINDS
 
 log = logging.getLogger(__name__)
-
-EXECUTABLE_KINDS = ("http", "llm")
 
 
 class ExecutorHandlers:
@@ -32,6 +31,7 @@ class ExecutorHandlers:
         chunk_calls: int,
         run_concurrency: int,
         chunk_concurrency: int,
+        kinds: frozenset[str],
     ) -> None:
         self._repo = repo
         self._executor = executor
@@ -39,6 +39,8 @@ class ExecutorHandlers:
         self._chunk_calls = chunk_calls
         self._run_concurrency = run_concurrency
         self._chunk_concurrency = chunk_concurrency
+        # The system kinds this executor has a caller for.
+        self._kinds = kinds
 
     def register(self) -> None:
         self._bus.subscribe(RunCreated, self.on_run_created, concurrency=self._run_concurrency)
@@ -93,9 +95,10 @@ class ExecutorHandlers:
         if plan.status not in EXECUTABLE:
             log.info("run needs no execution", extra={"run_id": str(plan.id), "status": plan.status})
             return None
-        if plan.system_kind == "sdk":
-            log.info("sdk system: the client executes it and ingests the records", extra={"run_id": str(plan.id)})
+        kind = SYSTEM_KINDS.get(plan.system_kind)
+        if kind is not None and not kind.executed_by_platform:
+            log.info("a client executes this system and ingests the records", extra={"run_id": str(plan.id)})
             return None
-        if plan.system_kind not in EXECUTABLE_KINDS:
+        if kind is None or plan.system_kind not in self._kinds:
             raise InvalidEvent(f"system kind {plan.system_kind!r} cannot be executed by this executor")
         return plan

@@ -16,13 +16,14 @@ import os
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from jinja2 import TemplateError
 
-from shared import metrics
+from services.system_executor.execution import Execution
+from shared import telemetry
 from shared.outbound.allowlist import HostNotAllowed
 from shared.outbound.secrets import SecretEnvPolicy, mask
 from shared.system_config import HttpSystemConfig, build_body, extract_outputs
@@ -35,19 +36,6 @@ _RETRYABLE_4XX = frozenset({408, 429})
 _EXCERPT = 200
 # Failures that still got an HTTP answer (their latency is the system's).
 _ANSWERED = frozenset({"http_error", "bad_response"})
-
-
-@dataclass(frozen=True)
-class Execution:
-    """What one call of a system gives the record: outputs, or the error that explains why not."""
-
-    status: str  # completed | errored
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-    latency_ms: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None  # None: the system does not say what the call cost
 
 
 @dataclass(frozen=True)
@@ -143,9 +131,9 @@ class HttpSystemCaller:
             result = await self._attempt(config, body, headers, secrets)
             latency_ms = (time.perf_counter() - started) * 1000
             if not isinstance(result, _Failure) or result.outcome in _ANSWERED:
-                metrics.SYSTEM_LATENCY.observe(latency_ms / 1000)
+                telemetry.SYSTEM_LATENCY.observe(latency_ms / 1000)
             if not isinstance(result, _Failure):
-                metrics.SYSTEM_CALLS.labels("ok").inc()
+                telemetry.SYSTEM_CALLS.labels("ok").inc()
                 return Execution("completed", outputs=result, latency_ms=latency_ms)
             if not result.retryable or attempt >= config.max_attempts:
                 return _errored(result.outcome, _redact(result.message(attempt), secrets), latency_ms)
@@ -322,5 +310,5 @@ def _redact(text: str, secrets: list[str]) -> str:
 
 
 def _errored(outcome: str, error: str, latency_ms: float = 0.0) -> Execution:
-    metrics.SYSTEM_CALLS.labels(outcome).inc()
+    telemetry.SYSTEM_CALLS.labels(outcome).inc()
     return Execution("errored", error=error, latency_ms=latency_ms)

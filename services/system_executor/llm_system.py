@@ -12,8 +12,8 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from services.system_executor.http_system import Execution
-from shared import metrics
+from services.system_executor.execution import Execution
+from shared import telemetry
 from shared.llm import ChatRequest, Endpoint, LlmError, LlmGateway, configured_endpoint
 from shared.outbound.secrets import SecretEnvPolicy
 from shared.system_config import LlmSystemConfig, render_text
@@ -30,7 +30,7 @@ class LlmSystemCaller:
         try:
             messages = [{"role": m.role, "content": render_text(m.content, context)} for m in config.messages]
         except TemplateError as exc:
-            metrics.SYSTEM_CALLS.labels("bad_request").inc()
+            telemetry.SYSTEM_CALLS.labels("bad_request").inc()
             return Execution("errored", error=f"prompt template failed: {type(exc).__name__}: {exc}")
         request = ChatRequest(
             model=config.model,
@@ -43,10 +43,10 @@ class LlmSystemCaller:
             endpoint = configured_endpoint(config.base_url, config.api_key_env, self._default, self._secret_env)
             answer = await self._gateway.complete(endpoint, request)
         except LlmError as exc:
-            metrics.SYSTEM_CALLS.labels("llm_error").inc()
+            telemetry.SYSTEM_CALLS.labels("llm_error").inc()
             return Execution("errored", error=f"the model call failed: {exc}")
-        metrics.SYSTEM_CALLS.labels("ok").inc()
-        metrics.SYSTEM_LATENCY.observe(answer.latency_ms / 1000)
+        telemetry.SYSTEM_CALLS.labels("ok").inc()
+        telemetry.SYSTEM_LATENCY.observe(answer.latency_ms / 1000)
         return Execution(
             "completed",
             outputs={

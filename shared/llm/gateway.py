@@ -17,7 +17,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from shared.llm import metrics
+from shared.llm import telemetry
 from shared.llm.failures import Failure, TransientFailure, classify, malformed
 from shared.llm.limiter import EndpointLimiter
 from shared.llm.prices import PriceTable
@@ -117,7 +117,7 @@ class LlmGateway:
             outcome = "cancelled"
             raise
         finally:
-            metrics.REQUESTS.labels(self._purpose, host or "invalid", request.model, outcome).inc()
+            telemetry.REQUESTS.labels(self._purpose, host or "invalid", request.model, outcome).inc()
         self._count_usage(host, request.model, answer)
         return answer
 
@@ -172,9 +172,9 @@ class LlmGateway:
     async def _attempt(self, call: _Call) -> ChatAnswer:
         request = call.request
         async with call.limiter.attempt() as waited:
-            metrics.RATE_LIMIT_WAIT.labels(call.purpose, call.endpoint).inc(waited)
+            telemetry.RATE_LIMIT_WAIT.labels(call.purpose, call.endpoint).inc(waited)
             call.attempts += 1
-            in_flight = metrics.IN_FLIGHT.labels(call.purpose, call.endpoint)
+            in_flight = telemetry.IN_FLIGHT.labels(call.purpose, call.endpoint)
             in_flight.inc()
             started = time.perf_counter()
             try:
@@ -192,14 +192,14 @@ class LlmGateway:
                 in_flight.dec()
             latency = time.perf_counter() - started
         answer = _answer(result, self._prices, request.model, call.attempts, latency, call.secret)
-        metrics.LATENCY.labels(call.purpose, call.endpoint, request.model).observe(latency)
+        telemetry.LATENCY.labels(call.purpose, call.endpoint, request.model).observe(latency)
         return answer
 
     def _fail(self, call: _Call, failure: Failure) -> NoReturn:
         if failure.retry_after_s is not None:
             wait = min(failure.retry_after_s, self._limits.max_retry_after_s)
             if failure.retry_after_s > self._limits.max_retry_after_s:
-                metrics.RETRY_AFTER_CAPPED.labels(call.purpose, call.endpoint).inc()
+                telemetry.RETRY_AFTER_CAPPED.labels(call.purpose, call.endpoint).inc()
             failure = Failure(failure.retryable, failure.reason, failure.detail, failure.status, wait)
             # Everyone using this endpoint waits, not only the caller that was told.
             call.limiter.bucket.pause_until(time.monotonic() + wait)
@@ -224,8 +224,8 @@ class LlmGateway:
         failure = exc.failure if isinstance(exc, TransientFailure) else None
         reason = failure.reason if failure is not None else "unknown"
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        metrics.RETRIES.labels(call.purpose, call.endpoint, reason).inc()
-        metrics.BACKOFF_WAIT.labels(call.purpose, call.endpoint).inc(wait)
+        telemetry.RETRIES.labels(call.purpose, call.endpoint, reason).inc()
+        telemetry.BACKOFF_WAIT.labels(call.purpose, call.endpoint).inc(wait)
         log.info(
             "LLM attempt failed; retrying",
             extra={
@@ -241,10 +241,10 @@ class LlmGateway:
 
     def _count_usage(self, host: str | None, model: str, answer: ChatAnswer) -> None:
         endpoint = host or "invalid"
-        metrics.TOKENS.labels(self._purpose, endpoint, model, "prompt").inc(answer.prompt_tokens)
-        metrics.TOKENS.labels(self._purpose, endpoint, model, "completion").inc(answer.completion_tokens)
+        telemetry.TOKENS.labels(self._purpose, endpoint, model, "prompt").inc(answer.prompt_tokens)
+        telemetry.TOKENS.labels(self._purpose, endpoint, model, "completion").inc(answer.completion_tokens)
         if answer.cost_usd is not None:
-            metrics.COST.labels(self._purpose, endpoint, model).inc(answer.cost_usd)
+            telemetry.COST.labels(self._purpose, endpoint, model).inc(answer.cost_usd)
 
 
 def _host(base_url: str) -> str | None:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from shared import metrics
+from shared import telemetry
 from shared.events import DeadLetter, Event
 from shared.json_limits import MAX_EVENT_BYTES
 from shared.logs import correlation_id
@@ -145,7 +145,7 @@ class Bus:
             topic=topic, service=self.service, error=error, payload=payload.decode("utf-8", errors="replace")
         )
         await self.publish_raw(f"{topic}.dlq", letter.model_dump_json().encode())
-        metrics.MESSAGES_FAILED.labels(self.service, topic, "invalid").inc()
+        telemetry.MESSAGES_FAILED.labels(self.service, topic, "invalid").inc()
         log.warning("dead-lettered event", extra={"topic": topic, "error": error})
 
     # -- subscribing -------------------------------------------------------------------------
@@ -208,7 +208,7 @@ class Bus:
             await self._carry_out(topic, delivery, decision)
         finally:
             heartbeat.cancel()
-            metrics.HANDLER_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
+            telemetry.HANDLER_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
@@ -253,10 +253,10 @@ class Bus:
             return decide(Verdict.POSTPONED, postpone_s=postponed.delay_s, reason=str(postponed))
         except Exception as exc:
             if infrastructure_failure(exc):
-                metrics.MESSAGES_FAILED.labels(self.service, topic, "unavailable").inc()
+                telemetry.MESSAGES_FAILED.labels(self.service, topic, "unavailable").inc()
                 log.warning("a dependency is unavailable; redelivering", extra={"topic": topic, "error": repr(exc)})
                 return decide(Verdict.UNAVAILABLE, reason=repr(exc), max_backoff_s=self._max_backoff_s)
-            metrics.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
+            telemetry.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
             failures = self._count_failure(key)
             log.warning(
                 "handler failed; leaving the event for redelivery",
@@ -272,7 +272,7 @@ class Bus:
         finally:
             correlation_id.reset(token)
         self._failures.pop(key, None)
-        metrics.MESSAGES_HANDLED.labels(self.service, topic).inc()
+        telemetry.MESSAGES_HANDLED.labels(self.service, topic).inc()
         return decide(Verdict.HANDLED)
 
     async def _carry_out(self, topic: str, delivery: Delivery, decision: Decision) -> None:

@@ -11,7 +11,6 @@ from shared.scoring import heuristics
 from shared.scoring.record import ScoringInput
 
 OutputType = Literal["boolean", "int", "float"]
-EVAL_TYPES = ("ai", "heuristic", "human")
 OUTPUT_TYPES = ("boolean", "int", "float")
 DEFAULT_THRESHOLDS: dict[str, float | None] = {"boolean": None, "int": 4, "float": 0.5}
 

@@ -129,7 +129,7 @@ async def test_plain_text_endpoint_is_not_json() -> None:
 
 
 def judge_request(answer_format: str, output: str, output_type: str = "boolean") -> dict[str, object]:
-    from shared.scoring import judge as scoring_judge
+    from shared.scoring import judge_prompts as scoring_judge
     from shared.scoring.record import ScoringInput
 
     config = scoring_judge.parse_config(

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from services.system_executor.http_system import Execution, HttpSystemCaller, RetryPolicy
+from services.system_executor.execution import Execution
+from services.system_executor.http_system import HttpSystemCaller, RetryPolicy
 from shared.embedded import free_port
 from shared.outbound.allowlist import (
     DEFAULT_ALLOWED_HOSTS,

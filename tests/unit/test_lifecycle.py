@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.run_orchestrator.lifecycle import RunProgress, next_status
+from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared.run_status import ALL as ALL_STATUSES
 from shared.run_status import PROGRESSION as ORDER
 from shared.run_status import TERMINAL

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from services.scorer.judging import Judge
+from services.scorer.judge import Judge
 from shared.llm import Endpoint, LlmGateway, LlmLimits, PriceTable
 from shared.outbound.secrets import SecretEnvPolicy
 from shared.scoring.metric import MetricVersion, OutputType, ScoreOutcome

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from services.query.explanation import MetricProgress, metric_explanation, run_explanation
-from services.run_orchestrator.lifecycle import RunProgress, next_status
-from services.run_orchestrator.runs_api import human_value
+from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
+from services.run_orchestrator.runs.rules import human_value
 
 
 @pytest.mark.parametrize(

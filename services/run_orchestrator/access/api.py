@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncpg
 from scorekeeper.v1 import access_pb2 as pb
 
-from services.run_orchestrator import catalog
 from services.run_orchestrator.access.repository import KeyRepository
-from services.run_orchestrator.api import CatalogApi
+from services.run_orchestrator.catalog import rules
+from services.run_orchestrator.catalog.api import CatalogApi
 from shared.auth.access import Role, caller
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import not_found
@@ -46,7 +46,7 @@ class AccessApi:
 
     async def create_api_key(self, request: pb.CreateApiKeyRequest) -> pb.CreateApiKeyResponse:
         project_id = await self._catalog_api.project(request.project_id)
-        name = checked(catalog.require_name, request.name)
+        name = checked(rules.require_name, request.name)
         role = checked(Role.parse, request.role)
         row, secret = await self._keys.create(project_id, name, role.label)
         return pb.CreateApiKeyResponse(key=key_pb(row), secret=secret)

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 from scorekeeper.v1 import testsets_pb2 as pb
 
-from services.run_orchestrator.api import CatalogApi
-from services.run_orchestrator.catalog import require_name
+from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.catalog.rules import require_name
 from services.run_orchestrator.testsets import validation
 from services.run_orchestrator.testsets.messages import (
     page_size,

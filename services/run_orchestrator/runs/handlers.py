@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from services.run_orchestrator.run_repository import RunRepository
-from services.run_orchestrator.settlement import Settlement
-from shared import metrics
-from shared.events import RecordProduced, ScoreCompleted, ScoreRequested
+from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.scoring import ScoreRequests
+from services.run_orchestrator.runs.settlement import Settlement
+from shared.events import RecordProduced, ScoreCompleted
 from shared.json_limits import storable
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
+from shared.run_status import RunStatus
 
 log = logging.getLogger(__name__)
 
 
 class OrchestratorHandlers:
-    def __init__(self, runs: RunRepository, bus: Bus) -> None:
+    def __init__(self, runs: RunRepository, bus: Bus, scores: ScoreRequests) -> None:
         self._runs = runs
         self._bus = bus
+        self._scores = scores
 
     def register(self) -> None:
         self._bus.subscribe(RecordProduced, self.on_record_produced)
@@ -36,35 +37,18 @@ class OrchestratorHandlers:
             raise InvalidEvent(f"testcase {event.testcase_id} is not in the testset of run {event.run_id}")
         # An event from a client that did not check its outputs: the record is kept as errored.
         event, _ = storable(event)
-        record_id, status = await self._runs.save_record(event)
-        if status is not None:
-            metrics.RUN_TRANSITIONS.labels(status).inc()
+        record_id, _ = await self._runs.save_record(event)
         if event.status != "completed":
             return
         run_status, metric_version_ids = await self._runs.scoring_targets(event.run_id)
-        if run_status == "cancelled":
+        if run_status == RunStatus.CANCELLED:
             return
         # Published on every delivery, not only the first: if an earlier delivery committed the
         # record but died before publishing, the redelivery still requests the scores.
-        await asyncio.gather(
-            *(
-                self._bus.publish(
-                    ScoreRequested(
-                        run_id=event.run_id,
-                        record_id=record_id,
-                        metric_version_id=mv,
-                        correlation_id=event.correlation_id,
-                    )
-                )
-                for mv in metric_version_ids
-            )
-        )
+        await self._scores.for_records(event.run_id, [record_id], metric_version_ids, event.correlation_id)
 
     async def on_score_completed(self, event: ScoreCompleted) -> None:
         if await self._runs.header(event.run_id) is None:
             raise InvalidEvent(f"run {event.run_id} does not exist")
-        status = await self._runs.advance(event.run_id)
-        if status is not None:
-            metrics.RUN_TRANSITIONS.labels(status).inc()
-            if status == "completed":
-                log.info("run completed", extra={"run_id": str(event.run_id)})
+        if await self._runs.advance(event.run_id) == RunStatus.COMPLETED:
+            log.info("run completed", extra={"run_id": str(event.run_id)})

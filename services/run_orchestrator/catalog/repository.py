@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.run_orchestrator.catalog import MetricDefinition
+from services.run_orchestrator.catalog.rules import MetricDefinition
 from shared.db.pool import Connection, fetch_one
 
 
@@ -202,9 +202,12 @@ class CatalogRepository:
             version_id,
         )
 
-    async def metric_versions_by_id(self, version_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-        return await self._pool.fetch(
+    async def metric_versions_in_order(self, version_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+        """These metric versions (with their metric's name) in the order given; unknown ones left out."""
+        rows = await self._pool.fetch(
             f"SELECT {self._METRIC_COLUMNS} FROM metrics m JOIN metric_versions v ON v.metric_id = m.id"
             " WHERE v.id = ANY($1::uuid[])",
             version_ids,
         )
+        by_id = {r["version_id"]: r for r in rows}
+        return [by_id[v] for v in version_ids if v in by_id]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.run_orchestrator.lifecycle import RunProgress, next_status
+from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
+from shared import telemetry
 from shared.db.pool import Connection, fetch_one
 from shared.db.shards import fold_run_shards
 from shared.events import RecordProduced
@@ -74,7 +75,9 @@ class RunRepository:
 
     @staticmethod
     async def _transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
+        """Every status a run goes through is written here, and counted here."""
         await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
+        telemetry.RUN_TRANSITIONS.labels(status).inc()
 
     async def set_status(
         self, run_id: uuid.UUID, status: str, *, only_from: tuple[str, ...], error: str = ""

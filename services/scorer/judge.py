@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from shared import metrics
+from shared import telemetry
 from shared.llm import ChatAnswer, ChatRequest, Endpoint, LlmError, LlmGateway, configured_endpoint
 from shared.outbound.secrets import SecretEnvPolicy
-from shared.scoring import judge
+from shared.scoring import judge_prompts
 from shared.scoring.metric import MetricVersion, ScoreOutcome, passes
 from shared.scoring.record import ScoringInput
 
@@ -29,15 +29,15 @@ class Judge:
         self._default = default_endpoint
         self._secret_env = secret_env
         # Metric versions are immutable: each config is parsed once.
-        self._configs: dict[uuid.UUID, judge.JudgeConfig] = {}
+        self._configs: dict[uuid.UUID, judge_prompts.JudgeConfig] = {}
 
     async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
         usage = _Usage()
         try:
             config = self._configs.get(metric.id)
             if config is None:
-                config = self._configs[metric.id] = judge.parse_config(metric.config)
-            prompt = judge.build_prompt(config, metric.output_type, metric.guidelines, record)
+                config = self._configs[metric.id] = judge_prompts.parse_config(metric.config)
+            prompt = judge_prompts.build_prompt(config, metric.output_type, metric.guidelines, record)
         except ValueError as exc:
             return ScoreOutcome("errored", None, None, "", str(exc))
         try:
@@ -67,15 +67,15 @@ class Judge:
             usage.add(answer)
             raw = (answer.tool_arguments if prompt.tools else None) or answer.content
             try:
-                value, reasoning = judge.parse_verdict(metric.output_type, raw)
-            except judge.UnparsableAnswer as exc:
+                value, reasoning = judge_prompts.parse_verdict(metric.output_type, raw)
+            except judge_prompts.UnparsableAnswer as exc:
                 problem = str(exc)
-                metrics.JUDGE_UNPARSABLE.labels(config.model).inc()
+                telemetry.JUDGE_UNPARSABLE.labels(config.model).inc()
                 log.info("judge answer did not parse", extra={"metric": metric.name, "problem": problem})
                 messages = [
                     *messages,
                     {"role": "assistant", "content": raw},
-                    {"role": "user", "content": judge.correction(problem)},
+                    {"role": "user", "content": judge_prompts.correction(problem)},
                 ]
                 continue
             return usage.outcome(

@@ -16,8 +16,7 @@ import uuid
 
 import asyncpg
 
-from services.run_orchestrator.run_repository import RunRepository
-from shared import metrics
+from services.run_orchestrator.runs.repository import RunRepository
 from shared.events import DeadLetter, RecordProduced
 from shared.json_limits import clean_text, storable
 from shared.messaging import dead_letters
@@ -45,7 +44,6 @@ class Settlement:
         error = clean_text(f"the run could not be planned: {letter.error}")
         row = await self._runs.set_status(found["run_id"], RunStatus.FAILED, only_from=tuple(LIVE), error=error)
         if row is not None:
-            metrics.RUN_TRANSITIONS.labels("failed").inc()
             log.warning("run failed: its run.created was dead-lettered", extra={"run_id": str(found["run_id"])})
 
     async def chunk_requested(self, letter: DeadLetter) -> None:
@@ -81,9 +79,7 @@ class Settlement:
         found = dead_letters.ids(letter, "run_id")
         if found is None:
             return
-        status = await self._runs.advance(found["run_id"])
-        if status is not None:
-            metrics.RUN_TRANSITIONS.labels(status).inc()
+        await self._runs.advance(found["run_id"])
 
     async def _errored(self, run_id: uuid.UUID, testcase: asyncpg.Record, trial: int, error: str) -> None:
         event, _ = storable(
@@ -99,7 +95,5 @@ class Settlement:
             )
         )
         _, status = await self._runs.save_record(event)
-        if status is not None:
-            metrics.RUN_TRANSITIONS.labels(status).inc()
-            if status in TERMINAL:
-                log.info("run finished", extra={"run_id": str(run_id), "status": status})
+        if status in TERMINAL:
+            log.info("run finished", extra={"run_id": str(run_id), "status": status})

@@ -1,0 +1,1 @@
+"""The catalog: projects, metrics (immutable versions, groups) and systems (immutable versions)."""

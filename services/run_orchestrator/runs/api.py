@@ -1,0 +1,182 @@
+"""RunService (proto/scorekeeper/v1/runs.proto): proto ⇄ domain, then the use case."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+from scorekeeper.v1 import runs_pb2 as pb
+
+from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs import rules
+from services.run_orchestrator.runs.ingest import Ingest, Taken
+from services.run_orchestrator.runs.kickoff import Kickoff, KickoffRequest
+from services.run_orchestrator.runs.messages import run_pb
+from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.rescore import Rescore
+from services.run_orchestrator.runs.scoring import ScoreRequests
+from shared.edge.convert import parse_uuid, struct_to_dict, value_to_python
+from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.edge.validation import checked
+from shared.events import HumanVerdict
+from shared.ids import score_id
+from shared.scoring.metric import passes
+
+
+def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
+    """One ingested record, checked, as RecordProduced fields; ValueError names the field as records[i].field."""
+    try:
+        tid = uuid.UUID(r.testcase_id)
+    except ValueError:
+        raise ValueError(f"records[{i}].testcase_id {r.testcase_id!r} is not a valid id") from None
+    if not 0 <= r.trial < trials:
+        raise ValueError(f"records[{i}].trial must be within 0..{trials - 1}, got {r.trial}")
+    status = r.status or "completed"
+    if status not in ("completed", "errored"):
+        raise ValueError(f"records[{i}].status must be completed or errored, got {r.status!r}")
+    if len(r.error) > rules.MAX_ERROR_CHARS:
+        raise ValueError(f"records[{i}].error must be at most {rules.MAX_ERROR_CHARS} characters")
+    for field in ("latency_ms", "prompt_tokens", "completion_tokens", "cost_usd"):
+        if getattr(r, field) < 0:
+            raise ValueError(f"records[{i}].{field} must not be negative, got {getattr(r, field)}")
+    return {
+        "testcase_id": tid,
+        "trial": r.trial,
+        "outputs": struct_to_dict(r.outputs),
+        "status": status,
+        "error": r.error,
+        "latency_ms": r.latency_ms,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "cost_usd": r.cost_usd if r.HasField("cost_usd") else None,
+    }
+
+
+def _ref(taken: Taken) -> pb.IngestedRecordRef:
+    return pb.IngestedRecordRef(
+        index=taken.index, testcase_id=str(taken.testcase_id), trial=taken.trial, record_id=str(taken.record_id)
+    )
+
+
+class RunApi:
+    def __init__(
+        self,
+        catalog_api: CatalogApi,
+        catalog: CatalogRepository,
+        runs: RunRepository,
+        kickoff: Kickoff,
+        rescore: Rescore,
+        ingest: Ingest,
+        scores: ScoreRequests,
+    ) -> None:
+        self._catalog_api = catalog_api
+        self._catalog = catalog
+        self._runs = runs
+        self._kickoff = kickoff
+        self._rescore = rescore
+        self._ingest = ingest
+        self._scores = scores
+
+    async def _run(self, run_id: str) -> asyncpg.Record:
+        row = await self._runs.get(parse_uuid(run_id, "run_id"))
+        if row is None:
+            raise not_found(f"run {run_id} does not exist")
+        return row
+
+    async def create_run(self, request: pb.CreateRunRequest) -> pb.Run:
+        pid = await self._catalog_api.project(request.project_id)
+        source, trials = checked(rules.validate_run, request.source, request.trials, request.max_concurrency)
+        group = request.metric_group_id
+        kickoff = KickoffRequest(
+            project_id=pid,
+            testset_id=parse_uuid(request.testset_id, "testset_id"),
+            system_version_id=parse_uuid(request.system_version_id, "system_version_id"),
+            source=source,
+            trials=trials,
+            metric_ids=[parse_uuid(m, "metric_ids") for m in request.metric_ids],
+            metric_group_id=parse_uuid(group, "metric_group_id") if group else None,
+            max_concurrency=request.max_concurrency or None,
+            notes=request.notes,
+        )
+        return run_pb(await self._kickoff(kickoff))
+
+    async def update_run_notes(self, request: pb.UpdateRunNotesRequest) -> pb.Run:
+        run = await self._run(request.run_id)
+        row = await self._runs.update_notes(run["id"], checked(rules.check_notes, request.notes))
+        assert row is not None
+        return run_pb(row)
+
+    async def cancel_run(self, request: pb.CancelRunRequest) -> pb.Run:
+        run = await self._run(request.run_id)
+        row = await self._runs.cancel(run["id"])
+        if row is None:
+            now = await self._runs.get(run["id"])
+            raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is already {(now or run)['status']}")
+        return run_pb(row)
+
+    async def rescore_run(self, request: pb.RescoreRunRequest) -> pb.Run:
+        run = await self._run(request.run_id)
+        choices = [
+            (
+                parse_uuid(c.metric_id, f"metrics[{i}].metric_id"),
+                parse_uuid(c.version_id, f"metrics[{i}].version_id") if c.version_id else None,
+            )
+            for i, c in enumerate(request.metrics)
+        ]
+        return run_pb(await self._rescore(run, choices))
+
+    async def submit_human_score(self, request: pb.SubmitHumanScoreRequest) -> pb.SubmitHumanScoreResponse:
+        rid = parse_uuid(request.record_id, "record_id")
+        record = await self._runs.record_run(rid)
+        if record is None:
+            raise not_found(f"record {request.record_id} does not exist")
+        mid = parse_uuid(request.metric_id, "metric_id")
+        pinned = await self._catalog.metric_versions_in_order(record["metric_version_ids"])
+        version = next((v for v in pinned if v["metric_id"] == mid), None)
+        if version is None:
+            raise not_found(f"metric {request.metric_id} is not part of the run of record {request.record_id}")
+        if version["eval_type"] != "human":
+            raise invalid(
+                f"metric {version['name']!r} is {version['eval_type']}, not human: it cannot take a reviewer's score"
+            )
+        if record["status"] != "completed":
+            raise ApiError(
+                Code.FAILED_PRECONDITION, f"record {request.record_id} is {record['status']} and is not scored"
+            )
+        if not request.reviewer.strip():
+            raise invalid("reviewer is required")
+        if not request.HasField("value"):
+            raise invalid("value is required")
+        value = checked(rules.human_value, version["output_type"], value_to_python(request.value))
+        verdict = HumanVerdict(value=value, reviewer=request.reviewer.strip(), comment=request.comment)
+        await self._scores.review(record["run_id"], rid, version["version_id"], verdict)
+        return pb.SubmitHumanScoreResponse(
+            score_id=str(score_id(rid, version["version_id"])),
+            passed=passes(version["output_type"], value, version["passing_threshold"]),
+        )
+
+    async def ingest_records(self, request: pb.IngestRecordsRequest) -> pb.IngestRecordsResponse:
+        run = await self._run(request.run_id)
+        if not request.records:
+            raise invalid("records must hold at least one record")
+        if len(request.records) > rules.MAX_INGEST:
+            raise invalid(f"at most {rules.MAX_INGEST} records per call, got {len(request.records)}")
+        records = [checked(_ingested, i, r, run["trials"]) for i, r in enumerate(request.records)]
+        outcome = await self._ingest(run, records)
+        return pb.IngestRecordsResponse(
+            accepted=len(outcome.stored) + len(outcome.refused),
+            stored=[_ref(t) for t in outcome.stored],
+            duplicates=[_ref(t) for t in outcome.duplicates],
+            refused=[pb.RefusedRecord(record=_ref(t), reason=t.reason) for t in outcome.refused],
+        )
+
+    async def tag_records(self, request: pb.TagRecordsRequest) -> pb.TagRecordsResponse:
+        run = await self._run(request.run_id)
+        ids = [parse_uuid(r, "record_ids") for r in request.record_ids]
+        if not ids:
+            raise invalid("record_ids must name at least one record")
+        checked(rules.check_tags, [*request.add, *request.remove])
+        updated = await self._runs.tag_records(run["id"], ids, list(request.add), list(request.remove))
+        return pb.TagRecordsResponse(updated=updated)

@@ -1,0 +1,98 @@
+"""Ingesting records executed outside Scorekeeper (the SDK; monitors): only into runs of sdk
+systems, every record checked before any is published, duplicates left as they are."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs.repository import RunRepository
+from shared.edge.errors import ApiError, Code, invalid
+from shared.events import RecordProduced
+from shared.ids import record_id
+from shared.json_limits import storable
+from shared.messaging.bus import Bus
+from shared.run_status import RunStatus
+
+
+@dataclass(frozen=True)
+class Taken:
+    index: int
+    testcase_id: uuid.UUID
+    trial: int
+    record_id: uuid.UUID
+    reason: str = ""  # why its outputs were refused
+
+
+@dataclass
+class IngestOutcome:
+    stored: list[Taken] = field(default_factory=list)
+    duplicates: list[Taken] = field(default_factory=list)
+    refused: list[Taken] = field(default_factory=list)
+
+
+class Ingest:
+    def __init__(self, catalog: CatalogRepository, runs: RunRepository, bus: Bus) -> None:
+        self._catalog = catalog
+        self._runs = runs
+        self._bus = bus
+
+    async def __call__(self, run: asyncpg.Record, records: list[dict[str, Any]]) -> IngestOutcome:
+        """``records``: RecordProduced fields (testcase_id, trial, outputs, status …), checked one by one."""
+        if run["status"] in (RunStatus.CANCELLED, RunStatus.FAILED):
+            raise ApiError(Code.FAILED_PRECONDITION, f"run {run['id']} is {run['status']}; it takes no records")
+        version = await self._catalog.get_system_version(run["system_version_id"])
+        kind = version["kind"] if version is not None else ""
+        if kind != "sdk":
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"run {run['id']} executes its {kind} system itself; records can be ingested only into runs "
+                "of sdk systems",
+            )
+        seen: dict[tuple[uuid.UUID, int], int] = {}
+        for i, fields in enumerate(records):
+            key = (fields["testcase_id"], fields["trial"])
+            if key in seen:
+                raise invalid(f"records[{i}] repeats records[{seen[key]}] (testcase {key[0]}, trial {key[1]})")
+            seen[key] = i
+        testcases = await self._runs.testcases_at(
+            run["testset_id"], run["testset_version"], [r["testcase_id"] for r in records]
+        )
+        for i, fields in enumerate(records):
+            if fields["testcase_id"] not in testcases:
+                raise invalid(
+                    f"records[{i}].testcase_id {fields['testcase_id']} is not in version {run['testset_version']} "
+                    "of the run's testset"
+                )
+        ids = [record_id(run["id"], r["testcase_id"], r["trial"]) for r in records]
+        existing = await self._runs.existing_records(ids)
+        outcome = IngestOutcome()
+        events = []
+        for i, (fields, rid) in enumerate(zip(records, ids, strict=True)):
+            taken = Taken(i, fields["testcase_id"], fields["trial"], rid)
+            if rid in existing:
+                outcome.duplicates.append(taken)
+                continue
+            testcase = testcases[fields["testcase_id"]]
+            event, reason = storable(
+                RecordProduced(
+                    run_id=run["id"],
+                    inputs=testcase["inputs"],
+                    expected=testcase["expected"],
+                    metadata=testcase["metadata"],
+                    correlation_id=f"run:{run['id']}",
+                    **fields,
+                )
+            )
+            if reason is None:
+                outcome.stored.append(taken)
+            else:
+                outcome.refused.append(Taken(i, taken.testcase_id, taken.trial, rid, reason))
+            events.append(event)
+        await asyncio.gather(*(self._bus.publish(event) for event in events))
+        return outcome

@@ -1,0 +1,102 @@
+"""Kicking off a run: the testset version, system version and metric versions it pins, then
+run.created for the executor."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.testsets.repository import TestsetRepository
+from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.events import RunCreated
+from shared.logs import correlation_id
+from shared.messaging.bus import Bus
+from shared.run_status import RunStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KickoffRequest:
+    project_id: uuid.UUID
+    testset_id: uuid.UUID
+    system_version_id: uuid.UUID
+    source: str
+    trials: int
+    metric_ids: list[uuid.UUID] = field(default_factory=list)
+    metric_group_id: uuid.UUID | None = None
+    max_concurrency: int | None = None
+    notes: str = ""
+
+
+class Kickoff:
+    def __init__(self, catalog: CatalogRepository, testsets: TestsetRepository, runs: RunRepository, bus: Bus) -> None:
+        self._catalog = catalog
+        self._testsets = testsets
+        self._runs = runs
+        self._bus = bus
+
+    async def __call__(self, request: KickoffRequest) -> asyncpg.Record:
+        """The new run, awaiting execution; NOT_FOUND for what is not in the project, UNAVAILABLE
+        (and the run failed) when run.created cannot be published."""
+        pid = request.project_id
+        testset = await self._testsets.get_testset(request.testset_id)
+        if testset is None or testset["project_id"] != pid:
+            raise not_found(f"testset {request.testset_id} does not exist in project {pid}")
+        if testset["testcase_count"] == 0:
+            raise invalid(f"testset {request.testset_id} has no testcases")
+        version = await self._catalog.get_system_version(request.system_version_id)
+        if version is None or version["project_id"] != pid:
+            raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
+        metric_ids = list(request.metric_ids)
+        if request.metric_group_id is not None:
+            group = await self._catalog.metric_group(request.metric_group_id)
+            if group is None or group["project_id"] != pid:
+                raise not_found(f"metric group {request.metric_group_id} does not exist in project {pid}")
+            metric_ids += [m for m in group["metric_ids"] if m not in metric_ids]
+        versions = await self._latest_versions(pid, metric_ids)
+        run = await self._runs.create_run(
+            project_id=pid,
+            testset_id=request.testset_id,
+            testset_version=testset["version"],
+            system_version_id=request.system_version_id,
+            metric_version_ids=[v["version_id"] for v in versions],
+            human_metric_version_ids=[v["version_id"] for v in versions if v["eval_type"] == "human"],
+            source=request.source,
+            trials=request.trials,
+            max_concurrency=request.max_concurrency,
+            expected_records=testset["testcase_count"] * request.trials,
+            notes=request.notes,
+        )
+        token = correlation_id.set(f"run:{run['id']}")
+        try:
+            await self._bus.publish(RunCreated(run_id=run["id"], project_id=pid, correlation_id=correlation_id.get()))
+        except Exception as exc:
+            log.exception("could not publish run.created")
+            await self._runs.set_status(
+                run["id"],
+                RunStatus.FAILED,
+                only_from=(RunStatus.PENDING,),
+                error=f"could not publish run.created: {exc!r}",
+            )
+            raise ApiError(Code.UNAVAILABLE, "the event bus is unavailable; the run was marked failed") from exc
+        finally:
+            correlation_id.reset(token)
+        updated = await self._runs.set_status(run["id"], RunStatus.AWAITING_EXECUTION, only_from=(RunStatus.PENDING,))
+        log.info("run created", extra={"run_id": str(run["id"]), "expected_records": run["expected_records"]})
+        return updated or run
+
+    async def _latest_versions(self, project_id: uuid.UUID, metric_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+        """The latest version of each metric, in the order given; NOT_FOUND names the missing ones."""
+        if len(set(metric_ids)) != len(metric_ids):
+            raise invalid("metric_ids lists a metric twice")
+        found = {r["metric_id"]: r for r in await self._catalog.latest_metric_versions(project_id, metric_ids)}
+        missing = [str(m) for m in metric_ids if m not in found]
+        if missing:
+            raise not_found(f"metric(s) {', '.join(missing)} do not exist in project {project_id}")
+        return [found[m] for m in metric_ids]

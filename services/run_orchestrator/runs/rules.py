@@ -1,0 +1,55 @@
+"""What a run request must be: pure checks, a ValueError naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.run_status import SOURCES
+
+MAX_TRIALS = 100
+MAX_NOTES = 100_000
+MAX_INGEST = 1000
+MAX_ERROR_CHARS = 10_000
+
+
+def validate_run(source: str, trials: int, max_concurrency: int) -> tuple[str, int]:
+    """The source (default api) and trials (default 1) of a new run."""
+    source = source or "api"
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    trials = trials or 1
+    if not 1 <= trials <= MAX_TRIALS:
+        raise ValueError(f"trials must be within 1..{MAX_TRIALS}, got {trials}")
+    if max_concurrency < 0:
+        raise ValueError(f"max_concurrency must not be negative, got {max_concurrency}")
+    return source, trials
+
+
+def human_value(output_type: str, raw: Any) -> bool | int | float:
+    """A reviewer's value checked against the metric's output type."""
+    if output_type == "boolean":
+        if not isinstance(raw, bool):
+            raise ValueError(f"value must be true or false for a boolean metric, got {raw!r}")
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"value must be a number for a {output_type} metric, got {raw!r}")
+    if output_type == "int":
+        if raw != int(raw) or not 1 <= raw <= 5:
+            raise ValueError(f"value must be a whole number within 1..5 for an int metric, got {raw!r}")
+        return int(raw)
+    if not 0 <= raw <= 1:
+        raise ValueError(f"value must be within 0..1 for a float metric, got {raw!r}")
+    return float(raw)
+
+
+def check_notes(notes: str) -> str:
+    if len(notes) > MAX_NOTES:
+        raise ValueError(f"notes must be at most {MAX_NOTES} characters, got {len(notes)}")
+    return notes
+
+
+def check_tags(tags: list[str]) -> list[str]:
+    for tag in tags:
+        if not tag.strip() or len(tag) > 100:
+            raise ValueError(f"tags must be 1..100 characters, got {tag!r}")
+    return tags

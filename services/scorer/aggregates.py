@@ -1,0 +1,68 @@
+"""What one score adds to its run's per-metric aggregates: a named delta, so that replacing a
+score moves the aggregates by exactly the difference between the old row and the new one."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One score's share of the aggregates (the columns of ``run_metric_aggregates``)."""
+
+    scored: int = 0
+    passed: int = 0
+    sum: float = 0.0
+    sum_sq: float = 0.0
+    errored: int = 0
+    pending: int = 0
+    # Boolean metrics against the testcase's expected label.
+    true_pos: int = 0
+    false_pos: int = 0
+    false_neg: int = 0
+    true_neg: int = 0
+    # The judge's usage.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __sub__(self, other: Contribution) -> Contribution:
+        return Contribution(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def values(self) -> tuple[int | float, ...]:
+        return astuple(self)
+
+
+NOTHING = Contribution()
+
+
+def contribution(
+    status: str,
+    value: float | None,
+    passed: bool | None,
+    label: bool | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_usd: float | None,
+) -> Contribution:
+    """What one score row adds: a completed one its value and verdict (and the confusion count
+    against ``label``), an errored or pending one its count; every one the judge's usage."""
+    usage = Contribution(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd or 0.0)
+    if status != "completed":
+        return replace(usage, errored=int(status == "errored"), pending=int(status == "pending"))
+    v = value or 0.0
+    predicted = bool(passed)
+    scored = replace(usage, scored=1, passed=int(predicted), sum=v, sum_sq=v * v)
+    if label is None:
+        return scored
+    return replace(
+        scored,
+        true_pos=int(predicted and label),
+        false_pos=int(predicted and not label),
+        false_neg=int(not predicted and label),
+        true_neg=int(not predicted and not label),
+    )

@@ -1,0 +1,19 @@
+"""What one call of a system gives its record, whatever the system's kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What one call of a system gives the record: outputs, or the error that explains why not."""
+
+    status: str  # completed | errored
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None  # None: the system does not say what the call cost
