@@ -15,14 +15,16 @@ import asyncpg
 import pytest
 
 from shared.db.migrate import migrate
-from shared.embedded import ensure_database, free_port, postgres_server_url, start_nats, with_database
+from shared.embedded import ensure_database, free_port, start_nats, with_database
+from tests.support.postgres import own_postgres
 
 TEMPLATE = "scorekeeper_template"
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return postgres_server_url(tmp_path_factory.mktemp("postgres"))
+def pg_server() -> Iterator[str]:
+    with own_postgres() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ scores. So each score is computed in a worker process (pebble), which:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import multiprocessing
 import os
@@ -47,7 +48,14 @@ def _exceeded(signum: int, frame: FrameType | None) -> None:
 EXIT_CPU_BOUND = 77
 
 
+# Imported once in the fork server, so every worker starts with them: a worker importing one
+# itself under its CPU timer could be interrupted half-way and be left with a broken module.
+PRELOAD = ["shared.scoring.metric", "shared.scoring.heuristics", "rouge_score.rouge_scorer"]
+
+
 def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) -> ScoreOutcome:
+    for module in PRELOAD:  # already there, unless the fork server was started before the pool
+        importlib.import_module(module)
     signal.signal(signal.SIGPROF, _exceeded)
     signal.setitimer(signal.ITIMER_PROF, cpu_s)
     try:
@@ -59,14 +67,16 @@ def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) 
 
 
 def _warm() -> None:
-    """Nothing: running it makes a worker import the heuristics (a second or two) before work arrives."""
+    """Nothing: running it starts a worker before work arrives."""
 
 
 class HeuristicPool:
     """Worker processes scoring heuristics; ``score`` never raises."""
 
     def __init__(self, workers: int, cpu_s: float, *, trip_after: int = 3, pause_s: float = 60.0) -> None:
-        self._pool = pebble.ProcessPool(max_workers=workers, context=multiprocessing.get_context("forkserver"))
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        self._pool = pebble.ProcessPool(max_workers=workers, context=context)
         self._workers = workers
         self._cpu_s = cpu_s
         self._trip_after = trip_after

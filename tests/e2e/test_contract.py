@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -24,7 +24,7 @@ from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 from shared.edge.rules import http_rules
 from shared.embedded import ensure_database
-from tests.support.outage import PostgresOutage
+from tests.support.postgres import OwnPostgres, own_postgres
 from tests.support.rpcs import RPCS, Rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -258,10 +258,16 @@ async def _raw_call(
     return grpc.StatusCode.OK
 
 
+@pytest.fixture
+def outage_database() -> Iterator[OwnPostgres]:
+    with own_postgres() as server:
+        yield server
+
+
 async def test_postgresql_down_answers_503_and_unavailable_then_recovers(
-    tmp_path_factory: pytest.TempPathFactory, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, nats_url: str, outage_database: OwnPostgres
 ) -> None:
-    database = PostgresOutage(tmp_path_factory.mktemp("outage-pg"))
+    database = outage_database
     outage_stack = Stack(
         StackConfig(
             data_dir=tmp_path_factory.mktemp("outage-stack"),

@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ import pytest
 from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 from shared.embedded import ensure_database, free_port, start_nats
-from tests.support.outage import PostgresOutage
+from tests.support.postgres import OwnPostgres, own_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -75,8 +75,15 @@ async def nats_of_its_own(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     yield port, tmp_path / "nats"
 
 
-async def test_postgresql_down_longer_than_the_redelivery_schedule_loses_nothing(tmp_path: Path, nats_url: str) -> None:
-    database = PostgresOutage(tmp_path / "pg")
+@pytest.fixture
+def database() -> Iterator[OwnPostgres]:
+    with own_postgres() as server:
+        yield server
+
+
+async def test_postgresql_down_longer_than_the_redelivery_schedule_loses_nothing(
+    tmp_path: Path, nats_url: str, database: OwnPostgres
+) -> None:
     # Two deliveries, 1 s apart at most: the outage below outlasts the whole schedule many times.
     env = {"SCOREKEEPER_MAX_DELIVERIES": "2", "SCOREKEEPER_REDELIVERY_MAX_S": "1"}
     stack = await _stack(tmp_path, await ensure_database(database.url, "scorekeeper"), nats_url, env)
@@ -97,8 +104,6 @@ async def test_postgresql_down_longer_than_the_redelivery_schedule_loses_nothing
         assert await _dead_letters(stack) == 0
     finally:
         await stack.stop()
-        if database.running():
-            database.stop()
 
 
 async def test_nats_down_for_three_minutes_then_every_service_carries_on(
