@@ -20,11 +20,10 @@ from shared.outbound.allowlist import (
 from shared.outbound.secrets import SecretEnvPolicy, mask
 from shared.system_config import parse_http_config
 from tests.support.fake_llm import FakeLlmServer, Reply
-from tests.support.fake_system import FakeSystemServer, fake_system_server
+from tests.support.fake_system import FakeSystemServer
 
 SECRET = "s3cret-b41e-not-a-real-key"
 FAST = LlmLimits(requests_per_s=1000, burst=1000, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.02)
-system_server = pytest.fixture(scope="module")(fake_system_server)
 
 
 # --- which variables configs may name ------------------------------------------------------------
