@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +26,20 @@ class Event(BaseModel):
     schema_version: int = 1
     occurred_at: datetime = Field(default_factory=_now)
     correlation_id: str = ""
+
+    @classmethod
+    def parse(cls, body: bytes) -> Self:
+        """The event from its bytes on the bus; an event of a new schema version also reads the
+        previous version's bytes, so that consumers keep working during a rollout."""
+        return cls.model_validate_json(body)
+
+
+def _schema_version(body: bytes) -> tuple[int, dict[str, Any]]:
+    document = json.loads(body)
+    if not isinstance(document, dict):
+        raise ValueError("an event is a JSON object")
+    version = document.get("schema_version", 1)
+    return (version if isinstance(version, int) else 0), document
 
 
 class RunCreated(Event):
@@ -55,13 +70,15 @@ class ChunkRequested(Event):
 
 RecordStatus = Literal["completed", "errored"]
 
+# How many records / score pairs one batched event carries at most.
+MAX_BATCH = 1000
 
-class RecordProduced(Event):
+
+class ProducedRecord(BaseModel):
     """One execution of the system on one testcase × trial (from the executor, SDK or a monitor)."""
 
-    topic: ClassVar[Topic] = Topic.RECORD_PRODUCED
-    type: Literal["record.produced"] = "record.produced"
-    run_id: uuid.UUID
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     testcase_id: uuid.UUID
     trial: int = Field(ge=0)
     inputs: dict[str, Any] = Field(default_factory=dict)
@@ -77,6 +94,39 @@ class RecordProduced(Event):
     cost_usd: float | None = Field(default=None, ge=0)
 
 
+class RecordProduced(Event, ProducedRecord):
+    """Schema version 1 of record.produced: one record per event. Still read (see RecordsProduced)."""
+
+    topic: ClassVar[Topic] = Topic.RECORD_PRODUCED
+    type: Literal["record.produced"] = "record.produced"
+    run_id: uuid.UUID
+
+
+class RecordsProduced(Event):
+    """Schema version 2 of record.produced: a batch of one run's records (a part of a chunk, an
+    ingest call), stored in one transaction."""
+
+    topic: ClassVar[Topic] = Topic.RECORD_PRODUCED
+    type: Literal["record.produced"] = "record.produced"
+    schema_version: Literal[2] = 2
+    run_id: uuid.UUID
+    records: list[ProducedRecord] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @classmethod
+    def parse(cls, body: bytes) -> Self:
+        version, document = _schema_version(body)
+        if version != 1:
+            return cls.model_validate(document)
+        one = RecordProduced.model_validate(document)
+        return cls(
+            event_id=one.event_id,
+            occurred_at=one.occurred_at,
+            correlation_id=one.correlation_id,
+            run_id=one.run_id,
+            records=[ProducedRecord.model_validate(one.model_dump(include=set(ProducedRecord.model_fields)))],
+        )
+
+
 class HumanVerdict(BaseModel):
     """A reviewer's score for a human metric, validated by the API that accepted it."""
 
@@ -88,8 +138,8 @@ class HumanVerdict(BaseModel):
 
 
 class ScoreRequested(Event):
-    """Score one record with one metric version; for a human metric, either leave the score
-    pending (no verdict) or record the reviewer's verdict."""
+    """Schema version 1 of score.requested: one record × one metric version. Still read (see
+    ScoresRequested)."""
 
     topic: ClassVar[Topic] = Topic.SCORE_REQUESTED
     type: Literal["score.requested"] = "score.requested"
@@ -99,10 +149,49 @@ class ScoreRequested(Event):
     human: HumanVerdict | None = None
 
 
+class ScoresRequested(Event):
+    """Schema version 2 of score.requested: score every listed record of one run with every listed
+    metric version. For a human metric, either leave the scores pending (no verdict) or record
+    a reviewer's verdict — then for exactly one record and one metric version."""
+
+    topic: ClassVar[Topic] = Topic.SCORE_REQUESTED
+    type: Literal["score.requested"] = "score.requested"
+    schema_version: Literal[2] = 2
+    run_id: uuid.UUID
+    record_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH)
+    metric_version_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+    human: HumanVerdict | None = None
+
+    @classmethod
+    def parse(cls, body: bytes) -> Self:
+        version, document = _schema_version(body)
+        if version != 1:
+            event = cls.model_validate(document)
+            if event.human is not None and (len(event.record_ids), len(event.metric_version_ids)) != (1, 1):
+                raise ValueError("a reviewer's verdict is for one record and one metric version")
+            return event
+        one = ScoreRequested.model_validate(document)
+        return cls(
+            event_id=one.event_id,
+            occurred_at=one.occurred_at,
+            correlation_id=one.correlation_id,
+            run_id=one.run_id,
+            record_ids=[one.record_id],
+            metric_version_ids=[one.metric_version_id],
+            human=one.human,
+        )
+
+    def pairs(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(record id, metric version id) of every score asked for."""
+        return [(record, metric) for record in self.record_ids for metric in self.metric_version_ids]
+
+
 ScoreStatus = Literal["completed", "errored", "pending"]
 
 
 class ScoreCompleted(Event):
+    """Schema version 1 of score.completed: one score. Still read (see ScoresCompleted)."""
+
     topic: ClassVar[Topic] = Topic.SCORE_COMPLETED
     type: Literal["score.completed"] = "score.completed"
     run_id: uuid.UUID
@@ -110,6 +199,33 @@ class ScoreCompleted(Event):
     metric_version_id: uuid.UUID
     score_id: uuid.UUID
     status: ScoreStatus
+
+
+class ScoresCompleted(Event):
+    """Schema version 2 of score.completed: scores of one run were written (how many of each
+    outcome); the orchestrator works out the run's progress from its counts."""
+
+    topic: ClassVar[Topic] = Topic.SCORE_COMPLETED
+    type: Literal["score.completed"] = "score.completed"
+    schema_version: Literal[2] = 2
+    run_id: uuid.UUID
+    completed: int = Field(default=0, ge=0)
+    errored: int = Field(default=0, ge=0)
+
+    @classmethod
+    def parse(cls, body: bytes) -> Self:
+        version, document = _schema_version(body)
+        if version != 1:
+            return cls.model_validate(document)
+        one = ScoreCompleted.model_validate(document)
+        return cls(
+            event_id=one.event_id,
+            occurred_at=one.occurred_at,
+            correlation_id=one.correlation_id,
+            run_id=one.run_id,
+            completed=int(one.status == "completed"),
+            errored=int(one.status == "errored"),
+        )
 
 
 class DeadLetter(BaseModel):

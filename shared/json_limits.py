@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from shared.events import RecordProduced
+from shared.events import ProducedRecord
+
+R = TypeVar("R", bound=ProducedRecord)
 
 # Nesting beyond this is refused (PostgreSQL's parser and most JSON tools give up far deeper).
 MAX_DEPTH = 64
@@ -23,6 +25,8 @@ MAX_DEPTH = 64
 MAX_OUTPUTS_BYTES = 512 * 1024
 # A whole event on the bus: under the 1 MiB both brokers accept by default, with room to spare.
 MAX_EVENT_BYTES = 900 * 1024
+# One record in an event: the rest of the event (its envelope) fits in what is left.
+MAX_RECORD_BYTES = MAX_EVENT_BYTES - 8 * 1024
 
 
 def unstorable(value: Any, max_bytes: int = MAX_OUTPUTS_BYTES) -> str | None:
@@ -74,7 +78,7 @@ def clean_text(text: str) -> str:
     return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def storable(record: RecordProduced) -> tuple[RecordProduced, str | None]:
+def storable(record: R) -> tuple[R, str | None]:
     """The record as it can be carried and stored, and why its outputs were not kept (or None).
 
     Outputs that break a limit are dropped and the record is errored naming the limit; the error
@@ -86,12 +90,18 @@ def storable(record: RecordProduced) -> tuple[RecordProduced, str | None]:
         reason = f"the outputs were not kept: {reason}"
         changes.update(outputs={}, status="errored", error=reason)
     record = record.model_copy(update=changes)
-    size = json_size(record.model_dump(mode="json"))
-    if size > MAX_EVENT_BYTES:
+    size = record_size(record)
+    if size > MAX_RECORD_BYTES:
         reason = (
-            f"the testcase's data makes the record {size:,} bytes, more than the {MAX_EVENT_BYTES:,} an event may carry"
+            f"the testcase's data makes the record {size:,} bytes, "
+            f"more than the {MAX_RECORD_BYTES:,} an event may carry"
         )
         record = record.model_copy(
             update={"inputs": {}, "expected": {}, "metadata": {}, "outputs": {}, "status": "errored", "error": reason}
         )
     return record, reason
+
+
+def record_size(record: ProducedRecord) -> int:
+    """Bytes of the record as JSON on the bus."""
+    return json_size(record.model_dump(mode="json"))

@@ -20,6 +20,12 @@ HANDLER_SECONDS = Histogram(
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+BATCH_EVENTS = Histogram(
+    "scorekeeper_batch_events",
+    "Events handed to a batch handler at once, by topic.",
+    ["service", "topic"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 RUNS_BY_STATUS = Gauge(
     "scorekeeper_runs",
     "Runs by status, refreshed from the database by the run-orchestrator.",

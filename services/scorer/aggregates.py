@@ -29,9 +29,17 @@ class Contribution:
     def __sub__(self, other: Contribution) -> Contribution:
         return Contribution(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
+    def __add__(self, other: Contribution) -> Contribution:
+        return Contribution(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
     @classmethod
     def columns(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def sql_types(cls) -> tuple[str, ...]:
+        """The PostgreSQL type of each column's values."""
+        return tuple("float8" if f.type in ("float", float) else "bigint" for f in fields(cls))
 
     def values(self) -> tuple[int | float, ...]:
         return astuple(self)

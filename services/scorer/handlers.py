@@ -1,102 +1,176 @@
-"""Subscriber of the scorer: score.requested → score row + aggregates → score.completed."""
+"""Subscriber of the scorer, a batch of events at a time: score.requested → score rows +
+aggregates in one transaction → one score.completed per run."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 
-from services.scorer.repository import ScoreRepository
+from services.scorer.repository import RecordToScore, ScoreRepository, ScoreWrite
 from services.scorer.scorers import Scorer
 from shared import telemetry
-from shared.events import DeadLetter, ScoreCompleted, ScoreRequested, ScoreStatus
+from shared.events import DeadLetter, ScoresCompleted, ScoresRequested
 from shared.ids import score_id
 from shared.json_limits import clean_text
 from shared.messaging import dead_letters
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
 from shared.scoring.eval_types import eval_type
-from shared.scoring.metric import ScoreOutcome
+from shared.scoring.metric import MetricVersion, ScoreOutcome, human_outcome
 from shared.topics import Topic
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """One score asked for, checked against the rows."""
+
+    run_id: uuid.UUID
+    record: RecordToScore
+    metric: MetricVersion
+    score_id: uuid.UUID
+
+
 class ScorerHandlers:
-    def __init__(self, repo: ScoreRepository, bus: Bus, scorers: dict[str, Scorer]) -> None:
+    def __init__(self, repo: ScoreRepository, bus: Bus, scorers: dict[str, Scorer], *, max_batch: int = 8) -> None:
         self._repo = repo
         self._bus = bus
         self._scorers = scorers
+        self._max_batch = max_batch
 
     def register(self) -> None:
-        self._bus.subscribe(ScoreRequested, self.on_score_requested)
+        # A request holds up to RECORDS_PER_REQUEST records × its metric versions.
+        self._bus.subscribe_batch(ScoresRequested, self.on_scores_requested, max_batch=self._max_batch)
         self._bus.subscribe_dead_letters(Topic.SCORE_REQUESTED, self.settle_score_requested)
 
-    async def settle_score_requested(self, letter: DeadLetter) -> None:
-        """A score request dead-lettered for good: the score becomes errored with the reason, so the
-        run does not wait for it. A reviewer's verdict that failed leaves the score pending instead:
-        it can be submitted again."""
-        found = dead_letters.ids(letter, "record_id", "metric_version_id")
-        if found is None or "human" in dead_letters.top_level_fields(letter.payload, frozenset({"human"})):
-            return
-        metric = await self._repo.metric_version(found["metric_version_id"])
-        record = await self._repo.record(found["record_id"])
-        if metric is None or record is None or metric.id not in record.metric_version_ids:
-            return
-        sid = score_id(record.id, metric.id)
-        if record.status != "completed" or await self._repo.score_status(sid) is not None:
-            return
-        error = clean_text(f"the score could not be computed: {letter.error}")
-        await self._repo.save(sid, record, metric, ScoreOutcome("errored", None, None, "", error))
-        await self._bus.publish(
-            ScoreCompleted(
-                run_id=record.run_id,
-                record_id=record.id,
-                metric_version_id=metric.id,
-                score_id=sid,
-                status="errored",
-                correlation_id=f"run:{record.run_id}",
-            )
-        )
-
-    async def on_score_requested(self, event: ScoreRequested) -> None:
-        metric = await self._repo.metric_version(event.metric_version_id)
-        if metric is None:
-            raise InvalidEvent(f"metric version {event.metric_version_id} does not exist")
-        record = await self._repo.record(event.record_id)
-        if record is None or record.run_id != event.run_id:
-            raise InvalidEvent(f"record {event.record_id} does not exist in run {event.run_id}")
-        if metric.id not in record.metric_version_ids:
-            raise InvalidEvent(f"metric version {metric.id} is not part of run {event.run_id}")
-        if record.status != "completed":
-            raise InvalidEvent(f"record {record.id} is {record.status}; only completed records are scored")
-        scorer = self._scorers.get(metric.eval_type)
-        if scorer is None:
-            raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type!r}, which no scorer computes")
-        by_reviewer = eval_type(metric.eval_type).by_reviewer
-        if event.human is not None and not by_reviewer:
-            raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type}; it takes no reviewer's verdict")
-        sid = score_id(record.id, metric.id)
-        if not by_reviewer and await self._repo.score_status(sid) == "completed":
-            # A redelivery of a score already computed: nothing is computed (or paid for) twice.
-            await self._completed(event, sid, "completed")
-            return
-        outcome = await scorer(metric, record.data, event.human)
-        reviewer, comment = (event.human.reviewer, event.human.comment) if event.human is not None else ("", "")
-        if await self._repo.save(
-            sid, record, metric, outcome, reviewer=reviewer, comment=comment, replace=event.human is not None
-        ):
-            telemetry.SCORES_WRITTEN.labels(outcome.status).inc()
-        if outcome.status == "pending":
-            return
+    async def on_scores_requested(self, events: list[ScoresRequested]) -> None:
+        """Every score asked for is checked before anything is computed: an invalid event fails the
+        batch, which the bus then handles event by event, dead-lettering only that one."""
+        asked = await self._check(events)
+        reviews = {event.event_id: event for event in events if event.human is not None}
+        todo: dict[uuid.UUID, _Asked] = {}
+        verdicts: list[ScoreWrite] = []
+        for event in events:
+            for one in asked[event.event_id]:
+                if event.human is not None:
+                    verdict = event.human
+                    outcome = human_outcome(one.metric, verdict.value, verdict.reviewer, verdict.comment)
+                    verdicts.append(
+                        ScoreWrite(
+                            one.score_id,
+                            one.record,
+                            one.metric,
+                            outcome,
+                            reviewer=verdict.reviewer,
+                            comment=verdict.comment,
+                            replace=True,
+                        )
+                    )
+                else:
+                    todo.setdefault(one.score_id, one)
+        # A redelivery of scores already computed: nothing is computed (or paid for) twice.
+        existing = await self._repo.score_statuses(list(todo))
+        done = Counter(one.run_id for sid, one in todo.items() if existing.get(sid) == "completed")
+        fresh = [one for sid, one in todo.items() if existing.get(sid) != "completed"]
+        writes = verdicts + await self._compute(fresh)
+        changed = await self._repo.save_many(writes)
+        counts: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
+        for write, did in zip(writes, changed, strict=True):
+            if did:
+                telemetry.SCORES_WRITTEN.labels(write.outcome.status).inc()
+            counts[write.record.run_id][write.outcome.status] += 1
+        for run_id, n in done.items():
+            counts[run_id]["completed"] += n
         # Published on redelivery too: the first delivery may have died between commit and publish.
-        await self._completed(event, sid, outcome.status)
+        for run_id, by_status in counts.items():
+            if by_status["completed"] or by_status["errored"]:
+                await self._bus.publish(
+                    ScoresCompleted(
+                        run_id=run_id,
+                        completed=by_status["completed"],
+                        errored=by_status["errored"],
+                        correlation_id=next(
+                            (e.correlation_id for e in events if e.run_id == run_id and e.event_id not in reviews), ""
+                        ),
+                    )
+                )
 
-    async def _completed(self, event: ScoreRequested, sid: uuid.UUID, status: ScoreStatus) -> None:
-        """Announce a score; the event's run, record and metric version were checked against the rows."""
-        await self._bus.publish(
-            ScoreCompleted(
-                run_id=event.run_id,
-                record_id=event.record_id,
-                metric_version_id=event.metric_version_id,
-                score_id=sid,
-                status=status,
-                correlation_id=event.correlation_id,
+    async def _check(self, events: list[ScoresRequested]) -> dict[uuid.UUID, list[_Asked]]:
+        """The scores each event asks for; InvalidEvent naming the first that cannot be scored."""
+        records = await self._repo.records(list({r for event in events for r in event.record_ids}))
+        asked: dict[uuid.UUID, list[_Asked]] = {}
+        for event in events:
+            metrics = []
+            for version_id in event.metric_version_ids:
+                metric = await self._repo.metric_version(version_id)
+                if metric is None:
+                    raise InvalidEvent(f"metric version {version_id} does not exist")
+                if metric.eval_type not in self._scorers:
+                    raise InvalidEvent(f"metric version {metric.id} is {metric.eval_type!r}, which no scorer computes")
+                by_reviewer = eval_type(metric.eval_type).by_reviewer
+                if event.human is not None and not by_reviewer:
+                    raise InvalidEvent(
+                        f"metric version {metric.id} is {metric.eval_type}; it takes no reviewer's verdict"
+                    )
+                metrics.append(metric)
+            asked[event.event_id] = []
+            for rid in event.record_ids:
+                record = records.get(rid)
+                if record is None or record.run_id != event.run_id:
+                    raise InvalidEvent(f"record {rid} does not exist in run {event.run_id}")
+                if record.status != "completed":
+                    raise InvalidEvent(f"record {record.id} is {record.status}; only completed records are scored")
+                for metric in metrics:
+                    if metric.id not in record.metric_version_ids:
+                        raise InvalidEvent(f"metric version {metric.id} is not part of run {event.run_id}")
+                    asked[event.event_id].append(_Asked(event.run_id, record, metric, score_id(record.id, metric.id)))
+        return asked
+
+    async def _compute(self, asked: list[_Asked]) -> list[ScoreWrite]:
+        """Each eval type's scores computed together by its scorer."""
+        by_type: dict[str, list[_Asked]] = defaultdict(list)
+        for one in asked:
+            by_type[one.metric.eval_type].append(one)
+        writes: list[ScoreWrite] = []
+        for kind, group in by_type.items():
+            outcomes = await self._scorers[kind]([(one.metric, one.record.data) for one in group])
+            writes.extend(
+                ScoreWrite(one.score_id, one.record, one.metric, outcome)
+                for one, outcome in zip(group, outcomes, strict=True)
             )
+        return writes
+
+    async def settle_score_requested(self, letter: DeadLetter) -> None:
+        """Score requests dead-lettered for good: their scores become errored with the reason, so the
+        run does not wait for them. A reviewer's verdict that failed leaves the score pending
+        instead: it can be submitted again."""
+        if dead_letters.has_object(letter, "human"):
+            return
+        found = dead_letters.ids(letter, "run_id")
+        record_ids = dead_letters.id_list(letter, "record_ids")
+        version_ids = dead_letters.id_list(letter, "metric_version_ids")
+        if not record_ids:  # schema version 1: one record and one metric version
+            one = dead_letters.ids(letter, "record_id", "metric_version_id")
+            record_ids, version_ids = ([one["record_id"]], [one["metric_version_id"]]) if one else ([], [])
+        if found is None or not record_ids or not version_ids:
+            return
+        records = await self._repo.records(record_ids)
+        error = clean_text(f"the score could not be computed: {letter.error}")
+        writes: list[ScoreWrite] = []
+        for version_id in version_ids:
+            metric = await self._repo.metric_version(version_id)
+            if metric is None:
+                continue
+            for record in records.values():
+                ours = record.run_id == found["run_id"] and metric.id in record.metric_version_ids
+                if ours and record.status == "completed":
+                    sid = score_id(record.id, metric.id)
+                    writes.append(ScoreWrite(sid, record, metric, ScoreOutcome("errored", None, None, "", error)))
+        existing = await self._repo.score_statuses([w.score_id for w in writes])
+        writes = [w for w in writes if w.score_id not in existing]
+        if not writes:
+            return
+        await self._repo.save_many(writes)
+        await self._bus.publish(
+            ScoresCompleted(run_id=found["run_id"], errored=len(writes), correlation_id=f"run:{found['run_id']}")
         )

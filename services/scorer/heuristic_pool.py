@@ -28,6 +28,7 @@ from types import FrameType
 
 import pebble
 
+from shared.scoring import heuristics
 from shared.scoring.metric import MetricVersion, ScoreOutcome, score_heuristic
 from shared.scoring.record import ScoringInput
 
@@ -48,14 +49,16 @@ def _exceeded(signum: int, frame: FrameType | None) -> None:
 EXIT_CPU_BOUND = 77
 
 
-# Imported once in the fork server, so every worker starts with them: a worker importing one
-# itself under its CPU timer could be interrupted half-way and be left with a broken module.
-PRELOAD = ["shared.scoring.metric", "shared.scoring.heuristics", "rouge_score.rouge_scorer"]
+# Imported once in the fork server, so every worker starts with them. What a heuristic loads
+# lazily (heuristics.prepare) is loaded before its CPU timer starts: an import interrupted
+# half-way by the timer could leave a broken module behind.
+PRELOAD = ["shared.scoring.metric", "shared.scoring.heuristics"]
 
 
 def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) -> ScoreOutcome:
     for module in PRELOAD:  # already there, unless the fork server was started before the pool
         importlib.import_module(module)
+    heuristics.prepare(str(metric.config.get("kind")))
     signal.signal(signal.SIGPROF, _exceeded)
     signal.setitimer(signal.ITIMER_PROF, cpu_s)
     try:
@@ -64,6 +67,12 @@ def _score_in_worker(metric: MetricVersion, record: ScoringInput, cpu_s: float) 
         os._exit(EXIT_CPU_BOUND)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+def _score_many_in_worker(items: list[tuple[MetricVersion, ScoringInput]], cpu_s: float) -> list[ScoreOutcome]:
+    """Several scores in one round trip to the worker, each under its own CPU bound; a score that
+    exceeds it ends the worker, and the caller scores that group one by one to find it."""
+    return [_score_in_worker(metric, record, cpu_s) for metric, record in items]
 
 
 def _warm() -> None:
@@ -88,13 +97,52 @@ class HeuristicPool:
         """Start every worker now, so the first scores do not wait for them."""
         await asyncio.gather(*(asyncio.wrap_future(self._pool.schedule(_warm)) for _ in range(self._workers)))
 
-    async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
-        paused = self._paused_until.get(metric.id, 0.0) - time.monotonic()
-        if paused > 0:
-            return _errored(
-                f"not scored: metric {metric.name!r} exceeded its {self._cpu_s:g} s CPU bound on "
-                f"{self._trip_after} records in a row; it is paused for another {paused:.0f} s"
+    async def score_many(
+        self, items: list[tuple[MetricVersion, ScoringInput]], *, group: int = 32
+    ) -> list[ScoreOutcome]:
+        """The scores of many (metric, record) pairs: groups of ``group`` go to the workers in one
+        round trip each. A group whose worker died or overran is scored again one by one, so
+        only the score that caused it is errored (and counted against its metric)."""
+        outcomes: list[ScoreOutcome | None] = [None] * len(items)
+        todo: list[int] = []
+        for i, (metric, _) in enumerate(items):
+            paused = self._paused(metric)
+            if paused is not None:
+                outcomes[i] = paused
+            else:
+                todo.append(i)
+        groups = [todo[i : i + group] for i in range(0, len(todo), group)]
+
+        async def run(indexes: list[int]) -> None:
+            batch = [items[i] for i in indexes]
+            future = self._pool.schedule(
+                _score_many_in_worker, args=(batch, self._cpu_s), timeout=self._cpu_s * (len(batch) + 3)
             )
+            try:
+                results = await asyncio.wrap_future(future)
+            except (FutureTimeout, TimeoutError, pebble.ProcessExpired):
+                results = [await self.score(metric, record) for metric, record in batch]
+            else:
+                for metric, _ in batch:
+                    self._strikes.pop(metric.id, None)
+            for i, outcome in zip(indexes, results, strict=True):
+                outcomes[i] = outcome
+
+        await asyncio.gather(*(run(g) for g in groups))
+        return [o if o is not None else _errored("not scored") for o in outcomes]
+
+    def _paused(self, metric: MetricVersion) -> ScoreOutcome | None:
+        paused = self._paused_until.get(metric.id, 0.0) - time.monotonic()
+        if paused <= 0:
+            return None
+        return _errored(
+            f"not scored: metric {metric.name!r} exceeded its {self._cpu_s:g} s CPU bound on "
+            f"{self._trip_after} records in a row; it is paused for another {paused:.0f} s"
+        )
+
+    async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
+        if (paused := self._paused(metric)) is not None:
+            return paused
         future = self._pool.schedule(_score_in_worker, args=(metric, record, self._cpu_s), timeout=4 * self._cpu_s)
         outcome: ScoreOutcome | None
         try:

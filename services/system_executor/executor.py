@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 from services.system_executor.execution import Execution
 from services.system_executor.leases import ChunkClaims, LeaseStore, Slots
+from services.system_executor.outbox import Outbox, Publish
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
-from shared.events import RecordProduced
+from shared.events import ProducedRecord
 from shared.json_limits import storable
 from shared.messaging.errors import Postpone
 from shared.run_status import EXECUTABLE
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # (plan, testcase, this process's share of the system's request rate) → the execution.
 CallSystem = Callable[[RunPlan, Testcase, float], Awaitable[Execution]]
-Publish = Callable[[RecordProduced], Awaitable[None]]
 
 
 @dataclass
@@ -69,6 +69,8 @@ class RunExecutor:
         global_limit: int,
         default_run_concurrency: int,
         poll_s: float = 0.5,
+        batch_records: int = 64,
+        batch_linger_s: float = 0.05,
     ) -> None:
         self._repo = repo
         self._leases = leases
@@ -79,6 +81,8 @@ class RunExecutor:
         self._global = asyncio.Semaphore(global_limit)
         self._default = default_run_concurrency
         self._poll_s = poll_s
+        self._batch_records = batch_records
+        self._batch_linger_s = batch_linger_s
         self._runs: dict[uuid.UUID, ActiveRun] = {}
 
     async def execute_chunk(self, plan: RunPlan, chunk: int, testcases: list[Testcase], correlation_id: str) -> int:
@@ -121,40 +125,48 @@ class RunExecutor:
         run.outstanding += len(todo)
         run.nudge.set()
         produced = 0
+        outbox = Outbox(
+            self._publish, plan.id, correlation_id, max_records=self._batch_records, linger_s=self._batch_linger_s
+        )
 
         async def one(testcase: Testcase, trial: int) -> None:
             nonlocal produced
             try:
-                if await self._execute_one(run, testcase, trial, correlation_id):
+                record = await self._execute_one(run, testcase, trial)
+                if record is not None:
+                    outbox.add(record)
                     produced += 1
             finally:
                 run.outstanding -= 1
 
-        async with asyncio.TaskGroup() as group:
-            for testcase, trial in todo:
-                group.create_task(one(testcase, trial))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for testcase, trial in todo:
+                    group.create_task(one(testcase, trial))
+        finally:
+            await outbox.close()
         if run.stopped.is_set():
             log.info("run stopped; chunk abandoned", extra={"run_id": str(plan.id), "records": produced})
         return produced
 
-    async def _execute_one(self, run: ActiveRun, testcase: Testcase, trial: int, correlation_id: str) -> bool:
+    async def _execute_one(self, run: ActiveRun, testcase: Testcase, trial: int) -> ProducedRecord | None:
+        """The record of one call, or None when the run stopped first."""
         if not await run.slots.acquire(run.stopped):
-            return False
+            return None
         try:
             async with self._global:
                 if run.stopped.is_set():
-                    return False
+                    return None
                 result = await self._until_stopped(run, self._call(run.plan, testcase, run.rate_share))
         finally:
             # The slots bound calls to the system; publishing the record does not hold one.
             await run.slots.release()
         if result is None:
-            return False
+            return None
         # An answer no consumer could store (too large, too deep, NUL text …) is an errored
         # record naming the limit, decided here, before anything is published.
         record, _ = storable(
-            RecordProduced(
-                run_id=run.plan.id,
+            ProducedRecord(
                 testcase_id=testcase.id,
                 trial=trial,
                 inputs=testcase.inputs,
@@ -167,11 +179,9 @@ class RunExecutor:
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 cost_usd=result.cost_usd,
-                correlation_id=correlation_id,
             )
         )
-        await self._publish(record)
-        return True
+        return record
 
     @staticmethod
     async def _until_stopped(run: ActiveRun, call: Awaitable[Execution]) -> Execution | None:

@@ -64,7 +64,7 @@ class ManagedProcess:
         except FileNotFoundError:
             return "(no log)"
 
-    async def wait_ready(self, timeout_s: float = 60.0) -> None:
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
         url = f"http://127.0.0.1:{self.http_port}{self.ready_path}"
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=1.0) as client:

@@ -30,6 +30,7 @@ from shared import telemetry
 from shared.events import DeadLetter, Event
 from shared.json_limits import MAX_EVENT_BYTES
 from shared.logs import correlation_id
+from shared.messaging.batching import Batcher
 from shared.messaging.errors import InvalidEvent, Postpone
 from shared.messaging.policy import Action, Decision, Verdict, decide, infrastructure_failure
 from shared.messaging.transport import Delivery, open_transport
@@ -39,7 +40,12 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None]]
+BatchHandler = Callable[[list[E]], Awaitable[None]]
 DeadLetterHandler = Callable[[DeadLetter], Awaitable[None]]
+
+
+# How long acknowledging (or nacking, or dead-lettering) one delivery may take.
+SETTLE_TIMEOUT_S = 30.0
 
 
 class EventTooLarge(ValueError):
@@ -77,6 +83,7 @@ class Bus:
         # Failures of each message for reasons of its own, by event id (bounded): infrastructure
         # failures are not counted, so the broker's own delivery count cannot be used.
         self._failures: OrderedDict[str, int] = OrderedDict()
+        self._batchers: list[Batcher[Any]] = []
 
     @property
     def broker(self) -> Any:
@@ -91,8 +98,14 @@ class Bus:
     async def drain(self, timeout_s: float) -> None:
         """Stop taking new work, wait for in-flight handlers, then close the broker."""
         self._draining = True
+
+        async def settled() -> None:
+            for batcher in self._batchers:
+                await batcher.close()  # what waits for a batch to fill is handled now
+            await self._idle.wait()
+
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            await asyncio.wait_for(settled(), timeout_s)
         except TimeoutError:
             log.warning("drain timed out with handlers in flight", extra={"inflight": self._inflight})
         await self._transport.stop(timeout_s=5.0)
@@ -159,15 +172,55 @@ class Bus:
         where its work could not go to an idle replica."""
         topic = event_type.topic.value
 
+        async def run(body: bytes) -> Decision:
+            event = self._parse(event_type, topic, body)
+            if isinstance(event, Decision):
+                return event
+            return await self._handle(topic, event, handler)
+
+        self._consume(topic, run, concurrency=concurrency or self._concurrency, prefetch=prefetch)
+
+    def subscribe_batch(
+        self,
+        event_type: type[E],
+        handler: BatchHandler[E],
+        *,
+        max_batch: int = 64,
+        linger_s: float = 0.01,
+        concurrency: int | None = None,
+    ) -> None:
+        """Hand the handler the events of up to ``max_batch`` deliveries at once (waiting at most
+        ``linger_s`` for a batch to fill): one transaction and one publish per batch. Each
+        delivery is still acknowledged only after the batch committed; a batch that fails is
+        handled again event by event, so a poison message is dead-lettered alone
+        (shared/messaging/batching.py)."""
+        topic = event_type.topic.value
+        batcher: Batcher[E] = Batcher(
+            lambda events: self._handle_batch(topic, events, handler), max_batch=max_batch, linger_s=linger_s
+        )
+        self._batchers.append(batcher)
+
+        async def run(body: bytes) -> Decision:
+            event = self._parse(event_type, topic, body)
+            if isinstance(event, Decision):
+                return event
+            return await batcher.submit(event)
+
+        # Enough deliveries in flight to fill a batch while the previous one is being handled.
+        self._consume(topic, run, concurrency=concurrency or max(self._concurrency, 2 * max_batch), prefetch=True)
+
+    def _consume(
+        self, topic: str, run: Callable[[bytes], Awaitable[Decision]], *, concurrency: int, prefetch: bool
+    ) -> None:
         async def consume(delivery: Delivery) -> None:
-            await self._deliver(topic, delivery, lambda: self._run_event(event_type, handler, topic, delivery.body))
+            await self._deliver(topic, delivery, lambda: run(delivery.body))
 
         self._transport.subscribe(
             self.topic_name(topic),
             service=self.service,
             topic=topic,
             consume=consume,
-            concurrency=concurrency or self._concurrency,
+            concurrency=concurrency,
             prefetch=prefetch,
         )
 
@@ -205,13 +258,25 @@ class Bus:
         heartbeat = asyncio.create_task(self._heartbeat(delivery))
         try:
             decision = await self._outcome(topic, delivery, run)
-            await self._carry_out(topic, delivery, decision)
+            await self._settle(topic, delivery, decision)
         finally:
             heartbeat.cancel()
             telemetry.HANDLER_SECONDS.labels(self.service, topic).observe(time.perf_counter() - started)
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
+
+    async def _settle(self, topic: str, delivery: Delivery, decision: Decision) -> None:
+        """Carry out the decision, for at most ``SETTLE_TIMEOUT_S``: an ack the broker client keeps
+        retrying (a commit to a coordinator that is away) must not hold the handler for good. A
+        delivery left unsettled is delivered again by the broker, and handled idempotently."""
+        try:
+            await asyncio.wait_for(self._carry_out(topic, delivery, decision), SETTLE_TIMEOUT_S)
+        except Exception as exc:
+            log.warning(
+                "could not settle a delivery; the broker will deliver it again",
+                extra={"topic": topic, "action": decision.action.value, "error": repr(exc)},
+            )
 
     async def _outcome(self, topic: str, delivery: Delivery, run: Callable[[], Awaitable[Decision]]) -> Decision:
         try:
@@ -228,13 +293,16 @@ class Bus:
             with contextlib.suppress(Exception):
                 await delivery.in_progress()
 
-    async def _run_event(self, event_type: type[E], handler: Handler[E], topic: str, body: bytes) -> Decision:
+    def _parse(self, event_type: type[E], topic: str, body: bytes) -> E | Decision:
+        """The event, or the decision to dead-letter what can never be one."""
         try:
-            event = event_type.model_validate_json(body)
+            return event_type.parse(body)
         except ValidationError as exc:
             return decide(Verdict.INVALID, reason=f"invalid {topic} event: {_summarise(exc)}")
         except (ValueError, RecursionError) as exc:
             return decide(Verdict.INVALID, reason=f"invalid {topic} event: {exc!r}")
+
+    async def _handle(self, topic: str, event: E, handler: Handler[E]) -> Decision:
         token = correlation_id.set(event.correlation_id or str(event.event_id))
         key = str(event.event_id)
         try:
@@ -253,9 +321,7 @@ class Bus:
             return decide(Verdict.POSTPONED, postpone_s=postponed.delay_s, reason=str(postponed))
         except Exception as exc:
             if infrastructure_failure(exc):
-                telemetry.MESSAGES_FAILED.labels(self.service, topic, "unavailable").inc()
-                log.warning("a dependency is unavailable; redelivering", extra={"topic": topic, "error": repr(exc)})
-                return decide(Verdict.UNAVAILABLE, reason=repr(exc), max_backoff_s=self._max_backoff_s)
+                return self._unavailable(topic, exc)
             telemetry.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
             failures = self._count_failure(key)
             log.warning(
@@ -271,9 +337,50 @@ class Bus:
             )
         finally:
             correlation_id.reset(token)
+        self._handled(topic, key)
+        return decide(Verdict.HANDLED)
+
+    async def _handle_batch(self, topic: str, events: list[E], handler: BatchHandler[E]) -> list[Decision]:
+        """One handler call for the whole batch (retried once for a passing failure). An outage
+        redelivers them all; any other failure handles the events again one by one."""
+
+        async def alone(event: E) -> None:
+            await handler([event])
+
+        telemetry.BATCH_EVENTS.labels(self.service, topic).observe(len(events))
+        if len(events) == 1:
+            return [await self._handle(topic, events[0], alone)]
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(min(self._attempts, 2)),
+                wait=wait_random_exponential(multiplier=0.05, max=0.5),
+                retry=retry_if_exception(
+                    lambda e: not isinstance(e, InvalidEvent | Postpone) and not infrastructure_failure(e)
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    await handler(events)
+        except Exception as exc:
+            if infrastructure_failure(exc):
+                return [self._unavailable(topic, exc)] * len(events)
+            log.info(
+                "a batch failed; handling its events one by one",
+                extra={"topic": topic, "events": len(events), "error": repr(exc)},
+            )
+            return list(await asyncio.gather(*(self._handle(topic, event, alone) for event in events)))
+        for event in events:
+            self._handled(topic, str(event.event_id))
+        return [decide(Verdict.HANDLED)] * len(events)
+
+    def _handled(self, topic: str, key: str) -> None:
         self._failures.pop(key, None)
         telemetry.MESSAGES_HANDLED.labels(self.service, topic).inc()
-        return decide(Verdict.HANDLED)
+
+    def _unavailable(self, topic: str, exc: Exception) -> Decision:
+        telemetry.MESSAGES_FAILED.labels(self.service, topic, "unavailable").inc()
+        log.warning("a dependency is unavailable; redelivering", extra={"topic": topic, "error": repr(exc)})
+        return decide(Verdict.UNAVAILABLE, reason=repr(exc), max_backoff_s=self._max_backoff_s)
 
     async def _carry_out(self, topic: str, delivery: Delivery, decision: Decision) -> None:
         if decision.action is Action.ACK:

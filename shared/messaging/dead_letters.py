@@ -44,3 +44,51 @@ def ids(letter: DeadLetter, *names: str) -> dict[str, uuid.UUID] | None:
 def integer(letter: DeadLetter, name: str) -> int | None:
     value = top_level_fields(letter.payload, frozenset({name})).get(name)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def each(letter: DeadLetter, array: str, *names: str) -> list[dict[str, Any]]:
+    """The scalar fields ``names`` of every object in the top-level array ``array`` (e.g. the
+    testcase id and trial of each record of a record.produced batch), as far as the text can be
+    read; an object missing one of them is left out."""
+    items: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    item = f"{array}.item"
+    wanted = {f"{item}.{name}": name for name in names}
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(letter.payload.encode("utf-8", "replace")), use_float=True):
+            if prefix == item and event == "start_map":
+                current = {}
+            elif prefix == item and event == "end_map":
+                if len(current) == len(names):
+                    items.append(current)
+            elif prefix in wanted and event in _SCALARS:
+                current[wanted[prefix]] = value
+    except (ijson.JSONError, ValueError, RecursionError):
+        pass
+    return items
+
+
+def id_list(letter: DeadLetter, array: str) -> list[uuid.UUID]:
+    """The valid ids in the top-level array of strings ``array``."""
+    found: list[uuid.UUID] = []
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(letter.payload.encode("utf-8", "replace"))):
+            if prefix == f"{array}.item" and event == "string":
+                try:
+                    found.append(uuid.UUID(value))
+                except ValueError:
+                    continue
+    except (ijson.JSONError, ValueError, RecursionError):
+        pass
+    return found
+
+
+def has_object(letter: DeadLetter, name: str) -> bool:
+    """Whether the top-level field ``name`` holds an object (not null, not absent)."""
+    try:
+        for prefix, event, _ in ijson.parse(io.BytesIO(letter.payload.encode("utf-8", "replace"))):
+            if prefix == name:
+                return bool(event == "start_map")
+    except (ijson.JSONError, ValueError, RecursionError):
+        pass
+    return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from scorekeeper_sdk.client import cpb, qpb
 from scorekeeper_sdk.exact_json import struct
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
-from shared.events import DeadLetter
+from shared.events import DeadLetter, ScoresRequested
 from shared.topics import Topic, nats_stream, physical
 from tests.support.fake_system import FakeSystemServer, fake_system_server
 
@@ -198,26 +199,39 @@ async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client:
         await stack.restart(executor)
 
 
-async def test_a_poison_record_event_is_dead_lettered_and_its_record_errored(
-    stack: Stack, client: Client, broker: Any
+@pytest.mark.parametrize("schema_version", [1, 2])
+async def test_a_poison_record_event_is_dead_lettered_and_its_records_errored(
+    stack: Stack, client: Client, broker: Any, schema_version: int
 ) -> None:
-    project = await client.create_project("dlq-record")
-    testset_id = await _testset(client, project.id, QUESTIONS[:1])
+    project = await client.create_project(f"dlq-record-v{schema_version}")
+    testset_id = await _testset(client, project.id, QUESTIONS[:2])
     run = await client.create_run(project.id, testset_id, await _sdk_version(client, project.id), [])
-    (testcase,) = [t async for t in client.testcases(testset_id)]
+    first, second = [t async for t in client.testcases(testset_id)]
     # Not even JSON a model can take: nested 10,000 deep. The bus dead-letters it, the
-    # orchestrator settles the letter.
-    poison = (
-        f'{{"run_id": "{run.id}", "testcase_id": "{testcase.id}", "trial": 0, "status": "completed",'
-        f' "outputs": {{"x": {"[" * 10_000}{"]" * 10_000}}}}}'
-    )
+    # orchestrator settles the letter: every record it held becomes an errored record.
+    deep = f'{{"x": {"[" * 10_000}{"]" * 10_000}}}'
+    if schema_version == 1:
+        events = [
+            f'{{"run_id": "{run.id}", "testcase_id": "{t.id}", "trial": 0, "status": "completed", "outputs": {deep}}}'
+            for t in (first, second)
+        ]
+    else:
+        events = [
+            f'{{"schema_version": 2, "run_id": "{run.id}", "records": ['
+            f'{{"testcase_id": "{first.id}", "trial": 0, "status": "completed", "outputs": {{}}}}, '
+            f'{{"testcase_id": "{second.id}", "trial": 0, "status": "completed", "outputs": {deep}}}]}}'
+        ]
     prefix = stack.config.topic_prefix
-    await broker.jetstream().publish(physical("record.produced", prefix), poison.encode(), stream=nats_stream(prefix))
+    for poison in events:
+        await broker.jetstream().publish(
+            physical("record.produced", prefix), poison.encode(), stream=nats_stream(prefix)
+        )
     final = await client.wait_for_run(run.id, timeout_s=30)
-    assert (final.status, final.records, final.errored_records) == ("completed", 1, 1)
-    (record,) = await _records(client, run.id)
-    assert record.error.startswith("the record could not be stored: invalid record.produced event")
-    assert dict(record.inputs) == {"question": "q0"}
+    assert (final.status, final.records, final.errored_records) == ("completed", 2, 2)
+    records = await _records(client, run.id)
+    assert {r.error.split(":")[0] for r in records} == {"the record could not be stored"}
+    assert all("invalid record.produced event" in r.error for r in records)
+    assert sorted(str(dict(r.inputs)["question"]) for r in records) == ["q0", "q1"]
 
 
 async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, client: Client, broker: Any) -> None:
@@ -233,7 +247,12 @@ async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, c
         while (await client.get_run(run.id)).records < 1:
             await asyncio.sleep(0.1)
         (record,) = await _records(client, run.id)
-        request = {"run_id": run.id, "record_id": record.id, "metric_version_id": metric.version_id}
+        # As the orchestrator publishes it (schema version 2, "human": null).
+        request = ScoresRequested(
+            run_id=uuid.UUID(run.id),
+            record_ids=[uuid.UUID(record.id)],
+            metric_version_ids=[uuid.UUID(metric.version_id)],
+        ).model_dump_json()
         await _dead_letter(stack, broker, Topic.SCORE_REQUESTED, request, "scorer crashed on it")
     finally:
         await stack.restart(scorer)

@@ -136,7 +136,7 @@ async def test_http_gateway_serves_the_same_run_and_records(
         assert first is None or {"inputs", "outputs", "expected", "scores", "status"} <= first.keys()
 
 
-async def test_metrics_endpoints_count_handled_messages(
+async def test_metrics_endpoints_count_handled_messages_and_scores(
     stack: Stack, finished_run: tuple[str, scenario.DemoIds]
 ) -> None:
     async with httpx.AsyncClient() as http:
@@ -145,7 +145,10 @@ async def test_metrics_endpoints_count_handled_messages(
         for path in ("/healthz", "/readyz"):
             assert (await http.get(f"{stack.query_http}{path}")).status_code == 200
     handled = re.search(r'scorekeeper_messages_handled_total\{service="scorer",topic="score.requested"\} (\S+)', scorer)
-    assert handled is not None and float(handled.group(1)) >= 717
+    assert handled is not None and float(handled.group(1)) >= 2  # batches of records: 240 / 128 at least
+    written = re.search(r'scorekeeper_scores_written_total\{status="completed"\} (\S+)', scorer)
+    assert written is not None and float(written.group(1)) >= 717
+    assert 'scorekeeper_batch_events_bucket{le="1.0",service="scorer",topic="score.requested"}' in scorer
     assert (
         'scorekeeper_handler_seconds_bucket{le="0.001",service="run-orchestrator",topic="record.produced"}'
         in orchestrator

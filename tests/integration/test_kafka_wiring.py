@@ -12,19 +12,13 @@ Kafka, where redelivery after a nack can be observed too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from faststream import AckPolicy, BaseMiddleware, StreamMessage
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.message import AckStatus
-from faststream.nats import NatsBroker, PullSub, TestNatsBroker
 
 from shared.events import (
-    DeadLetter,
     Event,
     RecordProduced,
     RunCreated,
@@ -34,25 +28,19 @@ from shared.events import (
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent, Postpone
 from shared.topics import ALL_TOPICS, Topic
+from tests.support.inmemory_bus import (
+    KAFKA,
+    NATS,
+    PREFIX,
+    TRANSPORTS,
+    TRANSPORTS_TRANSIENT,
+    Transport,
+    observe_dead_letters,
+    only_subscriber,
+    record_deliveries,
+)
 
-PREFIX = "t1."
 SERVICE = "scorer"
-
-
-@dataclass(frozen=True)
-class Transport:
-    """One broker kind: the bus URL and FastStream's in-memory harness for it."""
-
-    name: str
-    url: str
-    harness: Callable[..., AbstractAsyncContextManager[Any]]
-
-
-KAFKA = Transport("kafka", "kafka://localhost:9092", TestKafkaBroker)
-NATS = Transport("nats", "nats://localhost:4222", TestNatsBroker)
-
-TRANSPORTS = [pytest.param(KAFKA, id="kafka"), pytest.param(NATS, id="nats")]
-TRANSPORTS_TRANSIENT = TRANSPORTS
 
 
 def score_requested() -> ScoreRequested:
@@ -62,50 +50,6 @@ def score_requested() -> ScoreRequested:
         metric_version_id=uuid.uuid4(),
         correlation_id="corr-1",
     )
-
-
-def record_deliveries(broker: KafkaBroker | NatsBroker) -> list[StreamMessage[Any]]:
-    """Every message the broker's subscribers receive, to read its final ack state afterwards."""
-    seen: list[StreamMessage[Any]] = []
-
-    class Recorder(BaseMiddleware):
-        async def consume_scope(self, call_next: Callable[..., Any], msg: StreamMessage[Any]) -> Any:
-            seen.append(msg)
-            return await call_next(msg)
-
-    broker.add_middleware(Recorder)
-    return seen
-
-
-def observe_dead_letters(bus: Bus, topic: Topic) -> tuple[KafkaBroker | NatsBroker, list[DeadLetter]]:
-    """A separate broker subscribed to ``<topic>.dlq``, parsing each message as a DeadLetter."""
-    letters: list[DeadLetter] = []
-
-    async def collect(letter: DeadLetter) -> None:
-        letters.append(letter)
-
-    name = bus.topic_name(topic.dlq)
-    observer: KafkaBroker | NatsBroker
-    if isinstance(bus.broker, KafkaBroker):
-        observer = KafkaBroker(logger=None)
-        observer.subscriber(name, group_id=f"{PREFIX}dlq-observer", ack_policy=AckPolicy.ACK)(collect)
-    else:
-        # The in-memory broker routes by stream name: use the stream the bus subscribed with.
-        stream = only_subscriber(bus).stream
-        observer = NatsBroker(logger=None)
-        observer.subscriber(
-            name,
-            stream=stream,
-            durable="dlq_observer",
-            pull_sub=PullSub(timeout=1.0),
-            ack_policy=AckPolicy.ACK,
-        )(collect)
-    return observer, letters
-
-
-def only_subscriber(bus: Bus) -> Any:
-    (subscriber,) = bus.broker.subscribers
-    return subscriber
 
 
 # -- wiring: what Bus.subscribe declares ---------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Contract tests: one hand-written example payload per event, which every consumer must accept.
+"""Contract tests: one hand-written example payload per event and schema version, which every
+consumer must accept.
 
-The payloads live in ``tests/unit/contracts/<topic>.json``; a change to an event model that breaks
-them breaks consumers still running the previous version.
+The payloads live in ``tests/unit/contracts/<topic>.json`` (schema version 1) and
+``<topic>.v2.json``; a change to an event model that breaks them breaks consumers still running
+the previous version. A consumer of version 2 reads version 1 too (during a rollout).
 """
 
 from __future__ import annotations
@@ -18,20 +20,35 @@ from pydantic import ValidationError
 from shared.events import (
     ChunkRequested,
     Event,
+    ProducedRecord,
     RecordProduced,
+    RecordsProduced,
     RunCreated,
     ScoreCompleted,
     ScoreRequested,
+    ScoresCompleted,
+    ScoresRequested,
 )
 from shared.topics import Topic
 
 CONTRACTS = Path(__file__).parent / "contracts"
-EVENTS: list[type[Event]] = [RunCreated, ChunkRequested, RecordProduced, ScoreRequested, ScoreCompleted]
+VERSION_1: list[type[Event]] = [RunCreated, ChunkRequested, RecordProduced, ScoreRequested, ScoreCompleted]
+# Schema version 2 of the batched topics, each with the version 1 it still reads.
+VERSION_2: dict[type[Event], type[Event]] = {
+    RecordsProduced: RecordProduced,
+    ScoresRequested: ScoreRequested,
+    ScoresCompleted: ScoreCompleted,
+}
+EVENTS = VERSION_1 + list(VERSION_2)
 ENVELOPE = ("event_id", "type", "schema_version", "occurred_at", "correlation_id")
 
 
+def contract(event: type[Event]) -> Path:
+    return CONTRACTS / (f"{event.topic.value}.v2.json" if event in VERSION_2 else f"{event.topic.value}.json")
+
+
 def example(event: type[Event]) -> dict[str, Any]:
-    payload = json.loads((CONTRACTS / f"{event.topic.value}.json").read_text())
+    payload = json.loads(contract(event).read_text())
     assert isinstance(payload, dict)
     return payload
 
@@ -43,7 +60,7 @@ def by_name(events: list[type[Event]]) -> list[Any]:
 def test_every_event_has_a_contract() -> None:
     assert {e.__name__ for e in Event.__subclasses__()} == {e.__name__ for e in EVENTS}
     assert {e.topic for e in EVENTS} == set(Topic)
-    assert sorted(p.name for p in CONTRACTS.glob("*.json")) == sorted(f"{t.value}.json" for t in Topic)
+    assert sorted(p.name for p in CONTRACTS.glob("*.json")) == sorted(contract(e).name for e in EVENTS)
 
 
 @pytest.mark.parametrize("event", by_name(EVENTS))
@@ -88,6 +105,59 @@ def test_record_produced_values() -> None:
         completion_tokens=3,
         cost_usd=0.000024,
     )
+
+
+@pytest.mark.parametrize("event", by_name(list(VERSION_2)))
+def test_version_2_reads_itself_and_refuses_nothing_of_version_1(event: type[Event]) -> None:
+    assert event.parse(contract(event).read_bytes()) == event.model_validate(example(event))
+    older = VERSION_2[event]
+    assert event.parse(contract(older).read_bytes()).schema_version == 2
+
+
+def test_a_version_1_record_is_a_batch_of_one() -> None:
+    one = RecordProduced.model_validate(example(RecordProduced))
+    batch = RecordsProduced.parse(contract(RecordProduced).read_bytes())
+    assert (batch.event_id, batch.run_id, batch.correlation_id) == (one.event_id, one.run_id, one.correlation_id)
+    assert batch.records == [ProducedRecord.model_validate(example(RecordProduced))]
+
+
+def test_a_version_1_score_request_is_one_pair() -> None:
+    one = ScoreRequested.model_validate(example(ScoreRequested))
+    request = ScoresRequested.parse(contract(ScoreRequested).read_bytes())
+    assert request.pairs() == [(one.record_id, one.metric_version_id)]
+    assert ScoresRequested.model_validate(example(ScoresRequested)).pairs() == [
+        (uuid.UUID("f0e1d2c3-b4a5-5968-8776-655443322110"), uuid.UUID("2a3b4c5d-6e7f-4809-9a1b-2c3d4e5f6a7b")),
+        (uuid.UUID("f0e1d2c3-b4a5-5968-8776-655443322110"), uuid.UUID("3b4c5d6e-7f80-491a-8b2c-3d4e5f6a7b8c")),
+        (uuid.UUID("a1b2c3d4-e5f6-5a7b-8c9d-0e1f2a3b4c5d"), uuid.UUID("2a3b4c5d-6e7f-4809-9a1b-2c3d4e5f6a7b")),
+        (uuid.UUID("a1b2c3d4-e5f6-5a7b-8c9d-0e1f2a3b4c5d"), uuid.UUID("3b4c5d6e-7f80-491a-8b2c-3d4e5f6a7b8c")),
+    ]
+
+
+@pytest.mark.parametrize("status", ["completed", "errored"])
+def test_a_version_1_score_completed_counts_one(status: str) -> None:
+    body = json.dumps(example(ScoreCompleted) | {"status": status}).encode()
+    assert (ScoresCompleted.parse(body).completed, ScoresCompleted.parse(body).errored) == (
+        int(status == "completed"),
+        int(status == "errored"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"records": []}, "List should have at least 1 item", id="no-records"),
+        pytest.param({"schema_version": 3}, "Input should be 2", id="unknown-version"),
+    ],
+)
+def test_a_version_2_record_batch_is_checked(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        RecordsProduced.parse(json.dumps(example(RecordsProduced) | change).encode())
+
+
+def test_a_reviewers_verdict_is_for_one_pair() -> None:
+    payload = example(ScoresRequested) | {"human": {"value": True, "reviewer": "ana"}}
+    with pytest.raises(ValueError, match="a reviewer's verdict is for one record and one metric version"):
+        ScoresRequested.parse(json.dumps(payload).encode())
 
 
 def test_record_produced_from_an_older_producer() -> None:

@@ -71,7 +71,7 @@ async def test_a_slow_heuristic_is_cut_at_its_cpu_bound_while_the_loop_keeps_goi
         "errored",
         "the heuristic used more than its 0.3 s CPU bound on this record",
     )
-    assert ticks >= elapsed / 0.01 * 0.5  # the event loop ran all along
+    assert ticks >= elapsed / 0.01 * 0.25  # the event loop ran all along (a blocked one would tick ~0)
 
 
 async def test_a_metric_that_keeps_exceeding_its_bound_is_paused_and_others_go_on(pool: HeuristicPool) -> None:

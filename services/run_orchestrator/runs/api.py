@@ -26,7 +26,7 @@ from shared.scoring.metric import passes
 
 
 def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
-    """One ingested record, checked, as RecordProduced fields; ValueError names the field as records[i].field."""
+    """One ingested record, checked, as ProducedRecord fields; ValueError names the field as records[i].field."""
     try:
         tid = uuid.UUID(r.testcase_id)
     except ValueError:

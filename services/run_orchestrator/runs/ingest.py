@@ -13,10 +13,11 @@ import asyncpg
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs.repository import RunRepository
 from shared.edge.errors import ApiError, Code, invalid
-from shared.events import RecordProduced
+from shared.events import ProducedRecord
 from shared.ids import record_id
 from shared.json_limits import storable
 from shared.messaging.bus import Bus
+from shared.record_batches import pack
 from shared.run_status import RunStatus
 
 
@@ -43,7 +44,7 @@ class Ingest:
         self._bus = bus
 
     async def __call__(self, run: asyncpg.Record, records: list[dict[str, Any]]) -> IngestOutcome:
-        """``records``: RecordProduced fields (testcase_id, trial, outputs, status …), checked one by one."""
+        """``records``: ProducedRecord fields (testcase_id, trial, outputs, status …), checked one by one."""
         if run["status"] in (RunStatus.CANCELLED, RunStatus.FAILED):
             raise ApiError(Code.FAILED_PRECONDITION, f"run {run['id']} is {run['status']}; it takes no records")
         version = await self._catalog.get_system_version(run["system_version_id"])
@@ -72,27 +73,23 @@ class Ingest:
         ids = [record_id(run["id"], r["testcase_id"], r["trial"]) for r in records]
         existing = await self._runs.existing_records(ids)
         outcome = IngestOutcome()
-        events = []
+        records_to_store: list[ProducedRecord] = []
         for i, (fields, rid) in enumerate(zip(records, ids, strict=True)):
             taken = Taken(i, fields["testcase_id"], fields["trial"], rid)
             if rid in existing:
                 outcome.duplicates.append(taken)
                 continue
             testcase = testcases[fields["testcase_id"]]
-            event, reason = storable(
-                RecordProduced(
-                    run_id=run["id"],
-                    inputs=testcase["inputs"],
-                    expected=testcase["expected"],
-                    metadata=testcase["metadata"],
-                    correlation_id=f"run:{run['id']}",
-                    **fields,
+            record, reason = storable(
+                ProducedRecord(
+                    inputs=testcase["inputs"], expected=testcase["expected"], metadata=testcase["metadata"], **fields
                 )
             )
             if reason is None:
                 outcome.stored.append(taken)
             else:
                 outcome.refused.append(Taken(i, taken.testcase_id, taken.trial, rid, reason))
-            events.append(event)
+            records_to_store.append(record)
+        events = pack(run["id"], records_to_store, f"run:{run['id']}")
         await asyncio.gather(*(self._bus.publish(event) for event in events))
         return outcome

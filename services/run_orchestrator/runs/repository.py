@@ -12,7 +12,7 @@ from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared import telemetry
 from shared.db.pool import Connection, fetch_one
 from shared.db.shards import fold_run_shards
-from shared.events import RecordProduced
+from shared.events import ProducedRecord
 from shared.ids import counter_shard, record_id
 from shared.run_status import LIVE, SCORABLE, TERMINAL, RunStatus
 
@@ -159,12 +159,12 @@ class RunRepository:
         row = await fetch_one(self._pool, "SELECT status, metric_version_ids FROM runs WHERE id = $1", run_id)
         return row["status"], list(row["metric_version_ids"])
 
-    async def testcase_in_testset(self, testcase_id: uuid.UUID, testset_id: uuid.UUID) -> bool:
-        return bool(
-            await self._pool.fetchval(
-                "SELECT 1 FROM testcases WHERE id = $1 AND testset_id = $2", testcase_id, testset_id
-            )
+    async def testcases_in_testset(self, testcase_ids: set[uuid.UUID], testset_id: uuid.UUID) -> set[uuid.UUID]:
+        """Which of the testcases belong to the testset."""
+        rows = await self._pool.fetch(
+            "SELECT id FROM testcases WHERE id = ANY($1::uuid[]) AND testset_id = $2", list(testcase_ids), testset_id
         )
+        return {r["id"] for r in rows}
 
     async def testcases_at(
         self, testset_id: uuid.UUID, version: int, testcase_ids: list[uuid.UUID]
@@ -220,52 +220,34 @@ class RunRepository:
         )
         return int(result.split()[-1])
 
-    async def save_record(self, event: RecordProduced) -> tuple[uuid.UUID, str | None]:
-        """Insert the record once (deterministic id) and count it, in one transaction; then
-        advance the run. Returns the record id and the run's new status when it changed."""
-        rid = record_id(event.run_id, event.testcase_id, event.trial)
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                inserted = await conn.fetchval(
-                    "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
-                    " latency_ms, metadata, prompt_tokens, completion_tokens, cost_usd)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    " ON CONFLICT (id) DO NOTHING RETURNING id",
-                    rid,
-                    event.run_id,
-                    event.testcase_id,
-                    event.trial,
-                    event.inputs,
-                    event.expected,
-                    event.outputs,
-                    event.status,
-                    event.error,
-                    event.latency_ms,
-                    event.metadata,
-                    event.prompt_tokens,
-                    event.completion_tokens,
-                    event.cost_usd,
-                )
-                if inserted is not None:
-                    # The usage sums let a run page show totals without scanning its records.
-                    await conn.execute(
-                        "INSERT INTO run_record_counts AS c (run_id, shard, records, errored, latency_ms,"
-                        " prompt_tokens, completion_tokens, cost_usd, costed)"
-                        " VALUES ($1, $2, 1, $3, $4, $5, $6, coalesce($7::float8, 0), ($7::float8 IS NOT NULL)::int)"
-                        " ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + 1,"
-                        " errored = c.errored + EXCLUDED.errored, latency_ms = c.latency_ms + EXCLUDED.latency_ms,"
-                        " prompt_tokens = c.prompt_tokens + EXCLUDED.prompt_tokens,"
-                        " completion_tokens = c.completion_tokens + EXCLUDED.completion_tokens,"
-                        " cost_usd = c.cost_usd + EXCLUDED.cost_usd, costed = c.costed + EXCLUDED.costed",
-                        event.run_id,
-                        counter_shard(rid),
-                        1 if event.status == "errored" else 0,
-                        event.latency_ms,
-                        event.prompt_tokens,
-                        event.completion_tokens,
-                        event.cost_usd,
-                    )
-            return rid, await self._advance(conn, event.run_id)
+    async def save_records(self, run_id: uuid.UUID, records: list[ProducedRecord]) -> tuple[list[uuid.UUID], int]:
+        """Insert the records once each (deterministic ids) and count them, in one statement; a
+        record already there (a redelivery, a re-execution) is left as it is and not counted again.
+        Returns the records' ids, in order, and how many were new."""
+        ids = [record_id(run_id, r.testcase_id, r.trial) for r in records]
+        unique: dict[uuid.UUID, ProducedRecord] = {}
+        for rid, record in zip(ids, records, strict=True):
+            unique.setdefault(rid, record)
+        rows = list(unique.values())
+        inserted = await self._pool.fetchval(
+            _INSERT_RECORDS,
+            run_id,
+            list(unique),
+            [r.testcase_id for r in rows],
+            [r.trial for r in rows],
+            [r.inputs for r in rows],
+            [r.expected for r in rows],
+            [r.outputs for r in rows],
+            [r.status for r in rows],
+            [r.error for r in rows],
+            [r.latency_ms for r in rows],
+            [r.metadata for r in rows],
+            [r.prompt_tokens for r in rows],
+            [r.completion_tokens for r in rows],
+            [r.cost_usd for r in rows],
+            [counter_shard(rid) for rid in unique],
+        )
+        return ids, int(inserted)
 
     async def advance(self, run_id: uuid.UUID) -> str | None:
         async with self._pool.acquire() as conn:
@@ -332,3 +314,39 @@ class RunRepository:
     async def count_by_status(self) -> dict[str, int]:
         rows = await self._pool.fetch("SELECT status, count(*) AS n FROM runs GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+
+# Records of one run inserted from arrays ($2 …, one element per record), and the new ones
+# counted into the run's sharded counters (the usage sums let a run page show totals without
+# scanning its records) — one statement, so a batch is one round trip and one transaction.
+_INSERT_RECORDS = """
+WITH batch AS (
+    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::int[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::text[],
+                         $9::text[], $10::float8[], $11::jsonb[], $12::int[], $13::int[], $14::float8[], $15::int[])
+        AS b(id, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms, metadata,
+             prompt_tokens, completion_tokens, cost_usd, shard)
+), inserted AS (
+    INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms,
+                         metadata, prompt_tokens, completion_tokens, cost_usd)
+    SELECT id, $1, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms, metadata,
+           prompt_tokens, completion_tokens, cost_usd
+    FROM batch
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+), counted AS (
+    INSERT INTO run_record_counts AS c (run_id, shard, records, errored, latency_ms, prompt_tokens,
+                                        completion_tokens, cost_usd, costed)
+    SELECT $1, b.shard, count(*), count(*) FILTER (WHERE b.status = 'errored'), sum(b.latency_ms),
+           sum(b.prompt_tokens), sum(b.completion_tokens), coalesce(sum(b.cost_usd), 0), count(b.cost_usd)
+    FROM inserted JOIN batch b USING (id)
+    GROUP BY b.shard
+    ORDER BY b.shard  -- the same lock order in every transaction: no deadlock between batches
+    ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + EXCLUDED.records,
+        errored = c.errored + EXCLUDED.errored, latency_ms = c.latency_ms + EXCLUDED.latency_ms,
+        prompt_tokens = c.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = c.completion_tokens + EXCLUDED.completion_tokens,
+        cost_usd = c.cost_usd + EXCLUDED.cost_usd, costed = c.costed + EXCLUDED.costed
+    RETURNING 1
+)
+SELECT count(*) FROM inserted
+"""

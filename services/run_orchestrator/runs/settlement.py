@@ -3,7 +3,7 @@ them: whatever made an event fail for good, its run still ends, with exact count
 
 - ``run.created``: the run could not be planned; it fails, naming why.
 - ``chunk.requested``: the chunk's testcase × trial pairs without a record become errored records.
-- ``record.produced``: the record becomes an errored record (its outputs are not kept).
+- ``record.produced``: its records become errored records (their outputs are not kept).
 - ``score.completed``: the run's status is worked out again from its counts.
 
 Each is idempotent (deterministic record ids, ``ON CONFLICT DO NOTHING``), as every handler.
@@ -17,7 +17,7 @@ import uuid
 import asyncpg
 
 from services.run_orchestrator.runs.repository import RunRepository
-from shared.events import DeadLetter, RecordProduced
+from shared.events import DeadLetter, ProducedRecord
 from shared.json_limits import clean_text, storable
 from shared.messaging import dead_letters
 from shared.messaging.bus import Bus
@@ -57,23 +57,34 @@ class Settlement:
             return
         testcases = await self._runs.testcases_between(header.testset_id, header.testset_version, first, last)
         error = f"the chunk of testcases could not be executed: {letter.error}"
-        for testcase in testcases:
-            for trial in range(header.trials):
-                await self._errored(header.id, testcase, trial, error)
+        await self._errored(header.id, [(t, trial) for t in testcases for trial in range(header.trials)], error)
 
     async def record_produced(self, letter: DeadLetter) -> None:
-        found = dead_letters.ids(letter, "run_id", "testcase_id")
-        trial = dead_letters.integer(letter, "trial")
-        if found is None or trial is None:
+        """Schema version 2 lists its records; version 1 is one record at the top level."""
+        found = dead_letters.ids(letter, "run_id")
+        if found is None:
             return
         header = await self._runs.header(found["run_id"])
-        if header is None or not 0 <= trial < header.trials:
+        if header is None:
             return
-        revisions = await self._runs.testcases_at(header.testset_id, header.testset_version, [found["testcase_id"]])
-        testcase = revisions.get(found["testcase_id"])
-        if testcase is None:
-            return
-        await self._errored(header.id, testcase, trial, f"the record could not be stored: {letter.error}")
+        keys = dead_letters.each(letter, "records", "testcase_id", "trial")
+        if not keys:
+            one = dead_letters.ids(letter, "testcase_id")
+            trial = dead_letters.integer(letter, "trial")
+            keys = [{"testcase_id": str(one["testcase_id"]), "trial": trial}] if one and trial is not None else []
+        pairs: list[tuple[uuid.UUID, int]] = []
+        for key in keys:
+            try:
+                testcase_id, trial = uuid.UUID(str(key["testcase_id"])), key["trial"]
+            except ValueError:
+                continue
+            if isinstance(trial, int) and not isinstance(trial, bool) and 0 <= trial < header.trials:
+                pairs.append((testcase_id, trial))
+        revisions = await self._runs.testcases_at(
+            header.testset_id, header.testset_version, list({t for t, _ in pairs})
+        )
+        error = f"the record could not be stored: {letter.error}"
+        await self._errored(header.id, [(revisions[t], trial) for t, trial in pairs if t in revisions], error)
 
     async def score_completed(self, letter: DeadLetter) -> None:
         found = dead_letters.ids(letter, "run_id")
@@ -81,19 +92,25 @@ class Settlement:
             return
         await self._runs.advance(found["run_id"])
 
-    async def _errored(self, run_id: uuid.UUID, testcase: asyncpg.Record, trial: int, error: str) -> None:
-        event, _ = storable(
-            RecordProduced(
-                run_id=run_id,
-                testcase_id=testcase["testcase_id"],
-                trial=trial,
-                inputs=testcase["inputs"],
-                expected=testcase["expected"],
-                metadata=testcase["metadata"],
-                status="errored",
-                error=error,
-            )
-        )
-        _, status = await self._runs.save_record(event)
+    async def _errored(self, run_id: uuid.UUID, pairs: list[tuple[asyncpg.Record, int]], error: str) -> None:
+        """Errored records for the testcase × trial pairs that have no record yet."""
+        if not pairs:
+            return
+        records = [
+            storable(
+                ProducedRecord(
+                    testcase_id=testcase["testcase_id"],
+                    trial=trial,
+                    inputs=testcase["inputs"],
+                    expected=testcase["expected"],
+                    metadata=testcase["metadata"],
+                    status="errored",
+                    error=error,
+                )
+            )[0]
+            for testcase, trial in pairs
+        ]
+        await self._runs.save_records(run_id, records)
+        status = await self._runs.advance(run_id)
         if status in TERMINAL:
             log.info("run finished", extra={"run_id": str(run_id), "status": status})

@@ -19,15 +19,17 @@ from shared.scoring.heuristics import execution, similarity, structured, text
 from shared.scoring.heuristics.base import HeuristicError, Params, Verdict
 from shared.scoring.record import ScoringInput
 
-__all__ = ["KINDS", "HeuristicError", "Kind", "Verdict", "evaluate", "validate_params"]
+__all__ = ["KINDS", "HeuristicError", "Kind", "Verdict", "evaluate", "prepare", "validate_params"]
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A heuristic: the model of its params and the check it runs on a record."""
+    """A heuristic: the model of its params and the check it runs on a record; ``prepare`` loads
+    what the check needs once per process (a slow import), outside any time bound."""
 
     params: type[Params]
     check: Callable[[Any, ScoringInput], Verdict]
+    prepare: Callable[[], object] | None = None
 
 
 KINDS: dict[str, Kind] = {
@@ -46,7 +48,7 @@ KINDS: dict[str, Kind] = {
     "string_similarity": Kind(similarity.StringSimilarityParams, similarity.string_similarity),
     "token_f1": Kind(similarity.TokenF1Params, similarity.token_f1),
     "bleu": Kind(similarity.BleuParams, similarity.bleu),
-    "rouge_l": Kind(similarity.RougeLParams, similarity.rouge_l),
+    "rouge_l": Kind(similarity.RougeLParams, similarity.rouge_l, prepare=similarity.rouge_scorer),
     "latency_under": Kind(execution.LatencyUnderParams, execution.latency_under),
     "cost_under": Kind(execution.CostUnderParams, execution.cost_under),
 }
@@ -65,6 +67,13 @@ def validate_params(kind: str, params: dict[str, Any]) -> Params:
             for e in exc.errors()
         )
         raise ValueError(f"invalid params for {kind}: {problems}") from exc
+
+
+def prepare(kind: str) -> None:
+    """Load what heuristic ``kind`` needs (nothing for most), so that scoring does not pay for it."""
+    spec = KINDS.get(kind)
+    if spec is not None and spec.prepare is not None:
+        spec.prepare()
 
 
 @functools.lru_cache(maxsize=256)

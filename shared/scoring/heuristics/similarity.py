@@ -199,7 +199,7 @@ class _Tokens:
 
 
 @functools.cache
-def _rouge_scorer() -> Any:
+def rouge_scorer() -> Any:
     # rouge-score imports nltk, which takes seconds: only a process that scores rouge_l pays for it.
     from rouge_score import rouge_scorer
 
@@ -213,7 +213,7 @@ def rouge_l(p: RougeLParams, record: ScoringInput) -> Verdict:
     for ref in refs:
         target = tokens(ref)
         _check_size("rouge_l", len(pred), len(target), "token", MAX_TOKEN_PAIRS)
-        scored.append((_rouge_scorer().score(" ".join(target), " ".join(pred))["rougeL"], ref))
+        scored.append((rouge_scorer().score(" ".join(target), " ".join(pred))["rougeL"], ref))
     result, ref = max(scored, key=lambda s: float(s[0].fmeasure))
     detail = f" (precision {result.precision:.2f}, recall {result.recall:.2f})"
     return _graded("ROUGE-L F1", float(result.fmeasure), p.threshold, got, ref, detail, _best_of(len(refs)))

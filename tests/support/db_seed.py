@@ -1,0 +1,48 @@
+"""Rows written straight into a test database: a project, a testset of bare testcases, heuristic
+metric versions and a run over them (for tests of one layer, without the services)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+
+async def seed(
+    db: asyncpg.Pool, testcases: int, trials: int, metrics: Sequence[tuple[str, str, dict[str, object]]]
+) -> tuple[uuid.UUID, list[uuid.UUID], list[uuid.UUID]]:
+    """A project, a testset, metric versions (name, output type, config) and a run; returns
+    (run id, testcase ids, metric version ids)."""
+    project, testset, run = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
+    await db.execute(
+        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
+    )
+    case_ids = [uuid.uuid4() for _ in range(testcases)]
+    for case in case_ids:
+        await db.execute("INSERT INTO testcases (id, testset_id) VALUES ($1, $2)", case, testset)
+    version_ids = []
+    for name, output_type, config in metrics:
+        metric, version = uuid.uuid4(), uuid.uuid4()
+        await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, $3)", metric, project, name)
+        await db.execute(
+            "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
+            " VALUES ($1, $2, 1, 'heuristic', $3, $4)",
+            version,
+            metric,
+            output_type,
+            config,
+        )
+        version_ids.append(version)
+    await db.execute(
+        "INSERT INTO runs (id, project_id, testset_id, testset_version, metric_version_ids, source, status, trials,"
+        " expected_records) VALUES ($1, $2, $3, 1, $4, 'api', 'running_scoring', $5, $6)",
+        run,
+        project,
+        testset,
+        version_ids,
+        trials,
+        testcases * trials,
+    )
+    return run, case_ids, version_ids
