@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.topics import Topic
 
@@ -34,10 +33,13 @@ class Event(BaseModel):
         return cls.model_validate_json(body)
 
 
+_DOCUMENT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+
 def _schema_version(body: bytes) -> tuple[int, dict[str, Any]]:
-    document = json.loads(body)
-    if not isinstance(document, dict):
-        raise ValueError("an event is a JSON object")
+    """The event's schema version and its JSON object; bytes that are not one raise the
+    ValidationError a model would (``<root>: Invalid JSON …``)."""
+    document = _DOCUMENT.validate_json(body)
     version = document.get("schema_version", 1)
     return (version if isinstance(version, int) else 0), document
 

@@ -318,7 +318,9 @@ class RunRepository:
 
 # Records of one run inserted from arrays ($2 …, one element per record), and the new ones
 # counted into the run's sharded counters (the usage sums let a run page show totals without
-# scanning its records) — one statement, so a batch is one round trip and one transaction.
+# scanning its records) — one statement, so a batch is one round trip and one transaction. Each
+# record gets its own created_at (clock_timestamp, in the batch's order), as if stored one by one:
+# the reads that split the time line into windows need records apart in time.
 _INSERT_RECORDS = """
 WITH batch AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::int[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::text[],
@@ -327,9 +329,9 @@ WITH batch AS (
              prompt_tokens, completion_tokens, cost_usd, shard)
 ), inserted AS (
     INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms,
-                         metadata, prompt_tokens, completion_tokens, cost_usd)
+                         metadata, prompt_tokens, completion_tokens, cost_usd, created_at)
     SELECT id, $1, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms, metadata,
-           prompt_tokens, completion_tokens, cost_usd
+           prompt_tokens, completion_tokens, cost_usd, clock_timestamp()
     FROM batch
     ON CONFLICT (id) DO NOTHING
     RETURNING id
