@@ -20,8 +20,13 @@ CHROMIUM := /usr/bin/chromium
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
+# Compiled bytecode is kept: dependencies are compiled when installed, our modules when first
+# imported (a machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile every module again
+# in each of the many service processes a test session starts).
+export UV_COMPILE_BYTECODE := 1
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk lint typecheck clean
+.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -94,6 +99,9 @@ bench-console: setup
 
 bench-sdk: setup
 	$(PY) -m tests.bench.sdk_memory $(ARGS)
+
+bench-http: setup
+	$(PY) -m tests.bench.http_clients $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

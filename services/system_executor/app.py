@@ -16,7 +16,8 @@ from services.system_executor.repository import ExecutorRepository, RunPlan, Tes
 from services.system_executor.settings import ExecutorSettings
 from shared.db.pool import create_pool, database_reachable
 from shared.llm import Endpoint, LlmGateway
-from shared.outbound.allowlist import openai_http_client, outbound_http_client
+from shared.outbound.allowlist import openai_http_client
+from shared.outbound.session import outbound_session
 from shared.runtime import ServiceParts, database_url, make_bus
 
 SERVICE = "system-executor"
@@ -25,11 +26,11 @@ SERVICE = "system-executor"
 async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
     platform = settings.platform()
-    client = await stack.enter_async_context(
-        outbound_http_client(settings.allowlist(), platform=platform, max_connections=settings.max_concurrency)
+    session = await stack.enter_async_context(
+        outbound_session(settings.allowlist(), platform=platform, max_connections=settings.max_concurrency)
     )
     caller = HttpSystemCaller(
-        client,
+        session,
         max_response_bytes=settings.max_response_bytes,
         max_redirects=settings.max_redirects,
         retry=RetryPolicy(settings.retry_backoff_base_s, settings.retry_backoff_max_s, settings.max_retry_after_s),

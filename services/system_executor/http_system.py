@@ -19,12 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from jinja2 import TemplateError
+from multidict import CIMultiDictProxy
+from yarl import URL
 
 from services.system_executor.execution import Execution
 from shared import telemetry
-from shared.outbound.allowlist import HostNotAllowed
+from shared.outbound.allowlist import HostNotAllowed, ResolveFailed
 from shared.outbound.secrets import SecretEnvPolicy, mask
 from shared.system_config import HttpSystemConfig, build_body, extract_outputs
 from shared.throttle import TokenBucket, retry_after_s
@@ -81,15 +83,16 @@ class _Stop(Exception):
 
 
 class HttpSystemCaller:
-    """One per executor process. Holds the client (whose connections pass the host allowlist)
-    and the token buckets of the systems that set ``requests_per_s``, shared by every run.
+    """One per executor process. Holds the session (shared/outbound/session.py: its connections
+    pass the platform check and the host allowlist) and the token buckets of the systems that set
+    ``requests_per_s``, shared by every run.
 
     Secret headers are read from ``environ`` at each call and masked in every error message.
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         max_response_bytes: int,
         max_redirects: int = 5,
@@ -97,7 +100,7 @@ class HttpSystemCaller:
         environ: Mapping[str, str] | None = None,
         secret_env: SecretEnvPolicy | None = None,
     ) -> None:
-        self._client = client
+        self._session = session
         self._max_response_bytes = max_response_bytes
         self._max_redirects = max_redirects
         self._retry = retry if retry is not None else RetryPolicy()
@@ -200,11 +203,13 @@ class HttpSystemCaller:
             return stop.failure
         except HostNotAllowed as exc:
             return _Failure("not_allowed", str(exc))
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             return _Failure("timeout", f"no answer within {config.timeout_s:g}s from {config.url}", retryable=True)
-        except httpx.TransportError as exc:
+        except ResolveFailed as exc:
+            return _Failure("unreachable", f"could not reach {config.url}", f"ConnectError: {exc}", retryable=True)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             return _Failure("unreachable", f"could not reach {config.url}", _describe(exc), retryable=True)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, ValueError) as exc:
             return _Failure("unreachable", f"could not call {config.url}", _describe(exc))
         if not 200 <= status < 300:
             retryable = status >= 500 or status in _RETRYABLE_4XX
@@ -231,46 +236,52 @@ class HttpSystemCaller:
 
     async def _exchange(
         self, config: HttpSystemConfig, body: Any, headers: dict[str, str]
-    ) -> tuple[int, bytes, httpx.Headers]:
+    ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
         """Send the request, following redirects hop by hop; the final status, body and headers."""
         method = config.method
-        url = httpx.URL(config.url)
-        payload: dict[str, Any] = {"params": body} if method == "GET" else {"json": body}
+        url = URL(config.url)
         hop_headers = dict(headers)
+        data: bytes | None = None
+        params: list[tuple[str, str]] | None = None
+        if method == "GET":
+            params = _query(body)
+        elif body is not None:
+            data = _json_body(body)
+            if not any(name.lower() == "content-type" for name in hop_headers):
+                hop_headers["Content-Type"] = "application/json"
         for hop in range(self._max_redirects + 1):
-            request = self._client.build_request(method, url, headers=hop_headers, timeout=config.timeout_s, **payload)
-            response = await self._client.send(request, stream=True)
-            try:
-                if not response.is_redirect:
-                    return response.status_code, await self._read(response), response.headers
-                target = url.join(response.headers["location"])
+            async with self._session.request(
+                method, url, headers=hop_headers, data=data, params=params, allow_redirects=False
+            ) as response:
+                location = response.headers.get("location")
+                if response.status not in _REDIRECTS or location is None:
+                    return response.status, await self._read(response), response.headers
+                target = url.join(URL(location))
                 if hop == self._max_redirects:
-                    raise _Stop(_redirect_refused(response.status_code, target, self._max_redirects))
+                    raise _Stop(_redirect_refused(response.status, target, self._max_redirects))
                 if target.scheme not in ("http", "https"):
                     raise _Stop(_Failure("redirect", f"system redirected to {target}, which is not http(s)"))
                 # As browsers do: 303 (and 301/302 after anything but GET) go on as a GET without
                 # a body; 307 and 308 repeat the request as it was.
-                if response.status_code == 303 or (response.status_code in (301, 302) and method != "GET"):
-                    method, payload = "GET", {}
-                elif method == "GET":
-                    payload = {}  # the query is in the Location already
+                if response.status == 303 or (response.status in (301, 302) and method != "GET"):
+                    method, data = "GET", None
+                    hop_headers = {k: v for k, v in hop_headers.items() if k.lower() != "content-type"}
+                params = None  # a GET's query is in the Location already
                 if _origin(target) != _origin(url):
                     # Credentials are for the system's own origin, never for where it points us.
                     dropped = {name.lower() for name in config.secret_headers} | {"authorization", "cookie"}
                     hop_headers = {k: v for k, v in hop_headers.items() if k.lower() not in dropped}
                 url = target
-            finally:
-                await response.aclose()
         raise AssertionError("unreachable: the last hop returns or stops")
 
-    async def _read(self, response: httpx.Response) -> bytes:
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self._max_response_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise _Stop(_Failure("too_large", f"response larger than {limit} bytes ({declared} announced)"))
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.content.iter_chunked(64 * 1024):
             size += len(chunk)
             if size > limit:
                 raise _Stop(_Failure("too_large", f"response larger than {limit} bytes"))
@@ -278,17 +289,49 @@ class HttpSystemCaller:
         return b"".join(chunks)
 
 
-def _redirect_refused(status: int, target: httpx.URL, max_redirects: int) -> _Failure:
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _json_body(body: Any) -> bytes:
+    """The request body as compact JSON (NaN refused: it is not JSON)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _query(body: Any) -> list[tuple[str, str]] | None:
+    """A GET's body as query parameters: a list is a repeated parameter; true / false / null are
+    written as in JSON (``true``, ``false``, empty)."""
+    if not isinstance(body, dict):
+        return None
+    pairs = []
+    for key, value in body.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((str(key), _query_value(item)))
+    return pairs
+
+
+def _query_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def _redirect_refused(status: int, target: URL, max_redirects: int) -> _Failure:
     if max_redirects == 0:
         return _Failure("redirect", f"system answered HTTP {status} redirecting to {target} (redirects are off)")
     return _Failure("redirect", f"system redirected more than {max_redirects} times (last to {target})")
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
     return url.scheme, url.host, url.port
 
 
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"ConnectError: {exc.os_error.strerror or exc.os_error}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

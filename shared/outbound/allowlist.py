@@ -202,10 +202,40 @@ def _local_addresses() -> frozenset[str]:
     return frozenset(str(info[4][0]) for info in infos)
 
 
+class Gate:
+    """The platform and allowlist checks of one kind of outbound call, between resolving a host
+    and connecting to it: what each HTTP client's connection layer asks before it connects."""
+
+    def __init__(
+        self,
+        allowlist: HostAllowlist,
+        *,
+        platform: PlatformListeners | None = None,
+        resolver: Resolver = resolve,
+        label: str = "system URL",
+        owner: str = "executor",
+    ) -> None:
+        self._allowlist = allowlist
+        self._platform = platform if platform is not None else PlatformListeners()
+        self._resolve = resolver
+        self.label = label
+        self._owner = owner
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The checked addresses to connect to for ``host:port``: ResolveFailed when it resolves to
+        nothing, HostNotAllowed when any address it resolves to may not be called."""
+        addresses = await self._resolve(host, port)
+        if not addresses:
+            raise ResolveFailed(f"{host!r} resolves to no address")
+        await self._platform.check(host, addresses, port, self.label, self._resolve)
+        self._allowlist.check(host, addresses, self.label, self._owner)
+        return addresses
+
+
 class _GatedBackend:
-    """An httpcore network backend with the platform and allowlist checks between resolving and
-    connecting. httpx and httpx2 (the openai client's fork) each have their own httpcore, so each
-    gets a subclass naming its module in ``_core``."""
+    """An httpcore network backend that passes the Gate before connecting. httpx and httpx2 (the
+    openai client's fork) each have their own httpcore, so each gets a subclass naming its module
+    in ``_core``."""
 
     _core: Any
 
@@ -219,12 +249,8 @@ class _GatedBackend:
         label: str = "system URL",
         owner: str = "executor",
     ) -> None:
-        self._allowlist = allowlist
-        self._platform = platform if platform is not None else PlatformListeners()
-        self._resolve = resolver
+        self._gate = Gate(allowlist, platform=platform, resolver=resolver, label=label, owner=owner)
         self._inner = inner if inner is not None else self._core.AnyIOBackend()
-        self._label = label
-        self._owner = owner
 
     async def connect_tcp(
         self,
@@ -237,15 +263,11 @@ class _GatedBackend:
         core = self._core
         try:
             async with asyncio.timeout(timeout):
-                addresses = await self._resolve(host, port)
+                addresses = await self._gate.addresses(host, port)
         except TimeoutError as exc:
             raise core.ConnectTimeout(f"resolving {host!r} took longer than {timeout}s") from exc
         except ResolveFailed as exc:
             raise core.ConnectError(str(exc)) from exc
-        if not addresses:
-            raise core.ConnectError(f"{host!r} resolves to no address")
-        await self._platform.check(host, addresses, port, self._label, self._resolve)
-        self._allowlist.check(host, addresses, self._label, self._owner)
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -258,7 +280,7 @@ class _GatedBackend:
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> Any:
-        raise HostNotAllowed(f"{self._label}s are called over TCP only")
+        raise HostNotAllowed(f"{self._gate.label}s are called over TCP only")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)

@@ -12,10 +12,10 @@ from shared.outbound.allowlist import (
     DEFAULT_ALLOWED_HOSTS,
     HostAllowlist,
     Resolver,
-    outbound_http_client,
     resolve,
 )
 from shared.outbound.secrets import SecretEnvPolicy
+from shared.outbound.session import outbound_session
 from shared.system_config import parse_http_config
 
 FAST = RetryPolicy(backoff_base_s=0.01, backoff_max_s=0.05, max_retry_after_s=2.0)
@@ -34,9 +34,9 @@ async def caller(
     retry: RetryPolicy = FAST,
     max_response_bytes: int = 100_000,
 ) -> AsyncIterator[HttpSystemCaller]:
-    async with outbound_http_client(HostAllowlist.parse(allowed), max_connections=16, resolver=resolver) as client:
+    async with outbound_session(HostAllowlist.parse(allowed), max_connections=16, resolver=resolver) as session:
         yield HttpSystemCaller(
-            client,
+            session,
             max_response_bytes=max_response_bytes,
             max_redirects=max_redirects,
             retry=retry,

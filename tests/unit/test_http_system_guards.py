@@ -185,6 +185,22 @@ async def test_every_new_connection_resolves_and_checks_again(system: FakeSystem
     assert str(caught.value) == f"system URL host 'rebind.test' {NOT_ALLOWED}"
 
 
+async def test_every_new_connection_of_an_http_system_resolves_and_checks_again(system: FakeSystemServer) -> None:
+    answers = iter([["127.0.0.1"], ["10.1.2.3"]])
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    # "Connection: close": the system closes each connection, so the second call opens a new one.
+    config = {"url": f"http://rebind.test:{system.port}/echo", "headers": {"Connection": "close"}, "max_attempts": 1}
+    async with caller(allowed="127.0.0.0/8", resolver=rebinding) as http:
+        first = await http.call(parse_http_config(config), CONTEXT)
+        second = await http.call(parse_http_config(config), CONTEXT)
+    assert first.status == "completed"
+    assert (second.status, second.error) == ("errored", f"system URL host 'rebind.test' {NOT_ALLOWED}")
+    assert len(system.received()) == 1
+
+
 async def test_an_unresolvable_name_is_unreachable() -> None:
     async def no_dns(host: str, port: int) -> list[str]:
         return await resolve("no-such-host.invalid", port)

@@ -15,9 +15,9 @@ from shared.outbound.allowlist import (
     HostNotAllowed,
     PlatformListeners,
     openai_http_client,
-    outbound_http_client,
 )
 from shared.outbound.secrets import SecretEnvPolicy, mask
+from shared.outbound.session import outbound_session
 from shared.system_config import parse_http_config
 from tests.support.fake_llm import FakeLlmServer, Reply
 from tests.support.fake_system import FakeSystemServer
@@ -134,10 +134,10 @@ async def test_an_http_system_cannot_call_a_platform_listener_even_when_loopback
     system_server: FakeSystemServer,
 ) -> None:
     platform = PlatformListeners.parse(f"127.0.0.1:{system_server.port}")
-    async with outbound_http_client(
+    async with outbound_session(
         HostAllowlist.parse(DEFAULT_ALLOWED_HOSTS), platform=platform, max_connections=4
-    ) as client:
-        result = await HttpSystemCaller(client, max_response_bytes=10_000).call(
+    ) as session:
+        result = await HttpSystemCaller(session, max_response_bytes=10_000).call(
             parse_http_config({"url": system_server.url("/echo"), "max_attempts": 1}), {"inputs": {}, "metadata": {}}
         )
     assert (result.status, result.error) == (
@@ -160,8 +160,8 @@ async def test_a_secret_header_echoed_in_a_2xx_answer_is_masked_in_the_outputs(s
             "outputs": {"leaked": "headers.authorization", "all": "$"},
         }
     )
-    async with outbound_http_client(HostAllowlist.parse(DEFAULT_ALLOWED_HOSTS), max_connections=4) as client:
-        caller = HttpSystemCaller(client, max_response_bytes=100_000, environ={"SECRET_BOT": SECRET})
+    async with outbound_session(HostAllowlist.parse(DEFAULT_ALLOWED_HOSTS), max_connections=4) as session:
+        caller = HttpSystemCaller(session, max_response_bytes=100_000, environ={"SECRET_BOT": SECRET})
         result = await caller.call(config, {"inputs": {}, "metadata": {}})
     assert result.status == "completed"
     assert system_server.received()[0].headers["authorization"] == f"Bearer {SECRET}"
@@ -174,9 +174,9 @@ async def test_a_secret_header_naming_a_refused_variable_is_never_read(system_se
     config = parse_http_config(
         {"url": system_server.url("/echo"), "secret_headers": {"X-Key": {"env": "SCOREKEEPER_DATABASE_URL"}}}
     )
-    async with outbound_http_client(HostAllowlist.parse(DEFAULT_ALLOWED_HOSTS), max_connections=4) as client:
+    async with outbound_session(HostAllowlist.parse(DEFAULT_ALLOWED_HOSTS), max_connections=4) as session:
         caller = HttpSystemCaller(
-            client, max_response_bytes=10_000, environ={"SCOREKEEPER_DATABASE_URL": "postgres://"}
+            session, max_response_bytes=10_000, environ={"SCOREKEEPER_DATABASE_URL": "postgres://"}
         )
         result = await caller.call(config, {"inputs": {}, "metadata": {}})
     assert result.status == "errored"
