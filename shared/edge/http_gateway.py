@@ -78,9 +78,7 @@ def parse_json(text: str, message: Message) -> None:
     """A request body into ``message``: JSON values (Struct fields) keep their numbers exactly
     (``exact_json``), which protobuf's own parser would turn into doubles."""
     try:
-        data = json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_float=_finite, parse_constant=_not_a_number
-        )
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_float=_finite, parse_constant=_not_a_number)
     except ValueError as exc:
         raise json_format.ParseError(f"Failed to load JSON: {exc}") from exc
     json_format.ParseDict(map_json_fields(data, message.DESCRIPTOR, to_wire), message)
