@@ -24,6 +24,7 @@ from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 from shared.edge.rules import http_rules
 from shared.embedded import ensure_database
+from shared.embedded_kafka import fast_join_env
 from tests.support.outage import PostgresOutage
 from tests.support.rpcs import RPCS, Rpc
 
@@ -259,16 +260,17 @@ async def _raw_call(
 
 
 async def test_postgresql_down_answers_503_and_unavailable_then_recovers(
-    tmp_path_factory: pytest.TempPathFactory, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, bus_url: str
 ) -> None:
     database = PostgresOutage(tmp_path_factory.mktemp("outage-pg"))
     outage_stack = Stack(
         StackConfig(
             data_dir=tmp_path_factory.mktemp("outage-stack"),
             database_url=await ensure_database(database.url, "scorekeeper"),
-            bus_url=nats_url,
+            bus_url=bus_url,
             topic_prefix=f"o{uuid.uuid4().hex[:8]}.",
             demo_system=False,
+            env=fast_join_env() if bus_url.startswith("kafka://") else {},
         )
     )
     await outage_stack.start()
