@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.devstack.stack import SERVICES, Stack
+from shared.embedded_kafka import FAST_JOIN
 from shared.messaging.kafka_topics import bootstrap_servers
 from shared.topics import ALL_TOPICS, Topic, nats_stream, physical
 
@@ -182,7 +183,7 @@ class DeadLetterWatch:
 
 async def discard(stack: Stack, topic: str, service: str) -> None:
     """Everything on ``topic`` so far is gone for ``service``, as if it had acknowledged it. On
-    Kafka the service's consumers must be stopped (an empty group takes a commit from outside)."""
+    Kafka the service's consumers must be stopped, so that this member gets every partition."""
     prefix = stack.config.topic_prefix
     if not _kafka(stack):
         import nats
@@ -195,12 +196,28 @@ async def discard(stack: Stack, topic: str, service: str) -> None:
         return
     partitions = await _partitions(stack, [physical(topic, prefix)])
     ends = await _end_offsets(stack, partitions)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(stack.bus_url), group_id=group_of(stack, service), enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.commit(ends)
-    finally:
-        await consumer.stop()
+    # A member of the group, not a consumer outside it: Tansu refuses a commit from outside a
+    # group (unknown member), which Apache Kafka would take for an empty group. And after every
+    # member of a group has left, Tansu sometimes keeps electing the departed leader, so a lone
+    # new member's join never completes: leave and join again.
+    for _ in range(6):
+        consumer = AIOKafkaConsumer(
+            physical(topic, prefix),
+            bootstrap_servers=bootstrap_servers(stack.bus_url),
+            group_id=group_of(stack, service),
+            enable_auto_commit=False,
+            session_timeout_ms=FAST_JOIN.session_timeout_ms,
+            heartbeat_interval_ms=FAST_JOIN.heartbeat_interval_ms,
+        )
+        try:
+            async with asyncio.timeout(8):
+                await consumer.start()
+                while consumer.assignment() != set(partitions):
+                    await asyncio.sleep(0.05)
+            await consumer.commit(ends)
+            return
+        except TimeoutError:
+            continue
+        finally:
+            await consumer.stop()
+    raise AssertionError(f"could not join {group_of(stack, service)} to discard {topic}")
