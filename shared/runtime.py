@@ -52,8 +52,18 @@ async def database_url(settings: ServiceSettings) -> str:
 
 
 async def make_bus(settings: ServiceSettings, service: str) -> Bus:
-    """The configured bus, or the embedded NATS JetStream under data_dir."""
-    url = settings.bus_url or await asyncio.to_thread(embedded_nats_url, settings.data_dir)
+    """The configured bus, or the embedded broker ``settings.bus`` names under data_dir (NATS
+    JetStream, or Tansu with this prefix's topics created and fast group joins)."""
+    url, timing = settings.bus_url, settings.group_timing()
+    if not url and settings.bus == "kafka":
+        from shared.embedded_kafka import FAST_JOIN, embedded_kafka_url
+        from shared.messaging.kafka_topics import create_topics
+
+        url = await asyncio.to_thread(embedded_kafka_url, settings.data_dir)
+        await create_topics(url, settings.topic_prefix)
+        timing = timing or FAST_JOIN
+    elif not url:
+        url = await asyncio.to_thread(embedded_nats_url, settings.data_dir)
     return Bus(
         url,
         service=service,
@@ -63,6 +73,7 @@ async def make_bus(settings: ServiceSettings, service: str) -> Bus:
         max_deliveries=settings.max_deliveries,
         ack_wait_s=settings.ack_wait_s,
         max_backoff_s=settings.redelivery_max_s,
+        group_timing=timing,
     )
 
 

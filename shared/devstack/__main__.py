@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.devstack import scenario
-from shared.devstack.stack import Stack, StackConfig, write_state
+from shared.devstack.stack import Stack, StackConfig, bus_from_env, write_state
 
 DATA_DIR = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper"))
 STATE = DATA_DIR / "stack.json"
@@ -23,6 +23,19 @@ STATE = DATA_DIR / "stack.json"
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def _config(data_dir: Path, **options: Any) -> StackConfig:
+    """The stack on the bus of SCOREKEEPER_BUS / SCOREKEEPER_BUS_URL (embedded NATS by default)."""
+    bus, bus_url = bus_from_env()
+    prefix = os.environ.get("SCOREKEEPER_TOPIC_PREFIX", "")
+    return StackConfig(data_dir=data_dir, bus=bus, bus_url=bus_url, topic_prefix=prefix, **options)
+
+
+def _broker_words(config: StackConfig) -> str:
+    if config.bus_url:
+        return f"the {'Kafka' if config.bus == 'kafka' else 'NATS'} broker at {config.bus_url}"
+    return "Kafka (Tansu)" if config.bus == "kafka" else "NATS JetStream"
 
 
 def _admin_key_line(stack: Stack) -> str:
@@ -34,8 +47,8 @@ def _admin_key_line(stack: Stack) -> str:
 
 
 async def demo(testcases: int) -> int:
-    stack = Stack(StackConfig(data_dir=DATA_DIR / "demo"))
-    _say("starting PostgreSQL, NATS JetStream, 4 services, the console and the demo AI system …")
+    stack = Stack(_config(DATA_DIR / "demo"))
+    _say(f"starting PostgreSQL, {_broker_words(stack.config)}, 4 services, the console and the demo AI system …")
     started = time.perf_counter()
     try:
         await stack.start()
@@ -62,7 +75,7 @@ async def up() -> int:
     if STATE.exists():
         _say(f"a stack is already up ({STATE}); run `make down` first")
         return 1
-    stack = Stack(StackConfig(data_dir=DATA_DIR / "up", detached=True, default_ports=True))
+    stack = Stack(_config(DATA_DIR / "up", detached=True, default_ports=True))
     await stack.start()
     write_state(STATE, stack)
     _say(f"""stack is up (stop it with `make down`; logs in {stack.log_dir})
@@ -72,7 +85,7 @@ async def up() -> int:
   demo system   {stack.demo_system_url}
   {_admin_key_line(stack)}
   PostgreSQL    {stack.database_url}
-  NATS          {stack.bus_url}
+  {stack.bus_label:<13} {stack.bus_url}
 for the SDK and the scorekeeper command:
   export SCOREKEEPER_URL=grpc://{stack.orchestrator_grpc} SCOREKEEPER_QUERY_URL=grpc://{stack.query_grpc}
   export SCOREKEEPER_API_KEY=$(cat {stack.config.data_dir / "admin-key"})""")
@@ -84,7 +97,8 @@ def down() -> int:
         _say("no stack is up")
         return 0
     state = json.loads(STATE.read_text())
-    for pid in [*state["pids"], state["nats_pid"]]:
+    # nats_pid: a state file written before the broker could be Kafka.
+    for pid in [*state["pids"], state.get("broker_pid", state.get("nats_pid"))]:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -114,6 +128,10 @@ def main() -> None:
     parser.add_argument("command", choices=["demo", "up", "down"])
     parser.add_argument("--testcases", type=int, default=240)
     args = parser.parse_args()
+    try:
+        bus_from_env()
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.command == "demo":
         sys.exit(asyncio.run(_cancel_on_signal(demo(args.testcases))))
     if args.command == "up":

@@ -1,11 +1,14 @@
-"""Everything on one machine: embedded PostgreSQL and NATS, each service as its own process, and
-the demo AI system. Used by ``make demo``/``make up``, the benchmarks and the end-to-end tests."""
+"""Everything on one machine: embedded PostgreSQL, a broker (NATS JetStream, or Tansu for Kafka),
+each service as its own process, and the demo AI system. Used by ``make demo``/``make up``, the
+benchmarks and the end-to-end tests."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,6 +22,8 @@ from shared.auth.bootstrap import local_admin_key
 from shared.db.migrate import migrate
 from shared.devstack.processes import ManagedProcess
 from shared.embedded import DATABASE_NAME, ensure_database, free_port, port_open, postgres_server_url, start_nats
+from shared.embedded_kafka import fast_join_env, start_tansu, stop_process
+from shared.messaging.kafka_topics import create_topics
 
 # service module → (process name, serves gRPC)
 SERVICES: dict[str, tuple[str, bool]] = {
@@ -36,6 +41,8 @@ class StackConfig:
     data_dir: Path = Path(".scorekeeper")
     database_url: str = ""
     bus_url: str = ""
+    # The broker started when bus_url is empty: "nats" (nats-server) or "kafka" (Tansu).
+    bus: str = "nats"
     topic_prefix: str = ""
     replicas: dict[str, int] = field(default_factory=dict)
     demo_system: bool = True
@@ -46,6 +53,28 @@ class StackConfig:
     default_ports: bool = False
     # The instance admin key the services accept; empty: the one kept under data_dir.
     admin_key: str = ""
+
+
+BUSES = ("nats", "kafka")
+
+
+def bus_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """(bus kind, bus URL) from ``SCOREKEEPER_BUS`` / ``SCOREKEEPER_BUS_URL``: a URL names its
+    broker (and must agree with ``SCOREKEEPER_BUS`` when both are set); without one the stack
+    starts the embedded broker of ``SCOREKEEPER_BUS`` (NATS by default)."""
+    url = environ.get("SCOREKEEPER_BUS_URL", "").strip()
+    kind = environ.get("SCOREKEEPER_BUS", "").strip().lower()
+    if url:
+        scheme = urlsplit(url).scheme
+        if scheme not in BUSES:
+            raise ValueError(f"SCOREKEEPER_BUS_URL={url!r}: use kafka://host:port or nats://host:port")
+        if kind and kind != scheme:
+            raise ValueError(f"SCOREKEEPER_BUS={kind} but SCOREKEEPER_BUS_URL is a {scheme} URL")
+        return scheme, url
+    kind = kind or "nats"
+    if kind not in BUSES:
+        raise ValueError(f"SCOREKEEPER_BUS={kind!r}: use nats or kafka")
+    return kind, ""
 
 
 DEFAULT_PORTS = {
@@ -66,7 +95,9 @@ class Stack:
         self.processes: list[ManagedProcess] = []
         self.database_url = config.database_url
         self.bus_url = config.bus_url
-        self._nats: subprocess.Popen[bytes] | None = None
+        self._broker: subprocess.Popen[bytes] | None = None
+        # Settings every service gets for the broker the stack started (Tansu's fast group joins).
+        self._broker_env: dict[str, str] = {}
         self.ports: dict[str, int] = {}
         self._counts: dict[str, int] = {}
         self.admin_key_is_new = False
@@ -94,6 +125,17 @@ class Stack:
     @property
     def query_http(self) -> str:
         return f"http://127.0.0.1:{self.ports['query.http']}"
+
+    @property
+    def bus_kind(self) -> str:
+        return urlsplit(self.bus_url).scheme if self.bus_url else self.config.bus
+
+    @property
+    def bus_label(self) -> str:
+        """The broker in words: "NATS JetStream", "Kafka (Tansu)" or "Kafka"."""
+        if self.bus_kind == "kafka":
+            return "Kafka (Tansu)" if self._broker is not None else "Kafka"
+        return "NATS JetStream"
 
     def platform_addresses(self) -> str:
         """Every listener of the stack (services, broker): systems and judges never call them."""
@@ -132,11 +174,10 @@ class Stack:
             self.database_url = await ensure_database(server, DATABASE_NAME)
         await migrate(self.database_url)
         if not self.bus_url:
-            port = free_port()
-            self._nats = await asyncio.to_thread(
-                start_nats, self.config.data_dir / "nats", port, detached=self.config.detached
-            )
-            self.bus_url = f"nats://127.0.0.1:{port}"
+            await self._start_broker()
+        if self.bus_kind == "kafka":
+            # Before any service subscribes: never a topic auto-created with the broker's count.
+            await create_topics(self.bus_url, self.config.topic_prefix)
         for key in (
             "run_orchestrator.grpc",
             "query.grpc",
@@ -168,6 +209,22 @@ class Stack:
             proc.start()
         self.processes.extend(starting)
         await asyncio.gather(*(p.wait_ready() for p in starting))
+
+    async def _start_broker(self) -> None:
+        port = free_port()
+        if self.config.bus == "kafka":
+            self._broker = await asyncio.to_thread(
+                start_tansu, port, self.config.data_dir / "tansu.log", detached=self.config.detached
+            )
+            self.bus_url = f"kafka://127.0.0.1:{port}"
+            self._broker_env = fast_join_env()
+        elif self.config.bus == "nats":
+            self._broker = await asyncio.to_thread(
+                start_nats, self.config.data_dir / "nats", port, detached=self.config.detached
+            )
+            self.bus_url = f"nats://127.0.0.1:{port}"
+        else:
+            raise ValueError(f"unknown bus {self.config.bus!r}: use nats or kafka")
 
     def _pick_port(self, key: str) -> int:
         preferred = DEFAULT_PORTS.get(key)
@@ -207,6 +264,7 @@ class Stack:
                 if self.config.demo_system
                 else {}
             ),
+            **self._broker_env,
             **self.config.env,
         }
         if not grpc:
@@ -238,17 +296,13 @@ class Stack:
         for p in self.processes:
             if p.name == "demo-system":
                 p.terminate(5)
-        if self._nats is not None:
-            self._nats.terminate()
-            try:
-                self._nats.wait(10)
-            except subprocess.TimeoutExpired:
-                self._nats.kill()
+        if self._broker is not None:
+            stop_process(self._broker)
 
     def state(self) -> dict[str, object]:
         return {
             "pids": [p.pid for p in self.processes],
-            "nats_pid": self._nats.pid if self._nats else None,
+            "broker_pid": self._broker.pid if self._broker else None,
             "ports": self.ports,
             "database_url": self.database_url,
             "bus_url": self.bus_url,

@@ -33,7 +33,7 @@ from shared.logs import correlation_id
 from shared.messaging.batching import Batcher
 from shared.messaging.errors import InvalidEvent, Postpone
 from shared.messaging.policy import Action, Decision, Verdict, decide, infrastructure_failure
-from shared.messaging.transport import Delivery, open_transport
+from shared.messaging.transport import Delivery, GroupTiming, open_transport
 from shared.topics import Topic, physical
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,14 @@ class Bus:
         max_deliveries: int = 10,
         ack_wait_s: float = 60.0,
         max_backoff_s: float = 60.0,
+        group_timing: GroupTiming | None = None,
     ) -> None:
+        """``group_timing``: Kafka consumer-group timing (shared/messaging/transport.py)."""
         self.service = service
         self.prefix = topic_prefix
-        self._transport = open_transport(url, service=service, topic_prefix=topic_prefix, ack_wait_s=ack_wait_s)
+        self._transport = open_transport(
+            url, service=service, topic_prefix=topic_prefix, ack_wait_s=ack_wait_s, group_timing=group_timing
+        )
         self.kind = self._transport.kind
         self._concurrency = concurrency
         self._attempts = attempts

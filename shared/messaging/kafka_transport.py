@@ -1,6 +1,10 @@
-"""Apache Kafka (and Kafka-protocol brokers): one consumer group per service and topic, manual
+"""Apache Kafka (and Kafka-protocol brokers such as Tansu): one consumer group per service, manual
 commits after the handler is done (never FastStream's ACK_FIRST). Kafka keeps no per-message
-delivery count and cannot delay one message: a redelivery is a wait here, then a seek back."""
+delivery count and cannot delay one message: a redelivery is a wait here, then a seek back.
+
+Topics are never created here: FastStream would create a subscribed topic with one partition,
+and brokers that auto-create would pick their own count. shared/messaging/kafka_topics.py creates
+them, with their partition counts, before any service starts."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
 from shared.messaging.nats_transport import raw_decoder
-from shared.messaging.transport import Consume
+from shared.messaging.transport import Consume, GroupTiming
 
 # FastStream injects the message being handled through this default.
 _MESSAGE: Any = Context("message")
@@ -44,13 +48,25 @@ class KafkaDelivery:
 class KafkaTransport:
     kind = "kafka"
 
-    def __init__(self, url: str, *, service: str, topic_prefix: str) -> None:
+    def __init__(self, url: str, *, service: str, topic_prefix: str, group_timing: GroupTiming | None = None) -> None:
         servers = [h for h in urlparse(url).netloc.split(",") if h]
-        self.broker = KafkaBroker(servers, client_id=f"scorekeeper-{service}", logger=None)
+        self.broker = KafkaBroker(
+            servers, client_id=f"scorekeeper-{service}", logger=None, allow_auto_create_topics=False
+        )
         self._prefix = topic_prefix
+        self._timing = group_timing or GroupTiming()
 
     async def start(self) -> None:
-        await self.broker.start()
+        # FastStream starts subscribers one after another, and each aiokafka consumer's start waits
+        # for its group join: every subscriber of a service would make the service's group
+        # rebalance once more (about 2 s each on Tansu, 6 subscribers in the orchestrator). Started
+        # together, the service's consumers join in one round. This is FastStream's
+        # ``BrokerUsecase.start`` (0.7.8) with the subscribers gathered.
+        await self.broker.connect()
+        await asyncio.gather(*(subscriber.start() for subscriber in self.broker.subscribers))
+        for publisher in self.broker.publishers:
+            await publisher.start()
+        self.broker.running = True
 
     async def stop(self, timeout_s: float) -> None:
         with contextlib.suppress(Exception):
@@ -81,4 +97,7 @@ class KafkaTransport:
             ack_policy=AckPolicy.MANUAL,
             max_workers=concurrency,
             decoder=raw_decoder,
+            session_timeout_ms=self._timing.session_timeout_ms,
+            heartbeat_interval_ms=self._timing.heartbeat_interval_ms,
+            rebalance_timeout_ms=self._timing.rebalance_timeout_ms,
         )(handle)

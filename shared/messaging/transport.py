@@ -9,6 +9,7 @@ A new broker is one new module with a ``Transport`` and a ``Delivery``, plus one
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -32,6 +33,18 @@ class Delivery(Protocol):
 
 
 Consume = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class GroupTiming:
+    """Kafka consumer-group timing in ms. The defaults are the client's, which Apache Kafka
+    accepts (its group.min.session.timeout.ms is 6 s); rebalance None: as long as the session.
+    Shorter values make joins and takeovers faster on Tansu (shared/embedded_kafka.py), whose
+    joins take about half the session timeout."""
+
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    rebalance_timeout_ms: int | None = None
 
 
 class Transport(Protocol):
@@ -60,8 +73,11 @@ class Transport(Protocol):
         at most ``concurrency`` at once, shared with every replica of ``service``."""
 
 
-def open_transport(url: str, *, service: str, topic_prefix: str, ack_wait_s: float) -> Transport:
-    """The transport a bus URL names: ``nats://host:4222`` or ``kafka://host:9092[,host2:9092]``."""
+def open_transport(
+    url: str, *, service: str, topic_prefix: str, ack_wait_s: float, group_timing: GroupTiming | None = None
+) -> Transport:
+    """The transport a bus URL names: ``nats://host:4222`` or ``kafka://host:9092[,host2:9092]``.
+    ``group_timing`` applies to Kafka only."""
     scheme = urlparse(url).scheme
     if scheme == "nats":
         from shared.messaging.nats_transport import NatsTransport
@@ -70,5 +86,5 @@ def open_transport(url: str, *, service: str, topic_prefix: str, ack_wait_s: flo
     if scheme == "kafka":
         from shared.messaging.kafka_transport import KafkaTransport
 
-        return KafkaTransport(url, service=service, topic_prefix=topic_prefix)
+        return KafkaTransport(url, service=service, topic_prefix=topic_prefix, group_timing=group_timing)
     raise ValueError(f"unsupported bus URL {url!r}: use kafka://host:port or nats://host:port")

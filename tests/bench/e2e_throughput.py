@@ -1,7 +1,8 @@
 """make bench: end-to-end throughput, kickoff to completion, every service as its own process.
 
 N testcases × 3 heuristic metrics against the demo system at zero latency, on the embedded
-PostgreSQL and NATS JetStream. Prints records/s and scores/s.
+PostgreSQL and NATS JetStream (``SCOREKEEPER_BUS=kafka``: Tansu; ``SCOREKEEPER_BUS_URL``: that
+broker). Prints records/s and scores/s.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ from pathlib import Path
 
 from scorekeeper_sdk import Client
 from shared.devstack import scenario
-from shared.devstack.stack import Stack, StackConfig
+from shared.devstack.stack import Stack, StackConfig, bus_from_env
 
 
 async def bench(testcases: int, replicas: int) -> None:
     data_dir = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper")) / "bench"
+    bus, bus_url = bus_from_env()
     stack = Stack(
         StackConfig(
-            data_dir=data_dir, replicas={"scorer": replicas, "system_executor": 1, "run_orchestrator": replicas}
+            data_dir=data_dir,
+            bus=bus,
+            bus_url=bus_url,
+            replicas={"scorer": replicas, "system_executor": 1, "run_orchestrator": replicas},
         )
     )
     await stack.start()
@@ -43,7 +48,7 @@ async def bench(testcases: int, replicas: int) -> None:
             elapsed = time.perf_counter() - started
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
-                f"{replicas} orchestrator/scorer replica(s), 1 executor, NATS JetStream + PostgreSQL 16"
+                f"{replicas} orchestrator/scorer replica(s), 1 executor, {stack.bus_label} + PostgreSQL 16"
             )
             print(
                 f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores"

@@ -1,4 +1,9 @@
-"""The stack for end-to-end tests: every service as its own OS process on real NATS + PostgreSQL."""
+"""The stack for end-to-end tests: every service as its own OS process on a real broker + PostgreSQL.
+
+The broker comes from the module-scoped ``bus`` fixture: a module lists the buses it runs on in
+``BUSES`` (NATS alone by default; the lifecycle, resilience, executor replica and failure modules
+name both), and ``pytest --bus=kafka`` (``make test-kafka``) runs every module on Kafka (Tansu).
+"""
 
 from __future__ import annotations
 
@@ -13,21 +18,52 @@ import pytest
 from scorekeeper_sdk import Client
 from services.demo_system.app import answer
 from shared.devstack.stack import Stack, StackConfig
+from shared.embedded_kafka import fast_join_env
 from tests.conftest import clone_database
 from tests.support.fake_llm import FakeLlmServer, Reply
 from tests.support.judge_brain import judge_brain
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bus" in metafunc.fixturenames:
+        if metafunc.config.getoption("--bus") == "kafka":
+            buses: tuple[str, ...] = ("kafka",)
+        else:
+            buses = getattr(metafunc.module, "BUSES", ("nats",))
+        metafunc.parametrize("bus", buses, indirect=True, scope="module")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("bus") == "kafka":
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="module")
+def bus(request: pytest.FixtureRequest) -> str:
+    """The broker kind this module's stacks run on: "nats" or "kafka"."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def bus_url(bus: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("tansu_url" if bus == "kafka" else "nats_url"))
+
+
 @asynccontextmanager
 async def running_stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str, **config: Any
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str, **config: Any
 ) -> AsyncIterator[Stack]:
-    """A whole stack on its own database and topic prefix, stopped (SIGTERM) on exit."""
+    """A whole stack on its own database and topic prefix (its topics created first on Kafka),
+    stopped (SIGTERM) on exit. On Kafka (Tansu) the services take fast group joins."""
+    if bus_url.startswith("kafka://"):
+        config["env"] = {**fast_join_env(), **config.get("env", {})}
     stack = Stack(
         StackConfig(
             data_dir=tmp_path_factory.mktemp("stack"),
             database_url=await clone_database(pg_server, template_database),
-            bus_url=nats_url,
+            bus_url=bus_url,
             topic_prefix=f"e{uuid.uuid4().hex[:8]}.",
             **config,
         )
@@ -41,9 +77,9 @@ async def running_stack(
 
 @pytest.fixture(scope="module")
 async def stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
 ) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path_factory, pg_server, template_database, nats_url) as running:
+    async with running_stack(tmp_path_factory, pg_server, template_database, bus_url) as running:
         yield running
 
 
@@ -79,7 +115,7 @@ def llm() -> Iterator[FakeLlmServer]:
 
 @pytest.fixture(scope="module")
 async def llm_stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str, llm: FakeLlmServer
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str, llm: FakeLlmServer
 ) -> AsyncIterator[Stack]:
     env = {
         "SCOREKEEPER_JUDGE_BASE_URL": llm.base_url,
@@ -90,5 +126,5 @@ async def llm_stack(
         "SCOREKEEPER_LLM_PRICES_JSON": json.dumps(LLM_PRICES),
         "SCOREKEEPER_LLM_BACKOFF_BASE_S": "0.05",
     }
-    async with running_stack(tmp_path_factory, pg_server, template_database, nats_url, env=env) as stack:
+    async with running_stack(tmp_path_factory, pg_server, template_database, bus_url, env=env) as stack:
         yield stack

@@ -24,6 +24,7 @@ from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 from shared.edge.rules import http_rules
 from shared.embedded import ensure_database
+from shared.embedded_kafka import fast_join_env
 from tests.support.postgres import OwnPostgres, own_postgres
 from tests.support.rpcs import RPCS, Rpc
 
@@ -265,16 +266,17 @@ def outage_database() -> Iterator[OwnPostgres]:
 
 
 async def test_postgresql_down_answers_503_and_unavailable_then_recovers(
-    tmp_path_factory: pytest.TempPathFactory, nats_url: str, outage_database: OwnPostgres
+    tmp_path_factory: pytest.TempPathFactory, bus_url: str, outage_database: OwnPostgres
 ) -> None:
     database = outage_database
     outage_stack = Stack(
         StackConfig(
             data_dir=tmp_path_factory.mktemp("outage-stack"),
             database_url=await ensure_database(database.url, "scorekeeper"),
-            bus_url=nats_url,
+            bus_url=bus_url,
             topic_prefix=f"o{uuid.uuid4().hex[:8]}.",
             demo_system=False,
+            env=fast_join_env() if bus_url.startswith("kafka://") else {},
         )
     )
     await outage_stack.start()

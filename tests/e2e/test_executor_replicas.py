@@ -19,6 +19,7 @@ from tests.e2e.conftest import running_stack
 from tests.support.fake_system import FakeSystemServer, fake_system_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+BUSES = ("nats", "kafka")
 
 system_server = pytest.fixture(scope="module")(fake_system_server)
 
@@ -31,7 +32,7 @@ def system(system_server: FakeSystemServer) -> Iterator[FakeSystemServer]:
 
 @pytest.fixture(scope="module")
 async def stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
 ) -> AsyncIterator[Stack]:
     # Small chunks so a few hundred testcases make many; a killed replica's chunks come back
     # after 3 s and its lease lapses after 3 s.
@@ -39,7 +40,7 @@ async def stack(
         tmp_path_factory,
         pg_server,
         template_database,
-        nats_url,
+        bus_url,
         demo_system=False,
         replicas={"system_executor": 2},
         env={"SCOREKEEPER_CHUNK_CALLS": "20", "SCOREKEEPER_ACK_WAIT_S": "3", "SCOREKEEPER_LEASE_TTL_S": "3"},

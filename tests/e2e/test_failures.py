@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 
 from scorekeeper_sdk import Client
@@ -20,9 +18,10 @@ from shared.devstack.stack import Stack
 from shared.embedded import free_port
 from shared.events import RecordProduced, RunCreated, ScoreCompleted, ScoreRequested
 from shared.messaging.bus import Bus
-from shared.topics import nats_stream
+from tests.support.broker_view import DeadLetterWatch, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+BUSES = ("nats", "kafka")
 
 
 async def _run_against(
@@ -131,53 +130,27 @@ async def test_publishing_every_event_again_changes_nothing(client: Client, stac
                 )
     finally:
         await bus.drain(5)
-    await _wait_until_consumers_idle(stack)
+    await wait_idle(stack)
     assert await _snapshot(stack.database_url, run.id) == before
-
-
-async def _wait_until_consumers_idle(stack: Stack, timeout_s: float = 30.0) -> None:
-    """Every durable consumer of this stack has delivered and had acknowledged all it was sent."""
-    nc = await nats.connect(stack.bus_url)
-    js = nc.jetstream()
-    stream = nats_stream(stack.config.topic_prefix)
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            busy = 0
-            for consumer in await js.consumers_info(stream):
-                busy += (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
-            if busy == 0:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{busy} messages still pending after {timeout_s}s")
-            await asyncio.sleep(0.2)
-    finally:
-        await nc.close()
 
 
 async def test_poison_messages_go_to_the_dead_letter_topics(client: Client, stack: Stack) -> None:
     prefix = stack.config.topic_prefix
-    nc = await nats.connect(stack.bus_url)
-    js = nc.jetstream()
-    stream = nats_stream(prefix)
-    letters: dict[str, list[dict[str, Any]]] = {"record.produced.dlq": [], "score.requested.dlq": []}
-    subs = {t: await js.subscribe(f"{prefix}{t}", stream=stream, deliver_policy="new") for t in letters}  # type: ignore[arg-type]
+    letters: dict[str, list[dict[str, Any]]] = {}
     bus = Bus(stack.bus_url, service="poisoner", topic_prefix=prefix)
     await bus.start()
     unknown_run = uuid.uuid4()
     try:
-        await bus.publish_raw("record.produced", b"\x00 definitely not json")
-        await bus.publish(RecordProduced(run_id=unknown_run, testcase_id=uuid.uuid4(), trial=0, status="completed"))
-        await bus.publish(ScoreRequested(run_id=unknown_run, record_id=uuid.uuid4(), metric_version_id=uuid.uuid4()))
-        for topic, sub in subs.items():
-            want = 2 if topic == "record.produced.dlq" else 1
-            while len(letters[topic]) < want:
-                msg = await sub.next_msg(timeout=20)
-                letters[topic].append(json.loads(msg.data))
-                await msg.ack()
+        async with DeadLetterWatch(stack, "record.produced.dlq", "score.requested.dlq") as watch:
+            await bus.publish_raw("record.produced", b"\x00 definitely not json")
+            await bus.publish(RecordProduced(run_id=unknown_run, testcase_id=uuid.uuid4(), trial=0, status="completed"))
+            await bus.publish(
+                ScoreRequested(run_id=unknown_run, record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+            )
+            letters["record.produced.dlq"] = await watch.collect("record.produced.dlq", 2)
+            letters["score.requested.dlq"] = await watch.collect("score.requested.dlq", 1)
     finally:
         await bus.drain(5)
-        await nc.close()
     produced = sorted(letters["record.produced.dlq"], key=lambda d: d["error"])
     assert produced[0]["error"].startswith("invalid record.produced event: <root>: Invalid JSON")
     assert produced[0]["service"] == "run-orchestrator"

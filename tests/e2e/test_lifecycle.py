@@ -19,6 +19,7 @@ from shared.devstack.stack import Stack
 from tests.e2e.conftest import running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+BUSES = ("nats", "kafka")
 
 
 def exact_passes(count: int) -> int:
@@ -142,10 +143,10 @@ async def test_tags_are_added_and_removed_idempotently(client: Client, stack: St
 
 
 async def test_cancel_stops_execution_and_counts_stay_exact(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
 ) -> None:
     async with (
-        running_stack(tmp_path_factory, pg_server, template_database, nats_url, demo_latency_ms=50) as slow,
+        running_stack(tmp_path_factory, pg_server, template_database, bus_url, demo_latency_ms=50) as slow,
         slow.client() as client,
     ):
         ids = await scenario.prepare(client, slow.demo_system_url, 240, name="cancel")

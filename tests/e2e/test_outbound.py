@@ -23,10 +23,10 @@ system = pytest.fixture(scope="module")(fake_system_server)
 
 @pytest.fixture(scope="module")
 async def secret_stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
 ) -> AsyncIterator[Stack]:
     env = {"SECRET_E2E_BOT": SECRET}
-    async with running_stack(tmp_path_factory, pg_server, template_database, nats_url, env=env) as stack:
+    async with running_stack(tmp_path_factory, pg_server, template_database, bus_url, env=env) as stack:
         yield stack
 
 

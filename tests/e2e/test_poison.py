@@ -7,11 +7,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import nats
 import pytest
 
 from scorekeeper_sdk import Client
@@ -20,7 +18,9 @@ from scorekeeper_sdk.exact_json import struct
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from shared.events import DeadLetter, ScoresRequested
-from shared.topics import Topic, nats_stream, physical
+from shared.messaging.bus import Bus
+from shared.topics import Topic
+from tests.support.broker_view import discard
 from tests.support.fake_system import FakeSystemServer, fake_system_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -143,54 +143,50 @@ async def test_ingest_only_into_sdk_runs_and_the_answer_says_what_was_taken(
 # --- every kind of dead letter ends its run ---------------------------------------------------------
 
 
-@pytest.fixture
-async def broker(stack: Stack) -> AsyncIterator[Any]:
-    connection = await nats.connect(stack.bus_url)
-    yield connection
-    await connection.close()
+async def _publish_raw(stack: Stack, topic: str, body: bytes) -> None:
+    bus = Bus(stack.bus_url, service="test", topic_prefix=stack.config.topic_prefix)
+    await bus.start()
+    try:
+        await bus.publish_raw(topic, body)
+    finally:
+        await bus.drain(5)
 
 
-async def _dead_letter(stack: Stack, broker: Any, topic: Topic, payload: dict[str, Any] | str, error: str) -> None:
-    """As the bus does after giving up on an event: the event is gone from its topic (purged here)
-    and a dead letter is on ``<topic>.dlq``."""
-    js = broker.jetstream()
-    prefix = stack.config.topic_prefix
-    await js.purge_stream(nats_stream(prefix), subject=physical(topic.value, prefix))
+async def _dead_letter(stack: Stack, topic: Topic, service: str, payload: dict[str, Any] | str, error: str) -> None:
+    """As the bus does after giving up on an event: the event is gone from its topic for the
+    (stopped) ``service`` that consumes it, and a dead letter is on ``<topic>.dlq``."""
+    await discard(stack, topic.value, service)
     body = payload if isinstance(payload, str) else json.dumps(payload)
     letter = DeadLetter(topic=topic.value, service="test", error=error, payload=body)
-    await js.publish(physical(topic.dlq, prefix), letter.model_dump_json().encode(), stream=nats_stream(prefix))
+    await _publish_raw(stack, topic.dlq, letter.model_dump_json().encode())
 
 
 def _process(stack: Stack, module: str) -> Any:
     return next(p for p in stack.processes if p.module == f"services.{module}" and p.running())
 
 
-async def test_a_dead_lettered_run_created_fails_the_run_with_the_reason(
-    stack: Stack, client: Client, broker: Any
-) -> None:
+async def test_a_dead_lettered_run_created_fails_the_run_with_the_reason(stack: Stack, client: Client) -> None:
     demo = await scenario.prepare(client, stack.demo_system_url, 3, name="dlq-run")
     executor = _process(stack, "system_executor")
     executor.terminate()
     try:
         run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
-        await _dead_letter(stack, broker, Topic.RUN_CREATED, {"run_id": run.id}, "planning blew up")
+        await _dead_letter(stack, Topic.RUN_CREATED, "system-executor", {"run_id": run.id}, "planning blew up")
         final = await client.wait_for_run(run.id, timeout_s=30)
         assert (final.status, final.error) == ("failed", "the run could not be planned: planning blew up")
     finally:
         await stack.restart(executor)
 
 
-async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client: Client, broker: Any) -> None:
+async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client: Client) -> None:
     demo = await scenario.prepare(client, stack.demo_system_url, 3, name="dlq-chunk")
     executor = _process(stack, "system_executor")
     executor.terminate()
     try:
         run = await client.create_run(demo.project_id, demo.testset_id, demo.system_version_id, demo.metric_ids)
-        await broker.jetstream().purge_stream(
-            nats_stream(stack.config.topic_prefix), subject=physical("run.created", stack.config.topic_prefix)
-        )
+        await discard(stack, "run.created", "system-executor")
         chunk = {"run_id": run.id, "first_position": 0, "last_position": 2, "chunk": 0}
-        await _dead_letter(stack, broker, Topic.CHUNK_REQUESTED, chunk, "executor crashed on it")
+        await _dead_letter(stack, Topic.CHUNK_REQUESTED, "system-executor", chunk, "executor crashed on it")
         final = await client.wait_for_run(run.id, timeout_s=30)
         assert (final.status, final.records, final.errored_records) == ("completed", 3, 3)
         errors = {r.error for r in await _records(client, run.id)}
@@ -201,7 +197,7 @@ async def test_a_dead_lettered_chunk_makes_errored_records(stack: Stack, client:
 
 @pytest.mark.parametrize("schema_version", [1, 2])
 async def test_a_poison_record_event_is_dead_lettered_and_its_records_errored(
-    stack: Stack, client: Client, broker: Any, schema_version: int
+    stack: Stack, client: Client, schema_version: int
 ) -> None:
     project = await client.create_project(f"dlq-record-v{schema_version}")
     testset_id = await _testset(client, project.id, QUESTIONS[:2])
@@ -221,11 +217,8 @@ async def test_a_poison_record_event_is_dead_lettered_and_its_records_errored(
             f'{{"testcase_id": "{first.id}", "trial": 0, "status": "completed", "outputs": {{}}}}, '
             f'{{"testcase_id": "{second.id}", "trial": 0, "status": "completed", "outputs": {deep}}}]}}'
         ]
-    prefix = stack.config.topic_prefix
     for poison in events:
-        await broker.jetstream().publish(
-            physical("record.produced", prefix), poison.encode(), stream=nats_stream(prefix)
-        )
+        await _publish_raw(stack, "record.produced", poison.encode())
     final = await client.wait_for_run(run.id, timeout_s=30)
     assert (final.status, final.records, final.errored_records) == ("completed", 2, 2)
     records = await _records(client, run.id)
@@ -234,7 +227,7 @@ async def test_a_poison_record_event_is_dead_lettered_and_its_records_errored(
     assert sorted(str(dict(r.inputs)["question"]) for r in records) == ["q0", "q1"]
 
 
-async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, client: Client, broker: Any) -> None:
+async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, client: Client) -> None:
     project = await client.create_project("dlq-score")
     testset_id = await _testset(client, project.id, QUESTIONS[:1])
     metric = await client.create_heuristic_metric(project.id, "m", "contains", {"value": "a"})
@@ -253,7 +246,7 @@ async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, c
             record_ids=[uuid.UUID(record.id)],
             metric_version_ids=[uuid.UUID(metric.version_id)],
         ).model_dump_json()
-        await _dead_letter(stack, broker, Topic.SCORE_REQUESTED, request, "scorer crashed on it")
+        await _dead_letter(stack, Topic.SCORE_REQUESTED, "scorer", request, "scorer crashed on it")
     finally:
         await stack.restart(scorer)
     final = await client.wait_for_run(run.id, timeout_s=30)
@@ -262,9 +255,7 @@ async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, c
     assert record.scores[0].error == "the score could not be computed: scorer crashed on it"
 
 
-async def test_a_dead_lettered_score_completed_still_completes_the_run(
-    stack: Stack, client: Client, broker: Any
-) -> None:
+async def test_a_dead_lettered_score_completed_still_completes_the_run(stack: Stack, client: Client) -> None:
     project = await client.create_project("dlq-completed")
     testset_id = await _testset(client, project.id, QUESTIONS[:1])
     metric = await client.create_heuristic_metric(project.id, "m", "contains", {"value": "a"})
@@ -277,7 +268,9 @@ async def test_a_dead_lettered_score_completed_still_completes_the_run(
     orchestrator.terminate()
     try:
         await asyncio.sleep(3)  # the scorer scores; its score.completed waits for the orchestrator
-        await _dead_letter(stack, broker, Topic.SCORE_COMPLETED, {"run_id": run.id}, "orchestrator crashed on it")
+        await _dead_letter(
+            stack, Topic.SCORE_COMPLETED, "run-orchestrator", {"run_id": run.id}, "orchestrator crashed on it"
+        )
     finally:
         await stack.restart(orchestrator)
     final = await client.wait_for_run(run.id, timeout_s=30)

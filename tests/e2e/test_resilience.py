@@ -13,18 +13,19 @@ from shared.devstack.stack import Stack
 from tests.e2e.conftest import running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+BUSES = ("nats", "kafka")
 
 
 @pytest.fixture(scope="module")
 async def slow_stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, nats_url: str
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
 ) -> AsyncIterator[Stack]:
     # A crashed consumer's unacknowledged messages come back after 3 s instead of 30 s.
     async with running_stack(
         tmp_path_factory,
         pg_server,
         template_database,
-        nats_url,
+        bus_url,
         demo_latency_ms=25,
         env={"SCOREKEEPER_ACK_WAIT_S": "3"},
     ) as running:

