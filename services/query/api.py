@@ -14,7 +14,7 @@ from services.query.compare import CompareReads
 from services.query.db import Reader
 from services.query.export import ExportReads
 from services.query.history import HistoryReads
-from services.query.records import RecordReads
+from services.query.records.reads import RecordReads
 from services.query.runs import RunReads
 
 

@@ -5,7 +5,7 @@ created_at. The words and pairs a search's matches must hold, AND-ed with the bu
 window, give the window's candidates from one GIN scan, which skips through the posting lists: a
 page sorts and probes only those, and a common word ("disconnect the") costs nothing. For an AND
 of words the keys are the search itself. Pure functions and the rates that size first windows
-(Rates); records.py writes the statements.
+(Rates); records/plans/key_windows.py writes the statements.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ LEVELS = (16, 19, 22, 25)
 # A window takes the narrowest width that covers it in at most this many buckets.
 MAX_BUCKETS = 32
 # A search matching more of the records than this is walked instead: matches that frequent fill a page
-# within a short walk (~0.4 µs a record), while each window match costs a heap fetch (~1.5 µs).
+# within a short walk, while each window match costs a heap fetch (docs/query-performance.md).
 SHARE_MAX = 0.2
 # The first window is sized to hold about this many matches; the next ones to what the page
-# still needs, at the rate of rows per match seen so far (a page with two common score conditions
-# needed 3,500 matches, one with a refusal's conditions a few hundred), at most GROWTH times the
-# last and never smaller than the first: a window costs ~4 ms however few its matches (a page
-# that needed 7 more rows took two more windows, 4.7 + 7.8 ms, when they shrank with the need).
+# still needs, at the rate of rows per match seen so far (which differs by the page's score
+# conditions tenfold), at most GROWTH times the last and never smaller than the first: a window
+# has a fixed cost however few its matches.
 WINDOW_MATCHES = 1_000
 GROWTH = 4.0
 
@@ -115,8 +114,8 @@ def next_step(step: float, needed: int, found: int, first: float) -> float:
 class Rates:
     """The rate (rows per match) at which a page's other filters (score conditions, statuses,
     tags) held among a search's matches, as last seen, by those filters. It sizes the next first
-    window with them (first_step), whatever the words: a page that needs 2,600 matches then reads
-    one window, not one of 1,000 and a second (~5 ms more). A wrong rate costs time, never rows."""
+    window with them (first_step), whatever the words: a page that needs more than WINDOW_MATCHES
+    matches then reads one window, not two. A wrong rate costs time, never rows."""
 
     # Fewer matches than this say too little of a rate.
     MIN_MATCHES = 200.0

@@ -13,8 +13,11 @@ import pytest
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
-from services.query import records, search_keys
+from services.query import search_keys
 from services.query.api import QueryApi
+from services.query.records import choose
+from services.query.records.plans import two_windows
+from services.query.records.spread import Spread
 from shared.db.pool import create_pool, read_json
 from shared.devstack.stack import Stack
 from tests.support import query_seed
@@ -168,7 +171,7 @@ async def test_sorts_and_pages_agree(client: Client, seeded: Seeded, stack: Stac
     assert [r.id for r in await listed(client, project_id=project, order_by="created_at")] == [
         str(r["id"]) for r in reversed(in_db)
     ]
-    # A search with score conditions by created_at is read "matches first" (services/query/records.py):
+    # A search with score conditions by created_at is read "matches first" (services/query/records/):
     # the same rows, in the same order, as the database's own ordering of the records they are.
     both: dict[str, Any] = {"search": "capital", "where": ["exact:failed", "overlap:lt:0.9"]}
     matching = {r.id for r in await listed(client, project_id=project, order_by="latency_ms", **both)}
@@ -218,26 +221,26 @@ async def test_a_search_with_conditions_reads_the_same_pages_every_way(
     finally:
         await conn.close()
     windows: list[object] = []
-    window = records._Spread.window
+    window = two_windows.first_bound
 
-    def spy(spread: records._Spread, descending: bool, start: Any) -> Any:
+    def spy(spread: Spread, descending: bool, start: Any) -> Any:
         bound = window(spread, descending, start)
         windows.append(bound)
         return bound
 
-    monkeypatch.setattr(records._Spread, "window", spy)
-    monkeypatch.setattr(records, "_WINDOWED_MATCHES", 0)  # this project's few matches are windowed too
+    monkeypatch.setattr(two_windows, "first_bound", spy)
+    monkeypatch.setattr(choose, "WINDOWED_MATCHES", 0)  # this project's few matches are windowed too
 
-    threshold = records.MATCHES_FIRST_MAX
+    threshold = choose.MATCHES_FIRST_MAX
     async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
         for order_by in ("", "created_at"):
             served = [r.id for r in await listed(client, project_id=project, order_by=order_by, **asked)]
             assert len(served) == 2
             for size in (1, 100):
                 api = QueryApi(pool, stack.query_http)
-                monkeypatch.setattr(records, "MATCHES_FIRST_MAX", threshold)
+                monkeypatch.setattr(choose, "MATCHES_FIRST_MAX", threshold)
                 assert await pages(api, project, asked, order_by, size) == served, (order_by, size)
-                monkeypatch.setattr(records, "MATCHES_FIRST_MAX", -1)  # walked
+                monkeypatch.setattr(choose, "MATCHES_FIRST_MAX", -1)  # walked
                 assert await pages(api, project, asked, order_by, size) == served, (order_by, size)
     assert any(bound is not None for bound in windows)  # the windows were taken
 

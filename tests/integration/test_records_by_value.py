@@ -1,7 +1,7 @@
 """ListRecords across a project ordered by a metric's value, on real PostgreSQL.
 
 Such a page walks the metric's versions in value order (scores_by_value, 0009) and then reads the
-records without a value by id (services/query/records.py, _scores_first). Every page must be the
+records without a value by id (services/query/records/plans/scores_first.py). Every page must be the
 plain ordering of the records by the value of the version their run pins: highest (lowest) first,
 ties by id, the records without a value last, whatever the page size and the filters.
 """
@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query import records
 from services.query.api import QueryApi
+from services.query.records import choose
 
 pytestmark = [pytest.mark.postgres]
 
@@ -188,8 +188,8 @@ async def test_pages_by_value_are_the_plain_order_of_pinned_values(
         want = expected([r for r in project.rows if keep(r)], descending)
         # A search is walked in value order when it is expected to match many records, and its
         # matches are sorted when few: the same pages either way.
-        for threshold in (records.MATCHES_FIRST_MAX, -1):
-            monkeypatch.setattr(records, "MATCHES_FIRST_MAX", threshold)
+        for threshold in (choose.MATCHES_FIRST_MAX, -1):
+            monkeypatch.setattr(choose, "MATCHES_FIRST_MAX", threshold)
             for size in (1, 2, 3, 5, 100):
                 assert await pages(api, project.id, size, order_by=order_by, **asked) == want, (asked, size, threshold)
 

@@ -1,0 +1,107 @@
+"""The SQL every plan shares: a record's columns, the tests of its own columns, score conditions,
+the value a metric order reads, and the keyset condition. Values are always parameters (Where).
+
+A score condition is an EXISTS on the score of the metric version the record's run pins (runs ru
+joined), through the covering index scores_record_version (0008); the search is the GIN-indexed
+tsvector records.search (0006). Pages are keyset pages on (sort key, id), so rows arriving
+meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from services.query import filters
+from services.query.db import Where
+from services.query.records.query import Condition, RecordQuery
+
+# Every column of a record but its search vector.
+RECORD_COLUMNS = (
+    "r.id, r.run_id, r.testcase_id, r.trial, r.status, r.inputs, r.expected, r.outputs, r.metadata, r.error,"
+    " r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.created_at, r.tags"
+)
+# The keys of records_search_keys (0010, 0011): a record's words, adjacent word pairs and time buckets.
+SEARCH_KEYS = "record_search_keys(r.search, r.created_at)"
+# The sort key of each order (sv: the value a metric order reads, value_join).
+SORT_KEYS = {"created_at": "r.created_at", "latency_ms": "r.latency_ms", "score": "sv.value_num"}
+# How a search is tested on records r, by default: a match of the indexed vector.
+SEARCH_MATCHES = "r.search @@ {}"
+
+_STATE_TESTS = {
+    "passed": "s.status = 'completed' AND s.passed",
+    "failed": "s.status = 'completed' AND NOT s.passed",
+    "errored": "s.status = 'errored'",
+}
+_VALUE_TESTS = {"lt": "<", "gt": ">", "eq": "="}
+
+
+def on_records(where: Where, query: RecordQuery, *, project: bool, search: str | None = SEARCH_MATCHES) -> list[str]:
+    """The tests of a record's own columns: its run or runs, its project (when ``project``; plans
+    that join runs ru for other reasons check it there), testcase, statuses and tags, and the
+    search as ``search`` says (a format taking the tsquery; None: not tested)."""
+    tests = []
+    if query.run_id is not None:
+        tests.append(f"r.run_id = {where.param(query.run_id)}")
+    if query.run_ids:
+        tests.append(f"r.run_id = ANY({where.param(list(query.run_ids))}::uuid[])")
+    if project:
+        tests.append(f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(query.project_id)})")
+    if query.testcase_id is not None:
+        tests.append(f"r.testcase_id = {where.param(query.testcase_id)}")
+    if query.statuses:
+        tests.append(f"r.status = ANY({where.param(list(query.statuses))}::text[])")
+    if query.tags:
+        tests.append(f"r.tags @> {where.param(list(query.tags))}::text[]")
+    if query.search is not None and search is not None:
+        tests.append(search.format(f"websearch_to_tsquery('simple', {where.param(query.search)})"))
+    return tests
+
+
+def score_tests(where: Where, query: RecordQuery, record: str) -> list[str]:
+    """The score conditions, on the record whose id is ``record`` (runs ru joined)."""
+    return [_score_test(where, c, record) for c in query.conditions]
+
+
+def _score_test(where: Where, c: Condition, record: str) -> str:
+    op = c.asked.op
+    test = (
+        _STATE_TESTS.get(op)
+        or f"s.status = 'completed' AND s.value_num {_VALUE_TESTS[op]} {where.param(c.asked.value)}::float8"
+    )
+    pinned = _pinned(where, c.version_ids)
+    return f"EXISTS (SELECT 1 FROM scores s WHERE s.record_id = {record} AND {pinned} AND {test})"
+
+
+def value_join(where: Where, versions: Sequence[uuid.UUID]) -> str:
+    """The value a record has of the metric a page is ordered by, as ``sv.value_num`` (runs ru
+    joined): none when it has no completed score of the version its run pins."""
+    return (
+        " LEFT JOIN LATERAL (SELECT s.value_num FROM scores s WHERE s.record_id = r.id"
+        f" AND {_pinned(where, versions)} AND s.status = 'completed' LIMIT 1) sv ON true"
+    )
+
+
+def _pinned(where: Where, version_ids: Sequence[uuid.UUID]) -> str:
+    """The score a condition or an order reads (scores s): the record's score for the metric
+    version its run pins (runs ru), among the versions of the metric asked for. One version is
+    compared with `=`: an array in the index condition costs each probe time to prepare."""
+    if len(version_ids) == 1:
+        asked = f"= {where.param(version_ids[0])}"
+    else:
+        asked = f"= ANY({where.param(list(version_ids))}::uuid[])"
+    return f"s.metric_version_id = ANY(ru.metric_version_ids) AND s.metric_version_id {asked}"
+
+
+def after(where: Where, key: str, order: filters.Order, position: tuple[Any, uuid.UUID]) -> str:
+    """The keyset condition: rows strictly after the last row of the previous page (``position``),
+    whose sort key is ``key``."""
+    value, last_id = position
+    op = "<" if order.descending else ">"
+    if order.key != "score":
+        return f"({key}, r.id) {op} ({where.param(value)}, {where.param(last_id)})"
+    # Records without a value come last in either direction.
+    if value is None:
+        return f"{key} IS NULL AND r.id {op} {where.param(last_id)}"
+    return f"(({key}, r.id) {op} ({where.param(value)}::float8, {where.param(last_id)}) OR {key} IS NULL)"
