@@ -17,15 +17,16 @@ log = logging.getLogger(__name__)
 
 
 class OrchestratorHandlers:
-    def __init__(self, runs: RunRepository, bus: Bus, scores: ScoreRequests) -> None:
+    def __init__(self, runs: RunRepository, bus: Bus, scores: ScoreRequests, settlement: Settlement) -> None:
         self._runs = runs
         self._bus = bus
         self._scores = scores
+        self._settlement = settlement
 
     def register(self) -> None:
         self._bus.subscribe(RecordProduced, self.on_record_produced)
         self._bus.subscribe(ScoreCompleted, self.on_score_completed)
-        Settlement(self._runs).register(self._bus)
+        self._settlement.register(self._bus)
 
     async def on_record_produced(self, event: RecordProduced) -> None:
         header = await self._runs.header(event.run_id)

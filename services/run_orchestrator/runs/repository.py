@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.run_orchestrator.runs.counts import RecordCounts, add_counts
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared import telemetry
 from shared.db.pool import Connection, fetch_one
@@ -67,14 +68,14 @@ class RunRepository:
                 expected_records,
                 notes,
             )
-            await self._transition(conn, row["id"], "pending")
+            await self.transition(conn, row["id"], "pending")
         return row
 
     async def get(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
 
     @staticmethod
-    async def _transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
+    async def transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
         """Every status a run goes through is written here, and counted here."""
         await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
         telemetry.RUN_TRANSITIONS.labels(status).inc()
@@ -94,7 +95,7 @@ class RunRepository:
                 error,
             )
             if row is not None:
-                await self._transition(conn, run_id, status)
+                await self.transition(conn, run_id, status)
                 if status in TERMINAL:
                     await fold_run_shards(conn, run_id)
             return row
@@ -122,7 +123,7 @@ class RunRepository:
                 sorted(SCORABLE),
             )
             if row is not None:
-                await self._transition(conn, run_id, "awaiting_scoring")
+                await self.transition(conn, run_id, "awaiting_scoring")
             return row
 
     async def completed_record_ids(self, run_id: uuid.UUID, batch: int = 1000) -> AsyncIterator[list[uuid.UUID]]:
@@ -221,16 +222,21 @@ class RunRepository:
         return int(result.split()[-1])
 
     async def save_record(self, event: RecordProduced) -> tuple[uuid.UUID, str | None]:
-        """Insert the record once (deterministic id) and count it, in one transaction; then
-        advance the run. Returns the record id and the run's new status when it changed."""
+        """Store the record once (deterministic id) and count it, in one transaction; then advance
+        the run. A record a retry set pending takes the event's answer (and is counted again);
+        any other existing record is left as it is. Returns the record id and the run's new
+        status when it changed."""
         rid = record_id(event.run_id, event.testcase_id, event.trial)
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                inserted = await conn.fetchval(
+                stored = await conn.fetchval(
                     "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
                     " latency_ms, metadata, prompt_tokens, completion_tokens, cost_usd)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    " ON CONFLICT (id) DO NOTHING RETURNING id",
+                    " ON CONFLICT (id) DO UPDATE SET outputs = EXCLUDED.outputs, status = EXCLUDED.status,"
+                    " error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms,"
+                    " prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,"
+                    " cost_usd = EXCLUDED.cost_usd WHERE records.status = 'pending' RETURNING id",
                     rid,
                     event.run_id,
                     event.testcase_id,
@@ -246,25 +252,12 @@ class RunRepository:
                     event.completion_tokens,
                     event.cost_usd,
                 )
-                if inserted is not None:
+                if stored is not None:
                     # The usage sums let a run page show totals without scanning its records.
-                    await conn.execute(
-                        "INSERT INTO run_record_counts AS c (run_id, shard, records, errored, latency_ms,"
-                        " prompt_tokens, completion_tokens, cost_usd, costed)"
-                        " VALUES ($1, $2, 1, $3, $4, $5, $6, coalesce($7::float8, 0), ($7::float8 IS NOT NULL)::int)"
-                        " ON CONFLICT (run_id, shard) DO UPDATE SET records = c.records + 1,"
-                        " errored = c.errored + EXCLUDED.errored, latency_ms = c.latency_ms + EXCLUDED.latency_ms,"
-                        " prompt_tokens = c.prompt_tokens + EXCLUDED.prompt_tokens,"
-                        " completion_tokens = c.completion_tokens + EXCLUDED.completion_tokens,"
-                        " cost_usd = c.cost_usd + EXCLUDED.cost_usd, costed = c.costed + EXCLUDED.costed",
-                        event.run_id,
-                        counter_shard(rid),
-                        1 if event.status == "errored" else 0,
-                        event.latency_ms,
-                        event.prompt_tokens,
-                        event.completion_tokens,
-                        event.cost_usd,
+                    share = RecordCounts.of(
+                        event.status, event.latency_ms, event.prompt_tokens, event.completion_tokens, event.cost_usd
                     )
+                    await add_counts(conn, event.run_id, counter_shard(rid), share)
             return rid, await self._advance(conn, event.run_id)
 
     async def advance(self, run_id: uuid.UUID) -> str | None:
@@ -297,7 +290,7 @@ class RunRepository:
                 run_id,
                 target,
             )
-            await self._transition(conn, run_id, target)
+            await self.transition(conn, run_id, target)
             if target in TERMINAL:
                 await fold_run_shards(conn, run_id)
             return target
