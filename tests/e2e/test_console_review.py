@@ -5,7 +5,6 @@ retried from its page, and a record's earlier attempts."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 
@@ -17,6 +16,7 @@ from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.fake_system import FakeSystemServer, fake_system_server
+from tests.support.reviews import awaiting_reviews
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -32,19 +32,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def _run_awaiting_reviews(client: Client, stack: Stack, name: str, testcases: int) -> tuple[str, str, str, str]:
     """(project id, human metric id, run id, a write key of the project)."""
-    ids = await scenario.prepare(client, stack.demo_system_url, testcases, name=name)
-    human = await client.create_metric(
-        ids.project_id, "helpfulness", eval_type="human", output_type="int", guidelines="5: complete and right."
-    )
-    run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [ids.metric_ids[0], human.id])
-    for _ in range(300):
-        view = await client.get_run(run.id)
-        pending = next(m.pending for m in view.metrics if m.metric_id == human.id)
-        if view.status == "awaiting_human_scoring" and pending == view.records - view.errored_records:
-            break
-        await asyncio.sleep(0.1)
-    key = (await client.create_api_key(ids.project_id, "reviewers", "write")).secret
-    return ids.project_id, human.id, run.id, key
+    world = await awaiting_reviews(client, stack, name, testcases, guidelines="5: complete and right.")
+    key = (await client.create_api_key(world.project_id, "reviewers", "write")).secret
+    return world.project_id, world.metric_id, world.run_id, key
 
 
 async def _start(page: Page, project_id: str, metric_id: str, run_id: str, reviewer: str) -> str:

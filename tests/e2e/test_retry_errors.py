@@ -19,7 +19,8 @@ from scorekeeper_sdk.exact_json import struct
 from shared.db.pool import fetch_one
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
-from tests.support.fake_system import FakeSystemServer, fake_system_server
+from tests.support.cli import scorekeeper
+from tests.support.fake_system import FakeSystemServer, delay, fake_system_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -30,9 +31,7 @@ TESTCASES, TRIALS = 60, 2
 
 @pytest.fixture
 async def sdk(stack: Stack) -> AsyncIterator[AsyncScorekeeper]:
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
-    ) as client:
+    async with stack.sdk() as client:
         yield client
 
 
@@ -45,6 +44,21 @@ def flaky_config(system: FakeSystemServer, path: str = "/flaky") -> dict[str, An
         "max_attempts": 1,
         "timeout_s": 10,
     }
+
+
+async def flaky_run(
+    client: Client, stack: Stack, system: FakeSystemServer, name: str, testcases: int, percent: int
+) -> tuple[str, int]:
+    """A finished run of a system failing about ``percent`` % of its calls, after which the system
+    recovers: (run id, its errored records)."""
+    ids = await scenario.prepare(client, stack.demo_system_url, testcases, name=name)
+    version = await client.create_http_system(ids.project_id, "flaky", flaky_config(system))
+    system.set_flaky(percent)
+    run = await client.create_run(ids.project_id, ids.testset_id, version.id, ids.metric_ids)
+    errored = (await client.wait_for_run(run.id, timeout_s=120)).errored_records
+    assert errored > 0
+    system.set_flaky(0)
+    return run.id, errored
 
 
 async def _rows(database_url: str, run_id: str) -> dict[str, Any]:
@@ -187,22 +201,16 @@ async def test_retries_until_the_system_recovers_keep_every_count_exact(
 async def test_two_retries_at_once_execute_each_pair_once(
     client: Client, sdk: AsyncScorekeeper, stack: Stack, system: FakeSystemServer
 ) -> None:
-    ids = await scenario.prepare(client, stack.demo_system_url, 30, name="retry race")
-    version = await client.create_http_system(ids.project_id, "flaky", flaky_config(system))
-    system.set_flaky(30)
-    run = await client.create_run(ids.project_id, ids.testset_id, version.id, ids.metric_ids)
-    done = await client.wait_for_run(run.id, timeout_s=120)
-    assert done.errored_records > 0
-    system.set_flaky(0)
+    run_id, errored = await flaky_run(client, stack, system, "retry race", 30, 30)
     calls = len(system.received("/flaky"))
-    outcomes = await asyncio.gather(*(sdk.retry_errored_records(run.id) for _ in range(4)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(sdk.retry_errored_records(run_id) for _ in range(4)), return_exceptions=True)
     started = [o for o in outcomes if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, FailedPrecondition)]
     assert len(started) == 1 and len(refused) == 3, outcomes
-    final = await sdk.wait_for_run(run.id, timeout_s=120)
-    assert len(system.received("/flaky")) - calls == done.errored_records
+    final = await sdk.wait_for_run(run_id, timeout_s=120)
+    assert len(system.received("/flaky")) - calls == errored
     assert (final.status, final.errored_records, final.records) == ("completed", 0, 30)
-    _assert_exact(await _rows(stack.database_url, run.id))
+    _assert_exact(await _rows(stack.database_url, run_id))
 
 
 async def test_refusals_are_clear(
@@ -245,3 +253,35 @@ async def test_refusals_are_clear(
         await client.runs.RetryErroredRecords(rpb.RetryErroredRecordsRequest(run_id=ingested.id))
     assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert "sdk system, which a client executes" in (refused.value.details() or "")
+
+
+async def test_the_command_line_retries_and_says_when_nothing_is_left(
+    client: Client, stack: Stack, system: FakeSystemServer
+) -> None:
+    run_id, errored = await flaky_run(client, stack, system, "retry cli", 10, 40)
+    done = await asyncio.to_thread(scorekeeper, stack, "runs", "retry-errors", run_id, "--wait")
+    assert done.returncode == 0, done.stderr
+    assert f"run {run_id}: retrying {errored} errored records (retry 1)" in done.stdout
+    assert f"run {run_id}: completed" in done.stdout and "(0 errored)" in done.stdout
+    again = await asyncio.to_thread(scorekeeper, stack, "runs", "retry-errors", run_id)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"error: run {run_id} has no errored records to retry"
+
+
+async def test_a_retry_cancelled_midway_leaves_its_records_errored_and_counted(
+    client: Client, sdk: AsyncScorekeeper, stack: Stack, system: FakeSystemServer
+) -> None:
+    run_id, errored = await flaky_run(client, stack, system, "retry cancelled", 10, 40)
+    system.script(*(delay(5) for _ in range(errored)), path="/flaky")
+    await sdk.retry_errored_records(run_id)
+    await asyncio.sleep(0.5)
+    await sdk.cancel_run(run_id)
+    view = await sdk.get_run(run_id)
+    assert (view.status, view.records, view.errored_records) == ("cancelled", 10, errored)
+    waited = [r async for r in client.records(run_id) if r.status != "completed"]
+    assert len(waited) == errored
+    assert all(r.status == "errored" and r.error.startswith("the retry was cancelled") for r in waited)
+    _assert_exact(await _rows(stack.database_url, run_id))
+    await asyncio.sleep(5)  # the calls cut off are never recorded
+    assert (await sdk.get_run(run_id)).errored_records == errored
+    system.reset()  # no scripted delay is left for others

@@ -6,14 +6,16 @@ its last verdict arrives."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, Client, FailedPrecondition, InvalidArgument
 from scorekeeper_sdk.reviews import ReviewItem
-from shared.devstack import scenario
 from shared.devstack.stack import Stack
+from tests.support.cli import scorekeeper
+from tests.support.reviews import awaiting_reviews
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -22,25 +24,8 @@ RECORDS = 6
 
 @pytest.fixture
 async def sdk(stack: Stack) -> AsyncIterator[AsyncScorekeeper]:
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
-    ) as client:
+    async with stack.sdk() as client:
         yield client
-
-
-async def _awaiting_reviews(client: Client, stack: Stack, name: str) -> tuple[scenario.DemoIds, str, str]:
-    """A project whose run waits for reviewers: (ids, the human metric's id, the run's id)."""
-    ids = await scenario.prepare(client, stack.demo_system_url, RECORDS, name=name)
-    human = await client.create_metric(ids.project_id, "helpfulness", eval_type="human", output_type="int")
-    run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [ids.metric_ids[0], human.id])
-    for _ in range(300):
-        view = await client.get_run(run.id)
-        pending = next(m.pending for m in view.metrics if m.metric_id == human.id)
-        if view.status == "awaiting_human_scoring" and pending == view.records - view.errored_records:
-            break
-        await asyncio.sleep(0.1)
-    assert view.status == "awaiting_human_scoring"
-    return ids, human.id, run.id
 
 
 async def _until_scored(sdk: AsyncScorekeeper, record_id: str, metric_id: str) -> None:
@@ -55,7 +40,8 @@ async def _until_scored(sdk: AsyncScorekeeper, record_id: str, metric_id: str) -
 async def test_two_reviewers_take_different_items_and_finish_the_run(
     client: Client, sdk: AsyncScorekeeper, stack: Stack
 ) -> None:
-    ids, metric, run_id = await _awaiting_reviews(client, stack, "review queue")
+    world = await awaiting_reviews(client, stack, "review queue", RECORDS)
+    ids, metric, run_id = world.ids, world.metric_id, world.run_id
     due = (await sdk.get_run(run_id)).records - (await sdk.get_run(run_id)).errored_records
     alice = await sdk.next_review_item(metric, "alice", run_id=run_id)
     bob = await sdk.next_review_item(metric, "bob", run_id=run_id)
@@ -102,12 +88,17 @@ async def test_two_reviewers_take_different_items_and_finish_the_run(
         ("alice", len(reviewed["alice"])),
         ("bob", len(reviewed["bob"])),
     }
+    listed = await asyncio.to_thread(scorekeeper, stack, "--project", ids.project_id, "reviews", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (shown,) = json.loads(listed.stdout)
+    assert (shown["name"], shown["reviewed"], shown["to_review"]) == ("helpfulness", due, 0)
 
 
 async def test_a_lapsed_lease_returns_the_item_and_skip_and_back_work(
     client: Client, sdk: AsyncScorekeeper, stack: Stack
 ) -> None:
-    ids, metric, run_id = await _awaiting_reviews(client, stack, "review leases")
+    world = await awaiting_reviews(client, stack, "review leases", RECORDS)
+    ids, metric, run_id = world.ids, world.metric_id, world.run_id
     first = await sdk.next_review_item(metric, "carol", run_id=run_id, lease_s=1, with_record=False)
     assert first is not None
     # While carol holds it, dave gets another item; once her lease lapses, dave gets hers (the oldest).
@@ -159,7 +150,8 @@ async def test_a_lapsed_lease_returns_the_item_and_skip_and_back_work(
 
 
 async def test_bad_requests_are_refused_clearly(client: Client, sdk: AsyncScorekeeper, stack: Stack) -> None:
-    ids, metric, run_id = await _awaiting_reviews(client, stack, "review refusals")
+    world = await awaiting_reviews(client, stack, "review refusals", RECORDS)
+    ids, metric, run_id = world.ids, world.metric_id, world.run_id
     with pytest.raises(InvalidArgument, match="is heuristic, not human: it has no review queue"):
         await sdk.next_review_item(ids.metric_ids[0], "alice")
     with pytest.raises(InvalidArgument, match="reviewer is required"):

@@ -7,6 +7,7 @@ its own address, so a reload, back and forward show the item again (opening it r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -53,21 +54,14 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound
         return metric
 
+    def progress(api: Api, project_id: str, metric_id: str = "") -> Awaitable[rvpb.ListReviewQueuesResponse]:
+        request = rvpb.ListReviewQueuesRequest(project_id=project_id, metric_id=metric_id)
+        return api.call(api.stubs.query.ListReviewQueues, request, rvpb.ListReviewQueuesResponse)
+
     async def queues(request: Request) -> Response:
         project_id = request.path_params["project_id"]
         api = console.api(request)
-        data = await console.project_page(
-            request,
-            api,
-            project_id,
-            {
-                "queues": api.call(
-                    api.stubs.query.ListReviewQueues,
-                    rvpb.ListReviewQueuesRequest(project_id=project_id),
-                    rvpb.ListReviewQueuesResponse,
-                )
-            },
-        )
+        data = await console.project_page(request, api, project_id, {"queues": progress(api, project_id)})
         name = reviewer(request)
         if not name:
             me = await api.call(api.stubs.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)
@@ -108,18 +102,7 @@ def routes(console: Console) -> list[Route]:
         )
         if found.HasField("item"):
             return redirect(item_url(project_id, metric_id, found.item.record_id, run_id))
-        data = await console.project_page(
-            request,
-            api,
-            project_id,
-            {
-                "queues": api.call(
-                    api.stubs.query.ListReviewQueues,
-                    rvpb.ListReviewQueuesRequest(project_id=project_id, metric_id=metric_id),
-                    rvpb.ListReviewQueuesResponse,
-                )
-            },
-        )
+        data = await console.project_page(request, api, project_id, {"queues": progress(api, project_id, metric_id)})
         queue = data["queues"].queues[0] if data["queues"].queues else None
         return console.render(
             request,

@@ -4,6 +4,7 @@ the verdict itself goes through the one submission rule (runs/human_review.py)."
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 from scorekeeper.v1 import review_pb2 as pb
@@ -15,6 +16,19 @@ from services.run_orchestrator.runs.human_review import HumanReview, Target
 from shared.edge.convert import parse_uuid, python_to_value, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
+
+QueueRequest = pb.NextReviewItemRequest | pb.PreviousReviewItemRequest | pb.OpenReviewItemRequest
+
+
+@dataclass(frozen=True)
+class Queue:
+    """What a request says of the queue it works on."""
+
+    metric_id: uuid.UUID
+    versions: list[uuid.UUID]
+    reviewer: str
+    lease_s: int
+    run_id: uuid.UUID | None
 
 
 def item_pb(target: Target, row: asyncpg.Record, reviewer: str) -> pb.ReviewItem:
@@ -45,66 +59,63 @@ class ReviewApi:
         self._reviews = reviews
         self._human = human
 
-    async def _queue(self, metric_id: str) -> tuple[uuid.UUID, list[uuid.UUID]]:
-        """A human metric's id and every version of it; INVALID_ARGUMENT for another eval type."""
-        mid: uuid.UUID = parse_uuid(metric_id, "metric_id")
+    async def _queue(self, request: QueueRequest) -> Queue:
+        """The request's human metric with every version of it, reviewer, lease and run filter;
+        INVALID_ARGUMENT for a metric of another eval type."""
+        mid: uuid.UUID = parse_uuid(request.metric_id, "metric_id")
         versions = await self._catalog.metric_versions(mid)
         if not versions:
-            raise not_found(f"metric {metric_id} does not exist")
+            raise not_found(f"metric {request.metric_id} does not exist")
         latest = versions[-1]
         if latest["eval_type"] != "human":
             raise invalid(f"metric {latest['name']!r} is {latest['eval_type']}, not human: it has no review queue")
-        return mid, [v["version_id"] for v in versions]
+        run_id = getattr(request, "run_id", "")
+        return Queue(
+            mid,
+            [v["version_id"] for v in versions],
+            checked(rules.reviewer, request.reviewer),
+            checked(rules.lease_seconds, request.lease_seconds),
+            parse_uuid(run_id, "run_id") if run_id else None,
+        )
 
-    async def _respond(
-        self, target: Target | None, reviewer: str, versions: list[uuid.UUID], run_id: uuid.UUID | None
-    ) -> pb.ReviewItemResponse:
-        response = pb.ReviewItemResponse(remaining=await self._reviews.remaining(versions, run_id))
+    async def _respond(self, target: Target | None, queue: Queue) -> pb.ReviewItemResponse:
+        response = pb.ReviewItemResponse(remaining=await self._reviews.remaining(queue.versions, queue.run_id))
         if target is not None:
             row = await self._reviews.item(target.score_id)
             assert row is not None
-            response.item.CopyFrom(item_pb(target, row, reviewer))
+            response.item.CopyFrom(item_pb(target, row, queue.reviewer))
         return response
 
-    async def _open(
-        self, target: Target, reviewer: str, lease_s: int, versions: list[uuid.UUID], run_id: uuid.UUID | None
-    ) -> pb.ReviewItemResponse:
+    async def _open(self, target: Target, queue: Queue) -> pb.ReviewItemResponse:
         if await self._reviews.item(target.score_id) is None:
             errored = target.record_status == "errored"
             state = "is errored and is not scored" if errored else "has no score to review yet"
             raise ApiError(
                 Code.FAILED_PRECONDITION, f"record {target.record_id} {state} for {target.version['name']!r}"
             )
-        await self._reviews.take(target.item, reviewer, lease_s)  # held by another: shown, not taken
-        return await self._respond(target, reviewer, versions, run_id)
+        await self._reviews.take(target.item, queue.reviewer, queue.lease_s)  # held by another: shown, not taken
+        return await self._respond(target, queue)
 
     async def next_review_item(self, request: pb.NextReviewItemRequest) -> pb.ReviewItemResponse:
-        mid, versions = await self._queue(request.metric_id)
-        reviewer = checked(rules.reviewer, request.reviewer)
-        lease_s = checked(rules.lease_seconds, request.lease_seconds)
-        run_id = parse_uuid(request.run_id, "run_id") if request.run_id else None
-        item = await self._reviews.next_item(mid, versions, reviewer, run_id, lease_s)
-        target = await self._human.target(str(item.record_id), str(mid)) if item is not None else None
-        return await self._respond(target, reviewer, versions, run_id)
+        queue = await self._queue(request)
+        item = await self._reviews.next_item(
+            queue.metric_id, queue.versions, queue.reviewer, queue.run_id, queue.lease_s
+        )
+        target = await self._human.target(str(item.record_id), str(queue.metric_id)) if item is not None else None
+        return await self._respond(target, queue)
 
     async def previous_review_item(self, request: pb.PreviousReviewItemRequest) -> pb.ReviewItemResponse:
-        mid, versions = await self._queue(request.metric_id)
-        reviewer = checked(rules.reviewer, request.reviewer)
-        lease_s = checked(rules.lease_seconds, request.lease_seconds)
-        run_id = parse_uuid(request.run_id, "run_id") if request.run_id else None
-        before = (await self._human.target(request.record_id, str(mid))).score_id if request.record_id else None
-        record = await self._reviews.previous(mid, reviewer, before, run_id)
+        queue = await self._queue(request)
+        mid = str(queue.metric_id)
+        before = (await self._human.target(request.record_id, mid)).score_id if request.record_id else None
+        record = await self._reviews.previous(queue.metric_id, queue.reviewer, before, queue.run_id)
         if record is None:
-            return await self._respond(None, reviewer, versions, run_id)
-        target = await self._human.target(str(record), str(mid))
-        return await self._open(target, reviewer, lease_s, versions, run_id)
+            return await self._respond(None, queue)
+        return await self._open(await self._human.target(str(record), mid), queue)
 
     async def open_review_item(self, request: pb.OpenReviewItemRequest) -> pb.ReviewItemResponse:
-        mid, versions = await self._queue(request.metric_id)
-        reviewer = checked(rules.reviewer, request.reviewer)
-        lease_s = checked(rules.lease_seconds, request.lease_seconds)
-        target = await self._human.target(request.record_id, str(mid))
-        return await self._open(target, reviewer, lease_s, versions, None)
+        queue = await self._queue(request)
+        return await self._open(await self._human.target(request.record_id, str(queue.metric_id)), queue)
 
     async def skip_review_item(self, request: pb.SkipReviewItemRequest) -> pb.SkipReviewItemResponse:
         reviewer = checked(rules.reviewer, request.reviewer)

@@ -111,6 +111,8 @@ class RunApi:
         if row is None:
             now = await self._runs.get(run["id"])
             raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is already {(now or run)['status']}")
+        if row["retries"]:
+            await self._retry.cancelled(row["id"])
         return run_pb(row)
 
     async def rescore_run(self, request: pb.RescoreRunRequest) -> pb.Run:

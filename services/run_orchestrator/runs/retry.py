@@ -5,6 +5,7 @@ records replace them, are scored, and are counted, so every count and aggregate 
 from __future__ import annotations
 
 import logging
+import uuid
 
 import asyncpg
 
@@ -38,8 +39,7 @@ class Retry:
             raise ApiError(
                 Code.FAILED_PRECONDITION,
                 f"run {run['id']} is of an {version['kind'] if version else 'unknown'} system, which a client "
-                "executes: its errored records can only be executed again by that client (run_and_evaluate "
-                "resumes a run)",
+                "executes and ingests: Scorekeeper cannot execute its errored records again",
             )
         started = await self._attempts.start_retry(run["id"])
         correlation = f"run:{run['id']}"
@@ -60,3 +60,7 @@ class Retry:
             extra={"run_id": str(run["id"]), "retry": started.retry, "records": started.retried},
         )
         return started
+
+    async def cancelled(self, run_id: uuid.UUID) -> None:
+        """A run cancelled during a retry: the records still waiting for it are errored again."""
+        await self._settlement.retry_abandoned(run_id, "the retry was cancelled before this record was executed again")
