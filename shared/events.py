@@ -45,18 +45,23 @@ def _schema_version(body: bytes) -> tuple[int, dict[str, Any]]:
 
 
 class RunCreated(Event):
+    """Execute a run: every testcase × trial of it, or with ``retry`` > 0 (the run's retry of that
+    number) only those whose record a retry set pending again."""
+
     topic: ClassVar[Topic] = Topic.RUN_CREATED
     type: Literal["run.created"] = "run.created"
     run_id: uuid.UUID
     project_id: uuid.UUID
+    retry: int = Field(default=0, ge=0)
 
 
 class ChunkRequested(Event):
     """Execute one chunk of a run: the testcases of the run's pinned testset version whose
     positions lie in ``[first_position, last_position]``, every trial of each.
 
-    The event id is derived from (run, chunk), so planning the same run twice publishes the same
-    chunks again (a broker that deduplicates drops them; the executor skips what is recorded).
+    The event id is derived from (run, retry, chunk), so planning the same run twice publishes the
+    same chunks again (a broker that deduplicates drops them; the executor skips what is recorded).
+    A chunk of a retry (``retry`` > 0) spans only testcases whose records wait for it.
     """
 
     topic: ClassVar[Topic] = Topic.CHUNK_REQUESTED
@@ -68,6 +73,7 @@ class ChunkRequested(Event):
     first_position: int = Field(ge=0)
     last_position: int = Field(ge=0)
     testcases: int = Field(ge=1)
+    retry: int = Field(default=0, ge=0)
 
 
 RecordStatus = Literal["completed", "errored"]

@@ -15,9 +15,11 @@ def score_id(record_id: uuid.UUID, metric_version_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"score:{record_id}:{metric_version_id}")
 
 
-def chunk_event_id(run_id: uuid.UUID, chunk: int) -> uuid.UUID:
-    """The id of the event asking to execute one chunk of a run: the same however often the run
-    is planned."""
+def chunk_event_id(run_id: uuid.UUID, chunk: int, retry: int = 0) -> uuid.UUID:
+    """The id of the event asking to execute one chunk of a run (or of one of its retries): the
+    same however often the run is planned."""
+    if retry:
+        return uuid.uuid5(_NAMESPACE, f"chunk:{run_id}:retry {retry}:{chunk}")
     return uuid.uuid5(_NAMESPACE, f"chunk:{run_id}:{chunk}")
 
 

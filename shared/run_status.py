@@ -42,6 +42,9 @@ SCORABLE = frozenset(
     {RunStatus.AWAITING_SCORING, RunStatus.RUNNING_SCORING, RunStatus.AWAITING_HUMAN_SCORING, RunStatus.COMPLETED}
 )
 
+# Executed and machine-scored to the end: its errored records may be executed again (a retry).
+RETRYABLE = frozenset({RunStatus.AWAITING_HUMAN_SCORING, RunStatus.COMPLETED})
+
 
 class RunSource(StrEnum):
     """Where a run came from; run lists filter by it."""

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from scorekeeper_sdk.api.catalog import CatalogOperations
+from scorekeeper_sdk.api.reviews import ReviewOperations
 from scorekeeper_sdk.api.runs import RunOperations
 from scorekeeper_sdk.api.testsets import TestsetOperations
 from scorekeeper_sdk.config import Settings, resolve
@@ -26,7 +27,7 @@ T = TypeVar("T")
 C = TypeVar("C", bound="_Descriptor")
 
 
-class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations):
+class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations, ReviewOperations):
     """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
 
     ``url`` / ``api_key`` / ``query_url`` default to SCOREKEEPER_URL / SCOREKEEPER_API_KEY /
@@ -257,6 +258,14 @@ class Scorekeeper:
     submit_human_score = _Call(AsyncScorekeeper.submit_human_score)
     ingest_records = _Call(AsyncScorekeeper.ingest_records)
     tag_records = _Call(AsyncScorekeeper.tag_records)
+    retry_errored_records = _Call(AsyncScorekeeper.retry_errored_records)
+    # -- the review queue
+    next_review_item = _Call(AsyncScorekeeper.next_review_item)
+    previous_review_item = _Call(AsyncScorekeeper.previous_review_item)
+    open_review_item = _Call(AsyncScorekeeper.open_review_item)
+    skip_review_item = _Call(AsyncScorekeeper.skip_review_item)
+    submit_review = _Call(AsyncScorekeeper.submit_review)
+    review_queues = _Call(AsyncScorekeeper.review_queues)
     # -- reads
     get_run = _Call(AsyncScorekeeper.get_run)
     wait_for_run = _Call(AsyncScorekeeper.wait_for_run)

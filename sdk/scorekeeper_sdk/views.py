@@ -106,6 +106,8 @@ class Run:
     error: str = ""
     transitions: list[StatusTransition] = field(default_factory=list)
     totals: RunTotals = field(default_factory=RunTotals)
+    # How many times its errored records were executed again.
+    retries: int = 0
 
     @property
     def finished(self) -> bool:
@@ -145,8 +147,25 @@ class Score:
 
 
 @dataclass(frozen=True)
+class RecordAttempt:
+    """What a record was before a retry executed it again (``retry``: which retry of the run)."""
+
+    attempt: int
+    status: str
+    error: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    retry: int = 0
+    replaced_at: str = ""
+
+
+@dataclass(frozen=True)
 class Record:
-    """One execution of the system on one testcase × trial, with its scores."""
+    """One execution of the system on one testcase × trial, with its scores (and, from
+    ``get_record``, its earlier attempts when a retry executed it again)."""
 
     id: str
     run_id: str
@@ -165,6 +184,7 @@ class Record:
     tags: list[str] = field(default_factory=list)
     created_at: str = ""
     scores: list[Score] = field(default_factory=list)
+    attempts: list[RecordAttempt] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -268,3 +288,13 @@ class IngestResult:
     stored: list[IngestedRef] = field(default_factory=list)
     duplicates: list[IngestedRef] = field(default_factory=list)
     refused: list[RefusedRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    """A retry of a run's errored records: the run (executing again), how many records it executes
+    again, and which retry of the run it is (1 for the first)."""
+
+    run: Run
+    retried: int
+    retry: int

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
+from scorekeeper.v1 import review_pb2 as rpb
 
 from services.query.compare import CompareReads
 from services.query.db import Reader
 from services.query.export import ExportReads
 from services.query.history import HistoryReads
 from services.query.records.reads import RecordReads
+from services.query.reviews import ReviewReads
 from services.query.runs import RunReads
 
 
@@ -28,6 +30,7 @@ class QueryApi:
         self._history = HistoryReads(reader)
         self._compare = CompareReads(reader)
         self._export = ExportReads(reader)
+        self._reviews = ReviewReads(reader)
 
     async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
         return await self._runs.get_run(request)
@@ -49,3 +52,6 @@ class QueryApi:
 
     def export_run(self, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunChunk]:
         return self._export.export_run(request)
+
+    async def list_review_queues(self, request: rpb.ListReviewQueuesRequest) -> rpb.ListReviewQueuesResponse:
+        return await self._reviews.list_review_queues(request)

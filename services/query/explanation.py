@@ -32,12 +32,16 @@ def run_explanation(
     errored_records: int,
     metrics: list[MetricProgress],
     error: str = "",
+    retries: int = 0,
 ) -> str:
     """One sentence for people: why the run is where it is."""
     if status == "failed":
         return f"The run failed: {error}" if error else "The run failed."
     if status == "cancelled":
         return f"The run was cancelled with {records} of {expected_records} records executed."
+    if retries and status in (RunStatus.AWAITING_EXECUTION, RunStatus.RUNNING_EXECUTION):
+        left = expected_records - records
+        return f"Retrying errored records (retry {retries}): {left} of {expected_records} to execute again."
     if status in (RunStatus.PENDING, RunStatus.AWAITING_EXECUTION):
         return f"Waiting for the system to be executed on {expected_records} testcase runs."
     if status == "running_execution":

@@ -177,8 +177,10 @@ class RunReads:
                 run["errored_records"],
                 [progress(m) for m in summaries],
                 run["error"],
+                run["retries"],
             ),
             error=run["error"],
+            retries=run["retries"],
             totals=pb.RunTotals(
                 latency_ms_total=run["latency_ms_total"],
                 prompt_tokens=run["record_prompt_tokens"],

@@ -92,3 +92,21 @@ def record_view(r: asyncpg.Record, scores: list[pb.ScoreView]) -> pb.RecordView:
     if r["cost_usd"] is not None:
         view.cost_usd = r["cost_usd"]
     return view
+
+
+def attempt_view(row: asyncpg.Record) -> pb.RecordAttempt:
+    """What a record was before a retry replaced it."""
+    view = pb.RecordAttempt(
+        attempt=row["attempt"],
+        status=row["status"],
+        error=row["error"],
+        outputs=dict_to_struct(row["outputs"]),
+        latency_ms=row["latency_ms"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        retry=row["retry"],
+        replaced_at=timestamp(row["replaced_at"]),
+    )
+    if row["cost_usd"] is not None:
+        view.cost_usd = row["cost_usd"]
+    return view

@@ -7,19 +7,25 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import access_pb2, catalog_pb2, runs_pb2, testsets_pb2
+from scorekeeper.v1 import access_pb2, catalog_pb2, review_pb2, runs_pb2, testsets_pb2
 
 from services.run_orchestrator.access.api import AccessApi
 from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.reviews.api import ReviewApi
+from services.run_orchestrator.reviews.repository import ReviewRepository
 from services.run_orchestrator.runs.api import RunApi
+from services.run_orchestrator.runs.attempts import AttemptRepository
 from services.run_orchestrator.runs.handlers import OrchestratorHandlers
+from services.run_orchestrator.runs.human_review import HumanReview
 from services.run_orchestrator.runs.ingest import Ingest
 from services.run_orchestrator.runs.kickoff import Kickoff
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.rescore import Rescore
+from services.run_orchestrator.runs.retry import Retry
 from services.run_orchestrator.runs.scoring import ScoreRequests
+from services.run_orchestrator.runs.settlement import Settlement
 from services.run_orchestrator.settings import OrchestratorSettings
 from services.run_orchestrator.testsets.api import TestsetApi
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -38,17 +44,20 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
     bus = await make_bus(settings, SERVICE)
     runs, catalog, testsets = RunRepository(pool), CatalogRepository(pool), TestsetRepository(pool)
+    attempts, reviews = AttemptRepository(pool), ReviewRepository(pool)
     scores = ScoreRequests(bus)
-    OrchestratorHandlers(runs, bus, scores).register()
+    settlement = Settlement(runs, attempts)
+    OrchestratorHandlers(runs, bus, scores, settlement).register()
     catalog_api = CatalogApi(catalog, settings.secret_env())
+    human = HumanReview(catalog, runs, reviews, scores)
     run_api = RunApi(
         catalog_api,
-        catalog,
         runs,
         kickoff=Kickoff(catalog, testsets, runs, bus),
         rescore=Rescore(catalog, runs, scores),
         ingest=Ingest(catalog, runs, bus),
-        scores=scores,
+        human=human,
+        retry=Retry(catalog, attempts, settlement, bus),
     )
 
     async def refresh_status_gauge() -> None:
@@ -69,6 +78,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             bind(runs_pb2.DESCRIPTOR.services_by_name["RunService"], run_api),
             bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog_api)),
             bind(access_pb2.DESCRIPTOR.services_by_name["AccessService"], AccessApi(KeyRepository(pool), catalog_api)),
+            bind(review_pb2.DESCRIPTOR.services_by_name["ReviewService"], ReviewApi(catalog, reviews, human)),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
         background=[refresh_status_gauge],

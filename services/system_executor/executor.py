@@ -85,13 +85,16 @@ class RunExecutor:
         self._batch_linger_s = batch_linger_s
         self._runs: dict[uuid.UUID, ActiveRun] = {}
 
-    async def execute_chunk(self, plan: RunPlan, chunk: int, testcases: list[Testcase], correlation_id: str) -> int:
-        """Execute the testcase × trial pairs of a chunk that have no record yet; returns how many
-        records were produced now. Postpone when another holder is executing the chunk."""
+    async def execute_chunk(
+        self, plan: RunPlan, chunk: int, testcases: list[Testcase], correlation_id: str, retry: int = 0
+    ) -> int:
+        """Execute the testcase × trial pairs of a chunk (of the run's retry ``retry``) that have no
+        record yet; returns how many records were produced now. Postpone when another holder is
+        executing the chunk."""
         run = self._enter(plan)
         claim_id = uuid.uuid4()
         try:
-            claim = await self._claims.claim(plan.id, chunk, claim_id)
+            claim = await self._claims.claim(plan.id, chunk, claim_id, retry)
             if not claim.ours:
                 if claim.finished:
                     return 0
@@ -107,10 +110,10 @@ class RunExecutor:
             finally:
                 run.claims.discard(claim_id)
                 if finished:
-                    await self._claims.finish(plan.id, chunk, claim_id)
+                    await self._claims.finish(plan.id, chunk, claim_id, retry)
                 else:
                     with contextlib.suppress(Exception):
-                        await self._claims.release(plan.id, chunk, claim_id)
+                        await self._claims.release(plan.id, chunk, claim_id, retry)
             return produced
         finally:
             self._leave(run)

@@ -10,6 +10,7 @@ import logging
 import uuid
 
 from services.system_executor.executor import RunExecutor
+from services.system_executor.planning import retry_chunks
 from services.system_executor.repository import ExecutorRepository, RunPlan
 from shared.events import ChunkRequested, RunCreated
 from shared.ids import chunk_event_id
@@ -55,10 +56,15 @@ class ExecutorHandlers:
             return
         # A chunk holds about chunk_calls calls, whatever the number of trials.
         size = max(1, self._chunk_calls // plan.trials)
-        chunks = await self._repo.chunks(plan.testset_id, plan.testset_version, size)
+        if event.retry:
+            # A retry executes only the testcases whose records wait for it.
+            positions = await self._repo.pending_positions(plan.id, plan.testset_id, plan.testset_version)
+            chunks = retry_chunks(positions, size)
+        else:
+            chunks = await self._repo.chunks(plan.testset_id, plan.testset_version, size)
         for index, bounds in enumerate(chunks):
             chunk = ChunkRequested(
-                event_id=chunk_event_id(plan.id, index),
+                event_id=chunk_event_id(plan.id, index, event.retry),
                 correlation_id=event.correlation_id,
                 run_id=plan.id,
                 project_id=event.project_id,
@@ -67,10 +73,14 @@ class ExecutorHandlers:
                 first_position=bounds.first_position,
                 last_position=bounds.last_position,
                 testcases=bounds.testcases,
+                retry=event.retry,
             )
             # Keyed by chunk, so Kafka spreads one run's chunks over the partitions.
-            await self._bus.publish(chunk, key=f"{plan.id}:{index}", deduplicate=True)
-        log.info("run planned", extra={"run_id": str(plan.id), "chunks": len(chunks), "chunk_size": size})
+            await self._bus.publish(chunk, key=f"{plan.id}:{event.retry}:{index}", deduplicate=True)
+        log.info(
+            "run planned",
+            extra={"run_id": str(plan.id), "chunks": len(chunks), "chunk_size": size, "retry": event.retry},
+        )
 
     async def on_chunk_requested(self, event: ChunkRequested) -> None:
         if event.first_position > event.last_position:
@@ -81,7 +91,7 @@ class ExecutorHandlers:
         testcases = await self._repo.testcases(
             plan.testset_id, plan.testset_version, event.first_position, event.last_position
         )
-        produced = await self._executor.execute_chunk(plan, event.chunk, testcases, event.correlation_id)
+        produced = await self._executor.execute_chunk(plan, event.chunk, testcases, event.correlation_id, event.retry)
         log.info(
             "chunk executed",
             extra={"run_id": str(plan.id), "chunk": event.chunk, "chunks": event.chunks, "records": produced},

@@ -162,12 +162,13 @@ class ChunkClaims:
         self._pool = pool
         self._ttl_s = ttl_s
 
-    async def claim(self, run_id: uuid.UUID, chunk: int, holder_id: uuid.UUID) -> Claim:
+    async def claim(self, run_id: uuid.UUID, chunk: int, holder_id: uuid.UUID, retry: int = 0) -> Claim:
+        """Claim a chunk of the run (of its retry ``retry``: 0 is the first execution)."""
         async with self._pool.acquire() as conn:
             taken = await conn.fetchval(
-                "INSERT INTO execution_chunks (run_id, chunk, holder_id, expires_at)"
-                " VALUES ($1, $2, $3, now() + make_interval(secs => $4))"
-                " ON CONFLICT (run_id, chunk) DO UPDATE"
+                "INSERT INTO execution_chunks (run_id, retry, chunk, holder_id, expires_at)"
+                " VALUES ($1, $5, $2, $3, now() + make_interval(secs => $4))"
+                " ON CONFLICT (run_id, retry, chunk) DO UPDATE"
                 " SET holder_id = EXCLUDED.holder_id, expires_at = EXCLUDED.expires_at"
                 " WHERE execution_chunks.finished_at IS NULL"
                 " AND (execution_chunks.expires_at < now() OR execution_chunks.holder_id = EXCLUDED.holder_id)"
@@ -176,15 +177,17 @@ class ChunkClaims:
                 chunk,
                 holder_id,
                 self._ttl_s,
+                retry,
             )
             if taken:
                 return Claim(ours=True)
             row = await conn.fetchrow(
                 "SELECT finished_at IS NOT NULL AS finished,"
                 " greatest(extract(epoch FROM expires_at - now()), 0)::float8 AS left_s"
-                " FROM execution_chunks WHERE run_id = $1 AND chunk = $2",
+                " FROM execution_chunks WHERE run_id = $1 AND retry = $3 AND chunk = $2",
                 run_id,
                 chunk,
+                retry,
             )
         if row is None:  # released between the two statements: try again soon
             return Claim(ours=False)
@@ -200,20 +203,23 @@ class ChunkClaims:
             self._ttl_s,
         )
 
-    async def finish(self, run_id: uuid.UUID, chunk: int, holder_id: uuid.UUID) -> None:
+    async def finish(self, run_id: uuid.UUID, chunk: int, holder_id: uuid.UUID, retry: int = 0) -> None:
         await self._pool.execute(
-            "UPDATE execution_chunks SET finished_at = now() WHERE run_id = $1 AND chunk = $2 AND holder_id = $3",
+            "UPDATE execution_chunks SET finished_at = now()"
+            " WHERE run_id = $1 AND retry = $4 AND chunk = $2 AND holder_id = $3",
             run_id,
             chunk,
             holder_id,
+            retry,
         )
 
-    async def release(self, run_id: uuid.UUID, chunk: int, holder_id: uuid.UUID) -> None:
+    async def release(self, run_id: uuid.UUID, chunk: int, holder_id: uuid.UUID, retry: int = 0) -> None:
         """Give an unfinished chunk up at once (the handler failed; a redelivery may take it)."""
         await self._pool.execute(
             "UPDATE execution_chunks SET expires_at = now()"
-            " WHERE run_id = $1 AND chunk = $2 AND holder_id = $3 AND finished_at IS NULL",
+            " WHERE run_id = $1 AND retry = $4 AND chunk = $2 AND holder_id = $3 AND finished_at IS NULL",
             run_id,
             chunk,
             holder_id,
+            retry,
         )

@@ -101,7 +101,23 @@ class ExecutorRepository:
 
     async def recorded(self, run_id: uuid.UUID, pairs: list[tuple[uuid.UUID, int]]) -> set[tuple[uuid.UUID, int]]:
         """Those (testcase, trial) pairs of the run that already have a record: a redelivered
-        chunk resumes after them (a primary-key lookup each, by the deterministic record id)."""
+        chunk resumes after them (a primary-key lookup each, by the deterministic record id). A
+        record a retry set pending waits for its new answer: it is not recorded."""
         by_id = {record_id(run_id, testcase, trial): (testcase, trial) for testcase, trial in pairs}
-        rows = await self._pool.fetch("SELECT id FROM records WHERE id = ANY($1::uuid[])", list(by_id))
+        rows = await self._pool.fetch(
+            "SELECT id FROM records WHERE id = ANY($1::uuid[]) AND status <> 'pending'", list(by_id)
+        )
         return {by_id[r["id"]] for r in rows}
+
+    async def pending_positions(self, run_id: uuid.UUID, testset_id: uuid.UUID, testset_version: int) -> list[int]:
+        """The positions (in the run's testset version) of the testcases with a record a retry set
+        pending, in order: what the retry executes."""
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT t.position FROM records r JOIN testcase_revisions t ON t.testcase_id = r.testcase_id"
+            " AND t.testset_id = $2 AND t.from_version <= $3 AND (t.to_version IS NULL OR t.to_version > $3)"
+            " WHERE r.run_id = $1 AND r.status = 'pending' ORDER BY t.position",
+            run_id,
+            testset_id,
+            testset_version,
+        )
+        return [r["position"] for r in rows]

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scorekeeper_sdk import Client
+from scorekeeper_sdk import AsyncScorekeeper, Client
 from shared.auth.bootstrap import local_admin_key
 from shared.db.migrate import migrate
 from shared.devstack.processes import ManagedProcess
@@ -146,6 +146,12 @@ class Stack:
     def client(self, api_key: str | None = None) -> Client:
         """A gRPC client of this stack, with the instance admin key unless another is given."""
         return Client(self.orchestrator_grpc, self.query_grpc, api_key=api_key or self.admin_key)
+
+    def sdk(self, api_key: str | None = None) -> AsyncScorekeeper:
+        """The SDK's async client of this stack (``async with``), with the admin key unless another is given."""
+        return AsyncScorekeeper(
+            f"grpc://{self.orchestrator_grpc}", api_key or self.admin_key, query_url=f"grpc://{self.query_grpc}"
+        )
 
     def http(self, base_url: str, api_key: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
         """An HTTP client of one of this stack's edges, sending the instance admin key unless another is given."""

@@ -246,6 +246,21 @@ async def test_the_same_holder_reclaims_its_unfinished_chunk(db: asyncpg.Pool) -
     assert (again.ours, again.finished) == (False, True)
 
 
+async def test_a_retry_claims_its_chunks_apart_from_the_finished_first_execution(db: asyncpg.Pool) -> None:
+    run = await seed_run(db)
+    claims, a, b = ChunkClaims(db, TTL_S), uuid.uuid4(), uuid.uuid4()
+    assert (await claims.claim(run, 0, a)).ours
+    await claims.finish(run, 0, a)
+    # The run's first retry: chunk 0 again, its own claim; a second delivery of it waits for it.
+    assert (await claims.claim(run, 0, b, retry=1)).ours
+    held = await claims.claim(run, 0, a, retry=1)
+    assert (held.ours, held.finished) == (False, False)
+    await claims.finish(run, 0, b, retry=1)
+    assert (await claims.claim(run, 0, a, retry=1)).finished
+    assert (await claims.claim(run, 0, a, retry=2)).ours
+    assert (await claims.claim(run, 0, b)).finished
+
+
 async def test_a_finished_chunk_is_reported_finished_to_every_later_claim(db: asyncpg.Pool) -> None:
     run = await seed_run(db)
     claims, a, b, c = ChunkClaims(db, TTL_S), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

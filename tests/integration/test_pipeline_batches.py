@@ -12,9 +12,11 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+from services.run_orchestrator.runs.attempts import AttemptRepository
 from services.run_orchestrator.runs.handlers import OrchestratorHandlers
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.scoring import ScoreRequests
+from services.run_orchestrator.runs.settlement import Settlement
 from services.scorer.handlers import ScorerHandlers
 from services.scorer.heuristic_pool import HeuristicPool
 from services.scorer.repository import ScoreRepository
@@ -65,6 +67,12 @@ async def counts(db: asyncpg.Pool, run: uuid.UUID) -> tuple[int, int, int, float
     return rows, c["n"], c["e"], c["l"], c["c"]
 
 
+def _handlers(db: asyncpg.Pool, bus: Any, runs: RunRepository | None = None) -> OrchestratorHandlers:
+    runs = runs or RunRepository(db)
+    settlement = Settlement(runs, AttemptRepository(db))
+    return OrchestratorHandlers(runs, cast(Bus, bus), ScoreRequests(cast(Bus, bus)), settlement)
+
+
 @pytest.fixture
 async def pool() -> AsyncIterator[HeuristicPool]:
     heuristics = HeuristicPool(1, 2.0)
@@ -75,7 +83,7 @@ async def pool() -> AsyncIterator[HeuristicPool]:
 async def test_a_batch_of_records_is_stored_counted_and_sent_to_scoring_once(db: asyncpg.Pool) -> None:
     run, cases, versions = await seed(db, 5, 1, [("a", "boolean", CONTAINS_A), ("b", "boolean", CONTAINS_B)])
     bus = Published()
-    handlers = OrchestratorHandlers(RunRepository(db), cast(Bus, bus), ScoreRequests(cast(Bus, bus)))
+    handlers = _handlers(db, bus)
     first = RecordsProduced(run_id=run, records=[record(cases[0], "a"), record(cases[1], "ab")])
     second = RecordsProduced(
         run_id=run, records=[record(cases[2], "b"), record(cases[3], "", errored=True), record(cases[4], "x")]
@@ -102,9 +110,7 @@ async def test_a_half_committed_batch_is_completed_without_counting_twice(db: as
     _, new = await runs.save_records(run, batch[:3])
     assert new == 3
     bus = Published()
-    await OrchestratorHandlers(runs, cast(Bus, bus), ScoreRequests(cast(Bus, bus))).on_records_produced(
-        [RecordsProduced(run_id=run, records=batch)]
-    )
+    await _handlers(db, bus, runs).on_records_produced([RecordsProduced(run_id=run, records=batch)])
     assert await counts(db, run) == (8, 8, 0, 80.0, 4.0)
     assert await db.fetchval("SELECT status FROM runs WHERE id = $1", run) == "running_scoring"
     # The same testcase × trial twice in one batch is one record.
@@ -115,7 +121,7 @@ async def test_a_half_committed_batch_is_completed_without_counting_twice(db: as
 async def test_an_invalid_event_fails_its_batch_before_anything_is_written(db: asyncpg.Pool) -> None:
     run, cases, _ = await seed(db, 2, 1, [("a", "boolean", CONTAINS_A)])
     bus = Published()
-    handlers = OrchestratorHandlers(RunRepository(db), cast(Bus, bus), ScoreRequests(cast(Bus, bus)))
+    handlers = _handlers(db, bus)
     good = RecordsProduced(run_id=run, records=[record(cases[0], "a")])
     stranger = uuid.uuid4()
     bad = RecordsProduced(run_id=run, records=[record(cases[1], "a"), record(stranger, "a")])

@@ -17,6 +17,9 @@ URL path, so one server serves every case at once::
     /huge?bytes=N[&chunked=1]   200 JSON of N bytes (chunked: without a Content-Length)
     /redirect?to=URL[&status=302]   a redirect
     /loop                       302 to itself
+    /flaky                      503 for about ``flaky_percent`` % of the calls (by a checksum of the
+                                question and how often it was asked: the same calls fail every
+                                time), otherwise as /echo; ``set_flaky(0)`` makes the system recover
 
 One-shot scripted steps (``script(fail(503), delay(0.5), …, path="/echo")``) are taken first, in
 order, by requests to their path (or any path). Every request is recorded on arrival, headers
@@ -29,6 +32,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +104,8 @@ class FakeSystemServer:
         self._received: list[Received] = []
         self._in_flight = 0
         self._peak_in_flight = 0
+        self._flaky_percent = 20
+        self._asked: dict[str, int] = {}
         app = Starlette(routes=[Route("/{rest:path}", self._handle, methods=["GET", "POST", "PUT"])])
         self._server = BackgroundServer(app, "fake-system")
 
@@ -140,6 +146,16 @@ class FakeSystemServer:
         """The most requests this server was answering at once since it started (or reset)."""
         with self._lock:
             return self._peak_in_flight
+
+    def set_flaky(self, percent: int) -> None:
+        """The share of /flaky calls that fail from now on (0: the system recovered)."""
+        with self._lock:
+            self._flaky_percent = percent
+
+    def _flaky_fails(self, question: str) -> bool:
+        with self._lock:
+            asked = self._asked[question] = self._asked.get(question, 0) + 1
+            return zlib.crc32(f"{question}#{asked}".encode()) % 100 < self._flaky_percent
 
     def reset(self) -> None:
         with self._lock:
@@ -220,6 +236,12 @@ class FakeSystemServer:
             return RedirectResponse(query["to"], int(query.get("status", "302")))
         if mode == "loop":
             return RedirectResponse("/loop", 302)
+        if mode == "flaky":
+            body = entry.json() if entry.body else None
+            question = str(body.get("question")) if isinstance(body, dict) else ""
+            if self._flaky_fails(question):
+                return JSONResponse({"error": "flaky: try again"}, 503)
+            return JSONResponse(_echo(entry))
         return JSONResponse({"error": f"no mode {mode!r}"}, 404)
 
 

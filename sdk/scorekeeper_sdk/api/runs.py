@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf import struct_pb2
 from scorekeeper.v1 import runs_pb2 as rpb
 
 from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.exact_json import struct
-from scorekeeper_sdk.views import IngestResult, Run
+from scorekeeper_sdk.views import IngestResult, RetryResult, Run
 
 RUNS = "RunService"
 MAX_INGEST = 1000
@@ -47,6 +48,13 @@ class RecordIn:
         if self.cost_usd is not None:
             record.cost_usd = self.cost_usd
         return record
+
+
+def verdict(value: bool | float) -> struct_pb2.Value:
+    """A reviewer's value as the API takes it: true / false, or a number."""
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    return struct_pb2.Value(number_value=value)
 
 
 class RunOperations(ReadOperations):
@@ -107,12 +115,8 @@ class RunOperations(ReadOperations):
     ) -> bool:
         """A reviewer's verdict for a human metric; returns whether it passes."""
         request = rpb.SubmitHumanScoreRequest(
-            record_id=record_id, metric_id=metric_id, reviewer=reviewer, comment=comment
+            record_id=record_id, metric_id=metric_id, reviewer=reviewer, comment=comment, value=verdict(value)
         )
-        if isinstance(value, bool):
-            request.value.bool_value = value
-        else:
-            request.value.number_value = value
         response = await self._unary(RUNS, "SubmitHumanScore", request, rpb.SubmitHumanScoreResponse)
         return response.passed
 
@@ -131,3 +135,14 @@ class RunOperations(ReadOperations):
         """Adds and removes tags on records; returns how many records changed."""
         request = rpb.TagRecordsRequest(run_id=run_id, record_ids=list(record_ids), add=list(add), remove=list(remove))
         return (await self._unary(RUNS, "TagRecords", request, rpb.TagRecordsResponse)).updated
+
+    async def retry_errored_records(self, run_id: str) -> RetryResult:
+        """Executes again the errored testcase × trial pairs of a finished http / llm run; their new
+        records replace them (the old ones stay in each record's ``attempts``) and are scored.
+        FailedPrecondition for an sdk run, a run still executing or scoring, and nothing errored."""
+        request = rpb.RetryErroredRecordsRequest(run_id=run_id)
+        # Retried only when the connection failed: a retry that started refuses a second one.
+        response = await self._unary(
+            RUNS, "RetryErroredRecords", request, rpb.RetryErroredRecordsResponse, creates=True
+        )
+        return RetryResult(run=await self.get_run(run_id), retried=response.retried, retry=response.retry)

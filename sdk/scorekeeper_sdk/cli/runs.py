@@ -15,7 +15,7 @@ from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.views import Run
 
-runs = typer.Typer(help="Runs: kick off, list, watch, export, compare, re-score.", no_args_is_help=True)
+runs = typer.Typer(help="Runs: kick off, list, watch, export, compare, re-score, retry errors.", no_args_is_help=True)
 app.add_typer(runs, name="runs")
 
 SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
@@ -205,5 +205,24 @@ def rescore(
     st.out.print(f"run {run.id}: re-scoring with {', '.join(m.name for m in chosen)} ({run.status})")
     if wait:
         final = watch(st.client, run.id, st.err)
+        print_run(st.out, final)
+        finished(final)
+
+
+@runs.command("retry-errors")
+def retry_errors(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    wait: Annotated[bool, typer.Option(help="Watch the run until it is done again.")] = False,
+) -> None:
+    """Execute again only the errored testcases of a finished http / llm run; their new records
+    replace them (the old errors stay in each record's history) and are scored."""
+    st = state(ctx)
+    result = st.client.retry_errored_records(run_id)
+    st.out.print(f"run {run_id}: retrying {result.retried} errored records (retry {result.retry})")
+    if result.run.url:
+        st.out.print(f"  {result.run.url}")
+    if wait:
+        final = watch(st.client, run_id, st.err)
         print_run(st.out, final)
         finished(final)

@@ -12,7 +12,7 @@ from services.console.backend import Api
 from services.console.web import Console, redirect
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     """Only a path of this site (never //host or a scheme), so sign-in cannot redirect elsewhere."""
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -21,12 +21,12 @@ def _safe_next(target: str) -> str:
 
 def routes(console: Console) -> list[Route]:
     async def sign_in_page(request: Request) -> Response:
-        return console.render(request, "sign_in.html", {"next": _safe_next(request.query_params.get("next", "/"))})
+        return console.render(request, "sign_in.html", {"next": safe_next(request.query_params.get("next", "/"))})
 
     async def sign_in(request: Request) -> Response:
         form = await console.form(request)
         key = str(form.get("api_key", "")).strip()
-        target = _safe_next(str(form.get("next", "/")))
+        target = safe_next(str(form.get("next", "/")))
         api = Api(console.stubs, key, console.settings.call_timeout_s)
         try:
             await api.call(api.stubs.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)

@@ -15,7 +15,9 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, RecordFilters
 from services.console.web import Console, PageNotFound, redirect
+from shared.run_status import RETRYABLE
 from shared.run_status import TERMINAL as FINAL_STATUSES
+from shared.system_kinds import SYSTEM_KINDS
 
 EXPORTS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson", "jsonl")}
 
@@ -26,6 +28,12 @@ async def run_of_project(api: Api, project_id: str, run_id: str) -> qpb.RunView:
     if run.project_id != project_id:
         raise PageNotFound
     return run
+
+
+def retryable(run: qpb.RunView) -> bool:
+    """Whether the run page offers to execute its errored records again (the API decides for good)."""
+    kind = SYSTEM_KINDS.get(run.system_version.kind) if run.HasField("system_version") else None
+    return run.errored_records > 0 and run.status in RETRYABLE and kind is not None and kind.executed_by_platform
 
 
 def record_columns(run: qpb.RunView) -> list[dict[str, str]]:
@@ -70,7 +78,12 @@ def routes(console: Console) -> list[Route]:
         return console.render(
             request,
             "run.html",
-            {**data, **table_context(project_id, run, page, filters), "final": run.status in FINAL_STATUSES},
+            {
+                **data,
+                **table_context(project_id, run, page, filters),
+                "final": run.status in FINAL_STATUSES,
+                "retryable": retryable(run),
+            },
         )
 
     async def progress(request: Request) -> Response:
@@ -120,6 +133,18 @@ def routes(console: Console) -> list[Route]:
         await api.call(api.stubs.runs.CancelRun, rpb.CancelRunRequest(run_id=run_id), rpb.Run)
         return redirect(f"/projects/{project_id}/runs/{run_id}", request)
 
+    async def retry_errors(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        await console.form(request)
+        api = console.api(request)
+        await run_of_project(api, project_id, run_id)
+        await api.call(
+            api.stubs.runs.RetryErroredRecords,
+            rpb.RetryErroredRecordsRequest(run_id=run_id),
+            rpb.RetryErroredRecordsResponse,
+        )
+        return redirect(f"/projects/{project_id}/runs/{run_id}", request)
+
     async def export(request: Request) -> Response:
         project_id, run_id, fmt = (request.path_params[k] for k in ("project_id", "run_id", "format"))
         if fmt not in EXPORTS:
@@ -151,5 +176,6 @@ def routes(console: Console) -> list[Route]:
         Route(f"{base}/records", records_fragment),
         Route(f"{base}/notes", save_notes, methods=["POST"]),
         Route(f"{base}/cancel", cancel, methods=["POST"]),
+        Route(f"{base}/retry-errors", retry_errors, methods=["POST"]),
         Route(base + "/export.{format}", export),
     ]

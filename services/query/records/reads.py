@@ -15,7 +15,7 @@ from services.query import filters, metrics
 from services.query.db import Reader
 from services.query.records import choose, clauses, estimate, plans
 from services.query.records.query import Condition, RecordQuery
-from services.query.views import record_view, score_view
+from services.query.views import attempt_view, record_view, score_view
 from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid
@@ -44,7 +44,12 @@ class RecordReads:
             if row is None:
                 raise not_found(f"record {request.record_id} does not exist")
             scores = await _scores_of(conn, [record_id])
-        return record_view(row, scores[record_id])
+            attempts = await conn.fetch(
+                "SELECT * FROM record_attempts WHERE record_id = $1 ORDER BY attempt", record_id
+            )
+        view = record_view(row, scores[record_id])
+        view.attempts.extend(attempt_view(a) for a in attempts)
+        return view
 
     async def list_records(self, request: pb.ListRecordsRequest) -> pb.ListRecordsResponse:
         run_id = filters.optional_uuid(request.run_id, "run_id")

@@ -9,20 +9,17 @@ import asyncpg
 from scorekeeper.v1 import runs_pb2 as pb
 
 from services.run_orchestrator.catalog.api import CatalogApi
-from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs import rules
+from services.run_orchestrator.runs.human_review import HumanReview
 from services.run_orchestrator.runs.ingest import Ingest, Taken
 from services.run_orchestrator.runs.kickoff import Kickoff, KickoffRequest
 from services.run_orchestrator.runs.messages import run_pb
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.rescore import Rescore
-from services.run_orchestrator.runs.scoring import ScoreRequests
-from shared.edge.convert import parse_uuid, struct_to_dict, value_to_python
+from services.run_orchestrator.runs.retry import Retry
+from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
-from shared.events import HumanVerdict
-from shared.ids import score_id
-from shared.scoring.metric import passes
 
 
 def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
@@ -64,20 +61,20 @@ class RunApi:
     def __init__(
         self,
         catalog_api: CatalogApi,
-        catalog: CatalogRepository,
         runs: RunRepository,
         kickoff: Kickoff,
         rescore: Rescore,
         ingest: Ingest,
-        scores: ScoreRequests,
+        human: HumanReview,
+        retry: Retry,
     ) -> None:
         self._catalog_api = catalog_api
-        self._catalog = catalog
         self._runs = runs
         self._kickoff = kickoff
         self._rescore = rescore
         self._ingest = ingest
-        self._scores = scores
+        self._human = human
+        self._retry = retry
 
     async def _run(self, run_id: str) -> asyncpg.Record:
         row = await self._runs.get(parse_uuid(run_id, "run_id"))
@@ -114,6 +111,8 @@ class RunApi:
         if row is None:
             now = await self._runs.get(run["id"])
             raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is already {(now or run)['status']}")
+        if row["retries"]:
+            await self._retry.cancelled(row["id"])
         return run_pb(row)
 
     async def rescore_run(self, request: pb.RescoreRunRequest) -> pb.Run:
@@ -128,34 +127,14 @@ class RunApi:
         return run_pb(await self._rescore(run, choices))
 
     async def submit_human_score(self, request: pb.SubmitHumanScoreRequest) -> pb.SubmitHumanScoreResponse:
-        rid = parse_uuid(request.record_id, "record_id")
-        record = await self._runs.record_run(rid)
-        if record is None:
-            raise not_found(f"record {request.record_id} does not exist")
-        mid = parse_uuid(request.metric_id, "metric_id")
-        pinned = await self._catalog.metric_versions_in_order(record["metric_version_ids"])
-        version = next((v for v in pinned if v["metric_id"] == mid), None)
-        if version is None:
-            raise not_found(f"metric {request.metric_id} is not part of the run of record {request.record_id}")
-        if version["eval_type"] != "human":
-            raise invalid(
-                f"metric {version['name']!r} is {version['eval_type']}, not human: it cannot take a reviewer's score"
-            )
-        if record["status"] != "completed":
-            raise ApiError(
-                Code.FAILED_PRECONDITION, f"record {request.record_id} is {record['status']} and is not scored"
-            )
-        if not request.reviewer.strip():
-            raise invalid("reviewer is required")
-        if not request.HasField("value"):
-            raise invalid("value is required")
-        value = checked(rules.human_value, version["output_type"], value_to_python(request.value))
-        verdict = HumanVerdict(value=value, reviewer=request.reviewer.strip(), comment=request.comment)
-        await self._scores.review(record["run_id"], rid, version["version_id"], verdict)
-        return pb.SubmitHumanScoreResponse(
-            score_id=str(score_id(rid, version["version_id"])),
-            passed=passes(version["output_type"], value, version["passing_threshold"]),
-        )
+        target = await self._human.target(request.record_id, request.metric_id)
+        value = request.value if request.HasField("value") else None
+        verdict = await self._human.submit(target, value, request.reviewer, request.comment)
+        return pb.SubmitHumanScoreResponse(score_id=str(verdict.score_id), passed=verdict.passed)
+
+    async def retry_errored_records(self, request: pb.RetryErroredRecordsRequest) -> pb.RetryErroredRecordsResponse:
+        started = await self._retry(await self._run(request.run_id))
+        return pb.RetryErroredRecordsResponse(run=run_pb(started.run), retried=started.retried, retry=started.retry)
 
     async def ingest_records(self, request: pb.IngestRecordsRequest) -> pb.IngestRecordsResponse:
         run = await self._run(request.run_id)

@@ -20,16 +20,19 @@ log = logging.getLogger(__name__)
 
 
 class OrchestratorHandlers:
-    def __init__(self, runs: RunRepository, bus: Bus, scores: ScoreRequests, *, max_batch: int = 32) -> None:
+    def __init__(
+        self, runs: RunRepository, bus: Bus, scores: ScoreRequests, settlement: Settlement, *, max_batch: int = 32
+    ) -> None:
         self._runs = runs
         self._bus = bus
         self._scores = scores
+        self._settlement = settlement
         self._max_batch = max_batch
 
     def register(self) -> None:
         self._bus.subscribe_batch(RecordsProduced, self.on_records_produced, max_batch=self._max_batch)
         self._bus.subscribe_batch(ScoresCompleted, self.on_scores_completed, max_batch=4 * self._max_batch)
-        Settlement(self._runs).register(self._bus)
+        self._settlement.register(self._bus)
 
     async def on_records_produced(self, events: list[RecordsProduced]) -> None:
         """Every event is checked before anything is written: an invalid one fails the batch, which

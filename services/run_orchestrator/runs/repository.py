@@ -67,14 +67,14 @@ class RunRepository:
                 expected_records,
                 notes,
             )
-            await self._transition(conn, row["id"], "pending")
+            await self.transition(conn, row["id"], "pending")
         return row
 
     async def get(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
 
     @staticmethod
-    async def _transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
+    async def transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
         """Every status a run goes through is written here, and counted here."""
         await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
         telemetry.RUN_TRANSITIONS.labels(status).inc()
@@ -94,7 +94,7 @@ class RunRepository:
                 error,
             )
             if row is not None:
-                await self._transition(conn, run_id, status)
+                await self.transition(conn, run_id, status)
                 if status in TERMINAL:
                     await fold_run_shards(conn, run_id)
             return row
@@ -122,7 +122,7 @@ class RunRepository:
                 sorted(SCORABLE),
             )
             if row is not None:
-                await self._transition(conn, run_id, "awaiting_scoring")
+                await self.transition(conn, run_id, "awaiting_scoring")
             return row
 
     async def completed_record_ids(self, run_id: uuid.UUID, batch: int = 1000) -> AsyncIterator[list[uuid.UUID]]:
@@ -221,9 +221,10 @@ class RunRepository:
         return int(result.split()[-1])
 
     async def save_records(self, run_id: uuid.UUID, records: list[ProducedRecord]) -> tuple[list[uuid.UUID], int]:
-        """Insert the records once each (deterministic ids) and count them, in one statement; a
-        record already there (a redelivery, a re-execution) is left as it is and not counted again.
-        Returns the records' ids, in order, and how many were new."""
+        """Store the records once each (deterministic ids) and count them, in one statement. A
+        record a retry set pending takes its answer (and is counted again); any other record already
+        there (a redelivery, a re-execution) is left as it is and not counted again. Returns the
+        records' ids, in order, and how many were stored."""
         ids = [record_id(run_id, r.testcase_id, r.trial) for r in records]
         unique: dict[uuid.UUID, ProducedRecord] = {}
         for rid, record in zip(ids, records, strict=True):
@@ -279,7 +280,7 @@ class RunRepository:
                 run_id,
                 target,
             )
-            await self._transition(conn, run_id, target)
+            await self.transition(conn, run_id, target)
             if target in TERMINAL:
                 await fold_run_shards(conn, run_id)
             return target
@@ -333,7 +334,10 @@ WITH batch AS (
     SELECT id, $1, testcase_id, trial, inputs, expected, outputs, status, error, latency_ms, metadata,
            prompt_tokens, completion_tokens, cost_usd, clock_timestamp()
     FROM batch
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT (id) DO UPDATE SET outputs = EXCLUDED.outputs, status = EXCLUDED.status, error = EXCLUDED.error,
+        latency_ms = EXCLUDED.latency_ms, prompt_tokens = EXCLUDED.prompt_tokens,
+        completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd
+        WHERE records.status = 'pending'
     RETURNING id
 ), counted AS (
     INSERT INTO run_record_counts AS c (run_id, shard, records, errored, latency_ms, prompt_tokens,

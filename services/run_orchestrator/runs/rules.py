@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.run_status import SOURCES
+from shared.run_status import EXECUTABLE, RETRYABLE, SOURCES
 
 MAX_TRIALS = 100
 MAX_NOTES = 100_000
@@ -53,3 +53,16 @@ def check_tags(tags: list[str]) -> list[str]:
         if not tag.strip() or len(tag) > 100:
             raise ValueError(f"tags must be 1..100 characters, got {tag!r}")
     return tags
+
+
+def retry_refusal(run_id: object, status: str, errored: int) -> str | None:
+    """Why the run's errored records cannot be executed again now, or None when they can."""
+    if status in EXECUTABLE:
+        return f"run {run_id} is {status}: it is still executing, and retries only what errored once it has finished"
+    if status not in RETRYABLE:
+        if status in ("failed", "cancelled"):
+            return f"run {run_id} is {status}; only a run that finished executing can retry its errored records"
+        return f"run {run_id} is {status}: it is still scoring, and retries only what errored once it has finished"
+    if errored == 0:
+        return f"run {run_id} has no errored records to retry"
+    return None

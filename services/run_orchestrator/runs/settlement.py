@@ -1,7 +1,8 @@
 """What the orchestrator does with the events that were dead-lettered, so that no run waits for
 them: whatever made an event fail for good, its run still ends, with exact counts and the reason.
 
-- ``run.created``: the run could not be planned; it fails, naming why.
+- ``run.created``: the run could not be planned; it fails, naming why. A retry's (``retry`` > 0)
+  leaves the run as it was: the records it waited for become errored again.
 - ``chunk.requested``: the chunk's testcase × trial pairs without a record become errored records.
 - ``record.produced``: its records become errored records (their outputs are not kept).
 - ``score.completed``: the run's status is worked out again from its counts.
@@ -16,6 +17,7 @@ import uuid
 
 import asyncpg
 
+from services.run_orchestrator.runs.attempts import AttemptRepository
 from services.run_orchestrator.runs.repository import RunRepository
 from shared.events import DeadLetter, ProducedRecord
 from shared.json_limits import clean_text, storable
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class Settlement:
-    def __init__(self, runs: RunRepository) -> None:
+    def __init__(self, runs: RunRepository, attempts: AttemptRepository) -> None:
         self._runs = runs
+        self._attempts = attempts
 
     def register(self, bus: Bus) -> None:
         bus.subscribe_dead_letters(Topic.RUN_CREATED, self.run_created)
@@ -40,6 +43,9 @@ class Settlement:
     async def run_created(self, letter: DeadLetter) -> None:
         found = dead_letters.ids(letter, "run_id")
         if found is None:
+            return
+        if dead_letters.integer(letter, "retry"):
+            await self.retry_abandoned(found["run_id"], f"the retry could not be planned: {letter.error}")
             return
         error = clean_text(f"the run could not be planned: {letter.error}")
         row = await self._runs.set_status(found["run_id"], RunStatus.FAILED, only_from=tuple(LIVE), error=error)
@@ -85,6 +91,12 @@ class Settlement:
         )
         error = f"the record could not be stored: {letter.error}"
         await self._errored(header.id, [(revisions[t], trial) for t, trial in pairs if t in revisions], error)
+
+    async def retry_abandoned(self, run_id: uuid.UUID, error: str) -> None:
+        """A retry that cannot go on: the records it waited for are errored again (naming why), so
+        the run finishes as it was, and may be retried later."""
+        pending = await self._attempts.pending_records(run_id)
+        await self._errored(run_id, [(record, record["trial"]) for record in pending], error)
 
     async def score_completed(self, letter: DeadLetter) -> None:
         found = dead_letters.ids(letter, "run_id")
