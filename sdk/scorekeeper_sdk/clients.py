@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from scorekeeper_sdk.api.catalog import CatalogOperations
+from scorekeeper_sdk.api.playground import PlaygroundOperations
 from scorekeeper_sdk.api.runs import RunOperations
 from scorekeeper_sdk.api.testsets import TestsetOperations
 from scorekeeper_sdk.config import Settings, resolve
@@ -26,7 +27,7 @@ T = TypeVar("T")
 C = TypeVar("C", bound="_Descriptor")
 
 
-class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations):
+class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations, PlaygroundOperations):
     """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
 
     ``url`` / ``api_key`` / ``query_url`` default to SCOREKEEPER_URL / SCOREKEEPER_API_KEY /
@@ -267,3 +268,7 @@ class Scorekeeper:
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
     export_run = _Iterate(AsyncScorekeeper.export_run)
     export_run_to = _Call(AsyncScorekeeper.export_run_to)
+    # -- playground
+    try_prompt = _Call(AsyncScorekeeper.try_prompt)
+    get_try = _Call(AsyncScorekeeper.get_try)
+    list_tries = _Iterate(AsyncScorekeeper.list_tries)

@@ -1,5 +1,7 @@
 """ListRecords (one run's records, or the project-wide Records page) and GetRecord.
 
+The project-wide page leaves playground tries' records out (a try's own run lists them).
+
 Filters become AND-ed conditions on ``records r``; a score condition is an EXISTS on the score of
 the metric version the record's run pins (the unique (record_id, metric_version_id) index), the
 search is the GIN-indexed tsvector column records.search (0006_query_reads.sql). Pages are keyset pages on
@@ -151,7 +153,8 @@ class RecordReads:
                     record_filters.append(f"r.run_id = ANY({where.param(run_ids)}::uuid[])")
                 if project_wide and not matches_first and not by_value:
                     record_filters.append(
-                        f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)})"
+                        f"r.run_id IN (SELECT id FROM runs WHERE project_id = {where.param(project_id)}"
+                        " AND NOT playground_try)"
                     )
                 if testcase_id is not None:
                     record_filters.append(f"r.testcase_id = {where.param(testcase_id)}")
@@ -396,7 +399,7 @@ def _matches_first(record_filters: list[str], tests: list[str], project: str, di
         " SELECT m.id, m.k FROM ("
         "  SELECT r.id, r.run_id, r.created_at + interval '0' AS k FROM records r"
         f"  WHERE {' AND '.join(record_filters)} ORDER BY 3 {direction}, 1 {direction} OFFSET 0"
-        f" ) m JOIN runs ru ON ru.id = m.run_id AND ru.project_id = {project}"
+        f" ) m JOIN runs ru ON ru.id = m.run_id AND ru.project_id = {project} AND NOT ru.playground_try"
         f" WHERE {' AND '.join(tests)} ORDER BY m.k {direction}, m.id {direction} LIMIT {limit}"
         f") p JOIN records r ON r.id = p.id ORDER BY p.k {direction}, p.id {direction}"
     )
@@ -433,7 +436,7 @@ def _scores_first(
     return (
         f"SELECT {RECORD_COLUMNS}, w.value_num AS sort_key FROM ({walks}) w"
         f" JOIN runs ru ON ru.id = w.run_id AND ru.project_id = {where.param(project_id)}"
-        " AND w.metric_version_id = ANY(ru.metric_version_ids)"
+        " AND w.metric_version_id = ANY(ru.metric_version_ids) AND NOT ru.playground_try"
         f" JOIN records r ON r.id = w.record_id{tested}"
         f" ORDER BY w.value_num {direction}, w.record_id {direction} LIMIT {where.param(limit)}"
     )
