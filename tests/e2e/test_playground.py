@@ -7,7 +7,7 @@ request refused clearly with nothing written."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -158,9 +158,9 @@ async def test_an_edited_prompt_is_tried_again_saved_as_a_version_and_kicked_off
     assert [p.run_id for p in points] == [run.id]
 
 
-async def _refused(call: Any) -> ScorekeeperError:
+async def _refused(call: Callable[[], Awaitable[Any]]) -> ScorekeeperError:
     with pytest.raises(ScorekeeperError) as refused:
-        await call
+        await call()
     return refused.value
 
 
@@ -175,56 +175,70 @@ async def test_bad_tries_are_refused_clearly_and_write_nothing(
     bad_prompt = {**PROMPT, "messages": [{"role": "user", "content": "{{ inputs.question"}]}
     missing_field = {**PROMPT, "messages": [{"role": "user", "content": "{{ inputs.topic }}"}]}
     human = await sk.create_metric(pid, "reviewed", eval_type="human", output_type="boolean")
-    cases: list[tuple[Any, type[ScorekeeperError], str]] = [
-        (sk.try_prompt(pid, cases=typed), InvalidArgument, "give the prompt to try"),
+    cases: list[tuple[Callable[[], Awaitable[Any]], type[ScorekeeperError], str]] = [
+        (lambda: sk.try_prompt(pid, cases=typed), InvalidArgument, "give the prompt to try"),
         (
-            sk.try_prompt(pid, system_version_id="6f1c1b7e-0000-4000-8000-000000000000", cases=typed),
+            lambda: sk.try_prompt(pid, system_version_id="6f1c1b7e-0000-4000-8000-000000000000", cases=typed),
             NotFound,
             "system version 6f1c1b7e-0000-4000-8000-000000000000 does not exist",
         ),
         (
-            sk.try_prompt(pid, system_version_id=world.ids.system_version_id, cases=typed),
+            lambda: sk.try_prompt(pid, system_version_id=world.ids.system_version_id, cases=typed),
             InvalidArgument,
             "system version 'v1' is of kind http: the playground tries prompts",
         ),
-        (sk.try_prompt(pid, config=PROMPT), InvalidArgument, "a try needs at least one case"),
-        (sk.try_prompt(pid, config=PROMPT, testset_id=tid), InvalidArgument, "has 30 testcases: name at most 20"),
+        (lambda: sk.try_prompt(pid, config=PROMPT), InvalidArgument, "a try needs at least one case"),
         (
-            sk.try_prompt(
+            lambda: sk.try_prompt(pid, config=PROMPT, testset_id=tid),
+            InvalidArgument,
+            "has 30 testcases: name at most 20",
+        ),
+        (
+            lambda: sk.try_prompt(
                 pid, config=PROMPT, testset_id=tid, testcase_ids=[t.id for t in testcases[:15]], cases=typed * 6
             ),
             InvalidArgument,
             "a try takes at most 20 cases, got 21",
         ),
         (
-            sk.try_prompt(pid, config=PROMPT, testcase_ids=[testcases[0].id]),
+            lambda: sk.try_prompt(pid, config=PROMPT, testcase_ids=[testcases[0].id]),
             InvalidArgument,
             "testcase_ids name testcases of a testset: give its testset_id too",
         ),
         (
-            sk.try_prompt(pid, config=PROMPT, testset_id=tid, testcase_ids=["6f1c1b7e-0000-4000-8000-000000000001"]),
+            lambda: sk.try_prompt(
+                pid, config=PROMPT, testset_id=tid, testcase_ids=["6f1c1b7e-0000-4000-8000-000000000001"]
+            ),
             NotFound,
             "testcase(s) 6f1c1b7e-0000-4000-8000-000000000001 are not in testset",
         ),
-        (sk.try_prompt(pid, config=bad_prompt, cases=typed), InvalidArgument, "config.messages.0.content"),
+        (lambda: sk.try_prompt(pid, config=bad_prompt, cases=typed), InvalidArgument, "config.messages.0.content"),
         (
-            sk.try_prompt(pid, config=missing_field, cases=typed),
+            lambda: sk.try_prompt(pid, config=missing_field, cases=typed),
             InvalidArgument,
             "config.messages[0].content cannot be rendered for case 1: UndefinedError: 'dict object' has no"
             " attribute 'topic'",
         ),
-        (sk.try_prompt(pid, config={"messages": PROMPT["messages"]}, cases=typed), InvalidArgument, "config.model"),
         (
-            sk.try_prompt(pid, config={**PROMPT, "api_key_env": "SCOREKEEPER_DATABASE_URL"}, cases=typed),
+            lambda: sk.try_prompt(pid, config={"messages": PROMPT["messages"]}, cases=typed),
+            InvalidArgument,
+            "config.model",
+        ),
+        (
+            lambda: sk.try_prompt(pid, config={**PROMPT, "api_key_env": "SCOREKEEPER_DATABASE_URL"}, cases=typed),
             InvalidArgument,
             "config.api_key_env 'SCOREKEEPER_DATABASE_URL' is one of the platform's own settings",
         ),
         (
-            sk.try_prompt(pid, config=PROMPT, cases=typed, metric_ids=[human.id]),
+            lambda: sk.try_prompt(pid, config=PROMPT, cases=typed, metric_ids=[human.id]),
             InvalidArgument,
             "metric(s) 'reviewed' wait for reviewers",
         ),
-        (sk.get_try("6f1c1b7e-0000-4000-8000-000000000002"), NotFound, "try 6f1c1b7e-0000-4000-8000-000000000002"),
+        (
+            lambda: sk.get_try("6f1c1b7e-0000-4000-8000-000000000002"),
+            NotFound,
+            "try 6f1c1b7e-0000-4000-8000-000000000002",
+        ),
     ]
     wrong = []
     for call, kind, message in cases:
@@ -260,10 +274,10 @@ async def test_another_projects_key_sees_none_of_the_tries(
         key = (await admin.create_api_key(other.id, "elsewhere", "admin")).secret
     async with AsyncScorekeeper(sk.settings.url, key, query_url=sk.settings.query_url) as stranger:
         for call in (
-            stranger.get_try(tried.id, results=False),
-            stranger.get_run(tried.run_id),
-            anext(stranger.list_tries(world.ids.project_id)),
-            stranger.try_prompt(world.ids.project_id, config=PROMPT, cases=[{"inputs": {}}]),
+            lambda: stranger.get_try(tried.id, results=False),
+            lambda: stranger.get_run(tried.run_id),
+            lambda: anext(stranger.list_tries(world.ids.project_id)),
+            lambda: stranger.try_prompt(world.ids.project_id, config=PROMPT, cases=[{"inputs": {}}]),
         ):
             error = await _refused(call)
             assert isinstance(error, NotFound), error

@@ -16,7 +16,6 @@ from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.views import PlaygroundTry
 
 PLAYGROUND = "PlaygroundService"
-MAX_TRY_CASES = 20
 
 
 def _case(case: Mapping[str, Any]) -> ppb.TryCaseInput:
@@ -47,10 +46,8 @@ class PlaygroundOperations(ReadOperations):
         timeout_s: float | None = 120.0,
     ) -> PlaygroundTry:
         """Runs a prompt — an llm system version's, or ``config`` ({model, messages, temperature …})
-        — on testcases of a testset and / or typed ``cases``, scored with the metrics. With
+        — on testcases of a testset and / or typed ``cases`` (at most 20 in all), scored with the metrics. With
         ``wait`` it returns once every output is in and scored, with ``.run`` and ``.records``."""
-        if len(testcase_ids) + len(cases) > MAX_TRY_CASES:
-            raise ValueError(f"a try takes at most {MAX_TRY_CASES} cases, got {len(testcase_ids) + len(cases)}")
         request = ppb.CreateTryRequest(
             project_id=project_id,
             system_version_id=system_version_id,
