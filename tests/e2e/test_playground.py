@@ -14,12 +14,12 @@ import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, PermissionDenied, ScorekeeperError
 from scorekeeper_sdk.client import cpb
-from scorekeeper_sdk.exact_json import struct
 from services.demo_system.app import answer
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from tests.e2e.conftest import LLM_KEY, bot_or_judge
 from tests.support.fake_llm import FakeLlmServer
+from tests.support.playground import llm_version, sdk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -44,10 +44,7 @@ class World:
 async def world(llm_stack: Stack) -> World:
     async with llm_stack.client() as admin:
         ids = await scenario.prepare(admin, llm_stack.demo_system_url, 30, name="playground")
-        system = await admin.catalog.CreateSystem(cpb.CreateSystemRequest(project_id=ids.project_id, name="bot"))
-        version = await admin.catalog.CreateSystemVersion(
-            cpb.CreateSystemVersionRequest(system_id=system.id, kind="llm", name="v1", config=struct(PROMPT))
-        )
+        version = await llm_version(admin, ids.project_id, PROMPT)
         key = (await admin.create_api_key(ids.project_id, "playground tester", "write")).secret
         reader = (await admin.create_api_key(ids.project_id, "playground reader", "read")).secret
     return World(ids, version, key, reader)
@@ -57,9 +54,7 @@ async def world(llm_stack: Stack) -> World:
 async def sk(llm_stack: Stack, llm: FakeLlmServer, world: World) -> AsyncIterator[AsyncScorekeeper]:
     llm.reset(bot_or_judge)
     llm.expected_key = LLM_KEY
-    async with AsyncScorekeeper(
-        f"grpc://{llm_stack.orchestrator_grpc}", world.key, query_url=f"grpc://{llm_stack.query_grpc}"
-    ) as client:
+    async with sdk(llm_stack, world.key) as client:
         yield client
 
 

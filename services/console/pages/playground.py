@@ -5,6 +5,7 @@ and the project's earlier tries. Every action is a form post that also works wit
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -29,6 +30,8 @@ from shared.run_status import TERMINAL
 TESTCASES_SHOWN = 50
 TRIES_SHOWN = 15
 ACTION_ERRORS = (*INPUT_ERRORS, grpc.StatusCode.ALREADY_EXISTS)
+# A form post's work on the posted fields: (request, the visitor's API, project id, fields).
+Act = Callable[[Request, Api, str, PlaygroundForm], Awaitable[Response]]
 
 
 async def _systems(api: Api, project_id: str) -> list[cpb.SystemWithVersions]:
@@ -162,33 +165,65 @@ def routes(console: Console) -> list[Route]:
             values = PlaygroundForm.from_form(query)
         return console.render(request, "playground.html", await page_context(request, api, values, shown))
 
-    async def refused(request: Request, api: Api, values: PlaygroundForm, message: str) -> Response:
-        """The form again with the reason (in the results area, for htmx)."""
-        if console.is_fragment(request):
-            context = {"error": message, "playground_url": base(request.path_params["project_id"])}
-            return console.render(request, "_playground_results.html", context, status_code=400)
-        context = await page_context(request, api, values, error=message)
-        return console.render(request, "playground.html", context, status_code=400)
+    def action(fragment: str, act: Act) -> Callable[[Request], Awaitable[Response]]:
+        """A form post: ``act`` on the posted fields. A field to fix, or the API refusing the request,
+        shows the reason: in ``fragment`` for htmx, else on the page with the form as it was."""
 
-    async def try_prompt(request: Request) -> Response:
-        project_id = request.path_params["project_id"]
-        form = await console.form(request)
-        api = console.api(request)
-        values = PlaygroundForm.from_form(form)
-        try:
-            tried = await api.call(api.stubs.playground.CreateTry, values.try_request(project_id), ppb.Try)
-        except FormError as exc:
-            return await refused(request, api, values, str(exc))
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in ACTION_ERRORS:
-                raise
-            return await refused(request, api, values, api_message(exc))
+        async def post(request: Request) -> Response:
+            project_id = request.path_params["project_id"]
+            form = await console.form(request)
+            api = console.api(request)
+            values = PlaygroundForm.from_form(form)
+            try:
+                return await act(request, api, project_id, values)
+            except FormError as exc:
+                message = str(exc)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in ACTION_ERRORS:
+                    raise
+                message = api_message(exc)
+            if console.is_fragment(request):
+                context = {"error": message, "playground_url": base(project_id)}
+                return console.render(request, fragment, context, status_code=400)
+            context = await page_context(request, api, values, error=message)
+            return console.render(request, "playground.html", context, status_code=400)
+
+        return post
+
+    async def try_prompt(request: Request, api: Api, project_id: str, values: PlaygroundForm) -> Response:
+        tried = await api.call(api.stubs.playground.CreateTry, values.try_request(project_id), ppb.Try)
         address = f"{base(project_id)}?try={tried.id}"
         if not console.is_fragment(request):
             return redirect(address)
         context = {**await results(api, project_id, tried.id), "playground_url": base(project_id)}
         context["tries"], context["oob"] = await _tries(api, project_id), True
         return console.render(request, "_playground_results.html", context, headers={"HX-Push-Url": address})
+
+    async def save(request: Request, api: Api, project_id: str, values: PlaygroundForm) -> Response:
+        version, system_name, made = await saved_version(api, project_id, values)
+        if not console.is_fragment(request):
+            return redirect(f"{base(project_id)}?version={version.id}")
+        context = {"version": version, "system_name": system_name, "made": made}
+        return console.render(request, "_playground_saved.html", context)
+
+    async def kickoff(request: Request, api: Api, project_id: str, values: PlaygroundForm) -> Response:
+        if not values.testset_id:
+            raise FormError("Choose the testset a full run evaluates the prompt on.")
+        if not values.metric_ids:
+            raise FormError("Choose at least one metric to score the run with.")
+        version, _, _ = await saved_version(api, project_id, values)
+        run = await api.call(
+            api.stubs.runs.CreateRun,
+            rpb.CreateRunRequest(
+                project_id=project_id,
+                testset_id=values.testset_id,
+                system_version_id=version.id,
+                metric_ids=values.metric_ids,
+                source="playground",
+            ),
+            rpb.Run,
+        )
+        return redirect(f"/projects/{project_id}/runs/{run.id}", request)
 
     async def results_fragment(request: Request) -> Response:
         project_id, try_id = request.path_params["project_id"], request.path_params["try_id"]
@@ -205,66 +240,12 @@ def routes(console: Console) -> list[Route]:
         context = {"testcases": await _testcases(api, values.testset_id), "values": values}
         return console.render(request, "_playground_testcases.html", context)
 
-    async def save(request: Request) -> Response:
-        project_id = request.path_params["project_id"]
-        form = await console.form(request)
-        api = console.api(request)
-        values = PlaygroundForm.from_form(form)
-        try:
-            version, system_name, made = await saved_version(api, project_id, values)
-        except FormError as exc:
-            return await saved_or_refused(request, api, values, error=str(exc))
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in ACTION_ERRORS:
-                raise
-            return await saved_or_refused(request, api, values, error=api_message(exc))
-        if not console.is_fragment(request):
-            return redirect(f"{base(project_id)}?version={version.id}")
-        context = {"version": version, "system_name": system_name, "made": made}
-        return console.render(request, "_playground_saved.html", context)
-
-    async def saved_or_refused(request: Request, api: Api, values: PlaygroundForm, error: str) -> Response:
-        if console.is_fragment(request):
-            return console.render(request, "_playground_saved.html", {"error": error}, status_code=400)
-        context = await page_context(request, api, values, error=error)
-        return console.render(request, "playground.html", context, status_code=400)
-
-    async def kickoff(request: Request) -> Response:
-        project_id = request.path_params["project_id"]
-        form = await console.form(request)
-        api = console.api(request)
-        values = PlaygroundForm.from_form(form)
-        try:
-            if not values.testset_id:
-                raise FormError("Choose the testset a full run evaluates the prompt on.")
-            if not values.metric_ids:
-                raise FormError("Choose at least one metric to score the run with.")
-            version, _, _ = await saved_version(api, project_id, values)
-            run = await api.call(
-                api.stubs.runs.CreateRun,
-                rpb.CreateRunRequest(
-                    project_id=project_id,
-                    testset_id=values.testset_id,
-                    system_version_id=version.id,
-                    metric_ids=values.metric_ids,
-                    source="playground",
-                ),
-                rpb.Run,
-            )
-        except FormError as exc:
-            return await saved_or_refused(request, api, values, error=str(exc))
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() not in ACTION_ERRORS:
-                raise
-            return await saved_or_refused(request, api, values, error=api_message(exc))
-        return redirect(f"/projects/{project_id}/runs/{run.id}", request)
-
     prefix = "/projects/{project_id}/playground"
     return [
         Route(prefix, page, methods=["GET"]),
-        Route(f"{prefix}/try", try_prompt, methods=["POST"]),
+        Route(f"{prefix}/try", action("_playground_results.html", try_prompt), methods=["POST"]),
         Route(f"{prefix}/tries/{{try_id}}/results", results_fragment, methods=["GET"]),
         Route(f"{prefix}/testcases", testcases_fragment, methods=["GET"]),
-        Route(f"{prefix}/save", save, methods=["POST"]),
-        Route(f"{prefix}/kickoff", kickoff, methods=["POST"]),
+        Route(f"{prefix}/save", action("_playground_saved.html", save), methods=["POST"]),
+        Route(f"{prefix}/kickoff", action("_playground_saved.html", kickoff), methods=["POST"]),
     ]
