@@ -9,8 +9,16 @@ from typing import Any
 
 import grpc
 from scorekeeper.v1 import access_pb2 as apb
-from scorekeeper.v1 import access_pb2_grpc, catalog_pb2_grpc, query_pb2_grpc, runs_pb2_grpc, testsets_pb2_grpc
+from scorekeeper.v1 import (
+    access_pb2_grpc,
+    catalog_pb2_grpc,
+    playground_pb2_grpc,
+    query_pb2_grpc,
+    runs_pb2_grpc,
+    testsets_pb2_grpc,
+)
 from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import playground_pb2 as ppb
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
 from scorekeeper.v1 import testsets_pb2 as tpb
@@ -20,7 +28,7 @@ from scorekeeper_sdk.auth import interceptors
 from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.testsets import TestsetMethods
 
-__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "apb", "cpb", "qpb", "rpb", "tpb"]
+__all__ = ["FINAL_STATUSES", "Client", "RunTimeout", "apb", "cpb", "ppb", "qpb", "rpb", "tpb"]
 
 from scorekeeper_sdk.views import FINAL_STATUSES
 
@@ -50,6 +58,7 @@ class Client(TestsetMethods):
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._orchestrator_channel)
         self.testsets = testsets_pb2_grpc.TestsetServiceStub(self._orchestrator_channel)
         self.runs = runs_pb2_grpc.RunServiceStub(self._orchestrator_channel)
+        self.playground = playground_pb2_grpc.PlaygroundServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 

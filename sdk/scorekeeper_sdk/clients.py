@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from scorekeeper_sdk.api.catalog import CatalogOperations
+from scorekeeper_sdk.api.playground import PlaygroundOperations
 from scorekeeper_sdk.api.reviews import ReviewOperations
 from scorekeeper_sdk.api.runs import RunOperations
 from scorekeeper_sdk.api.testsets import TestsetOperations
@@ -27,7 +28,7 @@ T = TypeVar("T")
 C = TypeVar("C", bound="_Descriptor")
 
 
-class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations, ReviewOperations):
+class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations, ReviewOperations, PlaygroundOperations):
     """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
 
     ``url`` / ``api_key`` / ``query_url`` default to SCOREKEEPER_URL / SCOREKEEPER_API_KEY /
@@ -113,6 +114,19 @@ class _Loop:
                 self.run(close())
 
     def stop(self) -> None:
+        """As asyncio.run ends: tasks still pending (gRPC's reader of an upload the server refused
+        early) are cancelled and awaited, async generators closed, then the loop stops."""
+
+        async def settle_leftovers() -> None:
+            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+
+        if self.loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(settle_leftovers(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
@@ -276,3 +290,7 @@ class Scorekeeper:
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
     export_run = _Iterate(AsyncScorekeeper.export_run)
     export_run_to = _Call(AsyncScorekeeper.export_run_to)
+    # -- playground
+    try_prompt = _Call(AsyncScorekeeper.try_prompt)
+    get_try = _Call(AsyncScorekeeper.get_try)
+    list_tries = _Iterate(AsyncScorekeeper.list_tries)

@@ -298,3 +298,41 @@ class RetryResult:
     run: Run
     retried: int
     retry: int
+
+
+@dataclass(frozen=True)
+class TryCase:
+    """One case of a playground try: ``testcase_id`` names it in the try's records;
+    ``source_testcase_id`` is the testset testcase it came from (empty for a typed case)."""
+
+    testcase_id: str
+    source_testcase_id: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlaygroundTry:
+    """A prompt tried on a few cases: who tried what, when, and (when read with its results) its
+    run and its records — each case's output and scores, in the try's order."""
+
+    id: str
+    project_id: str
+    run_id: str
+    status: str
+    system_version_id: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    testset_id: str = ""
+    cases: list[TryCase] = field(default_factory=list)
+    metric_ids: list[str] = field(default_factory=list)
+    metric_version_ids: list[str] = field(default_factory=list)
+    created_by: str = ""
+    created_by_key_prefix: str = ""
+    created_at: str = ""
+    run: Run | None = None
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from scorekeeper.v1 import (
     access_pb2_grpc,
     catalog_pb2_grpc,
+    playground_pb2_grpc,
     query_pb2_grpc,
     review_pb2_grpc,
     runs_pb2_grpc,
@@ -53,6 +54,7 @@ class Stubs:
         self.testsets: Any = testsets_pb2_grpc.TestsetServiceStub(channels.orchestrator)
         self.runs: Any = runs_pb2_grpc.RunServiceStub(channels.orchestrator)
         self.reviews: Any = review_pb2_grpc.ReviewServiceStub(channels.orchestrator)
+        self.playground: Any = playground_pb2_grpc.PlaygroundServiceStub(channels.orchestrator)
         self.query: Any = query_pb2_grpc.QueryServiceStub(channels.query)
 
 

@@ -4,20 +4,18 @@ run on the server — turned into an ``llm`` system version's config."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from google.protobuf import struct_pb2
 from scorekeeper.v1 import query_pb2 as qpb
 from starlette.datastructures import FormData
 
+from services.console.prompt_form import FormError, PromptFields, form_text
 from shared.edge.convert import dict_to_struct
 
 DEFAULT_PROMPT_SYSTEM = "Kickoff prompts"
-DEFAULT_USER_TEMPLATE = "{{ inputs | tojson }}"
 
-
-class KickoffError(ValueError):
-    """A field the visitor must fix before the run can start."""
+# A field the visitor must fix before the run can start.
+KickoffError = FormError
 
 
 def _int(form: FormData, name: str, default: int, lowest: int) -> int:
@@ -33,18 +31,8 @@ def _int(form: FormData, name: str, default: int, lowest: int) -> int:
     return value
 
 
-def _float(raw: str, name: str) -> float | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise KickoffError(f"{name} must be a number, not {raw!r}") from None
-
-
 @dataclass
-class KickoffForm:
+class KickoffForm(PromptFields):
     """What the dialog shows and posts."""
 
     testset_id: str = ""
@@ -57,17 +45,11 @@ class KickoffForm:
     max_concurrency: int = 0
     notes: str = ""
     prompt_system: str = DEFAULT_PROMPT_SYSTEM
-    model: str = ""
-    system_prompt: str = ""
-    user_template: str = DEFAULT_USER_TEMPLATE
-    temperature: str = "0"
-    max_tokens: str = ""
-    base_url: str = ""
 
     @classmethod
     def from_form(cls, form: FormData) -> KickoffForm:
         def text(name: str, default: str = "") -> str:
-            return str(form.get(name, default) or default)
+            return form_text(form, name, default)
 
         values = cls(
             testset_id=text("testset_id"),
@@ -77,12 +59,7 @@ class KickoffForm:
             metric_group_id=text("metric_group_id"),
             notes=text("notes"),
             prompt_system=text("prompt_system").strip() or DEFAULT_PROMPT_SYSTEM,
-            model=text("model").strip(),
-            system_prompt=text("system_prompt"),
-            user_template=text("user_template", DEFAULT_USER_TEMPLATE),
-            temperature=text("temperature", "0"),
-            max_tokens=text("max_tokens"),
-            base_url=text("base_url").strip(),
+            **PromptFields.read(form),
         )
         # Numbers are read last so that a bad one still leaves the other fields filled in.
         values.trials = _int(form, "trials", 1, 1)
@@ -106,27 +83,11 @@ class KickoffForm:
         if self.mode == "version" and not self.system_version_id:
             raise KickoffError("Choose a system version, or run a prompt on the server.")
         if self.mode == "prompt":
-            if not self.model:
-                raise KickoffError("Name the model the prompt runs on.")
-            if not self.user_template.strip():
-                raise KickoffError("The prompt needs a user message template.")
+            self.check_prompt()
         if not self.metric_ids and not self.metric_group_id:
             raise KickoffError("Choose at least one metric or a metric group.")
 
 
-def prompt_system_config(values: KickoffForm) -> struct_pb2.Struct:
+def prompt_system_config(values: PromptFields) -> struct_pb2.Struct:
     """The ``llm`` system version's config: messages are Jinja2 templates over inputs / metadata."""
-    messages = []
-    if values.system_prompt.strip():
-        messages.append({"role": "system", "content": values.system_prompt})
-    messages.append({"role": "user", "content": values.user_template})
-    config: dict[str, Any] = {"model": values.model, "messages": messages}
-    temperature = _float(values.temperature, "temperature")
-    if temperature is not None:
-        config["temperature"] = temperature
-    max_tokens = _float(values.max_tokens, "max tokens")
-    if max_tokens is not None:
-        config["max_tokens"] = int(max_tokens)
-    if values.base_url:
-        config["base_url"] = values.base_url
-    return dict_to_struct(config)
+    return dict_to_struct(values.config())

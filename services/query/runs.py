@@ -65,7 +65,9 @@ _TRIALS = (
 
 def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequest) -> None:
     """The run filters ListRuns and GetRunHistory share (runs aliased ``r``): sources, testset,
-    system version, system and the created time range."""
+    system version, system and the created time range. Playground tries are never listed (the
+    playground lists them); a run kicked off from the playground is."""
+    where.add("NOT r.playground_try")
     if sources := filters.sources(request.sources):
         where.add(f"r.source = ANY({where.param(sources)}::text[])")
     if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):
@@ -194,6 +196,8 @@ class RunReads:
         )
         if run["records"]:
             view.totals.latency_ms_mean = run["latency_ms_total"] / run["records"]
+        if run["llm_config"] is not None:  # a playground try: the prompt it was given
+            view.system_version.CopyFrom(pb.SystemVersionView(kind="llm", config=dict_to_struct(run["llm_config"])))
         if run["system_version_id"] is not None:
             view.system_version.CopyFrom(
                 pb.SystemVersionView(

@@ -7,12 +7,15 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import access_pb2, catalog_pb2, review_pb2, runs_pb2, testsets_pb2
+from scorekeeper.v1 import access_pb2, catalog_pb2, playground_pb2, review_pb2, runs_pb2, testsets_pb2
 
 from services.run_orchestrator.access.api import AccessApi
 from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.playground.api import PlaygroundApi
+from services.run_orchestrator.playground.repository import TryRepository
+from services.run_orchestrator.playground.tries import Tries
 from services.run_orchestrator.reviews.api import ReviewApi
 from services.run_orchestrator.reviews.repository import ReviewRepository
 from services.run_orchestrator.runs.api import RunApi
@@ -50,10 +53,12 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     OrchestratorHandlers(runs, bus, scores, settlement).register()
     catalog_api = CatalogApi(catalog, settings.secret_env())
     human = HumanReview(catalog, runs, reviews, scores)
+    kickoff = Kickoff(catalog, testsets, runs, bus)
+    tries = TryRepository(pool)
     run_api = RunApi(
         catalog_api,
         runs,
-        kickoff=Kickoff(catalog, testsets, runs, bus),
+        kickoff=kickoff,
         rescore=Rescore(catalog, runs, scores),
         ingest=Ingest(catalog, runs, bus),
         human=human,
@@ -79,6 +84,14 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog_api)),
             bind(access_pb2.DESCRIPTOR.services_by_name["AccessService"], AccessApi(KeyRepository(pool), catalog_api)),
             bind(review_pb2.DESCRIPTOR.services_by_name["ReviewService"], ReviewApi(catalog, reviews, human)),
+            bind(
+                playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"],
+                PlaygroundApi(
+                    catalog_api,
+                    Tries(pool, catalog, testsets, runs, kickoff, tries, settings.secret_env()),
+                    tries,
+                ),
+            ),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
         background=[refresh_status_gauge],

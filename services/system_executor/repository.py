@@ -46,9 +46,12 @@ class ExecutorRepository:
         self._pool = pool
 
     async def run_plan(self, run_id: uuid.UUID) -> RunPlan | None:
+        # A playground try runs the prompt it was given (runs.llm_config) as a version of kind llm.
         row = await self._pool.fetchrow(
-            "SELECT r.id, r.status, r.testset_id, r.testset_version, r.trials, r.max_concurrency, v.kind, v.config"
-            " FROM runs r JOIN system_versions v ON v.id = r.system_version_id WHERE r.id = $1",
+            "SELECT r.id, r.status, r.testset_id, r.testset_version, r.trials, r.max_concurrency,"
+            " CASE WHEN r.llm_config IS NULL THEN v.kind ELSE 'llm' END AS kind,"
+            " coalesce(r.llm_config, v.config) AS config"
+            " FROM runs r LEFT JOIN system_versions v ON v.id = r.system_version_id WHERE r.id = $1",
             run_id,
         )
         if row is None:

@@ -48,6 +48,17 @@ async def create_pool(
         await pool.close()
 
 
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool, conn: Connection | None = None) -> AsyncIterator[Connection]:
+    """``conn`` when the caller's transaction is open on it (its writes then commit or roll back
+    with the caller's others); otherwise a connection of the pool, in a transaction of its own."""
+    if conn is not None:
+        yield conn
+        return
+    async with pool.acquire() as own, own.transaction():
+        yield own
+
+
 async def fetch_one(conn: asyncpg.Pool | Connection, query: str, *args: Any) -> asyncpg.Record:
     """A query that always yields one row (INSERT … RETURNING, aggregates)."""
     row = await conn.fetchrow(query, *args)

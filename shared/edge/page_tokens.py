@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,3 +110,23 @@ def integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _malformed()
     return value
+
+
+# Newest-first lists keyed by (created_at, id): testsets, playground tries.
+
+
+def newest_first_after(request: Message) -> tuple[datetime, uuid.UUID] | None:
+    """The (created_at, id) of the row the request's page_token continues after; None without one."""
+    token: str = getattr(request, "page_token", "")
+    if not token:
+        return None
+    position = decode(token, ("c", "i"), request)
+    return timestamp(position["c"]), uuid_of(position["i"])
+
+
+def newest_first_token(rows: Sequence[Any], limit: int, request: Message) -> str:
+    """The next page's token when ``rows`` (fetched with one row more than ``limit``) go on."""
+    if len(rows) <= limit:
+        return ""
+    last = rows[limit - 1]
+    return encode({"c": last["created_at"].isoformat(), "i": str(last["id"])}, request)

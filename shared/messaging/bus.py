@@ -24,7 +24,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from shared import telemetry
 from shared.events import DeadLetter, Event
@@ -153,9 +159,18 @@ class Bus:
         correlation_id: str | None = None,
         message_id: str | None = None,
     ) -> None:
-        await self._transport.publish(
-            self.topic_name(topic), body, key=key, correlation_id=correlation_id, message_id=message_id
-        )
+        """A publish whose acknowledgement timed out (a broker slow under load) is sent again, up to
+        three times: it may then be stored twice, which every consumer takes as a redelivery."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(3),
+            wait=wait_random_exponential(multiplier=0.2, max=2.0),
+            retry=retry_if_exception_type(TimeoutError),
+            reraise=True,
+        ):
+            with attempt:
+                await self._transport.publish(
+                    self.topic_name(topic), body, key=key, correlation_id=correlation_id, message_id=message_id
+                )
 
     async def dead_letter(self, topic: str, payload: bytes, error: str) -> None:
         letter = DeadLetter(

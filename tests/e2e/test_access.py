@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from scorekeeper_sdk import Client
-from scorekeeper_sdk.client import cpb
+from scorekeeper_sdk.client import cpb, ppb
+from scorekeeper_sdk.exact_json import struct
 from shared.auth.access import Role
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
@@ -44,6 +45,16 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
     }
     key_id = (await admin.list_api_keys(demo.project_id))[0].id
     testcases = [t async for t in admin.testcases(demo.testset_id)]
+    # A try of a prompt whose endpoint (the demo judge) refuses it: its record errors at once.
+    tried = await admin.playground.CreateTry(
+        ppb.CreateTryRequest(
+            project_id=demo.project_id,
+            config=struct(
+                {"model": "m", "messages": [{"role": "user", "content": "hi"}], "base_url": stack.demo_judge_url}
+            ),
+            cases=[ppb.TryCaseInput()],
+        )
+    )
     return Project(
         ids={
             "project": demo.project_id,
@@ -56,6 +67,7 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             "testset": demo.testset_id,
             "API key": key_id,
             "testcase": testcases[0].id,
+            "try": tried.id,
         },
         keys=keys,
     )
@@ -98,7 +110,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 51
+    assert len(RPCS) == 54
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -144,8 +156,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 25 writes + 4 admin RPCs + CreateProject; write: 5 (keys, deletes, projects); admin: 1
-    assert checked == 30 + 5 + 1
+    # read: 26 writes + 4 admin RPCs + CreateProject; write: 5 (keys, deletes, projects); admin: 1
+    assert checked == 31 + 5 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -155,7 +167,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 48
+    assert len(scoped) == 51
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -267,4 +279,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 52
+    assert routes == 55

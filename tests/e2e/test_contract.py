@@ -19,7 +19,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from scorekeeper_sdk.client import cpb
+from scorekeeper_sdk.client import cpb, ppb
+from scorekeeper_sdk.exact_json import struct
 from shared.devstack import scenario
 from shared.devstack.stack import Stack, StackConfig
 from shared.edge.rules import http_rules
@@ -48,6 +49,14 @@ async def ids(stack: Stack) -> dict[str, str]:
         await admin.wait_for_run(run.id, timeout_s=60)
         record = await anext(admin.records(run.id))
         testcase = await anext(admin.testcases(demo.testset_id))
+        tried = await admin.playground.CreateTry(
+            ppb.CreateTryRequest(
+                project_id=demo.project_id,
+                config=struct({"model": "m", "messages": [{"role": "user", "content": "{{ inputs.question }}"}]}),
+                testset_id=demo.testset_id,
+                testcase_ids=[testcase.id],
+            )
+        )
         key = await admin.create_api_key(demo.project_id, "contract fuzz", "admin")
         # The fuzzer revokes the key named in its paths: not the one it calls with.
         victim = await admin.create_api_key(demo.project_id, "to be revoked by the fuzzer", "read")
@@ -61,6 +70,7 @@ async def ids(stack: Stack) -> dict[str, str]:
             "baseline_run_id": run.id,
             "record_id": record.id,
             "key_id": victim.key.id,
+            "try_id": tried.id,
             "key": key.secret,
         }
 
@@ -74,7 +84,7 @@ async def test_the_document_is_valid_and_matches_the_routes(stack: Stack, on_que
     assert document["openapi"] == "3.1.0"
     documented = {(verb, path) for path, ops in document["paths"].items() for verb in ops}
     assert documented == _routes(on_query)
-    assert len(documented) == (9 if on_query else 43)
+    assert len(documented) == (9 if on_query else 46)
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             responses = operation["responses"]
@@ -175,7 +185,7 @@ BODY_ROUTES = [(rpc, verb, path) for rpc in RPCS for verb, path, body, _ in http
 
 
 async def test_a_body_that_is_not_utf8_is_refused_on_every_body_route(stack: Stack, ids: dict[str, str]) -> None:
-    assert len(BODY_ROUTES) == 27
+    assert len(BODY_ROUTES) == 28
     wrong = []
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {stack.admin_key}"}) as http:
         for rpc, verb, template in BODY_ROUTES:

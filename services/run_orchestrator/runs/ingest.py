@@ -47,8 +47,13 @@ class Ingest:
         """``records``: ProducedRecord fields (testcase_id, trial, outputs, status …), checked one by one."""
         if run["status"] in (RunStatus.CANCELLED, RunStatus.FAILED):
             raise ApiError(Code.FAILED_PRECONDITION, f"run {run['id']} is {run['status']}; it takes no records")
-        version = await self._catalog.get_system_version(run["system_version_id"])
-        kind = version["kind"] if version is not None else ""
+        version = (
+            None
+            if run["system_version_id"] is None
+            else await self._catalog.get_system_version(run["system_version_id"])
+        )
+        # A playground try runs its prompt (llm_config) as an llm system.
+        kind = version["kind"] if version is not None else "llm" if run["llm_config"] is not None else ""
         if kind != "sdk":
             raise ApiError(
                 Code.FAILED_PRECONDITION,

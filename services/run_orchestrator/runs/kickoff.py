@@ -53,13 +53,7 @@ class Kickoff:
         version = await self._catalog.get_system_version(request.system_version_id)
         if version is None or version["project_id"] != pid:
             raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
-        metric_ids = list(request.metric_ids)
-        if request.metric_group_id is not None:
-            group = await self._catalog.metric_group(request.metric_group_id)
-            if group is None or group["project_id"] != pid:
-                raise not_found(f"metric group {request.metric_group_id} does not exist in project {pid}")
-            metric_ids += [m for m in group["metric_ids"] if m not in metric_ids]
-        versions = await self._latest_versions(pid, metric_ids)
+        versions = await self.metric_versions(pid, request.metric_ids, request.metric_group_id)
         run = await self._runs.create_run(
             project_id=pid,
             testset_id=request.testset_id,
@@ -73,9 +67,29 @@ class Kickoff:
             expected_records=testset["testcase_count"] * request.trials,
             notes=request.notes,
         )
+        return await self.launch(run)
+
+    async def metric_versions(
+        self, project_id: uuid.UUID, metric_ids: list[uuid.UUID], metric_group_id: uuid.UUID | None
+    ) -> list[asyncpg.Record]:
+        """The latest version of each metric (then of the group's others), in that order, as the run
+        pins them; NOT_FOUND for a metric or group not in the project."""
+        metric_ids = list(metric_ids)
+        if metric_group_id is not None:
+            group = await self._catalog.metric_group(metric_group_id)
+            if group is None or group["project_id"] != project_id:
+                raise not_found(f"metric group {metric_group_id} does not exist in project {project_id}")
+            metric_ids += [m for m in group["metric_ids"] if m not in metric_ids]
+        return await self._latest_versions(project_id, metric_ids)
+
+    async def launch(self, run: asyncpg.Record) -> asyncpg.Record:
+        """A pending run handed to the executor (run.created), now awaiting execution; UNAVAILABLE
+        (and the run failed) when run.created cannot be published."""
         token = correlation_id.set(f"run:{run['id']}")
         try:
-            await self._bus.publish(RunCreated(run_id=run["id"], project_id=pid, correlation_id=correlation_id.get()))
+            await self._bus.publish(
+                RunCreated(run_id=run["id"], project_id=run["project_id"], correlation_id=correlation_id.get())
+            )
         except Exception as exc:
             log.exception("could not publish run.created")
             await self._runs.set_status(

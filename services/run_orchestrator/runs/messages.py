@@ -14,7 +14,7 @@ def run_pb(row: asyncpg.Record) -> pb.Run:
         project_id=str(row["project_id"]),
         testset_id=str(row["testset_id"]),
         testset_version=row["testset_version"],
-        system_version_id=str(row["system_version_id"]),
+        system_version_id=str(row["system_version_id"] or ""),
         metric_version_ids=[str(m) for m in row["metric_version_ids"]],
         source=row["source"],
         status=row["status"],

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared import telemetry
-from shared.db.pool import Connection, fetch_one
+from shared.db.pool import Connection, fetch_one, transaction
 from shared.db.shards import fold_run_shards
 from shared.events import ProducedRecord
 from shared.ids import counter_shard, record_id
@@ -38,7 +39,7 @@ class RunRepository:
         project_id: uuid.UUID,
         testset_id: uuid.UUID,
         testset_version: int,
-        system_version_id: uuid.UUID,
+        system_version_id: uuid.UUID | None,
         metric_version_ids: list[uuid.UUID],
         human_metric_version_ids: list[uuid.UUID],
         source: str,
@@ -46,14 +47,19 @@ class RunRepository:
         max_concurrency: int | None,
         expected_records: int,
         notes: str,
+        llm_config: dict[str, Any] | None = None,
+        playground_try: bool = False,
+        conn: Connection | None = None,
     ) -> asyncpg.Record:
-        async with self._pool.acquire() as conn, conn.transaction():
+        """A pending run of a system version, or (a playground try) of ``llm_config``; in the
+        caller's transaction on ``conn``, if given."""
+        async with transaction(self._pool, conn) as conn:
             row = await fetch_one(
                 conn,
                 "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id,"
                 " metric_version_ids, human_metric_version_ids, source, status, trials, max_concurrency,"
-                " expected_records, notes)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12) RETURNING *",
+                " expected_records, notes, llm_config, playground_try)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14) RETURNING *",
                 uuid.uuid4(),
                 project_id,
                 testset_id,
@@ -66,6 +72,8 @@ class RunRepository:
                 max_concurrency,
                 expected_records,
                 notes,
+                llm_config,
+                playground_try,
             )
             await self.transition(conn, row["id"], "pending")
         return row

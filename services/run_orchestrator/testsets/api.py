@@ -66,18 +66,11 @@ class TestsetApi(TestcaseTransfer):
     async def list_testsets(self, request: pb.ListTestsetsRequest) -> pb.ListTestsetsResponse:
         pid = await self._project(request.project_id)
         limit = page_size(request.page_size, 50, 500)
-        after = None
-        if request.page_token:
-            token = page_tokens.decode(request.page_token, ("c", "i"), request)
-            after = (page_tokens.timestamp(token["c"]), page_tokens.uuid_of(token["i"]))
-        rows = await self._testsets.list_testsets(pid, after, limit + 1)
-        response = pb.ListTestsetsResponse(testsets=[testset_pb(r) for r in rows[:limit]])
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            response.next_page_token = page_tokens.encode(
-                {"c": last["created_at"].isoformat(), "i": str(last["id"])}, request
-            )
-        return response
+        rows = await self._testsets.list_testsets(pid, page_tokens.newest_first_after(request), limit + 1)
+        return pb.ListTestsetsResponse(
+            testsets=[testset_pb(r) for r in rows[:limit]],
+            next_page_token=page_tokens.newest_first_token(rows, limit, request),
+        )
 
     async def list_testset_versions(self, request: pb.ListTestsetVersionsRequest) -> pb.ListTestsetVersionsResponse:
         tid = parse_uuid(request.testset_id, "testset_id")

@@ -21,6 +21,10 @@ _TESTSET_COLUMNS = (
     " FROM testsets t JOIN testset_versions v ON v.testset_id = t.id"
 )
 
+_TESTCASES = (
+    "SELECT testcase_id, position, from_version, data, inputs, expected, metadata, validation_errors"
+    " FROM testcase_revisions"
+)
 # Revisions of testset $1 valid at version $2.
 _AT_VERSION = "testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
 
@@ -44,8 +48,9 @@ class TestsetRepository(TestsetWrites):
     async def list_testsets(
         self, project_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> list[asyncpg.Record]:
-        """Newest first; ``after`` is the (created_at, id) of the previous page's last testset."""
-        where = " AND v.version = t.version WHERE t.project_id = $1 AND t.deleted_at IS NULL"
+        """Newest first (playground tries' cases left out); ``after`` is the (created_at, id) of the
+        previous page's last testset."""
+        where = " AND v.version = t.version WHERE t.project_id = $1 AND t.deleted_at IS NULL AND NOT t.playground_try"
         order = " ORDER BY t.created_at DESC, t.id DESC LIMIT $2"
         if after is None:
             return await self._pool.fetch(_TESTSET_COLUMNS + where + order, project_id, limit)
@@ -72,8 +77,7 @@ class TestsetRepository(TestsetWrites):
     ) -> list[asyncpg.Record]:
         """Testcases of the version in position order, after ``after_position`` (keyset)."""
         return await self._pool.fetch(
-            "SELECT testcase_id, position, from_version, data, inputs, expected, metadata, validation_errors"
-            f" FROM testcase_revisions WHERE {_AT_VERSION} AND position > $3"
+            f"{_TESTCASES} WHERE {_AT_VERSION} AND position > $3"
             " AND (NOT $5::boolean OR validation_errors <> '[]'::jsonb) ORDER BY position LIMIT $4",
             testset_id,
             version,
@@ -84,11 +88,21 @@ class TestsetRepository(TestsetWrites):
 
     async def get_testcase(self, testset_id: uuid.UUID, testcase_id: uuid.UUID, version: int) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
-            "SELECT testcase_id, position, from_version, data, inputs, expected, metadata, validation_errors"
-            f" FROM testcase_revisions WHERE {_AT_VERSION} AND testcase_id = $3",
+            f"{_TESTCASES} WHERE {_AT_VERSION} AND testcase_id = $3",
             testset_id,
             version,
             testcase_id,
+        )
+
+    async def get_testcases(
+        self, testset_id: uuid.UUID, testcase_ids: list[uuid.UUID], version: int
+    ) -> list[asyncpg.Record]:
+        """Those of the testcases that are in the version, in position order."""
+        return await self._pool.fetch(
+            f"{_TESTCASES} WHERE {_AT_VERSION} AND testcase_id = ANY($3::uuid[]) ORDER BY position",
+            testset_id,
+            version,
+            testcase_ids,
         )
 
     async def data_fields(self, testset_id: uuid.UUID, version: int) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.testsets.validation import FieldMapping, TestcaseRow
-from shared.db.pool import Connection, fetch_one
+from shared.db.pool import Connection, fetch_one, transaction
 
 # Revision columns, in the order of the insert below.
 _REVISION_INSERT = (
@@ -193,20 +193,25 @@ class TestsetWrites:
         schema: dict[str, Any] | None,
         mapping: FieldMapping,
         testcases: list[TestcaseRow],
+        *,
+        playground_try: bool = False,
+        conn: Connection | None = None,
     ) -> asyncpg.Record:
-        """A new testset whose version 1 holds ``testcases``."""
+        """A new testset whose version 1 holds ``testcases``; ``playground_try``: the cases of a
+        playground try, left out of testset lists. In the caller's transaction on ``conn``, if given."""
         testset_id = uuid.uuid4()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool, conn) as conn:
             row = await fetch_one(
                 conn,
-                "INSERT INTO testsets (id, project_id, name, description, json_schema, field_mapping, version)"
-                " VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING *",
+                "INSERT INTO testsets (id, project_id, name, description, json_schema, field_mapping, version,"
+                " playground_try) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING *",
                 testset_id,
                 project_id,
                 name,
                 description,
                 schema,
                 mapping.as_json(),
+                playground_try,
             )
             write = VersionWrite(conn, row, 0)
             await write.add(testcases)
