@@ -9,7 +9,14 @@ from typing import Any
 
 import grpc
 from scorekeeper.v1 import access_pb2 as apb
-from scorekeeper.v1 import access_pb2_grpc, catalog_pb2_grpc, query_pb2_grpc, runs_pb2_grpc, testsets_pb2_grpc
+from scorekeeper.v1 import (
+    access_pb2_grpc,
+    catalog_pb2_grpc,
+    monitors_pb2_grpc,
+    query_pb2_grpc,
+    runs_pb2_grpc,
+    testsets_pb2_grpc,
+)
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
@@ -50,6 +57,7 @@ class Client(TestsetMethods):
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self._orchestrator_channel)
         self.testsets = testsets_pb2_grpc.TestsetServiceStub(self._orchestrator_channel)
         self.runs = runs_pb2_grpc.RunServiceStub(self._orchestrator_channel)
+        self.monitors = monitors_pb2_grpc.MonitorServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 

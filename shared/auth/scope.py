@@ -30,6 +30,7 @@ _OWNERS: dict[str, str] = {
     " WHERE v.id = ANY($1::uuid[])",
     "testset": "SELECT id, project_id FROM testsets WHERE id = ANY($1::uuid[])",
     "API key": "SELECT id, project_id FROM api_keys WHERE id = ANY($1::uuid[])",
+    "monitor": "SELECT id, project_id FROM monitors WHERE id = ANY($1::uuid[])",
 }
 
 # request field → the entity it names (top-level string fields, single or repeated)
@@ -47,6 +48,7 @@ SCOPED_FIELDS: dict[str, str] = {
     "system_version_id": "system version",
     "testset_id": "testset",
     "key_id": "API key",
+    "monitor_id": "monitor",
 }
 
 _CACHE_LIMIT = 200_000

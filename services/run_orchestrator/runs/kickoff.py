@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -53,13 +54,7 @@ class Kickoff:
         version = await self._catalog.get_system_version(request.system_version_id)
         if version is None or version["project_id"] != pid:
             raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
-        metric_ids = list(request.metric_ids)
-        if request.metric_group_id is not None:
-            group = await self._catalog.metric_group(request.metric_group_id)
-            if group is None or group["project_id"] != pid:
-                raise not_found(f"metric group {request.metric_group_id} does not exist in project {pid}")
-            metric_ids += [m for m in group["metric_ids"] if m not in metric_ids]
-        versions = await self._latest_versions(pid, metric_ids)
+        versions = await pin_metrics(self._catalog, pid, list(request.metric_ids), request.metric_group_id)
         run = await self._runs.create_run(
             project_id=pid,
             testset_id=request.testset_id,
@@ -90,13 +85,3 @@ class Kickoff:
         updated = await self._runs.set_status(run["id"], RunStatus.AWAITING_EXECUTION, only_from=(RunStatus.PENDING,))
         log.info("run created", extra={"run_id": str(run["id"]), "expected_records": run["expected_records"]})
         return updated or run
-
-    async def _latest_versions(self, project_id: uuid.UUID, metric_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-        """The latest version of each metric, in the order given; NOT_FOUND names the missing ones."""
-        if len(set(metric_ids)) != len(metric_ids):
-            raise invalid("metric_ids lists a metric twice")
-        found = {r["metric_id"]: r for r in await self._catalog.latest_metric_versions(project_id, metric_ids)}
-        missing = [str(m) for m in metric_ids if m not in found]
-        if missing:
-            raise not_found(f"metric(s) {', '.join(missing)} do not exist in project {project_id}")
-        return [found[m] for m in metric_ids]

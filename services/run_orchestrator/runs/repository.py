@@ -67,14 +67,14 @@ class RunRepository:
                 expected_records,
                 notes,
             )
-            await self._transition(conn, row["id"], "pending")
+            await self.transition(conn, row["id"], "pending")
         return row
 
     async def get(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
 
     @staticmethod
-    async def _transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
+    async def transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
         """Every status a run goes through is written here, and counted here."""
         await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
         telemetry.RUN_TRANSITIONS.labels(status).inc()
@@ -94,7 +94,7 @@ class RunRepository:
                 error,
             )
             if row is not None:
-                await self._transition(conn, run_id, status)
+                await self.transition(conn, run_id, status)
                 if status in TERMINAL:
                     await fold_run_shards(conn, run_id)
             return row
@@ -122,7 +122,7 @@ class RunRepository:
                 sorted(SCORABLE),
             )
             if row is not None:
-                await self._transition(conn, run_id, "awaiting_scoring")
+                await self.transition(conn, run_id, "awaiting_scoring")
             return row
 
     async def completed_record_ids(self, run_id: uuid.UUID, batch: int = 1000) -> AsyncIterator[list[uuid.UUID]]:
@@ -297,7 +297,7 @@ class RunRepository:
                 run_id,
                 target,
             )
-            await self._transition(conn, run_id, target)
+            await self.transition(conn, run_id, target)
             if target in TERMINAL:
                 await fold_run_shards(conn, run_id)
             return target
