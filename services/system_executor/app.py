@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from functools import partial
 
+from services.system_executor.alerts import AlertDeliveries, AlertRepository, AlertSettings
 from services.system_executor.callers import callers
 from services.system_executor.execution import Execution
 from services.system_executor.executor import RunExecutor
@@ -81,4 +82,15 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         chunk_concurrency=settings.chunk_concurrency,
         kinds=frozenset(by_kind),
     ).register()
-    return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])
+    # Monitor alerts' webhooks: the same checks as every call out, a client of their own.
+    webhooks = await stack.enter_async_context(
+        outbound_http_client(settings.allowlist(), platform=platform, max_connections=4, label="webhook URL")
+    )
+    alerts = AlertDeliveries(
+        AlertRepository(pool),
+        webhooks,
+        AlertSettings(
+            poll_s=settings.alert_poll_s, timeout_s=settings.alert_timeout_s, max_attempts=settings.alert_max_attempts
+        ),
+    )
+    return ServiceParts(bus=bus, background=[alerts.run], readiness=[partial(database_reachable, pool), bus.connected])
