@@ -106,6 +106,9 @@ class Run:
     error: str = ""
     transitions: list[StatusTransition] = field(default_factory=list)
     totals: RunTotals = field(default_factory=RunTotals)
+    # A monitor's window run (source monitor, no testset): its monitor.
+    monitor_id: str = ""
+    monitor_name: str = ""
 
     @property
     def finished(self) -> bool:
