@@ -178,7 +178,10 @@ class CallLog:
         return self._project
 
     async def flush(self, timeout_s: float | None = None) -> bool:
-        """Send what is buffered now; True once nothing is pending, False at the timeout."""
+        """Send what is buffered now; True once nothing is pending, False at the timeout (call it on
+        the client's loop)."""
+        if self._loop is not None:
+            self._start()  # the scheduled start may not have run yet
         if self._task is None or self._idle is None or self._wake is None:
             return self.stats().pending == 0
         self._idle.clear()

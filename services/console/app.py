@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.console import telemetry
 from services.console.backend import Channels
 from services.console.formatting import FILTERS
-from services.console.pages import catalog, compare, dialogs, home, records, run, runs, testsets
+from services.console.pages import catalog, compare, dialogs, home, monitors, records, run, runs, testsets
 from services.console.security import CsrfRejected, Security
 from services.console.settings import ConsoleSettings
 from services.console.web import Console, PageNotFound, SignInRequired, handle_errors
@@ -89,6 +89,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *compare.routes(console),
         *testsets.routes(console),
         *catalog.routes(console),
+        *monitors.routes(console),
     ]
     errors = handle_errors(console)
     app = Starlette(

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from scorekeeper.v1 import (
     access_pb2_grpc,
     catalog_pb2_grpc,
+    monitors_pb2_grpc,
     query_pb2_grpc,
     runs_pb2_grpc,
     testsets_pb2_grpc,
@@ -51,6 +52,7 @@ class Stubs:
         self.catalog: Any = catalog_pb2_grpc.CatalogServiceStub(channels.orchestrator)
         self.testsets: Any = testsets_pb2_grpc.TestsetServiceStub(channels.orchestrator)
         self.runs: Any = runs_pb2_grpc.RunServiceStub(channels.orchestrator)
+        self.monitors: Any = monitors_pb2_grpc.MonitorServiceStub(channels.orchestrator)
         self.query: Any = query_pb2_grpc.QueryServiceStub(channels.query)
 
 
