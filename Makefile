@@ -21,7 +21,7 @@ CHROMIUM := /usr/bin/chromium
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk lint typecheck clean
+.PHONY: setup assets browser proto migrate up down demo test test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-monitor lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -94,6 +94,9 @@ bench-console: setup
 
 bench-sdk: setup
 	$(PY) -m tests.bench.sdk_memory $(ARGS)
+
+bench-monitor: setup
+	$(PY) -m tests.bench.monitor_bench $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
