@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.topics import Topic
 
@@ -87,9 +87,17 @@ class HumanVerdict(BaseModel):
     comment: str = ""
 
 
+# The most records one score.requested may carry.
+MAX_SCORE_BATCH = 1000
+
+
 class ScoreRequested(Event):
     """Score one record with one metric version; for a human metric, either leave the score
-    pending (no verdict) or record the reviewer's verdict."""
+    pending (no verdict) or record the reviewer's verdict.
+
+    A batch (``record_ids``, beginning with ``record_id``) asks for every record listed, all of
+    this run: one message, one read of the records and one transaction for their scores (a monitor
+    window's records travel 100 to an event). A batch carries no reviewer's verdict."""
 
     topic: ClassVar[Topic] = Topic.SCORE_REQUESTED
     type: Literal["score.requested"] = "score.requested"
@@ -97,6 +105,13 @@ class ScoreRequested(Event):
     record_id: uuid.UUID
     metric_version_id: uuid.UUID
     human: HumanVerdict | None = None
+    record_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_SCORE_BATCH)
+
+    @model_validator(mode="after")
+    def _a_batch_starts_with_its_record(self) -> ScoreRequested:
+        if self.record_ids and (self.record_ids[0] != self.record_id or self.human is not None):
+            raise ValueError("a batch's record_ids begin with record_id, and a batch carries no verdict")
+        return self
 
 
 ScoreStatus = Literal["completed", "errored", "pending"]
@@ -110,6 +125,8 @@ class ScoreCompleted(Event):
     metric_version_id: uuid.UUID
     score_id: uuid.UUID
     status: ScoreStatus
+    # A batch's one event: the records whose scores are in (record_id / score_id are the first's).
+    record_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_SCORE_BATCH)
 
 
 class DeadLetter(BaseModel):

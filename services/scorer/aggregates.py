@@ -29,6 +29,9 @@ class Contribution:
     def __sub__(self, other: Contribution) -> Contribution:
         return Contribution(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
+    def __add__(self, other: Contribution) -> Contribution:
+        return Contribution(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
     @classmethod
     def columns(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from services.scorer.batches import BatchScoring
 from services.scorer.repository import ScoreRepository
 from services.scorer.scorers import Scorer
 from shared import telemetry
@@ -23,6 +24,7 @@ class ScorerHandlers:
         self._repo = repo
         self._bus = bus
         self._scorers = scorers
+        self._batch = BatchScoring(repo, bus, scorers)
 
     def register(self) -> None:
         self._bus.subscribe(ScoreRequested, self.on_score_requested)
@@ -35,8 +37,13 @@ class ScorerHandlers:
         found = dead_letters.ids(letter, "record_id", "metric_version_id")
         if found is None or "human" in dead_letters.top_level_fields(letter.payload, frozenset({"human"})):
             return
-        metric = await self._repo.metric_version(found["metric_version_id"])
-        record = await self._repo.record(found["record_id"])
+        batch = dead_letters.id_list(letter, "record_ids") or [found["record_id"]]
+        for record_id in dict.fromkeys(batch):
+            await self._settle(record_id, found["metric_version_id"], letter)
+
+    async def _settle(self, record_id: uuid.UUID, metric_version_id: uuid.UUID, letter: DeadLetter) -> None:
+        metric = await self._repo.metric_version(metric_version_id)
+        record = await self._repo.record(record_id)
         if metric is None or record is None or metric.id not in record.metric_version_ids:
             return
         sid = score_id(record.id, metric.id)
@@ -56,6 +63,9 @@ class ScorerHandlers:
         )
 
     async def on_score_requested(self, event: ScoreRequested) -> None:
+        if event.record_ids:
+            await self._batch(event)
+            return
         metric = await self._repo.metric_version(event.metric_version_id)
         if metric is None:
             raise InvalidEvent(f"metric version {event.metric_version_id} does not exist")

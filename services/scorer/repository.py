@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.scorer.aggregates import NOTHING, Contribution, contribution
-from shared.ids import counter_shard
+from shared.ids import counter_shard, score_id
 from shared.scoring.metric import MetricVersion, ScoreOutcome
 from shared.scoring.record import ScoringInput
 from shared.scoring.stats import expected_label
@@ -58,25 +58,45 @@ class ScoreRepository:
             "SELECT r.*, runs.metric_version_ids FROM records r JOIN runs ON runs.id = r.run_id WHERE r.id = $1",
             record_id,
         )
-        if row is None:
-            return None
-        return RecordToScore(
-            row["id"],
-            row["run_id"],
-            row["trial"],
-            row["status"],
-            tuple(row["metric_version_ids"]),
-            ScoringInput(
-                outputs=row["outputs"],
-                expected=row["expected"],
-                inputs=row["inputs"],
-                metadata=row["metadata"],
-                latency_ms=row["latency_ms"],
-                cost_usd=row["cost_usd"],
-                prompt_tokens=row["prompt_tokens"],
-                completion_tokens=row["completion_tokens"],
-            ),
+        return None if row is None else _record(row)
+
+    async def records(self, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, RecordToScore]:
+        """The records of a batch that exist, by id (one read)."""
+        rows = await self._pool.fetch(
+            "SELECT r.*, runs.metric_version_ids FROM records r JOIN runs ON runs.id = r.run_id"
+            " WHERE r.id = ANY($1::uuid[])",
+            record_ids,
         )
+        return {row["id"]: _record(row) for row in rows}
+
+    async def score_statuses(self, score_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = await self._pool.fetch("SELECT id, status FROM scores WHERE id = ANY($1::uuid[])", score_ids)
+        return {r["id"]: r["status"] for r in rows}
+
+    async def save_new(self, metric: MetricVersion, scored: list[tuple[RecordToScore, ScoreOutcome]]) -> set[uuid.UUID]:
+        """Insert the scores that do not exist yet (deterministic ids) and fold them into the run's
+        aggregates, summed per trial and shard, in one transaction. Returns the records whose score
+        was new; a score that existed is left as it is (``save`` replaces an errored one)."""
+        if not scored:
+            return set()
+        columns = list(zip(*(_score_row(score_id(r.id, metric.id), r, metric, o) for r, o in scored), strict=True))
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetch(
+                f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)}) SELECT * FROM unnest({_SCORE_ARRAYS})"
+                " ON CONFLICT (id) DO NOTHING RETURNING record_id",
+                *columns,
+            )
+            new = {r["record_id"] for r in inserted}
+            totals: dict[tuple[int, int], Contribution] = {}
+            for record, outcome in scored:
+                if record.id in new:
+                    key = (record.trial, counter_shard(record.id))
+                    totals[key] = totals.get(key, NOTHING) + _contribution(metric, record, outcome)
+            await conn.executemany(
+                _ADD_TO_AGGREGATES,
+                [(scored[0][0].run_id, metric.id, trial, shard, *c.values()) for (trial, shard), c in totals.items()],
+            )
+        return new
 
     async def score_status(self, score_id: uuid.UUID) -> str | None:
         status: str | None = await self._pool.fetchval("SELECT status FROM scores WHERE id = $1", score_id)
@@ -102,25 +122,10 @@ class ScoreRepository:
         """
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
-                "INSERT INTO scores (id, record_id, run_id, metric_version_id, status, value, value_num, passed,"
-                " reasoning, error, reviewer, comment, prompt_tokens, completion_tokens, cost_usd)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                f"INSERT INTO scores ({', '.join(_SCORE_COLUMNS)})"
+                f" VALUES ({', '.join(f'${i}' for i in range(1, len(_SCORE_COLUMNS) + 1))})"
                 " ON CONFLICT (id) DO NOTHING RETURNING id",
-                score_id,
-                record.id,
-                record.run_id,
-                metric.id,
-                outcome.status,
-                outcome.value,
-                outcome.value_num,
-                outcome.passed,
-                outcome.reasoning,
-                outcome.error,
-                reviewer,
-                comment,
-                outcome.prompt_tokens,
-                outcome.completion_tokens,
-                outcome.cost_usd,
+                *_score_row(score_id, record, metric, outcome, reviewer, comment),
             )
             if inserted is not None:
                 old = None
@@ -152,15 +157,7 @@ class ScoreRepository:
                     outcome.cost_usd,
                 )
             label = _label(metric, record)
-            new = contribution(
-                outcome.status,
-                outcome.value_num,
-                outcome.passed,
-                label,
-                outcome.prompt_tokens,
-                outcome.completion_tokens,
-                outcome.cost_usd,
-            )
+            new = _contribution(metric, record, outcome)
             before = NOTHING
             if old is not None:
                 before = contribution(
@@ -181,6 +178,77 @@ class ScoreRepository:
                 *(new - before).values(),
             )
             return True
+
+
+def _record(row: asyncpg.Record) -> RecordToScore:
+    return RecordToScore(
+        row["id"],
+        row["run_id"],
+        row["trial"],
+        row["status"],
+        tuple(row["metric_version_ids"]),
+        ScoringInput(
+            outputs=row["outputs"],
+            expected=row["expected"],
+            inputs=row["inputs"],
+            metadata=row["metadata"],
+            latency_ms=row["latency_ms"],
+            cost_usd=row["cost_usd"],
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+        ),
+    )
+
+
+def _contribution(metric: MetricVersion, record: RecordToScore, outcome: ScoreOutcome) -> Contribution:
+    return contribution(
+        outcome.status,
+        outcome.value_num,
+        outcome.passed,
+        _label(metric, record),
+        outcome.prompt_tokens,
+        outcome.completion_tokens,
+        outcome.cost_usd,
+    )
+
+
+# A score row's columns, and the types of their arrays for a batch's unnest.
+_SCORE_COLUMNS = (
+    "id", "record_id", "run_id", "metric_version_id", "status", "value", "value_num", "passed", "reasoning", "error",
+    "reviewer", "comment", "prompt_tokens", "completion_tokens", "cost_usd",
+)  # fmt: skip
+_SCORE_ARRAYS = (
+    "$1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::float8[], $8::bool[], $9::text[],"
+    " $10::text[], $11::text[], $12::text[], $13::int[], $14::int[], $15::float8[]"
+)
+
+
+def _score_row(
+    sid: uuid.UUID,
+    record: RecordToScore,
+    metric: MetricVersion,
+    outcome: ScoreOutcome,
+    reviewer: str = "",
+    comment: str = "",
+) -> tuple[object, ...]:
+    """One score row, in the order of ``_SCORE_COLUMNS``."""
+    return (
+        sid,
+        record.id,
+        record.run_id,
+        metric.id,
+        outcome.status,
+        outcome.value,
+        outcome.value_num,
+        outcome.passed,
+        outcome.reasoning,
+        outcome.error,
+        reviewer,
+        comment,
+        outcome.prompt_tokens,
+        outcome.completion_tokens,
+        outcome.cost_usd,
+    )
 
 
 def _label(metric: MetricVersion, record: RecordToScore) -> bool | None:

@@ -41,6 +41,24 @@ def ids(letter: DeadLetter, *names: str) -> dict[str, uuid.UUID] | None:
         return None
 
 
+def id_list(letter: DeadLetter, name: str) -> list[uuid.UUID]:
+    """The ids of a top-level list field (a batch's ``record_ids``), as far as the text can be read."""
+    found: list[uuid.UUID] = []
+    item = f"{name}.item"
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(letter.payload.encode("utf-8", "replace"))):
+            if prefix == item and event == "string":
+                try:
+                    found.append(uuid.UUID(value))
+                except ValueError:
+                    continue
+            elif prefix == name and event == "end_array":
+                break
+    except (ijson.JSONError, ValueError, RecursionError):
+        pass
+    return found
+
+
 def integer(letter: DeadLetter, name: str) -> int | None:
     value = top_level_fields(letter.payload, frozenset({name})).get(name)
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -179,6 +179,21 @@ def test_record_and_score_statuses(status: str) -> None:
     assert ScoreCompleted.model_validate(example(ScoreCompleted) | {"status": status}).status == status
 
 
+def test_a_score_batch_begins_with_its_record_and_carries_no_verdict() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    base = example(ScoreRequested) | {"record_id": str(first)}
+    batch = ScoreRequested.model_validate(base | {"record_ids": [str(first), str(second)]})
+    assert batch.record_ids == [first, second]
+    for change in (
+        {"record_ids": [str(second), str(first)]},
+        {"record_ids": [str(first)], "human": {"value": True, "reviewer": "r"}},
+    ):
+        with pytest.raises(ValidationError, match="a batch's record_ids begin with record_id"):
+            ScoreRequested.model_validate(base | change)
+    with pytest.raises(ValidationError, match="at most 1000 items"):
+        ScoreRequested.model_validate(base | {"record_ids": [str(first)] * 1001})
+
+
 def test_envelope_defaults_when_a_producer_omits_them() -> None:
     payload = {k: v for k, v in example(RunCreated).items() if k not in ENVELOPE}
     before = datetime.now(UTC)

@@ -31,6 +31,9 @@ from shared.run_status import RunStatus
 
 log = logging.getLogger(__name__)
 
+# A window's records are scored 100 to a score.requested: one message and one transaction each.
+SCORE_BATCH = 100
+
 
 @dataclass(frozen=True)
 class WindowSettings:
@@ -93,7 +96,7 @@ class WindowCloser:
             status, versions = await self._runs.scoring_targets(run_id)
             if status != RunStatus.CANCELLED and versions:
                 async for batch in self._runs.completed_record_ids(run_id):
-                    await self._scores.for_records(run_id, batch, versions, correlation_id.get())
+                    await self._scores.for_records(run_id, batch, versions, correlation_id.get(), batch=SCORE_BATCH)
             await self._windows.requested(window_id)
         finally:
             correlation_id.reset(token)

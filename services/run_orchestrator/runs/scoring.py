@@ -21,17 +21,26 @@ class ScoreRequests:
         record_ids: Iterable[uuid.UUID],
         metric_version_ids: Iterable[uuid.UUID],
         correlation_id: str,
+        *,
+        batch: int = 1,
     ) -> None:
-        """One score.requested per record × metric version."""
-        versions = list(metric_version_ids)
+        """One score.requested per record × metric version, or per ``batch`` records × metric version."""
+        versions, records = list(metric_version_ids), list(record_ids)
+        groups = (
+            [records[i : i + batch] for i in range(0, len(records), batch)] if batch > 1 else [[r] for r in records]
+        )
         await asyncio.gather(
             *(
                 self._bus.publish(
                     ScoreRequested(
-                        run_id=run_id, record_id=record, metric_version_id=version, correlation_id=correlation_id
+                        run_id=run_id,
+                        record_id=group[0],
+                        record_ids=group if len(group) > 1 else [],
+                        metric_version_id=version,
+                        correlation_id=correlation_id,
                     )
                 )
-                for record in record_ids
+                for group in groups
                 for version in versions
             )
         )
