@@ -220,6 +220,7 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
         ("calls:log", {"calls": [{"status": "fine"}]}, 400, "calls[0].status must be completed or errored"),
         ("calls:log", {"calls": [{"call_id": first_id}] * 2}, 400, "calls[1] repeats the call id"),
         ("calls:log", {"calls": []}, 400, "calls must hold at least one call"),
+        ("calls:log", {"calls": [{"trace_id": "a\u0000b"}]}, 400, "calls[0].trace_id contains a NUL character"),
         ("monitors", {**good, "sample_rate": 0}, 400, "sample_rate must be a percentage more than 0 and at most 100"),
         ("monitors", {**good, "sample_rate": 150}, 400, "got 150"),
         ("monitors", {**good, "metric_ids": [str(uuid.uuid4())]}, 404, "do not exist in project"),
@@ -263,6 +264,18 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
     # Refused requests wrote nothing: one monitor, and the 1,001 calls were not stored.
     assert [m.name for m in await sk.list_monitors(project.id)] == ["m"]
     assert (await sk.log_calls(project.id, [CallIn(call_id=first_id)])).stored == 1
+    # Text PostgreSQL cannot store, or outputs beyond the limit, in a call: kept as errored, saying why.
+    kept = await sk.log_calls(
+        project.id,
+        [
+            CallIn(outputs={"response": "a\u0000b"}),
+            CallIn(metadata={"x": "y" * 600_000}),
+            CallIn(outputs={"n": 2**70, "f": 1.0}),
+        ],
+    )
+    assert kept.stored == 3 and [r.index for r in kept.refused] == [0, 1]
+    assert kept.refused[0].reason.startswith("the outputs were not kept: it holds a NUL character")
+    assert kept.refused[1].reason.startswith("the metadata were not kept: it is 600,")
     # gRPC says INVALID_ARGUMENT with the same message.
     with pytest.raises(InvalidArgument, match="at most 1,000 calls per request, got 1,001"):
         await sk.log_calls(project.id, [CallIn() for _ in range(1001)])

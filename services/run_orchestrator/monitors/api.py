@@ -16,6 +16,7 @@ from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.messages import monitor_pb, window_pb
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
+from shared.edge.api import checks_own_text
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
@@ -43,8 +44,11 @@ def call_row(i: int, call: pb.LoggedCall) -> CallRow:
         if value < 0 or not math.isfinite(value):
             raise ValueError(f"calls[{i}].{name} must be a number that is not negative, got {value}")
     for name in ("trace_id", "session_id"):
-        if len(getattr(call, name)) > rules.MAX_ID_TEXT:
+        text = getattr(call, name)
+        if len(text) > rules.MAX_ID_TEXT:
             raise ValueError(f"calls[{i}].{name} must be at most {rules.MAX_ID_TEXT} characters")
+        if "\x00" in text:
+            raise ValueError(f"calls[{i}].{name} contains a NUL character (\\u0000), which cannot be stored")
     return CallRow(
         id=call_id,
         inputs=struct_to_dict(call.inputs),
@@ -70,6 +74,7 @@ class MonitorApi:
         self._monitors = monitors
         self._log_calls = log_calls
 
+    @checks_own_text
     async def log_calls(self, request: pb.LogCallsRequest) -> pb.LogCallsResponse:
         pid = await self._catalog_api.project(request.project_id)
         if len(request.calls) > rules.MAX_CALLS_PER_REQUEST:

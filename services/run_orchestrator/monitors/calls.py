@@ -33,7 +33,9 @@ class LogOutcome:
 def kept(call: CallRow) -> tuple[CallRow, str | None]:
     """The call as it can be stored, and why part of it was not (or None): inputs, outputs or
     metadata that break a documented limit are dropped and the call is errored naming the limit."""
-    call = replace(call, error=clean_text(call.error))
+    error = clean_text(call.error)
+    if error != call.error:
+        call = replace(call, error=error)
     for name in ("outputs", "inputs", "metadata"):
         reason = unstorable(getattr(call, name))
         if reason is not None:

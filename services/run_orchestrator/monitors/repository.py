@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from shared.db.pool import fetch_one
+from shared.json_limits import json_text
 
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
 Sample = tuple[uuid.UUID, uuid.UUID, Any]
@@ -59,17 +60,22 @@ class MonitorRepository:
                 "SELECT id, sample_rate, metadata_filter FROM monitors WHERE project_id = $1 AND status = 'active'",
                 project_id,
             )
+            # The JSON documents go as text (orjson), cast by PostgreSQL.
             inserted = await conn.fetch(
                 "INSERT INTO logged_calls (project_id, id, inputs, outputs, metadata, status, error, latency_ms,"
                 " prompt_tokens, completion_tokens, cost_usd, trace_id, session_id)"
-                " SELECT $1, * FROM unnest($2::uuid[], $3::jsonb[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[],"
+                " SELECT $1, c.id, c.inputs::jsonb, c.outputs::jsonb, c.metadata::jsonb, c.status, c.error,"
+                " c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.trace_id, c.session_id"
+                " FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
                 " $8::float8[], $9::int[], $10::int[], $11::float8[], $12::text[], $13::text[])"
+                " AS c(id, inputs, outputs, metadata, status, error, latency_ms, prompt_tokens, completion_tokens,"
+                " cost_usd, trace_id, session_id)"
                 " ON CONFLICT (project_id, id) DO NOTHING RETURNING id, logged_at",
                 project_id,
                 [c.id for c in rows],
-                [c.inputs for c in rows],
-                [c.outputs for c in rows],
-                [c.metadata for c in rows],
+                [json_text(c.inputs) for c in rows],
+                [json_text(c.outputs) for c in rows],
+                [json_text(c.metadata) for c in rows],
                 [c.status for c in rows],
                 [c.error for c in rows],
                 [c.latency_ms for c in rows],
