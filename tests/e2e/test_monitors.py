@@ -13,6 +13,7 @@ import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.monitors import calls_of, is_sampled, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -279,3 +280,62 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
     # gRPC says INVALID_ARGUMENT with the same message.
     with pytest.raises(InvalidArgument, match="at most 1,000 calls per request, got 1,001"):
         await sk.log_calls(project.id, [CallIn() for _ in range(1001)])
+
+
+async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("console monitors")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    other = await sk.create_project("someone else's")
+    hidden = await sk.create_monitor(
+        other.id,
+        "hidden",
+        [(await sk.create_heuristic_metric(other.id, "m", "contains", {"value": "x"})).id],
+        sample_rate=5,
+        window_minutes=5,
+    )
+    key = (await sk.create_api_key(project.id, "console", "write")).secret
+    async with chromium() as browser:
+        context, page = await signed_in(browser, stack.console_url, key)
+        base = f"/projects/{project.id}/monitors"
+        await page.goto(base)
+        form = page.locator("#monitor-form")
+        await form.locator("input[name=name]").fill("checkout")
+        await form.locator("input[name=sample_rate]").fill("12.5")
+        await form.locator("input[name=window]").fill("200")
+        await form.locator("select[name=window_kind]").select_option("calls")
+        await form.locator("input[name=metadata_filter]").fill('{"route": "checkout"}')
+        await form.locator(f"input[name=metric][value='{metric.id}']").check()
+        await form.locator(f"input[name=below_{metric.id}]").fill("0.75")
+        await form.locator("input[name=alert_url]").fill("http://127.0.0.1:9/hook")
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_url("**created=1")
+        await screenshot(page, "monitor")
+        (created,) = await sk.list_monitors(project.id)
+        assert (created.name, created.sample_rate, created.window_calls, created.metadata_filter) == (
+            "checkout",
+            12.5,
+            200,
+            {"route": "checkout"},
+        )
+        assert [(t.metric_id, t.below) for t in created.alert.thresholds] == [(metric.id, 0.75)]
+        assert await page.locator("#monitor-status").inner_text() == "active"
+        await page.goto(base)
+        await screenshot(page, "monitors")
+        row = page.locator("#monitors-table tr[data-monitor='checkout']")
+        await row.locator("button", has_text="Pause").click()
+        await page.wait_for_url(f"**{base}")
+        assert (await sk.get_monitor(created.id)).monitor.status == "paused"
+        assert "Resume" in await page.locator("#monitors-table tr[data-monitor='checkout'] button").inner_text()
+        # A bad form keeps the visitor's values and says what the API said.
+        await page.locator("#new-monitor summary").click()
+        await page.locator("#monitor-form input[name=name]").fill("second")
+        await page.locator("#monitor-form input[name=sample_rate]").fill("150")
+        await page.locator(f"#monitor-form input[name=metric][value='{metric.id}']").check()
+        await page.locator("#monitor-form button[type=submit]").click()
+        await page.wait_for_load_state()
+        assert "sample_rate must be a percentage" in await page.locator(".flash.error").inner_text()
+        assert await page.locator("#monitor-form input[name=name]").input_value() == "second"
+        # Another project's monitor, even under this project's address, is not found.
+        answer = await page.goto(f"{base}/{hidden.id}")
+        assert answer is not None and answer.status == 404
+        await context.close()
