@@ -27,7 +27,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_COMPILE_BYTECODE := 1
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup assets browser proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http lint typecheck clean
+.PHONY: setup assets browser proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http bench-monitor lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -107,6 +107,9 @@ bench-sdk: setup
 
 bench-http: setup
 	$(PY) -m tests.bench.http_clients $(ARGS)
+
+bench-monitor: setup
+	$(PY) -m tests.bench.monitor_bench $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

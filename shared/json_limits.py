@@ -63,6 +63,15 @@ def json_size(value: Any) -> int:
         return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text (orjson, ~3x faster than json; json for an integer beyond
+    64 bits, which orjson refuses)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _text_problem(text: str) -> str | None:
     if "\x00" in text:
         return "it holds a NUL character (\\u0000), which PostgreSQL cannot store"

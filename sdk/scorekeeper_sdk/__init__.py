@@ -4,8 +4,10 @@
 the tests and the benchmarks); new code uses ``Scorekeeper`` or ``AsyncScorekeeper``.
 """
 
+from scorekeeper_sdk.api.monitors import CallIn
 from scorekeeper_sdk.api.reads import RunTimeout
 from scorekeeper_sdk.api.runs import RecordIn
+from scorekeeper_sdk.call_log import LogOptions, LogStats
 from scorekeeper_sdk.client import Client
 from scorekeeper_sdk.clients import AsyncScorekeeper, Scorekeeper
 from scorekeeper_sdk.config import ConfigError
@@ -27,11 +29,14 @@ from scorekeeper_sdk.transport import RetryPolicy
 __all__ = [
     "AlreadyExists",
     "AsyncScorekeeper",
+    "CallIn",
     "Client",
     "ConfigError",
     "DeadlineExceeded",
     "FailedPrecondition",
     "InvalidArgument",
+    "LogOptions",
+    "LogStats",
     "NotFound",
     "PermissionDenied",
     "RecordIn",

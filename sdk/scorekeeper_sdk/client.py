@@ -12,6 +12,7 @@ from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import (
     access_pb2_grpc,
     catalog_pb2_grpc,
+    monitors_pb2_grpc,
     playground_pb2_grpc,
     query_pb2_grpc,
     runs_pb2_grpc,
@@ -59,6 +60,7 @@ class Client(TestsetMethods):
         self.testsets = testsets_pb2_grpc.TestsetServiceStub(self._orchestrator_channel)
         self.runs = runs_pb2_grpc.RunServiceStub(self._orchestrator_channel)
         self.playground = playground_pb2_grpc.PlaygroundServiceStub(self._orchestrator_channel)
+        self.monitors = monitors_pb2_grpc.MonitorServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 

@@ -8,18 +8,23 @@ works the same in scripts, notebooks (whose loop is already running) and threads
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import functools
 import threading
+import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from scorekeeper_sdk.api.catalog import CatalogOperations
+from scorekeeper_sdk.api.monitors import CallIn, MonitorOperations
 from scorekeeper_sdk.api.playground import PlaygroundOperations
 from scorekeeper_sdk.api.reviews import ReviewOperations
 from scorekeeper_sdk.api.runs import RunOperations
 from scorekeeper_sdk.api.testsets import TestsetOperations
+from scorekeeper_sdk.call_log import CallLog, LogOptions, LogStats
 from scorekeeper_sdk.config import Settings, resolve
 from scorekeeper_sdk.transport import RetryPolicy, Transport
 
@@ -28,7 +33,9 @@ T = TypeVar("T")
 C = TypeVar("C", bound="_Descriptor")
 
 
-class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations, ReviewOperations, PlaygroundOperations):
+class AsyncScorekeeper(
+    CatalogOperations, TestsetOperations, RunOperations, ReviewOperations, PlaygroundOperations, MonitorOperations
+):
     """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
 
     ``url`` / ``api_key`` / ``query_url`` default to SCOREKEEPER_URL / SCOREKEEPER_API_KEY /
@@ -47,11 +54,87 @@ class AsyncScorekeeper(CatalogOperations, TestsetOperations, RunOperations, Revi
         timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
         settings: Settings | None = None,
+        log_options: LogOptions | None = None,
     ) -> None:
         self.settings = settings or resolve(url, api_key, query_url=query_url, project=project, timeout_s=timeout_s)
         self._transport = Transport(self.settings, retry)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._calls = CallLog(self._send_calls, self._log_project, log_options)
+
+    def log(
+        self,
+        inputs: dict[str, Any] | None = None,
+        outputs: dict[str, Any] | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        latency_ms: float = 0.0,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float | None = None,
+        trace_id: str = "",
+        session_id: str = "",
+        status: str = "completed",
+        error: str = "",
+        call_id: str | None = None,
+        project_id: str = "",
+    ) -> str:
+        """Logs one production call in the background and returns its call id at once; never waits
+        and never raises (see ``scorekeeper_sdk.call_log``). Monitors of the project (``project_id``,
+        else the client's project, else the key's) sample it. Call it on the client's event loop,
+        or from any thread once the client has logged or made a call on its loop."""
+        call = CallIn(
+            inputs=inputs,
+            outputs=outputs,
+            metadata=metadata,
+            latency_ms=latency_ms,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost_usd,
+            trace_id=trace_id,
+            session_id=session_id,
+            status=status,
+            error=error,
+            call_id=call_id or str(uuid.uuid4()),
+        )
+        loop = self._loop
+        if loop is None:
+            try:
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._calls.refuse("log() was called outside the client's event loop before any call on it")
+                return call.call_id
+        self._calls.add(call, loop, project_id)
+        return call.call_id
+
+    async def flush(self, timeout_s: float | None = None) -> bool:
+        """Sends the calls logged so far; True once none is pending, False at the timeout."""
+        return await self._calls.flush(timeout_s)
+
+    def log_stats(self) -> LogStats:
+        """Calls logged, sent, dropped (buffer full, refused, left at close) and pending."""
+        return self._calls.stats()
+
+    async def _send_calls(self, project_id: str, calls: list[CallIn]) -> object:
+        return await self.log_calls(project_id, calls)
+
+    async def _log_project(self) -> str:
+        """The project calls are logged to: the client's (an id or a name), else the key's own."""
+        given = self.settings.project
+        if given:
+            with contextlib.suppress(ValueError):
+                return str(uuid.UUID(given))
+            named = [p.id for p in await self.list_projects() if p.name == given]
+            if len(named) != 1:
+                raise ValueError(f"no single project named {given!r} to log calls to")
+            return named[0]
+        me = await self.who_am_i()
+        if not me.project_id:
+            raise ValueError("this key belongs to no project: give project= to the client or project_id= to log()")
+        return me.project_id
 
     async def close(self) -> None:
+        """Sends what was logged (for ``LogOptions.close_timeout_s`` at most), then closes the channels."""
+        await self._calls.close()
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncScorekeeper:
@@ -202,16 +285,29 @@ class Scorekeeper:
         timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
         settings: Settings | None = None,
+        log_options: LogOptions | None = None,
     ) -> None:
         settings = settings or resolve(url, api_key, query_url=query_url, project=project, timeout_s=timeout_s)
         self._loop = _Loop()
 
         async def connect() -> AsyncScorekeeper:
             # grpc.aio channels belong to the loop they are made on.
-            return AsyncScorekeeper(settings=settings, retry=retry)
+            client = AsyncScorekeeper(settings=settings, retry=retry, log_options=log_options)
+            client._loop = asyncio.get_running_loop()
+            return client
 
         self.aio = self._loop.run(connect())
         self.settings = settings
+        # Calls logged but not yet sent when the program ends are sent first (close_timeout_s at most).
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    def log(self, *args: Any, **kwargs: Any) -> str:
+        """Logs one production call in the background; returns its call id at once, from any thread
+        (``AsyncScorekeeper.log``: it never waits and never raises)."""
+        return self.aio.log(*args, **kwargs)
+
+    def log_stats(self) -> LogStats:
+        return self.aio.log_stats()
 
     def close(self) -> None:
         if self._loop.loop.is_closed():
@@ -229,6 +325,7 @@ class Scorekeeper:
         """Runs a coroutine of ``self.aio`` on this client's loop (for what has no sync twin)."""
         return self._loop.run(work)
 
+    flush = _Call(AsyncScorekeeper.flush)
     # -- catalog and keys
     list_projects = _Call(AsyncScorekeeper.list_projects)
     get_project = _Call(AsyncScorekeeper.get_project)
@@ -294,3 +391,17 @@ class Scorekeeper:
     try_prompt = _Call(AsyncScorekeeper.try_prompt)
     get_try = _Call(AsyncScorekeeper.get_try)
     list_tries = _Iterate(AsyncScorekeeper.list_tries)
+    # -- monitors
+    log_calls = _Call(AsyncScorekeeper.log_calls)
+    create_monitor = _Call(AsyncScorekeeper.create_monitor)
+    get_monitor = _Call(AsyncScorekeeper.get_monitor)
+    list_monitors = _Call(AsyncScorekeeper.list_monitors)
+    pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
+    resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
+
+
+def _close_at_exit(ref: weakref.ref[Scorekeeper]) -> None:
+    client = ref()
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()

@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 MARK = "\ue000"
+_MARK2 = MARK * 2
 _EXACT = 2**53
 
 
@@ -81,5 +82,35 @@ def struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
 
 
 def python_value(message: struct_pb2.Struct | struct_pb2.Value | struct_pb2.ListValue) -> Any:
-    """What a Struct, Value or ListValue holds, as it was sent."""
-    return from_wire(json_format.MessageToDict(message))
+    """What a Struct, Value or ListValue holds, as it was sent: ``from_wire`` of the message in one
+    walk (``json_format.MessageToDict`` and then ``from_wire`` take twice as long: every logged call
+    carries three Structs). ValueError for a number JSON cannot hold (NaN, Infinity), as
+    ``MessageToDict`` would."""
+    if isinstance(message, struct_pb2.Struct):
+        return _object(message)
+    if isinstance(message, struct_pb2.ListValue):
+        return [_value(v) for v in message.values]
+    return _value(message)
+
+
+def _object(message: struct_pb2.Struct) -> dict[str, Any]:
+    return {k[1:] if k.startswith(_MARK2) else k: _value(v) for k, v in message.fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        text = value.string_value
+        return from_wire(text) if text.startswith(MARK) else text
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise ValueError(f"Fail to serialize {number} for Value.number_value: JSON cannot hold it")
+        return int(number) if number.is_integer() and -_EXACT < number < _EXACT else number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return _object(value.struct_value)
+    if kind == "list_value":
+        return [_value(v) for v in value.list_value.values]
+    return None

@@ -108,6 +108,9 @@ class Run:
     totals: RunTotals = field(default_factory=RunTotals)
     # How many times its errored records were executed again.
     retries: int = 0
+    # A monitor's window run (source monitor, no testset): its monitor.
+    monitor_id: str = ""
+    monitor_name: str = ""
 
     @property
     def finished(self) -> bool:

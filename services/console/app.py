@@ -23,6 +23,7 @@ from services.console.pages import (
     compare,
     dialogs,
     home,
+    monitors,
     playground,
     records,
     review,
@@ -102,6 +103,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *testsets.routes(console),
         *catalog.routes(console),
         *playground.routes(console),
+        *monitors.routes(console),
     ]
     errors = handle_errors(console)
     app = Starlette(

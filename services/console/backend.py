@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from scorekeeper.v1 import (
     access_pb2_grpc,
     catalog_pb2_grpc,
+    monitors_pb2_grpc,
     playground_pb2_grpc,
     query_pb2_grpc,
     review_pb2_grpc,
@@ -55,6 +56,7 @@ class Stubs:
         self.runs: Any = runs_pb2_grpc.RunServiceStub(channels.orchestrator)
         self.reviews: Any = review_pb2_grpc.ReviewServiceStub(channels.orchestrator)
         self.playground: Any = playground_pb2_grpc.PlaygroundServiceStub(channels.orchestrator)
+        self.monitors: Any = monitors_pb2_grpc.MonitorServiceStub(channels.orchestrator)
         self.query: Any = query_pb2_grpc.QueryServiceStub(channels.query)
 
 

@@ -73,6 +73,9 @@ class CompareReads:
             run, baseline = await _run(conn, run_id), await _run(conn, baseline_id)
             if run["project_id"] != baseline["project_id"]:
                 raise invalid(f"runs {run_id} and {baseline_id} are in different projects")
+            for side in (run, baseline):
+                if side["testset_id"] is None:
+                    raise invalid(f"run {side['id']} is a monitor's run: it has no testset to compare testcases on")
             if run["testset_id"] != baseline["testset_id"]:
                 raise invalid(
                     f"runs {run_id} and {baseline_id} are on different testsets"

@@ -25,8 +25,9 @@ from shared.scoring.stats import TrialSums
 
 _RUNS = (
     "SELECT r.*, t.name AS testset_name, sv.name AS system_version_name, sv.kind AS system_kind,"
-    " sv.config AS system_config, sv.system_id, sy.name AS system_name, c.*"
-    " FROM runs r JOIN testsets t ON t.id = r.testset_id"
+    " sv.config AS system_config, sv.system_id, sy.name AS system_name, mo.name AS monitor_name, c.*"
+    # A monitor's run has no testset: its records are logged calls.
+    " FROM runs r LEFT JOIN testsets t ON t.id = r.testset_id LEFT JOIN monitors mo ON mo.id = r.monitor_id"
     " LEFT JOIN system_versions sv ON sv.id = r.system_version_id LEFT JOIN systems sy ON sy.id = sv.system_id"
     " LEFT JOIN LATERAL (SELECT coalesce(sum(records), 0)::int AS records,"
     "   coalesce(sum(errored), 0)::int AS errored_records, coalesce(sum(latency_ms), 0) AS latency_ms_total,"
@@ -72,6 +73,8 @@ def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequ
         where.add(f"r.source = ANY({where.param(sources)}::text[])")
     if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):
         where.add(f"r.testset_id = {where.param(testset_id)}")
+    if monitor_id := filters.optional_uuid(request.monitor_id, "monitor_id"):
+        where.add(f"r.monitor_id = {where.param(monitor_id)}")
     if system_version_id := filters.optional_uuid(request.system_version_id, "system_version_id"):
         where.add(f"r.system_version_id = {where.param(system_version_id)}")
     if system_id := filters.optional_uuid(request.system_id, "system_id"):
@@ -153,9 +156,11 @@ class RunReads:
         view = pb.RunView(
             id=str(run["id"]),
             project_id=str(run["project_id"]),
-            testset_id=str(run["testset_id"]),
+            testset_id=str(run["testset_id"] or ""),
             testset_version=run["testset_version"],
-            testset_name=run["testset_name"],
+            testset_name=run["testset_name"] or "",
+            monitor_id=str(run["monitor_id"] or ""),
+            monitor_name=run["monitor_name"] or "",
             system_version_id=str(run["system_version_id"] or ""),
             source=run["source"],
             status=run["status"],

@@ -7,12 +7,17 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import access_pb2, catalog_pb2, playground_pb2, review_pb2, runs_pb2, testsets_pb2
+from scorekeeper.v1 import access_pb2, catalog_pb2, monitors_pb2, playground_pb2, review_pb2, runs_pb2, testsets_pb2
 
 from services.run_orchestrator.access.api import AccessApi
 from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.monitors.api import MonitorApi
+from services.run_orchestrator.monitors.calls import LogCalls
+from services.run_orchestrator.monitors.repository import MonitorRepository
+from services.run_orchestrator.monitors.window_repository import WindowRepository
+from services.run_orchestrator.monitors.windows import WindowCloser, WindowSettings
 from services.run_orchestrator.playground.api import PlaygroundApi
 from services.run_orchestrator.playground.repository import TryRepository
 from services.run_orchestrator.playground.tries import Tries
@@ -64,6 +69,19 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
         human=human,
         retry=Retry(catalog, attempts, settlement, bus),
     )
+    monitors = MonitorRepository(pool)
+    windows = WindowCloser(
+        WindowRepository(pool),
+        runs,
+        scores,
+        WindowSettings(
+            tick_s=settings.monitor_tick_s,
+            max_calls=settings.monitor_max_window_calls,
+            grace_s=settings.monitor_grace_s,
+            stale_s=settings.monitor_stale_s,
+            console_url=settings.public_console_url,
+        ),
+    )
 
     async def refresh_status_gauge() -> None:
         while True:
@@ -92,8 +110,12 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
                     tries,
                 ),
             ),
+            bind(
+                monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
+                MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors)),
+            ),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
-        background=[refresh_status_gauge],
+        background=[refresh_status_gauge, windows.run],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.config import ServiceSettings
 
 
@@ -10,3 +12,12 @@ class OrchestratorSettings(ServiceSettings):
     grpc_port: int = 50051
     # How often the runs-by-status gauge is refreshed from the database.
     status_gauge_interval_s: float = 15.0
+    # The console's base: the run URLs monitor alerts carry.
+    public_console_url: str = "http://127.0.0.1:8084"
+    # Monitor windows: how often due windows are looked for; the most calls a window of minutes
+    # holds (it closes early when full); how long after its end a window of minutes waits for
+    # calls still committing; when another replica takes over publishing a window's score requests.
+    monitor_tick_s: float = Field(default=1.0, gt=0)
+    monitor_max_window_calls: int = Field(default=50_000, ge=1, le=100_000)
+    monitor_grace_s: float = Field(default=2.0, ge=0)
+    monitor_stale_s: float = Field(default=30.0, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from functools import partial
 
+from services.system_executor.alerts import AlertDeliveries, AlertRepository, AlertSettings
 from services.system_executor.callers import callers
 from services.system_executor.execution import Execution
 from services.system_executor.executor import RunExecutor
@@ -16,7 +17,7 @@ from services.system_executor.repository import ExecutorRepository, RunPlan, Tes
 from services.system_executor.settings import ExecutorSettings
 from shared.db.pool import create_pool, database_reachable
 from shared.llm import Endpoint, LlmGateway
-from shared.outbound.allowlist import openai_http_client
+from shared.outbound.allowlist import openai_http_client, outbound_http_client
 from shared.outbound.session import outbound_session
 from shared.runtime import ServiceParts, database_url, make_bus
 
@@ -82,4 +83,15 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         chunk_concurrency=settings.chunk_concurrency,
         kinds=frozenset(by_kind),
     ).register()
-    return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])
+    # Monitor alerts' webhooks: the same checks as every call out, a client of their own.
+    webhooks = await stack.enter_async_context(
+        outbound_http_client(settings.allowlist(), platform=platform, max_connections=4, label="webhook URL")
+    )
+    alerts = AlertDeliveries(
+        AlertRepository(pool),
+        webhooks,
+        AlertSettings(
+            poll_s=settings.alert_poll_s, timeout_s=settings.alert_timeout_s, max_attempts=settings.alert_max_attempts
+        ),
+    )
+    return ServiceParts(bus=bus, background=[alerts.run], readiness=[partial(database_reachable, pool), bus.connected])

@@ -35,6 +35,12 @@ class ExecutorSettings(ServiceSettings, LlmSettings, OutboundSettings):
     retry_backoff_max_s: float = Field(default=10.0, ge=0)
     max_retry_after_s: float = Field(default=60.0, ge=0)
 
+    # Monitor alerts: how often due webhooks are looked for, the timeout of one POST, and the
+    # attempts (5xx, 429, timeouts, connection errors; backoff 2 s, doubling) before one fails.
+    alert_poll_s: float = Field(default=1.0, gt=0)
+    alert_timeout_s: float = Field(default=10.0, gt=0)
+    alert_max_attempts: int = Field(default=6, ge=1)
+
     # The endpoint of llm systems that name none (any OpenAI-compatible base URL), and the NAME
     # of the environment variable holding its key (empty: the endpoint takes no key).
     llm_base_url: str = "https://api.openai.com/v1"

@@ -30,6 +30,7 @@ _OWNERS: dict[str, str] = {
     " WHERE v.id = ANY($1::uuid[])",
     "testset": "SELECT id, project_id FROM testsets WHERE id = ANY($1::uuid[])",
     "API key": "SELECT id, project_id FROM api_keys WHERE id = ANY($1::uuid[])",
+    "monitor": "SELECT id, project_id FROM monitors WHERE id = ANY($1::uuid[])",
     "try": "SELECT id, project_id FROM playground_tries WHERE id = ANY($1::uuid[])",
 }
 
@@ -48,6 +49,7 @@ SCOPED_FIELDS: dict[str, str] = {
     "system_version_id": "system version",
     "testset_id": "testset",
     "key_id": "API key",
+    "monitor_id": "monitor",
     "try_id": "try",
 }
 

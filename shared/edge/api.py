@@ -126,13 +126,26 @@ class BoundMethod:
             current_principal.set(principal)
             request = await read_request()
             if request is not None:
-                check_text(request)
+                if not getattr(self.operation, CHECKS_OWN_TEXT, False):
+                    check_text(request)
                 await guard.check_scope(principal, request)
             return request
         except ApiError:
             raise
         except Exception as exc:
             raise self._api_error(exc) from exc
+
+
+CHECKS_OWN_TEXT = "checks_own_text"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checks_own_text(operation: F) -> F:
+    """Marks an operation that keeps every text it stores free of NUL characters itself, so the
+    edge does not walk its request first (LogCalls: 1,000 calls, three JSON documents each, are
+    converted in one walk that checks them; a call holding a NUL is kept as errored, naming it)."""
+    setattr(operation, CHECKS_OWN_TEXT, True)
+    return operation
 
 
 def check_text(request: Message) -> None:

@@ -9,17 +9,17 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
-from scorekeeper_sdk.exact_json import from_wire, to_wire
+from scorekeeper_sdk.exact_json import python_value, to_wire
 
 
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
-    result = from_wire(json_format.MessageToDict(message))
+    result = python_value(message)
     assert isinstance(result, dict)
     return result
 
 
 def value_to_python(message: struct_pb2.Value) -> Any:
-    return from_wire(json_format.MessageToDict(message))
+    return python_value(message)
 
 
 def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 import httpx
 import pytest
+from scorekeeper.v1 import monitors_pb2 as mpb
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import cpb, ppb
@@ -55,6 +56,12 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             cases=[ppb.TryCaseInput()],
         )
     )
+    monitor = await admin.monitors.CreateMonitor(
+        mpb.CreateMonitorRequest(
+            project_id=demo.project_id, name="prod", metric_ids=demo.metric_ids[:1], sample_rate=10, window_minutes=5
+        ),
+        metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+    )
     return Project(
         ids={
             "project": demo.project_id,
@@ -68,6 +75,7 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             "API key": key_id,
             "testcase": testcases[0].id,
             "try": tried.id,
+            "monitor": monitor.id,
         },
         keys=keys,
     )
@@ -110,7 +118,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 54
+    assert len(RPCS) == 60
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -156,8 +164,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 26 writes + 4 admin RPCs + CreateProject; write: 5 (keys, deletes, projects); admin: 1
-    assert checked == 31 + 5 + 1
+    # read: 30 writes + 4 admin RPCs + CreateProject; write: 5 (keys, deletes, projects); admin: 1
+    assert checked == 35 + 5 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -167,7 +175,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 51
+    assert len(scoped) == 57
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -279,4 +287,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 55
+    assert routes == 61

@@ -18,6 +18,7 @@ import grpc
 import httpx
 import pytest
 from openapi_spec_validator import validate
+from scorekeeper.v1 import monitors_pb2 as mpb
 
 from scorekeeper_sdk.client import cpb, ppb
 from scorekeeper_sdk.exact_json import struct
@@ -60,6 +61,12 @@ async def ids(stack: Stack) -> dict[str, str]:
         key = await admin.create_api_key(demo.project_id, "contract fuzz", "admin")
         # The fuzzer revokes the key named in its paths: not the one it calls with.
         victim = await admin.create_api_key(demo.project_id, "to be revoked by the fuzzer", "read")
+        monitor = await admin.monitors.CreateMonitor(
+            mpb.CreateMonitorRequest(
+                project_id=demo.project_id, name="fuzzed", metric_ids=demo.metric_ids, sample_rate=50, window_calls=5
+            ),
+            metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+        )
         return {
             "project_id": demo.project_id,
             "testset_id": demo.testset_id,
@@ -71,6 +78,7 @@ async def ids(stack: Stack) -> dict[str, str]:
             "record_id": record.id,
             "key_id": victim.key.id,
             "try_id": tried.id,
+            "monitor_id": monitor.id,
             "key": key.secret,
         }
 
@@ -84,7 +92,7 @@ async def test_the_document_is_valid_and_matches_the_routes(stack: Stack, on_que
     assert document["openapi"] == "3.1.0"
     documented = {(verb, path) for path, ops in document["paths"].items() for verb in ops}
     assert documented == _routes(on_query)
-    assert len(documented) == (9 if on_query else 46)
+    assert len(documented) == (9 if on_query else 52)
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             responses = operation["responses"]
@@ -185,7 +193,7 @@ BODY_ROUTES = [(rpc, verb, path) for rpc in RPCS for verb, path, body, _ in http
 
 
 async def test_a_body_that_is_not_utf8_is_refused_on_every_body_route(stack: Stack, ids: dict[str, str]) -> None:
-    assert len(BODY_ROUTES) == 28
+    assert len(BODY_ROUTES) == 32
     wrong = []
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {stack.admin_key}"}) as http:
         for rpc, verb, template in BODY_ROUTES:

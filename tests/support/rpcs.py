@@ -12,7 +12,16 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from scorekeeper.v1 import access_pb2, catalog_pb2, playground_pb2, query_pb2, review_pb2, runs_pb2, testsets_pb2
+from scorekeeper.v1 import (
+    access_pb2,
+    catalog_pb2,
+    monitors_pb2,
+    playground_pb2,
+    query_pb2,
+    review_pb2,
+    runs_pb2,
+    testsets_pb2,
+)
 
 from shared.auth.access import Role, required_role
 from shared.auth.scope import SCOPED_FIELDS
@@ -24,6 +33,7 @@ SERVICES = [
     access_pb2.DESCRIPTOR.services_by_name["AccessService"],
     review_pb2.DESCRIPTOR.services_by_name["ReviewService"],
     playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"],
+    monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 ]
 

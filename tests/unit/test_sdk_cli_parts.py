@@ -192,7 +192,9 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
         if not name.startswith("_") and (inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member))
     }
     operations -= {"close"}
-    assert len(operations) == 59  # 49, the retry of errored records, six of the review queue, three of the playground
+    assert (
+        len(operations) == 66
+    )  # 49, the retry of errored records, six of the review queue, three of the playground, flush and six of monitors
     assert operations <= set(vars(Scorekeeper))
     for name in operations:
         twin = vars(Scorekeeper)[name]

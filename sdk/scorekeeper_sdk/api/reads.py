@@ -64,6 +64,7 @@ class ReadOperations(Operations):
         created_after: str = "",
         created_before: str = "",
         page_size: int = 100,
+        monitor_id: str = "",
     ) -> AsyncIterator[Run]:
         """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci)."""
         request = qpb.ListRunsRequest(
@@ -76,6 +77,7 @@ class ReadOperations(Operations):
             system_version_id=system_version_id,
             created_after=created_after,
             created_before=created_before,
+            monitor_id=monitor_id,
         )
         async for run in self._pages(QUERY, "ListRuns", request, qpb.ListRunsResponse, lambda p: p.runs):
             yield from_proto(Run, run)
@@ -126,6 +128,7 @@ class ReadOperations(Operations):
         system_version_id: str = "",
         sources: Sequence[str] = (),
         limit: int = 0,
+        monitor_id: str = "",
     ) -> list[MetricSeries]:
         """Per-metric series over runs (metric ids or names): pass rate in % or mean, oldest first."""
         request = qpb.GetRunHistoryRequest(
@@ -136,6 +139,7 @@ class ReadOperations(Operations):
             system_version_id=system_version_id,
             sources=list(sources),
             limit=limit,
+            monitor_id=monitor_id,
         )
         response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
         return [from_proto(MetricSeries, s) for s in response.series]

@@ -30,12 +30,14 @@ def routes(console: Console) -> list[Route]:
         sources = [s for s in params.getlist("source") if s in SOURCES]
         statuses = [s for s in params.getlist("status") if s in RUN_STATUSES]
         chosen = params.getlist("metric")
+        monitor = params.get("monitor", "")
         page_request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=console.settings.page_size,
             page_token=params.get("token", ""),
             sources=sources,
             statuses=statuses,
+            monitor_id=monitor,
         )
         data = await console.project_page(
             request,
@@ -62,11 +64,14 @@ def routes(console: Console) -> list[Route]:
         if charted:
             response = await api.call(
                 api.stubs.query.GetRunHistory,
-                qpb.GetRunHistoryRequest(project_id=project_id, metrics=charted, sources=sources, limit=100),
+                qpb.GetRunHistoryRequest(
+                    project_id=project_id, metrics=charted, sources=sources, limit=100, monitor_id=monitor
+                ),
                 qpb.GetRunHistoryResponse,
             )
             history = chart_data(response, project_id)
         filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
+        filters += [("monitor", monitor)] if monitor else []
         keep = filters + [("metric", m) for m in chosen]
         next_url = (
             f"{request.url.path}?{urlencode([*keep, ('token', page.next_page_token)])}" if page.next_page_token else ""
@@ -77,6 +82,7 @@ def routes(console: Console) -> list[Route]:
             {
                 **data,
                 "runs": page.runs,
+                "monitor": {"id": monitor, "name": next((r.monitor_name for r in page.runs), "")} if monitor else None,
                 "sources": sources,
                 "statuses": statuses,
                 "all_sources": SOURCE_LABELS,

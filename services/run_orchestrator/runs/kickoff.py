@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -73,14 +74,8 @@ class Kickoff:
         self, project_id: uuid.UUID, metric_ids: list[uuid.UUID], metric_group_id: uuid.UUID | None
     ) -> list[asyncpg.Record]:
         """The latest version of each metric (then of the group's others), in that order, as the run
-        pins them; NOT_FOUND for a metric or group not in the project."""
-        metric_ids = list(metric_ids)
-        if metric_group_id is not None:
-            group = await self._catalog.metric_group(metric_group_id)
-            if group is None or group["project_id"] != project_id:
-                raise not_found(f"metric group {metric_group_id} does not exist in project {project_id}")
-            metric_ids += [m for m in group["metric_ids"] if m not in metric_ids]
-        return await self._latest_versions(project_id, metric_ids)
+        pins them (pin_metrics, shared with monitors)."""
+        return await pin_metrics(self._catalog, project_id, list(metric_ids), metric_group_id)
 
     async def launch(self, run: asyncpg.Record) -> asyncpg.Record:
         """A pending run handed to the executor (run.created), now awaiting execution; UNAVAILABLE
@@ -104,13 +99,3 @@ class Kickoff:
         updated = await self._runs.set_status(run["id"], RunStatus.AWAITING_EXECUTION, only_from=(RunStatus.PENDING,))
         log.info("run created", extra={"run_id": str(run["id"]), "expected_records": run["expected_records"]})
         return updated or run
-
-    async def _latest_versions(self, project_id: uuid.UUID, metric_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-        """The latest version of each metric, in the order given; NOT_FOUND names the missing ones."""
-        if len(set(metric_ids)) != len(metric_ids):
-            raise invalid("metric_ids lists a metric twice")
-        found = {r["metric_id"]: r for r in await self._catalog.latest_metric_versions(project_id, metric_ids)}
-        missing = [str(m) for m in metric_ids if m not in found]
-        if missing:
-            raise not_found(f"metric(s) {', '.join(missing)} do not exist in project {project_id}")
-        return [found[m] for m in metric_ids]

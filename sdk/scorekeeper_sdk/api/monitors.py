@@ -1,0 +1,206 @@
+"""Production calls and monitors (MonitorService): log calls, create / list / pause monitors.
+
+``client.log(…)`` (``scorekeeper_sdk.call_log``) batches calls in the background over
+:meth:`MonitorOperations.log_calls`; call that directly to log a batch and see the answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scorekeeper.v1 import monitors_pb2 as mpb
+
+from scorekeeper_sdk.api.base import Operations
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.exact_json import struct
+
+MONITORS = "MonitorService"
+MAX_CALLS = 1000
+
+
+@dataclass(frozen=True)
+class CallIn:
+    """One production call of your AI system, for :meth:`MonitorOperations.log_calls`."""
+
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    # Monitors' filters match on it.
+    metadata: dict[str, Any] | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # None: unknown.
+    cost_usd: float | None = None
+    trace_id: str = ""
+    session_id: str = ""
+    # completed | errored
+    status: str = "completed"
+    error: str = ""
+    # A UUID; logging the same id again changes nothing.
+    call_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def to_proto(self) -> mpb.LoggedCall:
+        call = mpb.LoggedCall(
+            call_id=self.call_id,
+            inputs=struct(self.inputs),
+            outputs=struct(self.outputs),
+            metadata=struct(self.metadata),
+            status=self.status,
+            error=self.error,
+            latency_ms=self.latency_ms,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            trace_id=self.trace_id,
+            session_id=self.session_id,
+        )
+        if self.cost_usd is not None:
+            call.cost_usd = self.cost_usd
+        return call
+
+
+@dataclass(frozen=True)
+class RefusedCall:
+    index: int
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LogResult:
+    """What LogCalls did: new calls stored, ids already logged, samples the monitors took."""
+
+    call_ids: list[str] = field(default_factory=list)
+    stored: int = 0
+    duplicates: int = 0
+    sampled: int = 0
+    refused: list[RefusedCall] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MonitorMetric:
+    metric_id: str
+    metric_version_id: str
+    name: str
+    output_type: str = ""
+
+
+@dataclass(frozen=True)
+class AlertThreshold:
+    metric_id: str
+    below: float
+
+
+@dataclass(frozen=True)
+class MonitorAlert:
+    webhook_url: str = ""
+    thresholds: list[AlertThreshold] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A monitor: which calls it samples, how its windows close, the metric versions it scores with."""
+
+    id: str
+    project_id: str
+    name: str
+    status: str
+    metrics: list[MonitorMetric] = field(default_factory=list)
+    sample_rate: float = 0.0
+    metadata_filter: dict[str, Any] = field(default_factory=dict)
+    window_minutes: int = 0
+    window_calls: int = 0
+    alert: MonitorAlert = field(default_factory=MonitorAlert)
+    created_at: str = ""
+    updated_at: str = ""
+    window_started_at: str = ""
+    pending_calls: int = 0
+    windows: int = 0
+
+    @property
+    def window(self) -> str:
+        return f"every {self.window_minutes} min" if self.window_minutes else f"every {self.window_calls} calls"
+
+
+@dataclass(frozen=True)
+class MonitorWindow:
+    """A closed window: its run holds the calls it sampled."""
+
+    number: int
+    run_id: str
+    calls: int
+    started_at: str = ""
+    ended_at: str = ""
+    alert_state: str = ""
+    alert_delivery: str = ""
+    alert_error: str = ""
+
+
+@dataclass(frozen=True)
+class MonitorWithWindows:
+    monitor: Monitor
+    windows: list[MonitorWindow] = field(default_factory=list)
+
+
+class MonitorOperations(Operations):
+    async def log_calls(self, project_id: str, calls: Sequence[CallIn]) -> LogResult:
+        """Logs up to 1,000 calls in one request (idempotent by call id)."""
+        request = mpb.LogCallsRequest(project_id=project_id, calls=[c.to_proto() for c in calls])
+        return from_proto(LogResult, await self._unary(MONITORS, "LogCalls", request, mpb.LogCallsResponse))
+
+    async def create_monitor(
+        self,
+        project_id: str,
+        name: str,
+        metric_ids: Sequence[str] = (),
+        *,
+        sample_rate: float,
+        window_minutes: int = 0,
+        window_calls: int = 0,
+        metadata_filter: Mapping[str, Any] | None = None,
+        metric_group_id: str = "",
+        alert_url: str = "",
+        alert_below: Mapping[str, float] | None = None,
+        paused: bool = False,
+    ) -> Monitor:
+        """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
+        version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
+        calls; ``alert_below`` maps a metric id to the threshold below which ``alert_url`` is POSTed."""
+        request = mpb.CreateMonitorRequest(
+            project_id=project_id,
+            name=name,
+            metric_ids=list(metric_ids),
+            metric_group_id=metric_group_id,
+            sample_rate=sample_rate,
+            metadata_filter=struct(dict(metadata_filter or {})),
+            window_minutes=window_minutes,
+            window_calls=window_calls,
+            alert=mpb.MonitorAlert(
+                webhook_url=alert_url,
+                thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
+            ),
+            paused=paused,
+        )
+        response = await self._unary(MONITORS, "CreateMonitor", request, mpb.Monitor, creates=True)
+        return from_proto(Monitor, response)
+
+    async def get_monitor(self, monitor_id: str) -> MonitorWithWindows:
+        """The monitor with its latest 50 closed windows, newest first."""
+        request = mpb.GetMonitorRequest(monitor_id=monitor_id)
+        response = await self._unary(MONITORS, "GetMonitor", request, mpb.MonitorWithWindows)
+        return from_proto(MonitorWithWindows, response)
+
+    async def list_monitors(self, project_id: str) -> list[Monitor]:
+        request = mpb.ListMonitorsRequest(project_id=project_id)
+        response = await self._unary(MONITORS, "ListMonitors", request, mpb.ListMonitorsResponse)
+        return [from_proto(Monitor, m) for m in response.monitors]
+
+    async def pause_monitor(self, monitor_id: str) -> Monitor:
+        request = mpb.PauseMonitorRequest(monitor_id=monitor_id)
+        return from_proto(Monitor, await self._unary(MONITORS, "PauseMonitor", request, mpb.Monitor))
+
+    async def resume_monitor(self, monitor_id: str) -> Monitor:
+        request = mpb.ResumeMonitorRequest(monitor_id=monitor_id)
+        return from_proto(Monitor, await self._unary(MONITORS, "ResumeMonitor", request, mpb.Monitor))

@@ -1,0 +1,209 @@
+"""`scorekeeper monitors …`: list, show, create, pause and resume monitors; log calls from a file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.cli.context import CliError, State, is_id
+
+monitors = typer.Typer(help="Monitors: score a sample of the production calls you log.", no_args_is_help=True)
+app.add_typer(monitors, name="monitors")
+
+_CALL_FIELDS = {f.name for f in dataclasses.fields(CallIn)}
+
+
+def _monitor(st: State, name_or_id: str) -> Monitor:
+    if is_id(name_or_id):
+        return st.client.get_monitor(name_or_id).monitor
+    for monitor in st.client.list_monitors(st.project_id()):
+        if monitor.name == name_or_id:
+            return monitor
+    raise CliError(f"no monitor named {name_or_id!r} in this project (see `scorekeeper monitors list`)")
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise CliError(f"{option} takes KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _rate(monitor: Monitor) -> str:
+    return f"{monitor.sample_rate:g}%"
+
+
+@monitors.command("list")
+def monitors_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
+    """The project's monitors."""
+    st = state(ctx)
+    found = st.client.list_monitors(st.project_id())
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("id", "name", "status", "metrics", "sample", "window", "filter", "windows", "pending", "alert")
+    for m in found:
+        table.add_row(
+            m.id,
+            m.name,
+            m.status,
+            ", ".join(x.name for x in m.metrics),
+            _rate(m),
+            m.window,
+            json.dumps(m.metadata_filter) if m.metadata_filter else "",
+            str(m.windows),
+            str(m.pending_calls),
+            m.alert.webhook_url,
+        )
+    st.out.print(table)
+    return None
+
+
+@monitors.command("show")
+def monitors_show(
+    ctx: typer.Context,
+    monitor: Annotated[str, typer.Argument(help="Monitor id or name.")],
+    as_json_: JsonOption = False,
+) -> None:
+    """A monitor and its latest windows (each a run)."""
+    st = state(ctx)
+    detail = st.client.get_monitor(_monitor(st, monitor).id)
+    if as_json_:
+        return emit_json(dataclasses.asdict(detail))
+    m = detail.monitor
+    st.out.print(f"monitor {m.name!r} ({m.id}): {m.status}, samples {_rate(m)}, a window {m.window}")
+    st.out.print(f"  metrics: {', '.join(x.name for x in m.metrics)}")
+    if m.metadata_filter:
+        st.out.print(f"  filter: {json.dumps(m.metadata_filter)}")
+    if m.alert.webhook_url:
+        below = ", ".join(f"{t.metric_id} < {t.below:g}" for t in m.alert.thresholds)
+        st.out.print(f"  alert: {m.alert.webhook_url} when {below}")
+    st.out.print(f"  open window since {m.window_started_at[:19]}: {m.pending_calls} sampled calls")
+    table = Table("window", "run", "calls", "started", "ended", "alert", "delivery")
+    for w in detail.windows:
+        delivery = f"{w.alert_delivery} {w.alert_error}".strip()
+        times = (w.started_at[:19], w.ended_at[:19])
+        table.add_row(str(w.number), w.run_id, str(w.calls), *times, w.alert_state, delivery)
+    st.out.print(table)
+    return None
+
+
+@monitors.command("create")
+def monitors_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Unique in the project.")],
+    sample_rate: Annotated[float, typer.Option(help="Percent of the calls sampled (0 < rate <= 100).")],
+    metric: Annotated[list[str] | None, typer.Option(help="Metric id or name; repeat for several.")] = None,
+    metric_group: Annotated[str, typer.Option(help="A metric group id, instead of or besides --metric.")] = "",
+    every_minutes: Annotated[int, typer.Option(help="A window every N minutes.")] = 0,
+    every_calls: Annotated[int, typer.Option(help="Or a window every N sampled calls.")] = 0,
+    filter: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE the call's metadata must hold (VALUE as JSON, else text).")
+    ] = None,
+    alert_url: Annotated[str, typer.Option(help="A webhook POSTed when a metric falls below its threshold.")] = "",
+    alert_below: Annotated[
+        list[str] | None, typer.Option(help="METRIC=THRESHOLD (pass rate 0..1 or mean); repeat for several.")
+    ] = None,
+    paused: Annotated[bool, typer.Option(help="Create it paused.")] = False,
+) -> None:
+    """Create a monitor: it samples the calls logged from now on."""
+    st = state(ctx)
+    metric_ids = [m.id for m in st.metrics(metric or [])]
+    metadata_filter = {k: _json_or_text(v) for k, v in (_pair(f, "--filter") for f in filter or [])}
+    thresholds: dict[str, float] = {}
+    for text in alert_below or []:
+        key, value = _pair(text, "--alert-below")
+        try:
+            thresholds[st.metrics([key])[0].id] = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
+        except ValueError:
+            raise CliError(f"--alert-below takes METRIC=THRESHOLD, got {text!r}") from None
+    created = st.client.create_monitor(
+        st.project_id(),
+        name,
+        metric_ids,
+        sample_rate=sample_rate,
+        window_minutes=every_minutes,
+        window_calls=every_calls,
+        metadata_filter=metadata_filter,
+        metric_group_id=metric_group,
+        alert_url=alert_url,
+        alert_below=thresholds,
+        paused=paused,
+    )
+    st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
+
+
+@monitors.command("pause")
+def monitors_pause(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
+    """Stop sampling (the open window still closes and is scored)."""
+    st = state(ctx)
+    done = st.client.pause_monitor(_monitor(st, monitor).id)
+    st.out.print(f"monitor {done.name!r} is {done.status}")
+
+
+@monitors.command("resume")
+def monitors_resume(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
+    """Sample again from now on."""
+    st = state(ctx)
+    done = st.client.resume_monitor(_monitor(st, monitor).id)
+    st.out.print(f"monitor {done.name!r} is {done.status}")
+
+
+def _calls(path: Path) -> Iterator[CallIn]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+                unknown = set(data) - _CALL_FIELDS
+                if unknown:
+                    raise ValueError(f"unknown fields {', '.join(sorted(unknown))}")
+                yield CallIn(**data)
+            except (ValueError, TypeError) as exc:
+                raise CliError(f"{path}:{number}: {exc}") from None
+
+
+@monitors.command("log")
+def monitors_log(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSONL: one call a line (inputs, outputs, metadata, call_id …).")],
+) -> None:
+    """Log production calls from a file (a replay logs nothing twice: calls keep their call_id)."""
+    st = state(ctx)
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    project = st.project_id()
+    totals = {"stored": 0, "duplicates": 0, "sampled": 0, "refused": 0}
+    batch: list[CallIn] = []
+
+    def send() -> None:
+        result = st.client.log_calls(project, batch)
+        for key in ("stored", "duplicates", "sampled"):
+            totals[key] += getattr(result, key)
+        totals["refused"] += len(result.refused)
+        batch.clear()
+
+    for call in _calls(file):
+        batch.append(call)
+        if len(batch) == MAX_CALLS:
+            send()
+    if batch:
+        send()
+    st.out.print(", ".join(f"{v} {k}" for k, v in totals.items()))

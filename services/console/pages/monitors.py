@@ -1,0 +1,162 @@
+"""Monitors: the list with a form to create one, a monitor with its windows, pause and resume."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import monitors_pb2 as mpb
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.web import Console, PageNotFound, api_message, redirect
+from shared.edge.convert import dict_to_struct
+
+INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.NOT_FOUND)
+WINDOW_KINDS = ("minutes", "calls")
+
+
+class MonitorFormError(ValueError):
+    """A form value the console can tell is wrong before asking the API."""
+
+
+def _number(form: FormData, name: str, label: str, kind: type[int] | type[float]) -> Any:
+    text = str(form.get(name, "")).strip()
+    try:
+        return kind(text)
+    except ValueError:
+        raise MonitorFormError(f"{label} must be a number, got {text!r}") from None
+
+
+def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
+    """The CreateMonitor request a posted form asks for (the API checks the rest)."""
+    metric_ids = [str(m) for m in form.getlist("metric")]
+    window = _number(form, "window", "The window", int)
+    kind = str(form.get("window_kind", "minutes"))
+    if kind not in WINDOW_KINDS:
+        raise MonitorFormError(f"the window is counted in minutes or calls, got {kind!r}")
+    filter_text = str(form.get("metadata_filter", "")).strip()
+    try:
+        metadata_filter = json.loads(filter_text) if filter_text else {}
+    except json.JSONDecodeError as exc:
+        raise MonitorFormError(f"the metadata filter is not JSON: {exc.msg}") from None
+    if not isinstance(metadata_filter, dict):
+        raise MonitorFormError('the metadata filter is a JSON object, e.g. {"route": "checkout"}')
+    thresholds = [
+        mpb.AlertThreshold(metric_id=m, below=_number(form, f"below_{m}", "An alert threshold", float))
+        for m in metric_ids
+        if str(form.get(f"below_{m}", "")).strip()
+    ]
+    return mpb.CreateMonitorRequest(
+        project_id=project_id,
+        name=str(form.get("name", "")),
+        metric_ids=metric_ids,
+        sample_rate=_number(form, "sample_rate", "The sample rate", float),
+        metadata_filter=dict_to_struct(metadata_filter),
+        window_minutes=window if kind == "minutes" else 0,
+        window_calls=window if kind == "calls" else 0,
+        alert=mpb.MonitorAlert(webhook_url=str(form.get("alert_url", "")).strip(), thresholds=thresholds),
+        paused=form.get("paused") == "on",
+    )
+
+
+def posted_values(form: FormData | None) -> dict[str, Any]:
+    """What the form shows: the visitor's values after a refusal, defaults otherwise."""
+    if form is None:
+        return {"sample_rate": "10", "window": "60", "window_kind": "minutes", "metrics": [], "below": {}}
+    values: dict[str, Any] = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    values["metrics"] = [str(m) for m in form.getlist("metric")]
+    values["below"] = {k[len("below_") :]: str(v) for k, v in form.items() if k.startswith("below_")}
+    return values
+
+
+def routes(console: Console) -> list[Route]:
+    def metrics(api: Api, project_id: str) -> Any:
+        return api.call(
+            api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+        )
+
+    async def list_page(request: Request, values: dict[str, Any], error: str = "", status_code: int = 200) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "monitors": api.call(
+                    api.stubs.monitors.ListMonitors,
+                    mpb.ListMonitorsRequest(project_id=project_id),
+                    mpb.ListMonitorsResponse,
+                ),
+                "metrics": metrics(api, project_id),
+            },
+        )
+        context = {**data, "values": values, "error": error, "window_kinds": WINDOW_KINDS}
+        return console.render(request, "monitors.html", context, status_code=status_code)
+
+    async def monitors_page(request: Request) -> Response:
+        return await list_page(request, posted_values(None))
+
+    async def create_monitor(request: Request) -> Response:
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        try:
+            created = await api.call(api.stubs.monitors.CreateMonitor, create_request(project_id, form), mpb.Monitor)
+        except MonitorFormError as exc:
+            return await list_page(request, posted_values(form), str(exc), 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await list_page(request, posted_values(form), api_message(exc), 400)
+        return redirect(f"/projects/{project_id}/monitors/{created.id}?created=1")
+
+    async def monitor_of_project(api: Api, project_id: str, monitor_id: str) -> mpb.MonitorWithWindows:
+        found = await api.call(
+            api.stubs.monitors.GetMonitor, mpb.GetMonitorRequest(monitor_id=monitor_id), mpb.MonitorWithWindows
+        )
+        if found.monitor.project_id != project_id:
+            raise PageNotFound
+        return found
+
+    async def monitor_page(request: Request) -> Response:
+        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
+        api = console.api(request)
+        data = await console.project_page(
+            request, api, project_id, {"detail": monitor_of_project(api, project_id, monitor_id)}
+        )
+        return console.render(request, "monitor.html", data)
+
+    async def set_status(request: Request, pause: bool) -> Response:
+        await console.form(request)
+        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
+        api = console.api(request)
+        await monitor_of_project(api, project_id, monitor_id)
+        if pause:
+            await api.call(api.stubs.monitors.PauseMonitor, mpb.PauseMonitorRequest(monitor_id=monitor_id), mpb.Monitor)
+        else:
+            resume = mpb.ResumeMonitorRequest(monitor_id=monitor_id)
+            await api.call(api.stubs.monitors.ResumeMonitor, resume, mpb.Monitor)
+        listed = request.query_params.get("back") == "list"
+        return redirect(f"/projects/{project_id}/monitors" + ("" if listed else f"/{monitor_id}"), request)
+
+    async def pause(request: Request) -> Response:
+        return await set_status(request, pause=True)
+
+    async def resume(request: Request) -> Response:
+        return await set_status(request, pause=False)
+
+    base = "/projects/{project_id}/monitors"
+    return [
+        Route(base, monitors_page, methods=["GET"]),
+        Route(base, create_monitor, methods=["POST"]),
+        Route(base + "/{monitor_id}", monitor_page, methods=["GET"]),
+        Route(base + "/{monitor_id}/pause", pause, methods=["POST"]),
+        Route(base + "/{monitor_id}/resume", resume, methods=["POST"]),
+    ]

@@ -1,0 +1,171 @@
+"""MonitorService (proto/scorekeeper/v1/monitors.proto): proto ⇄ domain, then the use case."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import asyncpg
+from scorekeeper.v1 import monitors_pb2 as pb
+
+from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.catalog.pinning import pin_metrics
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors.calls import LogCalls
+from services.run_orchestrator.monitors.messages import monitor_pb, window_pb
+from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
+from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
+from shared.edge.api import checks_own_text
+from shared.edge.convert import parse_uuid, struct_to_dict
+from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.edge.validation import checked
+
+# The range of an alert threshold: a boolean metric's pass rate, an int or float metric's mean.
+_THRESHOLD_RANGES = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
+
+
+def call_row(i: int, call: pb.LoggedCall) -> CallRow:
+    """One logged call, checked; ValueError names the field as calls[i].field."""
+    if call.call_id:
+        try:
+            call_id = uuid.UUID(call.call_id)
+        except ValueError:
+            raise ValueError(f"calls[{i}].call_id {call.call_id!r} is not a valid id (a UUID)") from None
+    else:
+        call_id = uuid.uuid4()
+    status = call.status or "completed"
+    if status not in ("completed", "errored"):
+        raise ValueError(f"calls[{i}].status must be completed or errored, got {call.status!r}")
+    if len(call.error) > MAX_ERROR_CHARS:
+        raise ValueError(f"calls[{i}].error must be at most {MAX_ERROR_CHARS:,} characters")
+    for name in ("latency_ms", "prompt_tokens", "completion_tokens", "cost_usd"):
+        value = getattr(call, name)
+        if value < 0 or not math.isfinite(value):
+            raise ValueError(f"calls[{i}].{name} must be a number that is not negative, got {value}")
+    for name in ("trace_id", "session_id"):
+        text = getattr(call, name)
+        if len(text) > rules.MAX_ID_TEXT:
+            raise ValueError(f"calls[{i}].{name} must be at most {rules.MAX_ID_TEXT} characters")
+        if "\x00" in text:
+            raise ValueError(f"calls[{i}].{name} contains a NUL character (\\u0000), which cannot be stored")
+    return CallRow(
+        id=call_id,
+        inputs=struct_to_dict(call.inputs),
+        outputs=struct_to_dict(call.outputs),
+        metadata=struct_to_dict(call.metadata),
+        status=status,
+        error=call.error,
+        latency_ms=call.latency_ms,
+        prompt_tokens=call.prompt_tokens,
+        completion_tokens=call.completion_tokens,
+        cost_usd=call.cost_usd if call.HasField("cost_usd") else None,
+        trace_id=call.trace_id,
+        session_id=call.session_id,
+    )
+
+
+class MonitorApi:
+    def __init__(
+        self, catalog_api: CatalogApi, catalog: CatalogRepository, monitors: MonitorRepository, log_calls: LogCalls
+    ) -> None:
+        self._catalog_api = catalog_api
+        self._catalog = catalog
+        self._monitors = monitors
+        self._log_calls = log_calls
+
+    @checks_own_text
+    async def log_calls(self, request: pb.LogCallsRequest) -> pb.LogCallsResponse:
+        pid = await self._catalog_api.project(request.project_id)
+        if len(request.calls) > rules.MAX_CALLS_PER_REQUEST:
+            raise invalid(f"at most {rules.MAX_CALLS_PER_REQUEST:,} calls per request, got {len(request.calls):,}")
+        calls = [checked(call_row, i, c) for i, c in enumerate(request.calls)]
+        outcome = await self._log_calls(pid, calls)
+        return pb.LogCallsResponse(
+            call_ids=[str(c.id) for c in calls],
+            stored=outcome.stored,
+            duplicates=outcome.duplicates,
+            sampled=outcome.sampled,
+            refused=[pb.RefusedCall(index=r.index, call_id=str(r.call_id), reason=r.reason) for r in outcome.refused],
+        )
+
+    async def create_monitor(self, request: pb.CreateMonitorRequest) -> pb.Monitor:
+        pid = await self._catalog_api.project(request.project_id)
+        thresholds = tuple(
+            rules.Threshold(parse_uuid(t.metric_id, f"alert.thresholds[{i}].metric_id"), t.below)
+            for i, t in enumerate(request.alert.thresholds)
+        )
+        definition = checked(
+            rules.validate_monitor,
+            rules.MonitorDefinition(
+                name=request.name,
+                sample_rate=request.sample_rate,
+                metadata_filter=struct_to_dict(request.metadata_filter),
+                window_minutes=request.window_minutes,
+                window_calls=request.window_calls,
+                alert_url=request.alert.webhook_url.strip(),
+                thresholds=thresholds,
+            ),
+        )
+        group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
+        metric_ids = [parse_uuid(m, "metric_ids") for m in request.metric_ids]
+        versions = await pin_metrics(self._catalog, pid, metric_ids, group)
+        if not versions:
+            raise invalid("a monitor needs at least one metric: give metric_ids or metric_group_id")
+        by_metric = {v["metric_id"]: v for v in versions}
+        for i, t in enumerate(definition.thresholds):
+            version = by_metric.get(t.metric_id)
+            if version is None:
+                raise invalid(f"alert.thresholds[{i}].metric_id {t.metric_id} is not one of the monitor's metrics")
+            low, high = _THRESHOLD_RANGES[version["output_type"]]
+            if not low <= t.below <= high:
+                raise invalid(
+                    f"alert.thresholds[{i}].below must be within {low:g}..{high:g} for the {version['output_type']}"
+                    f" metric {version['name']!r}, got {t.below:g}"
+                )
+        row = await self._monitors.create(
+            project_id=pid,
+            name=definition.name,
+            metric_version_ids=[v["version_id"] for v in versions],
+            human_metric_version_ids=[v["version_id"] for v in versions if v["eval_type"] == "human"],
+            metric_group_id=group,
+            sample_rate=definition.sample_rate,
+            metadata_filter=definition.metadata_filter,
+            window_minutes=definition.window_minutes,
+            window_calls=definition.window_calls,
+            paused=request.paused,
+            alert_url=definition.alert_url,
+            alert_thresholds=[{"metric_id": str(t.metric_id), "below": t.below} for t in definition.thresholds],
+        )
+        if row is None:
+            raise ApiError(Code.ALREADY_EXISTS, f"project {pid} already has a monitor named {definition.name!r}")
+        return monitor_pb(row, {v["version_id"]: v for v in versions}, 0)
+
+    async def get_monitor(self, request: pb.GetMonitorRequest) -> pb.MonitorWithWindows:
+        row = await self._monitor(request.monitor_id)
+        windows = await self._monitors.windows(row["id"])
+        return pb.MonitorWithWindows(monitor=(await self._views([row]))[0], windows=[window_pb(w) for w in windows])
+
+    async def list_monitors(self, request: pb.ListMonitorsRequest) -> pb.ListMonitorsResponse:
+        pid = await self._catalog_api.project(request.project_id)
+        return pb.ListMonitorsResponse(monitors=await self._views(await self._monitors.of_project(pid)))
+
+    async def pause_monitor(self, request: pb.PauseMonitorRequest) -> pb.Monitor:
+        row = await self._monitor(request.monitor_id)
+        return (await self._views([await self._monitors.set_status(row["id"], "paused")]))[0]
+
+    async def resume_monitor(self, request: pb.ResumeMonitorRequest) -> pb.Monitor:
+        row = await self._monitor(request.monitor_id)
+        return (await self._views([await self._monitors.set_status(row["id"], "active")]))[0]
+
+    async def _monitor(self, monitor_id: str) -> asyncpg.Record:
+        row = await self._monitors.get(parse_uuid(monitor_id, "monitor_id"))
+        if row is None:
+            raise not_found(f"monitor {monitor_id} does not exist")
+        return row
+
+    async def _views(self, rows: list[asyncpg.Record]) -> list[pb.Monitor]:
+        version_ids = list({v for r in rows for v in r["metric_version_ids"]})
+        versions = {v["version_id"]: v for v in await self._catalog.metric_versions_in_order(version_ids)}
+        pending = await self._monitors.pending([r["id"] for r in rows])
+        return [monitor_pb(r, versions, pending.get(r["id"], 0)) for r in rows]

@@ -1,0 +1,57 @@
+"""Monitor rows → protobuf messages."""
+
+from __future__ import annotations
+
+import asyncpg
+from scorekeeper.v1 import monitors_pb2 as pb
+
+from shared.edge.convert import dict_to_struct, timestamp
+
+
+def monitor_pb(row: asyncpg.Record, versions: dict[object, asyncpg.Record], pending: int) -> pb.Monitor:
+    """``versions``: metric version rows (catalog columns) by version id."""
+    metrics = [
+        pb.MonitorMetric(
+            metric_id=str(v["metric_id"]),
+            metric_version_id=str(v["version_id"]),
+            name=v["name"],
+            output_type=v["output_type"],
+        )
+        for v in (versions.get(i) for i in row["metric_version_ids"])
+        if v is not None
+    ]
+    alert = pb.MonitorAlert(
+        webhook_url=row["alert_url"],
+        thresholds=[pb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in row["alert_thresholds"]],
+    )
+    return pb.Monitor(
+        id=str(row["id"]),
+        project_id=str(row["project_id"]),
+        name=row["name"],
+        metrics=metrics,
+        sample_rate=row["sample_rate"],
+        metadata_filter=dict_to_struct(row["metadata_filter"]),
+        window_minutes=row["window_minutes"] or 0,
+        window_calls=row["window_calls"] or 0,
+        status=row["status"],
+        alert=alert,
+        created_at=timestamp(row["created_at"]),
+        updated_at=timestamp(row["updated_at"]),
+        window_started_at=timestamp(row["window_started_at"]),
+        pending_calls=pending,
+        windows=row["windows_closed"],
+    )
+
+
+def window_pb(row: asyncpg.Record) -> pb.MonitorWindow:
+    delivery = row["delivery"] or ("pending" if row["alert_state"] == "below" else "")
+    return pb.MonitorWindow(
+        number=row["number"],
+        run_id=str(row["run_id"]),
+        started_at=timestamp(row["started_at"]),
+        ended_at=timestamp(row["ended_at"]),
+        calls=row["calls"],
+        alert_state=row["alert_state"],
+        alert_delivery=delivery,
+        alert_error=row["delivery_error"] or "",
+    )

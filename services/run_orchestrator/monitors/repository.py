@@ -1,0 +1,170 @@
+"""SQL of monitors and logged calls (the orchestrator writes both)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from shared.db.pool import fetch_one
+from shared.json_limits import json_text
+
+# (monitor id, call id, logged at) of every sample a logging transaction takes.
+Sample = tuple[uuid.UUID, uuid.UUID, Any]
+# Given the project's active monitors and the calls just inserted (id, logged_at), the samples.
+Sampler = Callable[[list[asyncpg.Record], list[asyncpg.Record]], list[Sample]]
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One logged call as it is stored."""
+
+    id: uuid.UUID
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    metadata: dict[str, Any]
+    status: str
+    error: str
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    trace_id: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Logged:
+    inserted: set[uuid.UUID]  # the calls that were new
+    sampled: int
+
+
+class MonitorRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # -- logged calls ----------------------------------------------------------------------------
+
+    async def log_calls(self, project_id: uuid.UUID, calls: Sequence[CallRow], sampler: Sampler) -> Logged:
+        """Insert the calls that are new (one statement) and their samples, in one transaction.
+
+        The calls are inserted in id order, so two requests sharing calls lock them in the same
+        order and never deadlock. The active monitors are read in the same transaction: a monitor
+        paused before it began samples none of these calls."""
+        rows = sorted(calls, key=lambda c: c.id)
+        async with self._pool.acquire() as conn, conn.transaction():
+            monitors = await conn.fetch(
+                "SELECT id, sample_rate, metadata_filter FROM monitors WHERE project_id = $1 AND status = 'active'",
+                project_id,
+            )
+            # The JSON documents go as text (orjson), cast by PostgreSQL.
+            inserted = await conn.fetch(
+                "INSERT INTO logged_calls (project_id, id, inputs, outputs, metadata, status, error, latency_ms,"
+                " prompt_tokens, completion_tokens, cost_usd, trace_id, session_id)"
+                " SELECT $1, c.id, c.inputs::jsonb, c.outputs::jsonb, c.metadata::jsonb, c.status, c.error,"
+                " c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.trace_id, c.session_id"
+                " FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+                " $8::float8[], $9::int[], $10::int[], $11::float8[], $12::text[], $13::text[])"
+                " AS c(id, inputs, outputs, metadata, status, error, latency_ms, prompt_tokens, completion_tokens,"
+                " cost_usd, trace_id, session_id)"
+                " ON CONFLICT (project_id, id) DO NOTHING RETURNING id, logged_at",
+                project_id,
+                [c.id for c in rows],
+                [json_text(c.inputs) for c in rows],
+                [json_text(c.outputs) for c in rows],
+                [json_text(c.metadata) for c in rows],
+                [c.status for c in rows],
+                [c.error for c in rows],
+                [c.latency_ms for c in rows],
+                [c.prompt_tokens for c in rows],
+                [c.completion_tokens for c in rows],
+                [c.cost_usd for c in rows],
+                [c.trace_id for c in rows],
+                [c.session_id for c in rows],
+            )
+            samples = sampler(monitors, inserted) if monitors and inserted else []
+            if samples:
+                await conn.execute(
+                    "INSERT INTO monitor_samples (monitor_id, call_id, logged_at)"
+                    " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) ON CONFLICT DO NOTHING",
+                    [s[0] for s in samples],
+                    [s[1] for s in samples],
+                    [s[2] for s in samples],
+                )
+        return Logged({r["id"] for r in inserted}, len(samples))
+
+    # -- monitors --------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        project_id: uuid.UUID,
+        name: str,
+        metric_version_ids: list[uuid.UUID],
+        human_metric_version_ids: list[uuid.UUID],
+        metric_group_id: uuid.UUID | None,
+        sample_rate: float,
+        metadata_filter: dict[str, Any],
+        window_minutes: int,
+        window_calls: int,
+        paused: bool,
+        alert_url: str,
+        alert_thresholds: list[dict[str, Any]],
+    ) -> asyncpg.Record | None:
+        """The new monitor; None when the project already has one of that name."""
+        return await self._pool.fetchrow(
+            "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
+            " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, status, alert_url,"
+            " alert_thresholds)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            " ON CONFLICT (project_id, name) DO NOTHING RETURNING *",
+            uuid.uuid4(),
+            project_id,
+            name,
+            metric_version_ids,
+            human_metric_version_ids,
+            metric_group_id,
+            sample_rate,
+            metadata_filter,
+            window_minutes or None,
+            window_calls or None,
+            "paused" if paused else "active",
+            alert_url,
+            alert_thresholds,
+        )
+
+    async def get(self, monitor_id: uuid.UUID) -> asyncpg.Record | None:
+        return await self._pool.fetchrow("SELECT * FROM monitors WHERE id = $1", monitor_id)
+
+    async def of_project(self, project_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self._pool.fetch("SELECT * FROM monitors WHERE project_id = $1 ORDER BY name", project_id)
+
+    async def set_status(self, monitor_id: uuid.UUID, status: str) -> asyncpg.Record:
+        return await fetch_one(
+            self._pool,
+            "UPDATE monitors SET status = $2, updated_at = now() WHERE id = $1 RETURNING *",
+            monitor_id,
+            status,
+        )
+
+    async def pending(self, monitor_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Calls sampled into each monitor's open window."""
+        rows = await self._pool.fetch(
+            "SELECT monitor_id, count(*)::int AS n FROM monitor_samples WHERE monitor_id = ANY($1::uuid[])"
+            " GROUP BY monitor_id",
+            monitor_ids,
+        )
+        return {r["monitor_id"]: r["n"] for r in rows}
+
+    async def windows(self, monitor_id: uuid.UUID, limit: int = 50) -> list[asyncpg.Record]:
+        """The latest closed windows, newest first, with their alert's delivery."""
+        return await self._pool.fetch(
+            "SELECT w.*, d.status AS delivery, d.error AS delivery_error FROM monitor_windows w"
+            " LEFT JOIN alert_deliveries d ON d.window_id = w.id"
+            " WHERE w.monitor_id = $1 ORDER BY w.number DESC LIMIT $2",
+            monitor_id,
+            limit,
+        )

@@ -1,0 +1,213 @@
+"""What a monitor is and does, as pure functions: its definition checked (ValueError names the
+field), which calls it samples, when its window closes, and whether a window's run alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_CALLS_PER_REQUEST = 1000
+MAX_FILTER_KEYS = 20
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+MAX_WINDOW_CALLS = 100_000
+MAX_ID_TEXT = 200
+# Sampling resolution: a rate is a whole number of millionths (0.0001%).
+_BUCKETS = 1_000_000
+
+
+def sample_bucket(call_id: uuid.UUID) -> int:
+    """Where a call falls in 0 .. 999,999: the first 8 bytes of SHA-256 of the call id's 16 bytes,
+    big-endian, modulo 1,000,000. Every monitor (and every replay) agrees on it."""
+    return int.from_bytes(hashlib.sha256(call_id.bytes).digest()[:8], "big") % _BUCKETS
+
+
+def sampled(call_id: uuid.UUID, rate_percent: float) -> bool:
+    """Whether a monitor sampling ``rate_percent`` % takes the call."""
+    return sample_bucket(call_id) < round(rate_percent * _BUCKETS / 100)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality (True is not 1, 1 is 1.0)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def matches(metadata: dict[str, Any], metadata_filter: dict[str, Any]) -> bool:
+    """The call's metadata holds every key of the filter with exactly its value."""
+    return all(key in metadata and _same(metadata[key], value) for key, value in metadata_filter.items())
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric_id: uuid.UUID
+    below: float
+
+
+@dataclass(frozen=True)
+class MonitorDefinition:
+    """What CreateMonitor asks for (the metrics are resolved by the catalog)."""
+
+    name: str
+    sample_rate: float
+    metadata_filter: dict[str, Any]
+    window_minutes: int
+    window_calls: int
+    alert_url: str
+    thresholds: tuple[Threshold, ...]
+
+
+def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
+    """The definition checked; the name stripped."""
+    name = d.name.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > 200:
+        raise ValueError("name must be at most 200 characters")
+    if not math.isfinite(d.sample_rate) or not 0 < d.sample_rate <= 100:
+        raise ValueError(f"sample_rate must be a percentage more than 0 and at most 100, got {d.sample_rate:g}")
+    if round(d.sample_rate * _BUCKETS / 100) == 0:
+        raise ValueError(f"sample_rate {d.sample_rate:g} is below the resolution of 0.0001%")
+    if len(d.metadata_filter) > MAX_FILTER_KEYS:
+        raise ValueError(f"metadata_filter may hold at most {MAX_FILTER_KEYS} keys, got {len(d.metadata_filter)}")
+    if (d.window_minutes > 0) == (d.window_calls > 0):
+        raise ValueError("give exactly one of window_minutes and window_calls (a positive number)")
+    if d.window_minutes < 0 or d.window_minutes > MAX_WINDOW_MINUTES:
+        raise ValueError(f"window_minutes must be within 1..{MAX_WINDOW_MINUTES:,}, got {d.window_minutes}")
+    if d.window_calls < 0 or d.window_calls > MAX_WINDOW_CALLS:
+        raise ValueError(f"window_calls must be within 1..{MAX_WINDOW_CALLS:,}, got {d.window_calls}")
+    if d.thresholds and not d.alert_url:
+        raise ValueError("alert.thresholds need an alert.webhook_url")
+    if d.alert_url:
+        check_webhook_url(d.alert_url)
+        if not d.thresholds:
+            raise ValueError("alert.webhook_url needs at least one alert.thresholds entry")
+    seen: set[uuid.UUID] = set()
+    for i, t in enumerate(d.thresholds):
+        if not math.isfinite(t.below):
+            raise ValueError(f"alert.thresholds[{i}].below must be a number, got {t.below}")
+        if t.metric_id in seen:
+            raise ValueError(f"alert.thresholds[{i}] repeats metric {t.metric_id}")
+        seen.add(t.metric_id)
+    return MonitorDefinition(
+        name, d.sample_rate, d.metadata_filter, d.window_minutes, d.window_calls, d.alert_url, d.thresholds
+    )
+
+
+def check_webhook_url(url: str) -> None:
+    """An absolute http(s) URL without credentials (the allowlist is checked when it is called)."""
+    if len(url) > 2000:
+        raise ValueError("alert.webhook_url must be at most 2,000 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"alert.webhook_url {url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"alert.webhook_url must be an http or https URL with a host, got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("alert.webhook_url must not carry credentials")
+    if port == 0:
+        raise ValueError(f"alert.webhook_url has no valid port: {url!r}")
+
+
+# -- windows ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowShape:
+    """When a monitor's open window closes."""
+
+    minutes: int  # 0 for a window of sampled calls
+    calls: int  # 0 for a window of minutes
+    max_calls: int  # a window of minutes closes early when it holds this many
+
+    def end(self, started_at: datetime) -> datetime | None:
+        """The end of a window of minutes (calls logged before it belong to it); None for calls."""
+        return started_at + timedelta(minutes=self.minutes) if self.minutes else None
+
+    def size(self) -> int:
+        """The most calls one window takes."""
+        return self.calls or self.max_calls
+
+
+def due(shape: WindowShape, started_at: datetime, now: datetime, pending: int, grace: timedelta) -> bool:
+    """Whether the open window closes now: a full window of calls; a window of minutes once its end
+    (plus a grace for calls still committing) has passed, or once it holds its largest size."""
+    if shape.calls:
+        return pending >= shape.calls
+    end = shape.end(started_at)
+    assert end is not None
+    return pending >= shape.max_calls or now >= end + grace
+
+
+def next_start(shape: WindowShape, started_at: datetime, now: datetime, full: bool) -> datetime:
+    """The start of the window after the one closing now. A window of calls starts when the last one
+    closed; a window of minutes at the end of the last one, or (after an idle stretch) at the end
+    that lies within the current period, so no run of empty windows is closed one by one. A window
+    of minutes closed early because it was full starts its successor at ``now``."""
+    if shape.calls or full:
+        return now
+    end = shape.end(started_at)
+    assert end is not None
+    period = timedelta(minutes=shape.minutes)
+    if now < end + period:
+        return end
+    skipped = (now - end) // period
+    return end + skipped * period
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A metric of a finished window run: what its alert compares."""
+
+    metric_id: uuid.UUID
+    name: str
+    output_type: str
+    scored: int
+    passed: int
+    total: float
+
+    @property
+    def value(self) -> float | None:
+        """Pass rate of a boolean metric, mean of another; None when nothing was scored."""
+        if self.scored == 0:
+            return None
+        return self.passed / self.scored if self.output_type == "boolean" else self.total / self.scored
+
+
+def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:
+    """The metrics whose value is below their threshold (strictly), as the webhook lists them."""
+    by_metric = {r.metric_id: r for r in results}
+    below = []
+    for t in thresholds:
+        result = by_metric.get(t.metric_id)
+        value = result.value if result is not None else None
+        if result is not None and value is not None and value < t.below:
+            below.append(
+                {
+                    "metric_id": str(t.metric_id),
+                    "name": result.name,
+                    "measure": "pass_rate" if result.output_type == "boolean" else "mean",
+                    "value": value,
+                    "below": t.below,
+                    "scored": result.scored,
+                }
+            )
+    return below

@@ -1,0 +1,214 @@
+"""SQL of monitor windows: closing one into a run (in one transaction), handing its score
+requests over, and deciding its alert."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.runs.repository import RunRepository
+from shared.db.pool import Connection
+from shared.ids import counter_shard, record_id
+from shared.run_status import TERMINAL, RunSource, RunStatus
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    id: uuid.UUID
+    monitor_id: uuid.UUID
+    number: int
+    run_id: uuid.UUID
+    calls: int
+
+
+class WindowRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def monitors(self) -> list[asyncpg.Record]:
+        return await self._pool.fetch(
+            "SELECT id, window_minutes, window_calls, window_started_at, now() AS now FROM monitors"
+        )
+
+    async def pending_up_to(self, monitor_id: uuid.UUID, limit: int) -> int:
+        """Calls in the monitor's open window, counted up to ``limit`` (a bounded scan)."""
+        return int(
+            await self._pool.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM monitor_samples WHERE monitor_id = $1 LIMIT $2) s",
+                monitor_id,
+                limit,
+            )
+        )
+
+    async def close(self, monitor_id: uuid.UUID, max_calls: int, grace: timedelta) -> ClosedWindow | None:
+        """Close the monitor's open window if it is due, in one transaction: its samples leave the
+        queue and become the records of a new run (source monitor) with their counts, and the
+        window row is written. None when it was not due, was empty (only the window moves on), or
+        another replica holds the monitor."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            monitor = await conn.fetchrow(
+                "SELECT *, now() AS now FROM monitors WHERE id = $1 FOR UPDATE SKIP LOCKED", monitor_id
+            )
+            if monitor is None:
+                return None
+            shape = rules.WindowShape(monitor["window_minutes"] or 0, monitor["window_calls"] or 0, max_calls)
+            started, now = monitor["window_started_at"], monitor["now"]
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM monitor_samples WHERE monitor_id = $1 LIMIT $2) s",
+                monitor_id,
+                shape.size(),
+            )
+            if not rules.due(shape, started, now, pending, grace):
+                return None
+            end = shape.end(started)
+            timely = end is not None and now >= end + grace
+            taken = await conn.fetch(
+                "DELETE FROM monitor_samples WHERE monitor_id = $1 AND call_id IN ("
+                "  SELECT call_id FROM monitor_samples WHERE monitor_id = $1"
+                "  AND ($2::timestamptz IS NULL OR logged_at < $2) ORDER BY logged_at, call_id LIMIT $3)"
+                " RETURNING call_id",
+                monitor_id,
+                end if timely else None,
+                shape.size(),
+            )
+            ended = end if timely and end is not None else now
+            following = rules.next_start(shape, started, now, full=not timely)
+            if not taken:
+                await conn.execute("UPDATE monitors SET window_started_at = $2 WHERE id = $1", monitor_id, following)
+                return None
+            calls = sorted(r["call_id"] for r in taken)
+            window = await self._make_run(conn, monitor, calls, started, ended)
+            await conn.execute(
+                "UPDATE monitors SET window_started_at = $2, windows_closed = windows_closed + 1 WHERE id = $1",
+                monitor_id,
+                following,
+            )
+            return window
+
+    async def _make_run(
+        self,
+        conn: Connection,
+        monitor: asyncpg.Record,
+        calls: list[uuid.UUID],
+        started: datetime,
+        ended: datetime,
+    ) -> ClosedWindow:
+        run_id, window_id, number = uuid.uuid4(), uuid.uuid4(), monitor["windows_closed"] + 1
+        record_ids = [record_id(run_id, c, 0) for c in calls]
+        notes = (
+            f"Monitor {monitor['name']!r}, window {number}: {len(calls)} sampled calls logged"
+            f" from {started:%Y-%m-%d %H:%M:%S} to {ended:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        await conn.execute(
+            "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id, metric_version_ids,"
+            " human_metric_version_ids, source, status, trials, expected_records, notes, monitor_id)"
+            " VALUES ($1, $2, NULL, 0, NULL, $3, $4, $5, 'pending', 1, $6, $7, $8)",
+            run_id,
+            monitor["project_id"],
+            monitor["metric_version_ids"],
+            monitor["human_metric_version_ids"],
+            RunSource.MONITOR,
+            len(calls),
+            notes,
+            monitor["id"],
+        )
+        await RunRepository.transition(conn, run_id, RunStatus.PENDING)
+        # The records are the logged calls as they were logged; trace and session ids join the metadata.
+        await conn.execute(
+            "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
+            " latency_ms, metadata, prompt_tokens, completion_tokens, cost_usd)"
+            " SELECT s.record_id, $1, c.id, 0, c.inputs, '{}'::jsonb, c.outputs, c.status, c.error, c.latency_ms,"
+            "  c.metadata || jsonb_strip_nulls(jsonb_build_object('trace_id', nullif(c.trace_id, ''),"
+            "  'session_id', nullif(c.session_id, ''))), c.prompt_tokens, c.completion_tokens, c.cost_usd"
+            " FROM unnest($2::uuid[], $3::uuid[]) AS s(call_id, record_id)"
+            " JOIN logged_calls c ON c.project_id = $4 AND c.id = s.call_id",
+            run_id,
+            calls,
+            record_ids,
+            monitor["project_id"],
+        )
+        await conn.execute(
+            "INSERT INTO run_record_counts (run_id, shard, records, errored, latency_ms, prompt_tokens,"
+            " completion_tokens, cost_usd, costed)"
+            " SELECT $1, s.shard, count(*), count(*) FILTER (WHERE c.status = 'errored'), sum(c.latency_ms),"
+            "  sum(c.prompt_tokens), sum(c.completion_tokens), coalesce(sum(c.cost_usd), 0), count(c.cost_usd)"
+            " FROM unnest($2::uuid[], $3::int2[]) AS s(call_id, shard)"
+            " JOIN logged_calls c ON c.project_id = $4 AND c.id = s.call_id GROUP BY s.shard",
+            run_id,
+            calls,
+            [counter_shard(r) for r in record_ids],
+            monitor["project_id"],
+        )
+        await conn.execute(
+            "INSERT INTO monitor_windows (id, monitor_id, number, run_id, started_at, ended_at, calls, alert_state)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            window_id,
+            monitor["id"],
+            number,
+            run_id,
+            started,
+            ended,
+            len(calls),
+            "waiting" if monitor["alert_url"] else "none",
+        )
+        return ClosedWindow(window_id, monitor["id"], number, run_id, len(calls))
+
+    # -- score requests ----------------------------------------------------------------------------
+
+    async def claim_unrequested(self, stale: timedelta, limit: int = 10) -> list[asyncpg.Record]:
+        """Windows whose score requests a closer did not finish publishing (it died), claimed by
+        this replica for ``stale`` (another replica may take them over after that)."""
+        return await self._pool.fetch(
+            "UPDATE monitor_windows SET scores_claimed_at = now() WHERE id IN ("
+            "  SELECT id FROM monitor_windows WHERE NOT scores_requested AND scores_claimed_at < now() - $1::interval"
+            "  ORDER BY scores_claimed_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, run_id",
+            stale,
+            limit,
+        )
+
+    async def requested(self, window_id: uuid.UUID) -> None:
+        await self._pool.execute("UPDATE monitor_windows SET scores_requested = true WHERE id = $1", window_id)
+
+    # -- alerts ----------------------------------------------------------------------------------
+
+    async def finished_waiting(self, limit: int = 50) -> list[asyncpg.Record]:
+        """Windows with an alert whose run has finished (its scores are all in)."""
+        return await self._pool.fetch(
+            "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
+            " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds"
+            " FROM monitor_windows w JOIN runs r ON r.id = w.run_id JOIN monitors m ON m.id = w.monitor_id"
+            " WHERE w.alert_state = 'waiting' AND r.status = ANY($1::text[]) ORDER BY w.closed_at LIMIT $2",
+            sorted(TERMINAL),
+            limit,
+        )
+
+    async def metric_results(self, run_id: uuid.UUID, version_ids: list[uuid.UUID]) -> list[rules.MetricResult]:
+        rows = await self._pool.fetch(
+            "SELECT v.metric_id, m.name, v.output_type, coalesce(sum(a.scored), 0)::int AS scored,"
+            " coalesce(sum(a.passed), 0)::int AS passed, coalesce(sum(a.sum), 0) AS total"
+            " FROM metric_versions v JOIN metrics m ON m.id = v.metric_id"
+            " LEFT JOIN run_metric_aggregates a ON a.run_id = $1 AND a.metric_version_id = v.id"
+            " WHERE v.id = ANY($2::uuid[]) GROUP BY v.metric_id, m.name, v.output_type",
+            run_id,
+            version_ids,
+        )
+        return [
+            rules.MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"])
+            for r in rows
+        ]
+
+    async def decide_alert(self, window_id: uuid.UUID, state: str, alert: dict[str, Any] | None) -> bool:
+        """Settle a waiting alert once (a replica deciding it again changes nothing)."""
+        result: str = await self._pool.execute(
+            "UPDATE monitor_windows SET alert_state = $2, alert = $3 WHERE id = $1 AND alert_state = 'waiting'",
+            window_id,
+            state,
+            alert,
+        )
+        return result.endswith(" 1")

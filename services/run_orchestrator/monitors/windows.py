@@ -1,0 +1,131 @@
+"""Closing monitor windows: a periodic task of every orchestrator replica.
+
+Each tick closes the windows that are due, hands their runs over to scoring, and decides the
+alerts of windows whose runs have finished. Replicas never close a window twice: a window closes
+in one transaction that locks its monitor row (``FOR UPDATE SKIP LOCKED``: a replica that finds it
+locked moves on) and deletes the samples it takes, so each sample lands in exactly one run. What
+happens after that commit is idempotent and resumable: the run's status is advanced and its score
+requests are published (score ids are deterministic), then the window is marked; a replica that
+dies in between leaves the window unmarked, and any replica publishes again once the claim is
+``stale``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors.window_repository import WindowRepository
+from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.scoring import ScoreRequests
+from shared.edge.convert import timestamp
+from shared.logs import correlation_id
+from shared.run_status import RunStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    tick_s: float = 1.0
+    # A window of minutes holds at most this many calls (it closes early when full).
+    max_calls: int = 50_000
+    # Calls logged just before a window's end may still be committing: it closes this much later.
+    grace_s: float = 2.0
+    # A window whose score requests a replica has not finished publishing after this is taken over.
+    stale_s: float = 30.0
+    console_url: str = "http://127.0.0.1:8084"
+
+
+class WindowCloser:
+    def __init__(
+        self, windows: WindowRepository, runs: RunRepository, scores: ScoreRequests, settings: WindowSettings
+    ) -> None:
+        self._windows = windows
+        self._runs = runs
+        self._scores = scores
+        self._settings = settings
+
+    async def run(self) -> None:
+        """The periodic task (cancelled on shutdown; a window mid-close rolls back)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.warning("monitor windows: the tick failed; trying again", exc_info=True)
+            await asyncio.sleep(self._settings.tick_s)
+
+    async def tick(self) -> int:
+        """One pass; returns how many windows were closed."""
+        settings = self._settings
+        grace = timedelta(seconds=settings.grace_s)
+        closed = 0
+        for monitor in await self._windows.monitors():
+            shape = rules.WindowShape(monitor["window_minutes"] or 0, monitor["window_calls"] or 0, settings.max_calls)
+            pending = await self._windows.pending_up_to(monitor["id"], shape.size())
+            if not rules.due(shape, monitor["window_started_at"], monitor["now"], pending, grace):
+                continue
+            while (window := await self._windows.close(monitor["id"], settings.max_calls, grace)) is not None:
+                closed += 1
+                log.info(
+                    "monitor window closed",
+                    extra={"monitor_id": str(window.monitor_id), "window": window.number, "calls": window.calls},
+                )
+                await self.hand_over(window.id, window.run_id)
+        for row in await self._windows.claim_unrequested(timedelta(seconds=settings.stale_s)):
+            log.info("monitor window: its score requests published again", extra={"run_id": str(row["run_id"])})
+            await self.hand_over(row["id"], row["run_id"])
+        await self.decide_alerts()
+        return closed
+
+    async def hand_over(self, window_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Advance the window's run (its records are all in) and request its scores; idempotent."""
+        token = correlation_id.set(f"run:{run_id}")
+        try:
+            await self._runs.advance(run_id)
+            status, versions = await self._runs.scoring_targets(run_id)
+            if status != RunStatus.CANCELLED and versions:
+                async for batch in self._runs.completed_record_ids(run_id):
+                    await self._scores.for_records(run_id, batch, versions, correlation_id.get())
+            await self._windows.requested(window_id)
+        finally:
+            correlation_id.reset(token)
+
+    async def decide_alerts(self) -> None:
+        for window in await self._windows.finished_waiting():
+            if window["run_status"] != RunStatus.COMPLETED:
+                await self._windows.decide_alert(window["id"], "skipped", None)
+                continue
+            thresholds = [
+                rules.Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in window["alert_thresholds"]
+            ]
+            results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
+            below = rules.below_thresholds(results, thresholds)
+            payload = self._payload(window, below) if below else None
+            if await self._windows.decide_alert(window["id"], "below" if below else "ok", payload) and below:
+                log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "metrics": len(below)})
+
+    def _payload(self, window: asyncpg.Record, below: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the webhook receives (the system-executor POSTs it as it is)."""
+        project, run = window["project_id"], window["run_id"]
+        return {
+            "type": "monitor.alert",
+            "alert_id": str(window["id"]),
+            "project_id": str(project),
+            "monitor": {"id": str(window["monitor_id"]), "name": window["monitor_name"]},
+            "window": {
+                "number": window["number"],
+                "started_at": timestamp(window["started_at"]),
+                "ended_at": timestamp(window["ended_at"]),
+                "calls": window["calls"],
+            },
+            "run": {"id": str(run), "url": f"{self._settings.console_url}/projects/{project}/runs/{run}"},
+            "metrics": below,
+        }

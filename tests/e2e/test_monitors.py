@@ -1,0 +1,342 @@
+"""Monitors on the real processes: 20,000 logged calls sampled at 10% into windows whose runs hold
+exactly the sampled calls, scored; a replay that changes nothing; filters; pause; the alert that
+fires once below its threshold and not above; the console's page; bad input refused clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.monitors import calls_of, is_sampled, receiver, settled
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+@pytest.fixture
+async def sk(stack: Stack) -> AsyncIterator[AsyncScorekeeper]:
+    async with AsyncScorekeeper(
+        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
+    ) as client:
+        yield client
+
+
+def polite(i: int) -> bool:
+    return i % 4 != 0
+
+
+def production_calls(n: int) -> list[CallIn]:
+    return [
+        CallIn(
+            inputs={"question": f"question {i}"},
+            outputs={"response": "please hold on" if polite(i) else "no"},
+            metadata={"route": "checkout" if i % 2 else "search", "i": i},
+            latency_ms=float(i % 97),
+            prompt_tokens=10,
+            completion_tokens=i % 7,
+            cost_usd=0.0001,
+            trace_id=f"trace-{i}",
+        )
+        for i in range(n)
+    ]
+
+
+async def log_all(sk: AsyncScorekeeper, project_id: str, calls: list[CallIn]) -> tuple[int, int, int]:
+    stored = duplicates = sampled = 0
+    for start in range(0, len(calls), 1000):
+        result = await sk.log_calls(project_id, calls[start : start + 1000])
+        assert result.call_ids == [c.call_id for c in calls[start : start + 1000]]
+        stored, duplicates, sampled = stored + result.stored, duplicates + result.duplicates, sampled + result.sampled
+    return stored, duplicates, sampled
+
+
+async def test_windows_of_20000_calls_at_10_percent_hold_exactly_the_sampled_calls_scored(
+    sk: AsyncScorekeeper,
+) -> None:
+    project = await sk.create_project("monitored")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    every = await sk.create_monitor(project.id, "every call", [metric.id], sample_rate=10, window_calls=250)
+    checkout = await sk.create_monitor(
+        project.id, "checkout", [metric.id], sample_rate=10, window_calls=100, metadata_filter={"route": "checkout"}
+    )
+    calls = production_calls(20_000)
+    index = {c.call_id: i for i, c in enumerate(calls)}
+    expected_every = {c.call_id for c in calls if is_sampled(c.call_id, 10)}
+    expected_checkout = {c for c in expected_every if (calls[index[c]].metadata or {})["route"] == "checkout"}
+    assert 1800 < len(expected_every) < 2200
+
+    started = time.monotonic()
+    assert await log_all(sk, project.id, calls) == (20_000, 0, len(expected_every) + len(expected_checkout))
+    logging_s = time.monotonic() - started
+    # A replay (the same call ids) stores nothing and samples nothing again.
+    assert await log_all(sk, project.id, calls) == (0, 20_000, 0)
+
+    for monitor, expected, size in ((every, expected_every, 250), (checkout, expected_checkout, 100)):
+        full = len(expected) // size
+        detail = await settled(sk, monitor.id, full)
+        assert detail.monitor.windows == full
+        assert detail.monitor.pending_calls == len(expected) % size
+        in_runs: list[str] = []
+        for window in detail.windows:
+            assert window.calls == size
+            run = await sk.get_run(window.run_id)
+            assert (run.source, run.status, run.monitor_id, run.monitor_name) == (
+                "monitor",
+                "completed",
+                monitor.id,
+                monitor.name,
+            )
+            assert run.records == run.expected_records == size and run.testset_id == ""
+            held = await calls_of(sk, run.id)
+            assert len(held) == size
+            in_runs += held
+            summary = run.metric("polite")
+            assert summary.scored == size and summary.errored == 0
+            assert summary.passed == sum(polite(index[c]) for c in held)
+        # Exactly the sampled calls, each in one window; the rest wait in the open window.
+        assert len(in_runs) == len(set(in_runs)) == full * size
+        assert set(in_runs) <= expected
+        assert sorted(w.number for w in detail.windows) == list(range(1, full + 1))
+
+    # A record is the call as it was logged, its trace id in the metadata; scores are on it.
+    window = (await sk.get_monitor(every.id)).windows[0]
+    record = await anext(sk.list_records(window.run_id))
+    call = calls[index[record.testcase_id]]
+    assert (record.inputs, record.outputs, record.latency_ms, record.cost_usd) == (
+        call.inputs,
+        call.outputs,
+        call.latency_ms,
+        call.cost_usd,
+    )
+    assert record.metadata == {**(call.metadata or {}), "trace_id": call.trace_id}
+    assert [s.passed for s in record.scores] == [polite(index[call.call_id])]
+    # The runs list and the history filter by monitor.
+    listed = [r.id async for r in sk.list_runs(project.id, sources=["monitor"], monitor_id=every.id)]
+    assert sorted(listed) == sorted(w.run_id for w in (await sk.get_monitor(every.id)).windows)
+    (series,) = await sk.run_history(project.id, [metric.id], monitor_id=checkout.id)
+    assert len(series.points) == len(expected_checkout) // 100
+    print(f"logged 20,000 calls in {logging_s:.1f}s")
+
+
+async def test_a_paused_monitor_samples_nothing_and_resumes(sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("paused")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    monitor = await sk.create_monitor(project.id, "all", [metric.id], sample_rate=100, window_minutes=60)
+    assert (await sk.pause_monitor(monitor.id)).status == "paused"
+    assert (await sk.log_calls(project.id, production_calls(50))).sampled == 0
+    assert (await sk.resume_monitor(monitor.id)).status == "active"
+    assert (await sk.log_calls(project.id, production_calls(50))).sampled == 50
+    assert (await sk.get_monitor(monitor.id)).monitor.pending_calls == 50
+
+
+async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("alerting")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "alerting",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.8},
+        )
+        # Windows of 10 calls, in order: 5 polite (0.5: below), 10 (1.0), 8 (0.8: not below, equal).
+        for polite_calls in (5, 10, 8):
+            calls = [
+                CallIn(outputs={"response": "please" if i < polite_calls else "no"}, metadata={"n": polite_calls})
+                for i in range(10)
+            ]
+            assert (await sk.log_calls(project.id, calls)).sampled == 10
+            await settled(sk, monitor.id, (5, 10, 8).index(polite_calls) + 1)
+        deadline = time.monotonic() + 60
+        while not hook.posts or any(w.alert_state == "waiting" for w in (await sk.get_monitor(monitor.id)).windows):
+            assert time.monotonic() < deadline, "the alert was not delivered"
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(3)  # several delivery ticks: nothing more arrives
+        detail = await sk.get_monitor(monitor.id)
+    states = {w.number: (w.alert_state, w.alert_delivery) for w in detail.windows}
+    assert states == {1: ("below", "delivered"), 2: ("ok", ""), 3: ("ok", "")}
+    assert len(hook.posts) == 1
+    headers, body = hook.posts[0]
+    first = next(w for w in detail.windows if w.number == 1)
+    assert body["run"]["id"] == first.run_id and body["run"]["url"].endswith(f"/runs/{first.run_id}")
+    assert body["monitor"] == {"id": monitor.id, "name": "alerting"}
+    assert body["window"]["number"] == 1 and body["window"]["calls"] == 10
+    assert body["metrics"] == [
+        {"metric_id": metric.id, "name": "polite", "measure": "pass_rate", "value": 0.5, "below": 0.8, "scored": 10}
+    ]
+    assert headers["X-Scorekeeper-Alert-Id"] == body["alert_id"]
+
+
+async def test_a_webhook_off_the_allowlist_is_not_called_and_says_why(sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("refused hook")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    monitor = await sk.create_monitor(
+        project.id,
+        "refused",
+        [metric.id],
+        sample_rate=100,
+        window_calls=5,
+        alert_url="http://10.255.255.1:9/hook",
+        alert_below={metric.id: 0.5},
+    )
+    await sk.log_calls(project.id, [CallIn(outputs={"response": "no"}) for _ in range(5)])
+    deadline = time.monotonic() + 120
+    while True:
+        detail = await sk.get_monitor(monitor.id)
+        if detail.windows and detail.windows[0].alert_delivery == "failed":
+            break
+        assert time.monotonic() < deadline, detail
+        await asyncio.sleep(0.5)
+    assert "is not in the executor's allowlist (SCOREKEEPER_ALLOWED_HOSTS)" in detail.windows[0].alert_error
+
+
+async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("bad input")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    other = await sk.create_heuristic_metric(project.id, "other", "contains", {"value": "x"})
+    base = f"/v1/projects/{project.id}"
+    good = {"name": "m", "metric_ids": [metric.id], "sample_rate": 10, "window_minutes": 5}
+    first_id = str(uuid.uuid4())
+    too_many = [
+        {"call_id": first_id if i == 0 else str(uuid.uuid4()), "outputs": {"response": "x"}} for i in range(1001)
+    ]
+    cases = [
+        ("calls:log", {"calls": too_many}, 400, "at most 1,000 calls per request, got 1,001"),
+        ("calls:log", {"calls": [{"call_id": "abc"}]}, 400, "calls[0].call_id 'abc' is not a valid id (a UUID)"),
+        (
+            "calls:log",
+            {"calls": [{"latency_ms": -1}]},
+            400,
+            "calls[0].latency_ms must be a number that is not negative",
+        ),
+        ("calls:log", {"calls": [{"status": "fine"}]}, 400, "calls[0].status must be completed or errored"),
+        ("calls:log", {"calls": [{"call_id": first_id}] * 2}, 400, "calls[1] repeats the call id"),
+        ("calls:log", {"calls": []}, 400, "calls must hold at least one call"),
+        ("calls:log", {"calls": [{"trace_id": "a\u0000b"}]}, 400, "calls[0].trace_id contains a NUL character"),
+        ("monitors", {**good, "sample_rate": 0}, 400, "sample_rate must be a percentage more than 0 and at most 100"),
+        ("monitors", {**good, "sample_rate": 150}, 400, "got 150"),
+        ("monitors", {**good, "metric_ids": [str(uuid.uuid4())]}, 404, "do not exist in project"),
+        ("monitors", {**good, "metric_ids": ["nope"]}, 400, "metric_ids 'nope' is not a valid id"),
+        ("monitors", {**good, "metric_ids": []}, 400, "a monitor needs at least one metric"),
+        ("monitors", {**good, "window_calls": 10}, 400, "give exactly one of window_minutes and window_calls"),
+        ("monitors", {**good, "window_minutes": 0}, 400, "give exactly one of window_minutes and window_calls"),
+        ("monitors", {**good, "alert": {"webhook_url": "gopher://x"}}, 400, "must be an http or https URL"),
+        (
+            "monitors",
+            {
+                **good,
+                "alert": {"webhook_url": "http://h.example/", "thresholds": [{"metric_id": other.id, "below": 1}]},
+            },
+            400,
+            "is not one of the monitor's metrics",
+        ),
+        (
+            "monitors",
+            {
+                **good,
+                "alert": {"webhook_url": "http://h.example/", "thresholds": [{"metric_id": metric.id, "below": 2}]},
+            },
+            400,
+            "alert.thresholds[0].below must be within 0..1 for the boolean metric 'polite', got 2",
+        ),
+        ("monitors", {**good, "name": " "}, 400, "name must not be empty"),
+    ]
+    async with stack.http(stack.orchestrator_http) as http:
+        wrong = []
+        for path, body, status, message in cases:
+            answer = await http.post(f"{base}/{path}", json=body)
+            if answer.status_code != status or message not in answer.json()["error"]["message"]:
+                wrong.append((path, status, message, answer.status_code, answer.text[:300]))
+        assert wrong == []
+        assert (await http.post(f"{base}/monitors", json=good)).status_code == 200
+        again = await http.post(f"{base}/monitors", json=good)
+        assert again.status_code == 409 and "already has a monitor named 'm'" in again.json()["error"]["message"]
+        assert (await http.get(f"/v1/monitors/{uuid.uuid4()}")).status_code == 404
+        assert (await http.post(f"/v1/monitors/{uuid.uuid4()}:pause", json={})).status_code == 404
+    # Refused requests wrote nothing: one monitor, and the 1,001 calls were not stored.
+    assert [m.name for m in await sk.list_monitors(project.id)] == ["m"]
+    assert (await sk.log_calls(project.id, [CallIn(call_id=first_id)])).stored == 1
+    # Text PostgreSQL cannot store, or outputs beyond the limit, in a call: kept as errored, saying why.
+    kept = await sk.log_calls(
+        project.id,
+        [
+            CallIn(outputs={"response": "a\u0000b"}),
+            CallIn(metadata={"x": "y" * 600_000}),
+            CallIn(outputs={"n": 2**70, "f": 1.0}),
+        ],
+    )
+    assert kept.stored == 3 and [r.index for r in kept.refused] == [0, 1]
+    assert kept.refused[0].reason.startswith("the outputs were not kept: it holds a NUL character")
+    assert kept.refused[1].reason.startswith("the metadata were not kept: it is 600,")
+    # gRPC says INVALID_ARGUMENT with the same message.
+    with pytest.raises(InvalidArgument, match="at most 1,000 calls per request, got 1,001"):
+        await sk.log_calls(project.id, [CallIn() for _ in range(1001)])
+
+
+async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("console monitors")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    other = await sk.create_project("someone else's")
+    hidden = await sk.create_monitor(
+        other.id,
+        "hidden",
+        [(await sk.create_heuristic_metric(other.id, "m", "contains", {"value": "x"})).id],
+        sample_rate=5,
+        window_minutes=5,
+    )
+    key = (await sk.create_api_key(project.id, "console", "write")).secret
+    async with chromium() as browser:
+        context, page = await signed_in(browser, stack.console_url, key)
+        base = f"/projects/{project.id}/monitors"
+        await page.goto(base)
+        form = page.locator("#monitor-form")
+        await form.locator("input[name=name]").fill("checkout")
+        await form.locator("input[name=sample_rate]").fill("12.5")
+        await form.locator("input[name=window]").fill("200")
+        await form.locator("select[name=window_kind]").select_option("calls")
+        await form.locator("input[name=metadata_filter]").fill('{"route": "checkout"}')
+        await form.locator(f"input[name=metric][value='{metric.id}']").check()
+        await form.locator(f"input[name=below_{metric.id}]").fill("0.75")
+        await form.locator("input[name=alert_url]").fill("http://127.0.0.1:9/hook")
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_url("**created=1")
+        await screenshot(page, "monitor")
+        (created,) = await sk.list_monitors(project.id)
+        assert (created.name, created.sample_rate, created.window_calls, created.metadata_filter) == (
+            "checkout",
+            12.5,
+            200,
+            {"route": "checkout"},
+        )
+        assert [(t.metric_id, t.below) for t in created.alert.thresholds] == [(metric.id, 0.75)]
+        assert await page.locator("#monitor-status").inner_text() == "active"
+        await page.goto(base)
+        await screenshot(page, "monitors")
+        row = page.locator("#monitors-table tr[data-monitor='checkout']")
+        await row.locator("button", has_text="Pause").click()
+        await page.wait_for_url(f"**{base}")
+        assert (await sk.get_monitor(created.id)).monitor.status == "paused"
+        assert "Resume" in await page.locator("#monitors-table tr[data-monitor='checkout'] button").inner_text()
+        # A bad form keeps the visitor's values and says what the API said.
+        await page.locator("#new-monitor summary").click()
+        await page.locator("#monitor-form input[name=name]").fill("second")
+        # (within the field's bounds, so the browser sends it; below the API's resolution)
+        await page.locator("#monitor-form input[name=sample_rate]").fill("0.00001")
+        await page.locator(f"#monitor-form input[name=metric][value='{metric.id}']").check()
+        await page.locator("#monitor-form button[type=submit]").click()
+        await page.wait_for_load_state()
+        assert "sample_rate 1e-05 is below the resolution of 0.0001%" in await page.locator(".flash.error").inner_text()
+        assert await page.locator("#monitor-form input[name=name]").input_value() == "second"
+        # Another project's monitor, even under this project's address, is not found.
+        answer = await page.goto(f"{base}/{hidden.id}")
+        assert answer is not None and answer.status == 404
+        await context.close()

@@ -1,0 +1,148 @@
+"""Logging calls and closing monitor windows on real PostgreSQL: a replay samples nothing twice,
+closers racing over one monitor (replicas) close each window once and put each sample in exactly
+one run, and a window of minutes takes the calls logged before its end."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from services.run_orchestrator.monitors.calls import LogCalls
+from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
+from services.run_orchestrator.monitors.window_repository import WindowRepository
+
+pytestmark = [pytest.mark.postgres]
+
+
+async def seed(
+    db: asyncpg.Pool, *, window_calls: int = 0, window_minutes: int = 0, rate: float = 100.0
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A project with one metric version and one monitor; returns (project, monitor)."""
+    project, metric, version, monitor = (uuid.uuid4() for _ in range(4))
+    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
+    await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, 'm')", metric, project)
+    await db.execute(
+        "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
+        " VALUES ($1, $2, 1, 'heuristic', 'boolean', '{}')",
+        version,
+        metric,
+    )
+    await db.execute(
+        "INSERT INTO monitors (id, project_id, name, metric_version_ids, sample_rate, window_minutes, window_calls,"
+        " status) VALUES ($1, $2, 'mon', $3, $4, $5, $6, 'active')",
+        monitor,
+        project,
+        [version],
+        rate,
+        window_minutes or None,
+        window_calls or None,
+    )
+    return project, monitor
+
+
+def calls(n: int) -> list[CallRow]:
+    return [
+        CallRow(
+            uuid.uuid4(),
+            {"i": i},
+            {"response": f"answer {i}"},
+            {"route": "a"},
+            "completed",
+            "",
+            5.0,
+            3,
+            4,
+            0.001,
+            "",
+            "",
+        )
+        for i in range(n)
+    ]
+
+
+async def test_logging_again_stores_and_samples_nothing_twice(db: asyncpg.Pool) -> None:
+    project, monitor = await seed(db, window_calls=10, rate=50)
+    log = LogCalls(MonitorRepository(db))
+    batch = calls(400)
+    first = await log(project, batch)
+    assert first.stored == 400 and first.duplicates == 0 and 150 < first.sampled < 250
+    again = await log(project, batch)
+    assert (again.stored, again.duplicates, again.sampled) == (0, 400, 0)
+    assert await db.fetchval("SELECT count(*) FROM monitor_samples WHERE monitor_id = $1", monitor) == first.sampled
+
+
+async def test_closers_racing_close_each_window_once_and_each_sample_lands_in_one_run(db: asyncpg.Pool) -> None:
+    project, monitor = await seed(db, window_calls=50)
+    logged = calls(2010)
+    log = LogCalls(MonitorRepository(db))
+    for i in range(0, len(logged), 1000):
+        await log(project, logged[i : i + 1000])
+    windows = WindowRepository(db)
+
+    async def closer() -> int:
+        closed = 0
+        while True:
+            window = await windows.close(monitor, 50_000, timedelta(0))
+            if window is None:
+                if await windows.pending_up_to(monitor, 50) < 50:
+                    return closed
+                await asyncio.sleep(0)  # another closer holds the monitor
+                continue
+            closed += 1
+
+    counts = await asyncio.gather(*(closer() for _ in range(4)))
+    assert sum(counts) == 40
+    rows = await db.fetch("SELECT number, run_id, calls FROM monitor_windows WHERE monitor_id = $1", monitor)
+    assert sorted(r["number"] for r in rows) == list(range(1, 41))
+    assert all(r["calls"] == 50 for r in rows)
+    records = await db.fetch(
+        "SELECT r.testcase_id, r.run_id FROM records r JOIN runs ON runs.id = r.run_id WHERE runs.monitor_id = $1",
+        monitor,
+    )
+    in_runs = [r["testcase_id"] for r in records]
+    pending = [
+        r["call_id"] for r in await db.fetch("SELECT call_id FROM monitor_samples WHERE monitor_id = $1", monitor)
+    ]
+    assert len(in_runs) == len(set(in_runs)) == 2000
+    assert len(pending) == 10
+    assert set(in_runs) | set(pending) == {c.id for c in logged}
+    per_run = await db.fetch(
+        "SELECT runs.id, runs.expected_records, runs.source, (SELECT sum(records) FROM run_record_counts c"
+        "  WHERE c.run_id = runs.id) AS counted, (SELECT count(*) FROM records WHERE run_id = runs.id) AS stored"
+        " FROM runs WHERE monitor_id = $1",
+        monitor,
+    )
+    assert all(
+        (r["expected_records"], r["counted"], r["stored"], r["source"]) == (50, 50, 50, "monitor") for r in per_run
+    )
+    record = await db.fetchrow(
+        "SELECT r.* FROM records r JOIN runs ON runs.id = r.run_id WHERE runs.monitor_id = $1 LIMIT 1", monitor
+    )
+    assert record is not None
+    call = next(c for c in logged if c.id == record["testcase_id"])
+    assert (record["inputs"], record["outputs"], record["metadata"]) == (call.inputs, call.outputs, call.metadata)
+    assert (record["latency_ms"], record["prompt_tokens"], record["cost_usd"]) == (5.0, 3, 0.001)
+
+
+async def test_a_window_of_minutes_takes_the_calls_logged_before_its_end(db: asyncpg.Pool) -> None:
+    project, monitor = await seed(db, window_minutes=1)
+    log = LogCalls(MonitorRepository(db))
+    early = calls(30)
+    await log(project, early)
+    # The open window ends now: the calls above are in it, the ones logged next are not.
+    await db.execute("UPDATE monitors SET window_started_at = now() - interval '1 minute' WHERE id = $1", monitor)
+    late = calls(20)
+    await log(project, late)
+    windows = WindowRepository(db)
+    window = await windows.close(monitor, 50_000, timedelta(0))
+    assert window is not None and window.calls == 30
+    run_calls = {
+        r["testcase_id"] for r in await db.fetch("SELECT testcase_id FROM records WHERE run_id = $1", window.run_id)
+    }
+    assert run_calls == {c.id for c in early}
+    assert await windows.close(monitor, 50_000, timedelta(0)) is None  # the next window is not over yet
+    assert await db.fetchval("SELECT count(*) FROM monitor_samples WHERE monitor_id = $1", monitor) == 20

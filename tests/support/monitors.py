@@ -1,0 +1,81 @@
+"""What the monitor tests share: the sampling rule written out independently, a webhook receiver
+(a real HTTP server), and waiting for a monitor's windows to be closed and scored."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from scorekeeper_sdk import AsyncScorekeeper
+from scorekeeper_sdk.api.monitors import MonitorWithWindows
+from scorekeeper_sdk.views import FINAL_STATUSES
+
+
+def is_sampled(call_id: str, rate_percent: float) -> bool:
+    """README's rule: the first 8 bytes of SHA-256 of the call id's 16 bytes, big-endian, modulo
+    1,000,000, below rate × 10,000."""
+    digest = hashlib.sha256(uuid.UUID(call_id).bytes).digest()
+    return int.from_bytes(digest[:8], "big") % 1_000_000 < round(rate_percent * 10_000)
+
+
+class Receiver:
+    """A webhook receiver: every POST's headers and JSON body, answered 204."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict[str, str], Any]] = []
+        received = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.append((dict(self.headers), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/hook"
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    thread = threading.Thread(target=running._server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield running
+    finally:
+        running._server.shutdown()
+        running._server.server_close()
+
+
+async def settled(sk: AsyncScorekeeper, monitor_id: str, windows: int, timeout_s: float = 300) -> MonitorWithWindows:
+    """The monitor once ``windows`` windows are closed and each one's run has finished."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        detail = await sk.get_monitor(monitor_id)
+        if detail.monitor.windows >= windows:
+            runs = [await sk.get_run(w.run_id) for w in detail.windows[:windows]]
+            if all(r.status in FINAL_STATUSES for r in runs):
+                return detail
+        if time.monotonic() > deadline:
+            raise AssertionError(f"monitor {monitor_id}: {detail.monitor.windows} of {windows} windows settled")
+        await asyncio.sleep(0.5)
+
+
+async def calls_of(sk: AsyncScorekeeper, run_id: str) -> list[str]:
+    """The call ids a monitor run holds (a record's testcase id is its call's id)."""
+    return [r.testcase_id async for r in sk.list_records(run_id)]

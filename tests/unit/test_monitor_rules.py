@@ -1,0 +1,159 @@
+"""Monitors' pure rules: sampling by the call id, metadata filters, definitions, windows, alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors.rules import MetricResult, MonitorDefinition, Threshold, WindowShape
+
+
+def independent_sample(call_id: uuid.UUID, rate: float) -> bool:
+    """The documented rule, written out again: SHA-256 of the id's bytes, first 8 big-endian."""
+    digest = hashlib.sha256(call_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big") % 1_000_000 < round(rate * 10_000)
+
+
+def test_sampling_follows_the_documented_rule_and_its_rate() -> None:
+    ids = [uuid.UUID(int=(i * 0x9E3779B97F4A7C15 + 12345) % 2**128) for i in range(50_000)]
+    for rate in (0.5, 10, 37.5, 100):
+        taken = [i for i in ids if rules.sampled(i, rate)]
+        assert taken == [i for i in ids if independent_sample(i, rate)]
+        assert abs(len(taken) / len(ids) - rate / 100) < 0.01
+    assert all(rules.sampled(i, 100) for i in ids[:1000])
+
+
+def test_lower_rates_sample_a_subset_of_higher_ones() -> None:
+    ids = [uuid.uuid4() for _ in range(5000)]
+    at_5 = {i for i in ids if rules.sampled(i, 5)}
+    at_20 = {i for i in ids if rules.sampled(i, 20)}
+    assert at_5 <= at_20
+
+
+@pytest.mark.parametrize(
+    ("metadata", "wanted", "matches"),
+    [
+        ({"route": "a", "x": 1}, {}, True),
+        ({"route": "a", "x": 1}, {"route": "a"}, True),
+        ({"route": "a"}, {"route": "b"}, False),
+        ({}, {"route": "a"}, False),
+        ({"n": 1}, {"n": 1.0}, True),
+        ({"n": 1}, {"n": True}, False),
+        ({"flag": True}, {"flag": 1}, False),
+        ({"tags": ["a", "b"]}, {"tags": ["a"]}, False),
+        ({"tags": ["a", "b"]}, {"tags": ["a", "b"]}, True),
+        ({"o": {"k": 1, "j": 2}}, {"o": {"k": 1}}, False),
+        ({"v": None}, {"v": None}, True),
+        ({"v": "1"}, {"v": 1}, False),
+    ],
+)
+def test_metadata_filters_match_exact_json_values(
+    metadata: dict[str, object], wanted: dict[str, object], matches: bool
+) -> None:
+    assert rules.matches(metadata, wanted) is matches
+
+
+def _definition(**changes: object) -> MonitorDefinition:
+    base: dict[str, object] = {
+        "name": " prod ",
+        "sample_rate": 10.0,
+        "metadata_filter": {},
+        "window_minutes": 5,
+        "window_calls": 0,
+        "alert_url": "",
+        "thresholds": (),
+    }
+    return MonitorDefinition(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_a_good_definition_is_kept_with_its_name_stripped() -> None:
+    assert rules.validate_monitor(_definition()).name == "prod"
+    metric = uuid.uuid4()
+    alerting = _definition(alert_url="https://hooks.example.com/x", thresholds=(Threshold(metric, 0.8),))
+    assert rules.validate_monitor(alerting).thresholds == (Threshold(metric, 0.8),)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": "  "}, "name must not be empty"),
+        ({"sample_rate": 0.0}, "sample_rate must be a percentage more than 0 and at most 100, got 0"),
+        ({"sample_rate": 100.5}, "got 100.5"),
+        ({"sample_rate": -3.0}, "got -3"),
+        ({"sample_rate": float("nan")}, "got nan"),
+        ({"sample_rate": 0.00001}, "below the resolution of 0.0001%"),
+        ({"window_minutes": 0}, "give exactly one of window_minutes and window_calls"),
+        ({"window_calls": 10}, "give exactly one of window_minutes and window_calls"),
+        ({"window_minutes": 20_000}, "window_minutes must be within 1..10,080, got 20000"),
+        ({"window_minutes": 0, "window_calls": 100_001}, "window_calls must be within 1..100,000"),
+        ({"metadata_filter": {str(i): i for i in range(21)}}, "at most 20 keys"),
+        ({"alert_url": "ftp://x.example"}, "must be an http or https URL"),
+        ({"alert_url": "https://u:p@x.example/"}, "must not carry credentials"),
+        ({"alert_url": "https://x.example/"}, "needs at least one alert.thresholds entry"),
+        ({"thresholds": (Threshold(uuid.UUID(int=1), 0.5),)}, "alert.thresholds need an alert.webhook_url"),
+        (
+            {
+                "alert_url": "https://x.example/",
+                "thresholds": (Threshold(uuid.UUID(int=1), 0.5), Threshold(uuid.UUID(int=1), 0.6)),
+            },
+            "alert.thresholds[1] repeats metric",
+        ),
+    ],
+)
+def test_bad_definitions_name_the_field(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=None) as refused:
+        rules.validate_monitor(_definition(**changes))
+    assert message in str(refused.value)
+
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+GRACE = timedelta(seconds=2)
+
+
+def test_a_window_of_calls_is_due_when_full() -> None:
+    shape = WindowShape(0, 50, 50_000)
+    assert not rules.due(shape, T0, T0 + timedelta(hours=5), 49, GRACE)
+    assert rules.due(shape, T0, T0, 50, GRACE)
+    assert rules.next_start(shape, T0, T0 + timedelta(seconds=7), full=True) == T0 + timedelta(seconds=7)
+
+
+def test_a_window_of_minutes_is_due_after_its_end_and_grace_or_when_full() -> None:
+    shape = WindowShape(5, 0, 1000)
+    end = T0 + timedelta(minutes=5)
+    assert not rules.due(shape, T0, end, 10, GRACE)
+    assert not rules.due(shape, T0, end + GRACE - timedelta(microseconds=1), 10, GRACE)
+    assert rules.due(shape, T0, end + GRACE, 0, GRACE)
+    assert rules.due(shape, T0, T0 + timedelta(minutes=1), 1000, GRACE)
+    # On time: the next window starts at this one's end.
+    assert rules.next_start(shape, T0, end + GRACE, full=False) == end
+    # Closed early because it was full: the next starts now.
+    now = T0 + timedelta(minutes=1)
+    assert rules.next_start(shape, T0, now, full=True) == now
+
+
+def test_after_an_idle_stretch_a_window_of_minutes_starts_in_the_current_period() -> None:
+    shape = WindowShape(5, 0, 1000)
+    now = T0 + timedelta(minutes=23, seconds=30)
+    start = rules.next_start(shape, T0, now, full=False)
+    assert start == T0 + timedelta(minutes=20)
+    assert start <= now < start + timedelta(minutes=5)
+
+
+def test_alerts_fire_strictly_below_a_threshold() -> None:
+    exact, mean, empty = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    results = [
+        MetricResult(exact, "exact", "boolean", scored=10, passed=7, total=7.0),
+        MetricResult(mean, "quality", "int", scored=4, passed=2, total=14.0),
+        MetricResult(empty, "all errored", "float", scored=0, passed=0, total=0.0),
+    ]
+    below = rules.below_thresholds(
+        results, [Threshold(exact, 0.8), Threshold(mean, 3.5), Threshold(empty, 0.9), Threshold(uuid.uuid4(), 1.0)]
+    )
+    assert below == [
+        {"metric_id": str(exact), "name": "exact", "measure": "pass_rate", "value": 0.7, "below": 0.8, "scored": 10}
+    ]
+    assert rules.below_thresholds(results, [Threshold(exact, 0.7)]) == []
