@@ -2,7 +2,9 @@
 
 N testcases × 3 heuristic metrics against the demo system at zero latency, on the embedded
 PostgreSQL and NATS JetStream (``SCOREKEEPER_BUS=kafka``: Tansu; ``SCOREKEEPER_BUS_URL``: that
-broker). Prints records/s and scores/s.
+broker). Prints, with the machine's load: a 10-testcase run's kickoff → completed (median of 3),
+the N-testcase run's records/s and scores/s, each service's peak RSS (its process and its worker
+processes) and, per replica, the events it handled (how the work was shared).
 """
 
 from __future__ import annotations
@@ -10,12 +12,81 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import time
 from pathlib import Path
 
+import httpx
+
 from scorekeeper_sdk import Client
+from scorekeeper_sdk.client import qpb
 from shared.devstack import scenario
+from shared.devstack.processes import ManagedProcess
 from shared.devstack.stack import Stack, StackConfig, bus_from_env
+
+SMALL = 10
+
+
+async def _run(client: Client, ids: scenario.DemoIds, notes: str) -> tuple[float, float | None, qpb.RunView]:
+    """Kick a run off and poll it to its end: (seconds to completion, seconds until every record
+    was in, the final view)."""
+    started = time.perf_counter()
+    run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes=notes)
+    executed_at = None
+    while True:
+        view = await client.get_run(run.id)
+        if executed_at is None and view.records == view.expected_records:
+            executed_at = time.perf_counter() - started
+        if view.status in ("completed", "failed", "cancelled"):
+            return time.perf_counter() - started, executed_at, view
+        await asyncio.sleep(0.02)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process ever had."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_children(int(child))]
+    except OSError:
+        pass
+    return found
+
+
+async def _handled(process: ManagedProcess) -> dict[str, float]:
+    """Events this process handled, by topic (its /metrics)."""
+    counts: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"http://127.0.0.1:{process.http_port}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("scorekeeper_messages_handled_total{"):
+            labels, value = line.rsplit(" ", 1)
+            topic = labels.split('topic="', 1)[1].split('"', 1)[0]
+            counts[topic] = counts.get(topic, 0) + float(value)
+    return counts
+
+
+async def _report_processes(stack: Stack) -> None:
+    print("  peak RSS per process (MB; + its worker processes):")
+    for p in stack.processes:
+        if not p.running():
+            continue
+        workers = _children(p.pid)
+        extra = f" + {sum(_peak_rss_mb(w) for w in workers):,.0f} in {len(workers)} workers" if workers else ""
+        handled = await _handled(p) if p.name != "demo-system" else {}
+        shown = ", ".join(f"{t} {n:,.0f}" for t, n in sorted(handled.items()))
+        print(f"    {p.name:<22} {_peak_rss_mb(p.pid):>6,.0f}{extra}" + (f"; handled: {shown}" if shown else ""))
 
 
 async def bench(testcases: int, replicas: int) -> None:
@@ -31,31 +102,28 @@ async def bench(testcases: int, replicas: int) -> None:
     )
     await stack.start()
     try:
+        print(f"load average before: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min)")
         async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120, api_key=stack.admin_key) as client:
+            small = await scenario.prepare(client, stack.demo_system_url, SMALL, name="bench small")
+            quick = [(await _run(client, small, "make bench, small"))[0] for _ in range(4)][1:]
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
-            started = time.perf_counter()
-            run = await client.create_run(
-                ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes="make bench"
-            )
-            executed_at = None
-            while True:
-                view = await client.get_run(run.id)
-                if executed_at is None and view.records == view.expected_records:
-                    executed_at = time.perf_counter() - started
-                if view.status in ("completed", "failed", "cancelled"):
-                    break
-                await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
+            elapsed, executed_at, view = await _run(client, ids, "make bench")
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
                 f"{replicas} orchestrator/scorer replica(s), 1 executor, {stack.bus_label} + PostgreSQL 16"
             )
             print(
+                f"  a {SMALL}-testcase run, kickoff to completed: {statistics.median(quick) * 1000:,.0f} ms"
+                " (median of 3)"
+            )
+            print(
                 f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores"
             )
-            print(f"  all records in after {executed_at:.2f}s; completed after {elapsed:.2f}s")
-            print(f"  records/s: {view.records / elapsed:,.0f}")
-            print(f"  scores/s:  {view.scores / elapsed:,.0f}")
+            print(f"  all records in after {executed_at or 0:.2f}s; completed after {elapsed:.2f}s")
+            print(f"  testcases/s: {view.records / elapsed:,.0f}")
+            print(f"  scores/s:    {view.scores / elapsed:,.0f}")
+            await _report_processes(stack)
+            print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         await stack.stop()
 
