@@ -17,6 +17,7 @@ from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
+from shared.messaging.kafka_topics import DATA_PARTITIONS
 from shared.messaging.nats_transport import raw_decoder
 from shared.messaging.transport import Consume, GroupTiming
 
@@ -95,7 +96,11 @@ class KafkaTransport:
             group_id=f"{self._prefix}scorekeeper-{service}",
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
-            max_workers=concurrency,
+            # A consumer of the group per worker, each handling its partitions in order: more than
+            # the topic's partitions would sit idle and make every join a longer rebalance (a batch
+            # subscription asks for hundreds of deliveries in flight; on Kafka its batches fill
+            # from the partitions' consumers instead).
+            max_workers=min(concurrency, DATA_PARTITIONS),
             decoder=raw_decoder,
             session_timeout_ms=self._timing.session_timeout_ms,
             heartbeat_interval_ms=self._timing.heartbeat_interval_ms,
