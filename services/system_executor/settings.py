@@ -19,8 +19,11 @@ class ExecutorSettings(ServiceSettings, LlmSettings, OutboundSettings):
     consumer_concurrency: int = 4
     # Calls (testcases × trials) per chunk of a run; chunks spread a run over the replicas.
     chunk_calls: int = Field(default=100, ge=1, le=100_000)
-    # Chunks this process executes at once (they share the run's and the global caps).
-    chunk_concurrency: int = Field(default=4, ge=1)
+    # Chunks this process executes at once (they share the run's and the global caps). Each is
+    # fetched by a loop of its own, and a chunk ends with its slowest call (a failing call's
+    # retries take seconds): more chunks at once keep the run's slots busy meanwhile (make bench:
+    # 4 → 313 testcases/s, 8 → 422, 16 → 590).
+    chunk_concurrency: int = Field(default=16, ge=1)
     # A replica's share of a run's max_concurrency is a lease renewed every lease_poll_s (which
     # also bounds how fast a cancelled run stops); a killed replica's lease lapses after lease_ttl_s.
     lease_poll_s: float = Field(default=0.5, gt=0, le=1.5)

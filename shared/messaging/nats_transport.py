@@ -119,15 +119,32 @@ class NatsTransport:
 
         # One durable consumer per service and topic, shared by the service's replicas.
         durable = "".join(c if c.isalnum() else "_" for c in f"{self._prefix}{service}_{topic}")
-        self.broker.subscriber(
-            name,
-            stream=self._stream,
-            durable=durable,
-            pull_sub=PullSub(batch_size=concurrency, timeout=1.0),
-            # One worker: FastStream then handles each fetched batch concurrently and fetches the
-            # next once it is done (no buffer beyond the batch).
-            max_workers=concurrency if prefetch else 1,
-            ack_policy=AckPolicy.MANUAL,
-            config=ConsumerConfig(ack_wait=self._ack_wait_s, max_ack_pending=max(concurrency * 4, 64)),
-            decoder=raw_decoder,
-        )(handle)
+        config = ConsumerConfig(ack_wait=self._ack_wait_s, max_ack_pending=max(concurrency * 4, 64))
+        if prefetch:
+            # One pull loop fetching up to ``concurrency`` messages, handled concurrently.
+            self.broker.subscriber(
+                name,
+                stream=self._stream,
+                durable=durable,
+                pull_sub=PullSub(batch_size=concurrency, timeout=1.0),
+                max_workers=concurrency,
+                ack_policy=AckPolicy.MANUAL,
+                config=config,
+                decoder=raw_decoder,
+            )(handle)
+            return
+        # No prefetch: ``concurrency`` pull loops on the consumer, each fetching one message when it
+        # is done with the last. No message waits in this process's buffer (where it would get no
+        # heartbeat and could not go to an idle replica), and a slow message holds up only its own
+        # loop — one loop fetching a batch would wait for the batch's slowest before fetching more.
+        for _ in range(concurrency):
+            self.broker.subscriber(
+                name,
+                stream=self._stream,
+                durable=durable,
+                pull_sub=PullSub(batch_size=1, timeout=1.0),
+                max_workers=1,
+                ack_policy=AckPolicy.MANUAL,
+                config=config,
+                decoder=raw_decoder,
+            )(handle)

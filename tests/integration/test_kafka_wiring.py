@@ -121,19 +121,31 @@ def test_nats_subscriber_uses_prefixed_subject_durable_per_service_and_manual_ac
     assert subscriber.config.ack_policy.value == "explicit"
 
 
-@pytest.mark.parametrize(("prefetch", "workers"), [(True, 4), (False, 1)])
-def test_nats_long_handlers_fetch_a_batch_only_when_it_can_start(prefetch: bool, workers: int) -> None:
-    # prefetch=False (the executor's chunks): one fetch loop takes 4 messages and handles them
-    # together, none waiting in a local buffer without heartbeats.
+def test_nats_handlers_with_prefetch_fetch_a_batch_handled_at_once() -> None:
     bus = Bus(NATS.url, service=SERVICE, topic_prefix=PREFIX)
 
     async def handle(event: ScoreRequested) -> None: ...
 
-    bus.subscribe(ScoreRequested, handle, concurrency=4, prefetch=prefetch)
+    bus.subscribe(ScoreRequested, handle, concurrency=4, prefetch=True)
 
     subscriber = only_subscriber(bus)
-    assert subscriber.pull_sub.batch_size == 4
-    assert getattr(subscriber, "max_workers", 1) == workers
+    assert (subscriber.pull_sub.batch_size, getattr(subscriber, "max_workers", 1)) == (4, 4)
+
+
+def test_nats_long_handlers_fetch_one_message_a_loop_only_when_it_can_start() -> None:
+    # prefetch=False (the executor's chunks): four pull loops on the one durable consumer, each
+    # fetching a message when done with the last: none waits in a local buffer without heartbeats,
+    # and a slow one holds up only its own loop.
+    bus = Bus(NATS.url, service=SERVICE, topic_prefix=PREFIX)
+
+    async def handle(event: ScoreRequested) -> None: ...
+
+    bus.subscribe(ScoreRequested, handle, concurrency=4, prefetch=False)
+
+    subscribers = list(bus.broker.subscribers)
+    assert len(subscribers) == 4
+    assert {s.config.durable_name for s in subscribers} == {"t1_scorer_score_requested"}
+    assert all((s.pull_sub.batch_size, getattr(s, "max_workers", 1)) == (1, 1) for s in subscribers)
 
 
 # -- behaviour: the same tests over both in-memory brokers ----------------------------------------
