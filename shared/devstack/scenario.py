@@ -24,12 +24,17 @@ class DemoIds:
     metric_ids: list[str]
 
 
+# The API takes at most this many testcases a request; a larger testset is sent in parts.
+MAX_PER_REQUEST = 10_000
+
+
 async def prepare(client: Client, system_url: str, testcases: int = 240, name: str = "demo") -> DemoIds:
     project = await client.create_project(name, "Scorekeeper demo: a small question-answering system")
+    cases = sample_testcases(testcases)
     testset = await client.create_testset(
         project.id,
         "questions",
-        sample_testcases(testcases),
+        cases[:MAX_PER_REQUEST],
         inputs=["question"],
         expected=["answer"],
         metadata=["category"],
@@ -39,6 +44,8 @@ async def prepare(client: Client, system_url: str, testcases: int = 240, name: s
             "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
         },
     )
+    for start in range(MAX_PER_REQUEST, len(cases), MAX_PER_REQUEST):
+        await client.add_testcases(testset.id, cases[start : start + MAX_PER_REQUEST])
     metrics = [await client.create_heuristic_metric(project.id, n, k, p) for n, k, p in DEMO_METRICS]
     version = await client.create_http_system(
         project.id,
