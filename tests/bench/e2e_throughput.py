@@ -64,6 +64,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process and its worker processes have used so far."""
+    total = 0.0
+    for one in (pid, *_children(pid)):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _cpu(stack: Stack) -> dict[str, float]:
+    return {p.name: _cpu_s(p.pid) for p in stack.processes if p.running()}
+
+
 async def _handled(process: ManagedProcess) -> dict[str, float]:
     """Events this process handled, by topic (its /metrics)."""
     counts: dict[str, float] = {}
@@ -77,7 +93,9 @@ async def _handled(process: ManagedProcess) -> dict[str, float]:
     return counts
 
 
-async def _report_processes(stack: Stack) -> None:
+async def _report_processes(stack: Stack, cpu: dict[str, float], testcases: int) -> None:
+    print("  CPU of the run per testcase (ms; each process with its workers):")
+    print("    " + ", ".join(f"{name} {seconds * 1000 / testcases:.2f}" for name, seconds in cpu.items() if seconds))
     print("  peak RSS per process (MB; + its worker processes):")
     for p in stack.processes:
         if not p.running():
@@ -107,7 +125,9 @@ async def bench(testcases: int, replicas: int) -> None:
             small = await scenario.prepare(client, stack.demo_system_url, SMALL, name="bench small")
             quick = [(await _run(client, small, "make bench, small"))[0] for _ in range(4)][1:]
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
+            before = _cpu(stack)
             elapsed, executed_at, view = await _run(client, ids, "make bench")
+            cpu = {name: seconds - before.get(name, 0.0) for name, seconds in _cpu(stack).items()}
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
                 f"{replicas} orchestrator/scorer replica(s), 1 executor, {stack.bus_label} + PostgreSQL 16"
@@ -122,7 +142,7 @@ async def bench(testcases: int, replicas: int) -> None:
             print(f"  all records in after {executed_at or 0:.2f}s; completed after {elapsed:.2f}s")
             print(f"  testcases/s: {view.records / elapsed:,.0f}")
             print(f"  scores/s:    {view.scores / elapsed:,.0f}")
-            await _report_processes(stack)
+            await _report_processes(stack, cpu, testcases)
             print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         await stack.stop()
