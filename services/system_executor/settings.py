@@ -21,9 +21,10 @@ class ExecutorSettings(ServiceSettings, LlmSettings, OutboundSettings):
     chunk_calls: int = Field(default=100, ge=1, le=100_000)
     # Chunks this process executes at once (they share the run's and the global caps). Each is
     # fetched by a loop of its own, and a chunk ends with its slowest call (a failing call's
-    # retries take seconds): more chunks at once keep the run's slots busy meanwhile (make bench:
-    # 4 → 313 testcases/s, 8 → 422, 16 → 590).
-    chunk_concurrency: int = Field(default=16, ge=1)
+    # retries take seconds): more chunks at once keep the run's slots busy meanwhile (make bench,
+    # N = 2,000: 4 → 313 testcases/s, 8 → 422, 16 → 590). But the broker serves waiting fetches
+    # first come, first served: with 16, the first replica took all 15 chunks of a small run.
+    chunk_concurrency: int = Field(default=8, ge=1)
     # A replica's share of a run's max_concurrency is a lease renewed every lease_poll_s (which
     # also bounds how fast a cancelled run stops); a killed replica's lease lapses after lease_ttl_s.
     lease_poll_s: float = Field(default=0.5, gt=0, le=1.5)
