@@ -3,6 +3,7 @@ aggregates in one transaction → one score.completed per run."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -45,9 +46,29 @@ class ScorerHandlers:
 
     async def on_scores_requested(self, events: list[ScoresRequested]) -> None:
         """Every score asked for is checked before anything is computed: an invalid event fails the
-        batch, which the bus then handles event by event, dead-lettering only that one."""
+        batch, which the bus then handles event by event, dead-lettering only that one.
+
+        Each run's events of the batch are then scored, written and announced apart and at once:
+        a run whose metric is slow (a backtracking regex at its time limit) does not hold back
+        another run's scores that happened to arrive in the same batch."""
         asked = await self._check(events)
-        reviews = {event.event_id: event for event in events if event.human is not None}
+        by_run: dict[uuid.UUID, list[ScoresRequested]] = defaultdict(list)
+        for event in events:
+            by_run[event.run_id].append(event)
+        outcomes = await asyncio.gather(
+            *(self._score_run(run_id, ours, asked) for run_id, ours in by_run.items()), return_exceptions=True
+        )
+        # Every run's share finished before the batch fails: a retry event by event finds no
+        # half-done work still running beside it.
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _score_run(
+        self, run_id: uuid.UUID, events: list[ScoresRequested], asked: dict[uuid.UUID, list[_Asked]]
+    ) -> None:
+        """One run's events of a batch: its scores computed, written in one transaction, and one
+        score.completed for them."""
         todo: dict[uuid.UUID, _Asked] = {}
         verdicts: list[ScoreWrite] = []
         for event in events:
@@ -70,30 +91,25 @@ class ScorerHandlers:
                     todo.setdefault(one.score_id, one)
         # A redelivery of scores already computed: nothing is computed (or paid for) twice.
         existing = await self._repo.score_statuses(list(todo))
-        done = Counter(one.run_id for sid, one in todo.items() if existing.get(sid) == "completed")
+        by_status: Counter[str] = Counter()
+        by_status["completed"] = sum(1 for sid in todo if existing.get(sid) == "completed")
         fresh = [one for sid, one in todo.items() if existing.get(sid) != "completed"]
         writes = verdicts + await self._compute(fresh)
         changed = await self._repo.save_many(writes)
-        counts: dict[uuid.UUID, Counter[str]] = defaultdict(Counter)
         for write, did in zip(writes, changed, strict=True):
             if did:
                 telemetry.SCORES_WRITTEN.labels(write.outcome.status).inc()
-            counts[write.record.run_id][write.outcome.status] += 1
-        for run_id, n in done.items():
-            counts[run_id]["completed"] += n
+            by_status[write.outcome.status] += 1
         # Published on redelivery too: the first delivery may have died between commit and publish.
-        for run_id, by_status in counts.items():
-            if by_status["completed"] or by_status["errored"]:
-                await self._bus.publish(
-                    ScoresCompleted(
-                        run_id=run_id,
-                        completed=by_status["completed"],
-                        errored=by_status["errored"],
-                        correlation_id=next(
-                            (e.correlation_id for e in events if e.run_id == run_id and e.event_id not in reviews), ""
-                        ),
-                    )
+        if by_status["completed"] or by_status["errored"]:
+            await self._bus.publish(
+                ScoresCompleted(
+                    run_id=run_id,
+                    completed=by_status["completed"],
+                    errored=by_status["errored"],
+                    correlation_id=next((e.correlation_id for e in events if e.human is None), ""),
                 )
+            )
 
     async def _check(self, events: list[ScoresRequested]) -> dict[uuid.UUID, list[_Asked]]:
         """The scores each event asks for; InvalidEvent naming the first that cannot be scored."""

@@ -5,6 +5,7 @@ equal the rows."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -191,3 +192,40 @@ async def test_a_score_request_for_another_runs_record_fails_its_batch_before_an
         await handlers.on_scores_requested(events)
     assert await db.fetchval("SELECT count(*) FROM scores") == 0
     assert bus.events == []
+
+
+async def test_a_slow_run_in_a_batch_does_not_hold_back_another_runs_scores(db: asyncpg.Pool) -> None:
+    slow_run, slow_cases, slow_versions = await seed(db, 2, 1, [("a", "boolean", CONTAINS_A)])
+    fast_run, fast_cases, fast_versions = await seed(db, 3, 1, [("a", "boolean", CONTAINS_A)])
+    runs = RunRepository(db)
+    slow_ids, _ = await runs.save_records(slow_run, [record(c, "a") for c in slow_cases])
+    fast_ids, _ = await runs.save_records(fast_run, [record(c, "a") for c in fast_cases])
+    release = asyncio.Event()
+
+    async def heuristics(items: list[Item]) -> list[ScoreOutcome]:
+        if items[0][0].id == slow_versions[0]:
+            await release.wait()  # a regex at its time limit, say
+        return [ScoreOutcome("completed", True, True, "") for _ in items]
+
+    bus = Published()
+    handlers = ScorerHandlers(ScoreRepository(db), cast(Bus, bus), {"heuristic": heuristics})
+    batch = asyncio.create_task(
+        handlers.on_scores_requested(
+            [
+                ScoresRequested(run_id=slow_run, record_ids=slow_ids, metric_version_ids=slow_versions),
+                ScoresRequested(run_id=fast_run, record_ids=fast_ids, metric_version_ids=fast_versions),
+            ]
+        )
+    )
+    async with asyncio.timeout(10):
+        while not bus.of(ScoresCompleted):
+            await asyncio.sleep(0.01)
+    (fast,) = bus.of(ScoresCompleted)
+    assert (fast.run_id, fast.completed, fast.errored) == (fast_run, 3, 0)
+    assert await db.fetchval("SELECT count(*) FROM scores WHERE run_id = $1", fast_run) == 3
+    assert not batch.done()
+
+    release.set()
+    await batch
+    assert [(e.run_id, e.completed) for e in bus.of(ScoresCompleted)] == [(fast_run, 3), (slow_run, 2)]
+    assert await db.fetchval("SELECT count(*) FROM scores WHERE run_id = $1", slow_run) == 2
