@@ -1,9 +1,10 @@
 """One bus API over Kafka (production) and NATS JetStream (one machine), picked by URL.
 
 Handlers are plain ``async def handle(event) -> None`` functions written once. The bus parses the
-event, runs the handler (retrying in place with jittered backoff), then does what the delivery
-policy (shared/messaging/policy.py) decides — acknowledge, redeliver later, or dead-letter to
-``<topic>.dlq`` — through the broker's transport (shared/messaging/transport.py). It also:
+event and runs the handler, retrying in place with jittered backoff (shared/messaging/handling.py),
+then does what the delivery policy (shared/messaging/policy.py) decides — acknowledge, redeliver
+later, or dead-letter to ``<topic>.dlq`` — through the broker's transport
+(shared/messaging/transport.py). It also:
 
 * acknowledges only after the handler returned, i.e. after its transaction committed;
 * sends "in progress" heartbeats while a handler runs, so a long one is not redelivered;
@@ -19,14 +20,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
     wait_random_exponential,
@@ -35,18 +33,14 @@ from tenacity import (
 from shared import telemetry
 from shared.events import DeadLetter, Event
 from shared.json_limits import MAX_EVENT_BYTES
-from shared.logs import correlation_id
 from shared.messaging.batching import Batcher
-from shared.messaging.errors import InvalidEvent, Postpone
+from shared.messaging.handling import BatchHandler, E, Handler, Handling
 from shared.messaging.policy import Action, Decision, Verdict, decide, infrastructure_failure
 from shared.messaging.transport import Delivery, GroupTiming, open_transport
 from shared.topics import Topic, physical
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", bound=Event)
-Handler = Callable[[E], Awaitable[None]]
-BatchHandler = Callable[[list[E]], Awaitable[None]]
 DeadLetterHandler = Callable[[DeadLetter], Awaitable[None]]
 
 
@@ -82,17 +76,15 @@ class Bus:
         )
         self.kind = self._transport.kind
         self._concurrency = concurrency
-        self._attempts = attempts
-        self._max_deliveries = max_deliveries
+        self._handling = Handling(
+            service, attempts=attempts, max_deliveries=max_deliveries, max_backoff_s=max_backoff_s
+        )
         self._max_backoff_s = max_backoff_s
         self._ack_wait_s = ack_wait_s
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
-        # Failures of each message for reasons of its own, by event id (bounded): infrastructure
-        # failures are not counted, so the broker's own delivery count cannot be used.
-        self._failures: OrderedDict[str, int] = OrderedDict()
         self._batchers: list[Batcher[Any]] = []
 
     @property
@@ -192,10 +184,10 @@ class Bus:
         topic = event_type.topic.value
 
         async def run(body: bytes) -> Decision:
-            event = self._parse(event_type, topic, body)
+            event = self._handling.parse(event_type, topic, body)
             if isinstance(event, Decision):
                 return event
-            return await self._handle(topic, event, handler)
+            return await self._handling.one(topic, event, handler)
 
         self._consume(topic, run, concurrency=concurrency or self._concurrency, prefetch=prefetch)
 
@@ -215,12 +207,12 @@ class Bus:
         (shared/messaging/batching.py)."""
         topic = event_type.topic.value
         batcher: Batcher[E] = Batcher(
-            lambda events: self._handle_batch(topic, events, handler), max_batch=max_batch, linger_s=linger_s
+            lambda events: self._handling.batch(topic, events, handler), max_batch=max_batch, linger_s=linger_s
         )
         self._batchers.append(batcher)
 
         async def run(body: bytes) -> Decision:
-            event = self._parse(event_type, topic, body)
+            event = self._handling.parse(event_type, topic, body)
             if isinstance(event, Decision):
                 return event
             return await batcher.submit(event)
@@ -312,95 +304,6 @@ class Bus:
             with contextlib.suppress(Exception):
                 await delivery.in_progress()
 
-    def _parse(self, event_type: type[E], topic: str, body: bytes) -> E | Decision:
-        """The event, or the decision to dead-letter what can never be one."""
-        try:
-            return event_type.parse(body)
-        except ValidationError as exc:
-            return decide(Verdict.INVALID, reason=f"invalid {topic} event: {_summarise(exc)}")
-        except (ValueError, RecursionError) as exc:
-            return decide(Verdict.INVALID, reason=f"invalid {topic} event: {exc!r}")
-
-    async def _handle(self, topic: str, event: E, handler: Handler[E]) -> Decision:
-        token = correlation_id.set(event.correlation_id or str(event.event_id))
-        key = str(event.event_id)
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_random_exponential(multiplier=0.05, max=2.0),
-                retry=retry_if_exception(lambda e: not isinstance(e, InvalidEvent | Postpone)),
-                reraise=True,
-            ):
-                with attempt:
-                    await handler(event)
-        except InvalidEvent as exc:
-            return decide(Verdict.INVALID, reason=str(exc))
-        except Postpone as postponed:
-            log.debug("event postponed", extra={"topic": topic, "reason": str(postponed)})
-            return decide(Verdict.POSTPONED, postpone_s=postponed.delay_s, reason=str(postponed))
-        except Exception as exc:
-            if infrastructure_failure(exc):
-                return self._unavailable(topic, exc)
-            telemetry.MESSAGES_FAILED.labels(self.service, topic, "transient").inc()
-            failures = self._count_failure(key)
-            log.warning(
-                "handler failed; leaving the event for redelivery",
-                extra={"topic": topic, "error": repr(exc), "failures": failures},
-            )
-            return decide(
-                Verdict.FAILED,
-                failures=failures,
-                max_deliveries=self._max_deliveries,
-                reason=repr(exc),
-                max_backoff_s=self._max_backoff_s,
-            )
-        finally:
-            correlation_id.reset(token)
-        self._handled(topic, key)
-        return decide(Verdict.HANDLED)
-
-    async def _handle_batch(self, topic: str, events: list[E], handler: BatchHandler[E]) -> list[Decision]:
-        """One handler call for the whole batch (retried once for a passing failure). An outage
-        redelivers them all; any other failure handles the events again one by one."""
-
-        async def alone(event: E) -> None:
-            await handler([event])
-
-        telemetry.BATCH_EVENTS.labels(self.service, topic).observe(len(events))
-        if len(events) == 1:
-            return [await self._handle(topic, events[0], alone)]
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(min(self._attempts, 2)),
-                wait=wait_random_exponential(multiplier=0.05, max=0.5),
-                retry=retry_if_exception(
-                    lambda e: not isinstance(e, InvalidEvent | Postpone) and not infrastructure_failure(e)
-                ),
-                reraise=True,
-            ):
-                with attempt:
-                    await handler(events)
-        except Exception as exc:
-            if infrastructure_failure(exc):
-                return [self._unavailable(topic, exc)] * len(events)
-            log.info(
-                "a batch failed; handling its events one by one",
-                extra={"topic": topic, "events": len(events), "error": repr(exc)},
-            )
-            return list(await asyncio.gather(*(self._handle(topic, event, alone) for event in events)))
-        for event in events:
-            self._handled(topic, str(event.event_id))
-        return [decide(Verdict.HANDLED)] * len(events)
-
-    def _handled(self, topic: str, key: str) -> None:
-        self._failures.pop(key, None)
-        telemetry.MESSAGES_HANDLED.labels(self.service, topic).inc()
-
-    def _unavailable(self, topic: str, exc: Exception) -> Decision:
-        telemetry.MESSAGES_FAILED.labels(self.service, topic, "unavailable").inc()
-        log.warning("a dependency is unavailable; redelivering", extra={"topic": topic, "error": repr(exc)})
-        return decide(Verdict.UNAVAILABLE, reason=repr(exc), max_backoff_s=self._max_backoff_s)
-
     async def _carry_out(self, topic: str, delivery: Delivery, decision: Decision) -> None:
         if decision.action is Action.ACK:
             await delivery.ack()
@@ -415,14 +318,3 @@ class Bus:
                 await delivery.redeliver(5.0)
                 return
             await delivery.ack()
-
-    def _count_failure(self, key: str) -> int:
-        count = self._failures.pop(key, 0) + 1
-        self._failures[key] = count
-        while len(self._failures) > 10_000:
-            self._failures.popitem(last=False)
-        return count
-
-
-def _summarise(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5])
