@@ -7,7 +7,7 @@ from functools import partial
 
 from services.system_executor.alerts import AlertDeliveries, AlertRepository, AlertSettings
 from services.system_executor.callers import callers
-from services.system_executor.execution import Execution
+from services.system_executor.execution import Execution, Wait
 from services.system_executor.executor import RunExecutor
 from services.system_executor.handlers import ExecutorHandlers
 from services.system_executor.http_system import HttpSystemCaller, RetryPolicy
@@ -60,9 +60,9 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
 
     by_kind = callers(caller, llm_caller)
 
-    async def call(plan: RunPlan, testcase: Testcase, rate_share: float) -> Execution:
+    async def call(plan: RunPlan, testcase: Testcase, rate_share: float, wait: Wait) -> Execution:
         context = {"inputs": testcase.inputs, "metadata": testcase.metadata}
-        return await by_kind[plan.system_kind](plan.system_config, context, rate_share)
+        return await by_kind[plan.system_kind](plan.system_config, context, rate_share, wait)
 
     executor = RunExecutor(
         repo,

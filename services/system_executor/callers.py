@@ -9,30 +9,32 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
-from services.system_executor.execution import Execution
+from services.system_executor.execution import Execution, Wait
 from services.system_executor.http_system import HttpSystemCaller
 from services.system_executor.llm_system import LlmSystemCaller
 from shared import telemetry
 from shared.system_config import HttpSystemConfig, LlmSystemConfig, parse_http_config, parse_llm_config
 
-# (the version's config, {"inputs": …, "metadata": …}, this process's share of the system's rate)
-Caller = Callable[[dict[str, Any], dict[str, Any], float], Awaitable[Execution]]
+# (the version's config, {"inputs": …, "metadata": …}, this process's share of the system's rate,
+# how to wait between attempts)
+Caller = Callable[[dict[str, Any], dict[str, Any], float, Wait], Awaitable[Execution]]
 
 
 def callers(http: HttpSystemCaller, llm: LlmSystemCaller) -> dict[str, Caller]:
-    async def call_http(config: dict[str, Any], context: dict[str, Any], rate_share: float) -> Execution:
-        return await http.call(_http_config(_key(config)), context, rate_share=rate_share)
+    async def call_http(config: dict[str, Any], context: dict[str, Any], rate_share: float, wait: Wait) -> Execution:
+        return await http.call(_http_config(_key(config)), context, rate_share=rate_share, wait=wait)
 
-    async def call_llm(config: dict[str, Any], context: dict[str, Any], rate_share: float) -> Execution:
+    async def call_llm(config: dict[str, Any], context: dict[str, Any], rate_share: float, wait: Wait) -> Execution:
+        # The LLM gateway paces and retries its calls itself (shared/llm).
         return await llm.call(_llm_config(_key(config)), context)
 
     return {"http": _validated(call_http), "llm": _validated(call_llm)}
 
 
 def _validated(call: Caller) -> Caller:
-    async def validated(config: dict[str, Any], context: dict[str, Any], rate_share: float) -> Execution:
+    async def validated(config: dict[str, Any], context: dict[str, Any], rate_share: float, wait: Wait) -> Execution:
         try:
-            return await call(config, context, rate_share)
+            return await call(config, context, rate_share, wait)
         except ValueError as exc:
             # Stored before a validation rule existed: every record of the run says why.
             telemetry.SYSTEM_CALLS.labels("bad_config").inc()

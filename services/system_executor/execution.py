@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# How a caller waits between two attempts of a call (a retry's backoff): the executor's version
+# gives back the call's slots meanwhile, so the run's other calls go on.
+Wait = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,25 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from services.system_executor.execution import Execution
+from services.system_executor.execution import Execution, Wait
 from services.system_executor.leases import ChunkClaims, LeaseStore, Slots
 from services.system_executor.outbox import Outbox, Publish
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
 from shared.events import ProducedRecord
 from shared.json_limits import storable
 from shared.messaging.errors import Postpone
+from shared.messaging.transport import fetch_next
 from shared.run_status import EXECUTABLE
 
 log = logging.getLogger(__name__)
 
-# (plan, testcase, this process's share of the system's request rate) → the execution.
-CallSystem = Callable[[RunPlan, Testcase, float], Awaitable[Execution]]
+# (plan, testcase, this process's share of the system's request rate, how to wait between
+# attempts) → the execution.
+CallSystem = Callable[[RunPlan, Testcase, float, Wait], Awaitable[Execution]]
+
+
+class RunStopped(Exception):
+    """The run stopped while a call waited between attempts: the call is abandoned."""
 
 
 @dataclass
@@ -132,15 +138,18 @@ class RunExecutor:
             self._publish, plan.id, correlation_id, max_records=self._batch_records, linger_s=self._batch_linger_s
         )
 
+        busy = _Busy(len(todo))
+
         async def one(testcase: Testcase, trial: int) -> None:
             nonlocal produced
             try:
-                record = await self._execute_one(run, testcase, trial)
+                record = await self._execute_one(run, testcase, trial, busy)
                 if record is not None:
                     outbox.add(record)
                     produced += 1
             finally:
                 run.outstanding -= 1
+                busy.down()
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -152,18 +161,18 @@ class RunExecutor:
             log.info("run stopped; chunk abandoned", extra={"run_id": str(plan.id), "records": produced})
         return produced
 
-    async def _execute_one(self, run: ActiveRun, testcase: Testcase, trial: int) -> ProducedRecord | None:
+    async def _execute_one(self, run: ActiveRun, testcase: Testcase, trial: int, busy: _Busy) -> ProducedRecord | None:
         """The record of one call, or None when the run stopped first."""
-        if not await run.slots.acquire(run.stopped):
+        held = _Held(run, self._global, busy)
+        if not await held.take():
             return None
         try:
-            async with self._global:
-                if run.stopped.is_set():
-                    return None
-                result = await self._until_stopped(run, self._call(run.plan, testcase, run.rate_share))
+            if run.stopped.is_set():
+                return None
+            result = await self._until_stopped(run, self._call(run.plan, testcase, run.rate_share, held.idle))
         finally:
             # The slots bound calls to the system; publishing the record does not hold one.
-            await run.slots.release()
+            await held.give_back()
         if result is None:
             return None
         # An answer no consumer could store (too large, too deep, NUL text …) is an errored
@@ -193,7 +202,10 @@ class RunExecutor:
         assert run.stop_waiter is not None
         await asyncio.wait({task, run.stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
-            return task.result()
+            try:
+                return task.result()
+            except RunStopped:
+                return None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -224,6 +236,9 @@ class RunExecutor:
         failing = False
         try:
             while run.chunks > 0:
+                # Cleared before the state is read: a nudge during the renewal (a chunk that just
+                # queued its calls) is seen at once, not after poll_s.
+                run.nudge.clear()
                 try:
                     status = await self._repo.run_status(run_id)
                     if status not in EXECUTABLE:
@@ -246,7 +261,6 @@ class RunExecutor:
                     if not failing:
                         log.warning("could not renew the run's execution lease", exc_info=True)
                     failing = True
-                run.nudge.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(run.nudge.wait(), self._poll_s)
         finally:
@@ -254,3 +268,62 @@ class RunExecutor:
                 run.stop_waiter.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._leases.release(run_id, run.holder_id))
+
+
+class _Held:
+    """The slots one call holds: one of its run's and one of this process's. They are given back
+    while the call waits between attempts (a retry's backoff, seconds long), so the run's other
+    calls go on meanwhile: ``max_concurrency`` bounds the calls the system is answering, not
+    those waiting to try again."""
+
+    def __init__(self, run: ActiveRun, process: asyncio.Semaphore, busy: _Busy) -> None:
+        self._run = run
+        self._process = process
+        self._busy = busy
+        self._held = False
+
+    async def take(self) -> bool:
+        """Wait for both slots; False (holding none) once the run stopped."""
+        if not await self._run.slots.acquire(self._run.stopped):
+            return False
+        try:
+            await self._process.acquire()
+        except BaseException:
+            await self._run.slots.release()
+            raise
+        self._held = True
+        return True
+
+    async def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._process.release()
+            await self._run.slots.release()
+
+    async def idle(self, seconds: float) -> None:
+        """Wait ``seconds`` holding no slot, then take them again (RunStopped if the run stopped)."""
+        await self.give_back()
+        self._busy.down()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._busy.up()
+        if not await self.take():
+            raise RunStopped
+
+
+class _Busy:
+    """How many calls of a chunk wait for a slot or are in flight. When none is — every call left
+    waits to try again, seconds long — the chunk lets its pull loop fetch another chunk meanwhile
+    (transport.fetch_next), so a run's chunks do not all wait on their retries at once."""
+
+    def __init__(self, calls: int) -> None:
+        self._calls = calls
+
+    def down(self) -> None:
+        self._calls -= 1
+        if self._calls == 0:
+            fetch_next()
+
+    def up(self) -> None:
+        self._calls += 1

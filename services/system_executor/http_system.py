@@ -24,7 +24,7 @@ from jinja2 import TemplateError
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from services.system_executor.execution import Execution
+from services.system_executor.execution import Execution, Wait
 from shared import telemetry
 from shared.outbound.allowlist import HostNotAllowed, ResolveFailed
 from shared.outbound.secrets import SecretEnvPolicy, mask
@@ -110,10 +110,12 @@ class HttpSystemCaller:
         # with the same config call the same endpoint the same way.
         self._buckets: dict[str, TokenBucket] = {}
 
-    async def call(self, config: HttpSystemConfig, context: dict[str, Any], *, rate_share: float = 1.0) -> Execution:
+    async def call(
+        self, config: HttpSystemConfig, context: dict[str, Any], *, rate_share: float = 1.0, wait: Wait = asyncio.sleep
+    ) -> Execution:
         """Execute the system for one testcase (``{"inputs": …, "metadata": …}``). ``rate_share``:
         this process's part of the system's ``requests_per_s`` (the replicas executing the run
-        share it)."""
+        share it); ``wait``: how to wait between attempts."""
         try:
             body = build_body(config, context)
         except (TemplateError, TypeError, ValueError) as exc:
@@ -140,12 +142,12 @@ class HttpSystemCaller:
                 return Execution("completed", outputs=result, latency_ms=latency_ms)
             if not result.retryable or attempt >= config.max_attempts:
                 return _errored(result.outcome, _redact(result.message(attempt), secrets), latency_ms)
-            wait = self._wait(result, attempt, bucket)
+            pause = self._wait(result, attempt, bucket)
             log.debug(
                 "system attempt failed; retrying",
-                extra={"outcome": result.outcome, "attempt": attempt, "wait_s": round(wait, 3)},
+                extra={"outcome": result.outcome, "attempt": attempt, "wait_s": round(pause, 3)},
             )
-            await asyncio.sleep(wait)
+            await wait(pause)
 
     def _headers(self, config: HttpSystemConfig) -> tuple[dict[str, str], list[str]]:
         """The request headers and the secret values in them; _SecretMissing naming the variable

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 from typing import Any
@@ -22,13 +23,19 @@ from faststream.nats.message import NatsMessage
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
-from shared.messaging.transport import Consume
+from shared.messaging.transport import FETCH_NEXT, Consume
 from shared.topics import ALL_TOPICS, nats_stream, physical
 
 log = logging.getLogger(__name__)
 
 # FastStream injects the message being handled through this default.
 _MESSAGE: Any = Context("message")
+# How long a fetch of up to a batch of messages waits. nats-py's fetch, once the first message of
+# an idle consumer arrives, waits for the rest of the batch until this deadline (counted from the
+# fetch's start): each hop of a quiet pipeline waited up to 1 s with 1.0 (a 10-testcase run took
+# ~0.5 s longer on average per hop). The cost of a short one: an idle loop asks the server again
+# ten times a second.
+BATCH_FETCH_WAIT_S = 0.1
 # Exit status of a process that lost its broker for good (EX_TEMPFAIL): start it again.
 EXIT_BROKER_LOST = 75
 
@@ -126,7 +133,7 @@ class NatsTransport:
                 name,
                 stream=self._stream,
                 durable=durable,
-                pull_sub=PullSub(batch_size=concurrency, timeout=1.0),
+                pull_sub=PullSub(batch_size=concurrency, timeout=BATCH_FETCH_WAIT_S),
                 max_workers=concurrency,
                 ack_policy=AckPolicy.MANUAL,
                 config=config,
@@ -137,6 +144,17 @@ class NatsTransport:
         # is done with the last. No message waits in this process's buffer (where it would get no
         # heartbeat and could not go to an idle replica), and a slow message holds up only its own
         # loop — one loop fetching a batch would wait for the batch's slowest before fetching more.
+        # A handler may free its loop early (transport.fetch_next): up to ``2 × concurrency``
+        # such handlers go on beside the loops.
+        freed = _Freed(spare=2 * concurrency)
+
+        async def handle_in_a_loop(body: bytes, message: StreamMessage[Any] = _MESSAGE) -> None:
+            delivery = NatsDelivery(body, message)
+            if _is_jetstream(message.raw_message):
+                await freed.consume(consume, delivery)
+            else:  # FastStream's in-memory test broker: no loop to free
+                await consume(delivery)
+
         for _ in range(concurrency):
             self.broker.subscriber(
                 name,
@@ -147,4 +165,40 @@ class NatsTransport:
                 ack_policy=AckPolicy.MANUAL,
                 config=config,
                 decoder=raw_decoder,
-            )(handle)
+            )(handle_in_a_loop)
+
+
+class _Freed:
+    """Handlers that let their pull loop fetch its next message and go on (at most ``spare``)."""
+
+    def __init__(self, spare: int) -> None:
+        self._spare = spare
+        self._going_on: set[asyncio.Task[None]] = set()
+
+    async def consume(self, consume: Consume, delivery: NatsDelivery) -> None:
+        """Handle the delivery; return when it is handled or when its handler frees the loop."""
+        freed = asyncio.Event()
+
+        def free() -> None:
+            if not freed.is_set() and len(self._going_on) < self._spare:
+                self._going_on.add(task)
+                task.add_done_callback(self._going_on.discard)
+                freed.set()
+
+        context = contextvars.copy_context()
+        context.run(FETCH_NEXT.set, free)
+
+        async def handle() -> None:
+            await consume(delivery)
+
+        task = asyncio.create_task(handle(), context=context)
+        waiter = asyncio.ensure_future(freed.wait())
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            waiter.cancel()
+        if task.done():
+            task.result()

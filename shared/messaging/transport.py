@@ -9,6 +9,7 @@ A new broker is one new module with a ``Transport`` and a ``Delivery``, plus one
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -33,6 +34,20 @@ class Delivery(Protocol):
 
 
 Consume = Callable[[Delivery], Awaitable[None]]
+
+# Set by a transport, for the handler of one delivery, where its pull loop may fetch the next
+# message before that handler is done (see fetch_next).
+FETCH_NEXT: ContextVar[Callable[[], None] | None] = ContextVar("fetch_next", default=None)
+
+
+def fetch_next() -> None:
+    """Let the pull loop that delivered the message being handled fetch its next one now; the
+    handler goes on and still settles its own message when done. For a long handler that has
+    nothing to do for a while (every call it waits for is in a retry's backoff). A no-op where
+    the transport cannot: Kafka commits offsets in order, so a partition's next message waits."""
+    free = FETCH_NEXT.get()
+    if free is not None:
+        free()
 
 
 @dataclass(frozen=True)

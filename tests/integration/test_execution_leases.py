@@ -15,36 +15,11 @@ import asyncpg
 import pytest
 
 from services.system_executor.leases import ChunkClaims, Claim, Grant, LeaseStore, Slots
+from tests.support.db_seed import seed_http_run as seed_run
 
 pytestmark = [pytest.mark.postgres]
 
 TTL_S = 30.0
-
-
-async def seed_run(db: asyncpg.Pool) -> uuid.UUID:
-    """A project, a testset, an http system version and a run executing it; returns the run id."""
-    project, testset, system, version, run = (uuid.uuid4() for _ in range(5))
-    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
-    await db.execute(
-        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
-    )
-    await db.execute("INSERT INTO systems (id, project_id, name) VALUES ($1, $2, 's')", system, project)
-    await db.execute(
-        "INSERT INTO system_versions (id, system_id, name, kind, config) VALUES ($1, $2, 'v1', 'http', $3)",
-        version,
-        system,
-        {"url": "http://127.0.0.1:1/unused"},
-    )
-    await db.execute(
-        "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id, metric_version_ids,"
-        " source, status, trials, max_concurrency, expected_records)"
-        " VALUES ($1, $2, $3, 1, $4, '{}', 'api', 'running_execution', 1, 10, 100)",
-        run,
-        project,
-        testset,
-        version,
-    )
-    return run
 
 
 async def leases(db: asyncpg.Pool, run: uuid.UUID) -> dict[uuid.UUID, tuple[int, int]]:

@@ -1,5 +1,6 @@
 """Rows written straight into a test database: a project, a testset of bare testcases, heuristic
-metric versions and a run over them (for tests of one layer, without the services)."""
+metric versions and a run over them, or a run of an http system (for tests of one layer, without
+the services)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,30 @@ async def seed(
         testcases * trials,
     )
     return run, case_ids, version_ids
+
+
+async def seed_http_run(db: asyncpg.Pool, *, max_concurrency: int = 10) -> uuid.UUID:
+    """A project, a testset, an http system version and a run executing it; returns the run id."""
+    project, testset, system, version, run = (uuid.uuid4() for _ in range(5))
+    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
+    await db.execute(
+        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
+    )
+    await db.execute("INSERT INTO systems (id, project_id, name) VALUES ($1, $2, 's')", system, project)
+    await db.execute(
+        "INSERT INTO system_versions (id, system_id, name, kind, config) VALUES ($1, $2, 'v1', 'http', $3)",
+        version,
+        system,
+        {"url": "http://127.0.0.1:1/unused"},
+    )
+    await db.execute(
+        "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id, metric_version_ids,"
+        " source, status, trials, max_concurrency, expected_records)"
+        " VALUES ($1, $2, $3, 1, $4, '{}', 'api', 'running_execution', 1, $5, 100)",
+        run,
+        project,
+        testset,
+        version,
+        max_concurrency,
+    )
+    return run
