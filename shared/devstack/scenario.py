@@ -24,7 +24,9 @@ class DemoIds:
     metric_ids: list[str]
 
 
-# The API takes at most this many testcases a request; a larger testset is sent in parts.
+# The API takes at most this many testcases a request (the orchestrator's
+# MAX_TESTCASES_PER_REQUEST, services/run_orchestrator/testsets/validation.py; a client of the
+# API does not import it): a larger testset is sent in parts.
 MAX_PER_REQUEST = 10_000
 
 

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from services.run_orchestrator.reviews.repository import Item, ReviewRepository
+from tests.support.db_seed import project_and_testset
 
 pytestmark = pytest.mark.postgres
 
@@ -27,11 +28,8 @@ class Queue:
 
 async def seed(db: asyncpg.Pool, records: int) -> Queue:
     """A run pinning a human metric, each of its records with a pending score."""
-    project, testset, metric, version, run = (uuid.uuid4() for _ in range(5))
-    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
-    await db.execute(
-        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
-    )
+    project, testset = await project_and_testset(db)
+    metric, version, run = (uuid.uuid4() for _ in range(3))
     await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, 'helpful')", metric, project)
     await db.execute(
         "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"

@@ -10,16 +10,23 @@ from collections.abc import Sequence
 import asyncpg
 
 
+async def project_and_testset(db: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
+    """A project and an empty testset of it: (project id, testset id)."""
+    project, testset = uuid.uuid4(), uuid.uuid4()
+    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
+    await db.execute(
+        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
+    )
+    return project, testset
+
+
 async def seed(
     db: asyncpg.Pool, testcases: int, trials: int, metrics: Sequence[tuple[str, str, dict[str, object]]]
 ) -> tuple[uuid.UUID, list[uuid.UUID], list[uuid.UUID]]:
     """A project, a testset, metric versions (name, output type, config) and a run; returns
     (run id, testcase ids, metric version ids)."""
-    project, testset, run = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
-    await db.execute(
-        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
-    )
+    project, testset = await project_and_testset(db)
+    run = uuid.uuid4()
     case_ids = [uuid.uuid4() for _ in range(testcases)]
     for case in case_ids:
         await db.execute("INSERT INTO testcases (id, testset_id) VALUES ($1, $2)", case, testset)
@@ -51,11 +58,8 @@ async def seed(
 
 async def seed_http_run(db: asyncpg.Pool, *, max_concurrency: int = 10) -> uuid.UUID:
     """A project, a testset, an http system version and a run executing it; returns the run id."""
-    project, testset, system, version, run = (uuid.uuid4() for _ in range(5))
-    await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
-    await db.execute(
-        "INSERT INTO testsets (id, project_id, name, field_mapping) VALUES ($1, $2, 't', '{}')", testset, project
-    )
+    project, testset = await project_and_testset(db)
+    system, version, run = (uuid.uuid4() for _ in range(3))
     await db.execute("INSERT INTO systems (id, project_id, name) VALUES ($1, $2, 's')", system, project)
     await db.execute(
         "INSERT INTO system_versions (id, system_id, name, kind, config) VALUES ($1, $2, 'v1', 'http', $3)",
