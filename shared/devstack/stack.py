@@ -305,10 +305,15 @@ class Stack:
         if self._broker is not None:
             stop_process(self._broker)
 
+    @property
+    def broker_pid(self) -> int | None:
+        """The broker process the stack started; None with an outside broker."""
+        return self._broker.pid if self._broker else None
+
     def state(self) -> dict[str, object]:
         return {
             "pids": [p.pid for p in self.processes],
-            "broker_pid": self._broker.pid if self._broker else None,
+            "broker_pid": self.broker_pid,
             "ports": self.ports,
             "database_url": self.database_url,
             "bus_url": self.bus_url,

@@ -27,9 +27,12 @@ from shared.devstack.stack import Stack, StackConfig, bus_from_env
 SMALL = 10
 
 
-async def _run(client: Client, ids: scenario.DemoIds, notes: str) -> tuple[float, float | None, qpb.RunView]:
+async def _run(
+    client: Client, ids: scenario.DemoIds, notes: str, poll_s: float = 0.02
+) -> tuple[float, float | None, qpb.RunView]:
     """Kick a run off and poll it to its end: (seconds to completion, seconds until every record
-    was in, the final view)."""
+    was in, the final view). Each poll is a GetRun (~0.5 ms of the query service and as much of
+    PostgreSQL): the large run is polled every 0.1 s, not to measure the benchmark's own reads."""
     started = time.perf_counter()
     run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes=notes)
     executed_at = None
@@ -39,7 +42,7 @@ async def _run(client: Client, ids: scenario.DemoIds, notes: str) -> tuple[float
             executed_at = time.perf_counter() - started
         if view.status in ("completed", "failed", "cancelled"):
             return time.perf_counter() - started, executed_at, view
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(poll_s)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -76,8 +79,22 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
+def _postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # an outside PostgreSQL (SCOREKEEPER_DATABASE_URL): not measured
+
+
 def _cpu(stack: Stack) -> dict[str, float]:
-    return {p.name: _cpu_s(p.pid) for p in stack.processes if p.running()}
+    """CPU seconds so far of each service, and of the embedded PostgreSQL (with its backends) and
+    the broker the stack started."""
+    cpu = {p.name: _cpu_s(p.pid) for p in stack.processes if p.running()}
+    if (postmaster := _postmaster_pid(stack.config.data_dir)) is not None:
+        cpu["postgresql"] = _cpu_s(postmaster)
+    if stack.broker_pid is not None:
+        cpu[stack.bus_kind if stack.bus_kind == "nats" else "tansu"] = _cpu_s(stack.broker_pid)
+    return cpu
 
 
 async def _handled(process: ManagedProcess) -> dict[str, float]:
@@ -95,6 +112,7 @@ async def _handled(process: ManagedProcess) -> dict[str, float]:
 
 async def _report_processes(stack: Stack, cpu: dict[str, float], testcases: int) -> None:
     print("  CPU of the run per testcase (ms; each process with its workers):")
+    print(f"    all {sum(cpu.values()) * 1000 / testcases:.2f}:")
     print("    " + ", ".join(f"{name} {seconds * 1000 / testcases:.2f}" for name, seconds in cpu.items() if seconds))
     print("  peak RSS per process (MB; + its worker processes):")
     for p in stack.processes:
@@ -126,7 +144,7 @@ async def bench(testcases: int, replicas: int) -> None:
             quick = [(await _run(client, small, "make bench, small"))[0] for _ in range(4)][1:]
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
             before = _cpu(stack)
-            elapsed, executed_at, view = await _run(client, ids, "make bench")
+            elapsed, executed_at, view = await _run(client, ids, "make bench", poll_s=0.1)
             cpu = {name: seconds - before.get(name, 0.0) for name, seconds in _cpu(stack).items()}
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
