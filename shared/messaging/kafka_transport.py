@@ -17,14 +17,13 @@ from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
+from shared.messaging.kafka_consumer import MAX_REDELIVERY_WAIT_S, ConcurrentConsumer
 from shared.messaging.kafka_topics import DATA_PARTITIONS
 from shared.messaging.nats_transport import raw_decoder
 from shared.messaging.transport import Consume, GroupTiming
 
 # FastStream injects the message being handled through this default.
 _MESSAGE: Any = Context("message")
-# A partition cannot advance past a message waiting for its redelivery: keep the wait short.
-MAX_REDELIVERY_WAIT_S = 5.0
 
 
 class KafkaDelivery:
@@ -50,12 +49,13 @@ class KafkaTransport:
     kind = "kafka"
 
     def __init__(self, url: str, *, service: str, topic_prefix: str, group_timing: GroupTiming | None = None) -> None:
-        servers = [h for h in urlparse(url).netloc.split(",") if h]
-        self.broker = KafkaBroker(
-            servers, client_id=f"scorekeeper-{service}", logger=None, allow_auto_create_topics=False
-        )
+        self._servers = [h for h in urlparse(url).netloc.split(",") if h]
+        self._client_id = f"scorekeeper-{service}"
+        self.broker = KafkaBroker(self._servers, client_id=self._client_id, logger=None, allow_auto_create_topics=False)
         self._prefix = topic_prefix
         self._timing = group_timing or GroupTiming()
+        # Long handlers' subscriptions (prefetch off): shared/messaging/kafka_consumer.py.
+        self.concurrent: list[ConcurrentConsumer] = []
 
     async def start(self) -> None:
         # FastStream starts subscribers one after another, and each aiokafka consumer's start waits
@@ -64,14 +64,19 @@ class KafkaTransport:
         # together, the service's consumers join in one round. This is FastStream's
         # ``BrokerUsecase.start`` (0.7.8) with the subscribers gathered.
         await self.broker.connect()
-        await asyncio.gather(*(subscriber.start() for subscriber in self.broker.subscribers))
+        await asyncio.gather(
+            *(subscriber.start() for subscriber in self.broker.subscribers),
+            *(consumer.start() for consumer in self.concurrent),
+        )
         for publisher in self.broker.publishers:
             await publisher.start()
         self.broker.running = True
 
     async def stop(self, timeout_s: float) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.broker.stop(), timeout_s)
+            await asyncio.wait_for(
+                asyncio.gather(self.broker.stop(), *(consumer.stop() for consumer in self.concurrent)), timeout_s
+            )
 
     async def connected(self) -> bool:
         try:
@@ -87,25 +92,36 @@ class KafkaTransport:
     def subscribe(
         self, name: str, *, service: str, topic: str, consume: Consume, concurrency: int, prefetch: bool
     ) -> None:
+        group_id = f"{self._prefix}scorekeeper-{service}"
+        if not prefetch:
+            # Long handlers: several messages of a partition at once, commits in order.
+            self.concurrent.append(
+                ConcurrentConsumer(
+                    self._servers,
+                    name,
+                    group_id=group_id,
+                    client_id=self._client_id,
+                    consume=consume,
+                    concurrency=concurrency,
+                    timing=self._timing,
+                )
+            )
+            return
+
         async def handle(body: bytes, message: StreamMessage[Any] = _MESSAGE) -> None:
             await consume(KafkaDelivery(body, message))
 
         self.broker.subscriber(
             name,
             # One consumer group per service (its replicas share the partitions).
-            group_id=f"{self._prefix}scorekeeper-{service}",
+            group_id=group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             # A consumer of the group per worker, each handling its partitions in order: more than
             # the topic's partitions would sit idle and make every join a longer rebalance (a batch
             # subscription asks for hundreds of deliveries in flight; on Kafka its batches fill
-            # from the partitions' consumers instead). Long handlers (prefetch off: the executor's
-            # chunks) get a consumer per partition whatever their concurrency: a consumer with two
-            # partitions would hold one's chunks behind the other's slowest call, and the next
-            # message of a partition cannot be taken before the last is committed (offsets commit
-            # in order; NATS frees a loop early instead, transport.fetch_next). make bench on
-            # Tansu, N = 20,000: 348 testcases/s with 8 consumers, 677 with 12.
-            max_workers=DATA_PARTITIONS if not prefetch else min(concurrency, DATA_PARTITIONS),
+            # from the partitions' consumers instead).
+            max_workers=min(concurrency, DATA_PARTITIONS),
             decoder=raw_decoder,
             session_timeout_ms=self._timing.session_timeout_ms,
             heartbeat_interval_ms=self._timing.heartbeat_interval_ms,

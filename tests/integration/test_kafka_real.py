@@ -7,7 +7,10 @@ shared.messaging.kafka_topics (as the devstack and the compose / k8s jobs do), s
 a cluster with anything else.
 
 What a real broker adds over tests/integration/test_kafka_wiring.py: the ack is a committed
-consumer-group offset, and a nack really seeks back and the message comes again.
+consumer-group offset, and a nack really seeks back and the message comes again. Each round trip
+runs on both kinds of subscription: FastStream's consumers (a partition's messages one after
+another) and, for long handlers (``prefetch=False``, the executor's chunks), the consumer of
+shared/messaging/kafka_consumer.py (several of a partition's messages at once, commits in order).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from shared.embedded_kafka import FAST_JOIN
 from shared.events import DeadLetter, ScoreRequested
 from shared.messaging.bus import Bus
 from shared.messaging.errors import InvalidEvent
+from shared.messaging.kafka_consumer import ConcurrentConsumer
 from shared.messaging.kafka_topics import create_topics
-from shared.messaging.transport import GroupTiming
+from shared.messaging.transport import GroupTiming, fetch_next
 from shared.topics import ALL_TOPICS, Topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -160,9 +164,21 @@ async def eventually(condition: Callable[[], bool], what: str, timeout_s: float 
         pytest.fail(f"after {timeout_s:.0f} s: {what}")
 
 
+# How a test subscribes: FastStream's consumers, or the long handlers' concurrent consumer.
+SUBSCRIPTIONS = [pytest.param(True, id="prefetch"), pytest.param(False, id="long-handlers")]
+
+
+def concurrent_consumers(bus: Bus) -> list[ConcurrentConsumer]:
+    return list(bus._transport.concurrent)  # type: ignore[attr-defined]
+
+
 async def until_each_consumer_owns_a_partition(bus: Bus) -> None:
     # Publishing before the group settles would let a rebalance redeliver an in-flight message
     # (allowed by at-least-once, but it would blur the exact counts asserted below).
+    if concurrent := concurrent_consumers(bus):
+        (consumer,) = concurrent
+        await eventually(lambda: len(consumer.assignment()) == PARTITIONS, "the consumer group never settled")
+        return
     (subscriber,) = bus.broker.subscribers
     # What FastStream builds for manual acks with several workers: one consumer per worker.
     assert isinstance(subscriber, ConcurrentBetweenPartitionsSubscriber)
@@ -199,8 +215,9 @@ async def wait_committed(bootstrap: str, group: str, topic: str, expected: int) 
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", SUBSCRIPTIONS)
 async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
-    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None, prefetch: bool
 ) -> None:
     bus = make_bus(kafka_bootstrap, prefix, timing)
     handled: list[ScoreRequested] = []
@@ -211,7 +228,7 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
             raise InvalidEvent(f"unknown record {event.record_id}")
         handled.append(event)
 
-    bus.subscribe(ScoreRequested, handle)
+    bus.subscribe(ScoreRequested, handle, prefetch=prefetch)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
     valid = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
     poison = ScoreRequested(run_id=uuid.uuid4(), record_id=poison_record, metric_version_id=uuid.uuid4())
@@ -259,8 +276,9 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", SUBSCRIPTIONS)
 async def test_a_failing_message_is_redelivered_then_dead_lettered(
-    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None, prefetch: bool
 ) -> None:
     attempts, max_deliveries = 2, 3
     # A failure of the message's own (not an outage): counted, so it cannot loop forever.
@@ -272,7 +290,7 @@ async def test_a_failing_message_is_redelivered_then_dead_lettered(
         calls += 1
         raise RuntimeError("the scorer crashed on it")
 
-    bus.subscribe(ScoreRequested, handle)
+    bus.subscribe(ScoreRequested, handle, prefetch=prefetch)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
     event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
 
@@ -293,7 +311,8 @@ async def test_a_failing_message_is_redelivered_then_dead_lettered(
         await bus.drain(timeout_s=10)
         await observer.stop()
 
-    # Each nack seeks back, so Kafka delivers it again: max_deliveries deliveries × attempts each.
+    # Each nack seeks back (or, for long handlers, the message is handled again in place, its
+    # offset uncommitted): max_deliveries deliveries × attempts each.
     assert calls == attempts * max_deliveries
     assert len(letters) == 1
     assert letters[0].error == (f"gave up after {max_deliveries} deliveries: RuntimeError('the scorer crashed on it')")
@@ -301,8 +320,9 @@ async def test_a_failing_message_is_redelivered_then_dead_lettered(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("prefetch", SUBSCRIPTIONS)
 async def test_an_outage_is_redelivered_until_it_passes_and_dead_letters_nothing(
-    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None, prefetch: bool
 ) -> None:
     # One delivery allowed: an outage that outlasts it many times over is still never counted.
     bus = make_bus(kafka_bootstrap, prefix, timing, attempts=1, max_deliveries=1, max_backoff_s=0.2)
@@ -316,7 +336,7 @@ async def test_an_outage_is_redelivered_until_it_passes_and_dead_letters_nothing
             raise ConnectionError("database unavailable")
         handled.append(event)
 
-    bus.subscribe(ScoreRequested, handle)
+    bus.subscribe(ScoreRequested, handle, prefetch=prefetch)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
     event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
 
@@ -334,3 +354,88 @@ async def test_an_outage_is_redelivered_until_it_passes_and_dead_letters_nothing
 
     # Each nack seeks back and Kafka delivers it again: five outages, then handled once.
     assert (calls, handled, letters) == (6, [event], [])
+
+
+@pytest.mark.asyncio
+async def test_long_handlers_take_a_partitions_next_messages_and_commit_in_order(
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+) -> None:
+    # Four messages on one partition, two handled at once: the first is held, and the other three
+    # are handled beside it; nothing is committed past the held one until it is done.
+    bus = make_bus(kafka_bootstrap, prefix, timing)
+    first = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    rest = [
+        ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4()) for _ in range(3)
+    ]
+    started, release = asyncio.Event(), asyncio.Event()
+    handled: list[ScoreRequested] = []
+    running = peak = 0
+
+    async def handle(event: ScoreRequested) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            if event == first:
+                started.set()
+                await release.wait()
+            else:
+                await asyncio.sleep(0.05)
+            handled.append(event)
+        finally:
+            running -= 1
+
+    bus.subscribe(ScoreRequested, handle, concurrency=2, prefetch=False)
+    group, topic = f"{prefix}scorekeeper-{SERVICE}", f"{prefix}score.requested"
+    await bus.start()
+    try:
+        await until_each_consumer_owns_a_partition(bus)
+        for event in [first, *rest]:
+            await bus.publish(event, key="one partition")
+        await eventually(
+            lambda: started.is_set() and len(handled) == 3, "the held message's neighbours were not handled"
+        )
+        await asyncio.sleep(0.5)
+        assert await committed_offsets(kafka_bootstrap, group, topic) == 0
+        release.set()
+        await wait_committed(kafka_bootstrap, group, topic, expected=4)
+    finally:
+        await bus.drain(timeout_s=10)
+
+    assert handled == [*rest, first]
+    assert peak == 2
+
+
+@pytest.mark.asyncio
+async def test_a_long_handler_waiting_frees_its_slot_for_the_next_message(
+    kafka_bootstrap: str, prefix: str, timing: GroupTiming | None
+) -> None:
+    # One slot: a handler that has nothing to do for a while (its calls wait out a backoff) calls
+    # fetch_next, and the next message of its partition is handled meanwhile.
+    bus = make_bus(kafka_bootstrap, prefix, timing)
+    waiting = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    after = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    release = asyncio.Event()
+    handled: list[ScoreRequested] = []
+
+    async def handle(event: ScoreRequested) -> None:
+        if event == waiting:
+            fetch_next()
+            await release.wait()
+        handled.append(event)
+
+    bus.subscribe(ScoreRequested, handle, concurrency=1, prefetch=False)
+    group, topic = f"{prefix}scorekeeper-{SERVICE}", f"{prefix}score.requested"
+    await bus.start()
+    try:
+        await until_each_consumer_owns_a_partition(bus)
+        await bus.publish(waiting, key="one partition")
+        await bus.publish(after, key="one partition")
+        await eventually(lambda: handled == [after], "the next message waited for the freed handler")
+        assert await committed_offsets(kafka_bootstrap, group, topic) == 0
+        release.set()
+        await wait_committed(kafka_bootstrap, group, topic, expected=2)
+    finally:
+        await bus.drain(timeout_s=10)
+
+    assert handled == [after, waiting]
