@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.scorer.aggregates import NOTHING, Contribution, contribution
+from services.scorer.aggregates import Contribution, Deltas, contribution
 from shared.db.pool import Connection
 from shared.ids import counter_shard
 from shared.scoring.metric import MetricVersion, ScoreOutcome
@@ -116,32 +116,26 @@ class ScoreRepository:
         an earlier one when ``replace`` is set. The aggregates move by exactly the difference
         between the old and the new rows, summed per aggregate row.
         """
-        deltas: dict[tuple[uuid.UUID, uuid.UUID, int, int], Contribution] = {}
+        deltas = Deltas()
         changed: list[bool] = []
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = {row["id"] for row in await conn.fetch(_INSERT_SCORES, *_score_columns(writes))}
             for write in writes:
-                before = NOTHING
-                if write.score_id not in inserted:
-                    old = await self._replaced(conn, write)
-                    if old is None:
-                        changed.append(False)
-                        continue
-                    before = old
                 key = (write.record.run_id, write.metric.id, write.record.trial, counter_shard(write.record.id))
-                deltas[key] = deltas.get(key, NOTHING) + (write.contribution() - before)
+                if write.score_id in inserted:
+                    deltas.add(key, write.contribution())
+                elif (old := await self._replaced(conn, write)) is not None:
+                    deltas.add(key, write.contribution(), old)
+                else:
+                    changed.append(False)
+                    continue
                 changed.append(True)
             if deltas:
-                # Sorted: every transaction locks aggregate rows in the same order (no deadlocks).
-                keys = sorted(deltas)
-                values = [deltas[k].values() for k in keys]
+                rows = deltas.rows()
                 await conn.execute(
                     _ADD_TO_AGGREGATES,
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    [k[2] for k in keys],
-                    [k[3] for k in keys],
-                    *([v[i] for v in values] for i in range(len(Contribution.columns()))),
+                    *([key[i] for key, _ in rows] for i in range(4)),
+                    *([sums[i] for _, sums in rows] for i in range(len(Contribution.columns()))),
                 )
         return changed
 

@@ -1,6 +1,8 @@
 """Apache Kafka (and Kafka-protocol brokers such as Tansu): one consumer group per service, manual
 commits after the handler is done (never FastStream's ACK_FIRST). Kafka keeps no per-message
 delivery count and cannot delay one message: a redelivery is a wait here, then a seek back.
+Long handlers (``prefetch=False``: the executor's chunks) get a consumer of their own instead,
+which handles several of a partition's messages at once (shared/messaging/kafka_consumer.py).
 
 Topics are never created here: FastStream would create a subscribed topic with one partition,
 and brokers that auto-create would pick their own count. shared/messaging/kafka_topics.py creates

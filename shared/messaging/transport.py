@@ -43,8 +43,10 @@ FETCH_NEXT: ContextVar[Callable[[], None] | None] = ContextVar("fetch_next", def
 def fetch_next() -> None:
     """Let the pull loop that delivered the message being handled fetch its next one now; the
     handler goes on and still settles its own message when done. For a long handler that has
-    nothing to do for a while (every call it waits for is in a retry's backoff). A no-op where
-    the transport cannot: Kafka commits offsets in order, so a partition's next message waits."""
+    nothing to do for a while (every call it waits for is in a retry's backoff). NATS frees the
+    pull loop; Kafka frees a slot of the long handlers' consumer (its commits stay in order,
+    shared/messaging/kafka_consumer.py); a no-op for FastStream's Kafka consumers, which take a
+    partition's messages one after another."""
     free = FETCH_NEXT.get()
     if free is not None:
         free()
