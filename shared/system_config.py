@@ -16,6 +16,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 # One "{{ … }}" and nothing else (not "{{ a }} and {{ b }}").
 _WHOLE_EXPRESSION = re.compile(r"^\{\{\s*((?:(?!\{\{|\}\}).)+?)\s*\}\}$", re.DOTALL)
+# An expression that is only a dotted path ("inputs.question"): looked up without Jinja.
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_LITERALS = {"true", "false", "none", "True", "False", "None"}
 _INDEX = re.compile(r"-?[0-9]+")
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # An HTTP header name (RFC 9110 token).
@@ -220,14 +223,38 @@ def _strings(value: Any) -> list[str]:
 def _compile(text: str) -> Any:
     whole = _WHOLE_EXPRESSION.match(text)
     if whole:
-        return ("expression", _ENV.compile_expression(whole.group(1), undefined_to_none=False))
+        expression = _ENV.compile_expression(whole.group(1), undefined_to_none=False)
+        if _DOTTED_PATH.fullmatch(whole.group(1)) and whole.group(1).split(".")[0] not in _LITERALS:
+            return ("path", (tuple(whole.group(1).split(".")), expression))
+        return ("expression", expression)
     return ("template", _ENV.from_string(text))
+
+
+def _look_up(path: tuple[str, ...], context: dict[str, Any]) -> Any:
+    """A dotted path's value where each step is a key of a dict: what Jinja's sandbox answers,
+    at a tenth of its cost (the executor fills a body per call). _NOT_FOUND when Jinja must answer: a
+    step missing (its UndefinedError names it), not a dict, or the name of a dict's attribute
+    ("inputs.items" is the method in Jinja)."""
+    value: Any = context
+    for step in path:
+        if not isinstance(value, dict) or step not in value or hasattr(dict, step):
+            return _NOT_FOUND
+        value = value[step]
+    return value
+
+
+_NOT_FOUND = object()
 
 
 def render_body(template: Any, context: dict[str, Any]) -> Any:
     """Fill a body template from a testcase; TemplateError / jinja2 UndefinedError on a bad reference."""
     if isinstance(template, str):
         mode, compiled = _compile(template)
+        if mode == "path":
+            path, compiled = compiled
+            if (found := _look_up(path, context)) is not _NOT_FOUND:
+                return found
+            mode = "expression"
         if mode == "expression":
             value = compiled(**context)
             if isinstance(value, Undefined):

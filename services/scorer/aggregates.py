@@ -67,22 +67,31 @@ def contribution(
     """What one score row adds: a completed one its value and verdict (and the confusion count
     against ``label``), an errored or pending one its count; every one the judge's usage. Built
     in one go: the scorer makes one per score (three per testcase in make bench)."""
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "cost_usd": cost_usd or 0.0}
+    cost = cost_usd or 0.0
     if status != "completed":
-        return Contribution(errored=int(status == "errored"), pending=int(status == "pending"), **usage)
+        return Contribution(
+            errored=int(status == "errored"),
+            pending=int(status == "pending"),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+        )
     v = value or 0.0
     predicted = bool(passed)
-    confusion = (
-        {}
-        if label is None
-        else {
-            "true_pos": int(predicted and label),
-            "false_pos": int(predicted and not label),
-            "false_neg": int(not predicted and label),
-            "true_neg": int(not predicted and not label),
-        }
+    known = label is not None
+    return Contribution(
+        scored=1,
+        passed=int(predicted),
+        sum=v,
+        sum_sq=v * v,
+        true_pos=int(known and predicted and bool(label)),
+        false_pos=int(known and predicted and not label),
+        false_neg=int(known and not predicted and bool(label)),
+        true_neg=int(known and not predicted and not label),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost,
     )
-    return Contribution(scored=1, passed=int(predicted), sum=v, sum_sq=v * v, **usage, **confusion)
 
 
 class Deltas:

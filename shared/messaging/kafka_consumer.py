@@ -63,7 +63,9 @@ class _Partition:
 class ConcurrentDelivery:
     """One message of a partition, as the bus sees it (shared/messaging/transport.py)."""
 
-    def __init__(self, consumer: ConcurrentConsumer, tp: TopicPartition, part: _Partition, record: ConsumerRecord) -> None:
+    def __init__(
+        self, consumer: ConcurrentConsumer, tp: TopicPartition, part: _Partition, record: ConsumerRecord
+    ) -> None:
         self.body: bytes = record.value or b""
         self._consumer = consumer
         self.tp = tp

@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
 
 from shared.system_config import (
     extract_path,
@@ -144,6 +146,42 @@ def test_sandbox_blocks_unsafe_attributes(template: Any) -> None:
 def test_sandbox_blocks_unsafe_attribute_in_whole_expression() -> None:
     with pytest.raises(SecurityError):
         render_body("{{ ''.__class__ }}", TESTCASE)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ inputs.question }}",
+        "{{inputs.nested.k}}",
+        "{{ inputs.nothing }}",
+        "{{ inputs.items }}",  # a dict's method in Jinja, not a key
+        "{{ inputs.question.upper }}",
+        "{{ none }}",
+        "{{ true }}",
+        "{{ metadata }}",
+        "{{ inputs.nested.missing }}",
+        "{{ inputs.__class__ }}",
+    ],
+)
+def test_a_dotted_path_is_what_jinja_answers(template: str) -> None:
+    # render_body looks a whole "{{ a.b.c }}" up without Jinja; Jinja's sandbox must agree.
+    expression = SandboxedEnvironment(undefined=StrictUndefined).compile_expression(
+        template.strip("{} "), undefined_to_none=False
+    )
+
+    def outcome(render: Any) -> Any:
+        try:
+            value = render()
+            if hasattr(value, "_fail_with_undefined_error"):
+                value._fail_with_undefined_error()
+        except Exception as exc:
+            return type(exc), str(exc)
+        return repr(value) if callable(value) else value
+
+    got = outcome(lambda: render_body(template, TESTCASE))
+    assert got == outcome(lambda: expression(**TESTCASE))
+    if template == "{{ inputs.question }}":
+        assert got == "What is 2 + 2?"
 
 
 MULTI = "{{ inputs.n }} and {{ inputs.question }}"
