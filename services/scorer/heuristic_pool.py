@@ -11,6 +11,13 @@ scores. So each score is computed in a worker process (pebble), which:
   signal), and replaced;
 - is never given more work for a metric version that exceeded its bound on ``trip_after`` records
   in a row, for ``pause_s``: its scores error at once, so other runs keep being scored.
+
+Except where a worker costs more than it guards: a heuristic whose work grows only linearly with
+the text it reads (``IN_PROCESS_KINDS``: comparisons, substring tests, lengths, a JSON parse,
+numbers), on a record whose outputs and expected values are flat and small (``IN_PROCESS_MAX_CHARS``
+in all), is scored here, in microseconds. Pickling the record to a worker and the outcome back
+cost more than that (make bench: ~0.03 ms of CPU a score). Regexes, JSON Schema, similarity and
+overlap measures (quadratic), and anything on a large or nested record always go to a worker.
 """
 
 from __future__ import annotations
@@ -75,6 +82,42 @@ def _score_many_in_worker(items: list[tuple[MetricVersion, ScoringInput]], cpu_s
     return [_score_in_worker(metric, record, cpu_s) for metric, record in items]
 
 
+# Heuristics scored in this process on small records (see the module's docstring).
+IN_PROCESS_KINDS = frozenset(
+    {
+        "exact_match",
+        "contains",
+        "contains_all",
+        "contains_any",
+        "not_contains",
+        "starts_with",
+        "length_between",
+        "json_valid",
+        "numeric_close",
+        "latency_under",
+        "cost_under",
+    }
+)
+IN_PROCESS_MAX_CHARS = 4096
+
+
+def in_process(metric: MetricVersion, record: ScoringInput) -> bool:
+    """Whether to score here: a linear heuristic on a record whose outputs and expected values are
+    strings, numbers, booleans or nulls of at most ``IN_PROCESS_MAX_CHARS`` characters in all."""
+    if metric.config.get("kind") not in IN_PROCESS_KINDS:
+        return False
+    chars = 0
+    for values in (record.outputs, record.expected):
+        for value in values.values():
+            if isinstance(value, str):
+                chars += len(value)
+            elif value is None or isinstance(value, bool | int | float):
+                chars += 32
+            else:
+                return False
+    return chars <= IN_PROCESS_MAX_CHARS
+
+
 def _warm() -> None:
     """Nothing: running it starts a worker before work arrives."""
 
@@ -105,10 +148,12 @@ class HeuristicPool:
         only the score that caused it is errored (and counted against its metric)."""
         outcomes: list[ScoreOutcome | None] = [None] * len(items)
         todo: list[int] = []
-        for i, (metric, _) in enumerate(items):
+        for i, (metric, record) in enumerate(items):
             paused = self._paused(metric)
             if paused is not None:
                 outcomes[i] = paused
+            elif in_process(metric, record):
+                outcomes[i] = score_heuristic(metric, record)
             else:
                 todo.append(i)
         groups = [todo[i : i + group] for i in range(0, len(todo), group)]
@@ -143,6 +188,8 @@ class HeuristicPool:
     async def score(self, metric: MetricVersion, record: ScoringInput) -> ScoreOutcome:
         if (paused := self._paused(metric)) is not None:
             return paused
+        if in_process(metric, record):
+            return score_heuristic(metric, record)
         future = self._pool.schedule(_score_in_worker, args=(metric, record, self._cpu_s), timeout=4 * self._cpu_s)
         outcome: ScoreOutcome | None
         try:

@@ -38,8 +38,39 @@ async def pool() -> AsyncIterator[HeuristicPool]:
 
 
 async def test_a_heuristic_is_scored_in_a_worker(pool: HeuristicPool) -> None:
-    outcome = await pool.score(metric("exact_match", {"expected_field": "answer"}), record("Paris", "Paris"))
+    outcome = await pool.score(metric("token_f1", {"expected_field": "answer"}), record("Paris", "Paris"))
     assert (outcome.status, outcome.value, outcome.passed) == ("completed", True, True)
+
+
+async def test_linear_heuristics_on_small_records_are_scored_here_and_the_rest_in_workers(
+    pool: HeuristicPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[int] = []
+    schedule = pool._pool.schedule
+
+    def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+        batch = kwargs.get("args", args[0] if args else ())[0]
+        sent.append(len(batch) if isinstance(batch, list) else 1)
+        return schedule(function, *args, **kwargs)
+
+    monkeypatch.setattr(pool._pool, "schedule", counted)
+    exact = metric("exact_match", {"expected_field": "answer"})
+    small, large = record("Paris", "Paris"), record("Paris " * 1_000, "Paris")
+    nested = ScoringInput(outputs={"response": {"city": "Paris"}}, expected={"answer": "Paris"})
+    regex = metric("regex", {"pattern": "P.*"})
+
+    outcomes = await pool.score_many([(exact, small), (exact, large), (exact, nested), (regex, small)])
+
+    assert [(o.status, o.passed) for o in outcomes] == [
+        ("completed", True),
+        ("completed", False),
+        ("completed", False),
+        ("completed", True),
+    ]
+    assert sent == [3]  # one round trip, for the large record, the nested one and the regex
+    sent.clear()
+    assert (await pool.score(exact, small)).passed is True
+    assert sent == []
 
 
 async def test_a_catastrophic_regex_errors_quickly_naming_the_pattern(pool: HeuristicPool) -> None:
