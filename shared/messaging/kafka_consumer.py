@@ -173,7 +173,10 @@ class ConcurrentConsumer:
             except TimeoutError:
                 await self._poll_without_taking()
         fetched = await self.consumer.getmany(timeout_ms=1000, max_records=self._slots - self._busy)
+        assigned = self.consumer.assignment()
         for tp, records in fetched.items():
+            if tp not in assigned:
+                continue  # revoked since the fetch: its new owner reads it from the last commit
             part = self._partitions.setdefault(tp, _Partition())
             for record in records:
                 part.done[record.offset] = False
