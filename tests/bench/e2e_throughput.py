@@ -3,8 +3,10 @@
 N testcases × 3 heuristic metrics against the demo system at zero latency, on the embedded
 PostgreSQL and NATS JetStream (``SCOREKEEPER_BUS=kafka``: Tansu; ``SCOREKEEPER_BUS_URL``: that
 broker). Prints, with the machine's load: a 10-testcase run's kickoff → completed (median of 3),
-the N-testcase run's records/s and scores/s, each service's peak RSS (its process and its worker
-processes) and, per replica, the events it handled (how the work was shared).
+the N-testcase run's records/s and scores/s (kickoff to completed, and between 10% and 90% of its
+records), the CPU each process used per testcase (the services, PostgreSQL, the broker), each
+service's peak RSS (its process and its worker processes) and, per replica, the events it handled
+(how the work was shared).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,21 +30,43 @@ from shared.devstack.stack import Stack, StackConfig, bus_from_env
 SMALL = 10
 
 
-async def _run(
-    client: Client, ids: scenario.DemoIds, notes: str, poll_s: float = 0.02
-) -> tuple[float, float | None, qpb.RunView]:
-    """Kick a run off and poll it to its end: (seconds to completion, seconds until every record
-    was in, the final view). Each poll is a GetRun (~0.5 ms of the query service and as much of
-    PostgreSQL): the large run is polled every 0.1 s, not to measure the benchmark's own reads."""
+@dataclass
+class Timeline:
+    """When a run got there, in seconds from its kickoff."""
+
+    completed: float = 0.0
+    all_records: float | None = None
+    # (seconds, records in) at the first poll past 10% and past 90% of the records
+    tenth: tuple[float, int] | None = None
+    ninetieth: tuple[float, int] | None = None
+
+    def steady_rate(self) -> float | None:
+        """Records a second between 10% and 90% of them: the pipeline's pace, without the ramp
+        at the start and the last retries' backoff at the end."""
+        if self.tenth is None or self.ninetieth is None or self.ninetieth[0] <= self.tenth[0]:
+            return None
+        return (self.ninetieth[1] - self.tenth[1]) / (self.ninetieth[0] - self.tenth[0])
+
+
+async def _run(client: Client, ids: scenario.DemoIds, notes: str, poll_s: float = 0.02) -> tuple[Timeline, qpb.RunView]:
+    """Kick a run off and poll it to its end. Each poll is a GetRun (~0.5 ms of the query service
+    and as much of PostgreSQL): the large run is polled every 0.1 s, not to measure the
+    benchmark's own reads."""
     started = time.perf_counter()
     run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, notes=notes)
-    executed_at = None
+    timeline = Timeline()
     while True:
         view = await client.get_run(run.id)
-        if executed_at is None and view.records == view.expected_records:
-            executed_at = time.perf_counter() - started
+        at = time.perf_counter() - started
+        if timeline.tenth is None and view.records >= view.expected_records / 10:
+            timeline.tenth = (at, view.records)
+        if timeline.ninetieth is None and view.records >= view.expected_records * 9 / 10:
+            timeline.ninetieth = (at, view.records)
+        if timeline.all_records is None and view.records == view.expected_records:
+            timeline.all_records = at
         if view.status in ("completed", "failed", "cancelled"):
-            return time.perf_counter() - started, executed_at, view
+            timeline.completed = at
+            return timeline, view
         await asyncio.sleep(poll_s)
 
 
@@ -141,10 +166,11 @@ async def bench(testcases: int, replicas: int) -> None:
         print(f"load average before: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min)")
         async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120, api_key=stack.admin_key) as client:
             small = await scenario.prepare(client, stack.demo_system_url, SMALL, name="bench small")
-            quick = [(await _run(client, small, "make bench, small"))[0] for _ in range(4)][1:]
+            quick = [(await _run(client, small, "make bench, small"))[0].completed for _ in range(4)][1:]
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
             before = _cpu(stack)
-            elapsed, executed_at, view = await _run(client, ids, "make bench", poll_s=0.1)
+            timeline, view = await _run(client, ids, "make bench", poll_s=0.1)
+            elapsed = timeline.completed
             cpu = {name: seconds - before.get(name, 0.0) for name, seconds in _cpu(stack).items()}
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
@@ -157,8 +183,10 @@ async def bench(testcases: int, replicas: int) -> None:
             print(
                 f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores"
             )
-            print(f"  all records in after {executed_at or 0:.2f}s; completed after {elapsed:.2f}s")
-            print(f"  testcases/s: {view.records / elapsed:,.0f}")
+            print(f"  all records in after {timeline.all_records or 0:.2f}s; completed after {elapsed:.2f}s")
+            print(f"  testcases/s: {view.records / elapsed:,.0f} (kickoff to completed)")
+            if (steady := timeline.steady_rate()) is not None:
+                print(f"  testcases/s between 10% and 90% of the records: {steady:,.0f}")
             print(f"  scores/s:    {view.scores / elapsed:,.0f}")
             await _report_processes(stack, cpu, testcases)
             print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
