@@ -125,20 +125,29 @@ class ConcurrentConsumer:
         self._committed: dict[TopicPartition, int] = {}
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=servers,
-            group_id=group_id,
-            client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=timing.session_timeout_ms,
-            heartbeat_interval_ms=timing.heartbeat_interval_ms,
-            rebalance_timeout_ms=timing.rebalance_timeout_ms,
-        )
+        self._settings = {
+            "bootstrap_servers": servers,
+            "group_id": group_id,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": timing.session_timeout_ms,
+            "heartbeat_interval_ms": timing.heartbeat_interval_ms,
+            "rebalance_timeout_ms": timing.rebalance_timeout_ms,
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the consumer has not been started")
+        return self._consumer
 
     async def start(self) -> None:
-        self.consumer.subscribe([self._topic], listener=_Revoked(self))
-        await self.consumer.start()
+        # Made here, not in __init__: aiokafka binds the consumer to the running event loop.
+        self._consumer = AIOKafkaConsumer(**self._settings)
+        self._consumer.subscribe([self._topic], listener=_Revoked(self))
+        await self._consumer.start()
         self._loop = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -147,10 +156,11 @@ class ConcurrentConsumer:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._loop
-        await self.consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     def assignment(self) -> set[TopicPartition]:
-        return set(self.consumer.assignment())
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
 
     # -- taking messages ---------------------------------------------------------------------
 
