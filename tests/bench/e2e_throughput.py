@@ -185,8 +185,11 @@ async def bench(testcases: int, replicas: int) -> None:
             )
             print(f"  all records in after {timeline.all_records or 0:.2f}s; completed after {elapsed:.2f}s")
             print(f"  testcases/s: {view.records / elapsed:,.0f} (kickoff to completed)")
-            if (steady := timeline.steady_rate()) is not None:
-                print(f"  testcases/s between 10% and 90% of the records: {steady:,.0f}")
+            if (steady := timeline.steady_rate()) is not None and timeline.tenth and timeline.ninetieth:
+                print(
+                    f"  testcases/s between 10% and 90% of the records: {steady:,.0f}"
+                    f" (10% in after {timeline.tenth[0]:.2f}s, 90% after {timeline.ninetieth[0]:.2f}s)"
+                )
             print(f"  scores/s:    {view.scores / elapsed:,.0f}")
             await _report_processes(stack, cpu, testcases)
             print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
