@@ -1,10 +1,10 @@
 """make bench-executor: one large run over 1, then 2 executor replicas.
 
 N testcases against the demo system answering after a fixed latency, every service its own
-process on the embedded PostgreSQL and NATS JetStream, no metrics (the executor is what is
-measured). Each executor may have ``--per-replica`` calls in flight; the run allows twice that,
-so a second replica can double the throughput. For each case it prints the time from kickoff to
-the last record stored, and how close that is to the bound
+process on the embedded PostgreSQL and NATS JetStream (``SCOREKEEPER_BUS=kafka``: Tansu), no
+metrics (the executor is what is measured). Each executor may have ``--per-replica`` calls in
+flight; the run allows twice that, so a second replica can double the throughput. For each case
+it prints the time from kickoff to the last record stored, and how close that is to the bound
 ``testcases × latency / concurrency`` (concurrency: what the replicas together may run).
 """
 
@@ -23,7 +23,7 @@ import httpx
 
 from scorekeeper_sdk import Client
 from shared.devstack import scenario
-from shared.devstack.stack import Stack, StackConfig
+from shared.devstack.stack import Stack, StackConfig, bus_from_env
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,12 @@ async def _measure(
 
 async def bench(args: argparse.Namespace) -> None:
     data_dir = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper")) / "bench-executor"
+    bus, bus_url = bus_from_env()
     stack = Stack(
         StackConfig(
             data_dir=data_dir,
+            bus=bus,
+            bus_url=bus_url,
             replicas={"system_executor": 1},
             demo_latency_ms=args.latency_ms,
             env={"SCOREKEEPER_MAX_CONCURRENCY": str(args.per_replica)},
@@ -116,7 +119,7 @@ async def bench(args: argparse.Namespace) -> None:
     print(
         f"bench-executor: {args.testcases} testcases, demo system at {args.latency_ms:g} ms, "
         f"{args.per_replica} calls in flight per executor replica, run max_concurrency {args.run_concurrency}, "
-        "NATS JetStream + PostgreSQL 16, every service its own process"
+        f"{stack.bus_label} + PostgreSQL 16, every service its own process"
     )
     for case in cases:
         print(
