@@ -25,7 +25,8 @@ class ExecutorSettings(ServiceSettings, LlmSettings, OutboundSettings):
     # N = 2,000: 4 → 313 testcases/s, 8 → 422, 16 → 590). But the broker serves waiting fetches
     # first come, first served: with 16, the first replica took all 15 chunks of a small run.
     # A chunk whose calls left all wait to try again frees its loop for another (up to 2 × this
-    # many more). On Kafka: a consumer per partition instead (shared/messaging/kafka_transport.py).
+    # many more). On Kafka one consumer takes this many chunks at once from the partitions it owns
+    # (shared/messaging/kafka_consumer.py).
     chunk_concurrency: int = Field(default=8, ge=1)
     # A replica's share of a run's max_concurrency is a lease renewed every lease_poll_s (which
     # also bounds how fast a cancelled run stops); a killed replica's lease lapses after lease_ttl_s.

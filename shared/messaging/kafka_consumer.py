@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from shared.messaging.transport import FETCH_NEXT, Consume, GroupTiming
+from shared.messaging.transport import Consume, GroupTiming, handle_freeable
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +219,7 @@ class ConcurrentConsumer:
                 self._busy -= 1
             self._changed.set()
 
-        context = contextvars.copy_context()
-        context.run(FETCH_NEXT.set, free)
-        task = asyncio.create_task(self._handle(delivery), context=context)
+        task = handle_freeable(self._handle(delivery), free)
         self._tasks.add(task)
         task.add_done_callback(ended)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 from typing import Any
@@ -23,7 +22,7 @@ from faststream.nats.message import NatsMessage
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
-from shared.messaging.transport import FETCH_NEXT, Consume
+from shared.messaging.transport import Consume, handle_freeable
 from shared.topics import ALL_TOPICS, nats_stream, physical
 
 log = logging.getLogger(__name__)
@@ -185,13 +184,10 @@ class _Freed:
                 task.add_done_callback(self._going_on.discard)
                 freed.set()
 
-        context = contextvars.copy_context()
-        context.run(FETCH_NEXT.set, free)
-
         async def handle() -> None:
             await consume(delivery)
 
-        task = asyncio.create_task(handle(), context=context)
+        task = handle_freeable(handle(), free)
         waiter = asyncio.ensure_future(freed.wait())
         try:
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -8,7 +8,9 @@ A new broker is one new module with a ``Transport`` and a ``Delivery``, plus one
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +52,14 @@ def fetch_next() -> None:
     free = FETCH_NEXT.get()
     if free is not None:
         free()
+
+
+def handle_freeable(handler: Coroutine[Any, Any, None], free: Callable[[], None]) -> asyncio.Task[None]:
+    """Run a delivery's handler as a task in which ``fetch_next()`` calls ``free`` (what a
+    transport does to let its loop or slot go early)."""
+    context = contextvars.copy_context()
+    context.run(FETCH_NEXT.set, free)
+    return asyncio.create_task(handler, context=context)
 
 
 @dataclass(frozen=True)

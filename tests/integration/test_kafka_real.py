@@ -120,6 +120,10 @@ async def prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+def request() -> ScoreRequested:
+    return ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+
+
 def make_bus(bootstrap: str, prefix: str, timing: GroupTiming | None, **options: Any) -> Bus:
     # concurrency == partitions: FastStream runs one consumer per worker in the group
     # (manual commits), so each consumer ends up owning one partition.
@@ -230,7 +234,7 @@ async def test_valid_event_is_handled_and_invalid_ones_dead_lettered(
 
     bus.subscribe(ScoreRequested, handle, prefetch=prefetch)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
-    valid = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    valid = request()
     poison = ScoreRequested(run_id=uuid.uuid4(), record_id=poison_record, metric_version_id=uuid.uuid4())
 
     await observer.start()
@@ -292,7 +296,7 @@ async def test_a_failing_message_is_redelivered_then_dead_lettered(
 
     bus.subscribe(ScoreRequested, handle, prefetch=prefetch)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
-    event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    event = request()
 
     await observer.start()
     await bus.start()
@@ -338,7 +342,7 @@ async def test_an_outage_is_redelivered_until_it_passes_and_dead_letters_nothing
 
     bus.subscribe(ScoreRequested, handle, prefetch=prefetch)
     observer, letters = observe_dead_letters(kafka_bootstrap, prefix, timing)
-    event = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    event = request()
 
     await observer.start()
     await bus.start()
@@ -363,10 +367,8 @@ async def test_long_handlers_take_a_partitions_next_messages_and_commit_in_order
     # Four messages on one partition, two handled at once: the first is held, and the other three
     # are handled beside it; nothing is committed past the held one until it is done.
     bus = make_bus(kafka_bootstrap, prefix, timing)
-    first = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
-    rest = [
-        ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4()) for _ in range(3)
-    ]
+    first = request()
+    rest = [request() for _ in range(3)]
     started, release = asyncio.Event(), asyncio.Event()
     handled: list[ScoreRequested] = []
     running = peak = 0
@@ -413,8 +415,8 @@ async def test_a_long_handler_waiting_frees_its_slot_for_the_next_message(
     # One slot: a handler that has nothing to do for a while (its calls wait out a backoff) calls
     # fetch_next, and the next message of its partition is handled meanwhile.
     bus = make_bus(kafka_bootstrap, prefix, timing)
-    waiting = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
-    after = ScoreRequested(run_id=uuid.uuid4(), record_id=uuid.uuid4(), metric_version_id=uuid.uuid4())
+    waiting = request()
+    after = request()
     release = asyncio.Event()
     handled: list[ScoreRequested] = []
 
