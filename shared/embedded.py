@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -117,7 +118,37 @@ def nats_server_binary() -> str:
     return found
 
 
+# Ports handed out by this process: never the same one twice, even before its server binds it.
+_HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 10_000
+
+
+def _ephemeral_low(default: int = 32_768) -> int:
+    """The first port the kernel gives outgoing connections (Linux: ip_local_port_range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def free_port() -> int:
+    """A port nothing listens on, for a server started next. Picked below the ephemeral range:
+    a port the kernel hands out (bind to 0) can be taken by any outgoing connection — a broker
+    client, a database connection — in the second before the server binds it (it happened in
+    CI: "address already in use"). Below that range only another listener can take it."""
+    low, high = _LOWEST_PORT, _ephemeral_low() - 1
+    for _ in range(100):
+        port = random.randint(low, high) if high > low else 0
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = int(s.getsockname()[1])
+        _HANDED_OUT.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -1,0 +1,16 @@
+"""Ports for the servers the stack and the tests start are picked where no outgoing connection
+can take them before the server binds (shared/embedded.py free_port)."""
+
+from __future__ import annotations
+
+import socket
+
+from shared.embedded import _ephemeral_low, free_port
+
+
+def test_free_ports_are_below_the_ephemeral_range_bindable_and_never_repeated() -> None:
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == 200
+    assert all(10_000 <= port < _ephemeral_low() for port in ports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[-1]))  # nothing listens there
