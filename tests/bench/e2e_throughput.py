@@ -2,7 +2,8 @@
 
 N testcases × 3 heuristic metrics against the demo system at zero latency, on the embedded
 PostgreSQL and NATS JetStream (``SCOREKEEPER_BUS=kafka``: Tansu; ``SCOREKEEPER_BUS_URL``: that
-broker). Prints, with the machine's load: a 10-testcase run's kickoff → completed (median of 3),
+broker). Prints, with the machine's load and how many records and scores the database already held
+(earlier runs stay in it): a 10-testcase run's kickoff → completed (median of 3),
 the N-testcase run's records/s and scores/s (kickoff to completed, and between 10% and 90% of its
 records), the CPU each process used per testcase (the services, PostgreSQL, the broker), each
 service's peak RSS (its process and its worker processes) and, per replica, the events it handled
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from scorekeeper_sdk import Client
@@ -150,6 +152,20 @@ async def _report_processes(stack: Stack, cpu: dict[str, float], testcases: int)
         print(f"    {p.name:<22} {_peak_rss_mb(p.pid):>6,.0f}{extra}" + (f"; handled: {shown}" if shown else ""))
 
 
+async def _held_rows(database_url: str) -> str:
+    """What the database already holds (earlier bench runs stay in it): inserts into larger indexes
+    cost more, so figures compare best at similar sizes."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM records) AS records, (SELECT count(*) FROM scores) AS scores,"
+            " pg_total_relation_size('records') + pg_total_relation_size('scores') AS bytes"
+        )
+    finally:
+        await conn.close()
+    return f"{row['records']:,} records, {row['scores']:,} scores ({row['bytes'] / 2**30:.1f} GiB with their indexes)"
+
+
 async def bench(testcases: int, replicas: int) -> None:
     data_dir = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper")) / "bench"
     bus, bus_url = bus_from_env()
@@ -164,6 +180,7 @@ async def bench(testcases: int, replicas: int) -> None:
     await stack.start()
     try:
         print(f"load average before: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min)")
+        print(f"the database held before: {await _held_rows(stack.database_url)}")
         async with Client(stack.orchestrator_grpc, stack.query_grpc, timeout_s=120, api_key=stack.admin_key) as client:
             small = await scenario.prepare(client, stack.demo_system_url, SMALL, name="bench small")
             quick = [(await _run(client, small, "make bench, small"))[0].completed for _ in range(4)][1:]
