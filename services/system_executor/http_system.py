@@ -342,10 +342,14 @@ def _valid_header_value(value: str) -> bool:
 
 
 def _excerpt(raw: bytes, secrets: list[str]) -> str:
+    """The start of an answer as readable text: UTF-8 (an undecodable byte as U+FFFD), control
+    characters escaped (a newline as \\n), "…" where it was cut."""
     # Mask before cutting, so no part of a secret the system echoed survives.
     for secret in secrets:
         raw = raw.replace(secret.encode(), b"***")
-    return repr(raw[:_EXCERPT])
+    text = raw[: _EXCERPT * 4].decode("utf-8", errors="replace")
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text[:_EXCERPT])
+    return shown + ("…" if len(text) > _EXCERPT or len(raw) > _EXCERPT * 4 else "")
 
 
 def _redact(text: str, secrets: list[str]) -> str:

@@ -37,7 +37,7 @@ async def test_failing_systems_make_errored_records_and_the_run_completes(client
     base = stack.demo_system_url.rsplit("/", 1)[0]
     cases: list[tuple[dict[str, Any], str]] = [
         ({"url": f"http://127.0.0.1:{free_port()}/answer"}, "could not reach"),
-        ({"url": f"{base}/text"}, "system answered non-JSON: b'I am not JSON'"),
+        ({"url": f"{base}/text"}, "system answered non-JSON: I am not JSON"),
         (
             {
                 "url": stack.demo_system_url,

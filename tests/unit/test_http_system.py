@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from services.system_executor.execution import Execution
-from services.system_executor.http_system import RetryPolicy
+from services.system_executor.http_system import RetryPolicy, _excerpt
 from shared.embedded import free_port
 from tests.support.fake_system import FakeSystemServer, delay, fail
 from tests.support.http_caller import CONTEXT, NOT_ALLOWED, call
@@ -100,11 +100,11 @@ async def test_missing_paths_are_errored_records_without_retries(
 @pytest.mark.parametrize(
     ("path", "error"),
     [
-        pytest.param("/malformed", "system answered non-JSON: b'this is not JSON {'", id="malformed-json"),
-        pytest.param("/text", "system answered non-JSON: b'I am not JSON'", id="text"),
-        pytest.param("/status/400", 'system answered HTTP 400: b\'{"error":"status 400"}\'', id="400"),
-        pytest.param("/status/404", 'system answered HTTP 404: b\'{"error":"status 404"}\'', id="404"),
-        pytest.param("/status/401", 'system answered HTTP 401: b\'{"error":"status 401"}\'', id="401"),
+        pytest.param("/malformed", "system answered non-JSON: this is not JSON {", id="malformed-json"),
+        pytest.param("/text", "system answered non-JSON: I am not JSON", id="text"),
+        pytest.param("/status/400", 'system answered HTTP 400: {"error":"status 400"}', id="400"),
+        pytest.param("/status/404", 'system answered HTTP 404: {"error":"status 404"}', id="404"),
+        pytest.param("/status/401", 'system answered HTTP 401: {"error":"status 401"}', id="401"),
     ],
 )
 async def test_final_answers_are_not_retried(system: FakeSystemServer, path: str, error: str) -> None:
@@ -112,6 +112,20 @@ async def test_final_answers_are_not_retried(system: FakeSystemServer, path: str
     assert (result.status, result.error) == ("errored", error)
     assert result.latency_ms > 0
     assert len(system.received()) == 1
+
+
+async def test_an_answers_excerpt_is_readable_text_cut_where_marked(system: FakeSystemServer) -> None:
+    body = "Überlastet\n\tzu viele Anfragen: " + "日本" * 150
+    system.script(fail(400, body=body), path="/echo")
+    result = await call({"url": system.url("/echo")})
+    # The first 200 characters, a newline and a tab shown as \n and \t, "…" for the rest.
+    expected = body[:200].replace("\n", "\\n").replace("\t", "\\t")
+    assert result.error == f"system answered HTTP 400: {expected}…"
+
+
+def test_an_excerpt_shows_undecodable_bytes_as_replacement_characters() -> None:
+    assert _excerpt(b"bad \xff\xfe bytes\x00", []) == "bad \ufffd\ufffd bytes\\x00"
+    assert _excerpt(b"key sk-123 leaked", ["sk-123"]) == "key *** leaked"
 
 
 # -- retries ---------------------------------------------------------------------------------------
@@ -122,14 +136,14 @@ async def test_retryable_statuses_are_tried_max_attempts_times(system: FakeSyste
     result = await call({"url": system.url(f"/status/{status}")})
     assert (result.status, result.error) == (
         "errored",
-        f'system answered HTTP {status} after 3 attempts: b\'{{"error":"status {status}"}}\'',
+        f'system answered HTTP {status} after 3 attempts: {{"error":"status {status}"}}',
     )
     assert len(system.received()) == 3
 
 
 async def test_max_attempts_is_the_systems_setting(system: FakeSystemServer) -> None:
     one = await call({"url": system.url("/status/503"), "max_attempts": 1})
-    assert one.error == 'system answered HTTP 503: b\'{"error":"status 503"}\''
+    assert one.error == 'system answered HTTP 503: {"error":"status 503"}'
     five = await call({"url": system.url("/status/503"), "max_attempts": 5})
     assert five.error.startswith("system answered HTTP 503 after 5 attempts")
     assert len(system.received()) == 6

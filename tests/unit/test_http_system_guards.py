@@ -43,7 +43,7 @@ async def test_a_secret_echoed_by_the_system_never_reaches_the_error_or_the_log(
         result = await call({"url": system.url("/echo"), **SECRET_CONFIG}, environ={"MY_BOT_KEY": SECRET})
     assert SECRET[:4] not in caplog.text and "retrying" in caplog.text
     assert result.status == "errored" and result.error.startswith(
-        'system answered HTTP 401 after 2 attempts: b\'{"error": "xxx'
+        'system answered HTTP 401 after 2 attempts: {"error": "xxx'
     )
     # Masked before the excerpt was cut: not even the secret's first characters are left.
     assert SECRET[:4] not in result.error
