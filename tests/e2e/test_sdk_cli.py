@@ -131,6 +131,15 @@ def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
     assert "exact" in table.stdout and "heuristic (exact_match)" in table.stdout
 
 
+def test_the_project_and_the_key_can_follow_the_command(cli: Cli, project: str, stack: Stack) -> None:
+    unnamed = cli("--api-key", stack.admin_key, "metrics", "list")
+    assert unnamed.returncode == 2 and one_error_line(unnamed) == (
+        "error: this key belongs to no project (the instance admin key): name one with --project or SCOREKEEPER_PROJECT"
+    )
+    named = cli("metrics", "list", "--api-key", stack.admin_key, "--project", project, "--json")
+    assert named.returncode == 0 and [m["name"] for m in json.loads(named.stdout)] == ["exact"]
+
+
 def eval_args(*extra: str) -> list[str]:
     return ["eval", "--testset", "qa", "--metric", "exact", *extra]
 

@@ -13,6 +13,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from rich.console import Console
 
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
+from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
@@ -200,3 +201,26 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
         twin = vars(Scorekeeper)[name]
         kind = "_Iterate" if inspect.isasyncgenfunction(getattr(AsyncScorekeeper, name)) else "_Call"
         assert type(twin).__name__ == kind, name
+
+
+@pytest.mark.parametrize(
+    ("given", "parsed"),
+    [
+        (["runs", "list", "--project", "mine", "--json"], ["--project", "mine", "runs", "list", "--json"]),
+        (
+            ["--debug", "metrics", "list", "--project=p", "--api-key", "k"],
+            ["--debug", "--project=p", "--api-key", "k", "metrics", "list"],
+        ),
+        (
+            ["--url", "grpc://h:1", "eval", "--debug", "--testset", "qa"],
+            ["--url", "grpc://h:1", "--debug", "eval", "--testset", "qa"],
+        ),
+        # login has --url, --api-key and --project of its own; after "--" nothing is an option.
+        (["login", "--url", "u", "--project", "p"], ["login", "--url", "u", "--project", "p"]),
+        (["eval", "--", "./bot", "--project", "x"], ["eval", "--", "./bot", "--project", "x"]),
+        (["runs", "list"], ["runs", "list"]),
+        ([], []),
+    ],
+)
+def test_the_global_options_are_taken_after_the_command_too(given: list[str], parsed: list[str]) -> None:
+    assert globals_first(given) == parsed

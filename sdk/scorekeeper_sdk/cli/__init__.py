@@ -15,7 +15,7 @@ from scorekeeper_sdk.cli.context import GATE_FAILED, OK, RUN_FAILED, USAGE, CliE
 from scorekeeper_sdk.config import ConfigError
 from scorekeeper_sdk.errors import ScorekeeperError
 
-__all__ = ["GATE_FAILED", "OK", "RUN_FAILED", "USAGE", "main", "run"]
+__all__ = ["GATE_FAILED", "OK", "RUN_FAILED", "USAGE", "globals_first", "main", "run"]
 
 INTERRUPTED = 130
 
@@ -24,9 +24,43 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# The options of every command (app.root): also taken after the command, as users write them.
+_GLOBAL_VALUED = ("--url", "--query-url", "--api-key", "--project")
+_GLOBAL_FLAGS = ("--debug", "--no-debug")
+
+
+def globals_first(args: list[str]) -> list[str]:
+    """``scorekeeper runs list --project mine`` as ``scorekeeper --project mine runs list``: click
+    takes a group's options only before its command. ``login`` has options of those names of its
+    own and keeps them; nothing after ``--`` moves."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in _GLOBAL_VALUED else 1
+    if i >= len(args) or args[i] == "login":
+        return args
+    head, rest, moved = args[:i], args[i:], []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        if token == "--":
+            kept.extend(rest[j:])
+            break
+        name = token.split("=", 1)[0]
+        if (name in _GLOBAL_VALUED and "=" in token) or token in _GLOBAL_FLAGS:
+            moved.append(token)
+        elif token in _GLOBAL_VALUED and j + 1 < len(rest):
+            moved.extend(rest[j : j + 2])
+            j += 1
+        else:
+            kept.append(token)
+        j += 1
+    return head + moved + kept
+
+
 def run(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = globals_first(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
     # run_and_evaluate says how to resume an interrupted run through this logger.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)

@@ -68,7 +68,10 @@ class State:
             if not given:
                 me = self.client.who_am_i()
                 if not me.project_id:
-                    raise CliError("this key belongs to no project (the instance admin key): name one with --project")
+                    raise CliError(
+                        "this key belongs to no project (the instance admin key):"
+                        " name one with --project or SCOREKEEPER_PROJECT"
+                    )
                 given = me.project_id
             self._project_id = given if is_id(given) else self._project_named(given)
         return self._project_id
