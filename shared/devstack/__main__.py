@@ -54,7 +54,6 @@ async def demo(testcases: int) -> int:
         await stack.start()
         _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
         _say(_admin_key_line(stack))
-        _say(f"console: {stack.console_url} (while the demo runs)")
         async with stack.client() as client:
             ids = await scenario.prepare(client, stack.demo_system_url, testcases)
             judged = await scenario.add_judged_metric(client, ids.project_id)
@@ -65,10 +64,38 @@ async def demo(testcases: int) -> int:
             _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(metric_ids)} metrics")
             final = await client.wait_for_run(run.id, timeout_s=300)
             _say(scenario.summary(final))
+            if sys.stdin.isatty():
+                _say(
+                    f"the console shows this run at the address above ({stack.console_url}; sign in with the"
+                    " instance admin key); press Enter to stop everything"
+                )
+                try:
+                    await _line_typed()
+                except asyncio.CancelledError:  # Ctrl+C here ends the demo as Enter does
+                    if task := asyncio.current_task():
+                        task.uncancel()
             return 0 if final.status == "completed" else 1
     finally:
         await stack.stop()
         _say("stopped everything the demo started")
+
+
+async def _line_typed() -> None:
+    """Until a line (or end of input) arrives on stdin, a terminal: without a thread, so Ctrl+C ends
+    the wait at once like the rest of the demo."""
+    loop = asyncio.get_running_loop()
+    typed = loop.create_future()
+
+    def read() -> None:
+        sys.stdin.readline()  # a terminal reports a line complete: this does not block
+        if not typed.done():
+            typed.set_result(None)
+
+    loop.add_reader(sys.stdin.fileno(), read)
+    try:
+        await typed
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
 
 
 async def up() -> int:
