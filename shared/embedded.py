@@ -44,17 +44,24 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _pgserver() -> Any:
+    """pgserver, imported lazily (only embedded mode needs it) and quietly: its import warns that
+    XDG_RUNTIME_DIR is unset when there is no login session, and it copes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver._commands
+
+    return pgserver
+
+
 def postgres_server_url(data_dir: Path, *, keep_running: bool = False) -> str:
     """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; returns the server URI.
 
     By default the server stops when the last process using it exits; ``keep_running`` leaves it
     up for others (``make up``; ``make down`` stops it).
     """
-    with warnings.catch_warnings():
-        # platformdirs warns that XDG_RUNTIME_DIR is unset (no login session); pgserver copes.
-        warnings.simplefilter("ignore")
-        import pgserver  # imported lazily: only embedded mode needs it
-
+    pgserver = _pgserver()
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = _pg_handles.get(pgdata)
@@ -227,7 +234,7 @@ def stop_embedded_nats(data_dir: Path) -> bool:
 
 def stop_postgres(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL of ``data_dir`` whoever started it (``make down``)."""
-    from pgserver._commands import pg_ctl
+    pg_ctl = _pgserver()._commands.pg_ctl
 
     pgdata = (data_dir / "pg").resolve()
     if not (pgdata / "postmaster.pid").exists():
@@ -241,7 +248,7 @@ async def configure_postgres(data_dir: Path, server_url: str, settings: dict[str
     """Set ``settings`` (ALTER SYSTEM; None resets one to the configuration file's) on the embedded
     PostgreSQL of ``data_dir``, restarting it when one only takes effect at a start
     (shared_buffers); returns whether it restarted."""
-    from pgserver._commands import pg_ctl
+    pg_ctl = _pgserver()._commands.pg_ctl
 
     conn = await asyncpg.connect(server_url)
     try:
