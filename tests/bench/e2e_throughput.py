@@ -163,6 +163,7 @@ async def _held_rows(database_url: str) -> str:
         )
     finally:
         await conn.close()
+    assert row is not None  # a SELECT without FROM returns its one row
     return f"{row['records']:,} records, {row['scores']:,} scores ({row['bytes'] / 2**30:.1f} GiB with their indexes)"
 
 
