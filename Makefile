@@ -17,7 +17,6 @@ VENDOR := $(CONSOLE)/static/vendor
 VENDOR_FILES := $(CONSOLE)/node_modules/htmx.org/dist/htmx.min.js \
 	$(CONSOLE)/node_modules/echarts/dist/echarts.min.js \
 	$(CONSOLE)/node_modules/@picocss/pico/css/pico.min.css
-CHROMIUM := /usr/bin/chromium
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
@@ -57,13 +56,16 @@ $(VENDOR)/.stamp: $(CONSOLE)/node_modules/.package-lock.json
 
 assets: $(VENDOR)/.stamp
 
-# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+# Debian packages the tests use, installed when missing: chromium for the console's browser tests
+# (Playwright's own browser download is not used), curl and jq for the README's walkthrough test.
+DEBIAN_PACKAGES := chromium curl jq
 browser:
-	@test -x $(CHROMIUM) || { \
-	  echo "installing chromium for the console's browser tests …"; \
-	  { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; } \
-	  || { echo "cannot install chromium here: install Debian's 'chromium' package (as root: apt-get install chromium) and run again"; exit 1; }; }
-	@test -x $(CHROMIUM) || { echo "chromium is still missing at $(CHROMIUM)"; exit 1; }
+	@missing="$$(for p in $(DEBIAN_PACKAGES); do test -x /usr/bin/$$p || echo $$p; done | xargs)"; \
+	test -z "$$missing" || { \
+	  echo "installing $$missing for the tests …"; \
+	  { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; } \
+	  || { echo "cannot install $$missing here: install those Debian packages (as root: apt-get install $$missing) and run again"; exit 1; }; }
+	@for p in $(DEBIAN_PACKAGES); do test -x /usr/bin/$$p || { echo "$$p is still missing at /usr/bin/$$p"; exit 1; }; done
 
 migrate: setup
 	$(PY) -m shared.db migrate

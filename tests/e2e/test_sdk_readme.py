@@ -3,6 +3,7 @@ services (only the stack's ports and admin key file are put in place of the docu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -72,3 +73,29 @@ def test_the_readme_python_and_ci_sections_work_as_written(stack: Stack, tmp_pat
         tmp_path / "summary.md"
     ).read_text()
     assert "re-scoring with right capital" in out and len((tmp_path / "run.csv").read_text().splitlines()) == 4
+
+
+def test_the_readme_curl_walkthrough_works_as_written(stack: Stack, tmp_path: Path) -> None:
+    """ "Using it": the bash block, with the stack's ports and admin key file for `make up`'s."""
+    block = blocks("Using it", "bash")[0]
+    for documented in ("http://127.0.0.1:8080", "http://127.0.0.1:8081", "http://127.0.0.1:8090/answer"):
+        assert documented in block
+    script = (
+        block.replace("http://127.0.0.1:8080", stack.orchestrator_http)
+        .replace("http://127.0.0.1:8081", stack.query_http)
+        .replace("http://127.0.0.1:8090/answer", stack.demo_system_url)
+        .replace(".scorekeeper/up/admin-key", str(stack.config.data_dir / "admin-key"))
+    )
+    ran = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    # The two reads the block ends with: the run, then a page of its records.
+    decoder = json.JSONDecoder()
+    run, end = decoder.raw_decode(ran.stdout.lstrip())
+    page, _ = decoder.raw_decode(ran.stdout.lstrip()[end:].lstrip())
+    assert (run["status"], run["records"], run["scores"]) == ("completed", 1, 1)
+    assert [(m["name"], m["passed"], m["scored"]) for m in run["metrics"]] == [("exact", 1, 1)]
+    (record,) = page["records"]
+    assert record["inputs"] == {"question": "What is 2 + 2?"} and record["outputs"] == {"response": "4"}
+    assert [(s["status"], s["passed"]) for s in record["scores"]] == [("completed", True)]
