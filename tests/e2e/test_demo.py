@@ -1,0 +1,77 @@
+"""`make demo` (``python -m shared.devstack demo``): an evaluation end to end that prints its
+results and stops everything, keeping the console up until Enter only when run from a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = [sys.executable, "-m", "shared.devstack", "demo", "--testcases", "20"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The demo's own data directory (its PostgreSQL, NATS, logs and admin key), not the user's."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SCOREKEEPER_")}
+    return {**clean, "SCOREKEEPER_DATA_DIR": str(tmp_path_factory.mktemp("demo-data"))}
+
+
+def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str, str]) -> None:
+    ran = subprocess.run(DEMO, stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert re.search(r"^run \S+: completed$", ran.stdout, flags=re.M)
+    assert re.search(r"^  records: 20/20 \(\d+ errored\)$", ran.stdout, flags=re.M)
+    assert "press Enter" not in ran.stdout
+    assert ran.stdout.rstrip().endswith("stopped everything the demo started")
+
+
+def test_from_a_terminal_the_run_page_stays_up_until_enter(env: dict[str, str]) -> None:
+    controller, terminal = pty.openpty()
+    demo = subprocess.Popen(DEMO, stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT, env=env)
+    os.close(terminal)
+    try:
+        shown = _read_until(controller, "press Enter to stop everything", timeout_s=300)
+        (page,) = re.findall(r"^  (http://127\.0\.0\.1:\d+/projects/\S+/runs/\S+)\s*$", shown, flags=re.M)
+        # The console answers for the run's page: signed out, it sends the reader to sign in first.
+        answer = httpx.get(page, follow_redirects=False, timeout=10)
+        assert answer.status_code == 303 and "/sign-in?next=" in answer.headers["location"]
+        os.write(controller, b"\n")
+        assert demo.wait(timeout=120) == 0
+        assert "stopped everything the demo started" in _read_until(controller, "stopped everything", timeout_s=10)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(page, follow_redirects=False, timeout=5)
+    finally:
+        if demo.poll() is None:
+            demo.terminate()
+            demo.wait(timeout=60)
+        os.close(controller)
+
+
+def _read_until(fd: int, text: str, *, timeout_s: float) -> str:
+    """What the terminal showed, up to and including ``text`` (fails after ``timeout_s``)."""
+    shown = b""
+    deadline = time.monotonic() + timeout_s
+    while text.encode() not in shown:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {text!r} within {timeout_s}s; the terminal showed:\n{shown.decode(errors='replace')}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the demo ended and closed the terminal
+                chunk = b""
+            assert chunk, f"the terminal closed before {text!r}:\n{shown.decode(errors='replace')}"
+            shown += chunk
+    return shown.decode(errors="replace").replace("\r\n", "\n")
