@@ -90,7 +90,7 @@ test-unit: setup
 	$(PY) -m pytest tests/unit
 
 bench: setup
-	$(PY) -m tests.bench.e2e_throughput --testcases $${N:-2000}
+	$(PY) -m tests.bench.e2e_throughput --testcases $${N:-2000} --repeat $${REPEAT:-1}
 
 bench-executor: setup
 	$(PY) -m tests.bench.executor_scaling --testcases $${N:-10000} $(ARGS)

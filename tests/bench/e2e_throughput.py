@@ -7,7 +7,9 @@ broker). Prints, with the machine's load and how many records and scores the dat
 the N-testcase run's records/s and scores/s (kickoff to completed, and between 10% and 90% of its
 records), the CPU each process used per testcase (the services, PostgreSQL, the broker), each
 service's peak RSS (its process and its worker processes) and, per replica, the events it handled
-(how the work was shared).
+(how the work was shared). ``--repeat R`` (``REPEAT=R make bench``) runs the N testcases R times
+on the same stack, one run after another, and prints each run and the medians: back-to-back runs
+on a small machine vary by ±10%.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ async def _handled(process: ManagedProcess) -> dict[str, float]:
 
 
 async def _report_processes(stack: Stack, cpu: dict[str, float], testcases: int) -> None:
-    print("  CPU of the run per testcase (ms; each process with its workers):")
+    print("  CPU per testcase of the N-testcase run(s) (ms; each process with its workers):")
     print(f"    all {sum(cpu.values()) * 1000 / testcases:.2f}:")
     print("    " + ", ".join(f"{name} {seconds * 1000 / testcases:.2f}" for name, seconds in cpu.items() if seconds))
     print("  peak RSS per process (MB; + its worker processes):")
@@ -167,7 +169,20 @@ async def _held_rows(database_url: str) -> str:
     return f"{row['records']:,} records, {row['scores']:,} scores ({row['bytes'] / 2**30:.1f} GiB with their indexes)"
 
 
-async def bench(testcases: int, replicas: int) -> None:
+def _print_run(timeline: Timeline, view: qpb.RunView) -> None:
+    elapsed = timeline.completed
+    print(f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores")
+    print(f"  all records in after {timeline.all_records or 0:.2f}s; completed after {elapsed:.2f}s")
+    print(f"  testcases/s: {view.records / elapsed:,.0f} (kickoff to completed)")
+    if (steady := timeline.steady_rate()) is not None and timeline.tenth and timeline.ninetieth:
+        print(
+            f"  testcases/s between 10% and 90% of the records: {steady:,.0f}"
+            f" (10% in after {timeline.tenth[0]:.2f}s, 90% after {timeline.ninetieth[0]:.2f}s)"
+        )
+    print(f"  scores/s:    {view.scores / elapsed:,.0f}")
+
+
+async def bench(testcases: int, replicas: int, repeat: int = 1) -> None:
     data_dir = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper")) / "bench"
     bus, bus_url = bus_from_env()
     stack = Stack(
@@ -187,8 +202,7 @@ async def bench(testcases: int, replicas: int) -> None:
             quick = [(await _run(client, small, "make bench, small"))[0].completed for _ in range(4)][1:]
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
             before = _cpu(stack)
-            timeline, view = await _run(client, ids, "make bench", poll_s=0.1)
-            elapsed = timeline.completed
+            runs = [await _run(client, ids, "make bench", poll_s=0.1) for _ in range(repeat)]
             cpu = {name: seconds - before.get(name, 0.0) for name, seconds in _cpu(stack).items()}
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
@@ -198,18 +212,18 @@ async def bench(testcases: int, replicas: int) -> None:
                 f"  a {SMALL}-testcase run, kickoff to completed: {statistics.median(quick) * 1000:,.0f} ms"
                 " (median of 3)"
             )
-            print(
-                f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores"
-            )
-            print(f"  all records in after {timeline.all_records or 0:.2f}s; completed after {elapsed:.2f}s")
-            print(f"  testcases/s: {view.records / elapsed:,.0f} (kickoff to completed)")
-            if (steady := timeline.steady_rate()) is not None and timeline.tenth and timeline.ninetieth:
+            for number, (timeline, view) in enumerate(runs, 1):
+                if repeat > 1:
+                    print(f"  run {number} of {repeat}:")
+                _print_run(timeline, view)
+            if repeat > 1:
+                rates = [view.records / timeline.completed for timeline, view in runs]
+                steady = [rate for timeline, _ in runs if (rate := timeline.steady_rate()) is not None]
                 print(
-                    f"  testcases/s between 10% and 90% of the records: {steady:,.0f}"
-                    f" (10% in after {timeline.tenth[0]:.2f}s, 90% after {timeline.ninetieth[0]:.2f}s)"
+                    f"  median of {repeat} runs: {statistics.median(rates):,.0f} testcases/s kickoff to completed"
+                    + (f", {statistics.median(steady):,.0f} between 10% and 90%" if steady else "")
                 )
-            print(f"  scores/s:    {view.scores / elapsed:,.0f}")
-            await _report_processes(stack, cpu, testcases)
+            await _report_processes(stack, cpu, testcases * repeat)
             print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         await stack.stop()
@@ -219,8 +233,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--testcases", type=int, default=2000)
     parser.add_argument("--replicas", type=int, default=1, help="replicas of the orchestrator and the scorer")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of N testcases one after another (each printed, then the median)"
+    )
     args = parser.parse_args()
-    asyncio.run(bench(args.testcases, args.replicas))
+    if args.testcases < 1 or args.repeat < 1:
+        parser.error("--testcases and --repeat must be at least 1")
+    asyncio.run(bench(args.testcases, args.replicas, args.repeat))
 
 
 if __name__ == "__main__":
