@@ -4,7 +4,9 @@ outputs, and the helpers reasoning is made of. Each family's verdicts: test_heur
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,3 +283,12 @@ def test_num(x: float, digits: int, text: str) -> None:
 
 def test_count() -> None:
     assert (count(1, "word"), count(0, "word"), count(1500, "character")) == ("1 word", "0 words", "1,500 characters")
+
+
+def test_the_readme_lists_every_heuristic_kind_once() -> None:
+    """The Metrics section's table of kinds, kept in step with KINDS."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("  | kind | passes when | params |\n", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^  \| (`[a-z0-9_]+`(?: / `[a-z0-9_]+`)*) \|", table, flags=re.M)
+    listed = [name.strip("`") for row in rows for name in row.split(" / ")]
+    assert sorted(listed) == sorted(KINDS)
