@@ -195,3 +195,41 @@ async def test_the_run_page_retries_errored_records(
         await screenshot(page, "record-attempts")
     finally:
         await context.close()
+
+
+async def test_the_run_page_follows_a_run_until_it_waits_for_reviewers(
+    browser: Browser, client: Client, stack: Stack, system: FakeSystemServer
+) -> None:
+    """Opened before any record exists, the page fills its table in place as the records arrive,
+    and its actions follow: the review button comes, Cancel stays (the run is not over)."""
+    ids = await scenario.prepare(client, stack.demo_system_url, 6, name="console live reviews")
+    human = await client.create_metric(ids.project_id, "helpfulness", eval_type="human", output_type="int")
+    slow = await client.create_http_system(
+        ids.project_id,
+        "slow",
+        {
+            "url": system.url("/slow/4000"),
+            "body_template": {"question": "{{ inputs.question }}"},
+            "response_path": "choices.0.message.content",
+        },
+    )
+    key = (await client.create_api_key(ids.project_id, "watcher", "write")).secret
+    context, page = await signed_in(browser, stack.console_url, key)
+    try:
+        run = await client.create_run(ids.project_id, ids.testset_id, slow.id, [ids.metric_ids[0], human.id])
+        await page.goto(f"/projects/{ids.project_id}/runs/{run.id}")
+        await page.evaluate("window.sameDocument = true")
+        rows = page.locator("#records-table tbody tr[data-record]")
+        assert await rows.count() == 0
+        await page.locator("#run-progress[data-status=awaiting_human_scoring]").wait_for(timeout=60_000)
+        await rows.nth(5).wait_for(timeout=15_000)
+        assert await rows.count() == 6
+        await page.wait_for_function(
+            "() => document.querySelector('#run-actions a.review-run')?.innerText === 'Review helpfulness (6)'",
+            timeout=15_000,
+        )
+        assert await page.locator("#run-actions form[action$='/cancel']").count() == 1
+        assert await page.evaluate("window.sameDocument") is True
+        await screenshot(page, "run-awaiting-reviews-live")
+    finally:
+        await context.close()

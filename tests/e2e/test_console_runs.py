@@ -147,6 +147,9 @@ async def test_kickoff_from_the_dialog_then_watch_the_run_complete(
     await page.locator("#records-table tbody tr[data-record]").nth(23).wait_for()
     async with stack.client(world.a.key) as client:
         run = await client.get_run(run_id)
+    # The actions followed the status: Cancel went, Retry came for the errored record.
+    assert await page.locator("#run-actions form[action$='/cancel']").count() == 0
+    assert await page.locator("#retry-errors button").inner_text() == f"Retry {run.errored_records} errored"
     assert (run.source, run.notes, run.records) == ("kickoff", "kicked off in the browser", 24)
     assert [m.metric_id for m in run.metrics] == world.a.ids.metric_ids[:2]
     result = page.locator(f"#aggregates tr[data-metric='{run.metrics[0].metric_id}'] td.result b")

@@ -90,11 +90,24 @@ def routes(console: Console) -> list[Route]:
         project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
         run = await run_of_project(console.api(request), project_id, run_id)
         final = run.status in FINAL_STATUSES
-        # The records table reloads once when the run settles (it listens for this event).
-        headers = {"HX-Trigger": "run-settled"} if final and request.query_params.get("was") == "live" else {}
-        return console.render(
-            request, "_run_progress.html", {"run": run, "final": final, "project_id": project_id}, headers=headers
-        )
+        live = request.query_params.get("was") == "live"
+        # The records table listens: it reloads when the run settles, and (at most every few
+        # seconds, see _run_records.html) while records or scores arrive.
+        shown = (request.query_params.get("records"), request.query_params.get("scores"))
+        events = [
+            *(["run-settled"] if final and live else []),
+            *(["run-progressed"] if live and shown != (str(run.records), str(run.scores)) else []),
+        ]
+        context = {
+            "run": run,
+            "final": final,
+            "project_id": project_id,
+            # A poll also brings the actions up to date (Cancel gone, Retry / Review come).
+            "oob": live,
+            "retryable": retryable(run),
+        }
+        headers = {"HX-Trigger": ", ".join(events)} if events else {}
+        return console.render(request, "_run_progress.html", context, headers=headers)
 
     async def records_fragment(request: Request) -> Response:
         project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
@@ -103,7 +116,10 @@ def routes(console: Console) -> list[Route]:
         filters = RecordFilters.parse(request.query_params, {m.metric_id for m in run.metrics})
         page = await api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse)
         context = {"project_id": project_id, **table_context(project_id, run, page, filters)}
-        # The address bar shows the page with these filters, so reload, back and forward keep them.
+        # The address bar shows the page with these filters, so reload, back and forward keep them;
+        # the table reloading itself (reload=1: the run settled or progressed) adds no history entry.
+        if request.query_params.get("reload") == "1":
+            return console.render(request, "_run_records.html", context)
         query = filters.query(token=filters.token)
         pushed = f"/projects/{project_id}/runs/{run_id}" + (f"?{query}" if query else "")
         return console.render(request, "_run_records.html", context, headers={"HX-Push-Url": pushed})
