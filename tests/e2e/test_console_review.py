@@ -123,6 +123,10 @@ async def test_skip_back_and_the_lease_renewed_by_the_page(browser: Browser, cli
         await page.click("#review-form button[value=back]")
         await page.wait_for_url(f"**/records/{first}**")
         assert await page.locator("#review-lease").get_attribute("data-yours") == "true"
+        # No score is chosen for her: the browser would refuse a submit, not record a 1.
+        score = page.locator("#review-form select[name=value]")
+        assert await score.input_value() == ""
+        assert await score.evaluate("s => s.validity.valueMissing") is True
         await page.select_option("#review-form select[name=value]", "3")
         await page.click("#review-form button[value=submit]")
         await page.wait_for_url(lambda url: first not in url and ITEM.search(url) is not None)

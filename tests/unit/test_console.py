@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from services.console.app import create_app, templates
 from services.console.history import chart_data
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
+from services.console.pages.records import review_value
 from services.console.record_filters import RecordFilters
 from services.console.security import Security
 from services.console.settings import ConsoleSettings
@@ -230,3 +231,17 @@ def test_a_prompt_run_on_the_server_is_an_llm_system_config() -> None:
         "temperature": 0.2,
         "max_tokens": 64,
     }
+
+
+@pytest.mark.parametrize(
+    ("output_type", "raw", "message"),
+    [("int", "", "Choose a score."), ("float", "  ", "Choose a score."), ("boolean", "", "Choose pass or fail.")],
+)
+def test_a_review_without_a_value_says_to_choose_one(output_type: str, raw: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        review_value(output_type, raw)
+
+
+def test_a_review_value_is_the_metrics_type() -> None:
+    assert review_value("int", "4").number_value == 4.0
+    assert review_value("boolean", "fail").bool_value is False

@@ -29,6 +29,8 @@ def review_value(output_type: str, raw: str) -> struct_pb2.Value:
         if raw not in ("pass", "fail"):
             raise ValueError("Choose pass or fail.")
         value.bool_value = raw == "pass"
+    elif not raw.strip():
+        raise ValueError("Choose a score.")
     else:
         try:
             value.number_value = float(raw)
