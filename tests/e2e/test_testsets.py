@@ -251,6 +251,9 @@ async def test_import_round_trips_through_export(
     assert await _export(http, tid, 1) == [{"question": "seed", "answer": "s"}]  # the version before the import
 
 
+NO_QUESTION = "header: no column 'question' (the testset's inputs: question); the file's columns"
+
+
 @pytest.mark.parametrize(
     ("fmt", "raw", "message"),
     [
@@ -264,6 +267,8 @@ async def test_import_round_trips_through_export(
         ("json", b'[{"question": "q"}, 3]', "item 2: a testcase must be a JSON object, got a number"),
         ("json", b'[{"question": "q"}', "the JSON file ends before its array is closed"),
         ("csv", b"question,answer\n", "the file holds no testcases"),
+        ("csv", b"q,a\nfoo,bar\n", f"{NO_QUESTION}: q, a"),
+        ("tsv", b"answer\tq\nbar\tfoo\n", f"{NO_QUESTION}: answer, q"),
         ("xml", b"<a/>", "format must be one of csv, tsv, json, jsonl, got 'xml'"),
     ],
 )  # fmt: skip
@@ -277,6 +282,29 @@ async def test_a_bad_import_is_400_naming_row_and_field_and_writes_nothing(
     assert await _rows(stack, "SELECT count(*) AS n FROM testcases") == before
     testset = await client.get_testset(tid)
     assert (testset.version, testset.testcase_count) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("schema", "errors"),
+    [
+        pytest.param(None, [("/question", "'question' is missing: an input of this testset")], id="no-schema"),
+        # The schema already requires it: its message, not a second one.
+        pytest.param(SCHEMA, [("", "'question' is a required property")], id="schema-requires-it"),
+    ],
+)
+async def test_a_testcase_without_an_input_field_is_kept_as_invalid(
+    client: Client, project_id: str, schema: dict[str, Any] | None, errors: list[tuple[str, str]]
+) -> None:
+    tid = await _testset(client, project_id, [{"question": "seed", "answer": "s"}], json_schema=schema)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"question": "q1", "answer": "a1"}\n{"answer": "a2", "note": "no question"}\n'
+
+    imported = await client.import_testcases(tid, chunks(), "jsonl")
+    assert (imported.imported, imported.testset.testcase_count, imported.testset.invalid_testcase_count) == (2, 3, 1)
+    cases = [t async for t in client.testcases(tid)]
+    assert [[(e.path, e.message) for e in t.validation_errors] for t in cases] == [[], [], errors]
+    assert struct_to_dict(cases[2].inputs) == {}
 
 
 async def test_import_errors_over_grpc_and_unknown_testset(client: Client, project_id: str) -> None:

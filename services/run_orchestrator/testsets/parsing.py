@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Any
 
 from services.run_orchestrator.testsets.coercion import ABSENT, ColumnTypes, coerce_cell
@@ -30,14 +30,18 @@ def parse_format(value: str) -> str:
     return fmt
 
 
-def rows(chunks: AsyncIterable[bytes], fmt: str, types: ColumnTypes) -> AsyncIterator[dict[str, Any]]:
+def rows(
+    chunks: AsyncIterable[bytes], fmt: str, types: ColumnTypes, columns: Sequence[str] = ()
+) -> AsyncIterator[dict[str, Any]]:
     """The testcases' data in file order. CSV/TSV cells are coerced to the schema's types;
-    JSON values are kept as they are (the schema reports mismatches as validation errors)."""
+    JSON values are kept as they are (the schema reports mismatches as validation errors). A
+    CSV/TSV header without one of ``columns`` (the testset's inputs) refuses the file: every row
+    would lack it."""
     text = _decode(chunks)
     if fmt == "csv":
-        return _delimited(_lines(text), csv.excel, types)
+        return _delimited(_lines(text), csv.excel, types, columns)
     if fmt == "tsv":
-        return _delimited(_lines(text), csv.excel_tab, types)
+        return _delimited(_lines(text), csv.excel_tab, types, columns)
     if fmt == "jsonl":
         return _json_lines(_lines(text))
     if fmt == "json":
@@ -108,7 +112,7 @@ def _name(dialect: type[csv.Dialect]) -> str:
 
 
 async def _delimited(
-    lines: AsyncIterable[str], dialect: type[csv.Dialect], types: ColumnTypes
+    lines: AsyncIterable[str], dialect: type[csv.Dialect], types: ColumnTypes, columns: Sequence[str]
 ) -> AsyncIterator[dict[str, Any]]:
     records = _records(lines, dialect)
     header: list[str] | None = None
@@ -116,6 +120,11 @@ async def _delimited(
     async for line_no, cells in records:
         if header is None:
             header = _header(cells)
+            if missing := [name for name in columns if name not in header]:
+                raise BadImport(
+                    f"header: no column {', '.join(map(repr, missing))} (the testset's inputs:"
+                    f" {', '.join(columns)}); the file's columns: {', '.join(header)}"
+                )
             continue
         row += 1
         where = f"row {row} (line {line_no})"

@@ -64,7 +64,7 @@ class TestcaseTransfer:
                 if first.replace:
                     await write.delete_all()
                 batch: list[validation.TestcaseRow] = []
-                async for data in parsing.rows(chunks(), fmt, column_types(schema)):
+                async for data in parsing.rows(chunks(), fmt, column_types(schema), mapping.inputs):
                     batch.append(validation.derive_testcase(data, mapping, validator))
                     if len(batch) >= IMPORT_BATCH:
                         await write.add(batch)

@@ -59,10 +59,12 @@ class TestcaseRow:
 def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draft202012Validator | None) -> TestcaseRow:
     """Split a testcase's data through the mapping; unmapped fields count as metadata.
 
-    A testcase that violates the schema is kept, with its errors (JSON Pointer + message).
+    A testcase that violates the schema, or lacks one of the mapping's input fields (the system
+    would be called without it), is kept, with its errors (JSON Pointer + message).
     """
     mapped = set(mapping.inputs) | set(mapping.expected)
     errors: list[dict[str, str]] = []
+    required_by_schema: set[str] = set()
     if validator is not None:
         # Document order: list indexes compare as numbers (/a/2 before /a/10).
         in_order = sorted(
@@ -70,8 +72,12 @@ def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draf
             key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.absolute_path],
         )
         for err in in_order:
-            pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in err.absolute_path)
-            errors.append({"path": pointer, "message": err.message})
+            errors.append({"path": _pointer(err.absolute_path), "message": err.message})
+            if err.validator == "required" and not err.absolute_path:
+                required_by_schema.update(str(name) for name in err.validator_value if name not in data)
+    for name in mapping.inputs:
+        if name not in data and name not in required_by_schema:
+            errors.append({"path": _pointer([name]), "message": f"{name!r} is missing: an input of this testset"})
     return TestcaseRow(
         data=data,
         inputs={k: data[k] for k in mapping.inputs if k in data},
@@ -79,6 +85,11 @@ def derive_testcase(data: dict[str, Any], mapping: FieldMapping, validator: Draf
         metadata={k: v for k, v in data.items() if k not in mapped},
         validation_errors=errors,
     )
+
+
+def _pointer(path: Any) -> str:
+    """A JSON Pointer (RFC 6901) to a place in a testcase's data."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 def mapping_from_json(value: dict[str, list[str]]) -> FieldMapping:
