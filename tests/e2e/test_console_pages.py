@@ -248,7 +248,13 @@ async def test_a_reviewer_scores_a_human_metric_on_the_record_page(
                 break
             await page.wait_for_timeout(100)
         completed = [r async for r in client.records(run.id) if r.status == "completed"]
+        errored = [r async for r in client.records(run.id) if r.status == "errored"]
         record = completed[0]
+    # An errored record has nothing to review: no form, and its scores say why there are none.
+    await page.goto(f"/projects/{world.a.project_id}/records/{errored[0].id}")
+    assert await page.locator("form.review-form").count() == 0
+    assert "this record errored" in await page.locator("#no-review").inner_text()
+    assert "the system's call errored" in await page.locator(f"#scores tr[data-metric='{human.id}']").inner_text()
     await page.goto(f"/projects/{world.a.project_id}/records/{record.id}")
     form = page.locator("form.review-form")
     await form.locator("select[name=value]").select_option("4")
