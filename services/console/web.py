@@ -113,6 +113,16 @@ def error_page(console: Console, request: Request, status: int, title: str, mess
         )
 
 
+def _malformed_id_in_path(request: Request) -> bool:
+    for name, value in request.path_params.items():
+        if name.endswith("_id"):
+            try:
+                uuid.UUID(str(value))
+            except ValueError:
+                return True
+    return False
+
+
 def handle_errors(console: Console) -> Callable[[Request, Exception], Awaitable[Response]]:
     """Every failure as a page a person can read: sign in again, not found, refused, or our fault."""
 
@@ -121,7 +131,10 @@ def handle_errors(console: Console) -> Callable[[Request, Exception], Awaitable[
             code = exc.code()
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 exc = SignInRequired()
-            elif code == grpc.StatusCode.NOT_FOUND:
+            elif code == grpc.StatusCode.NOT_FOUND or (
+                code == grpc.StatusCode.INVALID_ARGUMENT and request.method == "GET" and _malformed_id_in_path(request)
+            ):
+                # An address whose id could never exist is not found, like an unknown one.
                 exc = PageNotFound()
             elif code == grpc.StatusCode.PERMISSION_DENIED:
                 return error_page(

@@ -291,6 +291,11 @@ async def test_an_unknown_run_shows_the_not_found_page(page: Page, world: Consol
     assert response is not None and response.status == 404
     assert await page.locator("h1").inner_text() == "Not found"
     await screenshot(page, "not-found")
+    # An id that could never exist is not found either (not "That did not work").
+    for path in ("runs/not-a-uuid", "records/nope", "metrics/12"):
+        response = await page.goto(f"/projects/{world.a.project_id}/{path}")
+        assert response is not None and response.status == 404, path
+        assert await page.locator("h1").inner_text() == "Not found"
 
 
 async def test_a_key_of_project_a_cannot_open_project_bs_pages(page: Page, world: ConsoleWorld) -> None:
