@@ -215,6 +215,11 @@ async def test_create_a_metric_then_edit_it_into_a_new_version(page: Page, stack
     assert await page.locator(".flash.ok").inner_text() == "Saved as version 2."
     assert await page.locator(".versions-table tbody tr").count() == 2
     await screenshot(page, "metric")
+    # Saved again unchanged: no version 3.
+    await page.click("#metric-form button[type=submit]")
+    await page.wait_for_url("**saved=unchanged")
+    assert await page.locator(".flash.ok").inner_text() == "Nothing in the definition changed: still version 2."
+    assert await page.locator(".versions-table tbody tr").count() == 2
     async with stack.client(world.a.key) as client:
         metric = await client.get_metric(metric_id)
     assert (metric.metric.version, metric.metric.guidelines, metric.metric.heuristic.kind) == (

@@ -62,6 +62,13 @@ async def test_rescoring_after_a_guidelines_change_gives_exact_aggregates(client
         heuristic={"kind": "exact_match", "params": {"expected_field": "answer", "case_sensitive": False}},
     )
     assert v2.version == 2 and v2.version_id != old_version
+    # Saving the same definition again makes no version 3 (the console's unchanged form).
+    same = await client.update_metric(
+        exact_id,
+        guidelines="case does not matter",
+        heuristic={"kind": "exact_match", "params": {"expected_field": "answer", "case_sensitive": False}},
+    )
+    assert (same.version, same.version_id) == (2, v2.version_id)
     history = await client.get_metric(exact_id)
     assert [v.version for v in history.versions] == [1, 2]
     assert history.versions[0].guidelines == "" and history.versions[1].guidelines == "case does not matter"

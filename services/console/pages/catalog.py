@@ -99,14 +99,15 @@ def routes(console: Console) -> list[Route]:
         project_id, metric_id = request.path_params["project_id"], request.path_params["metric_id"]
         current = await metric_of_project(api, project_id, metric_id)
         try:
-            await api.call(api.stubs.catalog.UpdateMetric, update_request(current.metric, form), cpb.Metric)
+            saved = await api.call(api.stubs.catalog.UpdateMetric, update_request(current.metric, form), cpb.Metric)
         except MetricFormError as exc:
             return await form_page(request, api, posted_values(form), str(exc), 400)
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in INPUT_ERRORS:
                 raise
             return await form_page(request, api, posted_values(form), api_message(exc), 400)
-        return redirect(f"/projects/{project_id}/metrics/{metric_id}?saved=1")
+        outcome = "version" if saved.version != current.metric.version else "unchanged"
+        return redirect(f"/projects/{project_id}/metrics/{metric_id}?saved={outcome}")
 
     async def systems_page(request: Request) -> Response:
         project_id = request.path_params["project_id"]

@@ -51,7 +51,8 @@ class CatalogRepository:
     async def update_metric(
         self, metric_id: uuid.UUID, name: str, description: str, d: MetricDefinition
     ) -> asyncpg.Record:
-        """Rename/describe the metric and add the next version, atomically."""
+        """Rename/describe the metric and add the next version, atomically; a definition equal to
+        the latest version's adds none (saving an unchanged form makes no duplicate version)."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await fetch_one(
                 conn,
@@ -60,8 +61,20 @@ class CatalogRepository:
                 name,
                 description,
             )
-            version = await conn.fetchval("SELECT max(version) FROM metric_versions WHERE metric_id = $1", metric_id)
-            await self._insert_version(conn, metric_id, int(version) + 1, d)
+            latest = await fetch_one(
+                conn,
+                "SELECT version, eval_type, output_type, guidelines, passing_threshold, config FROM metric_versions"
+                " WHERE metric_id = $1 ORDER BY version DESC LIMIT 1",
+                metric_id,
+            )
+            same = (latest["eval_type"], latest["output_type"], latest["guidelines"], latest["config"]) == (
+                d.eval_type,
+                d.output_type,
+                d.guidelines,
+                d.config,
+            ) and latest["passing_threshold"] == d.passing_threshold
+            if not same:
+                await self._insert_version(conn, metric_id, int(latest["version"]) + 1, d)
         return (await self.latest_metric_versions(row["project_id"], [metric_id]))[0]
 
     @staticmethod
