@@ -3,6 +3,7 @@ records table, and the downloads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,13 +92,14 @@ def routes(console: Console) -> list[Route]:
         run = await run_of_project(console.api(request), project_id, run_id)
         final = run.status in FINAL_STATUSES
         live = request.query_params.get("was") == "live"
-        # The records table listens: it reloads when the run settles, and (at most every few
-        # seconds, see _run_records.html) while records or scores arrive.
-        shown = (request.query_params.get("records"), request.query_params.get("scores"))
-        events = [
-            *(["run-settled"] if final and live else []),
-            *(["run-progressed"] if live and shown != (str(run.records), str(run.scores)) else []),
-        ]
+        # The records table listens: it reloads when the run settles, and while the run is live
+        # whenever these counts differ from the ones it was drawn with (at most every few seconds,
+        # see _run_records.html; every poll says them, so a change it let pass is caught later).
+        events: dict[str, Any] = {}
+        if live and final:
+            events["run-settled"] = {}
+        elif live:
+            events["run-progressed"] = {"records": run.records, "scores": run.scores}
         context = {
             "run": run,
             "final": final,
@@ -106,7 +108,7 @@ def routes(console: Console) -> list[Route]:
             "oob": live,
             "retryable": retryable(run),
         }
-        headers = {"HX-Trigger": ", ".join(events)} if events else {}
+        headers = {"HX-Trigger": json.dumps(events)} if events else {}
         return console.render(request, "_run_progress.html", context, headers=headers)
 
     async def records_fragment(request: Request) -> Response:
