@@ -171,7 +171,9 @@ QA_SCHEMA: dict[str, Any] = {
                 inputs={},
                 expected={},
                 metadata={"category": "geography"},
-                validation_errors=[],
+                # A missing input is an error (the system would be called without it); a missing
+                # expected field is not (a testcase may have no reference answer).
+                validation_errors=[{"path": "/question", "message": "'question' is missing: an input of this testset"}],
             ),
             id="missing-mapped-fields-absent",
         ),
