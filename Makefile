@@ -26,7 +26,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_COMPILE_BYTECODE := 1
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup assets browser proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http bench-monitor lint typecheck clean
+.PHONY: setup assets test-packages proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http bench-monitor lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -59,7 +59,7 @@ assets: $(VENDOR)/.stamp
 # Debian packages the tests use, installed when missing: chromium for the console's browser tests
 # (Playwright's own browser download is not used), curl and jq for the README's walkthrough test.
 DEBIAN_PACKAGES := chromium curl jq
-browser:
+test-packages:
 	@missing="$$(for p in $(DEBIAN_PACKAGES); do test -x /usr/bin/$$p || echo $$p; done | xargs)"; \
 	test -z "$$missing" || { \
 	  echo "installing $$missing for the tests …"; \
@@ -79,7 +79,7 @@ down: setup
 demo: setup
 	$(PY) -m shared.devstack demo
 
-test: lint typecheck browser
+test: lint typecheck test-packages
 	$(PY) -m pytest
 
 # Every end-to-end module on Kafka (Tansu); `make test` runs only some of them on both buses.

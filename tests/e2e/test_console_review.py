@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
+from scorekeeper.v1 import catalog_pb2 as cpb
 
 from scorekeeper_sdk import Client
 from shared.devstack import scenario
@@ -35,6 +37,22 @@ async def _run_awaiting_reviews(client: Client, stack: Stack, name: str, testcas
     world = await awaiting_reviews(client, stack, name, testcases, guidelines="5: complete and right.")
     key = (await client.create_api_key(world.project_id, "reviewers", "write")).secret
     return world.project_id, world.metric_id, world.run_id, key
+
+
+async def _fake_system_version(
+    client: Client, project_id: str, name: str, url: str, **config: Any
+) -> cpb.SystemVersion:
+    """An http system version asking the fake system at ``url`` each testcase's question."""
+    return await client.create_http_system(
+        project_id,
+        name,
+        {
+            "url": url,
+            "body_template": {"question": "{{ inputs.question }}"},
+            "response_path": "choices.0.message.content",
+            **config,
+        },
+    )
 
 
 async def _start(page: Page, project_id: str, metric_id: str, run_id: str, reviewer: str) -> str:
@@ -162,16 +180,7 @@ async def test_the_run_page_retries_errored_records(
     browser: Browser, client: Client, stack: Stack, system: FakeSystemServer
 ) -> None:
     ids = await scenario.prepare(client, stack.demo_system_url, 20, name="console retry")
-    version = await client.create_http_system(
-        ids.project_id,
-        "flaky",
-        {
-            "url": system.url("/flaky"),
-            "body_template": {"question": "{{ inputs.question }}"},
-            "response_path": "choices.0.message.content",
-            "max_attempts": 1,
-        },
-    )
+    version = await _fake_system_version(client, ids.project_id, "flaky", system.url("/flaky"), max_attempts=1)
     system.set_flaky(30)
     run = await client.create_run(ids.project_id, ids.testset_id, version.id, ids.metric_ids)
     done = await client.wait_for_run(run.id, timeout_s=60)
@@ -208,15 +217,7 @@ async def test_the_run_page_follows_a_run_until_it_waits_for_reviewers(
     and its actions follow: the review button comes, Cancel stays (the run is not over)."""
     ids = await scenario.prepare(client, stack.demo_system_url, 6, name="console live reviews")
     human = await client.create_metric(ids.project_id, "helpfulness", eval_type="human", output_type="int")
-    slow = await client.create_http_system(
-        ids.project_id,
-        "slow",
-        {
-            "url": system.url("/slow/4000"),
-            "body_template": {"question": "{{ inputs.question }}"},
-            "response_path": "choices.0.message.content",
-        },
-    )
+    slow = await _fake_system_version(client, ids.project_id, "slow", system.url("/slow/4000"))
     key = (await client.create_api_key(ids.project_id, "watcher", "write")).secret
     context, page = await signed_in(browser, stack.console_url, key)
     try:

@@ -67,13 +67,8 @@ class CatalogRepository:
                 " WHERE metric_id = $1 ORDER BY version DESC LIMIT 1",
                 metric_id,
             )
-            same = (latest["eval_type"], latest["output_type"], latest["guidelines"], latest["config"]) == (
-                d.eval_type,
-                d.output_type,
-                d.guidelines,
-                d.config,
-            ) and latest["passing_threshold"] == d.passing_threshold
-            if not same:
+            fields = ("eval_type", "output_type", "guidelines", "passing_threshold", "config")
+            if [latest[f] for f in fields] != [getattr(d, f) for f in fields]:
                 await self._insert_version(conn, metric_id, int(latest["version"]) + 1, d)
         return (await self.latest_metric_versions(row["project_id"], [metric_id]))[0]
 
