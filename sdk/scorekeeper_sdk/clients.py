@@ -359,6 +359,7 @@ class Scorekeeper:
     delete_testcases = _Call(AsyncScorekeeper.delete_testcases)
     list_testcases = _Iterate(AsyncScorekeeper.list_testcases)
     import_testcases = _Call(AsyncScorekeeper.import_testcases)
+    import_testset = _Call(AsyncScorekeeper.import_testset)
     export_testcases = _Iterate(AsyncScorekeeper.export_testcases)
     export_testcases_to = _Call(AsyncScorekeeper.export_testcases_to)
     # -- runs

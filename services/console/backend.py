@@ -3,7 +3,7 @@ visitor; each call carries the signed-in visitor's API key (never the console's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
@@ -80,16 +80,14 @@ class Api:
         return call
 
     async def import_testcases(
-        self, testset_id: str, fmt: str, replace: bool, chunks: Sequence[bytes] | AsyncIterator[bytes]
+        self, first: tpb.ImportTestcasesRequest, chunks: AsyncIterator[bytes]
     ) -> tpb.ImportTestcasesResponse:
+        """An import: ``first`` names the testset (or the new one) and the format, ``chunks`` the file."""
+
         async def requests() -> AsyncIterator[tpb.ImportTestcasesRequest]:
-            yield tpb.ImportTestcasesRequest(testset_id=testset_id, format=fmt, replace=replace)
-            if isinstance(chunks, Sequence):
-                for chunk in chunks:
-                    yield tpb.ImportTestcasesRequest(data=chunk)
-            else:
-                async for chunk in chunks:
-                    yield tpb.ImportTestcasesRequest(data=chunk)
+            yield first
+            async for chunk in chunks:
+                yield tpb.ImportTestcasesRequest(data=chunk)
 
         response = await self.stubs.testsets.ImportTestcases(requests(), metadata=self._metadata, timeout=600)
         if not isinstance(response, tpb.ImportTestcasesResponse):

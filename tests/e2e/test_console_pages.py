@@ -183,6 +183,66 @@ async def test_import_a_testset_file_and_see_its_validation_errors(
         assert (await client.get_testset(testset_id)).testcase_count == 4
 
 
+async def test_create_a_testset_from_a_file_or_pasted_rows(
+    page: Page, stack: Stack, world: ConsoleWorld, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/testsets")
+    await page.click("text=New testset")
+    form = page.locator("#new-testset-form")
+    await form.locator("input[name=name]").fill("pasted capitals")
+    await form.locator("input[name=inputs]").fill("question")
+    await form.locator("input[name=expected]").fill("answer")
+    await form.locator("textarea[name=pasted]").fill("question,answer\nCapital of Chile?,Santiago\n")
+    await form.locator("button[type=submit]").click()
+    # The format of pasted rows cannot be told: the form comes back with what was typed.
+    await page.locator(".flash.error").wait_for()
+    assert await page.locator(".flash.error").inner_text() == (
+        "Choose the format of the pasted testcases: CSV, TSV, JSON or JSONL."
+    )
+    assert await form.locator("input[name=name]").input_value() == "pasted capitals"
+    await screenshot(page, "testset-new")
+    assert await form.locator("textarea[name=pasted]").input_value() == "question,answer\nCapital of Chile?,Santiago\n"
+    await form.locator("select[name=format]").select_option("csv")
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.ok").wait_for()
+    assert await page.locator(".flash.ok").inner_text() == "Created version 1 with 1 testcase."
+    assert await page.locator("h1").inner_text() == "pasted capitals v1"
+    assert "Capital of Chile?" in await page.locator("#testcases-table tbody tr").first.inner_text()
+
+    # From a file; the API's refusal (an input column missing) creates nothing and keeps the form.
+    upload = tmp_path_factory.mktemp("new-testset") / "capitals.csv"
+    upload.write_text("question,answer\nCapital of Peru?,Lima\nCapital of Mali?,Bamako\n")
+    await page.goto(f"/projects/{world.a.project_id}/testsets")
+    await page.click("text=New testset")
+    await form.locator("input[name=name]").fill("capitals from a file")
+    await form.locator("input[name=inputs]").fill("question, country")
+    await form.locator("input[name=expected]").fill("answer")
+    await form.locator("input[type=file]").set_input_files(str(upload))
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.error").wait_for()
+    assert (await page.locator(".flash.error").inner_text()).startswith(
+        "Nothing was created: header: no column 'country' (the testset's inputs: question, country)"
+    )
+    async with stack.client(world.a.key) as client:
+        names = [t.name async for t in client.list_testsets(world.a.project_id)]
+    assert "capitals from a file" not in names and names[0] == "pasted capitals"
+    await form.locator("input[name=inputs]").fill("question")
+    await form.locator("input[type=file]").set_input_files(str(upload))
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.ok").wait_for()
+    assert await page.locator(".flash.ok").inner_text() == "Created version 1 with 2 testcases."
+    assert await page.locator("#testcases-table tbody tr").count() == 2
+    async with stack.client(world.a.key) as client:
+        made = await anext(client.list_testsets(world.a.project_id))
+    assert (made.name, made.version, made.testcase_count, list(made.field_mapping.expected)) == (
+        "capitals from a file",
+        1,
+        2,
+        ["answer"],
+    )
+    await screenshot(page, "testset-created")
+
+
 async def test_testset_export_is_the_apis_csv(page: Page, stack: Stack, world: ConsoleWorld) -> None:
     await page.goto(f"/projects/{world.a.project_id}/testsets/{world.a.ids.testset_id}")
     async with page.expect_download() as download_info:

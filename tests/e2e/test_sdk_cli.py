@@ -100,7 +100,8 @@ def test_testsets_import_export_round_trip_and_malformed_files(cli: Cli, project
     )
     made = cli("testsets", "import", str(source), "--name", "qa", "--inputs", "question,n", "--expected", "answer")
     assert made.returncode == 0, made.stderr
-    assert f"imported {ROWS} testcases into 'qa'" in made.stdout and f"{ROWS} testcases, 0 invalid" in made.stdout
+    assert f"imported {ROWS} testcases into 'qa'" in made.stdout
+    assert f"version 1: {ROWS} testcases, 0 invalid" in made.stdout  # one version: the file
     exported = tmp_path / "qa.csv"
     out = cli("testsets", "export", "qa", "-o", str(exported))
     assert out.returncode == 0, out.stderr
@@ -120,6 +121,9 @@ def test_testsets_import_export_round_trip_and_malformed_files(cli: Cli, project
     bad = cli("testsets", "import", str(broken), "--testset", "qa")
     assert bad.returncode == 2
     assert one_error_line(bad) == "error: line 2: malformed JSON: Expecting value at column 24"
+    bad_new = cli("testsets", "import", str(broken), "--name", "half", "--inputs", "question")
+    assert one_error_line(bad_new) == "error: line 2: malformed JSON: Expecting value at column 24"
+    assert [t["name"] for t in json.loads(cli("testsets", "list", "--json").stdout)] == ["qa copy", "qa"]
     missing = cli("testsets", "import", str(tmp_path / "nope.csv"), "--testset", "qa")
     assert missing.returncode == 2 and one_error_line(missing) == f"error: no such file: {tmp_path / 'nope.csv'}"
 

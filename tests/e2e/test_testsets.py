@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from scorekeeper_sdk import Client
+from scorekeeper_sdk.client import tpb
 from shared.devstack.stack import Stack
 from shared.edge.convert import struct_to_dict
 
@@ -322,6 +323,112 @@ async def test_import_errors_over_grpc_and_unknown_testset(client: Client, proje
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await client.import_testcases(unknown, chunks(), "csv")
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_import_creates_a_testset_whose_version_1_is_the_file(
+    stack: Stack, client: Client, project_id: str, http: httpx.AsyncClient
+) -> None:
+    params: list[tuple[str, str | int | float | bool | None]] = [("format", "csv"), ("name", " capitals ")]
+    params += [("description", "from a file")]
+    params += [("inputs", "question"), ("expected", "answer"), ("metadata", "source")]
+    raw = b"question,answer,source,level\nCapital of France?,Paris,atlas,1\nCapital of Peru?,Lima,atlas,2\n"
+    response = await http.post(f"/v1/projects/{project_id}/testsets:import", params=params, content=raw)
+    assert response.status_code == 200, response.text
+    made = response.json()
+    testset = made["testset"]
+    assert (made["imported"], testset["version"], testset["latest_version"], testset["testcase_count"]) == (2, 1, 1, 2)
+    assert (testset["name"], testset["description"], testset["project_id"]) == ("capitals", "from a file", project_id)
+    assert testset["field_mapping"] == {"inputs": ["question"], "expected": ["answer"], "metadata": ["source"]}
+    versions = [(v.version, v.change, v.testcase_count) async for v in client.list_testset_versions(testset["id"])]
+    assert versions == [(1, "created", 2)]
+    cases = [t async for t in client.testcases(testset["id"])]
+    assert [struct_to_dict(t.inputs) for t in cases] == [
+        {"question": "Capital of France?"},
+        {"question": "Capital of Peru?"},
+    ]
+    assert [struct_to_dict(t.metadata) for t in cases] == [
+        {"source": "atlas", "level": "1"},
+        {"source": "atlas", "level": "2"},
+    ]
+
+    # Over gRPC (the SDK's client stream) as well; a bad row creates no testset at all.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"question": "q1", "answer": "a1"}\n'
+        yield b'{"question": "q2", "answer": \n'
+
+    before = [t.id async for t in client.list_testsets(project_id)]
+    rows_before = await _rows(stack, "SELECT count(*) AS n FROM testsets")
+    first = tpb.ImportTestcasesRequest(project_id=project_id, name="half", format="jsonl", inputs=["question"])
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await client.testsets.ImportTestcases(_stream(first, chunks()))
+    assert (exc.value.code(), exc.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "line 2: malformed JSON: Expecting value at column 30",
+    )
+    assert [t.id async for t in client.list_testsets(project_id)] == before
+    assert await _rows(stack, "SELECT count(*) AS n FROM testsets") == rows_before
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ([("name", "x"), ("inputs", "q")], "format must be one of csv, tsv, json, jsonl, got ''"),
+        ([("format", "csv"), ("inputs", "q")], "name must not be empty"),
+        ([("format", "csv"), ("name", "x")], "inputs must name at least one field"),
+        ([("format", "csv"), ("name", "x"), ("inputs", "q"), ("expected", "q")],
+         "field 'q' is mapped twice (inputs and expected)"),
+        ([("format", "csv"), ("name", "x"), ("inputs", "q"), ("replace", "true")],
+         "replace: a new testset has no testcases to replace"),
+    ],
+)  # fmt: skip
+async def test_a_new_testset_import_refuses_a_bad_first_message(
+    client: Client,
+    project_id: str,
+    http: httpx.AsyncClient,
+    params: list[tuple[str, str | int | float | bool | None]],
+    message: str,
+) -> None:
+    response = await http.post(f"/v1/projects/{project_id}/testsets:import", params=params, content=b"q\nhello\n")
+    assert _error(response, 400, "INVALID_ARGUMENT") == message
+    assert [t async for t in client.list_testsets(project_id)] == []
+
+
+async def test_an_import_names_one_testset(client: Client, project_id: str, http: httpx.AsyncClient) -> None:
+    tid = await _testset(client, project_id, [{"question": "seed", "answer": "s"}])
+    both = await http.post(
+        f"/v1/testsets/{tid}/testcases:import",
+        params={"format": "csv", "project_id": project_id, "name": "x"},
+        content=b"question\nq\n",
+    )
+    assert _error(both, 400, "INVALID_ARGUMENT") == (
+        "project_id, name: only for a new testset; an import into testset_id keeps its own"
+    )
+    first = tpb.ImportTestcasesRequest(format="csv")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await client.testsets.ImportTestcases(_stream(first, _one(b"question\nq\n")))
+    assert (
+        exc.value.details() == "name the testset to import into (testset_id), or the project_id and name of a new one"
+    )
+    unknown = str(uuid.uuid4())
+    response = await http.post(
+        f"/v1/projects/{unknown}/testsets:import",
+        params={"format": "csv", "name": "x", "inputs": "q"},
+        content=b"q\n1\n",
+    )
+    assert _error(response, 404, "NOT_FOUND") == f"project {unknown} does not exist"
+    assert (await client.get_testset(tid)).version == 1
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _stream(
+    first: tpb.ImportTestcasesRequest, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[tpb.ImportTestcasesRequest]:
+    yield first
+    async for chunk in chunks:
+        yield tpb.ImportTestcasesRequest(data=chunk)
 
 
 async def test_export_escapes_formulas(client: Client, project_id: str, http: httpx.AsyncClient) -> None:

@@ -170,6 +170,41 @@ class TestsetOperations(Operations):
     ) -> ImportResult:
         """Streams a CSV / TSV / JSON / JSONL file (a path, bytes, or an iterator of chunks) into one new
         version; ``format`` defaults to the file's suffix. A bad row refuses the whole import."""
+        first = tpb.ImportTestcasesRequest(testset_id=testset_id, replace=replace)
+        return await self._import(first, source, format, timeout_s)
+
+    async def import_testset(
+        self,
+        project_id: str,
+        name: str,
+        source: str | Path | bytes | Iterable[bytes] | AsyncIterable[bytes],
+        format: str | None = None,
+        *,
+        inputs: Sequence[str],
+        expected: Sequence[str] = (),
+        metadata: Sequence[str] = (),
+        description: str = "",
+        timeout_s: float | None = None,
+    ) -> ImportResult:
+        """A new testset whose version 1 holds a CSV / TSV / JSON / JSONL file's testcases (streamed
+        as ``import_testcases`` streams); a bad row creates nothing."""
+        first = tpb.ImportTestcasesRequest(
+            project_id=project_id,
+            name=name,
+            description=description,
+            inputs=inputs,
+            expected=expected,
+            metadata=metadata,
+        )
+        return await self._import(first, source, format, timeout_s)
+
+    async def _import(
+        self,
+        first: tpb.ImportTestcasesRequest,
+        source: str | Path | bytes | Iterable[bytes] | AsyncIterable[bytes],
+        format: str | None,
+        timeout_s: float | None,
+    ) -> ImportResult:
         if isinstance(source, str | Path):
             file = Path(source)
             fmt = format or format_of(file)
@@ -180,9 +215,10 @@ class TestsetOperations(Operations):
             if not format:
                 raise ValueError("format is required (csv, tsv, json or jsonl) when the source is not a file")
             fmt, chunks = format, _chunks(source)
+        first.format = fmt
 
         async def requests() -> AsyncIterator[tpb.ImportTestcasesRequest]:
-            yield tpb.ImportTestcasesRequest(testset_id=testset_id, format=fmt, replace=replace)
+            yield first
             async for chunk in chunks:
                 yield tpb.ImportTestcasesRequest(data=chunk)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import sys
@@ -16,7 +15,6 @@ from scorekeeper_sdk.api.testsets import FORMATS
 from scorekeeper_sdk.cli.context import CliError, State
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, config_path, read_config_file, write_config_file
-from scorekeeper_sdk.errors import ScorekeeperError
 from scorekeeper_sdk.models import SystemVersion
 
 EXIT_CODES = (
@@ -216,27 +214,26 @@ def testsets_import(
         raise CliError(f"no such file: {file}")
     if format is not None and format not in FORMATS:
         raise CliError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if name is not None:
-        if not _fields(inputs):
-            raise CliError("a new testset needs --inputs (the fields the system reads)")
-        # The server creates a testset with at least one testcase: version 1 holds an empty one,
-        # and the file replaces it in version 2 (the version runs pin).
-        target = st.client.create_testset(
-            st.project_id(), name, [{}], inputs=_fields(inputs), expected=_fields(expected), metadata=_fields(metadata)
-        )
-        replace = True
-    else:
-        assert testset is not None
-        target = st.testset(testset)
     try:
-        result = st.client.import_testcases(target.id, file, format, replace=replace)
+        if name is not None:
+            if not _fields(inputs):
+                raise CliError("a new testset needs --inputs (the fields the system reads)")
+            if replace:
+                raise CliError("--replace is for an existing testset (--testset); a new one has nothing to replace")
+            result = st.client.import_testset(
+                st.project_id(),
+                name,
+                file,
+                format,
+                inputs=_fields(inputs),
+                expected=_fields(expected),
+                metadata=_fields(metadata),
+            )
+        else:
+            assert testset is not None
+            result = st.client.import_testcases(st.testset(testset).id, file, format, replace=replace)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    except ScorekeeperError:
-        if name is not None:
-            with contextlib.suppress(ScorekeeperError):  # deleting needs the admin role
-                st.client.delete_testset(target.id)
-        raise
     st.out.print(
         f"imported {result.imported} testcases into {result.testset.name!r} ({result.testset.id}),"
         f" version {result.testset.version}: {result.testset.testcase_count} testcases,"

@@ -15,7 +15,7 @@ from scorekeeper_sdk.models import SystemVersion
 from scorekeeper_sdk.views import Run
 
 _PARTS = ("inputs", "expected", "metadata")
-_CREATE_WITH = 500
+_CHUNK_BYTES = 64 * 1024
 SDK_SYSTEM_DESCRIPTION = "Executed client-side; records uploaded through the SDK"
 
 
@@ -61,25 +61,28 @@ async def testset_from(
     both = [k for k in mapping["inputs"] if k in mapping["expected"] or k in mapping["metadata"]]
     if both or set(mapping["expected"]) & set(mapping["metadata"]):
         raise ValueError(f"fields must keep one role across testcases: {sorted(both) or 'expected / metadata'}")
-    # The server creates a testset with at least one testcase; the rest streams in as one import.
-    first = [_flatten(i, t)[0] for i, t in enumerate(testcases[:_CREATE_WITH])]
-    testset = await client.create_testset(
+
+    async def lines() -> AsyncIterator[bytes]:
+        chunk = bytearray()
+        for i, testcase in enumerate(testcases):
+            chunk += json.dumps(_flatten(i, testcase)[0], ensure_ascii=False).encode() + b"\n"
+            if len(chunk) >= _CHUNK_BYTES:
+                yield bytes(chunk)
+                chunk.clear()
+        if chunk:
+            yield bytes(chunk)
+
+    result = await client.import_testset(
         project_id,
         name,
-        first,
+        lines(),
+        format="jsonl",
         inputs=list(mapping["inputs"]),
         expected=list(mapping["expected"]),
         metadata=list(mapping["metadata"]),
         description="Testcases given to run_and_evaluate",
     )
-
-    async def lines() -> AsyncIterator[bytes]:
-        for i in range(_CREATE_WITH, len(testcases)):
-            yield json.dumps(_flatten(i, testcases[i])[0], ensure_ascii=False).encode() + b"\n"
-
-    if len(testcases) > _CREATE_WITH:
-        await client.import_testcases(testset.id, lines(), format="jsonl")
-    return testset.id
+    return result.testset.id
 
 
 async def sdk_version(

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 from scorekeeper.v1 import testsets_pb2 as tpb
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -35,8 +35,44 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _text_chunks(text: str) -> AsyncIterator[bytes]:
+    data = text.encode()
+    for start in range(0, len(data), UPLOAD_CHUNK):
+        yield data[start : start + UPLOAD_CHUNK]
+
+
+class ImportFormError(ValueError):
+    """A form that cannot become an import (no file, a format that cannot be told)."""
+
+
+def posted_file(form: FormData, *, text_field: str = "") -> tuple[str, AsyncIterator[bytes]]:
+    """The posted file's format and chunks: the upload, or (when ``text_field`` names one) the
+    text pasted there; the format chosen, or the one the file name tells."""
+    upload = form.get("file")
+    chosen = str(form.get("format", ""))
+    if isinstance(upload, UploadFile) and upload.filename:
+        suffix = "." + upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
+        fmt = chosen or FORMATS.get(suffix, "")
+        if fmt not in FORMATS.values():
+            raise ImportFormError(f"Cannot tell the format of {upload.filename!r}: choose CSV, TSV, JSON or JSONL.")
+        return fmt, _upload_chunks(upload)
+    text = str(form.get(text_field, "")) if text_field else ""
+    if text.strip():
+        if chosen not in FORMATS.values():
+            raise ImportFormError("Choose the format of the pasted testcases: CSV, TSV, JSON or JSONL.")
+        return chosen, _text_chunks(text)
+    raise ImportFormError("Choose a file to import" + (", or paste its testcases." if text_field else "."))
+
+
+def fields(form: FormData, name: str) -> list[str]:
+    """A comma-separated list of field names posted in ``name``."""
+    return [f.strip() for f in str(form.get(name, "")).split(",") if f.strip()]
+
+
 def routes(console: Console) -> list[Route]:
-    async def list_page(request: Request) -> Response:
+    async def list_page(
+        request: Request, values: dict[str, str] | None = None, error: str = "", status_code: int = 200
+    ) -> Response:
         project_id = request.path_params["project_id"]
         api = console.api(request)
         data = await console.project_page(
@@ -53,7 +89,34 @@ def routes(console: Console) -> list[Route]:
                 )
             },
         )
-        return console.render(request, "testsets.html", data)
+        context = {**data, "values": values or {}, "error": error}
+        return console.render(request, "testsets.html", context, status_code=status_code)
+
+    async def create(request: Request) -> Response:
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        values = {k: str(form.get(k, "")) for k in ("name", "description", "inputs", "expected", "metadata", "format")}
+        try:
+            fmt, chunks = posted_file(form, text_field="pasted")
+            first = tpb.ImportTestcasesRequest(
+                project_id=project_id,
+                name=values["name"],
+                description=values["description"],
+                format=fmt,
+                inputs=fields(form, "inputs"),
+                expected=fields(form, "expected"),
+                metadata=fields(form, "metadata"),
+            )
+            result = await api.import_testcases(first, chunks)
+        except ImportFormError as exc:
+            return await list_page(request, {**values, "pasted": str(form.get("pasted", ""))}, str(exc), 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            error = f"Nothing was created: {api_message(exc)}"
+            return await list_page(request, {**values, "pasted": str(form.get("pasted", ""))}, error, 400)
+        return redirect(f"/projects/{project_id}/testsets/{result.testset.id}?created={result.imported}")
 
     async def detail_context(request: Request, api: Api) -> dict[str, Any]:
         project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
@@ -96,6 +159,7 @@ def routes(console: Console) -> list[Route]:
             "keep": keep,
             "error": "",
             "imported": params.get("imported", ""),
+            "created": params.get("created", ""),
         }
 
     async def detail(request: Request) -> Response:
@@ -106,26 +170,18 @@ def routes(console: Console) -> list[Route]:
         project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
         api = console.api(request)
         await testset_of_project(api, project_id, testset_id)
-        upload = form.get("file")
-        error = ""
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            error = "Choose a file to import."
+        try:
+            fmt, chunks = posted_file(form)
+            first = tpb.ImportTestcasesRequest(testset_id=testset_id, format=fmt, replace=form.get("replace") == "1")
+            result = await api.import_testcases(first, chunks)
+        except ImportFormError as exc:
+            error = str(exc)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            error = f"Nothing was imported: {api_message(exc)}"
         else:
-            suffix = "." + upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
-            fmt = str(form.get("format", "")) or FORMATS.get(suffix, "")
-            if fmt not in FORMATS.values():
-                error = f"Cannot tell the format of {upload.filename!r}: choose CSV, TSV, JSON or JSONL."
-            else:
-                try:
-                    result = await api.import_testcases(
-                        testset_id, fmt, form.get("replace") == "1", _upload_chunks(upload)
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() not in INPUT_ERRORS:
-                        raise
-                    error = f"Nothing was imported: {api_message(exc)}"
-                else:
-                    return redirect(f"/projects/{project_id}/testsets/{testset_id}?imported={result.imported}")
+            return redirect(f"/projects/{project_id}/testsets/{testset_id}?imported={result.imported}")
         context = await detail_context(request, api)
         return console.render(request, "testset.html", {**context, "error": error}, status_code=400)
 
@@ -156,7 +212,8 @@ def routes(console: Console) -> list[Route]:
 
     base = "/projects/{project_id}/testsets"
     return [
-        Route(base, list_page),
+        Route(base, list_page, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
         Route(base + "/{testset_id}", detail, methods=["GET"]),
         Route(base + "/{testset_id}/import", import_file, methods=["POST"]),
         Route(base + "/{testset_id}/export.csv", export),

@@ -47,8 +47,7 @@ class TestsetApi(TestcaseTransfer):
     """Testsets, their versions and their testcases."""
 
     def __init__(self, testsets: TestsetRepository, catalog_api: CatalogApi) -> None:
-        super().__init__(testsets)
-        self._project = catalog_api.project
+        super().__init__(testsets, catalog_api.project)
 
     async def create_testset(self, request: pb.CreateTestsetRequest) -> pb.Testset:
         pid = await self._project(request.project_id)

@@ -7,15 +7,18 @@ file becomes one new version, or — on the first bad row — nothing at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 from scorekeeper.v1 import testsets_pb2 as pb
 
+from services.run_orchestrator.catalog.rules import require_name
 from services.run_orchestrator.testsets import export, parsing, validation
 from services.run_orchestrator.testsets.coercion import column_types
 from services.run_orchestrator.testsets.messages import testset_pb
 from services.run_orchestrator.testsets.repository import TestsetNotFound, TestsetRepository
+from services.run_orchestrator.testsets.versions import VersionWrite
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
@@ -27,8 +30,9 @@ EXPORT_BATCH = 1000
 class TestcaseTransfer:
     """ImportTestcases and ExportTestcases (mixed into TestsetApi)."""
 
-    def __init__(self, testsets: TestsetRepository) -> None:
+    def __init__(self, testsets: TestsetRepository, project: Callable[[str], Awaitable[uuid.UUID]]) -> None:
         self._testsets = testsets
+        self._project = project
 
     async def _testset_at(self, testset_id: uuid.UUID, version: int) -> asyncpg.Record:
         """The testset at ``version`` (0: the latest); NOT_FOUND naming what is missing."""
@@ -41,12 +45,35 @@ class TestcaseTransfer:
             raise not_found(f"testset {testset_id} has no version {version}")
         raise not_found(f"testset {testset_id} does not exist")
 
+    async def _import_target(
+        self, first: pb.ImportTestcasesRequest
+    ) -> tuple[AbstractAsyncContextManager[VersionWrite], str]:
+        """The version write an import fills, and its change: a new version of ``testset_id``, or
+        version 1 of a new testset (``project_id`` + ``name``)."""
+        new_fields = [f for f in ("name", "description", "inputs", "expected", "metadata") if getattr(first, f)]
+        if first.testset_id:
+            if first.project_id or new_fields:
+                named = ", ".join(["project_id", *new_fields] if first.project_id else new_fields)
+                raise invalid(f"{named}: only for a new testset; an import into testset_id keeps its own")
+            return self._testsets.new_version(parse_uuid(first.testset_id, "testset_id")), "imported"
+        if not first.project_id:
+            raise invalid("name the testset to import into (testset_id), or the project_id and name of a new one")
+        if first.replace:
+            raise invalid("replace: a new testset has no testcases to replace")
+        project_id = await self._project(first.project_id)
+        name = checked(require_name, first.name)
+        try:
+            mapping = validation.parse_mapping(list(first.inputs), list(first.expected), list(first.metadata))
+        except ValueError as exc:
+            raise invalid(str(exc).replace("field_mapping.", "")) from None
+        return self._testsets.testset_from_import(project_id, name, first.description, mapping), "created"
+
     async def import_testcases(self, requests: AsyncIterator[pb.ImportTestcasesRequest]) -> pb.ImportTestcasesResponse:
         first = await anext(requests, None)
         if first is None:
             raise invalid("the import stream is empty: its first message names the testset and the format")
-        tid = parse_uuid(first.testset_id, "testset_id")
         fmt = checked(parsing.parse_format, first.format)
+        target, change = await self._import_target(first)
 
         async def chunks() -> AsyncIterator[bytes]:
             if first.data:
@@ -57,7 +84,7 @@ class TestcaseTransfer:
 
         imported = 0
         try:
-            async with self._testsets.new_version(tid) as write:
+            async with target as write:
                 schema = write.testset["json_schema"]
                 mapping = validation.mapping_from_json(write.testset["field_mapping"])
                 validator = validation.schema_validator(schema)
@@ -75,7 +102,7 @@ class TestcaseTransfer:
                     imported += len(batch)
                 if imported == 0:
                     raise invalid("the file holds no testcases")
-                row = await write.finish("imported", schema, mapping)
+                row = await write.finish(change, schema, mapping)
         except TestsetNotFound:
             raise not_found(f"testset {first.testset_id} does not exist") from None
         except parsing.BadImport as exc:

@@ -199,45 +199,77 @@ class TestsetWrites:
     ) -> asyncpg.Record:
         """A new testset whose version 1 holds ``testcases``; ``playground_try``: the cases of a
         playground try, left out of testset lists. In the caller's transaction on ``conn``, if given."""
-        testset_id = uuid.uuid4()
         async with transaction(self._pool, conn) as conn:
-            row = await fetch_one(
-                conn,
-                "INSERT INTO testsets (id, project_id, name, description, json_schema, field_mapping, version,"
-                " playground_try) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING *",
-                testset_id,
-                project_id,
-                name,
-                description,
-                schema,
-                mapping.as_json(),
-                playground_try,
-            )
-            write = VersionWrite(conn, row, 0)
+            write = await _new_testset(conn, project_id, name, description, schema, mapping, playground_try)
             await write.add(testcases)
             return await write.finish("created", schema, mapping)
 
     @asynccontextmanager
+    async def testset_from_import(
+        self, project_id: uuid.UUID, name: str, description: str, mapping: FieldMapping
+    ) -> AsyncIterator[VersionWrite]:
+        """A new testset (no schema) filled by the body; committed only if the body called ``finish``
+        (with change "created": its version 1)."""
+        async with self._pool.acquire() as conn, _committed_if_finished(conn) as finished:
+            write = await _new_testset(conn, project_id, name, description, None, mapping, False)
+            finished.append(write)
+            yield write
+
+    @asynccontextmanager
     async def new_version(self, testset_id: uuid.UUID) -> AsyncIterator[VersionWrite]:
         """A version write on the testset; committed only if the body called ``finish``."""
-        async with self._pool.acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            try:
-                testset = await conn.fetchrow(
-                    "SELECT * FROM testsets WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", testset_id
-                )
-                if testset is None:
-                    raise TestsetNotFound(f"testset {testset_id} does not exist")
-                last = await conn.fetchval(
-                    "SELECT coalesce(max(position), -1) FROM testcase_revisions WHERE testset_id = $1", testset_id
-                )
-                write = VersionWrite(conn, testset, int(last) + 1)
-                yield write
-            except BaseException:
-                await transaction.rollback()
-                raise
-            if write.finished is None:
-                await transaction.rollback()
-            else:
-                await transaction.commit()
+        async with self._pool.acquire() as conn, _committed_if_finished(conn) as finished:
+            testset = await conn.fetchrow(
+                "SELECT * FROM testsets WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", testset_id
+            )
+            if testset is None:
+                raise TestsetNotFound(f"testset {testset_id} does not exist")
+            last = await conn.fetchval(
+                "SELECT coalesce(max(position), -1) FROM testcase_revisions WHERE testset_id = $1", testset_id
+            )
+            write = VersionWrite(conn, testset, int(last) + 1)
+            finished.append(write)
+            yield write
+
+
+async def _new_testset(
+    conn: Connection,
+    project_id: uuid.UUID,
+    name: str,
+    description: str,
+    schema: dict[str, Any] | None,
+    mapping: FieldMapping,
+    playground_try: bool,
+) -> VersionWrite:
+    """The testset's row (at version 0) and the write of its version 1, in the open transaction."""
+    row = await fetch_one(
+        conn,
+        "INSERT INTO testsets (id, project_id, name, description, json_schema, field_mapping, version,"
+        " playground_try) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) RETURNING *",
+        uuid.uuid4(),
+        project_id,
+        name,
+        description,
+        schema,
+        mapping.as_json(),
+        playground_try,
+    )
+    return VersionWrite(conn, row, 0)
+
+
+@asynccontextmanager
+async def _committed_if_finished(conn: Connection) -> AsyncIterator[list[VersionWrite]]:
+    """A transaction on ``conn`` committed when the body's version write (appended to the list it
+    yields) called ``finish``, rolled back otherwise and on any error."""
+    writes: list[VersionWrite] = []
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        yield writes
+    except BaseException:
+        await tx.rollback()
+        raise
+    if writes and writes[0].finished is not None:
+        await tx.commit()
+    else:
+        await tx.rollback()
