@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page
 
-from scorekeeper_sdk.client import qpb
+from scorekeeper_sdk.client import cpb, qpb
 from shared.devstack.stack import Stack
+from shared.edge.convert import struct_to_dict
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.console_world import ConsoleWorld, build_world
 
@@ -297,6 +298,74 @@ async def test_systems_list_their_versions(page: Page, world: ConsoleWorld) -> N
     assert await card.locator("tbody tr").count() == 1
     assert "production" in await card.locator("tbody tr").first.inner_text()
     await screenshot(page, "systems")
+
+
+async def test_a_new_http_system_from_the_systems_page_then_a_run_of_it(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/systems")
+    await page.click("text=New HTTP system or version")
+    form = page.locator("#http-system-form")
+    await form.locator("input[name=system_name]").fill("faq-bot")
+    await form.locator("input[name=url]").fill(stack.demo_system_url)
+    await form.locator("input[name=response_path]").fill("answer")
+    await form.locator("textarea[name=body_template]").fill('{"question": "{{ inputs.question }}"}')
+    await form.locator("textarea[name=headers]").fill('{"X-Team": qa}')
+    await form.locator("input[name=timeout_s]").fill("10")
+    await form.locator("button[type=submit]").click()
+    # Malformed JSON: said in the form's words, what was typed kept, nothing written.
+    await page.locator(".flash.error").wait_for()
+    assert await page.locator(".flash.error").inner_text() == "Headers must be JSON: Expecting value (line 1)."
+    assert await form.locator("input[name=url]").input_value() == stack.demo_system_url
+    assert await page.locator(".system-card").count() == 1
+    # The kind's own check (a URL that is not http) before anything is written.
+    await form.locator("textarea[name=headers]").fill('{"X-Team": "qa"}')
+    await form.locator("input[name=url]").fill("ftp://files.example/answer")
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_function("document.querySelector('.flash.error').innerText.includes('ftp')")
+    assert await page.locator(".flash.error").inner_text() == (
+        "The config is not valid: config.url: Value error, must be an http:// or https:// URL,"
+        " got 'ftp://files.example/answer'"
+    )
+    await screenshot(page, "system-new")
+    await form.locator("input[name=url]").fill(stack.demo_system_url)
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.ok").wait_for()
+    assert (await page.locator(".flash.ok").inner_text()).startswith("Saved version v1 of faq-bot.")
+    async with stack.client(world.a.key) as client:
+        listed = await client.catalog.ListSystems(cpb.ListSystemsRequest(project_id=world.a.project_id))
+    systems = {s.system.name: s for s in listed.systems}
+    version = systems["faq-bot"].versions[0]
+    assert (version.name, version.kind) == ("v1", "http")
+    assert struct_to_dict(version.config) | {"url": "<demo>"} == {
+        "url": "<demo>", "method": "POST", "headers": {"X-Team": "qa"}, "secret_headers": {}, "body_mapping": None,
+        "body_template": {"question": "{{ inputs.question }}"}, "response_path": "answer", "outputs": None,
+        "timeout_s": 10.0, "requests_per_s": None, "max_attempts": 3,
+    }  # fmt: skip
+
+    # Its next version starts from its config; then a run of it, kicked off from the message.
+    await page.click(f"[id='{systems['faq-bot'].system.id}'] >> text=New version from this")
+    assert await form.locator("input[name=system_name]").input_value() == "faq-bot"
+    assert await form.locator("input[name=response_path]").input_value() == "answer"
+    await form.locator("input[name=max_attempts]").fill("2")
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.ok").wait_for()
+    assert (await page.locator(".flash.ok").inner_text()).startswith("Saved version v2 of faq-bot.")
+    await page.click("text=Kick off a run with it")
+    dialog = page.locator("dialog#modal")
+    await dialog.locator("select[name=testset_id]").wait_for()
+    await dialog.locator("select[name=testset_id]").select_option(world.a.ids.testset_id)
+    await dialog.locator(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']").check()
+    await dialog.locator("button[type=submit]").click()
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
+    await page.locator("#run-progress[data-status=completed]").wait_for(timeout=90_000)
+    async with stack.client(world.a.key) as client:
+        run = await client.get_run(page.url.rsplit("/", 1)[-1])
+    assert (run.system_version.name, run.system_version.system_id, run.records) == (
+        "v2",
+        systems["faq-bot"].system.id,
+        24,
+    )
 
 
 async def test_a_reviewer_scores_a_human_metric_on_the_record_page(

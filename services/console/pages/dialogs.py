@@ -121,8 +121,11 @@ def routes(console: Console) -> list[Route]:
         if from_run:
             run = await run_of_project(api, request.path_params["project_id"], from_run)
             values = KickoffForm.from_run(run)
-        elif request.query_params.get("testset"):
-            values = KickoffForm(testset_id=request.query_params["testset"])
+        else:
+            params = request.query_params
+            values = KickoffForm(
+                testset_id=params.get("testset", ""), system_version_id=params.get("system_version", "")
+            )
         return show(request, "_kickoff_form.html", await kickoff_context(request, api, values))
 
     async def kickoff(request: Request) -> Response:
