@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import grpc
 from jinja2 import Environment
+from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -22,6 +24,10 @@ from services.console.security import CSRF_FIELD, CSRF_HEADER, CsrfRejected, Sec
 from services.console.settings import ConsoleSettings
 
 log = logging.getLogger(__name__)
+
+# Keys whose role a console process remembers (a key's role never changes; a revoked key is
+# refused by the API on the page's own calls).
+_ROLES_KEPT = 10_000
 
 
 class SignInRequired(Exception):
@@ -40,12 +46,27 @@ class Console:
     stubs: Stubs
     templates: Environment
     security: Security
+    _roles: dict[bytes, str] = field(default_factory=dict)
 
     def api(self, request: Request) -> Api:
         key = self.security.api_key(request)
         if not key:
             raise SignInRequired
         return Api(self.stubs, key, self.settings.call_timeout_s)
+
+    async def role(self, request: Request, api: Api) -> str:
+        """The visitor's key's role (WhoAmI, once per key and process); pages show the controls
+        that write (kick off, import, save, review …) only when it is not ``read``."""
+        digest = hashlib.sha256(self.security.api_key(request).encode()).digest()
+        role = self._roles.get(digest)
+        if role is None:
+            me = await api.call(api.stubs.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)
+            role = me.key.role
+            if len(self._roles) >= _ROLES_KEPT:
+                self._roles.clear()
+            self._roles[digest] = role
+        request.state.can_write = role != "read"
+        return role
 
     def is_fragment(self, request: Request) -> bool:
         """An htmx request for part of a page (a history restore wants the whole page)."""
@@ -62,7 +83,10 @@ class Console:
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         body = self.templates.get_template(template).render(
-            request=request, csrf=self.security.csrf_token(request), **context
+            request=request,
+            csrf=self.security.csrf_token(request),
+            can_write=getattr(request.state, "can_write", True),
+            **context,
         )
         return HTMLResponse(body, status_code=status_code, headers=headers)
 
@@ -82,12 +106,12 @@ class Console:
     ) -> dict[str, Any]:
         """The project switcher's projects, the current project and the page's own reads, at once."""
         names = list(loads)
-        results = await asyncio.gather(self.projects(api), *loads.values())
+        results = await asyncio.gather(self.projects(api), self.role(request, api), *loads.values())
         projects: list[cpb.Project] = results[0]
         project = next((p for p in projects if p.id == project_id), None)
         if project is None:
             raise PageNotFound
-        return {"projects": projects, "project": project, **dict(zip(names, results[1:], strict=True))}
+        return {"projects": projects, "project": project, **dict(zip(names, results[2:], strict=True))}
 
 
 def redirect(url: str, request: Request | None = None) -> Response:

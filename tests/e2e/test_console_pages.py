@@ -368,6 +368,41 @@ async def test_a_new_http_system_from_the_systems_page_then_a_run_of_it(
     )
 
 
+async def test_a_read_only_key_sees_every_page_and_no_control_that_writes(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client() as admin:
+        reader = (await admin.create_api_key(world.a.project_id, "stakeholder", "read")).secret
+        record = await anext(admin.records(world.a.runs[0]))
+    context, page = await signed_in(browser, stack.console_url, reader)
+    base = f"/projects/{world.a.project_id}"
+    pages = [
+        "/runs", f"/runs/{world.a.runs[0]}", f"/records/{record.id}", "/records", "/testsets",
+        f"/testsets/{world.a.ids.testset_id}", "/metrics", f"/metrics/{world.a.ids.metric_ids[0]}", "/systems",
+        "/monitors", "/playground", "/review", f"/compare?baseline={world.a.runs[0]}&run={world.a.runs[1]}",
+    ]  # fmt: skip
+    shown = {}
+    try:
+        for path in pages:
+            response = await page.goto(base + path)
+            assert response is not None and response.status == 200, path
+            assert await page.locator("#read-only").inner_text() == "Read-only key", path
+            posts = page.locator("form[method=post]:not([action='/sign-out']) button:not([formmethod=get])")
+            shown[path] = (await posts.count(), await page.locator("a[href*='/kickoff']").count())
+            if path.startswith("/runs/"):
+                await screenshot(page, "run-read-only")
+        assert shown == dict.fromkeys(pages, (0, 0))
+        # What the pages say instead of a form.
+        await page.goto(f"{base}/metrics/{world.a.ids.metric_ids[0]}")
+        assert await page.locator(".read-only-note").inner_text() == (
+            "Saving needs the write role: this API key has the read role."
+        )
+        await page.goto(f"{base}/playground")
+        assert "Trying a prompt" in await page.locator(".read-only-note").inner_text()
+    finally:
+        await context.close()
+
+
 async def test_a_reviewer_scores_a_human_metric_on_the_record_page(
     page: Page, stack: Stack, world: ConsoleWorld
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
+from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import query_pb2 as qpb
 from starlette.datastructures import FormData, QueryParams
@@ -43,7 +44,9 @@ class FakeStub:
 
 
 def console_with(default: Any, **answers: Any) -> TestClient:
-    """The console's app over stubs whose every method is ``default`` unless ``answers`` names it."""
+    """The console's app over stubs whose every method is ``default`` unless ``answers`` names it
+    (WhoAmI: a write key's)."""
+    answers.setdefault("WhoAmI", answering(apb.WhoAmIResponse(key=apb.ApiKey(role="write"))))
     stub = FakeStub(default, answers)
     stubs: Any = SimpleNamespace(catalog=stub, query=stub, runs=stub, testsets=stub, access=stub)
     console = Console(

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import playground_pb2 as ppb
 from scorekeeper.v1 import testsets_pb2 as tpb
@@ -202,6 +203,7 @@ def test_the_page_offers_saved_prompts_testsets_metrics_and_earlier_tries() -> N
                 )
             ),
             "ListTries": answering(ppb.ListTriesResponse(tries=[tried])),
+            "WhoAmI": answering(apb.WhoAmIResponse(key=apb.ApiKey(role="write"))),
         },
     )
     stubs: Any = SimpleNamespace(catalog=stub, query=stub, runs=stub, testsets=stub, access=stub, playground=stub)

@@ -3,6 +3,7 @@ records table, and the downloads."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,7 +90,8 @@ def routes(console: Console) -> list[Route]:
 
     async def progress(request: Request) -> Response:
         project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
-        run = await run_of_project(console.api(request), project_id, run_id)
+        api = console.api(request)
+        run, _ = await asyncio.gather(run_of_project(api, project_id, run_id), console.role(request, api))
         final = run.status in FINAL_STATUSES
         live = request.query_params.get("was") == "live"
         # The records table listens: it reloads when the run settles, and while the run is live
