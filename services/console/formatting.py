@@ -120,6 +120,18 @@ def score_value(score: Any) -> str:
     return number(value)
 
 
+def compared_value(value: float | None, output_type: str, *, mean: bool = False) -> str:
+    """A value in a comparison: for a boolean metric a testcase's pass / fail (a share of its
+    trials passed when they differ) and a run's pass rate; the number otherwise."""
+    if value is None:
+        return "—"
+    if output_type != "boolean":
+        return number(value, 3)
+    if not mean and value in (0, 1):
+        return "pass" if value else "fail"
+    return percent(value)
+
+
 FILTERS = {
     "pretty_json": pretty_json,
     "brief": brief,
@@ -134,5 +146,6 @@ FILTERS = {
     "short": short,
     "summary_value": summary_value,
     "score_value": score_value,
+    "compared_value": compared_value,
     "plain": plain,
 }

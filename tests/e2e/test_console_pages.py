@@ -129,6 +129,13 @@ async def test_compare_two_runs_with_the_regressions_toggle(page: Page, stack: S
         assert await card.locator("[data-count=unchanged]").inner_text() == f"{metric.unchanged} unchanged"
     by_id = {m.metric_id: m for m in comparison.metrics}
     assert by_id[concise].regressions == 22  # every concise pass of the baseline
+    # Boolean metrics read as pass rates and pass / fail, as on the run page.
+    means = page.locator(f".metric-delta[data-metric='{concise}'] .delta-means")
+    assert await means.inner_text() == (
+        f"{by_id[concise].baseline_mean * 100:.1f}% → {by_id[concise].mean * 100:.1f}% pass rate"
+    )
+    change = page.locator("#compare-table .change-regression:has-text('concise')").first
+    assert (await change.inner_text()).startswith("concise pass → fail")
     assert await page.locator("#compare-table tbody tr[data-testcase]").count() == 20  # one page
     await screenshot(page, "compare")
     await page.click("#regressions-toggle")

@@ -83,6 +83,7 @@ def routes(console: Console) -> list[Route]:
             context.update(
                 baseline=baseline,
                 run=run,
+                output_types={m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
                 comparison=comparison,
                 records=await _records(api, ids),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
