@@ -174,3 +174,18 @@ async def test_a_bad_prompt_is_refused_in_place(page: Page, world: World) -> Non
     await page.click("#try-button")
     await page.locator("#try-results [role=alert]", has_text="Typed inputs, line 1: not JSON").wait_for()
     await screenshot(page, "playground-refused")
+
+
+async def test_a_try_whose_every_call_failed_says_so(page: Page, llm: FakeLlmServer, world: World) -> None:
+    llm.expected_key = "another key"  # the model refuses the executor's key: 401 on every call
+    await page.goto(f"/projects/{world.ids.project_id}/playground")
+    await page.fill("input[name=model]", "e2e-bot")
+    await page.fill("textarea[name=user_template]", "{{ inputs.question }}")
+    await page.fill("textarea[name=typed]", '{"question": "What is 2 + 2?"}\n{"question": "Capital of Peru?"}')
+    await page.click("#try-button")
+    await page.locator("#try-results[data-status=completed]").wait_for(timeout=30_000)
+    assert await page.locator("#try-failed").inner_text() == "every call failed"
+    alert = await page.locator("#try-results [role=alert]").inner_text()
+    assert alert.startswith("No output to score: every call to the model failed (") and "401" in alert
+    assert await page.locator("#try-table tbody tr.errored").count() == 2
+    await screenshot(page, "playground-every-call-failed")
