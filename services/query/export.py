@@ -109,7 +109,7 @@ def csv_query(metrics: int) -> str:
         "r.status",
         _text("r.error"),
         "to_jsonb(r.created_at) #>> '{}'",
-        "r.latency_ms",
+        _LATENCY,
         "r.prompt_tokens",
         "r.completion_tokens",
         "r.cost_usd",
@@ -121,6 +121,10 @@ def csv_query(metrics: int) -> str:
         *score_cells,
     ]
     return _rows(cells, metrics, ["$2::uuid[]"])
+
+
+# Latency to the microsecond (the measured double carries noise digits): 45, 3.142.
+_LATENCY = "trim_scale(round(r.latency_ms::numeric, 3))"
 
 
 def _reasoning(i: int) -> str:
@@ -171,7 +175,7 @@ def jsonl_query(metrics: int) -> str:
             ("status", _quoted("r.status")),
             ("error", "to_json(r.error)"),
             ("created_at", "to_json(r.created_at)"),
-            ("latency_ms", "to_json(r.latency_ms)"),
+            ("latency_ms", f"to_json({_LATENCY})"),
             ("prompt_tokens", "r.prompt_tokens::text"),
             ("completion_tokens", "r.completion_tokens::text"),
             ("cost_usd", "coalesce(to_json(r.cost_usd)::text, 'null')"),

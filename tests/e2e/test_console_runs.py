@@ -251,7 +251,14 @@ async def test_csv_download_is_the_apis_export(page: Page, stack: Stack, world: 
     async with stack.client(world.a.key) as client:
         exported = b"".join([chunk async for chunk in client.export_run(world.a.runs[0])])
     assert downloaded == exported
-    assert len(list(csv.reader(io.StringIO(downloaded.decode())))) == 25  # header + 24 records
+    rows = list(csv.DictReader(io.StringIO(downloaded.decode())))
+    assert len(rows) == 24
+    # Latencies to the microsecond, as measured (not a double's 15 noise digits).
+    async with stack.client(world.a.key) as client:
+        measured = {r.id: r.latency_ms async for r in client.records(world.a.runs[0])}
+    assert all(len(r["latency_ms"].partition(".")[2]) <= 3 for r in rows)
+    latencies = {r["record_id"]: float(r["latency_ms"]) for r in rows}
+    assert latencies == pytest.approx(measured, abs=0.0005)
 
 
 async def test_rerun_scoring_with_one_metric_shows_the_new_scores(
