@@ -126,9 +126,21 @@ def api_message(exc: grpc.aio.AioRpcError) -> str:
     return details or str(exc.code().name)
 
 
+def _project_in_path(request: Request) -> str:
+    """The project id the address names (``/projects/{id}/…``), when it is one."""
+    parts = request.url.path.split("/")
+    if len(parts) > 2 and parts[1] == "projects":
+        try:
+            return str(uuid.UUID(parts[2]))
+        except ValueError:
+            return ""
+    return ""
+
+
 def error_page(console: Console, request: Request, status: int, title: str, message: str) -> Response:
+    context = {"title": title, "message": message, "project_id": _project_in_path(request)}
     try:
-        return console.render(request, "error.html", {"title": title, "message": message}, status_code=status)
+        return console.render(request, "error.html", context, status_code=status)
     except Exception:
         # The error page itself failed: still say something a person can read.
         log.exception("error page failed", extra={"path": request.url.path})

@@ -294,10 +294,19 @@ async def test_rerun_scoring_with_one_metric_shows_the_new_scores(
 
 
 async def test_an_unknown_run_shows_the_not_found_page(page: Page, world: ConsoleWorld) -> None:
-    response = await page.goto(f"/projects/{world.a.project_id}/runs/00000000-0000-4000-8000-000000000000")
+    runs = f"/projects/{world.a.project_id}/runs"
+    await page.goto(runs)
+    response = await page.goto(f"{runs}/00000000-0000-4000-8000-000000000000")
     assert response is not None and response.status == 404
     assert await page.locator("h1").inner_text() == "Not found"
     await screenshot(page, "not-found")
+    # The way on: back where the visitor came from, or the project's runs.
+    assert await page.locator(".error-links a").all_inner_texts() == ["Go back", "This project's runs", "Your projects"]
+    await page.click("text=Go back")
+    await page.wait_for_url(f"**{runs}")
+    await page.go_forward()
+    await page.click("text=This project's runs")
+    await page.wait_for_url(f"**{runs}")
     # An id that could never exist is not found either (not "That did not work").
     for path in ("runs/not-a-uuid", "records/nope", "metrics/12"):
         response = await page.goto(f"/projects/{world.a.project_id}/{path}")

@@ -18,6 +18,15 @@
     if (field.matches && field.matches("[data-eval-type]")) showEvalPanels(field.form);
   });
 
+  // "Go back" on the error pages: the previous page when there is one (the link itself goes home).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-back]");
+    if (link && window.history.length > 1) {
+      event.preventDefault();
+      window.history.back();
+    }
+  });
+
   // Kickoff: show the fields of the chosen system mode only.
   function showModePanels(form) {
     if (!form) return;
