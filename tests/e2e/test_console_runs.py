@@ -201,6 +201,29 @@ async def test_kickoff_without_a_system_says_what_is_missing(page: Page, world: 
     assert await page.locator("select[name=testset_id]").input_value() == world.a.ids.testset_id
 
 
+async def test_a_refused_kickoff_stays_in_its_dialog(page: Page, world: ConsoleWorld) -> None:
+    runs = f"/projects/{world.a.project_id}/runs"
+    await page.goto(runs)
+    await page.click("a.kickoff")
+    dialog = page.locator("dialog#modal")
+    await dialog.locator("select[name=testset_id]").wait_for()
+    await dialog.locator("select[name=testset_id]").select_option(world.a.ids.testset_id)
+    await dialog.locator(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']").check()
+    await dialog.locator("input[name=trials]").fill("2")
+    await dialog.locator("select[name=system_version_id]").select_option("")
+    await dialog.locator("button[type=submit]").click()
+    alert = dialog.locator("[role=alert]")
+    await alert.wait_for()
+    assert await alert.inner_text() == "Choose a system version, or run a prompt on the server."
+    assert page.url.endswith(runs) and await dialog.evaluate("d => d.open")  # the page behind is kept
+    assert await dialog.locator("input[name=trials]").input_value() == "2"  # what was typed, too
+    await screenshot(page, "kickoff-dialog-refused")
+    await dialog.locator("select[name=system_version_id]").select_option(world.a.ids.system_version_id)
+    await dialog.locator("button[type=submit]").click()
+    await page.wait_for_url(f"**{runs}/*")
+    assert await page.locator("#run-progress").count() == 1
+
+
 async def test_run_again_prefills_the_kickoff_dialog(page: Page, world: ConsoleWorld) -> None:
     await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
     await page.click("text=Run again")

@@ -79,7 +79,7 @@ def routes(console: Console) -> list[Route]:
             if exc.code() not in INPUT_ERRORS:
                 raise
             return show(request, "_rescore_form.html", await rescore_context(request, api, api_message(exc)), 400)
-        return redirect(f"/projects/{project_id}/runs/{run_id}")
+        return redirect(f"/projects/{project_id}/runs/{run_id}", request)
 
     # -- kickoff ---------------------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ def routes(console: Console) -> list[Route]:
                 raise
             context = await kickoff_context(request, api, values, api_message(exc))
             return show(request, "_kickoff_form.html", context, 400)
-        return redirect(f"/projects/{project_id}/runs/{run.id}")
+        return redirect(f"/projects/{project_id}/runs/{run.id}", request)
 
     return [
         Route("/projects/{project_id}/runs/{run_id}/rescore", rescore_page, methods=["GET"]),

@@ -61,6 +61,7 @@
       event.preventDefault();
       htmx.ajax("GET", link.getAttribute("href"), { target: "#modal-body", swap: "innerHTML" }).then(function () {
         enhance(modal);
+        postInto(modal);
         if (!modal.open) modal.showModal();
         var first = modal.querySelector("select, input:not([type=hidden]), textarea");
         if (first) first.focus();
@@ -71,6 +72,25 @@
     if (close && modal && modal.open && modal.contains(close)) {
       event.preventDefault();
       modal.close();
+    }
+  });
+
+  // A dialog's form posts into the dialog: a refusal (400) comes back there with what was typed,
+  // success moves the page on (the console answers htmx with HX-Redirect).
+  function postInto(root) {
+    root.querySelectorAll("form[method=post]:not([hx-post])").forEach(function (form) {
+      form.setAttribute("hx-post", form.getAttribute("action"));
+      form.setAttribute("hx-target", "#modal-body");
+      form.setAttribute("hx-swap", "innerHTML");
+      htmx.process(form);
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (modal && event.target && event.target.id === "modal-body") {
+      enhance(modal);
+      postInto(modal);
+      var alert = modal.querySelector("[role=alert]");
+      if (alert) alert.scrollIntoView({ block: "nearest" });
     }
   });
 
