@@ -75,6 +75,20 @@ def latency(ms: float | None) -> str:
     return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
 
 
+def until_reviewers(run: Any) -> float | None:
+    """Seconds from a run's creation to its wait for reviewers (executed and machine-scored), when
+    it waited for them (GetRun's transitions), so its duration is not read as the machines' time."""
+    for transition in run.transitions:
+        if transition.status == "awaiting_human_scoring":
+            try:
+                start = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
+                reached = datetime.fromisoformat(transition.at.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return (reached - start).total_seconds()
+    return None
+
+
 def when(iso: str) -> str:
     """'2025-03-01 14:05' in UTC (the title attribute keeps the exact time)."""
     if not iso:
@@ -147,5 +161,6 @@ FILTERS = {
     "summary_value": summary_value,
     "score_value": score_value,
     "compared_value": compared_value,
+    "until_reviewers": until_reviewers,
     "plain": plain,
 }

@@ -235,6 +235,9 @@ async def test_the_run_page_follows_a_run_until_it_waits_for_reviewers(
         )
         assert await page.locator("#run-actions form[action$='/cancel']").count() == 1
         assert await page.evaluate("window.sameDocument") is True
+        # Its duration grows while it waits; the machines' part is said apart.
+        machines = await page.locator("#until-reviewers").inner_text()
+        assert re.fullmatch(r"\(\d+\.\d s to execute and score, then the reviewers\)", machines), machines
         await screenshot(page, "run-awaiting-reviews-live")
     finally:
         await context.close()

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.testclient import TestClient
 
 from services.console.app import create_app, templates
+from services.console.formatting import duration, until_reviewers
 from services.console.history import chart_data
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
 from services.console.pages.records import review_value
@@ -248,3 +249,22 @@ def test_a_review_without_a_value_says_to_choose_one(output_type: str, raw: str,
 def test_a_review_value_is_the_metrics_type() -> None:
     assert review_value("int", "4").number_value == 4.0
     assert review_value("boolean", "fail").bool_value is False
+
+
+def test_a_run_that_waited_for_reviewers_says_how_long_the_machines_took() -> None:
+    def run(*transitions: tuple[str, str]) -> qpb.RunView:
+        return qpb.RunView(
+            created_at="2026-12-05T10:00:00Z",
+            duration_s=7200,
+            transitions=[qpb.StatusTransition(status=s, at=at) for s, at in transitions],
+        )
+
+    waited = run(
+        ("pending", "2026-12-05T10:00:00Z"),
+        ("running_execution", "2026-12-05T10:00:00.5Z"),
+        ("awaiting_human_scoring", "2026-12-05T10:00:12.25Z"),
+        ("completed", "2026-12-05T12:00:00Z"),
+    )
+    assert until_reviewers(waited) == 12.25 and duration(until_reviewers(waited)) == "12.2 s"
+    assert until_reviewers(run(("pending", "2026-12-05T10:00:00Z"), ("completed", "2026-12-05T10:00:03Z"))) is None
+    assert until_reviewers(run()) is None  # ListRuns: no transitions
