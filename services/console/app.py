@@ -23,6 +23,7 @@ from services.console.pages import (
     compare,
     dialogs,
     home,
+    keys,
     monitors,
     playground,
     records,
@@ -104,6 +105,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *catalog.routes(console),
         *playground.routes(console),
         *monitors.routes(console),
+        *keys.routes(console),
     ]
     errors = handle_errors(console)
     app = Starlette(

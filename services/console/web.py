@@ -65,7 +65,7 @@ class Console:
             if len(self._roles) >= _ROLES_KEPT:
                 self._roles.clear()
             self._roles[digest] = role
-        request.state.can_write = role != "read"
+        request.state.role = role
         return role
 
     def is_fragment(self, request: Request) -> bool:
@@ -85,7 +85,9 @@ class Console:
         body = self.templates.get_template(template).render(
             request=request,
             csrf=self.security.csrf_token(request),
-            can_write=getattr(request.state, "can_write", True),
+            can_write=getattr(request.state, "role", "") != "read",
+            can_admin=getattr(request.state, "role", "") in ("admin", "instance_admin"),
+            key_role=getattr(request.state, "role", ""),
             **context,
         )
         return HTMLResponse(body, status_code=status_code, headers=headers)

@@ -4,6 +4,7 @@ back / forward through filtered tables."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -406,6 +407,74 @@ async def test_a_read_only_key_sees_every_page_and_no_control_that_writes(
         )
         await page.goto(f"{base}/playground")
         assert "Trying a prompt" in await page.locator(".read-only-note").inner_text()
+    finally:
+        await context.close()
+
+
+async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client() as instance:
+        admin_key = (await instance.create_api_key(world.a.project_id, "team lead", "admin")).secret
+    keys = f"/projects/{world.a.project_id}/keys"
+    context, page = await signed_in(browser, stack.console_url, admin_key)
+    reader_context = None
+    try:
+        await page.click("nav .sections a[href$='/keys']")
+        await page.wait_for_url(f"**{keys}")
+        mine = page.locator("#keys-table tr", has_text="team lead")
+        assert "your key" in await mine.inner_text() and "active" in await mine.inner_text()
+        await page.click("text=New key")
+        await page.fill("#new-key-form input[name=name]", "")
+        await page.locator("#new-key-form select[name=role]").select_option("read")
+        await page.fill("#new-key-form input[name=name]", "quarterly review")
+        await page.click("#new-key-form button[type=submit]")
+        secret = await page.locator("#new-key-secret").inner_text()
+        assert re.fullmatch(r"sk_[0-9a-f]{12}_\S+", secret)
+        assert "not shown again" in await page.locator("#new-key").inner_text()
+        await screenshot(page, "keys")
+        # The new key works, with its role, in another browser.
+        reader_context, reader = await signed_in(browser, stack.console_url, secret)
+        assert await reader.locator("#read-only").inner_text() == "Read-only key"
+        assert await reader.locator("nav .sections a[href$='/keys']").count() == 0
+        # Revoked: listed as such, and refused at once.
+        await page.goto(keys)
+        row = page.locator("#keys-table tr", has_text="quarterly review")
+        await row.locator("summary").click()
+        await row.locator("button[type=submit]").click()
+        await page.locator(".flash.ok", has_text="Key revoked").wait_for()
+        assert "revoked" in await page.locator("#keys-table tr", has_text="quarterly review").inner_text()
+        await reader.goto(f"/projects/{world.a.project_id}/runs")
+        assert "/sign-in" in reader.url
+    finally:
+        await context.close()
+        if reader_context is not None:
+            await reader_context.close()
+
+
+async def test_a_write_key_has_no_keys_page(page: Page, world: ConsoleWorld) -> None:
+    assert await page.locator("nav .sections a[href$='/keys']").count() == 0
+    response = await page.goto(f"/projects/{world.a.project_id}/keys")
+    assert response is not None and response.status == 403
+    assert "admin role" in await page.locator("main").inner_text()
+
+
+async def test_the_instance_admin_creates_a_project_from_the_projects_page(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    context, page = await signed_in(browser, stack.console_url, stack.admin_key)
+    try:
+        await page.goto("/")
+        await page.click("text=New project")
+        await page.fill("#new-project-form input[name=name]", "console C")
+        await page.fill("#new-project-form input[name=description]", "made in the browser")
+        await page.click("#new-project-form button[type=submit]")
+        await page.wait_for_url("**/projects/*/keys")
+        project_id = page.url.split("/projects/")[1].split("/")[0]
+        assert await page.locator("#keys-table tbody").inner_text() == "No keys yet."
+        async with stack.client() as instance:
+            made = {p.id: p for p in await instance.list_projects()}[project_id]
+        assert (made.name, made.description) == ("console C", "made in the browser")
     finally:
         await context.close()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import grpc
 from scorekeeper.v1 import access_pb2 as apb
 from starlette.requests import Request
@@ -50,10 +53,12 @@ def routes(console: Console) -> list[Route]:
         return response
 
     async def home(request: Request) -> Response:
-        projects = await console.projects(console.api(request))
-        if len(projects) == 1:
+        api = console.api(request)
+        projects, role = await asyncio.gather(console.projects(api), console.role(request, api))
+        if len(projects) == 1 and role != "instance_admin":  # the instance admin may make another
             return redirect(f"/projects/{projects[0].id}/runs")
-        return console.render(request, "projects.html", {"projects": projects, "project": None})
+        context: dict[str, Any] = {"projects": projects, "project": None, "values": {}, "error": ""}
+        return console.render(request, "projects.html", context)
 
     async def switch(request: Request) -> Response:
         project = request.query_params.get("project", "")

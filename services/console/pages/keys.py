@@ -1,0 +1,108 @@
+"""A project's API keys (admin role): list, create (the secret shown once), revoke; and a new
+project (the instance admin key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from scorekeeper.v1 import access_pb2 as apb
+from scorekeeper.v1 import catalog_pb2 as cpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.web import Console, PageNotFound, api_message, redirect
+
+ROLES = ("read", "write", "admin")
+INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS)
+
+
+def routes(console: Console) -> list[Route]:
+    async def keys_page(request: Request, api: Api, extra: dict[str, Any], status_code: int = 200) -> Response:
+        project_id = request.path_params["project_id"]
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "keys": api.call(
+                    api.stubs.access.ListApiKeys,
+                    apb.ListApiKeysRequest(project_id=project_id),
+                    apb.ListApiKeysResponse,
+                )
+            },
+        )
+        visitor = console.security.api_key(request)
+        context = {
+            **data,
+            "roles": ROLES,
+            "values": {},
+            "error": "",
+            "yours": lambda key: visitor.startswith(key.prefix + "_"),
+            "revoked": request.query_params.get("revoked", ""),
+            **extra,
+        }
+        return console.render(request, "keys.html", context, status_code=status_code)
+
+    async def list_keys(request: Request) -> Response:
+        return await keys_page(request, console.api(request), {})
+
+    async def create_key(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        values = {"name": str(form.get("name", "")), "role": str(form.get("role", ""))}
+        try:
+            created = await api.call(
+                api.stubs.access.CreateApiKey,
+                apb.CreateApiKeyRequest(
+                    project_id=request.path_params["project_id"], name=values["name"], role=values["role"]
+                ),
+                apb.CreateApiKeyResponse,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await keys_page(request, api, {"values": values, "error": api_message(exc)}, 400)
+        # The secret is in this answer only: never in an address, a cookie or a log.
+        return await keys_page(request, api, {"created": created})
+
+    async def revoke_key(request: Request) -> Response:
+        await console.form(request)
+        api = console.api(request)
+        project_id, key_id = request.path_params["project_id"], request.path_params["key_id"]
+        listed = await api.call(
+            api.stubs.access.ListApiKeys, apb.ListApiKeysRequest(project_id=project_id), apb.ListApiKeysResponse
+        )
+        if key_id not in {k.id for k in listed.keys}:
+            raise PageNotFound  # another project's key under this project's address
+        revoked = await api.call(api.stubs.access.RevokeApiKey, apb.RevokeApiKeyRequest(key_id=key_id), apb.ApiKey)
+        return redirect(f"/projects/{project_id}/keys?revoked={revoked.id}")
+
+    async def create_project(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        values = {"name": str(form.get("name", "")), "description": str(form.get("description", ""))}
+        try:
+            project = await api.call(
+                api.stubs.catalog.CreateProject,
+                cpb.CreateProjectRequest(name=values["name"], description=values["description"]),
+                cpb.Project,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            projects = await console.projects(api)
+            await console.role(request, api)
+            context = {"projects": projects, "project": None, "values": values, "error": api_message(exc)}
+            return console.render(request, "projects.html", context, status_code=400)
+        return redirect(f"/projects/{project.id}/keys")
+
+    base = "/projects/{project_id}/keys"
+    return [
+        Route(base, list_keys, methods=["GET"]),
+        Route(base, create_key, methods=["POST"]),
+        Route(base + "/{key_id}/revoke", revoke_key, methods=["POST"]),
+        Route("/projects", create_project, methods=["POST"]),
+    ]
