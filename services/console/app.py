@@ -30,6 +30,7 @@ from services.console.pages import (
     review,
     run,
     runs,
+    testcases,
     testsets,
 )
 from services.console.security import CsrfRejected, Security
@@ -102,6 +103,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *review.routes(console),
         *compare.routes(console),
         *testsets.routes(console),
+        *testcases.routes(console),
         *catalog.routes(console),
         *playground.routes(console),
         *monitors.routes(console),

@@ -146,6 +146,12 @@ def compared_value(value: float | None, output_type: str, *, mean: bool = False)
     return percent(value)
 
 
+def testcase_skeleton(testset: Any) -> str:
+    """A new testcase to fill in: the testset's input and expected fields, empty."""
+    fields = [*testset.field_mapping.inputs, *testset.field_mapping.expected]
+    return json.dumps(dict.fromkeys(fields, ""), ensure_ascii=False)
+
+
 FILTERS = {
     "pretty_json": pretty_json,
     "brief": brief,
@@ -162,5 +168,6 @@ FILTERS = {
     "score_value": score_value,
     "compared_value": compared_value,
     "until_reviewers": until_reviewers,
+    "testcase_skeleton": testcase_skeleton,
     "plain": plain,
 }

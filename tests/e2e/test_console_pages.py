@@ -252,6 +252,60 @@ async def test_create_a_testset_from_a_file_or_pasted_rows(
     await screenshot(page, "testset-created")
 
 
+async def test_add_edit_and_delete_testcases_in_place(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.client(world.a.key) as client:
+        testset = await client.create_testset(
+            world.a.project_id,
+            "hand-curated",
+            [
+                {"question": "Capital of Peru?", "answer": "Lim"},
+                {"question": "Capital of Chad?", "answer": "N'Djamena"},
+            ],
+            inputs=["question"],
+            expected=["answer"],
+        )
+    await page.goto(f"/projects/{world.a.project_id}/testsets/{testset.id}")
+    await page.click("text=Add a testcase")
+    box = page.locator("#add-testcase-form textarea[name=data]")
+    assert await box.input_value() == '{"question": "", "answer": ""}'  # the testset's fields to fill in
+    await box.fill('{"question": "Capital of Fiji?", "answer": Suva}')
+    await page.click("#add-testcase-form button[type=submit]")
+    await page.locator(".flash.error").wait_for()
+    assert await page.locator(".flash.error").inner_text() == (
+        "Nothing was changed: The testcase is not JSON: Expecting value (line 1)."
+    )
+    assert await box.input_value() == '{"question": "Capital of Fiji?", "answer": Suva}'  # kept to fix
+    await box.fill('{"question": "Capital of Fiji?", "answer": "Suva"}')
+    await page.click("#add-testcase-form button[type=submit]")
+    await page.locator(".flash.ok").wait_for()
+    assert await page.locator(".flash.ok").inner_text() == "Added the testcase: version 2."
+    rows = page.locator("#testcases-table tbody tr")
+    assert await rows.count() == 3
+
+    # The typo in the first answer, fixed; then the second testcase deleted.
+    first = rows.nth(0)
+    await first.locator("summary", has_text="Edit").click()
+    await first.locator("textarea[name=data]").fill('{"question": "Capital of Peru?", "answer": "Lima"}')
+    await first.locator(".edit-testcase-form button[type=submit]").click()
+    await page.locator(".flash.ok", has_text="Saved the testcase: version 3.").wait_for()
+    second = page.locator("#testcases-table tbody tr").nth(1)
+    await second.locator("summary", has_text="Edit").click()
+    await second.locator(".delete-testcase-form button[type=submit]").click()
+    await page.locator(".flash.ok", has_text="Deleted the testcase: version 4.").wait_for()
+    await screenshot(page, "testset-edited")
+    async with stack.client(world.a.key) as client:
+        cases = [struct_to_dict(t.data) async for t in client.testcases(testset.id)]
+        first_version = [struct_to_dict(t.data) async for t in client.testcases(testset.id, 1)]
+    assert cases == [
+        {"question": "Capital of Peru?", "answer": "Lima"},
+        {"question": "Capital of Fiji?", "answer": "Suva"},
+    ]
+    assert first_version[0]["answer"] == "Lim"  # runs that pinned version 1 keep it
+    # An earlier version is shown as it was, without the controls that edit.
+    await page.goto(f"/projects/{world.a.project_id}/testsets/{testset.id}?version=1")
+    assert await page.locator(".edit-testcase, #add-testcase").count() == 0
+
+
 async def test_testset_export_is_the_apis_csv(page: Page, stack: Stack, world: ConsoleWorld) -> None:
     await page.goto(f"/projects/{world.a.project_id}/testsets/{world.a.ids.testset_id}")
     async with page.expect_download() as download_info:

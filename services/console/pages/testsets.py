@@ -69,6 +69,55 @@ def fields(form: FormData, name: str) -> list[str]:
     return [f.strip() for f in str(form.get(name, "")).split(",") if f.strip()]
 
 
+async def testset_page(console: Console, request: Request, api: Api, **extra: Any) -> dict[str, Any]:
+    """What testset.html shows: the testset at the asked version, its versions, a page of its testcases."""
+    project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
+    params = request.query_params
+    try:
+        version = int(params.get("version", "0") or 0)
+    except ValueError:
+        version = 0
+    invalid_only = params.get("invalid") == "1"
+    data = await console.project_page(
+        request,
+        api,
+        project_id,
+        {
+            "testset": testset_of_project(api, project_id, testset_id, version),
+            "versions": api.call(
+                api.stubs.testsets.ListTestsetVersions,
+                tpb.ListTestsetVersionsRequest(testset_id=testset_id, page_size=50),
+                tpb.ListTestsetVersionsResponse,
+            ),
+            "page": api.call(
+                api.stubs.testsets.ListTestcases,
+                tpb.ListTestcasesRequest(
+                    testset_id=testset_id,
+                    version=version,
+                    page_size=console.settings.page_size,
+                    page_token=params.get("token", ""),
+                    invalid_only=invalid_only,
+                ),
+                tpb.ListTestcasesResponse,
+            ),
+        },
+    )
+    page: tpb.ListTestcasesResponse = data["page"]
+    keep = f"version={page.version}" + ("&invalid=1" if invalid_only else "")
+    return {
+        **data,
+        "invalid_only": invalid_only,
+        "next_url": f"?{keep}&token={page.next_page_token}" if page.next_page_token else "",
+        "keep": keep,
+        "error": "",
+        "imported": params.get("imported", ""),
+        "created": params.get("created", ""),
+        "changed": params.get("changed", ""),
+        "typed": {},  # what was typed into a testcase's form the API refused, by testcase id ("new")
+        **extra,
+    }
+
+
 def routes(console: Console) -> list[Route]:
     async def list_page(
         request: Request, values: dict[str, str] | None = None, error: str = "", status_code: int = 200
@@ -118,52 +167,8 @@ def routes(console: Console) -> list[Route]:
             return await list_page(request, {**values, "pasted": str(form.get("pasted", ""))}, error, 400)
         return redirect(f"/projects/{project_id}/testsets/{result.testset.id}?created={result.imported}")
 
-    async def detail_context(request: Request, api: Api) -> dict[str, Any]:
-        project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
-        params = request.query_params
-        try:
-            version = int(params.get("version", "0") or 0)
-        except ValueError:
-            version = 0
-        invalid_only = params.get("invalid") == "1"
-        data = await console.project_page(
-            request,
-            api,
-            project_id,
-            {
-                "testset": testset_of_project(api, project_id, testset_id, version),
-                "versions": api.call(
-                    api.stubs.testsets.ListTestsetVersions,
-                    tpb.ListTestsetVersionsRequest(testset_id=testset_id, page_size=50),
-                    tpb.ListTestsetVersionsResponse,
-                ),
-                "page": api.call(
-                    api.stubs.testsets.ListTestcases,
-                    tpb.ListTestcasesRequest(
-                        testset_id=testset_id,
-                        version=version,
-                        page_size=console.settings.page_size,
-                        page_token=params.get("token", ""),
-                        invalid_only=invalid_only,
-                    ),
-                    tpb.ListTestcasesResponse,
-                ),
-            },
-        )
-        page: tpb.ListTestcasesResponse = data["page"]
-        keep = f"version={page.version}" + ("&invalid=1" if invalid_only else "")
-        return {
-            **data,
-            "invalid_only": invalid_only,
-            "next_url": f"?{keep}&token={page.next_page_token}" if page.next_page_token else "",
-            "keep": keep,
-            "error": "",
-            "imported": params.get("imported", ""),
-            "created": params.get("created", ""),
-        }
-
     async def detail(request: Request) -> Response:
-        return console.render(request, "testset.html", await detail_context(request, console.api(request)))
+        return console.render(request, "testset.html", await testset_page(console, request, console.api(request)))
 
     async def import_file(request: Request) -> Response:
         form = await console.form(request)
@@ -182,8 +187,8 @@ def routes(console: Console) -> list[Route]:
             error = f"Nothing was imported: {api_message(exc)}"
         else:
             return redirect(f"/projects/{project_id}/testsets/{testset_id}?imported={result.imported}")
-        context = await detail_context(request, api)
-        return console.render(request, "testset.html", {**context, "error": error}, status_code=400)
+        context = await testset_page(console, request, api, error=error)
+        return console.render(request, "testset.html", context, status_code=400)
 
     async def export(request: Request) -> Response:
         project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]

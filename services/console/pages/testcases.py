@@ -1,0 +1,79 @@
+"""Editing a testset's testcases in place: add one, change one, delete one. Each is a new version
+of the testset (runs keep the version they pinned)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+from scorekeeper.v1 import testsets_pb2 as tpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.pages.testsets import INPUT_ERRORS, testset_of_project, testset_page
+from services.console.web import Console, redirect
+from shared.edge.convert import dict_to_struct
+
+
+class TestcaseFormError(ValueError):
+    """The typed testcase is not a JSON object."""
+
+
+def testcase_data(text: str) -> dict[str, Any]:
+    """The typed testcase: one JSON object (its fields, as in the testset's files)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TestcaseFormError(f"The testcase is not JSON: {exc.msg} (line {exc.lineno}).") from None
+    if not isinstance(data, dict):
+        raise TestcaseFormError('A testcase is a JSON object of its fields: {"question": …, "answer": …}.')
+    return data
+
+
+def routes(console: Console) -> list[Route]:
+    async def change(request: Request, action: str) -> Response:
+        form = await console.form(request)
+        project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
+        testcase_id = request.path_params.get("testcase_id", "")
+        api = console.api(request)
+        await testset_of_project(api, project_id, testset_id)
+        text = str(form.get("data", ""))
+        try:
+            if action == "added":
+                added = tpb.AddTestcasesRequest(testset_id=testset_id, testcases=[dict_to_struct(testcase_data(text))])
+                await api.call(api.stubs.testsets.AddTestcases, added, tpb.AddTestcasesResponse)
+            elif action == "updated":
+                update = tpb.UpdateTestcaseRequest(
+                    testset_id=testset_id, testcase_id=testcase_id, data=dict_to_struct(testcase_data(text))
+                )
+                await api.call(api.stubs.testsets.UpdateTestcase, update, tpb.UpdateTestcaseResponse)
+            else:
+                delete = tpb.DeleteTestcasesRequest(testset_id=testset_id, testcase_ids=[testcase_id])
+                await api.call(api.stubs.testsets.DeleteTestcases, delete, tpb.DeleteTestcasesResponse)
+        except (TestcaseFormError, grpc.aio.AioRpcError) as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in INPUT_ERRORS:
+                raise
+            message = str(exc) if isinstance(exc, TestcaseFormError) else exc.details() or exc.code().name
+            context = await testset_page(
+                console, request, api, error=f"Nothing was changed: {message}", typed={testcase_id or "new": text}
+            )
+            return console.render(request, "testset.html", context, status_code=400)
+        return redirect(f"/projects/{project_id}/testsets/{testset_id}?changed={action}")
+
+    async def add(request: Request) -> Response:
+        return await change(request, "added")
+
+    async def update(request: Request) -> Response:
+        return await change(request, "updated")
+
+    async def delete(request: Request) -> Response:
+        return await change(request, "deleted")
+
+    base = "/projects/{project_id}/testsets/{testset_id}/testcases"
+    return [
+        Route(base, add, methods=["POST"]),
+        Route(base + "/{testcase_id}", update, methods=["POST"]),
+        Route(base + "/{testcase_id}/delete", delete, methods=["POST"]),
+    ]
