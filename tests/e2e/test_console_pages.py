@@ -413,7 +413,19 @@ async def test_a_new_http_system_from_the_systems_page_then_a_run_of_it(
     await form.locator("button[type=submit]").click()
     await page.locator(".flash.ok").wait_for()
     assert (await page.locator(".flash.ok").inner_text()).startswith("Saved version v2 of faq-bot.")
-    await page.click("text=Kick off a run with it")
+    # v2 made the production version (v1 was, being the first).
+    v2_row = page.locator(f"[id='{systems['faq-bot'].system.id}'] tbody tr", has_text="v2")
+    await v2_row.locator(".make-production button").click()
+    await page.locator(".flash.ok", has_text="faq-bot · v2 is the production version now").wait_for()
+    assert (
+        "production"
+        in await page.locator(f"[id='{systems['faq-bot'].system.id}'] tbody tr", has_text="v2").inner_text()
+    )
+    await (
+        page.locator(f"[id='{systems['faq-bot'].system.id}'] tbody tr", has_text="v2")
+        .locator("a", has_text="Kick off")
+        .click()
+    )
     dialog = page.locator("dialog#modal")
     await dialog.locator("select[name=testset_id]").wait_for()
     await dialog.locator("select[name=testset_id]").select_option(world.a.ids.testset_id)

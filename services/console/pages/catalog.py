@@ -133,7 +133,8 @@ def routes(console: Console) -> list[Route]:
             if start is not None and start[1].kind == "http":
                 form = HttpSystemForm.from_config(start[0].name, struct_to_dict(start[1].config))
         saved = versions.get(request.query_params.get("saved", ""))
-        context = {**data, "form": form, "methods": METHODS, "error": error, "saved": saved}
+        production = versions.get(request.query_params.get("production", ""))
+        context = {**data, "form": form, "methods": METHODS, "error": error, "saved": saved, "production": production}
         context["form_open"] = bool(error or request.query_params.get("from"))
         return console.render(request, "systems.html", context, status_code=status_code)
 
@@ -170,6 +171,21 @@ def routes(console: Console) -> list[Route]:
             return await systems_page(request, form, api_message(exc), 400)
         return redirect(f"/projects/{project_id}/systems?saved={version.id}#{system.id}")
 
+    async def make_production(request: Request) -> Response:
+        form = await console.form(request)
+        project_id, system_id = request.path_params["project_id"], request.path_params["system_id"]
+        version_id = str(form.get("version_id", ""))
+        api = console.api(request)
+        systems = (await list_systems(api, project_id)).systems
+        if not any(s.system.id == system_id and version_id in {v.id for v in s.versions} for s in systems):
+            raise PageNotFound  # another project's system or version under this project's address
+        await api.call(
+            api.stubs.catalog.SetProductionVersion,
+            cpb.SetProductionVersionRequest(system_id=system_id, version_id=version_id),
+            cpb.System,
+        )
+        return redirect(f"/projects/{project_id}/systems?production={version_id}#{system_id}")
+
     base = "/projects/{project_id}"
     return [
         Route(f"{base}/metrics", metrics_page, methods=["GET"]),
@@ -179,4 +195,5 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/metrics/{metric_id}", update_metric, methods=["POST"]),
         Route(f"{base}/systems", systems_page, methods=["GET"]),
         Route(f"{base}/systems", create_http_version, methods=["POST"]),
+        Route(base + "/systems/{system_id}/production", make_production, methods=["POST"]),
     ]
