@@ -21,6 +21,7 @@ from services.console.formatting import FILTERS
 from services.console.pages import (
     catalog,
     compare,
+    curation,
     dialogs,
     home,
     keys,
@@ -100,6 +101,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *dialogs.routes(console),
         *run.routes(console),
         *records.routes(console),
+        *curation.routes(console),
         *review.routes(console),
         *compare.routes(console),
         *testsets.routes(console),

@@ -67,6 +67,45 @@ async def test_a_record_shows_its_data_and_every_score(page: Page, stack: Stack,
     await screenshot(page, "record")
 
 
+async def test_a_record_becomes_a_testcase_of_a_testset(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.client(world.a.key) as client:
+        record = next(r for r in [r async for r in client.records(world.a.runs[0])] if r.status == "completed")
+        keep = await client.create_testset(
+            world.a.project_id,
+            "kept answers",
+            [{"question": "seed", "answer": "s"}],
+            inputs=["question"],
+            expected=["answer"],
+        )
+        two = await client.create_testset(
+            world.a.project_id, "two expected", [{"question": "seed", "answer": "s", "why": "w"}],
+            inputs=["question"], expected=["answer", "why"],
+        )  # fmt: skip
+    await page.goto(f"/projects/{world.a.project_id}/records/{record.id}")
+    form = page.locator("#to-testset-form")
+    # The output cannot stand for two expected fields: said, nothing added.
+    await form.locator("select[name=testset_id]").select_option(two.id)
+    await form.locator("input[name=output_as_expected]").check()
+    await form.locator("button[type=submit]").click()
+    await page.locator("#to-testset .flash.error").wait_for()
+    assert await page.locator("#to-testset .flash.error").inner_text() == (
+        "'two expected' has 2 expected fields (answer, why): the output can stand for one only."
+    )
+    await form.locator("select[name=testset_id]").select_option(keep.id)
+    await form.locator("input[name=output_as_expected]").check()
+    await form.locator("button[type=submit]").click()
+    await page.locator("#to-testset .flash.ok").wait_for()
+    assert await page.locator("#to-testset .flash.ok").inner_text() == "Added to kept answers as a testcase: version 2."
+    async with stack.client(world.a.key) as client:
+        cases = [struct_to_dict(t.data) async for t in client.testcases(keep.id)]
+        assert (await client.get_testset(two.id)).version == 1
+    assert cases[1] == {
+        **struct_to_dict(record.metadata),
+        "question": record.inputs["question"],
+        "answer": record.outputs["response"],  # the output, not the record's own expected value
+    }
+
+
 async def test_records_page_search_and_score_filter(page: Page, stack: Stack, world: ConsoleWorld) -> None:
     exact = world.a.ids.metric_ids[0]
     await page.goto(f"/projects/{world.a.project_id}/records")

@@ -9,6 +9,7 @@ from google.protobuf import struct_pb2
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
+from scorekeeper.v1 import testsets_pb2 as tpb
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -39,36 +40,46 @@ def review_value(output_type: str, raw: str) -> struct_pb2.Value:
     return value
 
 
-def routes(console: Console) -> list[Route]:
-    async def record_context(request: Request, api: Api, error: str = "", saved: str = "") -> dict[str, Any]:
-        project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
-        record = await api.call(api.stubs.query.GetRecord, qpb.GetRecordRequest(record_id=record_id), qpb.RecordView)
-        data = await console.project_page(
-            request, api, project_id, {"run": run_of_project(api, project_id, record.run_id)}
-        )
-        run: qpb.RunView = data["run"]
-        human = [m for m in run.metrics if m.eval_type == "human"]
-        current = scores_by_metric(record)
-        older = [s for s in record.scores if not s.current]
-        return {
-            **data,
-            "record": record,
-            "metrics": run.metrics,
-            "current": current,
-            "older": older,
-            "human": human,
-            "error": error,
-            "saved": saved,
-        }
+async def record_context(
+    console: Console, request: Request, api: Api, error: str = "", saved: str = ""
+) -> dict[str, Any]:
+    """What record.html shows: the record, its run's metrics, its scores, the testsets it could join."""
+    project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
+    record = await api.call(api.stubs.query.GetRecord, qpb.GetRecordRequest(record_id=record_id), qpb.RecordView)
+    testsets = api.call(
+        api.stubs.testsets.ListTestsets,
+        tpb.ListTestsetsRequest(project_id=project_id, page_size=100),
+        tpb.ListTestsetsResponse,
+    )
+    data = await console.project_page(
+        request, api, project_id, {"run": run_of_project(api, project_id, record.run_id), "testsets": testsets}
+    )
+    run: qpb.RunView = data["run"]
+    human = [m for m in run.metrics if m.eval_type == "human"]
+    current = scores_by_metric(record)
+    older = [s for s in record.scores if not s.current]
+    return {
+        **data,
+        "record": record,
+        "metrics": run.metrics,
+        "current": current,
+        "older": older,
+        "human": human,
+        "error": error,
+        "saved": saved,
+        "curated": request.query_params.get("curated", ""),
+    }
 
+
+def routes(console: Console) -> list[Route]:
     async def record_page(request: Request) -> Response:
-        return console.render(request, "record.html", await record_context(request, console.api(request)))
+        return console.render(request, "record.html", await record_context(console, request, console.api(request)))
 
     async def review(request: Request) -> Response:
         form = await console.form(request)
         api = console.api(request)
         project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
-        context = await record_context(request, api)
+        context = await record_context(console, request, api)
         metric = next((m for m in context["human"] if m.metric_id == form.get("metric_id")), None)
         if metric is None:
             return console.render(request, "record.html", {**context, "error": "Choose a human metric."}, 400)
