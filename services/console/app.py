@@ -31,6 +31,7 @@ from services.console.pages import (
     review,
     run,
     runs,
+    systems,
     testcases,
     testsets,
 )
@@ -107,6 +108,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *testsets.routes(console),
         *testcases.routes(console),
         *catalog.routes(console),
+        *systems.routes(console),
         *playground.routes(console),
         *monitors.routes(console),
         *keys.routes(console),

@@ -391,6 +391,31 @@ async def test_create_a_metric_then_edit_it_into_a_new_version(page: Page, stack
     )
 
 
+async def test_a_metric_group_made_on_the_metrics_page_kicks_off_its_metrics(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/metrics")
+    await page.click("text=New group")
+    form = page.locator("#metric-group-form")
+    await form.locator("input[name=name]").fill("release gate")
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.error").wait_for()
+    assert await page.locator(".flash.error").inner_text() == "Choose the group's metrics."
+    for metric_id in world.a.ids.metric_ids[:2]:
+        await form.locator(f"input[value='{metric_id}']").check()
+    await form.locator("button[type=submit]").click()
+    await page.locator(".flash.ok", has_text="Group saved.").wait_for()
+    assert (await page.locator("#metric-groups li").last.inner_text()).startswith("release gate: exact answer, ")
+    async with stack.client(world.a.key) as client:
+        groups = await client.catalog.ListMetricGroups(cpb.ListMetricGroupsRequest(project_id=world.a.project_id))
+    group = next(g for g in groups.groups if g.name == "release gate")
+    assert list(group.metric_ids) == world.a.ids.metric_ids[:2]
+    # The Kickoff dialog offers it.
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")
+    options = await page.locator("select[name=metric_group_id] option").all_inner_texts()
+    assert any(o.startswith("release gate") for o in options), options
+
+
 async def test_systems_list_their_versions(page: Page, world: ConsoleWorld) -> None:
     await page.goto(f"/projects/{world.a.project_id}/systems")
     card = page.locator(".system-card")
