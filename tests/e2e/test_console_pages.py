@@ -106,6 +106,27 @@ async def test_a_record_becomes_a_testcase_of_a_testset(page: Page, stack: Stack
     }
 
 
+async def test_a_records_tags_are_edited_on_its_page(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.client(world.a.key) as client:
+        record = await anext(client.records(world.a.runs[0]))
+    await page.goto(f"/projects/{world.a.project_id}/records/{record.id}")
+    tags = page.locator("#tags-form input[name=tags]")
+    await tags.fill("regressed, #checked, regressed")
+    await page.click("#tags-form button[type=submit]")
+    await page.locator("#tags-form .flash.ok").wait_for()
+    assert await tags.input_value() == "checked, regressed"  # as stored: once each, in order
+    await tags.fill("checked, " + "x" * 101)
+    await page.click("#tags-form button[type=submit]")
+    await page.locator("#tags-form .flash.error").wait_for()
+    assert (await page.locator("#tags-form .flash.error").inner_text()).startswith("tags must be 1..100 characters")
+    assert await tags.input_value() == "checked, " + "x" * 101  # kept to fix
+    await tags.fill("checked")
+    await page.click("#tags-form button[type=submit]")
+    await page.locator("#tags-form .flash.ok").wait_for()
+    async with stack.client(world.a.key) as client:
+        assert list((await client.get_record(record.id)).tags) == ["checked"]
+
+
 async def test_records_page_search_and_score_filter(page: Page, stack: Stack, world: ConsoleWorld) -> None:
     exact = world.a.ids.metric_ids[0]
     await page.goto(f"/projects/{world.a.project_id}/records")

@@ -1,4 +1,5 @@
-"""A record into a testset: what a run (or a monitored call) did becomes a testcase to keep testing.
+"""Curating a record: its tags, and the record into a testset — what a run (or a monitored call)
+did becomes a testcase to keep testing.
 
 The new testcase holds the record's inputs, expected values and metadata as fields; optionally its
 output stands for the expected value (a reviewed good answer, or a production call to pin down).
@@ -11,6 +12,7 @@ from typing import Any
 
 import grpc
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import runs_pb2 as rpb
 from scorekeeper.v1 import testsets_pb2 as tpb
 from starlette.requests import Request
 from starlette.responses import Response
@@ -71,4 +73,33 @@ def routes(console: Console) -> list[Route]:
             f"/projects/{project_id}/records/{record_id}?curated={added.testset.id}:{added.testset.version}"
         )
 
-    return [Route("/projects/{project_id}/records/{record_id}/to-testset", add_to_testset, methods=["POST"])]
+    async def retag(request: Request) -> Response:
+        form = await console.form(request)
+        project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
+        api = console.api(request)
+        context = await record_context(console, request, api)
+        record: qpb.RecordView = context["record"]
+        wanted = list(dict.fromkeys(t.strip().lstrip("#") for t in str(form.get("tags", "")).split(",") if t.strip()))
+        try:
+            await api.call(
+                api.stubs.runs.TagRecords,
+                rpb.TagRecordsRequest(
+                    run_id=record.run_id,
+                    record_ids=[record_id],
+                    add=[t for t in wanted if t not in record.tags],
+                    remove=[t for t in record.tags if t not in wanted],
+                ),
+                rpb.TagRecordsResponse,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            context = {**context, "tags_error": api_message(exc), "typed_tags": str(form.get("tags", ""))}
+            return console.render(request, "record.html", context, status_code=400)
+        return redirect(f"/projects/{project_id}/records/{record_id}?tagged=1")
+
+    base = "/projects/{project_id}/records/{record_id}"
+    return [
+        Route(base + "/to-testset", add_to_testset, methods=["POST"]),
+        Route(base + "/tags", retag, methods=["POST"]),
+    ]
