@@ -32,7 +32,7 @@ from services.console.pages import (
     run,
     runs,
     systems,
-    testcases,
+    testset_edits,
     testsets,
 )
 from services.console.security import CsrfRejected, Security
@@ -106,7 +106,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *review.routes(console),
         *compare.routes(console),
         *testsets.routes(console),
-        *testcases.routes(console),
+        *testset_edits.routes(console),
         *catalog.routes(console),
         *systems.routes(console),
         *playground.routes(console),

@@ -361,6 +361,7 @@ async def test_add_edit_and_delete_testcases_in_place(page: Page, stack: Stack, 
         {"question": "Capital of Fiji?", "answer": "Suva"},
     ]
     assert first_version[0]["answer"] == "Lim"  # runs that pinned version 1 keep it
+    assert await page.locator(".delete-testset").count() == 0  # deleting needs the admin role
     # An earlier version is shown as it was, without the controls that edit.
     await page.goto(f"/projects/{world.a.project_id}/testsets/{testset.id}?version=1")
     assert await page.locator(".edit-testcase, #add-testcase").count() == 0
@@ -601,6 +602,31 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
         await context.close()
         if reader_context is not None:
             await reader_context.close()
+
+
+async def test_an_admin_deletes_a_testset_and_its_runs_stay(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client() as instance:
+        admin_key = (await instance.create_api_key(world.a.project_id, "testset admin", "admin")).secret
+        doomed = await instance.create_testset(
+            world.a.project_id, "doomed", [{"question": "q", "answer": "a"}], inputs=["question"], expected=["answer"]
+        )
+    context, page = await signed_in(browser, stack.console_url, admin_key)
+    try:
+        await page.goto(f"/projects/{world.a.project_id}/testsets/{doomed.id}")
+        await page.click(".delete-testset summary")
+        await screenshot(page, "testset-delete")
+        await page.click("#delete-testset-form button[type=submit]")
+        await page.wait_for_url("**/testsets?deleted=doomed")
+        assert await page.locator(".flash.ok").inner_text() == "Deleted doomed."
+        assert "doomed" not in await page.locator("#testsets-table").inner_text()
+        response = await page.goto(f"/projects/{world.a.project_id}/testsets/{doomed.id}")
+        assert response is not None and response.status == 404
+        response = await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")  # others' runs stay
+        assert response is not None and response.status == 200
+    finally:
+        await context.close()
 
 
 async def test_a_write_key_has_no_keys_page(page: Page, world: ConsoleWorld) -> None:

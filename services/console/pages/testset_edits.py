@@ -1,10 +1,11 @@
-"""Editing a testset's testcases in place: add one, change one, delete one. Each is a new version
-of the testset (runs keep the version they pinned)."""
+"""Editing a testset in place: add a testcase, change one, delete one — each a new version of the
+testset (runs keep the version they pinned) — and deleting the testset (the admin role)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import testsets_pb2 as tpb
@@ -71,9 +72,22 @@ def routes(console: Console) -> list[Route]:
     async def delete(request: Request) -> Response:
         return await change(request, "deleted")
 
-    base = "/projects/{project_id}/testsets/{testset_id}/testcases"
+    async def delete_testset(request: Request) -> Response:
+        await console.form(request)
+        project_id, testset_id = request.path_params["project_id"], request.path_params["testset_id"]
+        api = console.api(request)
+        testset = await testset_of_project(api, project_id, testset_id)
+        await api.call(
+            api.stubs.testsets.DeleteTestset,
+            tpb.DeleteTestsetRequest(testset_id=testset_id),
+            tpb.DeleteTestsetResponse,
+        )
+        return redirect(f"/projects/{project_id}/testsets?{urlencode({'deleted': testset.name})}")
+
+    base = "/projects/{project_id}/testsets/{testset_id}"
     return [
-        Route(base, add, methods=["POST"]),
-        Route(base + "/{testcase_id}", update, methods=["POST"]),
-        Route(base + "/{testcase_id}/delete", delete, methods=["POST"]),
+        Route(base + "/testcases", add, methods=["POST"]),
+        Route(base + "/testcases/{testcase_id}", update, methods=["POST"]),
+        Route(base + "/testcases/{testcase_id}/delete", delete, methods=["POST"]),
+        Route(base + "/delete", delete_testset, methods=["POST"]),
     ]
