@@ -25,6 +25,11 @@ from services.console.settings import ConsoleSettings
 
 log = logging.getLogger(__name__)
 
+# What the API answers to input a visitor can fix: the form comes back with its message.
+INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS)
+# The same, for forms that name other entities by id (one chosen may be gone meanwhile).
+CHOICE_ERRORS = (*INPUT_ERRORS, grpc.StatusCode.NOT_FOUND)
+
 # Keys whose role a console process remembers (a key's role never changes; a revoked key is
 # refused by the API on the page's own calls).
 _ROLES_KEPT = 10_000

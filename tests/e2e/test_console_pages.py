@@ -580,7 +580,9 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
         await page.fill("#new-key-form input[name=name]", "")
         await page.locator("#new-key-form select[name=role]").select_option("read")
         await page.fill("#new-key-form input[name=name]", "quarterly review")
-        await page.click("#new-key-form button[type=submit]")
+        async with page.expect_response(lambda r: r.request.method == "POST") as answered:
+            await page.click("#new-key-form button[type=submit]")
+        assert (await answered.value).headers["cache-control"] == "no-store"  # the secret is kept nowhere
         secret = await page.locator("#new-key-secret").inner_text()
         assert re.fullmatch(r"sk_[0-9a-f]{12}_\S+", secret)
         assert "not shown again" in await page.locator("#new-key").inner_text()

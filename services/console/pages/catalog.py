@@ -21,9 +21,7 @@ from services.console.metric_form import (
     posted_values,
     update_request,
 )
-from services.console.web import Console, PageNotFound, api_message, redirect
-
-INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
 
 
 async def metric_of_project(api: Api, project_id: str, metric_id: str) -> cpb.MetricWithVersions:

@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from services.console.formatting import plain
 from services.console.pages.records import record_context
-from services.console.pages.testsets import INPUT_ERRORS, testset_of_project
-from services.console.web import Console, api_message, redirect
+from services.console.pages.testsets import testset_of_project
+from services.console.web import INPUT_ERRORS, Console, api_message, redirect
 from shared.edge.convert import dict_to_struct
 
 

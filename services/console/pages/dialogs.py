@@ -18,9 +18,7 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
 from services.console.pages.run import run_of_project
-from services.console.web import Console, api_message, redirect
-
-INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
+from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
 
 
 async def _metrics_with_versions(api: Api, project_id: str) -> list[cpb.MetricWithVersions]:
@@ -76,7 +74,7 @@ def routes(console: Console) -> list[Route]:
         try:
             await api.call(api.stubs.runs.RescoreRun, rpb.RescoreRunRequest(run_id=run_id, metrics=choices), rpb.Run)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in INPUT_ERRORS:
+            if exc.code() not in CHOICE_ERRORS:
                 raise
             return show(request, "_rescore_form.html", await rescore_context(request, api, api_message(exc)), 400)
         return redirect(f"/projects/{project_id}/runs/{run_id}", request)
@@ -172,7 +170,7 @@ def routes(console: Console) -> list[Route]:
         except KickoffError as exc:
             return show(request, "_kickoff_form.html", await kickoff_context(request, api, values, str(exc)), 400)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in (*INPUT_ERRORS, grpc.StatusCode.ALREADY_EXISTS):
+            if exc.code() not in CHOICE_ERRORS:
                 raise
             context = await kickoff_context(request, api, values, api_message(exc))
             return show(request, "_kickoff_form.html", context, 400)

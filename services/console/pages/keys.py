@@ -13,10 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import Console, PageNotFound, api_message, redirect
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
 
 ROLES = ("read", "write", "admin")
-INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS)
 
 
 def routes(console: Console) -> list[Route]:
@@ -65,8 +64,10 @@ def routes(console: Console) -> list[Route]:
             if exc.code() not in INPUT_ERRORS:
                 raise
             return await keys_page(request, api, {"values": values, "error": api_message(exc)}, 400)
-        # The secret is in this answer only: never in an address, a cookie or a log.
-        return await keys_page(request, api, {"created": created})
+        # The secret is in this answer only: never in an address, a cookie, a log or a cache.
+        response = await keys_page(request, api, {"created": created})
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     async def revoke_key(request: Request) -> Response:
         await console.form(request)

@@ -14,10 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import Console, PageNotFound, api_message, redirect
+from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_message, redirect
 from shared.edge.convert import dict_to_struct
 
-INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.NOT_FOUND)
 WINDOW_KINDS = ("minutes", "calls")
 
 
@@ -112,7 +111,7 @@ def routes(console: Console) -> list[Route]:
         except MonitorFormError as exc:
             return await list_page(request, posted_values(form), str(exc), 400)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in INPUT_ERRORS:
+            if exc.code() not in CHOICE_ERRORS:
                 raise
             return await list_page(request, posted_values(form), api_message(exc), 400)
         return redirect(f"/projects/{project_id}/monitors/{created.id}?created=1")

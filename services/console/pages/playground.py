@@ -19,17 +19,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.pages.dialogs import INPUT_ERRORS
 from services.console.pages.run import record_columns, scores_by_metric
 from services.console.playground_form import PlaygroundForm, same_prompt
 from services.console.prompt_form import FormError
-from services.console.web import Console, PageNotFound, api_message, redirect
+from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_message, redirect
 from shared.edge.convert import dict_to_struct, struct_to_dict
 from shared.run_status import TERMINAL
 
 TESTCASES_SHOWN = 50
 TRIES_SHOWN = 15
-ACTION_ERRORS = (*INPUT_ERRORS, grpc.StatusCode.ALREADY_EXISTS)
 # A form post's work on the posted fields: (request, the visitor's API, project id, fields).
 Act = Callable[[Request, Api, str, PlaygroundForm], Awaitable[Response]]
 
@@ -179,7 +177,7 @@ def routes(console: Console) -> list[Route]:
             except FormError as exc:
                 message = str(exc)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() not in ACTION_ERRORS:
+                if exc.code() not in CHOICE_ERRORS:
                     raise
                 message = api_message(exc)
             if console.is_fragment(request):

@@ -13,10 +13,8 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.system_form import METHODS, HttpSystemForm, SystemFormError
-from services.console.web import Console, PageNotFound, api_message, redirect
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
 from shared.edge.convert import dict_to_struct, struct_to_dict
-
-INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION)
 
 
 def list_systems(api: Api, project_id: str) -> Awaitable[cpb.ListSystemsResponse]:

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.pages.testsets import INPUT_ERRORS, testset_of_project, testset_page
-from services.console.web import Console, redirect
+from services.console.pages.testsets import testset_of_project, testset_page
+from services.console.web import INPUT_ERRORS, Console, redirect
 from shared.edge.convert import dict_to_struct
 
 

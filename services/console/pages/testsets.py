@@ -14,11 +14,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import Console, PageNotFound, api_message, redirect
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 UPLOAD_CHUNK = 64 * 1024
-INPUT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS)
 
 
 async def testset_of_project(api: Api, project_id: str, testset_id: str, version: int = 0) -> tpb.Testset:
