@@ -353,12 +353,26 @@ async def test_add_edit_and_delete_testcases_in_place(page: Page, stack: Stack, 
     await second.locator(".delete-testcase-form button[type=submit]").click()
     await page.locator(".flash.ok", has_text="Deleted the testcase: version 4.").wait_for()
     await screenshot(page, "testset-edited")
+    # A testcase deleted meanwhile elsewhere: this page's form for it says so, nothing changes.
+    stale = page.locator("#testcases-table tbody tr").nth(1)
+    async with stack.client(world.a.key) as client:
+        gone = [t.id async for t in client.testcases(testset.id)][1]
+        await client.add_testcases(testset.id, [{"question": "Capital of Laos?", "answer": "Vientiane"}])
+        await client.delete_testcases(testset.id, [gone])
+    await stale.locator("summary", has_text="Edit").click()
+    await stale.locator(".delete-testcase-form button[type=submit]").click()
+    await page.locator(".flash.error").wait_for()
+    assert await page.locator(".flash.error").inner_text() == (
+        f"Nothing was changed: testcases not in testset {testset.id}: {gone}"
+    )
+    async with stack.client(world.a.key) as client:
+        assert (await client.get_testset(testset.id)).version == 6  # the API's two changes only
     async with stack.client(world.a.key) as client:
         cases = [struct_to_dict(t.data) async for t in client.testcases(testset.id)]
         first_version = [struct_to_dict(t.data) async for t in client.testcases(testset.id, 1)]
     assert cases == [
         {"question": "Capital of Peru?", "answer": "Lima"},
-        {"question": "Capital of Fiji?", "answer": "Suva"},
+        {"question": "Capital of Laos?", "answer": "Vientiane"},
     ]
     assert first_version[0]["answer"] == "Lim"  # runs that pinned version 1 keep it
     assert await page.locator(".delete-testset").count() == 0  # deleting needs the admin role

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.pages.testsets import testset_of_project, testset_page
-from services.console.web import INPUT_ERRORS, Console, redirect
+from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
 from shared.edge.convert import dict_to_struct
 
 
@@ -54,9 +54,10 @@ def routes(console: Console) -> list[Route]:
                 delete = tpb.DeleteTestcasesRequest(testset_id=testset_id, testcase_ids=[testcase_id])
                 await api.call(api.stubs.testsets.DeleteTestcases, delete, tpb.DeleteTestcasesResponse)
         except (TestcaseFormError, grpc.aio.AioRpcError) as exc:
-            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in INPUT_ERRORS:
+            # A testcase gone meanwhile (another tab, another person) is said on the page too.
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in CHOICE_ERRORS:
                 raise
-            message = str(exc) if isinstance(exc, TestcaseFormError) else exc.details() or exc.code().name
+            message = str(exc) if isinstance(exc, TestcaseFormError) else api_message(exc)
             context = await testset_page(
                 console, request, api, error=f"Nothing was changed: {message}", typed={testcase_id or "new": text}
             )
