@@ -69,9 +69,8 @@ def routes(console: Console) -> list[Route]:
                 raise
             message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
             return console.render(request, "record.html", {**context, "curate_error": message}, status_code=400)
-        return redirect(
-            f"/projects/{project_id}/records/{record_id}?curated={added.testset.id}:{added.testset.version}"
-        )
+        curated = f"{added.testset.id}:{added.testset.version}"
+        return redirect(f"/projects/{project_id}/records/{record_id}?curated={curated}#to-testset")
 
     async def retag(request: Request) -> Response:
         form = await console.form(request)
