@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page
 from scorekeeper_sdk.client import cpb, qpb
 from shared.devstack.stack import Stack
 from shared.edge.convert import struct_to_dict
-from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.browser import chromium, screenshot, signed_in, visitor
 from tests.support.console_world import ConsoleWorld, build_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -548,7 +548,6 @@ async def test_a_read_only_key_sees_every_page_and_no_control_that_writes(
     async with stack.client() as admin:
         reader = (await admin.create_api_key(world.a.project_id, "stakeholder", "read")).secret
         record = await anext(admin.records(world.a.runs[0]))
-    context, page = await signed_in(browser, stack.console_url, reader)
     base = f"/projects/{world.a.project_id}"
     pages = [
         "/runs", f"/runs/{world.a.runs[0]}", f"/records/{record.id}", "/records", "/testsets",
@@ -556,7 +555,7 @@ async def test_a_read_only_key_sees_every_page_and_no_control_that_writes(
         "/monitors", "/playground", "/review", f"/compare?baseline={world.a.runs[0]}&run={world.a.runs[1]}",
     ]  # fmt: skip
     shown = {}
-    try:
+    async with visitor(browser, stack.console_url, reader) as page:
         for path in pages:
             response = await page.goto(base + path)
             assert response is not None and response.status == 200, path
@@ -573,8 +572,6 @@ async def test_a_read_only_key_sees_every_page_and_no_control_that_writes(
         )
         await page.goto(f"{base}/playground")
         assert "Trying a prompt" in await page.locator(".read-only-note").inner_text()
-    finally:
-        await context.close()
 
 
 async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
@@ -583,9 +580,7 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
     async with stack.client() as instance:
         admin_key = (await instance.create_api_key(world.a.project_id, "team lead", "admin")).secret
     keys = f"/projects/{world.a.project_id}/keys"
-    context, page = await signed_in(browser, stack.console_url, admin_key)
-    reader_context = None
-    try:
+    async with visitor(browser, stack.console_url, admin_key) as page:
         await page.click("nav .sections a[href$='/keys']")
         await page.wait_for_url(f"**{keys}")
         mine = page.locator("#keys-table tr", has_text="team lead")
@@ -602,22 +597,18 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
         assert "not shown again" in await page.locator("#new-key").inner_text()
         await screenshot(page, "keys")
         # The new key works, with its role, in another browser.
-        reader_context, reader = await signed_in(browser, stack.console_url, secret)
-        assert await reader.locator("#read-only").inner_text() == "Read-only key"
-        assert await reader.locator("nav .sections a[href$='/keys']").count() == 0
-        # Revoked: listed as such, and refused at once.
-        await page.goto(keys)
-        row = page.locator("#keys-table tr", has_text="quarterly review")
-        await row.locator("summary").click()
-        await row.locator("button[type=submit]").click()
-        await page.locator(".flash.ok", has_text="Key revoked").wait_for()
-        assert "revoked" in await page.locator("#keys-table tr", has_text="quarterly review").inner_text()
-        await reader.goto(f"/projects/{world.a.project_id}/runs")
-        assert "/sign-in" in reader.url
-    finally:
-        await context.close()
-        if reader_context is not None:
-            await reader_context.close()
+        async with visitor(browser, stack.console_url, secret) as reader:
+            assert await reader.locator("#read-only").inner_text() == "Read-only key"
+            assert await reader.locator("nav .sections a[href$='/keys']").count() == 0
+            # Revoked: listed as such, and refused at once.
+            await page.goto(keys)
+            row = page.locator("#keys-table tr", has_text="quarterly review")
+            await row.locator("summary").click()
+            await row.locator("button[type=submit]").click()
+            await page.locator(".flash.ok", has_text="Key revoked").wait_for()
+            assert "revoked" in await page.locator("#keys-table tr", has_text="quarterly review").inner_text()
+            await reader.goto(f"/projects/{world.a.project_id}/runs")
+            assert "/sign-in" in reader.url
 
 
 async def test_an_admin_deletes_a_testset_and_its_runs_stay(
@@ -628,8 +619,7 @@ async def test_an_admin_deletes_a_testset_and_its_runs_stay(
         doomed = await instance.create_testset(
             world.a.project_id, "doomed", [{"question": "q", "answer": "a"}], inputs=["question"], expected=["answer"]
         )
-    context, page = await signed_in(browser, stack.console_url, admin_key)
-    try:
+    async with visitor(browser, stack.console_url, admin_key) as page:
         await page.goto(f"/projects/{world.a.project_id}/testsets/{doomed.id}")
         await page.click(".delete-testset summary")
         await screenshot(page, "testset-delete")
@@ -641,8 +631,6 @@ async def test_an_admin_deletes_a_testset_and_its_runs_stay(
         assert response is not None and response.status == 404
         response = await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")  # others' runs stay
         assert response is not None and response.status == 200
-    finally:
-        await context.close()
 
 
 async def test_a_write_key_has_no_keys_page(page: Page, world: ConsoleWorld) -> None:
@@ -655,8 +643,7 @@ async def test_a_write_key_has_no_keys_page(page: Page, world: ConsoleWorld) -> 
 async def test_the_instance_admin_creates_a_project_from_the_projects_page(
     browser: Browser, stack: Stack, world: ConsoleWorld
 ) -> None:
-    context, page = await signed_in(browser, stack.console_url, stack.admin_key)
-    try:
+    async with visitor(browser, stack.console_url, stack.admin_key) as page:
         await page.goto("/")
         await page.click("text=New project")
         await page.fill("#new-project-form input[name=name]", "console C")
@@ -668,8 +655,6 @@ async def test_the_instance_admin_creates_a_project_from_the_projects_page(
         async with stack.client() as instance:
             made = {p.id: p for p in await instance.list_projects()}[project_id]
         assert (made.name, made.description) == ("console C", "made in the browser")
-    finally:
-        await context.close()
 
 
 async def test_a_reviewer_scores_a_human_metric_on_the_record_page(

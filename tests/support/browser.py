@@ -53,6 +53,16 @@ async def signed_in(browser: Browser, console_url: str, api_key: str) -> tuple[B
     return context, page
 
 
+@asynccontextmanager
+async def visitor(browser: Browser, console_url: str, api_key: str) -> AsyncIterator[Page]:
+    """A page of a fresh browser profile signed in with ``api_key``; the profile closes after."""
+    context, page = await signed_in(browser, console_url, api_key)
+    try:
+        yield page
+    finally:
+        await context.close()
+
+
 async def screenshot(page: Page, name: str) -> Path:
     await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

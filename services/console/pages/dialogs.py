@@ -18,6 +18,7 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
 from services.console.pages.run import run_of_project
+from services.console.pages.systems import list_systems
 from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
 
 
@@ -93,11 +94,7 @@ def routes(console: Console) -> list[Route]:
                     tpb.ListTestsetsRequest(project_id=project_id, page_size=200),
                     tpb.ListTestsetsResponse,
                 ),
-                "systems": api.call(
-                    api.stubs.catalog.ListSystems,
-                    cpb.ListSystemsRequest(project_id=project_id),
-                    cpb.ListSystemsResponse,
-                ),
+                "systems": list_systems(api, project_id),
                 "metrics": api.call(
                     api.stubs.catalog.ListMetrics,
                     cpb.ListMetricsRequest(project_id=project_id),

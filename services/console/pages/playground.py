@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.pages.run import record_columns, scores_by_metric
+from services.console.pages.systems import list_systems
 from services.console.playground_form import PlaygroundForm, same_prompt
 from services.console.prompt_form import FormError
 from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_message, redirect
@@ -30,13 +31,6 @@ TESTCASES_SHOWN = 50
 TRIES_SHOWN = 15
 # A form post's work on the posted fields: (request, the visitor's API, project id, fields).
 Act = Callable[[Request, Api, str, PlaygroundForm], Awaitable[Response]]
-
-
-async def _systems(api: Api, project_id: str) -> list[cpb.SystemWithVersions]:
-    listed = await api.call(
-        api.stubs.catalog.ListSystems, cpb.ListSystemsRequest(project_id=project_id), cpb.ListSystemsResponse
-    )
-    return list(listed.systems)
 
 
 async def _testcases(api: Api, testset_id: str) -> list[tpb.Testcase]:
@@ -86,7 +80,7 @@ async def saved_version(api: Api, project_id: str, values: PlaygroundForm) -> tu
     unchanged and no new version is named; else a new version of the "Save as" system (made when
     missing). Returns the version, its system's name, and whether it was made now."""
     config = values.full_config()
-    systems = await _systems(api, project_id)
+    systems = (await list_systems(api, project_id)).systems
     if values.system_version_id and not values.save_version:
         for s in systems:
             for v in s.versions:
@@ -124,7 +118,7 @@ def routes(console: Console) -> list[Route]:
             api,
             project_id,
             {
-                "systems": _systems(api, project_id),
+                "systems": list_systems(api, project_id),
                 "testsets": api.call(
                     api.stubs.testsets.ListTestsets,
                     tpb.ListTestsetsRequest(project_id=project_id, page_size=200),
@@ -153,7 +147,7 @@ def routes(console: Console) -> list[Route]:
             values = next(
                 (
                     PlaygroundForm.from_version(v, s.system.name)
-                    for s in await _systems(api, project_id)
+                    for s in (await list_systems(api, project_id)).systems
                     for v in s.versions
                     if v.id == query["version"] and v.kind == "llm"
                 ),

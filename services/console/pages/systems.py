@@ -18,6 +18,7 @@ from shared.edge.convert import dict_to_struct, struct_to_dict
 
 
 def list_systems(api: Api, project_id: str) -> Awaitable[cpb.ListSystemsResponse]:
+    """The project's systems with their versions (the Systems page, the Kickoff dialog, the Playground)."""
     return api.call(
         api.stubs.catalog.ListSystems, cpb.ListSystemsRequest(project_id=project_id), cpb.ListSystemsResponse
     )

@@ -8,8 +8,8 @@ anywhere rolls the whole version back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -204,32 +204,47 @@ class TestsetWrites:
             await write.add(testcases)
             return await write.finish("created", schema, mapping)
 
-    @asynccontextmanager
-    async def testset_from_import(
+    def testset_from_import(
         self, project_id: uuid.UUID, name: str, description: str, mapping: FieldMapping
-    ) -> AsyncIterator[VersionWrite]:
+    ) -> AbstractAsyncContextManager[VersionWrite]:
         """A new testset (no schema) filled by the body; committed only if the body called ``finish``
         (with change "created": its version 1)."""
-        async with self._pool.acquire() as conn, _committed_if_finished(conn) as finished:
-            write = await _new_testset(conn, project_id, name, description, None, mapping, False)
-            finished.append(write)
-            yield write
+        return self._version_write(lambda conn: _new_testset(conn, project_id, name, description, None, mapping, False))
+
+    def new_version(self, testset_id: uuid.UUID) -> AbstractAsyncContextManager[VersionWrite]:
+        """A version write on the testset; committed only if the body called ``finish``."""
+        return self._version_write(lambda conn: _next_version(conn, testset_id))
 
     @asynccontextmanager
-    async def new_version(self, testset_id: uuid.UUID) -> AsyncIterator[VersionWrite]:
-        """A version write on the testset; committed only if the body called ``finish``."""
-        async with self._pool.acquire() as conn, _committed_if_finished(conn) as finished:
-            testset = await conn.fetchrow(
-                "SELECT * FROM testsets WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", testset_id
-            )
-            if testset is None:
-                raise TestsetNotFound(f"testset {testset_id} does not exist")
-            last = await conn.fetchval(
-                "SELECT coalesce(max(position), -1) FROM testcase_revisions WHERE testset_id = $1", testset_id
-            )
-            write = VersionWrite(conn, testset, int(last) + 1)
-            finished.append(write)
-            yield write
+    async def _version_write(
+        self, begin: Callable[[Connection], Awaitable[VersionWrite]]
+    ) -> AsyncIterator[VersionWrite]:
+        """The write ``begin`` starts in a new transaction, committed when the body called its
+        ``finish``, rolled back otherwise and on any error."""
+        async with self._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                write = await begin(conn)
+                yield write
+            except BaseException:
+                await tx.rollback()
+                raise
+            if write.finished is not None:
+                await tx.commit()
+            else:
+                await tx.rollback()
+
+
+async def _next_version(conn: Connection, testset_id: uuid.UUID) -> VersionWrite:
+    """The write of the testset's next version, holding its row lock in the open transaction."""
+    testset = await conn.fetchrow("SELECT * FROM testsets WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", testset_id)
+    if testset is None:
+        raise TestsetNotFound(f"testset {testset_id} does not exist")
+    last = await conn.fetchval(
+        "SELECT coalesce(max(position), -1) FROM testcase_revisions WHERE testset_id = $1", testset_id
+    )
+    return VersionWrite(conn, testset, int(last) + 1)
 
 
 async def _new_testset(
@@ -255,21 +270,3 @@ async def _new_testset(
         playground_try,
     )
     return VersionWrite(conn, row, 0)
-
-
-@asynccontextmanager
-async def _committed_if_finished(conn: Connection) -> AsyncIterator[list[VersionWrite]]:
-    """A transaction on ``conn`` committed when the body's version write (appended to the list it
-    yields) called ``finish``, rolled back otherwise and on any error."""
-    writes: list[VersionWrite] = []
-    tx = conn.transaction()
-    await tx.start()
-    try:
-        yield writes
-    except BaseException:
-        await tx.rollback()
-        raise
-    if writes and writes[0].finished is not None:
-        await tx.commit()
-    else:
-        await tx.rollback()
