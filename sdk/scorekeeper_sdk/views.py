@@ -333,9 +333,16 @@ class PlaygroundTry:
     created_by: str = ""
     created_by_key_prefix: str = ""
     created_at: str = ""
+    outputs: int = 0
+    errored_outputs: int = 0
     run: Run | None = None
     records: list[Record] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def every_call_failed(self) -> bool:
+        """Finished with no output to score: every call to the model errored."""
+        return self.finished and self.outputs > 0 and self.errored_outputs == self.outputs

@@ -189,3 +189,5 @@ async def test_a_try_whose_every_call_failed_says_so(page: Page, llm: FakeLlmSer
     assert alert.startswith("No output to score: every call to the model failed (") and "401" in alert
     assert await page.locator("#try-table tbody tr.errored").count() == 2
     await screenshot(page, "playground-every-call-failed")
+    await page.reload()  # the Tries list says it too, not a green "completed"
+    assert await page.locator("#tries-table tbody tr").first.locator("td").nth(4).inner_text() == "every call failed"

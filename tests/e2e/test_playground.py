@@ -104,6 +104,8 @@ async def test_a_try_runs_the_prompt_on_picked_and_typed_cases_and_scores_them_i
     # Kept and listed as a try; not a run of the lists, the history or the Records page.
     listed = [t async for t in sk.list_tries(world.ids.project_id)]
     assert tried.id in [t.id for t in listed]
+    (again,) = [t for t in listed if t.id == tried.id]
+    assert (again.outputs, again.errored_outputs, again.every_call_failed) == (4, 0, False)
     assert [r async for r in sk.list_runs(world.ids.project_id)] == []
     history = await sk.run_history(world.ids.project_id, world.ids.metric_ids[:1])
     assert history[0].points == []

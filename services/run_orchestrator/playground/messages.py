@@ -35,4 +35,6 @@ def try_pb(row: asyncpg.Record, cases: list[asyncpg.Record]) -> pb.Try:
         created_by=row["created_by"],
         created_by_key_prefix=row["created_by_key_prefix"],
         created_at=timestamp(row["created_at"]),
+        outputs=row["outputs"],
+        errored_outputs=row["errored_outputs"],
     )

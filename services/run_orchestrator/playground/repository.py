@@ -13,10 +13,12 @@ import asyncpg
 from shared.db.pool import Connection, fetch_one
 
 _TRIES = (
-    "SELECT t.*, r.status, r.llm_config, r.metric_version_ids,"
+    "SELECT t.*, r.status, r.llm_config, r.metric_version_ids, n.outputs, n.errored_outputs,"
     " ARRAY(SELECT v.metric_id FROM unnest(r.metric_version_ids) WITH ORDINALITY AS p(id, n)"
     "       JOIN metric_versions v ON v.id = p.id ORDER BY p.n) AS metric_ids"
-    " FROM playground_tries t JOIN runs r ON r.id = t.run_id"
+    " FROM playground_tries t JOIN runs r ON r.id = t.run_id,"
+    " LATERAL (SELECT coalesce(sum(c.records), 0)::int AS outputs, coalesce(sum(c.errored), 0)::int AS errored_outputs"
+    "          FROM run_record_counts c WHERE c.run_id = r.id) n"
 )
 
 # The cases of each try's run: its pinned testset version's testcases, in order.
