@@ -122,13 +122,19 @@ class TestsetMethods(Calls):
         return (await self._call(self.testsets.DeleteTestcases, request, tpb.DeleteTestcasesResponse)).testset
 
     async def testcases(
-        self, testset_id: str, version: int = 0, *, page_size: int = 500, invalid_only: bool = False
+        self, testset_id: str, version: int = 0, *, page_size: int = 500, invalid_only: bool = False, search: str = ""
     ) -> AsyncIterator[tpb.Testcase]:
-        """Every testcase of one version (0: the latest when the first page is read), in order."""
+        """Every testcase of one version (0: the latest when the first page is read), in order;
+        with ``search``, those whose inputs, expected values or metadata hold its words."""
         token = ""
         while True:
             request = tpb.ListTestcasesRequest(
-                testset_id=testset_id, version=version, page_size=page_size, page_token=token, invalid_only=invalid_only
+                testset_id=testset_id,
+                version=version,
+                page_size=page_size,
+                page_token=token,
+                invalid_only=invalid_only,
+                search=search,
             )
             page = await self._call(self.testsets.ListTestcases, request, tpb.ListTestcasesResponse)
             for testcase in page.testcases:

@@ -19,7 +19,6 @@ from shared.run_status import SOURCES as RUN_SOURCES
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 RECORD_STATUSES = ("pending", "completed", "errored")
-MAX_SEARCH_CHARS = 500
 
 # Score condition operators; the first three need no value.
 STATE_OPS = ("passed", "failed", "errored")
@@ -120,17 +119,6 @@ def _time(value: str, field: str) -> datetime | None:
     if parsed.tzinfo is None:
         raise invalid(f"{field} {value!r} has no UTC offset; add Z or +hh:mm")
     return parsed
-
-
-def search(text: str) -> str | None:
-    """The search text, or None without one; it must hold a word to look for."""
-    if not text.strip():
-        return None
-    if len(text) > MAX_SEARCH_CHARS:
-        raise invalid(f"search is longer than {MAX_SEARCH_CHARS} characters")
-    if not any(c.isalnum() for c in text):
-        raise invalid(f"search {text!r} holds no word to look for")
-    return text
 
 
 def condition(text: str) -> Condition:

@@ -381,6 +381,51 @@ async def test_add_edit_and_delete_testcases_in_place(page: Page, stack: Stack, 
     assert await page.locator(".edit-testcase, #add-testcase").count() == 0
 
 
+async def test_a_testcase_is_found_by_search_and_edited_there(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    countries = [f"Country{n:02d}" for n in range(40)]  # more than a page of 25
+    async with stack.client(world.a.key) as client:
+        testset = await client.create_testset(
+            world.a.project_id,
+            "many capitals",
+            [{"question": f"Capital of {c}?", "answer": f"City{n:02d}"} for n, c in enumerate(countries)],
+            inputs=["question"],
+            expected=["answer"],
+            json_schema={"type": "object", "properties": {"answer": {"type": "string", "pattern": "^[A-Z]"}}},
+        )
+    await page.goto(f"/projects/{world.a.project_id}/testsets/{testset.id}")
+    assert await page.locator("#testcases-table tbody tr").count() == 25
+    await page.fill("#testcase-search input[name=search]", "country37")  # on the second page
+    await page.press("#testcase-search input[name=search]", "Enter")
+    await page.wait_for_url(re.compile(r"search=country37"))
+    rows = page.locator("#testcases-table tbody tr")
+    assert await rows.count() == 1
+    assert (await rows.first.locator("td").nth(0).inner_text(), "City37" in await rows.first.inner_text()) == (
+        "38",
+        True,
+    )
+    await screenshot(page, "testset-search")
+
+    # Edited where it was found: the page comes back to the search, with the edit in it.
+    await rows.first.locator("summary", has_text="Edit").click()
+    await rows.first.locator("textarea[name=data]").fill('{"question": "Capital of Country37?", "answer": "city37"}')
+    await rows.first.locator(".edit-testcase-form button[type=submit]").click()
+    await page.locator(".flash.ok", has_text="Saved the testcase: version 2.").wait_for()
+    assert "search=country37" in page.url
+    assert await rows.count() == 1 and "city37" in await rows.first.inner_text()
+    assert await rows.first.get_attribute("class") == "invalid"  # the schema wants a capital letter
+    # The invalid toggle keeps the search; a search nothing holds says so.
+    await page.click("#invalid-toggle")
+    await page.wait_for_url(re.compile(r"invalid=1.*search=country37"))
+    assert await rows.count() == 1
+    await page.fill("#testcase-search input[name=search]", "country37 -city37")
+    await page.press("#testcase-search input[name=search]", "Enter")
+    await page.wait_for_url(re.compile(r"city37"))
+    assert await rows.first.inner_text() == "No testcases hold “country37 -city37” and violate the schema."
+    await page.click("#testcase-search a")  # Clear
+    assert await rows.count() == 1  # the invalid one; the search is gone
+    assert "search" not in page.url
+
+
 async def test_testset_export_is_the_apis_csv(page: Page, stack: Stack, world: ConsoleWorld) -> None:
     await page.goto(f"/projects/{world.a.project_id}/testsets/{world.a.ids.testset_id}")
     async with page.expect_download() as download_info:

@@ -176,6 +176,43 @@ async def test_list_testsets_and_testcases_pages_never_repeat_or_skip(
     _error(await http.get(f"/v1/testsets/{tid}/testcases", params={"page_token": "nope"}), 400, "INVALID_ARGUMENT")
 
 
+async def test_testcases_are_searched_by_their_words(client: Client, project_id: str, http: httpx.AsyncClient) -> None:
+    cases = [
+        {"question": f"What is the capital of {country}?", "answer": capital, "difficulty": n % 3}
+        for n, (country, capital) in enumerate(
+            [("France", "Paris"), ("Peru", "Lima"), ("Japan", "Tokyo"), ("Chile", "Santiago")] * 6
+        )
+    ] + [{"question": "Ünïcödé ✓ São Paulo?", "answer": "not a capital"}]
+    tid = await _testset(client, project_id, cases, metadata=["difficulty"])
+
+    async def found(search: str, **params: Any) -> list[str]:
+        return [struct_to_dict(t.data)["question"] async for t in client.testcases(tid, search=search, **params)]
+
+    assert await found("peru") == ["What is the capital of Peru?"] * 6  # any case, every page
+    assert await found("lima peru", page_size=4) == ["What is the capital of Peru?"] * 6
+    assert await found("tokyo") == ["What is the capital of Japan?"] * 6  # an expected value
+    assert len(await found("capital -france -peru")) == 13  # the 12 others and the São Paulo one
+    assert await found('"not a capital"') == ["Ünïcödé ✓ São Paulo?"]
+    assert await found("são") == ["Ünïcödé ✓ São Paulo?"]
+    either = [q for c in cases if any(w in (q := str(c["question"])) for w in ("Chile", "Japan"))]
+    assert await found("chile or japan") == either
+    assert await found("2") == [c["question"] for c in cases if c.get("difficulty") == 2]  # metadata numbers
+    assert await found("madrid") == []
+    assert await found("question") == []  # the field names are not words of a testcase
+
+    # A page token belongs to its search; a search without a word is refused, naming it.
+    first = (await http.get(f"/v1/testsets/{tid}/testcases", params={"page_size": 2, "search": "peru"})).json()
+    assert len(first["testcases"]) == 2 and first["next_page_token"]
+    moved = {"page_size": 2, "search": "japan", "page_token": first["next_page_token"]}
+    _error(await http.get(f"/v1/testsets/{tid}/testcases", params=moved), 400, "INVALID_ARGUMENT")
+    refused = await http.get(f"/v1/testsets/{tid}/testcases", params={"search": "?!"})
+    assert _error(refused, 400, "INVALID_ARGUMENT") == "search '?!' holds no word to look for"
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await found("x" * 501)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == "search is longer than 500 characters"
+
+
 CASES: list[dict[str, Any]] = [
     {"question": "What is 2 + 2?", "answer": "4", "difficulty": 1, "score": 0.5, "hard": False},
     {

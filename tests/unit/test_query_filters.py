@@ -12,6 +12,7 @@ from services.query import filters
 from services.query.filters import Condition, Order
 from services.query.history import point_value
 from shared.edge.errors import ApiError, Code
+from shared.edge.search import search
 
 MALFORMED = (
     "score condition {!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
@@ -140,12 +141,12 @@ def test_time_range() -> None:
 
 
 def test_search() -> None:
-    assert filters.search("") is None
-    assert filters.search("   ") is None
-    assert filters.search('"capital of" -France') == '"capital of" -France'
-    assert filters.search("東京") == "東京"
-    assert invalid(filters.search, "!?") == "search '!?' holds no word to look for"
-    assert invalid(filters.search, "x" * 501) == "search is longer than 500 characters"
+    assert search("") is None
+    assert search("   ") is None
+    assert search('"capital of" -France') == '"capital of" -France'
+    assert search("東京") == "東京"
+    assert invalid(search, "!?") == "search '!?' holds no word to look for"
+    assert invalid(search, "x" * 501) == "search is longer than 500 characters"
 
 
 def test_enumerations_and_ids() -> None:

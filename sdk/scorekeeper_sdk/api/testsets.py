@@ -147,12 +147,19 @@ class TestsetOperations(Operations):
         return from_proto(Testset, response.testset)
 
     async def list_testcases(
-        self, testset_id: str, version: int = 0, *, page_size: int = 500, invalid_only: bool = False
+        self,
+        testset_id: str,
+        version: int = 0,
+        *,
+        page_size: int = 500,
+        invalid_only: bool = False,
+        search: str = "",
     ) -> AsyncIterator[Testcase]:
         """Every testcase of one version (0: the latest when the first page is read), in order,
-        a page at a time (a large testset is never held whole)."""
+        a page at a time (a large testset is never held whole); with ``search``, those whose
+        inputs, expected values or metadata hold its words (as the Records page searches)."""
         request = tpb.ListTestcasesRequest(
-            testset_id=testset_id, version=version, page_size=page_size, invalid_only=invalid_only
+            testset_id=testset_id, version=version, page_size=page_size, invalid_only=invalid_only, search=search
         )
         async for t in self._pages(
             TESTSETS, "ListTestcases", request, tpb.ListTestcasesResponse, lambda p: p.testcases

@@ -62,7 +62,9 @@ def routes(console: Console) -> list[Route]:
                 console, request, api, error=f"Nothing was changed: {message}", typed={testcase_id or "new": text}
             )
             return console.render(request, "testset.html", context, status_code=400)
-        return redirect(f"/projects/{project_id}/testsets/{testset_id}?changed={action}")
+        # Back to the testcases as they were listed: a search made to find this one stays.
+        search = {"search": request.query_params["search"]} if request.query_params.get("search") else {}
+        return redirect(f"/projects/{project_id}/testsets/{testset_id}?{urlencode({'changed': action, **search})}")
 
     async def add(request: Request) -> Response:
         return await change(request, "added")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import testsets_pb2 as tpb
@@ -77,6 +78,7 @@ async def testset_page(console: Console, request: Request, api: Api, **extra: An
     except ValueError:
         version = 0
     invalid_only = params.get("invalid") == "1"
+    search = params.get("search", "").strip()
     data = await console.project_page(
         request,
         api,
@@ -96,16 +98,22 @@ async def testset_page(console: Console, request: Request, api: Api, **extra: An
                     page_size=console.settings.page_size,
                     page_token=params.get("token", ""),
                     invalid_only=invalid_only,
+                    search=search,
                 ),
                 tpb.ListTestcasesResponse,
             ),
         },
     )
     page: tpb.ListTestcasesResponse = data["page"]
-    keep = f"version={page.version}" + ("&invalid=1" if invalid_only else "")
+    searched = {"search": search} if search else {}
+    keep = urlencode({"version": page.version, **({"invalid": 1} if invalid_only else {}), **searched})
+    other_invalid = urlencode({"version": page.version, **({} if invalid_only else {"invalid": 1}), **searched})
     return {
         **data,
         "invalid_only": invalid_only,
+        "search": search,
+        "invalid_toggle_url": f"?{other_invalid}",
+        "search_suffix": f"?{urlencode(searched)}" if searched else "",  # an edit comes back to the search
         "next_url": f"?{keep}&token={page.next_page_token}" if page.next_page_token else "",
         "keep": keep,
         "error": "",

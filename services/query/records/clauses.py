@@ -16,6 +16,7 @@ from typing import Any
 from services.query import filters
 from services.query.db import Where
 from services.query.records.query import Condition, RecordQuery
+from shared.edge.search import tsquery
 
 # Every column of a record but its search vector.
 RECORD_COLUMNS = (
@@ -57,7 +58,7 @@ def on_records(where: Where, query: RecordQuery, *, project: bool, search: str |
     if query.tags:
         tests.append(f"r.tags @> {where.param(list(query.tags))}::text[]")
     if query.search is not None and search is not None:
-        tests.append(search.format(f"websearch_to_tsquery('simple', {where.param(query.search)})"))
+        tests.append(search.format(tsquery(where.param(query.search))))
     return tests
 
 

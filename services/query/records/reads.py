@@ -20,6 +20,7 @@ from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
+from shared.edge.search import search as search_text
 
 _SCORES = (
     "SELECT s.*, v.metric_id, v.version AS metric_version, m.name AS metric_name,"
@@ -59,7 +60,7 @@ class RecordReads:
         size = filters.page_size(request.page_size)
         order = filters.order(request.order_by)
         conditions = filters.conditions(request.score_conditions, request.where)
-        search = filters.search(request.search)
+        search = search_text(request.search)
         statuses = filters.record_statuses(request.statuses)
         run_ids = filters.uuids(request.run_ids, "run_ids")
         testcase_id = filters.optional_uuid(request.testcase_id, "testcase_id")

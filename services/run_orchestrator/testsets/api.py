@@ -26,6 +26,7 @@ from services.run_orchestrator.testsets.transfer import TestcaseTransfer
 from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import invalid, not_found
+from shared.edge.search import search
 from shared.edge.validation import checked
 
 REDERIVE_BATCH = 1000
@@ -181,6 +182,7 @@ class TestsetApi(TestcaseTransfer):
     async def list_testcases(self, request: pb.ListTestcasesRequest) -> pb.ListTestcasesResponse:
         tid = parse_uuid(request.testset_id, "testset_id")
         limit = page_size(request.page_size, 100, 1000)
+        searched = search(request.search)
         after = -1
         version = request.version
         if request.page_token:
@@ -192,7 +194,9 @@ class TestsetApi(TestcaseTransfer):
             version, after = pinned, page_tokens.integer(token["p"])
         testset = await self._testset_at(tid, version)
         version = testset["version"]
-        rows = await self._testsets.list_testcases(tid, version, after, limit + 1, invalid_only=request.invalid_only)
+        rows = await self._testsets.list_testcases(
+            tid, version, after, limit + 1, invalid_only=request.invalid_only, search=searched
+        )
         response = pb.ListTestcasesResponse(testcases=[testcase_pb(str(tid), r) for r in rows[:limit]], version=version)
         if len(rows) > limit:
             response.next_page_token = page_tokens.encode(

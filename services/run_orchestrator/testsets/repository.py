@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from services.run_orchestrator.testsets.versions import TestsetNotFound, TestsetWrites, VersionWrite
+from shared.edge.search import json_words, tsquery
 
 __all__ = ["TestsetNotFound", "TestsetRepository", "VersionWrite"]
 
@@ -73,17 +74,28 @@ class TestsetRepository(TestsetWrites):
         )
 
     async def list_testcases(
-        self, testset_id: uuid.UUID, version: int, after_position: int, limit: int, *, invalid_only: bool = False
+        self,
+        testset_id: uuid.UUID,
+        version: int,
+        after_position: int,
+        limit: int,
+        *,
+        invalid_only: bool = False,
+        search: str | None = None,
     ) -> list[asyncpg.Record]:
-        """Testcases of the version in position order, after ``after_position`` (keyset)."""
+        """Testcases of the version in position order, after ``after_position`` (keyset); with
+        ``search``, those whose inputs, expected values or metadata match it (shared/edge/search.py)."""
         return await self._pool.fetch(
             f"{_TESTCASES} WHERE {_AT_VERSION} AND position > $3"
-            " AND (NOT $5::boolean OR validation_errors <> '[]'::jsonb) ORDER BY position LIMIT $4",
+            " AND (NOT $5::boolean OR validation_errors <> '[]'::jsonb)"
+            f" AND ($6::text IS NULL OR ({json_words('inputs', 'expected', 'metadata')}) @@ {tsquery('$6')})"
+            " ORDER BY position LIMIT $4",
             testset_id,
             version,
             after_position,
             limit,
             invalid_only,
+            search,
         )
 
     async def get_testcase(self, testset_id: uuid.UUID, testcase_id: uuid.UUID, version: int) -> asyncpg.Record | None:
