@@ -147,10 +147,10 @@ class Client(TestsetMethods):
     async def create_http_system(
         self, project_id: str, name: str, config: dict[str, Any], version_name: str = ""
     ) -> cpb.SystemVersion:
-        system_request = cpb.CreateSystemRequest(project_id=project_id, name=name)
-        system = await self._call(self.catalog.CreateSystem, system_request, cpb.System)
+        """A version of the project's system of that name, made with it when there is none (a
+        refused version makes no system)."""
         request = cpb.CreateSystemVersionRequest(
-            system_id=system.id, name=version_name, kind="http", config=struct(config)
+            project_id=project_id, system_name=name, name=version_name, kind="http", config=struct(config)
         )
         return await self._call(self.catalog.CreateSystemVersion, request, cpb.SystemVersion)
 

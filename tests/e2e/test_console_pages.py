@@ -536,6 +536,15 @@ async def test_a_new_http_system_from_the_systems_page_then_a_run_of_it(
     )
     await screenshot(page, "system-new")
     await form.locator("input[name=url]").fill(stack.demo_system_url)
+    # The API's own refusal (a secret the operator's policy forbids) makes no system either.
+    await form.locator("textarea[name=secret_headers]").fill('{"X-Key": {"env": "HOME"}}')
+    await form.locator("button[type=submit]").click()
+    await page.wait_for_function("document.querySelector('.flash.error').innerText.includes('HOME')")
+    assert (await page.locator(".flash.error").inner_text()).startswith(
+        "config.secret_headers.X-Key.env 'HOME' is not a variable configs may name"
+    )
+    assert await page.locator(".system-card").count() == 1  # no faq-bot without versions
+    await form.locator("textarea[name=secret_headers]").fill("")
     await form.locator("button[type=submit]").click()
     await page.locator(".flash.ok").wait_for()
     assert (await page.locator(".flash.ok").inner_text()).startswith("Saved version v1 of faq-bot.")

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from scorekeeper_sdk import Client
+from scorekeeper_sdk.client import cpb
+from scorekeeper_sdk.exact_json import struct
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from tests.e2e.conftest import running_stack
@@ -107,6 +110,59 @@ async def test_configs_naming_the_platforms_settings_are_refused_at_creation(
         response = await http.post(url, json=body)
     assert response.status_code == 400
     assert response.json()["error"] == {"code": "INVALID_ARGUMENT", "message": message}
+
+
+async def test_a_system_made_with_its_first_version_is_not_made_when_the_version_is_refused(
+    stack: Stack, client: Client
+) -> None:
+    project = await client.create_project("system-with-version")
+    new = f"/v1/projects/{project.id}/system-versions"
+    leaky = {"url": "http://127.0.0.1:9/x", "secret_headers": {"X-Key": {"env": "HOME"}}}
+    fine = {"url": "http://127.0.0.1:9/x", "secret_headers": {"X-Key": {"env": "SECRET_BOT"}}}
+    async with stack.http(stack.orchestrator_http) as http:
+
+        async def systems() -> dict[str, list[str]]:
+            listed = (await http.get(f"/v1/projects/{project.id}/systems")).json()["systems"]
+            return {s["system"]["name"]: [v["name"] for v in s.get("versions", [])] for s in listed}
+
+        refused = await http.post(new, json={"system_name": "bot", "kind": "http", "config": leaky})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["message"].startswith("config.secret_headers.X-Key.env 'HOME' is not a variable")
+        assert await systems() == {}  # nothing half-made
+
+        body = {"system_name": "bot", "system_description": "the bot", "kind": "http", "config": fine, "name": "v1"}
+        made = await http.post(new, json=body)
+        assert made.status_code == 200, made.text
+        first = made.json()
+        system = (await http.get(f"/v1/systems/{first['system_id']}")).json()
+        assert (system["system"]["description"], system["system"]["production_version_id"]) == ("the bot", first["id"])
+        # The same name again adds to that system; its description and production version stay.
+        second = await http.post(new, json={**body, "system_description": "", "name": "v2", "config": {**fine}})
+        assert second.status_code == 200 and second.json()["system_id"] == first["system_id"]
+        system = (await http.get(f"/v1/systems/{first['system_id']}")).json()
+        assert (system["system"]["description"], system["system"]["production_version_id"]) == ("the bot", first["id"])
+        assert await systems() == {"bot": ["v1", "v2"]}
+
+        for bad, message in [
+            ({"system_name": " ", "kind": "http", "config": fine}, "system_name must not be empty"),
+            (
+                {"system_id": first["system_id"], "system_name": "bot", "kind": "http", "config": fine},
+                "project_id, system_name: only without system_id, to name the system instead",
+            ),
+        ]:
+            response = await http.post(new, json=bad)
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["message"] == message
+        response = await http.post(f"/v1/systems/{first['system_id']}/versions", json={"system_description": "x"})
+        assert (
+            response.json()["error"]["message"]
+            == "system_description: only without system_id, to name the system instead"
+        )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await client.catalog.CreateSystemVersion(cpb.CreateSystemVersionRequest(kind="http", config=struct(fine)))
+    assert (
+        raised.value.details() == "name the system: its system_id, or the project_id and system_name of one to create"
+    )
 
 
 async def test_llm_systems_and_judges_pass_the_allowlist(stack: Stack, client: Client) -> None:

@@ -50,22 +50,16 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         form = HttpSystemForm.posted(posted)
         try:
-            config = form.config()
-            name = form.system_name.strip()
-            existing = [s.system for s in (await list_systems(api, project_id)).systems if s.system.name == name]
-            system = (
-                existing[0]
-                if existing
-                else await api.call(
-                    api.stubs.catalog.CreateSystem,
-                    cpb.CreateSystemRequest(project_id=project_id, name=name, description=form.description),
-                    cpb.System,
-                )
-            )
+            # The system of that name gets the version; a new one is made with it, or not at all.
             version = await api.call(
                 api.stubs.catalog.CreateSystemVersion,
                 cpb.CreateSystemVersionRequest(
-                    system_id=system.id, name=form.version_name.strip(), kind="http", config=dict_to_struct(config)
+                    project_id=project_id,
+                    system_name=form.system_name.strip(),
+                    system_description=form.description,
+                    name=form.version_name.strip(),
+                    kind="http",
+                    config=dict_to_struct(form.config()),
                 ),
                 cpb.SystemVersion,
             )
@@ -75,7 +69,7 @@ def routes(console: Console) -> list[Route]:
             if exc.code() not in INPUT_ERRORS:
                 raise
             return await systems_page(request, form, api_message(exc), 400)
-        return redirect(f"/projects/{project_id}/systems?saved={version.id}#{system.id}")
+        return redirect(f"/projects/{project_id}/systems?saved={version.id}#{version.system_id}")
 
     async def make_production(request: Request) -> Response:
         form = await console.form(request)

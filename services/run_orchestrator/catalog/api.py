@@ -17,7 +17,7 @@ from services.run_orchestrator.catalog.messages import (
     system_pb,
     version_pb,
 )
-from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.catalog.repository import CatalogRepository, NewSystem
 from services.run_orchestrator.catalog.rules import MetricDefinition
 from shared.auth.access import caller
 from shared.edge.convert import parse_uuid, struct_to_dict
@@ -158,18 +158,28 @@ class CatalogApi:
         return row
 
     async def create_system_version(self, request: pb.CreateSystemVersionRequest) -> pb.SystemVersion:
-        system = await self._system(request.system_id)
+        system = await self._version_of(request)
         config = checked(rules.validate_system_version, request.kind, struct_to_dict(request.config))
         checked(rules.check_secret_envs, self._secret_env, request.kind, config)
-        row, created = await self._catalog.create_system_version(
-            system["id"], request.name.strip(), request.kind, config
-        )
+        row, created = await self._catalog.create_system_version(system, request.name.strip(), request.kind, config)
         if not created and (row["kind"] != request.kind or row["config"] != config):
             raise ApiError(
                 Code.ALREADY_EXISTS,
                 f"system version {row['name']!r} already exists with another config; versions are immutable",
             )
         return version_pb(row)
+
+    async def _version_of(self, request: pb.CreateSystemVersionRequest) -> uuid.UUID | NewSystem:
+        """The system a new version belongs to: system_id, or a system named in project_id."""
+        named = [f for f in ("project_id", "system_name", "system_description") if getattr(request, f)]
+        if request.system_id:
+            if named:
+                raise invalid(f"{', '.join(named)}: only without system_id, to name the system instead")
+            return uuid.UUID(str((await self._system(request.system_id))["id"]))
+        if not request.project_id:
+            raise invalid("name the system: its system_id, or the project_id and system_name of one to create")
+        name = checked(rules.require_name, request.system_name, "system_name")
+        return NewSystem(await self.project(request.project_id), name, request.system_description)
 
     async def get_system(self, request: pb.GetSystemRequest) -> pb.SystemWithVersions:
         system = await self._system(request.system_id)

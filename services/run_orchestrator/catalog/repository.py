@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from services.run_orchestrator.catalog.rules import MetricDefinition
 from shared.db.pool import Connection, fetch_one
+
+
+@dataclass(frozen=True)
+class NewSystem:
+    """A system named rather than given by id: created with its first version when there is none."""
+
+    project_id: uuid.UUID
+    name: str
+    description: str
 
 
 class CatalogRepository:
@@ -148,6 +158,20 @@ class CatalogRepository:
             description,
         )
 
+    @staticmethod
+    async def _system_named(conn: Connection, system: NewSystem) -> uuid.UUID:
+        """The id of the project's system of that name, created (with the description) when there is none."""
+        row = await fetch_one(
+            conn,
+            "INSERT INTO systems (id, project_id, name, description) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (project_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            uuid.uuid4(),
+            system.project_id,
+            system.name,
+            system.description,
+        )
+        return uuid.UUID(str(row["id"]))
+
     async def systems_with_versions(self, project_id: uuid.UUID) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
         """The project's systems by name, and all their versions (oldest first)."""
         systems = await self._pool.fetch("SELECT * FROM systems WHERE project_id = $1 ORDER BY name", project_id)
@@ -162,10 +186,12 @@ class CatalogRepository:
         return await self._pool.fetchrow("SELECT * FROM systems WHERE id = $1", system_id)
 
     async def create_system_version(
-        self, system_id: uuid.UUID, name: str, kind: str, config: dict[str, Any]
+        self, system: uuid.UUID | NewSystem, name: str, kind: str, config: dict[str, Any]
     ) -> tuple[asyncpg.Record, bool]:
-        """Insert a version; an existing one of that name is returned instead (created=False)."""
+        """Insert a version of the system (its id, or the system of a name, made in the same
+        transaction when there is none); an existing one of that name is returned instead (created=False)."""
         async with self._pool.acquire() as conn, conn.transaction():
+            system_id = system if isinstance(system, uuid.UUID) else await self._system_named(conn, system)
             if not name:
                 count = await conn.fetchval("SELECT count(*) FROM system_versions WHERE system_id = $1", system_id)
                 name = f"v{count + 1}"
