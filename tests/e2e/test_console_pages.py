@@ -743,3 +743,8 @@ async def test_a_reviewer_scores_a_human_metric_on_the_record_page(
     await row.locator("td.value", has_text="4").wait_for(timeout=15_000)  # refreshes in place
     assert "Reviewed by ada: “clear and right”" in await row.locator("td.reasoning").inner_text()
     await screenshot(page, "record-review")
+    # The browser reviews as ada from now on: the next record's form and the review queues say so.
+    await page.goto(f"/projects/{world.a.project_id}/records/{completed[1].id}")
+    assert await page.locator("form.review-form input[name=reviewer]").input_value() == "ada"
+    await page.goto(f"/projects/{world.a.project_id}/review")
+    assert await page.locator("#reviewer-form input[name=reviewer]").input_value() == "ada"

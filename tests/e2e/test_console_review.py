@@ -83,6 +83,9 @@ async def test_two_reviewers_in_two_browsers_finish_a_runs_reviews(
     bob_context, bob = await signed_in(browser, stack.console_url, key)
     try:
         pages = {"alice": alice, "bob": bob}
+        # Both use one key: who reviews is asked of each person, never taken from the key's name.
+        await alice.goto(f"/projects/{project_id}/review")
+        assert await alice.locator("#reviewer-form input[name=reviewer]").input_value() == ""
         holding = {name: await _start(page, project_id, metric_id, run_id, name) for name, page in pages.items()}
         assert holding["alice"] != holding["bob"]
         assert await alice.locator("#review-lease").get_attribute("data-yours") == "true"

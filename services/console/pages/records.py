@@ -17,6 +17,7 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.pages.run import run_of_project, scores_by_metric
 from services.console.record_filters import CONDITION_OPS, ORDERS, RECORD_STATUSES, RecordFilters
+from services.console.reviewer import remember, reviewer, typed_name
 from services.console.web import Console, api_message, redirect
 
 # Runs offered in the Records page's run filter: the newest ones.
@@ -68,6 +69,7 @@ async def record_context(
         "error": error,
         "saved": saved,
         "curated": request.query_params.get("curated", ""),
+        "reviewer": reviewer(request),
     }
 
 
@@ -80,6 +82,8 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
         context = await record_context(console, request, api)
+        name = typed_name(form.get("reviewer"))
+        context["reviewer"] = name or context["reviewer"]  # kept if the verdict is refused
         metric = next((m for m in context["human"] if m.metric_id == form.get("metric_id")), None)
         if metric is None:
             return console.render(request, "record.html", {**context, "error": "Choose a human metric."}, 400)
@@ -92,7 +96,7 @@ def routes(console: Console) -> list[Route]:
                     metric_id=metric.metric_id,
                     value=value,
                     comment=str(form.get("comment", "")),
-                    reviewer=str(form.get("reviewer", "")).strip(),
+                    reviewer=name,
                 ),
                 rpb.SubmitHumanScoreResponse,
             )
@@ -102,7 +106,8 @@ def routes(console: Console) -> list[Route]:
             if exc.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
                 raise
             return console.render(request, "record.html", {**context, "error": api_message(exc)}, 400)
-        return redirect(f"/projects/{project_id}/records/{record_id}?reviewed={metric.metric_id}")
+        reviewed = redirect(f"/projects/{project_id}/records/{record_id}?reviewed={metric.metric_id}")
+        return remember(reviewed, name)  # the next record's form starts with this name
 
     async def records_page(request: Request) -> Response:
         project_id = request.path_params["project_id"]

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import grpc
-from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import review_pb2 as rvpb
@@ -24,18 +23,14 @@ from services.console.backend import Api
 from services.console.pages.home import safe_next
 from services.console.pages.records import review_value
 from services.console.pages.run import run_of_project, scores_by_metric
+from services.console.reviewer import remember, reviewer, typed_name
 from services.console.web import Console, PageNotFound, api_message, redirect
 
-REVIEWER_COOKIE = "sk_reviewer"
-REVIEWER_MAX_AGE_S = 365 * 24 * 3600
 # The page renews its lease this often while it is open (the lease lasts the API's default, 10 min).
 RENEW_EVERY_S = 60
 
 
 def routes(console: Console) -> list[Route]:
-    def reviewer(request: Request) -> str:
-        return request.cookies.get(REVIEWER_COOKIE, "").strip()
-
     def with_query(path: str, **params: str) -> str:
         given = {k: v for k, v in params.items() if v}
         return path + (f"?{urlencode(given)}" if given else "")
@@ -62,24 +57,12 @@ def routes(console: Console) -> list[Route]:
         project_id = request.path_params["project_id"]
         api = console.api(request)
         data = await console.project_page(request, api, project_id, {"queues": progress(api, project_id)})
-        name = reviewer(request)
-        if not name:
-            me = await api.call(api.stubs.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)
-            name = me.key.name
-        return console.render(
-            request, "review_queues.html", {**data, "reviewer": name, "named": bool(reviewer(request))}
-        )
+        return console.render(request, "review_queues.html", {**data, "reviewer": reviewer(request)})
 
     async def set_reviewer(request: Request) -> Response:
         form = await console.form(request)
-        name = " ".join(str(form.get("reviewer", "")).split())[:200]
         target = safe_next(str(form.get("next", "")) or f"/projects/{request.path_params['project_id']}/review")
-        response = redirect(target)
-        if name:
-            response.set_cookie(
-                REVIEWER_COOKIE, name, max_age=REVIEWER_MAX_AGE_S, httponly=True, samesite="lax", path="/"
-            )
-        return response
+        return remember(redirect(target), typed_name(form.get("reviewer")))
 
     async def next_item(request: Request) -> Response:
         """The reviewer's next item: its page, or the queue's end."""
