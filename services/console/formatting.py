@@ -43,12 +43,14 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def number(value: float | int | None, digits: int = 2) -> str:
+def number(value: float | int | None, digits: int = 2, *, trim: bool = False) -> str:
+    """Thousands separated, ``digits`` decimals; ``trim``: only those it needs (a setting: 12.5, not 12.5000)."""
     if value is None:
         return "—"
     if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
-    return f"{value:,.{digits}f}"
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if trim else text
 
 
 def usd(value: float | None) -> str:

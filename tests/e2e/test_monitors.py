@@ -319,6 +319,8 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         )
         assert [(t.metric_id, t.below) for t in created.alert.thresholds] == [(metric.id, 0.75)]
         assert await page.locator("#monitor-status").inner_text() == "active"
+        settings = await page.locator("main").inner_text()  # the settings as typed, not 12.5000% / 0.7500
+        assert "samples 12.5% of the calls" in settings and "when polite < 0.75" in settings
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")

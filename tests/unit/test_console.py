@@ -16,7 +16,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.testclient import TestClient
 
 from services.console.app import create_app, templates
-from services.console.formatting import duration, until_reviewers
+from services.console.formatting import duration, number, until_reviewers
 from services.console.history import chart_data
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
 from services.console.pages.records import review_value
@@ -268,3 +268,14 @@ def test_a_run_that_waited_for_reviewers_says_how_long_the_machines_took() -> No
     assert until_reviewers(waited) == 12.25 and duration(until_reviewers(waited)) == "12.2 s"
     assert until_reviewers(run(("pending", "2026-12-05T10:00:00Z"), ("completed", "2026-12-05T10:00:03Z"))) is None
     assert until_reviewers(run()) is None  # ListRuns: no transitions
+
+
+def test_numbers_shown_as_settings_have_only_the_decimals_they_need() -> None:
+    assert [number(v, 4, trim=True) for v in (12.5, 0.75, 100.0, 0.0001, 1234.5)] == [
+        "12.5",
+        "0.75",
+        "100",
+        "0.0001",
+        "1,234.5",
+    ]
+    assert (number(0.75), number(None)) == ("0.75", "—")
