@@ -135,7 +135,8 @@
     }
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       var c = data.charts[Number(el.dataset.chart)];
-      var range = c.output_type === "boolean" ? [0, 100] : (c.output_type === "int" ? [1, 5] : [0, 1]);
+      // [min, max, step]: even steps, so no label crowds the top one (echarts' own split gave 0, 30, 60, 90, 100).
+      var range = c.output_type === "boolean" ? [0, 100, 25] : (c.output_type === "int" ? [1, 5, 1] : [0, 1, 0.25]);
       var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.group = "run-history";
       chart.setOption({
@@ -143,7 +144,7 @@
         grid: { left: 44, right: 14, top: 12, bottom: 26 },
         xAxis: { type: "category", data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, color: "#667" } },
         yAxis: {
-          type: "value", min: range[0], max: range[1], splitNumber: 4,
+          type: "value", min: range[0], max: range[1], interval: range[2],
           axisLabel: { formatter: c.unit === "%" ? "{value}%" : "{value}", color: "#667" },
         },
         tooltip: { trigger: "axis", formatter: tooltip, confine: true, className: "history-tip" },
