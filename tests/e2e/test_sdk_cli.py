@@ -310,3 +310,55 @@ def test_errors_are_one_line_with_exit_2_and_a_cancelled_run_exits_3(cli: Cli, p
     cancelled = cli("runs", "watch", run.id)
     assert cancelled.returncode == 3 and last_error_line(cancelled) == f"error: run {run.id} cancelled"
     assert f"run {run.id}: cancelled" in cancelled.stdout
+
+
+def test_an_admin_makes_lists_and_revokes_keys_and_the_instance_admin_makes_projects(
+    cli: Cli, project: str, stack: Stack
+) -> None:
+    at = ("--url", cli.url, "--query-url", cli.query_url)
+    admin = (*at, "--api-key", cli.key, "--project", project)
+    made = cli(*admin, "keys", "create", "nightly ci", "--role", "write")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("sk_") and made.stdout == secret + "\n"  # the secret alone on stdout, for $(…)
+    assert made.stderr.strip().endswith("its secret is below, shown this once")
+    assert "role write" in cli(*at, "--api-key", secret, "whoami").stdout
+    listed = json.loads(cli(*admin, "keys", "list", "--json").stdout)
+    (ci_key,) = [k for k in listed if k["name"] == "nightly ci"]
+    assert (ci_key["role"], ci_key["revoked_at"], secret.startswith(ci_key["prefix"])) == ("write", "", True)
+
+    sneaky = cli(*at, "--api-key", secret, "--project", project, "keys", "create", "sneaky", "--role", "admin")
+    assert sneaky.returncode == 2
+    assert one_error_line(sneaky) == "error: CreateApiKey needs a key with the admin role; this key has the write role"
+    bad_role = cli(*admin, "keys", "create", "x", "--role", "owner")
+    assert bad_role.returncode == 2
+    assert one_error_line(bad_role) == "error: --role must be one of read, write, admin, got 'owner'"
+
+    revoked = cli(*admin, "keys", "revoke", ci_key["prefix"])
+    assert revoked.returncode == 0 and revoked.stdout == f"revoked key {ci_key['prefix']} 'nightly ci' (write)\n"
+    assert one_error_line(cli(*at, "--api-key", secret, "whoami")) == "error: the API key was revoked"
+    again = cli(*admin, "keys", "revoke", "nightly ci")
+    assert again.returncode == 2 and one_error_line(again).startswith(
+        f"error: key {ci_key['prefix']} 'nightly ci' is already revoked ("
+    )
+    table = cli(*admin, "keys", "list").stdout
+    assert "revoked" in table and "nightly ci" in table
+    unknown = cli(*admin, "keys", "revoke", "sk_nothere")
+    assert unknown.returncode == 2
+    assert one_error_line(unknown) == "error: no key 'sk_nothere' in this project (see `scorekeeper keys list`)"
+
+    name = f"cli made {uuid.uuid4().hex[:6]}"
+    made_project = cli(*at, "--api-key", stack.admin_key, "projects", "create", name, "--description", "from a shell")
+    assert made_project.returncode == 0, made_project.stderr
+    project_id = made_project.stdout.removeprefix(f"created project {name!r} (").removesuffix(")\n")
+    with Scorekeeper(cli.url, stack.admin_key, query_url=cli.query_url) as client:
+        made_one = {(p.name, p.description) for p in client.list_projects() if p.id == project_id}
+    assert made_one == {(name, "from a shell")}
+    not_mine = cli(*admin, "projects", "create", "not mine to make")
+    assert not_mine.returncode == 2 and one_error_line(not_mine) == (
+        "error: CreateProject needs a key with the instance_admin role; this key has the admin role"
+    )
+    first = cli(*at, "--api-key", stack.admin_key, "--project", name, "keys", "create", "owner", "--role", "admin")
+    assert first.returncode == 0, first.stderr
+    owner = first.stdout.strip()
+    assert f"role admin, project {project_id}" in cli(*at, "--api-key", owner, "whoami").stdout

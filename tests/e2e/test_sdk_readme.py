@@ -73,6 +73,8 @@ def test_the_readme_python_and_ci_sections_work_as_written(stack: Stack, tmp_pat
         tmp_path / "summary.md"
     ).read_text()
     assert "re-scoring with right capital" in out and len((tmp_path / "run.csv").read_text().splitlines()) == 4
+    assert re.search(r"key sk_\w+ 'nightly ci': role write, project ", out)
+    assert re.search(r"revoked key sk_\w+ 'nightly ci' \(write\)", out)
 
 
 def test_the_readme_curl_walkthrough_works_as_written(stack: Stack, tmp_path: Path) -> None:

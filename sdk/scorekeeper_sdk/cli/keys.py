@@ -1,0 +1,99 @@
+"""`scorekeeper keys …` and `scorekeeper projects create`: what a team admin does from a shell —
+list the project's keys, make one for a person or a CI job, revoke one (the admin role)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, projects, state
+from scorekeeper_sdk.cli.context import CliError, State, is_id
+from scorekeeper_sdk.models import ApiKey
+
+ROLES = ("read", "write", "admin")
+
+keys = typer.Typer(help="API keys of the project: list, create, revoke (the admin role).", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+def _status(key: ApiKey) -> str:
+    return f"revoked {key.revoked_at[:19]}" if key.revoked_at else "active"
+
+
+def _key(st: State, given: str) -> ApiKey:
+    """A key of the project by its id, its public prefix (sk_…) or its name."""
+    found = st.client.list_api_keys(st.project_id())
+    if is_id(given):
+        matches = [k for k in found if k.id == given]
+    else:
+        matches = [k for k in found if k.prefix == given] or [k for k in found if k.name == given]
+    if not matches:
+        raise CliError(f"no key {given!r} in this project (see `scorekeeper keys list`)")
+    active = [k for k in matches if not k.revoked_at]
+    if len(active) > 1:
+        listed = ", ".join(k.prefix for k in active)
+        raise CliError(f"{len(active)} active keys are named {given!r} ({listed}): give the prefix or the id")
+    return (active or matches)[0]
+
+
+@keys.command("list")
+def keys_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
+    """The project's keys (never their secrets): name, role, prefix, last use, status."""
+    st = state(ctx)
+    found = st.client.list_api_keys(st.project_id())
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table("id", "name", "role", "prefix", "created", "last used", "status")
+    for k in found:
+        table.add_row(k.id, k.name, k.role, k.prefix, k.created_at[:19], k.last_used_at[:19] or "never", _status(k))
+    st.out.print(table)
+    return None
+
+
+@keys.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who or what uses it: a person, a CI job.")],
+    role: Annotated[str, typer.Option(help="read (look), write (run, edit, review) or admin (also keys).")],
+) -> None:
+    """A new key of the project. Its secret goes to stdout alone, once (KEY=$(scorekeeper keys create
+    ci --role write)); what it is goes to stderr. Only a hash is kept: it cannot be shown again."""
+    if role not in ROLES:
+        raise CliError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    st = state(ctx)
+    made = st.client.create_api_key(st.project_id(), name, role)
+    st.err.print(
+        f"created key {made.key.prefix} {made.key.name!r} ({made.key.role}) of project {made.key.project_id};"
+        " its secret is below, shown this once",
+        highlight=False,
+    )
+    st.out.print(made.secret, highlight=False, soft_wrap=True)
+
+
+@keys.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The key's id, its prefix (sk_…) or its name.")],
+) -> None:
+    """Revoke a key: every call with it is refused from now on (it stays listed, as revoked)."""
+    st = state(ctx)
+    target = _key(st, key)
+    if target.revoked_at:
+        raise CliError(f"key {target.prefix} {target.name!r} is already revoked ({target.revoked_at[:19]})")
+    revoked = st.client.revoke_api_key(target.id)
+    st.out.print(f"revoked key {revoked.prefix} {revoked.name!r} ({revoked.role})", highlight=False)
+
+
+@projects.command("create")
+def projects_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The project's name, unique on the instance.")],
+    description: Annotated[str, typer.Option(help="What the project evaluates.")] = "",
+) -> None:
+    """A new project (the instance admin key). Give it an admin key with
+    `scorekeeper --project NAME keys create NAME --role admin`."""
+    st = state(ctx)
+    made = st.client.create_project(name, description)
+    st.out.print(f"created project {made.name!r} ({made.id})", highlight=False)
