@@ -5,6 +5,7 @@ retried from its page, and a record's earlier attempts."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -177,6 +178,52 @@ async def test_skip_back_and_the_lease_renewed_by_the_page(browser: Browser, cli
         await screenshot(page, "review-back")
     finally:
         await context.close()
+
+
+async def test_a_reviewer_works_through_the_queue_from_the_keyboard(
+    browser: Browser, client: Client, stack: Stack
+) -> None:
+    project_id, metric_id, run_id, key = await _run_awaiting_reviews(client, stack, "console keys", 4)
+    context, page = await signed_in(browser, stack.console_url, key)
+    try:
+        first = await _start(page, project_id, metric_id, run_id, "dana")
+        assert "1–5 a score" in await page.locator("#review-keys").inner_text()
+        await page.keyboard.press("5")
+        assert await page.locator("#review-form select[name=value]").input_value() == "5"
+        # Keys typed into the comment are text: "s" and "b" there neither skip nor go back.
+        await page.locator("#review-form textarea[name=comment]").press_sequentially("sb 5")
+        await page.keyboard.press("Control+Enter")
+        await page.wait_for_url(_moved_on(first))
+        second = _record(page)
+        await page.keyboard.press("s")  # skipped
+        await page.wait_for_url(_moved_on(second))
+        third = _record(page)
+        await page.keyboard.press("Enter")  # no score chosen: the browser refuses, nothing is sent
+        await page.wait_for_timeout(300)
+        assert _record(page) == third
+        await page.keyboard.press("2")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(_moved_on(third))
+        fourth = _record(page)
+        await page.keyboard.press("b")  # back: an item she reviewed or skipped (the order: test_skip_back_…)
+        await page.wait_for_url(_moved_on(fourth))
+        assert _record(page) in (first, second, third)
+        await screenshot(page, "review-keyboard")
+    finally:
+        await context.close()
+    for record, value, comment in [(first, 5.0, "sb 5"), (third, 2.0, "")]:
+        for _ in range(100):  # the scorer writes the verdict a moment later
+            scores = {s.metric_id: s for s in (await client.get_record(record)).scores if s.current}
+            if scores[metric_id].status == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert (scores[metric_id].value.number_value, scores[metric_id].comment, scores[metric_id].reviewer) == (
+            value,
+            comment,
+            "dana",
+        )
+    skipped = {s.metric_id: s for s in (await client.get_record(second)).scores if s.current}
+    assert skipped[metric_id].status == "pending"
 
 
 async def test_the_run_page_retries_errored_records(

@@ -27,6 +27,31 @@
     }
   });
 
+  // Review items from the keyboard (form[data-shortcuts]): p / f pass or fail, 1-5 an int score,
+  // Enter (Ctrl+Enter inside the comment) submits and takes the next one, s skips, b goes back.
+  // Letters and digits typed into the comment or a number field stay text.
+  document.addEventListener("keydown", function (event) {
+    var form = document.querySelector("form[data-shortcuts]");
+    if (!form || event.altKey || event.isComposing) return;
+    var target = event.target;
+    var typing = target.matches && target.matches("textarea, input[type=text], input[type=number], input:not([type])");
+    var press = function (action) {
+      var button = form.querySelector("button[value=" + action + "]");
+      if (button && !button.disabled) { event.preventDefault(); form.requestSubmit(button); }
+    };
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey || !typing) && !(target.matches && target.matches("button, a"))) {
+      return press("submit");
+    }
+    if (typing || event.ctrlKey || event.metaKey) return;
+    var key = event.key.toLowerCase();
+    var radio = { p: "pass", f: "fail" }[key] && form.querySelector("input[name=value][value=" + { p: "pass", f: "fail" }[key] + "]");
+    var select = form.querySelector("select[name=value]");
+    if (radio) { event.preventDefault(); radio.checked = true; radio.focus(); }
+    else if (select && /^[1-5]$/.test(key)) { event.preventDefault(); select.value = key; }
+    else if (key === "s") press("skip");
+    else if (key === "b") press("back");
+  });
+
   // Kickoff: show the fields of the chosen system mode only.
   function showModePanels(form) {
     if (!form) return;
