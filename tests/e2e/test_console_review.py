@@ -33,9 +33,13 @@ async def browser() -> AsyncIterator[Browser]:
         yield running
 
 
-async def _run_awaiting_reviews(client: Client, stack: Stack, name: str, testcases: int) -> tuple[str, str, str, str]:
+async def _run_awaiting_reviews(
+    client: Client, stack: Stack, name: str, testcases: int, output_type: str = "int"
+) -> tuple[str, str, str, str]:
     """(project id, human metric id, run id, a write key of the project)."""
-    world = await awaiting_reviews(client, stack, name, testcases, guidelines="5: complete and right.")
+    world = await awaiting_reviews(
+        client, stack, name, testcases, guidelines="5: complete and right.", output_type=output_type
+    )
     key = (await client.create_api_key(world.project_id, "reviewers", "write")).secret
     return world.project_id, world.metric_id, world.run_id, key
 
@@ -224,6 +228,27 @@ async def test_a_reviewer_works_through_the_queue_from_the_keyboard(
         )
     skipped = {s.metric_id: s for s in (await client.get_record(second)).scores if s.current}
     assert skipped[metric_id].status == "pending"
+
+
+async def test_a_pass_fail_verdict_from_the_keyboard(browser: Browser, client: Client, stack: Stack) -> None:
+    project_id, metric_id, run_id, key = await _run_awaiting_reviews(client, stack, "console keys pf", 2, "boolean")
+    context, page = await signed_in(browser, stack.console_url, key)
+    try:
+        first = await _start(page, project_id, metric_id, run_id, "emil")
+        assert "p pass · f fail" in await page.locator("#review-keys").inner_text()
+        await page.keyboard.press("p")
+        await page.keyboard.press("f")  # changed her mind
+        assert await page.locator("#review-form input[value=fail]").is_checked()
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(_moved_on(first))
+    finally:
+        await context.close()
+    for _ in range(100):
+        (score,) = [s for s in (await client.get_record(first)).scores if s.current and s.metric_id == metric_id]
+        if score.status == "completed":
+            break
+        await asyncio.sleep(0.1)
+    assert (score.passed, score.reviewer) == (False, "emil")
 
 
 async def test_the_run_page_retries_errored_records(

@@ -16,7 +16,7 @@ from shared.devstack.stack import Stack
 @dataclass(frozen=True)
 class AwaitingReviews:
     ids: scenario.DemoIds
-    metric_id: str  # the human metric (int, 1–5)
+    metric_id: str  # the human metric (int, 1–5, unless asked for another output type)
     run_id: str
 
     @property
@@ -25,13 +25,13 @@ class AwaitingReviews:
 
 
 async def awaiting_reviews(
-    client: Client, stack: Stack, name: str, testcases: int, guidelines: str = ""
+    client: Client, stack: Stack, name: str, testcases: int, guidelines: str = "", output_type: str = "int"
 ) -> AwaitingReviews:
     """A new project whose run holds in awaiting_human_scoring, with every pending score written
     (the scorer writes them after the run's status says so: the queue offers only written ones)."""
     ids = await scenario.prepare(client, stack.demo_system_url, testcases, name=name)
     human = await client.create_metric(
-        ids.project_id, "helpfulness", eval_type="human", output_type="int", guidelines=guidelines
+        ids.project_id, "helpfulness", eval_type="human", output_type=output_type, guidelines=guidelines
     )
     run = await client.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [ids.metric_ids[0], human.id])
     conn = await asyncpg.connect(stack.database_url)
