@@ -8,6 +8,7 @@ the API's syntax except the search box, which takes the API's search syntax as i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -67,8 +68,9 @@ class RecordFilters:
     def parse(cls, params: QueryParams, metric_ids: set[str] | None = None) -> RecordFilters:
         conditions = []
         errors = []
-        for metric, op, value in zip(
-            params.getlist("cond_metric"), params.getlist("cond_op"), params.getlist("cond_value"), strict=False
+        # A condition without a value (a hand-made address) is the same as one with an empty value.
+        for metric, op, value in zip_longest(
+            params.getlist("cond_metric"), params.getlist("cond_op"), params.getlist("cond_value"), fillvalue=""
         ):
             if not metric or op not in CONDITION_OPS:
                 continue

@@ -4,6 +4,7 @@ back / forward through filtered tables."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -152,6 +153,74 @@ async def test_records_page_search_and_score_filter(page: Page, stack: Stack, wo
     for text in await page.locator("#records-table tbody tr td:nth-child(3)").all_inner_texts():
         assert "capital" in text.lower()
     await screenshot(page, "records-page-filtered")
+
+
+async def test_the_records_a_filter_matches_go_into_a_testset_once(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    exact = world.a.ids.metric_ids[0]
+    async with stack.client(world.a.key) as client:
+        matching = [
+            r
+            async for r in client.list_records(
+                project_id=world.a.project_id, search="capital", where=[f"{exact}:passed"]
+            )
+        ]
+        fields = [
+            {**struct_to_dict(r.metadata), **struct_to_dict(r.inputs), **struct_to_dict(r.expected)} for r in matching
+        ]
+        distinct = {json.dumps(f, sort_keys=True) for f in fields}
+        kept = await client.create_testset(
+            world.a.project_id, "capitals kept", fields[:1], inputs=["question"], expected=["answer"]
+        )
+        two = await client.create_testset(
+            world.a.project_id, "two expected", fields[:1], inputs=["question"], expected=["answer", "category"]
+        )
+    assert len(matching) > len(distinct) > 1  # each capital question passed in both runs
+
+    async def add_matching(testset_id: str, output_as_expected: bool = False) -> None:
+        await page.click("#to-testset summary")
+        form = page.locator("#to-testset-form")
+        await form.locator("select[name=testset_id]").select_option(testset_id)
+        if output_as_expected:
+            await form.locator("input[name=output_as_expected]").check()
+        async with page.expect_navigation():
+            await form.locator("button[type=submit]").click()
+
+    filtered = f"/projects/{world.a.project_id}/records?search=capital&cond_metric={exact}&cond_op=passed&cond_value="
+    await page.goto(filtered)
+    await add_matching(kept.id)
+    done = page.locator("#to-testset-done")
+    await done.wait_for()
+    repeated = len(matching) - (len(distinct) - 1)
+    assert await done.inner_text() == (
+        f"Added {len(distinct) - 1} testcases to capitals kept (version 2);"
+        f" {repeated} records were already there or repeated another."
+    )
+    assert "search=capital" in page.url and await page.locator("#records-table tbody tr[data-record]").count() == len(
+        matching
+    )  # the filters stay
+    await screenshot(page, "records-to-testset")
+    async with stack.client(world.a.key) as client:
+        cases = [json.dumps(struct_to_dict(t.data), sort_keys=True) async for t in client.testcases(kept.id)]
+    assert sorted(cases) == sorted(distinct)
+
+    # Again: nothing new, no new version.
+    await add_matching(kept.id)
+    await done.wait_for()
+    assert (await done.inner_text()).startswith(
+        "Nothing added to capitals kept: every record's testcase is already there;"
+    )
+    # The output cannot stand for two expected fields: said in the form, nothing written.
+    await add_matching(two.id, output_as_expected=True)
+    await page.locator("#to-testset-form .flash.error").wait_for()
+    assert await page.locator("#to-testset-form .flash.error").inner_text() == (
+        "'two expected' has 2 expected fields (answer, category): the output can stand for one only."
+    )
+    assert await page.locator("#records-filters input[name=search]").input_value() == "capital"  # filters kept
+    assert await page.locator("#records-filters select[name=cond_metric]").first.input_value() == exact
+    async with stack.client(world.a.key) as client:
+        assert ((await client.get_testset(kept.id)).version, (await client.get_testset(two.id)).version) == (2, 1)
 
 
 async def test_run_records_filter_keeps_back_and_forward(page: Page, world: ConsoleWorld) -> None:

@@ -169,6 +169,8 @@ def test_record_filters_become_the_apis_conditions_and_a_query_string_again() ->
         "order_by": "created_at desc",  # score orders are allowed only for the page's metrics
     }
     assert RecordFilters.parse(QueryParams("order=drop+table")).order_by == "created_at desc"
+    # An address made by hand may leave the value out of a condition that needs none.
+    assert RecordFilters.parse(QueryParams("cond_metric=m1&cond_op=passed")).request_fields()["where"] == ["m1:passed"]
 
 
 def test_history_puts_every_chart_on_the_same_runs() -> None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 import pytest
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import testsets_pb2 as tpb
 
-from services.console.pages.curation import CurationError, record_as_testcase
+from services.console.backend import Api
+from services.console.pages.curation import (
+    BULK_MAX,
+    Added,
+    CurationError,
+    fields_key,
+    matching_records,
+    new_testcases,
+    record_as_testcase,
+)
+from services.console.record_filters import RecordFilters
 from shared.edge.convert import dict_to_struct
 
 
@@ -50,3 +63,63 @@ def test_when_the_output_cannot_stand_in(record: qpb.RecordView, testset: tpb.Te
     with pytest.raises(CurationError) as exc:
         record_as_testcase(record, testset, True)
     assert str(exc.value) == message
+
+
+def _asked(question: str, status: str = "completed", answer: str = "Lima") -> qpb.RecordView:
+    return qpb.RecordView(
+        status=status,
+        inputs=dict_to_struct({"question": question}),
+        expected=dict_to_struct({"answer": answer}),
+        outputs=dict_to_struct({} if status != "completed" else {"response": f"{answer}!"}),
+    )
+
+
+def test_records_in_bulk_make_each_new_testcase_once() -> None:
+    records = [
+        _asked("Capital of Peru?"),
+        _asked("Capital of Peru?"),  # the same testcase in another run
+        _asked("Capital of Chad?", answer="N'Djamena"),
+        _asked("Capital of Fiji?", status="errored", answer="Suva"),
+        _asked("Capital of Laos?", answer="Vientiane"),
+    ]
+    held = {fields_key({"answer": "Vientiane", "question": "Capital of Laos?"})}  # key order does not matter
+    fresh, added = new_testcases(records, _testset("answer"), False, held)
+    assert [d["question"] for d in fresh] == ["Capital of Peru?", "Capital of Chad?", "Capital of Fiji?"]
+    assert added == Added(added=3, already=2, no_output=0)
+    # Outputs as the expected values: the errored record has none; the two Peru outputs are one testcase.
+    fresh, added = new_testcases(records, _testset("answer"), True, set())
+    assert [(d["question"], d["answer"]) for d in fresh] == [
+        ("Capital of Peru?", "Lima!"),
+        ("Capital of Chad?", "N'Djamena!"),
+        ("Capital of Laos?", "Vientiane!"),
+    ]
+    assert added == Added(added=3, already=1, no_output=1)
+
+
+class _Records:
+    """The ListRecords pages of ``total`` records, as the console's Api answers them."""
+
+    stubs = SimpleNamespace(query=SimpleNamespace(ListRecords="ListRecords"))
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.asked: list[qpb.ListRecordsRequest] = []
+
+    async def call(self, stub: str, request: qpb.ListRecordsRequest, response_type: type) -> qpb.ListRecordsResponse:
+        self.asked.append(request)
+        start = int(request.page_token or 0)
+        end = min(start + request.page_size, self.total)
+        page = qpb.ListRecordsResponse(records=[qpb.RecordView(id=str(i)) for i in range(start, end)])
+        page.next_page_token = str(end) if end < self.total else ""
+        return page
+
+
+async def test_every_matching_record_is_read_and_more_than_the_bulk_limit_is_refused() -> None:
+    filters = RecordFilters(search="capital", run_ids=("r1",))
+    api = _Records(BULK_MAX)
+    found = await matching_records(cast(Api, api), "p", filters)
+    assert [r.id for r in found] == [str(i) for i in range(BULK_MAX)]
+    assert {(a.search, tuple(a.run_ids), a.project_id) for a in api.asked} == {("capital", ("r1",), "p")}
+    with pytest.raises(CurationError) as exc:
+        await matching_records(cast(Api, _Records(BULK_MAX + 1)), "p", filters)
+    assert str(exc.value) == "More than 1,000 records match: narrow the filters, then add them."

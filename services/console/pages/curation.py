@@ -1,14 +1,20 @@
-"""Curating a record: its tags, and the record into a testset — what a run (or a monitored call)
-did becomes a testcase to keep testing.
+"""Curating records: a record's tags, and records into a testset — what a run (or a monitored
+call) did becomes a testcase to keep testing: one record from its page, or every record the Records
+page's filters match (at most ``BULK_MAX``; "the ones that failed exact answer this week").
 
-The new testcase holds the record's inputs, expected values and metadata as fields; optionally its
+A new testcase holds the record's inputs, expected values and metadata as fields; optionally its
 output stands for the expected value (a reviewed good answer, or a production call to pin down).
-It is added to the testset's latest version as a new version (AddTestcases).
+The testcases are added to the testset's latest version as one new version (AddTestcases). Records
+whose testcase the testset already holds (the same fields), or that repeat one another (the same
+testcase in several runs), are added once.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import query_pb2 as qpb
@@ -18,11 +24,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.console.backend import Api
 from services.console.formatting import plain
-from services.console.pages.records import record_context
+from services.console.pages.records import record_context, records_context
 from services.console.pages.testsets import testset_of_project
-from services.console.web import INPUT_ERRORS, Console, api_message, redirect
+from services.console.record_filters import RecordFilters
+from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_message, redirect
 from shared.edge.convert import dict_to_struct
+
+# Records added to a testset at once, read this many a page: more matching is refused, never cut.
+BULK_MAX = 1_000
+BULK_PAGE = 500
 
 
 class CurationError(ValueError):
@@ -47,7 +59,110 @@ def record_as_testcase(record: qpb.RecordView, testset: tpb.Testset, output_as_e
     return data
 
 
+def fields_key(data: dict[str, Any]) -> str:
+    """Testcases with the same fields are the same testcase, whatever their order."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+async def matching_records(api: Api, project_id: str, filters: RecordFilters) -> list[qpb.RecordView]:
+    """Every record the filters match, in the page's order; more than ``BULK_MAX`` is refused."""
+    fields = {**filters.request_fields(), "page_token": ""}
+    found: list[qpb.RecordView] = []
+    while True:
+        request = qpb.ListRecordsRequest(project_id=project_id, page_size=BULK_PAGE, **fields)  # type: ignore[arg-type]
+        page = await api.call(api.stubs.query.ListRecords, request, qpb.ListRecordsResponse)
+        found += page.records
+        if len(found) > BULK_MAX:
+            raise CurationError(f"More than {BULK_MAX:,} records match: narrow the filters, then add them.")
+        if not page.next_page_token:
+            return found
+        fields["page_token"] = page.next_page_token
+
+
+async def testcases_held(api: Api, testset_id: str) -> set[str]:
+    """The fields of every testcase of the testset's latest version (``fields_key``)."""
+    held: set[str] = set()
+    token = ""
+    while True:
+        request = tpb.ListTestcasesRequest(testset_id=testset_id, page_size=1000, page_token=token)
+        page = await api.call(api.stubs.testsets.ListTestcases, request, tpb.ListTestcasesResponse)
+        held |= {fields_key(plain(t.data)) for t in page.testcases}
+        if not (token := page.next_page_token):
+            return held
+
+
+@dataclass(frozen=True)
+class Added:
+    """What a bulk add did: testcases added, records already in the testset, records with no output."""
+
+    added: int
+    already: int
+    no_output: int
+
+    def query(self, testset: tpb.Testset) -> str:
+        return urlencode(
+            {"into": testset.id, "version": testset.version, "added": self.added}
+            | {"already": self.already, "no_output": self.no_output}
+        )
+
+
+def new_testcases(
+    records: list[qpb.RecordView], testset: tpb.Testset, output_as_expected: bool, held: set[str]
+) -> tuple[list[dict[str, Any]], Added]:
+    """The testcases the records make that the testset does not hold yet, each once."""
+    fresh: list[dict[str, Any]] = []
+    seen = set(held)
+    no_output = already = 0
+    for record in records:
+        if output_as_expected and record.status != "completed":
+            no_output += 1  # errored, or not executed yet: no output to keep
+            continue
+        data = record_as_testcase(record, testset, output_as_expected)
+        key = fields_key(data)
+        if key in seen:
+            already += 1
+            continue
+        seen.add(key)
+        fresh.append(data)
+    return fresh, Added(len(fresh), already, no_output)
+
+
 def routes(console: Console) -> list[Route]:
+    async def add_matching(request: Request) -> Response:
+        """Every record the Records page's filters match (its query string), into one testset."""
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        filters = RecordFilters.parse(request.query_params)
+        back = f"/projects/{project_id}/records?" + filters.query()
+        try:
+            testset_id = str(form.get("testset_id", ""))
+            if not testset_id:
+                raise CurationError("Choose the testset to add the records to.")
+            testset = await testset_of_project(api, project_id, testset_id)
+            output_as_expected = form.get("output_as_expected") == "1"
+            if output_as_expected:
+                record_as_testcase(qpb.RecordView(status="completed"), testset, True)  # the testset's fields allow it
+            records = await matching_records(api, project_id, filters)
+            if not records:
+                raise CurationError("No record matches these filters: nothing to add.")
+            fresh, added = new_testcases(records, testset, output_as_expected, await testcases_held(api, testset_id))
+            if fresh:
+                testset = (
+                    await api.call(
+                        api.stubs.testsets.AddTestcases,
+                        tpb.AddTestcasesRequest(testset_id=testset_id, testcases=[dict_to_struct(d) for d in fresh]),
+                        tpb.AddTestcasesResponse,
+                    )
+                ).testset
+        except (CurationError, grpc.aio.AioRpcError) as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in CHOICE_ERRORS:
+                raise
+            message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
+            context = await records_context(console, request, api, bulk_error=message)
+            return console.render(request, "records.html", context, status_code=400)
+        return redirect(f"{back}&{added.query(testset)}#to-testset")
+
     async def add_to_testset(request: Request) -> Response:
         form = await console.form(request)
         project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
@@ -99,6 +214,7 @@ def routes(console: Console) -> list[Route]:
 
     base = "/projects/{project_id}/records/{record_id}"
     return [
+        Route("/projects/{project_id}/records-to-testset", add_matching, methods=["POST"]),
         Route(base + "/to-testset", add_to_testset, methods=["POST"]),
         Route(base + "/tags", retag, methods=["POST"]),
     ]

@@ -73,6 +73,54 @@ async def record_context(
     }
 
 
+async def records_context(console: Console, request: Request, api: Api, **extra: Any) -> dict[str, Any]:
+    """What records.html shows: the project's records as filtered, a page of them, and what the
+    filters and the "into a testset" form offer (metrics, recent runs, testsets)."""
+    project_id = request.path_params["project_id"]
+    meta = await console.project_page(
+        request,
+        api,
+        project_id,
+        {
+            "metrics": api.call(
+                api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+            ),
+            "recent_runs": api.call(
+                api.stubs.query.ListRuns,
+                qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
+                qpb.ListRunsResponse,
+            ),
+            "testsets": api.call(
+                api.stubs.testsets.ListTestsets,
+                tpb.ListTestsetsRequest(project_id=project_id, page_size=100),
+                tpb.ListTestsetsResponse,
+            ),
+        },
+    )
+    metrics = list(meta["metrics"].metrics)
+    filters = RecordFilters.parse(request.query_params, {m.id for m in metrics})
+    page = await api.call(
+        api.stubs.query.ListRecords,
+        qpb.ListRecordsRequest(project_id=project_id, page_size=console.settings.page_size, **filters.request_fields()),  # type: ignore[arg-type]
+        qpb.ListRecordsResponse,
+    )
+    return {
+        **meta,
+        "metric_list": metrics,
+        "metric_names": {m.id: m.name for m in metrics},
+        "runs": meta["recent_runs"].runs,
+        "records": page.records,
+        "filters": filters,
+        "ops": CONDITION_OPS,
+        "orders": ORDERS,
+        "record_statuses": RECORD_STATUSES,
+        "scores_by_metric": scores_by_metric,
+        "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
+        "bulk_error": "",
+        **extra,
+    }
+
+
 def routes(console: Console) -> list[Route]:
     async def record_page(request: Request) -> Response:
         return console.render(request, "record.html", await record_context(console, request, console.api(request)))
@@ -110,50 +158,7 @@ def routes(console: Console) -> list[Route]:
         return remember(reviewed, name)  # the next record's form starts with this name
 
     async def records_page(request: Request) -> Response:
-        project_id = request.path_params["project_id"]
-        api = console.api(request)
-        meta = await console.project_page(
-            request,
-            api,
-            project_id,
-            {
-                "metrics": api.call(
-                    api.stubs.catalog.ListMetrics,
-                    cpb.ListMetricsRequest(project_id=project_id),
-                    cpb.ListMetricsResponse,
-                ),
-                "recent_runs": api.call(
-                    api.stubs.query.ListRuns,
-                    qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
-                    qpb.ListRunsResponse,
-                ),
-            },
-        )
-        metrics = list(meta["metrics"].metrics)
-        filters = RecordFilters.parse(request.query_params, {m.id for m in metrics})
-        fields = filters.request_fields()
-        page = await api.call(
-            api.stubs.query.ListRecords,
-            qpb.ListRecordsRequest(project_id=project_id, page_size=console.settings.page_size, **fields),  # type: ignore[arg-type]
-            qpb.ListRecordsResponse,
-        )
-        return console.render(
-            request,
-            "records.html",
-            {
-                **meta,
-                "metric_list": metrics,
-                "metric_names": {m.id: m.name for m in metrics},
-                "runs": meta["recent_runs"].runs,
-                "records": page.records,
-                "filters": filters,
-                "ops": CONDITION_OPS,
-                "orders": ORDERS,
-                "record_statuses": RECORD_STATUSES,
-                "scores_by_metric": scores_by_metric,
-                "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
-            },
-        )
+        return console.render(request, "records.html", await records_context(console, request, console.api(request)))
 
     return [
         Route("/projects/{project_id}/records", records_page),
