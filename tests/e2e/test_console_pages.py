@@ -223,6 +223,20 @@ async def test_the_records_a_filter_matches_go_into_a_testset_once(
         assert ((await client.get_testset(kept.id)).version, (await client.get_testset(two.id)).version) == (2, 1)
 
 
+async def test_compare_says_what_it_needs_when_a_project_has_one_run(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with visitor(browser, stack.console_url, world.b.key) as page:
+        await page.goto(f"/projects/{world.b.project_id}/compare")
+        assert (await page.locator("#compare-empty").inner_text()).startswith(
+            "One run so far: a comparison needs two runs of the same testset"
+        )
+        assert await page.locator("#compare-empty a[data-dialog]").inner_text() == "Kick off a run"
+    async with visitor(browser, stack.console_url, world.a.key) as page:
+        await page.goto(f"/projects/{world.a.project_id}/compare")
+        assert await page.locator("#compare-empty").count() == 0
+
+
 async def test_run_records_filter_keeps_back_and_forward(page: Page, world: ConsoleWorld) -> None:
     run_url = f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}"
     await page.goto(run_url)
