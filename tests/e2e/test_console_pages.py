@@ -65,6 +65,16 @@ async def test_a_record_shows_its_data_and_every_score(page: Page, stack: Stack,
         row = page.locator(f"#scores tr[data-metric='{score.metric_id}']")
         assert await row.locator("td.reasoning").inner_text() == score.reasoning
         assert await row.locator("td.value").inner_text() == ("pass" if score.value.bool_value else "fail")
+    # The same testcase in the other run (run 2, re-scored with a stricter "concise"): its record and scores.
+    async with stack.client(world.a.key) as client:
+        (twin,) = [r async for r in client.records(world.a.runs[1]) if r.testcase_id == record.testcase_id]
+    history = page.locator("#testcase-history tbody tr")
+    assert await history.evaluate_all("rows => rows.map(r => r.dataset.record)") == [twin.id]
+    assert world.a.runs[1][:8] in await history.locator("td").nth(1).inner_text()
+    chips = await history.locator("td.scores .score-chip").all_inner_texts()
+    assert sorted(chips) == sorted(
+        f"{s.metric_name} {'pass' if s.passed else 'fail'}" for s in twin.scores if s.current
+    )
     await screenshot(page, "record")
 
 

@@ -22,6 +22,8 @@ from services.console.web import Console, api_message, redirect
 
 # Runs offered in the Records page's run filter: the newest ones.
 RUN_CHOICES = 50
+# A record page shows its testcase's records in other runs, this many of the newest.
+TESTCASE_HISTORY = 10
 
 
 def review_value(output_type: str, raw: str) -> struct_pb2.Value:
@@ -52,9 +54,18 @@ async def record_context(
         tpb.ListTestsetsRequest(project_id=project_id, page_size=100),
         tpb.ListTestsetsResponse,
     )
-    data = await console.project_page(
-        request, api, project_id, {"run": run_of_project(api, project_id, record.run_id), "testsets": testsets}
+    history = api.call(
+        api.stubs.query.ListRecords,
+        qpb.ListRecordsRequest(project_id=project_id, testcase_id=record.testcase_id, page_size=TESTCASE_HISTORY + 1),
+        qpb.ListRecordsResponse,
     )
+    data = await console.project_page(
+        request,
+        api,
+        project_id,
+        {"run": run_of_project(api, project_id, record.run_id), "testsets": testsets, "history": history},
+    )
+    others = [r for r in data["history"].records if r.id != record.id]
     run: qpb.RunView = data["run"]
     human = [m for m in run.metrics if m.eval_type == "human"]
     current = scores_by_metric(record)
@@ -70,6 +81,10 @@ async def record_context(
         "saved": saved,
         "curated": request.query_params.get("curated", ""),
         "reviewer": reviewer(request),
+        # The same testcase in other runs (and other trials), newest first: how its output and scores moved.
+        "others": others[:TESTCASE_HISTORY],
+        "more_others": len(others) > TESTCASE_HISTORY or bool(data["history"].next_page_token),
+        "scores_by_metric": scores_by_metric,
     }
 
 
