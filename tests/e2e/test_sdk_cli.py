@@ -127,6 +127,21 @@ def test_testsets_import_export_round_trip_and_malformed_files(cli: Cli, project
     missing = cli("testsets", "import", str(tmp_path / "nope.csv"), "--testset", "qa")
     assert missing.returncode == 2 and one_error_line(missing) == f"error: no such file: {tmp_path / 'nope.csv'}"
 
+    # Looking inside: every testcase, a search, a limit.
+    shown = json.loads(cli("testsets", "show", "qa", "--json", "--limit", "100").stdout)
+    assert [t["data"]["question"] for t in shown] == [f"{n} + 1?" for n in range(ROWS)]
+    found = json.loads(cli("testsets", "show", "qa", "--json", "--search", '"7 + 1"').stdout)
+    assert [(t["position"], t["expected"]) for t in found] == [(7, {"answer": "8"})]
+    first = cli("testsets", "show", "qa", "--limit", "3")
+    assert (
+        first.returncode == 0 and "qa v1" in first.stdout and "2 + 1?" in first.stdout and "3 + 1?" not in first.stdout
+    )
+    assert first.stderr.strip() == "the first 3 testcases of 'qa'; --limit shows more"
+    none = cli("testsets", "show", "qa", "--search", "nowhere")
+    assert (none.returncode, none.stdout, none.stderr.strip()) == (0, "", "no matching testcases in 'qa'")
+    refused = cli("testsets", "show", "qa", "--search", "?!")
+    assert refused.returncode == 2 and one_error_line(refused) == "error: search '?!' holds no word to look for"
+
 
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
     metrics = cli("metrics", "list", "--json")

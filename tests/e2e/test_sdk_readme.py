@@ -66,7 +66,7 @@ def test_the_readme_python_and_ci_sections_work_as_written(stack: Stack, tmp_pat
     cli = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     out = cli.stdout
-    assert "imported 2 testcases into 'qa'" in out
+    assert "imported 2 testcases into 'qa'" in out and "Capital of France?" in out  # testsets show --search
     assert (tmp_path / "qa-copy.csv").read_text().splitlines()[1:] == ["What is 2 + 2?,4", "Capital of France?,Paris"]
     assert "pass  right capital: pass rate 100.0% >= 90.0%" in out and "exit code 0" in out
     assert (tmp_path / "junit.xml").exists() and "Scorekeeper evaluation passed" in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 projects = typer.Typer(help="Projects.", no_args_is_help=True)
-testsets = typer.Typer(help="Testsets: list, import a file, export as CSV.", no_args_is_help=True)
+testsets = typer.Typer(help="Testsets: list, show (and search) testcases, import, export as CSV.", no_args_is_help=True)
 metrics = typer.Typer(help="Metrics.", no_args_is_help=True)
 systems = typer.Typer(help="Systems and their versions.", no_args_is_help=True)
 app.add_typer(projects, name="projects")
@@ -239,6 +240,54 @@ def testsets_import(
         f" version {result.testset.version}: {result.testset.testcase_count} testcases,"
         f" {result.testset.invalid_testcase_count} invalid"
     )
+
+
+@testsets.command("show")
+def testsets_show(
+    ctx: typer.Context,
+    testset: Annotated[str, typer.Argument(help="Testset id or name.")],
+    version: Annotated[int, typer.Option(help="Version (0: the latest).")] = 0,
+    search: Annotated[
+        str, typer.Option(help='Only testcases holding these words (as the Records page: "a phrase", or, -word).')
+    ] = "",
+    invalid: Annotated[bool, typer.Option("--invalid", help="Only testcases that violate the schema.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Testcases to show.")] = 50,
+    as_json_: JsonOption = False,
+) -> None:
+    """A testset's testcases at a version, in order: their fields and validation errors."""
+    st = state(ctx)
+    target = st.testset(testset)
+    shown = list(
+        islice(
+            st.client.list_testcases(
+                target.id, version, page_size=min(limit + 1, 1000), invalid_only=invalid, search=search
+            ),
+            limit + 1,
+        )
+    )
+    more, shown = len(shown) > limit, shown[:limit]
+    if as_json_:
+        return emit_json(as_json(shown))
+    what = " matching" if search or invalid else ""
+    if not shown:
+        st.err.print(f"no{what} testcases in {target.name!r}", highlight=False)
+        return None
+    title = f"{target.name} v{version or target.version}"
+    table = Table("#", "id", "inputs", "expected", "metadata", "validation", title=title)
+    for t in shown:
+        errors = "; ".join(f"{e.path or '/'} {e.message}" for e in t.validation_errors) or "valid"
+        table.add_row(
+            str(t.position + 1),
+            t.id,
+            json.dumps(t.inputs, ensure_ascii=False),
+            json.dumps(t.expected, ensure_ascii=False),
+            json.dumps(t.metadata, ensure_ascii=False),
+            errors,
+        )
+    st.out.print(table)
+    if more:
+        st.err.print(f"the first {limit}{what} testcases of {target.name!r}; --limit shows more", highlight=False)
+    return None
 
 
 @testsets.command("export")
