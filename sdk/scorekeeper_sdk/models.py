@@ -60,6 +60,8 @@ class Metric:
     heuristic: dict[str, Any] | None = None
     ai: dict[str, Any] | None = None
     expected_label_field: str = ""
+    # Scoring reads a record's expected values (a logged call without them cannot be scored well).
+    reads_expected: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,14 @@ the edge or in the scorer, never a fall-through to another type.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shared.scoring import heuristics, judge_prompts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class EvalType:
     by_reviewer: bool = False
     # The environment variable its config names for a secret, if any.
     secret_env: Callable[[dict[str, Any]], str] = lambda config: ""
+    # Whether scoring reads a record's expected values: a record without them (a logged production
+    # call, as a rule) cannot pass a heuristic and leaves a judge nothing to compare with.
+    reads_expected: Callable[[dict[str, Any]], bool] = lambda config: False
 
 
 def _heuristic(config: dict[str, Any]) -> dict[str, Any]:
@@ -41,11 +47,34 @@ def _ai(config: dict[str, Any]) -> dict[str, Any]:
     return judge_prompts.parse_config(config).model_dump()
 
 
+def _ai_reads_expected(config: dict[str, Any]) -> bool:
+    # A stored version's config may hold label_field (its label for precision / recall) beside the judge's.
+    return judge_prompts.parse_config({k: v for k, v in config.items() if k != "label_field"}).reads_expected
+
+
 EVAL_TYPES: dict[str, EvalType] = {
-    "ai": EvalType("ai", _ai, secret_env=lambda config: str(config.get("api_key_env") or "")),
-    "heuristic": EvalType("heuristic", _heuristic),
+    "ai": EvalType(
+        "ai",
+        _ai,
+        secret_env=lambda config: str(config.get("api_key_env") or ""),
+        reads_expected=_ai_reads_expected,
+    ),
+    "heuristic": EvalType(
+        "heuristic",
+        _heuristic,
+        reads_expected=lambda config: heuristics.reads_expected(config["kind"], config.get("params") or {}),
+    ),
     "human": EvalType("human", lambda config: {}, by_reviewer=True),
 }
+
+
+def reads_expected(name: str, config: dict[str, Any]) -> bool:
+    """Whether a stored metric version of eval type ``name`` reads a record's expected values."""
+    try:
+        return eval_type(name).reads_expected(config)
+    except ValueError:  # a version stored under older rules: still listed, this left unsaid
+        log.warning("metric config not readable by today's rules", extra={"eval_type": name})
+        return False
 
 
 def eval_type(name: str) -> EvalType:

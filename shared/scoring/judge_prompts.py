@@ -153,6 +153,16 @@ class JudgeConfig(BaseModel):
     def template_text(self) -> str:
         return BUILTIN_TEMPLATES[self.template] if self.template else self.prompt_template
 
+    @property
+    def reads_expected(self) -> bool:
+        """Whether the judge's prompt shows the expected values (without them it judges against nothing)."""
+        return _shows_expected(self.template_text)
+
+
+@lru_cache(maxsize=256)
+def _shows_expected(template_text: str) -> bool:
+    return "expected" in meta.find_undeclared_variables(_ENV.parse(template_text))
+
 
 def parse_config(config: dict[str, Any]) -> JudgeConfig:
     """ValueError naming the field (ai.model, ai.template …) when an AI metric's config is invalid."""

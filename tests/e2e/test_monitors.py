@@ -203,6 +203,7 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
     project = await sk.create_project("bad input")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
     other = await sk.create_heuristic_metric(project.id, "other", "contains", {"value": "x"})
+    exact = await sk.create_heuristic_metric(project.id, "exact", "exact_match", {})
     base = f"/v1/projects/{project.id}"
     good = {"name": "m", "metric_ids": [metric.id], "sample_rate": 10, "window_minutes": 5}
     first_id = str(uuid.uuid4())
@@ -249,6 +250,13 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
             "alert.thresholds[0].below must be within 0..1 for the boolean metric 'polite', got 2",
         ),
         ("monitors", {**good, "name": " "}, 400, "name must not be empty"),
+        (
+            "monitors",
+            {**good, "metric_ids": [metric.id, exact.id]},
+            400,
+            "metric 'exact' compares the output with expected values, which logged calls do not carry: a monitor"
+            " scores with metrics that judge a call by its inputs and output alone",
+        ),
     ]
     async with stack.http(stack.orchestrator_http) as http:
         wrong = []
@@ -285,6 +293,8 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
 async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("console monitors")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    exact = await sk.create_heuristic_metric(project.id, "exact", "exact_match", {})
+    assert ((await sk.get_metric(metric.id)).reads_expected, exact.reads_expected) == (False, True)
     other = await sk.create_project("someone else's")
     hidden = await sk.create_monitor(
         other.id,
@@ -304,6 +314,10 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         await form.locator("input[name=window]").fill("200")
         await form.locator("select[name=window_kind]").select_option("calls")
         await form.locator("input[name=metadata_filter]").fill('{"route": "checkout"}')
+        # A metric that compares with expected values cannot score logged calls: offered, not choosable.
+        hints = await form.locator(".reads-expected").all_inner_texts()
+        assert hints == ["compares with expected values, which logged calls do not carry"]
+        assert await form.locator(f"input[name=metric][value='{exact.id}']").is_disabled()
         await form.locator(f"input[name=metric][value='{metric.id}']").check()
         await form.locator(f"input[name=below_{metric.id}]").fill("0.75")
         await form.locator("input[name=alert_url]").fill("http://127.0.0.1:9/hook")
@@ -318,6 +332,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
             {"route": "checkout"},
         )
         assert [(t.metric_id, t.below) for t in created.alert.thresholds] == [(metric.id, 0.75)]
+        assert [(m.name, m.reads_expected) for m in created.metrics] == [("polite", False)]
         assert await page.locator("#monitor-status").inner_text() == "active"
         settings = await page.locator("main").inner_text()  # the settings as typed, not 12.5000% / 0.7500
         assert "samples 12.5% of the calls" in settings and "when polite < 0.75" in settings

@@ -4,6 +4,7 @@ and one-line errors with exit 2 (bad key, unknown run, malformed file) or 3 (can
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -377,3 +378,39 @@ def test_an_admin_makes_lists_and_revokes_keys_and_the_instance_admin_makes_proj
     assert first.returncode == 0, first.stderr
     owner = first.stdout.strip()
     assert f"role admin, project {project_id}" in cli(*at, "--api-key", owner, "whoami").stdout
+
+
+async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: Path) -> None:
+    async with stack.client() as admin:
+        made_project = await admin.create_project(f"cli monitors {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(made_project.id, "cli", "write")).secret
+        await admin.create_heuristic_metric(made_project.id, "exact", "exact_match", {"expected_field": "answer"})
+        await admin.create_heuristic_metric(made_project.id, "short", "length_between", {"max_length": 40})
+    at = ("--url", cli.url, "--query-url", cli.query_url, "--api-key", key)
+    create = ("monitors", "create", "cli watch", "--sample-rate", "100", "--every-calls", "2")
+    # exact compares with expected values, which logged calls do not carry: refused, nothing made.
+    refused = await asyncio.to_thread(cli, *at, *create, "--metric", "exact")
+    assert refused.returncode == 2 and one_error_line(refused).startswith(
+        "error: metric 'exact' compares the output with expected values, which logged calls do not carry"
+    )
+    assert json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout) == []
+    made = await asyncio.to_thread(cli, *at, *create, "--metric", "short")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("created monitor 'cli watch' (") and made.stdout.rstrip().endswith("): active")
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text(
+        "".join(
+            json.dumps({"inputs": {"question": q}, "outputs": {"response": a}}) + "\n"
+            for q, a in [("1 + 1?", "2"), ("2 + 2?", "a very long answer that goes on and on and on")]
+        )
+    )
+    logged = await asyncio.to_thread(cli, *at, "monitors", "log", str(calls))
+    assert logged.returncode == 0, logged.stderr
+    listed = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
+    assert [(m["name"], m["status"], m["sample_rate"]) for m in listed] == [("cli watch", "active", 100.0)]
+    paused = await asyncio.to_thread(cli, *at, "monitors", "pause", "cli watch")
+    assert paused.returncode == 0 and "paused" in paused.stdout
+    unknown = await asyncio.to_thread(cli, *at, "monitors", "pause", "nope")
+    assert unknown.returncode == 2 and one_error_line(unknown) == (
+        "error: no monitor named 'nope' in this project (see `scorekeeper monitors list`)"
+    )

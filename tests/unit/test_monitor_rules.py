@@ -157,3 +157,13 @@ def test_alerts_fire_strictly_below_a_threshold() -> None:
         {"metric_id": str(exact), "name": "exact", "measure": "pass_rate", "value": 0.7, "below": 0.8, "scored": 10}
     ]
     assert rules.below_thresholds(results, [Threshold(exact, 0.7)]) == []
+
+
+def test_a_monitor_scores_with_metrics_that_need_no_expected_values() -> None:
+    rules.scorable_without_expected([])
+    with pytest.raises(ValueError) as one:
+        rules.scorable_without_expected(["exact"])
+    assert str(one.value).startswith("metric 'exact' compares the output with expected values")
+    with pytest.raises(ValueError) as two:
+        rules.scorable_without_expected(["exact", "judged correct"])
+    assert str(two.value).startswith("metrics 'exact', 'judged correct' compare the output with expected values")

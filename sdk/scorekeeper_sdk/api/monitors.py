@@ -85,6 +85,8 @@ class MonitorMetric:
     metric_version_id: str
     name: str
     output_type: str = ""
+    # It reads a record's expected values, which logged calls seldom carry.
+    reads_expected: bool = False
 
 
 @dataclass(frozen=True)

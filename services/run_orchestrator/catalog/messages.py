@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from scorekeeper.v1 import catalog_pb2 as pb
 
 from shared.edge.convert import dict_to_struct, struct_to_dict, timestamp
+from shared.scoring.eval_types import reads_expected
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def metric_pb(row: asyncpg.Record) -> pb.Metric:
     if found is not None:
         getattr(metric, found.field).CopyFrom(found.to_message(config))
     metric.expected_label_field = config.get("label_field", "")
+    metric.reads_expected = reads_expected(row["eval_type"], config)
     return metric
 
 

@@ -20,6 +20,7 @@ from shared.edge.api import checks_own_text
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
+from shared.scoring.eval_types import reads_expected
 
 # The range of an alert threshold: a boolean metric's pass rate, an int or float metric's mean.
 _THRESHOLD_RANGES = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
@@ -112,6 +113,10 @@ class MonitorApi:
         versions = await pin_metrics(self._catalog, pid, metric_ids, group)
         if not versions:
             raise invalid("a monitor needs at least one metric: give metric_ids or metric_group_id")
+        checked(
+            rules.scorable_without_expected,
+            [v["name"] for v in versions if reads_expected(v["eval_type"], v["config"])],
+        )
         by_metric = {v["metric_id"]: v for v in versions}
         for i, t in enumerate(definition.thresholds):
             version = by_metric.get(t.metric_id)

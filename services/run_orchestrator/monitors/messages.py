@@ -6,6 +6,7 @@ import asyncpg
 from scorekeeper.v1 import monitors_pb2 as pb
 
 from shared.edge.convert import dict_to_struct, timestamp
+from shared.scoring.eval_types import reads_expected
 
 
 def monitor_pb(row: asyncpg.Record, versions: dict[object, asyncpg.Record], pending: int) -> pb.Monitor:
@@ -16,6 +17,7 @@ def monitor_pb(row: asyncpg.Record, versions: dict[object, asyncpg.Record], pend
             metric_version_id=str(v["version_id"]),
             name=v["name"],
             output_type=v["output_type"],
+            reads_expected=reads_expected(v["eval_type"], v["config"]),
         )
         for v in (versions.get(i) for i in row["metric_version_ids"])
         if v is not None

@@ -107,6 +107,19 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
     )
 
 
+def scorable_without_expected(reading_expected: list[str]) -> None:
+    """A logged call carries no expected values: a metric that compares with them could never pass
+    one (a heuristic) or would judge against nothing (an AI judge). ``reading_expected``: the names
+    of the monitor's metrics that do."""
+    if reading_expected:
+        names = ", ".join(repr(n) for n in reading_expected)
+        metric, compares = ("metric", "compares") if len(reading_expected) == 1 else ("metrics", "compare")
+        raise ValueError(
+            f"{metric} {names} {compares} the output with expected values, which logged calls do not carry:"
+            " a monitor scores with metrics that judge a call by its inputs and output alone"
+        )
+
+
 def check_webhook_url(url: str) -> None:
     """An absolute http(s) URL without credentials (the allowlist is checked when it is called)."""
     if len(url) > 2000:

@@ -19,7 +19,7 @@ from shared.scoring.heuristics import execution, similarity, structured, text
 from shared.scoring.heuristics.base import HeuristicError, Params, Verdict
 from shared.scoring.record import ScoringInput
 
-__all__ = ["KINDS", "HeuristicError", "Kind", "Verdict", "evaluate", "prepare", "validate_params"]
+__all__ = ["KINDS", "HeuristicError", "Kind", "Verdict", "evaluate", "prepare", "reads_expected", "validate_params"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,11 @@ def validate_params(kind: str, params: dict[str, Any]) -> Params:
             for e in exc.errors()
         )
         raise ValueError(f"invalid params for {kind}: {problems}") from exc
+
+
+def reads_expected(kind: str, params: dict[str, Any]) -> bool:
+    """Whether the heuristic, with these (valid) params, reads a record's expected values."""
+    return _parsed(kind, json.dumps(params, sort_keys=True)).reads_expected()
 
 
 def prepare(kind: str) -> None:

@@ -39,6 +39,10 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def reads_expected(self) -> bool:
+        """Whether checking a record reads its expected values (a record without them cannot pass)."""
+        return False
+
 
 class OutputParams(Params):
     """Params of a heuristic that reads the system's answer from one output field."""

@@ -49,6 +49,9 @@ class _GradedParams(OutputParams):
     # Key of the record's expected values holding the reference(s); default: the only expected field.
     expected_field: str | None = None
 
+    def reads_expected(self) -> bool:
+        return True  # the reference is always an expected value
+
 
 class StringSimilarityParams(_GradedParams, TextParams):
     """Normalised Levenshtein or Jaro-Winkler similarity (rapidfuzz) of output and reference text."""

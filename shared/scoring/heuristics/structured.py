@@ -83,6 +83,9 @@ class JsonPathEqualsParams(OutputParams):
         exactly_one_source("value" in self.model_fields_set, self.expected_field, "a fixed JSON value")
         return self
 
+    def reads_expected(self) -> bool:
+        return "value" not in self.model_fields_set
+
 
 class NumericCloseParams(OutputParams):
     """Output is a number within max(abs_tol, rel_tol × |expected|) of the expected number."""
@@ -99,6 +102,9 @@ class NumericCloseParams(OutputParams):
         if self.abs_tol == 0 and self.rel_tol == 0:
             raise ValueError("give 'abs_tol' or 'rel_tol' greater than 0")
         return self
+
+    def reads_expected(self) -> bool:
+        return self.value is None
 
 
 class _NotJson(Exception):

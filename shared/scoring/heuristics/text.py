@@ -31,6 +31,9 @@ from shared.scoring.record import ScoringInput
 class ExactMatchParams(TextParams):
     """Output equals the expected value, after the chosen normalisation."""
 
+    def reads_expected(self) -> bool:
+        return True
+
     # Key of the record's expected values to compare with; default: the only expected field.
     expected_field: str | None = None
     # Strip both ends and fold inner runs of whitespace to one space.
@@ -47,6 +50,9 @@ class ContainsParams(TextParams):
     def _one_source(self) -> Self:
         exactly_one_source(self.value is not None, self.expected_field, "a fixed string")
         return self
+
+    def reads_expected(self) -> bool:
+        return self.value is None
 
 
 class StartsWithParams(ContainsParams):
@@ -67,6 +73,9 @@ class ContainsManyParams(TextParams):
         if self.values is None and self.expected_field is None:
             raise ValueError("give 'values' (fixed strings), 'expected_field', or both")
         return self
+
+    def reads_expected(self) -> bool:
+        return self.expected_field is not None
 
 
 class RegexParams(OutputParams):
