@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, projects, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id
@@ -19,7 +19,7 @@ app.add_typer(keys, name="keys")
 
 
 def _status(key: ApiKey) -> str:
-    return f"revoked {key.revoked_at[:19]}" if key.revoked_at else "active"
+    return f"revoked {key.revoked_at[:10]}" if key.revoked_at else "active"
 
 
 def _key(st: State, given: str) -> ApiKey:
@@ -45,9 +45,12 @@ def keys_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
     found = st.client.list_api_keys(st.project_id())
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("id", "name", "role", "prefix", "created", "last used", "status")
+    # The prefix whole (it names a key to revoke) and the status first; the rest may fold.
+    table = Table(
+        Column("prefix", no_wrap=True), "name", "role", Column("status", no_wrap=True), "last used", "created", "id"
+    )
     for k in found:
-        table.add_row(k.id, k.name, k.role, k.prefix, k.created_at[:19], k.last_used_at[:19] or "never", _status(k))
+        table.add_row(k.prefix, k.name, k.role, _status(k), k.last_used_at[:19] or "never", k.created_at[:19], k.id)
     st.out.print(table)
     return None
 
