@@ -414,3 +414,25 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     assert unknown.returncode == 2 and one_error_line(unknown) == (
         "error: no monitor named 'nope' in this project (see `scorekeeper monitors list`)"
     )
+
+
+def test_records_list_filters_like_the_records_page(cli: Cli, project: str) -> None:
+    at = ("--url", cli.url, "--query-url", cli.query_url, "--api-key", cli.key, "--project", project)
+    with Scorekeeper(cli.url, cli.key, query_url=cli.query_url) as client:
+        failed = [r.id for r in client.list_records(project_id=project, where=["exact:failed"])]
+        errored = [r.id for r in client.list_records(project_id=project, statuses=["errored"])]
+    assert failed and errored  # the eval runs above: wrong answers, and a bot that raised
+    shown = json.loads(cli(*at, "records", "list", "--where", "exact:failed", "--limit", "1000", "--json").stdout)
+    assert [r["id"] for r in shown] == failed
+    assert {s["passed"] for r in shown for s in r["scores"] if s["metric_name"] == "exact" and s["current"]} == {False}
+    table = cli(*at, "records", "list", "--status", "errored", "--limit", "1")
+    assert table.returncode == 0 and errored[0][:8] in table.stdout and "errored:" in table.stdout
+    assert table.stderr.strip() == (
+        "the first 1 records that match; --limit shows more, --json every field" if len(errored) > 1 else ""
+    )
+    unknown = cli(*at, "records", "list", "--where", "nope:failed")
+    assert unknown.returncode == 2 and one_error_line(unknown) == (
+        f"error: score condition: unknown metric 'nope' in project {project}"
+    )
+    nothing = cli(*at, "records", "list", "--search", "zebra")
+    assert (nothing.returncode, nothing.stdout, nothing.stderr.strip()) == (0, "", "no record matches")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from scorekeeper_sdk.api.testsets import FORMATS
 from scorekeeper_sdk.cli.context import CliError, State
@@ -279,10 +280,11 @@ def testsets_show(
         table.add_row(
             str(t.position + 1),
             t.id,
-            json.dumps(t.inputs, ensure_ascii=False),
-            json.dumps(t.expected, ensure_ascii=False),
-            json.dumps(t.metadata, ensure_ascii=False),
-            errors,
+            # Text, not markup: a testcase's own "[...]" is shown as written.
+            Text(json.dumps(t.inputs, ensure_ascii=False)),
+            Text(json.dumps(t.expected, ensure_ascii=False)),
+            Text(json.dumps(t.metadata, ensure_ascii=False)),
+            Text(errors),
         )
     st.out.print(table)
     if more:

@@ -1,0 +1,97 @@
+"""`scorekeeper records list`: the Records page in a terminal — the records of the project (or of
+some runs) searched and filtered by score, e.g. what failed a metric in the run CI just made."""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+from typing import Annotated, Any
+
+import typer
+from rich.table import Column, Table
+from rich.text import Text
+
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.views import Record
+
+records = typer.Typer(help="Records: search and filter them across runs.", no_args_is_help=True)
+app.add_typer(records, name="records")
+
+STATUSES = ("pending", "completed", "errored")
+BRIEF_CHARS = 60
+
+
+def brief(values: dict[str, Any]) -> str:
+    """A record's inputs or outputs on one line: a lone field's value, else the JSON, cut short."""
+    value: Any = next(iter(values.values())) if len(values) == 1 else values
+    text = " ".join((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).split())
+    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 1] + "…"
+
+
+def verdicts(record: Record) -> str:
+    """Each current score: pass / fail, its value, or why there is none."""
+    shown = []
+    for s in record.scores:
+        if not s.current:
+            continue
+        if s.status != "completed":
+            shown.append(f"{s.metric_name} {s.status}")
+        elif s.passed is not None and isinstance(s.value, bool):
+            shown.append(f"{s.metric_name} {'pass' if s.passed else 'FAIL'}")
+        else:
+            mark = "" if s.passed is None else (" pass" if s.passed else " FAIL")
+            shown.append(f"{s.metric_name} {s.value:g}{mark}" if isinstance(s.value, float) else s.metric_name)
+    return ", ".join(shown)
+
+
+@records.command("list")
+def records_list(
+    ctx: typer.Context,
+    run: Annotated[list[str] | None, typer.Option(help="Only this run's records (an id); repeat for several.")] = None,
+    search: Annotated[str, typer.Option(help='Words in inputs, outputs, expected ("a phrase", or, -word).')] = "",
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="A score condition: METRIC:passed|failed|errored or METRIC:lt|gt|eq:N; repeat to AND."),
+    ] = None,
+    status: Annotated[list[str] | None, typer.Option(help=f"One of {', '.join(STATUSES)}; repeat for several.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Records with this tag; repeat for several.")] = None,
+    order: Annotated[
+        str, typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "score.METRIC_ID" …')
+    ] = "created_at desc",
+    limit: Annotated[int, typer.Option(min=1, help="Records to show.")] = 20,
+    as_json_: JsonOption = False,
+) -> None:
+    """The project's records as filtered (the Records page's filters), newest first."""
+    st = state(ctx)
+    found = list(
+        islice(
+            st.client.list_records(
+                project_id=st.project_id(),
+                run_ids=run or (),
+                search=search,
+                where=where or (),
+                statuses=status or (),
+                tags=tag or (),
+                order_by=order,
+                page_size=min(limit + 1, 1000),
+            ),
+            limit + 1,
+        )
+    )
+    more, found = len(found) > limit, found[:limit]
+    if as_json_:
+        return emit_json(as_json(found))
+    if not found:
+        st.err.print("no record matches", highlight=False)
+        return None
+    table = Table(Column("record", no_wrap=True), Column("run", no_wrap=True), "inputs", "output", "scores", "latency")
+    for r in found:
+        output = f"errored: {r.error}" if r.status == "errored" else brief(r.outputs)
+        # Text, not markup: a record's own "[...]" is shown as written.
+        table.add_row(
+            r.id[:8], r.run_id[:8], Text(brief(r.inputs)), Text(output), Text(verdicts(r)), f"{r.latency_ms:,.0f} ms"
+        )
+    st.out.print(table)
+    if more:
+        st.err.print(f"the first {limit} records that match; --limit shows more, --json every field", highlight=False)
+    return None
