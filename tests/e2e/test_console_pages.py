@@ -233,6 +233,51 @@ async def test_the_records_a_filter_matches_go_into_a_testset_once(
         assert ((await client.get_testset(kept.id)).version, (await client.get_testset(two.id)).version) == (2, 1)
 
 
+async def test_the_records_a_filter_matches_are_tagged_and_untagged(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client(world.a.key) as client:
+        matching = {r.id async for r in client.list_records(project_id=world.a.project_id, search="brazil")}
+    assert len(matching) == 2  # the Brazil question in both runs
+
+    async def tag(add: str = "", remove: str = "") -> None:
+        if await page.locator("#tag-records").get_attribute("open") is None:  # open again after a refusal
+            await page.click("#tag-records summary")
+        form = page.locator("#tag-records-form")
+        await form.locator("input[name=add_tags]").fill(add)
+        await form.locator("input[name=remove_tags]").fill(remove)
+        async with page.expect_navigation():
+            await form.locator("button[type=submit]").click()
+
+    await page.goto(f"/projects/{world.a.project_id}/records?search=brazil")
+    await tag(add="#brazil-check, second look")
+    assert await page.locator("#tag-records-done").inner_text() == "Tagged 2 records: added brazil-check, second look."
+    assert (
+        await page.locator("#records-table tbody tr[data-record] .record-tags").all_inner_texts()
+        == ["brazil-check second look"] * 2
+    )
+    await screenshot(page, "records-tagged")
+    async with stack.client(world.a.key) as client:
+        tagged = {r.id async for r in client.list_records(project_id=world.a.project_id, tags=["brazil-check"])}
+        assert tagged == matching
+        # Removed through a tag filter: the page says what it did, and the filter now matches nothing.
+        await page.goto(f"/projects/{world.a.project_id}/records?tags=brazil-check")
+        await tag(remove="brazil-check, second look")
+        assert await page.locator("#tag-records-done").inner_text() == (
+            "Tagged 2 records: removed brazil-check, second look."
+        )
+        assert [r async for r in client.list_records(project_id=world.a.project_id, tags=["second look"])] == []
+    await page.goto(f"/projects/{world.a.project_id}/records?search=brazil")
+    await tag()
+    assert await page.locator("#tag-records-form .flash.error").inner_text() == (
+        "Type the tags to add or to remove, separated by commas."
+    )
+    await tag(add="x" * 101)
+    assert (await page.locator("#tag-records-form .flash.error").inner_text()).startswith(
+        "tags must be 1..100 characters"
+    )
+
+
 async def test_compare_says_what_it_needs_when_a_project_has_one_run(
     browser: Browser, stack: Stack, world: ConsoleWorld
 ) -> None:

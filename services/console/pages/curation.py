@@ -59,6 +59,11 @@ def record_as_testcase(record: qpb.RecordView, testset: tpb.Testset, output_as_e
     return data
 
 
+def typed_tags(value: object) -> list[str]:
+    """Tags as typed: comma-separated, a leading # dropped, each once."""
+    return list(dict.fromkeys(t.strip().lstrip("#") for t in str(value or "").split(",") if t.strip().lstrip("#")))
+
+
 def fields_key(data: dict[str, Any]) -> str:
     """Testcases with the same fields are the same testcase, whatever their order."""
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -163,6 +168,41 @@ def routes(console: Console) -> list[Route]:
             return console.render(request, "records.html", context, status_code=400)
         return redirect(f"{back}&{added.query(testset)}#to-testset")
 
+    async def tag_matching(request: Request) -> Response:
+        """Tags added to (or removed from) every record the Records page's filters match: one
+        TagRecords per run (idempotent, so a retry after a failure part-way finishes the job)."""
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        filters = RecordFilters.parse(request.query_params)
+        add, remove = typed_tags(form.get("add_tags")), typed_tags(form.get("remove_tags"))
+        try:
+            if not add and not remove:
+                raise CurationError("Type the tags to add or to remove, separated by commas.")
+            if set(add) & set(remove):
+                raise CurationError(f"{', '.join(sorted(set(add) & set(remove)))}: both added and removed.")
+            records = await matching_records(api, project_id, filters)
+            if not records:
+                raise CurationError("No record matches these filters: nothing to tag.")
+            by_run: dict[str, list[str]] = {}
+            for record in records:
+                by_run.setdefault(record.run_id, []).append(record.id)
+            for run_id, record_ids in by_run.items():
+                await api.call(
+                    api.stubs.runs.TagRecords,
+                    rpb.TagRecordsRequest(run_id=run_id, record_ids=record_ids, add=add, remove=remove),
+                    rpb.TagRecordsResponse,
+                )
+        except (CurationError, grpc.aio.AioRpcError) as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in INPUT_ERRORS:
+                raise
+            message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
+            context = await records_context(console, request, api, tag_error=message)
+            return console.render(request, "records.html", context, status_code=400)
+        done = urlencode({"tagged": len(records), "added": ",".join(add), "removed": ",".join(remove)})
+        # After a removal, the filters may no longer match these records: the message says what was done.
+        return redirect(f"/projects/{project_id}/records?{filters.query()}&{done}#tag-records")
+
     async def add_to_testset(request: Request) -> Response:
         form = await console.form(request)
         project_id, record_id = request.path_params["project_id"], request.path_params["record_id"]
@@ -193,7 +233,7 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         context = await record_context(console, request, api)
         record: qpb.RecordView = context["record"]
-        wanted = list(dict.fromkeys(t.strip().lstrip("#") for t in str(form.get("tags", "")).split(",") if t.strip()))
+        wanted = typed_tags(form.get("tags"))
         try:
             await api.call(
                 api.stubs.runs.TagRecords,
@@ -215,6 +255,7 @@ def routes(console: Console) -> list[Route]:
     base = "/projects/{project_id}/records/{record_id}"
     return [
         Route("/projects/{project_id}/records-to-testset", add_matching, methods=["POST"]),
+        Route("/projects/{project_id}/records-tags", tag_matching, methods=["POST"]),
         Route(base + "/to-testset", add_to_testset, methods=["POST"]),
         Route(base + "/tags", retag, methods=["POST"]),
     ]

@@ -132,6 +132,7 @@ async def records_context(console: Console, request: Request, api: Api, **extra:
         "scores_by_metric": scores_by_metric,
         "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
         "bulk_error": "",
+        "tag_error": "",
         **extra,
     }
 
