@@ -342,6 +342,7 @@ class Scorekeeper:
     get_system = _Call(AsyncScorekeeper.get_system)
     create_system = _Call(AsyncScorekeeper.create_system)
     create_system_version = _Call(AsyncScorekeeper.create_system_version)
+    create_system_version_by_name = _Call(AsyncScorekeeper.create_system_version_by_name)
     set_production_version = _Call(AsyncScorekeeper.set_production_version)
     who_am_i = _Call(AsyncScorekeeper.who_am_i)
     create_api_key = _Call(AsyncScorekeeper.create_api_key)

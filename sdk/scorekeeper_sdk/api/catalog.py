@@ -184,6 +184,27 @@ class CatalogOperations(Operations):
         request = cpb.CreateSystemVersionRequest(system_id=system_id, name=name, kind=kind, config=struct(config))
         return from_proto(SystemVersion, await self._unary(CATALOG, "CreateSystemVersion", request, cpb.SystemVersion))
 
+    async def create_system_version_by_name(
+        self,
+        project_id: str,
+        system_name: str,
+        kind: str,
+        config: dict[str, Any] | None = None,
+        name: str = "",
+        system_description: str = "",
+    ) -> SystemVersion:
+        """A version of the project's system of that name; a system that does not exist yet is made
+        with it (and its description), in one transaction: a version refused makes no system."""
+        request = cpb.CreateSystemVersionRequest(
+            project_id=project_id,
+            system_name=system_name,
+            system_description=system_description,
+            name=name,
+            kind=kind,
+            config=struct(config),
+        )
+        return from_proto(SystemVersion, await self._unary(CATALOG, "CreateSystemVersion", request, cpb.SystemVersion))
+
     async def set_production_version(self, system_id: str, version_id: str) -> System:
         request = cpb.SetProductionVersionRequest(system_id=system_id, version_id=version_id)
         return from_proto(System, await self._unary(CATALOG, "SetProductionVersion", request, cpb.System))

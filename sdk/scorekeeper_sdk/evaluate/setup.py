@@ -97,18 +97,17 @@ async def sdk_version(
 ) -> SystemVersion:
     """The ``sdk`` version to run: of ``system_id``, or of the system named ``system_name`` (the
     callable's name by default; created when missing), created or reused by version name."""
-    if not system_id:
-        name = system_name or system_name_of(system)
-        existing = [s.system for s in await client.list_systems(project_id) if s.system.name == name]
-        system_id = (
-            existing[0].id if existing else (await client.create_system(project_id, name, SDK_SYSTEM_DESCRIPTION)).id
-        )
     config = config or {}
     if not version_name:
         # A changed config gets a version of its own instead of ALREADY_EXISTS.
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
         version_name = f"sdk-{digest}" if config else "sdk"
-    return await client.create_system_version(system_id, "sdk", config, version_name)
+    if system_id:
+        return await client.create_system_version(system_id, "sdk", config, version_name)
+    name = system_name or system_name_of(system)
+    return await client.create_system_version_by_name(
+        project_id, name, "sdk", config, version_name, system_description=SDK_SYSTEM_DESCRIPTION
+    )
 
 
 async def resumable(client: AsyncScorekeeper, run_id: str) -> tuple[Run, set[Pair]]:
