@@ -258,6 +258,11 @@ async def test_the_records_a_filter_matches_are_tagged_and_untagged(
     )
     await screenshot(page, "records-tagged")
     async with stack.client(world.a.key) as client:
+        (in_run,) = [r.id async for r in client.records(world.a.runs[0]) if r.id in matching]
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    row = page.locator(f"#records-table tr[data-record='{in_run}'] .record-tags")
+    assert await row.inner_text() == "brazil-check second look"  # the run page shows them too
+    async with stack.client(world.a.key) as client:
         tagged = {r.id async for r in client.list_records(project_id=world.a.project_id, tags=["brazil-check"])}
         assert tagged == matching
         # Removed through a tag filter: the page says what it did, and the filter now matches nothing.
