@@ -199,7 +199,7 @@ def routes(console: Console) -> list[Route]:
             message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
             context = await records_context(console, request, api, tag_error=message)
             return console.render(request, "records.html", context, status_code=400)
-        done = urlencode({"tagged": len(records), "added": ",".join(add), "removed": ",".join(remove)})
+        done = urlencode({"tagged": len(records), "tags_added": ",".join(add), "tags_removed": ",".join(remove)})
         # After a removal, the filters may no longer match these records: the message says what was done.
         return redirect(f"/projects/{project_id}/records?{filters.query()}&{done}#tag-records")
 
