@@ -133,6 +133,16 @@ def api_message(exc: grpc.aio.AioRpcError) -> str:
     return details or str(exc.code().name)
 
 
+def refusal(exc: Exception, codes: tuple[grpc.StatusCode, ...]) -> str:
+    """What a form says when it is refused: the form's own error in its words, or the API's message
+    for one of ``codes``; any other API failure is raised again (an error page)."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        if exc.code() not in codes:
+            raise exc
+        return api_message(exc)
+    return str(exc)
+
+
 def _project_in_path(request: Request) -> str:
     """The project id the address names (``/projects/{id}/…``), when it is one."""
     parts = request.url.path.split("/")

@@ -29,7 +29,7 @@ from services.console.formatting import plain
 from services.console.pages.records import record_context, records_context
 from services.console.pages.testsets import testset_of_project
 from services.console.record_filters import RecordFilters
-from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_message, redirect
+from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_message, redirect, refusal
 from shared.edge.convert import dict_to_struct
 
 # Records added to a testset at once, read this many a page: more matching is refused, never cut.
@@ -46,17 +46,23 @@ def record_as_testcase(record: qpb.RecordView, testset: tpb.Testset, output_as_e
     ``output_as_expected``, its output as the testset's one expected field."""
     data: dict[str, Any] = {**plain(record.metadata), **plain(record.inputs), **plain(record.expected)}
     if output_as_expected:
-        expected = list(testset.field_mapping.expected)
-        if len(expected) != 1:
-            fields = ", ".join(expected) or "none"
-            raise CurationError(
-                f"{testset.name!r} has {len(expected)} expected fields ({fields}): the output can stand for one only."
-            )
+        field = output_field(testset)
         if record.status == "errored":
             raise CurationError("This record errored: it has no output to keep as the expected value.")
         outputs = plain(record.outputs)
-        data[expected[0]] = outputs["response"] if set(outputs) == {"response"} else outputs
+        data[field] = outputs["response"] if set(outputs) == {"response"} else outputs
     return data
+
+
+def output_field(testset: tpb.Testset) -> str:
+    """The expected field an output can stand for: the testset's only one."""
+    expected = list(testset.field_mapping.expected)
+    if len(expected) != 1:
+        fields = ", ".join(expected) or "none"
+        raise CurationError(
+            f"{testset.name!r} has {len(expected)} expected fields ({fields}): the output can stand for one only."
+        )
+    return expected[0]
 
 
 def typed_tags(value: object) -> list[str]:
@@ -147,7 +153,7 @@ def routes(console: Console) -> list[Route]:
             testset = await testset_of_project(api, project_id, testset_id)
             output_as_expected = form.get("output_as_expected") == "1"
             if output_as_expected:
-                record_as_testcase(qpb.RecordView(status="completed"), testset, True)  # the testset's fields allow it
+                output_field(testset)  # before reading a thousand records
             records = await matching_records(api, project_id, filters)
             if not records:
                 raise CurationError("No record matches these filters: nothing to add.")
@@ -161,9 +167,7 @@ def routes(console: Console) -> list[Route]:
                     )
                 ).testset
         except (CurationError, grpc.aio.AioRpcError) as exc:
-            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in CHOICE_ERRORS:
-                raise
-            message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
+            message = refusal(exc, CHOICE_ERRORS)
             context = await records_context(console, request, api, bulk_error=message)
             return console.render(request, "records.html", context, status_code=400)
         return redirect(f"{back}&{added.query(testset)}#to-testset")
@@ -179,8 +183,8 @@ def routes(console: Console) -> list[Route]:
         try:
             if not add and not remove:
                 raise CurationError("Type the tags to add or to remove, separated by commas.")
-            if set(add) & set(remove):
-                raise CurationError(f"{', '.join(sorted(set(add) & set(remove)))}: both added and removed.")
+            if both := sorted(set(add) & set(remove)):
+                raise CurationError(f"{', '.join(both)}: both added and removed.")
             records = await matching_records(api, project_id, filters)
             if not records:
                 raise CurationError("No record matches these filters: nothing to tag.")
@@ -194,9 +198,7 @@ def routes(console: Console) -> list[Route]:
                     rpb.TagRecordsResponse,
                 )
         except (CurationError, grpc.aio.AioRpcError) as exc:
-            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in INPUT_ERRORS:
-                raise
-            message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
+            message = refusal(exc, INPUT_ERRORS)
             context = await records_context(console, request, api, tag_error=message)
             return console.render(request, "records.html", context, status_code=400)
         done = urlencode({"tagged": len(records), "tags_added": ",".join(add), "tags_removed": ",".join(remove)})
@@ -220,9 +222,7 @@ def routes(console: Console) -> list[Route]:
                 tpb.AddTestcasesResponse,
             )
         except (CurationError, grpc.aio.AioRpcError) as exc:
-            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in INPUT_ERRORS:
-                raise
-            message = str(exc) if isinstance(exc, CurationError) else api_message(exc)
+            message = refusal(exc, INPUT_ERRORS)
             return console.render(request, "record.html", {**context, "curate_error": message}, status_code=400)
         curated = f"{added.testset.id}:{added.testset.version}"
         return redirect(f"/projects/{project_id}/records/{record_id}?curated={curated}#to-testset")

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.pages.testsets import testset_of_project, testset_page
-from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
+from services.console.web import CHOICE_ERRORS, Console, redirect, refusal
 from shared.edge.convert import dict_to_struct
 
 
@@ -55,9 +55,7 @@ def routes(console: Console) -> list[Route]:
                 await api.call(api.stubs.testsets.DeleteTestcases, delete, tpb.DeleteTestcasesResponse)
         except (TestcaseFormError, grpc.aio.AioRpcError) as exc:
             # A testcase gone meanwhile (another tab, another person) is said on the page too.
-            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() not in CHOICE_ERRORS:
-                raise
-            message = str(exc) if isinstance(exc, TestcaseFormError) else api_message(exc)
+            message = refusal(exc, CHOICE_ERRORS)
             context = await testset_page(
                 console, request, api, error=f"Nothing was changed: {message}", typed={testcase_id or "new": text}
             )
