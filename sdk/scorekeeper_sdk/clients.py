@@ -353,6 +353,7 @@ class Scorekeeper:
     get_testset = _Call(AsyncScorekeeper.get_testset)
     list_testsets = _Iterate(AsyncScorekeeper.list_testsets)
     list_testset_versions = _Iterate(AsyncScorekeeper.list_testset_versions)
+    compare_testset_versions = _Call(AsyncScorekeeper.compare_testset_versions)
     update_testset = _Call(AsyncScorekeeper.update_testset)
     delete_testset = _Call(AsyncScorekeeper.delete_testset)
     add_testcases = _Call(AsyncScorekeeper.add_testcases)

@@ -168,6 +168,34 @@ class Testcase:
 
 
 @dataclass(frozen=True)
+class TestcaseChange:
+    """A testcase added, removed or changed between two versions, as it was (``before``) and is
+    (``after``); None on the side it is missing from."""
+
+    change: str
+    testcase_id: str
+    before: Testcase | None = None
+    after: Testcase | None = None
+
+
+@dataclass(frozen=True)
+class TestsetChanges:
+    """One page of what changed between two versions of a testset; the counts cover all of it."""
+
+    testset_id: str
+    from_version: int
+    to_version: int
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    schema_changed: bool = False
+    mapping_changed: bool = False
+    changes: list[TestcaseChange] = field(default_factory=list)
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True)
 class ImportResult:
     """A finished import: the testset at its new version and how many testcases were read."""
 

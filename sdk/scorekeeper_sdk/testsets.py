@@ -77,6 +77,20 @@ class TestsetMethods(Calls):
             if not (token := page.next_page_token):
                 return
 
+    async def compare_testset_versions(
+        self, testset_id: str, from_version: int = 0, to_version: int = 0, page_size: int = 100, page_token: str = ""
+    ) -> tpb.CompareTestsetVersionsResponse:
+        """One page of what changed from ``from_version`` to ``to_version`` (0 / 0: the latest
+        version and the one before it); the counts cover every testcase."""
+        request = tpb.CompareTestsetVersionsRequest(
+            testset_id=testset_id,
+            from_version=from_version,
+            to_version=to_version,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._call(self.testsets.CompareTestsetVersions, request, tpb.CompareTestsetVersionsResponse)
+
     async def update_testset(
         self,
         testset_id: str,

@@ -32,6 +32,7 @@ from services.console.pages import (
     run,
     runs,
     systems,
+    testset_changes,
     testset_edits,
     testsets,
 )
@@ -107,6 +108,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *compare.routes(console),
         *testsets.routes(console),
         *testset_edits.routes(console),
+        *testset_changes.routes(console),
         *catalog.routes(console),
         *systems.routes(console),
         *playground.routes(console),

@@ -169,6 +169,24 @@ async def _held_rows(database_url: str) -> str:
     return f"{row['records']:,} records, {row['scores']:,} scores ({row['bytes'] / 2**30:.1f} GiB with their indexes)"
 
 
+async def _wal_lsn(database_url: str) -> str:
+    """Where PostgreSQL's write-ahead log is: the log written per testcase is what every commit,
+    checkpoint and full-page image costs."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return str(await conn.fetchval("SELECT pg_current_wal_lsn()::text"))
+    finally:
+        await conn.close()
+
+
+async def _wal_bytes(database_url: str, since: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", since))
+    finally:
+        await conn.close()
+
+
 def _print_run(timeline: Timeline, view: qpb.RunView) -> None:
     elapsed = timeline.completed
     print(f"  status {view.status}: {view.records} records ({view.errored_records} errored), {view.scores} scores")
@@ -202,8 +220,10 @@ async def bench(testcases: int, replicas: int, repeat: int = 1) -> None:
             quick = [(await _run(client, small, "make bench, small"))[0].completed for _ in range(4)][1:]
             ids = await scenario.prepare(client, stack.demo_system_url, testcases, name="bench")
             before = _cpu(stack)
+            wal_from = await _wal_lsn(stack.database_url)
             runs = [await _run(client, ids, "make bench", poll_s=0.1) for _ in range(repeat)]
             cpu = {name: seconds - before.get(name, 0.0) for name, seconds in _cpu(stack).items()}
+            wal = await _wal_bytes(stack.database_url, wal_from)
             print(
                 f"bench: {testcases} testcases x {len(ids.metric_ids)} heuristic metrics, demo system at 0 ms, "
                 f"{replicas} orchestrator/scorer replica(s), 1 executor, {stack.bus_label} + PostgreSQL 16"
@@ -224,6 +244,7 @@ async def bench(testcases: int, replicas: int, repeat: int = 1) -> None:
                     + (f", {statistics.median(steady):,.0f} between 10% and 90%" if steady else "")
                 )
             await _report_processes(stack, cpu, testcases * repeat)
+            print(f"  PostgreSQL's write-ahead log: {wal / (testcases * repeat) / 1024:,.1f} KiB per testcase")
             print(f"load average after: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         await stack.stop()

@@ -524,6 +524,56 @@ async def test_add_edit_and_delete_testcases_in_place(page: Page, stack: Stack, 
     assert await page.locator(".edit-testcase, #add-testcase").count() == 0
 
 
+async def test_a_testsets_versions_are_compared_field_by_field(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.client(world.a.key) as client:
+        testset = await client.create_testset(
+            world.a.project_id,
+            "versions compared",
+            [{"question": f"Capital of {c}?", "answer": a} for c, a in (("Peru", "Lim"), ("Chad", "N'Djamena"))],
+            inputs=["question"],
+            expected=["answer"],
+        )
+        ids = [t.id async for t in client.testcases(testset.id)]
+        await client.add_testcases(testset.id, [{"question": "Capital of Fiji?", "answer": "Suva"}])  # v2
+        await client.update_testcase(testset.id, ids[0], {"question": "Capital of Peru?", "answer": "Lima"})  # v3
+        await client.delete_testcases(testset.id, [ids[1]])  # v4
+        await client.update_testset(testset.id, inputs=["question", "answer"], expected=[])  # v5
+    here = f"/projects/{world.a.project_id}/testsets/{testset.id}"
+    await page.goto(here)
+    await page.locator(".versions li", has_text="v4").locator("a.version-changes").click()
+    await page.wait_for_url(f"**{here}/changes?to=4")
+    assert " ".join((await page.locator("#change-counts").inner_text()).split()) == (
+        "0 added 1 removed 0 changed 2 unchanged"
+    )
+    assert await page.locator("#changes-table tbody tr").evaluate_all("rows => rows.map(r => r.className)") == [
+        "change-removed"
+    ]
+    await page.select_option("#versions-form select[name=from]", "1")
+    await page.click("#versions-form button[type=submit]")
+    await page.wait_for_url(f"**{here}/changes?from=1&to=4")
+    rows = page.locator("#changes-table tbody tr")
+    assert await rows.evaluate_all("rows => rows.map(r => r.className)") == [
+        "change-changed",
+        "change-removed",
+        "change-added",
+    ]
+    changed = rows.nth(0).locator("td")
+    assert await changed.nth(2).inner_text() == "Capital of Peru?"  # the same in both: shown once
+    assert await changed.nth(3).locator("del").inner_text() == "Lim"
+    assert await changed.nth(3).locator("ins").inner_text() == "Lima"
+    assert await rows.nth(2).locator("td").nth(2).inner_text() == "Capital of Fiji?"
+    # The mapping change of v5 re-derived every testcase's inputs.
+    await page.goto(f"{here}/changes?from=4&to=5")
+    assert " ".join((await page.locator("#mapping-change").inner_text()).split()) == (
+        "The field mapping changed: inputs question question, answer, expected answer —."
+    )
+    assert await rows.count() == 2
+    await screenshot(page, "testset-changes")
+    await page.goto(f"{here}/changes?from=5&to=2")
+    assert await page.locator(".flash.error").inner_text() == "from_version (5) must be before to_version (2)"
+    assert await page.locator("#versions-form select[name=from]").input_value() == "5"
+
+
 async def test_a_testcase_is_found_by_search_and_edited_there(page: Page, stack: Stack, world: ConsoleWorld) -> None:
     countries = [f"Country{n:02d}" for n in range(40)]  # more than a page of 25
     async with stack.client(world.a.key) as client:

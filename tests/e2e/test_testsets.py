@@ -150,6 +150,110 @@ async def test_schema_change_revalidates_into_a_new_version(client: Client, proj
     assert (renamed.name, renamed.description, renamed.version) == ("renamed", "d", 4)
 
 
+def _summary(changes: tpb.CompareTestsetVersionsResponse) -> tuple[int, ...]:
+    return (
+        changes.from_version,
+        changes.to_version,
+        changes.added,
+        changes.removed,
+        changes.changed,
+        changes.unchanged,
+    )
+
+
+def _listed(changes: tpb.CompareTestsetVersionsResponse) -> list[tuple[str, Any, Any]]:
+    """(change, question before, question after) of each change on the page."""
+    return [
+        (
+            c.change,
+            c.before.data["question"] if c.HasField("before") else None,
+            c.after.data["question"] if c.HasField("after") else None,
+        )
+        for c in changes.changes
+    ]
+
+
+async def test_two_versions_compared_name_what_was_added_removed_and_changed(
+    client: Client, project_id: str, http: httpx.AsyncClient
+) -> None:
+    tid = await _testset(client, project_id, [{"question": f"q{i}", "answer": f"a{i}"} for i in range(4)])
+    v1 = [t.id async for t in client.testcases(tid)]
+    await client.add_testcases(tid, [{"question": "q4", "answer": "a4"}])  # v2
+    await client.update_testcase(tid, v1[1], {"question": "q1 reworded", "answer": "a1"})  # v3
+    await client.delete_testcases(tid, [v1[0], v1[2]])  # v4
+    await client.update_testcase(tid, v1[3], {"question": "q3", "answer": "wrong"})  # v5
+    await client.update_testcase(tid, v1[3], {"question": "q3", "answer": "a3"})  # v6: as in v4 again
+
+    changes = await client.compare_testset_versions(tid, 1, 4)
+    assert _summary(changes) == (1, 4, 1, 2, 1, 1)
+    assert _listed(changes) == [
+        ("removed", "q0", None),
+        ("changed", "q1", "q1 reworded"),
+        ("removed", "q2", None),
+        ("added", None, "q4"),
+    ]
+    assert [c.testcase_id for c in changes.changes][:3] == v1[:3]
+    assert (changes.changes[1].before.since_version, changes.changes[1].after.since_version) == (1, 3)
+    assert dict(changes.changes[1].after.inputs) == {"question": "q1 reworded"}
+    assert (changes.schema_changed, changes.mapping_changed, changes.next_page_token) == (False, False, "")
+
+    latest = await client.compare_testset_versions(tid)  # the latest version and the one before it
+    assert _summary(latest) == (5, 6, 0, 0, 1, 2)
+    assert [(c.before.data["answer"], c.after.data["answer"]) for c in latest.changes] == [("wrong", "a3")]
+    # A testcase changed and changed back is the same across the two versions around it.
+    assert _summary(await client.compare_testset_versions(tid, 4, 6)) == (4, 6, 0, 0, 0, 3)
+    assert _summary(await client.compare_testset_versions(tid, 2)) == (2, 6, 0, 2, 1, 2)
+
+    strict = {**SCHEMA, "properties": {**SCHEMA["properties"], "answer": {"type": "string", "maxLength": 2}}}
+    await client.update_testset(tid, json_schema=strict)  # v7: "q1 reworded"'s answer still fits; none breaks
+    await client.update_testset(tid, inputs=["question", "answer"])  # v8: every testcase's inputs change
+    remapped = await client.compare_testset_versions(tid, 6, 8)
+    assert _summary(remapped) == (6, 8, 0, 0, 3, 0)
+    assert (remapped.schema_changed, remapped.mapping_changed) == (True, True)
+    assert dict(remapped.changes[0].before.inputs) == {"question": "q1 reworded"}
+    assert dict(remapped.changes[0].after.inputs) == {"question": "q1 reworded", "answer": "a1"}
+
+    # Over HTTP, a page at a time; the token keeps the versions of the first page.
+    first = await http.get(f"/v1/testsets/{tid}/versions:compare", params={"from_version": 1, "page_size": 2})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["from_version"], body["to_version"], body["added"], body["removed"], body["changed"]) == (
+        1,
+        8,
+        1,
+        2,
+        2,
+    )
+    await client.add_testcases(tid, [{"question": "late", "answer": "a"}])  # v9, between pages
+    seen = [c["testcase_id"] for c in body["changes"]]
+    token = body["next_page_token"]
+    while token:
+        page = await http.get(
+            f"/v1/testsets/{tid}/versions:compare", params={"from_version": 1, "page_size": 2, "page_token": token}
+        )
+        assert page.json()["to_version"] == 8
+        seen += [c["testcase_id"] for c in page.json()["changes"]]
+        token = page.json()["next_page_token"]
+    assert seen == [*v1, changes.changes[3].testcase_id]  # q3 too: its inputs were remapped
+
+    refused = {
+        (3, 3): (400, "from_version (3) must be before to_version (3)"),
+        (4, 2): (400, "from_version (4) must be before to_version (2)"),
+        (0, 1): (400, f"version 1 is the first version of testset {tid}: there is nothing before it"),
+        (1, 12): (404, f"testset {tid} has no version 12"),
+        (-1, 2): (400, "from_version and to_version must not be negative"),
+    }
+    for (before, after), (status, message) in refused.items():
+        response = await http.get(
+            f"/v1/testsets/{tid}/versions:compare", params={"from_version": before, "to_version": after}
+        )
+        assert (response.status_code, response.json()["error"]["message"]) == (status, message)
+    unknown = uuid.uuid4()
+    response = await http.get(f"/v1/testsets/{unknown}/versions:compare")
+    assert (response.status_code, response.json()["error"]["message"]) == (404, f"testset {unknown} does not exist")
+    _error(await http.get(f"/v1/testsets/{tid}/versions:compare", params={"page_token": "x"}), 400, "INVALID_ARGUMENT")
+
+
 async def test_list_testsets_and_testcases_pages_never_repeat_or_skip(
     client: Client, project_id: str, http: httpx.AsyncClient
 ) -> None:

@@ -13,7 +13,7 @@ from scorekeeper.v1 import testsets_pb2 as tpb
 from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.exact_json import struct
-from scorekeeper_sdk.models import ImportResult, Testcase, Testset, TestsetVersion
+from scorekeeper_sdk.models import ImportResult, Testcase, Testset, TestsetChanges, TestsetVersion
 
 TESTSETS = "TestsetService"
 IMPORT_CHUNK_BYTES = 64 * 1024
@@ -100,6 +100,22 @@ class TestsetOperations(Operations):
         response_type = tpb.ListTestsetVersionsResponse
         async for v in self._pages(TESTSETS, "ListTestsetVersions", request, response_type, lambda p: p.versions):
             yield from_proto(TestsetVersion, v)
+
+    async def compare_testset_versions(
+        self, testset_id: str, from_version: int = 0, to_version: int = 0, page_size: int = 100, page_token: str = ""
+    ) -> TestsetChanges:
+        """One page of what changed from ``from_version`` to ``to_version`` (0 / 0: the latest
+        version and the one before it); the counts cover every testcase, ``next_page_token``
+        continues the list."""
+        request = tpb.CompareTestsetVersionsRequest(
+            testset_id=testset_id,
+            from_version=from_version,
+            to_version=to_version,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response_type = tpb.CompareTestsetVersionsResponse
+        return from_proto(TestsetChanges, await self._unary(TESTSETS, "CompareTestsetVersions", request, response_type))
 
     async def update_testset(
         self,

@@ -32,7 +32,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 projects = typer.Typer(help="Projects.", no_args_is_help=True)
-testsets = typer.Typer(help="Testsets: list, show (and search) testcases, import, export as CSV.", no_args_is_help=True)
+testsets = typer.Typer(
+    help="Testsets: list, show (and search) testcases, diff two versions, import, export as CSV.", no_args_is_help=True
+)
 metrics = typer.Typer(help="Metrics.", no_args_is_help=True)
 systems = typer.Typer(help="Systems and their versions.", no_args_is_help=True)
 app.add_typer(projects, name="projects")

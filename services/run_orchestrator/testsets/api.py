@@ -16,6 +16,7 @@ from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.rules import require_name
 from services.run_orchestrator.testsets import validation
 from services.run_orchestrator.testsets.messages import (
+    change_pb,
     page_size,
     testcase_pb,
     testset_pb,
@@ -84,6 +85,56 @@ class TestsetApi(TestcaseTransfer):
         if len(rows) > limit:
             response.next_page_token = page_tokens.encode({"v": rows[limit - 1]["version"]}, request)
         return response
+
+    async def compare_testset_versions(
+        self, request: pb.CompareTestsetVersionsRequest
+    ) -> pb.CompareTestsetVersionsResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        limit = page_size(request.page_size, 100, 500)
+        start = None
+        if request.page_token:
+            # The token pins the versions of the first page (0 / 0 would move with a new version).
+            token = page_tokens.decode(request.page_token, ("f", "t", "p", "i"), request)
+            before_v, after_v = page_tokens.integer(token["f"]), page_tokens.integer(token["t"])
+            start = (page_tokens.integer(token["p"]), page_tokens.uuid_of(token["i"]))
+        else:
+            before_v, after_v = await self._compared_versions(tid, request.from_version, request.to_version)
+        old = await self._testset_at(tid, before_v)
+        new = await self._testset_at(tid, after_v)
+        counts = await self._testsets.change_counts(tid, before_v, after_v)
+        rows = await self._testsets.changes(tid, before_v, after_v, start, limit + 1)
+        added, removed, changed = (counts.get(c, 0) for c in ("added", "removed", "changed"))
+        response = pb.CompareTestsetVersionsResponse(
+            testset_id=str(tid),
+            from_version=before_v,
+            to_version=after_v,
+            added=added,
+            removed=removed,
+            changed=changed,
+            unchanged=new["testcase_count"] - added - changed,
+            schema_changed=old["json_schema"] != new["json_schema"],
+            mapping_changed=validation.mapping_from_json(old["field_mapping"])
+            != validation.mapping_from_json(new["field_mapping"]),
+            changes=[change_pb(str(tid), r) for r in rows[:limit]],
+        )
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            response.next_page_token = page_tokens.encode(
+                {"f": before_v, "t": after_v, "p": last["position"], "i": str(last["testcase_id"])}, request
+            )
+        return response
+
+    async def _compared_versions(self, testset_id: uuid.UUID, before: int, after: int) -> tuple[int, int]:
+        """(from, to) of a comparison: 0 is the latest for ``to`` and the one before ``to`` for ``from``."""
+        if before < 0 or after < 0:
+            raise invalid("from_version and to_version must not be negative")
+        after = after or (await self._testset_at(testset_id, 0))["version"]
+        before = before or after - 1
+        if before < 1:
+            raise invalid(f"version {after} is the first version of testset {testset_id}: there is nothing before it")
+        if before >= after:
+            raise invalid(f"from_version ({before}) must be before to_version ({after})")
+        return before, after
 
     async def update_testset(self, request: pb.UpdateTestsetRequest) -> pb.Testset:
         tid = parse_uuid(request.testset_id, "testset_id")

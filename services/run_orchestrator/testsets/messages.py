@@ -49,6 +49,16 @@ def testcase_pb(testset_id: str, row: Row) -> pb.Testcase:
     )
 
 
+def change_pb(testset_id: str, row: Row) -> pb.TestcaseChange:
+    """A row of TestsetRepository.changes: its ``before`` / ``after`` are revision rows as JSON."""
+    change = pb.TestcaseChange(change=row["change"], testcase_id=str(row["testcase_id"]))
+    if row["before"] is not None:
+        change.before.CopyFrom(testcase_pb(testset_id, row["before"]))
+    if row["after"] is not None:
+        change.after.CopyFrom(testcase_pb(testset_id, row["after"]))
+    return change
+
+
 def version_pb(row: Row) -> pb.TestsetVersion:
     return pb.TestsetVersion(
         version=row["version"],

@@ -30,6 +30,24 @@ _TESTCASES = (
 _AT_VERSION = "testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
 
 
+# Testcases whose content differs between versions $2 and $3 of testset $1: in one version only
+# (added / removed), or in both with a different revision whose content differs (a testcase changed
+# and changed back is the same). ``a`` and ``b`` are its rows at each version (NULL when absent).
+_CHANGES = (
+    "WITH a AS (" + _TESTCASES + f" WHERE {_AT_VERSION}),"
+    " b AS (" + _TESTCASES + f" WHERE {_AT_VERSION.replace('$2', '$3')}),"
+    " d AS (SELECT coalesce(b.testcase_id, a.testcase_id) AS testcase_id,"
+    " coalesce(b.position, a.position) AS position,"
+    " CASE WHEN a.testcase_id IS NULL THEN 'added' WHEN b.testcase_id IS NULL THEN 'removed'"
+    " ELSE 'changed' END AS change, a, b"
+    " FROM a FULL JOIN b ON a.testcase_id = b.testcase_id"
+    " WHERE a.from_version IS DISTINCT FROM b.from_version"
+    " AND (a.testcase_id IS NULL OR b.testcase_id IS NULL"
+    " OR (a.data, a.inputs, a.expected, a.metadata, a.validation_errors)"
+    " IS DISTINCT FROM (b.data, b.inputs, b.expected, b.metadata, b.validation_errors)))"
+)
+
+
 class TestsetRepository(TestsetWrites):
     """Testsets, their versions and testcases; the writes that make versions are in TestsetWrites."""
 
@@ -96,6 +114,30 @@ class TestsetRepository(TestsetWrites):
             limit,
             invalid_only,
             search,
+        )
+
+    async def change_counts(self, testset_id: uuid.UUID, before: int, after: int) -> dict[str, int]:
+        """How many testcases were added, removed and changed from version ``before`` to ``after``."""
+        rows = await self._pool.fetch(
+            f"{_CHANGES} SELECT change, count(*) AS n FROM d GROUP BY change", testset_id, before, after
+        )
+        return {r["change"]: r["n"] for r in rows}
+
+    async def changes(
+        self, testset_id: uuid.UUID, before: int, after: int, start: tuple[int, uuid.UUID] | None, limit: int
+    ) -> list[asyncpg.Record]:
+        """The changes from version ``before`` to ``after`` in (position, testcase id) order, after
+        ``start``; ``before`` / ``after`` are the testcase's rows as JSON objects (None when absent)."""
+        return await self._pool.fetch(
+            f"{_CHANGES} SELECT change, testcase_id, position, to_jsonb(a) AS before, to_jsonb(b) AS after FROM d"
+            " WHERE $4::integer IS NULL OR (position, testcase_id) > ($4, $5::uuid)"
+            " ORDER BY position, testcase_id LIMIT $6",
+            testset_id,
+            before,
+            after,
+            None if start is None else start[0],
+            None if start is None else start[1],
+            limit,
         )
 
     async def get_testcase(self, testset_id: uuid.UUID, testcase_id: uuid.UUID, version: int) -> asyncpg.Record | None:
