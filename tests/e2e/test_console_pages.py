@@ -529,15 +529,26 @@ async def test_a_testsets_versions_are_compared_field_by_field(page: Page, stack
         testset = await client.create_testset(
             world.a.project_id,
             "versions compared",
-            [{"question": f"Capital of {c}?", "answer": a} for c, a in (("Peru", "Lim"), ("Chad", "N'Djamena"))],
+            # Not "capital": the Records page tests search for it.
+            [
+                {"question": f"Highest peak of {c}?", "answer": a}
+                for c, a in (("Peru", "Huascara"), ("Chad", "Emi Koussi"))
+            ],
             inputs=["question"],
             expected=["answer"],
         )
         ids = [t.id async for t in client.testcases(testset.id)]
-        await client.add_testcases(testset.id, [{"question": "Capital of Fiji?", "answer": "Suva"}])  # v2
-        await client.update_testcase(testset.id, ids[0], {"question": "Capital of Peru?", "answer": "Lima"})  # v3
+        ran = [world.a.ids.system_version_id, world.a.ids.metric_ids[:1]]  # a heuristic: no review to leave
+        before = await client.create_run(world.a.project_id, testset.id, *ran)  # on v1
+        await client.add_testcases(testset.id, [{"question": "Highest peak of Fiji?", "answer": "Tomanivi"}])  # v2
+        await client.update_testcase(
+            testset.id, ids[0], {"question": "Highest peak of Peru?", "answer": "Huascaran"}
+        )  # v3
         await client.delete_testcases(testset.id, [ids[1]])  # v4
         await client.update_testset(testset.id, inputs=["question", "answer"], expected=[])  # v5
+        after = await client.create_run(world.a.project_id, testset.id, *ran)  # on v5
+        for run in (before, after):
+            await client.wait_for_run(run.id, timeout_s=60)
     here = f"/projects/{world.a.project_id}/testsets/{testset.id}"
     await page.goto(here)
     await page.locator(".versions li", has_text="v4").locator("a.version-changes").click()
@@ -558,10 +569,10 @@ async def test_a_testsets_versions_are_compared_field_by_field(page: Page, stack
         "change-added",
     ]
     changed = rows.nth(0).locator("td")
-    assert await changed.nth(2).inner_text() == "Capital of Peru?"  # the same in both: shown once
-    assert await changed.nth(3).locator("del").inner_text() == "Lim"
-    assert await changed.nth(3).locator("ins").inner_text() == "Lima"
-    assert await rows.nth(2).locator("td").nth(2).inner_text() == "Capital of Fiji?"
+    assert await changed.nth(2).inner_text() == "Highest peak of Peru?"  # the same in both: shown once
+    assert await changed.nth(3).locator("del").inner_text() == "Huascara"
+    assert await changed.nth(3).locator("ins").inner_text() == "Huascaran"
+    assert await rows.nth(2).locator("td").nth(2).inner_text() == "Highest peak of Fiji?"
     # The mapping change of v5 re-derived every testcase's inputs.
     await page.goto(f"{here}/changes?from=4&to=5")
     assert " ".join((await page.locator("#mapping-change").inner_text()).split()) == (
@@ -572,6 +583,15 @@ async def test_a_testsets_versions_are_compared_field_by_field(page: Page, stack
     await page.goto(f"{here}/changes?from=5&to=2")
     assert await page.locator(".flash.error").inner_text() == "from_version (5) must be before to_version (2)"
     assert await page.locator("#versions-form select[name=from]").input_value() == "5"
+    # Compare: two runs of different versions of the testset link to what changed between them.
+    await page.goto(f"/projects/{world.a.project_id}/compare?baseline={before.id}&run={after.id}")
+    differ = page.locator("#testset-versions-differ")
+    assert await differ.inner_text() == "A ran v1 of the testset, B v5: what changed"
+    await differ.locator("a").click()
+    await page.wait_for_url(f"**{here}/changes?from=1&to=5")
+    assert " ".join((await page.locator("#change-counts").inner_text()).split()) == (
+        "1 added 1 removed 1 changed 0 unchanged"
+    )
 
 
 async def test_a_testcase_is_found_by_search_and_edited_there(page: Page, stack: Stack, world: ConsoleWorld) -> None:
