@@ -538,15 +538,15 @@ async def test_a_testsets_versions_are_compared_field_by_field(page: Page, stack
             expected=["answer"],
         )
         ids = [t.id async for t in client.testcases(testset.id)]
-        ran = [world.a.ids.system_version_id, world.a.ids.metric_ids[:1]]  # a heuristic: no review to leave
-        before = await client.create_run(world.a.project_id, testset.id, *ran)  # on v1
+        system, metrics = world.a.ids.system_version_id, world.a.ids.metric_ids[:1]  # a heuristic: no review
+        before = await client.create_run(world.a.project_id, testset.id, system, metrics)  # on v1
         await client.add_testcases(testset.id, [{"question": "Highest peak of Fiji?", "answer": "Tomanivi"}])  # v2
         await client.update_testcase(
             testset.id, ids[0], {"question": "Highest peak of Peru?", "answer": "Huascaran"}
         )  # v3
         await client.delete_testcases(testset.id, [ids[1]])  # v4
         await client.update_testset(testset.id, inputs=["question", "answer"], expected=[])  # v5
-        after = await client.create_run(world.a.project_id, testset.id, *ran)  # on v5
+        after = await client.create_run(world.a.project_id, testset.id, system, metrics)  # on v5
         for run in (before, after):
             await client.wait_for_run(run.id, timeout_s=60)
     here = f"/projects/{world.a.project_id}/testsets/{testset.id}"
