@@ -685,6 +685,65 @@ async def test_create_a_metric_then_edit_it_into_a_new_version(page: Page, stack
     )
 
 
+async def test_a_metrics_earlier_version_is_shown_compared_and_restored(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    guidelines = "Rate the answer from 1 to 5.\nA wrong fact caps it at 2.\nIgnore style."
+    async with stack.client(world.a.key) as client:
+        made = await client.create_metric(
+            world.a.project_id,
+            "graded answer",
+            eval_type="ai",
+            output_type="int",
+            guidelines=guidelines,
+            threshold=4,
+            ai={"model": "gpt-4o-mini", "template": "answer_correctness"},
+        )
+        await client.update_metric(
+            made.id, passing_threshold=3, guidelines=guidelines.replace("caps it at 2", "caps it at 1")
+        )
+    here = f"/projects/{world.a.project_id}/metrics/{made.id}"
+    await page.goto(here)
+    changes = page.locator("#version-changes")
+    assert await changes.get_attribute("open") is None  # the latest version: folded
+    await changes.locator("summary").click()
+    assert await changes.locator("dt").all_inner_texts() == ["Passing threshold", "Guidelines"]
+    assert await changes.locator("dd").first.inner_text() == "4 → 3"
+    assert await changes.locator("pre.diff span").evaluate_all(
+        "spans => spans.map(s => s.className + ' ' + s.textContent)"
+    ) == [
+        "same   Rate the answer from 1 to 5.",
+        "removed - A wrong fact caps it at 2.",
+        "added + A wrong fact caps it at 1.",
+        "same   Ignore style.",
+    ]
+
+    await page.locator(".versions-table a", has_text="v1").click()
+    await page.wait_for_url(f"**{here}?version=1")
+    assert " ".join((await page.locator("h1").inner_text()).split()) == "graded answer v1 of 2"
+    assert await page.locator("textarea[name=guidelines]").input_value() == guidelines
+    assert await page.locator("input[name=passing_threshold]").input_value() == "4"
+    assert await page.locator("input[name=name]").is_disabled()  # an earlier version is read, not edited
+    assert await page.locator("#metric-form button[type=submit]").count() == 0
+    assert await page.locator("#version-changes").count() == 0  # nothing before version 1
+    await screenshot(page, "metric-old-version")
+    await page.click("#restore-form button[type=submit]")
+    await page.locator(".flash.ok").wait_for()
+    assert await page.locator(".flash.ok").inner_text() == "Restored version 1 as version 3."
+    async with stack.client(world.a.key) as client:
+        restored = (await client.get_metric(made.id)).metric
+    assert (restored.version, restored.guidelines, restored.passing_threshold) == (3, guidelines, 4)
+    assert (restored.ai.model, restored.ai.template) == ("gpt-4o-mini", "answer_correctness")
+    assert await page.locator("#version-changes dt").all_inner_texts() == ["Passing threshold", "Guidelines"]
+    await screenshot(page, "metric-restored")
+    assert (await page.goto(f"{here}?version=9")).status == 404  # type: ignore[union-attr]
+
+    # A run names the version of each metric it pinned, and links to it.
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    link = page.locator("a.metric-version").first
+    assert re.fullmatch(r"/projects/[-\w]+/metrics/[-\w]+\?version=\d+", await link.get_attribute("href") or "")
+
+
 async def test_a_metric_group_made_on_the_metrics_page_kicks_off_its_metrics(
     page: Page, stack: Stack, world: ConsoleWorld
 ) -> None:

@@ -6,10 +6,12 @@ from typing import Any
 
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.console import metric_versions
 from services.console.backend import Api
 from services.console.metric_form import (
     AI_TEMPLATES,
@@ -82,13 +84,38 @@ def routes(console: Console) -> list[Route]:
         return redirect(f"/projects/{project_id}/metrics?group=saved#metric-groups")
 
     async def form_page(
-        request: Request, api: Api, values: dict[str, Any], error: str = "", status_code: int = 200
+        request: Request,
+        api: Api,
+        values: dict[str, Any] | None,
+        error: str = "",
+        status_code: int = 200,
     ) -> Response:
+        """The metric form; ``values`` None shows the metric at the version the address asks for
+        (the latest by default) with what changed from the version before it."""
         project_id = request.path_params["project_id"]
         metric_id = request.path_params.get("metric_id")
         loads = {"metric": metric_of_project(api, project_id, metric_id)} if metric_id else {}
         data = await console.project_page(request, api, project_id, loads)
-        context = {**data, **choices, "values": values, "error": error, "metric": data.get("metric")}
+        metric: cpb.MetricWithVersions | None = data.get("metric")
+        shown = previous = None
+        if metric is not None:
+            by_number = {v.version: v for v in metric.versions}
+            asked = request.query_params.get("version", "")
+            shown = by_number.get(int(asked)) if asked.isdigit() else metric.metric
+            if shown is None:
+                raise PageNotFound
+            previous = by_number.get(shown.version - 1)
+        context = {
+            **data,
+            **choices,
+            "values": form_values(shown) if values is None else values,
+            "error": error,
+            "metric": metric,
+            "shown": shown,
+            "previous": previous,
+            "changes": metric_versions.changes(previous, shown) if shown and previous else [],
+            "old_version": shown is not None and metric is not None and shown.version != metric.metric.version,
+        }
         return console.render(request, "metric.html", context, status_code=status_code)
 
     async def new_metric(request: Request) -> Response:
@@ -109,10 +136,22 @@ def routes(console: Console) -> list[Route]:
         return redirect(f"/projects/{project_id}/metrics/{metric.id}")
 
     async def metric_page(request: Request) -> Response:
+        return await form_page(request, console.api(request), None)
+
+    async def restore(request: Request) -> Response:
+        """An earlier version's definition saved again, as the newest version."""
+        form = await console.form(request)
         api = console.api(request)
         project_id, metric_id = request.path_params["project_id"], request.path_params["metric_id"]
-        metric = await metric_of_project(api, project_id, metric_id)
-        return await form_page(request, api, form_values(metric.metric))
+        current = await metric_of_project(api, project_id, metric_id)
+        wanted = str(form.get("version", ""))
+        old = next((v for v in current.versions if str(v.version) == wanted), None)
+        if old is None:
+            raise PageNotFound
+        values = FormData({k: v for k, v in form_values(old).items() if isinstance(v, str)})
+        saved = await api.call(api.stubs.catalog.UpdateMetric, update_request(current.metric, values), cpb.Metric)
+        outcome = f"restored&from={old.version}" if saved.version != current.metric.version else "unchanged"
+        return redirect(f"/projects/{project_id}/metrics/{metric_id}?saved={outcome}")
 
     async def update_metric(request: Request) -> Response:
         form = await console.form(request)
@@ -138,4 +177,5 @@ def routes(console: Console) -> list[Route]:
         Route(f"{base}/metrics/new", new_metric, methods=["GET"]),
         Route(base + "/metrics/{metric_id}", metric_page, methods=["GET"]),
         Route(base + "/metrics/{metric_id}", update_metric, methods=["POST"]),
+        Route(base + "/metrics/{metric_id}/restore", restore, methods=["POST"]),
     ]

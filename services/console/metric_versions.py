@@ -1,0 +1,77 @@
+"""What changed from one version of a metric to the next: each field of the definition that
+differs, short values side by side, long texts (guidelines, a judge's prompt, a heuristic's params)
+as the lines removed and added."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+
+from scorekeeper.v1 import catalog_pb2 as cpb
+
+from shared.edge.convert import struct_to_dict
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of a text's diff: ``kind`` is "removed", "added" or "same"."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    label: str
+    before: str = ""
+    after: str = ""
+    lines: list[Line] = field(default_factory=list)  # set for long texts instead of before / after
+
+
+def _threshold(metric: cpb.Metric) -> str:
+    return f"{metric.passing_threshold:g}" if metric.HasField("passing_threshold") else "—"
+
+
+def _temperature(metric: cpb.Metric) -> str:
+    return f"{metric.ai.temperature:g}" if metric.ai.HasField("temperature") else "—"
+
+
+def _params(metric: cpb.Metric) -> str:
+    return json.dumps(struct_to_dict(metric.heuristic.params), indent=2, sort_keys=True)
+
+
+def _lines(before: str, after: str) -> list[Line]:
+    """The lines that differ, with one line of context around each change."""
+    kinds = {"-": "removed", "+": "added", " ": "same"}
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=1)
+    return [Line(kinds[d[0]], d[1:]) for d in diff if d[:1] in kinds and not d.startswith(("---", "+++"))]
+
+
+# (label, how a version shows the field): short fields, shown before → after ...
+_SHORT = (
+    ("Name", lambda m: m.name),
+    ("Description", lambda m: m.description or "—"),
+    ("Passing threshold", _threshold),
+    ("Expected label field", lambda m: m.expected_label_field or "—"),
+    ("Heuristic kind", lambda m: m.heuristic.kind or "—"),
+    ("Model", lambda m: m.ai.model or "—"),
+    ("Temperature", _temperature),
+    ("Built-in template", lambda m: m.ai.template or "—"),
+)
+# ... and long texts, shown as the lines that differ.
+_LONG = (
+    ("Guidelines", lambda m: m.guidelines),
+    ("Prompt template", lambda m: m.ai.prompt_template),
+    ("Params", _params),
+)
+
+
+def changes(before: cpb.Metric, after: cpb.Metric) -> list[FieldChange]:
+    """Each field of the definition that differs from ``before`` to ``after``, in the form's order."""
+    found = [FieldChange(label, old, new) for label, show in _SHORT if (old := show(before)) != (new := show(after))]
+    for label, show in _LONG:
+        old, new = show(before), show(after)
+        if old != new:
+            found.append(FieldChange(label, lines=_lines(old, new)))
+    return found
