@@ -229,6 +229,12 @@ class Client(TestsetMethods):
     async def cancel_run(self, run_id: str) -> rpb.Run:
         return await self._call(self.runs.CancelRun, rpb.CancelRunRequest(run_id=run_id), rpb.Run)
 
+    async def archive_run(self, run_id: str) -> rpb.Run:
+        return await self._call(self.runs.ArchiveRun, rpb.ArchiveRunRequest(run_id=run_id), rpb.Run)
+
+    async def unarchive_run(self, run_id: str) -> rpb.Run:
+        return await self._call(self.runs.UnarchiveRun, rpb.UnarchiveRunRequest(run_id=run_id), rpb.Run)
+
     async def update_run_notes(self, run_id: str, notes: str) -> rpb.Run:
         return await self._call(
             self.runs.UpdateRunNotes, rpb.UpdateRunNotesRequest(run_id=run_id, notes=notes), rpb.Run
@@ -322,7 +328,7 @@ class Client(TestsetMethods):
 
     async def list_runs(self, project_id: str, page_size: int = 100, **filters: Any) -> AsyncIterator[qpb.RunView]:
         """The project's runs, newest first; ``filters`` are ListRunsRequest fields (sources, statuses,
-        testset_id, system_id, system_version_id, created_after, created_before)."""
+        testset_id, system_id, system_version_id, created_after, created_before, archived)."""
         token = ""
         while True:
             request = qpb.ListRunsRequest(project_id=project_id, page_size=page_size, page_token=token, **filters)

@@ -367,6 +367,8 @@ class Scorekeeper:
     # -- runs
     create_run = _Call(AsyncScorekeeper.create_run)
     cancel_run = _Call(AsyncScorekeeper.cancel_run)
+    archive_run = _Call(AsyncScorekeeper.archive_run)
+    unarchive_run = _Call(AsyncScorekeeper.unarchive_run)
     update_run_notes = _Call(AsyncScorekeeper.update_run_notes)
     rescore_run = _Call(AsyncScorekeeper.rescore_run)
     submit_human_score = _Call(AsyncScorekeeper.submit_human_score)

@@ -111,6 +111,7 @@ class Run:
     # A monitor's window run (source monitor, no testset): its monitor.
     monitor_id: str = ""
     monitor_name: str = ""
+    archived_at: str = ""  # when it was archived (hidden from run lists and charts); "" if not
 
     @property
     def finished(self) -> bool:

@@ -39,6 +39,7 @@ _RUNS = (
     "   AND a.metric_version_id = ANY($2::uuid[]))::int AS reviewed"
     " FROM runs r JOIN testsets t ON t.id = r.testset_id"
     " WHERE r.project_id = $1 AND r.human_metric_version_ids && $2::uuid[] AND r.status <> ALL($3::text[])"
+    " AND r.archived_at IS NULL"
     " ORDER BY r.created_at DESC, r.id DESC"
 )
 

@@ -67,8 +67,11 @@ _TRIALS = (
 def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequest) -> None:
     """The run filters ListRuns and GetRunHistory share (runs aliased ``r``): sources, testset,
     system version, system and the created time range. Playground tries are never listed (the
-    playground lists them); a run kicked off from the playground is."""
+    playground lists them); a run kicked off from the playground is. Archived runs are left out,
+    unless ListRuns asks for them alone."""
     where.add("NOT r.playground_try")
+    archived = isinstance(request, pb.ListRunsRequest) and request.archived
+    where.add("r.archived_at IS NOT NULL" if archived else "r.archived_at IS NULL")
     if sources := filters.sources(request.sources):
         where.add(f"r.source = ANY({where.param(sources)}::text[])")
     if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):
@@ -161,6 +164,7 @@ class RunReads:
             testset_name=run["testset_name"] or "",
             monitor_id=str(run["monitor_id"] or ""),
             monitor_name=run["monitor_name"] or "",
+            archived_at=timestamp(run["archived_at"]),
             system_version_id=str(run["system_version_id"] or ""),
             source=run["source"],
             status=run["status"],

@@ -381,3 +381,34 @@ async def test_the_run_url_the_api_prints_opens_the_runs_page(page: Page, stack:
     response = await page.goto(run.url)
     assert response is not None and response.status == 200
     assert await page.locator("h1").first.inner_text() == "questions v1 → demo-qa v1"
+
+
+async def test_a_run_archived_from_its_page_leaves_the_list_and_comes_back(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    old = world.a.runs[0]
+    runs_url = f"/projects/{world.a.project_id}/runs"
+    await page.goto(f"{runs_url}/{old}")
+    assert await page.locator("#archived-banner").count() == 0
+    await page.click("#archive-run button[type=submit]")
+    await page.locator("#archived-banner").wait_for()
+    assert (await page.locator("#archived-banner p").inner_text()).startswith("Archived ")
+    assert await page.locator("#archive-run").count() == 0
+    await screenshot(page, "run-archived")
+    await page.goto(runs_url)
+    listed = await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert old not in listed and listed
+    async with stack.client(world.a.key) as client:
+        history = await client.run_history(world.a.project_id, world.a.ids.metric_ids[:1])
+    assert old not in [p.run_id for p in history.series[0].points]
+    await page.click("#archived-toggle")
+    await page.wait_for_url(f"**{runs_url}?archived=1")
+    assert await page.locator("h1").inner_text() == "Archived runs"
+    assert await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") == [old]
+    assert await page.locator("#charts").count() == 0  # the run history leaves archived runs out
+    await page.locator("#runs-table a", has_text=old[:8]).click()
+    await page.click("#unarchive-run button[type=submit]")
+    await page.locator("#archive-run").wait_for()
+    assert await page.locator("#archived-banner").count() == 0
+    await page.goto(runs_url)
+    assert old in await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")

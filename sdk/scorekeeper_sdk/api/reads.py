@@ -65,8 +65,10 @@ class ReadOperations(Operations):
         created_before: str = "",
         page_size: int = 100,
         monitor_id: str = "",
+        archived: bool = False,
     ) -> AsyncIterator[Run]:
-        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci)."""
+        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci);
+        ``archived``: the archived runs instead of the others."""
         request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=page_size,
@@ -78,6 +80,7 @@ class ReadOperations(Operations):
             created_after=created_after,
             created_before=created_before,
             monitor_id=monitor_id,
+            archived=archived,
         )
         async for run in self._pages(QUERY, "ListRuns", request, qpb.ListRunsResponse, lambda p: p.runs):
             yield from_proto(Run, run)

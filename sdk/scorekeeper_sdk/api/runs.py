@@ -94,6 +94,15 @@ class RunOperations(ReadOperations):
         await self._unary(RUNS, "CancelRun", rpb.CancelRunRequest(run_id=run_id), rpb.Run)
         return await self.get_run(run_id)
 
+    async def archive_run(self, run_id: str) -> Run:
+        """Hide a finished run from run lists, the run history, the Records page and review queues."""
+        await self._unary(RUNS, "ArchiveRun", rpb.ArchiveRunRequest(run_id=run_id), rpb.Run)
+        return await self.get_run(run_id)
+
+    async def unarchive_run(self, run_id: str) -> Run:
+        await self._unary(RUNS, "UnarchiveRun", rpb.UnarchiveRunRequest(run_id=run_id), rpb.Run)
+        return await self.get_run(run_id)
+
     async def update_run_notes(self, run_id: str, notes: str) -> Run:
         await self._unary(RUNS, "UpdateRunNotes", rpb.UpdateRunNotesRequest(run_id=run_id, notes=notes), rpb.Run)
         return await self.get_run(run_id)

@@ -1,4 +1,4 @@
-"""`scorekeeper runs …`: kick off, list, watch, export, compare and re-score runs."""
+"""`scorekeeper runs …`: kick off, list, watch, export, compare, re-score and archive runs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.views import Run
 
-runs = typer.Typer(help="Runs: kick off, list, watch, export, compare, re-score, retry errors.", no_args_is_help=True)
+runs = typer.Typer(
+    help="Runs: kick off, list, watch, export, compare, re-score, retry errors, archive.", no_args_is_help=True
+)
 app.add_typer(runs, name="runs")
 
 SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
@@ -74,9 +76,10 @@ def list_runs(
     status: Annotated[list[str] | None, typer.Option(help="Only runs with this status; repeatable.")] = None,
     testset: Annotated[str | None, typer.Option(help="Only runs of this testset (id or name).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
+    archived: Annotated[bool, typer.Option("--archived", help="The archived runs instead of the others.")] = False,
     as_json_: JsonOption = False,
 ) -> None:
-    """The project's runs, newest first."""
+    """The project's runs, newest first (archived runs only with --archived)."""
     st = state(ctx)
     for s in source or []:
         if s not in SOURCES:
@@ -84,7 +87,12 @@ def list_runs(
     testset_id = st.testset(testset).id if testset else ""
     found: list[Run] = []
     for run in st.client.list_runs(
-        st.project_id(), sources=source or [], statuses=status or [], testset_id=testset_id, page_size=min(limit, 1000)
+        st.project_id(),
+        sources=source or [],
+        statuses=status or [],
+        testset_id=testset_id,
+        page_size=min(limit, 1000),
+        archived=archived,
     ):
         found.append(run)
         if len(found) >= limit:
@@ -226,3 +234,28 @@ def retry_errors(
         final = watch(st.client, run_id, st.err)
         print_run(st.out, final)
         finished(final)
+
+
+@runs.command("archive")
+def archive(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids.")],
+) -> None:
+    """Hide finished runs from run lists, the run history charts, the Records page and the review
+    queues (nothing is deleted; `runs unarchive` brings a run back)."""
+    st = state(ctx)
+    for run_id in run_ids:
+        run = st.client.archive_run(run_id)
+        st.out.print(f"archived run {run.id} ({run.status}, {run.testset_name or run.monitor_name})", highlight=False)
+
+
+@runs.command("unarchive")
+def unarchive(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids.")],
+) -> None:
+    """Bring archived runs back into the lists and charts."""
+    st = state(ctx)
+    for run_id in run_ids:
+        run = st.client.unarchive_run(run_id)
+        st.out.print(f"unarchived run {run.id}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from scorekeeper.v1 import query_pb2 as qpb
@@ -17,7 +17,7 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, RecordFilters
 from services.console.web import Console, PageNotFound, redirect
-from shared.run_status import RETRYABLE
+from shared.run_status import ARCHIVABLE, RETRYABLE
 from shared.run_status import TERMINAL as FINAL_STATUSES
 from shared.system_kinds import SYSTEM_KINDS
 
@@ -85,6 +85,7 @@ def routes(console: Console) -> list[Route]:
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,
                 "retryable": retryable(run),
+                "archivable": run.status in ARCHIVABLE,
             },
         )
 
@@ -109,6 +110,7 @@ def routes(console: Console) -> list[Route]:
             # A poll also brings the actions up to date (Cancel gone, Retry / Review come).
             "oob": live,
             "retryable": retryable(run),
+            "archivable": run.status in ARCHIVABLE,
         }
         headers = {"HX-Trigger": json.dumps(events)} if events else {}
         return console.render(request, "_run_progress.html", context, headers=headers)
@@ -152,6 +154,20 @@ def routes(console: Console) -> list[Route]:
         await run_of_project(api, project_id, run_id)
         await api.call(api.stubs.runs.CancelRun, rpb.CancelRunRequest(run_id=run_id), rpb.Run)
         return redirect(f"/projects/{project_id}/runs/{run_id}", request)
+
+    def archiving(rpc: str) -> Callable[[Request], Awaitable[Response]]:
+        """ArchiveRun or UnarchiveRun from the run page's button, back to the run page."""
+
+        async def act(request: Request) -> Response:
+            project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+            await console.form(request)
+            api = console.api(request)
+            await run_of_project(api, project_id, run_id)
+            message = getattr(rpb, f"{rpc}Request")(run_id=run_id)
+            await api.call(getattr(api.stubs.runs, rpc), message, rpb.Run)
+            return redirect(f"/projects/{project_id}/runs/{run_id}", request)
+
+        return act
 
     async def retry_errors(request: Request) -> Response:
         project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
@@ -197,5 +213,7 @@ def routes(console: Console) -> list[Route]:
         Route(f"{base}/notes", save_notes, methods=["POST"]),
         Route(f"{base}/cancel", cancel, methods=["POST"]),
         Route(f"{base}/retry-errors", retry_errors, methods=["POST"]),
+        Route(f"{base}/archive", archiving("ArchiveRun"), methods=["POST"]),
+        Route(f"{base}/unarchive", archiving("UnarchiveRun"), methods=["POST"]),
         Route(base + "/export.{format}", export),
     ]

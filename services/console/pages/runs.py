@@ -31,6 +31,7 @@ def routes(console: Console) -> list[Route]:
         statuses = [s for s in params.getlist("status") if s in RUN_STATUSES]
         chosen = params.getlist("metric")
         monitor = params.get("monitor", "")
+        archived = params.get("archived") == "1"
         page_request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=console.settings.page_size,
@@ -38,6 +39,7 @@ def routes(console: Console) -> list[Route]:
             sources=sources,
             statuses=statuses,
             monitor_id=monitor,
+            archived=archived,
         )
         data = await console.project_page(
             request,
@@ -61,7 +63,7 @@ def routes(console: Console) -> list[Route]:
             order = {m: i for i, m in enumerate(dict.fromkeys(m.metric_id for r in page.runs for m in r.metrics))}
             charted = sorted(uses, key=lambda m: (-uses[m], order[m]))[:DEFAULT_CHARTS]
         history: dict[str, Any] = {"runs": [], "charts": []}
-        if charted:
+        if charted and not archived:  # the run history leaves archived runs out
             response = await api.call(
                 api.stubs.query.GetRunHistory,
                 qpb.GetRunHistoryRequest(
@@ -72,6 +74,7 @@ def routes(console: Console) -> list[Route]:
             history = chart_data(response, project_id)
         filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
         filters += [("monitor", monitor)] if monitor else []
+        filters += [("archived", "1")] if archived else []
         keep = filters + [("metric", m) for m in chosen]
         next_url = (
             f"{request.url.path}?{urlencode([*keep, ('token', page.next_page_token)])}" if page.next_page_token else ""
@@ -82,6 +85,7 @@ def routes(console: Console) -> list[Route]:
             {
                 **data,
                 "runs": page.runs,
+                "archived": archived,
                 "monitor": {"id": monitor, "name": next((r.monitor_name for r in page.runs), "")} if monitor else None,
                 "sources": sources,
                 "statuses": statuses,

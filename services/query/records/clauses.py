@@ -41,7 +41,7 @@ _VALUE_TESTS = {"lt": "<", "gt": ">", "eq": "="}
 def on_records(where: Where, query: RecordQuery, *, project: bool, search: str | None = SEARCH_MATCHES) -> list[str]:
     """The tests of a record's own columns: its run or runs, its project (when ``project``; plans
     that join runs ru for other reasons check it there; a project's pages leave playground tries
-    out, a try's own run lists them), testcase, statuses and tags, and the
+    out, and archived runs; a try's own run lists them), testcase, statuses and tags, and the
     search as ``search`` says (a format taking the tsquery; None: not tested)."""
     tests = []
     if query.run_id is not None:
@@ -50,7 +50,10 @@ def on_records(where: Where, query: RecordQuery, *, project: bool, search: str |
         tests.append(f"r.run_id = ANY({where.param(list(query.run_ids))}::uuid[])")
     if project:
         of_project = where.param(query.project_id)
-        tests.append(f"r.run_id IN (SELECT id FROM runs WHERE project_id = {of_project} AND NOT playground_try)")
+        tests.append(
+            f"r.run_id IN (SELECT id FROM runs WHERE project_id = {of_project} AND NOT playground_try"
+            " AND archived_at IS NULL)"
+        )
     if query.testcase_id is not None:
         tests.append(f"r.testcase_id = {where.param(query.testcase_id)}")
     if query.statuses:

@@ -22,14 +22,15 @@ from shared.run_status import RunStatus
 # Runs whose items are not offered: nothing will complete them.
 _CLOSED = [RunStatus.FAILED.value, RunStatus.CANCELLED.value]
 
-# The candidates of a queue: pending scores of the metric's versions that their runs pin, that
-# nobody holds, items this reviewer skipped last (oldest skip first), otherwise oldest first.
+# The candidates of a queue: pending scores of the metric's versions that their runs pin (of
+# runs not archived, unless the queue is one run's), that nobody holds, items this reviewer
+# skipped last (oldest skip first), otherwise oldest first.
 _CANDIDATES = (
     "SELECT s.id, s.record_id, s.run_id FROM scores s JOIN runs r ON r.id = s.run_id"
     " LEFT JOIN review_log g ON g.score_id = s.id AND g.reviewer = $2"
     " WHERE s.status = 'pending' AND s.metric_version_id = ANY($1::uuid[])"
     " AND s.metric_version_id = ANY(r.metric_version_ids) AND r.status <> ALL($4::text[])"
-    " AND ($3::uuid IS NULL OR s.run_id = $3)"
+    " AND ($3::uuid IS NULL AND r.archived_at IS NULL OR s.run_id = $3)"
     " AND NOT EXISTS (SELECT 1 FROM review_leases l WHERE l.score_id = s.id AND l.expires_at > now())"
     " ORDER BY g.at NULLS FIRST, s.scored_at, s.id LIMIT 20"
 )
@@ -120,7 +121,7 @@ class ReviewRepository:
             "SELECT count(*) FROM scores s JOIN runs r ON r.id = s.run_id"
             " WHERE s.status = 'pending' AND s.metric_version_id = ANY($1::uuid[])"
             " AND s.metric_version_id = ANY(r.metric_version_ids) AND r.status <> ALL($3::text[])"
-            " AND ($2::uuid IS NULL OR s.run_id = $2)"
+            " AND ($2::uuid IS NULL AND r.archived_at IS NULL OR s.run_id = $2)"
             " AND NOT EXISTS (SELECT 1 FROM review_leases l WHERE l.score_id = s.id AND l.expires_at > now())",
             version_ids,
             run_id,

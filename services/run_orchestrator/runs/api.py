@@ -20,6 +20,7 @@ from services.run_orchestrator.runs.retry import Retry
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
+from shared.run_status import ARCHIVABLE
 
 
 def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
@@ -113,6 +114,26 @@ class RunApi:
             raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is already {(now or run)['status']}")
         if row["retries"]:
             await self._retry.cancelled(row["id"])
+        return run_pb(row)
+
+    async def archive_run(self, request: pb.ArchiveRunRequest) -> pb.Run:
+        run = await self._run(request.run_id)
+        row = await self._runs.archive(run["id"], sorted(ARCHIVABLE))
+        if row is None:
+            now = await self._runs.get(run["id"]) or run
+            if now["archived_at"] is not None:
+                raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is already archived")
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"run {request.run_id} is {now['status']}: cancel it, or let it finish, before archiving it",
+            )
+        return run_pb(row)
+
+    async def unarchive_run(self, request: pb.UnarchiveRunRequest) -> pb.Run:
+        run = await self._run(request.run_id)
+        row = await self._runs.unarchive(run["id"])
+        if row is None:
+            raise ApiError(Code.FAILED_PRECONDITION, f"run {request.run_id} is not archived")
         return run_pb(row)
 
     async def rescore_run(self, request: pb.RescoreRunRequest) -> pb.Run:

@@ -22,4 +22,5 @@ def run_pb(row: asyncpg.Record) -> pb.Run:
         expected_records=row["expected_records"],
         notes=row["notes"],
         created_at=timestamp(row["created_at"]),
+        archived_at=timestamp(row["archived_at"]),
     )

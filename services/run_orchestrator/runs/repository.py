@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,23 @@ class RunRepository:
     async def cancel(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         """Cancel a run that has not finished; None when it already has."""
         return await self.set_status(run_id, RunStatus.CANCELLED, only_from=tuple(LIVE))
+
+    async def archive(self, run_id: uuid.UUID, statuses: Sequence[str]) -> asyncpg.Record | None:
+        """Archive a run that is not archived and is in one of ``statuses``; None otherwise."""
+        return await self._pool.fetchrow(
+            "UPDATE runs SET archived_at = now(), updated_at = now()"
+            " WHERE id = $1 AND archived_at IS NULL AND status = ANY($2::text[]) RETURNING *",
+            run_id,
+            list(statuses),
+        )
+
+    async def unarchive(self, run_id: uuid.UUID) -> asyncpg.Record | None:
+        """Bring back an archived run; None when it is not archived."""
+        return await self._pool.fetchrow(
+            "UPDATE runs SET archived_at = NULL, updated_at = now() WHERE id = $1 AND archived_at IS NOT NULL"
+            " RETURNING *",
+            run_id,
+        )
 
     async def update_notes(self, run_id: uuid.UUID, notes: str) -> asyncpg.Record | None:
         return await self._pool.fetchrow(

@@ -37,7 +37,7 @@ def select(where: Where, record_tests: list[str], query: RecordQuery, limit: int
         "  SELECT r.id, r.run_id, r.created_at + interval '0' AS k FROM records r"
         f"  WHERE {' AND '.join(record_tests)} ORDER BY 3 {direction}, 1 {direction} OFFSET 0"
         f" ) m JOIN runs ru ON ru.id = m.run_id AND ru.project_id = {where.param(query.project_id)}"
-        " AND NOT ru.playground_try"
+        " AND NOT ru.playground_try AND ru.archived_at IS NULL"
         f" WHERE {' AND '.join(tests)} ORDER BY m.k {direction}, m.id {direction} LIMIT {where.param(limit)}"
         f") p JOIN records r ON r.id = p.id ORDER BY p.k {direction}, p.id {direction}"
     )

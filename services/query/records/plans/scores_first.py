@@ -44,7 +44,7 @@ def statement(query: RecordQuery, limit: int) -> tuple[str, list[Any]]:
     sql = (
         f"SELECT {clauses.RECORD_COLUMNS}, w.value_num AS sort_key FROM ({walks}) w"
         f" JOIN runs ru ON ru.id = w.run_id AND ru.project_id = {where.param(query.project_id)}"
-        " AND w.metric_version_id = ANY(ru.metric_version_ids) AND NOT ru.playground_try"
+        " AND w.metric_version_id = ANY(ru.metric_version_ids) AND NOT ru.playground_try AND ru.archived_at IS NULL"
         f" JOIN records r ON r.id = w.record_id{tested}"
         f" ORDER BY w.value_num {direction}, w.record_id {direction} LIMIT {where.param(limit)}"
     )
