@@ -190,6 +190,27 @@ def test_testsets_diff_names_what_changed_between_versions(
     assert one_error_line(backwards) == "error: from_version (4) must be before to_version (2)"
 
 
+def test_runs_archive_and_unarchive(cli: Cli, project: str) -> None:
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        testset = client.create_testset(project, "to archive", [{"question": "q"}], inputs=["question"])
+        version = client.create_system_version_by_name(project, "archived bot", "sdk")
+        run = client.create_run(project, testset.id, version.id)
+        running = cli("runs", "archive", run.id)
+        assert running.returncode == 2
+        assert one_error_line(running) == (
+            f"error: run {run.id} is awaiting_execution: cancel it, or let it finish, before archiving it"
+        )
+        client.cancel_run(run.id)
+    done = cli("runs", "archive", run.id)
+    assert (done.returncode, done.stdout.strip()) == (0, f"archived run {run.id} (cancelled, to archive)")
+    assert run.id not in [r["id"] for r in json.loads(cli("runs", "list", "--json", "--limit", "100").stdout)]
+    archived = json.loads(cli("runs", "list", "--archived", "--json").stdout)
+    assert [(r["id"], bool(r["archived_at"])) for r in archived] == [(run.id, True)]
+    back = cli("runs", "unarchive", run.id)
+    assert (back.returncode, back.stdout.strip()) == (0, f"unarchived run {run.id}")
+    assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
+
+
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
     metrics = cli("metrics", "list", "--json")
     assert metrics.returncode == 0 and [m["name"] for m in json.loads(metrics.stdout)] == ["exact"]
