@@ -390,6 +390,7 @@ class Scorekeeper:
     get_record = _Call(AsyncScorekeeper.get_record)
     run_history = _Call(AsyncScorekeeper.run_history)
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
+    metric_agreement = _Call(AsyncScorekeeper.metric_agreement)
     export_run = _Iterate(AsyncScorekeeper.export_run)
     export_run_to = _Call(AsyncScorekeeper.export_run_to)
     # -- playground

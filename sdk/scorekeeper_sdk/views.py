@@ -265,6 +265,26 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class MetricAgreement:
+    """Two metrics' verdicts on the same records of a run: each cell's count, the share of
+    agreements and Cohen's kappa (None when they cannot be told)."""
+
+    run_id: str
+    metric_a_id: str
+    metric_a_name: str
+    metric_b_id: str
+    metric_b_name: str
+    compared: int = 0
+    both_passed: int = 0
+    only_a_passed: int = 0
+    only_b_passed: int = 0
+    both_failed: int = 0
+    not_compared: int = 0
+    agreement: float | None = None
+    kappa: float | None = None
+
+
+@dataclass(frozen=True)
 class IngestedRef:
     """One record of an ingest call: its position in the call, testcase × trial, and record id."""
 

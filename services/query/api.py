@@ -11,6 +11,7 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 from scorekeeper.v1 import review_pb2 as rpb
 
+from services.query.agreement import AgreementReads
 from services.query.compare import CompareReads
 from services.query.db import Reader
 from services.query.export import ExportReads
@@ -29,6 +30,7 @@ class QueryApi:
         self._records = RecordReads(reader)
         self._history = HistoryReads(reader)
         self._compare = CompareReads(reader)
+        self._agreement = AgreementReads(reader)
         self._export = ExportReads(reader)
         self._reviews = ReviewReads(reader)
 
@@ -49,6 +51,9 @@ class QueryApi:
 
     async def compare_runs(self, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:
         return await self._compare.compare_runs(request)
+
+    async def get_metric_agreement(self, request: pb.GetMetricAgreementRequest) -> pb.MetricAgreement:
+        return await self._agreement.get_metric_agreement(request)
 
     def export_run(self, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunChunk]:
         return self._export.export_run(request)

@@ -412,3 +412,32 @@ async def test_a_run_archived_from_its_page_leaves_the_list_and_comes_back(
     assert await page.locator("#archived-banner").count() == 0
     await page.goto(runs_url)
     assert old in await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+
+
+async def test_two_metrics_verdicts_compared_on_the_run_page(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    exact, _, concise = world.a.ids.metric_ids
+    run_id = world.a.runs[0]
+    await page.goto(f"/projects/{world.a.project_id}/runs/{run_id}")
+    await page.click("#agreement summary")
+    await page.select_option("#agreement-form select[name=agree_a]", exact)
+    await page.select_option("#agreement-form select[name=agree_b]", concise)
+    await page.click("#agreement-form button[type=submit]")
+    await page.wait_for_url(f"**agree_a={exact}&agree_b={concise}")
+    async with stack.sdk(world.a.key) as sdk:
+        found = await sdk.metric_agreement(run_id, exact, concise)
+    cells = await page.locator("#agreement-table td").all_inner_texts()
+    assert cells == [str(n) for n in (found.both_passed, found.only_a_passed, found.only_b_passed, found.both_failed)]
+    assert found.compared > 0 and found.agreement is not None
+    summary = await page.locator("#agreement-summary").inner_text()
+    assert summary.startswith(f"They agree on {found.agreement * 100:.1f}% of {found.compared} records")
+    await screenshot(page, "run-agreement")
+    # A cell opens its records: those "exact answer" passes and "concise" fails.
+    await page.locator("#agreement-table td").nth(1).locator("a").click()
+    await page.wait_for_url("**cond_op=passed**cond_op=failed**")
+    rows = page.locator("#records-table tbody tr[data-record]")
+    assert await rows.count() == found.only_a_passed
+    # The same metric twice: the API's reason, in place.
+    await page.goto(f"/projects/{world.a.project_id}/runs/{run_id}?agree_a={exact}&agree_b={exact}")
+    assert await page.locator("#agreement .flash.error").inner_text() == (
+        "metric_a and metric_b are the same metric (exact answer): name two"
+    )

@@ -11,7 +11,7 @@ from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.convert import from_proto
-from scorekeeper_sdk.views import Comparison, MetricSeries, Record, Run
+from scorekeeper_sdk.views import Comparison, MetricAgreement, MetricSeries, Record, Run
 
 QUERY = "QueryService"
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -168,6 +168,12 @@ class ReadOperations(Operations):
             page_token=page_token,
         )
         return from_proto(Comparison, await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse))
+
+    async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> MetricAgreement:
+        """How often two metrics of the run (ids or names) give the same pass / fail verdict on its
+        records — a judge against the reviewers, or two judges."""
+        request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
+        return from_proto(MetricAgreement, await self._unary(QUERY, "GetMetricAgreement", request, qpb.MetricAgreement))
 
     async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:
         """The run's records as CSV or JSONL, chunk by chunk (no deadline: it lasts while read)."""

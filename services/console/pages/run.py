@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import grpc
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
 from starlette.requests import Request
@@ -15,8 +16,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, RecordFilters
-from services.console.web import Console, PageNotFound, redirect
+from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, Condition, RecordFilters
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
 from shared.run_status import ARCHIVABLE, RETRYABLE
 from shared.run_status import TERMINAL as FINAL_STATUSES
 from shared.system_kinds import SYSTEM_KINDS
@@ -36,6 +37,42 @@ def retryable(run: qpb.RunView) -> bool:
     """Whether the run page offers to execute its errored records again (the API decides for good)."""
     kind = SYSTEM_KINDS.get(run.system_version.kind) if run.HasField("system_version") else None
     return run.errored_records > 0 and run.status in RETRYABLE and kind is not None and kind.executed_by_platform
+
+
+def agreement_pair(run: qpb.RunView, params: Any) -> tuple[str, str]:
+    """The two metrics the agreement form compares: the chosen ones, else a machine-scored metric
+    against the first human one, else the first two."""
+    chosen = (params.get("agree_a", ""), params.get("agree_b", ""))
+    if all(chosen):
+        return chosen
+    humans = [m.metric_id for m in run.metrics if m.eval_type == "human"]
+    others = [m.metric_id for m in run.metrics if m.eval_type != "human"]
+    if humans and others:
+        return others[0], humans[0]
+    ids = [m.metric_id for m in run.metrics]
+    return (ids[0], ids[1]) if len(ids) >= 2 else ("", "")
+
+
+async def agreement_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
+    """The agreement of the two metrics the address asks for (nothing when it asks for none), with
+    a link from each cell to those records; or the API's reason it cannot be told."""
+    a, b = agreement_pair(run, params)
+    found: dict[str, Any] = {"agree": (a, b), "agreement": None, "agreement_error": "", "agreement_urls": {}}
+    if not (params.get("agree_a") and params.get("agree_b")):
+        return found
+    request = qpb.GetMetricAgreementRequest(run_id=run.id, metric_a=a, metric_b=b)
+    try:
+        found["agreement"] = await api.call(api.stubs.query.GetMetricAgreement, request, qpb.MetricAgreement)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() not in INPUT_ERRORS:
+            raise
+        found["agreement_error"] = api_message(exc)
+        return found
+    for a_op in ("passed", "failed"):
+        for b_op in ("passed", "failed"):
+            cell = RecordFilters(conditions=(Condition(a, a_op), Condition(b, b_op)))
+            found["agreement_urls"][a_op, b_op] = f"?{cell.query()}#records"
+    return found
 
 
 def record_columns(run: qpb.RunView) -> list[dict[str, str]]:
@@ -76,12 +113,16 @@ def routes(console: Console) -> list[Route]:
         data = await console.project_page(request, api, project_id, {"run": run_of_project(api, project_id, run_id)})
         run: qpb.RunView = data["run"]
         filters = RecordFilters.parse(request.query_params, {m.metric_id for m in run.metrics})
-        page = await api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse)
+        page, agreement = await asyncio.gather(
+            api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse),
+            agreement_of(api, run, request.query_params),
+        )
         return console.render(
             request,
             "run.html",
             {
                 **data,
+                **agreement,
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,
                 "retryable": retryable(run),

@@ -1,0 +1,104 @@
+"""GetMetricAgreement on the real processes: a heuristic against another, and against human
+reviewers' verdicts given through the review queue; exact cells, the refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from scorekeeper_sdk import InvalidArgument, NotFound
+from scorekeeper_sdk.views import Record
+from services.query.agreement import kappa
+from shared.devstack import scenario
+from shared.devstack.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+TESTCASES = 24
+
+
+def _verdict(record: Record, metric_id: str) -> bool | None:
+    return next((s.passed for s in record.scores if s.metric_id == metric_id and s.status == "completed"), None)
+
+
+def _cells(records: list[Record], a: str, b: str) -> tuple[int, int, int, int]:
+    pairs = [(_verdict(r, a), _verdict(r, b)) for r in records]
+    judged = [(x, y) for x, y in pairs if x is not None and y is not None]
+    return (
+        sum(x and y for x, y in judged),
+        sum(x and not y for x, y in judged),
+        sum(y and not x for x, y in judged),
+        sum(not x and not y for x, y in judged),
+    )
+
+
+async def test_two_metrics_verdicts_are_counted_cell_by_cell(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"agree {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "agreement", "write")).secret
+    exact, mentions, concise = ids.metric_ids
+    async with stack.sdk(key) as sdk:
+        helpful = await sdk.create_metric(ids.project_id, "helpful", eval_type="human")
+        run = await sdk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [*ids.metric_ids, helpful.id])
+        for _ in range(600):
+            if (await sdk.get_run(run.id)).status == "awaiting_human_scoring":
+                break
+            await asyncio.sleep(0.1)
+        records = [r async for r in sdk.list_records(run.id)]
+        errored = sum(r.status == "errored" for r in records)
+
+        # Two heuristics: every completed record is judged by both.
+        found = await sdk.metric_agreement(run.id, "exact answer", mentions)
+        cells = _cells(records, exact, mentions)
+        assert (found.both_passed, found.only_a_passed, found.only_b_passed, found.both_failed) == cells
+        assert (found.metric_a_id, found.metric_a_name, found.metric_b_name) == (
+            exact,
+            "exact answer",
+            "mentions answer",
+        )
+        assert (found.compared, found.not_compared) == (TESTCASES - errored, errored)
+        assert found.agreement == pytest.approx((cells[0] + cells[3]) / found.compared)
+        assert found.kappa == (None if kappa(*cells) is None else pytest.approx(kappa(*cells)))
+
+        # Against reviewers: 8 verdicts given, failing the first two records "exact answer" passes
+        # and passing every other; the rest not judged by both.
+        reviewed = [r for r in records if r.status == "completed"][:8]
+        failed_by_ann = [r.id for r in reviewed if _verdict(r, exact)][:2]
+        for record in reviewed:
+            await sdk.submit_review(record.id, helpful.id, record.id not in failed_by_ann, reviewer="ann")
+        for _ in range(100):  # a verdict reaches the run's aggregates and scores through the bus
+            if (await sdk.get_run(run.id)).metric("helpful").scored == 8:
+                break
+            await asyncio.sleep(0.1)
+        records = [r async for r in sdk.list_records(run.id)]
+        human = await sdk.metric_agreement(run.id, exact, "helpful")
+        cells = _cells(records, exact, helpful.id)
+        assert (human.both_passed, human.only_a_passed, human.only_b_passed, human.both_failed) == cells
+        assert (human.compared, human.not_compared) == (8, TESTCASES - 8)
+        assert human.only_a_passed == 2 and human.both_failed == 0  # "exact" fails nothing the reviewer fails
+        assert human.agreement == pytest.approx((cells[0] + cells[3]) / 8)
+
+        # Refusals: each names what is wrong.
+        refusals = {
+            (exact, exact): InvalidArgument("metric_a and metric_b are the same metric (exact answer): name two"),
+            (exact, "nope"): InvalidArgument(f"metric_b: unknown metric 'nope' in project {ids.project_id}"),
+            ("", concise): InvalidArgument("metric_a and metric_b are required"),
+        }
+        for (a, b), error in refusals.items():
+            with pytest.raises(type(error), match=str(error.args[0]).replace("(", r"\(").replace(")", r"\)")):
+                await sdk.metric_agreement(run.id, a, b)
+        other = await sdk.create_heuristic_metric(ids.project_id, "unused", "contains", {"expected_field": "answer"})
+        with pytest.raises(InvalidArgument, match=f"metric_b: run {run.id} was not scored with metric 'unused'"):
+            await sdk.metric_agreement(run.id, exact, other.name)
+        with pytest.raises(NotFound):
+            await sdk.metric_agreement(str(uuid.uuid4()), exact, concise)
+
+    async with stack.http(stack.query_http, key, timeout=30) as http:
+        answered = await http.get(
+            f"/v1/runs/{run.id}/agreement", params={"metric_a": "exact answer", "metric_b": "helpful"}
+        )
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert (body["compared"], body["only_a_passed"], body["metric_b_id"]) == (8, 2, helpful.id)
