@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml, TestSuite
 
-from scorekeeper_sdk import Scorekeeper
+from scorekeeper_sdk import RecordIn, Scorekeeper
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -209,6 +209,29 @@ def test_runs_archive_and_unarchive(cli: Cli, project: str) -> None:
     back = cli("runs", "unarchive", run.id)
     assert (back.returncode, back.stdout.strip()) == (0, f"unarchived run {run.id}")
     assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
+
+
+def test_runs_agreement_prints_the_two_metrics_verdicts(cli: Cli, project: str) -> None:
+    outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        testset = client.create_testset(project, "agreed", [{"question": o} for o in outputs], inputs=["question"])
+        short = client.create_heuristic_metric(project, "short", "length_between", {"max_length": 5})
+        digits = client.create_heuristic_metric(project, "digits", "regex", {"pattern": r"\d+", "mode": "fullmatch"})
+        version = client.create_system_version_by_name(project, "echo bot", "sdk")
+        run = client.create_run(project, testset.id, version.id, [short.id, digits.id])
+        cases = [t.id for t in client.list_testcases(testset.id)]
+        client.ingest_records(
+            run.id, [RecordIn(c, outputs={"response": o}) for c, o in zip(cases, outputs, strict=True)]
+        )
+        assert client.wait_for_run(run.id, timeout_s=60).status == "completed"
+    shown = cli("runs", "agreement", run.id, "short", "digits")
+    assert shown.returncode == 0, shown.stderr
+    assert f"run {run.id}: 'short' (A) against 'digits' (B) on 4 records" in shown.stdout
+    assert "agreement 50.0%, Cohen's kappa 0.00" in shown.stdout
+    found = json.loads(cli("runs", "agreement", run.id, "short", "digits", "--json").stdout)
+    assert [found[k] for k in ("both_passed", "only_a_passed", "only_b_passed", "both_failed")] == [1, 1, 1, 1]
+    same = cli("runs", "agreement", run.id, "short", "short")
+    assert one_error_line(same) == "error: metric_a and metric_b are the same metric (short): name two"
 
 
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
