@@ -345,6 +345,10 @@ class Client(TestsetMethods):
         request = qpb.GetRunHistoryRequest(project_id=project_id, metrics=list(metrics), **filters)
         return await self._call(self.query.GetRunHistory, request, qpb.GetRunHistoryResponse)
 
+    async def score_distribution(self, run_id: str) -> qpb.ScoreDistribution:
+        request = qpb.GetScoreDistributionRequest(run_id=run_id)
+        return await self._call(self.query.GetScoreDistribution, request, qpb.ScoreDistribution)
+
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> qpb.MetricAgreement:
         request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
         return await self._call(self.query.GetMetricAgreement, request, qpb.MetricAgreement)

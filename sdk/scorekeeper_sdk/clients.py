@@ -391,6 +391,7 @@ class Scorekeeper:
     run_history = _Call(AsyncScorekeeper.run_history)
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
     metric_agreement = _Call(AsyncScorekeeper.metric_agreement)
+    score_distribution = _Call(AsyncScorekeeper.score_distribution)
     export_run = _Iterate(AsyncScorekeeper.export_run)
     export_run_to = _Call(AsyncScorekeeper.export_run_to)
     # -- playground

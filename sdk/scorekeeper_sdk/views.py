@@ -285,6 +285,27 @@ class MetricAgreement:
 
 
 @dataclass(frozen=True)
+class ScoreBucket:
+    """Scores of values ``lower`` <= value < ``upper`` (an int's or a boolean's: one value)."""
+
+    label: str
+    lower: float
+    upper: float
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class MetricDistribution:
+    """How a run's completed scores of one metric spread over its buckets (in value order)."""
+
+    metric_id: str
+    name: str
+    output_type: str
+    scored: int = 0
+    buckets: list[ScoreBucket] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class IngestedRef:
     """One record of an ingest call: its position in the call, testcase × trial, and record id."""
 

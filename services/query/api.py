@@ -14,6 +14,7 @@ from scorekeeper.v1 import review_pb2 as rpb
 from services.query.agreement import AgreementReads
 from services.query.compare import CompareReads
 from services.query.db import Reader
+from services.query.distribution import DistributionReads
 from services.query.export import ExportReads
 from services.query.history import HistoryReads
 from services.query.records.reads import RecordReads
@@ -31,6 +32,7 @@ class QueryApi:
         self._history = HistoryReads(reader)
         self._compare = CompareReads(reader)
         self._agreement = AgreementReads(reader)
+        self._distribution = DistributionReads(reader)
         self._export = ExportReads(reader)
         self._reviews = ReviewReads(reader)
 
@@ -54,6 +56,9 @@ class QueryApi:
 
     async def get_metric_agreement(self, request: pb.GetMetricAgreementRequest) -> pb.MetricAgreement:
         return await self._agreement.get_metric_agreement(request)
+
+    async def get_score_distribution(self, request: pb.GetScoreDistributionRequest) -> pb.ScoreDistribution:
+        return await self._distribution.get_score_distribution(request)
 
     def export_run(self, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunChunk]:
         return self._export.export_run(request)

@@ -441,3 +441,29 @@ async def test_two_metrics_verdicts_compared_on_the_run_page(page: Page, stack: 
     assert await page.locator("#agreement .flash.error").inner_text() == (
         "metric_a and metric_b are the same metric (exact answer): name two"
     )
+
+
+async def test_a_float_metrics_scores_are_drawn_by_bin(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.sdk(world.a.key) as sdk:
+        f1 = await sdk.create_metric(
+            world.a.project_id,
+            "answer overlap",
+            eval_type="heuristic",
+            output_type="float",
+            heuristic={"kind": "token_f1", "params": {"expected_field": "answer"}},
+        )
+        run = await sdk.create_run(world.a.project_id, world.a.ids.testset_id, world.a.ids.system_version_id, [f1.id])
+        await sdk.wait_for_run(run.id, timeout_s=60)
+        (spread,) = await sdk.score_distribution(run.id)
+    await page.goto(f"/projects/{world.a.project_id}/runs/{run.id}")
+    figure = page.locator(f"#distributions .distribution[data-metric='{f1.id}']")
+    assert await figure.locator("figcaption").inner_text() == f"answer overlap {spread.scored} scored"
+    shown = await figure.locator("tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.bucket, r.querySelector('td.num').textContent])"
+    )
+    assert shown == [[b.label, str(b.count)] for b in spread.buckets]
+    assert sum(b.count for b in spread.buckets) == spread.scored > 0
+    await screenshot(page, "run-distribution")
+    # A run of boolean metrics only has nothing to spread.
+    await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
+    assert await page.locator("#distributions").count() == 0

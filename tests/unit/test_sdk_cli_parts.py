@@ -194,10 +194,10 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
     }
     operations -= {"close"}
     assert (
-        len(operations) == 72
+        len(operations) == 73
     )  # 49, the retry of errored records, six of the review queue, three of the playground, flush, six of
     # monitors, the import that creates a testset, the version that names its system, and the
-    # comparison of two testset versions, archiving and unarchiving a run, and metric agreement
+    # comparison of two testset versions, archiving and unarchiving a run, metric agreement and score distribution
     assert operations <= set(vars(Scorekeeper))
     for name in operations:
         twin = vars(Scorekeeper)[name]

@@ -11,7 +11,7 @@ from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.convert import from_proto
-from scorekeeper_sdk.views import Comparison, MetricAgreement, MetricSeries, Record, Run
+from scorekeeper_sdk.views import Comparison, MetricAgreement, MetricDistribution, MetricSeries, Record, Run
 
 QUERY = "QueryService"
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -174,6 +174,13 @@ class ReadOperations(Operations):
         records — a judge against the reviewers, or two judges."""
         request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
         return from_proto(MetricAgreement, await self._unary(QUERY, "GetMetricAgreement", request, qpb.MetricAgreement))
+
+    async def score_distribution(self, run_id: str) -> list[MetricDistribution]:
+        """Per metric the run pins, how its scores spread: an int's count of each value, a float's
+        in ten bins, a boolean's passes and fails."""
+        request = qpb.GetScoreDistributionRequest(run_id=run_id)
+        response = await self._unary(QUERY, "GetScoreDistribution", request, qpb.ScoreDistribution)
+        return [from_proto(MetricDistribution, m) for m in response.metrics]
 
     async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:
         """The run's records as CSV or JSONL, chunk by chunk (no deadline: it lasts while read)."""

@@ -9,7 +9,16 @@ import traceback
 
 import typer
 
-from scorekeeper_sdk.cli import evaluate, keys, monitors, records, reviews, runs, testset_changes  # noqa: F401 - they register their commands on the app
+from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands on the app
+    evaluate,
+    keys,
+    monitors,
+    records,
+    reviews,
+    run_analysis,
+    runs,
+    testset_changes,
+)
 from scorekeeper_sdk.cli.app import app
 from scorekeeper_sdk.cli.context import GATE_FAILED, OK, RUN_FAILED, USAGE, CliError
 from scorekeeper_sdk.config import ConfigError

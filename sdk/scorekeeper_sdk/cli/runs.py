@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,7 @@ from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.views import Run
 
 runs = typer.Typer(
-    help="Runs: kick off, list, watch, export, compare, re-score, retry errors, archive, metric agreement.",
+    help="Runs: kick off, list, watch, export, compare, re-score, retry errors, archive, agreement, distribution.",
     no_args_is_help=True,
 )
 app.add_typer(runs, name="runs")
@@ -261,30 +260,3 @@ def unarchive(
     for run_id in run_ids:
         run = st.client.unarchive_run(run_id)
         st.out.print(f"unarchived run {run.id}", highlight=False)
-
-
-@runs.command("agreement")
-def agreement(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
-    metric_a: Annotated[str, typer.Argument(metavar="METRIC_A", help="A metric of the run: id or name.")],
-    metric_b: Annotated[str, typer.Argument(metavar="METRIC_B", help="Another one, e.g. the reviewers'.")],
-    as_json_: JsonOption = False,
-) -> None:
-    """How often two metrics of a run give the same pass / fail verdict on its records (a judge
-    against the reviewers, or two judges): the 2 x 2 counts, the agreement and Cohen's kappa."""
-    st = state(ctx)
-    found = st.client.metric_agreement(run_id, metric_a, metric_b)
-    if as_json_:
-        return emit_json(dataclasses.asdict(found))
-    a, b = found.metric_a_name, found.metric_b_name
-    left = f" ({found.not_compared} not judged by both)" if found.not_compared else ""
-    st.out.print(f"run {found.run_id}: {a!r} (A) against {b!r} (B) on {found.compared} records{left}", highlight=False)
-    table = Table("", "B passed", "B failed")
-    table.add_row("A passed", str(found.both_passed), str(found.only_a_passed))
-    table.add_row("A failed", str(found.only_b_passed), str(found.both_failed))
-    st.out.print(table)
-    agreed = "n/a" if found.agreement is None else f"{found.agreement * 100:.1f}%"
-    kappa = "n/a" if found.kappa is None else f"{found.kappa:.2f}"
-    st.out.print(f"agreement {agreed}, Cohen's kappa {kappa}", highlight=False)
-    return None

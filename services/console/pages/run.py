@@ -113,16 +113,21 @@ def routes(console: Console) -> list[Route]:
         data = await console.project_page(request, api, project_id, {"run": run_of_project(api, project_id, run_id)})
         run: qpb.RunView = data["run"]
         filters = RecordFilters.parse(request.query_params, {m.metric_id for m in run.metrics})
-        page, agreement = await asyncio.gather(
+        distribution_request = qpb.GetScoreDistributionRequest(run_id=run_id)
+        loads: list[Awaitable[Any]] = [
             api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse),
             agreement_of(api, run, request.query_params),
-        )
+        ]
+        if any(m.output_type != "boolean" and m.scored for m in run.metrics):  # a spread to draw
+            loads.append(api.call(api.stubs.query.GetScoreDistribution, distribution_request, qpb.ScoreDistribution))
+        page, agreement, *distribution = await asyncio.gather(*loads)
         return console.render(
             request,
             "run.html",
             {
                 **data,
                 **agreement,
+                "distribution": distribution[0] if distribution else None,
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,
                 "retryable": retryable(run),

@@ -1,5 +1,6 @@
-"""GetMetricAgreement on the real processes: a heuristic against another, and against human
-reviewers' verdicts given through the review queue; exact cells, the refusals."""
+"""What a run's scores say beyond their means, on the real processes: GetMetricAgreement (a
+heuristic against another, and against human reviewers' verdicts given through the review queue;
+exact cells, the refusals) and GetScoreDistribution (a float metric's bins, an int's values)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 
 import pytest
 
-from scorekeeper_sdk import InvalidArgument, NotFound
+from scorekeeper_sdk import InvalidArgument, NotFound, RecordIn
 from scorekeeper_sdk.views import Record
 from services.query.agreement import kappa
 from shared.devstack import scenario
@@ -102,3 +103,65 @@ async def test_two_metrics_verdicts_are_counted_cell_by_cell(stack: Stack) -> No
     assert answered.status_code == 200, answered.text
     body = answered.json()
     assert (body["compared"], body["only_a_passed"], body["metric_b_id"]) == (8, 2, helpful.id)
+
+
+async def test_a_runs_scores_spread_over_their_buckets(stack: Stack) -> None:
+    async with stack.client() as admin:
+        project = await admin.create_project(f"spread {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(project.id, "spread", "write")).secret
+    # token F1 against "paris france": 1.0, 0.67, 0.0, 0.8 and an errored record.
+    outputs = ["paris france", "Paris", "London", "France Paris city"]
+    async with stack.sdk(key) as sdk:
+        testset = await sdk.create_testset(
+            project.id,
+            "capitals",
+            [{"question": f"q{i}", "answer": "paris france"} for i in range(5)],
+            inputs=["question"],
+            expected=["answer"],
+        )
+        f1 = await sdk.create_metric(
+            project.id,
+            "f1",
+            eval_type="heuristic",
+            output_type="float",
+            heuristic={"kind": "token_f1", "params": {"expected_field": "answer"}},
+        )
+        grade = await sdk.create_metric(project.id, "grade", eval_type="human", output_type="int")
+        exact = await sdk.create_metric(
+            project.id,
+            "exact",
+            eval_type="heuristic",
+            heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
+        )
+        version = await sdk.create_system_version_by_name(project.id, "bot", "sdk")
+        run = await sdk.create_run(project.id, testset.id, version.id, [f1.id, grade.id, exact.id])
+        cases = [t.id async for t in sdk.list_testcases(testset.id)]
+        ingested = [RecordIn(c, outputs={"response": o}) for c, o in zip(cases, outputs, strict=False)]
+        await sdk.ingest_records(run.id, [*ingested, RecordIn(cases[4], status="errored", error="timeout")])
+        for _ in range(600):
+            if (await sdk.get_run(run.id)).status == "awaiting_human_scoring":
+                break
+            await asyncio.sleep(0.1)
+        records = {r.testcase_id: r for r in [r async for r in sdk.list_records(run.id)]}
+        for case, value in zip(cases, (2, 2, 5), strict=False):
+            await sdk.submit_review(records[case].id, grade.id, value, reviewer="ann")
+        for _ in range(100):
+            if (await sdk.get_run(run.id)).metric("grade").scored == 3:
+                break
+            await asyncio.sleep(0.1)
+        spread = {m.name: m for m in await sdk.score_distribution(run.id)}
+
+    assert list(spread) == ["f1", "grade", "exact"]  # the run's order
+    assert (spread["f1"].output_type, spread["f1"].scored) == ("float", 4)
+    assert [b.label for b in spread["f1"].buckets][:2] == ["0.0–0.1", "0.1–0.2"]
+    assert [b.count for b in spread["f1"].buckets] == [1, 0, 0, 0, 0, 0, 1, 0, 1, 1]
+    assert [(b.label, b.count) for b in spread["grade"].buckets] == [("1", 0), ("2", 2), ("3", 0), ("4", 0), ("5", 1)]
+    assert [(b.label, b.count) for b in spread["exact"].buckets] == [("fail", 3), ("pass", 1)]
+    assert spread["exact"].scored == 4
+
+    async with stack.http(stack.query_http, key, timeout=30) as http:
+        answered = await http.get(f"/v1/runs/{run.id}/distribution")
+        assert answered.status_code == 200, answered.text
+        assert [m["scored"] for m in answered.json()["metrics"]] == [4, 3, 4]
+        missing = await http.get(f"/v1/runs/{uuid.uuid4()}/distribution")
+        assert missing.status_code == 404
