@@ -211,7 +211,7 @@ def test_runs_archive_and_unarchive(cli: Cli, project: str) -> None:
     assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
 
 
-def test_runs_agreement_prints_the_two_metrics_verdicts(cli: Cli, project: str) -> None:
+def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, project: str) -> None:
     outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
         testset = client.create_testset(project, "agreed", [{"question": o} for o in outputs], inputs=["question"])
@@ -232,6 +232,13 @@ def test_runs_agreement_prints_the_two_metrics_verdicts(cli: Cli, project: str) 
     assert [found[k] for k in ("both_passed", "only_a_passed", "only_b_passed", "both_failed")] == [1, 1, 1, 1]
     same = cli("runs", "agreement", run.id, "short", "short")
     assert one_error_line(same) == "error: metric_a and metric_b are the same metric (short): name two"
+    spread = json.loads(cli("runs", "distribution", run.id, "--json").stdout)
+    assert [(m["name"], [(b["label"], b["count"]) for b in m["buckets"]]) for m in spread] == [
+        ("short", [("fail", 2), ("pass", 2)]),
+        ("digits", [("fail", 2), ("pass", 2)]),
+    ]
+    drawn = cli("runs", "distribution", run.id)
+    assert drawn.returncode == 0 and "short (boolean, 4 scored)" in drawn.stdout and "█" * 30 in drawn.stdout
 
 
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
