@@ -744,6 +744,28 @@ async def test_a_metrics_earlier_version_is_shown_compared_and_restored(
     assert re.fullmatch(r"/projects/[-\w]+/metrics/[-\w]+\?version=\d+", await link.get_attribute("href") or "")
 
 
+async def test_a_metrics_page_lists_the_runs_scored_with_it_and_their_versions(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    concise = world.a.ids.metric_ids[2]  # the candidate run was re-scored with its version 2
+    baseline, candidate = world.a.runs
+    await page.goto(f"/projects/{world.a.project_id}/metrics/{concise}")
+    rows = page.locator("#recent-runs tbody tr")
+    shown = await rows.evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert shown.index(candidate) < shown.index(baseline)  # newest first
+    async with stack.client(world.a.key) as client:
+        history = await client.run_history(world.a.project_id, [concise])
+    values = {p.run_id: p.value for p in history.series[0].points}
+    for run_id, version, rescore in ((baseline, "v1", 1), (candidate, "v2", 0)):
+        cells = rows.locator(f"xpath=self::*[@data-run='{run_id}']").locator("td")
+        assert (await cells.nth(1).locator("a").first.inner_text(), await cells.nth(2).inner_text()) == (
+            version,
+            f"{values[run_id]:.1f}%",
+        )
+        assert await cells.nth(1).locator("a", has_text="re-score").count() == rescore  # only an older version
+    await screenshot(page, "metric-recent-runs")
+
+
 async def test_a_metric_group_made_on_the_metrics_page_kicks_off_its_metrics(
     page: Page, stack: Stack, world: ConsoleWorld
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import query_pb2 as qpb
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +25,9 @@ from services.console.metric_form import (
     update_request,
 )
 from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+
+# The runs a metric's page lists: the most recent scored with it.
+RECENT_RUNS = 10
 
 
 async def metric_of_project(api: Api, project_id: str, metric_id: str) -> cpb.MetricWithVersions:
@@ -96,6 +100,13 @@ def routes(console: Console) -> list[Route]:
         metric_id = request.path_params.get("metric_id")
         loads = {"metric": metric_of_project(api, project_id, metric_id)} if metric_id else {}
         data = await console.project_page(request, api, project_id, loads)
+        history = None
+        if metric_id:  # the runs scored with it lately, and with which version (once it is known to be ours)
+            history = await api.call(
+                api.stubs.query.GetRunHistory,
+                qpb.GetRunHistoryRequest(project_id=project_id, metrics=[metric_id], limit=RECENT_RUNS),
+                qpb.GetRunHistoryResponse,
+            )
         metric: cpb.MetricWithVersions | None = data.get("metric")
         shown = previous = None
         if metric is not None:
@@ -115,6 +126,8 @@ def routes(console: Console) -> list[Route]:
             "previous": previous,
             "changes": metric_versions.changes(previous, shown) if shown and previous else [],
             "old_version": shown is not None and metric is not None and shown.version != metric.metric.version,
+            "version_numbers": {v.version_id: v.version for v in metric.versions} if metric else {},
+            "recent_runs": list(reversed(history.series[0].points)) if history else [],
         }
         return console.render(request, "metric.html", context, status_code=status_code)
 
