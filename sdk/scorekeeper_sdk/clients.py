@@ -394,6 +394,7 @@ class Scorekeeper:
     score_distribution = _Call(AsyncScorekeeper.score_distribution)
     export_run = _Iterate(AsyncScorekeeper.export_run)
     export_run_to = _Call(AsyncScorekeeper.export_run_to)
+    export_records = _Iterate(AsyncScorekeeper.export_records)
     # -- playground
     try_prompt = _Call(AsyncScorekeeper.try_prompt)
     get_try = _Call(AsyncScorekeeper.get_try)

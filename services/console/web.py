@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +17,7 @@ from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from services.console.backend import Api, Stubs
 from services.console.security import CSRF_FIELD, CSRF_HEADER, CsrfRejected, Security
@@ -126,6 +126,28 @@ def redirect(url: str, request: Request | None = None) -> Response:
     if request is not None and request.headers.get("hx-request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
+
+
+# Downloads the console streams from the API: (media type, file suffix) by export format.
+EXPORTS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson", "jsonl")}
+
+
+async def download(chunks: AsyncIterator[Any], media_type: str, filename: str) -> StreamingResponse:
+    """An export streamed from the API as a file download. Its first chunk is read before answering,
+    so a refusal is still an error page, not a cut file."""
+    first = await anext(aiter(chunks), None)
+
+    async def body() -> AsyncIterator[bytes]:
+        if first is not None and first.data:
+            yield first.data
+        async for chunk in chunks:
+            if chunk.data:
+                yield chunk.data
+
+    quoted = filename.replace('"', "")
+    return StreamingResponse(
+        body(), media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{quoted}"'}
+    )
 
 
 def api_message(exc: grpc.aio.AioRpcError) -> str:

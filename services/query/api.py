@@ -17,6 +17,7 @@ from services.query.db import Reader
 from services.query.distribution import DistributionReads
 from services.query.export import ExportReads
 from services.query.history import HistoryReads
+from services.query.records.export import RecordExport
 from services.query.records.reads import RecordReads
 from services.query.reviews import ReviewReads
 from services.query.runs import RunReads
@@ -34,6 +35,7 @@ class QueryApi:
         self._agreement = AgreementReads(reader)
         self._distribution = DistributionReads(reader)
         self._export = ExportReads(reader)
+        self._record_export = RecordExport(reader, self._records)
         self._reviews = ReviewReads(reader)
 
     async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
@@ -62,6 +64,9 @@ class QueryApi:
 
     def export_run(self, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunChunk]:
         return self._export.export_run(request)
+
+    def export_records(self, request: pb.ExportRecordsRequest) -> AsyncIterator[pb.ExportRunChunk]:
+        return self._record_export.export_records(request)
 
     async def list_review_queues(self, request: rpb.ListReviewQueuesRequest) -> rpb.ListReviewQueuesResponse:
         return await self._reviews.list_review_queues(request)

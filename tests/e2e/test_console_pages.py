@@ -4,6 +4,8 @@ back / forward through filtered tables."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import AsyncIterator
@@ -163,6 +165,28 @@ async def test_records_page_search_and_score_filter(page: Page, stack: Stack, wo
     for text in await page.locator("#records-table tbody tr td:nth-child(3)").all_inner_texts():
         assert "capital" in text.lower()
     await screenshot(page, "records-page-filtered")
+
+
+async def test_the_records_a_filter_matches_download_as_csv(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    exact = world.a.ids.metric_ids[0]
+    await page.goto(f"/projects/{world.a.project_id}/records?search=capital&cond_metric={exact}&cond_op=passed")
+    await page.click("#records-export summary")
+    assert await page.locator("#records-export summary").inner_text() == "Export the matching records"
+    async with page.expect_download() as download_info:
+        await page.click("#records-export >> text=Export as CSV")
+    download = await download_info.value
+    assert download.suggested_filename == "records.csv"
+    rows = list(csv.DictReader(io.StringIO((await download.path()).read_text())))
+    async with stack.sdk(world.a.key) as sdk:
+        matching = [
+            r.id
+            async for r in sdk.list_records(project_id=world.a.project_id, search="capital", where=[f"{exact}:passed"])
+        ]
+        # Two runs' records, one file: the run column says whose each is.
+        by_run = {r.id: r.run_id async for r in sdk.list_records(project_id=world.a.project_id, search="capital")}
+    assert [r["record_id"] for r in rows] == matching and len(matching) > 1
+    assert {r["run_id"] for r in rows} == {by_run[rid] for rid in matching}
+    assert {r["exact answer passed"] for r in rows} == {"true"}
 
 
 async def test_the_records_a_filter_matches_go_into_a_testset_once(

@@ -3,6 +3,9 @@ gRPC and HTTP, checked against the plan in tests/support/query_seed.py."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
 from typing import Any
 
@@ -12,7 +15,11 @@ import pytest
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
+from services.query.api import QueryApi
+from services.query.records import export as record_export
+from shared.db.pool import create_pool
 from shared.devstack.stack import Stack
+from shared.edge.convert import struct_to_dict
 from tests.support import query_seed
 from tests.support.query_records import expected_where, listed, plan, record_keys, value
 from tests.support.query_seed import PLANS, Seeded
@@ -298,3 +305,49 @@ async def test_bad_filters_over_http_are_400_naming_the_problem(stack: Stack, se
             assert response.json() == {"error": {"code": "INVALID_ARGUMENT", "message": message}}
         unknown = await http.get(f"/v1/projects/{seeded.project_id}/records", params={"colour": "red"})
         assert unknown.json()["error"]["message"] == "unknown query parameter 'colour'"
+
+
+async def _exported(http: Any, project: str, **params: Any) -> Any:
+    response = await http.get(f"/v1/projects/{project}/records:export", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def test_a_records_export_holds_what_the_list_holds(
+    stack: Stack, client: Client, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = seeded.project_id
+    failed = [r.id for r in await listed(client, project_id=project, where=["exact:failed"])]
+    async with stack.http(stack.query_http) as http:
+        response = await _exported(http, project, where="exact:failed")
+        assert response.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        names = sorted(m[0] for m in query_seed.METRICS)
+        assert list(rows[0])[:3] == ["record_id", "run_id", "testcase_id"]
+        assert list(rows[0])[-3 * len(names) :] == [c for n in names for c in (n, f"{n} passed", f"{n} reasoning")]
+        assert [r["record_id"] for r in rows] == failed and len(failed) == 7
+        assert {r["exact passed"] for r in rows} == {"false"}
+        one = await client.get_record(failed[0])
+        assert (rows[0]["run_id"], json.loads(rows[0]["inputs"])) == (one.run_id, struct_to_dict(one.inputs))
+
+        lines = (await _exported(http, project, search="capital", order_by="latency_ms", limit=3, format="jsonl")).text
+        firsts = [r.id for r in await listed(client, project_id=project, search="capital", order_by="latency_ms")][:3]
+        assert [json.loads(line)["id"] for line in lines.splitlines()] == firsts
+        assert set(json.loads(lines.splitlines()[0])["scores"]) <= set(names)
+
+        for params, message in (
+            ({"where": "nope:failed"}, f"score condition: unknown metric 'nope' in project {project}"),
+            ({"format": "xlsx"}, "format must be csv or jsonl, got 'xlsx'"),
+            ({"limit": -1}, "limit must not be negative"),
+        ):
+            refused = await http.get(f"/v1/projects/{project}/records:export", params=params)
+            assert (refused.status_code, refused.json()["error"]["message"]) == (400, message)
+
+    # Page after page (here of 4 records): every record once, in the list's order.
+    monkeypatch.setattr(record_export, "EXPORT_PAGE", 4)
+    async with create_pool(stack.database_url) as pool:
+        request = qpb.ExportRecordsRequest(project_id=project, order_by="latency_ms desc", format="jsonl")
+        chunks = [c async for c in QueryApi(pool, "http://q").export_records(request)]
+    assert len(chunks) > 3  # the content type, then one chunk per page
+    exported = [json.loads(line)["id"] for c in chunks for line in c.data.decode().splitlines()]
+    assert exported == [r.id for r in await listed(client, project_id=project, order_by="latency_ms desc")]

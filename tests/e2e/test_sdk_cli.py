@@ -211,7 +211,7 @@ def test_runs_archive_and_unarchive(cli: Cli, project: str) -> None:
     assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
 
 
-def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, project: str) -> None:
+def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, project: str, tmp_path: Path) -> None:
     outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
         testset = client.create_testset(project, "agreed", [{"question": o} for o in outputs], inputs=["question"])
@@ -239,6 +239,16 @@ def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, pro
     ]
     drawn = cli("runs", "distribution", run.id)
     assert drawn.returncode == 0 and "short (boolean, 4 scored)" in drawn.stdout and "█" * 30 in drawn.stdout
+    # The run's records, exported across the project's filters: JSONL to stdout, CSV to a file.
+    lines = cli("records", "export", "--run", run.id, "--format", "jsonl", "--where", "short:passed").stdout
+    assert sorted(json.loads(line)["outputs"]["response"] for line in lines.splitlines()) == ["12", "abc"]
+    written = cli("records", "export", "--run", run.id, "-o", str(tmp_path / "records.csv"), "--limit", "3")
+    assert written.returncode == 0 and written.stderr.startswith("wrote ")
+    rows = list(csv.DictReader((tmp_path / "records.csv").open()))
+    assert len(rows) == 3 and {r["run_id"] for r in rows} == {run.id}
+    assert {r["digits passed"] for r in rows} <= {"true", "false"}
+    bad = cli("records", "export", "--format", "xlsx")
+    assert one_error_line(bad) == "error: --format must be one of csv, jsonl, got 'xlsx'"
 
 
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:

@@ -191,6 +191,40 @@ class ReadOperations(Operations):
             if chunk.data:
                 yield chunk.data
 
+    async def export_records(
+        self,
+        project_id: str,
+        *,
+        run_ids: Sequence[str] = (),
+        testcase_id: str = "",
+        statuses: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        where: Sequence[str] = (),
+        search: str = "",
+        order_by: str = "",
+        format: str = "csv",
+        limit: int = 0,
+    ) -> AsyncIterator[bytes]:
+        """The records ``list_records(project_id=…)`` would list with these filters, across the
+        project's runs, as CSV or JSONL, chunk by chunk (``limit``: at most that many; 0 every one)."""
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be csv or jsonl, got {format!r}")
+        request = qpb.ExportRecordsRequest(
+            project_id=project_id,
+            run_ids=list(run_ids),
+            testcase_id=testcase_id,
+            statuses=list(statuses),
+            tags=list(tags),
+            where=list(where),
+            search=search,
+            order_by=order_by,
+            format=format,
+            limit=limit,
+        )
+        async for chunk in self._transport.server_stream(path(QUERY, "ExportRecords"), request, qpb.ExportRunChunk):
+            if chunk.data:
+                yield chunk.data
+
     async def export_run_to(self, run_id: str, file: str | Path, format: str = "csv") -> int:
         """Writes the export to ``file``; returns the bytes written."""
         written = 0

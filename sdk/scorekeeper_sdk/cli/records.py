@@ -4,17 +4,21 @@ some runs) searched and filtered by score, e.g. what failed a metric in the run 
 from __future__ import annotations
 
 import json
+import sys
 from itertools import islice
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Column, Table
 from rich.text import Text
 
+from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.views import Record
 
-records = typer.Typer(help="Records: search and filter them across runs.", no_args_is_help=True)
+records = typer.Typer(help="Records: search, filter and export them across runs.", no_args_is_help=True)
 app.add_typer(records, name="records")
 
 STATUSES = ("pending", "completed", "errored")
@@ -44,20 +48,29 @@ def verdicts(record: Record) -> str:
     return ", ".join(shown)
 
 
+# The Records page's filters, as options of `records list` and `records export`.
+RunOption = Annotated[list[str] | None, typer.Option(help="Only this run's records (an id); repeat for several.")]
+SearchOption = Annotated[str, typer.Option(help='Words in inputs, outputs, expected ("a phrase", or, -word).')]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option(help="A score condition: METRIC:passed|failed|errored or METRIC:lt|gt|eq:N; repeat to AND."),
+]
+StatusOption = Annotated[list[str] | None, typer.Option(help=f"One of {', '.join(STATUSES)}; repeat for several.")]
+TagOption = Annotated[list[str] | None, typer.Option(help="Records with this tag; repeat for several.")]
+OrderOption = Annotated[
+    str, typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "score.METRIC_ID" …')
+]
+
+
 @records.command("list")
 def records_list(
     ctx: typer.Context,
-    run: Annotated[list[str] | None, typer.Option(help="Only this run's records (an id); repeat for several.")] = None,
-    search: Annotated[str, typer.Option(help='Words in inputs, outputs, expected ("a phrase", or, -word).')] = "",
-    where: Annotated[
-        list[str] | None,
-        typer.Option(help="A score condition: METRIC:passed|failed|errored or METRIC:lt|gt|eq:N; repeat to AND."),
-    ] = None,
-    status: Annotated[list[str] | None, typer.Option(help=f"One of {', '.join(STATUSES)}; repeat for several.")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Records with this tag; repeat for several.")] = None,
-    order: Annotated[
-        str, typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "score.METRIC_ID" …')
-    ] = "created_at desc",
+    run: RunOption = None,
+    search: SearchOption = "",
+    where: WhereOption = None,
+    status: StatusOption = None,
+    tag: TagOption = None,
+    order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=1, help="Records to show.")] = 20,
     as_json_: JsonOption = False,
 ) -> None:
@@ -95,3 +108,44 @@ def records_list(
     if more:
         st.err.print(f"the first {limit} records that match; --limit shows more, --json every field", highlight=False)
     return None
+
+
+@records.command("export")
+def records_export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-': stdout).")] = Path("-"),
+    format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+    run: RunOption = None,
+    search: SearchOption = "",
+    where: WhereOption = None,
+    status: StatusOption = None,
+    tag: TagOption = None,
+    order: OrderOption = "created_at desc",
+    limit: Annotated[int, typer.Option(min=0, help="At most this many records (0: every one).")] = 0,
+) -> None:
+    """Every record the filters match, across the project's runs, as CSV or JSONL (streamed): a
+    run id column, and a value / passed / reasoning trio per metric of the project."""
+    st = state(ctx)
+    if format not in EXPORT_FORMATS:
+        raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+    chunks = st.client.export_records(
+        st.project_id(),
+        run_ids=run or (),
+        search=search,
+        where=where or (),
+        statuses=status or (),
+        tags=tag or (),
+        order_by=order,
+        format=format,
+        limit=limit,
+    )
+    if str(output) == "-":
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    written = 0
+    with output.open("wb") as handle:
+        for chunk in chunks:
+            written += handle.write(chunk)
+    st.err.print(f"wrote {written} bytes to {output}", highlight=False)

@@ -18,7 +18,7 @@ from services.console.backend import Api
 from services.console.pages.run import run_of_project, scores_by_metric
 from services.console.record_filters import CONDITION_OPS, ORDERS, RECORD_STATUSES, RecordFilters
 from services.console.reviewer import remember, reviewer, typed_name
-from services.console.web import Console, api_message, redirect
+from services.console.web import EXPORTS, Console, PageNotFound, api_message, download, redirect
 
 # Runs offered in the Records page's run filter: the newest ones.
 RUN_CHOICES = 50
@@ -176,8 +176,27 @@ def routes(console: Console) -> list[Route]:
     async def records_page(request: Request) -> Response:
         return console.render(request, "records.html", await records_context(console, request, console.api(request)))
 
+    async def export(request: Request) -> Response:
+        """The records the page's filters match, every page of them, as a CSV or JSONL download."""
+        project_id, fmt = request.path_params["project_id"], request.path_params["format"]
+        if fmt not in EXPORTS:
+            raise PageNotFound
+        api = console.api(request)
+        metrics = await api.call(
+            api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+        )
+        fields = RecordFilters.parse(request.query_params, {m.id for m in metrics.metrics}).request_fields()
+        fields.pop("page_token")
+        chunks = api.stream(
+            api.stubs.query.ExportRecords,
+            qpb.ExportRecordsRequest(project_id=project_id, format=fmt, **fields),  # type: ignore[arg-type]
+        )
+        media_type, suffix = EXPORTS[fmt]
+        return await download(chunks, media_type, f"records.{suffix}")
+
     return [
         Route("/projects/{project_id}/records", records_page),
+        Route("/projects/{project_id}/records-export.{format}", export),
         Route("/projects/{project_id}/records/{record_id}", record_page, methods=["GET"]),
         Route("/projects/{project_id}/records/{record_id}/review", review, methods=["POST"]),
     ]

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, Condition, RecordFilters
-from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+from services.console.web import EXPORTS, INPUT_ERRORS, Console, PageNotFound, api_message, download, redirect
 from shared.run_status import ARCHIVABLE, RETRYABLE
 from shared.run_status import TERMINAL as FINAL_STATUSES
 from shared.system_kinds import SYSTEM_KINDS
-
-EXPORTS = {"csv": ("text/csv; charset=utf-8", "csv"), "jsonl": ("application/x-ndjson", "jsonl")}
 
 
 async def run_of_project(api: Api, project_id: str, run_id: str) -> qpb.RunView:
@@ -234,22 +232,8 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         await run_of_project(api, project_id, run_id)
         chunks = api.stream(api.stubs.query.ExportRun, qpb.ExportRunRequest(run_id=run_id, format=fmt))
-        # The first chunk is read before answering, so an error is still a page, not a cut file.
-        first = await anext(aiter(chunks), None)
-
-        async def body() -> AsyncIterator[bytes]:
-            if first is not None and first.data:
-                yield first.data
-            async for chunk in chunks:
-                if chunk.data:
-                    yield chunk.data
-
         media_type, suffix = EXPORTS[fmt]
-        return StreamingResponse(
-            body(),
-            media_type=media_type,
-            headers={"Content-Disposition": f'attachment; filename="run-{run_id}.{suffix}"'},
-        )
+        return await download(chunks, media_type, f"run-{run_id}.{suffix}")
 
     base = "/projects/{project_id}/runs/{run_id}"
     return [

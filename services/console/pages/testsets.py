@@ -11,11 +11,11 @@ import grpc
 from scorekeeper.v1 import testsets_pb2 as tpb
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+from services.console.web import EXPORTS, INPUT_ERRORS, Console, PageNotFound, api_message, download, redirect
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 UPLOAD_CHUNK = 64 * 1024
@@ -206,21 +206,7 @@ def routes(console: Console) -> list[Route]:
             api.stubs.testsets.ExportTestcases,
             tpb.ExportTestcasesRequest(testset_id=testset_id, version=version, format="csv"),
         )
-        first = await anext(aiter(chunks), None)
-
-        async def body() -> AsyncIterator[bytes]:
-            if first is not None and first.data:
-                yield first.data
-            async for chunk in chunks:
-                if chunk.data:
-                    yield chunk.data
-
-        name = f"{testset.name}-v{testset.version}.csv".replace('"', "")
-        return StreamingResponse(
-            body(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return await download(chunks, EXPORTS["csv"][0], f"{testset.name}-v{testset.version}.csv")
 
     base = "/projects/{project_id}/testsets"
     return [
