@@ -467,3 +467,48 @@ async def test_a_float_metrics_scores_are_drawn_by_bin(page: Page, stack: Stack,
     # A run of boolean metrics only has nothing to spread.
     await page.goto(f"/projects/{world.a.project_id}/runs/{world.a.runs[0]}")
     assert await page.locator("#distributions").count() == 0
+
+
+async def test_ticked_runs_are_archived_together_and_one_still_running_is_refused(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    ids = world.a.ids
+    async with stack.sdk(world.a.key) as sdk:
+        junk = [await sdk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1])]
+        junk.append(await sdk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1]))
+        for run in junk:
+            await sdk.wait_for_run(run.id, timeout_s=60)
+        uploader = await sdk.create_system_version_by_name(ids.project_id, "uploader", "sdk")
+        waiting = await sdk.create_run(ids.project_id, ids.testset_id, uploader.id, ids.metric_ids[:1])
+    runs_url = f"/projects/{world.a.project_id}/runs"
+    await page.goto(runs_url)
+    assert await page.locator(f"tr[data-run='{waiting.id}'] input[type=checkbox]").count() == 0  # still executing
+    for run in junk:
+        await page.check(f"tr[data-run='{run.id}'] input[type=checkbox]")
+    # A run ticked elsewhere (say, in another tab) that has not finished is refused, not archived.
+    await page.evaluate(
+        "id => document.querySelector('#bulk-archive').insertAdjacentHTML("
+        "'beforeend', `<input type=hidden name=run value=${id}>`)",
+        waiting.id,
+    )
+    await page.click("#bulk-archive button[type=submit]")
+    await page.locator("#bulk-archived").wait_for()
+    assert await page.locator("#bulk-archived").inner_text() == "Archived 2 runs: they are in Archived runs."
+    assert await page.locator(".flash.error").inner_text() == (
+        f"run {waiting.id} is awaiting_execution: cancel it, or let it finish, before archiving it"
+    )
+    listed = await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert not {r.id for r in junk} & set(listed) and waiting.id in listed
+    await page.goto(f"{runs_url}?archived=1")
+    archived = await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert set(archived) >= {r.id for r in junk}
+    await page.check(f"tr[data-run='{junk[0].id}'] input[type=checkbox]")
+    await page.click("#bulk-archive button[type=submit]")
+    await page.locator("#bulk-archived").wait_for()
+    assert await page.locator("#bulk-archived").inner_text() == "Unarchived 1 run."
+    assert junk[0].id not in await page.locator("#runs-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.run)"
+    )
+    await screenshot(page, "runs-archived")
+    async with stack.sdk(world.a.key) as sdk:
+        await sdk.cancel_run(waiting.id)

@@ -6,20 +6,24 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
 
+import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import runs_pb2 as rpb
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
-from services.console.web import Console
+from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
 from shared.run_status import ALL as RUN_STATUSES
-from shared.run_status import SOURCES
+from shared.run_status import ARCHIVABLE, SOURCES
 
 # Charts shown when the visitor has picked none: the metrics of the newest run, at most this many.
 DEFAULT_CHARTS = 4
+# Runs archived or unarchived at once from the list (a page holds fewer).
+BULK_RUNS = 200
 
 
 def routes(console: Console) -> list[Route]:
@@ -86,6 +90,10 @@ def routes(console: Console) -> list[Route]:
                 **data,
                 "runs": page.runs,
                 "archived": archived,
+                "archivable": ARCHIVABLE,
+                "archived_now": params.get("archived_now", ""),
+                "unarchived_now": params.get("unarchived_now", ""),
+                "refused": params.getlist("refused")[:BULK_RUNS],
                 "monitor": {"id": monitor, "name": next((r.monitor_name for r in page.runs), "")} if monitor else None,
                 "sources": sources,
                 "statuses": statuses,
@@ -98,4 +106,32 @@ def routes(console: Console) -> list[Route]:
             },
         )
 
-    return [Route("/projects/{project_id}/runs", runs_page)]
+    async def archive_chosen(request: Request) -> Response:
+        """Archive (or, from the archived runs, unarchive) the runs ticked in the list, one call
+        each; the list then says how many were, and why any was not."""
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        unarchive = form.get("action") == "unarchive"
+        chosen = [str(v) for v in form.getlist("run")][:BULK_RUNS]
+        rpc, message = ("UnarchiveRun", rpb.UnarchiveRunRequest) if unarchive else ("ArchiveRun", rpb.ArchiveRunRequest)
+        done, refused = 0, []
+        for run_id in chosen:
+            try:
+                await api.call(getattr(api.stubs.runs, rpc), message(run_id=run_id), rpb.Run)
+                done += 1
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in CHOICE_ERRORS:
+                    raise
+                refused.append(api_message(exc))
+        outcome = urlencode(
+            [("archived", "1")] * unarchive
+            + [(f"{'un' * unarchive}archived_now", done)]
+            + [("refused", r) for r in refused]
+        )
+        return redirect(f"/projects/{project_id}/runs?{outcome}")
+
+    return [
+        Route("/projects/{project_id}/runs", runs_page),
+        Route("/projects/{project_id}/runs/archive", archive_chosen, methods=["POST"]),
+    ]
