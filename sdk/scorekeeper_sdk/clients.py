@@ -330,6 +330,7 @@ class Scorekeeper:
     list_projects = _Call(AsyncScorekeeper.list_projects)
     get_project = _Call(AsyncScorekeeper.get_project)
     create_project = _Call(AsyncScorekeeper.create_project)
+    update_project = _Call(AsyncScorekeeper.update_project)
     list_metrics = _Call(AsyncScorekeeper.list_metrics)
     get_metric = _Call(AsyncScorekeeper.get_metric)
     get_metric_versions = _Call(AsyncScorekeeper.get_metric_versions)

@@ -303,6 +303,24 @@ async def run_bench(
     if wanted("CompareRuns"):
         rows.append(("CompareRuns (100 testcases)", await timed("CompareRuns", compare_runs, max(20, repeats // 4))))
 
+    # What a run's scores say beyond their means, on the largest run: every score of it is read.
+    big = str(w.big_run.id)
+    pinned = [m.metric_id for m in (await client.get_run(big)).metrics]
+    spread = qpb.GetScoreDistributionRequest(run_id=big)
+    agree = qpb.GetMetricAgreementRequest(run_id=big, metric_a=pinned[0], metric_b=pinned[-1])
+    for name, call in (
+        (
+            f"GetScoreDistribution ({w.big_run.records:,}-record run)",
+            lambda: stub.GetScoreDistribution(spread, timeout=TIMEOUT_S),
+        ),
+        (
+            f"GetMetricAgreement ({w.big_run.records:,}-record run)",
+            lambda: stub.GetMetricAgreement(agree, timeout=TIMEOUT_S),
+        ),
+    ):
+        if wanted(name.split(" (")[0]):
+            rows.append((name, await timed(name, call, max(20, repeats // 4))))
+
     exports = []
     for fmt in [f for f in ("csv", "jsonl") if wanted(f"ExportRun {f}")]:
         print(f"  ExportRun {fmt} of the {w.big_run.records:,}-record run x {export_repeats} …", flush=True)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from scorekeeper.v1 import monitors_pb2 as mpb
 
-from scorekeeper_sdk import Client
+from scorekeeper_sdk import Client, InvalidArgument
 from scorekeeper_sdk.client import cpb, ppb
 from scorekeeper_sdk.exact_json import struct
 from shared.auth.access import Role
@@ -123,7 +123,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 66
+    assert len(RPCS) == 67
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -131,6 +131,7 @@ async def test_every_rpc_names_a_role() -> None:
         "ListApiKeys",
         "RevokeApiKey",
         "DeleteTestset",
+        "UpdateProject",
     }
     assert all(
         r is Role.READ
@@ -169,8 +170,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 32 writes + 4 admin RPCs + CreateProject; write: 5 (keys, deletes, projects); admin: 1
-    assert checked == 37 + 5 + 1
+    # read: 32 writes + 5 admin RPCs + CreateProject; write: 6 (keys, deletes, projects); admin: 1
+    assert checked == 38 + 6 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -180,7 +181,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 63
+    assert len(scoped) == 64
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -228,6 +229,29 @@ async def test_roles_allow_what_they_name(stack: Stack, world: World) -> None:
             await admin.create_api_key(ids["project"], "x", "owner")
         assert bad_role.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "role must be one of read, write, admin" in (bad_role.value.details() or "")
+
+
+async def test_a_projects_admin_renames_and_describes_it(stack: Stack, world: World) -> None:
+    project = world.a.ids["project"]
+    async with stack.sdk(world.a.keys["admin"]) as admin:
+        renamed = await admin.update_project(project, name="project A, renamed", description="the console's tests")
+        assert (renamed.name, renamed.description) == ("project A, renamed", "the console's tests")
+        described = await admin.update_project(project, description="")  # the name is kept
+        assert (described.name, described.description) == ("project A, renamed", "")
+        with pytest.raises(InvalidArgument, match="name must not be empty"):
+            await admin.update_project(project, name="  ")
+        assert (await admin.update_project(project, name="project A")).name == "project A"
+    async with httpx.AsyncClient(timeout=30) as http:
+        answered = await http.patch(
+            f"{stack.orchestrator_http}/v1/projects/{project}",
+            json={"description": "over HTTP"},
+            headers={"Authorization": f"Bearer {world.a.keys['admin']}"},
+        )
+    assert (answered.status_code, answered.json()["name"], answered.json()["description"]) == (
+        200,
+        "project A",
+        "over HTTP",
+    )
 
 
 async def test_a_revoked_key_stops_working_on_both_services_and_use_is_recorded(stack: Stack, world: World) -> None:
@@ -292,4 +316,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 69
+    assert routes == 70

@@ -982,6 +982,26 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
             await reader.goto(f"/projects/{world.a.project_id}/runs")
             assert "/sign-in" in reader.url
 
+        # The project renamed and described here; an empty name refused with what was typed kept.
+        await page.goto(keys)
+        await page.click("#project-settings summary")
+        await page.fill("#project-form input[name=name]", " ")
+        await page.fill("#project-form input[name=description]", "answers about capitals")
+        await page.click("#project-form button[type=submit]")
+        assert await page.locator(".flash.error").inner_text() == "Nothing was saved: name must not be empty"
+        assert await page.locator("#project-form input[name=description]").input_value() == "answers about capitals"
+        await page.fill("#project-form input[name=name]", "console A (renamed)")
+        await page.click("#project-form button[type=submit]")
+        await page.locator("#project-saved").wait_for()
+        assert await page.locator(".switcher select option:checked").inner_text() == "console A (renamed)"
+        async with stack.client() as instance:
+            (project,) = [p for p in await instance.list_projects() if p.id == world.a.project_id]
+            assert (project.name, project.description) == ("console A (renamed)", "answers about capitals")
+        await page.click("#project-settings summary")
+        await page.fill("#project-form input[name=name]", "console A")  # as the other tests know it
+        await page.click("#project-form button[type=submit]")
+        await page.locator("#project-saved").wait_for()
+
 
 async def test_an_admin_deletes_a_testset_and_its_runs_stay(
     browser: Browser, stack: Stack, world: ConsoleWorld

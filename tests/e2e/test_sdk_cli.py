@@ -251,6 +251,17 @@ def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, pro
     assert one_error_line(bad) == "error: --format must be one of csv, jsonl, got 'xlsx'"
 
 
+def test_projects_update_renames_and_describes_the_project(cli: Cli, project: str) -> None:
+    name = json.loads(cli("projects", "list", "--json").stdout)[0]["name"]
+    done = cli("projects", "update", "--description", "CLI tests")
+    assert (done.returncode, done.stdout.strip()) == (0, f"project {project}: {name!r}, 'CLI tests'")
+    assert json.loads(cli("projects", "list", "--json").stdout)[0]["description"] == "CLI tests"
+    nothing = cli("projects", "update")
+    assert one_error_line(nothing) == "error: give --name and / or --description"
+    empty = cli("projects", "update", "--name", "")
+    assert one_error_line(empty) == "error: name must not be empty"
+
+
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
     metrics = cli("metrics", "list", "--json")
     assert metrics.returncode == 0 and [m["name"] for m in json.loads(metrics.stdout)] == ["exact"]

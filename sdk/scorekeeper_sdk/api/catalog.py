@@ -52,6 +52,17 @@ class CatalogOperations(Operations):
         request = cpb.CreateProjectRequest(name=name, description=description)
         return from_proto(Project, await self._unary(CATALOG, "CreateProject", request, cpb.Project, creates=True))
 
+    async def update_project(
+        self, project_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Project:
+        """Rename the project or change its description (the project's admin role)."""
+        request = cpb.UpdateProjectRequest(project_id=project_id)
+        if name is not None:
+            request.name = name
+        if description is not None:
+            request.description = description
+        return from_proto(Project, await self._unary(CATALOG, "UpdateProject", request, cpb.Project))
+
     # -- metrics ------------------------------------------------------------------------------
 
     async def list_metrics(self, project_id: str) -> list[Metric]:

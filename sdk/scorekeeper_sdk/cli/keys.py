@@ -100,3 +100,17 @@ def projects_create(
     st = state(ctx)
     made = st.client.create_project(name, description)
     st.out.print(f"created project {made.name!r} ({made.id})", highlight=False)
+
+
+@projects.command("update")
+def projects_update(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    description: Annotated[str | None, typer.Option(help="A new description.")] = None,
+) -> None:
+    """Rename the project (--project, or the key's), or change its description (the admin role)."""
+    st = state(ctx)
+    if name is None and description is None:
+        raise CliError("give --name and / or --description")
+    updated = st.client.update_project(st.project_id(), name=name, description=description)
+    st.out.print(f"project {updated.id}: {updated.name!r}, {updated.description!r}", highlight=False)

@@ -1,5 +1,5 @@
-"""A project's API keys (admin role): list, create (the secret shown once), revoke; and a new
-project (the instance admin key)."""
+"""A project's API keys (admin role): list, create (the secret shown once), revoke; the project's
+name and description (admin role); and a new project (the instance admin key)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def routes(console: Console) -> list[Route]:
             "error": "",
             "yours": lambda key: visitor.startswith(key.prefix + "_"),
             "revoked": request.query_params.get("revoked", ""),
+            "project_saved": request.query_params.get("project") == "saved",
+            "project_values": {},
+            "project_error": "",
             **extra,
         }
         return console.render(request, "keys.html", context, status_code=status_code)
@@ -81,6 +84,24 @@ def routes(console: Console) -> list[Route]:
         revoked = await api.call(api.stubs.access.RevokeApiKey, apb.RevokeApiKeyRequest(key_id=key_id), apb.ApiKey)
         return redirect(f"/projects/{project_id}/keys?revoked={revoked.id}")
 
+    async def update_project(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        project_id = request.path_params["project_id"]
+        values = {"name": str(form.get("name", "")), "description": str(form.get("description", ""))}
+        try:
+            await api.call(
+                api.stubs.catalog.UpdateProject,
+                cpb.UpdateProjectRequest(project_id=project_id, name=values["name"], description=values["description"]),
+                cpb.Project,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            extra = {"project_values": values, "project_error": f"Nothing was saved: {api_message(exc)}"}
+            return await keys_page(request, api, extra, 400)
+        return redirect(f"/projects/{project_id}/keys?project=saved")
+
     async def create_project(request: Request) -> Response:
         form = await console.form(request)
         api = console.api(request)
@@ -105,5 +126,6 @@ def routes(console: Console) -> list[Route]:
         Route(base, list_keys, methods=["GET"]),
         Route(base, create_key, methods=["POST"]),
         Route(base + "/{key_id}/revoke", revoke_key, methods=["POST"]),
+        Route("/projects/{project_id}/settings", update_project, methods=["POST"]),
         Route("/projects", create_project, methods=["POST"]),
     ]

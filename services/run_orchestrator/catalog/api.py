@@ -53,6 +53,15 @@ class CatalogApi:
         rows = await self._catalog.projects(None if principal.project_id is None else [principal.project_id])
         return pb.ListProjectsResponse(projects=[project_pb(r) for r in rows])
 
+    async def update_project(self, request: pb.UpdateProjectRequest) -> pb.Project:
+        pid = await self.project(request.project_id)
+        name = checked(rules.require_name, request.name) if request.HasField("name") else None
+        description = request.description if request.HasField("description") else None
+        row = await self._catalog.update_project(pid, name, description)
+        if row is None:
+            raise not_found(f"project {request.project_id} does not exist")
+        return project_pb(row)
+
     async def get_project(self, request: pb.GetProjectRequest) -> pb.Project:
         row = await self._catalog.get_project(parse_uuid(request.project_id, "project_id"))
         if row is None:

@@ -40,6 +40,18 @@ class CatalogRepository:
             return await self._pool.fetch("SELECT * FROM projects ORDER BY name, id")
         return await self._pool.fetch("SELECT * FROM projects WHERE id = ANY($1::uuid[]) ORDER BY name, id", ids)
 
+    async def update_project(
+        self, project_id: uuid.UUID, name: str | None, description: str | None
+    ) -> asyncpg.Record | None:
+        """The project renamed or re-described (None keeps a field); None when it does not exist."""
+        return await self._pool.fetchrow(
+            "UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description)"
+            " WHERE id = $1 RETURNING *",
+            project_id,
+            name,
+            description,
+        )
+
     async def get_project(self, project_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM projects WHERE id = $1", project_id)
 
