@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import json
 import os
 import stat
@@ -34,10 +35,19 @@ class Cli:
     url: str
     query_url: str
     key: str = ""
+    # Set: the key and addresses come from the environment, whatever `login` saved.
+    env_key: str = ""
 
     def env(self) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if not k.startswith("SCOREKEEPER_")}
-        return {**keep, "HOME": str(self.home), "SCOREKEEPER_CONFIG": str(self.home / "config.toml"), "COLUMNS": "200"}
+        env = {**keep, "HOME": str(self.home), "SCOREKEEPER_CONFIG": str(self.home / "config.toml"), "COLUMNS": "200"}
+        if self.env_key:
+            env |= {
+                "SCOREKEEPER_API_KEY": self.env_key,
+                "SCOREKEEPER_URL": self.url,
+                "SCOREKEEPER_QUERY_URL": self.query_url,
+            }
+        return env
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -62,6 +72,24 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     return Cli(tmp_path_factory.mktemp("home"), f"grpc://{stack.orchestrator_grpc}", f"grpc://{stack.query_grpc}")
+
+
+@dataclass
+class Own:
+    """The CLI with an admin key of a project of its own."""
+
+    cli: Cli
+    project: str
+
+
+@pytest.fixture
+async def own(stack: Stack, cli: Cli) -> Own:
+    """A project for one test: what it adds (metrics, testsets, runs) leaves the module's project as
+    the other tests know it."""
+    async with stack.client() as admin:
+        made = await admin.create_project(f"cli own {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(made.id, "own", "admin")).secret
+    return Own(dataclasses.replace(cli, key=key, env_key=key), made.id)
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +172,8 @@ def test_testsets_import_export_round_trip_and_malformed_files(cli: Cli, project
     assert refused.returncode == 2 and one_error_line(refused) == "error: search '?!' holds no word to look for"
 
 
-def test_testsets_diff_names_what_changed_between_versions(
-    cli: Cli, project: str, stack: Stack, tmp_path: Path
-) -> None:
+def test_testsets_diff_names_what_changed_between_versions(own: Own, tmp_path: Path) -> None:
+    cli, project = own.cli, own.project
     source = tmp_path / "diffed.jsonl"
     source.write_text("".join(json.dumps({"question": f"{n} + 1?", "answer": str(n + 1)}) + "\n" for n in range(4)))
     assert cli("testsets", "import", str(source), "--name", "diffed", "--inputs", "question").returncode == 0
@@ -190,7 +217,8 @@ def test_testsets_diff_names_what_changed_between_versions(
     assert one_error_line(backwards) == "error: from_version (4) must be before to_version (2)"
 
 
-def test_runs_archive_and_unarchive(cli: Cli, project: str) -> None:
+def test_runs_archive_and_unarchive(own: Own) -> None:
+    cli, project = own.cli, own.project
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
         testset = client.create_testset(project, "to archive", [{"question": "q"}], inputs=["question"])
         version = client.create_system_version_by_name(project, "archived bot", "sdk")
@@ -211,8 +239,9 @@ def test_runs_archive_and_unarchive(cli: Cli, project: str) -> None:
     assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
 
 
-def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, project: str, tmp_path: Path) -> None:
+def test_runs_agreement_and_distribution_print_what_the_scores_say(own: Own, tmp_path: Path) -> None:
     outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
+    cli, project = own.cli, own.project
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
         testset = client.create_testset(project, "agreed", [{"question": o} for o in outputs], inputs=["question"])
         short = client.create_heuristic_metric(project, "short", "length_between", {"max_length": 5})
@@ -251,7 +280,8 @@ def test_runs_agreement_and_distribution_print_what_the_scores_say(cli: Cli, pro
     assert one_error_line(bad) == "error: --format must be one of csv, jsonl, got 'xlsx'"
 
 
-def test_projects_update_renames_and_describes_the_project(cli: Cli, project: str) -> None:
+def test_projects_update_renames_and_describes_the_project(own: Own) -> None:
+    cli, project = own.cli, own.project
     name = json.loads(cli("projects", "list", "--json").stdout)[0]["name"]
     done = cli("projects", "update", "--description", "CLI tests")
     assert (done.returncode, done.stdout.strip()) == (0, f"project {project}: {name!r}, 'CLI tests'")
