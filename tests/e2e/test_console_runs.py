@@ -79,7 +79,7 @@ async def test_runs_list_filters_by_source(page: Page, stack: Stack, world: Cons
     rows = page.locator("#runs-table tbody tr")
     assert await rows.count() == 1
     assert await rows.first.get_attribute("data-run") == world.a.runs[1]
-    assert "CI" in await rows.first.locator("td").nth(2).inner_text()
+    assert "CI" in await rows.first.locator("td.source").inner_text()
 
 
 async def test_history_charts_draw_one_point_per_run_with_the_apis_values(
