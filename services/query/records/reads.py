@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,15 @@ _SCORES = (
 )
 
 
+@dataclass(frozen=True)
+class RecordPage:
+    """A page of records (RECORD_COLUMNS rows), their score rows by record id, the next page's token."""
+
+    rows: list[asyncpg.Record]
+    scores: dict[uuid.UUID, list[asyncpg.Record]]
+    token: str
+
+
 class RecordReads:
     """ListRecords and GetRecord."""
 
@@ -44,15 +54,23 @@ class RecordReads:
             row = await conn.fetchrow(f"SELECT {clauses.RECORD_COLUMNS} FROM records r WHERE r.id = $1", record_id)
             if row is None:
                 raise not_found(f"record {request.record_id} does not exist")
-            scores = await _scores_of(conn, [record_id])
+            scores = await _score_rows_of(conn, [record_id])
             attempts = await conn.fetch(
                 "SELECT * FROM record_attempts WHERE record_id = $1 ORDER BY attempt", record_id
             )
-        view = record_view(row, scores[record_id])
+        view = record_view(row, [score_view(s) for s in scores[record_id]])
         view.attempts.extend(attempt_view(a) for a in attempts)
         return view
 
     async def list_records(self, request: pb.ListRecordsRequest) -> pb.ListRecordsResponse:
+        page = await self.page(request)
+        return pb.ListRecordsResponse(
+            records=[record_view(r, [score_view(s) for s in page.scores[r["id"]]]) for r in page.rows],
+            next_page_token=page.token,
+        )
+
+    async def page(self, request: pb.ListRecordsRequest) -> RecordPage:
+        """One page of ListRecords as database rows (ExportRecords writes them out without views)."""
         run_id = filters.optional_uuid(request.run_id, "run_id")
         project_id = filters.optional_uuid(request.project_id, "project_id")
         if run_id is None and project_id is None:
@@ -93,13 +111,13 @@ class RecordReads:
             plan = choose.choose(query, sampled)
             rows = await plans.READS[plan.way](conn, query, plan, self._learned)
             page = rows[:size]
-            scores = await _scores_of(conn, [r["id"] for r in page])
+            scores = await _score_rows_of(conn, [r["id"] for r in page])
         token = ""
         if len(rows) > size:
             last = page[-1]
             key_value = last["sort_key"].isoformat() if order.key == "created_at" else last["sort_key"]
             token = page_tokens.encode({"k": key_value, "id": str(last["id"])}, request)
-        return pb.ListRecordsResponse(records=[record_view(r, scores[r["id"]]) for r in page], next_page_token=token)
+        return RecordPage(page, scores, token)
 
 
 def _position(request: pb.ListRecordsRequest, order: filters.Order) -> tuple[Any, uuid.UUID] | None:
@@ -140,9 +158,10 @@ async def _check_runs(conn: Connection, project_id: uuid.UUID, run_ids: list[uui
             raise invalid(f"run_ids: run {run_id} is not in project {project_id}")
 
 
-async def _scores_of(conn: Connection, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[pb.ScoreView]]:
-    scores: dict[uuid.UUID, list[pb.ScoreView]] = defaultdict(list)
+async def _score_rows_of(conn: Connection, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    """Each record's scores (every version, ``current`` those its run pins), by record id."""
+    scores: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
     rows: list[asyncpg.Record] = await conn.fetch(_SCORES, record_ids) if record_ids else []
     for row in rows:
-        scores[row["record_id"]].append(score_view(row))
+        scores[row["record_id"]].append(row)
     return scores
