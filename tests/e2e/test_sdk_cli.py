@@ -176,19 +176,19 @@ def test_testsets_diff_names_what_changed_between_versions(own: Own, tmp_path: P
     cli, project = own.cli, own.project
     source = tmp_path / "diffed.jsonl"
     source.write_text("".join(json.dumps({"question": f"{n} + 1?", "answer": str(n + 1)}) + "\n" for n in range(4)))
-    assert cli("testsets", "import", str(source), "--name", "diffed", "--inputs", "question").returncode == 0
-    only = cli("testsets", "diff", "diffed")
+    assert cli("testsets", "import", str(source), "--name", "diffed [v2]", "--inputs", "question").returncode == 0
+    only = cli("testsets", "diff", "diffed [v2]")
     assert only.returncode == 2 and one_error_line(only).startswith("error: version 1 is the first version of testset")
     more = tmp_path / "more.jsonl"
     more.write_text(json.dumps({"question": "[x] + 1?", "answer": "?"}) + "\n")
-    assert cli("testsets", "import", str(more), "--testset", "diffed").returncode == 0  # v2
+    assert cli("testsets", "import", str(more), "--testset", "diffed [v2]").returncode == 0  # v2
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
-        testset = next(t for t in client.list_testsets(project) if t.name == "diffed")
+        testset = next(t for t in client.list_testsets(project) if t.name == "diffed [v2]")
         ids = [t.id for t in client.list_testcases(testset.id)]
         client.update_testcase(testset.id, ids[2], {"question": "2 + 1?", "answer": "three"})  # v3
         client.delete_testcases(testset.id, [ids[0]])  # v4
 
-    shown = cli("testsets", "diff", "diffed", "--from", "1", "--to", "4", "--json")
+    shown = cli("testsets", "diff", "diffed [v2]", "--from", "1", "--to", "4", "--json")
     assert shown.returncode == 0, shown.stderr
     changes = json.loads(shown.stdout)
     assert {k: changes[k] for k in ("from_version", "to_version", "added", "removed", "changed", "unchanged")} == {
@@ -205,15 +205,16 @@ def test_testsets_diff_names_what_changed_between_versions(own: Own, tmp_path: P
         ("added", ids[4]),
     ]
     assert changes["changes"][1]["before"]["data"] == {"question": "2 + 1?", "answer": "3"}
-    table = cli("testsets", "diff", "diffed", "--from", "1", "--to", "4")
+    table = cli("testsets", "diff", "diffed [v2]", "--from", "1", "--to", "4")
     assert table.returncode == 0, table.stderr
-    assert "diffed v1 → v4: 1 added, 1 removed, 1 changed, 2 unchanged" in table.stdout
+    # The name as written: "[v2]" is not taken for a style.
+    assert "diffed [v2] v1 → v4: 1 added, 1 removed, 1 changed, 2 unchanged" in table.stdout
     assert 'answer: "3" → "three"' in table.stdout and '"[x] + 1?"' in table.stdout
-    latest = cli("testsets", "diff", "diffed", "--limit", "1")  # v3 → v4: the deletion alone
-    assert "diffed v3 → v4: 0 added, 1 removed, 0 changed, 4 unchanged" in latest.stdout and latest.stderr == ""
-    cut = cli("testsets", "diff", "diffed", "--from", "1", "--limit", "2")
+    latest = cli("testsets", "diff", "diffed [v2]", "--limit", "1")  # v3 → v4: the deletion alone
+    assert "diffed [v2] v3 → v4: 0 added, 1 removed, 0 changed, 4 unchanged" in latest.stdout and latest.stderr == ""
+    cut = cli("testsets", "diff", "diffed [v2]", "--from", "1", "--limit", "2")
     assert cut.returncode == 0 and cut.stderr.strip() == "the first 2 changes; --limit shows more"
-    backwards = cli("testsets", "diff", "diffed", "--from", "4", "--to", "2")
+    backwards = cli("testsets", "diff", "diffed [v2]", "--from", "4", "--to", "2")
     assert one_error_line(backwards) == "error: from_version (4) must be before to_version (2)"
 
 

@@ -42,8 +42,10 @@ class State:
     api_key: str | None = None
     project: str | None = None
     debug: bool = False
-    out: Console = field(default_factory=Console)
-    err: Console = field(default_factory=lambda: Console(stderr=True))
+    # No markup: names, inputs and messages are printed as written ("[x] + 1?" is not a style); the
+    # few styled words are Text with their style.
+    out: Console = field(default_factory=lambda: Console(markup=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, markup=False))
     _client: Scorekeeper | None = None
     _project_id: str | None = None
 

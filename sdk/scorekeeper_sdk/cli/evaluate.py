@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from scorekeeper_sdk.cli.app import app, state
 from scorekeeper_sdk.cli.context import GATE_FAILED, RUN_FAILED, CliError, State
@@ -166,7 +167,7 @@ def _gate(
         if fail_on_regressions:
             gates.append(check_regressions(comparison))
     for gate in gates:
-        st.out.print(f"{'[green]pass[/]' if gate.passed else '[red]FAIL[/]'}  {gate.detail}")
+        st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     if junit_xml is not None:
         suite = write_junit(junit_xml, run, st.client.list_records(run.id, page_size=1000), gates)
         st.err.print(f"wrote {junit_xml}: {suite.tests} testcases, {suite.failures} failures, {suite.errors} errors")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.views import MetricSummary, Run
@@ -38,7 +39,7 @@ def summary_table(run: Run) -> Table:
 
 def print_run(console: Console, run: Run) -> None:
     """Status, counts, per-metric results and the run's URL."""
-    console.print(f"run {run.id}: [bold]{run.status}[/]  {run.status_explanation}".rstrip())
+    console.print(Text.assemble(f"run {run.id}: ", (run.status, "bold"), f"  {run.status_explanation}".rstrip()))
     console.print(
         f"  records {run.records}/{run.expected_records} ({run.errored_records} errored),"
         f" scores {run.scores}/{run.expected_scores}, {run.duration_s:.1f}s"
