@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from itertools import islice
+from collections.abc import Iterable
+from itertools import chain, islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,6 +70,21 @@ def root(
 
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_export(st: State, chunks: Iterable[bytes], output: Path) -> None:
+    """An export to stdout ('-') or to a file. Its first chunk is read before the file is made,
+    so an export the server refuses leaves no empty file behind."""
+    stream = iter(chunks)
+    every = chain([next(stream, b"")], stream)
+    if str(output) == "-":
+        for chunk in every:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    with output.open("wb") as handle:
+        written = sum(handle.write(chunk) for chunk in every)
+    st.err.print(f"wrote {written} bytes to {output}")
 
 
 def as_json(items: list[Any]) -> list[dict[str, Any]]:
@@ -304,10 +320,4 @@ def testsets_export(
     """Export a testset version as CSV."""
     st = state(ctx)
     target = st.testset(testset)
-    if str(output) == "-":
-        for chunk in st.client.export_testcases(target.id, version):
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        return
-    written = st.client.export_testcases_to(target.id, output, version)
-    st.err.print(f"wrote {written} bytes to {output}")
+    write_export(st, st.client.export_testcases(target.id, version), output)

@@ -4,7 +4,6 @@ some runs) searched and filtered by score, e.g. what failed a metric in the run 
 from __future__ import annotations
 
 import json
-import sys
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
-from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.views import Record
 
@@ -139,13 +138,4 @@ def records_export(
         format=format,
         limit=limit,
     )
-    if str(output) == "-":
-        for chunk in chunks:
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        return
-    written = 0
-    with output.open("wb") as handle:
-        for chunk in chunks:
-            written += handle.write(chunk)
-    st.err.print(f"wrote {written} bytes to {output}", highlight=False)
+    write_export(st, chunks, output)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
-from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.views import Run
@@ -152,14 +151,7 @@ def export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be csv or jsonl, got {format!r}")
-    st.client.get_run(run_id)  # an unknown run fails before the file is created
-    if str(output) == "-":
-        for chunk in st.client.export_run(run_id, format):
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        return
-    written = st.client.export_run_to(run_id, output, format)
-    st.err.print(f"wrote {written} bytes to {output}")
+    write_export(st, st.client.export_run(run_id, format), output)
 
 
 @runs.command("compare")

@@ -111,13 +111,13 @@ def routes(console: Console) -> list[Route]:
         data = await console.project_page(request, api, project_id, {"run": run_of_project(api, project_id, run_id)})
         run: qpb.RunView = data["run"]
         filters = RecordFilters.parse(request.query_params, {m.metric_id for m in run.metrics})
-        distribution_request = qpb.GetScoreDistributionRequest(run_id=run_id)
         loads: list[Awaitable[Any]] = [
             api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse),
             agreement_of(api, run, request.query_params),
         ]
         if any(m.output_type != "boolean" and m.scored for m in run.metrics):  # a spread to draw
-            loads.append(api.call(api.stubs.query.GetScoreDistribution, distribution_request, qpb.ScoreDistribution))
+            spread = qpb.GetScoreDistributionRequest(run_id=run_id)
+            loads.append(api.call(api.stubs.query.GetScoreDistribution, spread, qpb.ScoreDistribution))
         page, agreement, *distribution = await asyncio.gather(*loads)
         return console.render(
             request,
