@@ -332,6 +332,8 @@ class Scorekeeper:
     create_project = _Call(AsyncScorekeeper.create_project)
     update_project = _Call(AsyncScorekeeper.update_project)
     list_metrics = _Call(AsyncScorekeeper.list_metrics)
+    archive_metric = _Call(AsyncScorekeeper.archive_metric)
+    unarchive_metric = _Call(AsyncScorekeeper.unarchive_metric)
     get_metric = _Call(AsyncScorekeeper.get_metric)
     get_metric_versions = _Call(AsyncScorekeeper.get_metric_versions)
     create_metric = _Call(AsyncScorekeeper.create_metric)

@@ -62,6 +62,7 @@ class Metric:
     expected_label_field: str = ""
     # Scoring reads a record's expected values (a logged call without them cannot be scored well).
     reads_expected: bool = False
+    archived_at: str = ""  # when it was archived (left out of metric lists, refused for new runs); "" if not
 
 
 @dataclass(frozen=True)

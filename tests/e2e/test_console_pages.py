@@ -1086,3 +1086,50 @@ async def test_a_reviewer_scores_a_human_metric_on_the_record_page(
     assert await page.locator("form.review-form input[name=reviewer]").input_value() == "ada"
     await page.goto(f"/projects/{world.a.project_id}/review")
     assert await page.locator("#reviewer-form input[name=reviewer]").input_value() == "ada"
+
+
+async def test_a_metric_is_archived_from_its_page_and_brought_back(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client(world.a.key) as client:
+        retired = await client.create_heuristic_metric(
+            world.a.project_id, "retired check", "contains", {"expected_field": "answer"}
+        )
+        group = await client.catalog.CreateMetricGroup(
+            cpb.CreateMetricGroupRequest(
+                project_id=world.a.project_id, name="retiring group", metric_ids=[world.a.ids.metric_ids[0], retired.id]
+            )
+        )
+    here = f"/projects/{world.a.project_id}/metrics/{retired.id}"
+    await page.goto(here)
+    assert await page.locator("#archived-banner").count() == 0
+    await page.click("#archive-metric button[type=submit]")
+    await page.locator("#archived-banner").wait_for()
+    assert (await page.locator("#archived-banner p").inner_text()).startswith("Archived ")
+    assert await page.locator("#archive-metric").count() == 0
+    await screenshot(page, "metric-archived")
+    async with stack.client(world.a.key) as client:
+        assert (await client.get_metric(retired.id)).metric.archived_at
+
+    await page.goto(f"/projects/{world.a.project_id}/metrics")
+    assert "retired check" not in await page.locator("#metrics-table").inner_text()
+    assert re.fullmatch(r"Archived metrics \(\d+\)", await page.locator("#archived-toggle").inner_text())
+    member = page.locator("#metric-groups li", has_text="retiring group")
+    assert "retired check (archived: left out)" in await member.inner_text()
+    assert await page.locator(f"#metric-group-form input[value='{retired.id}']").count() == 0
+    await page.click("#archived-toggle")
+    await page.wait_for_url("**/metrics?archived=1")
+    assert await page.locator("h1").inner_text() == "Archived metrics"
+    assert "retired check" in await page.locator("#metrics-table tbody").inner_text()
+    await screenshot(page, "metrics-archived")
+    # Not offered for a run; the group kicks off without it.
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")
+    assert await page.locator(f"input[name=metric_id][value='{retired.id}']").count() == 0
+    assert await page.locator(f"select[name=metric_group_id] option[value='{group.id}']").count() == 1
+
+    await page.goto(here)
+    await page.click("#unarchive-metric button[type=submit]")
+    await page.locator("#archive-metric").wait_for()
+    assert await page.locator("#archived-banner").count() == 0
+    await page.goto(f"/projects/{world.a.project_id}/metrics")
+    assert "retired check" in await page.locator("#metrics-table").inner_text()

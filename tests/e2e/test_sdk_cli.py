@@ -240,6 +240,34 @@ def test_runs_archive_and_unarchive(own: Own) -> None:
     assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
 
 
+def test_metrics_archive_and_unarchive(own: Own) -> None:
+    cli, project = own.cli, own.project
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        client.create_testset(project, "retiring", [{"question": "q"}], inputs=["question"])
+        client.create_system_version_by_name(
+            project, "retiring bot", "http", {"url": "http://127.0.0.1:9/answer", "response_path": "answer"}
+        )
+        old = client.create_heuristic_metric(project, "old [judge]", "contains", {"expected_field": "answer"})
+        client.create_heuristic_metric(project, "new judge", "exact_match", {"expected_field": "answer"})
+    done = cli("metrics", "archive", "old [judge]")
+    assert (done.returncode, done.stdout.strip()) == (0, f"archived metric old [judge] ({old.id})")
+    assert [m["name"] for m in json.loads(cli("metrics", "list", "--json").stdout)] == ["new judge"]
+    table = cli("metrics", "list", "--archived")
+    assert "old [judge]" in table.stdout and "new judge" not in table.stdout and "archived" in table.stdout
+    refused = cli(
+        "runs", "kickoff", "--testset", "retiring", "--system-version", "retiring bot", "--metric", "old [judge]"
+    )
+    assert refused.returncode == 2
+    assert one_error_line(refused) == (
+        f"error: metric 'old [judge]' ({old.id}) is archived: unarchive it to score with it"
+    )
+    again = cli("metrics", "archive", old.id)
+    assert one_error_line(again) == f"error: metric 'old [judge]' ({old.id}) is already archived"
+    back = cli("metrics", "unarchive", "old [judge]")
+    assert (back.returncode, back.stdout.strip()) == (0, f"unarchived metric old [judge] ({old.id})")
+    assert len(json.loads(cli("metrics", "list", "--json").stdout)) == 2
+
+
 def test_runs_agreement_and_distribution_print_what_the_scores_say(own: Own, tmp_path: Path) -> None:
     outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
     cli, project = own.cli, own.project

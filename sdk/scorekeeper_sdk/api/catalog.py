@@ -65,11 +65,25 @@ class CatalogOperations(Operations):
 
     # -- metrics ------------------------------------------------------------------------------
 
-    async def list_metrics(self, project_id: str) -> list[Metric]:
-        """Every metric of the project at its latest version."""
-        request = cpb.ListMetricsRequest(project_id=project_id)
+    async def list_metrics(
+        self, project_id: str, *, archived: bool = False, include_archived: bool = False
+    ) -> list[Metric]:
+        """The project's metrics at their latest version: those not archived, only the archived
+        ones (``archived``), or every one (``include_archived``)."""
+        request = cpb.ListMetricsRequest(project_id=project_id, archived=archived, include_archived=include_archived)
         response = await self._unary(CATALOG, "ListMetrics", request, cpb.ListMetricsResponse)
         return [from_proto(Metric, m) for m in response.metrics]
+
+    async def archive_metric(self, metric_id: str) -> Metric:
+        """Retire a metric: left out of metric lists and refused for new runs; nothing is deleted."""
+        return from_proto(
+            Metric,
+            await self._unary(CATALOG, "ArchiveMetric", cpb.ArchiveMetricRequest(metric_id=metric_id), cpb.Metric),
+        )
+
+    async def unarchive_metric(self, metric_id: str) -> Metric:
+        request = cpb.UnarchiveMetricRequest(metric_id=metric_id)
+        return from_proto(Metric, await self._unary(CATALOG, "UnarchiveMetric", request, cpb.Metric))
 
     async def get_metric(self, metric_id: str) -> Metric:
         """The metric at its latest version."""

@@ -148,19 +148,46 @@ def projects_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
 
 
 @metrics.command("list")
-def metrics_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
-    """The project's metrics at their latest version."""
+def metrics_list(
+    ctx: typer.Context,
+    archived: Annotated[bool, typer.Option("--archived", help="The archived metrics instead of the others.")] = False,
+    as_json_: JsonOption = False,
+) -> None:
+    """The project's metrics at their latest version (archived metrics only with --archived)."""
     st = state(ctx)
-    found = st.client.list_metrics(st.project_id())
+    found = st.client.list_metrics(st.project_id(), archived=archived)
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("id", "name", "eval type", "output", "threshold", "version")
+    table = Table("id", "name", "eval type", "output", "threshold", "version", *["archived"] * archived)
     for m in found:
         kind = f"{m.eval_type} ({m.heuristic['kind']})" if m.heuristic else m.eval_type
         threshold = "" if m.passing_threshold is None else f"{m.passing_threshold:g}"
-        table.add_row(m.id, m.name, kind, m.output_type, threshold, str(m.version))
+        table.add_row(m.id, m.name, kind, m.output_type, threshold, str(m.version), *[m.archived_at[:19]] * archived)
     st.out.print(table)
     return None
+
+
+@metrics.command("archive")
+def metrics_archive(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(metavar="METRIC...", help="Metric ids or names.")],
+) -> None:
+    """Retire metrics: left out of metric lists and refused for new runs, re-scoring and monitors
+    (runs scored with them keep their scores; `metrics unarchive` brings one back)."""
+    st = state(ctx)
+    for m in st.metrics(names):
+        st.out.print(f"archived metric {st.client.archive_metric(m.id).name} ({m.id})", highlight=False)
+
+
+@metrics.command("unarchive")
+def metrics_unarchive(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(metavar="METRIC...", help="Metric ids or names.")],
+) -> None:
+    """Bring archived metrics back."""
+    st = state(ctx)
+    for m in st.metrics(names):
+        st.out.print(f"unarchived metric {st.client.unarchive_metric(m.id).name} ({m.id})", highlight=False)
 
 
 @systems.command("list")

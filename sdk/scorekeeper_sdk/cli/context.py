@@ -94,10 +94,11 @@ class State:
         raise CliError(f"no testset named {name_or_id!r} in this project (see `scorekeeper testsets list`)")
 
     def metrics(self, names_or_ids: list[str], project_id: str | None = None) -> list[Metric]:
-        """Metrics by id or name (of ``project_id``, by default the command's project), in order."""
+        """Metrics by id or name (of ``project_id``, by default the command's project), in order;
+        archived ones too, so that the server says so when a run names one."""
         if not names_or_ids:
             return []
-        known = self.client.list_metrics(project_id or self.project_id())
+        known = self.client.list_metrics(project_id or self.project_id(), include_archived=True)
         found = []
         for given in names_or_ids:
             match = [m for m in known if given in (m.id, m.name)]

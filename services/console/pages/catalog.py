@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -52,9 +53,9 @@ def routes(console: Console) -> list[Route]:
             api,
             project_id,
             {
-                "metrics": api.call(
+                "all_metrics": api.call(
                     api.stubs.catalog.ListMetrics,
-                    cpb.ListMetricsRequest(project_id=project_id),
+                    cpb.ListMetricsRequest(project_id=project_id, include_archived=True),
                     cpb.ListMetricsResponse,
                 ),
                 "groups": api.call(
@@ -64,7 +65,20 @@ def routes(console: Console) -> list[Route]:
                 ),
             },
         )
-        context = {**data, "group_values": group_values or {}, "error": error}
+        every = list(data.pop("all_metrics").metrics)
+        archived = request.query_params.get("archived") == "1"
+        context = {
+            **data,
+            "archived": archived,
+            # the table: the metrics in use, or (?archived=1) the archived ones; groups and the
+            # group form still know every metric, each group's archived ones marked
+            "listed": [m for m in every if bool(m.archived_at) == archived],
+            "active": [m for m in every if not m.archived_at],
+            "archived_count": sum(1 for m in every if m.archived_at),
+            "by_id": {m.id: m for m in every},
+            "group_values": group_values or {},
+            "error": error,
+        }
         return console.render(request, "metrics.html", context, status_code=status_code)
 
     async def create_group(request: Request) -> Response:
@@ -182,6 +196,20 @@ def routes(console: Console) -> list[Route]:
         outcome = "version" if saved.version != current.metric.version else "unchanged"
         return redirect(f"/projects/{project_id}/metrics/{metric_id}?saved={outcome}")
 
+    def archiving(rpc: str) -> Callable[[Request], Awaitable[Response]]:
+        """ArchiveMetric or UnarchiveMetric from the metric page's button, back to the metric page."""
+
+        async def act(request: Request) -> Response:
+            project_id, metric_id = request.path_params["project_id"], request.path_params["metric_id"]
+            await console.form(request)
+            api = console.api(request)
+            await metric_of_project(api, project_id, metric_id)
+            message = getattr(cpb, f"{rpc}Request")(metric_id=metric_id)
+            await api.call(getattr(api.stubs.catalog, rpc), message, cpb.Metric)
+            return redirect(f"/projects/{project_id}/metrics/{metric_id}")
+
+        return act
+
     base = "/projects/{project_id}"
     return [
         Route(f"{base}/metrics", metrics_page, methods=["GET"]),
@@ -191,4 +219,6 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/metrics/{metric_id}", metric_page, methods=["GET"]),
         Route(base + "/metrics/{metric_id}", update_metric, methods=["POST"]),
         Route(base + "/metrics/{metric_id}/restore", restore, methods=["POST"]),
+        Route(base + "/metrics/{metric_id}/archive", archiving("ArchiveMetric"), methods=["POST"]),
+        Route(base + "/metrics/{metric_id}/unarchive", archiving("UnarchiveMetric"), methods=["POST"]),
     ]

@@ -98,7 +98,9 @@ async def records_context(console: Console, request: Request, api: Api, **extra:
         project_id,
         {
             "metrics": api.call(
-                api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+                api.stubs.catalog.ListMetrics,
+                cpb.ListMetricsRequest(project_id=project_id, include_archived=True),
+                cpb.ListMetricsResponse,
             ),
             "recent_runs": api.call(
                 api.stubs.query.ListRuns,
@@ -183,7 +185,9 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound
         api = console.api(request)
         metrics = await api.call(
-            api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+            api.stubs.catalog.ListMetrics,
+            cpb.ListMetricsRequest(project_id=project_id, include_archived=True),
+            cpb.ListMetricsResponse,
         )
         fields = RecordFilters.parse(request.query_params, {m.id for m in metrics.metrics}).request_fields()
         fields.pop("page_token")

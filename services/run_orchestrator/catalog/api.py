@@ -129,7 +129,24 @@ class CatalogApi:
 
     async def list_metrics(self, request: pb.ListMetricsRequest) -> pb.ListMetricsResponse:
         pid = await self.project(request.project_id)
-        return pb.ListMetricsResponse(metrics=[metric_pb(r) for r in await self._catalog.latest_metric_versions(pid)])
+        if request.archived and request.include_archived:
+            raise invalid("archived (only archived metrics) and include_archived (every metric) exclude each other")
+        archived = None if request.include_archived else request.archived
+        rows = await self._catalog.latest_metric_versions(pid, archived=archived)
+        return pb.ListMetricsResponse(metrics=[metric_pb(r) for r in rows])
+
+    async def archive_metric(self, request: pb.ArchiveMetricRequest) -> pb.Metric:
+        return await self._set_archived(request.metric_id, True)
+
+    async def unarchive_metric(self, request: pb.UnarchiveMetricRequest) -> pb.Metric:
+        return await self._set_archived(request.metric_id, False)
+
+    async def _set_archived(self, metric_id: str, archived: bool) -> pb.Metric:
+        mid, latest = await self._metric(metric_id)
+        if not await self._catalog.set_metric_archived(mid, archived):
+            state = "already archived" if archived else "not archived"
+            raise ApiError(Code.FAILED_PRECONDITION, f"metric {latest['name']!r} ({metric_id}) is {state}")
+        return metric_pb((await self._catalog.latest_metric_versions(latest["project_id"], [mid]))[0])
 
     async def create_metric_group(self, request: pb.CreateMetricGroupRequest) -> pb.MetricGroup:
         pid = await self.project(request.project_id)

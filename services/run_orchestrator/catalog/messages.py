@@ -72,6 +72,7 @@ def metric_pb(row: asyncpg.Record) -> pb.Metric:
         version_id=str(row["version_id"]),
         version=row["version"],
         created_at=timestamp(row["created_at"]),
+        archived_at=timestamp(row["archived_at"]),
     )
     found = CONFIG_MESSAGES.get(row["eval_type"])
     if found is not None:

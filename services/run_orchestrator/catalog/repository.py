@@ -114,22 +114,34 @@ class CatalogRepository:
         return value
 
     _METRIC_COLUMNS = (
-        "m.id AS metric_id, m.project_id, m.name, m.description, v.created_at,"
+        "m.id AS metric_id, m.project_id, m.name, m.description, m.archived_at, v.created_at,"
         " v.id AS version_id, v.version, v.eval_type, v.output_type, v.guidelines, v.passing_threshold, v.config"
     )
 
     async def latest_metric_versions(
-        self, project_id: uuid.UUID, metric_ids: list[uuid.UUID] | None = None
+        self, project_id: uuid.UUID, metric_ids: list[uuid.UUID] | None = None, archived: bool | None = None
     ) -> list[asyncpg.Record]:
-        """The latest version of the given metrics (all the project's metrics when None), by name."""
+        """The latest version of the given metrics (all the project's metrics when None), by name;
+        ``archived`` True / False keeps only the archived metrics / the others, None every one."""
         return await self._pool.fetch(
             f"SELECT * FROM (SELECT DISTINCT ON (m.id) {self._METRIC_COLUMNS}"
             " FROM metrics m JOIN metric_versions v ON v.metric_id = m.id"
             " WHERE m.project_id = $1 AND ($2::uuid[] IS NULL OR m.id = ANY($2::uuid[]))"
+            " AND ($3::bool IS NULL OR (m.archived_at IS NOT NULL) = $3)"
             " ORDER BY m.id, v.version DESC) latest ORDER BY name, metric_id",
             project_id,
             metric_ids,
+            archived,
         )
+
+    async def set_metric_archived(self, metric_id: uuid.UUID, archived: bool) -> bool:
+        """Archive (or bring back) a metric; False when it already is (or is not) archived."""
+        status: str = await self._pool.execute(
+            "UPDATE metrics SET archived_at = CASE WHEN $2 THEN now() END WHERE id = $1 AND (archived_at IS NULL) = $2",
+            metric_id,
+            archived,
+        )
+        return status == "UPDATE 1"
 
     async def metric_versions(self, metric_id: uuid.UUID) -> list[asyncpg.Record]:
         """Every version of a metric, oldest first."""

@@ -8,6 +8,7 @@ import uuid
 
 import asyncpg
 
+from services.run_orchestrator.catalog.pinning import refuse_archived
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.scoring import ScoreRequests
@@ -29,6 +30,7 @@ class Rescore:
         if not choices:
             raise invalid("metrics must name at least one metric to re-score with")
         chosen = [await self._version(run, metric_id, version_id) for metric_id, version_id in choices]
+        refuse_archived(chosen)
         if len({v["metric_id"] for v in chosen}) != len(chosen):
             raise invalid("metrics lists a metric twice")
         # The chosen version replaces the run's version of the same metric, or joins the run.
