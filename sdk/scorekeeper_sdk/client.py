@@ -79,9 +79,12 @@ class Client(TestsetMethods):
         response = await self._call(self.catalog.ListProjects, cpb.ListProjectsRequest(), cpb.ListProjectsResponse)
         return list(response.projects)
 
-    async def create_api_key(self, project_id: str, name: str, role: str) -> apb.CreateApiKeyResponse:
-        """A new key of the project (read, write or admin); ``.secret`` is shown only here."""
-        request = apb.CreateApiKeyRequest(project_id=project_id, name=name, role=role)
+    async def create_api_key(
+        self, project_id: str, name: str, role: str, expires_in_days: int = 0
+    ) -> apb.CreateApiKeyResponse:
+        """A new key of the project (read, write or admin), expiring after ``expires_in_days``
+        (0: never); ``.secret`` is shown only here."""
+        request = apb.CreateApiKeyRequest(project_id=project_id, name=name, role=role, expires_in_days=expires_in_days)
         return await self._call(self.access.CreateApiKey, request, apb.CreateApiKeyResponse)
 
     async def list_api_keys(self, project_id: str) -> list[apb.ApiKey]:

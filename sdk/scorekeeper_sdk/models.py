@@ -32,6 +32,7 @@ class ApiKey:
     created_at: str = ""
     last_used_at: str = ""
     revoked_at: str = ""
+    expires_at: str = ""  # "" for a key that never expires
 
 
 @dataclass(frozen=True)

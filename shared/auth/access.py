@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -52,6 +53,7 @@ class Principal:
     role: Role
     prefix: str
     name: str
+    expires_at: datetime | None = None  # None: the key never expires
 
     def allows(self, role: Role) -> bool:
         return self.role >= role

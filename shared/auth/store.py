@@ -29,6 +29,13 @@ CHANNEL = "api_keys_changed"
 MISSING = "an API key is required: send it as 'Authorization: Bearer <key>'"
 NOT_VALID = "the API key is not valid"
 REVOKED = "the API key was revoked"
+# Keys live at most this long (CreateApiKey's expires_in_days).
+MAX_EXPIRY_DAYS = 3650
+
+
+def expired(expires_at: datetime) -> str:
+    at = f"{expires_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return f"the API key expired at {at}; ask the project's admin for a new one"
 
 
 def _unauthenticated(message: str) -> ApiError:
@@ -36,20 +43,23 @@ def _unauthenticated(message: str) -> ApiError:
 
 
 async def insert_key(
-    conn: asyncpg.Pool | Connection, project_id: uuid.UUID | None, name: str, role: str
+    conn: asyncpg.Pool | Connection, project_id: uuid.UUID | None, name: str, role: str, expires_in_days: int = 0
 ) -> tuple[uuid.UUID, str]:
-    """Store a new key (its hash); returns its id and the key itself, which exists nowhere else."""
+    """Store a new key (its hash), expiring ``expires_in_days`` from now (0: never); returns its id
+    and the key itself, which exists nowhere else."""
     while True:
         secret, prefix = keys.generate()
         key_id = await conn.fetchval(
-            "INSERT INTO api_keys (id, project_id, name, role, prefix, secret_hash)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (prefix) DO NOTHING RETURNING id",
+            "INSERT INTO api_keys (id, project_id, name, role, prefix, secret_hash, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 > 0 THEN now() + make_interval(days => $7) END)"
+            " ON CONFLICT (prefix) DO NOTHING RETURNING id",
             uuid.uuid4(),
             project_id,
             name,
             role,
             prefix,
             keys.digest(secret),
+            expires_in_days,
         )
         if key_id is not None:  # else a prefix collision (1 in 2^48): draw again
             return key_id, secret
@@ -81,7 +91,7 @@ class KeyStore:
         self._pending: dict[uuid.UUID, datetime] = {}  # uses not yet written
 
     async def authenticate(self, key: str | None) -> Principal:
-        """The key's principal; UNAUTHENTICATED for no, unknown or revoked keys."""
+        """The key's principal; UNAUTHENTICATED for no, unknown, revoked or expired keys."""
         if not key:
             raise _unauthenticated(MISSING)
         digest = keys.digest(key)
@@ -96,6 +106,8 @@ class KeyStore:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = (principal, now + self._ttl_s)
+        if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+            raise _unauthenticated(expired(principal.expires_at))
         self._used(principal, now)
         return principal
 
@@ -105,7 +117,9 @@ class KeyStore:
             raise _unauthenticated(NOT_VALID)
         try:
             row = await self._pool.fetchrow(
-                "SELECT id, project_id, role, name, secret_hash, revoked_at FROM api_keys WHERE prefix = $1", prefix
+                "SELECT id, project_id, role, name, secret_hash, revoked_at, expires_at FROM api_keys"
+                " WHERE prefix = $1",
+                prefix,
             )
         except Exception as exc:
             if unavailable(exc):
@@ -116,7 +130,7 @@ class KeyStore:
         if row["revoked_at"] is not None:
             raise _unauthenticated(REVOKED)
         role = Role.INSTANCE_ADMIN if row["role"] == "instance_admin" else Role.parse(row["role"])
-        return Principal(row["id"], row["project_id"], role, prefix, row["name"])
+        return Principal(row["id"], row["project_id"], role, prefix, row["name"], row["expires_at"])
 
     def _used(self, principal: Principal, now: float) -> None:
         if principal.key_id is None:

@@ -7,7 +7,9 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import grpc
 import httpx
 import pytest
@@ -91,6 +93,16 @@ class World:
     a: Project
     b: Project
     revoked: str  # a revoked key of project A (it had the admin role)
+    expired: str  # an expired key of project A (admin role)
+
+
+async def _expire(stack: Stack, key_id: str) -> None:
+    """A key's expiry moved into the past (the API makes keys that expire in a day at the soonest)."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", key_id)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +112,9 @@ async def world(stack: Stack) -> World:
         b = await _project(stack, admin, "project B")
         revoked = await admin.create_api_key(a.ids["project"], "soon revoked", "admin")
         await admin.revoke_api_key(revoked.key.id)
-    return World(a, b, revoked.secret)
+        expired = await admin.create_api_key(a.ids["project"], "soon expired", "admin", expires_in_days=1)
+    await _expire(stack, expired.key.id)
+    return World(a, b, revoked.secret, expired.secret)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +162,7 @@ async def test_every_rpc_without_a_key_or_with_a_bad_or_revoked_key_is_unauthent
         (None, "an API key is required"),
         ("sk_nope", "the API key is not valid"),
         (world.revoked, "the API key was revoked"),
+        (world.expired, "the API key expired at "),
     ]:
         for rpc in RPCS:
             code, details = await _code(rpc, channels, world.a.ids, key)
@@ -279,6 +294,41 @@ async def test_a_revoked_key_stops_working_on_both_services_and_use_is_recorded(
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail("the revoked key still works")
+
+
+async def test_a_key_that_expires_says_when_and_stops_working_then(stack: Stack, world: World) -> None:
+    project = world.a.ids["project"]
+    async with stack.client() as admin:
+        made = await admin.create_api_key(project, "for a month", "read", expires_in_days=30)
+        expires = datetime.fromisoformat(made.key.expires_at)
+        assert timedelta(days=30) - timedelta(minutes=1) < expires - datetime.now(UTC) <= timedelta(days=30)
+        assert (await admin.create_api_key(project, "forever", "read")).key.expires_at == ""
+        for days in (-1, 3651):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await admin.create_api_key(project, "too long", "read", expires_in_days=days)
+            assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.value.details() == f"expires_in_days must be 1..3650 (0: never expires), got {days}"
+        listed = {k.id: k for k in await admin.list_api_keys(project)}
+        assert listed[made.key.id].expires_at == made.key.expires_at
+    async with stack.client(made.secret) as user:
+        await user.get_run(world.a.ids["run"])  # in use: cached by both services
+        await user.get_metric(world.a.ids["metric"])
+        await _expire(stack, made.key.id)
+        for call in (lambda: user.get_run(world.a.ids["run"]), lambda: user.get_metric(world.a.ids["metric"])):
+            for _ in range(50):  # the change reaches each service's cache through NOTIFY
+                try:
+                    await call()
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
+                    assert re.fullmatch(
+                        r"the API key expired at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC;"
+                        r" ask the project's admin for a new one",
+                        exc.details() or "",
+                    ), exc.details()
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the expired key still works")
 
 
 async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> None:

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from playwright.async_api import Browser, Page
 
@@ -961,12 +962,16 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
         await page.fill("#new-key-form input[name=name]", "")
         await page.locator("#new-key-form select[name=role]").select_option("read")
         await page.fill("#new-key-form input[name=name]", "quarterly review")
+        await page.locator("#new-key-form select[name=expires_in_days]").select_option(label="in 90 days")
         async with page.expect_response(lambda r: r.request.method == "POST") as answered:
             await page.click("#new-key-form button[type=submit]")
         assert (await answered.value).headers["cache-control"] == "no-store"  # the secret is kept nowhere
         secret = await page.locator("#new-key-secret").inner_text()
         assert re.fullmatch(r"sk_[0-9a-f]{12}_\S+", secret)
         assert "not shown again" in await page.locator("#new-key").inner_text()
+        assert "(read, until 20" in await page.locator("#new-key").inner_text()
+        listed = page.locator("#keys-table tr", has_text="quarterly review")
+        assert (await listed.locator(".expires").inner_text()).startswith("until 20")
         await screenshot(page, "keys")
         # The new key works, with its role, in another browser.
         async with visitor(browser, stack.console_url, secret) as reader:
@@ -1133,3 +1138,29 @@ async def test_a_metric_is_archived_from_its_page_and_brought_back(
     assert await page.locator("#archived-banner").count() == 0
     await page.goto(f"/projects/{world.a.project_id}/metrics")
     assert "retired check" in await page.locator("#metrics-table").inner_text()
+
+
+async def test_an_expired_key_is_listed_as_such_and_signing_in_with_it_says_when_it_expired(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client() as instance:
+        admin_key = (await instance.create_api_key(world.a.project_id, "keys admin", "admin")).secret
+        lapsed = await instance.create_api_key(world.a.project_id, "lapsed contractor", "write", expires_in_days=1)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute("UPDATE api_keys SET expires_at = now() - interval '1 hour' WHERE id = $1", lapsed.key.id)
+    finally:
+        await conn.close()
+    async with visitor(browser, stack.console_url, admin_key) as page:
+        await page.goto(f"/projects/{world.a.project_id}/keys")
+        row = page.locator("#keys-table tr", has_text="lapsed contractor")
+        assert (await row.locator(".chip").inner_text()).startswith("expired 20")
+        assert await row.locator("details.revoke").count() == 0  # nothing left to revoke
+    context, refused = await signed_in(browser, stack.console_url, lapsed.secret)
+    try:
+        said = await refused.locator("[role=alert]").inner_text()
+        assert re.fullmatch(
+            r"The API key expired at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; ask the project's admin for a new one\.", said
+        ), said
+    finally:
+        await context.close()

@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -536,6 +537,16 @@ def test_an_admin_makes_lists_and_revokes_keys_and_the_instance_admin_makes_proj
     )
     table = cli(*admin, "keys", "list").stdout
     assert "revoked" in table and "nightly ci" in table
+    monthly = cli(*admin, "keys", "create", "monthly ci", "--role", "read", "--expires-in-days", "30")
+    assert monthly.returncode == 0, monthly.stderr
+    assert re.search(r"\(read, expiring \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", monthly.stderr), monthly.stderr
+    (expiring,) = [k for k in json.loads(cli(*admin, "keys", "list", "--json").stdout) if k["name"] == "monthly ci"]
+    assert f"expires {expiring['expires_at'][:10]}" in cli(*admin, "keys", "list").stdout
+    too_long = cli(*admin, "keys", "create", "x", "--role", "read", "--expires-in-days", "4000")
+    assert one_error_line(too_long) == (
+        "error: Invalid value for '--expires-in-days': Input should be less than or equal to 3650"
+        " (see `scorekeeper keys create --help`)"
+    )
     unknown = cli(*admin, "keys", "revoke", "sk_nothere")
     assert unknown.returncode == 2
     assert one_error_line(unknown) == "error: no key 'sk_nothere' in this project (see `scorekeeper keys list`)"

@@ -241,9 +241,10 @@ class CatalogOperations(Operations):
         response = await self._unary(ACCESS, "WhoAmI", apb.WhoAmIRequest(), apb.WhoAmIResponse)
         return from_proto(ApiKey, response.key)
 
-    async def create_api_key(self, project_id: str, name: str, role: str) -> NewApiKey:
-        """A new key of the project (read, write or admin); its secret is in this answer only."""
-        request = apb.CreateApiKeyRequest(project_id=project_id, name=name, role=role)
+    async def create_api_key(self, project_id: str, name: str, role: str, *, expires_in_days: int = 0) -> NewApiKey:
+        """A new key of the project (read, write or admin), refused as expired ``expires_in_days``
+        after it is made (0: it never expires); its secret is in this answer only."""
+        request = apb.CreateApiKeyRequest(project_id=project_id, name=name, role=role, expires_in_days=expires_in_days)
         response = await self._unary(ACCESS, "CreateApiKey", request, apb.CreateApiKeyResponse, creates=True)
         return from_proto(NewApiKey, response)
 

@@ -3,6 +3,7 @@ list the project's keys, make one for a person or a CI job, revoke one (the admi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,7 +20,12 @@ app.add_typer(keys, name="keys")
 
 
 def _status(key: ApiKey) -> str:
-    return f"revoked {key.revoked_at[:10]}" if key.revoked_at else "active"
+    if key.revoked_at:
+        return f"revoked {key.revoked_at[:10]}"
+    if key.expires_at:
+        ended = datetime.fromisoformat(key.expires_at) <= datetime.now(UTC)
+        return f"{'expired' if ended else 'expires'} {key.expires_at[:10]}"
+    return "active"
 
 
 def _key(st: State, given: str) -> ApiKey:
@@ -60,15 +66,19 @@ def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who or what uses it: a person, a CI job.")],
     role: Annotated[str, typer.Option(help="read (look), write (run, edit, review) or admin (also keys).")],
+    expires_in_days: Annotated[
+        int, typer.Option(min=0, max=3650, help="Refused as expired this many days from now (0: never).")
+    ] = 0,
 ) -> None:
     """A new key of the project. Its secret goes to stdout alone, once (KEY=$(scorekeeper keys create
     ci --role write)); what it is goes to stderr. Only a hash is kept: it cannot be shown again."""
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     st = state(ctx)
-    made = st.client.create_api_key(st.project_id(), name, role)
+    made = st.client.create_api_key(st.project_id(), name, role, expires_in_days=expires_in_days)
+    until = f", expiring {made.key.expires_at[:19].replace('T', ' ')} UTC" if made.key.expires_at else ""
     st.err.print(
-        f"created key {made.key.prefix} {made.key.name!r} ({made.key.role}) of project {made.key.project_id};"
+        f"created key {made.key.prefix} {made.key.name!r} ({made.key.role}{until}) of project {made.key.project_id};"
         " its secret is below, shown this once",
         highlight=False,
     )

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import Console, redirect
+from services.console.web import Console, api_message, redirect
 
 
 def safe_next(target: str) -> str:
@@ -36,12 +36,11 @@ def routes(console: Console) -> list[Route]:
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
                 raise
-            return console.render(
-                request,
-                "sign_in.html",
-                {"next": target, "error": "This API key is not valid: it is unknown or was revoked."},
-                status_code=401,
+            said = api_message(exc)  # an expired key is told when it expired; others are not told apart
+            error = (
+                f"T{said[1:]}." if " expired " in said else "This API key is not valid: it is unknown or was revoked."
             )
+            return console.render(request, "sign_in.html", {"next": target, "error": error}, status_code=401)
         response = redirect(target)
         console.security.sign_in(response, key)
         return response

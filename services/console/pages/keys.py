@@ -3,6 +3,7 @@ name and description (admin role); and a new project (the instance admin key).""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -16,6 +17,12 @@ from services.console.backend import Api
 from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
 
 ROLES = ("read", "write", "admin")
+# What the new key form offers: days until the key expires (0: never), and how it says so.
+EXPIRIES = {0: "never", 7: "in 7 days", 30: "in 30 days", 90: "in 90 days", 365: "in a year"}
+
+
+def _expired(key: apb.ApiKey) -> bool:
+    return bool(key.expires_at) and datetime.fromisoformat(key.expires_at) <= datetime.now(UTC)
 
 
 def routes(console: Console) -> list[Route]:
@@ -37,6 +44,8 @@ def routes(console: Console) -> list[Route]:
         context = {
             **data,
             "roles": ROLES,
+            "expiries": EXPIRIES,
+            "expired": _expired,
             "values": {},
             "error": "",
             "yours": lambda key: visitor.startswith(key.prefix + "_"),
@@ -54,12 +63,16 @@ def routes(console: Console) -> list[Route]:
     async def create_key(request: Request) -> Response:
         form = await console.form(request)
         api = console.api(request)
-        values = {"name": str(form.get("name", "")), "role": str(form.get("role", ""))}
+        values = {k: str(form.get(k, "")) for k in ("name", "role", "expires_in_days")}
+        days = values["expires_in_days"]
         try:
             created = await api.call(
                 api.stubs.access.CreateApiKey,
                 apb.CreateApiKeyRequest(
-                    project_id=request.path_params["project_id"], name=values["name"], role=values["role"]
+                    project_id=request.path_params["project_id"],
+                    name=values["name"],
+                    role=values["role"],
+                    expires_in_days=int(days) if days.isdigit() and len(days) < 6 else -1,
                 ),
                 apb.CreateApiKeyResponse,
             )

@@ -9,8 +9,9 @@ from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.catalog import rules
 from services.run_orchestrator.catalog.api import CatalogApi
 from shared.auth.access import Role, caller
+from shared.auth.store import MAX_EXPIRY_DAYS
 from shared.edge.convert import parse_uuid, timestamp
-from shared.edge.errors import not_found
+from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
 
 
@@ -24,6 +25,7 @@ def key_pb(row: asyncpg.Record) -> pb.ApiKey:
         created_at=timestamp(row["created_at"]),
         last_used_at=timestamp(row["last_used_at"]),
         revoked_at=timestamp(row["revoked_at"]),
+        expires_at=timestamp(row["expires_at"]),
     )
 
 
@@ -48,7 +50,11 @@ class AccessApi:
         project_id = await self._catalog_api.project(request.project_id)
         name = checked(rules.require_name, request.name)
         role = checked(Role.parse, request.role)
-        row, secret = await self._keys.create(project_id, name, role.label)
+        if not 0 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
+            raise invalid(
+                f"expires_in_days must be 1..{MAX_EXPIRY_DAYS} (0: never expires), got {request.expires_in_days}"
+            )
+        row, secret = await self._keys.create(project_id, name, role.label, request.expires_in_days)
         return pb.CreateApiKeyResponse(key=key_pb(row), secret=secret)
 
     async def list_api_keys(self, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:

@@ -10,7 +10,7 @@ from shared.auth.store import insert_key
 from shared.db.pool import fetch_one
 
 _COLUMNS = (
-    "k.id, k.project_id, k.name, k.role, k.prefix, k.created_at, k.revoked_at,"
+    "k.id, k.project_id, k.name, k.role, k.prefix, k.created_at, k.revoked_at, k.expires_at,"
     " (SELECT max(u.last_used_at) FROM api_key_usage u WHERE u.key_id = k.id) AS last_used_at"
 )
 
@@ -19,9 +19,11 @@ class KeyRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, project_id: uuid.UUID | None, name: str, role: str) -> tuple[asyncpg.Record, str]:
+    async def create(
+        self, project_id: uuid.UUID | None, name: str, role: str, expires_in_days: int = 0
+    ) -> tuple[asyncpg.Record, str]:
         """A new key and its secret (the only time the secret exists outside the caller)."""
-        key_id, secret = await insert_key(self._pool, project_id, name, role)
+        key_id, secret = await insert_key(self._pool, project_id, name, role, expires_in_days)
         return await self._one(key_id), secret
 
     async def get(self, key_id: uuid.UUID) -> asyncpg.Record | None:
