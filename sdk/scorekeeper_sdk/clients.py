@@ -393,6 +393,7 @@ class Scorekeeper:
     get_record = _Call(AsyncScorekeeper.get_record)
     run_history = _Call(AsyncScorekeeper.run_history)
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
+    compare_run_matrix = _Call(AsyncScorekeeper.compare_run_matrix)
     metric_agreement = _Call(AsyncScorekeeper.metric_agreement)
     score_distribution = _Call(AsyncScorekeeper.score_distribution)
     export_run = _Iterate(AsyncScorekeeper.export_run)

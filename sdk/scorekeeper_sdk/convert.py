@@ -3,7 +3,7 @@
 A dataclass field takes the proto field of the same name: ``X | None`` fields are None where the
 proto field is unset (``optional`` scalars, absent messages), Struct and other messages typed as
 ``dict`` become plain dicts, ``google.protobuf.Value`` becomes a Python value, nested dataclasses
-and lists of them are converted recursively. Proto fields the dataclass does not name are
+and lists of them are converted recursively, maps of scalars become dicts. Proto fields the dataclass does not name are
 ignored, so fields the server adds later never break an older SDK.
 """
 
@@ -61,7 +61,9 @@ def from_proto(cls: type[T], message: Message) -> T:
         if descriptor is None:
             continue
         hint, optional = _unwrap_optional(hints[field.name])
-        if descriptor.is_repeated:
+        if descriptor.message_type is not None and descriptor.message_type.GetOptions().map_entry:
+            kwargs[field.name] = dict(getattr(message, field.name))  # a map of scalars
+        elif descriptor.is_repeated:
             (item,) = get_args(hint) or (Any,)
             kwargs[field.name] = [_convert(item, v) for v in getattr(message, field.name)]
         elif optional and descriptor.has_presence and not message.HasField(field.name):

@@ -265,6 +265,60 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class MatrixMetric:
+    metric_id: str
+    name: str
+    output_type: str = ""
+
+
+@dataclass(frozen=True)
+class MatrixRun:
+    """A column of a run matrix; ``means`` by metric id over every testcase (booleans 0..1)."""
+
+    run_id: str
+    status: str = ""
+    created_at: str = ""
+    notes: str = ""
+    system_name: str = ""
+    system_version_name: str = ""
+    testset_version: int = 0
+    means: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """One run's result on one testcase: its first trial's outputs, and ``values`` by metric id."""
+
+    record_ids: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
+    error: str = ""
+    values: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    testcase_id: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    cells: list[MatrixCell] = field(default_factory=list)  # in the runs' order
+    differs: bool = False
+
+
+@dataclass(frozen=True)
+class RunMatrix:
+    """A page of several runs of one testset side by side."""
+
+    testset_id: str
+    metrics: list[MatrixMetric] = field(default_factory=list)
+    runs: list[MatrixRun] = field(default_factory=list)
+    testcases: list[MatrixRow] = field(default_factory=list)
+    next_page_token: str = ""
+    testcases_compared: int = 0
+    testcases_differing: int = 0
+
+
+@dataclass(frozen=True)
 class MetricAgreement:
     """Two metrics' verdicts on the same records of a run: each cell's count, the share of
     agreements and Cohen's kappa (None when they cannot be told)."""

@@ -17,6 +17,7 @@ from services.query.db import Reader
 from services.query.distribution import DistributionReads
 from services.query.export import ExportReads
 from services.query.history import HistoryReads
+from services.query.matrix import MatrixReads
 from services.query.records.export import RecordExport
 from services.query.records.reads import RecordReads
 from services.query.reviews import ReviewReads
@@ -32,6 +33,7 @@ class QueryApi:
         self._records = RecordReads(reader)
         self._history = HistoryReads(reader)
         self._compare = CompareReads(reader)
+        self._matrix = MatrixReads(reader)
         self._agreement = AgreementReads(reader)
         self._distribution = DistributionReads(reader)
         self._export = ExportReads(reader)
@@ -55,6 +57,9 @@ class QueryApi:
 
     async def compare_runs(self, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:
         return await self._compare.compare_runs(request)
+
+    async def compare_run_matrix(self, request: pb.CompareRunMatrixRequest) -> pb.CompareRunMatrixResponse:
+        return await self._matrix.compare_run_matrix(request)
 
     async def get_metric_agreement(self, request: pb.GetMetricAgreementRequest) -> pb.MetricAgreement:
         return await self._agreement.get_metric_agreement(request)

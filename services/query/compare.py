@@ -118,20 +118,10 @@ class CompareReads:
         conn: Connection, request: pb.CompareRunsRequest, run: asyncpg.Record, baseline: asyncpg.Record
     ) -> dict[uuid.UUID, str]:
         """The compared metrics (id → name), in the order the run pins them."""
-        pinned = {
-            r["run_id"]: dict(zip(r["metric_ids"], r["names"], strict=True))
-            for r in await conn.fetch(
-                "SELECT ru.id AS run_id, array_agg(v.metric_id ORDER BY p.n) AS metric_ids,"
-                " array_agg(m.name ORDER BY p.n) AS names FROM runs ru"
-                " CROSS JOIN LATERAL unnest(ru.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
-                " JOIN metric_versions v ON v.id = p.version_id JOIN metrics m ON m.id = v.metric_id"
-                " WHERE ru.id = ANY($1::uuid[]) GROUP BY ru.id",
-                [run["id"], baseline["id"]],
-            )
-        }
-        ours, theirs = pinned.get(run["id"], {}), pinned.get(baseline["id"], {})
+        pins = await metrics.pinned(conn, [run["id"], baseline["id"]])
+        ours, theirs = pins[run["id"]], pins[baseline["id"]]
         if not request.metrics:
-            shared = {m: name for m, name in ours.items() if m in theirs}
+            shared = {m: p.name for m, p in ours.items() if m in theirs}
             if not shared:
                 raise invalid(f"runs {run['id']} and {baseline['id']} share no metric to compare")
             return shared

@@ -47,3 +47,26 @@ async def resolve(conn: Connection, project_id: uuid.UUID, refs: Sequence[str], 
             raise invalid(f"{field}: the metric name {ref!r} is ambiguous in project {project_id}; use its id")
         resolved[ref] = matches[0]
     return resolved
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A metric a run pins (at some version)."""
+
+    name: str
+    output_type: str
+
+
+async def pinned(conn: Connection, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UUID, Pinned]]:
+    """Per run, the metrics it pins (id → name and output type), in the run's order."""
+    rows = await conn.fetch(
+        "SELECT ru.id AS run_id, v.metric_id, m.name, v.output_type FROM runs ru"
+        " CROSS JOIN LATERAL unnest(ru.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
+        " JOIN metric_versions v ON v.id = p.version_id JOIN metrics m ON m.id = v.metric_id"
+        " WHERE ru.id = ANY($1::uuid[]) ORDER BY ru.id, p.n",
+        list(run_ids),
+    )
+    found: dict[uuid.UUID, dict[uuid.UUID, Pinned]] = {r: {} for r in run_ids}
+    for r in rows:
+        found[r["run_id"]][r["metric_id"]] = Pinned(r["name"], r["output_type"])
+    return found

@@ -1164,3 +1164,43 @@ async def test_an_expired_key_is_listed_as_such_and_signing_in_with_it_says_when
         ), said
     finally:
         await context.close()
+
+
+async def test_several_runs_side_by_side(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    async with stack.client(world.a.key) as client:
+        third = await client.create_run(
+            world.a.project_id, world.a.ids.testset_id, world.a.ids.system_version_id, world.a.ids.metric_ids
+        )
+        for _ in range(300):
+            if (await client.get_run(third.id)).status == "completed":
+                break
+            await page.wait_for_timeout(100)
+    runs = [*world.a.runs, third.id]
+    async with stack.sdk(world.a.key) as sdk:
+        expected = await sdk.compare_run_matrix(runs)
+    await page.goto(f"/projects/{world.a.project_id}/compare")
+    await page.click("#matrix-link")
+    await page.wait_for_url("**/compare/matrix")
+    pick = page.locator("#matrix-pick")
+    await pick.locator(f"input[value='{runs[0]}']").check()
+    await pick.locator("button[type=submit]").click()
+    await page.locator(".flash.error").wait_for()
+    assert await page.locator(".flash.error").inner_text() == "Tick two runs or more, of the same testset."
+    for run_id in runs[1:]:
+        await page.locator(f"#matrix-pick input[value='{run_id}']").check()
+    await page.locator("#matrix-pick button[type=submit]").click()
+    await page.locator("#matrix-table").wait_for()
+    headers = page.locator("#matrix-table th.matrix-run")
+    assert await headers.evaluate_all("cells => cells.map(c => c.dataset.run)") == runs
+    assert await page.locator("#matrix-counts").inner_text() == (
+        f"{expected.testcases_compared} testcases · the runs part on {expected.testcases_differing}"
+    )
+    rows = page.locator("#matrix-table tbody tr[data-testcase]")
+    assert await rows.count() == min(expected.testcases_compared, 25)
+    assert await rows.first.locator("td.matrix-cell").count() == 3
+    await screenshot(page, "runs-side-by-side")
+    await page.click("#differing-toggle")
+    await page.wait_for_url("**differing=1**")
+    shown = await rows.count()
+    assert shown == min(expected.testcases_differing, 25)
+    assert await page.locator("#matrix-table tbody tr.differs").count() == shown

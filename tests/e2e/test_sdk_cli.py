@@ -269,6 +269,37 @@ def test_metrics_archive_and_unarchive(own: Own) -> None:
     assert len(json.loads(cli("metrics", "list", "--json").stdout)) == 2
 
 
+def test_runs_matrix_puts_several_runs_side_by_side(own: Own) -> None:
+    cli, project = own.cli, own.project
+    outputs = {"v1": ["12", "abcdefgh"], "v2": ["12", "abc"], "v3": ["123456", "abc"]}
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        testset = client.create_testset(project, "sided", [{"question": q} for q in ("a?", "b?")], inputs=["question"])
+        short = client.create_heuristic_metric(project, "short", "length_between", {"max_length": 5})
+        cases = [t.id for t in client.list_testcases(testset.id)]
+        runs = []
+        for name, answers in outputs.items():
+            version = client.create_system_version_by_name(project, "sided bot", "sdk", name=name)
+            run = client.create_run(project, testset.id, version.id, [short.id])
+            client.ingest_records(
+                run.id, [RecordIn(c, outputs={"response": o}) for c, o in zip(cases, answers, strict=True)]
+            )
+            assert client.wait_for_run(run.id, timeout_s=60).status == "completed"
+            runs.append(run.id)
+    found = json.loads(cli("runs", "matrix", *runs, "--json").stdout)
+    assert [r["means"] for r in found["runs"]] == [{short.id: 0.5}, {short.id: 1.0}, {short.id: 0.5}]
+    assert (found["testcases_compared"], found["testcases_differing"]) == (2, 2)
+    by_question = {
+        row["inputs"]["question"]: [c["outputs"]["response"] for c in row["cells"]] for row in found["testcases"]
+    }
+    assert by_question == {"a?": ["12", "12", "123456"], "b?": ["abcdefgh", "abc", "abc"]}
+    shown = cli("runs", "matrix", *runs, "--limit", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert "3 runs: 2 testcases, the runs part on 2" in shown.stdout
+    assert f"{runs[0][:8]} v1" in shown.stdout and "50.0%" in shown.stdout and "100.0%" in shown.stdout
+    alone = cli("runs", "matrix", runs[0])
+    assert alone.returncode == 2 and one_error_line(alone) == "error: run_ids must name 2..8 runs, got 1"
+
+
 def test_runs_agreement_and_distribution_print_what_the_scores_say(own: Own, tmp_path: Path) -> None:
     outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
     cli, project = own.cli, own.project

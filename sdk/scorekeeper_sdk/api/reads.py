@@ -11,7 +11,15 @@ from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.convert import from_proto
-from scorekeeper_sdk.views import Comparison, MetricAgreement, MetricDistribution, MetricSeries, Record, Run
+from scorekeeper_sdk.views import (
+    Comparison,
+    MetricAgreement,
+    MetricDistribution,
+    MetricSeries,
+    Record,
+    Run,
+    RunMatrix,
+)
 
 QUERY = "QueryService"
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -168,6 +176,27 @@ class ReadOperations(Operations):
             page_token=page_token,
         )
         return from_proto(Comparison, await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse))
+
+    async def compare_run_matrix(
+        self,
+        run_ids: Sequence[str],
+        *,
+        metrics: Sequence[str] = (),
+        differing_only: bool = False,
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> RunMatrix:
+        """One page of 2..8 runs of one testset side by side: per testcase each run's output and
+        values, per run each metric's mean; ``differing_only`` keeps testcases where they part."""
+        request = qpb.CompareRunMatrixRequest(
+            run_ids=list(run_ids),
+            metrics=list(metrics),
+            differing_only=differing_only,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response = await self._unary(QUERY, "CompareRunMatrix", request, qpb.CompareRunMatrixResponse)
+        return from_proto(RunMatrix, response)
 
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> MetricAgreement:
         """How often two metrics of the run (ids or names) give the same pass / fail verdict on its

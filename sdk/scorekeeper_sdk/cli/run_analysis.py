@@ -1,5 +1,6 @@
-"""`scorekeeper runs agreement` and `runs distribution`: what a run's scores say beyond their means —
-whether two metrics give the same verdicts, and how each metric's scores spread."""
+"""`scorekeeper runs agreement`, `runs distribution` and `runs matrix`: what scores say beyond a
+run's means — whether two metrics give the same verdicts, how each metric's scores spread, and
+where several runs of one testset part."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
+from scorekeeper_sdk.cli.records import brief
 from scorekeeper_sdk.cli.runs import runs
+from scorekeeper_sdk.views import MatrixCell, MatrixMetric, MatrixRow
 
 BAR_WIDTH = 30
 
@@ -61,5 +64,67 @@ def distribution(
         for b in metric.buckets:
             bar = "█" * round(BAR_WIDTH * b.count / most) if most else ""
             table.add_row(b.label, str(b.count), Text(bar))
+        st.out.print(table)
+    return None
+
+
+def _value(value: float | None, output_type: str, *, mean: bool = False) -> str:
+    if value is None:
+        return "-"
+    if output_type != "boolean":
+        return f"{value:.3g}"
+    if not mean and value in (0, 1):
+        return "pass" if value else "fail"
+    return f"{value * 100:.1f}%"
+
+
+def _cell(cell: MatrixCell, metrics: list[MatrixMetric]) -> str:
+    if not cell.record_ids:
+        return "(not in this run)"
+    output = f"errored: {cell.error}" if cell.status == "errored" else brief(cell.outputs)
+    values = ", ".join(f"{m.name} {_value(cell.values.get(m.metric_id), m.output_type)}" for m in metrics)
+    return f"{output}\n{values}"
+
+
+@runs.command("matrix")
+def matrix(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="2..8 run ids of one testset.")],
+    metric: Annotated[list[str] | None, typer.Option(help="Only these metrics (id or name).")] = None,
+    differing: Annotated[bool, typer.Option("--differing", help="Only testcases where the runs part.")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="Testcases to list.")] = 20,
+    as_json_: JsonOption = False,
+) -> None:
+    """Several runs of one testset side by side: each metric's mean per run, then per testcase
+    each run's output and values (--differing: only where they part)."""
+    st = state(ctx)
+    size = max(1, min(limit, 200))
+    page = st.client.compare_run_matrix(run_ids, metrics=metric or [], differing_only=differing, page_size=size)
+    first, rows = page, list(page.testcases)
+    while len(rows) < limit and page.next_page_token:
+        page = st.client.compare_run_matrix(
+            run_ids, metrics=metric or [], differing_only=differing, page_size=size, page_token=page.next_page_token
+        )
+        rows += page.testcases
+    shown: list[MatrixRow] = rows[:limit]
+    if as_json_:
+        doc = dataclasses.asdict(first)
+        doc["testcases"] = [dataclasses.asdict(r) for r in shown]
+        doc["next_page_token"] = ""
+        return emit_json(doc)
+    heads = [f"{r.run_id[:8]} {r.system_version_name}".strip() for r in first.runs]
+    st.out.print(
+        f"{len(first.runs)} runs: {first.testcases_compared} testcases, the runs part on {first.testcases_differing}",
+        highlight=False,
+    )
+    means = Table("metric", *heads)
+    for m in first.metrics:
+        means.add_row(m.name, *(_value(r.means.get(m.metric_id), m.output_type, mean=True) for r in first.runs))
+    st.out.print(means)
+    if shown:
+        table = Table("testcase", *heads, show_lines=True)
+        for row in shown:
+            mark = "* " if row.differs else ""
+            table.add_row(mark + brief(row.inputs), *(_cell(c, first.metrics) for c in row.cells))
         st.out.print(table)
     return None

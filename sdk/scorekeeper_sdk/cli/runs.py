@@ -15,7 +15,8 @@ from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.views import Run
 
 runs = typer.Typer(
-    help="Runs: kick off, list, watch, export, compare, re-score, retry errors, archive, agreement, distribution.",
+    help="Runs: kick off, list, watch, export, compare, matrix, re-score, retry errors, archive, agreement,"
+    " distribution.",
     no_args_is_help=True,
 )
 app.add_typer(runs, name="runs")
