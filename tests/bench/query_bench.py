@@ -80,6 +80,7 @@ class Workload:
     histories: list[dict[str, Any]] = field(default_factory=list)
     list_runs: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[tuple[str, str]] = field(default_factory=list)
+    matrices: list[list[str]] = field(default_factory=list)
     get_runs: list[str] = field(default_factory=list)
 
 
@@ -195,6 +196,15 @@ async def load_workload(url: str, repeats: int, seed: int = 6) -> Workload:
         a = max(0, b - rng.randint(1, 10))
         if set(core[a].metric_version_ids) & set(core[b].metric_version_ids):
             w.comparisons.append((str(core[b].id), str(core[a].id)))
+
+    # CompareRunMatrix (extra): four consecutive runs of that testset sharing a metric.
+    for _ in range(1000):
+        if len(w.matrices) >= 20:
+            break
+        b = rng.randrange(3, len(core))
+        four = core[b - 3 : b + 1]
+        if set.intersection(*(set(r.metric_version_ids) for r in four)):
+            w.matrices.append([str(r.id) for r in four])
     return w
 
 
@@ -302,6 +312,21 @@ async def run_bench(
 
     if wanted("CompareRuns"):
         rows.append(("CompareRuns (100 testcases)", await timed("CompareRuns", compare_runs, max(20, repeats // 4))))
+
+    matrices = Cycle(w.matrices)
+
+    async def run_matrix() -> qpb.CompareRunMatrixResponse:
+        request = qpb.CompareRunMatrixRequest(run_ids=matrices())
+        response: qpb.CompareRunMatrixResponse = await stub.CompareRunMatrix(request, timeout=TIMEOUT_S)
+        return response
+
+    if wanted("CompareRunMatrix") and w.matrices:
+        rows.append(
+            (
+                "CompareRunMatrix (4 runs, 50 testcases)",
+                await timed("CompareRunMatrix", run_matrix, max(20, repeats // 4)),
+            )
+        )
 
     # What a run's scores say beyond their means, on the largest run: every score of it is read.
     big = str(w.big_run.id)

@@ -1181,8 +1181,14 @@ async def test_several_runs_side_by_side(page: Page, stack: Stack, world: Consol
     await page.goto(f"/projects/{world.a.project_id}/compare")
     await page.click("#matrix-link")
     await page.wait_for_url("**/compare/matrix")
+    assert await page.locator(".flash.error").count() == 0
+    # A run's page opens the picker with that run ticked; one run alone is refused.
+    await page.goto(f"/projects/{world.a.project_id}/runs/{runs[0]}")
+    await page.click("#side-by-side")
+    await page.wait_for_url(f"**/compare/matrix?run={runs[0]}")
     pick = page.locator("#matrix-pick")
-    await pick.locator(f"input[value='{runs[0]}']").check()
+    assert await pick.locator(f"input[value='{runs[0]}']").is_checked()
+    assert await page.locator(".flash.error").count() == 0
     await pick.locator("button[type=submit]").click()
     await page.locator(".flash.error").wait_for()
     assert await page.locator(".flash.error").inner_text() == "Tick two runs or more, of the same testset."

@@ -58,10 +58,11 @@ def routes(console: Console) -> list[Route]:
             "matrix": None,
             "error": "",
         }
-        if len(chosen) < 2:
-            if chosen:
+        if len(chosen) < 2:  # the picker: a run's page links here with that run ticked
+            refused = params.get("picked") == "1"
+            if refused:
                 context["error"] = "Tick two runs or more, of the same testset."
-            return console.render(request, "compare_matrix.html", context, status_code=400 if chosen else 200)
+            return console.render(request, "compare_matrix.html", context, status_code=400 if refused else 200)
         try:
             matrix = await api.call(
                 api.stubs.query.CompareRunMatrix,
