@@ -112,6 +112,8 @@ class Run:
     monitor_id: str = ""
     monitor_name: str = ""
     archived_at: str = ""  # when it was archived (hidden from run lists and charts); "" if not
+    # How the run chose part of its testset (testcases, of, metadata_filter, sample …); {} for all of it.
+    subset: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:

@@ -154,6 +154,23 @@ def testcase_skeleton(testset: Any) -> str:
     return json.dumps(dict.fromkeys(fields, ""), ensure_ascii=False)
 
 
+def subset_label(subset: Any) -> str:
+    """How a run chose part of its testset, in a few words ("12 of 240 testcases: category=math,
+    a sample of 12 (draw 0)"); "" for a run of every testcase."""
+    chosen = plain(subset)
+    if not chosen:
+        return ""
+    how = []
+    if chosen.get("testcase_ids"):
+        how.append(f"{int(chosen['testcase_ids'])} named")
+    for key, values in (chosen.get("metadata_filter") or {}).items():
+        shown = values if isinstance(values, list) else [values]
+        how.append(f"{key}={' or '.join(v if isinstance(v, str) else json.dumps(v) for v in shown)}")
+    if chosen.get("sample"):
+        how.append(f"a sample of {int(chosen['sample'])} (draw {int(chosen.get('sample_seed', 0))})")
+    return f"{int(chosen['testcases'])} of {int(chosen['of'])} testcases: {', '.join(how)}"
+
+
 FILTERS = {
     "pretty_json": pretty_json,
     "brief": brief,
@@ -172,4 +189,5 @@ FILTERS = {
     "until_reviewers": until_reviewers,
     "testcase_skeleton": testcase_skeleton,
     "plain": plain,
+    "subset_label": subset_label,
 }

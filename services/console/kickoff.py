@@ -3,19 +3,32 @@ run on the server — turned into an ``llm`` system version's config."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import struct_pb2
 from scorekeeper.v1 import query_pb2 as qpb
 from starlette.datastructures import FormData
 
 from services.console.prompt_form import FormError, PromptFields, form_text
-from shared.edge.convert import dict_to_struct
+from shared.edge.convert import dict_to_struct, struct_to_dict
 
 DEFAULT_PROMPT_SYSTEM = "Kickoff prompts"
 
 # A field the visitor must fix before the run can start.
 KickoffError = FormError
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _int(form: FormData, name: str, default: int, lowest: int) -> int:
@@ -45,6 +58,10 @@ class KickoffForm(PromptFields):
     max_concurrency: int = 0
     notes: str = ""
     prompt_system: str = DEFAULT_PROMPT_SYSTEM
+    # Part of the testset: "KEY=VALUE, …" of its metadata, then at most ``sample`` testcases.
+    only: str = ""
+    sample: int = 0
+    sample_seed: int = 0
 
     @classmethod
     def from_form(cls, form: FormData) -> KickoffForm:
@@ -59,23 +76,47 @@ class KickoffForm(PromptFields):
             metric_group_id=text("metric_group_id"),
             notes=text("notes"),
             prompt_system=text("prompt_system").strip() or DEFAULT_PROMPT_SYSTEM,
+            only=text("only").strip(),
             **PromptFields.read(form),
         )
         # Numbers are read last so that a bad one still leaves the other fields filled in.
         values.trials = _int(form, "trials", 1, 1)
         values.max_concurrency = _int(form, "max_concurrency", 0, 0)
+        values.sample = _int(form, "sample", 0, 0)
+        values.sample_seed = _int(form, "sample_seed", 0, -(2**31))
         return values
 
     @classmethod
     def from_run(cls, run: qpb.RunView) -> KickoffForm:
-        """Run again: the run's testset, system version, metrics, trials and notes."""
+        """Run again: the run's testset, system version, metrics, trials, notes, and the part of
+        the testset it chose by metadata and sample."""
+        subset = struct_to_dict(run.subset)
+        chosen = subset.get("metadata_filter", {})
         return cls(
             testset_id=run.testset_id,
             system_version_id=run.system_version_id,
             metric_ids=[m.metric_id for m in run.metrics],
             trials=max(run.trials, 1),
             notes=run.notes,
+            only=", ".join(
+                f"{k}={_text(v)}"
+                for k, values in chosen.items()
+                for v in (values if isinstance(values, list) else [values])
+            ),
+            sample=int(subset.get("sample", 0)),
+            sample_seed=int(subset.get("sample_seed", 0)),
         )
+
+    def metadata_filter(self) -> dict[str, Any]:
+        """``only`` as CreateRun's metadata_filter: each KEY=VALUE (a JSON value, else text);
+        a KEY given twice matches any of its values."""
+        wanted: dict[str, list[Any]] = {}
+        for part in filter(None, (p.strip() for p in self.only.replace("\n", ",").split(","))):
+            key, sep, raw = part.partition("=")
+            if not sep or not key.strip():
+                raise KickoffError(f"Only testcases whose metadata: write KEY=VALUE, not {part!r}")
+            wanted.setdefault(key.strip(), []).append(_value(raw.strip()))
+        return {k: v[0] if len(v) == 1 else v for k, v in wanted.items()}
 
     def check(self) -> None:
         if not self.testset_id:

@@ -165,6 +165,7 @@ class RunReads:
             monitor_id=str(run["monitor_id"] or ""),
             monitor_name=run["monitor_name"] or "",
             archived_at=timestamp(run["archived_at"]),
+            subset=dict_to_struct(run["subset"] or {}),
             system_version_id=str(run["system_version_id"] or ""),
             source=run["source"],
             status=run["status"],

@@ -61,7 +61,9 @@ class ExecutorHandlers:
             positions = await self._repo.pending_positions(plan.id, plan.testset_id, plan.testset_version)
             chunks = retry_chunks(positions, size)
         else:
-            chunks = await self._repo.chunks(plan.testset_id, plan.testset_version, size)
+            chunks = await self._repo.chunks(
+                plan.testset_id, plan.testset_version, size, plan.id if plan.subset else None
+            )
         for index, bounds in enumerate(chunks):
             chunk = ChunkRequested(
                 event_id=chunk_event_id(plan.id, index, event.retry),
@@ -89,7 +91,11 @@ class ExecutorHandlers:
         if plan is None:
             return
         testcases = await self._repo.testcases(
-            plan.testset_id, plan.testset_version, event.first_position, event.last_position
+            plan.testset_id,
+            plan.testset_version,
+            event.first_position,
+            event.last_position,
+            plan.id if plan.subset else None,
         )
         produced = await self._executor.execute_chunk(plan, event.chunk, testcases, event.correlation_id, event.retry)
         log.info(

@@ -10,7 +10,11 @@ import asyncpg
 
 from shared.ids import record_id
 
-# Statuses in which a run's testcases may still be executed.
+# A testcase revision the run (a parameter; NULL: none) chose, when it chose part of the testset.
+_CHOSEN = (
+    "({run}::uuid IS NULL OR EXISTS (SELECT 1 FROM run_subsets s"
+    " WHERE s.run_id = {run}::uuid AND s.testcase_id = testcase_revisions.testcase_id))"
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class RunPlan:
     max_concurrency: int | None
     system_kind: str
     system_config: dict[str, Any]
+    # The run chose part of the version (run_subsets holds which testcases).
+    subset: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class ExecutorRepository:
         # A playground try runs the prompt it was given (runs.llm_config) as a version of kind llm.
         row = await self._pool.fetchrow(
             "SELECT r.id, r.status, r.testset_id, r.testset_version, r.trials, r.max_concurrency,"
+            " r.subset IS NOT NULL AS subset,"
             " CASE WHEN r.llm_config IS NULL THEN v.kind ELSE 'llm' END AS kind,"
             " coalesce(r.llm_config, v.config) AS config"
             " FROM runs r LEFT JOIN system_versions v ON v.id = r.system_version_id WHERE r.id = $1",
@@ -65,35 +72,48 @@ class ExecutorRepository:
             row["max_concurrency"],
             row["kind"],
             row["config"],
+            row["subset"],
         )
 
-    async def chunks(self, testset_id: uuid.UUID, testset_version: int, size: int) -> list[ChunkBounds]:
-        """The testcases of one version of the testset cut into chunks of ``size`` in position
-        order (one pass over the testcase_revisions_by_position index). The same version always
-        gives the same chunks, however the testset changed since."""
+    async def chunks(
+        self, testset_id: uuid.UUID, testset_version: int, size: int, subset_of: uuid.UUID | None = None
+    ) -> list[ChunkBounds]:
+        """The testcases of one version of the testset (those run ``subset_of`` chose) cut into
+        chunks of ``size`` in position order (one pass over the testcase_revisions_by_position
+        index). The same version always gives the same chunks, however the testset changed since."""
         rows = await self._pool.fetch(
             "SELECT min(position) AS first, max(position) AS last, count(*) AS n FROM ("
             " SELECT position, (row_number() OVER (ORDER BY position) - 1) / $3 AS chunk FROM testcase_revisions"
             " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
+            f" AND {_CHOSEN.format(run='$4')}"
             ") numbered GROUP BY chunk ORDER BY chunk",
             testset_id,
             testset_version,
             size,
+            subset_of,
         )
         return [ChunkBounds(r["first"], r["last"], r["n"]) for r in rows]
 
     async def testcases(
-        self, testset_id: uuid.UUID, testset_version: int, first_position: int, last_position: int
+        self,
+        testset_id: uuid.UUID,
+        testset_version: int,
+        first_position: int,
+        last_position: int,
+        subset_of: uuid.UUID | None = None,
     ) -> list[Testcase]:
-        """The testcases of one version of the testset between two positions (inclusive)."""
+        """The testcases of one version of the testset between two positions (inclusive), those
+        run ``subset_of`` chose when given."""
         rows = await self._pool.fetch(
             "SELECT testcase_id, inputs, expected, metadata FROM testcase_revisions"
             " WHERE testset_id = $1 AND from_version <= $2 AND (to_version IS NULL OR to_version > $2)"
-            " AND position BETWEEN $3 AND $4 ORDER BY position",
+            f" AND position BETWEEN $3 AND $4 AND {_CHOSEN.format(run='$5')}"
+            " ORDER BY position",
             testset_id,
             testset_version,
             first_position,
             last_position,
+            subset_of,
         )
         return [Testcase(r["testcase_id"], r["inputs"], r["expected"], r["metadata"]) for r in rows]
 

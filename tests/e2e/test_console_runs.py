@@ -512,3 +512,35 @@ async def test_ticked_runs_are_archived_together_and_one_still_running_is_refuse
     await screenshot(page, "runs-archived")
     async with stack.sdk(world.a.key) as sdk:
         await sdk.cancel_run(waiting.id)
+
+
+async def test_kickoff_of_part_of_the_testset_and_run_it_again(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    await page.goto(f"/projects/{world.a.project_id}/kickoff")
+    await page.select_option("select[name=testset_id]", world.a.ids.testset_id)
+    await page.select_option("select[name=system_version_id]", world.a.ids.system_version_id)
+    await page.check(f"input[name=metric_id][value='{world.a.ids.metric_ids[0]}']")
+    await page.click("#subset summary")
+    await page.fill("input[name=only]", "category")
+    await page.click("#kickoff-form button[type=submit]")
+    assert await page.locator("[role=alert]").inner_text() == (
+        "Only testcases whose metadata: write KEY=VALUE, not 'category'"
+    )
+    assert await page.locator("input[name=only]").input_value() == "category"  # kept to fix
+    await page.fill("input[name=only]", "category=arithmetic")
+    await page.fill("input[name=sample]", "5")
+    await page.fill("input[name=sample_seed]", "2")
+    await page.click("#kickoff-form button[type=submit]")
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    async with stack.client(world.a.key) as client:
+        run = await client.get_run(run_id)
+    assert run.expected_records == 5
+    subset = page.locator("#run-subset")
+    assert await subset.inner_text() == "5 of 24 testcases: category=arithmetic, a sample of 5 (draw 2)"
+    await screenshot(page, "run-subset")
+    # Run again: the same choice, filled in.
+    await page.goto(f"/projects/{world.a.project_id}/kickoff?from_run={run_id}")
+    assert await page.locator("#subset").get_attribute("open") is not None
+    assert await page.locator("input[name=only]").input_value() == "category=arithmetic"
+    assert await page.locator("input[name=sample]").input_value() == "5"
+    assert await page.locator("input[name=sample_seed]").input_value() == "2"

@@ -300,6 +300,43 @@ def test_runs_matrix_puts_several_runs_side_by_side(own: Own) -> None:
     assert alone.returncode == 2 and one_error_line(alone) == "error: run_ids must name 2..8 runs, got 1"
 
 
+def test_eval_and_kickoff_run_part_of_a_testset(own: Own) -> None:
+    cli, project = own.cli, own.project
+    rows = [{"n": n, "answer": str(n + 1), "parity": ["even", "odd"][n % 2]} for n in range(10)]
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        client.create_testset(project, "numbers", rows, inputs=["n"], expected=["answer"], metadata=["parity"])
+        client.create_heuristic_metric(project, "exact", "exact_match", {"expected_field": "answer"})
+    done = cli(
+        "eval",
+        "--testset",
+        "numbers",
+        "--metric",
+        "exact",
+        "--callable",
+        "tests.support.sdk_bots:answer",
+        "--only",
+        "parity=odd",
+        "--sample",
+        "3",
+        "--sample-seed",
+        "5",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "part of the testset: 3 of 10 testcases" in done.stdout
+    (run,) = json.loads(cli("runs", "list", "--json").stdout)
+    assert (run["records"], run["subset"]) == (
+        3,
+        {"testcases": 3, "of": 10, "metadata_filter": {"parity": "odd"}, "sample": 3, "sample_seed": 5},
+    )
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        ran = [r.inputs["n"] for r in client.list_records(run["id"])]
+    assert len(ran) == 3 and all(n % 2 == 1 for n in ran)
+    refused = cli("eval", "--testset", "numbers", "--metric", "exact", "--callable", "x:y", "--only", "parity")
+    assert refused.returncode == 2 and one_error_line(refused) == "error: --only takes KEY=VALUE, got 'parity'"
+    resumed = cli("eval", "--resume", run["id"], "--callable", "tests.support.sdk_bots:answer", "--sample", "2")
+    assert one_error_line(resumed).startswith("error: --resume completes the run as it was kicked off")
+
+
 def test_runs_agreement_and_distribution_print_what_the_scores_say(own: Own, tmp_path: Path) -> None:
     outputs = ["12", "123456", "abc", "abcdefg"]  # short: pass fail pass fail; digits: pass pass fail fail
     cli, project = own.cli, own.project

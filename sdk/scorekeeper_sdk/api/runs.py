@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +72,16 @@ class RunOperations(ReadOperations):
         notes: str = "",
         max_concurrency: int = 0,
         metric_group_id: str = "",
+        testcase_ids: Sequence[str] = (),
+        metadata_filter: Mapping[str, Any] | None = None,
+        sample: int = 0,
+        sample_seed: int = 0,
     ) -> Run:
         """Kicks off a run of a system version over a testset's latest version, scored with the
         latest version of each metric (and of a metric group's); ``source`` api, kickoff, playground,
-        monitor or ci."""
+        monitor or ci. Part of the testset only: ``testcase_ids``, ``metadata_filter`` (each key
+        equal to its value, or to one of a list's) and ``sample`` (at most that many, drawn at random
+        — the same ones for the same ``sample_seed`` and testset version)."""
         request = rpb.CreateRunRequest(
             project_id=project_id,
             testset_id=testset_id,
@@ -86,6 +92,10 @@ class RunOperations(ReadOperations):
             notes=notes,
             max_concurrency=max_concurrency,
             metric_group_id=metric_group_id,
+            testcase_ids=list(testcase_ids),
+            metadata_filter=struct(dict(metadata_filter or {})),
+            sample=sample,
+            sample_seed=sample_seed,
         )
         run = await self._unary(RUNS, "CreateRun", request, rpb.Run, creates=True)
         return await self.get_run(run.id)

@@ -170,12 +170,19 @@ class TestsetOperations(Operations):
         page_size: int = 500,
         invalid_only: bool = False,
         search: str = "",
+        run_id: str = "",
     ) -> AsyncIterator[Testcase]:
         """Every testcase of one version (0: the latest when the first page is read), in order,
         a page at a time (a large testset is never held whole); with ``search``, those whose
-        inputs, expected values or metadata hold its words (as the Records page searches)."""
+        inputs, expected values or metadata hold its words (as the Records page searches); with
+        ``run_id``, those that run executes (of the version it pinned, the part it chose)."""
         request = tpb.ListTestcasesRequest(
-            testset_id=testset_id, version=version, page_size=page_size, invalid_only=invalid_only, search=search
+            testset_id=testset_id,
+            version=version,
+            page_size=page_size,
+            invalid_only=invalid_only,
+            search=search,
+            run_id=run_id,
         )
         async for t in self._pages(
             TESTSETS, "ListTestcases", request, tpb.ListTestcasesResponse, lambda p: p.testcases

@@ -14,6 +14,7 @@ from scorekeeper_sdk.cli.gates import Gate, check_regressions, check_thresholds,
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.runs import SOURCES
 from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.cli.subsets import OnlyOption, SampleOption, SeedOption, TestcaseOption, subset_options
 from scorekeeper_sdk.cli.systems import CommandSystem, load_callable
 from scorekeeper_sdk.evaluate import run_and_evaluate
 from scorekeeper_sdk.views import Comparison, Run
@@ -44,6 +45,7 @@ def _execute(
             trials=options["trials"],
             notes=options["notes"],
             max_concurrency=options["max_concurrency"],
+            **options["subset"],
         )
         st.err.print(f"run {run.id}: executing {version.kind} system version {version.name!r} on the server")
         return run.id
@@ -65,6 +67,7 @@ def _execute(
             max_concurrency=options["max_concurrency"],
             notes=options["notes"],
             source=options["source"],
+            **options["subset"],
         )
     st.err.print(
         f"run {evaluation.id}: {evaluation.calls} calls ({evaluation.errored} errored),"
@@ -101,6 +104,10 @@ def evaluate(
     summary_md: Annotated[Path | None, typer.Option(help="Write a Markdown summary (for a PR comment).")] = None,
     resume: Annotated[str | None, typer.Option(help="Complete an interrupted run (with --command/--callable).")] = None,
     wait_timeout: Annotated[float | None, typer.Option(help="Give up waiting for scores after N seconds.")] = None,
+    testcase: TestcaseOption = None,
+    only: OnlyOption = None,
+    sample: SampleOption = 0,
+    sample_seed: SeedOption = 0,
 ) -> None:
     """Evaluate a system over a testset end to end and gate on the results (exit 0 / 1 / 2 / 3)."""
     st = state(ctx)
@@ -116,6 +123,9 @@ def evaluate(
         raise CliError("--resume completes runs of --command / --callable systems only")
     if not resume and not testset:
         raise CliError("give --testset (or --resume RUN)")
+    subset = subset_options(testcase, only, sample, sample_seed)
+    if resume and (testcase or only or sample):
+        raise CliError("--resume completes the run as it was kicked off: --testcase, --only and --sample do not apply")
     system = CommandSystem(command, timeout) if command else load_callable(callable_) if callable_ else None
     if resume:
         metric_names = {m.metric_id: m.name for m in st.client.get_run(resume).metrics}
@@ -140,6 +150,7 @@ def evaluate(
             "max_concurrency": concurrency,
             "system_name": system_name,
             "version": version,
+            "subset": subset,
         },
         resume=resume,
     )

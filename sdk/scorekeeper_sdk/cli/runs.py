@@ -12,6 +12,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
 from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.cli.subsets import OnlyOption, SampleOption, SeedOption, TestcaseOption, subset_options
 from scorekeeper_sdk.views import Run
 
 runs = typer.Typer(
@@ -42,8 +43,13 @@ def kickoff(
     notes: Annotated[str, typer.Option()] = "",
     source: Annotated[str, typer.Option(help=f"One of {', '.join(SOURCES)}.")] = "kickoff",
     wait: Annotated[bool, typer.Option(help="Watch the run until it is done.")] = False,
+    testcase: TestcaseOption = None,
+    only: OnlyOption = None,
+    sample: SampleOption = 0,
+    sample_seed: SeedOption = 0,
 ) -> None:
-    """Kick off a run of a server-side system (http or llm version) over a testset."""
+    """Kick off a run of a server-side system (http or llm version) over a testset (or part of it:
+    --testcase, --only, --sample)."""
     st = state(ctx)
     version = st.system_version(system_version)
     if version.kind == "sdk":
@@ -60,6 +66,7 @@ def kickoff(
         notes=notes,
         max_concurrency=max_concurrency,
         metric_group_id=metric_group,
+        **subset_options(testcase, only, sample, sample_seed),
     )
     st.out.print(f"run {run.id} kicked off: {run.expected_records} records expected")
     if run.url:

@@ -44,6 +44,8 @@ def print_run(console: Console, run: Run) -> None:
         f"  records {run.records}/{run.expected_records} ({run.errored_records} errored),"
         f" scores {run.scores}/{run.expected_scores}, {run.duration_s:.1f}s"
     )
+    if run.subset:
+        console.print(f"  part of the testset: {run.subset.get('testcases')} of {run.subset.get('of')} testcases")
     if run.error:
         console.print(f"  error: {run.error}")
     if run.metrics:

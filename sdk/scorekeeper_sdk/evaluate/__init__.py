@@ -8,7 +8,7 @@ system may return (tokens, cost and metadata included).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, overload
 
@@ -76,6 +76,10 @@ async def arun_and_evaluate(
     progress: bool = True,
     resume_run_id: str | None = None,
     progress_tracker: Tracker | None = None,
+    testcase_ids: Sequence[str] = (),
+    metadata_filter: Mapping[str, Any] | None = None,
+    sample: int = 0,
+    sample_seed: int = 0,
 ) -> Evaluation:
     """The async run_and_evaluate (see :func:`run_and_evaluate`)."""
     if max_concurrency < 1:
@@ -109,6 +113,10 @@ async def arun_and_evaluate(
             trials=trials,
             notes=notes,
             metric_group_id=metric_group_id,
+            testcase_ids=testcase_ids,
+            metadata_filter=metadata_filter,
+            sample=sample,
+            sample_seed=sample_seed,
         )
         done = set()
     shown = progress_tracker or tracker(progress)
@@ -165,4 +173,6 @@ Options: ``project_id``; ``testset_id`` or ``testcases=[{"inputs": {...}, "expec
 threads for a sync callable, tasks for an async one); ``notes``; ``source`` ("api"); ``wait``
 (False: return once every record is uploaded; True: once scored); ``progress`` (a bar on a
 terminal); ``resume_run_id`` (complete an interrupted run: only the testcase × trial pairs without
-a record are called)."""
+a record are called); part of the testset only: ``testcase_ids``, ``metadata_filter`` ({"category":
+"math"}, a list value for any of its items) and ``sample`` (at most that many testcases, drawn at
+random: the same ones for the same ``sample_seed`` and testset version)."""

@@ -90,7 +90,7 @@ class Runner:
         pool = None if self._async else ThreadPoolExecutor(self._limit, thread_name_prefix="scorekeeper-system")
         try:
             async for testcase in self._client.list_testcases(
-                self._run.testset_id, self._run.testset_version, page_size=_PAGE
+                self._run.testset_id, self._run.testset_version, page_size=_PAGE, run_id=self._run.id
             ):
                 for trial in range(self._run.trials):
                     if (testcase.id, trial) in done:

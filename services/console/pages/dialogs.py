@@ -20,6 +20,7 @@ from services.console.kickoff import KickoffError, KickoffForm, prompt_system_co
 from services.console.pages.run import run_of_project
 from services.console.pages.systems import list_systems
 from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
+from shared.edge.convert import dict_to_struct
 
 
 async def _metrics_with_versions(api: Api, project_id: str) -> list[cpb.MetricWithVersions]:
@@ -161,6 +162,9 @@ def routes(console: Console) -> list[Route]:
                     trials=values.trials,
                     max_concurrency=values.max_concurrency,
                     notes=values.notes,
+                    metadata_filter=dict_to_struct(values.metadata_filter()),
+                    sample=values.sample,
+                    sample_seed=values.sample_seed,
                 ),
                 rpb.Run,
             )

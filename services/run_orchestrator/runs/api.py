@@ -9,7 +9,7 @@ import asyncpg
 from scorekeeper.v1 import runs_pb2 as pb
 
 from services.run_orchestrator.catalog.api import CatalogApi
-from services.run_orchestrator.runs import rules
+from services.run_orchestrator.runs import rules, subsets
 from services.run_orchestrator.runs.human_review import HumanReview
 from services.run_orchestrator.runs.ingest import Ingest, Taken
 from services.run_orchestrator.runs.kickoff import Kickoff, KickoffRequest
@@ -97,6 +97,7 @@ class RunApi:
             metric_group_id=parse_uuid(group, "metric_group_id") if group else None,
             max_concurrency=request.max_concurrency or None,
             notes=request.notes,
+            subset=subsets.parse(request),
         )
         return run_pb(await self._kickoff(kickoff))
 

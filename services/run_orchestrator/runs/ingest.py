@@ -69,11 +69,19 @@ class Ingest:
         testcases = await self._runs.testcases_at(
             run["testset_id"], run["testset_version"], [r["testcase_id"] for r in records]
         )
+        outside = set()
+        if run["subset"] is not None:
+            outside = set(await self._runs.outside_subset(run["id"], [r["testcase_id"] for r in records]))
         for i, fields in enumerate(records):
             if fields["testcase_id"] not in testcases:
                 raise invalid(
                     f"records[{i}].testcase_id {fields['testcase_id']} is not in version {run['testset_version']} "
                     "of the run's testset"
+                )
+            if fields["testcase_id"] in outside:
+                raise invalid(
+                    f"records[{i}].testcase_id {fields['testcase_id']} is not among the testcases the run chose"
+                    " (its subset)"
                 )
         ids = [record_id(run["id"], r["testcase_id"], r["trial"]) for r in records]
         existing = await self._runs.existing_records(ids)

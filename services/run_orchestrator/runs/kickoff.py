@@ -11,7 +11,9 @@ import asyncpg
 
 from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs import subsets
 from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.subsets import SubsetRequest
 from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.events import RunCreated
@@ -33,6 +35,7 @@ class KickoffRequest:
     metric_group_id: uuid.UUID | None = None
     max_concurrency: int | None = None
     notes: str = ""
+    subset: SubsetRequest = field(default_factory=SubsetRequest)
 
 
 class Kickoff:
@@ -55,6 +58,8 @@ class Kickoff:
         if version is None or version["project_id"] != pid:
             raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
         versions = await self.metric_versions(pid, request.metric_ids, request.metric_group_id)
+        subset = await subsets.choose(self._testsets, testset, request.subset)
+        testcases = testset["testcase_count"] if subset.testcase_ids is None else len(subset.testcase_ids)
         run = await self._runs.create_run(
             project_id=pid,
             testset_id=request.testset_id,
@@ -65,8 +70,10 @@ class Kickoff:
             source=request.source,
             trials=request.trials,
             max_concurrency=request.max_concurrency,
-            expected_records=testset["testcase_count"] * request.trials,
+            expected_records=testcases * request.trials,
             notes=request.notes,
+            testcase_ids=subset.testcase_ids,
+            subset=subset.description,
         )
         return await self.launch(run)
 

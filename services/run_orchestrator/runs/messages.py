@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from scorekeeper.v1 import runs_pb2 as pb
 
-from shared.edge.convert import timestamp
+from shared.edge.convert import dict_to_struct, timestamp
 
 
 def run_pb(row: asyncpg.Record) -> pb.Run:
@@ -23,4 +23,5 @@ def run_pb(row: asyncpg.Record) -> pb.Run:
         notes=row["notes"],
         created_at=timestamp(row["created_at"]),
         archived_at=timestamp(row["archived_at"]),
+        subset=dict_to_struct(row["subset"] or {}),
     )

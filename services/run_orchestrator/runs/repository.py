@@ -49,6 +49,8 @@ class RunRepository:
         notes: str,
         llm_config: dict[str, Any] | None = None,
         playground_try: bool = False,
+        testcase_ids: list[uuid.UUID] | None = None,
+        subset: dict[str, Any] | None = None,
         conn: Connection | None = None,
     ) -> asyncpg.Record:
         """A pending run of a system version, or (a playground try) of ``llm_config``; in the
@@ -58,8 +60,9 @@ class RunRepository:
                 conn,
                 "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id,"
                 " metric_version_ids, human_metric_version_ids, source, status, trials, max_concurrency,"
-                " expected_records, notes, llm_config, playground_try)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14) RETURNING *",
+                " expected_records, notes, llm_config, playground_try, subset)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15)"
+                " RETURNING *",
                 uuid.uuid4(),
                 project_id,
                 testset_id,
@@ -74,9 +77,26 @@ class RunRepository:
                 notes,
                 llm_config,
                 playground_try,
+                subset,
             )
+            if testcase_ids is not None:
+                await conn.execute(
+                    "INSERT INTO run_subsets (run_id, testcase_id) SELECT $1, unnest($2::uuid[])",
+                    row["id"],
+                    testcase_ids,
+                )
             await self.transition(conn, row["id"], "pending")
         return row
+
+    async def outside_subset(self, run_id: uuid.UUID, testcase_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        """Those of ``testcase_ids`` the run did not choose (ask only for a run that chose part of its testset)."""
+        rows = await self._pool.fetch(
+            "SELECT t FROM unnest($2::uuid[]) AS t"
+            " WHERE NOT EXISTS (SELECT 1 FROM run_subsets s WHERE s.run_id = $1 AND s.testcase_id = t)",
+            run_id,
+            testcase_ids,
+        )
+        return [r["t"] for r in rows]
 
     async def get(self, run_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)

@@ -243,10 +243,21 @@ class TestsetApi(TestcaseTransfer):
             if version and version != pinned:
                 raise invalid(f"version {version} differs from the page_token's version {pinned}")
             version, after = pinned, page_tokens.integer(token["p"])
+        subset_of = None
+        if request.run_id:  # the run's testcases: of the version it pinned, the part it chose
+            run = await self._testsets.run_testcases(parse_uuid(request.run_id, "run_id"))
+            if run is None:
+                raise not_found(f"run {request.run_id} does not exist")
+            if run["testset_id"] != tid:
+                raise invalid(f"run {request.run_id} is not a run of testset {request.testset_id}")
+            if version and version != run["testset_version"]:
+                raise invalid(f"run {request.run_id} pinned version {run['testset_version']}, not {version}")
+            version = run["testset_version"]
+            subset_of = parse_uuid(request.run_id, "run_id") if run["subset"] else None
         testset = await self._testset_at(tid, version)
         version = testset["version"]
         rows = await self._testsets.list_testcases(
-            tid, version, after, limit + 1, invalid_only=request.invalid_only, search=searched
+            tid, version, after, limit + 1, invalid_only=request.invalid_only, search=searched, subset_of=subset_of
         )
         response = pb.ListTestcasesResponse(testcases=[testcase_pb(str(tid), r) for r in rows[:limit]], version=version)
         if len(rows) > limit:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -100,13 +101,17 @@ class TestsetRepository(TestsetWrites):
         *,
         invalid_only: bool = False,
         search: str | None = None,
+        subset_of: uuid.UUID | None = None,
     ) -> list[asyncpg.Record]:
         """Testcases of the version in position order, after ``after_position`` (keyset); with
-        ``search``, those whose inputs, expected values or metadata match it (shared/edge/search.py)."""
+        ``search``, those whose inputs, expected values or metadata match it (shared/edge/search.py);
+        with ``subset_of``, those that run chose (its part of the testset)."""
         return await self._pool.fetch(
             f"{_TESTCASES} WHERE {_AT_VERSION} AND position > $3"
             " AND (NOT $5::boolean OR validation_errors <> '[]'::jsonb)"
             f" AND ($6::text IS NULL OR ({json_words('inputs', 'expected', 'metadata')}) @@ {tsquery('$6')})"
+            " AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM run_subsets s"
+            " WHERE s.run_id = $7 AND s.testcase_id = testcase_revisions.testcase_id))"
             " ORDER BY position LIMIT $4",
             testset_id,
             version,
@@ -114,7 +119,39 @@ class TestsetRepository(TestsetWrites):
             limit,
             invalid_only,
             search,
+            subset_of,
         )
+
+    async def run_testcases(self, run_id: uuid.UUID) -> asyncpg.Record | None:
+        """A run's testset, the version it pinned and whether it chose part of it."""
+        return await self._pool.fetchrow(
+            "SELECT testset_id, testset_version, subset IS NOT NULL AS subset FROM runs WHERE id = $1", run_id
+        )
+
+    async def subset(
+        self,
+        testset_id: uuid.UUID,
+        version: int,
+        ids: list[uuid.UUID] | None,
+        metadata: dict[str, list[Any]],
+        sample: int,
+        seed: int,
+    ) -> list[uuid.UUID]:
+        """The testcases of the version among ``ids`` (None: any) whose metadata has, for each key,
+        one of its values; then at most ``sample`` of them (0: all) in an order drawn from ``seed``
+        — the same testcases for the same seed and version."""
+        args: list[Any] = [testset_id, version, ids]
+        where = [_AT_VERSION, "($3::uuid[] IS NULL OR testcase_id = ANY($3::uuid[]))"]
+        for key, values in metadata.items():
+            args += [key, values]
+            where.append(f"metadata -> ${len(args) - 1} IN (SELECT jsonb_array_elements(${len(args)}::jsonb))")
+        args += [str(seed), sample or None]
+        rows = await self._pool.fetch(
+            f"SELECT testcase_id FROM testcase_revisions WHERE {' AND '.join(where)}"
+            f" ORDER BY md5(${len(args) - 1} || ':' || testcase_id::text), testcase_id LIMIT ${len(args)}",
+            *args,
+        )
+        return [r["testcase_id"] for r in rows]
 
     async def change_counts(self, testset_id: uuid.UUID, before: int, after: int) -> dict[str, int]:
         """How many testcases were added, removed and changed from version ``before`` to ``after``."""

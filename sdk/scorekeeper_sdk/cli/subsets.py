@@ -1,0 +1,45 @@
+"""The options that run part of a testset (`eval`, `runs kickoff`): --testcase, --only, --sample."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from scorekeeper_sdk.cli.context import CliError
+
+TestcaseOption = Annotated[list[str] | None, typer.Option("--testcase", help="Only this testcase (id); repeatable.")]
+OnlyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help="KEY=VALUE: only testcases whose metadata KEY is VALUE (JSON, else text);"
+        " repeat a KEY for any of its values.",
+    ),
+]
+SampleOption = Annotated[int, typer.Option(min=0, help="At most N testcases, drawn at random (0: all).")]
+SeedOption = Annotated[int, typer.Option(help="The draw of --sample: the same seed, the same testcases.")]
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def subset_options(testcase: list[str] | None, only: list[str] | None, sample: int, seed: int) -> dict[str, Any]:
+    """create_run / run_and_evaluate keyword arguments choosing part of the testset."""
+    wanted: dict[str, list[Any]] = {}
+    for given in only or []:
+        key, sep, value = given.partition("=")
+        if not sep or not key:
+            raise CliError(f"--only takes KEY=VALUE, got {given!r}")
+        wanted.setdefault(key, []).append(_value(value))
+    return {
+        "testcase_ids": list(testcase or []),
+        "metadata_filter": {k: v[0] if len(v) == 1 else v for k, v in wanted.items()},
+        "sample": sample,
+        "sample_seed": seed,
+    }
