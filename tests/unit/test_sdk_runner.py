@@ -28,7 +28,7 @@ class FakeClient:
         self.fail_after = fail_ingest_after
 
     async def list_testcases(
-        self, testset_id: str, version: int = 0, *, page_size: int = 500
+        self, testset_id: str, version: int = 0, *, page_size: int = 500, run_id: str = ""
     ) -> AsyncIterator[models.Testcase]:
         for n in range(self.testcases):
             self.read += 1
