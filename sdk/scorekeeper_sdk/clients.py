@@ -373,6 +373,7 @@ class Scorekeeper:
     archive_run = _Call(AsyncScorekeeper.archive_run)
     unarchive_run = _Call(AsyncScorekeeper.unarchive_run)
     update_run_notes = _Call(AsyncScorekeeper.update_run_notes)
+    update_run_tags = _Call(AsyncScorekeeper.update_run_tags)
     rescore_run = _Call(AsyncScorekeeper.rescore_run)
     submit_human_score = _Call(AsyncScorekeeper.submit_human_score)
     ingest_records = _Call(AsyncScorekeeper.ingest_records)

@@ -114,6 +114,7 @@ class Run:
     archived_at: str = ""  # when it was archived (hidden from run lists and charts); "" if not
     # How the run chose part of its testset (testcases, of, metadata_filter, sample …); {} for all of it.
     subset: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:

@@ -66,7 +66,7 @@ _TRIALS = (
 
 def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequest) -> None:
     """The run filters ListRuns and GetRunHistory share (runs aliased ``r``): sources, testset,
-    system version, system and the created time range. Playground tries are never listed (the
+    system version, system, tags and the created time range. Playground tries are never listed (the
     playground lists them); a run kicked off from the playground is. Archived runs are left out,
     unless ListRuns asks for them alone."""
     where.add("NOT r.playground_try")
@@ -82,6 +82,8 @@ def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequ
         where.add(f"r.system_version_id = {where.param(system_version_id)}")
     if system_id := filters.optional_uuid(request.system_id, "system_id"):
         where.add(f"r.system_version_id IN (SELECT id FROM system_versions WHERE system_id = {where.param(system_id)})")
+    if request.tags:
+        where.add(f"r.tags @> {where.param(list(request.tags))}::text[]")
     after, before = filters.time_range(request.created_after, request.created_before)
     if after is not None:
         where.add(f"r.created_at >= {where.param(after)}")
@@ -166,6 +168,7 @@ class RunReads:
             monitor_name=run["monitor_name"] or "",
             archived_at=timestamp(run["archived_at"]),
             subset=dict_to_struct(run["subset"] or {}),
+            tags=run["tags"],
             system_version_id=str(run["system_version_id"] or ""),
             source=run["source"],
             status=run["status"],

@@ -544,3 +544,34 @@ async def test_kickoff_of_part_of_the_testset_and_run_it_again(page: Page, stack
     assert await page.locator("input[name=only]").input_value() == "category=arithmetic"
     assert await page.locator("input[name=sample]").input_value() == "5"
     assert await page.locator("input[name=sample_seed]").input_value() == "2"
+
+
+async def test_run_tags_filter_the_list_and_are_edited_on_the_run_page(
+    page: Page, stack: Stack, world: ConsoleWorld
+) -> None:
+    async with stack.client(world.a.key) as client:
+        run = await client.create_run(
+            world.a.project_id, world.a.ids.testset_id, world.a.ids.system_version_id, world.a.ids.metric_ids[:1]
+        )
+    async with stack.sdk(world.a.key) as sdk:
+        await sdk.update_run_tags(run.id, add=["nightly-ui"])
+    await page.goto(f"/projects/{world.a.project_id}/runs")
+    await page.locator(f"#runs-table tr[data-run='{run.id}'] a.run-tag", has_text="nightly-ui").click()
+    await page.wait_for_url("**/runs?tag=nightly-ui")
+    assert await page.locator("#runs-table tbody tr[data-run]").evaluate_all(
+        "rows => rows.map(r => r.dataset.run)"
+    ) == [run.id]
+    assert "Runs tagged nightly-ui" in await page.locator("#tag-filter").inner_text()
+    await screenshot(page, "runs-tagged")
+
+    await page.goto(f"/projects/{world.a.project_id}/runs/{run.id}")
+    await page.click("#run-details summary")
+    await page.fill("#tags", "nightly-ui, " + "x" * 101)
+    await page.click("#tags-form button[type=submit]")
+    await page.locator("#tags-form .flash.error").wait_for()
+    assert (await page.locator("#tags-form .flash.error").inner_text()).startswith("tags must be 1..100 characters")
+    await page.fill("#tags", "release, nightly-ui")
+    await page.click("#tags-form button[type=submit]")
+    await page.locator("#tags-form .flash.ok").wait_for()
+    async with stack.sdk(world.a.key) as sdk:
+        assert (await sdk.get_run(run.id)).tags == ["nightly-ui", "release"]

@@ -300,7 +300,7 @@ def test_runs_matrix_puts_several_runs_side_by_side(own: Own) -> None:
     assert alone.returncode == 2 and one_error_line(alone) == "error: run_ids must name 2..8 runs, got 1"
 
 
-def test_eval_and_kickoff_run_part_of_a_testset(own: Own) -> None:
+def test_eval_runs_part_of_a_testset_and_tags_runs(own: Own) -> None:
     cli, project = own.cli, own.project
     rows = [{"n": n, "answer": str(n + 1), "parity": ["even", "odd"][n % 2]} for n in range(10)]
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
@@ -335,6 +335,37 @@ def test_eval_and_kickoff_run_part_of_a_testset(own: Own) -> None:
     assert refused.returncode == 2 and one_error_line(refused) == "error: --only takes KEY=VALUE, got 'parity'"
     resumed = cli("eval", "--resume", run["id"], "--callable", "tests.support.sdk_bots:answer", "--sample", "2")
     assert one_error_line(resumed).startswith("error: --resume completes the run as it was kicked off")
+
+    # Tags: given to eval, added and removed, listed by.
+    tagged = cli(
+        "eval",
+        "--testset",
+        "numbers",
+        "--metric",
+        "exact",
+        "--callable",
+        "tests.support.sdk_bots:answer",
+        "--sample",
+        "2",
+        "--tag",
+        "nightly",
+        "--tag",
+        "main",
+    )
+    assert tagged.returncode == 0, tagged.stderr
+    (latest,) = json.loads(cli("runs", "list", "--tag", "nightly", "--json").stdout)
+    assert latest["tags"] == ["nightly", "main"] and latest["id"] != run["id"]
+    added = cli("runs", "tag", run["id"], "release", "main")
+    assert (added.returncode, added.stdout.strip()) == (0, f"run {run['id']} tags: release, main")
+    assert [r["id"] for r in json.loads(cli("runs", "list", "--tag", "main", "--json").stdout)] == [
+        latest["id"],
+        run["id"],
+    ]
+    removed = cli("runs", "tag", run["id"], "main", "--remove")
+    assert removed.stdout.strip() == f"run {run['id']} tags: release"
+    assert "nightly, main" in cli("runs", "list").stdout
+    blank = cli("runs", "tag", run["id"], " ")
+    assert blank.returncode == 2 and one_error_line(blank) == "error: tags must be 1..100 characters, got ' '"
 
 
 def test_runs_agreement_and_distribution_print_what_the_scores_say(own: Own, tmp_path: Path) -> None:

@@ -194,11 +194,11 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
     }
     operations -= {"close"}
     assert (
-        len(operations) == 78
+        len(operations) == 79
     )  # 49, the retry of errored records, six of the review queue, three of the playground, flush, six of
     # monitors, the import that creates a testset, the version that names its system, the comparison
     # of two testset versions, archiving and unarchiving a run, metric agreement, score distribution
-    # a project's records export, a project renamed, archiving and unarchiving a metric, and the run matrix
+    # a project's records export, a project renamed, archiving and unarchiving a metric, the run matrix, and run tags
     assert operations <= set(vars(Scorekeeper))
     for name in operations:
         twin = vars(Scorekeeper)[name]

@@ -74,9 +74,10 @@ class ReadOperations(Operations):
         page_size: int = 100,
         monitor_id: str = "",
         archived: bool = False,
+        tags: Sequence[str] = (),
     ) -> AsyncIterator[Run]:
-        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci);
-        ``archived``: the archived runs instead of the others."""
+        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci;
+        ``tags``: runs with every one of them); ``archived``: the archived runs instead of the others."""
         request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=page_size,
@@ -89,6 +90,7 @@ class ReadOperations(Operations):
             created_before=created_before,
             monitor_id=monitor_id,
             archived=archived,
+            tags=list(tags),
         )
         async for run in self._pages(QUERY, "ListRuns", request, qpb.ListRunsResponse, lambda p: p.runs):
             yield from_proto(Run, run)
@@ -140,8 +142,10 @@ class ReadOperations(Operations):
         sources: Sequence[str] = (),
         limit: int = 0,
         monitor_id: str = "",
+        tags: Sequence[str] = (),
     ) -> list[MetricSeries]:
-        """Per-metric series over runs (metric ids or names): pass rate in % or mean, oldest first."""
+        """Per-metric series over runs (metric ids or names): pass rate in % or mean, oldest first;
+        ``tags``: over the runs with every one of them."""
         request = qpb.GetRunHistoryRequest(
             project_id=project_id,
             metrics=list(metrics),
@@ -151,6 +155,7 @@ class ReadOperations(Operations):
             sources=list(sources),
             limit=limit,
             monitor_id=monitor_id,
+            tags=list(tags),
         )
         response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
         return [from_proto(MetricSeries, s) for s in response.series]

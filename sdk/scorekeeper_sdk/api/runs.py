@@ -76,12 +76,13 @@ class RunOperations(ReadOperations):
         metadata_filter: Mapping[str, Any] | None = None,
         sample: int = 0,
         sample_seed: int = 0,
+        tags: Sequence[str] = (),
     ) -> Run:
         """Kicks off a run of a system version over a testset's latest version, scored with the
         latest version of each metric (and of a metric group's); ``source`` api, kickoff, playground,
         monitor or ci. Part of the testset only: ``testcase_ids``, ``metadata_filter`` (each key
         equal to its value, or to one of a list's) and ``sample`` (at most that many, drawn at random
-        — the same ones for the same ``sample_seed`` and testset version)."""
+        — the same ones for the same ``sample_seed`` and testset version); ``tags`` label the run."""
         request = rpb.CreateRunRequest(
             project_id=project_id,
             testset_id=testset_id,
@@ -96,6 +97,7 @@ class RunOperations(ReadOperations):
             metadata_filter=struct(dict(metadata_filter or {})),
             sample=sample,
             sample_seed=sample_seed,
+            tags=list(tags),
         )
         run = await self._unary(RUNS, "CreateRun", request, rpb.Run, creates=True)
         return await self.get_run(run.id)
@@ -115,6 +117,12 @@ class RunOperations(ReadOperations):
 
     async def update_run_notes(self, run_id: str, notes: str) -> Run:
         await self._unary(RUNS, "UpdateRunNotes", rpb.UpdateRunNotesRequest(run_id=run_id, notes=notes), rpb.Run)
+        return await self.get_run(run_id)
+
+    async def update_run_tags(self, run_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Run:
+        """Adds and removes the run's tags (run lists and the run history filter by them)."""
+        request = rpb.UpdateRunTagsRequest(run_id=run_id, add=list(add), remove=list(remove))
+        await self._unary(RUNS, "UpdateRunTags", request, rpb.Run)
         return await self.get_run(run_id)
 
     async def rescore_run(self, run_id: str, metrics: Sequence[str | tuple[str, str]]) -> Run:

@@ -14,7 +14,14 @@ from scorekeeper_sdk.cli.gates import Gate, check_regressions, check_thresholds,
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.runs import SOURCES
 from scorekeeper_sdk.cli.show import print_run, watch
-from scorekeeper_sdk.cli.subsets import OnlyOption, SampleOption, SeedOption, TestcaseOption, subset_options
+from scorekeeper_sdk.cli.subsets import (
+    OnlyOption,
+    SampleOption,
+    SeedOption,
+    TagOption,
+    TestcaseOption,
+    subset_options,
+)
 from scorekeeper_sdk.cli.systems import CommandSystem, load_callable
 from scorekeeper_sdk.evaluate import run_and_evaluate
 from scorekeeper_sdk.views import Comparison, Run
@@ -45,7 +52,7 @@ def _execute(
             trials=options["trials"],
             notes=options["notes"],
             max_concurrency=options["max_concurrency"],
-            **options["subset"],
+            **options["kickoff"],
         )
         st.err.print(f"run {run.id}: executing {version.kind} system version {version.name!r} on the server")
         return run.id
@@ -67,7 +74,7 @@ def _execute(
             max_concurrency=options["max_concurrency"],
             notes=options["notes"],
             source=options["source"],
-            **options["subset"],
+            **options["kickoff"],
         )
     st.err.print(
         f"run {evaluation.id}: {evaluation.calls} calls ({evaluation.errored} errored),"
@@ -108,6 +115,7 @@ def evaluate(
     only: OnlyOption = None,
     sample: SampleOption = 0,
     sample_seed: SeedOption = 0,
+    tag: TagOption = None,
 ) -> None:
     """Evaluate a system over a testset end to end and gate on the results (exit 0 / 1 / 2 / 3)."""
     st = state(ctx)
@@ -123,9 +131,11 @@ def evaluate(
         raise CliError("--resume completes runs of --command / --callable systems only")
     if not resume and not testset:
         raise CliError("give --testset (or --resume RUN)")
-    subset = subset_options(testcase, only, sample, sample_seed)
-    if resume and (testcase or only or sample):
-        raise CliError("--resume completes the run as it was kicked off: --testcase, --only and --sample do not apply")
+    kickoff = {**subset_options(testcase, only, sample, sample_seed), "tags": tag or []}
+    if resume and (testcase or only or sample or tag):
+        raise CliError(
+            "--resume completes the run as it was kicked off: --testcase, --only, --sample and --tag do not apply"
+        )
     system = CommandSystem(command, timeout) if command else load_callable(callable_) if callable_ else None
     if resume:
         metric_names = {m.metric_id: m.name for m in st.client.get_run(resume).metrics}
@@ -150,7 +160,7 @@ def evaluate(
             "max_concurrency": concurrency,
             "system_name": system_name,
             "version": version,
-            "subset": subset,
+            "kickoff": kickoff,
         },
         resume=resume,
     )

@@ -12,7 +12,14 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
 from scorekeeper_sdk.cli.show import print_run, watch
-from scorekeeper_sdk.cli.subsets import OnlyOption, SampleOption, SeedOption, TestcaseOption, subset_options
+from scorekeeper_sdk.cli.subsets import (
+    OnlyOption,
+    SampleOption,
+    SeedOption,
+    TagOption,
+    TestcaseOption,
+    subset_options,
+)
 from scorekeeper_sdk.views import Run
 
 runs = typer.Typer(
@@ -47,6 +54,7 @@ def kickoff(
     only: OnlyOption = None,
     sample: SampleOption = 0,
     sample_seed: SeedOption = 0,
+    tag: TagOption = None,
 ) -> None:
     """Kick off a run of a server-side system (http or llm version) over a testset (or part of it:
     --testcase, --only, --sample)."""
@@ -67,6 +75,7 @@ def kickoff(
         max_concurrency=max_concurrency,
         metric_group_id=metric_group,
         **subset_options(testcase, only, sample, sample_seed),
+        tags=tag or [],
     )
     st.out.print(f"run {run.id} kicked off: {run.expected_records} records expected")
     if run.url:
@@ -85,6 +94,7 @@ def list_runs(
     testset: Annotated[str | None, typer.Option(help="Only runs of this testset (id or name).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
     archived: Annotated[bool, typer.Option("--archived", help="The archived runs instead of the others.")] = False,
+    tag: Annotated[list[str] | None, typer.Option(help="Only runs with this tag; repeatable (all of them).")] = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's runs, newest first (archived runs only with --archived)."""
@@ -101,13 +111,14 @@ def list_runs(
         testset_id=testset_id,
         page_size=min(limit, 1000),
         archived=archived,
+        tags=tag or [],
     ):
         found.append(run)
         if len(found) >= limit:
             break
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("id", "created", "source", "status", "testset", "system", "records", "metrics")
+    table = Table("id", "created", "source", "status", "testset", "system", "records", "metrics", "tags")
     for run in found:
         system = f"{run.system_version.system_name}:{run.system_version.name}" if run.system_version else ""
         results = ", ".join(f"{m.name} {_short(m.value, m.output_type)}" for m in run.metrics)
@@ -120,6 +131,7 @@ def list_runs(
             system,
             f"{run.records}/{run.expected_records}",
             results,
+            ", ".join(run.tags),
         )
     st.out.print(table)
     return None
@@ -235,6 +247,19 @@ def retry_errors(
         final = watch(st.client, run_id, st.err)
         print_run(st.out, final)
         finished(final)
+
+
+@runs.command("tag")
+def tag_run(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    tags: Annotated[list[str], typer.Argument(metavar="TAG...", help="Tags to add (or, with --remove, to remove).")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove these tags instead.")] = False,
+) -> None:
+    """Label a run ("nightly", a branch) — `runs list --tag` and the run history filter by tags."""
+    st = state(ctx)
+    run = st.client.update_run_tags(run_id, **{"remove" if remove else "add": tags})
+    st.out.print(f"run {run.id} tags: {', '.join(run.tags) or '(none)'}", highlight=False)
 
 
 @runs.command("archive")

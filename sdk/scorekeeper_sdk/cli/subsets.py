@@ -1,4 +1,4 @@
-"""The options that run part of a testset (`eval`, `runs kickoff`): --testcase, --only, --sample."""
+"""Options `eval` and `runs kickoff` share: part of a testset (--testcase, --only, --sample), tags."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ OnlyOption = Annotated[
 ]
 SampleOption = Annotated[int, typer.Option(min=0, help="At most N testcases, drawn at random (0: all).")]
 SeedOption = Annotated[int, typer.Option(help="The draw of --sample: the same seed, the same testcases.")]
+TagOption = Annotated[list[str] | None, typer.Option("--tag", help='Label the run ("nightly", a branch); repeatable.')]
 
 
 def _value(text: str) -> Any:

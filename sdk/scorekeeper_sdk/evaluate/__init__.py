@@ -80,6 +80,7 @@ async def arun_and_evaluate(
     metadata_filter: Mapping[str, Any] | None = None,
     sample: int = 0,
     sample_seed: int = 0,
+    tags: Sequence[str] = (),
 ) -> Evaluation:
     """The async run_and_evaluate (see :func:`run_and_evaluate`)."""
     if max_concurrency < 1:
@@ -117,6 +118,7 @@ async def arun_and_evaluate(
             metadata_filter=metadata_filter,
             sample=sample,
             sample_seed=sample_seed,
+            tags=tags,
         )
         done = set()
     shown = progress_tracker or tracker(progress)
@@ -175,4 +177,4 @@ threads for a sync callable, tasks for an async one); ``notes``; ``source`` ("ap
 terminal); ``resume_run_id`` (complete an interrupted run: only the testcase × trial pairs without
 a record are called); part of the testset only: ``testcase_ids``, ``metadata_filter`` ({"category":
 "math"}, a list value for any of its items) and ``sample`` (at most that many testcases, drawn at
-random: the same ones for the same ``sample_seed`` and testset version)."""
+random: the same ones for the same ``sample_seed`` and testset version); ``tags`` label the run."""

@@ -17,7 +17,16 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, Condition, RecordFilters
-from services.console.web import EXPORTS, INPUT_ERRORS, Console, PageNotFound, api_message, download, redirect
+from services.console.web import (
+    EXPORTS,
+    INPUT_ERRORS,
+    Console,
+    PageNotFound,
+    api_message,
+    download,
+    error_page,
+    redirect,
+)
 from shared.run_status import ARCHIVABLE, RETRYABLE
 from shared.run_status import TERMINAL as FINAL_STATUSES
 from shared.system_kinds import SYSTEM_KINDS
@@ -191,6 +200,35 @@ def routes(console: Console) -> list[Route]:
             )
         return redirect(f"/projects/{project_id}/runs/{run_id}")
 
+    async def save_tags(request: Request) -> Response:
+        """The run's tags as typed (comma-separated): those added and those removed since."""
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        form = await console.form(request)
+        api = console.api(request)
+        run = await run_of_project(api, project_id, run_id)
+        typed = list(dict.fromkeys(t.strip() for t in str(form.get("tags", "")).split(",") if t.strip()))
+        context: dict[str, Any] = {"project_id": project_id, "run_id": run_id}
+        try:
+            updated = await api.call(
+                api.stubs.runs.UpdateRunTags,
+                rpb.UpdateRunTagsRequest(
+                    run_id=run_id,
+                    add=[t for t in typed if t not in run.tags],
+                    remove=[t for t in run.tags if t not in typed],
+                ),
+                rpb.Run,
+            )
+            context.update(tags=list(updated.tags), saved=True)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            context.update(tags=typed, error=api_message(exc))
+        if console.is_fragment(request):
+            return console.render(request, "_tags.html", context, status_code=400 if "error" in context else 200)
+        if "error" in context:
+            return error_page(console, request, 400, "That did not work", context["error"])
+        return redirect(f"/projects/{project_id}/runs/{run_id}")
+
     async def cancel(request: Request) -> Response:
         project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
         await console.form(request)
@@ -241,6 +279,7 @@ def routes(console: Console) -> list[Route]:
         Route(f"{base}/progress", progress),
         Route(f"{base}/records", records_fragment),
         Route(f"{base}/notes", save_notes, methods=["POST"]),
+        Route(f"{base}/tags", save_tags, methods=["POST"]),
         Route(f"{base}/cancel", cancel, methods=["POST"]),
         Route(f"{base}/retry-errors", retry_errors, methods=["POST"]),
         Route(f"{base}/archive", archiving("ArchiveRun"), methods=["POST"]),

@@ -36,6 +36,7 @@ def routes(console: Console) -> list[Route]:
         chosen = params.getlist("metric")
         monitor = params.get("monitor", "")
         archived = params.get("archived") == "1"
+        tags = list(dict.fromkeys(t for t in params.getlist("tag") if t.strip()))
         page_request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=console.settings.page_size,
@@ -44,6 +45,7 @@ def routes(console: Console) -> list[Route]:
             statuses=statuses,
             monitor_id=monitor,
             archived=archived,
+            tags=tags,
         )
         data = await console.project_page(
             request,
@@ -71,7 +73,12 @@ def routes(console: Console) -> list[Route]:
             response = await api.call(
                 api.stubs.query.GetRunHistory,
                 qpb.GetRunHistoryRequest(
-                    project_id=project_id, metrics=charted, sources=sources, limit=100, monitor_id=monitor
+                    project_id=project_id,
+                    metrics=charted,
+                    sources=sources,
+                    limit=100,
+                    monitor_id=monitor,
+                    tags=tags,
                 ),
                 qpb.GetRunHistoryResponse,
             )
@@ -79,6 +86,7 @@ def routes(console: Console) -> list[Route]:
         filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
         filters += [("monitor", monitor)] if monitor else []
         filters += [("archived", "1")] if archived else []
+        filters += [("tag", t) for t in tags]
         keep = filters + [("metric", m) for m in chosen]
         next_url = (
             f"{request.url.path}?{urlencode([*keep, ('token', page.next_page_token)])}" if page.next_page_token else ""
@@ -97,6 +105,7 @@ def routes(console: Console) -> list[Route]:
                 "monitor": {"id": monitor, "name": next((r.monitor_name for r in page.runs), "")} if monitor else None,
                 "sources": sources,
                 "statuses": statuses,
+                "tags": tags,
                 "all_sources": SOURCE_LABELS,
                 "all_statuses": RUN_STATUSES,
                 "charted": charted,

@@ -98,6 +98,7 @@ class RunApi:
             max_concurrency=request.max_concurrency or None,
             notes=request.notes,
             subset=subsets.parse(request),
+            tags=checked(rules.run_tags, [], list(request.tags), []),
         )
         return run_pb(await self._kickoff(kickoff))
 
@@ -105,6 +106,15 @@ class RunApi:
         run = await self._run(request.run_id)
         row = await self._runs.update_notes(run["id"], checked(rules.check_notes, request.notes))
         assert row is not None
+        return run_pb(row)
+
+    async def update_run_tags(self, request: pb.UpdateRunTagsRequest) -> pb.Run:
+        run = await self._run(request.run_id)
+        add, remove = list(request.add), list(request.remove)
+        checked(rules.run_tags, [], add, remove)  # malformed before the row is locked
+        row = await self._runs.update_tags(run["id"], lambda current: checked(rules.run_tags, current, add, remove))
+        if row is None:
+            raise not_found(f"run {request.run_id} does not exist")
         return run_pb(row)
 
     async def cancel_run(self, request: pb.CancelRunRequest) -> pb.Run:

@@ -36,6 +36,7 @@ class KickoffRequest:
     max_concurrency: int | None = None
     notes: str = ""
     subset: SubsetRequest = field(default_factory=SubsetRequest)
+    tags: list[str] = field(default_factory=list)
 
 
 class Kickoff:
@@ -74,6 +75,7 @@ class Kickoff:
             notes=request.notes,
             testcase_ids=subset.testcase_ids,
             subset=subset.description,
+            tags=request.tags,
         )
         return await self.launch(run)
 

@@ -24,4 +24,5 @@ def run_pb(row: asyncpg.Record) -> pb.Run:
         created_at=timestamp(row["created_at"]),
         archived_at=timestamp(row["archived_at"]),
         subset=dict_to_struct(row["subset"] or {}),
+        tags=row["tags"],
     )

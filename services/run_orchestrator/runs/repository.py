@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ class RunRepository:
         playground_try: bool = False,
         testcase_ids: list[uuid.UUID] | None = None,
         subset: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
         conn: Connection | None = None,
     ) -> asyncpg.Record:
         """A pending run of a system version, or (a playground try) of ``llm_config``; in the
@@ -60,8 +61,8 @@ class RunRepository:
                 conn,
                 "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id,"
                 " metric_version_ids, human_metric_version_ids, source, status, trials, max_concurrency,"
-                " expected_records, notes, llm_config, playground_try, subset)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15)"
+                " expected_records, notes, llm_config, playground_try, subset, tags)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15, $16)"
                 " RETURNING *",
                 uuid.uuid4(),
                 project_id,
@@ -78,6 +79,7 @@ class RunRepository:
                 llm_config,
                 playground_try,
                 subset,
+                tags or [],
             )
             if testcase_ids is not None:
                 await conn.execute(
@@ -147,6 +149,17 @@ class RunRepository:
             " RETURNING *",
             run_id,
         )
+
+    async def update_tags(self, run_id: uuid.UUID, change: Callable[[list[str]], list[str]]) -> asyncpg.Record | None:
+        """The run with its tags changed by ``change`` (given the current ones, under a row lock);
+        None when there is no such run."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            current = await conn.fetchval("SELECT tags FROM runs WHERE id = $1 FOR UPDATE", run_id)
+            if current is None:
+                return None
+            return await conn.fetchrow(
+                "UPDATE runs SET tags = $2, updated_at = now() WHERE id = $1 RETURNING *", run_id, change(current)
+            )
 
     async def update_notes(self, run_id: uuid.UUID, notes: str) -> asyncpg.Record | None:
         return await self._pool.fetchrow(

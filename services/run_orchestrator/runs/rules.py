@@ -42,6 +42,9 @@ def human_value(output_type: str, raw: Any) -> bool | int | float:
     return float(raw)
 
 
+MAX_RUN_TAGS = 20
+
+
 def check_notes(notes: str) -> str:
     if len(notes) > MAX_NOTES:
         raise ValueError(f"notes must be at most {MAX_NOTES} characters, got {len(notes)}")
@@ -52,6 +55,19 @@ def check_tags(tags: list[str]) -> list[str]:
     for tag in tags:
         if not tag.strip() or len(tag) > 100:
             raise ValueError(f"tags must be 1..100 characters, got {tag!r}")
+    return tags
+
+
+def run_tags(current: list[str], add: list[str], remove: list[str]) -> list[str]:
+    """A run's tags after adding and removing some (in the order they were added, each once);
+    ValueError for a malformed tag, one both added and removed, or more than MAX_RUN_TAGS."""
+    check_tags([*add, *remove])
+    both = set(add) & set(remove)
+    if both:
+        raise ValueError(f"tag {sorted(both)[0]!r} is both added and removed")
+    tags = [t for t in dict.fromkeys([*current, *add]) if t not in remove]
+    if len(tags) > MAX_RUN_TAGS:
+        raise ValueError(f"a run has at most {MAX_RUN_TAGS} tags, this would make {len(tags)}")
     return tags
 
 
