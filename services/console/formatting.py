@@ -165,7 +165,8 @@ def subset_label(subset: Any) -> str:
         how.append(f"{int(chosen['testcase_ids'])} named")
     for key, values in (chosen.get("metadata_filter") or {}).items():
         shown = values if isinstance(values, list) else [values]
-        how.append(f"{key}={' or '.join(v if isinstance(v, str) else json.dumps(v) for v in shown)}")
+        typed = (int(v) if isinstance(v, float) and v.is_integer() else v for v in shown)
+        how.append(f"{key}={' or '.join(v if isinstance(v, str) else json.dumps(v) for v in typed)}")
     if chosen.get("sample"):
         how.append(f"a sample of {int(chosen['sample'])} (draw {int(chosen.get('sample_seed', 0))})")
     return f"{int(chosen['testcases'])} of {int(chosen['of'])} testcases: {', '.join(how)}"

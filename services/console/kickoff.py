@@ -28,6 +28,9 @@ def _value(raw: str) -> Any:
 
 
 def _text(value: Any) -> str:
+    """A metadata value as typed in the form (a Struct's whole numbers come back as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return value if isinstance(value, str) else json.dumps(value)
 
 

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.testclient import TestClient
 
 from services.console.app import create_app, templates
-from services.console.formatting import duration, number, until_reviewers
+from services.console.formatting import duration, number, subset_label, until_reviewers
 from services.console.history import chart_data
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
 from services.console.pages.records import review_value
@@ -281,3 +281,22 @@ def test_numbers_shown_as_settings_have_only_the_decimals_they_need() -> None:
         "1,234.5",
     ]
     assert (number(0.75), number(None)) == ("0.75", "—")
+
+
+def test_a_runs_part_of_its_testset_reads_back_as_it_was_typed() -> None:
+    form = FormData([("only", "category=math, level=2, category=geo"), ("sample", "5"), ("sample_seed", "-3")])
+    values = KickoffForm.from_form(form)
+    assert values.metadata_filter() == {"category": ["math", "geo"], "level": 2}
+    assert (values.sample, values.sample_seed) == (5, -3)
+    with pytest.raises(KickoffError, match="write KEY=VALUE, not 'level'"):
+        KickoffForm(only="level").metadata_filter()
+    subset = {"testcases": 5, "of": 40, "metadata_filter": {"category": ["math", "geo"], "level": 2.0}, "sample": 5.0}
+    view = qpb.RunView(testset_id="t", trials=1)
+    view.subset.update(subset)
+    again = KickoffForm.from_run(view)
+    assert sorted(again.only.split(", ")) == ["category=geo", "category=math", "level=2"]  # a Struct keeps no order
+    assert (again.sample, again.sample_seed) == (5, 0)
+    label = subset_label(view.subset)
+    assert label.startswith("5 of 40 testcases: ") and label.endswith(", a sample of 5 (draw 0)")
+    assert "category=math or geo" in label and "level=2" in label
+    assert subset_label(qpb.RunView().subset) == ""
