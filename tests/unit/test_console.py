@@ -290,7 +290,12 @@ def test_a_runs_part_of_its_testset_reads_back_as_it_was_typed() -> None:
     assert (values.sample, values.sample_seed) == (5, -3)
     with pytest.raises(KickoffError, match="write KEY=VALUE, not 'level'"):
         KickoffForm(only="level").metadata_filter()
-    subset = {"testcases": 5, "of": 40, "metadata_filter": {"category": ["math", "geo"], "level": 2.0}, "sample": 5.0}
+    subset: dict[str, Any] = {
+        "testcases": 5,
+        "of": 40,
+        "metadata_filter": {"category": ["math", "geo"], "level": 2.0},
+        "sample": 5.0,
+    }
     view = qpb.RunView(testset_id="t", trials=1)
     view.subset.update(subset)
     again = KickoffForm.from_run(view)
