@@ -241,6 +241,53 @@ def test_runs_archive_and_unarchive(own: Own) -> None:
     assert json.loads(cli("runs", "list", "--archived", "--json").stdout) == []
 
 
+def test_metrics_create_a_heuristic_a_judge_and_a_human_metric(own: Own, tmp_path: Path) -> None:
+    cli = own.cli
+    made = cli("metrics", "create", "short", "--heuristic", "length_between", "--param", "max_length=5")
+    assert made.returncode == 0, made.stderr
+    assert re.fullmatch(r"created metric short \([-0-9a-f]{36}\), version 1\n", made.stdout), made.stdout
+    prompt = tmp_path / "judge.txt"
+    prompt.write_text("Is {{ outputs }} right? Answer 1-5.", encoding="utf-8")
+    judged = cli(
+        "metrics",
+        "create",
+        "graded",
+        "--judge",
+        "gpt-4o-mini",
+        "--prompt",
+        str(prompt),
+        "--output-type",
+        "int",
+        "--threshold",
+        "4",
+        "--guidelines",
+        "Facts first.",
+    )
+    assert judged.returncode == 0, judged.stderr
+    assert cli("metrics", "create", "helpful", "--human").returncode == 0
+    listed = {m["name"]: m for m in json.loads(cli("metrics", "list", "--json").stdout)}
+    assert listed["short"]["heuristic"] == {"kind": "length_between", "params": {"max_length": 5}}
+    graded = listed["graded"]
+    assert (graded["eval_type"], graded["output_type"], graded["passing_threshold"]) == ("ai", "int", 4)
+    assert (
+        graded["ai"]["prompt_template"] == "Is {{ outputs }} right? Answer 1-5."
+        and graded["guidelines"] == "Facts first."
+    )
+    assert listed["helpful"]["eval_type"] == "human"
+    for args, message in [
+        (["x"], "error: give exactly one of --heuristic KIND, --judge MODEL or --human"),
+        (["x", "--human", "--judge", "m"], "error: give exactly one of --heuristic KIND, --judge MODEL or --human"),
+        (["x", "--human", "--param", "a=1"], "error: --param sets a heuristic's params: give --heuristic KIND"),
+        (["x", "--heuristic", "contains", "--param", "oops"], "error: --param takes KEY=VALUE, got 'oops'"),
+        (["x", "--heuristic", "no_such_kind"], None),
+    ]:
+        refused = cli("metrics", "create", *args)
+        assert refused.returncode == 2, refused.stdout
+        line = one_error_line(refused)
+        assert line == message if message else "no_such_kind" in line, line
+    assert len(json.loads(cli("metrics", "list", "--json").stdout)) == 3  # nothing made by a refusal
+
+
 def test_metrics_archive_and_unarchive(own: Own) -> None:
     cli, project = own.cli, own.project
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scorekeeper_sdk.api.testsets import FORMATS
-from scorekeeper_sdk.cli.context import CliError, State
+from scorekeeper_sdk.cli.context import CliError, State, key_value
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, config_path, read_config_file, write_config_file
 from scorekeeper_sdk.models import SystemVersion
@@ -165,6 +165,57 @@ def metrics_list(
         table.add_row(m.id, m.name, kind, m.output_type, threshold, str(m.version), *[m.archived_at[:19]] * archived)
     st.out.print(table)
     return None
+
+
+@metrics.command("create")
+def metrics_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The metric's name.")],
+    heuristic: Annotated[
+        str | None, typer.Option(help="Scored by this heuristic: exact_match, contains, regex, token_f1 …")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="KEY=VALUE of the heuristic (JSON, else text); repeatable.")
+    ] = None,
+    judge: Annotated[str | None, typer.Option(help="Scored by an LLM judge: its model.")] = None,
+    template: Annotated[str, typer.Option(help="The judge's built-in template, e.g. answer_correctness.")] = "",
+    prompt: Annotated[Path | None, typer.Option(help="A file with the judge's own prompt template.")] = None,
+    human: Annotated[bool, typer.Option("--human", help="Scored by reviewers (the review queue).")] = False,
+    output_type: Annotated[str, typer.Option(help="boolean, int (1-5) or float (0-1).")] = "boolean",
+    threshold: Annotated[float | None, typer.Option(help="Passing threshold of an int or float metric.")] = None,
+    guidelines: Annotated[str, typer.Option(help="What a good answer is (the judge and reviewers read it).")] = "",
+    description: Annotated[str, typer.Option()] = "",
+) -> None:
+    """A new metric of the project, scored by a heuristic, an LLM judge or reviewers (exactly one)."""
+    st = state(ctx)
+    if [heuristic is not None, judge is not None, human].count(True) != 1:
+        raise CliError("give exactly one of --heuristic KIND, --judge MODEL or --human")
+    if param and heuristic is None:
+        raise CliError("--param sets a heuristic's params: give --heuristic KIND")
+    if (template or prompt) and judge is None:
+        raise CliError("--template and --prompt configure a judge: give --judge MODEL")
+    ai = None
+    if judge is not None:
+        ai = {"model": judge, "template": template}
+        if prompt is not None:
+            try:
+                ai["prompt_template"] = prompt.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"cannot read --prompt {prompt}: {exc.strerror}") from None
+    made = st.client.create_metric(
+        st.project_id(),
+        name,
+        eval_type="heuristic" if heuristic is not None else "ai" if judge is not None else "human",
+        output_type=output_type,
+        guidelines=guidelines,
+        passing_threshold=threshold,
+        description=description,
+        heuristic={"kind": heuristic, "params": dict(key_value(p, "--param") for p in param or [])}
+        if heuristic is not None
+        else None,
+        ai=ai,
+    )
+    st.out.print(f"created metric {made.name} ({made.id}), version {made.version}", highlight=False)
 
 
 @metrics.command("archive")

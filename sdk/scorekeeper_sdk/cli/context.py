@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 
@@ -31,6 +33,17 @@ class CliError(Exception):
 
 def is_id(text: str) -> bool:
     return bool(_UUID.match(text))
+
+
+def key_value(given: str, option: str) -> tuple[str, Any]:
+    """An option's KEY=VALUE: the value as JSON (3, true, "a b", [1, 2]) when it parses, else text."""
+    key, sep, raw = given.partition("=")
+    if not sep or not key:
+        raise CliError(f"{option} takes KEY=VALUE, got {given!r}")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
 
 
 @dataclass

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
-from scorekeeper_sdk.cli.context import CliError
+from scorekeeper_sdk.cli.context import key_value
 
 TestcaseOption = Annotated[list[str] | None, typer.Option("--testcase", help="Only this testcase (id); repeatable.")]
 OnlyOption = Annotated[
@@ -23,21 +22,12 @@ SeedOption = Annotated[int, typer.Option(help="The draw of --sample: the same se
 TagOption = Annotated[list[str] | None, typer.Option("--tag", help='Label the run ("nightly", a branch); repeatable.')]
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def subset_options(testcase: list[str] | None, only: list[str] | None, sample: int, seed: int) -> dict[str, Any]:
     """create_run / run_and_evaluate keyword arguments choosing part of the testset."""
     wanted: dict[str, list[Any]] = {}
     for given in only or []:
-        key, sep, value = given.partition("=")
-        if not sep or not key:
-            raise CliError(f"--only takes KEY=VALUE, got {given!r}")
-        wanted.setdefault(key, []).append(_value(value))
+        key, value = key_value(given, "--only")
+        wanted.setdefault(key, []).append(value)
     return {
         "testcase_ids": list(testcase or []),
         "metadata_filter": {k: v[0] if len(v) == 1 else v for k, v in wanted.items()},
