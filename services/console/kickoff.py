@@ -18,6 +18,7 @@ DEFAULT_PROMPT_SYSTEM = "Kickoff prompts"
 
 # A field the visitor must fix before the run can start.
 KickoffError = FormError
+INT32_MAX = 2**31 - 1
 
 
 def _value(raw: str) -> Any:
@@ -44,6 +45,8 @@ def _int(form: FormData, name: str, default: int, lowest: int) -> int:
         raise KickoffError(f"{name.replace('_', ' ')} must be a whole number, not {raw!r}") from None
     if value < lowest:
         raise KickoffError(f"{name.replace('_', ' ')} must be at least {lowest}")
+    if value > INT32_MAX:  # the request's fields are 32-bit
+        raise KickoffError(f"{name.replace('_', ' ')} must be at most {INT32_MAX}")
     return value
 
 
@@ -65,6 +68,8 @@ class KickoffForm(PromptFields):
     only: str = ""
     sample: int = 0
     sample_seed: int = 0
+    # A number the form could not take (check() says so; the other fields stay as typed).
+    problem: str = ""
 
     @classmethod
     def from_form(cls, form: FormData) -> KickoffForm:
@@ -83,10 +88,13 @@ class KickoffForm(PromptFields):
             **PromptFields.read(form),
         )
         # Numbers are read last so that a bad one still leaves the other fields filled in.
-        values.trials = _int(form, "trials", 1, 1)
-        values.max_concurrency = _int(form, "max_concurrency", 0, 0)
-        values.sample = _int(form, "sample", 0, 0)
-        values.sample_seed = _int(form, "sample_seed", 0, -(2**31))
+        try:
+            values.trials = _int(form, "trials", 1, 1)
+            values.max_concurrency = _int(form, "max_concurrency", 0, 0)
+            values.sample = _int(form, "sample", 0, 0)
+            values.sample_seed = _int(form, "sample_seed", 0, -INT32_MAX - 1)
+        except KickoffError as exc:
+            values.problem = str(exc)
         return values
 
     @classmethod
@@ -122,6 +130,8 @@ class KickoffForm(PromptFields):
         return {k: v[0] if len(v) == 1 else v for k, v in wanted.items()}
 
     def check(self) -> None:
+        if self.problem:
+            raise KickoffError(self.problem)
         if not self.testset_id:
             raise KickoffError("Choose a testset.")
         if self.mode == "version" and not self.system_version_id:

@@ -209,9 +209,11 @@ def test_kickoff_form_says_what_is_missing() -> None:
     with pytest.raises(KickoffError, match="Name the model"):
         KickoffForm.from_form(form(("testset_id", "t"), ("mode", "prompt"), ("metric_id", "m"))).check()
     with pytest.raises(KickoffError, match="trials must be at least 1"):
-        KickoffForm.from_form(form(("trials", "0")))
+        KickoffForm.from_form(form(("trials", "0"))).check()
+    kept = KickoffForm.from_form(form(("testset_id", "t"), ("notes", "n"), ("max_concurrency", "many")))
+    assert (kept.testset_id, kept.notes) == ("t", "n")  # what was typed stays, to fix the number
     with pytest.raises(KickoffError, match="max concurrency must be a whole number"):
-        KickoffForm.from_form(form(("max_concurrency", "many")))
+        kept.check()
 
 
 def test_a_prompt_run_on_the_server_is_an_llm_system_config() -> None:
@@ -290,6 +292,10 @@ def test_a_runs_part_of_its_testset_reads_back_as_it_was_typed() -> None:
     assert (values.sample, values.sample_seed) == (5, -3)
     with pytest.raises(KickoffError, match="write KEY=VALUE, not 'level'"):
         KickoffForm(only="level").metadata_filter()
+    with pytest.raises(KickoffError, match="sample seed must be at most 2147483647"):
+        KickoffForm.from_form(FormData([("sample_seed", str(2**31))])).check()
+    with pytest.raises(KickoffError, match="trials must be at most 2147483647"):
+        KickoffForm.from_form(FormData([("trials", "99999999999")])).check()
     subset: dict[str, Any] = {
         "testcases": 5,
         "of": 40,

@@ -17,8 +17,12 @@ OnlyOption = Annotated[
         " repeat a KEY for any of its values.",
     ),
 ]
-SampleOption = Annotated[int, typer.Option(min=0, help="At most N testcases, drawn at random (0: all).")]
-SeedOption = Annotated[int, typer.Option(help="The draw of --sample: the same seed, the same testcases.")]
+INT32_MAX = 2**31 - 1  # the request's fields are 32-bit
+SampleOption = Annotated[int, typer.Option(min=0, max=INT32_MAX, help="At most N testcases, drawn at random (0: all).")]
+SeedOption = Annotated[
+    int,
+    typer.Option(min=-INT32_MAX - 1, max=INT32_MAX, help="The draw of --sample: the same seed, the same testcases."),
+]
 TagOption = Annotated[list[str] | None, typer.Option("--tag", help='Label the run ("nightly", a branch); repeatable.')]
 
 
