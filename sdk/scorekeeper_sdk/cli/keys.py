@@ -23,8 +23,8 @@ def _status(key: ApiKey) -> str:
     if key.revoked_at:
         return f"revoked {key.revoked_at[:10]}"
     if key.expires_at:
-        ended = datetime.fromisoformat(key.expires_at) <= datetime.now(UTC)
-        return f"{'expired' if ended else 'expires'} {key.expires_at[:10]}"
+        at = datetime.fromisoformat(key.expires_at).astimezone(UTC)
+        return f"{'expired' if at <= datetime.now(UTC) else 'expires'} {at:%Y-%m-%d}"
     return "active"
 
 
@@ -76,7 +76,9 @@ def keys_create(
         raise CliError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     st = state(ctx)
     made = st.client.create_api_key(st.project_id(), name, role, expires_in_days=expires_in_days)
-    until = f", expiring {made.key.expires_at[:19].replace('T', ' ')} UTC" if made.key.expires_at else ""
+    until = ""
+    if made.key.expires_at:
+        until = f", expiring {datetime.fromisoformat(made.key.expires_at).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
     st.err.print(
         f"created key {made.key.prefix} {made.key.name!r} ({made.key.role}{until}) of project {made.key.project_id};"
         " its secret is below, shown this once",
