@@ -15,7 +15,7 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import metrics
 from services.query.db import Reader
-from shared.db.pool import Connection, fetch_one
+from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid, timestamp
 from shared.edge.errors import invalid, not_found
@@ -47,13 +47,15 @@ _PARTING = (
     " SELECT testcase_id, bool_or(n > 0 AND n < $4 OR width > 1e-9) AS differs FROM spread GROUP BY testcase_id"
 )
 
-# $5 the last testcase id of the previous page, $6 only where the runs part, $7 the page size + 1.
-_PAGE = (
-    f"SELECT testcase_id, differs FROM ({_PARTING}) parting"
-    " WHERE testcase_id > $5 AND (NOT $6 OR differs) ORDER BY testcase_id LIMIT $7"
-)
-_COUNTS = (
-    f"SELECT count(*)::int AS compared, (count(*) FILTER (WHERE differs))::int AS differing FROM ({_PARTING}) parting"
+# The counts over every testcase, and the page, from one reading of the scores (a row with the
+# counts and no testcase when the page is empty). $5 the last testcase id of the previous page, $6
+# only where the runs part, $7 the page size + 1.
+_COUNTED_PAGE = (
+    f"WITH parting AS ({_PARTING})"
+    " SELECT c.compared, c.differing, p.testcase_id, p.differs FROM"
+    " (SELECT count(*)::int AS compared, (count(*) FILTER (WHERE differs))::int AS differing FROM parting) c"
+    " LEFT JOIN LATERAL (SELECT testcase_id, differs FROM parting WHERE testcase_id > $5 AND (NOT $6 OR differs)"
+    "   ORDER BY testcase_id LIMIT $7) p ON true"
 )
 _MEANS = f"SELECT run_id, metric_id, avg(value) AS mean FROM ({_VALUES}) side GROUP BY 1, 2"
 
@@ -83,8 +85,11 @@ class MatrixReads:
             runs = await _runs(conn, run_ids)
             compared = await _metrics(conn, request, runs, run_ids)
             ids = list(compared)
-            counts = await fetch_one(conn, _COUNTS, run_ids, ids, None, len(run_ids))
-            page = await conn.fetch(_PAGE, run_ids, ids, None, len(run_ids), after, request.differing_only, size + 1)
+            counted = await conn.fetch(
+                _COUNTED_PAGE, run_ids, ids, None, len(run_ids), after, request.differing_only, size + 1
+            )
+            counts = counted[0]
+            page = [r for r in counted if r["testcase_id"] is not None]
             shown = [r["testcase_id"] for r in page[:size]]
             means = await conn.fetch(_MEANS, run_ids, ids, None)
             values = await conn.fetch(_VALUES, run_ids, ids, shown)

@@ -4,6 +4,7 @@ both outputs side by side."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,15 @@ from services.console.web import Console, api_message
 RUN_CHOICES = 100
 # Testcases per page: each shows both runs' first record, read one by one.
 COMPARE_PAGE = 20
+
+
+def recent_runs(api: Api, project_id: str) -> Awaitable[qpb.ListRunsResponse]:
+    """The runs the compare pages offer to choose from: the most recent."""
+    return api.call(
+        api.stubs.query.ListRuns,
+        qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
+        qpb.ListRunsResponse,
+    )
 
 
 async def _records(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
@@ -40,13 +50,7 @@ def routes(console: Console) -> list[Route]:
             request,
             api,
             project_id,
-            {
-                "recent": api.call(
-                    api.stubs.query.ListRuns,
-                    qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
-                    qpb.ListRunsResponse,
-                )
-            },
+            {"recent": recent_runs(api, project_id)},
         )
         context: dict[str, Any] = {
             **data,

@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.console.pages.compare import recent_runs
 from services.console.web import INPUT_ERRORS, Console, api_message
 
-# The runs the picker offers: the most recent.
-RUN_CHOICES = 100
 MATRIX_PAGE = 25
 
 
@@ -40,13 +39,7 @@ def routes(console: Console) -> list[Route]:
             request,
             api,
             project_id,
-            {
-                "recent": api.call(
-                    api.stubs.query.ListRuns,
-                    qpb.ListRunsRequest(project_id=project_id, page_size=RUN_CHOICES),
-                    qpb.ListRunsResponse,
-                )
-            },
+            {"recent": recent_runs(api, project_id)},
         )
         created = {r.id: r.created_at for r in data["recent"].runs}
         chosen.sort(key=lambda r: created.get(r, ""))  # oldest first, left to right
