@@ -63,14 +63,19 @@ async def choose(testsets: TestsetRepository, testset: asyncpg.Record, spec: Sub
     if spec.whole:
         return Subset(None, None)
     version, name = testset["version"], testset["name"]
+    named: list[uuid.UUID] = []
     if spec.testcase_ids:
-        known = set(await testsets.subset(testset["id"], version, spec.testcase_ids, {}, 0, 0))
+        named = await testsets.subset(testset["id"], version, spec.testcase_ids, {}, 0, 0)
+        known = set(named)
         unknown = next((t for t in spec.testcase_ids if t not in known), None)
         if unknown is not None:
             raise invalid(f"testcase_ids: testcase {unknown} is not in version {version} of testset {name!r}")
-    ids = await testsets.subset(
-        testset["id"], version, spec.testcase_ids or None, spec.metadata_filter, spec.sample, spec.sample_seed
-    )
+    if named and not spec.metadata_filter and not spec.sample:
+        ids = named  # the names alone chose them
+    else:
+        ids = await testsets.subset(
+            testset["id"], version, spec.testcase_ids or None, spec.metadata_filter, spec.sample, spec.sample_seed
+        )
     if not ids:
         raise invalid(f"no testcase of version {version} of testset {name!r} has the metadata_filter's values")
     description: dict[str, Any] = {"testcases": len(ids), "of": testset["testcase_count"]}
