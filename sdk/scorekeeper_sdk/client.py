@@ -17,6 +17,7 @@ from scorekeeper.v1 import (
     query_pb2_grpc,
     runs_pb2_grpc,
     testsets_pb2_grpc,
+    webhooks_pb2_grpc,
 )
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import playground_pb2 as ppb
@@ -61,6 +62,7 @@ class Client(TestsetMethods):
         self.runs = runs_pb2_grpc.RunServiceStub(self._orchestrator_channel)
         self.playground = playground_pb2_grpc.PlaygroundServiceStub(self._orchestrator_channel)
         self.monitors = monitors_pb2_grpc.MonitorServiceStub(self._orchestrator_channel)
+        self.webhooks = webhooks_pb2_grpc.WebhookServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 

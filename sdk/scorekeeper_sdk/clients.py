@@ -24,6 +24,7 @@ from scorekeeper_sdk.api.playground import PlaygroundOperations
 from scorekeeper_sdk.api.reviews import ReviewOperations
 from scorekeeper_sdk.api.runs import RunOperations
 from scorekeeper_sdk.api.testsets import TestsetOperations
+from scorekeeper_sdk.api.webhooks import WebhookOperations
 from scorekeeper_sdk.call_log import CallLog, LogOptions, LogStats
 from scorekeeper_sdk.config import Settings, resolve
 from scorekeeper_sdk.transport import RetryPolicy, Transport
@@ -34,7 +35,13 @@ C = TypeVar("C", bound="_Descriptor")
 
 
 class AsyncScorekeeper(
-    CatalogOperations, TestsetOperations, RunOperations, ReviewOperations, PlaygroundOperations, MonitorOperations
+    CatalogOperations,
+    TestsetOperations,
+    RunOperations,
+    ReviewOperations,
+    PlaygroundOperations,
+    MonitorOperations,
+    WebhookOperations,
 ):
     """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
 
@@ -411,6 +418,12 @@ class Scorekeeper:
     list_monitors = _Call(AsyncScorekeeper.list_monitors)
     pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
     resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
+    # -- webhooks
+    create_webhook = _Call(AsyncScorekeeper.create_webhook)
+    list_webhooks = _Call(AsyncScorekeeper.list_webhooks)
+    delete_webhook = _Call(AsyncScorekeeper.delete_webhook)
+    test_webhook = _Call(AsyncScorekeeper.test_webhook)
+    list_webhook_deliveries = _Iterate(AsyncScorekeeper.list_webhook_deliveries)
 
 
 def _close_at_exit(ref: weakref.ref[Scorekeeper]) -> None:

@@ -44,6 +44,49 @@ class NewApiKey:
 
 
 @dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST to a webhook: ``event`` run.finished | webhook.test; ``status`` pending | sending |
+    retrying | delivered | failed; ``response_status`` 0 without an answer."""
+
+    id: str
+    webhook_id: str
+    event: str
+    status: str
+    run_id: str = ""
+    run_status: str = ""
+    attempts: int = 0
+    response_status: int = 0
+    error: str = ""
+    created_at: str = ""
+    delivered_at: str = ""
+    next_attempt_at: str = ""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A URL of the project told when its runs move to one of ``statuses`` (never its secret)."""
+
+    id: str
+    project_id: str
+    name: str
+    url: str
+    format: str
+    statuses: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    created_at: str = ""
+    last_delivery: WebhookDelivery | None = None
+
+
+@dataclass(frozen=True)
+class NewWebhook:
+    """A webhook just created: ``secret`` signs its POSTs, shown here only."""
+
+    webhook: Webhook
+    secret: str
+
+
+@dataclass(frozen=True)
 class Metric:
     """A metric at one version; ``heuristic`` / ``ai`` hold the config of its eval type."""
 

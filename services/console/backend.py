@@ -17,6 +17,7 @@ from scorekeeper.v1 import (
     review_pb2_grpc,
     runs_pb2_grpc,
     testsets_pb2_grpc,
+    webhooks_pb2_grpc,
 )
 from scorekeeper.v1 import testsets_pb2 as tpb
 
@@ -57,6 +58,7 @@ class Stubs:
         self.reviews: Any = review_pb2_grpc.ReviewServiceStub(channels.orchestrator)
         self.playground: Any = playground_pb2_grpc.PlaygroundServiceStub(channels.orchestrator)
         self.monitors: Any = monitors_pb2_grpc.MonitorServiceStub(channels.orchestrator)
+        self.webhooks: Any = webhooks_pb2_grpc.WebhookServiceStub(channels.orchestrator)
         self.query: Any = query_pb2_grpc.QueryServiceStub(channels.query)
 
 

@@ -7,7 +7,16 @@ import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
-from scorekeeper.v1 import access_pb2, catalog_pb2, monitors_pb2, playground_pb2, review_pb2, runs_pb2, testsets_pb2
+from scorekeeper.v1 import (
+    access_pb2,
+    catalog_pb2,
+    monitors_pb2,
+    playground_pb2,
+    review_pb2,
+    runs_pb2,
+    testsets_pb2,
+    webhooks_pb2,
+)
 
 from services.run_orchestrator.access.api import AccessApi
 from services.run_orchestrator.access.repository import KeyRepository
@@ -37,6 +46,8 @@ from services.run_orchestrator.runs.settlement import Settlement
 from services.run_orchestrator.settings import OrchestratorSettings
 from services.run_orchestrator.testsets.api import TestsetApi
 from services.run_orchestrator.testsets.repository import TestsetRepository
+from services.run_orchestrator.webhooks.api import WebhookApi
+from services.run_orchestrator.webhooks.repository import RunWebhooks, WebhookRepository
 from shared import telemetry
 from shared.auth.guard import Guard
 from shared.db.pool import create_pool, database_reachable
@@ -51,7 +62,8 @@ log = logging.getLogger(__name__)
 async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> ServiceParts:
     pool = await stack.enter_async_context(create_pool(await database_url(settings), max_size=settings.db_pool_max))
     bus = await make_bus(settings, SERVICE)
-    runs, catalog, testsets = RunRepository(pool), CatalogRepository(pool), TestsetRepository(pool)
+    runs = RunRepository(pool, RunWebhooks(settings.public_console_url).run_moved)
+    catalog, testsets = CatalogRepository(pool), TestsetRepository(pool)
     attempts, reviews = AttemptRepository(pool), ReviewRepository(pool)
     scores = ScoreRequests(bus)
     settlement = Settlement(runs, attempts)
@@ -113,6 +125,10 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             bind(
                 monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
                 MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors)),
+            ),
+            bind(
+                webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+                WebhookApi(catalog_api, WebhookRepository(pool), settings.public_console_url),
             ),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),

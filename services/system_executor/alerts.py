@@ -11,39 +11,17 @@ tried again with backoff, up to ``max_attempts``; a host the allowlist refuses f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
 import httpx
 
-from shared.outbound.allowlist import HostNotAllowed
+from services.system_executor.posts import HORIZON, DeliverySettings, Outcome, deliver_forever, next_step, post
 
 log = logging.getLogger(__name__)
-
-# An alert older than this is no longer delivered (executors were down for that long).
-_HORIZON = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    poll_s: float = 1.0
-    claim_ttl_s: float = 30.0
-    timeout_s: float = 10.0
-    max_attempts: int = 6
-    backoff_base_s: float = 2.0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    delivered: bool
-    retryable: bool
-    status: int | None
-    error: str
 
 
 class AlertRepository:
@@ -74,7 +52,7 @@ class AlertRepository:
             " JOIN monitor_windows w ON w.id = c.window_id JOIN monitors m ON m.id = w.monitor_id",
             ttl,
             limit,
-            _HORIZON,
+            HORIZON,
         )
 
     async def settle(
@@ -93,56 +71,32 @@ class AlertRepository:
 
 
 class AlertDeliveries:
-    def __init__(self, repo: AlertRepository, client: httpx.AsyncClient, settings: AlertSettings) -> None:
+    def __init__(self, repo: AlertRepository, client: httpx.AsyncClient, settings: DeliverySettings) -> None:
         self._repo = repo
         self._client = client
         self._settings = settings
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.warning("monitor alerts: the delivery tick failed; trying again", exc_info=True)
-            await asyncio.sleep(self._settings.poll_s)
+        await deliver_forever("monitor alerts", self.tick, self._settings)
 
     async def tick(self) -> int:
         """Deliver what is due; returns how many were delivered."""
         delivered = 0
         for row in await self._repo.claim(timedelta(seconds=self._settings.claim_ttl_s)):
-            outcome = await self.post(row["alert_url"], row["window_id"], row["alert"])
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "scorekeeper-alerts",
+                "X-Scorekeeper-Alert-Id": str(row["window_id"]),
+            }
+            body = json.dumps(row["alert"]).encode()
+            outcome = await post(self._client, row["alert_url"], body, headers, self._settings.timeout_s)
+            status, wait = next_step(outcome, row["attempts"], self._settings)
+            await self._repo.settle(row["window_id"], status, outcome, wait)
             if outcome.delivered:
                 delivered += 1
-                await self._repo.settle(row["window_id"], "delivered", outcome)
                 log.info("monitor alert delivered", extra={"window_id": str(row["window_id"])})
-            elif outcome.retryable and row["attempts"] < self._settings.max_attempts:
-                wait = timedelta(seconds=self._settings.backoff_base_s * 2 ** (row["attempts"] - 1))
-                await self._repo.settle(row["window_id"], "retrying", outcome, wait)
-            else:
-                await self._repo.settle(row["window_id"], "failed", outcome)
+            elif status == "failed":
                 log.warning(
                     "monitor alert not delivered", extra={"window_id": str(row["window_id"]), "error": outcome.error}
                 )
         return delivered
-
-    async def post(self, url: str, alert_id: uuid.UUID, payload: object) -> Outcome:
-        """One POST of the alert's JSON; the answer's body is not read."""
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "scorekeeper-alerts",
-            "X-Scorekeeper-Alert-Id": str(alert_id),
-        }
-        body = json.dumps(payload).encode()
-        try:
-            async with asyncio.timeout(self._settings.timeout_s):
-                async with self._client.stream("POST", url, content=body, headers=headers) as response:
-                    status = response.status_code
-        except HostNotAllowed as exc:
-            return Outcome(False, False, None, str(exc))
-        except (TimeoutError, httpx.TimeoutException):
-            return Outcome(False, True, None, f"no answer within {self._settings.timeout_s:g}s from {url}")
-        except httpx.HTTPError as exc:
-            return Outcome(False, True, None, f"could not call {url}: {type(exc).__name__}: {exc}")
-        if 200 <= status < 300:
-            return Outcome(True, False, status, "")
-        return Outcome(False, status >= 500 or status in (408, 429), status, f"the webhook answered HTTP {status}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from functools import partial
 
-from services.system_executor.alerts import AlertDeliveries, AlertRepository, AlertSettings
+from services.system_executor.alerts import AlertDeliveries, AlertRepository
 from services.system_executor.callers import callers
 from services.system_executor.execution import Execution, Wait
 from services.system_executor.executor import RunExecutor
@@ -13,7 +13,9 @@ from services.system_executor.handlers import ExecutorHandlers
 from services.system_executor.http_system import HttpSystemCaller, RetryPolicy
 from services.system_executor.leases import ChunkClaims, LeaseStore
 from services.system_executor.llm_system import LlmSystemCaller
+from services.system_executor.posts import DeliverySettings
 from services.system_executor.repository import ExecutorRepository, RunPlan, Testcase
+from services.system_executor.run_webhooks import RunWebhookDeliveries, RunWebhookRepository
 from services.system_executor.settings import ExecutorSettings
 from shared.db.pool import create_pool, database_reachable
 from shared.llm import Endpoint, LlmGateway
@@ -83,15 +85,15 @@ async def build(stack: AsyncExitStack, settings: ExecutorSettings) -> ServicePar
         chunk_concurrency=settings.chunk_concurrency,
         kinds=frozenset(by_kind),
     ).register()
-    # Monitor alerts' webhooks: the same checks as every call out, a client of their own.
+    # Monitor alerts and run webhooks: the same checks as every call out, a client of their own.
     webhooks = await stack.enter_async_context(
         outbound_http_client(settings.allowlist(), platform=platform, max_connections=4, label="webhook URL")
     )
-    alerts = AlertDeliveries(
-        AlertRepository(pool),
-        webhooks,
-        AlertSettings(
-            poll_s=settings.alert_poll_s, timeout_s=settings.alert_timeout_s, max_attempts=settings.alert_max_attempts
-        ),
+    deliveries = DeliverySettings(
+        poll_s=settings.alert_poll_s, timeout_s=settings.alert_timeout_s, max_attempts=settings.alert_max_attempts
     )
-    return ServiceParts(bus=bus, background=[alerts.run], readiness=[partial(database_reachable, pool), bus.connected])
+    alerts = AlertDeliveries(AlertRepository(pool), webhooks, deliveries)
+    runs_told = RunWebhookDeliveries(RunWebhookRepository(pool), webhooks, deliveries)
+    return ServiceParts(
+        bus=bus, background=[alerts.run, runs_told.run], readiness=[partial(database_reachable, pool), bus.connected]
+    )

@@ -42,7 +42,7 @@ class ExecutorSettings(ServiceSettings, LlmSettings, OutboundSettings):
     retry_backoff_max_s: float = Field(default=10.0, ge=0)
     max_retry_after_s: float = Field(default=60.0, ge=0)
 
-    # Monitor alerts: how often due webhooks are looked for, the timeout of one POST, and the
+    # Monitor alerts and run webhooks: how often due deliveries are looked for, the timeout of one POST, and the
     # attempts (5xx, 429, timeouts, connection errors; backoff 2 s, doubling) before one fails.
     alert_poll_s: float = Field(default=1.0, gt=0)
     alert_timeout_s: float = Field(default=10.0, gt=0)

@@ -32,6 +32,7 @@ _OWNERS: dict[str, str] = {
     "API key": "SELECT id, project_id FROM api_keys WHERE id = ANY($1::uuid[])",
     "monitor": "SELECT id, project_id FROM monitors WHERE id = ANY($1::uuid[])",
     "try": "SELECT id, project_id FROM playground_tries WHERE id = ANY($1::uuid[])",
+    "webhook": "SELECT id, project_id FROM webhooks WHERE id = ANY($1::uuid[])",
 }
 
 # request field → the entity it names (top-level string fields, single or repeated)
@@ -51,6 +52,7 @@ SCOPED_FIELDS: dict[str, str] = {
     "key_id": "API key",
     "monitor_id": "monitor",
     "try_id": "try",
+    "webhook_id": "webhook",
 }
 
 _CACHE_LIMIT = 200_000

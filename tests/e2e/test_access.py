@@ -14,6 +14,7 @@ import grpc
 import httpx
 import pytest
 from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk import Client, InvalidArgument
 from scorekeeper_sdk.client import cpb, ppb
@@ -69,6 +70,10 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
         ),
         metadata=(("authorization", f"Bearer {stack.admin_key}"),),
     )
+    webhook = await admin.webhooks.CreateWebhook(
+        wpb.CreateWebhookRequest(project_id=demo.project_id, name="told", url="http://127.0.0.1:9/hook"),
+        metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+    )
     return Project(
         ids={
             "project": demo.project_id,
@@ -83,6 +88,7 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             "testcase": testcases[0].id,
             "try": tried.id,
             "monitor": monitor.id,
+            "webhook": webhook.webhook.id,
         },
         keys=keys,
     )
@@ -137,7 +143,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 71
+    assert len(RPCS) == 76
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -146,11 +152,17 @@ async def test_every_rpc_names_a_role() -> None:
         "RevokeApiKey",
         "DeleteTestset",
         "UpdateProject",
+        "CreateWebhook",
+        "ListWebhooks",
+        "DeleteWebhook",
+        "TestWebhook",
+        "ListWebhookDeliveries",
     }
     assert all(
         r is Role.READ
         for n, r in roles.items()
-        if n.startswith(("Get", "List", "Export", "Compare")) and n != "ListApiKeys"
+        if n.startswith(("Get", "List", "Export", "Compare"))
+        and n not in ("ListApiKeys", "ListWebhooks", "ListWebhookDeliveries")
     )
 
 
@@ -185,8 +197,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 35 writes + 5 admin RPCs + CreateProject; write: 6 (keys, deletes, projects); admin: 1
-    assert checked == 41 + 6 + 1
+    # read: 35 writes + 10 admin RPCs + CreateProject; write: 11 (keys, webhooks, deletes, projects); admin: 1
+    assert checked == 46 + 11 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -196,7 +208,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 68
+    assert len(scoped) == 73
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -368,4 +380,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 74
+    assert routes == 79

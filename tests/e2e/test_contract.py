@@ -19,6 +19,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk.client import cpb, ppb
 from scorekeeper_sdk.exact_json import struct
@@ -72,6 +73,10 @@ async def ids(stack: Stack) -> dict[str, str]:
             ),
             metadata=(("authorization", f"Bearer {stack.admin_key}"),),
         )
+        webhook = await admin.webhooks.CreateWebhook(
+            wpb.CreateWebhookRequest(project_id=demo.project_id, name="fuzzed", url="http://127.0.0.1:9/hook"),
+            metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+        )
         return {
             "project_id": demo.project_id,
             "testset_id": demo.testset_id,
@@ -84,6 +89,7 @@ async def ids(stack: Stack) -> dict[str, str]:
             "key_id": victim.key.id,
             "try_id": tried.id,
             "monitor_id": monitor.id,
+            "webhook_id": webhook.webhook.id,
             "key": key.secret,
         }
 
@@ -97,7 +103,7 @@ async def test_the_document_is_valid_and_matches_the_routes(stack: Stack, on_que
     assert document["openapi"] == "3.1.0"
     documented = {(verb, path) for path, ops in document["paths"].items() for verb in ops}
     assert documented == _routes(on_query)
-    assert len(documented) == (13 if on_query else 61)
+    assert len(documented) == (13 if on_query else 66)
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             responses = operation["responses"]
@@ -198,7 +204,7 @@ BODY_ROUTES = [(rpc, verb, path) for rpc in RPCS for verb, path, body, _ in http
 
 
 async def test_a_body_that_is_not_utf8_is_refused_on_every_body_route(stack: Stack, ids: dict[str, str]) -> None:
-    assert len(BODY_ROUTES) == 39
+    assert len(BODY_ROUTES) == 41
     wrong = []
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {stack.admin_key}"}) as http:
         for rpc, verb, template in BODY_ROUTES:

@@ -27,17 +27,21 @@ def is_sampled(call_id: str, rate_percent: float) -> bool:
 
 
 class Receiver:
-    """A webhook receiver: every POST's headers and JSON body, answered 204."""
+    """A webhook receiver: every POST's headers, JSON body and raw bytes, answered with the next of
+    ``answers`` (HTTP statuses) while some are left, then 204."""
 
-    def __init__(self) -> None:
+    def __init__(self, answers: list[int] | None = None) -> None:
         self.posts: list[tuple[dict[str, str], Any]] = []
-        received = self.posts
+        self.raw: list[bytes] = []
+        received, raw, queued = self.posts, self.raw, list(answers or [])
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                raw.append(body)
                 received.append((dict(self.headers), json.loads(body)))
-                self.send_response(204)
+                self.send_response(queued.pop(0) if queued else 204)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -51,8 +55,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
+def receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+    running = Receiver(answers)
     thread = threading.Thread(target=running._server.serve_forever, daemon=True)
     thread.start()
     try:

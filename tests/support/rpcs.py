@@ -21,6 +21,7 @@ from scorekeeper.v1 import (
     review_pb2,
     runs_pb2,
     testsets_pb2,
+    webhooks_pb2,
 )
 
 from shared.auth.access import Role, required_role
@@ -34,6 +35,7 @@ SERVICES = [
     review_pb2.DESCRIPTOR.services_by_name["ReviewService"],
     playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"],
     monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 ]
 

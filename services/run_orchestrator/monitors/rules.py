@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+
+from shared.outbound.urls import check_webhook_url
 
 MAX_CALLS_PER_REQUEST = 1000
 MAX_FILTER_KEYS = 20
@@ -92,7 +93,7 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
     if d.thresholds and not d.alert_url:
         raise ValueError("alert.thresholds need an alert.webhook_url")
     if d.alert_url:
-        check_webhook_url(d.alert_url)
+        check_webhook_url(d.alert_url, "alert.webhook_url")
         if not d.thresholds:
             raise ValueError("alert.webhook_url needs at least one alert.thresholds entry")
     seen: set[uuid.UUID] = set()
@@ -118,23 +119,6 @@ def scorable_without_expected(reading_expected: list[str]) -> None:
             f"{metric} {names} {compares} the output with expected values, which logged calls do not carry:"
             " a monitor scores with metrics that judge a call by its inputs and output alone"
         )
-
-
-def check_webhook_url(url: str) -> None:
-    """An absolute http(s) URL without credentials (the allowlist is checked when it is called)."""
-    if len(url) > 2000:
-        raise ValueError("alert.webhook_url must be at most 2,000 characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"alert.webhook_url {url!r} is not a URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"alert.webhook_url must be an http or https URL with a host, got {url!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("alert.webhook_url must not carry credentials")
-    if port == 0:
-        raise ValueError(f"alert.webhook_url has no valid port: {url!r}")
 
 
 # -- windows ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,14 @@ class RunHeader:
     trials: int
 
 
+# Told of every status a run moves to, in the transaction that moves it (the webhooks' outbox).
+RunMoved = Callable[[Connection, uuid.UUID, str], Awaitable[object]]
+
+
 class RunRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, run_moved: RunMoved | None = None) -> None:
         self._pool = pool
+        self._run_moved = run_moved
         self._headers: dict[uuid.UUID, RunHeader] = {}
 
     async def create_run(
@@ -109,6 +114,13 @@ class RunRepository:
         await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
         telemetry.RUN_TRANSITIONS.labels(status).inc()
 
+    async def _moved(self, conn: Connection, run_id: uuid.UUID, status: str) -> None:
+        """After a status change, in its transaction: a finished run's shards folded, webhooks told."""
+        if status in TERMINAL:
+            await fold_run_shards(conn, run_id)
+        if self._run_moved is not None:
+            await self._run_moved(conn, run_id, status)
+
     async def set_status(
         self, run_id: uuid.UUID, status: str, *, only_from: tuple[str, ...], error: str = ""
     ) -> asyncpg.Record | None:
@@ -125,8 +137,7 @@ class RunRepository:
             )
             if row is not None:
                 await self.transition(conn, run_id, status)
-                if status in TERMINAL:
-                    await fold_run_shards(conn, run_id)
+                await self._moved(conn, run_id, status)
             return row
 
     async def cancel(self, run_id: uuid.UUID) -> asyncpg.Record | None:
@@ -339,8 +350,7 @@ class RunRepository:
                 target,
             )
             await self.transition(conn, run_id, target)
-            if target in TERMINAL:
-                await fold_run_shards(conn, run_id)
+            await self._moved(conn, run_id, target)
             return target
 
     @staticmethod

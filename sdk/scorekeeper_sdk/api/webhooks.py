@@ -1,0 +1,66 @@
+"""Run webhooks (WebhookService): URLs of a project told when its runs finish. Every call needs
+an admin key of the project."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from scorekeeper.v1 import webhooks_pb2 as wpb
+
+from scorekeeper_sdk.api.base import Operations
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.models import NewWebhook, Webhook, WebhookDelivery
+
+WEBHOOKS = "WebhookService"
+
+
+class WebhookOperations(Operations):
+    async def create_webhook(
+        self,
+        project_id: str,
+        name: str,
+        url: str,
+        *,
+        format: str = "json",
+        statuses: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        tags: Sequence[str] = (),
+    ) -> NewWebhook:
+        """POST a document to ``url`` whenever a run of the project moves to one of ``statuses``
+        (default completed, failed, cancelled), of ``sources`` and carrying one of ``tags`` when
+        given. ``format="slack"`` sends ``{"text": …}`` for an incoming webhook. The answer's
+        ``secret`` signs every POST (``X-Scorekeeper-Signature``) and is shown only here."""
+        request = wpb.CreateWebhookRequest(
+            project_id=project_id,
+            name=name,
+            url=url,
+            format=format,
+            statuses=list(statuses),
+            sources=list(sources),
+            tags=list(tags),
+        )
+        response = await self._unary(WEBHOOKS, "CreateWebhook", request, wpb.CreateWebhookResponse, creates=True)
+        return from_proto(NewWebhook, response)
+
+    async def list_webhooks(self, project_id: str) -> list[Webhook]:
+        """The project's webhooks, newest first, each with its latest delivery."""
+        request = wpb.ListWebhooksRequest(project_id=project_id)
+        response = await self._unary(WEBHOOKS, "ListWebhooks", request, wpb.ListWebhooksResponse)
+        return [from_proto(Webhook, w) for w in response.webhooks]
+
+    async def delete_webhook(self, webhook_id: str) -> Webhook:
+        request = wpb.DeleteWebhookRequest(webhook_id=webhook_id)
+        return from_proto(Webhook, await self._unary(WEBHOOKS, "DeleteWebhook", request, wpb.Webhook))
+
+    async def test_webhook(self, webhook_id: str) -> WebhookDelivery:
+        """Send a ``webhook.test`` document now; list the deliveries to see what the URL answered."""
+        request = wpb.TestWebhookRequest(webhook_id=webhook_id)
+        return from_proto(WebhookDelivery, await self._unary(WEBHOOKS, "TestWebhook", request, wpb.WebhookDelivery))
+
+    async def list_webhook_deliveries(self, webhook_id: str, *, page_size: int = 50) -> AsyncIterator[WebhookDelivery]:
+        """The webhook's deliveries, newest first."""
+        request = wpb.ListWebhookDeliveriesRequest(webhook_id=webhook_id, page_size=page_size)
+        async for found in self._pages(
+            WEBHOOKS, "ListWebhookDeliveries", request, wpb.ListWebhookDeliveriesResponse, lambda p: p.deliveries
+        ):
+            yield from_proto(WebhookDelivery, found)

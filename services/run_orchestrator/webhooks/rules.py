@@ -1,0 +1,150 @@
+"""What a webhook is, as pure functions: its definition checked (ValueError names the field), which
+runs it is told of, and the document it is sent."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.run_orchestrator.catalog.rules import require_name
+from services.run_orchestrator.runs.rules import MAX_RUN_TAGS, check_tags
+from shared.edge.convert import timestamp
+from shared.outbound.urls import check_webhook_url
+from shared.run_status import SOURCES, RunStatus
+
+FORMATS = ("json", "slack")
+# The statuses a webhook can be told of: the run finished, or waits for people's scores.
+TOLD = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.AWAITING_HUMAN_SCORING)
+DEFAULT_STATUSES = [RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED]
+
+
+@dataclass(frozen=True)
+class WebhookDefinition:
+    name: str
+    url: str
+    format: str
+    statuses: list[str]
+    sources: list[str]
+    tags: list[str]
+
+
+def _listed(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]:
+    for value in values:
+        if value not in allowed:
+            raise ValueError(f"{field} must be among {', '.join(allowed)}, got {value!r}")
+    return list(dict.fromkeys(values))
+
+
+def definition(
+    name: str, url: str, format: str, statuses: list[str], sources: list[str], tags: list[str]
+) -> WebhookDefinition:
+    """The webhook as asked for, checked; ValueError naming the first field at fault."""
+    tags = list(dict.fromkeys(check_tags(tags)))
+    if len(tags) > MAX_RUN_TAGS:
+        raise ValueError(f"tags: at most {MAX_RUN_TAGS}, got {len(tags)}")
+    return WebhookDefinition(
+        name=require_name(name),
+        url=check_webhook_url(url.strip(), "url"),
+        format=_listed([format or "json"], FORMATS, "format")[0],
+        statuses=_listed(statuses, tuple(TOLD), "statuses") or [str(s) for s in DEFAULT_STATUSES],
+        sources=_listed(sources, SOURCES, "sources"),
+        tags=tags,
+    )
+
+
+def tells(webhook: dict[str, Any] | Any, status: str, source: str, tags: list[str]) -> bool:
+    """Whether a run of ``source`` carrying ``tags`` that moved to ``status`` is told to ``webhook``."""
+    return (
+        status in webhook["statuses"]
+        and (not webhook["sources"] or source in webhook["sources"])
+        and (not webhook["tags"] or bool(set(tags) & set(webhook["tags"])))
+    )
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """A metric of a run as the document tells it: its pass rate (boolean) or mean."""
+
+    metric_id: uuid.UUID
+    name: str
+    output_type: str
+    threshold: float | None
+    scored: int
+    passed: int
+    total: float
+
+    @property
+    def value(self) -> float | None:
+        if self.scored == 0:
+            return None
+        return self.passed / self.scored if self.output_type == "boolean" else self.total / self.scored
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "metric_id": str(self.metric_id),
+            "name": self.name,
+            "output_type": self.output_type,
+            "measure": "pass_rate" if self.output_type == "boolean" else "mean",
+            "value": self.value,
+            "threshold": self.threshold,
+            "scored": self.scored,
+        }
+
+    def as_text(self) -> str:
+        value = self.value
+        if value is None:
+            return f"{self.name} not scored"
+        if self.output_type == "boolean":
+            return f"{self.name} {value:.1%} passed"
+        return f"{self.name} mean {value:.3g}"
+
+
+def run_document(
+    run: Any, metrics: list[MetricSummary], status: str, counts: tuple[int, int], console_url: str
+) -> dict[str, Any]:
+    """What a webhook is told of a run that moved to ``status`` (all but the delivery's own ids)."""
+    run_id, project_id = run["id"], run["project_id"]
+    records, errored = counts
+    url = f"{console_url}/projects/{project_id}/runs/{run_id}"
+    labels = ", ".join([run["source"], *run["tags"]])
+    text = f"Run {str(run_id)[:8]} {status.replace('_', ' ')} ({labels}): {records:,} records"
+    if errored:
+        text += f", {errored:,} errored"
+    text += "".join(f" · {m.as_text()}" for m in metrics)
+    if run["error"]:
+        text += f" · {run['error'][:300]}"
+    text += f" — {url}"
+    finished: datetime | None = run["finished_at"]
+    return {
+        "type": "run.finished",
+        "project_id": str(project_id),
+        "run": {
+            "id": str(run_id),
+            "url": url,
+            "status": status,
+            "source": run["source"],
+            "tags": list(run["tags"]),
+            "testset_id": str(run["testset_id"]) if run["testset_id"] else None,
+            "testset_version": run["testset_version"] or None,
+            "records": records,
+            "errored": errored,
+            "created_at": timestamp(run["created_at"]),
+            "finished_at": timestamp(finished) if finished else None,
+            "error": run["error"],
+            "notes": run["notes"][:2000],
+        },
+        "metrics": [m.as_json() for m in metrics],
+        "text": text,
+    }
+
+
+def test_document(webhook_id: uuid.UUID, project_id: uuid.UUID, name: str, console_url: str) -> dict[str, Any]:
+    url = f"{console_url}/projects/{project_id}/webhooks"
+    return {
+        "type": "webhook.test",
+        "project_id": str(project_id),
+        "webhook": {"id": str(webhook_id), "name": name},
+        "text": f"Scorekeeper test of the webhook {name!r}: it reaches you — {url}",
+    }

@@ -1,0 +1,76 @@
+"""Webhook POSTs (monitor alerts, run webhooks): one POST through the checked outbound client, its
+outcome, and what a failed one does next. The loops delivering them run in every executor replica
+(the service that calls out); each claims a delivery as a lease, so one POST is made per delivery,
+unless a replica dies between the receiver's answer and its write (a second POST then carries the
+same delivery id)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from shared.outbound.allowlist import HostNotAllowed
+
+log = logging.getLogger(__name__)
+
+# A delivery older than this is no longer made (the executors were down for that long).
+HORIZON = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    poll_s: float = 1.0
+    claim_ttl_s: float = 30.0
+    timeout_s: float = 10.0
+    max_attempts: int = 6
+    backoff_base_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    retryable: bool
+    status: int | None
+    error: str
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Outcome:
+    """One POST of ``body``; the answer's body is not read."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with client.stream("POST", url, content=body, headers=headers) as response:
+                status = response.status_code
+    except HostNotAllowed as exc:
+        return Outcome(False, False, None, str(exc))
+    except (TimeoutError, httpx.TimeoutException):
+        return Outcome(False, True, None, f"no answer within {timeout_s:g}s from {url}")
+    except httpx.HTTPError as exc:
+        return Outcome(False, True, None, f"could not call {url}: {type(exc).__name__}: {exc}")
+    if 200 <= status < 300:
+        return Outcome(True, False, status, "")
+    return Outcome(False, status >= 500 or status in (408, 429), status, f"the webhook answered HTTP {status}")
+
+
+def next_step(outcome: Outcome, attempts: int, settings: DeliverySettings) -> tuple[str, timedelta | None]:
+    """The delivery's status after an attempt (delivered | retrying | failed) and, when retrying,
+    the wait before the next attempt (doubling from ``backoff_base_s``)."""
+    if outcome.delivered:
+        return "delivered", None
+    if outcome.retryable and attempts < settings.max_attempts:
+        return "retrying", timedelta(seconds=settings.backoff_base_s * 2 ** (attempts - 1))
+    return "failed", None
+
+
+async def deliver_forever(what: str, tick: Callable[[], Awaitable[int]], settings: DeliverySettings) -> None:
+    """Call ``tick`` (deliver what is due) every ``poll_s``, a failed tick logged and tried again."""
+    while True:
+        try:
+            await tick()
+        except Exception:
+            log.warning("%s: the delivery tick failed; trying again", what, exc_info=True)
+        await asyncio.sleep(settings.poll_s)

@@ -1,0 +1,105 @@
+"""Run webhooks delivered: a periodic task of every executor replica (the service that calls out).
+
+The orchestrator adds a row to ``webhook_deliveries``, with the document to send, in the
+transaction that moves a run to a status a webhook asks for (and for WebhookService.TestWebhook).
+A replica claims due rows (``FOR UPDATE SKIP LOCKED``, the claim a lease of ``claim_ttl_s``), POSTs
+each through the checked outbound client, signed with the webhook's secret, and records the
+outcome; a failed POST is tried again with backoff (services/system_executor/posts.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.system_executor.posts import HORIZON, DeliverySettings, Outcome, deliver_forever, next_step, post
+from shared.json_limits import json_text
+
+log = logging.getLogger(__name__)
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``X-Scorekeeper-Signature``: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def body_of(payload: dict[str, Any], format: str) -> bytes:
+    """The bytes POSTed: the whole document (json), or its text alone (slack)."""
+    return json_text({"text": payload["text"]} if format == "slack" else payload).encode()
+
+
+class RunWebhookRepository:
+    """webhook_deliveries' delivery columns (written by the executor)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def claim(self, ttl: timedelta, limit: int = 20) -> list[asyncpg.Record]:
+        """Due deliveries (new, due for another try, or whose claimer's lease lapsed), each claimed
+        by this replica alone."""
+        return await self._pool.fetch(
+            "WITH due AS ("
+            "  SELECT id FROM webhook_deliveries"
+            "  WHERE status IN ('pending', 'sending', 'retrying') AND next_attempt_at <= now()"
+            "   AND created_at > now() - $3::interval AND (status <> 'sending' OR claimed_until < now())"
+            "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE webhook_deliveries d SET status = 'sending', attempts = d.attempts + 1,"
+            "  claimed_until = now() + $1::interval, next_attempt_at = now() + $1::interval, updated_at = now()"
+            " FROM due, webhooks h WHERE d.id = due.id AND h.id = d.webhook_id"
+            " RETURNING d.id, d.event, d.attempts, d.payload, h.url, h.format, h.secret",
+            ttl,
+            limit,
+            HORIZON,
+        )
+
+    async def settle(self, delivery_id: uuid.UUID, status: str, outcome: Outcome, retry_in: timedelta | None) -> None:
+        await self._pool.execute(
+            "UPDATE webhook_deliveries SET status = $2, response_status = $3, error = $4, claimed_until = NULL,"
+            " next_attempt_at = now() + $5::interval, updated_at = now(),"
+            " delivered_at = CASE WHEN $2 = 'delivered' THEN now() END WHERE id = $1",
+            delivery_id,
+            status,
+            outcome.status,
+            outcome.error[:2000],
+            retry_in or timedelta(0),
+        )
+
+
+class RunWebhookDeliveries:
+    def __init__(self, repo: RunWebhookRepository, client: httpx.AsyncClient, settings: DeliverySettings) -> None:
+        self._repo = repo
+        self._client = client
+        self._settings = settings
+
+    async def run(self) -> None:
+        await deliver_forever("run webhooks", self.tick, self._settings)
+
+    async def tick(self) -> int:
+        """Deliver what is due; returns how many were delivered."""
+        delivered = 0
+        for row in await self._repo.claim(timedelta(seconds=self._settings.claim_ttl_s)):
+            body = body_of(row["payload"], row["format"])
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "scorekeeper-webhooks",
+                "X-Scorekeeper-Delivery": str(row["id"]),
+                "X-Scorekeeper-Event": row["event"],
+                "X-Scorekeeper-Signature": signature(row["secret"], int(time.time()), body),
+            }
+            outcome = await post(self._client, row["url"], body, headers, self._settings.timeout_s)
+            status, wait = next_step(outcome, row["attempts"], self._settings)
+            await self._repo.settle(row["id"], status, outcome, wait)
+            if outcome.delivered:
+                delivered += 1
+            elif status == "failed":
+                log.warning("run webhook not delivered", extra={"delivery_id": str(row["id"]), "error": outcome.error})
+        return delivered

@@ -1,0 +1,244 @@
+"""Run webhooks on the real processes: a finished run told once to each webhook that asks for it,
+signed, with its metrics (the whole document, or Slack's text); filters by status, source and
+tag; a failing receiver tried again with backoff, a 4xx and a host off the allowlist failed at
+once; bad input refused clearly; a key of another project or of a lesser role refused."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, PermissionDenied
+from scorekeeper_sdk.models import WebhookDelivery
+from shared.devstack import scenario
+from shared.devstack.stack import Stack
+from tests.support.monitors import receiver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+TESTCASES = 6
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+async def _settled(sk: AsyncScorekeeper, webhook_id: str, count: int, timeout_s: float = 30) -> list[WebhookDelivery]:
+    """The webhook's deliveries once ``count`` of them exist and none is still to be made."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [d async for d in sk.list_webhook_deliveries(webhook_id)]
+        if len(found) >= count and all(d.status in ("delivered", "failed") for d in found):
+            return found
+        assert time.monotonic() < deadline, f"webhook {webhook_id}: {[d.status for d in found]}"
+        await asyncio.sleep(0.2)
+
+
+def _signed(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The receiver's check, as the proto documents it."""
+    parts = dict(p.split("=", 1) for p in headers["X-Scorekeeper-Signature"].split(","))
+    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(parts["v1"], expected) and abs(time.time() - int(parts["t"])) < 60
+
+
+async def test_a_finished_run_is_told_once_to_each_webhook_that_asks(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"hooks {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "hooks", "admin")).secret
+    with receiver() as nightly_url, receiver() as slack_url:
+        async with stack.sdk(key) as sk:
+            nightly = await sk.create_webhook(ids.project_id, "nightly runs", nightly_url.url, tags=["nightly"])
+            slack = await sk.create_webhook(
+                ids.project_id, "#evals", slack_url.url, format="slack", statuses=["completed"], sources=["api"]
+            )
+            assert nightly.secret.startswith("whsec_") and nightly.secret != slack.secret
+            assert nightly.webhook.statuses == ["completed", "failed", "cancelled"]
+            assert (slack.webhook.format, slack.webhook.sources, slack.webhook.last_delivery) == (
+                "slack",
+                ["api"],
+                None,
+            )
+
+            run = await sk.create_run(
+                ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, tags=["nightly", "main"]
+            )
+            done = await sk.wait_for_run(run.id, timeout_s=60)
+            assert done.status == "completed"
+            await _until(lambda: len(nightly_url.posts) == 1 and len(slack_url.posts) == 1, "the run was not told")
+
+            headers, body = nightly_url.posts[0]
+            assert _signed(nightly.secret, headers, nightly_url.raw[0])
+            assert not _signed(slack.secret, headers, nightly_url.raw[0])
+            assert headers["X-Scorekeeper-Event"] == "run.finished"
+            assert headers["X-Scorekeeper-Delivery"] == body["delivery_id"]
+            assert body["type"] == "run.finished" and body["webhook_id"] == nightly.webhook.id
+            assert body["project_id"] == ids.project_id
+            told = body["run"]
+            assert (told["id"], told["status"], told["source"], told["tags"]) == (
+                run.id,
+                "completed",
+                "api",
+                ["nightly", "main"],
+            )
+            assert (told["records"], told["errored"], told["testset_id"]) == (
+                done.records,
+                done.errored_records,
+                ids.testset_id,
+            )
+            assert told["url"].endswith(f"/projects/{ids.project_id}/runs/{run.id}")
+            by_name = {m.name: m for m in done.metrics}
+            assert [m["name"] for m in body["metrics"]] == [m.name for m in done.metrics]
+            for metric in body["metrics"]:
+                summary = by_name[metric["name"]]
+                expected = summary.pass_rate if metric["output_type"] == "boolean" else summary.mean
+                assert metric["value"] == pytest.approx(expected)
+                assert metric["scored"] == summary.scored
+            assert body["text"].startswith(f"Run {run.id[:8]} completed (api, nightly, main): {done.records} records")
+            assert body["text"].endswith(told["url"])
+            # Slack's incoming webhook takes the text alone.
+            slack_headers, slack_body = slack_url.posts[0]
+            assert slack_body == {"text": body["text"]}
+            assert _signed(slack.secret, slack_headers, slack_url.raw[0])
+
+            # A run without the tag is not told to the nightly webhook; a kickoff run not to Slack's
+            # (api only); a cancelled one is told to the nightly webhook, not to Slack's (completed only).
+            untagged = await sk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids)
+            assert (await sk.wait_for_run(untagged.id, timeout_s=60)).status == "completed"
+            kicked = await sk.create_run(
+                ids.project_id,
+                ids.testset_id,
+                ids.system_version_id,
+                ids.metric_ids,
+                source="kickoff",
+                tags=["nightly"],
+            )
+            assert (await sk.wait_for_run(kicked.id, timeout_s=60)).status == "completed"
+            # An sdk system's run waits for its records: cancelled before they come.
+            sdk_version = await sk.create_system_version_by_name(ids.project_id, "by hand", "sdk", {}, "v1")
+            cancelled = await sk.create_run(
+                ids.project_id, ids.testset_id, sdk_version.id, ids.metric_ids, tags=["nightly"]
+            )
+            await sk.cancel_run(cancelled.id)
+            told_nightly = await _settled(sk, nightly.webhook.id, 3)
+            told_slack = await _settled(sk, slack.webhook.id, 2)
+            await asyncio.sleep(1.5)  # nothing more comes
+            assert [(d.run_id, d.run_status) for d in told_nightly] == [
+                (cancelled.id, "cancelled"),
+                (kicked.id, "completed"),
+                (run.id, "completed"),
+            ]
+            assert [d.run_id for d in told_slack] == [untagged.id, run.id]
+            assert len(nightly_url.posts) == 3 and len(slack_url.posts) == 2
+            assert all(d.status == "delivered" and d.attempts == 1 and d.response_status == 204 for d in told_nightly)
+            assert nightly_url.posts[2][1]["run"]["status"] == "cancelled"
+
+            listed = await sk.list_webhooks(ids.project_id)
+            assert [w.name for w in listed] == ["#evals", "nightly runs"]
+            assert listed[1].last_delivery is not None and listed[1].last_delivery.run_id == cancelled.id
+
+            # Deleted: told of nothing more.
+            assert (await sk.delete_webhook(slack.webhook.id)).name == "#evals"
+            again = await sk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids)
+            assert (await sk.wait_for_run(again.id, timeout_s=60)).status == "completed"
+            await asyncio.sleep(1.5)
+            assert len(slack_url.posts) == 2
+            with pytest.raises(NotFound, match=f"webhook {slack.webhook.id} does not exist"):
+                await sk.test_webhook(slack.webhook.id)
+            assert [w.name for w in await sk.list_webhooks(ids.project_id)] == ["nightly runs"]
+
+
+async def _tested(sk: AsyncScorekeeper, webhook_id: str, timeout_s: float = 30) -> WebhookDelivery:
+    sent = await sk.test_webhook(webhook_id)
+    assert (sent.event, sent.status, sent.run_id) == ("webhook.test", "pending", "")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = {d.id: d async for d in sk.list_webhook_deliveries(webhook_id)}[sent.id]
+        if found.status in ("delivered", "failed"):
+            return found
+        assert time.monotonic() < deadline, f"delivery {sent.id} is {found.status}"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_failing_receiver_is_tried_again_and_a_refusal_fails_at_once(stack: Stack) -> None:
+    async with stack.sdk() as sk:
+        project = await sk.create_project(f"hook failures {uuid.uuid4().hex[:6]}")
+        with receiver([500, 503]) as flaky:
+            hook = await sk.create_webhook(project.id, "flaky", flaky.url)
+            delivered = await _tested(sk, hook.webhook.id)
+            assert (delivered.status, delivered.attempts, delivered.response_status) == ("delivered", 3, 204)
+            assert delivered.error == "" and delivered.delivered_at
+            assert len(flaky.posts) == 3
+            # Every attempt is the same delivery.
+            assert len({h["X-Scorekeeper-Delivery"] for h, _ in flaky.posts}) == 1
+            assert flaky.posts[0][1]["type"] == "webhook.test" and "reaches you" in flaky.posts[0][1]["text"]
+        with receiver([410]) as gone:
+            hook = await sk.create_webhook(project.id, "gone", gone.url)
+            failed = await _tested(sk, hook.webhook.id)
+            assert (failed.status, failed.attempts, failed.response_status) == ("failed", 1, 410)
+            assert failed.error == "the webhook answered HTTP 410"
+        outside = await sk.create_webhook(project.id, "outside", "http://10.255.255.1:9/hook")
+        refused = await _tested(sk, outside.webhook.id)
+        assert (refused.status, refused.attempts) == ("failed", 1)
+        assert "is not in the executor's allowlist (SCOREKEEPER_ALLOWED_HOSTS)" in refused.error
+        listed = {w.name: w.last_delivery for w in await sk.list_webhooks(project.id)}
+        assert {n: d.status if d else None for n, d in listed.items()} == {
+            "outside": "failed",
+            "gone": "failed",
+            "flaky": "delivered",
+        }
+
+
+async def test_bad_input_and_other_keys_are_refused(stack: Stack) -> None:
+    async with stack.sdk() as admin:
+        project = await admin.create_project(f"hook rules {uuid.uuid4().hex[:6]}")
+        other = await admin.create_project(f"hook stranger {uuid.uuid4().hex[:6]}")
+        writer = (await admin.create_api_key(project.id, "writer", "write")).secret
+        stranger = (await admin.create_api_key(other.id, "stranger", "admin")).secret
+        good: dict[str, Any] = {"name": "ok", "url": "http://127.0.0.1:9/hook"}
+        refusals: list[tuple[dict[str, Any], str]] = [
+            ({"url": "gopher://x"}, "url must be an http or https URL with a host, got 'gopher://x'"),
+            ({"url": "http://user:pw@h.example/"}, "url must not carry credentials"),
+            ({"url": "http://h.example/" + "a" * 2000}, "url must be at most 2,000 characters"),
+            ({"name": " "}, "name must not be empty"),
+            ({"format": "teams"}, "format must be among json, slack, got 'teams'"),
+            ({"statuses": ["running"]}, "statuses must be among completed, failed, cancelled, awaiting_human_scoring"),
+            ({"sources": ["cron"]}, "sources must be among api, kickoff, playground, monitor, ci, got 'cron'"),
+            ({"tags": [""]}, "tags must be 1..100 characters"),
+            ({"tags": [f"t{i}" for i in range(21)]}, "tags: at most 20, got 21"),
+        ]
+        for changes, message in refusals:
+            args = {**good, **changes}
+            with pytest.raises(InvalidArgument, match=re.escape(message)):
+                await admin.create_webhook(project.id, args.pop("name"), args.pop("url"), **args)
+        assert await admin.list_webhooks(project.id) == []
+        made = await admin.create_webhook(project.id, "ok", good["url"])
+
+    async with stack.sdk(writer) as sk:
+        with pytest.raises(PermissionDenied):
+            await sk.create_webhook(project.id, "mine", good["url"])
+        with pytest.raises(PermissionDenied):
+            await sk.list_webhooks(project.id)
+    async with stack.sdk(stranger) as sk:
+        missing = f"webhook {made.webhook.id} does not exist"
+        with pytest.raises(NotFound, match=missing):
+            await sk.test_webhook(made.webhook.id)
+        with pytest.raises(NotFound, match=missing):
+            await sk.delete_webhook(made.webhook.id)
+        with pytest.raises(NotFound, match=missing):
+            [d async for d in sk.list_webhook_deliveries(made.webhook.id)]
+        with pytest.raises(NotFound):
+            await sk.create_webhook(project.id, "theirs", good["url"])
+        assert await sk.list_webhooks(other.id) == []
+    async with stack.sdk() as admin:
+        assert [w.id for w in await admin.list_webhooks(project.id)] == [made.webhook.id]
