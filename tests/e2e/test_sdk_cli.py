@@ -22,6 +22,7 @@ from junitparser import Error, Failure, JUnitXml, TestSuite
 
 from scorekeeper_sdk import RecordIn, Scorekeeper
 from shared.devstack.stack import Stack
+from tests.support.monitors import receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -466,6 +467,40 @@ def test_projects_update_renames_and_describes_the_project(own: Own) -> None:
     assert one_error_line(nothing) == "error: give --name and / or --description"
     empty = cli("projects", "update", "--name", "")
     assert one_error_line(empty) == "error: name must not be empty"
+
+
+def test_webhooks_create_test_list_deliveries_and_delete(own: Own) -> None:
+    cli = own.cli
+    with receiver([503]) as hook:
+        made = cli("webhooks", "create", "#evals", hook.url, "--on", "completed", "--tag", "nightly", "--slack")
+        assert made.returncode == 0, made.stderr
+        secret = made.stdout.strip()
+        assert secret.startswith("whsec_") and "\n" not in secret
+        assert "created webhook '#evals'" in made.stderr and "told of completed; tagged nightly" in made.stderr
+        listed = json.loads(cli("webhooks", "list", "--json").stdout)
+        assert [(w["name"], w["format"], w["statuses"], w["tags"]) for w in listed] == [
+            ("#evals", "slack", ["completed"], ["nightly"])
+        ]
+        # The first POST answers 503: tried again 2 s later, then delivered.
+        tested = cli("webhooks", "test", "#evals")
+        assert tested.returncode == 0, tested.stderr
+        assert tested.stdout.startswith("#evals: delivered (HTTP 204)") and "webhook.test" in tested.stdout
+        assert len(hook.posts) == 2 and "reaches you" in hook.posts[1][1]["text"]
+        deliveries = json.loads(cli("webhooks", "deliveries", "#evals", "--json").stdout)
+        assert [(d["event"], d["status"], d["attempts"], d["response_status"]) for d in deliveries] == [
+            ("webhook.test", "delivered", 2, 204)
+        ]
+    wrong = cli("webhooks", "create", "x", hook.url, "--on", "running")
+    assert wrong.returncode == 2 and one_error_line(wrong) == (
+        "error: --on must be one of completed, failed, cancelled, awaiting_human_scoring, got 'running'"
+    )
+    refused = cli("webhooks", "create", "x", "ftp://h.example/")
+    assert one_error_line(refused) == "error: url must be an http or https URL with a host, got 'ftp://h.example/'"
+    gone = cli("webhooks", "delete", "#evals")
+    assert (gone.returncode, gone.stdout.strip()) == (0, f"deleted webhook '#evals' ({hook.url})")
+    assert json.loads(cli("webhooks", "list", "--json").stdout) == []
+    missing = cli("webhooks", "test", "#evals")
+    assert one_error_line(missing) == "error: no webhook '#evals' in this project (see `scorekeeper webhooks list`)"
 
 
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:

@@ -18,6 +18,7 @@ from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands o
     run_analysis,
     runs,
     testset_changes,
+    webhooks,
 )
 from scorekeeper_sdk.cli.app import app
 from scorekeeper_sdk.cli.context import GATE_FAILED, OK, RUN_FAILED, USAGE, CliError
