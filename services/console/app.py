@@ -36,6 +36,7 @@ from services.console.pages import (
     testset_changes,
     testset_edits,
     testsets,
+    webhooks,
 )
 from services.console.security import CsrfRejected, Security
 from services.console.settings import ConsoleSettings
@@ -116,6 +117,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *playground.routes(console),
         *monitors.routes(console),
         *keys.routes(console),
+        *webhooks.routes(console),
     ]
     errors = handle_errors(console)
     app = Starlette(

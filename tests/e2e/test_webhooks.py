@@ -1,7 +1,8 @@
 """Run webhooks on the real processes: a finished run told once to each webhook that asks for it,
 signed, with its metrics (the whole document, or Slack's text); filters by status, source and
 tag; a failing receiver tried again with backoff, a 4xx and a host off the allowlist failed at
-once; bad input refused clearly; a key of another project or of a lesser role refused."""
+once; bad input refused clearly; a key of another project or of a lesser role refused; the
+console's pages."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from typing import Any
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, PermissionDenied
-from scorekeeper_sdk.models import WebhookDelivery
+from scorekeeper_sdk.models import Webhook, WebhookDelivery
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.monitors import receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -242,3 +244,91 @@ async def test_bad_input_and_other_keys_are_refused(stack: Stack) -> None:
         assert await sk.list_webhooks(other.id) == []
     async with stack.sdk() as admin:
         assert [w.id for w in await admin.list_webhooks(project.id)] == [made.webhook.id]
+
+
+async def test_the_console_makes_tests_shows_and_deletes_webhooks(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"hook pages {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "pages", "admin")).secret
+        writer = (await admin.create_api_key(ids.project_id, "writer", "write")).secret
+    base = f"/projects/{ids.project_id}/webhooks"
+    async with stack.sdk(key) as sk:
+        other = await sk.create_webhook(ids.project_id, "other", "http://127.0.0.1:9/other")
+        await sk.delete_webhook(other.webhook.id)
+    with receiver() as hook:
+        async with chromium() as browser:
+            context, page = await signed_in(browser, stack.console_url, key)
+            await page.goto(base)
+            assert "No webhooks yet" in await page.locator("#webhooks-table").inner_text()
+            form = page.locator("#new-webhook-form")
+            # The defaults: finished runs from the API, the console and CI.
+            ticked = await form.locator("input:checked").evaluate_all("els => els.map(e => e.value)")
+            assert ticked == ["completed", "failed", "cancelled", "api", "kickoff", "ci"]
+            await form.locator("input[name=name]").fill("#evals")
+            await form.locator("input[name=url]").fill("ftp://files.example/")
+            await form.locator("input[name=tags]").fill("nightly, main")
+            await form.locator("button[type=submit]").click()
+            await page.wait_for_load_state()
+            assert await page.locator("#webhook-error").inner_text() == (
+                "Nothing was created: url must be an http or https URL with a host, got 'ftp://files.example/'"
+            )
+            assert await form.locator("input[name=tags]").input_value() == "nightly, main"
+            await screenshot(page, "webhooks-form")
+            await form.locator("input[name=url]").fill(hook.url)
+            await form.locator("input[value=failed]").uncheck()
+            await form.locator("button[type=submit]").click()
+            await page.wait_for_load_state()
+            secret = await page.locator("#new-webhook-secret").inner_text()
+            assert secret.startswith("whsec_")
+            await screenshot(page, "webhooks-created")
+            (made,) = await sk_list(stack, key, ids.project_id)
+            assert (made.name, made.statuses, made.sources, made.tags) == (
+                "#evals",
+                ["completed", "cancelled"],
+                ["api", "kickoff", "ci"],
+                ["nightly", "main"],
+            )
+
+            async with stack.sdk(key) as sk:
+                run = await sk.create_run(
+                    ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, tags=["nightly"]
+                )
+                assert (await sk.wait_for_run(run.id, timeout_s=60)).status == "completed"
+                await _settled(sk, made.id, 1)
+            await page.goto(base)
+            row = page.locator(f"tr[data-webhook='{made.id}']")
+            assert "delivered" in await row.inner_text() and "HTTP 204" in await row.inner_text()
+            await row.locator("a").click()
+            await page.wait_for_url(f"**/webhooks/{made.id}")
+            await page.locator("#send-test").click()
+            await page.wait_for_url("**tested=*")
+            async with stack.sdk(key) as sk:
+                await _settled(sk, made.id, 2)
+            await page.reload()
+            rows = await page.locator("#deliveries-table tbody tr").all_inner_texts()
+            assert len(rows) == 2 and rows[0].split("\t")[1] == "webhook.test" and "delivered" in rows[0]
+            assert f"{run.id[:8]} completed" in rows[1]
+            await screenshot(page, "webhook")
+            assert len(hook.posts) == 2
+            # Another project's (or a deleted) webhook under this project's address: not found.
+            missing = await page.goto(f"{base}/{other.webhook.id}")
+            assert missing is not None and missing.status == 404
+            await page.goto(f"{base}/{made.id}")
+            await page.locator("details.revoke summary").click()
+            await page.locator("details.revoke button[type=submit]").click()
+            await page.wait_for_url("**deleted=*")
+            assert "Webhook #evals deleted" in await page.locator("main").inner_text()
+            assert await sk_list(stack, key, ids.project_id) == []
+            await context.close()
+            # A write key: no Webhooks in the menu, and the page says the role it needs.
+            context, page = await signed_in(browser, stack.console_url, writer)
+            await page.goto(f"/projects/{ids.project_id}/runs")
+            assert await page.locator("nav a", has_text="Webhooks").count() == 0
+            refused = await page.goto(base)
+            assert refused is not None and refused.status == 403
+            await context.close()
+
+
+async def sk_list(stack: Stack, key: str, project_id: str) -> list[Webhook]:
+    async with stack.sdk(key) as sk:
+        return await sk.list_webhooks(project_id)

@@ -28,7 +28,7 @@ VIEWPORT = {"width": 1400, "height": 900}
 
 def require_chromium() -> None:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.fail("chromium is missing: `make browser` installs Debian's chromium package (needs root)")
+        pytest.fail("chromium is missing: `make test-packages` installs Debian's chromium package (needs root)")
 
 
 @asynccontextmanager

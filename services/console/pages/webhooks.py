@@ -1,0 +1,138 @@
+"""A project's run webhooks (admin role): list them with their latest delivery, create one (its
+signing secret shown once), and a webhook's page: its deliveries, a test POST, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import grpc
+from scorekeeper.v1 import webhooks_pb2 as wpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+
+STATUSES = {
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "awaiting_human_scoring": "waiting for people's scores",
+}
+SOURCES = ("api", "kickoff", "ci", "monitor", "playground")
+# What the new webhook form starts with: finished runs from the API, the console and CI.
+DEFAULTS = {"statuses": ["completed", "failed", "cancelled"], "sources": ["api", "kickoff", "ci"], "format": "json"}
+
+
+def routes(console: Console) -> list[Route]:
+    async def webhooks_of(api: Api, project_id: str) -> wpb.ListWebhooksResponse:
+        return await api.call(
+            api.stubs.webhooks.ListWebhooks, wpb.ListWebhooksRequest(project_id=project_id), wpb.ListWebhooksResponse
+        )
+
+    async def list_page(request: Request, api: Api, extra: dict[str, Any], status_code: int = 200) -> Response:
+        project_id = request.path_params["project_id"]
+        data = await console.project_page(request, api, project_id, {"webhooks": webhooks_of(api, project_id)})
+        context = {
+            **data,
+            "statuses": STATUSES,
+            "sources": SOURCES,
+            "values": DEFAULTS,
+            "error": "",
+            "deleted": request.query_params.get("deleted", ""),
+            **extra,
+        }
+        return console.render(request, "webhooks.html", context, status_code=status_code)
+
+    async def list_webhooks(request: Request) -> Response:
+        return await list_page(request, console.api(request), {})
+
+    async def create_webhook(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        values: dict[str, Any] = {
+            "name": str(form.get("name", "")),
+            "url": str(form.get("url", "")),
+            "format": str(form.get("format", "json")),
+            "statuses": [str(s) for s in form.getlist("statuses")],
+            "sources": [str(s) for s in form.getlist("sources")],
+            "tags": str(form.get("tags", "")),
+        }
+        try:
+            created = await api.call(
+                api.stubs.webhooks.CreateWebhook,
+                wpb.CreateWebhookRequest(
+                    project_id=request.path_params["project_id"],
+                    name=values["name"],
+                    url=values["url"],
+                    format=values["format"],
+                    statuses=values["statuses"],
+                    sources=values["sources"],
+                    tags=[t.strip() for t in values["tags"].split(",") if t.strip()],
+                ),
+                wpb.CreateWebhookResponse,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await list_page(request, api, {"values": values, "error": api_message(exc)}, 400)
+        # The secret is in this answer only: never in an address, a cookie, a log or a cache.
+        response = await list_page(request, api, {"created": created})
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def project_webhook(api: Api, request: Request) -> wpb.Webhook:
+        """The webhook of the address, which must be of the address's project."""
+        project_id, webhook_id = request.path_params["project_id"], request.path_params["webhook_id"]
+        found = {w.id: w for w in (await webhooks_of(api, project_id)).webhooks}
+        if webhook_id not in found:
+            raise PageNotFound  # another project's webhook (or none) under this project's address
+        return found[webhook_id]
+
+    async def webhook_page(request: Request) -> Response:
+        api = console.api(request)
+        project_id = request.path_params["project_id"]
+        webhook = await project_webhook(api, request)
+        data = await console.project_page(
+            request,
+            api,
+            project_id,
+            {
+                "deliveries": api.call(
+                    api.stubs.webhooks.ListWebhookDeliveries,
+                    wpb.ListWebhookDeliveriesRequest(
+                        webhook_id=webhook.id, page_size=50, page_token=request.query_params.get("page", "")
+                    ),
+                    wpb.ListWebhookDeliveriesResponse,
+                )
+            },
+        )
+        context = {**data, "webhook": webhook, "statuses": STATUSES, "tested": request.query_params.get("tested", "")}
+        return console.render(request, "webhook.html", context)
+
+    async def test_webhook(request: Request) -> Response:
+        await console.form(request)
+        api = console.api(request)
+        webhook = await project_webhook(api, request)
+        sent = await api.call(
+            api.stubs.webhooks.TestWebhook, wpb.TestWebhookRequest(webhook_id=webhook.id), wpb.WebhookDelivery
+        )
+        return redirect(f"/projects/{webhook.project_id}/webhooks/{webhook.id}?tested={sent.id}", request)
+
+    async def delete_webhook(request: Request) -> Response:
+        await console.form(request)
+        api = console.api(request)
+        webhook = await project_webhook(api, request)
+        await api.call(api.stubs.webhooks.DeleteWebhook, wpb.DeleteWebhookRequest(webhook_id=webhook.id), wpb.Webhook)
+        return redirect(f"/projects/{webhook.project_id}/webhooks?{urlencode({'deleted': webhook.name})}", request)
+
+    base = "/projects/{project_id}/webhooks"
+    return [
+        Route(base, list_webhooks, methods=["GET"]),
+        Route(base, create_webhook, methods=["POST"]),
+        Route(base + "/{webhook_id}", webhook_page, methods=["GET"]),
+        Route(base + "/{webhook_id}/test", test_webhook, methods=["POST"]),
+        Route(base + "/{webhook_id}/delete", delete_webhook, methods=["POST"]),
+    ]
