@@ -1,0 +1,91 @@
+"""Run webhooks as pure functions: a definition checked, which runs a webhook is told of, the
+document and its text, and the signature and body of a POST."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.run_orchestrator.webhooks import rules
+from services.system_executor.run_webhooks import body_of, signature
+
+RUN = uuid.UUID("3f9a1c0e-0000-4000-8000-000000000001")
+PROJECT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+
+
+def test_a_definition_takes_defaults_and_drops_repeats() -> None:
+    made = rules.definition(" #evals ", " https://h.example/hook ", "", [], ["ci", "ci"], ["a", "a", "b"])
+    assert made == rules.WebhookDefinition(
+        "#evals", "https://h.example/hook", "json", ["completed", "failed", "cancelled"], ["ci"], ["a", "b"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("x", "https://h.example/", "xml", [], [], []), "format must be among json, slack, got 'xml'"),
+        (("x", "https://h.example/", "json", ["pending"], [], []), "statuses must be among completed"),
+        (("x", "https://h.example/", "json", [], ["cron"], []), "sources must be among api, kickoff"),
+        (("x", "mailto:a@b", "json", [], [], []), "url must be an http or https URL with a host"),
+        (("x", "https://h.example/", "json", [], [], ["x" * 101]), "tags must be 1..100 characters"),
+    ],
+)
+def test_a_malformed_definition_names_its_field(
+    args: tuple[str, str, str, list[str], list[str], list[str]], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        rules.definition(*args)
+
+
+def test_a_webhook_is_told_of_its_statuses_sources_and_tags_only() -> None:
+    hook = {"statuses": ["completed"], "sources": ["ci"], "tags": ["nightly", "main"]}
+    assert rules.tells(hook, "completed", "ci", ["main"])
+    assert not rules.tells(hook, "failed", "ci", ["main"])
+    assert not rules.tells(hook, "completed", "api", ["main"])
+    assert not rules.tells(hook, "completed", "ci", ["other"])
+    assert rules.tells({"statuses": ["failed"], "sources": [], "tags": []}, "failed", "monitor", [])
+
+
+def test_the_document_tells_the_run_and_each_metric() -> None:
+    run = {
+        "id": RUN,
+        "project_id": PROJECT,
+        "source": "ci",
+        "tags": ["nightly"],
+        "testset_id": None,
+        "testset_version": 0,
+        "created_at": datetime(2026, 12, 5, 10, 0, tzinfo=UTC),
+        "finished_at": None,
+        "error": "",
+        "notes": "",
+    }
+    metrics = [
+        rules.MetricSummary(uuid.uuid4(), "correct", "boolean", None, 8, 6, 6.0),
+        rules.MetricSummary(uuid.uuid4(), "similar", "float", 0.5, 4, 3, 2.5),
+        rules.MetricSummary(uuid.uuid4(), "polite", "int", None, 0, 0, 0.0),
+    ]
+    doc = rules.run_document(run, metrics, "completed", (8, 1), "http://console")
+    assert doc["text"] == (
+        "Run 3f9a1c0e completed (ci, nightly): 8 records, 1 errored · correct 75.0% passed · similar mean 0.625"
+        f" · polite not scored — http://console/projects/{PROJECT}/runs/{RUN}"
+    )
+    assert [(m["measure"], m["value"], m["threshold"]) for m in doc["metrics"]] == [
+        ("pass_rate", 0.75, None),
+        ("mean", 0.625, 0.5),
+        ("mean", None, None),
+    ]
+    assert doc["run"]["testset_id"] is None and doc["run"]["finished_at"] is None
+
+
+def test_a_post_is_signed_over_its_time_and_body_and_slack_gets_the_text() -> None:
+    payload = {"type": "run.finished", "text": "Run done"}
+    body = body_of(payload, "json")
+    assert json.loads(body) == payload
+    assert body_of(payload, "slack") == b'{"text":"Run done"}'
+    expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert signature("whsec_k", 1700000000, body) == f"t=1700000000,v1={expected}"
