@@ -41,6 +41,11 @@ SYSTEM_CALLS = Counter(
     "Calls to AI systems by the executor, by outcome.",
     ["outcome"],
 )
+WEBHOOK_POSTS = Counter(
+    "scorekeeper_webhook_posts_total",
+    "Webhook POSTs by the executor (monitor alerts, run webhooks), by what the delivery became after each.",
+    ["kind", "outcome"],
+)
 SYSTEM_LATENCY = Histogram(
     "scorekeeper_system_call_seconds",
     "Latency of calls to AI systems.",

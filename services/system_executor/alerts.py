@@ -90,7 +90,7 @@ class AlertDeliveries:
             }
             body = json.dumps(row["alert"]).encode()
             outcome = await post(self._client, row["alert_url"], body, headers, self._settings.timeout_s)
-            status, wait = next_step(outcome, row["attempts"], self._settings)
+            status, wait = next_step("monitor_alert", outcome, row["attempts"], self._settings)
             await self._repo.settle(row["window_id"], status, outcome, wait)
             if outcome.delivered:
                 delivered += 1

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import httpx
 
+from shared import telemetry
 from shared.outbound.allowlist import HostNotAllowed
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,16 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
     return Outcome(False, status >= 500 or status in (408, 429), status, f"the webhook answered HTTP {status}")
 
 
-def next_step(outcome: Outcome, attempts: int, settings: DeliverySettings) -> tuple[str, timedelta | None]:
+def next_step(kind: str, outcome: Outcome, attempts: int, settings: DeliverySettings) -> tuple[str, timedelta | None]:
     """The delivery's status after an attempt (delivered | retrying | failed) and, when retrying,
-    the wait before the next attempt (doubling from ``backoff_base_s``)."""
+    the wait before the next attempt (doubling from ``backoff_base_s``); counted per ``kind``."""
+    step: tuple[str, timedelta | None] = ("failed", None)
     if outcome.delivered:
-        return "delivered", None
-    if outcome.retryable and attempts < settings.max_attempts:
-        return "retrying", timedelta(seconds=settings.backoff_base_s * 2 ** (attempts - 1))
-    return "failed", None
+        step = ("delivered", None)
+    elif outcome.retryable and attempts < settings.max_attempts:
+        step = ("retrying", timedelta(seconds=settings.backoff_base_s * 2 ** (attempts - 1)))
+    telemetry.WEBHOOK_POSTS.labels(kind, step[0]).inc()
+    return step
 
 
 async def deliver_forever(what: str, tick: Callable[[], Awaitable[int]], settings: DeliverySettings) -> None:

@@ -96,7 +96,7 @@ class RunWebhookDeliveries:
                 "X-Scorekeeper-Signature": signature(row["secret"], int(time.time()), body),
             }
             outcome = await post(self._client, row["url"], body, headers, self._settings.timeout_s)
-            status, wait = next_step(outcome, row["attempts"], self._settings)
+            status, wait = next_step("run_webhook", outcome, row["attempts"], self._settings)
             await self._repo.settle(row["id"], status, outcome, wait)
             if outcome.delivered:
                 delivered += 1

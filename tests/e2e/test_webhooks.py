@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, PermissionDenied
@@ -172,7 +173,17 @@ async def _tested(sk: AsyncScorekeeper, webhook_id: str, timeout_s: float = 30) 
         await asyncio.sleep(0.2)
 
 
+async def _posts(stack: Stack) -> dict[str, float]:
+    """The executor's scorekeeper_webhook_posts_total of run webhooks, by outcome."""
+    (executor,) = [p for p in stack.processes if p.module == "services.system_executor"]
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{executor.http_port}/metrics")).text
+    pattern = r'scorekeeper_webhook_posts_total\{kind="run_webhook",outcome="(\w+)"\} (\S+)'
+    return {outcome: float(n) for outcome, n in re.findall(pattern, text)}
+
+
 async def test_a_failing_receiver_is_tried_again_and_a_refusal_fails_at_once(stack: Stack) -> None:
+    before = await _posts(stack)
     async with stack.sdk() as sk:
         project = await sk.create_project(f"hook failures {uuid.uuid4().hex[:6]}")
         with receiver([500, 503]) as flaky:
@@ -193,6 +204,9 @@ async def test_a_failing_receiver_is_tried_again_and_a_refusal_fails_at_once(sta
         refused = await _tested(sk, outside.webhook.id)
         assert (refused.status, refused.attempts) == ("failed", 1)
         assert "is not in the executor's allowlist (SCOREKEEPER_ALLOWED_HOSTS)" in refused.error
+        # The executor counts each POST by what the delivery became.
+        after = await _posts(stack)
+        assert {k: after.get(k, 0) - before.get(k, 0) for k in after} == {"retrying": 2, "delivered": 1, "failed": 2}
         listed = {w.name: w.last_delivery for w in await sk.list_webhooks(project.id)}
         assert {n: d.status if d else None for n, d in listed.items()} == {
             "outside": "failed",
