@@ -145,6 +145,15 @@ async def test_a_finished_run_is_told_once_to_each_webhook_that_asks(stack: Stac
             assert len(nightly_url.posts) == 3 and len(slack_url.posts) == 2
             assert all(d.status == "delivered" and d.attempts == 1 and d.response_status == 204 for d in told_nightly)
             assert nightly_url.posts[2][1]["run"]["status"] == "cancelled"
+            # Each metric against the latest completed run of the testset before it (the demo
+            # system answers alike every time: no change); the first run had none.
+            assert body["baseline"] is None and all(m["previous"] is None for m in body["metrics"])
+            later = nightly_url.posts[1][1]
+            assert later["baseline"]["id"] == untagged.id
+            assert [(m["previous"], m["change"]) for m in later["metrics"]] == [
+                (m["value"], 0.0) for m in body["metrics"]
+            ]
+            assert f"(no change) · vs run {untagged.id[:8]} — " in later["text"]
 
             listed = await sk.list_webhooks(ids.project_id)
             assert [w.name for w in listed] == ["#evals", "nightly runs"]

@@ -80,6 +80,51 @@ def test_the_document_tells_the_run_and_each_metric() -> None:
         ("mean", None, None),
     ]
     assert doc["run"]["testset_id"] is None and doc["run"]["finished_at"] is None
+    assert doc["baseline"] is None
+
+
+def test_changes_are_told_against_the_run_compared_with() -> None:
+    correct, similar, same = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = [
+        rules.MetricSummary(correct, "correct", "boolean", None, 8, 6, 6.0),
+        rules.MetricSummary(similar, "similar", "float", None, 4, 0, 2.5),
+        rules.MetricSummary(same, "same", "int", None, 2, 0, 6.0),
+        rules.MetricSummary(uuid.uuid4(), "new", "boolean", None, 2, 2, 2.0),
+    ]
+    before = [
+        rules.MetricSummary(correct, "correct", "boolean", None, 8, 7, 7.0),
+        rules.MetricSummary(similar, "similar", "float", None, 4, 0, 2.0),
+        rules.MetricSummary(same, "same", "int", None, 4, 0, 12.0),
+    ]
+    metrics = rules.compared(now, before)
+    assert [m.as_text() for m in metrics] == [
+        "correct 75.0% passed (−12.5 pts)",
+        "similar mean 0.625 (+0.125)",
+        "same mean 3 (no change)",
+        "new 100.0% passed",
+    ]
+    run = {
+        "id": RUN,
+        "project_id": PROJECT,
+        "source": "api",
+        "tags": [],
+        "testset_id": PROJECT,
+        "testset_version": 2,
+        "created_at": datetime(2026, 12, 5, 10, 0, tzinfo=UTC),
+        "finished_at": datetime(2026, 12, 5, 10, 1, tzinfo=UTC),
+        "error": "",
+        "notes": "",
+    }
+    baseline = uuid.UUID("1a2b3c4d-0000-4000-8000-000000000002")
+    doc = rules.run_document(run, metrics, "completed", (8, 0), "http://c", baseline)
+    assert doc["baseline"] == {"id": str(baseline), "url": f"http://c/projects/{PROJECT}/runs/{baseline}"}
+    assert [(m["previous"], m["change"]) for m in doc["metrics"]] == [
+        (0.875, pytest.approx(-0.125)),
+        (0.5, 0.125),
+        (3.0, 0.0),
+        (None, None),
+    ]
+    assert " · new 100.0% passed · vs run 1a2b3c4d — http://c/" in doc["text"]
 
 
 def test_a_post_is_signed_over_its_time_and_body_and_slack_gets_the_text() -> None:

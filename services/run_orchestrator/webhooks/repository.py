@@ -116,8 +116,17 @@ class RunWebhooks:
         ]
         if not hooks:
             return 0
+        metrics = await self._metrics(conn, run)
+        baseline = await self._previous(conn, run)
+        if baseline is not None:
+            metrics = rules.compared(metrics, await self._metrics(conn, baseline))
         document = rules.run_document(
-            run, await self._metrics(conn, run), status, await self._counts(conn, run_id), self._console_url
+            run,
+            metrics,
+            status,
+            await self._counts(conn, run_id),
+            self._console_url,
+            baseline["id"] if baseline is not None else None,
         )
         ids = [uuid.uuid4() for _ in hooks]
         payloads = [
@@ -134,6 +143,22 @@ class RunWebhooks:
             [json_text(p) for p in payloads],
         )
         return len(hooks)
+
+    @staticmethod
+    async def _previous(conn: Connection, run: Any) -> asyncpg.Record | None:
+        """The run this one's metrics are compared with: the latest completed run made before it
+        of the same testset (or monitor), neither archived nor a playground try."""
+        return await conn.fetchrow(
+            "SELECT id, metric_version_ids, human_metric_version_ids FROM runs"
+            " WHERE project_id = $1 AND created_at < $2 AND id <> $3 AND status = 'completed'"
+            " AND archived_at IS NULL AND NOT playground_try AND (testset_id = $4 OR monitor_id = $5)"
+            " ORDER BY created_at DESC, id DESC LIMIT 1",
+            run["project_id"],
+            run["created_at"],
+            run["id"],
+            run["testset_id"],
+            run["monitor_id"],
+        )
 
     @staticmethod
     async def _metrics(conn: Connection, run: Any) -> list[rules.MetricSummary]:

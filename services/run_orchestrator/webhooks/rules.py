@@ -4,7 +4,7 @@ runs it is told of, and the document it is sent."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -74,12 +74,19 @@ class MetricSummary:
     scored: int
     passed: int
     total: float
+    # The same metric's value in the run compared with (see ``compared``).
+    previous: float | None = None
 
     @property
     def value(self) -> float | None:
         if self.scored == 0:
             return None
         return self.passed / self.scored if self.output_type == "boolean" else self.total / self.scored
+
+    @property
+    def change(self) -> float | None:
+        value = self.value
+        return None if value is None or self.previous is None else value - self.previous
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -90,21 +97,41 @@ class MetricSummary:
             "value": self.value,
             "threshold": self.threshold,
             "scored": self.scored,
+            "previous": self.previous,
+            "change": self.change,
         }
 
     def as_text(self) -> str:
         value = self.value
         if value is None:
             return f"{self.name} not scored"
-        if self.output_type == "boolean":
-            return f"{self.name} {value:.1%} passed"
-        return f"{self.name} mean {value:.3g}"
+        boolean = self.output_type == "boolean"
+        text = f"{self.name} {value:.1%} passed" if boolean else f"{self.name} mean {value:.3g}"
+        change = self.change
+        if change is None:
+            return text
+        if abs(change) < 1e-12:
+            return f"{text} (no change)"
+        moved = f"{change * 100:+.1f} pts" if boolean else f"{change:+.3g}"
+        return f"{text} ({moved.replace('-', '−')})"
+
+
+def compared(metrics: list[MetricSummary], before: list[MetricSummary]) -> list[MetricSummary]:
+    """``metrics`` with each one's value in the run compared with (the same metric, any version)."""
+    values = {m.metric_id: m.value for m in before}
+    return [replace(m, previous=values.get(m.metric_id)) for m in metrics]
 
 
 def run_document(
-    run: Any, metrics: list[MetricSummary], status: str, counts: tuple[int, int], console_url: str
+    run: Any,
+    metrics: list[MetricSummary],
+    status: str,
+    counts: tuple[int, int],
+    console_url: str,
+    baseline: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """What a webhook is told of a run that moved to ``status`` (all but the delivery's own ids)."""
+    """What a webhook is told of a run that moved to ``status`` (all but the delivery's own ids);
+    ``baseline``: the run its metrics' changes are against."""
     run_id, project_id = run["id"], run["project_id"]
     records, errored = counts
     url = f"{console_url}/projects/{project_id}/runs/{run_id}"
@@ -113,6 +140,8 @@ def run_document(
     if errored:
         text += f", {errored:,} errored"
     text += "".join(f" · {m.as_text()}" for m in metrics)
+    if baseline is not None and any(m.change is not None for m in metrics):
+        text += f" · vs run {str(baseline)[:8]}"
     if run["error"]:
         text += f" · {run['error'][:300]}"
     text += f" — {url}"
@@ -136,6 +165,9 @@ def run_document(
             "notes": run["notes"][:2000],
         },
         "metrics": [m.as_json() for m in metrics],
+        "baseline": {"id": str(baseline), "url": f"{console_url}/projects/{project_id}/runs/{baseline}"}
+        if baseline is not None
+        else None,
         "text": text,
     }
 
