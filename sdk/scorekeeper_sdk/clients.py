@@ -421,6 +421,7 @@ class Scorekeeper:
     # -- webhooks
     create_webhook = _Call(AsyncScorekeeper.create_webhook)
     list_webhooks = _Call(AsyncScorekeeper.list_webhooks)
+    update_webhook = _Call(AsyncScorekeeper.update_webhook)
     delete_webhook = _Call(AsyncScorekeeper.delete_webhook)
     test_webhook = _Call(AsyncScorekeeper.test_webhook)
     list_webhook_deliveries = _Iterate(AsyncScorekeeper.list_webhook_deliveries)

@@ -76,11 +76,13 @@ class Webhook:
     tags: list[str] = field(default_factory=list)
     created_at: str = ""
     last_delivery: WebhookDelivery | None = None
+    # When it was paused (told of no run); "" while it is active.
+    paused_at: str = ""
 
 
 @dataclass(frozen=True)
 class NewWebhook:
-    """A webhook just created: ``secret`` signs its POSTs, shown here only."""
+    """A webhook just created (or its secret rotated): ``secret`` signs its POSTs, shown here only."""
 
     webhook: Webhook
     secret: str

@@ -2,9 +2,10 @@
 
 The orchestrator adds a row to ``webhook_deliveries``, with the document to send, in the
 transaction that moves a run to a status a webhook asks for (and for WebhookService.TestWebhook).
-A replica claims due rows (``FOR UPDATE SKIP LOCKED``, the claim a lease of ``claim_ttl_s``), POSTs
-each through the checked outbound client, signed with the webhook's secret, and records the
-outcome; a failed POST is tried again with backoff (services/system_executor/posts.py).
+A replica claims due rows of webhooks not paused (``FOR UPDATE SKIP LOCKED``, the claim a lease
+of ``claim_ttl_s``), POSTs each through the checked outbound client, signed with the webhook's
+secret, and records the outcome; a failed POST is tried again with backoff
+(services/system_executor/posts.py).
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ class RunWebhookRepository:
         by this replica alone."""
         return await self._pool.fetch(
             "WITH due AS ("
-            "  SELECT id FROM webhook_deliveries"
-            "  WHERE status IN ('pending', 'sending', 'retrying') AND next_attempt_at <= now()"
-            "   AND created_at > now() - $3::interval AND (status <> 'sending' OR claimed_until < now())"
-            "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            "  SELECT d.id FROM webhook_deliveries d JOIN webhooks h ON h.id = d.webhook_id"
+            "  WHERE d.status IN ('pending', 'sending', 'retrying') AND d.next_attempt_at <= now()"
+            "   AND d.created_at > now() - $3::interval AND (d.status <> 'sending' OR d.claimed_until < now())"
+            "   AND h.paused_at IS NULL"
+            "  ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
             " UPDATE webhook_deliveries d SET status = 'sending', attempts = d.attempts + 1,"
             "  claimed_until = now() + $1::interval, next_attempt_at = now() + $1::interval, updated_at = now()"
             " FROM due, webhooks h WHERE d.id = due.id AND h.id = d.webhook_id"

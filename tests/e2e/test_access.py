@@ -143,7 +143,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 76
+    assert len(RPCS) == 77
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -153,6 +153,7 @@ async def test_every_rpc_names_a_role() -> None:
         "DeleteTestset",
         "UpdateProject",
         "CreateWebhook",
+        "UpdateWebhook",
         "ListWebhooks",
         "DeleteWebhook",
         "TestWebhook",
@@ -197,8 +198,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 35 writes + 10 admin RPCs + CreateProject; write: 11 (keys, webhooks, deletes, projects); admin: 1
-    assert checked == 46 + 11 + 1
+    # read: 35 writes + 11 admin RPCs + CreateProject; write: 12 (keys, webhooks, deletes, projects); admin: 1
+    assert checked == 47 + 12 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -208,7 +209,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 73
+    assert len(scoped) == 74
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -380,4 +381,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 79
+    assert routes == 80

@@ -490,6 +490,16 @@ def test_webhooks_create_test_list_deliveries_and_delete(own: Own) -> None:
         assert [(d["event"], d["status"], d["attempts"], d["response_status"]) for d in deliveries] == [
             ("webhook.test", "delivered", 2, 204)
         ]
+        paused = cli("webhooks", "update", "#evals", "--pause", "--every-run", "--source", "ci")
+        assert paused.returncode == 0, paused.stderr
+        assert f"webhook '#evals' (paused): {hook.url}, told of completed; from ci" in paused.stderr
+        assert paused.stdout == ""
+        assert "paused 20" in cli("webhooks", "list").stdout
+        rotated = cli("webhooks", "update", "#evals", "--resume", "--rotate-secret")
+        assert rotated.returncode == 0 and "(active)" in rotated.stderr
+        assert rotated.stdout.strip().startswith("whsec_") and rotated.stdout.strip() != secret
+        both = cli("webhooks", "update", "#evals", "--tag", "a", "--every-run")
+        assert one_error_line(both) == "error: give --source or --every-source, --tag or --every-run, not both"
     wrong = cli("webhooks", "create", "x", hook.url, "--on", "running")
     assert wrong.returncode == 2 and one_error_line(wrong) == (
         "error: --on must be one of completed, failed, cancelled, awaiting_human_scoring, got 'running'"

@@ -182,6 +182,69 @@ async def _tested(sk: AsyncScorekeeper, webhook_id: str, timeout_s: float = 30) 
         await asyncio.sleep(0.2)
 
 
+async def test_a_webhook_is_changed_paused_and_its_secret_rotated(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"hook edits {uuid.uuid4().hex[:6]}")
+    with receiver() as hook:
+        async with stack.sdk() as sk:
+
+            async def finished_run(**kwargs: Any) -> str:
+                run = await sk.create_run(
+                    ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids, **kwargs
+                )
+                assert (await sk.wait_for_run(run.id, timeout_s=60)).status == "completed"
+                return run.id
+
+            made = await sk.create_webhook(ids.project_id, "edited", "http://127.0.0.1:9/nowhere", tags=["x"])
+            changed = await sk.update_webhook(made.webhook.id, name="renamed", url=hook.url, tags=[], sources=["api"])
+            assert changed.secret == ""
+            assert (changed.webhook.name, changed.webhook.url, changed.webhook.tags, changed.webhook.sources) == (
+                "renamed",
+                hook.url,
+                [],
+                ["api"],
+            )
+            assert changed.webhook.statuses == ["completed", "failed", "cancelled"] and not changed.webhook.paused_at
+
+            # Paused: a run that finishes meanwhile is not told, even once resumed.
+            paused = await sk.update_webhook(made.webhook.id, paused=True)
+            assert paused.webhook.paused_at and paused.webhook.name == "renamed"
+            await finished_run()
+            await asyncio.sleep(1.5)
+            assert hook.posts == [] and [d async for d in sk.list_webhook_deliveries(made.webhook.id)] == []
+            # A test sent while paused waits for the resume.
+            held = await sk.test_webhook(made.webhook.id)
+            await asyncio.sleep(1.5)
+            assert hook.posts == []
+            resumed = await sk.update_webhook(made.webhook.id, paused=False)
+            assert not resumed.webhook.paused_at
+            await _settled(sk, made.webhook.id, 1)
+            assert hook.posts[0][0]["X-Scorekeeper-Delivery"] == held.id
+
+            # A new secret signs from now on; the old one no longer does.
+            rotated = await sk.update_webhook(made.webhook.id, rotate_secret=True)
+            assert rotated.secret.startswith("whsec_") and rotated.secret != made.secret
+            told = await finished_run()
+            await _until(lambda: len(hook.posts) == 2, "the run was not told")
+            headers, body = hook.posts[1]
+            assert body["run"]["id"] == told
+            assert _signed(rotated.secret, headers, hook.raw[1]) and not _signed(made.secret, headers, hook.raw[1])
+
+            # Refused, and nothing changed.
+            for kwargs, message in [
+                ({"url": "ftp://x/"}, "url must be an http or https URL with a host, got 'ftp://x/'"),
+                ({"statuses": ["running"]}, "statuses must be among completed"),
+                ({"name": ""}, "name must not be empty"),
+            ]:
+                with pytest.raises(InvalidArgument, match=re.escape(message)):
+                    await sk.update_webhook(made.webhook.id, **kwargs)  # type: ignore[arg-type]
+            (kept,) = await sk.list_webhooks(ids.project_id)
+            assert (kept.name, kept.url, kept.sources) == ("renamed", hook.url, ["api"])
+            await sk.delete_webhook(made.webhook.id)
+            with pytest.raises(NotFound, match=f"webhook {made.webhook.id} does not exist"):
+                await sk.update_webhook(made.webhook.id, name="gone")
+
+
 async def _posts(stack: Stack) -> dict[str, float]:
     """The executor's scorekeeper_webhook_posts_total of run webhooks, by outcome."""
     (executor,) = [p for p in stack.processes if p.module == "services.system_executor"]
@@ -333,12 +396,45 @@ async def test_the_console_makes_tests_shows_and_deletes_webhooks(stack: Stack) 
             assert f"{run.id[:8]} completed" in rows[1]
             await screenshot(page, "webhook")
             assert len(hook.posts) == 2
+            # Edit: refused as typed, then saved; pause and resume; a new secret shown once.
+            edit = page.locator("#edit-webhook-form")
+            await page.locator("#edit-webhook summary").click()
+            assert await edit.locator("input[name=tags]").input_value() == "nightly, main"
+            await edit.locator("input[name=url]").fill("ftp://x.example/")
+            await edit.locator("button[type=submit]").click()
+            await page.wait_for_load_state()
+            assert await page.locator("#webhook-error").inner_text() == (
+                "Nothing was saved: url must be an http or https URL with a host, got 'ftp://x.example/'"
+            )
+            await edit.locator("input[name=url]").fill(hook.url)
+            await edit.locator("input[name=tags]").fill("")
+            await edit.locator("input[name=sources][value=ci]").uncheck()
+            await edit.locator("button[type=submit]").click()
+            await page.wait_for_url("**saved=settings")
+            (saved,) = await sk_list(stack, key, ids.project_id)
+            assert (saved.tags, saved.sources, saved.statuses) == ([], ["api", "kickoff"], ["completed", "cancelled"])
+            await page.locator("#pause").click()
+            await page.wait_for_url("**saved=paused")
+            assert "Paused since" in await page.locator("#paused").inner_text()
+            assert await page.locator("#pause").inner_text() == "Resume"
+            await page.goto(base)
+            assert "paused" in await page.locator(f"tr[data-webhook='{made.id}']").inner_text()
+            await page.goto(f"{base}/{made.id}")
+            await page.locator("#pause").click()
+            await page.wait_for_url("**saved=resumed")
+            assert await page.locator("#paused").count() == 0
+            await page.locator("summary", has_text="New secret").click()
+            await page.locator("#rotate").click()
+            await page.wait_for_load_state()
+            rotated = await page.locator("#rotated-secret").inner_text()
+            assert rotated.startswith("whsec_") and rotated != secret
+            await screenshot(page, "webhook-rotated")
             # Another project's (or a deleted) webhook under this project's address: not found.
             missing = await page.goto(f"{base}/{other.webhook.id}")
             assert missing is not None and missing.status == 404
             await page.goto(f"{base}/{made.id}")
-            await page.locator("details.revoke summary").click()
-            await page.locator("details.revoke button[type=submit]").click()
+            await page.locator("summary", has_text="Delete").click()
+            await page.locator("button", has_text="Delete #evals").click()
             await page.wait_for_url("**deleted=*")
             assert "Webhook #evals deleted" in await page.locator("main").inner_text()
             assert await sk_list(stack, key, ids.project_id) == []

@@ -48,6 +48,32 @@ class WebhookOperations(Operations):
         response = await self._unary(WEBHOOKS, "ListWebhooks", request, wpb.ListWebhooksResponse)
         return [from_proto(Webhook, w) for w in response.webhooks]
 
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        format: str | None = None,
+        statuses: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        paused: bool | None = None,
+        rotate_secret: bool = False,
+    ) -> NewWebhook:
+        """Change what is given (None: unchanged; ``statuses=[]`` means completed, failed and
+        cancelled, ``sources=[]`` / ``tags=[]`` every run); ``paused=True``: told of no run until
+        resumed; ``rotate_secret``: a new signing secret, in ``.secret`` of the answer only (else "")."""
+        request = wpb.UpdateWebhookRequest(webhook_id=webhook_id, rotate_secret=rotate_secret)
+        for field, value in (("name", name), ("url", url), ("format", format), ("paused", paused)):
+            if value is not None:
+                setattr(request, field, value)
+        for field, values in (("statuses", statuses), ("sources", sources), ("tags", tags)):
+            if values is not None:
+                getattr(request, field).CopyFrom(wpb.Strings(values=list(values)))
+        response = await self._unary(WEBHOOKS, "UpdateWebhook", request, wpb.UpdateWebhookResponse)
+        return from_proto(NewWebhook, response)
+
     async def delete_webhook(self, webhook_id: str) -> Webhook:
         request = wpb.DeleteWebhookRequest(webhook_id=webhook_id)
         return from_proto(Webhook, await self._unary(WEBHOOKS, "DeleteWebhook", request, wpb.Webhook))

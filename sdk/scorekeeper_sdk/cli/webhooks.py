@@ -34,6 +34,13 @@ def _webhook(st: State, given: str) -> Webhook:
     return matches[0]
 
 
+def _check(on: list[str] | None, source: list[str] | None) -> None:
+    for given, allowed, option in ((on, STATUSES, "--on"), (source, SOURCES, "--source")):
+        wrong = [v for v in given or [] if v not in allowed]
+        if wrong:
+            raise CliError(f"{option} must be one of {', '.join(allowed)}, got {wrong[0]!r}")
+
+
 def _outcome(d: WebhookDelivery | None) -> str:
     if d is None:
         return "none yet"
@@ -58,9 +65,10 @@ def webhooks_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
     found = st.client.list_webhooks(st.project_id())
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("name", Column("url", overflow="fold"), "format", "told of", "last delivery", "id")
+    table = Table("name", Column("url", overflow="fold"), "format", "told of", "state", "last delivery", "id")
     for w in found:
-        table.add_row(w.name, w.url, w.format, _told(w), _outcome(w.last_delivery), w.id)
+        paused = f"paused {w.paused_at[:10]}" if w.paused_at else "active"
+        table.add_row(w.name, w.url, w.format, _told(w), paused, _outcome(w.last_delivery), w.id)
     st.out.print(table)
     return None
 
@@ -84,10 +92,7 @@ def webhooks_create(
 ) -> None:
     """A webhook told when the project's runs finish. Its signing secret goes to stdout alone, once
     (SECRET=$(scorekeeper webhooks create …)); what it is goes to stderr."""
-    for given, allowed, option in ((on, STATUSES, "--on"), (source, SOURCES, "--source")):
-        wrong = [v for v in given or [] if v not in allowed]
-        if wrong:
-            raise CliError(f"{option} must be one of {', '.join(allowed)}, got {wrong[0]!r}")
+    _check(on, source)
     st = state(ctx)
     made = st.client.create_webhook(
         st.project_id(),
@@ -104,6 +109,52 @@ def webhooks_create(
         highlight=False,
     )
     st.out.print(made.secret, highlight=False, soft_wrap=True)
+
+
+@webhooks.command("update")
+def webhooks_update(
+    ctx: typer.Context,
+    webhook: Annotated[str, typer.Argument(help="The webhook's id or name.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    url: Annotated[str | None, typer.Option(help="A new URL.")] = None,
+    on: Annotated[list[str] | None, typer.Option("--on", help="Replace the statuses told of (repeat it).")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Replace the sources (repeat it).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Replace the tags (repeat it).")] = None,
+    every_source: Annotated[bool, typer.Option("--every-source", help="Told of runs of every source.")] = False,
+    every_run: Annotated[bool, typer.Option("--every-run", help="Told of runs whatever their tags.")] = False,
+    format: Annotated[str | None, typer.Option(help="json (the whole document) or slack (its text).")] = None,
+    pause: Annotated[
+        bool | None, typer.Option("--pause/--resume", help="Tell it of no run until resumed / resume it.")
+    ] = None,
+    rotate_secret: Annotated[
+        bool, typer.Option("--rotate-secret", help="A new signing secret, printed to stdout alone, once.")
+    ] = False,
+) -> None:
+    """Change a webhook: only what is given changes."""
+    _check(on, source)
+    if format is not None and format not in ("json", "slack"):
+        raise CliError(f"--format must be json or slack, got {format!r}")
+    if (source and every_source) or (tag and every_run):
+        raise CliError("give --source or --every-source, --tag or --every-run, not both")
+    st = state(ctx)
+    target = _webhook(st, webhook)
+    updated = st.client.update_webhook(
+        target.id,
+        name=name,
+        url=url,
+        format=format,
+        statuses=on,
+        sources=[] if every_source else source,
+        tags=[] if every_run else tag,
+        paused=pause,
+        rotate_secret=rotate_secret,
+    )
+    hook = updated.webhook
+    state_ = "paused" if hook.paused_at else "active"
+    st.err.print(f"webhook {hook.name!r} ({state_}): {hook.url}, told of {_told(hook)}", highlight=False)
+    if updated.secret:
+        st.err.print("its new signing secret is below, shown this once; the old one no longer signs")
+        st.out.print(updated.secret, highlight=False, soft_wrap=True)
 
 
 @webhooks.command("test")

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import webhooks_pb2 as wpb
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +25,22 @@ STATUSES = {
 SOURCES = ("api", "kickoff", "ci", "monitor", "playground")
 # What the new webhook form starts with: finished runs from the API, the console and CI.
 DEFAULTS = {"statuses": ["completed", "failed", "cancelled"], "sources": ["api", "kickoff", "ci"], "format": "json"}
+
+
+def form_values(form: FormData) -> dict[str, Any]:
+    """A webhook's settings as the form posted them (and shows them again when refused)."""
+    return {
+        "name": str(form.get("name", "")),
+        "url": str(form.get("url", "")),
+        "format": str(form.get("format", "json")),
+        "statuses": [str(s) for s in form.getlist("statuses")],
+        "sources": [str(s) for s in form.getlist("sources")],
+        "tags": str(form.get("tags", "")),
+    }
+
+
+def split_tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def routes(console: Console) -> list[Route]:
@@ -52,14 +69,7 @@ def routes(console: Console) -> list[Route]:
     async def create_webhook(request: Request) -> Response:
         form = await console.form(request)
         api = console.api(request)
-        values: dict[str, Any] = {
-            "name": str(form.get("name", "")),
-            "url": str(form.get("url", "")),
-            "format": str(form.get("format", "json")),
-            "statuses": [str(s) for s in form.getlist("statuses")],
-            "sources": [str(s) for s in form.getlist("sources")],
-            "tags": str(form.get("tags", "")),
-        }
+        values = form_values(form)
         try:
             created = await api.call(
                 api.stubs.webhooks.CreateWebhook,
@@ -70,7 +80,7 @@ def routes(console: Console) -> list[Route]:
                     format=values["format"],
                     statuses=values["statuses"],
                     sources=values["sources"],
-                    tags=[t.strip() for t in values["tags"].split(",") if t.strip()],
+                    tags=split_tags(values["tags"]),
                 ),
                 wpb.CreateWebhookResponse,
             )
@@ -91,7 +101,7 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound  # another project's webhook (or none) under this project's address
         return found[webhook_id]
 
-    async def webhook_page(request: Request) -> Response:
+    async def webhook_page(request: Request, extra: dict[str, Any] | None = None, status_code: int = 200) -> Response:
         api = console.api(request)
         project_id = request.path_params["project_id"]
         webhook = await project_webhook(api, request)
@@ -109,8 +119,79 @@ def routes(console: Console) -> list[Route]:
                 )
             },
         )
-        context = {**data, "webhook": webhook, "statuses": STATUSES, "tested": request.query_params.get("tested", "")}
-        return console.render(request, "webhook.html", context)
+        values = {
+            "name": webhook.name,
+            "url": webhook.url,
+            "format": webhook.format,
+            "statuses": list(webhook.statuses),
+            "sources": list(webhook.sources),
+            "tags": ", ".join(webhook.tags),
+        }
+        context = {
+            **data,
+            "webhook": webhook,
+            "statuses": STATUSES,
+            "sources": SOURCES,
+            "values": values,
+            "error": "",
+            "tested": request.query_params.get("tested", ""),
+            "saved": request.query_params.get("saved", ""),
+            **(extra or {}),
+        }
+        return console.render(request, "webhook.html", context, status_code=status_code)
+
+    async def show_webhook(request: Request) -> Response:
+        return await webhook_page(request)
+
+    async def edit_webhook(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        webhook = await project_webhook(api, request)
+        values = form_values(form)
+        try:
+            await api.call(
+                api.stubs.webhooks.UpdateWebhook,
+                wpb.UpdateWebhookRequest(
+                    webhook_id=webhook.id,
+                    name=values["name"],
+                    url=values["url"],
+                    format=values["format"],
+                    statuses=wpb.Strings(values=values["statuses"]),
+                    sources=wpb.Strings(values=values["sources"]),
+                    tags=wpb.Strings(values=split_tags(values["tags"])),
+                ),
+                wpb.UpdateWebhookResponse,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await webhook_page(request, {"values": values, "error": api_message(exc)}, 400)
+        return redirect(f"/projects/{webhook.project_id}/webhooks/{webhook.id}?saved=settings", request)
+
+    async def pause_webhook(request: Request) -> Response:
+        """Pause an active webhook, resume a paused one."""
+        await console.form(request)
+        api = console.api(request)
+        webhook = await project_webhook(api, request)
+        pausing = not webhook.paused_at
+        request_ = wpb.UpdateWebhookRequest(webhook_id=webhook.id, paused=pausing)
+        await api.call(api.stubs.webhooks.UpdateWebhook, request_, wpb.UpdateWebhookResponse)
+        done = "paused" if pausing else "resumed"
+        return redirect(f"/projects/{webhook.project_id}/webhooks/{webhook.id}?saved={done}", request)
+
+    async def rotate_secret(request: Request) -> Response:
+        await console.form(request)
+        api = console.api(request)
+        webhook = await project_webhook(api, request)
+        rotated = await api.call(
+            api.stubs.webhooks.UpdateWebhook,
+            wpb.UpdateWebhookRequest(webhook_id=webhook.id, rotate_secret=True),
+            wpb.UpdateWebhookResponse,
+        )
+        # The secret is in this answer only: never in an address, a cookie, a log or a cache.
+        response = await webhook_page(request, {"rotated": rotated.secret})
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     async def test_webhook(request: Request) -> Response:
         await console.form(request)
@@ -132,7 +213,10 @@ def routes(console: Console) -> list[Route]:
     return [
         Route(base, list_webhooks, methods=["GET"]),
         Route(base, create_webhook, methods=["POST"]),
-        Route(base + "/{webhook_id}", webhook_page, methods=["GET"]),
+        Route(base + "/{webhook_id}", show_webhook, methods=["GET"]),
+        Route(base + "/{webhook_id}/edit", edit_webhook, methods=["POST"]),
+        Route(base + "/{webhook_id}/pause", pause_webhook, methods=["POST"]),
+        Route(base + "/{webhook_id}/rotate", rotate_secret, methods=["POST"]),
         Route(base + "/{webhook_id}/test", test_webhook, methods=["POST"]),
         Route(base + "/{webhook_id}/delete", delete_webhook, methods=["POST"]),
     ]

@@ -51,6 +51,7 @@ def webhook_pb(row: asyncpg.Record) -> pb.Webhook:
         sources=row["sources"],
         tags=row["tags"],
         created_at=timestamp(row["created_at"]),
+        paused_at=timestamp(row["paused_at"]),
     )
     if row["d_id"] is not None:
         webhook.last_delivery.CopyFrom(delivery_pb(row, "d_"))
@@ -80,6 +81,27 @@ class WebhookApi:
     async def list_webhooks(self, request: pb.ListWebhooksRequest) -> pb.ListWebhooksResponse:
         project_id = await self._project(request.project_id)
         return pb.ListWebhooksResponse(webhooks=[webhook_pb(r) for r in await self._webhooks.of_project(project_id)])
+
+    async def update_webhook(self, request: pb.UpdateWebhookRequest) -> pb.UpdateWebhookResponse:
+        webhook = await self._webhook(request.webhook_id)
+
+        def listed(field: str) -> list[str]:
+            return list(getattr(request, field).values if request.HasField(field) else webhook[field])
+
+        definition = checked(
+            rules.definition,
+            request.name if request.HasField("name") else webhook["name"],
+            request.url if request.HasField("url") else webhook["url"],
+            request.format if request.HasField("format") else webhook["format"],
+            listed("statuses"),
+            listed("sources"),
+            listed("tags"),
+        )
+        paused = request.paused if request.HasField("paused") else webhook["paused_at"] is not None
+        row, secret = await self._webhooks.update(webhook["id"], definition, paused, request.rotate_secret)
+        if row is None:
+            raise not_found(f"webhook {request.webhook_id} does not exist")
+        return pb.UpdateWebhookResponse(webhook=webhook_pb(row), secret=secret)
 
     async def delete_webhook(self, request: pb.DeleteWebhookRequest) -> pb.Webhook:
         row = await self._webhooks.delete(parse_uuid(request.webhook_id, "webhook_id"))

@@ -58,6 +58,30 @@ class WebhookRepository:
             _WEBHOOKS + " WHERE h.project_id = $1 ORDER BY h.created_at DESC, h.id DESC", project_id
         )
 
+    async def update(
+        self, webhook_id: uuid.UUID, d: rules.WebhookDefinition, paused: bool, rotate: bool
+    ) -> tuple[asyncpg.Record | None, str]:
+        """The webhook with ``d``'s settings (the pause kept as it was when it does not change),
+        and its new secret when ``rotate``."""
+        secret = new_secret() if rotate else ""
+        async with self._pool.acquire() as conn, conn.transaction():
+            changed = await conn.execute(
+                "UPDATE webhooks SET name = $2, url = $3, format = $4, statuses = $5, sources = $6, tags = $7,"
+                " paused_at = CASE WHEN NOT $8 THEN NULL ELSE coalesce(paused_at, now()) END,"
+                " secret = CASE WHEN $9 <> '' THEN $9 ELSE secret END WHERE id = $1",
+                webhook_id,
+                d.name,
+                d.url,
+                d.format,
+                d.statuses,
+                d.sources,
+                d.tags,
+                paused,
+                secret,
+            )
+            row = await conn.fetchrow(_WEBHOOKS + " WHERE h.id = $1", webhook_id) if changed.endswith(" 1") else None
+        return row, secret
+
     async def delete(self, webhook_id: uuid.UUID) -> asyncpg.Record | None:
         """The webhook as it was; its deliveries go with it (a POST under way still ends)."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -110,7 +134,8 @@ class RunWebhooks:
         hooks = [
             h
             for h in await conn.fetch(
-                "SELECT id, statuses, sources, tags FROM webhooks WHERE project_id = $1", run["project_id"]
+                "SELECT id, statuses, sources, tags FROM webhooks WHERE project_id = $1 AND paused_at IS NULL",
+                run["project_id"],
             )
             if rules.tells(h, status, run["source"], list(run["tags"]))
         ]
