@@ -56,6 +56,7 @@ class RunSource(StrEnum):
     PLAYGROUND = "playground"
     MONITOR = "monitor"
     CI = "ci"
+    SCHEDULE = "schedule"
 
 
 SOURCES: tuple[str, ...] = tuple(RunSource)

@@ -16,6 +16,7 @@ from scorekeeper.v1 import (
     playground_pb2_grpc,
     query_pb2_grpc,
     runs_pb2_grpc,
+    schedules_pb2_grpc,
     testsets_pb2_grpc,
     webhooks_pb2_grpc,
 )
@@ -63,6 +64,7 @@ class Client(TestsetMethods):
         self.playground = playground_pb2_grpc.PlaygroundServiceStub(self._orchestrator_channel)
         self.monitors = monitors_pb2_grpc.MonitorServiceStub(self._orchestrator_channel)
         self.webhooks = webhooks_pb2_grpc.WebhookServiceStub(self._orchestrator_channel)
+        self.schedules = schedules_pb2_grpc.ScheduleServiceStub(self._orchestrator_channel)
         self.query = query_pb2_grpc.QueryServiceStub(self._query_channel)
         self._timeout = timeout_s
 

@@ -23,6 +23,7 @@ from scorekeeper_sdk.api.monitors import CallIn, MonitorOperations
 from scorekeeper_sdk.api.playground import PlaygroundOperations
 from scorekeeper_sdk.api.reviews import ReviewOperations
 from scorekeeper_sdk.api.runs import RunOperations
+from scorekeeper_sdk.api.schedules import ScheduleOperations
 from scorekeeper_sdk.api.testsets import TestsetOperations
 from scorekeeper_sdk.api.webhooks import WebhookOperations
 from scorekeeper_sdk.call_log import CallLog, LogOptions, LogStats
@@ -41,6 +42,7 @@ class AsyncScorekeeper(
     ReviewOperations,
     PlaygroundOperations,
     MonitorOperations,
+    ScheduleOperations,
     WebhookOperations,
 ):
     """Async client of a Scorekeeper instance: ``async with AsyncScorekeeper() as sk: await sk.get_run(…)``.
@@ -418,6 +420,12 @@ class Scorekeeper:
     list_monitors = _Call(AsyncScorekeeper.list_monitors)
     pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
     resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
+    # -- schedules
+    create_schedule = _Call(AsyncScorekeeper.create_schedule)
+    list_schedules = _Call(AsyncScorekeeper.list_schedules)
+    update_schedule = _Call(AsyncScorekeeper.update_schedule)
+    delete_schedule = _Call(AsyncScorekeeper.delete_schedule)
+    run_schedule_now = _Call(AsyncScorekeeper.run_schedule_now)
     # -- webhooks
     create_webhook = _Call(AsyncScorekeeper.create_webhook)
     list_webhooks = _Call(AsyncScorekeeper.list_webhooks)

@@ -44,6 +44,31 @@ class NewApiKey:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A run kicked off each time ``cron`` (UTC) comes due: of ``system_version_id``, or of the
+    production version of ``system_id`` at that time. ``last_error`` says why the last firing made
+    no run; ``next_run_at`` is "" while it is paused."""
+
+    id: str
+    project_id: str
+    name: str
+    cron: str
+    testset_id: str
+    system_version_id: str = ""
+    system_id: str = ""
+    metric_ids: list[str] = field(default_factory=list)
+    metric_group_id: str = ""
+    trials: int = 1
+    tags: list[str] = field(default_factory=list)
+    paused_at: str = ""
+    next_run_at: str = ""
+    last_fired_at: str = ""
+    last_run_id: str = ""
+    last_error: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
 class WebhookDelivery:
     """One POST to a webhook: ``event`` run.finished | webhook.test; ``status`` pending | sending |
     retrying | delivered | failed; ``response_status`` 0 without an answer."""

@@ -16,6 +16,7 @@ from scorekeeper.v1 import (
     query_pb2_grpc,
     review_pb2_grpc,
     runs_pb2_grpc,
+    schedules_pb2_grpc,
     testsets_pb2_grpc,
     webhooks_pb2_grpc,
 )
@@ -59,6 +60,7 @@ class Stubs:
         self.playground: Any = playground_pb2_grpc.PlaygroundServiceStub(channels.orchestrator)
         self.monitors: Any = monitors_pb2_grpc.MonitorServiceStub(channels.orchestrator)
         self.webhooks: Any = webhooks_pb2_grpc.WebhookServiceStub(channels.orchestrator)
+        self.schedules: Any = schedules_pb2_grpc.ScheduleServiceStub(channels.orchestrator)
         self.query: Any = query_pb2_grpc.QueryServiceStub(channels.query)
 
 

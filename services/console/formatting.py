@@ -11,7 +11,14 @@ from google.protobuf.message import Message
 
 from shared.edge.convert import struct_to_dict, value_to_python
 
-SOURCE_LABELS = {"api": "API", "kickoff": "Kickoff", "playground": "Playground", "monitor": "Monitor", "ci": "CI"}
+SOURCE_LABELS = {
+    "api": "API",
+    "kickoff": "Kickoff",
+    "playground": "Playground",
+    "monitor": "Monitor",
+    "ci": "CI",
+    "schedule": "Schedule",
+}
 
 
 def plain(value: Any) -> Any:

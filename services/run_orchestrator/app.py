@@ -14,6 +14,7 @@ from scorekeeper.v1 import (
     playground_pb2,
     review_pb2,
     runs_pb2,
+    schedules_pb2,
     testsets_pb2,
     webhooks_pb2,
 )
@@ -43,6 +44,9 @@ from services.run_orchestrator.runs.rescore import Rescore
 from services.run_orchestrator.runs.retry import Retry
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from services.run_orchestrator.runs.settlement import Settlement
+from services.run_orchestrator.schedules.api import ScheduleApi
+from services.run_orchestrator.schedules.firing import Firing
+from services.run_orchestrator.schedules.repository import ScheduleRepository
 from services.run_orchestrator.settings import OrchestratorSettings
 from services.run_orchestrator.testsets.api import TestsetApi
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -82,6 +86,8 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
         retry=Retry(catalog, attempts, settlement, bus),
     )
     monitors = MonitorRepository(pool)
+    schedules = ScheduleRepository(pool)
+    firing = Firing(pool, schedules, catalog, kickoff, settings.schedule_tick_s)
     windows = WindowCloser(
         WindowRepository(pool),
         runs,
@@ -127,11 +133,15 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
                 MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors)),
             ),
             bind(
+                schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"],
+                ScheduleApi(catalog_api, catalog, testsets, kickoff, schedules, firing),
+            ),
+            bind(
                 webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
                 WebhookApi(catalog_api, WebhookRepository(pool), settings.public_console_url),
             ),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
-        background=[refresh_status_gauge, windows.run],
+        background=[refresh_status_gauge, windows.run, firing.run],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

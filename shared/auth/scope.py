@@ -33,6 +33,7 @@ _OWNERS: dict[str, str] = {
     "monitor": "SELECT id, project_id FROM monitors WHERE id = ANY($1::uuid[])",
     "try": "SELECT id, project_id FROM playground_tries WHERE id = ANY($1::uuid[])",
     "webhook": "SELECT id, project_id FROM webhooks WHERE id = ANY($1::uuid[])",
+    "schedule": "SELECT id, project_id FROM schedules WHERE id = ANY($1::uuid[])",
 }
 
 # request field → the entity it names (top-level string fields, single or repeated)
@@ -53,6 +54,7 @@ SCOPED_FIELDS: dict[str, str] = {
     "monitor_id": "monitor",
     "try_id": "try",
     "webhook_id": "webhook",
+    "schedule_id": "schedule",
 }
 
 _CACHE_LIMIT = 200_000

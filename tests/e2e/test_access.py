@@ -14,6 +14,7 @@ import grpc
 import httpx
 import pytest
 from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import schedules_pb2 as spb
 from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk import Client, InvalidArgument
@@ -74,6 +75,18 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
         wpb.CreateWebhookRequest(project_id=demo.project_id, name="told", url="http://127.0.0.1:9/hook"),
         metadata=(("authorization", f"Bearer {stack.admin_key}"),),
     )
+    schedule = await admin.schedules.CreateSchedule(
+        spb.CreateScheduleRequest(
+            project_id=demo.project_id,
+            name="hourly",
+            cron="0 * * * *",
+            testset_id=demo.testset_id,
+            system_version_id=demo.system_version_id,
+            metric_ids=demo.metric_ids[:1],
+            paused=True,
+        ),
+        metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+    )
     return Project(
         ids={
             "project": demo.project_id,
@@ -89,6 +102,7 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             "try": tried.id,
             "monitor": monitor.id,
             "webhook": webhook.webhook.id,
+            "schedule": schedule.id,
         },
         keys=keys,
     )
@@ -143,7 +157,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 77
+    assert len(RPCS) == 82
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -198,8 +212,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 35 writes + 11 admin RPCs + CreateProject; write: 12 (keys, webhooks, deletes, projects); admin: 1
-    assert checked == 47 + 12 + 1
+    # read: 39 writes + 11 admin RPCs + CreateProject; write: 12 (keys, webhooks, deletes, projects); admin: 1
+    assert checked == 51 + 12 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -209,7 +223,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 74
+    assert len(scoped) == 79
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -381,4 +395,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 80
+    assert routes == 85

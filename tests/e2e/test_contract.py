@@ -19,6 +19,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import schedules_pb2 as spb
 from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk.client import cpb, ppb
@@ -77,6 +78,17 @@ async def ids(stack: Stack) -> dict[str, str]:
             wpb.CreateWebhookRequest(project_id=demo.project_id, name="fuzzed", url="http://127.0.0.1:9/hook"),
             metadata=(("authorization", f"Bearer {stack.admin_key}"),),
         )
+        schedule = await admin.schedules.CreateSchedule(
+            spb.CreateScheduleRequest(
+                project_id=demo.project_id,
+                name="fuzzed",
+                cron="0 3 * * *",
+                testset_id=demo.testset_id,
+                system_version_id=demo.system_version_id,
+                metric_ids=demo.metric_ids[:1],
+            ),
+            metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+        )
         return {
             "project_id": demo.project_id,
             "testset_id": demo.testset_id,
@@ -90,6 +102,7 @@ async def ids(stack: Stack) -> dict[str, str]:
             "try_id": tried.id,
             "monitor_id": monitor.id,
             "webhook_id": webhook.webhook.id,
+            "schedule_id": schedule.id,
             "key": key.secret,
         }
 
@@ -103,7 +116,7 @@ async def test_the_document_is_valid_and_matches_the_routes(stack: Stack, on_que
     assert document["openapi"] == "3.1.0"
     documented = {(verb, path) for path, ops in document["paths"].items() for verb in ops}
     assert documented == _routes(on_query)
-    assert len(documented) == (13 if on_query else 67)
+    assert len(documented) == (13 if on_query else 72)
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             responses = operation["responses"]
@@ -204,7 +217,7 @@ BODY_ROUTES = [(rpc, verb, path) for rpc in RPCS for verb, path, body, _ in http
 
 
 async def test_a_body_that_is_not_utf8_is_refused_on_every_body_route(stack: Stack, ids: dict[str, str]) -> None:
-    assert len(BODY_ROUTES) == 42
+    assert len(BODY_ROUTES) == 45
     wrong = []
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {stack.admin_key}"}) as http:
         for rpc, verb, template in BODY_ROUTES:

@@ -114,7 +114,8 @@ async def test_list_runs_filters_and_pages(client: Client, seeded: Seeded, stack
         bad = await http.get(f"/v1/projects/{seeded.project_id}/runs", params={"sources": "web"})
         assert bad.status_code == 400
         assert (
-            bad.json()["error"]["message"] == "sources must be any of api, kickoff, playground, monitor, ci; got 'web'"
+            bad.json()["error"]["message"]
+            == "sources must be any of api, kickoff, playground, monitor, ci, schedule; got 'web'"
         )
 
     list_runs = client.query.ListRuns

@@ -301,7 +301,10 @@ async def test_bad_input_and_other_keys_are_refused(stack: Stack) -> None:
             ({"name": " "}, "name must not be empty"),
             ({"format": "teams"}, "format must be among json, slack, got 'teams'"),
             ({"statuses": ["running"]}, "statuses must be among completed, failed, cancelled, awaiting_human_scoring"),
-            ({"sources": ["cron"]}, "sources must be among api, kickoff, playground, monitor, ci, got 'cron'"),
+            (
+                {"sources": ["cron"]},
+                "sources must be among api, kickoff, playground, monitor, ci, schedule, got 'cron'",
+            ),
             ({"tags": [""]}, "tags must be 1..100 characters"),
             ({"tags": [f"t{i}" for i in range(21)]}, "tags: at most 20, got 21"),
         ]
@@ -347,9 +350,9 @@ async def test_the_console_makes_tests_shows_and_deletes_webhooks(stack: Stack) 
             await page.goto(base)
             assert "No webhooks yet" in await page.locator("#webhooks-table").inner_text()
             form = page.locator("#new-webhook-form")
-            # The defaults: finished runs from the API, the console and CI.
+            # The defaults: finished runs from the API, the console, CI and schedules.
             ticked = await form.locator("input:checked").evaluate_all("els => els.map(e => e.value)")
-            assert ticked == ["completed", "failed", "cancelled", "api", "kickoff", "ci"]
+            assert ticked == ["completed", "failed", "cancelled", "api", "kickoff", "ci", "schedule"]
             await form.locator("input[name=name]").fill("#evals")
             await form.locator("input[name=url]").fill("ftp://files.example/")
             await form.locator("input[name=tags]").fill("nightly, main")
@@ -371,7 +374,7 @@ async def test_the_console_makes_tests_shows_and_deletes_webhooks(stack: Stack) 
             assert (made.name, made.statuses, made.sources, made.tags) == (
                 "#evals",
                 ["completed", "cancelled"],
-                ["api", "kickoff", "ci"],
+                ["api", "kickoff", "ci", "schedule"],
                 ["nightly", "main"],
             )
 
@@ -412,7 +415,11 @@ async def test_the_console_makes_tests_shows_and_deletes_webhooks(stack: Stack) 
             await edit.locator("button[type=submit]").click()
             await page.wait_for_url("**saved=settings")
             (saved,) = await sk_list(stack, key, ids.project_id)
-            assert (saved.tags, saved.sources, saved.statuses) == ([], ["api", "kickoff"], ["completed", "cancelled"])
+            assert (saved.tags, saved.sources, saved.statuses) == (
+                [],
+                ["api", "kickoff", "schedule"],
+                ["completed", "cancelled"],
+            )
             await page.locator("#pause").click()
             await page.wait_for_url("**saved=paused")
             assert "Paused since" in await page.locator("#paused").inner_text()

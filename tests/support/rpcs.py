@@ -20,6 +20,7 @@ from scorekeeper.v1 import (
     query_pb2,
     review_pb2,
     runs_pb2,
+    schedules_pb2,
     testsets_pb2,
     webhooks_pb2,
 )
@@ -36,6 +37,7 @@ SERVICES = [
     playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"],
     monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
     webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+    schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 ]
 

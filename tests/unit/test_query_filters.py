@@ -152,7 +152,8 @@ def test_search() -> None:
 def test_enumerations_and_ids() -> None:
     assert filters.sources(["ci", "api", "ci"]) == ["ci", "api"]
     assert (
-        invalid(filters.sources, ["web"]) == "sources must be any of api, kickoff, playground, monitor, ci; got 'web'"
+        invalid(filters.sources, ["web"])
+        == "sources must be any of api, kickoff, playground, monitor, ci, schedule; got 'web'"
     )
     assert filters.run_statuses(["awaiting_human_scoring", "cancelled"]) == ["awaiting_human_scoring", "cancelled"]
     assert invalid(filters.record_statuses, ["done"]) == (

@@ -25,13 +25,17 @@ def test_validate_run_accepts(source: str, trials: int, max_concurrency: int, re
     ("source", "trials", "max_concurrency", "message"),
     [
         pytest.param(
-            "cron", 1, 0, "source must be one of api, kickoff, playground, monitor, ci, got 'cron'", id="bad-source"
+            "cron",
+            1,
+            0,
+            "source must be one of api, kickoff, playground, monitor, ci, schedule, got 'cron'",
+            id="bad-source",
         ),
         pytest.param(
             "API",
             1,
             0,
-            "source must be one of api, kickoff, playground, monitor, ci, got 'API'",
+            "source must be one of api, kickoff, playground, monitor, ci, schedule, got 'API'",
             id="source-case-sensitive",
         ),
         pytest.param("api", 101, 0, "trials must be within 1..100, got 101", id="trials-101"),

@@ -76,7 +76,7 @@ class ReadOperations(Operations):
         archived: bool = False,
         tags: Sequence[str] = (),
     ) -> AsyncIterator[Run]:
-        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci;
+        """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci, schedule;
         ``tags``: runs with every one of them); ``archived``: the archived runs instead of the others."""
         request = qpb.ListRunsRequest(
             project_id=project_id,

@@ -29,7 +29,7 @@ runs = typer.Typer(
 )
 app.add_typer(runs, name="runs")
 
-SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
+SOURCES = ("api", "kickoff", "playground", "monitor", "ci", "schedule")
 
 
 def finished(run: Run) -> None:

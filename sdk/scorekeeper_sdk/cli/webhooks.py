@@ -15,7 +15,7 @@ from scorekeeper_sdk.cli.context import CliError, State, is_id
 from scorekeeper_sdk.models import Webhook, WebhookDelivery
 
 STATUSES = ("completed", "failed", "cancelled", "awaiting_human_scoring")
-SOURCES = ("api", "kickoff", "playground", "monitor", "ci")
+SOURCES = ("api", "kickoff", "playground", "monitor", "ci", "schedule")
 
 webhooks = typer.Typer(
     help="Run webhooks of the project: a URL told when runs finish (the admin role).", no_args_is_help=True

@@ -22,9 +22,13 @@ STATUSES = {
     "cancelled": "cancelled",
     "awaiting_human_scoring": "waiting for people's scores",
 }
-SOURCES = ("api", "kickoff", "ci", "monitor", "playground")
-# What the new webhook form starts with: finished runs from the API, the console and CI.
-DEFAULTS = {"statuses": ["completed", "failed", "cancelled"], "sources": ["api", "kickoff", "ci"], "format": "json"}
+SOURCES = ("api", "kickoff", "ci", "schedule", "monitor", "playground")
+# What the new webhook form starts with: finished runs from the API, the console, CI and schedules.
+DEFAULTS = {
+    "statuses": ["completed", "failed", "cancelled"],
+    "sources": ["api", "kickoff", "ci", "schedule"],
+    "format": "json",
+}
 
 
 def form_values(form: FormData) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class KickoffRequest:
     notes: str = ""
     subset: SubsetRequest = field(default_factory=SubsetRequest)
     tags: list[str] = field(default_factory=list)
+    # The run's id, when the caller draws it (a schedule's firing: the same firing, the same run).
+    run_id: uuid.UUID | None = None
 
 
 class Kickoff:
@@ -50,6 +52,10 @@ class Kickoff:
         """The new run, awaiting execution; NOT_FOUND for what is not in the project, UNAVAILABLE
         (and the run failed) when run.created cannot be published."""
         pid = request.project_id
+        if request.run_id is not None:
+            made = await self._runs.get(request.run_id)
+            if made is not None:  # kicked off already: handed to the executor unless it was
+                return await self.launch(made) if made["status"] == RunStatus.PENDING else made
         testset = await self._testsets.get_testset(request.testset_id)
         if testset is None or testset["project_id"] != pid:
             raise not_found(f"testset {request.testset_id} does not exist in project {pid}")
@@ -76,6 +82,7 @@ class Kickoff:
             testcase_ids=subset.testcase_ids,
             subset=subset.description,
             tags=request.tags,
+            run_id=request.run_id,
         )
         return await self.launch(run)
 

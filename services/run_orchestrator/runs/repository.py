@@ -58,9 +58,10 @@ class RunRepository:
         subset: dict[str, Any] | None = None,
         tags: list[str] | None = None,
         conn: Connection | None = None,
+        run_id: uuid.UUID | None = None,
     ) -> asyncpg.Record:
         """A pending run of a system version, or (a playground try) of ``llm_config``; in the
-        caller's transaction on ``conn``, if given."""
+        caller's transaction on ``conn``, if given; ``run_id``: its id (a new one by default)."""
         async with transaction(self._pool, conn) as conn:
             row = await fetch_one(
                 conn,
@@ -69,7 +70,7 @@ class RunRepository:
                 " expected_records, notes, llm_config, playground_try, subset, tags)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15, $16)"
                 " RETURNING *",
-                uuid.uuid4(),
+                run_id or uuid.uuid4(),
                 project_id,
                 testset_id,
                 testset_version,

@@ -1,0 +1,79 @@
+"""Scheduled runs (ScheduleService): a run of a testset, a system and metrics kicked off each time
+a cron expression (UTC) comes due."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scorekeeper.v1 import runs_pb2 as rpb
+from scorekeeper.v1 import schedules_pb2 as spb
+
+from scorekeeper_sdk.api.reads import ReadOperations
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.models import Schedule
+from scorekeeper_sdk.views import Run
+
+SCHEDULES = "ScheduleService"
+
+
+class ScheduleOperations(ReadOperations):
+    async def create_schedule(
+        self,
+        project_id: str,
+        name: str,
+        cron: str,
+        testset_id: str,
+        metric_ids: Sequence[str] = (),
+        *,
+        system_version_id: str = "",
+        system_id: str = "",
+        metric_group_id: str = "",
+        trials: int = 1,
+        tags: Sequence[str] = (),
+        paused: bool = False,
+    ) -> Schedule:
+        """Kick off a run of ``testset_id`` each time ``cron`` (five fields, UTC: "0 2 * * *") comes
+        due, with the source ``schedule``: of ``system_version_id``, or of the production version
+        of ``system_id`` at that time (give one of the two), scored with the latest version of each
+        metric (and of the group's); ``tags`` label its runs."""
+        request = spb.CreateScheduleRequest(
+            project_id=project_id,
+            name=name,
+            cron=cron,
+            testset_id=testset_id,
+            system_version_id=system_version_id,
+            system_id=system_id,
+            metric_ids=list(metric_ids),
+            metric_group_id=metric_group_id,
+            trials=trials,
+            tags=list(tags),
+            paused=paused,
+        )
+        return from_proto(Schedule, await self._unary(SCHEDULES, "CreateSchedule", request, spb.Schedule, creates=True))
+
+    async def list_schedules(self, project_id: str) -> list[Schedule]:
+        """The project's schedules by name: when each fires next, and what it made last."""
+        request = spb.ListSchedulesRequest(project_id=project_id)
+        response = await self._unary(SCHEDULES, "ListSchedules", request, spb.ListSchedulesResponse)
+        return [from_proto(Schedule, s) for s in response.schedules]
+
+    async def update_schedule(
+        self, schedule_id: str, *, name: str | None = None, cron: str | None = None, paused: bool | None = None
+    ) -> Schedule:
+        """Rename it, change when it fires, pause or resume it (None: unchanged)."""
+        request = spb.UpdateScheduleRequest(schedule_id=schedule_id)
+        for field, value in (("name", name), ("cron", cron), ("paused", paused)):
+            if value is not None:
+                setattr(request, field, value)
+        return from_proto(Schedule, await self._unary(SCHEDULES, "UpdateSchedule", request, spb.Schedule))
+
+    async def delete_schedule(self, schedule_id: str) -> Schedule:
+        """The schedule is gone; the runs it made stay."""
+        request = spb.DeleteScheduleRequest(schedule_id=schedule_id)
+        return from_proto(Schedule, await self._unary(SCHEDULES, "DeleteSchedule", request, spb.Schedule))
+
+    async def run_schedule_now(self, schedule_id: str) -> Run:
+        """Kick off the schedule's run now (its due times do not change)."""
+        request = spb.RunScheduleNowRequest(schedule_id=schedule_id)
+        made = await self._unary(SCHEDULES, "RunScheduleNow", request, rpb.Run, creates=True)
+        return await self.get_run(made.id)

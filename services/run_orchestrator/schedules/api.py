@@ -1,0 +1,169 @@
+"""ScheduleService (proto/scorekeeper/v1/schedules.proto): proto ⇄ domain, then the use case. The
+guard has already checked the caller's role and that the ids named are of the caller's project."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from scorekeeper.v1 import schedules_pb2 as pb
+from scorekeeper.v1.runs_pb2 import Run
+
+from services.run_orchestrator.catalog import rules as catalog_rules
+from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs import rules as run_rules
+from services.run_orchestrator.runs.kickoff import Kickoff
+from services.run_orchestrator.runs.messages import run_pb
+from services.run_orchestrator.schedules import rules
+from services.run_orchestrator.schedules.firing import Firing
+from services.run_orchestrator.schedules.repository import NewSchedule, ScheduleRepository
+from services.run_orchestrator.testsets.repository import TestsetRepository
+from shared.edge.convert import parse_uuid, timestamp
+from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.edge.validation import checked
+
+
+def _text(value: uuid.UUID | None) -> str:
+    return str(value) if value is not None else ""
+
+
+def schedule_pb(row: asyncpg.Record) -> pb.Schedule:
+    return pb.Schedule(
+        id=str(row["id"]),
+        project_id=str(row["project_id"]),
+        name=row["name"],
+        cron=row["cron"],
+        testset_id=str(row["testset_id"]),
+        system_version_id=_text(row["system_version_id"]),
+        system_id=_text(row["system_id"]),
+        metric_ids=[str(m) for m in row["metric_ids"]],
+        metric_group_id=_text(row["metric_group_id"]),
+        trials=row["trials"],
+        tags=row["tags"],
+        paused_at=timestamp(row["paused_at"]),
+        next_run_at="" if row["paused_at"] else timestamp(row["next_run_at"]),
+        last_fired_at=timestamp(row["last_fired_at"]),
+        last_run_id=_text(row["last_run_id"]),
+        last_error=row["last_error"],
+        created_at=timestamp(row["created_at"]),
+    )
+
+
+class ScheduleApi:
+    def __init__(
+        self,
+        catalog_api: CatalogApi,
+        catalog: CatalogRepository,
+        testsets: TestsetRepository,
+        kickoff: Kickoff,
+        schedules: ScheduleRepository,
+        firing: Firing,
+    ) -> None:
+        self._project = catalog_api.project
+        self._catalog = catalog
+        self._testsets = testsets
+        self._kickoff = kickoff
+        self._schedules = schedules
+        self._firing = firing
+
+    async def create_schedule(self, request: pb.CreateScheduleRequest) -> pb.Schedule:
+        pid = await self._project(request.project_id)
+        name = checked(catalog_rules.require_name, request.name)
+        cron = checked(rules.check_cron, request.cron)
+        _, trials = checked(run_rules.validate_run, "", request.trials, 0)
+        tags = checked(run_rules.run_tags, [], list(request.tags), [])
+        testset_id = parse_uuid(request.testset_id, "testset_id")
+        testset = await self._testsets.get_testset(testset_id)
+        if testset is None or testset["project_id"] != pid:
+            raise not_found(f"testset {request.testset_id} does not exist in project {pid}")
+        version_id, system_id = await self._system(pid, request)
+        metric_ids = [parse_uuid(m, "metric_ids") for m in request.metric_ids]
+        group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
+        if not metric_ids and group is None:
+            raise invalid("name at least one metric (metric_ids) or a metric_group_id")
+        await self._kickoff.metric_versions(pid, metric_ids, group)  # archived or unknown: refused now
+        row = await self._schedules.create(
+            NewSchedule(
+                project_id=pid,
+                name=name,
+                cron=cron,
+                testset_id=testset_id,
+                system_version_id=version_id,
+                system_id=system_id,
+                metric_ids=metric_ids,
+                metric_group_id=group,
+                trials=trials,
+                tags=tags,
+                paused=request.paused,
+                next_run_at=rules.next_due(cron, await self._schedules.now()),
+            )
+        )
+        if row is None:
+            raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {name!r}")
+        return schedule_pb(row)
+
+    async def _system(
+        self, pid: uuid.UUID, request: pb.CreateScheduleRequest
+    ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+        """(system_version_id, system_id): exactly one given; a system needs a production version."""
+        if bool(request.system_version_id) == bool(request.system_id):
+            raise invalid(
+                "name exactly one of system_version_id (a pinned version) and system_id (its production version)"
+            )
+        if request.system_version_id:
+            version_id = parse_uuid(request.system_version_id, "system_version_id")
+            version = await self._catalog.get_system_version(version_id)
+            if version is None or version["project_id"] != pid:
+                raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
+            return version_id, None
+        system_id = parse_uuid(request.system_id, "system_id")
+        system = await self._catalog.get_system(system_id)
+        if system is None or system["project_id"] != pid:
+            raise not_found(f"system {request.system_id} does not exist in project {pid}")
+        if system["production_version_id"] is None:
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"system {system['name']!r} has no production version: set one, or schedule a system version",
+            )
+        return None, system_id
+
+    async def list_schedules(self, request: pb.ListSchedulesRequest) -> pb.ListSchedulesResponse:
+        pid = await self._project(request.project_id)
+        return pb.ListSchedulesResponse(schedules=[schedule_pb(r) for r in await self._schedules.of_project(pid)])
+
+    async def update_schedule(self, request: pb.UpdateScheduleRequest) -> pb.Schedule:
+        schedule = await self._schedule(request.schedule_id)
+        name = checked(catalog_rules.require_name, request.name) if request.HasField("name") else schedule["name"]
+        cron = checked(rules.check_cron, request.cron) if request.HasField("cron") else schedule["cron"]
+        paused = request.paused if request.HasField("paused") else schedule["paused_at"] is not None
+        resumed = schedule["paused_at"] is not None and not paused
+        following = schedule["next_run_at"]
+        if cron != schedule["cron"] or resumed:
+            following = rules.next_due(cron, await self._schedules.now())
+        row = await self._schedules.update(schedule["id"], name, cron, paused, following)
+        if row is None:
+            raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {name!r}")
+        return schedule_pb(row)
+
+    async def delete_schedule(self, request: pb.DeleteScheduleRequest) -> pb.Schedule:
+        row = await self._schedules.delete(parse_uuid(request.schedule_id, "schedule_id"))
+        if row is None:
+            raise not_found(f"schedule {request.schedule_id} does not exist")
+        return schedule_pb(row)
+
+    async def run_schedule_now(self, request: pb.RunScheduleNowRequest) -> Run:
+        schedule = await self._schedule(request.schedule_id)
+        try:
+            run = await self._firing.kick(schedule)
+        except ApiError as exc:
+            await self._schedules.fired(schedule["id"], None, exc.message)
+            raise
+        await self._schedules.fired(schedule["id"], run["id"], "")
+        return run_pb(run)
+
+    async def _schedule(self, schedule_id: str) -> asyncpg.Record:
+        row = await self._schedules.get(parse_uuid(schedule_id, "schedule_id"))
+        if row is None:
+            raise not_found(f"schedule {schedule_id} does not exist")
+        return row

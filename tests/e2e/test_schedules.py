@@ -1,0 +1,197 @@
+"""Scheduled runs on the real processes: a schedule fires when its time comes (moved into the past
+in the database, as the clock would), once per due time — a firing taken over finds its run —,
+runs the system's production version with the source `schedule`; run now; a firing that cannot
+make a run says why and moves on; paused ones do not fire; bad input refused clearly; keys of
+another project or of the read role refused."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from scorekeeper_sdk import (
+    AlreadyExists,
+    AsyncScorekeeper,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from scorekeeper_sdk.models import Schedule
+from shared.devstack import scenario
+from shared.devstack.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+TESTCASES = 6
+
+
+async def _due(stack: Stack, schedule_id: str, at: datetime | None = None) -> datetime:
+    """The schedule's next due time moved to ``at`` (a second ago by default), as time passing
+    would; returns it."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        moved: datetime = await conn.fetchval(
+            "UPDATE schedules SET next_run_at = coalesce($2, now() - interval '1 second') WHERE id = $1"
+            " RETURNING next_run_at",
+            uuid.UUID(schedule_id),
+            at,
+        )
+        return moved
+    finally:
+        await conn.close()
+
+
+async def _fired(sk: AsyncScorekeeper, project_id: str, name: str, after: str, timeout_s: float = 30) -> Schedule:
+    """The schedule once it has fired after ``after`` (its last_fired_at)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = {s.name: s for s in await sk.list_schedules(project_id)}[name]
+        if found.last_fired_at and found.last_fired_at != after:
+            return found
+        assert time.monotonic() < deadline, f"schedule {name!r} did not fire"
+        await asyncio.sleep(0.2)
+
+
+async def _runs(sk: AsyncScorekeeper, project_id: str) -> list[str]:
+    return [r.id async for r in sk.list_runs(project_id, sources=["schedule"])]
+
+
+async def test_a_schedule_fires_once_per_due_time_with_the_production_version(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"sched {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "sched", "write")).secret
+    async with stack.sdk(key) as sk:
+        # A system without versions has no production version to run.
+        empty = await sk.create_system(ids.project_id, "not built yet")
+        with pytest.raises(FailedPrecondition, match="system 'not built yet' has no production version"):
+            await sk.create_schedule(
+                ids.project_id, "nightly", "0 2 * * *", ids.testset_id, ids.metric_ids, system_id=empty.id
+            )
+        system = next(s.system for s in await sk.list_systems(ids.project_id) if s.system.id != empty.id)
+        await sk.set_production_version(system.id, ids.system_version_id)
+        made = await sk.create_schedule(
+            ids.project_id,
+            "nightly",
+            "0 2 * * *",
+            ids.testset_id,
+            ids.metric_ids,
+            system_id=system.id,
+            tags=["nightly"],
+        )
+        now = datetime.now(UTC)
+        tomorrow_2am = (now + timedelta(days=1 if now.hour >= 2 else 0)).replace(
+            hour=2, minute=0, second=0, microsecond=0
+        )
+        assert datetime.fromisoformat(made.next_run_at) == tomorrow_2am
+        assert (made.cron, made.system_id, made.system_version_id, made.last_run_id) == ("0 2 * * *", system.id, "", "")
+
+        # Its time comes: one run, of the production version, source schedule, with its tags.
+        due_at = await _due(stack, made.id)
+        fired = await _fired(sk, ids.project_id, "nightly", "")
+        assert fired.last_error == "" and fired.last_run_id
+        assert datetime.fromisoformat(fired.next_run_at) == tomorrow_2am
+        run = await sk.wait_for_run(fired.last_run_id, timeout_s=60)
+        assert (run.status, run.source, run.tags, run.records) == ("completed", "schedule", ["nightly"], TESTCASES)
+        assert run.system_version_id == ids.system_version_id
+        assert run.notes == "Scheduled run 'nightly' (0 2 * * * UTC)"
+
+        # The same due time fired again (a replica taking over after a crash): the same run, no other.
+        await _due(stack, made.id, due_at)
+        again = await _fired(sk, ids.project_id, "nightly", fired.last_fired_at)
+        assert again.last_run_id == fired.last_run_id
+        assert await _runs(sk, ids.project_id) == [fired.last_run_id]
+
+        # Run now: another run; the due time stays.
+        now_run = await sk.run_schedule_now(made.id)
+        assert now_run.source == "schedule" and now_run.id != fired.last_run_id
+        listed = (await sk.list_schedules(ids.project_id))[0]
+        assert listed.last_run_id == now_run.id and listed.next_run_at == fired.next_run_at
+        assert (await sk.wait_for_run(now_run.id, timeout_s=60)).status == "completed"
+
+        # A firing that cannot make a run says why, and moves on to its next due time.
+        await sk.archive_metric(ids.metric_ids[0])
+        await _due(stack, made.id)
+        failed = await _fired(sk, ids.project_id, "nightly", listed.last_fired_at)
+        assert failed.last_run_id == "" and "is archived: unarchive it to score with it" in failed.last_error
+        assert datetime.fromisoformat(failed.next_run_at) == tomorrow_2am
+        await sk.unarchive_metric(ids.metric_ids[0])
+        assert len(await _runs(sk, ids.project_id)) == 2
+
+        # Paused: its time passes and nothing fires; resumed, it waits for its next due time.
+        paused = await sk.update_schedule(made.id, paused=True)
+        assert paused.paused_at and paused.next_run_at == ""
+        await _due(stack, made.id)
+        await asyncio.sleep(2.5)
+        assert (await sk.list_schedules(ids.project_id))[0].last_fired_at == failed.last_fired_at
+        resumed = await sk.update_schedule(made.id, paused=False, cron="30 * * * *", name="half past")
+        assert (resumed.name, resumed.cron, resumed.paused_at) == ("half past", "30 * * * *", "")
+        assert datetime.fromisoformat(resumed.next_run_at).minute == 30
+        assert datetime.fromisoformat(resumed.next_run_at) > datetime.now(UTC)
+        assert len(await _runs(sk, ids.project_id)) == 2
+
+        assert (await sk.delete_schedule(made.id)).name == "half past"
+        assert await sk.list_schedules(ids.project_id) == []
+        with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
+            await sk.run_schedule_now(made.id)
+        # Its runs stay.
+        assert len(await _runs(sk, ids.project_id)) == 2
+
+
+async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(
+            admin, stack.demo_system_url, TESTCASES, name=f"sched rules {uuid.uuid4().hex[:6]}"
+        )
+        other = await scenario.prepare(admin, stack.demo_system_url, 2, name=f"sched other {uuid.uuid4().hex[:6]}")
+        reader = (await admin.create_api_key(ids.project_id, "reader", "read")).secret
+        stranger = (await admin.create_api_key(other.project_id, "stranger", "write")).secret
+    async with stack.sdk() as sk:
+        args = (ids.project_id, "s", "0 * * * *", ids.testset_id, ids.metric_ids)
+        version: dict[str, Any] = {"system_version_id": ids.system_version_id}
+        for cron, message in [
+            ("0 2 * *", "cron must have 5 fields (minute hour day-of-month month day-of-week, UTC), got 4: '0 2 * *'"),
+            ("0 2 * * * *", "cron must have 5 fields"),
+            ("61 * * * *", "cron '61 * * * *' is not a cron expression"),
+        ]:
+            with pytest.raises(InvalidArgument, match=re.escape(message)):
+                await sk.create_schedule(ids.project_id, "s", cron, ids.testset_id, ids.metric_ids, **version)
+        with pytest.raises(InvalidArgument, match="name exactly one of system_version_id"):
+            await sk.create_schedule(*args)
+        system = (await sk.list_systems(ids.project_id))[0].system
+        with pytest.raises(InvalidArgument, match="name exactly one of system_version_id"):
+            await sk.create_schedule(*args, system_id=system.id, **version)
+        with pytest.raises(InvalidArgument, match="name at least one metric"):
+            await sk.create_schedule(ids.project_id, "s", "0 * * * *", ids.testset_id, **version)
+        with pytest.raises(InvalidArgument, match=re.escape("trials must be within 1..100, got 1000")):
+            await sk.create_schedule(*args, trials=1000, **version)
+        # The instance admin key passes the guard for any project: the schedule's own checks refuse.
+        with pytest.raises(NotFound, match=f"testset {other.testset_id} does not exist in project {ids.project_id}"):
+            await sk.create_schedule(ids.project_id, "s", "0 * * * *", other.testset_id, ids.metric_ids, **version)
+        with pytest.raises(NotFound, match=f"system version {other.system_version_id} does not exist in project"):
+            await sk.create_schedule(*args, system_version_id=other.system_version_id)
+        with pytest.raises(NotFound, match=re.escape(f"metric(s) {other.metric_ids[0]} do not exist in project")):
+            await sk.create_schedule(ids.project_id, "s", "0 * * * *", ids.testset_id, other.metric_ids[:1], **version)
+        assert await sk.list_schedules(ids.project_id) == []
+        made = await sk.create_schedule(*args, **version, paused=True)
+        assert made.paused_at and made.next_run_at == ""
+        with pytest.raises(AlreadyExists, match="the project already has a schedule named 's'"):
+            await sk.create_schedule(*args, **version)
+        with pytest.raises(InvalidArgument, match="cron must have 5 fields"):
+            await sk.update_schedule(made.id, cron="daily")
+    async with stack.sdk(reader) as sk:
+        assert [s.name for s in await sk.list_schedules(ids.project_id)] == ["s"]
+        with pytest.raises(PermissionDenied):
+            await sk.run_schedule_now(made.id)
+    async with stack.sdk(stranger) as sk:
+        with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
+            await sk.update_schedule(made.id, paused=False)
+        with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
+            await sk.delete_schedule(made.id)
