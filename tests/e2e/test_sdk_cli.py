@@ -513,6 +513,42 @@ def test_webhooks_create_test_list_deliveries_and_delete(own: Own) -> None:
     assert one_error_line(missing) == "error: no webhook '#evals' in this project (see `scorekeeper webhooks list`)"
 
 
+def test_schedules_create_list_pause_run_and_delete(own: Own) -> None:
+    cli, project = own.cli, own.project
+    with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
+        client.create_testset(project, "timed", [{"question": "q"}], inputs=["question"])
+        client.create_system_version_by_name(
+            project, "timed bot", "http", {"url": "http://127.0.0.1:9/answer", "response_path": "answer"}, "v1"
+        )
+        client.create_heuristic_metric(project, "said", "contains", {"value": "x"})
+    neither = cli("schedules", "create", "nightly", "--cron", "0 2 * * *", "--testset", "timed", "--metric", "said")
+    assert one_error_line(neither) == (
+        "error: give --system (its production version at each run) or --system-version (pinned), one of them"
+    )
+    bad = cli("schedules", "create", "nightly", "--cron", "0 2 * *", "--testset", "timed", "--system", "timed bot")
+    assert bad.returncode == 2 and "cron must have 5 fields" in one_error_line(bad)
+    made = cli(
+        "schedules", "create", "nightly", "--cron", "0 2 * * *", "--testset", "timed", "--system", "timed bot",
+        "--metric", "said", "--tag", "nightly",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("created schedule 'nightly' (") and "0 2 * * * UTC, next 20" in made.stdout
+    (listed,) = json.loads(cli("schedules", "list", "--json").stdout)
+    assert (listed["cron"], listed["tags"], listed["last_run_id"]) == ("0 2 * * *", ["nightly"], "")
+    paused = cli("schedules", "update", "nightly", "--pause", "--cron", "15 * * * *")
+    assert paused.stdout.startswith("schedule 'nightly': 15 * * * * UTC, next paused 20")
+    ran = cli("schedules", "run", "nightly")
+    assert ran.returncode == 0 and ran.stdout.startswith("run ") and "1 records expected" in ran.stdout
+    run_id = ran.stdout.split()[1]
+    assert json.loads(cli("schedules", "list", "--json").stdout)[0]["last_run_id"] == run_id
+    runs = json.loads(cli("runs", "list", "--source", "schedule", "--json").stdout)
+    assert [(r["id"], r["source"], r["tags"]) for r in runs] == [(run_id, "schedule", ["nightly"])]
+    gone = cli("schedules", "delete", "nightly")
+    assert (gone.returncode, gone.stdout.strip()) == (0, "deleted schedule 'nightly'")
+    missing = cli("schedules", "run", "nightly")
+    assert one_error_line(missing) == "error: no schedule 'nightly' in this project (see `scorekeeper schedules list`)"
+
+
 def test_metrics_and_systems_list(cli: Cli, project: str) -> None:
     metrics = cli("metrics", "list", "--json")
     assert metrics.returncode == 0 and [m["name"] for m in json.loads(metrics.stdout)] == ["exact"]

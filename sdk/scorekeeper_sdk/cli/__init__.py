@@ -17,6 +17,7 @@ from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands o
     reviews,
     run_analysis,
     runs,
+    schedules,
     testset_changes,
     webhooks,
 )
