@@ -32,6 +32,7 @@ from services.console.pages import (
     review,
     run,
     runs,
+    schedules,
     systems,
     testset_changes,
     testset_edits,
@@ -116,6 +117,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *systems.routes(console),
         *playground.routes(console),
         *monitors.routes(console),
+        *schedules.routes(console),
         *keys.routes(console),
         *webhooks.routes(console),
     ]

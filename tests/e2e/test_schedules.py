@@ -2,7 +2,7 @@
 in the database, as the clock would), once per due time — a firing taken over finds its run —,
 runs the system's production version with the source `schedule`; run now; a firing that cannot
 make a run says why and moves on; paused ones do not fire; bad input refused clearly; keys of
-another project or of the read role refused."""
+another project or of the read role refused; the console's page."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from scorekeeper_sdk import (
 from scorekeeper_sdk.models import Schedule
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -195,3 +196,78 @@ async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
             await sk.update_schedule(made.id, paused=False)
         with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
             await sk.delete_schedule(made.id)
+
+
+async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"sched page {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "pages", "write")).secret
+        reader = (await admin.create_api_key(ids.project_id, "reader", "read")).secret
+    base = f"/projects/{ids.project_id}/schedules"
+    async with stack.sdk(key) as sk:
+        system = (await sk.list_systems(ids.project_id))[0].system
+        metrics = {m.id: m.name for m in await sk.list_metrics(ids.project_id)}
+    async with chromium() as browser:
+        context, page = await signed_in(browser, stack.console_url, key)
+        await page.goto(f"/projects/{ids.project_id}/runs")
+        await page.locator("#schedules-link").click()
+        await page.wait_for_url(f"**{base}")
+        assert "No schedules yet" in await page.locator("#schedules-table").inner_text()
+        form = page.locator("#new-schedule-form")
+        await form.locator("input[name=name]").fill("nightly")
+        await form.locator("input[name=cron]").fill("0 2 * *")
+        await form.locator("select[name=testset_id]").select_option(ids.testset_id)
+        await form.locator("select[name=system]").select_option(f"system:{system.id}")
+        await form.locator(f"input[name=metric_id][value='{ids.metric_ids[0]}']").check()
+        await form.locator("input[name=tags]").fill("nightly")
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_load_state()
+        assert "cron must have 5 fields" in await page.locator("#schedule-error").inner_text()
+        assert await form.locator("select[name=system]").input_value() == f"system:{system.id}"
+        await form.locator("input[name=cron]").fill("0 2 * * *")
+        await form.locator("button[type=submit]").click()
+        await page.wait_for_url("**done=*")
+        assert await page.locator("#done").inner_text() == "Created nightly."
+        (made,) = await sk_schedules(stack, key, ids.project_id)
+        assert (made.cron, made.system_id, made.metric_ids, made.tags) == (
+            "0 2 * * *",
+            system.id,
+            [ids.metric_ids[0]],
+            ["nightly"],
+        )
+        row = page.locator(f"tr[data-schedule='{made.id}']")
+        text = await row.inner_text()
+        assert "next " in text and "production version" in text and metrics[ids.metric_ids[0]] in text
+        await screenshot(page, "schedules")
+        # Run now: to the run's page; the list then links the run.
+        await row.locator("button", has_text="Run now").click()
+        await page.wait_for_url(f"**/projects/{ids.project_id}/runs/*")
+        run_id = page.url.rsplit("/", 1)[1]
+        assert "Schedule" in await page.locator("main").inner_text()
+        await page.goto(base)
+        assert run_id[:8] in await row.inner_text()
+        await row.locator("button", has_text="Pause").click()
+        await page.wait_for_url("**done=*")
+        assert await page.locator("#done").inner_text() == "Paused nightly."
+        assert "paused" in await row.inner_text()
+        await context.close()
+        # A read key sees the schedules and nothing that changes them.
+        context, page = await signed_in(browser, stack.console_url, reader)
+        await page.goto(base)
+        assert await page.locator("#new-schedule-form").count() == 0
+        assert await page.locator("#schedules-table button").count() == 0
+        assert "nightly" in await page.locator("#schedules-table").inner_text()
+        await context.close()
+        context, page = await signed_in(browser, stack.console_url, key)
+        await page.goto(base)
+        await page.locator("summary", has_text="Delete").click()
+        await page.locator("button", has_text="Delete nightly").click()
+        await page.wait_for_url("**done=*")
+        assert await page.locator("#done").inner_text() == "Deleted nightly: the runs it made stay."
+        assert await sk_schedules(stack, key, ids.project_id) == []
+        await context.close()
+
+
+async def sk_schedules(stack: Stack, key: str, project_id: str) -> list[Schedule]:
+    async with stack.sdk(key) as sk:
+        return await sk.list_schedules(project_id)
