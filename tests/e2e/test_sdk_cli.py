@@ -517,10 +517,26 @@ def test_schedules_create_list_pause_run_and_delete(own: Own) -> None:
     cli, project = own.cli, own.project
     with Scorekeeper(url=cli.url, query_url=cli.query_url, api_key=cli.key) as client:
         client.create_testset(project, "timed", [{"question": "q"}], inputs=["question"])
-        client.create_system_version_by_name(
-            project, "timed bot", "http", {"url": "http://127.0.0.1:9/answer", "response_path": "answer"}, "v1"
-        )
         client.create_heuristic_metric(project, "said", "contains", {"value": "x"})
+    # A server-side system from the shell: its versions, and which one is in production.
+    config = '{"url": "http://127.0.0.1:9/answer", "response_path": "answer"}'
+    first = cli("systems", "version", "timed bot", "v1", "--kind", "http", "--config", config)
+    assert first.returncode == 0, first.stderr
+    assert re.fullmatch(r"created version 'v1' \(\S+\) of system 'timed bot', http", first.stdout.strip())
+    (cli.home / "v2.json").write_text(config.replace('answer"}', 'text"}'))
+    second = cli("systems", "version", "timed bot", "v2", "--kind", "http", "--config-file", str(cli.home / "v2.json"))
+    assert second.returncode == 0, second.stderr
+    not_json = cli("systems", "version", "timed bot", "v3", "--kind", "http", "--config", "{url")
+    assert one_error_line(not_json).startswith("error: --config is not JSON: ")
+    both = cli("systems", "version", "timed bot", "v3", "--kind", "http")
+    assert (
+        one_error_line(both) == "error: give the version's config as --config JSON or --config-file FILE, one of them"
+    )
+    moved = cli("systems", "production", "timed bot:v2")
+    assert moved.returncode == 0 and moved.stdout.startswith("system 'timed bot': production version 'v2' (")
+    listed = json.loads(cli("systems", "list", "--json").stdout)
+    (bot,) = [s for s in listed if s["system"]["name"] == "timed bot"]
+    assert bot["system"]["production_version_id"] == next(v["id"] for v in bot["versions"] if v["name"] == "v2")
     neither = cli("schedules", "create", "nightly", "--cron", "0 2 * * *", "--testset", "timed", "--metric", "said")
     assert one_error_line(neither) == (
         "error: give --system (its production version at each run) or --system-version (pinned), one of them"

@@ -18,6 +18,7 @@ from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands o
     run_analysis,
     runs,
     schedules,
+    system_versions,
     testset_changes,
     webhooks,
 )
