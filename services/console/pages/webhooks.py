@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+from shared.run_status import SOURCES
 
 STATUSES = {
     "completed": "completed",
@@ -22,7 +23,6 @@ STATUSES = {
     "cancelled": "cancelled",
     "awaiting_human_scoring": "waiting for people's scores",
 }
-SOURCES = ("api", "kickoff", "ci", "schedule", "monitor", "playground")
 # What the new webhook form starts with: finished runs from the API, the console, CI and schedules.
 DEFAULTS = {
     "statuses": ["completed", "failed", "cancelled"],
