@@ -187,6 +187,13 @@ async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
             await sk.create_schedule(*args, **version)
         with pytest.raises(InvalidArgument, match="cron must have 5 fields"):
             await sk.update_schedule(made.id, cron="daily")
+        other_one = await sk.create_schedule(
+            ids.project_id, "t", "0 * * * *", ids.testset_id, ids.metric_ids, **version
+        )
+        with pytest.raises(AlreadyExists, match="the project already has a schedule named 's'"):
+            await sk.update_schedule(other_one.id, name="s")
+        assert [s.name for s in await sk.list_schedules(ids.project_id)] == ["s", "t"]
+        await sk.delete_schedule(other_one.id)
     async with stack.sdk(reader) as sk:
         assert [s.name for s in await sk.list_schedules(ids.project_id)] == ["s"]
         with pytest.raises(PermissionDenied):

@@ -143,6 +143,8 @@ class ScheduleApi:
             following = rules.next_due(cron, await self._schedules.now())
         row = await self._schedules.update(schedule["id"], name, cron, paused, following)
         if row is None:
+            if await self._schedules.get(schedule["id"]) is None:  # deleted meanwhile
+                raise not_found(f"schedule {request.schedule_id} does not exist")
             raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {name!r}")
         return schedule_pb(row)
 
