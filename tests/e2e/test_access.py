@@ -14,8 +14,6 @@ import grpc
 import httpx
 import pytest
 from scorekeeper.v1 import monitors_pb2 as mpb
-from scorekeeper.v1 import schedules_pb2 as spb
-from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk import Client, InvalidArgument
 from scorekeeper_sdk.client import cpb, ppb
@@ -24,7 +22,7 @@ from shared.auth.access import Role
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from shared.edge.rules import http_rules
-from tests.support.rpcs import RPCS, Rpc, unknown_ids
+from tests.support.rpcs import RPCS, Rpc, unknown_ids, webhook_and_schedule
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -71,22 +69,7 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
         ),
         metadata=(("authorization", f"Bearer {stack.admin_key}"),),
     )
-    webhook = await admin.webhooks.CreateWebhook(
-        wpb.CreateWebhookRequest(project_id=demo.project_id, name="told", url="http://127.0.0.1:9/hook"),
-        metadata=(("authorization", f"Bearer {stack.admin_key}"),),
-    )
-    schedule = await admin.schedules.CreateSchedule(
-        spb.CreateScheduleRequest(
-            project_id=demo.project_id,
-            name="hourly",
-            cron="0 * * * *",
-            testset_id=demo.testset_id,
-            system_version_id=demo.system_version_id,
-            metric_ids=demo.metric_ids[:1],
-            paused=True,
-        ),
-        metadata=(("authorization", f"Bearer {stack.admin_key}"),),
-    )
+    webhook_id, schedule_id = await webhook_and_schedule(admin, demo, stack.admin_key)
     return Project(
         ids={
             "project": demo.project_id,
@@ -101,8 +84,8 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             "testcase": testcases[0].id,
             "try": tried.id,
             "monitor": monitor.id,
-            "webhook": webhook.webhook.id,
-            "schedule": schedule.id,
+            "webhook": webhook_id,
+            "schedule": schedule_id,
         },
         keys=keys,
     )

@@ -19,8 +19,6 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 from scorekeeper.v1 import monitors_pb2 as mpb
-from scorekeeper.v1 import schedules_pb2 as spb
-from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk.client import cpb, ppb
 from scorekeeper_sdk.exact_json import struct
@@ -30,7 +28,7 @@ from shared.edge.rules import http_rules
 from shared.embedded import ensure_database
 from shared.embedded_kafka import fast_join_env
 from tests.support.postgres import OwnPostgres, own_postgres
-from tests.support.rpcs import RPCS, Rpc
+from tests.support.rpcs import RPCS, Rpc, webhook_and_schedule
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -74,21 +72,7 @@ async def ids(stack: Stack) -> dict[str, str]:
             ),
             metadata=(("authorization", f"Bearer {stack.admin_key}"),),
         )
-        webhook = await admin.webhooks.CreateWebhook(
-            wpb.CreateWebhookRequest(project_id=demo.project_id, name="fuzzed", url="http://127.0.0.1:9/hook"),
-            metadata=(("authorization", f"Bearer {stack.admin_key}"),),
-        )
-        schedule = await admin.schedules.CreateSchedule(
-            spb.CreateScheduleRequest(
-                project_id=demo.project_id,
-                name="fuzzed",
-                cron="0 3 * * *",
-                testset_id=demo.testset_id,
-                system_version_id=demo.system_version_id,
-                metric_ids=demo.metric_ids[:1],
-            ),
-            metadata=(("authorization", f"Bearer {stack.admin_key}"),),
-        )
+        webhook_id, schedule_id = await webhook_and_schedule(admin, demo, stack.admin_key)
         return {
             "project_id": demo.project_id,
             "testset_id": demo.testset_id,
@@ -101,8 +85,8 @@ async def ids(stack: Stack) -> dict[str, str]:
             "key_id": victim.key.id,
             "try_id": tried.id,
             "monitor_id": monitor.id,
-            "webhook_id": webhook.webhook.id,
-            "schedule_id": schedule.id,
+            "webhook_id": webhook_id,
+            "schedule_id": schedule_id,
             "key": key.secret,
         }
 

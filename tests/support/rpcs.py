@@ -25,8 +25,10 @@ from scorekeeper.v1 import (
     webhooks_pb2,
 )
 
+from scorekeeper_sdk import Client
 from shared.auth.access import Role, required_role
 from shared.auth.scope import SCOPED_FIELDS
+from shared.devstack.scenario import DemoIds
 
 SERVICES = [
     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
@@ -119,3 +121,26 @@ RPCS = list(all_rpcs())
 def unknown_ids() -> dict[str, str]:
     """An id for every entity kind that names nothing."""
     return {entity: str(uuid.uuid4()) for entity in set(SCOPED_FIELDS.values())}
+
+
+async def webhook_and_schedule(admin: Client, demo: DemoIds, admin_key: str) -> tuple[str, str]:
+    """The ids of a webhook and a (paused) schedule made in the demo project, for the sweeps over
+    every RPC that name them."""
+    metadata = (("authorization", f"Bearer {admin_key}"),)
+    webhook = await admin.webhooks.CreateWebhook(
+        webhooks_pb2.CreateWebhookRequest(project_id=demo.project_id, name="told", url="http://127.0.0.1:9/hook"),
+        metadata=metadata,
+    )
+    schedule = await admin.schedules.CreateSchedule(
+        schedules_pb2.CreateScheduleRequest(
+            project_id=demo.project_id,
+            name="hourly",
+            cron="0 * * * *",
+            testset_id=demo.testset_id,
+            system_version_id=demo.system_version_id,
+            metric_ids=demo.metric_ids[:1],
+            paused=True,
+        ),
+        metadata=metadata,
+    )
+    return webhook.webhook.id, schedule.id

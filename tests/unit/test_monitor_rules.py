@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.run_orchestrator.monitors import rules
-from services.run_orchestrator.monitors.rules import MetricResult, MonitorDefinition, Threshold, WindowShape
+from services.run_orchestrator.monitors.rules import MonitorDefinition, Threshold, WindowShape
+from services.run_orchestrator.runs.results import MetricResult
 
 
 def independent_sample(call_id: uuid.UUID, rate: float) -> bool:

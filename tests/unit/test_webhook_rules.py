@@ -65,9 +65,9 @@ def test_the_document_tells_the_run_and_each_metric() -> None:
         "notes": "",
     }
     metrics = [
-        rules.MetricSummary(uuid.uuid4(), "correct", "boolean", None, 8, 6, 6.0),
-        rules.MetricSummary(uuid.uuid4(), "similar", "float", 0.5, 4, 3, 2.5),
-        rules.MetricSummary(uuid.uuid4(), "polite", "int", None, 0, 0, 0.0),
+        rules.MetricSummary(uuid.uuid4(), "correct", "boolean", 8, 6, 6.0),
+        rules.MetricSummary(uuid.uuid4(), "similar", "float", 4, 3, 2.5, threshold=0.5),
+        rules.MetricSummary(uuid.uuid4(), "polite", "int", 0, 0, 0.0),
     ]
     doc = rules.run_document(run, metrics, "completed", (8, 1), "http://console")
     assert doc["text"] == (
@@ -86,15 +86,15 @@ def test_the_document_tells_the_run_and_each_metric() -> None:
 def test_changes_are_told_against_the_run_compared_with() -> None:
     correct, similar, same = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     now = [
-        rules.MetricSummary(correct, "correct", "boolean", None, 8, 6, 6.0),
-        rules.MetricSummary(similar, "similar", "float", None, 4, 0, 2.5),
-        rules.MetricSummary(same, "same", "int", None, 2, 0, 6.0),
-        rules.MetricSummary(uuid.uuid4(), "new", "boolean", None, 2, 2, 2.0),
+        rules.MetricSummary(correct, "correct", "boolean", 8, 6, 6.0),
+        rules.MetricSummary(similar, "similar", "float", 4, 0, 2.5),
+        rules.MetricSummary(same, "same", "int", 2, 0, 6.0),
+        rules.MetricSummary(uuid.uuid4(), "new", "boolean", 2, 2, 2.0),
     ]
     before = [
-        rules.MetricSummary(correct, "correct", "boolean", None, 8, 7, 7.0),
-        rules.MetricSummary(similar, "similar", "float", None, 4, 0, 2.0),
-        rules.MetricSummary(same, "same", "int", None, 4, 0, 12.0),
+        rules.MetricSummary(correct, "correct", "boolean", 8, 7, 7.0),
+        rules.MetricSummary(similar, "similar", "float", 4, 0, 2.0),
+        rules.MetricSummary(same, "same", "int", 4, 0, 12.0),
     ]
     metrics = rules.compared(now, before)
     assert [m.as_text() for m in metrics] == [

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.run_orchestrator.runs.results import MetricResult
 from shared.outbound.urls import check_webhook_url
 
 MAX_CALLS_PER_REQUEST = 1000
@@ -168,25 +169,6 @@ def next_start(shape: WindowShape, started_at: datetime, now: datetime, full: bo
 
 
 # -- alerts -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    """A metric of a finished window run: what its alert compares."""
-
-    metric_id: uuid.UUID
-    name: str
-    output_type: str
-    scored: int
-    passed: int
-    total: float
-
-    @property
-    def value(self) -> float | None:
-        """Pass rate of a boolean metric, mean of another; None when nothing was scored."""
-        if self.scored == 0:
-            return None
-        return self.passed / self.scored if self.output_type == "boolean" else self.total / self.scored
 
 
 def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import asyncpg
 
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.results import MetricResult, metric_results
 from shared.db.pool import Connection
 from shared.ids import counter_shard, record_id
 from shared.run_status import TERMINAL, RunSource, RunStatus
@@ -188,20 +189,8 @@ class WindowRepository:
             limit,
         )
 
-    async def metric_results(self, run_id: uuid.UUID, version_ids: list[uuid.UUID]) -> list[rules.MetricResult]:
-        rows = await self._pool.fetch(
-            "SELECT v.metric_id, m.name, v.output_type, coalesce(sum(a.scored), 0)::int AS scored,"
-            " coalesce(sum(a.passed), 0)::int AS passed, coalesce(sum(a.sum), 0) AS total"
-            " FROM metric_versions v JOIN metrics m ON m.id = v.metric_id"
-            " LEFT JOIN run_metric_aggregates a ON a.run_id = $1 AND a.metric_version_id = v.id"
-            " WHERE v.id = ANY($2::uuid[]) GROUP BY v.metric_id, m.name, v.output_type",
-            run_id,
-            version_ids,
-        )
-        return [
-            rules.MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"])
-            for r in rows
-        ]
+    async def metric_results(self, run_id: uuid.UUID, version_ids: list[uuid.UUID]) -> list[MetricResult]:
+        return await metric_results(self._pool, run_id, version_ids)
 
     async def decide_alert(self, window_id: uuid.UUID, state: str, alert: dict[str, Any] | None) -> bool:
         """Settle a waiting alert once (a replica deciding it again changes nothing)."""

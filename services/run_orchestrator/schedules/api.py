@@ -118,14 +118,7 @@ class ScheduleApi:
                 raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
             return version_id, None
         system_id = parse_uuid(request.system_id, "system_id")
-        system = await self._catalog.get_system(system_id)
-        if system is None or system["project_id"] != pid:
-            raise not_found(f"system {request.system_id} does not exist in project {pid}")
-        if system["production_version_id"] is None:
-            raise ApiError(
-                Code.FAILED_PRECONDITION,
-                f"system {system['name']!r} has no production version: set one, or schedule a system version",
-            )
+        await self._firing.production_version(pid, system_id)
         return None, system_id
 
     async def list_schedules(self, request: pb.ListSchedulesRequest) -> pb.ListSchedulesResponse:

@@ -40,19 +40,25 @@ class Firing:
         self._kickoff = kickoff
         self._tick_s = tick_s
 
+    async def production_version(self, project_id: uuid.UUID, system_id: uuid.UUID) -> uuid.UUID:
+        """The system's production version (NOT_FOUND for a system not of the project,
+        FAILED_PRECONDITION for one without a production version)."""
+        system = await self._catalog.get_system(system_id)
+        if system is None or system["project_id"] != project_id:
+            raise not_found(f"system {system_id} does not exist in project {project_id}")
+        version_id: uuid.UUID | None = system["production_version_id"]
+        if version_id is None:
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"system {system['name']!r} has no production version: set one, or schedule a system version",
+            )
+        return version_id
+
     async def kick(self, schedule: asyncpg.Record, run_id: uuid.UUID | None = None) -> asyncpg.Record:
         """The schedule's run, kicked off (ApiError saying why when none can be)."""
         version_id = schedule["system_version_id"]
         if version_id is None:
-            system = await self._catalog.get_system(schedule["system_id"])
-            if system is None:
-                raise not_found(f"system {schedule['system_id']} does not exist")
-            version_id = system["production_version_id"]
-            if version_id is None:
-                raise ApiError(
-                    Code.FAILED_PRECONDITION,
-                    f"system {system['name']!r} has no production version: set one, or schedule a system version",
-                )
+            version_id = await self.production_version(schedule["project_id"], schedule["system_id"])
         return await self._kickoff(
             KickoffRequest(
                 project_id=schedule["project_id"],

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.run_orchestrator.runs.results import metric_results
 from services.run_orchestrator.webhooks import rules
 from shared.db.pool import Connection
 from shared.json_limits import json_text
@@ -187,22 +188,8 @@ class RunWebhooks:
 
     @staticmethod
     async def _metrics(conn: Connection, run: Any) -> list[rules.MetricSummary]:
-        rows = await conn.fetch(
-            "SELECT v.metric_id, m.name, v.output_type, v.passing_threshold, coalesce(sum(a.scored), 0)::int AS scored,"
-            " coalesce(sum(a.passed), 0)::int AS passed, coalesce(sum(a.sum), 0)::float8 AS total"
-            " FROM unnest($2::uuid[]) WITH ORDINALITY AS o(id, n) JOIN metric_versions v ON v.id = o.id"
-            " JOIN metrics m ON m.id = v.metric_id"
-            " LEFT JOIN run_metric_aggregates a ON a.run_id = $1 AND a.metric_version_id = v.id"
-            " GROUP BY o.n, v.metric_id, m.name, v.output_type, v.passing_threshold ORDER BY o.n",
-            run["id"],
-            [*run["metric_version_ids"], *run["human_metric_version_ids"]],
-        )
-        return [
-            rules.MetricSummary(
-                *(r[c] for c in ("metric_id", "name", "output_type", "passing_threshold", "scored", "passed", "total"))
-            )
-            for r in rows
-        ]
+        versions = [*run["metric_version_ids"], *run["human_metric_version_ids"]]
+        return [rules.MetricSummary(**vars(r)) for r in await metric_results(conn, run["id"], versions)]
 
     @staticmethod
     async def _counts(conn: Connection, run_id: uuid.UUID) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.run_orchestrator.catalog.rules import require_name
+from services.run_orchestrator.runs.results import MetricResult
 from services.run_orchestrator.runs.rules import MAX_RUN_TAGS, check_tags
 from shared.edge.convert import timestamp
 from shared.outbound.urls import check_webhook_url
@@ -64,24 +65,11 @@ def tells(webhook: dict[str, Any] | Any, status: str, source: str, tags: list[st
 
 
 @dataclass(frozen=True)
-class MetricSummary:
-    """A metric of a run as the document tells it: its pass rate (boolean) or mean."""
+class MetricSummary(MetricResult):
+    """A metric of a run as the document tells it: its result, and its value in the run compared
+    with (see ``compared``)."""
 
-    metric_id: uuid.UUID
-    name: str
-    output_type: str
-    threshold: float | None
-    scored: int
-    passed: int
-    total: float
-    # The same metric's value in the run compared with (see ``compared``).
     previous: float | None = None
-
-    @property
-    def value(self) -> float | None:
-        if self.scored == 0:
-            return None
-        return self.passed / self.scored if self.output_type == "boolean" else self.total / self.scored
 
     @property
     def change(self) -> float | None:

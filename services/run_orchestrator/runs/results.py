@@ -1,0 +1,52 @@
+"""A run's result per metric, as monitor alerts and run webhooks tell it: its pass rate (a boolean
+metric) or its mean (another), read from the run's metric aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.db.pool import Connection
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    metric_id: uuid.UUID
+    name: str
+    output_type: str
+    scored: int
+    passed: int
+    total: float
+    # The metric version's passing threshold (None: none).
+    threshold: float | None = None
+
+    @property
+    def value(self) -> float | None:
+        """Pass rate of a boolean metric, mean of another; None when nothing was scored."""
+        if self.scored == 0:
+            return None
+        return self.passed / self.scored if self.output_type == "boolean" else self.total / self.scored
+
+
+async def metric_results(
+    db: Connection | asyncpg.Pool, run_id: uuid.UUID, version_ids: list[uuid.UUID]
+) -> list[MetricResult]:
+    """The run's result for the metric of each of ``version_ids``, in that order (its shards summed)."""
+    rows = await db.fetch(
+        "SELECT v.metric_id, m.name, v.output_type, v.passing_threshold, coalesce(sum(a.scored), 0)::int AS scored,"
+        " coalesce(sum(a.passed), 0)::int AS passed, coalesce(sum(a.sum), 0)::float8 AS total"
+        " FROM unnest($2::uuid[]) WITH ORDINALITY AS o(id, n) JOIN metric_versions v ON v.id = o.id"
+        " JOIN metrics m ON m.id = v.metric_id"
+        " LEFT JOIN run_metric_aggregates a ON a.run_id = $1 AND a.metric_version_id = v.id"
+        " GROUP BY o.n, v.metric_id, m.name, v.output_type, v.passing_threshold ORDER BY o.n",
+        run_id,
+        version_ids,
+    )
+    return [
+        MetricResult(
+            r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"], r["passing_threshold"]
+        )
+        for r in rows
+    ]
