@@ -70,10 +70,13 @@ def next_step(kind: str, outcome: Outcome, attempts: int, settings: DeliverySett
 
 
 async def deliver_forever(what: str, tick: Callable[[], Awaitable[int]], settings: DeliverySettings) -> None:
-    """Call ``tick`` (deliver what is due) every ``poll_s``, a failed tick logged and tried again."""
+    """Call ``tick`` (deliver what is due; how many it delivered) again at once after it delivered
+    some, else after ``poll_s``; a failed tick is logged and tried again."""
     while True:
+        delivered = 0
         try:
-            await tick()
+            delivered = await tick()
         except Exception:
             log.warning("%s: the delivery tick failed; trying again", what, exc_info=True)
-        await asyncio.sleep(settings.poll_s)
+        if not delivered:
+            await asyncio.sleep(settings.poll_s)
