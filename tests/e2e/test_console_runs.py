@@ -482,16 +482,11 @@ async def test_ticked_runs_are_archived_together_and_one_still_running_is_refuse
         waiting = await sdk.create_run(ids.project_id, ids.testset_id, uploader.id, ids.metric_ids[:1])
     runs_url = f"/projects/{world.a.project_id}/runs"
     await page.goto(runs_url)
-    assert await page.locator(f"tr[data-run='{waiting.id}'] input[type=checkbox]").count() == 0  # still executing
     for run in junk:
         await page.check(f"tr[data-run='{run.id}'] input[type=checkbox]")
-    # A run ticked elsewhere (say, in another tab) that has not finished is refused, not archived.
-    await page.evaluate(
-        "id => document.querySelector('#bulk-archive').insertAdjacentHTML("
-        "'beforeend', `<input type=hidden name=run value=${id}>`)",
-        waiting.id,
-    )
-    await page.click("#bulk-archive button[type=submit]")
+    # A run not finished can be ticked (to compare it) but archiving it is refused.
+    await page.check(f"tr[data-run='{waiting.id}'] input[type=checkbox]")
+    await page.click("#archive-ticked")
     await page.locator("#bulk-archived").wait_for()
     assert await page.locator("#bulk-archived").inner_text() == "Archived 2 runs: they are in Archived runs."
     assert await page.locator(".flash.error").inner_text() == (
@@ -503,7 +498,7 @@ async def test_ticked_runs_are_archived_together_and_one_still_running_is_refuse
     archived = await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
     assert set(archived) >= {r.id for r in junk}
     await page.check(f"tr[data-run='{junk[0].id}'] input[type=checkbox]")
-    await page.click("#bulk-archive button[type=submit]")
+    await page.click("#archive-ticked")
     await page.locator("#bulk-archived").wait_for()
     assert await page.locator("#bulk-archived").inner_text() == "Unarchived 1 run."
     assert junk[0].id not in await page.locator("#runs-table tbody tr").evaluate_all(
@@ -575,3 +570,40 @@ async def test_run_tags_filter_the_list_and_are_edited_on_the_run_page(
     await page.locator("#tags-form .flash.ok").wait_for()
     async with stack.sdk(world.a.key) as sdk:
         assert (await sdk.get_run(run.id)).tags == ["nightly-ui", "release"]
+
+
+async def test_ticked_runs_are_compared_two_as_a_and_b_more_side_by_side(
+    browser: Browser, stack: Stack, world: ConsoleWorld
+) -> None:
+    ids = world.a.ids
+    async with stack.client() as admin:
+        third = await admin.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1])
+        await admin.wait_for_run(third.id, timeout_s=60)
+        reader = (await admin.create_api_key(ids.project_id, "compare ticks", "read")).secret
+    context, page = await signed_in(browser, stack.console_url, reader)
+    try:
+        runs_url = f"/projects/{world.a.project_id}/runs"
+        await page.goto(runs_url)
+        assert await page.locator("#archive-ticked").count() == 0  # a read key compares, it does not archive
+        older, newer = world.a.runs
+        await page.check(f"tr[data-run='{newer}'] input[type=checkbox]")
+        await page.click("#compare-ticked")
+        await page.wait_for_url(f"**{runs_url}?refused=*")
+        assert await page.locator(".flash.error").inner_text() == (
+            "Tick two runs or more, of one testset, to compare them."
+        )
+        for run_id in (older, newer):
+            await page.check(f"tr[data-run='{run_id}'] input[type=checkbox]")
+        await page.click("#compare-ticked")
+        await page.wait_for_url(f"**/compare?baseline={older}&run={newer}")
+        await page.locator("#compare-table").wait_for()
+        await page.goto(runs_url)
+        for run_id in (older, newer, third.id):
+            await page.check(f"tr[data-run='{run_id}'] input[type=checkbox]")
+        await page.click("#compare-ticked")
+        await page.locator("#matrix-table").wait_for()
+        headers = await page.locator("#matrix-table th.matrix-run").evaluate_all("hs => hs.map(h => h.dataset.run)")
+        assert headers == [older, newer, third.id]  # oldest first, left to right
+        await screenshot(page, "runs-ticked-side-by-side")
+    finally:
+        await context.close()

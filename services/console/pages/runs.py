@@ -18,12 +18,13 @@ from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
 from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
 from shared.run_status import ALL as RUN_STATUSES
-from shared.run_status import ARCHIVABLE, SOURCES
+from shared.run_status import SOURCES
 
 # Charts shown when the visitor has picked none: the metrics of the newest run, at most this many.
 DEFAULT_CHARTS = 4
 # Runs archived or unarchived at once from the list (a page holds fewer).
 BULK_RUNS = 200
+COMPARE_TWO = "Tick two runs or more, of one testset, to compare them."
 
 
 def routes(console: Console) -> list[Route]:
@@ -98,7 +99,6 @@ def routes(console: Console) -> list[Route]:
                 **data,
                 "runs": page.runs,
                 "archived": archived,
-                "archivable": ARCHIVABLE,
                 "archived_now": params.get("archived_now", ""),
                 "unarchived_now": params.get("unarchived_now", ""),
                 "refused": params.getlist("refused")[:BULK_RUNS],
@@ -140,7 +140,21 @@ def routes(console: Console) -> list[Route]:
         )
         return redirect(f"/projects/{project_id}/runs?{outcome}")
 
+    async def compare_chosen(request: Request) -> Response:
+        """The runs ticked in the list compared: two on the A/B page (the older, listed lower, as
+        the baseline), more side by side; the compare pages refuse runs of different testsets."""
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        chosen = list(dict.fromkeys(str(v) for v in form.getlist("run")))[:BULK_RUNS]
+        back = [("archived", "1")] if form.get("action") == "unarchive" else []
+        if len(chosen) < 2:
+            return redirect(f"/projects/{project_id}/runs?{urlencode([*back, ('refused', COMPARE_TWO)])}")
+        if len(chosen) == 2:
+            return redirect(f"/projects/{project_id}/compare?{urlencode({'baseline': chosen[1], 'run': chosen[0]})}")
+        return redirect(f"/projects/{project_id}/compare/matrix?{urlencode([('run', r) for r in chosen])}")
+
     return [
         Route("/projects/{project_id}/runs", runs_page),
+        Route("/projects/{project_id}/runs/compare", compare_chosen, methods=["POST"]),
         Route("/projects/{project_id}/runs/archive", archive_chosen, methods=["POST"]),
     ]
