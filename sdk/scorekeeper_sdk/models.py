@@ -45,9 +45,10 @@ class NewApiKey:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A run kicked off each time ``cron`` (UTC) comes due: of ``system_version_id``, or of the
-    production version of ``system_id`` at that time. ``last_error`` says why the last firing made
-    no run; ``next_run_at`` is "" while it is paused."""
+    """A run kicked off each time ``cron`` comes due in ``timezone`` (IANA): of
+    ``system_version_id``, or of the production version of ``system_id`` at that time.
+    ``last_error`` says why the last firing made no run; ``next_run_at`` (UTC) is "" while it is
+    paused."""
 
     id: str
     project_id: str
@@ -66,6 +67,7 @@ class Schedule:
     last_run_id: str = ""
     last_error: str = ""
     created_at: str = ""
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
@@ -98,15 +99,16 @@ def until_reviewers(run: Any) -> float | None:
     return None
 
 
-def when(iso: str) -> str:
-    """'2025-03-01 14:05' in UTC (the title attribute keeps the exact time)."""
+def when(iso: str, zone: str = "UTC") -> str:
+    """'2025-03-01 14:05' in UTC, or in the IANA time zone given (the title attribute keeps the
+    exact time)."""
     if not iso:
         return "—"
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
         return iso
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(ZoneInfo(zone) if zone != "UTC" else UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def when_exact(iso: str) -> str:

@@ -138,12 +138,20 @@ async def test_a_schedule_fires_once_per_due_time_with_the_production_version(st
         assert datetime.fromisoformat(resumed.next_run_at) > datetime.now(UTC)
         assert len(await _runs(sk, ids.project_id)) == 2
 
+        # In a time zone: 02:00 in Kolkata (+05:30, no summer time) is 20:30 UTC the day before.
+        zoned = await sk.update_schedule(made.id, cron="0 2 * * *", timezone="Asia/Kolkata")
+        assert (zoned.cron, zoned.timezone) == ("0 2 * * *", "Asia/Kolkata")
+        due = datetime.fromisoformat(zoned.next_run_at)
+        assert (due.hour, due.minute) == (20, 30) and timedelta(0) < due - datetime.now(UTC) <= timedelta(days=1)
+        zoned_run = await sk.run_schedule_now(made.id)
+        assert zoned_run.notes == "Scheduled run 'half past' (0 2 * * * Asia/Kolkata)"
+
         assert (await sk.delete_schedule(made.id)).name == "half past"
         assert await sk.list_schedules(ids.project_id) == []
         with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
             await sk.run_schedule_now(made.id)
         # Its runs stay.
-        assert len(await _runs(sk, ids.project_id)) == 2
+        assert len(await _runs(sk, ids.project_id)) == 3
 
 
 async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
@@ -158,12 +166,14 @@ async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
         args = (ids.project_id, "s", "0 * * * *", ids.testset_id, ids.metric_ids)
         version: dict[str, Any] = {"system_version_id": ids.system_version_id}
         for cron, message in [
-            ("0 2 * *", "cron must have 5 fields (minute hour day-of-month month day-of-week, UTC), got 4: '0 2 * *'"),
+            ("0 2 * *", "cron must have 5 fields (minute hour day-of-month month day-of-week), got 4: '0 2 * *'"),
             ("0 2 * * * *", "cron must have 5 fields"),
             ("61 * * * *", "cron '61 * * * *' is not a cron expression"),
         ]:
             with pytest.raises(InvalidArgument, match=re.escape(message)):
                 await sk.create_schedule(ids.project_id, "s", cron, ids.testset_id, ids.metric_ids, **version)
+        with pytest.raises(InvalidArgument, match="timezone 'Mars/Olympus' is not an IANA time zone"):
+            await sk.create_schedule(*args, **version, timezone="Mars/Olympus")
         with pytest.raises(InvalidArgument, match="name exactly one of system_version_id"):
             await sk.create_schedule(*args)
         system = (await sk.list_systems(ids.project_id))[0].system
@@ -187,6 +197,8 @@ async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
             await sk.create_schedule(*args, **version)
         with pytest.raises(InvalidArgument, match="cron must have 5 fields"):
             await sk.update_schedule(made.id, cron="daily")
+        with pytest.raises(InvalidArgument, match=re.escape("timezone '../../etc/localtime' is not")):
+            await sk.update_schedule(made.id, timezone="../../etc/localtime")
         other_one = await sk.create_schedule(
             ids.project_id, "t", "0 * * * *", ids.testset_id, ids.metric_ids, **version
         )
@@ -232,17 +244,22 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         assert "cron must have 5 fields" in await page.locator("#schedule-error").inner_text()
         assert await form.locator("select[name=system]").input_value() == f"system:{system.id}"
         await form.locator("input[name=cron]").fill("0 2 * * *")
+        await form.locator("input[name=timezone]").fill("Europe/Berlin")
         await form.locator("button[type=submit]").click()
         await page.wait_for_url("**done=*")
         assert await page.locator("#done").inner_text() == "Created nightly."
         (made,) = await sk_schedules(stack, key, ids.project_id)
-        assert (made.cron, made.system_id, made.metric_ids, made.tags) == (
+        assert (made.cron, made.timezone, made.system_id, made.metric_ids, made.tags) == (
             "0 2 * * *",
+            "Europe/Berlin",
             system.id,
             [ids.metric_ids[0]],
             ["nightly"],
         )
         row = page.locator(f"tr[data-schedule='{made.id}']")
+        assert await row.locator(".timezone").inner_text() == "Europe/Berlin"
+        due = datetime.fromisoformat(made.next_run_at)  # 02:00 in Berlin: 01:00 UTC in winter, 00:00 in summer
+        assert await row.locator(".next-due").inner_text() == f"next {due:%Y-%m-%d} 02:00 ({due:%Y-%m-%d %H}:00 UTC)"
         text = await row.inner_text()
         assert "next " in text and "production version" in text and metrics[ids.metric_ids[0]] in text
         await screenshot(page, "schedules")

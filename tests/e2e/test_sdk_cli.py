@@ -553,6 +553,13 @@ def test_schedules_create_list_pause_run_and_delete(own: Own) -> None:
     assert (listed["cron"], listed["tags"], listed["last_run_id"]) == ("0 2 * * *", ["nightly"], "")
     paused = cli("schedules", "update", "nightly", "--pause", "--cron", "15 * * * *")
     assert paused.stdout.startswith("schedule 'nightly': 15 * * * * UTC, next paused 20")
+    zoned = cli("schedules", "update", "nightly", "--timezone", "Asia/Kolkata", "--resume")
+    assert re.fullmatch(
+        r"schedule 'nightly': 15 \* \* \* \* Asia/Kolkata, next 20\d\d-\d\d-\d\d \d\d:15 Asia/Kolkata",
+        zoned.stdout.strip(),
+    ), zoned.stdout
+    no_zone = cli("schedules", "update", "nightly", "--timezone", "Berlin")
+    assert no_zone.returncode == 2 and "timezone 'Berlin' is not an IANA time zone" in one_error_line(no_zone)
     ran = cli("schedules", "run", "nightly")
     assert ran.returncode == 0 and ran.stdout.startswith("run ") and "1 records expected" in ran.stdout
     run_id = ran.stdout.split()[1]

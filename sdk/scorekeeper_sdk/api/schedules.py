@@ -1,5 +1,5 @@
 """Scheduled runs (ScheduleService): a run of a testset, a system and metrics kicked off each time
-a cron expression (UTC) comes due."""
+a cron expression comes due, read in the schedule's time zone."""
 
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ class ScheduleOperations(ReadOperations):
         trials: int = 1,
         tags: Sequence[str] = (),
         paused: bool = False,
+        timezone: str = "UTC",
     ) -> Schedule:
-        """Kick off a run of ``testset_id`` each time ``cron`` (five fields, UTC: "0 2 * * *") comes
-        due, with the source ``schedule``: of ``system_version_id``, or of the production version
-        of ``system_id`` at that time (give one of the two), scored with the latest version of each
+        """Kick off a run of ``testset_id`` each time ``cron`` (five fields: "0 2 * * *") comes due
+        in ``timezone`` (an IANA name: "Europe/Berlin" keeps 02:00 at 02:00 through summer time),
+        with the source ``schedule``: of ``system_version_id``, or of the production version of
+        ``system_id`` at that time (give one of the two), scored with the latest version of each
         metric (and of the group's); ``tags`` label its runs."""
         request = spb.CreateScheduleRequest(
             project_id=project_id,
@@ -48,6 +50,7 @@ class ScheduleOperations(ReadOperations):
             trials=trials,
             tags=list(tags),
             paused=paused,
+            timezone=timezone,
         )
         return from_proto(Schedule, await self._unary(SCHEDULES, "CreateSchedule", request, spb.Schedule, creates=True))
 
@@ -58,11 +61,18 @@ class ScheduleOperations(ReadOperations):
         return [from_proto(Schedule, s) for s in response.schedules]
 
     async def update_schedule(
-        self, schedule_id: str, *, name: str | None = None, cron: str | None = None, paused: bool | None = None
+        self,
+        schedule_id: str,
+        *,
+        name: str | None = None,
+        cron: str | None = None,
+        paused: bool | None = None,
+        timezone: str | None = None,
     ) -> Schedule:
-        """Rename it, change when it fires, pause or resume it (None: unchanged)."""
+        """Rename it, change when it fires (its cron, its time zone), pause or resume it (None:
+        unchanged)."""
         request = spb.UpdateScheduleRequest(schedule_id=schedule_id)
-        for field, value in (("name", name), ("cron", cron), ("paused", paused)):
+        for field, value in (("name", name), ("cron", cron), ("paused", paused), ("timezone", timezone)):
             if value is not None:
                 setattr(request, field, value)
         return from_proto(Schedule, await self._unary(SCHEDULES, "UpdateSchedule", request, spb.Schedule))

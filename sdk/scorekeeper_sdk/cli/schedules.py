@@ -1,9 +1,11 @@
-"""`scorekeeper schedules …`: runs kicked off on a cron schedule (UTC) — list, create, pause,
-resume, change, run now, delete (the write role)."""
+"""`scorekeeper schedules …`: runs kicked off on a cron schedule in a time zone — list, create,
+pause, resume, change, run now, delete (the write role)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.table import Table
@@ -13,7 +15,8 @@ from scorekeeper_sdk.cli.context import CliError, State, is_id
 from scorekeeper_sdk.models import Schedule
 
 schedules = typer.Typer(
-    help="Scheduled runs: a run kicked off each time a cron expression (UTC) comes due.", no_args_is_help=True
+    help="Scheduled runs: a run kicked off each time a cron expression comes due (in a time zone, UTC by default).",
+    no_args_is_help=True,
 )
 app.add_typer(schedules, name="schedules")
 
@@ -35,7 +38,18 @@ def _system_id(st: State, name_or_id: str) -> str:
 
 
 def _next(s: Schedule) -> str:
-    return f"paused {s.paused_at[:10]}" if s.paused_at else s.next_run_at[:16].replace("T", " ")
+    """When it fires next, on its own time zone's clock."""
+    if s.paused_at:
+        return f"paused {s.paused_at[:10]}"
+    due = datetime.fromisoformat(s.next_run_at)
+    try:
+        return f"{due.astimezone(ZoneInfo(s.timezone)):%Y-%m-%d %H:%M} {s.timezone}"
+    except ZoneInfoNotFoundError:  # this machine has no time zone data: UTC, as the server sent it
+        return f"{due:%Y-%m-%d %H:%M} UTC"
+
+
+def _when(s: Schedule) -> str:
+    return f"{s.cron} {s.timezone}"
 
 
 @schedules.command("list")
@@ -45,9 +59,9 @@ def schedules_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
     found = st.client.list_schedules(st.project_id())
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("name", "cron (UTC)", "next", "last run", "last error", "id")
+    table = Table("name", "cron", "next", "last run", "last error", "id")
     for s in found:
-        table.add_row(s.name, s.cron, _next(s), s.last_run_id[:8], s.last_error[:80], s.id)
+        table.add_row(s.name, _when(s), _next(s), s.last_run_id[:8], s.last_error[:80], s.id)
     st.out.print(table)
     return None
 
@@ -56,7 +70,7 @@ def schedules_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
 def schedules_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Unique in the project: 'nightly'.")],
-    cron: Annotated[str, typer.Option(help="Five fields, UTC: '0 2 * * *' is every day at 02:00.")],
+    cron: Annotated[str, typer.Option(help="Five fields: '0 2 * * *' is every day at 02:00 (in --timezone).")],
     testset: Annotated[str, typer.Option(help="Testset id or name (its latest version is run).")],
     system: Annotated[str | None, typer.Option(help="System id or name: its production version at each run.")] = None,
     system_version: Annotated[
@@ -67,6 +81,7 @@ def schedules_create(
     trials: Annotated[int, typer.Option(min=1, help="Executions per testcase.")] = 1,
     tag: Annotated[list[str] | None, typer.Option(help="A tag of its runs; repeat for several.")] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Made paused (resume it later).")] = False,
+    timezone: Annotated[str, typer.Option(help="The IANA time zone the cron is read in: 'Europe/Berlin'.")] = "UTC",
 ) -> None:
     """A schedule that kicks off a run of the testset, the system and the metrics each time the
     cron expression comes due."""
@@ -85,8 +100,9 @@ def schedules_create(
         trials=trials,
         tags=tag or [],
         paused=paused,
+        timezone=timezone,
     )
-    st.out.print(f"created schedule {made.name!r} ({made.id}): {made.cron} UTC, next {_next(made)}", highlight=False)
+    st.out.print(f"created schedule {made.name!r} ({made.id}): {_when(made)}, next {_next(made)}", highlight=False)
 
 
 @schedules.command("update")
@@ -94,15 +110,18 @@ def schedules_update(
     ctx: typer.Context,
     schedule: Annotated[str, typer.Argument(help="The schedule's id or name.")],
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
-    cron: Annotated[str | None, typer.Option(help="A new cron expression (UTC).")] = None,
+    cron: Annotated[str | None, typer.Option(help="A new cron expression.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="A new IANA time zone for the cron.")] = None,
     pause: Annotated[bool | None, typer.Option("--pause/--resume", help="Pause it / resume it.")] = None,
 ) -> None:
     """Change a schedule: only what is given changes."""
-    if name is None and cron is None and pause is None:
-        raise CliError("give --name, --cron, --pause or --resume")
+    if name is None and cron is None and timezone is None and pause is None:
+        raise CliError("give --name, --cron, --timezone, --pause or --resume")
     st = state(ctx)
-    updated = st.client.update_schedule(_schedule(st, schedule).id, name=name, cron=cron, paused=pause)
-    st.out.print(f"schedule {updated.name!r}: {updated.cron} UTC, next {_next(updated)}", highlight=False)
+    updated = st.client.update_schedule(
+        _schedule(st, schedule).id, name=name, cron=cron, paused=pause, timezone=timezone
+    )
+    st.out.print(f"schedule {updated.name!r}: {_when(updated)}, next {_next(updated)}", highlight=False)
 
 
 @schedules.command("run")

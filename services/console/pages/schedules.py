@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import available_timezones
 
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
@@ -22,11 +23,14 @@ from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_messa
 
 # Offered in the cron field (any five-field expression is taken).
 PRESETS = {
-    "0 2 * * *": "every day at 02:00 UTC",
+    "0 2 * * *": "every day at 02:00",
     "0 * * * *": "every hour",
-    "0 6 * * 1": "Mondays at 06:00 UTC",
+    "0 6 * * 1": "Mondays at 06:00",
     "*/15 * * * *": "every 15 minutes",
 }
+
+# Offered in the time zone field (the API takes any IANA name).
+TIMEZONES = [*sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))), "UTC"]
 
 
 def _form_values(form: FormData) -> dict[str, Any]:
@@ -38,6 +42,7 @@ def _form_values(form: FormData) -> dict[str, Any]:
         "metric_ids": [str(m) for m in form.getlist("metric_id")],
         "trials": str(form.get("trials", "1")),
         "tags": str(form.get("tags", "")),
+        "timezone": str(form.get("timezone", "")),
     }
 
 
@@ -75,6 +80,7 @@ def routes(console: Console) -> list[Route]:
         context = {
             **data,
             "presets": PRESETS,
+            "timezones": TIMEZONES,
             "testset_names": {t.id: t.name for t in data["testsets"].testsets},
             "system_names": {s.system.id: s.system.name for s in data["systems"].systems},
             "version_names": versions,
@@ -113,6 +119,7 @@ def routes(console: Console) -> list[Route]:
                     metric_ids=values["metric_ids"],
                     trials=int(trials),
                     tags=[t.strip() for t in values["tags"].split(",") if t.strip()],
+                    timezone=values["timezone"],
                 ),
                 spb.Schedule,
             )

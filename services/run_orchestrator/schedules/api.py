@@ -47,6 +47,7 @@ def schedule_pb(row: asyncpg.Record) -> pb.Schedule:
         last_run_id=_text(row["last_run_id"]),
         last_error=row["last_error"],
         created_at=timestamp(row["created_at"]),
+        timezone=row["timezone"],
     )
 
 
@@ -71,6 +72,7 @@ class ScheduleApi:
         pid = await self._project(request.project_id)
         name = checked(catalog_rules.require_name, request.name)
         cron = checked(rules.check_cron, request.cron)
+        timezone = checked(rules.check_timezone, request.timezone)
         _, trials = checked(run_rules.validate_run, "", request.trials, 0)
         tags = checked(run_rules.run_tags, [], list(request.tags), [])
         testset_id = parse_uuid(request.testset_id, "testset_id")
@@ -88,6 +90,7 @@ class ScheduleApi:
                 project_id=pid,
                 name=name,
                 cron=cron,
+                timezone=timezone,
                 testset_id=testset_id,
                 system_version_id=version_id,
                 system_id=system_id,
@@ -96,7 +99,7 @@ class ScheduleApi:
                 trials=trials,
                 tags=tags,
                 paused=request.paused,
-                next_run_at=rules.next_due(cron, await self._schedules.now()),
+                next_run_at=rules.next_due(cron, await self._schedules.now(), timezone),
             )
         )
         if row is None:
@@ -129,12 +132,15 @@ class ScheduleApi:
         schedule = await self._schedule(request.schedule_id)
         name = checked(catalog_rules.require_name, request.name) if request.HasField("name") else schedule["name"]
         cron = checked(rules.check_cron, request.cron) if request.HasField("cron") else schedule["cron"]
+        timezone = (
+            checked(rules.check_timezone, request.timezone) if request.HasField("timezone") else schedule["timezone"]
+        )
         paused = request.paused if request.HasField("paused") else schedule["paused_at"] is not None
         resumed = schedule["paused_at"] is not None and not paused
         following = schedule["next_run_at"]
-        if cron != schedule["cron"] or resumed:
-            following = rules.next_due(cron, await self._schedules.now())
-        row = await self._schedules.update(schedule["id"], name, cron, paused, following)
+        if cron != schedule["cron"] or timezone != schedule["timezone"] or resumed:
+            following = rules.next_due(cron, await self._schedules.now(), timezone)
+        row = await self._schedules.update(schedule["id"], name, cron, timezone, paused, following)
         if row is None:
             if await self._schedules.get(schedule["id"]) is None:  # deleted meanwhile
                 raise not_found(f"schedule {request.schedule_id} does not exist")

@@ -68,7 +68,7 @@ class Firing:
                 trials=schedule["trials"],
                 metric_ids=list(schedule["metric_ids"]),
                 metric_group_id=schedule["metric_group_id"],
-                notes=f"Scheduled run {schedule['name']!r} ({schedule['cron']} UTC)",
+                notes=f"Scheduled run {schedule['name']!r} ({schedule['cron']} {schedule['timezone']})",
                 tags=list(schedule["tags"]),
                 run_id=run_id,
             )
@@ -89,7 +89,7 @@ class Firing:
             for schedule in await self._schedules.due(conn, _PER_TICK):
                 run_id, error = await self._fire(schedule)
                 made += run_id is not None
-                following = rules.next_due(schedule["cron"], schedule["now"])
+                following = rules.next_due(schedule["cron"], schedule["now"], schedule["timezone"])
                 await self._schedules.fired(schedule["id"], run_id, error, following, conn=conn)
         return made
 

@@ -16,6 +16,7 @@ class NewSchedule:
     project_id: uuid.UUID
     name: str
     cron: str
+    timezone: str
     testset_id: uuid.UUID
     system_version_id: uuid.UUID | None
     system_id: uuid.UUID | None
@@ -39,8 +40,8 @@ class ScheduleRepository:
         """The new schedule; None when the project has one of that name."""
         return await self._pool.fetchrow(
             "INSERT INTO schedules (id, project_id, name, cron, testset_id, system_version_id, system_id, metric_ids,"
-            " metric_group_id, trials, tags, paused_at, next_run_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END, $13)"
+            " metric_group_id, trials, tags, paused_at, next_run_at, timezone)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END, $13, $14)"
             " ON CONFLICT (project_id, name) DO NOTHING RETURNING *",
             uuid.uuid4(),
             s.project_id,
@@ -55,6 +56,7 @@ class ScheduleRepository:
             s.tags,
             s.paused,
             s.next_run_at,
+            s.timezone,
         )
 
     async def get(self, schedule_id: uuid.UUID) -> asyncpg.Record | None:
@@ -64,12 +66,12 @@ class ScheduleRepository:
         return await self._pool.fetch("SELECT * FROM schedules WHERE project_id = $1 ORDER BY name, id", project_id)
 
     async def update(
-        self, schedule_id: uuid.UUID, name: str, cron: str, paused: bool, next_run_at: datetime
+        self, schedule_id: uuid.UUID, name: str, cron: str, timezone: str, paused: bool, next_run_at: datetime
     ) -> asyncpg.Record | None:
         """None when there is no such schedule, or another of the project has that name."""
         try:
             return await self._pool.fetchrow(
-                "UPDATE schedules SET name = $2, cron = $3, next_run_at = $5,"
+                "UPDATE schedules SET name = $2, cron = $3, next_run_at = $5, timezone = $6,"
                 " paused_at = CASE WHEN NOT $4 THEN NULL ELSE coalesce(paused_at, now()) END"
                 " WHERE id = $1 RETURNING *",
                 schedule_id,
@@ -77,6 +79,7 @@ class ScheduleRepository:
                 cron,
                 paused,
                 next_run_at,
+                timezone,
             )
         except asyncpg.UniqueViolationError:
             return None
