@@ -63,6 +63,18 @@ class RunWebhookRepository:
             HORIZON,
         )
 
+    async def expire(self) -> int:
+        """Deliveries still to be made after ``HORIZON`` (their webhook paused all along, or no
+        executor running) given up: failed, saying why, instead of pending for ever."""
+        done: str = await self._pool.execute(
+            "UPDATE webhook_deliveries SET status = 'failed', claimed_until = NULL, updated_at = now(), error = $2"
+            " WHERE status IN ('pending', 'sending', 'retrying') AND created_at <= now() - $1::interval"
+            " AND (status <> 'sending' OR claimed_until < now())",
+            HORIZON,
+            f"given up: not sent within {HORIZON.days} days (its webhook was paused, or no executor ran)",
+        )
+        return int(done.split()[-1])
+
     async def settle(self, delivery_id: uuid.UUID, status: str, outcome: Outcome, retry_in: timedelta | None) -> None:
         await self._pool.execute(
             "UPDATE webhook_deliveries SET status = $2, response_status = $3, error = $4, claimed_until = NULL,"
@@ -92,6 +104,8 @@ class RunWebhookDeliveries:
         ttl = self._settings.claim_ttl_s
         batch = max(1, int(ttl // self._settings.timeout_s) - 1)
         delivered = 0
+        if await self._repo.expire():
+            log.warning("run webhook deliveries given up after %s days", HORIZON.days)
         for row in await self._repo.claim(timedelta(seconds=ttl), batch):
             delivered += await self._deliver(row)
         return delivered

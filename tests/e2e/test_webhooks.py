@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -212,14 +213,22 @@ async def test_a_webhook_is_changed_paused_and_its_secret_rotated(stack: Stack) 
             await finished_run()
             await asyncio.sleep(1.5)
             assert hook.posts == [] and [d async for d in sk.list_webhook_deliveries(made.webhook.id)] == []
-            # A test sent while paused waits for the resume.
+            # A test sent while paused waits for the resume; one held for more than 7 days is given up.
+            stale = await sk.test_webhook(made.webhook.id)
             held = await sk.test_webhook(made.webhook.id)
+            await _aged(stack, stale.id, days=8)
             await asyncio.sleep(1.5)
             assert hook.posts == []
+            given_up = {d.id: d async for d in sk.list_webhook_deliveries(made.webhook.id)}[stale.id]
+            assert (given_up.status, given_up.attempts, given_up.error) == (
+                "failed",
+                0,
+                "given up: not sent within 7 days (its webhook was paused, or no executor ran)",
+            )
             resumed = await sk.update_webhook(made.webhook.id, paused=False)
             assert not resumed.webhook.paused_at
-            await _settled(sk, made.webhook.id, 1)
-            assert hook.posts[0][0]["X-Scorekeeper-Delivery"] == held.id
+            await _settled(sk, made.webhook.id, 2)
+            assert [h["X-Scorekeeper-Delivery"] for h, _ in hook.posts] == [held.id]
 
             # A new secret signs from now on; the old one no longer does.
             rotated = await sk.update_webhook(made.webhook.id, rotate_secret=True)
@@ -243,6 +252,19 @@ async def test_a_webhook_is_changed_paused_and_its_secret_rotated(stack: Stack) 
             await sk.delete_webhook(made.webhook.id)
             with pytest.raises(NotFound, match=f"webhook {made.webhook.id} does not exist"):
                 await sk.update_webhook(made.webhook.id, name="gone")
+
+
+async def _aged(stack: Stack, delivery_id: str, days: int) -> None:
+    """The delivery made ``days`` ago, as time passing would."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET created_at = created_at - make_interval(days => $2) WHERE id = $1",
+            uuid.UUID(delivery_id),
+            days,
+        )
+    finally:
+        await conn.close()
 
 
 async def _posts(stack: Stack) -> dict[str, float]:
