@@ -98,6 +98,10 @@ class Client(TestsetMethods):
     async def revoke_api_key(self, key_id: str) -> apb.ApiKey:
         return await self._call(self.access.RevokeApiKey, apb.RevokeApiKeyRequest(key_id=key_id), apb.ApiKey)
 
+    async def rotate_api_key(self, key_id: str, grace_hours: int = 0) -> apb.RotateApiKeyResponse:
+        request = apb.RotateApiKeyRequest(key_id=key_id, grace_hours=grace_hours)
+        return await self._call(self.access.RotateApiKey, request, apb.RotateApiKeyResponse)
+
     async def who_am_i(self) -> apb.ApiKey:
         return (await self._call(self.access.WhoAmI, apb.WhoAmIRequest(), apb.WhoAmIResponse)).key
 

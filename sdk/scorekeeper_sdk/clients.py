@@ -360,6 +360,7 @@ class Scorekeeper:
     create_api_key = _Call(AsyncScorekeeper.create_api_key)
     list_api_keys = _Call(AsyncScorekeeper.list_api_keys)
     revoke_api_key = _Call(AsyncScorekeeper.revoke_api_key)
+    rotate_api_key = _Call(AsyncScorekeeper.rotate_api_key)
     # -- testsets
     create_testset = _Call(AsyncScorekeeper.create_testset)
     get_testset = _Call(AsyncScorekeeper.get_testset)

@@ -44,6 +44,16 @@ class NewApiKey:
 
 
 @dataclass(frozen=True)
+class RotatedApiKey:
+    """A key made in place of ``replaced`` (the same name and role): ``secret`` is the whole new
+    key, shown here and nowhere else; ``replaced`` is revoked, or expires at the end of the grace."""
+
+    key: ApiKey
+    secret: str
+    replaced: ApiKey
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A run kicked off each time ``cron`` comes due in ``timezone`` (IANA): of
     ``system_version_id``, or of the production version of ``system_id`` at that time.

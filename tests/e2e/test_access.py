@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from scorekeeper.v1 import monitors_pb2 as mpb
 
-from scorekeeper_sdk import Client, InvalidArgument
+from scorekeeper_sdk import Client, InvalidArgument, NotFound
 from scorekeeper_sdk.client import cpb, ppb
 from scorekeeper_sdk.exact_json import struct
 from shared.auth.access import Role
@@ -140,13 +141,14 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 82
+    assert len(RPCS) == 83
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
         "CreateApiKey",
         "ListApiKeys",
         "RevokeApiKey",
+        "RotateApiKey",
         "DeleteTestset",
         "UpdateProject",
         "CreateWebhook",
@@ -195,8 +197,8 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 39 writes + 11 admin RPCs + CreateProject; write: 12 (keys, webhooks, deletes, projects); admin: 1
-    assert checked == 51 + 12 + 1
+    # read: 39 writes + 12 admin RPCs + CreateProject; write: 13 (keys, webhooks, deletes, projects); admin: 1
+    assert checked == 52 + 13 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -206,7 +208,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 79
+    assert len(scoped) == 80
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -293,17 +295,76 @@ async def test_a_revoked_key_stops_working_on_both_services_and_use_is_recorded(
                 await asyncio.sleep(0.2)
             assert key.last_used_at
             await admin.revoke_api_key(made.key.id)
-        for call in (lambda: user.get_run(world.a.ids["run"]), lambda: user.get_metric(world.a.ids["metric"])):
-            for _ in range(50):  # the revocation reaches each service's cache through NOTIFY
-                try:
-                    await call()
-                except grpc.aio.AioRpcError as exc:
-                    assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
-                    assert exc.details() == "the API key was revoked"
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the revoked key still works")
+        await _refused(lambda: user.get_run(world.a.ids["run"]), "the API key was revoked")
+        await _refused(lambda: user.get_metric(world.a.ids["metric"]), "the API key was revoked")
+
+
+async def _refused(call: Callable[[], Awaitable[object]], message: str) -> None:
+    """The call refused as UNAUTHENTICATED with a message matching ``message`` (a regex) once the
+    key's change reaches the service's cache (through NOTIFY)."""
+    for _ in range(50):
+        try:
+            await call()
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
+            assert re.fullmatch(message, exc.details() or ""), exc.details()
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"the key still works (expected {message!r})")
+
+
+async def test_a_rotated_key_works_through_its_grace_and_its_successor_at_once(stack: Stack, world: World) -> None:
+    project, run_id = world.a.ids["project"], world.a.ids["run"]
+    async with stack.sdk(world.a.keys["admin"]) as admin:
+        made = await admin.create_api_key(project, "ci deploys", "write", expires_in_days=30)
+        async with stack.client(made.secret) as old_user:
+            await old_user.get_run(run_id)
+            # A day's grace: the old key keeps working, the new one (same name, role, 30-day life) works now.
+            rotated = await admin.rotate_api_key(made.key.id, grace_hours=24)
+            new, old = rotated.key, rotated.replaced
+            assert (new.name, new.role, new.project_id) == ("ci deploys", "write", project)
+            assert rotated.secret.startswith(new.prefix + "_") and new.prefix != made.key.prefix
+            now = datetime.now(UTC)
+            life = datetime.fromisoformat(new.expires_at) - now
+            assert timedelta(days=30) - timedelta(minutes=1) < life <= timedelta(days=30)
+            grace = datetime.fromisoformat(old.expires_at) - now
+            assert (old.id, old.revoked_at) == (made.key.id, "")
+            assert timedelta(hours=24) - timedelta(minutes=1) < grace <= timedelta(hours=24)
+            await asyncio.sleep(0.5)  # as long as a revocation takes to reach the caches
+            assert (await old_user.get_run(run_id)).id == run_id
+            async with stack.client(rotated.secret) as new_user:
+                assert (await new_user.get_run(run_id)).id == run_id
+                # No grace: the successor's successor (never expiring) replaces it at once.
+                again = await admin.rotate_api_key(new.id, expires_in_days=0)
+                assert again.key.expires_at == "" and again.replaced.revoked_at
+                await _refused(lambda: new_user.get_run(run_id), "the API key was revoked")
+            assert (await old_user.get_run(run_id)).id == run_id  # its own grace still runs
+        listed = {k.id: k for k in await admin.list_api_keys(project)}
+        assert [listed[i].name for i in (made.key.id, new.id, again.key.id)] == ["ci deploys"] * 3
+        # Refused, with nothing made.
+        for kwargs, message in [
+            ({"grace_hours": 721}, "grace_hours must be 0..720 (0: the old key is revoked now), got 721"),
+            ({"grace_hours": -1}, "grace_hours must be 0..720 (0: the old key is revoked now), got -1"),
+            ({"expires_in_days": 3651}, "expires_in_days must be 1..3650 (0: never expires), got 3651"),
+        ]:
+            with pytest.raises(InvalidArgument, match=re.escape(message)):
+                await admin.rotate_api_key(again.key.id, **kwargs)
+        unknown = str(uuid.uuid4())
+        with pytest.raises(NotFound, match=f"API key {unknown} does not exist"):
+            await admin.rotate_api_key(unknown)
+        with pytest.raises(NotFound, match=f"API key {world.b.ids['API key']} does not exist"):
+            await admin.rotate_api_key(world.b.ids["API key"])  # another project's key
+        assert len(await admin.list_api_keys(project)) == len(listed)
+    # Over HTTP as the proto routes it.
+    async with httpx.AsyncClient(timeout=30) as http:
+        answered = await http.post(
+            f"{stack.orchestrator_http}/v1/api-keys/{again.key.id}:rotate",
+            json={"grace_hours": 1},
+            headers={"Authorization": f"Bearer {world.a.keys['admin']}"},
+        )
+    body = answered.json()
+    assert answered.status_code == 200 and body["secret"].startswith(body["key"]["prefix"] + "_")
+    assert body["replaced"]["id"] == again.key.id and body["replaced"]["expires_at"]
 
 
 async def test_a_key_that_expires_says_when_and_stops_working_then(stack: Stack, world: World) -> None:
@@ -324,21 +385,9 @@ async def test_a_key_that_expires_says_when_and_stops_working_then(stack: Stack,
         await user.get_run(world.a.ids["run"])  # in use: cached by both services
         await user.get_metric(world.a.ids["metric"])
         await _expire(stack, made.key.id)
-        for call in (lambda: user.get_run(world.a.ids["run"]), lambda: user.get_metric(world.a.ids["metric"])):
-            for _ in range(50):  # the change reaches each service's cache through NOTIFY
-                try:
-                    await call()
-                except grpc.aio.AioRpcError as exc:
-                    assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
-                    assert re.fullmatch(
-                        r"the API key expired at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC;"
-                        r" ask the project's admin for a new one",
-                        exc.details() or "",
-                    ), exc.details()
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the expired key still works")
+        expired = r"the API key expired at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; ask the project's admin for a new one"
+        await _refused(lambda: user.get_run(world.a.ids["run"]), expired)
+        await _refused(lambda: user.get_metric(world.a.ids["metric"]), expired)
 
 
 async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> None:
@@ -378,4 +427,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 85
+    assert routes == 86

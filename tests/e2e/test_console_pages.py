@@ -977,13 +977,31 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
         async with visitor(browser, stack.console_url, secret) as reader:
             assert await reader.locator("#read-only").inner_text() == "Read-only key"
             assert await reader.locator("nav .sections a[href$='/keys']").count() == 0
+            # Rotated with an hour's grace: a successor shown once; the old key still works.
+            row = page.locator("#keys-table tr", has_text="quarterly review")
+            await row.locator("summary", has_text="Rotate").click()
+            await row.locator("select[name=grace_hours]").select_option("1")
+            async with page.expect_response(lambda r: r.request.method == "POST") as answered:
+                await row.locator("button", has_text="Rotate quarterly review").click()
+            assert (await answered.value).headers["cache-control"] == "no-store"
+            successor = await page.locator("#new-key-secret").inner_text()
+            assert re.fullmatch(r"sk_[0-9a-f]{12}_\S+", successor) and successor != secret
+            until = await page.locator("#replaced-until").inner_text()
+            assert re.fullmatch(r"works until 20\d\d-\d\d-\d\d \d\d:\d\d UTC", until), until
+            await screenshot(page, "keys-rotated")
+            async with stack.client() as instance:
+                prefixes = {k.prefix: k.id for k in await instance.list_api_keys(world.a.project_id)}
+            old_row = page.locator(f"tr[data-key='{prefixes[secret[:15]]}']")
+            assert "until 20" in await old_row.locator(".expires").inner_text()
+            await reader.goto(f"/projects/{world.a.project_id}/runs")
+            assert "/sign-in" not in reader.url
             # Revoked: listed as such, and refused at once.
             await page.goto(keys)
-            row = page.locator("#keys-table tr", has_text="quarterly review")
-            await row.locator("summary").click()
-            await row.locator("button[type=submit]").click()
+            await old_row.locator("summary", has_text="Revoke").click()
+            await old_row.locator("button", has_text="Revoke quarterly review").click()
             await page.locator(".flash.ok", has_text="Key revoked").wait_for()
-            assert "revoked" in await page.locator("#keys-table tr", has_text="quarterly review").inner_text()
+            assert "revoked" in await old_row.inner_text()
+            assert "active" in await page.locator(f"tr[data-key='{prefixes[successor[:15]]}']").inner_text()
             await reader.goto(f"/projects/{world.a.project_id}/runs")
             assert "/sign-in" in reader.url
 

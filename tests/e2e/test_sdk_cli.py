@@ -792,6 +792,26 @@ def test_an_admin_makes_lists_and_revokes_keys_and_the_instance_admin_makes_proj
     assert re.search(r"\(read, expiring \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", monthly.stderr), monthly.stderr
     (expiring,) = [k for k in json.loads(cli(*admin, "keys", "list", "--json").stdout) if k["name"] == "monthly ci"]
     assert f"expires {expiring['expires_at'][:10]}" in cli(*admin, "keys", "list").stdout
+    # Rotated: the successor's secret alone on stdout; the old key works through its grace.
+    rotated = cli(*admin, "keys", "rotate", "monthly ci", "--grace-hours", "2")
+    assert rotated.returncode == 0, rotated.stderr
+    successor = rotated.stdout.strip()
+    assert successor.startswith("sk_") and rotated.stdout == successor + "\n"
+    assert re.fullmatch(
+        rf"created key {successor[:15]} 'monthly ci' \(read, expiring \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)"
+        rf" in place of {expiring['prefix']}, working until \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC;"
+        " its secret is below, shown this once",
+        " ".join(rotated.stderr.split()),
+    ), rotated.stderr
+    assert "role read" in cli(*at, "--api-key", successor, "whoami").stdout
+    ambiguous = cli(*admin, "keys", "rotate", "monthly ci")
+    assert one_error_line(ambiguous) == (
+        f"error: 2 active keys are named 'monthly ci' ({successor[:15]}, {expiring['prefix']}):"
+        " give the prefix or the id"
+    )
+    at_once = cli(*admin, "keys", "rotate", successor[:15])
+    assert at_once.returncode == 0 and f"in place of {successor[:15]}, revoked now;" in " ".join(at_once.stderr.split())
+    assert one_error_line(cli(*at, "--api-key", successor, "whoami")) == "error: the API key was revoked"
     too_long = cli(*admin, "keys", "create", "x", "--role", "read", "--expires-in-days", "4000")
     assert one_error_line(too_long) == (
         "error: Invalid value for '--expires-in-days': Input should be less than or equal to 3650"

@@ -17,6 +17,7 @@ from scorekeeper_sdk.models import (
     MetricGroup,
     NewApiKey,
     Project,
+    RotatedApiKey,
     System,
     SystemVersion,
     SystemWithVersions,
@@ -256,3 +257,15 @@ class CatalogOperations(Operations):
     async def revoke_api_key(self, key_id: str) -> ApiKey:
         request = apb.RevokeApiKeyRequest(key_id=key_id)
         return from_proto(ApiKey, await self._unary(ACCESS, "RevokeApiKey", request, apb.ApiKey))
+
+    async def rotate_api_key(
+        self, key_id: str, *, grace_hours: int = 0, expires_in_days: int | None = None
+    ) -> RotatedApiKey:
+        """A new key in place of ``key_id`` (its name and role; its secret in this answer only),
+        the old one working ``grace_hours`` more (0: revoked now; at most 720). The new key lives
+        ``expires_in_days`` (0: for ever), or as long as the old one was made to when not given."""
+        request = apb.RotateApiKeyRequest(key_id=key_id, grace_hours=grace_hours)
+        if expires_in_days is not None:
+            request.expires_in_days = expires_in_days
+        response = await self._unary(ACCESS, "RotateApiKey", request, apb.RotateApiKeyResponse, creates=True)
+        return from_proto(RotatedApiKey, response)

@@ -1,5 +1,5 @@
 """`scorekeeper keys …` and `scorekeeper projects create`: what a team admin does from a shell —
-list the project's keys, make one for a person or a CI job, revoke one (the admin role)."""
+list the project's keys, make one for a person or a CI job, rotate or revoke one (the admin role)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scorekeeper_sdk.models import ApiKey
 
 ROLES = ("read", "write", "admin")
 
-keys = typer.Typer(help="API keys of the project: list, create, revoke (the admin role).", no_args_is_help=True)
+keys = typer.Typer(help="API keys of the project: list, create, rotate, revoke (the admin role).", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 
 
@@ -26,6 +26,10 @@ def _status(key: ApiKey) -> str:
         at = datetime.fromisoformat(key.expires_at).astimezone(UTC)
         return f"{'expired' if at <= datetime.now(UTC) else 'expires'} {at:%Y-%m-%d}"
     return "active"
+
+
+def _utc(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _key(st: State, given: str) -> ApiKey:
@@ -78,7 +82,7 @@ def keys_create(
     made = st.client.create_api_key(st.project_id(), name, role, expires_in_days=expires_in_days)
     until = ""
     if made.key.expires_at:
-        until = f", expiring {datetime.fromisoformat(made.key.expires_at).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        until = f", expiring {_utc(made.key.expires_at)}"
     st.err.print(
         f"created key {made.key.prefix} {made.key.name!r} ({made.key.role}{until}) of project {made.key.project_id};"
         " its secret is below, shown this once",
@@ -99,6 +103,35 @@ def keys_revoke(
         raise CliError(f"key {target.prefix} {target.name!r} is already revoked ({target.revoked_at[:19]})")
     revoked = st.client.revoke_api_key(target.id)
     st.out.print(f"revoked key {revoked.prefix} {revoked.name!r} ({revoked.role})", highlight=False)
+
+
+@keys.command("rotate")
+def keys_rotate(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The key's id, its prefix (sk_…) or its name.")],
+    grace_hours: Annotated[
+        int, typer.Option(min=0, max=720, help="How long the old key keeps working (0: revoked now).")
+    ] = 0,
+    expires_in_days: Annotated[
+        int | None,
+        typer.Option(min=0, max=3650, help="The new key's life in days (0: never); default: as the old key's."),
+    ] = None,
+) -> None:
+    """A new key in place of this one (its name and role). Its secret goes to stdout alone, once
+    (KEY=$(scorekeeper keys rotate ci --grace-hours 24)); the old key works --grace-hours more, so
+    whatever uses it can move to the new one first."""
+    st = state(ctx)
+    target = _key(st, key)
+    rotated = st.client.rotate_api_key(target.id, grace_hours=grace_hours, expires_in_days=expires_in_days)
+    new, old = rotated.key, rotated.replaced
+    until = f", expiring {_utc(new.expires_at)}" if new.expires_at else ""
+    left = "revoked now" if old.revoked_at else f"working until {_utc(old.expires_at)}"
+    st.err.print(
+        f"created key {new.prefix} {new.name!r} ({new.role}{until}) in place of {old.prefix}, {left};"
+        " its secret is below, shown this once",
+        highlight=False,
+    )
+    st.out.print(rotated.secret, highlight=False, soft_wrap=True)
 
 
 @projects.command("create")

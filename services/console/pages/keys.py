@@ -1,4 +1,4 @@
-"""A project's API keys (admin role): list, create (the secret shown once), revoke; the project's
+"""A project's API keys (admin role): list, create or rotate (the secret shown once), revoke; the project's
 name and description (admin role); and a new project (the instance admin key)."""
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_messag
 ROLES = ("read", "write", "admin")
 # What the new key form offers: days until the key expires (0: never), and how it says so.
 EXPIRIES = {0: "never", 7: "in 7 days", 30: "in 30 days", 90: "in 90 days", 365: "in a year"}
+# What the rotate form offers: hours the old key keeps working (0: revoked at once).
+GRACES = {0: "stops now", 1: "works 1 more hour", 24: "works 24 more hours", 168: "works 7 more days"}
 
 
 def _expired(key: apb.ApiKey) -> bool:
@@ -45,6 +47,7 @@ def routes(console: Console) -> list[Route]:
             **data,
             "roles": ROLES,
             "expiries": EXPIRIES,
+            "graces": GRACES,
             "expired": _expired,
             "values": {},
             "error": "",
@@ -85,15 +88,42 @@ def routes(console: Console) -> list[Route]:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    async def revoke_key(request: Request) -> Response:
-        await console.form(request)
-        api = console.api(request)
-        project_id, key_id = request.path_params["project_id"], request.path_params["key_id"]
+    async def key_of_project(api: Api, request: Request) -> str:
+        project_id, key_id = request.path_params["project_id"], str(request.path_params["key_id"])
         listed = await api.call(
             api.stubs.access.ListApiKeys, apb.ListApiKeysRequest(project_id=project_id), apb.ListApiKeysResponse
         )
         if key_id not in {k.id for k in listed.keys}:
             raise PageNotFound  # another project's key under this project's address
+        return key_id
+
+    async def rotate_key(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        key_id = await key_of_project(api, request)
+        hours = str(form.get("grace_hours", "0"))
+        try:
+            rotated = await api.call(
+                api.stubs.access.RotateApiKey,
+                apb.RotateApiKeyRequest(
+                    key_id=key_id, grace_hours=int(hours) if hours.isdigit() and len(hours) < 6 else -1
+                ),
+                apb.RotateApiKeyResponse,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return await keys_page(request, api, {"error": api_message(exc)}, 400)
+        # As for a new key: the secret is in this answer only.
+        response = await keys_page(request, api, {"created": rotated, "replaced": rotated.replaced})
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def revoke_key(request: Request) -> Response:
+        await console.form(request)
+        api = console.api(request)
+        project_id = request.path_params["project_id"]
+        key_id = await key_of_project(api, request)
         revoked = await api.call(api.stubs.access.RevokeApiKey, apb.RevokeApiKeyRequest(key_id=key_id), apb.ApiKey)
         return redirect(f"/projects/{project_id}/keys?revoked={revoked.id}")
 
@@ -139,6 +169,7 @@ def routes(console: Console) -> list[Route]:
         Route(base, list_keys, methods=["GET"]),
         Route(base, create_key, methods=["POST"]),
         Route(base + "/{key_id}/revoke", revoke_key, methods=["POST"]),
+        Route(base + "/{key_id}/rotate", rotate_key, methods=["POST"]),
         Route("/projects/{project_id}/settings", update_project, methods=["POST"]),
         Route("/projects", create_project, methods=["POST"]),
     ]

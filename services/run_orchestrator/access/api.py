@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 from scorekeeper.v1 import access_pb2 as pb
 
@@ -13,6 +15,14 @@ from shared.auth.store import MAX_EXPIRY_DAYS
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
+
+# How long a rotated key keeps working at most (RotateApiKey's grace_hours).
+MAX_GRACE_HOURS = 720
+
+
+def _check_expiry(days: int) -> None:
+    if not 0 <= days <= MAX_EXPIRY_DAYS:
+        raise invalid(f"expires_in_days must be 1..{MAX_EXPIRY_DAYS} (0: never expires), got {days}")
 
 
 def key_pb(row: asyncpg.Record) -> pb.ApiKey:
@@ -50,16 +60,28 @@ class AccessApi:
         project_id = await self._catalog_api.project(request.project_id)
         name = checked(rules.require_name, request.name)
         role = checked(Role.parse, request.role)
-        if not 0 <= request.expires_in_days <= MAX_EXPIRY_DAYS:
-            raise invalid(
-                f"expires_in_days must be 1..{MAX_EXPIRY_DAYS} (0: never expires), got {request.expires_in_days}"
-            )
+        _check_expiry(request.expires_in_days)
         row, secret = await self._keys.create(project_id, name, role.label, request.expires_in_days)
         return pb.CreateApiKeyResponse(key=key_pb(row), secret=secret)
 
     async def list_api_keys(self, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:
         project_id = await self._catalog_api.project(request.project_id)
         return pb.ListApiKeysResponse(keys=[key_pb(r) for r in await self._keys.of_project(project_id)])
+
+    async def rotate_api_key(self, request: pb.RotateApiKeyRequest) -> pb.RotateApiKeyResponse:
+        key_id = parse_uuid(request.key_id, "key_id")
+        if not 0 <= request.grace_hours <= MAX_GRACE_HOURS:
+            raise invalid(
+                f"grace_hours must be 0..{MAX_GRACE_HOURS} (0: the old key is revoked now), got {request.grace_hours}"
+            )
+        days = request.expires_in_days if request.HasField("expires_in_days") else None
+        if days is not None:
+            _check_expiry(days)
+        rotated = await self._keys.rotate(key_id, timedelta(hours=request.grace_hours), days)
+        if rotated is None:
+            raise not_found(f"API key {request.key_id} does not exist")
+        new, secret, old = rotated
+        return pb.RotateApiKeyResponse(key=key_pb(new), secret=secret, replaced=key_pb(old))
 
     async def revoke_api_key(self, request: pb.RevokeApiKeyRequest) -> pb.ApiKey:
         row = await self._keys.revoke(parse_uuid(request.key_id, "key_id"))
