@@ -263,6 +263,32 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         text = await row.inner_text()
         assert "next " in text and "production version" in text and metrics[ids.metric_ids[0]] in text
         await screenshot(page, "schedules")
+        # Changed on its page: refused as typed (kept to fix), then saved.
+        await row.locator("a.schedule-name").click()
+        await page.wait_for_url(f"**{base}/{made.id}")
+        edit = page.locator("#edit-schedule-form")
+        assert await edit.locator("input[name=timezone]").input_value() == "Europe/Berlin"
+        assert await edit.locator("select[name=system]").input_value() == f"system:{system.id}"
+        await edit.locator("input[name=cron]").fill("30 3 * *")
+        await edit.locator("input[name=timezone]").fill("Asia/Tokyo")
+        await edit.locator(f"input[name=metric_id][value='{ids.metric_ids[1]}']").check()
+        await edit.locator("input[name=tags]").fill("nightly, edited")
+        await edit.locator("button[type=submit]").click()
+        await page.wait_for_load_state()
+        assert "Nothing was saved: cron must have 5 fields" in await page.locator("#schedule-error").inner_text()
+        assert await edit.locator("input[name=timezone]").input_value() == "Asia/Tokyo"
+        await edit.locator("input[name=cron]").fill("30 3 * * *")
+        await edit.locator("button[type=submit]").click()
+        await page.wait_for_url("**done=*")
+        assert await page.locator("#done").inner_text() == "Saved nightly."
+        (edited,) = await sk_schedules(stack, key, ids.project_id)
+        assert (edited.cron, edited.timezone, edited.metric_ids, edited.tags, edited.system_id) == (
+            "30 3 * * *",
+            "Asia/Tokyo",
+            ids.metric_ids[:2],
+            ["nightly", "edited"],
+            system.id,
+        )
         # Run now: to the run's page; the list then links the run.
         await row.locator("button", has_text="Run now").click()
         await page.wait_for_url(f"**/projects/{ids.project_id}/runs/*")
@@ -295,3 +321,81 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
 async def sk_schedules(stack: Stack, key: str, project_id: str) -> list[Schedule]:
     async with stack.sdk(key) as sk:
         return await sk.list_schedules(project_id)
+
+
+async def test_what_a_schedule_runs_is_changed_and_its_next_run_runs_it(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"sched edit {uuid.uuid4().hex[:6]}")
+        other = await scenario.prepare(admin, stack.demo_system_url, 2, name=f"sched edit other {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "editor", "write")).secret
+    async with stack.sdk(key) as sk:
+        made = await sk.create_schedule(
+            ids.project_id,
+            "nightly",
+            "0 2 * * *",
+            ids.testset_id,
+            ids.metric_ids[:1],
+            system_version_id=ids.system_version_id,
+            tags=["old"],
+        )
+        questions = [{"question": f"q{i}", "answer": "a"} for i in range(3)]
+        smaller = await sk.create_testset(
+            ids.project_id, "three questions", questions, inputs=["question"], expected=["answer"]
+        )
+        system = (await sk.list_systems(ids.project_id))[0].system
+        await sk.set_production_version(system.id, ids.system_version_id)
+        changed = await sk.update_schedule(
+            made.id,
+            testset_id=smaller.id,
+            system_id=system.id,
+            metric_ids=ids.metric_ids[1:3],
+            trials=2,
+            tags=["nightly", "main"],
+        )
+        assert (
+            changed.testset_id,
+            changed.system_id,
+            changed.system_version_id,
+            changed.metric_ids,
+            changed.trials,
+            changed.tags,
+        ) == (smaller.id, system.id, "", ids.metric_ids[1:3], 2, ["nightly", "main"])
+        assert (changed.cron, changed.next_run_at) == (made.cron, made.next_run_at)  # when it fires: unchanged
+        run = await sk.wait_for_run((await sk.run_schedule_now(made.id)).id, timeout_s=60)
+        assert (run.testset_id, run.system_version_id, run.trials, run.tags, run.records) == (
+            smaller.id,
+            ids.system_version_id,
+            2,
+            ["nightly", "main"],
+            6,
+        )
+        assert [m.metric_id for m in run.metrics] == ids.metric_ids[1:3]
+        assert (await sk.update_schedule(made.id, tags=[])).tags == []
+
+        # Refused, and nothing changed: what the schedule runs is checked as when it was made.
+        refusals: list[tuple[dict[str, Any], type[Exception], str]] = [
+            (
+                {"system_id": system.id, "system_version_id": ids.system_version_id},
+                InvalidArgument,
+                "name exactly one of system_version_id",
+            ),
+            ({"metric_ids": [], "metric_group_id": ""}, InvalidArgument, "name at least one metric"),
+            ({"trials": 101}, InvalidArgument, "trials must be within 1..100, got 101"),
+            ({"testset_id": other.testset_id}, NotFound, f"testset {other.testset_id} does not exist"),
+            ({"metric_ids": other.metric_ids[:1]}, NotFound, f"metric {other.metric_ids[0]} does not exist"),
+            ({"tags": ["x" * 101]}, InvalidArgument, "tags must be 1..100 characters"),
+        ]
+        for kwargs, error, message in refusals:
+            with pytest.raises(error, match=re.escape(message)):
+                await sk.update_schedule(made.id, **kwargs)
+        await sk.archive_metric(ids.metric_ids[0])
+        with pytest.raises(FailedPrecondition, match="is archived: unarchive it to score with it"):
+            await sk.update_schedule(made.id, metric_ids=ids.metric_ids[:1])
+        (kept,) = await sk.list_schedules(ids.project_id)
+        assert (kept.testset_id, kept.system_id, kept.metric_ids, kept.trials, kept.tags) == (
+            smaller.id,
+            system.id,
+            ids.metric_ids[1:3],
+            2,
+            [],
+        )

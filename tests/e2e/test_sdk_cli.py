@@ -560,12 +560,26 @@ def test_schedules_create_list_pause_run_and_delete(own: Own) -> None:
     ), zoned.stdout
     no_zone = cli("schedules", "update", "nightly", "--timezone", "Berlin")
     assert no_zone.returncode == 2 and "timezone 'Berlin' is not an IANA time zone" in one_error_line(no_zone)
+    # What it runs, changed: the pinned v1 instead of the production version, two trials, other tags.
+    what = cli("schedules", "update", "nightly", "--system-version", "timed bot:v1", "--trials", "2", "--tag", "weekly")
+    assert what.returncode == 0, what.stderr
+    (changed,) = json.loads(cli("schedules", "list", "--json").stdout)
+    v1 = next(v["id"] for v in bot["versions"] if v["name"] == "v1")
+    assert (changed["system_version_id"], changed["system_id"], changed["trials"], changed["tags"]) == (
+        v1,
+        "",
+        2,
+        ["weekly"],
+    )
+    both = cli("schedules", "update", "nightly", "--system", "timed bot", "--system-version", "timed bot:v1")
+    assert one_error_line(both) == "error: give --system or --system-version, not both"
+    assert cli("schedules", "update", "nightly", "--no-tags", "--trials", "1", "--system", "timed bot").returncode == 0
     ran = cli("schedules", "run", "nightly")
     assert ran.returncode == 0 and ran.stdout.startswith("run ") and "1 records expected" in ran.stdout
     run_id = ran.stdout.split()[1]
     assert json.loads(cli("schedules", "list", "--json").stdout)[0]["last_run_id"] == run_id
     runs = json.loads(cli("runs", "list", "--source", "schedule", "--json").stdout)
-    assert [(r["id"], r["source"], r["tags"]) for r in runs] == [(run_id, "schedule", ["nightly"])]
+    assert [(r["id"], r["source"], r["tags"]) for r in runs] == [(run_id, "schedule", [])]
     gone = cli("schedules", "delete", "nightly")
     assert (gone.returncode, gone.stdout.strip()) == (0, "deleted schedule 'nightly'")
     missing = cli("schedules", "run", "nightly")

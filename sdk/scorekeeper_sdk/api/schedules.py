@@ -68,13 +68,36 @@ class ScheduleOperations(ReadOperations):
         cron: str | None = None,
         paused: bool | None = None,
         timezone: str | None = None,
+        testset_id: str | None = None,
+        system_version_id: str | None = None,
+        system_id: str | None = None,
+        metric_ids: Sequence[str] | None = None,
+        metric_group_id: str | None = None,
+        trials: int | None = None,
+        tags: Sequence[str] | None = None,
     ) -> Schedule:
-        """Rename it, change when it fires (its cron, its time zone), pause or resume it (None:
-        unchanged)."""
+        """Change what is given (None: unchanged): its name, when it fires (cron, time zone), pause
+        or resume it, and what it runs — a system version or a system replaces the system choice,
+        metrics or a group the metric choice, ``tags`` the runs' tags (``[]``: none)."""
         request = spb.UpdateScheduleRequest(schedule_id=schedule_id)
-        for field, value in (("name", name), ("cron", cron), ("paused", paused), ("timezone", timezone)):
+        for field, value in (
+            ("name", name),
+            ("cron", cron),
+            ("paused", paused),
+            ("timezone", timezone),
+            ("testset_id", testset_id),
+            ("trials", trials),
+        ):
             if value is not None:
                 setattr(request, field, value)
+        if system_version_id is not None or system_id is not None:
+            request.system_version_id = system_version_id or ""
+            request.system_id = system_id or ""
+        if metric_ids is not None or metric_group_id is not None:
+            request.metric_ids.extend(metric_ids or [])
+            request.metric_group_id = metric_group_id or ""
+        if tags is not None:
+            request.tags.tags.extend(tags)
         return from_proto(Schedule, await self._unary(SCHEDULES, "UpdateSchedule", request, spb.Schedule))
 
     async def delete_schedule(self, schedule_id: str) -> Schedule:

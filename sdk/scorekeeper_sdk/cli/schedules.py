@@ -113,13 +113,38 @@ def schedules_update(
     cron: Annotated[str | None, typer.Option(help="A new cron expression.")] = None,
     timezone: Annotated[str | None, typer.Option(help="A new IANA time zone for the cron.")] = None,
     pause: Annotated[bool | None, typer.Option("--pause/--resume", help="Pause it / resume it.")] = None,
+    testset: Annotated[str | None, typer.Option(help="Another testset (id or name).")] = None,
+    system: Annotated[str | None, typer.Option(help="Run this system's production version from now on.")] = None,
+    system_version: Annotated[str | None, typer.Option(help="Or this pinned version (id or SYSTEM:VERSION).")] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="The metrics from now on; repeat for several.")] = None,
+    metric_group: Annotated[str | None, typer.Option(help="The metric group from now on ('' for none).")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Executions per testcase.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="The runs' tags from now on; repeat for several.")] = None,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Its runs get no tags from now on.")] = False,
 ) -> None:
-    """Change a schedule: only what is given changes."""
-    if name is None and cron is None and timezone is None and pause is None:
-        raise CliError("give --name, --cron, --timezone, --pause or --resume")
+    """Change a schedule: only what is given changes (--metric / --metric-group replace its metrics,
+    --tag its tags)."""
+    if system is not None and system_version is not None:
+        raise CliError("give --system or --system-version, not both")
+    if tag and no_tags:
+        raise CliError("give --tag or --no-tags, not both")
+    changes = (name, cron, timezone, pause, testset, system, system_version, metric, metric_group, trials, tag)
+    if all(c is None for c in changes) and not no_tags:
+        raise CliError("give something to change: see `scorekeeper schedules update --help`")
     st = state(ctx)
     updated = st.client.update_schedule(
-        _schedule(st, schedule).id, name=name, cron=cron, paused=pause, timezone=timezone
+        _schedule(st, schedule).id,
+        name=name,
+        cron=cron,
+        paused=pause,
+        timezone=timezone,
+        testset_id=st.testset(testset).id if testset is not None else None,
+        system_id=_system_id(st, system) if system is not None else None,
+        system_version_id=st.system_version(system_version).id if system_version is not None else None,
+        metric_ids=[m.id for m in st.metrics(metric)] if metric else None,
+        metric_group_id=metric_group,
+        trials=trials,
+        tags=[] if no_tags else tag,
     )
     st.out.print(f"schedule {updated.name!r}: {_when(updated)}, next {_next(updated)}", highlight=False)
 

@@ -1,5 +1,5 @@
 """A project's scheduled runs: list them with when each fires next and what it made last, create
-one (write role), run one now, pause / resume, delete."""
+one (write role), change one on its page, run one now, pause / resume, delete."""
 
 from __future__ import annotations
 
@@ -40,10 +40,50 @@ def _form_values(form: FormData) -> dict[str, Any]:
         "testset_id": str(form.get("testset_id", "")),
         "system": str(form.get("system", "")),
         "metric_ids": [str(m) for m in form.getlist("metric_id")],
+        "metric_group_id": str(form.get("metric_group_id", "")),
         "trials": str(form.get("trials", "1")),
         "tags": str(form.get("tags", "")),
         "timezone": str(form.get("timezone", "")),
     }
+
+
+def _schedule_values(s: spb.Schedule) -> dict[str, Any]:
+    """A schedule as its Edit form shows it."""
+    return {
+        "name": s.name,
+        "cron": s.cron,
+        "timezone": s.timezone,
+        "testset_id": s.testset_id,
+        "system": f"system:{s.system_id}" if s.system_id else f"version:{s.system_version_id}",
+        "metric_ids": list(s.metric_ids),
+        "metric_group_id": s.metric_group_id,
+        "trials": str(s.trials),
+        "tags": ", ".join(s.tags),
+    }
+
+
+def _checked(values: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The form's fields as a request's (system split into its kind, tags listed, trials a
+    number), or what is wrong."""
+    kind, _, system = values["system"].partition(":")
+    trials = values["trials"].strip() or "1"
+    if not trials.isdigit() or len(trials) > 5:
+        return {}, f"trials must be a whole number within 1..100, got {trials!r}"
+    return {
+        "name": values["name"],
+        "cron": values["cron"],
+        "timezone": values["timezone"],
+        "testset_id": values["testset_id"],
+        "system_id": system if kind == "system" else "",
+        "system_version_id": system if kind == "version" else "",
+        "metric_ids": values["metric_ids"],
+        "metric_group_id": values["metric_group_id"],
+        "trials": int(trials),
+    }, ""
+
+
+def _tags(values: dict[str, Any]) -> list[str]:
+    return [t.strip() for t in values["tags"].split(",") if t.strip()]
 
 
 def routes(console: Console) -> list[Route]:
@@ -54,7 +94,9 @@ def routes(console: Console) -> list[Route]:
             spb.ListSchedulesResponse,
         )
 
-    async def page(request: Request, extra: dict[str, Any], status_code: int = 200) -> Response:
+    async def page(
+        request: Request, extra: dict[str, Any], status_code: int = 200, template: str = "schedules.html"
+    ) -> Response:
         api = console.api(request)
         project_id = request.path_params["project_id"]
         data = await console.project_page(
@@ -91,7 +133,7 @@ def routes(console: Console) -> list[Route]:
             "refused": request.query_params.get("refused", ""),
             **extra,
         }
-        return console.render(request, "schedules.html", context, status_code=status_code)
+        return console.render(request, template, context, status_code=status_code)
 
     async def list_page(request: Request) -> Response:
         return await page(request, {})
@@ -101,26 +143,13 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         project_id = request.path_params["project_id"]
         values = _form_values(form)
-        kind, _, system = values["system"].partition(":")
-        trials = values["trials"].strip() or "1"
-        if not trials.isdigit() or len(trials) > 5:
-            error = f"trials must be a whole number within 1..100, got {trials!r}"
+        fields, error = _checked(values)
+        if error:
             return await page(request, {"values": values, "error": error}, 400)
         try:
             await api.call(
                 api.stubs.schedules.CreateSchedule,
-                spb.CreateScheduleRequest(
-                    project_id=project_id,
-                    name=values["name"],
-                    cron=values["cron"],
-                    testset_id=values["testset_id"],
-                    system_id=system if kind == "system" else "",
-                    system_version_id=system if kind == "version" else "",
-                    metric_ids=values["metric_ids"],
-                    trials=int(trials),
-                    tags=[t.strip() for t in values["tags"].split(",") if t.strip()],
-                    timezone=values["timezone"],
-                ),
+                spb.CreateScheduleRequest(project_id=project_id, tags=_tags(values), **fields),
                 spb.Schedule,
             )
         except grpc.aio.AioRpcError as exc:
@@ -136,6 +165,36 @@ def routes(console: Console) -> list[Route]:
         if schedule_id not in found:
             raise PageNotFound  # another project's schedule (or none) under this project's address
         return found[schedule_id]
+
+    async def schedule_page(request: Request) -> Response:
+        schedule = await of_project(console.api(request), request)
+        extra = {"schedule": schedule, "values": _schedule_values(schedule)}
+        return await page(request, extra, template="schedule.html")
+
+    async def update(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        schedule = await of_project(api, request)
+        values = _form_values(form)
+        fields, error = _checked(values)
+        if not error:
+            try:
+                await api.call(
+                    api.stubs.schedules.UpdateSchedule,
+                    spb.UpdateScheduleRequest(
+                        schedule_id=schedule.id, tags=spb.ScheduleTags(tags=_tags(values)), **fields
+                    ),
+                    spb.Schedule,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in (*CHOICE_ERRORS, grpc.StatusCode.ALREADY_EXISTS):
+                    raise
+                error = api_message(exc)
+        if error:
+            extra = {"schedule": schedule, "values": values, "error": error}
+            return await page(request, extra, 400, template="schedule.html")
+        done = f"Saved {values['name'].strip()}."
+        return redirect(f"/projects/{schedule.project_id}/schedules?{urlencode({'done': done})}")
 
     async def run_now(request: Request) -> Response:
         await console.form(request)
@@ -179,6 +238,8 @@ def routes(console: Console) -> list[Route]:
     return [
         Route(base, list_page, methods=["GET"]),
         Route(base, create, methods=["POST"]),
+        Route(base + "/{schedule_id}", schedule_page, methods=["GET"]),
+        Route(base + "/{schedule_id}", update, methods=["POST"]),
         Route(base + "/{schedule_id}/run", run_now, methods=["POST"]),
         Route(base + "/{schedule_id}/pause", pause, methods=["POST"]),
         Route(base + "/{schedule_id}/delete", delete, methods=["POST"]),

@@ -17,7 +17,7 @@ from services.run_orchestrator.runs.kickoff import Kickoff
 from services.run_orchestrator.runs.messages import run_pb
 from services.run_orchestrator.schedules import rules
 from services.run_orchestrator.schedules.firing import Firing
-from services.run_orchestrator.schedules.repository import NewSchedule, ScheduleRepository
+from services.run_orchestrator.schedules.repository import ScheduleFields, ScheduleRepository
 from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
@@ -70,59 +70,65 @@ class ScheduleApi:
 
     async def create_schedule(self, request: pb.CreateScheduleRequest) -> pb.Schedule:
         pid = await self._project(request.project_id)
-        name = checked(catalog_rules.require_name, request.name)
         cron = checked(rules.check_cron, request.cron)
         timezone = checked(rules.check_timezone, request.timezone)
         _, trials = checked(run_rules.validate_run, "", request.trials, 0)
-        tags = checked(run_rules.run_tags, [], list(request.tags), [])
-        testset_id = parse_uuid(request.testset_id, "testset_id")
-        testset = await self._testsets.get_testset(testset_id)
-        if testset is None or testset["project_id"] != pid:
-            raise not_found(f"testset {request.testset_id} does not exist in project {pid}")
-        version_id, system_id = await self._system(pid, request)
-        metric_ids = [parse_uuid(m, "metric_ids") for m in request.metric_ids]
-        group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
-        if not metric_ids and group is None:
-            raise invalid("name at least one metric (metric_ids) or a metric_group_id")
-        await self._kickoff.metric_versions(pid, metric_ids, group)  # archived or unknown: refused now
-        row = await self._schedules.create(
-            NewSchedule(
-                project_id=pid,
-                name=name,
-                cron=cron,
-                timezone=timezone,
-                testset_id=testset_id,
-                system_version_id=version_id,
-                system_id=system_id,
-                metric_ids=metric_ids,
-                metric_group_id=group,
-                trials=trials,
-                tags=tags,
-                paused=request.paused,
-                next_run_at=rules.next_due(cron, await self._schedules.now(), timezone),
-            )
+        version_id, system_id = await self._system(pid, request.system_version_id, request.system_id)
+        metric_ids, group = await self._metrics(pid, list(request.metric_ids), request.metric_group_id)
+        fields = ScheduleFields(
+            name=checked(catalog_rules.require_name, request.name),
+            cron=cron,
+            timezone=timezone,
+            testset_id=await self._testset(pid, request.testset_id),
+            system_version_id=version_id,
+            system_id=system_id,
+            metric_ids=metric_ids,
+            metric_group_id=group,
+            trials=trials,
+            tags=checked(run_rules.run_tags, [], list(request.tags), []),
+            paused=request.paused,
+            next_run_at=rules.next_due(cron, await self._schedules.now(), timezone),
         )
+        row = await self._schedules.create(pid, fields)
         if row is None:
-            raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {name!r}")
+            raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {fields.name!r}")
         return schedule_pb(row)
 
+    async def _testset(self, pid: uuid.UUID, given: str) -> uuid.UUID:
+        testset_id: uuid.UUID = parse_uuid(given, "testset_id")
+        testset = await self._testsets.get_testset(testset_id)
+        if testset is None or testset["project_id"] != pid:
+            raise not_found(f"testset {given} does not exist in project {pid}")
+        return testset_id
+
     async def _system(
-        self, pid: uuid.UUID, request: pb.CreateScheduleRequest
+        self, pid: uuid.UUID, system_version_id: str, system_id: str
     ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
         """(system_version_id, system_id): exactly one given; a system needs a production version."""
-        if bool(request.system_version_id) == bool(request.system_id):
+        if bool(system_version_id) == bool(system_id):
             raise invalid(
                 "name exactly one of system_version_id (a pinned version) and system_id (its production version)"
             )
-        if request.system_version_id:
-            version_id = parse_uuid(request.system_version_id, "system_version_id")
+        if system_version_id:
+            version_id = parse_uuid(system_version_id, "system_version_id")
             version = await self._catalog.get_system_version(version_id)
             if version is None or version["project_id"] != pid:
-                raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
+                raise not_found(f"system version {system_version_id} does not exist in project {pid}")
             return version_id, None
-        system_id = parse_uuid(request.system_id, "system_id")
-        await self._firing.production_version(pid, system_id)
-        return None, system_id
+        system = parse_uuid(system_id, "system_id")
+        await self._firing.production_version(pid, system)
+        return None, system
+
+    async def _metrics(
+        self, pid: uuid.UUID, metric_ids: list[str], metric_group_id: str
+    ) -> tuple[list[uuid.UUID], uuid.UUID | None]:
+        """The metrics and the group its runs are scored with: at least one, none archived."""
+        metrics = [parse_uuid(m, "metric_ids") for m in metric_ids]
+        group = parse_uuid(metric_group_id, "metric_group_id") if metric_group_id else None
+        if not metrics and group is None:
+            raise invalid("name at least one metric (metric_ids) or a metric_group_id")
+        await self._kickoff.metric_versions(pid, metrics, group)  # archived or unknown: refused now
+        return metrics, group
 
     async def list_schedules(self, request: pb.ListSchedulesRequest) -> pb.ListSchedulesResponse:
         pid = await self._project(request.project_id)
@@ -130,21 +136,40 @@ class ScheduleApi:
 
     async def update_schedule(self, request: pb.UpdateScheduleRequest) -> pb.Schedule:
         schedule = await self._schedule(request.schedule_id)
-        name = checked(catalog_rules.require_name, request.name) if request.HasField("name") else schedule["name"]
-        cron = checked(rules.check_cron, request.cron) if request.HasField("cron") else schedule["cron"]
-        timezone = (
-            checked(rules.check_timezone, request.timezone) if request.HasField("timezone") else schedule["timezone"]
-        )
-        paused = request.paused if request.HasField("paused") else schedule["paused_at"] is not None
-        resumed = schedule["paused_at"] is not None and not paused
+        pid = schedule["project_id"]
+        given = request.HasField
+        cron = checked(rules.check_cron, request.cron) if given("cron") else schedule["cron"]
+        timezone = checked(rules.check_timezone, request.timezone) if given("timezone") else schedule["timezone"]
+        paused = request.paused if given("paused") else schedule["paused_at"] is not None
+        version_id, system_id = schedule["system_version_id"], schedule["system_id"]
+        if given("system_version_id") or given("system_id"):
+            version_id, system_id = await self._system(pid, request.system_version_id, request.system_id)
+        metric_ids, group = list(schedule["metric_ids"]), schedule["metric_group_id"]
+        if request.metric_ids or given("metric_group_id"):
+            metric_ids, group = await self._metrics(pid, list(request.metric_ids), request.metric_group_id)
         following = schedule["next_run_at"]
+        resumed = schedule["paused_at"] is not None and not paused
         if cron != schedule["cron"] or timezone != schedule["timezone"] or resumed:
             following = rules.next_due(cron, await self._schedules.now(), timezone)
-        row = await self._schedules.update(schedule["id"], name, cron, timezone, paused, following)
+        fields = ScheduleFields(
+            name=checked(catalog_rules.require_name, request.name) if given("name") else schedule["name"],
+            cron=cron,
+            timezone=timezone,
+            testset_id=await self._testset(pid, request.testset_id) if given("testset_id") else schedule["testset_id"],
+            system_version_id=version_id,
+            system_id=system_id,
+            metric_ids=metric_ids,
+            metric_group_id=group,
+            trials=checked(run_rules.validate_run, "", request.trials, 0)[1] if given("trials") else schedule["trials"],
+            tags=checked(run_rules.run_tags, [], list(request.tags.tags), []) if given("tags") else schedule["tags"],
+            paused=paused,
+            next_run_at=following,
+        )
+        row = await self._schedules.update(schedule["id"], fields)
         if row is None:
             if await self._schedules.get(schedule["id"]) is None:  # deleted meanwhile
                 raise not_found(f"schedule {request.schedule_id} does not exist")
-            raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {name!r}")
+            raise ApiError(Code.ALREADY_EXISTS, f"the project already has a schedule named {fields.name!r}")
         return schedule_pb(row)
 
     async def delete_schedule(self, request: pb.DeleteScheduleRequest) -> pb.Schedule:

@@ -12,8 +12,9 @@ from shared.db.pool import Connection
 
 
 @dataclass(frozen=True)
-class NewSchedule:
-    project_id: uuid.UUID
+class ScheduleFields:
+    """What a schedule is, as it is written: when it fires and what it runs."""
+
     name: str
     cron: str
     timezone: str
@@ -28,6 +29,24 @@ class NewSchedule:
     next_run_at: datetime
 
 
+def _values(s: ScheduleFields) -> tuple[object, ...]:
+    """The fields in the order of the statements' parameters."""
+    return (
+        s.name,
+        s.cron,
+        s.timezone,
+        s.testset_id,
+        s.system_version_id,
+        s.system_id,
+        s.metric_ids,
+        s.metric_group_id,
+        s.trials,
+        s.tags,
+        s.paused,
+        s.next_run_at,
+    )
+
+
 class ScheduleRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -36,27 +55,16 @@ class ScheduleRepository:
         now: datetime = await self._pool.fetchval("SELECT now()")
         return now
 
-    async def create(self, s: NewSchedule) -> asyncpg.Record | None:
+    async def create(self, project_id: uuid.UUID, s: ScheduleFields) -> asyncpg.Record | None:
         """The new schedule; None when the project has one of that name."""
         return await self._pool.fetchrow(
-            "INSERT INTO schedules (id, project_id, name, cron, testset_id, system_version_id, system_id, metric_ids,"
-            " metric_group_id, trials, tags, paused_at, next_run_at, timezone)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END, $13, $14)"
+            "INSERT INTO schedules (id, project_id, name, cron, timezone, testset_id, system_version_id, system_id,"
+            " metric_ids, metric_group_id, trials, tags, paused_at, next_run_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13 THEN now() END, $14)"
             " ON CONFLICT (project_id, name) DO NOTHING RETURNING *",
             uuid.uuid4(),
-            s.project_id,
-            s.name,
-            s.cron,
-            s.testset_id,
-            s.system_version_id,
-            s.system_id,
-            s.metric_ids,
-            s.metric_group_id,
-            s.trials,
-            s.tags,
-            s.paused,
-            s.next_run_at,
-            s.timezone,
+            project_id,
+            *_values(s),
         )
 
     async def get(self, schedule_id: uuid.UUID) -> asyncpg.Record | None:
@@ -65,21 +73,16 @@ class ScheduleRepository:
     async def of_project(self, project_id: uuid.UUID) -> list[asyncpg.Record]:
         return await self._pool.fetch("SELECT * FROM schedules WHERE project_id = $1 ORDER BY name, id", project_id)
 
-    async def update(
-        self, schedule_id: uuid.UUID, name: str, cron: str, timezone: str, paused: bool, next_run_at: datetime
-    ) -> asyncpg.Record | None:
+    async def update(self, schedule_id: uuid.UUID, s: ScheduleFields) -> asyncpg.Record | None:
         """None when there is no such schedule, or another of the project has that name."""
         try:
             return await self._pool.fetchrow(
-                "UPDATE schedules SET name = $2, cron = $3, next_run_at = $5, timezone = $6,"
-                " paused_at = CASE WHEN NOT $4 THEN NULL ELSE coalesce(paused_at, now()) END"
+                "UPDATE schedules SET name = $2, cron = $3, timezone = $4, testset_id = $5, system_version_id = $6,"
+                " system_id = $7, metric_ids = $8, metric_group_id = $9, trials = $10, tags = $11,"
+                " paused_at = CASE WHEN NOT $12 THEN NULL ELSE coalesce(paused_at, now()) END, next_run_at = $13"
                 " WHERE id = $1 RETURNING *",
                 schedule_id,
-                name,
-                cron,
-                paused,
-                next_run_at,
-                timezone,
+                *_values(s),
             )
         except asyncpg.UniqueViolationError:
             return None
