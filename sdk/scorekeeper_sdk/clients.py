@@ -419,6 +419,7 @@ class Scorekeeper:
     create_monitor = _Call(AsyncScorekeeper.create_monitor)
     get_monitor = _Call(AsyncScorekeeper.get_monitor)
     list_monitors = _Call(AsyncScorekeeper.list_monitors)
+    update_monitor = _Call(AsyncScorekeeper.update_monitor)
     pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
     resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
     # -- schedules

@@ -5,13 +5,15 @@ fires once below its threshold and not above; the console's page; bad input refu
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
+from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, InvalidArgument, NotFound
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.monitors import calls_of, is_sampled, receiver, settled
@@ -133,6 +135,79 @@ async def test_a_paused_monitor_samples_nothing_and_resumes(sk: AsyncScorekeeper
     assert (await sk.resume_monitor(monitor.id)).status == "active"
     assert (await sk.log_calls(project.id, production_calls(50))).sampled == 50
     assert (await sk.get_monitor(monitor.id)).monitor.pending_calls == 50
+
+
+async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_and_metrics(
+    sk: AsyncScorekeeper,
+) -> None:
+    project = await sk.create_project("changed")
+    polite_metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    short = await sk.create_heuristic_metric(project.id, "holds", "contains", {"value": "hold"})
+    exact = await sk.create_heuristic_metric(project.id, "exact", "exact_match", {})
+    monitor = await sk.create_monitor(project.id, "checkout", [polite_metric.id], sample_rate=100, window_calls=100)
+    taken = await sk.create_monitor(project.id, "taken", [polite_metric.id], sample_rate=1, window_minutes=60)
+    first = production_calls(4)
+    assert (await sk.log_calls(project.id, first)).sampled == 4 + sum(is_sampled(c.call_id, 1) for c in first)
+    # The window open now closes by its new size, scored with the new metrics.
+    changed = await sk.update_monitor(monitor.id, window_calls=4, metric_ids=[short.id, polite_metric.id])
+    assert (changed.window_calls, changed.window_minutes) == (4, 0)
+    assert [m.metric_id for m in changed.metrics] == [short.id, polite_metric.id]
+    detail = await settled(sk, monitor.id, 1)
+    run = await sk.get_run(detail.windows[0].run_id)
+    assert ([m.metric_id for m in run.metrics], run.records) == ([short.id, polite_metric.id], 4)
+    # The filter and the sample rate apply to calls logged from now on.
+    filtered = await sk.update_monitor(
+        monitor.id, metadata_filter={"route": "checkout"}, sample_rate=50, name="renamed"
+    )
+    assert (filtered.name, filtered.sample_rate, filtered.metadata_filter) == ("renamed", 50, {"route": "checkout"})
+    calls = production_calls(40)
+    expected = sum(1 for c in calls if (c.metadata or {})["route"] == "checkout" and is_sampled(c.call_id, 50))
+    logged = await sk.log_calls(project.id, calls)
+    assert (await sk.get_monitor(monitor.id)).monitor.pending_calls == expected
+    assert logged.sampled == expected + sum(1 for c in calls if is_sampled(c.call_id, 1))
+    # An alert added, then taken away.
+    alerting = await sk.update_monitor(monitor.id, alert_url="http://127.0.0.1:9/hook", alert_below={short.id: 0.5})
+    assert (alerting.alert.webhook_url, [(t.metric_id, t.below) for t in alerting.alert.thresholds]) == (
+        "http://127.0.0.1:9/hook",
+        [(short.id, 0.5)],
+    )
+    # Refused, and nothing changed.
+    refusals: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"name": "taken"}, AlreadyExists, f"project {project.id} already has a monitor named 'taken'"),
+        ({"window_minutes": 5, "window_calls": 5}, InvalidArgument, "give exactly one of window_minutes and"),
+        ({"sample_rate": 0}, InvalidArgument, "sample_rate must be a percentage more than 0 and at most 100, got 0"),
+        (
+            {"metric_ids": [exact.id]},
+            InvalidArgument,
+            "metric 'exact' compares the output with expected values, which logged calls do not carry",
+        ),
+        (
+            {"metric_ids": [polite_metric.id]},
+            InvalidArgument,
+            f"alert.thresholds[0].metric_id {short.id} is not one of the monitor's metrics",
+        ),
+        (
+            {"alert_below": {short.id: 2}, "alert_url": "http://127.0.0.1:9/hook"},
+            InvalidArgument,
+            "alert.thresholds[0].below must be within 0..1",
+        ),
+        ({"alert_url": "gopher://x", "alert_below": {short.id: 0.5}}, InvalidArgument, "must be an http or https URL"),
+    ]
+    for kwargs, error, message in refusals:
+        with pytest.raises(error, match=re.escape(message)):
+            await sk.update_monitor(monitor.id, **kwargs)
+    with pytest.raises(NotFound, match="does not exist"):
+        await sk.update_monitor(str(uuid.uuid4()), name="x")
+    kept = (await sk.get_monitor(monitor.id)).monitor
+    assert (kept.name, kept.sample_rate, kept.window_calls, [m.metric_id for m in kept.metrics]) == (
+        "renamed",
+        50,
+        4,
+        [short.id, polite_metric.id],
+    )
+    quiet = await sk.update_monitor(monitor.id, alert_url="", alert_below={}, metadata_filter={})
+    assert (quiet.alert.webhook_url, quiet.alert.thresholds, quiet.metadata_filter) == ("", [], {})
+    await sk.pause_monitor(taken.id)
 
 
 async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncScorekeeper) -> None:
@@ -336,6 +411,27 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         assert await page.locator("#monitor-status").inner_text() == "active"
         settings = await page.locator("main").inner_text()  # the settings as typed, not 12.5000% / 0.7500
         assert "samples 12.5% of the calls" in settings and "when polite < 0.75" in settings
+        # Changed on its page: the form shows its settings; refused as typed (kept), then saved.
+        await page.locator("#edit-monitor summary").click()
+        edit = page.locator("#edit-monitor-form")
+        assert await edit.locator("input[name=sample_rate]").input_value() == "12.5"
+        assert await edit.locator("input[name=metadata_filter]").input_value() == '{"route": "checkout"}'
+        assert await edit.locator(f"input[name=below_{metric.id}]").input_value() == "0.75"
+        await edit.locator("input[name=sample_rate]").fill("25")
+        await edit.locator("input[name=metadata_filter]").fill("")
+        await edit.locator(f"input[name=below_{metric.id}]").fill("2")
+        await edit.locator("button[type=submit]").click()
+        await page.wait_for_load_state()
+        assert (await page.locator("#monitor-error").inner_text()).startswith(
+            "Nothing was saved: alert.thresholds[0].below must be within 0..1"
+        )
+        assert await edit.locator("input[name=sample_rate]").input_value() == "25"
+        await edit.locator(f"input[name=below_{metric.id}]").fill("0.5")
+        await edit.locator("button[type=submit]").click()
+        await page.wait_for_url("**saved=1")
+        saved = (await sk.get_monitor(created.id)).monitor
+        assert (saved.sample_rate, saved.metadata_filter, saved.window_calls) == (25, {}, 200)
+        assert [(t.metric_id, t.below) for t in saved.alert.thresholds] == [(metric.id, 0.5)]
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")

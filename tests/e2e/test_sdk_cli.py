@@ -882,6 +882,23 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     assert [(m["name"], m["status"], m["sample_rate"]) for m in listed] == [("cli watch", "active", 100.0)]
     paused = await asyncio.to_thread(cli, *at, "monitors", "pause", "cli watch")
     assert paused.returncode == 0 and "paused" in paused.stdout
+    change = ("monitors", "update", "cli watch", "--sample-rate", "20", "--every-minutes", "30", "--filter")
+    alert = ("--alert-url", "http://127.0.0.1:9/hook", "--alert-below", "short=80%")
+    changed = await asyncio.to_thread(cli, *at, *change, "route=checkout", *alert)
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip() == (
+        "monitor 'cli watch' (paused): samples 20%, a window every 30 min, scored with short,"
+        " alerting http://127.0.0.1:9/hook"
+    )
+    (shown,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
+    assert (shown["window_minutes"], shown["window_calls"], shown["metadata_filter"]) == (30, 0, {"route": "checkout"})
+    assert [(t["below"], t["metric_id"] == shown["metrics"][0]["metric_id"]) for t in shown["alert"]["thresholds"]] == [
+        (0.8, True)
+    ]
+    cleared = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--no-alert", "--no-filter")
+    assert cleared.returncode == 0 and cleared.stdout.strip().endswith("scored with short")
+    wrong = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--metric", "exact")
+    assert one_error_line(wrong).startswith("error: metric 'exact' compares the output with expected values")
     unknown = await asyncio.to_thread(cli, *at, "monitors", "pause", "nope")
     assert unknown.returncode == 2 and one_error_line(unknown) == (
         "error: no monitor named 'nope' in this project (see `scorekeeper monitors list`)"

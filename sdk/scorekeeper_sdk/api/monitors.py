@@ -199,6 +199,46 @@ class MonitorOperations(Operations):
         response = await self._unary(MONITORS, "ListMonitors", request, mpb.ListMonitorsResponse)
         return [from_proto(Monitor, m) for m in response.monitors]
 
+    async def update_monitor(
+        self,
+        monitor_id: str,
+        *,
+        name: str | None = None,
+        sample_rate: float | None = None,
+        window_minutes: int | None = None,
+        window_calls: int | None = None,
+        metadata_filter: Mapping[str, Any] | None = None,
+        metric_ids: Sequence[str] | None = None,
+        metric_group_id: str | None = None,
+        alert_url: str | None = None,
+        alert_below: Mapping[str, float] | None = None,
+    ) -> Monitor:
+        """Change what is given (None: unchanged): a window size replaces the other one, metrics or
+        a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
+        the alert (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter
+        (``{}``: every call)."""
+        request = mpb.UpdateMonitorRequest(monitor_id=monitor_id)
+        if name is not None:
+            request.name = name
+        if sample_rate is not None:
+            request.sample_rate = sample_rate
+        if window_minutes is not None or window_calls is not None:
+            request.window_minutes = window_minutes or 0
+            request.window_calls = window_calls or 0
+        if metadata_filter is not None:
+            request.metadata_filter.CopyFrom(struct(dict(metadata_filter)))
+        if metric_ids is not None or metric_group_id is not None:
+            request.metric_ids.extend(metric_ids or [])
+            request.metric_group_id = metric_group_id or ""
+        if alert_url is not None or alert_below is not None:
+            request.alert.CopyFrom(
+                mpb.MonitorAlert(
+                    webhook_url=alert_url or "",
+                    thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
+                )
+            )
+        return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))
+
     async def pause_monitor(self, monitor_id: str) -> Monitor:
         request = mpb.PauseMonitorRequest(monitor_id=monitor_id)
         return from_proto(Monitor, await self._unary(MONITORS, "PauseMonitor", request, mpb.Monitor))

@@ -1,4 +1,5 @@
-"""`scorekeeper monitors …`: list, show, create, pause and resume monitors; log calls from a file."""
+"""`scorekeeper monitors …`: list, show, create, change, pause and resume monitors; log calls from a
+file."""
 
 from __future__ import annotations
 
@@ -122,29 +123,92 @@ def monitors_create(
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
-    metric_ids = [m.id for m in st.metrics(metric or [])]
-    metadata_filter = {k: _json_or_text(v) for k, v in (_pair(f, "--filter") for f in filter or [])}
+    created = st.client.create_monitor(
+        st.project_id(),
+        name,
+        [m.id for m in st.metrics(metric or [])],
+        sample_rate=sample_rate,
+        window_minutes=every_minutes,
+        window_calls=every_calls,
+        metadata_filter=_filter(filter or []),
+        metric_group_id=metric_group,
+        alert_url=alert_url,
+        alert_below=_thresholds(st, alert_below or []),
+        paused=paused,
+    )
+    st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
+
+
+def _filter(pairs: list[str]) -> dict[str, Any]:
+    return {k: _json_or_text(v) for k, v in (_pair(f, "--filter") for f in pairs)}
+
+
+def _thresholds(st: State, texts: list[str]) -> dict[str, float]:
+    """--alert-below METRIC=THRESHOLD (a fraction, or a percentage with %) by metric id."""
     thresholds: dict[str, float] = {}
-    for text in alert_below or []:
+    for text in texts:
         key, value = _pair(text, "--alert-below")
         try:
             thresholds[st.metrics([key])[0].id] = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
         except ValueError:
             raise CliError(f"--alert-below takes METRIC=THRESHOLD, got {text!r}") from None
-    created = st.client.create_monitor(
-        st.project_id(),
-        name,
-        metric_ids,
+    return thresholds
+
+
+@monitors.command("update")
+def monitors_update(
+    ctx: typer.Context,
+    monitor: Annotated[str, typer.Argument(help="Monitor id or name.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    sample_rate: Annotated[float | None, typer.Option(help="Percent of the calls sampled from now on.")] = None,
+    every_minutes: Annotated[int | None, typer.Option(help="A window every N minutes from now on.")] = None,
+    every_calls: Annotated[int | None, typer.Option(help="Or a window every N sampled calls.")] = None,
+    filter: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE the call's metadata must hold from now on; repeat.")
+    ] = None,
+    no_filter: Annotated[bool, typer.Option("--no-filter", help="Sample every call from now on.")] = False,
+    metric: Annotated[list[str] | None, typer.Option(help="The metrics from now on; repeat for several.")] = None,
+    metric_group: Annotated[str | None, typer.Option(help="The metric group from now on ('' for none).")] = None,
+    alert_url: Annotated[str | None, typer.Option(help="The alert's webhook from now on.")] = None,
+    alert_below: Annotated[
+        list[str] | None, typer.Option(help="METRIC=THRESHOLD of the alert from now on; repeat for several.")
+    ] = None,
+    no_alert: Annotated[bool, typer.Option("--no-alert", help="No alert from now on.")] = False,
+) -> None:
+    """Change a monitor: only what is given changes (--metric / --metric-group replace its
+    metrics, --filter its filter, --alert-url / --alert-below its alert)."""
+    if filter and no_filter:
+        raise CliError("give --filter or --no-filter, not both")
+    if (alert_url is not None or alert_below) and no_alert:
+        raise CliError("give --alert-url / --alert-below or --no-alert, not both")
+    st = state(ctx)
+    target = _monitor(st, monitor)
+    # The API replaces the alert whole: a new URL keeps the thresholds, new thresholds the URL.
+    url: str | None = None
+    below: dict[str, float] | None = None
+    if no_alert:
+        url, below = "", {}
+    elif alert_url is not None or alert_below:
+        url = alert_url if alert_url is not None else target.alert.webhook_url
+        below = _thresholds(st, alert_below) if alert_below else {t.metric_id: t.below for t in target.alert.thresholds}
+    updated = st.client.update_monitor(
+        target.id,
+        name=name,
         sample_rate=sample_rate,
         window_minutes=every_minutes,
         window_calls=every_calls,
-        metadata_filter=metadata_filter,
+        metadata_filter={} if no_filter else _filter(filter) if filter else None,
+        metric_ids=[m.id for m in st.metrics(metric)] if metric else None,
         metric_group_id=metric_group,
-        alert_url=alert_url,
-        alert_below=thresholds,
-        paused=paused,
+        alert_url=url,
+        alert_below=below,
     )
-    st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
+    metrics = ", ".join(x.name for x in updated.metrics)
+    st.out.print(
+        f"monitor {updated.name!r} ({updated.status}): samples {_rate(updated)}, a window {updated.window},"
+        f" scored with {metrics}{', alerting ' + updated.alert.webhook_url if updated.alert.webhook_url else ''}",
+        highlight=False,
+    )
 
 
 @monitors.command("pause")

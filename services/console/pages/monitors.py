@@ -1,4 +1,5 @@
-"""Monitors: the list with a form to create one, a monitor with its windows, pause and resume."""
+"""Monitors: the list with a form to create one, a monitor with its windows and a form to change
+it, pause and resume."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_message, redirect
-from shared.edge.convert import dict_to_struct
+from shared.edge.convert import dict_to_struct, struct_to_dict
 
 WINDOW_KINDS = ("minutes", "calls")
 
@@ -62,6 +63,38 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
         alert=mpb.MonitorAlert(webhook_url=str(form.get("alert_url", "")).strip(), thresholds=thresholds),
         paused=form.get("paused") == "on",
     )
+
+
+def update_request(monitor_id: str, form: FormData) -> mpb.UpdateMonitorRequest:
+    """The UpdateMonitor request of a posted Edit form: every setting it shows, replaced."""
+    made = create_request("", form)
+    request = mpb.UpdateMonitorRequest(
+        monitor_id=monitor_id,
+        name=made.name,
+        sample_rate=made.sample_rate,
+        window_minutes=made.window_minutes,
+        window_calls=made.window_calls,
+        metric_ids=made.metric_ids,
+        metric_group_id="",
+    )
+    request.metadata_filter.CopyFrom(made.metadata_filter)
+    request.alert.CopyFrom(made.alert)
+    return request
+
+
+def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
+    """A monitor's settings as its Edit form shows them."""
+    metadata_filter = struct_to_dict(m.metadata_filter)
+    return {
+        "name": m.name,
+        "sample_rate": f"{m.sample_rate:g}",
+        "window": str(m.window_minutes or m.window_calls),
+        "window_kind": "minutes" if m.window_minutes else "calls",
+        "metadata_filter": json.dumps(metadata_filter) if metadata_filter else "",
+        "metrics": [x.metric_id for x in m.metrics],
+        "below": {t.metric_id: f"{t.below:g}" for t in m.alert.thresholds},
+        "alert_url": m.alert.webhook_url,
+    }
 
 
 def posted_values(form: FormData | None) -> dict[str, Any]:
@@ -124,13 +157,43 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound
         return found
 
-    async def monitor_page(request: Request) -> Response:
+    async def detail_page(
+        request: Request, form: FormData | None = None, error: str = "", status_code: int = 200
+    ) -> Response:
         project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
         api = console.api(request)
         data = await console.project_page(
-            request, api, project_id, {"detail": monitor_of_project(api, project_id, monitor_id)}
+            request,
+            api,
+            project_id,
+            {"detail": monitor_of_project(api, project_id, monitor_id), "metrics": metrics(api, project_id)},
         )
-        return console.render(request, "monitor.html", data)
+        context = {
+            **data,
+            "values": posted_values(form) if form is not None else monitor_values(data["detail"].monitor),
+            "window_kinds": WINDOW_KINDS,
+            "error": error,
+            "saved": request.query_params.get("saved") == "1",
+        }
+        return console.render(request, "monitor.html", context, status_code=status_code)
+
+    async def monitor_page(request: Request) -> Response:
+        return await detail_page(request)
+
+    async def edit_monitor(request: Request) -> Response:
+        form = await console.form(request)
+        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
+        api = console.api(request)
+        await monitor_of_project(api, project_id, monitor_id)
+        try:
+            await api.call(api.stubs.monitors.UpdateMonitor, update_request(monitor_id, form), mpb.Monitor)
+        except MonitorFormError as exc:
+            return await detail_page(request, form, str(exc), 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in CHOICE_ERRORS:
+                raise
+            return await detail_page(request, form, api_message(exc), 400)
+        return redirect(f"/projects/{project_id}/monitors/{monitor_id}?saved=1")
 
     async def set_status(request: Request, pause: bool) -> Response:
         await console.form(request)
@@ -156,6 +219,7 @@ def routes(console: Console) -> list[Route]:
         Route(base, monitors_page, methods=["GET"]),
         Route(base, create_monitor, methods=["POST"]),
         Route(base + "/{monitor_id}", monitor_page, methods=["GET"]),
+        Route(base + "/{monitor_id}/edit", edit_monitor, methods=["POST"]),
         Route(base + "/{monitor_id}/pause", pause, methods=["POST"]),
         Route(base + "/{monitor_id}/resume", resume, methods=["POST"]),
     ]

@@ -153,7 +153,7 @@ def routes(console: Console) -> list[Route]:
                 spb.Schedule,
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in (*CHOICE_ERRORS, grpc.StatusCode.ALREADY_EXISTS):
+            if exc.code() not in CHOICE_ERRORS:
                 raise
             return await page(request, {"values": values, "error": api_message(exc)}, 400)
         done = f"Created {values['name'].strip()}."
@@ -187,7 +187,7 @@ def routes(console: Console) -> list[Route]:
                     spb.Schedule,
                 )
             except grpc.aio.AioRpcError as exc:
-                if exc.code() not in (*CHOICE_ERRORS, grpc.StatusCode.ALREADY_EXISTS):
+                if exc.code() not in CHOICE_ERRORS:
                     raise
                 error = api_message(exc)
         if error:

@@ -26,6 +26,28 @@ from shared.scoring.eval_types import reads_expected
 _THRESHOLD_RANGES = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
 
 
+def _thresholds(alert: pb.MonitorAlert) -> tuple[rules.Threshold, ...]:
+    return tuple(
+        rules.Threshold(parse_uuid(t.metric_id, f"alert.thresholds[{i}].metric_id"), t.below)
+        for i, t in enumerate(alert.thresholds)
+    )
+
+
+def _check_thresholds(definition: rules.MonitorDefinition, versions: list[asyncpg.Record]) -> None:
+    """Each threshold is of one of the monitor's metrics, within that metric's range."""
+    by_metric = {v["metric_id"]: v for v in versions}
+    for i, t in enumerate(definition.thresholds):
+        version = by_metric.get(t.metric_id)
+        if version is None:
+            raise invalid(f"alert.thresholds[{i}].metric_id {t.metric_id} is not one of the monitor's metrics")
+        low, high = _THRESHOLD_RANGES[version["output_type"]]
+        if not low <= t.below <= high:
+            raise invalid(
+                f"alert.thresholds[{i}].below must be within {low:g}..{high:g} for the {version['output_type']}"
+                f" metric {version['name']!r}, got {t.below:g}"
+            )
+
+
 def call_row(i: int, call: pb.LoggedCall) -> CallRow:
     """One logged call, checked; ValueError names the field as calls[i].field."""
     if call.call_id:
@@ -92,10 +114,6 @@ class MonitorApi:
 
     async def create_monitor(self, request: pb.CreateMonitorRequest) -> pb.Monitor:
         pid = await self._catalog_api.project(request.project_id)
-        thresholds = tuple(
-            rules.Threshold(parse_uuid(t.metric_id, f"alert.thresholds[{i}].metric_id"), t.below)
-            for i, t in enumerate(request.alert.thresholds)
-        )
         definition = checked(
             rules.validate_monitor,
             rules.MonitorDefinition(
@@ -105,46 +123,66 @@ class MonitorApi:
                 window_minutes=request.window_minutes,
                 window_calls=request.window_calls,
                 alert_url=request.alert.webhook_url.strip(),
-                thresholds=thresholds,
+                thresholds=_thresholds(request.alert),
             ),
         )
         group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
-        metric_ids = [parse_uuid(m, "metric_ids") for m in request.metric_ids]
-        versions = await pin_metrics(self._catalog, pid, metric_ids, group)
+        versions = await self._pin(pid, list(request.metric_ids), group)
+        _check_thresholds(definition, versions)
+        row = await self._monitors.create(pid, definition, versions, group, request.paused)
+        if row is None:
+            raise ApiError(Code.ALREADY_EXISTS, f"project {pid} already has a monitor named {definition.name!r}")
+        return monitor_pb(row, {v["version_id"]: v for v in versions}, 0)
+
+    async def update_monitor(self, request: pb.UpdateMonitorRequest) -> pb.Monitor:
+        row = await self._monitor(request.monitor_id)
+        given = request.HasField
+        window = (row["window_minutes"] or 0, row["window_calls"] or 0)
+        if given("window_minutes") or given("window_calls"):
+            window = (request.window_minutes, request.window_calls)
+        definition = checked(
+            rules.validate_monitor,
+            rules.MonitorDefinition(
+                name=request.name if given("name") else row["name"],
+                sample_rate=request.sample_rate if given("sample_rate") else row["sample_rate"],
+                metadata_filter=struct_to_dict(request.metadata_filter)
+                if given("metadata_filter")
+                else row["metadata_filter"],
+                window_minutes=window[0],
+                window_calls=window[1],
+                alert_url=request.alert.webhook_url.strip() if given("alert") else row["alert_url"],
+                thresholds=_thresholds(request.alert)
+                if given("alert")
+                else tuple(rules.Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
+            ),
+        )
+        group = row["metric_group_id"]
+        if request.metric_ids or given("metric_group_id"):
+            group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
+            versions = await self._pin(row["project_id"], list(request.metric_ids), group)
+        else:
+            versions = await self._catalog.metric_versions_in_order(list(row["metric_version_ids"]))
+        _check_thresholds(definition, versions)
+        updated = await self._monitors.update(row["id"], definition, versions, group)
+        if updated is None:
+            if await self._monitors.get(row["id"]) is None:
+                raise not_found(f"monitor {request.monitor_id} does not exist")
+            raise ApiError(
+                Code.ALREADY_EXISTS, f"project {row['project_id']} already has a monitor named {definition.name!r}"
+            )
+        return (await self._views([updated]))[0]
+
+    async def _pin(self, pid: uuid.UUID, metric_ids: list[str], group: uuid.UUID | None) -> list[asyncpg.Record]:
+        """The latest version of each metric (and of the group's): at least one, each scorable
+        without expected values."""
+        versions = await pin_metrics(self._catalog, pid, [parse_uuid(m, "metric_ids") for m in metric_ids], group)
         if not versions:
             raise invalid("a monitor needs at least one metric: give metric_ids or metric_group_id")
         checked(
             rules.scorable_without_expected,
             [v["name"] for v in versions if reads_expected(v["eval_type"], v["config"])],
         )
-        by_metric = {v["metric_id"]: v for v in versions}
-        for i, t in enumerate(definition.thresholds):
-            version = by_metric.get(t.metric_id)
-            if version is None:
-                raise invalid(f"alert.thresholds[{i}].metric_id {t.metric_id} is not one of the monitor's metrics")
-            low, high = _THRESHOLD_RANGES[version["output_type"]]
-            if not low <= t.below <= high:
-                raise invalid(
-                    f"alert.thresholds[{i}].below must be within {low:g}..{high:g} for the {version['output_type']}"
-                    f" metric {version['name']!r}, got {t.below:g}"
-                )
-        row = await self._monitors.create(
-            project_id=pid,
-            name=definition.name,
-            metric_version_ids=[v["version_id"] for v in versions],
-            human_metric_version_ids=[v["version_id"] for v in versions if v["eval_type"] == "human"],
-            metric_group_id=group,
-            sample_rate=definition.sample_rate,
-            metadata_filter=definition.metadata_filter,
-            window_minutes=definition.window_minutes,
-            window_calls=definition.window_calls,
-            paused=request.paused,
-            alert_url=definition.alert_url,
-            alert_thresholds=[{"metric_id": str(t.metric_id), "below": t.below} for t in definition.thresholds],
-        )
-        if row is None:
-            raise ApiError(Code.ALREADY_EXISTS, f"project {pid} already has a monitor named {definition.name!r}")
-        return monitor_pb(row, {v["version_id"]: v for v in versions}, 0)
+        return versions
 
     async def get_monitor(self, request: pb.GetMonitorRequest) -> pb.MonitorWithWindows:
         row = await self._monitor(request.monitor_id)

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.run_orchestrator.monitors.rules import MonitorDefinition
 from shared.db.pool import fetch_one
 from shared.json_limits import json_text
 
@@ -40,6 +41,22 @@ class CallRow:
 class Logged:
     inserted: set[uuid.UUID]  # the calls that were new
     sampled: int
+
+
+def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UUID | None) -> tuple[object, ...]:
+    """A monitor's columns from name to alert_thresholds, in the statements' order."""
+    return (
+        d.name,
+        [v["version_id"] for v in versions],
+        [v["version_id"] for v in versions if v["eval_type"] == "human"],
+        group,
+        d.sample_rate,
+        d.metadata_filter,
+        d.window_minutes or None,
+        d.window_calls or None,
+        d.alert_url,
+        [{"metric_id": str(t.metric_id), "below": t.below} for t in d.thresholds],
+    )
 
 
 class MonitorRepository:
@@ -100,41 +117,45 @@ class MonitorRepository:
 
     async def create(
         self,
-        *,
         project_id: uuid.UUID,
-        name: str,
-        metric_version_ids: list[uuid.UUID],
-        human_metric_version_ids: list[uuid.UUID],
+        d: MonitorDefinition,
+        versions: list[asyncpg.Record],
         metric_group_id: uuid.UUID | None,
-        sample_rate: float,
-        metadata_filter: dict[str, Any],
-        window_minutes: int,
-        window_calls: int,
         paused: bool,
-        alert_url: str,
-        alert_thresholds: list[dict[str, Any]],
     ) -> asyncpg.Record | None:
         """The new monitor; None when the project already has one of that name."""
         return await self._pool.fetchrow(
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
-            " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, status, alert_url,"
-            " alert_thresholds)"
+            " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
+            " alert_thresholds, status)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             " ON CONFLICT (project_id, name) DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
-            name,
-            metric_version_ids,
-            human_metric_version_ids,
-            metric_group_id,
-            sample_rate,
-            metadata_filter,
-            window_minutes or None,
-            window_calls or None,
+            *_values(d, versions, metric_group_id),
             "paused" if paused else "active",
-            alert_url,
-            alert_thresholds,
         )
+
+    async def update(
+        self,
+        monitor_id: uuid.UUID,
+        d: MonitorDefinition,
+        versions: list[asyncpg.Record],
+        metric_group_id: uuid.UUID | None,
+    ) -> asyncpg.Record | None:
+        """The monitor changed; None when there is no such monitor, or the project has another of
+        that name."""
+        try:
+            return await self._pool.fetchrow(
+                "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
+                " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
+                " window_calls = $9, alert_url = $10, alert_thresholds = $11, updated_at = now()"
+                " WHERE id = $1 RETURNING *",
+                monitor_id,
+                *_values(d, versions, metric_group_id),
+            )
+        except asyncpg.UniqueViolationError:
+            return None
 
     async def get(self, monitor_id: uuid.UUID) -> asyncpg.Record | None:
         return await self._pool.fetchrow("SELECT * FROM monitors WHERE id = $1", monitor_id)
