@@ -172,6 +172,10 @@ def subset_label(subset: Any) -> str:
     how = []
     if chosen.get("testcase_ids"):
         how.append(f"{int(chosen['testcase_ids'])} named")
+    if chosen.get("same_as_run"):
+        gone = int(chosen.get("left_out", 0))
+        left_out = f" ({gone} no longer in the testset)" if gone else ""
+        how.append(f"those of run {chosen['same_as_run'][:8]}{left_out}")
     for key, values in (chosen.get("metadata_filter") or {}).items():
         shown = values if isinstance(values, list) else [values]
         typed = (int(v) if isinstance(v, float) and v.is_integer() else v for v in shown)

@@ -68,6 +68,8 @@ class KickoffForm(PromptFields):
     only: str = ""
     sample: int = 0
     sample_seed: int = 0
+    # The testcases of an earlier run (Run again of a run of named testcases).
+    same_as_run: str = ""
     # A number the form could not take (check() says so; the other fields stay as typed).
     problem: str = ""
 
@@ -85,6 +87,7 @@ class KickoffForm(PromptFields):
             notes=text("notes"),
             prompt_system=text("prompt_system").strip() or DEFAULT_PROMPT_SYSTEM,
             only=text("only").strip(),
+            same_as_run=text("same_testcases_as").strip(),
             **PromptFields.read(form),
         )
         # Numbers are read last so that a bad one still leaves the other fields filled in.
@@ -100,9 +103,10 @@ class KickoffForm(PromptFields):
     @classmethod
     def from_run(cls, run: qpb.RunView) -> KickoffForm:
         """Run again: the run's testset, system version, metrics, trials, notes, and the part of
-        the testset it chose by metadata and sample."""
+        the testset it chose — by metadata and sample, or the same testcases when it named them."""
         subset = struct_to_dict(run.subset)
         chosen = subset.get("metadata_filter", {})
+        named = bool(subset.get("testcase_ids") or subset.get("same_as_run"))
         return cls(
             testset_id=run.testset_id,
             system_version_id=run.system_version_id,
@@ -116,6 +120,7 @@ class KickoffForm(PromptFields):
             ),
             sample=int(subset.get("sample", 0)),
             sample_seed=int(subset.get("sample_seed", 0)),
+            same_as_run=run.id if named else "",
         )
 
     def metadata_filter(self) -> dict[str, Any]:

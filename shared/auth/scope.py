@@ -41,6 +41,7 @@ SCOPED_FIELDS: dict[str, str] = {
     "project_id": "project",
     "run_id": "run",
     "baseline_run_id": "run",
+    "same_testcases_as_run_id": "run",
     "run_ids": "run",
     "record_id": "record",
     "record_ids": "record",

@@ -541,6 +541,25 @@ async def test_kickoff_of_part_of_the_testset_and_run_it_again(page: Page, stack
     assert await page.locator("input[name=sample_seed]").input_value() == "2"
 
 
+async def test_run_again_of_named_testcases_runs_the_same_ones(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    ids = world.a.ids
+    async with stack.sdk(world.a.key) as sdk:
+        every = [t.id async for t in sdk.list_testcases(ids.testset_id)]
+        named = await sdk.create_run(
+            ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1], testcase_ids=every[3:6]
+        )
+    await page.goto(f"/projects/{world.a.project_id}/kickoff?from_run={named.id}")
+    same = page.locator("#same-testcases input[name=same_testcases_as]")
+    assert await same.is_checked() and await same.get_attribute("value") == named.id
+    await page.click("#kickoff-form button[type=submit]")
+    await page.wait_for_url(f"**/projects/{world.a.project_id}/runs/*")
+    again_id = page.url.rsplit("/", 1)[-1]
+    assert again_id != named.id
+    assert await page.locator("#run-subset").inner_text() == f"3 of 24 testcases: those of run {named.id[:8]}"
+    async with stack.sdk(world.a.key) as sdk:
+        assert [t.id async for t in sdk.list_testcases(ids.testset_id, run_id=again_id)] == every[3:6]
+
+
 async def test_run_tags_filter_the_list_and_are_edited_on_the_run_page(
     page: Page, stack: Stack, world: ConsoleWorld
 ) -> None:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, RecordIn
+from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, RecordIn
 from scorekeeper_sdk.evaluate import run_and_evaluate
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
@@ -137,3 +137,53 @@ async def test_runs_of_part_of_a_testset(stack: Stack) -> None:
         elsewhere = await sdk.create_testset(ids.project_id, "elsewhere", [{"question": "?"}], inputs=["question"])
         with pytest.raises(InvalidArgument, match=f"run {evaluation.id} is not a run of testset {elsewhere.id}"):
             await _chosen(sdk, elsewhere.id, evaluation.id)
+
+
+async def test_a_run_again_on_the_same_testcases_as_an_earlier_one(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"again {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "again", "write")).secret
+    async with stack.sdk(key) as sdk:
+        every = [t.id async for t in sdk.list_testcases(ids.testset_id)]
+        args = (ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1])
+        named = await sdk.create_run(*args, testcase_ids=[every[2], every[7], every[11]])
+        again = await sdk.create_run(*args, same_testcases_as_run_id=named.id)
+        assert again.expected_records == 3
+        assert await _chosen(sdk, ids.testset_id, again.id) == [every[2], every[7], every[11]]
+        assert again.subset == {"testcases": 3, "of": TESTCASES, "same_as_run": named.id}
+        # On top of it, a sample of them.
+        fewer = await sdk.create_run(*args, same_testcases_as_run_id=named.id, sample=2, sample_seed=1)
+        assert fewer.expected_records == 2 and set(await _chosen(sdk, ids.testset_id, fewer.id)) < {
+            every[2],
+            every[7],
+            every[11],
+        }
+        # A testcase deleted since is left out, and said so.
+        await sdk.delete_testcases(ids.testset_id, [every[7]])
+        later = await sdk.create_run(*args, same_testcases_as_run_id=named.id)
+        assert await _chosen(sdk, ids.testset_id, later.id) == [every[2], every[11]]
+        assert later.subset == {"testcases": 2, "of": TESTCASES - 1, "same_as_run": named.id, "left_out": 1}
+        # A run of the whole testset: the whole testset again.
+        whole = await sdk.create_run(*args)
+        assert (await sdk.create_run(*args, same_testcases_as_run_id=whole.id)).subset == {}
+        # Refused before any run exists.
+        elsewhere = await sdk.create_testset(
+            ids.project_id, "elsewhere", [{"question": "?", "answer": "!"}], inputs=["question"], expected=["answer"]
+        )
+        before = len([r async for r in sdk.list_runs(ids.project_id)])
+        with pytest.raises(InvalidArgument, match="give testcase_ids or same_testcases_as_run_id, not both"):
+            await sdk.create_run(*args, testcase_ids=[every[2]], same_testcases_as_run_id=named.id)
+        with pytest.raises(
+            InvalidArgument, match=f"same_testcases_as_run_id: run {named.id} is of another testset than 'elsewhere'"
+        ):
+            await sdk.create_run(ids.project_id, elsewhere.id, *args[2:], same_testcases_as_run_id=named.id)
+        unknown = str(uuid.uuid4())
+        with pytest.raises(NotFound, match=f"run {unknown} does not exist"):
+            await sdk.create_run(*args, same_testcases_as_run_id=unknown)
+        await sdk.delete_testcases(ids.testset_id, [every[2], every[11]])
+        with pytest.raises(
+            InvalidArgument,
+            match=re.escape(f"same_testcases_as_run_id: none of the 3 testcases of run {named.id} is in version"),
+        ):
+            await sdk.create_run(*args, same_testcases_as_run_id=named.id)
+        assert len([r async for r in sdk.list_runs(ids.project_id)]) == before

@@ -699,7 +699,21 @@ def test_a_server_side_system_kickoff_and_eval(cli: Cli, project: str, stack: St
     assert {(s["system"]["name"], v["kind"]) for s in systems for v in s["versions"]} >= {("demo-qa", "http")}
     gated = cli(*eval_args("--system-version", "demo-qa:v1"), "--fail-under", "exact=0")
     assert gated.returncode == 0, gated.stderr
-    assert len(json.loads(cli("runs", "list", "--source", "kickoff", "--json").stdout)) == 1
+    (first,) = json.loads(cli("runs", "list", "--source", "kickoff", "--json").stdout)
+    # Again: the same testset, metrics and trials, of the same version.
+    again = cli("runs", "again", first["id"], "--notes", "once more", "--wait")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("run ") and f"kicked off: {ROWS} records expected" in again.stdout
+    redone = json.loads(cli("runs", "list", "--source", "kickoff", "--json").stdout)[0]
+    assert (redone["id"] != first["id"], redone["status"], redone["notes"], redone["system_version_id"]) == (
+        True,
+        "completed",
+        "once more",
+        first["system_version_id"],
+    )
+    assert [m["metric_id"] for m in redone["metrics"]] == [m["metric_id"] for m in first["metrics"]]
+    noted = cli("runs", "notes", redone["id"], "checked by hand")
+    assert noted.stdout.strip() == f"run {redone['id']} notes: checked by hand"
 
 
 def test_eval_resumes_a_run_left_without_records(cli: Cli, project: str) -> None:
@@ -764,7 +778,12 @@ def test_errors_are_one_line_with_exit_2_and_a_cancelled_run_exits_3(cli: Cli, p
         sdk = client.create_system_version(system.id, "sdk", {}, "v1")
         testset = next(t for t in client.list_testsets(project) if t.name == "qa")
         run = client.create_run(project, testset.id, sdk.id)
-        client.cancel_run(run.id)
+    not_again = cli("runs", "again", run.id)
+    assert one_error_line(not_again) == (
+        f"error: {sdk.id} is an sdk version: run it with `scorekeeper eval --callable/--command`"
+    )
+    stopped = cli("runs", "cancel", run.id)
+    assert stopped.returncode == 0 and stopped.stdout.strip() == f"run {run.id}: cancelled, 0 of {ROWS} records"
     cancelled = cli("runs", "watch", run.id)
     assert cancelled.returncode == 3 and last_error_line(cancelled) == f"error: run {run.id} cancelled"
     assert f"run {run.id}: cancelled" in cancelled.stdout

@@ -77,12 +77,14 @@ class RunOperations(ReadOperations):
         sample: int = 0,
         sample_seed: int = 0,
         tags: Sequence[str] = (),
+        same_testcases_as_run_id: str = "",
     ) -> Run:
         """Kicks off a run of a system version over a testset's latest version, scored with the
         latest version of each metric (and of a metric group's); ``source`` api, kickoff, playground,
         monitor or ci. Part of the testset only: ``testcase_ids``, ``metadata_filter`` (each key
         equal to its value, or to one of a list's) and ``sample`` (at most that many, drawn at random
-        — the same ones for the same ``sample_seed`` and testset version); ``tags`` label the run."""
+        — the same ones for the same ``sample_seed`` and testset version), or the testcases an
+        earlier run of the testset executed (``same_testcases_as_run_id``); ``tags`` label the run."""
         request = rpb.CreateRunRequest(
             project_id=project_id,
             testset_id=testset_id,
@@ -98,6 +100,7 @@ class RunOperations(ReadOperations):
             sample=sample,
             sample_seed=sample_seed,
             tags=list(tags),
+            same_testcases_as_run_id=same_testcases_as_run_id,
         )
         run = await self._unary(RUNS, "CreateRun", request, rpb.Run, creates=True)
         return await self.get_run(run.id)

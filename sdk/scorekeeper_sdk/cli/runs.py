@@ -1,4 +1,5 @@
-"""`scorekeeper runs …`: kick off, list, watch, export, compare, re-score and archive runs."""
+"""`scorekeeper runs …`: kick off (again), list, watch, export, compare, re-score, cancel, annotate
+and archive runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
-from scorekeeper_sdk.cli.context import RUN_FAILED, CliError
+from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.cli.subsets import (
     OnlyOption,
@@ -20,11 +21,12 @@ from scorekeeper_sdk.cli.subsets import (
     TestcaseOption,
     subset_options,
 )
+from scorekeeper_sdk.models import SystemVersion
 from scorekeeper_sdk.views import Run
 
 runs = typer.Typer(
-    help="Runs: kick off, list, watch, export, compare, matrix, re-score, retry errors, archive, agreement,"
-    " distribution.",
+    help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
+    " archive, agreement, distribution.",
     no_args_is_help=True,
 )
 app.add_typer(runs, name="runs")
@@ -55,13 +57,14 @@ def kickoff(
     sample: SampleOption = 0,
     sample_seed: SeedOption = 0,
     tag: TagOption = None,
+    same_testcases_as: Annotated[
+        str, typer.Option(metavar="RUN", help="The testcases that run of the testset executed.")
+    ] = "",
 ) -> None:
     """Kick off a run of a server-side system (http or llm version) over a testset (or part of it:
-    --testcase, --only, --sample)."""
+    --testcase, --only, --sample, --same-testcases-as)."""
     st = state(ctx)
-    version = st.system_version(system_version)
-    if version.kind == "sdk":
-        raise CliError(f"{system_version} is an sdk version: run it with `scorekeeper eval --callable/--command`")
+    version = _server_side(st, system_version)
     target = st.testset(testset)
     metric_ids = [m.id for m in st.metrics(metric or [])]
     run = st.client.create_run(
@@ -76,14 +79,62 @@ def kickoff(
         metric_group_id=metric_group,
         **subset_options(testcase, only, sample, sample_seed),
         tags=tag or [],
+        same_testcases_as_run_id=same_testcases_as,
     )
+    _kicked_off(st, run, wait)
+
+
+def _server_side(st: State, given: str) -> SystemVersion:
+    """A system version the executor can run (http or llm)."""
+    version = st.system_version(given)
+    if version.kind == "sdk":
+        raise CliError(f"{given} is an sdk version: run it with `scorekeeper eval --callable/--command`")
+    return version
+
+
+def _kicked_off(st: State, run: Run, wait: bool) -> None:
     st.out.print(f"run {run.id} kicked off: {run.expected_records} records expected")
+    if run.subset:
+        st.out.print(f"  {run.subset['testcases']} of {run.subset['of']} testcases", highlight=False)
     if run.url:
         st.out.print(f"  {run.url}")
     if wait:
         final = watch(st.client, run.id, st.err)
         print_run(st.out, final)
         finished(final)
+
+
+@runs.command("again")
+def run_again(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run to do again.")],
+    system_version: Annotated[
+        str | None, typer.Option(help="Another version: id, or SYSTEM[:VERSION] (the production one).")
+    ] = None,
+    notes: Annotated[str | None, typer.Option(help="Its notes (default: which run it repeats).")] = None,
+    tag: TagOption = None,
+    wait: Annotated[bool, typer.Option(help="Watch the run until it is done.")] = False,
+) -> None:
+    """Kick off a run like RUN: its testset (the latest version) and the same testcases of it, its
+    metrics (their latest versions), its trials and tags — of its system version, or of
+    --system-version (say, a new prompt against last night's run)."""
+    st = state(ctx)
+    before = st.client.get_run(run_id)
+    if not before.testset_id:
+        raise CliError(f"run {before.id} is a monitor's window: it has no testset to run again")
+    version = _server_side(st, system_version or before.system_version_id)
+    run = st.client.create_run(
+        before.project_id,
+        before.testset_id,
+        version.id,
+        [m.metric_id for m in before.metrics],
+        source="kickoff",
+        trials=before.trials,
+        notes=f"again: run {before.id[:8]}" if notes is None else notes,
+        tags=tag or before.tags,
+        same_testcases_as_run_id=before.id,
+    )
+    _kicked_off(st, run, wait)
 
 
 @runs.command("list")
@@ -260,6 +311,30 @@ def tag_run(
     st = state(ctx)
     run = st.client.update_run_tags(run_id, **{"remove" if remove else "add": tags})
     st.out.print(f"run {run.id} tags: {', '.join(run.tags) or '(none)'}", highlight=False)
+
+
+@runs.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids.")],
+) -> None:
+    """Stop runs: no call to the system is made from then on (their records so far stay)."""
+    st = state(ctx)
+    for run_id in run_ids:
+        run = st.client.cancel_run(run_id)
+        st.out.print(f"run {run.id}: {run.status}, {run.records} of {run.expected_records} records", highlight=False)
+
+
+@runs.command("notes")
+def notes(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    text: Annotated[str, typer.Argument(help="The run's notes ('' to clear them).")],
+) -> None:
+    """Set a run's notes (what was tried, why it ran)."""
+    st = state(ctx)
+    run = st.client.update_run_notes(run_id, text)
+    st.out.print(f"run {run.id} notes: {run.notes or '(none)'}", highlight=False)
 
 
 @runs.command("archive")

@@ -165,6 +165,7 @@ def routes(console: Console) -> list[Route]:
                     metadata_filter=dict_to_struct(values.metadata_filter()),
                     sample=values.sample,
                     sample_seed=values.sample_seed,
+                    same_testcases_as_run_id=values.same_as_run,
                 ),
                 rpb.Run,
             )

@@ -1,6 +1,7 @@
-"""A run of part of its testset version: the testcases CreateRun's testcase_ids, metadata_filter
-and sample choose, resolved once at kickoff and stored on the run (runs.testcase_ids), so the
-executor, a resume, a retry and the SDK's client-side runs all execute the same ones."""
+"""A run of part of its testset version: the testcases CreateRun's testcase_ids (or those of an
+earlier run), metadata_filter and sample choose, resolved once at kickoff and stored on the run
+(run_subsets), so the executor, a resume, a retry and the SDK's client-side runs all execute the
+same ones."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from scorekeeper.v1 import runs_pb2 as pb
 
 from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared.edge.convert import parse_uuid, struct_to_dict
-from shared.edge.errors import invalid
+from shared.edge.errors import invalid, not_found
 
 MAX_IDS = 100_000
 _SCALARS = (str, int, float, bool, type(None))
@@ -26,10 +27,12 @@ class SubsetRequest:
     metadata_filter: dict[str, list[Any]] = field(default_factory=dict)
     sample: int = 0
     sample_seed: int = 0
+    # the testcases an earlier run of the testset executed
+    same_as_run: uuid.UUID | None = None
 
     @property
     def whole(self) -> bool:
-        return not (self.testcase_ids or self.metadata_filter or self.sample)
+        return not (self.testcase_ids or self.metadata_filter or self.sample or self.same_as_run)
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,36 @@ def parse(request: pb.CreateRunRequest) -> SubsetRequest:
         wanted[key] = values
     if request.sample < 0:
         raise invalid(f"sample must be 0 (every testcase) or more, got {request.sample}")
-    return SubsetRequest(ids, wanted, request.sample, request.sample_seed)
+    same_as = request.same_testcases_as_run_id
+    if same_as and ids:
+        raise invalid("give testcase_ids or same_testcases_as_run_id, not both")
+    same_as_run = parse_uuid(same_as, "same_testcases_as_run_id") if same_as else None
+    return SubsetRequest(ids, wanted, request.sample, request.sample_seed, same_as_run)
+
+
+async def _same_as(
+    testsets: TestsetRepository, testset: asyncpg.Record, run_id: uuid.UUID
+) -> tuple[list[uuid.UUID] | None, dict[str, Any]]:
+    """The testcases of the version that the earlier run executed (None: it ran the whole
+    testset), and how the run describes them."""
+    prior, chosen = await testsets.chosen_by_run(run_id)
+    if prior is None or prior["project_id"] != testset["project_id"]:
+        raise not_found(f"run {run_id} does not exist in project {testset['project_id']}")
+    if prior["testset_id"] != testset["id"]:
+        raise invalid(f"same_testcases_as_run_id: run {run_id} is of another testset than {testset['name']!r}")
+    if not prior["chose"]:
+        return None, {}
+    version = testset["version"]
+    still = await testsets.subset(testset["id"], version, chosen, {}, 0, 0)
+    if not still:
+        raise invalid(
+            f"same_testcases_as_run_id: none of the {len(chosen)} testcases of run {run_id} is in version"
+            f" {version} of testset {testset['name']!r}"
+        )
+    described: dict[str, Any] = {"same_as_run": str(run_id)}
+    if len(still) < len(chosen):
+        described["left_out"] = len(chosen) - len(still)  # no longer in the testset
+    return still, described
 
 
 async def choose(testsets: TestsetRepository, testset: asyncpg.Record, spec: SubsetRequest) -> Subset:
@@ -64,7 +96,13 @@ async def choose(testsets: TestsetRepository, testset: asyncpg.Record, spec: Sub
         return Subset(None, None)
     version, name = testset["version"], testset["name"]
     named: list[uuid.UUID] = []
-    if spec.testcase_ids:
+    described: dict[str, Any] = {}
+    if spec.same_as_run is not None:
+        same, described = await _same_as(testsets, testset, spec.same_as_run)
+        if same is None and not spec.metadata_filter and not spec.sample:
+            return Subset(None, None)  # it ran the whole testset: the whole testset again
+        named = same or []
+    elif spec.testcase_ids:
         named = await testsets.subset(testset["id"], version, spec.testcase_ids, {}, 0, 0)
         known = set(named)
         unknown = next((t for t in spec.testcase_ids if t not in known), None)
@@ -74,11 +112,11 @@ async def choose(testsets: TestsetRepository, testset: asyncpg.Record, spec: Sub
         ids = named  # the names alone chose them
     else:
         ids = await testsets.subset(
-            testset["id"], version, spec.testcase_ids or None, spec.metadata_filter, spec.sample, spec.sample_seed
+            testset["id"], version, named or None, spec.metadata_filter, spec.sample, spec.sample_seed
         )
     if not ids:
         raise invalid(f"no testcase of version {version} of testset {name!r} has the metadata_filter's values")
-    description: dict[str, Any] = {"testcases": len(ids), "of": testset["testcase_count"]}
+    description: dict[str, Any] = {"testcases": len(ids), "of": testset["testcase_count"], **described}
     if spec.testcase_ids:
         description["testcase_ids"] = len(spec.testcase_ids)
     if spec.metadata_filter:

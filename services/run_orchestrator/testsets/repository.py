@@ -128,6 +128,17 @@ class TestsetRepository(TestsetWrites):
             "SELECT testset_id, testset_version, subset IS NOT NULL AS subset FROM runs WHERE id = $1", run_id
         )
 
+    async def chosen_by_run(self, run_id: uuid.UUID) -> tuple[asyncpg.Record | None, list[uuid.UUID]]:
+        """A run's project and testset, and the testcases it chose (none for a run of the whole
+        testset)."""
+        run = await self._pool.fetchrow(
+            "SELECT project_id, testset_id, subset IS NOT NULL AS chose FROM runs WHERE id = $1", run_id
+        )
+        if run is None or not run["chose"]:
+            return run, []
+        rows = await self._pool.fetch("SELECT testcase_id FROM run_subsets WHERE run_id = $1", run_id)
+        return run, [r["testcase_id"] for r in rows]
+
     async def subset(
         self,
         testset_id: uuid.UUID,
