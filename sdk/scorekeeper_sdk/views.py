@@ -115,6 +115,9 @@ class Run:
     # How the run chose part of its testset (testcases, of, metadata_filter, sample …); {} for all of it.
     subset: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    # Who kicked it off: an API key's name and prefix, or what did ("schedule 'nightly'").
+    created_by: str = ""
+    created_by_key_prefix: str = ""
 
     @property
     def finished(self) -> bool:

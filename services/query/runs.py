@@ -169,6 +169,8 @@ class RunReads:
             archived_at=timestamp(run["archived_at"]),
             subset=dict_to_struct(run["subset"] or {}),
             tags=run["tags"],
+            created_by=run["created_by"],
+            created_by_key_prefix=run["created_by_key_prefix"],
             system_version_id=str(run["system_version_id"] or ""),
             source=run["source"],
             status=run["status"],

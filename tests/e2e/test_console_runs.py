@@ -556,6 +556,9 @@ async def test_run_again_of_named_testcases_runs_the_same_ones(page: Page, stack
     again_id = page.url.rsplit("/", 1)[-1]
     assert again_id != named.id
     assert await page.locator("#run-subset").inner_text() == f"3 of 24 testcases: those of run {named.id[:8]}"
+    author = page.locator("#run-author")  # the key the visitor signed in with
+    assert await author.inner_text() == "console test"
+    assert await author.get_attribute("title") == f"the API key {world.a.key[:15]}"
     async with stack.sdk(world.a.key) as sdk:
         assert [t.id async for t in sdk.list_testcases(ids.testset_id, run_id=again_id)] == every[3:6]
 

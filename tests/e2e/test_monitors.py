@@ -155,6 +155,7 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
     detail = await settled(sk, monitor.id, 1)
     run = await sk.get_run(detail.windows[0].run_id)
     assert ([m.metric_id for m in run.metrics], run.records) == ([short.id, polite_metric.id], 4)
+    assert run.created_by == "monitor 'checkout'"
     # The filter and the sample rate apply to calls logged from now on.
     filtered = await sk.update_monitor(
         monitor.id, metadata_filter={"route": "checkout"}, sample_rate=50, name="renamed"

@@ -81,6 +81,8 @@ async def test_a_try_runs_the_prompt_on_picked_and_typed_cases_and_scores_them_i
     took = time.monotonic() - started
     assert tried.status == "completed" and took < 15, (tried.status, took)
     assert (tried.created_by, tried.created_by_key_prefix) == ("playground tester", world.key[:15])
+    behind = await sk.get_run(tried.run_id)  # the try's run says the same
+    assert (behind.created_by, behind.created_by_key_prefix) == ("playground tester", world.key[:15])
     assert tried.system_version_id == world.version.id and tried.testset_id == world.ids.testset_id
     assert tried.config["model"] == "e2e-bot" and tried.config["messages"] == PROMPT["messages"]
     assert tried.metric_ids == world.ids.metric_ids[:2]

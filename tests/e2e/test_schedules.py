@@ -103,6 +103,7 @@ async def test_a_schedule_fires_once_per_due_time_with_the_production_version(st
         assert (run.status, run.source, run.tags, run.records) == ("completed", "schedule", ["nightly"], TESTCASES)
         assert run.system_version_id == ids.system_version_id
         assert run.notes == "Scheduled run 'nightly' (0 2 * * * UTC)"
+        assert (run.created_by, run.created_by_key_prefix) == ("schedule 'nightly'", "")
 
         # The same due time fired again (a replica taking over after a crash): the same run, no other.
         await _due(stack, made.id, due_at)
@@ -113,6 +114,7 @@ async def test_a_schedule_fires_once_per_due_time_with_the_production_version(st
         # Run now: another run; the due time stays.
         now_run = await sk.run_schedule_now(made.id)
         assert now_run.source == "schedule" and now_run.id != fired.last_run_id
+        assert (now_run.created_by, now_run.created_by_key_prefix) == ("sched", key[:15])  # who pressed it
         listed = (await sk.list_schedules(ids.project_id))[0]
         assert listed.last_run_id == now_run.id and listed.next_run_at == fired.next_run_at
         assert (await sk.wait_for_run(now_run.id, timeout_s=60)).status == "completed"

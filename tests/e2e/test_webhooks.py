@@ -89,11 +89,12 @@ async def test_a_finished_run_is_told_once_to_each_webhook_that_asks(stack: Stac
             assert body["type"] == "run.finished" and body["webhook_id"] == nightly.webhook.id
             assert body["project_id"] == ids.project_id
             told = body["run"]
-            assert (told["id"], told["status"], told["source"], told["tags"]) == (
+            assert (told["id"], told["status"], told["source"], told["tags"], told["created_by"]) == (
                 run.id,
                 "completed",
                 "api",
                 ["nightly", "main"],
+                "hooks",  # the key that kicked it off
             )
             assert (told["records"], told["errored"], told["testset_id"]) == (
                 done.records,

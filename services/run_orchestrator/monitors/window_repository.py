@@ -107,8 +107,8 @@ class WindowRepository:
         )
         await conn.execute(
             "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id, metric_version_ids,"
-            " human_metric_version_ids, source, status, trials, expected_records, notes, monitor_id)"
-            " VALUES ($1, $2, NULL, 0, NULL, $3, $4, $5, 'pending', 1, $6, $7, $8)",
+            " human_metric_version_ids, source, status, trials, expected_records, notes, monitor_id, created_by)"
+            " VALUES ($1, $2, NULL, 0, NULL, $3, $4, $5, 'pending', 1, $6, $7, $8, $9)",
             run_id,
             monitor["project_id"],
             monitor["metric_version_ids"],
@@ -117,6 +117,7 @@ class WindowRepository:
             len(calls),
             notes,
             monitor["id"],
+            f"monitor {monitor['name']!r}",
         )
         await RunRepository.transition(conn, run_id, RunStatus.PENDING)
         # The records are the logged calls as they were logged; trace and session ids join the metadata.

@@ -10,6 +10,7 @@ from scorekeeper.v1 import runs_pb2 as pb
 
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.runs import rules, subsets
+from services.run_orchestrator.runs.authors import the_caller
 from services.run_orchestrator.runs.human_review import HumanReview
 from services.run_orchestrator.runs.ingest import Ingest, Taken
 from services.run_orchestrator.runs.kickoff import Kickoff, KickoffRequest
@@ -99,6 +100,7 @@ class RunApi:
             notes=request.notes,
             subset=subsets.parse(request),
             tags=checked(rules.run_tags, [], list(request.tags), []),
+            created_by=the_caller(),
         )
         return run_pb(await self._kickoff(kickoff))
 

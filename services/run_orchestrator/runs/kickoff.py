@@ -12,6 +12,7 @@ import asyncpg
 from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs import subsets
+from services.run_orchestrator.runs.authors import Author
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.subsets import SubsetRequest
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -39,6 +40,7 @@ class KickoffRequest:
     tags: list[str] = field(default_factory=list)
     # The run's id, when the caller draws it (a schedule's firing: the same firing, the same run).
     run_id: uuid.UUID | None = None
+    created_by: Author | None = None
 
 
 class Kickoff:
@@ -83,6 +85,7 @@ class Kickoff:
             subset=subset.description,
             tags=request.tags,
             run_id=request.run_id,
+            created_by=request.created_by,
         )
         return await self.launch(run)
 

@@ -25,4 +25,6 @@ def run_pb(row: asyncpg.Record) -> pb.Run:
         archived_at=timestamp(row["archived_at"]),
         subset=dict_to_struct(row["subset"] or {}),
         tags=row["tags"],
+        created_by=row["created_by"],
+        created_by_key_prefix=row["created_by_key_prefix"],
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.run_orchestrator.runs.authors import Author
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared import telemetry
 from shared.db.pool import Connection, fetch_one, transaction
@@ -59,6 +60,7 @@ class RunRepository:
         tags: list[str] | None = None,
         conn: Connection | None = None,
         run_id: uuid.UUID | None = None,
+        created_by: Author | None = None,
     ) -> asyncpg.Record:
         """A pending run of a system version, or (a playground try) of ``llm_config``; in the
         caller's transaction on ``conn``, if given; ``run_id``: its id (a new one by default)."""
@@ -67,8 +69,8 @@ class RunRepository:
                 conn,
                 "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id,"
                 " metric_version_ids, human_metric_version_ids, source, status, trials, max_concurrency,"
-                " expected_records, notes, llm_config, playground_try, subset, tags)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15, $16)"
+                " expected_records, notes, llm_config, playground_try, subset, tags, created_by, created_by_key_prefix)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                 " RETURNING *",
                 run_id or uuid.uuid4(),
                 project_id,
@@ -86,6 +88,7 @@ class RunRepository:
                 playground_try,
                 subset,
                 tags or [],
+                *(created_by or Author("", "")),
             )
             if testcase_ids is not None:
                 await conn.execute(

@@ -13,6 +13,7 @@ from services.run_orchestrator.catalog import rules as catalog_rules
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs import rules as run_rules
+from services.run_orchestrator.runs.authors import the_caller
 from services.run_orchestrator.runs.kickoff import Kickoff
 from services.run_orchestrator.runs.messages import run_pb
 from services.run_orchestrator.schedules import rules
@@ -181,7 +182,7 @@ class ScheduleApi:
     async def run_schedule_now(self, request: pb.RunScheduleNowRequest) -> Run:
         schedule = await self._schedule(request.schedule_id)
         try:
-            run = await self._firing.kick(schedule)
+            run = await self._firing.kick(schedule, by=the_caller())
         except ApiError as exc:
             await self._schedules.fired(schedule["id"], None, exc.message)
             raise

@@ -12,6 +12,7 @@ import uuid
 import asyncpg
 
 from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs.authors import Author
 from services.run_orchestrator.runs.kickoff import Kickoff, KickoffRequest
 from services.run_orchestrator.schedules import rules
 from services.run_orchestrator.schedules.repository import ScheduleRepository
@@ -54,8 +55,11 @@ class Firing:
             )
         return version_id
 
-    async def kick(self, schedule: asyncpg.Record, run_id: uuid.UUID | None = None) -> asyncpg.Record:
-        """The schedule's run, kicked off (ApiError saying why when none can be)."""
+    async def kick(
+        self, schedule: asyncpg.Record, run_id: uuid.UUID | None = None, by: Author | None = None
+    ) -> asyncpg.Record:
+        """The schedule's run, kicked off (ApiError saying why when none can be): by the schedule
+        when it came due, or by ``by`` (its Run now)."""
         version_id = schedule["system_version_id"]
         if version_id is None:
             version_id = await self.production_version(schedule["project_id"], schedule["system_id"])
@@ -71,6 +75,7 @@ class Firing:
                 notes=f"Scheduled run {schedule['name']!r} ({schedule['cron']} {schedule['timezone']})",
                 tags=list(schedule["tags"]),
                 run_id=run_id,
+                created_by=by or Author(f"schedule {schedule['name']!r}"),
             )
         )
 

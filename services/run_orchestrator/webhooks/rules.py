@@ -143,6 +143,7 @@ def run_document(
             "status": status,
             "source": run["source"],
             "tags": list(run["tags"]),
+            "created_by": run["created_by"],
             "testset_id": str(run["testset_id"]) if run["testset_id"] else None,
             "testset_version": run["testset_version"] or None,
             "records": records,
