@@ -19,7 +19,15 @@ from datetime import timedelta
 import asyncpg
 import httpx
 
-from services.system_executor.posts import HORIZON, DeliverySettings, Outcome, deliver_forever, next_step, post
+from services.system_executor.posts import (
+    HORIZON,
+    DeliverySettings,
+    Outcome,
+    deliver_forever,
+    given_up,
+    next_step,
+    post,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +63,21 @@ class AlertRepository:
             HORIZON,
         )
 
+    async def expire(self) -> int:
+        """Alerts of windows closed more than ``HORIZON`` ago (and less than a day before that:
+        the windows' index bounds the look) and still not sent — no executor ran meanwhile —
+        given up: failed, saying why."""
+        done: str = await self._pool.execute(
+            "INSERT INTO alert_deliveries AS d (window_id, status, attempts, error)"
+            " SELECT w.id, 'failed', 0, $2 FROM monitor_windows w WHERE w.alert_state = 'below'"
+            " AND w.closed_at <= now() - $1::interval AND w.closed_at > now() - $1::interval - interval '1 day'"
+            " ON CONFLICT (window_id) DO UPDATE SET status = 'failed', error = $2, claimed_until = NULL,"
+            " updated_at = now() WHERE d.status = 'retrying' OR (d.status = 'sending' AND d.claimed_until < now())",
+            HORIZON,
+            given_up("no executor ran"),
+        )
+        return int(done.split()[-1])
+
     async def settle(
         self, window_id: uuid.UUID, status: str, outcome: Outcome, retry_in: timedelta | None = None
     ) -> None:
@@ -82,6 +105,8 @@ class AlertDeliveries:
     async def tick(self) -> int:
         """Deliver what is due; returns how many were delivered."""
         delivered = 0
+        if await self._repo.expire():
+            log.warning("monitor alerts given up after %s days", HORIZON.days)
         for row in await self._repo.claim(timedelta(seconds=self._settings.claim_ttl_s)):
             headers = {
                 "Content-Type": "application/json",

@@ -19,8 +19,13 @@ from shared.outbound.allowlist import HostNotAllowed
 
 log = logging.getLogger(__name__)
 
-# A delivery older than this is no longer made (the executors were down for that long).
+# A delivery older than this is no longer made (the executors were down for that long, or its
+# webhook paused): it is given up, failed with given_up()'s reason.
 HORIZON = timedelta(days=7)
+
+
+def given_up(why: str) -> str:
+    return f"given up: not sent within {HORIZON.days} days ({why})"
 
 
 @dataclass(frozen=True)

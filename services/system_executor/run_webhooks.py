@@ -21,7 +21,15 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.system_executor.posts import HORIZON, DeliverySettings, Outcome, deliver_forever, next_step, post
+from services.system_executor.posts import (
+    HORIZON,
+    DeliverySettings,
+    Outcome,
+    deliver_forever,
+    given_up,
+    next_step,
+    post,
+)
 from shared.json_limits import json_text
 
 log = logging.getLogger(__name__)
@@ -71,7 +79,7 @@ class RunWebhookRepository:
             " WHERE status IN ('pending', 'sending', 'retrying') AND created_at <= now() - $1::interval"
             " AND (status <> 'sending' OR claimed_until < now())",
             HORIZON,
-            f"given up: not sent within {HORIZON.days} days (its webhook was paused, or no executor ran)",
+            given_up("its webhook was paused, or no executor ran"),
         )
         return int(done.split()[-1])
 

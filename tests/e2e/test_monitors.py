@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, InvalidArgument, NotFound
@@ -250,6 +251,44 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
         {"metric_id": metric.id, "name": "polite", "measure": "pass_rate", "value": 0.5, "below": 0.8, "scored": 10}
     ]
     assert headers["X-Scorekeeper-Alert-Id"] == body["alert_id"]
+
+
+async def test_an_alert_not_sent_within_7_days_is_given_up(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("stale alert")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    with receiver([503] * 50) as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "stale",
+            [metric.id],
+            sample_rate=100,
+            window_calls=2,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.9},
+        )
+        await sk.log_calls(project.id, [CallIn(outputs={"response": "no"}) for _ in range(2)])
+        (window,) = (await settled(sk, monitor.id, 1)).windows
+        deadline = time.monotonic() + 60
+        while not hook.posts:  # tried, answered 503: to be tried again
+            assert time.monotonic() < deadline, "the alert was not tried"
+            await asyncio.sleep(0.2)
+        # As if it had closed 7 days and an hour ago with no executor running since.
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await conn.execute(
+                "UPDATE monitor_windows SET closed_at = now() - interval '7 days 1 hour' WHERE run_id = $1",
+                uuid.UUID(window.run_id),
+            )
+        finally:
+            await conn.close()
+        while (given_up := (await sk.get_monitor(monitor.id)).windows[0]).alert_delivery != "failed":
+            assert time.monotonic() < deadline, given_up
+            await asyncio.sleep(0.2)
+        tried = len(hook.posts)
+        await asyncio.sleep(3)
+    assert given_up.alert_state == "below"
+    assert given_up.alert_error == "given up: not sent within 7 days (no executor ran)"
+    assert len(hook.posts) == tried  # never tried again
 
 
 async def test_a_webhook_off_the_allowlist_is_not_called_and_says_why(sk: AsyncScorekeeper) -> None:
