@@ -72,6 +72,8 @@ def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequ
     where.add("NOT r.playground_try")
     archived = isinstance(request, pb.ListRunsRequest) and request.archived
     where.add("r.archived_at IS NOT NULL" if archived else "r.archived_at IS NULL")
+    if isinstance(request, pb.ListRunsRequest) and request.created_by_key_prefix:
+        where.add(f"r.created_by_key_prefix = {where.param(request.created_by_key_prefix)}")
     if sources := filters.sources(request.sources):
         where.add(f"r.source = ANY({where.param(sources)}::text[])")
     if testset_id := filters.optional_uuid(request.testset_id, "testset_id"):

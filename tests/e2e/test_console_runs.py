@@ -629,3 +629,22 @@ async def test_ticked_runs_are_compared_two_as_a_and_b_more_side_by_side(
         await screenshot(page, "runs-ticked-side-by-side")
     finally:
         await context.close()
+
+
+async def test_my_runs_are_those_kicked_off_with_my_key(page: Page, stack: Stack, world: ConsoleWorld) -> None:
+    ids = world.a.ids
+    async with stack.sdk(world.a.key) as sdk:
+        mine = await sdk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1])
+        prefix = world.a.key[:15]
+        listed = [r async for r in sdk.list_runs(ids.project_id, created_by_key_prefix=prefix)]
+    assert mine.id in {r.id for r in listed}
+    assert {(r.created_by, r.created_by_key_prefix) for r in listed} == {("console test", prefix)}
+    await page.goto(f"/projects/{world.a.project_id}/runs")
+    everyone = await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert set(world.a.runs) <= set(everyone)  # kicked off with the instance admin key
+    await page.check("#mine")
+    await page.wait_for_url("**mine=1*")
+    shown = await page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert shown == [r.id for r in listed][: len(shown)] and not set(world.a.runs) & set(shown)
+    authors = await page.locator("#runs-table .run-author").all_inner_texts()
+    assert authors and set(authors) == {"by console test"}

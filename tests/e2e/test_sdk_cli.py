@@ -714,6 +714,9 @@ def test_a_server_side_system_kickoff_and_eval(cli: Cli, project: str, stack: St
     assert [m["metric_id"] for m in redone["metrics"]] == [m["metric_id"] for m in first["metrics"]]
     noted = cli("runs", "notes", redone["id"], "checked by hand")
     assert noted.stdout.strip() == f"run {redone['id']} notes: checked by hand"
+    # Runs kicked off with the key in use (every run here: the cli key), and who kicked them off.
+    mine = json.loads(cli("runs", "list", "--mine", "--json").stdout)
+    assert len(mine) >= 2 and {(r["created_by"], r["created_by_key_prefix"]) for r in mine} == {("cli", cli.key[:15])}
 
 
 def test_eval_resumes_a_run_left_without_records(cli: Cli, project: str) -> None:

@@ -75,9 +75,11 @@ class ReadOperations(Operations):
         monitor_id: str = "",
         archived: bool = False,
         tags: Sequence[str] = (),
+        created_by_key_prefix: str = "",
     ) -> AsyncIterator[Run]:
         """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci, schedule;
-        ``tags``: runs with every one of them); ``archived``: the archived runs instead of the others."""
+        ``tags``: runs with every one of them; ``created_by_key_prefix``: kicked off with that API
+        key); ``archived``: the archived runs instead of the others."""
         request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=page_size,
@@ -91,6 +93,7 @@ class ReadOperations(Operations):
             monitor_id=monitor_id,
             archived=archived,
             tags=list(tags),
+            created_by_key_prefix=created_by_key_prefix,
         )
         async for run in self._pages(QUERY, "ListRuns", request, qpb.ListRunsResponse, lambda p: p.runs):
             yield from_proto(Run, run)

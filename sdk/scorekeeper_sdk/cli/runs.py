@@ -146,10 +146,14 @@ def list_runs(
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 20,
     archived: Annotated[bool, typer.Option("--archived", help="The archived runs instead of the others.")] = False,
     tag: Annotated[list[str] | None, typer.Option(help="Only runs with this tag; repeatable (all of them).")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only runs kicked off with the key in use.")] = False,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's runs, newest first (archived runs only with --archived)."""
     st = state(ctx)
+    by = st.client.who_am_i().prefix if mine else ""
+    if mine and not by:
+        raise CliError("--mine needs a project's API key: the instance admin key's runs are not told apart")
     for s in source or []:
         if s not in SOURCES:
             raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {s!r}")
@@ -163,19 +167,21 @@ def list_runs(
         page_size=min(limit, 1000),
         archived=archived,
         tags=tag or [],
+        created_by_key_prefix=by,
     ):
         found.append(run)
         if len(found) >= limit:
             break
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("id", "created", "source", "status", "testset", "system", "records", "metrics", "tags")
+    table = Table("id", "created", "by", "source", "status", "testset", "system", "records", "metrics", "tags")
     for run in found:
         system = f"{run.system_version.system_name}:{run.system_version.name}" if run.system_version else ""
         results = ", ".join(f"{m.name} {_short(m.value, m.output_type)}" for m in run.metrics)
         table.add_row(
             run.id,
             run.created_at[:19],
+            run.created_by,
             run.source,
             run.status,
             run.testset_name,

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
 from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
+from shared.auth.keys import prefix_of
 from shared.run_status import ALL as RUN_STATUSES
 from shared.run_status import SOURCES
 
@@ -37,6 +38,9 @@ def routes(console: Console) -> list[Route]:
         chosen = params.getlist("metric")
         monitor = params.get("monitor", "")
         archived = params.get("archived") == "1"
+        # A project key's prefix (the instance admin key from the environment has none).
+        my_prefix = prefix_of(console.security.api_key(request)) or ""
+        mine = params.get("mine") == "1" and bool(my_prefix)
         tags = list(dict.fromkeys(t for t in params.getlist("tag") if t.strip()))
         page_request = qpb.ListRunsRequest(
             project_id=project_id,
@@ -47,6 +51,7 @@ def routes(console: Console) -> list[Route]:
             monitor_id=monitor,
             archived=archived,
             tags=tags,
+            created_by_key_prefix=my_prefix if mine else "",
         )
         data = await console.project_page(
             request,
@@ -87,6 +92,7 @@ def routes(console: Console) -> list[Route]:
         filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
         filters += [("monitor", monitor)] if monitor else []
         filters += [("archived", "1")] if archived else []
+        filters += [("mine", "1")] if mine else []
         filters += [("tag", t) for t in tags]
         keep = filters + [("metric", m) for m in chosen]
         next_url = (
@@ -99,6 +105,8 @@ def routes(console: Console) -> list[Route]:
                 **data,
                 "runs": page.runs,
                 "archived": archived,
+                "mine": mine,
+                "my_prefix": my_prefix,
                 "archived_now": params.get("archived_now", ""),
                 "unarchived_now": params.get("unarchived_now", ""),
                 "refused": params.getlist("refused")[:BULK_RUNS],
