@@ -420,6 +420,7 @@ class Scorekeeper:
     get_monitor = _Call(AsyncScorekeeper.get_monitor)
     list_monitors = _Call(AsyncScorekeeper.list_monitors)
     update_monitor = _Call(AsyncScorekeeper.update_monitor)
+    delete_monitor = _Call(AsyncScorekeeper.delete_monitor)
     pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
     resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
     # -- schedules

@@ -209,6 +209,20 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
     )
     quiet = await sk.update_monitor(monitor.id, alert_url="", alert_below={}, metadata_filter={})
     assert (quiet.alert.webhook_url, quiet.alert.thresholds, quiet.metadata_filter) == ("", [], {})
+    # Deleted: its open window's calls dropped, nothing sampled, found nowhere; its runs stay.
+    assert (await sk.get_monitor(monitor.id)).monitor.pending_calls == expected
+    gone = await sk.delete_monitor(monitor.id)
+    assert (gone.status, gone.pending_calls) == ("deleted", 0)
+    for call in (sk.get_monitor, sk.pause_monitor, sk.delete_monitor):
+        with pytest.raises(NotFound, match=f"monitor {monitor.id} does not exist"):
+            await call(monitor.id)
+    assert [m.name for m in await sk.list_monitors(project.id)] == ["taken"]
+    later = production_calls(10)  # sampled by "taken" (1%) alone
+    assert (await sk.log_calls(project.id, later)).sampled == sum(is_sampled(c.call_id, 1) for c in later)
+    kept_run = await sk.get_run(detail.windows[0].run_id)
+    assert (kept_run.monitor_id, kept_run.monitor_name, kept_run.records) == (monitor.id, "renamed", 4)
+    again = await sk.create_monitor(project.id, "renamed", [polite_metric.id], sample_rate=100, window_calls=5)
+    assert again.id != monitor.id  # the name is free again
     await sk.pause_monitor(taken.id)
 
 
@@ -472,6 +486,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         saved = (await sk.get_monitor(created.id)).monitor
         assert (saved.sample_rate, saved.metadata_filter, saved.window_calls) == (25, {}, 200)
         assert [(t.metric_id, t.below) for t in saved.alert.thresholds] == [(metric.id, 0.5)]
+        await screenshot(page, "monitor-edited")
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")
@@ -491,5 +506,14 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         assert await page.locator("#monitor-form input[name=name]").input_value() == "second"
         # Another project's monitor, even under this project's address, is not found.
         answer = await page.goto(f"{base}/{hidden.id}")
+        assert answer is not None and answer.status == 404
+        # Deleted from its page: gone from the list, its page not found.
+        await page.goto(f"{base}/{created.id}")
+        await page.locator("#delete-monitor summary").click()
+        await page.locator("#delete-monitor button", has_text="Delete checkout").click()
+        await page.wait_for_url(f"**{base}?deleted=*")
+        assert await page.locator("#monitor-deleted").inner_text() == "Deleted checkout: the runs of its windows stay."
+        assert await page.locator("#monitors-table tr[data-monitor='checkout']").count() == 0
+        answer = await page.goto(f"{base}/{created.id}")
         assert answer is not None and answer.status == 404
         await context.close()

@@ -239,6 +239,12 @@ class MonitorOperations(Operations):
             )
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))
 
+    async def delete_monitor(self, monitor_id: str) -> Monitor:
+        """Stop it for good (the calls of its open window are dropped); the runs of its closed
+        windows stay, and its name can be used again."""
+        request = mpb.DeleteMonitorRequest(monitor_id=monitor_id)
+        return from_proto(Monitor, await self._unary(MONITORS, "DeleteMonitor", request, mpb.Monitor))
+
     async def pause_monitor(self, monitor_id: str) -> Monitor:
         request = mpb.PauseMonitorRequest(monitor_id=monitor_id)
         return from_proto(Monitor, await self._unary(MONITORS, "PauseMonitor", request, mpb.Monitor))

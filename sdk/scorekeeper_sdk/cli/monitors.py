@@ -1,5 +1,5 @@
-"""`scorekeeper monitors …`: list, show, create, change, pause and resume monitors; log calls from a
-file."""
+"""`scorekeeper monitors …`: list, show, create, change, pause, resume and delete monitors; log calls
+from a file."""
 
 from __future__ import annotations
 
@@ -217,6 +217,15 @@ def monitors_pause(ctx: typer.Context, monitor: Annotated[str, typer.Argument(he
     st = state(ctx)
     done = st.client.pause_monitor(_monitor(st, monitor).id)
     st.out.print(f"monitor {done.name!r} is {done.status}")
+
+
+@monitors.command("delete")
+def monitors_delete(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
+    """Delete a monitor: it samples nothing more and the calls of its open window are dropped; the
+    runs of its closed windows stay."""
+    st = state(ctx)
+    gone = st.client.delete_monitor(_monitor(st, monitor).id)
+    st.out.print(f"deleted monitor {gone.name!r}: its {gone.windows} windows' runs stay", highlight=False)
 
 
 @monitors.command("resume")

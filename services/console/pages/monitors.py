@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
@@ -129,7 +130,13 @@ def routes(console: Console) -> list[Route]:
                 "metrics": metrics(api, project_id),
             },
         )
-        context = {**data, "values": values, "error": error, "window_kinds": WINDOW_KINDS}
+        context = {
+            **data,
+            "values": values,
+            "error": error,
+            "window_kinds": WINDOW_KINDS,
+            "deleted": request.query_params.get("deleted", ""),
+        }
         return console.render(request, "monitors.html", context, status_code=status_code)
 
     async def monitors_page(request: Request) -> Response:
@@ -208,6 +215,16 @@ def routes(console: Console) -> list[Route]:
         listed = request.query_params.get("back") == "list"
         return redirect(f"/projects/{project_id}/monitors" + ("" if listed else f"/{monitor_id}"), request)
 
+    async def delete(request: Request) -> Response:
+        await console.form(request)
+        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
+        api = console.api(request)
+        await monitor_of_project(api, project_id, monitor_id)
+        gone = await api.call(
+            api.stubs.monitors.DeleteMonitor, mpb.DeleteMonitorRequest(monitor_id=monitor_id), mpb.Monitor
+        )
+        return redirect(f"/projects/{project_id}/monitors?{urlencode({'deleted': gone.name})}")
+
     async def pause(request: Request) -> Response:
         return await set_status(request, pause=True)
 
@@ -220,6 +237,7 @@ def routes(console: Console) -> list[Route]:
         Route(base, create_monitor, methods=["POST"]),
         Route(base + "/{monitor_id}", monitor_page, methods=["GET"]),
         Route(base + "/{monitor_id}/edit", edit_monitor, methods=["POST"]),
+        Route(base + "/{monitor_id}/delete", delete, methods=["POST"]),
         Route(base + "/{monitor_id}/pause", pause, methods=["POST"]),
         Route(base + "/{monitor_id}/resume", resume, methods=["POST"]),
     ]

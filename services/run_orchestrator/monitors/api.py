@@ -194,12 +194,22 @@ class MonitorApi:
         return pb.ListMonitorsResponse(monitors=await self._views(await self._monitors.of_project(pid)))
 
     async def pause_monitor(self, request: pb.PauseMonitorRequest) -> pb.Monitor:
-        row = await self._monitor(request.monitor_id)
-        return (await self._views([await self._monitors.set_status(row["id"], "paused")]))[0]
+        return await self._set_status(request.monitor_id, "paused")
 
     async def resume_monitor(self, request: pb.ResumeMonitorRequest) -> pb.Monitor:
-        row = await self._monitor(request.monitor_id)
-        return (await self._views([await self._monitors.set_status(row["id"], "active")]))[0]
+        return await self._set_status(request.monitor_id, "active")
+
+    async def _set_status(self, monitor_id: str, status: str) -> pb.Monitor:
+        row = await self._monitors.set_status((await self._monitor(monitor_id))["id"], status)
+        if row is None:  # deleted meanwhile
+            raise not_found(f"monitor {monitor_id} does not exist")
+        return (await self._views([row]))[0]
+
+    async def delete_monitor(self, request: pb.DeleteMonitorRequest) -> pb.Monitor:
+        row = await self._monitors.delete(parse_uuid(request.monitor_id, "monitor_id"))
+        if row is None:
+            raise not_found(f"monitor {request.monitor_id} does not exist")
+        return (await self._views([row]))[0]
 
     async def _monitor(self, monitor_id: str) -> asyncpg.Record:
         row = await self._monitors.get(parse_uuid(monitor_id, "monitor_id"))

@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.monitors.rules import MonitorDefinition
-from shared.db.pool import fetch_one
 from shared.json_limits import json_text
 
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
@@ -129,7 +128,7 @@ class MonitorRepository:
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
             " alert_thresholds, status)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            " ON CONFLICT (project_id, name) DO NOTHING RETURNING *",
+            " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
             *_values(d, versions, metric_group_id),
@@ -150,7 +149,7 @@ class MonitorRepository:
                 "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, updated_at = now()"
-                " WHERE id = $1 RETURNING *",
+                " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),
             )
@@ -158,15 +157,30 @@ class MonitorRepository:
             return None
 
     async def get(self, monitor_id: uuid.UUID) -> asyncpg.Record | None:
-        return await self._pool.fetchrow("SELECT * FROM monitors WHERE id = $1", monitor_id)
+        """The monitor, unless it does not exist or was deleted."""
+        return await self._pool.fetchrow("SELECT * FROM monitors WHERE id = $1 AND status <> 'deleted'", monitor_id)
 
     async def of_project(self, project_id: uuid.UUID) -> list[asyncpg.Record]:
-        return await self._pool.fetch("SELECT * FROM monitors WHERE project_id = $1 ORDER BY name", project_id)
+        return await self._pool.fetch(
+            "SELECT * FROM monitors WHERE project_id = $1 AND status <> 'deleted' ORDER BY name", project_id
+        )
 
-    async def set_status(self, monitor_id: uuid.UUID, status: str) -> asyncpg.Record:
-        return await fetch_one(
-            self._pool,
-            "UPDATE monitors SET status = $2, updated_at = now() WHERE id = $1 RETURNING *",
+    async def delete(self, monitor_id: uuid.UUID) -> asyncpg.Record | None:
+        """The monitor, deleted, with the calls of its open window; None when there was none left."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE monitors SET status = 'deleted', updated_at = now() WHERE id = $1 AND status <> 'deleted'"
+                " RETURNING *",
+                monitor_id,
+            )
+            if row is not None:
+                await conn.execute("DELETE FROM monitor_samples WHERE monitor_id = $1", monitor_id)
+            return row
+
+    async def set_status(self, monitor_id: uuid.UUID, status: str) -> asyncpg.Record | None:
+        """Paused or active; None for a monitor deleted meanwhile."""
+        return await self._pool.fetchrow(
+            "UPDATE monitors SET status = $2, updated_at = now() WHERE id = $1 AND status <> 'deleted' RETURNING *",
             monitor_id,
             status,
         )

@@ -34,6 +34,7 @@ class WindowRepository:
     async def monitors(self) -> list[asyncpg.Record]:
         return await self._pool.fetch(
             "SELECT id, window_minutes, window_calls, window_started_at, now() AS now FROM monitors"
+            " WHERE status <> 'deleted'"
         )
 
     async def pending_up_to(self, monitor_id: uuid.UUID, limit: int) -> int:
@@ -53,7 +54,8 @@ class WindowRepository:
         another replica holds the monitor."""
         async with self._pool.acquire() as conn, conn.transaction():
             monitor = await conn.fetchrow(
-                "SELECT *, now() AS now FROM monitors WHERE id = $1 FOR UPDATE SKIP LOCKED", monitor_id
+                "SELECT *, now() AS now FROM monitors WHERE id = $1 AND status <> 'deleted' FOR UPDATE SKIP LOCKED",
+                monitor_id,
             )
             if monitor is None:
                 return None
