@@ -1,5 +1,5 @@
-"""A project's API keys (admin role): list, create or rotate (the secret shown once), revoke; the project's
-name and description (admin role); and a new project (the instance admin key)."""
+"""A project's API keys (admin role): list, create or rotate (the secret shown once), revoke; the
+project's name and description (admin role); and a new project (the instance admin key)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ ROLES = ("read", "write", "admin")
 EXPIRIES = {0: "never", 7: "in 7 days", 30: "in 30 days", 90: "in 90 days", 365: "in a year"}
 # What the rotate form offers: hours the old key keeps working (0: revoked at once).
 GRACES = {0: "stops now", 1: "works 1 more hour", 24: "works 24 more hours", 168: "works 7 more days"}
+
+
+def _count(text: str) -> int:
+    """A form's whole number of days or hours; -1 (which the API refuses, saying its range) for
+    anything else."""
+    return int(text) if text.isdigit() and len(text) < 6 else -1
 
 
 def _expired(key: apb.ApiKey) -> bool:
@@ -75,7 +81,7 @@ def routes(console: Console) -> list[Route]:
                     project_id=request.path_params["project_id"],
                     name=values["name"],
                     role=values["role"],
-                    expires_in_days=int(days) if days.isdigit() and len(days) < 6 else -1,
+                    expires_in_days=_count(days),
                 ),
                 apb.CreateApiKeyResponse,
             )
@@ -101,13 +107,11 @@ def routes(console: Console) -> list[Route]:
         form = await console.form(request)
         api = console.api(request)
         key_id = await key_of_project(api, request)
-        hours = str(form.get("grace_hours", "0"))
+        grace = _count(str(form.get("grace_hours", "0")))
         try:
             rotated = await api.call(
                 api.stubs.access.RotateApiKey,
-                apb.RotateApiKeyRequest(
-                    key_id=key_id, grace_hours=int(hours) if hours.isdigit() and len(hours) < 6 else -1
-                ),
+                apb.RotateApiKeyRequest(key_id=key_id, grace_hours=grace),
                 apb.RotateApiKeyResponse,
             )
         except grpc.aio.AioRpcError as exc:

@@ -63,8 +63,8 @@ def _schedule_values(s: spb.Schedule) -> dict[str, Any]:
 
 
 def _checked(values: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The form's fields as a request's (system split into its kind, tags listed, trials a
-    number), or what is wrong."""
+    """The form's fields as a request's (the system split by its kind, trials a number; the tags
+    apart, as _tags reads them), or what is wrong."""
     kind, _, system = values["system"].partition(":")
     trials = values["trials"].strip() or "1"
     if not trials.isdigit() or len(trials) > 5:
