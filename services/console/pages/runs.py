@@ -151,10 +151,10 @@ def routes(console: Console) -> list[Route]:
     async def compare_chosen(request: Request) -> Response:
         """The runs ticked in the list compared: two on the A/B page (the older, listed lower, as
         the baseline), more side by side; the compare pages refuse runs of different testsets."""
-        form = await console.form(request)
+        params = request.query_params
         project_id = request.path_params["project_id"]
-        chosen = list(dict.fromkeys(str(v) for v in form.getlist("run")))[:BULK_RUNS]
-        back = [("archived", "1")] if form.get("action") == "unarchive" else []
+        chosen = list(dict.fromkeys(params.getlist("run")))[:BULK_RUNS]
+        back = [("archived", "1")] if params.get("action") == "unarchive" else []
         if len(chosen) < 2:
             return redirect(f"/projects/{project_id}/runs?{urlencode([*back, ('refused', COMPARE_TWO)])}")
         if len(chosen) == 2:
@@ -163,6 +163,6 @@ def routes(console: Console) -> list[Route]:
 
     return [
         Route("/projects/{project_id}/runs", runs_page),
-        Route("/projects/{project_id}/runs/compare", compare_chosen, methods=["POST"]),
+        Route("/projects/{project_id}/runs/compare", compare_chosen),
         Route("/projects/{project_id}/runs/archive", archive_chosen, methods=["POST"]),
     ]
