@@ -922,7 +922,7 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     wrong = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--metric", "exact")
     assert one_error_line(wrong).startswith("error: metric 'exact' compares the output with expected values")
     gone = await asyncio.to_thread(cli, *at, "monitors", "delete", "cli watch")
-    assert gone.stdout.strip() == "deleted monitor 'cli watch': its 1 windows' runs stay", gone.stdout + gone.stderr
+    assert gone.stdout.strip() == "deleted monitor 'cli watch': the runs of its 1 window stay", gone.stderr
     assert json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout) == []
     unknown = await asyncio.to_thread(cli, *at, "monitors", "pause", "nope")
     assert unknown.returncode == 2 and one_error_line(unknown) == (

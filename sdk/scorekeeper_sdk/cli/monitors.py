@@ -225,7 +225,9 @@ def monitors_delete(ctx: typer.Context, monitor: Annotated[str, typer.Argument(h
     runs of its closed windows stay."""
     st = state(ctx)
     gone = st.client.delete_monitor(_monitor(st, monitor).id)
-    st.out.print(f"deleted monitor {gone.name!r}: its {gone.windows} windows' runs stay", highlight=False)
+    plural = "s" * (gone.windows != 1)
+    kept = f"the runs of its {gone.windows} window{plural} stay" if gone.windows else "no window closed"
+    st.out.print(f"deleted monitor {gone.name!r}: {kept}", highlight=False)
 
 
 @monitors.command("resume")
