@@ -122,6 +122,8 @@ def run_again(
     before = st.client.get_run(run_id)
     if not before.testset_id:
         raise CliError(f"run {before.id} is a monitor's window: it has no testset to run again")
+    if not (system_version or before.system_version_id):
+        raise CliError(f"run {before.id} ran a prompt, not a system version: give --system-version")
     version = _server_side(st, system_version or before.system_version_id)
     run = st.client.create_run(
         before.project_id,
