@@ -134,7 +134,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             ),
             bind(
                 schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"],
-                ScheduleApi(catalog_api, catalog, testsets, kickoff, schedules, firing),
+                ScheduleApi(catalog_api, kickoff, schedules, firing),
             ),
             bind(
                 webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],

@@ -164,6 +164,14 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound
         return found
 
+    async def addressed(request: Request) -> tuple[Api, str, str]:
+        """The visitor's API, and the project and monitor in the address: NOT_FOUND page unless the
+        monitor is of that project."""
+        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
+        api = console.api(request)
+        await monitor_of_project(api, project_id, monitor_id)
+        return api, project_id, monitor_id
+
     async def detail_page(
         request: Request, form: FormData | None = None, error: str = "", status_code: int = 200
     ) -> Response:
@@ -189,9 +197,7 @@ def routes(console: Console) -> list[Route]:
 
     async def edit_monitor(request: Request) -> Response:
         form = await console.form(request)
-        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
-        api = console.api(request)
-        await monitor_of_project(api, project_id, monitor_id)
+        api, project_id, monitor_id = await addressed(request)
         try:
             await api.call(api.stubs.monitors.UpdateMonitor, update_request(monitor_id, form), mpb.Monitor)
         except MonitorFormError as exc:
@@ -204,9 +210,7 @@ def routes(console: Console) -> list[Route]:
 
     async def set_status(request: Request, pause: bool) -> Response:
         await console.form(request)
-        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
-        api = console.api(request)
-        await monitor_of_project(api, project_id, monitor_id)
+        api, project_id, monitor_id = await addressed(request)
         if pause:
             await api.call(api.stubs.monitors.PauseMonitor, mpb.PauseMonitorRequest(monitor_id=monitor_id), mpb.Monitor)
         else:
@@ -217,9 +221,7 @@ def routes(console: Console) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         await console.form(request)
-        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
-        api = console.api(request)
-        await monitor_of_project(api, project_id, monitor_id)
+        api, project_id, monitor_id = await addressed(request)
         gone = await api.call(
             api.stubs.monitors.DeleteMonitor, mpb.DeleteMonitorRequest(monitor_id=monitor_id), mpb.Monitor
         )

@@ -18,7 +18,7 @@ from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.playground import rules
 from services.run_orchestrator.playground.repository import TryRepository
 from services.run_orchestrator.playground.rules import Case
-from services.run_orchestrator.runs.authors import the_caller
+from services.run_orchestrator.runs.authors import author_of
 from services.run_orchestrator.runs.kickoff import Kickoff
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.testsets.repository import TestsetRepository
@@ -108,7 +108,7 @@ class Tries:
                 llm_config=config,
                 playground_try=True,
                 conn=conn,
-                created_by=the_caller(),
+                created_by=author_of(who),
             )
             await self._tries.create(
                 conn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from shared.auth.access import caller
+from shared.auth.access import Principal, caller
 
 
 class Author(NamedTuple):
@@ -14,7 +14,11 @@ class Author(NamedTuple):
     key_prefix: str = ""
 
 
-def the_caller() -> Author:
-    """The key of the call in progress (SCOREKEEPER_ADMIN_KEY, from the environment, has no row)."""
-    who = caller()
+def author_of(who: Principal) -> Author:
+    """A call's key (SCOREKEEPER_ADMIN_KEY, from the environment, has no row and no prefix)."""
     return Author(who.name, who.prefix) if who.key_id is not None else Author("the instance admin key")
+
+
+def the_caller() -> Author:
+    """The key of the call in progress."""
+    return author_of(caller())

@@ -58,14 +58,10 @@ class Kickoff:
             made = await self._runs.get(request.run_id)
             if made is not None:  # kicked off already: handed to the executor unless it was
                 return await self.launch(made) if made["status"] == RunStatus.PENDING else made
-        testset = await self._testsets.get_testset(request.testset_id)
-        if testset is None or testset["project_id"] != pid:
-            raise not_found(f"testset {request.testset_id} does not exist in project {pid}")
+        testset = await self.testset(pid, request.testset_id)
         if testset["testcase_count"] == 0:
             raise invalid(f"testset {request.testset_id} has no testcases")
-        version = await self._catalog.get_system_version(request.system_version_id)
-        if version is None or version["project_id"] != pid:
-            raise not_found(f"system version {request.system_version_id} does not exist in project {pid}")
+        await self.system_version(pid, request.system_version_id)
         versions = await self.metric_versions(pid, request.metric_ids, request.metric_group_id)
         subset = await subsets.choose(self._testsets, testset, request.subset)
         testcases = testset["testcase_count"] if subset.testcase_ids is None else len(subset.testcase_ids)
@@ -88,6 +84,20 @@ class Kickoff:
             created_by=request.created_by,
         )
         return await self.launch(run)
+
+    async def testset(self, project_id: uuid.UUID, testset_id: uuid.UUID) -> asyncpg.Record:
+        """The testset (its latest version), NOT_FOUND unless it is of the project."""
+        testset = await self._testsets.get_testset(testset_id)
+        if testset is None or testset["project_id"] != project_id:
+            raise not_found(f"testset {testset_id} does not exist in project {project_id}")
+        return testset
+
+    async def system_version(self, project_id: uuid.UUID, version_id: uuid.UUID) -> asyncpg.Record:
+        """The system version, NOT_FOUND unless it is of the project."""
+        version = await self._catalog.get_system_version(version_id)
+        if version is None or version["project_id"] != project_id:
+            raise not_found(f"system version {version_id} does not exist in project {project_id}")
+        return version
 
     async def metric_versions(
         self, project_id: uuid.UUID, metric_ids: list[uuid.UUID], metric_group_id: uuid.UUID | None

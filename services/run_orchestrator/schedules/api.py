@@ -11,7 +11,6 @@ from scorekeeper.v1.runs_pb2 import Run
 
 from services.run_orchestrator.catalog import rules as catalog_rules
 from services.run_orchestrator.catalog.api import CatalogApi
-from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs import rules as run_rules
 from services.run_orchestrator.runs.authors import the_caller
 from services.run_orchestrator.runs.kickoff import Kickoff
@@ -19,7 +18,6 @@ from services.run_orchestrator.runs.messages import run_pb
 from services.run_orchestrator.schedules import rules
 from services.run_orchestrator.schedules.firing import Firing
 from services.run_orchestrator.schedules.repository import ScheduleFields, ScheduleRepository
-from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
@@ -56,15 +54,11 @@ class ScheduleApi:
     def __init__(
         self,
         catalog_api: CatalogApi,
-        catalog: CatalogRepository,
-        testsets: TestsetRepository,
         kickoff: Kickoff,
         schedules: ScheduleRepository,
         firing: Firing,
     ) -> None:
         self._project = catalog_api.project
-        self._catalog = catalog
-        self._testsets = testsets
         self._kickoff = kickoff
         self._schedules = schedules
         self._firing = firing
@@ -97,9 +91,7 @@ class ScheduleApi:
 
     async def _testset(self, pid: uuid.UUID, given: str) -> uuid.UUID:
         testset_id: uuid.UUID = parse_uuid(given, "testset_id")
-        testset = await self._testsets.get_testset(testset_id)
-        if testset is None or testset["project_id"] != pid:
-            raise not_found(f"testset {given} does not exist in project {pid}")
+        await self._kickoff.testset(pid, testset_id)
         return testset_id
 
     async def _system(
@@ -112,9 +104,7 @@ class ScheduleApi:
             )
         if system_version_id:
             version_id = parse_uuid(system_version_id, "system_version_id")
-            version = await self._catalog.get_system_version(version_id)
-            if version is None or version["project_id"] != pid:
-                raise not_found(f"system version {system_version_id} does not exist in project {pid}")
+            await self._kickoff.system_version(pid, version_id)
             return version_id, None
         system = parse_uuid(system_id, "system_id")
         await self._firing.production_version(pid, system)
