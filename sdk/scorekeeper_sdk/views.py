@@ -111,6 +111,8 @@ class Run:
     # A monitor's window run (source monitor, no testset): its monitor.
     monitor_id: str = ""
     monitor_name: str = ""
+    # Its monitor was deleted since: named, found nowhere.
+    monitor_deleted: bool = False
     archived_at: str = ""  # when it was archived (hidden from run lists and charts); "" if not
     # How the run chose part of its testset (testcases, of, metadata_filter, sample …); {} for all of it.
     subset: dict[str, Any] = field(default_factory=dict)

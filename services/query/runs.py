@@ -25,7 +25,8 @@ from shared.scoring.stats import TrialSums
 
 _RUNS = (
     "SELECT r.*, t.name AS testset_name, sv.name AS system_version_name, sv.kind AS system_kind,"
-    " sv.config AS system_config, sv.system_id, sy.name AS system_name, mo.name AS monitor_name, c.*"
+    " sv.config AS system_config, sv.system_id, sy.name AS system_name, mo.name AS monitor_name,"
+    " mo.status = 'deleted' AS monitor_deleted, c.*"
     # A monitor's run has no testset: its records are logged calls.
     " FROM runs r LEFT JOIN testsets t ON t.id = r.testset_id LEFT JOIN monitors mo ON mo.id = r.monitor_id"
     " LEFT JOIN system_versions sv ON sv.id = r.system_version_id LEFT JOIN systems sy ON sy.id = sv.system_id"
@@ -168,6 +169,7 @@ class RunReads:
             testset_name=run["testset_name"] or "",
             monitor_id=str(run["monitor_id"] or ""),
             monitor_name=run["monitor_name"] or "",
+            monitor_deleted=bool(run["monitor_deleted"]),
             archived_at=timestamp(run["archived_at"]),
             subset=dict_to_struct(run["subset"] or {}),
             tags=run["tags"],

@@ -5,7 +5,8 @@ The orchestrator decides, once per window, that an alert is due (``monitor_windo
 window, the claim a lease), POSTs the JSON to the monitor's webhook through the checked outbound
 client (the allowlist and the platform's own listeners, like every system call), and records the
 outcome. So one POST is made per alert; only a replica dying between the receiver's answer and
-its write makes a second one, which carries the same ``X-Scorekeeper-Alert-Id``. A failed POST is
+its write makes a second one, which carries the same ``X-Scorekeeper-Alert-Id``. Each POST is
+signed with the monitor's alert secret (``X-Scorekeeper-Signature``, as run webhooks are). A failed POST is
 tried again with backoff, up to ``max_attempts``; a host the allowlist refuses fails at once.
 """
 
@@ -27,6 +28,7 @@ from services.system_executor.posts import (
     given_up,
     next_step,
     post,
+    signature,
 )
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ class AlertRepository:
             "  WHERE (d.status = 'retrying' AND d.next_attempt_at <= now())"
             "   OR (d.status = 'sending' AND d.claimed_until < now())"
             "  RETURNING d.window_id, d.attempts)"
-            " SELECT c.window_id, c.attempts, w.alert, m.alert_url FROM claimed c"
+            " SELECT c.window_id, c.attempts, w.alert, m.alert_url, m.alert_secret FROM claimed c"
             " JOIN monitor_windows w ON w.id = c.window_id JOIN monitors m ON m.id = w.monitor_id",
             ttl,
             limit,
@@ -108,12 +110,13 @@ class AlertDeliveries:
         if await self._repo.expire():
             log.warning("monitor alerts given up after %s days", HORIZON.days)
         for row in await self._repo.claim(timedelta(seconds=self._settings.claim_ttl_s)):
+            body = json.dumps(row["alert"]).encode()
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "scorekeeper-alerts",
                 "X-Scorekeeper-Alert-Id": str(row["window_id"]),
+                "X-Scorekeeper-Signature": signature(row["alert_secret"], body),
             }
-            body = json.dumps(row["alert"]).encode()
             outcome = await post(self._client, row["alert_url"], body, headers, self._settings.timeout_s)
             status, wait = next_step("monitor_alert", outcome, row["attempts"], self._settings)
             await self._repo.settle(row["window_id"], status, outcome, wait)

@@ -7,7 +7,10 @@ same delivery id)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +25,14 @@ log = logging.getLogger(__name__)
 # A delivery older than this is no longer made (the executors were down for that long, or its
 # webhook paused): it is given up, failed with given_up()'s reason.
 HORIZON = timedelta(days=7)
+
+
+def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """``X-Scorekeeper-Signature``: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the
+    secret> (a receiver recomputes it and refuses an old t, so a captured POST cannot be replayed)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
 
 
 def given_up(why: str) -> str:

@@ -10,10 +10,7 @@ secret, and records the outcome; a failed POST is tried again with backoff
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -29,16 +26,11 @@ from services.system_executor.posts import (
     given_up,
     next_step,
     post,
+    signature,
 )
 from shared.json_limits import json_text
 
 log = logging.getLogger(__name__)
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """``X-Scorekeeper-Signature``: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the secret>."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def body_of(payload: dict[str, Any], format: str) -> bytes:
@@ -125,7 +117,7 @@ class RunWebhookDeliveries:
             "User-Agent": "scorekeeper-webhooks",
             "X-Scorekeeper-Delivery": str(row["id"]),
             "X-Scorekeeper-Event": row["event"],
-            "X-Scorekeeper-Signature": signature(row["secret"], int(time.time()), body),
+            "X-Scorekeeper-Signature": signature(row["secret"], body),
         }
         outcome = await post(self._client, row["url"], body, headers, self._settings.timeout_s)
         status, wait = next_step("run_webhook", outcome, row["attempts"], self._settings)

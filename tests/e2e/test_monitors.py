@@ -17,7 +17,7 @@ import pytest
 from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, InvalidArgument, NotFound
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
-from tests.support.monitors import calls_of, is_sampled, receiver, settled
+from tests.support.monitors import calls_of, is_sampled, receiver, settled, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -221,6 +221,7 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
     assert (await sk.log_calls(project.id, later)).sampled == sum(is_sampled(c.call_id, 1) for c in later)
     kept_run = await sk.get_run(detail.windows[0].run_id)
     assert (kept_run.monitor_id, kept_run.monitor_name, kept_run.records) == (monitor.id, "renamed", 4)
+    assert kept_run.monitor_deleted and not run.monitor_deleted
     again = await sk.create_monitor(project.id, "renamed", [polite_metric.id], sample_rate=100, window_calls=5)
     assert again.id != monitor.id  # the name is free again
     await sk.pause_monitor(taken.id)
@@ -265,6 +266,36 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
         {"metric_id": metric.id, "name": "polite", "measure": "pass_rate", "value": 0.5, "below": 0.8, "scored": 10}
     ]
     assert headers["X-Scorekeeper-Alert-Id"] == body["alert_id"]
+    # Signed with the secret CreateMonitor answered with (and shown nowhere since).
+    assert monitor.alert_secret.startswith("whsec_") and signed(monitor.alert_secret, headers, hook.raw[0])
+    assert detail.monitor.alert_secret == "" and all(m.alert_secret == "" for m in await sk.list_monitors(project.id))
+
+
+async def test_a_new_alert_secret_signs_the_alerts_from_then_on(sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("alert secrets")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "signed",
+            [metric.id],
+            sample_rate=100,
+            window_calls=2,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.5},
+        )
+        rotated = await sk.update_monitor(monitor.id, rotate_alert_secret=True)
+        assert rotated.alert_secret.startswith("whsec_") and rotated.alert_secret != monitor.alert_secret
+        changed = await sk.update_monitor(monitor.id, sample_rate=100)
+        assert changed.alert_secret == ""  # shown when drawn, and only then
+        assert (await sk.log_calls(project.id, [CallIn(outputs={"response": "no"}) for _ in range(2)])).sampled == 2
+        deadline = time.monotonic() + 60
+        while not hook.posts:
+            assert time.monotonic() < deadline, "the alert was not delivered"
+            await asyncio.sleep(0.3)
+    headers = hook.posts[0][0]
+    assert signed(rotated.alert_secret, headers, hook.raw[0])
+    assert not signed(monitor.alert_secret, headers, hook.raw[0])
 
 
 async def test_an_alert_not_sent_within_7_days_is_given_up(stack: Stack, sk: AsyncScorekeeper) -> None:
@@ -450,8 +481,13 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         await form.locator(f"input[name=metric][value='{metric.id}']").check()
         await form.locator(f"input[name=below_{metric.id}]").fill("0.75")
         await form.locator("input[name=alert_url]").fill("http://127.0.0.1:9/hook")
-        await form.locator("button[type=submit]").click()
-        await page.wait_for_url("**created=1")
+        # Made with an alert: the secret signing its alerts is shown this once, never cached.
+        async with page.expect_navigation() as made:
+            await form.locator("button[type=submit]").click()
+        answered = await made.value
+        assert answered is not None and answered.headers["cache-control"] == "no-store"
+        first_secret = await page.locator("#alert-secret-value").inner_text()
+        assert first_secret.startswith("whsec_") and page.url.endswith(base)
         await screenshot(page, "monitor")
         (created,) = await sk.list_monitors(project.id)
         assert (created.name, created.sample_rate, created.window_calls, created.metadata_filter) == (
@@ -487,6 +523,14 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         assert (saved.sample_rate, saved.metadata_filter, saved.window_calls) == (25, {}, 200)
         assert [(t.metric_id, t.below) for t in saved.alert.thresholds] == [(metric.id, 0.5)]
         await screenshot(page, "monitor-edited")
+        assert await page.locator("#alert-secret").count() == 0  # not shown again
+        await page.locator("#rotate-alert-secret summary").click()
+        await page.locator("#rotate").click()
+        await page.wait_for_load_state()
+        rotated = await page.locator("#alert-secret").inner_text()
+        assert "Its new alert signing secret" in rotated and "The old one signs nothing from now on." in rotated
+        assert (await page.locator("#alert-secret-value").inner_text()) not in ("", first_secret)
+        await screenshot(page, "monitor-secret")
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")
@@ -516,4 +560,13 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         assert await page.locator("#monitors-table tr[data-monitor='checkout']").count() == 0
         answer = await page.goto(f"{base}/{created.id}")
         assert answer is not None and answer.status == 404
+        # A deleted monitor's runs name it, with no link to a page that is no more.
+        brief = await sk.create_monitor(project.id, "brief", [metric.id], sample_rate=100, window_calls=1)
+        await sk.log_calls(project.id, [CallIn(outputs={"response": "please"})])
+        run_id = (await settled(sk, brief.id, 1)).windows[0].run_id
+        await sk.delete_monitor(brief.id)
+        for address in (f"/projects/{project.id}/runs/{run_id}", f"/projects/{project.id}/runs?monitor={brief.id}"):
+            await page.goto(address)
+            assert await page.locator(".deleted-monitor").first.inner_text() == "(deleted)"
+            assert await page.locator(f"a[href$='/monitors/{brief.id}']").count() == 0
         await context.close()

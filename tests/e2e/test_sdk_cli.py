@@ -908,10 +908,17 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     alert = ("--alert-url", "http://127.0.0.1:9/hook", "--alert-below", "short=80%")
     changed = await asyncio.to_thread(cli, *at, *change, "route=checkout", *alert)
     assert changed.returncode == 0, changed.stderr
-    assert changed.stdout.strip() == (
+    # An alert added to a monitor that had none: its signing secret on stdout alone, once.
+    assert " ".join(changed.stderr.split()) == (
         "monitor 'cli watch' (paused): samples 20%, a window every 30 min, scored with short,"
-        " alerting http://127.0.0.1:9/hook"
+        " alerting http://127.0.0.1:9/hook; the new secret signing its alerts is below, shown this once"
     )
+    first_secret = changed.stdout.strip()
+    assert first_secret.startswith("whsec_") and len(changed.stdout.splitlines()) == 1
+    rotated = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--rotate-secret")
+    assert rotated.stdout.strip().startswith("whsec_") and rotated.stdout.strip() != first_secret, rotated.stderr
+    kept = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-url", "http://127.0.0.1:9/b")
+    assert kept.stdout.strip().endswith("alerting http://127.0.0.1:9/b") and "whsec_" not in kept.stdout + kept.stderr
     (shown,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert (shown["window_minutes"], shown["window_calls"], shown["metadata_filter"]) == (30, 0, {"route": "checkout"})
     assert [(t["below"], t["metric_id"] == shown["metrics"][0]["metric_id"]) for t in shown["alert"]["thresholds"]] == [
@@ -923,6 +930,13 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     assert one_error_line(wrong).startswith("error: metric 'exact' compares the output with expected values")
     gone = await asyncio.to_thread(cli, *at, "monitors", "delete", "cli watch")
     assert gone.stdout.strip() == "deleted monitor 'cli watch': the runs of its 1 window stay", gone.stderr
+    # Made with an alert: its secret on stdout alone, what was made on stderr.
+    alerting = await asyncio.to_thread(cli, *at, *create, "--metric", "short", *alert)
+    assert alerting.stdout.strip().startswith("whsec_") and len(alerting.stdout.splitlines()) == 1, alerting.stderr
+    assert " ".join(alerting.stderr.split()).endswith(
+        "): active; the secret signing its alerts is below, shown this once"
+    )
+    await asyncio.to_thread(cli, *at, "monitors", "delete", "cli watch")
     assert json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout) == []
     unknown = await asyncio.to_thread(cli, *at, "monitors", "pause", "nope")
     assert unknown.returncode == 2 and one_error_line(unknown) == (

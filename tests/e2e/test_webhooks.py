@@ -7,8 +7,6 @@ console's pages."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import re
 import time
 import uuid
@@ -24,7 +22,7 @@ from scorekeeper_sdk.models import Webhook, WebhookDelivery
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
-from tests.support.monitors import receiver
+from tests.support.monitors import receiver, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -47,13 +45,6 @@ async def _settled(sk: AsyncScorekeeper, webhook_id: str, count: int, timeout_s:
             return found
         assert time.monotonic() < deadline, f"webhook {webhook_id}: {[d.status for d in found]}"
         await asyncio.sleep(0.2)
-
-
-def _signed(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """The receiver's check, as the proto documents it."""
-    parts = dict(p.split("=", 1) for p in headers["X-Scorekeeper-Signature"].split(","))
-    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(parts["v1"], expected) and abs(time.time() - int(parts["t"])) < 60
 
 
 async def test_a_finished_run_is_told_once_to_each_webhook_that_asks(stack: Stack) -> None:
@@ -82,8 +73,8 @@ async def test_a_finished_run_is_told_once_to_each_webhook_that_asks(stack: Stac
             await _until(lambda: len(nightly_url.posts) == 1 and len(slack_url.posts) == 1, "the run was not told")
 
             headers, body = nightly_url.posts[0]
-            assert _signed(nightly.secret, headers, nightly_url.raw[0])
-            assert not _signed(slack.secret, headers, nightly_url.raw[0])
+            assert signed(nightly.secret, headers, nightly_url.raw[0])
+            assert not signed(slack.secret, headers, nightly_url.raw[0])
             assert headers["X-Scorekeeper-Event"] == "run.finished"
             assert headers["X-Scorekeeper-Delivery"] == body["delivery_id"]
             assert body["type"] == "run.finished" and body["webhook_id"] == nightly.webhook.id
@@ -114,7 +105,7 @@ async def test_a_finished_run_is_told_once_to_each_webhook_that_asks(stack: Stac
             # Slack's incoming webhook takes the text alone.
             slack_headers, slack_body = slack_url.posts[0]
             assert slack_body == {"text": body["text"]}
-            assert _signed(slack.secret, slack_headers, slack_url.raw[0])
+            assert signed(slack.secret, slack_headers, slack_url.raw[0])
 
             # A run without the tag is not told to the nightly webhook; a kickoff run not to Slack's
             # (api only); a cancelled one is told to the nightly webhook, not to Slack's (completed only).
@@ -238,7 +229,7 @@ async def test_a_webhook_is_changed_paused_and_its_secret_rotated(stack: Stack) 
             await _until(lambda: len(hook.posts) == 2, "the run was not told")
             headers, body = hook.posts[1]
             assert body["run"]["id"] == told
-            assert _signed(rotated.secret, headers, hook.raw[1]) and not _signed(made.secret, headers, hook.raw[1])
+            assert signed(rotated.secret, headers, hook.raw[1]) and not signed(made.secret, headers, hook.raw[1])
 
             # Refused, and nothing changed.
             for kwargs, message in [

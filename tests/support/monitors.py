@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import threading
 import time
@@ -52,6 +53,13 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/hook"
+
+
+def signed(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The receiver's check of ``X-Scorekeeper-Signature``, as the protos document it."""
+    parts = dict(p.split("=", 1) for p in headers["X-Scorekeeper-Signature"].split(","))
+    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(parts["v1"], expected) and abs(time.time() - int(parts["t"])) < 60
 
 
 @contextmanager

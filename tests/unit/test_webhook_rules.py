@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.run_orchestrator.webhooks import rules
-from services.system_executor.run_webhooks import body_of, signature
+from services.system_executor.posts import signature
+from services.system_executor.run_webhooks import body_of
 
 RUN = uuid.UUID("3f9a1c0e-0000-4000-8000-000000000001")
 PROJECT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
@@ -135,4 +136,4 @@ def test_a_post_is_signed_over_its_time_and_body_and_slack_gets_the_text() -> No
     assert json.loads(body) == payload
     assert body_of(payload, "slack") == b'{"text":"Run done"}'
     expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert signature("whsec_k", 1700000000, body) == f"t=1700000000,v1={expected}"
+    assert signature("whsec_k", body, 1700000000) == f"t=1700000000,v1={expected}"

@@ -120,6 +120,9 @@ class Monitor:
     window_started_at: str = ""
     pending_calls: int = 0
     windows: int = 0
+    # The secret signing its alerts (X-Scorekeeper-Signature): in create_monitor's answer, and
+    # update_monitor's with rotate_alert_secret; empty everywhere else.
+    alert_secret: str = ""
 
     @property
     def window(self) -> str:
@@ -212,12 +215,14 @@ class MonitorOperations(Operations):
         metric_group_id: str | None = None,
         alert_url: str | None = None,
         alert_below: Mapping[str, float] | None = None,
+        rotate_alert_secret: bool = False,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
         the alert (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter
-        (``{}``: every call)."""
-        request = mpb.UpdateMonitorRequest(monitor_id=monitor_id)
+        (``{}``: every call). ``rotate_alert_secret``: a new secret signs its alerts from now on
+        (in the answer's ``alert_secret``, this once)."""
+        request = mpb.UpdateMonitorRequest(monitor_id=monitor_id, rotate_alert_secret=rotate_alert_secret)
         if name is not None:
             request.name = name
         if sample_rate is not None:

@@ -136,7 +136,15 @@ def monitors_create(
         alert_below=_thresholds(st, alert_below or []),
         paused=paused,
     )
-    st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
+    if not created.alert.webhook_url:
+        st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
+        return
+    st.err.print(
+        f"created monitor {created.name!r} ({created.id}): {created.status}; the secret signing its alerts"
+        " is below, shown this once",
+        highlight=False,
+    )
+    st.out.print(created.alert_secret, highlight=False, soft_wrap=True)
 
 
 def _filter(pairs: list[str]) -> dict[str, Any]:
@@ -174,9 +182,13 @@ def monitors_update(
         list[str] | None, typer.Option(help="METRIC=THRESHOLD of the alert from now on; repeat for several.")
     ] = None,
     no_alert: Annotated[bool, typer.Option("--no-alert", help="No alert from now on.")] = False,
+    rotate_secret: Annotated[
+        bool, typer.Option("--rotate-secret", help="A new alert signing secret, printed to stdout alone, once.")
+    ] = False,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
-    metrics, --filter its filter, --alert-url / --alert-below its alert)."""
+    metrics, --filter its filter, --alert-url / --alert-below its alert). An alert added to a
+    monitor that had none comes with a new signing secret, printed as --rotate-secret prints it."""
     if filter and no_filter:
         raise CliError("give --filter or --no-filter, not both")
     if (alert_url is not None or alert_below) and no_alert:
@@ -202,13 +214,18 @@ def monitors_update(
         metric_group_id=metric_group,
         alert_url=url,
         alert_below=below,
+        rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)
-    st.out.print(
+    said = (
         f"monitor {updated.name!r} ({updated.status}): samples {_rate(updated)}, a window {updated.window},"
-        f" scored with {metrics}{', alerting ' + updated.alert.webhook_url if updated.alert.webhook_url else ''}",
-        highlight=False,
+        f" scored with {metrics}{', alerting ' + updated.alert.webhook_url if updated.alert.webhook_url else ''}"
     )
+    if not updated.alert_secret:
+        st.out.print(said, highlight=False)
+        return
+    st.err.print(f"{said}; the new secret signing its alerts is below, shown this once", highlight=False)
+    st.out.print(updated.alert_secret, highlight=False, soft_wrap=True)
 
 
 @monitors.command("pause")

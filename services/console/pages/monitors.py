@@ -154,7 +154,16 @@ def routes(console: Console) -> list[Route]:
             if exc.code() not in CHOICE_ERRORS:
                 raise
             return await list_page(request, posted_values(form), api_message(exc), 400)
-        return redirect(f"/projects/{project_id}/monitors/{created.id}?created=1")
+        if not created.alert.webhook_url:
+            return redirect(f"/projects/{project_id}/monitors/{created.id}?created=1")
+        return await with_secret(request, created.id, created.alert_secret, {"created": True})
+
+    async def with_secret(request: Request, monitor_id: str, secret: str, extra: dict[str, Any]) -> Response:
+        """The monitor's page showing its alert signing secret: in this answer only, never in an
+        address, a cookie, a log or a cache."""
+        response = await detail_page(request, monitor_id, extra={"secret": secret, **extra})
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     async def monitor_of_project(api: Api, project_id: str, monitor_id: str) -> mpb.MonitorWithWindows:
         found = await api.call(
@@ -164,18 +173,23 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound
         return found
 
-    async def addressed(request: Request) -> tuple[Api, str, str]:
+    async def addressed(request: Request) -> tuple[Api, str, mpb.Monitor]:
         """The visitor's API, and the project and monitor in the address: NOT_FOUND page unless the
         monitor is of that project."""
         project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
         api = console.api(request)
-        await monitor_of_project(api, project_id, monitor_id)
-        return api, project_id, monitor_id
+        found = await monitor_of_project(api, project_id, monitor_id)
+        return api, project_id, found.monitor
 
     async def detail_page(
-        request: Request, form: FormData | None = None, error: str = "", status_code: int = 200
+        request: Request,
+        monitor_id: str,
+        form: FormData | None = None,
+        error: str = "",
+        status_code: int = 200,
+        extra: dict[str, Any] | None = None,
     ) -> Response:
-        project_id, monitor_id = request.path_params["project_id"], request.path_params["monitor_id"]
+        project_id = request.path_params["project_id"]
         api = console.api(request)
         data = await console.project_page(
             request,
@@ -189,28 +203,43 @@ def routes(console: Console) -> list[Route]:
             "window_kinds": WINDOW_KINDS,
             "error": error,
             "saved": request.query_params.get("saved") == "1",
+            "created": request.query_params.get("created") == "1",
+            **(extra or {}),
         }
         return console.render(request, "monitor.html", context, status_code=status_code)
 
     async def monitor_page(request: Request) -> Response:
-        return await detail_page(request)
+        return await detail_page(request, request.path_params["monitor_id"])
 
     async def edit_monitor(request: Request) -> Response:
         form = await console.form(request)
-        api, project_id, monitor_id = await addressed(request)
+        api, project_id, monitor = await addressed(request)
         try:
-            await api.call(api.stubs.monitors.UpdateMonitor, update_request(monitor_id, form), mpb.Monitor)
+            changing = update_request(monitor.id, form)
+            # An alert added to a monitor that had none comes with a secret its owner sees.
+            changing.rotate_alert_secret = bool(changing.alert.webhook_url and not monitor.alert.webhook_url)
+            changed = await api.call(api.stubs.monitors.UpdateMonitor, changing, mpb.Monitor)
         except MonitorFormError as exc:
-            return await detail_page(request, form, str(exc), 400)
+            return await detail_page(request, monitor.id, form, str(exc), 400)
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in CHOICE_ERRORS:
                 raise
-            return await detail_page(request, form, api_message(exc), 400)
-        return redirect(f"/projects/{project_id}/monitors/{monitor_id}?saved=1")
+            return await detail_page(request, monitor.id, form, api_message(exc), 400)
+        if changed.alert_secret:
+            return await with_secret(request, monitor.id, changed.alert_secret, {"saved": True})
+        return redirect(f"/projects/{project_id}/monitors/{monitor.id}?saved=1")
+
+    async def rotate_secret(request: Request) -> Response:
+        await console.form(request)
+        api, _, monitor = await addressed(request)
+        rotating = mpb.UpdateMonitorRequest(monitor_id=monitor.id, rotate_alert_secret=True)
+        rotated = await api.call(api.stubs.monitors.UpdateMonitor, rotating, mpb.Monitor)
+        return await with_secret(request, monitor.id, rotated.alert_secret, {"rotated": True})
 
     async def set_status(request: Request, pause: bool) -> Response:
         await console.form(request)
-        api, project_id, monitor_id = await addressed(request)
+        api, project_id, monitor = await addressed(request)
+        monitor_id = monitor.id
         if pause:
             await api.call(api.stubs.monitors.PauseMonitor, mpb.PauseMonitorRequest(monitor_id=monitor_id), mpb.Monitor)
         else:
@@ -221,9 +250,9 @@ def routes(console: Console) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         await console.form(request)
-        api, project_id, monitor_id = await addressed(request)
+        api, project_id, monitor = await addressed(request)
         gone = await api.call(
-            api.stubs.monitors.DeleteMonitor, mpb.DeleteMonitorRequest(monitor_id=monitor_id), mpb.Monitor
+            api.stubs.monitors.DeleteMonitor, mpb.DeleteMonitorRequest(monitor_id=monitor.id), mpb.Monitor
         )
         return redirect(f"/projects/{project_id}/monitors?{urlencode({'deleted': gone.name})}")
 
@@ -240,6 +269,7 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/{monitor_id}", monitor_page, methods=["GET"]),
         Route(base + "/{monitor_id}/edit", edit_monitor, methods=["POST"]),
         Route(base + "/{monitor_id}/delete", delete, methods=["POST"]),
+        Route(base + "/{monitor_id}/rotate", rotate_secret, methods=["POST"]),
         Route(base + "/{monitor_id}/pause", pause, methods=["POST"]),
         Route(base + "/{monitor_id}/resume", resume, methods=["POST"]),
     ]

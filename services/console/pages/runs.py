@@ -110,7 +110,7 @@ def routes(console: Console) -> list[Route]:
                 "archived_now": params.get("archived_now", ""),
                 "unarchived_now": params.get("unarchived_now", ""),
                 "refused": params.getlist("refused")[:BULK_RUNS],
-                "monitor": {"id": monitor, "name": next((r.monitor_name for r in page.runs), "")} if monitor else None,
+                "monitor": next(iter(page.runs), qpb.RunView(monitor_id=monitor)) if monitor else None,
                 "sources": sources,
                 "statuses": statuses,
                 "tags": tags,

@@ -132,7 +132,7 @@ class MonitorApi:
         row = await self._monitors.create(pid, definition, versions, group, request.paused)
         if row is None:
             raise ApiError(Code.ALREADY_EXISTS, f"project {pid} already has a monitor named {definition.name!r}")
-        return monitor_pb(row, {v["version_id"]: v for v in versions}, 0)
+        return monitor_pb(row, {v["version_id"]: v for v in versions}, 0, secret=row["alert_secret"])
 
     async def update_monitor(self, request: pb.UpdateMonitorRequest) -> pb.Monitor:
         row = await self._monitor(request.monitor_id)
@@ -163,14 +163,17 @@ class MonitorApi:
         else:
             versions = await self._catalog.metric_versions_in_order(list(row["metric_version_ids"]))
         _check_thresholds(definition, versions)
-        updated = await self._monitors.update(row["id"], definition, versions, group)
+        updated = await self._monitors.update(row["id"], definition, versions, group, request.rotate_alert_secret)
         if updated is None:
             if await self._monitors.get(row["id"]) is None:
                 raise not_found(f"monitor {request.monitor_id} does not exist")
             raise ApiError(
                 Code.ALREADY_EXISTS, f"project {row['project_id']} already has a monitor named {definition.name!r}"
             )
-        return (await self._views([updated]))[0]
+        view = (await self._views([updated]))[0]
+        if request.rotate_alert_secret:
+            view.alert_secret = updated["alert_secret"]
+        return view
 
     async def _pin(self, pid: uuid.UUID, metric_ids: list[str], group: uuid.UUID | None) -> list[asyncpg.Record]:
         """The latest version of each metric (and of the group's): at least one, each scorable

@@ -9,8 +9,11 @@ from shared.edge.convert import dict_to_struct, timestamp
 from shared.scoring.eval_types import reads_expected
 
 
-def monitor_pb(row: asyncpg.Record, versions: dict[object, asyncpg.Record], pending: int) -> pb.Monitor:
-    """``versions``: metric version rows (catalog columns) by version id."""
+def monitor_pb(
+    row: asyncpg.Record, versions: dict[object, asyncpg.Record], pending: int, secret: str = ""
+) -> pb.Monitor:
+    """``versions``: metric version rows (catalog columns) by version id; ``secret``: the alert
+    signing secret, given only in the answers that show it once."""
     metrics = [
         pb.MonitorMetric(
             metric_id=str(v["metric_id"]),
@@ -42,6 +45,7 @@ def monitor_pb(row: asyncpg.Record, versions: dict[object, asyncpg.Record], pend
         window_started_at=timestamp(row["window_started_at"]),
         pending_calls=pending,
         windows=row["windows_closed"],
+        alert_secret=secret,
     )
 
 

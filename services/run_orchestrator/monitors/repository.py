@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.monitors.rules import MonitorDefinition
+from services.run_orchestrator.webhooks.repository import new_secret
 from shared.json_limits import json_text
 
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
@@ -122,17 +123,19 @@ class MonitorRepository:
         metric_group_id: uuid.UUID | None,
         paused: bool,
     ) -> asyncpg.Record | None:
-        """The new monitor; None when the project already has one of that name."""
+        """The new monitor, with a new alert signing secret; None when the project already has one of
+        that name."""
         return await self._pool.fetchrow(
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
-            " alert_thresholds, status)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            " alert_thresholds, status, alert_secret)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
             *_values(d, versions, metric_group_id),
             "paused" if paused else "active",
+            new_secret(),
         )
 
     async def update(
@@ -141,17 +144,20 @@ class MonitorRepository:
         d: MonitorDefinition,
         versions: list[asyncpg.Record],
         metric_group_id: uuid.UUID | None,
+        rotate_secret: bool = False,
     ) -> asyncpg.Record | None:
-        """The monitor changed; None when there is no such monitor, or the project has another of
-        that name."""
+        """The monitor changed (with a new alert signing secret when ``rotate_secret``); None when
+        there is no such monitor, or the project has another of that name."""
         try:
             return await self._pool.fetchrow(
                 "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
-                " window_calls = $9, alert_url = $10, alert_thresholds = $11, updated_at = now()"
+                " window_calls = $9, alert_url = $10, alert_thresholds = $11, updated_at = now(),"
+                " alert_secret = coalesce($12, alert_secret)"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),
+                new_secret() if rotate_secret else None,
             )
         except asyncpg.UniqueViolationError:
             return None
