@@ -302,6 +302,16 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         await page.wait_for_url("**done=*")
         assert await page.locator("#done").inner_text() == "Paused nightly."
         assert "paused" in await row.inner_text()
+        # Its own page has the same buttons, and their answers come back to it.
+        await page.goto(f"{base}/{made.id}")
+        await page.locator(".schedule-actions button", has_text="Resume").click()
+        await page.wait_for_url(f"**{base}/{made.id}?done=*")
+        assert await page.locator("#done").inner_text() == "Resumed nightly."
+        assert "next " in await page.locator("#schedule-when").inner_text()
+        await screenshot(page, "schedule-page")
+        await page.locator(".schedule-actions button", has_text="Run now").click()
+        await page.wait_for_url(f"**/projects/{ids.project_id}/runs/*")
+        assert page.url.rsplit("/", 1)[1] != run_id
         await context.close()
         # A read key sees the schedules and nothing that changes them.
         context, page = await signed_in(browser, stack.console_url, reader)
@@ -309,6 +319,8 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         assert await page.locator("#new-schedule-form").count() == 0
         assert await page.locator("#schedules-table button").count() == 0
         assert "nightly" in await page.locator("#schedules-table").inner_text()
+        await page.goto(f"{base}/{made.id}")
+        assert await page.locator(".schedule-actions").count() == 0
         await context.close()
         context, page = await signed_in(browser, stack.console_url, key)
         await page.goto(base)

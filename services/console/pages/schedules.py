@@ -166,6 +166,11 @@ def routes(console: Console) -> list[Route]:
             raise PageNotFound  # another project's schedule (or none) under this project's address
         return found[schedule_id]
 
+    def back_to(request: Request, schedule: spb.Schedule) -> str:
+        """Where a button's answer goes: the schedule's page when pressed there, else the list."""
+        listed = f"/projects/{schedule.project_id}/schedules"
+        return f"{listed}/{schedule.id}" if request.query_params.get("back") == "page" else listed
+
     async def schedule_page(request: Request) -> Response:
         schedule = await of_project(console.api(request), request)
         extra = {"schedule": schedule, "values": _schedule_values(schedule)}
@@ -208,7 +213,7 @@ def routes(console: Console) -> list[Route]:
             if exc.code() not in CHOICE_ERRORS:
                 raise
             refused = f"{schedule.name}: {api_message(exc)}"
-            return redirect(f"/projects/{schedule.project_id}/schedules?{urlencode({'refused': refused})}")
+            return redirect(f"{back_to(request, schedule)}?{urlencode({'refused': refused})}")
         return redirect(f"/projects/{schedule.project_id}/runs/{run.id}")
 
     async def pause(request: Request) -> Response:
@@ -222,7 +227,7 @@ def routes(console: Console) -> list[Route]:
             spb.Schedule,
         )
         done = f"{'Paused' if pausing else 'Resumed'} {schedule.name}."
-        return redirect(f"/projects/{schedule.project_id}/schedules?{urlencode({'done': done})}")
+        return redirect(f"{back_to(request, schedule)}?{urlencode({'done': done})}")
 
     async def delete(request: Request) -> Response:
         await console.form(request)
