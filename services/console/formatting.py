@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
+from markupsafe import Markup, escape
 
 from shared.edge.convert import struct_to_dict, value_to_python
 
@@ -163,26 +164,31 @@ def testcase_skeleton(testset: Any) -> str:
     return json.dumps(dict.fromkeys(fields, ""), ensure_ascii=False)
 
 
-def subset_label(subset: Any) -> str:
+def subset_label(subset: Any, runs_url: str = "") -> Markup:
     """How a run chose part of its testset, in a few words ("12 of 240 testcases: category=math,
-    a sample of 12 (draw 0)"); "" for a run of every testcase."""
+    a sample of 12 (draw 0)"); "" for a run of every testcase. With ``runs_url`` (a project's
+    /runs), the run whose testcases it ran again is a link to it. Every value is escaped."""
     chosen = plain(subset)
     if not chosen:
-        return ""
-    how = []
+        return Markup("")
+    how: list[Markup] = []
     if chosen.get("testcase_ids"):
-        how.append(f"{int(chosen['testcase_ids'])} named")
+        how.append(escape(f"{int(chosen['testcase_ids'])} named"))
     if chosen.get("same_as_run"):
         gone = int(chosen.get("left_out", 0))
         left_out = f" ({gone} no longer in the testset)" if gone else ""
-        how.append(f"those of run {chosen['same_as_run'][:8]}{left_out}")
+        run_id = str(chosen["same_as_run"])
+        named = escape(run_id[:8])
+        if runs_url:
+            named = Markup('<a href="{}/{}" class="mono">{}</a>').format(runs_url, run_id, run_id[:8])
+        how.append(Markup("those of run {}{}").format(named, left_out))
     for key, values in (chosen.get("metadata_filter") or {}).items():
         shown = values if isinstance(values, list) else [values]
         typed = (int(v) if isinstance(v, float) and v.is_integer() else v for v in shown)
-        how.append(f"{key}={' or '.join(v if isinstance(v, str) else json.dumps(v) for v in typed)}")
+        how.append(escape(f"{key}={' or '.join(v if isinstance(v, str) else json.dumps(v) for v in typed)}"))
     if chosen.get("sample"):
-        how.append(f"a sample of {int(chosen['sample'])} (draw {int(chosen.get('sample_seed', 0))})")
-    return f"{int(chosen['testcases'])} of {int(chosen['of'])} testcases: {', '.join(how)}"
+        how.append(escape(f"a sample of {int(chosen['sample'])} (draw {int(chosen.get('sample_seed', 0))})"))
+    return Markup("{} of {} testcases: ").format(int(chosen["testcases"]), int(chosen["of"])) + Markup(", ").join(how)
 
 
 FILTERS = {

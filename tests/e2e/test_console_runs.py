@@ -556,6 +556,9 @@ async def test_run_again_of_named_testcases_runs_the_same_ones(page: Page, stack
     again_id = page.url.rsplit("/", 1)[-1]
     assert again_id != named.id
     assert await page.locator("#run-subset").inner_text() == f"3 of 24 testcases: those of run {named.id[:8]}"
+    assert (
+        await page.locator("#run-subset a").get_attribute("href") == f"/projects/{world.a.project_id}/runs/{named.id}"
+    )
     author = page.locator("#run-author")  # the key the visitor signed in with
     assert await author.inner_text() == "console test"
     assert await author.get_attribute("title") == f"the API key {world.a.key[:15]}"

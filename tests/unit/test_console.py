@@ -311,3 +311,12 @@ def test_a_runs_part_of_its_testset_reads_back_as_it_was_typed() -> None:
     assert label.startswith("5 of 40 testcases: ") and label.endswith(", a sample of 5 (draw 0)")
     assert "category=math or geo" in label and "level=2" in label
     assert subset_label(qpb.RunView().subset) == ""
+    # The run whose testcases it ran again: a link; what a user typed: escaped.
+    again_of = qpb.RunView()
+    run_id = "f0eb5f1c-0000-4000-8000-000000000001"
+    again_of.subset.update({"testcases": 3, "of": 24, "same_as_run": run_id, "metadata_filter": {"<b>": "x&y"}})
+    assert subset_label(again_of.subset, "/projects/p/runs") == (
+        f'3 of 24 testcases: those of run <a href="/projects/p/runs/{run_id}" class="mono">f0eb5f1c</a>,'
+        " &lt;b&gt;=x&amp;y"
+    )
+    assert subset_label(again_of.subset).startswith("3 of 24 testcases: those of run f0eb5f1c, ")
