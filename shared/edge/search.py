@@ -24,8 +24,3 @@ def search(text: str) -> str | None:
 def tsquery(param: str) -> str:
     """The SQL query of the search text in ``param`` (a placeholder such as ``$3``)."""
     return f"websearch_to_tsquery('simple', {param})"
-
-
-def json_words(*columns: str) -> str:
-    """The SQL words of JSON columns, as the stored ``records.search`` column computes them."""
-    return " || ".join(f"jsonb_to_tsvector('simple', {c}, '[\"string\", \"numeric\"]')" for c in columns)

@@ -3,7 +3,8 @@
 N rows (default 100,000) are generated on the fly and uploaded as a chunked body to
 ``POST /v1/testsets/{id}/testcases:import?format=csv`` of a running run-orchestrator process (the
 whole stack, embedded PostgreSQL and NATS). Prints rows/s and the orchestrator's peak RSS (VmHWM
-from /proc/<pid>/status) before and after: a streamed import keeps it flat, whatever N is.
+from /proc/<pid>/status) before and after: a streamed import keeps it flat, whatever N is; then
+how long the first page (50) of a search of the imported testcases takes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from scorekeeper_sdk import AsyncScorekeeper
 from shared.devstack.stack import Stack, StackConfig
+
+# Searches of the imported testcases: a word of one row, of every row, of none; a word and a word not.
+SEARCHES = ("99999", "what", "nowhere", '"t3" -x')
 
 SCHEMA = {
     "type": "object",
@@ -81,6 +86,8 @@ async def bench(rows: int) -> None:
                 exported += len(chunk)
             export_s = time.perf_counter() - export_started
             final = peak_rss_mib(orchestrator.pid)
+        async with stack.sdk() as sdk:
+            searched = [(words, *await first_page(sdk, testset.id, words)) for words in SEARCHES]
         print(f"bench-import: {rows:,} CSV rows streamed over HTTP into one testset version")
         print(
             f"  imported {result['imported']:,} testcases (version {result['testset']['version']}) in {elapsed:.2f}s:"
@@ -88,8 +95,26 @@ async def bench(rows: int) -> None:
         )
         print(f"  orchestrator peak RSS (VmHWM): {before:.1f} MiB before, {after:.1f} MiB after the import")
         print(f"  CSV export over gRPC: {exported / 1e6:.1f} MB in {export_s:.2f}s; peak RSS after it {final:.1f} MiB")
+        for words, found, best, median in searched:
+            shown = f"{found} testcases on the first page"
+            print(f"  search {words!r}: {shown}, {best:.1f} ms best, {median:.1f} ms median of 5")
     finally:
         await stack.stop()
+
+
+async def first_page(sdk: AsyncScorekeeper, testset_id: str, words: str) -> tuple[int, float, float]:
+    """The first page (50) of a search: how many it held, the best and median of 5 times (ms)."""
+    times, found = [], 0
+    for _ in range(5):
+        started = time.perf_counter()
+        found = 0
+        async for _testcase in sdk.list_testcases(testset_id, search=words, page_size=50):
+            found += 1
+            if found == 50:
+                break
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return found, times[0], times[len(times) // 2]
 
 
 def main() -> None:

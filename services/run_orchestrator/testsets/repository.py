@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.testsets.versions import TestsetNotFound, TestsetWrites, VersionWrite
-from shared.edge.search import json_words, tsquery
+from shared.edge.search import tsquery
 
 __all__ = ["TestsetNotFound", "TestsetRepository", "VersionWrite"]
 
@@ -104,12 +104,13 @@ class TestsetRepository(TestsetWrites):
         subset_of: uuid.UUID | None = None,
     ) -> list[asyncpg.Record]:
         """Testcases of the version in position order, after ``after_position`` (keyset); with
-        ``search``, those whose inputs, expected values or metadata match it (shared/edge/search.py);
+        ``search``, those whose inputs, expected values or metadata match it (their stored words,
+        migration 0030; shared/edge/search.py);
         with ``subset_of``, those that run chose (its part of the testset)."""
         return await self._pool.fetch(
             f"{_TESTCASES} WHERE {_AT_VERSION} AND position > $3"
             " AND (NOT $5::boolean OR validation_errors <> '[]'::jsonb)"
-            f" AND ($6::text IS NULL OR ({json_words('inputs', 'expected', 'metadata')}) @@ {tsquery('$6')})"
+            f" AND ($6::text IS NULL OR search @@ {tsquery('$6')})"
             " AND ($7::uuid IS NULL OR EXISTS (SELECT 1 FROM run_subsets s"
             " WHERE s.run_id = $7 AND s.testcase_id = testcase_revisions.testcase_id))"
             " ORDER BY position LIMIT $4",
