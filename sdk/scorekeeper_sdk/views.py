@@ -113,6 +113,9 @@ class Run:
     monitor_name: str = ""
     # Its monitor was deleted since: named, found nowhere.
     monitor_deleted: bool = False
+    # A run a schedule kicked off: the schedule, and its name now ("" when deleted since).
+    schedule_id: str = ""
+    schedule_name: str = ""
     archived_at: str = ""  # when it was archived (hidden from run lists and charts); "" if not
     # How the run chose part of its testset (testcases, of, metadata_filter, sample …); {} for all of it.
     subset: dict[str, Any] = field(default_factory=dict)

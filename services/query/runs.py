@@ -26,9 +26,10 @@ from shared.scoring.stats import TrialSums
 _RUNS = (
     "SELECT r.*, t.name AS testset_name, sv.name AS system_version_name, sv.kind AS system_kind,"
     " sv.config AS system_config, sv.system_id, sy.name AS system_name, mo.name AS monitor_name,"
-    " mo.status = 'deleted' AS monitor_deleted, c.*"
+    " mo.status = 'deleted' AS monitor_deleted, sc.name AS schedule_name, c.*"
     # A monitor's run has no testset: its records are logged calls.
     " FROM runs r LEFT JOIN testsets t ON t.id = r.testset_id LEFT JOIN monitors mo ON mo.id = r.monitor_id"
+    " LEFT JOIN schedules sc ON sc.id = r.schedule_id"
     " LEFT JOIN system_versions sv ON sv.id = r.system_version_id LEFT JOIN systems sy ON sy.id = sv.system_id"
     " LEFT JOIN LATERAL (SELECT coalesce(sum(records), 0)::int AS records,"
     "   coalesce(sum(errored), 0)::int AS errored_records, coalesce(sum(latency_ms), 0) AS latency_ms_total,"
@@ -67,7 +68,7 @@ _TRIALS = (
 
 def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequest) -> None:
     """The run filters ListRuns and GetRunHistory share (runs aliased ``r``): sources, testset,
-    system version, system, tags and the created time range. Playground tries are never listed (the
+    monitor, schedule, system version, system, tags and the created time range. Playground tries are never listed (the
     playground lists them); a run kicked off from the playground is. Archived runs are left out,
     unless ListRuns asks for them alone."""
     where.add("NOT r.playground_try")
@@ -81,6 +82,8 @@ def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequ
         where.add(f"r.testset_id = {where.param(testset_id)}")
     if monitor_id := filters.optional_uuid(request.monitor_id, "monitor_id"):
         where.add(f"r.monitor_id = {where.param(monitor_id)}")
+    if schedule_id := filters.optional_uuid(request.schedule_id, "schedule_id"):
+        where.add(f"r.schedule_id = {where.param(schedule_id)}")
     if system_version_id := filters.optional_uuid(request.system_version_id, "system_version_id"):
         where.add(f"r.system_version_id = {where.param(system_version_id)}")
     if system_id := filters.optional_uuid(request.system_id, "system_id"):
@@ -170,6 +173,8 @@ class RunReads:
             monitor_id=str(run["monitor_id"] or ""),
             monitor_name=run["monitor_name"] or "",
             monitor_deleted=bool(run["monitor_deleted"]),
+            schedule_id=str(run["schedule_id"] or ""),
+            schedule_name=run["schedule_name"] or "",
             archived_at=timestamp(run["archived_at"]),
             subset=dict_to_struct(run["subset"] or {}),
             tags=run["tags"],

@@ -33,7 +33,10 @@ _OWNERS: dict[str, str] = {
     "monitor": "SELECT id, project_id FROM monitors WHERE id = ANY($1::uuid[])",
     "try": "SELECT id, project_id FROM playground_tries WHERE id = ANY($1::uuid[])",
     "webhook": "SELECT id, project_id FROM webhooks WHERE id = ANY($1::uuid[])",
-    "schedule": "SELECT id, project_id FROM schedules WHERE id = ANY($1::uuid[])",
+    # A deleted schedule's row is gone; its runs keep its id (runs.schedule_id) and its project, so
+    # they can still be listed by it (ScheduleService itself answers NOT_FOUND for it).
+    "schedule": "SELECT id, project_id FROM schedules WHERE id = ANY($1::uuid[])"
+    " UNION SELECT schedule_id, project_id FROM runs WHERE schedule_id = ANY($1::uuid[])",
 }
 
 # request field → the entity it names (top-level string fields, single or repeated)

@@ -61,6 +61,13 @@ async def _fired(sk: AsyncScorekeeper, project_id: str, name: str, after: str, t
         await asyncio.sleep(0.2)
 
 
+async def admin_run(stack: Stack, ids: scenario.DemoIds) -> str:
+    """A run of the project no schedule kicked off."""
+    async with stack.client() as admin:
+        run = await admin.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1])
+    return run.id
+
+
 async def _runs(sk: AsyncScorekeeper, project_id: str) -> list[str]:
     return [r.id async for r in sk.list_runs(project_id, sources=["schedule"])]
 
@@ -104,6 +111,7 @@ async def test_a_schedule_fires_once_per_due_time_with_the_production_version(st
         assert run.system_version_id == ids.system_version_id
         assert run.notes == "Scheduled run 'nightly' (0 2 * * * UTC)"
         assert (run.created_by, run.created_by_key_prefix) == ("schedule 'nightly'", "")
+        assert (run.schedule_id, run.schedule_name) == (made.id, "nightly")
 
         # The same due time fired again (a replica taking over after a crash): the same run, no other.
         await _due(stack, made.id, due_at)
@@ -118,6 +126,14 @@ async def test_a_schedule_fires_once_per_due_time_with_the_production_version(st
         listed = (await sk.list_schedules(ids.project_id))[0]
         assert listed.last_run_id == now_run.id and listed.next_run_at == fired.next_run_at
         assert (await sk.wait_for_run(now_run.id, timeout_s=60)).status == "completed"
+        # Its runs, listed and charted together: the firing's and the Run now's, no other run.
+        other = await sk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids[:1])
+        of_schedule = [r.id async for r in sk.list_runs(ids.project_id, schedule_id=made.id)]
+        assert of_schedule == [now_run.id, fired.last_run_id] and other.id not in of_schedule
+        (series,) = await sk.run_history(ids.project_id, ids.metric_ids[:1], schedule_id=made.id)
+        assert [p.run_id for p in series.points] == [fired.last_run_id, now_run.id]
+        with pytest.raises(InvalidArgument, match="schedule_id"):
+            await anext(sk.list_runs(ids.project_id, schedule_id="nightly"))
 
         # A firing that cannot make a run says why, and moves on to its next due time.
         await sk.archive_metric(ids.metric_ids[0])
@@ -147,13 +163,21 @@ async def test_a_schedule_fires_once_per_due_time_with_the_production_version(st
         assert (due.hour, due.minute) == (20, 30) and timedelta(0) < due - datetime.now(UTC) <= timedelta(days=1)
         zoned_run = await sk.run_schedule_now(made.id)
         assert zoned_run.notes == "Scheduled run 'half past' (0 2 * * * Asia/Kolkata)"
+        assert (await sk.get_run(fired.last_run_id)).schedule_name == "half past"  # its name now
 
         assert (await sk.delete_schedule(made.id)).name == "half past"
         assert await sk.list_schedules(ids.project_id) == []
         with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
             await sk.run_schedule_now(made.id)
-        # Its runs stay.
+        # Its runs stay, naming it by its id alone, and are still listed by it.
         assert len(await _runs(sk, ids.project_id)) == 3
+        kept = await sk.get_run(zoned_run.id)
+        assert (kept.schedule_id, kept.schedule_name) == (made.id, "")
+        assert [r.id async for r in sk.list_runs(ids.project_id, schedule_id=made.id)] == [
+            zoned_run.id,
+            now_run.id,
+            fired.last_run_id,
+        ]
 
 
 async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
@@ -217,6 +241,8 @@ async def test_bad_schedules_and_other_keys_are_refused(stack: Stack) -> None:
             await sk.update_schedule(made.id, paused=False)
         with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
             await sk.delete_schedule(made.id)
+        with pytest.raises(NotFound, match=f"schedule {made.id} does not exist"):
+            await anext(sk.list_runs(other.project_id, schedule_id=made.id))
 
 
 async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: Stack) -> None:
@@ -311,7 +337,20 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         await screenshot(page, "schedule-page")
         await page.locator(".schedule-actions button", has_text="Run now").click()
         await page.wait_for_url(f"**/projects/{ids.project_id}/runs/*")
-        assert page.url.rsplit("/", 1)[1] != run_id
+        second_id = page.url.rsplit("/", 1)[1]
+        assert second_id != run_id
+        # The run names its schedule; its runs are listed (and charted) together.
+        assert await page.locator("#run-schedule").inner_text() == "of the schedule nightly · its runs"
+        other = await admin_run(stack, ids)
+        await page.goto(f"{base}/{made.id}")
+        await page.locator("#schedule-runs-link").click()
+        await page.wait_for_url(f"**/projects/{ids.project_id}/runs?schedule={made.id}")
+        assert (await page.locator("#schedule-runs").inner_text()).startswith("The runs of the schedule nightly")
+        listed = await page.locator("#runs-table tbody tr[data-run]").evaluate_all(
+            "rows => rows.map(r => r.dataset.run)"
+        )
+        assert listed == [second_id, run_id] and other not in listed
+        await screenshot(page, "schedule-runs")
         await context.close()
         # A read key sees the schedules and nothing that changes them.
         context, page = await signed_in(browser, stack.console_url, reader)

@@ -580,6 +580,10 @@ def test_schedules_create_list_pause_run_and_delete(own: Own) -> None:
     assert json.loads(cli("schedules", "list", "--json").stdout)[0]["last_run_id"] == run_id
     runs = json.loads(cli("runs", "list", "--source", "schedule", "--json").stdout)
     assert [(r["id"], r["source"], r["tags"]) for r in runs] == [(run_id, "schedule", [])]
+    of_it = json.loads(cli("runs", "list", "--schedule", "nightly", "--json").stdout)
+    assert [(r["id"], r["schedule_name"]) for r in of_it] == [(run_id, "nightly")]
+    unknown = cli("runs", "list", "--schedule", "weekly")
+    assert one_error_line(unknown) == "error: no schedule 'weekly' in this project (see `scorekeeper schedules list`)"
     gone = cli("schedules", "delete", "nightly")
     assert (gone.returncode, gone.stdout.strip()) == (0, "deleted schedule 'nightly'")
     missing = cli("schedules", "run", "nightly")

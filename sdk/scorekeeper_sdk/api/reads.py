@@ -76,10 +76,12 @@ class ReadOperations(Operations):
         archived: bool = False,
         tags: Sequence[str] = (),
         created_by_key_prefix: str = "",
+        schedule_id: str = "",
     ) -> AsyncIterator[Run]:
         """The project's runs, newest first, filtered (sources: api, kickoff, playground, monitor, ci, schedule;
         ``tags``: runs with every one of them; ``created_by_key_prefix``: kicked off with that API
-        key); ``archived``: the archived runs instead of the others."""
+        key; ``schedule_id``: kicked off by that schedule); ``archived``: the archived runs instead
+        of the others."""
         request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=page_size,
@@ -94,6 +96,7 @@ class ReadOperations(Operations):
             archived=archived,
             tags=list(tags),
             created_by_key_prefix=created_by_key_prefix,
+            schedule_id=schedule_id,
         )
         async for run in self._pages(QUERY, "ListRuns", request, qpb.ListRunsResponse, lambda p: p.runs):
             yield from_proto(Run, run)
@@ -146,9 +149,10 @@ class ReadOperations(Operations):
         limit: int = 0,
         monitor_id: str = "",
         tags: Sequence[str] = (),
+        schedule_id: str = "",
     ) -> list[MetricSeries]:
         """Per-metric series over runs (metric ids or names): pass rate in % or mean, oldest first;
-        ``tags``: over the runs with every one of them."""
+        ``tags``: over the runs with every one of them; ``schedule_id``: over one schedule's runs."""
         request = qpb.GetRunHistoryRequest(
             project_id=project_id,
             metrics=list(metrics),
@@ -159,6 +163,7 @@ class ReadOperations(Operations):
             limit=limit,
             monitor_id=monitor_id,
             tags=list(tags),
+            schedule_id=schedule_id,
         )
         response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
         return [from_proto(MetricSeries, s) for s in response.series]

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, resolve
-from scorekeeper_sdk.models import Metric, SystemVersion, Testset
+from scorekeeper_sdk.models import Metric, Schedule, SystemVersion, Testset
 
 # Exit codes (documented in the README and `scorekeeper --help`).
 OK = 0
@@ -105,6 +105,14 @@ class State:
             if testset.name == name_or_id:
                 return testset
         raise CliError(f"no testset named {name_or_id!r} in this project (see `scorekeeper testsets list`)")
+
+    def schedule(self, name_or_id: str) -> Schedule:
+        """A schedule of the project by its id or its name."""
+        found = self.client.list_schedules(self.project_id())
+        matches = [s for s in found if (s.id if is_id(name_or_id) else s.name) == name_or_id]
+        if not matches:
+            raise CliError(f"no schedule {name_or_id!r} in this project (see `scorekeeper schedules list`)")
+        return matches[0]
 
     def metrics(self, names_or_ids: list[str], project_id: str | None = None) -> list[Metric]:
         """Metrics by id or name (of ``project_id``, by default the command's project), in order;

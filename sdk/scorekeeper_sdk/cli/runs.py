@@ -149,6 +149,7 @@ def list_runs(
     archived: Annotated[bool, typer.Option("--archived", help="The archived runs instead of the others.")] = False,
     tag: Annotated[list[str] | None, typer.Option(help="Only runs with this tag; repeatable (all of them).")] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only runs kicked off with the key in use.")] = False,
+    schedule: Annotated[str | None, typer.Option(help="Only the runs this schedule kicked off (id or name).")] = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's runs, newest first (archived runs only with --archived)."""
@@ -160,6 +161,7 @@ def list_runs(
         if s not in SOURCES:
             raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {s!r}")
     testset_id = st.testset(testset).id if testset else ""
+    schedule_id = st.schedule(schedule).id if schedule else ""
     found: list[Run] = []
     for run in st.client.list_runs(
         st.project_id(),
@@ -170,6 +172,7 @@ def list_runs(
         archived=archived,
         tags=tag or [],
         created_by_key_prefix=by,
+        schedule_id=schedule_id,
     ):
         found.append(run)
         if len(found) >= limit:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
-from scorekeeper_sdk.cli.context import CliError, State, is_id
+from scorekeeper_sdk.cli.context import CliError, State
 from scorekeeper_sdk.models import Schedule
 
 schedules = typer.Typer(
@@ -19,15 +19,6 @@ schedules = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(schedules, name="schedules")
-
-
-def _schedule(st: State, given: str) -> Schedule:
-    """A schedule of the project by its id or its name."""
-    found = st.client.list_schedules(st.project_id())
-    matches = [s for s in found if (s.id if is_id(given) else s.name) == given]
-    if not matches:
-        raise CliError(f"no schedule {given!r} in this project (see `scorekeeper schedules list`)")
-    return matches[0]
 
 
 def _system_id(st: State, name_or_id: str) -> str:
@@ -133,7 +124,7 @@ def schedules_update(
         raise CliError("give something to change: see `scorekeeper schedules update --help`")
     st = state(ctx)
     updated = st.client.update_schedule(
-        _schedule(st, schedule).id,
+        st.schedule(schedule).id,
         name=name,
         cron=cron,
         paused=pause,
@@ -156,7 +147,7 @@ def schedules_run(
 ) -> None:
     """Kick off the schedule's run now (its due times do not change)."""
     st = state(ctx)
-    run = st.client.run_schedule_now(_schedule(st, schedule).id)
+    run = st.client.run_schedule_now(st.schedule(schedule).id)
     st.out.print(f"run {run.id} kicked off: {run.expected_records} records expected")
     if run.url:
         st.out.print(f"  {run.url}")
@@ -169,5 +160,5 @@ def schedules_delete(
 ) -> None:
     """Delete a schedule (the runs it made stay)."""
     st = state(ctx)
-    gone = st.client.delete_schedule(_schedule(st, schedule).id)
+    gone = st.client.delete_schedule(st.schedule(schedule).id)
     st.out.print(f"deleted schedule {gone.name!r}", highlight=False)

@@ -37,6 +37,7 @@ def routes(console: Console) -> list[Route]:
         statuses = [s for s in params.getlist("status") if s in RUN_STATUSES]
         chosen = params.getlist("metric")
         monitor = params.get("monitor", "")
+        schedule = params.get("schedule", "")
         archived = params.get("archived") == "1"
         # A project key's prefix (the instance admin key from the environment has none).
         my_prefix = prefix_of(console.security.api_key(request)) or ""
@@ -49,6 +50,7 @@ def routes(console: Console) -> list[Route]:
             sources=sources,
             statuses=statuses,
             monitor_id=monitor,
+            schedule_id=schedule,
             archived=archived,
             tags=tags,
             created_by_key_prefix=my_prefix if mine else "",
@@ -84,6 +86,7 @@ def routes(console: Console) -> list[Route]:
                     sources=sources,
                     limit=100,
                     monitor_id=monitor,
+                    schedule_id=schedule,
                     tags=tags,
                 ),
                 qpb.GetRunHistoryResponse,
@@ -91,6 +94,7 @@ def routes(console: Console) -> list[Route]:
             history = chart_data(response, project_id)
         filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
         filters += [("monitor", monitor)] if monitor else []
+        filters += [("schedule", schedule)] if schedule else []
         filters += [("archived", "1")] if archived else []
         filters += [("mine", "1")] if mine else []
         filters += [("tag", t) for t in tags]
@@ -111,6 +115,7 @@ def routes(console: Console) -> list[Route]:
                 "unarchived_now": params.get("unarchived_now", ""),
                 "refused": params.getlist("refused")[:BULK_RUNS],
                 "monitor": next(iter(page.runs), qpb.RunView(monitor_id=monitor)) if monitor else None,
+                "schedule": next(iter(page.runs), qpb.RunView(schedule_id=schedule)) if schedule else None,
                 "sources": sources,
                 "statuses": statuses,
                 "tags": tags,

@@ -41,6 +41,8 @@ class KickoffRequest:
     # The run's id, when the caller draws it (a schedule's firing: the same firing, the same run).
     run_id: uuid.UUID | None = None
     created_by: Author | None = None
+    # The schedule kicking it off (its firing, or its Run now).
+    schedule_id: uuid.UUID | None = None
 
 
 class Kickoff:
@@ -82,6 +84,7 @@ class Kickoff:
             tags=request.tags,
             run_id=request.run_id,
             created_by=request.created_by,
+            schedule_id=request.schedule_id,
         )
         return await self.launch(run)
 

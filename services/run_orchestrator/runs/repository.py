@@ -61,16 +61,19 @@ class RunRepository:
         conn: Connection | None = None,
         run_id: uuid.UUID | None = None,
         created_by: Author | None = None,
+        schedule_id: uuid.UUID | None = None,
     ) -> asyncpg.Record:
         """A pending run of a system version, or (a playground try) of ``llm_config``; in the
-        caller's transaction on ``conn``, if given; ``run_id``: its id (a new one by default)."""
+        caller's transaction on ``conn``, if given; ``run_id``: its id (a new one by default);
+        ``schedule_id``: the schedule that kicked it off."""
         async with transaction(self._pool, conn) as conn:
             row = await fetch_one(
                 conn,
                 "INSERT INTO runs (id, project_id, testset_id, testset_version, system_version_id,"
                 " metric_version_ids, human_metric_version_ids, source, status, trials, max_concurrency,"
-                " expected_records, notes, llm_config, playground_try, subset, tags, created_by, created_by_key_prefix)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                " expected_records, notes, llm_config, playground_try, subset, tags, created_by, created_by_key_prefix,"
+                " schedule_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $13, $14, $15,"
+                " $16, $17, $18, $19)"
                 " RETURNING *",
                 run_id or uuid.uuid4(),
                 project_id,
@@ -89,6 +92,7 @@ class RunRepository:
                 subset,
                 tags or [],
                 *(created_by or Author("", "")),
+                schedule_id,
             )
             if testcase_ids is not None:
                 await conn.execute(

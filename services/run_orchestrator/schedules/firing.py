@@ -76,6 +76,7 @@ class Firing:
                 tags=list(schedule["tags"]),
                 run_id=run_id,
                 created_by=by or Author(f"schedule {schedule['name']!r}"),
+                schedule_id=schedule["id"],
             )
         )
 
