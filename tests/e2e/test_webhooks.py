@@ -175,6 +175,35 @@ async def _tested(sk: AsyncScorekeeper, webhook_id: str, timeout_s: float = 30) 
         await asyncio.sleep(0.2)
 
 
+async def test_a_scheduled_run_is_told_against_its_schedule_s_run_before(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"hooks {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "hooks", "admin")).secret
+    with receiver() as hook:
+        async with stack.sdk(key) as sk:
+            await sk.create_webhook(ids.project_id, "nightly", hook.url, sources=["schedule"])
+            nightly = await sk.create_schedule(
+                ids.project_id,
+                "nightly",
+                "0 2 * * *",
+                ids.testset_id,
+                ids.metric_ids,
+                system_version_id=ids.system_version_id,
+            )
+            first = await sk.run_schedule_now(nightly.id)
+            assert (await sk.wait_for_run(first.id, timeout_s=60)).status == "completed"
+            # A run of the same testset in between, not by the schedule: not what the night is told against.
+            between = await sk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, ids.metric_ids)
+            assert (await sk.wait_for_run(between.id, timeout_s=60)).status == "completed"
+            second = await sk.run_schedule_now(nightly.id)
+            assert (await sk.wait_for_run(second.id, timeout_s=60)).status == "completed"
+            await _until(lambda: len(hook.posts) == 2, "both scheduled runs told")
+    told = [body for _, body in hook.posts]
+    assert [b["run"]["id"] for b in told] == [first.id, second.id]
+    assert [b["run"]["schedule_id"] for b in told] == [nightly.id, nightly.id]
+    assert told[0]["baseline"] is None and told[1]["baseline"]["id"] == first.id
+
+
 async def test_a_webhook_is_changed_paused_and_its_secret_rotated(stack: Stack) -> None:
     async with stack.client() as admin:
         ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"hook edits {uuid.uuid4().hex[:6]}")

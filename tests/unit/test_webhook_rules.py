@@ -17,6 +17,7 @@ from services.system_executor.run_webhooks import body_of
 
 RUN = uuid.UUID("3f9a1c0e-0000-4000-8000-000000000001")
 PROJECT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+SCHEDULE = uuid.UUID("5c4ed01e-0000-4000-8000-00000000000b")
 
 
 def test_a_definition_takes_defaults_and_drops_repeats() -> None:
@@ -59,6 +60,8 @@ def test_the_document_tells_the_run_and_each_metric() -> None:
         "source": "ci",
         "tags": ["nightly"],
         "created_by": "schedule 'nightly'",
+        "schedule_id": SCHEDULE,
+        "monitor_id": None,
         "testset_id": None,
         "testset_version": 0,
         "created_at": datetime(2026, 12, 5, 10, 0, tzinfo=UTC),
@@ -82,6 +85,7 @@ def test_the_document_tells_the_run_and_each_metric() -> None:
         ("mean", None, None),
     ]
     assert doc["run"]["testset_id"] is None and doc["run"]["finished_at"] is None
+    assert (doc["run"]["schedule_id"], doc["run"]["monitor_id"]) == (str(SCHEDULE), None)
     assert doc["baseline"] is None
 
 
@@ -111,6 +115,8 @@ def test_changes_are_told_against_the_run_compared_with() -> None:
         "source": "api",
         "tags": [],
         "created_by": "ci bot",
+        "schedule_id": None,
+        "monitor_id": None,
         "testset_id": PROJECT,
         "testset_version": 2,
         "created_at": datetime(2026, 12, 5, 10, 0, tzinfo=UTC),

@@ -173,17 +173,20 @@ class RunWebhooks:
     @staticmethod
     async def _previous(conn: Connection, run: Any) -> asyncpg.Record | None:
         """The run this one's metrics are compared with: the latest completed run made before it
-        of the same testset (or monitor), neither archived nor a playground try."""
+        by the same schedule (the night before), or else of the same testset (or monitor), neither
+        archived nor a playground try."""
         return await conn.fetchrow(
             "SELECT id, metric_version_ids, human_metric_version_ids FROM runs"
             " WHERE project_id = $1 AND created_at < $2 AND id <> $3 AND status = 'completed'"
-            " AND archived_at IS NULL AND NOT playground_try AND (testset_id = $4 OR monitor_id = $5)"
+            " AND archived_at IS NULL AND NOT playground_try"
+            " AND CASE WHEN $6::uuid IS NULL THEN testset_id = $4 OR monitor_id = $5 ELSE schedule_id = $6 END"
             " ORDER BY created_at DESC, id DESC LIMIT 1",
             run["project_id"],
             run["created_at"],
             run["id"],
             run["testset_id"],
             run["monitor_id"],
+            run["schedule_id"],
         )
 
     @staticmethod

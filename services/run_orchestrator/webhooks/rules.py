@@ -144,6 +144,8 @@ def run_document(
             "source": run["source"],
             "tags": list(run["tags"]),
             "created_by": run["created_by"],
+            "schedule_id": str(run["schedule_id"]) if run["schedule_id"] else None,
+            "monitor_id": str(run["monitor_id"]) if run["monitor_id"] else None,
             "testset_id": str(run["testset_id"]) if run["testset_id"] else None,
             "testset_version": run["testset_version"] or None,
             "records": records,
