@@ -18,6 +18,9 @@ class Project:
     name: str
     description: str = ""
     created_at: str = ""
+    # Its logged calls are deleted this many days after they were logged (but those an open
+    # window holds); 0: kept for ever.
+    call_retention_days: int = 0
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors.api import MonitorApi
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.repository import MonitorRepository
+from services.run_orchestrator.monitors.retention import CallRetention
 from services.run_orchestrator.monitors.window_repository import WindowRepository
 from services.run_orchestrator.monitors.windows import WindowCloser, WindowSettings
 from services.run_orchestrator.playground.api import PlaygroundApi
@@ -142,6 +143,6 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             ),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
-        background=[refresh_status_gauge, windows.run, firing.run],
+        background=[refresh_status_gauge, windows.run, firing.run, CallRetention(pool, settings.retention_tick_s).run],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -20,6 +20,8 @@ class OrchestratorSettings(ServiceSettings):
     monitor_tick_s: float = Field(default=1.0, gt=0)
     # How often due schedules are looked for (and fired).
     schedule_tick_s: float = Field(default=1.0, gt=0)
+    # How often the logged calls a project keeps no longer (projects.call_retention_days) are deleted.
+    retention_tick_s: float = Field(default=60.0, gt=0)
     monitor_max_window_calls: int = Field(default=50_000, ge=1, le=100_000)
     monitor_grace_s: float = Field(default=2.0, ge=0)
     monitor_stale_s: float = Field(default=30.0, gt=0)

@@ -1014,14 +1014,28 @@ async def test_a_project_admin_makes_and_revokes_keys_in_the_console(
         assert await page.locator(".flash.error").inner_text() == "Nothing was saved: name must not be empty"
         assert await page.locator("#project-form input[name=description]").input_value() == "answers about capitals"
         await page.fill("#project-form input[name=name]", "console A (renamed)")
+        await page.fill("#project-form input[name=call_retention_days]", "90")
         await page.click("#project-form button[type=submit]")
         await page.locator("#project-saved").wait_for()
         assert await page.locator(".switcher select option:checked").inner_text() == "console A (renamed)"
         async with stack.client() as instance:
             (project,) = [p for p in await instance.list_projects() if p.id == world.a.project_id]
-            assert (project.name, project.description) == ("console A (renamed)", "answers about capitals")
+            assert (project.name, project.description, project.call_retention_days) == (
+                "console A (renamed)",
+                "answers about capitals",
+                90,
+            )
+        # A retention the API refuses: nothing saved, what was typed kept.
         await page.click("#project-settings summary")
+        await page.fill("#project-form input[name=call_retention_days]", "3651")
+        await page.evaluate("document.querySelector('#project-form').noValidate = true")
+        await page.click("#project-form button[type=submit]")
+        assert await page.locator(".flash.error").inner_text() == (
+            "Nothing was saved: call_retention_days must be 0 (kept for ever) or 1..3,650, got 3,651"
+        )
+        assert await page.locator("#project-form input[name=call_retention_days]").input_value() == "3651"
         await page.fill("#project-form input[name=name]", "console A")  # as the other tests know it
+        await page.fill("#project-form input[name=call_retention_days]", "0")
         await page.click("#project-form button[type=submit]")
         await page.locator("#project-saved").wait_for()
 

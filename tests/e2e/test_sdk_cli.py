@@ -461,10 +461,19 @@ def test_projects_update_renames_and_describes_the_project(own: Own) -> None:
     cli, project = own.cli, own.project
     name = json.loads(cli("projects", "list", "--json").stdout)[0]["name"]
     done = cli("projects", "update", "--description", "CLI tests")
-    assert (done.returncode, done.stdout.strip()) == (0, f"project {project}: {name!r}, 'CLI tests'")
+    assert (done.returncode, done.stdout.strip()) == (
+        0,
+        f"project {project}: {name!r}, 'CLI tests'; logged calls kept for ever",
+    )
     assert json.loads(cli("projects", "list", "--json").stdout)[0]["description"] == "CLI tests"
+    kept = cli("projects", "update", "--call-retention-days", "30")
+    assert kept.stdout.strip().endswith("; logged calls kept 30 days"), kept.stderr
+    assert json.loads(cli("projects", "list", "--json").stdout)[0]["call_retention_days"] == 30
+    too_long = cli("projects", "update", "--call-retention-days", "4000")
+    assert one_error_line(too_long) == ("error: call_retention_days must be 0 (kept for ever) or 1..3,650, got 4,000")
+    assert cli("projects", "update", "--call-retention-days", "0").stdout.strip().endswith("kept for ever")
     nothing = cli("projects", "update")
-    assert one_error_line(nothing) == "error: give --name and / or --description"
+    assert one_error_line(nothing) == "error: give --name, --description and / or --call-retention-days"
     empty = cli("projects", "update", "--name", "")
     assert one_error_line(empty) == "error: name must not be empty"
 

@@ -48,20 +48,29 @@ class CatalogOperations(Operations):
         request = cpb.GetProjectRequest(project_id=project_id)
         return from_proto(Project, await self._unary(CATALOG, "GetProject", request, cpb.Project))
 
-    async def create_project(self, name: str, description: str = "") -> Project:
-        """A new project (the instance admin key only)."""
-        request = cpb.CreateProjectRequest(name=name, description=description)
+    async def create_project(self, name: str, description: str = "", *, call_retention_days: int = 0) -> Project:
+        """A new project (the instance admin key only); ``call_retention_days``: how long its logged
+        calls are kept (0: for ever)."""
+        request = cpb.CreateProjectRequest(name=name, description=description, call_retention_days=call_retention_days)
         return from_proto(Project, await self._unary(CATALOG, "CreateProject", request, cpb.Project, creates=True))
 
     async def update_project(
-        self, project_id: str, *, name: str | None = None, description: str | None = None
+        self,
+        project_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        call_retention_days: int | None = None,
     ) -> Project:
-        """Rename the project or change its description (the project's admin role)."""
+        """Rename the project, change its description, or how many days its logged calls are kept
+        (0: for ever) — the project's admin role."""
         request = cpb.UpdateProjectRequest(project_id=project_id)
         if name is not None:
             request.name = name
         if description is not None:
             request.description = description
+        if call_retention_days is not None:
+            request.call_retention_days = call_retention_days
         return from_proto(Project, await self._unary(CATALOG, "UpdateProject", request, cpb.Project))
 
     # -- metrics ------------------------------------------------------------------------------

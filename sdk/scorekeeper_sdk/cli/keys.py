@@ -152,10 +152,19 @@ def projects_update(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     description: Annotated[str | None, typer.Option(help="A new description.")] = None,
+    call_retention_days: Annotated[
+        int | None, typer.Option(help="Delete logged production calls this many days old (0: keep them).")
+    ] = None,
 ) -> None:
-    """Rename the project (--project, or the key's), or change its description (the admin role)."""
+    """Rename the project (--project, or the key's), change its description, or how long its logged
+    calls are kept (the admin role)."""
     st = state(ctx)
-    if name is None and description is None:
-        raise CliError("give --name and / or --description")
-    updated = st.client.update_project(st.project_id(), name=name, description=description)
-    st.out.print(f"project {updated.id}: {updated.name!r}, {updated.description!r}", highlight=False)
+    if name is None and description is None and call_retention_days is None:
+        raise CliError("give --name, --description and / or --call-retention-days")
+    updated = st.client.update_project(
+        st.project_id(), name=name, description=description, call_retention_days=call_retention_days
+    )
+    kept = f"{updated.call_retention_days} days" if updated.call_retention_days else "for ever"
+    st.out.print(
+        f"project {updated.id}: {updated.name!r}, {updated.description!r}; logged calls kept {kept}", highlight=False
+    )

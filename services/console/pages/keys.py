@@ -135,11 +135,25 @@ def routes(console: Console) -> list[Route]:
         form = await console.form(request)
         api = console.api(request)
         project_id = request.path_params["project_id"]
-        values = {"name": str(form.get("name", "")), "description": str(form.get("description", ""))}
+        values = {
+            "name": str(form.get("name", "")),
+            "description": str(form.get("description", "")),
+            "call_retention_days": str(form.get("call_retention_days", "0")).strip() or "0",
+        }
+        if not values["call_retention_days"].isdigit():
+            error = (
+                f"Nothing was saved: the days calls are kept is a whole number, got {values['call_retention_days']!r}"
+            )
+            return await keys_page(request, api, {"project_values": values, "project_error": error}, 400)
         try:
             await api.call(
                 api.stubs.catalog.UpdateProject,
-                cpb.UpdateProjectRequest(project_id=project_id, name=values["name"], description=values["description"]),
+                cpb.UpdateProjectRequest(
+                    project_id=project_id,
+                    name=values["name"],
+                    description=values["description"],
+                    call_retention_days=min(int(values["call_retention_days"]), 2**31 - 1),
+                ),
                 cpb.Project,
             )
         except grpc.aio.AioRpcError as exc:

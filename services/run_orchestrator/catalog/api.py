@@ -46,7 +46,8 @@ class CatalogApi:
 
     async def create_project(self, request: pb.CreateProjectRequest) -> pb.Project:
         name = checked(rules.require_name, request.name)
-        return project_pb(await self._catalog.create_project(name, request.description))
+        retention = checked(rules.check_call_retention, request.call_retention_days)
+        return project_pb(await self._catalog.create_project(name, request.description, retention))
 
     async def list_projects(self, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
         principal = caller()
@@ -57,7 +58,12 @@ class CatalogApi:
         pid = await self.project(request.project_id)
         name = checked(rules.require_name, request.name) if request.HasField("name") else None
         description = request.description if request.HasField("description") else None
-        row = await self._catalog.update_project(pid, name, description)
+        retention = (
+            checked(rules.check_call_retention, request.call_retention_days)
+            if request.HasField("call_retention_days")
+            else None
+        )
+        row = await self._catalog.update_project(pid, name, description, retention)
         if row is None:
             raise not_found(f"project {request.project_id} does not exist")
         return project_pb(row)

@@ -54,7 +54,11 @@ def config_from_request(eval_type: str, request: pb.CreateMetricRequest | pb.Upd
 
 def project_pb(row: asyncpg.Record) -> pb.Project:
     return pb.Project(
-        id=str(row["id"]), name=row["name"], description=row["description"], created_at=timestamp(row["created_at"])
+        id=str(row["id"]),
+        name=row["name"],
+        description=row["description"],
+        created_at=timestamp(row["created_at"]),
+        call_retention_days=row["call_retention_days"],
     )
 
 

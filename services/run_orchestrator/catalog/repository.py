@@ -25,13 +25,14 @@ class CatalogRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create_project(self, name: str, description: str) -> asyncpg.Record:
+    async def create_project(self, name: str, description: str, call_retention_days: int = 0) -> asyncpg.Record:
         return await fetch_one(
             self._pool,
-            "INSERT INTO projects (id, name, description) VALUES ($1, $2, $3) RETURNING *",
+            "INSERT INTO projects (id, name, description, call_retention_days) VALUES ($1, $2, $3, $4) RETURNING *",
             uuid.uuid4(),
             name,
             description,
+            call_retention_days,
         )
 
     async def projects(self, ids: list[uuid.UUID] | None) -> list[asyncpg.Record]:
@@ -41,15 +42,21 @@ class CatalogRepository:
         return await self._pool.fetch("SELECT * FROM projects WHERE id = ANY($1::uuid[]) ORDER BY name, id", ids)
 
     async def update_project(
-        self, project_id: uuid.UUID, name: str | None, description: str | None
+        self,
+        project_id: uuid.UUID,
+        name: str | None,
+        description: str | None,
+        call_retention_days: int | None = None,
     ) -> asyncpg.Record | None:
-        """The project renamed or re-described (None keeps a field); None when it does not exist."""
+        """The project renamed, re-described or given another call retention (None keeps a field);
+        None when it does not exist."""
         return await self._pool.fetchrow(
-            "UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description)"
-            " WHERE id = $1 RETURNING *",
+            "UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description),"
+            " call_retention_days = coalesce($4, call_retention_days) WHERE id = $1 RETURNING *",
             project_id,
             name,
             description,
+            call_retention_days,
         )
 
     async def get_project(self, project_id: uuid.UUID) -> asyncpg.Record | None:

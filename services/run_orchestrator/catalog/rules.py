@@ -20,6 +20,18 @@ def require_name(value: str, field: str = "name") -> str:
     return name
 
 
+MAX_CALL_RETENTION_DAYS = 3650
+
+
+def check_call_retention(days: int) -> int:
+    """Days a project keeps its logged calls: 0 (for ever) or 1..3,650."""
+    if not 0 <= days <= MAX_CALL_RETENTION_DAYS:
+        raise ValueError(
+            f"call_retention_days must be 0 (kept for ever) or 1..{MAX_CALL_RETENTION_DAYS:,}, got {days:,}"
+        )
+    return days
+
+
 @dataclass(frozen=True)
 class MetricDefinition:
     """The versioned part of a metric: what one metric version scores with."""
