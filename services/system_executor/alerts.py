@@ -12,7 +12,6 @@ tried again with backoff, up to ``max_attempts``; a host the allowlist refuses f
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import timedelta
@@ -24,6 +23,7 @@ from services.system_executor.posts import (
     HORIZON,
     DeliverySettings,
     Outcome,
+    body_of,
     deliver_forever,
     given_up,
     next_step,
@@ -58,7 +58,7 @@ class AlertRepository:
             "  WHERE (d.status = 'retrying' AND d.next_attempt_at <= now())"
             "   OR (d.status = 'sending' AND d.claimed_until < now())"
             "  RETURNING d.window_id, d.attempts)"
-            " SELECT c.window_id, c.attempts, w.alert, m.alert_url, m.alert_secret FROM claimed c"
+            " SELECT c.window_id, c.attempts, w.alert, m.alert_url, m.alert_secret, m.alert_format FROM claimed c"
             " JOIN monitor_windows w ON w.id = c.window_id JOIN monitors m ON m.id = w.monitor_id",
             ttl,
             limit,
@@ -110,7 +110,7 @@ class AlertDeliveries:
         if await self._repo.expire():
             log.warning("monitor alerts given up after %s days", HORIZON.days)
         for row in await self._repo.claim(timedelta(seconds=self._settings.claim_ttl_s)):
-            body = json.dumps(row["alert"]).encode()
+            body = body_of(row["alert"], row["alert_format"])
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "scorekeeper-alerts",

@@ -14,10 +14,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
 from shared import telemetry
+from shared.json_limits import json_text
 from shared.outbound.allowlist import HostNotAllowed
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,11 @@ def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
     t = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={digest}"
+
+
+def body_of(payload: dict[str, Any], format: str) -> bytes:
+    """The bytes POSTed: the whole document (json), or its text alone (slack)."""
+    return json_text({"text": payload["text"]} if format == "slack" else payload).encode()
 
 
 def given_up(why: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import httpx
@@ -22,20 +21,15 @@ from services.system_executor.posts import (
     HORIZON,
     DeliverySettings,
     Outcome,
+    body_of,
     deliver_forever,
     given_up,
     next_step,
     post,
     signature,
 )
-from shared.json_limits import json_text
 
 log = logging.getLogger(__name__)
-
-
-def body_of(payload: dict[str, Any], format: str) -> bytes:
-    """The bytes POSTed: the whole document (json), or its text alone (slack)."""
-    return json_text({"text": payload["text"]} if format == "slack" else payload).encode()
 
 
 class RunWebhookRepository:

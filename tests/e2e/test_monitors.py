@@ -194,6 +194,11 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
             "alert.thresholds[0].below must be within 0..1",
         ),
         ({"alert_url": "gopher://x", "alert_below": {short.id: 0.5}}, InvalidArgument, "must be an http or https URL"),
+        (
+            {"alert_url": "http://127.0.0.1:9/hook", "alert_below": {short.id: 0.5}, "alert_format": "xml"},
+            InvalidArgument,
+            "alert.format must be one of json, slack, got 'xml'",
+        ),
     ]
     for kwargs, error, message in refusals:
         with pytest.raises(error, match=re.escape(message)):
@@ -271,7 +276,7 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
     assert detail.monitor.alert_secret == "" and all(m.alert_secret == "" for m in await sk.list_monitors(project.id))
 
 
-async def test_a_new_alert_secret_signs_the_alerts_from_then_on(sk: AsyncScorekeeper) -> None:
+async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("alert secrets")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
     with receiver() as hook:
@@ -283,7 +288,9 @@ async def test_a_new_alert_secret_signs_the_alerts_from_then_on(sk: AsyncScoreke
             window_calls=2,
             alert_url=hook.url,
             alert_below={metric.id: 0.5},
+            alert_format="slack",
         )
+        assert monitor.alert.format == "slack"
         rotated = await sk.update_monitor(monitor.id, rotate_alert_secret=True)
         assert rotated.alert_secret.startswith("whsec_") and rotated.alert_secret != monitor.alert_secret
         changed = await sk.update_monitor(monitor.id, sample_rate=100)
@@ -293,9 +300,15 @@ async def test_a_new_alert_secret_signs_the_alerts_from_then_on(sk: AsyncScoreke
         while not hook.posts:
             assert time.monotonic() < deadline, "the alert was not delivered"
             await asyncio.sleep(0.3)
-    headers = hook.posts[0][0]
+    headers, body = hook.posts[0]
     assert signed(rotated.alert_secret, headers, hook.raw[0])
     assert not signed(monitor.alert_secret, headers, hook.raw[0])
+    # Slack's format: the alert's text alone.
+    run_id = (await sk.get_monitor(monitor.id)).windows[0].run_id
+    assert body == {
+        "text": f"Monitor 'signed' window 1 (2 calls): polite 0.0% passed, below 50.0%"
+        f" — {stack.console_url}/projects/{project.id}/runs/{run_id}"
+    }
 
 
 async def test_an_alert_not_sent_within_7_days_is_given_up(stack: Stack, sk: AsyncScorekeeper) -> None:

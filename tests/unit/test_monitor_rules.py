@@ -103,6 +103,7 @@ def test_a_good_definition_is_kept_with_its_name_stripped() -> None:
             },
             "alert.thresholds[1] repeats metric",
         ),
+        ({"alert_format": "teams"}, "alert.format must be one of json, slack, got 'teams'"),
     ],
 )
 def test_bad_definitions_name_the_field(changes: dict[str, object], message: str) -> None:
@@ -158,6 +159,11 @@ def test_alerts_fire_strictly_below_a_threshold() -> None:
         {"metric_id": str(exact), "name": "exact", "measure": "pass_rate", "value": 0.7, "below": 0.8, "scored": 10}
     ]
     assert rules.below_thresholds(results, [Threshold(exact, 0.7)]) == []
+    quality = {"metric_id": str(mean), "name": "quality", "measure": "mean", "value": 3.5, "below": 3.75, "scored": 4}
+    assert rules.alert_text("checkout", 12, 1200, [*below, quality], "http://c/runs/r") == (
+        "Monitor 'checkout' window 12 (1,200 calls): exact 70.0% passed, below 80.0%"
+        " · quality mean 3.5, below 3.75 — http://c/runs/r"
+    )
 
 
 def test_a_monitor_scores_with_metrics_that_need_no_expected_values() -> None:

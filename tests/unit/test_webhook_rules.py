@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.run_orchestrator.webhooks import rules
-from services.system_executor.posts import signature
-from services.system_executor.run_webhooks import body_of
+from services.system_executor.posts import body_of, signature
 
 RUN = uuid.UUID("3f9a1c0e-0000-4000-8000-000000000001")
 PROJECT = uuid.UUID("00000000-0000-4000-8000-00000000000a")

@@ -99,6 +99,8 @@ class AlertThreshold:
 class MonitorAlert:
     webhook_url: str = ""
     thresholds: list[AlertThreshold] = field(default_factory=list)
+    # json: the whole document is POSTed; slack: its text alone.
+    format: str = "json"
 
 
 @dataclass(frozen=True)
@@ -169,10 +171,12 @@ class MonitorOperations(Operations):
         alert_url: str = "",
         alert_below: Mapping[str, float] | None = None,
         paused: bool = False,
+        alert_format: str = "json",
     ) -> Monitor:
         """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
         version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
-        calls; ``alert_below`` maps a metric id to the threshold below which ``alert_url`` is POSTed."""
+        calls; ``alert_below`` maps a metric id to the threshold below which ``alert_url`` is POSTed
+        (the JSON document, or with ``alert_format="slack"`` its text alone)."""
         request = mpb.CreateMonitorRequest(
             project_id=project_id,
             name=name,
@@ -185,6 +189,7 @@ class MonitorOperations(Operations):
             alert=mpb.MonitorAlert(
                 webhook_url=alert_url,
                 thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
+                format=alert_format,
             ),
             paused=paused,
         )
@@ -216,12 +221,13 @@ class MonitorOperations(Operations):
         alert_url: str | None = None,
         alert_below: Mapping[str, float] | None = None,
         rotate_alert_secret: bool = False,
+        alert_format: str | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
-        the alert (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter
-        (``{}``: every call). ``rotate_alert_secret``: a new secret signs its alerts from now on
-        (in the answer's ``alert_secret``, this once)."""
+        (and ``alert_format``) the alert, replaced whole (``alert_url=""`` and no thresholds:
+        none), ``metadata_filter`` the filter (``{}``: every call). ``rotate_alert_secret``: a new
+        secret signs its alerts from now on (in the answer's ``alert_secret``, this once)."""
         request = mpb.UpdateMonitorRequest(monitor_id=monitor_id, rotate_alert_secret=rotate_alert_secret)
         if name is not None:
             request.name = name
@@ -235,11 +241,12 @@ class MonitorOperations(Operations):
         if metric_ids is not None or metric_group_id is not None:
             request.metric_ids.extend(metric_ids or [])
             request.metric_group_id = metric_group_id or ""
-        if alert_url is not None or alert_below is not None:
+        if alert_url is not None or alert_below is not None or alert_format is not None:
             request.alert.CopyFrom(
                 mpb.MonitorAlert(
                     webhook_url=alert_url or "",
                     thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
+                    format=alert_format or "json",
                 )
             )
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))

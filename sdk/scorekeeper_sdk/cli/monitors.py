@@ -120,6 +120,9 @@ def monitors_create(
         list[str] | None, typer.Option(help="METRIC=THRESHOLD (pass rate 0..1 or mean); repeat for several.")
     ] = None,
     paused: Annotated[bool, typer.Option(help="Create it paused.")] = False,
+    alert_slack: Annotated[
+        bool, typer.Option("--alert-slack", help="POST the alert's text alone (a Slack or Mattermost webhook).")
+    ] = False,
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
@@ -135,6 +138,7 @@ def monitors_create(
         alert_url=alert_url,
         alert_below=_thresholds(st, alert_below or []),
         paused=paused,
+        alert_format="slack" if alert_slack else "json",
     )
     if not created.alert.webhook_url:
         st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
@@ -185,24 +189,30 @@ def monitors_update(
     rotate_secret: Annotated[
         bool, typer.Option("--rotate-secret", help="A new alert signing secret, printed to stdout alone, once.")
     ] = False,
+    alert_slack: Annotated[
+        bool | None,
+        typer.Option("--alert-slack/--alert-json", help="POST the alert's text alone, or the whole JSON document."),
+    ] = None,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
     metrics, --filter its filter, --alert-url / --alert-below its alert). An alert added to a
     monitor that had none comes with a new signing secret, printed as --rotate-secret prints it."""
     if filter and no_filter:
         raise CliError("give --filter or --no-filter, not both")
-    if (alert_url is not None or alert_below) and no_alert:
-        raise CliError("give --alert-url / --alert-below or --no-alert, not both")
+    if (alert_url is not None or alert_below or alert_slack is not None) and no_alert:
+        raise CliError("give --alert-url / --alert-below / --alert-slack or --no-alert, not both")
     st = state(ctx)
     target = _monitor(st, monitor)
     # The API replaces the alert whole: a new URL keeps the thresholds, new thresholds the URL.
     url: str | None = None
     below: dict[str, float] | None = None
+    format: str | None = None
     if no_alert:
         url, below = "", {}
-    elif alert_url is not None or alert_below:
+    elif alert_url is not None or alert_below or alert_slack is not None:
         url = alert_url if alert_url is not None else target.alert.webhook_url
         below = _thresholds(st, alert_below) if alert_below else {t.metric_id: t.below for t in target.alert.thresholds}
+        format = target.alert.format if alert_slack is None else "slack" if alert_slack else "json"
     updated = st.client.update_monitor(
         target.id,
         name=name,
@@ -214,6 +224,7 @@ def monitors_update(
         metric_group_id=metric_group,
         alert_url=url,
         alert_below=below,
+        alert_format=format,
         rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)

@@ -61,7 +61,11 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
         metadata_filter=dict_to_struct(metadata_filter),
         window_minutes=window if kind == "minutes" else 0,
         window_calls=window if kind == "calls" else 0,
-        alert=mpb.MonitorAlert(webhook_url=str(form.get("alert_url", "")).strip(), thresholds=thresholds),
+        alert=mpb.MonitorAlert(
+            webhook_url=str(form.get("alert_url", "")).strip(),
+            thresholds=thresholds,
+            format=str(form.get("alert_format", "json")),
+        ),
         paused=form.get("paused") == "on",
     )
 
@@ -95,6 +99,7 @@ def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
         "metrics": [x.metric_id for x in m.metrics],
         "below": {t.metric_id: f"{t.below:g}" for t in m.alert.thresholds},
         "alert_url": m.alert.webhook_url,
+        "alert_format": m.alert.format,
     }
 
 

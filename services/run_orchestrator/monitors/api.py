@@ -124,6 +124,7 @@ class MonitorApi:
                 window_calls=request.window_calls,
                 alert_url=request.alert.webhook_url.strip(),
                 thresholds=_thresholds(request.alert),
+                alert_format=request.alert.format or "json",
             ),
         )
         group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
@@ -154,6 +155,7 @@ class MonitorApi:
                 thresholds=_thresholds(request.alert)
                 if given("alert")
                 else tuple(rules.Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
+                alert_format=(request.alert.format or "json") if given("alert") else row["alert_format"],
             ),
         )
         group = row["metric_group_id"]

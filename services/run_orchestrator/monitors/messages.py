@@ -27,6 +27,7 @@ def monitor_pb(
     ]
     alert = pb.MonitorAlert(
         webhook_url=row["alert_url"],
+        format=row["alert_format"],
         thresholds=[pb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in row["alert_thresholds"]],
     )
     return pb.Monitor(

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from services.run_orchestrator.runs.results import MetricResult
+from services.run_orchestrator.webhooks.rules import FORMATS
 from shared.outbound.urls import check_webhook_url
 
 MAX_CALLS_PER_REQUEST = 1000
@@ -70,6 +71,8 @@ class MonitorDefinition:
     window_calls: int
     alert_url: str
     thresholds: tuple[Threshold, ...]
+    # json: the whole document; slack: its text alone.
+    alert_format: str = "json"
 
 
 def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
@@ -97,6 +100,8 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         check_webhook_url(d.alert_url, "alert.webhook_url")
         if not d.thresholds:
             raise ValueError("alert.webhook_url needs at least one alert.thresholds entry")
+    if d.alert_format not in FORMATS:
+        raise ValueError(f"alert.format must be one of {', '.join(FORMATS)}, got {d.alert_format!r}")
     seen: set[uuid.UUID] = set()
     for i, t in enumerate(d.thresholds):
         if not math.isfinite(t.below):
@@ -104,9 +109,7 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         if t.metric_id in seen:
             raise ValueError(f"alert.thresholds[{i}] repeats metric {t.metric_id}")
         seen.add(t.metric_id)
-    return MonitorDefinition(
-        name, d.sample_rate, d.metadata_filter, d.window_minutes, d.window_calls, d.alert_url, d.thresholds
-    )
+    return replace(d, name=name)
 
 
 def scorable_without_expected(reading_expected: list[str]) -> None:
@@ -190,3 +193,15 @@ def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -
                 }
             )
     return below
+
+
+def alert_text(monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str) -> str:
+    """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
+    50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>"."""
+    parts = []
+    for m in below:
+        if m["measure"] == "pass_rate":
+            parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, below {m['below'] * 100:.1f}%")
+        else:
+            parts.append(f"{m['name']} mean {m['value']:.3g}, below {m['below']:.3g}")
+    return f"Monitor {monitor!r} window {window} ({calls:,} calls): {' · '.join(parts)} — {url}"

@@ -115,6 +115,7 @@ class WindowCloser:
     def _payload(self, window: asyncpg.Record, below: list[dict[str, Any]]) -> dict[str, Any]:
         """What the webhook receives (the system-executor POSTs it as it is)."""
         project, run = window["project_id"], window["run_id"]
+        url = f"{self._settings.console_url}/projects/{project}/runs/{run}"
         return {
             "type": "monitor.alert",
             "alert_id": str(window["id"]),
@@ -126,6 +127,7 @@ class WindowCloser:
                 "ended_at": timestamp(window["ended_at"]),
                 "calls": window["calls"],
             },
-            "run": {"id": str(run), "url": f"{self._settings.console_url}/projects/{project}/runs/{run}"},
+            "run": {"id": str(run), "url": url},
             "metrics": below,
+            "text": rules.alert_text(window["monitor_name"], window["number"], window["calls"], below, url),
         }
