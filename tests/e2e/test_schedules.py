@@ -324,6 +324,9 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         assert "Schedule" in await page.locator("main").inner_text()
         await page.goto(base)
         assert run_id[:8] in await row.inner_text()
+        assert await row.locator("a.schedule-runs").get_attribute("href") == (
+            f"/projects/{ids.project_id}/runs?schedule={made.id}"
+        )
         await row.locator("button", has_text="Pause").click()
         await page.wait_for_url("**done=*")
         assert await page.locator("#done").inner_text() == "Paused nightly."
