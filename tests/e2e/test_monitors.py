@@ -199,6 +199,7 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
             InvalidArgument,
             "alert.format must be one of json, slack, got 'xml'",
         ),
+        ({"alert_format": "slack"}, ValueError, "alert_format replaces the alert whole: give alert_url"),
     ]
     for kwargs, error, message in refusals:
         with pytest.raises(error, match=re.escape(message)):

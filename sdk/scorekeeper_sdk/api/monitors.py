@@ -241,6 +241,9 @@ class MonitorOperations(Operations):
         if metric_ids is not None or metric_group_id is not None:
             request.metric_ids.extend(metric_ids or [])
             request.metric_group_id = metric_group_id or ""
+        if alert_format is not None and alert_url is None:
+            # The alert is replaced whole: a format alone would leave it without a URL, i.e. none.
+            raise ValueError("alert_format replaces the alert whole: give alert_url and alert_below with it")
         if alert_url is not None or alert_below is not None or alert_format is not None:
             request.alert.CopyFrom(
                 mpb.MonitorAlert(
