@@ -515,6 +515,10 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         assert await page.locator("#monitor-status").inner_text() == "active"
         settings = await page.locator("main").inner_text()  # the settings as typed, not 12.5000% / 0.7500
         assert "samples 12.5% of the calls" in settings and "when polite < 0.75" in settings
+        # Its runs, before a window closed: the runs list names it.
+        await page.goto(f"/projects/{project.id}/runs?monitor={created.id}")
+        assert "The runs of the monitor checkout" in await page.locator(".flash.ok").first.inner_text()
+        await page.goto(f"{base}/{created.id}")
         # Changed on its page: the form shows its settings; refused as typed (kept), then saved.
         await page.locator("#edit-monitor summary").click()
         edit = page.locator("#edit-monitor-form")

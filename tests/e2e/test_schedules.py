@@ -291,6 +291,10 @@ async def test_the_console_makes_runs_now_pauses_and_deletes_schedules(stack: St
         text = await row.inner_text()
         assert "next " in text and "production version" in text and metrics[ids.metric_ids[0]] in text
         await screenshot(page, "schedules")
+        # Its runs, before it made any: the list says whose runs it would show.
+        await page.goto(f"/projects/{ids.project_id}/runs?schedule={made.id}")
+        assert (await page.locator("#schedule-runs").inner_text()).startswith("The runs of the schedule nightly ·")
+        await page.goto(base)
         # Changed on its page: refused as typed (kept to fix), then saved.
         await row.locator("a.schedule-name").click()
         await page.wait_for_url(f"**{base}/{made.id}")

@@ -8,12 +8,15 @@ from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import runs_pb2 as rpb
+from scorekeeper.v1 import schedules_pb2 as spb
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.console.backend import Api
 from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
 from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
@@ -26,6 +29,21 @@ DEFAULT_CHARTS = 4
 # Runs archived or unarchived at once from the list (a page holds fewer).
 BULK_RUNS = 200
 COMPARE_TWO = "Tick two runs or more, of one testset, to compare them."
+
+
+async def no_runs_of(api: Api, project_id: str, *, monitor: str = "", schedule: str = "") -> qpb.RunView:
+    """What the runs list names when a monitor or a schedule it lists the runs of has none yet: its
+    name (a schedule found nowhere was deleted)."""
+    if monitor:
+        found = await api.call(
+            api.stubs.monitors.GetMonitor, mpb.GetMonitorRequest(monitor_id=monitor), mpb.MonitorWithWindows
+        )
+        return qpb.RunView(monitor_id=monitor, monitor_name=found.monitor.name)
+    listed = await api.call(
+        api.stubs.schedules.ListSchedules, spb.ListSchedulesRequest(project_id=project_id), spb.ListSchedulesResponse
+    )
+    name = next((s.name for s in listed.schedules if s.id == schedule), "")
+    return qpb.RunView(schedule_id=schedule, schedule_name=name)
 
 
 def routes(console: Console) -> list[Route]:
@@ -114,8 +132,12 @@ def routes(console: Console) -> list[Route]:
                 "archived_now": params.get("archived_now", ""),
                 "unarchived_now": params.get("unarchived_now", ""),
                 "refused": params.getlist("refused")[:BULK_RUNS],
-                "monitor": next(iter(page.runs), qpb.RunView(monitor_id=monitor)) if monitor else None,
-                "schedule": next(iter(page.runs), qpb.RunView(schedule_id=schedule)) if schedule else None,
+                "monitor": next(iter(page.runs), None) or await no_runs_of(api, project_id, monitor=monitor)
+                if monitor
+                else None,
+                "schedule": next(iter(page.runs), None) or await no_runs_of(api, project_id, schedule=schedule)
+                if schedule
+                else None,
                 "sources": sources,
                 "statuses": statuses,
                 "tags": tags,
