@@ -38,8 +38,11 @@ def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
 
 
 def body_of(payload: dict[str, Any], format: str) -> bytes:
-    """The bytes POSTed: the whole document (json), or its text alone (slack)."""
-    return json_text({"text": payload["text"]} if format == "slack" else payload).encode()
+    """The bytes POSTed: the whole document (json), or its text alone (slack; a document written
+    before documents had a text — an alert decided before — is its own text)."""
+    if format != "slack":
+        return json_text(payload).encode()
+    return json_text({"text": payload.get("text") or json_text(payload)}).encode()
 
 
 def given_up(why: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from services.run_orchestrator.webhooks import rules
 from services.system_executor.posts import body_of, signature
+from shared.json_limits import json_text
 
 RUN = uuid.UUID("3f9a1c0e-0000-4000-8000-000000000001")
 PROJECT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
@@ -140,5 +141,7 @@ def test_a_post_is_signed_over_its_time_and_body_and_slack_gets_the_text() -> No
     body = body_of(payload, "json")
     assert json.loads(body) == payload
     assert body_of(payload, "slack") == b'{"text":"Run done"}'
+    older = {"type": "monitor.alert", "alert_id": "a"}  # decided before alerts had a text
+    assert json.loads(body_of(older, "slack")) == {"text": json_text(older)}
     expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert signature("whsec_k", body, 1700000000) == f"t=1700000000,v1={expected}"
