@@ -68,7 +68,7 @@ def monitors_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
             json.dumps(m.metadata_filter) if m.metadata_filter else "",
             str(m.windows),
             str(m.pending_calls),
-            m.alert.webhook_url,
+            f"{m.alert.webhook_url} (Slack text)" if m.alert.format == "slack" else m.alert.webhook_url,
         )
     st.out.print(table)
     return None
