@@ -68,9 +68,9 @@ _TRIALS = (
 
 def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequest) -> None:
     """The run filters ListRuns and GetRunHistory share (runs aliased ``r``): sources, testset,
-    monitor, schedule, system version, system, tags and the created time range. Playground tries are never listed (the
-    playground lists them); a run kicked off from the playground is. Archived runs are left out,
-    unless ListRuns asks for them alone."""
+    monitor, schedule, system version, system, tags and the created time range. Playground tries
+    are never listed (the playground lists them); a run kicked off from the playground is. Archived
+    runs are left out, unless ListRuns asks for them alone."""
     where.add("NOT r.playground_try")
     archived = isinstance(request, pb.ListRunsRequest) and request.archived
     where.add("r.archived_at IS NOT NULL" if archived else "r.archived_at IS NULL")
