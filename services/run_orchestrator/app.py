@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from contextlib import AsyncExitStack
 from functools import partial
 
@@ -57,11 +55,11 @@ from shared import telemetry
 from shared.auth.guard import Guard
 from shared.db.pool import create_pool, database_reachable
 from shared.edge.api import bind
+from shared.periodic import every
 from shared.run_status import RunStatus
 from shared.runtime import ServiceParts, database_url, make_bus
 
 SERVICE = "run-orchestrator"
-log = logging.getLogger(__name__)
 
 
 async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> ServiceParts:
@@ -103,15 +101,9 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     )
 
     async def refresh_status_gauge() -> None:
-        while True:
-            try:
-                counts = await runs.count_by_status()
-            except Exception:
-                log.warning("could not refresh the runs-by-status gauge", exc_info=True)
-            else:
-                for status in RunStatus:
-                    telemetry.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
-            await asyncio.sleep(settings.status_gauge_interval_s)
+        counts = await runs.count_by_status()
+        for status in RunStatus:
+            telemetry.RUNS_BY_STATUS.labels(status).set(counts.get(status, 0))
 
     return ServiceParts(
         bus=bus,
@@ -143,6 +135,11 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             ),
         ],
         guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
-        background=[refresh_status_gauge, windows.run, firing.run, CallRetention(pool, settings.retention_tick_s).run],
+        background=[
+            partial(every, settings.status_gauge_interval_s, "the runs-by-status gauge", refresh_status_gauge),
+            windows.run,
+            firing.run,
+            CallRetention(pool, settings.retention_tick_s).run,
+        ],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

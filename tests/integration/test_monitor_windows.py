@@ -14,6 +14,7 @@ import pytest
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.monitors.window_repository import WindowRepository
+from tests.support.db_seed import heuristic_monitor
 
 pytestmark = [pytest.mark.postgres]
 
@@ -22,25 +23,9 @@ async def seed(
     db: asyncpg.Pool, *, window_calls: int = 0, window_minutes: int = 0, rate: float = 100.0
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """A project with one metric version and one monitor; returns (project, monitor)."""
-    project, metric, version, monitor = (uuid.uuid4() for _ in range(4))
+    project = uuid.uuid4()
     await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
-    await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, 'm')", metric, project)
-    await db.execute(
-        "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
-        " VALUES ($1, $2, 1, 'heuristic', 'boolean', '{}')",
-        version,
-        metric,
-    )
-    await db.execute(
-        "INSERT INTO monitors (id, project_id, name, metric_version_ids, sample_rate, window_minutes, window_calls,"
-        " status) VALUES ($1, $2, 'mon', $3, $4, $5, $6, 'active')",
-        monitor,
-        project,
-        [version],
-        rate,
-        window_minutes or None,
-        window_calls or None,
-    )
+    monitor = await heuristic_monitor(db, project, rate=rate, window_minutes=window_minutes, window_calls=window_calls)
     return project, monitor
 
 

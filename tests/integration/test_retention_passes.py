@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from services.run_orchestrator.monitors.retention import CallRetention
+from tests.support.db_seed import heuristic_monitor
 
 pytestmark = [pytest.mark.postgres]
 
@@ -37,21 +38,7 @@ async def _calls(db: asyncpg.Pool, project: uuid.UUID, n: int, days_ago: float) 
 
 async def _sampled(db: asyncpg.Pool, project: uuid.UUID, calls: list[uuid.UUID]) -> None:
     """The calls waiting in the open window of a monitor of the project."""
-    metric, version, monitor = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, 'm')", metric, project)
-    await db.execute(
-        "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
-        " VALUES ($1, $2, 1, 'heuristic', 'boolean', '{}')",
-        version,
-        metric,
-    )
-    await db.execute(
-        "INSERT INTO monitors (id, project_id, name, metric_version_ids, sample_rate, window_calls, status)"
-        " VALUES ($1, $2, 'mon', $3, 100, 1000, 'active')",
-        monitor,
-        project,
-        [version],
-    )
+    monitor = await heuristic_monitor(db, project, window_calls=1000)
     await db.execute(
         "INSERT INTO monitor_samples (monitor_id, call_id, logged_at) SELECT $1, unnest($2::uuid[]), now()",
         monitor,

@@ -78,3 +78,28 @@ async def seed_http_run(db: asyncpg.Pool, *, max_concurrency: int = 10) -> uuid.
         max_concurrency,
     )
     return run
+
+
+async def heuristic_monitor(
+    db: asyncpg.Pool, project: uuid.UUID, *, rate: float = 100.0, window_minutes: int = 0, window_calls: int = 0
+) -> uuid.UUID:
+    """An active monitor of the project scoring with one boolean heuristic metric; its id."""
+    metric, version, monitor = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, 'm')", metric, project)
+    await db.execute(
+        "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
+        " VALUES ($1, $2, 1, 'heuristic', 'boolean', '{}')",
+        version,
+        metric,
+    )
+    await db.execute(
+        "INSERT INTO monitors (id, project_id, name, metric_version_ids, sample_rate, window_minutes, window_calls,"
+        " status) VALUES ($1, $2, 'mon', $3, $4, $5, $6, 'active')",
+        monitor,
+        project,
+        [version],
+        rate,
+        window_minutes or None,
+        window_calls or None,
+    )
+    return monitor

@@ -10,11 +10,12 @@ sampled. A call deleted and then logged again is a new call (stored, and sampled
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
 import asyncpg
+
+from shared.periodic import every
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,7 @@ class CallRetention:
         self._batch = batch
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.warning("call retention: the pass failed; trying again", exc_info=True)
-            await asyncio.sleep(self._tick_s)
+        await every(self._tick_s, "call retention", self.tick)
 
     async def tick(self) -> int:
         """One pass over the projects that keep their calls for a time; how many calls it deleted."""

@@ -12,7 +12,6 @@ dies in between leaves the window unmarked, and any replica publishes again once
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from shared.edge.convert import timestamp
 from shared.logs import correlation_id
+from shared.periodic import every
 from shared.run_status import RunStatus
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,7 @@ class WindowCloser:
 
     async def run(self) -> None:
         """The periodic task (cancelled on shutdown; a window mid-close rolls back)."""
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.warning("monitor windows: the tick failed; trying again", exc_info=True)
-            await asyncio.sleep(self._settings.tick_s)
+        await every(self._settings.tick_s, "monitor windows", self.tick)
 
     async def tick(self) -> int:
         """One pass; returns how many windows were closed."""

@@ -5,7 +5,6 @@ crash finds the run instead of making another)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -18,6 +17,7 @@ from services.run_orchestrator.schedules import rules
 from services.run_orchestrator.schedules.repository import ScheduleRepository
 from shared.edge.errors import ApiError, Code, not_found
 from shared.logs import correlation_id
+from shared.periodic import every
 from shared.run_status import RunSource
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,7 @@ class Firing:
         )
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.warning("schedules: the firing tick failed; trying again", exc_info=True)
-            await asyncio.sleep(self._tick_s)
+        await every(self._tick_s, "schedules", self.tick)
 
     async def tick(self) -> int:
         """Fire the due schedules; how many made a run."""
