@@ -423,6 +423,7 @@ class Scorekeeper:
     delete_monitor = _Call(AsyncScorekeeper.delete_monitor)
     pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
     resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
+    test_monitor_alert = _Call(AsyncScorekeeper.test_monitor_alert)
     # -- schedules
     create_schedule = _Call(AsyncScorekeeper.create_schedule)
     list_schedules = _Call(AsyncScorekeeper.list_schedules)

@@ -123,7 +123,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             ),
             bind(
                 monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
-                MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors)),
+                MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors), settings.public_console_url),
             ),
             bind(
                 schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"],

@@ -8,13 +8,18 @@ outcome. So one POST is made per alert; only a replica dying between the receive
 its write makes a second one, which carries the same ``X-Scorekeeper-Alert-Id``. Each POST is
 signed with the monitor's alert secret (``X-Scorekeeper-Signature``, as run webhooks are). A failed POST is
 tried again with backoff, up to ``max_attempts``; a host the allowlist refuses fails at once.
+
+Test alerts (``monitor_test_alerts``, added by MonitorService.TestMonitorAlert) go the same way,
+tried once: what the URL answered is what its owner asked to see.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -32,6 +37,9 @@ from services.system_executor.posts import (
 )
 
 log = logging.getLogger(__name__)
+
+# A test alert no executor sent within this long is given up (its owner is waiting for it).
+TEST_HORIZON = timedelta(minutes=10)
 
 
 class AlertRepository:
@@ -94,6 +102,45 @@ class AlertRepository:
             retry_in or timedelta(0),
         )
 
+    async def claim_tests(self, ttl: timedelta, limit: int = 10) -> list[asyncpg.Record]:
+        """Test alerts to send (new, or whose claimer's lease lapsed), each claimed by this replica
+        alone, with their monitor's alert URL, secret and format as they are now."""
+        return await self._pool.fetch(
+            "WITH due AS ("
+            "  SELECT id FROM monitor_test_alerts"
+            "  WHERE status IN ('pending', 'sending') AND (status = 'pending' OR claimed_until < now())"
+            "   AND created_at > now() - $3::interval"
+            "  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE monitor_test_alerts t SET status = 'sending', attempts = t.attempts + 1,"
+            "  claimed_until = now() + $1::interval, updated_at = now()"
+            " FROM due, monitors m WHERE t.id = due.id AND m.id = t.monitor_id"
+            " RETURNING t.id, t.payload, m.alert_url, m.alert_secret, m.alert_format",
+            ttl,
+            limit,
+            TEST_HORIZON,
+        )
+
+    async def expire_tests(self) -> int:
+        """Test alerts no executor sent within ``TEST_HORIZON``, failed, saying why."""
+        done: str = await self._pool.execute(
+            "UPDATE monitor_test_alerts SET status = 'failed', claimed_until = NULL, updated_at = now(), error = $2"
+            " WHERE status IN ('pending', 'sending') AND (status = 'pending' OR claimed_until < now())"
+            " AND created_at <= now() - $1::interval",
+            TEST_HORIZON,
+            f"given up: no executor sent it within {TEST_HORIZON.seconds // 60} minutes",
+        )
+        return int(done.split()[-1])
+
+    async def settle_test(self, test_id: uuid.UUID, status: str, outcome: Outcome) -> None:
+        await self._pool.execute(
+            "UPDATE monitor_test_alerts SET status = $2, response_status = $3, error = $4, claimed_until = NULL,"
+            " updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END WHERE id = $1",
+            test_id,
+            status,
+            outcome.status,
+            outcome.error[:2000],
+        )
+
 
 class AlertDeliveries:
     def __init__(self, repo: AlertRepository, client: httpx.AsyncClient, settings: DeliverySettings) -> None:
@@ -105,19 +152,13 @@ class AlertDeliveries:
         await deliver_forever("monitor alerts", self.tick, self._settings)
 
     async def tick(self) -> int:
-        """Deliver what is due; returns how many were delivered."""
-        delivered = 0
+        """Deliver what is due, test alerts first (someone is waiting for them); returns how many
+        were delivered."""
+        delivered = await self._tests()
         if await self._repo.expire():
             log.warning("monitor alerts given up after %s days", HORIZON.days)
         for row in await self._repo.claim(timedelta(seconds=self._settings.claim_ttl_s)):
-            body = body_of(row["alert"], row["alert_format"])
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "scorekeeper-alerts",
-                "X-Scorekeeper-Alert-Id": str(row["window_id"]),
-                "X-Scorekeeper-Signature": signature(row["alert_secret"], body),
-            }
-            outcome = await post(self._client, row["alert_url"], body, headers, self._settings.timeout_s)
+            outcome = await self._post(row["window_id"], row["alert"], row)
             status, wait = next_step("monitor_alert", outcome, row["attempts"], self._settings)
             await self._repo.settle(row["window_id"], status, outcome, wait)
             if outcome.delivered:
@@ -128,3 +169,29 @@ class AlertDeliveries:
                     "monitor alert not delivered", extra={"window_id": str(row["window_id"]), "error": outcome.error}
                 )
         return delivered
+
+    async def _tests(self) -> int:
+        if await self._repo.expire_tests():
+            log.warning("monitor test alerts given up: not sent within %s", TEST_HORIZON)
+        once = replace(self._settings, max_attempts=1)
+        delivered = 0
+        for row in await self._repo.claim_tests(timedelta(seconds=self._settings.claim_ttl_s)):
+            if not row["alert_url"]:  # the alert was removed since it was asked for
+                outcome = Outcome(False, False, None, "the monitor has no alert URL any more")
+            else:
+                outcome = await self._post(row["id"], row["payload"], row)
+            status, _ = next_step("monitor_test_alert", outcome, 1, once)
+            await self._repo.settle_test(row["id"], status, outcome)
+            delivered += outcome.delivered
+        return delivered
+
+    async def _post(self, alert_id: uuid.UUID, payload: dict[str, Any], monitor: asyncpg.Record) -> Outcome:
+        """One POST of an alert document to the monitor's URL, formatted and signed as it says."""
+        body = body_of(payload, monitor["alert_format"])
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "scorekeeper-alerts",
+            "X-Scorekeeper-Alert-Id": str(alert_id),
+            "X-Scorekeeper-Signature": signature(monitor["alert_secret"], body),
+        }
+        return await post(self._client, monitor["alert_url"], body, headers, self._settings.timeout_s)

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, InvalidArgument, NotFound
+from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, FailedPrecondition, InvalidArgument, NotFound
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.monitors import calls_of, is_sampled, receiver, settled, signed
@@ -312,6 +312,95 @@ async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk
     }
 
 
+async def test_a_test_alert_reaches_the_url_signed_and_formatted_as_its_alerts(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("test alerts")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "checkout",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.8},
+            paused=True,
+        )
+        sent = await sk.test_monitor_alert(monitor.id)
+        assert (sent.status, sent.response_status, sent.error) == ("delivered", 204, "")
+        await sk.update_monitor(monitor.id, alert_url=hook.url, alert_below={metric.id: 0.8}, alert_format="slack")
+        slack = await sk.test_monitor_alert(monitor.id)
+        assert slack.status == "delivered" and slack.id != sent.id
+        detail = await sk.get_monitor(monitor.id)
+    assert len(hook.posts) == 2
+    (headers, body), (_, text) = hook.posts
+    page = f"{stack.console_url}/projects/{project.id}/monitors/{monitor.id}"
+    assert body == {
+        "type": "monitor.test",
+        "alert_id": sent.id,
+        "project_id": project.id,
+        "monitor": {"id": monitor.id, "name": "checkout"},
+        "text": f"Scorekeeper test alert of the monitor 'checkout': its alerts reach you — {page}",
+    }
+    assert headers["X-Scorekeeper-Alert-Id"] == sent.id
+    assert signed(monitor.alert_secret, headers, hook.raw[0])
+    assert text == {"text": f"Scorekeeper test alert of the monitor 'checkout': its alerts reach you — {page}"}
+    # The monitor tells its latest test; a test is no window and no alert.
+    assert detail.monitor.last_test_alert is not None and detail.monitor.last_test_alert.id == slack.id
+    assert detail.monitor.last_test_alert.status == "delivered" and detail.monitor.last_test_alert.delivered_at
+    assert detail.windows == [] and detail.monitor.windows == 0
+
+
+async def test_a_test_alert_is_tried_once_and_says_what_the_url_answered(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("failing test alerts")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    with receiver([503, 404]) as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "failing",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.8},
+        )
+        unavailable = await sk.test_monitor_alert(monitor.id)
+        missing = await sk.test_monitor_alert(monitor.id)
+        await asyncio.sleep(3)  # several delivery ticks: a 503 is not tried again
+        assert len(hook.posts) == 2
+    assert (unavailable.status, unavailable.response_status) == ("failed", 503)
+    assert unavailable.error == "the webhook answered HTTP 503"
+    assert (missing.status, missing.response_status, missing.error) == ("failed", 404, "the webhook answered HTTP 404")
+    off_list = await sk.update_monitor(monitor.id, alert_url="http://10.255.255.1:9/hook", alert_below={metric.id: 0.8})
+    refused = await sk.test_monitor_alert(off_list.id)
+    assert refused.status == "failed" and refused.response_status == 0
+    assert "is not in the executor's allowlist (SCOREKEEPER_ALLOWED_HOSTS)" in refused.error
+    assert (await sk.get_monitor(monitor.id)).monitor.last_test_alert == refused
+
+
+async def test_a_test_alert_of_a_monitor_without_an_alert_is_refused(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("no alert to test")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    monitor = await sk.create_monitor(project.id, "quiet", [metric.id], sample_rate=100, window_calls=10)
+    with pytest.raises(FailedPrecondition, match="monitor 'quiet' has no alert to test: give it an alert webhook_url"):
+        await sk.test_monitor_alert(monitor.id)
+    with pytest.raises(InvalidArgument, match="monitor_id"):
+        await sk.test_monitor_alert("not-a-uuid")
+    await sk.delete_monitor(monitor.id)
+    with pytest.raises(NotFound, match=f"monitor {monitor.id} does not exist"):
+        await sk.test_monitor_alert(monitor.id)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM monitor_test_alerts WHERE monitor_id = $1", uuid.UUID(monitor.id))
+            == 0
+        )
+    finally:
+        await conn.close()
+
+
 async def test_an_alert_not_sent_within_7_days_is_given_up(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("stale alert")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
@@ -549,6 +638,22 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         assert "Its new alert signing secret" in rotated and "The old one signs nothing from now on." in rotated
         assert (await page.locator("#alert-secret-value").inner_text()) not in ("", first_secret)
         await screenshot(page, "monitor-secret")
+        # A test alert: what its URL answered, on its page (nothing listens at port 9; then a receiver).
+        await page.locator("#test-alert").click()
+        await page.wait_for_url("**tested=1")
+        refused = await page.locator("#last-test-alert").inner_text()
+        assert refused.startswith("Test alert sent: failed could not call http://127.0.0.1:9/hook: ConnectError")
+        with receiver() as hook:
+            await sk.update_monitor(created.id, alert_url=hook.url, alert_below={metric.id: 0.5})
+            await page.goto(f"{base}/{created.id}")
+            assert "last test alert: failed" in await page.locator("#last-test-alert").inner_text()
+            await page.locator("#test-alert").click()
+            await page.wait_for_url("**tested=1")
+            assert (await page.locator("#last-test-alert").inner_text()).startswith(
+                "Test alert sent: delivered HTTP 204"
+            )
+            assert [body["type"] for _, body in hook.posts] == ["monitor.test"]
+        await screenshot(page, "monitor-test-alert")
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")

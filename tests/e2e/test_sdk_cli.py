@@ -932,13 +932,34 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     assert rotated.stdout.strip().startswith("whsec_") and rotated.stdout.strip() != first_secret, rotated.stderr
     kept = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-url", "http://127.0.0.1:9/b")
     assert kept.stdout.strip().endswith("alerting http://127.0.0.1:9/b") and "whsec_" not in kept.stdout + kept.stderr
+    # A test alert says what the URL answered: nothing listens at port 9 (exit 1), then a receiver.
+    unreached = await asyncio.to_thread(cli, *at, "monitors", "test-alert", "cli watch")
+    assert unreached.returncode == 1 and unreached.stdout.startswith(
+        "cli watch: test alert failed (could not call http://127.0.0.1:9/b: ConnectError"
+    ), unreached.stderr
+    with receiver() as hook:
+        await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-url", hook.url)
+        tested = await asyncio.to_thread(cli, *at, "monitors", "test-alert", "cli watch")
+        assert (
+            tested.returncode == 0
+            and tested.stdout.strip() == f"cli watch: test alert delivered (HTTP 204) — {hook.url}"
+        )
+        assert [body["type"] for _, body in hook.posts] == ["monitor.test"]
+    shown_text = (await asyncio.to_thread(cli, *at, "monitors", "show", "cli watch")).stdout
+    assert "last test alert: delivered (HTTP 204) at 20" in shown_text
+    await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-url", "http://127.0.0.1:9/b")
     (shown,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
+    assert shown["last_test_alert"]["status"] == "delivered"
     assert (shown["window_minutes"], shown["window_calls"], shown["metadata_filter"]) == (30, 0, {"route": "checkout"})
     assert [(t["below"], t["metric_id"] == shown["metrics"][0]["metric_id"]) for t in shown["alert"]["thresholds"]] == [
         (0.8, True)
     ]
     cleared = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--no-alert", "--no-filter")
     assert cleared.returncode == 0 and cleared.stdout.strip().endswith("scored with short")
+    untestable = await asyncio.to_thread(cli, *at, "monitors", "test-alert", "cli watch")
+    assert untestable.returncode == 2 and one_error_line(untestable) == (
+        "error: monitor 'cli watch' has no alert to test: give it an alert webhook_url first"
+    )
     wrong = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--metric", "exact")
     assert one_error_line(wrong).startswith("error: metric 'exact' compares the output with expected values")
     gone = await asyncio.to_thread(cli, *at, "monitors", "delete", "cli watch")

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +106,26 @@ class MonitorAlert:
 
 
 @dataclass(frozen=True)
+class MonitorTestAlert:
+    """A test alert (``test_monitor_alert``): what the monitor's alert URL answered."""
+
+    id: str
+    monitor_id: str
+    # pending | sending | delivered | failed
+    status: str
+    # The HTTP status of the answer; 0 without one (a timeout, a refused connection).
+    response_status: int = 0
+    # Why it was not delivered.
+    error: str = ""
+    created_at: str = ""
+    delivered_at: str = ""
+
+    @property
+    def settled(self) -> bool:
+        return self.status in ("delivered", "failed")
+
+
+@dataclass(frozen=True)
 class Monitor:
     """A monitor: which calls it samples, how its windows close, the metric versions it scores with."""
 
@@ -125,6 +147,8 @@ class Monitor:
     # The secret signing its alerts (X-Scorekeeper-Signature): in create_monitor's answer, and
     # update_monitor's with rotate_alert_secret; empty everywhere else.
     alert_secret: str = ""
+    # Its latest test alert, if one was sent.
+    last_test_alert: MonitorTestAlert | None = None
 
     @property
     def window(self) -> str:
@@ -267,3 +291,22 @@ class MonitorOperations(Operations):
     async def resume_monitor(self, monitor_id: str) -> Monitor:
         request = mpb.ResumeMonitorRequest(monitor_id=monitor_id)
         return from_proto(Monitor, await self._unary(MONITORS, "ResumeMonitor", request, mpb.Monitor))
+
+    async def test_monitor_alert(
+        self, monitor_id: str, *, wait_s: float = 30.0, poll_s: float = 0.5
+    ) -> MonitorTestAlert:
+        """POST a ``monitor.test`` document to the monitor's alert URL now (signed and formatted as
+        its alerts are) and wait up to ``wait_s`` for what the URL answered: the test alert
+        delivered or failed (or, after ``wait_s``, still pending or sending). FailedPrecondition
+        for a monitor without an alert."""
+        request = mpb.TestMonitorAlertRequest(monitor_id=monitor_id)
+        sent = from_proto(
+            MonitorTestAlert, await self._unary(MONITORS, "TestMonitorAlert", request, mpb.MonitorTestAlert)
+        )
+        deadline = time.monotonic() + wait_s
+        while not sent.settled and time.monotonic() < deadline:
+            await asyncio.sleep(poll_s)
+            latest = (await self.get_monitor(monitor_id)).monitor.last_test_alert
+            if latest is not None and latest.id == sent.id:
+                sent = latest
+        return sent

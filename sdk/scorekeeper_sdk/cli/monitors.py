@@ -1,5 +1,5 @@
-"""`scorekeeper monitors …`: list, show, create, change, pause, resume and delete monitors; log calls
-from a file."""
+"""`scorekeeper monitors …`: list, show, create, change, pause, resume and delete monitors, send a
+test alert; log calls from a file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor
+from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id
 
@@ -47,6 +47,12 @@ def _json_or_text(text: str) -> Any:
 
 def _rate(monitor: Monitor) -> str:
     return f"{monitor.sample_rate:g}%"
+
+
+def _tested(t: MonitorTestAlert) -> str:
+    """ "delivered (HTTP 200)", "failed (HTTP 404: the webhook answered HTTP 404)", "pending"."""
+    said = ": ".join(x for x in (f"HTTP {t.response_status}" if t.response_status else "", t.error) if x)
+    return f"{t.status} ({said})" if said else t.status
 
 
 @monitors.command("list")
@@ -93,6 +99,8 @@ def monitors_show(
     if m.alert.webhook_url:
         below = ", ".join(f"{t.metric_id} < {t.below:g}" for t in m.alert.thresholds)
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}")
+    if m.last_test_alert is not None:
+        st.out.print(f"  last test alert: {_tested(m.last_test_alert)} at {m.last_test_alert.created_at[:19]}")
     st.out.print(f"  open window since {m.window_started_at[:19]}: {m.pending_calls} sampled calls")
     table = Table("window", "run", "calls", "started", "ended", "alert", "delivery")
     for w in detail.windows:
@@ -256,6 +264,24 @@ def monitors_delete(ctx: typer.Context, monitor: Annotated[str, typer.Argument(h
     plural = "s" * (gone.windows != 1)
     kept = f"the runs of its {gone.windows} window{plural} stay" if gone.windows else "no window closed"
     st.out.print(f"deleted monitor {gone.name!r}: {kept}", highlight=False)
+
+
+@monitors.command("test-alert")
+def monitors_test_alert(
+    ctx: typer.Context,
+    monitor: Annotated[str, typer.Argument(help="Monitor id or name.")],
+    timeout_s: Annotated[float, typer.Option(min=1, help="How long to wait for the URL's answer.")] = 60,
+) -> None:
+    """POST a test alert to the monitor's alert URL now (signed and formatted as its alerts are) and
+    say what the URL answered; exit 1 unless it was delivered."""
+    st = state(ctx)
+    target = _monitor(st, monitor)
+    sent = st.client.test_monitor_alert(target.id, wait_s=timeout_s)
+    st.out.print(f"{target.name}: test alert {_tested(sent)} — {target.alert.webhook_url}", highlight=False)
+    if sent.status != "delivered":
+        if not sent.settled:
+            st.err.print(f"no answer yet after {timeout_s:g}s: is a system-executor running?", highlight=False)
+        raise typer.Exit(1)
 
 
 @monitors.command("resume")

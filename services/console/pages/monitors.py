@@ -1,9 +1,11 @@
 """Monitors: the list with a form to create one, a monitor with its windows and a form to change
-it, pause and resume."""
+it, pause and resume, a test alert."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +22,8 @@ from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_messa
 from shared.edge.convert import dict_to_struct, struct_to_dict
 
 WINDOW_KINDS = ("minutes", "calls")
+# How long the console waits for a test alert's outcome before showing the page (it says to reload).
+TEST_ALERT_WAIT_S = 8.0
 
 
 class MonitorFormError(ValueError):
@@ -209,6 +213,7 @@ def routes(console: Console) -> list[Route]:
             "error": error,
             "saved": request.query_params.get("saved") == "1",
             "created": request.query_params.get("created") == "1",
+            "tested": request.query_params.get("tested") == "1",
             **(extra or {}),
         }
         return console.render(request, "monitor.html", context, status_code=status_code)
@@ -240,6 +245,19 @@ def routes(console: Console) -> list[Route]:
         rotating = mpb.UpdateMonitorRequest(monitor_id=monitor.id, rotate_alert_secret=True)
         rotated = await api.call(api.stubs.monitors.UpdateMonitor, rotating, mpb.Monitor)
         return await with_secret(request, monitor.id, rotated.alert_secret, {"rotated": True})
+
+    async def test_alert(request: Request) -> Response:
+        """A test alert sent; the page shows it once the URL answered (or after TEST_ALERT_WAIT_S)."""
+        await console.form(request)
+        api, project_id, monitor = await addressed(request)
+        testing = mpb.TestMonitorAlertRequest(monitor_id=monitor.id)
+        sent = await api.call(api.stubs.monitors.TestMonitorAlert, testing, mpb.MonitorTestAlert)
+        deadline = time.monotonic() + TEST_ALERT_WAIT_S
+        while sent.status not in ("delivered", "failed") and time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            latest = (await monitor_of_project(api, project_id, monitor.id)).monitor.last_test_alert
+            sent = latest if latest.id == sent.id else sent
+        return redirect(f"/projects/{project_id}/monitors/{monitor.id}?tested=1", request)
 
     async def set_status(request: Request, pause: bool) -> Response:
         await console.form(request)
@@ -275,6 +293,7 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/{monitor_id}/edit", edit_monitor, methods=["POST"]),
         Route(base + "/{monitor_id}/delete", delete, methods=["POST"]),
         Route(base + "/{monitor_id}/rotate", rotate_secret, methods=["POST"]),
+        Route(base + "/{monitor_id}/test-alert", test_alert, methods=["POST"]),
         Route(base + "/{monitor_id}/pause", pause, methods=["POST"]),
         Route(base + "/{monitor_id}/resume", resume, methods=["POST"]),
     ]

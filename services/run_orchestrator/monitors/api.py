@@ -13,7 +13,7 @@ from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.calls import LogCalls
-from services.run_orchestrator.monitors.messages import monitor_pb, window_pb
+from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
 from shared.edge.api import checks_own_text
@@ -90,12 +90,18 @@ def call_row(i: int, call: pb.LoggedCall) -> CallRow:
 
 class MonitorApi:
     def __init__(
-        self, catalog_api: CatalogApi, catalog: CatalogRepository, monitors: MonitorRepository, log_calls: LogCalls
+        self,
+        catalog_api: CatalogApi,
+        catalog: CatalogRepository,
+        monitors: MonitorRepository,
+        log_calls: LogCalls,
+        console_url: str,
     ) -> None:
         self._catalog_api = catalog_api
         self._catalog = catalog
         self._monitors = monitors
         self._log_calls = log_calls
+        self._console_url = console_url
 
     @checks_own_text
     async def log_calls(self, request: pb.LogCallsRequest) -> pb.LogCallsResponse:
@@ -216,6 +222,16 @@ class MonitorApi:
             raise not_found(f"monitor {request.monitor_id} does not exist")
         return (await self._views([row]))[0]
 
+    async def test_monitor_alert(self, request: pb.TestMonitorAlertRequest) -> pb.MonitorTestAlert:
+        row = await self._monitor(request.monitor_id)
+        if not row["alert_url"]:
+            raise ApiError(
+                Code.FAILED_PRECONDITION,
+                f"monitor {row['name']!r} has no alert to test: give it an alert webhook_url first",
+            )
+        document = rules.test_alert_document(uuid.uuid4(), row["project_id"], row["id"], row["name"], self._console_url)
+        return test_alert_pb(await self._monitors.add_test_alert(row, document))
+
     async def _monitor(self, monitor_id: str) -> asyncpg.Record:
         row = await self._monitors.get(parse_uuid(monitor_id, "monitor_id"))
         if row is None:
@@ -225,5 +241,7 @@ class MonitorApi:
     async def _views(self, rows: list[asyncpg.Record]) -> list[pb.Monitor]:
         version_ids = list({v for r in rows for v in r["metric_version_ids"]})
         versions = {v["version_id"]: v for v in await self._catalog.metric_versions_in_order(version_ids)}
-        pending = await self._monitors.pending([r["id"] for r in rows])
-        return [monitor_pb(r, versions, pending.get(r["id"], 0)) for r in rows]
+        ids = [r["id"] for r in rows]
+        pending = await self._monitors.pending(ids)
+        tests = await self._monitors.latest_test_alerts(ids)
+        return [monitor_pb(r, versions, pending.get(r["id"], 0), test_alert=tests.get(r["id"])) for r in rows]

@@ -10,10 +10,14 @@ from shared.scoring.eval_types import reads_expected
 
 
 def monitor_pb(
-    row: asyncpg.Record, versions: dict[object, asyncpg.Record], pending: int, secret: str = ""
+    row: asyncpg.Record,
+    versions: dict[object, asyncpg.Record],
+    pending: int,
+    secret: str = "",
+    test_alert: asyncpg.Record | None = None,
 ) -> pb.Monitor:
     """``versions``: metric version rows (catalog columns) by version id; ``secret``: the alert
-    signing secret, given only in the answers that show it once."""
+    signing secret, given only in the answers that show it once; ``test_alert``: its latest."""
     metrics = [
         pb.MonitorMetric(
             metric_id=str(v["metric_id"]),
@@ -47,6 +51,19 @@ def monitor_pb(
         pending_calls=pending,
         windows=row["windows_closed"],
         alert_secret=secret,
+        last_test_alert=test_alert_pb(test_alert) if test_alert is not None else None,
+    )
+
+
+def test_alert_pb(row: asyncpg.Record) -> pb.MonitorTestAlert:
+    return pb.MonitorTestAlert(
+        id=str(row["id"]),
+        monitor_id=str(row["monitor_id"]),
+        status=row["status"],
+        response_status=row["response_status"] or 0,
+        error=row["error"],
+        created_at=timestamp(row["created_at"]),
+        delivered_at=timestamp(row["delivered_at"]),
     )
 
 

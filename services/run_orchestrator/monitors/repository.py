@@ -210,3 +210,23 @@ class MonitorRepository:
             monitor_id,
             limit,
         )
+
+    async def add_test_alert(self, monitor: asyncpg.Record, document: dict[str, Any]) -> asyncpg.Record:
+        """A test alert of the monitor, pending (an executor replica sends it)."""
+        row = await self._pool.fetchrow(
+            "INSERT INTO monitor_test_alerts (id, monitor_id, payload) VALUES ($1, $2, $3) RETURNING *",
+            uuid.UUID(document["alert_id"]),
+            monitor["id"],
+            document,
+        )
+        assert row is not None
+        return row
+
+    async def latest_test_alerts(self, monitor_ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+        """Each monitor's latest test alert (monitors never tested are absent)."""
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT ON (monitor_id) * FROM monitor_test_alerts WHERE monitor_id = ANY($1::uuid[])"
+            " ORDER BY monitor_id, created_at DESC, id DESC",
+            monitor_ids,
+        )
+        return {r["monitor_id"]: r for r in rows}

@@ -205,3 +205,17 @@ def alert_text(monitor: str, window: int, calls: int, below: list[dict[str, Any]
         else:
             parts.append(f"{m['name']} mean {m['value']:.3g}, below {m['below']:.3g}")
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {' · '.join(parts)} — {url}"
+
+
+def test_alert_document(
+    alert_id: uuid.UUID, project_id: uuid.UUID, monitor_id: uuid.UUID, name: str, console_url: str
+) -> dict[str, Any]:
+    """What a test alert POSTs (its text alone for a Slack receiver)."""
+    url = f"{console_url}/projects/{project_id}/monitors/{monitor_id}"
+    return {
+        "type": "monitor.test",
+        "alert_id": str(alert_id),
+        "project_id": str(project_id),
+        "monitor": {"id": str(monitor_id), "name": name},
+        "text": f"Scorekeeper test alert of the monitor {name!r}: its alerts reach you — {url}",
+    }
