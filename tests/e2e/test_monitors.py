@@ -262,6 +262,19 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
         detail = await sk.get_monitor(monitor.id)
     states = {w.number: (w.alert_state, w.alert_delivery) for w in detail.windows}
     assert states == {1: ("below", "delivered"), 2: ("ok", ""), 3: ("ok", "")}
+    # Each window's result per metric, against the alert's threshold (equal is not below).
+    results = {
+        w.number: [(m.name, m.measure, m.value, m.scored, m.alert_below, m.below) for m in w.metrics]
+        for w in detail.windows
+    }
+    assert results == {
+        1: [("polite", "pass_rate", 0.5, 10, 0.8, True)],
+        2: [("polite", "pass_rate", 1.0, 10, 0.8, False)],
+        3: [("polite", "pass_rate", 0.8, 10, 0.8, False)],
+    }
+    assert [w.run_status for w in detail.windows] == ["completed"] * 3
+    (listed,) = await sk.list_monitors(project.id)
+    assert listed.latest_window == detail.windows[0] and listed.latest_window.number == 3
     assert len(hook.posts) == 1
     headers, body = hook.posts[0]
     first = next(w for w in detail.windows if w.number == 1)
@@ -684,9 +697,26 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         answer = await page.goto(f"{base}/{created.id}")
         assert answer is not None and answer.status == 404
         # A deleted monitor's runs name it, with no link to a page that is no more.
-        brief = await sk.create_monitor(project.id, "brief", [metric.id], sample_rate=100, window_calls=1)
-        await sk.log_calls(project.id, [CallIn(outputs={"response": "please"})])
+        brief = await sk.create_monitor(
+            project.id,
+            "brief",
+            [metric.id],
+            sample_rate=100,
+            window_calls=1,
+            alert_url="http://127.0.0.1:9/hook",
+            alert_below={metric.id: 0.5},
+        )
+        await sk.log_calls(project.id, [CallIn(outputs={"response": "no"})])
         run_id = (await settled(sk, brief.id, 1)).windows[0].run_id
+        # Production's health at a glance: the latest window's results in the list, each window's on its page.
+        await page.goto(base)
+        latest = page.locator("#monitors-table tr[data-monitor='brief'] .latest-window")
+        assert " ".join((await latest.inner_text()).split()) == "#1 polite 0.0% below 50.0%"
+        assert await latest.locator(".window-metric.below").count() == 1
+        assert await latest.locator(f"a[href$='/runs/{run_id}']").count() == 1
+        await page.goto(f"{base}/{brief.id}")
+        assert " ".join((await page.locator(".window-results").first.inner_text()).split()) == "polite 0.0% below 50.0%"
+        await screenshot(page, "monitor-windows")
         await sk.delete_monitor(brief.id)
         for address in (f"/projects/{project.id}/runs/{run_id}", f"/projects/{project.id}/runs?monitor={brief.id}"):
             await page.goto(address)

@@ -13,9 +13,11 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from rich.console import Console
 
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
+from scorekeeper_sdk.api.monitors import MonitorWindow, WindowMetric
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
+from scorekeeper_sdk.cli.monitors import _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
@@ -228,3 +230,13 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
 )
 def test_the_global_options_are_taken_after_the_command_too(given: list[str], parsed: list[str]) -> None:
     assert globals_first(given) == parsed
+
+
+def test_a_monitor_windows_results_read_as_a_person_says_them() -> None:
+    polite = WindowMetric("m1", "polite", "pass_rate", value=0.7, scored=10, alert_below=0.8, below=True)
+    topic = WindowMetric("m2", "on topic", "mean", value=0.91234, scored=10, alert_below=0.5)
+    unscored = WindowMetric("m3", "tone", "mean")
+    done = MonitorWindow(1, "r", 10, run_status="completed", metrics=[polite, topic])
+    assert _results(done) == "polite 70.0% below 80.0%, on topic 0.912"
+    scoring = MonitorWindow(2, "r", 10, run_status="running", metrics=[unscored])
+    assert _results(scoring) == "tone — (running)"

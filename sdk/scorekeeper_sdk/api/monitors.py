@@ -106,6 +106,29 @@ class MonitorAlert:
 
 
 @dataclass(frozen=True)
+class WindowMetric:
+    """A window's run's result for one metric: its pass rate (boolean) or mean (int, float)."""
+
+    metric_id: str
+    name: str
+    # pass_rate | mean
+    measure: str
+    value: float = 0.0
+    # Records scored so far; ``value`` means nothing while it is 0.
+    scored: int = 0
+    # The monitor's alert threshold for it (None: none) and whether the value is below it.
+    alert_below: float | None = None
+    below: bool = False
+
+    @property
+    def shown(self) -> str:
+        """ "70.0%" (a pass rate), "0.61" (a mean), "—" (nothing scored yet)."""
+        if not self.scored:
+            return "—"
+        return f"{self.value * 100:.1f}%" if self.measure == "pass_rate" else f"{self.value:.3g}"
+
+
+@dataclass(frozen=True)
 class MonitorTestAlert:
     """A test alert (``test_monitor_alert``): what the monitor's alert URL answered."""
 
@@ -149,6 +172,8 @@ class Monitor:
     alert_secret: str = ""
     # Its latest test alert, if one was sent.
     last_test_alert: MonitorTestAlert | None = None
+    # Its latest closed window with its run's result per metric, once one closed.
+    latest_window: MonitorWindow | None = None
 
     @property
     def window(self) -> str:
@@ -167,6 +192,9 @@ class MonitorWindow:
     alert_state: str = ""
     alert_delivery: str = ""
     alert_error: str = ""
+    # Its run's status and result per metric.
+    run_status: str = ""
+    metrics: list[WindowMetric] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert
+from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert, MonitorWindow
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id
 
@@ -49,6 +49,17 @@ def _rate(monitor: Monitor) -> str:
     return f"{monitor.sample_rate:g}%"
 
 
+def _results(w: MonitorWindow) -> str:
+    """ "polite 70.0% below 80.0%, on topic 0.91" (and the run's status while it is not completed)."""
+    parts = []
+    for m in w.metrics:
+        threshold = m.alert_below or 0.0
+        limit = f"{threshold * 100:.1f}%" if m.measure == "pass_rate" else f"{threshold:.3g}"
+        parts.append(f"{m.name} {m.shown}" + (f" below {limit}" if m.below else ""))
+    unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
+    return ", ".join(parts) + unfinished
+
+
 def _tested(t: MonitorTestAlert) -> str:
     """ "delivered (HTTP 200)", "failed (HTTP 404: the webhook answered HTTP 404)", "pending"."""
     said = ": ".join(x for x in (f"HTTP {t.response_status}" if t.response_status else "", t.error) if x)
@@ -62,8 +73,11 @@ def monitors_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
     found = st.client.list_monitors(st.project_id())
     if as_json_:
         return emit_json(as_json(found))
-    table = Table("id", "name", "status", "metrics", "sample", "window", "filter", "windows", "pending", "alert")
+    table = Table(
+        "id", "name", "status", "metrics", "sample", "window", "filter", "windows", "latest window", "pending", "alert"
+    )
     for m in found:
+        latest = m.latest_window
         table.add_row(
             m.id,
             m.name,
@@ -73,6 +87,7 @@ def monitors_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
             m.window,
             json.dumps(m.metadata_filter) if m.metadata_filter else "",
             str(m.windows),
+            f"#{latest.number}: {_results(latest)}" if latest is not None else "",
             str(m.pending_calls),
             f"{m.alert.webhook_url} (Slack text)" if m.alert.format == "slack" else m.alert.webhook_url,
         )
@@ -102,11 +117,11 @@ def monitors_show(
     if m.last_test_alert is not None:
         st.out.print(f"  last test alert: {_tested(m.last_test_alert)} at {m.last_test_alert.created_at[:19]}")
     st.out.print(f"  open window since {m.window_started_at[:19]}: {m.pending_calls} sampled calls")
-    table = Table("window", "run", "calls", "started", "ended", "alert", "delivery")
+    table = Table("window", "run", "calls", "started", "ended", "results", "alert", "delivery")
     for w in detail.windows:
         delivery = f"{w.alert_delivery} {w.alert_error}".strip()
         times = (w.started_at[:19], w.ended_at[:19])
-        table.add_row(str(w.number), w.run_id, str(w.calls), *times, w.alert_state, delivery)
+        table.add_row(str(w.number), w.run_id, str(w.calls), *times, _results(w), w.alert_state, delivery)
     st.out.print(table)
     return None
 

@@ -198,7 +198,11 @@ class MonitorApi:
     async def get_monitor(self, request: pb.GetMonitorRequest) -> pb.MonitorWithWindows:
         row = await self._monitor(request.monitor_id)
         windows = await self._monitors.windows(row["id"])
-        return pb.MonitorWithWindows(monitor=(await self._views([row]))[0], windows=[window_pb(w) for w in windows])
+        results = await self._monitors.window_results(windows)
+        return pb.MonitorWithWindows(
+            monitor=(await self._views([row]))[0],
+            windows=[window_pb(w, results.get(w["run_id"], []), row["alert_thresholds"]) for w in windows],
+        )
 
     async def list_monitors(self, request: pb.ListMonitorsRequest) -> pb.ListMonitorsResponse:
         pid = await self._catalog_api.project(request.project_id)
@@ -244,4 +248,20 @@ class MonitorApi:
         ids = [r["id"] for r in rows]
         pending = await self._monitors.pending(ids)
         tests = await self._monitors.latest_test_alerts(ids)
-        return [monitor_pb(r, versions, pending.get(r["id"], 0), test_alert=tests.get(r["id"])) for r in rows]
+        latest = await self._monitors.latest_windows(ids)
+        results = await self._monitors.window_results(list(latest.values()))
+        views = []
+        for r in rows:
+            window = latest.get(r["id"])
+            views.append(
+                monitor_pb(
+                    r,
+                    versions,
+                    pending.get(r["id"], 0),
+                    test_alert=tests.get(r["id"]),
+                    latest_window=window_pb(window, results.get(window["run_id"], []), r["alert_thresholds"])
+                    if window is not None
+                    else None,
+                )
+            )
+        return views

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from scorekeeper.v1 import monitors_pb2 as pb
 
+from services.run_orchestrator.runs.results import MetricResult
 from shared.edge.convert import dict_to_struct, timestamp
 from shared.scoring.eval_types import reads_expected
 
@@ -15,9 +18,11 @@ def monitor_pb(
     pending: int,
     secret: str = "",
     test_alert: asyncpg.Record | None = None,
+    latest_window: pb.MonitorWindow | None = None,
 ) -> pb.Monitor:
     """``versions``: metric version rows (catalog columns) by version id; ``secret``: the alert
-    signing secret, given only in the answers that show it once; ``test_alert``: its latest."""
+    signing secret, given only in the answers that show it once; ``test_alert``: its latest;
+    ``latest_window``: its latest closed window."""
     metrics = [
         pb.MonitorMetric(
             metric_id=str(v["metric_id"]),
@@ -52,6 +57,7 @@ def monitor_pb(
         windows=row["windows_closed"],
         alert_secret=secret,
         last_test_alert=test_alert_pb(test_alert) if test_alert is not None else None,
+        latest_window=latest_window,
     )
 
 
@@ -67,8 +73,24 @@ def test_alert_pb(row: asyncpg.Record) -> pb.MonitorTestAlert:
     )
 
 
-def window_pb(row: asyncpg.Record) -> pb.MonitorWindow:
+def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list[dict[str, Any]]) -> pb.MonitorWindow:
+    """``results``: its run's result per metric; ``thresholds``: the monitor's alert thresholds."""
     delivery = row["delivery"] or ("pending" if row["alert_state"] == "below" else "")
+    below = {t["metric_id"]: float(t["below"]) for t in thresholds}
+    metrics = []
+    for r in results:
+        value, threshold = r.value, below.get(str(r.metric_id))
+        metrics.append(
+            pb.WindowMetric(
+                metric_id=str(r.metric_id),
+                name=r.name,
+                measure="pass_rate" if r.output_type == "boolean" else "mean",
+                value=value or 0.0,
+                scored=r.scored,
+                alert_below=threshold,
+                below=value is not None and threshold is not None and value < threshold,
+            )
+        )
     return pb.MonitorWindow(
         number=row["number"],
         run_id=str(row["run_id"]),
@@ -78,4 +100,6 @@ def window_pb(row: asyncpg.Record) -> pb.MonitorWindow:
         alert_state=row["alert_state"],
         alert_delivery=delivery,
         alert_error=row["delivery_error"] or "",
+        run_status=row["run_status"],
+        metrics=metrics,
     )

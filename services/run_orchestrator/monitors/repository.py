@@ -10,9 +10,15 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.monitors.rules import MonitorDefinition
+from services.run_orchestrator.runs.results import MetricResult, runs_metric_results
 from services.run_orchestrator.webhooks.repository import new_secret
 from shared.json_limits import json_text
 
+# A closed window with its alert's delivery and its run's status.
+_WINDOW_COLUMNS = (
+    "w.*, d.status AS delivery, d.error AS delivery_error, r.status AS run_status FROM monitor_windows w"
+    " JOIN runs r ON r.id = w.run_id LEFT JOIN alert_deliveries d ON d.window_id = w.id"
+)
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
 Sample = tuple[uuid.UUID, uuid.UUID, Any]
 # Given the project's active monitors and the calls just inserted (id, logged_at), the samples.
@@ -202,14 +208,25 @@ class MonitorRepository:
         return {r["monitor_id"]: r["n"] for r in rows}
 
     async def windows(self, monitor_id: uuid.UUID, limit: int = 50) -> list[asyncpg.Record]:
-        """The latest closed windows, newest first, with their alert's delivery."""
+        """The latest closed windows, newest first, with their alert's delivery and their run's status."""
         return await self._pool.fetch(
-            "SELECT w.*, d.status AS delivery, d.error AS delivery_error FROM monitor_windows w"
-            " LEFT JOIN alert_deliveries d ON d.window_id = w.id"
-            " WHERE w.monitor_id = $1 ORDER BY w.number DESC LIMIT $2",
+            f"SELECT {_WINDOW_COLUMNS} WHERE w.monitor_id = $1 ORDER BY w.number DESC LIMIT $2",
             monitor_id,
             limit,
         )
+
+    async def latest_windows(self, monitor_ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+        """Each monitor's latest closed window, as windows() has it (monitors with none are absent)."""
+        rows = await self._pool.fetch(
+            f"SELECT DISTINCT ON (w.monitor_id) {_WINDOW_COLUMNS} WHERE w.monitor_id = ANY($1::uuid[])"
+            " ORDER BY w.monitor_id, w.number DESC",
+            monitor_ids,
+        )
+        return {r["monitor_id"]: r for r in rows}
+
+    async def window_results(self, windows: Sequence[asyncpg.Record]) -> dict[uuid.UUID, list[MetricResult]]:
+        """Each window's run's result per metric, by run id."""
+        return await runs_metric_results(self._pool, [w["run_id"] for w in windows])
 
     async def add_test_alert(self, monitor: asyncpg.Record, document: dict[str, Any]) -> asyncpg.Record:
         """A test alert of the monitor, pending (an executor replica sends it)."""

@@ -50,3 +50,34 @@ async def metric_results(
         )
         for r in rows
     ]
+
+
+async def runs_metric_results(
+    db: Connection | asyncpg.Pool, run_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[MetricResult]]:
+    """Each run's result for each metric it was scored with (runs.metric_version_ids, in order)."""
+    rows = await db.fetch(
+        "SELECT r.id AS run_id, v.metric_id, m.name, v.output_type, v.passing_threshold,"
+        " coalesce(sum(a.scored), 0)::int AS scored, coalesce(sum(a.passed), 0)::int AS passed,"
+        " coalesce(sum(a.sum), 0)::float8 AS total"
+        " FROM runs r CROSS JOIN LATERAL unnest(r.metric_version_ids) WITH ORDINALITY AS o(id, n)"
+        " JOIN metric_versions v ON v.id = o.id JOIN metrics m ON m.id = v.metric_id"
+        " LEFT JOIN run_metric_aggregates a ON a.run_id = r.id AND a.metric_version_id = v.id"
+        " WHERE r.id = ANY($1::uuid[])"
+        " GROUP BY r.id, o.n, v.metric_id, m.name, v.output_type, v.passing_threshold ORDER BY r.id, o.n",
+        run_ids,
+    )
+    results: dict[uuid.UUID, list[MetricResult]] = {}
+    for r in rows:
+        results.setdefault(r["run_id"], []).append(
+            MetricResult(
+                r["metric_id"],
+                r["name"],
+                r["output_type"],
+                r["scored"],
+                r["passed"],
+                r["total"],
+                r["passing_threshold"],
+            )
+        )
+    return results
