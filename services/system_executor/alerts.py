@@ -1,13 +1,14 @@
 """Monitor alerts delivered: a periodic task of every executor replica (the service that calls out).
 
-The orchestrator decides, once per window, that an alert is due (``monitor_windows.alert_state =
-'below'``, with the JSON to send). A replica claims a due alert in ``alert_deliveries`` (a row per
-window, the claim a lease), POSTs the JSON to the monitor's webhook through the checked outbound
-client (the allowlist and the platform's own listeners, like every system call), and records the
-outcome. So one POST is made per alert; only a replica dying between the receiver's answer and
-its write makes a second one, which carries the same ``X-Scorekeeper-Alert-Id``. Each POST is
-signed with the monitor's alert secret (``X-Scorekeeper-Signature``, as run webhooks are). A failed POST is
-tried again with backoff, up to ``max_attempts``; a host the allowlist refuses fails at once.
+The orchestrator decides, once per window, that an alert is due (``monitor_windows.alert_state``
+'below', or 'recovered' for a monitor telling of recoveries, with the JSON to send). A replica
+claims a due alert in ``alert_deliveries`` (a row per window, the claim a lease), POSTs the JSON to
+the monitor's webhook through the checked outbound client (the allowlist and the platform's own
+listeners, like every system call), and records the outcome. So one POST is made per alert; only a
+replica dying between the receiver's answer and its write makes a second one, which carries the
+same ``X-Scorekeeper-Alert-Id``. Each POST is signed with the monitor's alert secret
+(``X-Scorekeeper-Signature``, as run webhooks are). A failed POST is tried again with backoff, up
+to ``max_attempts``; a host the allowlist refuses fails at once.
 
 Test alerts (``monitor_test_alerts``, added by MonitorService.TestMonitorAlert) go the same way,
 tried once: what the URL answered is what its owner asked to see.
@@ -54,7 +55,8 @@ class AlertRepository:
         return await self._pool.fetch(
             "WITH due AS ("
             "  SELECT w.id FROM monitor_windows w LEFT JOIN alert_deliveries d ON d.window_id = w.id"
-            "  WHERE w.alert_state = 'below' AND w.closed_at > now() - $3::interval AND (d.window_id IS NULL"
+            "  WHERE w.alert_state IN ('below', 'recovered') AND w.closed_at > now() - $3::interval"
+            "   AND (d.window_id IS NULL"
             "   OR (d.status = 'retrying' AND d.next_attempt_at <= now())"
             "   OR (d.status = 'sending' AND d.claimed_until < now()))"
             "  ORDER BY w.closed_at LIMIT $2)"
@@ -79,7 +81,7 @@ class AlertRepository:
         given up: failed, saying why."""
         done: str = await self._pool.execute(
             "INSERT INTO alert_deliveries AS d (window_id, status, attempts, error)"
-            " SELECT w.id, 'failed', 0, $2 FROM monitor_windows w WHERE w.alert_state = 'below'"
+            " SELECT w.id, 'failed', 0, $2 FROM monitor_windows w WHERE w.alert_state IN ('below', 'recovered')"
             " AND w.closed_at <= now() - $1::interval AND w.closed_at > now() - $1::interval - interval '1 day'"
             " ON CONFLICT (window_id) DO UPDATE SET status = 'failed', error = $2, claimed_until = NULL,"
             " updated_at = now() WHERE d.status = 'retrying' OR (d.status = 'sending' AND d.claimed_until < now())",

@@ -200,6 +200,7 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
             "alert.format must be one of json, slack, got 'xml'",
         ),
         ({"alert_format": "slack"}, ValueError, "alert_format replaces the alert whole: give alert_url"),
+        ({"alert_recovery": True}, ValueError, "alert_recovery replaces the alert whole: give alert_url"),
     ]
     for kwargs, error, message in refusals:
         with pytest.raises(error, match=re.escape(message)):
@@ -288,6 +289,63 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
     # Signed with the secret CreateMonitor answered with (and shown nowhere since).
     assert monitor.alert_secret.startswith("whsec_") and signed(monitor.alert_secret, headers, hook.raw[0])
     assert detail.monitor.alert_secret == "" and all(m.alert_secret == "" for m in await sk.list_monitors(project.id))
+
+
+async def test_a_recovery_is_told_once_after_windows_below_when_the_monitor_asks(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("recoveries")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    polite_per_window = (5, 10, 10, 3, 2, 9)  # below, recovered, ok, below, below, recovered
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "recovering",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.8},
+            alert_recovery=True,
+        )
+        assert monitor.alert.notify_recovery
+        for number, polite_calls in enumerate(polite_per_window, 1):
+            calls = [CallIn(outputs={"response": "please" if i < polite_calls else "no"}) for i in range(10)]
+            assert (await sk.log_calls(project.id, calls)).sampled == 10
+            await settled(sk, monitor.id, number)
+        deadline = time.monotonic() + 60
+        while len(hook.posts) < 5 or any(
+            w.alert_delivery != "delivered" for w in (await sk.get_monitor(monitor.id)).windows if w.alert_delivery
+        ):
+            assert time.monotonic() < deadline, hook.posts
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(2)  # several delivery ticks: nothing more arrives
+        detail = await sk.get_monitor(monitor.id)
+    states = {w.number: w.alert_state for w in detail.windows}
+    assert states == {1: "below", 2: "recovered", 3: "ok", 4: "below", 5: "below", 6: "recovered"}
+    assert {w.number: w.alert_delivery for w in detail.windows if w.alert_delivery} == dict.fromkeys(
+        (1, 2, 4, 5, 6), "delivered"
+    )
+    posted = sorted((body["window"]["number"], body["type"]) for _, body in hook.posts)
+    assert posted == [
+        (1, "monitor.alert"),
+        (2, "monitor.recovered"),
+        (4, "monitor.alert"),
+        (5, "monitor.alert"),
+        (6, "monitor.recovered"),
+    ]
+    (_, recovered) = next(p for p in hook.posts if p[1]["window"]["number"] == 6)
+    run_id = next(w.run_id for w in detail.windows if w.number == 6)
+    url = f"{stack.console_url}/projects/{project.id}/runs/{run_id}"
+    assert recovered["metrics"] == [
+        {"metric_id": metric.id, "name": "polite", "measure": "pass_rate", "value": 0.9, "below": 0.8, "scored": 10}
+    ]
+    assert recovered["text"] == (
+        f"Monitor 'recovering' window 6 (10 calls) recovered: polite 90.0% passed, at or above 80.0% — {url}"
+    )
+    # Turned off: below only from then on.
+    quiet = await sk.update_monitor(monitor.id, alert_url=hook.url, alert_below={metric.id: 0.8})
+    assert not quiet.alert.notify_recovery
 
 
 async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk: AsyncScorekeeper) -> None:
@@ -597,6 +655,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         await form.locator(f"input[name=metric][value='{metric.id}']").check()
         await form.locator(f"input[name=below_{metric.id}]").fill("0.75")
         await form.locator("input[name=alert_url]").fill("http://127.0.0.1:9/hook")
+        await form.locator("input[name=alert_recovery]").check()
         # Made with an alert: the secret signing its alerts is shown this once, never cached.
         async with page.expect_navigation() as made:
             await form.locator("button[type=submit]").click()
@@ -613,10 +672,11 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
             {"route": "checkout"},
         )
         assert [(t.metric_id, t.below) for t in created.alert.thresholds] == [(metric.id, 0.75)]
+        assert created.alert.notify_recovery
         assert [(m.name, m.reads_expected) for m in created.metrics] == [("polite", False)]
         assert await page.locator("#monitor-status").inner_text() == "active"
         settings = await page.locator("main").inner_text()  # the settings as typed, not 12.5000% / 0.7500
-        assert "samples 12.5% of the calls" in settings and "when polite < 0.75" in settings
+        assert "samples 12.5% of the calls" in settings and "when polite < 0.75, and when it recovers" in settings
         # Its runs, before a window closed: the runs list names it.
         await page.goto(f"/projects/{project.id}/runs?monitor={created.id}")
         assert "The runs of the monitor checkout" in await page.locator(".flash.ok").first.inner_text()
@@ -642,6 +702,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         saved = (await sk.get_monitor(created.id)).monitor
         assert (saved.sample_rate, saved.metadata_filter, saved.window_calls) == (25, {}, 200)
         assert [(t.metric_id, t.below) for t in saved.alert.thresholds] == [(metric.id, 0.5)]
+        assert saved.alert.notify_recovery  # the Edit form showed it ticked
         await screenshot(page, "monitor-edited")
         assert await page.locator("#alert-secret").count() == 0  # not shown again
         await page.locator("#rotate-alert-secret summary").click()

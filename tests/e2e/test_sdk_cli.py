@@ -965,17 +965,25 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     gone = await asyncio.to_thread(cli, *at, "monitors", "delete", "cli watch")
     assert gone.stdout.strip() == "deleted monitor 'cli watch': the runs of its 1 window stay", gone.stderr
     # Made with an alert: its secret on stdout alone, what was made on stderr.
-    alerting = await asyncio.to_thread(cli, *at, *create, "--metric", "short", *alert, "--alert-slack")
+    alerting = await asyncio.to_thread(
+        cli, *at, *create, "--metric", "short", *alert, "--alert-slack", "--alert-recovery"
+    )
     assert alerting.stdout.strip().startswith("whsec_") and len(alerting.stdout.splitlines()) == 1, alerting.stderr
     assert " ".join(alerting.stderr.split()).endswith(
         "): active; the secret signing its alerts is below, shown this once"
     )
     (slack,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert (slack["alert"]["format"], slack["alert"]["webhook_url"]) == ("slack", "http://127.0.0.1:9/hook")
+    assert slack["alert"]["notify_recovery"] is True
     as_json = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-json")
     assert as_json.returncode == 0, as_json.stderr
     (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert (kept["alert"]["format"], len(kept["alert"]["thresholds"])) == ("json", 1)  # the rest of it kept
+    assert kept["alert"]["notify_recovery"] is True
+    below_only = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--no-alert-recovery")
+    assert below_only.returncode == 0, below_only.stderr
+    (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
+    assert (kept["alert"]["notify_recovery"], kept["alert"]["format"]) == (False, "json")
     await asyncio.to_thread(cli, *at, "monitors", "delete", "cli watch")
     assert json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout) == []
     unknown = await asyncio.to_thread(cli, *at, "monitors", "pause", "nope")

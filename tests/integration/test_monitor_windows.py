@@ -131,3 +131,23 @@ async def test_a_window_of_minutes_takes_the_calls_logged_before_its_end(db: asy
     assert run_calls == {c.id for c in early}
     assert await windows.close(monitor, 50_000, timedelta(0)) is None  # the next window is not over yet
     assert await db.fetchval("SELECT count(*) FROM monitor_samples WHERE monitor_id = $1", monitor) == 20
+
+
+async def test_a_monitors_alerts_are_decided_in_order_each_knowing_the_one_before(db: asyncpg.Pool) -> None:
+    project, monitor = await seed(db, window_calls=10)
+    await db.execute(
+        "UPDATE monitors SET alert_url = 'http://127.0.0.1:9/hook', alert_recovery = true WHERE id = $1", monitor
+    )
+    await LogCalls(MonitorRepository(db))(project, calls(20))
+    windows = WindowRepository(db)
+    first, second = [await windows.close(monitor, 50_000, timedelta(0)) for _ in range(2)]
+    assert first is not None and second is not None
+    await db.execute("UPDATE runs SET status = 'completed' WHERE id = $1", second.run_id)
+    # The second window's run finished first: it waits for the first window's decision.
+    assert await windows.finished_waiting() == []
+    await db.execute("UPDATE runs SET status = 'completed' WHERE id = $1", first.run_id)
+    assert [(w["number"], w["previous"]) for w in await windows.finished_waiting()] == [(1, None)]
+    assert await windows.decide_alert(first.id, "below", {"type": "monitor.alert"})
+    assert [(w["number"], w["previous"], w["alert_recovery"]) for w in await windows.finished_waiting()] == [
+        (2, "below", True)
+    ]

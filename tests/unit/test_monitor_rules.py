@@ -166,6 +166,33 @@ def test_alerts_fire_strictly_below_a_threshold() -> None:
     )
 
 
+def test_a_recovery_is_told_once_after_a_window_below_and_only_when_asked() -> None:
+    below = [{"metric_id": "m", "name": "exact", "measure": "pass_rate", "value": 0.5, "below": 0.8, "scored": 10}]
+    # (below?, tells of recoveries, the window decided before) -> state
+    cases = {
+        (True, True, "recovered"): "below",
+        (True, False, None): "below",
+        (False, True, "below"): "recovered",
+        (False, True, "recovered"): "ok",
+        (False, True, "ok"): "ok",
+        (False, True, None): "ok",
+        (False, False, "below"): "ok",
+    }
+    for (is_below, recovery, previous), state in cases.items():
+        assert rules.alert_state(below if is_below else [], recovery, previous) == state, (is_below, recovery, previous)
+    exact, quality = uuid.uuid4(), uuid.uuid4()
+    results = [
+        MetricResult(exact, "exact", "boolean", scored=10, passed=9, total=9.0),
+        MetricResult(quality, "quality", "int", scored=4, passed=4, total=16.0),
+    ]
+    measured = rules.measured(results, [Threshold(exact, 0.8), Threshold(quality, 3.5)])
+    assert [(m["name"], m["value"], m["below"]) for m in measured] == [("exact", 0.9, 0.8), ("quality", 4.0, 3.5)]
+    assert rules.recovered_text("checkout", 13, 100, measured, "http://c/runs/r") == (
+        "Monitor 'checkout' window 13 (100 calls) recovered: exact 90.0% passed, at or above 80.0%"
+        " · quality mean 4, at or above 3.5 — http://c/runs/r"
+    )
+
+
 def test_a_monitor_scores_with_metrics_that_need_no_expected_values() -> None:
     rules.scorable_without_expected([])
     with pytest.raises(ValueError) as one:

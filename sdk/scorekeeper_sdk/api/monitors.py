@@ -103,6 +103,8 @@ class MonitorAlert:
     thresholds: list[AlertThreshold] = field(default_factory=list)
     # json: the whole document is POSTed; slack: its text alone.
     format: str = "json"
+    # Also POSTed: the first window at or above every threshold after one below (monitor.recovered).
+    notify_recovery: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,11 +226,13 @@ class MonitorOperations(Operations):
         alert_below: Mapping[str, float] | None = None,
         paused: bool = False,
         alert_format: str = "json",
+        alert_recovery: bool = False,
     ) -> Monitor:
         """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
         version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
         calls; ``alert_below`` maps a metric id to the threshold below which ``alert_url`` is POSTed
-        (the JSON document, or with ``alert_format="slack"`` its text alone)."""
+        (the JSON document, or with ``alert_format="slack"`` its text alone); ``alert_recovery``:
+        the first window back at or above every threshold is POSTed too (``monitor.recovered``)."""
         request = mpb.CreateMonitorRequest(
             project_id=project_id,
             name=name,
@@ -242,6 +246,7 @@ class MonitorOperations(Operations):
                 webhook_url=alert_url,
                 thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
                 format=alert_format,
+                notify_recovery=alert_recovery,
             ),
             paused=paused,
         )
@@ -274,10 +279,11 @@ class MonitorOperations(Operations):
         alert_below: Mapping[str, float] | None = None,
         rotate_alert_secret: bool = False,
         alert_format: str | None = None,
+        alert_recovery: bool | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
-        (and ``alert_format``) the alert, replaced whole (``alert_url=""`` and no thresholds:
+        (and ``alert_format``, ``alert_recovery``) the alert, replaced whole (``alert_url=""`` and no thresholds:
         none), ``metadata_filter`` the filter (``{}``: every call). ``rotate_alert_secret``: a new
         secret signs its alerts from now on (in the answer's ``alert_secret``, this once)."""
         request = mpb.UpdateMonitorRequest(monitor_id=monitor_id, rotate_alert_secret=rotate_alert_secret)
@@ -293,15 +299,17 @@ class MonitorOperations(Operations):
         if metric_ids is not None or metric_group_id is not None:
             request.metric_ids.extend(metric_ids or [])
             request.metric_group_id = metric_group_id or ""
-        if alert_format is not None and alert_url is None:
-            # The alert is replaced whole: a format alone would leave it without a URL, i.e. none.
-            raise ValueError("alert_format replaces the alert whole: give alert_url and alert_below with it")
-        if alert_url is not None or alert_below is not None or alert_format is not None:
+        for part, value in (("alert_format", alert_format), ("alert_recovery", alert_recovery)):
+            if value is not None and alert_url is None:
+                # The alert is replaced whole: this alone would leave it without a URL, i.e. none.
+                raise ValueError(f"{part} replaces the alert whole: give alert_url and alert_below with it")
+        if alert_url is not None or alert_below is not None:
             request.alert.CopyFrom(
                 mpb.MonitorAlert(
                     webhook_url=alert_url or "",
                     thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
                     format=alert_format or "json",
+                    notify_recovery=bool(alert_recovery),
                 )
             )
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))

@@ -113,7 +113,8 @@ def monitors_show(
         st.out.print(f"  filter: {json.dumps(m.metadata_filter)}")
     if m.alert.webhook_url:
         below = ", ".join(f"{t.metric_id} < {t.below:g}" for t in m.alert.thresholds)
-        st.out.print(f"  alert: {m.alert.webhook_url} when {below}")
+        recovery = ", and when back at or above" if m.alert.notify_recovery else ""
+        st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
     if m.last_test_alert is not None:
         st.out.print(f"  last test alert: {_tested(m.last_test_alert)} at {m.last_test_alert.created_at[:19]}")
     st.out.print(f"  open window since {m.window_started_at[:19]}: {m.pending_calls} sampled calls")
@@ -146,6 +147,10 @@ def monitors_create(
     alert_slack: Annotated[
         bool, typer.Option("--alert-slack", help="POST the alert's text alone (a Slack or Mattermost webhook).")
     ] = False,
+    alert_recovery: Annotated[
+        bool,
+        typer.Option("--alert-recovery", help="Also POST the first window back at or above every threshold."),
+    ] = False,
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
@@ -162,6 +167,7 @@ def monitors_create(
         alert_below=_thresholds(st, alert_below or []),
         paused=paused,
         alert_format="slack" if alert_slack else "json",
+        alert_recovery=alert_recovery,
     )
     if not created.alert.webhook_url:
         st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
@@ -216,26 +222,36 @@ def monitors_update(
         bool | None,
         typer.Option("--alert-slack/--alert-json", help="POST the alert's text alone, or the whole JSON document."),
     ] = None,
+    alert_recovery: Annotated[
+        bool | None,
+        typer.Option(
+            "--alert-recovery/--no-alert-recovery",
+            help="Also POST the first window back at or above every threshold, or below only.",
+        ),
+    ] = None,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
     metrics, --filter its filter, --alert-url / --alert-below its alert). An alert added to a
     monitor that had none comes with a new signing secret, printed as --rotate-secret prints it."""
     if filter and no_filter:
         raise CliError("give --filter or --no-filter, not both")
-    if (alert_url is not None or alert_below or alert_slack is not None) and no_alert:
-        raise CliError("give --alert-url / --alert-below / --alert-slack or --no-alert, not both")
+    changing_alert = alert_url is not None or alert_below or alert_slack is not None or alert_recovery is not None
+    if changing_alert and no_alert:
+        raise CliError("give --alert-url / --alert-below / --alert-slack / --alert-recovery or --no-alert, not both")
     st = state(ctx)
     target = _monitor(st, monitor)
     # The API replaces the alert whole: a new URL keeps the thresholds, new thresholds the URL.
     url: str | None = None
     below: dict[str, float] | None = None
     format: str | None = None
+    recovery: bool | None = None
     if no_alert:
         url, below = "", {}
-    elif alert_url is not None or alert_below or alert_slack is not None:
+    elif changing_alert:
         url = alert_url if alert_url is not None else target.alert.webhook_url
         below = _thresholds(st, alert_below) if alert_below else {t.metric_id: t.below for t in target.alert.thresholds}
         format = target.alert.format if alert_slack is None else "slack" if alert_slack else "json"
+        recovery = target.alert.notify_recovery if alert_recovery is None else alert_recovery
     updated = st.client.update_monitor(
         target.id,
         name=name,
@@ -248,6 +264,7 @@ def monitors_update(
         alert_url=url,
         alert_below=below,
         alert_format=format,
+        alert_recovery=recovery,
         rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)

@@ -69,6 +69,7 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
             webhook_url=str(form.get("alert_url", "")).strip(),
             thresholds=thresholds,
             format=str(form.get("alert_format", "json")),
+            notify_recovery=form.get("alert_recovery") == "on",
         ),
         paused=form.get("paused") == "on",
     )
@@ -104,6 +105,7 @@ def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
         "below": {t.metric_id: f"{t.below:g}" for t in m.alert.thresholds},
         "alert_url": m.alert.webhook_url,
         "alert_format": m.alert.format,
+        "alert_recovery": "on" if m.alert.notify_recovery else "",
     }
 
 

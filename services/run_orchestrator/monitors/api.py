@@ -131,6 +131,7 @@ class MonitorApi:
                 alert_url=request.alert.webhook_url.strip(),
                 thresholds=_thresholds(request.alert),
                 alert_format=request.alert.format or "json",
+                alert_recovery=request.alert.notify_recovery,
             ),
         )
         group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
@@ -162,6 +163,7 @@ class MonitorApi:
                 if given("alert")
                 else tuple(rules.Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
                 alert_format=(request.alert.format or "json") if given("alert") else row["alert_format"],
+                alert_recovery=request.alert.notify_recovery if given("alert") else row["alert_recovery"],
             ),
         )
         group = row["metric_group_id"]

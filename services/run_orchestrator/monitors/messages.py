@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 from scorekeeper.v1 import monitors_pb2 as pb
 
+from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.runs.results import MetricResult
 from shared.edge.convert import dict_to_struct, timestamp
 from shared.scoring.eval_types import reads_expected
@@ -37,6 +38,7 @@ def monitor_pb(
     alert = pb.MonitorAlert(
         webhook_url=row["alert_url"],
         format=row["alert_format"],
+        notify_recovery=row["alert_recovery"],
         thresholds=[pb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in row["alert_thresholds"]],
     )
     return pb.Monitor(
@@ -75,7 +77,7 @@ def test_alert_pb(row: asyncpg.Record) -> pb.MonitorTestAlert:
 
 def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list[dict[str, Any]]) -> pb.MonitorWindow:
     """``results``: its run's result per metric; ``thresholds``: the monitor's alert thresholds."""
-    delivery = row["delivery"] or ("pending" if row["alert_state"] == "below" else "")
+    delivery = row["delivery"] or ("pending" if row["alert_state"] in rules.POSTED else "")
     below = {t["metric_id"]: float(t["below"]) for t in thresholds}
     metrics = []
     for r in results:

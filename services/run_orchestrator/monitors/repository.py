@@ -50,7 +50,7 @@ class Logged:
 
 
 def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UUID | None) -> tuple[object, ...]:
-    """A monitor's columns from name to alert_format, in the statements' order."""
+    """A monitor's columns from name to alert_recovery, in the statements' order."""
     return (
         d.name,
         [v["version_id"] for v in versions],
@@ -63,6 +63,7 @@ def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UU
         d.alert_url,
         [{"metric_id": str(t.metric_id), "below": t.below} for t in d.thresholds],
         d.alert_format,
+        d.alert_recovery,
     )
 
 
@@ -135,8 +136,8 @@ class MonitorRepository:
         return await self._pool.fetchrow(
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
-            " alert_thresholds, alert_format, status, alert_secret)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            " alert_thresholds, alert_format, alert_recovery, status, alert_secret)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
             " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
@@ -160,7 +161,7 @@ class MonitorRepository:
                 "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, alert_format = $12,"
-                " updated_at = now(), alert_secret = coalesce($13, alert_secret)"
+                " alert_recovery = $13, updated_at = now(), alert_secret = coalesce($14, alert_secret)"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),

@@ -73,6 +73,8 @@ class MonitorDefinition:
     thresholds: tuple[Threshold, ...]
     # json: the whole document; slack: its text alone.
     alert_format: str = "json"
+    # Also POST the first window at or above every threshold after one below.
+    alert_recovery: bool = False
 
 
 def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
@@ -100,6 +102,8 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         check_webhook_url(d.alert_url, "alert.webhook_url")
         if not d.thresholds:
             raise ValueError("alert.webhook_url needs at least one alert.thresholds entry")
+    if d.alert_recovery and not d.alert_url:
+        raise ValueError("alert.notify_recovery needs an alert.webhook_url")
     if d.alert_format not in FORMATS:
         raise ValueError(f"alert.format must be one of {', '.join(FORMATS)}, got {d.alert_format!r}")
     seen: set[uuid.UUID] = set()
@@ -174,15 +178,19 @@ def next_start(shape: WindowShape, started_at: datetime, now: datetime, full: bo
 # -- alerts -------------------------------------------------------------------------------------
 
 
-def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:
-    """The metrics whose value is below their threshold (strictly), as the webhook lists them."""
+# The alert states whose window POSTs a document (the system-executor delivers it).
+POSTED = ("below", "recovered")
+
+
+def measured(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:
+    """Each thresholded metric's value (those with nothing scored left out), as the webhook lists them."""
     by_metric = {r.metric_id: r for r in results}
-    below = []
+    found = []
     for t in thresholds:
         result = by_metric.get(t.metric_id)
         value = result.value if result is not None else None
-        if result is not None and value is not None and value < t.below:
-            below.append(
+        if result is not None and value is not None:
+            found.append(
                 {
                     "metric_id": str(t.metric_id),
                     "name": result.name,
@@ -192,7 +200,20 @@ def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -
                     "scored": result.scored,
                 }
             )
-    return below
+    return found
+
+
+def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:
+    """The metrics whose value is below their threshold (strictly), as the webhook lists them."""
+    return [m for m in measured(results, thresholds) if m["value"] < m["below"]]
+
+
+def alert_state(below: list[dict[str, Any]], notify_recovery: bool, previous: str | None) -> str:
+    """A finished window's alert: below when a metric is below its threshold; recovered when none
+    is, the monitor tells of recoveries and the window decided before this one was below; else ok."""
+    if below:
+        return "below"
+    return "recovered" if notify_recovery and previous == "below" else "ok"
 
 
 def alert_text(monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str) -> str:
@@ -219,3 +240,15 @@ def test_alert_document(
         "monitor": {"id": str(monitor_id), "name": name},
         "text": f"Scorekeeper test alert of the monitor {name!r}: its alerts reach you — {url}",
     }
+
+
+def recovered_text(monitor: str, window: int, calls: int, metrics: list[dict[str, Any]], url: str) -> str:
+    """A recovery in a sentence: "Monitor 'checkout' window 13 (100 calls) recovered: polite 90.0%
+    passed, at or above 80.0% — <run URL>"."""
+    parts = []
+    for m in metrics:
+        if m["measure"] == "pass_rate":
+            parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, at or above {m['below'] * 100:.1f}%")
+        else:
+            parts.append(f"{m['name']} mean {m['value']:.3g}, at or above {m['below']:.3g}")
+    return f"Monitor {monitor!r} window {window} ({calls:,} calls) recovered: {' · '.join(parts)} — {url}"

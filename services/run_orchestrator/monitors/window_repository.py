@@ -182,12 +182,20 @@ class WindowRepository:
     # -- alerts ----------------------------------------------------------------------------------
 
     async def finished_waiting(self, limit: int = 50) -> list[asyncpg.Record]:
-        """Windows with an alert whose run has finished (its scores are all in)."""
+        """Windows with an alert whose run has finished (its scores are all in) and whose monitor's
+        earlier windows are all decided (so a monitor's alerts are decided in order), each with the
+        state of the window decided before it (``previous``: below | ok | recovered | None)."""
         return await self._pool.fetch(
             "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
-            " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds"
+            " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds,"
+            " m.alert_recovery, (SELECT p.alert_state FROM monitor_windows p WHERE p.monitor_id = w.monitor_id"
+            "  AND p.number < w.number AND p.alert_state IN ('below', 'ok', 'recovered')"
+            "  ORDER BY p.number DESC LIMIT 1) AS previous"
             " FROM monitor_windows w JOIN runs r ON r.id = w.run_id JOIN monitors m ON m.id = w.monitor_id"
-            " WHERE w.alert_state = 'waiting' AND r.status = ANY($1::text[]) ORDER BY w.closed_at LIMIT $2",
+            " WHERE w.alert_state = 'waiting' AND r.status = ANY($1::text[])"
+            " AND NOT EXISTS (SELECT 1 FROM monitor_windows e WHERE e.monitor_id = w.monitor_id"
+            "  AND e.number < w.number AND e.alert_state = 'waiting')"
+            " ORDER BY w.closed_at LIMIT $2",
             sorted(TERMINAL),
             limit,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -94,7 +95,13 @@ class WindowCloser:
             correlation_id.reset(token)
 
     async def decide_alerts(self) -> None:
-        for window in await self._windows.finished_waiting():
+        """Decide the alerts of windows whose runs finished: each monitor's in the order closed (a
+        pass takes the earliest waiting window of each monitor; passes go on while one is found)."""
+        while windows := await self._windows.finished_waiting():
+            await self._decide(windows)
+
+    async def _decide(self, windows: list[asyncpg.Record]) -> None:
+        for window in windows:
             if window["run_status"] != RunStatus.COMPLETED:
                 await self._windows.decide_alert(window["id"], "skipped", None)
                 continue
@@ -103,16 +110,25 @@ class WindowCloser:
             ]
             results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
             below = rules.below_thresholds(results, thresholds)
-            payload = self._payload(window, below) if below else None
-            if await self._windows.decide_alert(window["id"], "below" if below else "ok", payload) and below:
-                log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "metrics": len(below)})
+            state = rules.alert_state(below, window["alert_recovery"], window["previous"])
+            payload = None
+            if state == "below":
+                payload = self._payload(window, "monitor.alert", below, rules.alert_text)
+            elif state == "recovered":
+                measured = rules.measured(results, thresholds)
+                payload = self._payload(window, "monitor.recovered", measured, rules.recovered_text)
+            if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
+                log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
 
-    def _payload(self, window: asyncpg.Record, below: list[dict[str, Any]]) -> dict[str, Any]:
-        """What the webhook receives (the system-executor POSTs it as it is)."""
+    def _payload(
+        self, window: asyncpg.Record, kind: str, metrics: list[dict[str, Any]], text: Callable[..., str]
+    ) -> dict[str, Any]:
+        """What the webhook receives (the system-executor POSTs it as it is): ``kind``
+        monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric)."""
         project, run = window["project_id"], window["run_id"]
         url = f"{self._settings.console_url}/projects/{project}/runs/{run}"
         return {
-            "type": "monitor.alert",
+            "type": kind,
             "alert_id": str(window["id"]),
             "project_id": str(project),
             "monitor": {"id": str(window["monitor_id"]), "name": window["monitor_name"]},
@@ -123,6 +139,6 @@ class WindowCloser:
                 "calls": window["calls"],
             },
             "run": {"id": str(run), "url": url},
-            "metrics": below,
-            "text": rules.alert_text(window["monitor_name"], window["number"], window["calls"], below, url),
+            "metrics": metrics,
+            "text": text(window["monitor_name"], window["number"], window["calls"], metrics, url),
         }
