@@ -731,6 +731,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")
+        assert "· and recoveries" in await row.inner_text()
         await row.locator("button", has_text="Pause").click()
         await page.wait_for_url(f"**{base}")
         assert (await sk.get_monitor(created.id)).monitor.status == "paused"

@@ -13,11 +13,11 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from rich.console import Console
 
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
-from scorekeeper_sdk.api.monitors import MonitorWindow, WindowMetric
+from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
-from scorekeeper_sdk.cli.monitors import _results
+from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
@@ -240,3 +240,17 @@ def test_a_monitor_windows_results_read_as_a_person_says_them() -> None:
     assert _results(done) == "polite 70.0% below 80.0%, on topic 0.912"
     scoring = MonitorWindow(2, "r", 10, run_status="running", metrics=[unscored])
     assert _results(scoring) == "tone — (running)"
+
+
+def test_a_monitors_alert_reads_as_what_it_posts() -> None:
+    def alert(**kwargs: object) -> str:
+        return _alert(Monitor("m", "p", "checkout", "active", alert=MonitorAlert(**kwargs)))  # type: ignore[arg-type]
+
+    assert alert() == ""
+    assert alert(webhook_url="https://h/x") == "https://h/x"
+    assert alert(webhook_url="https://h/x", format="slack") == "https://h/x (Slack text)"
+    assert (
+        alert(webhook_url="https://h/x", format="slack", notify_recovery=True)
+        == "https://h/x (Slack text, and recoveries)"
+    )
+    assert alert(webhook_url="https://h/x", notify_recovery=True) == "https://h/x (and recoveries)"

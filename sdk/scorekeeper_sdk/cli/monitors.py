@@ -49,6 +49,14 @@ def _rate(monitor: Monitor) -> str:
     return f"{monitor.sample_rate:g}%"
 
 
+def _alert(m: Monitor) -> str:
+    """ "https://hooks.example.com/x (Slack text, and recoveries)"."""
+    notes = [
+        n for n, on in (("Slack text", m.alert.format == "slack"), ("and recoveries", m.alert.notify_recovery)) if on
+    ]
+    return f"{m.alert.webhook_url} ({', '.join(notes)})" if notes and m.alert.webhook_url else m.alert.webhook_url
+
+
 def _results(w: MonitorWindow) -> str:
     """ "polite 70.0% below 80.0%, on topic 0.91" (and the run's status while it is not completed)."""
     parts = []
@@ -89,7 +97,7 @@ def monitors_list(ctx: typer.Context, as_json_: JsonOption = False) -> None:
             str(m.windows),
             f"#{latest.number}: {_results(latest)}" if latest is not None else "",
             str(m.pending_calls),
-            f"{m.alert.webhook_url} (Slack text)" if m.alert.format == "slack" else m.alert.webhook_url,
+            _alert(m),
         )
     st.out.print(table)
     return None
