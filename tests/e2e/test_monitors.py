@@ -718,7 +718,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         refused = await page.locator("#last-test-alert").inner_text()
         assert refused.startswith("Test alert sent: failed could not call http://127.0.0.1:9/hook: ConnectError")
         with receiver() as hook:
-            await sk.update_monitor(created.id, alert_url=hook.url, alert_below={metric.id: 0.5})
+            await sk.update_monitor(created.id, alert_url=hook.url, alert_below={metric.id: 0.5}, alert_recovery=True)
             await page.goto(f"{base}/{created.id}")
             assert "last test alert: failed" in await page.locator("#last-test-alert").inner_text()
             await page.locator("#test-alert").click()
