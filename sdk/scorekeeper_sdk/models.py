@@ -19,8 +19,16 @@ class Project:
     description: str = ""
     created_at: str = ""
     # Its logged calls are deleted this many days after they were logged (but those an open
-    # window holds); 0: kept for ever.
+    # window holds); 0: kept for ever (or as long as the instance's limit allows).
     call_retention_days: int = 0
+    # The most days this instance keeps any project's logged calls; 0: no limit.
+    call_retention_limit_days: int = 0
+
+    @property
+    def calls_kept_days(self) -> int:
+        """The days its logged calls are kept, its own capped by the instance's limit; 0: for ever."""
+        days, limit = self.call_retention_days, self.call_retention_limit_days
+        return (min(days, limit) if days else limit) if limit else days
 
 
 @dataclass(frozen=True)

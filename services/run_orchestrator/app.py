@@ -71,7 +71,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     scores = ScoreRequests(bus)
     settlement = Settlement(runs, attempts)
     OrchestratorHandlers(runs, bus, scores, settlement).register()
-    catalog_api = CatalogApi(catalog, settings.secret_env())
+    catalog_api = CatalogApi(catalog, settings.secret_env(), settings.call_retention_max_days)
     human = HumanReview(catalog, runs, reviews, scores)
     kickoff = Kickoff(catalog, testsets, runs, bus)
     tries = TryRepository(pool)
@@ -139,7 +139,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             partial(every, settings.status_gauge_interval_s, "the runs-by-status gauge", refresh_status_gauge),
             windows.run,
             firing.run,
-            CallRetention(pool, settings.retention_tick_s).run,
+            CallRetention(pool, settings.retention_tick_s, limit_days=settings.call_retention_max_days).run,
         ],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -71,3 +71,14 @@ async def test_replicas_passing_at_once_delete_each_call_once(db: asyncpg.Pool) 
     passes = await asyncio.gather(*(CallRetention(db, tick_s=60, batch=50).tick() for _ in range(3)))
     assert sum(passes) == len(old)
     assert await _kept(db, week) == set(kept)
+
+
+async def test_under_the_instances_limit_every_project_keeps_its_calls_no_longer(db: asyncpg.Pool) -> None:
+    forever, long, short = await _project(db, 0), await _project(db, 100), await _project(db, 10)
+    for p in (forever, long, short):
+        await _calls(db, p, 2, days_ago=31)
+    young = {p: await _calls(db, p, 2, days_ago=20) for p in (forever, long, short)}
+    assert await CallRetention(db, tick_s=60, limit_days=30).tick() == 2 * 3 + 2
+    assert await _kept(db, forever) == set(young[forever])  # 0: the limit's 30 days
+    assert await _kept(db, long) == set(young[long])  # 100 capped to 30
+    assert await _kept(db, short) == set()  # its own 10 days, shorter than the limit

@@ -1,4 +1,5 @@
-"""Catalog validation: names, field mappings, JSON Schemas, testcase derivation."""
+"""Catalog validation: names, how long logged calls are kept, field mappings, JSON Schemas,
+testcase derivation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 import pytest
 
 from services.run_orchestrator.catalog.rules import (
+    check_call_retention,
+    effective_call_retention,
     require_name,
 )
 from services.run_orchestrator.testsets.validation import (
@@ -251,3 +254,17 @@ def test_derive_testcase_reports_every_violation_in_path_order() -> None:
         {"path": "/answer", "message": "5 is not of type 'string'"},
         {"path": "/question", "message": "7 is not of type 'string'"},
     ]
+
+
+# --- call retention -----------------------------------------------------------------------------
+
+
+def test_a_project_keeps_its_calls_its_own_days_capped_by_the_instances_limit() -> None:
+    # (the project's days, the instance's limit) -> days kept (0: for ever)
+    cases = {(0, 0): 0, (30, 0): 30, (0, 90): 90, (30, 90): 30, (90, 90): 90, (365, 90): 90}
+    assert {case: effective_call_retention(*case) for case in cases} == cases
+    assert check_call_retention(90, 90) == 90 and check_call_retention(0, 90) == 0
+    with pytest.raises(ValueError, match="call_retention_days must be at most 90: this instance keeps logged calls at"):
+        check_call_retention(91, 90)
+    with pytest.raises(ValueError, match=r"must be 0 \(kept for ever\) or 1..3,650, got 3,651"):
+        check_call_retention(3651)

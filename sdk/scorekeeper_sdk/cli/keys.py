@@ -164,7 +164,9 @@ def projects_update(
     updated = st.client.update_project(
         st.project_id(), name=name, description=description, call_retention_days=call_retention_days
     )
-    kept = f"{updated.call_retention_days} days" if updated.call_retention_days else "for ever"
+    kept = f"{updated.calls_kept_days} days" if updated.calls_kept_days else "for ever"
+    if updated.call_retention_limit_days and not updated.call_retention_days:
+        kept += " (the instance's limit)"
     st.out.print(
         f"project {updated.id}: {updated.name!r}, {updated.description!r}; logged calls kept {kept}", highlight=False
     )

@@ -31,9 +31,15 @@ log = logging.getLogger(__name__)
 class CatalogApi:
     """Projects, metrics (with immutable versions and groups) and systems (with immutable versions)."""
 
-    def __init__(self, catalog_repo: CatalogRepository, secret_env: SecretEnvPolicy) -> None:
+    def __init__(
+        self, catalog_repo: CatalogRepository, secret_env: SecretEnvPolicy, call_retention_limit: int = 0
+    ) -> None:
         self._catalog = catalog_repo
         self._secret_env = secret_env
+        self._retention_limit = call_retention_limit
+
+    def _project_pb(self, row: asyncpg.Record) -> pb.Project:
+        return project_pb(row, self._retention_limit)
 
     async def project(self, project_id: str) -> uuid.UUID:
         """The id of an existing project; INVALID_ARGUMENT / NOT_FOUND otherwise."""
@@ -46,33 +52,33 @@ class CatalogApi:
 
     async def create_project(self, request: pb.CreateProjectRequest) -> pb.Project:
         name = checked(rules.require_name, request.name)
-        retention = checked(rules.check_call_retention, request.call_retention_days)
-        return project_pb(await self._catalog.create_project(name, request.description, retention))
+        retention = checked(rules.check_call_retention, request.call_retention_days, self._retention_limit)
+        return self._project_pb(await self._catalog.create_project(name, request.description, retention))
 
     async def list_projects(self, request: pb.ListProjectsRequest) -> pb.ListProjectsResponse:
         principal = caller()
         rows = await self._catalog.projects(None if principal.project_id is None else [principal.project_id])
-        return pb.ListProjectsResponse(projects=[project_pb(r) for r in rows])
+        return pb.ListProjectsResponse(projects=[self._project_pb(r) for r in rows])
 
     async def update_project(self, request: pb.UpdateProjectRequest) -> pb.Project:
         pid = await self.project(request.project_id)
         name = checked(rules.require_name, request.name) if request.HasField("name") else None
         description = request.description if request.HasField("description") else None
         retention = (
-            checked(rules.check_call_retention, request.call_retention_days)
+            checked(rules.check_call_retention, request.call_retention_days, self._retention_limit)
             if request.HasField("call_retention_days")
             else None
         )
         row = await self._catalog.update_project(pid, name, description, retention)
         if row is None:
             raise not_found(f"project {request.project_id} does not exist")
-        return project_pb(row)
+        return self._project_pb(row)
 
     async def get_project(self, request: pb.GetProjectRequest) -> pb.Project:
         row = await self._catalog.get_project(parse_uuid(request.project_id, "project_id"))
         if row is None:
             raise not_found(f"project {request.project_id} does not exist")
-        return project_pb(row)
+        return self._project_pb(row)
 
     # -- metrics -------------------------------------------------------------------------------
 

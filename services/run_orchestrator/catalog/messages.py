@@ -52,13 +52,15 @@ def config_from_request(eval_type: str, request: pb.CreateMetricRequest | pb.Upd
     return found.from_message(getattr(request, found.field)) if found is not None else {}
 
 
-def project_pb(row: asyncpg.Record) -> pb.Project:
+def project_pb(row: asyncpg.Record, call_retention_limit: int = 0) -> pb.Project:
+    """``call_retention_limit``: the instance's SCOREKEEPER_CALL_RETENTION_MAX_DAYS."""
     return pb.Project(
         id=str(row["id"]),
         name=row["name"],
         description=row["description"],
         created_at=timestamp(row["created_at"]),
         call_retention_days=row["call_retention_days"],
+        call_retention_limit_days=call_retention_limit,
     )
 
 

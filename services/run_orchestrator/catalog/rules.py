@@ -23,13 +23,26 @@ def require_name(value: str, field: str = "name") -> str:
 MAX_CALL_RETENTION_DAYS = 3650
 
 
-def check_call_retention(days: int) -> int:
-    """Days a project keeps its logged calls: 0 (for ever) or 1..3,650."""
+def check_call_retention(days: int, limit: int = 0) -> int:
+    """Days a project keeps its logged calls: 0 (for ever, or ``limit`` days) or 1..3,650, at most
+    the instance's ``limit`` (0: none)."""
     if not 0 <= days <= MAX_CALL_RETENTION_DAYS:
         raise ValueError(
             f"call_retention_days must be 0 (kept for ever) or 1..{MAX_CALL_RETENTION_DAYS:,}, got {days:,}"
         )
+    if limit and days > limit:
+        raise ValueError(
+            f"call_retention_days must be at most {limit:,}: this instance keeps logged calls at most {limit:,} days"
+            f" (SCOREKEEPER_CALL_RETENTION_MAX_DAYS; 0 keeps them that long), got {days:,}"
+        )
     return days
+
+
+def effective_call_retention(days: int, limit: int) -> int:
+    """The days a project's calls are kept: its own, capped by the instance's limit (0: for ever)."""
+    if not limit:
+        return days
+    return min(days, limit) if days else limit
 
 
 @dataclass(frozen=True)
