@@ -23,6 +23,15 @@ def chunk_event_id(run_id: uuid.UUID, chunk: int, retry: int = 0) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"chunk:{run_id}:{chunk}")
 
 
+def call_id_of(key: str) -> uuid.UUID:
+    """A logged call's id: the UUID it was given, else uuid5 of the text it was given ("req_01HX…"),
+    so logging the same text again is logging the same call."""
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return uuid.uuid5(_NAMESPACE, f"call:{key}")
+
+
 COUNTER_SHARDS = 16
 
 

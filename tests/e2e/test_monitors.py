@@ -16,6 +16,7 @@ import pytest
 
 from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, FailedPrecondition, InvalidArgument, NotFound
 from shared.devstack.stack import Stack
+from shared.ids import call_id_of
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.monitors import calls_of, is_sampled, receiver, settled, signed
 
@@ -125,6 +126,31 @@ async def test_windows_of_20000_calls_at_10_percent_hold_exactly_the_sampled_cal
     (series,) = await sk.run_history(project.id, [metric.id], monitor_id=checkout.id)
     assert len(series.points) == len(expected_checkout) // 100
     print(f"logged 20,000 calls in {logging_s:.1f}s")
+
+
+async def test_calls_logged_under_your_own_ids_are_the_same_calls_again_and_keep_the_id(
+    sk: AsyncScorekeeper,
+) -> None:
+    project = await sk.create_project("own call ids")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    monitor = await sk.create_monitor(project.id, "ids", [metric.id], sample_rate=100, window_calls=3)
+    upper = str(uuid.uuid4()).upper()
+    calls = [
+        CallIn(call_id="req_01HX8Z", outputs={"response": "please"}, trace_id="t-1"),
+        CallIn(call_id="chatcmpl-abc 42", outputs={"response": "no"}),
+        CallIn(call_id=upper, outputs={"response": "please"}),
+    ]
+    first = await sk.log_calls(project.id, calls)
+    assert first.call_ids == ["req_01HX8Z", "chatcmpl-abc 42", upper.lower()]
+    assert (first.stored, first.duplicates, first.sampled) == (3, 0, 3)
+    again = await sk.log_calls(project.id, calls)  # the same texts: the same calls
+    assert (again.stored, again.duplicates, again.sampled) == (0, 3, 0)
+    (window,) = (await settled(sk, monitor.id, 1)).windows
+    records = {r.testcase_id: r async for r in sk.list_records(window.run_id)}
+    assert set(records) == {str(call_id_of("req_01HX8Z")), str(call_id_of("chatcmpl-abc 42")), upper.lower()}
+    assert records[str(call_id_of("req_01HX8Z"))].metadata == {"call_id": "req_01HX8Z", "trace_id": "t-1"}
+    assert records[str(call_id_of("chatcmpl-abc 42"))].metadata == {"call_id": "chatcmpl-abc 42"}
+    assert records[upper.lower()].metadata == {}  # a UUID is the call's id itself
 
 
 async def test_a_paused_monitor_samples_nothing_and_resumes(sk: AsyncScorekeeper) -> None:
@@ -546,7 +572,14 @@ async def test_bad_input_is_refused_clearly_and_writes_nothing(stack: Stack, sk:
     ]
     cases = [
         ("calls:log", {"calls": too_many}, 400, "at most 1,000 calls per request, got 1,001"),
-        ("calls:log", {"calls": [{"call_id": "abc"}]}, 400, "calls[0].call_id 'abc' is not a valid id (a UUID)"),
+        (
+            "calls:log",
+            {"calls": [{"call_id": "r" * 201}]},
+            400,
+            "calls[0].call_id must be a UUID or text of 1..200 characters without NUL, got 'rrrrr",
+        ),
+        ("calls:log", {"calls": [{"call_id": "req\u00001"}]}, 400, "calls[0].call_id must be a UUID or text of"),
+        ("calls:log", {"calls": [{"call_id": "req-1"}] * 2}, 400, "calls[1] repeats the call id of calls[0] (req-1)"),
         (
             "calls:log",
             {"calls": [{"latency_ms": -1}]},

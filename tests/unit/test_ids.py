@@ -1,4 +1,5 @@
-"""Deterministic record and score ids: a redelivered event always maps to the same row."""
+"""Deterministic record, score and call ids: a redelivered event always maps to the same row, a
+call logged again under its text id to the same call."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 
 import pytest
 
-from shared.ids import record_id, score_id
+from shared.ids import call_id_of, record_id, score_id
 
 RUN = uuid.UUID("0b6f1d2e-3c4a-4f5b-9e8d-7c6b5a493827")
 TESTCASE = uuid.UUID("e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b")
@@ -70,3 +71,10 @@ def test_ids_are_stable_across_releases() -> None:
     rid = record_id(RUN, TESTCASE, 0)
     assert rid == uuid.UUID("147a2c8c-251d-5708-90fc-61b3be936b91")
     assert score_id(rid, METRIC_VERSION) == uuid.UUID("87067f0b-4cba-53f0-b963-730b961c53b8")
+
+
+def test_a_call_given_a_uuid_is_that_uuid_and_one_given_text_the_same_derived_one() -> None:
+    assert call_id_of(str(RUN)) == RUN and call_id_of(str(RUN).upper()) == RUN
+    derived = call_id_of("req_01HX8Z")
+    assert derived == call_id_of("req_01HX8Z") and derived.version == 5
+    assert derived not in (call_id_of("req_01hx8z"), call_id_of("req_01HX8Z "))  # the text exactly

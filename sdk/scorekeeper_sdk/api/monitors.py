@@ -41,7 +41,8 @@ class CallIn:
     # completed | errored
     status: str = "completed"
     error: str = ""
-    # A UUID; logging the same id again changes nothing.
+    # A UUID, or your own id as text (at most 200 characters: a request id, "chatcmpl-…"), kept in
+    # the record of a monitor run as metadata["call_id"]; logging the same id again changes nothing.
     call_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def to_proto(self) -> mpb.LoggedCall:

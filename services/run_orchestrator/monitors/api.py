@@ -20,6 +20,7 @@ from shared.edge.api import checks_own_text
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
+from shared.ids import call_id_of
 from shared.scoring.eval_types import reads_expected
 
 # The range of an alert threshold: a boolean metric's pass rate, an int or float metric's mean.
@@ -50,13 +51,15 @@ def _check_thresholds(definition: rules.MonitorDefinition, versions: list[asyncp
 
 def call_row(i: int, call: pb.LoggedCall) -> CallRow:
     """One logged call, checked; ValueError names the field as calls[i].field."""
+    call_id, call_key = uuid.uuid4(), ""
     if call.call_id:
-        try:
-            call_id = uuid.UUID(call.call_id)
-        except ValueError:
-            raise ValueError(f"calls[{i}].call_id {call.call_id!r} is not a valid id (a UUID)") from None
-    else:
-        call_id = uuid.uuid4()
+        if len(call.call_id) > rules.MAX_ID_TEXT or "\x00" in call.call_id or not call.call_id.strip():
+            raise ValueError(
+                f"calls[{i}].call_id must be a UUID or text of 1..{rules.MAX_ID_TEXT} characters without NUL,"
+                f" got {call.call_id[:40]!r}{'…' if len(call.call_id) > 40 else ''}"
+            )
+        call_id = call_id_of(call.call_id)
+        call_key = "" if str(call_id) == call.call_id.lower() else call.call_id
     status = call.status or "completed"
     if status not in ("completed", "errored"):
         raise ValueError(f"calls[{i}].status must be completed or errored, got {call.status!r}")
@@ -85,6 +88,7 @@ def call_row(i: int, call: pb.LoggedCall) -> CallRow:
         cost_usd=call.cost_usd if call.HasField("cost_usd") else None,
         trace_id=call.trace_id,
         session_id=call.session_id,
+        key=call_key,
     )
 
 
@@ -111,11 +115,14 @@ class MonitorApi:
         calls = [checked(call_row, i, c) for i, c in enumerate(request.calls)]
         outcome = await self._log_calls(pid, calls)
         return pb.LogCallsResponse(
-            call_ids=[str(c.id) for c in calls],
+            call_ids=[c.key or str(c.id) for c in calls],
             stored=outcome.stored,
             duplicates=outcome.duplicates,
             sampled=outcome.sampled,
-            refused=[pb.RefusedCall(index=r.index, call_id=str(r.call_id), reason=r.reason) for r in outcome.refused],
+            refused=[
+                pb.RefusedCall(index=r.index, call_id=calls[r.index].key or str(r.call_id), reason=r.reason)
+                for r in outcome.refused
+            ],
         )
 
     async def create_monitor(self, request: pb.CreateMonitorRequest) -> pb.Monitor:

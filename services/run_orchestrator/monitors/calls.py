@@ -71,7 +71,7 @@ class LogCalls:
         seen: dict[uuid.UUID, int] = {}
         for i, call in enumerate(calls):
             if call.id in seen:
-                raise invalid(f"calls[{i}] repeats the call id of calls[{seen[call.id]}] ({call.id})")
+                raise invalid(f"calls[{i}] repeats the call id of calls[{seen[call.id]}] ({call.key or call.id})")
             seen[call.id] = i
         rows, refused = [], []
         for i, call in enumerate(calls):

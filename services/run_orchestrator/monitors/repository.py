@@ -41,6 +41,8 @@ class CallRow:
     cost_usd: float | None
     trace_id: str
     session_id: str
+    # The id as given when it was not a UUID (the call's id derives from it); else empty.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,13 @@ class MonitorRepository:
             # The JSON documents go as text (orjson), cast by PostgreSQL.
             inserted = await conn.fetch(
                 "INSERT INTO logged_calls (project_id, id, inputs, outputs, metadata, status, error, latency_ms,"
-                " prompt_tokens, completion_tokens, cost_usd, trace_id, session_id)"
+                " prompt_tokens, completion_tokens, cost_usd, trace_id, session_id, call_key)"
                 " SELECT $1, c.id, c.inputs::jsonb, c.outputs::jsonb, c.metadata::jsonb, c.status, c.error,"
-                " c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.trace_id, c.session_id"
+                " c.latency_ms, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.trace_id, c.session_id, c.call_key"
                 " FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
-                " $8::float8[], $9::int[], $10::int[], $11::float8[], $12::text[], $13::text[])"
+                " $8::float8[], $9::int[], $10::int[], $11::float8[], $12::text[], $13::text[], $14::text[])"
                 " AS c(id, inputs, outputs, metadata, status, error, latency_ms, prompt_tokens, completion_tokens,"
-                " cost_usd, trace_id, session_id)"
+                " cost_usd, trace_id, session_id, call_key)"
                 " ON CONFLICT (project_id, id) DO NOTHING RETURNING id, logged_at",
                 project_id,
                 [c.id for c in rows],
@@ -109,6 +111,7 @@ class MonitorRepository:
                 [c.cost_usd for c in rows],
                 [c.trace_id for c in rows],
                 [c.session_id for c in rows],
+                [c.key for c in rows],
             )
             samples = sampler(monitors, inserted) if monitors and inserted else []
             if samples:

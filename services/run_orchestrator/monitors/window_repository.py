@@ -122,13 +122,15 @@ class WindowRepository:
             f"monitor {monitor['name']!r}",
         )
         await RunRepository.transition(conn, run_id, RunStatus.PENDING)
-        # The records are the logged calls as they were logged; trace and session ids join the metadata.
+        # The records are the logged calls as they were logged; the id given as text, the trace and
+        # the session ids join the metadata.
         await conn.execute(
             "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, error,"
             " latency_ms, metadata, prompt_tokens, completion_tokens, cost_usd)"
             " SELECT s.record_id, $1, c.id, 0, c.inputs, '{}'::jsonb, c.outputs, c.status, c.error, c.latency_ms,"
             "  c.metadata || jsonb_strip_nulls(jsonb_build_object('trace_id', nullif(c.trace_id, ''),"
-            "  'session_id', nullif(c.session_id, ''))), c.prompt_tokens, c.completion_tokens, c.cost_usd"
+            "  'session_id', nullif(c.session_id, ''), 'call_id', nullif(c.call_key, ''))),"
+            "  c.prompt_tokens, c.completion_tokens, c.cost_usd"
             " FROM unnest($2::uuid[], $3::uuid[]) AS s(call_id, record_id)"
             " JOIN logged_calls c ON c.project_id = $4 AND c.id = s.call_id",
             run_id,
