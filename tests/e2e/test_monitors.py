@@ -374,6 +374,59 @@ async def test_a_recovery_is_told_once_after_windows_below_when_the_monitor_asks
     assert not quiet.alert.notify_recovery
 
 
+async def test_muted_alerts_post_nothing_and_the_recovery_is_told_once_they_are_back_on(
+    sk: AsyncScorekeeper,
+) -> None:
+    project = await sk.create_project("muted alerts")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    quiet = await sk.create_monitor(project.id, "no alert", [metric.id], sample_rate=100, window_calls=100)
+    with pytest.raises(InvalidArgument, match="mute_alert_minutes: the monitor has no alert to mute"):
+        await sk.update_monitor(quiet.id, mute_alert_minutes=60)
+    await sk.pause_monitor(quiet.id)
+
+    async def window(number: int, polite_calls: int) -> None:
+        calls = [CallIn(outputs={"response": "please" if i < polite_calls else "no"}) for i in range(10)]
+        assert (await sk.log_calls(project.id, calls)).sampled == 10
+        await settled(sk, monitor.id, number)
+        deadline = time.monotonic() + 60
+        while any(w.alert_state == "waiting" for w in (await sk.get_monitor(monitor.id)).windows):
+            assert time.monotonic() < deadline, "the window's alert was not decided"
+            await asyncio.sleep(0.2)
+
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "muted",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.8},
+            alert_recovery=True,
+        )
+        await window(1, 5)  # below: told
+        with pytest.raises(InvalidArgument, match=r"mute_alert_minutes must be within 1..10,080 \(0 unmutes\)"):
+            await sk.update_monitor(monitor.id, mute_alert_minutes=10_081)
+        muted = await sk.update_monitor(monitor.id, mute_alert_minutes=60)
+        assert muted.alert_muted_until > muted.updated_at
+        await window(2, 4)  # below, muted
+        await window(3, 10)  # back above, muted: not told yet
+        back_on = await sk.update_monitor(monitor.id, mute_alert_minutes=0)
+        assert back_on.alert_muted_until == ""
+        await window(4, 9)  # above: the recovery is told now
+        deadline = time.monotonic() + 60
+        while len(hook.posts) < 2:
+            assert time.monotonic() < deadline, hook.posts
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # several delivery ticks: nothing more arrives
+        detail = await sk.get_monitor(monitor.id)
+    assert {w.number: w.alert_state for w in detail.windows} == {1: "below", 2: "muted", 3: "muted", 4: "recovered"}
+    assert [(body["window"]["number"], body["type"]) for _, body in hook.posts] == [
+        (1, "monitor.alert"),
+        (4, "monitor.recovered"),
+    ]
+
+
 async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("alert secrets")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
@@ -761,6 +814,17 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
             )
             assert [body["type"] for _, body in hook.posts] == ["monitor.test"]
         await screenshot(page, "monitor-test-alert")
+        # Muted for an hour from its page, then on again.
+        await page.locator("#mute-alerts summary").click()
+        await page.locator("#mute-alerts button", has_text="for 1 hour").click()
+        await page.wait_for_load_state()
+        assert (await page.locator("#alerts-muted").inner_text()).startswith("Alerts muted until ")
+        assert (await sk.get_monitor(created.id)).monitor.alert_muted_until
+        await screenshot(page, "monitor-muted")
+        await page.locator("#unmute").click()
+        await page.wait_for_load_state()
+        assert await page.locator("#alerts-muted").count() == 0
+        assert (await sk.get_monitor(created.id)).monitor.alert_muted_until == ""
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")

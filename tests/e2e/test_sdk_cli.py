@@ -980,6 +980,14 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert (kept["alert"]["format"], len(kept["alert"]["thresholds"])) == ("json", 1)  # the rest of it kept
     assert kept["alert"]["notify_recovery"] is True
+    muted = await asyncio.to_thread(cli, *at, "monitors", "mute", "cli watch", "--for", "2h")
+    assert muted.returncode == 0 and muted.stdout.startswith("monitor 'cli watch': alerts muted until 20"), muted.stderr
+    (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
+    assert kept["alert_muted_until"] and muted.stdout.strip().endswith(" UTC")
+    wrong_for = await asyncio.to_thread(cli, *at, "monitors", "mute", "cli watch", "--for", "2w")
+    assert wrong_for.returncode == 2 and one_error_line(wrong_for).startswith("error: --for takes a duration such as")
+    unmuted = await asyncio.to_thread(cli, *at, "monitors", "unmute", "cli watch")
+    assert unmuted.stdout.strip() == "monitor 'cli watch': alerts on", unmuted.stderr
     below_only = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--no-alert-recovery")
     assert below_only.returncode == 0, below_only.stderr
     (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)

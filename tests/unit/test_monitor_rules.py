@@ -193,6 +193,18 @@ def test_a_recovery_is_told_once_after_a_window_below_and_only_when_asked() -> N
     )
 
 
+def test_muted_alerts_tell_nothing_and_muting_is_checked() -> None:
+    below = [{"metric_id": "m", "name": "exact", "measure": "pass_rate", "value": 0.5, "below": 0.8, "scored": 10}]
+    assert rules.alert_state(below, False, None, muted=True) == "muted"
+    assert rules.alert_state([], True, "below", muted=True) == "muted"  # the recovery waits until unmuted
+    assert rules.alert_state([], True, "ok", muted=True) == "ok"
+    assert rules.check_mute(0, "") == 0 and rules.check_mute(10_080, "http://h/x") == 10_080
+    with pytest.raises(ValueError, match=r"mute_alert_minutes must be within 1..10,080 \(0 unmutes\), got -1"):
+        rules.check_mute(-1, "http://h/x")
+    with pytest.raises(ValueError, match="the monitor has no alert to mute"):
+        rules.check_mute(60, "")
+
+
 def test_a_monitor_scores_with_metrics_that_need_no_expected_values() -> None:
     rules.scorable_without_expected([])
     with pytest.raises(ValueError) as one:

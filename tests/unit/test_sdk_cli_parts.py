@@ -17,7 +17,7 @@ from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, W
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
-from scorekeeper_sdk.cli.monitors import _alert, _results
+from scorekeeper_sdk.cli.monitors import _alert, _results, minutes_of
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
@@ -254,3 +254,10 @@ def test_a_monitors_alert_reads_as_what_it_posts() -> None:
         == "https://h/x (Slack text, and recoveries)"
     )
     assert alert(webhook_url="https://h/x", notify_recovery=True) == "https://h/x (and recoveries)"
+
+
+def test_a_mute_is_typed_as_a_duration() -> None:
+    assert [minutes_of(t) for t in ("30m", "2h", "1d", "45", " 7D ")] == [30, 120, 1440, 45, 10_080]
+    for bad in ("", "h", "0h", "2w", "1.5h", "-1h"):
+        with pytest.raises(CliError, match="--for takes a duration such as 30m, 2h or 1d"):
+            minutes_of(bad)

@@ -125,7 +125,7 @@ class WindowMetric:
 
     @property
     def shown(self) -> str:
-        """ "70.0%" (a pass rate), "0.61" (a mean), "—" (nothing scored yet)."""
+        """The value as said: 70.0% (a pass rate), 0.61 (a mean), — (nothing scored yet)."""
         if not self.scored:
             return "—"
         return f"{self.value * 100:.1f}%" if self.measure == "pass_rate" else f"{self.value:.3g}"
@@ -177,6 +177,8 @@ class Monitor:
     last_test_alert: MonitorTestAlert | None = None
     # Its latest closed window with its run's result per metric, once one closed.
     latest_window: MonitorWindow | None = None
+    # Its alerts are muted until then (update_monitor's mute_alert_minutes); empty: not muted.
+    alert_muted_until: str = ""
 
     @property
     def window(self) -> str:
@@ -281,13 +283,18 @@ class MonitorOperations(Operations):
         rotate_alert_secret: bool = False,
         alert_format: str | None = None,
         alert_recovery: bool | None = None,
+        mute_alert_minutes: int | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
         (and ``alert_format``, ``alert_recovery``) the alert, replaced whole (``alert_url=""`` and no thresholds:
         none), ``metadata_filter`` the filter (``{}``: every call). ``rotate_alert_secret``: a new
-        secret signs its alerts from now on (in the answer's ``alert_secret``, this once)."""
+        secret signs its alerts from now on (in the answer's ``alert_secret``, this once).
+        ``mute_alert_minutes``: its alerts muted for that long from now (windows decided meanwhile
+        POST nothing); 0 unmutes."""
         request = mpb.UpdateMonitorRequest(monitor_id=monitor_id, rotate_alert_secret=rotate_alert_secret)
+        if mute_alert_minutes is not None:
+            request.mute_alert_minutes = mute_alert_minutes
         if name is not None:
             request.name = name
         if sample_rate is not None:

@@ -1,5 +1,5 @@
 """`scorekeeper monitors …`: list, show, create, change, pause, resume and delete monitors, send a
-test alert; log calls from a file."""
+test alert, mute and unmute its alerts; log calls from a file."""
 
 from __future__ import annotations
 
@@ -50,15 +50,22 @@ def _rate(monitor: Monitor) -> str:
 
 
 def _alert(m: Monitor) -> str:
-    """ "https://hooks.example.com/x (Slack text, and recoveries)"."""
+    """Its alert's URL and what it POSTs: https://h/x (Slack text, and recoveries, muted until …)."""
     notes = [
-        n for n, on in (("Slack text", m.alert.format == "slack"), ("and recoveries", m.alert.notify_recovery)) if on
+        n
+        for n, on in (
+            ("Slack text", m.alert.format == "slack"),
+            ("and recoveries", m.alert.notify_recovery),
+            (f"muted until {m.alert_muted_until[:19]}", bool(m.alert_muted_until)),
+        )
+        if on
     ]
     return f"{m.alert.webhook_url} ({', '.join(notes)})" if notes and m.alert.webhook_url else m.alert.webhook_url
 
 
 def _results(w: MonitorWindow) -> str:
-    """ "polite 70.0% below 80.0%, on topic 0.91" (and the run's status while it is not completed)."""
+    """Its results as said: polite 70.0% below 80.0%, on topic 0.91 (and the run's status while it
+    is not completed)."""
     parts = []
     for m in w.metrics:
         threshold = m.alert_below or 0.0
@@ -69,7 +76,7 @@ def _results(w: MonitorWindow) -> str:
 
 
 def _tested(t: MonitorTestAlert) -> str:
-    """ "delivered (HTTP 200)", "failed (HTTP 404: the webhook answered HTTP 404)", "pending"."""
+    """What became of it: delivered (HTTP 200), failed (HTTP 404: the webhook answered HTTP 404), pending."""
     said = ": ".join(x for x in (f"HTTP {t.response_status}" if t.response_status else "", t.error) if x)
     return f"{t.status} ({said})" if said else t.status
 
@@ -322,6 +329,39 @@ def monitors_test_alert(
         if not sent.settled:
             st.err.print(f"no answer yet after {timeout_s:g}s: is a system-executor running?", highlight=False)
         raise typer.Exit(1)
+
+
+_UNITS = {"m": 1, "h": 60, "d": 24 * 60}
+
+
+def minutes_of(text: str) -> int:
+    """A duration such as 90m, 2h, 1d (or a number of minutes) in minutes."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:], 0)
+    number = value[:-1] if unit else value
+    if not number.isdigit() or int(number) == 0:
+        raise CliError(f"--for takes a duration such as 30m, 2h or 1d, got {text!r}")
+    return int(number) * (unit or 1)
+
+
+@monitors.command("mute")
+def monitors_mute(
+    ctx: typer.Context,
+    monitor: Annotated[str, typer.Argument(help="Monitor id or name.")],
+    for_: Annotated[str, typer.Option("--for", help="How long: 30m, 2h, 1d (at most 7d).")] = "1h",
+) -> None:
+    """Mute the monitor's alerts for a while (windows decided meanwhile POST nothing)."""
+    st = state(ctx)
+    done = st.client.update_monitor(_monitor(st, monitor).id, mute_alert_minutes=minutes_of(for_))
+    st.out.print(f"monitor {done.name!r}: alerts muted until {done.alert_muted_until[:19]} UTC", highlight=False)
+
+
+@monitors.command("unmute")
+def monitors_unmute(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
+    """Its alerts are POSTed again from the next window decided."""
+    st = state(ctx)
+    done = st.client.update_monitor(_monitor(st, monitor).id, mute_alert_minutes=0)
+    st.out.print(f"monitor {done.name!r}: alerts on", highlight=False)
 
 
 @monitors.command("resume")

@@ -1,5 +1,5 @@
 """Monitors: the list with a form to create one, a monitor with its windows and a form to change
-it, pause and resume, a test alert."""
+it, pause and resume, a test alert, its alerts muted for a while."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from shared.edge.convert import dict_to_struct, struct_to_dict
 WINDOW_KINDS = ("minutes", "calls")
 # How long the console waits for a test alert's outcome before showing the page (it says to reload).
 TEST_ALERT_WAIT_S = 8.0
+# What the monitor page offers to mute its alerts for (minutes, label).
+MUTE_CHOICES = ((60, "1 hour"), (240, "4 hours"), (24 * 60, "1 day"), (7 * 24 * 60, "7 days"))
 
 
 class MonitorFormError(ValueError):
@@ -216,6 +218,7 @@ def routes(console: Console) -> list[Route]:
             "saved": request.query_params.get("saved") == "1",
             "created": request.query_params.get("created") == "1",
             "tested": request.query_params.get("tested") == "1",
+            "mute_choices": MUTE_CHOICES,
             **(extra or {}),
         }
         return console.render(request, "monitor.html", context, status_code=status_code)
@@ -261,6 +264,17 @@ def routes(console: Console) -> list[Route]:
             sent = latest if latest.id == sent.id else sent
         return redirect(f"/projects/{project_id}/monitors/{monitor.id}?tested=1", request)
 
+    async def mute(request: Request) -> Response:
+        """Its alerts muted for one of MUTE_CHOICES, or unmuted (minutes 0)."""
+        form = await console.form(request)
+        api, project_id, monitor = await addressed(request)
+        minutes = str(form.get("minutes", "")).strip()
+        if minutes not in {"0", *(str(m) for m, _ in MUTE_CHOICES)}:
+            return await detail_page(request, monitor.id, error=f"mute for how long? got {minutes!r}", status_code=400)
+        muting = mpb.UpdateMonitorRequest(monitor_id=monitor.id, mute_alert_minutes=int(minutes))
+        await api.call(api.stubs.monitors.UpdateMonitor, muting, mpb.Monitor)
+        return redirect(f"/projects/{project_id}/monitors/{monitor.id}", request)
+
     async def set_status(request: Request, pause: bool) -> Response:
         await console.form(request)
         api, project_id, monitor = await addressed(request)
@@ -296,6 +310,7 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/{monitor_id}/delete", delete, methods=["POST"]),
         Route(base + "/{monitor_id}/rotate", rotate_secret, methods=["POST"]),
         Route(base + "/{monitor_id}/test-alert", test_alert, methods=["POST"]),
+        Route(base + "/{monitor_id}/mute", mute, methods=["POST"]),
         Route(base + "/{monitor_id}/pause", pause, methods=["POST"]),
         Route(base + "/{monitor_id}/resume", resume, methods=["POST"]),
     ]

@@ -180,7 +180,12 @@ class MonitorApi:
         else:
             versions = await self._catalog.metric_versions_in_order(list(row["metric_version_ids"]))
         _check_thresholds(definition, versions)
-        updated = await self._monitors.update(row["id"], definition, versions, group, request.rotate_alert_secret)
+        mute = (
+            checked(rules.check_mute, request.mute_alert_minutes, definition.alert_url)
+            if given("mute_alert_minutes")
+            else None
+        )
+        updated = await self._monitors.update(row["id"], definition, versions, group, request.rotate_alert_secret, mute)
         if updated is None:
             if await self._monitors.get(row["id"]) is None:
                 raise not_found(f"monitor {request.monitor_id} does not exist")

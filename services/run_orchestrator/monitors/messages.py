@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -60,6 +61,7 @@ def monitor_pb(
         alert_secret=secret,
         last_test_alert=test_alert_pb(test_alert) if test_alert is not None else None,
         latest_window=latest_window,
+        alert_muted_until=timestamp(muted) if (muted := row["alert_muted_until"]) and muted > datetime.now(UTC) else "",
     )
 
 

@@ -156,19 +156,24 @@ class MonitorRepository:
         versions: list[asyncpg.Record],
         metric_group_id: uuid.UUID | None,
         rotate_secret: bool = False,
+        mute_minutes: int | None = None,
     ) -> asyncpg.Record | None:
-        """The monitor changed (with a new alert signing secret when ``rotate_secret``); None when
-        there is no such monitor, or the project has another of that name."""
+        """The monitor changed (with a new alert signing secret when ``rotate_secret``; its alerts
+        muted for ``mute_minutes`` from now, 0: unmuted, None: as they were); None when there is
+        no such monitor, or the project has another of that name."""
         try:
             return await self._pool.fetchrow(
                 "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, alert_format = $12,"
-                " alert_recovery = $13, updated_at = now(), alert_secret = coalesce($14, alert_secret)"
+                " alert_recovery = $13, updated_at = now(), alert_secret = coalesce($14, alert_secret),"
+                " alert_muted_until = CASE WHEN $15::int IS NULL THEN alert_muted_until WHEN $15 = 0 THEN NULL"
+                "  ELSE now() + make_interval(mins => $15) END"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),
                 new_secret() if rotate_secret else None,
+                mute_minutes,
             )
         except asyncpg.UniqueViolationError:
             return None

@@ -17,6 +17,7 @@ from shared.outbound.urls import check_webhook_url
 MAX_CALLS_PER_REQUEST = 1000
 MAX_FILTER_KEYS = 20
 MAX_WINDOW_MINUTES = 7 * 24 * 60
+MAX_MUTE_MINUTES = 7 * 24 * 60
 MAX_WINDOW_CALLS = 100_000
 MAX_ID_TEXT = 200
 # Sampling resolution: a rate is a whole number of millionths (0.0001%).
@@ -208,12 +209,21 @@ def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -
     return [m for m in measured(results, thresholds) if m["value"] < m["below"]]
 
 
-def alert_state(below: list[dict[str, Any]], notify_recovery: bool, previous: str | None) -> str:
+def alert_state(below: list[dict[str, Any]], notify_recovery: bool, previous: str | None, muted: bool = False) -> str:
     """A finished window's alert: below when a metric is below its threshold; recovered when none
-    is, the monitor tells of recoveries and the window decided before this one was below; else ok."""
-    if below:
-        return "below"
-    return "recovered" if notify_recovery and previous == "below" else "ok"
+    is, the monitor tells of recoveries and the last window whose decision was told (``previous``)
+    was below; else ok. Below or recovered while the alerts are ``muted``: muted (nothing told)."""
+    state = "below" if below else "recovered" if notify_recovery and previous == "below" else "ok"
+    return "muted" if muted and state in POSTED else state
+
+
+def check_mute(minutes: int, alert_url: str) -> int:
+    """UpdateMonitor's mute_alert_minutes: 0 (unmute) or 1..10,080, of a monitor with an alert."""
+    if not 0 <= minutes <= MAX_MUTE_MINUTES:
+        raise ValueError(f"mute_alert_minutes must be within 1..{MAX_MUTE_MINUTES:,} (0 unmutes), got {minutes:,}")
+    if minutes and not alert_url:
+        raise ValueError("mute_alert_minutes: the monitor has no alert to mute")
+    return minutes
 
 
 def alert_text(monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str) -> str:

@@ -186,11 +186,14 @@ class WindowRepository:
     async def finished_waiting(self, limit: int = 50) -> list[asyncpg.Record]:
         """Windows with an alert whose run has finished (its scores are all in) and whose monitor's
         earlier windows are all decided (so a monitor's alerts are decided in order), each with the
-        state of the window decided before it (``previous``: below | ok | recovered | None)."""
+        state of the last window before it whose decision was told (``previous``: below | ok |
+        recovered | None; muted and skipped windows are passed over) and whether its alerts are
+        ``muted`` now."""
         return await self._pool.fetch(
             "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
             " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds,"
-            " m.alert_recovery, (SELECT p.alert_state FROM monitor_windows p WHERE p.monitor_id = w.monitor_id"
+            " m.alert_recovery, coalesce(m.alert_muted_until > now(), false) AS muted,"
+            " (SELECT p.alert_state FROM monitor_windows p WHERE p.monitor_id = w.monitor_id"
             "  AND p.number < w.number AND p.alert_state IN ('below', 'ok', 'recovered')"
             "  ORDER BY p.number DESC LIMIT 1) AS previous"
             " FROM monitor_windows w JOIN runs r ON r.id = w.run_id JOIN monitors m ON m.id = w.monitor_id"

@@ -110,7 +110,7 @@ class WindowCloser:
             ]
             results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
             below = rules.below_thresholds(results, thresholds)
-            state = rules.alert_state(below, window["alert_recovery"], window["previous"])
+            state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"])
             payload = None
             if state == "below":
                 payload = self._payload(window, "monitor.alert", below, rules.alert_text)
