@@ -1,5 +1,6 @@
-"""A small, deterministic demo AI system over HTTP: POST /answer {"question"} → {"answer"}; and a
-demo LLM judge at POST /v1/chat/completions (see judge.py).
+"""A small, deterministic demo AI system over HTTP: POST /answer {"question"} → {"answer"}; a demo
+LLM judge at POST /v1/chat/completions (see judge.py); and a webhook receiver for the demo's monitor
+alerts: POST /alerts keeps the latest 100 documents, GET /alerts lists them.
 
 Realistic in its mistakes, and the same ones every time (they depend on a checksum of the
 question): about 1 in 10 answers is wrong, 1 in 12 is right but chatty ("The answer is 42."),
@@ -48,6 +49,19 @@ def answer(question: str) -> tuple[int, str]:
 
 
 def create_app(latency_s: float = 0.0) -> Starlette:
+    alerts: list[object] = []
+
+    async def receive_alert(request: Request) -> Response:
+        try:
+            alerts.append(await request.json())
+        except ValueError:
+            return JSONResponse({"error": "expected a JSON document"}, status_code=400)
+        del alerts[:-100]
+        return Response(status_code=204)
+
+    async def list_alerts(_: Request) -> Response:
+        return JSONResponse(alerts)
+
     async def handle(request: Request) -> Response:
         try:
             body = await request.json()
@@ -80,6 +94,8 @@ def create_app(latency_s: float = 0.0) -> Starlette:
             Route("/answer", handle, methods=["POST"]),
             Route("/text", plain_text, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/alerts", receive_alert, methods=["POST"]),
+            Route("/alerts", list_alerts, methods=["GET"]),
             Route("/readyz", healthz),
             Route("/healthz", healthz),
         ]

@@ -64,17 +64,19 @@ async def demo(testcases: int) -> int:
             _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(metric_ids)} metrics")
             final = await client.wait_for_run(run.id, timeout_s=300)
             _say(scenario.summary(final))
-            if sys.stdin.isatty():
-                _say(
-                    f"the console shows this run at the address above ({stack.console_url}; sign in with the"
-                    " instance admin key); press Enter to stop everything"
-                )
-                try:
-                    await _line_typed()
-                except asyncio.CancelledError:  # Ctrl+C here ends the demo as Enter does
-                    if task := asyncio.current_task():
-                        task.uncancel()
-            return 0 if final.status == "completed" else 1
+        async with stack.sdk() as sk:
+            _say(await scenario.watch_production(sk, ids, run.id, stack.demo_system_url, stack.console_url))
+        if sys.stdin.isatty():
+            _say(
+                f"the console shows this run and the monitor at the addresses above ({stack.console_url}; sign in"
+                " with the instance admin key); press Enter to stop everything"
+            )
+            try:
+                await _line_typed()
+            except asyncio.CancelledError:  # Ctrl+C here ends the demo as Enter does
+                if task := asyncio.current_task():
+                    task.uncancel()
+        return 0 if final.status == "completed" else 1
     finally:
         await stack.stop()
         _say("stopped everything the demo started")

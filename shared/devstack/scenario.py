@@ -1,10 +1,13 @@
-"""The demo evaluation, through the public gRPC API: project, testset, metrics, system, run."""
+"""The demo evaluation, through the public gRPC API: project, testset, metrics, system, run; then
+the same answers logged as production calls, watched by a monitor that alerts the demo system."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
-from scorekeeper_sdk import Client
+from scorekeeper_sdk import AsyncScorekeeper, CallIn, Client
 from scorekeeper_sdk.client import cpb, qpb
 from services.demo_system.testset import sample_testcases
 
@@ -92,4 +95,64 @@ def summary(run: qpb.RunView) -> str:
             f"  {m.name:<22} {rate}   {interval:<13}   {m.passed:>6}/{m.scored:<6}  {m.errored:>7}  {tokens or '':>12}"
         )
     lines.append(f"  {run.url}")
+    return "\n".join(lines)
+
+
+# The monitor's alert fires below this pass rate of "concise" (the demo system is chatty 1 in 12).
+ALERT_BELOW = 0.95
+
+
+async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, system_url: str, console_url: str) -> str:
+    """The run's answers logged as production calls (under the caller's own ids), a monitor scoring
+    every one of them with "concise" in two windows, alerting the demo system's /alerts below
+    ALERT_BELOW; what each window found and what became of its alert."""
+    concise = ids.metric_ids[2]
+    alert_url = system_url.rsplit("/", 1)[0] + "/alerts"
+    calls = [
+        CallIn(
+            call_id=f"req-{r.testcase_id[:8]}",
+            inputs=r.inputs,
+            outputs=r.outputs,
+            metadata={**r.metadata, "route": "demo"},
+            latency_ms=r.latency_ms,
+            status="errored" if r.status == "errored" else "completed",
+            error=r.error,
+        )
+        async for r in sk.list_records(run_id)
+    ]
+    size = max(1, len(calls) // 2)
+    monitor = await sk.create_monitor(
+        ids.project_id,
+        "production",
+        [concise],
+        sample_rate=100,
+        window_calls=size,
+        alert_url=alert_url,
+        alert_below={concise: ALERT_BELOW},
+        alert_recovery=True,
+    )
+    for start in range(0, len(calls), 1000):
+        await sk.log_calls(ids.project_id, calls[start : start + 1000])
+    deadline = time.monotonic() + 60
+    while True:
+        detail = await sk.get_monitor(monitor.id)
+        told = all(
+            w.alert_delivery in ("", "delivered", "failed") and w.alert_state != "waiting" for w in detail.windows
+        )
+        if (len(detail.windows) >= len(calls) // size and told) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    lines = [f"monitor 'production': the same {len(calls)} answers logged as production calls, a window every {size}:"]
+    for w in sorted(detail.windows, key=lambda w: w.number):
+        result = ", ".join(f"{m.name} {round(m.value * m.scored)}/{m.scored} passed ({m.value:.2%})" for m in w.metrics)
+        if w.alert_state == "below":
+            said = f"below {ALERT_BELOW:.0%}: alert {w.alert_delivery or 'pending'} to {alert_url}"
+        elif w.alert_state == "recovered":
+            said = f"back at or above {ALERT_BELOW:.0%}: recovery {w.alert_delivery or 'pending'} to {alert_url}"
+        elif w.alert_state == "ok":
+            said = f"at or above {ALERT_BELOW:.0%}: no alert"
+        else:
+            said = w.alert_state
+        lines.append(f"  window {w.number}: {w.calls} calls, {result} — {said}")
+    lines.append(f"  {console_url}/projects/{ids.project_id}/monitors/{monitor.id}")
     return "\n".join(lines)

@@ -34,6 +34,18 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
     assert re.search(r"^run \S+: completed$", ran.stdout, flags=re.M)
     assert re.search(r"^  records: 20/20 \(\d+ errored\)$", ran.stdout, flags=re.M)
     assert "press Enter" not in ran.stdout
+    # The same answers logged as production calls, watched by a monitor alerting the demo system.
+    assert "monitor 'production': the same 20 answers logged as production calls, a window every 10:" in ran.stdout
+    windows = re.findall(r"^  window (\d): 10 calls, concise \d+/\d+ passed \((\S+)\) — (.+)$", ran.stdout, flags=re.M)
+    assert [w[0] for w in windows] == ["1", "2"], ran.stdout
+    for _, rate, said in windows:
+        below = float(rate.rstrip("%")) < 95
+        told = re.fullmatch(
+            r"(below|back at or above) 95%: (alert|recovery) delivered to http://127\.0\.0\.1:\d+/alerts", said
+        )
+        quiet = said == "at or above 95%: no alert"
+        assert (told is not None and (told.group(1) == "below") == below) or (quiet and not below), said
+    assert re.search(r"^  http://127\.0\.0\.1:\d+/projects/\S+/monitors/\S+$", ran.stdout, flags=re.M)
     assert ran.stdout.rstrip().endswith("stopped everything the demo started")
 
 

@@ -122,6 +122,17 @@ async def test_http_endpoint_rejects_non_json() -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
 
 
+async def test_the_alert_receiver_keeps_the_latest_100_documents() -> None:
+    async with client() as http:
+        assert (await http.get("/alerts")).json() == []
+        for i in range(105):
+            assert (await http.post("/alerts", json={"type": "monitor.alert", "i": i})).status_code == 204
+        bad = await http.post("/alerts", content=b"not json", headers={"content-type": "application/json"})
+        assert (bad.status_code, bad.json()) == (400, {"error": "expected a JSON document"})
+        kept = (await http.get("/alerts")).json()
+    assert [d["i"] for d in kept] == list(range(5, 105))
+
+
 async def test_plain_text_endpoint_is_not_json() -> None:
     async with client() as http:
         response = await http.post("/text", json={"question": "What is 2 + 2?"})

@@ -238,6 +238,8 @@ def test_a_monitor_windows_results_read_as_a_person_says_them() -> None:
     unscored = WindowMetric("m3", "tone", "mean")
     done = MonitorWindow(1, "r", 10, run_status="completed", metrics=[polite, topic])
     assert _results(done) == "polite 70.0% below 80.0%, on topic 0.912"
+    close = WindowMetric("m1", "polite", "pass_rate", value=113 / 119, scored=119, alert_below=0.95, below=True)
+    assert _results(MonitorWindow(3, "r", 120, run_status="completed", metrics=[close])) == "polite 94.958% below 95.0%"
     scoring = MonitorWindow(2, "r", 10, run_status="running", metrics=[unscored])
     assert _results(scoring) == "tone — (running)"
 

@@ -70,7 +70,10 @@ def _results(w: MonitorWindow) -> str:
     for m in w.metrics:
         threshold = m.alert_below or 0.0
         limit = f"{threshold * 100:.1f}%" if m.measure == "pass_rate" else f"{threshold:.3g}"
-        parts.append(f"{m.name} {m.shown}" + (f" below {limit}" if m.below else ""))
+        shown = m.shown
+        if m.below and shown == limit:  # 94.958% below 95.0%, not 95.0% below 95.0%
+            shown = f"{m.value * 100:.3f}%" if m.measure == "pass_rate" else f"{m.value:.5g}"
+        parts.append(f"{m.name} {shown}" + (f" below {limit}" if m.below else ""))
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
 
