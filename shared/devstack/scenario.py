@@ -110,7 +110,7 @@ async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, syst
     alert_url = system_url.rsplit("/", 1)[0] + "/alerts"
     calls = [
         CallIn(
-            call_id=f"req-{r.testcase_id[:8]}",
+            call_id=f"req-{r.testcase_id}",
             inputs=r.inputs,
             outputs=r.outputs,
             metadata={**r.metadata, "route": "demo"},
