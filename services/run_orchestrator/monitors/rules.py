@@ -226,16 +226,22 @@ def check_mute(minutes: int, alert_url: str) -> int:
     return minutes
 
 
+def _measures(metrics: list[dict[str, Any]], relation: str) -> str:
+    """The metrics' values against their thresholds, as in: polite 50.0% passed, below 80.0% · on
+    topic mean 0.61, below 0.7 (``relation``: below, at or above)."""
+    parts = []
+    for m in metrics:
+        if m["measure"] == "pass_rate":
+            parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, {relation} {m['below'] * 100:.1f}%")
+        else:
+            parts.append(f"{m['name']} mean {m['value']:.3g}, {relation} {m['below']:.3g}")
+    return " · ".join(parts)
+
+
 def alert_text(monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
     50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>"."""
-    parts = []
-    for m in below:
-        if m["measure"] == "pass_rate":
-            parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, below {m['below'] * 100:.1f}%")
-        else:
-            parts.append(f"{m['name']} mean {m['value']:.3g}, below {m['below']:.3g}")
-    return f"Monitor {monitor!r} window {window} ({calls:,} calls): {' · '.join(parts)} — {url}"
+    return f"Monitor {monitor!r} window {window} ({calls:,} calls): {_measures(below, 'below')} — {url}"
 
 
 def test_alert_document(
@@ -255,10 +261,6 @@ def test_alert_document(
 def recovered_text(monitor: str, window: int, calls: int, metrics: list[dict[str, Any]], url: str) -> str:
     """A recovery in a sentence: "Monitor 'checkout' window 13 (100 calls) recovered: polite 90.0%
     passed, at or above 80.0% — <run URL>"."""
-    parts = []
-    for m in metrics:
-        if m["measure"] == "pass_rate":
-            parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, at or above {m['below'] * 100:.1f}%")
-        else:
-            parts.append(f"{m['name']} mean {m['value']:.3g}, at or above {m['below']:.3g}")
-    return f"Monitor {monitor!r} window {window} ({calls:,} calls) recovered: {' · '.join(parts)} — {url}"
+    return (
+        f"Monitor {monitor!r} window {window} ({calls:,} calls) recovered: {_measures(metrics, 'at or above')} — {url}"
+    )
