@@ -122,4 +122,4 @@ async def test_every_matching_record_is_read_and_more_than_the_bulk_limit_is_ref
     assert {(a.search, tuple(a.run_ids), a.project_id) for a in api.asked} == {("capital", ("r1",), "p")}
     with pytest.raises(CurationError) as exc:
         await matching_records(cast(Api, _Records(BULK_MAX + 1)), "p", filters)
-    assert str(exc.value) == "More than 1,000 records match: narrow the filters, then add them."
+    assert str(exc.value) == "More than 10,000 records match: narrow the filters, then add them."

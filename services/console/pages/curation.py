@@ -33,7 +33,7 @@ from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_messa
 from shared.edge.convert import dict_to_struct
 
 # Records added to a testset at once, read this many a page: more matching is refused, never cut.
-BULK_MAX = 1_000
+BULK_MAX = 10_000  # the most testcases AddTestcases takes in one request
 BULK_PAGE = 500
 
 
@@ -153,7 +153,7 @@ def routes(console: Console) -> list[Route]:
             testset = await testset_of_project(api, project_id, testset_id)
             output_as_expected = form.get("output_as_expected") == "1"
             if output_as_expected:
-                output_field(testset)  # before reading a thousand records
+                output_field(testset)  # before reading thousands of records
             records = await matching_records(api, project_id, filters)
             if not records:
                 raise CurationError("No record matches these filters: nothing to add.")
