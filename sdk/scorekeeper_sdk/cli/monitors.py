@@ -133,6 +133,8 @@ def monitors_show(
         below = ", ".join(f"{t.metric_id} < {t.below:g}" for t in m.alert.thresholds)
         recovery = ", and when back at or above" if m.alert.notify_recovery else ""
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
+    if m.alert_muted_until:
+        st.out.print(f"  alerts muted until {m.alert_muted_until[:19]} UTC (scorekeeper monitors unmute)")
     if m.last_test_alert is not None:
         st.out.print(f"  last test alert: {_tested(m.last_test_alert)} at {m.last_test_alert.created_at[:19]}")
     st.out.print(f"  open window since {m.window_started_at[:19]}: {m.pending_calls} sampled calls")
