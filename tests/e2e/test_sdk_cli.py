@@ -947,6 +947,7 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
         assert [body["type"] for _, body in hook.posts] == ["monitor.test"]
     shown_text = (await asyncio.to_thread(cli, *at, "monitors", "show", "cli watch")).stdout
     assert "last test alert: delivered (HTTP 204) at 20" in shown_text
+    assert "  alert: " + hook.url + " when short < 0.8" in shown_text  # the metric by its name
     await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-url", "http://127.0.0.1:9/b")
     (shown,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert shown["last_test_alert"]["status"] == "delivered"

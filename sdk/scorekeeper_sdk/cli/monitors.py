@@ -130,7 +130,8 @@ def monitors_show(
     if m.metadata_filter:
         st.out.print(f"  filter: {json.dumps(m.metadata_filter)}")
     if m.alert.webhook_url:
-        below = ", ".join(f"{t.metric_id} < {t.below:g}" for t in m.alert.thresholds)
+        names = {x.metric_id: x.name for x in m.metrics}
+        below = ", ".join(f"{names.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in m.alert.thresholds)
         recovery = ", and when back at or above" if m.alert.notify_recovery else ""
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
     if m.alert_muted_until:
