@@ -427,6 +427,60 @@ async def test_muted_alerts_post_nothing_and_the_recovery_is_told_once_they_are_
     ]
 
 
+async def test_a_window_with_too_many_errored_calls_alerts_though_nothing_is_below(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("errored calls")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    with pytest.raises(InvalidArgument, match=r"alert\.max_error_rate must be a share of the calls, 0 to below 1"):
+        await sk.create_monitor(
+            project.id,
+            "x",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url="http://127.0.0.1:9/h",
+            alert_max_error_rate=1.0,
+        )
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "failing",
+            [metric.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_max_error_rate=0.2,
+            alert_recovery=True,
+        )
+        assert (monitor.alert.max_error_rate, monitor.alert.thresholds) == (0.2, [])
+        for number, errored in enumerate((3, 1), 1):  # 30% errored: fires; 10%: recovered
+            calls = [
+                CallIn(outputs={"response": "please"}, status="errored", error="503")
+                if i < errored
+                else CallIn(outputs={"response": "please"})
+                for i in range(10)
+            ]
+            await sk.log_calls(project.id, calls)
+            await settled(sk, monitor.id, number)
+        deadline = time.monotonic() + 60
+        while len(hook.posts) < 2:
+            assert time.monotonic() < deadline, hook.posts
+            await asyncio.sleep(0.2)
+        detail = await sk.get_monitor(monitor.id)
+    windows = {w.number: (w.alert_state, w.errored_calls) for w in detail.windows}
+    assert windows == {1: ("below", 3), 2: ("recovered", 1)}
+    (_, fired), (_, recovered) = sorted(hook.posts, key=lambda p: p[1]["window"]["number"])
+    assert (fired["type"], fired["metrics"]) == ("monitor.alert", [])  # polite passed every scored call
+    assert fired["errors"] == {"errored": 3, "calls": 10, "rate": 0.3, "above": 0.2}
+    run_url = f"{stack.console_url}/projects/{project.id}/runs/{fired['run']['id']}"
+    assert (
+        fired["text"]
+        == f"Monitor 'failing' window 1 (10 calls): 3 of 10 calls errored (30.0%, above 20.0%) — {run_url}"
+    )
+    assert recovered["type"] == "monitor.recovered" and recovered["errors"]["errored"] == 1
+
+
 async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("alert secrets")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
@@ -742,6 +796,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         await form.locator(f"input[name=below_{metric.id}]").fill("0.75")
         await form.locator("input[name=alert_url]").fill("http://127.0.0.1:9/hook")
         await form.locator("input[name=alert_recovery]").check()
+        await form.locator("input[name=alert_errors_above]").fill("10")
         # Made with an alert: the secret signing its alerts is shown this once, never cached.
         async with page.expect_navigation() as made:
             await form.locator("button[type=submit]").click()
@@ -758,11 +813,12 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
             {"route": "checkout"},
         )
         assert [(t.metric_id, t.below) for t in created.alert.thresholds] == [(metric.id, 0.75)]
-        assert created.alert.notify_recovery
+        assert created.alert.notify_recovery and created.alert.max_error_rate == 0.1
         assert [(m.name, m.reads_expected) for m in created.metrics] == [("polite", False)]
         assert await page.locator("#monitor-status").inner_text() == "active"
         settings = await page.locator("main").inner_text()  # the settings as typed, not 12.5000% / 0.7500
-        assert "samples 12.5% of the calls" in settings and "when polite < 0.75, and when it recovers" in settings
+        assert "samples 12.5% of the calls" in settings
+        assert "when polite < 0.75 or more than 10% of a window's calls errored, and when it recovers" in settings
         # Its runs, before a window closed: the runs list names it.
         await page.goto(f"/projects/{project.id}/runs?monitor={created.id}")
         assert "The runs of the monitor checkout" in await page.locator(".flash.ok").first.inner_text()
@@ -788,7 +844,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         saved = (await sk.get_monitor(created.id)).monitor
         assert (saved.sample_rate, saved.metadata_filter, saved.window_calls) == (25, {}, 200)
         assert [(t.metric_id, t.below) for t in saved.alert.thresholds] == [(metric.id, 0.5)]
-        assert saved.alert.notify_recovery  # the Edit form showed it ticked
+        assert saved.alert.notify_recovery and saved.alert.max_error_rate == 0.1  # as the Edit form showed them
         await screenshot(page, "monitor-edited")
         assert await page.locator("#alert-secret").count() == 0  # not shown again
         await page.locator("#rotate-alert-secret summary").click()

@@ -967,7 +967,16 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     assert gone.stdout.strip() == "deleted monitor 'cli watch': the runs of its 1 window stay", gone.stderr
     # Made with an alert: its secret on stdout alone, what was made on stderr.
     alerting = await asyncio.to_thread(
-        cli, *at, *create, "--metric", "short", *alert, "--alert-slack", "--alert-recovery"
+        cli,
+        *at,
+        *create,
+        "--metric",
+        "short",
+        *alert,
+        "--alert-slack",
+        "--alert-recovery",
+        "--alert-errors-above",
+        "5%",
     )
     assert alerting.stdout.strip().startswith("whsec_") and len(alerting.stdout.splitlines()) == 1, alerting.stderr
     assert " ".join(alerting.stderr.split()).endswith(
@@ -975,12 +984,16 @@ async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: 
     )
     (slack,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert (slack["alert"]["format"], slack["alert"]["webhook_url"]) == ("slack", "http://127.0.0.1:9/hook")
-    assert slack["alert"]["notify_recovery"] is True
+    assert (slack["alert"]["notify_recovery"], slack["alert"]["max_error_rate"]) == (True, 0.05)
     as_json = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--alert-json")
     assert as_json.returncode == 0, as_json.stderr
     (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
     assert (kept["alert"]["format"], len(kept["alert"]["thresholds"])) == ("json", 1)  # the rest of it kept
-    assert kept["alert"]["notify_recovery"] is True
+    assert (kept["alert"]["notify_recovery"], kept["alert"]["max_error_rate"]) == (True, 0.05)
+    no_errors = await asyncio.to_thread(cli, *at, "monitors", "update", "cli watch", "--no-alert-errors")
+    assert no_errors.returncode == 0, no_errors.stderr
+    (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)
+    assert (kept["alert"]["max_error_rate"], len(kept["alert"]["thresholds"])) == (None, 1)
     muted = await asyncio.to_thread(cli, *at, "monitors", "mute", "cli watch", "--for", "2h")
     assert muted.returncode == 0 and muted.stdout.startswith("monitor 'cli watch': alerts muted until 20"), muted.stderr
     (kept,) = json.loads((await asyncio.to_thread(cli, *at, "monitors", "list", "--json")).stdout)

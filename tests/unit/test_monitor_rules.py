@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -203,6 +205,33 @@ def test_muted_alerts_tell_nothing_and_muting_is_checked() -> None:
         rules.check_mute(-1, "http://h/x")
     with pytest.raises(ValueError, match="the monitor has no alert to mute"):
         rules.check_mute(60, "")
+
+
+def test_a_window_with_too_many_errored_calls_fires_and_says_so() -> None:
+    assert rules.error_share(3, 10, None) is None
+    errors = rules.error_share(3, 10, 0.2)
+    assert errors == {"errored": 3, "calls": 10, "rate": 0.3, "above": 0.2}
+    assert rules.alert_state([], False, None, errors=errors) == "below"
+    assert rules.alert_state([], True, "below", errors=rules.error_share(2, 10, 0.2)) == "recovered"  # 20%: not above
+    assert rules.alert_state([], False, None, errors=rules.error_share(0, 0, 0.0)) == "ok"  # no calls: no rate
+    assert rules.alert_text("checkout", 3, 10, [], "http://c/runs/r", errors) == (
+        "Monitor 'checkout' window 3 (10 calls): 3 of 10 calls errored (30.0%, above 20.0%) — http://c/runs/r"
+    )
+    assert rules.recovered_text("checkout", 4, 10, [], "http://c/runs/r", rules.error_share(1, 10, 0.2)) == (
+        "Monitor 'checkout' window 4 (10 calls) recovered: 1 of 10 calls errored (10.0%, at most 20.0%) — http://c/runs/r"
+    )
+    base = MonitorDefinition("m", 10, {}, 5, 0, "http://h/x", (), alert_max_error_rate=0.05)
+    assert rules.validate_monitor(base).alert_max_error_rate == 0.05  # no metric threshold needed
+    for rate, message in [
+        (1.0, "alert.max_error_rate must be a share of the calls, 0 to below 1, got 1"),
+        (-0.1, "got -0.1"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            rules.validate_monitor(replace(base, alert_max_error_rate=rate))
+    with pytest.raises(ValueError, match=r"alert\.max_error_rate needs an alert\.webhook_url"):
+        rules.validate_monitor(replace(base, alert_url=""))
+    with pytest.raises(ValueError, match=r"needs at least one alert\.thresholds entry or alert\.max_error_rate"):
+        rules.validate_monitor(replace(base, alert_max_error_rate=None))
 
 
 def test_a_monitor_scores_with_metrics_that_need_no_expected_values() -> None:

@@ -106,6 +106,8 @@ class MonitorAlert:
     format: str = "json"
     # Also POSTed: the first window at or above every threshold after one below (monitor.recovered).
     notify_recovery: bool = False
+    # Also fires when more than this share of a window's calls errored; None: no such threshold.
+    max_error_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,10 @@ class MonitorWindow:
     alert_state: str = ""
     alert_delivery: str = ""
     alert_error: str = ""
-    # Its run's status and result per metric.
+    # Its run's status and result per metric, and how many of its calls were logged errored.
     run_status: str = ""
     metrics: list[WindowMetric] = field(default_factory=list)
+    errored_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -230,12 +233,15 @@ class MonitorOperations(Operations):
         paused: bool = False,
         alert_format: str = "json",
         alert_recovery: bool = False,
+        alert_max_error_rate: float | None = None,
     ) -> Monitor:
         """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
         version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
         calls; ``alert_below`` maps a metric id to the threshold below which ``alert_url`` is POSTed
         (the JSON document, or with ``alert_format="slack"`` its text alone); ``alert_recovery``:
-        the first window back at or above every threshold is POSTed too (``monitor.recovered``)."""
+        the first window back at or above every threshold is POSTed too (``monitor.recovered``);
+        ``alert_max_error_rate``: it fires too when more than this share (0..1) of a window's calls
+        errored (then ``alert_below`` may be left out)."""
         request = mpb.CreateMonitorRequest(
             project_id=project_id,
             name=name,
@@ -250,6 +256,7 @@ class MonitorOperations(Operations):
                 thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
                 format=alert_format,
                 notify_recovery=alert_recovery,
+                max_error_rate=alert_max_error_rate,
             ),
             paused=paused,
         )
@@ -284,12 +291,14 @@ class MonitorOperations(Operations):
         alert_format: str | None = None,
         alert_recovery: bool | None = None,
         mute_alert_minutes: int | None = None,
+        alert_max_error_rate: float | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
-        (and ``alert_format``, ``alert_recovery``) the alert, replaced whole (``alert_url=""`` and no thresholds:
-        none), ``metadata_filter`` the filter (``{}``: every call). ``rotate_alert_secret``: a new
-        secret signs its alerts from now on (in the answer's ``alert_secret``, this once).
+        (and ``alert_format``, ``alert_recovery``, ``alert_max_error_rate``) the alert, replaced
+        whole (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter (``{}``:
+        every call). ``rotate_alert_secret``: a new secret signs its alerts from now on (in the
+        answer's ``alert_secret``, this once).
         ``mute_alert_minutes``: its alerts muted for that long from now (windows decided meanwhile
         POST nothing); 0 unmutes."""
         request = mpb.UpdateMonitorRequest(monitor_id=monitor_id, rotate_alert_secret=rotate_alert_secret)
@@ -307,7 +316,8 @@ class MonitorOperations(Operations):
         if metric_ids is not None or metric_group_id is not None:
             request.metric_ids.extend(metric_ids or [])
             request.metric_group_id = metric_group_id or ""
-        for part, value in (("alert_format", alert_format), ("alert_recovery", alert_recovery)):
+        parts = (("alert_format", alert_format), ("alert_recovery", alert_recovery))
+        for part, value in (*parts, ("alert_max_error_rate", alert_max_error_rate)):
             if value is not None and alert_url is None:
                 # The alert is replaced whole: this alone would leave it without a URL, i.e. none.
                 raise ValueError(f"{part} replaces the alert whole: give alert_url and alert_below with it")
@@ -318,6 +328,7 @@ class MonitorOperations(Operations):
                     thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
                     format=alert_format or "json",
                     notify_recovery=bool(alert_recovery),
+                    max_error_rate=alert_max_error_rate,
                 )
             )
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))

@@ -74,6 +74,8 @@ def _results(w: MonitorWindow) -> str:
         if m.below and shown == limit:  # 94.958% below 95.0%, not 95.0% below 95.0%
             shown = f"{m.value * 100:.3f}%" if m.measure == "pass_rate" else f"{m.value:.5g}"
         parts.append(f"{m.name} {shown}" + (f" below {limit}" if m.below else ""))
+    if w.errored_calls:
+        parts.append(f"{w.errored_calls} errored")
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
 
@@ -132,6 +134,9 @@ def monitors_show(
     if m.alert.webhook_url:
         names = {x.metric_id: x.name for x in m.metrics}
         below = ", ".join(f"{names.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in m.alert.thresholds)
+        if m.alert.max_error_rate is not None:
+            errors = f"more than {m.alert.max_error_rate * 100:g}% of the calls errored"
+            below = f"{below} or {errors}" if below else errors
         recovery = ", and when back at or above" if m.alert.notify_recovery else ""
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
     if m.alert_muted_until:
@@ -172,6 +177,10 @@ def monitors_create(
         bool,
         typer.Option("--alert-recovery", help="Also POST the first window back at or above every threshold."),
     ] = False,
+    alert_errors_above: Annotated[
+        str | None,
+        typer.Option(help="Also alert when more than this share of a window's calls errored: 5% or 0.05."),
+    ] = None,
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
@@ -189,6 +198,7 @@ def monitors_create(
         paused=paused,
         alert_format="slack" if alert_slack else "json",
         alert_recovery=alert_recovery,
+        alert_max_error_rate=_share(alert_errors_above) if alert_errors_above is not None else None,
     )
     if not created.alert.webhook_url:
         st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
@@ -203,6 +213,14 @@ def monitors_create(
 
 def _filter(pairs: list[str]) -> dict[str, Any]:
     return {k: _json_or_text(v) for k, v in (_pair(f, "--filter") for f in pairs)}
+
+
+def _share(text: str) -> float:
+    """--alert-errors-above: a fraction (0.05) or a percentage (5%)."""
+    try:
+        return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise CliError(f"--alert-errors-above takes a share of the calls such as 5% or 0.05, got {text!r}") from None
 
 
 def _thresholds(st: State, texts: list[str]) -> dict[str, float]:
@@ -250,13 +268,29 @@ def monitors_update(
             help="Also POST the first window back at or above every threshold, or below only.",
         ),
     ] = None,
+    alert_errors_above: Annotated[
+        str | None,
+        typer.Option(help="Alert when more than this share of a window's calls errored from now on: 5% or 0.05."),
+    ] = None,
+    no_alert_errors: Annotated[
+        bool, typer.Option("--no-alert-errors", help="No alert on errored calls from now on.")
+    ] = False,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
     metrics, --filter its filter, --alert-url / --alert-below its alert). An alert added to a
     monitor that had none comes with a new signing secret, printed as --rotate-secret prints it."""
     if filter and no_filter:
         raise CliError("give --filter or --no-filter, not both")
-    changing_alert = alert_url is not None or alert_below or alert_slack is not None or alert_recovery is not None
+    if alert_errors_above is not None and no_alert_errors:
+        raise CliError("give --alert-errors-above or --no-alert-errors, not both")
+    changing_alert = (
+        alert_url is not None
+        or alert_below
+        or alert_slack is not None
+        or alert_recovery is not None
+        or alert_errors_above is not None
+        or no_alert_errors
+    )
     if changing_alert and no_alert:
         raise CliError("give --alert-url / --alert-below / --alert-slack / --alert-recovery or --no-alert, not both")
     st = state(ctx)
@@ -266,6 +300,7 @@ def monitors_update(
     below: dict[str, float] | None = None
     format: str | None = None
     recovery: bool | None = None
+    errors_above: float | None = None
     if no_alert:
         url, below = "", {}
     elif changing_alert:
@@ -273,6 +308,13 @@ def monitors_update(
         below = _thresholds(st, alert_below) if alert_below else {t.metric_id: t.below for t in target.alert.thresholds}
         format = target.alert.format if alert_slack is None else "slack" if alert_slack else "json"
         recovery = target.alert.notify_recovery if alert_recovery is None else alert_recovery
+        errors_above = (
+            None
+            if no_alert_errors
+            else _share(alert_errors_above)
+            if alert_errors_above is not None
+            else target.alert.max_error_rate
+        )
     updated = st.client.update_monitor(
         target.id,
         name=name,
@@ -286,6 +328,7 @@ def monitors_update(
         alert_below=below,
         alert_format=format,
         alert_recovery=recovery,
+        alert_max_error_rate=errors_above,
         rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)

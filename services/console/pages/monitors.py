@@ -72,6 +72,9 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
             thresholds=thresholds,
             format=str(form.get("alert_format", "json")),
             notify_recovery=form.get("alert_recovery") == "on",
+            max_error_rate=_number(form, "alert_errors_above", "The share of errored calls", float) / 100
+            if str(form.get("alert_errors_above", "")).strip()
+            else None,
         ),
         paused=form.get("paused") == "on",
     )
@@ -108,6 +111,7 @@ def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
         "alert_url": m.alert.webhook_url,
         "alert_format": m.alert.format,
         "alert_recovery": "on" if m.alert.notify_recovery else "",
+        "alert_errors_above": f"{m.alert.max_error_rate * 100:g}" if m.alert.HasField("max_error_rate") else "",
     }
 
 

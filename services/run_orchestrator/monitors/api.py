@@ -139,6 +139,7 @@ class MonitorApi:
                 thresholds=_thresholds(request.alert),
                 alert_format=request.alert.format or "json",
                 alert_recovery=request.alert.notify_recovery,
+                alert_max_error_rate=request.alert.max_error_rate if request.alert.HasField("max_error_rate") else None,
             ),
         )
         group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
@@ -171,6 +172,11 @@ class MonitorApi:
                 else tuple(rules.Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
                 alert_format=(request.alert.format or "json") if given("alert") else row["alert_format"],
                 alert_recovery=request.alert.notify_recovery if given("alert") else row["alert_recovery"],
+                alert_max_error_rate=(
+                    request.alert.max_error_rate if request.alert.HasField("max_error_rate") else None
+                )
+                if given("alert")
+                else row["alert_max_error_rate"],
             ),
         )
         group = row["metric_group_id"]

@@ -40,6 +40,7 @@ def monitor_pb(
         webhook_url=row["alert_url"],
         format=row["alert_format"],
         notify_recovery=row["alert_recovery"],
+        max_error_rate=row["alert_max_error_rate"],
         thresholds=[pb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in row["alert_thresholds"]],
     )
     return pb.Monitor(
@@ -106,4 +107,5 @@ def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list
         alert_error=row["delivery_error"] or "",
         run_status=row["run_status"],
         metrics=metrics,
+        errored_calls=row["errored"],
     )

@@ -16,7 +16,9 @@ from shared.json_limits import json_text
 
 # A closed window with its alert's delivery and its run's status.
 _WINDOW_COLUMNS = (
-    "w.*, d.status AS delivery, d.error AS delivery_error, r.status AS run_status FROM monitor_windows w"
+    "w.*, d.status AS delivery, d.error AS delivery_error, r.status AS run_status,"
+    " (SELECT coalesce(sum(c.errored), 0)::int FROM run_record_counts c WHERE c.run_id = w.run_id) AS errored"
+    " FROM monitor_windows w"
     " JOIN runs r ON r.id = w.run_id LEFT JOIN alert_deliveries d ON d.window_id = w.id"
 )
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
@@ -52,7 +54,7 @@ class Logged:
 
 
 def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UUID | None) -> tuple[object, ...]:
-    """A monitor's columns from name to alert_recovery, in the statements' order."""
+    """A monitor's columns from name to alert_max_error_rate, in the statements' order."""
     return (
         d.name,
         [v["version_id"] for v in versions],
@@ -66,6 +68,7 @@ def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UU
         [{"metric_id": str(t.metric_id), "below": t.below} for t in d.thresholds],
         d.alert_format,
         d.alert_recovery,
+        d.alert_max_error_rate,
     )
 
 
@@ -139,8 +142,8 @@ class MonitorRepository:
         return await self._pool.fetchrow(
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
-            " alert_thresholds, alert_format, alert_recovery, status, alert_secret)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            " alert_thresholds, alert_format, alert_recovery, alert_max_error_rate, status, alert_secret)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
             " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
@@ -166,9 +169,10 @@ class MonitorRepository:
                 "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, alert_format = $12,"
-                " alert_recovery = $13, updated_at = now(), alert_secret = coalesce($14, alert_secret),"
-                " alert_muted_until = CASE WHEN $15::int IS NULL THEN alert_muted_until WHEN $15 = 0 THEN NULL"
-                "  ELSE now() + make_interval(mins => $15) END"
+                " alert_recovery = $13, alert_max_error_rate = $14, updated_at = now(),"
+                " alert_secret = coalesce($15, alert_secret),"
+                " alert_muted_until = CASE WHEN $16::int IS NULL THEN alert_muted_until WHEN $16 = 0 THEN NULL"
+                "  ELSE now() + make_interval(mins => $16) END"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),

@@ -76,6 +76,8 @@ class MonitorDefinition:
     alert_format: str = "json"
     # Also POST the first window at or above every threshold after one below.
     alert_recovery: bool = False
+    # Also fire when more than this share of a window's calls errored (None: no such threshold).
+    alert_max_error_rate: float | None = None
 
 
 def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
@@ -99,10 +101,16 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         raise ValueError(f"window_calls must be within 1..{MAX_WINDOW_CALLS:,}, got {d.window_calls}")
     if d.thresholds and not d.alert_url:
         raise ValueError("alert.thresholds need an alert.webhook_url")
+    if d.alert_max_error_rate is not None and not d.alert_url:
+        raise ValueError("alert.max_error_rate needs an alert.webhook_url")
+    if d.alert_max_error_rate is not None and not 0 <= d.alert_max_error_rate < 1:
+        raise ValueError(
+            f"alert.max_error_rate must be a share of the calls, 0 to below 1, got {d.alert_max_error_rate:g}"
+        )
     if d.alert_url:
         check_webhook_url(d.alert_url, "alert.webhook_url")
-        if not d.thresholds:
-            raise ValueError("alert.webhook_url needs at least one alert.thresholds entry")
+        if not d.thresholds and d.alert_max_error_rate is None:
+            raise ValueError("alert.webhook_url needs at least one alert.thresholds entry or alert.max_error_rate")
     if d.alert_recovery and not d.alert_url:
         raise ValueError("alert.notify_recovery needs an alert.webhook_url")
     if d.alert_format not in FORMATS:
@@ -209,11 +217,32 @@ def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -
     return [m for m in measured(results, thresholds) if m["value"] < m["below"]]
 
 
-def alert_state(below: list[dict[str, Any]], notify_recovery: bool, previous: str | None, muted: bool = False) -> str:
-    """A finished window's alert: below when a metric is below its threshold; recovered when none
-    is, the monitor tells of recoveries and the last window whose decision was told (``previous``)
-    was below; else ok. Below or recovered while the alerts are ``muted``: muted (nothing told)."""
-    state = "below" if below else "recovered" if notify_recovery and previous == "below" else "ok"
+def error_share(errored: int, calls: int, max_rate: float | None) -> dict[str, Any] | None:
+    """The window's errored calls against the alert's max_error_rate, as the webhook tells them
+    (``errors``); None without such a threshold."""
+    if max_rate is None:
+        return None
+    rate = errored / calls if calls else 0.0
+    return {"errored": errored, "calls": calls, "rate": rate, "above": max_rate}
+
+
+def too_many_errors(errors: dict[str, Any] | None) -> bool:
+    return errors is not None and errors["rate"] > errors["above"]
+
+
+def alert_state(
+    below: list[dict[str, Any]],
+    notify_recovery: bool,
+    previous: str | None,
+    muted: bool = False,
+    errors: dict[str, Any] | None = None,
+) -> str:
+    """A finished window's alert: below when a metric is below its threshold or more of its calls
+    errored than ``errors`` allows; recovered when neither, the monitor tells of recoveries and the
+    last window whose decision was told (``previous``) was below; else ok. Below or recovered while
+    the alerts are ``muted``: muted (nothing told)."""
+    failing = bool(below) or too_many_errors(errors)
+    state = "below" if failing else "recovered" if notify_recovery and previous == "below" else "ok"
     return "muted" if muted and state in POSTED else state
 
 
@@ -238,10 +267,22 @@ def _measures(metrics: list[dict[str, Any]], relation: str) -> str:
     return " · ".join(parts)
 
 
-def alert_text(monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str) -> str:
+def _errors_said(errors: dict[str, Any] | None, relation: str) -> list[str]:
+    if errors is None:
+        return []
+    share = f"{errors['errored']:,} of {errors['calls']:,} calls errored ({errors['rate'] * 100:.1f}%"
+    return [f"{share}, {relation} {errors['above'] * 100:.1f}%)"]
+
+
+def alert_text(
+    monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str, errors: dict[str, Any] | None = None
+) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
-    50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>"."""
-    return f"Monitor {monitor!r} window {window} ({calls:,} calls): {_measures(below, 'below')} — {url}"
+    50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>" (and "· 12 of 100 calls
+    errored (12.0%, above 5.0%)" when too many errored)."""
+    fired = errors if too_many_errors(errors) else None
+    said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above")] if x)
+    return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
 
 
 def test_alert_document(
@@ -258,9 +299,10 @@ def test_alert_document(
     }
 
 
-def recovered_text(monitor: str, window: int, calls: int, metrics: list[dict[str, Any]], url: str) -> str:
+def recovered_text(
+    monitor: str, window: int, calls: int, metrics: list[dict[str, Any]], url: str, errors: dict[str, Any] | None = None
+) -> str:
     """A recovery in a sentence: "Monitor 'checkout' window 13 (100 calls) recovered: polite 90.0%
-    passed, at or above 80.0% — <run URL>"."""
-    return (
-        f"Monitor {monitor!r} window {window} ({calls:,} calls) recovered: {_measures(metrics, 'at or above')} — {url}"
-    )
+    passed, at or above 80.0% — <run URL>" (and "· 0 of 100 calls errored (0.0%, at most 5.0%)")."""
+    said = " · ".join(x for x in [_measures(metrics, "at or above"), *_errors_said(errors, "at most")] if x)
+    return f"Monitor {monitor!r} window {window} ({calls:,} calls) recovered: {said} — {url}"

@@ -192,7 +192,8 @@ class WindowRepository:
         return await self._pool.fetch(
             "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
             " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds,"
-            " m.alert_recovery, coalesce(m.alert_muted_until > now(), false) AS muted,"
+            " m.alert_recovery, coalesce(m.alert_muted_until > now(), false) AS muted, m.alert_max_error_rate,"
+            " (SELECT coalesce(sum(c.errored), 0)::int FROM run_record_counts c WHERE c.run_id = w.run_id) AS errored,"
             " (SELECT p.alert_state FROM monitor_windows p WHERE p.monitor_id = w.monitor_id"
             "  AND p.number < w.number AND p.alert_state IN ('below', 'ok', 'recovered')"
             "  ORDER BY p.number DESC LIMIT 1) AS previous"

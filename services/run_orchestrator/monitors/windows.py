@@ -110,21 +110,28 @@ class WindowCloser:
             ]
             results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
             below = rules.below_thresholds(results, thresholds)
-            state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"])
+            errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
+            state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"], errors)
             payload = None
             if state == "below":
-                payload = self._payload(window, "monitor.alert", below, rules.alert_text)
+                payload = self._payload(window, "monitor.alert", below, errors, rules.alert_text)
             elif state == "recovered":
                 measured = rules.measured(results, thresholds)
-                payload = self._payload(window, "monitor.recovered", measured, rules.recovered_text)
+                payload = self._payload(window, "monitor.recovered", measured, errors, rules.recovered_text)
             if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
 
     def _payload(
-        self, window: asyncpg.Record, kind: str, metrics: list[dict[str, Any]], text: Callable[..., str]
+        self,
+        window: asyncpg.Record,
+        kind: str,
+        metrics: list[dict[str, Any]],
+        errors: dict[str, Any] | None,
+        text: Callable[..., str],
     ) -> dict[str, Any]:
         """What the webhook receives (the system-executor POSTs it as it is): ``kind``
-        monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric)."""
+        monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric);
+        ``errors``: the window's errored calls against max_error_rate, when the alert has one."""
         project, run = window["project_id"], window["run_id"]
         url = f"{self._settings.console_url}/projects/{project}/runs/{run}"
         return {
@@ -140,5 +147,6 @@ class WindowCloser:
             },
             "run": {"id": str(run), "url": url},
             "metrics": metrics,
-            "text": text(window["monitor_name"], window["number"], window["calls"], metrics, url),
+            "errors": errors,
+            "text": text(window["monitor_name"], window["number"], window["calls"], metrics, url, errors),
         }
