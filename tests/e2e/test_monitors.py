@@ -860,7 +860,13 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         refused = await page.locator("#last-test-alert").inner_text()
         assert refused.startswith("Test alert sent: failed could not call http://127.0.0.1:9/hook: ConnectError")
         with receiver() as hook:
-            await sk.update_monitor(created.id, alert_url=hook.url, alert_below={metric.id: 0.5}, alert_recovery=True)
+            await sk.update_monitor(
+                created.id,
+                alert_url=hook.url,
+                alert_below={metric.id: 0.5},
+                alert_recovery=True,
+                alert_max_error_rate=0.1,
+            )
             await page.goto(f"{base}/{created.id}")
             assert "last test alert: failed" in await page.locator("#last-test-alert").inner_text()
             await page.locator("#test-alert").click()
@@ -884,7 +890,7 @@ async def test_the_console_lists_creates_and_pauses_monitors(stack: Stack, sk: A
         await page.goto(base)
         await screenshot(page, "monitors")
         row = page.locator("#monitors-table tr[data-monitor='checkout']")
-        assert "· and recoveries" in await row.inner_text()
+        assert "· errors above 10% · and recoveries" in await row.inner_text()
         await row.locator("button", has_text="Pause").click()
         await page.wait_for_url(f"**{base}")
         assert (await sk.get_monitor(created.id)).monitor.status == "paused"

@@ -256,6 +256,8 @@ def test_a_monitors_alert_reads_as_what_it_posts() -> None:
         == "https://h/x (Slack text, and recoveries)"
     )
     assert alert(webhook_url="https://h/x", notify_recovery=True) == "https://h/x (and recoveries)"
+    errors = alert(webhook_url="https://h/x", max_error_rate=0.05, notify_recovery=True)
+    assert errors == "https://h/x (errors above 5%, and recoveries)"
 
 
 def test_a_mute_is_typed_as_a_duration() -> None:

@@ -55,6 +55,7 @@ def _alert(m: Monitor) -> str:
         n
         for n, on in (
             ("Slack text", m.alert.format == "slack"),
+            (f"errors above {(m.alert.max_error_rate or 0) * 100:g}%", m.alert.max_error_rate is not None),
             ("and recoveries", m.alert.notify_recovery),
             (f"muted until {m.alert_muted_until[:19]}", bool(m.alert_muted_until)),
         )
