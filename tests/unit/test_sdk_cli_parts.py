@@ -17,7 +17,8 @@ from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, W
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
-from scorekeeper_sdk.cli.monitors import _alert, _results, minutes_of
+from scorekeeper_sdk.cli.monitor_alerts import minutes_of
+from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker

@@ -12,6 +12,7 @@ import typer
 from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands on the app
     evaluate,
     keys,
+    monitor_alerts,
     monitors,
     records,
     reviews,

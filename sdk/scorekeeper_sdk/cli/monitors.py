@@ -1,5 +1,5 @@
-"""`scorekeeper monitors …`: list, show, create, change, pause, resume and delete monitors, send a
-test alert, mute and unmute its alerts; log calls from a file."""
+"""`scorekeeper monitors …`: list, show, create, change, pause, resume and delete monitors; log calls
+from a file (their alerts' own commands: ``monitor_alerts``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ app.add_typer(monitors, name="monitors")
 _CALL_FIELDS = {f.name for f in dataclasses.fields(CallIn)}
 
 
-def _monitor(st: State, name_or_id: str) -> Monitor:
+def find_monitor(st: State, name_or_id: str) -> Monitor:
     if is_id(name_or_id):
         return st.client.get_monitor(name_or_id).monitor
     for monitor in st.client.list_monitors(st.project_id()):
@@ -47,6 +47,12 @@ def _json_or_text(text: str) -> Any:
 
 def _rate(monitor: Monitor) -> str:
     return f"{monitor.sample_rate:g}%"
+
+
+def tested(t: MonitorTestAlert) -> str:
+    """What became of it: delivered (HTTP 200), failed (HTTP 404: the webhook answered HTTP 404), pending."""
+    said = ": ".join(x for x in (f"HTTP {t.response_status}" if t.response_status else "", t.error) if x)
+    return f"{t.status} ({said})" if said else t.status
 
 
 def _alert(m: Monitor) -> str:
@@ -79,12 +85,6 @@ def _results(w: MonitorWindow) -> str:
         parts.append(f"{w.errored_calls} errored")
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
-
-
-def _tested(t: MonitorTestAlert) -> str:
-    """What became of it: delivered (HTTP 200), failed (HTTP 404: the webhook answered HTTP 404), pending."""
-    said = ": ".join(x for x in (f"HTTP {t.response_status}" if t.response_status else "", t.error) if x)
-    return f"{t.status} ({said})" if said else t.status
 
 
 @monitors.command("list")
@@ -124,7 +124,7 @@ def monitors_show(
 ) -> None:
     """A monitor and its latest windows (each a run)."""
     st = state(ctx)
-    detail = st.client.get_monitor(_monitor(st, monitor).id)
+    detail = st.client.get_monitor(find_monitor(st, monitor).id)
     if as_json_:
         return emit_json(dataclasses.asdict(detail))
     m = detail.monitor
@@ -143,7 +143,7 @@ def monitors_show(
     if m.alert_muted_until:
         st.out.print(f"  alerts muted until {m.alert_muted_until[:19]} UTC (scorekeeper monitors unmute)")
     if m.last_test_alert is not None:
-        st.out.print(f"  last test alert: {_tested(m.last_test_alert)} at {m.last_test_alert.created_at[:19]}")
+        st.out.print(f"  last test alert: {tested(m.last_test_alert)} at {m.last_test_alert.created_at[:19]}")
     st.out.print(f"  open window since {m.window_started_at[:19]}: {m.pending_calls} sampled calls")
     table = Table("window", "run", "calls", "started", "ended", "results", "alert", "delivery")
     for w in detail.windows:
@@ -293,9 +293,9 @@ def monitors_update(
         or no_alert_errors
     )
     if changing_alert and no_alert:
-        raise CliError("give --alert-url / --alert-below / --alert-slack / --alert-recovery or --no-alert, not both")
+        raise CliError("give --no-alert or the alert's options (--alert-url, --alert-below …), not both")
     st = state(ctx)
-    target = _monitor(st, monitor)
+    target = find_monitor(st, monitor)
     # The API replaces the alert whole: a new URL keeps the thresholds, new thresholds the URL.
     url: str | None = None
     below: dict[str, float] | None = None
@@ -348,7 +348,7 @@ def monitors_update(
 def monitors_pause(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
     """Stop sampling (the open window still closes and is scored)."""
     st = state(ctx)
-    done = st.client.pause_monitor(_monitor(st, monitor).id)
+    done = st.client.pause_monitor(find_monitor(st, monitor).id)
     st.out.print(f"monitor {done.name!r} is {done.status}")
 
 
@@ -357,68 +357,17 @@ def monitors_delete(ctx: typer.Context, monitor: Annotated[str, typer.Argument(h
     """Delete a monitor: it samples nothing more and the calls of its open window are dropped; the
     runs of its closed windows stay."""
     st = state(ctx)
-    gone = st.client.delete_monitor(_monitor(st, monitor).id)
+    gone = st.client.delete_monitor(find_monitor(st, monitor).id)
     plural = "s" * (gone.windows != 1)
     kept = f"the runs of its {gone.windows} window{plural} stay" if gone.windows else "no window closed"
     st.out.print(f"deleted monitor {gone.name!r}: {kept}", highlight=False)
-
-
-@monitors.command("test-alert")
-def monitors_test_alert(
-    ctx: typer.Context,
-    monitor: Annotated[str, typer.Argument(help="Monitor id or name.")],
-    timeout_s: Annotated[float, typer.Option(min=1, help="How long to wait for the URL's answer.")] = 60,
-) -> None:
-    """POST a test alert to the monitor's alert URL now (signed and formatted as its alerts are) and
-    say what the URL answered; exit 1 unless it was delivered."""
-    st = state(ctx)
-    target = _monitor(st, monitor)
-    sent = st.client.test_monitor_alert(target.id, wait_s=timeout_s)
-    st.out.print(f"{target.name}: test alert {_tested(sent)} — {target.alert.webhook_url}", highlight=False)
-    if sent.status != "delivered":
-        if not sent.settled:
-            st.err.print(f"no answer yet after {timeout_s:g}s: is a system-executor running?", highlight=False)
-        raise typer.Exit(1)
-
-
-_UNITS = {"m": 1, "h": 60, "d": 24 * 60}
-
-
-def minutes_of(text: str) -> int:
-    """A duration such as 90m, 2h, 1d (or a number of minutes) in minutes."""
-    value = text.strip().lower()
-    unit = _UNITS.get(value[-1:], 0)
-    number = value[:-1] if unit else value
-    if not number.isdigit() or int(number) == 0:
-        raise CliError(f"--for takes a duration such as 30m, 2h or 1d, got {text!r}")
-    return int(number) * (unit or 1)
-
-
-@monitors.command("mute")
-def monitors_mute(
-    ctx: typer.Context,
-    monitor: Annotated[str, typer.Argument(help="Monitor id or name.")],
-    for_: Annotated[str, typer.Option("--for", help="How long: 30m, 2h, 1d (at most 7d).")] = "1h",
-) -> None:
-    """Mute the monitor's alerts for a while (windows decided meanwhile POST nothing)."""
-    st = state(ctx)
-    done = st.client.update_monitor(_monitor(st, monitor).id, mute_alert_minutes=minutes_of(for_))
-    st.out.print(f"monitor {done.name!r}: alerts muted until {done.alert_muted_until[:19]} UTC", highlight=False)
-
-
-@monitors.command("unmute")
-def monitors_unmute(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
-    """Its alerts are POSTed again from the next window decided."""
-    st = state(ctx)
-    done = st.client.update_monitor(_monitor(st, monitor).id, mute_alert_minutes=0)
-    st.out.print(f"monitor {done.name!r}: alerts on", highlight=False)
 
 
 @monitors.command("resume")
 def monitors_resume(ctx: typer.Context, monitor: Annotated[str, typer.Argument(help="Monitor id or name.")]) -> None:
     """Sample again from now on."""
     st = state(ctx)
-    done = st.client.resume_monitor(_monitor(st, monitor).id)
+    done = st.client.resume_monitor(find_monitor(st, monitor).id)
     st.out.print(f"monitor {done.name!r} is {done.status}")
 
 
