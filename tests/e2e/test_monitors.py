@@ -18,7 +18,7 @@ from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, FailedPreco
 from shared.devstack.stack import Stack
 from shared.ids import call_id_of
 from tests.support.browser import chromium, screenshot, signed_in
-from tests.support.monitors import calls_of, is_sampled, receiver, settled, signed
+from tests.support.monitors import calls_of, is_sampled, polite_calls, posted, receiver, settled, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -335,9 +335,8 @@ async def test_a_recovery_is_told_once_after_windows_below_when_the_monitor_asks
             alert_recovery=True,
         )
         assert monitor.alert.notify_recovery
-        for number, polite_calls in enumerate(polite_per_window, 1):
-            calls = [CallIn(outputs={"response": "please" if i < polite_calls else "no"}) for i in range(10)]
-            assert (await sk.log_calls(project.id, calls)).sampled == 10
+        for number, polite in enumerate(polite_per_window, 1):
+            assert (await sk.log_calls(project.id, polite_calls(polite))).sampled == 10
             await settled(sk, monitor.id, number)
         deadline = time.monotonic() + 60
         while len(hook.posts) < 5 or any(
@@ -384,9 +383,8 @@ async def test_muted_alerts_post_nothing_and_the_recovery_is_told_once_they_are_
         await sk.update_monitor(quiet.id, mute_alert_minutes=60)
     await sk.pause_monitor(quiet.id)
 
-    async def window(number: int, polite_calls: int) -> None:
-        calls = [CallIn(outputs={"response": "please" if i < polite_calls else "no"}) for i in range(10)]
-        assert (await sk.log_calls(project.id, calls)).sampled == 10
+    async def window(number: int, polite: int) -> None:
+        assert (await sk.log_calls(project.id, polite_calls(polite))).sampled == 10
         await settled(sk, monitor.id, number)
         deadline = time.monotonic() + 60
         while any(w.alert_state == "waiting" for w in (await sk.get_monitor(monitor.id)).windows):
@@ -414,10 +412,7 @@ async def test_muted_alerts_post_nothing_and_the_recovery_is_told_once_they_are_
         back_on = await sk.update_monitor(monitor.id, mute_alert_minutes=0)
         assert back_on.alert_muted_until == ""
         await window(4, 9)  # above: the recovery is told now
-        deadline = time.monotonic() + 60
-        while len(hook.posts) < 2:
-            assert time.monotonic() < deadline, hook.posts
-            await asyncio.sleep(0.2)
+        await posted(hook, 2)
         await asyncio.sleep(2)  # several delivery ticks: nothing more arrives
         detail = await sk.get_monitor(monitor.id)
     assert {w.number: w.alert_state for w in detail.windows} == {1: "below", 2: "muted", 3: "muted", 4: "recovered"}
@@ -463,10 +458,7 @@ async def test_a_window_with_too_many_errored_calls_alerts_though_nothing_is_bel
             ]
             await sk.log_calls(project.id, calls)
             await settled(sk, monitor.id, number)
-        deadline = time.monotonic() + 60
-        while len(hook.posts) < 2:
-            assert time.monotonic() < deadline, hook.posts
-            await asyncio.sleep(0.2)
+        await posted(hook, 2)
         detail = await sk.get_monitor(monitor.id)
     windows = {w.number: (w.alert_state, w.errored_calls) for w in detail.windows}
     assert windows == {1: ("below", 3), 2: ("recovered", 1)}
@@ -500,11 +492,8 @@ async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk
         assert rotated.alert_secret.startswith("whsec_") and rotated.alert_secret != monitor.alert_secret
         changed = await sk.update_monitor(monitor.id, sample_rate=100)
         assert changed.alert_secret == ""  # shown when drawn, and only then
-        assert (await sk.log_calls(project.id, [CallIn(outputs={"response": "no"}) for _ in range(2)])).sampled == 2
-        deadline = time.monotonic() + 60
-        while not hook.posts:
-            assert time.monotonic() < deadline, "the alert was not delivered"
-            await asyncio.sleep(0.3)
+        assert (await sk.log_calls(project.id, polite_calls(0, 2))).sampled == 2
+        await posted(hook, 1)
     headers, body = hook.posts[0]
     assert signed(rotated.alert_secret, headers, hook.raw[0])
     assert not signed(monitor.alert_secret, headers, hook.raw[0])

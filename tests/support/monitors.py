@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from scorekeeper_sdk import AsyncScorekeeper
+from scorekeeper_sdk import AsyncScorekeeper, CallIn
 from scorekeeper_sdk.api.monitors import MonitorWithWindows
 from scorekeeper_sdk.views import FINAL_STATUSES
 
@@ -91,3 +91,16 @@ async def settled(sk: AsyncScorekeeper, monitor_id: str, windows: int, timeout_s
 async def calls_of(sk: AsyncScorekeeper, run_id: str) -> list[str]:
     """The call ids a monitor run holds (a record's testcase id is its call's id)."""
     return [r.testcase_id async for r in sk.list_records(run_id)]
+
+
+def polite_calls(polite: int, size: int = 10) -> list[CallIn]:
+    """A window's calls: the first ``polite`` answer "please" (a polite metric passes them), the rest "no"."""
+    return [CallIn(outputs={"response": "please" if i < polite else "no"}) for i in range(size)]
+
+
+async def posted(hook: Receiver, posts: int, timeout_s: float = 60) -> None:
+    """Until the receiver holds at least ``posts`` POSTs."""
+    deadline = time.monotonic() + timeout_s
+    while len(hook.posts) < posts:
+        assert time.monotonic() < deadline, f"{len(hook.posts)} of {posts} POSTs arrived: {hook.posts}"
+        await asyncio.sleep(0.2)
