@@ -473,6 +473,53 @@ async def test_a_window_with_too_many_errored_calls_alerts_though_nothing_is_bel
     assert recovered["type"] == "monitor.recovered" and recovered["errors"]["errored"] == 1
 
 
+async def test_a_window_that_scored_nothing_alerts_and_reviewers_hold_back_no_alert(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("nothing scored")
+    metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    tone = await sk.create_metric(project.id, "tone", eval_type="human")
+    with pytest.raises(InvalidArgument) as refused:
+        await sk.create_monitor(
+            project.id, "x", [metric.id, tone.id], sample_rate=100, window_calls=10,
+            alert_url="http://127.0.0.1:9/h", alert_below={tone.id: 0.5},
+        )  # fmt: skip
+    assert "alert.thresholds[0]: 'tone' is a human metric" in str(refused.value)
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "failing",
+            [metric.id, tone.id],
+            sample_rate=100,
+            window_calls=10,
+            alert_url=hook.url,
+            alert_below={metric.id: 0.8},
+            alert_recovery=True,
+        )
+        # Window 1: every call errored, no max_error_rate: polite scored nothing, which is below.
+        await sk.log_calls(project.id, [CallIn(status="errored", error="503") for _ in range(10)])
+        await posted(hook, 1)
+        # Window 2: polite again; its run waits for reviewers of tone, its alert does not.
+        await sk.log_calls(project.id, polite_calls(10))
+        await posted(hook, 2)
+        detail = await sk.get_monitor(monitor.id)
+    windows = {w.number: (w.alert_state, w.run_status, w.errored_calls) for w in detail.windows}
+    assert windows == {1: ("below", "completed", 10), 2: ("recovered", "awaiting_human_scoring", 0)}
+    first = next(w for w in detail.windows if w.number == 1)
+    polite = next(m for m in first.metrics if m.name == "polite")
+    assert (polite.scored, polite.below, polite.alert_below) == (0, True, 0.8)
+    (_, fired), (_, recovered) = sorted(hook.posts, key=lambda p: p[1]["window"]["number"])
+    assert fired["metrics"] == [
+        {"metric_id": metric.id, "name": "polite", "measure": "pass_rate", "value": None, "below": 0.8, "scored": 0}
+    ]
+    assert (fired["window"]["calls"], fired["window"]["errored"], fired["errors"]) == (10, 10, None)
+    run_url = f"{stack.console_url}/projects/{project.id}/runs/{fired['run']['id']}"
+    assert fired["text"] == (
+        f"Monitor 'failing' window 1 (10 calls): polite: no call scored (10 of 10 calls errored) — {run_url}"
+    )
+    assert recovered["type"] == "monitor.recovered" and recovered["metrics"][0]["value"] == 1.0
+
+
 async def test_a_new_alert_secret_signs_the_alerts_from_then_on(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("alert secrets")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})

@@ -154,17 +154,38 @@ def test_alerts_fire_strictly_below_a_threshold() -> None:
         MetricResult(mean, "quality", "int", scored=4, passed=2, total=14.0),
         MetricResult(empty, "all errored", "float", scored=0, passed=0, total=0.0),
     ]
-    below = rules.below_thresholds(
-        results, [Threshold(exact, 0.8), Threshold(mean, 3.5), Threshold(empty, 0.9), Threshold(uuid.uuid4(), 1.0)]
-    )
+    thresholds = [Threshold(exact, 0.8), Threshold(mean, 3.5), Threshold(empty, 0.9), Threshold(uuid.uuid4(), 1.0)]
+    below = rules.below_thresholds(results, thresholds, 0)  # no calls: nothing to score is not below
     assert below == [
         {"metric_id": str(exact), "name": "exact", "measure": "pass_rate", "value": 0.7, "below": 0.8, "scored": 10}
     ]
-    assert rules.below_thresholds(results, [Threshold(exact, 0.7)]) == []
+    assert rules.below_thresholds(results, [Threshold(exact, 0.7)], 10) == []
     quality = {"metric_id": str(mean), "name": "quality", "measure": "mean", "value": 3.5, "below": 3.75, "scored": 4}
     assert rules.alert_text("checkout", 12, 1200, [*below, quality], "http://c/runs/r") == (
         "Monitor 'checkout' window 12 (1,200 calls): exact 70.0% passed, below 80.0%"
         " · quality mean 3.5, below 3.75 — http://c/runs/r"
+    )
+
+
+def test_a_metric_that_scored_none_of_a_windows_calls_is_below_and_says_why() -> None:
+    polite, quality = uuid.uuid4(), uuid.uuid4()
+    results = [
+        MetricResult(polite, "polite", "boolean", scored=0, passed=0, total=0.0),
+        MetricResult(quality, "quality", "int", scored=4, passed=4, total=18.0),
+    ]
+    below = rules.below_thresholds(results, [Threshold(polite, 0.8), Threshold(quality, 3.5)], 10)
+    assert below == [
+        {"metric_id": str(polite), "name": "polite", "measure": "pass_rate", "value": None, "below": 0.8, "scored": 0}
+    ]
+    assert rules.alert_state(below, False, None) == "below"
+    assert rules.alert_text("checkout", 3, 10, below, "http://c/runs/r", None, errored=10) == (
+        "Monitor 'checkout' window 3 (10 calls): polite: no call scored (10 of 10 calls errored) — http://c/runs/r"
+    )
+    # its scores errored (a judge down), not its calls; and with max_error_rate firing, said once
+    assert rules.alert_text("c", 3, 10, below, "u") == "Monitor 'c' window 3 (10 calls): polite: no call scored — u"
+    errors = rules.error_share(10, 10, 0.5)
+    assert rules.alert_text("c", 3, 10, below, "u", errors, errored=10) == (
+        "Monitor 'c' window 3 (10 calls): polite: no call scored · 10 of 10 calls errored (100.0%, above 50.0%) — u"
     )
 
 

@@ -34,13 +34,20 @@ def _thresholds(alert: pb.MonitorAlert) -> tuple[rules.Threshold, ...]:
     )
 
 
-def _check_thresholds(definition: rules.MonitorDefinition, versions: list[asyncpg.Record]) -> None:
-    """Each threshold is of one of the monitor's metrics, within that metric's range."""
+def _check_thresholds(definition: rules.MonitorDefinition, versions: list[asyncpg.Record], new: bool = True) -> None:
+    """Each threshold is of one of the monitor's metrics, within that metric's range, and (when the
+    alert is ``new`` in this request) not of a human metric: reviewers score when they can, and an
+    alert waiting for them would hold back every later window's."""
     by_metric = {v["metric_id"]: v for v in versions}
     for i, t in enumerate(definition.thresholds):
         version = by_metric.get(t.metric_id)
         if version is None:
             raise invalid(f"alert.thresholds[{i}].metric_id {t.metric_id} is not one of the monitor's metrics")
+        if new and version["eval_type"] == "human":
+            raise invalid(
+                f"alert.thresholds[{i}]: {version['name']!r} is a human metric — its scores come when reviewers"
+                " give them, so an alert cannot wait for them; give thresholds to ai and heuristic metrics"
+            )
         low, high = _THRESHOLD_RANGES[version["output_type"]]
         if not low <= t.below <= high:
             raise invalid(
@@ -185,7 +192,7 @@ class MonitorApi:
             versions = await self._pin(row["project_id"], list(request.metric_ids), group)
         else:
             versions = await self._catalog.metric_versions_in_order(list(row["metric_version_ids"]))
-        _check_thresholds(definition, versions)
+        _check_thresholds(definition, versions, given("alert"))
         mute = (
             checked(rules.check_mute, request.mute_alert_minutes, definition.alert_url)
             if given("mute_alert_minutes")

@@ -82,9 +82,12 @@ def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list
     """``results``: its run's result per metric; ``thresholds``: the monitor's alert thresholds."""
     delivery = row["delivery"] or ("pending" if row["alert_state"] in rules.POSTED else "")
     below = {t["metric_id"]: float(t["below"]) for t in thresholds}
+    # Scoring done (the alert is decided on it): a thresholded metric that scored none of the calls is below.
+    scored = row["run_status"] in rules.DECIDABLE and row["calls"] > 0
     metrics = []
     for r in results:
         value, threshold = r.value, below.get(str(r.metric_id))
+        low = threshold is not None and (value < threshold if value is not None else scored)
         metrics.append(
             pb.WindowMetric(
                 metric_id=str(r.metric_id),
@@ -93,7 +96,7 @@ def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list
                 value=value or 0.0,
                 scored=r.scored,
                 alert_below=threshold,
-                below=value is not None and threshold is not None and value < threshold,
+                below=low,
             )
         )
     return pb.MonitorWindow(

@@ -13,6 +13,7 @@ from typing import Any
 from services.run_orchestrator.runs.results import MetricResult
 from services.run_orchestrator.webhooks.rules import FORMATS
 from shared.outbound.urls import check_webhook_url
+from shared.run_status import RunStatus
 
 MAX_CALLS_PER_REQUEST = 1000
 MAX_FILTER_KEYS = 20
@@ -187,34 +188,41 @@ def next_start(shape: WindowShape, started_at: datetime, now: datetime, full: bo
 # -- alerts -------------------------------------------------------------------------------------
 
 
+# A window's alert is decided on its run's scores once the run is completed, or waits only for
+# reviewers (alert thresholds are of ai and heuristic metrics); a failed or cancelled run's is skipped.
+DECIDABLE = frozenset({RunStatus.COMPLETED, RunStatus.AWAITING_HUMAN_SCORING})
+
 # The alert states whose window POSTs a document (the system-executor delivers it).
 POSTED = ("below", "recovered")
 
 
-def measured(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:
-    """Each thresholded metric's value (those with nothing scored left out), as the webhook lists them."""
+def measured(results: list[MetricResult], thresholds: list[Threshold], calls: int = 0) -> list[dict[str, Any]]:
+    """Each thresholded metric's value, as the webhook lists them. A metric with nothing scored is
+    left out of a window without calls and listed with ``value`` None in one with calls (its calls
+    all errored, or its scores did: nothing tells the metric is at or above its threshold)."""
     by_metric = {r.metric_id: r for r in results}
     found = []
     for t in thresholds:
         result = by_metric.get(t.metric_id)
-        value = result.value if result is not None else None
-        if result is not None and value is not None:
-            found.append(
-                {
-                    "metric_id": str(t.metric_id),
-                    "name": result.name,
-                    "measure": "pass_rate" if result.output_type == "boolean" else "mean",
-                    "value": value,
-                    "below": t.below,
-                    "scored": result.scored,
-                }
-            )
+        if result is None or (result.value is None and not calls):
+            continue
+        found.append(
+            {
+                "metric_id": str(t.metric_id),
+                "name": result.name,
+                "measure": "pass_rate" if result.output_type == "boolean" else "mean",
+                "value": result.value,
+                "below": t.below,
+                "scored": result.scored,
+            }
+        )
     return found
 
 
-def below_thresholds(results: list[MetricResult], thresholds: list[Threshold]) -> list[dict[str, Any]]:
-    """The metrics whose value is below their threshold (strictly), as the webhook lists them."""
-    return [m for m in measured(results, thresholds) if m["value"] < m["below"]]
+def below_thresholds(results: list[MetricResult], thresholds: list[Threshold], calls: int) -> list[dict[str, Any]]:
+    """The metrics whose value is below their threshold (strictly), or who scored none of the
+    window's ``calls``, as the webhook lists them."""
+    return [m for m in measured(results, thresholds, calls) if m["value"] is None or m["value"] < m["below"]]
 
 
 def error_share(errored: int, calls: int, max_rate: float | None) -> dict[str, Any] | None:
@@ -257,10 +265,12 @@ def check_mute(minutes: int, alert_url: str) -> int:
 
 def _measures(metrics: list[dict[str, Any]], relation: str) -> str:
     """The metrics' values against their thresholds, as in: polite 50.0% passed, below 80.0% · on
-    topic mean 0.61, below 0.7 (``relation``: below, at or above)."""
+    topic mean 0.61, below 0.7 (``relation``: below, at or above) · tone: no call scored."""
     parts = []
     for m in metrics:
-        if m["measure"] == "pass_rate":
+        if m["value"] is None:
+            parts.append(f"{m['name']}: no call scored")
+        elif m["measure"] == "pass_rate":
             parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, {relation} {m['below'] * 100:.1f}%")
         else:
             parts.append(f"{m['name']} mean {m['value']:.3g}, {relation} {m['below']:.3g}")
@@ -275,13 +285,22 @@ def _errors_said(errors: dict[str, Any] | None, relation: str) -> list[str]:
 
 
 def alert_text(
-    monitor: str, window: int, calls: int, below: list[dict[str, Any]], url: str, errors: dict[str, Any] | None = None
+    monitor: str,
+    window: int,
+    calls: int,
+    below: list[dict[str, Any]],
+    url: str,
+    errors: dict[str, Any] | None = None,
+    errored: int = 0,
 ) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
     50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>" (and "· 12 of 100 calls
-    errored (12.0%, above 5.0%)" when too many errored)."""
+    errored (12.0%, above 5.0%)" when too many errored; "polite: no call scored (10 of 10 calls
+    errored)" when a metric scored nothing, and its calls errored)."""
     fired = errors if too_many_errors(errors) else None
     said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above")] if x)
+    if errored and fired is None and any(m["value"] is None for m in below):
+        said += f" ({errored:,} of {calls:,} calls errored)"
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
 
 
@@ -300,7 +319,13 @@ def test_alert_document(
 
 
 def recovered_text(
-    monitor: str, window: int, calls: int, metrics: list[dict[str, Any]], url: str, errors: dict[str, Any] | None = None
+    monitor: str,
+    window: int,
+    calls: int,
+    metrics: list[dict[str, Any]],
+    url: str,
+    errors: dict[str, Any] | None = None,
+    errored: int = 0,
 ) -> str:
     """A recovery in a sentence: "Monitor 'checkout' window 13 (100 calls) recovered: polite 90.0%
     passed, at or above 80.0% — <run URL>" (and "· 0 of 100 calls errored (0.0%, at most 5.0%)")."""

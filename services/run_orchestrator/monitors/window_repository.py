@@ -184,7 +184,9 @@ class WindowRepository:
     # -- alerts ----------------------------------------------------------------------------------
 
     async def finished_waiting(self, limit: int = 50) -> list[asyncpg.Record]:
-        """Windows with an alert whose run has finished (its scores are all in) and whose monitor's
+        """Windows with an alert whose run has finished (its scores are all in, or it waits only for
+        reviewers — unless a threshold is of a human metric, which monitors made before such
+        thresholds were refused may have) and whose monitor's
         earlier windows are all decided (so a monitor's alerts are decided in order), each with the
         state of the last window before it whose decision was told (``previous``: below | ok |
         recovered | None; muted and skipped windows are passed over) and whether its alerts are
@@ -198,12 +200,15 @@ class WindowRepository:
             "  AND p.number < w.number AND p.alert_state IN ('below', 'ok', 'recovered')"
             "  ORDER BY p.number DESC LIMIT 1) AS previous"
             " FROM monitor_windows w JOIN runs r ON r.id = w.run_id JOIN monitors m ON m.id = w.monitor_id"
-            " WHERE w.alert_state = 'waiting' AND r.status = ANY($1::text[])"
+            " WHERE w.alert_state = 'waiting' AND (r.status = ANY($1::text[]) OR r.status = $3 AND NOT EXISTS ("
+            "  SELECT 1 FROM metric_versions v WHERE v.id = ANY(m.human_metric_version_ids)"
+            "  AND m.alert_thresholds @> jsonb_build_array(jsonb_build_object('metric_id', v.metric_id::text))))"
             " AND NOT EXISTS (SELECT 1 FROM monitor_windows e WHERE e.monitor_id = w.monitor_id"
             "  AND e.number < w.number AND e.alert_state = 'waiting')"
             " ORDER BY w.closed_at LIMIT $2",
             sorted(TERMINAL),
             limit,
+            RunStatus.AWAITING_HUMAN_SCORING,
         )
 
     async def metric_results(self, run_id: uuid.UUID, version_ids: list[uuid.UUID]) -> list[MetricResult]:

@@ -102,21 +102,21 @@ class WindowCloser:
 
     async def _decide(self, windows: list[asyncpg.Record]) -> None:
         for window in windows:
-            if window["run_status"] != RunStatus.COMPLETED:
+            if window["run_status"] not in rules.DECIDABLE:
                 await self._windows.decide_alert(window["id"], "skipped", None)
                 continue
             thresholds = [
                 rules.Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in window["alert_thresholds"]
             ]
             results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
-            below = rules.below_thresholds(results, thresholds)
+            below = rules.below_thresholds(results, thresholds, window["calls"])
             errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
             state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"], errors)
             payload = None
             if state == "below":
                 payload = self._payload(window, "monitor.alert", below, errors, rules.alert_text)
             elif state == "recovered":
-                measured = rules.measured(results, thresholds)
+                measured = rules.measured(results, thresholds, window["calls"])
                 payload = self._payload(window, "monitor.recovered", measured, errors, rules.recovered_text)
             if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
@@ -144,9 +144,12 @@ class WindowCloser:
                 "started_at": timestamp(window["started_at"]),
                 "ended_at": timestamp(window["ended_at"]),
                 "calls": window["calls"],
+                "errored": window["errored"],
             },
             "run": {"id": str(run), "url": url},
             "metrics": metrics,
             "errors": errors,
-            "text": text(window["monitor_name"], window["number"], window["calls"], metrics, url, errors),
+            "text": text(
+                window["monitor_name"], window["number"], window["calls"], metrics, url, errors, window["errored"]
+            ),
         }
