@@ -361,6 +361,7 @@ class Scorekeeper:
     list_api_keys = _Call(AsyncScorekeeper.list_api_keys)
     revoke_api_key = _Call(AsyncScorekeeper.revoke_api_key)
     rotate_api_key = _Call(AsyncScorekeeper.rotate_api_key)
+    list_audit_events = _Iterate(AsyncScorekeeper.list_audit_events)
     # -- testsets
     create_testset = _Call(AsyncScorekeeper.create_testset)
     get_testset = _Call(AsyncScorekeeper.get_testset)

@@ -6,6 +6,7 @@ RFC 3339 strings as the server sends them; JSON documents (configs, testcase dat
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,46 @@ class ApiKey:
     last_used_at: str = ""
     revoked_at: str = ""
     expires_at: str = ""  # "" for a key that never expires
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    """The ids a call named in one request field (run_id, record_ids …; at most 10 listed, ``count``
+    in all), or ``created``: the id of what it made."""
+
+    field: str
+    ids: list[str] = dataclasses.field(default_factory=list)
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One call in a project's audit log: a change a key made, or an attempt at one it was refused."""
+
+    id: str
+    project_id: str
+    at: str
+    key_id: str  # "" for the instance admin key
+    key_name: str
+    key_prefix: str
+    key_role: str
+    # The RPC: CreateRun, RevokeApiKey …; grpc | http.
+    action: str
+    edge: str
+    targets: list[AuditTarget] = field(default_factory=list)
+    name: str = ""
+    # OK, or the error's code (PERMISSION_DENIED, NOT_FOUND …) and its message.
+    outcome: str = "OK"
+    error: str = ""
+
+    @property
+    def target(self) -> str:
+        """What it named, as said: monitor_id 5f0c…, created 9a1b…, record_ids 3 ids."""
+        parts = []
+        for t in self.targets:
+            shown = t.ids[0] if t.count == 1 and t.ids else f"{t.count} ids"
+            parts.append(f"{t.field} {shown}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from services.console import telemetry
 from services.console.backend import Channels
 from services.console.formatting import FILTERS
 from services.console.pages import (
+    audit,
     catalog,
     compare,
     curation,
@@ -120,6 +121,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *schedules.routes(console),
         *keys.routes(console),
         *webhooks.routes(console),
+        *audit.routes(console),
     ]
     errors = handle_errors(console)
     app = Starlette(

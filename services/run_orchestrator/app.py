@@ -18,6 +18,7 @@ from scorekeeper.v1 import (
 )
 
 from services.run_orchestrator.access.api import AccessApi
+from services.run_orchestrator.access.audit import AuditRepository, audited_actions
 from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.repository import CatalogRepository
@@ -60,6 +61,22 @@ from shared.run_status import RunStatus
 from shared.runtime import ServiceParts, database_url, make_bus
 
 SERVICE = "run-orchestrator"
+# The gRPC services it serves, by name (their audited RPCs are the actions its audit log holds).
+SERVICES = {
+    service.name: service
+    for module in (
+        catalog_pb2,
+        runs_pb2,
+        testsets_pb2,
+        access_pb2,
+        review_pb2,
+        playground_pb2,
+        monitors_pb2,
+        schedules_pb2,
+        webhooks_pb2,
+    )
+    for service in module.DESCRIPTOR.services_by_name.values()
+}
 
 
 async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> ServiceParts:
@@ -100,6 +117,10 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
         ),
     )
 
+    guard = Guard.over(pool, SERVICE, settings.admin_key.get_secret_value(), audit=True)
+    audit, audit_days = guard.audit, settings.audit_retention_days
+    assert audit is not None
+
     async def refresh_status_gauge() -> None:
         counts = await runs.count_by_status()
         for status in RunStatus:
@@ -108,13 +129,16 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
     return ServiceParts(
         bus=bus,
         apis=[
-            bind(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"], catalog_api),
-            bind(runs_pb2.DESCRIPTOR.services_by_name["RunService"], run_api),
-            bind(testsets_pb2.DESCRIPTOR.services_by_name["TestsetService"], TestsetApi(testsets, catalog_api)),
-            bind(access_pb2.DESCRIPTOR.services_by_name["AccessService"], AccessApi(KeyRepository(pool), catalog_api)),
-            bind(review_pb2.DESCRIPTOR.services_by_name["ReviewService"], ReviewApi(catalog, reviews, human)),
+            bind(SERVICES["CatalogService"], catalog_api),
+            bind(SERVICES["RunService"], run_api),
+            bind(SERVICES["TestsetService"], TestsetApi(testsets, catalog_api)),
             bind(
-                playground_pb2.DESCRIPTOR.services_by_name["PlaygroundService"],
+                SERVICES["AccessService"],
+                AccessApi(KeyRepository(pool), catalog_api, AuditRepository(pool), audited_actions(SERVICES.values())),
+            ),
+            bind(SERVICES["ReviewService"], ReviewApi(catalog, reviews, human)),
+            bind(
+                SERVICES["PlaygroundService"],
                 PlaygroundApi(
                     catalog_api,
                     Tries(pool, catalog, testsets, runs, kickoff, tries, settings.secret_env()),
@@ -122,24 +146,25 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
                 ),
             ),
             bind(
-                monitors_pb2.DESCRIPTOR.services_by_name["MonitorService"],
+                SERVICES["MonitorService"],
                 MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors), settings.public_console_url),
             ),
             bind(
-                schedules_pb2.DESCRIPTOR.services_by_name["ScheduleService"],
+                SERVICES["ScheduleService"],
                 ScheduleApi(catalog_api, kickoff, schedules, firing),
             ),
             bind(
-                webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+                SERVICES["WebhookService"],
                 WebhookApi(catalog_api, WebhookRepository(pool), settings.public_console_url),
             ),
         ],
-        guard=Guard.over(pool, SERVICE, settings.admin_key.get_secret_value()),
+        guard=guard,
         background=[
             partial(every, settings.status_gauge_interval_s, "the runs-by-status gauge", refresh_status_gauge),
             windows.run,
             firing.run,
             CallRetention(pool, settings.retention_tick_s, limit_days=settings.call_retention_max_days).run,
+            partial(every, settings.retention_tick_s, "audit retention", partial(audit.purge, audit_days)),
         ],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -25,6 +25,8 @@ class OrchestratorSettings(ServiceSettings):
     # The most days any project keeps its logged calls (0: no limit): a project's 0 keeps them this
     # long, and more days are refused.
     call_retention_max_days: int = Field(default=0, ge=0, le=3650)
+    # How long the audit log keeps an event (deleted on the retention tick after).
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
     monitor_max_window_calls: int = Field(default=50_000, ge=1, le=100_000)
     monitor_grace_s: float = Field(default=2.0, ge=0)
     monitor_stale_s: float = Field(default=30.0, gt=0)

@@ -7,6 +7,7 @@ from google.protobuf.message import Message
 
 from shared.auth import keys
 from shared.auth.access import Principal, Role
+from shared.auth.audit import AuditLog
 from shared.auth.scope import Owners
 from shared.auth.store import KeyStore
 from shared.edge.errors import ApiError, Code
@@ -16,24 +17,28 @@ class Guard:
     """Who is calling (the key), whether the role allows the RPC, and whether every id the request
     names is of the key's project."""
 
-    def __init__(self, keys_: KeyStore, owners: Owners) -> None:
+    def __init__(self, keys_: KeyStore, owners: Owners, audit: AuditLog | None = None) -> None:
         self.keys = keys_
         self._owners = owners
+        # Where the calls of audited RPCs are recorded (None: a service that records none).
+        self.audit = audit
 
     @classmethod
-    def over(cls, pool: asyncpg.Pool, service: str, admin_key: str) -> Guard:
-        return cls(KeyStore(pool, service, admin_key), Owners(pool))
+    def over(cls, pool: asyncpg.Pool, service: str, admin_key: str, audit: bool = False) -> Guard:
+        owners = Owners(pool)
+        return cls(KeyStore(pool, service, admin_key), owners, AuditLog(pool, owners) if audit else None)
 
-    async def authenticate(self, rpc: str, role: Role, authorization: str | None) -> Principal:
-        """The caller's principal; UNAUTHENTICATED without a valid key, PERMISSION_DENIED when its
-        role does not allow the RPC."""
-        principal = await self.keys.authenticate(keys.bearer(authorization))
+    async def identify(self, authorization: str | None) -> Principal:
+        """The caller's principal; UNAUTHENTICATED without a valid key."""
+        return await self.keys.authenticate(keys.bearer(authorization))
+
+    def authorize(self, principal: Principal, rpc: str, role: Role) -> None:
+        """PERMISSION_DENIED when the principal's role does not allow the RPC."""
         if not principal.allows(role):
             raise ApiError(
                 Code.PERMISSION_DENIED,
                 f"{rpc} needs a key with the {role.label} role; this key has the {principal.role.label} role",
             )
-        return principal
 
     async def check_scope(self, principal: Principal, request: Message) -> None:
         """NOT_FOUND for an id of another project, worded as for an id that does not exist."""

@@ -83,6 +83,19 @@ class Owners:
         self._pool = pool
         self._cache: dict[tuple[str, uuid.UUID], uuid.UUID] = {}
 
+    async def project_of(self, entity: str, text: str) -> uuid.UUID | None:
+        """The project of one entity (None: no such entity, or not an id)."""
+        try:
+            id_ = uuid.UUID(text)
+        except ValueError:
+            return None
+        if (entity, id_) not in self._cache:
+            row = await self._pool.fetchrow(_OWNERS[entity], [id_])
+            if row is None:
+                return None
+            self._cache[entity, id_] = row["project_id"]
+        return self._cache[entity, id_]
+
     async def check(self, project_id: uuid.UUID, request: Message) -> None:
         """NOT_FOUND for the first id that does not exist or belongs to another project."""
         named = [(field, entity, text, parse_uuid(text, field)) for field, entity, text in scoped_ids(request)]

@@ -14,6 +14,7 @@ Bidirectional streaming is not supported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -28,7 +29,8 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from shared.auth.access import Role, current_principal, required_role
+from shared.auth.access import Principal, Role, current_principal, required_role
+from shared.auth.audit import Attempt, AuditLog, audited
 from shared.db.pool import unavailable
 from shared.edge.errors import ApiError, Code, invalid
 from shared.edge.validation import nul_field
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 # The longest deadline a call may ask for: beyond it (a grpc-timeout of 99999999H, say) the call is
 # bounded by this instead; PostgreSQL's statement_timeout holds at most ~24 days.
 MAX_DEADLINE_S = 24 * 3600.0
+
+# The audited call in progress (set by BoundMethod.admit, recorded once by the call that follows).
+_attempt: ContextVar[tuple[AuditLog, Attempt] | None] = ContextVar("audit_attempt", default=None)
 
 # When the caller stops waiting for the current unary call (time.monotonic()), None without a
 # deadline: operations may bound their own work by it (a database statement timeout, say).
@@ -68,6 +73,8 @@ class BoundMethod:
     response_type: type[Message]
     operation: Callable[[Any], Any]
     role: Role
+    # Whether its calls go to the audit log (shared/auth/audit.py).
+    audited: bool = False
 
     @property
     def streaming(self) -> Streaming:
@@ -82,23 +89,34 @@ class BoundMethod:
         token = request_deadline.set(None if timeout_s is None else time.monotonic() + timeout_s)
         try:
             if timeout_s is not None:
-                return cast(Message, await asyncio.wait_for(self.operation(request), timeout_s))
-            return cast(Message, await self.operation(request))
-        except ApiError:
+                response = cast(Message, await asyncio.wait_for(self.operation(request), timeout_s))
+            else:
+                response = cast(Message, await self.operation(request))
+        except ApiError as exc:
+            await _audit(None, exc)
             raise
         except Exception as exc:
-            raise self._api_error(exc) from exc
+            error = self._api_error(exc)
+            await _audit(None, error)
+            raise error from exc
         finally:
             request_deadline.reset(token)
+        await _audit(response, None)
+        return response
 
     async def call_client_stream(self, requests: AsyncIterator[Message]) -> Message:
         """Run a client-streaming operation over the request messages; failures as ApiError."""
         try:
-            return cast(Message, await self.operation(requests))
-        except ApiError:
+            response = cast(Message, await self.operation(requests))
+        except ApiError as exc:
+            await _audit(None, exc)
             raise
         except Exception as exc:
-            raise self._api_error(exc) from exc
+            error = self._api_error(exc)
+            await _audit(None, error)
+            raise error from exc
+        await _audit(response, None)
+        return response
 
     async def call_server_stream(self, request: Message) -> AsyncIterator[Message]:
         """The response messages of a server-streaming operation; failures as ApiError."""
@@ -116,24 +134,55 @@ class BoundMethod:
     def _api_error(self, exc: Exception) -> ApiError:
         return api_error(exc, self.descriptor)
 
-    async def admit(self, guard: Guard, authorization: str | None, read_request: Callable[[], Awaitable[M]]) -> M:
+    async def admit(
+        self, guard: Guard, authorization: str | None, read_request: Callable[[], Awaitable[M]], edge: str = "grpc"
+    ) -> M:
         """The one check before the operation runs, in this order: the key and its role (so a
         caller without one learns nothing of the request's faults), then the request itself
         (``read_request``, which may refuse it), then the text it holds and the ids it names.
-        The admitted caller becomes the current principal."""
+        The admitted caller becomes the current principal. A call of an audited RPC by a known
+        key is recorded (through ``edge``) once it answers, or here when it is refused."""
+        _attempt.set(None)
+        principal: Principal | None = None
+        request: M | None = None
         try:
-            principal = await guard.authenticate(self.descriptor.name, self.role, authorization)
+            principal = await guard.identify(authorization)
             current_principal.set(principal)
+            guard.authorize(principal, self.descriptor.name, self.role)
             request = await read_request()
             if request is not None:
                 if not getattr(self.operation, CHECKS_OWN_TEXT, False):
                     check_text(request)
                 await guard.check_scope(principal, request)
+            if self.audited and guard.audit is not None:
+                _attempt.set((guard.audit, Attempt(self.descriptor.name, edge, principal, request)))
             return request
-        except ApiError:
+        except ApiError as exc:
+            if exc.code is Code.PERMISSION_DENIED and principal is not None and self.audited:
+                with contextlib.suppress(Exception):  # what it was refused, for the audit log only
+                    request = await read_request()
+            await self._refused(guard, edge, principal, request, exc)
             raise
         except Exception as exc:
-            raise self._api_error(exc) from exc
+            error = self._api_error(exc)
+            await self._refused(guard, edge, principal, request, error)
+            raise error from exc
+
+    async def _refused(
+        self, guard: Guard, edge: str, principal: Principal | None, request: Message | None, error: ApiError
+    ) -> None:
+        """Record a refused call of an audited RPC by a known key (a call without one is not: no
+        one to tell of)."""
+        if self.audited and guard.audit is not None and principal is not None:
+            await guard.audit.record(Attempt(self.descriptor.name, edge, principal, request), None, error)
+
+
+async def _audit(response: Message | None, error: ApiError | None) -> None:
+    """Record the outcome of the audited call admitted in this context, once."""
+    attempt = _attempt.get()
+    if attempt is not None:
+        _attempt.set(None)
+        await attempt[0].record(attempt[1], response, error)
 
 
 CHECKS_OWN_TEXT = "checks_own_text"
@@ -182,13 +231,15 @@ def bind(descriptor: ServiceDescriptor, impl: object) -> BoundService:
             raise TypeError(f"{type(impl).__name__} does not implement {method.full_name}")
         if method.client_streaming and method.server_streaming:
             raise TypeError(f"{method.full_name}: bidirectional streaming is not supported")
+        role = required_role(method)
         methods.append(
             BoundMethod(
                 descriptor=method,
                 request_type=GetMessageClass(method.input_type),
                 response_type=GetMessageClass(method.output_type),
                 operation=operation,
-                role=required_role(method),
+                role=role,
+                audited=audited(method, role),
             )
         )
     return BoundService(descriptor, tuple(methods))

@@ -150,7 +150,7 @@ def _admitted(
     method: BoundMethod, guard: Guard, request: Request, read_request: Callable[[], Awaitable[MessageT]]
 ) -> Awaitable[MessageT]:
     """The request, once the guard admitted its caller (``Authorization: Bearer <key>``)."""
-    return method.admit(guard, request.headers.get("authorization"), read_request)
+    return method.admit(guard, request.headers.get("authorization"), read_request, edge="http")
 
 
 async def _json_answer(method: BoundMethod, call: Callable[[], Awaitable[Message]]) -> Response:

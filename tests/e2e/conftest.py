@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from scorekeeper_sdk import Client
+from scorekeeper_sdk import AsyncScorekeeper, Client
 from services.demo_system.app import answer
 from shared.devstack.stack import Stack, StackConfig
 from shared.embedded_kafka import fast_join_env
@@ -86,6 +86,15 @@ async def stack(
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[Client]:
     async with stack.client() as c:
+        yield c
+
+
+@pytest.fixture
+async def sk(stack: Stack) -> AsyncIterator[AsyncScorekeeper]:
+    """The SDK's async client with the instance admin key."""
+    async with AsyncScorekeeper(
+        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
+    ) as c:
         yield c
 
 

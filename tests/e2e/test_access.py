@@ -141,7 +141,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 86
+    assert len(RPCS) == 87
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -157,12 +157,13 @@ async def test_every_rpc_names_a_role() -> None:
         "DeleteWebhook",
         "TestWebhook",
         "ListWebhookDeliveries",
+        "ListAuditEvents",
     }
     assert all(
         r is Role.READ
         for n, r in roles.items()
         if n.startswith(("Get", "List", "Export", "Compare"))
-        and n not in ("ListApiKeys", "ListWebhooks", "ListWebhookDeliveries")
+        and n not in ("ListApiKeys", "ListWebhooks", "ListWebhookDeliveries", "ListAuditEvents")
     )
 
 
@@ -197,8 +198,9 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 42 writes + 12 admin RPCs + CreateProject; write: 13 (keys, webhooks, deletes, projects); admin: 1
-    assert checked == 55 + 13 + 1
+    # read: 42 writes + 13 admin RPCs + CreateProject; write: 14 (keys, webhooks, deletes, projects,
+    # the audit log); admin: 1
+    assert checked == 56 + 14 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -208,7 +210,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 83
+    assert len(scoped) == 84
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -427,4 +429,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 89
+    assert routes == 90

@@ -8,7 +8,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -21,14 +20,6 @@ from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.monitors import calls_of, is_sampled, polite_calls, posted, receiver, settled, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
-
-
-@pytest.fixture
-async def sk(stack: Stack) -> AsyncIterator[AsyncScorekeeper]:
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
-    ) as client:
-        yield client
 
 
 def polite(i: int) -> bool:

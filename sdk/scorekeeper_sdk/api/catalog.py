@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -13,6 +14,7 @@ from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.models import (
     ApiKey,
+    AuditEvent,
     Metric,
     MetricGroup,
     NewApiKey,
@@ -278,3 +280,23 @@ class CatalogOperations(Operations):
             request.expires_in_days = expires_in_days
         response = await self._unary(ACCESS, "RotateApiKey", request, apb.RotateApiKeyResponse, creates=True)
         return from_proto(RotatedApiKey, response)
+
+    async def list_audit_events(
+        self,
+        project_id: str,
+        *,
+        actions: Sequence[str] = (),
+        key_id: str = "",
+        failed_only: bool = False,
+        page_size: int = 100,
+    ) -> AsyncIterator[AuditEvent]:
+        """The project's audit log, newest first (the admin role): every change a key made through
+        the API and every attempt at one it was refused; only ``actions`` (RPC names: CreateApiKey …),
+        only the calls of ``key_id``, only those that did not succeed."""
+        request = apb.ListAuditEventsRequest(
+            project_id=project_id, actions=actions, key_id=key_id, failed_only=failed_only, page_size=page_size
+        )
+        async for found in self._pages(
+            ACCESS, "ListAuditEvents", request, apb.ListAuditEventsResponse, lambda p: p.events
+        ):
+            yield from_proto(AuditEvent, found)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
 
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, projects, state
@@ -170,3 +171,38 @@ def projects_update(
     st.out.print(
         f"project {updated.id}: {updated.name!r}, {updated.description!r}; logged calls kept {kept}", highlight=False
     )
+
+
+@app.command("audit")
+def audit(
+    ctx: typer.Context,
+    action: Annotated[
+        list[str] | None, typer.Option(help="Only this RPC (CreateApiKey, RevokeApiKey, CreateRun …); repeatable.")
+    ] = None,
+    key: Annotated[str, typer.Option(help="Only the calls of this key: its id, prefix (sk_…) or name.")] = "",
+    failed: Annotated[bool, typer.Option("--failed", help="Only the calls refused or failed.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many events, newest first.")] = 50,
+    as_json_: JsonOption = False,
+) -> None:
+    """The project's audit log (the admin role): every change a key made through the API, and every
+    attempt at one it was refused — when, which key, the action, what it named, the outcome."""
+    st = state(ctx)
+    key_id = _key(st, key).id if key else ""
+    found = []
+    for event in st.client.list_audit_events(
+        st.project_id(), actions=action or [], key_id=key_id, failed_only=failed, page_size=min(limit, 500)
+    ):
+        found.append(event)
+        if len(found) >= limit:
+            break
+    if as_json_:
+        return emit_json(as_json(found))
+    table = Table(Column("at", no_wrap=True), "key", "action", "name", "targets", "outcome")
+    for e in found:
+        who = e.key_name if e.key_prefix in ("", e.key_name) else f"{e.key_prefix} {e.key_name}"
+        outcome = e.outcome if e.outcome == "OK" else f"[red]{e.outcome}[/red]: {escape(e.error)}"
+        table.add_row(_utc(e.at), escape(who), e.action, escape(e.name), e.target, outcome)
+    st.out.print(table)
+    if not found:
+        st.err.print("no events", highlight=False)
+    return None

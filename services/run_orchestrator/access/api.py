@@ -7,11 +7,14 @@ from datetime import timedelta
 import asyncpg
 from scorekeeper.v1 import access_pb2 as pb
 
+from services.run_orchestrator.access.audit import AuditRepository, check_actions, event_pb
 from services.run_orchestrator.access.repository import KeyRepository
 from services.run_orchestrator.catalog import rules
 from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.testsets.messages import page_size
 from shared.auth.access import Role, caller
 from shared.auth.store import MAX_EXPIRY_DAYS
+from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
@@ -43,9 +46,14 @@ class AccessApi:
     """WhoAmI and the keys of a project. The guard has already checked the caller's role and that
     every id the request names is of the caller's project."""
 
-    def __init__(self, keys: KeyRepository, catalog_api: CatalogApi) -> None:
+    def __init__(
+        self, keys: KeyRepository, catalog_api: CatalogApi, audit: AuditRepository, actions: frozenset[str]
+    ) -> None:
         self._keys = keys
         self._catalog_api = catalog_api
+        self._audit = audit
+        # The audited RPCs (ListAuditEvents' action filter picks among them).
+        self._actions = actions
 
     async def who_am_i(self, request: pb.WhoAmIRequest) -> pb.WhoAmIResponse:
         principal = caller()
@@ -88,3 +96,17 @@ class AccessApi:
         if row is None:
             raise not_found(f"API key {request.key_id} does not exist")
         return key_pb(row)
+
+    async def list_audit_events(self, request: pb.ListAuditEventsRequest) -> pb.ListAuditEventsResponse:
+        project_id = await self._catalog_api.project(request.project_id)
+        actions = check_actions(list(request.actions), self._actions)
+        key_id = parse_uuid(request.key_id, "key_id") if request.key_id else None
+        limit = page_size(request.page_size, 50, 500)
+        rows = await self._audit.events(
+            project_id, actions, key_id, request.failed_only, page_tokens.newest_first_after(request), limit + 1
+        )
+        return pb.ListAuditEventsResponse(
+            events=[event_pb(r) for r in rows[:limit]],
+            next_page_token=page_tokens.newest_first_token(rows, limit, request),
+            known_actions=sorted(self._actions),
+        )

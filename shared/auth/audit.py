@@ -1,0 +1,147 @@
+"""The audit log's writing side: every change a key made through the API, and every refused attempt.
+
+The edge records one event per call of an audited RPC (``audited``: each that needs the write role
+or more, but for reads and the data plane) once the call has answered: who (the key's id, name,
+prefix and role), what (the RPC, the ids its request named, the id of what it made, the name it
+gave), through which edge, and the outcome (OK, or the error's code and message). Never the
+request's body: it may hold secrets and data.
+
+An event is written after the operation committed, outside its transaction: a process killed in
+between loses that event (the change itself is kept), and an event that cannot be written (the
+database gone) is logged, not answered as the call's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+import asyncpg
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+
+from shared.auth.access import Principal, Role
+from shared.auth.scope import Owners, scoped_ids
+from shared.edge.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# Write-role RPCs left out: data-plane traffic (production calls, records made elsewhere: thousands
+# a minute) and a reviewer moving through the queue (SubmitReview, the change, is audited).
+UNAUDITED = frozenset(
+    {"LogCalls", "IngestRecords", "NextReviewItem", "PreviousReviewItem", "OpenReviewItem", "SkipReviewItem"}
+)
+# The ids of one request field an event keeps (the whole number besides, when there are more).
+MAX_IDS = 10
+# The longest error message an event keeps.
+MAX_ERROR = 1_000
+
+
+def audited(method: MethodDescriptor, role: Role) -> bool:
+    """Whether calls of the RPC are recorded: every one that changes something."""
+    return role >= Role.WRITE and method.name not in UNAUDITED and not method.name.startswith(("List", "Get"))
+
+
+def targets(request: Message | None, response: Message | None) -> list[dict[str, Any]]:
+    """The ids the request named, by field in the request's order (at most MAX_IDS each, with how
+    many it held), then ``created``: the id of what the call made."""
+    named: dict[str, list[str]] = {}
+    if request is not None:
+        for field, _, text in scoped_ids(request):
+            named.setdefault(field, []).append(text)
+    found = [{"field": field, "ids": ids[:MAX_IDS], "count": len(ids)} for field, ids in named.items()]
+    made = _made_id(response)
+    if made and made not in {i for ids in named.values() for i in ids}:
+        found.append({"field": "created", "ids": [made], "count": 1})
+    return found
+
+
+def _made_id(response: Message | None) -> str:
+    """The id the response carries (its own ``id``, or that of its first message field with one)."""
+    if response is None:
+        return ""
+    fields = response.DESCRIPTOR.fields_by_name
+    if "id" in fields and fields["id"].type == FieldDescriptor.TYPE_STRING:
+        return str(cast(Any, response).id)
+    for field in response.DESCRIPTOR.fields:
+        if field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated and response.HasField(field.name):
+            inner = getattr(response, field.name)
+            if "id" in inner.DESCRIPTOR.fields_by_name and isinstance(inner.id, str):
+                return str(inner.id)
+    return ""
+
+
+def _name(request: Message | None) -> str:
+    field = request.DESCRIPTOR.fields_by_name.get("name") if request is not None else None
+    if field is None or field.type != FieldDescriptor.TYPE_STRING or field.is_repeated:
+        return ""
+    return str(cast(Any, request).name)[:200]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An admitted (or refused) call of an audited RPC, waiting for its outcome."""
+
+    action: str
+    edge: str
+    principal: Principal
+    request: Message | None
+
+
+class AuditLog:
+    def __init__(self, pool: asyncpg.Pool, owners: Owners) -> None:
+        self._pool = pool
+        self._owners = owners
+
+    async def record(self, attempt: Attempt, response: Message | None, error: ApiError | None) -> None:
+        """Write the event (logged, not raised, when it cannot be)."""
+        try:
+            project = await self._project(attempt, response)
+            principal = attempt.principal
+            await self._pool.execute(
+                "INSERT INTO audit_events (id, project_id, key_id, key_name, key_prefix, key_role, action, edge,"
+                " targets, name, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                uuid.uuid4(),
+                project,
+                principal.key_id,
+                principal.name,
+                principal.prefix,
+                principal.role.label,
+                attempt.action,
+                attempt.edge,
+                targets(attempt.request, response),
+                _name(attempt.request),
+                "OK" if error is None else error.code.name,
+                "" if error is None else error.message[:MAX_ERROR],
+            )
+        except Exception:
+            log.warning("the audit event of %s was not written", attempt.action, exc_info=True)
+
+    async def _project(self, attempt: Attempt, response: Message | None) -> uuid.UUID | None:
+        """The key's project; the instance admin's: the owner of the first id its request named, or
+        the project its call made."""
+        if attempt.principal.project_id is not None:
+            return attempt.principal.project_id
+        if attempt.request is not None:
+            for _, entity, text in scoped_ids(attempt.request):
+                return await self._owners.project_of(entity, text)
+        if response is not None and response.DESCRIPTOR.name == "Project":
+            return uuid.UUID(str(cast(Any, response).id))
+        return None
+
+    async def purge(self, days: int, batch: int = 10_000) -> int:
+        """Delete the events older than ``days``, ``batch`` at a time; how many."""
+        deleted = 0
+        while True:
+            done: str = await self._pool.execute(
+                "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events"
+                " WHERE at < now() - make_interval(days => $1) ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                days,
+                batch,
+            )
+            count = int(done.split()[-1])
+            deleted += count
+            if count < batch:
+                return deleted
