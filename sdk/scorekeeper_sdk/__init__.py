@@ -6,7 +6,7 @@ the tests and the benchmarks); new code uses ``Scorekeeper`` or ``AsyncScorekeep
 
 from scorekeeper_sdk.api.monitors import CallIn
 from scorekeeper_sdk.api.reads import RunTimeout
-from scorekeeper_sdk.api.runs import RecordIn
+from scorekeeper_sdk.api.runs import RecordIn, ScoreIn
 from scorekeeper_sdk.call_log import LogOptions, LogStats
 from scorekeeper_sdk.client import Client
 from scorekeeper_sdk.clients import AsyncScorekeeper, Scorekeeper
@@ -43,6 +43,7 @@ __all__ = [
     "ResourceExhausted",
     "RetryPolicy",
     "RunTimeout",
+    "ScoreIn",
     "Scorekeeper",
     "ScorekeeperError",
     "ServerError",

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 
 from shared.edge.convert import dict_to_struct, struct_to_dict
 
-EVAL_TYPES = ("heuristic", "ai", "human")
+EVAL_TYPES = ("heuristic", "ai", "human", "code")
 OUTPUT_TYPES = ("boolean", "int", "float")
 AI_TEMPLATES = ("answer_correctness", "faithfulness", "answer_relevance", "instruction_following", "safety")
 

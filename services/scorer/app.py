@@ -43,5 +43,6 @@ async def build(stack: AsyncExitStack, settings: ScorerSettings) -> ServiceParts
     heuristics = HeuristicPool(settings.heuristic_workers, settings.heuristic_cpu_s)
     stack.callback(heuristics.close)
     await heuristics.warm()
-    ScorerHandlers(ScoreRepository(pool), bus, scorers(heuristics, judge)).register()
+    repo = ScoreRepository(pool)
+    ScorerHandlers(repo, bus, scorers(heuristics, judge, repo)).register()
     return ServiceParts(bus=bus, readiness=[partial(database_reachable, pool), bus.connected])

@@ -79,10 +79,23 @@ class ScoreRepository:
                     cost_usd=row["cost_usd"],
                     prompt_tokens=row["prompt_tokens"],
                     completion_tokens=row["completion_tokens"],
+                    record_id=row["id"],
                 ),
             )
             for row in rows
         }
+
+    async def client_scores(
+        self, record_ids: list[uuid.UUID], metric_ids: list[uuid.UUID]
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], asyncpg.Record]:
+        """The scores a client's own code sent with these records for these metrics, by (record, metric)."""
+        rows = await self._pool.fetch(
+            "SELECT record_id, metric_id, value, reasoning, error FROM client_scores"
+            " WHERE record_id = ANY($1::uuid[]) AND metric_id = ANY($2::uuid[])",
+            record_ids,
+            metric_ids,
+        )
+        return {(r["record_id"], r["metric_id"]): r for r in rows}
 
     async def score_statuses(self, score_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         rows = await self._pool.fetch("SELECT id, status FROM scores WHERE id = ANY($1::uuid[])", score_ids)

@@ -1,4 +1,4 @@
-"""The kinds of metric evaluation (``ai``, ``heuristic``, ``human``): one registry line each.
+"""The kinds of metric evaluation (``ai``, ``heuristic``, ``human``, ``code``): one registry line each.
 
 Each says how its config is checked when a metric version is made, which part of its config may
 name a secret variable, and whether a reviewer scores it. The scorer keeps its own registry of
@@ -9,7 +9,7 @@ the edge or in the scorer, never a fall-through to another type.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,9 @@ class EvalType:
     parse: Callable[[dict[str, Any]], dict[str, Any]]
     # A reviewer gives the score (it waits as pending until one does).
     by_reviewer: bool = False
+    # The client's own code gives the score, sent with the record it ingests (IngestRecords'
+    # scores): only runs whose records a client ingests can use it.
+    by_client: bool = False
     # The environment variable its config names for a secret, if any.
     secret_env: Callable[[dict[str, Any]], str] = lambda config: ""
     # Whether scoring reads a record's expected values: a record without them (a logged production
@@ -65,7 +68,20 @@ EVAL_TYPES: dict[str, EvalType] = {
         reads_expected=lambda config: heuristics.reads_expected(config["kind"], config.get("params") or {}),
     ),
     "human": EvalType("human", lambda config: {}, by_reviewer=True),
+    "code": EvalType("code", lambda config: {}, by_client=True),
 }
+
+
+def refuse_client_scored(versions: Iterable[Any], why: str) -> None:
+    """ValueError naming the metrics (rows with name and eval_type) that the client's own code
+    scores, where nothing could score them (``why``)."""
+    names = [v["name"] for v in versions if eval_type(v["eval_type"]).by_client]
+    if names:
+        listed = ", ".join(repr(n) for n in names)
+        which = f"metric {listed} is" if len(names) == 1 else f"metrics {listed} are"
+        raise ValueError(
+            f"{which} scored by your own code (eval type code), sent with the records the SDK uploads: {why}"
+        )
 
 
 def reads_expected(name: str, config: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@ execution facts (latency, tokens, cost) some heuristics score."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,3 +19,5 @@ class ScoringInput:
     cost_usd: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The record's id (the scores a client's own code sent with it are found by it).
+    record_id: uuid.UUID | None = None

@@ -105,7 +105,7 @@ async def test_bad_testsets(http: httpx.AsyncClient, project_id: str, body: dict
             },
             "params.pattern",
         ),
-        ({"eval_type": "magic", "output_type": "boolean"}, "eval_type must be one of ai, heuristic, human"),
+        ({"eval_type": "magic", "output_type": "boolean"}, "eval_type must be one of ai, code, heuristic, human"),
         (
             {
                 "eval_type": "heuristic",

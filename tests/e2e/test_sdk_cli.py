@@ -276,8 +276,11 @@ def test_metrics_create_a_heuristic_a_judge_and_a_human_metric(own: Own, tmp_pat
     )
     assert listed["helpful"]["eval_type"] == "human"
     for args, message in [
-        (["x"], "error: give exactly one of --heuristic KIND, --judge MODEL or --human"),
-        (["x", "--human", "--judge", "m"], "error: give exactly one of --heuristic KIND, --judge MODEL or --human"),
+        (["x"], "error: give exactly one of --heuristic KIND, --judge MODEL, --human or --code"),
+        (
+            ["x", "--human", "--judge", "m"],
+            "error: give exactly one of --heuristic KIND, --judge MODEL, --human or --code",
+        ),
         (["x", "--human", "--param", "a=1"], "error: --param sets a heuristic's params: give --heuristic KIND"),
         (["x", "--heuristic", "contains", "--param", "oops"], "error: --param takes KEY=VALUE, got 'oops'"),
         (["x", "--heuristic", "no_such_kind"], None),

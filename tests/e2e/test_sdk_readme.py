@@ -60,7 +60,7 @@ def test_the_readme_python_and_ci_sections_work_as_written(stack: Stack, tmp_pat
     )
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
-    assert lines[0].startswith("completed ") and lines[1:] == ["right capital 1.0 2/2"]
+    assert lines[0].startswith("completed ") and lines[1:] == ["right capital 1.0 2/2", "one word 1.0 2/2"]
 
     script = "\n".join(local(block) for block in blocks("Use it in CI", "bash"))
     cli = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -69,6 +69,7 @@ def test_the_readme_python_and_ci_sections_work_as_written(stack: Stack, tmp_pat
     assert "imported 2 testcases into 'qa'" in out and "Capital of France?" in out  # testsets show --search
     assert (tmp_path / "qa-copy.csv").read_text().splitlines()[1:] == ["What is 2 + 2?,4", "Capital of France?,Paris"]
     assert "pass  right capital: pass rate 100.0% >= 90.0%" in out and "exit code 0" in out
+    assert "pass  concise: pass rate 100.0% >= 100.0%" in out
     assert (tmp_path / "junit.xml").exists() and "Scorekeeper evaluation passed" in (
         tmp_path / "summary.md"
     ).read_text()

@@ -19,12 +19,12 @@ from services.run_orchestrator.catalog.rules import (
     ("eval_type", "output_type", "threshold", "kind", "params", "message"),
     [
         pytest.param(
-            "code",
+            "python",
             "boolean",
             None,
             "exact_match",
             {},
-            "eval_type must be one of ai, heuristic, human, got 'code'",
+            "eval_type must be one of ai, code, heuristic, human, got 'python'",
             id="bad-eval-type",
         ),
         pytest.param("ai", "boolean", None, "", {}, "ai.model: Field required", id="ai-without-model"),

@@ -14,7 +14,8 @@ import pytest
 from scorekeeper_sdk import AsyncScorekeeper, FailedPrecondition, models
 from scorekeeper_sdk.api.runs import RecordIn
 from scorekeeper_sdk.evaluate.progress import Quiet
-from scorekeeper_sdk.evaluate.runner import Runner, is_async
+from scorekeeper_sdk.evaluate.runner import Runner
+from scorekeeper_sdk.evaluate.scoring import is_async
 from scorekeeper_sdk.views import IngestedRef, IngestResult, RefusedRecord, Run
 
 

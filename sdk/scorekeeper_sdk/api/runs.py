@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -33,6 +33,8 @@ class RecordIn:
     completion_tokens: int = 0
     # None: the system did not say what the call cost.
     cost_usd: float | None = None
+    # The scores your own code gave it, by metric id (metrics of eval type code the run pins).
+    scores: dict[str, ScoreIn] = field(default_factory=dict)
 
     def to_proto(self) -> rpb.IngestedRecord:
         record = rpb.IngestedRecord(
@@ -47,7 +49,22 @@ class RecordIn:
         )
         if self.cost_usd is not None:
             record.cost_usd = self.cost_usd
+        for metric_id, score in self.scores.items():
+            sent = record.scores[metric_id]
+            if score.value is not None:
+                sent.value.CopyFrom(verdict(score.value))
+            sent.reasoning, sent.error = score.reasoning, score.error
         return record
+
+
+@dataclass(frozen=True)
+class ScoreIn:
+    """A score your own code gave a record, for a metric of eval type code: ``value`` (true / false,
+    1..5, or 0..1 by the metric's output type) and why; or, when your scorer raised, ``error``."""
+
+    value: bool | float | None = None
+    reasoning: str = ""
+    error: str = ""
 
 
 def verdict(value: bool | float) -> struct_pb2.Value:

@@ -181,15 +181,19 @@ def metrics_create(
     template: Annotated[str, typer.Option(help="The judge's built-in template, e.g. answer_correctness.")] = "",
     prompt: Annotated[Path | None, typer.Option(help="A file with the judge's own prompt template.")] = None,
     human: Annotated[bool, typer.Option("--human", help="Scored by reviewers (the review queue).")] = False,
+    code: Annotated[
+        bool, typer.Option("--code", help="Scored by your own code (eval --scorer, run_and_evaluate's scorers).")
+    ] = False,
     output_type: Annotated[str, typer.Option(help="boolean, int (1-5) or float (0-1).")] = "boolean",
     threshold: Annotated[float | None, typer.Option(help="Passing threshold of an int or float metric.")] = None,
     guidelines: Annotated[str, typer.Option(help="What a good answer is (the judge and reviewers read it).")] = "",
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
-    """A new metric of the project, scored by a heuristic, an LLM judge or reviewers (exactly one)."""
+    """A new metric of the project, scored by a heuristic, an LLM judge, reviewers or your own code
+    (exactly one)."""
     st = state(ctx)
-    if [heuristic is not None, judge is not None, human].count(True) != 1:
-        raise CliError("give exactly one of --heuristic KIND, --judge MODEL or --human")
+    if [heuristic is not None, judge is not None, human, code].count(True) != 1:
+        raise CliError("give exactly one of --heuristic KIND, --judge MODEL, --human or --code")
     if param and heuristic is None:
         raise CliError("--param sets a heuristic's params: give --heuristic KIND")
     if (template or prompt) and judge is None:
@@ -205,7 +209,7 @@ def metrics_create(
     made = st.client.create_metric(
         st.project_id(),
         name,
-        eval_type="heuristic" if heuristic is not None else "ai" if judge is not None else "human",
+        eval_type="heuristic" if heuristic is not None else "ai" if judge is not None else "code" if code else "human",
         output_type=output_type,
         guidelines=guidelines,
         passing_threshold=threshold,

@@ -58,7 +58,11 @@ def _execute(
         return run.id
     if resume:
         evaluation = run_and_evaluate(
-            st.client, system=system, resume_run_id=resume, max_concurrency=options["max_concurrency"]
+            st.client,
+            system=system,
+            resume_run_id=resume,
+            max_concurrency=options["max_concurrency"],
+            scorers=options["scorers"],
         )
     else:
         assert testset is not None
@@ -74,6 +78,7 @@ def _execute(
             max_concurrency=options["max_concurrency"],
             notes=options["notes"],
             source=options["source"],
+            scorers=options["scorers"],
             **options["kickoff"],
         )
     st.err.print(
@@ -81,6 +86,14 @@ def _execute(
         f" {evaluation.uploaded} records uploaded, {evaluation.skipped} already there"
     )
     return evaluation.id
+
+
+def _scorer(spec: str) -> tuple[str, Any]:
+    """--scorer METRIC=MODULE:FUNCTION."""
+    metric, sep, function = spec.partition("=")
+    if not sep or not metric.strip():
+        raise CliError(f"--scorer takes METRIC=MODULE:FUNCTION (e.g. concise=checks:concise), got {spec!r}")
+    return metric.strip(), load_callable(function, "--scorer")
 
 
 @app.command("eval")
@@ -92,6 +105,10 @@ def evaluate(
         str | None, typer.Option(help="Shell command run per testcase: inputs JSON on stdin, answer JSON on stdout.")
     ] = None,
     callable_: Annotated[str | None, typer.Option("--callable", help="MODULE:FUNCTION called with the inputs.")] = None,
+    scorer: Annotated[
+        list[str] | None,
+        typer.Option(help="METRIC=MODULE:FUNCTION: your code scoring a metric of eval type code; repeatable."),
+    ] = None,
     system_version: Annotated[
         str | None, typer.Option(help="A server-side (http/llm) version: id or SYSTEM[:VERSION].")
     ] = None,
@@ -137,11 +154,14 @@ def evaluate(
             "--resume completes the run as it was kicked off: --testcase, --only, --sample and --tag do not apply"
         )
     system = CommandSystem(command, timeout) if command else load_callable(callable_) if callable_ else None
+    if scorer and system_version is not None:
+        raise CliError("--scorer runs your code here: give it with --command or --callable, not --system-version")
+    scorers = dict(_scorer(s) for s in scorer or [])
     if resume:
         metric_names = {m.metric_id: m.name for m in st.client.get_run(resume).metrics}
         metric_ids: list[str] = []
     else:
-        chosen = st.metrics(metric or [])
+        chosen = st.metrics([*(metric or []), *(m for m in scorers if m not in (metric or []))])
         metric_names = {m.id: m.name for m in chosen}
         metric_ids = list(metric_names)
     known_metrics(thresholds, metric_names)
@@ -161,6 +181,7 @@ def evaluate(
             "system_name": system_name,
             "version": version,
             "kickoff": kickoff,
+            "scorers": scorers,
         },
         resume=resume,
     )

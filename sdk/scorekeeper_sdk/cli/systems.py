@@ -87,11 +87,11 @@ class CommandSystem:
         return parse_answer(stdout)
 
 
-def load_callable(spec: str) -> Any:
+def load_callable(spec: str, option: str = "--callable") -> Any:
     """``pkg.module:function`` (or ``:Class.method``), imported with the working directory on the path."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise CliError(f"--callable takes MODULE:FUNCTION (e.g. my_bot:answer), got {spec!r}")
+        raise CliError(f"{option} takes MODULE:FUNCTION (e.g. my_bot:answer), got {spec!r}")
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)

@@ -16,6 +16,7 @@ from scorekeeper_sdk.clients import AsyncScorekeeper, Scorekeeper
 from scorekeeper_sdk.evaluate.outputs import Output
 from scorekeeper_sdk.evaluate.progress import Tracker, tracker
 from scorekeeper_sdk.evaluate.runner import Runner, System
+from scorekeeper_sdk.evaluate.scoring import Scorer, resolve
 from scorekeeper_sdk.evaluate.setup import default_testset_name, resumable, sdk_version, testset_from
 from scorekeeper_sdk.views import MetricSummary, Run
 
@@ -81,18 +82,22 @@ async def arun_and_evaluate(
     sample: int = 0,
     sample_seed: int = 0,
     tags: Sequence[str] = (),
+    scorers: Mapping[str, Scorer] | None = None,
 ) -> Evaluation:
     """The async run_and_evaluate (see :func:`run_and_evaluate`)."""
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
     if resume_run_id:
         run, done = await resumable(client, resume_run_id)
+        yours = await resolve(client, run.project_id, scorers or {})
+        yours.check_run(run)
     else:
         project = project_id or client.settings.project
         if not project:
             raise ValueError("project_id is required (or resume_run_id)")
         if (testset_id is None) == (testcases is None):
             raise ValueError("give exactly one of testset_id or testcases")
+        yours = await resolve(client, project, scorers or {}, metric_ids)
         if testcases is not None:
             testset_id = await testset_from(client, project, testcases, default_testset_name(system, system_name))
         assert testset_id is not None
@@ -109,7 +114,7 @@ async def arun_and_evaluate(
             project,
             testset_id,
             version.id,
-            metric_ids,
+            [*metric_ids, *(m for m in yours.metric_ids if m not in metric_ids)],
             source=source,
             trials=trials,
             notes=notes,
@@ -121,8 +126,13 @@ async def arun_and_evaluate(
             tags=tags,
         )
         done = set()
+        try:
+            yours.check_run(run)  # a metric group's code metric without a scorer
+        except ValueError:
+            await client.cancel_run(run.id)
+            raise
     shown = progress_tracker or tracker(progress)
-    runner = Runner(client, run, system, max_concurrency=max_concurrency, tracker=shown)
+    runner = Runner(client, run, system, max_concurrency=max_concurrency, tracker=shown, scorers=yours)
     shown.start(max(0, run.expected_records - len(done)), f"run {run.id[:8]}")
     try:
         tally = await runner.execute(done)
@@ -177,4 +187,8 @@ threads for a sync callable, tasks for an async one); ``notes``; ``source`` ("ap
 terminal); ``resume_run_id`` (complete an interrupted run: only the testcase × trial pairs without
 a record are called); part of the testset only: ``testcase_ids``, ``metadata_filter`` ({"category":
 "math"}, a list value for any of its items) and ``sample`` (at most that many testcases, drawn at
-random: the same ones for the same ``sample_seed`` and testset version); ``tags`` label the run."""
+random: the same ones for the same ``sample_seed`` and testset version); ``tags`` label the run;
+``scorers`` ({"metric name or id": function}): your own scoring code for metrics of eval type code,
+called here on each answered record — ``def concise(output, expected) -> bool`` taking any of
+``inputs``, ``output``, ``outputs``, ``expected``, ``metadata`` and returning true / false, a number
+or (value, reasoning) — its scores uploaded with the records (see ``evaluate/scoring.py``)."""

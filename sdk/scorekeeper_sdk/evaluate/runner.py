@@ -15,13 +15,14 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from scorekeeper_sdk.api.runs import MAX_INGEST, RecordIn
+from scorekeeper_sdk.api.runs import MAX_INGEST, RecordIn, ScoreIn
 from scorekeeper_sdk.clients import AsyncScorekeeper
 from scorekeeper_sdk.evaluate.outputs import completed, errored
 from scorekeeper_sdk.evaluate.progress import Tracker
+from scorekeeper_sdk.evaluate.scoring import Scorers, is_async
 from scorekeeper_sdk.models import Testcase
 from scorekeeper_sdk.views import Run
 
@@ -33,13 +34,6 @@ Pair = tuple[str, int]
 
 _END = object()
 _PAGE = 500
-
-
-def is_async(system: Any) -> bool:
-    """Whether calling ``system`` gives a coroutine (async def, or an object with async __call__)."""
-    if inspect.iscoroutinefunction(system):
-        return True
-    return not inspect.isroutine(system) and inspect.iscoroutinefunction(type(system).__call__)
 
 
 @dataclass
@@ -66,6 +60,7 @@ class Runner:
         tracker: Tracker,
         batch_size: int = MAX_INGEST,
         flush_s: float = 1.0,
+        scorers: Scorers | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -77,6 +72,7 @@ class Runner:
         self._tracker = tracker
         self._batch_size = min(batch_size, MAX_INGEST)
         self._flush_s = flush_s
+        self._scorers = scorers
         self._failure: BaseException | None = None
         self.tally = Tally()
 
@@ -135,6 +131,8 @@ class Runner:
     ) -> None:
         try:
             record = await self._call(testcase, trial, pool)
+            if self._scorers and record.status == "completed":
+                record = replace(record, scores=await self._scored(testcase, record, pool))
             self.tally.calls += 1
             self.tally.errored += record.status == "errored"
             self._tracker.called(record.status == "errored")
@@ -158,6 +156,19 @@ class Runner:
         except Exception as exc:
             return errored(testcase.id, trial, exc, (time.perf_counter() - started) * 1000)
         return completed(testcase.id, trial, result, (time.perf_counter() - started) * 1000)
+
+    async def _scored(
+        self, testcase: Testcase, record: RecordIn, pool: ThreadPoolExecutor | None
+    ) -> dict[str, ScoreIn]:
+        """Your scorers' scores of the record: sync ones in the system's threads (inline beside an
+        async system), async ones here."""
+        assert self._scorers is not None
+        outputs = record.outputs or {}
+        if pool is None:
+            scores = self._scorers.score(testcase, outputs)
+        else:
+            scores = await asyncio.get_running_loop().run_in_executor(pool, self._scorers.score, testcase, outputs)
+        return scores | await self._scorers.ascore(testcase, outputs)
 
     def _timed(self, inputs: dict[str, Any]) -> tuple[Any, float]:
         started = time.perf_counter()

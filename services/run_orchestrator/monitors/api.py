@@ -21,7 +21,7 @@ from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
 from shared.ids import call_id_of
-from shared.scoring.eval_types import reads_expected
+from shared.scoring.eval_types import reads_expected, refuse_client_scored
 
 # The range of an alert threshold: a boolean metric's pass rate, an int or float metric's mean.
 _THRESHOLD_RANGES = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
@@ -220,6 +220,7 @@ class MonitorApi:
             rules.scorable_without_expected,
             [v["name"] for v in versions if reads_expected(v["eval_type"], v["config"])],
         )
+        checked(refuse_client_scored, versions, "a monitor's windows are scored by the platform")
         return versions
 
     async def get_monitor(self, request: pb.GetMonitorRequest) -> pb.MonitorWithWindows:

@@ -28,6 +28,7 @@ from shared.edge.errors import invalid, not_found
 from shared.edge.validation import checked
 from shared.outbound.secrets import SecretEnvPolicy
 from shared.run_status import RunSource
+from shared.scoring.eval_types import refuse_client_scored
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Tries:
         checked(rules.check_count, len(cases))
         checked(rules.check_prompt, config, cases)
         versions = await self._kickoff.metric_versions(pid, request.metric_ids, request.metric_group_id)
+        checked(refuse_client_scored, versions, "a try is executed and scored by the platform")
         human = [v["name"] for v in versions if v["eval_type"] == "human"]
         if human:
             raise invalid(

@@ -9,7 +9,7 @@ import asyncpg
 from scorekeeper.v1 import runs_pb2 as pb
 
 from services.run_orchestrator.catalog.api import CatalogApi
-from services.run_orchestrator.runs import rules, subsets
+from services.run_orchestrator.runs import client_scores, rules, subsets
 from services.run_orchestrator.runs.authors import the_caller
 from services.run_orchestrator.runs.human_review import HumanReview
 from services.run_orchestrator.runs.ingest import Ingest, Taken
@@ -50,6 +50,7 @@ def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
         "prompt_tokens": r.prompt_tokens,
         "completion_tokens": r.completion_tokens,
         "cost_usd": r.cost_usd if r.HasField("cost_usd") else None,
+        "scores": client_scores.parse(i, r.scores),
     }
 
 

@@ -11,8 +11,10 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs import client_scores
 from services.run_orchestrator.runs.repository import RunRepository
 from shared.edge.errors import ApiError, Code, invalid
+from shared.edge.validation import checked
 from shared.events import ProducedRecord
 from shared.ids import record_id
 from shared.json_limits import storable
@@ -44,7 +46,8 @@ class Ingest:
         self._bus = bus
 
     async def __call__(self, run: asyncpg.Record, records: list[dict[str, Any]]) -> IngestOutcome:
-        """``records``: ProducedRecord fields (testcase_id, trial, outputs, status …), checked one by one."""
+        """``records``: ProducedRecord fields (testcase_id, trial, outputs, status …) and the
+        ``scores`` the client's code gave them, checked one by one."""
         if run["status"] in (RunStatus.CANCELLED, RunStatus.FAILED):
             raise ApiError(Code.FAILED_PRECONDITION, f"run {run['id']} is {run['status']}; it takes no records")
         version = (
@@ -83,26 +86,37 @@ class Ingest:
                     f"records[{i}].testcase_id {fields['testcase_id']} is not among the testcases the run chose"
                     " (its subset)"
                 )
+        if any(r["scores"] for r in records):
+            pinned = {
+                v["metric_id"]: v for v in await self._catalog.metric_versions_in_order(run["metric_version_ids"])
+            }
+            for i, fields in enumerate(records):
+                checked(client_scores.check, i, fields["scores"], fields["status"] == "errored", pinned)
         ids = [record_id(run["id"], r["testcase_id"], r["trial"]) for r in records]
         existing = await self._runs.existing_records(ids)
         outcome = IngestOutcome()
         records_to_store: list[ProducedRecord] = []
+        scores: list[tuple[uuid.UUID, uuid.UUID, client_scores.ClientScore]] = []
         for i, (fields, rid) in enumerate(zip(records, ids, strict=True)):
             taken = Taken(i, fields["testcase_id"], fields["trial"], rid)
             if rid in existing:
                 outcome.duplicates.append(taken)
                 continue
             testcase = testcases[fields["testcase_id"]]
+            produced = {k: v for k, v in fields.items() if k != "scores"}
             record, reason = storable(
                 ProducedRecord(
-                    inputs=testcase["inputs"], expected=testcase["expected"], metadata=testcase["metadata"], **fields
+                    inputs=testcase["inputs"], expected=testcase["expected"], metadata=testcase["metadata"], **produced
                 )
             )
             if reason is None:
                 outcome.stored.append(taken)
+                scores.extend((rid, metric_id, score) for metric_id, score in fields["scores"].items())
             else:
                 outcome.refused.append(Taken(i, taken.testcase_id, taken.trial, rid, reason))
             records_to_store.append(record)
+        if scores:  # before the records are published: the scorer finds them when it scores
+            await self._runs.save_client_scores(scores)
         events = pack(run["id"], records_to_store, f"run:{run['id']}")
         await asyncio.gather(*(self._bus.publish(event) for event in events))
         return outcome

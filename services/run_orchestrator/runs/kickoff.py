@@ -17,10 +17,13 @@ from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.subsets import SubsetRequest
 from services.run_orchestrator.testsets.repository import TestsetRepository
 from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.edge.validation import checked
 from shared.events import RunCreated
 from shared.logs import correlation_id
 from shared.messaging.bus import Bus
 from shared.run_status import RunStatus
+from shared.scoring.eval_types import refuse_client_scored
+from shared.system_kinds import SYSTEM_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,14 @@ class Kickoff:
         testset = await self.testset(pid, request.testset_id)
         if testset["testcase_count"] == 0:
             raise invalid(f"testset {request.testset_id} has no testcases")
-        await self.system_version(pid, request.system_version_id)
+        system = await self.system_version(pid, request.system_version_id)
         versions = await self.metric_versions(pid, request.metric_ids, request.metric_group_id)
+        if SYSTEM_KINDS[system["kind"]].executed_by_platform:
+            why = (
+                f"a run of an {system['kind']} system is executed and scored by the platform; run an sdk system"
+                " with run_and_evaluate(..., scorers=...)"
+            )
+            checked(refuse_client_scored, versions, why)
         subset = await subsets.choose(self._testsets, testset, request.subset)
         testcases = testset["testcase_count"] if subset.testcase_ids is None else len(subset.testcase_ids)
         run = await self._runs.create_run(

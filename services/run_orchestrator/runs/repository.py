@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.runs.authors import Author
+from services.run_orchestrator.runs.client_scores import ClientScore
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared import telemetry
 from shared.db.pool import Connection, fetch_one, transaction
@@ -269,6 +270,19 @@ class RunRepository:
             version,
             first_position,
             last_position,
+        )
+
+    async def save_client_scores(self, scores: list[tuple[uuid.UUID, uuid.UUID, ClientScore]]) -> None:
+        """(record id, metric id, score) of ingested records; the first sent for a record and metric stays."""
+        await self._pool.execute(
+            "INSERT INTO client_scores (record_id, metric_id, value, reasoning, error)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::text[], $5::text[])"
+            " ON CONFLICT (record_id, metric_id) DO NOTHING",
+            [r for r, _, _ in scores],
+            [m for _, m, _ in scores],
+            [s.value for _, _, s in scores],
+            [s.reasoning for _, _, s in scores],
+            [s.error for _, _, s in scores],
         )
 
     async def existing_records(self, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:

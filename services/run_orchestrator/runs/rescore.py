@@ -13,6 +13,8 @@ from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from shared.edge.errors import ApiError, Code, invalid, not_found
+from shared.edge.validation import checked
+from shared.scoring.eval_types import refuse_client_scored
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class Rescore:
             raise invalid("metrics must name at least one metric to re-score with")
         chosen = [await self._version(run, metric_id, version_id) for metric_id, version_id in choices]
         refuse_archived(chosen)
+        checked(refuse_client_scored, chosen, "re-scoring has none of your code to run")
         if len({v["metric_id"] for v in chosen}) != len(chosen):
             raise invalid("metrics lists a metric twice")
         # The chosen version replaces the run's version of the same metric, or joins the run.
