@@ -138,6 +138,8 @@ async def test_bad_scores_and_platform_runs_with_code_metrics_are_refused_clearl
         await sk.rescore_run(run.id, [flag.id])
     with pytest.raises(InvalidArgument, match=r"metric 'flag' is scored by your own code .* a monitor's windows"):
         await sk.create_monitor(project.id, "prod", [flag.id], sample_rate=10, window_calls=10)
+    with pytest.raises(InvalidArgument, match=r"metric 'flag' is scored by your own code .* a schedule's runs"):
+        await sk.create_schedule(project.id, "nightly", "0 2 * * *", testset.id, [flag.id], system_version_id=http.id)
 
 
 async def test_the_cli_scores_with_your_function_and_gates_on_it(stack: Stack, sk: AsyncScorekeeper) -> None:

@@ -21,6 +21,7 @@ from services.run_orchestrator.schedules.repository import ScheduleFields, Sched
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
+from shared.scoring.eval_types import refuse_client_scored
 
 
 def _text(value: uuid.UUID | None) -> str:
@@ -118,7 +119,8 @@ class ScheduleApi:
         group = parse_uuid(metric_group_id, "metric_group_id") if metric_group_id else None
         if not metrics and group is None:
             raise invalid("name at least one metric (metric_ids) or a metric_group_id")
-        await self._kickoff.metric_versions(pid, metrics, group)  # archived or unknown: refused now
+        versions = await self._kickoff.metric_versions(pid, metrics, group)  # archived or unknown: refused now
+        checked(refuse_client_scored, versions, "a schedule's runs are executed and scored by the platform")
         return metrics, group
 
     async def list_schedules(self, request: pb.ListSchedulesRequest) -> pb.ListSchedulesResponse:
