@@ -116,6 +116,8 @@ class Settings:
     api_key: str
     project: str = ""
     timeout_s: float = 30.0
+    # Who is calling, sent as x-scorekeeper-client (the audit log says it): the SDK, or the CLI.
+    client: str = "scorekeeper-sdk"
 
     @property
     def orchestrator(self) -> Endpoint:

@@ -76,6 +76,8 @@ class AuditEvent:
     # OK, or the error's code (PERMISSION_DENIED, NOT_FOUND …) and its message.
     outcome: str = "OK"
     error: str = ""
+    # The program it came from: scorekeeper-sdk, scorekeeper-cli, scorekeeper-console, curl/8.5.0 …
+    client: str = ""
 
     @property
     def target(self) -> str:

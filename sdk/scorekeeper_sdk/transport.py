@@ -67,7 +67,7 @@ class Transport:
         self._query = settings.query
         self._channels = {self._orchestrator: _channel(self._orchestrator)}
         self._channels.setdefault(self._query, _channel(self._query))
-        self._metadata = (("authorization", f"Bearer {settings.api_key}"),)
+        self._metadata = (("authorization", f"Bearer {settings.api_key}"), ("x-scorekeeper-client", settings.client))
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -69,7 +69,7 @@ class Api:
 
     def __init__(self, stubs: Stubs, api_key: str, timeout_s: float) -> None:
         self.stubs = stubs
-        self._metadata = (("authorization", f"Bearer {api_key}"),)
+        self._metadata = (("authorization", f"Bearer {api_key}"), ("x-scorekeeper-client", "scorekeeper-console"))
         self._timeout = timeout_s
 
     async def call(self, method: Any, request: Message, response_type: type[R]) -> R:

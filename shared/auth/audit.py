@@ -39,6 +39,17 @@ MAX_IDS = 10
 MAX_ERROR = 1_000
 
 
+# The header (gRPC metadata) naming the program a call comes from; the SDK, CLI and console send it.
+CLIENT_HEADER = "x-scorekeeper-client"
+
+
+def client_of(named: str | None, user_agent: str | None) -> str:
+    """The program a call came from: what it named in x-scorekeeper-client, else the first word of
+    its User-Agent; printable, at most 100 characters."""
+    text = (named or "").strip() or ((user_agent or "").split() or [""])[0]
+    return "".join(c for c in text if c.isprintable())[:100]
+
+
 def audited(method: MethodDescriptor, role: Role) -> bool:
     """Whether calls of the RPC are recorded: every one that changes something."""
     return role >= Role.WRITE and method.name not in UNAUDITED and not method.name.startswith(("List", "Get"))
@@ -88,6 +99,8 @@ class Attempt:
     edge: str
     principal: Principal
     request: Message | None
+    # The program that made the call (see client_of).
+    client: str = ""
 
 
 class AuditLog:
@@ -102,7 +115,8 @@ class AuditLog:
             principal = attempt.principal
             await self._pool.execute(
                 "INSERT INTO audit_events (id, project_id, key_id, key_name, key_prefix, key_role, action, edge,"
-                " targets, name, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                " targets, name, outcome, error, client)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 uuid.uuid4(),
                 project,
                 principal.key_id,
@@ -115,6 +129,7 @@ class AuditLog:
                 _name(attempt.request),
                 "OK" if error is None else error.code.name,
                 "" if error is None else error.message[:MAX_ERROR],
+                attempt.client,
             )
         except Exception:
             log.warning("the audit event of %s was not written", attempt.action, exc_info=True)

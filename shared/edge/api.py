@@ -135,7 +135,12 @@ class BoundMethod:
         return api_error(exc, self.descriptor)
 
     async def admit(
-        self, guard: Guard, authorization: str | None, read_request: Callable[[], Awaitable[M]], edge: str = "grpc"
+        self,
+        guard: Guard,
+        authorization: str | None,
+        read_request: Callable[[], Awaitable[M]],
+        edge: str = "grpc",
+        client: str = "",
     ) -> M:
         """The one check before the operation runs, in this order: the key and its role (so a
         caller without one learns nothing of the request's faults), then the request itself
@@ -145,6 +150,13 @@ class BoundMethod:
         _attempt.set(None)
         principal: Principal | None = None
         request: M | None = None
+
+        async def refused(error: ApiError) -> None:
+            """A refused call of an audited RPC by a known key (one without a key is not recorded:
+            no one to tell of)."""
+            if self.audited and guard.audit is not None and principal is not None:
+                await guard.audit.record(Attempt(self.descriptor.name, edge, principal, request, client), None, error)
+
         try:
             principal = await guard.identify(authorization)
             current_principal.set(principal)
@@ -155,26 +167,18 @@ class BoundMethod:
                     check_text(request)
                 await guard.check_scope(principal, request)
             if self.audited and guard.audit is not None:
-                _attempt.set((guard.audit, Attempt(self.descriptor.name, edge, principal, request)))
+                _attempt.set((guard.audit, Attempt(self.descriptor.name, edge, principal, request, client)))
             return request
         except ApiError as exc:
             if exc.code is Code.PERMISSION_DENIED and principal is not None and self.audited:
                 with contextlib.suppress(Exception):  # what it was refused, for the audit log only
                     request = await read_request()
-            await self._refused(guard, edge, principal, request, exc)
+            await refused(exc)
             raise
         except Exception as exc:
             error = self._api_error(exc)
-            await self._refused(guard, edge, principal, request, error)
+            await refused(error)
             raise error from exc
-
-    async def _refused(
-        self, guard: Guard, edge: str, principal: Principal | None, request: Message | None, error: ApiError
-    ) -> None:
-        """Record a refused call of an audited RPC by a known key (a call without one is not: no
-        one to tell of)."""
-        if self.audited and guard.audit is not None and principal is not None:
-            await guard.audit.record(Attempt(self.descriptor.name, edge, principal, request), None, error)
 
 
 async def _audit(response: Message | None, error: ApiError | None) -> None:

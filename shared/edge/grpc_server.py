@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from shared.auth.audit import CLIENT_HEADER, client_of
 from shared.auth.guard import Guard
 from shared.edge.api import BoundMethod, BoundService, Streaming
 from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, invalid
@@ -45,17 +46,27 @@ async def _decoded(request: Any) -> Message:
     return request
 
 
-def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
+        if key == name:
             return value if isinstance(value, str) else value.decode(errors="replace")
     return None
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    return _metadata(context, "authorization")
+
+
+def _client(context: grpc.aio.ServicerContext) -> str:
+    return client_of(_metadata(context, CLIENT_HEADER), _metadata(context, "user-agent"))
 
 
 def _unary(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            message = await method.admit(guard, _authorization(context), partial(_decoded, request))
+            message = await method.admit(
+                guard, _authorization(context), partial(_decoded, request), client=_client(context)
+            )
             return await method.call(message, context.time_remaining())
         except ApiError as exc:
             await context.abort(exc.code.grpc, exc.message)
@@ -75,7 +86,7 @@ def _client_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandle
                 first = await anext(aiter(requests), None)
                 return None if first is None else await _decoded(first)
 
-            first = await method.admit(guard, _authorization(context), read_first)
+            first = await method.admit(guard, _authorization(context), read_first, client=_client(context))
 
             async def messages() -> AsyncIterator[Message]:
                 if first is not None:
@@ -97,7 +108,9 @@ def _client_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandle
 def _server_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            message = await method.admit(guard, _authorization(context), partial(_decoded, request))
+            message = await method.admit(
+                guard, _authorization(context), partial(_decoded, request), client=_client(context)
+            )
             async for response in method.call_server_stream(message):
                 yield response
         except ApiError as exc:

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from scorekeeper_sdk.exact_json import from_wire, to_wire
+from shared.auth.audit import CLIENT_HEADER, client_of
 from shared.auth.guard import Guard
 from shared.edge.api import BoundMethod, BoundService, Streaming, api_error
 from shared.edge.convert import map_json_fields
@@ -150,7 +151,8 @@ def _admitted(
     method: BoundMethod, guard: Guard, request: Request, read_request: Callable[[], Awaitable[MessageT]]
 ) -> Awaitable[MessageT]:
     """The request, once the guard admitted its caller (``Authorization: Bearer <key>``)."""
-    return method.admit(guard, request.headers.get("authorization"), read_request, edge="http")
+    client = client_of(request.headers.get(CLIENT_HEADER), request.headers.get("user-agent"))
+    return method.admit(guard, request.headers.get("authorization"), read_request, edge="http", client=client)
 
 
 async def _json_answer(method: BoundMethod, call: Callable[[], Awaitable[Message]]) -> Response:

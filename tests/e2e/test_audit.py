@@ -29,6 +29,10 @@ def said(events: list[AuditEvent]) -> list[tuple[str, str, str, str]]:
     return [(e.action, e.key_name, e.edge, e.outcome) for e in events]
 
 
+def clients(events: list[AuditEvent]) -> set[str]:
+    return {e.client for e in events}
+
+
 async def test_every_change_and_refusal_is_listed_with_its_key_and_nothing_of_another_project(
     stack: Stack, sk: AsyncScorekeeper
 ) -> None:
@@ -75,6 +79,8 @@ async def test_every_change_and_refusal_is_listed_with_its_key_and_nothing_of_an
                 ("CreateApiKey", ADMIN, "grpc", "OK"),
                 ("CreateProject", ADMIN, "grpc", "OK"),
             ]
+            assert clients(events[1:]) == {"scorekeeper-sdk"}
+            assert events[0].client.startswith("python-httpx/")  # no header of ours: its User-Agent
             by_what = {(e.action, e.key_name, e.outcome): e for e in events}
             made = by_what["CreateMetric", "ci", "OK"]
             assert (made.name, made.key_role, made.key_prefix) == ("polite", "write", ci.key.prefix)
@@ -157,6 +163,11 @@ async def test_the_cli_and_the_console_show_the_log(stack: Stack, sk: AsyncScore
         ("RevokeApiKey", "PERMISSION_DENIED"),
         ("CreateMetric", "OK"),
     ]
+    # The CLI says it is the CLI.
+    made = scorekeeper(stack, "--project", project.id, "metrics", "create", "short", "--heuristic", "json_valid")
+    assert made.returncode == 0, made.stderr
+    (newest,) = [e async for e in sk.list_audit_events(project.id, actions=["CreateMetric"], page_size=1)][:1]
+    assert (newest.name, newest.client) == ("short", "scorekeeper-cli")
     unknown = scorekeeper(stack, "audit", "--project", project.id, "--action", "Nope")
     assert unknown.returncode != 0 and "'Nope' is not an action the audit log holds" in unknown.stderr
 
@@ -164,16 +175,26 @@ async def test_the_cli_and_the_console_show_the_log(stack: Stack, sk: AsyncScore
         _, page = await signed_in(browser, stack.console_url, ops.secret)
         await page.goto(f"/projects/{project.id}/audit")
         rows = page.locator("#audit-table tbody tr")
-        assert await rows.count() == 5  # the project, two keys, the metric, the refusal: newest first
-        first = rows.nth(0)
+        assert await rows.count() == 6  # the project, two keys, two metrics, the refusal: newest first
+        first = rows.nth(1)
         assert await first.get_attribute("data-action") == "RevokeApiKey"
         assert "this key has the write role" in await first.inner_text()
-        assert "polite" in await rows.nth(1).inner_text()
-        assert await rows.nth(1).locator(f'a[href="/projects/{project.id}/metrics/{metric.id}"]').count() == 1
+        assert "polite" in await rows.nth(2).inner_text()
+        assert await rows.nth(2).locator(f'a[href="/projects/{project.id}/metrics/{metric.id}"]').count() == 1
         assert await first.locator(f'[title="{ops.key.id}"]').count() == 1  # the key it named, refused
         await page.select_option("#audit-filters select[name=action]", "CreateMetric")
         await page.click("#audit-filters button")
-        assert await rows.count() == 1 and await rows.nth(0).get_attribute("data-outcome") == "OK"
+        assert await rows.count() == 2 and await rows.nth(0).get_attribute("data-outcome") == "OK"
+        # What the console itself does is said to come from the console.
+        await page.goto(f"/projects/{project.id}/keys")
+        await page.click("text=New key")
+        await page.fill("#new-key-form input[name=name]", "from the console")
+        await page.click("#new-key-form button[type=submit]")
+        await page.locator("#new-key-secret").wait_for()
+        await page.goto(f"/projects/{project.id}/audit?action=CreateApiKey")
+        made_here = rows.nth(0)
+        assert "from the console" in await made_here.inner_text()
+        assert "scorekeeper-console" in await made_here.inner_text()
         await screenshot(page, "audit-log")
         # A write key's visitor is not shown the page.
         _, their = await signed_in(browser, stack.console_url, ci.secret)

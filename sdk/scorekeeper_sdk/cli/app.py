@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scorekeeper_sdk.api.testsets import FORMATS
-from scorekeeper_sdk.cli.context import CliError, State, key_value
+from scorekeeper_sdk.cli.context import CLIENT, CliError, State, key_value
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, config_path, read_config_file, write_config_file
 from scorekeeper_sdk.models import SystemVersion
@@ -110,7 +110,9 @@ def login(
     key = api_key or st.api_key
     if not key:
         key = sys.stdin.readline().strip() if not sys.stdin.isatty() else typer.prompt("API key", hide_input=True)
-    settings = Settings(url=url, query_url=query_url or st.query_url or "", api_key=key, project=project or "")
+    settings = Settings(
+        url=url, query_url=query_url or st.query_url or "", api_key=key, project=project or "", client=CLIENT
+    )
     settings.orchestrator, settings.query  # noqa: B018 - malformed addresses fail before any call
     with Scorekeeper(settings=settings) as client:
         me = client.who_am_i()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +18,8 @@ OK = 0
 GATE_FAILED = 1
 USAGE = 2
 RUN_FAILED = 3
+# What the CLI's calls say they come from (x-scorekeeper-client; the audit log shows it).
+CLIENT = "scorekeeper-cli"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -63,7 +65,8 @@ class State:
     _project_id: str | None = None
 
     def settings(self) -> Settings:
-        return resolve(self.url, self.api_key, query_url=self.query_url, project=self.project)
+        resolved = resolve(self.url, self.api_key, query_url=self.query_url, project=self.project)
+        return replace(resolved, client=CLIENT)
 
     @property
     def client(self) -> Scorekeeper:

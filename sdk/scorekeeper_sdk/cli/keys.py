@@ -197,11 +197,12 @@ def audit(
             break
     if as_json_:
         return emit_json(as_json(found))
-    table = Table(Column("at", no_wrap=True), "key", "action", "name", "targets", "outcome")
+    table = Table(Column("at", no_wrap=True), "key", "action", "from", "name", "targets", "outcome")
     for e in found:
         who = e.key_name if e.key_prefix in ("", e.key_name) else f"{e.key_prefix} {e.key_name}"
         outcome = e.outcome if e.outcome == "OK" else f"[red]{e.outcome}[/red]: {escape(e.error)}"
-        table.add_row(_utc(e.at), escape(who), e.action, escape(e.name), e.target, outcome)
+        source = f"{e.edge} {escape(e.client)}".strip()
+        table.add_row(_utc(e.at), escape(who), e.action, source, escape(e.name), e.target, outcome)
     st.out.print(table)
     if not found:
         st.err.print("no events", highlight=False)

@@ -52,6 +52,7 @@ def event_pb(row: asyncpg.Record) -> pb.AuditEvent:
         name=row["name"],
         outcome=row["outcome"],
         error=row["error"],
+        client=row["client"],
     )
 
 
