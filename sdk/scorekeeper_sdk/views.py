@@ -260,6 +260,21 @@ class MetricComparison:
     incomparable: int = 0
     baseline_mean: float | None = None
     mean: float | None = None
+    # B − A over the testcases both scored: its mean and 95% interval, and a sign test's p-value.
+    pairs: int = 0
+    mean_delta: float | None = None
+    delta_ci_low: float | None = None
+    delta_ci_high: float | None = None
+    p_value: float | None = None
+
+    @property
+    def verdict(self) -> str:
+        """better / worse (p < 0.05), or "no clear difference"; "" when nothing differed."""
+        if self.p_value is None:
+            return "" if not self.pairs else "no clear difference"
+        if self.p_value >= 0.05:
+            return "no clear difference"
+        return "better" if self.improvements > self.regressions else "worse"
 
 
 @dataclass(frozen=True)

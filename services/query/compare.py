@@ -3,7 +3,8 @@
 Per testcase and metric, a run's value is the mean of its trials' completed scores of the pinned
 metric version (booleans as 0 / 1). Higher is better: B below A is a regression, above an
 improvement, equal (within 1e-9) unchanged; without a value on either side, incomparable. The
-classification is written once, in SQL (_COMPARED), for both the counts and the pages.
+classification is written once, in SQL (_COMPARED), for both the counts and the pages. Per metric,
+whether B differs from A beyond chance (shared/scoring/stats.paired_difference).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid
 from shared.edge.errors import invalid, not_found
+from shared.scoring.stats import paired_difference
 
 # $1 the run (B), $2 the baseline (A), $3 the compared metric ids.
 _COMPARED = (
@@ -43,7 +45,9 @@ _COUNTS = (
     " count(*) FILTER (WHERE change = 'improvement')::int AS improvements,"
     " count(*) FILTER (WHERE change = 'unchanged')::int AS unchanged,"
     " count(*) FILTER (WHERE change = 'incomparable')::int AS incomparable,"
-    " count(*)::int AS testcases, avg(baseline_value) AS baseline_mean, avg(value) AS mean"
+    " count(*)::int AS testcases, avg(baseline_value) AS baseline_mean, avg(value) AS mean,"
+    " count(value - baseline_value)::int AS pairs, avg(value - baseline_value) AS mean_delta,"
+    " stddev_samp(value - baseline_value) AS sd_delta"
     " FROM compared GROUP BY metric_id"
 )
 
@@ -102,7 +106,7 @@ class CompareReads:
                 testcase.inputs.CopyFrom(dict_to_struct(r["inputs"]))
         for row in rows:
             if row["testcase_id"] in testcases:
-                testcases[row["testcase_id"]].changes.append(_change(row, names[row["metric_id"]]))
+                testcases[row["testcase_id"]].changes.append(_change(row, names[row["metric_id"]].name))
         return pb.CompareRunsResponse(
             run_id=str(run_id),
             baseline_run_id=str(baseline_id),
@@ -116,22 +120,22 @@ class CompareReads:
     @staticmethod
     async def _metrics(
         conn: Connection, request: pb.CompareRunsRequest, run: asyncpg.Record, baseline: asyncpg.Record
-    ) -> dict[uuid.UUID, str]:
-        """The compared metrics (id → name), in the order the run pins them."""
+    ) -> dict[uuid.UUID, metrics.Pinned]:
+        """The compared metrics (id → name and output type), in the order the run pins them."""
         pins = await metrics.pinned(conn, [run["id"], baseline["id"]])
         ours, theirs = pins[run["id"]], pins[baseline["id"]]
         if not request.metrics:
-            shared = {m: p.name for m, p in ours.items() if m in theirs}
+            shared = {m: p for m, p in ours.items() if m in theirs}
             if not shared:
                 raise invalid(f"runs {run['id']} and {baseline['id']} share no metric to compare")
             return shared
-        chosen: dict[uuid.UUID, str] = {}
+        chosen: dict[uuid.UUID, metrics.Pinned] = {}
         resolved = await metrics.resolve(conn, run["project_id"], list(request.metrics), "metrics")
         for ref, metric in resolved.items():
             for r, scored_with in ((run, ours), (baseline, theirs)):
                 if metric.id not in scored_with:
                     raise invalid(f"metrics: run {r['id']} was not scored with metric {ref!r}")
-            chosen[metric.id] = metric.name
+            chosen[metric.id] = ours[metric.id]
         return chosen
 
 
@@ -153,8 +157,8 @@ def _change(row: asyncpg.Record, name: str) -> pb.ScoreChange:
     return change
 
 
-def _metric(metric_id: uuid.UUID, name: str, counts: asyncpg.Record | None) -> pb.MetricComparison:
-    view = pb.MetricComparison(metric_id=str(metric_id), name=name)
+def _metric(metric_id: uuid.UUID, pinned: metrics.Pinned, counts: asyncpg.Record | None) -> pb.MetricComparison:
+    view = pb.MetricComparison(metric_id=str(metric_id), name=pinned.name)
     if counts is None:
         return view
     view.regressions, view.improvements = counts["regressions"], counts["improvements"]
@@ -163,4 +167,19 @@ def _metric(metric_id: uuid.UUID, name: str, counts: asyncpg.Record | None) -> p
         view.baseline_mean = counts["baseline_mean"]
     if counts["mean"] is not None:
         view.mean = counts["mean"]
+    paired = paired_difference(
+        pinned.output_type,
+        counts["pairs"],
+        counts["mean_delta"],
+        counts["sd_delta"],
+        counts["improvements"],
+        counts["regressions"],
+    )
+    view.pairs = paired.pairs
+    if paired.mean_delta is not None:
+        view.mean_delta = paired.mean_delta
+    if paired.ci_low is not None and paired.ci_high is not None:
+        view.delta_ci_low, view.delta_ci_high = paired.ci_low, paired.ci_high
+    if paired.p_value is not None:
+        view.p_value = paired.p_value
     return view

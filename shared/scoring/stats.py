@@ -150,3 +150,34 @@ _LABELS = {
     "true": True, "yes": True, "1": True, "pass": True, "passed": True, "positive": True,
     "false": False, "no": False, "0": False, "fail": False, "failed": False, "negative": False,
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """A run (B) against a baseline (A) on one metric, over the testcases both scored: the mean of
+    B − A with its 95% interval (Student's t over the paired differences), and the two-sided
+    p-value of a sign test — how likely as lopsided a split of improvements and regressions would
+    be if B were no better or worse than A (McNemar's exact test, for a boolean metric)."""
+
+    pairs: int
+    mean_delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+
+
+def paired_difference(
+    output_type: str, pairs: int, mean_delta: float | None, sd_delta: float | None, improvements: int, regressions: int
+) -> PairedDifference:
+    """From the pairs' count, the mean and sample standard deviation of their differences, and how
+    many improved and regressed (the others unchanged). The interval is kept within the differences
+    the metric's range allows (a pass rate moves by at most ±1)."""
+    differing = improvements + regressions
+    p_value = float(scipy_stats.binomtest(improvements, differing, 0.5).pvalue) if differing else None
+    if mean_delta is None or pairs == 0:
+        return PairedDifference(pairs, None, None, None, p_value)
+    low, high = _t_interval_from_sums(mean_delta, sd_delta, pairs)
+    if low is not None and high is not None:
+        bottom, top = _RANGE[output_type]
+        low, high = max(low, bottom - top), min(high, top - bottom)
+    return PairedDifference(pairs, mean_delta, low, high, p_value)

@@ -363,6 +363,17 @@ async def test_compare_two_runs_with_the_regressions_toggle(page: Page, stack: S
     assert await means.inner_text() == (
         f"{by_id[concise].baseline_mean * 100:.1f}% → {by_id[concise].mean * 100:.1f}% pass rate"
     )
+    # 22 regressed, none improved: worse beyond chance (a sign test), said with the mean change.
+    verdict = page.locator(f".metric-delta[data-metric='{concise}'] .delta-verdict")
+    assert await verdict.get_attribute("data-verdict") == "worse"
+    said = " ".join((await verdict.inner_text()).split())
+    drop = by_id[concise].mean_delta * 100
+    assert said.startswith(f"B is worse beyond chance: {drop:+.1f} points [")
+    assert f"· p = {by_id[concise].p_value:.2g}, {by_id[concise].pairs} pairs" in said
+    same = page.locator(f".metric-delta[data-metric='{world.a.ids.metric_ids[0]}'] .delta-verdict")
+    assert " ".join((await same.inner_text()).split()).startswith(
+        "No difference: each of the 23 testcases both runs scored has the same value"
+    )
     change = page.locator("#compare-table .change-regression:has-text('concise')").first
     assert (await change.inner_text()).startswith("concise pass → fail")
     assert await page.locator("#compare-table tbody tr[data-testcase]").count() == 20  # one page

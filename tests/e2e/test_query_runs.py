@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 import uuid
 from typing import Any
 
 import grpc
 import pytest
+from scipy import stats as scipy_stats
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
@@ -249,6 +251,16 @@ async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, sta
         1,
     )
     assert (reply.metrics[2].regressions, reply.metrics[2].incomparable) == (5, 1)
+    for m in reply.metrics:  # B - A per testcase both scored: its mean and t interval; the sign test
+        deltas = [b - a for i in range(6) if (a := value(m.name, plan("base"), i)) is not None
+                  and (b := value(m.name, plan("cand"), i)) is not None]  # fmt: skip
+        mean = sum(deltas) / len(deltas)
+        half = scipy_stats.t.ppf(0.975, len(deltas) - 1) * statistics.stdev(deltas) / math.sqrt(len(deltas))
+        assert m.pairs == len(deltas) and m.mean_delta == pytest.approx(mean), m.name
+        assert [m.delta_ci_low, m.delta_ci_high] == pytest.approx([max(mean - half, -1), min(mean + half, 1)])
+        n, k = m.regressions + m.improvements, min(m.regressions, m.improvements)
+        assert m.p_value == pytest.approx(min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n))
+    assert reply.metrics[2].p_value == pytest.approx(0.0625)  # cheap: 5 of 5 regressed, 2 / 2^5
     assert [index[t.testcase_id] for t in reply.testcases] == sorted(
         range(6), key=lambda i: seeded.testcases["capitals"][i]
     )

@@ -661,11 +661,13 @@ def test_eval_a_command_against_a_baseline_then_runs_commands(cli: Cli, project:
         "--baseline",
         baseline,
         "--fail-on-regressions",
+        "--fail-if-worse",
         "--fail-under",
         "exact=0.5",
     )
     assert done.returncode == 0, done.stderr
     assert "pass  regressed" not in done.stdout and "no testcase regressed" in done.stdout
+    assert "pass  no metric is worse beyond chance" in done.stdout
     runs = json.loads(cli("runs", "list", "--source", "ci", "--json").stdout)
     assert len(runs) == 3 and runs[1]["id"] == baseline
     run = runs[0]

@@ -16,7 +16,7 @@ from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
 from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, parse_threshold
+from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, check_worse, parse_threshold
 from scorekeeper_sdk.cli.monitor_alerts import minutes_of
 from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
@@ -82,6 +82,17 @@ def test_regressions_gate() -> None:
     assert check_regressions(clean).passed
     gate = check_regressions(regressed)
     assert (gate.passed, gate.detail) == (False, "regressed testcases: exact: 3")
+
+
+def test_the_worse_gate_fails_only_beyond_chance() -> None:
+    noisy = MetricComparison("m1", "judge", regressions=3, improvements=1, pairs=20, p_value=0.625)
+    worse = MetricComparison("m2", "exact", regressions=9, improvements=1, pairs=20, p_value=22 / 1024)
+    better = MetricComparison("m3", "tone", regressions=0, improvements=8, pairs=20, p_value=2 / 256)
+    assert (noisy.verdict, worse.verdict, better.verdict) == ("no clear difference", "worse", "better")
+    assert MetricComparison("m4", "same", pairs=5).verdict == "no clear difference"
+    assert check_worse(Comparison("r1", "r0", metrics=[noisy, better])).passed
+    gate = check_worse(Comparison("r1", "r0", metrics=[noisy, worse]))
+    assert (gate.passed, gate.detail) == (False, "worse beyond chance: exact (9 regressed, 1 improved, p = 0.021)")
 
 
 def _record(n: int, status: str = "completed", scores: list[Score] | None = None, error: str = "") -> Record:

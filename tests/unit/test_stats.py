@@ -129,3 +129,20 @@ def test_precision_recall_f1(
 )
 def test_expected_labels(raw: object, label: bool | None) -> None:
     assert expected_label(raw) is label
+
+
+def test_a_paired_difference_has_a_t_interval_and_a_sign_test() -> None:
+    from shared.scoring.stats import paired_difference
+
+    found = paired_difference("int", 10, 0.8, 0.6, improvements=9, regressions=1)
+    half = 2.2621571628 * 0.6 / math.sqrt(10)  # t(0.975, 9)
+    assert (found.pairs, found.mean_delta) == (10, 0.8)
+    assert [found.ci_low, found.ci_high] == pytest.approx([0.8 - half, 0.8 + half])
+    assert found.p_value == pytest.approx(22 / 1024)  # 2 × (C(10,0) + C(10,1)) / 2^10
+    unchanged = paired_difference("float", 4, 0.0, 0.0, improvements=0, regressions=0)
+    assert (unchanged.p_value, unchanged.ci_low, unchanged.ci_high) == (None, 0.0, 0.0)
+    one = paired_difference("float", 1, 0.5, None, improvements=1, regressions=0)
+    assert (one.ci_low, one.p_value) == (None, 1.0)
+    assert paired_difference("boolean", 0, None, None, 0, 0).mean_delta is None
+    # A pass rate moves by at most ±1: the interval stays within it.
+    assert paired_difference("boolean", 23, -0.957, 0.209, 0, 22).ci_low == -1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +11,14 @@ from rich.text import Text
 
 from scorekeeper_sdk.cli.app import app, state
 from scorekeeper_sdk.cli.context import GATE_FAILED, RUN_FAILED, CliError, State
-from scorekeeper_sdk.cli.gates import Gate, check_regressions, check_thresholds, known_metrics, parse_threshold
+from scorekeeper_sdk.cli.gates import (
+    Gate,
+    check_regressions,
+    check_thresholds,
+    check_worse,
+    known_metrics,
+    parse_threshold,
+)
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.runs import SOURCES
 from scorekeeper_sdk.cli.show import print_run, watch
@@ -124,6 +132,9 @@ def evaluate(
     ] = None,
     baseline: Annotated[str | None, typer.Option(help="A run to compare with (same testset).")] = None,
     fail_on_regressions: Annotated[bool, typer.Option(help="Fail when a testcase regressed vs --baseline.")] = False,
+    fail_if_worse: Annotated[
+        bool, typer.Option(help="Fail when a metric is worse than --baseline beyond chance (sign test, p < 0.05).")
+    ] = False,
     junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML: a testcase per record × metric.")] = None,
     summary_md: Annotated[Path | None, typer.Option(help="Write a Markdown summary (for a PR comment).")] = None,
     resume: Annotated[str | None, typer.Option(help="Complete an interrupted run (with --command/--callable).")] = None,
@@ -142,8 +153,8 @@ def evaluate(
         raise CliError("give exactly one of --command, --callable or --system-version")
     if source not in SOURCES:
         raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
-    if fail_on_regressions and not baseline:
-        raise CliError("--fail-on-regressions needs --baseline RUN")
+    if (fail_on_regressions or fail_if_worse) and not baseline:
+        raise CliError(f"{'--fail-on-regressions' if fail_on_regressions else '--fail-if-worse'} needs --baseline RUN")
     if resume and system_version is not None:
         raise CliError("--resume completes runs of --command / --callable systems only")
     if not resume and not testset:
@@ -190,7 +201,8 @@ def evaluate(
     except TimeoutError as exc:
         raise CliError(str(exc)) from None
     print_run(st.out, final)
-    _gate(st, final, thresholds, baseline, fail_on_regressions, junit_xml, summary_md)
+    against = [check for check, on in ((check_regressions, fail_on_regressions), (check_worse, fail_if_worse)) if on]
+    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md)
 
 
 def _gate(
@@ -198,16 +210,16 @@ def _gate(
     run: Run,
     thresholds: list[Any],
     baseline: str | None,
-    fail_on_regressions: bool,
+    against: Sequence[Callable[[Comparison], Gate]],
     junit_xml: Path | None,
     summary_md: Path | None,
 ) -> None:
+    """``against``: the gates on the comparison with ``baseline`` (--fail-on-regressions, --fail-if-worse)."""
     gates: list[Gate] = check_thresholds(run, thresholds) if run.status == "completed" else []
     comparison: Comparison | None = None
     if baseline and run.status == "completed":
         comparison = st.client.compare_runs(run.id, baseline, regressions_only=True)
-        if fail_on_regressions:
-            gates.append(check_regressions(comparison))
+        gates += [check(comparison) for check in against]
     for gate in gates:
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     if junit_xml is not None:

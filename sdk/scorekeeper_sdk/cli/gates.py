@@ -1,4 +1,5 @@
-"""CI gates: ``--fail-under METRIC=THRESHOLD`` and ``--fail-on-regressions``, as pure functions."""
+"""CI gates: ``--fail-under METRIC=THRESHOLD``, ``--fail-on-regressions`` and ``--fail-if-worse``, as
+pure functions."""
 
 from __future__ import annotations
 
@@ -81,3 +82,16 @@ def known_metrics(thresholds: list[Threshold], metric_names: dict[str, str]) -> 
                 f"--fail-under names {threshold.metric!r}, which the run is not scored with"
                 f" (its metrics: {', '.join(metric_names.values()) or 'none'})"
             )
+
+
+def check_worse(comparison: Comparison) -> Gate:
+    """Fails when a metric is worse than the baseline beyond chance (a sign test's p < 0.05 with more
+    regressions than improvements): a judge's noise on a few testcases does not fail it."""
+    name = f"not worse than {comparison.baseline_run_id}"
+    worse = [m for m in comparison.metrics if m.verdict == "worse"]
+    if not worse:
+        return Gate(name, True, "no metric is worse beyond chance")
+    listed = ", ".join(
+        f"{m.name} ({m.regressions} regressed, {m.improvements} improved, p = {m.p_value:.2g})" for m in worse
+    )
+    return Gate(name, False, f"worse beyond chance: {listed}")

@@ -91,11 +91,12 @@ def summary_markdown(run: Run, gates: list[Gate], comparison: Comparison | None 
             "",
             f"Against baseline {comparison.baseline_run_id} ({comparison.testcases_compared} testcases):",
             "",
-            "| metric | baseline mean | mean | regressions | improvements |",
-            "|---|---:|---:|---:|---:|",
+            "| metric | baseline mean | mean | regressions | improvements | verdict |",
+            "|---|---:|---:|---:|---:|---|",
         ]
         for m in comparison.metrics:
             baseline = "n/a" if m.baseline_mean is None else f"{m.baseline_mean:.3f}"
             mean = "n/a" if m.mean is None else f"{m.mean:.3f}"
-            lines.append(f"| {_cell(m.name)} | {baseline} | {mean} | {m.regressions} | {m.improvements} |")
+            said = f"{m.verdict} (p = {m.p_value:.2g})" if m.p_value is not None else m.verdict
+            lines.append(f"| {_cell(m.name)} | {baseline} | {mean} | {m.regressions} | {m.improvements} | {said} |")
     return "\n".join(lines) + "\n"

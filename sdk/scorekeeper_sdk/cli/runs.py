@@ -22,7 +22,7 @@ from scorekeeper_sdk.cli.subsets import (
     subset_options,
 )
 from scorekeeper_sdk.models import SystemVersion
-from scorekeeper_sdk.views import Run
+from scorekeeper_sdk.views import MetricComparison, Run
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
@@ -252,12 +252,24 @@ def compare(
     )
     if as_json_:
         return emit_json(as_json([page])[0])
-    table = Table("metric", "baseline mean", "mean", "regressions", "improvements", "unchanged", "incomparable")
+    table = Table(
+        "metric",
+        "baseline mean",
+        "mean",
+        "B − A (95% CI)",
+        "verdict",
+        "regressions",
+        "improvements",
+        "unchanged",
+        "incomparable",
+    )
     for m in page.metrics:
         table.add_row(
             m.name,
             "n/a" if m.baseline_mean is None else f"{m.baseline_mean:.3f}",
             "n/a" if m.mean is None else f"{m.mean:.3f}",
+            _delta(m),
+            f"{m.verdict} (p = {m.p_value:.3g})" if m.p_value is not None else m.verdict,
             str(m.regressions),
             str(m.improvements),
             str(m.unchanged),
@@ -271,6 +283,15 @@ def compare(
         )
         st.out.print(f"  regressed: testcase {case.testcase_id}: {changes}")
     return None
+
+
+def _delta(m: MetricComparison) -> str:
+    """B − A per testcase, with its interval: +0.083 [+0.031, +0.135]."""
+    if m.mean_delta is None:
+        return "n/a"
+    if m.delta_ci_low is None or m.delta_ci_high is None:
+        return f"{m.mean_delta:+.3f}"
+    return f"{m.mean_delta:+.3f} [{m.delta_ci_low:+.3f}, {m.delta_ci_high:+.3f}]"
 
 
 @runs.command("rescore")
