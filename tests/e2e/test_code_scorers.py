@@ -2,7 +2,8 @@
 your scorers on each answered record and uploads their scores with it; the scorer keeps them as the
 records' scores (what a scorer raised, or a score never sent, is an errored score saying so); bad
 scores are refused before anything is stored; runs the platform executes, re-scoring and monitors
-refuse code metrics clearly; the CLI's --scorer gates a CI job on them."""
+refuse code metrics clearly; the CLI's --scorer gates a CI job on them; the console makes them and
+offers them only where your code runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument
 from scorekeeper_sdk.api.runs import RecordIn, ScoreIn
 from scorekeeper_sdk.evaluate import arun_and_evaluate
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -163,3 +165,27 @@ async def test_the_cli_scores_with_your_function_and_gates_on_it(stack: Stack, s
     assert unscored.returncode == 2 and "'exact' is scored by your code" in unscored.stderr
     served = scorekeeper(stack, *args[:5], "--system-version", "x", "--scorer", "exact=tests.support.sdk_bots:exact")
     assert served.returncode == 2 and "--scorer runs your code here" in served.stderr
+
+
+async def test_the_console_makes_a_code_metric_and_offers_it_only_where_your_code_runs(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("console scorers")
+    await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/metrics/new")
+        await page.fill("#metric-form input[name=name]", "concise")
+        await page.select_option("#metric-form select[name=eval_type]", "code")
+        assert await page.locator("#code-help").is_visible()
+        await page.click("#metric-form button[type=submit]")
+        await page.wait_for_url(f"**/projects/{project.id}/metrics/*")
+        (made,) = [m for m in await sk.list_metrics(project.id) if m.name == "concise"]
+        assert (made.eval_type, made.output_type) == ("code", "boolean")
+        assert 'scorers={"concise": fn}' in await page.locator("#code-help").inner_text()
+        await screenshot(page, "metric-code")
+        await page.goto(f"/projects/{project.id}/kickoff")
+        offered = page.locator(".metric-choices label", has_text="concise")
+        assert await offered.locator("input").is_disabled()
+        assert "scored by your SDK run only" in await offered.inner_text()
+        assert await page.locator(".metric-choices label", has_text="polite").locator("input").is_enabled()
