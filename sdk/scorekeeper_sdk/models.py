@@ -79,15 +79,6 @@ class AuditEvent:
     # The program it came from: scorekeeper-sdk, scorekeeper-cli, scorekeeper-console, curl/8.5.0 …
     client: str = ""
 
-    @property
-    def target(self) -> str:
-        """What it named, as said: monitor_id 5f0c…, created 9a1b…, record_ids 3 ids."""
-        parts = []
-        for t in self.targets:
-            shown = t.ids[0] if t.count == 1 and t.ids else f"{t.count} ids"
-            parts.append(f"{t.field} {shown}")
-        return ", ".join(parts)
-
 
 @dataclass(frozen=True)
 class NewApiKey:

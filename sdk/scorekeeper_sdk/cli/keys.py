@@ -12,7 +12,7 @@ from rich.table import Column, Table
 
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, projects, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id
-from scorekeeper_sdk.models import ApiKey
+from scorekeeper_sdk.models import ApiKey, AuditEvent
 
 ROLES = ("read", "write", "admin")
 
@@ -202,8 +202,20 @@ def audit(
         who = e.key_name if e.key_prefix in ("", e.key_name) else f"{e.key_prefix} {e.key_name}"
         outcome = e.outcome if e.outcome == "OK" else f"[red]{e.outcome}[/red]: {escape(e.error)}"
         source = f"{e.edge} {escape(e.client)}".strip()
-        table.add_row(_utc(e.at), escape(who), e.action, source, escape(e.name), e.target, outcome)
+        table.add_row(_utc(e.at), escape(who), e.action, source, escape(e.name), _named(e), outcome)
     st.out.print(table)
     if not found:
         st.err.print("no events", highlight=False)
     return None
+
+
+def _named(event: AuditEvent) -> str:
+    """What an event named, short: "metric_id 5f0c1a2b, created 9a1b2c3d", "record_ids 40 ids" (the
+    project it is in left out; --json has the ids whole)."""
+    parts = []
+    for t in event.targets:
+        if t.field == "project_id":
+            continue
+        shown = ", ".join(i[:8] for i in t.ids) if t.count == len(t.ids) <= 3 else f"{t.count} ids"
+        parts.append(f"{t.field} {shown}")
+    return "; ".join(parts)
