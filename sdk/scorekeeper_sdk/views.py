@@ -269,12 +269,13 @@ class MetricComparison:
 
     @property
     def verdict(self) -> str:
-        """better / worse (p < 0.05), or "no clear difference"; "" when nothing differed."""
+        """better / worse (p < 0.05), "no clear difference", or "too few differ to tell" (under 6
+        testcases changed, a sign test cannot reach p < 0.05); "" when nothing was compared."""
         if self.p_value is None:
             return "" if not self.pairs else "no clear difference"
-        if self.p_value >= 0.05:
-            return "no clear difference"
-        return "better" if self.improvements > self.regressions else "worse"
+        if self.p_value < 0.05:
+            return "better" if self.improvements > self.regressions else "worse"
+        return "too few differ to tell" if self.improvements + self.regressions < 6 else "no clear difference"
 
 
 @dataclass(frozen=True)

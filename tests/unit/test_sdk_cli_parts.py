@@ -85,11 +85,13 @@ def test_regressions_gate() -> None:
 
 
 def test_the_worse_gate_fails_only_beyond_chance() -> None:
-    noisy = MetricComparison("m1", "judge", regressions=3, improvements=1, pairs=20, p_value=0.625)
+    noisy = MetricComparison("m1", "judge", regressions=6, improvements=3, pairs=20, p_value=0.508)
     worse = MetricComparison("m2", "exact", regressions=9, improvements=1, pairs=20, p_value=22 / 1024)
     better = MetricComparison("m3", "tone", regressions=0, improvements=8, pairs=20, p_value=2 / 256)
     assert (noisy.verdict, worse.verdict, better.verdict) == ("no clear difference", "worse", "better")
     assert MetricComparison("m4", "same", pairs=5).verdict == "no clear difference"
+    few = MetricComparison("m5", "few", regressions=4, pairs=5, p_value=0.125)
+    assert few.verdict == "too few differ to tell"  # 4 of 4 regressed: a sign test cannot tell yet
     assert check_worse(Comparison("r1", "r0", metrics=[noisy, better])).passed
     gate = check_worse(Comparison("r1", "r0", metrics=[noisy, worse]))
     assert (gate.passed, gate.detail) == (False, "worse beyond chance: exact (9 regressed, 1 improved, p = 0.021)")
