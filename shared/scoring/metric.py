@@ -13,6 +13,17 @@ from shared.scoring.record import ScoringInput
 OutputType = Literal["boolean", "int", "float"]
 OUTPUT_TYPES = ("boolean", "int", "float")
 DEFAULT_THRESHOLDS: dict[str, float | None] = {"boolean": None, "int": 4, "float": 0.5}
+# Where a run's value of a metric lies: a boolean metric's pass rate, an int or float metric's mean.
+VALUE_RANGES: dict[str, tuple[float, float]] = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
+
+
+def check_threshold(field: str, below: float, name: str, output_type: str) -> None:
+    """An alert threshold of a metric's run value (``field``: where it was given), within its range."""
+    low, high = VALUE_RANGES[output_type]
+    if not math.isfinite(below) or not low <= below <= high:
+        raise ValueError(
+            f"{field}.below must be within {low:g}..{high:g} for the {output_type} metric {name!r}, got {below:g}"
+        )
 
 
 @dataclass(frozen=True)

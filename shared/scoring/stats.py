@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
 
+from shared.scoring.metric import VALUE_RANGES
+
 CONFIDENCE = 0.95
-_RANGE = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def summarize(output_type: str, trials: Iterable[TrialSums], confusion: Confusio
         method = "t"
     if low is not None and high is not None:
         # A t interval can leave the scale (0.2 ± 0.5); values never do.
-        floor, ceiling = _RANGE[output_type]
+        floor, ceiling = VALUE_RANGES[output_type]
         low, high = max(floor, low), min(ceiling, high)
     precision, recall, f1 = _precision_recall_f1(confusion)
     return MetricStats(n, passed / n, mean, std_dev, low, high, method, precision, recall, f1)
@@ -178,6 +179,6 @@ def paired_difference(
         return PairedDifference(pairs, None, None, None, p_value)
     low, high = _t_interval_from_sums(mean_delta, sd_delta, pairs)
     if low is not None and high is not None:
-        bottom, top = _RANGE[output_type]
+        bottom, top = VALUE_RANGES[output_type]
         low, high = max(low, bottom - top), min(high, top - bottom)
     return PairedDifference(pairs, mean_delta, low, high, p_value)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.run_orchestrator.monitors import rules
-from services.run_orchestrator.monitors.rules import MonitorDefinition, Threshold, WindowShape
-from services.run_orchestrator.runs.results import MetricResult
+from services.run_orchestrator.monitors.rules import MonitorDefinition, WindowShape
+from services.run_orchestrator.runs.results import MetricResult, Threshold, below_thresholds, measured
 
 
 def independent_sample(call_id: uuid.UUID, rate: float) -> bool:
@@ -155,11 +155,11 @@ def test_alerts_fire_strictly_below_a_threshold() -> None:
         MetricResult(empty, "all errored", "float", scored=0, passed=0, total=0.0),
     ]
     thresholds = [Threshold(exact, 0.8), Threshold(mean, 3.5), Threshold(empty, 0.9), Threshold(uuid.uuid4(), 1.0)]
-    below = rules.below_thresholds(results, thresholds, 0)  # no calls: nothing to score is not below
+    below = below_thresholds(results, thresholds, 0)  # no calls: nothing to score is not below
     assert below == [
         {"metric_id": str(exact), "name": "exact", "measure": "pass_rate", "value": 0.7, "below": 0.8, "scored": 10}
     ]
-    assert rules.below_thresholds(results, [Threshold(exact, 0.7)], 10) == []
+    assert below_thresholds(results, [Threshold(exact, 0.7)], 10) == []
     quality = {"metric_id": str(mean), "name": "quality", "measure": "mean", "value": 3.5, "below": 3.75, "scored": 4}
     assert rules.alert_text("checkout", 12, 1200, [*below, quality], "http://c/runs/r") == (
         "Monitor 'checkout' window 12 (1,200 calls): exact 70.0% passed, below 80.0%"
@@ -173,7 +173,7 @@ def test_a_metric_that_scored_none_of_a_windows_calls_is_below_and_says_why() ->
         MetricResult(polite, "polite", "boolean", scored=0, passed=0, total=0.0),
         MetricResult(quality, "quality", "int", scored=4, passed=4, total=18.0),
     ]
-    below = rules.below_thresholds(results, [Threshold(polite, 0.8), Threshold(quality, 3.5)], 10)
+    below = below_thresholds(results, [Threshold(polite, 0.8), Threshold(quality, 3.5)], 10)
     assert below == [
         {"metric_id": str(polite), "name": "polite", "measure": "pass_rate", "value": None, "below": 0.8, "scored": 0}
     ]
@@ -208,9 +208,9 @@ def test_a_recovery_is_told_once_after_a_window_below_and_only_when_asked() -> N
         MetricResult(exact, "exact", "boolean", scored=10, passed=9, total=9.0),
         MetricResult(quality, "quality", "int", scored=4, passed=4, total=16.0),
     ]
-    measured = rules.measured(results, [Threshold(exact, 0.8), Threshold(quality, 3.5)])
-    assert [(m["name"], m["value"], m["below"]) for m in measured] == [("exact", 0.9, 0.8), ("quality", 4.0, 3.5)]
-    assert rules.recovered_text("checkout", 13, 100, measured, "http://c/runs/r") == (
+    every = measured(results, [Threshold(exact, 0.8), Threshold(quality, 3.5)])
+    assert [(m["name"], m["value"], m["below"]) for m in every] == [("exact", 0.9, 0.8), ("quality", 4.0, 3.5)]
+    assert rules.recovered_text("checkout", 13, 100, every, "http://c/runs/r") == (
         "Monitor 'checkout' window 13 (100 calls) recovered: exact 90.0% passed, at or above 80.0%"
         " · quality mean 4, at or above 3.5 — http://c/runs/r"
     )

@@ -15,6 +15,7 @@ from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
+from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
 from shared.edge.api import checks_own_text
 from shared.edge.convert import parse_uuid, struct_to_dict
@@ -22,14 +23,12 @@ from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
 from shared.ids import call_id_of
 from shared.scoring.eval_types import reads_expected, refuse_client_scored
-
-# The range of an alert threshold: a boolean metric's pass rate, an int or float metric's mean.
-_THRESHOLD_RANGES = {"boolean": (0.0, 1.0), "int": (1.0, 5.0), "float": (0.0, 1.0)}
+from shared.scoring.metric import check_threshold
 
 
-def _thresholds(alert: pb.MonitorAlert) -> tuple[rules.Threshold, ...]:
+def _thresholds(alert: pb.MonitorAlert) -> tuple[Threshold, ...]:
     return tuple(
-        rules.Threshold(parse_uuid(t.metric_id, f"alert.thresholds[{i}].metric_id"), t.below)
+        Threshold(parse_uuid(t.metric_id, f"alert.thresholds[{i}].metric_id"), t.below)
         for i, t in enumerate(alert.thresholds)
     )
 
@@ -48,12 +47,7 @@ def _check_thresholds(definition: rules.MonitorDefinition, versions: list[asyncp
                 f"alert.thresholds[{i}]: {version['name']!r} is a human metric — its scores come when reviewers"
                 " give them, so an alert cannot wait for them; give thresholds to ai and heuristic metrics"
             )
-        low, high = _THRESHOLD_RANGES[version["output_type"]]
-        if not low <= t.below <= high:
-            raise invalid(
-                f"alert.thresholds[{i}].below must be within {low:g}..{high:g} for the {version['output_type']}"
-                f" metric {version['name']!r}, got {t.below:g}"
-            )
+        checked(check_threshold, f"alert.thresholds[{i}]", t.below, version["name"], version["output_type"])
 
 
 def call_row(i: int, call: pb.LoggedCall) -> CallRow:
@@ -176,7 +170,7 @@ class MonitorApi:
                 alert_url=request.alert.webhook_url.strip() if given("alert") else row["alert_url"],
                 thresholds=_thresholds(request.alert)
                 if given("alert")
-                else tuple(rules.Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
+                else tuple(Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
                 alert_format=(request.alert.format or "json") if given("alert") else row["alert_format"],
                 alert_recovery=request.alert.notify_recovery if given("alert") else row["alert_recovery"],
                 alert_max_error_rate=(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.run_orchestrator.runs.results import MetricResult
+from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.webhooks.rules import FORMATS
 from shared.outbound.urls import check_webhook_url
 from shared.run_status import RunStatus
@@ -54,12 +54,6 @@ def _same(a: Any, b: Any) -> bool:
 def matches(metadata: dict[str, Any], metadata_filter: dict[str, Any]) -> bool:
     """The call's metadata holds every key of the filter with exactly its value."""
     return all(key in metadata and _same(metadata[key], value) for key, value in metadata_filter.items())
-
-
-@dataclass(frozen=True)
-class Threshold:
-    metric_id: uuid.UUID
-    below: float
 
 
 @dataclass(frozen=True)
@@ -194,35 +188,6 @@ DECIDABLE = frozenset({RunStatus.COMPLETED, RunStatus.AWAITING_HUMAN_SCORING})
 
 # The alert states whose window POSTs a document (the system-executor delivers it).
 POSTED = ("below", "recovered")
-
-
-def measured(results: list[MetricResult], thresholds: list[Threshold], calls: int = 0) -> list[dict[str, Any]]:
-    """Each thresholded metric's value, as the webhook lists them. A metric with nothing scored is
-    left out of a window without calls and listed with ``value`` None in one with calls (its calls
-    all errored, or its scores did: nothing tells the metric is at or above its threshold)."""
-    by_metric = {r.metric_id: r for r in results}
-    found = []
-    for t in thresholds:
-        result = by_metric.get(t.metric_id)
-        if result is None or (result.value is None and not calls):
-            continue
-        found.append(
-            {
-                "metric_id": str(t.metric_id),
-                "name": result.name,
-                "measure": "pass_rate" if result.output_type == "boolean" else "mean",
-                "value": result.value,
-                "below": t.below,
-                "scored": result.scored,
-            }
-        )
-    return found
-
-
-def below_thresholds(results: list[MetricResult], thresholds: list[Threshold], calls: int) -> list[dict[str, Any]]:
-    """The metrics whose value is below their threshold (strictly), or who scored none of the
-    window's ``calls``, as the webhook lists them."""
-    return [m for m in measured(results, thresholds, calls) if m["value"] is None or m["value"] < m["below"]]
 
 
 def error_share(errored: int, calls: int, max_rate: float | None) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ import asyncpg
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.window_repository import WindowRepository
 from services.run_orchestrator.runs.repository import RunRepository
+from services.run_orchestrator.runs.results import Threshold, below_thresholds, measured
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from shared.edge.convert import timestamp
 from shared.logs import correlation_id
@@ -105,19 +106,17 @@ class WindowCloser:
             if window["run_status"] not in rules.DECIDABLE:
                 await self._windows.decide_alert(window["id"], "skipped", None)
                 continue
-            thresholds = [
-                rules.Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in window["alert_thresholds"]
-            ]
+            thresholds = [Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in window["alert_thresholds"]]
             results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
-            below = rules.below_thresholds(results, thresholds, window["calls"])
+            below = below_thresholds(results, thresholds, window["calls"])
             errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
             state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"], errors)
             payload = None
             if state == "below":
                 payload = self._payload(window, "monitor.alert", below, errors, rules.alert_text)
             elif state == "recovered":
-                measured = rules.measured(results, thresholds, window["calls"])
-                payload = self._payload(window, "monitor.recovered", measured, errors, rules.recovered_text)
+                every = measured(results, thresholds, window["calls"])
+                payload = self._payload(window, "monitor.recovered", every, errors, rules.recovered_text)
             if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -81,3 +82,41 @@ async def runs_metric_results(
             )
         )
     return results
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An alert's threshold of a metric's run value (a monitor's window, a webhook's run): below it fires."""
+
+    metric_id: uuid.UUID
+    below: float
+
+
+def measured(results: list[MetricResult], thresholds: list[Threshold], calls: int = 0) -> list[dict[str, Any]]:
+    """Each thresholded metric's value, as an alert lists it. A metric with nothing scored is left
+    out when there was nothing to score (no ``calls``: a window's calls, a run's records) and listed
+    with ``value`` None otherwise (they all errored, or their scores did: nothing tells the metric
+    is at or above its threshold)."""
+    by_metric = {r.metric_id: r for r in results}
+    found = []
+    for t in thresholds:
+        result = by_metric.get(t.metric_id)
+        if result is None or (result.value is None and not calls):
+            continue
+        found.append(
+            {
+                "metric_id": str(t.metric_id),
+                "name": result.name,
+                "measure": "pass_rate" if result.output_type == "boolean" else "mean",
+                "value": result.value,
+                "below": t.below,
+                "scored": result.scored,
+            }
+        )
+    return found
+
+
+def below_thresholds(results: list[MetricResult], thresholds: list[Threshold], calls: int) -> list[dict[str, Any]]:
+    """The metrics whose value is below their threshold (strictly), or who scored none of the
+    ``calls``, as an alert lists them."""
+    return [m for m in measured(results, thresholds, calls) if m["value"] is None or m["value"] < m["below"]]
