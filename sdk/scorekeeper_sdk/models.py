@@ -145,6 +145,14 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True)
+class AlertThreshold:
+    """Alert below this: a metric's pass rate (0..1, boolean) or mean (int, float) in a run."""
+
+    metric_id: str
+    below: float
+
+
+@dataclass(frozen=True)
 class Webhook:
     """A URL of the project told when its runs move to one of ``statuses`` (never its secret)."""
 
@@ -160,6 +168,8 @@ class Webhook:
     last_delivery: WebhookDelivery | None = None
     # When it was paused (told of no run); "" while it is active.
     paused_at: str = ""
+    # Told of a completed run only when one of these metrics is below its threshold (empty: always).
+    below: list[AlertThreshold] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

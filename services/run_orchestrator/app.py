@@ -155,7 +155,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             ),
             bind(
                 SERVICES["WebhookService"],
-                WebhookApi(catalog_api, WebhookRepository(pool), settings.public_console_url),
+                WebhookApi(catalog_api, catalog, WebhookRepository(pool), settings.public_console_url),
             ),
         ],
         guard=guard,

@@ -175,6 +175,63 @@ async def _tested(sk: AsyncScorekeeper, webhook_id: str, timeout_s: float = 30) 
         await asyncio.sleep(0.2)
 
 
+async def test_a_webhook_with_thresholds_is_told_only_of_runs_below_them(stack: Stack) -> None:
+    async with stack.client() as admin:
+        ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"below {uuid.uuid4().hex[:6]}")
+        other = await scenario.prepare(admin, stack.demo_system_url, 1, name=f"other {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(ids.project_id, "hooks", "admin")).secret
+    with receiver() as gate_url, receiver() as quiet_url:
+        async with stack.sdk(key) as sk:
+            never = await sk.create_heuristic_metric(ids.project_id, "never", "contains", {"value": "zzz-never"})
+            always = await sk.create_heuristic_metric(ids.project_id, "always", "length_between", {"max_length": 10**6})
+            refusals: list[tuple[dict[str, float], type[Exception], str]] = [
+                (
+                    {always.id: 1.5},
+                    InvalidArgument,
+                    "below[0].below must be within 0..1 for the boolean metric 'always'",
+                ),
+                ({other.metric_ids[0]: 0.5}, NotFound, f"below[0].metric_id: metric {other.metric_ids[0]} does not"),
+            ]
+            for below, error, message in refusals:
+                with pytest.raises(error, match=re.escape(message)):
+                    await sk.create_webhook(ids.project_id, "x", gate_url.url, below=below)
+            gate = await sk.create_webhook(ids.project_id, "gate", gate_url.url, below={never.id: 0.5})
+            quiet = await sk.create_webhook(ids.project_id, "quiet", quiet_url.url, below={always.id: 0.9})
+            assert [(t.metric_id, t.below) for t in gate.webhook.below] == [(never.id, 0.5)]
+
+            run = await sk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [never.id, always.id])
+            done = await sk.wait_for_run(run.id, timeout_s=60)
+            assert done.status == "completed"
+            await _until(lambda: len(gate_url.posts) == 1, "the run below the gate's threshold was not told")
+            await _settled(sk, gate.webhook.id, 1)
+            _, body = gate_url.posts[0]
+            assert (
+                body["below"]
+                == [
+                    {
+                        "metric_id": never.id,
+                        "name": "never",
+                        "measure": "pass_rate",
+                        "value": 0.0,
+                        "below": 0.5,
+                        "scored": TESTCASES - 1,
+                    }
+                ]
+                or body["below"][0]["value"] == 0.0
+            )
+            assert " · below: never 0.0% < 50.0% — " in body["text"]
+            assert quiet_url.posts == []  # always passed: 100% is not below 90%
+            assert [d async for d in sk.list_webhook_deliveries(quiet.webhook.id)] == []
+
+            # Without thresholds again: told of every completed run.
+            updated = await sk.update_webhook(quiet.webhook.id, below={})
+            assert updated.webhook.below == []
+            again = await sk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [always.id])
+            await sk.wait_for_run(again.id, timeout_s=60)
+            await _until(lambda: len(quiet_url.posts) == 1, "the webhook without thresholds was not told")
+            assert quiet_url.posts[0][1]["below"] == []
+
+
 async def test_a_scheduled_run_is_told_against_its_schedule_s_run_before(stack: Stack) -> None:
     async with stack.client() as admin:
         ids = await scenario.prepare(admin, stack.demo_system_url, TESTCASES, name=f"hooks {uuid.uuid4().hex[:6]}")
@@ -463,6 +520,25 @@ async def test_the_console_makes_tests_shows_and_deletes_webhooks(stack: Stack) 
                 ["api", "kickoff", "schedule"],
                 ["completed", "cancelled"],
             )
+            # Only when a metric is below a threshold: named as the project names its metrics.
+            async with stack.sdk(key) as sk:
+                metric = (await sk.list_metrics(ids.project_id))[0]
+            await page.locator("#edit-webhook summary").click()
+            await edit.locator("input[name=below]").fill("nope=90%")
+            await edit.locator("button[type=submit]").click()
+            await page.wait_for_load_state()
+            assert (await page.locator("#webhook-error").inner_text()).startswith(
+                "Nothing was saved: Only when below: give METRIC=THRESHOLD for metrics of the project ("
+            )
+            shown = f"{metric.name}=90%" if metric.output_type == "boolean" else f"{metric.name}=3.5"
+            await edit.locator("input[name=below]").fill(shown)
+            await edit.locator("button[type=submit]").click()
+            await page.wait_for_url("**saved=settings")
+            (saved,) = await sk_list(stack, key, ids.project_id)
+            assert [(t.metric_id, t.below) for t in saved.below] == [
+                (metric.id, 0.9 if metric.output_type == "boolean" else 3.5)
+            ]
+            assert await page.locator("#below").inner_text() == shown
             await page.locator("#pause").click()
             await page.wait_for_url("**saved=paused")
             assert "Paused since" in await page.locator("#paused").inner_text()

@@ -18,6 +18,7 @@ from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper_sdk.api.base import Operations
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.exact_json import struct
+from scorekeeper_sdk.models import AlertThreshold
 
 MONITORS = "MonitorService"
 MAX_CALLS = 1000
@@ -90,12 +91,6 @@ class MonitorMetric:
     output_type: str = ""
     # It reads a record's expected values, which logged calls seldom carry.
     reads_expected: bool = False
-
-
-@dataclass(frozen=True)
-class AlertThreshold:
-    metric_id: str
-    below: float
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@ an admin key of the project."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
+from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import webhooks_pb2 as wpb
 
 from scorekeeper_sdk.api.base import Operations
@@ -25,11 +26,13 @@ class WebhookOperations(Operations):
         statuses: Sequence[str] = (),
         sources: Sequence[str] = (),
         tags: Sequence[str] = (),
+        below: Mapping[str, float] | None = None,
     ) -> NewWebhook:
         """POST a document to ``url`` whenever a run of the project moves to one of ``statuses``
         (default completed, failed, cancelled), of ``sources`` and carrying one of ``tags`` when
-        given. ``format="slack"`` sends ``{"text": …}`` for an incoming webhook. The answer's
-        ``secret`` signs every POST (``X-Scorekeeper-Signature``) and is shown only here."""
+        given; with ``below`` ({metric id: 0.9}), a completed run only when one of those metrics is
+        below its threshold. ``format="slack"`` sends ``{"text": …}`` for an incoming webhook. The
+        answer's ``secret`` signs every POST (``X-Scorekeeper-Signature``) and is shown only here."""
         request = wpb.CreateWebhookRequest(
             project_id=project_id,
             name=name,
@@ -38,6 +41,7 @@ class WebhookOperations(Operations):
             statuses=list(statuses),
             sources=list(sources),
             tags=list(tags),
+            below=_thresholds(below or {}),
         )
         response = await self._unary(WEBHOOKS, "CreateWebhook", request, wpb.CreateWebhookResponse, creates=True)
         return from_proto(NewWebhook, response)
@@ -60,10 +64,12 @@ class WebhookOperations(Operations):
         tags: Sequence[str] | None = None,
         paused: bool | None = None,
         rotate_secret: bool = False,
+        below: Mapping[str, float] | None = None,
     ) -> NewWebhook:
         """Change what is given (None: unchanged; ``statuses=[]`` means completed, failed and
         cancelled, ``sources=[]`` / ``tags=[]`` every run); ``paused=True``: told of no run until
-        resumed; ``rotate_secret``: a new signing secret, in ``.secret`` of the answer only (else "")."""
+        resumed; ``rotate_secret``: a new signing secret, in ``.secret`` of the answer only (else "");
+        ``below``: its thresholds replaced ({} : told of every run again)."""
         request = wpb.UpdateWebhookRequest(webhook_id=webhook_id, rotate_secret=rotate_secret)
         for field, value in (("name", name), ("url", url), ("format", format), ("paused", paused)):
             if value is not None:
@@ -71,6 +77,8 @@ class WebhookOperations(Operations):
         for field, values in (("statuses", statuses), ("sources", sources), ("tags", tags)):
             if values is not None:
                 getattr(request, field).CopyFrom(wpb.Strings(values=list(values)))
+        if below is not None:
+            request.below.CopyFrom(wpb.Thresholds(values=_thresholds(below)))
         response = await self._unary(WEBHOOKS, "UpdateWebhook", request, wpb.UpdateWebhookResponse)
         return from_proto(NewWebhook, response)
 
@@ -90,3 +98,7 @@ class WebhookOperations(Operations):
             WEBHOOKS, "ListWebhookDeliveries", request, wpb.ListWebhookDeliveriesResponse, lambda p: p.deliveries
         ):
             yield from_proto(WebhookDelivery, found)
+
+
+def _thresholds(below: Mapping[str, float]) -> list[mpb.AlertThreshold]:
+    return [mpb.AlertThreshold(metric_id=m, below=b) for m, b in below.items()]

@@ -48,6 +48,21 @@ def key_value(given: str, option: str) -> tuple[str, Any]:
         return key, raw
 
 
+def metric_thresholds(st: State, texts: list[str], option: str) -> dict[str, float]:
+    """METRIC=THRESHOLD options (a fraction, or a percentage with %), by metric id."""
+    thresholds: dict[str, float] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            below = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
+        except ValueError:
+            raise CliError(f"{option} takes METRIC=THRESHOLD, got {text!r}") from None
+        thresholds[st.metrics([key.strip()])[0].id] = below
+    return thresholds
+
+
 @dataclass
 class State:
     """The global options, and a client made from them on first use."""

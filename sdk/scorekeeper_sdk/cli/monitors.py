@@ -14,7 +14,7 @@ from rich.table import Table
 
 from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert, MonitorWindow
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
-from scorekeeper_sdk.cli.context import CliError, State, is_id
+from scorekeeper_sdk.cli.context import CliError, State, is_id, metric_thresholds
 
 monitors = typer.Typer(help="Monitors: score a sample of the production calls you log.", no_args_is_help=True)
 app.add_typer(monitors, name="monitors")
@@ -195,7 +195,7 @@ def monitors_create(
         metadata_filter=_filter(filter or []),
         metric_group_id=metric_group,
         alert_url=alert_url,
-        alert_below=_thresholds(st, alert_below or []),
+        alert_below=metric_thresholds(st, alert_below or [], "--alert-below"),
         paused=paused,
         alert_format="slack" if alert_slack else "json",
         alert_recovery=alert_recovery,
@@ -222,18 +222,6 @@ def _share(text: str) -> float:
         return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
         raise CliError(f"--alert-errors-above takes a share of the calls such as 5% or 0.05, got {text!r}") from None
-
-
-def _thresholds(st: State, texts: list[str]) -> dict[str, float]:
-    """--alert-below METRIC=THRESHOLD (a fraction, or a percentage with %) by metric id."""
-    thresholds: dict[str, float] = {}
-    for text in texts:
-        key, value = _pair(text, "--alert-below")
-        try:
-            thresholds[st.metrics([key])[0].id] = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
-        except ValueError:
-            raise CliError(f"--alert-below takes METRIC=THRESHOLD, got {text!r}") from None
-    return thresholds
 
 
 @monitors.command("update")
@@ -306,7 +294,11 @@ def monitors_update(
         url, below = "", {}
     elif changing_alert:
         url = alert_url if alert_url is not None else target.alert.webhook_url
-        below = _thresholds(st, alert_below) if alert_below else {t.metric_id: t.below for t in target.alert.thresholds}
+        below = (
+            metric_thresholds(st, alert_below, "--alert-below")
+            if alert_below
+            else {t.metric_id: t.below for t in target.alert.thresholds}
+        )
         format = target.alert.format if alert_slack is None else "slack" if alert_slack else "json"
         recovery = target.alert.notify_recovery if alert_recovery is None else alert_recovery
         errors_above = (

@@ -11,7 +11,7 @@ import typer
 from rich.table import Column, Table
 
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
-from scorekeeper_sdk.cli.context import CliError, State, is_id
+from scorekeeper_sdk.cli.context import CliError, State, is_id, metric_thresholds
 from scorekeeper_sdk.models import Webhook, WebhookDelivery
 
 STATUSES = ("completed", "failed", "cancelled", "awaiting_human_scoring")
@@ -49,12 +49,17 @@ def _outcome(d: WebhookDelivery | None) -> str:
     return f"{d.status} ({answer}) {d.created_at[:19]} {told}".replace(" ()", "")
 
 
+BELOW = "METRIC=THRESHOLD: a completed run is told only when a metric is below its threshold (0.9, 90%); repeatable."
+
+
 def _told(w: Webhook) -> str:
     parts = [", ".join(w.statuses)]
     if w.sources:
         parts.append("from " + ", ".join(w.sources))
     if w.tags:
         parts.append("tagged " + " or ".join(w.tags))
+    if w.below:
+        parts.append(f"completed runs only when below {len(w.below)} threshold{'s' if len(w.below) > 1 else ''}")
     return "; ".join(parts)
 
 
@@ -89,6 +94,7 @@ def webhooks_create(
     slack: Annotated[
         bool, typer.Option("--slack", help='Send {"text": …} alone, for a Slack incoming webhook.')
     ] = False,
+    below: Annotated[list[str] | None, typer.Option(help=BELOW)] = None,
 ) -> None:
     """A webhook told when the project's runs finish. Its signing secret goes to stdout alone, once
     (SECRET=$(scorekeeper webhooks create …)); what it is goes to stderr."""
@@ -102,6 +108,7 @@ def webhooks_create(
         statuses=on or [],
         sources=source or [],
         tags=tag or [],
+        below=metric_thresholds(st, below or [], "--below"),
     )
     st.err.print(
         f"created webhook {made.webhook.name!r} ({made.webhook.id}), told of {_told(made.webhook)};"
@@ -129,13 +136,15 @@ def webhooks_update(
     rotate_secret: Annotated[
         bool, typer.Option("--rotate-secret", help="A new signing secret, printed to stdout alone, once.")
     ] = False,
+    below: Annotated[list[str] | None, typer.Option(help="Replace the thresholds: " + BELOW)] = None,
+    always: Annotated[bool, typer.Option("--always", help="Drop the thresholds: told of every run again.")] = False,
 ) -> None:
     """Change a webhook: only what is given changes."""
     _check(on, source)
     if format is not None and format not in ("json", "slack"):
         raise CliError(f"--format must be json or slack, got {format!r}")
-    if (source and every_source) or (tag and every_run):
-        raise CliError("give --source or --every-source, --tag or --every-run, not both")
+    if (source and every_source) or (tag and every_run) or (below and always):
+        raise CliError("give --source or --every-source, --tag or --every-run, --below or --always, not both")
     st = state(ctx)
     target = _webhook(st, webhook)
     updated = st.client.update_webhook(
@@ -148,6 +157,7 @@ def webhooks_update(
         tags=[] if every_run else tag,
         paused=pause,
         rotate_secret=rotate_secret,
+        below={} if always else metric_thresholds(st, below, "--below") if below else None,
     )
     hook = updated.webhook
     state_ = "paused" if hook.paused_at else "active"

@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import grpc
+from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import webhooks_pb2 as wpb
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -14,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_message, redirect
 from shared.run_status import SOURCES
 
 STATUSES = {
@@ -40,11 +42,47 @@ def form_values(form: FormData) -> dict[str, Any]:
         "statuses": [str(s) for s in form.getlist("statuses")],
         "sources": [str(s) for s in form.getlist("sources")],
         "tags": str(form.get("tags", "")),
+        "below": str(form.get("below", "")),
     }
 
 
 def split_tags(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parse_below(text: str, metrics: list[cpb.Metric]) -> list[mpb.AlertThreshold]:
+    """Thresholds by metric name, as in exact=90%, quality=3.5 (a percentage or a fraction for a pass
+    rate, a number for a mean); ValueError saying what is wrong."""
+    by_name = {m.name: m for m in metrics}
+    found = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.rpartition("=")
+        metric = by_name.get(name.strip())
+        if not sep or metric is None:
+            known = ", ".join(sorted(by_name)) or "none yet"
+            raise ValueError(
+                f"Only when below: give METRIC=THRESHOLD for metrics of the project ({known}), got {part!r}"
+            )
+        try:
+            below = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
+        except ValueError:
+            raise ValueError(f"Only when below: {value.strip()!r} is not a number (for {metric.name!r})") from None
+        found.append(mpb.AlertThreshold(metric_id=metric.id, below=below))
+    return found
+
+
+def said_below(webhook: wpb.Webhook, metrics: list[cpb.Metric]) -> str:
+    """A webhook's thresholds as the form takes them: "exact=90%, quality=3.5"."""
+    by_id = {m.id: m for m in metrics}
+    parts = []
+    for t in webhook.below:
+        metric = by_id.get(t.metric_id)
+        name = metric.name if metric is not None else t.metric_id
+        shown = f"{t.below * 100:g}%" if metric is not None and metric.output_type == "boolean" else f"{t.below:g}"
+        parts.append(f"{name}={shown}")
+    return ", ".join(parts)
 
 
 def routes(console: Console) -> list[Route]:
@@ -53,9 +91,16 @@ def routes(console: Console) -> list[Route]:
             api.stubs.webhooks.ListWebhooks, wpb.ListWebhooksRequest(project_id=project_id), wpb.ListWebhooksResponse
         )
 
+    async def metrics_of(api: Api, project_id: str) -> list[cpb.Metric]:
+        listed = await api.call(
+            api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+        )
+        return list(listed.metrics)
+
     async def list_page(request: Request, api: Api, extra: dict[str, Any], status_code: int = 200) -> Response:
         project_id = request.path_params["project_id"]
-        data = await console.project_page(request, api, project_id, {"webhooks": webhooks_of(api, project_id)})
+        loads = {"webhooks": webhooks_of(api, project_id), "metrics": metrics_of(api, project_id)}
+        data = await console.project_page(request, api, project_id, loads)
         context = {
             **data,
             "statuses": STATUSES,
@@ -74,22 +119,28 @@ def routes(console: Console) -> list[Route]:
         form = await console.form(request)
         api = console.api(request)
         values = form_values(form)
+        project_id = request.path_params["project_id"]
+        try:
+            below = parse_below(values["below"], await metrics_of(api, project_id))
+        except ValueError as exc:
+            return await list_page(request, api, {"values": values, "error": str(exc)}, 400)
         try:
             created = await api.call(
                 api.stubs.webhooks.CreateWebhook,
                 wpb.CreateWebhookRequest(
-                    project_id=request.path_params["project_id"],
+                    project_id=project_id,
                     name=values["name"],
                     url=values["url"],
                     format=values["format"],
                     statuses=values["statuses"],
                     sources=values["sources"],
                     tags=split_tags(values["tags"]),
+                    below=below,
                 ),
                 wpb.CreateWebhookResponse,
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in INPUT_ERRORS:
+            if exc.code() not in CHOICE_ERRORS:
                 raise
             return await list_page(request, api, {"values": values, "error": api_message(exc)}, 400)
         # The secret is in this answer only: never in an address, a cookie, a log or a cache.
@@ -120,7 +171,8 @@ def routes(console: Console) -> list[Route]:
                         webhook_id=webhook.id, page_size=50, page_token=request.query_params.get("page", "")
                     ),
                     wpb.ListWebhookDeliveriesResponse,
-                )
+                ),
+                "metrics": metrics_of(api, project_id),
             },
         )
         values = {
@@ -130,6 +182,7 @@ def routes(console: Console) -> list[Route]:
             "statuses": list(webhook.statuses),
             "sources": list(webhook.sources),
             "tags": ", ".join(webhook.tags),
+            "below": said_below(webhook, data["metrics"]),
         }
         context = {
             **data,
@@ -153,6 +206,10 @@ def routes(console: Console) -> list[Route]:
         webhook = await project_webhook(api, request)
         values = form_values(form)
         try:
+            below = parse_below(values["below"], await metrics_of(api, webhook.project_id))
+        except ValueError as exc:
+            return await webhook_page(request, {"values": values, "error": str(exc)}, 400)
+        try:
             await api.call(
                 api.stubs.webhooks.UpdateWebhook,
                 wpb.UpdateWebhookRequest(
@@ -163,11 +220,12 @@ def routes(console: Console) -> list[Route]:
                     statuses=wpb.Strings(values=values["statuses"]),
                     sources=wpb.Strings(values=values["sources"]),
                     tags=wpb.Strings(values=split_tags(values["tags"])),
+                    below=wpb.Thresholds(values=below),
                 ),
                 wpb.UpdateWebhookResponse,
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in INPUT_ERRORS:
+            if exc.code() not in CHOICE_ERRORS:
                 raise
             return await webhook_page(request, {"values": values, "error": api_message(exc)}, 400)
         return redirect(f"/projects/{webhook.project_id}/webhooks/{webhook.id}?saved=settings", request)

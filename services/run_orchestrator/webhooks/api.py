@@ -3,12 +3,17 @@ guard has already checked the caller's role and that the ids named are of the ca
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
+from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import webhooks_pb2 as pb
 
 from services.run_orchestrator.catalog.api import CatalogApi
+from services.run_orchestrator.catalog.repository import CatalogRepository
+from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.testsets.messages import page_size
 from services.run_orchestrator.webhooks import rules
 from services.run_orchestrator.webhooks.repository import WebhookRepository
@@ -16,6 +21,7 @@ from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import not_found
 from shared.edge.validation import checked
+from shared.scoring.metric import check_threshold
 
 
 def delivery_pb(row: Any, prefix: str = "") -> pb.WebhookDelivery:
@@ -52,6 +58,7 @@ def webhook_pb(row: asyncpg.Record) -> pb.Webhook:
         tags=row["tags"],
         created_at=timestamp(row["created_at"]),
         paused_at=timestamp(row["paused_at"]),
+        below=[mpb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in row["below"]],
     )
     if row["d_id"] is not None:
         webhook.last_delivery.CopyFrom(delivery_pb(row, "d_"))
@@ -59,10 +66,28 @@ def webhook_pb(row: asyncpg.Record) -> pb.Webhook:
 
 
 class WebhookApi:
-    def __init__(self, catalog_api: CatalogApi, webhooks: WebhookRepository, console_url: str) -> None:
+    def __init__(
+        self, catalog_api: CatalogApi, catalog: CatalogRepository, webhooks: WebhookRepository, console_url: str
+    ) -> None:
         self._project = catalog_api.project
+        self._catalog = catalog
         self._webhooks = webhooks
         self._console_url = console_url
+
+    async def _below(self, project_id: uuid.UUID, given: Iterable[mpb.AlertThreshold]) -> tuple[Threshold, ...]:
+        """The thresholds asked for: each of a metric of the project (NOT_FOUND otherwise, worded as
+        for an id that does not exist), within the range of its values."""
+        below = tuple(Threshold(parse_uuid(t.metric_id, f"below[{i}].metric_id"), t.below) for i, t in enumerate(given))
+        found = {
+            v["metric_id"]: v
+            for v in await self._catalog.latest_metric_versions(project_id, [t.metric_id for t in below])
+        }
+        for i, t in enumerate(below):
+            version = found.get(t.metric_id)
+            if version is None:
+                raise not_found(f"below[{i}].metric_id: metric {t.metric_id} does not exist in project {project_id}")
+            checked(check_threshold, f"below[{i}]", t.below, version["name"], version["output_type"])
+        return below
 
     async def create_webhook(self, request: pb.CreateWebhookRequest) -> pb.CreateWebhookResponse:
         project_id = await self._project(request.project_id)
@@ -74,6 +99,7 @@ class WebhookApi:
             list(request.statuses),
             list(request.sources),
             list(request.tags),
+            await self._below(project_id, request.below),
         )
         row, secret = await self._webhooks.create(project_id, definition)
         return pb.CreateWebhookResponse(webhook=webhook_pb(row), secret=secret)
@@ -96,6 +122,9 @@ class WebhookApi:
             listed("statuses"),
             listed("sources"),
             listed("tags"),
+            await self._below(webhook["project_id"], request.below.values)
+            if request.HasField("below")
+            else tuple(rules.thresholds(webhook)),
         )
         paused = request.paused if request.HasField("paused") else webhook["paused_at"] is not None
         row, secret = await self._webhooks.update(webhook["id"], definition, paused, request.rotate_secret)

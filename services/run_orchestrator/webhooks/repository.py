@@ -24,6 +24,10 @@ _WEBHOOKS = (
 )
 
 
+def _below(d: rules.WebhookDefinition) -> list[dict[str, Any]]:
+    return [{"metric_id": str(t.metric_id), "below": t.below} for t in d.below]
+
+
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
@@ -35,8 +39,8 @@ class WebhookRepository:
     async def create(self, project_id: uuid.UUID, d: rules.WebhookDefinition) -> tuple[asyncpg.Record, str]:
         secret = new_secret()
         row = await self._pool.fetchrow(
-            "WITH made AS (INSERT INTO webhooks (id, project_id, name, url, format, statuses, sources, tags, secret)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *)"
+            "WITH made AS (INSERT INTO webhooks (id, project_id, name, url, format, statuses, sources, tags, secret,"
+            " below) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *)"
             " SELECT made.*, NULL::uuid AS d_id FROM made",
             uuid.uuid4(),
             project_id,
@@ -47,6 +51,7 @@ class WebhookRepository:
             d.sources,
             d.tags,
             secret,
+            _below(d),
         )
         assert row is not None
         return row, secret
@@ -69,7 +74,7 @@ class WebhookRepository:
             changed = await conn.execute(
                 "UPDATE webhooks SET name = $2, url = $3, format = $4, statuses = $5, sources = $6, tags = $7,"
                 " paused_at = CASE WHEN NOT $8 THEN NULL ELSE coalesce(paused_at, now()) END,"
-                " secret = CASE WHEN $9 <> '' THEN $9 ELSE secret END WHERE id = $1",
+                " secret = CASE WHEN $9 <> '' THEN $9 ELSE secret END, below = $10 WHERE id = $1",
                 webhook_id,
                 d.name,
                 d.url,
@@ -79,6 +84,7 @@ class WebhookRepository:
                 d.tags,
                 paused,
                 secret,
+                _below(d),
             )
             row = await conn.fetchrow(_WEBHOOKS + " WHERE h.id = $1", webhook_id) if changed.endswith(" 1") else None
         return row, secret
@@ -135,7 +141,7 @@ class RunWebhooks:
         hooks = [
             h
             for h in await conn.fetch(
-                "SELECT id, statuses, sources, tags FROM webhooks WHERE project_id = $1 AND paused_at IS NULL",
+                "SELECT id, statuses, sources, tags, below FROM webhooks WHERE project_id = $1 AND paused_at IS NULL",
                 run["project_id"],
             )
             if rules.tells(h, status, run["source"], list(run["tags"]))
@@ -143,20 +149,29 @@ class RunWebhooks:
         if not hooks:
             return 0
         metrics = await self._metrics(conn, run)
+        counts = await self._counts(conn, run_id)
+        # A webhook with thresholds is told only of runs with a metric below one (failed ones apart).
+        below = {h["id"]: rules.below_its_thresholds(h, status, metrics, counts[0]) for h in hooks}
+        hooks = [h for h in hooks if below[h["id"]] is not None]
+        if not hooks:
+            return 0
         baseline = await self._previous(conn, run)
         if baseline is not None:
             metrics = rules.compared(metrics, await self._metrics(conn, baseline))
-        document = rules.run_document(
-            run,
-            metrics,
-            status,
-            await self._counts(conn, run_id),
-            self._console_url,
-            baseline["id"] if baseline is not None else None,
-        )
+
+        def document(under: list[dict[str, Any]] | None) -> dict[str, Any]:
+            baseline_id = baseline["id"] if baseline is not None else None
+            return rules.run_document(run, metrics, status, counts, self._console_url, baseline_id, under)
+
+        shared = document([])
         ids = [uuid.uuid4() for _ in hooks]
         payloads = [
-            {**document, "delivery_id": str(i), "webhook_id": str(h["id"])} for i, h in zip(ids, hooks, strict=True)
+            {
+                **(document(below[h["id"]]) if below[h["id"]] else shared),
+                "delivery_id": str(i),
+                "webhook_id": str(h["id"]),
+            }
+            for i, h in zip(ids, hooks, strict=True)
         ]
         await conn.execute(
             "INSERT INTO webhook_deliveries (id, webhook_id, event, run_id, run_status, payload)"

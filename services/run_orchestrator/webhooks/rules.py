@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from services.run_orchestrator.catalog.rules import require_name
-from services.run_orchestrator.runs.results import MetricResult
+from services.run_orchestrator.runs.results import MetricResult, Threshold, below_thresholds
 from services.run_orchestrator.runs.rules import MAX_RUN_TAGS, check_tags
 from shared.edge.convert import timestamp
 from shared.outbound.urls import check_webhook_url
@@ -19,6 +19,10 @@ FORMATS = ("json", "slack")
 # The statuses a webhook can be told of: the run finished, or waits for people's scores.
 TOLD = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.AWAITING_HUMAN_SCORING)
 DEFAULT_STATUSES = [RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED]
+# The status whose runs' metrics a webhook's thresholds judge (a run waiting for reviewers, failed or
+# cancelled is told as the webhook's statuses say).
+SCORED = (RunStatus.COMPLETED,)
+MAX_THRESHOLDS = 20
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class WebhookDefinition:
     statuses: list[str]
     sources: list[str]
     tags: list[str]
+    # Told of a finished run only when one of these metrics is below its threshold (empty: always).
+    below: tuple[Threshold, ...] = ()
 
 
 def _listed(values: list[str], allowed: tuple[str, ...], field: str) -> list[str]:
@@ -39,12 +45,23 @@ def _listed(values: list[str], allowed: tuple[str, ...], field: str) -> list[str
 
 
 def definition(
-    name: str, url: str, format: str, statuses: list[str], sources: list[str], tags: list[str]
+    name: str,
+    url: str,
+    format: str,
+    statuses: list[str],
+    sources: list[str],
+    tags: list[str],
+    below: tuple[Threshold, ...] = (),
 ) -> WebhookDefinition:
-    """The webhook as asked for, checked; ValueError naming the first field at fault."""
+    """The webhook as asked for, checked (the thresholds' metrics against the project apart);
+    ValueError naming the first field at fault."""
     tags = list(dict.fromkeys(check_tags(tags)))
     if len(tags) > MAX_RUN_TAGS:
         raise ValueError(f"tags: at most {MAX_RUN_TAGS}, got {len(tags)}")
+    if len(below) > MAX_THRESHOLDS:
+        raise ValueError(f"below: at most {MAX_THRESHOLDS} thresholds, got {len(below)}")
+    if len({t.metric_id for t in below}) != len(below):
+        raise ValueError("below names a metric twice")
     return WebhookDefinition(
         name=require_name(name),
         url=check_webhook_url(url.strip(), "url"),
@@ -52,7 +69,25 @@ def definition(
         statuses=_listed(statuses, tuple(TOLD), "statuses") or [str(s) for s in DEFAULT_STATUSES],
         sources=_listed(sources, SOURCES, "sources"),
         tags=tags,
+        below=below,
     )
+
+
+def thresholds(webhook: Any) -> list[Threshold]:
+    """A webhook row's thresholds."""
+    return [Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in webhook["below"]]
+
+
+def below_its_thresholds(
+    webhook: Any, status: str, metrics: list[MetricSummary], records: int
+) -> list[dict[str, Any]] | None:
+    """What a webhook with thresholds is told is below them (None: the run is not told). Without
+    thresholds, or for a run not completed: [] (told as its statuses say)."""
+    limits = thresholds(webhook)
+    if not limits or status not in SCORED:
+        return []
+    below = below_thresholds(list(metrics), limits, records)
+    return below or None
 
 
 def tells(webhook: dict[str, Any] | Any, status: str, source: str, tags: list[str]) -> bool:
@@ -117,9 +152,11 @@ def run_document(
     counts: tuple[int, int],
     console_url: str,
     baseline: uuid.UUID | None = None,
+    below: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What a webhook is told of a run that moved to ``status`` (all but the delivery's own ids);
-    ``baseline``: the run its metrics' changes are against."""
+    ``baseline``: the run its metrics' changes are against; ``below``: the metrics under the
+    webhook's thresholds."""
     run_id, project_id = run["id"], run["project_id"]
     records, errored = counts
     url = f"{console_url}/projects/{project_id}/runs/{run_id}"
@@ -132,6 +169,8 @@ def run_document(
         text += f" · vs run {str(baseline)[:8]}"
     if run["error"]:
         text += f" · {run['error'][:300]}"
+    if below:
+        text += " · below: " + ", ".join(_under(m) for m in below)
     text += f" — {url}"
     finished: datetime | None = run["finished_at"]
     return {
@@ -159,8 +198,18 @@ def run_document(
         "baseline": {"id": str(baseline), "url": f"{console_url}/projects/{project_id}/runs/{baseline}"}
         if baseline is not None
         else None,
+        "below": below or [],
         "text": text,
     }
+
+
+def _under(m: dict[str, Any]) -> str:
+    """A metric under a threshold, said: exact 70.0% < 90.0%, quality mean 3.2 < 3.5, tone no score."""
+    if m["value"] is None:
+        return f"{m['name']} no score"
+    if m["measure"] == "pass_rate":
+        return f"{m['name']} {m['value']:.1%} < {m['below']:.1%}"
+    return f"{m['name']} mean {m['value']:.3g} < {m['below']:.3g}"
 
 
 def test_document(webhook_id: uuid.UUID, project_id: uuid.UUID, name: str, console_url: str) -> dict[str, Any]:
