@@ -511,7 +511,22 @@ def test_webhooks_create_test_list_deliveries_and_delete(own: Own) -> None:
         assert rotated.returncode == 0 and "(active)" in rotated.stderr
         assert rotated.stdout.strip().startswith("whsec_") and rotated.stdout.strip() != secret
         both = cli("webhooks", "update", "#evals", "--tag", "a", "--every-run")
-        assert one_error_line(both) == "error: give --source or --every-source, --tag or --every-run, not both"
+        assert one_error_line(both) == (
+            "error: give --source or --every-source, --tag or --every-run, --below or --always, not both"
+        )
+        # Only nights below 90% on exact: named as the project names the metric.
+        assert (
+            cli("metrics", "create", "exact", "--heuristic", "exact_match", "--param", "expected_field=a").returncode
+            == 0
+        )
+        gated = cli("webhooks", "update", "#evals", "--below", "exact=90%")
+        assert gated.returncode == 0, gated.stderr
+        assert "completed runs only when below 1 threshold" in gated.stderr
+        (listed_hook,) = json.loads(cli("webhooks", "list", "--json").stdout)
+        assert [t["below"] for t in listed_hook["below"]] == [0.9]
+        unknown = cli("webhooks", "update", "#evals", "--below", "nope=0.9")
+        assert unknown.returncode == 2 and "no metric 'nope'" in one_error_line(unknown)
+        assert "threshold" not in cli("webhooks", "update", "#evals", "--always").stderr
     wrong = cli("webhooks", "create", "x", hook.url, "--on", "running")
     assert wrong.returncode == 2 and one_error_line(wrong) == (
         "error: --on must be one of completed, failed, cancelled, awaiting_human_scoring, got 'running'"
