@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.webhooks import rules
 from services.system_executor.posts import body_of, signature
 from shared.json_limits import json_text
@@ -51,6 +52,33 @@ def test_a_webhook_is_told_of_its_statuses_sources_and_tags_only() -> None:
     assert not rules.tells(hook, "completed", "api", ["main"])
     assert not rules.tells(hook, "completed", "ci", ["other"])
     assert rules.tells({"statuses": ["failed"], "sources": [], "tags": []}, "failed", "monitor", [])
+
+
+def test_thresholds_pick_the_completed_runs_below_them() -> None:
+    exact, quality = uuid.uuid4(), uuid.uuid4()
+    twice = (Threshold(exact, 0.9), Threshold(exact, 0.8))
+    with pytest.raises(ValueError, match="below names a metric twice"):
+        rules.definition("x", "https://h.example/", "json", [], [], [], twice)
+    many = tuple(Threshold(uuid.uuid4(), 0.5) for _ in range(21))
+    with pytest.raises(ValueError, match="below: at most 20 thresholds, got 21"):
+        rules.definition("x", "https://h.example/", "json", [], [], [], many)
+    metrics = [
+        rules.MetricSummary(exact, "exact", "boolean", scored=10, passed=8, total=8.0),
+        rules.MetricSummary(quality, "quality", "int", scored=0, passed=0, total=0.0),
+    ]
+    hook = {"below": [{"metric_id": str(exact), "below": 0.9}]}
+    (under,) = rules.below_its_thresholds(hook, "completed", metrics, 10) or []
+    assert (under["name"], under["value"], under["below"]) == ("exact", 0.8, 0.9)
+    assert (
+        rules.below_its_thresholds({"below": [{"metric_id": str(exact), "below": 0.8}]}, "completed", metrics, 10)
+        is None
+    )
+    assert rules.below_its_thresholds(hook, "failed", metrics, 10) == []  # told as its statuses say
+    assert rules.below_its_thresholds({"below": []}, "completed", metrics, 10) == []
+    # A metric that scored none of the run's records is below; with no records, nothing is.
+    unscored = {"below": [{"metric_id": str(quality), "below": 3.5}]}
+    assert [m["value"] for m in rules.below_its_thresholds(unscored, "completed", metrics, 10) or []] == [None]
+    assert rules.below_its_thresholds(unscored, "completed", metrics, 0) is None
 
 
 def test_the_document_tells_the_run_and_each_metric() -> None:
