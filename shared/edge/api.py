@@ -88,26 +88,20 @@ class BoundMethod:
             timeout_s = min(timeout_s, MAX_DEADLINE_S)
         token = request_deadline.set(None if timeout_s is None else time.monotonic() + timeout_s)
         try:
-            if timeout_s is not None:
-                response = cast(Message, await asyncio.wait_for(self.operation(request), timeout_s))
-            else:
-                response = cast(Message, await self.operation(request))
-        except ApiError as exc:
-            await _audit(None, exc)
-            raise
-        except Exception as exc:
-            error = self._api_error(exc)
-            await _audit(None, error)
-            raise error from exc
+            work = self.operation(request)
+            return await self._answered(asyncio.wait_for(work, timeout_s) if timeout_s is not None else work)
         finally:
             request_deadline.reset(token)
-        await _audit(response, None)
-        return response
 
     async def call_client_stream(self, requests: AsyncIterator[Message]) -> Message:
         """Run a client-streaming operation over the request messages; failures as ApiError."""
+        return await self._answered(self.operation(requests))
+
+    async def _answered(self, work: Awaitable[Any]) -> Message:
+        """The operation's answer, every failure as an ApiError; its outcome goes to the audit log
+        when the call is audited."""
         try:
-            response = cast(Message, await self.operation(requests))
+            response = cast(Message, await work)
         except ApiError as exc:
             await _audit(None, exc)
             raise
