@@ -4,6 +4,7 @@
 the tests and the benchmarks); new code uses ``Scorekeeper`` or ``AsyncScorekeeper``.
 """
 
+from scorekeeper_sdk.api.calls import FeedbackIn
 from scorekeeper_sdk.api.monitors import CallIn
 from scorekeeper_sdk.api.reads import RunTimeout
 from scorekeeper_sdk.api.runs import RecordIn, ScoreIn
@@ -34,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "FeedbackIn",
     "InvalidArgument",
     "LogOptions",
     "LogStats",

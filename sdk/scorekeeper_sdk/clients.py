@@ -15,9 +15,10 @@ import functools
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from scorekeeper_sdk.api.calls import CallOperations, FeedbackIn, FeedbackResult
 from scorekeeper_sdk.api.catalog import CatalogOperations
 from scorekeeper_sdk.api.monitors import CallIn, MonitorOperations
 from scorekeeper_sdk.api.playground import PlaygroundOperations
@@ -42,6 +43,7 @@ class AsyncScorekeeper(
     ReviewOperations,
     PlaygroundOperations,
     MonitorOperations,
+    CallOperations,
     ScheduleOperations,
     WebhookOperations,
 ):
@@ -118,6 +120,13 @@ class AsyncScorekeeper(
     async def flush(self, timeout_s: float | None = None) -> bool:
         """Sends the calls logged so far; True once none is pending, False at the timeout."""
         return await self._calls.flush(timeout_s)
+
+    async def send_feedback_batch(self, project_id: str, feedback: Sequence[FeedbackIn]) -> FeedbackResult:
+        """Up to 1,000 verdicts in one request, checked whole: one bad item refuses them all. Calls
+        this client logged and still holds are sent first, so feedback may follow ``log`` at once."""
+        if self._calls.stats().pending:
+            await self.flush(self.settings.timeout_s)
+        return await super().send_feedback_batch(project_id, feedback)
 
     def log_stats(self) -> LogStats:
         """Calls logged, sent, dropped (buffer full, refused, left at close) and pending."""
@@ -425,6 +434,12 @@ class Scorekeeper:
     pause_monitor = _Call(AsyncScorekeeper.pause_monitor)
     resume_monitor = _Call(AsyncScorekeeper.resume_monitor)
     test_monitor_alert = _Call(AsyncScorekeeper.test_monitor_alert)
+    # -- logged calls and their feedback
+    send_feedback = _Call(AsyncScorekeeper.send_feedback)
+    send_feedback_batch = _Call(AsyncScorekeeper.send_feedback_batch)
+    list_calls = _Iterate(AsyncScorekeeper.list_calls)
+    feedback_summary = _Call(AsyncScorekeeper.feedback_summary)
+    get_call = _Call(AsyncScorekeeper.get_call)
     # -- schedules
     create_schedule = _Call(AsyncScorekeeper.create_schedule)
     list_schedules = _Call(AsyncScorekeeper.list_schedules)

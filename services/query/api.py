@@ -12,6 +12,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from scorekeeper.v1 import review_pb2 as rpb
 
 from services.query.agreement import AgreementReads
+from services.query.calls import CallReads
 from services.query.compare import CompareReads
 from services.query.db import Reader
 from services.query.distribution import DistributionReads
@@ -39,6 +40,7 @@ class QueryApi:
         self._export = ExportReads(reader)
         self._record_export = RecordExport(reader, self._records)
         self._reviews = ReviewReads(reader)
+        self._calls = CallReads(reader)
 
     async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
         return await self._runs.get_run(request)
@@ -75,3 +77,9 @@ class QueryApi:
 
     async def list_review_queues(self, request: rpb.ListReviewQueuesRequest) -> rpb.ListReviewQueuesResponse:
         return await self._reviews.list_review_queues(request)
+
+    async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
+        return await self._calls.list_calls(request)
+
+    async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:
+        return await self._calls.get_call(request)

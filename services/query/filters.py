@@ -101,11 +101,11 @@ def record_statuses(values: Sequence[str]) -> list[str]:
     return one_of(values, RECORD_STATUSES, "statuses")
 
 
-def time_range(after: str, before: str) -> tuple[datetime | None, datetime | None]:
-    """created_after <= t < created_before, each an RFC 3339 time with its offset (or Z)."""
-    start, end = _time(after, "created_after"), _time(before, "created_before")
+def time_range(after: str, before: str, prefix: str = "created") -> tuple[datetime | None, datetime | None]:
+    """<prefix>_after <= t < <prefix>_before, each an RFC 3339 time with its offset (or Z)."""
+    start, end = _time(after, f"{prefix}_after"), _time(before, f"{prefix}_before")
     if start is not None and end is not None and start >= end:
-        raise invalid(f"created_after ({after}) must be before created_before ({before})")
+        raise invalid(f"{prefix}_after ({after}) must be before {prefix}_before ({before})")
     return start, end
 
 

@@ -24,6 +24,7 @@ from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors.api import MonitorApi
 from services.run_orchestrator.monitors.calls import LogCalls
+from services.run_orchestrator.monitors.feedback import FeedbackRepository, SendFeedback
 from services.run_orchestrator.monitors.repository import MonitorRepository
 from services.run_orchestrator.monitors.retention import CallRetention
 from services.run_orchestrator.monitors.window_repository import WindowRepository
@@ -147,7 +148,14 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             ),
             bind(
                 SERVICES["MonitorService"],
-                MonitorApi(catalog_api, catalog, monitors, LogCalls(monitors), settings.public_console_url),
+                MonitorApi(
+                    catalog_api,
+                    catalog,
+                    monitors,
+                    LogCalls(monitors),
+                    SendFeedback(FeedbackRepository(pool)),
+                    settings.public_console_url,
+                ),
             ),
             bind(
                 SERVICES["ScheduleService"],

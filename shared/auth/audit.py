@@ -28,10 +28,19 @@ from shared.edge.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-# Write-role RPCs left out: data-plane traffic (production calls, records made elsewhere: thousands
-# a minute) and a reviewer moving through the queue (SubmitReview, the change, is audited).
+# Write-role RPCs left out: data-plane traffic (production calls and their users' feedback, records
+# made elsewhere: thousands a minute) and a reviewer moving through the queue (SubmitReview, the
+# change, is audited).
 UNAUDITED = frozenset(
-    {"LogCalls", "IngestRecords", "NextReviewItem", "PreviousReviewItem", "OpenReviewItem", "SkipReviewItem"}
+    {
+        "LogCalls",
+        "SendFeedback",
+        "IngestRecords",
+        "NextReviewItem",
+        "PreviousReviewItem",
+        "OpenReviewItem",
+        "SkipReviewItem",
+    }
 )
 # The ids of one request field an event keeps (the whole number besides, when there are more).
 MAX_IDS = 10

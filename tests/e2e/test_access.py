@@ -70,6 +70,10 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
         ),
         metadata=(("authorization", f"Bearer {stack.admin_key}"),),
     )
+    logged = await admin.monitors.LogCalls(
+        mpb.LogCallsRequest(project_id=demo.project_id, calls=[mpb.LoggedCall()]),
+        metadata=(("authorization", f"Bearer {stack.admin_key}"),),
+    )
     webhook_id, schedule_id = await webhook_and_schedule(admin, demo, stack.admin_key)
     return Project(
         ids={
@@ -87,6 +91,7 @@ async def _project(stack: Stack, admin: Client, name: str) -> Project:
             "monitor": monitor.id,
             "webhook": webhook_id,
             "schedule": schedule_id,
+            "call": logged.call_ids[0],
         },
         keys=keys,
     )
@@ -141,7 +146,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 87
+    assert len(RPCS) == 90
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -198,9 +203,9 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 42 writes + 13 admin RPCs + CreateProject; write: 14 (keys, webhooks, deletes, projects,
+    # read: 43 writes + 13 admin RPCs + CreateProject; write: 14 (keys, webhooks, deletes, projects,
     # the audit log); admin: 1
-    assert checked == 56 + 14 + 1
+    assert checked == 57 + 14 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -210,7 +215,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 84
+    assert len(scoped) == 87
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -429,4 +434,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 90
+    assert routes == 93

@@ -51,7 +51,7 @@ def test_human_value_accepts(output_type: str, raw: Any, value: Any) -> None:
     ("output_type", "raw", "message"),
     [
         ("boolean", 1, "value must be true or false for a boolean metric, got 1"),
-        ("int", True, "value must be a number for a int metric, got True"),
+        ("int", True, "value must be a number for an int metric, got True"),
         ("int", 3.5, "value must be a whole number within 1..5 for an int metric, got 3.5"),
         ("int", 0, "value must be a whole number within 1..5 for an int metric, got 0"),
         ("float", 1.5, "value must be within 0..1 for a float metric, got 1.5"),

@@ -54,7 +54,7 @@ class RecordReads:
             row = await conn.fetchrow(f"SELECT {clauses.RECORD_COLUMNS} FROM records r WHERE r.id = $1", record_id)
             if row is None:
                 raise not_found(f"record {request.record_id} does not exist")
-            scores = await _score_rows_of(conn, [record_id])
+            scores = await score_rows_of(conn, [record_id])
             attempts = await conn.fetch(
                 "SELECT * FROM record_attempts WHERE record_id = $1 ORDER BY attempt", record_id
             )
@@ -111,7 +111,7 @@ class RecordReads:
             plan = choose.choose(query, sampled)
             rows = await plans.READS[plan.way](conn, query, plan, self._learned)
             page = rows[:size]
-            scores = await _score_rows_of(conn, [r["id"] for r in page])
+            scores = await score_rows_of(conn, [r["id"] for r in page])
         token = ""
         if len(rows) > size:
             last = page[-1]
@@ -158,7 +158,7 @@ async def _check_runs(conn: Connection, project_id: uuid.UUID, run_ids: list[uui
             raise invalid(f"run_ids: run {run_id} is not in project {project_id}")
 
 
-async def _score_rows_of(conn: Connection, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[asyncpg.Record]]:
+async def score_rows_of(conn: Connection, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[asyncpg.Record]]:
     """Each record's scores (every version, ``current`` those its run pins), by record id."""
     scores: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
     rows: list[asyncpg.Record] = await conn.fetch(_SCORES, record_ids) if record_ids else []

@@ -13,6 +13,7 @@ from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.calls import LogCalls
+from services.run_orchestrator.monitors.feedback import SendFeedback
 from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.runs.results import Threshold
@@ -100,12 +101,14 @@ class MonitorApi:
         catalog: CatalogRepository,
         monitors: MonitorRepository,
         log_calls: LogCalls,
+        send_feedback: SendFeedback,
         console_url: str,
     ) -> None:
         self._catalog_api = catalog_api
         self._catalog = catalog
         self._monitors = monitors
         self._log_calls = log_calls
+        self._send_feedback = send_feedback
         self._console_url = console_url
 
     @checks_own_text
@@ -125,6 +128,12 @@ class MonitorApi:
                 for r in outcome.refused
             ],
         )
+
+    async def send_feedback(self, request: pb.SendFeedbackRequest) -> pb.SendFeedbackResponse:
+        pid = await self._catalog_api.project(request.project_id)
+        metrics = await self._catalog.latest_metric_versions(pid)
+        outcome = await self._send_feedback(pid, list(request.feedback), metrics)
+        return pb.SendFeedbackResponse(stored=outcome.stored, replaced=outcome.replaced, removed=outcome.removed)
 
     async def create_monitor(self, request: pb.CreateMonitorRequest) -> pb.Monitor:
         pid = await self._catalog_api.project(request.project_id)

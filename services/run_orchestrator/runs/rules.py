@@ -32,7 +32,8 @@ def human_value(output_type: str, raw: Any) -> bool | int | float:
             raise ValueError(f"value must be true or false for a boolean metric, got {raw!r}")
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValueError(f"value must be a number for a {output_type} metric, got {raw!r}")
+        article = "an" if output_type == "int" else "a"
+        raise ValueError(f"value must be a number for {article} {output_type} metric, got {raw!r}")
     if output_type == "int":
         if raw != int(raw) or not 1 <= raw <= 5:
             raise ValueError(f"value must be a whole number within 1..5 for an int metric, got {raw!r}")

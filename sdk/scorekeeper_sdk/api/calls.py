@@ -1,0 +1,212 @@
+"""Logged production calls and their feedback: ``send_feedback`` (MonitorService) gives a call a
+verdict after it — a user's thumbs up or down, a 1–5 rating —, ``list_calls`` / ``get_call`` /
+``feedback_summary`` (QueryService) read them back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import struct_pb2
+from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import query_pb2 as qpb
+
+from scorekeeper_sdk.api.base import Operations
+from scorekeeper_sdk.api.monitors import MONITORS
+from scorekeeper_sdk.api.reads import QUERY
+from scorekeeper_sdk.api.runs import verdict
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.views import Score
+
+MAX_FEEDBACK = 1000
+
+
+@dataclass(frozen=True)
+class FeedbackIn:
+    """One verdict of a logged call, for :meth:`CallOperations.send_feedback_batch`: ``value`` is
+    true / false, a whole number 1..5 or a number 0..1 as the metric's output type says; None
+    takes the call's feedback of that metric back."""
+
+    call_id: str
+    metric: str
+    value: bool | float | None
+    comment: str = ""
+    author: str = ""
+
+    def to_proto(self) -> mpb.Feedback:
+        item = mpb.Feedback(call_id=self.call_id, metric=self.metric, comment=self.comment, author=self.author)
+        if self.value is None:
+            item.value.null_value = struct_pb2.NULL_VALUE
+        else:
+            item.value.CopyFrom(verdict(self.value))
+        return item
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What SendFeedback did: new feedback, feedback that replaced earlier, feedback taken back."""
+
+    stored: int = 0
+    replaced: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True)
+class CallFeedback:
+    metric_id: str
+    metric_name: str
+    output_type: str
+    value: bool | float | None = None
+    passed: bool = False
+    comment: str = ""
+    author: str = ""
+    given_at: str = ""
+    metric_version_id: str = ""
+
+
+@dataclass(frozen=True)
+class CallSample:
+    """The record a monitor made of the call (the window's run), with its scores."""
+
+    record_id: str
+    run_id: str
+    monitor_id: str
+    monitor_name: str = ""
+    status: str = ""
+    scores: list[Score] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A logged production call; ``call_key`` is the text id it was logged with (when not a UUID)."""
+
+    id: str
+    project_id: str
+    logged_at: str
+    call_key: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    status: str = "completed"
+    error: str = ""
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    trace_id: str = ""
+    session_id: str = ""
+    feedback: list[CallFeedback] = field(default_factory=list)
+    # get_call only.
+    samples: list[CallSample] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """The id it was logged with."""
+        return self.call_key or self.id
+
+
+@dataclass(frozen=True)
+class FeedbackSummary:
+    """One metric's feedback over the calls a filter matches."""
+
+    metric_id: str
+    metric_name: str
+    output_type: str
+    given: int = 0
+    passed: int = 0
+    pass_rate: float = 0.0
+    mean: float = 0.0
+
+
+def _list_request(
+    project_id: str,
+    status: str,
+    trace_id: str,
+    session_id: str,
+    metadata: Sequence[str],
+    logged_after: str,
+    logged_before: str,
+    feedback: Sequence[str],
+) -> qpb.ListCallsRequest:
+    return qpb.ListCallsRequest(
+        project_id=project_id,
+        status=status,
+        trace_id=trace_id,
+        session_id=session_id,
+        metadata=list(metadata),
+        logged_after=logged_after,
+        logged_before=logged_before,
+        feedback=list(feedback),
+    )
+
+
+class CallOperations(Operations):
+    async def send_feedback(
+        self,
+        project_id: str,
+        call_id: str,
+        metric: str,
+        value: bool | float | None,
+        *,
+        comment: str = "",
+        author: str = "",
+    ) -> FeedbackResult:
+        """Gives a logged call (the id it was logged with) a verdict of a human or code metric (its
+        id or name): true / false, 1..5 or 0..1 by the metric's output type; giving it again
+        replaces it, None takes it back. ``author``: who gave it (an end user's id)."""
+        return await self.send_feedback_batch(project_id, [FeedbackIn(call_id, metric, value, comment, author)])
+
+    async def send_feedback_batch(self, project_id: str, feedback: Sequence[FeedbackIn]) -> FeedbackResult:
+        """Up to 1,000 verdicts in one request, checked whole: one bad item refuses them all."""
+        request = mpb.SendFeedbackRequest(project_id=project_id, feedback=[f.to_proto() for f in feedback])
+        response = await self._unary(MONITORS, "SendFeedback", request, mpb.SendFeedbackResponse)
+        return from_proto(FeedbackResult, response)
+
+    async def list_calls(
+        self,
+        project_id: str,
+        *,
+        status: str = "",
+        trace_id: str = "",
+        session_id: str = "",
+        metadata: Sequence[str] = (),
+        logged_after: str = "",
+        logged_before: str = "",
+        feedback: Sequence[str] = (),
+        page_size: int = 100,
+    ) -> AsyncIterator[Call]:
+        """The project's logged calls, newest first, every page: ``metadata`` holds "key=value"
+        filters, ``feedback`` "metric=passed|failed|given|none", the times are RFC 3339."""
+        request = _list_request(
+            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback
+        )
+        request.page_size = page_size
+        async for call in self._pages(QUERY, "ListCalls", request, qpb.ListCallsResponse, lambda p: p.calls):
+            yield from_proto(Call, call)
+
+    async def feedback_summary(
+        self,
+        project_id: str,
+        *,
+        status: str = "",
+        trace_id: str = "",
+        session_id: str = "",
+        metadata: Sequence[str] = (),
+        logged_after: str = "",
+        logged_before: str = "",
+        feedback: Sequence[str] = (),
+    ) -> list[FeedbackSummary]:
+        """Per metric, the feedback of the calls these filters match (as list_calls takes them):
+        how many were given, passed, the pass rate and the mean."""
+        request = _list_request(
+            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback
+        )
+        request.page_size, request.with_summary = 1, True
+        response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
+        return [from_proto(FeedbackSummary, s) for s in response.summary]
+
+    async def get_call(self, project_id: str, call_id: str) -> Call:
+        """The call (by the id it was logged with), its feedback and the records monitors made of it."""
+        request = qpb.GetCallRequest(project_id=project_id, call_id=call_id)
+        return from_proto(Call, await self._unary(QUERY, "GetCall", request, qpb.CallView))

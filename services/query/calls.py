@@ -1,0 +1,264 @@
+"""ListCalls and GetCall: a project's logged production calls with their feedback, and the
+records monitors made of them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import filters
+from services.query.db import Reader, Where
+from services.query.metrics import resolve
+from services.query.records.reads import score_rows_of
+from services.query.views import score_view
+from shared.db.pool import Connection
+from shared.edge import page_tokens
+from shared.edge.convert import dict_to_struct, parse_uuid, python_to_value, timestamp
+from shared.edge.errors import invalid, not_found
+from shared.ids import call_id_of
+
+MAX_METADATA_FILTERS = 20
+MAX_FEEDBACK_FILTERS = 10
+CALL_STATUSES = ("completed", "errored")
+FEEDBACK_STATES = ("passed", "failed", "given", "none")
+
+_FEEDBACK = (
+    "SELECT f.*, m.name AS metric_name, v.output_type FROM call_feedback f"
+    " JOIN metrics m ON m.id = f.metric_id JOIN metric_versions v ON v.id = f.metric_version_id"
+    " WHERE f.project_id = $1 AND f.call_id = ANY($2::uuid[]) ORDER BY m.name, m.id"
+)
+_SAMPLES = (
+    "SELECT r.id, r.run_id, r.status, ru.monitor_id, coalesce(mo.name, '') AS monitor_name"
+    " FROM records r JOIN runs ru ON ru.id = r.run_id LEFT JOIN monitors mo ON mo.id = ru.monitor_id"
+    " WHERE r.testcase_id = $2 AND ru.project_id = $1 AND ru.monitor_id IS NOT NULL"
+    " ORDER BY r.created_at, r.id"
+)
+
+
+@dataclass(frozen=True)
+class FeedbackFilter:
+    metric: str
+    state: str
+
+
+def metadata_pair(text: str) -> tuple[str, str]:
+    """ "key=value" (split at the first =)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise invalid(f"metadata filter {text[:100]!r} must be key=value")
+    return key, value
+
+
+def feedback_filter(text: str) -> FeedbackFilter:
+    """ "metric=passed|failed|given|none" (split at the last =: a metric name may hold one)."""
+    metric, sep, state = text.rpartition("=")
+    if not sep or not metric.strip() or state not in FEEDBACK_STATES:
+        raise invalid(f"feedback filter {text[:100]!r} must be metric={'|'.join(FEEDBACK_STATES)}")
+    return FeedbackFilter(metric, state)
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """A ListCalls request's filters, checked, its feedback metrics resolved."""
+
+    project_id: uuid.UUID
+    status: str
+    trace_id: str
+    session_id: str
+    metadata: list[tuple[str, str]]
+    after: object
+    before: object
+    feedback: list[tuple[uuid.UUID, str]]
+
+    def where(self) -> Where:
+        where = Where(self.project_id)
+        where.add("c.project_id = $1")
+        if self.status:
+            where.add(f"c.status = {where.param(self.status)}")
+        if self.trace_id:
+            where.add(f"c.trace_id = {where.param(self.trace_id)}")
+        if self.session_id:
+            where.add(f"c.session_id = {where.param(self.session_id)}")
+        for key, value in self.metadata:
+            where.add(f"c.metadata ->> {where.param(key)} = {where.param(value)}")
+        if self.after is not None:
+            where.add(f"c.logged_at >= {where.param(self.after)}")
+        if self.before is not None:
+            where.add(f"c.logged_at < {where.param(self.before)}")
+        for metric_id, state in self.feedback:
+            given = (
+                "SELECT 1 FROM call_feedback f WHERE f.project_id = c.project_id AND f.call_id = c.id"
+                f" AND f.metric_id = {where.param(metric_id)}"
+            )
+            if state == "none":
+                where.add(f"NOT EXISTS ({given})")
+            else:
+                passed = {"passed": " AND f.passed", "failed": " AND NOT f.passed", "given": ""}[state]
+                where.add(f"EXISTS ({given}{passed})")
+        return where
+
+
+def feedback_view(row: asyncpg.Record) -> pb.CallFeedbackView:
+    value = bool(row["value"]) if row["output_type"] == "boolean" else row["value"]
+    if row["output_type"] == "int":
+        value = int(value)
+    return pb.CallFeedbackView(
+        metric_id=str(row["metric_id"]),
+        metric_name=row["metric_name"],
+        output_type=row["output_type"],
+        value=python_to_value(value),
+        passed=row["passed"],
+        comment=row["comment"],
+        author=row["author"],
+        given_at=timestamp(row["given_at"]),
+        metric_version_id=str(row["metric_version_id"]),
+    )
+
+
+def call_view(row: asyncpg.Record, feedback: Sequence[asyncpg.Record]) -> pb.CallView:
+    view = pb.CallView(
+        id=str(row["id"]),
+        call_key=row["call_key"],
+        project_id=str(row["project_id"]),
+        logged_at=timestamp(row["logged_at"]),
+        inputs=dict_to_struct(row["inputs"]),
+        outputs=dict_to_struct(row["outputs"]),
+        metadata=dict_to_struct(row["metadata"]),
+        status=row["status"],
+        error=row["error"],
+        latency_ms=row["latency_ms"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        trace_id=row["trace_id"],
+        session_id=row["session_id"],
+        feedback=[feedback_view(f) for f in feedback],
+    )
+    if row["cost_usd"] is not None:
+        view.cost_usd = row["cost_usd"]
+    return view
+
+
+async def _feedback_of(
+    conn: Connection, project_id: uuid.UUID, call_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[asyncpg.Record]]:
+    found: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
+    for row in await conn.fetch(_FEEDBACK, project_id, call_ids) if call_ids else []:
+        found[row["call_id"]].append(row)
+    return found
+
+
+async def _summary(conn: Connection, where: Where) -> list[pb.FeedbackSummary]:
+    rows = await conn.fetch(
+        "SELECT f.metric_id, m.name, (array_agg(v.output_type ORDER BY v.version DESC))[1] AS output_type,"
+        " count(*)::int AS given, count(*) FILTER (WHERE f.passed)::int AS passed, avg(f.value) AS mean"
+        " FROM logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id"
+        " JOIN metrics m ON m.id = f.metric_id JOIN metric_versions v ON v.id = f.metric_version_id"
+        f" WHERE {where.sql()} GROUP BY f.metric_id, m.name ORDER BY m.name, f.metric_id",
+        *where.args,
+    )
+    return [
+        pb.FeedbackSummary(
+            metric_id=str(r["metric_id"]),
+            metric_name=r["name"],
+            output_type=r["output_type"],
+            given=r["given"],
+            passed=r["passed"],
+            pass_rate=r["passed"] / r["given"],
+            mean=r["mean"],
+        )
+        for r in rows
+    ]
+
+
+class CallReads:
+    """ListCalls, GetCall."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def _filters(self, conn: Connection, request: pb.ListCallsRequest, project_id: uuid.UUID) -> CallFilters:
+        if request.status:
+            filters.one_of([request.status], CALL_STATUSES, "status")
+        if len(request.metadata) > MAX_METADATA_FILTERS:
+            raise invalid(f"metadata may hold at most {MAX_METADATA_FILTERS} filters, got {len(request.metadata)}")
+        if len(request.feedback) > MAX_FEEDBACK_FILTERS:
+            raise invalid(f"feedback may hold at most {MAX_FEEDBACK_FILTERS} filters, got {len(request.feedback)}")
+        after, before = filters.time_range(request.logged_after, request.logged_before, "logged")
+        wanted = [feedback_filter(f) for f in request.feedback]
+        metadata = [metadata_pair(m) for m in request.metadata]
+        metrics = await resolve(conn, project_id, [f.metric for f in wanted], "feedback")
+        return CallFilters(
+            project_id=project_id,
+            status=request.status,
+            trace_id=request.trace_id,
+            session_id=request.session_id,
+            metadata=metadata,
+            after=after,
+            before=before,
+            feedback=[(metrics[f.metric].id, f.state) for f in wanted],
+        )
+
+    async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
+        project_id = parse_uuid(request.project_id, "project_id")
+        size = filters.page_size(request.page_size)
+        position = None
+        if request.page_token:
+            raw = page_tokens.decode(request.page_token, ("t", "id"), request, ignore=("with_summary",))
+            position = (page_tokens.timestamp(raw["t"]), page_tokens.uuid_of(raw["id"]))
+        async with self._reader.snapshot() as conn:
+            if not await conn.fetchval("SELECT 1 FROM projects WHERE id = $1", project_id):
+                raise not_found(f"project {request.project_id} does not exist")
+            chosen = await self._filters(conn, request, project_id)
+            where = chosen.where()
+            if position is not None:
+                where.add(f"(c.logged_at, c.id) < ({where.param(position[0])}, {where.param(position[1])})")
+            rows = await conn.fetch(
+                f"SELECT c.* FROM logged_calls c WHERE {where.sql()}"
+                f" ORDER BY c.logged_at DESC, c.id DESC LIMIT {size + 1}",
+                *where.args,
+            )
+            page = rows[:size]
+            feedback = await _feedback_of(conn, project_id, [r["id"] for r in page])
+            summary = await _summary(conn, chosen.where()) if request.with_summary else []
+        token = ""
+        if len(rows) > size:
+            last = page[-1]
+            token = page_tokens.encode(
+                {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=("with_summary",)
+            )
+        return pb.ListCallsResponse(
+            calls=[call_view(r, feedback[r["id"]]) for r in page], next_page_token=token, summary=summary
+        )
+
+    async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:
+        project_id = parse_uuid(request.project_id, "project_id")
+        if not request.call_id.strip():
+            raise invalid("call_id is required: the id the call was logged with")
+        call_id = call_id_of(request.call_id)
+        async with self._reader.snapshot() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM logged_calls WHERE project_id = $1 AND id = $2", project_id, call_id
+            )
+            if row is None:
+                raise not_found(f"call {request.call_id[:200]!r} was not logged in project {request.project_id}")
+            feedback = await _feedback_of(conn, project_id, [call_id])
+            samples = await conn.fetch(_SAMPLES, project_id, call_id)
+            scores = await score_rows_of(conn, [s["id"] for s in samples])
+        view = call_view(row, feedback[call_id])
+        view.samples.extend(
+            pb.CallSample(
+                record_id=str(s["id"]),
+                run_id=str(s["run_id"]),
+                monitor_id=str(s["monitor_id"]),
+                monitor_name=s["monitor_name"],
+                status=s["status"],
+                scores=[score_view(x) for x in scores[s["id"]] if x["current"]],
+            )
+            for s in samples
+        )
+        return view

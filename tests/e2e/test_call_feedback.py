@@ -1,0 +1,173 @@
+"""Logged calls and their feedback on the real processes: a user's thumbs up or down (and a 1–5
+rating) given after the call, replaced and taken back; bad feedback refused whole, naming the item;
+the calls listed newest first and filtered by status, trace, metadata, time and feedback, with the
+feedback summed up per metric; one call with the records monitors made of it; another project's key
+sees none of it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, FeedbackIn, InvalidArgument, NotFound
+from scorekeeper_sdk.api.monitors import CallIn
+from shared.devstack.stack import Stack
+from tests.support.monitors import settled
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+async def _project(sk: AsyncScorekeeper) -> tuple[str, dict[str, str]]:
+    """A project with a boolean human metric (thumbs), an int one (rating) and a heuristic one;
+    their ids by name."""
+    project = await sk.create_project(f"support bot {uuid.uuid4().hex[:6]}")
+    thumbs = await sk.create_metric(project.id, "thumbs", eval_type="human")
+    rating = await sk.create_metric(project.id, "rating", eval_type="human", output_type="int", passing_threshold=4)
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    return project.id, {"thumbs": thumbs.id, "rating": rating.id, "polite": polite.id}
+
+
+async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScorekeeper) -> None:
+    project_id, metrics = await _project(sk)
+    thumbs_id = metrics["thumbs"]
+    calls = [
+        CallIn(
+            call_id=f"req-{n}",
+            inputs={"question": f"q{n}"},
+            outputs={"answer": f"a{n}"},
+            metadata={"route": "checkout" if n % 2 else "search", "tier": n % 3},
+            trace_id=f"trace-{n // 2}",
+            status="errored" if n == 5 else "completed",
+            error="timeout" if n == 5 else "",
+        )
+        for n in range(6)
+    ]
+    for call in calls:  # one request each: calls logged together share their time, ordered by id
+        assert (await sk.log_calls(project_id, [call])).stored == 1
+
+    given = await sk.send_feedback_batch(
+        project_id,
+        [
+            FeedbackIn("req-0", "thumbs", True, author="user-17"),
+            FeedbackIn("req-1", thumbs_id, False, comment="wrong total"),
+            FeedbackIn("req-2", "thumbs", True),
+            FeedbackIn("req-1", "rating", 2),
+            FeedbackIn("req-3", "rating", 5),
+        ],
+    )
+    assert (given.stored, given.replaced, given.removed) == (5, 0, 0)
+    # The user changes their mind on req-2; req-0's thumbs is taken back.
+    again = await sk.send_feedback(project_id, "req-2", "thumbs", False, comment="actually no", author="user-9")
+    assert (again.stored, again.replaced) == (0, 1)
+    taken = await sk.send_feedback(project_id, "req-0", "thumbs", None)
+    assert (taken.stored, taken.replaced, taken.removed) == (0, 0, 1)
+
+    listed = [c async for c in sk.list_calls(project_id)]
+    assert [c.ref for c in listed] == [f"req-{n}" for n in range(5, -1, -1)]
+    by_ref = {c.ref: c for c in listed}
+    assert by_ref["req-0"].feedback == []
+    two = by_ref["req-2"].feedback
+    assert [(f.metric_name, f.value, f.passed, f.comment, f.author) for f in two] == [
+        ("thumbs", False, False, "actually no", "user-9")
+    ]
+    assert [(f.metric_name, f.value, f.passed) for f in by_ref["req-1"].feedback] == [
+        ("rating", 2, False),
+        ("thumbs", False, False),
+    ]
+    assert by_ref["req-5"].status == "errored" and by_ref["req-5"].error == "timeout"
+
+    async def refs(**filters: object) -> list[str]:
+        return [c.ref async for c in sk.list_calls(project_id, **filters)]  # type: ignore[arg-type]
+
+    assert await refs(status="errored") == ["req-5"]
+    assert await refs(trace_id="trace-1") == ["req-3", "req-2"]
+    assert await refs(metadata=["route=checkout"]) == ["req-5", "req-3", "req-1"]
+    assert await refs(metadata=["route=checkout", "tier=0"]) == ["req-3"]  # numbers compare as text
+    assert await refs(feedback=["thumbs=failed"]) == ["req-2", "req-1"]
+    assert await refs(feedback=["rating=passed"]) == ["req-3"]
+    assert await refs(feedback=["thumbs=given", "rating=none"]) == ["req-2"]
+    assert await refs(feedback=["thumbs=none", "rating=none"]) == ["req-5", "req-4", "req-0"]
+    # Pages of one call continue where the last left off.
+    assert [c.ref async for c in sk.list_calls(project_id, page_size=1)] == [c.ref for c in listed]
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert await refs(logged_after=later) == []
+
+    summary = {s.metric_name: s for s in await sk.feedback_summary(project_id)}
+    assert (summary["thumbs"].given, summary["thumbs"].passed, summary["thumbs"].pass_rate) == (2, 0, 0.0)
+    assert (summary["rating"].given, summary["rating"].passed, summary["rating"].mean) == (2, 1, 3.5)
+    checkout = {s.metric_name: s.given for s in await sk.feedback_summary(project_id, metadata=["route=search"])}
+    assert checkout == {"thumbs": 1}
+
+
+async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeeper) -> None:
+    project_id, metrics = await _project(sk)
+    await sk.log_calls(project_id, [CallIn(call_id="req-1"), CallIn(call_id="req-2")])
+
+    async def refused(item: FeedbackIn, error: type[Exception], match: str) -> None:
+        with pytest.raises(error, match=match):
+            await sk.send_feedback_batch(project_id, [FeedbackIn("req-1", "thumbs", True), item])
+
+    await refused(FeedbackIn("req-2", "thumbs", 3), InvalidArgument, r"feedback\[1\]\.value must be true or false")
+    await refused(FeedbackIn("req-2", "rating", 7), InvalidArgument, r"whole number within 1\.\.5.*'rating'")
+    await refused(FeedbackIn("req-2", "rating", True), InvalidArgument, "value must be a number for an int metric")
+    await refused(FeedbackIn("req-2", "polite", True), InvalidArgument, "'polite' is an heuristic metric, which")
+    await refused(FeedbackIn("req-2", "kindness", True), InvalidArgument, r"feedback\[1\]\.metric: unknown metric")
+    await refused(FeedbackIn("req-1", "thumbs", False), InvalidArgument, r"feedback\[1\] repeats .*feedback\[0\]")
+    await refused(FeedbackIn("req-9", "thumbs", True), NotFound, r"feedback\[1\]\.call_id 'req-9' names no call")
+    await refused(FeedbackIn("req-2", "thumbs", True, author="x" * 201), InvalidArgument, "author must be at most")
+    with pytest.raises(InvalidArgument, match="at most 1,000 feedback items per request"):
+        await sk.send_feedback_batch(project_id, [FeedbackIn(f"c{i}", "thumbs", True) for i in range(1001)])
+    # Nothing of a refused request was written: req-1 has no feedback.
+    assert (await sk.get_call(project_id, "req-1")).feedback == []
+    await sk.archive_metric(metrics["thumbs"])
+    with pytest.raises(InvalidArgument, match="'thumbs' is archived"):
+        await sk.send_feedback(project_id, "req-1", "thumbs", True)
+
+    with pytest.raises(InvalidArgument, match="feedback filter 'thumbs=maybe' must be metric=passed"):
+        [c async for c in sk.list_calls(project_id, feedback=["thumbs=maybe"])]
+    with pytest.raises(InvalidArgument, match="feedback: unknown metric 'kindness'"):
+        [c async for c in sk.list_calls(project_id, feedback=["kindness=given"])]
+    with pytest.raises(InvalidArgument, match="metadata filter 'route' must be key=value"):
+        [c async for c in sk.list_calls(project_id, metadata=["route"])]
+    with pytest.raises(InvalidArgument, match="status must be any of completed, errored"):
+        [c async for c in sk.list_calls(project_id, status="pending")]
+    with pytest.raises(InvalidArgument, match="logged_after 'yesterday' is not an RFC 3339 time"):
+        [c async for c in sk.list_calls(project_id, logged_after="yesterday")]
+    with pytest.raises(NotFound, match="call 'req-404' was not logged in project"):
+        await sk.get_call(project_id, "req-404")
+
+
+async def test_a_call_shows_what_monitors_made_of_it(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, metrics = await _project(sk)
+    monitor = await sk.create_monitor(project_id, "all", [metrics["polite"]], sample_rate=100, window_calls=2)
+    result = await sk.log_calls(
+        project_id,
+        [CallIn(call_id="a", outputs={"response": "yes please"}), CallIn(call_id="b", outputs={"response": "no"})],
+    )
+    assert result.sampled == 2
+    await settled(sk, monitor.id, windows=1)
+    call = await sk.get_call(project_id, "a")
+    assert [(s.monitor_name, s.status) for s in call.samples] == [("all", "completed")]
+    assert [(x.metric_name, x.value, x.passed) for x in call.samples[0].scores] == [("polite", True, True)]
+    run = await sk.get_run(call.samples[0].run_id)
+    assert run.source == "monitor"
+
+
+async def test_another_project_s_key_sees_no_call_and_gives_no_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await _project(sk)
+    other, _ = await _project(sk)
+    await sk.log_calls(project_id, [CallIn(call_id="secret", outputs={"answer": "42"})])
+    key = await sk.create_api_key(other, "other team", role="write")
+    async with stack.sdk(api_key=key.secret) as theirs:
+        with pytest.raises(NotFound):
+            await theirs.get_call(project_id, "secret")
+        with pytest.raises(NotFound):
+            [c async for c in theirs.list_calls(project_id)]
+        with pytest.raises(NotFound):
+            await theirs.send_feedback(project_id, "secret", "thumbs", False)
+        # Its own project has no such call.
+        with pytest.raises(NotFound, match="names no call logged in this project"):
+            await theirs.send_feedback(other, "secret", "thumbs", False)
+    assert (await sk.get_call(project_id, "secret")).feedback == []
