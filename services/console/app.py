@@ -20,6 +20,7 @@ from services.console.backend import Channels
 from services.console.formatting import FILTERS
 from services.console.pages import (
     audit,
+    calls,
     catalog,
     compare,
     curation,
@@ -117,6 +118,7 @@ def create_app(console: Console, probes: list[Route]) -> ASGIApp:
         *catalog.routes(console),
         *systems.routes(console),
         *playground.routes(console),
+        *calls.routes(console),
         *monitors.routes(console),
         *schedules.routes(console),
         *keys.routes(console),

@@ -40,7 +40,7 @@ class QueryApi:
         self._export = ExportReads(reader)
         self._record_export = RecordExport(reader, self._records)
         self._reviews = ReviewReads(reader)
-        self._calls = CallReads(reader)
+        self._calls = CallReads(reader, public_url)
 
     async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
         return await self._runs.get_run(request)

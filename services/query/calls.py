@@ -120,8 +120,9 @@ def feedback_view(row: asyncpg.Record) -> pb.CallFeedbackView:
     )
 
 
-def call_view(row: asyncpg.Record, feedback: Sequence[asyncpg.Record]) -> pb.CallView:
+def call_view(row: asyncpg.Record, feedback: Sequence[asyncpg.Record], public_url: str) -> pb.CallView:
     view = pb.CallView(
+        url=f"{public_url}/projects/{row['project_id']}/calls/{row['id']}",
         id=str(row["id"]),
         call_key=row["call_key"],
         project_id=str(row["project_id"]),
@@ -178,8 +179,9 @@ async def _summary(conn: Connection, where: Where) -> list[pb.FeedbackSummary]:
 class CallReads:
     """ListCalls, GetCall."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, public_url: str) -> None:
         self._reader = reader
+        self._public_url = public_url.rstrip("/")
 
     async def _filters(self, conn: Connection, request: pb.ListCallsRequest, project_id: uuid.UUID) -> CallFilters:
         if request.status:
@@ -232,7 +234,9 @@ class CallReads:
                 {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=("with_summary",)
             )
         return pb.ListCallsResponse(
-            calls=[call_view(r, feedback[r["id"]]) for r in page], next_page_token=token, summary=summary
+            calls=[call_view(r, feedback[r["id"]], self._public_url) for r in page],
+            next_page_token=token,
+            summary=summary,
         )
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:
@@ -249,7 +253,7 @@ class CallReads:
             feedback = await _feedback_of(conn, project_id, [call_id])
             samples = await conn.fetch(_SAMPLES, project_id, call_id)
             scores = await score_rows_of(conn, [s["id"] for s in samples])
-        view = call_view(row, feedback[call_id])
+        view = call_view(row, feedback[call_id], self._public_url)
         view.samples.extend(
             pb.CallSample(
                 record_id=str(s["id"]),

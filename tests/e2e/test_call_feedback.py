@@ -14,6 +14,8 @@ import pytest
 from scorekeeper_sdk import AsyncScorekeeper, FeedbackIn, InvalidArgument, NotFound
 from scorekeeper_sdk.api.monitors import CallIn
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
 from tests.support.monitors import settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -171,3 +173,97 @@ async def test_another_project_s_key_sees_no_call_and_gives_no_feedback(stack: S
         with pytest.raises(NotFound, match="names no call logged in this project"):
             await theirs.send_feedback(other, "secret", "thumbs", False)
     assert (await sk.get_call(project_id, "secret")).feedback == []
+
+
+async def test_the_console_lists_calls_and_takes_feedback_on_a_call_s_page(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, metrics = await _project(sk)
+    for n in range(3):
+        call = CallIn(
+            call_id=f"chat-{n}",
+            inputs={"question": f"question {n}"},
+            outputs={"answer": f"answer {n}"},
+            metadata={"route": "orders"},
+            trace_id="trace-9" if n == 1 else "",
+        )
+        await sk.log_calls(project_id, [call])
+    await sk.send_feedback(project_id, "chat-0", "thumbs", True, author="user-1")
+    reader = await sk.create_api_key(project_id, "viewer", role="read")
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls")
+        rows = page.locator("#calls-table tbody tr")
+        assert [await rows.nth(i).get_attribute("data-call") for i in range(3)] == ["chat-2", "chat-1", "chat-0"]
+        assert "thumbs pass" in await rows.nth(2).inner_text()
+        summary = page.locator('#feedback-summary [data-metric="thumbs"]')
+        assert (
+            "100% passed" in await summary.inner_text() and "1 of 1 calls with feedback" in await summary.inner_text()
+        )
+
+        # A call's page: give a thumbs down with a comment, then a rating; the list shows them.
+        await rows.nth(1).locator("a").first.click()
+        await page.wait_for_url("**/calls/*")
+        assert "question 1" in await page.locator("#call-inputs").inner_text()
+        thumbs = page.locator('#give-feedback form[data-metric="thumbs"]')
+        await thumbs.locator('input[value="fail"]').check()
+        await thumbs.locator("input[name=author]").fill("Dana")
+        await thumbs.locator("textarea[name=comment]").fill("wrong order number")
+        await thumbs.locator("button[type=submit]").click()
+        await page.wait_for_url("**?given=thumbs")
+        row = page.locator('#feedback-table tr[data-metric="thumbs"]')
+        said = await row.inner_text()
+        assert all(t in said for t in ("false", "failed", "Dana", "wrong order number"))
+        await page.click("#give-feedback summary")  # closed once the call has feedback
+        rating = page.locator('#give-feedback form[data-metric="rating"]')
+        assert await rating.locator("input[name=author]").input_value() == "Dana"  # remembered
+        await rating.locator("select[name=value]").select_option("2")
+        await rating.locator("button[type=submit]").click()
+        await page.wait_for_url("**?given=rating")
+        assert "failed" in await page.locator('#feedback-table tr[data-metric="rating"]').inner_text()
+        await screenshot(page, "call-page")
+        # A bad value is refused on the page, nothing saved.
+        await page.goto(f"/projects/{project_id}/calls?metric={metrics['thumbs']}&state=failed")
+        assert [await rows.nth(i).get_attribute("data-call") for i in range(await rows.count())] == ["chat-1"]
+        summary_text = await page.locator('#feedback-summary [data-metric="thumbs"]').inner_text()
+        assert "0% passed" in summary_text  # over the calls that failed it
+        await page.goto(f"/projects/{project_id}/calls?trace=trace-9&window=")
+        assert await rows.count() == 1
+        await screenshot(page, "calls-page")
+
+        # Taken back from the call's page.
+        await page.goto(f"/projects/{project_id}/calls/{(await sk.get_call(project_id, 'chat-1')).id}")
+        await page.locator('#feedback-table tr[data-metric="thumbs"] button').click()
+        await page.wait_for_url("**?removed=thumbs")
+        assert await page.locator('#feedback-table tr[data-metric="thumbs"]').count() == 0
+        assert [f.metric_name for f in (await sk.get_call(project_id, "chat-1")).feedback] == ["rating"]
+
+        # A read key's visitor sees the calls and their feedback, and no form.
+        _, theirs = await signed_in(browser, stack.console_url, reader.secret)
+        await theirs.goto(f"/projects/{project_id}/calls/{(await sk.get_call(project_id, 'chat-0')).id}")
+        assert await theirs.locator("#give-feedback").count() == 0
+        assert await theirs.locator(".read-only-note").count() == 1
+        assert "user-1" in await theirs.locator("#feedback-table").inner_text()
+        missing = await theirs.goto(f"/projects/{project_id}/calls/no-such-call")
+        assert missing is not None and missing.status == 404
+
+
+async def test_the_cli_lists_shows_and_gives_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await _project(sk)
+    for n in range(2):
+        await sk.log_calls(project_id, [CallIn(call_id=f"cli-{n}", inputs={"q": f"q{n}"}, outputs={"a": f"a{n}"})])
+    given = scorekeeper(
+        stack, "calls", "feedback", "cli-1", "thumbs", "down", "--comment", "rude", "--project", project_id
+    )
+    assert given.returncode == 0, given.stderr
+    assert "feedback of thumbs on call cli-1: given" in given.stdout
+    listed = scorekeeper(stack, "calls", "list", "--feedback", "thumbs=failed", "--project", project_id)
+    assert listed.returncode == 0, listed.stderr
+    assert "cli-1" in listed.stdout and "cli-0" not in listed.stdout and "thumbs FAIL" in listed.stdout
+    assert "feedback: thumbs: 0 of 1 passed (0.0%)" in listed.stdout
+    shown = scorekeeper(stack, "calls", "show", "cli-1", "--project", project_id)
+    assert "rude" in shown.stdout and "no monitor" not in shown.stdout and "/calls/" in shown.stdout
+    taken = scorekeeper(stack, "calls", "feedback", "cli-1", "thumbs", "--take-back", "--project", project_id)
+    assert "taken back" in taken.stdout
+    bad = scorekeeper(stack, "calls", "feedback", "cli-1", "polite", "up", "--project", project_id)
+    assert bad.returncode == 2 and "'polite' is an heuristic metric" in bad.stderr
+    missing = scorekeeper(stack, "calls", "show", "nope", "--project", project_id)
+    assert missing.returncode != 0 and "call 'nope' was not logged" in missing.stderr

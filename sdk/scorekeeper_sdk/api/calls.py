@@ -99,6 +99,8 @@ class Call:
     feedback: list[CallFeedback] = field(default_factory=list)
     # get_call only.
     samples: list[CallSample] = field(default_factory=list)
+    # Its page in the console.
+    url: str = ""
 
     @property
     def ref(self) -> str:

@@ -10,6 +10,7 @@ import traceback
 import typer
 
 from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands on the app
+    calls,
     evaluate,
     keys,
     monitor_alerts,

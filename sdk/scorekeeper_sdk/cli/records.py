@@ -15,7 +15,7 @@ from rich.text import Text
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.views import Record
+from scorekeeper_sdk.views import Score
 
 records = typer.Typer(help="Records: search, filter and export them across runs.", no_args_is_help=True)
 app.add_typer(records, name="records")
@@ -31,10 +31,10 @@ def brief(values: dict[str, Any]) -> str:
     return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 1] + "…"
 
 
-def verdicts(record: Record) -> str:
+def verdicts(scores: list[Score]) -> str:
     """Each current score: pass / fail, its value, or why there is none."""
     shown = []
-    for s in record.scores:
+    for s in scores:
         if not s.current:
             continue
         if s.status != "completed":
@@ -101,7 +101,12 @@ def records_list(
         output = f"errored: {r.error}" if r.status == "errored" else brief(r.outputs)
         # Text, not markup: a record's own "[...]" is shown as written.
         table.add_row(
-            r.id[:8], r.run_id[:8], Text(brief(r.inputs)), Text(output), Text(verdicts(r)), f"{r.latency_ms:,.0f} ms"
+            r.id[:8],
+            r.run_id[:8],
+            Text(brief(r.inputs)),
+            Text(output),
+            Text(verdicts(r.scores)),
+            f"{r.latency_ms:,.0f} ms",
         )
     st.out.print(table)
     if more:

@@ -1,0 +1,209 @@
+"""`scorekeeper calls …`: the production calls you log — list them filtered (by feedback too), show
+one with what monitors made of it, give one feedback (a user's thumbs up or down, a rating)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Annotated, Any
+
+import typer
+from rich.table import Column, Table
+from rich.text import Text
+
+from scorekeeper_sdk.api.calls import Call, CallFeedback, FeedbackSummary
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.cli.context import CliError
+from scorekeeper_sdk.cli.records import brief, verdicts
+
+calls = typer.Typer(help="Logged production calls: list and filter them, show one, give feedback.")
+calls.info.no_args_is_help = True
+app.add_typer(calls, name="calls")
+
+_AGO = re.compile(r"^(\d+)\s*([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def since(text: str, option: str = "--since") -> str:
+    """An RFC 3339 time, or one this long ago: 30m, 24h, 7d."""
+    if not text:
+        return ""
+    ago = _AGO.match(text.strip())
+    if ago:
+        delta = timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        return (datetime.now(UTC) - delta).isoformat()
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(
+            f"{option} takes a time (2026-01-31T12:00:00Z) or how long ago (30m, 24h, 7d), got {text!r}"
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+
+
+def feedback_text(feedback: list[CallFeedback]) -> str:
+    """Each metric's feedback, short: thumbs pass, rating 2 FAIL."""
+    shown = []
+    for f in feedback:
+        mark = "pass" if f.passed else "FAIL"
+        shown.append(f"{f.metric_name} {mark}" if f.output_type == "boolean" else f"{f.metric_name} {f.value:g} {mark}")
+    return ", ".join(shown)
+
+
+def summary_text(s: FeedbackSummary) -> str:
+    """thumbs: 12 of 40 passed (30.0%) · rating: mean 3.50 over 8, 5 passed."""
+    if s.output_type == "boolean":
+        return f"{s.metric_name}: {s.passed} of {s.given} passed ({s.pass_rate:.1%})"
+    return f"{s.metric_name}: mean {s.mean:.2f} over {s.given}, {s.passed} passed"
+
+
+def _value(text: str | None, take_back: bool) -> bool | float | None:
+    if take_back:
+        if text is not None:
+            raise CliError("give a VALUE or --take-back, not both")
+        return None
+    if text is None:
+        raise CliError("VALUE is required: true / false, a whole number 1..5, or a number 0..1 (or --take-back)")
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "up", "pass"):
+        return True
+    if lowered in ("false", "no", "down", "fail"):
+        return False
+    try:
+        return float(lowered)
+    except ValueError:
+        raise CliError(f"VALUE must be true / false (up / down) or a number, got {text!r}") from None
+
+
+StatusOption = Annotated[str, typer.Option(help="completed or errored.")]
+MetaOption = Annotated[
+    list[str] | None, typer.Option("--meta", help="KEY=VALUE the call's metadata holds (as text); repeat to AND.")
+]
+FeedbackOption = Annotated[
+    list[str] | None,
+    typer.Option(help="METRIC=passed|failed|given|none: the call's feedback of that metric; repeat to AND."),
+]
+SinceOption = Annotated[str, typer.Option(help="Logged since: a time, or how long ago (30m, 24h, 7d).")]
+UntilOption = Annotated[str, typer.Option(help="Logged before: a time, or how long ago.")]
+
+
+@calls.command("list")
+def calls_list(
+    ctx: typer.Context,
+    status: StatusOption = "",
+    trace: Annotated[str, typer.Option(help="Only this trace id.")] = "",
+    session: Annotated[str, typer.Option(help="Only this session id.")] = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
+    since_: Annotated[str, typer.Option("--since", help="Logged since: a time, or how long ago (30m, 24h, 7d).")] = "",
+    until: UntilOption = "",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Calls to show, newest first.")] = 20,
+    as_json_: JsonOption = False,
+) -> None:
+    """The project's logged calls, newest first, filtered; then their feedback summed up per metric
+    (over every call the filters match, not only those shown)."""
+    st = state(ctx)
+    filters: dict[str, Any] = {
+        "status": status,
+        "trace_id": trace,
+        "session_id": session,
+        "metadata": meta or (),
+        "feedback": feedback or (),
+        "logged_after": since(since_),
+        "logged_before": since(until, "--until"),
+    }
+    project = st.project_id()
+    found = list(islice(st.client.list_calls(project, page_size=min(limit + 1, 1000), **filters), limit + 1))
+    more, found = len(found) > limit, found[:limit]
+    summary = st.client.feedback_summary(project, **filters)
+    if as_json_:
+        return emit_json({"calls": as_json(found), "feedback_summary": as_json(summary)})
+    if not found:
+        st.err.print("no call matches", highlight=False)
+        return None
+    table = Table(Column("logged (UTC)", no_wrap=True), Column("call", no_wrap=True), "inputs", "output", "feedback")
+    for c in found:
+        output = f"errored: {c.error}" if c.status == "errored" else brief(c.outputs)
+        logged = f"{datetime.fromisoformat(c.logged_at).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+        table.add_row(logged, Text(c.ref), Text(brief(c.inputs)), Text(output), Text(feedback_text(c.feedback)))
+    st.out.print(table)
+    if summary:
+        st.out.print(Text("feedback: " + " · ".join(summary_text(s) for s in summary)))
+    if more:
+        st.err.print(f"the newest {limit} calls that match; --limit shows more, --json every field", highlight=False)
+    return None
+
+
+@calls.command("show")
+def calls_show(
+    ctx: typer.Context,
+    call_id: Annotated[str, typer.Argument(help="The id the call was logged with.")],
+    as_json_: JsonOption = False,
+) -> None:
+    """One call: what it was, its feedback, and the records monitors made of it with their scores."""
+    st = state(ctx)
+    call = st.client.get_call(st.project_id(), call_id)
+    if as_json_:
+        return emit_json(dataclasses.asdict(call))
+    _print_call(st.out, call)
+    return None
+
+
+def _print_call(out: Any, call: Call) -> None:
+    logged = f"{datetime.fromisoformat(call.logged_at).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    head = [f"call {call.ref}", f"logged {logged}", call.status]
+    if call.trace_id:
+        head.append(f"trace {call.trace_id}")
+    if call.session_id:
+        head.append(f"session {call.session_id}")
+    out.print(Text(" · ".join(head)))
+    cost = f", ${call.cost_usd:.4f}" if call.cost_usd is not None else ""
+    tokens = call.prompt_tokens + call.completion_tokens
+    out.print(Text(f"{call.latency_ms:,.0f} ms, {tokens:,} tokens{cost}"))
+    if call.error:
+        out.print(Text(f"error: {call.error}"))
+    for name in ("inputs", "outputs", "metadata"):
+        value = getattr(call, name)
+        if value:
+            out.print(Text(f"{name}: {json.dumps(value, ensure_ascii=False)}"))
+    if call.feedback:
+        table = Table("feedback", "value", "passed", "by", "comment", Column("given (UTC)", no_wrap=True))
+        for f in call.feedback:
+            given = f"{datetime.fromisoformat(f.given_at).astimezone(UTC):%Y-%m-%d %H:%M}"
+            value = str(f.value).lower() if isinstance(f.value, bool) else f"{f.value:g}"
+            passed = "yes" if f.passed else "no"
+            table.add_row(Text(f.metric_name), value, passed, Text(f.author), Text(f.comment), given)
+        out.print(table)
+    else:
+        out.print("no feedback")
+    for s in call.samples:
+        shown = ", ".join(x for x in (s.status, verdicts(s.scores)) if x)
+        out.print(Text(f"monitor {s.monitor_name!r}: record {s.record_id} of run {s.run_id} ({shown})"))
+    if call.url:
+        out.print(Text(call.url))
+
+
+@calls.command("feedback")
+def calls_feedback(
+    ctx: typer.Context,
+    call_id: Annotated[str, typer.Argument(help="The id the call was logged with.")],
+    metric: Annotated[str, typer.Argument(help="A human or code metric (name or id).")],
+    value: Annotated[
+        str | None, typer.Argument(help="true / false (up / down), a whole number 1..5, or a number 0..1.")
+    ] = None,
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    author: Annotated[str, typer.Option(help="Who gave it (an end user's id, a name).")] = "",
+    take_back: Annotated[bool, typer.Option("--take-back", help="Take the call's feedback of METRIC back.")] = False,
+) -> None:
+    """Give a logged call feedback of a human or code metric; given again, it replaces the earlier."""
+    st = state(ctx)
+    verdict = _value(value, take_back)
+    result = st.client.send_feedback(st.project_id(), call_id, metric, verdict, comment=comment, author=author)
+    if verdict is None:
+        said = "taken back" if result.removed else "there was none to take back"
+    else:
+        said = "replaced the earlier" if result.replaced else "given"
+    st.out.print(Text(f"feedback of {metric} on call {call_id}: {said}"))

@@ -1,0 +1,185 @@
+"""Production calls: the Calls page (the project's logged calls, newest first, filtered — by the
+feedback people gave them too — with that feedback summed up) and a call's page (what it was, its
+feedback with a form to give or take back some, and the records monitors made of it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import grpc
+from google.protobuf import struct_pb2
+from scorekeeper.v1 import catalog_pb2 as cpb
+from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import query_pb2 as qpb
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.backend import Api
+from services.console.pages.records import review_value
+from services.console.reviewer import remember, reviewer, typed_name
+from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+
+PAGE_SIZE = 50
+# The time windows the page offers, by their parameter: (label, how far back).
+WINDOWS = {
+    "1h": ("the last hour", timedelta(hours=1)),
+    "24h": ("the last 24 hours", timedelta(hours=24)),
+    "7d": ("the last 7 days", timedelta(days=7)),
+    "30d": ("the last 30 days", timedelta(days=30)),
+    "": ("any time", None),
+}
+FEEDBACK_STATES = {"passed": "passed", "failed": "failed", "given": "given", "none": "no feedback"}
+# Eval types whose scores come from outside the platform: the ones feedback is given on.
+FEEDBACK_EVAL_TYPES = ("human", "code")
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """The Calls page's filters, as its query string holds them."""
+
+    status: str = ""
+    trace: str = ""
+    session: str = ""
+    meta: str = ""
+    window: str = "24h"
+    metric: str = ""
+    state: str = ""
+
+    @classmethod
+    def of(cls, params: QueryParams) -> CallFilters:
+        window = params.get("window", "24h")
+        return cls(
+            status=params.get("status", ""),
+            trace=params.get("trace", "").strip(),
+            session=params.get("session", "").strip(),
+            meta=params.get("meta", "").strip(),
+            window=window if window in WINDOWS else "24h",
+            metric=params.get("metric", ""),
+            state=params.get("state", "") if params.get("state", "") in FEEDBACK_STATES else "",
+        )
+
+    def request(self, project_id: str) -> qpb.ListCallsRequest:
+        """ListCalls' request: ``meta`` holds key=value pairs split by commas."""
+        since = WINDOWS[self.window][1]
+        return qpb.ListCallsRequest(
+            project_id=project_id,
+            status=self.status,
+            trace_id=self.trace,
+            session_id=self.session,
+            metadata=[pair.strip() for pair in self.meta.split(",") if pair.strip()],
+            logged_after=(datetime.now(UTC) - since).isoformat() if since else "",
+            feedback=[f"{self.metric}={self.state}"] if self.metric and self.state else [],
+        )
+
+    def query(self, **changes: str) -> str:
+        """This page's query string, with some filters changed."""
+        values = {**self.__dict__, **changes}
+        return urlencode({k: v for k, v in values.items() if v})
+
+    @property
+    def narrowed(self) -> bool:
+        return any((self.status, self.trace, self.session, self.meta, self.metric and self.state))
+
+
+async def feedback_metrics(api: Api, project_id: str) -> list[cpb.Metric]:
+    """The project's metrics that take feedback (human or code, not archived), by name."""
+    listed = await api.call(
+        api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
+    )
+    return [m for m in listed.metrics if m.eval_type in FEEDBACK_EVAL_TYPES]
+
+
+def routes(console: Console) -> list[Route]:
+    async def calls_page(request: Request) -> Response:
+        api = console.api(request)
+        project_id = request.path_params["project_id"]
+        filters = CallFilters.of(request.query_params)
+        listing = filters.request(project_id)
+        listing.page_size, listing.with_summary = PAGE_SIZE, True
+        listing.page_token = request.query_params.get("page", "")
+        data = await console.project_page(request, api, project_id, {"metrics": feedback_metrics(api, project_id)})
+        error, found = "", qpb.ListCallsResponse()
+        try:
+            found = await api.call(api.stubs.query.ListCalls, listing, qpb.ListCallsResponse)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            error = api_message(exc)
+        context = {
+            **data,
+            "found": found,
+            "filters": filters,
+            "windows": WINDOWS,
+            "states": FEEDBACK_STATES,
+            "error": error,
+        }
+        return console.render(request, "calls.html", context, status_code=400 if error else 200)
+
+    async def call_context(request: Request, api: Api) -> dict[str, Any]:
+        project_id, call_id = request.path_params["project_id"], request.path_params["call_id"]
+        getting = qpb.GetCallRequest(project_id=project_id, call_id=call_id)
+
+        async def call() -> qpb.CallView:
+            try:
+                return await api.call(api.stubs.query.GetCall, getting, qpb.CallView)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                    raise PageNotFound from exc
+                raise
+
+        data = await console.project_page(
+            request, api, project_id, {"call": call(), "metrics": feedback_metrics(api, project_id)}
+        )
+        given = {f.metric_id: f for f in data["call"].feedback}
+        return {**data, "given": given, "reviewer": reviewer(request), "error": ""}
+
+    async def call_page(request: Request) -> Response:
+        return console.render(request, "call.html", await call_context(request, console.api(request)))
+
+    async def give(request: Request, take_back: bool) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        context = await call_context(request, api)
+        call: qpb.CallView = context["call"]
+        metric = next((m for m in context["metrics"] if m.id == form.get("metric_id")), None)
+        name = typed_name(form.get("author"))
+        context["reviewer"] = name or context["reviewer"]
+        if metric is None:
+            return console.render(request, "call.html", {**context, "error": "Choose a human or code metric."}, 400)
+        try:
+            value = struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+            if not take_back:
+                value = review_value(metric.output_type, str(form.get("value", "")))
+            item = mpb.Feedback(
+                call_id=call.id, metric=metric.id, value=value, comment=str(form.get("comment", "")), author=name
+            )
+            sending = mpb.SendFeedbackRequest(project_id=call.project_id, feedback=[item])
+            await api.call(api.stubs.monitors.SendFeedback, sending, mpb.SendFeedbackResponse)
+        except ValueError as exc:
+            return console.render(request, "call.html", {**context, "error": str(exc)}, 400)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in INPUT_ERRORS:
+                raise
+            return console.render(request, "call.html", {**context, "error": api_message(exc)}, 400)
+        done = "removed" if take_back else "given"
+        answered = redirect(f"/projects/{call.project_id}/calls/{call.id}?{urlencode({done: metric.name})}")
+        return remember(answered, name)
+
+    async def give_feedback(request: Request) -> Response:
+        return await give(request, take_back=False)
+
+    async def take_back(request: Request) -> Response:
+        return await give(request, take_back=True)
+
+    base = "/projects/{project_id}/calls"
+    return [
+        Route(base, calls_page, methods=["GET"]),
+        Route(base + "/{call_id}", call_page, methods=["GET"]),
+        Route(base + "/{call_id}/feedback", give_feedback, methods=["POST"]),
+        Route(base + "/{call_id}/feedback/remove", take_back, methods=["POST"]),
+    ]
