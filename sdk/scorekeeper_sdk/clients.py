@@ -439,6 +439,7 @@ class Scorekeeper:
     send_feedback_batch = _Call(AsyncScorekeeper.send_feedback_batch)
     list_calls = _Iterate(AsyncScorekeeper.list_calls)
     feedback_summary = _Call(AsyncScorekeeper.feedback_summary)
+    feedback_trend = _Call(AsyncScorekeeper.feedback_trend)
     get_call = _Call(AsyncScorekeeper.get_call)
     # -- schedules
     create_schedule = _Call(AsyncScorekeeper.create_schedule)

@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
@@ -26,6 +27,10 @@ MAX_METADATA_FILTERS = 20
 MAX_FEEDBACK_FILTERS = 10
 CALL_STATUSES = ("completed", "errored")
 FEEDBACK_STATES = ("passed", "failed", "given", "none")
+TREND_BUCKETS = ("hour", "day")
+MAX_BUCKETS = 1000
+# What a page token ignores: they sum up the calls, they do not choose them.
+_NOT_FILTERS = ("with_summary", "trend")
 
 _FEEDBACK = (
     "SELECT f.*, m.name AS metric_name, v.output_type FROM call_feedback f"
@@ -153,27 +158,48 @@ async def _feedback_of(
     return found
 
 
+_SUMMED = (
+    "f.metric_id, m.name, (array_agg(v.output_type ORDER BY v.version DESC))[1] AS output_type,"
+    " count(*)::int AS given, count(*) FILTER (WHERE f.passed)::int AS passed, avg(f.value) AS mean"
+    " FROM logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id"
+    " JOIN metrics m ON m.id = f.metric_id JOIN metric_versions v ON v.id = f.metric_version_id"
+)
+
+
+def _summed(row: asyncpg.Record, bucket: datetime | None = None) -> pb.FeedbackSummary:
+    return pb.FeedbackSummary(
+        metric_id=str(row["metric_id"]),
+        metric_name=row["name"],
+        output_type=row["output_type"],
+        given=row["given"],
+        passed=row["passed"],
+        pass_rate=row["passed"] / row["given"],
+        mean=row["mean"],
+        bucket_start=timestamp(bucket) if bucket is not None else "",
+    )
+
+
 async def _summary(conn: Connection, where: Where) -> list[pb.FeedbackSummary]:
     rows = await conn.fetch(
-        "SELECT f.metric_id, m.name, (array_agg(v.output_type ORDER BY v.version DESC))[1] AS output_type,"
-        " count(*)::int AS given, count(*) FILTER (WHERE f.passed)::int AS passed, avg(f.value) AS mean"
-        " FROM logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id"
-        " JOIN metrics m ON m.id = f.metric_id JOIN metric_versions v ON v.id = f.metric_version_id"
-        f" WHERE {where.sql()} GROUP BY f.metric_id, m.name ORDER BY m.name, f.metric_id",
+        f"SELECT {_SUMMED} WHERE {where.sql()} GROUP BY f.metric_id, m.name ORDER BY m.name, f.metric_id",
         *where.args,
     )
-    return [
-        pb.FeedbackSummary(
-            metric_id=str(r["metric_id"]),
-            metric_name=r["name"],
-            output_type=r["output_type"],
-            given=r["given"],
-            passed=r["passed"],
-            pass_rate=r["passed"] / r["given"],
-            mean=r["mean"],
-        )
-        for r in rows
-    ]
+    return [_summed(r) for r in rows]
+
+
+async def _trend(conn: Connection, where: Where, bucket: str) -> list[pb.FeedbackSummary]:
+    """Per hour or day of the calls' logging (UTC), oldest first: the newest MAX_BUCKETS buckets."""
+    unit = where.param(bucket)
+    rows = await conn.fetch(
+        f"SELECT * FROM (SELECT date_trunc({unit}, c.logged_at, 'UTC') AS bucket, {_SUMMED}"
+        f" WHERE {where.sql()} GROUP BY bucket, f.metric_id, m.name) t"
+        f" WHERE bucket >= (SELECT min(b) FROM (SELECT DISTINCT date_trunc({unit}, c.logged_at, 'UTC') AS b"
+        f"  FROM logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id"
+        f"  WHERE {where.sql()} ORDER BY b DESC LIMIT {MAX_BUCKETS}) newest)"
+        " ORDER BY bucket, name, metric_id",
+        *where.args,
+    )
+    return [_summed(r, r["bucket"]) for r in rows]
 
 
 class CallReads:
@@ -186,6 +212,8 @@ class CallReads:
     async def _filters(self, conn: Connection, request: pb.ListCallsRequest, project_id: uuid.UUID) -> CallFilters:
         if request.status:
             filters.one_of([request.status], CALL_STATUSES, "status")
+        if request.trend:
+            filters.one_of([request.trend], TREND_BUCKETS, "trend")
         if len(request.metadata) > MAX_METADATA_FILTERS:
             raise invalid(f"metadata may hold at most {MAX_METADATA_FILTERS} filters, got {len(request.metadata)}")
         if len(request.feedback) > MAX_FEEDBACK_FILTERS:
@@ -210,7 +238,7 @@ class CallReads:
         size = filters.page_size(request.page_size)
         position = None
         if request.page_token:
-            raw = page_tokens.decode(request.page_token, ("t", "id"), request, ignore=("with_summary",))
+            raw = page_tokens.decode(request.page_token, ("t", "id"), request, ignore=_NOT_FILTERS)
             position = (page_tokens.timestamp(raw["t"]), page_tokens.uuid_of(raw["id"]))
         async with self._reader.snapshot() as conn:
             if not await conn.fetchval("SELECT 1 FROM projects WHERE id = $1", project_id):
@@ -227,16 +255,18 @@ class CallReads:
             page = rows[:size]
             feedback = await _feedback_of(conn, project_id, [r["id"] for r in page])
             summary = await _summary(conn, chosen.where()) if request.with_summary else []
+            trend = await _trend(conn, chosen.where(), request.trend) if request.trend else []
         token = ""
         if len(rows) > size:
             last = page[-1]
             token = page_tokens.encode(
-                {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=("with_summary",)
+                {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=_NOT_FILTERS
             )
         return pb.ListCallsResponse(
             calls=[call_view(r, feedback[r["id"]], self._public_url) for r in page],
             next_page_token=token,
             summary=summary,
+            trend=trend,
         )
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:

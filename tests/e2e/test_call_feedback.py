@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, FeedbackIn, InvalidArgument, NotFound
@@ -267,3 +268,51 @@ async def test_the_cli_lists_shows_and_gives_feedback(stack: Stack, sk: AsyncSco
     assert bad.returncode == 2 and "'polite' is an heuristic metric" in bad.stderr
     missing = scorekeeper(stack, "calls", "show", "nope", "--project", project_id)
     assert missing.returncode != 0 and "call 'nope' was not logged" in missing.stderr
+
+
+async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await _project(sk)
+    await sk.log_calls(project_id, [CallIn(call_id=f"t-{n}", metadata={"route": "orders"}) for n in range(6)])
+    await sk.send_feedback_batch(
+        project_id,
+        [
+            *(FeedbackIn(f"t-{n}", "thumbs", n != 1) for n in range(4)),  # t-1 failed
+            FeedbackIn("t-4", "rating", 2),
+            FeedbackIn("t-5", "rating", 5),
+        ],
+    )
+    # t-0, t-1 and t-4 were logged two days ago (aged in the database, as time would).
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "UPDATE logged_calls SET logged_at = date_trunc('hour', now()) - interval '47 hours'"
+            " WHERE project_id = $1 AND call_key = ANY($2::text[])",
+            uuid.UUID(project_id),
+            ["t-0", "t-1", "t-4"],
+        )
+    finally:
+        await conn.close()
+    today = datetime.now(UTC).date()
+    days = await sk.feedback_trend(project_id, by="day")
+    shown = [(p.bucket_start[:10], p.metric_name, p.given, p.passed, p.value) for p in days]
+    earlier = (datetime.now(UTC) - timedelta(hours=47)).replace(minute=0).date().isoformat()
+    assert shown == [
+        (earlier, "rating", 1, 0, 2.0),
+        (earlier, "thumbs", 2, 1, 0.5),
+        (today.isoformat(), "rating", 1, 1, 5.0),
+        (today.isoformat(), "thumbs", 2, 2, 1.0),
+    ]
+    hours = await sk.feedback_trend(project_id, by="hour", feedback=["thumbs=given"])
+    assert [(p.metric_name, p.given) for p in hours] == [("thumbs", 2), ("thumbs", 2)]
+    assert hours[0].bucket_start.endswith(":00:00Z") or hours[0].bucket_start.endswith(":00:00+00:00")
+    with pytest.raises(InvalidArgument, match="trend must be any of hour, day; got 'week'"):
+        await sk.feedback_trend(project_id, by="week")
+    trend = scorekeeper(stack, "calls", "trend", "--by", "day", "--project", project_id)
+    assert trend.returncode == 0, trend.stderr
+    assert "50.0% of 2" in trend.stdout and "100.0% of 2" in trend.stdout and "5.00 of 1" in trend.stdout
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls?window=30d")
+        assert await page.locator("#charts .chart").count() == 2
+        await page.locator("#charts .chart canvas").first.wait_for()
+        await screenshot(page, "calls-feedback-trend")

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from google.protobuf import struct_pb2
 from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import query_pb2 as qpb
 from starlette.datastructures import QueryParams
 
 from scorekeeper_sdk.cli.calls import _value, since
 from scorekeeper_sdk.cli.context import CliError
+from services.console.history import trend_data
 from services.console.pages.calls import CallFilters
 from services.query.calls import feedback_filter, metadata_pair
 from services.run_orchestrator.monitors.feedback import once_each, verdict
@@ -145,3 +147,34 @@ def test_the_console_s_filters_make_the_request() -> None:
     assert CallFilters.of(QueryParams("window=forever&state=maybe")) == CallFilters()  # unknown: the defaults
     assert filters.narrowed and not CallFilters().narrowed
     assert filters.query(state="passed") == "meta=route%3Dcheckout%2C+tier%3Dpro&window=7d&metric=m1&state=passed"
+
+
+def test_the_feedback_trend_charts_share_one_axis_of_days() -> None:
+    def point(metric: str, day: str, output_type: str, given: int, passed: int, mean: float) -> qpb.FeedbackSummary:
+        return qpb.FeedbackSummary(
+            metric_id=metric,
+            metric_name=metric,
+            output_type=output_type,
+            given=given,
+            passed=passed,
+            pass_rate=passed / given,
+            mean=mean,
+            bucket_start=f"2026-12-0{day}T00:00:00Z",
+        )
+
+    trend = [
+        point("thumbs", "1", "boolean", 4, 3, 0.75),
+        point("rating", "2", "int", 2, 1, 3.5),
+        point("thumbs", "3", "boolean", 2, 0, 0.0),
+    ]
+    data = trend_data(trend, "day", "p")
+    assert [(p["label"], p["head"]) for p in data["points"]] == [
+        ("12-01", "2026-12-01"),
+        ("12-02", "2026-12-02"),
+        ("12-03", "2026-12-03"),
+    ]
+    charts = {c["name"]: c for c in data["charts"]}
+    assert list(charts) == ["rating", "thumbs"]
+    assert charts["thumbs"]["values"] == [75.0, None, 0.0] and charts["thumbs"]["unit"] == "%"
+    assert charts["rating"]["values"] == [None, 3.5, None] and charts["rating"]["counts"][1] == "1/2 passed"
+    assert trend_data(trend[:1], "hour", "p")["points"][0]["head"] == "2026-12-01 00:00 UTC"

@@ -119,6 +119,13 @@ class FeedbackSummary:
     passed: int = 0
     pass_rate: float = 0.0
     mean: float = 0.0
+    # feedback_trend: the start of its hour or day (RFC 3339, UTC).
+    bucket_start: str = ""
+
+    @property
+    def value(self) -> float:
+        """What a chart shows: the pass rate of a boolean metric, the mean of any other."""
+        return self.pass_rate if self.output_type == "boolean" else self.mean
 
 
 def _list_request(
@@ -207,6 +214,29 @@ class CallOperations(Operations):
         request.page_size, request.with_summary = 1, True
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(FeedbackSummary, s) for s in response.summary]
+
+    async def feedback_trend(
+        self,
+        project_id: str,
+        *,
+        by: str = "day",
+        status: str = "",
+        trace_id: str = "",
+        session_id: str = "",
+        metadata: Sequence[str] = (),
+        logged_after: str = "",
+        logged_before: str = "",
+        feedback: Sequence[str] = (),
+    ) -> list[FeedbackSummary]:
+        """The feedback of the calls these filters match per ``by`` ("hour" or "day", UTC, of when
+        the calls were logged) and metric, oldest first (the newest 1,000 buckets at most); each
+        item's ``bucket_start`` says which."""
+        request = _list_request(
+            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback
+        )
+        request.page_size, request.trend = 1, by
+        response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
+        return [from_proto(FeedbackSummary, s) for s in response.trend]
 
     async def get_call(self, project_id: str, call_id: str) -> Call:
         """The call (by the id it was logged with), its feedback and the records monitors made of it."""

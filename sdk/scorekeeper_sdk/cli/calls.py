@@ -86,19 +86,38 @@ FeedbackOption = Annotated[
     list[str] | None,
     typer.Option(help="METRIC=passed|failed|given|none: the call's feedback of that metric; repeat to AND."),
 ]
-SinceOption = Annotated[str, typer.Option(help="Logged since: a time, or how long ago (30m, 24h, 7d).")]
+SinceOption = Annotated[str, typer.Option("--since", help="Logged since: a time, or how long ago (30m, 24h, 7d).")]
 UntilOption = Annotated[str, typer.Option(help="Logged before: a time, or how long ago.")]
+
+
+def _filters(
+    status: str, trace: str, session: str, meta: list[str] | None, feedback: list[str] | None, after: str, before: str
+) -> dict[str, Any]:
+    """The filters of list and trend, as the SDK takes them."""
+    return {
+        "status": status,
+        "trace_id": trace,
+        "session_id": session,
+        "metadata": meta or (),
+        "feedback": feedback or (),
+        "logged_after": since(after),
+        "logged_before": since(before, "--until"),
+    }
+
+
+TraceOption = Annotated[str, typer.Option(help="Only this trace id.")]
+SessionOption = Annotated[str, typer.Option(help="Only this session id.")]
 
 
 @calls.command("list")
 def calls_list(
     ctx: typer.Context,
     status: StatusOption = "",
-    trace: Annotated[str, typer.Option(help="Only this trace id.")] = "",
-    session: Annotated[str, typer.Option(help="Only this session id.")] = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
     meta: MetaOption = None,
     feedback: FeedbackOption = None,
-    since_: Annotated[str, typer.Option("--since", help="Logged since: a time, or how long ago (30m, 24h, 7d).")] = "",
+    since_: SinceOption = "",
     until: UntilOption = "",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Calls to show, newest first.")] = 20,
     as_json_: JsonOption = False,
@@ -106,15 +125,7 @@ def calls_list(
     """The project's logged calls, newest first, filtered; then their feedback summed up per metric
     (over every call the filters match, not only those shown)."""
     st = state(ctx)
-    filters: dict[str, Any] = {
-        "status": status,
-        "trace_id": trace,
-        "session_id": session,
-        "metadata": meta or (),
-        "feedback": feedback or (),
-        "logged_after": since(since_),
-        "logged_before": since(until, "--until"),
-    }
+    filters = _filters(status, trace, session, meta, feedback, since_, until)
     project = st.project_id()
     found = list(islice(st.client.list_calls(project, page_size=min(limit + 1, 1000), **filters), limit + 1))
     more, found = len(found) > limit, found[:limit]
@@ -207,3 +218,42 @@ def calls_feedback(
     else:
         said = "replaced the earlier" if result.replaced else "given"
     st.out.print(Text(f"feedback of {metric} on call {call_id}: {said}"))
+
+
+@calls.command("trend")
+def calls_trend(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="hour or day (UTC) of when the calls were logged.")] = "day",
+    status: StatusOption = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
+    since_: SinceOption = "30d",
+    until: UntilOption = "",
+    as_json_: JsonOption = False,
+) -> None:
+    """The feedback of the calls the filters match, per hour or day and metric, oldest first: a
+    boolean metric's pass rate, an int or float metric's mean, and how many calls had feedback."""
+    st = state(ctx)
+    if by not in ("hour", "day"):
+        raise CliError(f"--by must be hour or day, got {by!r}")
+    points = st.client.feedback_trend(
+        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until)
+    )
+    if as_json_:
+        return emit_json(as_json(points))
+    if not points:
+        st.err.print("no feedback on the calls that match", highlight=False)
+        return None
+    names = list(dict.fromkeys(p.metric_name for p in points))
+    cells: dict[str, dict[str, str]] = {}
+    for p in points:
+        shown = f"{p.pass_rate:.1%}" if p.output_type == "boolean" else f"{p.mean:.2f}"
+        cells.setdefault(p.bucket_start, {})[p.metric_name] = f"{shown} of {p.given}"
+    table = Table(Column(f"{by} (UTC)", no_wrap=True), *names)
+    for start, row in cells.items():
+        at = datetime.fromisoformat(start).astimezone(UTC)
+        table.add_row(f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}", *(row.get(n, "") for n in names))
+    st.out.print(table)
+    return None

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
+from services.console.history import trend_data
 from services.console.pages.records import review_value
 from services.console.reviewer import remember, reviewer, typed_name
 from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
@@ -33,6 +34,8 @@ WINDOWS = {
     "30d": ("the last 30 days", timedelta(days=30)),
     "": ("any time", None),
 }
+# The feedback trend's buckets for each window (none for the last hour: a point or two).
+TREND_BY = {"1h": "", "24h": "hour", "7d": "day", "30d": "day", "": "day"}
 FEEDBACK_STATES = {"passed": "passed", "failed": "failed", "given": "given", "none": "no feedback"}
 # Eval types whose scores come from outside the platform: the ones feedback is given on.
 FEEDBACK_EVAL_TYPES = ("human", "code")
@@ -100,7 +103,7 @@ def routes(console: Console) -> list[Route]:
         project_id = request.path_params["project_id"]
         filters = CallFilters.of(request.query_params)
         listing = filters.request(project_id)
-        listing.page_size, listing.with_summary = PAGE_SIZE, True
+        listing.page_size, listing.with_summary, listing.trend = PAGE_SIZE, True, TREND_BY[filters.window]
         listing.page_token = request.query_params.get("page", "")
         data = await console.project_page(request, api, project_id, {"metrics": feedback_metrics(api, project_id)})
         error, found = "", qpb.ListCallsResponse()
@@ -113,6 +116,7 @@ def routes(console: Console) -> list[Route]:
         context = {
             **data,
             "found": found,
+            "trend": trend_data(found.trend, listing.trend, project_id),
             "filters": filters,
             "windows": WINDOWS,
             "states": FEEDBACK_STATES,

@@ -138,14 +138,15 @@
     var source = document.getElementById("history-data");
     if (!source || !window.echarts) return;
     var data = JSON.parse(source.textContent);
-    var runs = data.runs;
-    var labels = runs.map(function (r) { return r.created_at.slice(5, 16).replace("T", " "); });
+    // Runs (run history), or hours / days (a feedback trend: each point names itself in `head`).
+    var runs = data.points || data.runs;
+    var labels = runs.map(function (r) { return r.label || r.created_at.slice(5, 16).replace("T", " "); });
     function tooltip(params) {
       var list = Array.isArray(params) ? params : [params];
       if (!list.length) return "";
       var i = list[0].dataIndex;
       var run = runs[i];
-      var lines = [
+      var lines = run.head ? ["<div class='tip-head'><b>" + escapeHtml(run.head) + "</b></div>"] : [
         "<div class='tip-head'><b>Run " + escapeHtml(run.id.slice(0, 8)) + "</b> · " + escapeHtml(run.source) +
           " · " + escapeHtml(run.status.replace(/_/g, " ")) + "</div>",
         "<div class='tip-time'>" + escapeHtml(run.created_at.replace("T", " ").slice(0, 19)) + "</div>",
@@ -180,7 +181,7 @@
         }],
         color: ["#1971c2"],
       });
-      chart.on("click", function (p) { if (runs[p.dataIndex]) window.location.href = runs[p.dataIndex].url; });
+      chart.on("click", function (p) { if (runs[p.dataIndex] && runs[p.dataIndex].url) window.location.href = runs[p.dataIndex].url; });
       charts.push(chart);
     });
     echarts.connect("run-history");
