@@ -316,3 +316,51 @@ async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorek
         assert await page.locator("#charts .chart").count() == 2
         await page.locator("#charts .chart canvas").first.wait_for()
         await screenshot(page, "calls-feedback-trend")
+
+
+async def test_calls_users_disliked_become_testcases(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await _project(sk)
+    for n in range(4):
+        call = CallIn(
+            call_id=f"k-{n}",
+            inputs={"question": f"q{n}"},
+            outputs={"response": f"a{n}"},
+            metadata={"route": "orders"},
+            status="errored" if n == 3 else "completed",
+        )
+        await sk.log_calls(project_id, [call])
+    await sk.send_feedback_batch(project_id, [FeedbackIn(f"k-{n}", "thumbs", n == 0) for n in range(4)])
+    testset = await sk.create_testset(
+        project_id, "regressions", [{"question": "q1", "route": "orders"}], inputs=["question"], expected=["answer"]
+    )
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls?metric=thumbs&state=failed&window=")
+        assert "unknown metric" not in await page.content()  # the filter names the metric by name too
+        assert await page.locator("#calls-table tbody tr").count() == 3
+        await page.click("#to-testset summary")
+        await page.select_option("#to-testset-form select[name=testset_id]", testset.id)
+        await page.click("#to-testset-form button[type=submit]")
+        done = page.locator("#to-testset-done")
+        await done.wait_for()
+        # k-1 was there already (the same fields), k-2 and k-3 (errored: its inputs are kept) are new.
+        text = await done.inner_text()
+        assert "Added 2 testcases to regressions (version 2)" in text and "1 call was already there" in text
+        held = sorted([t.data["question"] async for t in sk.list_testcases(testset.id)])
+        assert held == ["q1", "q2", "q3"]
+
+        # One call, its output as the expected value.
+        await page.goto(f"/projects/{project_id}/calls/{(await sk.get_call(project_id, 'k-0')).id}")
+        await page.select_option("#to-testset-form select[name=testset_id]", testset.id)
+        await page.check("#to-testset-form input[name=output_as_expected]")
+        await page.click("#to-testset-form button[type=submit]")
+        await page.wait_for_url("**?curated=*")
+        assert "as a testcase: version 3" in await page.locator("#to-testset").inner_text()
+        kept = [t.data async for t in sk.list_testcases(testset.id) if t.data["question"] == "q0"]
+        assert kept == [{"question": "q0", "route": "orders", "answer": "a0"}]
+        # An errored call has no output to keep.
+        await page.goto(f"/projects/{project_id}/calls/{(await sk.get_call(project_id, 'k-3')).id}")
+        await page.select_option("#to-testset-form select[name=testset_id]", testset.id)
+        await page.check("#to-testset-form input[name=output_as_expected]")
+        await page.click("#to-testset-form button[type=submit]")
+        assert "This call errored: it has no output to keep" in await page.locator("#to-testset").inner_text()

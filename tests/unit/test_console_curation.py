@@ -18,6 +18,7 @@ from services.console.pages.curation import (
     matching_records,
     new_testcases,
     record_as_testcase,
+    record_source,
 )
 from services.console.record_filters import RecordFilters
 from shared.edge.convert import dict_to_struct
@@ -83,11 +84,12 @@ def test_records_in_bulk_make_each_new_testcase_once() -> None:
         _asked("Capital of Laos?", answer="Vientiane"),
     ]
     held = {fields_key({"answer": "Vientiane", "question": "Capital of Laos?"})}  # key order does not matter
-    fresh, added = new_testcases(records, _testset("answer"), False, held)
+    sources = [record_source(r) for r in records]
+    fresh, added = new_testcases(sources, _testset("answer"), False, held)
     assert [d["question"] for d in fresh] == ["Capital of Peru?", "Capital of Chad?", "Capital of Fiji?"]
     assert added == Added(added=3, already=2, no_output=0)
     # Outputs as the expected values: the errored record has none; the two Peru outputs are one testcase.
-    fresh, added = new_testcases(records, _testset("answer"), True, set())
+    fresh, added = new_testcases(sources, _testset("answer"), True, set())
     assert [(d["question"], d["answer"]) for d in fresh] == [
         ("Capital of Peru?", "Lima!"),
         ("Capital of Chad?", "N'Djamena!"),

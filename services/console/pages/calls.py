@@ -14,6 +14,7 @@ from google.protobuf import struct_pb2
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import testsets_pb2 as tpb
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,9 +22,12 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.history import trend_data
+from services.console.pages.curation import BULK_MAX, CurationError, add_new, as_testcase, call_source, output_field
 from services.console.pages.records import review_value
+from services.console.pages.testsets import testset_of_project
 from services.console.reviewer import remember, reviewer, typed_name
-from services.console.web import INPUT_ERRORS, Console, PageNotFound, api_message, redirect
+from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, PageNotFound, api_message, redirect, refusal
+from shared.edge.convert import dict_to_struct
 
 PAGE_SIZE = 50
 # The time windows the page offers, by their parameter: (label, how far back).
@@ -89,6 +93,27 @@ class CallFilters:
         return any((self.status, self.trace, self.session, self.meta, self.metric and self.state))
 
 
+def testsets(api: Api, project_id: str) -> Any:
+    """The testsets a call can be kept in (the newest 100)."""
+    listing = tpb.ListTestsetsRequest(project_id=project_id, page_size=100)
+    return api.call(api.stubs.testsets.ListTestsets, listing, tpb.ListTestsetsResponse)
+
+
+async def matching_calls(api: Api, project_id: str, filters: CallFilters) -> list[qpb.CallView]:
+    """Every call the filters match, newest first; more than ``BULK_MAX`` is refused."""
+    listing = filters.request(project_id)
+    listing.page_size = 1000
+    found: list[qpb.CallView] = []
+    while True:
+        page = await api.call(api.stubs.query.ListCalls, listing, qpb.ListCallsResponse)
+        found += page.calls
+        if len(found) > BULK_MAX:
+            raise CurationError(f"More than {BULK_MAX:,} calls match: narrow the filters, then add them.")
+        if not page.next_page_token:
+            return found
+        listing.page_token = page.next_page_token
+
+
 async def feedback_metrics(api: Api, project_id: str) -> list[cpb.Metric]:
     """The project's metrics that take feedback (human or code, not archived), by name."""
     listed = await api.call(
@@ -98,14 +123,15 @@ async def feedback_metrics(api: Api, project_id: str) -> list[cpb.Metric]:
 
 
 def routes(console: Console) -> list[Route]:
-    async def calls_page(request: Request) -> Response:
+    async def calls_page(request: Request, bulk_error: str = "") -> Response:
         api = console.api(request)
         project_id = request.path_params["project_id"]
         filters = CallFilters.of(request.query_params)
         listing = filters.request(project_id)
         listing.page_size, listing.with_summary, listing.trend = PAGE_SIZE, True, TREND_BY[filters.window]
         listing.page_token = request.query_params.get("page", "")
-        data = await console.project_page(request, api, project_id, {"metrics": feedback_metrics(api, project_id)})
+        loads = {"metrics": feedback_metrics(api, project_id), "testsets": testsets(api, project_id)}
+        data = await console.project_page(request, api, project_id, loads)
         error, found = "", qpb.ListCallsResponse()
         try:
             found = await api.call(api.stubs.query.ListCalls, listing, qpb.ListCallsResponse)
@@ -121,8 +147,9 @@ def routes(console: Console) -> list[Route]:
             "windows": WINDOWS,
             "states": FEEDBACK_STATES,
             "error": error,
+            "bulk_error": bulk_error,
         }
-        return console.render(request, "calls.html", context, status_code=400 if error else 200)
+        return console.render(request, "calls.html", context, status_code=400 if error or bulk_error else 200)
 
     async def call_context(request: Request, api: Api) -> dict[str, Any]:
         project_id, call_id = request.path_params["project_id"], request.path_params["call_id"]
@@ -136,9 +163,8 @@ def routes(console: Console) -> list[Route]:
                     raise PageNotFound from exc
                 raise
 
-        data = await console.project_page(
-            request, api, project_id, {"call": call(), "metrics": feedback_metrics(api, project_id)}
-        )
+        loads = {"call": call(), "metrics": feedback_metrics(api, project_id), "testsets": testsets(api, project_id)}
+        data = await console.project_page(request, api, project_id, loads)
         given = {f.metric_id: f for f in data["call"].feedback}
         return {**data, "given": given, "reviewer": reviewer(request), "error": ""}
 
@@ -180,10 +206,53 @@ def routes(console: Console) -> list[Route]:
     async def take_back(request: Request) -> Response:
         return await give(request, take_back=True)
 
+    async def add_matching(request: Request) -> Response:
+        """Every call the Calls page's filters match (its query string), into one testset."""
+        form = await console.form(request)
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        filters = CallFilters.of(request.query_params)
+        try:
+            testset_id = str(form.get("testset_id", ""))
+            if not testset_id:
+                raise CurationError("Choose the testset to add the calls to.")
+            testset = await testset_of_project(api, project_id, testset_id)
+            output_as_expected = form.get("output_as_expected") == "1"
+            if output_as_expected:
+                output_field(testset)  # before reading thousands of calls
+            found = await matching_calls(api, project_id, filters)
+            if not found:
+                raise CurationError("No call matches these filters: nothing to add.")
+            testset, added = await add_new(api, testset, [call_source(c) for c in found], output_as_expected)
+        except (CurationError, grpc.aio.AioRpcError) as exc:
+            return await calls_page(request, bulk_error=refusal(exc, CHOICE_ERRORS))
+        return redirect(f"/projects/{project_id}/calls?{filters.query()}&{added.query(testset)}#to-testset")
+
+    async def add_one(request: Request) -> Response:
+        form = await console.form(request)
+        api = console.api(request)
+        context = await call_context(request, api)  # also: the call is of this project
+        call: qpb.CallView = context["call"]
+        try:
+            testset_id = str(form.get("testset_id", ""))
+            if not testset_id:
+                raise CurationError("Choose the testset to add the call to.")
+            testset = await testset_of_project(api, call.project_id, testset_id)
+            data = as_testcase(call_source(call), testset, form.get("output_as_expected") == "1")
+            adding = tpb.AddTestcasesRequest(testset_id=testset.id, testcases=[dict_to_struct(data)])
+            added = await api.call(api.stubs.testsets.AddTestcases, adding, tpb.AddTestcasesResponse)
+        except (CurationError, grpc.aio.AioRpcError) as exc:
+            message = refusal(exc, CHOICE_ERRORS)
+            return console.render(request, "call.html", {**context, "curate_error": message}, status_code=400)
+        curated = f"{added.testset.id}:{added.testset.version}"
+        return redirect(f"/projects/{call.project_id}/calls/{call.id}?curated={curated}#to-testset")
+
     base = "/projects/{project_id}/calls"
     return [
         Route(base, calls_page, methods=["GET"]),
         Route(base + "/{call_id}", call_page, methods=["GET"]),
         Route(base + "/{call_id}/feedback", give_feedback, methods=["POST"]),
         Route(base + "/{call_id}/feedback/remove", take_back, methods=["POST"]),
+        Route(base + "/{call_id}/to-testset", add_one, methods=["POST"]),
+        Route("/projects/{project_id}/calls-to-testset", add_matching, methods=["POST"]),
     ]

@@ -41,17 +41,42 @@ class CurationError(ValueError):
     """The record cannot become a testcase of that testset as asked."""
 
 
-def record_as_testcase(record: qpb.RecordView, testset: tpb.Testset, output_as_expected: bool) -> dict[str, Any]:
-    """The testcase's fields: the record's inputs, expected values and metadata; with
+@dataclass(frozen=True)
+class Source:
+    """What a testcase is made of: a record of a run, or a logged production call."""
+
+    kind: str  # record | call
+    # Its inputs, expected values (a record's) and metadata, as the testcase's fields.
+    fields: dict[str, Any]
+    outputs: dict[str, Any]
+    # pending | completed | errored: only a completed one has an output to keep.
+    status: str
+
+
+def record_source(record: qpb.RecordView) -> Source:
+    fields = {**plain(record.metadata), **plain(record.inputs), **plain(record.expected)}
+    return Source("record", fields, plain(record.outputs), record.status)
+
+
+def call_source(call: qpb.CallView) -> Source:
+    return Source("call", {**plain(call.metadata), **plain(call.inputs)}, plain(call.outputs), call.status)
+
+
+def as_testcase(source: Source, testset: tpb.Testset, output_as_expected: bool) -> dict[str, Any]:
+    """The testcase's fields: the source's inputs, expected values and metadata; with
     ``output_as_expected``, its output as the testset's one expected field."""
-    data: dict[str, Any] = {**plain(record.metadata), **plain(record.inputs), **plain(record.expected)}
+    data = dict(source.fields)
     if output_as_expected:
         field = output_field(testset)
-        if record.status == "errored":
-            raise CurationError("This record errored: it has no output to keep as the expected value.")
-        outputs = plain(record.outputs)
+        if source.status == "errored":
+            raise CurationError(f"This {source.kind} errored: it has no output to keep as the expected value.")
+        outputs = source.outputs
         data[field] = outputs["response"] if set(outputs) == {"response"} else outputs
     return data
+
+
+def record_as_testcase(record: qpb.RecordView, testset: tpb.Testset, output_as_expected: bool) -> dict[str, Any]:
+    return as_testcase(record_source(record), testset, output_as_expected)
 
 
 def output_field(testset: tpb.Testset) -> str:
@@ -118,17 +143,17 @@ class Added:
 
 
 def new_testcases(
-    records: list[qpb.RecordView], testset: tpb.Testset, output_as_expected: bool, held: set[str]
+    sources: list[Source], testset: tpb.Testset, output_as_expected: bool, held: set[str]
 ) -> tuple[list[dict[str, Any]], Added]:
-    """The testcases the records make that the testset does not hold yet, each once."""
+    """The testcases the records or calls make that the testset does not hold yet, each once."""
     fresh: list[dict[str, Any]] = []
     seen = set(held)
     no_output = already = 0
-    for record in records:
-        if output_as_expected and record.status != "completed":
+    for source in sources:
+        if output_as_expected and source.status != "completed":
             no_output += 1  # errored, or not executed yet: no output to keep
             continue
-        data = record_as_testcase(record, testset, output_as_expected)
+        data = as_testcase(source, testset, output_as_expected)
         key = fields_key(data)
         if key in seen:
             already += 1
@@ -136,6 +161,18 @@ def new_testcases(
         seen.add(key)
         fresh.append(data)
     return fresh, Added(len(fresh), already, no_output)
+
+
+async def add_new(
+    api: Api, testset: tpb.Testset, sources: list[Source], output_as_expected: bool
+) -> tuple[tpb.Testset, Added]:
+    """The testcases the sources make that the testset does not hold, added as its next version
+    (none: the testset as it was), and what was done."""
+    fresh, added = new_testcases(sources, testset, output_as_expected, await testcases_held(api, testset.id))
+    if fresh:
+        adding = tpb.AddTestcasesRequest(testset_id=testset.id, testcases=[dict_to_struct(d) for d in fresh])
+        testset = (await api.call(api.stubs.testsets.AddTestcases, adding, tpb.AddTestcasesResponse)).testset
+    return testset, added
 
 
 def routes(console: Console) -> list[Route]:
@@ -157,15 +194,8 @@ def routes(console: Console) -> list[Route]:
             records = await matching_records(api, project_id, filters)
             if not records:
                 raise CurationError("No record matches these filters: nothing to add.")
-            fresh, added = new_testcases(records, testset, output_as_expected, await testcases_held(api, testset_id))
-            if fresh:
-                testset = (
-                    await api.call(
-                        api.stubs.testsets.AddTestcases,
-                        tpb.AddTestcasesRequest(testset_id=testset_id, testcases=[dict_to_struct(d) for d in fresh]),
-                        tpb.AddTestcasesResponse,
-                    )
-                ).testset
+            sources = [record_source(r) for r in records]
+            testset, added = await add_new(api, testset, sources, output_as_expected)
         except (CurationError, grpc.aio.AioRpcError) as exc:
             message = refusal(exc, CHOICE_ERRORS)
             context = await records_context(console, request, api, bulk_error=message)
