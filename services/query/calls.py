@@ -21,6 +21,8 @@ from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid, python_to_value, timestamp
 from shared.edge.errors import invalid, not_found
+from shared.edge.search import search as search_text
+from shared.edge.search import tsquery
 from shared.ids import call_id_of
 
 MAX_METADATA_FILTERS = 20
@@ -32,6 +34,11 @@ MAX_BUCKETS = 1000
 # What a page token ignores: they sum up the calls, they do not choose them.
 _NOT_FILTERS = ("with_summary", "trend")
 
+# A call's words: the string and number values of its inputs and outputs (not their keys).
+_CALL_WORDS = (
+    "(jsonb_to_tsvector('simple', c.inputs, '[\"string\", \"numeric\"]')"
+    " || jsonb_to_tsvector('simple', c.outputs, '[\"string\", \"numeric\"]'))"
+)
 _FEEDBACK = (
     "SELECT f.*, m.name AS metric_name, v.output_type FROM call_feedback f"
     " JOIN metrics m ON m.id = f.metric_id JOIN metric_versions v ON v.id = f.metric_version_id"
@@ -79,6 +86,7 @@ class CallFilters:
     after: object
     before: object
     feedback: list[tuple[uuid.UUID, str]]
+    search: str | None = None
 
     def where(self) -> Where:
         where = Where(self.project_id)
@@ -95,6 +103,8 @@ class CallFilters:
             where.add(f"c.logged_at >= {where.param(self.after)}")
         if self.before is not None:
             where.add(f"c.logged_at < {where.param(self.before)}")
+        if self.search is not None:
+            where.add(f"{_CALL_WORDS} @@ {tsquery(where.param(self.search))}")
         for metric_id, state in self.feedback:
             given = (
                 "SELECT 1 FROM call_feedback f WHERE f.project_id = c.project_id AND f.call_id = c.id"
@@ -231,6 +241,7 @@ class CallReads:
             after=after,
             before=before,
             feedback=[(metrics[f.metric].id, f.state) for f in wanted],
+            search=search_text(request.search),
         )
 
     async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:

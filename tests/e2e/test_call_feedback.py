@@ -92,6 +92,9 @@ async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScor
     assert await refs(feedback=["rating=passed"]) == ["req-3"]
     assert await refs(feedback=["thumbs=given", "rating=none"]) == ["req-2"]
     assert await refs(feedback=["thumbs=none", "rating=none"]) == ["req-5", "req-4", "req-0"]
+    assert await refs(search="a3 or q1") == ["req-3", "req-1"]  # words of the inputs or outputs
+    assert await refs(search="q2", feedback=["thumbs=failed"]) == ["req-2"]
+    assert await refs(search="checkout") == []  # metadata is filtered, not searched
     # Pages of one call continue where the last left off.
     assert [c.ref async for c in sk.list_calls(project_id, page_size=1)] == [c.ref for c in listed]
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
@@ -138,6 +141,8 @@ async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeepe
         [c async for c in sk.list_calls(project_id, status="pending")]
     with pytest.raises(InvalidArgument, match="logged_after 'yesterday' is not an RFC 3339 time"):
         [c async for c in sk.list_calls(project_id, logged_after="yesterday")]
+    with pytest.raises(InvalidArgument, match="search '!!' holds no word to look for"):
+        [c async for c in sk.list_calls(project_id, search="!!")]
     with pytest.raises(NotFound, match="call 'req-404' was not logged in project"):
         await sk.get_call(project_id, "req-404")
 

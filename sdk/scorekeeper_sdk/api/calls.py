@@ -137,9 +137,11 @@ def _list_request(
     logged_after: str,
     logged_before: str,
     feedback: Sequence[str],
+    search: str,
 ) -> qpb.ListCallsRequest:
     return qpb.ListCallsRequest(
         project_id=project_id,
+        search=search,
         status=status,
         trace_id=trace_id,
         session_id=session_id,
@@ -183,12 +185,14 @@ class CallOperations(Operations):
         logged_after: str = "",
         logged_before: str = "",
         feedback: Sequence[str] = (),
+        search: str = "",
         page_size: int = 100,
     ) -> AsyncIterator[Call]:
         """The project's logged calls, newest first, every page: ``metadata`` holds "key=value"
-        filters, ``feedback`` "metric=passed|failed|given|none", the times are RFC 3339."""
+        filters, ``feedback`` "metric=passed|failed|given|none", ``search`` words of the inputs or
+        outputs (web-search syntax: "a phrase", or, -word), the times are RFC 3339."""
         request = _list_request(
-            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback
+            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback, search
         )
         request.page_size = page_size
         async for call in self._pages(QUERY, "ListCalls", request, qpb.ListCallsResponse, lambda p: p.calls):
@@ -205,11 +209,12 @@ class CallOperations(Operations):
         logged_after: str = "",
         logged_before: str = "",
         feedback: Sequence[str] = (),
+        search: str = "",
     ) -> list[FeedbackSummary]:
         """Per metric, the feedback of the calls these filters match (as list_calls takes them):
         how many were given, passed, the pass rate and the mean."""
         request = _list_request(
-            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback
+            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback, search
         )
         request.page_size, request.with_summary = 1, True
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
@@ -227,12 +232,13 @@ class CallOperations(Operations):
         logged_after: str = "",
         logged_before: str = "",
         feedback: Sequence[str] = (),
+        search: str = "",
     ) -> list[FeedbackSummary]:
         """The feedback of the calls these filters match per ``by`` ("hour" or "day", UTC, of when
         the calls were logged) and metric, oldest first (the newest 1,000 buckets at most); each
         item's ``bucket_start`` says which."""
         request = _list_request(
-            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback
+            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback, search
         )
         request.page_size, request.trend = 1, by
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)

@@ -86,15 +86,24 @@ FeedbackOption = Annotated[
     list[str] | None,
     typer.Option(help="METRIC=passed|failed|given|none: the call's feedback of that metric; repeat to AND."),
 ]
+SearchOption = Annotated[str, typer.Option(help='Words in the inputs or outputs ("a phrase", or, -word).')]
 SinceOption = Annotated[str, typer.Option("--since", help="Logged since: a time, or how long ago (30m, 24h, 7d).")]
 UntilOption = Annotated[str, typer.Option(help="Logged before: a time, or how long ago.")]
 
 
 def _filters(
-    status: str, trace: str, session: str, meta: list[str] | None, feedback: list[str] | None, after: str, before: str
+    status: str,
+    trace: str,
+    session: str,
+    meta: list[str] | None,
+    feedback: list[str] | None,
+    after: str,
+    before: str,
+    search: str,
 ) -> dict[str, Any]:
     """The filters of list and trend, as the SDK takes them."""
     return {
+        "search": search,
         "status": status,
         "trace_id": trace,
         "session_id": session,
@@ -119,13 +128,14 @@ def calls_list(
     feedback: FeedbackOption = None,
     since_: SinceOption = "",
     until: UntilOption = "",
+    search: SearchOption = "",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Calls to show, newest first.")] = 20,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's logged calls, newest first, filtered; then their feedback summed up per metric
     (over every call the filters match, not only those shown)."""
     st = state(ctx)
-    filters = _filters(status, trace, session, meta, feedback, since_, until)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
     project = st.project_id()
     found = list(islice(st.client.list_calls(project, page_size=min(limit + 1, 1000), **filters), limit + 1))
     more, found = len(found) > limit, found[:limit]
@@ -231,6 +241,7 @@ def calls_trend(
     feedback: FeedbackOption = None,
     since_: SinceOption = "30d",
     until: UntilOption = "",
+    search: SearchOption = "",
     as_json_: JsonOption = False,
 ) -> None:
     """The feedback of the calls the filters match, per hour or day and metric, oldest first: a
@@ -239,7 +250,7 @@ def calls_trend(
     if by not in ("hour", "day"):
         raise CliError(f"--by must be hour or day, got {by!r}")
     points = st.client.feedback_trend(
-        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until)
+        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until, search)
     )
     if as_json_:
         return emit_json(as_json(points))

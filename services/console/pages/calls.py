@@ -49,6 +49,7 @@ FEEDBACK_EVAL_TYPES = ("human", "code")
 class CallFilters:
     """The Calls page's filters, as its query string holds them."""
 
+    search: str = ""
     status: str = ""
     trace: str = ""
     session: str = ""
@@ -61,6 +62,7 @@ class CallFilters:
     def of(cls, params: QueryParams) -> CallFilters:
         window = params.get("window", "24h")
         return cls(
+            search=params.get("search", "").strip(),
             status=params.get("status", ""),
             trace=params.get("trace", "").strip(),
             session=params.get("session", "").strip(),
@@ -75,6 +77,7 @@ class CallFilters:
         since = WINDOWS[self.window][1]
         return qpb.ListCallsRequest(
             project_id=project_id,
+            search=self.search,
             status=self.status,
             trace_id=self.trace,
             session_id=self.session,
@@ -90,7 +93,7 @@ class CallFilters:
 
     @property
     def narrowed(self) -> bool:
-        return any((self.status, self.trace, self.session, self.meta, self.metric and self.state))
+        return any((self.search, self.status, self.trace, self.session, self.meta, self.metric and self.state))
 
 
 def testsets(api: Api, project_id: str) -> Any:
