@@ -26,7 +26,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_COMPILE_BYTECODE := 1
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup assets test-packages proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http bench-monitor lint typecheck clean
+.PHONY: setup assets test-packages proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http bench-monitor bench-calls lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -112,6 +112,9 @@ bench-http: setup
 
 bench-monitor: setup
 	$(PY) -m tests.bench.monitor_bench $(ARGS)
+
+bench-calls: setup
+	$(PY) -m tests.bench.calls_bench $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

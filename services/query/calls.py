@@ -59,7 +59,7 @@ class FeedbackFilter:
 
 
 def metadata_pair(text: str) -> tuple[str, str]:
-    """ "key=value" (split at the first =)."""
+    """A metadata filter, key=value, split at the first =."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise invalid(f"metadata filter {text[:100]!r} must be key=value")
@@ -67,7 +67,7 @@ def metadata_pair(text: str) -> tuple[str, str]:
 
 
 def feedback_filter(text: str) -> FeedbackFilter:
-    """ "metric=passed|failed|given|none" (split at the last =: a metric name may hold one)."""
+    """A feedback filter, metric=passed|failed|given|none, split at the last = (a metric name may hold one)."""
     metric, sep, state = text.rpartition("=")
     if not sep or not metric.strip() or state not in FEEDBACK_STATES:
         raise invalid(f"feedback filter {text[:100]!r} must be metric={'|'.join(FEEDBACK_STATES)}")
@@ -83,8 +83,8 @@ class CallFilters:
     trace_id: str
     session_id: str
     metadata: list[tuple[str, str]]
-    after: object
-    before: object
+    after: datetime | None
+    before: datetime | None
     feedback: list[tuple[uuid.UUID, str]]
     search: str | None = None
 
@@ -107,13 +107,13 @@ class CallFilters:
             where.add(f"{_CALL_WORDS} @@ {tsquery(where.param(self.search))}")
         for metric_id, state in self.feedback:
             given = (
-                "SELECT 1 FROM call_feedback f WHERE f.project_id = c.project_id AND f.call_id = c.id"
-                f" AND f.metric_id = {where.param(metric_id)}"
+                "SELECT 1 FROM call_feedback g WHERE g.project_id = c.project_id AND g.call_id = c.id"
+                f" AND g.metric_id = {where.param(metric_id)}"
             )
             if state == "none":
                 where.add(f"NOT EXISTS ({given})")
             else:
-                passed = {"passed": " AND f.passed", "failed": " AND NOT f.passed", "given": ""}[state]
+                passed = {"passed": " AND g.passed", "failed": " AND NOT g.passed", "given": ""}[state]
                 where.add(f"EXISTS ({given}{passed})")
         return where
 
