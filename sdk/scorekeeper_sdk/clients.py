@@ -121,12 +121,15 @@ class AsyncScorekeeper(
         """Sends the calls logged so far; True once none is pending, False at the timeout."""
         return await self._calls.flush(timeout_s)
 
-    async def send_feedback_batch(self, project_id: str, feedback: Sequence[FeedbackIn]) -> FeedbackResult:
+    async def send_feedback_batch(self, feedback: Sequence[FeedbackIn], *, project_id: str = "") -> FeedbackResult:
         """Up to 1,000 verdicts in one request, checked whole: one bad item refuses them all. Calls
         this client logged and still holds are sent first, so feedback may follow ``log`` at once."""
         if self._calls.stats().pending:
             await self.flush(self.settings.timeout_s)
-        return await super().send_feedback_batch(project_id, feedback)
+        return await super().send_feedback_batch(feedback, project_id=project_id)
+
+    async def _default_project(self) -> str:
+        return await self._log_project()
 
     def log_stats(self) -> LogStats:
         """Calls logged, sent, dropped (buffer full, refused, left at close) and pending."""
@@ -136,18 +139,19 @@ class AsyncScorekeeper(
         return await self.log_calls(project_id, calls)
 
     async def _log_project(self) -> str:
-        """The project calls are logged to: the client's (an id or a name), else the key's own."""
+        """The project calls are logged to (and feedback given in): the client's (an id or a name),
+        else the key's own."""
         given = self.settings.project
         if given:
             with contextlib.suppress(ValueError):
                 return str(uuid.UUID(given))
             named = [p.id for p in await self.list_projects() if p.name == given]
             if len(named) != 1:
-                raise ValueError(f"no single project named {given!r} to log calls to")
+                raise ValueError(f"no single project named {given!r} (the client's project)")
             return named[0]
         me = await self.who_am_i()
         if not me.project_id:
-            raise ValueError("this key belongs to no project: give project= to the client or project_id= to log()")
+            raise ValueError("this key belongs to no project: give project= to the client or project_id= to the call")
         return me.project_id
 
     async def close(self) -> None:

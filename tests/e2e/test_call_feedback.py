@@ -6,13 +6,15 @@ sees none of it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from scorekeeper_sdk import AsyncScorekeeper, FeedbackIn, InvalidArgument, NotFound
+from scorekeeper_sdk import AsyncScorekeeper, FeedbackIn, InvalidArgument, NotFound, Scorekeeper
+from scorekeeper_sdk.api.calls import Call, FeedbackResult
 from scorekeeper_sdk.api.monitors import CallIn
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
@@ -51,7 +53,6 @@ async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScor
         assert (await sk.log_calls(project_id, [call])).stored == 1
 
     given = await sk.send_feedback_batch(
-        project_id,
         [
             FeedbackIn("req-0", "thumbs", True, author="user-17"),
             FeedbackIn("req-1", thumbs_id, False, comment="wrong total"),
@@ -59,12 +60,15 @@ async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScor
             FeedbackIn("req-1", "rating", 2),
             FeedbackIn("req-3", "rating", 5),
         ],
+        project_id=project_id,
     )
     assert (given.stored, given.replaced, given.removed) == (5, 0, 0)
     # The user changes their mind on req-2; req-0's thumbs is taken back.
-    again = await sk.send_feedback(project_id, "req-2", "thumbs", False, comment="actually no", author="user-9")
+    again = await sk.send_feedback(
+        "req-2", "thumbs", False, comment="actually no", author="user-9", project_id=project_id
+    )
     assert (again.stored, again.replaced) == (0, 1)
-    taken = await sk.send_feedback(project_id, "req-0", "thumbs", None)
+    taken = await sk.send_feedback("req-0", "thumbs", None, project_id=project_id)
     assert (taken.stored, taken.replaced, taken.removed) == (0, 0, 1)
 
     listed = [c async for c in sk.list_calls(project_id)]
@@ -113,7 +117,7 @@ async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeepe
 
     async def refused(item: FeedbackIn, error: type[Exception], match: str) -> None:
         with pytest.raises(error, match=match):
-            await sk.send_feedback_batch(project_id, [FeedbackIn("req-1", "thumbs", True), item])
+            await sk.send_feedback_batch([FeedbackIn("req-1", "thumbs", True), item], project_id=project_id)
 
     await refused(FeedbackIn("req-2", "thumbs", 3), InvalidArgument, r"feedback\[1\]\.value must be true or false")
     await refused(FeedbackIn("req-2", "rating", 7), InvalidArgument, r"whole number within 1\.\.5.*'rating'")
@@ -124,12 +128,12 @@ async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeepe
     await refused(FeedbackIn("req-9", "thumbs", True), NotFound, r"feedback\[1\]\.call_id 'req-9' names no call")
     await refused(FeedbackIn("req-2", "thumbs", True, author="x" * 201), InvalidArgument, "author must be at most")
     with pytest.raises(InvalidArgument, match="at most 1,000 feedback items per request"):
-        await sk.send_feedback_batch(project_id, [FeedbackIn(f"c{i}", "thumbs", True) for i in range(1001)])
+        await sk.send_feedback_batch([FeedbackIn(f"c{i}", "thumbs", True) for i in range(1001)], project_id=project_id)
     # Nothing of a refused request was written: req-1 has no feedback.
     assert (await sk.get_call(project_id, "req-1")).feedback == []
     await sk.archive_metric(metrics["thumbs"])
     with pytest.raises(InvalidArgument, match="'thumbs' is archived"):
-        await sk.send_feedback(project_id, "req-1", "thumbs", True)
+        await sk.send_feedback("req-1", "thumbs", True, project_id=project_id)
 
     with pytest.raises(InvalidArgument, match="feedback filter 'thumbs=maybe' must be metric=passed"):
         [c async for c in sk.list_calls(project_id, feedback=["thumbs=maybe"])]
@@ -174,10 +178,10 @@ async def test_another_project_s_key_sees_no_call_and_gives_no_feedback(stack: S
         with pytest.raises(NotFound):
             [c async for c in theirs.list_calls(project_id)]
         with pytest.raises(NotFound):
-            await theirs.send_feedback(project_id, "secret", "thumbs", False)
+            await theirs.send_feedback("secret", "thumbs", False, project_id=project_id)
         # Its own project has no such call.
         with pytest.raises(NotFound, match="names no call logged in this project"):
-            await theirs.send_feedback(other, "secret", "thumbs", False)
+            await theirs.send_feedback("secret", "thumbs", False, project_id=other)
     assert (await sk.get_call(project_id, "secret")).feedback == []
 
 
@@ -192,7 +196,7 @@ async def test_the_console_lists_calls_and_takes_feedback_on_a_call_s_page(stack
             trace_id="trace-9" if n == 1 else "",
         )
         await sk.log_calls(project_id, [call])
-    await sk.send_feedback(project_id, "chat-0", "thumbs", True, author="user-1")
+    await sk.send_feedback("chat-0", "thumbs", True, author="user-1", project_id=project_id)
     reader = await sk.create_api_key(project_id, "viewer", role="read")
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
@@ -279,12 +283,12 @@ async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorek
     project_id, _ = await _project(sk)
     await sk.log_calls(project_id, [CallIn(call_id=f"t-{n}", metadata={"route": "orders"}) for n in range(6)])
     await sk.send_feedback_batch(
-        project_id,
         [
             *(FeedbackIn(f"t-{n}", "thumbs", n != 1) for n in range(4)),  # t-1 failed
             FeedbackIn("t-4", "rating", 2),
             FeedbackIn("t-5", "rating", 5),
         ],
+        project_id=project_id,
     )
     # t-0, t-1 and t-4 were logged two days ago (aged in the database, as time would).
     conn = await asyncpg.connect(stack.database_url)
@@ -334,7 +338,7 @@ async def test_calls_users_disliked_become_testcases(stack: Stack, sk: AsyncScor
             status="errored" if n == 3 else "completed",
         )
         await sk.log_calls(project_id, [call])
-    await sk.send_feedback_batch(project_id, [FeedbackIn(f"k-{n}", "thumbs", n == 0) for n in range(4)])
+    await sk.send_feedback_batch([FeedbackIn(f"k-{n}", "thumbs", n == 0) for n in range(4)], project_id=project_id)
     testset = await sk.create_testset(
         project_id, "regressions", [{"question": "q1", "route": "orders"}], inputs=["question"], expected=["answer"]
     )
@@ -369,3 +373,24 @@ async def test_calls_users_disliked_become_testcases(stack: Stack, sk: AsyncScor
         await page.check("#to-testset-form input[name=output_as_expected]")
         await page.click("#to-testset-form button[type=submit]")
         assert "This call errored: it has no output to keep" in await page.locator("#to-testset").inner_text()
+
+
+async def test_feedback_follows_log_at_once_in_the_key_s_own_project(stack: Stack, sk: AsyncScorekeeper) -> None:
+    """An application's client: it logs a call and its user's thumbs down a moment later, naming no
+    project (the key's own); the call still buffered is sent first."""
+    project_id, _ = await _project(sk)
+    key = await sk.create_api_key(project_id, "the app", role="write")
+
+    def app() -> tuple[FeedbackResult, Call]:
+        with Scorekeeper(
+            f"grpc://{stack.orchestrator_grpc}", key.secret, query_url=f"grpc://{stack.query_grpc}"
+        ) as client:
+            call_id = client.log({"question": "hi"}, {"answer": "go away"}, call_id="app-1")
+            result = client.send_feedback(call_id, "thumbs", False, comment="rude", author="user-5")
+            return result, client.get_call(project_id, "app-1")
+
+    result, call = await asyncio.to_thread(app)
+    assert (result.stored, call.outputs) == (1, {"answer": "go away"})
+    assert [(f.metric_name, f.value, f.comment, f.author) for f in call.feedback] == [
+        ("thumbs", False, "rude", "user-5")
+    ]

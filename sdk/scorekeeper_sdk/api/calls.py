@@ -155,24 +155,31 @@ def _list_request(
 class CallOperations(Operations):
     async def send_feedback(
         self,
-        project_id: str,
         call_id: str,
         metric: str,
         value: bool | float | None,
         *,
         comment: str = "",
         author: str = "",
+        project_id: str = "",
     ) -> FeedbackResult:
         """Gives a logged call (the id it was logged with) a verdict of a human or code metric (its
         id or name): true / false, 1..5 or 0..1 by the metric's output type; giving it again
-        replaces it, None takes it back. ``author``: who gave it (an end user's id)."""
-        return await self.send_feedback_batch(project_id, [FeedbackIn(call_id, metric, value, comment, author)])
+        replaces it, None takes it back. ``author``: who gave it (an end user's id). The project is
+        ``project_id``, else the client's, else the key's own (as for ``log``)."""
+        item = FeedbackIn(call_id, metric, value, comment, author)
+        return await self.send_feedback_batch([item], project_id=project_id)
 
-    async def send_feedback_batch(self, project_id: str, feedback: Sequence[FeedbackIn]) -> FeedbackResult:
+    async def send_feedback_batch(self, feedback: Sequence[FeedbackIn], *, project_id: str = "") -> FeedbackResult:
         """Up to 1,000 verdicts in one request, checked whole: one bad item refuses them all."""
+        if not project_id:
+            project_id = await self._default_project()
         request = mpb.SendFeedbackRequest(project_id=project_id, feedback=[f.to_proto() for f in feedback])
         response = await self._unary(MONITORS, "SendFeedback", request, mpb.SendFeedbackResponse)
         return from_proto(FeedbackResult, response)
+
+    async def _default_project(self) -> str:
+        raise ValueError("give project_id=: the project whose calls these are")
 
     async def list_calls(
         self,

@@ -222,7 +222,9 @@ def calls_feedback(
     """Give a logged call feedback of a human or code metric; given again, it replaces the earlier."""
     st = state(ctx)
     verdict = _value(value, take_back)
-    result = st.client.send_feedback(st.project_id(), call_id, metric, verdict, comment=comment, author=author)
+    result = st.client.send_feedback(
+        call_id, metric, verdict, comment=comment, author=author, project_id=st.project_id()
+    )
     if verdict is None:
         said = "taken back" if result.removed else "there was none to take back"
     else:
