@@ -444,6 +444,7 @@ class Scorekeeper:
     list_calls = _Iterate(AsyncScorekeeper.list_calls)
     feedback_summary = _Call(AsyncScorekeeper.feedback_summary)
     feedback_trend = _Call(AsyncScorekeeper.feedback_trend)
+    export_calls = _Iterate(AsyncScorekeeper.export_calls)
     get_call = _Call(AsyncScorekeeper.get_call)
     # -- schedules
     create_schedule = _Call(AsyncScorekeeper.create_schedule)

@@ -12,6 +12,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from scorekeeper.v1 import review_pb2 as rpb
 
 from services.query.agreement import AgreementReads
+from services.query.call_export import CallExport
 from services.query.calls import CallReads
 from services.query.compare import CompareReads
 from services.query.db import Reader
@@ -41,6 +42,7 @@ class QueryApi:
         self._record_export = RecordExport(reader, self._records)
         self._reviews = ReviewReads(reader)
         self._calls = CallReads(reader, public_url)
+        self._call_export = CallExport(reader, self._calls)
 
     async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
         return await self._runs.get_run(request)
@@ -83,3 +85,6 @@ class QueryApi:
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:
         return await self._calls.get_call(request)
+
+    def export_calls(self, request: pb.ExportCallsRequest) -> AsyncIterator[pb.ExportRunChunk]:
+        return self._call_export.export_calls(request)

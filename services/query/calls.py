@@ -212,6 +212,18 @@ async def _trend(conn: Connection, where: Where, bucket: str) -> list[pb.Feedbac
     return [_summed(r, r["bucket"]) for r in rows]
 
 
+@dataclass(frozen=True)
+class CallPage:
+    """A page of ListCalls as database rows: the calls, their feedback rows by call id, the next
+    page's token, and the summary and trend when asked."""
+
+    rows: list[asyncpg.Record]
+    feedback: dict[uuid.UUID, list[asyncpg.Record]]
+    token: str
+    summary: list[pb.FeedbackSummary]
+    trend: list[pb.FeedbackSummary]
+
+
 class CallReads:
     """ListCalls, GetCall."""
 
@@ -244,7 +256,9 @@ class CallReads:
             search=search_text(request.search),
         )
 
-    async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
+    async def page(self, request: pb.ListCallsRequest) -> CallPage:
+        """A page of calls as database rows with their feedback rows (and the summary and trend
+        asked for); every filter checked before anything is read."""
         project_id = parse_uuid(request.project_id, "project_id")
         size = filters.page_size(request.page_size)
         position = None
@@ -273,11 +287,15 @@ class CallReads:
             token = page_tokens.encode(
                 {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=_NOT_FILTERS
             )
+        return CallPage(page, feedback, token, summary, trend)
+
+    async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
+        page = await self.page(request)
         return pb.ListCallsResponse(
-            calls=[call_view(r, feedback[r["id"]], self._public_url) for r in page],
-            next_page_token=token,
-            summary=summary,
-            trend=trend,
+            calls=[call_view(r, page.feedback[r["id"]], self._public_url) for r in page.rows],
+            next_page_token=page.token,
+            summary=page.summary,
+            trend=page.trend,
         )
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:

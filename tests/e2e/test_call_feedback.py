@@ -7,8 +7,12 @@ sees none of it."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -394,3 +398,60 @@ async def test_feedback_follows_log_at_once_in_the_key_s_own_project(stack: Stac
     assert [(f.metric_name, f.value, f.comment, f.author) for f in call.feedback] == [
         ("thumbs", False, "rude", "user-5")
     ]
+
+
+async def test_calls_export_as_csv_and_jsonl_with_their_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await _project(sk)
+    for n in range(3):
+        call = CallIn(
+            call_id=f"x-{n}",
+            inputs={"question": f"=HYPERLINK(q{n})" if n == 2 else f"q{n}"},
+            outputs={"answer": f"a{n}"},
+            metadata={"route": "orders"},
+            latency_ms=12.5 * (n + 1),
+            trace_id="tr",
+        )
+        await sk.log_calls(project_id, [call])
+    await sk.send_feedback("x-1", "thumbs", False, comment="wrong", author="u-1", project_id=project_id)
+    await sk.send_feedback("x-1", "rating", 2, project_id=project_id)
+    await sk.send_feedback("x-2", "thumbs", True, project_id=project_id)
+
+    csv_text = b"".join([c async for c in sk.export_calls(project_id)]).decode()
+    rows = list(csv.reader(io.StringIO(csv_text)))
+    assert rows[0] == [
+        *("call_id", "id", "logged_at", "status", "error", "latency_ms", "prompt_tokens", "completion_tokens"),
+        *("cost_usd", "trace_id", "session_id", "inputs", "outputs", "metadata"),
+        *("rating", "rating passed", "rating comment", "rating by", "thumbs", "thumbs passed", "thumbs comment"),
+        "thumbs by",
+    ]
+    by_call = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert [r[0] for r in rows[1:]] == ["x-2", "x-1", "x-0"]
+    one = by_call["x-1"]
+    assert (one["inputs"], one["latency_ms"], one["trace_id"]) == ('{"question":"q1"}', "25.0", "tr")
+    thumbs = (one["thumbs"], one["thumbs passed"], one["thumbs comment"], one["thumbs by"])
+    assert thumbs == ("false", "false", "wrong", "u-1")
+    assert (one["rating"], one["rating passed"]) == ("2", "false")
+    assert by_call["x-0"]["thumbs"] == "" and by_call["x-2"]["thumbs"] == "true"
+    assert by_call["x-2"]["inputs"] == '{"question":"=HYPERLINK(q2)"}'  # JSON, not a formula
+    jsonl = b"".join([c async for c in sk.export_calls(project_id, format="jsonl", feedback=["thumbs=failed"])])
+    lines = [json.loads(line) for line in jsonl.decode().splitlines()]
+    assert [(x["call_id"], x["feedback"]["thumbs"]["value"], x["feedback"]["rating"]["value"]) for x in lines] == [
+        ("x-1", False, 2)
+    ]
+    limited = b"".join([c async for c in sk.export_calls(project_id, limit=1)]).decode().splitlines()
+    assert len(limited) == 2 and limited[1].startswith("x-2,")
+    with pytest.raises(InvalidArgument, match="feedback filter 'thumbs' must be"):
+        [c async for c in sk.export_calls(project_id, feedback=["thumbs"])]
+
+    exported = scorekeeper(stack, "calls", "export", "--format", "jsonl", "--search", "q0", "--project", project_id)
+    assert exported.returncode == 0, exported.stderr
+    assert [json.loads(x)["call_id"] for x in exported.stdout.splitlines()] == ["x-0"]
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls?metric=thumbs&state=failed")
+        await page.click("#calls-export summary")
+        async with page.expect_download() as download:
+            await page.click('#calls-export a[href*="calls-export.csv"]')
+        path = await (await download.value).path()
+        downloaded = list(csv.reader(io.StringIO(await asyncio.to_thread(Path(path).read_text))))
+        assert [r[0] for r in downloaded[1:]] == ["x-1"]

@@ -12,9 +12,9 @@ from google.protobuf import struct_pb2
 from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import query_pb2 as qpb
 
-from scorekeeper_sdk.api.base import Operations
+from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.api.monitors import MONITORS
-from scorekeeper_sdk.api.reads import QUERY
+from scorekeeper_sdk.api.reads import EXPORT_FORMATS, QUERY
 from scorekeeper_sdk.api.runs import verdict
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.views import Score
@@ -250,6 +250,42 @@ class CallOperations(Operations):
         request.page_size, request.trend = 1, by
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(FeedbackSummary, s) for s in response.trend]
+
+    async def export_calls(
+        self,
+        project_id: str,
+        *,
+        status: str = "",
+        trace_id: str = "",
+        session_id: str = "",
+        metadata: Sequence[str] = (),
+        logged_after: str = "",
+        logged_before: str = "",
+        feedback: Sequence[str] = (),
+        search: str = "",
+        format: str = "csv",
+        limit: int = 0,
+    ) -> AsyncIterator[bytes]:
+        """The calls ``list_calls`` would list with these filters, newest first, as CSV or JSONL,
+        chunk by chunk, each with its feedback (``limit``: at most that many; 0 every one)."""
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be csv or jsonl, got {format!r}")
+        request = qpb.ExportCallsRequest(
+            project_id=project_id,
+            status=status,
+            trace_id=trace_id,
+            session_id=session_id,
+            metadata=list(metadata),
+            logged_after=logged_after,
+            logged_before=logged_before,
+            feedback=list(feedback),
+            search=search,
+            format=format,
+            limit=limit,
+        )
+        async for chunk in self._transport.server_stream(path(QUERY, "ExportCalls"), request, qpb.ExportRunChunk):
+            if chunk.data:
+                yield chunk.data
 
     async def get_call(self, project_id: str, call_id: str) -> Call:
         """The call (by the id it was logged with), its feedback and the records monitors made of it."""

@@ -8,6 +8,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +16,8 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from scorekeeper_sdk.api.calls import Call, CallFeedback, FeedbackSummary
-from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
+from scorekeeper_sdk.api.reads import EXPORT_FORMATS
+from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.records import brief, verdicts
 
@@ -270,3 +272,27 @@ def calls_trend(
         table.add_row(f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}", *(row.get(n, "") for n in names))
     st.out.print(table)
     return None
+
+
+@calls.command("export")
+def calls_export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-': stdout).")] = Path("-"),
+    format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+    status: StatusOption = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
+    since_: SinceOption = "",
+    until: UntilOption = "",
+    search: SearchOption = "",
+    limit: Annotated[int, typer.Option(min=0, help="At most this many calls (0: every one).")] = 0,
+) -> None:
+    """Every call the filters match, newest first, as CSV or JSONL (streamed), with its feedback:
+    "<metric>", "<metric> passed", "<metric> comment", "<metric> by" per human or code metric."""
+    st = state(ctx)
+    if format not in EXPORT_FORMATS:
+        raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    write_export(st, st.client.export_calls(st.project_id(), format=format, limit=limit, **filters), output)

@@ -26,7 +26,17 @@ from services.console.pages.curation import BULK_MAX, CurationError, add_new, as
 from services.console.pages.records import review_value
 from services.console.pages.testsets import testset_of_project
 from services.console.reviewer import remember, reviewer, typed_name
-from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, PageNotFound, api_message, redirect, refusal
+from services.console.web import (
+    CHOICE_ERRORS,
+    EXPORTS,
+    INPUT_ERRORS,
+    Console,
+    PageNotFound,
+    api_message,
+    download,
+    redirect,
+    refusal,
+)
 from shared.edge.convert import dict_to_struct
 
 PAGE_SIZE = 50
@@ -250,6 +260,27 @@ def routes(console: Console) -> list[Route]:
         curated = f"{added.testset.id}:{added.testset.version}"
         return redirect(f"/projects/{call.project_id}/calls/{call.id}?curated={curated}#to-testset")
 
+    async def export(request: Request) -> Response:
+        """The calls the page's filters match, every one, as a CSV or JSONL download."""
+        project_id, fmt = request.path_params["project_id"], request.path_params["format"]
+        if fmt not in EXPORTS:
+            raise PageNotFound
+        api = console.api(request)
+        listing = CallFilters.of(request.query_params).request(project_id)
+        exporting = qpb.ExportCallsRequest(
+            project_id=project_id,
+            status=listing.status,
+            trace_id=listing.trace_id,
+            session_id=listing.session_id,
+            metadata=listing.metadata,
+            logged_after=listing.logged_after,
+            feedback=listing.feedback,
+            search=listing.search,
+            format=fmt,
+        )
+        media_type, suffix = EXPORTS[fmt]
+        return await download(api.stream(api.stubs.query.ExportCalls, exporting), media_type, f"calls.{suffix}")
+
     base = "/projects/{project_id}/calls"
     return [
         Route(base, calls_page, methods=["GET"]),
@@ -258,4 +289,5 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/{call_id}/feedback/remove", take_back, methods=["POST"]),
         Route(base + "/{call_id}/to-testset", add_one, methods=["POST"]),
         Route("/projects/{project_id}/calls-to-testset", add_matching, methods=["POST"]),
+        Route("/projects/{project_id}/calls-export.{format}", export, methods=["GET"]),
     ]

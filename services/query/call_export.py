@@ -1,0 +1,157 @@
+"""ExportCalls: the calls a ListCalls filter matches, newest first, as CSV or JSONL, each with its
+feedback. It reads them a page of 1,000 at a time through ListCalls itself (the same filters,
+order and keyset pages, as database rows), so an export holds exactly what the Calls page lists
+and memory stays flat: each page is written out as one chunk.
+
+The feedback columns are those of the project's human and code metrics (the ones feedback is
+given on), by name: "<metric>", "<metric> passed", "<metric> comment", "<metric> by". JSONL keys a
+call's feedback by metric label.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import orjson
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query.calls import CallReads
+from services.query.db import Reader
+from services.query.export import FORMATS, JSONL_CONTENT_TYPE, metric_labels
+from shared.edge.convert import parse_uuid, timestamp
+from shared.edge.errors import invalid
+from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
+
+EXPORT_PAGE = 1000
+COLUMNS = (
+    "call_id",
+    "id",
+    "logged_at",
+    "status",
+    "error",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "trace_id",
+    "session_id",
+    "inputs",
+    "outputs",
+    "metadata",
+)
+
+
+def _fields(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "call_id": r["call_key"] or str(r["id"]),
+        "id": str(r["id"]),
+        "logged_at": timestamp(r["logged_at"]),
+        "status": r["status"],
+        "error": r["error"],
+        "latency_ms": round(r["latency_ms"], 3),
+        "prompt_tokens": r["prompt_tokens"],
+        "completion_tokens": r["completion_tokens"],
+        "cost_usd": r["cost_usd"],
+        "trace_id": r["trace_id"],
+        "session_id": r["session_id"],
+        "inputs": r["inputs"],
+        "outputs": r["outputs"],
+        "metadata": r["metadata"],
+    }
+
+
+def _value(row: asyncpg.Record, output_type: str) -> bool | int | float:
+    if output_type == "boolean":
+        return bool(row["value"])
+    return int(row["value"]) if output_type == "int" else float(row["value"])
+
+
+def _csv_row(r: asyncpg.Record, feedback: list[asyncpg.Record], metrics: list[asyncpg.Record]) -> list[str]:
+    fields = _fields(r)
+    row = [cell(fields[c]) for c in COLUMNS]
+    given = {f["metric_id"]: f for f in feedback}
+    for m in metrics:
+        f = given.get(m["id"])
+        if f is None:
+            row += ["", "", "", ""]
+        else:
+            value = _value(f, f["output_type"])
+            row += [cell(value), cell(f["passed"]), escape_formula(f["comment"]), escape_formula(f["author"])]
+    return row
+
+
+def _json_line(r: asyncpg.Record, feedback: list[asyncpg.Record], labels: dict[uuid.UUID, str]) -> bytes:
+    line: dict[str, Any] = _fields(r)
+    line["feedback"] = {
+        labels[f["metric_id"]]: {
+            "value": _value(f, f["output_type"]),
+            "passed": f["passed"],
+            "comment": f["comment"],
+            "author": f["author"],
+            "given_at": timestamp(f["given_at"]),
+        }
+        for f in feedback
+        if f["metric_id"] in labels
+    }
+    return orjson.dumps(line) + b"\n"
+
+
+class CallExport:
+    """ExportCalls."""
+
+    def __init__(self, reader: Reader, calls: CallReads) -> None:
+        self._reader = reader
+        self._calls = calls
+
+    async def export_calls(self, request: pb.ExportCallsRequest) -> AsyncIterator[pb.ExportRunChunk]:
+        project_id = parse_uuid(request.project_id, "project_id")
+        fmt = request.format.lower() or "csv"
+        if fmt not in FORMATS:
+            raise invalid(f"format must be csv or jsonl, got {request.format!r}")
+        if request.limit < 0:
+            raise invalid("limit must not be negative")
+        listing = pb.ListCallsRequest(
+            project_id=request.project_id,
+            status=request.status,
+            trace_id=request.trace_id,
+            session_id=request.session_id,
+            metadata=request.metadata,
+            logged_after=request.logged_after,
+            logged_before=request.logged_before,
+            feedback=request.feedback,
+            search=request.search,
+            page_size=min(request.limit, EXPORT_PAGE) if request.limit else EXPORT_PAGE,
+        )
+        page = await self._calls.page(listing)  # every filter checked before the first byte
+        async with self._reader.snapshot() as conn:
+            metrics = await conn.fetch(
+                "SELECT m.id, m.name FROM metrics m WHERE m.project_id = $1 AND EXISTS (SELECT 1 FROM metric_versions v"
+                " WHERE v.metric_id = m.id AND v.eval_type IN ('human', 'code')) ORDER BY m.name, m.id",
+                project_id,
+            )
+        labels = metric_labels([m["name"] for m in metrics], [str(m["id"]) for m in metrics])
+        if fmt == "csv":
+            quads = [c for label in labels for c in (label, f"{label} passed", f"{label} comment", f"{label} by")]
+            header = [escape_formula(c) for c in (*COLUMNS, *quads)]
+            yield pb.ExportRunChunk(content_type=CSV_CONTENT_TYPE, data=csv_bytes([header], "\n"))
+        else:
+            yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
+        by_id = {m["id"]: label for m, label in zip(metrics, labels, strict=True)}
+        left = request.limit or None
+        while True:
+            rows = page.rows[:left] if left is not None else page.rows
+            if fmt == "csv":
+                data = csv_bytes((_csv_row(r, page.feedback[r["id"]], list(metrics)) for r in rows), "\n")
+            else:
+                data = b"".join(_json_line(r, page.feedback[r["id"]], by_id) for r in rows)
+            if data:
+                yield pb.ExportRunChunk(data=data)
+            if left is not None:
+                left -= len(rows)
+            if not page.token or left == 0:
+                return
+            listing.page_token = page.token
+            page = await self._calls.page(listing)
