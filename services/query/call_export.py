@@ -18,9 +18,9 @@ import asyncpg
 import orjson
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query.calls import CallReads
+from services.query.calls import CallPage, CallReads
 from services.query.db import Reader
-from services.query.export import FORMATS, JSONL_CONTENT_TYPE, metric_labels
+from services.query.export import FORMATS, JSONL_CONTENT_TYPE, metric_labels, page_chunks
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid
 from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
@@ -140,18 +140,15 @@ class CallExport:
         else:
             yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
         by_id = {m["id"]: label for m, label in zip(metrics, labels, strict=True)}
-        left = request.limit or None
-        while True:
-            rows = page.rows[:left] if left is not None else page.rows
+
+        def write(page: CallPage, rows: list[asyncpg.Record]) -> bytes:
             if fmt == "csv":
-                data = csv_bytes((_csv_row(r, page.feedback[r["id"]], list(metrics)) for r in rows), "\n")
-            else:
-                data = b"".join(_json_line(r, page.feedback[r["id"]], by_id) for r in rows)
-            if data:
-                yield pb.ExportRunChunk(data=data)
-            if left is not None:
-                left -= len(rows)
-            if not page.token or left == 0:
-                return
-            listing.page_token = page.token
-            page = await self._calls.page(listing)
+                return csv_bytes((_csv_row(r, page.feedback[r["id"]], metrics) for r in rows), "\n")
+            return b"".join(_json_line(r, page.feedback[r["id"]], by_id) for r in rows)
+
+        async def next_page(token: str) -> CallPage:
+            listing.page_token = token
+            return await self._calls.page(listing)
+
+        async for chunk in page_chunks(page, next_page, write, request.limit):
+            yield chunk

@@ -24,8 +24,10 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
+import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.db import Reader
@@ -188,6 +190,38 @@ def jsonl_query(metrics: int) -> str:
         ]
     )
     return _rows([line], metrics, ["$2::uuid[]", "$3::text[]"])
+
+
+class RowPage(Protocol):
+    """A page of a list read as database rows, with the token of the next (empty: the last)."""
+
+    @property
+    def rows(self) -> list[asyncpg.Record]: ...
+
+    @property
+    def token(self) -> str: ...
+
+
+P = TypeVar("P", bound=RowPage)
+
+
+async def page_chunks(
+    page: P, next_page: Callable[[str], Awaitable[P]], write: Callable[[P, list[asyncpg.Record]], bytes], limit: int
+) -> AsyncIterator[pb.ExportRunChunk]:
+    """An export of a list read a page at a time (ExportRecords, ExportCalls): each page's rows
+    written out as one chunk, at most ``limit`` rows in all (0: every one), the next page read only
+    once the chunk before it was taken — memory holds one page."""
+    left = limit or None
+    while True:
+        rows = page.rows[:left] if left is not None else page.rows
+        data = write(page, rows)
+        if data:
+            yield pb.ExportRunChunk(data=data)
+        if left is not None:
+            left -= len(rows)
+        if not page.token or left == 0:
+            return
+        page = await next_page(page.token)
 
 
 def metric_labels(names: Sequence[str], metric_ids: Sequence[str]) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from google.protobuf import struct_pb2
 from scorekeeper.v1 import monitors_pb2 as mpb
@@ -128,28 +128,29 @@ class FeedbackSummary:
         return self.pass_rate if self.output_type == "boolean" else self.mean
 
 
-def _list_request(
-    project_id: str,
-    status: str,
-    trace_id: str,
-    session_id: str,
-    metadata: Sequence[str],
-    logged_after: str,
-    logged_before: str,
-    feedback: Sequence[str],
-    search: str,
-) -> qpb.ListCallsRequest:
-    return qpb.ListCallsRequest(
-        project_id=project_id,
-        search=search,
-        status=status,
-        trace_id=trace_id,
-        session_id=session_id,
-        metadata=list(metadata),
-        logged_after=logged_after,
-        logged_before=logged_before,
-        feedback=list(feedback),
-    )
+class CallFilter(TypedDict, total=False):
+    """Which calls list_calls, feedback_summary, feedback_trend and export_calls take: ``search``
+    words of the inputs or outputs (web-search syntax: "a phrase", or, -word), ``status`` completed
+    or errored, ``metadata`` "key=value" pairs, ``feedback`` "metric=passed|failed|given|none",
+    ``logged_after`` / ``logged_before`` RFC 3339 times; every one given must hold."""
+
+    search: str
+    status: str
+    trace_id: str
+    session_id: str
+    metadata: Sequence[str]
+    logged_after: str
+    logged_before: str
+    feedback: Sequence[str]
+
+
+def _filter_fields(filters: CallFilter) -> dict[str, Any]:
+    """The filters as fields of ListCallsRequest and ExportCallsRequest."""
+    fields: dict[str, Any] = dict(filters)
+    for name in ("metadata", "feedback"):
+        if name in fields:
+            fields[name] = list(fields[name])
+    return fields
 
 
 class CallOperations(Operations):
@@ -182,107 +183,39 @@ class CallOperations(Operations):
         raise ValueError("give project_id=: the project whose calls these are")
 
     async def list_calls(
-        self,
-        project_id: str,
-        *,
-        status: str = "",
-        trace_id: str = "",
-        session_id: str = "",
-        metadata: Sequence[str] = (),
-        logged_after: str = "",
-        logged_before: str = "",
-        feedback: Sequence[str] = (),
-        search: str = "",
-        page_size: int = 100,
+        self, project_id: str, *, page_size: int = 100, **filters: Unpack[CallFilter]
     ) -> AsyncIterator[Call]:
-        """The project's logged calls, newest first, every page: ``metadata`` holds "key=value"
-        filters, ``feedback`` "metric=passed|failed|given|none", ``search`` words of the inputs or
-        outputs (web-search syntax: "a phrase", or, -word), the times are RFC 3339."""
-        request = _list_request(
-            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback, search
-        )
-        request.page_size = page_size
+        """The project's logged calls, newest first, every page, as ``filters`` choose (CallFilter:
+        search, status, trace_id, session_id, metadata, logged_after / _before, feedback)."""
+        request = qpb.ListCallsRequest(project_id=project_id, page_size=page_size, **_filter_fields(filters))
         async for call in self._pages(QUERY, "ListCalls", request, qpb.ListCallsResponse, lambda p: p.calls):
             yield from_proto(Call, call)
 
-    async def feedback_summary(
-        self,
-        project_id: str,
-        *,
-        status: str = "",
-        trace_id: str = "",
-        session_id: str = "",
-        metadata: Sequence[str] = (),
-        logged_after: str = "",
-        logged_before: str = "",
-        feedback: Sequence[str] = (),
-        search: str = "",
-    ) -> list[FeedbackSummary]:
+    async def feedback_summary(self, project_id: str, **filters: Unpack[CallFilter]) -> list[FeedbackSummary]:
         """Per metric, the feedback of the calls these filters match (as list_calls takes them):
         how many were given, passed, the pass rate and the mean."""
-        request = _list_request(
-            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback, search
-        )
-        request.page_size, request.with_summary = 1, True
+        request = qpb.ListCallsRequest(project_id=project_id, page_size=1, with_summary=True, **_filter_fields(filters))
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(FeedbackSummary, s) for s in response.summary]
 
     async def feedback_trend(
-        self,
-        project_id: str,
-        *,
-        by: str = "day",
-        status: str = "",
-        trace_id: str = "",
-        session_id: str = "",
-        metadata: Sequence[str] = (),
-        logged_after: str = "",
-        logged_before: str = "",
-        feedback: Sequence[str] = (),
-        search: str = "",
+        self, project_id: str, *, by: str = "day", **filters: Unpack[CallFilter]
     ) -> list[FeedbackSummary]:
         """The feedback of the calls these filters match per ``by`` ("hour" or "day", UTC, of when
         the calls were logged) and metric, oldest first (the newest 1,000 buckets at most); each
         item's ``bucket_start`` says which."""
-        request = _list_request(
-            project_id, status, trace_id, session_id, metadata, logged_after, logged_before, feedback, search
-        )
-        request.page_size, request.trend = 1, by
+        request = qpb.ListCallsRequest(project_id=project_id, page_size=1, trend=by, **_filter_fields(filters))
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(FeedbackSummary, s) for s in response.trend]
 
     async def export_calls(
-        self,
-        project_id: str,
-        *,
-        status: str = "",
-        trace_id: str = "",
-        session_id: str = "",
-        metadata: Sequence[str] = (),
-        logged_after: str = "",
-        logged_before: str = "",
-        feedback: Sequence[str] = (),
-        search: str = "",
-        format: str = "csv",
-        limit: int = 0,
+        self, project_id: str, *, format: str = "csv", limit: int = 0, **filters: Unpack[CallFilter]
     ) -> AsyncIterator[bytes]:
         """The calls ``list_calls`` would list with these filters, newest first, as CSV or JSONL,
         chunk by chunk, each with its feedback (``limit``: at most that many; 0 every one)."""
         if format not in EXPORT_FORMATS:
             raise ValueError(f"format must be csv or jsonl, got {format!r}")
-        request = qpb.ExportCallsRequest(
-            project_id=project_id,
-            status=status,
-            trace_id=trace_id,
-            session_id=session_id,
-            metadata=list(metadata),
-            logged_after=logged_after,
-            logged_before=logged_before,
-            feedback=list(feedback),
-            search=search,
-            format=format,
-            limit=limit,
-        )
+        request = qpb.ExportCallsRequest(project_id=project_id, format=format, limit=limit, **_filter_fields(filters))
         async for chunk in self._transport.server_stream(path(QUERY, "ExportCalls"), request, qpb.ExportRunChunk):
             if chunk.data:
                 yield chunk.data

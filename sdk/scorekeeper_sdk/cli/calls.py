@@ -15,7 +15,7 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from scorekeeper_sdk.api.calls import Call, CallFeedback, FeedbackSummary
+from scorekeeper_sdk.api.calls import Call, CallFeedback, CallFilter, FeedbackSummary
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError
@@ -102,18 +102,18 @@ def _filters(
     after: str,
     before: str,
     search: str,
-) -> dict[str, Any]:
-    """The filters of list and trend, as the SDK takes them."""
-    return {
-        "search": search,
-        "status": status,
-        "trace_id": trace,
-        "session_id": session,
-        "metadata": meta or (),
-        "feedback": feedback or (),
-        "logged_after": since(after),
-        "logged_before": since(before, "--until"),
-    }
+) -> CallFilter:
+    """The filters of list, trend and export, as the SDK takes them."""
+    return CallFilter(
+        search=search,
+        status=status,
+        trace_id=trace,
+        session_id=session,
+        metadata=meta or (),
+        feedback=feedback or (),
+        logged_after=since(after),
+        logged_before=since(before, "--until"),
+    )
 
 
 TraceOption = Annotated[str, typer.Option(help="Only this trace id.")]

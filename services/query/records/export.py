@@ -20,8 +20,8 @@ import orjson
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.db import Reader
-from services.query.export import FORMATS, JSONL_CONTENT_TYPE, RECORD_COLUMNS, metric_labels
-from services.query.records.reads import RecordReads
+from services.query.export import FORMATS, JSONL_CONTENT_TYPE, RECORD_COLUMNS, metric_labels, page_chunks
+from services.query.records.reads import RecordPage, RecordReads
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid
 from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
@@ -128,18 +128,15 @@ class RecordExport:
         else:
             yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
         by_id = dict(zip(metric_ids, labels, strict=True))
-        left = request.limit or None
-        while True:
-            records = page.rows[:left] if left is not None else page.rows
+
+        def write(page: RecordPage, records: list[asyncpg.Record]) -> bytes:
             if fmt == "csv":
-                data = csv_bytes((_csv_row(r, page.scores[r["id"]], metric_ids) for r in records), "\n")
-            else:
-                data = b"".join(_json_line(r, page.scores[r["id"]], by_id) for r in records)
-            if data:
-                yield pb.ExportRunChunk(data=data)
-            if left is not None:
-                left -= len(records)
-            if not page.token or left == 0:
-                return
-            listing.page_token = page.token
-            page = await self._records.page(listing)
+                return csv_bytes((_csv_row(r, page.scores[r["id"]], metric_ids) for r in records), "\n")
+            return b"".join(_json_line(r, page.scores[r["id"]], by_id) for r in records)
+
+        async def next_page(token: str) -> RecordPage:
+            listing.page_token = token
+            return await self._records.page(listing)
+
+        async for chunk in page_chunks(page, next_page, write, request.limit):
+            yield chunk
