@@ -363,6 +363,9 @@ class MetricAgreement:
     not_compared: int = 0
     agreement: float | None = None
     kappa: float | None = None
+    # The metric's verdicts are the feedback the run's calls got (a monitor's run), not its scores.
+    metric_a_feedback: bool = False
+    metric_b_feedback: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf.message import Message
 from scorekeeper.v1 import (
     access_pb2_grpc,
+    catalog_pb2,
     catalog_pb2_grpc,
     monitors_pb2_grpc,
     playground_pb2_grpc,
@@ -21,6 +22,8 @@ from scorekeeper.v1 import (
     webhooks_pb2_grpc,
 )
 from scorekeeper.v1 import testsets_pb2 as tpb
+
+from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES
 
 R = TypeVar("R", bound=Message)
 
@@ -97,3 +100,13 @@ class Api:
         if not isinstance(response, tpb.ImportTestcasesResponse):
             raise TypeError(f"expected ImportTestcasesResponse, got {type(response).__name__}")
         return response
+
+
+async def feedback_metrics(api: Api, project_id: str) -> list[catalog_pb2.Metric]:
+    """The project's metrics that take feedback on logged calls (human or code, not archived), by name."""
+    listed = await api.call(
+        api.stubs.catalog.ListMetrics,
+        catalog_pb2.ListMetricsRequest(project_id=project_id),
+        catalog_pb2.ListMetricsResponse,
+    )
+    return [m for m in listed.metrics if m.eval_type in FEEDBACK_EVAL_TYPES]

@@ -23,6 +23,7 @@ from services.query.db import Reader
 from services.query.export import FORMATS, JSONL_CONTENT_TYPE, metric_labels, page_chunks
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid
+from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES
 from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
 
 EXPORT_PAGE = 1000
@@ -129,8 +130,9 @@ class CallExport:
         async with self._reader.snapshot() as conn:
             metrics = await conn.fetch(
                 "SELECT m.id, m.name FROM metrics m WHERE m.project_id = $1 AND EXISTS (SELECT 1 FROM metric_versions v"
-                " WHERE v.metric_id = m.id AND v.eval_type IN ('human', 'code')) ORDER BY m.name, m.id",
+                " WHERE v.metric_id = m.id AND v.eval_type = ANY($2::text[])) ORDER BY m.name, m.id",
                 project_id,
+                list(FEEDBACK_EVAL_TYPES),
             )
         labels = metric_labels([m["name"] for m in metrics], [str(m["id"]) for m in metrics])
         if fmt == "csv":

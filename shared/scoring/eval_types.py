@@ -34,6 +34,12 @@ class EvalType:
     # call, as a rule) cannot pass a heuristic and leaves a judge nothing to compare with.
     reads_expected: Callable[[dict[str, Any]], bool] = lambda config: False
 
+    @property
+    def takes_feedback(self) -> bool:
+        """Scored outside the platform (by a person or the client's code): feedback on logged calls
+        (SendFeedback) is given on it."""
+        return self.by_reviewer or self.by_client
+
 
 def _heuristic(config: dict[str, Any]) -> dict[str, Any]:
     kind, params = config.get("kind", ""), config.get("params") or {}
@@ -70,6 +76,10 @@ EVAL_TYPES: dict[str, EvalType] = {
     "human": EvalType("human", lambda config: {}, by_reviewer=True),
     "code": EvalType("code", lambda config: {}, by_client=True),
 }
+
+
+# The eval types feedback on logged calls is given on, in the registry's order.
+FEEDBACK_EVAL_TYPES = tuple(name for name, kind in EVAL_TYPES.items() if kind.takes_feedback)
 
 
 def refuse_client_scored(versions: Iterable[Any], why: str) -> None:

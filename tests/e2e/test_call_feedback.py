@@ -155,20 +155,46 @@ async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeepe
         await sk.get_call(project_id, "req-404")
 
 
-async def test_a_call_shows_what_monitors_made_of_it(stack: Stack, sk: AsyncScorekeeper) -> None:
+async def test_a_call_shows_what_monitors_made_of_it_and_the_judge_meets_the_users(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
     project_id, metrics = await _project(sk)
-    monitor = await sk.create_monitor(project_id, "all", [metrics["polite"]], sample_rate=100, window_calls=2)
-    result = await sk.log_calls(
-        project_id,
-        [CallIn(call_id="a", outputs={"response": "yes please"}), CallIn(call_id="b", outputs={"response": "no"})],
-    )
-    assert result.sampled == 2
-    await settled(sk, monitor.id, windows=1)
-    call = await sk.get_call(project_id, "a")
+    monitor = await sk.create_monitor(project_id, "all", [metrics["polite"]], sample_rate=100, window_calls=6)
+    replies = ["yes please", "no", "please wait", "never", "please", "go away"]  # polite: 0, 2, 4
+    calls = [CallIn(call_id=f"m-{n}", outputs={"response": reply}) for n, reply in enumerate(replies)]
+    assert (await sk.log_calls(project_id, calls)).sampled == 6
+    detail = await settled(sk, monitor.id, windows=1)
+    # Users liked m-0, m-2 and m-3, disliked m-1 and m-4; m-5 got none.
+    liked = {0: True, 1: False, 2: True, 3: True, 4: False}
+    await sk.send_feedback_batch([FeedbackIn(f"m-{n}", "thumbs", v) for n, v in liked.items()], project_id=project_id)
+    call = await sk.get_call(project_id, "m-0")
     assert [(s.monitor_name, s.status) for s in call.samples] == [("all", "completed")]
     assert [(x.metric_name, x.value, x.passed) for x in call.samples[0].scores] == [("polite", True, True)]
-    run = await sk.get_run(call.samples[0].run_id)
-    assert run.source == "monitor"
+    run_id = detail.windows[0].run_id
+    assert call.samples[0].run_id == run_id and (await sk.get_run(run_id)).source == "monitor"
+
+    # polite (the judge) against thumbs (the users), on the 5 calls both judged.
+    met = await sk.metric_agreement(run_id, "polite", "thumbs")
+    cells = (met.both_passed, met.only_a_passed, met.only_b_passed, met.both_failed, met.not_compared)
+    # Both: m-0, m-2; polite only: m-4; liked only: m-3; neither: m-1; m-5 not compared.
+    assert cells == (2, 1, 1, 1, 1)
+    assert (met.compared, met.agreement, met.metric_a_feedback, met.metric_b_feedback) == (5, 0.6, False, True)
+    with pytest.raises(InvalidArgument, match="a heuristic metric takes no feedback"):
+        await sk.metric_agreement(
+            run_id, "thumbs", (await sk.create_heuristic_metric(project_id, "x", "contains", {"value": "x"})).id
+        )
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/runs/{run_id}")
+        await page.click("#agreement summary")
+        assert "thumbs (users' feedback)" in await page.locator("#agreement-form").inner_text()
+        await page.select_option("#agreement-form select[name=agree_b]", metrics["thumbs"])
+        await page.click("#agreement-form button")
+        summary = await page.locator("#agreement-summary").inner_text()
+        assert "They agree on 60.0% of 5 records" in summary and "1 not judged by both" in summary
+        assert await page.locator("#agreement-table a").count() == 0  # no records list to open
+        assert "thumbs (users) passed" in await page.locator("#agreement-table").inner_text()
+        await screenshot(page, "monitor-run-agreement-with-users")
 
 
 async def test_another_project_s_key_sees_no_call_and_gives_no_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:

@@ -213,7 +213,9 @@ class ReadOperations(Operations):
 
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> MetricAgreement:
         """How often two metrics of the run (ids or names) give the same pass / fail verdict on its
-        records — a judge against the reviewers, or two judges."""
+        records — a judge against the reviewers, or two judges; in a monitor's run, a human or code
+        metric it does not pin stands for the feedback its calls got (does the judge agree with
+        your users?)."""
         request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
         return from_proto(MetricAgreement, await self._unary(QUERY, "GetMetricAgreement", request, qpb.MetricAgreement))
 

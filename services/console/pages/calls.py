@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 import grpc
 from google.protobuf import struct_pb2
-from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper.v1 import testsets_pb2 as tpb
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.backend import Api
+from services.console.backend import Api, feedback_metrics
 from services.console.history import trend_data
 from services.console.pages.curation import BULK_MAX, CurationError, add_new, as_testcase, call_source, output_field
 from services.console.pages.records import review_value
@@ -51,8 +50,6 @@ WINDOWS = {
 # The feedback trend's buckets for each window (none for the last hour: a point or two).
 TREND_BY = {"1h": "", "24h": "hour", "7d": "day", "30d": "day", "": "day"}
 FEEDBACK_STATES = {"passed": "passed", "failed": "failed", "given": "given", "none": "no feedback"}
-# Eval types whose scores come from outside the platform: the ones feedback is given on.
-FEEDBACK_EVAL_TYPES = ("human", "code")
 
 
 @dataclass(frozen=True)
@@ -125,14 +122,6 @@ async def matching_calls(api: Api, project_id: str, filters: CallFilters) -> lis
         if not page.next_page_token:
             return found
         listing.page_token = page.next_page_token
-
-
-async def feedback_metrics(api: Api, project_id: str) -> list[cpb.Metric]:
-    """The project's metrics that take feedback (human or code, not archived), by name."""
-    listed = await api.call(
-        api.stubs.catalog.ListMetrics, cpb.ListMetricsRequest(project_id=project_id), cpb.ListMetricsResponse
-    )
-    return [m for m in listed.metrics if m.eval_type in FEEDBACK_EVAL_TYPES]
 
 
 def routes(console: Console) -> list[Route]:

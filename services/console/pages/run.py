@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.backend import Api
+from services.console.backend import Api, feedback_metrics
 from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, Condition, RecordFilters
 from services.console.web import (
     EXPORTS,
@@ -46,13 +46,14 @@ def retryable(run: qpb.RunView) -> bool:
     return run.errored_records > 0 and run.status in RETRYABLE and kind is not None and kind.executed_by_platform
 
 
-def agreement_pair(run: qpb.RunView, params: Any) -> tuple[str, str]:
+def agreement_pair(run: qpb.RunView, params: Any, feedback: Sequence[str] = ()) -> tuple[str, str]:
     """The two metrics the agreement form compares: the chosen ones, else a machine-scored metric
-    against the first human one, else the first two."""
+    against the first human one (or, in a monitor's run, the first metric its calls got feedback
+    of), else the first two."""
     chosen = (params.get("agree_a", ""), params.get("agree_b", ""))
     if all(chosen):
         return chosen
-    humans = [m.metric_id for m in run.metrics if m.eval_type == "human"]
+    humans = [m.metric_id for m in run.metrics if m.eval_type == "human"] + list(feedback)
     others = [m.metric_id for m in run.metrics if m.eval_type != "human"]
     if humans and others:
         return others[0], humans[0]
@@ -62,19 +63,32 @@ def agreement_pair(run: qpb.RunView, params: Any) -> tuple[str, str]:
 
 async def agreement_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
     """The agreement of the two metrics the address asks for (nothing when it asks for none), with
-    a link from each cell to those records; or the API's reason it cannot be told."""
-    a, b = agreement_pair(run, params)
-    found: dict[str, Any] = {"agree": (a, b), "agreement": None, "agreement_error": "", "agreement_urls": {}}
+    a link from each cell to those records; or the API's reason it cannot be told. A monitor's run
+    also offers the human and code metrics it does not pin: its calls' feedback."""
+    pinned = {m.metric_id for m in run.metrics}
+    feedback = [m for m in await feedback_metrics(api, run.project_id) if m.id not in pinned] if run.monitor_id else []
+    choices = [(m.metric_id, m.name) for m in run.metrics] + [(m.id, f"{m.name} (users' feedback)") for m in feedback]
+    a, b = agreement_pair(run, params, [m.id for m in feedback])
+    found: dict[str, Any] = {
+        "agree": (a, b),
+        "agreement": None,
+        "agreement_error": "",
+        "agreement_urls": {},
+        "agreement_choices": choices,
+    }
     if not (params.get("agree_a") and params.get("agree_b")):
         return found
     request = qpb.GetMetricAgreementRequest(run_id=run.id, metric_a=a, metric_b=b)
     try:
-        found["agreement"] = await api.call(api.stubs.query.GetMetricAgreement, request, qpb.MetricAgreement)
+        agreement = await api.call(api.stubs.query.GetMetricAgreement, request, qpb.MetricAgreement)
     except grpc.aio.AioRpcError as exc:
         if exc.code() not in INPUT_ERRORS:
             raise
         found["agreement_error"] = api_message(exc)
         return found
+    found["agreement"] = agreement
+    if agreement.metric_a_feedback or agreement.metric_b_feedback:
+        return found  # the records list filters by scores, not by feedback: no links
     for a_op in ("passed", "failed"):
         for b_op in ("passed", "failed"):
             cell = RecordFilters(conditions=(Condition(a, a_op), Condition(b, b_op)))

@@ -15,11 +15,10 @@ from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS, human_value
 from shared.edge.convert import value_to_python
 from shared.edge.errors import invalid, not_found
 from shared.ids import call_id_of
+from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES
 from shared.scoring.metric import passes
 
 MAX_FEEDBACK_PER_REQUEST = 1000
-# Eval types whose scores come from outside the platform: a person's verdict, or the client's code.
-TAKES_FEEDBACK = ("human", "code")
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def _metric(i: int, ref: str, metrics: list[asyncpg.Record]) -> asyncpg.Record:
     if len(found) > 1:
         raise ValueError(f"{field}: the metric name {ref!r} is ambiguous in this project; use its id")
     metric = found[0]
-    if metric["eval_type"] not in TAKES_FEEDBACK:
+    if metric["eval_type"] not in FEEDBACK_EVAL_TYPES:
         raise ValueError(
             f"{field}: {metric['name']!r} is an {metric['eval_type']} metric, which the platform scores;"
             " feedback goes to metrics of eval type human or code"
