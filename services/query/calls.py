@@ -88,6 +88,20 @@ class CallFilters:
     feedback: list[tuple[uuid.UUID, str]]
     search: str | None = None
 
+    def summed(self) -> tuple[Where, tuple[str, str]]:
+        """What the summary and the trend read (FROM, and the calls' logging time) and its WHERE:
+        the feedback alone when no filter but a time window asks for the calls themselves."""
+        calls_asked = (self.status, self.trace_id, self.session_id, self.metadata, self.feedback)
+        if any(calls_asked) or self.search is not None:
+            return self.where(), _OF_CALLS
+        where = Where(self.project_id)
+        where.add("f.project_id = $1")
+        if self.after is not None:
+            where.add(f"f.call_logged_at >= {where.param(self.after)}")
+        if self.before is not None:
+            where.add(f"f.call_logged_at < {where.param(self.before)}")
+        return where, _FEEDBACK_ALONE
+
     def where(self) -> Where:
         where = Where(self.project_id)
         where.add("c.project_id = $1")
@@ -168,12 +182,19 @@ async def _feedback_of(
     return found
 
 
+# Per metric (and bucket, when a trend asks), the feedback of the calls a filter matches: counted
+# by metric id first (a hash aggregate), then named with the metric's latest output type.
 _SUMMED = (
-    "f.metric_id, m.name, (array_agg(v.output_type ORDER BY v.version DESC))[1] AS output_type,"
-    " count(*)::int AS given, count(*) FILTER (WHERE f.passed)::int AS passed, avg(f.value) AS mean"
-    " FROM logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id"
-    " JOIN metrics m ON m.id = f.metric_id JOIN metric_versions v ON v.id = f.metric_version_id"
+    "SELECT {bucket} t.metric_id, m.name, t.given, t.passed, t.mean,"
+    " (SELECT v.output_type FROM metric_versions v WHERE v.metric_id = t.metric_id"
+    "  ORDER BY v.version DESC LIMIT 1) AS output_type"
+    " FROM (SELECT {bucket_of} f.metric_id, count(*)::int AS given, count(*) FILTER (WHERE f.passed)::int AS passed,"
+    "  avg(f.value) AS mean FROM {source} WHERE {where} GROUP BY {group}) t JOIN metrics m ON m.id = t.metric_id"
 )
+# What the summary reads: the feedback of the calls the filters match, or — when only a time window
+# filters them — the feedback alone, by the logging time of its call (call_feedback_by_call_time).
+_OF_CALLS = ("logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id", "c.logged_at")
+_FEEDBACK_ALONE = ("call_feedback f", "f.call_logged_at")
 
 
 def _summed(row: asyncpg.Record, bucket: datetime | None = None) -> pb.FeedbackSummary:
@@ -189,25 +210,26 @@ def _summed(row: asyncpg.Record, bucket: datetime | None = None) -> pb.FeedbackS
     )
 
 
-async def _summary(conn: Connection, where: Where) -> list[pb.FeedbackSummary]:
-    rows = await conn.fetch(
-        f"SELECT {_SUMMED} WHERE {where.sql()} GROUP BY f.metric_id, m.name ORDER BY m.name, f.metric_id",
-        *where.args,
-    )
+async def _summary(conn: Connection, chosen: CallFilters) -> list[pb.FeedbackSummary]:
+    where, (source, _) = chosen.summed()
+    sql = _SUMMED.format(bucket="", bucket_of="", source=source, where=where.sql(), group="f.metric_id")
+    rows = await conn.fetch(f"{sql} ORDER BY m.name, t.metric_id", *where.args)
     return [_summed(r) for r in rows]
 
 
-async def _trend(conn: Connection, where: Where, bucket: str) -> list[pb.FeedbackSummary]:
+async def _trend(conn: Connection, chosen: CallFilters, bucket: str) -> list[pb.FeedbackSummary]:
     """Per hour or day of the calls' logging (UTC), oldest first: the newest MAX_BUCKETS buckets."""
+    where, (source, logged_at) = chosen.summed()
     unit = where.param(bucket)
+    sql = _SUMMED.format(
+        bucket="t.bucket, dense_rank() OVER (ORDER BY t.bucket DESC) AS newest,",
+        bucket_of=f"date_trunc({unit}, {logged_at}, 'UTC') AS bucket,",
+        source=source,
+        where=where.sql(),
+        group="bucket, f.metric_id",
+    )
     rows = await conn.fetch(
-        f"SELECT * FROM (SELECT date_trunc({unit}, c.logged_at, 'UTC') AS bucket, {_SUMMED}"
-        f" WHERE {where.sql()} GROUP BY bucket, f.metric_id, m.name) t"
-        f" WHERE bucket >= (SELECT min(b) FROM (SELECT DISTINCT date_trunc({unit}, c.logged_at, 'UTC') AS b"
-        f"  FROM logged_calls c JOIN call_feedback f ON f.project_id = c.project_id AND f.call_id = c.id"
-        f"  WHERE {where.sql()} ORDER BY b DESC LIMIT {MAX_BUCKETS}) newest)"
-        " ORDER BY bucket, name, metric_id",
-        *where.args,
+        f"SELECT * FROM ({sql}) s WHERE newest <= {MAX_BUCKETS} ORDER BY bucket, name, metric_id", *where.args
     )
     return [_summed(r, r["bucket"]) for r in rows]
 
@@ -279,8 +301,8 @@ class CallReads:
             )
             page = rows[:size]
             feedback = await _feedback_of(conn, project_id, [r["id"] for r in page])
-            summary = await _summary(conn, chosen.where()) if request.with_summary else []
-            trend = await _trend(conn, chosen.where(), request.trend) if request.trend else []
+            summary = await _summary(conn, chosen) if request.with_summary else []
+            trend = await _trend(conn, chosen, request.trend) if request.trend else []
         token = ""
         if len(rows) > size:
             last = page[-1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import random
 import time
 import uuid
@@ -88,28 +89,31 @@ async def seed(url: str, calls: int) -> None:
                 "   'tier', CASE WHEN n % 5 = 0 THEN 'pro' ELSE 'free' END),"
                 "  CASE WHEN n % 10 = 0 THEN 'errored' ELSE 'completed' END,"
                 "  CASE WHEN n % 10 = 0 THEN 'timeout' ELSE '' END, 200 + n % 1300, 'req-' || n"
-                " FROM generate_series(0, $2 - 1) AS n",
+                " FROM generate_series(0::bigint, $2::bigint - 1) AS n",
                 PROJECT_ID,
                 calls,
                 DAYS,
                 VOCABULARY,
             )
+            # A thumbs on call n when n % 10 = 3 (down when n % 7 = 0), a rating when n % 100 is 4, 17 or 56.
             await conn.execute(
-                "INSERT INTO call_feedback (project_id, call_id, metric_id, metric_version_id, value, passed, author)"
-                " SELECT $1, md5('call' || n)::uuid, $2, $2, v, v = 1, 'user-' || n % 977 FROM"
-                " (SELECT n, CASE WHEN n % 7 = 0 THEN 0 ELSE 1 END AS v FROM generate_series(0, $3 - 1) n"
-                "  WHERE n % 10 = 3) t",
+                "INSERT INTO call_feedback (project_id, call_id, metric_id, metric_version_id, value, passed, author,"
+                " call_logged_at)"
+                " SELECT $1, c.id, $2, $2, v, v = 1, 'user-' || n % 977, c.logged_at FROM logged_calls c,"
+                " LATERAL (SELECT substr(c.call_key, 5)::bigint AS n) k,"
+                " LATERAL (SELECT CASE WHEN n % 7 = 0 THEN 0 ELSE 1 END AS v) t"
+                " WHERE c.project_id = $1 AND n % 10 = 3",
                 PROJECT_ID,
                 THUMBS_ID,
-                calls,
             )
             await conn.execute(
-                "INSERT INTO call_feedback (project_id, call_id, metric_id, metric_version_id, value, passed)"
-                " SELECT $1, md5('call' || n)::uuid, $2, $2, 1 + n % 5, 1 + n % 5 >= 4"
-                " FROM generate_series(0, $3 - 1) n WHERE n % 100 IN (4, 17, 56)",
+                "INSERT INTO call_feedback (project_id, call_id, metric_id, metric_version_id, value, passed,"
+                " call_logged_at)"
+                " SELECT $1, c.id, $2, $2, 1 + n % 5, 1 + n % 5 >= 4, c.logged_at FROM logged_calls c,"
+                " LATERAL (SELECT substr(c.call_key, 5)::bigint AS n) k"
+                " WHERE c.project_id = $1 AND n % 100 IN (4, 17, 56)",
                 PROJECT_ID,
                 RATING_ID,
-                calls,
             )
         await conn.execute("ANALYZE logged_calls; ANALYZE call_feedback")
         print(f"seeded {calls:,} calls and their feedback in {time.perf_counter() - started:.0f}s")
@@ -135,8 +139,9 @@ def workload(client: Client, rng: random.Random, calls: int) -> list[tuple[str, 
         return call
 
     def one() -> Awaitable[object]:
-        key = f"req-{rng.randrange(calls)}"
-        return client.query.GetCall(qpb.GetCallRequest(project_id=project, call_id=key), timeout=TIMEOUT_S)  # type: ignore[no-any-return]
+        # The seed's ids: md5('call' || n) as a UUID (the text id req-n is kept beside it).
+        call_id = str(uuid.UUID(hashlib.md5(f"call{rng.randrange(calls)}".encode()).hexdigest()))
+        return client.query.GetCall(qpb.GetCallRequest(project_id=project, call_id=call_id), timeout=TIMEOUT_S)  # type: ignore[no-any-return]
 
     word = lambda: f"w{rng.randrange(VOCABULARY)}"  # noqa: E731 - a value drawn per call
     return [

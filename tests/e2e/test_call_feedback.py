@@ -312,14 +312,6 @@ async def test_the_cli_lists_shows_and_gives_feedback(stack: Stack, sk: AsyncSco
 async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorekeeper) -> None:
     project_id, _ = await _project(sk)
     await sk.log_calls(project_id, [CallIn(call_id=f"t-{n}", metadata={"route": "orders"}) for n in range(6)])
-    await sk.send_feedback_batch(
-        [
-            *(FeedbackIn(f"t-{n}", "thumbs", n != 1) for n in range(4)),  # t-1 failed
-            FeedbackIn("t-4", "rating", 2),
-            FeedbackIn("t-5", "rating", 5),
-        ],
-        project_id=project_id,
-    )
     # t-0, t-1 and t-4 were logged two days ago (aged in the database, as time would).
     conn = await asyncpg.connect(stack.database_url)
     try:
@@ -331,6 +323,14 @@ async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorek
         )
     finally:
         await conn.close()
+    await sk.send_feedback_batch(
+        [
+            *(FeedbackIn(f"t-{n}", "thumbs", n != 1) for n in range(4)),  # t-1 failed
+            FeedbackIn("t-4", "rating", 2),
+            FeedbackIn("t-5", "rating", 5),
+        ],
+        project_id=project_id,
+    )
     today = datetime.now(UTC).date()
     days = await sk.feedback_trend(project_id, by="day")
     shown = [(p.bucket_start[:10], p.metric_name, p.given, p.passed, p.value) for p in days]
@@ -340,6 +340,10 @@ async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorek
         (earlier, "thumbs", 2, 1, 0.5),
         (today.isoformat(), "rating", 1, 1, 5.0),
         (today.isoformat(), "thumbs", 2, 2, 1.0),
+    ]
+    through_calls = await sk.feedback_trend(project_id, by="day", metadata=["route=orders"])
+    assert [(p.bucket_start, p.metric_name, p.given, p.passed) for p in through_calls] == [
+        (p.bucket_start, p.metric_name, p.given, p.passed) for p in days
     ]
     hours = await sk.feedback_trend(project_id, by="hour", feedback=["thumbs=given"])
     assert [(p.metric_name, p.given) for p in hours] == [("thumbs", 2), ("thumbs", 2)]

@@ -115,9 +115,9 @@ class FeedbackRepository:
         async with self._pool.acquire() as conn, conn.transaction():
             call_ids = list({v.call_id for v in verdicts})
             logged = {
-                r["id"]
+                r["id"]: r["logged_at"]
                 for r in await conn.fetch(
-                    "SELECT id FROM logged_calls WHERE project_id = $1 AND id = ANY($2::uuid[]) FOR SHARE",
+                    "SELECT id, logged_at FROM logged_calls WHERE project_id = $1 AND id = ANY($2::uuid[]) FOR SHARE",
                     project_id,
                     call_ids,
                 )
@@ -128,9 +128,9 @@ class FeedbackRepository:
             given = [v for v in verdicts if v.value is not None]
             rows = await conn.fetch(
                 "INSERT INTO call_feedback AS f"
-                " (project_id, call_id, metric_id, metric_version_id, value, passed, comment, author)"
+                " (project_id, call_id, metric_id, metric_version_id, value, passed, comment, author, call_logged_at)"
                 " SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::float8[], $6::bool[],"
-                " $7::text[], $8::text[])"
+                " $7::text[], $8::text[], $9::timestamptz[])"
                 " ON CONFLICT (project_id, call_id, metric_id) DO UPDATE SET"
                 " metric_version_id = excluded.metric_version_id, value = excluded.value,"
                 " passed = excluded.passed, comment = excluded.comment,"
@@ -144,6 +144,7 @@ class FeedbackRepository:
                 [v.passed for v in given],
                 [v.comment for v in given],
                 [v.author for v in given],
+                [logged[v.call_id] for v in given],
             )
             taken_back = [v for v in verdicts if v.value is None]
             removed = await conn.fetch(
