@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query.calls import CallPage, CallReads
+from services.query.calls import CallPage, CallReads, feedback_value
 from services.query.db import Reader
 from services.query.export import FORMATS, JSONL_CONTENT_TYPE, metric_labels, page_chunks
 from shared.edge.convert import parse_uuid, timestamp
@@ -64,12 +64,6 @@ def _fields(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _value(row: asyncpg.Record, output_type: str) -> bool | int | float:
-    if output_type == "boolean":
-        return bool(row["value"])
-    return int(row["value"]) if output_type == "int" else float(row["value"])
-
-
 def _csv_row(r: asyncpg.Record, feedback: list[asyncpg.Record], metrics: list[asyncpg.Record]) -> list[str]:
     fields = _fields(r)
     row = [cell(fields[c]) for c in COLUMNS]
@@ -79,7 +73,7 @@ def _csv_row(r: asyncpg.Record, feedback: list[asyncpg.Record], metrics: list[as
         if f is None:
             row += ["", "", "", ""]
         else:
-            value = _value(f, f["output_type"])
+            value = feedback_value(f)
             row += [cell(value), cell(f["passed"]), escape_formula(f["comment"]), escape_formula(f["author"])]
     return row
 
@@ -88,7 +82,7 @@ def _json_line(r: asyncpg.Record, feedback: list[asyncpg.Record], labels: dict[u
     line: dict[str, Any] = _fields(r)
     line["feedback"] = {
         labels[f["metric_id"]]: {
-            "value": _value(f, f["output_type"]),
+            "value": feedback_value(f),
             "passed": f["passed"],
             "comment": f["comment"],
             "author": f["author"],

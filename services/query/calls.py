@@ -132,15 +132,19 @@ class CallFilters:
         return where
 
 
+def feedback_value(row: asyncpg.Record) -> bool | int | float:
+    """A feedback row's value as its metric's output type gave it (stored as a number)."""
+    if row["output_type"] == "boolean":
+        return bool(row["value"])
+    return int(row["value"]) if row["output_type"] == "int" else float(row["value"])
+
+
 def feedback_view(row: asyncpg.Record) -> pb.CallFeedbackView:
-    value = bool(row["value"]) if row["output_type"] == "boolean" else row["value"]
-    if row["output_type"] == "int":
-        value = int(value)
     return pb.CallFeedbackView(
         metric_id=str(row["metric_id"]),
         metric_name=row["metric_name"],
         output_type=row["output_type"],
-        value=python_to_value(value),
+        value=python_to_value(feedback_value(row)),
         passed=row["passed"],
         comment=row["comment"],
         author=row["author"],

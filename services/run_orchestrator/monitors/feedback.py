@@ -74,7 +74,9 @@ def verdict(i: int, item: pb.Feedback, metrics: list[asyncpg.Record]) -> Verdict
         raise ValueError(f"feedback[{i}].comment must be at most {MAX_ERROR_CHARS:,} characters")
     if len(item.author) > rules.MAX_ID_TEXT:
         raise ValueError(f"feedback[{i}].author must be at most {rules.MAX_ID_TEXT} characters")
-    raw: Any = value_to_python(item.value) if item.HasField("value") else None
+    if not item.HasField("value"):  # an explicit null takes feedback back; a forgotten value does not
+        raise ValueError(f"feedback[{i}].value is required: true / false, a number, or null to take the feedback back")
+    raw: Any = value_to_python(item.value)
     value: float | None = None
     passed = False
     if raw is not None:
