@@ -485,3 +485,23 @@ async def test_calls_export_as_csv_and_jsonl_with_their_feedback(stack: Stack, s
         path = await (await download.value).path()
         downloaded = list(csv.reader(io.StringIO(await asyncio.to_thread(Path(path).read_text))))
         assert [r[0] for r in downloaded[1:]] == ["x-1"]
+
+
+async def test_the_calls_page_pages_on_within_the_same_window(stack: Stack, sk: AsyncScorekeeper) -> None:
+    """Older calls… continues the list the first page began: the window's start is pinned (a window
+    of "the last 24 hours" read a moment later would be another list, and its token refused)."""
+    project_id, _ = await _project(sk)
+    await sk.log_calls(project_id, [CallIn(call_id=f"p-{n:02}", outputs={"answer": str(n)}) for n in range(53)])
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls")
+        rows = page.locator("#calls-table tbody tr")
+        first = [str(await rows.nth(i).get_attribute("data-call")) for i in range(await rows.count())]
+        await asyncio.sleep(1.1)  # the window's end moves on
+        await page.click("#older")
+        await page.wait_for_url("**page=*")
+        assert await page.locator(".flash.error").count() == 0
+        rest = [str(await rows.nth(i).get_attribute("data-call")) for i in range(await rows.count())]
+        assert (len(first), len(rest)) == (50, 3)
+        assert sorted(first + rest) == [f"p-{n:02}" for n in range(53)]
+        assert await page.locator("#older").count() == 0

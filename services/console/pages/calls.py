@@ -64,6 +64,9 @@ class CallFilters:
     window: str = "24h"
     metric: str = ""
     state: str = ""
+    # The window's start, pinned by the first page so that the next ones (its page token) continue
+    # the same list: RFC 3339; empty: now minus the window.
+    since: str = ""
 
     @classmethod
     def of(cls, params: QueryParams) -> CallFilters:
@@ -77,11 +80,13 @@ class CallFilters:
             window=window if window in WINDOWS else "24h",
             metric=params.get("metric", ""),
             state=params.get("state", "") if params.get("state", "") in FEEDBACK_STATES else "",
+            since=params.get("since", ""),
         )
 
     def request(self, project_id: str) -> qpb.ListCallsRequest:
         """ListCalls' request: ``meta`` holds key=value pairs split by commas."""
-        since = WINDOWS[self.window][1]
+        back = WINDOWS[self.window][1]
+        since = self.since or ((datetime.now(UTC) - back).isoformat() if back else "")
         return qpb.ListCallsRequest(
             project_id=project_id,
             search=self.search,
@@ -89,7 +94,7 @@ class CallFilters:
             trace_id=self.trace,
             session_id=self.session,
             metadata=[pair.strip() for pair in self.meta.split(",") if pair.strip()],
-            logged_after=(datetime.now(UTC) - since).isoformat() if since else "",
+            logged_after=since,
             feedback=[f"{self.metric}={self.state}"] if self.metric and self.state else [],
         )
 
@@ -144,6 +149,7 @@ def routes(console: Console) -> list[Route]:
         context = {
             **data,
             "found": found,
+            "older": filters.query(since=listing.logged_after, page=found.next_page_token),
             "trend": trend_data(found.trend, listing.trend, project_id),
             "filters": filters,
             "windows": WINDOWS,
