@@ -20,13 +20,11 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.calls import CallPage, CallReads, feedback_value
 from services.query.db import Reader
-from services.query.export import FORMATS, JSONL_CONTENT_TYPE, metric_labels, page_chunks
+from services.query.export import JSONL_CONTENT_TYPE, metric_labels, page_chunks, paged_export
 from shared.edge.convert import parse_uuid, timestamp
-from shared.edge.errors import invalid
 from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES
 from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
 
-EXPORT_PAGE = 1000
 COLUMNS = (
     "call_id",
     "id",
@@ -103,11 +101,7 @@ class CallExport:
 
     async def export_calls(self, request: pb.ExportCallsRequest) -> AsyncIterator[pb.ExportRunChunk]:
         project_id = parse_uuid(request.project_id, "project_id")
-        fmt = request.format.lower() or "csv"
-        if fmt not in FORMATS:
-            raise invalid(f"format must be csv or jsonl, got {request.format!r}")
-        if request.limit < 0:
-            raise invalid("limit must not be negative")
+        fmt, page_size = paged_export(request.format, request.limit)
         listing = pb.ListCallsRequest(
             project_id=request.project_id,
             status=request.status,
@@ -118,7 +112,7 @@ class CallExport:
             logged_before=request.logged_before,
             feedback=request.feedback,
             search=request.search,
-            page_size=min(request.limit, EXPORT_PAGE) if request.limit else EXPORT_PAGE,
+            page_size=page_size,
         )
         page = await self._calls.page(listing)  # every filter checked before the first byte
         async with self._reader.snapshot() as conn:

@@ -192,6 +192,20 @@ def jsonl_query(metrics: int) -> str:
     return _rows([line], metrics, ["$2::uuid[]", "$3::text[]"])
 
 
+# What a paged export reads at a time (ExportRecords, ExportCalls).
+EXPORT_PAGE = 1000
+
+
+def paged_export(fmt: str, limit: int) -> tuple[str, int]:
+    """A paged export's format (csv by default) and the size of its pages, once both are checked."""
+    chosen = fmt.lower() or "csv"
+    if chosen not in FORMATS:
+        raise invalid(f"format must be csv or jsonl, got {fmt!r}")
+    if limit < 0:
+        raise invalid("limit must not be negative")
+    return chosen, min(limit, EXPORT_PAGE) if limit else EXPORT_PAGE
+
+
 class RowPage(Protocol):
     """A page of a list read as database rows, with the token of the next (empty: the last)."""
 

@@ -15,8 +15,8 @@ import pytest
 
 from scorekeeper_sdk import Client
 from scorekeeper_sdk.client import qpb
+from services.query import export as paged_exports
 from services.query.api import QueryApi
-from services.query.records import export as record_export
 from shared.db.pool import create_pool
 from shared.devstack.stack import Stack
 from shared.edge.convert import struct_to_dict
@@ -344,7 +344,7 @@ async def test_a_records_export_holds_what_the_list_holds(
             assert (refused.status_code, refused.json()["error"]["message"]) == (400, message)
 
     # Page after page (here of 4 records): every record once, in the list's order.
-    monkeypatch.setattr(record_export, "EXPORT_PAGE", 4)
+    monkeypatch.setattr(paged_exports, "EXPORT_PAGE", 4)
     async with create_pool(stack.database_url) as pool:
         request = qpb.ExportRecordsRequest(project_id=project, order_by="latency_ms desc", format="jsonl")
         chunks = [c async for c in QueryApi(pool, "http://q").export_records(request)]

@@ -20,13 +20,11 @@ import orjson
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.db import Reader
-from services.query.export import FORMATS, JSONL_CONTENT_TYPE, RECORD_COLUMNS, metric_labels, page_chunks
+from services.query.export import JSONL_CONTENT_TYPE, RECORD_COLUMNS, metric_labels, page_chunks, paged_export
 from services.query.records.reads import RecordPage, RecordReads
 from shared.edge.convert import parse_uuid, timestamp
-from shared.edge.errors import invalid
 from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
 
-EXPORT_PAGE = 1000
 COLUMNS = ("record_id", "run_id", *RECORD_COLUMNS[1:])
 
 
@@ -98,11 +96,7 @@ class RecordExport:
 
     async def export_records(self, request: pb.ExportRecordsRequest) -> AsyncIterator[pb.ExportRunChunk]:
         project_id = parse_uuid(request.project_id, "project_id")
-        fmt = request.format.lower() or "csv"
-        if fmt not in FORMATS:
-            raise invalid(f"format must be csv or jsonl, got {request.format!r}")
-        if request.limit < 0:
-            raise invalid("limit must not be negative")
+        fmt, page_size = paged_export(request.format, request.limit)
         listing = pb.ListRecordsRequest(
             project_id=request.project_id,
             run_ids=request.run_ids,
@@ -112,7 +106,7 @@ class RecordExport:
             where=request.where,
             search=request.search,
             order_by=request.order_by,
-            page_size=min(request.limit, EXPORT_PAGE) if request.limit else EXPORT_PAGE,
+            page_size=page_size,
         )
         page = await self._records.page(listing)  # every filter checked before the first byte
         async with self._reader.snapshot() as conn:
