@@ -66,6 +66,7 @@ async def demo(testcases: int) -> int:
             _say(scenario.summary(final))
         async with stack.sdk() as sk:
             _say(await scenario.watch_production(sk, ids, run.id, stack.demo_system_url, stack.console_url))
+            _say(await scenario.users_feedback(sk, ids, run.id, stack.console_url))
         if sys.stdin.isatty():
             _say(
                 f"the console shows this run and the monitor at the addresses above ({stack.console_url}; sign in"

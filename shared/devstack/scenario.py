@@ -1,15 +1,20 @@
 """The demo evaluation, through the public gRPC API: project, testset, metrics, system, run; then
-the same answers logged as production calls, watched by a monitor that alerts the demo system."""
+the same answers logged as production calls, watched by a monitor that alerts the demo system, and
+rated by their users (thumbs up or down) — does the monitor's judge agree with them?"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TypeVar
 
-from scorekeeper_sdk import AsyncScorekeeper, CallIn, Client
+from scorekeeper_sdk import AsyncScorekeeper, CallIn, Client, FeedbackIn
 from scorekeeper_sdk.client import cpb, qpb
 from services.demo_system.testset import sample_testcases
+
+T = TypeVar("T")
 
 # (name, heuristic kind, params)
 DEMO_METRICS: list[tuple[str, str, dict[str, object]]] = [
@@ -156,3 +161,40 @@ async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, syst
         lines.append(f"  window {w.number}: {w.calls} calls, {result} — {said}")
     lines.append(f"  {console_url}/projects/{ids.project_id}/monitors/{monitor.id}")
     return "\n".join(lines)
+
+
+async def users_feedback(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, console_url: str) -> str:
+    """Two in five of the production calls rated by their users with "thumbs" (a human metric):
+    they dislike chatty answers as "concise" does, but for one in seven of them they see it the
+    other way; how "concise" (the monitor's judge) agrees with them over the monitor's windows."""
+    thumbs = await sk.create_metric(ids.project_id, "thumbs", eval_type="human")
+    concise = ids.metric_ids[2]
+    rated: list[FeedbackIn] = []
+    async for n, record in _numbered(sk.list_records(run_id)):
+        verdict = next((x for x in record.scores if x.metric_id == concise and x.passed is not None), None)
+        if record.status == "completed" and verdict is not None and n % 5 in (0, 2):
+            up = bool(verdict.passed) != (n % 7 == 0)
+            rated.append(FeedbackIn(f"req-{record.testcase_id}", thumbs.id, up, author=f"user-{n % 13}"))
+    for start in range(0, len(rated), 1000):
+        await sk.send_feedback_batch(rated[start : start + 1000], project_id=ids.project_id)
+    monitor = next(m for m in await sk.list_monitors(ids.project_id) if m.name == "production")
+    cells = [0, 0]  # agreed, compared
+    for window in (await sk.get_monitor(monitor.id)).windows:
+        met = await sk.metric_agreement(window.run_id, concise, thumbs.id)
+        cells[0] += met.both_passed + met.both_failed
+        cells[1] += met.compared
+    ups = sum(1 for f in rated if f.value)
+    lines = [
+        f"users' feedback: {len(rated)} calls rated with 'thumbs' (a human metric), {ups} thumbs up"
+        f" ({ups / max(len(rated), 1):.1%})",
+        f"  the monitor's judge 'concise' agrees with the users on {cells[0]} of the {cells[1]} calls both judged",
+        f"  {console_url}/projects/{ids.project_id}/calls",
+    ]
+    return "\n".join(lines)
+
+
+async def _numbered(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    n = 0
+    async for item in items:
+        yield n, item
+        n += 1

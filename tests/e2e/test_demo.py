@@ -46,6 +46,13 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
         quiet = said == "at or above 95%: no alert"
         assert (told is not None and (told.group(1) == "below") == below) or (quiet and not below), said
     assert re.search(r"^  http://127\.0\.0\.1:\d+/projects/\S+/monitors/\S+$", ran.stdout, flags=re.M)
+    rated = re.search(
+        r"^users' feedback: (\d+) calls rated with 'thumbs' \(a human metric\), (\d+) thumbs up", ran.stdout, re.M
+    )
+    assert rated is not None and int(rated.group(1)) >= 6, ran.stdout  # two in five of the completed calls
+    agreed = re.search(r"agrees with the users on (\d+) of the (\d+) calls both judged$", ran.stdout, re.M)
+    assert agreed is not None and agreed.group(2) == rated.group(1) and int(agreed.group(1)) <= int(agreed.group(2))
+    assert re.search(r"^  http://127\.0\.0\.1:\d+/projects/\S+/calls$", ran.stdout, flags=re.M)
     assert ran.stdout.rstrip().endswith("stopped everything the demo started")
 
 
