@@ -5,6 +5,7 @@ once per request, ListCalls' filters, the CLI's times and values, the console's 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from scorekeeper_sdk.cli.calls import _value, since
 from scorekeeper_sdk.cli.context import CliError
 from services.console.history import trend_data
 from services.console.pages.calls import CallFilters
+from services.query.calls import CallFilters as QueryCallFilters
 from services.query.calls import feedback_filter, metadata_pair
 from services.run_orchestrator.monitors.feedback import once_each, verdict
 from shared.edge.errors import ApiError
@@ -179,3 +181,22 @@ def test_the_feedback_trend_charts_share_one_axis_of_days() -> None:
     assert charts["thumbs"]["values"] == [75.0, None, 0.0] and charts["thumbs"]["unit"] == "%"
     assert charts["rating"]["values"] == [None, 3.5, None] and charts["rating"]["counts"][1] == "1/2 passed"
     assert trend_data(trend[:1], "hour", "p")["points"][0]["head"] == "2026-12-01 00:00 UTC"
+
+
+def test_a_summary_reads_the_feedback_alone_only_when_nothing_but_time_filters_the_calls() -> None:
+    project = uuid.uuid4()
+    after = datetime(2026, 12, 1, tzinfo=UTC)
+    base = QueryCallFilters(project, "", "", "", [], after, None, [])
+    where, (source, logged_at) = base.summed()
+    assert (source, logged_at) == ("call_feedback f", "f.call_logged_at")
+    assert where.sql() == "f.project_id = $1 AND f.call_logged_at >= $2" and where.args == [project, after]
+    for narrowed in (
+        replace(base, status="errored"),
+        replace(base, metadata=[("route", "orders")]),
+        replace(base, feedback=[(uuid.uuid4(), "failed")]),
+        replace(base, search="refund"),
+        replace(base, trace_id="t-1"),
+    ):
+        where, (source, logged_at) = narrowed.summed()
+        assert source.startswith("logged_calls c JOIN call_feedback f") and logged_at == "c.logged_at"
+        assert where.sql().startswith("c.project_id = $1 AND ")
