@@ -89,6 +89,8 @@ def test_a_verdict_takes_the_metric_s_type_and_threshold() -> None:
         (_item("req-1", "thumbs", True, comment="c" * 10_001), "feedback[3].comment must be at most 10,000"),
         (_item("req-1", "thumbs", True, author="a" * 201), "feedback[3].author must be at most 200 characters"),
         (mpb.Feedback(call_id="req-1", metric="thumbs"), "feedback[3].value is required: true / false, a number"),
+        (_item("req-1", "rating", float("inf")), "feedback[3].value must be true / false, a finite number or null"),
+        (_item("req-1", "closeness", float("nan")), "feedback[3].value must be true / false, a finite number or null"),
     ],
 )
 def test_a_bad_item_is_refused_naming_it(item: mpb.Feedback, message: str) -> None:

@@ -56,6 +56,8 @@ def test_human_value_accepts(output_type: str, raw: Any, value: Any) -> None:
         ("int", 0, "value must be a whole number within 1..5 for an int metric, got 0"),
         ("float", 1.5, "value must be within 0..1 for a float metric, got 1.5"),
         ("float", "0.5", "value must be a number for a float metric, got '0.5'"),
+        ("int", float("inf"), "value must be a number for an int metric, got inf"),
+        ("float", float("nan"), "value must be a number for a float metric, got nan"),
     ],
 )
 def test_human_value_rejects(output_type: str, raw: Any, message: str) -> None:

@@ -76,7 +76,10 @@ def verdict(i: int, item: pb.Feedback, metrics: list[asyncpg.Record]) -> Verdict
         raise ValueError(f"feedback[{i}].author must be at most {rules.MAX_ID_TEXT} characters")
     if not item.HasField("value"):  # an explicit null takes feedback back; a forgotten value does not
         raise ValueError(f"feedback[{i}].value is required: true / false, a number, or null to take the feedback back")
-    raw: Any = value_to_python(item.value)
+    try:
+        raw: Any = value_to_python(item.value)
+    except ValueError:  # inf or NaN, which JSON cannot hold
+        raise ValueError(f"feedback[{i}].value must be true / false, a finite number or null") from None
     value: float | None = None
     passed = False
     if raw is not None:

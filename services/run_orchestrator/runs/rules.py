@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from shared.run_status import EXECUTABLE, RETRYABLE, SOURCES
@@ -31,7 +32,7 @@ def human_value(output_type: str, raw: Any) -> bool | int | float:
         if not isinstance(raw, bool):
             raise ValueError(f"value must be true or false for a boolean metric, got {raw!r}")
         return raw
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         article = "an" if output_type == "int" else "a"
         raise ValueError(f"value must be a number for {article} {output_type} metric, got {raw!r}")
     if output_type == "int":
