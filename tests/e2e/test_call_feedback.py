@@ -505,3 +505,24 @@ async def test_the_calls_page_pages_on_within_the_same_window(stack: Stack, sk: 
         assert (len(first), len(rest)) == (50, 3)
         assert sorted(first + rest) == [f"p-{n:02}" for n in range(53)]
         assert await page.locator("#older").count() == 0
+
+
+async def test_feedback_over_http_json(stack: Stack, sk: AsyncScorekeeper) -> None:
+    """What a web front end sends: JSON over HTTP; null takes feedback back, a forgotten value is
+    refused; the calls read back over HTTP."""
+    project_id, _ = await _project(sk)
+    await sk.log_calls(project_id, [CallIn(call_id="web-1", outputs={"answer": "hi"})])
+    path = f"/v1/projects/{project_id}/calls:feedback"
+    async with stack.http(stack.orchestrator_http) as http:
+        given = await http.post(path, json={"feedback": [{"call_id": "web-1", "metric": "thumbs", "value": False}]})
+        assert (given.status_code, given.json()) == (200, {"stored": 1, "replaced": 0, "removed": 0})
+        forgotten = await http.post(path, json={"feedback": [{"call_id": "web-1", "metric": "thumbs"}]})
+        assert forgotten.status_code == 400
+        assert "feedback[0].value is required" in forgotten.json()["error"]["message"]
+        async with stack.http(stack.query_http) as query:
+            listed = (await query.get(f"/v1/projects/{project_id}/calls", params={"feedback": "thumbs=failed"})).json()
+            assert [(c["call_key"], c["feedback"][0]["value"]) for c in listed["calls"]] == [("web-1", False)]
+            taken = await http.post(path, json={"feedback": [{"call_id": "web-1", "metric": "thumbs", "value": None}]})
+            assert (taken.status_code, taken.json()) == (200, {"stored": 0, "replaced": 0, "removed": 1})
+            one = (await query.get(f"/v1/projects/{project_id}/calls/web-1")).json()
+            assert (one["call_key"], one.get("feedback", [])) == ("web-1", [])
