@@ -30,10 +30,11 @@ _SCORED = (
     "SELECT record_id, passed FROM scores WHERE run_id = $1 AND metric_version_id = {version}"
     " AND status = 'completed' AND passed IS NOT NULL"
 )
-# The feedback of a metric on the calls that are the records of (monitor) run $1 of project $2.
+# The feedback of a metric on the calls that are the records of (monitor) run $1.
 _FEEDBACK = (
     "SELECT r.id AS record_id, f.passed FROM records r JOIN call_feedback f"
-    " ON f.project_id = $2 AND f.call_id = r.testcase_id AND f.metric_id = {metric} WHERE r.run_id = $1"
+    " ON f.project_id = (SELECT project_id FROM runs WHERE id = $1) AND f.call_id = r.testcase_id"
+    " AND f.metric_id = {metric} WHERE r.run_id = $1"
 )
 
 
@@ -85,9 +86,7 @@ class AgreementReads:
             b = await _verdicts(conn, run, request.metric_b, "metric_b")
             if a.metric_id == b.metric_id:
                 raise invalid(f"metric_a and metric_b are the same metric ({a.name}): name two")
-            cells = await conn.fetchrow(
-                _CELLS.format(a=a.source("$3"), b=b.source("$4")), run_id, run["project_id"], a.key, b.key
-            )
+            cells = await conn.fetchrow(_CELLS.format(a=a.source("$2"), b=b.source("$3")), run_id, a.key, b.key)
             records = await conn.fetchval(
                 "SELECT coalesce(sum(records), 0)::int FROM run_record_counts WHERE run_id = $1", run_id
             )
