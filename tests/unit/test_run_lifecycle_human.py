@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
 
 from services.query.explanation import MetricProgress, metric_explanation, run_explanation
+from services.run_orchestrator.runs import rules
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from services.run_orchestrator.runs.rules import human_value
 
@@ -100,3 +102,10 @@ def test_run_explanation(args: tuple[Any, ...], sentence: str) -> None:
 def test_metric_explanation() -> None:
     assert metric_explanation(M("helpful", "human", 3, 1, 2)) == "3 scored, 1 errored, 2 waiting for a reviewer"
     assert metric_explanation(M("exact", "heuristic", 5, 0, 0)) == "5 scored"
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+def test_a_verdict_json_cannot_hold_is_refused_as_such(number: float) -> None:
+    with pytest.raises(ValueError, match=r"^value must be true / false or a finite number$"):
+        rules.verdict_value("float", struct_pb2.Value(number_value=number))
+    assert rules.verdict_value("int", struct_pb2.Value(number_value=4)) == 4

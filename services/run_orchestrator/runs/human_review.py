@@ -20,7 +20,7 @@ from services.run_orchestrator.reviews.repository import Item, ReviewRepository
 from services.run_orchestrator.runs import rules
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.scoring import ScoreRequests
-from shared.edge.convert import parse_uuid, value_to_python
+from shared.edge.convert import parse_uuid
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
 from shared.events import HumanVerdict
@@ -90,7 +90,7 @@ class HumanReview:
         if value is None:
             raise invalid("value is required")
         version = target.version
-        checked_value = checked(rules.human_value, version["output_type"], value_to_python(value))
+        checked_value = checked(rules.verdict_value, version["output_type"], value)
         holder = await self._reviews.submitting(target.item, name)
         if holder is not None:
             raise ApiError(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from google.protobuf import struct_pb2
+
+from shared.edge.convert import value_to_python
 from shared.run_status import EXECUTABLE, RETRYABLE, SOURCES
 
 MAX_TRIALS = 100
@@ -42,6 +45,16 @@ def human_value(output_type: str, raw: Any) -> bool | int | float:
     if not 0 <= raw <= 1:
         raise ValueError(f"value must be within 0..1 for a float metric, got {raw!r}")
     return float(raw)
+
+
+def verdict_value(output_type: str, value: struct_pb2.Value) -> bool | int | float:
+    """A reviewer's value as the API carries it, checked against the metric's output type; a
+    number JSON cannot hold (inf, NaN) is refused as such rather than failing to be read."""
+    try:
+        raw = value_to_python(value)
+    except ValueError:
+        raise ValueError("value must be true / false or a finite number") from None
+    return human_value(output_type, raw)
 
 
 MAX_RUN_TAGS = 20
