@@ -82,6 +82,13 @@ EVAL_TYPES: dict[str, EvalType] = {
 FEEDBACK_EVAL_TYPES = tuple(name for name, kind in EVAL_TYPES.items() if kind.takes_feedback)
 
 
+def scored_by_platform(name: str, eval_type: str) -> str:
+    """Why a metric takes no feedback, as refusals say it: 'polite' is a heuristic metric, which the
+    platform scores."""
+    article = "an" if eval_type[:1] in "aeiou" else "a"
+    return f"{name!r} is {article} {eval_type} metric, which the platform scores"
+
+
 def refuse_client_scored(versions: Iterable[Any], why: str) -> None:
     """ValueError naming the metrics (rows with name and eval_type) that the client's own code
     scores, where nothing could score them (``why``)."""

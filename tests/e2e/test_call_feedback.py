@@ -126,7 +126,7 @@ async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeepe
     await refused(FeedbackIn("req-2", "thumbs", 3), InvalidArgument, r"feedback\[1\]\.value must be true or false")
     await refused(FeedbackIn("req-2", "rating", 7), InvalidArgument, r"whole number within 1\.\.5.*'rating'")
     await refused(FeedbackIn("req-2", "rating", True), InvalidArgument, "value must be a number for an int metric")
-    await refused(FeedbackIn("req-2", "polite", True), InvalidArgument, "'polite' is an heuristic metric, which")
+    await refused(FeedbackIn("req-2", "polite", True), InvalidArgument, "'polite' is a heuristic metric, which")
     await refused(FeedbackIn("req-2", "kindness", True), InvalidArgument, r"feedback\[1\]\.metric: unknown metric")
     await refused(FeedbackIn("req-1", "thumbs", False), InvalidArgument, r"feedback\[1\] repeats .*feedback\[0\]")
     await refused(FeedbackIn("req-9", "thumbs", True), NotFound, r"feedback\[1\]\.call_id 'req-9' names no call")
@@ -304,7 +304,7 @@ async def test_the_cli_lists_shows_and_gives_feedback(stack: Stack, sk: AsyncSco
     taken = scorekeeper(stack, "calls", "feedback", "cli-1", "thumbs", "--take-back", "--project", project_id)
     assert "taken back" in taken.stdout
     bad = scorekeeper(stack, "calls", "feedback", "cli-1", "polite", "up", "--project", project_id)
-    assert bad.returncode == 2 and "'polite' is an heuristic metric" in bad.stderr
+    assert bad.returncode == 2 and "'polite' is a heuristic metric" in bad.stderr
     missing = scorekeeper(stack, "calls", "show", "nope", "--project", project_id)
     assert missing.returncode != 0 and "call 'nope' was not logged" in missing.stderr
 

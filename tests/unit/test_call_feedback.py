@@ -80,7 +80,7 @@ def test_a_verdict_takes_the_metric_s_type_and_threshold() -> None:
         (_item("req-1", "rating", 4.5), "feedback[3].value must be a whole number within 1..5 for an int metric"),
         (_item("req-1", "rating", True), "feedback[3].value must be a number for an int metric, got True"),
         (_item("req-1", "closeness", 1.5), "feedback[3].value must be within 0..1 for a float metric"),
-        (_item("req-1", "polite", True), "feedback[3].metric: 'polite' is an heuristic metric, which the platform"),
+        (_item("req-1", "polite", True), "feedback[3].metric: 'polite' is a heuristic metric, which the platform"),
         (_item("req-1", "old", True), "feedback[3].metric: 'old' is archived; bring it back"),
         (_item("req-1", "kindness", True), "feedback[3].metric: unknown metric 'kindness' in this project"),
         (_item("req-1", " ", True), "feedback[3].metric is required: a metric of eval type human or code"),

@@ -96,7 +96,26 @@ def test_a_good_definition_is_kept_with_its_name_stripped() -> None:
         ({"metadata_filter": {str(i): i for i in range(21)}}, "at most 20 keys"),
         ({"alert_url": "ftp://x.example"}, "must be an http or https URL"),
         ({"alert_url": "https://u:p@x.example/"}, "must not carry credentials"),
-        ({"alert_url": "https://x.example/"}, "needs at least one alert.thresholds entry"),
+        (
+            {"alert_url": "https://x.example/"},
+            "alert.webhook_url needs at least one alert.thresholds or alert.feedback_thresholds entry or"
+            " alert.max_error_rate",
+        ),
+        (
+            {"feedback_thresholds": (Threshold(uuid.UUID(int=1), 0.5),)},
+            "alert.feedback_thresholds need an alert.webhook_url",
+        ),
+        (
+            {
+                "alert_url": "https://x.example/",
+                "feedback_thresholds": (Threshold(uuid.UUID(int=2), 0.5), Threshold(uuid.UUID(int=2), 0.6)),
+            },
+            "alert.feedback_thresholds[1] repeats metric",
+        ),
+        (
+            {"alert_url": "https://x.example/", "thresholds": (Threshold(uuid.UUID(int=1), 0.5),), "min_feedback": 0},
+            "alert.min_feedback must be within 1..10,000 (0: 10), got 0",
+        ),
         ({"thresholds": (Threshold(uuid.UUID(int=1), 0.5),)}, "alert.thresholds need an alert.webhook_url"),
         (
             {
@@ -164,6 +183,34 @@ def test_alerts_fire_strictly_below_a_threshold() -> None:
     assert rules.alert_text("checkout", 12, 1200, [*below, quality], "http://c/runs/r") == (
         "Monitor 'checkout' window 12 (1,200 calls): exact 70.0% passed, below 80.0%"
         " · quality mean 3.5, below 3.75 — http://c/runs/r"
+    )
+
+
+def test_users_feedback_is_judged_with_enough_verdicts_and_said_as_theirs() -> None:
+    thumbs, rating, quiet = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    given = [
+        MetricResult(thumbs, "thumbs", "boolean", scored=10, passed=6, total=6.0),
+        MetricResult(rating, "rating", "int", scored=9, passed=2, total=18.0),
+        MetricResult(quiet, "quiet", "boolean", scored=0, passed=0, total=0.0),
+    ]
+    limits = (Threshold(thumbs, 0.8), Threshold(rating, 3.0), Threshold(quiet, 0.5))
+    # 10 verdicts needed: the rating's 9 and the quiet metric's none are not judged.
+    judged = rules.feedback_measured(given, limits, 10)
+    assert judged == [
+        {
+            "metric_id": str(thumbs),
+            "name": "thumbs",
+            "measure": "pass_rate",
+            "value": 0.6,
+            "below": 0.8,
+            "scored": 10,
+            "source": "feedback",
+            "given": 10,
+        }
+    ]
+    assert [m["name"] for m in rules.feedback_measured(given, limits, 9)] == ["thumbs", "rating"]
+    assert rules.alert_text("checkout", 4, 50, judged, "u") == (
+        "Monitor 'checkout' window 4 (50 calls): thumbs (users' feedback, 10 given) 60.0% passed, below 80.0% — u"
     )
 
 
@@ -251,7 +298,10 @@ def test_a_window_with_too_many_errored_calls_fires_and_says_so() -> None:
             rules.validate_monitor(replace(base, alert_max_error_rate=rate))
     with pytest.raises(ValueError, match=r"alert\.max_error_rate needs an alert\.webhook_url"):
         rules.validate_monitor(replace(base, alert_url=""))
-    with pytest.raises(ValueError, match=r"needs at least one alert\.thresholds entry or alert\.max_error_rate"):
+    with pytest.raises(
+        ValueError,
+        match=r"needs at least one alert\.thresholds or alert\.feedback_thresholds entry or alert\.max_error_rate",
+    ):
         rules.validate_monitor(replace(base, alert_max_error_rate=None))
 
 

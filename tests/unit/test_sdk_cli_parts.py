@@ -257,6 +257,14 @@ def test_a_monitor_windows_results_read_as_a_person_says_them() -> None:
     assert _results(MonitorWindow(3, "r", 120, run_status="completed", metrics=[close])) == "polite 94.958% below 95.0%"
     scoring = MonitorWindow(2, "r", 10, run_status="running", metrics=[unscored])
     assert _results(scoring) == "tone — (running)"
+    # The users' feedback given during the window, after the scores.
+    thumbs = WindowMetric("m4", "thumbs", "pass_rate", value=0.4, scored=5, alert_below=0.8, below=True)
+    rating = WindowMetric("m5", "rating", "mean", value=2.0, scored=2, alert_below=3.0)
+    users = MonitorWindow(4, "r", 10, run_status="completed", metrics=[polite], feedback=[thumbs, rating])
+    assert (
+        _results(users)
+        == "polite 70.0% below 80.0%, users' thumbs 40.0% below 80.0% (5 given), users' rating 2 (2 given)"
+    )
 
 
 def test_a_monitors_alert_reads_as_what_it_posts() -> None:

@@ -103,6 +103,10 @@ class MonitorAlert:
     notify_recovery: bool = False
     # Also fires when more than this share of a window's calls errored; None: no such threshold.
     max_error_rate: float | None = None
+    # Also fires on the users' feedback given during a window (metrics of eval type human or code),
+    # judged once at least ``min_feedback`` verdicts were given in it.
+    feedback_thresholds: list[AlertThreshold] = field(default_factory=list)
+    min_feedback: int = 10
 
 
 @dataclass(frozen=True)
@@ -198,12 +202,39 @@ class MonitorWindow:
     run_status: str = ""
     metrics: list[WindowMetric] = field(default_factory=list)
     errored_calls: int = 0
+    # The users' feedback given during it per metric of the alert's feedback thresholds
+    # (``scored``: the verdicts given).
+    feedback: list[WindowMetric] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class MonitorWithWindows:
     monitor: Monitor
     windows: list[MonitorWindow] = field(default_factory=list)
+
+
+def _thresholds(below: Mapping[str, float] | None) -> list[mpb.AlertThreshold]:
+    return [mpb.AlertThreshold(metric_id=m, below=b) for m, b in (below or {}).items()]
+
+
+def _alert(
+    url: str,
+    below: Mapping[str, float] | None,
+    format: str,
+    recovery: bool,
+    max_error_rate: float | None,
+    feedback_below: Mapping[str, float] | None,
+    min_feedback: int,
+) -> mpb.MonitorAlert:
+    return mpb.MonitorAlert(
+        webhook_url=url,
+        thresholds=_thresholds(below),
+        format=format,
+        notify_recovery=recovery,
+        max_error_rate=max_error_rate,
+        feedback_thresholds=_thresholds(feedback_below),
+        min_feedback=min_feedback,
+    )
 
 
 class MonitorOperations(Operations):
@@ -229,6 +260,8 @@ class MonitorOperations(Operations):
         alert_format: str = "json",
         alert_recovery: bool = False,
         alert_max_error_rate: float | None = None,
+        alert_feedback_below: Mapping[str, float] | None = None,
+        min_feedback: int = 0,
     ) -> Monitor:
         """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
         version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
@@ -236,7 +269,9 @@ class MonitorOperations(Operations):
         (the JSON document, or with ``alert_format="slack"`` its text alone); ``alert_recovery``:
         the first window back at or above every threshold is POSTed too (``monitor.recovered``);
         ``alert_max_error_rate``: it fires too when more than this share (0..1) of a window's calls
-        errored (then ``alert_below`` may be left out)."""
+        errored (then ``alert_below`` may be left out); ``alert_feedback_below`` maps a metric of
+        eval type human or code to the threshold its users' feedback given during a window (pass
+        rate or mean) must not fall below, judged with at least ``min_feedback`` verdicts (0: 10)."""
         request = mpb.CreateMonitorRequest(
             project_id=project_id,
             name=name,
@@ -246,12 +281,14 @@ class MonitorOperations(Operations):
             metadata_filter=struct(dict(metadata_filter or {})),
             window_minutes=window_minutes,
             window_calls=window_calls,
-            alert=mpb.MonitorAlert(
-                webhook_url=alert_url,
-                thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
-                format=alert_format,
-                notify_recovery=alert_recovery,
-                max_error_rate=alert_max_error_rate,
+            alert=_alert(
+                alert_url,
+                alert_below,
+                alert_format,
+                alert_recovery,
+                alert_max_error_rate,
+                alert_feedback_below,
+                min_feedback,
             ),
             paused=paused,
         )
@@ -287,10 +324,13 @@ class MonitorOperations(Operations):
         alert_recovery: bool | None = None,
         mute_alert_minutes: int | None = None,
         alert_max_error_rate: float | None = None,
+        alert_feedback_below: Mapping[str, float] | None = None,
+        min_feedback: int | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
-        (and ``alert_format``, ``alert_recovery``, ``alert_max_error_rate``) the alert, replaced
+        (and ``alert_format``, ``alert_recovery``, ``alert_max_error_rate``, ``alert_feedback_below``,
+        ``min_feedback``) the alert, replaced
         whole (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter (``{}``:
         every call). ``rotate_alert_secret``: a new secret signs its alerts from now on (in the
         answer's ``alert_secret``, this once).
@@ -311,21 +351,28 @@ class MonitorOperations(Operations):
         if metric_ids is not None or metric_group_id is not None:
             request.metric_ids.extend(metric_ids or [])
             request.metric_group_id = metric_group_id or ""
-        parts = (("alert_format", alert_format), ("alert_recovery", alert_recovery))
-        for part, value in (*parts, ("alert_max_error_rate", alert_max_error_rate)):
+        parts = {
+            "alert_format": alert_format,
+            "alert_recovery": alert_recovery,
+            "alert_max_error_rate": alert_max_error_rate,
+            "alert_feedback_below": alert_feedback_below,
+            "min_feedback": min_feedback,
+        }
+        for part, value in parts.items():
             if value is not None and alert_url is None:
                 # The alert is replaced whole: this alone would leave it without a URL, i.e. none.
                 raise ValueError(f"{part} replaces the alert whole: give alert_url and alert_below with it")
         if alert_url is not None or alert_below is not None:
-            request.alert.CopyFrom(
-                mpb.MonitorAlert(
-                    webhook_url=alert_url or "",
-                    thresholds=[mpb.AlertThreshold(metric_id=m, below=b) for m, b in (alert_below or {}).items()],
-                    format=alert_format or "json",
-                    notify_recovery=bool(alert_recovery),
-                    max_error_rate=alert_max_error_rate,
-                )
+            alert = _alert(
+                alert_url or "",
+                alert_below,
+                alert_format or "json",
+                bool(alert_recovery),
+                alert_max_error_rate,
+                alert_feedback_below,
+                min_feedback or 0,
             )
+            request.alert.CopyFrom(alert)
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))
 
     async def delete_monitor(self, monitor_id: str) -> Monitor:

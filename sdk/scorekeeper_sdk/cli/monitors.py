@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert, MonitorWindow
+from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert, MonitorWindow, WindowMetric
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id, metric_thresholds
 
@@ -70,19 +70,23 @@ def _alert(m: Monitor) -> str:
     return f"{m.alert.webhook_url} ({', '.join(notes)})" if notes and m.alert.webhook_url else m.alert.webhook_url
 
 
+def _said(m: WindowMetric) -> str:
+    """A result as said: polite 70.0% below 80.0%, on topic 0.91."""
+    threshold = m.alert_below or 0.0
+    limit = f"{threshold * 100:.1f}%" if m.measure == "pass_rate" else f"{threshold:.3g}"
+    shown = m.shown
+    if m.below and shown == limit:  # 94.958% below 95.0%, not 95.0% below 95.0%
+        shown = f"{m.value * 100:.3f}%" if m.measure == "pass_rate" else f"{m.value:.5g}"
+    return f"{m.name} {shown}" + (f" below {limit}" if m.below else "")
+
+
 def _results(w: MonitorWindow) -> str:
-    """Its results as said: polite 70.0% below 80.0%, on topic 0.91 (and the run's status while it
-    is not completed)."""
-    parts = []
-    for m in w.metrics:
-        threshold = m.alert_below or 0.0
-        limit = f"{threshold * 100:.1f}%" if m.measure == "pass_rate" else f"{threshold:.3g}"
-        shown = m.shown
-        if m.below and shown == limit:  # 94.958% below 95.0%, not 95.0% below 95.0%
-            shown = f"{m.value * 100:.3f}%" if m.measure == "pass_rate" else f"{m.value:.5g}"
-        parts.append(f"{m.name} {shown}" + (f" below {limit}" if m.below else ""))
+    """Its results as said: polite 70.0% below 80.0%, on topic 0.91, users' thumbs 40.0% below 80.0%
+    (5 given) (and the run's status while it is not completed)."""
+    parts = [_said(m) for m in w.metrics]
     if w.errored_calls:
         parts.append(f"{w.errored_calls} errored")
+    parts += [f"users' {_said(m)} ({m.scored} given)" for m in w.feedback]  # feedback given during it
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
 
@@ -138,6 +142,11 @@ def monitors_show(
         if m.alert.max_error_rate is not None:
             errors = f"more than {m.alert.max_error_rate * 100:g}% of the calls errored"
             below = f"{below} or {errors}" if below else errors
+        if feedback := m.alert.feedback_thresholds:
+            metrics = {x.id: x.name for x in st.client.list_metrics(m.project_id, include_archived=True)}
+            users = ", ".join(f"{metrics.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in feedback)
+            users = f"users' feedback {users} (with at least {m.alert.min_feedback} given in a window)"
+            below = f"{below} or {users}" if below else users
         recovery = ", and when back at or above" if m.alert.notify_recovery else ""
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
     if m.alert_muted_until:
@@ -152,6 +161,13 @@ def monitors_show(
         table.add_row(str(w.number), w.run_id, str(w.calls), *times, _results(w), w.alert_state, delivery)
     st.out.print(table)
     return None
+
+
+_FEEDBACK_BELOW = typer.Option(
+    help="METRIC=THRESHOLD: also alert when the users' feedback (a human or code metric) given during a window"
+    " falls below it (pass rate 0..1 or mean); repeat for several."
+)
+_MIN_FEEDBACK = typer.Option(help="Judge a window's feedback only with at least N verdicts given in it (0: 10).")
 
 
 @monitors.command("create")
@@ -182,6 +198,8 @@ def monitors_create(
         str | None,
         typer.Option(help="Also alert when more than this share of a window's calls errored: 5% or 0.05."),
     ] = None,
+    alert_feedback_below: Annotated[list[str] | None, _FEEDBACK_BELOW] = None,
+    min_feedback: Annotated[int, _MIN_FEEDBACK] = 0,
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
@@ -200,6 +218,8 @@ def monitors_create(
         alert_format="slack" if alert_slack else "json",
         alert_recovery=alert_recovery,
         alert_max_error_rate=_share(alert_errors_above) if alert_errors_above is not None else None,
+        alert_feedback_below=metric_thresholds(st, alert_feedback_below or [], "--alert-feedback-below"),
+        min_feedback=min_feedback,
     )
     if not created.alert.webhook_url:
         st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
@@ -264,14 +284,21 @@ def monitors_update(
     no_alert_errors: Annotated[
         bool, typer.Option("--no-alert-errors", help="No alert on errored calls from now on.")
     ] = False,
+    alert_feedback_below: Annotated[list[str] | None, _FEEDBACK_BELOW] = None,
+    no_alert_feedback: Annotated[
+        bool, typer.Option("--no-alert-feedback", help="No alert on the users' feedback from now on.")
+    ] = False,
+    min_feedback: Annotated[int | None, _MIN_FEEDBACK] = None,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
-    metrics, --filter its filter, --alert-url / --alert-below its alert). An alert added to a
+    metrics, --filter its filter, --alert-url / --alert-below / --alert-feedback-below its alert). An alert added to a
     monitor that had none comes with a new signing secret, printed as --rotate-secret prints it."""
     if filter and no_filter:
         raise CliError("give --filter or --no-filter, not both")
     if alert_errors_above is not None and no_alert_errors:
         raise CliError("give --alert-errors-above or --no-alert-errors, not both")
+    if alert_feedback_below and no_alert_feedback:
+        raise CliError("give --alert-feedback-below or --no-alert-feedback, not both")
     changing_alert = (
         alert_url is not None
         or alert_below
@@ -279,6 +306,9 @@ def monitors_update(
         or alert_recovery is not None
         or alert_errors_above is not None
         or no_alert_errors
+        or alert_feedback_below
+        or no_alert_feedback
+        or min_feedback is not None
     )
     if changing_alert and no_alert:
         raise CliError("give --no-alert or the alert's options (--alert-url, --alert-below …), not both")
@@ -290,6 +320,7 @@ def monitors_update(
     format: str | None = None
     recovery: bool | None = None
     errors_above: float | None = None
+    feedback_below: dict[str, float] | None = None
     if no_alert:
         url, below = "", {}
     elif changing_alert:
@@ -308,6 +339,14 @@ def monitors_update(
             if alert_errors_above is not None
             else target.alert.max_error_rate
         )
+        feedback_below = (
+            {}
+            if no_alert_feedback
+            else metric_thresholds(st, alert_feedback_below, "--alert-feedback-below")
+            if alert_feedback_below
+            else {t.metric_id: t.below for t in target.alert.feedback_thresholds}
+        )
+        min_feedback = target.alert.min_feedback if min_feedback is None else min_feedback
     updated = st.client.update_monitor(
         target.id,
         name=name,
@@ -322,6 +361,8 @@ def monitors_update(
         alert_format=format,
         alert_recovery=recovery,
         alert_max_error_rate=errors_above,
+        alert_feedback_below=feedback_below,
+        min_feedback=min_feedback if changing_alert and not no_alert else None,
         rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)

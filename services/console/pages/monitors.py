@@ -40,6 +40,11 @@ def _number(form: FormData, name: str, label: str, kind: type[int] | type[float]
         raise MonitorFormError(f"{label} must be a number, got {text!r}") from None
 
 
+def _prefixed(form: FormData, prefix: str) -> dict[str, str]:
+    """The form's fields named ``prefix`` + a metric id: the metric id by field name."""
+    return {str(k): str(k)[len(prefix) :] for k in form if str(k).startswith(prefix)}
+
+
 def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
     """The CreateMonitor request a posted form asks for (the API checks the rest)."""
     metric_ids = [str(m) for m in form.getlist("metric")]
@@ -59,6 +64,13 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
         for m in metric_ids
         if str(form.get(f"below_{m}", "")).strip()
     ]
+    # Users' feedback: any human or code metric of the project, whether the monitor scores with it or not.
+    feedback = [
+        mpb.AlertThreshold(metric_id=m, below=_number(form, key, "A threshold of the users' feedback", float))
+        for key, m in _prefixed(form, "feedback_below_").items()
+        if str(form.get(key, "")).strip()
+    ]
+    min_feedback = _number(form, "min_feedback", "The verdicts a window needs", int) if form.get("min_feedback") else 0
     return mpb.CreateMonitorRequest(
         project_id=project_id,
         name=str(form.get("name", "")),
@@ -75,6 +87,8 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
             max_error_rate=_number(form, "alert_errors_above", "The share of errored calls", float) / 100
             if str(form.get("alert_errors_above", "")).strip()
             else None,
+            feedback_thresholds=feedback,
+            min_feedback=min_feedback,
         ),
         paused=form.get("paused") == "on",
     )
@@ -112,16 +126,20 @@ def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
         "alert_format": m.alert.format,
         "alert_recovery": "on" if m.alert.notify_recovery else "",
         "alert_errors_above": f"{m.alert.max_error_rate * 100:g}" if m.alert.HasField("max_error_rate") else "",
+        "feedback_below": {t.metric_id: f"{t.below:g}" for t in m.alert.feedback_thresholds},
+        "min_feedback": str(m.alert.min_feedback),
     }
 
 
 def posted_values(form: FormData | None) -> dict[str, Any]:
     """What the form shows: the visitor's values after a refusal, defaults otherwise."""
     if form is None:
-        return {"sample_rate": "10", "window": "60", "window_kind": "minutes", "metrics": [], "below": {}}
+        defaults = {"sample_rate": "10", "window": "60", "window_kind": "minutes", "min_feedback": "10"}
+        return {**defaults, "metrics": [], "below": {}, "feedback_below": {}}
     values: dict[str, Any] = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     values["metrics"] = [str(m) for m in form.getlist("metric")]
-    values["below"] = {k[len("below_") :]: str(v) for k, v in form.items() if k.startswith("below_")}
+    values["below"] = {m: str(form.get(k, "")) for k, m in _prefixed(form, "below_").items()}
+    values["feedback_below"] = {m: str(form.get(k, "")) for k, m in _prefixed(form, "feedback_below_").items()}
     return values
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import Any
 
 import asyncpg
 from scorekeeper.v1 import monitors_pb2 as pb
@@ -23,14 +24,58 @@ from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
 from shared.ids import call_id_of
-from shared.scoring.eval_types import reads_expected, refuse_client_scored
+from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES, reads_expected, refuse_client_scored, scored_by_platform
 from shared.scoring.metric import check_threshold
 
 
-def _thresholds(alert: pb.MonitorAlert) -> tuple[Threshold, ...]:
+def _thresholds(alert: pb.MonitorAlert, field: str = "thresholds") -> tuple[Threshold, ...]:
     return tuple(
-        Threshold(parse_uuid(t.metric_id, f"alert.thresholds[{i}].metric_id"), t.below)
-        for i, t in enumerate(alert.thresholds)
+        Threshold(parse_uuid(t.metric_id, f"alert.{field}[{i}].metric_id"), t.below)
+        for i, t in enumerate(getattr(alert, field))
+    )
+
+
+def _definition(
+    request: pb.CreateMonitorRequest | pb.UpdateMonitorRequest, row: asyncpg.Record | None = None
+) -> rules.MonitorDefinition:
+    """What the request defines, checked; an update's fields left out are the monitor's (``row``)."""
+    given = request.HasField  # an update's optional fields (a creation gives every one)
+    window = (request.window_minutes, request.window_calls)
+    if row is not None and not (given("window_minutes") or given("window_calls")):
+        window = (row["window_minutes"] or 0, row["window_calls"] or 0)
+    alert = request.alert
+    if row is None or given("alert"):
+        alert_fields: dict[str, Any] = {
+            "alert_url": alert.webhook_url.strip(),
+            "thresholds": _thresholds(alert),
+            "alert_format": alert.format or "json",
+            "alert_recovery": alert.notify_recovery,
+            "alert_max_error_rate": alert.max_error_rate if alert.HasField("max_error_rate") else None,
+            "feedback_thresholds": _thresholds(alert, "feedback_thresholds"),
+            "min_feedback": alert.min_feedback or rules.DEFAULT_MIN_FEEDBACK,
+        }
+    else:
+        alert_fields = {
+            "alert_url": row["alert_url"],
+            "thresholds": rules.stored_thresholds(row["alert_thresholds"]),
+            "alert_format": row["alert_format"],
+            "alert_recovery": row["alert_recovery"],
+            "alert_max_error_rate": row["alert_max_error_rate"],
+            "feedback_thresholds": rules.stored_thresholds(row["alert_feedback_thresholds"]),
+            "min_feedback": row["alert_min_feedback"],
+        }
+    return checked(
+        rules.validate_monitor,
+        rules.MonitorDefinition(
+            name=request.name if row is None or given("name") else row["name"],
+            sample_rate=request.sample_rate if row is None or given("sample_rate") else row["sample_rate"],
+            metadata_filter=struct_to_dict(request.metadata_filter)
+            if row is None or given("metadata_filter")
+            else row["metadata_filter"],
+            window_minutes=window[0],
+            window_calls=window[1],
+            **alert_fields,
+        ),
     )
 
 
@@ -49,6 +94,25 @@ def _check_thresholds(definition: rules.MonitorDefinition, versions: list[asyncp
                 " give them, so an alert cannot wait for them; give thresholds to ai and heuristic metrics"
             )
         checked(check_threshold, f"alert.thresholds[{i}]", t.below, version["name"], version["output_type"])
+
+
+def _check_feedback_thresholds(definition: rules.MonitorDefinition, metrics: list[asyncpg.Record]) -> None:
+    """Each feedback threshold is of a metric of the project that takes feedback (eval type human or
+    code, not archived: ``metrics``, the project's latest versions), within that metric's range."""
+    by_id = {m["metric_id"]: m for m in metrics}
+    for i, t in enumerate(definition.feedback_thresholds):
+        field = f"alert.feedback_thresholds[{i}]"
+        metric = by_id.get(t.metric_id)
+        if metric is None:
+            raise invalid(f"{field}.metric_id {t.metric_id} is not a metric of this project")
+        if metric["eval_type"] not in FEEDBACK_EVAL_TYPES:
+            raise invalid(
+                f"{field}: {scored_by_platform(metric['name'], metric['eval_type'])}; users' feedback goes to"
+                " metrics of eval type human or code (the thresholds of the scores belong in alert.thresholds)"
+            )
+        if metric["archived_at"] is not None:
+            raise invalid(f"{field}: {metric['name']!r} is archived; bring it back to alert on its feedback")
+        checked(check_threshold, field, t.below, metric["name"], metric["output_type"])
 
 
 def call_row(i: int, call: pb.LoggedCall) -> CallRow:
@@ -137,24 +201,11 @@ class MonitorApi:
 
     async def create_monitor(self, request: pb.CreateMonitorRequest) -> pb.Monitor:
         pid = await self._catalog_api.project(request.project_id)
-        definition = checked(
-            rules.validate_monitor,
-            rules.MonitorDefinition(
-                name=request.name,
-                sample_rate=request.sample_rate,
-                metadata_filter=struct_to_dict(request.metadata_filter),
-                window_minutes=request.window_minutes,
-                window_calls=request.window_calls,
-                alert_url=request.alert.webhook_url.strip(),
-                thresholds=_thresholds(request.alert),
-                alert_format=request.alert.format or "json",
-                alert_recovery=request.alert.notify_recovery,
-                alert_max_error_rate=request.alert.max_error_rate if request.alert.HasField("max_error_rate") else None,
-            ),
-        )
+        definition = _definition(request)
         group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
         versions = await self._pin(pid, list(request.metric_ids), group)
         _check_thresholds(definition, versions)
+        _check_feedback_thresholds(definition, await self._catalog.latest_metric_versions(pid))
         row = await self._monitors.create(pid, definition, versions, group, request.paused)
         if row is None:
             raise ApiError(Code.ALREADY_EXISTS, f"project {pid} already has a monitor named {definition.name!r}")
@@ -163,32 +214,7 @@ class MonitorApi:
     async def update_monitor(self, request: pb.UpdateMonitorRequest) -> pb.Monitor:
         row = await self._monitor(request.monitor_id)
         given = request.HasField
-        window = (row["window_minutes"] or 0, row["window_calls"] or 0)
-        if given("window_minutes") or given("window_calls"):
-            window = (request.window_minutes, request.window_calls)
-        definition = checked(
-            rules.validate_monitor,
-            rules.MonitorDefinition(
-                name=request.name if given("name") else row["name"],
-                sample_rate=request.sample_rate if given("sample_rate") else row["sample_rate"],
-                metadata_filter=struct_to_dict(request.metadata_filter)
-                if given("metadata_filter")
-                else row["metadata_filter"],
-                window_minutes=window[0],
-                window_calls=window[1],
-                alert_url=request.alert.webhook_url.strip() if given("alert") else row["alert_url"],
-                thresholds=_thresholds(request.alert)
-                if given("alert")
-                else tuple(Threshold(uuid.UUID(t["metric_id"]), t["below"]) for t in row["alert_thresholds"]),
-                alert_format=(request.alert.format or "json") if given("alert") else row["alert_format"],
-                alert_recovery=request.alert.notify_recovery if given("alert") else row["alert_recovery"],
-                alert_max_error_rate=(
-                    request.alert.max_error_rate if request.alert.HasField("max_error_rate") else None
-                )
-                if given("alert")
-                else row["alert_max_error_rate"],
-            ),
-        )
+        definition = _definition(request, row)
         group = row["metric_group_id"]
         if request.metric_ids or given("metric_group_id"):
             group = parse_uuid(request.metric_group_id, "metric_group_id") if request.metric_group_id else None
@@ -196,6 +222,8 @@ class MonitorApi:
         else:
             versions = await self._catalog.metric_versions_in_order(list(row["metric_version_ids"]))
         _check_thresholds(definition, versions, given("alert"))
+        if given("alert"):
+            _check_feedback_thresholds(definition, await self._catalog.latest_metric_versions(row["project_id"]))
         mute = (
             checked(rules.check_mute, request.mute_alert_minutes, definition.alert_url)
             if given("mute_alert_minutes")
@@ -230,9 +258,10 @@ class MonitorApi:
         row = await self._monitor(request.monitor_id)
         windows = await self._monitors.windows(row["id"])
         results = await self._monitors.window_results(windows)
+        feedback = await self._monitors.windows_feedback(row, windows)
         return pb.MonitorWithWindows(
             monitor=(await self._views([row]))[0],
-            windows=[window_pb(w, results.get(w["run_id"], []), row["alert_thresholds"]) for w in windows],
+            windows=[window_pb(w, results.get(w["run_id"], []), row, feedback.get(w["id"], [])) for w in windows],
         )
 
     async def list_monitors(self, request: pb.ListMonitorsRequest) -> pb.ListMonitorsResponse:
@@ -284,15 +313,13 @@ class MonitorApi:
         views = []
         for r in rows:
             window = latest.get(r["id"])
+            latest_window = None
+            if window is not None:
+                feedback = (await self._monitors.windows_feedback(r, [window])).get(window["id"], [])
+                latest_window = window_pb(window, results.get(window["run_id"], []), r, feedback)
             views.append(
                 monitor_pb(
-                    r,
-                    versions,
-                    pending.get(r["id"], 0),
-                    test_alert=tests.get(r["id"]),
-                    latest_window=window_pb(window, results.get(window["run_id"], []), r["alert_thresholds"])
-                    if window is not None
-                    else None,
+                    r, versions, pending.get(r["id"], 0), test_alert=tests.get(r["id"]), latest_window=latest_window
                 )
             )
         return views

@@ -15,7 +15,7 @@ from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS, human_value
 from shared.edge.convert import value_to_python
 from shared.edge.errors import invalid, not_found
 from shared.ids import call_id_of
-from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES
+from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES, scored_by_platform
 from shared.scoring.metric import passes
 
 MAX_FEEDBACK_PER_REQUEST = 1000
@@ -54,7 +54,7 @@ def _metric(i: int, ref: str, metrics: list[asyncpg.Record]) -> asyncpg.Record:
     metric = found[0]
     if metric["eval_type"] not in FEEDBACK_EVAL_TYPES:
         raise ValueError(
-            f"{field}: {metric['name']!r} is an {metric['eval_type']} metric, which the platform scores;"
+            f"{field}: {scored_by_platform(metric['name'], metric['eval_type'])};"
             " feedback goes to metrics of eval type human or code"
         )
     if metric["archived_at"] is not None:

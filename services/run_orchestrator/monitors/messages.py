@@ -41,7 +41,9 @@ def monitor_pb(
         format=row["alert_format"],
         notify_recovery=row["alert_recovery"],
         max_error_rate=row["alert_max_error_rate"],
-        thresholds=[pb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in row["alert_thresholds"]],
+        thresholds=_thresholds_pb(row["alert_thresholds"]),
+        feedback_thresholds=_thresholds_pb(row["alert_feedback_thresholds"]),
+        min_feedback=row["alert_min_feedback"],
     )
     return pb.Monitor(
         id=str(row["id"]),
@@ -66,6 +68,10 @@ def monitor_pb(
     )
 
 
+def _thresholds_pb(stored: list[dict[str, Any]]) -> list[pb.AlertThreshold]:
+    return [pb.AlertThreshold(metric_id=t["metric_id"], below=t["below"]) for t in stored]
+
+
 def test_alert_pb(row: asyncpg.Record) -> pb.MonitorTestAlert:
     return pb.MonitorTestAlert(
         id=str(row["id"]),
@@ -78,26 +84,40 @@ def test_alert_pb(row: asyncpg.Record) -> pb.MonitorTestAlert:
     )
 
 
-def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list[dict[str, Any]]) -> pb.MonitorWindow:
-    """``results``: its run's result per metric; ``thresholds``: the monitor's alert thresholds."""
+def _measure(r: MetricResult, threshold: float | None, low: bool) -> pb.WindowMetric:
+    return pb.WindowMetric(
+        metric_id=str(r.metric_id),
+        name=r.name,
+        measure="pass_rate" if r.output_type == "boolean" else "mean",
+        value=r.value or 0.0,
+        scored=r.scored,
+        alert_below=threshold,
+        below=low,
+    )
+
+
+def window_pb(
+    row: asyncpg.Record, results: list[MetricResult], monitor: asyncpg.Record, feedback: list[MetricResult]
+) -> pb.MonitorWindow:
+    """``results``: its run's result per metric; ``monitor``: its monitor (the alert's thresholds);
+    ``feedback``: the users' feedback given during it per metric of the feedback thresholds."""
     delivery = row["delivery"] or ("pending" if row["alert_state"] in rules.POSTED else "")
-    below = {t["metric_id"]: float(t["below"]) for t in thresholds}
+    below = {t["metric_id"]: float(t["below"]) for t in monitor["alert_thresholds"]}
     # Scoring done (the alert is decided on it): a thresholded metric that scored none of the calls is below.
     scored = row["run_status"] in rules.DECIDABLE and row["calls"] > 0
     metrics = []
     for r in results:
         value, threshold = r.value, below.get(str(r.metric_id))
         low = threshold is not None and (value < threshold if value is not None else scored)
-        metrics.append(
-            pb.WindowMetric(
-                metric_id=str(r.metric_id),
-                name=r.name,
-                measure="pass_rate" if r.output_type == "boolean" else "mean",
-                value=value or 0.0,
-                scored=r.scored,
-                alert_below=threshold,
-                below=low,
-            )
+        metrics.append(_measure(r, threshold, low))
+    # Feedback is judged with at least min_feedback verdicts given.
+    feedback_below = {t["metric_id"]: float(t["below"]) for t in monitor["alert_feedback_thresholds"]}
+    users = []
+    for r in feedback:
+        value, threshold = r.value, feedback_below.get(str(r.metric_id))
+        judged = r.scored >= monitor["alert_min_feedback"]
+        users.append(
+            _measure(r, threshold, judged and threshold is not None and value is not None and value < threshold)
         )
     return pb.MonitorWindow(
         number=row["number"],
@@ -111,4 +131,5 @@ def window_pb(row: asyncpg.Record, results: list[MetricResult], thresholds: list
         run_status=row["run_status"],
         metrics=metrics,
         errored_calls=row["errored"],
+        feedback=users,
     )

@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from services.run_orchestrator.monitors.rules import MonitorDefinition
+from services.run_orchestrator.monitors.rules import MonitorDefinition, stored
+from services.run_orchestrator.monitors.window_repository import feedback_metric_ids, feedback_results
 from services.run_orchestrator.runs.results import MetricResult, runs_metric_results
 from services.run_orchestrator.webhooks.repository import new_secret
 from shared.json_limits import json_text
@@ -54,7 +55,7 @@ class Logged:
 
 
 def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UUID | None) -> tuple[object, ...]:
-    """A monitor's columns from name to alert_max_error_rate, in the statements' order."""
+    """A monitor's columns from name to alert_min_feedback, in the statements' order."""
     return (
         d.name,
         [v["version_id"] for v in versions],
@@ -65,10 +66,12 @@ def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UU
         d.window_minutes or None,
         d.window_calls or None,
         d.alert_url,
-        [{"metric_id": str(t.metric_id), "below": t.below} for t in d.thresholds],
+        stored(d.thresholds),
         d.alert_format,
         d.alert_recovery,
         d.alert_max_error_rate,
+        stored(d.feedback_thresholds),
+        d.min_feedback,
     )
 
 
@@ -142,8 +145,9 @@ class MonitorRepository:
         return await self._pool.fetchrow(
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
-            " alert_thresholds, alert_format, alert_recovery, alert_max_error_rate, status, alert_secret)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            " alert_thresholds, alert_format, alert_recovery, alert_max_error_rate, alert_feedback_thresholds,"
+            " alert_min_feedback, status, alert_secret)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
@@ -169,10 +173,10 @@ class MonitorRepository:
                 "UPDATE monitors SET name = $2, metric_version_ids = $3, human_metric_version_ids = $4,"
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, alert_format = $12,"
-                " alert_recovery = $13, alert_max_error_rate = $14, updated_at = now(),"
-                " alert_secret = coalesce($15, alert_secret),"
-                " alert_muted_until = CASE WHEN $16::int IS NULL THEN alert_muted_until WHEN $16 = 0 THEN NULL"
-                "  ELSE now() + make_interval(mins => $16) END"
+                " alert_recovery = $13, alert_max_error_rate = $14, alert_feedback_thresholds = $15,"
+                " alert_min_feedback = $16, updated_at = now(), alert_secret = coalesce($17, alert_secret),"
+                " alert_muted_until = CASE WHEN $18::int IS NULL THEN alert_muted_until WHEN $18 = 0 THEN NULL"
+                "  ELSE now() + make_interval(mins => $18) END"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),
@@ -240,6 +244,13 @@ class MonitorRepository:
     async def window_results(self, windows: Sequence[asyncpg.Record]) -> dict[uuid.UUID, list[MetricResult]]:
         """Each window's run's result per metric, by run id."""
         return await runs_metric_results(self._pool, [w["run_id"] for w in windows])
+
+    async def windows_feedback(
+        self, monitor: asyncpg.Record, windows: Sequence[asyncpg.Record]
+    ) -> dict[uuid.UUID, list[MetricResult]]:
+        """The users' feedback given during each of the monitor's windows on its feedback
+        thresholds' metrics, by window id."""
+        return await feedback_results(self._pool, monitor["project_id"], feedback_metric_ids(monitor), list(windows))
 
     async def add_test_alert(self, monitor: asyncpg.Record, document: dict[str, Any]) -> asyncpg.Record:
         """A test alert of the monitor, pending (an executor replica sends it)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.run_orchestrator.runs.results import Threshold
+from services.run_orchestrator.runs.results import MetricResult, Threshold, measured
 from services.run_orchestrator.webhooks.rules import FORMATS
 from shared.outbound.urls import check_webhook_url
 from shared.run_status import RunStatus
@@ -21,6 +21,9 @@ MAX_WINDOW_MINUTES = 7 * 24 * 60
 MAX_MUTE_MINUTES = 7 * 24 * 60
 MAX_WINDOW_CALLS = 100_000
 MAX_ID_TEXT = 200
+# Verdicts of users' feedback a window needs for a feedback threshold to judge it (unless set).
+DEFAULT_MIN_FEEDBACK = 10
+MAX_MIN_FEEDBACK = 10_000
 # Sampling resolution: a rate is a whole number of millionths (0.0001%).
 _BUCKETS = 1_000_000
 
@@ -73,6 +76,10 @@ class MonitorDefinition:
     alert_recovery: bool = False
     # Also fire when more than this share of a window's calls errored (None: no such threshold).
     alert_max_error_rate: float | None = None
+    # Also fire on the users' feedback given during a window (metrics of eval type human or code).
+    feedback_thresholds: tuple[Threshold, ...] = ()
+    # A feedback threshold judges a window only with at least this many verdicts given in it.
+    min_feedback: int = DEFAULT_MIN_FEEDBACK
 
 
 def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
@@ -96,6 +103,10 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         raise ValueError(f"window_calls must be within 1..{MAX_WINDOW_CALLS:,}, got {d.window_calls}")
     if d.thresholds and not d.alert_url:
         raise ValueError("alert.thresholds need an alert.webhook_url")
+    if d.feedback_thresholds and not d.alert_url:
+        raise ValueError("alert.feedback_thresholds need an alert.webhook_url")
+    if not 1 <= d.min_feedback <= MAX_MIN_FEEDBACK:
+        raise ValueError(f"alert.min_feedback must be within 1..{MAX_MIN_FEEDBACK:,} (0: 10), got {d.min_feedback:,}")
     if d.alert_max_error_rate is not None and not d.alert_url:
         raise ValueError("alert.max_error_rate needs an alert.webhook_url")
     if d.alert_max_error_rate is not None and not 0 <= d.alert_max_error_rate < 1:
@@ -104,19 +115,23 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         )
     if d.alert_url:
         check_webhook_url(d.alert_url, "alert.webhook_url")
-        if not d.thresholds and d.alert_max_error_rate is None:
-            raise ValueError("alert.webhook_url needs at least one alert.thresholds entry or alert.max_error_rate")
+        if not d.thresholds and not d.feedback_thresholds and d.alert_max_error_rate is None:
+            raise ValueError(
+                "alert.webhook_url needs at least one alert.thresholds or alert.feedback_thresholds entry"
+                " or alert.max_error_rate"
+            )
     if d.alert_recovery and not d.alert_url:
         raise ValueError("alert.notify_recovery needs an alert.webhook_url")
     if d.alert_format not in FORMATS:
         raise ValueError(f"alert.format must be one of {', '.join(FORMATS)}, got {d.alert_format!r}")
-    seen: set[uuid.UUID] = set()
-    for i, t in enumerate(d.thresholds):
-        if not math.isfinite(t.below):
-            raise ValueError(f"alert.thresholds[{i}].below must be a number, got {t.below}")
-        if t.metric_id in seen:
-            raise ValueError(f"alert.thresholds[{i}] repeats metric {t.metric_id}")
-        seen.add(t.metric_id)
+    for field, thresholds in (("thresholds", d.thresholds), ("feedback_thresholds", d.feedback_thresholds)):
+        seen: set[uuid.UUID] = set()
+        for i, t in enumerate(thresholds):
+            if not math.isfinite(t.below):
+                raise ValueError(f"alert.{field}[{i}].below must be a number, got {t.below}")
+            if t.metric_id in seen:
+                raise ValueError(f"alert.{field}[{i}] repeats metric {t.metric_id}")
+            seen.add(t.metric_id)
     return replace(d, name=name)
 
 
@@ -219,6 +234,26 @@ def alert_state(
     return "muted" if muted and state in POSTED else state
 
 
+def stored_thresholds(stored: list[dict[str, Any]]) -> tuple[Threshold, ...]:
+    """A monitor's thresholds as its row keeps them (jsonb: metric_id, below)."""
+    return tuple(Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in stored)
+
+
+def stored(thresholds: tuple[Threshold, ...]) -> list[dict[str, Any]]:
+    """Thresholds as a monitor's row keeps them."""
+    return [{"metric_id": str(t.metric_id), "below": t.below} for t in thresholds]
+
+
+def feedback_measured(
+    results: list[MetricResult], thresholds: tuple[Threshold, ...], min_feedback: int
+) -> list[dict[str, Any]]:
+    """Each feedback threshold's metric with at least ``min_feedback`` verdicts given in the window
+    (``results``: the verdicts' result per metric), as an alert lists it: ``source`` feedback,
+    ``given`` the verdicts; a metric with fewer is not judged (left out)."""
+    judged = [r for r in results if r.scored >= min_feedback]
+    return [{**m, "source": "feedback", "given": m["scored"]} for m in measured(judged, thresholds)]
+
+
 def check_mute(minutes: int, alert_url: str) -> int:
     """UpdateMonitor's mute_alert_minutes: 0 (unmute) or 1..10,080, of a monitor with an alert."""
     if not 0 <= minutes <= MAX_MUTE_MINUTES:
@@ -233,12 +268,14 @@ def _measures(metrics: list[dict[str, Any]], relation: str) -> str:
     topic mean 0.61, below 0.7 (``relation``: below, at or above) · tone: no call scored."""
     parts = []
     for m in metrics:
+        # Users' feedback: "thumbs (users' feedback, 40 given) 62.5% passed, below 80.0%".
+        name = f"{m['name']} (users' feedback, {m['given']:,} given)" if m.get("source") == "feedback" else m["name"]
         if m["value"] is None:
-            parts.append(f"{m['name']}: no call scored")
+            parts.append(f"{name}: no call scored")
         elif m["measure"] == "pass_rate":
-            parts.append(f"{m['name']} {m['value'] * 100:.1f}% passed, {relation} {m['below'] * 100:.1f}%")
+            parts.append(f"{name} {m['value'] * 100:.1f}% passed, {relation} {m['below'] * 100:.1f}%")
         else:
-            parts.append(f"{m['name']} mean {m['value']:.3g}, {relation} {m['below']:.3g}")
+            parts.append(f"{name} mean {m['value']:.3g}, {relation} {m['below']:.3g}")
     return " · ".join(parts)
 
 

@@ -18,6 +18,44 @@ from shared.ids import counter_shard, record_id
 from shared.run_status import TERMINAL, RunSource, RunStatus
 
 
+async def feedback_results(
+    db: Connection | asyncpg.Pool, project_id: uuid.UUID, metric_ids: list[uuid.UUID], windows: list[asyncpg.Record]
+) -> dict[uuid.UUID, list[MetricResult]]:
+    """The users' feedback given during each window (from its start to its end) on each metric
+    (in the order given; one with none given: ``scored`` 0), by window id: ``scored`` the verdicts,
+    ``passed`` those that passed, ``total`` their values' sum; the output type is the metric's latest
+    version's."""
+    if not metric_ids or not windows:
+        return {}
+    rows = await db.fetch(
+        "SELECT w.id AS window_id, m.id AS metric_id, m.name, lv.output_type, count(f.value)::int AS scored,"
+        " count(*) FILTER (WHERE f.passed)::int AS passed, coalesce(sum(f.value), 0)::float8 AS total"
+        " FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS w(id, started_at, ended_at)"
+        " CROSS JOIN unnest($5::uuid[]) WITH ORDINALITY AS t(metric_id, n)"
+        " JOIN metrics m ON m.id = t.metric_id AND m.project_id = $1"
+        " CROSS JOIN LATERAL (SELECT v.output_type FROM metric_versions v WHERE v.metric_id = m.id"
+        "  ORDER BY v.version DESC LIMIT 1) lv"
+        " LEFT JOIN call_feedback f ON f.project_id = $1 AND f.metric_id = m.id"
+        "  AND f.given_at >= w.started_at AND f.given_at < w.ended_at"
+        " GROUP BY w.id, t.n, m.id, m.name, lv.output_type ORDER BY w.id, t.n",
+        project_id,
+        [w["id"] for w in windows],
+        [w["started_at"] for w in windows],
+        [w["ended_at"] for w in windows],
+        metric_ids,
+    )
+    results: dict[uuid.UUID, list[MetricResult]] = {}
+    for r in rows:
+        result = MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"])
+        results.setdefault(r["window_id"], []).append(result)
+    return results
+
+
+def feedback_metric_ids(monitor: asyncpg.Record) -> list[uuid.UUID]:
+    """The metrics of a monitor's feedback thresholds."""
+    return [uuid.UUID(t["metric_id"]) for t in monitor["alert_feedback_thresholds"]]
+
+
 @dataclass(frozen=True)
 class ClosedWindow:
     id: uuid.UUID
@@ -194,6 +232,7 @@ class WindowRepository:
         return await self._pool.fetch(
             "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
             " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds,"
+            " m.alert_feedback_thresholds, m.alert_min_feedback,"
             " m.alert_recovery, coalesce(m.alert_muted_until > now(), false) AS muted, m.alert_max_error_rate,"
             " (SELECT coalesce(sum(c.errored), 0)::int FROM run_record_counts c WHERE c.run_id = w.run_id) AS errored,"
             " (SELECT p.alert_state FROM monitor_windows p WHERE p.monitor_id = w.monitor_id"
@@ -213,6 +252,11 @@ class WindowRepository:
 
     async def metric_results(self, run_id: uuid.UUID, version_ids: list[uuid.UUID]) -> list[MetricResult]:
         return await metric_results(self._pool, run_id, version_ids)
+
+    async def feedback_results(self, window: asyncpg.Record) -> list[MetricResult]:
+        """The users' feedback given during a window on its monitor's feedback thresholds' metrics."""
+        found = await feedback_results(self._pool, window["project_id"], feedback_metric_ids(window), [window])
+        return found.get(window["id"], [])
 
     async def decide_alert(self, window_id: uuid.UUID, state: str, alert: dict[str, Any] | None) -> bool:
         """Settle a waiting alert once (a replica deciding it again changes nothing)."""

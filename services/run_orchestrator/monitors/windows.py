@@ -24,7 +24,7 @@ import asyncpg
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.window_repository import WindowRepository
 from services.run_orchestrator.runs.repository import RunRepository
-from services.run_orchestrator.runs.results import Threshold, below_thresholds, measured
+from services.run_orchestrator.runs.results import below_thresholds, measured
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from shared.edge.convert import timestamp
 from shared.logs import correlation_id
@@ -106,16 +106,23 @@ class WindowCloser:
             if window["run_status"] not in rules.DECIDABLE:
                 await self._windows.decide_alert(window["id"], "skipped", None)
                 continue
-            thresholds = [Threshold(uuid.UUID(t["metric_id"]), float(t["below"])) for t in window["alert_thresholds"]]
+            thresholds = rules.stored_thresholds(window["alert_thresholds"])
             results = await self._windows.metric_results(window["run_id"], list(window["metric_version_ids"]))
-            below = below_thresholds(results, thresholds, window["calls"])
+            feedback = rules.feedback_measured(
+                await self._windows.feedback_results(window),
+                rules.stored_thresholds(window["alert_feedback_thresholds"]),
+                window["alert_min_feedback"],
+            )
+            below = below_thresholds(results, thresholds, window["calls"]) + [
+                m for m in feedback if m["value"] < m["below"]
+            ]
             errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
             state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"], errors)
             payload = None
             if state == "below":
                 payload = self._payload(window, "monitor.alert", below, errors, rules.alert_text)
             elif state == "recovered":
-                every = measured(results, thresholds, window["calls"])
+                every = measured(results, thresholds, window["calls"]) + feedback
                 payload = self._payload(window, "monitor.recovered", every, errors, rules.recovered_text)
             if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})

@@ -4,6 +4,7 @@ metric) or its mean (another), read from the run's metric aggregates."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +93,7 @@ class Threshold:
     below: float
 
 
-def measured(results: list[MetricResult], thresholds: list[Threshold], calls: int = 0) -> list[dict[str, Any]]:
+def measured(results: list[MetricResult], thresholds: Sequence[Threshold], calls: int = 0) -> list[dict[str, Any]]:
     """Each thresholded metric's value, as an alert lists it. A metric with nothing scored is left
     out when there was nothing to score (no ``calls``: a window's calls, a run's records) and listed
     with ``value`` None otherwise (they all errored, or their scores did: nothing tells the metric
@@ -116,7 +117,7 @@ def measured(results: list[MetricResult], thresholds: list[Threshold], calls: in
     return found
 
 
-def below_thresholds(results: list[MetricResult], thresholds: list[Threshold], calls: int) -> list[dict[str, Any]]:
+def below_thresholds(results: list[MetricResult], thresholds: Sequence[Threshold], calls: int) -> list[dict[str, Any]]:
     """The metrics whose value is below their threshold (strictly), or who scored none of the
     ``calls``, as an alert lists them."""
     return [m for m in measured(results, thresholds, calls) if m["value"] is None or m["value"] < m["below"]]
