@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, Client, FeedbackIn
+from scorekeeper_sdk.api.monitors import MonitorWindow
 from scorekeeper_sdk.client import cpb, qpb
 from services.demo_system.testset import sample_testcases
 
@@ -103,19 +104,20 @@ def summary(run: qpb.RunView) -> str:
     return "\n".join(lines)
 
 
-# The monitor's alert fires below this pass rate of "concise" (the demo system is chatty 1 in 12).
+# The monitor's alert fires below this pass rate of "concise" (the demo system is chatty 1 in 12),
+# and below this share of thumbs up among the users' verdicts given during a window (at least
+# FEEDBACK_MIN of them).
 ALERT_BELOW = 0.95
+FEEDBACK_BELOW = 0.9
+FEEDBACK_MIN = 5
 
 
-async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, system_url: str, console_url: str) -> str:
-    """The run's answers logged as production calls (under the caller's own ids), a monitor scoring
-    every one of them with "concise" in two windows, alerting the demo system's /alerts below
-    ALERT_BELOW; what each window found and what became of its alert."""
-    concise = ids.metric_ids[2]
-    alert_url = system_url.rsplit("/", 1)[0] + "/alerts"
-    calls = [
+async def _production_calls(sk: AsyncScorekeeper, run_id: str, again: bool = False) -> list[CallIn]:
+    """The run's answers as production calls, under the caller's own ids (req-<testcase>; asked
+    ``again``: req-<testcase>-again, new calls)."""
+    return [
         CallIn(
-            call_id=f"req-{r.testcase_id}",
+            call_id=f"req-{r.testcase_id}{'-again' if again else ''}",
             inputs=r.inputs,
             outputs=r.outputs,
             metadata={**r.metadata, "route": "demo"},
@@ -125,6 +127,37 @@ async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, syst
         )
         async for r in sk.list_records(run_id)
     ]
+
+
+async def _decided(sk: AsyncScorekeeper, monitor_id: str, windows: int) -> list[MonitorWindow]:
+    """The monitor's windows, oldest first, once ``windows`` closed with their alerts told (or after 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        detail = await sk.get_monitor(monitor_id)
+        told = all(
+            w.alert_delivery in ("", "delivered", "failed") and w.alert_state != "waiting" for w in detail.windows
+        )
+        if (len(detail.windows) >= windows and told) or time.monotonic() > deadline:
+            return sorted(detail.windows, key=lambda w: w.number)
+        await asyncio.sleep(0.3)
+
+
+def _alert_said(w: MonitorWindow, alert_url: str, threshold: float) -> str:
+    if w.alert_state == "below":
+        return f"below {threshold:.0%}: alert {w.alert_delivery or 'pending'} to {alert_url}"
+    if w.alert_state == "recovered":
+        return f"back at or above {threshold:.0%}: recovery {w.alert_delivery or 'pending'} to {alert_url}"
+    if w.alert_state == "ok":
+        return f"at or above {threshold:.0%}: no alert"
+    return w.alert_state
+
+
+async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, system_url: str, console_url: str) -> str:
+    """The run's answers logged as production calls (under the caller's own ids), a monitor scoring
+    every one of them with "concise" in two windows, alerting the demo system's /alerts below
+    ALERT_BELOW; what each window found and what became of its alert."""
+    concise = ids.metric_ids[2]
+    calls = await _production_calls(sk, run_id)
     size = max(1, len(calls) // 2)
     monitor = await sk.create_monitor(
         ids.project_id,
@@ -132,43 +165,44 @@ async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, syst
         [concise],
         sample_rate=100,
         window_calls=size,
-        alert_url=alert_url,
+        alert_url=_alert_url(system_url),
         alert_below={concise: ALERT_BELOW},
         alert_recovery=True,
     )
     for start in range(0, len(calls), 1000):
         await sk.log_calls(ids.project_id, calls[start : start + 1000])
-    deadline = time.monotonic() + 60
-    while True:
-        detail = await sk.get_monitor(monitor.id)
-        told = all(
-            w.alert_delivery in ("", "delivered", "failed") and w.alert_state != "waiting" for w in detail.windows
-        )
-        if (len(detail.windows) >= len(calls) // size and told) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.3)
     lines = [f"monitor 'production': the same {len(calls)} answers logged as production calls, a window every {size}:"]
-    for w in sorted(detail.windows, key=lambda w: w.number):
+    for w in await _decided(sk, monitor.id, len(calls) // size):
         result = ", ".join(f"{m.name} {round(m.value * m.scored)}/{m.scored} passed ({m.value:.2%})" for m in w.metrics)
-        if w.alert_state == "below":
-            said = f"below {ALERT_BELOW:.0%}: alert {w.alert_delivery or 'pending'} to {alert_url}"
-        elif w.alert_state == "recovered":
-            said = f"back at or above {ALERT_BELOW:.0%}: recovery {w.alert_delivery or 'pending'} to {alert_url}"
-        elif w.alert_state == "ok":
-            said = f"at or above {ALERT_BELOW:.0%}: no alert"
-        else:
-            said = w.alert_state
-        lines.append(f"  window {w.number}: {w.calls} calls, {result} — {said}")
+        lines.append(
+            f"  window {w.number}: {w.calls} calls, {result} — {_alert_said(w, monitor.alert.webhook_url, ALERT_BELOW)}"
+        )
     lines.append(f"  {console_url}/projects/{ids.project_id}/monitors/{monitor.id}")
     return "\n".join(lines)
+
+
+def _alert_url(system_url: str) -> str:
+    return system_url.rsplit("/", 1)[0] + "/alerts"
 
 
 async def users_feedback(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, console_url: str) -> str:
     """Two in five of the production calls rated by their users with "thumbs" (a human metric):
     they dislike chatty answers as "concise" does, but for one in seven of them they see it the
-    other way; how "concise" (the monitor's judge) agrees with them over the monitor's windows."""
+    other way; how "concise" (the monitor's judge) agrees with them over the monitor's windows. The
+    monitor then alerts on the thumbs instead: the ratings are given while its third window is open,
+    which a window's worth of the answers logged again closes."""
     thumbs = await sk.create_metric(ids.project_id, "thumbs", eval_type="human")
     concise = ids.metric_ids[2]
+    monitor = next(m for m in await sk.list_monitors(ids.project_id) if m.name == "production")
+    # From now on it alerts on the users' thumbs alone.
+    await sk.update_monitor(
+        monitor.id,
+        alert_url=monitor.alert.webhook_url,
+        alert_below={},
+        alert_recovery=True,
+        alert_feedback_below={thumbs.id: FEEDBACK_BELOW},
+        min_feedback=FEEDBACK_MIN,
+    )
     rated: list[FeedbackIn] = []
     async for n, record in _numbered(sk.list_records(run_id)):
         verdict = next((x for x in record.scores if x.metric_id == concise and x.passed is not None), None)
@@ -177,17 +211,25 @@ async def users_feedback(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, consol
             rated.append(FeedbackIn(f"req-{record.testcase_id}", thumbs.id, up, author=f"user-{n % 13}"))
     for start in range(0, len(rated), 1000):
         await sk.send_feedback_batch(rated[start : start + 1000], project_id=ids.project_id)
-    monitor = next(m for m in await sk.list_monitors(ids.project_id) if m.name == "production")
     cells = [0, 0]  # agreed, compared
-    for window in (await sk.get_monitor(monitor.id)).windows:
+    windows = (await sk.get_monitor(monitor.id)).windows
+    for window in windows:
         met = await sk.metric_agreement(window.run_id, concise, thumbs.id)
         cells[0] += met.both_passed + met.both_failed
         cells[1] += met.compared
+    # A window's worth of calls again (new ids) closes the window the ratings were given in.
+    again = (await _production_calls(sk, run_id, again=True))[: monitor.window_calls]
+    for start in range(0, len(again), 1000):
+        await sk.log_calls(ids.project_id, again[start : start + 1000])
+    third = (await _decided(sk, monitor.id, len(windows) + 1))[-1]
+    users = ", ".join(f"{m.value:.1%} thumbs up of {m.scored}" for m in third.feedback)
     ups = sum(1 for f in rated if f.value)
     lines = [
         f"users' feedback: {len(rated)} calls rated with 'thumbs' (a human metric), {ups} thumbs up"
         f" ({ups / max(len(rated), 1):.1%})",
         f"  the monitor's judge 'concise' agrees with the users on {cells[0]} of the {cells[1]} calls both judged",
+        f"  the monitor now alerts below {FEEDBACK_BELOW:.0%} thumbs up: window {third.number}, open while they"
+        f" rated, {users} — {_alert_said(third, monitor.alert.webhook_url, FEEDBACK_BELOW)}",
         f"  {console_url}/projects/{ids.project_id}/calls",
     ]
     return "\n".join(lines)

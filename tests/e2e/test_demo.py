@@ -52,6 +52,22 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
     assert rated is not None and int(rated.group(1)) >= 6, ran.stdout  # two in five of the completed calls
     agreed = re.search(r"agrees with the users on (\d+) of the (\d+) calls both judged$", ran.stdout, re.M)
     assert agreed is not None and agreed.group(2) == rated.group(1) and int(agreed.group(1)) <= int(agreed.group(2))
+    # Then the monitor alerts on the users' thumbs: the window open while they rated.
+    users = re.search(
+        r"^  the monitor now alerts below 90% thumbs up: window 3, open while they rated, (\S+)% thumbs up of (\d+)"
+        r" — (.+)$",
+        ran.stdout,
+        re.M,
+    )
+    assert users is not None and users.group(2) == rated.group(1), ran.stdout
+    share = int(rated.group(2)) / int(rated.group(1))
+    assert users.group(1) == f"{share * 100:.1f}"
+    said = users.group(3)
+    told = re.fullmatch(
+        r"(below|back at or above) 90%: (alert|recovery) delivered to http://127\.0\.0\.1:\d+/alerts", said
+    )
+    quiet = said == "at or above 90%: no alert"
+    assert (told is not None and (told.group(1) == "below") == (share < 0.9)) or (quiet and share >= 0.9), said
     assert re.search(r"^  http://127\.0\.0\.1:\d+/projects/\S+/calls$", ran.stdout, flags=re.M)
     assert ran.stdout.rstrip().endswith("stopped everything the demo started")
 
