@@ -6,9 +6,12 @@ prefix and role), what (the RPC, the ids its request named, the id of what it ma
 gave), through which edge, and the outcome (OK, or the error's code and message). Never the
 request's body: it may hold secrets and data.
 
-An event is written after the operation committed, outside its transaction: a process killed in
-between loses that event (the change itself is kept), and an event that cannot be written (the
-database gone) is logged, not answered as the call's error.
+An admitted call's event is written **before** the operation runs (outcome ``NO_ANSWER``) and
+completed with its outcome once it answers: a process killed in between leaves the event as it was
+— the change was asked and may or may not have been made, and the log says so rather than saying
+nothing. A call whose event cannot be written (the database gone) is refused (UNAVAILABLE) before
+anything is changed. A refused call's event is written once refused; completing an event that
+cannot be written is logged, not answered as the call's error.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from google.protobuf.message import Message
 
 from shared.auth.access import Principal, Role
 from shared.auth.scope import Owners, scoped_ids
-from shared.edge.errors import ApiError
+from shared.edge.errors import ApiError, Code
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,16 @@ UNAUDITED = frozenset(
 MAX_IDS = 10
 # The longest error message an event keeps.
 MAX_ERROR = 1_000
+
+
+# The outcome of an admitted call's event until it answers: still running, or its process stopped
+# before it answered (the change may or may not have been made).
+NO_ANSWER = "NO_ANSWER"
+
+
+def _outcome(error: ApiError | None) -> tuple[str, str]:
+    """The event's outcome and error: OK, or the error's code and message."""
+    return ("OK", "") if error is None else (error.code.name, error.message[:MAX_ERROR])
 
 
 # The header (gRPC metadata) naming the program a call comes from; the SDK, CLI and console send it.
@@ -117,31 +130,63 @@ class AuditLog:
         self._pool = pool
         self._owners = owners
 
-    async def record(self, attempt: Attempt, response: Message | None, error: ApiError | None) -> None:
-        """Write the event (logged, not raised, when it cannot be)."""
+    async def begin(self, attempt: Attempt) -> uuid.UUID:
+        """The admitted call's event, written before it runs (outcome NO_ANSWER); UNAVAILABLE when
+        it cannot be written, so that no change is made unrecorded."""
         try:
-            project = await self._project(attempt, response)
-            principal = attempt.principal
+            return await self._insert(attempt, None, NO_ANSWER, "")
+        except Exception as exc:
+            log.warning("the audit event of %s was not written: the call is refused", attempt.action, exc_info=True)
+            raise ApiError(
+                Code.UNAVAILABLE, "the audit log cannot be written just now: nothing was changed; try again"
+            ) from exc
+
+    async def finish(
+        self, event_id: uuid.UUID, attempt: Attempt, response: Message | None, error: ApiError | None
+    ) -> None:
+        """The event ``begin`` wrote, with the call's outcome and what it made (logged, not raised,
+        when it cannot be written)."""
+        try:
             await self._pool.execute(
-                "INSERT INTO audit_events (id, project_id, key_id, key_name, key_prefix, key_role, action, edge,"
-                " targets, name, outcome, error, client)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                uuid.uuid4(),
-                project,
-                principal.key_id,
-                principal.name,
-                principal.prefix,
-                principal.role.label,
-                attempt.action,
-                attempt.edge,
+                "UPDATE audit_events SET project_id = coalesce(project_id, $2), targets = $3, outcome = $4,"
+                " error = $5 WHERE id = $1",
+                event_id,
+                await self._project(attempt, response),
                 targets(attempt.request, response),
-                _name(attempt.request),
-                "OK" if error is None else error.code.name,
-                "" if error is None else error.message[:MAX_ERROR],
-                attempt.client,
+                *_outcome(error),
             )
         except Exception:
+            log.warning("the outcome of the audit event of %s was not written", attempt.action, exc_info=True)
+
+    async def record(self, attempt: Attempt, response: Message | None, error: ApiError | None) -> None:
+        """Write the event of a call refused before it ran (logged, not raised, when it cannot be)."""
+        try:
+            await self._insert(attempt, response, *_outcome(error))
+        except Exception:
             log.warning("the audit event of %s was not written", attempt.action, exc_info=True)
+
+    async def _insert(self, attempt: Attempt, response: Message | None, outcome: str, error: str) -> uuid.UUID:
+        event_id = uuid.uuid4()
+        principal = attempt.principal
+        await self._pool.execute(
+            "INSERT INTO audit_events (id, project_id, key_id, key_name, key_prefix, key_role, action, edge,"
+            " targets, name, outcome, error, client)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            event_id,
+            await self._project(attempt, response),
+            principal.key_id,
+            principal.name,
+            principal.prefix,
+            principal.role.label,
+            attempt.action,
+            attempt.edge,
+            targets(attempt.request, response),
+            _name(attempt.request),
+            outcome,
+            error,
+            attempt.client,
+        )
+        return event_id
 
     async def _project(self, attempt: Attempt, response: Message | None) -> uuid.UUID | None:
         """The key's project; the instance admin's: the owner of the first id its request named, or

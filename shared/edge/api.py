@@ -18,6 +18,7 @@ import contextlib
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 # bounded by this instead; PostgreSQL's statement_timeout holds at most ~24 days.
 MAX_DEADLINE_S = 24 * 3600.0
 
-# The audited call in progress (set by BoundMethod.admit, recorded once by the call that follows).
-_attempt: ContextVar[tuple[AuditLog, Attempt] | None] = ContextVar("audit_attempt", default=None)
+# The audited call in progress and its event (written by BoundMethod.admit, completed once by the
+# call that follows).
+_attempt: ContextVar[tuple[AuditLog, Attempt, uuid.UUID] | None] = ContextVar("audit_attempt", default=None)
 
 # When the caller stops waiting for the current unary call (time.monotonic()), None without a
 # deadline: operations may bound their own work by it (a database statement timeout, say).
@@ -118,12 +120,16 @@ class BoundMethod:
         try:
             async for response in stream:
                 yield response
-        except ApiError:
+        except ApiError as exc:
+            await _audit(None, exc)
             raise
         except Exception as exc:
-            raise self._api_error(exc) from exc
+            error = self._api_error(exc)
+            await _audit(None, error)
+            raise error from exc
         finally:
             await cast(Any, stream).aclose()
+        await _audit(None, None)  # (today's server streams are reads, which are not audited)
 
     def _api_error(self, exc: Exception) -> ApiError:
         return api_error(exc, self.descriptor)
@@ -161,7 +167,8 @@ class BoundMethod:
                     check_text(request)
                 await guard.check_scope(principal, request)
             if self.audited and guard.audit is not None:
-                _attempt.set((guard.audit, Attempt(self.descriptor.name, edge, principal, request, client)))
+                attempt = Attempt(self.descriptor.name, edge, principal, request, client)
+                _attempt.set((guard.audit, attempt, await guard.audit.begin(attempt)))
             return request
         except ApiError as exc:
             if exc.code is Code.PERMISSION_DENIED and principal is not None and self.audited:
@@ -180,7 +187,8 @@ async def _audit(response: Message | None, error: ApiError | None) -> None:
     attempt = _attempt.get()
     if attempt is not None:
         _attempt.set(None)
-        await attempt[0].record(attempt[1], response, error)
+        audit, admitted, event_id = attempt
+        await audit.finish(event_id, admitted, response, error)
 
 
 CHECKS_OWN_TEXT = "checks_own_text"

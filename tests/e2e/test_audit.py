@@ -157,6 +157,7 @@ async def test_the_cli_and_the_console_show_the_log(stack: Stack, sk: AsyncScore
     shown = scorekeeper(stack, "audit", "--project", project.id, "--failed")
     assert shown.returncode == 0, shown.stderr
     assert "RevokeApiKey" in shown.stdout and "PERMISSION_DENIED" in shown.stdout and "CreateMetric" not in shown.stdout
+    assert "[red]" not in shown.stdout  # styled, not markup printed as written
     as_json = scorekeeper(stack, "audit", "--project", project.id, "--key", "ci", "--json")
     assert as_json.returncode == 0, as_json.stderr
     assert [(e["action"], e["outcome"]) for e in json.loads(as_json.stdout)] == [

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
+from rich.text import Text
 
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, projects, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id
@@ -200,13 +200,23 @@ def audit(
     table = Table(Column("at", no_wrap=True), "key", "action", "from", "name", "targets", "outcome")
     for e in found:
         who = e.key_name if e.key_prefix in ("", e.key_name) else f"{e.key_prefix} {e.key_name}"
-        outcome = e.outcome if e.outcome == "OK" else f"[red]{e.outcome}[/red]: {escape(e.error)}"
-        source = f"{e.edge} {escape(e.client)}".strip()
-        table.add_row(_utc(e.at), escape(who), e.action, source, escape(e.name), _named(e), outcome)
+        outcome = _outcome(e)
+        source = f"{e.edge} {e.client}".strip()
+        table.add_row(_utc(e.at), who, e.action, source, e.name, _named(e), outcome)
     st.out.print(table)
     if not found:
         st.err.print("no events", highlight=False)
     return None
+
+
+def _outcome(event: AuditEvent) -> Text:
+    """OK; the error's code (red) and message; or, for a call not answered, what that may mean
+    (the consoles print no markup: names and messages are shown as written)."""
+    if event.outcome == "OK":
+        return Text("OK")
+    if event.outcome == "NO_ANSWER":
+        return Text.assemble(("no answer", "yellow"), ": still running, or its service stopped before it answered")
+    return Text.assemble((event.outcome, "red"), f": {event.error}")
 
 
 def _named(event: AuditEvent) -> str:
