@@ -98,8 +98,8 @@ def test_a_good_definition_is_kept_with_its_name_stripped() -> None:
         ({"alert_url": "https://u:p@x.example/"}, "must not carry credentials"),
         (
             {"alert_url": "https://x.example/"},
-            "alert.webhook_url needs at least one alert.thresholds or alert.feedback_thresholds entry or"
-            " alert.max_error_rate",
+            "alert.webhook_url needs at least one alert.thresholds or alert.feedback_thresholds entry,"
+            " alert.max_error_rate or alert.max_latency_ms",
         ),
         (
             {"feedback_thresholds": (Threshold(uuid.UUID(int=1), 0.5),)},
@@ -275,6 +275,33 @@ def test_muted_alerts_tell_nothing_and_muting_is_checked() -> None:
         rules.check_mute(60, "")
 
 
+def test_a_window_whose_calls_are_too_slow_fires_and_says_so() -> None:
+    assert rules.latency_share(900.0, None) is None and rules.latency_share(None, 500.0) is None
+    slow = rules.latency_share(954.5, 500.0)
+    assert slow == {"p95_ms": 954.5, "above": 500.0} and rules.too_slow(slow)
+    assert rules.alert_state([], False, None, latency=slow) == "below"
+    # Equal is not above; a window with no latency logged is not judged.
+    assert rules.alert_state([], True, "below", latency=rules.latency_share(500.0, 500.0)) == "recovered"
+    assert rules.alert_state([], True, "ok", latency=rules.latency_share(None, 500.0)) == "ok"
+    assert rules.alert_text("checkout", 3, 10, [], "u", latency=slow) == (
+        "Monitor 'checkout' window 3 (10 calls): p95 latency 954 ms, above 500 ms — u"
+    )
+    assert rules.recovered_text("checkout", 4, 10, [], "u", latency=rules.latency_share(1200.0, 1500.0)) == (
+        "Monitor 'checkout' window 4 (10 calls) recovered: p95 latency 1,200 ms, at most 1,500 ms — u"
+    )
+    base = MonitorDefinition("m", 10, {}, 5, 0, "http://h/x", (), alert_max_latency_ms=250.0)
+    assert rules.validate_monitor(base).alert_max_latency_ms == 250.0  # no other threshold needed
+    for ms, message in [
+        (0.0, "alert.max_latency_ms must be a number of milliseconds above 0 and at most 86,400,000, got 0"),
+        (float("inf"), "got inf"),
+        (86_400_001.0, "got 8.64e+07"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            rules.validate_monitor(replace(base, alert_max_latency_ms=ms))
+    with pytest.raises(ValueError, match=r"alert\.max_latency_ms needs an alert\.webhook_url"):
+        rules.validate_monitor(replace(base, alert_url=""))
+
+
 def test_a_window_with_too_many_errored_calls_fires_and_says_so() -> None:
     assert rules.error_share(3, 10, None) is None
     errors = rules.error_share(3, 10, 0.2)
@@ -300,7 +327,7 @@ def test_a_window_with_too_many_errored_calls_fires_and_says_so() -> None:
         rules.validate_monitor(replace(base, alert_url=""))
     with pytest.raises(
         ValueError,
-        match=r"needs at least one alert\.thresholds or alert\.feedback_thresholds entry or alert\.max_error_rate",
+        match=r"needs at least one alert\.thresholds or alert\.feedback_thresholds entry, alert\.max_error_rate",
     ):
         rules.validate_monitor(replace(base, alert_max_error_rate=None))
 

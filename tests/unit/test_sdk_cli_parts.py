@@ -22,6 +22,7 @@ from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
+from scorekeeper_sdk.models import AlertThreshold
 from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Record, Run, Score
 
 RUN = Run(
@@ -261,6 +262,10 @@ def test_a_monitor_windows_results_read_as_a_person_says_them() -> None:
     thumbs = WindowMetric("m4", "thumbs", "pass_rate", value=0.4, scored=5, alert_below=0.8, below=True)
     rating = WindowMetric("m5", "rating", "mean", value=2.0, scored=2, alert_below=3.0)
     users = MonitorWindow(4, "r", 10, run_status="completed", metrics=[polite], feedback=[thumbs, rating])
+    slow = MonitorWindow(
+        5, "r", 10, run_status="completed", metrics=[polite], latency_p95_ms=1234.5, latency_above=True
+    )
+    assert _results(slow) == "polite 70.0% below 80.0%, p95 1,234 ms too slow"
     assert (
         _results(users)
         == "polite 70.0% below 80.0%, users' thumbs 40.0% below 80.0% (5 given), users' rating 2 (2 given)"
@@ -281,6 +286,9 @@ def test_a_monitors_alert_reads_as_what_it_posts() -> None:
     assert alert(webhook_url="https://h/x", notify_recovery=True) == "https://h/x (and recoveries)"
     errors = alert(webhook_url="https://h/x", max_error_rate=0.05, notify_recovery=True)
     assert errors == "https://h/x (errors above 5%, and recoveries)"
+    thumbs = [AlertThreshold("t", 0.8)]
+    slow = alert(webhook_url="https://h/x", max_latency_ms=1500.0, feedback_thresholds=thumbs)
+    assert slow == "https://h/x (p95 latency above 1,500 ms, users' feedback)"
 
 
 def test_a_mute_is_typed_as_a_duration() -> None:

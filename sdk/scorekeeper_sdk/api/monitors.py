@@ -107,6 +107,8 @@ class MonitorAlert:
     # judged once at least ``min_feedback`` verdicts were given in it.
     feedback_thresholds: list[AlertThreshold] = field(default_factory=list)
     min_feedback: int = 10
+    # Also fires when the 95th percentile of a window's call latencies is above this (ms); None: never.
+    max_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,11 @@ class MonitorWindow:
     # The users' feedback given during it per metric of the alert's feedback thresholds
     # (``scored``: the verdicts given).
     feedback: list[WindowMetric] = field(default_factory=list)
+    # The median and 95th percentile of its calls' latencies (ms; None when none was logged with one).
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    # Whether latency_p95_ms is above the alert's max_latency_ms.
+    latency_above: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,6 +232,7 @@ def _alert(
     max_error_rate: float | None,
     feedback_below: Mapping[str, float] | None,
     min_feedback: int,
+    max_latency_ms: float | None,
 ) -> mpb.MonitorAlert:
     return mpb.MonitorAlert(
         webhook_url=url,
@@ -234,6 +242,7 @@ def _alert(
         max_error_rate=max_error_rate,
         feedback_thresholds=_thresholds(feedback_below),
         min_feedback=min_feedback,
+        max_latency_ms=max_latency_ms,
     )
 
 
@@ -262,6 +271,7 @@ class MonitorOperations(Operations):
         alert_max_error_rate: float | None = None,
         alert_feedback_below: Mapping[str, float] | None = None,
         min_feedback: int = 0,
+        alert_max_latency_ms: float | None = None,
     ) -> Monitor:
         """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
         version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
@@ -271,7 +281,9 @@ class MonitorOperations(Operations):
         ``alert_max_error_rate``: it fires too when more than this share (0..1) of a window's calls
         errored (then ``alert_below`` may be left out); ``alert_feedback_below`` maps a metric of
         eval type human or code to the threshold its users' feedback given during a window (pass
-        rate or mean) must not fall below, judged with at least ``min_feedback`` verdicts (0: 10)."""
+        rate or mean) must not fall below, judged with at least ``min_feedback`` verdicts (0: 10);
+        ``alert_max_latency_ms``: it fires too when the 95th percentile of a window's call latencies
+        is above this."""
         request = mpb.CreateMonitorRequest(
             project_id=project_id,
             name=name,
@@ -289,6 +301,7 @@ class MonitorOperations(Operations):
                 alert_max_error_rate,
                 alert_feedback_below,
                 min_feedback,
+                alert_max_latency_ms,
             ),
             paused=paused,
         )
@@ -326,11 +339,12 @@ class MonitorOperations(Operations):
         alert_max_error_rate: float | None = None,
         alert_feedback_below: Mapping[str, float] | None = None,
         min_feedback: int | None = None,
+        alert_max_latency_ms: float | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
         (and ``alert_format``, ``alert_recovery``, ``alert_max_error_rate``, ``alert_feedback_below``,
-        ``min_feedback``) the alert, replaced
+        ``min_feedback``, ``alert_max_latency_ms``) the alert, replaced
         whole (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter (``{}``:
         every call). ``rotate_alert_secret``: a new secret signs its alerts from now on (in the
         answer's ``alert_secret``, this once).
@@ -357,6 +371,7 @@ class MonitorOperations(Operations):
             "alert_max_error_rate": alert_max_error_rate,
             "alert_feedback_below": alert_feedback_below,
             "min_feedback": min_feedback,
+            "alert_max_latency_ms": alert_max_latency_ms,
         }
         for part, value in parts.items():
             if value is not None and alert_url is None:
@@ -371,6 +386,7 @@ class MonitorOperations(Operations):
                 alert_max_error_rate,
                 alert_feedback_below,
                 min_feedback or 0,
+                alert_max_latency_ms,
             )
             request.alert.CopyFrom(alert)
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))

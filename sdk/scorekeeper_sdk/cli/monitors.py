@@ -62,6 +62,8 @@ def _alert(m: Monitor) -> str:
         for n, on in (
             ("Slack text", m.alert.format == "slack"),
             (f"errors above {(m.alert.max_error_rate or 0) * 100:g}%", m.alert.max_error_rate is not None),
+            (f"p95 latency above {m.alert.max_latency_ms or 0:,g} ms", m.alert.max_latency_ms is not None),
+            ("users' feedback", bool(m.alert.feedback_thresholds)),
             ("and recoveries", m.alert.notify_recovery),
             (f"muted until {m.alert_muted_until[:19]}", bool(m.alert_muted_until)),
         )
@@ -86,6 +88,8 @@ def _results(w: MonitorWindow) -> str:
     parts = [_said(m) for m in w.metrics]
     if w.errored_calls:
         parts.append(f"{w.errored_calls} errored")
+    if w.latency_p95_ms is not None:
+        parts.append(f"p95 {w.latency_p95_ms:,.0f} ms" + (" too slow" if w.latency_above else ""))
     parts += [f"users' {_said(m)} ({m.scored} given)" for m in w.feedback]  # feedback given during it
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
@@ -142,6 +146,9 @@ def monitors_show(
         if m.alert.max_error_rate is not None:
             errors = f"more than {m.alert.max_error_rate * 100:g}% of the calls errored"
             below = f"{below} or {errors}" if below else errors
+        if m.alert.max_latency_ms is not None:
+            slow = f"the calls' p95 latency is above {m.alert.max_latency_ms:,g} ms"
+            below = f"{below} or {slow}" if below else slow
         if feedback := m.alert.feedback_thresholds:
             metrics = {x.id: x.name for x in st.client.list_metrics(m.project_id, include_archived=True)}
             users = ", ".join(f"{metrics.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in feedback)
@@ -168,6 +175,7 @@ _FEEDBACK_BELOW = typer.Option(
     " falls below it (pass rate 0..1 or mean); repeat for several."
 )
 _MIN_FEEDBACK = typer.Option(help="Judge a window's feedback only with at least N verdicts given in it (0: 10).")
+_LATENCY_ABOVE = typer.Option(help="MS: also alert when the 95th percentile of a window's call latencies is above it.")
 
 
 @monitors.command("create")
@@ -200,6 +208,7 @@ def monitors_create(
     ] = None,
     alert_feedback_below: Annotated[list[str] | None, _FEEDBACK_BELOW] = None,
     min_feedback: Annotated[int, _MIN_FEEDBACK] = 0,
+    alert_latency_above: Annotated[float | None, _LATENCY_ABOVE] = None,
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
@@ -220,6 +229,7 @@ def monitors_create(
         alert_max_error_rate=_share(alert_errors_above) if alert_errors_above is not None else None,
         alert_feedback_below=metric_thresholds(st, alert_feedback_below or [], "--alert-feedback-below"),
         min_feedback=min_feedback,
+        alert_max_latency_ms=alert_latency_above,
     )
     if not created.alert.webhook_url:
         st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
@@ -289,6 +299,10 @@ def monitors_update(
         bool, typer.Option("--no-alert-feedback", help="No alert on the users' feedback from now on.")
     ] = False,
     min_feedback: Annotated[int | None, _MIN_FEEDBACK] = None,
+    alert_latency_above: Annotated[float | None, _LATENCY_ABOVE] = None,
+    no_alert_latency: Annotated[
+        bool, typer.Option("--no-alert-latency", help="No alert on the calls' latency from now on.")
+    ] = False,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
     metrics, --filter its filter, --alert-url / --alert-below / --alert-feedback-below its alert). An alert added to a
@@ -299,6 +313,8 @@ def monitors_update(
         raise CliError("give --alert-errors-above or --no-alert-errors, not both")
     if alert_feedback_below and no_alert_feedback:
         raise CliError("give --alert-feedback-below or --no-alert-feedback, not both")
+    if alert_latency_above is not None and no_alert_latency:
+        raise CliError("give --alert-latency-above or --no-alert-latency, not both")
     changing_alert = (
         alert_url is not None
         or alert_below
@@ -309,6 +325,8 @@ def monitors_update(
         or alert_feedback_below
         or no_alert_feedback
         or min_feedback is not None
+        or alert_latency_above is not None
+        or no_alert_latency
     )
     if changing_alert and no_alert:
         raise CliError("give --no-alert or the alert's options (--alert-url, --alert-below …), not both")
@@ -321,6 +339,7 @@ def monitors_update(
     recovery: bool | None = None
     errors_above: float | None = None
     feedback_below: dict[str, float] | None = None
+    latency_above: float | None = None
     if no_alert:
         url, below = "", {}
     elif changing_alert:
@@ -347,6 +366,13 @@ def monitors_update(
             else {t.metric_id: t.below for t in target.alert.feedback_thresholds}
         )
         min_feedback = target.alert.min_feedback if min_feedback is None else min_feedback
+        latency_above = (
+            None
+            if no_alert_latency
+            else alert_latency_above
+            if alert_latency_above is not None
+            else target.alert.max_latency_ms
+        )
     updated = st.client.update_monitor(
         target.id,
         name=name,
@@ -363,6 +389,7 @@ def monitors_update(
         alert_max_error_rate=errors_above,
         alert_feedback_below=feedback_below,
         min_feedback=min_feedback if changing_alert and not no_alert else None,
+        alert_max_latency_ms=latency_above,
         rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)

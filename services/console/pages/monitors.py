@@ -89,6 +89,9 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
             else None,
             feedback_thresholds=feedback,
             min_feedback=min_feedback,
+            max_latency_ms=_number(form, "alert_latency_above", "The latency", float)
+            if str(form.get("alert_latency_above", "")).strip()
+            else None,
         ),
         paused=form.get("paused") == "on",
     )
@@ -128,6 +131,7 @@ def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
         "alert_errors_above": f"{m.alert.max_error_rate * 100:g}" if m.alert.HasField("max_error_rate") else "",
         "feedback_below": {t.metric_id: f"{t.below:g}" for t in m.alert.feedback_thresholds},
         "min_feedback": str(m.alert.min_feedback),
+        "alert_latency_above": f"{m.alert.max_latency_ms:g}" if m.alert.HasField("max_latency_ms") else "",
     }
 
 

@@ -53,6 +53,7 @@ def _definition(
             "alert_max_error_rate": alert.max_error_rate if alert.HasField("max_error_rate") else None,
             "feedback_thresholds": _thresholds(alert, "feedback_thresholds"),
             "min_feedback": alert.min_feedback or rules.DEFAULT_MIN_FEEDBACK,
+            "alert_max_latency_ms": alert.max_latency_ms if alert.HasField("max_latency_ms") else None,
         }
     else:
         alert_fields = {
@@ -63,6 +64,7 @@ def _definition(
             "alert_max_error_rate": row["alert_max_error_rate"],
             "feedback_thresholds": rules.stored_thresholds(row["alert_feedback_thresholds"]),
             "min_feedback": row["alert_min_feedback"],
+            "alert_max_latency_ms": row["alert_max_latency_ms"],
         }
     return checked(
         rules.validate_monitor,

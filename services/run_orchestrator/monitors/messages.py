@@ -44,6 +44,7 @@ def monitor_pb(
         thresholds=_thresholds_pb(row["alert_thresholds"]),
         feedback_thresholds=_thresholds_pb(row["alert_feedback_thresholds"]),
         min_feedback=row["alert_min_feedback"],
+        max_latency_ms=row["alert_max_latency_ms"],
     )
     return pb.Monitor(
         id=str(row["id"]),
@@ -132,4 +133,7 @@ def window_pb(
         metrics=metrics,
         errored_calls=row["errored"],
         feedback=users,
+        latency_p50_ms=row["latency_p50_ms"],
+        latency_p95_ms=row["latency_p95_ms"],
+        latency_above=rules.too_slow(rules.latency_share(row["latency_p95_ms"], monitor["alert_max_latency_ms"])),
     )

@@ -55,7 +55,7 @@ class Logged:
 
 
 def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UUID | None) -> tuple[object, ...]:
-    """A monitor's columns from name to alert_min_feedback, in the statements' order."""
+    """A monitor's columns from name to alert_max_latency_ms, in the statements' order."""
     return (
         d.name,
         [v["version_id"] for v in versions],
@@ -72,6 +72,7 @@ def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UU
         d.alert_max_error_rate,
         stored(d.feedback_thresholds),
         d.min_feedback,
+        d.alert_max_latency_ms,
     )
 
 
@@ -146,8 +147,8 @@ class MonitorRepository:
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
             " alert_thresholds, alert_format, alert_recovery, alert_max_error_rate, alert_feedback_thresholds,"
-            " alert_min_feedback, status, alert_secret)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            " alert_min_feedback, alert_max_latency_ms, status, alert_secret)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
@@ -174,9 +175,10 @@ class MonitorRepository:
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, alert_format = $12,"
                 " alert_recovery = $13, alert_max_error_rate = $14, alert_feedback_thresholds = $15,"
-                " alert_min_feedback = $16, updated_at = now(), alert_secret = coalesce($17, alert_secret),"
-                " alert_muted_until = CASE WHEN $18::int IS NULL THEN alert_muted_until WHEN $18 = 0 THEN NULL"
-                "  ELSE now() + make_interval(mins => $18) END"
+                " alert_min_feedback = $16, alert_max_latency_ms = $17, updated_at = now(),"
+                " alert_secret = coalesce($18, alert_secret),"
+                " alert_muted_until = CASE WHEN $19::int IS NULL THEN alert_muted_until WHEN $19 = 0 THEN NULL"
+                "  ELSE now() + make_interval(mins => $19) END"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),

@@ -24,6 +24,8 @@ MAX_ID_TEXT = 200
 # Verdicts of users' feedback a window needs for a feedback threshold to judge it (unless set).
 DEFAULT_MIN_FEEDBACK = 10
 MAX_MIN_FEEDBACK = 10_000
+# The longest latency a threshold may name: a day.
+MAX_LATENCY_MS = 86_400_000
 # Sampling resolution: a rate is a whole number of millionths (0.0001%).
 _BUCKETS = 1_000_000
 
@@ -80,6 +82,8 @@ class MonitorDefinition:
     feedback_thresholds: tuple[Threshold, ...] = ()
     # A feedback threshold judges a window only with at least this many verdicts given in it.
     min_feedback: int = DEFAULT_MIN_FEEDBACK
+    # Also fire when the 95th percentile of a window's call latencies is above this (ms; None: never).
+    alert_max_latency_ms: float | None = None
 
 
 def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
@@ -105,6 +109,14 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         raise ValueError("alert.thresholds need an alert.webhook_url")
     if d.feedback_thresholds and not d.alert_url:
         raise ValueError("alert.feedback_thresholds need an alert.webhook_url")
+    if d.alert_max_latency_ms is not None:
+        if not d.alert_url:
+            raise ValueError("alert.max_latency_ms needs an alert.webhook_url")
+        if not math.isfinite(d.alert_max_latency_ms) or not 0 < d.alert_max_latency_ms <= MAX_LATENCY_MS:
+            raise ValueError(
+                f"alert.max_latency_ms must be a number of milliseconds above 0 and at most {MAX_LATENCY_MS:,},"
+                f" got {d.alert_max_latency_ms:g}"
+            )
     if not 1 <= d.min_feedback <= MAX_MIN_FEEDBACK:
         raise ValueError(f"alert.min_feedback must be within 1..{MAX_MIN_FEEDBACK:,} (0: 10), got {d.min_feedback:,}")
     if d.alert_max_error_rate is not None and not d.alert_url:
@@ -115,10 +127,10 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
         )
     if d.alert_url:
         check_webhook_url(d.alert_url, "alert.webhook_url")
-        if not d.thresholds and not d.feedback_thresholds and d.alert_max_error_rate is None:
+        if not (d.thresholds or d.feedback_thresholds) and d.alert_max_error_rate is d.alert_max_latency_ms is None:
             raise ValueError(
-                "alert.webhook_url needs at least one alert.thresholds or alert.feedback_thresholds entry"
-                " or alert.max_error_rate"
+                "alert.webhook_url needs at least one alert.thresholds or alert.feedback_thresholds entry,"
+                " alert.max_error_rate or alert.max_latency_ms"
             )
     if d.alert_recovery and not d.alert_url:
         raise ValueError("alert.notify_recovery needs an alert.webhook_url")
@@ -218,18 +230,32 @@ def too_many_errors(errors: dict[str, Any] | None) -> bool:
     return errors is not None and errors["rate"] > errors["above"]
 
 
+def latency_share(p95_ms: float | None, max_ms: float | None) -> dict[str, Any] | None:
+    """The window's 95th percentile latency against the alert's max_latency_ms, as the webhook tells
+    it (``latency``); None without such a threshold or when no call had a latency."""
+    if max_ms is None or p95_ms is None:
+        return None
+    return {"p95_ms": p95_ms, "above": max_ms}
+
+
+def too_slow(latency: dict[str, Any] | None) -> bool:
+    return latency is not None and latency["p95_ms"] > latency["above"]
+
+
 def alert_state(
     below: list[dict[str, Any]],
     notify_recovery: bool,
     previous: str | None,
     muted: bool = False,
     errors: dict[str, Any] | None = None,
+    latency: dict[str, Any] | None = None,
 ) -> str:
-    """A finished window's alert: below when a metric is below its threshold or more of its calls
-    errored than ``errors`` allows; recovered when neither, the monitor tells of recoveries and the
-    last window whose decision was told (``previous``) was below; else ok. Below or recovered while
-    the alerts are ``muted``: muted (nothing told)."""
-    failing = bool(below) or too_many_errors(errors)
+    """A finished window's alert: below when a metric is below its threshold, more of its calls
+    errored than ``errors`` allows or they were slower than ``latency`` allows; recovered when none
+    of these, the monitor tells of recoveries and the last window whose decision was told
+    (``previous``) was below; else ok. Below or recovered while the alerts are ``muted``: muted
+    (nothing told)."""
+    failing = bool(below) or too_many_errors(errors) or too_slow(latency)
     state = "below" if failing else "recovered" if notify_recovery and previous == "below" else "ok"
     return "muted" if muted and state in POSTED else state
 
@@ -286,6 +312,12 @@ def _errors_said(errors: dict[str, Any] | None, relation: str) -> list[str]:
     return [f"{share}, {relation} {errors['above'] * 100:.1f}%)"]
 
 
+def _latency_said(latency: dict[str, Any] | None, relation: str) -> list[str]:
+    if latency is None:
+        return []
+    return [f"p95 latency {latency['p95_ms']:,.0f} ms, {relation} {latency['above']:,.0f} ms"]
+
+
 def alert_text(
     monitor: str,
     window: int,
@@ -294,13 +326,16 @@ def alert_text(
     url: str,
     errors: dict[str, Any] | None = None,
     errored: int = 0,
+    latency: dict[str, Any] | None = None,
 ) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
     50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>" (and "· 12 of 100 calls
-    errored (12.0%, above 5.0%)" when too many errored; "polite: no call scored (10 of 10 calls
-    errored)" when a metric scored nothing, and its calls errored)."""
+    errored (12.0%, above 5.0%)" when too many errored, "· p95 latency 2,300 ms, above 1,500 ms"
+    when too slow; "polite: no call scored (10 of 10 calls errored)" when a metric scored nothing,
+    and its calls errored)."""
     fired = errors if too_many_errors(errors) else None
-    said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above")] if x)
+    slow = _latency_said(latency if too_slow(latency) else None, "above")
+    said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above"), *slow] if x)
     if errored and fired is None and any(m["value"] is None for m in below):
         said += f" ({errored:,} of {calls:,} calls errored)"
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
@@ -328,8 +363,11 @@ def recovered_text(
     url: str,
     errors: dict[str, Any] | None = None,
     errored: int = 0,
+    latency: dict[str, Any] | None = None,
 ) -> str:
     """A recovery in a sentence: "Monitor 'checkout' window 13 (100 calls) recovered: polite 90.0%
-    passed, at or above 80.0% — <run URL>" (and "· 0 of 100 calls errored (0.0%, at most 5.0%)")."""
-    said = " · ".join(x for x in [_measures(metrics, "at or above"), *_errors_said(errors, "at most")] if x)
+    passed, at or above 80.0% — <run URL>" (and "· 0 of 100 calls errored (0.0%, at most 5.0%)",
+    "· p95 latency 800 ms, at most 1,500 ms")."""
+    parts = [_measures(metrics, "at or above"), *_errors_said(errors, "at most"), *_latency_said(latency, "at most")]
+    said = " · ".join(x for x in parts if x)
     return f"Monitor {monitor!r} window {window} ({calls:,} calls) recovered: {said} — {url}"

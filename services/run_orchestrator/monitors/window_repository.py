@@ -188,9 +188,16 @@ class WindowRepository:
             [counter_shard(r) for r in record_ids],
             monitor["project_id"],
         )
+        # Its calls' latencies (those logged with one; to the microsecond), read back from the records just written.
         await conn.execute(
-            "INSERT INTO monitor_windows (id, monitor_id, number, run_id, started_at, ended_at, calls, alert_state)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO monitor_windows (id, monitor_id, number, run_id, started_at, ended_at, calls, alert_state,"
+            " latency_p50_ms, latency_p95_ms)"
+            " SELECT $1, $2, $3, $4, $5, $6, $7, $8,"
+            "  round((percentile_cont(0.5) WITHIN GROUP (ORDER BY r.latency_ms)"
+            "   FILTER (WHERE r.latency_ms > 0))::numeric, 3)::float8,"
+            "  round((percentile_cont(0.95) WITHIN GROUP (ORDER BY r.latency_ms)"
+            "   FILTER (WHERE r.latency_ms > 0))::numeric, 3)::float8"
+            " FROM records r WHERE r.run_id = $4",
             window_id,
             monitor["id"],
             number,
@@ -232,7 +239,8 @@ class WindowRepository:
         return await self._pool.fetch(
             "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
             " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds,"
-            " m.alert_feedback_thresholds, m.alert_min_feedback,"
+            " m.alert_feedback_thresholds, m.alert_min_feedback, m.alert_max_latency_ms, w.latency_p50_ms,"
+            " w.latency_p95_ms,"
             " m.alert_recovery, coalesce(m.alert_muted_until > now(), false) AS muted, m.alert_max_error_rate,"
             " (SELECT coalesce(sum(c.errored), 0)::int FROM run_record_counts c WHERE c.run_id = w.run_id) AS errored,"
             " (SELECT p.alert_state FROM monitor_windows p WHERE p.monitor_id = w.monitor_id"

@@ -117,13 +117,15 @@ class WindowCloser:
                 m for m in feedback if m["value"] < m["below"]
             ]
             errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
-            state = rules.alert_state(below, window["alert_recovery"], window["previous"], window["muted"], errors)
+            latency = rules.latency_share(window["latency_p95_ms"], window["alert_max_latency_ms"])
+            previous, muted = window["previous"], window["muted"]
+            state = rules.alert_state(below, window["alert_recovery"], previous, muted, errors, latency)
             payload = None
             if state == "below":
-                payload = self._payload(window, "monitor.alert", below, errors, rules.alert_text)
+                payload = self._payload(window, "monitor.alert", below, errors, latency, rules.alert_text)
             elif state == "recovered":
                 every = measured(results, thresholds, window["calls"]) + feedback
-                payload = self._payload(window, "monitor.recovered", every, errors, rules.recovered_text)
+                payload = self._payload(window, "monitor.recovered", every, errors, latency, rules.recovered_text)
             if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
 
@@ -133,11 +135,13 @@ class WindowCloser:
         kind: str,
         metrics: list[dict[str, Any]],
         errors: dict[str, Any] | None,
+        latency: dict[str, Any] | None,
         text: Callable[..., str],
     ) -> dict[str, Any]:
         """What the webhook receives (the system-executor POSTs it as it is): ``kind``
         monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric);
-        ``errors``: the window's errored calls against max_error_rate, when the alert has one."""
+        ``errors``: the window's errored calls against max_error_rate, ``latency``: its 95th
+        percentile latency against max_latency_ms, when the alert has them."""
         project, run = window["project_id"], window["run_id"]
         url = f"{self._settings.console_url}/projects/{project}/runs/{run}"
         return {
@@ -151,11 +155,21 @@ class WindowCloser:
                 "ended_at": timestamp(window["ended_at"]),
                 "calls": window["calls"],
                 "errored": window["errored"],
+                "latency_p50_ms": window["latency_p50_ms"],
+                "latency_p95_ms": window["latency_p95_ms"],
             },
             "run": {"id": str(run), "url": url},
             "metrics": metrics,
             "errors": errors,
+            "latency": latency,
             "text": text(
-                window["monitor_name"], window["number"], window["calls"], metrics, url, errors, window["errored"]
+                window["monitor_name"],
+                window["number"],
+                window["calls"],
+                metrics,
+                url,
+                errors,
+                window["errored"],
+                latency,
             ),
         }
