@@ -384,6 +384,7 @@ class Scorekeeper:
     update_testset = _Call(AsyncScorekeeper.update_testset)
     delete_testset = _Call(AsyncScorekeeper.delete_testset)
     add_testcases = _Call(AsyncScorekeeper.add_testcases)
+    add_to_testset = _Call(AsyncScorekeeper.add_to_testset)
     update_testcase = _Call(AsyncScorekeeper.update_testcase)
     delete_testcases = _Call(AsyncScorekeeper.delete_testcases)
     list_testcases = _Iterate(AsyncScorekeeper.list_testcases)
@@ -445,6 +446,7 @@ class Scorekeeper:
     feedback_summary = _Call(AsyncScorekeeper.feedback_summary)
     feedback_trend = _Call(AsyncScorekeeper.feedback_trend)
     export_calls = _Iterate(AsyncScorekeeper.export_calls)
+    add_calls_to_testset = _Call(AsyncScorekeeper.add_calls_to_testset)
     get_call = _Call(AsyncScorekeeper.get_call)
     # -- schedules
     create_schedule = _Call(AsyncScorekeeper.create_schedule)

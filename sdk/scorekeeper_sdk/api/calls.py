@@ -11,11 +11,13 @@ from typing import Any, TypedDict, Unpack
 from google.protobuf import struct_pb2
 from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import testsets_pb2 as tpb
 
 from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.api.monitors import MONITORS
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS, QUERY
 from scorekeeper_sdk.api.runs import verdict
+from scorekeeper_sdk.api.testsets import TESTSETS, AddedFrom, added_from
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.views import Score
 
@@ -128,6 +130,10 @@ class FeedbackSummary:
         return self.pass_rate if self.output_type == "boolean" else self.mean
 
 
+# The most calls one request adds to a testset (AddTestcasesFrom).
+MAX_TO_TESTSET = 10_000
+
+
 class CallFilter(TypedDict, total=False):
     """Which calls list_calls, feedback_summary, feedback_trend and export_calls take: ``search``
     words of the inputs or outputs (web-search syntax: "a phrase", or, -word), ``status`` completed
@@ -207,6 +213,29 @@ class CallOperations(Operations):
         request = qpb.ListCallsRequest(project_id=project_id, page_size=1, trend=by, **_filter_fields(filters))
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(FeedbackSummary, s) for s in response.trend]
+
+    async def add_calls_to_testset(
+        self,
+        project_id: str,
+        testset_id: str,
+        *,
+        output_as_expected: bool = False,
+        **filters: Unpack[CallFilter],
+    ) -> AddedFrom:
+        """Every call ``list_calls`` would list with these filters (at most 10,000: more is refused
+        before anything is added) as testcases of the testset's next version, each once — the
+        thumbs-down calls of the week as regression testcases (``add_to_testset`` with their ids)."""
+        ids: list[str] = []
+        async for call in self.list_calls(project_id, page_size=1000, **filters):
+            ids.append(call.id)
+            if len(ids) > MAX_TO_TESTSET:
+                raise ValueError(f"more than {MAX_TO_TESTSET:,} calls match these filters: narrow them, then add them")
+        if not ids:
+            raise ValueError("no call matches these filters: nothing to add")
+        request = tpb.AddTestcasesFromRequest(
+            testset_id=testset_id, call_ids=ids, output_as_expected=output_as_expected
+        )
+        return added_from(await self._unary(TESTSETS, "AddTestcasesFrom", request, tpb.AddTestcasesFromResponse))
 
     async def export_calls(
         self, project_id: str, *, format: str = "csv", limit: int = 0, **filters: Unpack[CallFilter]

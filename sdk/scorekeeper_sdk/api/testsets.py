@@ -37,6 +37,29 @@ class AddedTestcases:
     testcase_ids: list[str]
 
 
+@dataclass(frozen=True)
+class AddedFrom:
+    """What ``add_to_testset`` did: the testset (at its new version, or as it was when nothing was
+    new), the new testcases' ids, how many were added, already held (or repeated) and without an
+    output to keep."""
+
+    testset: Testset
+    testcase_ids: list[str]
+    added: int
+    already: int
+    no_output: int
+
+
+def added_from(response: tpb.AddTestcasesFromResponse) -> AddedFrom:
+    return AddedFrom(
+        from_proto(Testset, response.testset),
+        list(response.testcase_ids),
+        response.added,
+        response.already,
+        response.no_output,
+    )
+
+
 async def _file_chunks(file: Path) -> AsyncIterator[bytes]:
     with file.open("rb") as handle:
         while chunk := await asyncio.to_thread(handle.read, IMPORT_CHUNK_BYTES):
@@ -150,6 +173,26 @@ class TestsetOperations(Operations):
         request = tpb.AddTestcasesRequest(testset_id=testset_id, testcases=[struct(t) for t in testcases])
         response = await self._unary(TESTSETS, "AddTestcases", request, tpb.AddTestcasesResponse, creates=True)
         return AddedTestcases(from_proto(Testset, response.testset), list(response.testcase_ids))
+
+    async def add_to_testset(
+        self,
+        testset_id: str,
+        *,
+        call_ids: Sequence[str] = (),
+        record_ids: Sequence[str] = (),
+        output_as_expected: bool = False,
+    ) -> AddedFrom:
+        """Logged calls (by the id they were logged with) or records of runs (at most 10,000) as
+        testcases of the testset's next version: their inputs, expected values (a record's) and
+        metadata as fields; ``output_as_expected``: the output as the testset's one expected field
+        (errored ones left out). Those it holds already are added once; nothing new: no version."""
+        request = tpb.AddTestcasesFromRequest(
+            testset_id=testset_id,
+            call_ids=list(call_ids),
+            record_ids=list(record_ids),
+            output_as_expected=output_as_expected,
+        )
+        return added_from(await self._unary(TESTSETS, "AddTestcasesFrom", request, tpb.AddTestcasesFromResponse))
 
     async def update_testcase(self, testset_id: str, testcase_id: str, data: dict[str, Any]) -> Testcase:
         """New data for a testcase (its id is kept), in a new version."""

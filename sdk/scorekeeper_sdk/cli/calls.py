@@ -296,3 +296,51 @@ def calls_export(
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
     filters = _filters(status, trace, session, meta, feedback, since_, until, search)
     write_export(st, st.client.export_calls(st.project_id(), format=format, limit=limit, **filters), output)
+
+
+@calls.command("to-testset")
+def calls_to_testset(
+    ctx: typer.Context,
+    testset: Annotated[str, typer.Argument(help="The testset (name or id) the calls become testcases of.")],
+    call: Annotated[
+        list[str] | None,
+        typer.Option("--call", help="A call by the id it was logged with; repeat (instead of filters)."),
+    ] = None,
+    output_as_expected: Annotated[
+        bool,
+        typer.Option("--output-as-expected", help="Each call's output as the testset's one expected field."),
+    ] = False,
+    status: StatusOption = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
+    since_: SinceOption = "",
+    until: UntilOption = "",
+    search: SearchOption = "",
+) -> None:
+    """Calls as testcases of the testset's next version (the --call ones, or every one the filters
+    match, at most 10,000): their inputs and metadata as fields, each once — the calls users
+    disliked this week become regression testcases. Those the testset holds already are left out."""
+    st = state(ctx)
+    target = st.testset(testset)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    if call:
+        if any(filters.values()):
+            raise CliError("give --call or filters, not both")
+        done = st.client.add_to_testset(target.id, call_ids=call, output_as_expected=output_as_expected)
+    else:
+        try:
+            done = st.client.add_calls_to_testset(
+                st.project_id(), target.id, output_as_expected=output_as_expected, **filters
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    left = [
+        f"{n:,} {what}"
+        for n, what in ((done.already, "already held"), (done.no_output, "errored, with no output to keep"))
+        if n
+    ]
+    said = f"{done.added:,} testcases added to {target.name!r}"
+    said += f", now version {done.testset.version}" if done.added else " (no new version)"
+    st.out.print(Text(said + (f"; {', '.join(left)}" if left else "")))

@@ -14,7 +14,7 @@ from scorekeeper.v1 import testsets_pb2 as pb
 
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.rules import require_name
-from services.run_orchestrator.testsets import validation
+from services.run_orchestrator.testsets import curation, validation
 from services.run_orchestrator.testsets.messages import (
     change_pb,
     page_size,
@@ -188,6 +188,44 @@ class TestsetApi(TestcaseTransfer):
         except TestsetNotFound:
             raise not_found(f"testset {request.testset_id} does not exist") from None
         return pb.AddTestcasesResponse(testset=testset_pb(row), testcase_ids=[str(i) for i in ids])
+
+    async def add_testcases_from(self, request: pb.AddTestcasesFromRequest) -> pb.AddTestcasesFromResponse:
+        tid = parse_uuid(request.testset_id, "testset_id")
+        call_ids, record_ids = list(request.call_ids), list(request.record_ids)
+        curation.checked_ids(call_ids, record_ids)
+        try:
+            async with self._testsets.new_version(tid) as write:
+                testset = write.testset
+                schema, mapping, validator = _derivation(testset)
+                field = None
+                if request.output_as_expected:
+                    field = checked(curation.output_field, list(mapping.expected), testset["name"])
+                project = testset["project_id"]
+                if call_ids:
+                    sources = await curation.calls_as_sources(write.conn, project, call_ids)
+                else:
+                    sources = await curation.records_as_sources(write.conn, project, record_ids)
+                made = curation.curate(sources, field)
+                held = await write.held(made.testcases) if made.testcases else set()
+                fresh = [d for i, d in enumerate(made.testcases) if i not in held]
+                ids: list[uuid.UUID] = []
+                if fresh:
+                    ids = await write.add([validation.derive_testcase(d, mapping, validator) for d in fresh])
+                    testset = await write.finish("testcases_added", schema, mapping)
+        except TestsetNotFound:
+            raise not_found(f"testset {request.testset_id} does not exist") from None
+        if not fresh:  # nothing new: no version was made
+            unchanged = await self._testsets.get_testset(tid)
+            if unchanged is None:
+                raise not_found(f"testset {request.testset_id} does not exist")
+            testset = unchanged
+        return pb.AddTestcasesFromResponse(
+            testset=testset_pb(testset),
+            testcase_ids=[str(i) for i in ids],
+            added=len(ids),
+            already=made.already + len(held),
+            no_output=made.no_output,
+        )
 
     async def update_testcase(self, request: pb.UpdateTestcaseRequest) -> pb.UpdateTestcaseResponse:
         tid = parse_uuid(request.testset_id, "testset_id")

@@ -70,6 +70,22 @@ class VersionWrite:
         )
         return ids
 
+    async def held(self, data: Sequence[dict[str, Any]]) -> set[int]:
+        """Which of ``data`` (by index) the latest version holds already: a current testcase with the
+        same fields (JSON equality: key order aside, 1 = 1.0)."""
+        rows = await self._conn.fetch(
+            "SELECT DISTINCT d.n - 1 AS i FROM unnest($2::jsonb[]) WITH ORDINALITY AS d(data, n)"
+            " JOIN testcase_revisions r ON r.data = d.data WHERE r.testset_id = $1 AND r.to_version IS NULL",
+            self.testset_id,
+            list(data),
+        )
+        return {int(r["i"]) for r in rows}
+
+    @property
+    def conn(self) -> Connection:
+        """The version's transaction (reads that must see what it holds locked)."""
+        return self._conn
+
     async def revise(self, revisions: Sequence[tuple[uuid.UUID, TestcaseRow]]) -> dict[uuid.UUID, int]:
         """New content for current testcases (same id, same position); returns id → position of
         those that exist in the latest version."""
