@@ -103,7 +103,7 @@ async def test_a_record_becomes_a_testcase_of_a_testset(page: Page, stack: Stack
     await form.locator("button[type=submit]").click()
     await page.locator("#to-testset .flash.error").wait_for()
     assert await page.locator("#to-testset .flash.error").inner_text() == (
-        "'two expected' has 2 expected fields (answer, why): the output can stand for one only."
+        "'two expected' has 2 expected fields (answer, why): the output can stand for one only"
     )
     await form.locator("select[name=testset_id]").select_option(keep.id)
     await form.locator("input[name=output_as_expected]").check()
@@ -250,7 +250,7 @@ async def test_the_records_a_filter_matches_go_into_a_testset_once(
     await add_matching(two.id, output_as_expected=True)
     await page.locator("#to-testset-form .flash.error").wait_for()
     assert await page.locator("#to-testset-form .flash.error").inner_text() == (
-        "'two expected' has 2 expected fields (answer, category): the output can stand for one only."
+        "'two expected' has 2 expected fields (answer, category): the output can stand for one only"
     )
     assert await page.locator("#records-filters input[name=search]").input_value() == "capital"  # filters kept
     assert await page.locator("#records-filters select[name=cond_metric]").first.input_value() == exact

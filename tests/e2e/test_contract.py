@@ -100,7 +100,7 @@ async def test_the_document_is_valid_and_matches_the_routes(stack: Stack, on_que
     assert document["openapi"] == "3.1.0"
     documented = {(verb, path) for path, ops in document["paths"].items() for verb in ops}
     assert documented == _routes(on_query)
-    assert len(documented) == (16 if on_query else 78)
+    assert len(documented) == (16 if on_query else 79)
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             responses = operation["responses"]
@@ -201,7 +201,7 @@ BODY_ROUTES = [(rpc, verb, path) for rpc in RPCS for verb, path, body, _ in http
 
 
 async def test_a_body_that_is_not_utf8_is_refused_on_every_body_route(stack: Stack, ids: dict[str, str]) -> None:
-    assert len(BODY_ROUTES) == 49
+    assert len(BODY_ROUTES) == 50
     wrong = []
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {stack.admin_key}"}) as http:
         for rpc, verb, template in BODY_ROUTES:

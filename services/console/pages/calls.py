@@ -21,9 +21,8 @@ from starlette.routing import Route
 
 from services.console.backend import Api, feedback_metrics
 from services.console.history import trend_data
-from services.console.pages.curation import BULK_MAX, CurationError, add_new, as_testcase, call_source, output_field
+from services.console.pages.curation import BULK_MAX, CurationError, add_from, added_query, one_added
 from services.console.pages.records import review_value
-from services.console.pages.testsets import testset_of_project
 from services.console.reviewer import remember, reviewer, typed_name
 from services.console.web import (
     CHOICE_ERRORS,
@@ -36,7 +35,6 @@ from services.console.web import (
     redirect,
     refusal,
 )
-from shared.edge.convert import dict_to_struct
 
 PAGE_SIZE = 50
 # The time windows the page offers, by their parameter: (label, how far back).
@@ -224,17 +222,14 @@ def routes(console: Console) -> list[Route]:
             testset_id = str(form.get("testset_id", ""))
             if not testset_id:
                 raise CurationError("Choose the testset to add the calls to.")
-            testset = await testset_of_project(api, project_id, testset_id)
-            output_as_expected = form.get("output_as_expected") == "1"
-            if output_as_expected:
-                output_field(testset)  # before reading thousands of calls
             found = await matching_calls(api, project_id, filters)
             if not found:
                 raise CurationError("No call matches these filters: nothing to add.")
-            testset, added = await add_new(api, testset, [call_source(c) for c in found], output_as_expected)
+            as_expected = form.get("output_as_expected") == "1"
+            done = await add_from(api, project_id, testset_id, as_expected, call_ids=[c.id for c in found])
         except (CurationError, grpc.aio.AioRpcError) as exc:
             return await calls_page(request, bulk_error=refusal(exc, CHOICE_ERRORS))
-        return redirect(f"/projects/{project_id}/calls?{filters.query()}&{added.query(testset)}#to-testset")
+        return redirect(f"/projects/{project_id}/calls?{filters.query()}&{added_query(done)}#to-testset")
 
     async def add_one(request: Request) -> Response:
         form = await console.form(request)
@@ -245,14 +240,12 @@ def routes(console: Console) -> list[Route]:
             testset_id = str(form.get("testset_id", ""))
             if not testset_id:
                 raise CurationError("Choose the testset to add the call to.")
-            testset = await testset_of_project(api, call.project_id, testset_id)
-            data = as_testcase(call_source(call), testset, form.get("output_as_expected") == "1")
-            adding = tpb.AddTestcasesRequest(testset_id=testset.id, testcases=[dict_to_struct(data)])
-            added = await api.call(api.stubs.testsets.AddTestcases, adding, tpb.AddTestcasesResponse)
+            as_expected = form.get("output_as_expected") == "1"
+            done = await add_from(api, call.project_id, testset_id, as_expected, call_ids=[call.id])
+            curated = one_added(done, "call")
         except (CurationError, grpc.aio.AioRpcError) as exc:
             message = refusal(exc, CHOICE_ERRORS)
             return console.render(request, "call.html", {**context, "curate_error": message}, status_code=400)
-        curated = f"{added.testset.id}:{added.testset.version}"
         return redirect(f"/projects/{call.project_id}/calls/{call.id}?curated={curated}#to-testset")
 
     async def export(request: Request) -> Response:
