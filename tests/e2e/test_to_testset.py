@@ -72,7 +72,7 @@ async def test_the_calls_users_disliked_become_testcases_once(sk: AsyncScorekeep
     ]
 
 
-async def test_a_run_s_records_become_testcases_with_their_expected_values(sk: AsyncScorekeeper) -> None:
+async def test_a_run_s_records_become_testcases_with_their_expected_values(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project(f"records kept {uuid.uuid4().hex[:6]}")
     rows = [{"n": n, "answer": str(n + 1)} for n in range(4)]
     source = await sk.create_testset(project.id, "numbers", rows, inputs=["n"], expected=["answer"])
@@ -98,6 +98,17 @@ async def test_a_run_s_records_become_testcases_with_their_expected_values(sk: A
         {"n": 2, "answer": "3"},
         {"n": 99, "answer": "100"},
     ]
+    # The CLI: the records a score condition matches (those two again, and the two that passed).
+    cli = ("--project", project.id, "records", "to-testset", "hard ones")
+    failing = scorekeeper(stack, *cli, "--run", evaluation.run.id, "--where", "exact:failed")
+    assert failing.returncode == 0, failing.stderr
+    assert failing.stdout.strip() == "0 testcases added to 'hard ones' (no new version); 2 already held"
+    passing = scorekeeper(stack, *cli, "--where", "exact:passed", "--output-as-expected")
+    assert passing.returncode == 0, passing.stderr
+    assert passing.stdout.strip() == "2 testcases added to 'hard ones', now version 3"
+    assert {d["n"]: d["answer"] for d in await _data(sk, hard.id)} == {99: "100", 0: "1", 2: "3", 1: "2", 3: "4"}
+    one = scorekeeper(stack, *cli, "--record", failed[0], "--search", "x")
+    assert one.returncode == 2 and "give --record or filters, not both" in one.stderr
 
 
 async def test_bad_requests_are_refused_whole_and_other_projects_are_out_of_reach(

@@ -17,7 +17,7 @@ from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.api.monitors import MONITORS
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS, QUERY
 from scorekeeper_sdk.api.runs import verdict
-from scorekeeper_sdk.api.testsets import TESTSETS, AddedFrom, added_from
+from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET, TESTSETS, AddedFrom, added_from
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.views import Score
 
@@ -128,10 +128,6 @@ class FeedbackSummary:
     def value(self) -> float:
         """What a chart shows: the pass rate of a boolean metric, the mean of any other."""
         return self.pass_rate if self.output_type == "boolean" else self.mean
-
-
-# The most calls one request adds to a testset (AddTestcasesFrom).
-MAX_TO_TESTSET = 10_000
 
 
 class CallFilter(TypedDict, total=False):

@@ -16,6 +16,8 @@ from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.models import ImportResult, Testcase, Testset, TestsetChanges, TestsetVersion
 
 TESTSETS = "TestsetService"
+# The most calls or records one request adds to a testset (AddTestcasesFrom).
+MAX_TO_TESTSET = 10_000
 IMPORT_CHUNK_BYTES = 64 * 1024
 FORMATS = ("csv", "tsv", "json", "jsonl")
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}

@@ -18,7 +18,7 @@ from rich.text import Text
 from scorekeeper_sdk.api.calls import Call, CallFeedback, CallFilter, FeedbackSummary
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
-from scorekeeper_sdk.cli.context import CliError
+from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.cli.records import brief, verdicts
 
 calls = typer.Typer(help="Logged production calls: list and filter them, show one, give feedback.")
@@ -336,11 +336,4 @@ def calls_to_testset(
             )
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    left = [
-        f"{n:,} {what}"
-        for n, what in ((done.already, "already held"), (done.no_output, "errored, with no output to keep"))
-        if n
-    ]
-    said = f"{done.added:,} testcases added to {target.name!r}"
-    said += f", now version {done.testset.version}" if done.added else " (no new version)"
-    st.out.print(Text(said + (f"; {', '.join(left)}" if left else "")))
+    said_added(st, target.name, done)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
+from scorekeeper_sdk.api.testsets import AddedFrom
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, resolve
 from scorekeeper_sdk.models import Metric, Schedule, SystemVersion, Testset
@@ -168,3 +170,16 @@ class State:
                 if version.id == version_id:
                     return version
         raise CliError(f"system version {version_id} does not exist")
+
+
+def said_added(st: State, testset_name: str, done: AddedFrom) -> None:
+    """What adding calls or records to a testset did: "2 testcases added to 'regressions', now
+    version 5; 1 already held"."""
+    left = [
+        f"{n:,} {what}"
+        for n, what in ((done.already, "already held"), (done.no_output, "errored, with no output to keep"))
+        if n
+    ]
+    said = f"{done.added:,} testcases added to {testset_name!r}"
+    said += f", now version {done.testset.version}" if done.added else " (no new version)"
+    st.out.print(Text(said + (f"; {', '.join(left)}" if left else "")))

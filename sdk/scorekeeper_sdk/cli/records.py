@@ -13,8 +13,9 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
+from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
-from scorekeeper_sdk.cli.context import CliError
+from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.views import Score
 
 records = typer.Typer(help="Records: search, filter and export them across runs.", no_args_is_help=True)
@@ -144,3 +145,49 @@ def records_export(
         limit=limit,
     )
     write_export(st, chunks, output)
+
+
+@records.command("to-testset")
+def records_to_testset(
+    ctx: typer.Context,
+    testset: Annotated[str, typer.Argument(help="The testset (name or id) the records become testcases of.")],
+    record: Annotated[
+        list[str] | None, typer.Option("--record", help="A record id; repeat (instead of filters).")
+    ] = None,
+    output_as_expected: Annotated[
+        bool,
+        typer.Option("--output-as-expected", help="Each record's output as the testset's one expected field."),
+    ] = False,
+    run: RunOption = None,
+    search: SearchOption = "",
+    where: WhereOption = None,
+    status: StatusOption = None,
+    tag: TagOption = None,
+) -> None:
+    """Records as testcases of the testset's next version (the --record ones, or every one the
+    filters match, at most 10,000): their inputs, expected values and metadata as fields, each once —
+    the records that failed this week become a testset to re-run. Those the testset holds already
+    are left out."""
+    st = state(ctx)
+    target = st.testset(testset)
+    filtered = bool(run or search or where or status or tag)
+    if record and filtered:
+        raise CliError("give --record or filters, not both")
+    ids = list(record or ())
+    if not ids:
+        found = st.client.list_records(
+            project_id=st.project_id(),
+            run_ids=run or (),
+            search=search,
+            where=where or (),
+            statuses=status or (),
+            tags=tag or (),
+            page_size=1000,
+        )
+        ids = [r.id for r in islice(found, MAX_TO_TESTSET + 1)]
+        if len(ids) > MAX_TO_TESTSET:
+            raise CliError(f"more than {MAX_TO_TESTSET:,} records match these filters: narrow them, then add them")
+        if not ids:
+            raise CliError("no record matches these filters: nothing to add")
+    done = st.client.add_to_testset(target.id, record_ids=ids, output_as_expected=output_as_expected)
+    said_added(st, target.name, done)
