@@ -233,6 +233,7 @@ async def test_the_cli_and_the_console_set_feedback_thresholds(stack: Stack, sk:
         await page.locator("#edit-monitor summary").click()
         edit = page.locator("#edit-monitor-form")
         assert await edit.locator(f"input[name=feedback_below_{metrics['polite']}]").count() == 0
+        await screenshot(page, "monitor-edit-feedback")
         await edit.locator(f"input[name=feedback_below_{metrics['thumbs']}]").fill("1.5")
         await edit.locator("input[name=min_feedback]").fill("5")
         await edit.locator("button[type=submit]").click()
