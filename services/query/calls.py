@@ -34,7 +34,8 @@ MAX_BUCKETS = 1000
 # What a page token ignores: they sum up the calls, they do not choose them.
 _NOT_FILTERS = ("with_summary", "trend")
 
-# A call's words: the string and number values of its inputs and outputs (not their keys).
+# A call's words: the string and number values of its inputs and outputs (not their keys); the
+# expression of the logged_calls_words index (migration 0047): the two must stay the same.
 _CALL_WORDS = (
     "(jsonb_to_tsvector('simple', c.inputs, '[\"string\", \"numeric\"]')"
     " || jsonb_to_tsvector('simple', c.outputs, '[\"string\", \"numeric\"]'))"
