@@ -14,30 +14,18 @@ import pytest
 from scorekeeper_sdk import AsyncScorekeeper, ScorekeeperError, Unavailable
 from scorekeeper_sdk.models import AuditEvent
 from shared.devstack.stack import Stack
-from tests.e2e.conftest import running_stack
 from tests.support.browser import chromium, signed_in
 from tests.support.cli import scorekeeper
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 
-@pytest.fixture(scope="module")
-async def crash_stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
-) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path_factory, pg_server, template_database, bus_url) as stack:
-        yield stack
-
-
 async def _events(sk: AsyncScorekeeper, project_id: str, action: str) -> list[AuditEvent]:
     return [e async for e in sk.list_audit_events(project_id, actions=[action])]
 
 
-async def test_a_call_killed_mid_change_stays_in_the_log_with_no_answer(crash_stack: Stack) -> None:
-    stack = crash_stack
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
-    ) as admin:
+async def test_a_call_killed_mid_change_stays_in_the_log_with_no_answer(stack: Stack) -> None:
+    async with stack.sdk() as admin:
         project = await admin.create_project("killed mid-import")
         key = await admin.create_api_key(project.id, "importer", "write")
         testset = await admin.create_testset(project.id, "questions", [{"question": "kept"}], inputs=["question"])
@@ -51,16 +39,12 @@ async def test_a_call_killed_mid_change_stays_in_the_log_with_no_answer(crash_st
         sent.set()
         await asyncio.sleep(3600)
 
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", key.secret, query_url=f"grpc://{stack.query_grpc}"
-    ) as importer:
+    async with stack.sdk(key.secret) as importer:
         importing = asyncio.create_task(importer.import_testcases(testset.id, rows(), "csv"))
         await sent.wait()
         # Written before the import ran: while it runs, the log already has it, with no answer yet.
         deadline = time.monotonic() + 30
-        async with AsyncScorekeeper(
-            f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
-        ) as admin:
+        async with stack.sdk() as admin:
             while not (running := await _events(admin, project.id, "ImportTestcases")):
                 assert time.monotonic() < deadline, "the import's event was not written before it answered"
                 await asyncio.sleep(0.1)
@@ -93,11 +77,8 @@ async def test_a_call_killed_mid_change_stays_in_the_log_with_no_answer(crash_st
         )
 
 
-async def test_a_change_whose_event_cannot_be_written_is_refused_and_not_made(crash_stack: Stack) -> None:
-    stack = crash_stack
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
-    ) as admin:
+async def test_a_change_whose_event_cannot_be_written_is_refused_and_not_made(stack: Stack) -> None:
+    async with stack.sdk() as admin:
         project = await admin.create_project("audit log unwritable")
         db = await asyncpg.connect(stack.database_url)
         try:

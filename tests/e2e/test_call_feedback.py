@@ -23,23 +23,13 @@ from scorekeeper_sdk.api.monitors import CallIn
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
-from tests.support.monitors import settled
+from tests.support.monitors import feedback_project, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 
-async def _project(sk: AsyncScorekeeper) -> tuple[str, dict[str, str]]:
-    """A project with a boolean human metric (thumbs), an int one (rating) and a heuristic one;
-    their ids by name."""
-    project = await sk.create_project(f"support bot {uuid.uuid4().hex[:6]}")
-    thumbs = await sk.create_metric(project.id, "thumbs", eval_type="human")
-    rating = await sk.create_metric(project.id, "rating", eval_type="human", output_type="int", passing_threshold=4)
-    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
-    return project.id, {"thumbs": thumbs.id, "rating": rating.id, "polite": polite.id}
-
-
 async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScorekeeper) -> None:
-    project_id, metrics = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
     thumbs_id = metrics["thumbs"]
     calls = [
         CallIn(
@@ -116,7 +106,7 @@ async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScor
 
 
 async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeeper) -> None:
-    project_id, metrics = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
     await sk.log_calls(project_id, [CallIn(call_id="req-1"), CallIn(call_id="req-2")])
 
     async def refused(item: FeedbackIn, error: type[Exception], match: str) -> None:
@@ -158,7 +148,7 @@ async def test_bad_feedback_is_refused_whole_naming_the_item(sk: AsyncScorekeepe
 async def test_a_call_shows_what_monitors_made_of_it_and_the_judge_meets_the_users(
     stack: Stack, sk: AsyncScorekeeper
 ) -> None:
-    project_id, metrics = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
     monitor = await sk.create_monitor(project_id, "all", [metrics["polite"]], sample_rate=100, window_calls=6)
     replies = ["yes please", "no", "please wait", "never", "please", "go away"]  # polite: 0, 2, 4
     calls = [CallIn(call_id=f"m-{n}", outputs={"response": reply}) for n, reply in enumerate(replies)]
@@ -198,8 +188,8 @@ async def test_a_call_shows_what_monitors_made_of_it_and_the_judge_meets_the_use
 
 
 async def test_another_project_s_key_sees_no_call_and_gives_no_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, _ = await _project(sk)
-    other, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
+    other, _ = await feedback_project(sk)
     await sk.log_calls(project_id, [CallIn(call_id="secret", outputs={"answer": "42"})])
     key = await sk.create_api_key(other, "other team", role="write")
     async with stack.sdk(api_key=key.secret) as theirs:
@@ -216,7 +206,7 @@ async def test_another_project_s_key_sees_no_call_and_gives_no_feedback(stack: S
 
 
 async def test_the_console_lists_calls_and_takes_feedback_on_a_call_s_page(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, metrics = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
     for n in range(3):
         call = CallIn(
             call_id=f"chat-{n}",
@@ -287,7 +277,7 @@ async def test_the_console_lists_calls_and_takes_feedback_on_a_call_s_page(stack
 
 
 async def test_the_cli_lists_shows_and_gives_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     for n in range(2):
         await sk.log_calls(project_id, [CallIn(call_id=f"cli-{n}", inputs={"q": f"q{n}"}, outputs={"a": f"a{n}"})])
     given = scorekeeper(
@@ -310,7 +300,7 @@ async def test_the_cli_lists_shows_and_gives_feedback(stack: Stack, sk: AsyncSco
 
 
 async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     await sk.log_calls(project_id, [CallIn(call_id=f"t-{n}", metadata={"route": "orders"}) for n in range(6)])
     # t-0, t-1 and t-4 were logged two days ago (aged in the database, as time would).
     conn = await asyncpg.connect(stack.database_url)
@@ -362,7 +352,7 @@ async def test_feedback_over_time_per_day_and_hour(stack: Stack, sk: AsyncScorek
 
 
 async def test_calls_users_disliked_become_testcases(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     for n in range(4):
         call = CallIn(
             call_id=f"k-{n}",
@@ -412,7 +402,7 @@ async def test_calls_users_disliked_become_testcases(stack: Stack, sk: AsyncScor
 async def test_feedback_follows_log_at_once_in_the_key_s_own_project(stack: Stack, sk: AsyncScorekeeper) -> None:
     """An application's client: it logs a call and its user's thumbs down a moment later, naming no
     project (the key's own); the call still buffered is sent first."""
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     key = await sk.create_api_key(project_id, "the app", role="write")
 
     def app() -> tuple[FeedbackResult, Call]:
@@ -431,7 +421,7 @@ async def test_feedback_follows_log_at_once_in_the_key_s_own_project(stack: Stac
 
 
 async def test_calls_export_as_csv_and_jsonl_with_their_feedback(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     for n in range(3):
         call = CallIn(
             call_id=f"x-{n}",
@@ -490,7 +480,7 @@ async def test_calls_export_as_csv_and_jsonl_with_their_feedback(stack: Stack, s
 async def test_the_calls_page_pages_on_within_the_same_window(stack: Stack, sk: AsyncScorekeeper) -> None:
     """Older calls… continues the list the first page began: the window's start is pinned (a window
     of "the last 24 hours" read a moment later would be another list, and its token refused)."""
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     await sk.log_calls(project_id, [CallIn(call_id=f"p-{n:02}", outputs={"answer": str(n)}) for n in range(53)])
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
@@ -510,7 +500,7 @@ async def test_the_calls_page_pages_on_within_the_same_window(stack: Stack, sk: 
 async def test_feedback_over_http_json(stack: Stack, sk: AsyncScorekeeper) -> None:
     """What a web front end sends: JSON over HTTP; null takes feedback back, a forgotten value is
     refused; the calls read back over HTTP."""
-    project_id, _ = await _project(sk)
+    project_id, _ = await feedback_project(sk)
     await sk.log_calls(project_id, [CallIn(call_id="web-1", outputs={"answer": "hi"})])
     path = f"/v1/projects/{project_id}/calls:feedback"
     async with stack.http(stack.orchestrator_http) as http:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -15,25 +14,15 @@ from scorekeeper_sdk import AsyncScorekeeper, CallIn, FeedbackIn, InvalidArgumen
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
-from tests.support.monitors import receiver, settled
+from tests.support.monitors import feedback_project, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
-
-
-async def _project(sk: AsyncScorekeeper) -> tuple[str, dict[str, str]]:
-    """A project with a boolean human metric (thumbs), an int one (rating) and a heuristic one;
-    their ids by name."""
-    project = await sk.create_project(f"feedback alerts {uuid.uuid4().hex[:6]}")
-    thumbs = await sk.create_metric(project.id, "thumbs", eval_type="human")
-    rating = await sk.create_metric(project.id, "rating", eval_type="human", output_type="int", passing_threshold=4)
-    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
-    return project.id, {"thumbs": thumbs.id, "rating": rating.id, "polite": polite.id}
 
 
 async def test_users_feedback_given_during_a_window_fires_its_alert_and_its_recovery(
     stack: Stack, sk: AsyncScorekeeper
 ) -> None:
-    project_id, metrics = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
     # What users say while each window is open: thumbs up/down, 1-5 ratings.
     windows = [
         ([True, True, False, False, False], [2, 2]),  # thumbs 40%: below; 2 ratings: too few to judge
@@ -144,16 +133,15 @@ async def test_users_feedback_given_during_a_window_fires_its_alert_and_its_reco
 
 
 async def test_bad_feedback_thresholds_are_refused_clearly(sk: AsyncScorekeeper) -> None:
-    project_id, metrics = await _project(sk)
-    other_id, other = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
+    other_id, other = await feedback_project(sk)
     await sk.archive_metric(metrics["rating"])
     base: dict[str, Any] = {"sample_rate": 100, "window_calls": 10, "alert_url": "http://127.0.0.1:9/hook"}
     cases: list[tuple[dict[str, Any], str]] = [
         (
             {"alert_feedback_below": {metrics["polite"]: 0.5}},
             "alert.feedback_thresholds[0]: 'polite' is a heuristic metric, which the platform scores; users'"
-            " feedback goes to metrics of eval type human or code (the thresholds of the scores belong in"
-            " alert.thresholds)",
+            " feedback goes to metrics of eval type human or code",
         ),
         (
             {"alert_feedback_below": {other["thumbs"]: 0.5}},
@@ -189,7 +177,7 @@ async def test_bad_feedback_thresholds_are_refused_clearly(sk: AsyncScorekeeper)
 
 
 async def test_the_cli_and_the_console_set_feedback_thresholds(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project_id, metrics = await _project(sk)
+    project_id, metrics = await feedback_project(sk)
     cli = ("--project", project_id, "monitors")
     made = scorekeeper(
         stack,

@@ -142,9 +142,7 @@ async def test_bad_requests_are_refused_whole_and_other_projects_are_out_of_reac
     assert (await sk.get_testset(plain.id)).version == 1  # nothing was added
     # A write key of the project reaches neither another project's testset nor its calls.
     key = (await sk.create_api_key(project_id, "curator", "write")).secret
-    async with AsyncScorekeeper(
-        f"grpc://{stack.orchestrator_grpc}", key, query_url=f"grpc://{stack.query_grpc}"
-    ) as curator:
+    async with stack.sdk(key) as curator:
         with pytest.raises(NotFound, match=f"testset {theirs.id} does not exist"):
             await curator.add_to_testset(theirs.id, call_ids=["k-0"])
         # k-0 exists in both projects: the project's own is the one added.

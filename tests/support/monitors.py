@@ -104,3 +104,13 @@ async def posted(hook: Receiver, posts: int, timeout_s: float = 60) -> None:
     while len(hook.posts) < posts:
         assert time.monotonic() < deadline, f"{len(hook.posts)} of {posts} POSTs arrived: {hook.posts}"
         await asyncio.sleep(0.2)
+
+
+async def feedback_project(sk: AsyncScorekeeper) -> tuple[str, dict[str, str]]:
+    """A project with a boolean human metric (thumbs), an int one (rating, passing at 4) and a
+    heuristic one (polite); its id and the metrics' ids by name."""
+    project = await sk.create_project(f"support bot {uuid.uuid4().hex[:6]}")
+    thumbs = await sk.create_metric(project.id, "thumbs", eval_type="human")
+    rating = await sk.create_metric(project.id, "rating", eval_type="human", output_type="int", passing_threshold=4)
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    return project.id, {"thumbs": thumbs.id, "rating": rating.id, "polite": polite.id}

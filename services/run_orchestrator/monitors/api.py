@@ -14,7 +14,7 @@ from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.calls import LogCalls
-from services.run_orchestrator.monitors.feedback import SendFeedback
+from services.run_orchestrator.monitors.feedback import SendFeedback, takes_feedback
 from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.runs.results import Threshold
@@ -24,7 +24,7 @@ from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
 from shared.ids import call_id_of
-from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES, reads_expected, refuse_client_scored, scored_by_platform
+from shared.scoring.eval_types import reads_expected, refuse_client_scored
 from shared.scoring.metric import check_threshold
 
 
@@ -107,13 +107,7 @@ def _check_feedback_thresholds(definition: rules.MonitorDefinition, metrics: lis
         metric = by_id.get(t.metric_id)
         if metric is None:
             raise invalid(f"{field}.metric_id {t.metric_id} is not a metric of this project")
-        if metric["eval_type"] not in FEEDBACK_EVAL_TYPES:
-            raise invalid(
-                f"{field}: {scored_by_platform(metric['name'], metric['eval_type'])}; users' feedback goes to"
-                " metrics of eval type human or code (the thresholds of the scores belong in alert.thresholds)"
-            )
-        if metric["archived_at"] is not None:
-            raise invalid(f"{field}: {metric['name']!r} is archived; bring it back to alert on its feedback")
+        checked(takes_feedback, field, metric, "alert on its feedback")
         checked(check_threshold, field, t.below, metric["name"], metric["output_type"])
 
 

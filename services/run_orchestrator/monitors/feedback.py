@@ -52,14 +52,21 @@ def _metric(i: int, ref: str, metrics: list[asyncpg.Record]) -> asyncpg.Record:
     if len(found) > 1:
         raise ValueError(f"{field}: the metric name {ref!r} is ambiguous in this project; use its id")
     metric = found[0]
+    takes_feedback(field, metric, "give feedback on it")
+    return metric
+
+
+def takes_feedback(field: str, metric: asyncpg.Record, purpose: str) -> None:
+    """ValueError unless the metric (its latest version) takes users' feedback: of eval type human
+    or code (the platform scores the others), and not archived (``purpose``: what bringing it back
+    allows)."""
     if metric["eval_type"] not in FEEDBACK_EVAL_TYPES:
         raise ValueError(
             f"{field}: {scored_by_platform(metric['name'], metric['eval_type'])};"
-            " feedback goes to metrics of eval type human or code"
+            " users' feedback goes to metrics of eval type human or code"
         )
     if metric["archived_at"] is not None:
-        raise ValueError(f"{field}: {metric['name']!r} is archived; bring it back to give feedback on it")
-    return metric
+        raise ValueError(f"{field}: {metric['name']!r} is archived; bring it back to {purpose}")
 
 
 def verdict(i: int, item: pb.Feedback, metrics: list[asyncpg.Record]) -> Verdict:
