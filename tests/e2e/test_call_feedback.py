@@ -13,6 +13,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -516,3 +517,50 @@ async def test_feedback_over_http_json(stack: Stack, sk: AsyncScorekeeper) -> No
             assert (taken.status_code, taken.json()) == (200, {"stored": 0, "replaced": 0, "removed": 1})
             one = (await query.get(f"/v1/projects/{project_id}/calls/web-1")).json()
             assert (one["call_key"], one.get("feedback", [])) == ("web-1", [])
+
+
+async def test_a_session_reads_as_a_conversation(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await feedback_project(sk)
+    turns: list[tuple[dict[str, Any], dict[str, Any], str]] = [
+        ({"message": "Where is my order 12?"}, {"response": "It ships tomorrow."}, "completed"),
+        ({"message": "Can I change the address?"}, {}, "errored"),
+        ({"message": "Can I change the address?", "retry": 1}, {"response": "Yes: until it ships."}, "completed"),
+    ]
+    for n, (inputs, outputs, status) in enumerate(turns):
+        call = CallIn(
+            call_id=f"turn-{n}",
+            inputs=inputs,
+            outputs=outputs,
+            status=status,
+            error="model timeout" if status == "errored" else "",
+            session_id="s-42",
+            latency_ms=100.0 * (n + 1),
+            prompt_tokens=10,
+            completion_tokens=5,
+        )
+        await sk.log_calls(project_id, [call])
+    await sk.log_calls(project_id, [CallIn(call_id="elsewhere", inputs={"message": "hi"}, session_id="s-7")])
+    await sk.send_feedback("turn-2", "thumbs", False, comment="too late", project_id=project_id)
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls/{(await sk.get_call(project_id, 'turn-0')).id}")
+        await page.click("#session-conversation")
+        await page.wait_for_url("**/conversation?session=s-42")
+        # Oldest first; a lone text field as text, anything else as JSON; the errored turn's error.
+        shown = page.locator("#conversation li")
+        assert [await shown.nth(i).get_attribute("data-call") for i in range(3)] == ["turn-0", "turn-1", "turn-2"]
+        first, failed, last = [" ".join((await shown.nth(i).inner_text()).split()) for i in range(3)]
+        assert "Where is my order 12?" in first and "It ships tomorrow." in first and "100 ms" in first
+        assert "errored" in failed and "model timeout" in failed
+        assert '"retry": 1' in last and "Yes: until it ships." in last and "thumbs fail" in last
+        meta = " ".join((await page.locator("#conversation-meta").inner_text()).split())
+        assert meta.startswith("3 calls from ") and "600 ms answering in all · 45 tokens · 1 errored" in meta
+        assert "thumbs: 0 of 1 passed" in meta
+        await screenshot(page, "conversation")
+        await page.click("text=as a list")
+        await page.click("#as-conversation")  # and back
+        await page.wait_for_url("**/conversation?session=s-42")
+        # Without a session or trace: said so.
+        answer = await page.goto(f"/projects/{project_id}/conversation")
+        assert answer is not None and answer.status == 400
+        assert "Open a conversation from a call's session or trace." in await page.locator("main").inner_text()
