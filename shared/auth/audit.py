@@ -158,6 +158,11 @@ class AuditLog:
         except Exception:
             log.warning("the outcome of the audit event of %s was not written", attempt.action, exc_info=True)
 
+    async def unanswered(self, event_id: uuid.UUID, attempt: Attempt, why: str) -> None:
+        """The event ``begin`` wrote stays without an answer (NO_ANSWER), saying ``why``."""
+        await self._pool.execute("UPDATE audit_events SET error = $2 WHERE id = $1", event_id, why[:MAX_ERROR])
+        log.info("the audited call %s was not answered: %s", attempt.action, why)
+
     async def record(self, attempt: Attempt, response: Message | None, error: ApiError | None) -> None:
         """Write the event of a call refused before it ran (logged, not raised, when it cannot be)."""
         try:

@@ -104,6 +104,9 @@ class BoundMethod:
         when the call is audited."""
         try:
             response = cast(Message, await work)
+        except asyncio.CancelledError:
+            await _audit_cancelled()
+            raise
         except ApiError as exc:
             await _audit(None, exc)
             raise
@@ -189,6 +192,17 @@ async def _audit(response: Message | None, error: ApiError | None) -> None:
         _attempt.set(None)
         audit, admitted, event_id = attempt
         await audit.finish(event_id, admitted, response, error)
+
+
+async def _audit_cancelled() -> None:
+    """The audited call admitted in this context was cancelled (its caller went away, or its
+    deadline passed, before the answer): its event keeps no answer, saying why."""
+    attempt = _attempt.get()
+    if attempt is not None:
+        _attempt.set(None)
+        audit, admitted, event_id = attempt
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(audit.unanswered(event_id, admitted, "the caller went away before the answer"), 5)
 
 
 CHECKS_OWN_TEXT = "checks_own_text"

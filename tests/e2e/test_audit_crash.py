@@ -98,3 +98,31 @@ async def test_a_change_whose_event_cannot_be_written_is_refused_and_not_made(st
         made = await admin.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
         (event,) = await _events(admin, project.id, "CreateMetric")
         assert (event.outcome, [t.ids for t in event.targets if t.field == "created"]) == ("OK", [[made.id]])
+
+
+async def test_a_call_whose_caller_went_away_says_so(stack: Stack) -> None:
+    async with stack.sdk() as admin:
+        project = await admin.create_project("import abandoned")
+        testset = await admin.create_testset(project.id, "questions", [{"question": "kept"}], inputs=["question"])
+        sent = asyncio.Event()
+
+        async def rows() -> AsyncIterator[bytes]:
+            yield b"question\n"
+            yield b"a question\n"
+            sent.set()
+            await asyncio.sleep(3600)
+
+        importing = asyncio.create_task(admin.import_testcases(testset.id, rows(), "csv"))
+        await sent.wait()
+        deadline = time.monotonic() + 30
+        while not await _events(admin, project.id, "ImportTestcases"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        importing.cancel()  # the caller goes away
+        with pytest.raises(asyncio.CancelledError):
+            await importing
+        while (event := (await _events(admin, project.id, "ImportTestcases"))[0]).error == "":
+            assert time.monotonic() < deadline, event
+            await asyncio.sleep(0.1)
+        assert (event.outcome, event.error) == ("NO_ANSWER", "the caller went away before the answer")
+        assert (await admin.get_testset(testset.id)).version == 1

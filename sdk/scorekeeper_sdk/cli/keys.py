@@ -215,7 +215,8 @@ def _outcome(event: AuditEvent) -> Text:
     if event.outcome == "OK":
         return Text("OK")
     if event.outcome == "NO_ANSWER":
-        return Text.assemble(("no answer", "yellow"), ": still running, or its service stopped before it answered")
+        why = event.error or "still running, or its service stopped before it answered"
+        return Text.assemble(("no answer", "yellow"), f": {why}")
     return Text.assemble((event.outcome, "red"), f": {event.error}")
 
 
