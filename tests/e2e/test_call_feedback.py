@@ -560,6 +560,21 @@ async def test_a_session_reads_as_a_conversation(stack: Stack, sk: AsyncScorekee
         await page.click("text=as a list")
         await page.click("#as-conversation")  # and back
         await page.wait_for_url("**/conversation?session=s-42")
+        # The CLI reads it the same way.
+        told = scorekeeper(stack, "--project", project_id, "calls", "conversation", "s-42")
+        assert told.returncode == 0, told.stderr
+        lines = told.stdout.splitlines()
+        assert [line for line in lines if line.startswith("  ")] == [
+            "  > Where is my order 12?",
+            "  < It ships tomorrow.",
+            "  > Can I change the address?",
+            "  < errored: model timeout",
+            '  > {"message": "Can I change the address?", "retry": 1}',
+            "  < Yes: until it ships.",
+        ]
+        assert "300 ms · call turn-2 · thumbs FAIL" in lines[-3]
+        nothing = scorekeeper(stack, "--project", project_id, "calls", "conversation", "s-0")
+        assert nothing.returncode == 2 and "no call was logged with the session 's-0'" in nothing.stderr
         # Without a session or trace: said so.
         answer = await page.goto(f"/projects/{project_id}/conversation")
         assert answer is not None and answer.status == 400

@@ -1,5 +1,6 @@
 """`scorekeeper calls …`: the production calls you log — list them filtered (by feedback too), show
-one with what monitors made of it, give one feedback (a user's thumbs up or down, a rating)."""
+one with what monitors made of it or a session's as a conversation, give one feedback (a user's
+thumbs up or down, a rating), keep them as testcases."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, 
 from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.cli.records import brief, verdicts
 
-calls = typer.Typer(help="Logged production calls: list and filter them, show one, give feedback.")
+calls = typer.Typer(
+    help="Logged production calls: list, filter, show one or a session's, give feedback, keep them as testcases."
+)
 calls.info.no_args_is_help = True
 app.add_typer(calls, name="calls")
 
@@ -337,3 +340,42 @@ def calls_to_testset(
         except ValueError as exc:
             raise CliError(str(exc)) from None
     said_added(st, target.name, done)
+
+
+def _said(values: dict[str, Any]) -> str:
+    """A turn's message: a lone text field as it is, anything else as JSON."""
+    if len(values) == 1 and isinstance(only := next(iter(values.values())), str):
+        return only
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
+@calls.command("conversation")
+def calls_conversation(
+    ctx: typer.Context,
+    session: Annotated[str, typer.Argument(help="The session id (or, with --trace, the trace id).")],
+    trace: Annotated[bool, typer.Option("--trace", help="SESSION is a trace id.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Its latest calls, at most this many.")] = 200,
+    as_json_: JsonOption = False,
+) -> None:
+    """The calls of one session (or trace), oldest first, as a conversation: what was asked, what
+    was answered (or the error), when, how long it took, and the users' feedback."""
+    st = state(ctx)
+    which = {"trace_id": session} if trace else {"session_id": session}
+    found = list(islice(st.client.list_calls(st.project_id(), page_size=min(limit + 1, 1000), **which), limit + 1))
+    more, found = len(found) > limit, list(reversed(found[:limit]))
+    if as_json_:
+        return emit_json(as_json(found))
+    if not found:
+        raise CliError(f"no call was logged with the {'trace' if trace else 'session'} {session!r}")
+    start = datetime.fromisoformat(found[0].logged_at)
+    for c in found:
+        at = datetime.fromisoformat(c.logged_at)
+        head = [f"{at.astimezone(UTC):%H:%M:%S}", f"+{(at - start).total_seconds():.1f}s", f"{c.latency_ms:,.0f} ms"]
+        head += [f"call {c.ref}"] + ([feedback_text(c.feedback)] if c.feedback else [])
+        st.out.print(Text(" · ".join(head), style="dim"))
+        st.out.print(Text(f"  > {_said(c.inputs)}"))
+        answer = f"errored: {c.error}" if c.status == "errored" else _said(c.outputs)
+        st.out.print(Text(f"  < {answer}", style="red" if c.status == "errored" else ""))
+    if more:
+        st.err.print(f"its latest {limit} calls; --limit shows more", highlight=False)
+    return None
