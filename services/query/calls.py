@@ -13,6 +13,7 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters
+from services.query.call_traffic import traffic
 from services.query.db import Reader, Where
 from services.query.metrics import resolve
 from services.query.records.reads import score_rows_of
@@ -89,11 +90,16 @@ class CallFilters:
     feedback: list[tuple[uuid.UUID, str]]
     search: str | None = None
 
+    @property
+    def time_only(self) -> bool:
+        """No filter but the time logged."""
+        calls_asked = (self.status, self.trace_id, self.session_id, self.metadata, self.feedback)
+        return not any(calls_asked) and self.search is None
+
     def summed(self) -> tuple[Where, tuple[str, str]]:
         """What the summary and the trend read (FROM, and the calls' logging time) and its WHERE:
         the feedback alone when no filter but a time window asks for the calls themselves."""
-        calls_asked = (self.status, self.trace_id, self.session_id, self.metadata, self.feedback)
-        if any(calls_asked) or self.search is not None:
+        if not self.time_only:
             return self.where(), _OF_CALLS
         where = Where(self.project_id)
         where.add("f.project_id = $1")
@@ -249,6 +255,7 @@ class CallPage:
     token: str
     summary: list[pb.FeedbackSummary]
     trend: list[pb.FeedbackSummary]
+    traffic: list[pb.CallTraffic]
 
 
 class CallReads:
@@ -308,13 +315,16 @@ class CallReads:
             feedback = await _feedback_of(conn, project_id, [r["id"] for r in page])
             summary = await _summary(conn, chosen) if request.with_summary else []
             trend = await _trend(conn, chosen, request.trend) if request.trend else []
+            shown = []
+            if request.trend and chosen.time_only:
+                shown = await traffic(conn, project_id, request.trend, chosen.after, chosen.before)
         token = ""
         if len(rows) > size:
             last = page[-1]
             token = page_tokens.encode(
                 {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=_NOT_FILTERS
             )
-        return CallPage(page, feedback, token, summary, trend)
+        return CallPage(page, feedback, token, summary, trend, shown)
 
     async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
         page = await self.page(request)
@@ -323,6 +333,7 @@ class CallReads:
             next_page_token=page.token,
             summary=page.summary,
             trend=page.trend,
+            traffic=page.traffic,
         )
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:

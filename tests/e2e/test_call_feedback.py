@@ -579,3 +579,34 @@ async def test_a_session_reads_as_a_conversation(stack: Stack, sk: AsyncScorekee
         answer = await page.goto(f"/projects/{project_id}/conversation")
         assert answer is not None and answer.status == 400
         assert "Open a conversation from a call's session or trace." in await page.locator("main").inner_text()
+
+
+async def test_the_projects_traffic_per_hour_and_day(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await feedback_project(sk)
+    # 40 calls: latencies 10, 20, …, 400 ms; every tenth errored; tokens and a cost on each.
+    calls = [
+        CallIn(
+            inputs={"q": f"q{n}"},
+            outputs={"response": "ok"},
+            latency_ms=10.0 * (n + 1),
+            status="errored" if n % 10 == 9 else "completed",
+            prompt_tokens=100,
+            completion_tokens=20,
+            cost_usd=0.001,
+        )
+        for n in range(40)
+    ]
+    for start in range(0, 40, 7):  # several requests: each adds to the hour's figures
+        await sk.log_calls(project_id, calls[start : start + 7])
+    await sk.log_calls(project_id, calls[:3])  # the same calls again count once
+    await sk.log_calls(project_id, [CallIn(inputs={"q": "no latency"})])  # left out of the latency
+    (hour,) = await sk.call_traffic(project_id, by="hour")
+    assert (hour.calls, hour.errored, hour.prompt_tokens, hour.completion_tokens) == (41, 4, 4000, 800)
+    assert hour.cost_usd == pytest.approx(0.04)
+    assert hour.latency_mean_ms == pytest.approx(205.0)
+    # The exact median and 95th percentile are 205 and 390 ms: within a bucket's 25%.
+    assert 205 / 1.25 <= hour.latency_p50_ms <= 205 * 1.25
+    assert 390 / 1.25 <= hour.latency_p95_ms <= 390 * 1.25
+    (day,) = await sk.call_traffic(project_id, by="day", logged_after="2020-01-01T00:00:00Z")
+    assert (day.calls, day.errored) == (41, 4) and day.bucket_start.endswith("T00:00:00+00:00")
+    assert await sk.call_traffic(project_id, by="day", logged_before="2020-01-01T00:00:00Z") == []

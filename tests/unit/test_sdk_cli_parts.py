@@ -211,7 +211,7 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
     }
     operations -= {"close"}
     assert (
-        len(operations) == 104
+        len(operations) == 105
     )  # 49, the retry of errored records, six of the review queue, three of the playground, flush, six of
     # monitors, the import that creates a testset, the version that names its system, the comparison
     # of two testset versions, archiving and unarchiving a run, metric agreement, score distribution

@@ -130,6 +130,22 @@ class FeedbackSummary:
         return self.pass_rate if self.output_type == "boolean" else self.mean
 
 
+@dataclass(frozen=True)
+class CallTraffic:
+    """A project's calls of one hour or day: how many, how many errored, how long they took (the
+    median and 95th percentile within ~12%), their tokens and cost."""
+
+    bucket_start: str
+    calls: int = 0
+    errored: int = 0
+    latency_mean_ms: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 class CallFilter(TypedDict, total=False):
     """Which calls list_calls, feedback_summary, feedback_trend and export_calls take: ``search``
     words of the inputs or outputs (web-search syntax: "a phrase", or, -word), ``status`` completed
@@ -232,6 +248,17 @@ class CallOperations(Operations):
             testset_id=testset_id, call_ids=ids, output_as_expected=output_as_expected
         )
         return added_from(await self._unary(TESTSETS, "AddTestcasesFrom", request, tpb.AddTestcasesFromResponse))
+
+    async def call_traffic(
+        self, project_id: str, *, by: str = "day", logged_after: str = "", logged_before: str = ""
+    ) -> list[CallTraffic]:
+        """The project's calls per ``by`` ("hour" or "day", UTC) between those times, oldest first
+        (the buckets with calls; whole hours): how many, errored, latency, tokens, cost."""
+        request = qpb.ListCallsRequest(
+            project_id=project_id, page_size=1, trend=by, logged_after=logged_after, logged_before=logged_before
+        )
+        response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
+        return [from_proto(CallTraffic, t) for t in response.traffic]
 
     async def export_calls(
         self, project_id: str, *, format: str = "csv", limit: int = 0, **filters: Unpack[CallFilter]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,25 @@ _WINDOW_COLUMNS = (
     " (SELECT coalesce(sum(c.errored), 0)::int FROM run_record_counts c WHERE c.run_id = w.run_id) AS errored"
     " FROM monitor_windows w"
     " JOIN runs r ON r.id = w.run_id LEFT JOIN alert_deliveries d ON d.window_id = w.id"
+)
+# The project's traffic of the hour (call_stats, migration 0048) with the calls just stored added,
+# to one of its shards ($3).
+STATS_SHARDS = 8
+_COUNT_CALLS = (
+    "INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum, latency_hist,"
+    " prompt_tokens, completion_tokens, cost_usd)"
+    " SELECT $1, date_trunc('hour', c.logged_at), $3, count(*), count(*) FILTER (WHERE c.status = 'errored'),"
+    " count(*) FILTER (WHERE c.latency_ms > 0), coalesce(sum(c.latency_ms) FILTER (WHERE c.latency_ms > 0), 0),"
+    " call_latency_hist(array_agg(c.latency_ms)), sum(c.prompt_tokens), sum(c.completion_tokens),"
+    " coalesce(sum(c.cost_usd), 0)"
+    " FROM logged_calls c WHERE c.project_id = $1 AND c.id = ANY($2::uuid[]) GROUP BY 2"
+    " ON CONFLICT (project_id, hour, shard) DO UPDATE SET calls = call_stats.calls + excluded.calls,"
+    " errored = call_stats.errored + excluded.errored, latency_n = call_stats.latency_n + excluded.latency_n,"
+    " latency_sum = call_stats.latency_sum + excluded.latency_sum,"
+    " latency_hist = call_hist_add(call_stats.latency_hist, excluded.latency_hist),"
+    " prompt_tokens = call_stats.prompt_tokens + excluded.prompt_tokens,"
+    " completion_tokens = call_stats.completion_tokens + excluded.completion_tokens,"
+    " cost_usd = call_stats.cost_usd + excluded.cost_usd"
 )
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
 Sample = tuple[uuid.UUID, uuid.UUID, Any]
@@ -83,7 +103,8 @@ class MonitorRepository:
     # -- logged calls ----------------------------------------------------------------------------
 
     async def log_calls(self, project_id: uuid.UUID, calls: Sequence[CallRow], sampler: Sampler) -> Logged:
-        """Insert the calls that are new (one statement) and their samples, in one transaction.
+        """Insert the calls that are new (one statement), count them in the hour's traffic
+        (call_stats) and insert their samples, in one transaction.
 
         The calls are inserted in id order, so two requests sharing calls lock them in the same
         order and never deadlock. The active monitors are read in the same transaction: a monitor
@@ -120,6 +141,10 @@ class MonitorRepository:
                 [c.session_id for c in rows],
                 [c.key for c in rows],
             )
+            if inserted:
+                await conn.execute(
+                    _COUNT_CALLS, project_id, [r["id"] for r in inserted], random.randrange(STATS_SHARDS)
+                )
             samples = sampler(monitors, inserted) if monitors and inserted else []
             if samples:
                 await conn.execute(
