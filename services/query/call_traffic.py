@@ -4,7 +4,6 @@ a month of a million calls in a few rows, not a read of the calls."""
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime
 
@@ -17,11 +16,6 @@ from shared.edge.convert import timestamp
 # up to 1.25^i ms; the last, 62, from 1.25^61 ms (about 13 minutes) on.
 RATIO = 1.25
 BUCKETS = 63
-
-
-def bucket_of(ms: float) -> int:
-    """The bucket of a latency above 0, as call_latency_bucket computes it."""
-    return 0 if ms < 1 else min(BUCKETS - 1, math.floor(math.log(ms) / math.log(RATIO)) + 1)
 
 
 def _bounds(bucket: int) -> tuple[float, float]:

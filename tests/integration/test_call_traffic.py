@@ -1,0 +1,41 @@
+"""A project's traffic figures on real PostgreSQL: the latency buckets SQL counts in are the ones
+the query service reads back, and a quantile read from a histogram lands in the right bucket."""
+
+from __future__ import annotations
+
+import math
+
+import asyncpg
+import pytest
+
+from services.query.call_traffic import BUCKETS, RATIO, percentile
+
+pytestmark = [pytest.mark.postgres]
+
+# Latencies clear of the buckets' bounds (at a bound, floating point decides either way).
+LATENCIES = [0.2, 0.999, 1.01, 1.24, 1.26, 1.6, 10.0, 99.9, 100.0, 1234.5, 60_000.0, 3_600_000.0]
+
+
+def bucket_of(ms: float) -> int:
+    """The documented rule, written out again: 0 below 1 ms, i for 1.25^(i-1) <= ms < 1.25^i, 62 on."""
+    return 0 if ms < 1 else min(BUCKETS - 1, math.floor(math.log(ms) / math.log(RATIO)) + 1)
+
+
+async def test_sql_and_python_put_a_latency_in_the_same_bucket(db: asyncpg.Pool) -> None:
+    buckets = await db.fetch("SELECT ms, call_latency_bucket(ms) AS b FROM unnest($1::float8[]) AS ms", LATENCIES)
+    assert [r["b"] for r in buckets] == [bucket_of(ms) for ms in LATENCIES]
+    assert bucket_of(3_600_000.0) == BUCKETS - 1
+    hist = await db.fetchval("SELECT call_latency_hist($1::float8[])", [*LATENCIES, 0.0, -1.0])
+    assert len(hist) == BUCKETS and sum(hist) == len(LATENCIES)  # 0 and below: not counted
+    added = await db.fetchval("SELECT call_hist_add($1::bigint[], $1::bigint[])", hist)
+    assert added == [2 * n for n in hist]
+
+
+def test_a_quantile_of_a_histogram_lands_in_its_bucket() -> None:
+    hist = [0] * BUCKETS
+    for ms in [10.0 * (n + 1) for n in range(100)]:  # 10 .. 1,000 ms
+        hist[bucket_of(ms)] += 1
+    for q, exact in ((0.5, 505.0), (0.95, 950.5), (0.99, 990.1)):
+        assert bucket_of(percentile(hist, q)) == bucket_of(exact)
+        assert exact / 1.25 <= percentile(hist, q) <= exact * 1.25
+    assert percentile([0] * BUCKETS, 0.5) == 0.0
