@@ -5,7 +5,7 @@ point is the same run and hovering one highlights it in all of them (echarts.con
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scorekeeper.v1 import query_pb2 as qpb
@@ -56,11 +56,44 @@ def chart_data(history: qpb.GetRunHistoryResponse, project_id: str) -> dict[str,
     }
 
 
-def trend_data(trend: Sequence[qpb.FeedbackSummary], bucket: str, project_id: str) -> dict[str, Any]:
-    """Feedback over time as the same charts draw it: one shared x-axis of hours or days (oldest
-    first), and per metric its pass rate in % (boolean) or mean per bucket (None where no call of
-    that bucket had feedback of it)."""
-    starts = sorted({p.bucket_start for p in trend})
+# The traffic charts (ListCalls' `traffic`): name, what a point shows, its format in the tooltip.
+_TRAFFIC = (
+    ("calls", "calls", "count"),
+    ("errored", "% errored", "percent"),
+    ("p95 latency", "ms, 95th percentile", "ms"),
+    ("cost", "USD", "usd"),
+)
+
+
+def _traffic_value(t: qpb.CallTraffic, name: str) -> float | None:
+    if name == "calls":
+        return float(t.calls)
+    if name == "errored":
+        return round(100 * t.errored / t.calls, 2) if t.calls else None
+    if name == "p95 latency":
+        return round(t.latency_p95_ms, 1) if t.latency_p95_ms else None
+    return round(t.cost_usd, 6)
+
+
+def _at(start: str) -> datetime:
+    return datetime.fromisoformat(start).astimezone(UTC)
+
+
+def trend_data(
+    trend: Sequence[qpb.FeedbackSummary],
+    bucket: str,
+    project_id: str,
+    traffic: Sequence[qpb.CallTraffic] = (),
+) -> dict[str, Any]:
+    """Feedback (and the project's traffic) over time as the same charts draw it: one shared x-axis
+    of hours or days (oldest first); per metric its pass rate in % (boolean) or mean per bucket
+    (None where no call of that bucket had feedback of it); ``traffic_charts``: calls, % errored,
+    95th percentile latency and cost per bucket (None where no call was logged)."""
+    given = {_at(p.bucket_start) for p in trend} | {_at(t.bucket_start) for t in traffic}
+    starts = sorted(given)
+    if traffic and starts:  # every hour or day from the first to the last: traffic is 0 in between
+        step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+        starts = [starts[0] + n * step for n in range(int((starts[-1] - starts[0]) / step) + 1)]
     index = {start: i for i, start in enumerate(starts)}
     charts: dict[str, dict[str, Any]] = {}
     for p in trend:
@@ -76,15 +109,26 @@ def trend_data(trend: Sequence[qpb.FeedbackSummary], bucket: str, project_id: st
                 "counts": [None] * len(starts),
             },
         )
-        i = index[p.bucket_start]
+        i = index[_at(p.bucket_start)]
         chart["values"][i] = round(p.pass_rate * 100 if p.output_type == "boolean" else p.mean, 4)
         chart["counts"][i] = f"{p.passed}/{p.given} passed"
+    traffic_charts = []
+    for name, unit, shown in _TRAFFIC if traffic else ():
+        quiet = 0.0 if name in ("calls", "cost") else None  # a bucket without calls
+        values: list[float | None] = [quiet] * len(starts)
+        counts: list[str | None] = ["no call"] * len(starts)
+        for t in traffic:
+            values[index[_at(t.bucket_start)]] = _traffic_value(t, name)
+            counts[index[_at(t.bucket_start)]] = f"{t.calls:,} calls"
+        traffic_charts.append(
+            {"metric_id": name, "name": name, "output_type": "count", "unit": unit, "format": shown}
+            | {"url": "", "values": values, "counts": counts}
+        )
     head, label = ("%Y-%m-%d %H:00 UTC", "%m-%d %H:00") if bucket == "hour" else ("%Y-%m-%d", "%m-%d")
-    at = [datetime.fromisoformat(start).astimezone(UTC) for start in starts]
+    feedback = sorted(charts.values(), key=lambda c: (c["name"], c["metric_id"]))
     return {
-        "points": [
-            {"created_at": start, "head": t.strftime(head), "label": t.strftime(label)}
-            for start, t in zip(starts, at, strict=True)
-        ],
-        "charts": sorted(charts.values(), key=lambda c: (c["name"], c["metric_id"])),
+        "points": [{"created_at": t.isoformat(), "head": t.strftime(head), "label": t.strftime(label)} for t in starts],
+        # The traffic charts first: every chart is drawn from this one list, by its index.
+        "charts": traffic_charts + feedback,
+        "traffic_charts": len(traffic_charts),
     }

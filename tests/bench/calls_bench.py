@@ -115,6 +115,17 @@ async def seed(url: str, calls: int) -> None:
                 PROJECT_ID,
                 RATING_ID,
             )
+            # The hourly traffic figures LogCalls would have kept (as migration 0048 counts older calls).
+            await conn.execute(
+                "INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum,"
+                " latency_hist, prompt_tokens, completion_tokens, cost_usd)"
+                " SELECT project_id, date_trunc('hour', logged_at), 0, count(*),"
+                " count(*) FILTER (WHERE status = 'errored'), count(*) FILTER (WHERE latency_ms > 0),"
+                " coalesce(sum(latency_ms) FILTER (WHERE latency_ms > 0), 0), call_latency_hist(array_agg(latency_ms)),"
+                " sum(prompt_tokens), sum(completion_tokens), coalesce(sum(cost_usd), 0)"
+                " FROM logged_calls WHERE project_id = $1 GROUP BY 1, 2",
+                PROJECT_ID,
+            )
         await conn.execute("ANALYZE logged_calls; ANALYZE call_feedback")
         print(f"seeded {calls:,} calls and their feedback in {time.perf_counter() - started:.0f}s")
     finally:
@@ -153,6 +164,8 @@ def workload(client: Client, rng: random.Random, calls: int) -> list[tuple[str, 
             "Calls page: 30 days + daily trend",
             listing(logged_after=lambda: _since(30), page_size=50, with_summary=True, trend="day"),
         ),
+        ("traffic per hour, 24 h", listing(page_size=1, trend="hour", logged_after=lambda: _since(1))),
+        ("traffic per day, 30 days", listing(page_size=1, trend="day", logged_after=lambda: _since(30))),
         ("newest 50, any time", listing(page_size=50)),
         ("thumbs failed, newest 50", listing(page_size=50, feedback=["thumbs=failed"])),
         ("route=X, newest 50", listing(page_size=50, metadata=lambda: [f"route={rng.choice(routes)}"])),

@@ -610,3 +610,32 @@ async def test_the_projects_traffic_per_hour_and_day(stack: Stack, sk: AsyncScor
     (day,) = await sk.call_traffic(project_id, by="day", logged_after="2020-01-01T00:00:00Z")
     assert (day.calls, day.errored) == (41, 4) and day.bucket_start.endswith("T00:00:00+00:00")
     assert await sk.call_traffic(project_id, by="day", logged_before="2020-01-01T00:00:00Z") == []
+    shown = scorekeeper(stack, "--project", project_id, "calls", "traffic", "--since", "2h")
+    assert shown.returncode == 0, shown.stderr
+    row = " ".join(next(line for line in shown.stdout.splitlines() if ":00 " in line).split())
+    assert "│ 41 │ 4 (9.8%) │" in row and "│ 4,800 │ $0.0400 │" in row
+    bad = scorekeeper(stack, "--project", project_id, "calls", "traffic", "--by", "week")
+    assert bad.returncode == 2 and "--by must be hour or day, got 'week'" in bad.stderr
+    # An earlier hour's figures (as LogCalls kept them three hours ago): the Calls page charts both.
+    db = await asyncpg.connect(stack.database_url)
+    try:
+        await db.execute(
+            "INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum, latency_hist,"
+            " prompt_tokens, completion_tokens, cost_usd) SELECT $1, date_trunc('hour', now()) - interval '3 hours',"
+            " 0, 10, 5, 10, 5000, call_latency_hist(array_fill(500::float8, ARRAY[10])), 1000, 100, 0.01",
+            uuid.UUID(project_id),
+        )
+    finally:
+        await db.close()
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls")
+        charts = page.locator("#traffic-charts [data-traffic]")
+        assert [await charts.nth(i).get_attribute("data-traffic") for i in range(4)] == [
+            "calls",
+            "errored",
+            "p95 latency",
+            "cost",
+        ]
+        await page.locator("#traffic-charts canvas").first.wait_for()
+        await screenshot(page, "calls-traffic")

@@ -185,6 +185,37 @@ def test_the_feedback_trend_charts_share_one_axis_of_days() -> None:
     assert trend_data(trend[:1], "hour", "p")["points"][0]["head"] == "2026-12-01 00:00 UTC"
 
 
+def test_traffic_charts_count_every_hour_from_the_first_to_the_last() -> None:
+    traffic = [
+        qpb.CallTraffic(
+            bucket_start="2026-12-01T07:00:00+00:00", calls=10, errored=5, latency_p95_ms=512.3, cost_usd=0.01
+        ),
+        qpb.CallTraffic(
+            bucket_start="2026-12-01T10:00:00+00:00", calls=40, errored=4, latency_p95_ms=388.0, cost_usd=0.04
+        ),
+    ]
+    thumbs = qpb.FeedbackSummary(
+        metric_id="t",
+        metric_name="thumbs",
+        output_type="boolean",
+        given=2,
+        passed=1,
+        pass_rate=0.5,
+        bucket_start="2026-12-01T08:00:00Z",
+    )
+    data = trend_data([thumbs], "hour", "p", traffic)
+    assert [p["label"] for p in data["points"]] == ["12-01 07:00", "12-01 08:00", "12-01 09:00", "12-01 10:00"]
+    assert data["traffic_charts"] == 4
+    charts = {c["name"]: c for c in data["charts"]}
+    assert list(charts) == ["calls", "errored", "p95 latency", "cost", "thumbs"]
+    assert charts["calls"]["values"] == [10.0, 0.0, 0.0, 40.0]  # no call in those hours
+    assert charts["errored"]["values"] == [50.0, None, None, 10.0]
+    assert charts["p95 latency"]["values"] == [512.3, None, None, 388.0]
+    assert charts["cost"]["values"] == [0.01, 0.0, 0.0, 0.04] and charts["cost"]["format"] == "usd"
+    assert charts["thumbs"]["values"] == [None, 50.0, None, None]
+    assert charts["calls"]["counts"] == ["10 calls", "no call", "no call", "40 calls"]
+
+
 def test_a_summary_reads_the_feedback_alone_only_when_nothing_but_time_filters_the_calls() -> None:
     project = uuid.uuid4()
     after = datetime(2026, 12, 1, tzinfo=UTC)

@@ -379,3 +379,48 @@ def calls_conversation(
     if more:
         st.err.print(f"its latest {limit} calls; --limit shows more", highlight=False)
     return None
+
+
+@calls.command("traffic")
+def calls_traffic(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="hour or day (UTC).")] = "hour",
+    since_: SinceOption = "24h",
+    until: UntilOption = "",
+    as_json_: JsonOption = False,
+) -> None:
+    """The project's calls per hour or day, oldest first: how many, how many errored, their latency
+    (median, 95th percentile), tokens and cost — every call logged, from its hourly figures."""
+    st = state(ctx)
+    if by not in ("hour", "day"):
+        raise CliError(f"--by must be hour or day, got {by!r}")
+    points = st.client.call_traffic(
+        st.project_id(), by=by, logged_after=since(since_), logged_before=since(until, "--until")
+    )
+    if as_json_:
+        return emit_json(as_json(points))
+    if not points:
+        st.err.print("no call was logged then", highlight=False)
+        return None
+    table = Table(
+        Column(f"{by} (UTC)", no_wrap=True),
+        Column("calls", justify="right"),
+        Column("errored", justify="right"),
+        Column("p50", justify="right"),
+        Column("p95", justify="right"),
+        Column("tokens", justify="right"),
+        Column("cost", justify="right"),
+    )
+    for p in points:
+        at = datetime.fromisoformat(p.bucket_start).astimezone(UTC)
+        table.add_row(
+            f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}",
+            f"{p.calls:,}",
+            f"{p.errored:,} ({p.errored / p.calls:.1%})" if p.calls else "0",
+            f"{p.latency_p50_ms:,.0f} ms" if p.latency_p50_ms else "—",
+            f"{p.latency_p95_ms:,.0f} ms" if p.latency_p95_ms else "—",
+            f"{p.prompt_tokens + p.completion_tokens:,}",
+            f"${p.cost_usd:,.4f}",
+        )
+    st.out.print(table)
+    return None

@@ -148,7 +148,7 @@ def routes(console: Console) -> list[Route]:
             **data,
             "found": found,
             "older": filters.query(since=listing.logged_after, page=found.next_page_token),
-            "trend": trend_data(found.trend, listing.trend, project_id),
+            "trend": trend_data(found.trend, listing.trend, project_id, found.traffic),
             "filters": filters,
             "windows": WINDOWS,
             "states": FEEDBACK_STATES,

@@ -141,6 +141,14 @@
     // Runs (run history), or hours / days (a feedback trend: each point names itself in `head`).
     var runs = data.points || data.runs;
     var labels = runs.map(function (r) { return r.label || r.created_at.slice(5, 16).replace("T", " "); });
+    function formatted(c, v) {
+      // A traffic chart's own format (calls, %, ms, USD), else a pass rate in % or a mean.
+      if (c.format === "count") return Math.round(v).toLocaleString("en-US");
+      if (c.format === "percent") return v.toFixed(1) + "%";
+      if (c.format === "ms") return Math.round(v).toLocaleString("en-US") + " ms";
+      if (c.format === "usd") return "$" + v.toFixed(4);
+      return c.unit === "%" ? v.toFixed(1) + "%" : v.toFixed(2);
+    }
     function tooltip(params) {
       var list = Array.isArray(params) ? params : [params];
       if (!list.length) return "";
@@ -153,7 +161,7 @@
       ];
       data.charts.forEach(function (c) {
         var v = c.values[i];
-        var shown = v === null ? "—" : (c.unit === "%" ? v.toFixed(1) + "%" : v.toFixed(2));
+        var shown = v === null ? "—" : formatted(c, v);
         lines.push("<div class='tip-row'><span>" + escapeHtml(c.name) + "</span> <b>" + shown + "</b>" +
           (c.counts[i] ? " <small>" + escapeHtml(c.counts[i]) + "</small>" : "") + "</div>");
       });
@@ -163,6 +171,7 @@
       var c = data.charts[Number(el.dataset.chart)];
       // [min, max, step]: even steps, so no label crowds the top one (echarts' own split gave 0, 30, 60, 90, 100).
       var range = c.output_type === "boolean" ? [0, 100, 25] : (c.output_type === "int" ? [1, 5, 1] : [0, 1, 0.25]);
+      if (c.output_type === "count") range = [0, undefined, undefined];  // a traffic chart: from 0, scaled to fit
       var chart = echarts.init(el, null, { renderer: "canvas" });
       chart.group = "run-history";
       chart.setOption({
@@ -171,7 +180,7 @@
         xAxis: { type: "category", data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, color: "#667" } },
         yAxis: {
           type: "value", min: range[0], max: range[1], interval: range[2],
-          axisLabel: { formatter: c.unit === "%" ? "{value}%" : "{value}", color: "#667" },
+          axisLabel: { formatter: c.unit === "%" || c.format === "percent" ? "{value}%" : "{value}", color: "#667" },
         },
         tooltip: { trigger: "axis", formatter: tooltip, confine: true, className: "history-tip" },
         axisPointer: { link: [{ xAxisIndex: "all" }] },
