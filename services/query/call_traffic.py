@@ -9,37 +9,9 @@ from datetime import datetime
 
 from scorekeeper.v1 import query_pb2 as pb
 
+from shared.call_traffic import BUCKETS, percentile
 from shared.db.pool import Connection
 from shared.edge.convert import timestamp
-
-# The latency histogram's buckets (call_latency_bucket in SQL): 0 below 1 ms; i from 1.25^(i-1)
-# up to 1.25^i ms; the last, 62, from 1.25^61 ms (about 13 minutes) on.
-RATIO = 1.25
-BUCKETS = 63
-
-
-def _bounds(bucket: int) -> tuple[float, float]:
-    if bucket == 0:
-        return 0.0, 1.0
-    return RATIO ** (bucket - 1), RATIO**bucket
-
-
-def percentile(hist: list[int], q: float) -> float:
-    """The q-quantile (0..1) of the latencies a histogram counts, interpolated within its bucket
-    (geometrically: latencies spread evenly on a log scale); 0 for an empty one."""
-    total = sum(hist)
-    if not total:
-        return 0.0
-    rank = q * total
-    seen = 0
-    for bucket, count in enumerate(hist):
-        if count and seen + count >= rank:
-            low, high = _bounds(bucket)
-            share = (rank - seen) / count
-            return low + (high - low) * share if bucket == 0 else low * (high / low) ** share
-        seen += count
-    return _bounds(len(hist) - 1)[0]
-
 
 _WHERE = (
     "s.project_id = $1 AND ($3::timestamptz IS NULL OR s.hour >= date_trunc('hour', $3::timestamptz))"

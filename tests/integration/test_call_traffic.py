@@ -1,24 +1,18 @@
-"""A project's traffic figures on real PostgreSQL: the latency buckets SQL counts in are the ones
-the query service reads back, and a quantile read from a histogram lands in the right bucket."""
+"""A project's traffic figures on real PostgreSQL: the latency buckets the migration's SQL counted
+older calls in are the ones LogCalls counts new calls in (shared/call_traffic.py), and a quantile
+read from a histogram lands in the right bucket."""
 
 from __future__ import annotations
-
-import math
 
 import asyncpg
 import pytest
 
-from services.query.call_traffic import BUCKETS, RATIO, percentile
+from shared.call_traffic import BUCKETS, bucket_of, histogram, percentile
 
 pytestmark = [pytest.mark.postgres]
 
 # Latencies clear of the buckets' bounds (at a bound, floating point decides either way).
 LATENCIES = [0.2, 0.999, 1.01, 1.24, 1.26, 1.6, 10.0, 99.9, 100.0, 1234.5, 60_000.0, 3_600_000.0]
-
-
-def bucket_of(ms: float) -> int:
-    """The documented rule, written out again: 0 below 1 ms, i for 1.25^(i-1) <= ms < 1.25^i, 62 on."""
-    return 0 if ms < 1 else min(BUCKETS - 1, math.floor(math.log(ms) / math.log(RATIO)) + 1)
 
 
 async def test_sql_and_python_put_a_latency_in_the_same_bucket(db: asyncpg.Pool) -> None:
@@ -27,6 +21,7 @@ async def test_sql_and_python_put_a_latency_in_the_same_bucket(db: asyncpg.Pool)
     assert bucket_of(3_600_000.0) == BUCKETS - 1
     hist = await db.fetchval("SELECT call_latency_hist($1::float8[])", [*LATENCIES, 0.0, -1.0])
     assert len(hist) == BUCKETS and sum(hist) == len(LATENCIES)  # 0 and below: not counted
+    assert hist == histogram([*LATENCIES, 0.0, -1.0])
     added = await db.fetchval("SELECT call_hist_add($1::bigint[], $1::bigint[])", hist)
     assert added == [2 * n for n in hist]
 

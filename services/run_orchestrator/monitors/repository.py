@@ -14,6 +14,7 @@ from services.run_orchestrator.monitors.rules import MonitorDefinition, stored
 from services.run_orchestrator.monitors.window_repository import feedback_metric_ids, feedback_results
 from services.run_orchestrator.runs.results import MetricResult, runs_metric_results
 from services.run_orchestrator.webhooks.repository import new_secret
+from shared.call_traffic import histogram
 from shared.json_limits import json_text
 
 # A closed window with its alert's delivery and its run's status.
@@ -24,16 +25,12 @@ _WINDOW_COLUMNS = (
     " JOIN runs r ON r.id = w.run_id LEFT JOIN alert_deliveries d ON d.window_id = w.id"
 )
 # The project's traffic of the hour (call_stats, migration 0048) with the calls just stored added,
-# to one of its shards ($3).
+# to one of its shards: concurrent requests of a project seldom wait on one another's row.
 STATS_SHARDS = 8
 _COUNT_CALLS = (
     "INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum, latency_hist,"
     " prompt_tokens, completion_tokens, cost_usd)"
-    " SELECT $1, date_trunc('hour', c.logged_at), $3, count(*), count(*) FILTER (WHERE c.status = 'errored'),"
-    " count(*) FILTER (WHERE c.latency_ms > 0), coalesce(sum(c.latency_ms) FILTER (WHERE c.latency_ms > 0), 0),"
-    " call_latency_hist(array_agg(c.latency_ms)), sum(c.prompt_tokens), sum(c.completion_tokens),"
-    " coalesce(sum(c.cost_usd), 0)"
-    " FROM logged_calls c WHERE c.project_id = $1 AND c.id = ANY($2::uuid[]) GROUP BY 2"
+    " VALUES ($1, date_trunc('hour', $2::timestamptz), $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     " ON CONFLICT (project_id, hour, shard) DO UPDATE SET calls = call_stats.calls + excluded.calls,"
     " errored = call_stats.errored + excluded.errored, latency_n = call_stats.latency_n + excluded.latency_n,"
     " latency_sum = call_stats.latency_sum + excluded.latency_sum,"
@@ -42,6 +39,26 @@ _COUNT_CALLS = (
     " completion_tokens = call_stats.completion_tokens + excluded.completion_tokens,"
     " cost_usd = call_stats.cost_usd + excluded.cost_usd"
 )
+
+
+def _counted(project_id: uuid.UUID, calls: list[CallRow], logged_at: Any, shard: int) -> tuple[object, ...]:
+    """The traffic figures of calls logged together, as _COUNT_CALLS takes them."""
+    latencies = [c.latency_ms for c in calls if c.latency_ms > 0]
+    return (
+        project_id,
+        logged_at,
+        shard,
+        len(calls),
+        sum(1 for c in calls if c.status == "errored"),
+        len(latencies),
+        float(sum(latencies)),
+        histogram(latencies),
+        sum(c.prompt_tokens for c in calls),
+        sum(c.completion_tokens for c in calls),
+        float(sum(c.cost_usd or 0.0 for c in calls)),
+    )
+
+
 # (monitor id, call id, logged at) of every sample a logging transaction takes.
 Sample = tuple[uuid.UUID, uuid.UUID, Any]
 # Given the project's active monitors and the calls just inserted (id, logged_at), the samples.
@@ -141,10 +158,11 @@ class MonitorRepository:
                 [c.session_id for c in rows],
                 [c.key for c in rows],
             )
-            if inserted:
-                await conn.execute(
-                    _COUNT_CALLS, project_id, [r["id"] for r in inserted], random.randrange(STATS_SHARDS)
-                )
+            if inserted:  # logged by one statement: at one time
+                stored = {r["id"] for r in inserted}
+                new = [c for c in rows if c.id in stored]
+                counted = _counted(project_id, new, inserted[0]["logged_at"], random.randrange(STATS_SHARDS))
+                await conn.execute(_COUNT_CALLS, *counted)
             samples = sampler(monitors, inserted) if monitors and inserted else []
             if samples:
                 await conn.execute(
