@@ -14,7 +14,7 @@ from shared.db.pool import Connection
 from shared.edge.convert import timestamp
 
 _WHERE = (
-    "s.project_id = $1 AND ($3::timestamptz IS NULL OR s.hour >= date_trunc('hour', $3::timestamptz))"
+    "s.project_id = $1 AND ($3::timestamptz IS NULL OR s.hour >= date_trunc('hour', $3::timestamptz, 'UTC'))"
     " AND ($4::timestamptz IS NULL OR s.hour < $4)"
 )
 

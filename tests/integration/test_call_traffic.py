@@ -4,10 +4,16 @@ read from a histogram lands in the right bucket."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from functools import partial
+
 import asyncpg
 import pytest
 
+from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from shared.call_traffic import BUCKETS, bucket_of, histogram, percentile
+from shared.db.pool import _init_connection
 
 pytestmark = [pytest.mark.postgres]
 
@@ -34,3 +40,24 @@ def test_a_quantile_of_a_histogram_lands_in_its_bucket() -> None:
         assert bucket_of(percentile(hist, q)) == bucket_of(exact)
         assert exact / 1.25 <= percentile(hist, q) <= exact * 1.25
     assert percentile([0] * BUCKETS, 0.5) == 0.0
+
+
+async def test_logged_calls_count_in_the_utc_hour_whatever_the_sessions_time_zone(database_url: str) -> None:
+    """A database whose sessions are on India's clock (UTC+5:30) still counts calls in UTC hours."""
+    init = partial(_init_connection, decoder=json.loads)
+    async with asyncpg.create_pool(
+        database_url, min_size=1, max_size=2, init=init, server_settings={"timezone": "Asia/Kolkata"}
+    ) as pool:
+        project = uuid.uuid4()
+        await pool.execute("INSERT INTO projects (id, name) VALUES ($1, $2)", project, f"tz {project.hex[:6]}")
+        calls = [
+            CallRow(uuid.uuid4(), {"q": n}, {}, {}, "completed", "", 100.0 * (n + 1), 10, 2, 0.5, "", "")
+            for n in range(3)
+        ]
+        await MonitorRepository(pool).log_calls(project, calls, lambda monitors, inserted: [])
+        row = await pool.fetchrow(
+            "SELECT extract(minute FROM hour AT TIME ZONE 'UTC') AS minute, sum(calls) AS calls,"
+            " sum(latency_n) AS timed, sum(cost_usd) AS cost FROM call_stats WHERE project_id = $1 GROUP BY hour",
+            project,
+        )
+    assert row is not None and (row["minute"], row["calls"], row["timed"], row["cost"]) == (0, 3, 3, 1.5)

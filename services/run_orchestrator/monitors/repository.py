@@ -30,7 +30,7 @@ STATS_SHARDS = 8
 _COUNT_CALLS = (
     "INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum, latency_hist,"
     " prompt_tokens, completion_tokens, cost_usd)"
-    " VALUES ($1, date_trunc('hour', $2::timestamptz), $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    " VALUES ($1, date_trunc('hour', $2::timestamptz, 'UTC'), $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     " ON CONFLICT (project_id, hour, shard) DO UPDATE SET calls = call_stats.calls + excluded.calls,"
     " errored = call_stats.errored + excluded.errored, latency_n = call_stats.latency_n + excluded.latency_n,"
     " latency_sum = call_stats.latency_sum + excluded.latency_sum,"

@@ -44,7 +44,7 @@ $$;
 -- The calls logged before this migration, counted once.
 INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum, latency_hist,
                         prompt_tokens, completion_tokens, cost_usd)
-SELECT project_id, date_trunc('hour', logged_at), 0, count(*), count(*) FILTER (WHERE status = 'errored'),
+SELECT project_id, date_trunc('hour', logged_at, 'UTC'), 0, count(*), count(*) FILTER (WHERE status = 'errored'),
        count(*) FILTER (WHERE latency_ms > 0), coalesce(sum(latency_ms) FILTER (WHERE latency_ms > 0), 0),
        call_latency_hist(array_agg(latency_ms)), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
        coalesce(sum(cost_usd), 0)
