@@ -4,6 +4,7 @@ some runs) searched and filtered by score, e.g. what failed a metric in the run 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,8 +16,8 @@ from rich.text import Text
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
-from scorekeeper_sdk.cli.context import CliError, said_added
-from scorekeeper_sdk.views import Score
+from scorekeeper_sdk.cli.context import CliError, State, said_added
+from scorekeeper_sdk.views import Record, Score
 
 records = typer.Typer(help="Records: search, filter and export them across runs.", no_args_is_help=True)
 app.add_typer(records, name="records")
@@ -62,6 +63,29 @@ OrderOption = Annotated[
 ]
 
 
+def _filtered(
+    st: State,
+    run: list[str] | None,
+    search: str,
+    where: list[str] | None,
+    status: list[str] | None,
+    tag: list[str] | None,
+    order: str,
+    page_size: int,
+) -> Iterator[Record]:
+    """The project's records the Records page's filters (as the options give them) match."""
+    return st.client.list_records(
+        project_id=st.project_id(),
+        run_ids=run or (),
+        search=search,
+        where=where or (),
+        statuses=status or (),
+        tags=tag or (),
+        order_by=order,
+        page_size=page_size,
+    )
+
+
 @records.command("list")
 def records_list(
     ctx: typer.Context,
@@ -78,16 +102,7 @@ def records_list(
     st = state(ctx)
     found = list(
         islice(
-            st.client.list_records(
-                project_id=st.project_id(),
-                run_ids=run or (),
-                search=search,
-                where=where or (),
-                statuses=status or (),
-                tags=tag or (),
-                order_by=order,
-                page_size=min(limit + 1, 1000),
-            ),
+            _filtered(st, run, search, where, status, tag, order, page_size=min(limit + 1, 1000)),
             limit + 1,
         )
     )
@@ -175,15 +190,7 @@ def records_to_testset(
         raise CliError("give --record or filters, not both")
     ids = list(record or ())
     if not ids:
-        found = st.client.list_records(
-            project_id=st.project_id(),
-            run_ids=run or (),
-            search=search,
-            where=where or (),
-            statuses=status or (),
-            tags=tag or (),
-            page_size=1000,
-        )
+        found = _filtered(st, run, search, where, status, tag, "created_at desc", page_size=1000)
         ids = [r.id for r in islice(found, MAX_TO_TESTSET + 1)]
         if len(ids) > MAX_TO_TESTSET:
             raise CliError(f"more than {MAX_TO_TESTSET:,} records match these filters: narrow them, then add them")
