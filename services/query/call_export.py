@@ -20,10 +20,10 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.calls import CallPage, CallReads, feedback_value
 from services.query.db import Reader
-from services.query.export import JSONL_CONTENT_TYPE, metric_labels, page_chunks, paged_export
+from services.query.export import first_chunk, metric_columns, metric_labels, page_chunks, paged_export
 from shared.edge.convert import parse_uuid, timestamp
 from shared.scoring.eval_types import FEEDBACK_EVAL_TYPES
-from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
+from shared.spreadsheet import cell, csv_bytes, escape_formula
 
 COLUMNS = (
     "call_id",
@@ -123,12 +123,7 @@ class CallExport:
                 list(FEEDBACK_EVAL_TYPES),
             )
         labels = metric_labels([m["name"] for m in metrics], [str(m["id"]) for m in metrics])
-        if fmt == "csv":
-            quads = [c for label in labels for c in (label, f"{label} passed", f"{label} comment", f"{label} by")]
-            header = [escape_formula(c) for c in (*COLUMNS, *quads)]
-            yield pb.ExportRunChunk(content_type=CSV_CONTENT_TYPE, data=csv_bytes([header], "\n"))
-        else:
-            yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
+        yield first_chunk(fmt, [*COLUMNS, *metric_columns(labels, "passed", "comment", "by")])
         by_id = {m["id"]: label for m, label in zip(metrics, labels, strict=True)}
 
         def write(page: CallPage, rows: list[asyncpg.Record]) -> bytes:

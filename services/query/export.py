@@ -243,9 +243,26 @@ def metric_labels(names: Sequence[str], metric_ids: Sequence[str]) -> list[str]:
     return [f"{n} [{m[:8]}]" if names.count(n) > 1 else n for n, m in zip(names, metric_ids, strict=True)]
 
 
+def metric_columns(labels: Sequence[str], *suffixes: str) -> list[str]:
+    """Each metric's columns: its label, then the label with each suffix ("passed", "reasoning" …)."""
+    return [c for label in labels for c in (label, *(f"{label} {s}" for s in suffixes))]
+
+
+def run_columns(labels: Sequence[str]) -> list[str]:
+    """ExportRun's columns: the record's, then value, passed and reasoning per pinned metric."""
+    return [*RECORD_COLUMNS, *metric_columns(labels, "passed", "reasoning")]
+
+
 def csv_header(labels: Sequence[str]) -> list[str]:
-    metric_columns = [c for label in labels for c in (label, f"{label} passed", f"{label} reasoning")]
-    return [escape_formula(c) for c in (*RECORD_COLUMNS, *metric_columns)]
+    return [escape_formula(c) for c in run_columns(labels)]
+
+
+def first_chunk(fmt: str, columns: Sequence[str]) -> pb.ExportRunChunk:
+    """An export's first chunk: its content type, and for CSV its header row (escaped cells)."""
+    if fmt != "csv":
+        return pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
+    header = [escape_formula(c) for c in columns]
+    return pb.ExportRunChunk(content_type=CSV_CONTENT_TYPE, data=csv_bytes([header], "\n"))
 
 
 class ExportReads:
@@ -274,12 +291,11 @@ class ExportReads:
                 raise not_found(f"run {request.run_id} does not exist")
             versions: list[uuid.UUID] = [p["id"] for p in pinned]
             labels = metric_labels([p["name"] for p in pinned], [str(p["metric_id"]) for p in pinned])
+            yield first_chunk(fmt, run_columns(labels))
             if fmt == "csv":
-                yield pb.ExportRunChunk(content_type=CSV_CONTENT_TYPE, data=csv_bytes([csv_header(labels)], "\n"))
                 formulas = [sorted(FORMULA_STARTS), invisible_leaders()]
                 rows = _copy(conn, csv_query(len(versions)), [run_id, versions, *formulas])
             else:
-                yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
                 # One text column per line; JSON text holds no control characters, so with these
                 # two bytes as quote and delimiter the CSV format never quotes it: bare lines.
                 keys = [json.dumps(label, ensure_ascii=False) for label in labels]

@@ -4,7 +4,6 @@ some runs) searched and filtered by score, e.g. what failed a metric in the run 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,8 +15,8 @@ from rich.text import Text
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
-from scorekeeper_sdk.cli.context import CliError, State, said_added
-from scorekeeper_sdk.views import Record, Score
+from scorekeeper_sdk.cli.context import CliError, said_added
+from scorekeeper_sdk.views import Score
 
 records = typer.Typer(help="Records: search, filter and export them across runs.", no_args_is_help=True)
 app.add_typer(records, name="records")
@@ -63,27 +62,24 @@ OrderOption = Annotated[
 ]
 
 
-def _filtered(
-    st: State,
+def _filters(
     run: list[str] | None,
     search: str,
     where: list[str] | None,
     status: list[str] | None,
     tag: list[str] | None,
     order: str,
-    page_size: int,
-) -> Iterator[Record]:
-    """The project's records the Records page's filters (as the options give them) match."""
-    return st.client.list_records(
-        project_id=st.project_id(),
-        run_ids=run or (),
-        search=search,
-        where=where or (),
-        statuses=status or (),
-        tags=tag or (),
-        order_by=order,
-        page_size=page_size,
-    )
+) -> dict[str, Any]:
+    """The Records page's filters, as the options give them, as list_records and export_records
+    take them."""
+    return {
+        "run_ids": run or (),
+        "search": search,
+        "where": where or (),
+        "statuses": status or (),
+        "tags": tag or (),
+        "order_by": order,
+    }
 
 
 @records.command("list")
@@ -102,7 +98,11 @@ def records_list(
     st = state(ctx)
     found = list(
         islice(
-            _filtered(st, run, search, where, status, tag, order, page_size=min(limit + 1, 1000)),
+            st.client.list_records(
+                project_id=st.project_id(),
+                page_size=min(limit + 1, 1000),
+                **_filters(run, search, where, status, tag, order),
+            ),
             limit + 1,
         )
     )
@@ -148,17 +148,8 @@ def records_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    chunks = st.client.export_records(
-        st.project_id(),
-        run_ids=run or (),
-        search=search,
-        where=where or (),
-        statuses=status or (),
-        tags=tag or (),
-        order_by=order,
-        format=format,
-        limit=limit,
-    )
+    filters = _filters(run, search, where, status, tag, order)
+    chunks = st.client.export_records(st.project_id(), format=format, limit=limit, **filters)
     write_export(st, chunks, output)
 
 
@@ -190,7 +181,8 @@ def records_to_testset(
         raise CliError("give --record or filters, not both")
     ids = list(record or ())
     if not ids:
-        found = _filtered(st, run, search, where, status, tag, "created_at desc", page_size=1000)
+        filters = _filters(run, search, where, status, tag, "created_at desc")
+        found = st.client.list_records(project_id=st.project_id(), page_size=1000, **filters)
         ids = [r.id for r in islice(found, MAX_TO_TESTSET + 1)]
         if len(ids) > MAX_TO_TESTSET:
             raise CliError(f"more than {MAX_TO_TESTSET:,} records match these filters: narrow them, then add them")

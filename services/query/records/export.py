@@ -20,10 +20,10 @@ import orjson
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.db import Reader
-from services.query.export import JSONL_CONTENT_TYPE, RECORD_COLUMNS, metric_labels, page_chunks, paged_export
+from services.query.export import RECORD_COLUMNS, first_chunk, metric_columns, metric_labels, page_chunks, paged_export
 from services.query.records.reads import RecordPage, RecordReads
 from shared.edge.convert import parse_uuid, timestamp
-from shared.spreadsheet import CSV_CONTENT_TYPE, cell, csv_bytes, escape_formula
+from shared.spreadsheet import cell, csv_bytes, escape_formula
 
 COLUMNS = ("record_id", "run_id", *RECORD_COLUMNS[1:])
 
@@ -115,12 +115,7 @@ class RecordExport:
             )
         metric_ids: list[uuid.UUID] = [m["id"] for m in metrics]
         labels = metric_labels([m["name"] for m in metrics], [str(m) for m in metric_ids])
-        if fmt == "csv":
-            trios = [c for label in labels for c in (label, f"{label} passed", f"{label} reasoning")]
-            header = [escape_formula(c) for c in (*COLUMNS, *trios)]
-            yield pb.ExportRunChunk(content_type=CSV_CONTENT_TYPE, data=csv_bytes([header], "\n"))
-        else:
-            yield pb.ExportRunChunk(content_type=JSONL_CONTENT_TYPE)
+        yield first_chunk(fmt, [*COLUMNS, *metric_columns(labels, "passed", "reasoning")])
         by_id = dict(zip(metric_ids, labels, strict=True))
 
         def write(page: RecordPage, records: list[asyncpg.Record]) -> bytes:

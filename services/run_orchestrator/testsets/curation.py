@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,18 @@ def checked_ids(call_ids: list[str], record_ids: list[str]) -> None:
         raise invalid(f"at most {MAX_SOURCES:,} calls or records per request, got {given:,}")
 
 
+def _in_order(
+    rows: list[asyncpg.Record], named: list[str], ids: list[uuid.UUID], missing: Callable[[str], str]
+) -> list[asyncpg.Record]:
+    """The rows (by id) in the order they were named; NOT_FOUND (``missing`` of its name) for the
+    first that is not among them."""
+    found = {r["id"]: r for r in rows}
+    for text, id_ in zip(named, ids, strict=True):
+        if id_ not in found:
+            raise not_found(missing(text))
+    return [found[i] for i in ids]
+
+
 async def calls_as_sources(conn: Connection, project_id: uuid.UUID, call_ids: list[str]) -> list[Source]:
     """The project's logged calls named (by the id they were logged with), in that order;
     NOT_FOUND for the first never logged there."""
@@ -106,15 +119,11 @@ async def calls_as_sources(conn: Connection, project_id: uuid.UUID, call_ids: li
         project_id,
         ids,
     )
-    found = {r["id"]: r for r in rows}
-    for text, id_ in zip(call_ids, ids, strict=True):
-        if id_ not in found:
-            raise not_found(f"call {text[:200]!r} was never logged in this testset's project")
-    return [_call_source(found[i]) for i in ids]
-
-
-def _call_source(row: asyncpg.Record) -> Source:
-    return Source("call", {**row["metadata"], **row["inputs"]}, row["outputs"], row["status"])
+    never = "call {!r} was never logged in this testset's project"
+    return [
+        Source("call", {**c["metadata"], **c["inputs"]}, c["outputs"], c["status"])
+        for c in _in_order(rows, call_ids, ids, lambda text: never.format(text[:200]))
+    ]
 
 
 async def records_as_sources(conn: Connection, project_id: uuid.UUID, record_ids: list[str]) -> list[Source]:
@@ -126,11 +135,7 @@ async def records_as_sources(conn: Connection, project_id: uuid.UUID, record_ids
         ids,
         project_id,
     )
-    found = {r["id"]: r for r in rows}
-    for text, id_ in zip(record_ids, ids, strict=True):
-        if id_ not in found:
-            raise not_found(f"record {text} does not exist")
     return [
         Source("record", {**r["metadata"], **r["inputs"], **r["expected"]}, r["outputs"], r["status"])
-        for r in (found[i] for i in ids)
+        for r in _in_order(rows, record_ids, ids, lambda text: f"record {text} does not exist")
     ]
