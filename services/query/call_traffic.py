@@ -1,6 +1,8 @@
 """A project's traffic over time (ListCalls' `traffic`): calls, errored calls, latency and cost per
-hour or day, read from its hourly figures (call_stats, migration 0048), which LogCalls keeps —
-a month of a million calls in a few rows, not a read of the calls."""
+hour or day. Of every call: read from the project's hourly figures (call_stats, migration 0048),
+which LogCalls keeps — a month of a million calls in a few rows, not a read of the calls. Of the
+calls a filter matches (a route, a model, a user's session, those with failing feedback …): read
+from the calls themselves, exactly, at the cost of reading them."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from datetime import datetime
 
 from scorekeeper.v1 import query_pb2 as pb
 
+from services.query.db import Where
 from shared.call_traffic import BUCKETS, percentile
 from shared.db.pool import Connection
 from shared.edge.convert import timestamp
 
+# The newest buckets answered.
+MAX_BUCKETS = 1000
 _WHERE = (
     "s.project_id = $1 AND ($3::timestamptz IS NULL OR s.hour >= date_trunc('hour', $3::timestamptz, 'UTC'))"
     " AND ($4::timestamptz IS NULL OR s.hour < $4)"
@@ -22,14 +27,15 @@ _WHERE = (
 async def traffic(
     conn: Connection, project_id: uuid.UUID, unit: str, after: datetime | None, before: datetime | None
 ) -> list[pb.CallTraffic]:
-    """Per hour or day (``unit``, UTC), oldest first, the buckets with calls: the newest 1,000."""
+    """Of every call of the project, per hour or day (``unit``, UTC), oldest first, the buckets
+    with calls: the newest MAX_BUCKETS."""
     args = (project_id, unit, after, before)
     rows = await conn.fetch(
         "SELECT date_trunc($2, s.hour, 'UTC') AS bucket, sum(s.calls)::bigint AS calls,"
         " sum(s.errored)::bigint AS errored, sum(s.latency_n)::bigint AS latency_n,"
         " sum(s.latency_sum) AS latency_sum, sum(s.prompt_tokens)::bigint AS prompt_tokens,"
         " sum(s.completion_tokens)::bigint AS completion_tokens, sum(s.cost_usd) AS cost_usd"
-        f" FROM call_stats s WHERE {_WHERE} GROUP BY 1 ORDER BY 1 DESC LIMIT 1000",
+        f" FROM call_stats s WHERE {_WHERE} GROUP BY 1 ORDER BY 1 DESC LIMIT {MAX_BUCKETS}",
         *args,
     )
     hists: dict[datetime, list[int]] = {r["bucket"]: [0] * BUCKETS for r in rows}
@@ -49,6 +55,37 @@ async def traffic(
             latency_mean_ms=r["latency_sum"] / r["latency_n"] if r["latency_n"] else 0.0,
             latency_p50_ms=percentile(hists[r["bucket"]], 0.5),
             latency_p95_ms=percentile(hists[r["bucket"]], 0.95),
+            prompt_tokens=r["prompt_tokens"],
+            completion_tokens=r["completion_tokens"],
+            cost_usd=r["cost_usd"],
+        )
+        for r in reversed(rows)
+    ]
+
+
+async def matching_traffic(conn: Connection, where: Where, unit: str) -> list[pb.CallTraffic]:
+    """The same of the calls (``c``, logged_calls) ``where`` matches, from the calls themselves: the
+    percentiles exact; a call's latency counted when it was logged with one (above 0)."""
+    bucket = f"date_trunc({where.param(unit)}, c.logged_at, 'UTC')"
+    timed = "FILTER (WHERE c.latency_ms > 0)"
+    rows = await conn.fetch(
+        f"SELECT {bucket} AS bucket, count(*) AS calls, count(*) FILTER (WHERE c.status = 'errored') AS errored,"
+        f" coalesce(avg(c.latency_ms) {timed}, 0) AS latency_mean,"
+        f" coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY c.latency_ms) {timed}, 0) AS latency_p50,"
+        f" coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY c.latency_ms) {timed}, 0) AS latency_p95,"
+        " sum(c.prompt_tokens)::bigint AS prompt_tokens, sum(c.completion_tokens)::bigint AS completion_tokens,"
+        " coalesce(sum(c.cost_usd), 0) AS cost_usd"
+        f" FROM logged_calls c WHERE {where.sql()} GROUP BY 1 ORDER BY 1 DESC LIMIT {MAX_BUCKETS}",
+        *where.args,
+    )
+    return [
+        pb.CallTraffic(
+            bucket_start=timestamp(r["bucket"]),
+            calls=r["calls"],
+            errored=r["errored"],
+            latency_mean_ms=r["latency_mean"],
+            latency_p50_ms=r["latency_p50"],
+            latency_p95_ms=r["latency_p95"],
             prompt_tokens=r["prompt_tokens"],
             completion_tokens=r["completion_tokens"],
             cost_usd=r["cost_usd"],

@@ -13,7 +13,7 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters
-from services.query.call_traffic import traffic
+from services.query.call_traffic import matching_traffic, traffic
 from services.query.db import Reader, Where
 from services.query.metrics import resolve
 from services.query.records.reads import score_rows_of
@@ -318,6 +318,8 @@ class CallReads:
             shown = []
             if request.trend and chosen.time_only:
                 shown = await traffic(conn, project_id, request.trend, chosen.after, chosen.before)
+            elif request.trend:
+                shown = await matching_traffic(conn, chosen.where(), request.trend)
         token = ""
         if len(rows) > size:
             last = page[-1]

@@ -166,6 +166,27 @@ def workload(client: Client, rng: random.Random, calls: int) -> list[tuple[str, 
         ),
         ("traffic per hour, 24 h", listing(page_size=1, trend="hour", logged_after=lambda: _since(1))),
         ("traffic per day, 30 days", listing(page_size=1, trend="day", logged_after=lambda: _since(30))),
+        # Filtered, the traffic is read from the matching calls (a quarter of them: one route).
+        (
+            "Calls page: route=X, 24 h + hourly trend",
+            listing(
+                logged_after=lambda: _since(1),
+                page_size=50,
+                with_summary=True,
+                trend="hour",
+                metadata=lambda: [f"route={rng.choice(routes)}"],
+            ),
+        ),
+        (
+            "Calls page: route=X, 30 days + daily trend",
+            listing(
+                logged_after=lambda: _since(30),
+                page_size=50,
+                with_summary=True,
+                trend="day",
+                metadata=lambda: [f"route={rng.choice(routes)}"],
+            ),
+        ),
         ("newest 50, any time", listing(page_size=50)),
         ("thumbs failed, newest 50", listing(page_size=50, feedback=["thumbs=failed"])),
         ("route=X, newest 50", listing(page_size=50, metadata=lambda: [f"route={rng.choice(routes)}"])),

@@ -616,6 +616,20 @@ async def test_the_projects_traffic_per_hour_and_day(stack: Stack, sk: AsyncScor
     assert "│ 41 │ 4 (9.8%) │" in row and "│ 4,800 │ $0.0400 │" in row
     bad = scorekeeper(stack, "--project", project_id, "calls", "traffic", "--by", "week")
     assert bad.returncode == 2 and "--by must be hour or day, got 'week'" in bad.stderr
+    # Filtered, read from the matching calls: exact. The errored ones: 100, 200, 300 and 400 ms.
+    (errored,) = await sk.call_traffic(project_id, by="hour", status="errored")
+    assert (errored.calls, errored.errored, errored.prompt_tokens) == (4, 4, 400)
+    assert (errored.latency_mean_ms, errored.latency_p50_ms, errored.latency_p95_ms) == (250.0, 250.0, 385.0)
+    assert errored.cost_usd == pytest.approx(0.004) and errored.bucket_start == hour.bucket_start
+    (worded,) = await sk.call_traffic(project_id, by="day", search="latency")  # the call logged without one
+    assert (worded.calls, worded.errored, worded.latency_mean_ms, worded.latency_p95_ms) == (1, 0, 0.0, 0.0)
+    assert await sk.call_traffic(project_id, by="hour", metadata=["route=none"]) == []
+    shown = scorekeeper(stack, "--project", project_id, "calls", "traffic", "--status", "errored")
+    assert shown.returncode == 0, shown.stderr
+    row = " ".join(next(line for line in shown.stdout.splitlines() if ":00 " in line).split())
+    assert "│ 4 │ 4 (100.0%) │ 250 ms │ 385 ms │ 480 │ $0.0040 │" in row
+    nothing = scorekeeper(stack, "--project", project_id, "calls", "traffic", "--meta", "route=none")
+    assert nothing.returncode == 0 and "no call matches" in nothing.stderr
     # An earlier hour's figures (as LogCalls kept them three hours ago): the Calls page charts both.
     db = await asyncpg.connect(stack.database_url)
     try:
@@ -623,6 +637,12 @@ async def test_the_projects_traffic_per_hour_and_day(stack: Stack, sk: AsyncScor
             "INSERT INTO call_stats (project_id, hour, shard, calls, errored, latency_n, latency_sum, latency_hist,"
             " prompt_tokens, completion_tokens, cost_usd) SELECT $1, date_trunc('hour', now()) - interval '3 hours',"
             " 0, 10, 5, 10, 5000, call_latency_hist(array_fill(500::float8, ARRAY[10])), 1000, 100, 0.01",
+            uuid.UUID(project_id),
+        )
+        # And one errored call logged then (the project's figures above are not changed by it).
+        await db.execute(
+            "UPDATE logged_calls SET logged_at = logged_at - interval '3 hours'"
+            " WHERE project_id = $1 AND inputs ->> 'q' = 'q9'",
             uuid.UUID(project_id),
         )
     finally:
@@ -638,4 +658,16 @@ async def test_the_projects_traffic_per_hour_and_day(stack: Stack, sk: AsyncScor
             "cost",
         ]
         await page.locator("#traffic-charts canvas").first.wait_for()
+        assert "every call logged, per hour" in await page.locator("#traffic-charts").evaluate(
+            "e => e.previousElementSibling.textContent"
+        )
         await screenshot(page, "calls-traffic")
+        # Filtered: the traffic of the errored calls alone, from the calls: one three hours ago, three
+        # now, the hours between at 0.
+        await page.goto(f"/projects/{project_id}/calls?status=errored")
+        await page.locator("#traffic-charts canvas").first.wait_for()
+        head = await page.locator("#traffic-charts").evaluate("e => e.previousElementSibling.textContent")
+        assert "the calls that match, per hour" in head
+        data = await page.evaluate("() => JSON.parse(document.getElementById('history-data').textContent)")
+        assert data["charts"][0]["name"] == "calls" and data["charts"][0]["values"] == [1.0, 0.0, 0.0, 3.0]
+        await screenshot(page, "calls-traffic-filtered")

@@ -147,10 +147,11 @@ class CallTraffic:
 
 
 class CallFilter(TypedDict, total=False):
-    """Which calls list_calls, feedback_summary, feedback_trend and export_calls take: ``search``
-    words of the inputs or outputs (web-search syntax: "a phrase", or, -word), ``status`` completed
-    or errored, ``metadata`` "key=value" pairs, ``feedback`` "metric=passed|failed|given|none",
-    ``logged_after`` / ``logged_before`` RFC 3339 times; every one given must hold."""
+    """Which calls list_calls, feedback_summary, feedback_trend, call_traffic and export_calls
+    take: ``search`` words of the inputs or outputs (web-search syntax: "a phrase", or, -word),
+    ``status`` completed or errored, ``metadata`` "key=value" pairs, ``feedback``
+    "metric=passed|failed|given|none", ``logged_after`` / ``logged_before`` RFC 3339 times; every
+    one given must hold."""
 
     search: str
     status: str
@@ -250,13 +251,13 @@ class CallOperations(Operations):
         return added_from(await self._unary(TESTSETS, "AddTestcasesFrom", request, tpb.AddTestcasesFromResponse))
 
     async def call_traffic(
-        self, project_id: str, *, by: str = "day", logged_after: str = "", logged_before: str = ""
+        self, project_id: str, *, by: str = "day", **filters: Unpack[CallFilter]
     ) -> list[CallTraffic]:
-        """The project's calls per ``by`` ("hour" or "day", UTC) between those times, oldest first
-        (the buckets with calls; whole hours): how many, errored, latency, tokens, cost."""
-        request = qpb.ListCallsRequest(
-            project_id=project_id, page_size=1, trend=by, logged_after=logged_after, logged_before=logged_before
-        )
+        """The calls these filters match (as list_calls takes them) per ``by`` ("hour" or "day",
+        UTC), oldest first, the buckets with calls: how many, errored, latency, tokens, cost. With
+        no filter but the time logged, every call of the project from its hourly figures (whole
+        hours; percentiles within ~12%); with others, from the calls themselves (exact)."""
+        request = qpb.ListCallsRequest(project_id=project_id, page_size=1, trend=by, **_filter_fields(filters))
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(CallTraffic, t) for t in response.traffic]
 

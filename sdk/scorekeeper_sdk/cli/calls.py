@@ -106,7 +106,7 @@ def _filters(
     before: str,
     search: str,
 ) -> CallFilter:
-    """The filters of list, trend and export, as the SDK takes them."""
+    """The filters of list, trend, traffic and export, as the SDK takes them."""
     return CallFilter(
         search=search,
         status=status,
@@ -385,22 +385,29 @@ def calls_conversation(
 def calls_traffic(
     ctx: typer.Context,
     by: Annotated[str, typer.Option(help="hour or day (UTC).")] = "hour",
+    status: StatusOption = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
     since_: SinceOption = "24h",
     until: UntilOption = "",
+    search: SearchOption = "",
     as_json_: JsonOption = False,
 ) -> None:
     """The project's calls per hour or day, oldest first: how many, how many errored, their latency
-    (median, 95th percentile), tokens and cost — every call logged, from its hourly figures."""
+    (median, 95th percentile), tokens and cost. Every call logged (from the project's hourly
+    figures), or only those the filters match (read from the calls: exact, slower over many)."""
     st = state(ctx)
     if by not in ("hour", "day"):
         raise CliError(f"--by must be hour or day, got {by!r}")
-    points = st.client.call_traffic(
-        st.project_id(), by=by, logged_after=since(since_), logged_before=since(until, "--until")
-    )
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    points = st.client.call_traffic(st.project_id(), by=by, **filters)
     if as_json_:
         return emit_json(as_json(points))
     if not points:
-        st.err.print("no call was logged then", highlight=False)
+        narrowed = any(v for k, v in filters.items() if k not in ("logged_after", "logged_before"))
+        st.err.print("no call matches" if narrowed else "no call was logged then", highlight=False)
         return None
     table = Table(
         Column(f"{by} (UTC)", no_wrap=True),
