@@ -447,6 +447,7 @@ class Scorekeeper:
     feedback_trend = _Call(AsyncScorekeeper.feedback_trend)
     export_calls = _Iterate(AsyncScorekeeper.export_calls)
     call_traffic = _Call(AsyncScorekeeper.call_traffic)
+    call_breakdown = _Call(AsyncScorekeeper.call_breakdown)
     add_calls_to_testset = _Call(AsyncScorekeeper.add_calls_to_testset)
     get_call = _Call(AsyncScorekeeper.get_call)
     # -- schedules

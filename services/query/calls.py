@@ -13,6 +13,7 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters
+from services.query.call_breakdown import breakdown, breakdown_key
 from services.query.call_traffic import matching_traffic, traffic
 from services.query.db import Reader, Where
 from services.query.metrics import resolve
@@ -33,7 +34,7 @@ FEEDBACK_STATES = ("passed", "failed", "given", "none")
 TREND_BUCKETS = ("hour", "day")
 MAX_BUCKETS = 1000
 # What a page token ignores: they sum up the calls, they do not choose them.
-_NOT_FILTERS = ("with_summary", "trend")
+_NOT_FILTERS = ("with_summary", "trend", "breakdown")
 
 # A call's words: the string and number values of its inputs and outputs (not their keys); the
 # expression of the logged_calls_words index (migration 0047): the two must stay the same.
@@ -256,6 +257,7 @@ class CallPage:
     summary: list[pb.FeedbackSummary]
     trend: list[pb.FeedbackSummary]
     traffic: list[pb.CallTraffic]
+    breakdown: list[pb.CallGroup]
 
 
 class CallReads:
@@ -303,6 +305,7 @@ class CallReads:
             if not await conn.fetchval("SELECT 1 FROM projects WHERE id = $1", project_id):
                 raise not_found(f"project {request.project_id} does not exist")
             chosen = await self._filters(conn, request, project_id)
+            key = breakdown_key(request.breakdown)
             where = chosen.where()
             if position is not None:
                 where.add(f"(c.logged_at, c.id) < ({where.param(position[0])}, {where.param(position[1])})")
@@ -320,13 +323,14 @@ class CallReads:
                 shown = await traffic(conn, project_id, request.trend, chosen.after, chosen.before)
             elif request.trend:
                 shown = await matching_traffic(conn, chosen.where(), request.trend)
+            groups = await breakdown(conn, chosen.where, key, _summed) if key else []
         token = ""
         if len(rows) > size:
             last = page[-1]
             token = page_tokens.encode(
                 {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=_NOT_FILTERS
             )
-        return CallPage(page, feedback, token, summary, trend, shown)
+        return CallPage(page, feedback, token, summary, trend, shown, groups)
 
     async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
         page = await self.page(request)
@@ -336,6 +340,7 @@ class CallReads:
             summary=page.summary,
             trend=page.trend,
             traffic=page.traffic,
+            breakdown=page.breakdown,
         )
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:

@@ -517,6 +517,13 @@ async def test_feedback_over_http_json(stack: Stack, sk: AsyncScorekeeper) -> No
             assert (taken.status_code, taken.json()) == (200, {"stored": 0, "replaced": 0, "removed": 1})
             one = (await query.get(f"/v1/projects/{project_id}/calls/web-1")).json()
             assert (one["call_key"], one.get("feedback", [])) == ("web-1", [])
+            # Broken down by a metadata key the call lacks: one group, the calls without it.
+            calls = f"/v1/projects/{project_id}/calls"
+            groups = (await query.get(calls, params={"breakdown": "model"})).json()["breakdown"]
+            assert [(g.get("no_value"), g["traffic"]["calls"]) for g in groups] == [(True, "1")]
+            blank = await query.get(calls, params={"breakdown": " "})
+            assert blank.status_code == 400
+            assert blank.json()["error"]["message"] == "breakdown must be a metadata key, not blank"
 
 
 async def test_a_session_reads_as_a_conversation(stack: Stack, sk: AsyncScorekeeper) -> None:
@@ -671,3 +678,94 @@ async def test_the_projects_traffic_per_hour_and_day(stack: Stack, sk: AsyncScor
         data = await page.evaluate("() => JSON.parse(document.getElementById('history-data').textContent)")
         assert data["charts"][0]["name"] == "calls" and data["charts"][0]["values"] == [1.0, 0.0, 0.0, 3.0]
         await screenshot(page, "calls-traffic-filtered")
+
+
+async def test_calls_break_down_by_a_metadata_key(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await feedback_project(sk)
+    big = [  # gpt-4o: 100, 200, …, 1200 ms, two errored, a cent each
+        CallIn(
+            inputs={"q": f"big {n}"},
+            outputs={"a": "ok"},
+            metadata={"model": "gpt-4o"},
+            latency_ms=100.0 * (n + 1),
+            status="errored" if n in (3, 7) else "completed",
+            cost_usd=0.01,
+            prompt_tokens=50,
+        )
+        for n in range(12)
+    ]
+    mini = [CallIn(inputs={"q": f"mini {n}"}, metadata={"model": "mini"}, latency_ms=10.0 * (n + 1)) for n in range(8)]
+    number = [CallIn(inputs={"q": f"num {n}"}, metadata={"model": 4}) for n in range(2)]  # shown as "4"
+    others = [CallIn(inputs={"q": f"other {n}"}, metadata={"model": f"m{n:02d}"}) for n in range(27)]
+    without = [CallIn(inputs={"q": f"none {n}"}, metadata={"route": "x"}) for n in range(3)]
+    without.append(CallIn(inputs={"q": "null"}, metadata={"model": None}))
+    await sk.log_calls(project_id, big + mini + number + others + without)
+    verdicts = [(big[0], True), (big[1], True), (big[2], True), (big[4], False), (mini[0], False), (mini[1], False)]
+    await sk.send_feedback_batch(
+        [FeedbackIn(c.call_id, "thumbs", v) for c, v in [*verdicts, (without[0], True)]], project_id=project_id
+    )
+    await sk.send_feedback(big[0].call_id, "rating", 5, project_id=project_id)
+
+    groups = await sk.call_breakdown(project_id, "model")
+    # The 25 values with the most calls (ties by value), then the other 5 values, then none.
+    assert [g.label for g in groups] == [
+        "gpt-4o",
+        "mini",
+        "4",
+        *[f"m{n:02d}" for n in range(22)],
+        "(the 5 other values)",
+        "(none)",
+    ]
+    gpt = groups[0].traffic
+    assert (gpt.calls, gpt.errored, gpt.prompt_tokens, gpt.bucket_start) == (12, 2, 600, "")
+    assert (gpt.latency_mean_ms, gpt.latency_p50_ms, gpt.latency_p95_ms) == (650.0, 650.0, 1145.0)
+    assert gpt.cost_usd == pytest.approx(0.12)
+    assert {(f.metric_name, f.given, f.passed) for f in groups[0].feedback} == {("thumbs", 4, 3), ("rating", 1, 1)}
+    assert [(f.metric_name, f.given, f.passed) for f in groups[1].feedback] == [("thumbs", 2, 0)]
+    assert (groups[2].traffic.calls, groups[2].traffic.latency_p95_ms, groups[2].feedback) == (2, 0.0, [])
+    rest, none = groups[-2:]
+    assert (rest.rest, rest.rest_values, rest.traffic.calls, rest.value) == (True, 5, 5, "")
+    assert (none.no_value, none.traffic.calls) == (True, 4)
+    assert [(f.metric_name, f.given, f.passed) for f in none.feedback] == [("thumbs", 1, 1)]
+    # A value's calls are what the metadata filter finds (the number 4 as "4").
+    assert len([c async for c in sk.list_calls(project_id, metadata=["model=4"])]) == 2
+    # With the other filters.
+    (errored,) = await sk.call_breakdown(project_id, "model", status="errored")
+    assert (errored.value, errored.traffic.calls, errored.traffic.errored) == ("gpt-4o", 2, 2)
+    disliked = await sk.call_breakdown(project_id, "model", feedback=["thumbs=failed"])
+    assert [(g.label, g.traffic.calls) for g in disliked] == [("mini", 2), ("gpt-4o", 1)]
+    (untold,) = await sk.call_breakdown(project_id, "tier")  # a key no call has
+    assert (untold.no_value, untold.traffic.calls, untold.traffic.errored) == (True, 53, 2)
+    for key, message in [("  ", "breakdown must be a metadata key, not blank"), ("k" * 201, "at most 200 characters")]:
+        with pytest.raises(InvalidArgument, match=message):
+            await sk.call_breakdown(project_id, key)
+
+    shown = scorekeeper(stack, "--project", project_id, "calls", "breakdown", "model", "--since", "1h")
+    assert shown.returncode == 0, shown.stderr
+    rows = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+    gpt_row = next(r for r in rows if "gpt-4o" in r)
+    assert "│ 12 (23%) │ 2 (16.7%) │ 650 ms │ 1,145 ms │ 600 │ $0.1200 │" in gpt_row
+    assert "thumbs: 3 of 4 passed (75.0%)" in gpt_row
+    assert any("(the 5 other values)" in r for r in rows) and any("(none)" in r for r in rows)
+    nothing = scorekeeper(stack, "--project", project_id, "calls", "breakdown", "model", "--search", "zebra")
+    assert nothing.returncode == 0 and "no call matches" in nothing.stderr
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls?window=1h")
+        await page.fill("input[name=by]", "model")
+        await page.click("#call-filters button[type=submit]")
+        table = page.locator("#breakdown")
+        await table.wait_for()
+        heads = await table.locator("thead th").all_inner_texts()
+        assert heads == ["model", "Calls", "Errored", "p50", "p95", "Tokens", "Cost", "rating", "thumbs"]
+        first = await table.locator("tbody tr").first.locator("td").all_inner_texts()
+        assert first == ["gpt-4o", "12 23%", "2 16.7%", "650 ms", "1,145 ms", "600", "$0.1200", "5 of 1", "75% of 4"]
+        assert await table.locator("tbody tr").count() == 27
+        assert "the 5 other values" in await table.locator("tr[data-rest]").inner_text()
+        await screenshot(page, "calls-breakdown")
+        # A value narrows the page to its calls.
+        await table.locator("a", has_text="mini").click()
+        await page.wait_for_url("**meta=model%3Dmini**")
+        assert await page.locator("#calls-table tbody tr").count() == 8
+        assert await page.locator("#breakdown").count() == 0

@@ -15,6 +15,9 @@ from shared.scoring.metric import MetricVersion, ScoreOutcome
 from shared.scoring.record import ScoringInput
 
 WORDS = " ".join(f"w{i % 97}" for i in range(1_400))
+# ROUGE-L of 1,400 words against four references as long (each within the limit of pairs): 0.25 s
+# of CPU a reference on a fast core, ~1 s in all, well past the pool's bound of 0.3 s.
+SLOW = ScoringInput(outputs={"response": WORDS}, expected={"answer": [WORDS[::-1]] * 4})
 
 
 def metric(kind: str, params: dict[str, Any], name: str = "m") -> MetricVersion:
@@ -95,7 +98,7 @@ async def test_a_slow_heuristic_is_cut_at_its_cpu_bound_while_the_loop_keeps_goi
 
     ticker = asyncio.create_task(tick())
     started = time.monotonic()
-    outcome: ScoreOutcome = await pool.score(slow, record(WORDS, WORDS[::-1]))
+    outcome: ScoreOutcome = await pool.score(slow, SLOW)
     elapsed = time.monotonic() - started
     ticker.cancel()
     assert (outcome.status, outcome.error) == (
@@ -107,10 +110,10 @@ async def test_a_slow_heuristic_is_cut_at_its_cpu_bound_while_the_loop_keeps_goi
 
 async def test_a_metric_that_keeps_exceeding_its_bound_is_paused_and_others_go_on(pool: HeuristicPool) -> None:
     slow = metric("rouge_l", {"expected_field": "answer"}, name="slow")
-    strikes = [await pool.score(slow, record(WORDS, WORDS[::-1])) for _ in range(2)]
+    strikes = [await pool.score(slow, SLOW) for _ in range(2)]
     assert [s.error for s in strikes] == ["the heuristic used more than its 0.3 s CPU bound on this record"] * 2
     started = time.monotonic()
-    paused = await pool.score(slow, record(WORDS, WORDS[::-1]))
+    paused = await pool.score(slow, SLOW)
     assert paused.status == "errored"
     assert paused.error.startswith("not scored: metric 'slow' exceeded its 0.3 s CPU bound on 2 records in a row")
     assert time.monotonic() - started < 0.1

@@ -146,6 +146,27 @@ class CallTraffic:
     cost_usd: float = 0.0
 
 
+@dataclass(frozen=True)
+class CallGroup:
+    """The calls of one value of a metadata key (call_breakdown): their traffic over the window
+    and their feedback per metric. ``rest``: every value beyond the 25 with the most calls,
+    together (``rest_values`` of them); ``no_value``: the calls without the key."""
+
+    value: str = ""
+    rest: bool = False
+    rest_values: int = 0
+    no_value: bool = False
+    traffic: CallTraffic = field(default_factory=lambda: CallTraffic(bucket_start=""))
+    feedback: list[FeedbackSummary] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The value, or what stands for it."""
+        if self.rest:
+            return f"(the {self.rest_values:,} other values)"
+        return "(none)" if self.no_value else self.value
+
+
 class CallFilter(TypedDict, total=False):
     """Which calls list_calls, feedback_summary, feedback_trend, call_traffic and export_calls
     take: ``search`` words of the inputs or outputs (web-search syntax: "a phrase", or, -word),
@@ -260,6 +281,15 @@ class CallOperations(Operations):
         request = qpb.ListCallsRequest(project_id=project_id, page_size=1, trend=by, **_filter_fields(filters))
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(CallTraffic, t) for t in response.traffic]
+
+    async def call_breakdown(self, project_id: str, key: str, **filters: Unpack[CallFilter]) -> list[CallGroup]:
+        """The calls these filters match (as list_calls takes them) per value of the metadata
+        ``key`` ("model", "route" …): the 25 values with the most calls, most first, then every
+        other value together, then the calls without the key — each group's calls, errored,
+        latency (exact percentiles), tokens, cost and feedback per metric."""
+        request = qpb.ListCallsRequest(project_id=project_id, page_size=1, breakdown=key, **_filter_fields(filters))
+        response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
+        return [from_proto(CallGroup, g) for g in response.breakdown]
 
     async def export_calls(
         self, project_id: str, *, format: str = "csv", limit: int = 0, **filters: Unpack[CallFilter]

@@ -431,3 +431,56 @@ def calls_traffic(
         )
     st.out.print(table)
     return None
+
+
+@calls.command("breakdown")
+def calls_breakdown(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A metadata key: model, route, user …")],
+    status: StatusOption = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
+    since_: SinceOption = "24h",
+    until: UntilOption = "",
+    search: SearchOption = "",
+    as_json_: JsonOption = False,
+) -> None:
+    """The calls the filters match per value of a metadata key, most calls first (25 values, then
+    the others together, then the calls without the key): calls, errored, latency, tokens, cost
+    and feedback — which model costs the most, which route errs, whose users are unhappy."""
+    st = state(ctx)
+    groups = st.client.call_breakdown(
+        st.project_id(), key, **_filters(status, trace, session, meta, feedback, since_, until, search)
+    )
+    if as_json_:
+        return emit_json(as_json(groups))
+    if not groups:
+        st.err.print("no call matches", highlight=False)
+        return None
+    total = sum(g.traffic.calls for g in groups)
+    table = Table(
+        Column(key, overflow="fold"),
+        Column("calls", justify="right"),
+        Column("errored", justify="right"),
+        Column("p50", justify="right"),
+        Column("p95", justify="right"),
+        Column("tokens", justify="right"),
+        Column("cost", justify="right"),
+        "feedback",
+    )
+    for g in groups:
+        t = g.traffic
+        table.add_row(
+            Text(g.label, style="dim" if g.rest or g.no_value else ""),
+            f"{t.calls:,} ({t.calls / total:.0%})",
+            f"{t.errored:,} ({t.errored / t.calls:.1%})",
+            f"{t.latency_p50_ms:,.0f} ms" if t.latency_p50_ms else "—",
+            f"{t.latency_p95_ms:,.0f} ms" if t.latency_p95_ms else "—",
+            f"{t.prompt_tokens + t.completion_tokens:,}",
+            f"${t.cost_usd:,.4f}",
+            Text(" · ".join(summary_text(s) for s in g.feedback)),
+        )
+    st.out.print(table)
+    return None

@@ -62,6 +62,8 @@ class CallFilters:
     window: str = "24h"
     metric: str = ""
     state: str = ""
+    # A metadata key to break the matching calls down by (not a filter).
+    by: str = ""
     # The window's start, pinned by the first page so that the next ones (its page token) continue
     # the same list: RFC 3339; empty: now minus the window.
     since: str = ""
@@ -78,6 +80,7 @@ class CallFilters:
             window=window if window in WINDOWS else "24h",
             metric=params.get("metric", ""),
             state=params.get("state", "") if params.get("state", "") in FEEDBACK_STATES else "",
+            by=params.get("by", "").strip(),
             since=params.get("since", ""),
         )
 
@@ -104,6 +107,11 @@ class CallFilters:
     @property
     def narrowed(self) -> bool:
         return any((self.search, self.status, self.trace, self.session, self.meta, self.metric and self.state))
+
+    def with_value(self, value: str) -> str:
+        """This page's query string narrowed to the calls whose ``by`` key holds ``value``."""
+        pair = f"{self.by}={value}"
+        return self.query(meta=f"{self.meta}, {pair}" if self.meta else pair, by="")
 
 
 def testsets(api: Api, project_id: str) -> Any:
@@ -134,6 +142,7 @@ def routes(console: Console) -> list[Route]:
         filters = CallFilters.of(request.query_params)
         listing = filters.request(project_id)
         listing.page_size, listing.with_summary, listing.trend = PAGE_SIZE, True, TREND_BY[filters.window]
+        listing.breakdown = filters.by
         listing.page_token = request.query_params.get("page", "")
         loads = {"metrics": feedback_metrics(api, project_id), "testsets": testsets(api, project_id)}
         data = await console.project_page(request, api, project_id, loads)
@@ -149,6 +158,7 @@ def routes(console: Console) -> list[Route]:
             "found": found,
             "older": filters.query(since=listing.logged_after, page=found.next_page_token),
             "trend": trend_data(found.trend, listing.trend, project_id, found.traffic),
+            "breakdown_metrics": sorted({f.metric_name for g in found.breakdown for f in g.feedback}),
             "filters": filters,
             "windows": WINDOWS,
             "states": FEEDBACK_STATES,
