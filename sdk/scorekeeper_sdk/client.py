@@ -360,6 +360,10 @@ class Client(TestsetMethods):
         request = qpb.GetScoreDistributionRequest(run_id=run_id)
         return await self._call(self.query.GetScoreDistribution, request, qpb.ScoreDistribution)
 
+    async def run_breakdown(self, run_id: str, field: str = "") -> qpb.RunBreakdown:
+        request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field)
+        return await self._call(self.query.GetRunBreakdown, request, qpb.RunBreakdown)
+
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> qpb.MetricAgreement:
         request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
         return await self._call(self.query.GetMetricAgreement, request, qpb.MetricAgreement)

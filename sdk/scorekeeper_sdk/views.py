@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import field as dataclass_field
 from typing import Any
 
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -387,6 +388,57 @@ class MetricDistribution:
     output_type: str
     scored: int = 0
     buckets: list[ScoreBucket] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GroupMetric:
+    """One metric's scores over a group of a run's records (the version the run pins)."""
+
+    metric_id: str
+    name: str
+    output_type: str
+    scored: int = 0
+    passed: int = 0
+    errored: int = 0
+    pending: int = 0
+    # None when nothing was scored.
+    pass_rate: float | None = None
+    mean: float | None = None
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """A run's records of one value of a field (run_breakdown): how many, errored, latency, cost,
+    and per metric its scores. ``rest``: every value beyond the 25 with the most records, together
+    (``rest_values`` of them); ``no_value``: the records without the field."""
+
+    value: str = ""
+    rest: bool = False
+    rest_values: int = 0
+    no_value: bool = False
+    records: int = 0
+    errored_records: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    cost_usd: float = 0.0
+    metrics: list[GroupMetric] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The value, or what stands for it."""
+        if self.rest:
+            return f"(the {self.rest_values:,} other values)"
+        return "(none)" if self.no_value else self.value
+
+
+@dataclass(frozen=True)
+class RunBreakdown:
+    """A run broken down by a field, and the fields its records hold."""
+
+    run_id: str
+    field: str = ""
+    groups: list[RunGroup] = dataclass_field(default_factory=list)
+    fields: list[str] = dataclass_field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from services.query.matrix import MatrixReads
 from services.query.records.export import RecordExport
 from services.query.records.reads import RecordReads
 from services.query.reviews import ReviewReads
+from services.query.run_breakdown import BreakdownReads
 from services.query.runs import RunReads
 
 
@@ -38,6 +39,7 @@ class QueryApi:
         self._matrix = MatrixReads(reader)
         self._agreement = AgreementReads(reader)
         self._distribution = DistributionReads(reader)
+        self._breakdown = BreakdownReads(reader)
         self._export = ExportReads(reader)
         self._record_export = RecordExport(reader, self._records)
         self._reviews = ReviewReads(reader)
@@ -70,6 +72,9 @@ class QueryApi:
 
     async def get_score_distribution(self, request: pb.GetScoreDistributionRequest) -> pb.ScoreDistribution:
         return await self._distribution.get_score_distribution(request)
+
+    async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
+        return await self._breakdown.get_run_breakdown(request)
 
     def export_run(self, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunChunk]:
         return self._export.export_run(request)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from asyncpg import Record
 from scorekeeper.v1 import query_pb2 as pb
 
+from services.query.breakdown import latency_sums
 from services.query.db import Where
 from shared.call_traffic import BUCKETS, percentile
 from shared.db.pool import Connection
@@ -63,32 +65,37 @@ async def traffic(
     ]
 
 
+def call_sums(c: str) -> str:
+    """What a group of calls (alias ``c``) sums to, as ``traffic_of`` reads it."""
+    return (
+        f"count(*) AS calls, count(*) FILTER (WHERE {c}.status = 'errored') AS errored,"
+        f" {latency_sums(f'{c}.latency_ms')}, sum({c}.prompt_tokens)::bigint AS prompt_tokens,"
+        f" sum({c}.completion_tokens)::bigint AS completion_tokens, coalesce(sum({c}.cost_usd), 0) AS cost_usd"
+    )
+
+
+def traffic_of(row: Record, bucket: datetime | None = None) -> pb.CallTraffic:
+    """A row of ``call_sums`` (of the bucket starting at ``bucket``, if any)."""
+    return pb.CallTraffic(
+        bucket_start=timestamp(bucket) if bucket is not None else "",
+        calls=row["calls"],
+        errored=row["errored"],
+        latency_mean_ms=row["latency_mean"],
+        latency_p50_ms=row["latency_p50"],
+        latency_p95_ms=row["latency_p95"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        cost_usd=row["cost_usd"],
+    )
+
+
 async def matching_traffic(conn: Connection, where: Where, unit: str) -> list[pb.CallTraffic]:
     """The same of the calls (``c``, logged_calls) ``where`` matches, from the calls themselves: the
     percentiles exact; a call's latency counted when it was logged with one (above 0)."""
     bucket = f"date_trunc({where.param(unit)}, c.logged_at, 'UTC')"
-    timed = "FILTER (WHERE c.latency_ms > 0)"
     rows = await conn.fetch(
-        f"SELECT {bucket} AS bucket, count(*) AS calls, count(*) FILTER (WHERE c.status = 'errored') AS errored,"
-        f" coalesce(avg(c.latency_ms) {timed}, 0) AS latency_mean,"
-        f" coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY c.latency_ms) {timed}, 0) AS latency_p50,"
-        f" coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY c.latency_ms) {timed}, 0) AS latency_p95,"
-        " sum(c.prompt_tokens)::bigint AS prompt_tokens, sum(c.completion_tokens)::bigint AS completion_tokens,"
-        " coalesce(sum(c.cost_usd), 0) AS cost_usd"
+        f"SELECT {bucket} AS bucket, {call_sums('c')}"
         f" FROM logged_calls c WHERE {where.sql()} GROUP BY 1 ORDER BY 1 DESC LIMIT {MAX_BUCKETS}",
         *where.args,
     )
-    return [
-        pb.CallTraffic(
-            bucket_start=timestamp(r["bucket"]),
-            calls=r["calls"],
-            errored=r["errored"],
-            latency_mean_ms=r["latency_mean"],
-            latency_p50_ms=r["latency_p50"],
-            latency_p95_ms=r["latency_p95"],
-            prompt_tokens=r["prompt_tokens"],
-            completion_tokens=r["completion_tokens"],
-            cost_usd=r["cost_usd"],
-        )
-        for r in reversed(rows)
-    ]
+    return [traffic_of(r, r["bucket"]) for r in reversed(rows)]

@@ -15,7 +15,7 @@ FLOAT_BINS = 10
 INT_RANGE = (1, 5)
 
 # The pinned versions of run $1, in pin order, with their metrics.
-_PINNED = (
+PINNED = (
     "SELECT v.id AS version_id, v.metric_id, m.name, v.output_type"
     " FROM runs r CROSS JOIN LATERAL unnest(r.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
     " JOIN metric_versions v ON v.id = p.version_id JOIN metrics m ON m.id = v.metric_id"
@@ -69,7 +69,7 @@ class DistributionReads:
         async with self._reader.snapshot() as conn:
             if not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id):
                 raise not_found(f"run {run_id} does not exist")
-            pinned = await conn.fetch(_PINNED, run_id)
+            pinned = await conn.fetch(PINNED, run_id)
             rows = await conn.fetch(_COUNTS, run_id, [p["version_id"] for p in pinned])
         counts: dict[object, dict[float, int]] = defaultdict(dict)
         for row in rows:

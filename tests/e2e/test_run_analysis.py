@@ -1,10 +1,12 @@
 """What a run's scores say beyond their means, on the real processes: GetMetricAgreement (a
 heuristic against another, and against human reviewers' verdicts given through the review queue;
-exact cells, the refusals) and GetScoreDistribution (a float metric's bins, an int's values)."""
+exact cells, the refusals), GetScoreDistribution (a float metric's bins, an int's values) and
+GetRunBreakdown (a run's scores per value of a testcase field)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import pytest
@@ -14,6 +16,8 @@ from scorekeeper_sdk.views import Record
 from services.query.agreement import kappa
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -165,3 +169,105 @@ async def test_a_runs_scores_spread_over_their_buckets(stack: Stack) -> None:
         assert [m["scored"] for m in answered.json()["metrics"]] == [4, 3, 4]
         missing = await http.get(f"/v1/runs/{uuid.uuid4()}/distribution")
         assert missing.status_code == 404
+
+
+async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
+    async with stack.client() as admin:
+        project = await admin.create_project(f"slices {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(project.id, "slices", "write")).secret
+    # geo: 3 right, 1 wrong, 1 errored; math: 2 wrong; a testcase without a topic: right.
+    rows = [
+        *({"question": f"g{i}", "answer": "yes", "topic": "geo", "level": 1} for i in range(5)),
+        *({"question": f"m{i}", "answer": "yes", "topic": "math", "level": 2} for i in range(2)),
+        {"question": "x", "answer": "yes", "level": 2},
+    ]
+    outputs = ["yes", "yes", "yes", "no", None, "no", "no", "yes"]
+    async with stack.sdk(key) as sdk:
+        testset = await sdk.create_testset(
+            project.id, "slices", rows, inputs=["question"], expected=["answer"], metadata=["topic", "level"]
+        )
+        exact = await sdk.create_metric(
+            project.id,
+            "exact",
+            eval_type="heuristic",
+            heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
+        )
+        grade = await sdk.create_metric(project.id, "grade", eval_type="human", output_type="int")
+        version = await sdk.create_system_version_by_name(project.id, "bot", "sdk")
+        run = await sdk.create_run(project.id, testset.id, version.id, [exact.id, grade.id])
+        cases = {t.inputs["question"]: t.id async for t in sdk.list_testcases(testset.id)}
+        ingested = [
+            RecordIn(cases[r["question"]], outputs={"response": o}, latency_ms=100.0 * (n + 1), cost_usd=0.01)
+            if o is not None
+            else RecordIn(cases[r["question"]], status="errored", error="timeout")
+            for n, (r, o) in enumerate(zip(rows, outputs, strict=True))
+        ]
+        await sdk.ingest_records(run.id, ingested)
+        for _ in range(600):
+            if (await sdk.get_run(run.id)).status == "awaiting_human_scoring":
+                break
+            await asyncio.sleep(0.1)
+
+        found = await sdk.run_breakdown(run.id, "metadata.topic")
+        assert found.fields == ["expected.answer", "inputs.question", "metadata.level", "metadata.topic"]
+        assert [(g.label, g.records, g.errored_records) for g in found.groups] == [
+            ("geo", 5, 1),
+            ("math", 2, 0),
+            ("(none)", 1, 0),
+        ]
+        geo = found.groups[0]
+        assert (geo.latency_p50_ms, geo.latency_p95_ms) == (250.0, 385.0) and geo.cost_usd == pytest.approx(0.04)
+        verdicts = [[(m.name, m.scored, m.passed, m.pass_rate) for m in g.metrics] for g in found.groups]
+        assert [v[0] for v in verdicts] == [("exact", 4, 3, 0.75), ("exact", 2, 0, 0.0), ("exact", 1, 1, 1.0)]
+        # The reviewers' metric: nothing scored yet, a review pending per completed record.
+        assert [(g.metrics[1].scored, g.metrics[1].pending, g.metrics[1].mean) for g in found.groups] == [
+            (0, 4, None),
+            (0, 2, None),
+            (0, 1, None),
+        ]
+        # A number compared as text; with no field, only the fields.
+        levels = await sdk.run_breakdown(run.id, "metadata.level")
+        assert [(g.value, g.records) for g in levels.groups] == [("1", 5), ("2", 3)]
+        assert (await sdk.run_breakdown(run.id)).groups == []
+        roots = "field must be metadata.<key>, inputs.<key> or expected.<key>"
+        for field, message in [
+            ("outputs.response", f"{roots}, got 'outputs.response'"),
+            ("metadata.", f"{roots}, got 'metadata.'"),
+            ("metadata." + "k" * 200, "field must be at most 200 characters, got 209"),
+        ]:
+            with pytest.raises(InvalidArgument, match=re.escape(message)):
+                await sdk.run_breakdown(run.id, field)
+        with pytest.raises(NotFound, match="does not exist"):
+            await sdk.run_breakdown(str(uuid.uuid4()), "metadata.topic")
+
+    async with stack.http(stack.query_http, key, timeout=30) as http:
+        answered = await http.get(f"/v1/runs/{run.id}/breakdown", params={"field": "metadata.topic"})
+        assert answered.status_code == 200, answered.text
+        assert [g["records"] for g in answered.json()["groups"]] == [5, 2, 1]
+        refused = await http.get(f"/v1/runs/{run.id}/breakdown", params={"field": "topic"})
+        assert refused.status_code == 400
+
+    shown = scorekeeper(stack, "runs", "breakdown", run.id, "metadata.topic")
+    assert shown.returncode == 0, shown.stderr
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+    assert any(line.startswith("│ geo │ 5 │ 1 │ 250 ms │ 385 ms │ $0.0400 │ 75.0% of 4 │") for line in lines), lines
+    listed = scorekeeper(stack, "runs", "breakdown", run.id)
+    assert listed.stdout.split() == ["expected.answer", "inputs.question", "metadata.level", "metadata.topic"]
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/runs/{run.id}")
+        await page.click("#breakdown-box summary")
+        await page.select_option("#breakdown-form select", "metadata.topic")
+        await page.click("#breakdown-form button")
+        table = page.locator("#breakdown")
+        await table.wait_for()
+        assert await table.locator("thead th").all_inner_texts() == [
+            "metadata.topic", "Records", "Errored", "p50", "p95", "Cost", "exact", "grade",
+        ]  # fmt: skip
+        math = table.locator("tr[data-value=math] td")
+        assert await math.all_inner_texts() == ["math", "2", "0", "650 ms", "695 ms", "$0.0200", "0% of 2", "2 pending"]
+        # 0% against 57.1% over the run: marked.
+        assert "error-text" in (await math.nth(6).get_attribute("class") or "")
+        assert "error-text" not in (await table.locator("tr[data-value=geo] td").nth(6).get_attribute("class") or "")
+        await screenshot(page, "run-breakdown")

@@ -18,6 +18,7 @@ from scorekeeper_sdk.views import (
     MetricSeries,
     Record,
     Run,
+    RunBreakdown,
     RunMatrix,
 )
 
@@ -225,6 +226,15 @@ class ReadOperations(Operations):
         request = qpb.GetScoreDistributionRequest(run_id=run_id)
         response = await self._unary(QUERY, "GetScoreDistribution", request, qpb.ScoreDistribution)
         return [from_proto(MetricDistribution, m) for m in response.metrics]
+
+    async def run_breakdown(self, run_id: str, field: str = "") -> RunBreakdown:
+        """The run's records and scores per value of one of its testcases' fields
+        ("metadata.category", "inputs.language", "expected.label"): the 25 values with the most
+        records, then every other value together, then the records without the field — each
+        group's records, errored, latency, cost and, per metric the run pins, its scores. Also the
+        fields the records hold (``fields``); with no ``field``, only those."""
+        request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field)
+        return from_proto(RunBreakdown, await self._unary(QUERY, "GetRunBreakdown", request, qpb.RunBreakdown))
 
     async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:
         """The run's records as CSV or JSONL, chunk by chunk (no deadline: it lasts while read)."""

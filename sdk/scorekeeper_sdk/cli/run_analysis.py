@@ -1,6 +1,7 @@
-"""`scorekeeper runs agreement`, `runs distribution` and `runs matrix`: what scores say beyond a
-run's means — whether two metrics give the same verdicts, how each metric's scores spread, and
-where several runs of one testset part."""
+"""`scorekeeper runs agreement`, `runs distribution`, `runs breakdown` and `runs matrix`: what
+scores say beyond a run's means — whether two metrics give the same verdicts, how each metric's
+scores spread, where (on which slice of the testcases) the system fails, and where several runs
+of one testset part."""
 
 from __future__ import annotations
 
@@ -65,6 +66,58 @@ def distribution(
             bar = "█" * round(BAR_WIDTH * b.count / most) if most else ""
             table.add_row(b.label, str(b.count), Text(bar))
         st.out.print(table)
+    return None
+
+
+@runs.command("breakdown")
+def breakdown(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    field: Annotated[
+        str,
+        typer.Argument(
+            metavar="[FIELD]", help="metadata.<key>, inputs.<key> or expected.<key>; none: the fields to choose from."
+        ),
+    ] = "",
+    as_json_: JsonOption = False,
+) -> None:
+    """A run's records and scores per value of one of its testcases' fields — where the system
+    does well and where it fails: per value its records, errored, latency, cost and each metric's
+    pass rate (or mean); the 25 values with the most records, then the others together."""
+    st = state(ctx)
+    found = st.client.run_breakdown(run_id, field)
+    if as_json_:
+        return emit_json(dataclasses.asdict(found))
+    if not field:
+        if not found.fields:
+            st.err.print("the run has no record with a field to break it down by", highlight=False)
+            return None
+        st.out.print("\n".join(found.fields), highlight=False)
+        return None
+    if not found.groups:
+        st.err.print("the run has no record yet", highlight=False)
+        return None
+    names = [m.name for m in found.groups[0].metrics]
+    table = Table(field, "records", "errored", "p50", "p95", "cost", *names)
+    for g in found.groups:
+        scores = []
+        for m in g.metrics:
+            if m.pass_rate is None:
+                scores.append("-")
+            elif m.output_type == "boolean":
+                scores.append(f"{m.pass_rate:.1%} of {m.scored}")
+            else:
+                scores.append(f"{m.mean:.3g} ({m.pass_rate:.0%} passed) of {m.scored}")
+        table.add_row(
+            Text(g.label, style="dim" if g.rest or g.no_value else ""),
+            f"{g.records:,}",
+            f"{g.errored_records:,}",
+            f"{g.latency_p50_ms:,.0f} ms" if g.latency_p50_ms else "-",
+            f"{g.latency_p95_ms:,.0f} ms" if g.latency_p95_ms else "-",
+            f"${g.cost_usd:,.4f}",
+            *scores,
+        )
+    st.out.print(table)
     return None
 
 

@@ -61,6 +61,23 @@ def agreement_pair(run: qpb.RunView, params: Any, feedback: Sequence[str] = ()) 
     return (ids[0], ids[1]) if len(ids) >= 2 else ("", "")
 
 
+async def breakdown_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
+    """The run broken down by the field the address asks for (``by``), with the fields to choose
+    from; or the API's reason it cannot be."""
+    by = params.get("by", "").strip()
+    request = qpb.GetRunBreakdownRequest(run_id=run.id, field=by)
+    try:
+        found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() not in INPUT_ERRORS:
+            raise
+        request.field = ""  # the fields to choose from, still
+        found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
+        return {"breakdown": found, "by": by, "breakdown_error": api_message(exc), "overall_pass_rate": {}}
+    overall = {m.metric_id: m.pass_rate for m in run.metrics if m.HasField("pass_rate")}
+    return {"breakdown": found, "by": by, "breakdown_error": "", "overall_pass_rate": overall}
+
+
 async def agreement_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
     """The agreement of the two metrics the address asks for (nothing when it asks for none), with
     a link from each cell to those records; or the API's reason it cannot be told. A monitor's run
@@ -137,17 +154,19 @@ def routes(console: Console) -> list[Route]:
         loads: list[Awaitable[Any]] = [
             api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse),
             agreement_of(api, run, request.query_params),
+            breakdown_of(api, run, request.query_params),
         ]
         if any(m.output_type != "boolean" and m.scored for m in run.metrics):  # a spread to draw
             spread = qpb.GetScoreDistributionRequest(run_id=run_id)
             loads.append(api.call(api.stubs.query.GetScoreDistribution, spread, qpb.ScoreDistribution))
-        page, agreement, *distribution = await asyncio.gather(*loads)
+        page, agreement, breakdown, *distribution = await asyncio.gather(*loads)
         return console.render(
             request,
             "run.html",
             {
                 **data,
                 **agreement,
+                **breakdown,
                 "distribution": distribution[0] if distribution else None,
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,

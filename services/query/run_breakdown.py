@@ -1,0 +1,125 @@
+"""GetRunBreakdown: a run's records and scores per value of one of its testcases' fields — where
+the system does well and where it fails (the slices an overall pass rate hides), in groups as
+services/query/breakdown.py makes them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import breakdown as groups
+from services.query.db import Reader
+from services.query.distribution import PINNED
+from shared.db.pool import Connection
+from shared.edge.convert import parse_uuid
+from shared.edge.errors import invalid, not_found
+
+ROOTS = ("metadata", "inputs", "expected")
+MAX_FIELD = 200
+# The records whose keys `fields` lists, and how many fields at most.
+FIELDS_SAMPLE = 1000
+MAX_FIELDS = 200
+
+_COLUMNS = "r.status, r.latency_ms, r.cost_usd"
+_SUMS = (
+    "count(*)::int AS records, count(*) FILTER (WHERE g.status = 'errored')::int AS errored,"
+    f" {groups.latency_sums('g.latency_ms')}, coalesce(sum(g.cost_usd), 0) AS cost_usd"
+)
+_SCORES = (
+    "SELECT {kind} AS kind, {value} AS value, s.metric_version_id,"
+    " count(*) FILTER (WHERE s.status = 'completed')::int AS scored,"
+    " count(*) FILTER (WHERE s.status = 'completed' AND s.passed)::int AS passed,"
+    " count(*) FILTER (WHERE s.status = 'errored')::int AS errored,"
+    " count(*) FILTER (WHERE s.status = 'pending')::int AS pending,"
+    " avg(s.value_num) FILTER (WHERE s.status = 'completed') AS mean"
+    " FROM records r JOIN scores s ON s.record_id = r.id"
+    " WHERE r.run_id = $1 AND s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[]) GROUP BY 1, 2, 3"
+)
+# The keys of the first records' metadata, inputs and expected values, as fields.
+_FIELDS = (
+    "SELECT DISTINCT x.field FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
+    f" LIMIT {FIELDS_SAMPLE}) r CROSS JOIN LATERAL ("
+    + " UNION ALL ".join(
+        f"SELECT '{root}.' || k FROM jsonb_object_keys(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
+        f" THEN r.{root} ELSE '{{}}'::jsonb END) AS k"
+        for root in ROOTS
+    )
+    + f") AS x(field) ORDER BY 1 LIMIT {MAX_FIELDS}"
+)
+
+
+def field_path(text: str) -> tuple[str, list[str]]:
+    """A field as (its column, the path within it): "metadata.user.tier" → metadata, [user, tier]."""
+    root, _, rest = text.partition(".")
+    path = rest.split(".")
+    if root not in ROOTS or not all(path):
+        raise invalid(f"field must be metadata.<key>, inputs.<key> or expected.<key>, got {text[:100]!r}")
+    if len(text) > MAX_FIELD:
+        raise invalid(f"field must be at most {MAX_FIELD} characters, got {len(text)}")
+    return root, path
+
+
+def _metric(pinned: asyncpg.Record, row: asyncpg.Record | None) -> pb.GroupMetric:
+    metric = pb.GroupMetric(metric_id=str(pinned["metric_id"]), name=pinned["name"], output_type=pinned["output_type"])
+    if row is not None:
+        metric.scored, metric.passed, metric.errored, metric.pending = (
+            row["scored"],
+            row["passed"],
+            row["errored"],
+            row["pending"],
+        )
+        if row["scored"]:
+            metric.pass_rate = row["passed"] / row["scored"]
+            metric.mean = row["mean"]
+    return metric
+
+
+async def _groups(conn: Connection, run_id: uuid.UUID, field: str) -> list[pb.RunGroup]:
+    root, path = field_path(field)
+    value = f"r.{root} #>> $2::text[]"
+    sql = groups.grouped(value, "records r", "r.run_id = $1", _COLUMNS, _SUMS)
+    rows = groups.in_order(await conn.fetch(sql, run_id, path), "records")
+    if not rows:
+        return []
+    pinned = await conn.fetch(PINNED, run_id)
+    kind, shown = groups.in_groups(f"r.{root} #>> $3::text[]", "$4::text[]")
+    scores: dict[tuple[str, str | None], dict[uuid.UUID, asyncpg.Record]] = defaultdict(dict)
+    versions = [p["version_id"] for p in pinned]
+    for s in await conn.fetch(_SCORES.format(kind=kind, value=shown), run_id, versions, path, groups.shown(rows)):
+        scores[(s["kind"], s["value"])][s["metric_version_id"]] = s
+    return [
+        pb.RunGroup(
+            value=r["value"] or "",
+            rest=r["kind"] == "rest",
+            rest_values=groups.rest_values(r),
+            no_value=r["kind"] == "none",
+            records=r["records"],
+            errored_records=r["errored"],
+            latency_p50_ms=r["latency_p50"],
+            latency_p95_ms=r["latency_p95"],
+            cost_usd=r["cost_usd"],
+            metrics=[_metric(p, scores[(r["kind"], r["value"])].get(p["version_id"])) for p in pinned],
+        )
+        for r in rows
+    ]
+
+
+class BreakdownReads:
+    """GetRunBreakdown."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
+        run_id = parse_uuid(request.run_id, "run_id")
+        if request.field:
+            field_path(request.field)
+        async with self._reader.snapshot() as conn:
+            if not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id):
+                raise not_found(f"run {run_id} does not exist")
+            found = await _groups(conn, run_id, request.field) if request.field else []
+            fields = [r["field"] for r in await conn.fetch(_FIELDS, run_id)]
+        return pb.RunBreakdown(run_id=str(run_id), field=request.field, groups=found, fields=fields)
