@@ -333,6 +333,7 @@ async def run_bench(
     pinned = [m.metric_id for m in (await client.get_run(big)).metrics]
     spread = qpb.GetScoreDistributionRequest(run_id=big)
     agree = qpb.GetMetricAgreementRequest(run_id=big, metric_a=pinned[0], metric_b=pinned[-1])
+    sliced = qpb.GetRunBreakdownRequest(run_id=big, field="metadata.category")
     for name, call in (
         (
             f"GetScoreDistribution ({w.big_run.records:,}-record run)",
@@ -341,6 +342,10 @@ async def run_bench(
         (
             f"GetMetricAgreement ({w.big_run.records:,}-record run)",
             lambda: stub.GetMetricAgreement(agree, timeout=TIMEOUT_S),
+        ),
+        (
+            f"GetRunBreakdown ({w.big_run.records:,}-record run, by metadata.category)",
+            lambda: stub.GetRunBreakdown(sliced, timeout=TIMEOUT_S),
         ),
     ):
         if wanted(name.split(" (")[0]):
