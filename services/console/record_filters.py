@@ -51,6 +51,10 @@ class Condition:
         return f"{self.metric}:{self.op}"
 
 
+# What a field filter starts with (ListRecords' fields).
+FIELD_ROOTS = ("metadata.", "inputs.", "expected.")
+
+
 @dataclass(frozen=True)
 class RecordFilters:
     """What the visitor chose; ``params()`` gives it back as a query string."""
@@ -60,6 +64,8 @@ class RecordFilters:
     conditions: tuple[Condition, ...] = ()
     run_ids: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    # "metadata.topic=math": a testcase field's value (a run's breakdown links to them).
+    fields: tuple[str, ...] = ()
     order_by: str = "created_at desc"
     token: str = ""
     errors: list[str] = field(default_factory=list)
@@ -84,12 +90,20 @@ class RecordFilters:
         order = params.get("order", "created_at desc")
         allowed_orders = set(ORDERS) | {f"score.{m}{d}" for m in (metric_ids or set()) for d in ("", " desc")}
         tags = tuple(t.strip() for raw in params.getlist("tags") for t in raw.split(",") if t.strip())
+        fields = []
+        for text in (f.strip() for f in params.getlist("field")):
+            if text and ("=" not in text or not text.startswith(FIELD_ROOTS)):
+                shown = text[:100]
+                errors.append(f"Field filter ignored: {shown!r} is not metadata.<key>=<value> (inputs., expected.)")
+            elif text:
+                fields.append(text)
         return cls(
             search=params.get("search", "").strip(),
             statuses=tuple(s for s in params.getlist("status") if s in RECORD_STATUSES),
             conditions=tuple(conditions),
             run_ids=tuple(r for r in params.getlist("run") if r),
             tags=tags,
+            fields=tuple(fields),
             order_by=order if order in allowed_orders else "created_at desc",
             token=params.get("token", ""),
             errors=errors,
@@ -102,6 +116,7 @@ class RecordFilters:
             "where": [c.where() for c in self.conditions],
             "run_ids": list(self.run_ids),
             "tags": list(self.tags),
+            "fields": list(self.fields),
             "order_by": self.order_by,
             "page_token": self.token,
         }
@@ -114,6 +129,7 @@ class RecordFilters:
         items += [("run", r) for r in self.run_ids]
         if self.tags:
             items.append(("tags", ",".join(self.tags)))
+        items += [("field", f) for f in self.fields]
         for c in self.conditions:
             items += [("cond_metric", c.metric), ("cond_op", c.op), ("cond_value", c.value)]
         if self.order_by != "created_at desc":
@@ -127,4 +143,8 @@ class RecordFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.search or self.statuses or self.conditions or self.run_ids or self.tags)
+        return bool(self.search or self.statuses or self.conditions or self.run_ids or self.tags or self.fields)
+
+    def without_field(self, text: str) -> str:
+        """This query string without one field filter."""
+        return urlencode([(k, v) for k, v in self.params() if (k, v) != ("field", text)])

@@ -167,6 +167,46 @@ def _number(raw: str, text: str) -> float:
     return value
 
 
+# A testcase's fields, as records keep them: metadata.<key>, inputs.<key>, expected.<key> (deeper
+# with more dots), compared as text (a number or true as JSON writes it).
+FIELD_ROOTS = ("metadata", "inputs", "expected")
+MAX_FIELD = 200
+MAX_FIELD_FILTERS = 10
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """ "metadata.topic=math": the record's ``root`` column holds ``value`` at ``path``."""
+
+    root: str
+    path: tuple[str, ...]
+    value: str
+
+
+def field_path(text: str) -> tuple[str, tuple[str, ...]]:
+    """A field as (its column, the path within it): "metadata.user.tier" → metadata, (user, tier)."""
+    root, _, rest = text.partition(".")
+    path = tuple(rest.split("."))
+    if root not in FIELD_ROOTS or not all(path):
+        raise invalid(f"field must be metadata.<key>, inputs.<key> or expected.<key>, got {text[:100]!r}")
+    if len(text) > MAX_FIELD:
+        raise invalid(f"field must be at most {MAX_FIELD} characters, got {len(text)}")
+    return root, path
+
+
+def field_filters(texts: Sequence[str]) -> list[FieldFilter]:
+    """ListRecords' ``fields``: "field=value" each, split at the first =."""
+    if len(texts) > MAX_FIELD_FILTERS:
+        raise invalid(f"fields may hold at most {MAX_FIELD_FILTERS} filters, got {len(texts)}")
+    found = []
+    for text in texts:
+        field, sep, value = text.partition("=")
+        if not sep:
+            raise invalid(f"fields filter {text[:100]!r} must be field=value, as metadata.topic=math")
+        found.append(FieldFilter(*field_path(field), value))
+    return found
+
+
 _ORDER = re.compile(r"^(?P<key>.+?)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
 
 

@@ -11,14 +11,13 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import breakdown as groups
+from services.query import filters
 from services.query.db import Reader
 from services.query.distribution import PINNED
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
-from shared.edge.errors import invalid, not_found
+from shared.edge.errors import not_found
 
-ROOTS = ("metadata", "inputs", "expected")
-MAX_FIELD = 200
 # The records whose keys `fields` lists, and how many fields at most.
 FIELDS_SAMPLE = 1000
 MAX_FIELDS = 200
@@ -45,21 +44,10 @@ _FIELDS = (
     + " UNION ALL ".join(
         f"SELECT '{root}.' || k FROM jsonb_object_keys(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
         f" THEN r.{root} ELSE '{{}}'::jsonb END) AS k"
-        for root in ROOTS
+        for root in filters.FIELD_ROOTS
     )
     + f") AS x(field) ORDER BY 1 LIMIT {MAX_FIELDS}"
 )
-
-
-def field_path(text: str) -> tuple[str, list[str]]:
-    """A field as (its column, the path within it): "metadata.user.tier" → metadata, [user, tier]."""
-    root, _, rest = text.partition(".")
-    path = rest.split(".")
-    if root not in ROOTS or not all(path):
-        raise invalid(f"field must be metadata.<key>, inputs.<key> or expected.<key>, got {text[:100]!r}")
-    if len(text) > MAX_FIELD:
-        raise invalid(f"field must be at most {MAX_FIELD} characters, got {len(text)}")
-    return root, path
 
 
 def _metric(pinned: asyncpg.Record, row: asyncpg.Record | None) -> pb.GroupMetric:
@@ -78,17 +66,17 @@ def _metric(pinned: asyncpg.Record, row: asyncpg.Record | None) -> pb.GroupMetri
 
 
 async def _groups(conn: Connection, run_id: uuid.UUID, field: str) -> list[pb.RunGroup]:
-    root, path = field_path(field)
+    root, path = filters.field_path(field)
     value = f"r.{root} #>> $2::text[]"
     sql = groups.grouped(value, "records r", "r.run_id = $1", _COLUMNS, _SUMS)
-    rows = groups.in_order(await conn.fetch(sql, run_id, path), "records")
+    rows = groups.in_order(await conn.fetch(sql, run_id, list(path)), "records")
     if not rows:
         return []
     pinned = await conn.fetch(PINNED, run_id)
     kind, shown = groups.in_groups(f"r.{root} #>> $3::text[]", "$4::text[]")
     scores: dict[tuple[str, str | None], dict[uuid.UUID, asyncpg.Record]] = defaultdict(dict)
     versions = [p["version_id"] for p in pinned]
-    for s in await conn.fetch(_SCORES.format(kind=kind, value=shown), run_id, versions, path, groups.shown(rows)):
+    for s in await conn.fetch(_SCORES.format(kind=kind, value=shown), run_id, versions, list(path), groups.shown(rows)):
         scores[(s["kind"], s["value"])][s["metric_version_id"]] = s
     return [
         pb.RunGroup(
@@ -116,7 +104,7 @@ class BreakdownReads:
     async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
         run_id = parse_uuid(request.run_id, "run_id")
         if request.field:
-            field_path(request.field)
+            filters.field_path(request.field)
         async with self._reader.snapshot() as conn:
             if not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id):
                 raise not_found(f"run {run_id} does not exist")

@@ -6,6 +6,7 @@ GetRunBreakdown (a run's scores per value of a testcase field)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 
@@ -240,6 +241,21 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         with pytest.raises(NotFound, match="does not exist"):
             await sdk.run_breakdown(str(uuid.uuid4()), "metadata.topic")
 
+        # A slice's records: ListRecords' fields filter, in a run and across the project.
+        async def questions(**filters: object) -> list[str]:
+            return sorted([r.inputs["question"] async for r in sdk.list_records(**filters)])  # type: ignore[arg-type]
+
+        assert await questions(run_id=run.id, fields=["metadata.topic=math"]) == ["m0", "m1"]
+        assert await questions(run_id=run.id, fields=["metadata.level=2", "inputs.question=x"]) == ["x"]
+        geo_passed = await questions(project_id=project.id, fields=["metadata.topic=geo"], where=["exact:passed"])
+        assert geo_passed == ["g0", "g1", "g2"]
+        for bad, message in [
+            ("topic=math", f"{roots}, got 'topic'"),
+            ("metadata.topic", "fields filter 'metadata.topic' must be field=value, as metadata.topic=math"),
+        ]:
+            with pytest.raises(InvalidArgument, match=re.escape(message)):
+                await questions(run_id=run.id, fields=[bad])
+
     async with stack.http(stack.query_http, key, timeout=30) as http:
         answered = await http.get(f"/v1/runs/{run.id}/breakdown", params={"field": "metadata.topic"})
         assert answered.status_code == 200, answered.text
@@ -253,6 +269,9 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     assert any(line.startswith("│ geo │ 5 │ 1 │ 250 ms │ 385 ms │ $0.0400 │ 75.0% of 4 │") for line in lines), lines
     listed = scorekeeper(stack, "runs", "breakdown", run.id)
     assert listed.stdout.split() == ["expected.answer", "inputs.question", "metadata.level", "metadata.topic"]
+    sliced = scorekeeper(stack, "--project", project.id, "records", "list", "--field", "metadata.topic=math", "--json")
+    assert sliced.returncode == 0, sliced.stderr
+    assert sorted(r["inputs"]["question"] for r in json.loads(sliced.stdout)) == ["m0", "m1"]
 
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
@@ -271,3 +290,22 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert "error-text" in (await math.nth(6).get_attribute("class") or "")
         assert "error-text" not in (await table.locator("tr[data-value=geo] td").nth(6).get_attribute("class") or "")
         await screenshot(page, "run-breakdown")
+        # A value opens its records on the same page.
+        await table.locator("a", has_text="math").click()
+        await page.wait_for_url("**field=metadata.topic%3Dmath**")
+        inputs = page.locator("#records tbody tr td:nth-child(2)")
+        assert sorted(await inputs.all_inner_texts()) == ["m0", "m1"]
+        assert "metadata.topic=math" in await page.locator("#field-filters").inner_text()
+        await screenshot(page, "run-breakdown-slice")
+        await page.locator("#field-filters a").click()  # the filter taken off
+        await page.locator("#records tbody tr").nth(7).wait_for()
+        assert await page.locator("#records tbody tr").count() == 8
+        assert await page.locator("#field-filters").count() == 0
+        # A hand-made address with a field the API refuses: said, not a failed page.
+        answer = await page.goto(f"/projects/{project.id}/runs/{run.id}?field=metadata.%3Dx")
+        assert answer is not None and answer.status in (200, 400)
+        assert "field must be metadata.<key>" in await page.locator("main").inner_text()
+        # The Records page takes the same filter, across the project's runs.
+        await page.goto(f"/projects/{project.id}/records?field=metadata.topic%3Dgeo&status=completed")
+        assert "metadata.topic=geo" in await page.locator("#field-filters").inner_text()
+        assert await page.locator("#records-table tbody tr").count() == 4

@@ -114,11 +114,13 @@ class ReadOperations(Operations):
         where: Sequence[str] = (),
         search: str = "",
         order_by: str = "",
+        fields: Sequence[str] = (),
         page_size: int = 500,
     ) -> AsyncIterator[Record]:
         """Records of a run, or of a project (``project_id``), every page: ``where`` holds score
-        conditions ("exact:failed", "overlap:lt:0.5"), ``search`` web-search syntax, ``order_by``
-        "created_at desc", "latency_ms [desc]" or "score.<metric> [desc]"."""
+        conditions ("exact:failed", "overlap:lt:0.5"), ``search`` web-search syntax, ``fields``
+        testcase fields' values ("metadata.topic=math"), ``order_by`` "created_at desc",
+        "latency_ms [desc]" or "score.<metric> [desc]"."""
         request = qpb.ListRecordsRequest(
             run_id=run_id,
             project_id=project_id,
@@ -127,6 +129,7 @@ class ReadOperations(Operations):
             statuses=list(statuses),
             tags=list(tags),
             where=list(where),
+            fields=list(fields),
             search=search,
             order_by=order_by,
             page_size=page_size,
@@ -256,6 +259,7 @@ class ReadOperations(Operations):
         where: Sequence[str] = (),
         search: str = "",
         order_by: str = "",
+        fields: Sequence[str] = (),
         format: str = "csv",
         limit: int = 0,
     ) -> AsyncIterator[bytes]:
@@ -270,6 +274,7 @@ class ReadOperations(Operations):
             statuses=list(statuses),
             tags=list(tags),
             where=list(where),
+            fields=list(fields),
             search=search,
             order_by=order_by,
             format=format,

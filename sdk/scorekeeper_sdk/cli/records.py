@@ -57,6 +57,10 @@ WhereOption = Annotated[
 ]
 StatusOption = Annotated[list[str] | None, typer.Option(help=f"One of {', '.join(STATUSES)}; repeat for several.")]
 TagOption = Annotated[list[str] | None, typer.Option(help="Records with this tag; repeat for several.")]
+FieldOption = Annotated[
+    list[str] | None,
+    typer.Option("--field", help="A testcase field's value: metadata.topic=math (inputs.…, expected.…); repeat: AND."),
+]
 OrderOption = Annotated[
     str, typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "score.METRIC_ID" …')
 ]
@@ -69,6 +73,7 @@ def _filters(
     status: list[str] | None,
     tag: list[str] | None,
     order: str,
+    field: list[str] | None = None,
 ) -> dict[str, Any]:
     """The Records page's filters, as the options give them, as list_records and export_records
     take them."""
@@ -79,6 +84,7 @@ def _filters(
         "statuses": status or (),
         "tags": tag or (),
         "order_by": order,
+        "fields": field or (),
     }
 
 
@@ -90,6 +96,7 @@ def records_list(
     where: WhereOption = None,
     status: StatusOption = None,
     tag: TagOption = None,
+    field: FieldOption = None,
     order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=1, help="Records to show.")] = 20,
     as_json_: JsonOption = False,
@@ -101,7 +108,7 @@ def records_list(
             st.client.list_records(
                 project_id=st.project_id(),
                 page_size=min(limit + 1, 1000),
-                **_filters(run, search, where, status, tag, order),
+                **_filters(run, search, where, status, tag, order, field),
             ),
             limit + 1,
         )
@@ -140,6 +147,7 @@ def records_export(
     where: WhereOption = None,
     status: StatusOption = None,
     tag: TagOption = None,
+    field: FieldOption = None,
     order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=0, help="At most this many records (0: every one).")] = 0,
 ) -> None:
@@ -148,7 +156,7 @@ def records_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    filters = _filters(run, search, where, status, tag, order)
+    filters = _filters(run, search, where, status, tag, order, field)
     chunks = st.client.export_records(st.project_id(), format=format, limit=limit, **filters)
     write_export(st, chunks, output)
 
@@ -169,6 +177,7 @@ def records_to_testset(
     where: WhereOption = None,
     status: StatusOption = None,
     tag: TagOption = None,
+    field: FieldOption = None,
 ) -> None:
     """Records as testcases of the testset's next version (the --record ones, or every one the
     filters match, at most 10,000): their inputs, expected values and metadata as fields, each once —
@@ -181,7 +190,7 @@ def records_to_testset(
         raise CliError("give --record or filters, not both")
     ids = list(record or ())
     if not ids:
-        filters = _filters(run, search, where, status, tag, "created_at desc")
+        filters = _filters(run, search, where, status, tag, "created_at desc", field)
         found = st.client.list_records(project_id=st.project_id(), page_size=1000, **filters)
         ids = [r.id for r in islice(found, MAX_TO_TESTSET + 1)]
         if len(ids) > MAX_TO_TESTSET:

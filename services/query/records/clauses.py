@@ -41,8 +41,8 @@ _VALUE_TESTS = {"lt": "<", "gt": ">", "eq": "="}
 def on_records(where: Where, query: RecordQuery, *, project: bool, search: str | None = SEARCH_MATCHES) -> list[str]:
     """The tests of a record's own columns: its run or runs, its project (when ``project``; plans
     that join runs ru for other reasons check it there; a project's pages leave playground tries
-    out, and archived runs; a try's own run lists them), testcase, statuses and tags, and the
-    search as ``search`` says (a format taking the tsquery; None: not tested)."""
+    out, and archived runs; a try's own run lists them), testcase, statuses, tags and testcase
+    fields, and the search as ``search`` says (a format taking the tsquery; None: not tested)."""
     tests = []
     if query.run_id is not None:
         tests.append(f"r.run_id = {where.param(query.run_id)}")
@@ -60,6 +60,8 @@ def on_records(where: Where, query: RecordQuery, *, project: bool, search: str |
         tests.append(f"r.status = ANY({where.param(list(query.statuses))}::text[])")
     if query.tags:
         tests.append(f"r.tags @> {where.param(list(query.tags))}::text[]")
+    for f in query.fields:
+        tests.append(f"r.{f.root} #>> {where.param(list(f.path))}::text[] = {where.param(f.value)}")
     if query.search is not None and search is not None:
         tests.append(search.format(tsquery(where.param(query.search))))
     return tests

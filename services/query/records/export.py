@@ -103,6 +103,7 @@ class RecordExport:
             testcase_id=request.testcase_id,
             statuses=request.statuses,
             tags=request.tags,
+            fields=request.fields,
             where=request.where,
             search=request.search,
             order_by=request.order_by,

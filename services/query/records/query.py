@@ -34,6 +34,8 @@ class RecordQuery:
     statuses: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     search: str | None = None
+    # "metadata.topic=math": the testcase field's value, as text.
+    fields: tuple[filters.FieldFilter, ...] = ()
     conditions: tuple[Condition, ...] = ()
     # In an order by a metric's value: every version of that metric.
     order_versions: tuple[uuid.UUID, ...] = ()
@@ -51,4 +53,4 @@ class RecordQuery:
     @property
     def other_filters(self) -> Hashable:
         """The filters but the search (search_keys.Rates keeps the rate they held at, by them)."""
-        return (self.project_id, tuple(c.asked for c in self.conditions), self.statuses, self.tags)
+        return (self.project_id, tuple(c.asked for c in self.conditions), self.statuses, self.tags, self.fields)

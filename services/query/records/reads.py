@@ -80,6 +80,7 @@ class RecordReads:
         conditions = filters.conditions(request.score_conditions, request.where)
         search = search_text(request.search)
         statuses = filters.record_statuses(request.statuses)
+        fields = filters.field_filters(request.fields)
         run_ids = filters.uuids(request.run_ids, "run_ids")
         testcase_id = filters.optional_uuid(request.testcase_id, "testcase_id")
         after = _position(request, order)
@@ -101,6 +102,7 @@ class RecordReads:
                 statuses=tuple(statuses),
                 tags=tuple(request.tags),
                 search=search,
+                fields=tuple(fields),
                 conditions=tuple(Condition(c, condition_metrics[c.metric].version_ids) for c in conditions),
                 order_versions=order_metric[order.metric].version_ids if order.metric else (),
                 after=after,
