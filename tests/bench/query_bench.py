@@ -166,6 +166,18 @@ async def load_workload(url: str, repeats: int, seed: int = 6) -> Workload:
                 for i in range(20)
             ],
         ),
+        (
+            "a testcase field",
+            # a slice of a run's breakdown opened across the project: one category of eight, alone
+            # or with a failed score
+            [
+                {
+                    "fields": [f"metadata.category={rng.choice(query_seed._CATEGORIES)}"],
+                    **({"where": [rng.choice(failed)]} if i % 2 else {}),
+                }
+                for i in range(20)
+            ],
+        ),
     ]
 
     # GetRunHistory: the latest 500 runs x all 5 metrics; also scrolled back in time (a window
