@@ -322,7 +322,7 @@ class Client(TestsetMethods):
 
     async def list_records(self, page_size: int = 500, **filters: Any) -> AsyncIterator[qpb.RecordView]:
         """Records of a run (``run_id=``) or of a project (``project_id=``), every page; ``filters`` are
-        ListRecordsRequest fields: run_ids, testcase_id, statuses, tags, where (["exact:failed",
+        ListRecordsRequest fields: run_ids, testcase_id, statuses, tags, fields, where (["exact:failed",
         "overlap:lt:0.5"]), search, order_by ("latency_ms desc", "score.<metric> desc")."""
         token = ""
         while True:

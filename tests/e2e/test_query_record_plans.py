@@ -149,3 +149,28 @@ async def test_words_and_phrases_with_conditions_read_the_same_pages_every_way(
                 assert len(windows) >= 3 * calls
             # again, the first windows sized by the rates the first pages saw (search_keys.Rates)
             assert await pages(api, project, search, order_by, size) == whole, (search, way, order_by, size)
+
+
+async def test_a_testcase_field_narrows_the_pages_of_every_way(
+    client: Client, seeded: Seeded, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ListRecords' fields (a slice of a run's breakdown) are tested on the record's own columns
+    # by every plan: matches first, the walk, and the plain read ordered by a metric's value.
+    project = seeded.project_id
+    asked: dict[str, Any] = {"search": "capital -zanzibar", "where": ["exact:failed", "overlap:lt:0.9"]}
+    both = await listed(client, project_id=project, **asked)
+    assert len(both) == 2
+    first, other = (dict(r.inputs.items()) for r in both)
+    key = next(k for k, v in first.items() if other.get(k) != v)
+    narrowed = {**asked, "fields": [f"inputs.{key}={first[key]}"]}
+    async with create_pool(stack.database_url, max_size=2, json_decoder=read_json) as pool:
+        api = QueryApi(pool, stack.query_http)
+        for order_by, size, matches_first_max in itertools.product(
+            ("", "created_at", "score.overlap desc"), (1, 100), (choose.MATCHES_FIRST_MAX, -1)
+        ):
+            monkeypatch.setattr(choose, "MATCHES_FIRST_MAX", matches_first_max)
+            assert await pages(api, project, narrowed, order_by, size) == [both[0].id], (order_by, size)
+    # Alone, across the project: every record of that testcase, in every run.
+    alone = await listed(client, project_id=project, fields=[f"inputs.{key}={first[key]}"])
+    assert both[0].id in [r.id for r in alone]
+    assert all(dict(r.inputs.items())[key] == first[key] for r in alone)
