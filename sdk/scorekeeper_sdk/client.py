@@ -360,8 +360,8 @@ class Client(TestsetMethods):
         request = qpb.GetScoreDistributionRequest(run_id=run_id)
         return await self._call(self.query.GetScoreDistribution, request, qpb.ScoreDistribution)
 
-    async def run_breakdown(self, run_id: str, field: str = "") -> qpb.RunBreakdown:
-        request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field)
+    async def run_breakdown(self, run_id: str, field: str = "", baseline_run_id: str = "") -> qpb.RunBreakdown:
+        request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field, baseline_run_id=baseline_run_id)
         return await self._call(self.query.GetRunBreakdown, request, qpb.RunBreakdown)
 
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> qpb.MetricAgreement:

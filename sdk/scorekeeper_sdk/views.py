@@ -422,6 +422,12 @@ class RunGroup:
     latency_p95_ms: float = 0.0
     cost_usd: float = 0.0
     metrics: list[GroupMetric] = field(default_factory=list)
+    # run_breakdown(baseline_run_id=…): the baseline's records of the same group, if any.
+    baseline: RunGroup | None = None
+
+    def metric(self, name: str) -> GroupMetric | None:
+        """Its scores of the metric of this name (or id)."""
+        return next((m for m in self.metrics if name in (m.name, m.metric_id)), None)
 
     @property
     def label(self) -> str:

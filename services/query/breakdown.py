@@ -40,6 +40,16 @@ def grouped(value: str, rows: str, where: str, columns: str, sums: str) -> str:
     )
 
 
+def grouped_as(value: str, top: str, rows: str, where: str, columns: str, sums: str) -> str:
+    """The same as ``grouped``, the values shown one by one given (``top``, an array parameter):
+    other rows summed in the groups another breakdown chose (values_in 0)."""
+    kind, shown = in_groups(value, top)
+    return (
+        f"SELECT g.kind, g.value, 0 AS values_in, {sums} FROM (SELECT {kind} AS kind, {shown} AS value,"
+        f" {columns} FROM {rows} WHERE {where}) g GROUP BY 1, 2"
+    )
+
+
 def in_groups(value: str, top: str) -> tuple[str, str]:
     """The kind and value of a row as ``grouped`` puts it, given the values shown (``top``, an
     array parameter): for a second statement that reads the same rows with something joined."""

@@ -65,24 +65,37 @@ def _metric(pinned: asyncpg.Record, row: asyncpg.Record | None) -> pb.GroupMetri
     return metric
 
 
-async def _groups(conn: Connection, run_id: uuid.UUID, field: str) -> list[pb.RunGroup]:
-    root, path = filters.field_path(field)
+def _key(group: pb.RunGroup) -> tuple[bool, bool, str]:
+    return group.rest, group.no_value, group.value
+
+
+async def _groups(
+    conn: Connection, run_id: uuid.UUID, root: str, path: tuple[str, ...], top: list[str] | None = None
+) -> list[pb.RunGroup]:
+    """The run's groups by the field at ``root`` / ``path``: the values with the most records, or
+    those of ``top`` (another run's)."""
     value = f"r.{root} #>> $2::text[]"
-    sql = groups.grouped(value, "records r", "r.run_id = $1", _COLUMNS, _SUMS)
-    rows = groups.in_order(await conn.fetch(sql, run_id, list(path)), "records")
+    args: list[object] = [run_id, list(path)]
+    if top is None:
+        sql = groups.grouped(value, "records r", "r.run_id = $1", _COLUMNS, _SUMS)
+    else:
+        sql = groups.grouped_as(value, "$3::text[]", "records r", "r.run_id = $1", _COLUMNS, _SUMS)
+        args.append(top)
+    rows = groups.in_order(await conn.fetch(sql, *args), "records")
     if not rows:
         return []
     pinned = await conn.fetch(PINNED, run_id)
     kind, shown = groups.in_groups(f"r.{root} #>> $3::text[]", "$4::text[]")
     scores: dict[tuple[str, str | None], dict[uuid.UUID, asyncpg.Record]] = defaultdict(dict)
     versions = [p["version_id"] for p in pinned]
-    for s in await conn.fetch(_SCORES.format(kind=kind, value=shown), run_id, versions, list(path), groups.shown(rows)):
+    chosen = groups.shown(rows) if top is None else top
+    for s in await conn.fetch(_SCORES.format(kind=kind, value=shown), run_id, versions, list(path), chosen):
         scores[(s["kind"], s["value"])][s["metric_version_id"]] = s
     return [
         pb.RunGroup(
             value=r["value"] or "",
             rest=r["kind"] == "rest",
-            rest_values=groups.rest_values(r),
+            rest_values=groups.rest_values(r) if top is None else 0,
             no_value=r["kind"] == "none",
             records=r["records"],
             errored_records=r["errored"],
@@ -103,11 +116,18 @@ class BreakdownReads:
 
     async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
         run_id = parse_uuid(request.run_id, "run_id")
-        if request.field:
-            filters.field_path(request.field)
+        baseline_id = filters.optional_uuid(request.baseline_run_id, "baseline_run_id")
+        root, path = filters.field_path(request.field) if request.field else ("", ())
         async with self._reader.snapshot() as conn:
-            if not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id):
-                raise not_found(f"run {run_id} does not exist")
-            found = await _groups(conn, run_id, request.field) if request.field else []
+            for run in (run_id, baseline_id):
+                if run is not None and not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run):
+                    raise not_found(f"run {run} does not exist")
+            found = await _groups(conn, run_id, root, path) if root else []
+            if baseline_id is not None and found:
+                shown = [g.value for g in found if not (g.rest or g.no_value)]
+                theirs = {_key(g): g for g in await _groups(conn, baseline_id, root, path, shown)}
+                for group in found:
+                    if _key(group) in theirs:
+                        group.baseline.CopyFrom(theirs[_key(group)])
             fields = [r["field"] for r in await conn.fetch(_FIELDS, run_id)]
         return pb.RunBreakdown(run_id=str(run_id), field=request.field, groups=found, fields=fields)

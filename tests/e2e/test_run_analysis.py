@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from scorekeeper_sdk import InvalidArgument, NotFound, RecordIn
-from scorekeeper_sdk.views import Record
+from scorekeeper_sdk.views import Record, RunGroup
 from services.query.agreement import kappa
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
@@ -256,6 +256,26 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
             with pytest.raises(InvalidArgument, match=re.escape(message)):
                 await questions(run_id=run.id, fields=[bad])
 
+        # A candidate against this run as its baseline: geo and math better, the topicless worse.
+        candidate = await sdk.create_run(project.id, testset.id, version.id, [exact.id])
+        answers = ["yes", "yes", "yes", "yes", "yes", "yes", "no", "no"]
+        await sdk.ingest_records(
+            candidate.id,
+            [RecordIn(cases[r["question"]], outputs={"response": a}) for r, a in zip(rows, answers, strict=True)],
+        )
+        for _ in range(600):
+            if (await sdk.get_run(candidate.id)).status == "completed":
+                break
+            await asyncio.sleep(0.1)
+        against = await sdk.run_breakdown(candidate.id, "metadata.topic", baseline_run_id=run.id)
+        moved = [
+            (g.label, g.baseline.records if g.baseline else None, g.records, _rate(g.baseline), _rate(g))
+            for g in against.groups
+        ]
+        assert moved == [("geo", 5, 5, 0.75, 1.0), ("math", 2, 2, 0.0, 0.5), ("(none)", 1, 1, 1.0, 0.0)]
+        with pytest.raises(NotFound, match="does not exist"):
+            await sdk.run_breakdown(candidate.id, "metadata.topic", baseline_run_id=str(uuid.uuid4()))
+
     async with stack.http(stack.query_http, key, timeout=30) as http:
         answered = await http.get(f"/v1/runs/{run.id}/breakdown", params={"field": "metadata.topic"})
         assert answered.status_code == 200, answered.text
@@ -269,7 +289,13 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     assert any(line.startswith("│ geo │ 5 │ 1 │ 250 ms │ 385 ms │ $0.0400 │ 75.0% of 4 │") for line in lines), lines
     listed = scorekeeper(stack, "runs", "breakdown", run.id)
     assert listed.stdout.split() == ["expected.answer", "inputs.question", "metadata.level", "metadata.topic"]
-    sliced = scorekeeper(stack, "--project", project.id, "records", "list", "--field", "metadata.topic=math", "--json")
+    versus = scorekeeper(stack, "runs", "breakdown", candidate.id, "metadata.topic", "--baseline", run.id)
+    assert versus.returncode == 0, versus.stderr
+    rows_shown = [" ".join(line.split()) for line in versus.stdout.splitlines()]
+    assert any(line.startswith("│ math │ 2 → 2 │") and "0.0% of 2 → 50.0% of 2" in line for line in rows_shown)
+    sliced = scorekeeper(
+        stack, "--project", project.id, "records", "list", "--field", "metadata.topic=math", "--run", run.id, "--json"
+    )
     assert sliced.returncode == 0, sliced.stderr
     assert sorted(r["inputs"]["question"] for r in json.loads(sliced.stdout)) == ["m0", "m1"]
 
@@ -290,6 +316,28 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert "error-text" in (await math.nth(6).get_attribute("class") or "")
         assert "error-text" not in (await table.locator("tr[data-value=geo] td").nth(6).get_attribute("class") or "")
         await screenshot(page, "run-breakdown")
+        # The compare page: per value, A → B.
+        await page.goto(f"/projects/{project.id}/compare?baseline={run.id}&run={candidate.id}")
+        await page.click("#slices-box summary")
+        await page.select_option("#slices-form select", "metadata.topic")
+        await page.click("#slices-form button")
+        slices = page.locator("#slices")
+        await slices.wait_for()
+        cells = {
+            value: await slices.locator(
+                f"tr[data-{value}] td" if value in ("none",) else f"tr[data-value={value}] td"
+            ).all_inner_texts()
+            for value in ("geo", "math", "none")
+        }
+        assert cells == {
+            "geo": ["geo", "5 → 5", "75% → 100%"],
+            "math": ["math", "2 → 2", "0% → 50%"],
+            "none": ["(none)", "1 → 1", "100% → 0%"],
+        }
+        assert "error-text" in (await slices.locator("tr[data-none] td").nth(2).get_attribute("class") or "")
+        assert "pass-text" in (await slices.locator("tr[data-value=math] td").nth(2).get_attribute("class") or "")
+        await screenshot(page, "compare-slices")
+        await page.goto(f"/projects/{project.id}/runs/{run.id}?by=metadata.topic")
         # A value opens its records on the same page.
         await table.locator("a", has_text="math").click()
         await page.wait_for_url("**field=metadata.topic%3Dmath**")
@@ -306,6 +354,11 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert answer is not None and answer.status in (200, 400)
         assert "field must be metadata.<key>" in await page.locator("main").inner_text()
         # The Records page takes the same filter, across the project's runs.
-        await page.goto(f"/projects/{project.id}/records?field=metadata.topic%3Dgeo&status=completed")
+        await page.goto(f"/projects/{project.id}/records?field=metadata.topic%3Dgeo&status=completed&run={run.id}")
         assert "metadata.topic=geo" in await page.locator("#field-filters").inner_text()
         assert await page.locator("#records-table tbody tr").count() == 4
+
+
+def _rate(group: RunGroup | None) -> float | None:
+    """The first metric's pass rate in a group."""
+    return group.metrics[0].pass_rate if group is not None else None

@@ -15,7 +15,7 @@ from rich.text import Text
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.records import brief
 from scorekeeper_sdk.cli.runs import runs
-from scorekeeper_sdk.views import MatrixCell, MatrixMetric, MatrixRow
+from scorekeeper_sdk.views import GroupMetric, MatrixCell, MatrixMetric, MatrixRow
 
 BAR_WIDTH = 30
 
@@ -79,13 +79,15 @@ def breakdown(
             metavar="[FIELD]", help="metadata.<key>, inputs.<key> or expected.<key>; none: the fields to choose from."
         ),
     ] = "",
+    baseline: Annotated[str, typer.Option(help="A baseline run: each value's scores there → here.")] = "",
     as_json_: JsonOption = False,
 ) -> None:
     """A run's records and scores per value of one of its testcases' fields — where the system
     does well and where it fails: per value its records, errored, latency, cost and each metric's
-    pass rate (or mean); the 25 values with the most records, then the others together."""
+    pass rate (or mean); the 25 values with the most records, then the others together. With
+    --baseline, each metric's figure in the baseline, then here: which slice regressed."""
     st = state(ctx)
-    found = st.client.run_breakdown(run_id, field)
+    found = st.client.run_breakdown(run_id, field, baseline_run_id=baseline)
     if as_json_:
         return emit_json(dataclasses.asdict(found))
     if not field:
@@ -102,15 +104,12 @@ def breakdown(
     for g in found.groups:
         scores = []
         for m in g.metrics:
-            if m.pass_rate is None:
-                scores.append("-")
-            elif m.output_type == "boolean":
-                scores.append(f"{m.pass_rate:.1%} of {m.scored}")
-            else:
-                scores.append(f"{m.mean:.3g} ({m.pass_rate:.0%} passed) of {m.scored}")
+            there = g.baseline.metric(m.metric_id) if g.baseline else None
+            shown = f"{_slice_figure(there)} → {_slice_figure(m)}" if baseline else _slice_figure(m)
+            scores.append(Text(shown, style=_moved(there, m)))
         table.add_row(
             Text(g.label, style="dim" if g.rest or g.no_value else ""),
-            f"{g.records:,}",
+            f"{g.baseline.records:,} → {g.records:,}" if baseline and g.baseline else f"{g.records:,}",
             f"{g.errored_records:,}",
             f"{g.latency_p50_ms:,.0f} ms" if g.latency_p50_ms else "-",
             f"{g.latency_p95_ms:,.0f} ms" if g.latency_p95_ms else "-",
@@ -119,6 +118,23 @@ def breakdown(
         )
     st.out.print(table)
     return None
+
+
+def _slice_figure(m: GroupMetric | None) -> str:
+    """A metric over a slice: its pass rate (boolean) or mean, and of how many scores."""
+    if m is None or m.pass_rate is None:
+        return "-"
+    if m.output_type == "boolean":
+        return f"{m.pass_rate:.1%} of {m.scored}"
+    return f"{m.mean:.3g} ({m.pass_rate:.0%} passed) of {m.scored}"
+
+
+def _moved(before: GroupMetric | None, after: GroupMetric) -> str:
+    """Red when the pass rate fell by more than 10 points, green when it rose by as much."""
+    if before is None or before.pass_rate is None or after.pass_rate is None:
+        return ""
+    change = after.pass_rate - before.pass_rate
+    return "red" if change < -0.1 else "green" if change > 0.1 else ""
 
 
 def _value(value: float | None, output_type: str, *, mean: bool = False) -> str:

@@ -61,17 +61,17 @@ def agreement_pair(run: qpb.RunView, params: Any, feedback: Sequence[str] = ()) 
     return (ids[0], ids[1]) if len(ids) >= 2 else ("", "")
 
 
-async def breakdown_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
-    """The run broken down by the field the address asks for (``by``), with the fields to choose
-    from; or the API's reason it cannot be."""
+async def breakdown_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str = "") -> dict[str, Any]:
+    """The run broken down by the field the address asks for (``by``; against a baseline run's
+    groups, if given), with the fields to choose from; or the API's reason it cannot be."""
     by = params.get("by", "").strip()
-    request = qpb.GetRunBreakdownRequest(run_id=run.id, field=by)
+    request = qpb.GetRunBreakdownRequest(run_id=run.id, field=by, baseline_run_id=baseline_id)
     try:
         found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
     except grpc.aio.AioRpcError as exc:
         if exc.code() not in INPUT_ERRORS:
             raise
-        request.field = ""  # the fields to choose from, still
+        request.field, request.baseline_run_id = "", ""  # the fields to choose from, still
         found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
         return {"breakdown": found, "by": by, "breakdown_error": api_message(exc), "overall_pass_rate": {}}
     overall = {m.metric_id: m.pass_rate for m in run.metrics if m.HasField("pass_rate")}
