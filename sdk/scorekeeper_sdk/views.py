@@ -432,9 +432,14 @@ class RunGroup:
     @property
     def label(self) -> str:
         """The value, or what stands for it."""
-        if self.rest:
-            return f"(the {self.rest_values:,} other values)"
-        return "(none)" if self.no_value else self.value
+        return group_label(self.value, self.rest, self.rest_values, self.no_value)
+
+
+def group_label(value: str, rest: bool, rest_values: int, no_value: bool) -> str:
+    """A breakdown's group as a person reads it: its value, "(the 12 other values)" or "(none)"."""
+    if rest:
+        return f"(the {rest_values:,} other values)"
+    return "(none)" if no_value else value
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS, QUERY
 from scorekeeper_sdk.api.runs import verdict
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET, TESTSETS, AddedFrom, added_from
 from scorekeeper_sdk.convert import from_proto
-from scorekeeper_sdk.views import Score
+from scorekeeper_sdk.views import Score, group_label
 
 MAX_FEEDBACK = 1000
 
@@ -162,9 +162,7 @@ class CallGroup:
     @property
     def label(self) -> str:
         """The value, or what stands for it."""
-        if self.rest:
-            return f"(the {self.rest_values:,} other values)"
-        return "(none)" if self.no_value else self.value
+        return group_label(self.value, self.rest, self.rest_values, self.no_value)
 
 
 class CallFilter(TypedDict, total=False):
