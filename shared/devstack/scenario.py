@@ -104,6 +104,17 @@ def summary(run: qpb.RunView) -> str:
     return "\n".join(lines)
 
 
+async def slices(client: Client, run: qpb.RunView, field: str = "metadata.category") -> str:
+    """The run per value of a testcase field: each metric's pass rate there — where it fails."""
+    found = await client.run_breakdown(run.id, field)
+    lines = [f"by {field} (the run page's Where does it fail?, or `scorekeeper runs breakdown {run.id} {field}`):"]
+    for g in found.groups:
+        label = f"the {g.rest_values} other values" if g.rest else "(none)" if g.no_value else g.value
+        rates = " · ".join(f"{m.name} {m.pass_rate * 100:.1f}%" for m in g.metrics if m.HasField("pass_rate"))
+        lines.append(f"  {label:<12} {g.records:>5} records  {rates}")
+    return "\n".join(lines)
+
+
 # The monitor's alert fires below this pass rate of "concise" (the demo system is chatty 1 in 12),
 # and below this share of thumbs up among the users' verdicts given during a window (at least
 # FEEDBACK_MIN of them).

@@ -33,6 +33,10 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert re.search(r"^run \S+: completed$", ran.stdout, flags=re.M)
     assert re.search(r"^  records: 20/20 \(\d+ errored\)$", ran.stdout, flags=re.M)
+    # Where it fails: the run per category of its questions, their records adding up to the run's.
+    sliced = re.findall(r"^  (arithmetic|geography) +(\d+) records  exact answer \d+\.\d%", ran.stdout, flags=re.M)
+    assert sorted(c for c, _ in sliced) == ["arithmetic", "geography"], ran.stdout
+    assert sum(int(n) for _, n in sliced) == 20
     assert "press Enter" not in ran.stdout
     # The same answers logged as production calls, watched by a monitor alerting the demo system.
     assert "monitor 'production': the same 20 answers logged as production calls, a window every 10:" in ran.stdout
