@@ -33,10 +33,14 @@ async def crash_stack(
 
 
 async def kill_orchestrator_twice(stack: Stack, sk: AsyncScorekeeper, monitor_id: str) -> None:
-    """SIGKILL mid-window (calls sampled into the open window, more being logged), restart, twice."""
+    """SIGKILL mid-window (calls sampled into the open window, more being logged), restart, twice.
+    The logging waits for both kills before its last calls, so however slow a restart is they
+    happen while calls are logged; a window that just closed is waited on for up to 10 s (not for
+    ever: the logging may be waiting on this)."""
     for _ in range(2):
         await asyncio.sleep(2)
-        while (await sk.get_monitor(monitor_id)).monitor.pending_calls == 0:
+        deadline = time.monotonic() + 10
+        while (await sk.get_monitor(monitor_id)).monitor.pending_calls == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert 0 < sk.log_stats().logged < CALLS
         victim = next(p for p in stack.processes if p.name == "run-orchestrator" and p.running())
@@ -56,9 +60,13 @@ async def test_killing_the_orchestrator_mid_window_loses_and_duplicates_nothing(
         metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
         monitor = await sk.create_monitor(project.id, "crash", [metric.id], sample_rate=10, window_calls=WINDOW)
 
+        killed = asyncio.Event()
+
         async def log_steadily() -> list[str]:
             ids = []
             for i in range(CALLS):
+                if i == CALLS - 2_000:
+                    await killed.wait()  # both kills happen while calls are still logged
                 started = time.perf_counter()
                 ids.append(sk.log({"i": i}, {"response": "please" if i % 3 else "no"}, project_id=project.id))
                 assert time.perf_counter() - started < 0.05  # logging never waits for the server
@@ -66,7 +74,11 @@ async def test_killing_the_orchestrator_mid_window_loses_and_duplicates_nothing(
                     await asyncio.sleep(0.15)  # ~600 calls a second: 30 s of logging
             return ids
 
-        ids, _ = await asyncio.gather(log_steadily(), kill_orchestrator_twice(stack, sk, monitor.id))
+        async def kill() -> None:
+            await kill_orchestrator_twice(stack, sk, monitor.id)
+            killed.set()
+
+        ids, _ = await asyncio.gather(log_steadily(), kill())
         assert await sk.flush(240), sk.log_stats()
         stats = sk.log_stats()
         assert (stats.logged, stats.sent, stats.dropped, stats.pending) == (CALLS, CALLS, 0, 0)
