@@ -61,7 +61,11 @@ def on_records(where: Where, query: RecordQuery, *, project: bool, search: str |
     if query.tags:
         tests.append(f"r.tags @> {where.param(list(query.tags))}::text[]")
     for f in query.fields:
-        tests.append(f"r.{f.root} #>> {where.param(list(f.path))}::text[] = {where.param(f.value)}")
+        # In coalesce: PostgreSQL keeps no statistics of a field's values and would take `=` to
+        # keep 1 record in 200, and then prefer reading every record a score condition matches
+        # to walking the page's order (0.6 s instead of milliseconds at a million records); of an
+        # expression it knows nothing of, it assumes half.
+        tests.append(f"coalesce(r.{f.root} #>> {where.param(list(f.path))}::text[] = {where.param(f.value)}, false)")
     if query.search is not None and search is not None:
         tests.append(search.format(tsquery(where.param(query.search))))
     return tests
