@@ -23,7 +23,8 @@ from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.cli.records import brief, verdicts
 
 calls = typer.Typer(
-    help="Logged production calls: list, filter, show one or a session's, give feedback, keep them as testcases."
+    help="Logged production calls: list, filter, show one or a session's, give feedback, keep them as testcases,"
+    " their traffic and a breakdown by a metadata key."
 )
 calls.info.no_args_is_help = True
 app.add_typer(calls, name="calls")
@@ -460,6 +461,7 @@ def calls_breakdown(
         st.err.print("no call matches", highlight=False)
         return None
     total = sum(g.traffic.calls for g in groups)
+    rated = any(g.feedback for g in groups)
     table = Table(
         Column(key, overflow="fold"),
         Column("calls", justify="right"),
@@ -468,10 +470,11 @@ def calls_breakdown(
         Column("p95", justify="right"),
         Column("tokens", justify="right"),
         Column("cost", justify="right"),
-        "feedback",
+        *(["feedback"] if rated else []),
     )
     for g in groups:
         t = g.traffic
+        said: list[Text] = [Text(" · ".join(summary_text(s) for s in g.feedback))] if rated else []
         table.add_row(
             Text(g.label, style="dim" if g.rest or g.no_value else ""),
             f"{t.calls:,} ({t.calls / total:.0%})",
@@ -480,7 +483,7 @@ def calls_breakdown(
             f"{t.latency_p95_ms:,.0f} ms" if t.latency_p95_ms else "—",
             f"{t.prompt_tokens + t.completion_tokens:,}",
             f"${t.cost_usd:,.4f}",
-            Text(" · ".join(summary_text(s) for s in g.feedback)),
+            *said,
         )
     st.out.print(table)
     return None
