@@ -16,7 +16,7 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from scorekeeper_sdk.api.calls import Call, CallFeedback, CallFilter, FeedbackSummary
+from scorekeeper_sdk.api.calls import Call, CallFeedback, CallFilter, CallTraffic, FeedbackSummary
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError, said_added
@@ -382,6 +382,24 @@ def calls_conversation(
     return None
 
 
+def _traffic_columns() -> list[Column]:
+    """The columns of a row of calls' traffic (calls traffic, calls breakdown): _traffic_cells'."""
+    return [Column(name, justify="right") for name in ("calls", "errored", "p50", "p95", "tokens", "cost")]
+
+
+def _traffic_cells(t: CallTraffic, total: int = 0) -> list[str]:
+    """Calls (with their share of ``total``, when given), errored with its share, the median and
+    95th percentile latency, tokens and cost."""
+    return [
+        f"{t.calls:,} ({t.calls / total:.0%})" if total else f"{t.calls:,}",
+        f"{t.errored:,} ({t.errored / t.calls:.1%})" if t.calls else "0",
+        f"{t.latency_p50_ms:,.0f} ms" if t.latency_p50_ms else "—",
+        f"{t.latency_p95_ms:,.0f} ms" if t.latency_p95_ms else "—",
+        f"{t.prompt_tokens + t.completion_tokens:,}",
+        f"${t.cost_usd:,.4f}",
+    ]
+
+
 @calls.command("traffic")
 def calls_traffic(
     ctx: typer.Context,
@@ -410,26 +428,10 @@ def calls_traffic(
         narrowed = any(v for k, v in filters.items() if k not in ("logged_after", "logged_before"))
         st.err.print("no call matches" if narrowed else "no call was logged then", highlight=False)
         return None
-    table = Table(
-        Column(f"{by} (UTC)", no_wrap=True),
-        Column("calls", justify="right"),
-        Column("errored", justify="right"),
-        Column("p50", justify="right"),
-        Column("p95", justify="right"),
-        Column("tokens", justify="right"),
-        Column("cost", justify="right"),
-    )
+    table = Table(Column(f"{by} (UTC)", no_wrap=True), *_traffic_columns())
     for p in points:
         at = datetime.fromisoformat(p.bucket_start).astimezone(UTC)
-        table.add_row(
-            f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}",
-            f"{p.calls:,}",
-            f"{p.errored:,} ({p.errored / p.calls:.1%})" if p.calls else "0",
-            f"{p.latency_p50_ms:,.0f} ms" if p.latency_p50_ms else "—",
-            f"{p.latency_p95_ms:,.0f} ms" if p.latency_p95_ms else "—",
-            f"{p.prompt_tokens + p.completion_tokens:,}",
-            f"${p.cost_usd:,.4f}",
-        )
+        table.add_row(f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}", *_traffic_cells(p))
     st.out.print(table)
     return None
 
@@ -462,28 +464,10 @@ def calls_breakdown(
         return None
     total = sum(g.traffic.calls for g in groups)
     rated = any(g.feedback for g in groups)
-    table = Table(
-        Column(key, overflow="fold"),
-        Column("calls", justify="right"),
-        Column("errored", justify="right"),
-        Column("p50", justify="right"),
-        Column("p95", justify="right"),
-        Column("tokens", justify="right"),
-        Column("cost", justify="right"),
-        *(["feedback"] if rated else []),
-    )
+    table = Table(Column(key, overflow="fold"), *_traffic_columns(), *(["feedback"] if rated else []))
     for g in groups:
-        t = g.traffic
         said: list[Text] = [Text(" · ".join(summary_text(s) for s in g.feedback))] if rated else []
-        table.add_row(
-            Text(g.label, style="dim" if g.rest or g.no_value else ""),
-            f"{t.calls:,} ({t.calls / total:.0%})",
-            f"{t.errored:,} ({t.errored / t.calls:.1%})",
-            f"{t.latency_p50_ms:,.0f} ms" if t.latency_p50_ms else "—",
-            f"{t.latency_p95_ms:,.0f} ms" if t.latency_p95_ms else "—",
-            f"{t.prompt_tokens + t.completion_tokens:,}",
-            f"${t.cost_usd:,.4f}",
-            *said,
-        )
+        label = Text(g.label, style="dim" if g.rest or g.no_value else "")
+        table.add_row(label, *_traffic_cells(g.traffic, total), *said)
     st.out.print(table)
     return None
