@@ -80,7 +80,7 @@ demo: setup
 	$(PY) -m shared.devstack demo
 
 test: lint typecheck test-packages
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30
 
 # Every end-to-end module on Kafka (Tansu); `make test` runs only some of them on both buses.
 test-kafka: setup
