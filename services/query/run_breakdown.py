@@ -39,14 +39,14 @@ _SCORES = (
 )
 # The keys of the first records' metadata, inputs and expected values, as fields.
 _FIELDS = (
-    "SELECT DISTINCT x.field FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
+    "SELECT DISTINCT x.root, x.key FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
     f" LIMIT {FIELDS_SAMPLE}) r CROSS JOIN LATERAL ("
     + " UNION ALL ".join(
-        f"SELECT '{root}.' || k FROM jsonb_object_keys(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
+        f"SELECT '{root}', k FROM jsonb_object_keys(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
         f" THEN r.{root} ELSE '{{}}'::jsonb END) AS k"
         for root in filters.FIELD_ROOTS
     )
-    + f") AS x(field) ORDER BY 1 LIMIT {MAX_FIELDS}"
+    + f") AS x(root, key) ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
 )
 
 
@@ -129,5 +129,5 @@ class BreakdownReads:
                 for group in found:
                     if _key(group) in theirs:
                         group.baseline.CopyFrom(theirs[_key(group)])
-            fields = [r["field"] for r in await conn.fetch(_FIELDS, run_id)]
+            fields = [filters.field_text(r["root"], [r["key"]]) for r in await conn.fetch(_FIELDS, run_id)]
         return pb.RunBreakdown(run_id=str(run_id), field=request.field, groups=found, fields=fields)

@@ -179,13 +179,18 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     # geo: 3 right, 1 wrong, 1 errored; math: 2 wrong; a testcase without a topic: right.
     rows = [
         *({"question": f"g{i}", "answer": "yes", "topic": "geo", "level": 1} for i in range(5)),
-        *({"question": f"m{i}", "answer": "yes", "topic": "math", "level": 2} for i in range(2)),
+        *({"question": f"m{i}", "answer": "yes", "topic": "math", "level": 2, "gen_ai.model": "m"} for i in range(2)),
         {"question": "x", "answer": "yes", "level": 2},
     ]
     outputs = ["yes", "yes", "yes", "no", None, "no", "no", "yes"]
     async with stack.sdk(key) as sdk:
         testset = await sdk.create_testset(
-            project.id, "slices", rows, inputs=["question"], expected=["answer"], metadata=["topic", "level"]
+            project.id,
+            "slices",
+            rows,
+            inputs=["question"],
+            expected=["answer"],
+            metadata=["topic", "level", "gen_ai.model"],
         )
         exact = await sdk.create_metric(
             project.id,
@@ -210,7 +215,10 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
             await asyncio.sleep(0.1)
 
         found = await sdk.run_breakdown(run.id, "metadata.topic")
-        assert found.fields == ["expected.answer", "inputs.question", "metadata.level", "metadata.topic"]
+        dotted = 'metadata."gen_ai.model"'  # one key holding dots: quoted, so it names that key again
+        assert found.fields == ["expected.answer", "inputs.question", dotted, "metadata.level", "metadata.topic"]
+        by_model = await sdk.run_breakdown(run.id, dotted)
+        assert [(g.label, g.records) for g in by_model.groups] == [("m", 2), ("(none)", 6)]
         assert [(g.label, g.records, g.errored_records) for g in found.groups] == [
             ("geo", 5, 1),
             ("math", 2, 0),
@@ -247,6 +255,8 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
 
         assert await questions(run_id=run.id, fields=["metadata.topic=math"]) == ["m0", "m1"]
         assert await questions(run_id=run.id, fields=["metadata.level=2", "inputs.question=x"]) == ["x"]
+        assert await questions(run_id=run.id, fields=[f"{dotted}=m"]) == ["m0", "m1"]
+        assert await questions(run_id=run.id, fields=["metadata.gen_ai.model=m"]) == []  # three levels deep
         geo_passed = await questions(project_id=project.id, fields=["metadata.topic=geo"], where=["exact:passed"])
         assert geo_passed == ["g0", "g1", "g2"]
         for bad, message in [
@@ -288,7 +298,13 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
     assert any(line.startswith("│ geo │ 5 │ 1 │ 250 ms │ 385 ms │ $0.0400 │ 75.0% of 4 │") for line in lines), lines
     listed = scorekeeper(stack, "runs", "breakdown", run.id)
-    assert listed.stdout.split() == ["expected.answer", "inputs.question", "metadata.level", "metadata.topic"]
+    assert listed.stdout.split() == [
+        "expected.answer",
+        "inputs.question",
+        'metadata."gen_ai.model"',
+        "metadata.level",
+        "metadata.topic",
+    ]
     versus = scorekeeper(stack, "runs", "breakdown", candidate.id, "metadata.topic", "--baseline", run.id)
     assert versus.returncode == 0, versus.stderr
     rows_shown = [" ".join(line.split()) for line in versus.stdout.splitlines()]

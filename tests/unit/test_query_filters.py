@@ -180,3 +180,45 @@ def test_enumerations_and_ids() -> None:
 )
 def test_history_point_value(output_type: str, scored: int, passed: int, total: float, value: float | None) -> None:
     assert point_value(output_type, scored, passed, total) == (pytest.approx(value) if value is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("text", "root", "path"),
+    [
+        ("metadata.topic", "metadata", ("topic",)),
+        ("inputs.user.tier", "inputs", ("user", "tier")),
+        ('metadata."gen_ai.request.model"', "metadata", ("gen_ai.request.model",)),
+        ('metadata."a.b".c', "metadata", ("a.b", "c")),
+        ('expected."say ""hi"""', "expected", ('say "hi"',)),
+        ('metadata."k=v"', "metadata", ("k=v",)),
+        ("metadata.with space", "metadata", ("with space",)),
+    ],
+)
+def test_field_paths_and_their_text(text: str, root: str, path: tuple[str, ...]) -> None:
+    assert filters.field_path(text) == (root, path)
+    # The text `fields` lists is the one that names the field again.
+    assert filters.field_text(root, path) == text
+
+
+def test_bad_field_paths() -> None:
+    shape = "field must be metadata.<key>, inputs.<key> or expected.<key>, got "
+    assert invalid(filters.field_path, "outputs.response") == shape + "'outputs.response'"
+    assert invalid(filters.field_path, "metadata.") == shape + "'metadata.'"
+    assert invalid(filters.field_path, "metadata.a..b") == shape + "'metadata.a..b'"
+    assert invalid(filters.field_path, 'metadata.""') == shape + "'metadata.\"\"'"
+    assert invalid(filters.field_path, 'metadata."a.b') == shape + "'metadata.\"a.b': a double quote is not closed"
+    assert invalid(filters.field_path, 'metadata.a"b"c') == shape + "'metadata.a\"b\"c'"
+    assert invalid(filters.field_path, "metadata." + "k" * 200) == "field must be at most 200 characters, got 209"
+
+
+def test_field_filters_split_at_the_first_equals_outside_quotes() -> None:
+    found = filters.field_filters(["metadata.topic=math", 'metadata."k=v"=a=b', 'inputs."x.y"="quoted"'])
+    assert [(f.root, f.path, f.value) for f in found] == [
+        ("metadata", ("topic",), "math"),
+        ("metadata", ("k=v",), "a=b"),
+        ("inputs", ("x.y",), '"quoted"'),
+    ]
+    assert invalid(filters.field_filters, ['metadata."k=v"']) == (
+        "fields filter 'metadata.\"k=v\"' must be field=value, as metadata.topic=math"
+    )
+    assert invalid(filters.field_filters, ["metadata.a=1"] * 11) == "fields may hold at most 10 filters, got 11"

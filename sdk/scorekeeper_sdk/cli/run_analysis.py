@@ -76,7 +76,9 @@ def breakdown(
     field: Annotated[
         str,
         typer.Argument(
-            metavar="[FIELD]", help="metadata.<key>, inputs.<key> or expected.<key>; none: the fields to choose from."
+            metavar="[FIELD]",
+            help="""metadata.<key>, inputs.<key> or expected.<key> (a key with dots in double quotes:"""
+            """ 'metadata."gen_ai.model"'); none: the fields to choose from.""",
         ),
     ] = "",
     baseline: Annotated[str, typer.Option(help="A baseline run: each value's scores there → here.")] = "",
