@@ -364,6 +364,10 @@ class Client(TestsetMethods):
         request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field, baseline_run_id=baseline_run_id)
         return await self._call(self.query.GetRunBreakdown, request, qpb.RunBreakdown)
 
+    async def weak_slices(self, run_id: str, metric: str = "", min_records: int = 0, limit: int = 0) -> qpb.WeakSlices:
+        request = qpb.GetWeakSlicesRequest(run_id=run_id, metric=metric, min_records=min_records, limit=limit)
+        return await self._call(self.query.GetWeakSlices, request, qpb.WeakSlices)
+
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> qpb.MetricAgreement:
         request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
         return await self._call(self.query.GetMetricAgreement, request, qpb.MetricAgreement)

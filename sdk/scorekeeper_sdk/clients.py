@@ -423,6 +423,7 @@ class Scorekeeper:
     metric_agreement = _Call(AsyncScorekeeper.metric_agreement)
     score_distribution = _Call(AsyncScorekeeper.score_distribution)
     run_breakdown = _Call(AsyncScorekeeper.run_breakdown)
+    weak_slices = _Call(AsyncScorekeeper.weak_slices)
     export_run = _Iterate(AsyncScorekeeper.export_run)
     export_run_to = _Call(AsyncScorekeeper.export_run_to)
     export_records = _Iterate(AsyncScorekeeper.export_records)

@@ -453,6 +453,42 @@ class RunBreakdown:
 
 
 @dataclass(frozen=True)
+class WeakSlice:
+    """A value of a field whose records pass a metric less often than the rest of the run's
+    (weak_slices): its verdicts and passes, the rest's, the passes it lacks against the rest's
+    rate, and how likely chance is (``p_value``; ``q_value`` over every slice tested)."""
+
+    field: str
+    value: str
+    metric_id: str
+    metric_name: str
+    scored: int = 0
+    passed: int = 0
+    pass_rate: float = 0.0
+    rest_scored: int = 0
+    rest_passed: int = 0
+    rest_pass_rate: float = 0.0
+    missing_passes: float = 0.0
+    p_value: float = 1.0
+    q_value: float = 1.0
+
+    @property
+    def filter(self) -> str:
+        """Its records' filter: ``list_records(fields=[s.filter])``."""
+        return f"{self.field}={self.value}"
+
+
+@dataclass(frozen=True)
+class WeakSlices:
+    """A run's weak slices, most convincing first, and how many slices were tested."""
+
+    run_id: str
+    slices: list[WeakSlice] = dataclass_field(default_factory=list)
+    tested: int = 0
+    min_records: int = 0
+
+
+@dataclass(frozen=True)
 class IngestedRef:
     """One record of an ingest call: its position in the call, testcase × trial, and record id."""
 

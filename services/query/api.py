@@ -25,6 +25,7 @@ from services.query.records.reads import RecordReads
 from services.query.reviews import ReviewReads
 from services.query.run_breakdown import BreakdownReads
 from services.query.runs import RunReads
+from services.query.weak_slices import WeakSliceReads
 
 
 class QueryApi:
@@ -40,6 +41,7 @@ class QueryApi:
         self._agreement = AgreementReads(reader)
         self._distribution = DistributionReads(reader)
         self._breakdown = BreakdownReads(reader)
+        self._weak_slices = WeakSliceReads(reader)
         self._export = ExportReads(reader)
         self._record_export = RecordExport(reader, self._records)
         self._reviews = ReviewReads(reader)
@@ -75,6 +77,9 @@ class QueryApi:
 
     async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
         return await self._breakdown.get_run_breakdown(request)
+
+    async def get_weak_slices(self, request: pb.GetWeakSlicesRequest) -> pb.WeakSlices:
+        return await self._weak_slices.get_weak_slices(request)
 
     def export_run(self, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunChunk]:
         return self._export.export_run(request)

@@ -65,6 +65,7 @@ async def demo(testcases: int) -> int:
             final = await client.wait_for_run(run.id, timeout_s=300)
             _say(scenario.summary(final))
             _say(await scenario.slices(client, final))
+            _say(await scenario.weak_slices(client, final))
         async with stack.sdk() as sk:
             _say(await scenario.watch_production(sk, ids, run.id, stack.demo_system_url, stack.console_url))
             _say(await scenario.users_feedback(sk, ids, run.id, stack.console_url))

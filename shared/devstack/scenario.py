@@ -115,6 +115,20 @@ async def slices(client: Client, run: qpb.RunView, field: str = "metadata.catego
     return "\n".join(lines)
 
 
+async def weak_slices(client: Client, run: qpb.RunView, shown: int = 3) -> str:
+    """The run's slices that fail most, with no field chosen."""
+    found = await client.weak_slices(run.id, limit=shown)
+    lines = [f"its weakest slices of {found.tested} tested (`scorekeeper runs slices {run.id}`):"]
+    for s in found.slices:
+        lines.append(
+            f"  {s.field}={s.value:<14} {s.metric_name:<16} {s.pass_rate * 100:5.1f}% of {s.scored:<4}"
+            f" against {s.rest_pass_rate * 100:5.1f}% of {s.rest_scored:<4} p {s.p_value:.2g}, q {s.q_value:.2g}"
+        )
+    if not found.slices:
+        lines.append("  none: no slice passes less often than the rest of the run")
+    return "\n".join(lines)
+
+
 # The monitor's alert fires below this pass rate of "concise" (the demo system is chatty 1 in 12),
 # and below this share of thumbs up among the users' verdicts given during a window (at least
 # FEEDBACK_MIN of them).

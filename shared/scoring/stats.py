@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as scipy_stats
 
 from shared.scoring.metric import VALUE_RANGES
@@ -182,3 +183,15 @@ def paired_difference(
         bottom, top = VALUE_RANGES[output_type]
         low, high = max(low, bottom - top), min(high, top - bottom)
     return PairedDifference(pairs, mean_delta, low, high, p_value)
+
+
+def below_the_rest(slices: Sequence[tuple[int, int, int, int]]) -> list[tuple[float, float]]:
+    """Per slice of a run — its verdicts and passes, then the rest of the run's — the p-value of
+    Fisher's exact test, one-sided (so few passes, were the slice like the rest: the hypergeometric
+    chance of its passes or fewer), and the Benjamini–Hochberg q-value over all of them."""
+    if not slices:
+        return []
+    scored, passed, rest_scored, rest_passed = (np.array(column) for column in zip(*slices, strict=True))
+    p = np.clip(scipy_stats.hypergeom.cdf(passed, scored + rest_scored, passed + rest_passed, scored), 0.0, 1.0)
+    q = scipy_stats.false_discovery_control(p)
+    return [(float(a), float(b)) for a, b in zip(p, q, strict=True)]

@@ -146,7 +146,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 93
+    assert len(RPCS) == 94
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -215,7 +215,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 90
+    assert len(scoped) == 91
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -434,4 +434,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 96
+    assert routes == 97

@@ -234,6 +234,33 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
             (0, 2, None),
             (0, 1, None),
         ]
+        # The slices that fail most, with no field chosen: math (and the dotted key its two
+        # records alone hold) 0 of 2 against 4 of 5, level 2 1 of 3 against 3 of 4; geo and level 1
+        # pass more often than the rest, the answer "yes" is every record (no rest), each question
+        # one record. Fisher's one-sided p: C(3,2) / C(7,2) = 3/21 and 13/35.
+        weak = await sdk.weak_slices(run.id, min_records=2)
+        assert weak.tested == 5 and weak.min_records == 2
+        assert [(s.filter, s.metric_name, s.scored, s.passed, s.rest_scored, s.rest_passed) for s in weak.slices] == [
+            (f"{dotted}=m", "exact", 2, 0, 5, 4),
+            ("metadata.topic=math", "exact", 2, 0, 5, 4),
+            ("metadata.level=2", "exact", 3, 1, 4, 3),
+        ]
+        figures = [(round(s.p_value, 4), round(s.q_value, 4), round(s.missing_passes, 2)) for s in weak.slices]
+        assert figures == [(0.1429, 0.3571, 1.6), (0.1429, 0.3571, 1.6), (0.3714, 0.619, 1.25)]
+        assert [s.filter for s in (await sdk.weak_slices(run.id, min_records=2, limit=1)).slices] == [f"{dotted}=m"]
+        assert (await sdk.weak_slices(run.id)).tested == 0  # 5 records at least: level 1 has 4 scored
+        unjudged = await sdk.weak_slices(run.id, metric="grade", min_records=2)  # no review yet
+        assert (unjudged.tested, unjudged.slices) == (0, [])
+        for options, message in [
+            ({"metric": "nope"}, f"metric: unknown metric 'nope' in project {project.id}"),
+            ({"min_records": -1}, "min_records must be within 1..10,000, got -1"),
+            ({"limit": 101}, "limit must be within 1..100, got 101"),
+        ]:
+            with pytest.raises(InvalidArgument, match=re.escape(message)):
+                await sdk.weak_slices(run.id, **options)  # type: ignore[arg-type]
+        with pytest.raises(NotFound, match="does not exist"):
+            await sdk.weak_slices(str(uuid.uuid4()))
+
         # A number compared as text; with no field, only the fields.
         levels = await sdk.run_breakdown(run.id, "metadata.level")
         assert [(g.value, g.records) for g in levels.groups] == [("1", 5), ("2", 3)]
@@ -292,6 +319,17 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert [g["records"] for g in answered.json()["groups"]] == [5, 2, 1]
         refused = await http.get(f"/v1/runs/{run.id}/breakdown", params={"field": "topic"})
         assert refused.status_code == 400
+        weakest = await http.get(f"/v1/runs/{run.id}/slices", params={"min_records": 2, "metric": "exact"})
+        assert weakest.status_code == 200, weakest.text
+        assert [(w["field"], w["value"]) for w in weakest.json()["slices"]][1:] == [
+            ("metadata.topic", "math"),
+            ("metadata.level", "2"),
+        ]
+        too_many = await http.get(f"/v1/runs/{run.id}/slices", params={"limit": 500})
+        assert (too_many.status_code, too_many.json()["error"]["message"]) == (
+            400,
+            "limit must be within 1..100, got 500",
+        )
 
     shown = scorekeeper(stack, "runs", "breakdown", run.id, "metadata.topic")
     assert shown.returncode == 0, shown.stderr
@@ -309,6 +347,14 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     assert versus.returncode == 0, versus.stderr
     rows_shown = [" ".join(line.split()) for line in versus.stdout.splitlines()]
     assert any(line.startswith("│ math │ 2 → 2 │") and "0.0% of 2 → 50.0% of 2" in line for line in rows_shown)
+    weak_cli = scorekeeper(stack, "runs", "slices", run.id, "--min-records", "2")
+    assert weak_cli.returncode == 0, weak_cli.stderr
+    weak_rows = [" ".join(line.split()) for line in weak_cli.stdout.splitlines()]
+    assert "│ metadata.topic=math │ exact │ 0.0% of 2 │ 80.0% of 5 │ 1.6 │ 0.14 │ 0.36 │" in weak_rows, weak_rows
+    assert "│ metadata.level=2 │ exact │ 33.3% of 3 │ 75.0% of 4 │ 1.2 │ 0.37 │ 0.62 │" in weak_rows, weak_rows
+    assert "5 slices tested; a q below 0.05 is not likely chance." in weak_cli.stdout
+    none_weak = scorekeeper(stack, "runs", "slices", run.id)
+    assert none_weak.returncode == 0 and "no slice of 5+ scored records" in none_weak.stderr
     sliced = scorekeeper(
         stack, "--project", project.id, "records", "list", "--field", "metadata.topic=math", "--run", run.id, "--json"
     )
@@ -332,6 +378,30 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert "error-text" in (await math.nth(6).get_attribute("class") or "")
         assert "error-text" not in (await table.locator("tr[data-value=geo] td").nth(6).get_attribute("class") or "")
         await screenshot(page, "run-breakdown")
+        # The weak slices, with no field chosen: the run's slices of 2+ records below the rest.
+        await page.fill("#weak-form input[name=min]", "2")
+        await page.click("#weak-form button")
+        weak_table = page.locator("#weak-slices")
+        await weak_table.wait_for()
+        assert await weak_table.locator("tbody tr td:first-child").all_inner_texts() == [
+            'metadata."gen_ai.model" = m',
+            "metadata.topic = math",
+            "metadata.level = 2",
+        ]
+        math_slice = weak_table.locator("tr[data-slice='metadata.topic=math'] td")
+        assert await math_slice.all_inner_texts() == [
+            "metadata.topic = math", "exact", "0% of 2", "80% of 5", "1.6", "0.14", "0.36",
+        ]  # fmt: skip
+        await screenshot(page, "run-weak-slices")
+        await math_slice.first.locator("a").click()  # the run by that field, and the slice's records
+        await page.wait_for_url("**by=metadata.topic**")
+        await page.locator("#breakdown").wait_for()
+        assert sorted(await page.locator("#records tbody tr td:nth-child(2)").all_inner_texts()) == ["m0", "m1"]
+        await page.goto(f"/projects/{project.id}/runs/{run.id}?slices=1&min=0")
+        assert "min_records must be within 1..10,000" not in await page.locator("main").inner_text()  # 0: the default
+        assert "(0 tested)" in await page.locator("#no-weak-slices").inner_text()
+        await page.goto(f"/projects/{project.id}/runs/{run.id}?slices=1&min=99999")
+        assert "min_records must be within 1..10,000, got 99999" in await page.locator("main").inner_text()
         # The compare page: per value, A → B.
         await page.goto(f"/projects/{project.id}/compare?baseline={run.id}&run={candidate.id}")
         await page.click("#slices-box summary")

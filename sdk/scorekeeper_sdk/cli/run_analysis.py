@@ -1,7 +1,7 @@
-"""`scorekeeper runs agreement`, `runs distribution`, `runs breakdown` and `runs matrix`: what
-scores say beyond a run's means — whether two metrics give the same verdicts, how each metric's
-scores spread, where (on which slice of the testcases) the system fails, and where several runs
-of one testset part."""
+"""`scorekeeper runs agreement`, `runs distribution`, `runs breakdown`, `runs slices` and `runs
+matrix`: what scores say beyond a run's means — whether two metrics give the same verdicts, how
+each metric's scores spread, where (on which slice of the testcases) the system fails, and where
+several runs of one testset part."""
 
 from __future__ import annotations
 
@@ -119,6 +119,50 @@ def breakdown(
             *scores,
         )
     st.out.print(table)
+    return None
+
+
+@runs.command("slices")
+def slices(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    metric: Annotated[str, typer.Option(help="Only this metric of the run (id or name).")] = "",
+    min_records: Annotated[int, typer.Option(help="The fewest scored records a slice is judged on.")] = 5,
+    limit: Annotated[int, typer.Option(help="How many slices (at most 100).")] = 10,
+    as_json_: JsonOption = False,
+) -> None:
+    """The slices of a run that fail most, without choosing a field: each value of its testcases'
+    metadata, inputs and expected values whose records pass a metric less often than the rest of
+    the run — the least likely to be chance first (p: Fisher's exact test; q: corrected for every
+    slice tested; below 0.05, not likely chance)."""
+    st = state(ctx)
+    found = st.client.weak_slices(run_id, metric=metric, min_records=min_records, limit=limit)
+    if as_json_:
+        return emit_json(dataclasses.asdict(found))
+    if not found.slices:
+        st.err.print(
+            f"no slice of {found.min_records}+ scored records passes less often than the rest of the run"
+            f" ({found.tested:,} tested)",
+            highlight=False,
+        )
+        return None
+    table = Table("slice", "metric", "passed", "the rest", "missing", "p", "q")
+    for s in found.slices:
+        table.add_row(
+            s.filter,
+            s.metric_name,
+            f"{s.pass_rate:.1%} of {s.scored:,}",
+            f"{s.rest_pass_rate:.1%} of {s.rest_scored:,}",
+            f"{s.missing_passes:,.1f}",
+            f"{s.p_value:.2g}",
+            Text(f"{s.q_value:.2g}", style="bold red" if s.q_value < 0.05 else ""),
+        )
+    st.out.print(table)
+    st.out.print(
+        f"{found.tested:,} slices tested; a q below 0.05 is not likely chance."
+        " Their records: scorekeeper records list --run RUN --field SLICE",
+        highlight=False,
+    )
     return None
 
 

@@ -61,6 +61,22 @@ def agreement_pair(run: qpb.RunView, params: Any, feedback: Sequence[str] = ()) 
     return (ids[0], ids[1]) if len(ids) >= 2 else ("", "")
 
 
+async def weak_slices_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
+    """The run's weak slices when the address asks for them (``slices=1``), or nothing."""
+    if params.get("slices") != "1":
+        return {"weak": None, "weak_error": ""}
+    least = params.get("min", "").strip()
+    if least and not least.isdigit():
+        return {"weak": None, "weak_error": f"At least how many records: {least[:20]!r} is not a whole number."}
+    request = qpb.GetWeakSlicesRequest(run_id=run.id, min_records=min(int(least or 0), 2**31 - 1))
+    try:
+        return {"weak": await api.call(api.stubs.query.GetWeakSlices, request, qpb.WeakSlices), "weak_error": ""}
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() not in INPUT_ERRORS:
+            raise
+        return {"weak": None, "weak_error": api_message(exc)}
+
+
 async def breakdown_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str = "") -> dict[str, Any]:
     """The run broken down by the field the address asks for (``by``; against a baseline run's
     groups, if given), with the fields to choose from; or the API's reason it cannot be."""
@@ -155,11 +171,12 @@ def routes(console: Console) -> list[Route]:
             api.call(api.stubs.query.ListRecords, records_request(run_id, filters), qpb.ListRecordsResponse),
             agreement_of(api, run, request.query_params),
             breakdown_of(api, run, request.query_params),
+            weak_slices_of(api, run, request.query_params),
         ]
         if any(m.output_type != "boolean" and m.scored for m in run.metrics):  # a spread to draw
             spread = qpb.GetScoreDistributionRequest(run_id=run_id)
             loads.append(api.call(api.stubs.query.GetScoreDistribution, spread, qpb.ScoreDistribution))
-        page, agreement, breakdown, *distribution = await asyncio.gather(*loads)
+        page, agreement, breakdown, weak, *distribution = await asyncio.gather(*loads)
         return console.render(
             request,
             "run.html",
@@ -167,6 +184,7 @@ def routes(console: Console) -> list[Route]:
                 **data,
                 **agreement,
                 **breakdown,
+                **weak,
                 "distribution": distribution[0] if distribution else None,
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,

@@ -1,0 +1,135 @@
+"""GetWeakSlices: the slices of a run that fail most, found without choosing a field.
+
+Every value of a top-level key of the records' metadata, inputs and expected values (a string,
+number or boolean of at most ``MAX_VALUE`` characters) that at least ``min_records`` scored records
+hold is a slice; per metric, its pass rate is compared with the rest of the run's by Fisher's exact
+test (one-sided), and the slices below the rest are listed, the least likely to be chance first.
+With many slices tested, some fall below by chance alone: each carries its Benjamini–Hochberg
+q-value over every slice tested (shared/scoring/stats.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query import filters, metrics
+from services.query.db import Reader
+from services.query.distribution import PINNED
+from shared.db.pool import Connection
+from shared.edge.convert import parse_uuid
+from shared.edge.errors import invalid, not_found
+from shared.scoring.stats import below_the_rest
+
+DEFAULT_MIN_RECORDS = 5
+MAX_MIN_RECORDS = 10_000
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+# A longer value (a question, a document) names no slice.
+MAX_VALUE = 200
+
+# A record's scalar top-level values, as (root, key, value as text).
+_KEYS = " UNION ALL ".join(
+    f"SELECT '{root}', e.key, e.value #>> '{{}}' FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
+    f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e WHERE jsonb_typeof(e.value) IN ('string', 'number', 'boolean')"
+    for root in filters.FIELD_ROOTS
+)
+# Run $1's verdicts of the versions $2 per slice held by at least $3 of them.
+_SLICES = (
+    "SELECT x.root, x.key, x.value, s.metric_version_id, count(*)::int AS scored,"
+    " count(*) FILTER (WHERE s.passed)::int AS passed"
+    " FROM records r JOIN scores s ON s.record_id = r.id"
+    f" CROSS JOIN LATERAL ({_KEYS}) AS x(root, key, value)"
+    " WHERE r.run_id = $1 AND s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[])"
+    f" AND s.status = 'completed' AND s.passed IS NOT NULL AND length(x.value) <= {MAX_VALUE}"
+    " GROUP BY 1, 2, 3, 4 HAVING count(*) >= $3"
+)
+# The run's verdicts per version.
+_TOTALS = (
+    "SELECT s.metric_version_id, count(*)::int AS scored, count(*) FILTER (WHERE s.passed)::int AS passed"
+    " FROM scores s WHERE s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[])"
+    " AND s.status = 'completed' AND s.passed IS NOT NULL GROUP BY 1"
+)
+
+
+def _bounded(value: int, default: int, top: int, field: str) -> int:
+    chosen = value or default
+    if not 1 <= chosen <= top:
+        raise invalid(f"{field} must be within 1..{top:,}, got {value}")
+    return chosen
+
+
+async def _versions(conn: Connection, run: asyncpg.Record, ref: str) -> dict[uuid.UUID, asyncpg.Record]:
+    """The pinned versions to judge: all, or the one of the metric ``ref`` names."""
+    pinned = {p["version_id"]: p for p in await conn.fetch(PINNED, run["id"])}
+    if not ref:
+        return pinned
+    metric = (await metrics.resolve(conn, run["project_id"], [ref], "metric"))[ref]
+    chosen = {v: p for v, p in pinned.items() if v in metric.version_ids}
+    if not chosen:
+        raise invalid(f"metric: run {run['id']} was not scored with metric {ref!r}")
+    return chosen
+
+
+class WeakSliceReads:
+    """GetWeakSlices."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def get_weak_slices(self, request: pb.GetWeakSlicesRequest) -> pb.WeakSlices:
+        run_id = parse_uuid(request.run_id, "run_id")
+        least = _bounded(request.min_records, DEFAULT_MIN_RECORDS, MAX_MIN_RECORDS, "min_records")
+        limit = _bounded(request.limit, DEFAULT_LIMIT, MAX_LIMIT, "limit")
+        async with self._reader.snapshot() as conn:
+            run = await conn.fetchrow("SELECT id, project_id FROM runs WHERE id = $1", run_id)
+            if run is None:
+                raise not_found(f"run {run_id} does not exist")
+            versions = await _versions(conn, run, request.metric)
+            chosen = list(versions)
+            totals = {t["metric_version_id"]: t for t in await conn.fetch(_TOTALS, run_id, chosen)}
+            rows = [
+                r
+                for r in await conn.fetch(_SLICES, run_id, chosen, least)
+                if r["scored"] < totals[r["metric_version_id"]]["scored"]  # a slice is not the whole run
+            ]
+        tested = below_the_rest(
+            [
+                (
+                    r["scored"],
+                    r["passed"],
+                    totals[r["metric_version_id"]]["scored"] - r["scored"],
+                    totals[r["metric_version_id"]]["passed"] - r["passed"],
+                )
+                for r in rows
+            ]
+        )
+        found = []
+        for r, (p_value, q_value) in zip(rows, tested, strict=True):
+            total = totals[r["metric_version_id"]]
+            rest_scored, rest_passed = total["scored"] - r["scored"], total["passed"] - r["passed"]
+            rest_rate = rest_passed / rest_scored
+            if r["passed"] / r["scored"] >= rest_rate:
+                continue
+            pinned = versions[r["metric_version_id"]]
+            found.append(
+                pb.WeakSlice(
+                    field=filters.field_text(r["root"], [r["key"]]),
+                    value=r["value"],
+                    metric_id=str(pinned["metric_id"]),
+                    metric_name=pinned["name"],
+                    scored=r["scored"],
+                    passed=r["passed"],
+                    pass_rate=r["passed"] / r["scored"],
+                    rest_scored=rest_scored,
+                    rest_passed=rest_passed,
+                    rest_pass_rate=rest_rate,
+                    missing_passes=r["scored"] * rest_rate - r["passed"],
+                    p_value=p_value,
+                    q_value=q_value,
+                )
+            )
+        found.sort(key=lambda s: (s.p_value, -s.missing_passes, s.field, s.value, s.metric_name))
+        return pb.WeakSlices(run_id=str(run_id), slices=found[:limit], tested=len(rows), min_records=least)
