@@ -1,12 +1,13 @@
 """GetWeakSlices: the slices of a run that fail most, found without choosing a field.
 
-Every value of a top-level key of the records' metadata, inputs and expected values (a string,
-number or boolean of at most ``MAX_VALUE`` characters) that at least ``min_records`` scored records
-hold is a slice; per metric, its pass rate is compared with the rest of the run's by Fisher's exact
-test (one-sided), and the slices below the rest are listed, the least likely to be chance first.
-With many slices tested, some fall below by chance alone: each carries its Benjamini–Hochberg
-q-value over every slice tested (shared/scoring/stats.py).
-"""
+The fields looked at are the top-level keys of the records' metadata, inputs and expected values
+whose values repeat among the run's first ``FIELDS_SAMPLE`` records (a question of its own per
+testcase names no slice). Every value of those fields (a string, number or boolean of at most
+``MAX_VALUE`` characters) that at least ``min_records`` scored records hold is a slice; per metric,
+its pass rate is compared with the rest of the run's by Fisher's exact test (one-sided), and the
+slices below the rest are listed, the least likely to be chance first. With many slices tested,
+some fall below by chance alone: each carries its Benjamini–Hochberg q-value over every slice
+tested (shared/scoring/stats.py). A 100,000-record run takes about a second (make bench-query)."""
 
 from __future__ import annotations
 
@@ -30,22 +31,44 @@ MAX_LIMIT = 100
 # A longer value (a question, a document) names no slice.
 MAX_VALUE = 200
 
-# A record's scalar top-level values, as (root, key, value as text).
-_KEYS = " UNION ALL ".join(
-    f"SELECT '{root}', e.key, e.value #>> '{{}}' FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
-    f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e WHERE jsonb_typeof(e.value) IN ('string', 'number', 'boolean')"
-    for root in filters.FIELD_ROOTS
+# The records whose fields are looked at, and how many fields at most.
+FIELDS_SAMPLE = 1000
+MAX_FIELDS = 50
+_SCALAR = "('string', 'number', 'boolean')"
+
+# The fields to slice by: the top-level keys of the run's first records whose scalar values repeat
+# there (half as many values as records holding the key, or fewer; a question or an id of its own
+# per testcase names no slice), as (root, key).
+_FIELDS = (
+    "SELECT x.root, x.key FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
+    f" LIMIT {FIELDS_SAMPLE}) r CROSS JOIN LATERAL ("
+    + " UNION ALL ".join(
+        f"SELECT '{root}', e.key, e.value #>> '{{}}' FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
+        f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e WHERE jsonb_typeof(e.value) IN {_SCALAR}"
+        for root in filters.FIELD_ROOTS
+    )
+    + f") AS x(root, key, value) WHERE length(x.value) <= {MAX_VALUE}"
+    f" GROUP BY 1, 2 HAVING count(DISTINCT x.value) * 2 <= count(*) ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
 )
-# Run $1's verdicts of the versions $2 per slice held by at least $3 of them.
-_SLICES = (
-    "SELECT x.root, x.key, x.value, s.metric_version_id, count(*)::int AS scored,"
-    " count(*) FILTER (WHERE s.passed)::int AS passed"
-    " FROM records r JOIN scores s ON s.record_id = r.id"
-    f" CROSS JOIN LATERAL ({_KEYS}) AS x(root, key, value)"
-    " WHERE r.run_id = $1 AND s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[])"
-    f" AND s.status = 'completed' AND s.passed IS NOT NULL AND length(x.value) <= {MAX_VALUE}"
-    " GROUP BY 1, 2, 3, 4 HAVING count(*) >= $3"
-)
+
+
+def _slices(fields: list[tuple[str, str]]) -> str:
+    """Run $1's verdicts of the versions $2 per value of each field (the i-th's key is ${i + 4}),
+    for the values at least $3 of them hold."""
+    values = ", ".join(
+        f"({i}, CASE WHEN jsonb_typeof(r.{root} -> ${i + 4}::text) IN {_SCALAR} THEN r.{root} ->> ${i + 4}::text END)"
+        for i, (root, _) in enumerate(fields)
+    )
+    return (
+        "SELECT f.i, f.value, s.metric_version_id, count(*)::int AS scored,"
+        " count(*) FILTER (WHERE s.passed)::int AS passed"
+        f" FROM records r JOIN scores s ON s.record_id = r.id CROSS JOIN LATERAL (VALUES {values}) AS f(i, value)"
+        " WHERE r.run_id = $1 AND s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[])"
+        " AND s.status = 'completed' AND s.passed IS NOT NULL"
+        f" AND f.value IS NOT NULL AND length(f.value) <= {MAX_VALUE} GROUP BY 1, 2, 3 HAVING count(*) >= $3"
+    )
+
+
 # The run's verdicts per version.
 _TOTALS = (
     "SELECT s.metric_version_id, count(*)::int AS scored, count(*) FILTER (WHERE s.passed)::int AS passed"
@@ -90,11 +113,10 @@ class WeakSliceReads:
             versions = await _versions(conn, run, request.metric)
             chosen = list(versions)
             totals = {t["metric_version_id"]: t for t in await conn.fetch(_TOTALS, run_id, chosen)}
-            rows = [
-                r
-                for r in await conn.fetch(_SLICES, run_id, chosen, least)
-                if r["scored"] < totals[r["metric_version_id"]]["scored"]  # a slice is not the whole run
-            ]
+            fields = [(f["root"], f["key"]) for f in await conn.fetch(_FIELDS, run_id)]
+            found = await conn.fetch(_slices(fields), run_id, chosen, least, *(k for _, k in fields)) if fields else []
+            rows = [r for r in found if r["scored"] < totals[r["metric_version_id"]]["scored"]]  # not the whole run
+        names = [filters.field_text(root, [key]) for root, key in fields]
         tested = below_the_rest(
             [
                 (
@@ -106,7 +128,7 @@ class WeakSliceReads:
                 for r in rows
             ]
         )
-        found = []
+        weak = []
         for r, (p_value, q_value) in zip(rows, tested, strict=True):
             total = totals[r["metric_version_id"]]
             rest_scored, rest_passed = total["scored"] - r["scored"], total["passed"] - r["passed"]
@@ -114,9 +136,9 @@ class WeakSliceReads:
             if r["passed"] / r["scored"] >= rest_rate:
                 continue
             pinned = versions[r["metric_version_id"]]
-            found.append(
+            weak.append(
                 pb.WeakSlice(
-                    field=filters.field_text(r["root"], [r["key"]]),
+                    field=names[r["i"]],
                     value=r["value"],
                     metric_id=str(pinned["metric_id"]),
                     metric_name=pinned["name"],
@@ -131,5 +153,5 @@ class WeakSliceReads:
                     q_value=q_value,
                 )
             )
-        found.sort(key=lambda s: (s.p_value, -s.missing_passes, s.field, s.value, s.metric_name))
-        return pb.WeakSlices(run_id=str(run_id), slices=found[:limit], tested=len(rows), min_records=least)
+        weak.sort(key=lambda s: (s.p_value, -s.missing_passes, s.field, s.value, s.metric_name))
+        return pb.WeakSlices(run_id=str(run_id), slices=weak[:limit], tested=len(rows), min_records=least)

@@ -346,6 +346,7 @@ async def run_bench(
     spread = qpb.GetScoreDistributionRequest(run_id=big)
     agree = qpb.GetMetricAgreementRequest(run_id=big, metric_a=pinned[0], metric_b=pinned[-1])
     sliced = qpb.GetRunBreakdownRequest(run_id=big, field="metadata.category")
+    weak = qpb.GetWeakSlicesRequest(run_id=big)
     for name, call in (
         (
             f"GetScoreDistribution ({w.big_run.records:,}-record run)",
@@ -358,6 +359,10 @@ async def run_bench(
         (
             f"GetRunBreakdown ({w.big_run.records:,}-record run, by metadata.category)",
             lambda: stub.GetRunBreakdown(sliced, timeout=TIMEOUT_S),
+        ),
+        (
+            f"GetWeakSlices ({w.big_run.records:,}-record run, every field)",
+            lambda: stub.GetWeakSlices(weak, timeout=TIMEOUT_S),
         ),
     ):
         if wanted(name.split(" (")[0]):

@@ -8,7 +8,7 @@ import statistics
 import pytest
 from scipy import stats as scipy_stats
 
-from shared.scoring.stats import Confusion, MetricStats, TrialSums, expected_label, summarize
+from shared.scoring.stats import Confusion, MetricStats, TrialSums, below_the_rest, expected_label, summarize
 
 
 def sums(trial: int, values: list[float], passed: int | None = None) -> TrialSums:
@@ -146,3 +146,16 @@ def test_a_paired_difference_has_a_t_interval_and_a_sign_test() -> None:
     assert paired_difference("boolean", 0, None, None, 0, 0).mean_delta is None
     # A pass rate moves by at most ±1: the interval stays within it.
     assert paired_difference("boolean", 23, -0.957, 0.209, 0, 22).ci_low == -1.0
+
+
+def test_a_slice_below_the_rest_of_its_run() -> None:
+    # 0 of 2 against 4 of 5: C(3, 2) / C(7, 2) = 3 / 21 (the hypergeometric chance of no pass among
+    # two records drawn from 7 holding 4 passes); 1 of 3 against 3 of 4: 13 / 35; a slice as good
+    # as the rest (2 of 4 against 2 of 4): 53 / 70. Benjamini-Hochberg over the three: 3/21 x 3/1,
+    # 13/35 x 3/2, 53/70 x 3/3.
+    found = below_the_rest([(2, 0, 5, 4), (3, 1, 4, 3), (4, 2, 4, 2)])
+    assert [(round(p, 4), round(q, 4)) for p, q in found] == [(0.1429, 0.4286), (0.3714, 0.5571), (0.7571, 0.7571)]
+    # 400 of 1,000 against 800 of 1,000: far beyond chance, even among many slices.
+    (p, q), *_ = below_the_rest([(1000, 400, 1000, 800), *[(10, 5, 10, 5)] * 99])
+    assert p < 1e-60 and q < 1e-58
+    assert below_the_rest([]) == []
