@@ -19,6 +19,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from services.query import filters, metrics
 from services.query.db import Reader
 from services.query.distribution import PINNED
+from services.query.run_breakdown import FIELDS_SAMPLE
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
@@ -31,16 +32,16 @@ MAX_LIMIT = 100
 # A longer value (a question, a document) names no slice.
 MAX_VALUE = 200
 
-# The records whose fields are looked at, and how many fields at most.
-FIELDS_SAMPLE = 1000
+# How many fields at most (looked at in the run's first FIELDS_SAMPLE records, as GetRunBreakdown's).
 MAX_FIELDS = 50
 _SCALAR = "('string', 'number', 'boolean')"
 
 # The fields to slice by: the top-level keys of the run's first records whose scalar values repeat
-# there (half as many values as records holding the key, or fewer; a question or an id of its own
-# per testcase names no slice), as (root, key).
+# there (half as many values as testcases holding the key, or fewer; a question or an id of its own
+# per testcase names no slice, however many trials repeat it), as (root, key).
 _FIELDS = (
-    "SELECT x.root, x.key FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
+    "SELECT x.root, x.key FROM (SELECT r.testcase_id, r.metadata, r.inputs, r.expected FROM records r"
+    " WHERE r.run_id = $1"
     f" LIMIT {FIELDS_SAMPLE}) r CROSS JOIN LATERAL ("
     + " UNION ALL ".join(
         f"SELECT '{root}', e.key, e.value #>> '{{}}' FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
@@ -48,7 +49,8 @@ _FIELDS = (
         for root in filters.FIELD_ROOTS
     )
     + f") AS x(root, key, value) WHERE length(x.value) <= {MAX_VALUE}"
-    f" GROUP BY 1, 2 HAVING count(DISTINCT x.value) * 2 <= count(*) ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
+    " GROUP BY 1, 2 HAVING count(DISTINCT x.value) * 2 <= count(DISTINCT r.testcase_id)"
+    f" ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
 )
 
 

@@ -6,6 +6,7 @@ GetRunBreakdown (a run's scores per value of a testcase field)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import uuid
@@ -249,6 +250,21 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert figures == [(0.1429, 0.3571, 1.6), (0.1429, 0.3571, 1.6), (0.3714, 0.619, 1.25)]
         assert [s.filter for s in (await sdk.weak_slices(run.id, min_records=2, limit=1)).slices] == [f"{dotted}=m"]
         assert (await sdk.weak_slices(run.id)).tested == 0  # 5 records at least: level 1 has 4 scored
+        # Three trials of each testcase: a question is still one testcase's, not a slice.
+        thrice = await sdk.create_run(project.id, testset.id, version.id, [exact.id], trials=3)
+        await sdk.ingest_records(thrice.id, [dataclasses.replace(r, trial=t) for r in ingested for t in range(3)])
+        for _ in range(600):
+            if (await sdk.get_run(thrice.id)).status == "completed":
+                break
+            await asyncio.sleep(0.1)
+        tripled = await sdk.weak_slices(thrice.id, min_records=2)
+        assert tripled.tested == 5
+        assert [(s.filter, s.scored, s.passed, s.rest_scored) for s in tripled.slices] == [
+            (f"{dotted}=m", 6, 0, 15),
+            ("metadata.topic=math", 6, 0, 15),
+            ("metadata.level=2", 9, 3, 12),
+        ]
+        await sdk.archive_run(thrice.id)  # out of the project's records below
         unjudged = await sdk.weak_slices(run.id, metric="grade", min_records=2)  # no review yet
         assert (unjudged.tested, unjudged.slices) == (0, [])
         for options, message in [
