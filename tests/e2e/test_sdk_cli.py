@@ -668,6 +668,33 @@ def test_eval_a_callable_gates_on_either_side_of_the_threshold(cli: Cli, project
     assert last_error_line(failed) == "error: 1 of 1 gates failed: exact: pass rate 78.9% < 80.0%"
 
 
+def test_eval_points_at_the_slices_that_fail_beyond_chance(cli: Cli, project: str, tmp_path: Path) -> None:
+    # The bot is wrong on every multiple of 5 — group "fives" here — and raises on 7.
+    source = tmp_path / "grouped.jsonl"
+    rows = [
+        {"question": f"{n} + 1?", "n": n, "answer": str(n + 1), "group": "fives" if n % 5 == 0 else "others"}
+        for n in range(30)
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    made = cli(
+        "testsets", "import", str(source), "--name", "grouped", "--inputs", "question,n", "--expected", "answer",
+        "--metadata", "group",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    summary = tmp_path / "summary.md"
+    done = cli(
+        "eval", "--testset", "grouped", "--metric", "exact", "--callable", "tests.support.sdk_bots:answer",
+        "--summary-md", str(summary),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # 0 of 6 against 23 of 23: 1 / C(29, 6) = 2.1e-06, times the 2 slices tested (fives, others).
+    assert "weak  metadata.group=fives: exact 0.0% of 6 against 100.0% of the rest (q 4.2e-06)" in done.stdout
+    assert done.stdout.count("weak  ") == 1
+    assert "| metadata.group=fives | exact | 0.0% of 6 | 100.0% of 23 | 4.2e-06 |" in summary.read_text()
+    run_id = done.stderr.split()[1].rstrip(":")
+    assert cli("runs", "archive", run_id).returncode == 0  # out of the CI runs the next tests list
+
+
 def test_eval_a_command_against_a_baseline_then_runs_commands(cli: Cli, project: str, tmp_path: Path) -> None:
     runs = json.loads(cli("runs", "list", "--source", "ci", "--json").stdout)
     baseline = runs[0]["id"]

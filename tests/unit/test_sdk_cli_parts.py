@@ -23,7 +23,7 @@ from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
 from scorekeeper_sdk.models import AlertThreshold
-from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Record, Run, Score
+from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Record, Run, Score, WeakSlice
 
 RUN = Run(
     id="r1",
@@ -157,6 +157,14 @@ def test_markdown_summary() -> None:
     assert "| exact | 66.7% | 2/3 | 0 |" in text and "| quality | 4.000 | 3/3 | 0 |" in text
     assert "| exact >= 90.0% | **fail** | exact: pass rate 66.7% < 90.0% |" in text
     assert "| exact | 1.000 | 0.500 | 1 | 0 |" in text
+    assert "Where it fails most" not in text  # no slice below the rest beyond chance
+    weak = WeakSlice(
+        "metadata.topic", "a|b", "m1", "exact", scored=40, pass_rate=0.25, rest_scored=160, rest_pass_rate=0.8,
+        q_value=0.00012,
+    )  # fmt: skip
+    with_weak = summary_markdown(RUN, [], None, [weak])
+    assert "Where it fails most: slices below the rest of the run beyond chance (q < 0.05):" in with_weak
+    assert "| metadata.topic=a\\|b | exact | 25.0% of 40 | 80.0% of 160 | 0.00012 |" in with_weak
 
 
 BOT = (

@@ -3,14 +3,14 @@ Markdown summary for a pull-request comment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from scorekeeper_sdk.cli.gates import Gate
 from scorekeeper_sdk.cli.show import metric_value
-from scorekeeper_sdk.views import Comparison, Record, Run
+from scorekeeper_sdk.views import Comparison, Record, Run, WeakSlice
 
 _EXCERPT = 60
 
@@ -68,8 +68,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def summary_markdown(run: Run, gates: list[Gate], comparison: Comparison | None = None) -> str:
-    """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions."""
+def summary_markdown(
+    run: Run, gates: list[Gate], comparison: Comparison | None = None, weak: Sequence[WeakSlice] = ()
+) -> str:
+    """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions, and
+    the slices that fail beyond chance (``weak``)."""
     verdict = "passed" if all(g.passed for g in gates) and run.status == "completed" else "failed"
     icon = "✅" if verdict == "passed" else "❌"
     link = f"[{run.id}]({run.url})" if run.url else run.id
@@ -99,4 +102,17 @@ def summary_markdown(run: Run, gates: list[Gate], comparison: Comparison | None 
             mean = "n/a" if m.mean is None else f"{m.mean:.3f}"
             said = f"{m.verdict} (p = {m.p_value:.2g})" if m.p_value is not None else m.verdict
             lines.append(f"| {_cell(m.name)} | {baseline} | {mean} | {m.regressions} | {m.improvements} | {said} |")
+    if weak:
+        lines += [
+            "",
+            "Where it fails most: slices below the rest of the run beyond chance (q < 0.05):",
+            "",
+            "| slice | metric | passed | the rest | q |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {_cell(w.filter)} | {_cell(w.metric_name)} | {w.pass_rate:.1%} of {w.scored}"
+            f" | {w.rest_pass_rate:.1%} of {w.rest_scored} | {w.q_value:.2g} |"
+            for w in weak
+        ]
     return "\n".join(lines) + "\n"
