@@ -249,9 +249,10 @@ def field_filters(texts: Sequence[str]) -> list[FieldFilter]:
         raise invalid(f"fields may hold at most {MAX_FIELD_FILTERS} filters, got {len(texts)}")
     found = []
     for text in texts:
-        parts, _ = _split(text, "=")
+        parts, closed = _split(text, "=")
         if len(parts) < 2:
-            raise invalid(f"fields filter {text[:100]!r} must be field=value, as metadata.topic=math")
+            unclosed = "" if closed else ": a double quote is not closed"
+            raise invalid(f"fields filter {text[:100]!r} must be field=value, as metadata.topic=math{unclosed}")
         found.append(FieldFilter(*field_path(parts[0]), "=".join(parts[1:])))
     return found
 

@@ -221,4 +221,8 @@ def test_field_filters_split_at_the_first_equals_outside_quotes() -> None:
     assert invalid(filters.field_filters, ['metadata."k=v"']) == (
         "fields filter 'metadata.\"k=v\"' must be field=value, as metadata.topic=math"
     )
+    assert invalid(filters.field_filters, ['metadata."k=v']) == (
+        "fields filter 'metadata.\"k=v' must be field=value, as metadata.topic=math: a double quote is not closed"
+    )
+    assert filters.field_filters(['metadata.size=5" screen'])[0].value == '5" screen'  # a quote in the value
     assert invalid(filters.field_filters, ["metadata.a=1"] * 11) == "fields may hold at most 10 filters, got 11"
