@@ -119,23 +119,23 @@ class WeakSliceReads:
             found = await conn.fetch(_slices(fields), run_id, chosen, least, *(k for _, k in fields)) if fields else []
             rows = [r for r in found if r["scored"] < totals[r["metric_version_id"]]["scored"]]  # not the whole run
         names = [filters.field_text(root, [key]) for root, key in fields]
-        tested = below_the_rest(
-            [
-                (
-                    r["scored"],
-                    r["passed"],
-                    totals[r["metric_version_id"]]["scored"] - r["scored"],
-                    totals[r["metric_version_id"]]["passed"] - r["passed"],
-                )
-                for r in rows
-            ]
-        )
+        # (slice, its verdicts, passes, the rest's verdicts, passes)
+        counts = [
+            (
+                r,
+                r["scored"],
+                r["passed"],
+                totals[r["metric_version_id"]]["scored"] - r["scored"],
+                totals[r["metric_version_id"]]["passed"] - r["passed"],
+            )
+            for r in rows
+        ]
         weak = []
-        for r, (p_value, q_value) in zip(rows, tested, strict=True):
-            total = totals[r["metric_version_id"]]
-            rest_scored, rest_passed = total["scored"] - r["scored"], total["passed"] - r["passed"]
+        for (r, scored, passed, rest_scored, rest_passed), (p_value, q_value) in zip(
+            counts, below_the_rest([c[1:] for c in counts]), strict=True
+        ):
             rest_rate = rest_passed / rest_scored
-            if r["passed"] / r["scored"] >= rest_rate:
+            if passed / scored >= rest_rate:
                 continue
             pinned = versions[r["metric_version_id"]]
             weak.append(
@@ -144,13 +144,13 @@ class WeakSliceReads:
                     value=r["value"],
                     metric_id=str(pinned["metric_id"]),
                     metric_name=pinned["name"],
-                    scored=r["scored"],
-                    passed=r["passed"],
-                    pass_rate=r["passed"] / r["scored"],
+                    scored=scored,
+                    passed=passed,
+                    pass_rate=passed / scored,
                     rest_scored=rest_scored,
                     rest_passed=rest_passed,
                     rest_pass_rate=rest_rate,
-                    missing_passes=r["scored"] * rest_rate - r["passed"],
+                    missing_passes=scored * rest_rate - passed,
                     p_value=p_value,
                     q_value=q_value,
                 )
