@@ -364,8 +364,12 @@ class Client(TestsetMethods):
         request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field, baseline_run_id=baseline_run_id)
         return await self._call(self.query.GetRunBreakdown, request, qpb.RunBreakdown)
 
-    async def weak_slices(self, run_id: str, metric: str = "", min_records: int = 0, limit: int = 0) -> qpb.WeakSlices:
-        request = qpb.GetWeakSlicesRequest(run_id=run_id, metric=metric, min_records=min_records, limit=limit)
+    async def weak_slices(
+        self, run_id: str, metric: str = "", min_records: int = 0, limit: int = 0, baseline_run_id: str = ""
+    ) -> qpb.WeakSlices:
+        request = qpb.GetWeakSlicesRequest(
+            run_id=run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline_run_id
+        )
         return await self._call(self.query.GetWeakSlices, request, qpb.WeakSlices)
 
     async def metric_agreement(self, run_id: str, metric_a: str, metric_b: str) -> qpb.MetricAgreement:

@@ -471,6 +471,10 @@ class WeakSlice:
     missing_passes: float = 0.0
     p_value: float = 1.0
     q_value: float = 1.0
+    # weak_slices(baseline_run_id=…): the baseline's same slice (rest_* are then 0).
+    baseline_scored: int = 0
+    baseline_passed: int = 0
+    baseline_pass_rate: float = 0.0
 
     @property
     def filter(self) -> str:
@@ -486,6 +490,7 @@ class WeakSlices:
     slices: list[WeakSlice] = dataclass_field(default_factory=list)
     tested: int = 0
     min_records: int = 0
+    baseline_run_id: str = ""
 
 
 @dataclass(frozen=True)

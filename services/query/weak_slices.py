@@ -7,7 +7,10 @@ testcase names no slice). Every value of those fields (a string, number or boole
 its pass rate is compared with the rest of the run's by Fisher's exact test (one-sided), and the
 slices below the rest are listed, the least likely to be chance first. With many slices tested,
 some fall below by chance alone: each carries its Benjamini–Hochberg q-value over every slice
-tested (shared/scoring/stats.py). A 100,000-record run takes about a second (make bench-query)."""
+tested (shared/scoring/stats.py). A 100,000-record run takes about a second (make bench-query).
+
+With a baseline run, each slice is compared with the baseline's same slice (the same field, value
+and metric) instead of the rest of the run: the slices that regressed, whatever the whole did."""
 
 from __future__ import annotations
 
@@ -106,54 +109,95 @@ class WeakSliceReads:
 
     async def get_weak_slices(self, request: pb.GetWeakSlicesRequest) -> pb.WeakSlices:
         run_id = parse_uuid(request.run_id, "run_id")
+        baseline_id = filters.optional_uuid(request.baseline_run_id, "baseline_run_id")
         least = _bounded(request.min_records, DEFAULT_MIN_RECORDS, MAX_MIN_RECORDS, "min_records")
         limit = _bounded(request.limit, DEFAULT_LIMIT, MAX_LIMIT, "limit")
         async with self._reader.snapshot() as conn:
             run = await conn.fetchrow("SELECT id, project_id FROM runs WHERE id = $1", run_id)
             if run is None:
                 raise not_found(f"run {run_id} does not exist")
+            if baseline_id is not None and not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", baseline_id):
+                raise not_found(f"run {baseline_id} does not exist")
             versions = await _versions(conn, run, request.metric)
             chosen = list(versions)
             totals = {t["metric_version_id"]: t for t in await conn.fetch(_TOTALS, run_id, chosen)}
             fields = [(f["root"], f["key"]) for f in await conn.fetch(_FIELDS, run_id)]
-            found = await conn.fetch(_slices(fields), run_id, chosen, least, *(k for _, k in fields)) if fields else []
+            keys = [k for _, k in fields]
+            found = await conn.fetch(_slices(fields), run_id, chosen, least, *keys) if fields else []
             rows = [r for r in found if r["scored"] < totals[r["metric_version_id"]]["scored"]]  # not the whole run
+            if baseline_id is None:
+                # (slice, its verdicts, passes, the rest's verdicts, passes)
+                counts = [
+                    (r, r["scored"], r["passed"], *_rest(totals[r["metric_version_id"]], r["scored"], r["passed"]))
+                    for r in rows
+                ]
+            else:
+                counts = await _against(conn, baseline_id, versions, fields, least, rows)
         names = [filters.field_text(root, [key]) for root, key in fields]
-        # (slice, its verdicts, passes, the rest's verdicts, passes)
-        counts = [
-            (
-                r,
-                r["scored"],
-                r["passed"],
-                totals[r["metric_version_id"]]["scored"] - r["scored"],
-                totals[r["metric_version_id"]]["passed"] - r["passed"],
-            )
-            for r in rows
-        ]
         weak = []
-        for (r, scored, passed, rest_scored, rest_passed), (p_value, q_value) in zip(
+        for (r, scored, passed, other_scored, other_passed), (p_value, q_value) in zip(
             counts, below_the_rest([c[1:] for c in counts]), strict=True
         ):
-            rest_rate = rest_passed / rest_scored
-            if passed / scored >= rest_rate:
+            other_rate = other_passed / other_scored
+            if passed / scored >= other_rate:
                 continue
             pinned = versions[r["metric_version_id"]]
-            weak.append(
-                pb.WeakSlice(
-                    field=names[r["i"]],
-                    value=r["value"],
-                    metric_id=str(pinned["metric_id"]),
-                    metric_name=pinned["name"],
-                    scored=scored,
-                    passed=passed,
-                    pass_rate=passed / scored,
-                    rest_scored=rest_scored,
-                    rest_passed=rest_passed,
-                    rest_pass_rate=rest_rate,
-                    missing_passes=scored * rest_rate - passed,
-                    p_value=p_value,
-                    q_value=q_value,
-                )
+            found_slice = pb.WeakSlice(
+                field=names[r["i"]],
+                value=r["value"],
+                metric_id=str(pinned["metric_id"]),
+                metric_name=pinned["name"],
+                scored=scored,
+                passed=passed,
+                pass_rate=passed / scored,
+                missing_passes=scored * other_rate - passed,
+                p_value=p_value,
+                q_value=q_value,
             )
+            if baseline_id is None:
+                found_slice.rest_scored, found_slice.rest_passed = other_scored, other_passed
+                found_slice.rest_pass_rate = other_rate
+            else:
+                found_slice.baseline_scored, found_slice.baseline_passed = other_scored, other_passed
+                found_slice.baseline_pass_rate = other_rate
+            weak.append(found_slice)
         weak.sort(key=lambda s: (s.p_value, -s.missing_passes, s.field, s.value, s.metric_name))
-        return pb.WeakSlices(run_id=str(run_id), slices=weak[:limit], tested=len(rows), min_records=least)
+        return pb.WeakSlices(
+            run_id=str(run_id),
+            slices=weak[:limit],
+            tested=len(counts),
+            min_records=least,
+            baseline_run_id=str(baseline_id or ""),
+        )
+
+
+def _rest(total: asyncpg.Record, scored: int, passed: int) -> tuple[int, int]:
+    """The rest of the run's verdicts and passes of a metric, beside a slice's."""
+    return total["scored"] - scored, total["passed"] - passed
+
+
+async def _against(
+    conn: Connection,
+    baseline_id: uuid.UUID,
+    versions: dict[uuid.UUID, asyncpg.Record],
+    fields: list[tuple[str, str]],
+    least: int,
+    rows: list[asyncpg.Record],
+) -> list[tuple[asyncpg.Record, int, int, int, int]]:
+    """Each of the run's slices beside the baseline's same slice (the same field, value and metric,
+    in the version the baseline pins; at least ``least`` verdicts there too), as (slice, its
+    verdicts, passes, the baseline's verdicts, passes); a slice the baseline lacks is left out."""
+    theirs = {p["metric_id"]: p["version_id"] for p in await conn.fetch(PINNED, baseline_id)}
+    metric_of = {v: p["metric_id"] for v, p in versions.items()}
+    chosen = [theirs[m] for m in metric_of.values() if m in theirs]
+    if not fields or not chosen:
+        return []
+    found = await conn.fetch(_slices(fields), baseline_id, chosen, least, *(k for _, k in fields))
+    of_version = {v: m for m, v in theirs.items()}
+    baseline = {(b["i"], b["value"], of_version[b["metric_version_id"]]): b for b in found}
+    counts = []
+    for r in rows:
+        b = baseline.get((r["i"], r["value"], metric_of[r["metric_version_id"]]))
+        if b is not None:
+            counts.append((r, r["scored"], r["passed"], b["scored"], b["passed"]))
+    return counts

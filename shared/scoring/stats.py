@@ -186,9 +186,10 @@ def paired_difference(
 
 
 def below_the_rest(slices: Sequence[tuple[int, int, int, int]]) -> list[tuple[float, float]]:
-    """Per slice of a run — its verdicts and passes, then the rest of the run's — the p-value of
-    Fisher's exact test, one-sided (so few passes, were the slice like the rest: the hypergeometric
-    chance of its passes or fewer), and the Benjamini–Hochberg q-value over all of them."""
+    """Per slice of a run — its verdicts and passes, then another group's (the rest of the run, or
+    a baseline run's same slice) — the p-value of Fisher's exact test, one-sided (so few passes,
+    were the slice like the other: the hypergeometric chance of its passes or fewer), and the
+    Benjamini–Hochberg q-value over all of them."""
     if not slices:
         return []
     scored, passed, rest_scored, rest_passed = (np.array(column) for column in zip(*slices, strict=True))

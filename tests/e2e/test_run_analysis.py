@@ -328,6 +328,25 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert moved == [("geo", 5, 5, 0.75, 1.0), ("math", 2, 2, 0.0, 0.5), ("(none)", 1, 1, 1.0, 0.0)]
         with pytest.raises(NotFound, match="does not exist"):
             await sdk.run_breakdown(candidate.id, "metadata.topic", baseline_run_id=str(uuid.uuid4()))
+        # The other way round, the slices that regressed: the first run against the candidate as
+        # its baseline — geo 3 of 4 against 5 of 5 (p 1 - C(8,4) / C(9,4) = 56/126), math 0 of 2
+        # against 1 of 2 (3/6); level 2 as good in both (1 of 3), so not listed.
+        regressed = await sdk.weak_slices(run.id, min_records=2, baseline_run_id=candidate.id)
+        assert (regressed.tested, regressed.baseline_run_id) == (5, candidate.id)
+        assert [
+            (s.filter, s.scored, s.passed, s.baseline_scored, s.baseline_passed, round(s.p_value, 4), s.rest_scored)
+            for s in regressed.slices
+        ] == [
+            ("metadata.level=1", 4, 3, 5, 5, 0.4444, 0),
+            ("metadata.topic=geo", 4, 3, 5, 5, 0.4444, 0),
+            (f"{dotted}=m", 2, 0, 2, 1, 0.5, 0),
+            ("metadata.topic=math", 2, 0, 2, 1, 0.5, 0),
+        ]
+        assert [round(s.q_value, 3) for s in regressed.slices] == [0.625] * 4
+        with pytest.raises(NotFound, match="does not exist"):
+            await sdk.weak_slices(run.id, baseline_run_id=str(uuid.uuid4()))
+        with pytest.raises(InvalidArgument, match="baseline_run_id"):
+            await sdk.weak_slices(run.id, baseline_run_id="nope")
 
     async with stack.http(stack.query_http, key, timeout=30) as http:
         answered = await http.get(f"/v1/runs/{run.id}/breakdown", params={"field": "metadata.topic"})
@@ -369,6 +388,11 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     assert "│ metadata.topic=math │ exact │ 0.0% of 2 │ 80.0% of 5 │ 1.6 │ 0.14 │ 0.36 │" in weak_rows, weak_rows
     assert "│ metadata.level=2 │ exact │ 33.3% of 3 │ 75.0% of 4 │ 1.2 │ 0.37 │ 0.62 │" in weak_rows, weak_rows
     assert "5 slices tested; a q below 0.05 is not likely chance." in weak_cli.stdout
+    worse = scorekeeper(stack, "runs", "slices", run.id, "--baseline", candidate.id, "--min-records", "2")
+    assert worse.returncode == 0, worse.stderr
+    worse_rows = [" ".join(line.split()) for line in worse.stdout.splitlines()]
+    assert "│ metadata.topic=math │ exact │ 0.0% of 2 │ 50.0% of 2 │ 1.0 │ 0.5 │ 0.62 │" in worse_rows, worse_rows
+    assert "baseline" in worse_rows[1]
     none_weak = scorekeeper(stack, "runs", "slices", run.id)
     assert none_weak.returncode == 0 and "no slice of 5+ scored records" in none_weak.stderr
     sliced = scorekeeper(
@@ -439,6 +463,23 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         assert "error-text" in (await slices.locator("tr[data-none] td").nth(2).get_attribute("class") or "")
         assert "pass-text" in (await slices.locator("tr[data-value=math] td").nth(2).get_attribute("class") or "")
         await screenshot(page, "compare-slices")
+        # The slices that regressed, no field chosen: the first run as B against the candidate as A.
+        await page.goto(f"/projects/{project.id}/compare?baseline={candidate.id}&run={run.id}")
+        await page.click("#slices-box summary")
+        await page.fill("#weak-form input[name=min]", "2")
+        await page.click("#weak-form button")
+        regressed_table = page.locator("#weak-slices")
+        await regressed_table.wait_for()
+        assert await regressed_table.locator("thead th").all_inner_texts() == [
+            "Slice", "Metric", "A (baseline)", "B", "Missing passes", "p", "q",
+        ]  # fmt: skip
+        assert await regressed_table.locator("tr[data-slice='metadata.topic=math'] td").all_inner_texts() == [
+            "metadata.topic = math", "exact", "50% of 2", "0% of 2", "1", "0.5", "0.62",
+        ]  # fmt: skip
+        await screenshot(page, "compare-regressed-slices")
+        await regressed_table.locator("a", has_text="metadata.topic = math").click()  # both runs per topic
+        await page.locator("#slices").wait_for()
+        assert "by=metadata.topic" in page.url
         await page.goto(f"/projects/{project.id}/runs/{run.id}?by=metadata.topic")
         # A value opens its records on the same page.
         await table.locator("a", has_text="math").click()

@@ -241,13 +241,18 @@ class ReadOperations(Operations):
         request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field, baseline_run_id=baseline_run_id)
         return from_proto(RunBreakdown, await self._unary(QUERY, "GetRunBreakdown", request, qpb.RunBreakdown))
 
-    async def weak_slices(self, run_id: str, *, metric: str = "", min_records: int = 5, limit: int = 10) -> WeakSlices:
+    async def weak_slices(
+        self, run_id: str, *, metric: str = "", min_records: int = 5, limit: int = 10, baseline_run_id: str = ""
+    ) -> WeakSlices:
         """The slices of the run that fail most, without choosing a field: each value of a
         top-level key of its testcases' metadata, inputs and expected values held by at least
         ``min_records`` scored records whose pass rate on a metric (``metric``: one, by id or name)
         is below the rest of the run's — the least likely to be chance first (Fisher's exact test),
-        each with its q-value over every slice tested (``tested``)."""
-        request = qpb.GetWeakSlicesRequest(run_id=run_id, metric=metric, min_records=min_records, limit=limit)
+        each with its q-value over every slice tested (``tested``). With ``baseline_run_id``, each
+        slice against the baseline's same slice instead: the slices that regressed."""
+        request = qpb.GetWeakSlicesRequest(
+            run_id=run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline_run_id
+        )
         return from_proto(WeakSlices, await self._unary(QUERY, "GetWeakSlices", request, qpb.WeakSlices))
 
     async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:

@@ -129,30 +129,34 @@ def slices(
     metric: Annotated[str, typer.Option(help="Only this metric of the run (id or name).")] = "",
     min_records: Annotated[int, typer.Option(help="The fewest scored records a slice is judged on.")] = 5,
     limit: Annotated[int, typer.Option(help="How many slices (at most 100).")] = 10,
+    baseline: Annotated[str, typer.Option(help="A baseline run: each slice against its same slice there.")] = "",
     as_json_: JsonOption = False,
 ) -> None:
     """The slices of a run that fail most, without choosing a field: each value of its testcases'
     metadata, inputs and expected values whose records pass a metric less often than the rest of
     the run — the least likely to be chance first (p: Fisher's exact test; q: corrected for every
-    slice tested; below 0.05, not likely chance)."""
+    slice tested; below 0.05, not likely chance). With --baseline, each slice against the same
+    slice of the baseline run instead: the slices that regressed."""
     st = state(ctx)
-    found = st.client.weak_slices(run_id, metric=metric, min_records=min_records, limit=limit)
+    found = st.client.weak_slices(run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline)
     if as_json_:
         return emit_json(dataclasses.asdict(found))
+    other = "in the baseline" if baseline else "than the rest of the run"
     if not found.slices:
         st.err.print(
-            f"no slice of {found.min_records}+ scored records passes less often than the rest of the run"
-            f" ({found.tested:,} tested)",
+            f"no slice of {found.min_records}+ scored records passes less often {other} ({found.tested:,} tested)",
             highlight=False,
         )
         return None
-    table = Table("slice", "metric", "passed", "the rest", "missing", "p", "q")
+    table = Table("slice", "metric", "passed", "baseline" if baseline else "the rest", "missing", "p", "q")
     for s in found.slices:
         table.add_row(
             s.filter,
             s.metric_name,
             f"{s.pass_rate:.1%} of {s.scored:,}",
-            f"{s.rest_pass_rate:.1%} of {s.rest_scored:,}",
+            f"{s.baseline_pass_rate:.1%} of {s.baseline_scored:,}"
+            if baseline
+            else f"{s.rest_pass_rate:.1%} of {s.rest_scored:,}",
             f"{s.missing_passes:,.1f}",
             f"{s.p_value:.2g}",
             Text(f"{s.q_value:.2g}", style="bold red" if s.q_value < 0.05 else ""),

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.pages.run import breakdown_of, run_of_project
+from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
 from services.console.web import Console, api_message
 
 RUN_CHOICES = 100
@@ -82,11 +82,14 @@ def routes(console: Console) -> list[Route]:
                     raise
                 context["error"] = api_message(exc)
                 return console.render(request, "compare.html", context, status_code=400)
-            slices = await breakdown_of(api, run, params, baseline_id)
+            slices, weak = await asyncio.gather(
+                breakdown_of(api, run, params, baseline_id), weak_slices_of(api, run, params, baseline_id)
+            )
             ids = [i for t in comparison.testcases for i in (*t.baseline_record_ids[:1], *t.record_ids[:1])]
             keep = [("baseline", baseline_id), ("run", run_id)] + ([("regressions", "1")] if regressions_only else [])
             context.update(
                 **slices,
+                **weak,
                 baseline=baseline,
                 run=run,
                 output_types={m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},

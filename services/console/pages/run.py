@@ -61,14 +61,17 @@ def agreement_pair(run: qpb.RunView, params: Any, feedback: Sequence[str] = ()) 
     return (ids[0], ids[1]) if len(ids) >= 2 else ("", "")
 
 
-async def weak_slices_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
-    """The run's weak slices when the address asks for them (``slices=1``), or nothing."""
+async def weak_slices_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str = "") -> dict[str, Any]:
+    """The run's weak slices when the address asks for them (``slices=1``; against a baseline run's
+    same slices, if given: those that regressed), or nothing."""
     if params.get("slices") != "1":
         return {"weak": None, "weak_error": ""}
     least = params.get("min", "").strip()
     if least and not least.isdigit():
         return {"weak": None, "weak_error": f"At least how many records: {least[:20]!r} is not a whole number."}
-    request = qpb.GetWeakSlicesRequest(run_id=run.id, min_records=min(int(least or 0), 2**31 - 1))
+    request = qpb.GetWeakSlicesRequest(
+        run_id=run.id, min_records=min(int(least or 0), 2**31 - 1), baseline_run_id=baseline_id
+    )
     try:
         return {"weak": await api.call(api.stubs.query.GetWeakSlices, request, qpb.WeakSlices), "weak_error": ""}
     except grpc.aio.AioRpcError as exc:
