@@ -681,18 +681,26 @@ def test_eval_points_at_the_slices_that_fail_beyond_chance(cli: Cli, project: st
         "--metadata", "group",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
+    flawless = cli("eval", "--testset", "grouped", "--metric", "exact", "--callable", "tests.support.sdk_bots:right")
+    assert flawless.returncode == 0 and "weak  " not in flawless.stdout, flawless.stderr
+    baseline = flawless.stderr.split()[1].rstrip(":")
     summary = tmp_path / "summary.md"
     done = cli(
         "eval", "--testset", "grouped", "--metric", "exact", "--callable", "tests.support.sdk_bots:answer",
-        "--summary-md", str(summary),
+        "--baseline", baseline, "--summary-md", str(summary),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     # 0 of 6 against 23 of 23: 1 / C(29, 6) = 2.1e-06, times the 2 slices tested (fives, others).
     assert "weak  metadata.group=fives: exact 0.0% of 6 against 100.0% of the rest (q 4.2e-06)" in done.stdout
     assert done.stdout.count("weak  ") == 1
-    assert "| metadata.group=fives | exact | 0.0% of 6 | 100.0% of 23 | 4.2e-06 |" in summary.read_text()
-    run_id = done.stderr.split()[1].rstrip(":")
-    assert cli("runs", "archive", run_id).returncode == 0  # out of the CI runs the next tests list
+    # Against the flawless baseline: 0 of 6 where it passed 6 of 6, 1 / C(12, 6) = 0.0011, times 2.
+    regressed = "regressed  metadata.group=fives: exact 100.0% of 6 in the baseline, 0.0% of 6 here (q 0.0022)"
+    assert regressed in done.stdout and done.stdout.count("regressed  ") == 1
+    text = summary.read_text()
+    assert "| metadata.group=fives | exact | 0.0% of 6 | 100.0% of 23 | 4.2e-06 |" in text
+    assert "| metadata.group=fives | exact | 100.0% of 6 | 0.0% of 6 | 0.0022 |" in text
+    for run_id in (baseline, done.stderr.split()[1].rstrip(":")):
+        assert cli("runs", "archive", run_id).returncode == 0  # out of the CI runs the next tests list
 
 
 def test_eval_a_command_against_a_baseline_then_runs_commands(cli: Cli, project: str, tmp_path: Path) -> None:

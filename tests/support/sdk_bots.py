@@ -16,6 +16,11 @@ def answer(inputs: dict[str, Any]) -> str:
     return str(n + 2 if n % 5 == 0 else n + 1)
 
 
+def right(inputs: dict[str, Any]) -> str:
+    """A bot that is never wrong: a baseline for ``answer``."""
+    return str(int(inputs["n"]) + 1)
+
+
 def exact(output: str, expected: dict[str, Any]) -> tuple[bool, str]:
     """A scorer of your own (``--scorer``): the answer as expected."""
     return output == expected["answer"], f"answered {output}, expected {expected['answer']}"

@@ -165,6 +165,15 @@ def test_markdown_summary() -> None:
     with_weak = summary_markdown(RUN, [], None, [weak])
     assert "Where it fails most: slices below the rest of the run beyond chance (q < 0.05):" in with_weak
     assert "| metadata.topic=a\\|b | exact | 25.0% of 40 | 80.0% of 160 | 0.00012 |" in with_weak
+    assert "regressed against the baseline" not in with_weak
+    worse = WeakSlice(
+        "metadata.topic", "math", "m1", "exact", scored=50, pass_rate=0.4, baseline_scored=50, baseline_pass_rate=0.8,
+        q_value=0.0004,
+    )  # fmt: skip
+    against = summary_markdown(RUN, [], None, [], [worse])
+    assert "Slices that regressed against the baseline beyond chance (q < 0.05):" in against
+    assert "| metadata.topic=math | exact | 80.0% of 50 | 40.0% of 50 | 0.0004 |" in against
+    assert "Where it fails most" not in against
 
 
 BOT = (

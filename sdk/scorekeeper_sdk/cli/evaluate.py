@@ -206,13 +206,14 @@ def evaluate(
     _gate(st, final, thresholds, baseline, against, junit_xml, summary_md)
 
 
-def _beyond_chance(st: State, run: Run, shown: int = 5) -> list[WeakSlice]:
-    """The run's slices below the rest beyond chance (q < 0.05): what the summary points at. Not
-    a gate: a server that cannot tell them (an older one) leaves them out, said on stderr."""
+def _beyond_chance(st: State, run: Run, baseline: str = "", shown: int = 5) -> list[WeakSlice]:
+    """The run's slices below the rest (or below the baseline's same slices) beyond chance
+    (q < 0.05): what the summary points at. Not a gate: a server that cannot tell them (an older
+    one) leaves them out, said on stderr."""
     try:
-        found = st.client.weak_slices(run.id, limit=shown)
+        found = st.client.weak_slices(run.id, limit=shown, baseline_run_id=baseline)
     except ScorekeeperError as exc:
-        st.err.print(f"the run's weak slices are left out: {exc}", highlight=False)
+        st.err.print(f"the run's {'regressed' if baseline else 'weak'} slices are left out: {exc}", highlight=False)
         return []
     return [w for w in found.slices if w.q_value < 0.05]
 
@@ -235,17 +236,24 @@ def _gate(
     for gate in gates:
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     weak = _beyond_chance(st, run) if run.status == "completed" else []
+    regressed = _beyond_chance(st, run, baseline) if baseline and run.status == "completed" else []
     for w in weak:
         st.out.print(
             f"weak  {w.filter}: {w.metric_name} {w.pass_rate:.1%} of {w.scored} against {w.rest_pass_rate:.1%}"
             f" of the rest (q {w.q_value:.2g})",
             highlight=False,
         )
+    for w in regressed:
+        st.out.print(
+            f"regressed  {w.filter}: {w.metric_name} {w.baseline_pass_rate:.1%} of {w.baseline_scored} in the"
+            f" baseline, {w.pass_rate:.1%} of {w.scored} here (q {w.q_value:.2g})",
+            highlight=False,
+        )
     if junit_xml is not None:
         suite = write_junit(junit_xml, run, st.client.list_records(run.id, page_size=1000), gates)
         st.err.print(f"wrote {junit_xml}: {suite.tests} testcases, {suite.failures} failures, {suite.errors} errors")
     if summary_md is not None:
-        summary_md.write_text(summary_markdown(run, gates, comparison, weak), encoding="utf-8")
+        summary_md.write_text(summary_markdown(run, gates, comparison, weak, regressed), encoding="utf-8")
         st.err.print(f"wrote {summary_md}")
     if run.status != "completed":
         raise CliError(f"run {run.id} {run.status}{': ' + run.error if run.error else ''}", RUN_FAILED)

@@ -69,10 +69,14 @@ def _cell(text: str) -> str:
 
 
 def summary_markdown(
-    run: Run, gates: list[Gate], comparison: Comparison | None = None, weak: Sequence[WeakSlice] = ()
+    run: Run,
+    gates: list[Gate],
+    comparison: Comparison | None = None,
+    weak: Sequence[WeakSlice] = (),
+    regressed: Sequence[WeakSlice] = (),
 ) -> str:
     """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions, and
-    the slices that fail beyond chance (``weak``)."""
+    the slices that fail (``weak``) or regressed against the baseline (``regressed``) beyond chance."""
     verdict = "passed" if all(g.passed for g in gates) and run.status == "completed" else "failed"
     icon = "✅" if verdict == "passed" else "❌"
     link = f"[{run.id}]({run.url})" if run.url else run.id
@@ -114,5 +118,18 @@ def summary_markdown(
             f"| {_cell(w.filter)} | {_cell(w.metric_name)} | {w.pass_rate:.1%} of {w.scored}"
             f" | {w.rest_pass_rate:.1%} of {w.rest_scored} | {w.q_value:.2g} |"
             for w in weak
+        ]
+    if regressed:
+        lines += [
+            "",
+            "Slices that regressed against the baseline beyond chance (q < 0.05):",
+            "",
+            "| slice | metric | baseline | here | q |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {_cell(w.filter)} | {_cell(w.metric_name)} | {w.baseline_pass_rate:.1%} of {w.baseline_scored}"
+            f" | {w.pass_rate:.1%} of {w.scored} | {w.q_value:.2g} |"
+            for w in regressed
         ]
     return "\n".join(lines) + "\n"
