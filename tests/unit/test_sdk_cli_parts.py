@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 from rich.console import Console
+from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
 from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
+from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, check_worse, parse_threshold
@@ -21,6 +23,7 @@ from scorekeeper_sdk.cli.monitor_alerts import minutes_of
 from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
+from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
 from scorekeeper_sdk.models import AlertThreshold
 from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Record, Run, Score, WeakSlice
@@ -313,3 +316,17 @@ def test_a_mute_is_typed_as_a_duration() -> None:
     for bad in ("", "h", "0h", "2w", "1.5h", "-1h"):
         with pytest.raises(CliError, match="--for takes a duration such as 30m, 2h or 1d"):
             minutes_of(bad)
+
+
+async def test_slices_against_a_baseline_are_refused_from_a_server_that_ignores_the_baseline() -> None:
+    class OlderServer:
+        """Answers GetWeakSlices as a server before baseline_run_id did: against the rest."""
+
+        async def unary(self, path: str, request: qpb.GetWeakSlicesRequest, *_: object, **__: object) -> object:
+            return qpb.WeakSlices(run_id=request.run_id, tested=2)
+
+    reads = ReadOperations.__new__(ReadOperations)
+    reads._transport = OlderServer()  # type: ignore[assignment]
+    with pytest.raises(FailedPrecondition, match=r"predates baseline_run_id\); upgrade it"):
+        await reads.weak_slices("r1", baseline_run_id="r0")
+    assert (await reads.weak_slices("r1")).tested == 2

@@ -11,6 +11,7 @@ from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk.api.base import Operations, path
 from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.views import (
     Comparison,
     MetricAgreement,
@@ -253,7 +254,14 @@ class ReadOperations(Operations):
         request = qpb.GetWeakSlicesRequest(
             run_id=run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline_run_id
         )
-        return from_proto(WeakSlices, await self._unary(QUERY, "GetWeakSlices", request, qpb.WeakSlices))
+        found = await self._unary(QUERY, "GetWeakSlices", request, qpb.WeakSlices)
+        if baseline_run_id and not found.baseline_run_id:
+            # A server older than baseline_run_id ignores it and answers against the rest of the run.
+            raise FailedPrecondition(
+                "this server does not compare slices with a baseline run (it predates baseline_run_id); upgrade it",
+                method="GetWeakSlices",
+            )
+        return from_proto(WeakSlices, found)
 
     async def export_run(self, run_id: str, format: str = "csv") -> AsyncIterator[bytes]:
         """The run's records as CSV or JSONL, chunk by chunk (no deadline: it lasts while read)."""
