@@ -352,7 +352,8 @@ class Client(TestsetMethods):
 
     async def run_history(self, project_id: str, metrics: Sequence[str], **filters: Any) -> qpb.GetRunHistoryResponse:
         """Per-metric series over runs (metric ids or names); ``filters`` are GetRunHistoryRequest
-        fields (testset_id, system_id, system_version_id, sources, limit, created_after/before)."""
+        fields (testset_id, system_id, system_version_id, sources, limit, created_after/before, and
+        fields: a slice's "metadata.lang=fr")."""
         request = qpb.GetRunHistoryRequest(project_id=project_id, metrics=list(metrics), **filters)
         return await self._call(self.query.GetRunHistory, request, qpb.GetRunHistoryResponse)
 

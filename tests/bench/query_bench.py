@@ -78,6 +78,7 @@ class Workload:
     # (category, [ListRecordsRequest kwargs …])
     record_searches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
     histories: list[dict[str, Any]] = field(default_factory=list)
+    slice_histories: list[dict[str, Any]] = field(default_factory=list)
     list_runs: list[dict[str, Any]] = field(default_factory=list)
     comparisons: list[tuple[str, str]] = field(default_factory=list)
     matrices: list[list[str]] = field(default_factory=list)
@@ -190,6 +191,11 @@ async def load_workload(url: str, repeats: int, seed: int = 6) -> Workload:
         if i % 4 == 3:
             request["created_before"] = rng.choice(runs[len(runs) * 3 // 10 :]).created_at.isoformat()
         w.histories.append(request)
+    # GetRunHistory of a slice: the latest 100 runs' records of one category, counted from scores.
+    w.slice_histories = [
+        {"metrics": names[:], "limit": 100, "fields": [f"metadata.category={rng.choice(query_seed._CATEGORIES)}"]}
+        for _ in range(20)
+    ]
 
     # ListRuns (extra): first pages, filtered in several ways.
     w.list_runs = [
@@ -306,6 +312,10 @@ async def run_bench(
     name = "GetRunHistory 500 runs x 5 metrics"
     if wanted(name):
         rows.append((name, await timed(name, lambda: client.run_history(w.project_id, **history()))))
+    slice_history = Cycle(w.slice_histories)
+    name = "GetRunHistory of a slice, 100 runs x 5 metrics"
+    if wanted(name):
+        rows.append((name, await timed(name, lambda: client.run_history(w.project_id, **slice_history()))))
 
     list_runs = Cycle(w.list_runs)
 
@@ -500,6 +510,10 @@ async def explain(url: str, w: Workload, only: Sequence[str] = ()) -> None:
             lambda api: api.get_run_history(
                 qpb.GetRunHistoryRequest(project_id=project, metrics=w.metric_names, limit=500)
             ),
+        ),
+        (
+            "GetRunHistory of a slice, 100 runs x 5 metrics",
+            lambda api: api.get_run_history(qpb.GetRunHistoryRequest(project_id=project, **w.slice_histories[0])),
         ),
         ("ListRuns (first page)", lambda api: api.list_runs(qpb.ListRunsRequest(project_id=project))),
         (

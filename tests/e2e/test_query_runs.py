@@ -212,6 +212,65 @@ async def test_run_history_values_are_exact(client: Client, seeded: Seeded, stac
     assert await invalid(client.query.GetRunHistory, request) == "limit must be within 1..1000, got 5000"
 
 
+async def test_run_history_of_a_slice_counts_its_records_alone(client: Client, seeded: Seeded, stack: Stack) -> None:
+    capitals, refs = seeded.testsets["capitals"], ["exact", "overlap"]
+    whole = await client.run_history(seeded.project_id, refs, testset_id=capitals)
+    summed = {(m, n): [0, 0, 0] for m in refs for n in ("base", "cand", "mon")}
+    for i, (question, answer) in enumerate(query_seed.CAPITALS):
+        sliced = await client.run_history(
+            seeded.project_id, refs, testset_id=capitals, fields=[f"expected.answer={answer}"]
+        )
+        for series, metric in zip(sliced.series, refs, strict=True):
+            assert [p.run_id for p in series.points] == [seeded.runs[n] for n in ("base", "cand", "mon")]
+            for point, name in zip(series.points, ("base", "cand", "mon"), strict=True):
+                p = plan(name)
+                status, number = query_seed.score(metric, p, i) if p.answers[i] is not None else ("none", None)
+                scored, errored = int(status == "completed"), int(status == "errored")
+                verdict = int(bool(scored and query_seed.passed(metric, p, i)))
+                assert (point.scored, point.passed, point.errored, point.pending) == (scored, verdict, errored, 0)
+                if number is None:
+                    assert not point.HasField("value")  # the errored record of cand: nothing scored
+                else:
+                    assert point.value == pytest.approx(100 * number if metric == "exact" else number, abs=1e-9)
+                for k, n in enumerate((point.scored, point.passed, point.errored)):
+                    summed[(metric, name)][k] += n
+        if answer == "Tokyo":  # base and mon answer Tokyo, cand Kyoto
+            assert [p.value for p in sliced.series[0].points] == [100.0, 0.0, 100.0]
+            both = [f"expected.answer={answer}", f"inputs.question={question}"]
+            again = await client.run_history(seeded.project_id, refs, testset_id=capitals, fields=both)
+            assert again.series == sliced.series
+    # The slices of every testcase add up to the whole runs' aggregates.
+    for series, metric in zip(whole.series, refs, strict=True):
+        for point, name in zip(series.points, ("base", "cand", "mon"), strict=True):
+            assert [point.scored, point.passed, point.errored] == summed[(metric, name)]
+
+    # A slice no record holds: every run is still a point, with nothing scored.
+    empty = await client.run_history(seeded.project_id, ["exact"], testset_id=capitals, fields=["expected.answer=Rome"])
+    assert [(p.scored, p.HasField("value")) for p in empty.series[0].points] == [(0, False)] * 3
+    async with stack.http(stack.query_http) as http:
+        body = (
+            await http.get(
+                f"/v1/projects/{seeded.project_id}/run-history",
+                params=[("metrics", "exact"), ("testset_id", capitals), ("fields", "expected.answer=Jupiter")],
+            )
+        ).json()
+        assert [p["value"] for p in body["series"][0]["points"]] == [0.0, 100.0, 0.0]  # Saturn, Jupiter, Saturn
+        bad = await http.get(
+            f"/v1/projects/{seeded.project_id}/run-history", params={"metrics": "exact", "fields": "answer=Paris"}
+        )
+        assert bad.status_code == 400
+        assert bad.json()["error"]["message"] == (
+            "field must be metadata.<key>, inputs.<key> or expected.<key>, got 'answer'"
+        )
+    for fields, message in (
+        (["expected.answer"], "fields filter 'expected.answer' must be field=value, as metadata.topic=math"),
+        ([f"expected.answer={n}" for n in range(11)], "fields may hold at most 10 filters, got 11"),
+        (['expected."answer=Paris'], "fields filter 'expected.\"answer=Paris' must be field=value"),
+    ):
+        request = qpb.GetRunHistoryRequest(project_id=seeded.project_id, metrics=["exact"], fields=fields)
+        assert (await invalid(client.query.GetRunHistory, request)).startswith(message)
+
+
 def expected_changes(metrics: list[str]) -> dict[int, dict[str, str]]:
     base, cand = plan("base"), plan("cand")
     result: dict[int, dict[str, str]] = {}

@@ -400,6 +400,26 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     )
     assert sliced.returncode == 0, sliced.stderr
     assert sorted(r["inputs"]["question"] for r in json.loads(sliced.stdout)) == ["m0", "m1"]
+    # A slice's history over the testset's runs (the archived one left out): math 0 of 2, then 1 of 2;
+    # the metrics, with none named, the newest run's.
+    in_project = ("--project", project.id, "runs", "history", "--testset", testset.id)
+    trend = scorekeeper(stack, *in_project, "--field", "metadata.topic=math")
+    assert trend.returncode == 0, trend.stderr
+    trend_rows = [" ".join(line.split()) for line in trend.stdout.splitlines()]
+    assert trend_rows[0] == "2 runs, oldest first, the records with metadata.topic=math", trend_rows
+    assert [r.rsplit("│", 2)[-2].strip() for r in trend_rows if run.id in r or candidate.id in r] == [
+        "0.0% (0/2)",
+        "50.0% (1/2)",
+    ]
+    assert trend_rows[-1] == "exact ▁▅ 0.0% → 50.0%"
+    whole = scorekeeper(stack, *in_project, "--metric", "exact", "--metric", "grade", "--json")
+    assert whole.returncode == 0, whole.stderr
+    assert [(s["name"], [p["value"] for p in s["points"]]) for s in json.loads(whole.stdout)] == [
+        ("exact", [pytest.approx(400 / 7), 75.0]),
+        ("grade", [None]),  # the candidate is not scored with it
+    ]
+    refused_trend = scorekeeper(stack, *in_project, "--field", "topic=math")
+    assert refused_trend.returncode == 2 and "field must be metadata.<key>" in refused_trend.stderr
 
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
@@ -410,10 +430,12 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         table = page.locator("#breakdown")
         await table.wait_for()
         assert await table.locator("thead th").all_inner_texts() == [
-            "metadata.topic", "Records", "Errored", "p50", "p95", "Cost", "exact", "grade",
+            "metadata.topic", "Records", "Errored", "p50", "p95", "Cost", "exact", "grade", "Over runs",
         ]  # fmt: skip
         math = table.locator("tr[data-value=math] td")
-        assert await math.all_inner_texts() == ["math", "2", "0", "650 ms", "695 ms", "$0.0200", "0% of 2", "2 pending"]
+        assert await math.all_inner_texts() == [
+            "math", "2", "0", "650 ms", "695 ms", "$0.0200", "0% of 2", "2 pending", "over runs",
+        ]  # fmt: skip
         # 0% against 57.1% over the run: marked.
         assert "error-text" in (await math.nth(6).get_attribute("class") or "")
         assert "error-text" not in (await table.locator("tr[data-value=geo] td").nth(6).get_attribute("class") or "")
@@ -500,6 +522,40 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         await page.goto(f"/projects/{project.id}/records?field=metadata.topic%3Dgeo&status=completed&run={run.id}")
         assert "metadata.topic=geo" in await page.locator("#field-filters").inner_text()
         assert await page.locator("#records-table tbody tr").count() == 4
+
+        # A value's history over the testset's runs: the runs page charting that slice alone.
+        await page.goto(f"/projects/{project.id}/runs/{run.id}?by=metadata.topic")
+        await table.locator("tr[data-value=math] a", has_text="over runs").click()
+        await page.wait_for_url("**field=metadata.topic%3Dmath**")
+        said = " ".join((await page.locator("#history-sliced").inner_text()).split())
+        assert (
+            said == "The charts count only the records with metadata.topic=math, in the runs of slices · every record"
+        )
+        assert await page.locator("#history-slice").input_value() == "metadata.topic=math"
+
+        async def drawn() -> list[tuple[str, list[float | None], list[str | None]]]:
+            data = json.loads(await page.locator("#history-data").text_content() or "{}")
+            return [(c["name"], c["values"], c["counts"]) for c in data["charts"]]
+
+        assert await drawn() == [
+            ("exact", [0.0, 50.0], ["0/2 passed", "1/2 passed"]),
+            ("grade", [None, None], ["0 scored", None]),
+        ]
+        await page.locator("[data-chart='0'] canvas").first.wait_for()
+        await screenshot(page, "runs-history-slice")
+        await page.fill("#history-slice", "metadata.topic=geo")  # another slice, typed
+        await page.press("#history-slice", "Enter")
+        await page.wait_for_url("**field=metadata.topic%3Dgeo**")
+        assert (await drawn())[0][1:] == ([75.0, 100.0], ["3/4 passed", "5/5 passed"])
+        assert await page.locator("#runs-table tbody tr").count() == 2  # the testset's runs
+        await page.fill("#history-slice", "topic=geo")  # refused by the API: said, the runs still listed
+        await page.press("#history-slice", "Enter")
+        await page.locator("#history-error").wait_for()
+        assert "field must be metadata.<key>" in await page.locator("#history-error").inner_text()
+        assert await page.locator("#charts").count() == 0
+        await page.click("#testset-runs a:text('all runs')")
+        await page.wait_for_url(f"**/projects/{project.id}/runs")
+        assert await page.locator("#history-slice").input_value() == ""
 
 
 def _rate(group: RunGroup | None) -> float | None:

@@ -22,11 +22,21 @@ from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresh
 from scorekeeper_sdk.cli.monitor_alerts import minutes_of
 from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
+from scorekeeper_sdk.cli.run_history import shown, sparkline
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
 from scorekeeper_sdk.models import AlertThreshold
-from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Record, Run, Score, WeakSlice
+from scorekeeper_sdk.views import (
+    Comparison,
+    HistoryPoint,
+    MetricComparison,
+    MetricSummary,
+    Record,
+    Run,
+    Score,
+    WeakSlice,
+)
 
 RUN = Run(
     id="r1",
@@ -330,3 +340,19 @@ async def test_slices_against_a_baseline_are_refused_from_a_server_that_ignores_
     with pytest.raises(FailedPrecondition, match=r"predates baseline_run_id\); upgrade it"):
         await reads.weak_slices("r1", baseline_run_id="r0")
     assert (await reads.weak_slices("r1")).tested == 2
+
+
+def test_a_history_reads_as_figures_and_bars() -> None:
+    # A pass rate on 0..100 whatever the series holds; a mean between the series' ends; a gap blank.
+    assert sparkline([0.0, 50.0, None, 100.0], percent=True) == "▁▅ █"
+    assert sparkline([60.0, 60.0], percent=True) == "▅▅"
+    assert sparkline([0.2, 0.4, 0.6], percent=False) == "▁▅█"
+    assert sparkline([0.5, 0.5], percent=False) == "▄▄"  # no spread: the middle
+    assert sparkline([None, None], percent=False) == "  "
+    point = HistoryPoint(
+        "r", "2026-12-06T10:00:00Z", "completed", output_type="boolean", value=83.33, scored=6, passed=5
+    )
+    assert shown(point) == "83.3% (5/6)"
+    assert shown(HistoryPoint("r", "", "completed", output_type="float", value=0.714, scored=6)) == "0.71 (6)"
+    assert shown(HistoryPoint("r", "", "running_execution", output_type="float")) == "–"
+    assert shown(None) == ""

@@ -156,9 +156,12 @@ class ReadOperations(Operations):
         monitor_id: str = "",
         tags: Sequence[str] = (),
         schedule_id: str = "",
+        fields: Sequence[str] = (),
     ) -> list[MetricSeries]:
         """Per-metric series over runs (metric ids or names): pass rate in % or mean, oldest first;
-        ``tags``: over the runs with every one of them; ``schedule_id``: over one schedule's runs."""
+        ``tags``: over the runs with every one of them; ``schedule_id``: over one schedule's runs;
+        ``fields``: a slice's history, each point counting only its run's records holding the values
+        ("metadata.lang=fr", as ``list_records``' fields)."""
         request = qpb.GetRunHistoryRequest(
             project_id=project_id,
             metrics=list(metrics),
@@ -170,6 +173,7 @@ class ReadOperations(Operations):
             monitor_id=monitor_id,
             tags=list(tags),
             schedule_id=schedule_id,
+            fields=list(fields),
         )
         response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
         return [from_proto(MetricSeries, s) for s in response.series]

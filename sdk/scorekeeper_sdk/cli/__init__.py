@@ -18,6 +18,7 @@ from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands o
     records,
     reviews,
     run_analysis,
+    run_history,
     runs,
     schedules,
     system_versions,

@@ -26,7 +26,8 @@ from scorekeeper_sdk.views import MetricComparison, Run
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
-    " archive, agreement, distribution, breakdown (where it fails).",
+    " archive, history (trends over runs, of a slice too), agreement, distribution, breakdown and slices (where it"
+    " fails).",
     no_args_is_help=True,
 )
 app.add_typer(runs, name="runs")

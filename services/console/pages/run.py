@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import query_pb2 as qpb
@@ -94,7 +95,16 @@ async def breakdown_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str
         found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
         return {"breakdown": found, "by": by, "breakdown_error": api_message(exc), "overall_pass_rate": {}}
     overall = {m.metric_id: m.pass_rate for m in run.metrics if m.HasField("pass_rate")}
-    return {"breakdown": found, "by": by, "breakdown_error": "", "overall_pass_rate": overall}
+    # A value's history over the runs of the testset: the runs page charting that slice alone.
+    over_runs = [("testset", run.testset_id)] if run.testset_id else []
+    over_runs += [("metric", m.metric_id) for m in run.metrics]
+    return {
+        "breakdown": found,
+        "by": by,
+        "breakdown_error": "",
+        "overall_pass_rate": overall,
+        "slice_history": f"/projects/{run.project_id}/runs?{urlencode(over_runs)}",
+    }
 
 
 async def agreement_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
-from services.console.web import CHOICE_ERRORS, Console, api_message, redirect
+from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_message, redirect
 from shared.auth.keys import prefix_of
 from shared.run_status import ALL as RUN_STATUSES
 from shared.run_status import SOURCES
@@ -61,6 +61,9 @@ def routes(console: Console) -> list[Route]:
         my_prefix = prefix_of(console.security.api_key(request)) or ""
         mine = params.get("mine") == "1" and bool(my_prefix)
         tags = list(dict.fromkeys(t for t in params.getlist("tag") if t.strip()))
+        testset = params.get("testset", "")
+        # A slice of the runs' records the charts count alone ("metadata.lang=fr"), as typed.
+        sliced = [f.strip() for f in params.getlist("field") if f.strip()]
         page_request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=console.settings.page_size,
@@ -72,6 +75,7 @@ def routes(console: Console) -> list[Route]:
             archived=archived,
             tags=tags,
             created_by_key_prefix=my_prefix if mine else "",
+            testset_id=testset,
         )
         data = await console.project_page(
             request,
@@ -95,28 +99,38 @@ def routes(console: Console) -> list[Route]:
             order = {m: i for i, m in enumerate(dict.fromkeys(m.metric_id for r in page.runs for m in r.metrics))}
             charted = sorted(uses, key=lambda m: (-uses[m], order[m]))[:DEFAULT_CHARTS]
         history: dict[str, Any] = {"runs": [], "charts": []}
+        history_error = ""
         if charted and not archived:  # the run history leaves archived runs out
-            response = await api.call(
-                api.stubs.query.GetRunHistory,
-                qpb.GetRunHistoryRequest(
-                    project_id=project_id,
-                    metrics=charted,
-                    sources=sources,
-                    limit=100,
-                    monitor_id=monitor,
-                    schedule_id=schedule,
-                    tags=tags,
-                ),
-                qpb.GetRunHistoryResponse,
-            )
-            history = chart_data(response, project_id)
+            try:
+                response = await api.call(
+                    api.stubs.query.GetRunHistory,
+                    qpb.GetRunHistoryRequest(
+                        project_id=project_id,
+                        metrics=charted,
+                        sources=sources,
+                        limit=100,
+                        monitor_id=monitor,
+                        schedule_id=schedule,
+                        tags=tags,
+                        testset_id=testset,
+                        fields=sliced,
+                    ),
+                    qpb.GetRunHistoryResponse,
+                )
+                history = chart_data(response, project_id)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in INPUT_ERRORS:
+                    raise
+                history_error = api_message(exc)
         filters = [("source", s) for s in sources] + [("status", s) for s in statuses]
         filters += [("monitor", monitor)] if monitor else []
         filters += [("schedule", schedule)] if schedule else []
         filters += [("archived", "1")] if archived else []
         filters += [("mine", "1")] if mine else []
         filters += [("tag", t) for t in tags]
-        keep = filters + [("metric", m) for m in chosen]
+        filters += [("testset", testset)] if testset else []
+        keep = [*filters, *(("field", f) for f in sliced)]
+        keep += [("metric", m) for m in chosen]
         next_url = (
             f"{request.url.path}?{urlencode([*keep, ('token', page.next_page_token)])}" if page.next_page_token else ""
         )
@@ -145,6 +159,11 @@ def routes(console: Console) -> list[Route]:
                 "all_statuses": RUN_STATUSES,
                 "charted": charted,
                 "history": history,
+                "history_error": history_error,
+                "testset_id": testset,
+                "testset_name": next((r.testset_name for r in page.runs), "") if testset else "",
+                "sliced": sliced,
+                "unsliced_url": f"{request.url.path}?{urlencode(filters + [('metric', m) for m in chosen])}",
                 "next_url": next_url,
                 "first_url": f"{request.url.path}?{urlencode(keep)}" if params.get("token") else "",
             },
