@@ -475,6 +475,10 @@ class WeakSlice:
     baseline_scored: int = 0
     baseline_passed: int = 0
     baseline_pass_rate: float = 0.0
+    # Against a baseline of the same testset (WeakSlices.paired): its testcases that got worse and
+    # better, which the sign test behind ``p_value`` weighs.
+    worse_testcases: int = 0
+    better_testcases: int = 0
 
     @property
     def filter(self) -> str:
@@ -491,6 +495,8 @@ class WeakSlices:
     tested: int = 0
     min_records: int = 0
     baseline_run_id: str = ""
+    # Against a baseline of the same testset: compared testcase by testcase (a sign test).
+    paired: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,16 @@ some fall below by chance alone: each carries its Benjamini–Hochberg q-value o
 tested (shared/scoring/stats.py). A 100,000-record run takes about a second (make bench-query).
 
 With a baseline run, each slice is compared with the baseline's same slice (the same field, value
-and metric) instead of the rest of the run: the slices that regressed, whatever the whole did."""
+and metric) instead of the rest of the run: the slices that regressed, whatever the whole did. Two
+runs of one testset hold the same testcases, so a slice is then compared testcase by testcase: how
+many got worse against how many got better, by a sign test (the compare page's test per metric,
+slice by slice) — two runs' pass rates as independent samples would ignore that each testcase is
+as hard in both."""
 
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
@@ -26,7 +31,7 @@ from services.query.run_breakdown import FIELDS_SAMPLE
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
-from shared.scoring.stats import below_the_rest
+from shared.scoring.stats import below_the_rest, worse_beyond_chance
 
 DEFAULT_MIN_RECORDS = 5
 MAX_MIN_RECORDS = 10_000
@@ -57,13 +62,20 @@ _FIELDS = (
 )
 
 
+def _values(fields: list[tuple[str, str]], first: int) -> str:
+    """Each field's value in records r as (i, the value as text or null); the i-th's key is the
+    parameter ${first + i}."""
+    return ", ".join(
+        f"({i}, CASE WHEN jsonb_typeof(r.{root} -> ${first + i}::text) IN {_SCALAR}"
+        f" THEN r.{root} ->> ${first + i}::text END)"
+        for i, (root, _) in enumerate(fields)
+    )
+
+
 def _slices(fields: list[tuple[str, str]]) -> str:
     """Run $1's verdicts of the versions $2 per value of each field (the i-th's key is ${i + 4}),
     for the values at least $3 of them hold."""
-    values = ", ".join(
-        f"({i}, CASE WHEN jsonb_typeof(r.{root} -> ${i + 4}::text) IN {_SCALAR} THEN r.{root} ->> ${i + 4}::text END)"
-        for i, (root, _) in enumerate(fields)
-    )
+    values = _values(fields, 4)
     return (
         "SELECT f.i, f.value, s.metric_version_id, count(*)::int AS scored,"
         " count(*) FILTER (WHERE s.passed)::int AS passed"
@@ -71,6 +83,36 @@ def _slices(fields: list[tuple[str, str]]) -> str:
         " WHERE r.run_id = $1 AND s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[])"
         " AND s.status = 'completed' AND s.passed IS NOT NULL"
         f" AND f.value IS NOT NULL AND length(f.value) <= {MAX_VALUE} GROUP BY 1, 2, 3 HAVING count(*) >= $3"
+    )
+
+
+def _changes(fields: list[tuple[str, str]]) -> str:
+    """Per value of each field in run $1 (its key ${i + 5}) and version of $2: its testcases whose
+    pass rate over their trials is lower (worse) or higher (better) than in run $3 of the version
+    at the same place in $4 — the rates compared as fractions (passes × the other's verdicts). The
+    testcases are compared first and only those that changed are read again for their fields
+    (grouping every testcase by every value of every field took 3.5x as long)."""
+    rates = (
+        "SELECT r.testcase_id, s.metric_version_id AS version, count(*) FILTER (WHERE s.passed) AS passed,"
+        " count(*) AS scored FROM records r JOIN scores s ON s.record_id = r.id WHERE r.run_id = {run}"
+        " AND s.run_id = {run} AND s.metric_version_id = ANY({versions}::uuid[]) AND s.status = 'completed'"
+        " AND s.passed IS NOT NULL GROUP BY 1, 2"
+    )
+    return (
+        f"WITH mine AS ({rates.format(run='$1', versions='$2')}),"
+        f" theirs AS ({rates.format(run='$3', versions='$4')}),"
+        " changed AS MATERIALIZED (SELECT m.testcase_id, m.version,"
+        "   sign(m.passed * t.scored - t.passed * m.scored) AS change"
+        "   FROM mine m JOIN unnest($2::uuid[], $4::uuid[]) AS p(mine, theirs) ON p.mine = m.version"
+        "   JOIN theirs t ON t.version = p.theirs AND t.testcase_id = m.testcase_id"
+        "   WHERE m.passed * t.scored <> t.passed * m.scored),"
+        " fields AS (SELECT DISTINCT ON (r.testcase_id) r.testcase_id, r.metadata, r.inputs, r.expected FROM records r"
+        "   WHERE r.run_id = $1 AND r.testcase_id = ANY(ARRAY(SELECT testcase_id FROM changed)) ORDER BY r.testcase_id)"
+        " SELECT f.i, f.value, c.version, count(*) FILTER (WHERE c.change < 0)::int AS worse,"
+        " count(*) FILTER (WHERE c.change > 0)::int AS better"
+        " FROM changed c JOIN fields r ON r.testcase_id = c.testcase_id"
+        f" CROSS JOIN LATERAL (VALUES {_values(fields, 5)}) AS f(i, value)"
+        f" WHERE f.value IS NOT NULL AND length(f.value) <= {MAX_VALUE} GROUP BY 1, 2, 3"
     )
 
 
@@ -101,6 +143,20 @@ async def _versions(conn: Connection, run: asyncpg.Record, ref: str) -> dict[uui
     return chosen
 
 
+class _Compared(NamedTuple):
+    """A slice beside what it is compared with: its verdicts and passes, the other's (the rest of
+    the run, or the baseline's same slice) and, testcase by testcase against a baseline of the same
+    testset, how many of its testcases got worse and better."""
+
+    row: asyncpg.Record
+    scored: int
+    passed: int
+    other_scored: int
+    other_passed: int
+    worse: int = 0
+    better: int = 0
+
+
 class WeakSliceReads:
     """GetWeakSlices."""
 
@@ -113,11 +169,15 @@ class WeakSliceReads:
         least = _bounded(request.min_records, DEFAULT_MIN_RECORDS, MAX_MIN_RECORDS, "min_records")
         limit = _bounded(request.limit, DEFAULT_LIMIT, MAX_LIMIT, "limit")
         async with self._reader.snapshot() as conn:
-            run = await conn.fetchrow("SELECT id, project_id FROM runs WHERE id = $1", run_id)
+            run = await conn.fetchrow("SELECT id, project_id, testset_id FROM runs WHERE id = $1", run_id)
             if run is None:
                 raise not_found(f"run {run_id} does not exist")
-            if baseline_id is not None and not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", baseline_id):
-                raise not_found(f"run {baseline_id} does not exist")
+            paired = False
+            if baseline_id is not None:
+                baseline = await conn.fetchrow("SELECT testset_id FROM runs WHERE id = $1", baseline_id)
+                if baseline is None:
+                    raise not_found(f"run {baseline_id} does not exist")
+                paired = run["testset_id"] is not None and baseline["testset_id"] == run["testset_id"]
             versions = await _versions(conn, run, request.metric)
             chosen = list(versions)
             totals = {t["metric_version_id"]: t for t in await conn.fetch(_TOTALS, run_id, chosen)}
@@ -126,39 +186,44 @@ class WeakSliceReads:
             found = await conn.fetch(_slices(fields), run_id, chosen, least, *keys) if fields else []
             rows = [r for r in found if r["scored"] < totals[r["metric_version_id"]]["scored"]]  # not the whole run
             if baseline_id is None:
-                # (slice, its verdicts, passes, the rest's verdicts, passes)
                 counts = [
-                    (r, r["scored"], r["passed"], *_rest(totals[r["metric_version_id"]], r["scored"], r["passed"]))
+                    _Compared(
+                        r, r["scored"], r["passed"], *_rest(totals[r["metric_version_id"]], r["scored"], r["passed"])
+                    )
                     for r in rows
                 ]
             else:
-                counts = await _against(conn, baseline_id, versions, fields, least, rows)
+                counts = await _against(conn, run_id, baseline_id, versions, fields, least, rows, paired)
+        if paired:
+            tests = worse_beyond_chance([(c.worse, c.better) for c in counts])
+        else:
+            tests = below_the_rest([(c.scored, c.passed, c.other_scored, c.other_passed) for c in counts])
         names = [filters.field_text(root, [key]) for root, key in fields]
         weak = []
-        for (r, scored, passed, other_scored, other_passed), (p_value, q_value) in zip(
-            counts, below_the_rest([c[1:] for c in counts]), strict=True
-        ):
-            other_rate = other_passed / other_scored
-            if passed / scored >= other_rate:
+        for c, (p_value, q_value) in zip(counts, tests, strict=True):
+            other_rate = c.other_passed / c.other_scored
+            if c.passed / c.scored >= other_rate:
                 continue
-            pinned = versions[r["metric_version_id"]]
+            pinned = versions[c.row["metric_version_id"]]
             found_slice = pb.WeakSlice(
-                field=names[r["i"]],
-                value=r["value"],
+                field=names[c.row["i"]],
+                value=c.row["value"],
                 metric_id=str(pinned["metric_id"]),
                 metric_name=pinned["name"],
-                scored=scored,
-                passed=passed,
-                pass_rate=passed / scored,
-                missing_passes=scored * other_rate - passed,
+                scored=c.scored,
+                passed=c.passed,
+                pass_rate=c.passed / c.scored,
+                missing_passes=c.scored * other_rate - c.passed,
                 p_value=p_value,
                 q_value=q_value,
+                worse_testcases=c.worse,
+                better_testcases=c.better,
             )
             if baseline_id is None:
-                found_slice.rest_scored, found_slice.rest_passed = other_scored, other_passed
+                found_slice.rest_scored, found_slice.rest_passed = c.other_scored, c.other_passed
                 found_slice.rest_pass_rate = other_rate
             else:
-                found_slice.baseline_scored, found_slice.baseline_passed = other_scored, other_passed
+                found_slice.baseline_scored, found_slice.baseline_passed = c.other_scored, c.other_passed
                 found_slice.baseline_pass_rate = other_rate
             weak.append(found_slice)
         weak.sort(key=lambda s: (s.p_value, -s.missing_passes, s.field, s.value, s.metric_name))
@@ -168,6 +233,7 @@ class WeakSliceReads:
             tested=len(counts),
             min_records=least,
             baseline_run_id=str(baseline_id or ""),
+            paired=paired,
         )
 
 
@@ -178,26 +244,38 @@ def _rest(total: asyncpg.Record, scored: int, passed: int) -> tuple[int, int]:
 
 async def _against(
     conn: Connection,
+    run_id: uuid.UUID,
     baseline_id: uuid.UUID,
     versions: dict[uuid.UUID, asyncpg.Record],
     fields: list[tuple[str, str]],
     least: int,
     rows: list[asyncpg.Record],
-) -> list[tuple[asyncpg.Record, int, int, int, int]]:
+    paired: bool,
+) -> list[_Compared]:
     """Each of the run's slices beside the baseline's same slice (the same field, value and metric,
-    in the version the baseline pins; at least ``least`` verdicts there too), as (slice, its
-    verdicts, passes, the baseline's verdicts, passes); a slice the baseline lacks is left out."""
+    in the version the baseline pins; at least ``least`` verdicts there too) and, ``paired``, its
+    testcases that got worse and better; a slice the baseline lacks is left out."""
     theirs = {p["metric_id"]: p["version_id"] for p in await conn.fetch(PINNED, baseline_id)}
     metric_of = {v: p["metric_id"] for v, p in versions.items()}
-    chosen = [theirs[m] for m in metric_of.values() if m in theirs]
-    if not fields or not chosen:
+    shared = [(v, theirs[m]) for v, m in metric_of.items() if m in theirs]  # (ours, theirs) per metric
+    if not fields or not shared:
         return []
-    found = await conn.fetch(_slices(fields), baseline_id, chosen, least, *(k for _, k in fields))
+    keys = [k for _, k in fields]
+    found = await conn.fetch(_slices(fields), baseline_id, [t for _, t in shared], least, *keys)
     of_version = {v: m for m, v in theirs.items()}
     baseline = {(b["i"], b["value"], of_version[b["metric_version_id"]]): b for b in found}
+    changes: dict[tuple[int, str, uuid.UUID], asyncpg.Record] = {}
+    if paired:
+        ours, their_versions = [o for o, _ in shared], [t for _, t in shared]
+        changed = await conn.fetch(_changes(fields), run_id, ours, baseline_id, their_versions, *keys)
+        changes = {(c["i"], c["value"], c["version"]): c for c in changed}
     counts = []
     for r in rows:
         b = baseline.get((r["i"], r["value"], metric_of[r["metric_version_id"]]))
-        if b is not None:
-            counts.append((r, r["scored"], r["passed"], b["scored"], b["passed"]))
+        if b is None:
+            continue
+        c = changes.get((r["i"], r["value"], r["metric_version_id"]))
+        counts.append(
+            _Compared(r, r["scored"], r["passed"], b["scored"], b["passed"], *((c["worse"], c["better"]) if c else ()))
+        )
     return counts

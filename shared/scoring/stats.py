@@ -193,6 +193,22 @@ def below_the_rest(slices: Sequence[tuple[int, int, int, int]]) -> list[tuple[fl
     if not slices:
         return []
     scored, passed, rest_scored, rest_passed = (np.array(column) for column in zip(*slices, strict=True))
-    p = np.clip(scipy_stats.hypergeom.cdf(passed, scored + rest_scored, passed + rest_passed, scored), 0.0, 1.0)
+    return _with_q(scipy_stats.hypergeom.cdf(passed, scored + rest_scored, passed + rest_passed, scored))
+
+
+def worse_beyond_chance(slices: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
+    """Per slice compared testcase by testcase with a baseline — how many of its testcases got worse,
+    how many better (the others the same) — the p-value of a sign test, one-sided (as many worse or
+    more, were worse and better equally likely: McNemar's exact test for one trial each), and the
+    Benjamini–Hochberg q-value over all of them. None differing: p 1."""
+    if not slices:
+        return []
+    worse, better = (np.array(column) for column in zip(*slices, strict=True))
+    return _with_q(scipy_stats.binom.sf(worse - 1, worse + better, 0.5))
+
+
+def _with_q(computed: object) -> list[tuple[float, float]]:
+    """p-values (kept within 0..1 against rounding) with their Benjamini–Hochberg q-values."""
+    p = np.clip(np.asarray(computed, dtype=float), 0.0, 1.0)
     q = scipy_stats.false_discovery_control(p)
     return [(float(a), float(b)) for a, b in zip(p, q, strict=True)]

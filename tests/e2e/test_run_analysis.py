@@ -329,20 +329,59 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         with pytest.raises(NotFound, match="does not exist"):
             await sdk.run_breakdown(candidate.id, "metadata.topic", baseline_run_id=str(uuid.uuid4()))
         # The other way round, the slices that regressed: the first run against the candidate as
-        # its baseline — geo 3 of 4 against 5 of 5 (p 1 - C(8,4) / C(9,4) = 56/126), math 0 of 2
-        # against 1 of 2 (3/6); level 2 as good in both (1 of 3), so not listed.
+        # its baseline. One testset: testcase by testcase — geo's g3 worse (g4 errored here, so
+        # not compared), math's m0 worse and m1 failed in both: one worse, none better, p 1/2 (a
+        # sign test); level 2 also has x better (3/4), and is as good in both (1 of 3): not listed.
         regressed = await sdk.weak_slices(run.id, min_records=2, baseline_run_id=candidate.id)
-        assert (regressed.tested, regressed.baseline_run_id) == (5, candidate.id)
-        assert [
-            (s.filter, s.scored, s.passed, s.baseline_scored, s.baseline_passed, round(s.p_value, 4), s.rest_scored)
+        assert (regressed.tested, regressed.baseline_run_id, regressed.paired) == (5, candidate.id, True)
+        compared = [
+            (s.filter, s.scored, s.passed, s.baseline_scored, s.baseline_passed, s.worse_testcases, s.better_testcases)
             for s in regressed.slices
-        ] == [
-            ("metadata.level=1", 4, 3, 5, 5, 0.4444, 0),
-            ("metadata.topic=geo", 4, 3, 5, 5, 0.4444, 0),
-            (f"{dotted}=m", 2, 0, 2, 1, 0.5, 0),
-            ("metadata.topic=math", 2, 0, 2, 1, 0.5, 0),
         ]
-        assert [round(s.q_value, 3) for s in regressed.slices] == [0.625] * 4
+        assert compared == [
+            (f"{dotted}=m", 2, 0, 2, 1, 1, 0),
+            ("metadata.level=1", 4, 3, 5, 5, 1, 0),
+            ("metadata.topic=geo", 4, 3, 5, 5, 1, 0),
+            ("metadata.topic=math", 2, 0, 2, 1, 1, 0),
+        ]
+        assert [(s.p_value, round(s.q_value, 3), s.rest_scored) for s in regressed.slices] == [(0.5, 0.625, 0)] * 4
+        # Three trials of each testcase: a testcase is worse once, however many trials it has.
+        tripled_against = await sdk.weak_slices(thrice.id, min_records=2, baseline_run_id=candidate.id)
+        assert [(s.filter, s.scored, s.worse_testcases, s.better_testcases) for s in tripled_against.slices] == [
+            (f"{dotted}=m", 6, 1, 0),
+            ("metadata.level=1", 12, 1, 0),
+            ("metadata.topic=geo", 12, 1, 0),
+            ("metadata.topic=math", 6, 1, 0),
+        ]
+        # The same answers on a copy of the testset: other testcases, so the slices' pass rates are
+        # compared as two samples (Fisher's test) — geo 3 of 4 against 5 of 5: 1 - C(8,4) / C(9,4).
+        copy = await sdk.create_testset(
+            project.id,
+            "slices copy",
+            rows,
+            inputs=["question"],
+            expected=["answer"],
+            metadata=["topic", "level", "gen_ai.model"],
+        )
+        copied = {t.inputs["question"]: t.id async for t in sdk.list_testcases(copy.id)}
+        elsewhere = await sdk.create_run(project.id, copy.id, version.id, [exact.id])
+        await sdk.ingest_records(
+            elsewhere.id,
+            [RecordIn(copied[r["question"]], outputs={"response": a}) for r, a in zip(rows, answers, strict=True)],
+        )
+        for _ in range(600):
+            if (await sdk.get_run(elsewhere.id)).status == "completed":
+                break
+            await asyncio.sleep(0.1)
+        unpaired = await sdk.weak_slices(run.id, min_records=2, baseline_run_id=elsewhere.id)
+        assert (unpaired.tested, unpaired.paired) == (5, False)
+        assert [(s.filter, round(s.p_value, 4), s.worse_testcases) for s in unpaired.slices] == [
+            ("metadata.level=1", 0.4444, 0),
+            ("metadata.topic=geo", 0.4444, 0),
+            (f"{dotted}=m", 0.5, 0),
+            ("metadata.topic=math", 0.5, 0),
+        ]
+        await sdk.archive_run(elsewhere.id)  # out of the testset's history below
         with pytest.raises(NotFound, match="does not exist"):
             await sdk.weak_slices(run.id, baseline_run_id=str(uuid.uuid4()))
         with pytest.raises(InvalidArgument, match="baseline_run_id"):
@@ -391,7 +430,10 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     worse = scorekeeper(stack, "runs", "slices", run.id, "--baseline", candidate.id, "--min-records", "2")
     assert worse.returncode == 0, worse.stderr
     worse_rows = [" ".join(line.split()) for line in worse.stdout.splitlines()]
-    assert "│ metadata.topic=math │ exact │ 0.0% of 2 │ 50.0% of 2 │ 1.0 │ 0.5 │ 0.62 │" in worse_rows, worse_rows
+    assert "│ metadata.topic=math │ exact │ 0.0% of 2 │ 50.0% of 2 │ 1.0 │ 1 / 0 │ 0.5 │ 0.62 │" in worse_rows, (
+        worse_rows
+    )
+    assert "Compared testcase by testcase (p: a sign test on those worse against those better)." in worse.stdout
     assert "baseline" in worse_rows[1]
     none_weak = scorekeeper(stack, "runs", "slices", run.id)
     assert none_weak.returncode == 0 and "no slice of 5+ scored records" in none_weak.stderr
@@ -493,10 +535,10 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         regressed_table = page.locator("#weak-slices")
         await regressed_table.wait_for()
         assert await regressed_table.locator("thead th").all_inner_texts() == [
-            "Slice", "Metric", "A (baseline)", "B", "Missing passes", "p", "q",
+            "Slice", "Metric", "A (baseline)", "B", "Missing passes", "Testcases worse / better", "p", "q",
         ]  # fmt: skip
         assert await regressed_table.locator("tr[data-slice='metadata.topic=math'] td").all_inner_texts() == [
-            "metadata.topic = math", "exact", "50% of 2", "0% of 2", "1", "0.5", "0.62",
+            "metadata.topic = math", "exact", "50% of 2", "0% of 2", "1", "1 / 0", "0.5", "0.62",
         ]  # fmt: skip
         await screenshot(page, "compare-regressed-slices")
         await regressed_table.locator("a", has_text="metadata.topic = math").click()  # both runs per topic

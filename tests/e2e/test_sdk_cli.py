@@ -693,12 +693,16 @@ def test_eval_points_at_the_slices_that_fail_beyond_chance(cli: Cli, project: st
     # 0 of 6 against 23 of 23: 1 / C(29, 6) = 2.1e-06, times the 2 slices tested (fives, others).
     assert "weak  metadata.group=fives: exact 0.0% of 6 against 100.0% of the rest (q 4.2e-06)" in done.stdout
     assert done.stdout.count("weak  ") == 1
-    # Against the flawless baseline: 0 of 6 where it passed 6 of 6, 1 / C(12, 6) = 0.0011, times 2.
-    regressed = "regressed  metadata.group=fives: exact 100.0% of 6 in the baseline, 0.0% of 6 here (q 0.0022)"
+    # Against the flawless baseline, testcase by testcase (one testset): the 6 fives worse, none
+    # better — a sign test's 1 / 2^6, times the 2 slices tested.
+    regressed = (
+        "regressed  metadata.group=fives: exact 100.0% of 6 in the baseline, 0.0% of 6 here,"
+        " 6 testcases worse, 0 better (q 0.031)"
+    )
     assert regressed in done.stdout and done.stdout.count("regressed  ") == 1
     text = summary.read_text()
     assert "| metadata.group=fives | exact | 0.0% of 6 | 100.0% of 23 | 4.2e-06 |" in text
-    assert "| metadata.group=fives | exact | 100.0% of 6 | 0.0% of 6 | 0.0022 |" in text
+    assert "| metadata.group=fives | exact | 100.0% of 6 | 0.0% of 6 | 6 / 0 | 0.031 |" in text
     for run_id in (baseline, done.stderr.split()[1].rstrip(":")):
         assert cli("runs", "archive", run_id).returncode == 0  # out of the CI runs the next tests list
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import io
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -185,7 +186,9 @@ def test_markdown_summary() -> None:
     )  # fmt: skip
     against = summary_markdown(RUN, [], None, [], [worse])
     assert "Slices that regressed against the baseline beyond chance (q < 0.05):" in against
-    assert "| metadata.topic=math | exact | 80.0% of 50 | 40.0% of 50 | 0.0004 |" in against
+    assert "| metadata.topic=math | exact | 80.0% of 50 | 40.0% of 50 | – | 0.0004 |" in against  # two samples
+    paired = summary_markdown(RUN, [], None, [], [replace(worse, worse_testcases=21, better_testcases=1)])
+    assert "| metadata.topic=math | exact | 80.0% of 50 | 40.0% of 50 | 21 / 1 | 0.0004 |" in paired
     assert "Where it fails most" not in against
 
 

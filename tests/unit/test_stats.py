@@ -8,7 +8,15 @@ import statistics
 import pytest
 from scipy import stats as scipy_stats
 
-from shared.scoring.stats import Confusion, MetricStats, TrialSums, below_the_rest, expected_label, summarize
+from shared.scoring.stats import (
+    Confusion,
+    MetricStats,
+    TrialSums,
+    below_the_rest,
+    expected_label,
+    summarize,
+    worse_beyond_chance,
+)
 
 
 def sums(trial: int, values: list[float], passed: int | None = None) -> TrialSums:
@@ -159,3 +167,16 @@ def test_a_slice_below_the_rest_of_its_run() -> None:
     (p, q), *_ = below_the_rest([(1000, 400, 1000, 800), *[(10, 5, 10, 5)] * 99])
     assert p < 1e-60 and q < 1e-58
     assert below_the_rest([]) == []
+
+
+def test_a_slice_worse_than_the_baselines_testcase_by_testcase() -> None:
+    # A sign test, one-sided: 6 testcases worse and none better: 1 / 2^6; 1 worse: 1/2; 1 and 1:
+    # 3/4 (one worse or more of two); none differing: 1. Benjamini-Hochberg over the four: 1/64 x
+    # 4/1, then 1/2 x 4/2 = 3/4 x 4/3 = 1 x 4/4 = 1.
+    found = worse_beyond_chance([(6, 0), (1, 0), (1, 1), (0, 0)])
+    assert [(round(p, 4), round(q, 4)) for p, q in found] == [(0.0156, 0.0625), (0.5, 1.0), (0.75, 1.0), (1.0, 1.0)]
+    # 8 of 10 worse, 2 better: P(X >= 8 | n = 10) = 56 / 1024. The same pass rates with every
+    # testcase changing (40 worse, 32 better) are chance.
+    assert worse_beyond_chance([(8, 2)])[0][0] == 56 / 1024
+    assert worse_beyond_chance([(40, 32)])[0][0] > 0.2
+    assert worse_beyond_chance([]) == []

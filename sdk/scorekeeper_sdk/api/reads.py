@@ -254,7 +254,9 @@ class ReadOperations(Operations):
         ``min_records`` scored records whose pass rate on a metric (``metric``: one, by id or name)
         is below the rest of the run's — the least likely to be chance first (Fisher's exact test),
         each with its q-value over every slice tested (``tested``). With ``baseline_run_id``, each
-        slice against the baseline's same slice instead: the slices that regressed."""
+        slice against the baseline's same slice instead: the slices that regressed — testcase by
+        testcase when both runs are of one testset (``paired``: a sign test on the slice's testcases
+        that got worse against those that got better)."""
         request = qpb.GetWeakSlicesRequest(
             run_id=run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline_run_id
         )

@@ -19,7 +19,7 @@ from scorekeeper_sdk.cli.gates import (
     known_metrics,
     parse_threshold,
 )
-from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
+from scorekeeper_sdk.cli.reports import changed_testcases, summary_markdown, write_junit
 from scorekeeper_sdk.cli.runs import SOURCES
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.cli.subsets import (
@@ -246,7 +246,7 @@ def _gate(
     for w in regressed:
         st.out.print(
             f"regressed  {w.filter}: {w.metric_name} {w.baseline_pass_rate:.1%} of {w.baseline_scored} in the"
-            f" baseline, {w.pass_rate:.1%} of {w.scored} here (q {w.q_value:.2g})",
+            f" baseline, {w.pass_rate:.1%} of {w.scored} here{changed_testcases(w)} (q {w.q_value:.2g})",
             highlight=False,
         )
     if junit_xml is not None:

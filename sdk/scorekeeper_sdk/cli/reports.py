@@ -124,12 +124,24 @@ def summary_markdown(
             "",
             "Slices that regressed against the baseline beyond chance (q < 0.05):",
             "",
-            "| slice | metric | baseline | here | q |",
-            "|---|---|---:|---:|---:|",
+            "| slice | metric | baseline | here | testcases worse / better | q |",
+            "|---|---|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {_cell(w.filter)} | {_cell(w.metric_name)} | {w.baseline_pass_rate:.1%} of {w.baseline_scored}"
-            f" | {w.pass_rate:.1%} of {w.scored} | {w.q_value:.2g} |"
+            f" | {w.pass_rate:.1%} of {w.scored} | {_worse_better(w)} | {w.q_value:.2g} |"
             for w in regressed
         ]
     return "\n".join(lines) + "\n"
+
+
+def changed_testcases(w: WeakSlice) -> str:
+    """A regressed slice's testcases that got worse and better, when compared one by one (a
+    baseline of the same testset): ", 6 testcases worse, 0 better"; else nothing."""
+    if not (w.worse_testcases or w.better_testcases):
+        return ""
+    return f", {w.worse_testcases} testcase{'s' * (w.worse_testcases != 1)} worse, {w.better_testcases} better"
+
+
+def _worse_better(w: WeakSlice) -> str:
+    return f"{w.worse_testcases} / {w.better_testcases}" if w.worse_testcases or w.better_testcases else "–"

@@ -136,7 +136,8 @@ def slices(
     metadata, inputs and expected values whose records pass a metric less often than the rest of
     the run — the least likely to be chance first (p: Fisher's exact test; q: corrected for every
     slice tested; below 0.05, not likely chance). With --baseline, each slice against the same
-    slice of the baseline run instead: the slices that regressed."""
+    slice of the baseline run instead: the slices that regressed — testcase by testcase when both
+    runs are of one testset (the testcases worse / better; p: a sign test on them)."""
     st = state(ctx)
     found = st.client.weak_slices(run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline)
     if as_json_:
@@ -148,7 +149,8 @@ def slices(
             highlight=False,
         )
         return None
-    table = Table("slice", "metric", "passed", "baseline" if baseline else "the rest", "missing", "p", "q")
+    paired = ("testcases worse / better",) if found.paired else ()
+    table = Table("slice", "metric", "passed", "baseline" if baseline else "the rest", "missing", *paired, "p", "q")
     for s in found.slices:
         table.add_row(
             s.filter,
@@ -158,12 +160,14 @@ def slices(
             if baseline
             else f"{s.rest_pass_rate:.1%} of {s.rest_scored:,}",
             f"{s.missing_passes:,.1f}",
+            *((f"{s.worse_testcases:,} / {s.better_testcases:,}",) if found.paired else ()),
             f"{s.p_value:.2g}",
             Text(f"{s.q_value:.2g}", style="bold red" if s.q_value < 0.05 else ""),
         )
     st.out.print(table)
+    how = " Compared testcase by testcase (p: a sign test on those worse against those better)." if found.paired else ""
     st.out.print(
-        f"{found.tested:,} slices tested; a q below 0.05 is not likely chance."
+        f"{found.tested:,} slices tested; a q below 0.05 is not likely chance.{how}"
         " Their records: scorekeeper records list --run RUN --field SLICE",
         highlight=False,
     )
