@@ -494,9 +494,14 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         ]
         math_slice = weak_table.locator("tr[data-slice='metadata.topic=math'] td")
         assert await math_slice.all_inner_texts() == [
-            "metadata.topic = math", "exact", "0% of 2", "80% of 5", "1.6", "0.14", "0.36",
+            "metadata.topic = math", "exact", "0% of 2", "80% of 5", "1.6", "0.14", "0.36", "over runs",
         ]  # fmt: skip
         await screenshot(page, "run-weak-slices")
+        over_runs = await math_slice.last.locator("a").get_attribute("href")
+        assert over_runs == (
+            f"/projects/{project.id}/runs?testset={testset.id}&metric={exact.id}&metric={grade.id}"
+            "&field=metadata.topic%3Dmath"
+        )
         await math_slice.first.locator("a").click()  # the run by that field, and the slice's records
         await page.wait_for_url("**by=metadata.topic**")
         await page.locator("#breakdown").wait_for()

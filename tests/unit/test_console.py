@@ -118,6 +118,25 @@ def test_a_project_the_key_cannot_see_is_not_found() -> None:
     assert client.get(f"/projects/{PROJECT}/systems").status_code == 404
 
 
+def test_a_slices_history_too_slow_to_count_is_said_on_the_runs_page() -> None:
+    # A slice is counted from the runs' records: a deadline passed says so; the runs are listed.
+    run = qpb.RunView(id="r1", project_id=PROJECT, status="completed", testset_name="qa")
+    client = console_with(
+        failing(RuntimeError()),
+        ListProjects=answering(cpb.ListProjectsResponse(projects=[cpb.Project(id=PROJECT, name="p")])),
+        ListMetrics=answering(cpb.ListMetricsResponse(metrics=[cpb.Metric(id="m1", name="exact")])),
+        ListRuns=answering(qpb.ListRunsResponse(runs=[run])),
+        GetRunHistory=failing(rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED)),
+    )
+    client.cookies.set("sk_session", "sk_key")
+    page = client.get(f"/projects/{PROJECT}/runs", params={"metric": "m1", "field": "metadata.lang=fr"})
+    assert page.status_code == 200, page.text
+    assert "The slice&#39;s history took longer than the page waits: pick a testset or a source." in page.text
+    assert 'id="charts"' not in page.text and "/runs/r1" in page.text
+    # The whole runs' history from their aggregates: a deadline there is the service not answering.
+    assert client.get(f"/projects/{PROJECT}/runs", params={"metric": "m1"}).status_code == 503
+
+
 def test_forms_need_the_token_of_this_browser() -> None:
     client = console_with(failing(RuntimeError()))
     page = client.get("/sign-in")

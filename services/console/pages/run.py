@@ -83,8 +83,12 @@ async def weak_slices_of(api: Api, run: qpb.RunView, params: Any, baseline_id: s
 
 async def breakdown_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str = "") -> dict[str, Any]:
     """The run broken down by the field the address asks for (``by``; against a baseline run's
-    groups, if given), with the fields to choose from; or the API's reason it cannot be."""
+    groups, if given), with the fields to choose from; or the API's reason it cannot be. Also where
+    a slice's history over the runs of the testset is charted (the runs page, that slice alone)."""
     by = params.get("by", "").strip()
+    over_runs = [("testset", run.testset_id)] if run.testset_id else []
+    over_runs += [("metric", m.metric_id) for m in run.metrics]
+    shown = {"by": by, "slice_history": f"/projects/{run.project_id}/runs?{urlencode(over_runs)}"}
     request = qpb.GetRunBreakdownRequest(run_id=run.id, field=by, baseline_run_id=baseline_id)
     try:
         found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
@@ -93,18 +97,9 @@ async def breakdown_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str
             raise
         request.field, request.baseline_run_id = "", ""  # the fields to choose from, still
         found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
-        return {"breakdown": found, "by": by, "breakdown_error": api_message(exc), "overall_pass_rate": {}}
+        return {**shown, "breakdown": found, "breakdown_error": api_message(exc), "overall_pass_rate": {}}
     overall = {m.metric_id: m.pass_rate for m in run.metrics if m.HasField("pass_rate")}
-    # A value's history over the runs of the testset: the runs page charting that slice alone.
-    over_runs = [("testset", run.testset_id)] if run.testset_id else []
-    over_runs += [("metric", m.metric_id) for m in run.metrics]
-    return {
-        "breakdown": found,
-        "by": by,
-        "breakdown_error": "",
-        "overall_pass_rate": overall,
-        "slice_history": f"/projects/{run.project_id}/runs?{urlencode(over_runs)}",
-    }
+    return {**shown, "breakdown": found, "breakdown_error": "", "overall_pass_rate": overall}
 
 
 async def agreement_of(api: Api, run: qpb.RunView, params: Any) -> dict[str, Any]:
