@@ -37,16 +37,20 @@ _SCORES = (
     " FROM records r JOIN scores s ON s.record_id = r.id"
     " WHERE r.run_id = $1 AND s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[]) GROUP BY 1, 2, 3"
 )
-# The keys of the first records' metadata, inputs and expected values, as fields.
+# The keys of the first records' metadata, inputs and expected values, and the keys of an object
+# among them ("metadata.user.tier"), as fields.
 _FIELDS = (
-    "SELECT DISTINCT x.root, x.key FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
+    "SELECT DISTINCT x.root, x.path FROM (SELECT r.metadata, r.inputs, r.expected FROM records r WHERE r.run_id = $1"
     f" LIMIT {FIELDS_SAMPLE}) r CROSS JOIN LATERAL ("
     + " UNION ALL ".join(
-        f"SELECT '{root}', k FROM jsonb_object_keys(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
-        f" THEN r.{root} ELSE '{{}}'::jsonb END) AS k"
+        f"SELECT '{root}', ARRAY[e.key] FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
+        f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e"
+        f" UNION ALL SELECT '{root}', ARRAY[e.key, d.key] FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
+        f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e CROSS JOIN LATERAL jsonb_object_keys("
+        " CASE WHEN jsonb_typeof(e.value) = 'object' THEN e.value ELSE '{}'::jsonb END) AS d(key)"
         for root in filters.FIELD_ROOTS
     )
-    + f") AS x(root, key) ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
+    + f") AS x(root, path) ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
 )
 
 
@@ -129,5 +133,5 @@ class BreakdownReads:
                 for group in found:
                     if _key(group) in theirs:
                         group.baseline.CopyFrom(theirs[_key(group)])
-            fields = [filters.field_text(r["root"], [r["key"]]) for r in await conn.fetch(_FIELDS, run_id)]
+            fields = [filters.field_text(r["root"], r["path"]) for r in await conn.fetch(_FIELDS, run_id)]
         return pb.RunBreakdown(run_id=str(run_id), field=request.field, groups=found, fields=fields)

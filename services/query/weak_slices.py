@@ -1,7 +1,8 @@
 """GetWeakSlices: the slices of a run that fail most, found without choosing a field.
 
-The fields looked at are the top-level keys of the records' metadata, inputs and expected values
-whose values repeat among the run's first ``FIELDS_SAMPLE`` records (a question of its own per
+The fields looked at are the keys of the records' metadata, inputs and expected values — top-level,
+and one level into an object (metadata.user.tier) — whose values repeat among the run's first
+``FIELDS_SAMPLE`` records (a question of its own per
 testcase names no slice). Every value of those fields (a string, number or boolean of at most
 ``MAX_VALUE`` characters) that at least ``min_records`` scored records hold is a slice; per metric,
 its pass rate is compared with the rest of the run's by Fisher's exact test (one-sided), and the
@@ -44,36 +45,41 @@ MAX_VALUE = 200
 MAX_FIELDS = 50
 _SCALAR = "('string', 'number', 'boolean')"
 
-# The fields to slice by: the top-level keys of the run's first records whose scalar values repeat
-# there (half as many values as testcases holding the key, or fewer; a question or an id of its own
-# per testcase names no slice, however many trials repeat it), as (root, key).
+# The fields to slice by: the keys of the run's first records — top-level, and one level into an
+# object ("metadata.user.tier") — whose scalar values repeat there (half as many values as testcases
+# holding the key, or fewer; a question or an id of its own per testcase names no slice, however
+# many trials repeat it), as (root, path).
 _FIELDS = (
-    "SELECT x.root, x.key FROM (SELECT r.testcase_id, r.metadata, r.inputs, r.expected FROM records r"
+    "SELECT x.root, x.path FROM (SELECT r.testcase_id, r.metadata, r.inputs, r.expected FROM records r"
     " WHERE r.run_id = $1"
     f" LIMIT {FIELDS_SAMPLE}) r CROSS JOIN LATERAL ("
     + " UNION ALL ".join(
-        f"SELECT '{root}', e.key, e.value #>> '{{}}' FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
-        f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e WHERE jsonb_typeof(e.value) IN {_SCALAR}"
+        f"SELECT '{root}', CASE WHEN d.key IS NULL THEN ARRAY[e.key] ELSE ARRAY[e.key, d.key] END,"
+        " coalesce(d.value, e.value) #>> '{}'"
+        f" FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object' THEN r.{root} ELSE '{{}}'::jsonb END) AS e"
+        " LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(e.value) = 'object' THEN e.value ELSE '{}'::jsonb END)"
+        " AS d ON true"
+        f" WHERE jsonb_typeof(coalesce(d.value, e.value)) IN {_SCALAR}"
         for root in filters.FIELD_ROOTS
     )
-    + f") AS x(root, key, value) WHERE length(x.value) <= {MAX_VALUE}"
+    + f") AS x(root, path, value) WHERE length(x.value) <= {MAX_VALUE}"
     " GROUP BY 1, 2 HAVING count(DISTINCT x.value) * 2 <= count(DISTINCT r.testcase_id)"
     f" ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
 )
 
 
-def _values(fields: list[tuple[str, str]], first: int) -> str:
-    """Each field's value in records r as (i, the value as text or null); the i-th's key is the
+def _values(fields: list[tuple[str, list[str]]], first: int) -> str:
+    """Each field's value in records r as (i, the value as text or null); the i-th's path is the
     parameter ${first + i}."""
     return ", ".join(
-        f"({i}, CASE WHEN jsonb_typeof(r.{root} -> ${first + i}::text) IN {_SCALAR}"
-        f" THEN r.{root} ->> ${first + i}::text END)"
+        f"({i}, CASE WHEN jsonb_typeof(r.{root} #> ${first + i}::text[]) IN {_SCALAR}"
+        f" THEN r.{root} #>> ${first + i}::text[] END)"
         for i, (root, _) in enumerate(fields)
     )
 
 
-def _slices(fields: list[tuple[str, str]]) -> str:
-    """Run $1's verdicts of the versions $2 per value of each field (the i-th's key is ${i + 4}),
+def _slices(fields: list[tuple[str, list[str]]]) -> str:
+    """Run $1's verdicts of the versions $2 per value of each field (the i-th's path is ${i + 4}),
     for the values at least $3 of them hold."""
     values = _values(fields, 4)
     return (
@@ -86,8 +92,8 @@ def _slices(fields: list[tuple[str, str]]) -> str:
     )
 
 
-def _changes(fields: list[tuple[str, str]]) -> str:
-    """Per value of each field in run $1 (its key ${i + 5}) and version of $2: its testcases whose
+def _changes(fields: list[tuple[str, list[str]]]) -> str:
+    """Per value of each field in run $1 (its path ${i + 5}) and version of $2: its testcases whose
     pass rate over their trials is lower (worse) or higher (better) than in run $3 of the version
     at the same place in $4 — the rates compared as fractions (passes × the other's verdicts). The
     testcases are compared first and only those that changed are read again for their fields
@@ -181,7 +187,7 @@ class WeakSliceReads:
             versions = await _versions(conn, run, request.metric)
             chosen = list(versions)
             totals = {t["metric_version_id"]: t for t in await conn.fetch(_TOTALS, run_id, chosen)}
-            fields = [(f["root"], f["key"]) for f in await conn.fetch(_FIELDS, run_id)]
+            fields = [(f["root"], list(f["path"])) for f in await conn.fetch(_FIELDS, run_id)]
             keys = [k for _, k in fields]
             found = await conn.fetch(_slices(fields), run_id, chosen, least, *keys) if fields else []
             rows = [r for r in found if r["scored"] < totals[r["metric_version_id"]]["scored"]]  # not the whole run
@@ -198,7 +204,7 @@ class WeakSliceReads:
             tests = worse_beyond_chance([(c.worse, c.better) for c in counts])
         else:
             tests = below_the_rest([(c.scored, c.passed, c.other_scored, c.other_passed) for c in counts])
-        names = [filters.field_text(root, [key]) for root, key in fields]
+        names = [filters.field_text(root, path) for root, path in fields]
         weak = []
         for c, (p_value, q_value) in zip(counts, tests, strict=True):
             other_rate = c.other_passed / c.other_scored
@@ -247,7 +253,7 @@ async def _against(
     run_id: uuid.UUID,
     baseline_id: uuid.UUID,
     versions: dict[uuid.UUID, asyncpg.Record],
-    fields: list[tuple[str, str]],
+    fields: list[tuple[str, list[str]]],
     least: int,
     rows: list[asyncpg.Record],
     paired: bool,

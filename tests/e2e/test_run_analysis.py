@@ -608,3 +608,65 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
 def _rate(group: RunGroup | None) -> float | None:
     """The first metric's pass rate in a group."""
     return group.metrics[0].pass_rate if group is not None else None
+
+
+async def test_slices_reach_one_level_into_an_object(stack: Stack) -> None:
+    async with stack.client() as admin:
+        project = await admin.create_project(f"nested {uuid.uuid4().hex[:6]}")
+        key = (await admin.create_api_key(project.id, "nested", "write")).secret
+    # Every free user's question fails, every pro user's passes; each user an id of their own.
+    rows = [
+        {
+            "question": f"q{i}",
+            "answer": "yes",
+            "user": {"tier": "free" if i < 8 else "pro", "id": f"u{i}", "plan.name": "basic"},
+        }
+        for i in range(20)
+    ]
+    async with stack.sdk(key) as sdk:
+        testset = await sdk.create_testset(
+            project.id, "nested", rows, inputs=["question"], expected=["answer"], metadata=["user"]
+        )
+        exact = await sdk.create_metric(
+            project.id,
+            "exact",
+            eval_type="heuristic",
+            heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
+        )
+        version = await sdk.create_system_version_by_name(project.id, "bot", "sdk")
+        run = await sdk.create_run(project.id, testset.id, version.id, [exact.id])
+        cases = {t.inputs["question"]: t.id async for t in sdk.list_testcases(testset.id)}
+        await sdk.ingest_records(
+            run.id,
+            [
+                RecordIn(cases[r["question"]], outputs={"response": "no" if i < 8 else "yes"})
+                for i, r in enumerate(rows)
+            ],
+        )
+        for _ in range(600):
+            if (await sdk.get_run(run.id)).status == "completed":
+                break
+            await asyncio.sleep(0.1)
+
+        plan = 'metadata.user."plan.name"'
+        assert (await sdk.run_breakdown(run.id)).fields == [
+            "expected.answer", "inputs.question", "metadata.user", "metadata.user.id", plan, "metadata.user.tier",
+        ]  # fmt: skip
+        # The tier's two values are slices; a user's own id is none, nor a plan or an answer every
+        # record holds (the whole run). 0 of 8 against 12 of 12: 1 / C(20, 8), twice over two tested.
+        weak = await sdk.weak_slices(run.id)
+        assert weak.tested == 2
+        assert [(s.filter, s.scored, s.passed, s.rest_scored, s.rest_passed) for s in weak.slices] == [
+            ("metadata.user.tier=free", 8, 0, 12, 12)
+        ]
+        assert weak.slices[0].p_value == pytest.approx(1 / 125_970) and weak.slices[0].q_value == pytest.approx(
+            2 / 125_970
+        )
+        freed = [r async for r in sdk.list_records(run_id=run.id, fields=[weak.slices[0].filter])]
+        assert len(freed) == 8 and {r.metadata["user"]["tier"] for r in freed} == {"free"}
+        by_tier = await sdk.run_breakdown(run.id, "metadata.user.tier")
+        assert [(g.label, g.records, _rate(g)) for g in by_tier.groups] == [("pro", 12, 1.0), ("free", 8, 0.0)]
+        by_plan = await sdk.run_breakdown(run.id, plan)
+        assert [(g.label, g.records) for g in by_plan.groups] == [("basic", 20)]
+        history = await sdk.run_history(project.id, ["exact"], fields=["metadata.user.tier=free"])
+        assert [(p.value, p.scored) for p in history[0].points] == [(0.0, 8)]

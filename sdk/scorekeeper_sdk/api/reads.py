@@ -250,7 +250,7 @@ class ReadOperations(Operations):
         self, run_id: str, *, metric: str = "", min_records: int = 5, limit: int = 10, baseline_run_id: str = ""
     ) -> WeakSlices:
         """The slices of the run that fail most, without choosing a field: each value of a
-        top-level key of its testcases' metadata, inputs and expected values held by at least
+        key of its testcases' metadata, inputs and expected values (or of an object in them) held by at least
         ``min_records`` scored records whose pass rate on a metric (``metric``: one, by id or name)
         is below the rest of the run's — the least likely to be chance first (Fisher's exact test),
         each with its q-value over every slice tested (``tested``). With ``baseline_run_id``, each
