@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from scorekeeper_sdk import InvalidArgument, NotFound, RecordIn
+from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, RecordIn
 from scorekeeper_sdk.views import Record, RunGroup
 from services.query.agreement import kappa
 from shared.devstack import scenario
@@ -24,6 +24,15 @@ from tests.support.cli import scorekeeper
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 TESTCASES = 24
+
+
+async def _reaches(sdk: AsyncScorekeeper, run_id: str, status: str) -> None:
+    """Waits (at most a minute) for the run to reach ``status``."""
+    for _ in range(600):
+        if (await sdk.get_run(run_id)).status == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} never reached {status}")
 
 
 def _verdict(record: Record, metric_id: str) -> bool | None:
@@ -49,10 +58,7 @@ async def test_two_metrics_verdicts_are_counted_cell_by_cell(stack: Stack) -> No
     async with stack.sdk(key) as sdk:
         helpful = await sdk.create_metric(ids.project_id, "helpful", eval_type="human")
         run = await sdk.create_run(ids.project_id, ids.testset_id, ids.system_version_id, [*ids.metric_ids, helpful.id])
-        for _ in range(600):
-            if (await sdk.get_run(run.id)).status == "awaiting_human_scoring":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, run.id, "awaiting_human_scoring")
         records = [r async for r in sdk.list_records(run.id)]
         errored = sum(r.status == "errored" for r in records)
 
@@ -144,10 +150,7 @@ async def test_a_runs_scores_spread_over_their_buckets(stack: Stack) -> None:
         cases = [t.id async for t in sdk.list_testcases(testset.id)]
         ingested = [RecordIn(c, outputs={"response": o}) for c, o in zip(cases, outputs, strict=False)]
         await sdk.ingest_records(run.id, [*ingested, RecordIn(cases[4], status="errored", error="timeout")])
-        for _ in range(600):
-            if (await sdk.get_run(run.id)).status == "awaiting_human_scoring":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, run.id, "awaiting_human_scoring")
         records = {r.testcase_id: r for r in [r async for r in sdk.list_records(run.id)]}
         for case, value in zip(cases, (2, 2, 5), strict=False):
             await sdk.submit_review(records[case].id, grade.id, value, reviewer="ann")
@@ -210,10 +213,7 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
             for n, (r, o) in enumerate(zip(rows, outputs, strict=True))
         ]
         await sdk.ingest_records(run.id, ingested)
-        for _ in range(600):
-            if (await sdk.get_run(run.id)).status == "awaiting_human_scoring":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, run.id, "awaiting_human_scoring")
 
         found = await sdk.run_breakdown(run.id, "metadata.topic")
         dotted = 'metadata."gen_ai.model"'  # one key holding dots: quoted, so it names that key again
@@ -253,10 +253,7 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         # Three trials of each testcase: a question is still one testcase's, not a slice.
         thrice = await sdk.create_run(project.id, testset.id, version.id, [exact.id], trials=3)
         await sdk.ingest_records(thrice.id, [dataclasses.replace(r, trial=t) for r in ingested for t in range(3)])
-        for _ in range(600):
-            if (await sdk.get_run(thrice.id)).status == "completed":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, thrice.id, "completed")
         tripled = await sdk.weak_slices(thrice.id, min_records=2)
         assert tripled.tested == 5
         assert [(s.filter, s.scored, s.passed, s.rest_scored) for s in tripled.slices] == [
@@ -316,10 +313,7 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
             candidate.id,
             [RecordIn(cases[r["question"]], outputs={"response": a}) for r, a in zip(rows, answers, strict=True)],
         )
-        for _ in range(600):
-            if (await sdk.get_run(candidate.id)).status == "completed":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, candidate.id, "completed")
         against = await sdk.run_breakdown(candidate.id, "metadata.topic", baseline_run_id=run.id)
         moved = [
             (g.label, g.baseline.records if g.baseline else None, g.records, _rate(g.baseline), _rate(g))
@@ -369,10 +363,7 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
             elsewhere.id,
             [RecordIn(copied[r["question"]], outputs={"response": a}) for r, a in zip(rows, answers, strict=True)],
         )
-        for _ in range(600):
-            if (await sdk.get_run(elsewhere.id)).status == "completed":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, elsewhere.id, "completed")
         unpaired = await sdk.weak_slices(run.id, min_records=2, baseline_run_id=elsewhere.id)
         assert (unpaired.tested, unpaired.paired) == (5, False)
         assert [(s.filter, round(s.p_value, 4), s.worse_testcases) for s in unpaired.slices] == [
@@ -643,10 +634,7 @@ async def test_slices_reach_one_level_into_an_object(stack: Stack) -> None:
                 for i, r in enumerate(rows)
             ],
         )
-        for _ in range(600):
-            if (await sdk.get_run(run.id)).status == "completed":
-                break
-            await asyncio.sleep(0.1)
+        await _reaches(sdk, run.id, "completed")
 
         plan = 'metadata.user."plan.name"'
         assert (await sdk.run_breakdown(run.id)).fields == [
