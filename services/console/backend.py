@@ -110,3 +110,10 @@ async def feedback_metrics(api: Api, project_id: str) -> list[catalog_pb2.Metric
         catalog_pb2.ListMetricsResponse,
     )
     return [m for m in listed.metrics if m.eval_type in FEEDBACK_EVAL_TYPES]
+
+
+async def project_testsets(api: Api, project_id: str) -> tpb.ListTestsetsResponse:
+    """The project's newest 100 testsets: what a record or a call can be kept in, and what the runs
+    list and its charts can be narrowed to."""
+    listing = tpb.ListTestsetsRequest(project_id=project_id, page_size=100)
+    return await api.call(api.stubs.testsets.ListTestsets, listing, tpb.ListTestsetsResponse)

@@ -591,8 +591,14 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         await page.locator("#history-error").wait_for()
         assert "field must be metadata.<key>" in await page.locator("#history-error").inner_text()
         assert await page.locator("#charts").count() == 0
-        await page.click("#testset-runs a:text('all runs')")
-        await page.wait_for_url(f"**/projects/{project.id}/runs")
+        assert await page.locator("#testset-filter option:checked").inner_text() == "slices"
+        await page.locator("#history-error").wait_for()
+        await page.fill("#history-slice", "")  # every record again, of every testset's runs
+        await page.press("#history-slice", "Enter")
+        await page.locator("#charts").wait_for()
+        await page.select_option("#testset-filter", "")
+        await page.wait_for_url(lambda url: testset.id not in url)
+        assert await page.locator("#runs-table tbody tr").count() == 2  # the copy's run and thrice archived
         assert await page.locator("#history-slice").input_value() == ""
 
 

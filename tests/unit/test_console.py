@@ -12,6 +12,7 @@ import pytest
 from scorekeeper.v1 import access_pb2 as apb
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import query_pb2 as qpb
+from scorekeeper.v1 import testsets_pb2 as tpb
 from starlette.datastructures import FormData, QueryParams
 from starlette.testclient import TestClient
 
@@ -126,6 +127,7 @@ def test_a_slices_history_too_slow_to_count_is_said_on_the_runs_page() -> None:
         ListProjects=answering(cpb.ListProjectsResponse(projects=[cpb.Project(id=PROJECT, name="p")])),
         ListMetrics=answering(cpb.ListMetricsResponse(metrics=[cpb.Metric(id="m1", name="exact")])),
         ListRuns=answering(qpb.ListRunsResponse(runs=[run])),
+        ListTestsets=answering(tpb.ListTestsetsResponse()),
         GetRunHistory=failing(rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED)),
     )
     client.cookies.set("sk_session", "sk_key")

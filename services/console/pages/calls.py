@@ -13,13 +13,12 @@ import grpc
 from google.protobuf import struct_pb2
 from scorekeeper.v1 import monitors_pb2 as mpb
 from scorekeeper.v1 import query_pb2 as qpb
-from scorekeeper.v1 import testsets_pb2 as tpb
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.backend import Api, feedback_metrics
+from services.console.backend import Api, feedback_metrics, project_testsets
 from services.console.history import trend_data
 from services.console.pages.curation import BULK_MAX, CurationError, add_from, added_query, one_added
 from services.console.pages.records import review_value
@@ -114,12 +113,6 @@ class CallFilters:
         return self.query(meta=f"{self.meta}, {pair}" if self.meta else pair, by="")
 
 
-def testsets(api: Api, project_id: str) -> Any:
-    """The testsets a call can be kept in (the newest 100)."""
-    listing = tpb.ListTestsetsRequest(project_id=project_id, page_size=100)
-    return api.call(api.stubs.testsets.ListTestsets, listing, tpb.ListTestsetsResponse)
-
-
 async def matching_calls(api: Api, project_id: str, filters: CallFilters) -> list[qpb.CallView]:
     """Every call the filters match, newest first; more than ``BULK_MAX`` is refused."""
     listing = filters.request(project_id)
@@ -144,7 +137,7 @@ def routes(console: Console) -> list[Route]:
         listing.page_size, listing.with_summary, listing.trend = PAGE_SIZE, True, TREND_BY[filters.window]
         listing.breakdown = filters.by
         listing.page_token = request.query_params.get("page", "")
-        loads = {"metrics": feedback_metrics(api, project_id), "testsets": testsets(api, project_id)}
+        loads = {"metrics": feedback_metrics(api, project_id), "testsets": project_testsets(api, project_id)}
         data = await console.project_page(request, api, project_id, loads)
         error, found = "", qpb.ListCallsResponse()
         try:
@@ -179,7 +172,11 @@ def routes(console: Console) -> list[Route]:
                     raise PageNotFound from exc
                 raise
 
-        loads = {"call": call(), "metrics": feedback_metrics(api, project_id), "testsets": testsets(api, project_id)}
+        loads = {
+            "call": call(),
+            "metrics": feedback_metrics(api, project_id),
+            "testsets": project_testsets(api, project_id),
+        }
         data = await console.project_page(request, api, project_id, loads)
         given = {f.metric_id: f for f in data["call"].feedback}
         return {**data, "given": given, "reviewer": reviewer(request), "error": ""}

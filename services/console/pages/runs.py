@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.backend import Api
+from services.console.backend import Api, project_testsets
 from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
 from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_message, redirect
@@ -88,6 +88,7 @@ def routes(console: Console) -> list[Route]:
                     cpb.ListMetricsRequest(project_id=project_id),
                     cpb.ListMetricsResponse,
                 ),
+                "testsets": project_testsets(api, project_id),
             },
         )
         page: qpb.ListRunsResponse = data["page"]
@@ -165,7 +166,7 @@ def routes(console: Console) -> list[Route]:
                 "history": history,
                 "history_error": history_error,
                 "testset_id": testset,
-                "testset_name": next((r.testset_name for r in page.runs), "") if testset else "",
+                "testset_name": next((t.name for t in data["testsets"].testsets if t.id == testset), testset),
                 "sliced": sliced,
                 "unsliced_url": f"{request.url.path}?{urlencode(filters + [('metric', m) for m in chosen])}",
                 "next_url": next_url,
