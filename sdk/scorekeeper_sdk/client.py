@@ -386,9 +386,12 @@ class Client(TestsetMethods):
         regressions_only: bool = False,
         page_size: int = 100,
         page_token: str = "",
+        fields: Sequence[str] = (),
     ) -> qpb.CompareRunsResponse:
-        """One page of the comparison of ``run_id`` against ``baseline_run_id``."""
+        """One page of the comparison of ``run_id`` against ``baseline_run_id`` (``fields``: of a
+        slice's testcases alone)."""
         request = qpb.CompareRunsRequest(
+            fields=list(fields),
             run_id=run_id,
             baseline_run_id=baseline_run_id,
             metrics=list(metrics),

@@ -3,8 +3,9 @@
 Per testcase and metric, a run's value is the mean of its trials' completed scores of the pinned
 metric version (booleans as 0 / 1). Higher is better: B below A is a regression, above an
 improvement, equal (within 1e-9) unchanged; without a value on either side, incomparable. The
-classification is written once, in SQL (_COMPARED), for both the counts and the pages. Per metric,
-whether B differs from A beyond chance (shared/scoring/stats.paired_difference).
+classification is written once, in SQL (_compared), for both the counts and the pages; a slice
+(`fields`) narrows both to its testcases. Per metric, whether B differs from A beyond chance
+(shared/scoring/stats.paired_difference).
 """
 
 from __future__ import annotations
@@ -15,33 +16,39 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters, metrics
-from services.query.db import Reader
+from services.query.db import Reader, Where
+from services.query.records.clauses import field_tests
 from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid
 from shared.edge.errors import invalid, not_found
 from shared.scoring.stats import paired_difference
 
-# $1 the run (B), $2 the baseline (A), $3 the compared metric ids.
-_COMPARED = (
-    "WITH side AS (SELECT s.run_id, r.testcase_id, v.metric_id, avg(s.value_num) AS value"
-    "   FROM scores s JOIN records r ON r.id = s.record_id JOIN runs ru ON ru.id = s.run_id"
-    "   JOIN metric_versions v ON v.id = s.metric_version_id"
-    "   WHERE s.run_id = ANY(ARRAY[$1, $2]::uuid[]) AND s.status = 'completed'"
-    "     AND s.metric_version_id = ANY(ru.metric_version_ids) AND v.metric_id = ANY($3::uuid[])"
-    "   GROUP BY 1, 2, 3),"
-    " testcases AS (SELECT DISTINCT testcase_id FROM records WHERE run_id = ANY(ARRAY[$1, $2]::uuid[])),"
-    " compared AS (SELECT t.testcase_id, m.metric_id, a.value AS baseline_value, b.value,"
-    "   CASE WHEN a.value IS NULL OR b.value IS NULL THEN 'incomparable'"
-    "     WHEN b.value < a.value - 1e-9 THEN 'regression' WHEN b.value > a.value + 1e-9 THEN 'improvement'"
-    "     ELSE 'unchanged' END AS change"
-    "   FROM testcases t CROSS JOIN unnest($3::uuid[]) AS m(metric_id)"
-    "   LEFT JOIN side a ON a.run_id = $2 AND a.testcase_id = t.testcase_id AND a.metric_id = m.metric_id"
-    "   LEFT JOIN side b ON b.run_id = $1 AND b.testcase_id = t.testcase_id AND b.metric_id = m.metric_id)"
-)
+
+def _compared(slice_tests: str) -> str:
+    """Per testcase of either run (those whose records r meet ``slice_tests``) and compared metric:
+    both runs' values and the change. $1 the run (B), $2 the baseline (A), $3 the metric ids."""
+    return (
+        "WITH side AS (SELECT s.run_id, r.testcase_id, v.metric_id, avg(s.value_num) AS value"
+        "   FROM scores s JOIN records r ON r.id = s.record_id JOIN runs ru ON ru.id = s.run_id"
+        "   JOIN metric_versions v ON v.id = s.metric_version_id"
+        "   WHERE s.run_id = ANY(ARRAY[$1, $2]::uuid[]) AND s.status = 'completed'"
+        "     AND s.metric_version_id = ANY(ru.metric_version_ids) AND v.metric_id = ANY($3::uuid[])"
+        "   GROUP BY 1, 2, 3),"
+        " testcases AS (SELECT DISTINCT r.testcase_id FROM records r WHERE r.run_id = ANY(ARRAY[$1, $2]::uuid[])"
+        f"   AND {slice_tests}),"
+        " compared AS (SELECT t.testcase_id, m.metric_id, a.value AS baseline_value, b.value,"
+        "   CASE WHEN a.value IS NULL OR b.value IS NULL THEN 'incomparable'"
+        "     WHEN b.value < a.value - 1e-9 THEN 'regression' WHEN b.value > a.value + 1e-9 THEN 'improvement'"
+        "     ELSE 'unchanged' END AS change"
+        "   FROM testcases t CROSS JOIN unnest($3::uuid[]) AS m(metric_id)"
+        "   LEFT JOIN side a ON a.run_id = $2 AND a.testcase_id = t.testcase_id AND a.metric_id = m.metric_id"
+        "   LEFT JOIN side b ON b.run_id = $1 AND b.testcase_id = t.testcase_id AND b.metric_id = m.metric_id)"
+    )
+
 
 _COUNTS = (
-    _COMPARED + " SELECT metric_id, count(*) FILTER (WHERE change = 'regression')::int AS regressions,"
+    " SELECT metric_id, count(*) FILTER (WHERE change = 'regression')::int AS regressions,"
     " count(*) FILTER (WHERE change = 'improvement')::int AS improvements,"
     " count(*) FILTER (WHERE change = 'unchanged')::int AS unchanged,"
     " count(*) FILTER (WHERE change = 'incomparable')::int AS incomparable,"
@@ -51,13 +58,15 @@ _COUNTS = (
     " FROM compared GROUP BY metric_id"
 )
 
-# $4 the last testcase id of the previous page, $5 regressions only, $6 the page size + 1.
-_PAGE = (
-    _COMPARED + " SELECT * FROM compared WHERE testcase_id IN (SELECT testcase_id FROM compared"
-    "   WHERE testcase_id > $4 AND (NOT $5 OR change = 'regression')"
-    "   GROUP BY testcase_id ORDER BY testcase_id LIMIT $6)"
-    " ORDER BY testcase_id"
-)
+
+def _page(after: str, regressions_only: str, limit: str) -> str:
+    """The page's testcases: after the testcase id ``after``, regressed ones only when asked."""
+    return (
+        " SELECT * FROM compared WHERE testcase_id IN (SELECT testcase_id FROM compared"
+        f"   WHERE testcase_id > {after} AND (NOT {regressions_only} OR change = 'regression')"
+        f"   GROUP BY testcase_id ORDER BY testcase_id LIMIT {limit})"
+        " ORDER BY testcase_id"
+    )
 
 
 class CompareReads:
@@ -70,6 +79,7 @@ class CompareReads:
         run_id = parse_uuid(request.run_id, "run_id")
         baseline_id = parse_uuid(request.baseline_run_id, "baseline_run_id")
         size = filters.page_size(request.page_size)
+        sliced = filters.field_filters(request.fields)
         after = uuid.UUID(int=0)
         if request.page_token:
             after = page_tokens.uuid_of(page_tokens.decode(request.page_token, ("tc",), request)["tc"])
@@ -87,8 +97,12 @@ class CompareReads:
                 )
             names = await self._metrics(conn, request, run, baseline)
             ids = list(names)
-            counts = {r["metric_id"]: r for r in await conn.fetch(_COUNTS, run_id, baseline_id, ids)}
-            rows = await conn.fetch(_PAGE, run_id, baseline_id, ids, after, request.regressions_only, size + 1)
+            where = Where(run_id, baseline_id, ids)
+            compared = _compared(" AND ".join(field_tests(where, sliced)) or "true")
+            shared = len(where.args)  # what the counts and the page both take
+            paging = _page(where.param(after), where.param(request.regressions_only), where.param(size + 1))
+            counts = {r["metric_id"]: r for r in await conn.fetch(compared + _COUNTS, *where.args[:shared])}
+            rows = await conn.fetch(compared + paging, *where.args)
             testcase_ids = list(dict.fromkeys(r["testcase_id"] for r in rows))
             page_ids = testcase_ids[:size]
             records = await conn.fetch(

@@ -368,6 +368,40 @@ async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, sta
     assert await invalid(client.query.CompareRuns, request) == (
         f"metrics: unknown metric 'nosuch' in project {seeded.project_id}"
     )
+
+    # A slice: the testcases whose records hold the values, counts and test included.
+    japan = await client.compare_runs(cand, base, fields=["expected.answer=Tokyo"])
+    assert ([index[t.testcase_id] for t in japan.testcases], japan.testcases_compared) == ([1], 1)
+    assert [(m.name, m.regressions, m.improvements, m.unchanged, m.pairs) for m in japan.metrics] == [
+        ("exact", 1, 0, 0, 1),
+        ("overlap", 1, 0, 0, 1),
+        ("cheap", 1, 0, 0, 1),
+    ]
+    assert japan.metrics[0].mean_delta == -1.0 and japan.metrics[0].p_value == 1.0
+    two = ["inputs.question=What is the capital of Japan?", "expected.answer=Tokyo"]
+    assert (await client.compare_runs(cand, base, fields=two)).metrics == japan.metrics  # AND-ed
+    nowhere = await client.compare_runs(cand, base, fields=["expected.answer=Rome"])
+    assert (nowhere.testcases_compared, list(nowhere.testcases)) == (0, [])
+    sliced_pages: list[str] = []
+    token = ""
+    while True:
+        page = await client.compare_runs(
+            cand, base, fields=["inputs.question=Who wrote Hamlet?"], page_size=1, page_token=token
+        )
+        sliced_pages += [t.testcase_id for t in page.testcases]
+        if not (token := page.next_page_token):
+            break
+    assert [index[t] for t in sliced_pages] == [4]
+    # A page token of the whole comparison is not one of a slice's.
+    first = await client.compare_runs(cand, base, page_size=2)
+    request = qpb.CompareRunsRequest(
+        run_id=cand, baseline_run_id=base, page_size=2, page_token=first.next_page_token, fields=["expected.answer=Au"]
+    )
+    assert (await invalid(client.query.CompareRuns, request)).startswith("page_token")
+    request = qpb.CompareRunsRequest(run_id=cand, baseline_run_id=base, fields=["answer=Tokyo"])
+    assert await invalid(client.query.CompareRuns, request) == (
+        "field must be metadata.<key>, inputs.<key> or expected.<key>, got 'answer'"
+    )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.compare_runs(cand, str(uuid.uuid4()))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND

@@ -426,6 +426,10 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     )
     assert "Compared testcase by testcase (p: a sign test on those worse against those better)." in worse.stdout
     assert "baseline" in worse_rows[1]
+    compared_slice = scorekeeper(stack, "runs", "compare", candidate.id, run.id, "--field", "metadata.topic=math")
+    assert compared_slice.returncode == 0, compared_slice.stderr
+    assert f"against baseline {candidate.id}: 2 testcases with metadata.topic=math compared" in compared_slice.stdout
+    assert compared_slice.stdout.count("regressed: testcase") == 1 and "exact 1.0 → 0.0" in compared_slice.stdout
     none_weak = scorekeeper(stack, "runs", "slices", run.id)
     assert none_weak.returncode == 0 and "no slice of 5+ scored records" in none_weak.stderr
     sliced = scorekeeper(
@@ -540,6 +544,21 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         await regressed_table.locator("a", has_text="metadata.topic = math").click()  # both runs per topic
         await page.locator("#slices").wait_for()
         assert "by=metadata.topic" in page.url
+        # ... and the slice's testcases alone: m0 regressed, m1 failed in both.
+        said = " ".join((await page.locator("#compare-sliced").inner_text()).split())
+        assert said.startswith(
+            "Only the testcases with metadata.topic=math: the counts and the verdicts are the slice's"
+        )
+        assert sorted(await page.locator("#compare-table tbody tr td:nth-child(2)").all_inner_texts()) == ["m0", "m1"]
+        counts = page.locator("#compare-summary [data-count]")
+        assert await counts.all_inner_texts() == ["1 regressed", "0 improved", "1 unchanged"]
+        await screenshot(page, "compare-slice-testcases")
+        await page.locator("#slices tr[data-value=geo] a").click()  # another value of the field
+        await page.wait_for_url("**field=metadata.topic%3Dgeo**")
+        assert await counts.all_inner_texts() == ["1 regressed", "0 improved", "3 unchanged", "1 incomparable"]
+        await page.click("#compare-sliced a")  # every testcase again
+        await page.locator("#compare-table tbody tr").nth(7).wait_for()
+        assert await page.locator("#compare-sliced").count() == 0
         await page.goto(f"/projects/{project.id}/runs/{run.id}?by=metadata.topic")
         # A value opens its records on the same page.
         await table.locator("a", has_text="math").click()

@@ -187,9 +187,11 @@ class ReadOperations(Operations):
         regressions_only: bool = False,
         page_size: int = 100,
         page_token: str = "",
+        fields: Sequence[str] = (),
     ) -> Comparison:
         """One page of ``run_id`` compared with ``baseline_run_id`` (same testset): per-metric counts
-        of regressions / improvements over every testcase, and this page's testcases."""
+        of regressions / improvements over every testcase, and this page's testcases; ``fields``: a
+        slice's testcases alone ("metadata.lang=fr", as ``list_records``' fields)."""
         request = qpb.CompareRunsRequest(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
@@ -197,6 +199,7 @@ class ReadOperations(Operations):
             regressions_only=regressions_only,
             page_size=page_size,
             page_token=page_token,
+            fields=list(fields),
         )
         return from_proto(Comparison, await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse))
 

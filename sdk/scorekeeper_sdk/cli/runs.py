@@ -244,12 +244,22 @@ def compare(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run compared with it.")],
     metric: Annotated[list[str] | None, typer.Option(help="Only these metrics (id or name).")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Regressed testcases to list.")] = 20,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(help="A slice: only the testcases whose field holds the value, as metadata.lang=fr; repeatable."),
+    ] = None,
     as_json_: JsonOption = False,
 ) -> None:
-    """Per metric: regressions, improvements and means of RUN against BASELINE (same testset)."""
+    """Per metric: regressions, improvements and means of RUN against BASELINE (same testset);
+    with --field, of one slice's testcases (the slices that regressed: runs slices RUN --baseline)."""
     st = state(ctx)
     page = st.client.compare_runs(
-        run_id, baseline, metrics=metric or [], regressions_only=True, page_size=max(1, min(limit, 1000))
+        run_id,
+        baseline,
+        metrics=metric or [],
+        regressions_only=True,
+        page_size=max(1, min(limit, 1000)),
+        fields=field or [],
     )
     if as_json_:
         return emit_json(as_json([page])[0])
@@ -276,7 +286,8 @@ def compare(
             str(m.unchanged),
             str(m.incomparable),
         )
-    st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases compared")
+    sliced = f" with {' and '.join(field)}" if field else ""
+    st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases{sliced} compared")
     st.out.print(table)
     for case in page.testcases[:limit]:
         changes = ", ".join(

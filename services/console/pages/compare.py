@@ -46,6 +46,8 @@ def routes(console: Console) -> list[Route]:
         params = request.query_params
         baseline_id, run_id = params.get("baseline", ""), params.get("run", "")
         regressions_only = params.get("regressions") == "1"
+        # A slice: only the testcases holding these values ("metadata.lang=fr"), as typed.
+        sliced = [f.strip() for f in params.getlist("field") if f.strip()][:10]
         data = await console.project_page(
             request,
             api,
@@ -58,6 +60,7 @@ def routes(console: Console) -> list[Route]:
             "baseline_id": baseline_id,
             "run_id": run_id,
             "regressions_only": regressions_only,
+            "sliced": sliced,
             "comparison": None,
             "error": "",
         }
@@ -74,6 +77,7 @@ def routes(console: Console) -> list[Route]:
                         regressions_only=regressions_only,
                         page_size=COMPARE_PAGE,
                         page_token=params.get("token", ""),
+                        fields=sliced,
                     ),
                     qpb.CompareRunsResponse,
                 )
@@ -86,7 +90,9 @@ def routes(console: Console) -> list[Route]:
                 breakdown_of(api, run, params, baseline_id), weak_slices_of(api, run, params, baseline_id)
             )
             ids = [i for t in comparison.testcases for i in (*t.baseline_record_ids[:1], *t.record_ids[:1])]
-            keep = [("baseline", baseline_id), ("run", run_id)] + ([("regressions", "1")] if regressions_only else [])
+            pair = [("baseline", baseline_id), ("run", run_id)]
+            of_slice = [("field", f) for f in sliced]
+            keep = [*pair, *of_slice] + ([("regressions", "1")] if regressions_only else [])
             context.update(
                 **slices,
                 **weak,
@@ -99,10 +105,8 @@ def routes(console: Console) -> list[Route]:
                 if comparison.next_page_token
                 else "",
                 first_url=f"?{urlencode(keep)}" if params.get("token") else "",
-                toggle_url="?"
-                + urlencode(
-                    [("baseline", baseline_id), ("run", run_id)] + ([] if regressions_only else [("regressions", "1")])
-                ),
+                toggle_url="?" + urlencode([*pair, *of_slice] + ([] if regressions_only else [("regressions", "1")])),
+                unsliced_url="?" + urlencode(pair + ([("regressions", "1")] if regressions_only else [])),
             )
         return console.render(request, "compare.html", context)
 
