@@ -701,8 +701,16 @@ def test_eval_points_at_the_slices_that_fail_beyond_chance(cli: Cli, project: st
     )
     assert regressed in done.stdout and done.stdout.count("regressed  ") == 1
     text = summary.read_text()
-    assert "| metadata.group=fives | exact | 0.0% of 6 | 100.0% of 23 | 4.2e-06 |" in text
-    assert "| metadata.group=fives | exact | 100.0% of 6 | 0.0% of 6 | 6 / 0 | 0.031 |" in text
+    candidate = done.stderr.split()[1].rstrip(":")
+    # Each slice a link: its records on the run page, its testcases on the compare page.
+    on_run = f"/projects/{project}/runs/{candidate}?by=metadata.group&field=metadata.group%3Dfives#records"
+    assert f"{on_run}) | exact | 0.0% of 6 | 100.0% of 23 | 4.2e-06 |" in text
+    on_compare = (
+        f"/projects/{project}/compare?baseline={baseline}&run={candidate}&by=metadata.group"
+        "&field=metadata.group%3Dfives"
+    )
+    assert f"{on_compare}) | exact | 100.0% of 6 | 0.0% of 6 | 6 / 0 | 0.031 |" in text
+    assert "| [metadata.group=fives](http" in text
     for run_id in (baseline, done.stderr.split()[1].rstrip(":")):
         assert cli("runs", "archive", run_id).returncode == 0  # out of the CI runs the next tests list
 

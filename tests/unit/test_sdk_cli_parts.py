@@ -178,7 +178,9 @@ def test_markdown_summary() -> None:
     )  # fmt: skip
     with_weak = summary_markdown(RUN, [], None, [weak])
     assert "Where it fails most: slices below the rest of the run beyond chance (q < 0.05):" in with_weak
-    assert "| metadata.topic=a\\|b | exact | 25.0% of 40 | 80.0% of 160 | 0.00012 |" in with_weak
+    # The slice opens its records on the run page.
+    records = "http://console/projects/p1/runs/r1?by=metadata.topic&field=metadata.topic%3Da%7Cb#records"
+    assert f"| [metadata.topic=a\\|b]({records}) | exact | 25.0% of 40 | 80.0% of 160 | 0.00012 |" in with_weak
     assert "regressed against the baseline" not in with_weak
     worse = WeakSlice(
         "metadata.topic", "math", "m1", "exact", scored=50, pass_rate=0.4, baseline_scored=50, baseline_pass_rate=0.8,
@@ -187,8 +189,10 @@ def test_markdown_summary() -> None:
     against = summary_markdown(RUN, [], None, [], [worse])
     assert "Slices that regressed against the baseline beyond chance (q < 0.05):" in against
     assert "| metadata.topic=math | exact | 80.0% of 50 | 40.0% of 50 | – | 0.0004 |" in against  # two samples
-    paired = summary_markdown(RUN, [], None, [], [replace(worse, worse_testcases=21, better_testcases=1)])
-    assert "| metadata.topic=math | exact | 80.0% of 50 | 40.0% of 50 | 21 / 1 | 0.0004 |" in paired
+    paired = summary_markdown(RUN, [], None, [], [replace(worse, worse_testcases=21, better_testcases=1)], "b1")
+    # The slice opens its testcases on the compare page, against the baseline.
+    compare = "http://console/projects/p1/compare?baseline=b1&run=r1&by=metadata.topic&field=metadata.topic%3Dmath"
+    assert f"| [metadata.topic=math]({compare}) | exact | 80.0% of 50 | 40.0% of 50 | 21 / 1 | 0.0004 |" in paired
     assert "Where it fails most" not in against
 
 

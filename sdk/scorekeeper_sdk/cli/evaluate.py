@@ -253,7 +253,9 @@ def _gate(
         suite = write_junit(junit_xml, run, st.client.list_records(run.id, page_size=1000), gates)
         st.err.print(f"wrote {junit_xml}: {suite.tests} testcases, {suite.failures} failures, {suite.errors} errors")
     if summary_md is not None:
-        summary_md.write_text(summary_markdown(run, gates, comparison, weak, regressed), encoding="utf-8")
+        summary_md.write_text(
+            summary_markdown(run, gates, comparison, weak, regressed, baseline or ""), encoding="utf-8"
+        )
         st.err.print(f"wrote {summary_md}")
     if run.status != "completed":
         raise CliError(f"run {run.id} {run.status}{': ' + run.error if run.error else ''}", RUN_FAILED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import urlencode
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
@@ -74,9 +75,12 @@ def summary_markdown(
     comparison: Comparison | None = None,
     weak: Sequence[WeakSlice] = (),
     regressed: Sequence[WeakSlice] = (),
+    baseline_run_id: str = "",
 ) -> str:
     """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions, and
-    the slices that fail (``weak``) or regressed against the baseline (``regressed``) beyond chance."""
+    the slices that fail (``weak``) or regressed against the baseline ``baseline_run_id``
+    (``regressed``) beyond chance — each slice a link to its records on the run page, or to its
+    testcases on the compare page."""
     verdict = "passed" if all(g.passed for g in gates) and run.status == "completed" else "failed"
     icon = "✅" if verdict == "passed" else "❌"
     link = f"[{run.id}]({run.url})" if run.url else run.id
@@ -115,8 +119,8 @@ def summary_markdown(
             "|---|---|---:|---:|---:|",
         ]
         lines += [
-            f"| {_cell(w.filter)} | {_cell(w.metric_name)} | {w.pass_rate:.1%} of {w.scored}"
-            f" | {w.rest_pass_rate:.1%} of {w.rest_scored} | {w.q_value:.2g} |"
+            f"| {_slice_link(w, run.url, {'by': w.field, 'field': w.filter}, '#records')} | {_cell(w.metric_name)}"
+            f" | {w.pass_rate:.1%} of {w.scored} | {w.rest_pass_rate:.1%} of {w.rest_scored} | {w.q_value:.2g} |"
             for w in weak
         ]
     if regressed:
@@ -128,7 +132,8 @@ def summary_markdown(
             "|---|---|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {_cell(w.filter)} | {_cell(w.metric_name)} | {w.baseline_pass_rate:.1%} of {w.baseline_scored}"
+            f"| {_slice_link(w, _compare_url(run, baseline_run_id), {'by': w.field, 'field': w.filter})}"
+            f" | {_cell(w.metric_name)} | {w.baseline_pass_rate:.1%} of {w.baseline_scored}"
             f" | {w.pass_rate:.1%} of {w.scored} | {_worse_better(w)} | {w.q_value:.2g} |"
             for w in regressed
         ]
@@ -145,3 +150,21 @@ def changed_testcases(w: WeakSlice) -> str:
 
 def _worse_better(w: WeakSlice) -> str:
     return f"{w.worse_testcases} / {w.better_testcases}" if w.worse_testcases or w.better_testcases else "–"
+
+
+def _compare_url(run: Run, baseline_run_id: str) -> str:
+    """The console's compare page of the run against the baseline (the run's URL names the console
+    and the project); empty without either."""
+    if not run.url or "/runs/" not in run.url or not baseline_run_id:
+        return ""
+    project = run.url[: run.url.rindex("/runs/")]
+    return f"{project}/compare?{urlencode({'baseline': baseline_run_id, 'run': run.id})}"
+
+
+def _slice_link(w: WeakSlice, page: str, query: dict[str, str], anchor: str = "") -> str:
+    """A slice as a Markdown link to ``page`` narrowed to it (its text as the cell shows it)."""
+    if not page:
+        return _cell(w.filter)
+    joined = "&" if "?" in page else "?"
+    text = _cell(w.filter).replace("[", "\\[").replace("]", "\\]")
+    return f"[{text}]({page}{joined}{urlencode(query)}{anchor})"
