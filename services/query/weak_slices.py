@@ -2,13 +2,13 @@
 
 The fields looked at are the keys of the records' metadata, inputs and expected values — top-level,
 and one level into an object (metadata.user.tier) — whose values repeat among the run's first
-``FIELDS_SAMPLE`` records (a question of its own per
-testcase names no slice). Every value of those fields (a string, number or boolean of at most
-``MAX_VALUE`` characters) that at least ``min_records`` scored records hold is a slice; per metric,
-its pass rate is compared with the rest of the run's by Fisher's exact test (one-sided), and the
-slices below the rest are listed, the least likely to be chance first. With many slices tested,
-some fall below by chance alone: each carries its Benjamini–Hochberg q-value over every slice
-tested (shared/scoring/stats.py). A 100,000-record run takes about a second (make bench-query).
+``FIELDS_SAMPLE`` records (a question of its own per testcase names no slice). Every value of those
+fields (a string, number or boolean of at most ``MAX_VALUE`` characters) that at least
+``min_records`` scored records hold is a slice; per metric, its pass rate is compared with the rest
+of the run's by Fisher's exact test (one-sided), and the slices below the rest are listed, the least
+likely to be chance first. With many slices tested, some fall below by chance alone: each carries
+its Benjamini–Hochberg q-value over every slice tested (shared/scoring/stats.py). A 100,000-record
+run takes about a second (make bench-query).
 
 With a baseline run, each slice is compared with the baseline's same slice (the same field, value
 and metric) instead of the rest of the run: the slices that regressed, whatever the whole did. Two
