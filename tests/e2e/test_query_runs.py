@@ -358,6 +358,8 @@ async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, sta
         ).json()
         assert sorted(index[t["testcase_id"]] for t in body["testcases"]) == [1, 3]
         assert body["metrics"][0]["regressions"] == 2
+        sliced = (await http.get(f"/v1/runs/{cand}/compare/{base}", params={"fields": "expected.answer=Tokyo"})).json()
+        assert ([index[t["testcase_id"]] for t in sliced["testcases"]], sliced["testcases_compared"]) == ([1], 1)
         bad = await http.get(f"/v1/runs/{cand}/compare/{seeded.runs['other']}")
         assert bad.status_code == 400
         assert bad.json()["error"]["message"] == (
