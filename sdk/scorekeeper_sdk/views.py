@@ -290,6 +290,8 @@ class Comparison:
     testcases: list[TestcaseComparison] = field(default_factory=list)
     next_page_token: str = ""
     testcases_compared: int = 0
+    # The slice compared (compare_runs(fields=…)); empty: every testcase.
+    fields: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

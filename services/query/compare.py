@@ -129,6 +129,7 @@ class CompareReads:
             testcases=list(testcases.values()),
             next_page_token=page_tokens.encode({"tc": str(page_ids[-1])}, request) if len(testcase_ids) > size else "",
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
+            fields=request.fields,
         )
 
     @staticmethod

@@ -59,7 +59,7 @@ class HistoryReads:
 
         # One series per metric, in the order asked; the points are added in the rows' order
         # (oldest run first, then the run's pinned order of versions).
-        response = pb.GetRunHistoryResponse()
+        response = pb.GetRunHistoryResponse(fields=request.fields)
         by_metric: dict[uuid.UUID, pb.MetricSeries] = {}
         duplicates: list[tuple[pb.MetricSeries, pb.MetricSeries]] = []
         for metric in (resolved[ref] for ref in refs):

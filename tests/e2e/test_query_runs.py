@@ -220,6 +220,7 @@ async def test_run_history_of_a_slice_counts_its_records_alone(client: Client, s
         sliced = await client.run_history(
             seeded.project_id, refs, testset_id=capitals, fields=[f"expected.answer={answer}"]
         )
+        assert list(sliced.fields) == [f"expected.answer={answer}"]  # the slice counted, said back
         for series, metric in zip(sliced.series, refs, strict=True):
             assert [p.run_id for p in series.points] == [seeded.runs[n] for n in ("base", "cand", "mon")]
             for point, name in zip(series.points, ("base", "cand", "mon"), strict=True):
@@ -374,6 +375,7 @@ async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, sta
     # A slice: the testcases whose records hold the values, counts and test included.
     japan = await client.compare_runs(cand, base, fields=["expected.answer=Tokyo"])
     assert ([index[t.testcase_id] for t in japan.testcases], japan.testcases_compared) == ([1], 1)
+    assert list(japan.fields) == ["expected.answer=Tokyo"] and not reply.fields
     assert [(m.name, m.regressions, m.improvements, m.unchanged, m.pairs) for m in japan.metrics] == [
         ("exact", 1, 0, 0, 1),
         ("overlap", 1, 0, 0, 1),

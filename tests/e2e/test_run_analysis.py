@@ -559,10 +559,10 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         await page.click("#compare-sliced a")  # every testcase again
         await page.locator("#compare-table tbody tr").nth(7).wait_for()
         assert await page.locator("#compare-sliced").count() == 0
-        refused = await page.goto(
+        refused_page = await page.goto(
             f"/projects/{project.id}/compare?baseline={candidate.id}&run={run.id}&field=topic%3Dgeo"
         )
-        assert refused is not None and refused.status == 400
+        assert refused_page is not None and refused_page.status == 400
         assert (
             "field must be metadata.<key>, inputs.<key> or expected.<key>, got 'topic'"
             in await page.locator("main").inner_text()

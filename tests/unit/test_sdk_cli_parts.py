@@ -349,6 +349,25 @@ async def test_slices_against_a_baseline_are_refused_from_a_server_that_ignores_
     assert (await reads.weak_slices("r1")).tested == 2
 
 
+async def test_a_slice_is_refused_from_a_server_that_ignores_it() -> None:
+    class OlderServer:
+        """Answers as a server before `fields` did: for every record and every testcase."""
+
+        async def unary(self, path: str, request: object, *_: object, **__: object) -> object:
+            if path.endswith("GetRunHistory"):
+                return qpb.GetRunHistoryResponse(series=[qpb.MetricSeries(metric_id="m1", name="exact")])
+            return qpb.CompareRunsResponse(run_id="r1", baseline_run_id="r0", testcases_compared=40)
+
+    reads = ReadOperations.__new__(ReadOperations)
+    reads._transport = OlderServer()  # type: ignore[assignment]
+    with pytest.raises(FailedPrecondition, match=r"cannot count a slice's history \(it predates fields\)"):
+        await reads.run_history("p1", ["exact"], fields=["metadata.lang=fr"])
+    with pytest.raises(FailedPrecondition, match=r"cannot compare a slice's testcases \(it predates fields\)"):
+        await reads.compare_runs("r1", "r0", fields=["metadata.lang=fr"])
+    assert [s.name for s in await reads.run_history("p1", ["exact"])] == ["exact"]
+    assert (await reads.compare_runs("r1", "r0")).testcases_compared == 40
+
+
 def test_a_history_reads_as_figures_and_bars() -> None:
     # A pass rate on 0..100 whatever the series holds; a mean between the series' ends; a gap blank.
     assert sparkline([0.0, 50.0, None, 100.0], percent=True) == "▁▅ █"

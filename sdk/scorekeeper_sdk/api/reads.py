@@ -176,6 +176,7 @@ class ReadOperations(Operations):
             fields=list(fields),
         )
         response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
+        _sliced_as_asked(fields, response.fields, "GetRunHistory", "count a slice's history")
         return [from_proto(MetricSeries, s) for s in response.series]
 
     async def compare_runs(
@@ -201,7 +202,9 @@ class ReadOperations(Operations):
             page_token=page_token,
             fields=list(fields),
         )
-        return from_proto(Comparison, await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse))
+        response = await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse)
+        _sliced_as_asked(fields, response.fields, "CompareRuns", "compare a slice's testcases")
+        return from_proto(Comparison, response)
 
     async def compare_run_matrix(
         self,
@@ -253,9 +256,9 @@ class ReadOperations(Operations):
         self, run_id: str, *, metric: str = "", min_records: int = 5, limit: int = 10, baseline_run_id: str = ""
     ) -> WeakSlices:
         """The slices of the run that fail most, without choosing a field: each value of a
-        key of its testcases' metadata, inputs and expected values (or of an object in them) held by at least
-        ``min_records`` scored records whose pass rate on a metric (``metric``: one, by id or name)
-        is below the rest of the run's — the least likely to be chance first (Fisher's exact test),
+        key of its testcases' metadata, inputs and expected values (or of an object in them) held
+        by at least ``min_records`` scored records whose pass rate on a metric (``metric``: one, by
+        id or name) is below the rest of the run's — the least likely to be chance first (Fisher's exact test),
         each with its q-value over every slice tested (``tested``). With ``baseline_run_id``, each
         slice against the baseline's same slice instead: the slices that regressed — testcase by
         testcase when both runs are of one testset (``paired``: a sign test on the slice's testcases
@@ -324,3 +327,10 @@ class ReadOperations(Operations):
             async for chunk in self.export_run(run_id, format):
                 written += await asyncio.to_thread(handle.write, chunk)
         return written
+
+
+def _sliced_as_asked(asked: Sequence[str], answered: Sequence[str], method: str, what: str) -> None:
+    """A server older than a read's ``fields`` ignores them and answers for everything: refused,
+    never shown as the slice's."""
+    if list(asked) and list(answered) != list(asked):
+        raise FailedPrecondition(f"this server cannot {what} (it predates fields); upgrade it", method=method)
