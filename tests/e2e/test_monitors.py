@@ -120,7 +120,7 @@ async def test_windows_of_20000_calls_at_10_percent_hold_exactly_the_sampled_cal
 
 
 async def test_calls_logged_under_your_own_ids_are_the_same_calls_again_and_keep_the_id(
-    sk: AsyncScorekeeper,
+    sk: AsyncScorekeeper, stack: Stack
 ) -> None:
     project = await sk.create_project("own call ids")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
@@ -142,6 +142,14 @@ async def test_calls_logged_under_your_own_ids_are_the_same_calls_again_and_keep
     assert records[str(call_id_of("req_01HX8Z"))].metadata == {"call_id": "req_01HX8Z", "trace_id": "t-1"}
     assert records[str(call_id_of("chatcmpl-abc 42"))].metadata == {"call_id": "chatcmpl-abc 42"}
     assert records[upper.lower()].metadata == {}  # a UUID is the call's id itself
+    # A window's slice over runs: over the monitor's windows (a window has no testset).
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/runs/{window.run_id}?by=metadata.trace_id")
+        over_runs = page.locator("#breakdown tr[data-value=t-1] a", has_text="over runs")
+        assert await over_runs.get_attribute("href") == (
+            f"/projects/{project.id}/runs?monitor={monitor.id}&metric={metric.id}&field=metadata.trace_id%3Dt-1"
+        )
 
 
 async def test_a_paused_monitor_samples_nothing_and_resumes(sk: AsyncScorekeeper) -> None:

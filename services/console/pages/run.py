@@ -86,7 +86,11 @@ async def breakdown_of(api: Api, run: qpb.RunView, params: Any, baseline_id: str
     groups, if given), with the fields to choose from; or the API's reason it cannot be. Also where
     a slice's history over the runs of the testset is charted (the runs page, that slice alone)."""
     by = params.get("by", "").strip()
-    over_runs = [("testset", run.testset_id)] if run.testset_id else []
+    over_runs: list[tuple[str, str]] = []
+    if run.testset_id:
+        over_runs.append(("testset", run.testset_id))
+    elif run.monitor_id:  # a monitor's window: over that monitor's windows
+        over_runs.append(("monitor", run.monitor_id))
     over_runs += [("metric", m.metric_id) for m in run.metrics]
     shown = {"by": by, "slice_history": f"/projects/{run.project_id}/runs?{urlencode(over_runs)}"}
     request = qpb.GetRunBreakdownRequest(run_id=run.id, field=by, baseline_run_id=baseline_id)
