@@ -10,6 +10,7 @@ import dataclasses
 import json
 import re
 import uuid
+from typing import Any
 
 import pytest
 
@@ -187,15 +188,13 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         {"question": "x", "answer": "yes", "level": 2},
     ]
     outputs = ["yes", "yes", "yes", "no", None, "no", "no", "yes"]
+    columns: dict[str, Any] = {
+        "inputs": ["question"],
+        "expected": ["answer"],
+        "metadata": ["topic", "level", "gen_ai.model"],
+    }
     async with stack.sdk(key) as sdk:
-        testset = await sdk.create_testset(
-            project.id,
-            "slices",
-            rows,
-            inputs=["question"],
-            expected=["answer"],
-            metadata=["topic", "level", "gen_ai.model"],
-        )
+        testset = await sdk.create_testset(project.id, "slices", rows, **columns)
         exact = await sdk.create_metric(
             project.id,
             "exact",
@@ -349,14 +348,7 @@ async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
         ]
         # The same answers on a copy of the testset: other testcases, so the slices' pass rates are
         # compared as two samples (Fisher's test) — geo 3 of 4 against 5 of 5: 1 - C(8,4) / C(9,4).
-        copy = await sdk.create_testset(
-            project.id,
-            "slices copy",
-            rows,
-            inputs=["question"],
-            expected=["answer"],
-            metadata=["topic", "level", "gen_ai.model"],
-        )
+        copy = await sdk.create_testset(project.id, "slices copy", rows, **columns)
         copied = {t.inputs["question"]: t.id async for t in sdk.list_testcases(copy.id)}
         elsewhere = await sdk.create_run(project.id, copy.id, version.id, [exact.id])
         await sdk.ingest_records(
