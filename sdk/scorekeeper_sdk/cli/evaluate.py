@@ -20,7 +20,7 @@ from scorekeeper_sdk.cli.gates import (
     parse_threshold,
 )
 from scorekeeper_sdk.cli.reports import changed_testcases, summary_markdown, write_junit
-from scorekeeper_sdk.cli.runs import SOURCES
+from scorekeeper_sdk.cli.runs import SOURCES, checked_sources
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.cli.subsets import (
     OnlyOption,
@@ -152,8 +152,7 @@ def evaluate(
     systems = [s for s in (command, callable_, system_version) if s is not None]
     if len(systems) != 1:
         raise CliError("give exactly one of --command, --callable or --system-version")
-    if source not in SOURCES:
-        raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
+    checked_sources([source])
     if (fail_on_regressions or fail_if_worse) and not baseline:
         raise CliError(f"{'--fail-on-regressions' if fail_on_regressions else '--fail-if-worse'} needs --baseline RUN")
     if resume and system_version is not None:

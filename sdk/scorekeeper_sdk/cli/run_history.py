@@ -12,7 +12,7 @@ from rich.table import Table
 
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.cli.runs import SOURCES, runs
+from scorekeeper_sdk.cli.runs import checked_sources, runs
 from scorekeeper_sdk.views import HistoryPoint, MetricSeries
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -76,13 +76,10 @@ def history(
     """Per-metric trends over the project's runs, oldest first: a boolean metric's pass rate, an
     int or float metric's mean, and a sparkline each; with --field, one slice's."""
     st = state(ctx)
-    for s in source or []:
-        if s not in SOURCES:
-            raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {s!r}")
+    sources, tags = checked_sources(source), tag or []
     project_id = st.project_id()
     testset_id = st.testset(testset).id if testset else ""
     schedule_id = st.schedule(schedule).id if schedule else ""
-    sources, tags = source or [], tag or []
     chosen = list(metric or [])
     if not chosen:
         listed = st.client.list_runs(

@@ -35,6 +35,14 @@ app.add_typer(runs, name="runs")
 SOURCES = ("api", "kickoff", "playground", "monitor", "ci", "schedule")
 
 
+def checked_sources(given: list[str] | None) -> list[str]:
+    """--source values, each one of SOURCES (a usage error naming the others)."""
+    for s in given or []:
+        if s not in SOURCES:
+            raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {s!r}")
+    return list(given or [])
+
+
 def finished(run: Run) -> None:
     """Exit code 3 for a run that failed or was cancelled."""
     if run.status in ("failed", "cancelled"):
@@ -158,15 +166,13 @@ def list_runs(
     by = st.client.who_am_i().prefix if mine else ""
     if mine and not by:
         raise CliError("--mine needs a project's API key: the instance admin key's runs are not told apart")
-    for s in source or []:
-        if s not in SOURCES:
-            raise CliError(f"--source must be one of {', '.join(SOURCES)}, got {s!r}")
+    sources = checked_sources(source)
     testset_id = st.testset(testset).id if testset else ""
     schedule_id = st.schedule(schedule).id if schedule else ""
     found: list[Run] = []
     for run in st.client.list_runs(
         st.project_id(),
-        sources=source or [],
+        sources=sources,
         statuses=status or [],
         testset_id=testset_id,
         page_size=min(limit, 1000),
