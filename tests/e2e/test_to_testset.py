@@ -139,6 +139,9 @@ async def test_bad_requests_are_refused_whole_and_other_projects_are_out_of_reac
     )
     await refused(NotFound, "call 'k-9' was never logged in this testset's project", call_ids=["k-0", "k-9"])
     await refused(NotFound, f"record {(missing := str(uuid.uuid4()))} does not exist", record_ids=[missing])
+    # An empty or malformed record id is refused by name (it was an internal error).
+    await refused(InvalidArgument, "record_ids[0] is required", record_ids=[""])
+    await refused(InvalidArgument, "record_ids[1] 'r-1' is not a valid id", record_ids=[missing, "r-1"])
     assert (await sk.get_testset(plain.id)).version == 1  # nothing was added
     # A write key of the project reaches neither another project's testset nor its calls.
     key = (await sk.create_api_key(project_id, "curator", "write")).secret

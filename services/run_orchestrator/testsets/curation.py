@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from shared.db.pool import Connection
+from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
 from shared.ids import call_id_of
 
@@ -128,7 +129,7 @@ async def calls_as_sources(conn: Connection, project_id: uuid.UUID, call_ids: li
 
 async def records_as_sources(conn: Connection, project_id: uuid.UUID, record_ids: list[str]) -> list[Source]:
     """The records named (of the project's runs: the edge checked them), in that order."""
-    ids = [uuid.UUID(text) for text in record_ids]
+    ids = [parse_uuid(text, f"record_ids[{i}]") for i, text in enumerate(record_ids)]
     rows = await conn.fetch(
         "SELECT r.id, r.inputs, r.expected, r.outputs, r.metadata, r.status FROM records r"
         " JOIN runs ru ON ru.id = r.run_id WHERE r.id = ANY($1::uuid[]) AND ru.project_id = $2",
