@@ -14,6 +14,7 @@ from services.query import breakdown as groups
 from services.query import filters
 from services.query.db import Reader
 from services.query.distribution import PINNED
+from shared import record_fields
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import not_found
@@ -48,7 +49,7 @@ _FIELDS = (
         f" UNION ALL SELECT '{root}', ARRAY[e.key, d.key] FROM jsonb_each(CASE WHEN jsonb_typeof(r.{root}) = 'object'"
         f" THEN r.{root} ELSE '{{}}'::jsonb END) AS e CROSS JOIN LATERAL jsonb_object_keys("
         " CASE WHEN jsonb_typeof(e.value) = 'object' THEN e.value ELSE '{}'::jsonb END) AS d(key)"
-        for root in filters.FIELD_ROOTS
+        for root in record_fields.FIELD_ROOTS
     )
     + f") AS x(root, path) ORDER BY 1, 2 LIMIT {MAX_FIELDS}"
 )
@@ -121,7 +122,7 @@ class BreakdownReads:
     async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
         run_id = parse_uuid(request.run_id, "run_id")
         baseline_id = filters.optional_uuid(request.baseline_run_id, "baseline_run_id")
-        root, path = filters.field_path(request.field) if request.field else ("", ())
+        root, path = record_fields.field_path(request.field) if request.field else ("", ())
         async with self._reader.snapshot() as conn:
             for run in (run_id, baseline_id):
                 if run is not None and not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run):
@@ -133,5 +134,5 @@ class BreakdownReads:
                 for group in found:
                     if _key(group) in theirs:
                         group.baseline.CopyFrom(theirs[_key(group)])
-            fields = [filters.field_text(r["root"], r["path"]) for r in await conn.fetch(_FIELDS, run_id)]
+            fields = [record_fields.field_text(r["root"], r["path"]) for r in await conn.fetch(_FIELDS, run_id)]
         return pb.RunBreakdown(run_id=str(run_id), field=request.field, groups=found, fields=fields)

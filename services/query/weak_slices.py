@@ -29,6 +29,7 @@ from services.query import filters, metrics
 from services.query.db import Reader
 from services.query.distribution import PINNED
 from services.query.run_breakdown import FIELDS_SAMPLE
+from shared import record_fields
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
@@ -60,7 +61,7 @@ _FIELDS = (
         " LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(e.value) = 'object' THEN e.value ELSE '{}'::jsonb END)"
         " AS d ON true"
         f" WHERE jsonb_typeof(coalesce(d.value, e.value)) IN {_SCALAR}"
-        for root in filters.FIELD_ROOTS
+        for root in record_fields.FIELD_ROOTS
     )
     + f") AS x(root, path, value) WHERE length(x.value) <= {MAX_VALUE}"
     " GROUP BY 1, 2 HAVING count(DISTINCT x.value) * 2 <= count(DISTINCT r.testcase_id)"
@@ -204,7 +205,7 @@ class WeakSliceReads:
             tests = worse_beyond_chance([(c.worse, c.better) for c in counts])
         else:
             tests = below_the_rest([(c.scored, c.passed, c.other_scored, c.other_passed) for c in counts])
-        names = [filters.field_text(root, path) for root, path in fields]
+        names = [record_fields.field_text(root, path) for root, path in fields]
         weak = []
         for c, (p_value, q_value) in zip(counts, tests, strict=True):
             other_rate = c.other_passed / c.other_scored

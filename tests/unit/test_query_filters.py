@@ -11,6 +11,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from services.query import filters
 from services.query.filters import Condition, Order
 from services.query.history import point_value
+from shared import record_fields
 from shared.edge.errors import ApiError, Code
 from shared.edge.search import search
 
@@ -195,20 +196,22 @@ def test_history_point_value(output_type: str, scored: int, passed: int, total: 
     ],
 )
 def test_field_paths_and_their_text(text: str, root: str, path: tuple[str, ...]) -> None:
-    assert filters.field_path(text) == (root, path)
+    assert record_fields.field_path(text) == (root, path)
     # The text `fields` lists is the one that names the field again.
-    assert filters.field_text(root, path) == text
+    assert record_fields.field_text(root, path) == text
 
 
 def test_bad_field_paths() -> None:
     shape = "field must be metadata.<key>, inputs.<key> or expected.<key>, got "
-    assert invalid(filters.field_path, "outputs.response") == shape + "'outputs.response'"
-    assert invalid(filters.field_path, "metadata.") == shape + "'metadata.'"
-    assert invalid(filters.field_path, "metadata.a..b") == shape + "'metadata.a..b'"
-    assert invalid(filters.field_path, 'metadata.""') == shape + "'metadata.\"\"'"
-    assert invalid(filters.field_path, 'metadata."a.b') == shape + "'metadata.\"a.b': a double quote is not closed"
-    assert invalid(filters.field_path, 'metadata.a"b"c') == shape + "'metadata.a\"b\"c'"
-    assert invalid(filters.field_path, "metadata." + "k" * 200) == "field must be at most 200 characters, got 209"
+    assert invalid(record_fields.field_path, "outputs.response") == shape + "'outputs.response'"
+    assert invalid(record_fields.field_path, "metadata.") == shape + "'metadata.'"
+    assert invalid(record_fields.field_path, "metadata.a..b") == shape + "'metadata.a..b'"
+    assert invalid(record_fields.field_path, 'metadata.""') == shape + "'metadata.\"\"'"
+    assert (
+        invalid(record_fields.field_path, 'metadata."a.b') == shape + "'metadata.\"a.b': a double quote is not closed"
+    )
+    assert invalid(record_fields.field_path, 'metadata.a"b"c') == shape + "'metadata.a\"b\"c'"
+    assert invalid(record_fields.field_path, "metadata." + "k" * 200) == "field must be at most 200 characters, got 209"
 
 
 def test_field_filters_split_at_the_first_equals_outside_quotes() -> None:
