@@ -169,7 +169,8 @@ async def _decided(sk: AsyncScorekeeper, monitor_id: str, windows: int) -> list[
 
 def _alert_said(w: MonitorWindow, alert_url: str, threshold: float) -> str:
     if w.alert_state == "below":
-        return f"below {threshold:.0%}: alert {w.alert_delivery or 'pending'} to {alert_url}"
+        which = "below" if any(m.below for m in w.metrics) or not w.slices_below else "a category below"
+        return f"{which} {threshold:.0%}: alert {w.alert_delivery or 'pending'} to {alert_url}"
     if w.alert_state == "recovered":
         return f"back at or above {threshold:.0%}: recovery {w.alert_delivery or 'pending'} to {alert_url}"
     if w.alert_state == "ok":
@@ -180,7 +181,8 @@ def _alert_said(w: MonitorWindow, alert_url: str, threshold: float) -> str:
 async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, system_url: str, console_url: str) -> str:
     """The run's answers logged as production calls (under the caller's own ids), a monitor scoring
     every one of them with "concise" in two windows, alerting the demo system's /alerts below
-    ALERT_BELOW; what each window found and what became of its alert."""
+    ALERT_BELOW in a whole window or in one category's calls; what each window found and what became
+    of its alert."""
     concise = ids.metric_ids[2]
     calls = await _production_calls(sk, run_id)
     size = max(1, len(calls) // 2)
@@ -193,6 +195,8 @@ async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, syst
         alert_url=_alert_url(system_url),
         alert_below={concise: ALERT_BELOW},
         alert_recovery=True,
+        alert_slice_fields=["metadata.category"],
+        min_slice_calls=10,
     )
     for start in range(0, len(calls), 1000):
         await sk.log_calls(ids.project_id, calls[start : start + 1000])
@@ -202,6 +206,7 @@ async def watch_production(sk: AsyncScorekeeper, ids: DemoIds, run_id: str, syst
         lines.append(
             f"  window {w.number}: {w.calls} calls, {result} — {_alert_said(w, monitor.alert.webhook_url, ALERT_BELOW)}"
         )
+        lines += [f"    slice below: {x.shown}" for x in w.slices_below]
     lines.append(f"  {console_url}/projects/{ids.project_id}/monitors/{monitor.id}")
     return "\n".join(lines)
 

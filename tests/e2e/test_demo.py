@@ -45,7 +45,9 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
     for _, rate, said in windows:
         below = float(rate.rstrip("%")) < 95
         told = re.fullmatch(
-            r"(below|back at or above) 95%: (alert|recovery) delivered to http://127\.0\.0\.1:\d+/alerts", said
+            r"(below|a category below|back at or above) 95%: (alert|recovery) delivered to"
+            r" http://127\.0\.0\.1:\d+/alerts",
+            said,
         )
         quiet = said == "at or above 95%: no alert"
         assert (told is not None and (told.group(1) == "below") == below) or (quiet and not below), said

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors import rules, slices
 from services.run_orchestrator.monitors.rules import MonitorDefinition, WindowShape
 from services.run_orchestrator.runs.results import MetricResult, Threshold, below_thresholds, measured
 
@@ -340,3 +340,82 @@ def test_a_monitor_scores_with_metrics_that_need_no_expected_values() -> None:
     with pytest.raises(ValueError) as two:
         rules.scorable_without_expected(["exact", "judged correct"])
     assert str(two.value).startswith("metrics 'exact', 'judged correct' compare the output with expected values")
+
+
+def test_slice_fields_are_kept_as_the_api_names_them() -> None:
+    polite = Threshold(uuid.uuid4(), 0.8)
+    alerting = _definition(alert_url="https://hooks.example.com/x", thresholds=(polite,))
+    kept = rules.validate_monitor(
+        replace(alerting, slice_fields=(" metadata.lang ", "metadata.user.tier", 'metadata."gen_ai.model"'))
+    )
+    assert kept.slice_fields == ("metadata.lang", "metadata.user.tier", 'metadata."gen_ai.model"')
+    assert kept.min_slice_calls == 20
+    refused = {
+        ("metadata.a", "metadata.b", "metadata.c", "metadata.d"): "alert.slice_fields may hold at most 3 fields, got 4",
+        ("outputs.response",): "alert.slice_fields[0]: field must be metadata.<key>, inputs.<key> or expected.<key>,"
+        " got 'outputs.response'",
+        ("metadata.lang", 'metadata."lang"'): "alert.slice_fields[1] repeats metadata.lang",
+        ('metadata."a.b',): "alert.slice_fields[0]: field must be metadata.<key>, inputs.<key> or expected.<key>,"
+        " got 'metadata.\"a.b': a double quote is not closed",
+    }
+    for fields, message in refused.items():
+        with pytest.raises(ValueError) as caught:
+            rules.validate_monitor(replace(alerting, slice_fields=fields))
+        assert str(caught.value) == message
+    with pytest.raises(ValueError, match=r"^alert.min_slice_calls must be within 1..10,000 \(0: 20\), got 10,001$"):
+        rules.validate_monitor(replace(alerting, slice_fields=("metadata.lang",), min_slice_calls=10_001))
+    # Slices judge the metric thresholds: an alert on errors alone has none to judge.
+    errors_only = _definition(alert_url="https://hooks.example.com/x", alert_max_error_rate=0.1)
+    with pytest.raises(ValueError, match=r"^alert\.slice_fields judge the alert\.thresholds within each slice"):
+        rules.validate_monitor(replace(errors_only, slice_fields=("metadata.lang",)))
+
+
+def _slice(field: str, value: str, metric: uuid.UUID, name: str, scored: int, passed: int) -> slices.SliceResult:
+    return slices.SliceResult(field, value, MetricResult(metric, name, "boolean", scored, passed, float(passed)))
+
+
+def test_slices_below_their_threshold_are_listed_worst_first() -> None:
+    polite, on_topic, tone = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    found = [
+        _slice("metadata.lang", "en", polite, "polite", 40, 38),  # 95%: above
+        _slice("metadata.lang", "fr", polite, "polite", 10, 5),  # 50%: below
+        _slice("metadata.lang", "de", polite, "polite", 4, 0),  # 0%, but 4 scored: not judged
+        _slice("metadata.lang", "fr", on_topic, "on topic", 10, 3),  # 30% against 0.5
+        _slice("metadata.tier", "free", polite, "polite", 25, 20),  # 80%: at the threshold, not below
+        _slice("metadata.lang", "it", tone, "tone", 30, 0),  # no threshold of its metric
+        slices.SliceResult("metadata.lang", "es", MetricResult(on_topic, "on topic", "float", 8, 0, 2.0)),  # 0.25
+    ]
+    low = slices.below(found, (Threshold(polite, 0.8), Threshold(on_topic, 0.5)), min_calls=5)
+    assert [(m["field_value"], m["name"], m["value"], m["scored"], m["measure"]) for m in low] == [
+        ("fr", "polite", 0.5, 10, "pass_rate"),  # 0.3 below its threshold: the furthest
+        ("es", "on topic", 0.25, 8, "mean"),
+        ("fr", "on topic", 0.3, 10, "pass_rate"),
+    ]
+    assert low[2] == {
+        "field": "metadata.lang",
+        "field_value": "fr",
+        "metric_id": str(on_topic),
+        "name": "on topic",
+        "measure": "pass_rate",
+        "value": 0.3,
+        "below": 0.5,
+        "scored": 10,
+    }
+
+
+def test_an_alert_names_its_first_slices_and_counts_the_rest() -> None:
+    polite = uuid.uuid4()
+    found = [_slice("metadata.lang", lang, polite, "polite", 20, n) for n, lang in enumerate(["fr", "de", "it", "es"])]
+    low = slices.below(found, (Threshold(polite, 0.8),), min_calls=20)
+    text = rules.alert_text("checkout", 7, 200, [], "http://c/r", slices_below=low[:3], more_slices=1)
+    assert text == (
+        "Monitor 'checkout' window 7 (200 calls): polite where metadata.lang=fr (20 scored) 0.0% passed, below 80.0%"
+        " · polite where metadata.lang=de (20 scored) 5.0% passed, below 80.0%"
+        " · polite where metadata.lang=it (20 scored) 10.0% passed, below 80.0% · and 1 more slice below — http://c/r"
+    )
+    whole = measured([MetricResult(polite, "polite", "boolean", 200, 150, 150.0)], (Threshold(polite, 0.8),))
+    text = rules.alert_text("checkout", 7, 200, whole, "http://c/r", slices_below=low[:1])
+    assert text == (
+        "Monitor 'checkout' window 7 (200 calls): polite 75.0% passed, below 80.0%"
+        " · polite where metadata.lang=fr (20 scored) 0.0% passed, below 80.0% — http://c/r"
+    )

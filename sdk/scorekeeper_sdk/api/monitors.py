@@ -109,6 +109,35 @@ class MonitorAlert:
     min_feedback: int = 10
     # Also fires when the 95th percentile of a window's call latencies is above this (ms); None: never.
     max_latency_ms: float | None = None
+    # Also judges ``thresholds`` within each value of these record fields ("metadata.lang"), a slice
+    # once at least ``min_slice_calls`` of its calls were scored with the metric.
+    slice_fields: list[str] = field(default_factory=list)
+    min_slice_calls: int = 20
+
+
+@dataclass(frozen=True)
+class WindowSlice:
+    """A window's slice below a threshold: a metric over its calls whose ``field`` holds ``field_value``."""
+
+    field: str
+    field_value: str
+    metric_id: str
+    name: str
+    # pass_rate | mean
+    measure: str
+    value: float = 0.0
+    scored: int = 0
+    # The alert's threshold it fell below.
+    alert_below: float = 0.0
+
+    @property
+    def shown(self) -> str:
+        """As said: "metadata.lang=fr: polite 40.0% (30 scored), below 80.0%"."""
+        if self.measure == "pass_rate":
+            value, below = f"{self.value * 100:.1f}%", f"{self.alert_below * 100:.1f}%"
+        else:
+            value, below = f"{self.value:.3g}", f"{self.alert_below:.3g}"
+        return f"{self.field}={self.field_value}: {self.name} {value} ({self.scored:,} scored), below {below}"
 
 
 @dataclass(frozen=True)
@@ -212,6 +241,8 @@ class MonitorWindow:
     latency_p95_ms: float | None = None
     # Whether latency_p95_ms is above the alert's max_latency_ms.
     latency_above: bool = False
+    # The slices of the alert's slice_fields below a threshold, worst first (at most 10).
+    slices_below: list[WindowSlice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -233,6 +264,8 @@ def _alert(
     feedback_below: Mapping[str, float] | None,
     min_feedback: int,
     max_latency_ms: float | None,
+    slice_fields: Sequence[str] | None,
+    min_slice_calls: int,
 ) -> mpb.MonitorAlert:
     return mpb.MonitorAlert(
         webhook_url=url,
@@ -243,6 +276,8 @@ def _alert(
         feedback_thresholds=_thresholds(feedback_below),
         min_feedback=min_feedback,
         max_latency_ms=max_latency_ms,
+        slice_fields=list(slice_fields or []),
+        min_slice_calls=min_slice_calls,
     )
 
 
@@ -272,6 +307,8 @@ class MonitorOperations(Operations):
         alert_feedback_below: Mapping[str, float] | None = None,
         min_feedback: int = 0,
         alert_max_latency_ms: float | None = None,
+        alert_slice_fields: Sequence[str] = (),
+        min_slice_calls: int = 0,
     ) -> Monitor:
         """A monitor sampling ``sample_rate`` % of the calls logged from now on, scored with the latest
         version of each metric, a window every ``window_minutes`` or every ``window_calls`` sampled
@@ -283,7 +320,9 @@ class MonitorOperations(Operations):
         eval type human or code to the threshold its users' feedback given during a window (pass
         rate or mean) must not fall below, judged with at least ``min_feedback`` verdicts (0: 10);
         ``alert_max_latency_ms``: it fires too when the 95th percentile of a window's call latencies
-        is above this."""
+        is above this; ``alert_slice_fields`` (at most 3, "metadata.lang"): ``alert_below`` is judged
+        within each value of these fields too, a slice with at least ``min_slice_calls`` (0: 20) of
+        its calls scored."""
         request = mpb.CreateMonitorRequest(
             project_id=project_id,
             name=name,
@@ -302,6 +341,8 @@ class MonitorOperations(Operations):
                 alert_feedback_below,
                 min_feedback,
                 alert_max_latency_ms,
+                alert_slice_fields,
+                min_slice_calls,
             ),
             paused=paused,
         )
@@ -340,11 +381,14 @@ class MonitorOperations(Operations):
         alert_feedback_below: Mapping[str, float] | None = None,
         min_feedback: int | None = None,
         alert_max_latency_ms: float | None = None,
+        alert_slice_fields: Sequence[str] | None = None,
+        min_slice_calls: int | None = None,
     ) -> Monitor:
         """Change what is given (None: unchanged): a window size replaces the other one, metrics or
         a group the metrics (pinned at their latest versions), ``alert_url`` with ``alert_below``
         (and ``alert_format``, ``alert_recovery``, ``alert_max_error_rate``, ``alert_feedback_below``,
-        ``min_feedback``, ``alert_max_latency_ms``) the alert, replaced
+        ``min_feedback``, ``alert_max_latency_ms``, ``alert_slice_fields``, ``min_slice_calls``) the
+        alert, replaced
         whole (``alert_url=""`` and no thresholds: none), ``metadata_filter`` the filter (``{}``:
         every call). ``rotate_alert_secret``: a new secret signs its alerts from now on (in the
         answer's ``alert_secret``, this once).
@@ -372,6 +416,8 @@ class MonitorOperations(Operations):
             "alert_feedback_below": alert_feedback_below,
             "min_feedback": min_feedback,
             "alert_max_latency_ms": alert_max_latency_ms,
+            "alert_slice_fields": alert_slice_fields,
+            "min_slice_calls": min_slice_calls,
         }
         for part, value in parts.items():
             if value is not None and alert_url is None:
@@ -387,6 +433,8 @@ class MonitorOperations(Operations):
                 alert_feedback_below,
                 min_feedback or 0,
                 alert_max_latency_ms,
+                alert_slice_fields,
+                min_slice_calls or 0,
             )
             request.alert.CopyFrom(alert)
         return from_proto(Monitor, await self._unary(MONITORS, "UpdateMonitor", request, mpb.Monitor))

@@ -64,6 +64,7 @@ def _alert(m: Monitor) -> str:
             (f"errors above {(m.alert.max_error_rate or 0) * 100:g}%", m.alert.max_error_rate is not None),
             (f"p95 latency above {m.alert.max_latency_ms or 0:,g} ms", m.alert.max_latency_ms is not None),
             ("users' feedback", bool(m.alert.feedback_thresholds)),
+            (f"per {', '.join(m.alert.slice_fields)}", bool(m.alert.slice_fields)),
             ("and recoveries", m.alert.notify_recovery),
             (f"muted until {m.alert_muted_until[:19]}", bool(m.alert_muted_until)),
         )
@@ -91,6 +92,8 @@ def _results(w: MonitorWindow) -> str:
     if w.latency_p95_ms is not None:
         parts.append(f"p95 {w.latency_p95_ms:,.0f} ms" + (" too slow" if w.latency_above else ""))
     parts += [f"users' {_said(m)} ({m.scored} given)" for m in w.feedback]  # feedback given during it
+    if w.slices_below:  # which ones: under `monitors show`'s table
+        parts.append(f"{len(w.slices_below)} slice{'s' if len(w.slices_below) != 1 else ''} below")
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
 
@@ -143,6 +146,9 @@ def monitors_show(
     if m.alert.webhook_url:
         names = {x.metric_id: x.name for x in m.metrics}
         below = ", ".join(f"{names.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in m.alert.thresholds)
+        if m.alert.slice_fields:
+            each = " and ".join(m.alert.slice_fields)
+            below += f" (in the whole window or any value of {each} with at least {m.alert.min_slice_calls} scored)"
         if m.alert.max_error_rate is not None:
             errors = f"more than {m.alert.max_error_rate * 100:g}% of the calls errored"
             below = f"{below} or {errors}" if below else errors
@@ -167,6 +173,9 @@ def monitors_show(
         times = (w.started_at[:19], w.ended_at[:19])
         table.add_row(str(w.number), w.run_id, str(w.calls), *times, _results(w), w.alert_state, delivery)
     st.out.print(table)
+    for w in detail.windows:
+        if w.slices_below:  # metadata.lang=fr: polite 50.0% (6 scored), below 80.0%
+            st.out.print(f"  window {w.number}'s slices below: {'; '.join(s.shown for s in w.slices_below)}")
     return None
 
 
@@ -176,6 +185,11 @@ _FEEDBACK_BELOW = typer.Option(
 )
 _MIN_FEEDBACK = typer.Option(help="Judge a window's feedback only with at least N verdicts given in it (0: 10).")
 _LATENCY_ABOVE = typer.Option(help="MS: also alert when the 95th percentile of a window's call latencies is above it.")
+_ALERT_SLICE = typer.Option(
+    help="FIELD (metadata.lang): also judge --alert-below within each value of this record field, so one kind of"
+    " traffic falling below alerts though the whole window stays above; repeat for several (at most 3)."
+)
+_MIN_SLICE_CALLS = typer.Option(help="Judge a slice only with at least N of its calls scored (0: 20).")
 
 
 @monitors.command("create")
@@ -209,6 +223,8 @@ def monitors_create(
     alert_feedback_below: Annotated[list[str] | None, _FEEDBACK_BELOW] = None,
     min_feedback: Annotated[int, _MIN_FEEDBACK] = 0,
     alert_latency_above: Annotated[float | None, _LATENCY_ABOVE] = None,
+    alert_slice: Annotated[list[str] | None, _ALERT_SLICE] = None,
+    min_slice_calls: Annotated[int, _MIN_SLICE_CALLS] = 0,
 ) -> None:
     """Create a monitor: it samples the calls logged from now on."""
     st = state(ctx)
@@ -230,6 +246,8 @@ def monitors_create(
         alert_feedback_below=metric_thresholds(st, alert_feedback_below or [], "--alert-feedback-below"),
         min_feedback=min_feedback,
         alert_max_latency_ms=alert_latency_above,
+        alert_slice_fields=alert_slice or [],
+        min_slice_calls=min_slice_calls,
     )
     if not created.alert.webhook_url:
         st.out.print(f"created monitor {created.name!r} ({created.id}): {created.status}")
@@ -303,6 +321,11 @@ def monitors_update(
     no_alert_latency: Annotated[
         bool, typer.Option("--no-alert-latency", help="No alert on the calls' latency from now on.")
     ] = False,
+    alert_slice: Annotated[list[str] | None, _ALERT_SLICE] = None,
+    no_alert_slices: Annotated[
+        bool, typer.Option("--no-alert-slices", help="Judge the whole windows alone from now on.")
+    ] = False,
+    min_slice_calls: Annotated[int | None, _MIN_SLICE_CALLS] = None,
 ) -> None:
     """Change a monitor: only what is given changes (--metric / --metric-group replace its
     metrics, --filter its filter, --alert-url / --alert-below / --alert-feedback-below its alert). An alert added to a
@@ -315,6 +338,8 @@ def monitors_update(
         raise CliError("give --alert-feedback-below or --no-alert-feedback, not both")
     if alert_latency_above is not None and no_alert_latency:
         raise CliError("give --alert-latency-above or --no-alert-latency, not both")
+    if alert_slice and no_alert_slices:
+        raise CliError("give --alert-slice or --no-alert-slices, not both")
     changing_alert = (
         alert_url is not None
         or alert_below
@@ -327,6 +352,9 @@ def monitors_update(
         or min_feedback is not None
         or alert_latency_above is not None
         or no_alert_latency
+        or alert_slice
+        or no_alert_slices
+        or min_slice_calls is not None
     )
     if changing_alert and no_alert:
         raise CliError("give --no-alert or the alert's options (--alert-url, --alert-below …), not both")
@@ -340,6 +368,7 @@ def monitors_update(
     errors_above: float | None = None
     feedback_below: dict[str, float] | None = None
     latency_above: float | None = None
+    slice_fields: list[str] | None = None
     if no_alert:
         url, below = "", {}
     elif changing_alert:
@@ -373,6 +402,8 @@ def monitors_update(
             if alert_latency_above is not None
             else target.alert.max_latency_ms
         )
+        slice_fields = [] if no_alert_slices else alert_slice or target.alert.slice_fields
+        min_slice_calls = target.alert.min_slice_calls if min_slice_calls is None else min_slice_calls
     updated = st.client.update_monitor(
         target.id,
         name=name,
@@ -390,6 +421,8 @@ def monitors_update(
         alert_feedback_below=feedback_below,
         min_feedback=min_feedback if changing_alert and not no_alert else None,
         alert_max_latency_ms=latency_above,
+        alert_slice_fields=slice_fields,
+        min_slice_calls=min_slice_calls if changing_alert and not no_alert else None,
         rotate_alert_secret=rotate_secret or bool(url and not target.alert.webhook_url),
     )
     metrics = ", ".join(x.name for x in updated.metrics)

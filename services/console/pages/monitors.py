@@ -20,6 +20,7 @@ from starlette.routing import Route
 from services.console.backend import Api
 from services.console.web import CHOICE_ERRORS, Console, PageNotFound, api_message, redirect
 from shared.edge.convert import dict_to_struct, struct_to_dict
+from shared.record_fields import split_unquoted
 
 WINDOW_KINDS = ("minutes", "calls")
 # How long the console waits for a test alert's outcome before showing the page (it says to reload).
@@ -71,6 +72,12 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
         if str(form.get(key, "")).strip()
     ]
     min_feedback = _number(form, "min_feedback", "The verdicts a window needs", int) if form.get("min_feedback") else 0
+    slices, closed = split_unquoted(str(form.get("alert_slices", "")), ",")
+    if not closed:
+        raise MonitorFormError("the slice fields: a double quote is not closed")
+    min_slice_calls = (
+        _number(form, "min_slice_calls", "The calls a slice needs", int) if form.get("min_slice_calls") else 0
+    )
     return mpb.CreateMonitorRequest(
         project_id=project_id,
         name=str(form.get("name", "")),
@@ -92,6 +99,8 @@ def create_request(project_id: str, form: FormData) -> mpb.CreateMonitorRequest:
             max_latency_ms=_number(form, "alert_latency_above", "The latency", float)
             if str(form.get("alert_latency_above", "")).strip()
             else None,
+            slice_fields=[f.strip() for f in slices if f.strip()],
+            min_slice_calls=min_slice_calls,
         ),
         paused=form.get("paused") == "on",
     )
@@ -132,13 +141,21 @@ def monitor_values(m: mpb.Monitor) -> dict[str, Any]:
         "feedback_below": {t.metric_id: f"{t.below:g}" for t in m.alert.feedback_thresholds},
         "min_feedback": str(m.alert.min_feedback),
         "alert_latency_above": f"{m.alert.max_latency_ms:g}" if m.alert.HasField("max_latency_ms") else "",
+        "alert_slices": ", ".join(m.alert.slice_fields),
+        "min_slice_calls": str(m.alert.min_slice_calls),
     }
 
 
 def posted_values(form: FormData | None) -> dict[str, Any]:
     """What the form shows: the visitor's values after a refusal, defaults otherwise."""
     if form is None:
-        defaults = {"sample_rate": "10", "window": "60", "window_kind": "minutes", "min_feedback": "10"}
+        defaults = {
+            "sample_rate": "10",
+            "window": "60",
+            "window_kind": "minutes",
+            "min_feedback": "10",
+            "min_slice_calls": "20",
+        }
         return {**defaults, "metrics": [], "below": {}, "feedback_below": {}}
     values: dict[str, Any] = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     values["metrics"] = [str(m) for m in form.getlist("metric")]

@@ -12,7 +12,7 @@ from scorekeeper.v1 import monitors_pb2 as pb
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
-from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors import rules, slices
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.feedback import SendFeedback, takes_feedback
 from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
@@ -54,6 +54,8 @@ def _definition(
             "feedback_thresholds": _thresholds(alert, "feedback_thresholds"),
             "min_feedback": alert.min_feedback or rules.DEFAULT_MIN_FEEDBACK,
             "alert_max_latency_ms": alert.max_latency_ms if alert.HasField("max_latency_ms") else None,
+            "slice_fields": tuple(alert.slice_fields),
+            "min_slice_calls": alert.min_slice_calls or slices.DEFAULT_MIN_SLICE_CALLS,
         }
     else:
         alert_fields = {
@@ -65,6 +67,8 @@ def _definition(
             "feedback_thresholds": rules.stored_thresholds(row["alert_feedback_thresholds"]),
             "min_feedback": row["alert_min_feedback"],
             "alert_max_latency_ms": row["alert_max_latency_ms"],
+            "slice_fields": tuple(row["alert_slice_fields"]),
+            "min_slice_calls": row["alert_min_slice_calls"],
         }
     return checked(
         rules.validate_monitor,

@@ -45,6 +45,8 @@ def monitor_pb(
         feedback_thresholds=_thresholds_pb(row["alert_feedback_thresholds"]),
         min_feedback=row["alert_min_feedback"],
         max_latency_ms=row["alert_max_latency_ms"],
+        slice_fields=row["alert_slice_fields"],
+        min_slice_calls=row["alert_min_slice_calls"],
     )
     return pb.Monitor(
         id=str(row["id"]),
@@ -136,4 +138,17 @@ def window_pb(
         latency_p50_ms=row["latency_p50_ms"],
         latency_p95_ms=row["latency_p95_ms"],
         latency_above=rules.too_slow(rules.latency_share(row["latency_p95_ms"], monitor["alert_max_latency_ms"])),
+        slices_below=[
+            pb.WindowSlice(
+                field=m["field"],
+                field_value=m["field_value"],
+                metric_id=m["metric_id"],
+                name=m["name"],
+                measure=m["measure"],
+                value=m["value"],
+                scored=m["scored"],
+                alert_below=m["below"],
+            )
+            for m in row["slices_below"]
+        ],
     )

@@ -92,7 +92,7 @@ class Logged:
 
 
 def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UUID | None) -> tuple[object, ...]:
-    """A monitor's columns from name to alert_max_latency_ms, in the statements' order."""
+    """A monitor's columns from name to alert_min_slice_calls, in the statements' order."""
     return (
         d.name,
         [v["version_id"] for v in versions],
@@ -110,6 +110,8 @@ def _values(d: MonitorDefinition, versions: list[asyncpg.Record], group: uuid.UU
         stored(d.feedback_thresholds),
         d.min_feedback,
         d.alert_max_latency_ms,
+        list(d.slice_fields),
+        d.min_slice_calls,
     )
 
 
@@ -190,8 +192,10 @@ class MonitorRepository:
             "INSERT INTO monitors (id, project_id, name, metric_version_ids, human_metric_version_ids,"
             " metric_group_id, sample_rate, metadata_filter, window_minutes, window_calls, alert_url,"
             " alert_thresholds, alert_format, alert_recovery, alert_max_error_rate, alert_feedback_thresholds,"
-            " alert_min_feedback, alert_max_latency_ms, status, alert_secret)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            " alert_min_feedback, alert_max_latency_ms, alert_slice_fields, alert_min_slice_calls, status,"
+            " alert_secret)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
+            " $21, $22)"
             " ON CONFLICT (project_id, name) WHERE status <> 'deleted' DO NOTHING RETURNING *",
             uuid.uuid4(),
             project_id,
@@ -218,10 +222,10 @@ class MonitorRepository:
                 " metric_group_id = $5, sample_rate = $6, metadata_filter = $7, window_minutes = $8,"
                 " window_calls = $9, alert_url = $10, alert_thresholds = $11, alert_format = $12,"
                 " alert_recovery = $13, alert_max_error_rate = $14, alert_feedback_thresholds = $15,"
-                " alert_min_feedback = $16, alert_max_latency_ms = $17, updated_at = now(),"
-                " alert_secret = coalesce($18, alert_secret),"
-                " alert_muted_until = CASE WHEN $19::int IS NULL THEN alert_muted_until WHEN $19 = 0 THEN NULL"
-                "  ELSE now() + make_interval(mins => $19) END"
+                " alert_min_feedback = $16, alert_max_latency_ms = $17, alert_slice_fields = $18,"
+                " alert_min_slice_calls = $19, updated_at = now(), alert_secret = coalesce($20, alert_secret),"
+                " alert_muted_until = CASE WHEN $21::int IS NULL THEN alert_muted_until WHEN $21 = 0 THEN NULL"
+                "  ELSE now() + make_interval(mins => $21) END"
                 " WHERE id = $1 AND status <> 'deleted' RETURNING *",
                 monitor_id,
                 *_values(d, versions, metric_group_id),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.run_orchestrator.monitors import slices
 from services.run_orchestrator.runs.results import MetricResult, Threshold, measured
 from services.run_orchestrator.webhooks.rules import FORMATS
 from shared.outbound.urls import check_webhook_url
@@ -84,6 +85,10 @@ class MonitorDefinition:
     min_feedback: int = DEFAULT_MIN_FEEDBACK
     # Also fire when the 95th percentile of a window's call latencies is above this (ms; None: never).
     alert_max_latency_ms: float | None = None
+    # Also judge the thresholds within each value of these record fields (metadata.lang), a slice
+    # with at least min_slice_calls scored calls of the metric.
+    slice_fields: tuple[str, ...] = ()
+    min_slice_calls: int = slices.DEFAULT_MIN_SLICE_CALLS
 
 
 def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
@@ -144,7 +149,8 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
             if t.metric_id in seen:
                 raise ValueError(f"alert.{field}[{i}] repeats metric {t.metric_id}")
             seen.add(t.metric_id)
-    return replace(d, name=name)
+    slice_fields = slices.checked_fields(d.slice_fields, d.min_slice_calls, bool(d.thresholds))
+    return replace(d, name=name, slice_fields=slice_fields)
 
 
 def scorable_without_expected(reading_expected: list[str]) -> None:
@@ -327,17 +333,26 @@ def alert_text(
     errors: dict[str, Any] | None = None,
     errored: int = 0,
     latency: dict[str, Any] | None = None,
+    slices_below: list[dict[str, Any]] | None = None,
+    more_slices: int = 0,
 ) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
     50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>" (and "· 12 of 100 calls
     errored (12.0%, above 5.0%)" when too many errored, "· p95 latency 2,300 ms, above 1,500 ms"
     when too slow; "polite: no call scored (10 of 10 calls errored)" when a metric scored nothing,
-    and its calls errored)."""
+    and its calls errored; "· polite where metadata.lang=fr (30 scored) 40.0% passed, below 80.0%"
+    for the first of ``slices_below``, worst first, "· and 2 more slices below" for the rest and
+    ``more_slices``, those not listed)."""
     fired = errors if too_many_errors(errors) else None
     slow = _latency_said(latency if too_slow(latency) else None, "above")
     said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above"), *slow] if x)
     if errored and fired is None and any(m["value"] is None for m in below):
         said += f" ({errored:,} of {calls:,} calls errored)"
+    if slices_below:
+        told = slices.named(slices_below)
+        rest = len(slices_below) + more_slices - len(told)
+        said = " · ".join(x for x in [said, _measures(told, "below")] if x)
+        said += f" · and {rest:,} more slice{'s' if rest != 1 else ''} below" if rest else ""
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
 
 

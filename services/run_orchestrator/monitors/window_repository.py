@@ -4,6 +4,7 @@ requests over, and deciding its alert."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import asyncpg
 
 from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors.slices import SliceResult
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.results import MetricResult, metric_results
 from shared.db.pool import Connection
 from shared.ids import counter_shard, record_id
+from shared.record_fields import field_path
 from shared.run_status import TERMINAL, RunSource, RunStatus
 
 
@@ -240,6 +243,7 @@ class WindowRepository:
             "SELECT w.id, w.number, w.run_id, w.started_at, w.ended_at, w.calls, r.status AS run_status,"
             " r.metric_version_ids, m.id AS monitor_id, m.name AS monitor_name, m.project_id, m.alert_thresholds,"
             " m.alert_feedback_thresholds, m.alert_min_feedback, m.alert_max_latency_ms, w.latency_p50_ms,"
+            " m.alert_slice_fields, m.alert_min_slice_calls,"
             " w.latency_p95_ms,"
             " m.alert_recovery, coalesce(m.alert_muted_until > now(), false) AS muted, m.alert_max_error_rate,"
             " (SELECT coalesce(sum(c.errored), 0)::int FROM run_record_counts c WHERE c.run_id = w.run_id) AS errored,"
@@ -266,12 +270,61 @@ class WindowRepository:
         found = await feedback_results(self._pool, window["project_id"], feedback_metric_ids(window), [window])
         return found.get(window["id"], [])
 
-    async def decide_alert(self, window_id: uuid.UUID, state: str, alert: dict[str, Any] | None) -> bool:
-        """Settle a waiting alert once (a replica deciding it again changes nothing)."""
+    async def slice_results(
+        self,
+        run_id: uuid.UUID,
+        version_ids: list[uuid.UUID],
+        metric_ids: list[uuid.UUID],
+        fields: list[str],
+        min_scored: int,
+    ) -> list[SliceResult]:
+        """Each metric of ``metric_ids`` (one of the run's ``version_ids``) over the run's records
+        holding each value of each field (compared as text; a record without one is in no slice),
+        counted from its completed scores as the run's aggregates count them; slices with fewer than
+        ``min_scored`` scored are left out."""
+        found: list[SliceResult] = []
+        for field in fields:
+            root, path = field_path(field)  # a stored field: checked when the monitor was saved
+            rows = await self._pool.fetch(
+                f"SELECT r.{root} #>> $4::text[] AS field_value, v.metric_id, m.name, v.output_type,"
+                " count(*)::int AS scored, count(*) FILTER (WHERE s.passed)::int AS passed,"
+                " coalesce(sum(s.value_num), 0)::float8 AS total"
+                " FROM scores s JOIN records r ON r.id = s.record_id"
+                " JOIN metric_versions v ON v.id = s.metric_version_id JOIN metrics m ON m.id = v.metric_id"
+                " WHERE s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[]) AND v.metric_id = ANY($3::uuid[])"
+                f" AND s.status = 'completed' AND r.{root} #>> $4::text[] IS NOT NULL"
+                " GROUP BY 1, 2, 3, 4 HAVING count(*) >= $5",
+                run_id,
+                version_ids,
+                metric_ids,
+                list(path),
+                min_scored,
+            )
+            found += [
+                SliceResult(
+                    field,
+                    r["field_value"],
+                    MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"]),
+                )
+                for r in rows
+            ]
+        return found
+
+    async def decide_alert(
+        self,
+        window_id: uuid.UUID,
+        state: str,
+        alert: dict[str, Any] | None,
+        slices_below: Sequence[dict[str, Any]] = (),
+    ) -> bool:
+        """Settle a waiting alert once (a replica deciding it again changes nothing), with the
+        window's slices below a threshold."""
         result: str = await self._pool.execute(
-            "UPDATE monitor_windows SET alert_state = $2, alert = $3 WHERE id = $1 AND alert_state = 'waiting'",
+            "UPDATE monitor_windows SET alert_state = $2, alert = $3, slices_below = $4"
+            " WHERE id = $1 AND alert_state = 'waiting'",
             window_id,
             state,
             alert,
+            list(slices_below),
         )
         return result.endswith(" 1")

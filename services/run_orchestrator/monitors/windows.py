@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
-from services.run_orchestrator.monitors import rules
+from services.run_orchestrator.monitors import rules, slices
 from services.run_orchestrator.monitors.window_repository import WindowRepository
 from services.run_orchestrator.runs.repository import RunRepository
-from services.run_orchestrator.runs.results import below_thresholds, measured
+from services.run_orchestrator.runs.results import Threshold, below_thresholds, measured
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from shared.edge.convert import timestamp
 from shared.logs import correlation_id
@@ -116,18 +115,56 @@ class WindowCloser:
             below = below_thresholds(results, thresholds, window["calls"]) + [
                 m for m in feedback if m["value"] < m["below"]
             ]
+            sliced = await self._slices_below(window, thresholds)
             errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
             latency = rules.latency_share(window["latency_p95_ms"], window["alert_max_latency_ms"])
             previous, muted = window["previous"], window["muted"]
-            state = rules.alert_state(below, window["alert_recovery"], previous, muted, errors, latency)
+            state = rules.alert_state(below + sliced, window["alert_recovery"], previous, muted, errors, latency)
+            kept = sliced[: slices.MAX_SLICES_KEPT]
             payload = None
             if state == "below":
-                payload = self._payload(window, "monitor.alert", below, errors, latency, rules.alert_text)
+                text = rules.alert_text(
+                    *self._said(window),
+                    below,
+                    self._run_url(window),
+                    errors,
+                    window["errored"],
+                    latency,
+                    kept,
+                    len(sliced) - len(kept),
+                )
+                payload = self._payload(window, "monitor.alert", below, errors, latency, text)
+                payload["slices"] = kept
+                payload["slices_below"] = len(sliced)
             elif state == "recovered":
                 every = measured(results, thresholds, window["calls"]) + feedback
-                payload = self._payload(window, "monitor.recovered", every, errors, latency, rules.recovered_text)
-            if await self._windows.decide_alert(window["id"], state, payload) and payload is not None:
+                text = rules.recovered_text(
+                    *self._said(window), every, self._run_url(window), errors, window["errored"], latency
+                )
+                payload = self._payload(window, "monitor.recovered", every, errors, latency, text)
+            if await self._windows.decide_alert(window["id"], state, payload, kept) and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
+
+    async def _slices_below(self, window: asyncpg.Record, thresholds: tuple[Threshold, ...]) -> list[dict[str, Any]]:
+        """The window's slices below a threshold (its monitor's slice fields), worst first."""
+        if not window["alert_slice_fields"] or not thresholds:
+            return []
+        found = await self._windows.slice_results(
+            window["run_id"],
+            list(window["metric_version_ids"]),
+            [t.metric_id for t in thresholds],
+            list(window["alert_slice_fields"]),
+            window["alert_min_slice_calls"],
+        )
+        return slices.below(found, thresholds, window["alert_min_slice_calls"])
+
+    @staticmethod
+    def _said(window: asyncpg.Record) -> tuple[str, int, int]:
+        """The monitor's name, the window's number and its calls, as its alert's text begins."""
+        return window["monitor_name"], window["number"], window["calls"]
+
+    def _run_url(self, window: asyncpg.Record) -> str:
+        return f"{self._settings.console_url}/projects/{window['project_id']}/runs/{window['run_id']}"
 
     def _payload(
         self,
@@ -136,14 +173,13 @@ class WindowCloser:
         metrics: list[dict[str, Any]],
         errors: dict[str, Any] | None,
         latency: dict[str, Any] | None,
-        text: Callable[..., str],
+        text: str,
     ) -> dict[str, Any]:
         """What the webhook receives (the system-executor POSTs it as it is): ``kind``
         monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric);
         ``errors``: the window's errored calls against max_error_rate, ``latency``: its 95th
         percentile latency against max_latency_ms, when the alert has them."""
         project, run = window["project_id"], window["run_id"]
-        url = f"{self._settings.console_url}/projects/{project}/runs/{run}"
         return {
             "type": kind,
             "alert_id": str(window["id"]),
@@ -158,18 +194,9 @@ class WindowCloser:
                 "latency_p50_ms": window["latency_p50_ms"],
                 "latency_p95_ms": window["latency_p95_ms"],
             },
-            "run": {"id": str(run), "url": url},
+            "run": {"id": str(run), "url": self._run_url(window)},
             "metrics": metrics,
             "errors": errors,
             "latency": latency,
-            "text": text(
-                window["monitor_name"],
-                window["number"],
-                window["calls"],
-                metrics,
-                url,
-                errors,
-                window["errored"],
-                latency,
-            ),
+            "text": text,
         }

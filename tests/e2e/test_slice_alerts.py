@@ -1,0 +1,192 @@
+"""A monitor's alert judged per slice, on the real processes: the thresholds are judged within each
+value of the alert's slice fields too, so one kind of traffic falling below fires though the whole
+window stays above; a slice with fewer scored calls than min_slice_calls is not judged; the window
+keeps its slices below; the CLI and the console show and change them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
+from scorekeeper_sdk.api.monitors import WindowSlice
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
+from tests.support.monitors import receiver, settled
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+def _calls(n: int, lang: str, tier: str, polite: bool) -> list[CallIn]:
+    answer = "yes, please" if polite else "no"
+    return [CallIn(outputs={"response": answer}, metadata={"lang": lang, "user": {"tier": tier}}) for _ in range(n)]
+
+
+async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("slice alerts")
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    # Window 1: 25 of 30 polite (83.3%, above 80%); the French calls 3 of 6 (50%), the free tier 3 of 8
+    # (37.5%); the German ones 0 of 2, too few to judge. Window 2: every call polite.
+    first = (
+        _calls(22, "en", "pro", True)
+        + _calls(3, "fr", "free", True)
+        + _calls(3, "fr", "free", False)
+        + _calls(2, "de", "free", False)
+    )
+    second = _calls(20, "en", "pro", True) + _calls(10, "fr", "free", True)
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "slices",
+            [polite.id],
+            sample_rate=100,
+            window_calls=30,
+            alert_url=hook.url,
+            alert_below={polite.id: 0.8},
+            alert_recovery=True,
+            alert_slice_fields=["metadata.lang", " metadata.user.tier"],
+            min_slice_calls=5,
+        )
+        assert monitor.alert.slice_fields == ["metadata.lang", "metadata.user.tier"]
+        assert monitor.alert.min_slice_calls == 5
+        for number, calls in enumerate([first, second], 1):
+            assert (await sk.log_calls(project.id, calls)).sampled == 30
+            await settled(sk, monitor.id, number)
+        deadline = time.monotonic() + 60
+        while len(hook.posts) < 2 or any(
+            w.alert_state == "waiting" for w in (await sk.get_monitor(monitor.id)).windows
+        ):
+            assert time.monotonic() < deadline, hook.posts
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(2)  # several delivery ticks: nothing more arrives
+        detail = await sk.get_monitor(monitor.id)
+
+    by_number = {w.number: w for w in detail.windows}
+    assert {n: w.alert_state for n, w in by_number.items()} == {1: "below", 2: "recovered"}
+    whole = by_number[1].metrics[0]
+    assert (whole.value, whole.scored, whole.below) == (25 / 30, 30, False)
+    assert by_number[1].slices_below == [
+        WindowSlice("metadata.user.tier", "free", polite.id, "polite", "pass_rate", 0.375, 8, 0.8),
+        WindowSlice("metadata.lang", "fr", polite.id, "polite", "pass_rate", 0.5, 6, 0.8),
+    ]
+    assert by_number[2].slices_below == []
+    bodies = {body["window"]["number"]: body for _, body in hook.posts}
+    assert sorted(bodies) == [1, 2]
+    alert = bodies[1]
+    assert alert["type"] == "monitor.alert" and alert["metrics"] == [] and alert["slices_below"] == 2
+    slice_of: dict[str, Any] = {"metric_id": polite.id, "name": "polite", "measure": "pass_rate", "below": 0.8}
+    assert alert["slices"] == [
+        {"field": "metadata.user.tier", "field_value": "free", **slice_of, "value": 0.375, "scored": 8},
+        {"field": "metadata.lang", "field_value": "fr", **slice_of, "value": 0.5, "scored": 6},
+    ]
+    url = f"{stack.console_url}/projects/{project.id}/runs/{by_number[1].run_id}"
+    assert alert["text"] == (
+        "Monitor 'slices' window 1 (30 calls): polite where metadata.user.tier=free (8 scored) 37.5% passed,"
+        f" below 80.0% · polite where metadata.lang=fr (6 scored) 50.0% passed, below 80.0% — {url}"
+    )
+    assert bodies[2]["type"] == "monitor.recovered" and "slices" not in bodies[2]
+
+    printed = scorekeeper(stack, "--project", project.id, "monitors", "show", "slices")
+    assert printed.returncode == 0, printed.stderr
+    out = " ".join(printed.stdout.split())
+    assert (
+        "when polite < 0.8 (in the whole window or any value of metadata.lang and metadata.user.tier with at least"
+        " 5 scored), and when back at or above" in out
+    )
+    assert "polite 83.3%, 2 slices below" in out
+    assert (
+        "window 1's slices below: metadata.user.tier=free: polite 37.5% (8 scored), below 80.0%;"
+        " metadata.lang=fr: polite 50.0% (6 scored), below 80.0%" in out
+    )
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
+        said = " ".join((await page.locator("main").inner_text()).split())
+        assert (
+            "(in the whole window or in any value of metadata.lang or metadata.user.tier with at least 5 of its calls"
+            " scored)" in said
+        )
+        cells = page.locator("#windows-table tbody tr .window-results")
+        assert " ".join((await cells.nth(1).inner_text()).split()) == (
+            "polite 83.3% metadata.user.tier=free: polite 37.5% of 8 below 80.0% over windows"
+            " metadata.lang=fr: polite 50.0% of 6 below 80.0% over windows"
+        )
+        await screenshot(page, "monitor-slice-alert")
+        # A slice opens its calls in the window's run.
+        await cells.nth(1).get_by_role("link", name="metadata.lang=fr").click()
+        await page.wait_for_url(f"**/runs/{by_number[1].run_id}?field=metadata.lang%3Dfr")
+        assert await page.locator("#records-table tbody tr").count() == 6
+        # Changed on the Edit form.
+        await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
+        await page.locator("#edit-monitor summary").click()
+        edit = page.locator("#edit-monitor-form")
+        assert await edit.locator("input[name=alert_slices]").input_value() == "metadata.lang, metadata.user.tier"
+        assert await edit.locator("input[name=min_slice_calls]").input_value() == "5"
+        await edit.locator("input[name=alert_slices]").fill("metadata.lang")
+        await edit.locator("input[name=min_slice_calls]").fill("3")
+        await edit.locator("button[type=submit]").click()
+        await page.wait_for_url("**saved=1")
+    changed = (await sk.get_monitor(monitor.id)).monitor.alert
+    assert (changed.slice_fields, changed.min_slice_calls) == (["metadata.lang"], 3)
+    # Another change to the alert keeps its slices; --no-alert-slices drops them.
+    kept = scorekeeper(stack, "--project", project.id, "monitors", "update", "slices", "--alert-errors-above", "10%")
+    assert kept.returncode == 0, kept.stderr
+    changed = (await sk.get_monitor(monitor.id)).monitor.alert
+    assert (changed.slice_fields, changed.min_slice_calls, changed.max_error_rate) == (["metadata.lang"], 3, 0.1)
+    dropped = scorekeeper(stack, "--project", project.id, "monitors", "update", "slices", "--no-alert-slices")
+    assert dropped.returncode == 0, dropped.stderr
+    assert (await sk.get_monitor(monitor.id)).monitor.alert.slice_fields == []
+
+
+async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("slice refusals")
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    url = "http://127.0.0.1:9/hook"
+    for below, fields, min_calls, message in [
+        ({polite.id: 0.8}, ["outputs.response"], 0, "alert.slice_fields[0]: field must be metadata.<key>"),
+        ({polite.id: 0.8}, ["metadata.a", "metadata.b", "metadata.c", "metadata.d"], 0, "at most 3 fields, got 4"),
+        ({polite.id: 0.8}, ["metadata.lang"], 20_000, "alert.min_slice_calls must be within 1..10,000"),
+        ({}, ["metadata.lang"], 0, "alert.slice_fields judge the alert.thresholds within each slice"),
+    ]:
+        with pytest.raises(InvalidArgument) as refused:
+            await sk.create_monitor(
+                project.id,
+                "m",
+                [polite.id],
+                sample_rate=1,
+                window_minutes=5,
+                alert_url=url,
+                alert_below=below,
+                alert_max_error_rate=0.1,
+                alert_slice_fields=fields,
+                min_slice_calls=min_calls,
+            )
+        assert message in str(refused.value)
+    assert await sk.list_monitors(project.id) == []
+    failed = scorekeeper(
+        stack,
+        "--project",
+        project.id,
+        "monitors",
+        "create",
+        "m",
+        "--sample-rate",
+        "1",
+        "--every-minutes",
+        "5",
+        "--metric",
+        "polite",
+        "--alert-url",
+        url,
+        "--alert-below",
+        "polite=0.8",
+        "--alert-slice",
+        'metadata."lang',
+    )
+    assert failed.returncode == 2
+    assert "alert.slice_fields[0]: field must be metadata.<key>" in failed.stderr
+    assert "a double quote is not closed" in failed.stderr
