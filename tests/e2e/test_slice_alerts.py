@@ -116,6 +116,15 @@ async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack
             " metadata.lang=fr: polite 50.0% of 6 below 80.0% over windows"
         )
         await screenshot(page, "monitor-slice-alert")
+        # A slice's history over the monitor's windows.
+        await cells.nth(1).get_by_role("link", name="over windows").nth(1).click()
+        await page.wait_for_url(f"**/runs?monitor={monitor.id}&field=metadata.lang%3Dfr&metric={polite.id}")
+        sliced = " ".join((await page.locator("#history-sliced").inner_text()).split())
+        assert sliced == "The charts count only the records with metadata.lang=fr · every record"
+        points = await page.evaluate("JSON.parse(document.getElementById('history-data').textContent)")
+        assert [c["counts"] for c in points["charts"]] == [["3/6 passed", "10/10 passed"]], points
+        await screenshot(page, "monitor-slice-over-windows")
+        await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
         # A slice opens its calls in the window's run.
         await cells.nth(1).get_by_role("link", name="metadata.lang=fr").click()
         await page.wait_for_url(f"**/runs/{by_number[1].run_id}?field=metadata.lang%3Dfr")
