@@ -282,33 +282,40 @@ class WindowRepository:
         holding each value of each field (compared as text; a record without one is in no slice),
         counted from its completed scores as the run's aggregates count them; slices with fewer than
         ``min_scored`` scored are left out."""
-        found: list[SliceResult] = []
-        for field in fields:
-            root, path = field_path(field)  # a stored field: checked when the monitor was saved
-            rows = await self._pool.fetch(
-                f"SELECT r.{root} #>> $4::text[] AS field_value, v.metric_id, m.name, v.output_type,"
-                " count(*)::int AS scored, count(*) FILTER (WHERE s.passed)::int AS passed,"
-                " coalesce(sum(s.value_num), 0)::float8 AS total"
-                " FROM scores s JOIN records r ON r.id = s.record_id"
-                " JOIN metric_versions v ON v.id = s.metric_version_id JOIN metrics m ON m.id = v.metric_id"
-                " WHERE s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[]) AND v.metric_id = ANY($3::uuid[])"
-                f" AND s.status = 'completed' AND r.{root} #>> $4::text[] IS NOT NULL"
-                " GROUP BY 1, 2, 3, 4 HAVING count(*) >= $5",
-                run_id,
-                version_ids,
-                metric_ids,
-                list(path),
-                min_scored,
+        if not fields:
+            return []
+        # Each record's value of every field (a VALUES row per field) read once, then hash-joined to
+        # the run's scores: a lookup of the record per score took 5x as long (2.3 s against 0.47 s
+        # for a field over 100,000 records and 300,000 scores; three fields 0.6-0.85 s).
+        paths = [field_path(f) for f in fields]  # stored fields: checked when the monitor was saved
+        values = ", ".join(f"({n}, r.{root} #>> ${5 + n}::text[])" for n, (root, _) in enumerate(paths))
+        rows = await self._pool.fetch(
+            "WITH f AS MATERIALIZED (SELECT r.id, x.n, x.field_value FROM records r"
+            f" CROSS JOIN LATERAL (VALUES {values}) AS x(n, field_value)"
+            " WHERE r.run_id = $1 AND x.field_value IS NOT NULL),"
+            " g AS (SELECT f.n, f.field_value, s.metric_version_id, count(*)::int AS scored,"
+            " count(*) FILTER (WHERE s.passed)::int AS passed, coalesce(sum(s.value_num), 0)::float8 AS total"
+            " FROM f JOIN scores s ON s.record_id = f.id"
+            " WHERE s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[]) AND s.status = 'completed'"
+            " GROUP BY 1, 2, 3 HAVING count(*) >= $4)"
+            " SELECT g.*, v.metric_id, m.name, v.output_type FROM g"
+            " JOIN metric_versions v ON v.id = g.metric_version_id JOIN metrics m ON m.id = v.metric_id"
+            " WHERE v.metric_id = ANY($3::uuid[])"
+            " ORDER BY g.n, g.field_value, m.name",
+            run_id,
+            version_ids,
+            metric_ids,
+            min_scored,
+            *[list(path) for _, path in paths],
+        )
+        return [
+            SliceResult(
+                fields[r["n"]],
+                r["field_value"],
+                MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"]),
             )
-            found += [
-                SliceResult(
-                    field,
-                    r["field_value"],
-                    MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"]),
-                )
-                for r in rows
-            ]
-        return found
+            for r in rows
+        ]
 
     async def decide_alert(
         self,
