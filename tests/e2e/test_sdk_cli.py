@@ -715,6 +715,61 @@ def test_eval_points_at_the_slices_that_fail_beyond_chance(cli: Cli, project: st
         assert cli("runs", "archive", run_id).returncode == 0  # out of the CI runs the next tests list
 
 
+def test_eval_gates_each_value_of_a_field(cli: Cli, project: str, tmp_path: Path) -> None:
+    # The bot is wrong on every multiple of 5 — the French questions here — and raises on 7: the
+    # run passes 23 of 29 (79.3%), the French 0 of 6, the English 23 of 23.
+    source = tmp_path / "langs.jsonl"
+    rows = [
+        {"question": f"{n} + 1?", "n": n, "answer": str(n + 1), "lang": "fr" if n % 5 == 0 else "en"} for n in range(30)
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    made = cli(
+        "testsets", "import", str(source), "--name", "langs", "--inputs", "question,n", "--expected", "answer",
+        "--metadata", "lang",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    args = ["eval", "--testset", "langs", "--metric", "exact", "--callable", "tests.support.sdk_bots:answer"]
+    junit = tmp_path / "junit.xml"
+    gated = cli(
+        *args, "--fail-under", "exact=0.7", "--fail-under-per", "metadata.lang", "--min-slice-scored", "5",
+        "--junit-xml", str(junit),
+    )  # fmt: skip
+    assert gated.returncode == 1, gated.stderr
+    assert "pass  exact: pass rate 79.3% >= 70.0%" in gated.stdout
+    assert "FAIL  exact: 0.0% where metadata.lang=fr (6 scored), below 70.0%" in gated.stdout
+    assert last_error_line(gated) == (
+        "error: 1 of 2 gates failed: exact: 0.0% where metadata.lang=fr (6 scored), below 70.0%"
+    )
+    suites = {s.name: s for s in JUnitXml.fromfile(str(junit)) if isinstance(s, TestSuite)}
+    gates = suites["scorekeeper gates"]
+    assert (gates.tests, gates.failures) == (2, 1)
+    assert sorted(case.name for case in gates) == ["exact >= 70.0%", "exact >= 70.0% in every metadata.lang"]
+    # With 7 scored records needed, the 6 French ones are not judged.
+    lenient = cli(*args, "--fail-under", "exact=0.7", "--fail-under-per", "metadata.lang", "--min-slice-scored", "7")
+    assert lenient.returncode == 0, lenient.stderr
+    assert (
+        "pass  exact: none of the 1 values of metadata.lang below 70.0%, 1 with fewer than 7 scored not judged"
+        in lenient.stdout
+    )
+    # A field none of the records holds would judge nothing: refused, with the fields they hold.
+    misspelt = cli(*args, "--fail-under", "exact=0.7", "--fail-under-per", "metadata.langs")
+    assert misspelt.returncode == 2, misspelt.stderr
+    assert last_error_line(misspelt) == (
+        "error: --fail-under-per metadata.langs: none of the run's records holds it (they hold: expected.answer,"
+        " inputs.n, inputs.question, metadata.lang)"
+    )
+    for bad, message in [
+        (["--fail-under-per", "metadata.lang"], "--fail-under-per applies the --fail-under thresholds within each"),
+        (["--fail-under", "exact=0.7", "--fail-under-per", "outputs.x"], "--fail-under-per takes a testcase field"),
+    ]:
+        refused = cli(*args, *bad)
+        assert refused.returncode == 2 and message in last_error_line(refused), refused.stderr
+    ran = json.loads(cli("runs", "list", "--source", "ci", "--testset", "langs", "--json").stdout)
+    assert len(ran) == 3
+    for run in ran:
+        assert cli("runs", "archive", run["id"]).returncode == 0  # out of the CI runs the next tests list
+
+
 def test_eval_a_command_against_a_baseline_then_runs_commands(cli: Cli, project: str, tmp_path: Path) -> None:
     runs = json.loads(cli("runs", "list", "--source", "ci", "--json").stdout)
     baseline = runs[0]["id"]

@@ -14,6 +14,7 @@ from scorekeeper_sdk.cli.context import GATE_FAILED, RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.gates import (
     Gate,
     check_regressions,
+    check_slices,
     check_thresholds,
     check_worse,
     known_metrics,
@@ -31,9 +32,12 @@ from scorekeeper_sdk.cli.subsets import (
     subset_options,
 )
 from scorekeeper_sdk.cli.systems import CommandSystem, load_callable
-from scorekeeper_sdk.errors import ScorekeeperError
+from scorekeeper_sdk.errors import InvalidArgument, ScorekeeperError
 from scorekeeper_sdk.evaluate import run_and_evaluate
-from scorekeeper_sdk.views import Comparison, Run, WeakSlice
+from scorekeeper_sdk.views import Comparison, Run, RunBreakdown, WeakSlice
+
+# What a --fail-under-per field starts with (the testcase fields a breakdown takes).
+SLICE_ROOTS = ("metadata.", "inputs.", "expected.")
 
 
 def _execute(
@@ -131,6 +135,16 @@ def evaluate(
     fail_under: Annotated[
         list[str] | None, typer.Option(help="METRIC=THRESHOLD: pass rate (boolean) or mean; repeatable.")
     ] = None,
+    fail_under_per: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="FIELD (metadata.lang): apply each --fail-under within every value of this testcase field too;"
+            " repeatable."
+        ),
+    ] = None,
+    min_slice_scored: Annotated[
+        int, typer.Option(min=1, help="Judge a value of a --fail-under-per field with at least N records scored.")
+    ] = 10,
     baseline: Annotated[str | None, typer.Option(help="A run to compare with (same testset).")] = None,
     fail_on_regressions: Annotated[bool, typer.Option(help="Fail when a testcase regressed vs --baseline.")] = False,
     fail_if_worse: Annotated[
@@ -149,6 +163,12 @@ def evaluate(
     """Evaluate a system over a testset end to end and gate on the results (exit 0 / 1 / 2 / 3)."""
     st = state(ctx)
     thresholds = [parse_threshold(t) for t in fail_under or []]
+    per = [f.strip() for f in fail_under_per or []]
+    if per and not thresholds:
+        raise CliError("--fail-under-per applies the --fail-under thresholds within each value: give them too")
+    for f in per:
+        if not f.startswith(SLICE_ROOTS) or len(f) <= len(f.split(".", 1)[0]) + 1:
+            raise CliError(f"--fail-under-per takes a testcase field as metadata.lang (inputs., expected.), got {f!r}")
     systems = [s for s in (command, callable_, system_version) if s is not None]
     if len(systems) != 1:
         raise CliError("give exactly one of --command, --callable or --system-version")
@@ -202,7 +222,21 @@ def evaluate(
         raise CliError(str(exc)) from None
     print_run(st.out, final)
     against = [check for check, on in ((check_regressions, fail_on_regressions), (check_worse, fail_if_worse)) if on]
-    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md)
+    slices = (per, min_slice_scored)
+    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md, slices)
+
+
+def _breakdown(st: State, run: Run, field: str) -> RunBreakdown:
+    """The run by one field's values, for --fail-under-per; a field none of its records holds is a
+    usage error (a misspelt field would judge nothing and pass)."""
+    try:
+        breakdown = st.client.run_breakdown(run.id, field)
+    except InvalidArgument as exc:
+        raise CliError(f"--fail-under-per {field}: {exc.message}") from None
+    if all(g.no_value for g in breakdown.groups):
+        held = ", ".join(breakdown.fields[:20]) or "none"
+        raise CliError(f"--fail-under-per {field}: none of the run's records holds it (they hold: {held})")
+    return breakdown
 
 
 def _beyond_chance(st: State, run: Run, baseline: str = "", shown: int = 5) -> list[WeakSlice]:
@@ -225,9 +259,13 @@ def _gate(
     against: Sequence[Callable[[Comparison], Gate]],
     junit_xml: Path | None,
     summary_md: Path | None,
+    slices: tuple[list[str], int] = ([], 10),
 ) -> None:
-    """``against``: the gates on the comparison with ``baseline`` (--fail-on-regressions, --fail-if-worse)."""
+    """``against``: the gates on the comparison with ``baseline`` (--fail-on-regressions, --fail-if-worse);
+    ``slices``: the fields whose every value the thresholds judge too, and the records a value needs."""
     gates: list[Gate] = check_thresholds(run, thresholds) if run.status == "completed" else []
+    for f in slices[0] if run.status == "completed" else []:
+        gates += check_slices(run, _breakdown(st, run, f), thresholds, slices[1])
     comparison: Comparison | None = None
     if baseline and run.status == "completed":
         comparison = st.client.compare_runs(run.id, baseline, regressions_only=True)

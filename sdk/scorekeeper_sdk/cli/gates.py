@@ -1,12 +1,12 @@
-"""CI gates: ``--fail-under METRIC=THRESHOLD``, ``--fail-on-regressions`` and ``--fail-if-worse``, as
-pure functions."""
+"""CI gates: ``--fail-under METRIC=THRESHOLD`` (and within each value of a field: ``--fail-under-per``),
+``--fail-on-regressions`` and ``--fail-if-worse``, as pure functions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.views import Comparison, Run
+from scorekeeper_sdk.views import Comparison, Run, RunBreakdown
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,40 @@ def check_thresholds(run: Run, thresholds: list[Threshold]) -> list[Gate]:
             f" {_shown(threshold.minimum, summary.output_type)}"
         )
         gates.append(Gate(name, passed, detail))
+    return gates
+
+
+def check_slices(run: Run, breakdown: RunBreakdown, thresholds: list[Threshold], min_scored: int) -> list[Gate]:
+    """Each threshold within every value of the breakdown's field (``--fail-under-per``): a gate per
+    threshold, failing on the values whose pass rate (or mean) is below it, judged with at least
+    ``min_scored`` of their records scored with the metric. The values beyond the 25 with the most
+    records are judged together, as the breakdown sums them; records without the field, not at all."""
+    gates = []
+    for threshold in thresholds:
+        summary = run.metric(threshold.metric)
+        limit = _shown(threshold.minimum, summary.output_type)
+        name = f"{summary.name} >= {limit} in every {breakdown.field}"
+        judged, few, below = 0, 0, []
+        for group in breakdown.groups:
+            scores = group.metric(summary.metric_id)
+            if group.no_value or scores is None or not scores.scored:
+                continue
+            value = scores.pass_rate if summary.output_type == "boolean" else scores.mean
+            if value is None:
+                continue
+            if scores.scored < min_scored:
+                few += 1
+                continue
+            judged += 1
+            if value < threshold.minimum:
+                where = f"{breakdown.field} {group.label}" if group.rest else f"{breakdown.field}={group.value}"
+                below.append(f"{_shown(value, summary.output_type)} where {where} ({scores.scored:,} scored)")
+        unjudged = f", {few} with fewer than {min_scored} scored not judged" if few else ""
+        if below:
+            detail = f"{summary.name}: {' · '.join(below)}, below {limit}{unjudged}"
+        else:
+            detail = f"{summary.name}: none of the {judged} values of {breakdown.field} below {limit}{unjudged}"
+        gates.append(Gate(name, not below, detail))
     return gates
 
 
