@@ -5,16 +5,13 @@ show it."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
-from tests.support.monitors import receiver, settled
+from tests.support.monitors import alerts_decided, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -40,14 +37,7 @@ async def test_slow_windows_fire_the_alert_and_quick_ones_recover(stack: Stack, 
             calls = [CallIn(outputs={"response": "please"}, latency_ms=ms) for ms in latencies]
             assert (await sk.log_calls(project.id, calls)).sampled == 10
             await settled(sk, monitor.id, number)
-        deadline = time.monotonic() + 60
-        while len(hook.posts) < 2 or any(
-            w.alert_state == "waiting" for w in (await sk.get_monitor(monitor.id)).windows
-        ):
-            assert time.monotonic() < deadline, hook.posts
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(2)  # several delivery ticks: nothing more arrives
-        detail = await sk.get_monitor(monitor.id)
+        detail = await alerts_decided(sk, monitor.id, hook, 2)
 
     by_number = {w.number: w for w in detail.windows}
     assert {n: w.alert_state for n, w in by_number.items()} == {1: "below", 2: "recovered", 3: "ok"}

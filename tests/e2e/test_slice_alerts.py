@@ -5,8 +5,6 @@ keeps its slices below; the CLI and the console show and change them."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from scorekeeper_sdk.api.monitors import WindowSlice
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
-from tests.support.monitors import receiver, settled
+from tests.support.monitors import alerts_decided, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -56,14 +54,7 @@ async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack
         for number, calls in enumerate([first, second], 1):
             assert (await sk.log_calls(project.id, calls)).sampled == 30
             await settled(sk, monitor.id, number)
-        deadline = time.monotonic() + 60
-        while len(hook.posts) < 2 or any(
-            w.alert_state == "waiting" for w in (await sk.get_monitor(monitor.id)).windows
-        ):
-            assert time.monotonic() < deadline, hook.posts
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(2)  # several delivery ticks: nothing more arrives
-        detail = await sk.get_monitor(monitor.id)
+        detail = await alerts_decided(sk, monitor.id, hook, 2)
 
     by_number = {w.number: w for w in detail.windows}
     assert {n: w.alert_state for n, w in by_number.items()} == {1: "below", 2: "recovered"}

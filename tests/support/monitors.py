@@ -88,6 +88,21 @@ async def settled(sk: AsyncScorekeeper, monitor_id: str, windows: int, timeout_s
         await asyncio.sleep(0.5)
 
 
+async def alerts_decided(
+    sk: AsyncScorekeeper, monitor_id: str, hook: Receiver, posts: int, timeout_s: float = 60
+) -> MonitorWithWindows:
+    """The monitor once ``hook`` received ``posts`` alerts and no window's alert waits, a few
+    delivery ticks later (nothing more arrives)."""
+    deadline = time.monotonic() + timeout_s
+    while len(hook.posts) < posts or any(
+        w.alert_state == "waiting" for w in (await sk.get_monitor(monitor_id)).windows
+    ):
+        assert time.monotonic() < deadline, hook.posts
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(2)
+    return await sk.get_monitor(monitor_id)
+
+
 async def calls_of(sk: AsyncScorekeeper, run_id: str) -> list[str]:
     """The call ids a monitor run holds (a record's testcase id is its call's id)."""
     return [r.testcase_id async for r in sk.list_records(run_id)]
