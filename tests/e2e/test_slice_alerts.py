@@ -125,6 +125,9 @@ async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack
         await page.locator("#edit-monitor summary").click()
         edit = page.locator("#edit-monitor-form")
         assert await edit.locator("input[name=alert_slices]").input_value() == "metadata.lang, metadata.user.tier"
+        # The fields its latest window's calls hold are offered.
+        hint = " ".join((await edit.locator("#slice-field-hint").inner_text()).split())
+        assert hint == "Its latest window's calls hold metadata.lang, metadata.user, metadata.user.tier"
         assert await edit.locator("input[name=min_slice_calls]").input_value() == "5"
         await edit.locator("input[name=alert_slices]").fill("metadata.lang")
         await edit.locator("input[name=min_slice_calls]").fill("3")

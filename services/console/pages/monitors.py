@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import grpc
 from scorekeeper.v1 import catalog_pb2 as cpb
 from scorekeeper.v1 import monitors_pb2 as mpb
+from scorekeeper.v1 import query_pb2 as qpb
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -164,6 +165,19 @@ def posted_values(form: FormData | None) -> dict[str, Any]:
     return values
 
 
+async def held_fields(api: Api, monitor: mpb.Monitor) -> list[str]:
+    """The fields its latest window's calls hold (metadata.lang …): what its alert's slice fields
+    can be; none before a window closed, or when the query service cannot say."""
+    if not monitor.HasField("latest_window"):
+        return []
+    request = qpb.GetRunBreakdownRequest(run_id=monitor.latest_window.run_id)
+    try:
+        found = await api.call(api.stubs.query.GetRunBreakdown, request, qpb.RunBreakdown)
+    except grpc.aio.AioRpcError:
+        return []  # a hint on the form, not the page
+    return [f for f in found.fields if f.startswith(("metadata.", "inputs."))]  # calls have no expected values
+
+
 def routes(console: Console) -> list[Route]:
     def metrics(api: Api, project_id: str) -> Any:
         return api.call(
@@ -255,6 +269,7 @@ def routes(console: Console) -> list[Route]:
         )
         context = {
             **data,
+            "slice_fields": await held_fields(api, data["detail"].monitor),
             "values": posted_values(form) if form is not None else monitor_values(data["detail"].monitor),
             "window_kinds": WINDOW_KINDS,
             "error": error,
