@@ -1007,6 +1007,14 @@ def test_an_admin_makes_lists_and_revokes_keys_and_the_instance_admin_makes_proj
     assert first.returncode == 0, first.stderr
     owner = first.stdout.strip()
     assert f"role admin, project {project_id}" in cli(*at, "--api-key", owner, "whoami").stdout
+    # A second project of the same name: the name no longer says which, so it is refused, not guessed.
+    again = cli(*at, "--api-key", stack.admin_key, "projects", "create", name)
+    assert again.returncode == 0, again.stderr
+    second = again.stdout.removeprefix(f"created project {name!r} (").removesuffix(")\n")
+    ambiguous = cli(*at, "--api-key", stack.admin_key, "--project", name, "testsets", "list")
+    assert ambiguous.returncode == 2
+    both = ", ".join(sorted([project_id, second]))
+    assert one_error_line(ambiguous) == f"error: 2 projects are named {name!r} ({both}): give the id"
 
 
 async def test_monitors_from_the_command_line(cli: Cli, stack: Stack, tmp_path: Path) -> None:

@@ -115,6 +115,8 @@ class State:
         matches = [p.id for p in self.client.list_projects() if p.name == name]
         if not matches:
             raise CliError(f"no project named {name!r} (see `scorekeeper projects list`)")
+        if len(matches) > 1:  # the first would be a guess: the commands would act on the wrong one
+            raise CliError(f"{len(matches)} projects are named {name!r} ({', '.join(sorted(matches))}): give the id")
         return matches[0]
 
     def testset(self, name_or_id: str) -> Testset:
