@@ -12,6 +12,7 @@ import pytest
 from scorekeeper_sdk import FailedPrecondition, NotFound
 from shared.devstack import scenario
 from shared.devstack.stack import Stack
+from tests.support.cli import scorekeeper
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -105,3 +106,28 @@ async def test_a_read_key_or_another_projects_key_cannot_archive(stack: Stack) -
     assert hidden.json()["error"]["code"] == unknown.json()["error"]["code"] == "NOT_FOUND"
     async with stack.sdk() as sdk:
         assert (await sdk.get_metric(metric)).archived_at == ""
+
+
+async def test_the_cli_takes_a_name_an_archived_metric_shares_as_the_live_ones(stack: Stack) -> None:
+    async with stack.sdk(stack.admin_key) as admin:
+        project = await admin.create_project(f"renamed {uuid.uuid4().hex[:6]}")
+        retired = await admin.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+        await admin.archive_metric(retired.id)
+        live = await admin.create_heuristic_metric(project.id, "polite", "contains", {"value": "thanks"})
+        made = scorekeeper(
+            stack, "--project", project.id, "monitors", "create", "prod", "--sample-rate", "1", "--every-minutes", "5",
+            "--metric", "polite",
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        (monitor,) = await admin.list_monitors(project.id)
+        assert [m.metric_id for m in monitor.metrics] == [live.id]
+        # Two live metrics of one name: which one is meant cannot be told.
+        other = await admin.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+        ambiguous = scorekeeper(
+            stack, "--project", project.id, "monitors", "create", "prod 2", "--sample-rate", "1", "--every-minutes",
+            "5", "--metric", "polite",
+        )  # fmt: skip
+        assert ambiguous.returncode == 2
+        both = ", ".join(sorted([live.id, other.id]))
+        assert ambiguous.stderr.strip().splitlines()[-1] == f"error: 2 metrics are named 'polite' ({both}): give the id"
+        assert len(await admin.list_monitors(project.id)) == 1

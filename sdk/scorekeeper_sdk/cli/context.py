@@ -147,7 +147,12 @@ class State:
             match = [m for m in known if given in (m.id, m.name)]
             if not match:
                 raise CliError(f"no metric {given!r} in this project (see `scorekeeper metrics list`)")
-            found.append(match[0])
+            # A name an archived metric shares with a live one is the live one's; two live ones: ambiguous.
+            live = [m for m in match if not m.archived_at] or match
+            if len(live) > 1:
+                ids = ", ".join(sorted(m.id for m in live))
+                raise CliError(f"{len(live)} metrics are named {given!r} ({ids}): give the id")
+            found.append(live[0])
         return found
 
     def system_version(self, given: str) -> SystemVersion:
