@@ -134,8 +134,7 @@ class WindowCloser:
                     len(sliced) - len(kept),
                 )
                 payload = self._payload(window, "monitor.alert", below, errors, latency, text)
-                payload["slices"] = kept
-                payload["slices_below"] = len(sliced)
+                payload |= {"slices": kept, "slices_below": len(sliced)}
             elif state == "recovered":
                 every = measured(results, thresholds, window["calls"]) + feedback
                 text = rules.recovered_text(
@@ -178,7 +177,8 @@ class WindowCloser:
         """What the webhook receives (the system-executor POSTs it as it is): ``kind``
         monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric);
         ``errors``: the window's errored calls against max_error_rate, ``latency``: its 95th
-        percentile latency against max_latency_ms, when the alert has them."""
+        percentile latency against max_latency_ms, when the alert has them (an alert adds the slices
+        below a threshold: ``slices``, at most MAX_SLICES_KEPT, and ``slices_below``, how many)."""
         project, run = window["project_id"], window["run_id"]
         return {
             "type": kind,
