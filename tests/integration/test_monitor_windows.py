@@ -151,3 +151,12 @@ async def test_a_monitors_alerts_are_decided_in_order_each_knowing_the_one_befor
     assert [(w["number"], w["previous"], w["alert_recovery"]) for w in await windows.finished_waiting()] == [
         (2, "below", True)
     ]
+
+
+async def test_a_stored_slice_field_that_no_longer_parses_is_left_out(
+    db: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A window's alert is decided without it: never a window (and the monitor's later ones) waiting for good."""
+    windows = WindowRepository(db)
+    assert await windows.slice_results(uuid.uuid4(), [], [], ['metadata."unclosed'], 1) == []
+    assert "a monitor's slice field is left out: it does not parse" in caplog.text
