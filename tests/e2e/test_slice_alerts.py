@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
-from scorekeeper_sdk.api.monitors import WindowSlice
+from scorekeeper_sdk.api.monitors import WindowErrorSlice, WindowSlice
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
@@ -84,10 +84,8 @@ async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack
     printed = scorekeeper(stack, "--project", project.id, "monitors", "show", "slices")
     assert printed.returncode == 0, printed.stderr
     out = " ".join(printed.stdout.split())
-    assert (
-        "when polite < 0.8 (in the whole window or any value of metadata.lang and metadata.user.tier with at least"
-        " 5 scored), and when back at or above" in out
-    )
+    assert "when polite < 0.8, and when back at or above" in out
+    assert "and within each value of metadata.lang and metadata.user.tier (with at least 5 calls): polite < 0.8" in out
     assert "polite 83.3%, 2 slices below" in out
     assert (
         "window 1's slices below: metadata.user.tier=free: polite 37.5% (8 scored), below 80.0%;"
@@ -98,8 +96,8 @@ async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack
         await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
         said = " ".join((await page.locator("main").inner_text()).split())
         assert (
-            "(in the whole window or in any value of metadata.lang or metadata.user.tier with at least 5 of its calls"
-            " scored)" in said
+            "and when it recovers; its metric thresholds are judged within each value of metadata.lang and"
+            " metadata.user.tier too (a value with at least 5 calls)" in said
         )
         cells = page.locator("#windows-table tbody tr .window-results")
         assert " ".join((await cells.nth(1).inner_text()).split()) == (
@@ -145,6 +143,67 @@ async def test_a_slice_below_fires_though_the_whole_window_is_above(stack: Stack
     assert (await sk.get_monitor(monitor.id)).monitor.alert.slice_fields == []
 
 
+async def test_a_slice_whose_calls_error_fires_though_the_window_errs_little(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("slice errors")
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+
+    def calls(n: int, region: str, errored: bool) -> list[CallIn]:
+        status = "errored" if errored else "completed"
+        error = "upstream timeout" if errored else ""
+        outputs = {} if errored else {"response": "please"}
+        return [CallIn(outputs=outputs, metadata={"region": region}, status=status, error=error) for _ in range(n)]
+
+    # 5 of 30 calls errored (16.7%, under the 20% allowed), all 5 of them in the 10 from eu (50%).
+    window = calls(5, "eu", True) + calls(5, "eu", False) + calls(20, "us", False)
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "regions",
+            [polite.id],
+            sample_rate=100,
+            window_calls=30,
+            alert_url=hook.url,
+            alert_max_error_rate=0.2,
+            alert_slice_fields=["metadata.region"],
+            min_slice_calls=5,
+        )
+        assert (await sk.log_calls(project.id, window)).sampled == 30
+        await settled(sk, monitor.id, 1)
+        detail = await alerts_decided(sk, monitor.id, hook, 1)
+
+    (decided,) = detail.windows
+    assert (decided.alert_state, decided.errored_calls, decided.slices_below) == ("below", 5, [])
+    assert decided.error_slices == [WindowErrorSlice("metadata.region", "eu", 5, 10, 0.5, 0.2)]
+    ((_, body),) = hook.posts
+    assert body["errors"] == {"errored": 5, "calls": 30, "rate": 5 / 30, "above": 0.2}
+    assert body["error_slices"] == [
+        {"field": "metadata.region", "field_value": "eu", "errored": 5, "calls": 10, "rate": 0.5, "above": 0.2}
+    ]
+    url = f"{stack.console_url}/projects/{project.id}/runs/{decided.run_id}"
+    assert body["text"] == (
+        "Monitor 'regions' window 1 (30 calls): 5 of 10 calls where metadata.region=eu errored (50.0%, above 20.0%)"
+        f" — {url}"
+    )
+    printed = scorekeeper(stack, "--project", project.id, "monitors", "show", "regions")
+    assert printed.returncode == 0, printed.stderr
+    out = " ".join(printed.stdout.split())
+    assert "and within each value of metadata.region (with at least 5 calls): more than 20% errored" in out
+    assert "window 1's slices erring: metadata.region=eu: 5 of 10 calls errored (50.0%), above 20.0%" in out
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
+        cell = page.locator("#windows-table tbody tr .window-results").first
+        assert " ".join((await cell.inner_text()).split()) == (
+            "polite 100.0% 5 errored metadata.region=eu: 5 of 10 errored (50.0%, above 20.0%)"
+        )
+        # The slice opens its errored calls in the window's run.
+        await cell.get_by_role("link", name="metadata.region=eu").click()
+        await page.wait_for_url(f"**/runs/{decided.run_id}?field=metadata.region%3Deu&status=errored")
+        assert await page.locator("#records-table tbody tr").count() == 5
+
+
 async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("slice refusals")
     polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
@@ -153,7 +212,7 @@ async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) 
         ({polite.id: 0.8}, ["outputs.response"], 0, "alert.slice_fields[0]: field must be metadata.<key>"),
         ({polite.id: 0.8}, ["metadata.a", "metadata.b", "metadata.c", "metadata.d"], 0, "at most 3 fields, got 4"),
         ({polite.id: 0.8}, ["metadata.lang"], 20_000, "alert.min_slice_calls must be within 1..10,000"),
-        ({}, ["metadata.lang"], 0, "alert.slice_fields judge the alert.thresholds within each slice"),
+        ({}, ["metadata.lang"], 0, "alert.slice_fields judge the alert.thresholds and alert.max_error_rate"),
     ]:
         with pytest.raises(InvalidArgument) as refused:
             await sk.create_monitor(
@@ -164,7 +223,7 @@ async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) 
                 window_minutes=5,
                 alert_url=url,
                 alert_below=below,
-                alert_max_error_rate=0.1,
+                alert_max_latency_ms=500,  # an alert of its own, which slices do not judge
                 alert_slice_fields=fields,
                 min_slice_calls=min_calls,
             )

@@ -364,10 +364,18 @@ def test_slice_fields_are_kept_as_the_api_names_them() -> None:
         assert str(caught.value) == message
     with pytest.raises(ValueError, match=r"^alert.min_slice_calls must be within 1..10,000 \(0: 20\), got 10,001$"):
         rules.validate_monitor(replace(alerting, slice_fields=("metadata.lang",), min_slice_calls=10_001))
-    # Slices judge the metric thresholds: an alert on errors alone has none to judge.
+    # Slices judge the metric thresholds and the share of errored calls: an alert on latency alone has
+    # neither to judge; one on errors alone has.
+    latency_only = _definition(alert_url="https://hooks.example.com/x", alert_max_latency_ms=500.0)
+    with pytest.raises(ValueError) as caught:
+        rules.validate_monitor(replace(latency_only, slice_fields=("metadata.lang",)))
+    assert str(caught.value) == (
+        "alert.slice_fields judge the alert.thresholds and alert.max_error_rate within each slice: give one"
+    )
     errors_only = _definition(alert_url="https://hooks.example.com/x", alert_max_error_rate=0.1)
-    with pytest.raises(ValueError, match=r"^alert\.slice_fields judge the alert\.thresholds within each slice"):
-        rules.validate_monitor(replace(errors_only, slice_fields=("metadata.lang",)))
+    assert rules.validate_monitor(replace(errors_only, slice_fields=("metadata.lang",))).slice_fields == (
+        "metadata.lang",
+    )
 
 
 def _slice(field: str, value: str, metric: uuid.UUID, name: str, scored: int, passed: int) -> slices.SliceResult:
@@ -418,4 +426,33 @@ def test_an_alert_names_its_first_slices_and_counts_the_rest() -> None:
     assert text == (
         "Monitor 'checkout' window 7 (200 calls): polite 75.0% passed, below 80.0%"
         " · polite where metadata.lang=fr (20 scored) 0.0% passed, below 80.0% — http://c/r"
+    )
+
+
+def test_slices_with_too_many_errored_calls_are_listed_highest_first() -> None:
+    found = [
+        slices.SliceCalls("metadata.region", "eu", 10, 5),  # 50%
+        slices.SliceCalls("metadata.region", "us", 20, 1),  # 5%: not above 10%
+        slices.SliceCalls("metadata.region", "ap", 4, 4),  # 100%, but 4 calls: not judged
+        slices.SliceCalls("metadata.tier", "free", 8, 2),  # 25%
+        slices.SliceCalls("metadata.tier", "pro", 10, 1),  # 10%: at the threshold, not above
+    ]
+    high = slices.erring(found, 0.1, min_calls=5)
+    assert [(e["field_value"], e["errored"], e["calls"], e["rate"]) for e in high] == [
+        ("eu", 5, 10, 0.5),
+        ("free", 2, 8, 0.25),
+    ]
+    assert high[0] == {
+        "field": "metadata.region",
+        "field_value": "eu",
+        "errored": 5,
+        "calls": 10,
+        "rate": 0.5,
+        "above": 0.1,
+    }
+    assert slices.erring(found, None, min_calls=5) == []
+    text = rules.alert_text("checkout", 3, 48, [], "http://c/r", erring_slices=high)
+    assert text == (
+        "Monitor 'checkout' window 3 (48 calls): 5 of 10 calls where metadata.region=eu errored (50.0%, above 10.0%)"
+        " · 2 of 8 calls where metadata.tier=free errored (25.0%, above 10.0%) — http://c/r"
     )

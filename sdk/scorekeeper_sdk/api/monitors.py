@@ -141,6 +141,24 @@ class WindowSlice:
 
 
 @dataclass(frozen=True)
+class WindowErrorSlice:
+    """A window's slice with more of its calls errored than the alert's max_error_rate."""
+
+    field: str
+    field_value: str
+    errored: int = 0
+    calls: int = 0
+    rate: float = 0.0
+    above: float = 0.0
+
+    @property
+    def shown(self) -> str:
+        """As said: "metadata.region=eu: 12 of 30 calls errored (40.0%), above 5.0%"."""
+        share = f"{self.errored:,} of {self.calls:,} calls errored ({self.rate * 100:.1f}%)"
+        return f"{self.field}={self.field_value}: {share}, above {self.above * 100:.1f}%"
+
+
+@dataclass(frozen=True)
 class WindowMetric:
     """A window's run's result for one metric: its pass rate (boolean) or mean (int, float)."""
 
@@ -241,8 +259,10 @@ class MonitorWindow:
     latency_p95_ms: float | None = None
     # Whether latency_p95_ms is above the alert's max_latency_ms.
     latency_above: bool = False
-    # The slices of the alert's slice_fields below a threshold, worst first (at most 10).
+    # The slices of the alert's slice_fields below a threshold, worst first (at most 10), and those
+    # with more of their calls errored than its max_error_rate, the highest share first.
     slices_below: list[WindowSlice] = field(default_factory=list)
+    error_slices: list[WindowErrorSlice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

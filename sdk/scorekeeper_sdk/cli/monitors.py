@@ -94,6 +94,8 @@ def _results(w: MonitorWindow) -> str:
     parts += [f"users' {_said(m)} ({m.scored} given)" for m in w.feedback]  # feedback given during it
     if w.slices_below:  # which ones: under `monitors show`'s table
         parts.append(f"{len(w.slices_below)} slice{'s' if len(w.slices_below) != 1 else ''} below")
+    if w.error_slices:
+        parts.append(f"{len(w.error_slices)} slice{'s' if len(w.error_slices) != 1 else ''} erring")
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
 
@@ -146,9 +148,6 @@ def monitors_show(
     if m.alert.webhook_url:
         names = {x.metric_id: x.name for x in m.metrics}
         below = ", ".join(f"{names.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in m.alert.thresholds)
-        if m.alert.slice_fields:
-            each = " and ".join(m.alert.slice_fields)
-            below += f" (in the whole window or any value of {each} with at least {m.alert.min_slice_calls} scored)"
         if m.alert.max_error_rate is not None:
             errors = f"more than {m.alert.max_error_rate * 100:g}% of the calls errored"
             below = f"{below} or {errors}" if below else errors
@@ -162,6 +161,12 @@ def monitors_show(
             below = f"{below} or {users}" if below else users
         recovery = ", and when back at or above" if m.alert.notify_recovery else ""
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
+        if m.alert.slice_fields:
+            judged = [f"{names.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in m.alert.thresholds]
+            if m.alert.max_error_rate is not None:
+                judged.append(f"more than {m.alert.max_error_rate * 100:g}% errored")
+            each = f"{' and '.join(m.alert.slice_fields)} (with at least {m.alert.min_slice_calls} calls)"
+            st.out.print(f"  and within each value of {each}: {', '.join(judged)}")
     if m.alert_muted_until:
         st.out.print(f"  alerts muted until {m.alert_muted_until[:19]} UTC (scorekeeper monitors unmute)")
     if m.last_test_alert is not None:
@@ -176,6 +181,8 @@ def monitors_show(
     for w in detail.windows:
         if w.slices_below:  # metadata.lang=fr: polite 50.0% (6 scored), below 80.0%
             st.out.print(f"  window {w.number}'s slices below: {'; '.join(s.shown for s in w.slices_below)}")
+        if w.error_slices:  # metadata.region=eu: 12 of 30 calls errored (40.0%), above 5.0%
+            st.out.print(f"  window {w.number}'s slices erring: {'; '.join(e.shown for e in w.error_slices)}")
     return None
 
 
@@ -186,8 +193,8 @@ _FEEDBACK_BELOW = typer.Option(
 _MIN_FEEDBACK = typer.Option(help="Judge a window's feedback only with at least N verdicts given in it (0: 10).")
 _LATENCY_ABOVE = typer.Option(help="MS: also alert when the 95th percentile of a window's call latencies is above it.")
 _ALERT_SLICE = typer.Option(
-    help="FIELD (metadata.lang): also judge --alert-below within each value of this record field, so one kind of"
-    " traffic falling below alerts though the whole window stays above; repeat for several (at most 3)."
+    help="FIELD (metadata.lang): also judge --alert-below and --alert-errors-above within each value of this record"
+    " field, so one kind of traffic failing alerts though the whole window does not; repeat for several (at most 3)."
 )
 _MIN_SLICE_CALLS = typer.Option(help="Judge a slice only with at least N of its calls scored (0: 20).")
 

@@ -85,8 +85,8 @@ class MonitorDefinition:
     min_feedback: int = DEFAULT_MIN_FEEDBACK
     # Also fire when the 95th percentile of a window's call latencies is above this (ms; None: never).
     alert_max_latency_ms: float | None = None
-    # Also judge the thresholds within each value of these record fields (metadata.lang), a slice
-    # with at least min_slice_calls scored calls of the metric.
+    # Also judge the thresholds (and max_error_rate) within each value of these record fields
+    # (metadata.lang), a slice with at least min_slice_calls scored calls of the metric (calls).
     slice_fields: tuple[str, ...] = ()
     min_slice_calls: int = slices.DEFAULT_MIN_SLICE_CALLS
 
@@ -149,7 +149,8 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
             if t.metric_id in seen:
                 raise ValueError(f"alert.{field}[{i}] repeats metric {t.metric_id}")
             seen.add(t.metric_id)
-    slice_fields = slices.checked_fields(d.slice_fields, d.min_slice_calls, bool(d.thresholds))
+    judged = bool(d.thresholds) or d.alert_max_error_rate is not None
+    slice_fields = slices.checked_fields(d.slice_fields, d.min_slice_calls, judged)
     return replace(d, name=name, slice_fields=slice_fields)
 
 
@@ -335,6 +336,7 @@ def alert_text(
     latency: dict[str, Any] | None = None,
     slices_below: list[dict[str, Any]] | None = None,
     more_slices: int = 0,
+    erring_slices: list[dict[str, Any]] | None = None,
 ) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
     50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>" (and "· 12 of 100 calls
@@ -342,7 +344,8 @@ def alert_text(
     when too slow; "polite: no call scored (10 of 10 calls errored)" when a metric scored nothing,
     and its calls errored; "· polite where metadata.lang=fr (30 scored) 40.0% passed, below 80.0%"
     for the first of ``slices_below``, worst first, "· and 2 more slices below" for the rest and
-    ``more_slices``, those not listed)."""
+    ``more_slices``, those not listed; "· 12 of 30 calls where metadata.region=eu errored (40.0%,
+    above 5.0%)" for the first of ``erring_slices``, "· and 1 more slice erring" for the rest)."""
     fired = errors if too_many_errors(errors) else None
     slow = _latency_said(latency if too_slow(latency) else None, "above")
     said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above"), *slow] if x)
@@ -353,6 +356,15 @@ def alert_text(
         rest = len(slices_below) + more_slices - len(told)
         said = " · ".join(x for x in [said, _measures(told, "below")] if x)
         said += f" · and {rest:,} more slice{'s' if rest != 1 else ''} below" if rest else ""
+    if erring_slices:
+        erring = [
+            f"{e['errored']:,} of {e['calls']:,} calls where {e['field']}={e['field_value']} errored"
+            f" ({e['rate'] * 100:.1f}%, above {e['above'] * 100:.1f}%)"
+            for e in erring_slices[: slices.SLICES_SAID]
+        ]
+        rest = len(erring_slices) - len(erring)
+        said = " · ".join(x for x in [said, *erring] if x)
+        said += f" · and {rest:,} more slice{'s' if rest != 1 else ''} erring" if rest else ""
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
 
 

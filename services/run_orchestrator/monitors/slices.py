@@ -1,7 +1,8 @@
-"""Monitor alerts per slice: a window's metric thresholds judged also within each value of a record
-field — "metadata.lang" judges the French calls alone, so a drop confined to one kind of traffic
-fires even while the whole window's value, carried by the rest, stays above. Pure functions (the
-SQL reading a window's slices is ``WindowRepository.slice_results``)."""
+"""Monitor alerts per slice: a window's metric thresholds (and its share of errored calls) judged
+also within each value of a record field — "metadata.lang" judges the French calls alone, so a drop
+confined to one kind of traffic fires even while the whole window's value, carried by the rest, stays
+on the right side. Pure functions (the SQL reading a window's slices is ``WindowRepository``'s
+``slice_results`` and ``slice_errors``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from shared.edge.errors import ApiError
 from shared.record_fields import field_path, field_text
 
 MAX_SLICE_FIELDS = 3
-# A slice is judged on a metric once this many of its calls were scored with it (unless set):
-# with fewer, one unlucky call would make it "below".
+# A slice is judged on a metric once this many of its calls were scored with it, on its errored
+# calls once it has this many calls (unless set): with fewer, one unlucky call would decide it.
 DEFAULT_MIN_SLICE_CALLS = 20
 MAX_MIN_SLICE_CALLS = 10_000
 # The slices below that an alert lists and a window keeps, worst first (the count says the rest).
@@ -33,9 +34,19 @@ class SliceResult:
     result: MetricResult
 
 
-def checked_fields(fields: Sequence[str], min_calls: int, thresholded: bool) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class SliceCalls:
+    """The window's calls whose ``field`` holds ``value``, and how many of them were logged errored."""
+
+    field: str
+    value: str
+    calls: int
+    errored: int
+
+
+def checked_fields(fields: Sequence[str], min_calls: int, judged: bool) -> tuple[str, ...]:
     """MonitorAlert's slice_fields, each as field_text writes it (ValueError names the field);
-    ``thresholded``: the alert has metric thresholds, which the slices are judged on."""
+    ``judged``: the alert has metric thresholds or a max_error_rate, which the slices are judged on."""
     if len(fields) > MAX_SLICE_FIELDS:
         raise ValueError(f"alert.slice_fields may hold at most {MAX_SLICE_FIELDS} fields, got {len(fields)}")
     names: list[str] = []
@@ -47,9 +58,9 @@ def checked_fields(fields: Sequence[str], min_calls: int, thresholded: bool) -> 
         if name in names:
             raise ValueError(f"alert.slice_fields[{i}] repeats {name}")
         names.append(name)
-    if names and not thresholded:
+    if names and not judged:
         raise ValueError(
-            "alert.slice_fields judge the alert.thresholds within each slice: give at least one alert.thresholds entry"
+            "alert.slice_fields judge the alert.thresholds and alert.max_error_rate within each slice: give one"
         )
     if not 1 <= min_calls <= MAX_MIN_SLICE_CALLS:
         raise ValueError(
@@ -83,6 +94,27 @@ def below(found: Sequence[SliceResult], thresholds: Sequence[Threshold], min_cal
             }
         )
     return sorted(low, key=lambda m: (m["value"] - m["below"], m["field"], m["field_value"], m["name"]))
+
+
+def erring(found: Sequence[SliceCalls], max_rate: float | None, min_calls: int) -> list[dict[str, Any]]:
+    """The slices with more than ``max_rate`` of their calls errored (strictly), judged with at
+    least ``min_calls`` calls, the highest share first, as an alert lists them; none without a
+    max_rate."""
+    if max_rate is None:
+        return []
+    high = [
+        {
+            "field": s.field,
+            "field_value": s.value,
+            "errored": s.errored,
+            "calls": s.calls,
+            "rate": s.errored / s.calls,
+            "above": max_rate,
+        }
+        for s in found
+        if s.calls >= min_calls and s.errored / s.calls > max_rate
+    ]
+    return sorted(high, key=lambda e: (-e["rate"], e["field"], e["field_value"]))
 
 
 def named(slices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
