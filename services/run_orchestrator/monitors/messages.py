@@ -151,15 +151,5 @@ def window_pb(
             )
             for m in row["slices_below"]
         ],
-        error_slices=[
-            pb.WindowErrorSlice(
-                field=e["field"],
-                field_value=e["field_value"],
-                errored=e["errored"],
-                calls=e["calls"],
-                rate=e["rate"],
-                above=e["above"],
-            )
-            for e in row["error_slices"]
-        ],
+        error_slices=[pb.WindowErrorSlice(**e) for e in row["error_slices"]],  # stored as the message names them
     )
