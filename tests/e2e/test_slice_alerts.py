@@ -198,6 +198,12 @@ async def test_a_slice_whose_calls_error_fires_though_the_window_errs_little(
         assert " ".join((await cell.inner_text()).split()) == (
             "polite 100.0% 5 errored metadata.region=eu: 5 of 10 errored (50.0%, above 20.0%)"
         )
+        said = " ".join((await page.locator("main").inner_text()).split())
+        assert (
+            "when more than 20% of a window's calls errored; its share of errored calls is judged within each value"
+            " of metadata.region too (a value with at least 5 calls)" in said
+        )
+        await screenshot(page, "monitor-error-slice")
         # The slice opens its errored calls in the window's run.
         await cell.get_by_role("link", name="metadata.region=eu").click()
         await page.wait_for_url(f"**/runs/{decided.run_id}?field=metadata.region%3Deu&status=errored")
