@@ -313,10 +313,17 @@ def _measures(metrics: list[dict[str, Any]], relation: str) -> str:
 
 
 def _errors_said(errors: dict[str, Any] | None, relation: str) -> list[str]:
+    """ "3 of 10 calls errored (30.0%, above 20.0%)"; a slice's "… calls where metadata.region=eu errored …"."""
     if errors is None:
         return []
-    share = f"{errors['errored']:,} of {errors['calls']:,} calls errored ({errors['rate'] * 100:.1f}%"
+    where = f" where {errors['field']}={errors['field_value']}" if "field" in errors else ""
+    share = f"{errors['errored']:,} of {errors['calls']:,} calls{where} errored ({errors['rate'] * 100:.1f}%"
     return [f"{share}, {relation} {errors['above'] * 100:.1f}%)"]
+
+
+def _more_slices(rest: int, what: str) -> str:
+    """ " · and 2 more slices below" for the slices an alert's text does not name."""
+    return f" · and {rest:,} more slice{'s' if rest != 1 else ''} {what}" if rest else ""
 
 
 def _latency_said(latency: dict[str, Any] | None, relation: str) -> list[str]:
@@ -354,17 +361,11 @@ def alert_text(
     if slices_below:
         told = slices.named(slices_below)
         rest = len(slices_below) + more_slices - len(told)
-        said = " · ".join(x for x in [said, _measures(told, "below")] if x)
-        said += f" · and {rest:,} more slice{'s' if rest != 1 else ''} below" if rest else ""
+        said = " · ".join(x for x in [said, _measures(told, "below")] if x) + _more_slices(rest, "below")
     if erring_slices:
-        erring = [
-            f"{e['errored']:,} of {e['calls']:,} calls where {e['field']}={e['field_value']} errored"
-            f" ({e['rate'] * 100:.1f}%, above {e['above'] * 100:.1f}%)"
-            for e in erring_slices[: slices.SLICES_SAID]
-        ]
+        erring = [x for e in erring_slices[: slices.SLICES_SAID] for x in _errors_said(e, "above")]
         rest = len(erring_slices) - len(erring)
-        said = " · ".join(x for x in [said, *erring] if x)
-        said += f" · and {rest:,} more slice{'s' if rest != 1 else ''} erring" if rest else ""
+        said = " · ".join(x for x in [said, *erring] if x) + _more_slices(rest, "erring")
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
 
 
