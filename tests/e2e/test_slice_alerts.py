@@ -1,7 +1,8 @@
-"""A monitor's alert judged per slice, on the real processes: the thresholds are judged within each
-value of the alert's slice fields too, so one kind of traffic falling below fires though the whole
-window stays above; a slice with fewer scored calls than min_slice_calls is not judged; the window
-keeps its slices below; the CLI and the console show and change them."""
+"""A monitor's alert judged per slice, on the real processes: the thresholds (and the share of errored
+calls, the 95th percentile latency) are judged within each value of the alert's slice fields too, so
+one kind of traffic falling below fires though the whole window stays above; a slice with fewer
+scored calls than min_slice_calls is not judged; the window keeps its slices below; the CLI and the
+console show and change them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
-from scorekeeper_sdk.api.monitors import WindowErrorSlice, WindowSlice
+from scorekeeper_sdk.api.monitors import WindowErrorSlice, WindowLatencySlice, WindowSlice
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
@@ -210,15 +211,94 @@ async def test_a_slice_whose_calls_error_fires_though_the_window_errs_little(
         assert await page.locator("#records-table tbody tr").count() == 5
 
 
+async def test_a_slice_whose_calls_are_slow_fires_though_the_window_is_quick(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("slice latency")
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+
+    def calls(latencies: list[float], region: str) -> list[CallIn]:
+        out = {"response": "please"}
+        return [CallIn(outputs=out, metadata={"region": region}, latency_ms=ms) for ms in latencies]
+
+    # The whole window's p95 is 715 ms (under 1,500); the 10 calls from eu reach 3,000 ms at their
+    # p95; the 2 from ap, slower still, are too few to judge; 2 from us have no latency logged.
+    eu = [100.0 * n for n in range(1, 9)] + [3000.0, 3000.0]
+    window = calls(eu, "eu") + calls([200.0] * 86, "us") + calls([9000.0, 9000.0], "ap")
+    window += [CallIn(outputs={"response": "please"}, metadata={"region": "us"}) for _ in range(2)]
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project.id,
+            "latency",
+            [polite.id],
+            sample_rate=100,
+            window_calls=100,
+            alert_url=hook.url,
+            alert_max_latency_ms=1500,
+            alert_slice_fields=["metadata.region"],
+            min_slice_calls=5,
+        )
+        assert (await sk.log_calls(project.id, window)).sampled == 100
+        await settled(sk, monitor.id, 1)
+        detail = await alerts_decided(sk, monitor.id, hook, 1)
+
+    (decided,) = detail.windows
+    assert (decided.latency_p95_ms, decided.latency_above) == (715.0, False)
+    assert (decided.alert_state, decided.error_slices, decided.slices_below) == ("below", [], [])
+    assert decided.latency_slices == [WindowLatencySlice("metadata.region", "eu", 3000.0, 10, 1500.0)]
+    ((_, body),) = hook.posts
+    assert body["latency"] == {"p95_ms": decided.latency_p95_ms, "above": 1500.0}
+    assert body["latency_slices"] == [
+        {"field": "metadata.region", "field_value": "eu", "p95_ms": 3000.0, "calls": 10, "above": 1500.0}
+    ]
+    url = f"{stack.console_url}/projects/{project.id}/runs/{decided.run_id}"
+    assert body["text"] == (
+        "Monitor 'latency' window 1 (100 calls): p95 latency 3,000 ms where metadata.region=eu (10 calls),"
+        f" above 1,500 ms — {url}"
+    )
+    printed = scorekeeper(stack, "--project", project.id, "monitors", "show", "latency")
+    assert printed.returncode == 0, printed.stderr
+    out = " ".join(printed.stdout.split())
+    assert "and within each value of metadata.region (with at least 5 calls): p95 latency above 1,500 ms" in out
+    assert "1 slice too slow" in out
+    assert "window 1's slices too slow: metadata.region=eu: p95 3,000 ms (10 calls), above 1,500 ms" in out
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
+        cell = page.locator("#windows-table tbody tr .window-results").first
+        assert " ".join((await cell.inner_text()).split()).endswith(
+            "metadata.region=eu: p95 3,000 ms of 10 above 1,500 ms"
+        )
+        said = " ".join((await page.locator("main").inner_text()).split())
+        assert (
+            "is above 1,500 ms; its calls' 95th percentile latency is judged within each value of metadata.region"
+            " too (a value with at least 5 calls)" in said
+        )
+        await screenshot(page, "monitor-latency-slice")
+        # The slice opens its calls in the window's run, the slowest first.
+        await cell.get_by_role("link", name="metadata.region=eu").click()
+        await page.wait_for_url(f"**/runs/{decided.run_id}?field=metadata.region%3Deu&order=latency_ms+desc")
+        rows = page.locator("#records-table tbody tr")
+        assert await rows.count() == 10
+        assert "3,000 ms" in await rows.first.inner_text()
+        assert "100 ms" in await rows.last.inner_text()
+
+
 async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("slice refusals")
     polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    thumbs = await sk.create_metric(project.id, "thumbs", eval_type="human")
     url = "http://127.0.0.1:9/hook"
     for below, fields, min_calls, message in [
         ({polite.id: 0.8}, ["outputs.response"], 0, "alert.slice_fields[0]: field must be metadata.<key>"),
         ({polite.id: 0.8}, ["metadata.a", "metadata.b", "metadata.c", "metadata.d"], 0, "at most 3 fields, got 4"),
         ({polite.id: 0.8}, ["metadata.lang"], 20_000, "alert.min_slice_calls must be within 1..10,000"),
-        ({}, ["metadata.lang"], 0, "alert.slice_fields judge the alert.thresholds and alert.max_error_rate"),
+        (
+            {},
+            ["metadata.lang"],
+            0,
+            "alert.slice_fields judge the alert.thresholds, alert.max_error_rate and alert.max_latency_ms",
+        ),
     ]:
         with pytest.raises(InvalidArgument) as refused:
             await sk.create_monitor(
@@ -229,7 +309,7 @@ async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) 
                 window_minutes=5,
                 alert_url=url,
                 alert_below=below,
-                alert_max_latency_ms=500,  # an alert of its own, which slices do not judge
+                alert_feedback_below={thumbs.id: 0.5},  # an alert of its own, which slices do not judge
                 alert_slice_fields=fields,
                 min_slice_calls=min_calls,
             )

@@ -13,6 +13,7 @@ import pytest
 
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
+from services.run_orchestrator.monitors.slices import SliceCalls
 from services.run_orchestrator.monitors.window_repository import WindowRepository
 from tests.support.db_seed import heuristic_monitor
 
@@ -160,3 +161,33 @@ async def test_a_stored_slice_field_that_no_longer_parses_is_left_out(
     windows = WindowRepository(db)
     assert await windows.slice_results(uuid.uuid4(), [], [], ['metadata."unclosed'], 1) == []
     assert "a monitor's slice field is left out: it does not parse" in caplog.text
+
+
+async def test_a_windows_slices_count_their_errored_calls_and_their_latencys_95th_percentile(
+    db: asyncpg.Pool,
+) -> None:
+    project, monitor = await seed(db, window_calls=20)
+
+    def call(region: str | None, latency_ms: float, errored: bool = False) -> CallRow:
+        metadata = {"user": {"region": region}} if region is not None else {}
+        status, error = ("errored", "timeout") if errored else ("completed", "")
+        return CallRow(uuid.uuid4(), {}, {}, metadata, status, error, latency_ms, 0, 0, None, "", "")
+
+    eu = [call("eu", 100.0 * n) for n in range(1, 11)]  # 100..1,000 ms
+    us = [call("us", 50.0), call("us", 0.0), call("us", 0.0, errored=True), call("us", 70.0, errored=True)]
+    ap = [call("ap", 5000.0), call("ap", 5000.0)]  # two calls: under min_calls
+    await LogCalls(MonitorRepository(db))(project, eu + us + ap + [call(None, 10.0) for _ in range(4)])
+    windows = WindowRepository(db)
+    closed = await windows.close(monitor, 50_000, timedelta(0))
+    assert closed is not None and closed.calls == 20
+    found = await windows.slice_calls(closed.run_id, ["metadata.user.region"], 3)
+    # eu: the 95th percentile of 100..1,000 (interpolated: 955); us: of its two calls with a latency.
+    assert found == [
+        SliceCalls("metadata.user.region", "eu", 10, 0, 10, 955.0),
+        SliceCalls("metadata.user.region", "us", 4, 2, 2, 69.0),
+    ]
+    assert [s.value for s in await windows.slice_calls(closed.run_id, ["metadata.user.region"], 1)] == [
+        "ap",
+        "eu",
+        "us",
+    ]

@@ -364,18 +364,20 @@ def test_slice_fields_are_kept_as_the_api_names_them() -> None:
         assert str(caught.value) == message
     with pytest.raises(ValueError, match=r"^alert.min_slice_calls must be within 1..10,000 \(0: 20\), got 10,001$"):
         rules.validate_monitor(replace(alerting, slice_fields=("metadata.lang",), min_slice_calls=10_001))
-    # Slices judge the metric thresholds and the share of errored calls: an alert on latency alone has
-    # neither to judge; one on errors alone has.
-    latency_only = _definition(alert_url="https://hooks.example.com/x", alert_max_latency_ms=500.0)
+    # Slices judge the metric thresholds, the share of errored calls and the p95 latency: an alert on
+    # the users' feedback alone has none of them to judge; one on errors or latency alone has.
+    feedback_only = _definition(
+        alert_url="https://hooks.example.com/x", feedback_thresholds=(Threshold(uuid.uuid4(), 0.5),)
+    )
     with pytest.raises(ValueError) as caught:
-        rules.validate_monitor(replace(latency_only, slice_fields=("metadata.lang",)))
+        rules.validate_monitor(replace(feedback_only, slice_fields=("metadata.lang",)))
     assert str(caught.value) == (
-        "alert.slice_fields judge the alert.thresholds and alert.max_error_rate within each slice: give one"
+        "alert.slice_fields judge the alert.thresholds, alert.max_error_rate and alert.max_latency_ms"
+        " within each slice: give one"
     )
-    errors_only = _definition(alert_url="https://hooks.example.com/x", alert_max_error_rate=0.1)
-    assert rules.validate_monitor(replace(errors_only, slice_fields=("metadata.lang",))).slice_fields == (
-        "metadata.lang",
-    )
+    for alone in ({"alert_max_error_rate": 0.1}, {"alert_max_latency_ms": 500.0}):
+        one = _definition(alert_url="https://hooks.example.com/x", **alone)
+        assert rules.validate_monitor(replace(one, slice_fields=("metadata.lang",))).slice_fields == ("metadata.lang",)
 
 
 def _slice(field: str, value: str, metric: uuid.UUID, name: str, scored: int, passed: int) -> slices.SliceResult:
@@ -455,4 +457,35 @@ def test_slices_with_too_many_errored_calls_are_listed_highest_first() -> None:
     assert text == (
         "Monitor 'checkout' window 3 (48 calls): 5 of 10 calls where metadata.region=eu errored (50.0%, above 10.0%)"
         " · 2 of 8 calls where metadata.tier=free errored (25.0%, above 10.0%) — http://c/r"
+    )
+
+
+def test_slices_too_slow_are_listed_slowest_first_judged_on_the_calls_with_a_latency() -> None:
+    found = [
+        slices.SliceCalls("metadata.region", "eu", 40, 0, 40, 2300.0),  # above 1,500 ms
+        slices.SliceCalls("metadata.region", "us", 60, 0, 60, 900.0),  # below
+        slices.SliceCalls("metadata.region", "ap", 30, 0, 4, 9000.0),  # 4 calls with a latency: not judged
+        slices.SliceCalls("metadata.region", "sa", 25, 25, 0, None),  # none with a latency
+        slices.SliceCalls("metadata.tier", "free", 20, 2, 20, 1500.0),  # at the threshold: not above
+        slices.SliceCalls("metadata.tier", "pro", 10, 0, 10, 3100.5),
+    ]
+    slow = slices.slow(found, 1500.0, min_calls=10)
+    assert [(e["field"], e["field_value"], e["p95_ms"], e["calls"]) for e in slow] == [
+        ("metadata.tier", "pro", 3100.5, 10),
+        ("metadata.region", "eu", 2300.0, 40),
+    ]
+    assert slow[1] == {"field": "metadata.region", "field_value": "eu", "p95_ms": 2300.0, "calls": 40, "above": 1500.0}
+    assert slices.slow(found, None, min_calls=10) == []
+    four = [slices.SliceCalls("metadata.lang", lang, 20, 0, 20, 2000.0 + n) for n, lang in enumerate("abcd")]
+    text = rules.alert_text("checkout", 3, 140, [], "http://c/r", slow_slices=slow + slices.slow(four, 1500.0, 10))
+    assert text == (
+        "Monitor 'checkout' window 3 (140 calls): p95 latency 3,100 ms where metadata.tier=pro (10 calls), above"
+        " 1,500 ms · p95 latency 2,300 ms where metadata.region=eu (40 calls), above 1,500 ms · p95 latency"
+        " 2,003 ms where metadata.lang=d (20 calls), above 1,500 ms · and 3 more slices too slow — http://c/r"
+    )
+    # The whole window's latency said first, then its slices'.
+    whole = rules.latency_share(1800.0, 1500.0)
+    assert rules.alert_text("checkout", 4, 40, [], "http://c/r", latency=whole, slow_slices=slow[1:]) == (
+        "Monitor 'checkout' window 4 (40 calls): p95 latency 1,800 ms, above 1,500 ms"
+        " · p95 latency 2,300 ms where metadata.region=eu (40 calls), above 1,500 ms — http://c/r"
     )

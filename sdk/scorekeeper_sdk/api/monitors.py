@@ -110,7 +110,8 @@ class MonitorAlert:
     # Also fires when the 95th percentile of a window's call latencies is above this (ms); None: never.
     max_latency_ms: float | None = None
     # Also judges ``thresholds`` within each value of these record fields ("metadata.lang"), a slice
-    # once at least ``min_slice_calls`` of its calls were scored with the metric.
+    # once at least ``min_slice_calls`` of its calls were scored with the metric (and
+    # ``max_error_rate`` / ``max_latency_ms`` once it has that many calls / calls with a latency).
     slice_fields: list[str] = field(default_factory=list)
     min_slice_calls: int = 20
 
@@ -156,6 +157,24 @@ class WindowErrorSlice:
         """As said: "metadata.region=eu: 12 of 30 calls errored (40.0%), above 5.0%"."""
         share = f"{self.errored:,} of {self.calls:,} calls errored ({self.rate * 100:.1f}%)"
         return f"{self.field}={self.field_value}: {share}, above {self.above * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class WindowLatencySlice:
+    """A window's slice whose calls' 95th percentile latency is above the alert's max_latency_ms."""
+
+    field: str
+    field_value: str
+    p95_ms: float = 0.0
+    # Its calls with a latency.
+    calls: int = 0
+    above: float = 0.0
+
+    @property
+    def shown(self) -> str:
+        """As said: "metadata.region=eu: p95 2,300 ms (40 calls), above 1,500 ms"."""
+        slow = f"p95 {self.p95_ms:,.0f} ms ({self.calls:,} calls)"
+        return f"{self.field}={self.field_value}: {slow}, above {self.above:,.0f} ms"
 
 
 @dataclass(frozen=True)
@@ -259,10 +278,12 @@ class MonitorWindow:
     latency_p95_ms: float | None = None
     # Whether latency_p95_ms is above the alert's max_latency_ms.
     latency_above: bool = False
-    # The slices of the alert's slice_fields below a threshold, worst first (at most 10), and those
-    # with more of their calls errored than its max_error_rate, the highest share first.
+    # The slices of the alert's slice_fields below a threshold, worst first (at most 10), those
+    # with more of their calls errored than its max_error_rate, the highest share first, and those
+    # slower than its max_latency_ms (95th percentile), the slowest first.
     slices_below: list[WindowSlice] = field(default_factory=list)
     error_slices: list[WindowErrorSlice] = field(default_factory=list)
+    latency_slices: list[WindowLatencySlice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

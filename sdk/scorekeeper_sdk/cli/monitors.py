@@ -96,6 +96,8 @@ def _results(w: MonitorWindow) -> str:
         parts.append(f"{len(w.slices_below)} slice{'s' if len(w.slices_below) != 1 else ''} below")
     if w.error_slices:
         parts.append(f"{len(w.error_slices)} slice{'s' if len(w.error_slices) != 1 else ''} erring")
+    if w.latency_slices:
+        parts.append(f"{len(w.latency_slices)} slice{'s' if len(w.latency_slices) != 1 else ''} too slow")
     unfinished = "" if w.run_status in ("completed", "") else f" ({w.run_status})"
     return ", ".join(parts) + unfinished
 
@@ -165,6 +167,8 @@ def monitors_show(
             judged = [f"{names.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in m.alert.thresholds]
             if m.alert.max_error_rate is not None:
                 judged.append(f"more than {m.alert.max_error_rate * 100:g}% errored")
+            if m.alert.max_latency_ms is not None:
+                judged.append(f"p95 latency above {m.alert.max_latency_ms:,g} ms")
             each = f"{' and '.join(m.alert.slice_fields)} (with at least {m.alert.min_slice_calls} calls)"
             st.out.print(f"  and within each value of {each}: {', '.join(judged)}")
     if m.alert_muted_until:
@@ -183,6 +187,8 @@ def monitors_show(
             st.out.print(f"  window {w.number}'s slices below: {'; '.join(s.shown for s in w.slices_below)}")
         if w.error_slices:  # metadata.region=eu: 12 of 30 calls errored (40.0%), above 5.0%
             st.out.print(f"  window {w.number}'s slices erring: {'; '.join(e.shown for e in w.error_slices)}")
+        if w.latency_slices:  # metadata.region=eu: p95 2,300 ms (40 calls), above 1,500 ms
+            st.out.print(f"  window {w.number}'s slices too slow: {'; '.join(x.shown for x in w.latency_slices)}")
     return None
 
 
@@ -193,10 +199,13 @@ _FEEDBACK_BELOW = typer.Option(
 _MIN_FEEDBACK = typer.Option(help="Judge a window's feedback only with at least N verdicts given in it (0: 10).")
 _LATENCY_ABOVE = typer.Option(help="MS: also alert when the 95th percentile of a window's call latencies is above it.")
 _ALERT_SLICE = typer.Option(
-    help="FIELD (metadata.lang): also judge --alert-below and --alert-errors-above within each value of this record"
-    " field, so one kind of traffic failing alerts though the whole window does not; repeat for several (at most 3)."
+    help="FIELD (metadata.lang): also judge --alert-below, --alert-errors-above and --alert-latency-above within each"
+    " value of this record field, so one kind of traffic failing alerts though the whole window does not; repeat for"
+    " several (at most 3)."
 )
-_MIN_SLICE_CALLS = typer.Option(help="Judge a slice only with at least N of its calls scored (0: 20).")
+_MIN_SLICE_CALLS = typer.Option(
+    help="Judge a slice only with at least N of its calls scored (its latency: N calls with one; 0: 20)."
+)
 
 
 @monitors.command("create")

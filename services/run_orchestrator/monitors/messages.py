@@ -152,4 +152,5 @@ def window_pb(
             for m in row["slices_below"]
         ],
         error_slices=[pb.WindowErrorSlice(**e) for e in row["error_slices"]],  # stored as the message names them
+        latency_slices=[pb.WindowLatencySlice(**e) for e in row["latency_slices"]],
     )

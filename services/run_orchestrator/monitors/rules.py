@@ -149,7 +149,7 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
             if t.metric_id in seen:
                 raise ValueError(f"alert.{field}[{i}] repeats metric {t.metric_id}")
             seen.add(t.metric_id)
-    judged = bool(d.thresholds) or d.alert_max_error_rate is not None
+    judged = bool(d.thresholds) or d.alert_max_error_rate is not None or d.alert_max_latency_ms is not None
     slice_fields = slices.checked_fields(d.slice_fields, d.min_slice_calls, judged)
     return replace(d, name=name, slice_fields=slice_fields)
 
@@ -327,9 +327,13 @@ def _more_slices(rest: int, what: str) -> str:
 
 
 def _latency_said(latency: dict[str, Any] | None, relation: str) -> list[str]:
+    """ "p95 latency 2,300 ms, above 1,500 ms"; a slice's "… ms where metadata.region=eu (40 calls), …"."""
     if latency is None:
         return []
-    return [f"p95 latency {latency['p95_ms']:,.0f} ms, {relation} {latency['above']:,.0f} ms"]
+    where = (
+        f" where {latency['field']}={latency['field_value']} ({latency['calls']:,} calls)" if "field" in latency else ""
+    )
+    return [f"p95 latency {latency['p95_ms']:,.0f} ms{where}, {relation} {latency['above']:,.0f} ms"]
 
 
 def alert_text(
@@ -344,6 +348,7 @@ def alert_text(
     slices_below: list[dict[str, Any]] | None = None,
     more_slices: int = 0,
     erring_slices: list[dict[str, Any]] | None = None,
+    slow_slices: list[dict[str, Any]] | None = None,
 ) -> str:
     """An alert in a sentence, for a chat channel: "Monitor 'checkout' window 12 (100 calls): polite
     50.0% passed, below 80.0% · on topic mean 0.61, below 0.7 — <run URL>" (and "· 12 of 100 calls
@@ -352,7 +357,9 @@ def alert_text(
     and its calls errored; "· polite where metadata.lang=fr (30 scored) 40.0% passed, below 80.0%"
     for the first of ``slices_below``, worst first, "· and 2 more slices below" for the rest and
     ``more_slices``, those not listed; "· 12 of 30 calls where metadata.region=eu errored (40.0%,
-    above 5.0%)" for the first of ``erring_slices``, "· and 1 more slice erring" for the rest)."""
+    above 5.0%)" for the first of ``erring_slices``, "· and 1 more slice erring" for the rest; "· p95
+    latency 2,300 ms where metadata.region=eu (40 calls), above 1,500 ms" for the first of
+    ``slow_slices``, "· and 1 more slice too slow" for the rest)."""
     fired = errors if too_many_errors(errors) else None
     slow = _latency_said(latency if too_slow(latency) else None, "above")
     said = " · ".join(x for x in [_measures(below, "below"), *_errors_said(fired, "above"), *slow] if x)
@@ -366,6 +373,10 @@ def alert_text(
         erring = [x for e in erring_slices[: slices.SLICES_SAID] for x in _errors_said(e, "above")]
         rest = len(erring_slices) - len(erring)
         said = " · ".join(x for x in [said, *erring] if x) + _more_slices(rest, "erring")
+    if slow_slices:
+        slower = [x for e in slow_slices[: slices.SLICES_SAID] for x in _latency_said(e, "above")]
+        rest = len(slow_slices) - len(slower)
+        said = " · ".join(x for x in [said, *slower] if x) + _more_slices(rest, "too slow")
     return f"Monitor {monitor!r} window {window} ({calls:,} calls): {said} — {url}"
 
 

@@ -1,8 +1,8 @@
-"""Monitor alerts per slice: a window's metric thresholds (and its share of errored calls) judged
-also within each value of a record field — "metadata.lang" judges the French calls alone, so a drop
-confined to one kind of traffic fires even while the whole window's value, carried by the rest, stays
-on the right side. Pure functions (the SQL reading a window's slices is ``WindowRepository``'s
-``slice_results`` and ``slice_errors``)."""
+"""Monitor alerts per slice: a window's metric thresholds (and its share of errored calls, its 95th
+percentile latency) judged also within each value of a record field — "metadata.lang" judges the
+French calls alone, so a drop confined to one kind of traffic fires even while the whole window's
+value, carried by the rest, stays on the right side. Pure functions (the SQL reading a window's
+slices is ``WindowRepository``'s ``slice_results`` and ``slice_calls``)."""
 
 from __future__ import annotations
 
@@ -36,17 +36,21 @@ class SliceResult:
 
 @dataclass(frozen=True)
 class SliceCalls:
-    """The window's calls whose ``field`` holds ``value``, and how many of them were logged errored."""
+    """The window's calls whose ``field`` holds ``value``: how many of them were logged errored, how
+    many with a latency (``timed``) and those latencies' 95th percentile (None: no call had one)."""
 
     field: str
     value: str
     calls: int
     errored: int
+    timed: int = 0
+    p95_ms: float | None = None
 
 
 def checked_fields(fields: Sequence[str], min_calls: int, judged: bool) -> tuple[str, ...]:
     """MonitorAlert's slice_fields, each as field_text writes it (ValueError names the field);
-    ``judged``: the alert has metric thresholds or a max_error_rate, which the slices are judged on."""
+    ``judged``: the alert has metric thresholds, a max_error_rate or a max_latency_ms, which the slices
+    are judged on."""
     if len(fields) > MAX_SLICE_FIELDS:
         raise ValueError(f"alert.slice_fields may hold at most {MAX_SLICE_FIELDS} fields, got {len(fields)}")
     names: list[str] = []
@@ -60,7 +64,8 @@ def checked_fields(fields: Sequence[str], min_calls: int, judged: bool) -> tuple
         names.append(name)
     if names and not judged:
         raise ValueError(
-            "alert.slice_fields judge the alert.thresholds and alert.max_error_rate within each slice: give one"
+            "alert.slice_fields judge the alert.thresholds, alert.max_error_rate and alert.max_latency_ms"
+            " within each slice: give one"
         )
     if not 1 <= min_calls <= MAX_MIN_SLICE_CALLS:
         raise ValueError(
@@ -115,6 +120,20 @@ def erring(found: Sequence[SliceCalls], max_rate: float | None, min_calls: int) 
         if s.calls >= min_calls and s.errored / s.calls > max_rate
     ]
     return sorted(high, key=lambda e: (-e["rate"], e["field"], e["field_value"]))
+
+
+def slow(found: Sequence[SliceCalls], max_ms: float | None, min_calls: int) -> list[dict[str, Any]]:
+    """The slices whose calls' 95th percentile latency is above ``max_ms`` (strictly), judged with at
+    least ``min_calls`` calls that have a latency (``calls`` counts those), the slowest first, as an
+    alert lists them; none without a max_ms."""
+    if max_ms is None:
+        return []
+    high = [
+        {"field": s.field, "field_value": s.value, "p95_ms": s.p95_ms, "calls": s.timed, "above": max_ms}
+        for s in found
+        if s.timed >= min_calls and s.p95_ms is not None and s.p95_ms > max_ms
+    ]
+    return sorted(high, key=lambda e: (-e["p95_ms"], e["field"], e["field_value"]))
 
 
 def named(slices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

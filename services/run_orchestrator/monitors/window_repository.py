@@ -338,22 +338,29 @@ class WindowRepository:
             for r in rows
         ]
 
-    async def slice_errors(self, run_id: uuid.UUID, fields: list[str], min_calls: int) -> list[SliceCalls]:
-        """The run's records holding each value of each field (as ``slice_results`` reads them) and
-        how many of them errored; values with fewer than ``min_calls`` records left out."""
+    async def slice_calls(self, run_id: uuid.UUID, fields: list[str], min_calls: int) -> list[SliceCalls]:
+        """The run's records holding each value of each field (as ``slice_results`` reads them): how
+        many of them errored, how many have a latency and those latencies' 95th percentile (rounded
+        as the window's own); values with fewer than ``min_calls`` records left out."""
         named = _parsed(fields)
         if not named:
             return []
         rows = await self._pool.fetch(
             "SELECT x.n, x.field_value, count(*)::int AS calls,"
-            " count(*) FILTER (WHERE r.status = 'errored')::int AS errored FROM records r"
+            " count(*) FILTER (WHERE r.status = 'errored')::int AS errored,"
+            " count(*) FILTER (WHERE r.latency_ms > 0)::int AS timed,"
+            " round((percentile_cont(0.95) WITHIN GROUP (ORDER BY r.latency_ms)"
+            "  FILTER (WHERE r.latency_ms > 0))::numeric, 3)::float8 AS p95_ms FROM records r"
             f" CROSS JOIN LATERAL (VALUES {_values(named, 3)}) AS x(n, field_value)"
             " WHERE r.run_id = $1 AND x.field_value IS NOT NULL GROUP BY 1, 2 HAVING count(*) >= $2 ORDER BY 1, 2",
             run_id,
             min_calls,
             *[list(path) for _, _, path in named],
         )
-        return [SliceCalls(named[r["n"]][0], r["field_value"], r["calls"], r["errored"]) for r in rows]
+        return [
+            SliceCalls(named[r["n"]][0], r["field_value"], r["calls"], r["errored"], r["timed"], r["p95_ms"])
+            for r in rows
+        ]
 
     async def decide_alert(
         self,
@@ -362,16 +369,18 @@ class WindowRepository:
         alert: dict[str, Any] | None,
         slices_below: Sequence[dict[str, Any]] = (),
         error_slices: Sequence[dict[str, Any]] = (),
+        latency_slices: Sequence[dict[str, Any]] = (),
     ) -> bool:
         """Settle a waiting alert once (a replica deciding it again changes nothing), with the
-        window's slices below a threshold and those with too many errored calls."""
+        window's slices below a threshold, those with too many errored calls and those too slow."""
         result: str = await self._pool.execute(
-            "UPDATE monitor_windows SET alert_state = $2, alert = $3, slices_below = $4, error_slices = $5"
-            " WHERE id = $1 AND alert_state = 'waiting'",
+            "UPDATE monitor_windows SET alert_state = $2, alert = $3, slices_below = $4, error_slices = $5,"
+            " latency_slices = $6 WHERE id = $1 AND alert_state = 'waiting'",
             window_id,
             state,
             alert,
             list(slices_below),
             list(error_slices),
+            list(latency_slices),
         )
         return result.endswith(" 1")

@@ -116,13 +116,13 @@ class WindowCloser:
                 m for m in feedback if m["value"] < m["below"]
             ]
             sliced = await self._slices_below(window, thresholds)
-            erring = await self._slices_erring(window)
+            erring, slow = await self._slices_of_calls(window)
             errors = rules.error_share(window["errored"], window["calls"], window["alert_max_error_rate"])
             latency = rules.latency_share(window["latency_p95_ms"], window["alert_max_latency_ms"])
             previous, muted = window["previous"], window["muted"]
-            failing = below + sliced + erring
+            failing = below + sliced + erring + slow
             state = rules.alert_state(failing, window["alert_recovery"], previous, muted, errors, latency)
-            kept, erring_kept = sliced[: slices.MAX_SLICES_KEPT], erring[: slices.MAX_SLICES_KEPT]
+            kept, erring_kept, slow_kept = (x[: slices.MAX_SLICES_KEPT] for x in (sliced, erring, slow))
             payload = None
             if state == "below":
                 text = rules.alert_text(
@@ -135,16 +135,22 @@ class WindowCloser:
                     kept,
                     len(sliced) - len(kept),
                     erring,
+                    slow,
                 )
                 payload = self._payload(window, "monitor.alert", below, errors, latency, text)
-                payload |= {"slices": kept, "slices_below": len(sliced), "error_slices": erring_kept}
+                payload |= {
+                    "slices": kept,
+                    "slices_below": len(sliced),
+                    "error_slices": erring_kept,
+                    "latency_slices": slow_kept,
+                }
             elif state == "recovered":
                 every = measured(results, thresholds, window["calls"]) + feedback
                 text = rules.recovered_text(
                     *self._said(window), every, self._run_url(window), errors, window["errored"], latency
                 )
                 payload = self._payload(window, "monitor.recovered", every, errors, latency, text)
-            decided = await self._windows.decide_alert(window["id"], state, payload, kept, erring_kept)
+            decided = await self._windows.decide_alert(window["id"], state, payload, kept, erring_kept, slow_kept)
             if decided and payload is not None:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
 
@@ -161,15 +167,15 @@ class WindowCloser:
         )
         return slices.below(found, thresholds, window["alert_min_slice_calls"])
 
-    async def _slices_erring(self, window: asyncpg.Record) -> list[dict[str, Any]]:
-        """The window's slices with more of their calls errored than max_error_rate, highest first."""
-        max_rate = window["alert_max_error_rate"]
-        if not window["alert_slice_fields"] or max_rate is None:
-            return []
-        found = await self._windows.slice_errors(
-            window["run_id"], list(window["alert_slice_fields"]), window["alert_min_slice_calls"]
-        )
-        return slices.erring(found, max_rate, window["alert_min_slice_calls"])
+    async def _slices_of_calls(self, window: asyncpg.Record) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The window's slices with more of their calls errored than max_error_rate, highest share
+        first, and those whose 95th percentile latency is above max_latency_ms, slowest first."""
+        max_rate, max_ms = window["alert_max_error_rate"], window["alert_max_latency_ms"]
+        if not window["alert_slice_fields"] or max_rate is max_ms is None:
+            return [], []
+        least = window["alert_min_slice_calls"]
+        found = await self._windows.slice_calls(window["run_id"], list(window["alert_slice_fields"]), least)
+        return slices.erring(found, max_rate, least), slices.slow(found, max_ms, least)
 
     @staticmethod
     def _said(window: asyncpg.Record) -> tuple[str, int, int]:
@@ -192,8 +198,8 @@ class WindowCloser:
         monitor.alert (``metrics``: those below) or monitor.recovered (each thresholded metric);
         ``errors``: the window's errored calls against max_error_rate, ``latency``: its 95th
         percentile latency against max_latency_ms, when the alert has them (an alert adds the slices
-        below a threshold: ``slices``, at most MAX_SLICES_KEPT, and ``slices_below``, how many; and
-        those with too many errored calls: ``error_slices``)."""
+        below a threshold: ``slices``, at most MAX_SLICES_KEPT, and ``slices_below``, how many; those
+        with too many errored calls: ``error_slices``; and those too slow: ``latency_slices``)."""
         project, run = window["project_id"], window["run_id"]
         return {
             "type": kind,
