@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument
+from scorekeeper_sdk import AsyncScorekeeper, CallIn, FeedbackIn, InvalidArgument
 from scorekeeper_sdk.api.monitors import WindowErrorSlice, WindowLatencySlice, WindowSlice
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
-from tests.support.monitors import alerts_decided, receiver, settled
+from tests.support.monitors import alerts_decided, feedback_project, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -284,21 +284,95 @@ async def test_a_slice_whose_calls_are_slow_fires_though_the_window_is_quick(
         assert "100 ms" in await rows.last.inner_text()
 
 
+async def test_a_slice_whose_users_dislike_it_fires_though_the_window_pleases(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project_id, metrics = await feedback_project(sk)
+    # 31 thumbs given while the window is open: 23 of 24 up on English calls, 2 of 6 on French ones
+    # (33.3%), 0 of 1 on the German one (too few to judge); the whole window 25 of 31 (80.6%, above).
+    langs = ["en"] * 24 + ["fr"] * 6 + ["de"]
+    calls = [CallIn(call_id=f"c{i}", outputs={"response": "please"}, metadata={"lang": x}) for i, x in enumerate(langs)]
+    ups = [i >= 1 for i in range(24)] + [True, True, False, False, False, False] + [False]
+    with receiver() as hook:
+        monitor = await sk.create_monitor(
+            project_id,
+            "users by language",
+            [metrics["polite"]],
+            sample_rate=100,
+            window_calls=32,
+            alert_url=hook.url,
+            alert_feedback_below={metrics["thumbs"]: 0.8},
+            min_feedback=10,
+            alert_slice_fields=["metadata.lang"],
+            min_slice_calls=5,
+        )
+        assert (await sk.log_calls(project_id, calls)).sampled == 31
+        verdicts = [FeedbackIn(f"c{i}", "thumbs", up) for i, up in enumerate(ups)]
+        assert (await sk.send_feedback_batch(verdicts, project_id=project_id)).stored == 31
+        # The 32nd call closes the window after the verdicts were given.
+        assert (await sk.log_calls(project_id, [CallIn(outputs={"response": "please"})])).sampled == 1
+        await settled(sk, monitor.id, 1)
+        detail = await alerts_decided(sk, monitor.id, hook, 1)
+
+    (decided,) = detail.windows
+    assert decided.alert_state == "below"
+    assert [(m.name, m.value, m.scored, m.below) for m in decided.feedback] == [("thumbs", 25 / 31, 31, False)]
+    assert decided.slices_below == [
+        WindowSlice("metadata.lang", "fr", metrics["thumbs"], "thumbs", "pass_rate", 2 / 6, 6, 0.8, feedback=True)
+    ]
+    ((_, body),) = hook.posts
+    assert body["slices"] == [
+        {
+            "field": "metadata.lang",
+            "field_value": "fr",
+            "metric_id": metrics["thumbs"],
+            "name": "thumbs",
+            "measure": "pass_rate",
+            "value": 2 / 6,
+            "below": 0.8,
+            "scored": 6,
+            "source": "feedback",
+            "given": 6,
+        }
+    ]
+    assert body["metrics"] == [] and body["slices_below"] == 1
+    assert body["text"] == (
+        "Monitor 'users by language' window 1 (32 calls): users' thumbs where metadata.lang=fr (6 given) 33.3%"
+        f" passed, below 80.0% — {stack.console_url}/projects/{project_id}/runs/{decided.run_id}"
+    )
+    printed = scorekeeper(stack, "--project", project_id, "monitors", "show", "users by language")
+    assert printed.returncode == 0, printed.stderr
+    out = " ".join(printed.stdout.split())
+    assert "and within each value of metadata.lang (with at least 5 verdicts): users' feedback thumbs < 0.8" in out
+    assert "window 1's slices below: metadata.lang=fr: users' thumbs 33.3% (6 given), below 80.0%" in out
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/monitors/{monitor.id}")
+        cell = page.locator("#windows-table tbody tr .window-results").first
+        assert " ".join((await cell.inner_text()).split()).endswith(
+            "metadata.lang=fr: users' thumbs 33.3% of 6 given below 80.0%"
+        )
+        said = " ".join((await page.locator("main").inner_text()).split())
+        assert (
+            "; your users' feedback is judged within each value of metadata.lang too (a value with at least 5"
+            " verdicts)" in said
+        )
+        await screenshot(page, "monitor-feedback-slice")
+        # The slice opens its calls whose thumbs failed.
+        await cell.get_by_role("link", name="metadata.lang=fr").click()
+        await page.wait_for_url(f"**/calls?meta=lang%3Dfr&metric={metrics['thumbs']}&state=failed&window=")
+        assert await page.locator("#calls-table tbody tr").count() == 4
+
+
 async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("slice refusals")
     polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
-    thumbs = await sk.create_metric(project.id, "thumbs", eval_type="human")
     url = "http://127.0.0.1:9/hook"
     for below, fields, min_calls, message in [
         ({polite.id: 0.8}, ["outputs.response"], 0, "alert.slice_fields[0]: field must be metadata.<key>"),
         ({polite.id: 0.8}, ["metadata.a", "metadata.b", "metadata.c", "metadata.d"], 0, "at most 3 fields, got 4"),
         ({polite.id: 0.8}, ["metadata.lang"], 20_000, "alert.min_slice_calls must be within 1..10,000"),
-        (
-            {},
-            ["metadata.lang"],
-            0,
-            "alert.slice_fields judge the alert.thresholds, alert.max_error_rate and alert.max_latency_ms",
-        ),
+        (None, ["metadata.lang"], 0, "alert.slice_fields judge the alert.thresholds, alert.feedback_thresholds"),
     ]:
         with pytest.raises(InvalidArgument) as refused:
             await sk.create_monitor(
@@ -307,9 +381,8 @@ async def test_bad_slice_fields_are_refused(stack: Stack, sk: AsyncScorekeeper) 
                 [polite.id],
                 sample_rate=1,
                 window_minutes=5,
-                alert_url=url,
+                alert_url=url if below is not None else "",  # None: no alert at all
                 alert_below=below,
-                alert_feedback_below={thumbs.id: 0.5},  # an alert of its own, which slices do not judge
                 alert_slice_fields=fields,
                 min_slice_calls=min_calls,
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import cast
 
 import asyncpg
 import pytest
@@ -191,3 +192,59 @@ async def test_a_windows_slices_count_their_errored_calls_and_their_latencys_95t
         "eu",
         "us",
     ]
+
+
+async def test_a_windows_feedback_slices_count_the_verdicts_given_during_it_on_each_calls_value(
+    db: asyncpg.Pool,
+) -> None:
+    project, _ = await seed(db, window_calls=20)
+    thumbs, version = uuid.uuid4(), uuid.uuid4()
+    await db.execute("INSERT INTO metrics (id, project_id, name) VALUES ($1, $2, 'thumbs')", thumbs, project)
+    await db.execute(
+        "INSERT INTO metric_versions (id, metric_id, version, eval_type, output_type, config)"
+        " VALUES ($1, $2, 1, 'human', 'boolean', '{}')",
+        version,
+        thumbs,
+    )
+
+    def call(lang: str, topic: str) -> CallRow:
+        return CallRow(
+            uuid.uuid4(), {"topic": topic}, {}, {"user": {"lang": lang}}, "completed", "", 1.0, 0, 0, None, "", ""
+        )
+
+    fr, en = [call("fr", "billing") for _ in range(4)], [call("en", "billing") for _ in range(3)]
+    await LogCalls(MonitorRepository(db))(project, fr + en)
+    start = await db.fetchval("SELECT now() - interval '1 hour'")
+    given = [(c, up, start + timedelta(minutes=10)) for c, up in zip(fr, [True, False, False, False], strict=True)]
+    given += [(c, True, start + timedelta(minutes=20)) for c in en]
+    given.append((en[0], False, start + timedelta(hours=2)))  # replaces en[0]'s verdict, after the window
+    for c, up, at in given:
+        await db.execute(
+            "INSERT INTO call_feedback (project_id, call_id, metric_id, metric_version_id, value, passed, given_at,"
+            " call_logged_at) VALUES ($1, $2, $3, $4, $5::float8, $5::float8 = 1, $6, now())"
+            " ON CONFLICT (project_id, call_id, metric_id) DO UPDATE SET value = excluded.value,"
+            " passed = excluded.passed, given_at = excluded.given_at",
+            project,
+            c.id,
+            thumbs,
+            version,
+            1.0 if up else 0.0,
+            at,
+        )
+    window = {
+        "project_id": project,
+        "started_at": start,
+        "ended_at": start + timedelta(hours=1),
+        "alert_feedback_thresholds": [{"metric_id": str(thumbs), "below": 0.8}],
+    }
+    windows = WindowRepository(db)
+    found = await windows.feedback_slice_results(
+        cast(asyncpg.Record, window), ["metadata.user.lang", "inputs.topic", "expected.answer"], 2
+    )
+    assert [(s.field, s.value, s.result.scored, s.result.passed, s.result.output_type) for s in found] == [
+        ("metadata.user.lang", "en", 2, 2, "boolean"),  # en[0]'s verdict was given again after the window
+        ("metadata.user.lang", "fr", 4, 1, "boolean"),
+        ("inputs.topic", "billing", 6, 3, "boolean"),
+        # expected.answer: a logged call has no expected values, so no slice
+    ]
+    assert await windows.feedback_slice_results(cast(asyncpg.Record, window), ["metadata.user.lang"], 3) == [found[1]]

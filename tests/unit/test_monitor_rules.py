@@ -364,18 +364,19 @@ def test_slice_fields_are_kept_as_the_api_names_them() -> None:
         assert str(caught.value) == message
     with pytest.raises(ValueError, match=r"^alert.min_slice_calls must be within 1..10,000 \(0: 20\), got 10,001$"):
         rules.validate_monitor(replace(alerting, slice_fields=("metadata.lang",), min_slice_calls=10_001))
-    # Slices judge the metric thresholds, the share of errored calls and the p95 latency: an alert on
-    # the users' feedback alone has none of them to judge; one on errors or latency alone has.
-    feedback_only = _definition(
-        alert_url="https://hooks.example.com/x", feedback_thresholds=(Threshold(uuid.uuid4(), 0.5),)
-    )
+    # Slices judge whatever the alert judges: metric and feedback thresholds, the share of errored
+    # calls, the p95 latency. Without an alert there is nothing to judge.
     with pytest.raises(ValueError) as caught:
-        rules.validate_monitor(replace(feedback_only, slice_fields=("metadata.lang",)))
+        rules.validate_monitor(replace(_definition(), slice_fields=("metadata.lang",)))
     assert str(caught.value) == (
-        "alert.slice_fields judge the alert.thresholds, alert.max_error_rate and alert.max_latency_ms"
-        " within each slice: give one"
+        "alert.slice_fields judge the alert.thresholds, alert.feedback_thresholds, alert.max_error_rate"
+        " and alert.max_latency_ms within each slice: give one"
     )
-    for alone in ({"alert_max_error_rate": 0.1}, {"alert_max_latency_ms": 500.0}):
+    for alone in (
+        {"alert_max_error_rate": 0.1},
+        {"alert_max_latency_ms": 500.0},
+        {"feedback_thresholds": (Threshold(uuid.uuid4(), 0.5),)},
+    ):
         one = _definition(alert_url="https://hooks.example.com/x", **alone)
         assert rules.validate_monitor(replace(one, slice_fields=("metadata.lang",))).slice_fields == ("metadata.lang",)
 
@@ -488,4 +489,28 @@ def test_slices_too_slow_are_listed_slowest_first_judged_on_the_calls_with_a_lat
     assert rules.alert_text("checkout", 4, 40, [], "http://c/r", latency=whole, slow_slices=slow[1:]) == (
         "Monitor 'checkout' window 4 (40 calls): p95 latency 1,800 ms, above 1,500 ms"
         " · p95 latency 2,300 ms where metadata.region=eu (40 calls), above 1,500 ms — http://c/r"
+    )
+
+
+def test_slices_of_the_users_feedback_are_judged_with_the_metrics_worst_first() -> None:
+    polite, thumbs = uuid.uuid4(), uuid.uuid4()
+    scored = [_slice("metadata.lang", "fr", polite, "polite", 20, 14)]  # 70% against 0.8: 0.1 below
+    given = [
+        _slice("metadata.lang", "fr", thumbs, "thumbs", 25, 10),  # 40% against 0.8: 0.4 below
+        _slice("metadata.lang", "en", thumbs, "thumbs", 40, 36),  # 90%: above
+        _slice("metadata.lang", "de", thumbs, "thumbs", 4, 0),  # 4 given: not judged
+    ]
+    low = sorted(
+        slices.below(scored, (Threshold(polite, 0.8),), 5)
+        + slices.below(given, (Threshold(thumbs, 0.8),), 5, feedback=True),
+        key=slices.worst_first,
+    )
+    assert [(m["name"], m["field_value"], m.get("source"), m.get("given")) for m in low] == [
+        ("thumbs", "fr", "feedback", 25),
+        ("polite", "fr", None, None),
+    ]
+    text = rules.alert_text("support", 2, 60, [], "http://c/r", slices_below=low)
+    assert text == (
+        "Monitor 'support' window 2 (60 calls): users' thumbs where metadata.lang=fr (25 given) 40.0% passed,"
+        " below 80.0% · polite where metadata.lang=fr (20 scored) 70.0% passed, below 80.0% — http://c/r"
     )

@@ -111,7 +111,8 @@ class MonitorAlert:
     max_latency_ms: float | None = None
     # Also judges ``thresholds`` within each value of these record fields ("metadata.lang"), a slice
     # once at least ``min_slice_calls`` of its calls were scored with the metric (and
-    # ``max_error_rate`` / ``max_latency_ms`` once it has that many calls / calls with a latency).
+    # ``feedback_thresholds`` once it has that many verdicts, ``max_error_rate`` / ``max_latency_ms``
+    # once it has that many calls / calls with a latency).
     slice_fields: list[str] = field(default_factory=list)
     min_slice_calls: int = 20
 
@@ -130,15 +131,19 @@ class WindowSlice:
     scored: int = 0
     # The alert's threshold it fell below.
     alert_below: float = 0.0
+    # Of the users' feedback given during the window on its calls (``scored``: the verdicts given).
+    feedback: bool = False
 
     @property
     def shown(self) -> str:
-        """As said: "metadata.lang=fr: polite 40.0% (30 scored), below 80.0%"."""
+        """As said: "metadata.lang=fr: polite 40.0% (30 scored), below 80.0%", "metadata.lang=fr:
+        users' thumbs 40.0% (25 given), below 80.0%"."""
         if self.measure == "pass_rate":
             value, below = f"{self.value * 100:.1f}%", f"{self.alert_below * 100:.1f}%"
         else:
             value, below = f"{self.value:.3g}", f"{self.alert_below:.3g}"
-        return f"{self.field}={self.field_value}: {self.name} {value} ({self.scored:,} scored), below {below}"
+        name, counted = (f"users' {self.name}", "given") if self.feedback else (self.name, "scored")
+        return f"{self.field}={self.field_value}: {name} {value} ({self.scored:,} {counted}), below {below}"
 
 
 @dataclass(frozen=True)

@@ -158,8 +158,8 @@ def monitors_show(
             below = f"{below} or {slow}" if below else slow
         if feedback := m.alert.feedback_thresholds:
             metrics = {x.id: x.name for x in st.client.list_metrics(m.project_id, include_archived=True)}
-            users = ", ".join(f"{metrics.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in feedback)
-            users = f"users' feedback {users} (with at least {m.alert.min_feedback} given in a window)"
+            given = ", ".join(f"{metrics.get(t.metric_id, t.metric_id)} < {t.below:g}" for t in feedback)
+            users = f"users' feedback {given} (with at least {m.alert.min_feedback} given in a window)"
             below = f"{below} or {users}" if below else users
         recovery = ", and when back at or above" if m.alert.notify_recovery else ""
         st.out.print(f"  alert: {m.alert.webhook_url} when {below}{recovery}")
@@ -169,7 +169,10 @@ def monitors_show(
                 judged.append(f"more than {m.alert.max_error_rate * 100:g}% errored")
             if m.alert.max_latency_ms is not None:
                 judged.append(f"p95 latency above {m.alert.max_latency_ms:,g} ms")
-            each = f"{' and '.join(m.alert.slice_fields)} (with at least {m.alert.min_slice_calls} calls)"
+            if feedback:
+                judged.append(f"users' feedback {given}")
+            unit = "verdicts" if feedback and len(judged) == 1 else "calls"  # the feedback alone
+            each = f"{' and '.join(m.alert.slice_fields)} (with at least {m.alert.min_slice_calls} {unit})"
             st.out.print(f"  and within each value of {each}: {', '.join(judged)}")
     if m.alert_muted_until:
         st.out.print(f"  alerts muted until {m.alert_muted_until[:19]} UTC (scorekeeper monitors unmute)")
@@ -199,12 +202,13 @@ _FEEDBACK_BELOW = typer.Option(
 _MIN_FEEDBACK = typer.Option(help="Judge a window's feedback only with at least N verdicts given in it (0: 10).")
 _LATENCY_ABOVE = typer.Option(help="MS: also alert when the 95th percentile of a window's call latencies is above it.")
 _ALERT_SLICE = typer.Option(
-    help="FIELD (metadata.lang): also judge --alert-below, --alert-errors-above and --alert-latency-above within each"
-    " value of this record field, so one kind of traffic failing alerts though the whole window does not; repeat for"
-    " several (at most 3)."
+    help="FIELD (metadata.lang): also judge --alert-below, --alert-feedback-below, --alert-errors-above and"
+    " --alert-latency-above within each value of this record field, so one kind of traffic failing alerts though"
+    " the whole window does not; repeat for several (at most 3)."
 )
 _MIN_SLICE_CALLS = typer.Option(
-    help="Judge a slice only with at least N of its calls scored (its latency: N calls with one; 0: 20)."
+    help="Judge a slice only with at least N of its calls scored (its feedback: N verdicts; its latency: N calls"
+    " with one; 0: 20)."
 )
 
 

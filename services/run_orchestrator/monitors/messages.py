@@ -148,6 +148,7 @@ def window_pb(
                 value=m["value"],
                 scored=m["scored"],
                 alert_below=m["below"],
+                feedback=m.get("source") == "feedback",
             )
             for m in row["slices_below"]
         ],

@@ -149,7 +149,8 @@ def validate_monitor(d: MonitorDefinition) -> MonitorDefinition:
             if t.metric_id in seen:
                 raise ValueError(f"alert.{field}[{i}] repeats metric {t.metric_id}")
             seen.add(t.metric_id)
-    judged = bool(d.thresholds) or d.alert_max_error_rate is not None or d.alert_max_latency_ms is not None
+    limits = (d.alert_max_error_rate, d.alert_max_latency_ms)
+    judged = bool(d.thresholds or d.feedback_thresholds) or any(x is not None for x in limits)
     slice_fields = slices.checked_fields(d.slice_fields, d.min_slice_calls, judged)
     return replace(d, name=name, slice_fields=slice_fields)
 

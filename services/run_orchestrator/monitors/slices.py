@@ -1,8 +1,8 @@
-"""Monitor alerts per slice: a window's metric thresholds (and its share of errored calls, its 95th
-percentile latency) judged also within each value of a record field — "metadata.lang" judges the
+"""Monitor alerts per slice: a window's metric thresholds (and its users' feedback, its share of errored
+calls, its 95th percentile latency) judged also within each value of a record field — "metadata.lang" judges the
 French calls alone, so a drop confined to one kind of traffic fires even while the whole window's
 value, carried by the rest, stays on the right side. Pure functions (the SQL reading a window's
-slices is ``WindowRepository``'s ``slice_results`` and ``slice_calls``)."""
+slices is ``WindowRepository``'s ``slice_results``, ``feedback_slice_results`` and ``slice_calls``)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ class SliceCalls:
 
 def checked_fields(fields: Sequence[str], min_calls: int, judged: bool) -> tuple[str, ...]:
     """MonitorAlert's slice_fields, each as field_text writes it (ValueError names the field);
-    ``judged``: the alert has metric thresholds, a max_error_rate or a max_latency_ms, which the slices
-    are judged on."""
+    ``judged``: the alert has metric or feedback thresholds, a max_error_rate or a max_latency_ms,
+    which the slices are judged on."""
     if len(fields) > MAX_SLICE_FIELDS:
         raise ValueError(f"alert.slice_fields may hold at most {MAX_SLICE_FIELDS} fields, got {len(fields)}")
     names: list[str] = []
@@ -64,8 +64,8 @@ def checked_fields(fields: Sequence[str], min_calls: int, judged: bool) -> tuple
         names.append(name)
     if names and not judged:
         raise ValueError(
-            "alert.slice_fields judge the alert.thresholds, alert.max_error_rate and alert.max_latency_ms"
-            " within each slice: give one"
+            "alert.slice_fields judge the alert.thresholds, alert.feedback_thresholds, alert.max_error_rate"
+            " and alert.max_latency_ms within each slice: give one"
         )
     if not 1 <= min_calls <= MAX_MIN_SLICE_CALLS:
         raise ValueError(
@@ -75,10 +75,18 @@ def checked_fields(fields: Sequence[str], min_calls: int, judged: bool) -> tuple
     return tuple(names)
 
 
-def below(found: Sequence[SliceResult], thresholds: Sequence[Threshold], min_calls: int) -> list[dict[str, Any]]:
+def worst_first(m: dict[str, Any]) -> tuple[float, str, str, str]:
+    """The order of slices below: the furthest under its threshold first."""
+    return (m["value"] - m["below"], m["field"], m["field_value"], m["name"])
+
+
+def below(
+    found: Sequence[SliceResult], thresholds: Sequence[Threshold], min_calls: int, feedback: bool = False
+) -> list[dict[str, Any]]:
     """The slices whose value of a thresholded metric is below the threshold (strictly), judged
     with at least ``min_calls`` of their calls scored, worst first (the furthest below), as an alert
-    lists them."""
+    lists them; ``feedback``: ``found`` are the users' verdicts (an entry says ``source`` feedback
+    and ``given``, the verdicts, as the window's own feedback entries do)."""
     limits = {t.metric_id: t.below for t in thresholds}
     low = []
     for s in found:
@@ -96,9 +104,10 @@ def below(found: Sequence[SliceResult], thresholds: Sequence[Threshold], min_cal
                 "value": value,
                 "below": threshold,
                 "scored": r.scored,
+                **({"source": "feedback", "given": r.scored} if feedback else {}),
             }
         )
-    return sorted(low, key=lambda m: (m["value"] - m["below"], m["field"], m["field_value"], m["name"]))
+    return sorted(low, key=worst_first)
 
 
 def erring(found: Sequence[SliceCalls], max_rate: float | None, min_calls: int) -> list[dict[str, Any]]:
@@ -138,8 +147,14 @@ def slow(found: Sequence[SliceCalls], max_ms: float | None, min_calls: int) -> l
 
 def named(slices: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first SLICES_SAID slices below as an alert's text lists metrics: "polite where
-    metadata.lang=fr (30 scored)" (the caller counts the rest)."""
-    return [
-        {**m, "name": f"{m['name']} where {m['field']}={m['field_value']} ({m['scored']:,} scored)"}
-        for m in slices[:SLICES_SAID]
-    ]
+    metadata.lang=fr (30 scored)", "users' thumbs where metadata.lang=fr (25 given)" (the caller
+    counts the rest)."""
+    told = []
+    for m in slices[:SLICES_SAID]:
+        where = f"where {m['field']}={m['field_value']}"
+        if m.get("source") == "feedback":
+            rest = {k: v for k, v in m.items() if k != "source"}
+            told.append({**rest, "name": f"users' {m['name']} {where} ({m['given']:,} given)"})
+        else:
+            told.append({**m, "name": f"{m['name']} {where} ({m['scored']:,} scored)"})
+    return told

@@ -84,6 +84,10 @@ def _parsed(fields: list[str]) -> list[tuple[str, str, tuple[str, ...]]]:
     return named
 
 
+# The record fields a logged call has (its expected values are none).
+CALL_ROOTS = ("metadata", "inputs")
+
+
 def _values(named: list[tuple[str, str, tuple[str, ...]]], first: int) -> str:
     """A VALUES row per field of a record r: (its position, its value as text), the paths the
     statement's parameters from ``first`` on."""
@@ -327,6 +331,44 @@ class WindowRepository:
             version_ids,
             metric_ids,
             min_scored,
+            *[list(path) for _, _, path in named],
+        )
+        return [
+            SliceResult(
+                named[r["n"]][0],
+                r["field_value"],
+                MetricResult(r["metric_id"], r["name"], r["output_type"], r["scored"], r["passed"], r["total"]),
+            )
+            for r in rows
+        ]
+
+    async def feedback_slice_results(
+        self, window: asyncpg.Record, fields: list[str], min_given: int
+    ) -> list[SliceResult]:
+        """The users' feedback given during a window (as ``feedback_results`` counts it) on each of its
+        monitor's feedback thresholds' metrics, over the calls holding each value of each field
+        (compared as text; a logged call has no expected values, so such a field has no slice);
+        slices with fewer than ``min_given`` verdicts left out."""
+        named = [n for n in _parsed(fields) if n[1] in CALL_ROOTS]
+        metric_ids = feedback_metric_ids(window)
+        if not named or not metric_ids:
+            return []
+        rows = await self._pool.fetch(
+            "WITH g AS (SELECT x.n, x.field_value, f.metric_id, count(*)::int AS scored,"
+            " count(*) FILTER (WHERE f.passed)::int AS passed, coalesce(sum(f.value), 0)::float8 AS total"
+            " FROM call_feedback f JOIN logged_calls r ON r.project_id = f.project_id AND r.id = f.call_id"
+            f" CROSS JOIN LATERAL (VALUES {_values(named, 6)}) AS x(n, field_value)"
+            " WHERE f.project_id = $1 AND f.metric_id = ANY($2::uuid[]) AND f.given_at >= $3 AND f.given_at < $4"
+            " AND x.field_value IS NOT NULL GROUP BY 1, 2, 3 HAVING count(*) >= $5)"
+            " SELECT g.*, m.name, lv.output_type FROM g JOIN metrics m ON m.id = g.metric_id"
+            " CROSS JOIN LATERAL (SELECT v.output_type FROM metric_versions v WHERE v.metric_id = m.id"
+            "  ORDER BY v.version DESC LIMIT 1) lv"
+            " ORDER BY g.n, g.field_value, m.name",
+            window["project_id"],
+            metric_ids,
+            window["started_at"],
+            window["ended_at"],
+            min_given,
             *[list(path) for _, _, path in named],
         )
         return [

@@ -155,17 +155,21 @@ class WindowCloser:
                 log.info("monitor alert due", extra={"run_id": str(window["run_id"]), "state": state})
 
     async def _slices_below(self, window: asyncpg.Record, thresholds: tuple[Threshold, ...]) -> list[dict[str, Any]]:
-        """The window's slices below a threshold (its monitor's slice fields), worst first."""
-        if not window["alert_slice_fields"] or not thresholds:
+        """The window's slices below a threshold (its monitor's slice fields) — a metric's or its
+        users' feedback's —, worst first."""
+        fields, least = list(window["alert_slice_fields"]), window["alert_min_slice_calls"]
+        if not fields:
             return []
-        found = await self._windows.slice_results(
-            window["run_id"],
-            list(window["metric_version_ids"]),
-            [t.metric_id for t in thresholds],
-            list(window["alert_slice_fields"]),
-            window["alert_min_slice_calls"],
-        )
-        return slices.below(found, thresholds, window["alert_min_slice_calls"])
+        low = []
+        if thresholds:
+            metric_ids = [t.metric_id for t in thresholds]
+            versions = list(window["metric_version_ids"])
+            found = await self._windows.slice_results(window["run_id"], versions, metric_ids, fields, least)
+            low += slices.below(found, thresholds, least)
+        if users := rules.stored_thresholds(window["alert_feedback_thresholds"]):
+            given = await self._windows.feedback_slice_results(window, fields, least)
+            low += slices.below(given, users, least, feedback=True)
+        return sorted(low, key=slices.worst_first)
 
     async def _slices_of_calls(self, window: asyncpg.Record) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The window's slices with more of their calls errored than max_error_rate, highest share
