@@ -418,6 +418,7 @@ class Scorekeeper:
     list_records = _Iterate(AsyncScorekeeper.list_records)
     get_record = _Call(AsyncScorekeeper.get_record)
     run_history = _Call(AsyncScorekeeper.run_history)
+    run_usage = _Call(AsyncScorekeeper.run_usage)
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
     compare_run_matrix = _Call(AsyncScorekeeper.compare_run_matrix)
     metric_agreement = _Call(AsyncScorekeeper.metric_agreement)

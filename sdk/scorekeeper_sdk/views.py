@@ -229,6 +229,32 @@ class MetricSeries:
 
 
 @dataclass(frozen=True)
+class RunUsage:
+    """What one run's records (of a slice, when asked) and its judges used: latency, tokens, cost."""
+
+    run_id: str
+    created_at: str
+    records: int = 0
+    # The records' latency summed and divided by them; None without records.
+    latency_ms_mean: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # The system calls' cost, over the records that reported one.
+    cost_usd: float = 0.0
+    costed_records: int = 0
+    judge_cost_usd: float = 0.0
+
+    @property
+    def tokens_per_record(self) -> float | None:
+        return (self.prompt_tokens + self.completion_tokens) / self.records if self.records else None
+
+    @property
+    def cost_per_record(self) -> float | None:
+        """The system calls' cost per record that reported one; None when none did."""
+        return self.cost_usd / self.costed_records if self.costed_records else None
+
+
+@dataclass(frozen=True)
 class ScoreChange:
     """A testcase's change on one metric: regression, improvement, unchanged or incomparable."""
 

@@ -41,6 +41,7 @@ def chart_data(history: qpb.GetRunHistoryResponse, project_id: str) -> dict[str,
                 "counts": counts,
             }
         )
+    charts += _usage_charts(history.usage, index)
     return {
         "runs": [
             {
@@ -54,6 +55,41 @@ def chart_data(history: qpb.GetRunHistoryResponse, project_id: str) -> dict[str,
         ],
         "charts": charts,
     }
+
+
+# The usage charts of the run history (GetRunHistory's `usage`): name, unit, format in the tooltip.
+_USAGE = (
+    ("latency", "mean, ms", "ms"),
+    ("tokens per record", "prompt + completion", "count"),
+    ("cost per record", "USD, of those with a cost", "usd"),
+)
+
+
+def _usage_value(u: qpb.RunUsage, name: str) -> float | None:
+    if name == "latency":
+        return round(u.latency_ms_mean, 1) if u.HasField("latency_ms_mean") else None
+    if name == "tokens per record":
+        return round((u.prompt_tokens + u.completion_tokens) / u.records, 1) if u.records else None
+    return round(u.cost_usd / u.costed_records, 6) if u.costed_records else None
+
+
+def _usage_charts(usage: Sequence[qpb.RunUsage], index: dict[str, int]) -> list[dict[str, Any]]:
+    """The runs' latency, tokens and cost per record, a chart each on the metrics' x-axis of runs
+    (none without usage asked for; a chart of which no run has a value is left out)."""
+    charts = []
+    for name, unit, shown in _USAGE if usage else ():
+        values: list[float | None] = [None] * len(index)
+        counts: list[str | None] = [None] * len(index)
+        for u in usage:
+            if u.run_id in index:
+                values[index[u.run_id]] = _usage_value(u, name)
+                counts[index[u.run_id]] = f"{u.records:,} records"
+        if any(v is not None for v in values):
+            charts.append(
+                {"metric_id": name, "name": name, "output_type": "count", "unit": unit, "format": shown}
+                | {"url": "", "values": values, "counts": counts}
+            )
+    return charts
 
 
 # The traffic charts (ListCalls' `traffic`): name, what a point shows, its format in the tooltip.

@@ -111,6 +111,22 @@ async def test_heuristic_ai_and_human_metrics_in_one_run(llm_stack: Stack, clien
     assert (human.scored, human.pending, human.passed) == (len(done), 0, passes + (-1 if oracle[done[0].id] else 1))
     assert human.ci_method == "wilson"
     assert human.ci_low <= human.pass_rate <= human.ci_high
+    # The run's usage over time (GetRunHistory's with_usage): its judges' cost, of the whole run and
+    # of one category's records alone, as its scores add up.
+    ai_scores = [s for r in done for s in r.scores if s.metric_name in ("judged correct", "judged grade")]
+    history = await client.run_history(ids.project_id, [correct.id], with_usage=True)
+    (usage,) = history.usage
+    assert (usage.run_id, usage.records) == (run.id, view.records)
+    assert usage.judge_cost_usd == pytest.approx(sum(s.cost_usd for s in ai_scores))
+    category = str(dict(done[0].metadata)["category"])
+    ours = {r.id for r in records if str(dict(r.metadata)["category"]) == category}
+    sliced = await client.run_history(
+        ids.project_id, [correct.id], with_usage=True, fields=[f"metadata.category={category}"]
+    )
+    assert sliced.usage[0].records == len(ours)
+    assert sliced.usage[0].judge_cost_usd == pytest.approx(
+        sum(s.cost_usd for r in done if r.id in ours for s in r.scores if s.metric_name.startswith("judged"))
+    )
 
 
 async def test_a_judge_that_never_gives_a_verdict_errors_the_scores_and_the_run_completes(

@@ -218,6 +218,31 @@ def test_history_puts_every_chart_on_the_same_runs() -> None:
     assert data["charts"][1]["url"] == "/projects/p/metrics/b"
 
 
+def test_history_charts_the_runs_usage_on_the_same_runs_after_the_metrics() -> None:
+    points = [
+        qpb.HistoryPoint(run_id=r, created_at=t, output_type="boolean", scored=1, passed=1, value=100.0)
+        for r, t in (("r1", "t1"), ("r2", "t2"), ("r3", "t3"))
+    ]
+    with_latency = qpb.RunUsage(
+        run_id="r1", records=4, prompt_tokens=300, completion_tokens=100, cost_usd=0.02, costed_records=2
+    )
+    with_latency.latency_ms_mean = 250.0
+    history = qpb.GetRunHistoryResponse(
+        series=[qpb.MetricSeries(metric_id="a", name="exact", points=points)],
+        usage=[with_latency, qpb.RunUsage(run_id="r3", records=0)],  # r2: not listed; r3: no records
+    )
+    data = chart_data(history, "p")
+    assert [(c["name"], c["format"], c["values"]) for c in data["charts"][1:]] == [
+        ("latency", "ms", [250.0, None, None]),
+        ("tokens per record", "count", [100.0, None, None]),
+        ("cost per record", "usd", [0.01, None, None]),  # over the 2 records with a cost
+    ]
+    assert data["charts"][1]["counts"] == ["4 records", None, "0 records"]
+    assert data["charts"][1]["url"] == "" and data["charts"][1]["output_type"] == "count"
+    # Without usage asked for (or none with a value), the metrics' charts alone.
+    assert len(chart_data(qpb.GetRunHistoryResponse(series=history.series), "p")["charts"]) == 1
+
+
 def form(*items: tuple[str, str]) -> FormData:
     return FormData(list(items))
 

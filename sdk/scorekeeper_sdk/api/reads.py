@@ -21,6 +21,7 @@ from scorekeeper_sdk.views import (
     Run,
     RunBreakdown,
     RunMatrix,
+    RunUsage,
     WeakSlices,
 )
 
@@ -30,6 +31,36 @@ EXPORT_FORMATS = ("csv", "jsonl")
 
 class RunTimeout(TimeoutError):
     """The run did not reach a final status in time."""
+
+
+def _history_request(
+    project_id: str,
+    metrics: Sequence[str],
+    *,
+    testset_id: str,
+    system_id: str,
+    system_version_id: str,
+    sources: Sequence[str],
+    limit: int,
+    monitor_id: str,
+    tags: Sequence[str],
+    schedule_id: str,
+    fields: Sequence[str],
+) -> qpb.GetRunHistoryRequest:
+    """GetRunHistory's request, as run_history and run_usage take its filters."""
+    return qpb.GetRunHistoryRequest(
+        project_id=project_id,
+        metrics=list(metrics),
+        testset_id=testset_id,
+        system_id=system_id,
+        system_version_id=system_version_id,
+        sources=list(sources),
+        limit=limit,
+        monitor_id=monitor_id,
+        tags=list(tags),
+        schedule_id=schedule_id,
+        fields=list(fields),
+    )
 
 
 class ReadOperations(Operations):
@@ -162,22 +193,57 @@ class ReadOperations(Operations):
         ``tags``: over the runs with every one of them; ``schedule_id``: over one schedule's runs;
         ``fields``: a slice's history, each point counting only its run's records holding the values
         ("metadata.lang=fr", as ``list_records``' fields)."""
-        request = qpb.GetRunHistoryRequest(
-            project_id=project_id,
-            metrics=list(metrics),
+        request = _history_request(
+            project_id,
+            metrics,
             testset_id=testset_id,
             system_id=system_id,
             system_version_id=system_version_id,
-            sources=list(sources),
+            sources=sources,
             limit=limit,
             monitor_id=monitor_id,
-            tags=list(tags),
+            tags=tags,
             schedule_id=schedule_id,
-            fields=list(fields),
+            fields=fields,
         )
         response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
         _sliced_as_asked(fields, response.fields, "GetRunHistory", "count a slice's history")
         return [from_proto(MetricSeries, s) for s in response.series]
+
+    async def run_usage(
+        self,
+        project_id: str,
+        metrics: Sequence[str],
+        *,
+        testset_id: str = "",
+        system_id: str = "",
+        system_version_id: str = "",
+        sources: Sequence[str] = (),
+        limit: int = 0,
+        monitor_id: str = "",
+        tags: Sequence[str] = (),
+        schedule_id: str = "",
+        fields: Sequence[str] = (),
+    ) -> list[RunUsage]:
+        """The runs ``run_history`` charts (the same filters), oldest first: each one's records' mean
+        latency, tokens and cost, and its judges' cost — of a slice's records with ``fields``."""
+        request = _history_request(
+            project_id,
+            metrics,
+            testset_id=testset_id,
+            system_id=system_id,
+            system_version_id=system_version_id,
+            sources=sources,
+            limit=limit,
+            monitor_id=monitor_id,
+            tags=tags,
+            schedule_id=schedule_id,
+            fields=fields,
+        )
+        request.with_usage = True
+        response = await self._unary(QUERY, "GetRunHistory", request, qpb.GetRunHistoryResponse)
+        _sliced_as_asked(fields, response.fields, "GetRunHistory", "count a slice's usage")
+        return [from_proto(RunUsage, u) for u in response.usage]
 
     async def compare_runs(
         self,

@@ -1,11 +1,12 @@
 """`scorekeeper runs history`: per-metric trends over a project's runs in the terminal — a row per
 run, oldest first, and a sparkline per metric — for the whole runs or, with --field, for one slice
-of their records (the French questions' pass rate over the last 20 nightly runs)."""
+of their records (the French questions' pass rate over the last 20 nightly runs); with --usage, each
+run's mean latency, tokens and cost per record beside them."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,7 +14,7 @@ from rich.table import Table
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.runs import checked_sources, runs
-from scorekeeper_sdk.views import HistoryPoint, MetricSeries
+from scorekeeper_sdk.views import HistoryPoint, MetricSeries, RunUsage
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -39,6 +40,31 @@ def sparkline(values: list[float | None], percent: bool) -> str:
     span = high - low
     top = len(BARS) - 1
     return "".join(" " if v is None else BARS[round((v - low) / span * top) if span else top // 2] for v in values)
+
+
+def _usage_cells(u: RunUsage | None) -> list[str]:
+    """A run's latency, tokens and cost per record as the table shows them ("" for a run not listed)."""
+    if u is None:
+        return ["", "", ""]
+    latency = f"{u.latency_ms_mean:,.0f} ms" if u.latency_ms_mean is not None else "–"
+    tokens = f"{u.tokens_per_record:,.0f}" if u.tokens_per_record is not None else "–"
+    cost = f"${u.cost_per_record:.4f}" if u.cost_per_record is not None else "–"
+    return [latency, tokens, cost]
+
+
+def _usage_trends(usage: list[RunUsage], runs_in_order: list[str]) -> list[str]:
+    """The latency's and the cost's lines under the table, as a metric's."""
+    by_run = {u.run_id: u for u in usage}
+    lines = []
+    for name, unit in (("latency", " ms"), ("cost per record", "")):
+        picked = [by_run.get(r) for r in runs_in_order]
+        values = [None if u is None else u.latency_ms_mean if unit else u.cost_per_record for u in picked]
+        known = [v for v in values if v is not None]
+        if not known:
+            continue
+        ends = f"{known[0]:,.0f}{unit} → {known[-1]:,.0f}{unit}" if unit else f"${known[0]:.4f} → ${known[-1]:.4f}"
+        lines.append(f"{name}  {sparkline(values, False)}  {ends}")
+    return lines
 
 
 def _trend(series: MetricSeries, runs_in_order: list[str]) -> str:
@@ -71,10 +97,14 @@ def history(
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="The most recent runs, at most this many.")] = 20,
+    usage: Annotated[
+        bool, typer.Option("--usage", help="Also each run's mean latency, tokens and cost per record.")
+    ] = False,
     as_json_: JsonOption = False,
 ) -> None:
     """Per-metric trends over the project's runs, oldest first: a boolean metric's pass rate, an
-    int or float metric's mean, and a sparkline each; with --field, one slice's."""
+    int or float metric's mean, and a sparkline each; with --field, one slice's; with --usage, the
+    runs' latency, tokens and cost per record too."""
     st = state(ctx)
     sources, tags = checked_sources(source), tag or []
     project_id = st.project_id()
@@ -89,18 +119,19 @@ def history(
         chosen = [m.metric_id for m in newest.metrics] if newest is not None else []
         if not chosen:
             raise CliError("no run to take metrics from: name them with --metric")
-    found = st.client.run_history(
-        project_id,
-        chosen,
-        testset_id=testset_id,
-        sources=sources,
-        tags=tags,
-        schedule_id=schedule_id,
-        limit=limit,
-        fields=field or [],
-    )
+    filters: dict[str, Any] = {
+        "testset_id": testset_id,
+        "sources": sources,
+        "tags": tags,
+        "schedule_id": schedule_id,
+        "limit": limit,
+        "fields": field or [],
+    }
+    found = st.client.run_history(project_id, chosen, **filters)
+    used = st.client.run_usage(project_id, chosen, **filters) if usage else []
     if as_json_:
-        return emit_json([dataclasses.asdict(s) for s in found])
+        every = [dataclasses.asdict(s) for s in found]
+        return emit_json({"series": every, "usage": [dataclasses.asdict(u) for u in used]} if usage else every)
     first_points = {p.run_id: p for s in reversed(found) for p in s.points}
     order = sorted(first_points.values(), key=lambda p: (p.created_at, p.run_id))
     if not order:
@@ -108,13 +139,19 @@ def history(
         return None
     sliced = f", the records with {' and '.join(field)}" if field else ""
     st.out.print(f"{len(order)} runs, oldest first{sliced}", highlight=False)
-    table = Table("created", "run", "source", "status", *(s.name for s in found))
+    extra = ("latency", "tokens/record", "cost/record") if usage else ()
+    table = Table("created", "run", "source", "status", *(s.name for s in found), *extra)
     by_series = [{p.run_id: p for p in s.points} for s in found]
+    by_run = {u.run_id: u for u in used}
     for point in order:
         cells = [shown(points.get(point.run_id)) for points in by_series]
+        if usage:
+            cells += _usage_cells(by_run.get(point.run_id))
         table.add_row(point.created_at[:19].replace("T", " "), point.run_id, point.source, point.run_status, *cells)
     st.out.print(table)
     runs_in_order = [p.run_id for p in order]
     for series in found:
         st.out.print(_trend(series, runs_in_order), highlight=False)
+    for line in _usage_trends(used, runs_in_order):
+        st.out.print(line, highlight=False)
     return None

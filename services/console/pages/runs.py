@@ -64,6 +64,8 @@ def routes(console: Console) -> list[Route]:
         testset = params.get("testset", "")
         # A slice of the runs' records the charts count alone ("metadata.lang=fr"), as typed.
         sliced = [f.strip() for f in params.getlist("field") if f.strip()]
+        # Also chart the runs' latency, tokens and cost per record.
+        usage = params.get("usage") == "1"
         page_request = qpb.ListRunsRequest(
             project_id=project_id,
             page_size=console.settings.page_size,
@@ -115,6 +117,7 @@ def routes(console: Console) -> list[Route]:
                         tags=tags,
                         testset_id=testset,
                         fields=sliced,
+                        with_usage=usage,
                     ),
                     qpb.GetRunHistoryResponse,
                 )
@@ -135,7 +138,8 @@ def routes(console: Console) -> list[Route]:
         filters += [("tag", t) for t in tags]
         filters += [("testset", testset)] if testset else []
         keep = [*filters, *(("field", f) for f in sliced)]
-        keep += [("metric", m) for m in chosen]
+        keep += [("metric", m) for m in chosen] + ([("usage", "1")] if usage else [])
+        keep_charted = filters + [("metric", m) for m in chosen] + ([("usage", "1")] if usage else [])
         next_url = (
             f"{request.url.path}?{urlencode([*keep, ('token', page.next_page_token)])}" if page.next_page_token else ""
         )
@@ -168,7 +172,8 @@ def routes(console: Console) -> list[Route]:
                 "testset_id": testset,
                 "testset_name": next((t.name for t in data["testsets"].testsets if t.id == testset), testset),
                 "sliced": sliced,
-                "unsliced_url": f"{request.url.path}?{urlencode(filters + [('metric', m) for m in chosen])}",
+                "usage": usage,
+                "unsliced_url": f"{request.url.path}?{urlencode(keep_charted)}",
                 "next_url": next_url,
                 "first_url": f"{request.url.path}?{urlencode(keep)}" if params.get("token") else "",
             },

@@ -1,0 +1,109 @@
+"""The runs' latency, tokens and cost over time (GetRunHistory's with_usage), on the real processes:
+each charted run's records summed from its counters, or a slice's from its records; the SDK's
+run_usage, `scorekeeper runs history --usage` and the runs page's usage charts show them."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, RecordIn
+from scorekeeper_sdk.views import RunUsage
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project(f"usage {uuid.uuid4().hex[:6]}")
+    rows = [{"question": f"q{i}", "answer": "yes", "lang": "fr" if i < 2 else "en"} for i in range(6)]
+    testset = await sk.create_testset(
+        project.id, "usage", rows, inputs=["question"], expected=["answer"], metadata=["lang"]
+    )
+    exact = await sk.create_metric(
+        project.id,
+        "exact",
+        eval_type="heuristic",
+        heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
+    )
+    version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
+    cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
+    runs = []
+    # Run 1: 100..600 ms, 10 + 5 tokens each, $0.01 a call on the four that report a cost. Run 2:
+    # twice as slow, twice the tokens, $0.03 a call on every record.
+    for slower, cost_every in ((1, 3), (2, 1)):
+        run = await sk.create_run(project.id, testset.id, version.id, [exact.id])
+        records = [
+            RecordIn(
+                cases[f"q{i}"],
+                outputs={"response": "yes"},
+                latency_ms=100.0 * (i + 1) * slower,
+                prompt_tokens=10 * slower,
+                completion_tokens=5 * slower,
+                # run 1: every third record (q0, q3) reports no cost
+                cost_usd=(0.01 if slower == 1 else 0.03) if cost_every == 1 or i % cost_every else None,
+            )
+            for i in range(6)
+        ]
+        await sk.ingest_records(run.id, records)
+        await sk.wait_for_run(run.id, timeout_s=60)
+        runs.append(run.id)
+
+    usage = await sk.run_usage(project.id, ["exact"])
+    assert [dataclasses.replace(u, cost_usd=round(u.cost_usd, 9)) for u in usage] == [
+        RunUsage(runs[0], usage[0].created_at, 6, 350.0, 60, 30, 0.04, 4, 0.0),
+        RunUsage(runs[1], usage[1].created_at, 6, 700.0, 120, 60, 0.18, 6, 0.0),
+    ]
+    assert usage[0].cost_per_record == pytest.approx(0.01) and usage[1].tokens_per_record == 30
+    # The French slice: q0 and q1 (q0 reports no cost in run 1).
+    french = await sk.run_usage(project.id, ["exact"], fields=["metadata.lang=fr"])
+    assert [(u.records, u.latency_ms_mean, u.prompt_tokens, u.costed_records) for u in french] == [
+        (2, 150.0, 20, 1),
+        (2, 300.0, 40, 2),
+    ]
+    assert [u.cost_usd for u in french] == [pytest.approx(0.01), pytest.approx(0.06)]
+    with pytest.raises(InvalidArgument, match=r"field must be metadata\.<key>"):
+        await sk.run_usage(project.id, ["exact"], fields=["lang=fr"])
+
+    printed = scorekeeper(stack, "--project", project.id, "runs", "history", "--metric", "exact", "--usage")
+    assert printed.returncode == 0, printed.stderr
+    out = " ".join(printed.stdout.split())
+    assert "┃ exact ┃ latency ┃ tokens/record ┃ cost/record ┃" in out, printed.stdout
+    assert "│ 100.0% (6/6) │ 350 ms │ 15 │ $0.0100 │" in out and "│ 700 ms │ 30 │ $0.0300 │" in out
+    assert "latency ▁█ 350 ms → 700 ms" in out
+    assert "cost per record ▁█ $0.0100 → $0.0300" in out
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/runs?metric={exact.id}")
+        assert await page.locator("#charts .chart-card").count() == 1
+        await page.locator(".metric-picker summary").click()
+        await page.locator("input[name=usage]").check()
+        await page.wait_for_url("**usage=1**")
+        titles = [" ".join(t.split()) for t in await page.locator("#charts .chart-card header").all_inner_texts()]
+        assert titles == [
+            "exact pass rate %",
+            "latency mean, ms",
+            "tokens per record prompt + completion",
+            "cost per record USD, of those with a cost",
+        ]
+        drawn = await page.evaluate("JSON.parse(document.getElementById('history-data').textContent)")
+        assert [c["values"] for c in drawn["charts"][1:]] == [[350.0, 700.0], [15.0, 30.0], [0.01, 0.03]]
+        await page.locator("[data-chart='3'] canvas").first.wait_for()
+        await screenshot(page, "runs-history-usage")
+        # A slice keeps the usage charts, counted over its records.
+        await page.fill("#history-slice", "metadata.lang=fr")
+        await page.press("#history-slice", "Enter")
+        await page.wait_for_url("**field=metadata.lang%3Dfr**")
+        drawn = await page.evaluate("JSON.parse(document.getElementById('history-data').textContent)")
+        assert [c["values"] for c in drawn["charts"][1:]] == [[150.0, 300.0], [15.0, 30.0], [0.01, 0.03]]
+        # Its "every record" link keeps them too.
+        await page.locator("#history-sliced a").click()
+        await page.wait_for_url(lambda url: "field=" not in url and "usage=1" in url)
+        assert await page.locator("#charts .chart-card").count() == 4
