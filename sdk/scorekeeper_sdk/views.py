@@ -244,6 +244,22 @@ class RunUsage:
     costed_records: int = 0
     judge_cost_usd: float = 0.0
 
+    @classmethod
+    def of_run(cls, run: Run) -> RunUsage:
+        """A run's own totals (GetRun's) as its usage."""
+        t = run.totals
+        return cls(
+            run.id,
+            run.created_at,
+            run.records,
+            t.latency_ms_total / run.records if run.records else None,
+            t.prompt_tokens,
+            t.completion_tokens,
+            t.cost_usd,
+            t.costed_records,
+            t.judge_cost_usd,
+        )
+
     @property
     def tokens_per_record(self) -> float | None:
         return (self.prompt_tokens + self.completion_tokens) / self.records if self.records else None
@@ -252,6 +268,10 @@ class RunUsage:
     def cost_per_record(self) -> float | None:
         """The system calls' cost per record that reported one; None when none did."""
         return self.cost_usd / self.costed_records if self.costed_records else None
+
+    @property
+    def judge_cost_per_record(self) -> float | None:
+        return self.judge_cost_usd / self.records if self.records else None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from typing import Any
 
 from scorekeeper.v1 import query_pb2 as qpb
 
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.views import RunUsage
+
 
 def chart_data(history: qpb.GetRunHistoryResponse, project_id: str) -> dict[str, Any]:
     runs: dict[str, qpb.HistoryPoint] = {}
@@ -65,25 +68,22 @@ _USAGE = (
 )
 
 
-def _usage_value(u: qpb.RunUsage, name: str) -> float | None:
-    if name == "latency":
-        return round(u.latency_ms_mean, 1) if u.HasField("latency_ms_mean") else None
-    if name == "tokens per record":
-        return round((u.prompt_tokens + u.completion_tokens) / u.records, 1) if u.records else None
-    return round(u.cost_usd / u.costed_records, 6) if u.costed_records else None
+def _usage_value(u: RunUsage, name: str) -> float | None:
+    value = {"latency": u.latency_ms_mean, "tokens per record": u.tokens_per_record}.get(name, u.cost_per_record)
+    return None if value is None else round(value, 6 if name == "cost per record" else 1)
 
 
 def _usage_charts(usage: Sequence[qpb.RunUsage], index: dict[str, int]) -> list[dict[str, Any]]:
     """The runs' latency, tokens and cost per record, a chart each on the metrics' x-axis of runs
     (none without usage asked for; a chart of which no run has a value is left out)."""
     charts = []
-    for name, unit, shown in _USAGE if usage else ():
+    used = [from_proto(RunUsage, u) for u in usage if u.run_id in index]
+    for name, unit, shown in _USAGE if used else ():
         values: list[float | None] = [None] * len(index)
         counts: list[str | None] = [None] * len(index)
-        for u in usage:
-            if u.run_id in index:
-                values[index[u.run_id]] = _usage_value(u, name)
-                counts[index[u.run_id]] = f"{u.records:,} records"
+        for u in used:
+            values[index[u.run_id]] = _usage_value(u, name)
+            counts[index[u.run_id]] = f"{u.records:,} records"
         if any(v is not None for v in values):
             charts.append(
                 {"metric_id": name, "name": name, "output_type": "count", "unit": unit, "format": shown}

@@ -1,10 +1,12 @@
 """The runs' latency, tokens and cost over time (GetRunHistory's with_usage), on the real processes:
 each charted run's records summed from its counters, or a slice's from its records; the SDK's
-run_usage, `scorekeeper runs history --usage` and the runs page's usage charts show them."""
+run_usage, `scorekeeper runs history --usage` and the runs page's usage charts show them; two runs
+compared tell their latency and cost per record apart (`runs compare`, the compare page)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 
 import pytest
@@ -79,8 +81,33 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     assert "latency ▁█ 350 ms → 700 ms" in out
     assert "cost per record ▁█ $0.0100 → $0.0300" in out
 
+    # Two runs compared: their latency and cost per record beside the metrics (of the whole runs).
+    compared = scorekeeper(
+        stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--field", "metadata.lang=fr"
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert (
+        "usage (whole runs): latency 350 ms → 700 ms (+100%) · tokens per record 15 → 30 (+100%)"
+        " · cost per record $0.0100 → $0.0300 (+200%)" in " ".join(compared.stdout.split())
+    )
+    as_json = scorekeeper(stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--json")
+    assert json.loads(as_json.stdout)["usage"][0] == {
+        "name": "latency",
+        "baseline": 350.0,
+        "value": 700.0,
+        "unit": "ms",
+        "change": 1.0,
+    }
+
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}")
+        card = " ".join((await page.locator("#usage-delta").inner_text()).split())
+        assert card == (
+            "Latency and cost whole runs latency: 350 ms → 700 ms +100% tokens per record: 15 → 30 +100%"
+            " cost per record: $0.0100 → $0.0300 +200%"
+        )
+        await screenshot(page, "compare-usage")
         await page.goto(f"/projects/{project.id}/runs?metric={exact.id}")
         assert await page.locator("#charts .chart-card").count() == 1
         await page.locator(".metric-picker summary").click()

@@ -28,6 +28,7 @@ from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_calla
 from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
 from scorekeeper_sdk.models import AlertThreshold
+from scorekeeper_sdk.usage import usage_changes
 from scorekeeper_sdk.views import (
     Comparison,
     HistoryPoint,
@@ -35,6 +36,8 @@ from scorekeeper_sdk.views import (
     MetricSummary,
     Record,
     Run,
+    RunTotals,
+    RunUsage,
     Score,
     WeakSlice,
 )
@@ -194,6 +197,38 @@ def test_markdown_summary() -> None:
     compare = "http://console/projects/p1/compare?baseline=b1&run=r1&by=metadata.topic&field=metadata.topic%3Dmath"
     assert f"| [metadata.topic=math]({compare}) | exact | 80.0% of 50 | 40.0% of 50 | 21 / 1 | 0.0004 |" in paired
     assert "Where it fails most" not in against
+
+
+def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_run_has_it() -> None:
+    baseline = replace(RUN, id="r0", totals=RunTotals(latency_ms_total=1400.0, prompt_tokens=40, completion_tokens=20))
+    run = replace(
+        RUN,
+        totals=RunTotals(
+            latency_ms_total=2800.0,
+            prompt_tokens=40,
+            completion_tokens=20,
+            cost_usd=0.05,
+            costed_records=2,
+            judge_cost_usd=0.004,
+        ),
+    )
+    changes = usage_changes(RunUsage.of_run(baseline), RunUsage.of_run(run))
+    assert [(u.name, u.baseline, u.value, u.moved) for u in changes] == [
+        ("latency", 350.0, 700.0, "+100%"),
+        ("tokens per record", 15.0, 15.0, "+0%"),
+        ("cost per record", None, 0.025, "n/a"),  # the baseline reported no cost
+        ("judge cost per record", 0.0, 0.001, "n/a"),
+    ]
+    assert [u.shown for u in changes] == [
+        "latency 350 ms → 700 ms (+100%)",
+        "tokens per record 15 → 15 (+0%)",
+        "cost per record – → $0.0250",
+        "judge cost per record $0.0000 → $0.0010",
+    ]
+    assert usage_changes(RunUsage.of_run(RUN), RunUsage.of_run(RUN)) == []  # neither run used anything told
+    text = summary_markdown(RUN, [], None, baseline_run_id="r0", usage=changes)
+    assert "| usage | baseline | this run | change |" in text
+    assert "| latency | 350 ms | 700 ms | +100% |" in text and "| cost per record | – | $0.0250 | n/a |" in text
 
 
 BOT = (

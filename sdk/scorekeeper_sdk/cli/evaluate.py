@@ -34,7 +34,8 @@ from scorekeeper_sdk.cli.subsets import (
 from scorekeeper_sdk.cli.systems import CommandSystem, load_callable
 from scorekeeper_sdk.errors import InvalidArgument, ScorekeeperError
 from scorekeeper_sdk.evaluate import run_and_evaluate
-from scorekeeper_sdk.views import Comparison, Run, RunBreakdown, WeakSlice
+from scorekeeper_sdk.usage import UsageChange, usage_changes
+from scorekeeper_sdk.views import Comparison, Run, RunBreakdown, RunUsage, WeakSlice
 
 # What a --fail-under-per field starts with (the testcase fields a breakdown takes).
 SLICE_ROOTS = ("metadata.", "inputs.", "expected.")
@@ -267,11 +268,15 @@ def _gate(
     for f in slices[0] if run.status == "completed" else []:
         gates += check_slices(run, _breakdown(st, run, f), thresholds, slices[1])
     comparison: Comparison | None = None
+    used: list[UsageChange] = []
     if baseline and run.status == "completed":
         comparison = st.client.compare_runs(run.id, baseline, regressions_only=True)
         gates += [check(comparison) for check in against]
+        used = usage_changes(RunUsage.of_run(st.client.get_run(baseline)), RunUsage.of_run(run))
     for gate in gates:
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
+    for change in used:  # against the baseline: latency 350 ms → 700 ms (+100%)
+        st.out.print(f"usage  {change.shown}", highlight=False)
     weak = _beyond_chance(st, run) if run.status == "completed" else []
     regressed = _beyond_chance(st, run, baseline) if baseline and run.status == "completed" else []
     for w in weak:
@@ -291,7 +296,7 @@ def _gate(
         st.err.print(f"wrote {junit_xml}: {suite.tests} testcases, {suite.failures} failures, {suite.errors} errors")
     if summary_md is not None:
         summary_md.write_text(
-            summary_markdown(run, gates, comparison, weak, regressed, baseline or ""), encoding="utf-8"
+            summary_markdown(run, gates, comparison, weak, regressed, baseline or "", used), encoding="utf-8"
         )
         st.err.print(f"wrote {summary_md}")
     if run.status != "completed":

@@ -11,6 +11,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from scorekeeper_sdk.cli.gates import Gate
 from scorekeeper_sdk.cli.show import metric_value
+from scorekeeper_sdk.usage import UsageChange
 from scorekeeper_sdk.views import Comparison, Record, Run, WeakSlice
 
 _EXCERPT = 60
@@ -76,11 +77,12 @@ def summary_markdown(
     weak: Sequence[WeakSlice] = (),
     regressed: Sequence[WeakSlice] = (),
     baseline_run_id: str = "",
+    usage: Sequence[UsageChange] = (),
 ) -> str:
-    """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions, and
-    the slices that fail (``weak``) or regressed against the baseline ``baseline_run_id``
-    (``regressed``) beyond chance — each slice a link to its records on the run page, or to its
-    testcases on the compare page."""
+    """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions, the
+    latency and cost against the baseline (``usage``), and the slices that fail (``weak``) or
+    regressed against the baseline ``baseline_run_id`` (``regressed``) beyond chance — each slice a
+    link to its records on the run page, or to its testcases on the compare page."""
     verdict = "passed" if all(g.passed for g in gates) and run.status == "completed" else "failed"
     icon = "✅" if verdict == "passed" else "❌"
     link = f"[{run.id}]({run.url})" if run.url else run.id
@@ -110,6 +112,9 @@ def summary_markdown(
             mean = "n/a" if m.mean is None else f"{m.mean:.3f}"
             said = f"{m.verdict} (p = {m.p_value:.2g})" if m.p_value is not None else m.verdict
             lines.append(f"| {_cell(m.name)} | {baseline} | {mean} | {m.regressions} | {m.improvements} | {said} |")
+    if usage:
+        lines += ["", "| usage | baseline | this run | change |", "|---|---:|---:|---:|"]
+        lines += [f"| {u.name} | {u.amount(u.baseline)} | {u.amount(u.value)} | {u.moved} |" for u in usage]
     if weak:
         lines += [
             "",

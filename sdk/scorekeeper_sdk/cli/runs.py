@@ -3,6 +3,7 @@ and archive runs."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,8 @@ from scorekeeper_sdk.cli.subsets import (
     subset_options,
 )
 from scorekeeper_sdk.models import SystemVersion
-from scorekeeper_sdk.views import MetricComparison, Run
+from scorekeeper_sdk.usage import usage_changes
+from scorekeeper_sdk.views import MetricComparison, Run, RunUsage
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
@@ -267,8 +269,9 @@ def compare(
         page_size=max(1, min(limit, 1000)),
         fields=field or [],
     )
+    used = usage_changes(RunUsage.of_run(st.client.get_run(baseline)), RunUsage.of_run(st.client.get_run(run_id)))
     if as_json_:
-        return emit_json(as_json([page])[0])
+        return emit_json(as_json([page])[0] | {"usage": [dataclasses.asdict(u) | {"change": u.change} for u in used]})
     table = Table(
         "metric",
         "baseline mean",
@@ -295,6 +298,8 @@ def compare(
     sliced = f" with {' and '.join(field)}" if field else ""
     st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases{sliced} compared")
     st.out.print(table)
+    if used:  # of the whole runs, sliced or not: latency 350 ms → 700 ms (+100%) · …
+        st.out.print(f"usage (whole runs): {' · '.join(u.shown for u in used)}", highlight=False)
     for case in page.testcases[:limit]:
         changes = ", ".join(
             f"{c.metric_name} {c.baseline_value} → {c.value}" for c in case.changes if c.change == "regression"
