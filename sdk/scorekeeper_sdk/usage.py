@@ -1,12 +1,46 @@
-"""What a run used against a baseline's: mean latency, tokens, the system calls' and the judges'
-cost per record, and how much each changed — for `runs compare`, the summary `eval --baseline`
-writes for a pull request, and the console's compare page."""
+"""What runs used, measure by measure — mean latency, tokens, the system calls' and the judges' cost
+per record — said one way everywhere: over runs (`runs history --usage`, the runs page's charts),
+side by side (`runs matrix`, the matrix page) and against a baseline with how much each changed
+(`runs compare`, the summary `eval --baseline` writes for a pull request, the compare page)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scorekeeper_sdk.views import RunUsage
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure of a run's usage; ``unit``: ms, tokens or usd."""
+
+    name: str
+    unit: str
+    of: Callable[[RunUsage], float | None]
+
+
+MEASURES = (
+    Measure("latency", "ms", lambda u: u.latency_ms_mean),
+    Measure("tokens per record", "tokens", lambda u: u.tokens_per_record),
+    # Over the records that reported a cost.
+    Measure("cost per record", "usd", lambda u: u.cost_per_record),
+    Measure("judge cost per record", "usd", lambda u: u.judge_cost_per_record),
+)
+
+
+def amount(value: float | None, unit: str) -> str:
+    """A value as said: "350 ms", "1,204", "$0.0125"; "–" when unknown."""
+    if value is None:
+        return "–"
+    if unit == "usd":
+        return f"${value:.4f}" if value < 100 else f"${value:,.2f}"
+    return f"{value:,.0f} ms" if unit == "ms" else f"{value:,.0f}"
+
+
+def told(measure: Measure, runs: list[RunUsage]) -> bool:
+    """Whether any of the runs has the measure (no cost reported, no judge, no latency: none)."""
+    return any((measure.of(u) or 0) > 0 for u in runs)
 
 
 @dataclass(frozen=True)
@@ -26,12 +60,7 @@ class UsageChange:
         return self.value / self.baseline - 1
 
     def amount(self, value: float | None) -> str:
-        """A value as said: "350 ms", "1,204", "$0.0125"; "–" when unknown."""
-        if value is None:
-            return "–"
-        if self.unit == "usd":
-            return f"${value:.4f}" if value < 100 else f"${value:,.2f}"
-        return f"{value:,.0f} ms" if self.unit == "ms" else f"{value:,.0f}"
+        return amount(value, self.unit)
 
     @property
     def moved(self) -> str:
@@ -47,13 +76,5 @@ class UsageChange:
 
 
 def usage_changes(baseline: RunUsage, run: RunUsage) -> list[UsageChange]:
-    """Each measure either run has: mean latency, tokens, the system calls' cost (over the records
-    that reported one) and the judges' cost, per record."""
-    measures = [
-        UsageChange("latency", baseline.latency_ms_mean, run.latency_ms_mean, "ms"),
-        UsageChange("tokens per record", baseline.tokens_per_record, run.tokens_per_record, "tokens"),
-        UsageChange("cost per record", baseline.cost_per_record, run.cost_per_record, "usd"),
-        UsageChange("judge cost per record", baseline.judge_cost_per_record, run.judge_cost_per_record, "usd"),
-    ]
-    # A measure neither run has (no cost reported, no judge, no latency) is left out.
-    return [m for m in measures if (m.baseline or 0) > 0 or (m.value or 0) > 0]
+    """Each measure either run has, A against B."""
+    return [UsageChange(m.name, m.of(baseline), m.of(run), m.unit) for m in MEASURES if told(m, [baseline, run])]

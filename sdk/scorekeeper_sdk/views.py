@@ -359,6 +359,8 @@ class MatrixRun:
     system_version_name: str = ""
     testset_version: int = 0
     means: dict[str, float] = field(default_factory=dict)
+    # What the whole run used (None from a server that does not tell).
+    usage: RunUsage | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.usage import MEASURES, told
 from scorekeeper_sdk.views import RunUsage
 
 
@@ -60,17 +61,14 @@ def chart_data(history: qpb.GetRunHistoryResponse, project_id: str) -> dict[str,
     }
 
 
-# The usage charts of the run history (GetRunHistory's `usage`): name, unit, format in the tooltip.
-_USAGE = (
-    ("latency", "mean, ms", "ms"),
-    ("tokens per record", "prompt + completion", "count"),
-    ("cost per record", "USD, of those with a cost", "usd"),
-)
-
-
-def _usage_value(u: RunUsage, name: str) -> float | None:
-    value = {"latency": u.latency_ms_mean, "tokens per record": u.tokens_per_record}.get(name, u.cost_per_record)
-    return None if value is None else round(value, 6 if name == "cost per record" else 1)
+# The usage charts of the run history (GetRunHistory's `usage`): a measure's unit as its chart says it.
+_USAGE_UNITS = {
+    "latency": "mean, ms",
+    "tokens per record": "prompt + completion",
+    "cost per record": "USD, of those with a cost",
+}
+# The tooltip's format of a measure's unit.
+_FORMATS = {"ms": "ms", "tokens": "count", "usd": "usd"}
 
 
 def _usage_charts(usage: Sequence[qpb.RunUsage], index: dict[str, int]) -> list[dict[str, Any]]:
@@ -78,17 +76,17 @@ def _usage_charts(usage: Sequence[qpb.RunUsage], index: dict[str, int]) -> list[
     (none without usage asked for; a chart of which no run has a value is left out)."""
     charts = []
     used = [from_proto(RunUsage, u) for u in usage if u.run_id in index]
-    for name, unit, shown in _USAGE if used else ():
+    for m in (m for m in MEASURES if m.name in _USAGE_UNITS and told(m, used)):
         values: list[float | None] = [None] * len(index)
         counts: list[str | None] = [None] * len(index)
         for u in used:
-            values[index[u.run_id]] = _usage_value(u, name)
+            value = m.of(u)
+            values[index[u.run_id]] = None if value is None else round(value, 6 if m.unit == "usd" else 1)
             counts[index[u.run_id]] = f"{u.records:,} records"
-        if any(v is not None for v in values):
-            charts.append(
-                {"metric_id": name, "name": name, "output_type": "count", "unit": unit, "format": shown}
-                | {"url": "", "values": values, "counts": counts}
-            )
+        charts.append(
+            {"metric_id": m.name, "name": m.name, "output_type": "count", "unit": _USAGE_UNITS[m.name]}
+            | {"format": _FORMATS[m.unit], "url": "", "values": values, "counts": counts}
+        )
     return charts
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters, metrics
 from services.query.db import Reader, Where
 from services.query.records.clauses import field_tests
 from services.query.runs import select_runs
+from services.query.usage import runs_usage
 from shared.edge.convert import parse_uuid, timestamp
 from shared.edge.errors import invalid, not_found
 
@@ -58,10 +58,8 @@ class HistoryReads:
             versions = where.param(all_versions)
             of_slice = " AND ".join(field_tests(where, sliced)) if sliced else None
             rows = await conn.fetch(_points_sql(where.sql(), versions, where.param(limit), of_slice), *where.args)
-            usage = []
-            if request.with_usage and rows:
-                runs = Where(list(dict.fromkeys(row[0] for row in rows)))  # $1: the points' runs, oldest first
-                usage = await conn.fetch(_usage_sql(" AND ".join(field_tests(runs, sliced)) or None), *runs.args)
+            picked = list(dict.fromkeys(row[0] for row in rows))  # the points' runs, oldest first
+            usage = await runs_usage(conn, picked, sliced) if request.with_usage else []
 
         # One series per metric, in the order asked; the points are added in the rows' order
         # (oldest run first, then the run's pinned order of versions).
@@ -108,60 +106,8 @@ class HistoryReads:
             )
         for series, first in duplicates:
             series.points.extend(first.points)
-        if request.with_usage:
-            response.usage.extend(_usage(row) for row in usage)
+        response.usage.extend(usage)
         return response
-
-
-def _usage(row: asyncpg.Record) -> pb.RunUsage:
-    run_id, created, records, latency, prompt, completion, cost, costed, judge_cost = row
-    usage = pb.RunUsage(
-        run_id=run_id,
-        created_at=timestamp(created),
-        records=records,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cost_usd=cost,
-        costed_records=costed,
-        judge_cost_usd=judge_cost,
-    )
-    if records:
-        usage.latency_ms_mean = latency / records
-    return usage
-
-
-def _usage_sql(of_slice: str | None) -> str:
-    """Per run of $1 (text ids, in that order): its records, their latency, tokens and cost summed,
-    and its judges' cost over its pinned metric versions — from its counters, or for a slice
-    (records r meeting ``of_slice``, its parameters from $2) from its records holding the values
-    and their scores."""
-    if of_slice is None:
-        records = (
-            "SELECT coalesce(sum(c.records), 0)::int, coalesce(sum(c.latency_ms), 0)::float8,"
-            " coalesce(sum(c.prompt_tokens), 0)::bigint, coalesce(sum(c.completion_tokens), 0)::bigint,"
-            " coalesce(sum(c.cost_usd), 0)::float8, coalesce(sum(c.costed), 0)::int"
-            " FROM run_record_counts c WHERE c.run_id = ru.id"
-        )
-        judges = (
-            "SELECT coalesce(sum(a.cost_usd), 0)::float8 FROM run_metric_aggregates a"
-            " WHERE a.run_id = ru.id AND a.metric_version_id = ANY(ru.metric_version_ids)"
-        )
-    else:
-        records = (
-            "SELECT count(*)::int, coalesce(sum(r.latency_ms), 0)::float8, coalesce(sum(r.prompt_tokens), 0)::bigint,"
-            " coalesce(sum(r.completion_tokens), 0)::bigint, coalesce(sum(r.cost_usd), 0)::float8,"
-            f" count(r.cost_usd)::int FROM records r WHERE r.run_id = ru.id AND {of_slice}"
-        )
-        judges = (
-            "SELECT coalesce(sum(s.cost_usd), 0)::float8 FROM records r JOIN scores s ON s.record_id = r.id"
-            f" WHERE r.run_id = ru.id AND {of_slice} AND s.run_id = ru.id"
-            " AND s.metric_version_id = ANY(ru.metric_version_ids)"
-        )
-    return (
-        "SELECT ru.id::text, ru.created_at, u.*, j.* FROM unnest($1::text[]) WITH ORDINALITY AS p(id, n)"
-        " JOIN runs ru ON ru.id = p.id::uuid"
-        f" CROSS JOIN LATERAL ({records}) AS u CROSS JOIN LATERAL ({judges}) AS j ORDER BY p.n"
-    )
 
 
 def _sums_sql(picked_ids: str, versions: str, of_slice: str | None) -> str:

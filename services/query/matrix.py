@@ -15,6 +15,7 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import metrics
 from services.query.db import Reader
+from services.query.usage import runs_usage
 from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid, timestamp
@@ -99,6 +100,7 @@ class MatrixReads:
                 run_ids,
                 shown,
             )
+            usage = await runs_usage(conn, [str(r) for r in run_ids])
         column = {r: i for i, r in enumerate(run_ids)}
         rows = {r["testcase_id"]: _row(r, len(run_ids)) for r in page[:size]}
         for record in records:
@@ -116,6 +118,8 @@ class MatrixReads:
         columns = [_column(runs[r]) for r in run_ids]
         for m in means:
             columns[column[m["run_id"]]].means[str(m["metric_id"])] = m["mean"]
+        for col, used in zip(columns, usage, strict=True):
+            col.usage.CopyFrom(used)
         return pb.CompareRunMatrixResponse(
             testset_id=str(runs[run_ids[0]]["testset_id"]),
             metrics=[

@@ -99,8 +99,24 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         "change": 1.0,
     }
 
+    # Side by side: what each whole run used, under its means.
+    matrix = await sk.compare_run_matrix(runs)
+    assert [(r.usage.records, r.usage.latency_ms_mean) for r in matrix.runs if r.usage] == [(6, 350.0), (6, 700.0)]
+    side = scorekeeper(stack, "--project", project.id, "runs", "matrix", *runs)
+    assert side.returncode == 0, side.stderr
+    out = " ".join(side.stdout.split())
+    assert "│ latency │ 350 ms │ 700 ms │" in out and "│ cost per record │ $0.0100 │ $0.0300 │" in out, side.stdout
+    assert "judge cost" not in out  # no judge: a measure neither run has is left out
+
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/compare/matrix?run={runs[0]}&run={runs[1]}")
+        heads = [" ".join(t.split()) for t in await page.locator(".matrix-usage").all_inner_texts()]
+        assert heads == [
+            "latency 350 ms · tokens per record 15 · cost per record $0.0100",
+            "latency 700 ms · tokens per record 30 · cost per record $0.0300",
+        ]
+        await screenshot(page, "matrix-usage")
         await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}")
         card = " ".join((await page.locator("#usage-delta").inner_text()).split())
         assert card == (
@@ -111,7 +127,7 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         await page.goto(f"/projects/{project.id}/runs?metric={exact.id}")
         assert await page.locator("#charts .chart-card").count() == 1
         await page.locator(".metric-picker summary").click()
-        await page.locator("input[name=usage]").check()
+        await page.locator("input[name=usage][type=checkbox]").click()
         await page.wait_for_url("**usage=1**")
         titles = [" ".join(t.split()) for t in await page.locator("#charts .chart-card header").all_inner_texts()]
         assert titles == [

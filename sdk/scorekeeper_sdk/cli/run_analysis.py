@@ -15,7 +15,8 @@ from rich.text import Text
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.records import brief
 from scorekeeper_sdk.cli.runs import runs
-from scorekeeper_sdk.views import GroupMetric, MatrixCell, MatrixMetric, MatrixRow
+from scorekeeper_sdk.usage import MEASURES, amount, told
+from scorekeeper_sdk.views import GroupMetric, MatrixCell, MatrixMetric, MatrixRow, RunUsage
 
 BAR_WIDTH = 30
 
@@ -243,6 +244,9 @@ def matrix(
     means = Table("metric", *heads)
     for m in first.metrics:
         means.add_row(m.name, *(_value(r.means.get(m.metric_id), m.output_type, mean=True) for r in first.runs))
+    used = [r.usage or RunUsage(r.run_id, r.created_at) for r in first.runs]
+    for measure in (m for m in MEASURES if told(m, used)):  # what each whole run used
+        means.add_row(measure.name, *(amount(measure.of(u), measure.unit) for u in used))
     st.out.print(means)
     if shown:
         table = Table("testcase", *heads, show_lines=True)

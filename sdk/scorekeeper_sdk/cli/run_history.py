@@ -14,6 +14,7 @@ from rich.table import Table
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.runs import checked_sources, runs
+from scorekeeper_sdk.usage import MEASURES, amount
 from scorekeeper_sdk.views import HistoryPoint, MetricSeries, RunUsage
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -42,28 +43,25 @@ def sparkline(values: list[float | None], percent: bool) -> str:
     return "".join(" " if v is None else BARS[round((v - low) / span * top) if span else top // 2] for v in values)
 
 
+# The measures a row shows (the judges' cost is the run page's and the comparison's).
+_SHOWN = MEASURES[:3]
+
+
 def _usage_cells(u: RunUsage | None) -> list[str]:
     """A run's latency, tokens and cost per record as the table shows them ("" for a run not listed)."""
-    if u is None:
-        return ["", "", ""]
-    latency = f"{u.latency_ms_mean:,.0f} ms" if u.latency_ms_mean is not None else "–"
-    tokens = f"{u.tokens_per_record:,.0f}" if u.tokens_per_record is not None else "–"
-    cost = f"${u.cost_per_record:.4f}" if u.cost_per_record is not None else "–"
-    return [latency, tokens, cost]
+    return [amount(m.of(u), m.unit) if u is not None else "" for m in _SHOWN]
 
 
 def _usage_trends(usage: list[RunUsage], runs_in_order: list[str]) -> list[str]:
     """The latency's and the cost's lines under the table, as a metric's."""
     by_run = {u.run_id: u for u in usage}
     lines = []
-    for name, unit in (("latency", " ms"), ("cost per record", "")):
-        picked = [by_run.get(r) for r in runs_in_order]
-        values = [None if u is None else u.latency_ms_mean if unit else u.cost_per_record for u in picked]
+    for m in (_SHOWN[0], _SHOWN[2]):
+        values = [m.of(by_run[r]) if r in by_run else None for r in runs_in_order]
         known = [v for v in values if v is not None]
-        if not known:
-            continue
-        ends = f"{known[0]:,.0f}{unit} → {known[-1]:,.0f}{unit}" if unit else f"${known[0]:.4f} → ${known[-1]:.4f}"
-        lines.append(f"{name}  {sparkline(values, False)}  {ends}")
+        if known:
+            ends = f"{amount(known[0], m.unit)} → {amount(known[-1], m.unit)}"
+            lines.append(f"{m.name}  {sparkline(values, False)}  {ends}")
     return lines
 
 
@@ -139,7 +137,7 @@ def history(
         return None
     sliced = f", the records with {' and '.join(field)}" if field else ""
     st.out.print(f"{len(order)} runs, oldest first{sliced}", highlight=False)
-    extra = ("latency", "tokens/record", "cost/record") if usage else ()
+    extra = ("latency", "tokens/record", "cost/record") if usage else ()  # _SHOWN
     table = Table("created", "run", "source", "status", *(s.name for s in found), *extra)
     by_series = [{p.run_id: p for p in s.points} for s in found]
     by_run = {u.run_id: u for u in used}

@@ -12,6 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.usage import MEASURES, amount, told
+from scorekeeper_sdk.views import RunUsage
 from services.console.pages.compare import recent_runs
 from services.console.web import INPUT_ERRORS, Console, api_message
 
@@ -71,8 +74,14 @@ def routes(console: Console) -> list[Route]:
             return console.render(request, "compare_matrix.html", context, status_code=400)
         keep = [("run", r) for r in chosen] + ([("differing", "1")] if differing else [])
         metric_ids = [m.metric_id for m in matrix.metrics]
+        used = [from_proto(RunUsage, r.usage) for r in matrix.runs]
         context.update(
             matrix=matrix,
+            # Per run, what the whole run used: [(measure, as said)] of the measures any run has.
+            usage={
+                column.run_id: [(m.name, amount(m.of(u), m.unit)) for m in MEASURES if told(m, used)]
+                for column, u in zip(matrix.runs, used, strict=True)
+            },
             metric_ids=metric_ids,
             best={row.testcase_id: best_values(row, metric_ids) for row in matrix.testcases},
             next_url=f"?{urlencode([*keep, ('token', matrix.next_page_token)])}" if matrix.next_page_token else "",
