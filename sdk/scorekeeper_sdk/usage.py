@@ -13,29 +13,32 @@ from scorekeeper_sdk.views import RunUsage
 
 @dataclass(frozen=True)
 class Measure:
-    """One measure of a run's usage; ``unit``: ms, tokens or usd."""
+    """One measure of a run's usage; ``key``: as a command names it (``--fail-above latency=800``);
+    ``unit``: ms, tokens or usd."""
 
+    key: str
     name: str
     unit: str
     of: Callable[[RunUsage], float | None]
 
 
 MEASURES = (
-    Measure("latency", "ms", lambda u: u.latency_ms_mean),
-    Measure("tokens per record", "tokens", lambda u: u.tokens_per_record),
+    Measure("latency", "latency", "ms", lambda u: u.latency_ms_mean),
+    Measure("tokens", "tokens per record", "tokens", lambda u: u.tokens_per_record),
     # Over the records that reported a cost.
-    Measure("cost per record", "usd", lambda u: u.cost_per_record),
-    Measure("judge cost per record", "usd", lambda u: u.judge_cost_per_record),
+    Measure("cost", "cost per record", "usd", lambda u: u.cost_per_record),
+    Measure("judge-cost", "judge cost per record", "usd", lambda u: u.judge_cost_per_record),
 )
+BY_KEY = {m.key: m for m in MEASURES}
 
 
 def amount(value: float | None, unit: str) -> str:
-    """A value as said: "350 ms", "1,204", "$0.0125"; "–" when unknown."""
+    """A value as said: "350 ms", "1,204", "4.8" (tokens), "$0.0125"; "–" when unknown."""
     if value is None:
         return "–"
     if unit == "usd":
         return f"${value:.4f}" if value < 100 else f"${value:,.2f}"
-    return f"{value:,.0f} ms" if unit == "ms" else f"{value:,.0f}"
+    return f"{value:,.0f} ms" if unit == "ms" else f"{value:,.1f}".removesuffix(".0")
 
 
 def told(measure: Measure, runs: list[RunUsage]) -> bool:

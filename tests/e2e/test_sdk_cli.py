@@ -770,6 +770,44 @@ def test_eval_gates_each_value_of_a_field(cli: Cli, project: str, tmp_path: Path
         assert cli("runs", "archive", run["id"]).returncode == 0  # out of the CI runs the next tests list
 
 
+def test_eval_gates_what_the_run_used_alone_and_against_a_baseline(cli: Cli, project: str) -> None:
+    # The command bot reports 5 prompt tokens and $0.01 a call on its 19 answers (it fails on 7):
+    # 4.75 tokens a record, $0.01 a record that reported a cost.
+    args = eval_args("--command", f"{sys.executable} -m tests.support.sdk_bots", "--source", "api")
+    alone = cli(*args, "--fail-above", "cost=0.02", "--fail-above", "tokens=5")
+    assert alone.returncode == 0, alone.stderr
+    assert "pass  cost per record $0.0100 <= $0.0200" in alone.stdout
+    assert "pass  tokens per record 4.8 <= 5" in alone.stdout
+    first = alone.stderr.split()[1].rstrip(":")
+    junit = Path(cli.home) / "usage-junit.xml"
+    against = cli(
+        *args, "--baseline", first, "--fail-above", "cost=+0%", "--fail-above", "tokens=4",
+        "--fail-above", "judge-cost=0.001", "--junit-xml", str(junit),
+    )  # fmt: skip
+    assert against.returncode == 1, against.stderr
+    assert "pass  cost per record $0.0100 → $0.0100 (+0%) <= +0%" in against.stdout
+    assert "FAIL  tokens per record 4.8 > 4" in against.stdout
+    assert "pass  judge cost per record $0.0000 <= $0.0010" in against.stdout  # no judge: nothing spent
+    assert "usage  cost per record $0.0100 → $0.0100 (+0%)" in against.stdout
+    assert last_error_line(against).startswith("error: 1 of 3 gates failed: tokens per record 4.8 > 4")
+    gates = next(s for s in JUnitXml.fromfile(str(junit)) if isinstance(s, TestSuite) and s.name == "scorekeeper gates")
+    assert sorted(case.name for case in gates if case.name.startswith(("cost", "tokens", "judge"))) == [
+        "cost per record <= +0% of the baseline's",
+        "judge cost per record <= $0.0010",
+        "tokens per record <= 4",
+    ]
+    for bad, message in [
+        (["--fail-above", "speed=1"], "--fail-above takes MEASURE=LIMIT, MEASURE one of latency, tokens, cost,"),
+        (["--fail-above", "latency=+20%"], "--fail-above with +N% compares with the baseline's: give --baseline RUN"),
+        (["--fail-above", "latency=20%"], "a share of the baseline's is signed, as latency=+20%"),
+        (["--fail-above", "cost=cheap"], "'cheap' is not a number"),
+    ]:
+        refused = cli(*args, *bad)
+        assert refused.returncode == 2 and message in last_error_line(refused), refused.stderr
+    for run_id in (first, against.stderr.split()[1].rstrip(":")):
+        assert cli("runs", "archive", run_id).returncode == 0
+
+
 def test_eval_a_command_against_a_baseline_then_runs_commands(cli: Cli, project: str, tmp_path: Path) -> None:
     runs = json.loads(cli("runs", "list", "--source", "ci", "--json").stdout)
     baseline = runs[0]["id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,15 @@ from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, W
 from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.cli.gates import Threshold, check_regressions, check_thresholds, check_worse, parse_threshold
+from scorekeeper_sdk.cli.gates import (
+    Threshold,
+    check_regressions,
+    check_thresholds,
+    check_usage,
+    check_worse,
+    parse_threshold,
+    parse_usage_limit,
+)
 from scorekeeper_sdk.cli.monitor_alerts import minutes_of
 from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
@@ -229,6 +238,36 @@ def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_
     text = summary_markdown(RUN, [], None, baseline_run_id="r0", usage=changes)
     assert "| usage | baseline | this run | change |" in text
     assert "| latency | 350 ms | 700 ms | +100% |" in text and "| cost per record | – | $0.0250 | n/a |" in text
+
+
+def test_usage_limits_are_parsed_and_judged_per_record_alone_or_against_the_baseline() -> None:
+    assert parse_usage_limit("latency=800").name == "latency <= 800 ms"
+    assert parse_usage_limit(" cost = 0.002 ").name == "cost per record <= $0.0020"
+    relative = parse_usage_limit("tokens=+20%")
+    assert (relative.limit, relative.relative, relative.name) == (
+        0.2,
+        True,
+        "tokens per record <= +20% of the baseline's",
+    )
+    for text, message in [
+        ("speed=3", "MEASURE one of latency, tokens, cost, judge-cost"),
+        ("latency", "MEASURE one of latency"),
+        ("latency=20%", "a share of the baseline's is signed, as latency=+20%"),
+        ("cost=-1", "a limit is 0 or more"),
+        ("cost=free", "'free' is not a number"),
+    ]:
+        with pytest.raises(CliError, match=re.escape(message)):
+            parse_usage_limit(text)
+    before = RunUsage("r0", "", 4, 250.0, 40, 20, 0.02, 2, 0.0)
+    run = RunUsage("r1", "", 4, 320.0, 40, 20, 0.0, 0, 0.0)  # 28% slower; no cost reported
+    limits = [parse_usage_limit(t) for t in ("latency=+25%", "latency=400", "tokens=+0%", "cost=0.05")]
+    assert [(g.passed, g.detail) for g in check_usage(run, before, limits)] == [
+        (False, "latency 250 ms → 320 ms (+28%) > +25%"),
+        (True, "latency 320 ms <= 400 ms"),
+        (True, "tokens per record 15 → 15 (+0%) <= +0%"),
+        (False, "cost per record: the run has none to compare"),
+    ]
+    assert check_usage(run, None, limits[:1])[0].detail == "latency: the baseline has none to compare"
 
 
 BOT = (

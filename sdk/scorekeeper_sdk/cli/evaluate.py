@@ -13,12 +13,15 @@ from scorekeeper_sdk.cli.app import app, state
 from scorekeeper_sdk.cli.context import GATE_FAILED, RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.gates import (
     Gate,
+    UsageLimit,
     check_regressions,
     check_slices,
     check_thresholds,
+    check_usage,
     check_worse,
     known_metrics,
     parse_threshold,
+    parse_usage_limit,
 )
 from scorekeeper_sdk.cli.reports import changed_testcases, summary_markdown, write_junit
 from scorekeeper_sdk.cli.runs import SOURCES, checked_sources
@@ -146,6 +149,13 @@ def evaluate(
     min_slice_scored: Annotated[
         int, typer.Option(min=1, help="Judge a value of a --fail-under-per field with at least N records scored.")
     ] = 10,
+    fail_above: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MEASURE=LIMIT on what the run used per record: latency=800 (ms), tokens=1500, cost=0.002 (USD),"
+            " judge-cost=0.001; or +N% of --baseline's, as latency=+20%; repeatable."
+        ),
+    ] = None,
     baseline: Annotated[str | None, typer.Option(help="A run to compare with (same testset).")] = None,
     fail_on_regressions: Annotated[bool, typer.Option(help="Fail when a testcase regressed vs --baseline.")] = False,
     fail_if_worse: Annotated[
@@ -164,6 +174,9 @@ def evaluate(
     """Evaluate a system over a testset end to end and gate on the results (exit 0 / 1 / 2 / 3)."""
     st = state(ctx)
     thresholds = [parse_threshold(t) for t in fail_under or []]
+    limits = [parse_usage_limit(t) for t in fail_above or []]
+    if any(limit.relative for limit in limits) and not baseline:
+        raise CliError("--fail-above with +N% compares with the baseline's: give --baseline RUN")
     per = [f.strip() for f in fail_under_per or []]
     if per and not thresholds:
         raise CliError("--fail-under-per applies the --fail-under thresholds within each value: give them too")
@@ -224,7 +237,7 @@ def evaluate(
     print_run(st.out, final)
     against = [check for check, on in ((check_regressions, fail_on_regressions), (check_worse, fail_if_worse)) if on]
     slices = (per, min_slice_scored)
-    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md, slices)
+    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md, slices, limits)
 
 
 def _breakdown(st: State, run: Run, field: str) -> RunBreakdown:
@@ -261,9 +274,11 @@ def _gate(
     junit_xml: Path | None,
     summary_md: Path | None,
     slices: tuple[list[str], int] = ([], 10),
+    limits: Sequence[UsageLimit] = (),
 ) -> None:
     """``against``: the gates on the comparison with ``baseline`` (--fail-on-regressions, --fail-if-worse);
-    ``slices``: the fields whose every value the thresholds judge too, and the records a value needs."""
+    ``slices``: the fields whose every value the thresholds judge too, and the records a value needs;
+    ``limits``: --fail-above's on what the run used."""
     gates: list[Gate] = check_thresholds(run, thresholds) if run.status == "completed" else []
     for f in slices[0] if run.status == "completed" else []:
         gates += check_slices(run, _breakdown(st, run, f), thresholds, slices[1])
@@ -272,7 +287,11 @@ def _gate(
     if baseline and run.status == "completed":
         comparison = st.client.compare_runs(run.id, baseline, regressions_only=True)
         gates += [check(comparison) for check in against]
-        used = usage_changes(RunUsage.of_run(st.client.get_run(baseline)), RunUsage.of_run(run))
+        before = RunUsage.of_run(st.client.get_run(baseline))
+        used = usage_changes(before, RunUsage.of_run(run))
+        gates += check_usage(RunUsage.of_run(run), before, list(limits))
+    elif run.status == "completed":
+        gates += check_usage(RunUsage.of_run(run), None, list(limits))
     for gate in gates:
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     for change in used:  # against the baseline: latency 350 ms → 700 ms (+100%)

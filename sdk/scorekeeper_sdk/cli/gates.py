@@ -1,12 +1,15 @@
 """CI gates: ``--fail-under METRIC=THRESHOLD`` (and within each value of a field: ``--fail-under-per``),
-``--fail-on-regressions`` and ``--fail-if-worse``, as pure functions."""
+``--fail-above MEASURE=LIMIT`` on what the run used, ``--fail-on-regressions`` and ``--fail-if-worse``,
+as pure functions."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.views import Comparison, Run, RunBreakdown
+from scorekeeper_sdk.usage import BY_KEY, Measure, amount
+from scorekeeper_sdk.views import Comparison, Run, RunBreakdown, RunUsage
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,66 @@ def check_worse(comparison: Comparison) -> Gate:
         f"{m.name} ({m.regressions} regressed, {m.improvements} improved, p = {m.p_value:.2g})" for m in worse
     )
     return Gate(name, False, f"worse beyond chance: {listed}")
+
+
+@dataclass(frozen=True)
+class UsageLimit:
+    """``--fail-above``: the run's ``measure`` must not be above ``limit`` (ms, tokens or USD per
+    record), or with ``relative``, above the baseline's by more than ``limit`` (a share: 0.2)."""
+
+    measure: Measure
+    limit: float
+    relative: bool = False
+
+    @property
+    def name(self) -> str:
+        limit = f"{self.limit * 100:+g}% of the baseline's" if self.relative else amount(self.limit, self.measure.unit)
+        return f"{self.measure.name} <= {limit}"
+
+
+def parse_usage_limit(text: str) -> UsageLimit:
+    """``latency=800`` (ms), ``tokens=1500``, ``cost=0.002`` (USD per record), ``judge-cost=0.001``;
+    ``latency=+20%``: at most 20% above the baseline's. A usage error otherwise."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    keys = ", ".join(BY_KEY)
+    if not sep or key not in BY_KEY:
+        raise CliError(f"--fail-above takes MEASURE=LIMIT, MEASURE one of {keys} (e.g. latency=800), got {text!r}")
+    relative = value.endswith("%")
+    try:
+        limit = float(value[:-1]) / 100 if relative else float(value)
+    except ValueError:
+        raise CliError(f"--fail-above {text!r}: {value!r} is not a number (or +N% of the baseline's)") from None
+    if relative and not value.startswith(("+", "-")):
+        raise CliError(f"--fail-above {text!r}: a share of the baseline's is signed, as {key}=+20%")
+    if not relative and limit < 0:
+        raise CliError(f"--fail-above {text!r}: a limit is 0 or more")
+    return UsageLimit(BY_KEY[key], limit, relative)
+
+
+def check_usage(run: RunUsage, baseline: RunUsage | None, limits: list[UsageLimit]) -> list[Gate]:
+    """Each limit on what the run used, per record; a measure the run (or the baseline, for a
+    relative limit) does not have fails its gate: a limit that cannot be judged is no pass."""
+    gates = []
+    for limit in limits:
+        m, value = limit.measure, limit.measure.of(run)
+        if value is None:
+            gates.append(Gate(limit.name, False, f"{m.name}: the run has none to compare"))
+            continue
+        if not limit.relative:
+            passed = value <= limit.limit
+            sign = "<=" if passed else ">"
+            gates.append(
+                Gate(limit.name, passed, f"{m.name} {amount(value, m.unit)} {sign} {amount(limit.limit, m.unit)}")
+            )
+            continue
+        before = m.of(baseline) if baseline is not None else None
+        if not before:
+            gates.append(Gate(limit.name, False, f"{m.name}: the baseline has none to compare"))
+            continue
+        change = value / before - 1
+        # Sums of the same costs in another order differ in their last bits: +0% is +0%.
+        passed = change <= limit.limit or math.isclose(change, limit.limit, abs_tol=1e-9)
+        said = f"{m.name} {amount(before, m.unit)} → {amount(value, m.unit)} ({change:+.0%})"
+        gates.append(Gate(limit.name, passed, f"{said} {'<=' if passed else '>'} {limit.limit * 100:+g}%"))
+    return gates
