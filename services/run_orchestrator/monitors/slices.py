@@ -1,8 +1,9 @@
-"""Monitor alerts per slice: a window's metric thresholds (and its users' feedback, its share of errored
-calls, its 95th percentile latency) judged also within each value of a record field — "metadata.lang" judges the
-French calls alone, so a drop confined to one kind of traffic fires even while the whole window's
-value, carried by the rest, stays on the right side. Pure functions (the SQL reading a window's
-slices is ``WindowRepository``'s ``slice_results``, ``feedback_slice_results`` and ``slice_calls``)."""
+"""Monitor alerts per slice: a window's metric thresholds (and its users' feedback, its share of
+errored calls, its 95th percentile latency) judged also within each value of a record field —
+"metadata.lang" judges the French calls alone, so a drop confined to one kind of traffic fires even
+while the whole window's value, carried by the rest, stays on the right side. Pure functions (the
+SQL reading a window's slices is ``WindowRepository``'s ``slice_results``,
+``feedback_slice_results`` and ``slice_calls``)."""
 
 from __future__ import annotations
 
