@@ -125,6 +125,9 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         )
         await screenshot(page, "compare-usage")
         await page.goto(f"/projects/{project.id}/runs?metric={exact.id}")
+        # Each run's mean latency and cost per record in the list.
+        used = [" ".join(t.split()) for t in await page.locator("#runs-table td.usage").all_inner_texts()]
+        assert used == ["700 ms $0.0300 / record", "350 ms $0.0100 / record"]  # newest first
         assert await page.locator("#charts .chart-card").count() == 1
         await page.locator(".metric-picker summary").click()
         await page.locator("input[name=usage][type=checkbox]").click()
