@@ -338,6 +338,9 @@ class Comparison:
     testcases_compared: int = 0
     # The slice compared (compare_runs(fields=…)); empty: every testcase.
     fields: list[str] = field(default_factory=list)
+    # With compare_runs(with_usage=True): what the baseline and the run used (of the slice's records).
+    baseline_usage: RunUsage | None = None
+    usage: RunUsage | None = None
 
 
 @dataclass(frozen=True)

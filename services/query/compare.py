@@ -18,6 +18,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from services.query import filters, metrics
 from services.query.db import Reader, Where
 from services.query.records.clauses import field_tests
+from services.query.usage import runs_usage
 from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid
@@ -112,6 +113,7 @@ class CompareReads:
                 baseline_id,
                 page_ids,
             )
+            used = await runs_usage(conn, [str(baseline_id), str(run_id)], sliced) if request.with_usage else []
         testcases = {t: pb.TestcaseComparison(testcase_id=str(t)) for t in page_ids}
         for r in records:
             testcase = testcases[r["testcase_id"]]
@@ -121,7 +123,7 @@ class CompareReads:
         for row in rows:
             if row["testcase_id"] in testcases:
                 testcases[row["testcase_id"]].changes.append(_change(row, names[row["metric_id"]].name))
-        return pb.CompareRunsResponse(
+        response = pb.CompareRunsResponse(
             run_id=str(run_id),
             baseline_run_id=str(baseline_id),
             testset_id=str(run["testset_id"]),
@@ -131,6 +133,10 @@ class CompareReads:
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
             fields=request.fields,
         )
+        if used:
+            response.baseline_usage.CopyFrom(used[0])
+            response.usage.CopyFrom(used[1])
+        return response
 
     @staticmethod
     async def _metrics(

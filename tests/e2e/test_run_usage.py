@@ -86,12 +86,15 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--field", "metadata.lang=fr"
     )
     assert compared.returncode == 0, compared.stderr
+    # Of the slice's records: q0 and q1 (q0 reported no cost in run 1).
     assert (
-        "usage (whole runs): latency 350 ms → 700 ms (+100%) · tokens per record 15 → 30 (+100%)"
+        "usage of the slice: latency 150 ms → 300 ms (+100%) · tokens per record 15 → 30 (+100%)"
         " · cost per record $0.0100 → $0.0300 (+200%)" in " ".join(compared.stdout.split())
-    )
+    ), compared.stdout
     as_json = scorekeeper(stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--json")
-    assert json.loads(as_json.stdout)["usage"][0] == {
+    listed = json.loads(as_json.stdout)
+    assert (listed["baseline_usage"]["records"], listed["usage"]["latency_ms_mean"]) == (6, 700.0)
+    assert listed["usage_changes"][0] == {
         "name": "latency",
         "baseline": 350.0,
         "value": 700.0,
@@ -124,6 +127,10 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
             " cost per record: $0.0100 → $0.0300 +200%"
         )
         await screenshot(page, "compare-usage")
+        # Of a slice: its records' usage.
+        await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}&field=metadata.lang%3Dfr")
+        card = " ".join((await page.locator("#usage-delta").inner_text()).split())
+        assert card.startswith("Latency and cost of the slice latency: 150 ms → 300 ms +100%")
         await page.goto(f"/projects/{project.id}/runs?metric={exact.id}")
         # Each run's mean latency and cost per record in the list.
         used = [" ".join(t.split()) for t in await page.locator("#runs-table td.usage").all_inner_texts()]

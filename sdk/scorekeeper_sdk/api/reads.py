@@ -255,10 +255,12 @@ class ReadOperations(Operations):
         page_size: int = 100,
         page_token: str = "",
         fields: Sequence[str] = (),
+        with_usage: bool = False,
     ) -> Comparison:
         """One page of ``run_id`` compared with ``baseline_run_id`` (same testset): per-metric counts
         of regressions / improvements over every testcase, and this page's testcases; ``fields``: a
-        slice's testcases alone ("metadata.lang=fr", as ``list_records``' fields)."""
+        slice's testcases alone ("metadata.lang=fr", as ``list_records``' fields); ``with_usage``:
+        also what each run used (``baseline_usage``, ``usage``; of the slice's records)."""
         request = qpb.CompareRunsRequest(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
@@ -267,6 +269,7 @@ class ReadOperations(Operations):
             page_size=page_size,
             page_token=page_token,
             fields=list(fields),
+            with_usage=with_usage,
         )
         response = await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse)
         _sliced_as_asked(fields, response.fields, "CompareRuns", "compare a slice's testcases")

@@ -285,10 +285,11 @@ def _gate(
     comparison: Comparison | None = None
     used: list[UsageChange] = []
     if baseline and run.status == "completed":
-        comparison = st.client.compare_runs(run.id, baseline, regressions_only=True)
+        comparison = st.client.compare_runs(run.id, baseline, regressions_only=True, with_usage=True)
         gates += [check(comparison) for check in against]
-        before = RunUsage.of_run(st.client.get_run(baseline))
-        used = usage_changes(before, RunUsage.of_run(run))
+        before = comparison.baseline_usage
+        if before is not None:  # a server that tells it
+            used = usage_changes(before, RunUsage.of_run(run))
         gates += check_usage(RunUsage.of_run(run), before, list(limits))
     elif run.status == "completed":
         gates += check_usage(RunUsage.of_run(run), None, list(limits))

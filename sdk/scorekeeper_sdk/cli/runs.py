@@ -24,7 +24,7 @@ from scorekeeper_sdk.cli.subsets import (
 )
 from scorekeeper_sdk.models import SystemVersion
 from scorekeeper_sdk.usage import usage_changes
-from scorekeeper_sdk.views import MetricComparison, Run, RunUsage
+from scorekeeper_sdk.views import MetricComparison, Run
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
@@ -268,10 +268,12 @@ def compare(
         regressions_only=True,
         page_size=max(1, min(limit, 1000)),
         fields=field or [],
+        with_usage=True,
     )
-    used = usage_changes(RunUsage.of_run(st.client.get_run(baseline)), RunUsage.of_run(st.client.get_run(run_id)))
+    before, after = page.baseline_usage, page.usage
+    used = usage_changes(before, after) if before is not None and after is not None else []
     if as_json_:
-        return emit_json(as_json([page])[0] | {"usage": [dataclasses.asdict(u) | {"change": u.change} for u in used]})
+        return emit_json(as_json([page])[0] | {"usage_changes": [dataclasses.asdict(u) | {"change": u.change} for u in used]})
     table = Table(
         "metric",
         "baseline mean",
@@ -298,8 +300,8 @@ def compare(
     sliced = f" with {' and '.join(field)}" if field else ""
     st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases{sliced} compared")
     st.out.print(table)
-    if used:  # of the whole runs, sliced or not: latency 350 ms → 700 ms (+100%) · …
-        st.out.print(f"usage (whole runs): {' · '.join(u.shown for u in used)}", highlight=False)
+    if used:  # latency 350 ms → 700 ms (+100%) · … (of the slice's records with --field)
+        st.out.print(f"usage{' of the slice' if field else ''}: {' · '.join(u.shown for u in used)}", highlight=False)
     for case in page.testcases[:limit]:
         changes = ", ".join(
             f"{c.metric_name} {c.baseline_value} → {c.value}" for c in case.changes if c.change == "regression"

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.usage import usage_changes
-from scorekeeper_sdk.views import Run, RunUsage
+from scorekeeper_sdk.views import RunUsage
 from services.console.backend import Api
 from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
 from services.console.web import Console, api_message
@@ -81,6 +81,7 @@ def routes(console: Console) -> list[Route]:
                         page_size=COMPARE_PAGE,
                         page_token=params.get("token", ""),
                         fields=sliced,
+                        with_usage=True,
                     ),
                     qpb.CompareRunsResponse,
                 )
@@ -102,7 +103,9 @@ def routes(console: Console) -> list[Route]:
                 baseline=baseline,
                 run=run,
                 output_types={m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
-                usage=usage_changes(RunUsage.of_run(from_proto(Run, baseline)), RunUsage.of_run(from_proto(Run, run))),
+                usage=usage_changes(
+                    from_proto(RunUsage, comparison.baseline_usage), from_proto(RunUsage, comparison.usage)
+                ),
                 comparison=comparison,
                 records=await _records(api, ids),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
