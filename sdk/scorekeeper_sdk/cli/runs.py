@@ -273,8 +273,8 @@ def compare(
     before, after = page.baseline_usage, page.usage
     used = usage_changes(before, after) if before is not None and after is not None else []
     if as_json_:
-        changes = [dataclasses.asdict(u) | {"change": u.change} for u in used]
-        return emit_json(as_json([page])[0] | {"usage_changes": changes})
+        told = [dataclasses.asdict(u) | {"change": u.change} for u in used]
+        return emit_json(as_json([page])[0] | {"usage_changes": told})
     table = Table(
         "metric",
         "baseline mean",
