@@ -1,7 +1,7 @@
 """What runs used (RunUsage): their records' latency, tokens and cost and their judges' cost, from
 the counters the services keep per run (no scan), or for a slice (``fields``) from the runs'
-records holding its values and their scores — GetRunHistory's ``usage`` and CompareRunMatrix's
-columns."""
+records holding its values and their scores — GetRunHistory's ``usage``, CompareRuns'
+``baseline_usage`` and ``usage``, and CompareRunMatrix's columns."""
 
 from __future__ import annotations
 
