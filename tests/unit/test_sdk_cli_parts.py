@@ -255,6 +255,8 @@ def test_usage_limits_are_parsed_and_judged_per_record_alone_or_against_the_base
         ("latency=20%", "a share of the baseline's is signed, as latency=+20%"),
         ("cost=-1", "a limit is 0 or more"),
         ("cost=free", "'free' is not a number"),
+        ("latency=nan", "'nan' is not a number"),
+        ("latency=+inf%", "'+inf%' is not a number"),
     ]:
         with pytest.raises(CliError, match=re.escape(message)):
             parse_usage_limit(text)

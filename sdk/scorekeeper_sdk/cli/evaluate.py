@@ -284,15 +284,16 @@ def _gate(
         gates += check_slices(run, _breakdown(st, run, f), thresholds, slices[1])
     comparison: Comparison | None = None
     used: list[UsageChange] = []
+    mine = RunUsage.of_run(run)
     if baseline and run.status == "completed":
         comparison = st.client.compare_runs(run.id, baseline, regressions_only=True, with_usage=True)
         gates += [check(comparison) for check in against]
         before = comparison.baseline_usage
         if before is not None:  # a server that tells it
-            used = usage_changes(before, RunUsage.of_run(run))
-        gates += check_usage(RunUsage.of_run(run), before, list(limits))
+            used = usage_changes(before, mine)
+        gates += check_usage(mine, before, list(limits))
     elif run.status == "completed":
-        gates += check_usage(RunUsage.of_run(run), None, list(limits))
+        gates += check_usage(mine, None, list(limits))
     for gate in gates:
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     for change in used:  # against the baseline: latency 350 ms → 700 ms (+100%)

@@ -161,7 +161,9 @@ def parse_usage_limit(text: str) -> UsageLimit:
     try:
         limit = float(value[:-1]) / 100 if relative else float(value)
     except ValueError:
-        raise CliError(f"--fail-above {text!r}: {value!r} is not a number (or +N% of the baseline's)") from None
+        limit = math.nan
+    if not math.isfinite(limit):
+        raise CliError(f"--fail-above {text!r}: {value!r} is not a number (or +N% of the baseline's)")
     if relative and not value.startswith(("+", "-")):
         raise CliError(f"--fail-above {text!r}: a share of the baseline's is signed, as {key}=+20%")
     if not relative and limit < 0:
