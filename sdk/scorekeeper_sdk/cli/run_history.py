@@ -56,7 +56,7 @@ def _usage_trends(usage: list[RunUsage], runs_in_order: list[str]) -> list[str]:
     """The latency's and the cost's lines under the table, as a metric's."""
     by_run = {u.run_id: u for u in usage}
     lines = []
-    for m in (_SHOWN[0], _SHOWN[2]):
+    for m in (m for m in _SHOWN if m.unit != "tokens"):
         values = [m.of(by_run[r]) if r in by_run else None for r in runs_in_order]
         known = [v for v in values if v is not None]
         if known:
