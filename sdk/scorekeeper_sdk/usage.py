@@ -41,6 +41,11 @@ def amount(value: float | None, unit: str) -> str:
     return f"{value:,.0f} ms" if unit == "ms" else f"{value:,.1f}".removesuffix(".0")
 
 
+def share(change: float) -> str:
+    """A change as said: "+100%", "-25%"; "+0%" under half a percent either way (never "-0%")."""
+    return f"{round(change * 100):+d}%"
+
+
 def told(measure: Measure, runs: list[RunUsage]) -> bool:
     """Whether any of the runs has the measure (no cost reported, no judge, no latency: none)."""
     return any((measure.of(u) or 0) > 0 for u in runs)
@@ -69,7 +74,7 @@ class UsageChange:
     def moved(self) -> str:
         """The change as said: "+100%", "-25%"; "n/a" when it cannot be told."""
         change = self.change
-        return "n/a" if change is None else f"{change:+.0%}"
+        return "n/a" if change is None else share(change)
 
     @property
     def shown(self) -> str:

@@ -37,7 +37,7 @@ from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_calla
 from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
 from scorekeeper_sdk.models import AlertThreshold
-from scorekeeper_sdk.usage import usage_changes
+from scorekeeper_sdk.usage import UsageChange, usage_changes
 from scorekeeper_sdk.views import (
     Comparison,
     HistoryPoint,
@@ -235,6 +235,10 @@ def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_
         "judge cost per record $0.0000 → $0.0010",
     ]
     assert usage_changes(RunUsage.of_run(RUN), RunUsage.of_run(RUN)) == []  # neither run used anything told
+    # The same costs summed in another order: a change in the last bits is +0%, never -0%.
+    assert UsageChange("cost per record", 0.01, 0.01 * (1 - 1e-15), "usd").moved == "+0%"
+    assert UsageChange("cost per record", 0.01, 0.00996, "usd").moved == "+0%"  # -0.4%
+    assert UsageChange("cost per record", 0.01, 0.0099, "usd").moved == "-1%"
     text = summary_markdown(RUN, [], None, baseline_run_id="r0", usage=changes)
     assert "| usage | baseline | this run | change |" in text
     assert "| latency | 350 ms | 700 ms | +100% |" in text and "| cost per record | – | $0.0250 | n/a |" in text

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from scorekeeper_sdk.cli.context import CliError
-from scorekeeper_sdk.usage import BY_KEY, Measure, amount
+from scorekeeper_sdk.usage import BY_KEY, Measure, amount, share
 from scorekeeper_sdk.views import Comparison, Run, RunBreakdown, RunUsage
 
 
@@ -194,6 +194,6 @@ def check_usage(run: RunUsage, baseline: RunUsage | None, limits: list[UsageLimi
         change = value / before - 1
         # Sums of the same costs in another order differ in their last bits: +0% is +0%.
         passed = change <= limit.limit or math.isclose(change, limit.limit, abs_tol=1e-9)
-        said = f"{m.name} {amount(before, m.unit)} → {amount(value, m.unit)} ({change:+.0%})"
+        said = f"{m.name} {amount(before, m.unit)} → {amount(value, m.unit)} ({share(change)})"
         gates.append(Gate(limit.name, passed, f"{said} {'<=' if passed else '>'} {limit.limit * 100:+g}%"))
     return gates
