@@ -25,6 +25,9 @@ export UV_PYTHON := $(PYTHON)
 # in each of the many service processes a test session starts).
 export UV_COMPILE_BYTECODE := 1
 unexport PYTHONDONTWRITEBYTECODE
+# gRPC's fork handlers are off: a process holding gRPC threads that forks without exec-at-once (as
+# pg_ctl is run under another user when root) could crash in the child (CI saw pg_ctl die of SIGSEGV).
+export GRPC_ENABLE_FORK_SUPPORT := false
 
 .PHONY: setup assets test-packages proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-console bench-sdk bench-http bench-monitor bench-calls lint typecheck clean
 

@@ -7,6 +7,13 @@ test that needs the bus gets its own topic prefix, so streams and topics never m
 
 from __future__ import annotations
 
+import os
+
+# Before anything imports grpc, which reads it once: the tests run pg_ctl as pgserver's user when
+# root, a plain fork of a process holding gRPC threads, and gRPC's fork handlers could crash the
+# child before it ran pg_ctl (CI saw "pg_ctl died with SIGSEGV"). The Makefile sets it too.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
