@@ -323,7 +323,8 @@ class Client(TestsetMethods):
     async def list_records(self, page_size: int = 500, **filters: Any) -> AsyncIterator[qpb.RecordView]:
         """Records of a run (``run_id=``) or of a project (``project_id=``), every page; ``filters`` are
         ListRecordsRequest fields: run_ids, testcase_id, statuses, tags, fields, where (["exact:failed",
-        "overlap:lt:0.5"]), search, order_by ("latency_ms desc", "score.<metric> desc")."""
+        "overlap:lt:0.5"]), usage (["latency_ms:gt:2000"]), search, order_by ("latency_ms desc",
+        "cost_usd desc", "score.<metric> desc")."""
         token = ""
         while True:
             request = qpb.ListRecordsRequest(page_size=page_size, page_token=token, **filters)

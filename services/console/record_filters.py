@@ -1,14 +1,19 @@
 """The records filters of the run page and the Records page: query parameters ⇄ ListRecords.
 
 Score conditions are built with controls (metric, test, value), one row each, and become the API's
-compact ``where`` conditions ("<metric id>:failed", "<metric id>:lt:0.5"); nothing is typed in
-the API's syntax except the search box, which takes the API's search syntax as it is.
+compact ``where`` conditions ("<metric id>:failed", "<metric id>:lt:0.5"); what a record used is
+bounded by "above" and "below" boxes per measure, the API's ``usage`` ("latency_ms:gt:2000");
+nothing is typed in the API's syntax except the search box, which takes the API's search syntax
+as it is.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
@@ -28,7 +33,14 @@ ORDERS = {
     "created_at": "Oldest first",
     "latency_ms desc": "Slowest first",
     "latency_ms": "Fastest first",
+    "tokens desc": "Most tokens first",
+    "cost_usd desc": "Costliest first",
+    "cost_usd": "Cheapest first",
 }
+# What a record used (ListRecords' usage) → its label; each has an "above" and a "below" box, the
+# query parameters <measure>_gt and <measure>_lt.
+USAGE_MEASURES = {"latency_ms": "Latency (ms)", "tokens": "Tokens", "cost_usd": "Cost (USD)"}
+USAGE_OPS = {"gt": "above", "lt": "below"}
 
 
 class FilterError(ValueError):
@@ -51,6 +63,28 @@ class Condition:
         return f"{self.metric}:{self.op}"
 
 
+@dataclass(frozen=True)
+class UsageBound:
+    """ "Latency above 2000": a bound on what a record used, as the API's "latency_ms:gt:2000"."""
+
+    measure: str
+    op: str
+    value: str
+
+    @property
+    def param(self) -> str:
+        return f"{self.measure}_{self.op}"
+
+    def usage(self) -> str:
+        try:
+            number = float(self.value)
+        except ValueError:
+            raise FilterError(f"{self.value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise FilterError(f"{self.value!r} is not a finite number")
+        return f"{self.measure}:{self.op}:{number:g}"
+
+
 # What a field filter starts with (ListRecords' fields).
 FIELD_ROOTS = ("metadata.", "inputs.", "expected.")
 
@@ -66,6 +100,7 @@ class RecordFilters:
     tags: tuple[str, ...] = ()
     # "metadata.topic=math": a testcase field's value (a run's breakdown links to them).
     fields: tuple[str, ...] = ()
+    usage: tuple[UsageBound, ...] = ()
     order_by: str = "created_at desc"
     token: str = ""
     errors: list[str] = field(default_factory=list)
@@ -97,6 +132,18 @@ class RecordFilters:
                 errors.append(f"Field filter ignored: {shown!r} is not metadata.<key>=<value> (inputs., expected.)")
             elif text:
                 fields.append(text)
+        usage = []
+        for measure, label in USAGE_MEASURES.items():
+            for op, said in USAGE_OPS.items():
+                bound = UsageBound(measure, op, params.get(f"{measure}_{op}", "").strip())
+                if not bound.value:
+                    continue
+                try:
+                    bound.usage()
+                except FilterError as exc:
+                    errors.append(f"{label} {said} ignored: {exc}.")
+                    continue
+                usage.append(bound)
         return cls(
             search=params.get("search", "").strip(),
             statuses=tuple(s for s in params.getlist("status") if s in RECORD_STATUSES),
@@ -104,6 +151,7 @@ class RecordFilters:
             run_ids=tuple(r for r in params.getlist("run") if r),
             tags=tags,
             fields=tuple(fields),
+            usage=tuple(usage),
             order_by=order if order in allowed_orders else "created_at desc",
             token=params.get("token", ""),
             errors=errors,
@@ -117,6 +165,7 @@ class RecordFilters:
             "run_ids": list(self.run_ids),
             "tags": list(self.tags),
             "fields": list(self.fields),
+            "usage": [u.usage() for u in self.usage],
             "order_by": self.order_by,
             "page_token": self.token,
         }
@@ -130,6 +179,7 @@ class RecordFilters:
         if self.tags:
             items.append(("tags", ",".join(self.tags)))
         items += [("field", f) for f in self.fields]
+        items += [(u.param, u.value) for u in self.usage]
         for c in self.conditions:
             items += [("cond_metric", c.metric), ("cond_op", c.op), ("cond_value", c.value)]
         if self.order_by != "created_at desc":
@@ -143,8 +193,40 @@ class RecordFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.search or self.statuses or self.conditions or self.run_ids or self.tags or self.fields)
+        return bool(
+            self.search or self.statuses or self.conditions or self.run_ids or self.tags or self.fields or self.usage
+        )
+
+    def bound(self, measure: str, op: str) -> str:
+        """The value of one usage box as the visitor typed it ("" when empty)."""
+        return next((u.value for u in self.usage if (u.measure, u.op) == (measure, op)), "")
 
     def without_field(self, text: str) -> str:
         """This query string without one field filter."""
         return urlencode([(k, v) for k, v in self.params() if (k, v) != ("field", text)])
+
+
+@dataclass(frozen=True)
+class Used:
+    """The usage columns a page of records shows: tokens and cost, when a record on it reported them."""
+
+    tokens: bool
+    cost: bool
+
+
+def used(records: Sequence[Any]) -> Used:
+    """Of RecordViews."""
+    return Used(
+        tokens=any(r.prompt_tokens or r.completion_tokens for r in records),
+        cost=any(r.HasField("cost_usd") for r in records),
+    )
+
+
+# What the filters' form draws with, on the run page and the Records page alike.
+FORM_CONTEXT = {
+    "ops": CONDITION_OPS,
+    "orders": ORDERS,
+    "usage_measures": USAGE_MEASURES,
+    "usage_ops": USAGE_OPS,
+    "record_statuses": RECORD_STATUSES,
+}

@@ -45,11 +45,16 @@ class Condition:
 
 @dataclass(frozen=True)
 class Order:
-    """The order of a record list: key is created_at, latency_ms or score (of ``metric``)."""
+    """The order of a record list: key is created_at, a usage measure or score (of ``metric``)."""
 
     key: str
     descending: bool
     metric: str = ""
+
+    @property
+    def nullable(self) -> bool:
+        """Whether some records have no sort key (no value of the metric, no cost): they come last."""
+        return self.key in ("score", "cost_usd")
 
     @property
     def signature(self) -> str:
@@ -194,19 +199,59 @@ def field_filters(texts: Sequence[str]) -> list[FieldFilter]:
     return found
 
 
+# A record's usage measures (ListRecords' ``usage`` and its orders beside created_at).
+USAGE_MEASURES = ("latency_ms", "tokens", "cost_usd")
+USAGE_OPS = ("lt", "gt")
+MAX_USAGE_FILTERS = 10
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    """ "latency_ms:gt:2000": the record's ``measure`` is above (gt) or below (lt) ``value``."""
+
+    measure: str
+    op: str
+    value: float
+
+
+def usage_filters(texts: Sequence[str]) -> list[UsageFilter]:
+    """ListRecords' ``usage``: "<measure>:gt|lt:<number>" each."""
+    if len(texts) > MAX_USAGE_FILTERS:
+        raise invalid(f"usage may hold at most {MAX_USAGE_FILTERS} conditions, got {len(texts)}")
+    found = []
+    for text in texts:
+        parts = [p.strip() for p in text.split(":")]
+        if len(parts) != 3 or parts[0] not in USAGE_MEASURES or parts[1].lower() not in USAGE_OPS:
+            raise invalid(
+                f"usage condition {text[:100]!r} is malformed; write <measure>:gt:<number> or <measure>:lt:<number>,"
+                f" the measure one of {', '.join(USAGE_MEASURES)}"
+            )
+        try:
+            value = float(parts[2])
+        except ValueError:
+            raise invalid(f"usage condition {text[:100]!r}: {parts[2][:40]!r} is not a number") from None
+        if not math.isfinite(value):
+            raise invalid(f"usage condition {text[:100]!r}: the value must be a finite number")
+        found.append(UsageFilter(parts[0], parts[1].lower(), value))
+    return found
+
+
 _ORDER = re.compile(r"^(?P<key>.+?)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
 
 
 def order(text: str) -> Order:
-    """order_by: "" (created_at desc), "created_at", "latency_ms" or "score.<metric>", each with an
-    optional "asc" (the default when a key is given) or "desc"."""
+    """order_by: "" (created_at desc), "created_at", a usage measure (latency_ms, tokens, cost_usd)
+    or "score.<metric>", each with an optional "asc" (the default when a key is given) or "desc"."""
     if not text.strip():
         return Order("created_at", descending=True)
     match = _ORDER.match(text.strip())
     assert match is not None  # the pattern matches any non-empty text
     key, descending = match["key"].strip(), (match["dir"] or "asc").lower() == "desc"
-    if key in ("created_at", "latency_ms"):
+    if key == "created_at" or key in USAGE_MEASURES:
         return Order(key, descending)
     if key.startswith("score.") and key[len("score.") :].strip():
         return Order("score", descending, key[len("score.") :].strip())
-    raise invalid(f"order_by {text!r} is not supported; use created_at, latency_ms or score.<metric>, then asc or desc")
+    raise invalid(
+        f"order_by {text!r} is not supported; use created_at, {', '.join(USAGE_MEASURES)} or score.<metric>,"
+        " then asc or desc"
+    )

@@ -10,6 +10,7 @@ import json
 import uuid
 
 import pytest
+from playwright.async_api import expect
 
 from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, RecordIn
 from scorekeeper_sdk.views import RunUsage
@@ -160,3 +161,105 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         await page.locator("#history-sliced a").click()
         await page.wait_for_url(lambda url: "field=" not in url and "usage=1" in url)
         assert await page.locator("#charts .chart-card").count() == 4
+
+
+async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project(f"records usage {uuid.uuid4().hex[:6]}")
+    rows = [{"question": f"q{i}", "answer": "yes"} for i in range(6)]
+    testset = await sk.create_testset(project.id, "usage", rows, inputs=["question"], expected=["answer"])
+    exact = await sk.create_metric(
+        project.id,
+        "exact",
+        eval_type="heuristic",
+        heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
+    )
+    version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
+    cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
+    # q0..q5: 500, 1,000 … 3,000 ms; 100, 200 … 600 tokens; q0 and q3 report no cost, the others
+    # $0.001 × (i + 1).
+    run = await sk.create_run(project.id, testset.id, version.id, [exact.id])
+    await sk.ingest_records(
+        run.id,
+        [
+            RecordIn(
+                cases[f"q{i}"],
+                outputs={"response": "yes"},
+                latency_ms=500.0 * (i + 1),
+                prompt_tokens=60 * (i + 1),
+                completion_tokens=40 * (i + 1),
+                cost_usd=None if i % 3 == 0 else 0.001 * (i + 1),
+            )
+            for i in range(6)
+        ],
+    )
+    await sk.wait_for_run(run.id, timeout_s=60)
+
+    async def questions(**filters: object) -> list[str]:
+        return [r.inputs["question"] async for r in sk.list_records(run.id, page_size=2, **filters)]  # type: ignore[arg-type]
+
+    # Slower than 1.2 s and under 2.8 s: q2..q4 (a range is two conditions).
+    assert await questions(usage=["latency_ms:gt:1200", "latency_ms:lt:2800"], order_by="latency_ms") == [
+        "q2",
+        "q3",
+        "q4",
+    ]
+    assert await questions(usage=["tokens:gt:350"], order_by="tokens desc") == ["q5", "q4", "q3"]
+    # The costliest first; those without a cost last (by id), and never above or below a cost.
+    costliest, cheapest = await questions(order_by="cost_usd desc"), await questions(order_by="cost_usd")
+    assert (costliest[:4], sorted(costliest[4:])) == (["q5", "q4", "q2", "q1"], ["q0", "q3"])
+    assert (cheapest[:4], sorted(cheapest[4:])) == (["q1", "q2", "q4", "q5"], ["q0", "q3"])
+    assert await questions(usage=["cost_usd:lt:0.004"], order_by="cost_usd") == ["q1", "q2"]
+    with pytest.raises(InvalidArgument, match=r"usage condition 'latency:gt:5' is malformed"):
+        await questions(usage=["latency:gt:5"])
+
+    async with stack.http(stack.query_http, timeout=30) as http:
+        listed = await http.get(
+            f"/v1/projects/{project.id}/records", params={"usage": "cost_usd:gt:0.0045", "order_by": "cost_usd desc"}
+        )
+        assert listed.status_code == 200, listed.text
+        assert [(r["inputs"]["question"], r["cost_usd"]) for r in listed.json()["records"]] == [
+            ("q5", 0.006),
+            ("q4", 0.005),
+        ]
+        refused = await http.get(f"/v1/runs/{run.id}/records", params={"usage": "tokens:gt:lots"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == "usage condition 'tokens:gt:lots': 'lots' is not a number"
+        unordered = await http.get(f"/v1/runs/{run.id}/records", params={"order_by": "cost desc"})
+        assert unordered.status_code == 400 and "use created_at, latency_ms, tokens, cost_usd" in unordered.text
+
+    found = scorekeeper(
+        stack, "--project", project.id, "records", "list", "--usage", "latency_ms:gt:1900", "--order", "cost_usd desc"
+    )
+    assert found.returncode == 0, found.stderr
+    lines = [" ".join(line.split()) for line in found.stdout.splitlines() if "│" in line]
+    assert [line.split("│")[3].strip() for line in lines] == ["q5", "q4", "q3"]
+    assert lines[0].endswith("│ 3,000 ms │ 600 │ $0.0060 │") and lines[2].endswith("│ 2,000 ms │ 400 │ – │")
+    exported = scorekeeper(stack, "--project", project.id, "records", "export", "--usage", "tokens:lt:250")
+    assert exported.returncode == 0, exported.stderr
+    assert len(exported.stdout.strip().splitlines()) == 3  # the header, q0 and q1
+    wrong = scorekeeper(stack, "--project", project.id, "records", "list", "--usage", "latency_ms>2000")
+    assert wrong.returncode != 0 and "usage condition 'latency_ms>2000' is malformed" in wrong.stderr
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/runs/{run.id}")
+        await page.locator("#records").get_by_label("Cost (USD) above").fill("0.0025")
+        await page.locator("#records select[name=order]").select_option("cost_usd desc")
+        await page.locator("#records button[type=submit]").click()
+        await expect(page.locator("#records-table tbody tr")).to_have_count(3)
+        heads = [" ".join(t.split()) for t in await page.locator("#records-table thead th").all_inner_texts()]
+        assert heads[-3:] == ["Latency", "Tokens", "Cost"]
+        cells = [
+            [" ".join(c.split()) for c in await row.locator("td.num").all_inner_texts()]
+            for row in await page.locator("#records-table tbody tr").all()
+        ]
+        assert cells == [["3,000 ms", "600", "$0.0060"], ["2,500 ms", "500", "$0.0050"], ["1,500 ms", "300", "$0.0030"]]
+        await screenshot(page, "run-records-by-cost")
+        # The Records page: the same bounds, with a bad one said and left out.
+        await page.goto(f"/projects/{project.id}/records?latency_ms_lt=1200&tokens_gt=abc&order=tokens+desc")
+        assert await page.locator("#records-table tbody tr").count() == 2
+        assert (
+            "Tokens above ignored: 'abc' is not a number."
+            in await page.locator("#records-filters .flash.error").inner_text()
+        )
+        assert await page.get_by_label("Latency (ms) below").input_value() == "1200"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, FeedbackIn, InvalidArgument
 from scorekeeper_sdk.api.monitors import WindowErrorSlice, WindowLatencySlice, WindowSlice
@@ -275,12 +276,20 @@ async def test_a_slice_whose_calls_are_slow_fires_though_the_window_is_quick(
             " too (a value with at least 5 calls)" in said
         )
         await screenshot(page, "monitor-latency-slice")
-        # The slice opens its calls in the window's run, the slowest first.
+        # The slice opens its calls above the limit in the window's run, the slowest first; the
+        # bound is in the filters' form, to widen or clear.
         await cell.get_by_role("link", name="metadata.region=eu").click()
-        await page.wait_for_url(f"**/runs/{decided.run_id}?field=metadata.region%3Deu&order=latency_ms+desc")
+        await page.wait_for_url(
+            f"**/runs/{decided.run_id}?field=metadata.region%3Deu&latency_ms_gt=1500&order=latency_ms+desc"
+        )
         rows = page.locator("#records-table tbody tr")
-        assert await rows.count() == 10
-        assert "3,000 ms" in await rows.first.inner_text()
+        assert await rows.count() == 2
+        assert all("3,000 ms" in text for text in await rows.all_inner_texts())
+        above = page.locator("#records").get_by_label("Latency (ms) above")
+        assert await above.input_value() == "1500"
+        await above.fill("")
+        await page.locator("#records button[type=submit]").click()
+        await expect(page.locator("#records-table tbody tr")).to_have_count(10)
         assert "100 ms" in await rows.last.inner_text()
 
 

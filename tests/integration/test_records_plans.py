@@ -40,6 +40,8 @@ class Row:
     text: str
     value: float | None  # of the similarity version the run pins, when completed with a number
     exact_failed: bool
+    tokens: int = 0  # prompt + completion
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ async def seed(db: asyncpg.Pool) -> Seeded:
     each, one a day, their words two of WORDS; project q: a run of 10 such records pinning v2.
     Every record also has a score of the similarity version its run does not pin, far off."""
     rng = random.Random(7)
+    used = random.Random(11)  # tokens and costs, apart: the rest stays as seed 7 made it
     project, other, testset = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p'), ($2, 'q')", project, other)
     await db.execute(
@@ -103,9 +106,12 @@ async def seed(db: asyncpg.Pool) -> Seeded:
         created_at = NEWEST_AT - timedelta(days=n, minutes=rng.randrange(600))
         status = "errored" if n % 11 == 5 else "completed"
         latency = float(rng.choice((10, 20, 30)))  # ties, broken by id
+        prompt, completion = used.choice((0, 40, 100)), used.choice((0, 60))
+        cost = used.choice((None, 0.001, 0.002, 0.004))
         await db.execute(
             "INSERT INTO records (id, run_id, testcase_id, trial, inputs, expected, outputs, status, latency_ms,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, '{}', '{}', $6, $7, $8)",
+            " created_at, prompt_tokens, completion_tokens, cost_usd)"
+            " VALUES ($1, $2, $3, $4, $5, '{}', '{}', $6, $7, $8, $9, $10, $11)",
             rid,
             runs[run],
             testcase,
@@ -114,6 +120,9 @@ async def seed(db: asyncpg.Pool) -> Seeded:
             status,
             latency,
             created_at,
+            prompt,
+            completion,
+            cost,
         )
         pinned, unpinned = (sim_v1, sim_v2) if run == "A" else (sim_v2, sim_v1)
         value: float | None = round(rng.random(), 2)
@@ -131,7 +140,7 @@ async def seed(db: asyncpg.Pool) -> Seeded:
             await score(db, rid, runs[run], exact_v1, "completed", float(passed), passed)
             failed = not passed
         if run != "Q":
-            rows.append(Row(rid, run, created_at, latency, status, text, value, failed))
+            rows.append(Row(rid, run, created_at, latency, status, text, value, failed, prompt + completion, cost))
     await db.execute("ANALYZE records; ANALYZE scores")
     return Seeded(project, runs, rows, (sim_v1, sim_v2), exact_v1)
 
@@ -166,14 +175,30 @@ def has(search: str) -> Callable[[Row], bool]:
 
 
 def expected(rows: list[Row], order: filters.Order) -> list[uuid.UUID]:
-    if order.key == "score":
+    if order.nullable:
+
+        def value(r: Row) -> float | None:
+            return r.value if order.key == "score" else r.cost_usd
+
         valued = sorted(
-            (r for r in rows if r.value is not None), key=lambda r: (r.value, r.id), reverse=order.descending
+            (r for r in rows if value(r) is not None), key=lambda r: (value(r), r.id), reverse=order.descending
         )
-        without = sorted((r.id for r in rows if r.value is None), reverse=order.descending)
+        without = sorted((r.id for r in rows if value(r) is None), reverse=order.descending)
         return [r.id for r in valued] + without
-    key = (lambda r: (r.created_at, r.id)) if order.key == "created_at" else (lambda r: (r.latency_ms, r.id))
+    key = {
+        "created_at": lambda r: (r.created_at, r.id),
+        "latency_ms": lambda r: (r.latency_ms, r.id),
+        "tokens": lambda r: (r.tokens, r.id),
+    }[order.key]
     return [r.id for r in sorted(rows, key=key, reverse=order.descending)]
+
+
+# Usage conditions with what they keep; a record without a cost meets no cost condition.
+USAGE: dict[tuple[filters.UsageFilter, ...], Callable[[Row], bool]] = {
+    (filters.UsageFilter("latency_ms", "gt", 15),): lambda r: r.latency_ms > 15,
+    (filters.UsageFilter("tokens", "gt", 50), filters.UsageFilter("tokens", "lt", 150)): lambda r: 50 < r.tokens < 150,
+    (filters.UsageFilter("cost_usd", "lt", 0.003),): lambda r: r.cost_usd is not None and r.cost_usd < 0.003,
+}
 
 
 async def every_page(db: asyncpg.Pool, way: Way, query: RecordQuery, learned: Learned) -> list[uuid.UUID]:
@@ -324,3 +349,44 @@ async def test_a_ways_settings_hold_for_its_own_transaction_only(
         # The connection goes back to the pool as it came.
         assert await conn.fetchval("SHOW enable_bitmapscan") == "on"
         assert await conn.fetchval("SHOW enable_seqscan") == "on"
+
+
+@pytest.mark.parametrize("way", BY_TIME)
+async def test_usage_conditions_hold_in_every_way_a_search_by_time_is_read(db: asyncpg.Pool, way: Way) -> None:
+    s = await seed(db)
+    learned = Learned()
+    failed, holds = conditions(s)["exact:failed"]
+    for usage, keeps in USAGE.items():
+        for order in (NEWEST, OLDEST):
+            want = expected([r for r in s.rows if has("renew")(r) and holds(r) and keeps(r)], order)
+            assert want  # the conditions leave records to read
+            for size in (1, 100):
+                query = RecordQuery(s.project, order, size, search="renew", conditions=failed, usage=usage)
+                assert await every_page(db, way, query, learned) == want, (usage, order, size)
+
+
+@pytest.mark.parametrize("way", [Way.PLAIN, Way.SCORES_FIRST])
+async def test_usage_conditions_hold_in_an_order_by_value(db: asyncpg.Pool, way: Way) -> None:
+    s = await seed(db)
+    for usage, keeps in USAGE.items():
+        order = filters.Order("score", True, "similarity")
+        want = expected([r for r in s.rows if keeps(r)], order)
+        for size in (1, 100):
+            query = RecordQuery(s.project, order, size, order_versions=s.similarity, usage=usage)
+            assert await every_page(db, way, query, Learned()) == want, (usage, size)
+
+
+async def test_records_in_the_order_of_their_tokens_or_cost_the_costless_last(db: asyncpg.Pool) -> None:
+    s = await seed(db)
+    learned = Learned()
+    orders = [filters.Order(key, descending) for key in ("tokens", "cost_usd") for descending in (True, False)]
+    for order in orders:
+        for size in (1, 7, 100):
+            everywhere = RecordQuery(s.project, order, size)
+            assert await every_page(db, Way.PLAIN, everywhere, learned) == expected(s.rows, order), (order, size)
+            in_run = RecordQuery(s.project, order, size, run_id=s.runs["A"], usage=next(iter(USAGE)))
+            want = expected([r for r in s.rows if r.run == "A" and r.latency_ms > 15], order)
+            assert await every_page(db, Way.PLAIN, in_run, learned) == want, (order, size)
+    costless = [r.id for r in s.rows if r.cost_usd is None]
+    assert 5 < len(costless) < len(s.rows) - 5
+    assert expected(s.rows, orders[2])[-len(costless) :] == sorted(costless, reverse=True)

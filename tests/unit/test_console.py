@@ -21,7 +21,7 @@ from services.console.formatting import duration, number, subset_label, until_re
 from services.console.history import chart_data
 from services.console.kickoff import KickoffError, KickoffForm, prompt_system_config
 from services.console.pages.records import review_value
-from services.console.record_filters import RecordFilters
+from services.console.record_filters import RecordFilters, Used, used
 from services.console.security import Security
 from services.console.settings import ConsoleSettings
 from services.console.web import Console
@@ -192,6 +192,31 @@ def test_record_filters_become_the_apis_conditions_and_a_query_string_again() ->
     assert RecordFilters.parse(QueryParams("order=drop+table")).order_by == "created_at desc"
     # An address made by hand may leave the value out of a condition that needs none.
     assert RecordFilters.parse(QueryParams("cond_metric=m1&cond_op=passed")).request_fields()["where"] == ["m1:passed"]
+
+
+def test_usage_bounds_become_the_apis_usage_conditions_and_a_query_string_again() -> None:
+    params = QueryParams(
+        "latency_ms_gt=1500&latency_ms_lt=+3000.0+&tokens_gt=&cost_usd_gt=0.01&cost_usd_lt=cheap&tokens_lt=nan"
+        "&order=cost_usd+desc"
+    )
+    filters = RecordFilters.parse(params, set())
+    fields = filters.request_fields()
+    assert fields["usage"] == ["latency_ms:gt:1500", "latency_ms:lt:3000", "cost_usd:gt:0.01"]
+    assert fields["order_by"] == "cost_usd desc"
+    assert filters.errors == [
+        "Tokens below ignored: 'nan' is not a finite number.",
+        "Cost (USD) below ignored: 'cheap' is not a number.",
+    ]
+    assert filters.active
+    assert (filters.bound("latency_ms", "lt"), filters.bound("tokens", "gt")) == ("3000.0", "")
+    assert RecordFilters.parse(QueryParams(filters.query())).request_fields() == fields
+    assert not RecordFilters.parse(QueryParams("latency_ms_gt=&order=tokens+desc")).active
+
+
+def test_the_usage_columns_show_what_a_page_of_records_reported() -> None:
+    plain, costly = qpb.RecordView(latency_ms=5), qpb.RecordView(completion_tokens=3, cost_usd=0.0)
+    assert used([plain]) == Used(tokens=False, cost=False)
+    assert used([plain, costly]) == Used(tokens=True, cost=True)  # a reported cost of $0 is a cost
 
 
 def test_history_puts_every_chart_on_the_same_runs() -> None:

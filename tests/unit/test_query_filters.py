@@ -105,6 +105,8 @@ def test_bad_structured_condition(message: pb.ScoreCondition, error: str) -> Non
         ("created_at desc", Order("created_at", True)),
         ("latency_ms DESC", Order("latency_ms", True)),
         ("latency_ms asc", Order("latency_ms", False)),
+        ("tokens desc", Order("tokens", True)),
+        ("cost_usd", Order("cost_usd", False)),
         ("score.exact answer desc", Order("score", True, "exact answer")),
         ("score.relevance", Order("score", False, "relevance")),
     ],
@@ -116,13 +118,48 @@ def test_order(text: str, order: Order) -> None:
 @pytest.mark.parametrize("text", ["size", "score.", "score. desc", "created", "desc"])
 def test_unsupported_order(text: str) -> None:
     assert invalid(filters.order, text) == (
-        f"order_by {text!r} is not supported; use created_at, latency_ms or score.<metric>, then asc or desc"
+        f"order_by {text!r} is not supported; use created_at, latency_ms, tokens, cost_usd or score.<metric>,"
+        " then asc or desc"
     )
 
 
 def test_order_signatures_differ_by_key_metric_and_direction() -> None:
-    orders = ["", "created_at", "latency_ms", "latency_ms desc", "score.a", "score.b", "score.a desc"]
+    orders = ["", "created_at", "latency_ms", "latency_ms desc", "tokens", "cost_usd", "score.a", "score.b"]
     assert len({filters.order(o).signature for o in orders}) == len(orders)
+
+
+def test_only_orders_some_records_have_no_key_for_put_those_last() -> None:
+    nullable = {o for o in ("created_at", "latency_ms", "tokens", "cost_usd", "score.a") if filters.order(o).nullable}
+    assert nullable == {"cost_usd", "score.a"}
+
+
+def test_usage_conditions() -> None:
+    assert filters.usage_filters(["latency_ms:gt:2000", " tokens : LT : 1e3 ", "cost_usd:gt:0.01"]) == [
+        filters.UsageFilter("latency_ms", "gt", 2000.0),
+        filters.UsageFilter("tokens", "lt", 1000.0),
+        filters.UsageFilter("cost_usd", "gt", 0.01),
+    ]
+    assert filters.usage_filters([]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("latency:gt:5", "usage condition 'latency:gt:5' is malformed; write <measure>:gt:<number> or"),
+        ("latency_ms:eq:5", "usage condition 'latency_ms:eq:5' is malformed; write <measure>:gt:<number> or"),
+        ("latency_ms:gt", "usage condition 'latency_ms:gt' is malformed; write <measure>:gt:<number> or"),
+        ("tokens:gt:many", "usage condition 'tokens:gt:many': 'many' is not a number"),
+        ("cost_usd:lt:nan", "usage condition 'cost_usd:lt:nan': the value must be a finite number"),
+        ("cost_usd:lt:inf", "usage condition 'cost_usd:lt:inf': the value must be a finite number"),
+    ],
+)
+def test_bad_usage_conditions(text: str, message: str) -> None:
+    assert invalid(filters.usage_filters, [text]).startswith(message)
+
+
+def test_a_malformed_usage_condition_names_the_measures() -> None:
+    assert invalid(filters.usage_filters, ["x"]).endswith("the measure one of latency_ms, tokens, cost_usd")
+    assert invalid(filters.usage_filters, ["tokens:gt:1"] * 11) == "usage may hold at most 10 conditions, got 11"
 
 
 def test_time_range() -> None:

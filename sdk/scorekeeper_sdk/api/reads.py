@@ -148,12 +148,14 @@ class ReadOperations(Operations):
         search: str = "",
         order_by: str = "",
         fields: Sequence[str] = (),
+        usage: Sequence[str] = (),
         page_size: int = 500,
     ) -> AsyncIterator[Record]:
         """Records of a run, or of a project (``project_id``), every page: ``where`` holds score
         conditions ("exact:failed", "overlap:lt:0.5"), ``search`` web-search syntax, ``fields``
-        testcase fields' values ("metadata.topic=math"), ``order_by`` "created_at desc",
-        "latency_ms [desc]" or "score.<metric> [desc]"."""
+        testcase fields' values ("metadata.topic=math"), ``usage`` what a record used
+        ("latency_ms:gt:2000", "tokens:lt:500", "cost_usd:gt:0.01"), ``order_by`` "created_at desc",
+        "latency_ms [desc]", "tokens [desc]", "cost_usd [desc]" or "score.<metric> [desc]"."""
         request = qpb.ListRecordsRequest(
             run_id=run_id,
             project_id=project_id,
@@ -163,6 +165,7 @@ class ReadOperations(Operations):
             tags=list(tags),
             where=list(where),
             fields=list(fields),
+            usage=list(usage),
             search=search,
             order_by=order_by,
             page_size=page_size,
@@ -365,6 +368,7 @@ class ReadOperations(Operations):
         search: str = "",
         order_by: str = "",
         fields: Sequence[str] = (),
+        usage: Sequence[str] = (),
         format: str = "csv",
         limit: int = 0,
     ) -> AsyncIterator[bytes]:
@@ -380,6 +384,7 @@ class ReadOperations(Operations):
             tags=list(tags),
             where=list(where),
             fields=list(fields),
+            usage=list(usage),
             search=search,
             order_by=order_by,
             format=format,

@@ -12,6 +12,7 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
+from scorekeeper_sdk import usage as usage_text
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
@@ -61,8 +62,15 @@ FieldOption = Annotated[
     list[str] | None,
     typer.Option("--field", help="A testcase field's value: metadata.topic=math (inputs.…, expected.…); repeat: AND."),
 ]
+UsageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="What a record used: latency_ms|tokens|cost_usd:gt|lt:N (latency_ms:gt:2000); repeat to AND (a range)."
+    ),
+]
 OrderOption = Annotated[
-    str, typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "score.METRIC_ID" …')
+    str,
+    typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "cost_usd desc", "score.METRIC_ID" …'),
 ]
 
 
@@ -74,6 +82,7 @@ def _filters(
     tag: list[str] | None,
     order: str,
     field: list[str] | None = None,
+    usage: list[str] | None = None,
 ) -> dict[str, Any]:
     """The Records page's filters, as the options give them, as list_records and export_records
     take them."""
@@ -85,6 +94,7 @@ def _filters(
         "tags": tag or (),
         "order_by": order,
         "fields": field or (),
+        "usage": usage or (),
     }
 
 
@@ -97,6 +107,7 @@ def records_list(
     status: StatusOption = None,
     tag: TagOption = None,
     field: FieldOption = None,
+    usage: UsageOption = None,
     order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=1, help="Records to show.")] = 20,
     as_json_: JsonOption = False,
@@ -108,7 +119,7 @@ def records_list(
             st.client.list_records(
                 project_id=st.project_id(),
                 page_size=min(limit + 1, 1000),
-                **_filters(run, search, where, status, tag, order, field),
+                **_filters(run, search, where, status, tag, order, field, usage),
             ),
             limit + 1,
         )
@@ -119,9 +130,16 @@ def records_list(
     if not found:
         st.err.print("no record matches", highlight=False)
         return None
-    table = Table(Column("record", no_wrap=True), Column("run", no_wrap=True), "inputs", "output", "scores", "latency")
+    # Tokens and cost when a record shown reported them.
+    tokens = any(r.prompt_tokens or r.completion_tokens for r in found)
+    cost = any(r.cost_usd is not None for r in found)
+    columns: list[Column | str] = ["inputs", "output", "scores", Column("latency", justify="right")]
+    columns += [Column("tokens", justify="right")] * tokens + [Column("cost", justify="right")] * cost
+    table = Table(Column("record", no_wrap=True), Column("run", no_wrap=True), *columns)
     for r in found:
         output = f"errored: {r.error}" if r.status == "errored" else brief(r.outputs)
+        used = [f"{r.prompt_tokens + r.completion_tokens:,}"] * tokens
+        used += [usage_text.amount(r.cost_usd, "usd")] * cost
         # Text, not markup: a record's own "[...]" is shown as written.
         table.add_row(
             r.id[:8],
@@ -130,6 +148,7 @@ def records_list(
             Text(output),
             Text(verdicts(r.scores)),
             f"{r.latency_ms:,.0f} ms",
+            *used,
         )
     st.out.print(table)
     if more:
@@ -148,6 +167,7 @@ def records_export(
     status: StatusOption = None,
     tag: TagOption = None,
     field: FieldOption = None,
+    usage: UsageOption = None,
     order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=0, help="At most this many records (0: every one).")] = 0,
 ) -> None:
@@ -156,7 +176,7 @@ def records_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    filters = _filters(run, search, where, status, tag, order, field)
+    filters = _filters(run, search, where, status, tag, order, field, usage)
     chunks = st.client.export_records(st.project_id(), format=format, limit=limit, **filters)
     write_export(st, chunks, output)
 
@@ -178,6 +198,7 @@ def records_to_testset(
     status: StatusOption = None,
     tag: TagOption = None,
     field: FieldOption = None,
+    usage: UsageOption = None,
 ) -> None:
     """Records as testcases of the testset's next version (the --record ones, or every one the
     filters match, at most 10,000): their inputs, expected values and metadata as fields, each once —
@@ -185,12 +206,12 @@ def records_to_testset(
     are left out."""
     st = state(ctx)
     target = st.testset(testset)
-    filtered = bool(run or search or where or status or tag)
+    filtered = bool(run or search or where or status or tag or field or usage)
     if record and filtered:
         raise CliError("give --record or filters, not both")
     ids = list(record or ())
     if not ids:
-        filters = _filters(run, search, where, status, tag, "created_at desc", field)
+        filters = _filters(run, search, where, status, tag, "created_at desc", field, usage)
         found = st.client.list_records(project_id=st.project_id(), page_size=1000, **filters)
         ids = [r.id for r in islice(found, MAX_TO_TESTSET + 1)]
         if len(ids) > MAX_TO_TESTSET:

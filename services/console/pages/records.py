@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from services.console.backend import Api
 from services.console.pages.run import run_of_project, scores_by_metric
-from services.console.record_filters import CONDITION_OPS, ORDERS, RECORD_STATUSES, RecordFilters
+from services.console.record_filters import FORM_CONTEXT, RecordFilters, used
 from services.console.reviewer import remember, reviewer, typed_name
 from services.console.web import EXPORTS, Console, PageNotFound, api_message, download, redirect
 
@@ -128,9 +128,8 @@ async def records_context(console: Console, request: Request, api: Api, **extra:
         "runs": meta["recent_runs"].runs,
         "records": page.records,
         "filters": filters,
-        "ops": CONDITION_OPS,
-        "orders": ORDERS,
-        "record_statuses": RECORD_STATUSES,
+        **FORM_CONTEXT,
+        "used": used(page.records),
         "scores_by_metric": scores_by_metric,
         "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
         "bulk_error": "",

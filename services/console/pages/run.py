@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api, feedback_metrics
-from services.console.record_filters import CONDITION_OPS, RECORD_STATUSES, Condition, RecordFilters
+from services.console.record_filters import FORM_CONTEXT, Condition, RecordFilters, used
 from services.console.web import (
     EXPORTS,
     INPUT_ERRORS,
@@ -166,8 +166,8 @@ def routes(console: Console) -> list[Route]:
             "columns": record_columns(run),
             "scores_by_metric": scores_by_metric,
             "filters": filters,
-            "ops": CONDITION_OPS,
-            "record_statuses": RECORD_STATUSES,
+            **FORM_CONTEXT,
+            "used": used(page.records),
             "next_query": filters.query(token=page.next_page_token) if page.next_page_token else "",
             "page_url": base,
             "fragment_url": f"{base}/records",

@@ -25,8 +25,14 @@ RECORD_COLUMNS = (
 )
 # The keys of records_search_keys (0010, 0011): a record's words, adjacent word pairs and time buckets.
 SEARCH_KEYS = "record_search_keys(r.search, r.created_at)"
+# A record's usage measures (filters.USAGE_MEASURES) as columns of records r.
+USAGE_COLUMNS = {
+    "latency_ms": "r.latency_ms",
+    "tokens": "(r.prompt_tokens + r.completion_tokens)",
+    "cost_usd": "r.cost_usd",
+}
 # The sort key of each order (sv: the value a metric order reads, value_join).
-SORT_KEYS = {"created_at": "r.created_at", "latency_ms": "r.latency_ms", "score": "sv.value_num"}
+SORT_KEYS = {"created_at": "r.created_at", **USAGE_COLUMNS, "score": "sv.value_num"}
 # How a search is tested on records r, by default: a match of the indexed vector.
 SEARCH_MATCHES = "r.search @@ {}"
 
@@ -41,8 +47,9 @@ _VALUE_TESTS = {"lt": "<", "gt": ">", "eq": "="}
 def on_records(where: Where, query: RecordQuery, *, project: bool, search: str | None = SEARCH_MATCHES) -> list[str]:
     """The tests of a record's own columns: its run or runs, its project (when ``project``; plans
     that join runs ru for other reasons check it there; a project's pages leave playground tries
-    out, and archived runs; a try's own run lists them), testcase, statuses, tags and testcase
-    fields, and the search as ``search`` says (a format taking the tsquery; None: not tested)."""
+    out, and archived runs; a try's own run lists them), testcase, statuses, tags, testcase
+    fields and usage (a missing cost meets no test), and the search as ``search`` says (a format
+    taking the tsquery; None: not tested)."""
     tests = []
     if query.run_id is not None:
         tests.append(f"r.run_id = {where.param(query.run_id)}")
@@ -61,6 +68,7 @@ def on_records(where: Where, query: RecordQuery, *, project: bool, search: str |
     if query.tags:
         tests.append(f"r.tags @> {where.param(list(query.tags))}::text[]")
     tests += field_tests(where, query.fields)
+    tests += [f"{USAGE_COLUMNS[u.measure]} {_VALUE_TESTS[u.op]} {where.param(u.value)}::float8" for u in query.usage]
     if query.search is not None and search is not None:
         tests.append(search.format(tsquery(where.param(query.search))))
     return tests
@@ -117,8 +125,10 @@ def after(where: Where, key: str, order: filters.Order, position: tuple[Any, uui
     whose sort key is ``key``."""
     value, last_id = position
     op = "<" if order.descending else ">"
-    if order.key != "score":
+    if order.key == "created_at":
         return f"({key}, r.id) {op} ({where.param(value)}, {where.param(last_id)})"
+    if not order.nullable:
+        return f"({key}, r.id) {op} ({where.param(value)}::float8, {where.param(last_id)})"
     # Records without a value come last in either direction.
     if value is None:
         return f"{key} IS NULL AND r.id {op} {where.param(last_id)}"

@@ -104,6 +104,7 @@ class RecordExport:
             statuses=request.statuses,
             tags=request.tags,
             fields=request.fields,
+            usage=request.usage,
             where=request.where,
             search=request.search,
             order_by=request.order_by,

@@ -36,6 +36,8 @@ class RecordQuery:
     search: str | None = None
     # "metadata.topic=math": the testcase field's value, as text.
     fields: tuple[filters.FieldFilter, ...] = ()
+    # "latency_ms:gt:2000": what the record used.
+    usage: tuple[filters.UsageFilter, ...] = ()
     conditions: tuple[Condition, ...] = ()
     # In an order by a metric's value: every version of that metric.
     order_versions: tuple[uuid.UUID, ...] = ()
@@ -53,4 +55,11 @@ class RecordQuery:
     @property
     def other_filters(self) -> Hashable:
         """The filters but the search (search_keys.Rates keeps the rate they held at, by them)."""
-        return (self.project_id, tuple(c.asked for c in self.conditions), self.statuses, self.tags, self.fields)
+        return (
+            self.project_id,
+            tuple(c.asked for c in self.conditions),
+            self.statuses,
+            self.tags,
+            self.fields,
+            self.usage,
+        )

@@ -81,6 +81,7 @@ class RecordReads:
         search = search_text(request.search)
         statuses = filters.record_statuses(request.statuses)
         fields = filters.field_filters(request.fields)
+        usage = filters.usage_filters(request.usage)
         run_ids = filters.uuids(request.run_ids, "run_ids")
         testcase_id = filters.optional_uuid(request.testcase_id, "testcase_id")
         after = _position(request, order)
@@ -103,6 +104,7 @@ class RecordReads:
                 tags=tuple(request.tags),
                 search=search,
                 fields=tuple(fields),
+                usage=tuple(usage),
                 conditions=tuple(Condition(c, condition_metrics[c.metric].version_ids) for c in conditions),
                 order_versions=order_metric[order.metric].version_ids if order.metric else (),
                 after=after,
@@ -129,7 +131,7 @@ def _position(request: pb.ListRecordsRequest, order: filters.Order) -> tuple[Any
     last_id = page_tokens.uuid_of(position["id"])
     if order.key == "created_at":
         return page_tokens.timestamp(position["k"]), last_id
-    return page_tokens.number(position["k"], nullable=order.key == "score"), last_id
+    return page_tokens.number(position["k"], nullable=order.nullable), last_id
 
 
 async def _project(conn: Connection, run_id: uuid.UUID | None, project_id: uuid.UUID | None) -> uuid.UUID:

@@ -28,7 +28,7 @@ def statement(query: RecordQuery, limit: int) -> tuple[str, list[Any]]:
         joins += " JOIN runs ru ON ru.id = r.run_id"
     if query.order.metric:
         joins += clauses.value_join(where, query.order_versions)
-    nulls = " NULLS LAST" if query.order.key == "score" else ""
+    nulls = " NULLS LAST" if query.order.nullable else ""
     direction = query.direction
     sql = (
         f"SELECT {clauses.RECORD_COLUMNS}, {key} AS sort_key FROM records r{joins}"
