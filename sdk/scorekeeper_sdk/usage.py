@@ -1,5 +1,5 @@
-"""What runs used, measure by measure — mean latency, tokens, the system calls' and the judges' cost
-per record — said one way everywhere: over runs (`runs history --usage`, the runs page's charts),
+"""What runs used, measure by measure — mean and 95th percentile latency, tokens, the system calls'
+and the judges' cost per record — said one way everywhere: over runs (`runs history --usage`, the runs page's charts),
 side by side (`runs matrix`, the matrix page) and against a baseline with how much each changed
 (`runs compare`, the summary `eval --baseline` writes for a pull request, the compare page)."""
 
@@ -24,6 +24,7 @@ class Measure:
 
 MEASURES = (
     Measure("latency", "latency", "ms", lambda u: u.latency_ms_mean),
+    Measure("p95-latency", "p95 latency", "ms", lambda u: u.latency_p95_ms),
     Measure("tokens", "tokens per record", "tokens", lambda u: u.tokens_per_record),
     # Over the records that reported a cost.
     Measure("cost", "cost per record", "usd", lambda u: u.cost_per_record),

@@ -75,6 +75,11 @@ class RunTotals:
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
     judge_cost_usd: float = 0.0
+    # Of the records that reported a latency, exact; None until every record is in and the run
+    # waits for reviewers or has finished.
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,11 @@ class RunUsage:
     cost_usd: float = 0.0
     costed_records: int = 0
     judge_cost_usd: float = 0.0
+    # The records' latency percentiles (RunTotals'); None when none reported a latency, or the
+    # whole run's records are not all in yet.
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
 
     @classmethod
     def of_run(cls, run: Run) -> RunUsage:
@@ -258,6 +268,9 @@ class RunUsage:
             t.cost_usd,
             t.costed_records,
             t.judge_cost_usd,
+            t.latency_p50_ms,
+            t.latency_p95_ms,
+            t.latency_p99_ms,
         )
 
     @property

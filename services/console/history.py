@@ -64,6 +64,7 @@ def chart_data(history: qpb.GetRunHistoryResponse, project_id: str) -> dict[str,
 # The usage charts of the run history (GetRunHistory's `usage`): a measure's unit as its chart says it.
 _USAGE_UNITS = {
     "latency": "mean, ms",
+    "p95 latency": "95th percentile, ms",
     "tokens per record": "prompt + completion",
     "cost per record": "USD, of those with a cost",
 }

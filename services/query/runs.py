@@ -220,6 +220,10 @@ class RunReads:
         )
         if run["records"]:
             view.totals.latency_ms_mean = run["latency_ms_total"] / run["records"]
+        if run["latency_p50_ms"] is not None:
+            view.totals.latency_p50_ms = run["latency_p50_ms"]
+            view.totals.latency_p95_ms = run["latency_p95_ms"]
+            view.totals.latency_p99_ms = run["latency_p99_ms"]
         if run["llm_config"] is not None:  # a playground try: the prompt it was given
             view.system_version.CopyFrom(pb.SystemVersionView(kind="llm", config=dict_to_struct(run["llm_config"])))
         if run["system_version_id"] is not None:

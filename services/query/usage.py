@@ -13,6 +13,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from services.query import filters
 from services.query.db import Where
 from services.query.records.clauses import field_tests
+from shared.db import latency
 from shared.db.pool import Connection
 from shared.edge.convert import timestamp
 
@@ -29,7 +30,7 @@ async def runs_usage(
 
 
 def _usage_pb(row: asyncpg.Record) -> pb.RunUsage:
-    run_id, created, records, latency, prompt, completion, cost, costed, judge_cost = row
+    run_id, created, records, latency, prompt, completion, cost, costed, percentiles, judge_cost = row
     usage = pb.RunUsage(
         run_id=run_id,
         created_at=timestamp(created),
@@ -42,19 +43,23 @@ def _usage_pb(row: asyncpg.Record) -> pb.RunUsage:
     )
     if records:
         usage.latency_ms_mean = latency / records
+    if percentiles is not None:
+        usage.latency_p50_ms, usage.latency_p95_ms, usage.latency_p99_ms = percentiles
     return usage
 
 
 def _usage_sql(of_slice: str | None) -> str:
     """Per run of $1 (text ids, in that order): its records, their latency, tokens and cost summed,
-    and its judges' cost over its pinned metric versions — from its counters, or for a slice
-    (records r meeting ``of_slice``, its parameters from $2) from its records holding the values
-    and their scores."""
+    their latency percentiles, and its judges' cost over its pinned metric versions — from its
+    counters and its row, or for a slice (records r meeting ``of_slice``, its parameters from $2)
+    from its records holding the values and their scores."""
     if of_slice is None:
+        kept = "ARRAY[ru.latency_p50_ms, ru.latency_p95_ms, ru.latency_p99_ms]"
         records = (
             "SELECT coalesce(sum(c.records), 0)::int, coalesce(sum(c.latency_ms), 0)::float8,"
             " coalesce(sum(c.prompt_tokens), 0)::bigint, coalesce(sum(c.completion_tokens), 0)::bigint,"
-            " coalesce(sum(c.cost_usd), 0)::float8, coalesce(sum(c.costed), 0)::int"
+            " coalesce(sum(c.cost_usd), 0)::float8, coalesce(sum(c.costed), 0)::int,"
+            f" CASE WHEN ru.latency_p50_ms IS NOT NULL THEN {kept} END"
             " FROM run_record_counts c WHERE c.run_id = ru.id"
         )
         judges = (
@@ -65,7 +70,8 @@ def _usage_sql(of_slice: str | None) -> str:
         records = (
             "SELECT count(*)::int, coalesce(sum(r.latency_ms), 0)::float8, coalesce(sum(r.prompt_tokens), 0)::bigint,"
             " coalesce(sum(r.completion_tokens), 0)::bigint, coalesce(sum(r.cost_usd), 0)::float8,"
-            f" count(r.cost_usd)::int FROM records r WHERE r.run_id = ru.id AND {of_slice}"
+            f" count(r.cost_usd)::int, {latency.percentiles('r.latency_ms')}"
+            f" FROM records r WHERE r.run_id = ru.id AND {of_slice}"
         )
         judges = (
             "SELECT coalesce(sum(s.cost_usd), 0)::float8 FROM records r JOIN scores s ON s.record_id = r.id"

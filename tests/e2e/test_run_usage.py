@@ -60,8 +60,8 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
 
     usage = await sk.run_usage(project.id, ["exact"])
     assert [dataclasses.replace(u, cost_usd=round(u.cost_usd, 9)) for u in usage] == [
-        RunUsage(runs[0], usage[0].created_at, 6, 350.0, 60, 30, 0.04, 4, 0.0),
-        RunUsage(runs[1], usage[1].created_at, 6, 700.0, 120, 60, 0.18, 6, 0.0),
+        RunUsage(runs[0], usage[0].created_at, 6, 350.0, 60, 30, 0.04, 4, 0.0, 350.0, 575.0, 595.0),
+        RunUsage(runs[1], usage[1].created_at, 6, 700.0, 120, 60, 0.18, 6, 0.0, 700.0, 1150.0, 1190.0),
     ]
     assert usage[0].cost_per_record == pytest.approx(0.01) and usage[1].tokens_per_record == 30
     # The French slice: q0 and q1 (q0 reports no cost in run 1).
@@ -71,15 +71,17 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         (2, 300.0, 40, 2),
     ]
     assert [u.cost_usd for u in french] == [pytest.approx(0.01), pytest.approx(0.06)]
+    # Percentiles of the slice's own latencies: 100 and 200 ms, then 200 and 400.
+    assert [(u.latency_p50_ms, u.latency_p95_ms) for u in french] == [(150.0, 195.0), (300.0, 390.0)]
     with pytest.raises(InvalidArgument, match=r"field must be metadata\.<key>"):
         await sk.run_usage(project.id, ["exact"], fields=["lang=fr"])
 
     printed = scorekeeper(stack, "--project", project.id, "runs", "history", "--metric", "exact", "--usage")
     assert printed.returncode == 0, printed.stderr
     out = " ".join(printed.stdout.split())
-    assert "┃ exact ┃ latency ┃ tokens/record ┃ cost/record ┃" in out, printed.stdout
-    assert "│ 100.0% (6/6) │ 350 ms │ 15 │ $0.0100 │" in out and "│ 700 ms │ 30 │ $0.0300 │" in out
-    assert "latency ▁█ 350 ms → 700 ms" in out
+    assert "┃ exact ┃ latency ┃ p95 ┃ tokens/record ┃ cost/record ┃" in out, printed.stdout
+    assert "│ 100.0% (6/6) │ 350 ms │ 575 ms │ 15 │ $0.0100 │" in out and "│ 700 ms │ 1,150 ms │ 30 │ $0.0300 │" in out
+    assert "latency ▁█ 350 ms → 700 ms" in out and "p95 latency ▁█ 575 ms → 1,150 ms" in out
     assert "cost per record ▁█ $0.0100 → $0.0300" in out
 
     # Two runs compared: their latency and cost per record beside the metrics (of the whole runs).
@@ -89,8 +91,9 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     assert compared.returncode == 0, compared.stderr
     # Of the slice's records: q0 and q1 (q0 reported no cost in run 1).
     assert (
-        "usage of the slice: latency 150 ms → 300 ms (+100%) · tokens per record 15 → 30 (+100%)"
-        " · cost per record $0.0100 → $0.0300 (+200%)" in " ".join(compared.stdout.split())
+        "usage of the slice: latency 150 ms → 300 ms (+100%) · p95 latency 195 ms → 390 ms (+100%)"
+        " · tokens per record 15 → 30 (+100%) · cost per record $0.0100 → $0.0300 (+200%)"
+        in " ".join(compared.stdout.split())
     ), compared.stdout
     as_json = scorekeeper(stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--json")
     listed = json.loads(as_json.stdout)
@@ -110,6 +113,7 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     assert side.returncode == 0, side.stderr
     out = " ".join(side.stdout.split())
     assert "│ latency │ 350 ms │ 700 ms │" in out and "│ cost per record │ $0.0100 │ $0.0300 │" in out, side.stdout
+    assert "│ p95 latency │ 575 ms │ 1,150 ms │" in out
     assert "judge cost" not in out  # no judge: a measure neither run has is left out
 
     async with chromium() as browser:
@@ -117,15 +121,15 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         await page.goto(f"/projects/{project.id}/compare/matrix?run={runs[0]}&run={runs[1]}")
         heads = [" ".join(t.split()) for t in await page.locator(".matrix-usage").all_inner_texts()]
         assert heads == [
-            "latency 350 ms · tokens per record 15 · cost per record $0.0100",
-            "latency 700 ms · tokens per record 30 · cost per record $0.0300",
+            "latency 350 ms · p95 latency 575 ms · tokens per record 15 · cost per record $0.0100",
+            "latency 700 ms · p95 latency 1,150 ms · tokens per record 30 · cost per record $0.0300",
         ]
         await screenshot(page, "matrix-usage")
         await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}")
         card = " ".join((await page.locator("#usage-delta").inner_text()).split())
         assert card == (
-            "Latency and cost whole runs latency: 350 ms → 700 ms +100% tokens per record: 15 → 30 +100%"
-            " cost per record: $0.0100 → $0.0300 +200%"
+            "Latency and cost whole runs latency: 350 ms → 700 ms +100% p95 latency: 575 ms → 1,150 ms +100%"
+            " tokens per record: 15 → 30 +100% cost per record: $0.0100 → $0.0300 +200%"
         )
         await screenshot(page, "compare-usage")
         # Of a slice: its records' usage.
@@ -144,11 +148,17 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         assert titles == [
             "exact pass rate %",
             "latency mean, ms",
+            "p95 latency 95th percentile, ms",
             "tokens per record prompt + completion",
             "cost per record USD, of those with a cost",
         ]
         drawn = await page.evaluate("JSON.parse(document.getElementById('history-data').textContent)")
-        assert [c["values"] for c in drawn["charts"][1:]] == [[350.0, 700.0], [15.0, 30.0], [0.01, 0.03]]
+        assert [c["values"] for c in drawn["charts"][1:]] == [
+            [350.0, 700.0],
+            [575.0, 1150.0],
+            [15.0, 30.0],
+            [0.01, 0.03],
+        ]
         await page.locator("[data-chart='3'] canvas").first.wait_for()
         await screenshot(page, "runs-history-usage")
         # A slice keeps the usage charts, counted over its records.
@@ -156,11 +166,16 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         await page.press("#history-slice", "Enter")
         await page.wait_for_url("**field=metadata.lang%3Dfr**")
         drawn = await page.evaluate("JSON.parse(document.getElementById('history-data').textContent)")
-        assert [c["values"] for c in drawn["charts"][1:]] == [[150.0, 300.0], [15.0, 30.0], [0.01, 0.03]]
+        assert [c["values"] for c in drawn["charts"][1:]] == [
+            [150.0, 300.0],
+            [195.0, 390.0],
+            [15.0, 30.0],
+            [0.01, 0.03],
+        ]
         # Its "every record" link keeps them too.
         await page.locator("#history-sliced a").click()
         await page.wait_for_url(lambda url: "field=" not in url and "usage=1" in url)
-        assert await page.locator("#charts .chart-card").count() == 4
+        assert await page.locator("#charts .chart-card").count() == 5
 
 
 async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk: AsyncScorekeeper) -> None:
@@ -192,7 +207,9 @@ async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk:
             for i in range(6)
         ],
     )
-    await sk.wait_for_run(run.id, timeout_s=60)
+    done = await sk.wait_for_run(run.id, timeout_s=60)
+    totals = done.totals
+    assert (totals.latency_p50_ms, totals.latency_p95_ms, totals.latency_p99_ms) == (1750.0, 2875.0, 2975.0)
 
     async def questions(**filters: object) -> list[str]:
         return [r.inputs["question"] async for r in sk.list_records(run.id, page_size=2, **filters)]  # type: ignore[arg-type]
@@ -255,6 +272,13 @@ async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk:
         ]
         assert cells == [["3,000 ms", "600", "$0.0060"], ["2,500 ms", "500", "$0.0050"], ["1,500 ms", "300", "$0.0030"]]
         await screenshot(page, "run-records-by-cost")
+        # The run's latency percentiles open its slowest 5%: above the p95 of 2,875 ms, q5 alone.
+        percentiles = page.locator("#latency-percentiles")
+        assert " ".join((await percentiles.inner_text()).split()) == "p50 1,750 ms · p95 2,875 ms · p99 2,975 ms"
+        await percentiles.get_by_role("link").click()
+        await page.wait_for_url("**latency_ms_gt=2875**")
+        await expect(page.locator("#records-table tbody tr")).to_have_count(1)
+        assert "q5" in await page.locator("#records-table tbody tr").inner_text()
         # The Records page: the same bounds, with a bad one said and left out.
         await page.goto(f"/projects/{project.id}/records?latency_ms_lt=1200&tokens_gt=abc&order=tokens+desc")
         assert await page.locator("#records-table tbody tr").count() == 2

@@ -774,10 +774,11 @@ def test_eval_gates_what_the_run_used_alone_and_against_a_baseline(cli: Cli, pro
     # The command bot reports 5 prompt tokens and $0.01 a call on its 19 answers (it fails on 7):
     # 4.75 tokens a record, $0.01 a record that reported a cost.
     args = eval_args("--command", f"{sys.executable} -m tests.support.sdk_bots", "--source", "api")
-    alone = cli(*args, "--fail-above", "cost=0.02", "--fail-above", "tokens=5")
+    alone = cli(*args, "--fail-above", "cost=0.02", "--fail-above", "tokens=5", "--fail-above", "p95-latency=600000")
     assert alone.returncode == 0, alone.stderr
     assert "pass  cost per record $0.0100 <= $0.0200" in alone.stdout
     assert "pass  tokens per record 4.8 <= 5" in alone.stdout
+    assert re.search(r"pass  p95 latency [\d,]+ ms <= 600,000 ms", alone.stdout), alone.stdout
     first = alone.stderr.split()[1].rstrip(":")
     junit = Path(cli.home) / "usage-junit.xml"
     against = cli(
@@ -797,7 +798,7 @@ def test_eval_gates_what_the_run_used_alone_and_against_a_baseline(cli: Cli, pro
         "tokens per record <= 4",
     ]
     for bad, message in [
-        (["--fail-above", "speed=1"], "--fail-above takes MEASURE=LIMIT, MEASURE one of latency, tokens, cost,"),
+        (["--fail-above", "speed=1"], "--fail-above takes MEASURE=LIMIT, MEASURE one of latency, p95-latency, tokens,"),
         (["--fail-above", "latency=+20%"], "--fail-above with +N% compares with the baseline's: give --baseline RUN"),
         (["--fail-above", "latency=20%"], "a share of the baseline's is signed, as latency=+20%"),
         (["--fail-above", "cost=cheap"], "'cheap' is not a number"),

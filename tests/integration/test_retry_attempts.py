@@ -1,6 +1,7 @@
 """Retrying errored records on PostgreSQL (services/run_orchestrator/runs/attempts.py and the
 record store): retries started at once start one, the errored records leave the counts exactly,
-their attempts are kept, and a new answer fills a pending record once."""
+their attempts are kept, a new answer fills a pending record once, and the run's latency
+percentiles are cleared while it executes again and kept once it has finished."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from services.run_orchestrator.runs.attempts import AttemptRepository
 from services.run_orchestrator.runs.counts import RecordCounts, add_counts
 from services.run_orchestrator.runs.repository import RunRepository
+from shared.db import latency as run_latency
 from shared.edge.errors import ApiError, Code
 from shared.events import ProducedRecord
 from shared.ids import counter_shard, record_id
@@ -66,8 +68,17 @@ async def counts(db: asyncpg.Pool, run: uuid.UUID) -> tuple[int, int, float, flo
     return tuple(row)
 
 
+async def percentiles(db: asyncpg.Pool, run: uuid.UUID) -> tuple[float | None, ...]:
+    row = await db.fetchrow("SELECT latency_p50_ms, latency_p95_ms, latency_p99_ms FROM runs WHERE id = $1", run)
+    assert row is not None
+    return tuple(row)
+
+
 async def test_retries_at_once_start_one_and_take_exactly_the_errored_records_out(db: asyncpg.Pool) -> None:
     run, cases = await seed(db)
+    async with db.acquire() as conn:  # as the run's completion kept them: over 10, 3 and 4 ms
+        await run_latency.follow_status(conn, run, "completed")
+    assert await percentiles(db, run) == pytest.approx((4.0, 9.4, 9.88))
     attempts = AttemptRepository(db)
     outcomes = await asyncio.gather(*(attempts.start_retry(run) for _ in range(5)), return_exceptions=True)
     started = [o for o in outcomes if not isinstance(o, BaseException)]
@@ -89,11 +100,15 @@ async def test_retries_at_once_start_one_and_take_exactly_the_errored_records_ou
     # The last one errors again: counted as errored, the run completed again, retried again as attempt 2.
     again = ProducedRecord(testcase_id=cases[2], trial=0, status="errored", error="still", latency_ms=2.0)
     await runs.save_records(run, [again])
+    assert await percentiles(db, run) == (None, None, None)  # cleared while it executes again
     status = await runs.advance(run)
     assert status == "completed"
     assert await counts(db, run) == (3, 1, 19.0, 1.5, 2)
+    # Finished again: its latency percentiles over 10, 7 and 2 ms, exact (interpolated).
+    assert await percentiles(db, run) == pytest.approx((7.0, 9.7, 9.94))
     second = await attempts.start_retry(run)
     assert (second.retry, second.retried) == (2, 1)
+    assert await percentiles(db, run) == (None, None, None)
     rid = record_id(run, cases[2], 0)
     history = await db.fetch("SELECT attempt, error, retry FROM record_attempts WHERE record_id = $1 ORDER BY 1", rid)
     assert [tuple(r) for r in history] == [(1, "boom", 1), (2, "still", 2)]

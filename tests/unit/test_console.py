@@ -252,6 +252,7 @@ def test_history_charts_the_runs_usage_on_the_same_runs_after_the_metrics() -> N
         run_id="r1", records=4, prompt_tokens=300, completion_tokens=100, cost_usd=0.02, costed_records=2
     )
     with_latency.latency_ms_mean = 250.0
+    with_latency.latency_p95_ms = 612.5
     history = qpb.GetRunHistoryResponse(
         series=[qpb.MetricSeries(metric_id="a", name="exact", points=points)],
         usage=[with_latency, qpb.RunUsage(run_id="r3", records=0)],  # r2: not listed; r3: no records
@@ -259,6 +260,7 @@ def test_history_charts_the_runs_usage_on_the_same_runs_after_the_metrics() -> N
     data = chart_data(history, "p")
     assert [(c["name"], c["format"], c["values"]) for c in data["charts"][1:]] == [
         ("latency", "ms", [250.0, None, None]),
+        ("p95 latency", "ms", [612.5, None, None]),
         ("tokens per record", "count", [100.0, None, None]),
         ("cost per record", "usd", [0.01, None, None]),  # over the 2 records with a cost
     ]

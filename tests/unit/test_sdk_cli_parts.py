@@ -33,6 +33,7 @@ from scorekeeper_sdk.cli.monitor_alerts import minutes_of
 from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.run_history import shown, sparkline
+from scorekeeper_sdk.cli.show import usage_line
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.evaluate.progress import Bar, Quiet, tracker
@@ -219,17 +220,22 @@ def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_
             cost_usd=0.05,
             costed_records=2,
             judge_cost_usd=0.004,
+            latency_p50_ms=650.0,
+            latency_p95_ms=1200.0,
+            latency_p99_ms=1390.0,
         ),
     )
     changes = usage_changes(RunUsage.of_run(baseline), RunUsage.of_run(run))
     assert [(u.name, u.baseline, u.value, u.moved) for u in changes] == [
         ("latency", 350.0, 700.0, "+100%"),
+        ("p95 latency", None, 1200.0, "n/a"),  # the baseline's records are not all in
         ("tokens per record", 15.0, 15.0, "+0%"),
         ("cost per record", None, 0.025, "n/a"),  # the baseline reported no cost
         ("judge cost per record", 0.0, 0.001, "n/a"),
     ]
     assert [u.shown for u in changes] == [
         "latency 350 ms → 700 ms (+100%)",
+        "p95 latency – → 1,200 ms",
         "tokens per record 15 → 15 (+0%)",
         "cost per record – → $0.0250",
         "judge cost per record $0.0000 → $0.0010",
@@ -244,6 +250,26 @@ def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_
     assert "| latency | 350 ms | 700 ms | +100% |" in text and "| cost per record | – | $0.0250 | n/a |" in text
 
 
+def test_a_runs_summary_says_what_its_records_reported_and_nothing_else() -> None:
+    assert usage_line(RUN) == ""
+    totals = RunTotals(
+        latency_ms_total=1400.0,
+        latency_ms_mean=350.0,
+        prompt_tokens=60,
+        completion_tokens=30,
+        latency_p50_ms=300.0,
+        latency_p95_ms=575.0,
+        latency_p99_ms=12345.0,
+        cost_usd=0.04,
+        costed_records=4,
+    )
+    assert usage_line(replace(RUN, totals=totals)) == (
+        "latency mean 350 ms, p50 300 ms, p95 575 ms, p99 12,345 ms · 90 tokens · system cost $0.0400"
+    )
+    live = RunTotals(latency_ms_total=1400.0, latency_ms_mean=350.0, judge_cost_usd=0.001)
+    assert usage_line(replace(RUN, totals=live)) == "latency mean 350 ms · judge cost $0.0010"
+
+
 def test_usage_limits_are_parsed_and_judged_per_record_alone_or_against_the_baseline() -> None:
     assert parse_usage_limit("latency=800").name == "latency <= 800 ms"
     assert parse_usage_limit(" cost = 0.002 ").name == "cost per record <= $0.0020"
@@ -254,7 +280,7 @@ def test_usage_limits_are_parsed_and_judged_per_record_alone_or_against_the_base
         "tokens per record <= +20% of the baseline's",
     )
     for text, message in [
-        ("speed=3", "MEASURE one of latency, tokens, cost, judge-cost"),
+        ("speed=3", "MEASURE one of latency, p95-latency, tokens, cost, judge-cost"),
         ("latency", "MEASURE one of latency"),
         ("latency=20%", "a share of the baseline's is signed, as latency=+20%"),
         ("cost=-1", "a limit is 0 or more"),
@@ -264,14 +290,17 @@ def test_usage_limits_are_parsed_and_judged_per_record_alone_or_against_the_base
     ]:
         with pytest.raises(CliError, match=re.escape(message)):
             parse_usage_limit(text)
-    before = RunUsage("r0", "", 4, 250.0, 40, 20, 0.02, 2, 0.0)
-    run = RunUsage("r1", "", 4, 320.0, 40, 20, 0.0, 0, 0.0)  # 28% slower; no cost reported
-    limits = [parse_usage_limit(t) for t in ("latency=+25%", "latency=400", "tokens=+0%", "cost=0.05")]
+    before = RunUsage("r0", "", 4, 250.0, 40, 20, 0.02, 2, 0.0, latency_p95_ms=400.0)
+    run = RunUsage("r1", "", 4, 320.0, 40, 20, 0.0, 0, 0.0, latency_p95_ms=900.0)  # 28% slower; no cost reported
+    texts = ("latency=+25%", "latency=400", "tokens=+0%", "cost=0.05", "p95-latency=800", "p95-latency=+200%")
+    limits = [parse_usage_limit(t) for t in texts]
     assert [(g.passed, g.detail) for g in check_usage(run, before, limits)] == [
         (False, "latency 250 ms → 320 ms (+28%) > +25%"),
         (True, "latency 320 ms <= 400 ms"),
         (True, "tokens per record 15 → 15 (+0%) <= +0%"),
         (False, "cost per record: the run has none to compare"),
+        (False, "p95 latency 900 ms > 800 ms"),
+        (True, "p95 latency 400 ms → 900 ms (+125%) <= +200%"),
     ]
     assert check_usage(run, None, limits[:1])[0].detail == "latency: the baseline has none to compare"
 

@@ -152,8 +152,8 @@ def evaluate(
     fail_above: Annotated[
         list[str] | None,
         typer.Option(
-            help="MEASURE=LIMIT on what the run used per record: latency=800 (ms), tokens=1500, cost=0.002 (USD),"
-            " judge-cost=0.001; or +N% of --baseline's, as latency=+20%; repeatable."
+            help="MEASURE=LIMIT on what the run used per record: latency=800 (ms, the mean), p95-latency=2000,"
+            " tokens=1500, cost=0.002 (USD), judge-cost=0.001; or +N% of --baseline's, as latency=+20%; repeatable."
         ),
     ] = None,
     baseline: Annotated[str | None, typer.Option(help="A run to compare with (same testset).")] = None,

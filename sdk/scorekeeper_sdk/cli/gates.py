@@ -150,8 +150,9 @@ class UsageLimit:
 
 
 def parse_usage_limit(text: str) -> UsageLimit:
-    """``latency=800`` (ms), ``tokens=1500``, ``cost=0.002`` (USD per record), ``judge-cost=0.001``;
-    ``latency=+20%``: at most 20% above the baseline's. A usage error otherwise."""
+    """``latency=800`` (ms), ``p95-latency=2000``, ``tokens=1500``, ``cost=0.002`` (USD per record),
+    ``judge-cost=0.001``; ``latency=+20%``: at most 20% above the baseline's. A usage error
+    otherwise."""
     key, sep, value = text.partition("=")
     key, value = key.strip(), value.strip()
     keys = ", ".join(BY_KEY)

@@ -14,7 +14,7 @@ from rich.table import Table
 from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.runs import checked_sources, runs
-from scorekeeper_sdk.usage import MEASURES, amount
+from scorekeeper_sdk.usage import BY_KEY, amount
 from scorekeeper_sdk.views import HistoryPoint, MetricSeries, RunUsage
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -44,7 +44,7 @@ def sparkline(values: list[float | None], percent: bool) -> str:
 
 
 # The measures a row shows (the judges' cost is the run page's and the comparison's).
-_SHOWN = MEASURES[:3]
+_SHOWN = tuple(BY_KEY[k] for k in ("latency", "p95-latency", "tokens", "cost"))
 
 
 def _usage_cells(u: RunUsage | None) -> list[str]:
@@ -137,7 +137,7 @@ def history(
         return None
     sliced = f", the records with {' and '.join(field)}" if field else ""
     st.out.print(f"{len(order)} runs, oldest first{sliced}", highlight=False)
-    extra = ("latency", "tokens/record", "cost/record") if usage else ()  # _SHOWN
+    extra = ("latency", "p95", "tokens/record", "cost/record") if usage else ()  # _SHOWN
     table = Table("created", "run", "source", "status", *(s.name for s in found), *extra)
     by_series = [{p.run_id: p for p in s.points} for s in found]
     by_run = {u.run_id: u for u in used}

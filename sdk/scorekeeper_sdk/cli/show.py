@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scorekeeper_sdk.clients import Scorekeeper
+from scorekeeper_sdk.usage import amount
 from scorekeeper_sdk.views import MetricSummary, Run
 
 
@@ -37,13 +38,33 @@ def summary_table(run: Run) -> Table:
     return table
 
 
+def usage_line(run: Run) -> str:
+    """What the run's records reported, as far as they did: "latency mean 350 ms, p50 300 ms, p95
+    575 ms, p99 595 ms · 90 tokens · system cost $0.0400 · judge cost $0.0010"."""
+    t = run.totals
+    latencies = [("mean", t.latency_ms_mean if t.latency_ms_total else None)]
+    latencies += [("p50", t.latency_p50_ms), ("p95", t.latency_p95_ms), ("p99", t.latency_p99_ms)]
+    parts = []
+    if said := [f"{name} {amount(ms, 'ms')}" for name, ms in latencies if ms is not None]:
+        parts.append("latency " + ", ".join(said))
+    if t.prompt_tokens or t.completion_tokens:
+        parts.append(f"{t.prompt_tokens + t.completion_tokens:,} tokens")
+    if t.costed_records:
+        parts.append(f"system cost {amount(t.cost_usd, 'usd')}")
+    if t.judge_cost_usd:
+        parts.append(f"judge cost {amount(t.judge_cost_usd, 'usd')}")
+    return " · ".join(parts)
+
+
 def print_run(console: Console, run: Run) -> None:
-    """Status, counts, per-metric results and the run's URL."""
+    """Status, counts, what the records used, per-metric results and the run's URL."""
     console.print(Text.assemble(f"run {run.id}: ", (run.status, "bold"), f"  {run.status_explanation}".rstrip()))
     console.print(
         f"  records {run.records}/{run.expected_records} ({run.errored_records} errored),"
         f" scores {run.scores}/{run.expected_scores}, {run.duration_s:.1f}s"
     )
+    if used := usage_line(run):
+        console.print(f"  {used}", highlight=False)
     if run.subset:
         console.print(f"  part of the testset: {run.subset.get('testcases')} of {run.subset.get('of')} testcases")
     if run.error:

@@ -13,6 +13,7 @@ from services.run_orchestrator.runs.authors import Author
 from services.run_orchestrator.runs.client_scores import ClientScore
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
 from shared import telemetry
+from shared.db import latency
 from shared.db.pool import Connection, fetch_one, transaction
 from shared.db.shards import fold_run_shards
 from shared.events import ProducedRecord
@@ -119,8 +120,10 @@ class RunRepository:
 
     @staticmethod
     async def transition(conn: Connection, run_id: uuid.UUID, status: str) -> None:
-        """Every status a run goes through is written here, and counted here."""
+        """Every status a run goes through is written here, and counted here; its latency
+        percentiles follow it."""
         await conn.execute("INSERT INTO run_status_transitions (run_id, status) VALUES ($1, $2)", run_id, status)
+        await latency.follow_status(conn, run_id, status)
         telemetry.RUN_TRANSITIONS.labels(status).inc()
 
     async def _moved(self, conn: Connection, run_id: uuid.UUID, status: str) -> None:
