@@ -112,6 +112,7 @@ class CallExport:
             logged_before=request.logged_before,
             feedback=request.feedback,
             search=request.search,
+            usage=request.usage,
             page_size=page_size,
         )
         page = await self._calls.page(listing)  # every filter checked before the first byte

@@ -17,6 +17,7 @@ from services.query.call_breakdown import breakdown, breakdown_key
 from services.query.call_traffic import matching_traffic, traffic
 from services.query.db import Reader, Where
 from services.query.metrics import resolve
+from services.query.records.clauses import usage_tests
 from services.query.records.reads import score_rows_of
 from services.query.views import score_view
 from shared.db.pool import Connection
@@ -90,11 +91,12 @@ class CallFilters:
     before: datetime | None
     feedback: list[tuple[uuid.UUID, str]]
     search: str | None = None
+    usage: tuple[filters.UsageFilter, ...] = ()
 
     @property
     def time_only(self) -> bool:
         """No filter but the time logged."""
-        calls_asked = (self.status, self.trace_id, self.session_id, self.metadata, self.feedback)
+        calls_asked = (self.status, self.trace_id, self.session_id, self.metadata, self.feedback, self.usage)
         return not any(calls_asked) and self.search is None
 
     def summed(self) -> tuple[Where, tuple[str, str]]:
@@ -127,6 +129,8 @@ class CallFilters:
             where.add(f"c.logged_at < {where.param(self.before)}")
         if self.search is not None:
             where.add(f"{_CALL_WORDS} @@ {tsquery(where.param(self.search))}")
+        for test in usage_tests(where, self.usage, "c"):
+            where.add(test)
         for metric_id, state in self.feedback:
             given = (
                 "SELECT 1 FROM call_feedback g WHERE g.project_id = c.project_id AND g.call_id = c.id"
@@ -290,6 +294,7 @@ class CallReads:
             before=before,
             feedback=[(metrics[f.metric].id, f.state) for f in wanted],
             search=search_text(request.search),
+            usage=tuple(filters.usage_filters(request.usage)),
         )
 
     async def page(self, request: pb.ListCallsRequest) -> CallPage:

@@ -769,3 +769,67 @@ async def test_calls_break_down_by_a_metadata_key(stack: Stack, sk: AsyncScoreke
         await page.wait_for_url("**meta=model%3Dmini**")
         assert await page.locator("#calls-table tbody tr").count() == 8
         assert await page.locator("#breakdown").count() == 0
+
+
+async def test_slow_and_costly_calls_are_found_summed_and_exported(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project_id, _ = await feedback_project(sk)
+    # c0..c9: 250, 500 … 2,500 ms; 100 tokens each; a cent a call on the even ones, none said on the odd.
+    calls = [
+        CallIn(
+            call_id=f"c{n}",
+            inputs={"q": f"question {n}"},
+            outputs={"a": "ok"},
+            metadata={"model": "big" if n >= 5 else "small"},
+            latency_ms=250.0 * (n + 1),
+            prompt_tokens=60,
+            completion_tokens=40,
+            cost_usd=0.01 * (n + 1) if n % 2 == 0 else None,
+        )
+        for n in range(10)
+    ]
+    await sk.log_calls(project_id, calls)
+
+    async def keys(**filters: Any) -> list[str]:
+        return [c.call_key async for c in sk.list_calls(project_id, page_size=3, **filters)]
+
+    # Newest first: logged together, so ties by id — compared as sets where the order is not asked.
+    assert set(await keys(usage=["latency_ms:gt:2000"])) == {"c8", "c9"}
+    assert set(await keys(usage=["latency_ms:gt:700", "latency_ms:lt:1300"])) == {"c2", "c3", "c4"}
+    assert set(await keys(usage=["cost_usd:gt:0.04"])) == {"c4", "c6", "c8"}  # the odd ones said no cost
+    assert await keys(usage=["tokens:gt:100"]) == []
+    with pytest.raises(InvalidArgument, match="usage condition 'cost:gt:1' is malformed"):
+        await keys(usage=["cost:gt:1"])
+    # The summaries sum up the same calls: per model, the slow ones are the big model's.
+    (slow,) = await sk.call_breakdown(project_id, "model", usage=["latency_ms:gt:1400"])
+    assert (slow.value, slow.traffic.calls, slow.traffic.latency_p50_ms) == ("big", 5, 2000.0)
+
+    async with stack.http(stack.query_http) as http:
+        listed = await http.get(f"/v1/projects/{project_id}/calls", params={"usage": "latency_ms:gt:2300"})
+        assert listed.status_code == 200, listed.text
+        assert [c["call_key"] for c in listed.json()["calls"]] == ["c9"]
+        refused = await http.get(f"/v1/projects/{project_id}/calls", params={"usage": "latency_ms:gt:soon"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == "usage condition 'latency_ms:gt:soon': 'soon' is not a number"
+
+    shown = scorekeeper(stack, "--project", project_id, "calls", "list", "--usage", "latency_ms:gt:2000")
+    assert shown.returncode == 0, shown.stderr
+    rows = [" ".join(line.split()) for line in shown.stdout.splitlines() if "question" in line]
+    assert sorted(r.split("│")[-2].strip() for r in rows) == ["2,250 ms", "2,500 ms"]
+    exported = scorekeeper(
+        stack, "--project", project_id, "calls", "export", "--usage", "cost_usd:gt:0.04", "--format", "jsonl"
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(json.loads(line)["call_id"] for line in exported.stdout.splitlines()) == ["c4", "c6", "c8"]
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project_id}/calls?window=1h")
+        await page.fill("input[name=latency_ms_gt]", "1700")
+        await page.fill("input[name=cost_usd_gt]", "0.05")
+        await page.click("#call-filters button[type=submit]")
+        await page.wait_for_url("**cost_usd_gt=0.05**")
+        shown_rows = page.locator("#calls-table tbody tr")
+        listed_keys = {await row.get_attribute("data-call") for row in await shown_rows.all()}
+        assert listed_keys == {"c6", "c8"}  # 1,750 and 2,250 ms, 7 and 9 cents; c7 and c9 said no cost
+        assert "$0.0700" in await page.locator("#calls-table tbody tr[data-call=c6]").inner_text()
+        await screenshot(page, "calls-slow-and-costly")

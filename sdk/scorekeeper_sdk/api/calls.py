@@ -169,7 +169,8 @@ class CallFilter(TypedDict, total=False):
     """Which calls list_calls, feedback_summary, feedback_trend, call_traffic and export_calls
     take: ``search`` words of the inputs or outputs (web-search syntax: "a phrase", or, -word),
     ``status`` completed or errored, ``metadata`` "key=value" pairs, ``feedback``
-    "metric=passed|failed|given|none", ``logged_after`` / ``logged_before`` RFC 3339 times; every
+    "metric=passed|failed|given|none", ``logged_after`` / ``logged_before`` RFC 3339 times,
+    ``usage`` what a call used ("latency_ms:gt:2000", "tokens:lt:500", "cost_usd:gt:0.01"); every
     one given must hold."""
 
     search: str
@@ -180,12 +181,13 @@ class CallFilter(TypedDict, total=False):
     logged_after: str
     logged_before: str
     feedback: Sequence[str]
+    usage: Sequence[str]
 
 
 def _filter_fields(filters: CallFilter) -> dict[str, Any]:
     """The filters as fields of ListCallsRequest and ExportCallsRequest."""
     fields: dict[str, Any] = dict(filters)
-    for name in ("metadata", "feedback"):
+    for name in ("metadata", "feedback", "usage"):
         if name in fields:
             fields[name] = list(fields[name])
     return fields

@@ -95,6 +95,10 @@ FeedbackOption = Annotated[
 SearchOption = Annotated[str, typer.Option(help='Words in the inputs or outputs ("a phrase", or, -word).')]
 SinceOption = Annotated[str, typer.Option("--since", help="Logged since: a time, or how long ago (30m, 24h, 7d).")]
 UntilOption = Annotated[str, typer.Option(help="Logged before: a time, or how long ago.")]
+UsageOption = Annotated[
+    list[str] | None,
+    typer.Option(help="What a call used: latency_ms|tokens|cost_usd:gt|lt:N (latency_ms:gt:2000); repeat to AND."),
+]
 
 
 def _filters(
@@ -106,6 +110,7 @@ def _filters(
     after: str,
     before: str,
     search: str,
+    usage: list[str] | None,
 ) -> CallFilter:
     """The filters of list, trend, traffic and export, as the SDK takes them."""
     return CallFilter(
@@ -117,6 +122,7 @@ def _filters(
         feedback=feedback or (),
         logged_after=since(after),
         logged_before=since(before, "--until"),
+        usage=usage or (),
     )
 
 
@@ -135,13 +141,14 @@ def calls_list(
     since_: SinceOption = "",
     until: UntilOption = "",
     search: SearchOption = "",
+    usage: UsageOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Calls to show, newest first.")] = 20,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's logged calls, newest first, filtered; then their feedback summed up per metric
     (over every call the filters match, not only those shown)."""
     st = state(ctx)
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
     project = st.project_id()
     found = list(islice(st.client.list_calls(project, page_size=min(limit + 1, 1000), **filters), limit + 1))
     more, found = len(found) > limit, found[:limit]
@@ -151,11 +158,21 @@ def calls_list(
     if not found:
         st.err.print("no call matches", highlight=False)
         return None
-    table = Table(Column("logged (UTC)", no_wrap=True), Column("call", no_wrap=True), "inputs", "output", "feedback")
+    table = Table(
+        Column("logged (UTC)", no_wrap=True),
+        Column("call", no_wrap=True),
+        "inputs",
+        "output",
+        "feedback",
+        Column("latency", justify="right"),
+    )
     for c in found:
         output = f"errored: {c.error}" if c.status == "errored" else brief(c.outputs)
         logged = f"{datetime.fromisoformat(c.logged_at).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
-        table.add_row(logged, Text(c.ref), Text(brief(c.inputs)), Text(output), Text(feedback_text(c.feedback)))
+        latency = f"{c.latency_ms:,.0f} ms" if c.latency_ms else "–"
+        table.add_row(
+            logged, Text(c.ref), Text(brief(c.inputs)), Text(output), Text(feedback_text(c.feedback)), latency
+        )
     st.out.print(table)
     if summary:
         st.out.print(Text("feedback: " + " · ".join(summary_text(s) for s in summary)))
@@ -250,6 +267,7 @@ def calls_trend(
     since_: SinceOption = "30d",
     until: UntilOption = "",
     search: SearchOption = "",
+    usage: UsageOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The feedback of the calls the filters match, per hour or day and metric, oldest first: a
@@ -258,7 +276,7 @@ def calls_trend(
     if by not in ("hour", "day"):
         raise CliError(f"--by must be hour or day, got {by!r}")
     points = st.client.feedback_trend(
-        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until, search)
+        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until, search, usage)
     )
     if as_json_:
         return emit_json(as_json(points))
@@ -291,6 +309,7 @@ def calls_export(
     since_: SinceOption = "",
     until: UntilOption = "",
     search: SearchOption = "",
+    usage: UsageOption = None,
     limit: Annotated[int, typer.Option(min=0, help="At most this many calls (0: every one).")] = 0,
 ) -> None:
     """Every call the filters match, newest first, as CSV or JSONL (streamed), with its feedback:
@@ -298,7 +317,7 @@ def calls_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
     write_export(st, st.client.export_calls(st.project_id(), format=format, limit=limit, **filters), output)
 
 
@@ -322,13 +341,14 @@ def calls_to_testset(
     since_: SinceOption = "",
     until: UntilOption = "",
     search: SearchOption = "",
+    usage: UsageOption = None,
 ) -> None:
     """Calls as testcases of the testset's next version (the --call ones, or every one the filters
     match, at most 10,000): their inputs and metadata as fields, each once — the calls users
     disliked this week become regression testcases. Those the testset holds already are left out."""
     st = state(ctx)
     target = st.testset(testset)
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
     if call:
         if any(filters.values()):
             raise CliError("give --call or filters, not both")
@@ -412,6 +432,7 @@ def calls_traffic(
     since_: SinceOption = "24h",
     until: UntilOption = "",
     search: SearchOption = "",
+    usage: UsageOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's calls per hour or day, oldest first: how many, how many errored, their latency
@@ -420,7 +441,7 @@ def calls_traffic(
     st = state(ctx)
     if by not in ("hour", "day"):
         raise CliError(f"--by must be hour or day, got {by!r}")
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
     points = st.client.call_traffic(st.project_id(), by=by, **filters)
     if as_json_:
         return emit_json(as_json(points))
@@ -448,6 +469,7 @@ def calls_breakdown(
     since_: SinceOption = "24h",
     until: UntilOption = "",
     search: SearchOption = "",
+    usage: UsageOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The calls the filters match per value of a metadata key, most calls first (25 values, then
@@ -455,7 +477,7 @@ def calls_breakdown(
     and feedback — which model costs the most, which route errs, whose users are unhappy."""
     st = state(ctx)
     groups = st.client.call_breakdown(
-        st.project_id(), key, **_filters(status, trace, session, meta, feedback, since_, until, search)
+        st.project_id(), key, **_filters(status, trace, session, meta, feedback, since_, until, search, usage)
     )
     if as_json_:
         return emit_json(as_json(groups))

@@ -61,6 +61,9 @@ class CallFilters:
     window: str = "24h"
     metric: str = ""
     state: str = ""
+    # The calls slower or costlier than these (ListCalls' usage, as the Records page names them).
+    latency_ms_gt: str = ""
+    cost_usd_gt: str = ""
     # A metadata key to break the matching calls down by (not a filter).
     by: str = ""
     # The window's start, pinned by the first page so that the next ones (its page token) continue
@@ -79,6 +82,8 @@ class CallFilters:
             window=window if window in WINDOWS else "24h",
             metric=params.get("metric", ""),
             state=params.get("state", "") if params.get("state", "") in FEEDBACK_STATES else "",
+            latency_ms_gt=params.get("latency_ms_gt", "").strip(),
+            cost_usd_gt=params.get("cost_usd_gt", "").strip(),
             by=params.get("by", "").strip(),
             since=params.get("since", ""),
         )
@@ -96,6 +101,8 @@ class CallFilters:
             metadata=[pair.strip() for pair in self.meta.split(",") if pair.strip()],
             logged_after=since,
             feedback=[f"{self.metric}={self.state}"] if self.metric and self.state else [],
+            # A value that is no number is the API's to refuse, as the page shows it.
+            usage=[f"{m}:gt:{v}" for m, v in (("latency_ms", self.latency_ms_gt), ("cost_usd", self.cost_usd_gt)) if v],
         )
 
     def query(self, **changes: str) -> str:
@@ -105,7 +112,8 @@ class CallFilters:
 
     @property
     def narrowed(self) -> bool:
-        return any((self.search, self.status, self.trace, self.session, self.meta, self.metric and self.state))
+        asked = (self.search, self.status, self.trace, self.session, self.meta, self.latency_ms_gt, self.cost_usd_gt)
+        return any(asked) or bool(self.metric and self.state)
 
     def with_value(self, value: str) -> str:
         """This page's query string narrowed to the calls whose ``by`` key holds ``value``."""

@@ -25,14 +25,18 @@ RECORD_COLUMNS = (
 )
 # The keys of records_search_keys (0010, 0011): a record's words, adjacent word pairs and time buckets.
 SEARCH_KEYS = "record_search_keys(r.search, r.created_at)"
-# A record's usage measures (filters.USAGE_MEASURES) as columns of records r.
-USAGE_COLUMNS = {
-    "latency_ms": "r.latency_ms",
-    "tokens": "(r.prompt_tokens + r.completion_tokens)",
-    "cost_usd": "r.cost_usd",
+# A usage measure (filters.USAGE_MEASURES) as columns of a row of records or logged_calls, aliased {row}.
+_USAGE_COLUMNS = {
+    "latency_ms": "{row}.latency_ms",
+    "tokens": "({row}.prompt_tokens + {row}.completion_tokens)",
+    "cost_usd": "{row}.cost_usd",
 }
 # The sort key of each order (sv: the value a metric order reads, value_join).
-SORT_KEYS = {"created_at": "r.created_at", **USAGE_COLUMNS, "score": "sv.value_num"}
+SORT_KEYS = {
+    "created_at": "r.created_at",
+    **{measure: column.format(row="r") for measure, column in _USAGE_COLUMNS.items()},
+    "score": "sv.value_num",
+}
 # How a search is tested on records r, by default: a match of the indexed vector.
 SEARCH_MATCHES = "r.search @@ {}"
 
@@ -68,7 +72,7 @@ def on_records(where: Where, query: RecordQuery, *, project: bool, search: str |
     if query.tags:
         tests.append(f"r.tags @> {where.param(list(query.tags))}::text[]")
     tests += field_tests(where, query.fields)
-    tests += [f"{USAGE_COLUMNS[u.measure]} {_VALUE_TESTS[u.op]} {where.param(u.value)}::float8" for u in query.usage]
+    tests += usage_tests(where, query.usage, "r")
     if query.search is not None and search is not None:
         tests.append(search.format(tsquery(where.param(query.search))))
     return tests
@@ -82,6 +86,15 @@ def field_tests(where: Where, fields: Sequence[filters.FieldFilter]) -> list[str
     # nothing of, it assumes half.
     return [
         f"coalesce(r.{f.root} #>> {where.param(list(f.path))}::text[] = {where.param(f.value)}, false)" for f in fields
+    ]
+
+
+def usage_tests(where: Where, usage: Sequence[filters.UsageFilter], row: str) -> list[str]:
+    """Rows ``row`` (records or logged_calls) whose usage is above or below the values; a missing
+    cost is neither."""
+    return [
+        f"{_USAGE_COLUMNS[u.measure].format(row=row)} {_VALUE_TESTS[u.op]} {where.param(u.value)}::float8"
+        for u in usage
     ]
 
 
