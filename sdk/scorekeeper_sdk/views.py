@@ -306,6 +306,9 @@ class TestcaseComparison:
     baseline_record_ids: list[str] = field(default_factory=list)
     record_ids: list[str] = field(default_factory=list)
     changes: list[ScoreChange] = field(default_factory=list)
+    # The mean over the testcase's records (trials) in each run that reported a latency.
+    baseline_latency_ms: float | None = None
+    latency_ms: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ classification is written once, in SQL (_compared), for both the counts and the 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
@@ -107,7 +108,7 @@ class CompareReads:
             testcase_ids = list(dict.fromkeys(r["testcase_id"] for r in rows))
             page_ids = testcase_ids[:size]
             records = await conn.fetch(
-                "SELECT id, run_id, testcase_id, inputs FROM records"
+                "SELECT id, run_id, testcase_id, inputs, latency_ms FROM records"
                 " WHERE run_id = ANY(ARRAY[$1, $2]::uuid[]) AND testcase_id = ANY($3::uuid[]) ORDER BY trial",
                 run_id,
                 baseline_id,
@@ -115,11 +116,20 @@ class CompareReads:
             )
             used = await runs_usage(conn, [str(baseline_id), str(run_id)], sliced) if request.with_usage else []
         testcases = {t: pb.TestcaseComparison(testcase_id=str(t)) for t in page_ids}
+        timed: dict[tuple[uuid.UUID, bool], list[float]] = defaultdict(list)
         for r in records:
             testcase = testcases[r["testcase_id"]]
             (testcase.record_ids if r["run_id"] == run_id else testcase.baseline_record_ids).append(str(r["id"]))
             if not testcase.HasField("inputs"):
                 testcase.inputs.CopyFrom(dict_to_struct(r["inputs"]))
+            if r["latency_ms"] > 0:
+                timed[r["testcase_id"], r["run_id"] == run_id].append(r["latency_ms"])
+        for (testcase_id, of_run), latencies in timed.items():
+            mean = sum(latencies) / len(latencies)
+            if of_run:
+                testcases[testcase_id].latency_ms = mean
+            else:
+                testcases[testcase_id].baseline_latency_ms = mean
         for row in rows:
             if row["testcase_id"] in testcases:
                 testcases[row["testcase_id"]].changes.append(_change(row, names[row["metric_id"]].name))

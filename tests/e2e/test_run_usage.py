@@ -106,6 +106,11 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         "change": 1.0,
     }
 
+    # Per testcase: its latency in each run, the slower ones marked on the compare page.
+    paired = await sk.compare_runs(runs[1], runs[0])
+    latencies = {t.inputs["question"]: (t.baseline_latency_ms, t.latency_ms) for t in paired.testcases}
+    assert latencies == {f"q{i}": (100.0 * (i + 1), 200.0 * (i + 1)) for i in range(6)}
+
     # Side by side: what each whole run used, under its means.
     matrix = await sk.compare_run_matrix(runs)
     assert [(r.usage.records, r.usage.latency_ms_mean) for r in matrix.runs if r.usage] == [(6, 350.0), (6, 700.0)]
@@ -132,6 +137,9 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
             " tokens per record: 15 → 30 +100% cost per record: $0.0100 → $0.0300 +200%"
         )
         await screenshot(page, "compare-usage")
+        cells = [" ".join(t.split()) for t in await page.locator("#compare-table td.latency-change").all_inner_texts()]
+        assert sorted(cells) == sorted(f"{100 * (i + 1)} ms → {200 * (i + 1):,} ms" for i in range(6))
+        assert await page.locator("#compare-table td.latency-change b.worse").count() == 6  # twice as slow
         # Of a slice: its records' usage.
         await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}&field=metadata.lang%3Dfr")
         card = " ".join((await page.locator("#usage-delta").inner_text()).split())
