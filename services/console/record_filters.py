@@ -10,7 +10,7 @@ as it is.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
@@ -85,6 +85,16 @@ class UsageBound:
         return f"{self.measure}:{self.op}:{number:g}"
 
 
+def _readable(read: Callable[[], str], named: str, errors: list[str]) -> bool:
+    """Whether a filter the visitor set reads as the API's; if not, why is added to ``errors``."""
+    try:
+        read()
+    except FilterError as exc:
+        errors.append(f"{named} ignored: {exc}.")
+        return False
+    return True
+
+
 # What a field filter starts with (ListRecords' fields).
 FIELD_ROOTS = ("metadata.", "inputs.", "expected.")
 
@@ -108,7 +118,7 @@ class RecordFilters:
     @classmethod
     def parse(cls, params: QueryParams, metric_ids: set[str] | None = None) -> RecordFilters:
         conditions = []
-        errors = []
+        errors: list[str] = []
         # A condition without a value (a hand-made address) is the same as one with an empty value.
         for metric, op, value in zip_longest(
             params.getlist("cond_metric"), params.getlist("cond_op"), params.getlist("cond_value"), fillvalue=""
@@ -116,12 +126,8 @@ class RecordFilters:
             if not metric or op not in CONDITION_OPS:
                 continue
             condition = Condition(metric, op, value.strip())
-            try:
-                condition.where()
-            except FilterError as exc:
-                errors.append(f"Score condition ignored: {exc}.")
-                continue
-            conditions.append(condition)
+            if _readable(condition.where, "Score condition", errors):
+                conditions.append(condition)
         order = params.get("order", "created_at desc")
         allowed_orders = set(ORDERS) | {f"score.{m}{d}" for m in (metric_ids or set()) for d in ("", " desc")}
         tags = tuple(t.strip() for raw in params.getlist("tags") for t in raw.split(",") if t.strip())
@@ -136,14 +142,8 @@ class RecordFilters:
         for measure, label in USAGE_MEASURES.items():
             for op, said in USAGE_OPS.items():
                 bound = UsageBound(measure, op, params.get(f"{measure}_{op}", "").strip())
-                if not bound.value:
-                    continue
-                try:
-                    bound.usage()
-                except FilterError as exc:
-                    errors.append(f"{label} {said} ignored: {exc}.")
-                    continue
-                usage.append(bound)
+                if bound.value and _readable(bound.usage, f"{label} {said}", errors):
+                    usage.append(bound)
         return cls(
             search=params.get("search", "").strip(),
             statuses=tuple(s for s in params.getlist("status") if s in RECORD_STATUSES),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -21,13 +22,14 @@ from tests.support.cli import scorekeeper
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 
-async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
-    stack: Stack, sk: AsyncScorekeeper
-) -> None:
-    project = await sk.create_project(f"usage {uuid.uuid4().hex[:6]}")
-    rows = [{"question": f"q{i}", "answer": "yes", "lang": "fr" if i < 2 else "en"} for i in range(6)]
+async def usage_project(sk: AsyncScorekeeper, name: str, rows: list[dict[str, str]]) -> tuple[Any, ...]:
+    """A project with a testset of ``rows`` (question in, answer expected, lang as metadata when a
+    row has one), an exact-match metric and an SDK system's version; with the testcases' ids by
+    question."""
+    project = await sk.create_project(f"{name} {uuid.uuid4().hex[:6]}")
+    metadata = ["lang"] if "lang" in rows[0] else []
     testset = await sk.create_testset(
-        project.id, "usage", rows, inputs=["question"], expected=["answer"], metadata=["lang"]
+        project.id, "usage", rows, inputs=["question"], expected=["answer"], metadata=metadata
     )
     exact = await sk.create_metric(
         project.id,
@@ -37,6 +39,14 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     )
     version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
     cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
+    return project, testset, exact, version, cases
+
+
+async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    rows = [{"question": f"q{i}", "answer": "yes", "lang": "fr" if i < 2 else "en"} for i in range(6)]
+    project, testset, exact, version, cases = await usage_project(sk, "usage", rows)
     runs = []
     # Run 1: 100..600 ms, 10 + 5 tokens each, $0.01 a call on the four that report a cost. Run 2:
     # twice as slow, twice the tokens, $0.03 a call on every record.
@@ -187,17 +197,8 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
 
 
 async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project = await sk.create_project(f"records usage {uuid.uuid4().hex[:6]}")
     rows = [{"question": f"q{i}", "answer": "yes"} for i in range(6)]
-    testset = await sk.create_testset(project.id, "usage", rows, inputs=["question"], expected=["answer"])
-    exact = await sk.create_metric(
-        project.id,
-        "exact",
-        eval_type="heuristic",
-        heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
-    )
-    version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
-    cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
+    project, testset, exact, version, cases = await usage_project(sk, "records usage", rows)
     # q0..q5: 500, 1,000 … 3,000 ms; 100, 200 … 600 tokens; q0 and q3 report no cost, the others
     # $0.001 × (i + 1).
     run = await sk.create_run(project.id, testset.id, version.id, [exact.id])
