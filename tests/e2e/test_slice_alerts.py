@@ -291,6 +291,12 @@ async def test_a_slice_whose_calls_are_slow_fires_though_the_window_is_quick(
         await page.locator("#records button[type=submit]").click()
         await expect(page.locator("#records-table tbody tr")).to_have_count(10)
         assert "100 ms" in await rows.last.inner_text()
+        # The window's own p95 (715 ms) opens its calls above it: 800 ms, twice 3,000 and 9,000.
+        await page.goto(f"/projects/{project.id}/monitors/{monitor.id}")
+        await cell.locator(".window-metric.latency:not(.slice) a").click()
+        await page.wait_for_url("**latency_ms_gt=715**")
+        await expect(rows).to_have_count(5)
+        assert "9,000 ms" in await rows.first.inner_text() and "800 ms" in await rows.last.inner_text()
 
 
 async def test_a_slice_whose_users_dislike_it_fires_though_the_window_pleases(
