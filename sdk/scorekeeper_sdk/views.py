@@ -457,6 +457,10 @@ class MetricDistribution:
     output_type: str
     scored: int = 0
     buckets: list[ScoreBucket] = field(default_factory=list)
+    # With trials: the testcases with two or more pass / fail scores, and those whose trials
+    # disagree (list_records(where=["<metric>:unstable"]) lists their records).
+    repeated_testcases: int = 0
+    unstable_testcases: int = 0
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ CONDITION_OPS: dict[str, tuple[str, bool]] = {
     "passed": ("passed", False),
     "failed": ("failed", False),
     "errored": ("errored", False),
+    "unstable": ("unstable across trials", False),
     "lt": ("value <", True),
     "gt": ("value >", True),
     "eq": ("value =", True),

@@ -31,6 +31,19 @@ _COUNTS = (
 )
 
 
+# With trials, per version $2 of run $1: the testcases with two or more completed pass / fail
+# scores, and those whose scores disagree.
+_TRIALS = (
+    "SELECT metric_version_id, count(*)::int AS repeated,"
+    " count(*) FILTER (WHERE any_passed AND NOT all_passed)::int AS unstable"
+    " FROM (SELECT s.metric_version_id, r.testcase_id, bool_or(s.passed) AS any_passed,"
+    "   bool_and(s.passed) AS all_passed"
+    "   FROM scores s JOIN records r ON r.id = s.record_id"
+    "   WHERE s.run_id = $1 AND s.metric_version_id = ANY($2::uuid[]) AND s.status = 'completed'"
+    "   AND s.passed IS NOT NULL GROUP BY 1, 2 HAVING count(*) >= 2) t GROUP BY 1"
+)
+
+
 def buckets(output_type: str, counts: dict[float, int]) -> list[pb.ScoreBucket]:
     """Every bucket of the output type in value order, with the counts of those that hold scores
     (``counts``: an int's or a boolean's value, a float's bin index, to its count)."""
@@ -67,10 +80,15 @@ class DistributionReads:
     async def get_score_distribution(self, request: pb.GetScoreDistributionRequest) -> pb.ScoreDistribution:
         run_id = parse_uuid(request.run_id, "run_id")
         async with self._reader.snapshot() as conn:
-            if not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id):
+            trials = await conn.fetchval("SELECT trials FROM runs WHERE id = $1", run_id)
+            if trials is None:
                 raise not_found(f"run {run_id} does not exist")
             pinned = await conn.fetch(PINNED, run_id)
-            rows = await conn.fetch(_COUNTS, run_id, [p["version_id"] for p in pinned])
+            versions = [p["version_id"] for p in pinned]
+            rows = await conn.fetch(_COUNTS, run_id, versions)
+            repeated = (
+                {r["metric_version_id"]: r for r in await conn.fetch(_TRIALS, run_id, versions)} if trials > 1 else {}
+            )
         counts: dict[object, dict[float, int]] = defaultdict(dict)
         for row in rows:
             counts[row["metric_version_id"]][float(row["bucket"])] = row["n"]
@@ -83,6 +101,8 @@ class DistributionReads:
                     output_type=p["output_type"],
                     scored=sum(counts[p["version_id"]].values()),
                     buckets=buckets(p["output_type"], counts[p["version_id"]]),
+                    repeated_testcases=repeated[p["version_id"]]["repeated"] if p["version_id"] in repeated else 0,
+                    unstable_testcases=repeated[p["version_id"]]["unstable"] if p["version_id"] in repeated else 0,
                 )
                 for p in pinned
             ],

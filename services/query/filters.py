@@ -21,8 +21,8 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 RECORD_STATUSES = ("pending", "completed", "errored")
 
-# Score condition operators; the first three need no value.
-STATE_OPS = ("passed", "failed", "errored")
+# Score condition operators; the first four need no value.
+STATE_OPS = ("passed", "failed", "errored", "unstable")
 VALUE_OPS = ("lt", "gt", "eq")
 _OP_NAMES = {
     pb.ScoreCondition.PASSED: "passed",
@@ -31,6 +31,7 @@ _OP_NAMES = {
     pb.ScoreCondition.LT: "lt",
     pb.ScoreCondition.GT: "gt",
     pb.ScoreCondition.EQ: "eq",
+    pb.ScoreCondition.UNSTABLE: "unstable",
 }
 
 
@@ -128,7 +129,7 @@ def _time(value: str, field: str) -> datetime | None:
 
 
 def condition(text: str) -> Condition:
-    """The compact form: "<metric>:passed|failed|errored" or "<metric>:lt|gt|eq:<number>".
+    """The compact form: "<metric>:passed|failed|errored|unstable" or "<metric>:lt|gt|eq:<number>".
     The metric (an id or a name) may itself contain colons: operators are read from the end."""
     parts = text.rsplit(":", 2)
     if len(parts) >= 2 and parts[-1].strip().lower() in STATE_OPS:
@@ -138,7 +139,7 @@ def condition(text: str) -> Condition:
         return _checked(Condition(parts[0].strip(), parts[1].strip().lower(), _number(parts[2], text)), repr(text))
     raise invalid(
         f"score condition {text!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
-        " or <metric>:lt|gt|eq:<number>"
+        " <metric>:unstable, or <metric>:lt|gt|eq:<number>"
     )
 
 
@@ -146,7 +147,7 @@ def condition_from_pb(message: pb.ScoreCondition) -> Condition:
     op = _OP_NAMES.get(message.op)
     shown = f"{{metric: {message.metric!r}, op: {pb.ScoreCondition.Op.Name(message.op)}}}"
     if op is None:
-        raise invalid(f"score condition {shown} needs an op: PASSED, FAILED, ERRORED, LT, GT or EQ")
+        raise invalid(f"score condition {shown} needs an op: PASSED, FAILED, ERRORED, UNSTABLE, LT, GT or EQ")
     value = message.value if op in VALUE_OPS else None
     if value is not None and not math.isfinite(value):
         raise invalid(f"score condition {shown} needs a finite value, got {value}")

@@ -177,6 +177,71 @@ async def test_a_runs_scores_spread_over_their_buckets(stack: Stack) -> None:
         assert missing.status_code == 404
 
 
+async def test_testcases_whose_trials_disagree_are_counted_and_listed(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project(f"trials {uuid.uuid4().hex[:6]}")
+    rows = [{"question": f"q{i}", "answer": "yes"} for i in range(4)]
+    testset = await sk.create_testset(project.id, "flaky", rows, inputs=["question"], expected=["answer"])
+    exact = await sk.create_metric(
+        project.id,
+        "exact",
+        eval_type="heuristic",
+        heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
+    )
+    version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
+    cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
+    # Three trials each: q0 right every time, q1 wrong every time, q2 right twice of three, q3 right
+    # once and errored twice (one verdict: nothing to disagree with).
+    answers: dict[str, list[str | None]] = {
+        "q0": ["yes"] * 3,
+        "q1": ["no"] * 3,
+        "q2": ["yes", "no", "yes"],
+        "q3": ["yes", None, None],
+    }
+    run = await sk.create_run(project.id, testset.id, version.id, [exact.id], trials=3)
+    await sk.ingest_records(
+        run.id,
+        [
+            RecordIn(cases[q], trial=t, outputs={"response": a})
+            if a is not None
+            else RecordIn(cases[q], trial=t, status="errored", error="timeout")
+            for q, said in answers.items()
+            for t, a in enumerate(said)
+        ],
+    )
+    await sk.wait_for_run(run.id, timeout_s=60)
+
+    (spread,) = await sk.score_distribution(run.id)
+    assert (spread.repeated_testcases, spread.unstable_testcases) == (3, 1)  # q0, q1, q2; q2 disagrees
+    flaky = [r async for r in sk.list_records(run.id, where=["exact:unstable"], order_by="created_at")]
+    assert sorted((r.inputs["question"], r.trial) for r in flaky) == [("q2", 0), ("q2", 1), ("q2", 2)]
+    steady = [r async for r in sk.list_records(run.id, where=["exact:unstable", "exact:passed"])]
+    assert sorted(r.trial for r in steady) == [0, 2]  # its passing trials
+
+    shown = scorekeeper(stack, "--project", project.id, "runs", "distribution", run.id)
+    assert shown.returncode == 0, shown.stderr
+    assert "across the trials: 1 of 3 testcases passed some and failed others" in " ".join(shown.stdout.split())
+    listed = scorekeeper(
+        stack, "--project", project.id, "records", "list", "--run", run.id, "--where", "exact:unstable"
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len([line for line in listed.stdout.splitlines() if "│ q2 " in line]) == 3
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/runs/{run.id}")
+        said = page.locator("#unstable-testcases")
+        assert " ".join((await said.inner_text()).split()) == (
+            "Across the trials: exact 1 of 3 testcases passed some and failed others"
+        )
+        await said.get_by_role("link").click()
+        await page.wait_for_url("**cond_op=unstable**")
+        listed_rows = page.locator("#records-table tbody tr")
+        assert await listed_rows.count() == 3 and all("q2" in t for t in await listed_rows.all_inner_texts())
+        condition = page.locator("#records select[name=cond_op]").first
+        assert await condition.input_value() == "unstable"
+        await screenshot(page, "run-unstable-testcases")
+
+
 async def test_a_run_breaks_down_by_a_testcase_field(stack: Stack) -> None:
     async with stack.client() as admin:
         project = await admin.create_project(f"slices {uuid.uuid4().hex[:6]}")

@@ -42,6 +42,7 @@ class Row:
     exact_failed: bool
     tokens: int = 0  # prompt + completion
     cost_usd: float | None = None
+    exact: bool | None = None  # its exact score passed, failed, or there is none
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,15 @@ async def seed(db: asyncpg.Pool) -> Seeded:
             if kind == "errored":
                 await score(db, rid, runs[run], pinned, "errored", None, None)
         await score(db, rid, runs[run], unpinned, "completed", 9.9 if n % 2 else -9.9, None)
-        failed = False
+        failed, verdict = False, None
         if run != "Q" and n % 5 != 2:
-            passed = rng.random() < 0.5
+            verdict = passed = rng.random() < 0.5
             await score(db, rid, runs[run], exact_v1, "completed", float(passed), passed)
             failed = not passed
         if run != "Q":
-            rows.append(Row(rid, run, created_at, latency, status, text, value, failed, prompt + completion, cost))
+            rows.append(
+                Row(rid, run, created_at, latency, status, text, value, failed, prompt + completion, cost, verdict)
+            )
     await db.execute("ANALYZE records; ANALYZE scores")
     return Seeded(project, runs, rows, (sim_v1, sim_v2), exact_v1)
 
@@ -390,3 +393,22 @@ async def test_records_in_the_order_of_their_tokens_or_cost_the_costless_last(db
     costless = [r.id for r in s.rows if r.cost_usd is None]
     assert 5 < len(costless) < len(s.rows) - 5
     assert expected(s.rows, orders[2])[-len(costless) :] == sorted(costless, reverse=True)
+
+
+@pytest.mark.parametrize("way", BY_TIME)
+async def test_records_whose_trials_disagree_are_found_in_every_way(db: asyncpg.Pool, way: Way) -> None:
+    s = await seed(db)
+    # Each run's records are the trials of one testcase: unstable when some passed exact and some
+    # failed — every record of the run then, those without an exact score too.
+    await db.execute(
+        "UPDATE scores SET passed = true WHERE run_id = $1 AND metric_version_id = $2", s.runs["A"], s.exact
+    )
+    unstable = (Condition(filters.Condition("exact", "unstable"), (s.exact,)),)
+    assert {r.exact for r in s.rows if r.run == "B"} - {None} == {True, False}  # run A's all pass now: stable
+    learned = Learned()
+    for search in SEARCHES:
+        for order in (NEWEST, OLDEST):
+            want = expected([r for r in s.rows if has(search)(r) and r.run == "B"], order)
+            for size in (1, 100):
+                query = RecordQuery(s.project, order, size, search=search, conditions=unstable)
+                assert await every_page(db, way, query, learned) == want, (search, order, size)

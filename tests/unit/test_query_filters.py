@@ -17,7 +17,7 @@ from shared.edge.search import search
 
 MALFORMED = (
     "score condition {!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
-    " or <metric>:lt|gt|eq:<number>"
+    " <metric>:unstable, or <metric>:lt|gt|eq:<number>"
 )
 
 
@@ -34,6 +34,7 @@ def invalid(call: object, *args: object) -> str:
         ("exact:passed", Condition("exact", "passed")),
         ("exact:FAILED", Condition("exact", "failed")),
         ("exact answer:errored", Condition("exact answer", "errored")),
+        ("exact:Unstable", Condition("exact", "unstable")),
         ("relevance:lt:0.5", Condition("relevance", "lt", 0.5)),
         ("helpfulness:gt:3", Condition("helpfulness", "gt", 3.0)),
         ("x:eq:-1e-3", Condition("x", "eq", -0.001)),
@@ -83,7 +84,8 @@ def test_structured_conditions_come_before_compact_ones() -> None:
     [
         (
             pb.ScoreCondition(metric="exact"),
-            "score condition {metric: 'exact', op: OP_UNSPECIFIED} needs an op: PASSED, FAILED, ERRORED, LT, GT or EQ",
+            "score condition {metric: 'exact', op: OP_UNSPECIFIED} needs an op: PASSED, FAILED, ERRORED, UNSTABLE,"
+            " LT, GT or EQ",
         ),
         (pb.ScoreCondition(op=pb.ScoreCondition.PASSED), "score condition {metric: '', op: PASSED} names no metric"),
         (

@@ -54,7 +54,10 @@ RunOption = Annotated[list[str] | None, typer.Option(help="Only this run's recor
 SearchOption = Annotated[str, typer.Option(help='Words in inputs, outputs, expected ("a phrase", or, -word).')]
 WhereOption = Annotated[
     list[str] | None,
-    typer.Option(help="A score condition: METRIC:passed|failed|errored or METRIC:lt|gt|eq:N; repeat to AND."),
+    typer.Option(
+        help="A score condition: METRIC:passed|failed|errored|unstable (trials disagree) or METRIC:lt|gt|eq:N;"
+        " repeat to AND."
+    ),
 ]
 StatusOption = Annotated[list[str] | None, typer.Option(help=f"One of {', '.join(STATUSES)}; repeat for several.")]
 TagOption = Annotated[list[str] | None, typer.Option(help="Records with this tag; repeat for several.")]

@@ -55,7 +55,7 @@ def distribution(
     as_json_: JsonOption = False,
 ) -> None:
     """How a run's scores spread, per metric: an int metric's count of each value, a float's in
-    ten bins of 0.1, a boolean's passes and fails."""
+    ten bins of 0.1, a boolean's passes and fails; with trials, how many testcases' trials disagree."""
     st = state(ctx)
     found = st.client.score_distribution(run_id)
     if as_json_:
@@ -67,6 +67,12 @@ def distribution(
             bar = "█" * round(BAR_WIDTH * b.count / most) if most else ""
             table.add_row(b.label, str(b.count), Text(bar))
         st.out.print(table)
+        if metric.repeated_testcases:
+            st.out.print(
+                f"across the trials: {metric.unstable_testcases} of {metric.repeated_testcases} testcases passed some"
+                f" and failed others (records list --run {run_id} --where '{metric.name}:unstable')",
+                highlight=False,
+            )
     return None
 
 

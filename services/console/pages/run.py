@@ -185,7 +185,8 @@ def routes(console: Console) -> list[Route]:
             breakdown_of(api, run, request.query_params),
             weak_slices_of(api, run, request.query_params),
         ]
-        if any(m.output_type != "boolean" and m.scored for m in run.metrics):  # a spread to draw
+        # A spread to draw, or trials that may disagree.
+        if run.trials > 1 or any(m.output_type != "boolean" and m.scored for m in run.metrics):
             spread = qpb.GetScoreDistributionRequest(run_id=run_id)
             loads.append(api.call(api.stubs.query.GetScoreDistribution, spread, qpb.ScoreDistribution))
         page, agreement, breakdown, weak, *distribution = await asyncio.gather(*loads)

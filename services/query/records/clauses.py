@@ -105,12 +105,25 @@ def score_tests(where: Where, query: RecordQuery, record: str) -> list[str]:
 
 def _score_test(where: Where, c: Condition, record: str) -> str:
     op = c.asked.op
+    if op == "unstable":
+        return _unstable(where, c, record)
     test = (
         _STATE_TESTS.get(op)
         or f"s.status = 'completed' AND s.value_num {_VALUE_TESTS[op]} {where.param(c.asked.value)}::float8"
     )
     pinned = _pinned(where, c.version_ids)
     return f"EXISTS (SELECT 1 FROM scores s WHERE s.record_id = {record} AND {pinned} AND {test})"
+
+
+def _unstable(where: Where, c: Condition, record: str) -> str:
+    """The record's testcase passed some of its run's trials and failed others: its records' (the
+    record's own included) completed pass / fail scores of the version their run pins disagree."""
+    pinned = _pinned(where, c.version_ids)
+    return (
+        "(SELECT bool_or(s.passed) AND NOT bool_and(s.passed) FROM records o JOIN records t"
+        " ON t.run_id = o.run_id AND t.testcase_id = o.testcase_id JOIN scores s ON s.record_id = t.id"
+        f" WHERE o.id = {record} AND {pinned} AND s.status = 'completed' AND s.passed IS NOT NULL)"
+    )
 
 
 def value_join(where: Where, versions: Sequence[uuid.UUID]) -> str:
