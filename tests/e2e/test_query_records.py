@@ -240,14 +240,21 @@ def bad_requests(seeded: Seeded) -> list[tuple[dict[str, Any], str]]:
         (
             {"where": ["exact:between:1"]},
             "score condition 'exact:between:1' is malformed; write <metric>:passed, <metric>:failed,"
-            " <metric>:errored, or <metric>:lt|gt|eq:<number>",
+            " <metric>:errored, <metric>:unstable, or <metric>:lt|gt|eq:<number>",
         ),
+        (
+            {"usage": ["latency_ms:between:5"]},
+            "usage condition 'latency_ms:between:5' is malformed; write <measure>:gt:<number> or"
+            " <measure>:lt:<number>, the measure one of latency_ms, tokens, cost_usd",
+        ),
+        ({"usage": ["cost_usd:gt:inf"]}, "usage condition 'cost_usd:gt:inf': the value must be a finite number"),
         ({"where": ["overlap:lt:high"]}, "score condition 'overlap:lt:high': 'high' is not a number"),
         ({"page_token": "garbage!"}, MALFORMED_TOKEN),
         ({"order_by": "score.nosuch"}, f"order_by: unknown metric 'nosuch' in project {project}"),
         (
             {"order_by": "size desc"},
-            "order_by 'size desc' is not supported; use created_at, latency_ms or score.<metric>, then asc or desc",
+            "order_by 'size desc' is not supported; use created_at, latency_ms, tokens, cost_usd or score.<metric>,"
+            " then asc or desc",
         ),
         ({"statuses": ["weird"]}, "statuses must be any of pending, completed, errored; got 'weird'"),
         ({"search": "!!!"}, "search '!!!' holds no word to look for"),
@@ -269,7 +276,8 @@ async def test_bad_filters_are_invalid_argument_naming_the_problem(client: Clien
             qpb.ListRecordsRequest(project_id=seeded.project_id, score_conditions=[bad_op]), timeout=10
         )
     assert info.value.details() == (
-        "score condition {metric: 'exact', op: OP_UNSPECIFIED} needs an op: PASSED, FAILED, ERRORED, LT, GT or EQ"
+        "score condition {metric: 'exact', op: OP_UNSPECIFIED} needs an op: PASSED, FAILED, ERRORED, UNSTABLE, LT,"
+        " GT or EQ"
     )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await client.query.ListRecords(qpb.ListRecordsRequest(), timeout=10)
