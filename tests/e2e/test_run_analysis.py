@@ -21,6 +21,7 @@ from shared.devstack import scenario
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
+from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -178,17 +179,8 @@ async def test_a_runs_scores_spread_over_their_buckets(stack: Stack) -> None:
 
 
 async def test_testcases_whose_trials_disagree_are_counted_and_listed(stack: Stack, sk: AsyncScorekeeper) -> None:
-    project = await sk.create_project(f"trials {uuid.uuid4().hex[:6]}")
-    rows = [{"question": f"q{i}", "answer": "yes"} for i in range(4)]
-    testset = await sk.create_testset(project.id, "flaky", rows, inputs=["question"], expected=["answer"])
-    exact = await sk.create_metric(
-        project.id,
-        "exact",
-        eval_type="heuristic",
-        heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
-    )
-    version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
-    cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
+    qa = await qa_project(sk, "flaky", [{"question": f"q{i}", "answer": "yes"} for i in range(4)])
+    project, cases = qa.project, qa.cases
     # Three trials each: q0 right every time, q1 wrong every time, q2 right twice of three, q3 right
     # once and errored twice (one verdict: nothing to disagree with).
     answers: dict[str, list[str | None]] = {
@@ -197,7 +189,7 @@ async def test_testcases_whose_trials_disagree_are_counted_and_listed(stack: Sta
         "q2": ["yes", "no", "yes"],
         "q3": ["yes", None, None],
     }
-    run = await sk.create_run(project.id, testset.id, version.id, [exact.id], trials=3)
+    run = await qa.run(sk, trials=3)
     await sk.ingest_records(
         run.id,
         [

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -18,40 +16,22 @@ from scorekeeper_sdk.views import RunUsage
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
+from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
-
-
-async def usage_project(sk: AsyncScorekeeper, name: str, rows: list[dict[str, str]]) -> tuple[Any, ...]:
-    """A project with a testset of ``rows`` (question in, answer expected, lang as metadata when a
-    row has one), an exact-match metric and an SDK system's version; with the testcases' ids by
-    question."""
-    project = await sk.create_project(f"{name} {uuid.uuid4().hex[:6]}")
-    metadata = ["lang"] if "lang" in rows[0] else []
-    testset = await sk.create_testset(
-        project.id, "usage", rows, inputs=["question"], expected=["answer"], metadata=metadata
-    )
-    exact = await sk.create_metric(
-        project.id,
-        "exact",
-        eval_type="heuristic",
-        heuristic={"kind": "exact_match", "params": {"expected_field": "answer"}},
-    )
-    version = await sk.create_system_version_by_name(project.id, "bot", "sdk")
-    cases = {t.inputs["question"]: t.id async for t in sk.list_testcases(testset.id)}
-    return project, testset, exact, version, cases
 
 
 async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     stack: Stack, sk: AsyncScorekeeper
 ) -> None:
     rows = [{"question": f"q{i}", "answer": "yes", "lang": "fr" if i < 2 else "en"} for i in range(6)]
-    project, testset, exact, version, cases = await usage_project(sk, "usage", rows)
+    qa = await qa_project(sk, "usage", rows)
+    project, exact, cases = qa.project, qa.exact, qa.cases
     runs = []
     # Run 1: 100..600 ms, 10 + 5 tokens each, $0.01 a call on the four that report a cost. Run 2:
     # twice as slow, twice the tokens, $0.03 a call on every record.
     for slower, cost_every in ((1, 3), (2, 1)):
-        run = await sk.create_run(project.id, testset.id, version.id, [exact.id])
+        run = await qa.run(sk)
         records = [
             RecordIn(
                 cases[f"q{i}"],
@@ -198,10 +178,11 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
 
 async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk: AsyncScorekeeper) -> None:
     rows = [{"question": f"q{i}", "answer": "yes"} for i in range(6)]
-    project, testset, exact, version, cases = await usage_project(sk, "records usage", rows)
+    qa = await qa_project(sk, "records usage", rows)
+    project, cases = qa.project, qa.cases
     # q0..q5: 500, 1,000 … 3,000 ms; 100, 200 … 600 tokens; q0 and q3 report no cost, the others
     # $0.001 × (i + 1).
-    run = await sk.create_run(project.id, testset.id, version.id, [exact.id])
+    run = await qa.run(sk)
     await sk.ingest_records(
         run.id,
         [
