@@ -83,7 +83,7 @@ class UsageBound:
             raise FilterError(f"{self.value!r} is not a number") from None
         if not math.isfinite(number):
             raise FilterError(f"{self.value!r} is not a finite number")
-        return f"{self.measure}:{self.op}:{number:g}"
+        return f"{self.measure}:{self.op}:{number:.15g}"
 
 
 def _readable(read: Callable[[], str], named: str, errors: list[str]) -> bool:

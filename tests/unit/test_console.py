@@ -211,6 +211,8 @@ def test_usage_bounds_become_the_apis_usage_conditions_and_a_query_string_again(
     assert (filters.bound("latency_ms", "lt"), filters.bound("tokens", "gt")) == ("3000.0", "")
     assert RecordFilters.parse(QueryParams(filters.query())).request_fields() == fields
     assert not RecordFilters.parse(QueryParams("latency_ms_gt=&order=tokens+desc")).active
+    # Every digit kept: a bound is not rounded to six of them.
+    assert RecordFilters.parse(QueryParams("tokens_gt=1234567.5")).request_fields()["usage"] == ["tokens:gt:1234567.5"]
 
 
 def test_the_usage_columns_show_what_a_page_of_records_reported() -> None:
