@@ -1,7 +1,8 @@
 """What runs used, measure by measure — mean and 95th percentile latency, tokens, the system calls'
-and the judges' cost per record — said one way everywhere: over runs (`runs history --usage`, the runs page's charts),
-side by side (`runs matrix`, the matrix page) and against a baseline with how much each changed
-(`runs compare`, the summary `eval --baseline` writes for a pull request, the compare page)."""
+and the judges' cost per record — said one way everywhere: over runs (`runs history --usage`, the
+runs page's charts), side by side (`runs matrix`, the matrix page) and against a baseline with how
+much each changed (`runs compare`, the summary `eval --baseline` writes for a pull request, the
+compare page)."""
 
 from __future__ import annotations
 
