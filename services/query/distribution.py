@@ -86,9 +86,9 @@ class DistributionReads:
             pinned = await conn.fetch(PINNED, run_id)
             versions = [p["version_id"] for p in pinned]
             rows = await conn.fetch(_COUNTS, run_id, versions)
-            repeated = (
-                {r["metric_version_id"]: r for r in await conn.fetch(_TRIALS, run_id, versions)} if trials > 1 else {}
-            )
+            trial_rows = await conn.fetch(_TRIALS, run_id, versions) if trials > 1 else []
+        # version → (repeated testcases, unstable ones)
+        repeated = {r["metric_version_id"]: (r["repeated"], r["unstable"]) for r in trial_rows}
         counts: dict[object, dict[float, int]] = defaultdict(dict)
         for row in rows:
             counts[row["metric_version_id"]][float(row["bucket"])] = row["n"]
@@ -101,8 +101,8 @@ class DistributionReads:
                     output_type=p["output_type"],
                     scored=sum(counts[p["version_id"]].values()),
                     buckets=buckets(p["output_type"], counts[p["version_id"]]),
-                    repeated_testcases=repeated[p["version_id"]]["repeated"] if p["version_id"] in repeated else 0,
-                    unstable_testcases=repeated[p["version_id"]]["unstable"] if p["version_id"] in repeated else 0,
+                    repeated_testcases=repeated.get(p["version_id"], (0, 0))[0],
+                    unstable_testcases=repeated.get(p["version_id"], (0, 0))[1],
                 )
                 for p in pinned
             ],

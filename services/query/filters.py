@@ -136,7 +136,10 @@ def condition(text: str) -> Condition:
         metric = text.rsplit(":", 1)[0]
         return _checked(Condition(metric.strip(), parts[-1].strip().lower()), repr(text))
     if len(parts) == 3 and parts[1].strip().lower() in VALUE_OPS:
-        return _checked(Condition(parts[0].strip(), parts[1].strip().lower(), _number(parts[2], text)), repr(text))
+        return _checked(
+            Condition(parts[0].strip(), parts[1].strip().lower(), _number(parts[2], f"score condition {text!r}")),
+            repr(text),
+        )
     raise invalid(
         f"score condition {text!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
         " <metric>:unstable, or <metric>:lt|gt|eq:<number>"
@@ -164,13 +167,14 @@ def _checked(parsed: Condition, shown: str) -> Condition:
     return parsed
 
 
-def _number(raw: str, text: str) -> float:
+def _number(raw: str, named: str) -> float:
+    """A condition's finite number; ``named``: the condition as its errors name it."""
     try:
         value = float(raw)
     except ValueError:
-        raise invalid(f"score condition {text!r}: {raw.strip()!r} is not a number") from None
+        raise invalid(f"{named}: {raw.strip()[:40]!r} is not a number") from None
     if not math.isfinite(value):
-        raise invalid(f"score condition {text!r}: the value must be a finite number")
+        raise invalid(f"{named}: the value must be a finite number")
     return value
 
 
@@ -227,12 +231,7 @@ def usage_filters(texts: Sequence[str]) -> list[UsageFilter]:
                 f"usage condition {text[:100]!r} is malformed; write <measure>:gt:<number> or <measure>:lt:<number>,"
                 f" the measure one of {', '.join(USAGE_MEASURES)}"
             )
-        try:
-            value = float(parts[2])
-        except ValueError:
-            raise invalid(f"usage condition {text[:100]!r}: {parts[2][:40]!r} is not a number") from None
-        if not math.isfinite(value):
-            raise invalid(f"usage condition {text[:100]!r}: the value must be a finite number")
+        value = _number(parts[2], f"usage condition {text[:100]!r}")
         found.append(UsageFilter(parts[0], parts[1].lower(), value))
     return found
 
