@@ -388,11 +388,13 @@ class Client(TestsetMethods):
         page_size: int = 100,
         page_token: str = "",
         fields: Sequence[str] = (),
+        order_by: str = "",
     ) -> qpb.CompareRunsResponse:
         """One page of the comparison of ``run_id`` against ``baseline_run_id`` (``fields``: of a
-        slice's testcases alone)."""
+        slice's testcases alone; ``order_by`` as CompareRunsRequest's)."""
         request = qpb.CompareRunsRequest(
             fields=list(fields),
+            order_by=order_by,
             run_id=run_id,
             baseline_run_id=baseline_run_id,
             metrics=list(metrics),

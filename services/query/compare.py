@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from typing import Any
 
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
@@ -61,14 +62,65 @@ _COUNTS = (
 )
 
 
-def _page(after: str, regressions_only: str, limit: str) -> str:
-    """The page's testcases: after the testcase id ``after``, regressed ones only when asked."""
+_LATENCY = (
+    ", lat AS (SELECT testcase_id, avg(latency_ms) FILTER (WHERE run_id = $1 AND latency_ms > 0)"
+    "   - avg(latency_ms) FILTER (WHERE run_id = $2 AND latency_ms > 0) AS d"
+    "   FROM records WHERE run_id = ANY(ARRAY[$1, $2]::uuid[]) GROUP BY testcase_id)"
+)
+
+
+def _sort_key(order: filters.Order, metric: str) -> str:
+    """Per testcase (its rows of `compared`, with its latency change lat.d): the order's key,
+    ascending, NULL when it has none (incomparable), rounded so that pages compare it exactly;
+    ``metric`` the parameter holding delta.<metric>'s id."""
+    if order.key == "testcase":
+        return "NULL::float8"
+    if order.key == "latency_delta":
+        value = "min(lat.d)"
+    elif order.metric:
+        value = f"min(value - baseline_value) FILTER (WHERE metric_id = {metric}::uuid)"
+    else:
+        value = f"{'max' if order.descending else 'min'}(value - baseline_value)"
+    return f"{'-' if order.descending else ''}round(({value})::numeric, 9)::float8"
+
+
+def _page(
+    order: filters.Order,
+    metric_id: uuid.UUID | None,
+    where: Where,
+    position: dict[str, Any],
+    regressions_only: bool,
+    limit: int,
+) -> str:
+    """The page's testcases, each row with its sort_key: after ``position`` (the last one's testcase
+    id and key), in ``order`` (of the metric ``metric_id``), regressed ones only when asked."""
+    key = _sort_key(order, where.param(metric_id) if metric_id else "")
+    after = "true"
+    if position:
+        testcase = where.param(position["tc"])
+        if position["k"] is None:
+            after = f"k IS NULL AND testcase_id > {testcase}"
+        else:
+            k = where.param(position["k"])
+            after = f"(k > {k} OR (k = {k} AND testcase_id > {testcase}) OR k IS NULL)"
     return (
-        " SELECT * FROM compared WHERE testcase_id IN (SELECT testcase_id FROM compared"
-        f"   WHERE testcase_id > {after} AND (NOT {regressions_only} OR change = 'regression')"
-        f"   GROUP BY testcase_id ORDER BY testcase_id LIMIT {limit})"
-        " ORDER BY testcase_id"
+        (_LATENCY if order.key == "latency_delta" else "")
+        + f", keyed AS (SELECT testcase_id, {key} AS k FROM compared"
+        + (" LEFT JOIN lat USING (testcase_id)" if order.key == "latency_delta" else "")
+        + f"   GROUP BY testcase_id HAVING NOT {where.param(regressions_only)} OR bool_or(change = 'regression')),"
+        f" page AS (SELECT testcase_id, k FROM keyed WHERE {after} ORDER BY k NULLS LAST, testcase_id"
+        f"   LIMIT {where.param(limit)})"
+        " SELECT c.*, p.k AS sort_key FROM compared c JOIN page p USING (testcase_id)"
+        " ORDER BY p.k NULLS LAST, c.testcase_id"
     )
+
+
+def _position(request: pb.CompareRunsRequest) -> dict[str, Any]:
+    """Where the page token says the last page ended: its testcase id and key (none on the first)."""
+    if not request.page_token:
+        return {}
+    position = page_tokens.decode(request.page_token, ("tc", "k"), request)
+    return {"tc": page_tokens.uuid_of(position["tc"]), "k": page_tokens.number(position["k"], nullable=True)}
 
 
 class CompareReads:
@@ -82,9 +134,8 @@ class CompareReads:
         baseline_id = parse_uuid(request.baseline_run_id, "baseline_run_id")
         size = filters.page_size(request.page_size)
         sliced = filters.field_filters(request.fields)
-        after = uuid.UUID(int=0)
-        if request.page_token:
-            after = page_tokens.uuid_of(page_tokens.decode(request.page_token, ("tc",), request)["tc"])
+        order = filters.comparison_order(request.order_by)
+        position = _position(request)
         async with self._reader.snapshot() as conn:
             run, baseline = await _run(conn, run_id), await _run(conn, baseline_id)
             if run["project_id"] != baseline["project_id"]:
@@ -102,10 +153,11 @@ class CompareReads:
             where = Where(run_id, baseline_id, ids)
             compared = _compared(" AND ".join(field_tests(where, sliced)) or "true")
             shared = len(where.args)  # what the counts and the page both take
-            paging = _page(where.param(after), where.param(request.regressions_only), where.param(size + 1))
+            paging = _page(order, _ordered_metric(order, names), where, position, request.regressions_only, size + 1)
             counts = {r["metric_id"]: r for r in await conn.fetch(compared + _COUNTS, *where.args[:shared])}
             rows = await conn.fetch(compared + paging, *where.args)
-            testcase_ids = list(dict.fromkeys(r["testcase_id"] for r in rows))
+            keys = {r["testcase_id"]: r["sort_key"] for r in rows}
+            testcase_ids = list(keys)
             page_ids = testcase_ids[:size]
             records = await conn.fetch(
                 "SELECT id, run_id, testcase_id, inputs, latency_ms FROM records"
@@ -139,7 +191,9 @@ class CompareReads:
             testset_id=str(run["testset_id"]),
             metrics=[_metric(m, names[m], counts.get(m)) for m in ids],
             testcases=list(testcases.values()),
-            next_page_token=page_tokens.encode({"tc": str(page_ids[-1])}, request) if len(testcase_ids) > size else "",
+            next_page_token=page_tokens.encode({"tc": str(page_ids[-1]), "k": keys[page_ids[-1]]}, request)
+            if len(testcase_ids) > size
+            else "",
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
             fields=request.fields,
         )
@@ -168,6 +222,17 @@ class CompareReads:
                     raise invalid(f"metrics: run {r['id']} was not scored with metric {ref!r}")
             chosen[metric.id] = ours[metric.id]
         return chosen
+
+
+def _ordered_metric(order: filters.Order, names: dict[uuid.UUID, metrics.Pinned]) -> uuid.UUID | None:
+    """The compared metric whose change delta.<metric> orders by (its id or name)."""
+    if not order.metric:
+        return None
+    for metric_id, pinned in names.items():
+        if order.metric in (str(metric_id), pinned.name):
+            return metric_id
+    compared = ", ".join(p.name for p in names.values())
+    raise invalid(f"order_by: metric {order.metric[:100]!r} is not one of the compared metrics ({compared})")
 
 
 async def _run(conn: Connection, run_id: uuid.UUID) -> asyncpg.Record:

@@ -46,7 +46,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Order:
-    """The order of a record list: key is created_at, a usage measure or score (of ``metric``)."""
+    """The order of a list: of records, created_at, a usage measure or score (of ``metric``); of a
+    comparison's testcases, testcase, delta (of ``metric``, or of every compared one) or latency_delta."""
 
     key: str
     descending: bool
@@ -253,5 +254,23 @@ def order(text: str) -> Order:
         return Order("score", descending, key[len("score.") :].strip())
     raise invalid(
         f"order_by {text!r} is not supported; use created_at, {', '.join(USAGE_MEASURES)} or score.<metric>,"
+        " then asc or desc"
+    )
+
+
+def comparison_order(text: str) -> Order:
+    """A comparison's order_by: "" or "testcase" (by testcase id), "delta" (every compared metric's),
+    "delta.<metric>" or "latency_delta", each with an optional "asc" (the default) or "desc"."""
+    match = _ORDER.match(text.strip() or "testcase")
+    assert match is not None  # the pattern matches any non-empty text
+    key, descending = match["key"].strip(), (match["dir"] or "asc").lower() == "desc"
+    if key == "testcase" and descending:
+        raise invalid("order_by 'testcase desc' is not supported: testcases are listed by id, ascending")
+    if key in ("testcase", "delta", "latency_delta"):
+        return Order(key, descending)
+    if key.startswith("delta.") and key[len("delta.") :].strip():
+        return Order("delta", descending, key[len("delta.") :].strip())
+    raise invalid(
+        f"order_by {text[:100]!r} is not supported; use testcase, delta, delta.<metric> or latency_delta,"
         " then asc or desc"
     )

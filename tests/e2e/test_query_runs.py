@@ -411,6 +411,85 @@ async def test_compare_runs_counts_are_exact(client: Client, seeded: Seeded, sta
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_compare_runs_lists_the_largest_changes_first(client: Client, seeded: Seeded, stack: Stack) -> None:
+    cand, base = seeded.runs["cand"], seeded.runs["base"]
+    ids = seeded.testcases["capitals"]
+    names = ["exact", "overlap", "cheap"]
+
+    def delta(metric: str, i: int) -> float | None:
+        a, b = value(metric, plan("base"), i), value(metric, plan("cand"), i)
+        return None if a is None or b is None else b - a
+
+    def expected(key: Any, regressed: bool = False) -> list[int]:
+        """Testcases by key (None last), ties by testcase id."""
+        chosen = [i for i in range(6) if not regressed or any((delta(m, i) or 0) < 0 for m in names)]
+        keyed = [(key(i), ids[i], i) for i in chosen]
+        return [i for k, _, i in sorted(keyed, key=lambda t: (t[0] is None, round(t[0] or 0, 9), t[1]))]
+
+    async def listed(order_by: str, page_size: int = 2, **options: Any) -> list[int]:
+        found, token = [], ""
+        while True:
+            page = await client.compare_runs(
+                cand, base, order_by=order_by, page_size=page_size, page_token=token, **options
+            )
+            found += [ids.index(t.testcase_id) for t in page.testcases]
+            if not (token := page.next_page_token):
+                return found
+
+    def lowest(i: int) -> float | None:
+        deltas = [d for m in names if (d := delta(m, i)) is not None]
+        return min(deltas) if deltas else None
+
+    def highest(i: int) -> float | None:
+        deltas = [d for m in names if (d := delta(m, i)) is not None]
+        return -max(deltas) if deltas else None
+
+    by_lowest = expected(lowest)
+    assert by_lowest[-1] == 5  # the errored record: nothing to compare, last
+    assert await listed("delta") == by_lowest
+    assert await listed("delta", page_size=1) == by_lowest
+    assert await listed("delta desc") == expected(highest)
+    assert await listed("delta", regressions_only=True) == expected(lowest, regressed=True)
+    for metric in names:
+        assert await listed(f"delta.{metric}") == expected(lambda i, m=metric: delta(m, i)), metric
+        assert await listed(f"delta.{metric} desc", page_size=3) == expected(
+            lambda i, m=metric: None if (d := delta(m, i)) is None else -d
+        ), metric
+    by_id = await listed(f"delta.{seeded.metrics['overlap']}")
+    assert by_id == expected(lambda i: delta("overlap", i))
+    assert await listed("") == await listed("testcase") == expected(lambda i: None)
+    # The page's testcases carry their changes, in that order.
+    worst = await client.compare_runs(cand, base, order_by="delta.overlap", page_size=1)
+    first = worst.testcases[0]
+    assert next(c.delta for c in first.changes if c.metric_name == "overlap") == pytest.approx(
+        delta("overlap", by_id[0])
+    )
+
+    async with stack.http(stack.query_http) as http:
+        body = (await http.get(f"/v1/runs/{cand}/compare/{base}", params={"order_by": "delta"})).json()
+        assert [ids.index(t["testcase_id"]) for t in body["testcases"]] == by_lowest
+        bad = await http.get(f"/v1/runs/{cand}/compare/{base}", params={"order_by": "score desc"})
+        assert bad.status_code == 400
+        assert bad.json()["error"]["message"] == (
+            "order_by 'score desc' is not supported; use testcase, delta, delta.<metric> or latency_delta,"
+            " then asc or desc"
+        )
+    request = qpb.CompareRunsRequest(run_id=cand, baseline_run_id=base, metrics=["exact"], order_by="delta.overlap")
+    assert await invalid(client.query.CompareRuns, request) == (
+        "order_by: metric 'overlap' is not one of the compared metrics (exact)"
+    )
+    request = qpb.CompareRunsRequest(run_id=cand, baseline_run_id=base, order_by="testcase desc")
+    assert await invalid(client.query.CompareRuns, request) == (
+        "order_by 'testcase desc' is not supported: testcases are listed by id, ascending"
+    )
+    # A page token holds its order: it does not continue another one.
+    first_page = await client.compare_runs(cand, base, order_by="delta", page_size=2)
+    request = qpb.CompareRunsRequest(
+        run_id=cand, baseline_run_id=base, page_size=2, page_token=first_page.next_page_token, order_by="delta desc"
+    )
+    assert (await invalid(client.query.CompareRuns, request)).startswith("page_token")
+
+
 async def test_export_csv_round_trips_and_escapes_formulas(client: Client, seeded: Seeded, stack: Stack) -> None:
     cand = plan("cand")
     raw = b"".join([chunk async for chunk in client.export_run(seeded.runs["cand"])])

@@ -100,6 +100,29 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     paired = await sk.compare_runs(runs[1], runs[0])
     latencies = {t.inputs["question"]: (t.baseline_latency_ms, t.latency_ms) for t in paired.testcases}
     assert latencies == {f"q{i}": (100.0 * (i + 1), 200.0 * (i + 1)) for i in range(6)}
+    # The most slowed first (B - A: +600 ms for q5 ... +100 ms for q0), page by page; the other way
+    # round, the most sped up first.
+    slowed, token = [], ""
+    while True:
+        part = await sk.compare_runs(runs[1], runs[0], order_by="latency_delta desc", page_size=4, page_token=token)
+        slowed += [t.inputs["question"] for t in part.testcases]
+        if not (token := part.next_page_token):
+            break
+    assert slowed == ["q5", "q4", "q3", "q2", "q1", "q0"]
+    sped = await sk.compare_runs(runs[0], runs[1], order_by="latency_delta")
+    assert [t.inputs["question"] for t in sped.testcases] == ["q5", "q4", "q3", "q2", "q1", "q0"]
+    listed = scorekeeper(
+        stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--order", "latency_delta desc",
+        "--limit", "2",
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    lines = [" ".join(line.split()) for line in listed.stdout.splitlines() if "testcase " in line]
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "unchanged · latency 600 ms → 1,200 ms (+100%)",
+        "unchanged · latency 500 ms → 1,000 ms (+100%)",
+    ], listed.stdout
+    wrong = scorekeeper(stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--order", "slowest")
+    assert wrong.returncode != 0 and "order_by 'slowest' is not supported" in wrong.stderr
 
     # Side by side: what each whole run used, under its means.
     matrix = await sk.compare_run_matrix(runs)
@@ -130,6 +153,20 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         cells = [" ".join(t.split()) for t in await page.locator("#compare-table td.latency-change").all_inner_texts()]
         assert sorted(cells) == sorted(f"{100 * (i + 1)} ms → {200 * (i + 1):,} ms" for i in range(6))
         assert await page.locator("#compare-table td.latency-change b.worse").count() == 6  # twice as slow
+        # The Latency heading orders by the change, the most slowed first; again, by testcase.
+        await page.locator("#order-latency").click()
+        await page.wait_for_url("**order=latency_delta+desc**")
+        cells = [" ".join(t.split()) for t in await page.locator("#compare-table td.latency-change").all_inner_texts()]
+        assert cells == [f"{100 * (6 - i)} ms → {200 * (6 - i):,} ms" for i in range(6)]
+        assert await page.locator("#compare-order").input_value() == "latency_delta desc"
+        await screenshot(page, "compare-most-slowed")
+        await page.locator("#compare-order").select_option("latency_delta")  # the most sped up first
+        await page.locator(".compare-pick button[type=submit]").click()
+        await page.wait_for_url(lambda url: url.endswith("order=latency_delta"))
+        cells = [" ".join(t.split()) for t in await page.locator("#compare-table td.latency-change").all_inner_texts()]
+        assert cells[0] == "100 ms → 200 ms"
+        await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}&order=fastest")
+        assert "order_by 'fastest' is not supported" in await page.locator("p.flash.error").inner_text()
         # Of a slice: its records' usage.
         await page.goto(f"/projects/{project.id}/compare?baseline={runs[0]}&run={runs[1]}&field=metadata.lang%3Dfr")
         card = " ".join((await page.locator("#usage-delta").inner_text()).split())

@@ -259,11 +259,14 @@ class ReadOperations(Operations):
         page_token: str = "",
         fields: Sequence[str] = (),
         with_usage: bool = False,
+        order_by: str = "",
     ) -> Comparison:
         """One page of ``run_id`` compared with ``baseline_run_id`` (same testset): per-metric counts
         of regressions / improvements over every testcase, and this page's testcases; ``fields``: a
         slice's testcases alone ("metadata.lang=fr", as ``list_records``' fields); ``with_usage``:
-        also what each run used (``baseline_usage``, ``usage``; of the slice's records)."""
+        also what each run used (``baseline_usage``, ``usage``; of the slice's records);
+        ``order_by``: "testcase" (the default), "delta" (the largest drop first; "delta desc" the
+        largest gain), "delta.<metric>" [desc] or "latency_delta" [desc] (desc: the most slowed)."""
         request = qpb.CompareRunsRequest(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
@@ -273,6 +276,7 @@ class ReadOperations(Operations):
             page_token=page_token,
             fields=list(fields),
             with_usage=with_usage,
+            order_by=order_by,
         )
         response = await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse)
         _sliced_as_asked(fields, response.fields, "CompareRuns", "compare a slice's testcases")

@@ -23,8 +23,8 @@ from scorekeeper_sdk.cli.subsets import (
     subset_options,
 )
 from scorekeeper_sdk.models import SystemVersion
-from scorekeeper_sdk.usage import usage_changes
-from scorekeeper_sdk.views import MetricComparison, Run
+from scorekeeper_sdk.usage import UsageChange, usage_changes
+from scorekeeper_sdk.views import MetricComparison, Run, TestcaseComparison
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
@@ -256,19 +256,33 @@ def compare(
         list[str] | None,
         typer.Option(help="A slice: only the testcases whose field holds the value, as metadata.lang=fr; repeatable."),
     ] = None,
+    order: Annotated[
+        str,
+        typer.Option(
+            help="Order of the listed testcases: delta (the largest drop first), 'delta desc' (the largest gain),"
+            " delta.<metric> [desc], 'latency_delta desc' (the most slowed first) or testcase."
+        ),
+    ] = "delta",
+    every: Annotated[
+        bool,
+        typer.Option("--every", help="List every testcase, not only those that regressed (as a latency order does)."),
+    ] = False,
     as_json_: JsonOption = False,
 ) -> None:
-    """Per metric: regressions, improvements and means of RUN against BASELINE (same testset);
-    with --field, of one slice's testcases (the slices that regressed: runs slices RUN --baseline)."""
+    """Per metric: regressions, improvements and means of RUN against BASELINE (same testset), then
+    the testcases that regressed, the largest drop first; with --field, of one slice's testcases (the
+    slices that regressed: runs slices RUN --baseline)."""
     st = state(ctx)
+    every = every or order.strip().startswith("latency")
     page = st.client.compare_runs(
         run_id,
         baseline,
         metrics=metric or [],
-        regressions_only=True,
+        regressions_only=not every,
         page_size=max(1, min(limit, 1000)),
         fields=field or [],
         with_usage=True,
+        order_by=order,
     )
     before, after = page.baseline_usage, page.usage
     used = usage_changes(before, after) if before is not None and after is not None else []
@@ -304,11 +318,23 @@ def compare(
     if used:  # latency 350 ms → 700 ms (+100%) · … (of the slice's records with --field)
         st.out.print(f"usage{' of the slice' if field else ''}: {' · '.join(u.shown for u in used)}", highlight=False)
     for case in page.testcases[:limit]:
-        changes = ", ".join(
-            f"{c.metric_name} {c.baseline_value} → {c.value}" for c in case.changes if c.change == "regression"
-        )
-        st.out.print(f"  regressed: testcase {case.testcase_id}: {changes}")
+        st.out.print(f"  {_testcase_change(case, every)}", highlight=False)
     return None
+
+
+def _testcase_change(case: TestcaseComparison, timed: bool) -> str:
+    """ "regressed: testcase T: exact 1.0 → 0.0", or what changed otherwise; ``timed``: with its
+    latency in both runs."""
+    regressed = [c for c in case.changes if c.change == "regression"]
+    shown = regressed or [c for c in case.changes if c.change != "unchanged"]
+    said = ", ".join(f"{c.metric_name} {_value(c.baseline_value)} → {_value(c.value)}" for c in shown) or "unchanged"
+    if timed and (case.baseline_latency_ms is not None or case.latency_ms is not None):
+        said += f" · {UsageChange('latency', case.baseline_latency_ms, case.latency_ms, 'ms').shown}"
+    return f"{'regressed: ' if regressed else ''}testcase {case.testcase_id}: {said}"
+
+
+def _value(value: float | None) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def _delta(m: MetricComparison) -> str:

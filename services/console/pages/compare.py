@@ -22,6 +22,15 @@ from services.console.pages.run import breakdown_of, run_of_project, weak_slices
 from services.console.web import Console, api_message
 
 RUN_CHOICES = 100
+# The comparison's orders the page offers (CompareRuns' order_by → what the menu says), besides one
+# "largest drop first" per compared metric.
+ORDERS = (
+    ("", "By testcase"),
+    ("delta", "Largest drop first"),
+    ("delta desc", "Largest gain first"),
+    ("latency_delta desc", "Most slowed first"),
+    ("latency_delta", "Most sped up first"),
+)
 # Testcases per page: each shows both runs' first record, read one by one.
 COMPARE_PAGE = 20
 
@@ -49,6 +58,7 @@ def routes(console: Console) -> list[Route]:
         params = request.query_params
         baseline_id, run_id = params.get("baseline", ""), params.get("run", "")
         regressions_only = params.get("regressions") == "1"
+        order = params.get("order", "")
         # A slice: only the testcases holding these values ("metadata.lang=fr"), as typed.
         sliced = [f.strip() for f in params.getlist("field") if f.strip()]
         data = await console.project_page(
@@ -63,6 +73,8 @@ def routes(console: Console) -> list[Route]:
             "baseline_id": baseline_id,
             "run_id": run_id,
             "regressions_only": regressions_only,
+            "order": order,
+            "orders": ORDERS,
             "sliced": sliced,
             "comparison": None,
             "error": "",
@@ -82,6 +94,7 @@ def routes(console: Console) -> list[Route]:
                         page_token=params.get("token", ""),
                         fields=sliced,
                         with_usage=True,
+                        order_by=order,
                     ),
                     qpb.CompareRunsResponse,
                 )
@@ -96,7 +109,11 @@ def routes(console: Console) -> list[Route]:
             ids = [i for t in comparison.testcases for i in (*t.baseline_record_ids[:1], *t.record_ids[:1])]
             pair = [("baseline", baseline_id), ("run", run_id)]
             of_slice = [("field", f) for f in sliced]
-            keep = [*pair, *of_slice] + ([("regressions", "1")] if regressions_only else [])
+            regressed = [("regressions", "1")] if regressions_only else []
+            ordered = [("order", order)] if order else []
+            unordered = [*pair, *of_slice, *regressed]
+            keep = [*unordered, *ordered]
+            by_metric = [(f"delta.{m.metric_id}", f"{m.name}: largest drop first") for m in comparison.metrics]
             context.update(
                 **slices,
                 **weak,
@@ -107,13 +124,16 @@ def routes(console: Console) -> list[Route]:
                     from_proto(RunUsage, comparison.baseline_usage), from_proto(RunUsage, comparison.usage)
                 ),
                 comparison=comparison,
+                orders=[*ORDERS[:3], *(by_metric if len(by_metric) > 1 else []), *ORDERS[3:]],
+                order_url=lambda by: "?" + urlencode([*unordered, ("order", by)] if by else unordered),
                 records=await _records(api, ids),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
                 if comparison.next_page_token
                 else "",
                 first_url=f"?{urlencode(keep)}" if params.get("token") else "",
-                toggle_url="?" + urlencode([*pair, *of_slice] + ([] if regressions_only else [("regressions", "1")])),
-                unsliced_url="?" + urlencode(pair + ([("regressions", "1")] if regressions_only else [])),
+                toggle_url="?"
+                + urlencode([*pair, *of_slice, *([] if regressed else [("regressions", "1")]), *ordered]),
+                unsliced_url="?" + urlencode([*pair, *regressed, *ordered]),
             )
         return console.render(request, "compare.html", context)
 
