@@ -4,21 +4,14 @@ as the lines removed and added."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 
 from scorekeeper.v1 import catalog_pb2 as cpb
 
+from services.console import text_diff
+from services.console.text_diff import Part
 from shared.edge.convert import struct_to_dict
-
-
-@dataclass(frozen=True)
-class Line:
-    """A line of a text's diff: ``kind`` is "removed", "added" or "same"."""
-
-    kind: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -26,7 +19,7 @@ class FieldChange:
     label: str
     before: str = ""
     after: str = ""
-    lines: list[Line] = field(default_factory=list)  # set for long texts instead of before / after
+    lines: list[Part] = field(default_factory=list)  # set for long texts instead of before / after
 
 
 def _threshold(metric: cpb.Metric) -> str:
@@ -39,13 +32,6 @@ def _temperature(metric: cpb.Metric) -> str:
 
 def _params(metric: cpb.Metric) -> str:
     return json.dumps(struct_to_dict(metric.heuristic.params), indent=2, sort_keys=True)
-
-
-def _lines(before: str, after: str) -> list[Line]:
-    """The lines that differ, with one line of context around each change."""
-    kinds = {"-": "removed", "+": "added", " ": "same"}
-    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=1)
-    return [Line(kinds[d[0]], d[1:]) for d in diff if d[:1] in kinds and not d.startswith(("---", "+++"))]
 
 
 # (label, how a version shows the field): short fields, shown before → after ...
@@ -73,5 +59,5 @@ def changes(before: cpb.Metric, after: cpb.Metric) -> list[FieldChange]:
     for label, show in _LONG:
         old, new = show(before), show(after)
         if old != new:
-            found.append(FieldChange(label, lines=_lines(old, new)))
+            found.append(FieldChange(label, lines=text_diff.lines(old, new)))
     return found

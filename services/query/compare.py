@@ -19,13 +19,16 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters, metrics
 from services.query.db import Reader, Where
-from services.query.records.clauses import field_tests
+from services.query.records.clauses import field_tests, testcase_tests
 from services.query.usage import runs_usage
 from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid
 from shared.edge.errors import invalid, not_found
 from shared.scoring.stats import paired_difference
+
+# CompareRuns' testcase_ids: at most this many.
+MAX_TESTCASES = 100
 
 
 def _compared(slice_tests: str) -> str:
@@ -135,6 +138,9 @@ class CompareReads:
         size = filters.page_size(request.page_size)
         sliced = filters.field_filters(request.fields)
         order = filters.comparison_order(request.order_by)
+        chosen = filters.uuids(request.testcase_ids, "testcase_ids")
+        if len(chosen) > MAX_TESTCASES:
+            raise invalid(f"testcase_ids may hold at most {MAX_TESTCASES} ids, got {len(chosen)}")
         position = _position(request)
         async with self._reader.snapshot() as conn:
             run, baseline = await _run(conn, run_id), await _run(conn, baseline_id)
@@ -151,7 +157,7 @@ class CompareReads:
             names = await self._metrics(conn, request, run, baseline)
             ids = list(names)
             where = Where(run_id, baseline_id, ids)
-            compared = _compared(" AND ".join(field_tests(where, sliced)) or "true")
+            compared = _compared(" AND ".join(field_tests(where, sliced) + testcase_tests(where, chosen)) or "true")
             shared = len(where.args)  # what the counts and the page both take
             paging = _page(order, _ordered_metric(order, names), where, position, request.regressions_only, size + 1)
             counts = {r["metric_id"]: r for r in await conn.fetch(compared + _COUNTS, *where.args[:shared])}
@@ -166,7 +172,8 @@ class CompareReads:
                 baseline_id,
                 page_ids,
             )
-            used = await runs_usage(conn, [str(baseline_id), str(run_id)], sliced) if request.with_usage else []
+            both = [str(baseline_id), str(run_id)]
+            used = await runs_usage(conn, both, sliced, chosen) if request.with_usage else []
         testcases = {t: pb.TestcaseComparison(testcase_id=str(t)) for t in page_ids}
         timed: dict[tuple[uuid.UUID, bool], list[float]] = defaultdict(list)
         for r in records:

@@ -5,6 +5,7 @@ records holding its values and their scores — GetRunHistory's ``usage``, Compa
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -12,20 +13,24 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters
 from services.query.db import Where
-from services.query.records.clauses import field_tests
+from services.query.records.clauses import field_tests, testcase_tests
 from shared.db import latency
 from shared.db.pool import Connection
 from shared.edge.convert import timestamp
 
 
 async def runs_usage(
-    conn: Connection, run_ids: Sequence[str], sliced: Sequence[filters.FieldFilter] = ()
+    conn: Connection,
+    run_ids: Sequence[str],
+    sliced: Sequence[filters.FieldFilter] = (),
+    testcase_ids: Sequence[uuid.UUID] = (),
 ) -> list[pb.RunUsage]:
-    """Each run's usage, in the order given (of the records holding ``sliced``'s values)."""
+    """Each run's usage, in the order given (of the records holding ``sliced``'s values, and of
+    those testcases when given)."""
     if not run_ids:
         return []
     where = Where(list(run_ids))  # $1
-    of_slice = " AND ".join(field_tests(where, sliced)) or None
+    of_slice = " AND ".join(field_tests(where, sliced) + testcase_tests(where, testcase_ids)) or None
     return [_usage_pb(row) for row in await conn.fetch(_usage_sql(of_slice), *where.args)]
 
 

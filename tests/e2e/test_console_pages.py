@@ -937,6 +937,7 @@ async def test_a_read_only_key_sees_every_page_and_no_control_that_writes(
         "/runs", f"/runs/{world.a.runs[0]}", f"/records/{record.id}", "/records", "/testsets",
         f"/testsets/{world.a.ids.testset_id}", "/metrics", f"/metrics/{world.a.ids.metric_ids[0]}", "/systems",
         "/monitors", "/playground", "/review", f"/compare?baseline={world.a.runs[0]}&run={world.a.runs[1]}",
+        f"/compare/testcase?baseline={world.a.runs[0]}&run={world.a.runs[1]}&testcase={record.testcase_id}",
     ]  # fmt: skip
     shown = {}
     async with visitor(browser, stack.console_url, reader) as page:

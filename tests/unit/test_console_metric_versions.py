@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from scorekeeper.v1 import catalog_pb2 as cpb
 
-from services.console.metric_versions import FieldChange, Line, changes
+from services.console.metric_versions import FieldChange, changes
+from services.console.text_diff import Part
 from shared.edge.convert import dict_to_struct
 
 
@@ -33,10 +34,10 @@ def test_short_fields_read_before_and_after_and_params_by_line() -> None:
         FieldChange(
             "Params",
             lines=[
-                Line("same", "{"),
-                Line("removed", '  "max_length": 40,'),
-                Line("added", '  "max_length": 60,'),
-                Line("same", '  "min_length": 1'),
+                Part("same", "{"),
+                Part("removed", '  "max_length": 40,'),
+                Part("added", '  "max_length": 60,'),
+                Part("same", '  "min_length": 1'),
             ],
         ),
     ]
@@ -47,5 +48,5 @@ def test_a_judges_prompt_written_from_nothing_is_all_added_lines() -> None:
     v2 = cpb.Metric(name="judge", eval_type="ai", ai=cpb.AiConfig(model="m", prompt_template="Judge:\n{{ output }}"))
     assert changes(v1, v2) == [
         FieldChange("Built-in template", "faithfulness", "—"),
-        FieldChange("Prompt template", lines=[Line("added", "Judge:"), Line("added", "{{ output }}")]),
+        FieldChange("Prompt template", lines=[Part("added", "Judge:"), Part("added", "{{ output }}")]),
     ]

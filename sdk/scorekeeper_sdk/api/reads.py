@@ -260,13 +260,15 @@ class ReadOperations(Operations):
         fields: Sequence[str] = (),
         with_usage: bool = False,
         order_by: str = "",
+        testcase_ids: Sequence[str] = (),
     ) -> Comparison:
         """One page of ``run_id`` compared with ``baseline_run_id`` (same testset): per-metric counts
         of regressions / improvements over every testcase, and this page's testcases; ``fields``: a
         slice's testcases alone ("metadata.lang=fr", as ``list_records``' fields); ``with_usage``:
         also what each run used (``baseline_usage``, ``usage``; of the slice's records);
         ``order_by``: "testcase" (the default), "delta" (the largest drop first; "delta desc" the
-        largest gain), "delta.<metric>" [desc] or "latency_delta" [desc] (desc: the most slowed)."""
+        largest gain), "delta.<metric>" [desc] or "latency_delta" [desc] (desc: the most slowed);
+        ``testcase_ids``: only these testcases (at most 100), counts and usage theirs."""
         request = qpb.CompareRunsRequest(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
@@ -277,6 +279,7 @@ class ReadOperations(Operations):
             fields=list(fields),
             with_usage=with_usage,
             order_by=order_by,
+            testcase_ids=list(testcase_ids),
         )
         response = await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse)
         _sliced_as_asked(fields, response.fields, "CompareRuns", "compare a slice's testcases")

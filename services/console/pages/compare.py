@@ -44,7 +44,8 @@ def recent_runs(api: Api, project_id: str) -> Awaitable[qpb.ListRunsResponse]:
     )
 
 
-async def _records(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
+async def records_by_id(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
+    """The records, read at once (GetRecord each)."""
     records = await asyncio.gather(
         *(api.call(api.stubs.query.GetRecord, qpb.GetRecordRequest(record_id=i), qpb.RecordView) for i in ids)
     )
@@ -126,7 +127,7 @@ def routes(console: Console) -> list[Route]:
                 comparison=comparison,
                 orders=[*ORDERS[:3], *(by_metric if len(by_metric) > 1 else []), *ORDERS[3:]],
                 order_url=lambda by: "?" + urlencode([*unordered, ("order", by)] if by else unordered),
-                records=await _records(api, ids),
+                records=await records_by_id(api, ids),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
                 if comparison.next_page_token
                 else "",

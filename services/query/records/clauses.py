@@ -89,6 +89,11 @@ def field_tests(where: Where, fields: Sequence[filters.FieldFilter]) -> list[str
     ]
 
 
+def testcase_tests(where: Where, testcase_ids: Sequence[uuid.UUID]) -> list[str]:
+    """Records r of these testcases (none: every one)."""
+    return [f"r.testcase_id = ANY({where.param(list(testcase_ids))}::uuid[])"] if testcase_ids else []
+
+
 def usage_tests(where: Where, usage: Sequence[filters.UsageFilter], row: str) -> list[str]:
     """Rows ``row`` (records or logged_calls) whose usage is above or below the values; a missing
     cost is neither."""

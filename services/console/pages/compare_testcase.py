@@ -1,0 +1,92 @@
+"""One testcase in two runs side by side: its inputs and expected values, each run's outputs trial
+by trial with the words that changed marked, each record's scores with their reasoning, and each
+metric's change (CompareRuns of that testcase alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from scorekeeper.v1 import query_pb2 as qpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.pages.compare import records_by_id
+from services.console.pages.run import run_of_project
+from services.console.text_diff import Words, words
+from services.console.web import Console, PageNotFound
+from shared.edge.convert import struct_to_dict
+
+
+@dataclass(frozen=True)
+class Trial:
+    """The records of one trial in each run (None: the run has no such trial), their outputs
+    compared word by word."""
+
+    baseline: qpb.RecordView | None
+    run: qpb.RecordView | None
+    diff: Words
+
+
+def output_text(record: qpb.RecordView | None) -> str:
+    """What a record's output reads as: a lone text field's text, else its JSON; an errored record's
+    is empty."""
+    if record is None or record.status == "errored":
+        return ""
+    outputs = struct_to_dict(record.outputs)
+    if len(outputs) == 1 and isinstance(only := next(iter(outputs.values())), str):
+        return only
+    return json.dumps(outputs, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _compared(baseline: qpb.RecordView | None, run: qpb.RecordView | None) -> Words:
+    """The two outputs word by word; a trial only one run has is shown as it is, nothing marked."""
+    before, after = output_text(baseline), output_text(run)
+    if baseline is None or run is None:
+        before = after = before or after
+    return words(before, after)
+
+
+def routes(console: Console) -> list[Route]:
+    async def testcase_page(request: Request) -> Response:
+        project_id = request.path_params["project_id"]
+        api = console.api(request)
+        params = request.query_params
+        baseline_id, run_id, testcase_id = (params.get(k, "") for k in ("baseline", "run", "testcase"))
+        if not (baseline_id and run_id and testcase_id):
+            raise PageNotFound
+        data, baseline, run = await asyncio.gather(
+            console.project_page(request, api, project_id, {}),
+            run_of_project(api, project_id, baseline_id),
+            run_of_project(api, project_id, run_id),
+        )
+        comparison = await api.call(
+            api.stubs.query.CompareRuns,
+            qpb.CompareRunsRequest(run_id=run_id, baseline_run_id=baseline_id, testcase_ids=[testcase_id], page_size=1),
+            qpb.CompareRunsResponse,
+        )
+        if not comparison.testcases:  # in neither run
+            raise PageNotFound
+        testcase = comparison.testcases[0]
+        records = await records_by_id(api, [*testcase.baseline_record_ids, *testcase.record_ids])
+        pairs = itertools.zip_longest(
+            [records[i] for i in testcase.baseline_record_ids], [records[i] for i in testcase.record_ids]
+        )
+        context = {
+            **data,
+            "baseline": baseline,
+            "run": run,
+            "comparison": comparison,
+            "testcase": testcase,
+            "shown": next(iter(records.values())),  # its inputs and expected values
+            "trials": [Trial(a, b, _compared(a, b)) for a, b in pairs],
+            "output_types": {m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
+            "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id)]),
+        }
+        return console.render(request, "compare_testcase.html", context)
+
+    return [Route("/projects/{project_id}/compare/testcase", testcase_page)]

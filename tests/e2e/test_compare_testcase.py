@@ -1,0 +1,91 @@
+"""One testcase in two runs side by side (the compare page's testcase link), on the real processes:
+CompareRuns of that testcase alone, each run's output trial by trial with the words only one of
+them has marked, each record's scores; an id that is not one, or in neither run."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, RecordIn
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.sdk_projects import qa_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+ROWS = [{"question": "Capital of Japan?", "answer": "Tokyo"}, {"question": "Capital of France?", "answer": "Paris"}]
+
+
+async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack, sk: AsyncScorekeeper) -> None:
+    qa = await qa_project(sk, "side by side", ROWS)
+    japan, france = qa.cases["Capital of Japan?"], qa.cases["Capital of France?"]
+    # A answers both right once; B twice each, Japan wrong in its first trial and right in its second.
+    answers = {"A": [["Tokyo", "Paris"]], "B": [["Kyoto, I think", "Paris"], ["Tokyo", "Paris"]]}
+    runs = {}
+    for name, trials in answers.items():
+        run = await qa.run(sk, trials=len(trials))
+        records = [
+            RecordIn(case, trial=t, outputs={"response": said}, latency_ms=100.0 * (t + 1))
+            for t, said_per_case in enumerate(trials)
+            for case, said in zip((japan, france), said_per_case, strict=True)
+        ]
+        await sk.ingest_records(run.id, records)
+        await sk.wait_for_run(run.id, timeout_s=60)
+        runs[name] = run.id
+
+    # CompareRuns of one testcase: its changes, and the counts of it alone.
+    alone = await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[japan], with_usage=True)
+    assert [t.testcase_id for t in alone.testcases] == [japan] and alone.testcases_compared == 1
+    [exact] = alone.metrics
+    assert (exact.regressions, exact.unchanged, exact.baseline_mean, exact.mean) == (1, 0, 1.0, 0.5)
+    assert alone.baseline_usage is not None and alone.usage is not None
+    assert (alone.baseline_usage.records, alone.usage.records) == (1, 2)  # its records alone
+    assert (await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[japan, france])).testcases_compared == 2
+    with pytest.raises(Exception, match="testcase_ids may hold at most 100 ids, got 101"):
+        await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[str(uuid.uuid4()) for _ in range(101)])
+
+    base = f"/projects/{qa.project.id}/compare"
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"{base}?baseline={runs['A']}&run={runs['B']}&regressions=1")
+        await page.locator(f"tr[data-testcase='{japan}'] a.testcase-link").click()
+        await page.wait_for_url(f"**/compare/testcase?baseline={runs['A']}&run={runs['B']}&testcase={japan}")
+        changes = [" ".join(t.split()) for t in await page.locator("#testcase-changes li").all_inner_texts()]
+        assert changes == ["exact pass → 50.0% regression", "latency 100 ms → 150 ms"]
+        assert "Capital of Japan?" in await page.locator("#testcase-inputs").inner_text()
+        # Trial 1: "Tokyo" against "Kyoto, I think", each side marking the words the other lacks.
+        first = page.locator(".trial-pair[data-trial='0']")
+        assert await first.locator("pre.word-diff").all_inner_texts() == ["Tokyo", "Kyoto, I think"]
+        assert await first.locator(".side-a del").all_inner_texts() == ["Tokyo"]
+        assert await first.locator(".side-b ins").all_inner_texts() == ["Kyoto, I think"]
+        verdicts = [" ".join(t.split()) for t in await first.locator("tr[data-metric] td.value").all_inner_texts()]
+        assert verdicts == ["pass", "fail"]
+        # Trial 2: only B has it.
+        second = page.locator(".trial-pair[data-trial='1']")
+        assert await second.locator(".side-a .not-in-run").inner_text() == "Not in A: this run has no such trial."
+        assert await second.locator(".side-b pre.word-diff").inner_text() == "Tokyo"
+        assert await second.locator(".side-b ins").count() == 0
+        await screenshot(page, "compare-testcase")
+        await page.click("#back-to-compare")
+        await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}")
+
+        # Outputs the same in both runs: said so, nothing marked.
+        await page.goto(f"{base}/testcase?baseline={runs['A']}&run={runs['B']}&testcase={france}")
+        heading = " ".join((await page.locator(".trial-pair[data-trial='0'] h2").inner_text()).split())
+        assert heading == "Trial 1: Output (the same in both runs)"
+        assert await page.locator("pre.word-diff ins, pre.word-diff del").count() == 0
+
+        # A testcase id that is not one, or in neither run; a run of another project.
+        url = f"{base}/testcase?baseline={runs['A']}&run={runs['B']}&testcase="
+        response = await page.goto(url + "nope")
+        assert response is not None and response.status == 400
+        assert "testcase_ids 'nope' is not a valid id" in await page.locator("main").inner_text()
+        response = await page.goto(url + str(uuid.uuid4()))
+        assert response is not None and response.status == 404
+        other = await qa_project(sk, "elsewhere", ROWS)
+        response = await page.goto(
+            f"/projects/{other.project.id}/compare/testcase?baseline={runs['A']}&run={runs['B']}&testcase={japan}"
+        )
+        assert response is not None and response.status == 404
