@@ -79,6 +79,12 @@ async def test_a_record_shows_its_data_and_every_score(page: Page, stack: Stack,
         f"{s.metric_name} {'pass' if s.passed else 'fail'}" for s in twin.scores if s.current
     )
     await screenshot(page, "record")
+    # Side by side with that run: this record's run as B, the other as A.
+    await history.locator("a.side-by-side").click()
+    await page.wait_for_url(
+        f"**/compare/testcase?baseline={world.a.runs[1]}&run={world.a.runs[0]}&testcase={record.testcase_id}"
+    )
+    assert await page.locator(".side-b a.mono").inner_text() == record.id[:8]
 
 
 async def test_a_record_becomes_a_testcase_of_a_testset(page: Page, stack: Stack, world: ConsoleWorld) -> None:
