@@ -19,6 +19,12 @@ def _deadline_exceeded() -> ApiError:
     return ApiError(Code.DEADLINE_EXCEEDED, "the query did not finish within the request's deadline")
 
 
+async def work_mem(conn: Connection, size: str) -> None:
+    """The memory each sort or hash of the transaction's statements may take before spilling to disk
+    (PostgreSQL's default is 4 MB): for the reads that sort or join a whole large run."""
+    await conn.execute("SELECT set_config('work_mem', $1, true)", size)
+
+
 class Reader:
     """Consistent, read-only views of the database for one request each."""
 

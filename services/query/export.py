@@ -30,7 +30,7 @@ from typing import Protocol, TypeVar
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
-from services.query.db import Reader
+from services.query.db import Reader, work_mem
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
@@ -279,7 +279,7 @@ class ExportReads:
         async with self._reader.stream() as conn:
             # The score joins' hash tables (~10 MB per pinned metric of a 100k-record run) in memory:
             # at the default 4 MB they spill, and so do the wide record rows probing them.
-            await conn.execute(f"SELECT set_config('work_mem', '{EXPORT_WORK_MEM}', true)")
+            await work_mem(conn, EXPORT_WORK_MEM)
             pinned = await conn.fetch(
                 "SELECT v.id, v.metric_id, m.name FROM runs r"
                 " CROSS JOIN LATERAL unnest(r.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"

@@ -55,12 +55,13 @@ class Pinned:
 
     name: str
     output_type: str
+    version_id: uuid.UUID
 
 
 async def pinned(conn: Connection, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UUID, Pinned]]:
-    """Per run, the metrics it pins (id → name and output type), in the run's order."""
+    """Per run, the metrics it pins (id → name, output type and version), in the run's order."""
     rows = await conn.fetch(
-        "SELECT ru.id AS run_id, v.metric_id, m.name, v.output_type FROM runs ru"
+        "SELECT ru.id AS run_id, v.metric_id, m.name, v.output_type, v.id AS version_id FROM runs ru"
         " CROSS JOIN LATERAL unnest(ru.metric_version_ids) WITH ORDINALITY AS p(version_id, n)"
         " JOIN metric_versions v ON v.id = p.version_id JOIN metrics m ON m.id = v.metric_id"
         " WHERE ru.id = ANY($1::uuid[]) ORDER BY ru.id, p.n",
@@ -68,5 +69,5 @@ async def pinned(conn: Connection, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UU
     )
     found: dict[uuid.UUID, dict[uuid.UUID, Pinned]] = {r: {} for r in run_ids}
     for r in rows:
-        found[r["run_id"]][r["metric_id"]] = Pinned(r["name"], r["output_type"])
+        found[r["run_id"]][r["metric_id"]] = Pinned(r["name"], r["output_type"], r["version_id"])
     return found
