@@ -19,6 +19,7 @@ from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters, metrics
 from services.query.db import Reader, Where, work_mem
+from services.query.pinned_scores import pinned_scores
 from services.query.records.clauses import field_tests, testcase_tests
 from services.query.usage import runs_usage
 from shared.db.pool import Connection
@@ -33,13 +34,12 @@ MAX_TESTCASES = 100
 COMPARE_WORK_MEM = "64MB"
 
 
-def _compared(narrowed: str, sliced: str | None) -> str:
+def _compared(scored: str, narrowed: str, sliced: str | None) -> str:
     """Per testcase of either run and compared metric: both runs' values and the change. $1 the run
-    (B), $2 the baseline (A), $3..$5 the version each run pins of each compared metric (run ids,
-    version ids, metric ids). The records r of both runs meet ``narrowed``; the testcases compared
-    are those whose records meet ``sliced`` too (a slice: its testcases' values are still of every
-    record of theirs). Written for runs of 100,000 testcases: the scores of the pinned versions
-    hash-joined to the records once, both runs' values aggregated in one pass."""
+    (B), $2 the baseline (A), $3 the compared metrics; ``scored``: their records meeting
+    ``narrowed`` and their scores (pinned_scores). The testcases compared are those whose records
+    meet ``sliced`` too (a slice: its testcases' values are still
+    of every record of theirs). Both runs' values are aggregated in one pass."""
     testcases = "SELECT DISTINCT testcase_id FROM rec"
     if sliced is not None:
         testcases = (
@@ -47,23 +47,18 @@ def _compared(narrowed: str, sliced: str | None) -> str:
             f" WHERE r.run_id = ANY(ARRAY[$1, $2]::uuid[]) AND {narrowed} AND {sliced}"
         )
     return (
-        "WITH rec AS MATERIALIZED (SELECT r.id, r.run_id, r.testcase_id, r.latency_ms FROM records r"
-        f"   WHERE r.run_id = ANY(ARRAY[$1, $2]::uuid[]) AND {narrowed}),"
+        f"WITH {scored},"
         f" testcases AS MATERIALIZED ({testcases}),"
-        " pins AS (SELECT * FROM unnest($3::uuid[], $4::uuid[], $5::uuid[]) AS p(run_id, version_id, metric_id)),"
-        " side AS (SELECT rec.testcase_id, p.metric_id,"
-        "     avg(s.value_num) FILTER (WHERE s.run_id = $2) AS baseline_value,"
-        "     avg(s.value_num) FILTER (WHERE s.run_id = $1) AS value"
-        "   FROM scores s JOIN pins p ON p.run_id = s.run_id AND p.version_id = s.metric_version_id"
-        "   JOIN rec ON rec.id = s.record_id"
-        "   WHERE s.run_id = ANY(ARRAY[$1, $2]::uuid[]) AND s.status = 'completed'"
-        + ("" if sliced is None else " AND rec.testcase_id IN (SELECT testcase_id FROM testcases)")
+        " side AS (SELECT testcase_id, metric_id,"
+        "     avg(value) FILTER (WHERE run_id = $2) AS baseline_value, avg(value) FILTER (WHERE run_id = $1) AS value"
+        "   FROM scored"
+        + ("" if sliced is None else " WHERE testcase_id IN (SELECT testcase_id FROM testcases)")
         + "   GROUP BY 1, 2),"
         " compared AS MATERIALIZED (SELECT t.testcase_id, m.metric_id, side.baseline_value, side.value,"
         "   CASE WHEN side.baseline_value IS NULL OR side.value IS NULL THEN 'incomparable'"
         "     WHEN side.value < side.baseline_value - 1e-9 THEN 'regression'"
         "     WHEN side.value > side.baseline_value + 1e-9 THEN 'improvement' ELSE 'unchanged' END AS change"
-        "   FROM testcases t CROSS JOIN (SELECT DISTINCT metric_id FROM pins) AS m"
+        "   FROM testcases t CROSS JOIN unnest($3::uuid[]) AS m(metric_id)"
         "   LEFT JOIN side ON side.testcase_id = t.testcase_id AND side.metric_id = m.metric_id)"
     )
 
@@ -180,10 +175,10 @@ class CompareReads:
             pins = await metrics.pinned(conn, [run_id, baseline_id])
             names = await self._metrics(conn, request, run, baseline, pins)
             ids = list(names)
-            pinned = list(dict.fromkeys((r, pins[r][m].version_id, m) for r in (run_id, baseline_id) for m in ids))
-            where = Where(run_id, baseline_id, *(list(column) for column in zip(*pinned, strict=True)))
+            where = Where(run_id, baseline_id, ids)
             narrowed = " AND ".join(testcase_tests(where, chosen)) or "true"
-            compared = _compared(narrowed, " AND ".join(field_tests(where, sliced)) or None)
+            scored = pinned_scores(where, "ARRAY[$1, $2]::uuid[]", pins, ids, narrowed)
+            compared = _compared(scored, narrowed, " AND ".join(field_tests(where, sliced)) or None)
             paging = _page(order, _ordered_metric(order, names), where, position, request.regressions_only, size + 1)
             await work_mem(conn, COMPARE_WORK_MEM)
             found = await conn.fetch(compared + paging, *where.args)

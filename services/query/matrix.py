@@ -14,7 +14,9 @@ import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import metrics
-from services.query.db import Reader
+from services.query.db import Reader, Where, work_mem
+from services.query.pinned_scores import pinned_scores
+from services.query.records.clauses import testcase_tests
 from services.query.usage import runs_usage
 from shared.db.pool import Connection
 from shared.edge import page_tokens
@@ -24,41 +26,40 @@ from shared.edge.errors import invalid, not_found
 MAX_RUNS = 8
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
+# Two runs of 100,000 testcases: their 600,000 scores grouped in memory (as CompareRuns').
+MATRIX_WORK_MEM = "64MB"
 
-# Per run, testcase and metric: the value. $1 the runs, $2 the compared metrics, $3 the testcases
-# (NULL: all of them).
-_VALUES = (
-    "SELECT s.run_id, r.testcase_id, v.metric_id, avg(s.value_num) AS value"
-    " FROM scores s JOIN records r ON r.id = s.record_id JOIN runs ru ON ru.id = s.run_id"
-    " JOIN metric_versions v ON v.id = s.metric_version_id"
-    " WHERE s.run_id = ANY($1::uuid[]) AND s.status = 'completed'"
-    "   AND s.metric_version_id = ANY(ru.metric_version_ids) AND v.metric_id = ANY($2::uuid[])"
-    "   AND ($3::uuid[] IS NULL OR r.testcase_id = ANY($3::uuid[]))"
-    " GROUP BY 1, 2, 3"
-)
 
-# Per testcase of any run: whether the runs part on it. $4 the number of runs.
-_PARTING = (
-    f"WITH side AS ({_VALUES}),"
-    " testcases AS (SELECT DISTINCT testcase_id FROM records WHERE run_id = ANY($1::uuid[])),"
-    " spread AS (SELECT t.testcase_id, count(s.value) AS n, max(s.value) - min(s.value) AS width"
-    "   FROM testcases t CROSS JOIN unnest($2::uuid[]) AS m(metric_id)"
-    "   LEFT JOIN side s ON s.testcase_id = t.testcase_id AND s.metric_id = m.metric_id"
-    "   GROUP BY t.testcase_id, m.metric_id)"
-    " SELECT testcase_id, bool_or(n > 0 AND n < $4 OR width > 1e-9) AS differs FROM spread GROUP BY testcase_id"
-)
+# Per run, testcase and metric: the value (``scored``: pinned_scores' CTEs).
+def _values(scored: str) -> str:
+    return f"WITH {scored} SELECT run_id, testcase_id, metric_id, avg(value) AS value FROM scored GROUP BY 1, 2, 3"
 
-# The counts over every testcase, and the page, from one reading of the scores (a row with the
-# counts and no testcase when the page is empty). $5 the last testcase id of the previous page, $6
-# only where the runs part, $7 the page size + 1.
-_COUNTED_PAGE = (
-    f"WITH parting AS ({_PARTING})"
-    " SELECT c.compared, c.differing, p.testcase_id, p.differs FROM"
-    " (SELECT count(*)::int AS compared, (count(*) FILTER (WHERE differs))::int AS differing FROM parting) c"
-    " LEFT JOIN LATERAL (SELECT testcase_id, differs FROM parting WHERE testcase_id > $5 AND (NOT $6 OR differs)"
-    "   ORDER BY testcase_id LIMIT $7) p ON true"
-)
-_MEANS = f"SELECT run_id, metric_id, avg(value) AS mean FROM ({_VALUES}) side GROUP BY 1, 2"
+
+def _counted_page(scored: str, where: Where, after: uuid.UUID, differing_only: bool, limit: int) -> str:
+    """The counts over every testcase, each run's mean per metric, and the page, from one reading of
+    the scores (a row with the counts and no testcase when the page is empty). $1 the runs, $2 the
+    compared metrics, $3 the number of runs. Per testcase, whether the runs part on it: on some
+    metric, a value in some runs and not all, or values further apart than 1e-9."""
+    return (
+        f"WITH {scored},"
+        " side AS MATERIALIZED (SELECT run_id, testcase_id, metric_id, avg(value) AS value FROM scored"
+        "   GROUP BY 1, 2, 3),"
+        " spread AS (SELECT t.testcase_id, count(s.value) AS n, max(s.value) - min(s.value) AS width"
+        "   FROM (SELECT DISTINCT testcase_id FROM rec) t CROSS JOIN unnest($2::uuid[]) AS m(metric_id)"
+        "   LEFT JOIN side s ON s.testcase_id = t.testcase_id AND s.metric_id = m.metric_id"
+        "   GROUP BY t.testcase_id, m.metric_id),"
+        " parting AS MATERIALIZED (SELECT testcase_id, bool_or(n > 0 AND n < $3 OR width > 1e-9) AS differs"
+        "   FROM spread GROUP BY testcase_id),"
+        " means AS (SELECT run_id, metric_id, avg(value) AS mean FROM side GROUP BY 1, 2)"
+        " SELECT c.compared, c.differing, mm.runs, mm.metrics, mm.means, p.testcase_id, p.differs FROM"
+        " (SELECT count(*)::int AS compared, (count(*) FILTER (WHERE differs))::int AS differing FROM parting) c"
+        " CROSS JOIN (SELECT array_agg(run_id) AS runs, array_agg(metric_id) AS metrics, array_agg(mean) AS means"
+        "   FROM means) mm"
+        f" LEFT JOIN LATERAL (SELECT testcase_id, differs FROM parting WHERE testcase_id > {where.param(after)}"
+        f"   AND (NOT {where.param(differing_only)} OR differs) ORDER BY testcase_id LIMIT {where.param(limit)}) p"
+        " ON true"
+    )
+
 
 _RUNS = (
     "SELECT r.id, r.project_id, r.testset_id, r.testset_version, r.status, r.created_at, r.notes,"
@@ -84,16 +85,21 @@ class MatrixReads:
             after = page_tokens.uuid_of(page_tokens.decode(request.page_token, ("tc",), request)["tc"])
         async with self._reader.snapshot() as conn:
             runs = await _runs(conn, run_ids)
-            compared = await _metrics(conn, request, runs, run_ids)
+            pins = await metrics.pinned(conn, run_ids)
+            compared = await _metrics(conn, request, runs, run_ids, pins)
             ids = list(compared)
+            where = Where(run_ids, ids, len(run_ids))
+            scored = pinned_scores(where, "$1::uuid[]", pins, ids)
+            await work_mem(conn, MATRIX_WORK_MEM)
             counted = await conn.fetch(
-                _COUNTED_PAGE, run_ids, ids, None, len(run_ids), after, request.differing_only, size + 1
+                _counted_page(scored, where, after, request.differing_only, size + 1), *where.args
             )
             counts = counted[0]
             page = [r for r in counted if r["testcase_id"] is not None]
             shown = [r["testcase_id"] for r in page[:size]]
-            means = await conn.fetch(_MEANS, run_ids, ids, None)
-            values = await conn.fetch(_VALUES, run_ids, ids, shown)
+            of_page = Where(run_ids)
+            narrowed = " AND ".join(testcase_tests(of_page, shown)) or "false"
+            values = await conn.fetch(_values(pinned_scores(of_page, "$1::uuid[]", pins, ids, narrowed)), *of_page.args)
             records = await conn.fetch(
                 "SELECT id, run_id, testcase_id, inputs, expected, outputs, status, error FROM records"
                 " WHERE run_id = ANY($1::uuid[]) AND testcase_id = ANY($2::uuid[]) ORDER BY trial, id",
@@ -116,8 +122,9 @@ class MatrixReads:
         for v in values:
             rows[v["testcase_id"]].cells[column[v["run_id"]]].values[str(v["metric_id"])] = v["value"]
         columns = [_column(runs[r]) for r in run_ids]
-        for m in means:
-            columns[column[m["run_id"]]].means[str(m["metric_id"])] = m["mean"]
+        means = zip(counts["runs"] or [], counts["metrics"] or [], counts["means"] or [], strict=True)
+        for run_id, metric_id, mean in means:
+            columns[column[run_id]].means[str(metric_id)] = mean
         for col, used in zip(columns, usage, strict=True):
             col.usage.CopyFrom(used)
         return pb.CompareRunMatrixResponse(
@@ -170,9 +177,10 @@ async def _metrics(
     request: pb.CompareRunMatrixRequest,
     runs: dict[uuid.UUID, asyncpg.Record],
     run_ids: list[uuid.UUID],
+    pins: dict[uuid.UUID, dict[uuid.UUID, metrics.Pinned]],
 ) -> dict[uuid.UUID, metrics.Pinned]:
-    """The compared metrics, in the order the first run pins them (or the request names them)."""
-    pins = await metrics.pinned(conn, run_ids)
+    """The compared metrics, in the order the first run pins them (or the request names them;
+    ``pins``: each run's)."""
     first = pins[run_ids[0]]
     if not request.metrics:
         shared = {m: p for m, p in first.items() if all(m in pins[r] for r in run_ids)}

@@ -112,6 +112,14 @@ async def bench(client: Client, big: str, metric: str, testcase: str, repeats: i
         if first.next_page_token:
             after = functools.partial(page, first.next_page_token)
             rows.append((f"{name}: next page", await measure(after, warmup=0, repeats=repeats)))
+    matrix = qpb.CompareRunMatrixRequest(run_ids=[big, str(TWIN)], page_size=PAGE)
+    print("  CompareRunMatrix …", flush=True)
+    rows.append(
+        (
+            "CompareRunMatrix, the two runs side by side: first page",
+            await measure(lambda: client.query.CompareRunMatrix(matrix, timeout=60), warmup=1, repeats=repeats),
+        )
+    )
     return rows
 
 
