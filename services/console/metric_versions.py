@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from scorekeeper.v1 import catalog_pb2 as cpb
 
-from services.console import text_diff
-from services.console.text_diff import Part
+from scorekeeper_sdk import text_diff
+from scorekeeper_sdk.text_diff import Part
 from shared.edge.convert import struct_to_dict
 
 

@@ -4,6 +4,7 @@ them has marked, each record's scores; an id that is not one, or in neither run.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from scorekeeper_sdk import AsyncScorekeeper, RecordIn
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
 from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -45,6 +47,30 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
     assert (await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[japan, france])).testcases_compared == 2
     with pytest.raises(Exception, match="testcase_ids may hold at most 100 ids, got 101"):
         await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[str(uuid.uuid4()) for _ in range(101)])
+
+    # The same in a terminal.
+    shown = scorekeeper(stack, "--project", qa.project.id, "runs", "compare", runs["A"], runs["B"], "--testcase", japan)
+    assert shown.returncode == 0, shown.stderr
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+    assert lines[0] == f"testcase {japan}: {runs['A']} (A) → {runs['B']} (B)"
+    assert "exact: 1.0 → 0.5 (regression)" in lines and "latency 100 ms → 150 ms (+50%)" in lines
+    trial = lines.index("trial 1: output")
+    assert lines[trial + 2 : trial + 4] == ["Tokyo", "exact: pass — exact match: 'Tokyo'"]
+    assert lines[trial + 5 : trial + 7] == [
+        "Kyoto, I think",
+        "exact: fail — expected 'Tokyo', got 'Kyoto, I think'",
+    ]
+    assert lines[lines.index("trial 2: output") + 1] == "A: no such trial"
+    same = scorekeeper(stack, "--project", qa.project.id, "runs", "compare", runs["A"], runs["B"], "--testcase", france)
+    assert "trial 1: output (the same in both runs)" in same.stdout
+    as_json = scorekeeper(
+        stack, "--project", qa.project.id, "runs", "compare", runs["A"], runs["B"], "--testcase", france, "--json"
+    )
+    assert [t["testcase_id"] for t in json.loads(as_json.stdout)["testcases"]] == [france]
+    nowhere = scorekeeper(
+        stack, "--project", qa.project.id, "runs", "compare", runs["A"], runs["B"], "--testcase", str(uuid.uuid4())
+    )
+    assert nowhere.returncode != 0 and "is in neither run" in nowhere.stderr
 
     base = f"/projects/{qa.project.id}/compare"
     async with chromium() as browser:

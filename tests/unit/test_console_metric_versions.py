@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from scorekeeper.v1 import catalog_pb2 as cpb
 
+from scorekeeper_sdk.text_diff import Part
 from services.console.metric_versions import FieldChange, changes
-from services.console.text_diff import Part
 from shared.edge.convert import dict_to_struct
 
 

@@ -14,6 +14,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.cli.side_by_side import show_testcase
 from scorekeeper_sdk.cli.subsets import (
     OnlyOption,
     SampleOption,
@@ -267,13 +268,19 @@ def compare(
         bool,
         typer.Option("--every", help="List every testcase, not only those that regressed (as a latency order does)."),
     ] = False,
+    testcase: Annotated[
+        str,
+        typer.Option(help="Show this testcase in both runs: each trial's outputs, the words that changed marked."),
+    ] = "",
     as_json_: JsonOption = False,
 ) -> None:
     """Per metric: regressions, improvements and means of RUN against BASELINE (same testset), then
     the testcases that regressed, the largest drop first; with --field, of one slice's testcases (the
     slices that regressed: runs slices RUN --baseline)."""
     st = state(ctx)
-    every = every or order.strip().startswith("latency")
+    if testcase and not as_json_:
+        return show_testcase(st.client, st.out, run_id, baseline, testcase)
+    every = every or order.strip().startswith("latency") or bool(testcase)
     page = st.client.compare_runs(
         run_id,
         baseline,
@@ -283,6 +290,7 @@ def compare(
         fields=field or [],
         with_usage=True,
         order_by=order,
+        testcase_ids=[testcase] if testcase else [],
     )
     before, after = page.baseline_usage, page.usage
     used = usage_changes(before, after) if before is not None and after is not None else []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -15,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scorekeeper_sdk.text_diff import Words, sides
+from scorekeeper_sdk.text_diff import output_text as outputs_text
 from services.console.pages.compare import records_by_id
 from services.console.pages.run import run_of_project
-from services.console.text_diff import Words, words
 from services.console.web import Console, PageNotFound
 from shared.edge.convert import struct_to_dict
 
@@ -32,23 +32,12 @@ class Trial:
     diff: Words
 
 
-def output_text(record: qpb.RecordView | None) -> str:
-    """What a record's output reads as: a lone text field's text, else its JSON; an errored record's
-    is empty."""
-    if record is None or record.status == "errored":
-        return ""
-    outputs = struct_to_dict(record.outputs)
-    if len(outputs) == 1 and isinstance(only := next(iter(outputs.values())), str):
-        return only
-    return json.dumps(outputs, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-def _compared(baseline: qpb.RecordView | None, run: qpb.RecordView | None) -> Words:
-    """The two outputs word by word; a trial only one run has is shown as it is, nothing marked."""
-    before, after = output_text(baseline), output_text(run)
-    if baseline is None or run is None:
-        before = after = before or after
-    return words(before, after)
+def output_text(record: qpb.RecordView | None) -> str | None:
+    """What a record's output reads as (text_diff.output_text); an errored record's is empty, a
+    missing one's None."""
+    if record is None:
+        return None
+    return "" if record.status == "errored" else outputs_text(struct_to_dict(record.outputs))
 
 
 def routes(console: Console) -> list[Route]:
@@ -83,7 +72,7 @@ def routes(console: Console) -> list[Route]:
             "comparison": comparison,
             "testcase": testcase,
             "shown": next(iter(records.values())),  # its inputs and expected values
-            "trials": [Trial(a, b, _compared(a, b)) for a, b in pairs],
+            "trials": [Trial(a, b, sides(output_text(a), output_text(b))) for a, b in pairs],
             "output_types": {m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
             "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id)]),
         }

@@ -1,11 +1,14 @@
-"""Two texts' differences as a page shows them: line by line (a metric's guidelines from one
-version to the next) or word by word (a testcase's output in two runs)."""
+"""Two texts' differences, as the console and the CLI show them: line by line (a metric's
+guidelines from one version to the next) or word by word (a testcase's output in two runs)."""
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Texts longer than this many words and spaces on either side are shown whole, not compared:
 # SequenceMatcher takes quadratic time at worst.
@@ -59,3 +62,18 @@ def words(before: str, after: str) -> Words:
         if j2 > j1:
             right.append(Part("added", "".join(b[j1:j2])))
     return Words(left, right, compared=True)
+
+
+def output_text(outputs: Mapping[str, Any]) -> str:
+    """What a record's output reads as: a lone text field's text, else its JSON."""
+    if len(outputs) == 1 and isinstance(only := next(iter(outputs.values())), str):
+        return only
+    return json.dumps(outputs, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def sides(before: str | None, after: str | None) -> Words:
+    """One trial's outputs in two runs, word by word; a trial only one run has (the other None) is
+    shown as it is, nothing marked."""
+    if before is None or after is None:
+        before = after = before or after or ""
+    return words(before, after)

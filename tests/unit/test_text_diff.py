@@ -1,8 +1,9 @@
-"""A testcase's output in two runs compared word by word: what each side shows."""
+"""A testcase's output in two runs compared word by word: what each side shows, and what an output
+reads as."""
 
 from __future__ import annotations
 
-from services.console.text_diff import MAX_WORDS, Part, words
+from scorekeeper_sdk.text_diff import MAX_WORDS, Part, output_text, sides, words
 
 
 def test_words_removed_and_added_are_marked_on_their_side() -> None:
@@ -32,3 +33,17 @@ def test_texts_too_long_are_shown_whole() -> None:
     diff = words(long, long + "more")
     assert not diff.compared and not diff.changed
     assert diff.after == [Part("same", long + "more")]
+
+
+def test_an_output_reads_as_its_lone_text_else_as_json() -> None:
+    assert output_text({"response": "Tokyo"}) == "Tokyo"
+    assert output_text({"response": 42}) == '{\n  "response": 42\n}'
+    assert output_text({"b": "2", "a": "é"}) == '{\n  "a": "é",\n  "b": "2"\n}'
+    assert output_text({}) == "{}"
+
+
+def test_a_trial_only_one_run_has_is_shown_unmarked() -> None:
+    only_b = sides(None, "Tokyo")
+    assert (only_b.after, only_b.changed) == ([Part("same", "Tokyo")], False)
+    assert sides("Paris", None).before == [Part("same", "Paris")]
+    assert sides("", "Tokyo").after == [Part("added", "Tokyo")]  # an errored record's output is empty
