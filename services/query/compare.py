@@ -38,8 +38,8 @@ def _compared(scored: str, narrowed: str, sliced: str | None) -> str:
     """Per testcase of either run and compared metric: both runs' values and the change. $1 the run
     (B), $2 the baseline (A), $3 the compared metrics; ``scored``: their records meeting
     ``narrowed`` and their scores (pinned_scores). The testcases compared are those whose records
-    meet ``sliced`` too (a slice: its testcases' values are still
-    of every record of theirs). Both runs' values are aggregated in one pass."""
+    meet ``sliced`` too (a slice: its testcases' values are still of every record of theirs). Both
+    runs' values are aggregated in one pass."""
     testcases = "SELECT DISTINCT testcase_id FROM rec"
     if sliced is not None:
         testcases = (
@@ -77,7 +77,8 @@ _COUNTS = (
 )
 # What a page row holds in the counts' columns.
 _NO_COUNTS = ", ".join(["NULL::int"] * 5 + ["NULL::float8"] * 2 + ["NULL::int"] + ["NULL::float8"] * 2)
-# Each testcase's latency change (B - A of the means over its records that reported one).
+# Each testcase's latency change (B - A of the means over its records that reported one, as the
+# page's baseline_latency_ms and latency_ms are counted), for the latency order.
 _LATENCY = (
     ", lat AS (SELECT testcase_id, avg(latency_ms) FILTER (WHERE run_id = $1 AND latency_ms > 0)"
     "   - avg(latency_ms) FILTER (WHERE run_id = $2 AND latency_ms > 0) AS d"

@@ -30,8 +30,8 @@ MAX_PAGE = 200
 MATRIX_WORK_MEM = "64MB"
 
 
-# Per run, testcase and metric: the value (``scored``: pinned_scores' CTEs).
 def _values(scored: str) -> str:
+    """Per run, testcase and metric: the value (``scored``: pinned_scores' CTEs)."""
     return f"WITH {scored} SELECT run_id, testcase_id, metric_id, avg(value) AS value FROM scored GROUP BY 1, 2, 3"
 
 
