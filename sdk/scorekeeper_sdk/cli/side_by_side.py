@@ -5,8 +5,10 @@ one of them has marked (struck out in red in A, green in B) and each record's sc
 from __future__ import annotations
 
 import itertools
+import json
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
 from scorekeeper_sdk.cli.context import CliError
@@ -37,9 +39,9 @@ def _record(console: Console, side: str, record: Record | None, parts: list[Part
         return
     console.print(f"  {side}: record {record.id} · {record.status} · {record.latency_ms:,.0f} ms", highlight=False)
     if record.status == "errored":
-        console.print(Text(f"    {record.error}", style="red"))
+        console.print(Padding(Text(record.error, style="red"), (0, 0, 0, 4), expand=False))
     else:
-        console.print(Text("    ").append_text(marked(parts)))
+        console.print(Padding(marked(parts), (0, 0, 0, 4), expand=False))
     for s in record.scores:
         if s.current:
             verdict = "" if s.passed is None else ("pass" if s.passed else "fail")
@@ -59,8 +61,8 @@ def show_testcase(client: Scorekeeper, console: Console, run_id: str, baseline: 
     b = [client.get_record(i) for i in case.record_ids]
     shown = (a or b)[0]
     console.print(f"testcase {testcase_id}: {baseline} (A) → {run_id} (B)", highlight=False)
-    console.print(f"  inputs: {output_text(shown.inputs)}", highlight=False)
-    console.print(f"  expected: {output_text(shown.expected)}", highlight=False)
+    for name, given in (("inputs", shown.inputs), ("expected", shown.expected)):
+        console.print(f"  {name}: {json.dumps(given, ensure_ascii=False, sort_keys=True)}", highlight=False)
     for c in case.changes:
         console.print(f"  {c.metric_name}: {c.baseline_value} → {c.value} ({c.change})", highlight=False)
     if case.baseline_latency_ms is not None or case.latency_ms is not None:
