@@ -240,18 +240,28 @@ def usage_filters(texts: Sequence[str]) -> list[UsageFilter]:
 _ORDER = re.compile(r"^(?P<key>.+?)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)
 
 
+def _key_and_direction(text: str) -> tuple[str, bool]:
+    """An order's "<key> [asc|desc]": the key, and whether it is descending (asc by default)."""
+    match = _ORDER.match(text.strip())
+    assert match is not None  # the pattern matches any non-empty text
+    return match["key"].strip(), (match["dir"] or "asc").lower() == "desc"
+
+
+def _metric_of(key: str, prefix: str) -> str:
+    """The metric a "<prefix>.<metric>" key names; "" for any other key."""
+    return key[len(prefix) + 1 :].strip() if key.startswith(f"{prefix}.") else ""
+
+
 def order(text: str) -> Order:
     """order_by: "" (created_at desc), "created_at", a usage measure (latency_ms, tokens, cost_usd)
     or "score.<metric>", each with an optional "asc" (the default when a key is given) or "desc"."""
     if not text.strip():
         return Order("created_at", descending=True)
-    match = _ORDER.match(text.strip())
-    assert match is not None  # the pattern matches any non-empty text
-    key, descending = match["key"].strip(), (match["dir"] or "asc").lower() == "desc"
+    key, descending = _key_and_direction(text)
     if key == "created_at" or key in USAGE_MEASURES:
         return Order(key, descending)
-    if key.startswith("score.") and key[len("score.") :].strip():
-        return Order("score", descending, key[len("score.") :].strip())
+    if metric := _metric_of(key, "score"):
+        return Order("score", descending, metric)
     raise invalid(
         f"order_by {text!r} is not supported; use created_at, {', '.join(USAGE_MEASURES)} or score.<metric>,"
         " then asc or desc"
@@ -261,15 +271,13 @@ def order(text: str) -> Order:
 def comparison_order(text: str) -> Order:
     """A comparison's order_by: "" or "testcase" (by testcase id), "delta" (every compared metric's),
     "delta.<metric>" or "latency_delta", each with an optional "asc" (the default) or "desc"."""
-    match = _ORDER.match(text.strip() or "testcase")
-    assert match is not None  # the pattern matches any non-empty text
-    key, descending = match["key"].strip(), (match["dir"] or "asc").lower() == "desc"
+    key, descending = _key_and_direction(text.strip() or "testcase")
     if key == "testcase" and descending:
         raise invalid("order_by 'testcase desc' is not supported: testcases are listed by id, ascending")
     if key in ("testcase", "delta", "latency_delta"):
         return Order(key, descending)
-    if key.startswith("delta.") and key[len("delta.") :].strip():
-        return Order("delta", descending, key[len("delta.") :].strip())
+    if metric := _metric_of(key, "delta"):
+        return Order("delta", descending, metric)
     raise invalid(
         f"order_by {text[:100]!r} is not supported; use testcase, delta, delta.<metric> or latency_delta,"
         " then asc or desc"

@@ -176,11 +176,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.compare_large", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=".scorekeeper/bench-query-full", help="the bench-query data (reused)")
-    parser.add_argument("--database-url", help="use this database instead of the embedded one")
-    parser.add_argument("--pg-defaults", action="store_true", help="leave the embedded PostgreSQL's settings alone")
-    parser.add_argument("--keep-running", action="store_true", help="leave a PostgreSQL started here running")
-    parser.add_argument("--scale", type=float, help="a scaled dataset (query_seed --scale); default full size")
+    query_bench.database_arguments(parser)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="leave the twin run in the database")
     asyncio.run(main_async(parser.parse_args()))

@@ -26,7 +26,7 @@ from shared.auth.bootstrap import local_admin_key
 from shared.devstack.processes import ManagedProcess
 from shared.embedded import free_port, start_nats
 from tests.bench.latency import Timing, print_table
-from tests.bench.query_bench import Workload, load_workload, prepare_database, warm
+from tests.bench.query_bench import Workload, database_arguments, load_workload, prepare_database, warm
 
 TARGET_MS = 300.0
 SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
@@ -174,11 +174,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.console_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=".scorekeeper/bench-query", help="embedded PostgreSQL (reused)")
-    parser.add_argument("--database-url", help="use this database instead of the embedded one")
-    parser.add_argument("--pg-defaults", action="store_true", help="leave the embedded PostgreSQL's settings alone")
-    parser.add_argument("--keep-running", action="store_true", help="leave a PostgreSQL started here running")
-    parser.add_argument("--scale", type=float, help="a scaled dataset (query_seed --scale); default full size")
+    database_arguments(parser)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--only", action="append", default=[], help="measure only pages whose name holds this")

@@ -679,8 +679,9 @@ async def main_async(args: argparse.Namespace) -> None:
         await asyncio.to_thread(proc.terminate)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.query_bench", description=__doc__.split("\n")[0])
+def database_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks on this dataset (this one, bench-console, bench-compare): where
+    its database is and how the embedded PostgreSQL is started."""
     parser.add_argument("--data-dir", default=".scorekeeper/bench-query", help="embedded PostgreSQL (reused)")
     parser.add_argument("--database-url", help="use this database instead of the embedded one")
     parser.add_argument(
@@ -690,6 +691,11 @@ def main() -> None:
     )
     parser.add_argument("--keep-running", action="store_true", help="leave a PostgreSQL started here running")
     parser.add_argument("--scale", type=float, help="a scaled dataset (query_seed --scale); default full size")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.query_bench", description=__doc__.split("\n")[0])
+    database_arguments(parser)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--export-repeats", type=int, default=3)

@@ -125,6 +125,34 @@ def test_unsupported_order(text: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "order"),
+    [
+        ("", Order("testcase", False)),
+        ("   ", Order("testcase", False)),
+        ("testcase", Order("testcase", False)),
+        ("delta", Order("delta", False)),
+        ("delta DESC", Order("delta", True)),
+        ("delta.exact answer", Order("delta", False, "exact answer")),
+        ("delta.overlap desc", Order("delta", True, "overlap")),
+        ("latency_delta desc", Order("latency_delta", True)),
+    ],
+)
+def test_comparison_order(text: str, order: Order) -> None:
+    assert filters.comparison_order(text) == order
+
+
+@pytest.mark.parametrize("text", ["latency", "delta.", "delta. desc", "score.exact", "desc", "x" * 500])
+def test_unsupported_comparison_order(text: str) -> None:
+    assert invalid(filters.comparison_order, text) == (
+        f"order_by {text[:100]!r} is not supported; use testcase, delta, delta.<metric> or latency_delta,"
+        " then asc or desc"
+    )
+    assert invalid(filters.comparison_order, "testcase desc") == (
+        "order_by 'testcase desc' is not supported: testcases are listed by id, ascending"
+    )
+
+
 def test_order_signatures_differ_by_key_metric_and_direction() -> None:
     orders = ["", "created_at", "latency_ms", "latency_ms desc", "tokens", "cost_usd", "score.a", "score.b"]
     assert len({filters.order(o).signature for o in orders}) == len(orders)
