@@ -362,8 +362,12 @@ class Client(TestsetMethods):
         request = qpb.GetScoreDistributionRequest(run_id=run_id)
         return await self._call(self.query.GetScoreDistribution, request, qpb.ScoreDistribution)
 
-    async def run_breakdown(self, run_id: str, field: str = "", baseline_run_id: str = "") -> qpb.RunBreakdown:
-        request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field, baseline_run_id=baseline_run_id)
+    async def run_breakdown(
+        self, run_id: str, field: str = "", baseline_run_id: str = "", max_values: int = 0
+    ) -> qpb.RunBreakdown:
+        request = qpb.GetRunBreakdownRequest(
+            run_id=run_id, field=field, baseline_run_id=baseline_run_id, max_values=max_values
+        )
         return await self._call(self.query.GetRunBreakdown, request, qpb.RunBreakdown)
 
     async def weak_slices(

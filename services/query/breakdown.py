@@ -1,6 +1,6 @@
 """Breakdowns: rows summed per value of a field — ListCalls' breakdown of logged calls by a
 metadata key, GetRunBreakdown of a run's records by a testcase field. The values with the most
-rows are shown one by one (MAX_VALUES, most first); the rows of every other value are summed as
+rows are shown one by one (MAX_VALUES unless asked for more, most first); the rows of every other value are summed as
 one group (`rest`), and those without the field (or holding null) as another (`none`).
 
 The rows are read twice in one statement: counted per value first (a hash aggregate, in parallel)
@@ -23,15 +23,16 @@ def _kind(value: str, top: str) -> str:
     return f"CASE WHEN {value} IS NULL THEN 'none' WHEN {value} = ANY({top}) THEN 'value' ELSE 'rest' END"
 
 
-def grouped(value: str, rows: str, where: str, columns: str, sums: str) -> str:
+def grouped(value: str, rows: str, where: str, columns: str, sums: str, shown: int = MAX_VALUES) -> str:
     """A statement summing the ``rows`` (FROM items, e.g. "logged_calls c") that match ``where``
     per group of their ``value`` (a text expression): each group's kind ('value' | 'rest' |
-    'none'), its value (kind 'value' only), values_in (the values the rows hold in all) and
-    ``sums``, aggregates over ``g`` holding ``columns`` (each "expression AS name")."""
+    'none'), its value (kind 'value' only: the ``shown`` values with the most rows), values_in (the
+    values the rows hold in all) and ``sums``, aggregates over ``g`` holding ``columns`` (each
+    "expression AS name")."""
     top = (
         f"WITH per AS MATERIALIZED (SELECT {value} AS v, count(*) AS n FROM {rows} WHERE {where} GROUP BY 1),"
         f" top AS MATERIALIZED (SELECT array(SELECT v FROM per WHERE v IS NOT NULL ORDER BY n DESC, v"
-        f" LIMIT {MAX_VALUES}) AS vals, (SELECT count(*) FROM per WHERE v IS NOT NULL)::int AS values_in)"
+        f" LIMIT {int(shown)}) AS vals, (SELECT count(*) FROM per WHERE v IS NOT NULL)::int AS values_in)"
     )
     return (
         f"{top} SELECT g.kind, g.value, max(g.values_in) AS values_in, {sums}"

@@ -17,11 +17,13 @@ from services.query.distribution import PINNED
 from shared import record_fields
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
-from shared.edge.errors import not_found
+from shared.edge.errors import invalid, not_found
 
 # The records whose keys `fields` lists, and how many fields at most.
 FIELDS_SAMPLE = 1000
 MAX_FIELDS = 200
+# GetRunBreakdown's max_values: at most this many values one by one (a CI gate per value asks for all).
+MAX_SHOWN = 1000
 
 _COLUMNS = "r.status, r.latency_ms, r.cost_usd"
 _SUMS = (
@@ -75,14 +77,19 @@ def _key(group: pb.RunGroup) -> tuple[bool, bool, str]:
 
 
 async def _groups(
-    conn: Connection, run_id: uuid.UUID, root: str, path: tuple[str, ...], top: list[str] | None = None
+    conn: Connection,
+    run_id: uuid.UUID,
+    root: str,
+    path: tuple[str, ...],
+    top: list[str] | None = None,
+    values: int = groups.MAX_VALUES,
 ) -> list[pb.RunGroup]:
-    """The run's groups by the field at ``root`` / ``path``: the values with the most records, or
-    those of ``top`` (another run's)."""
+    """The run's groups by the field at ``root`` / ``path``: the ``values`` values with the most
+    records, or those of ``top`` (another run's)."""
     value = f"r.{root} #>> $2::text[]"
     args: list[object] = [run_id, list(path)]
     if top is None:
-        sql = groups.grouped(value, "records r", "r.run_id = $1", _COLUMNS, _SUMS)
+        sql = groups.grouped(value, "records r", "r.run_id = $1", _COLUMNS, _SUMS, values)
     else:
         sql = groups.grouped_as(value, "$3::text[]", "records r", "r.run_id = $1", _COLUMNS, _SUMS)
         args.append(top)
@@ -123,11 +130,14 @@ class BreakdownReads:
         run_id = parse_uuid(request.run_id, "run_id")
         baseline_id = filters.optional_uuid(request.baseline_run_id, "baseline_run_id")
         root, path = record_fields.field_path(request.field) if request.field else ("", ())
+        values = request.max_values or groups.MAX_VALUES
+        if not 1 <= values <= MAX_SHOWN:
+            raise invalid(f"max_values must be within 1..{MAX_SHOWN}, got {request.max_values}")
         async with self._reader.snapshot() as conn:
             for run in (run_id, baseline_id):
                 if run is not None and not await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run):
                     raise not_found(f"run {run} does not exist")
-            found = await _groups(conn, run_id, root, path) if root else []
+            found = await _groups(conn, run_id, root, path, values=values) if root else []
             if baseline_id is not None and found:
                 shown = [g.value for g in found if not (g.rest or g.no_value)]
                 theirs = {_key(g): g for g in await _groups(conn, baseline_id, root, path, shown)}

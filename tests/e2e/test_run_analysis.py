@@ -740,3 +740,51 @@ async def test_slices_reach_one_level_into_an_object(stack: Stack) -> None:
         assert [(g.label, g.records) for g in by_plan.groups] == [("basic", 20)]
         history = await sdk.run_history(project.id, ["exact"], fields=["metadata.user.tier=free"])
         assert [(p.value, p.scored) for p in history[0].points] == [(0.0, 8)]
+
+
+async def test_a_gate_per_value_judges_every_value_not_only_the_25_most_common(
+    stack: Stack, sk: AsyncScorekeeper, tmp_path: Any
+) -> None:
+    # 30 testcases, each its own value of metadata.lang (v00 … v29); the bot is wrong on the
+    # multiples of 5 and raises on 7. A breakdown shows 25 values (v00 … v24, all of one record) and
+    # sums the other five, where v25's failure hides among four passes (80%).
+    source = tmp_path / "values.jsonl"
+    rows = [{"question": f"{n} + 1?", "n": n, "answer": str(n + 1), "lang": f"v{n:02d}"} for n in range(30)]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    project = (await sk.create_project(f"per value {uuid.uuid4().hex[:6]}")).id
+
+    def cli(*args: str) -> Any:
+        return scorekeeper(stack, "--project", project, *args)
+
+    made = cli(
+        "testsets", "import", str(source), "--name", "values", "--inputs", "question,n", "--expected", "answer",
+        "--metadata", "lang",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert (
+        cli("metrics", "create", "exact", "--heuristic", "exact_match", "--param", "expected_field=answer").returncode
+        == 0
+    )
+    gated = cli(
+        "eval", "--testset", "values", "--metric", "exact", "--callable", "tests.support.sdk_bots:answer",
+        "--source", "api", "--fail-under", "exact=0.7", "--fail-under-per", "metadata.lang", "--min-slice-scored", "1",
+    )  # fmt: skip
+    assert gated.returncode == 1, gated.stderr
+    said = " ".join(gated.stdout.split())
+    assert (
+        "FAIL exact: 0.0% where metadata.lang=v00 (1 scored) · 0.0% where metadata.lang=v05 (1 scored)"
+        " · 0.0% where metadata.lang=v10 (1 scored) · 0.0% where metadata.lang=v15 (1 scored)"
+        " · 0.0% where metadata.lang=v20 (1 scored) · 0.0% where metadata.lang=v25 (1 scored), below 70.0%"
+    ) in said, gated.stdout
+    run = await anext(sk.list_runs(project))
+    # The breakdown itself: 25 values and the rest by default, as many as asked up to 1,000.
+    default = await sk.run_breakdown(run.id, "metadata.lang")
+    assert [g.label for g in default.groups] == [f"v{n:02d}" for n in range(25)] + ["(the 5 other values)"]
+    every = await sk.run_breakdown(run.id, "metadata.lang", max_values=30)
+    assert [g.value for g in every.groups] == [f"v{n:02d}" for n in range(30)]
+    with pytest.raises(InvalidArgument, match=r"^max_values must be within 1\.\.1000, got 1001$"):
+        await sk.run_breakdown(run.id, "metadata.lang", max_values=1001)
+    listed = cli("runs", "breakdown", run.id, "metadata.lang", "--values", "30")
+    assert listed.returncode == 0, listed.stderr
+    firsts = [line.split("│")[1].strip() for line in listed.stdout.splitlines() if line.startswith("│")]
+    assert firsts == [f"v{n:02d}" for n in range(30)], listed.stdout

@@ -321,14 +321,18 @@ class ReadOperations(Operations):
         response = await self._unary(QUERY, "GetScoreDistribution", request, qpb.ScoreDistribution)
         return [from_proto(MetricDistribution, m) for m in response.metrics]
 
-    async def run_breakdown(self, run_id: str, field: str = "", *, baseline_run_id: str = "") -> RunBreakdown:
+    async def run_breakdown(
+        self, run_id: str, field: str = "", *, baseline_run_id: str = "", max_values: int = 0
+    ) -> RunBreakdown:
         """The run's records and scores per value of one of its testcases' fields
-        ("metadata.category", "inputs.language", "expected.label"): the 25 values with the most
-        records, then every other value together, then the records without the field — each
-        group's records, errored, latency, cost and, per metric the run pins, its scores; with
-        ``baseline_run_id``, each group's ``baseline`` too (where a candidate regressed). Also the
-        fields the records hold (``fields``); with no ``field``, only those."""
-        request = qpb.GetRunBreakdownRequest(run_id=run_id, field=field, baseline_run_id=baseline_run_id)
+        ("metadata.category", "inputs.language", "expected.label"): the 25 values (``max_values``,
+        at most 1,000) with the most records, then every other value together, then the records
+        without the field — each group's records, errored, latency, cost and, per metric the run
+        pins, its scores; with ``baseline_run_id``, each group's ``baseline`` too (where a candidate
+        regressed). Also the fields the records hold (``fields``); with no ``field``, only those."""
+        request = qpb.GetRunBreakdownRequest(
+            run_id=run_id, field=field, baseline_run_id=baseline_run_id, max_values=max_values
+        )
         return from_proto(RunBreakdown, await self._unary(QUERY, "GetRunBreakdown", request, qpb.RunBreakdown))
 
     async def weak_slices(

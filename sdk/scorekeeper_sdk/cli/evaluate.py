@@ -40,6 +40,9 @@ from scorekeeper_sdk.evaluate import run_and_evaluate
 from scorekeeper_sdk.usage import UsageChange, usage_changes
 from scorekeeper_sdk.views import Comparison, Run, RunBreakdown, RunUsage, WeakSlice
 
+# --fail-under-per judges this many values of the field one by one (the most a breakdown shows), the
+# records of any others together.
+SLICE_VALUES = 1000
 # What a --fail-under-per field starts with (the testcase fields a breakdown takes).
 SLICE_ROOTS = ("metadata.", "inputs.", "expected.")
 
@@ -244,7 +247,7 @@ def _breakdown(st: State, run: Run, field: str) -> RunBreakdown:
     """The run by one field's values, for --fail-under-per; a field none of its records holds is a
     usage error (a misspelt field would judge nothing and pass)."""
     try:
-        breakdown = st.client.run_breakdown(run.id, field)
+        breakdown = st.client.run_breakdown(run.id, field, max_values=SLICE_VALUES)
     except InvalidArgument as exc:
         raise CliError(f"--fail-under-per {field}: {exc.message}") from None
     if all(g.no_value for g in breakdown.groups):

@@ -71,8 +71,9 @@ def check_thresholds(run: Run, thresholds: list[Threshold]) -> list[Gate]:
 def check_slices(run: Run, breakdown: RunBreakdown, thresholds: list[Threshold], min_scored: int) -> list[Gate]:
     """Each threshold within every value of the breakdown's field (``--fail-under-per``): a gate per
     threshold, failing on the values whose pass rate (or mean) is below it, judged with at least
-    ``min_scored`` of their records scored with the metric. The values beyond the 25 with the most
-    records are judged together, as the breakdown sums them; records without the field, not at all."""
+    ``min_scored`` of their records scored with the metric. The values beyond the 1,000 with the
+    most records are judged together, as the breakdown sums them; records without the field, not at
+    all."""
     gates = []
     for threshold in thresholds:
         summary = run.metric(threshold.metric)

@@ -89,14 +89,17 @@ def breakdown(
         ),
     ] = "",
     baseline: Annotated[str, typer.Option(help="A baseline run: each value's scores there → here.")] = "",
+    values: Annotated[
+        int, typer.Option(min=1, max=1000, help="Values shown one by one, those with the most records.")
+    ] = 25,
     as_json_: JsonOption = False,
 ) -> None:
     """A run's records and scores per value of one of its testcases' fields — where the system
     does well and where it fails: per value its records, errored, latency, cost and each metric's
-    pass rate (or mean); the 25 values with the most records, then the others together. With
-    --baseline, each metric's figure in the baseline, then here: which slice regressed."""
+    pass rate (or mean); the 25 values (--values) with the most records, then the others together.
+    With --baseline, each metric's figure in the baseline, then here: which slice regressed."""
     st = state(ctx)
-    found = st.client.run_breakdown(run_id, field, baseline_run_id=baseline)
+    found = st.client.run_breakdown(run_id, field, baseline_run_id=baseline, max_values=values)
     if as_json_:
         return emit_json(dataclasses.asdict(found))
     if not field:
