@@ -75,11 +75,12 @@ class RunTotals:
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
     judge_cost_usd: float = 0.0
-    # Of the records that reported a latency, exact; None until every record is in and the run
-    # waits for reviewers or has finished.
+    # Of the records that reported a latency, exact: kept once every record is in; from get_run,
+    # of the records so far while the run is still going (latency_live).
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None
+    latency_live: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import asyncpg
+from cachetools import TTLCache
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query import filters
 from services.query.db import Reader, Where
 from services.query.explanation import run_explanation
 from services.query.views import metric_summary, progress
+from shared.db import latency
 from shared.db.pool import Connection
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid, timestamp
@@ -97,12 +99,26 @@ def select_runs(where: Where, request: pb.ListRunsRequest | pb.GetRunHistoryRequ
         where.add(f"r.created_at < {where.param(before)}")
 
 
+# A live run's latency percentiles are recomputed at most this often (seconds), for this many runs.
+LIVE_TTL_S = 5.0
+LIVE_RUNS = 1024
+
+
 class RunReads:
     """GetRun and ListRuns."""
 
     def __init__(self, reader: Reader, public_url: str) -> None:
         self._reader = reader
         self._public_url = public_url.rstrip("/")
+        # Live runs' latency percentiles, by run: GetRun is polled (a watch, a run page, a
+        # benchmark every 0.1 s) and each computation reads every record of the run.
+        self._live: TTLCache[uuid.UUID, list[float] | None] = TTLCache(maxsize=LIVE_RUNS, ttl=LIVE_TTL_S)
+
+    async def _so_far(self, conn: Connection, run_id: uuid.UUID) -> list[float] | None:
+        """The percentiles of a run still going, of its records so far: at most every LIVE_TTL_S."""
+        if run_id not in self._live:
+            self._live[run_id] = await latency.so_far(conn, run_id)
+        return self._live[run_id]
 
     async def get_run(self, request: pb.GetRunRequest) -> pb.RunView:
         run_id = parse_uuid(request.run_id, "run_id")
@@ -114,6 +130,10 @@ class RunReads:
                 "SELECT status, at FROM run_status_transitions WHERE run_id = $1 ORDER BY at", run_id
             )
             (view,) = await self._views(conn, rows)
+            live = view.records and view.status not in latency.SETTLED and not view.totals.HasField("latency_p50_ms")
+            if live and (found := await self._so_far(conn, run_id)) is not None:
+                view.totals.latency_p50_ms, view.totals.latency_p95_ms, view.totals.latency_p99_ms = found
+                view.totals.latency_live = True
         view.transitions.extend(pb.StatusTransition(status=t["status"], at=timestamp(t["at"])) for t in transitions)
         return view
 

@@ -5,6 +5,7 @@ compared tell their latency and cost per record apart (`runs compare`, the compa
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
@@ -211,6 +212,49 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         await page.locator("#history-sliced a").click()
         await page.wait_for_url(lambda url: "field=" not in url and "usage=1" in url)
         assert await page.locator("#charts .chart-card").count() == 5
+
+
+async def test_a_run_still_going_shows_its_latency_percentiles_so_far(stack: Stack, sk: AsyncScorekeeper) -> None:
+    qa = await qa_project(sk, "so far", [{"question": f"q{i}", "answer": "yes"} for i in range(6)])
+    run = await qa.run(sk)
+
+    async def ingest(first: int, last: int) -> None:
+        """Records first..last-1 sent, and stored (counted by ListRuns, which computes no percentiles:
+        a GetRun meanwhile would memo those of the records stored so far)."""
+        records = [
+            RecordIn(qa.cases[f"q{i}"], outputs={"response": "yes"}, latency_ms=100.0 * (i + 1))
+            for i in range(first, last)
+        ]
+        await sk.ingest_records(run.id, records)
+        for _ in range(300):
+            if (await anext(sk.list_runs(qa.project.id))).records == last:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"records {first}..{last - 1} were not stored")
+
+    # Three of six records in: the run waits for the rest, its percentiles are of those three.
+    await ingest(0, 3)
+    going = await sk.get_run(run.id)
+    assert going.status not in ("completed", "awaiting_human_scoring") and going.records == 3
+    t = going.totals
+    assert (t.latency_p50_ms, t.latency_p95_ms, t.latency_p99_ms, t.latency_live) == (200.0, 290.0, 298.0, True)
+    listed = await anext(sk.list_runs(qa.project.id))
+    assert (listed.id, listed.totals.latency_p50_ms) == (run.id, None)  # GetRun alone computes them
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{qa.project.id}/runs/{run.id}")
+        said = " ".join((await page.locator("#latency-percentiles").inner_text()).split())
+        assert said == "p50 200 ms · p95 290 ms · p99 298 ms so far"
+    # More records: recomputed once the memo of 5 seconds has passed, not on every poll.
+    await ingest(3, 5)
+    assert (await sk.get_run(run.id)).totals.latency_p50_ms in (200.0, 300.0)
+    await asyncio.sleep(5.2)
+    later = (await sk.get_run(run.id)).totals
+    assert (later.latency_p50_ms, later.latency_live) == (300.0, True)
+    # Every record in: the percentiles kept on the run, no longer "so far".
+    await sk.ingest_records(run.id, [RecordIn(qa.cases["q5"], outputs={"response": "yes"}, latency_ms=600.0)])
+    done = await sk.wait_for_run(run.id, timeout_s=60)
+    assert (done.totals.latency_p50_ms, done.totals.latency_p95_ms, done.totals.latency_live) == (350.0, 575.0, False)
 
 
 async def test_records_are_found_and_ordered_by_what_they_used(stack: Stack, sk: AsyncScorekeeper) -> None:

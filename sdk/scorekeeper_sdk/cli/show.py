@@ -46,7 +46,7 @@ def usage_line(run: Run) -> str:
     latencies += [("p50", t.latency_p50_ms), ("p95", t.latency_p95_ms), ("p99", t.latency_p99_ms)]
     parts = []
     if said := [f"{name} {amount(ms, 'ms')}" for name, ms in latencies if ms is not None]:
-        parts.append("latency " + ", ".join(said))
+        parts.append("latency " + ", ".join(said) + (" (so far)" if t.latency_live else ""))
     if t.prompt_tokens or t.completion_tokens:
         parts.append(f"{t.prompt_tokens + t.completion_tokens:,} tokens")
     if t.costed_records:
