@@ -252,7 +252,7 @@ def compare(
     baseline: Annotated[str, typer.Argument(metavar="BASELINE", help="The baseline run's id.")],
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run compared with it.")],
     metric: Annotated[list[str] | None, typer.Option(help="Only these metrics (id or name).")] = None,
-    limit: Annotated[int, typer.Option(min=0, help="Regressed testcases to list.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, help="Testcases to list (those that regressed, unless --every).")] = 20,
     field: Annotated[
         list[str] | None,
         typer.Option(help="A slice: only the testcases whose field holds the value, as metadata.lang=fr; repeatable."),

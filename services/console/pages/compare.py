@@ -115,6 +115,9 @@ def routes(console: Console) -> list[Route]:
             unordered = [*pair, *of_slice, *regressed]
             keep = [*unordered, *ordered]
             by_metric = [(f"delta.{m.metric_id}", f"{m.name}: largest drop first") for m in comparison.metrics]
+            orders = [*ORDERS[:3], *(by_metric if len(by_metric) > 1 else []), *ORDERS[3:]]
+            if order not in dict(orders):  # typed in the address: said as it is
+                orders.append((order, order))
             context.update(
                 **slices,
                 **weak,
@@ -125,7 +128,7 @@ def routes(console: Console) -> list[Route]:
                     from_proto(RunUsage, comparison.baseline_usage), from_proto(RunUsage, comparison.usage)
                 ),
                 comparison=comparison,
-                orders=[*ORDERS[:3], *(by_metric if len(by_metric) > 1 else []), *ORDERS[3:]],
+                orders=orders,
                 order_url=lambda by: "?" + urlencode([*unordered, ("order", by)] if by else unordered),
                 records=await records_by_id(api, ids),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
