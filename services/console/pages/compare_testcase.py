@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scorekeeper_sdk.text_diff import Words, sides
-from scorekeeper_sdk.text_diff import output_text as outputs_text
+from scorekeeper_sdk.text_diff import Words, output_text, sides
 from services.console.pages.compare import records_by_id
 from services.console.pages.run import run_of_project
 from services.console.web import Console, PageNotFound
@@ -32,12 +31,12 @@ class Trial:
     diff: Words
 
 
-def output_text(record: qpb.RecordView | None) -> str | None:
+def record_text(record: qpb.RecordView | None) -> str | None:
     """What a record's output reads as (text_diff.output_text); an errored record's is empty, a
     missing one's None."""
     if record is None:
         return None
-    return "" if record.status == "errored" else outputs_text(struct_to_dict(record.outputs))
+    return "" if record.status == "errored" else output_text(struct_to_dict(record.outputs))
 
 
 def routes(console: Console) -> list[Route]:
@@ -72,7 +71,7 @@ def routes(console: Console) -> list[Route]:
             "comparison": comparison,
             "testcase": testcase,
             "shown": next(iter(records.values())),  # its inputs and expected values
-            "trials": [Trial(a, b, sides(output_text(a), output_text(b))) for a, b in pairs],
+            "trials": [Trial(a, b, sides(record_text(a), record_text(b))) for a, b in pairs],
             "output_types": {m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
             "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id)]),
         }
