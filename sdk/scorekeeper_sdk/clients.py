@@ -420,6 +420,7 @@ class Scorekeeper:
     run_history = _Call(AsyncScorekeeper.run_history)
     run_usage = _Call(AsyncScorekeeper.run_usage)
     compare_runs = _Call(AsyncScorekeeper.compare_runs)
+    compared_testcases = _Iterate(AsyncScorekeeper.compared_testcases)
     compare_run_matrix = _Call(AsyncScorekeeper.compare_run_matrix)
     metric_agreement = _Call(AsyncScorekeeper.metric_agreement)
     score_distribution = _Call(AsyncScorekeeper.score_distribution)

@@ -12,7 +12,7 @@ import json
 import pytest
 from playwright.async_api import expect
 
-from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, RecordIn
+from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, RecordIn, Scorekeeper
 from scorekeeper_sdk.views import RunUsage
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
@@ -112,6 +112,14 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
     assert slowed == ["q5", "q4", "q3", "q2", "q1", "q0"]
     sped = await sk.compare_runs(runs[0], runs[1], order_by="latency_delta")
     assert [t.inputs["question"] for t in sped.testcases] == ["q5", "q4", "q3", "q2", "q1", "q0"]
+    # Every testcase, page after page, as an iterator; and from the sync client too.
+    every = sk.compared_testcases(runs[1], runs[0], order_by="latency_delta desc", page_size=4)
+    assert [t.inputs["question"] async for t in every] == slowed
+    with Scorekeeper(
+        f"grpc://{stack.orchestrator_grpc}", stack.admin_key, query_url=f"grpc://{stack.query_grpc}"
+    ) as sync:
+        listed_sync = sync.compared_testcases(runs[1], runs[0], order_by="latency_delta desc", page_size=2)
+        assert [t.inputs["question"] for t in listed_sync] == slowed
     listed = scorekeeper(
         stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--order", "latency_delta desc",
         "--limit", "2",

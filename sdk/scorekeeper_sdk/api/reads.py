@@ -22,6 +22,7 @@ from scorekeeper_sdk.views import (
     RunBreakdown,
     RunMatrix,
     RunUsage,
+    TestcaseComparison,
     WeakSlices,
 )
 
@@ -284,6 +285,33 @@ class ReadOperations(Operations):
         response = await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse)
         _sliced_as_asked(fields, response.fields, "CompareRuns", "compare a slice's testcases")
         return from_proto(Comparison, response)
+
+    async def compared_testcases(
+        self,
+        run_id: str,
+        baseline_run_id: str,
+        *,
+        metrics: Sequence[str] = (),
+        regressions_only: bool = False,
+        fields: Sequence[str] = (),
+        order_by: str = "",
+        page_size: int = 500,
+    ) -> AsyncIterator[TestcaseComparison]:
+        """Every testcase of ``run_id`` compared with ``baseline_run_id``, page after page, in
+        ``order_by``'s order (as ``compare_runs``': "delta" the largest drop first, "latency_delta
+        desc" the most slowed first)."""
+        request = qpb.CompareRunsRequest(
+            run_id=run_id,
+            baseline_run_id=baseline_run_id,
+            metrics=list(metrics),
+            regressions_only=regressions_only,
+            page_size=page_size,
+            fields=list(fields),
+            order_by=order_by,
+        )
+        pages = self._pages(QUERY, "CompareRuns", request, qpb.CompareRunsResponse, lambda p: p.testcases)
+        async for testcase in pages:
+            yield from_proto(TestcaseComparison, testcase)
 
     async def compare_run_matrix(
         self,
