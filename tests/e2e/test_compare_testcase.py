@@ -103,6 +103,19 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         assert heading == "Trial 1: Output (the same in both runs)"
         assert await page.locator("pre.word-diff ins, pre.word-diff del").count() == 0
 
+        # The run page's "Compare with the previous run": B against A, the newest earlier run.
+        await page.goto(f"/projects/{qa.project.id}/runs/{runs['B']}")
+        await page.locator("#compare-previous").click()
+        await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}")
+        assert await page.locator("#compare-table tbody tr[data-testcase]").count() == 2
+        await page.goto(f"/projects/{qa.project.id}/runs/{runs['A']}")  # the first run: none before it
+        await page.locator("#compare-previous").click()
+        await page.wait_for_url(f"**{base}?baseline=previous&run={runs['A']}")
+        assert (await page.locator("p.flash.error").inner_text()).startswith(
+            "There is no earlier run of this testset with scores to compare with"
+        )
+        assert await page.locator("select[name=run]").input_value() == runs["A"]
+
         # A testcase id that is not one, or in neither run; a run of another project.
         url = f"{base}/testcase?baseline={runs['A']}&run={runs['B']}&testcase="
         response = await page.goto(url + "nope")

@@ -19,9 +19,11 @@ from scorekeeper_sdk.usage import usage_changes
 from scorekeeper_sdk.views import RunUsage
 from services.console.backend import Api
 from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
-from services.console.web import Console, api_message
+from services.console.web import Console, api_message, redirect
 
 RUN_CHOICES = 100
+# baseline=previous: the newest earlier run of the same testset (the run page's link).
+PREVIOUS = "previous"
 # The comparison's orders the page offers (CompareRuns' order_by → what the menu says), besides one
 # "largest drop first" per compared metric.
 ORDERS = (
@@ -52,12 +54,39 @@ async def records_by_id(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
     return {r.id: r for r in records}
 
 
+async def previous_run(api: Api, run: qpb.RunView) -> str:
+    """The newest run of the same testset created before ``run`` that has scores to compare (completed
+    or waiting for reviewers, not archived); "" when there is none."""
+    found = await api.call(
+        api.stubs.query.ListRuns,
+        qpb.ListRunsRequest(
+            project_id=run.project_id,
+            testset_id=run.testset_id,
+            created_before=run.created_at,
+            statuses=["completed", "awaiting_human_scoring"],
+            page_size=1,
+        ),
+        qpb.ListRunsResponse,
+    )
+    return found.runs[0].id if found.runs else ""
+
+
 def routes(console: Console) -> list[Route]:
     async def compare_page(request: Request) -> Response:
         project_id = request.path_params["project_id"]
         api = console.api(request)
         params = request.query_params
         baseline_id, run_id = params.get("baseline", ""), params.get("run", "")
+        if baseline_id == PREVIOUS and run_id:  # the run page's "Compare with the previous run"
+            run = await run_of_project(api, project_id, run_id)
+            previous = await previous_run(api, run) if run.testset_id else ""
+            if previous:
+                kept = [(k, v) for k, v in params.multi_items() if k not in ("baseline", "run")]
+                return redirect(f"?{urlencode([('baseline', previous), ('run', run_id), *kept])}")
+            baseline_id = ""
+            no_previous = True
+        else:
+            no_previous = False
         regressions_only = params.get("regressions") == "1"
         order = params.get("order", "")
         # A slice: only the testcases holding these values ("metadata.lang=fr"), as typed.
@@ -78,7 +107,9 @@ def routes(console: Console) -> list[Route]:
             "orders": ORDERS,
             "sliced": sliced,
             "comparison": None,
-            "error": "",
+            "error": "There is no earlier run of this testset with scores to compare with: choose a baseline."
+            if no_previous
+            else "",
         }
         if baseline_id and run_id:
             baseline, run = await asyncio.gather(
