@@ -1,7 +1,8 @@
 """Breakdowns: rows summed per value of a field — ListCalls' breakdown of logged calls by a
 metadata key, GetRunBreakdown of a run's records by a testcase field. The values with the most
-rows are shown one by one (MAX_VALUES unless asked for more, most first); the rows of every other value are summed as
-one group (`rest`), and those without the field (or holding null) as another (`none`).
+rows are shown one by one (MAX_VALUES unless asked for more, most first); the rows of every other
+value are summed as one group (`rest`), and those without the field (or holding null) as another
+(`none`).
 
 The rows are read twice in one statement: counted per value first (a hash aggregate, in parallel)
 to choose the values shown, then summed per group — quicker than keeping every row for a second
