@@ -300,18 +300,22 @@ class ReadOperations(Operations):
         """Every testcase of ``run_id`` compared with ``baseline_run_id``, page after page, in
         ``order_by``'s order (as ``compare_runs``': "delta" the largest drop first, "latency_delta
         desc" the most slowed first)."""
-        request = qpb.CompareRunsRequest(
-            run_id=run_id,
-            baseline_run_id=baseline_run_id,
-            metrics=list(metrics),
-            regressions_only=regressions_only,
-            page_size=page_size,
-            fields=list(fields),
-            order_by=order_by,
-        )
-        pages = self._pages(QUERY, "CompareRuns", request, qpb.CompareRunsResponse, lambda p: p.testcases)
-        async for testcase in pages:
-            yield from_proto(TestcaseComparison, testcase)
+        token = ""
+        while True:
+            page = await self.compare_runs(
+                run_id,
+                baseline_run_id,
+                metrics=metrics,
+                regressions_only=regressions_only,
+                page_size=page_size,
+                page_token=token,
+                fields=fields,
+                order_by=order_by,
+            )
+            for testcase in page.testcases:
+                yield testcase
+            if not (token := page.next_page_token):
+                return
 
     async def compare_run_matrix(
         self,
