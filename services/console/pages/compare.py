@@ -20,6 +20,7 @@ from scorekeeper_sdk.views import RunUsage
 from services.console.backend import Api
 from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
 from services.console.web import Console, api_message, redirect
+from shared.run_status import RunStatus
 
 RUN_CHOICES = 100
 # baseline=previous: the newest earlier run of the same testset (the run page's link).
@@ -63,7 +64,7 @@ async def previous_run(api: Api, run: qpb.RunView) -> str:
             project_id=run.project_id,
             testset_id=run.testset_id,
             created_before=run.created_at,
-            statuses=["completed", "awaiting_human_scoring"],
+            statuses=[RunStatus.COMPLETED, RunStatus.AWAITING_HUMAN_SCORING],
             page_size=1,
         ),
         qpb.ListRunsResponse,
