@@ -55,6 +55,11 @@ async def records_by_id(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
     return {r.id: r for r in records}
 
 
+def output_types(*runs: qpb.RunView) -> dict[str, str]:
+    """Each metric's output type (boolean, int, float) by id, over the runs compared: how its values read."""
+    return {m.metric_id: m.output_type for run in runs for m in run.metrics}
+
+
 async def previous_run(api: Api, run: qpb.RunView) -> str:
     """The newest run of the same testset created before ``run`` that has scores to compare (completed
     or waiting for reviewers, not archived); "" when there is none."""
@@ -155,7 +160,7 @@ def routes(console: Console) -> list[Route]:
                 **weak,
                 baseline=baseline,
                 run=run,
-                output_types={m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
+                output_types=output_types(baseline, run),
                 usage=usage_changes(
                     from_proto(RunUsage, comparison.baseline_usage), from_proto(RunUsage, comparison.usage)
                 ),

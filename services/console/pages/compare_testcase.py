@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from scorekeeper_sdk.text_diff import Words, output_text, sides
-from services.console.pages.compare import records_by_id
+from services.console.pages.compare import output_types, records_by_id
 from services.console.pages.run import run_of_project
 from services.console.web import Console, PageNotFound
 from shared.edge.convert import struct_to_dict
@@ -68,11 +68,10 @@ def routes(console: Console) -> list[Route]:
             **data,
             "baseline": baseline,
             "run": run,
-            "comparison": comparison,
             "testcase": testcase,
             "shown": next(iter(records.values())),  # its inputs and expected values
             "trials": [Trial(a, b, sides(record_text(a), record_text(b))) for a, b in pairs],
-            "output_types": {m.metric_id: m.output_type for m in (*baseline.metrics, *run.metrics)},
+            "output_types": output_types(baseline, run),
             "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id)]),
         }
         return console.render(request, "compare_testcase.html", context)
