@@ -394,13 +394,16 @@ class Client(TestsetMethods):
         fields: Sequence[str] = (),
         order_by: str = "",
         testcase_ids: Sequence[str] = (),
+        around_testcase_id: str = "",
     ) -> qpb.CompareRunsResponse:
         """One page of the comparison of ``run_id`` against ``baseline_run_id`` (``fields``: of a
-        slice's testcases alone; ``order_by``, ``testcase_ids`` as CompareRunsRequest's)."""
+        slice's testcases alone; ``order_by``, ``testcase_ids``, ``around_testcase_id`` as
+        CompareRunsRequest's)."""
         request = qpb.CompareRunsRequest(
             fields=list(fields),
             order_by=order_by,
             testcase_ids=list(testcase_ids),
+            around_testcase_id=around_testcase_id,
             run_id=run_id,
             baseline_run_id=baseline_run_id,
             metrics=list(metrics),

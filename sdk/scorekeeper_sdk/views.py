@@ -343,6 +343,18 @@ class MetricComparison:
 
 
 @dataclass(frozen=True)
+class ComparedNeighbours:
+    """Where one testcase stands in a comparison's list (compare_runs(around_testcase_id=…)): the
+    testcases just before and after it ("" at either end), its place from 1 (0: not listed) and how
+    many are listed."""
+
+    previous_testcase_id: str = ""
+    next_testcase_id: str = ""
+    position: int = 0
+    listed: int = 0
+
+
+@dataclass(frozen=True)
 class Comparison:
     """One page of a run compared with a baseline run; ``next_page_token`` continues it."""
 
@@ -358,6 +370,8 @@ class Comparison:
     # With compare_runs(with_usage=True): what the baseline and the run used (of the slice's records).
     baseline_usage: RunUsage | None = None
     usage: RunUsage | None = None
+    # With compare_runs(around_testcase_id=…): where that testcase stands.
+    around: ComparedNeighbours | None = None
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,24 @@ _COUNTS = (
     " stddev_samp(value - baseline_value) AS sd_delta"
     " FROM compared GROUP BY metric_id)"
 )
-# What a page row holds in the counts' columns.
-_NO_COUNTS = ", ".join(["NULL::int"] * 5 + ["NULL::float8"] * 2 + ["NULL::int"] + ["NULL::float8"] * 2)
+# What a page row holds in the counts' columns (and the neighbours').
+_NO_COUNTS = ", ".join(
+    ["NULL::int"] * 5
+    + ["NULL::float8"] * 2
+    + ["NULL::int"]
+    + ["NULL::float8"] * 2
+    + ["NULL::uuid"] * 2
+    + ["NULL::int"] * 2
+)
+# The neighbours of a testcase (around_testcase_id) among the testcases listed (keyed), in the
+# page's order: on every counts row.
+_AROUND = (
+    ", around AS (SELECT x.prev, x.next, x.pos, n.listed FROM (SELECT count(*)::int AS listed FROM keyed) n"
+    "   LEFT JOIN (SELECT testcase_id, lag(testcase_id) OVER w AS prev, lead(testcase_id) OVER w AS next,"
+    "     row_number() OVER w::int AS pos FROM keyed WINDOW w AS (ORDER BY k NULLS LAST, testcase_id)) x"
+    "   ON x.testcase_id = {testcase})"
+)
+_NO_AROUND = ", around AS (SELECT NULL::uuid AS prev, NULL::uuid AS next, NULL::int AS pos, NULL::int AS listed)"
 # Each testcase's latency change (B - A of the means over its records that reported one, as the
 # page's baseline_latency_ms and latency_ms are counted), for the latency order.
 _LATENCY = (
@@ -108,9 +124,11 @@ def _page(
     position: dict[str, Any],
     regressions_only: bool,
     limit: int,
+    around: uuid.UUID | None,
 ) -> str:
     """The page's testcases, each row with its sort_key: after ``position`` (the last one's testcase
-    id and key), in ``order`` (of the metric ``metric_id``), regressed ones only when asked."""
+    id and key), in ``order`` (of the metric ``metric_id``), regressed ones only when asked; the
+    counts' rows with where ``around`` stands."""
     key = _sort_key(order, where.param(metric_id) if metric_id else "")
     after = "true"
     if position:
@@ -128,8 +146,9 @@ def _page(
         + f"   GROUP BY testcase_id HAVING NOT {where.param(regressions_only)} OR bool_or(change = 'regression')),"
         f" page AS (SELECT testcase_id, k FROM keyed WHERE {after} ORDER BY k NULLS LAST, testcase_id"
         f"   LIMIT {where.param(limit)})"
-        " SELECT * FROM (SELECT counts.*, NULL::uuid AS testcase_id, NULL::float8 AS baseline_value,"
-        "   NULL::float8 AS value, NULL::text AS change, NULL::float8 AS sort_key FROM counts"
+        + (_AROUND.format(testcase=where.param(around)) if around else _NO_AROUND)
+        + " SELECT * FROM (SELECT counts.*, around.*, NULL::uuid AS testcase_id, NULL::float8 AS baseline_value,"
+        "   NULL::float8 AS value, NULL::text AS change, NULL::float8 AS sort_key FROM counts CROSS JOIN around"
         " UNION ALL"
         f" SELECT c.metric_id, {_NO_COUNTS}, c.testcase_id, c.baseline_value, c.value, c.change, p.k"
         "   FROM compared c JOIN page p USING (testcase_id)) u"
@@ -161,6 +180,7 @@ class CompareReads:
         if len(chosen) > MAX_TESTCASES:
             raise invalid(f"testcase_ids may hold at most {MAX_TESTCASES} ids, got {len(chosen)}")
         position = _position(request)
+        around = parse_uuid(request.around_testcase_id, "around_testcase_id") if request.around_testcase_id else None
         async with self._reader.snapshot() as conn:
             run, baseline = await _run(conn, run_id), await _run(conn, baseline_id)
             if run["project_id"] != baseline["project_id"]:
@@ -180,7 +200,9 @@ class CompareReads:
             narrowed = " AND ".join(testcase_tests(where, chosen)) or "true"
             scored = pinned_scores(where, "ARRAY[$1, $2]::uuid[]", pins, ids, narrowed)
             compared = _compared(scored, narrowed, " AND ".join(field_tests(where, sliced)) or None)
-            paging = _page(order, _ordered_metric(order, names), where, position, request.regressions_only, size + 1)
+            paging = _page(
+                order, _ordered_metric(order, names), where, position, request.regressions_only, size + 1, around
+            )
             await work_mem(conn, COMPARE_WORK_MEM)
             found = await conn.fetch(compared + paging, *where.args)
             counts = {r["metric_id"]: r for r in found if r["testcase_id"] is None}
@@ -227,6 +249,8 @@ class CompareReads:
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
             fields=request.fields,
         )
+        if around:
+            response.around.CopyFrom(_neighbours(next(iter(counts.values()), None)))
         if used:
             response.baseline_usage.CopyFrom(used[0])
             response.usage.CopyFrom(used[1])
@@ -274,6 +298,18 @@ async def _run(conn: Connection, run_id: uuid.UUID) -> asyncpg.Record:
     if row is None:
         raise not_found(f"run {run_id} does not exist")
     return row
+
+
+def _neighbours(counts: asyncpg.Record | None) -> pb.ComparedNeighbours:
+    """Where around_testcase_id stands, from a counts row (None: the comparison lists nothing)."""
+    if counts is None:
+        return pb.ComparedNeighbours()
+    return pb.ComparedNeighbours(
+        previous_testcase_id=str(counts["prev"] or ""),
+        next_testcase_id=str(counts["next"] or ""),
+        position=counts["pos"] or 0,
+        listed=counts["listed"],
+    )
 
 
 def _change(row: asyncpg.Record, name: str) -> pb.ScoreChange:

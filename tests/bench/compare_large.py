@@ -99,6 +99,10 @@ async def bench(client: Client, big: str, metric: str, testcase: str, repeats: i
         ("the most slowed first", {"order_by": "latency_delta desc"}),
         ("a slice (metadata.category)", {"fields": ["metadata.category=billing"]}),
         ("one testcase (the console's side by side)", {"testcase_ids": [testcase]}),
+        (
+            "where one testcase stands, the largest drop first (its previous / next)",
+            {"around_testcase_id": testcase, "order_by": "delta"},
+        ),
     )
     rows: list[tuple[str, Timing]] = []
     for name, options in cases:

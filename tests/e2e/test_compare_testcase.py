@@ -8,8 +8,10 @@ import json
 import uuid
 
 import pytest
+from playwright.async_api import Page, expect
 
 from scorekeeper_sdk import AsyncScorekeeper, RecordIn
+from scorekeeper_sdk.views import ComparedNeighbours
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
@@ -18,6 +20,11 @@ from tests.support.sdk_projects import qa_project
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 ROWS = [{"question": "Capital of Japan?", "answer": "Tokyo"}, {"question": "Capital of France?", "answer": "Paris"}]
+
+
+async def place(page: Page) -> str:
+    """Where the side-by-side page says its testcase stands in the comparison."""
+    return " ".join((await page.locator("#testcase-place").inner_text()).split())
 
 
 async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack, sk: AsyncScorekeeper) -> None:
@@ -45,6 +52,10 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
     assert alone.baseline_usage is not None and alone.usage is not None
     assert (alone.baseline_usage.records, alone.usage.records) == (1, 2)  # its records alone
     assert (await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[japan, france])).testcases_compared == 2
+    # Where a testcase stands, the largest drop first: Japan, then France.
+    ordered = await sk.compare_runs(runs["B"], runs["A"], order_by="delta", around_testcase_id=france)
+    assert ordered.around == ComparedNeighbours(previous_testcase_id=japan, position=2, listed=2)
+    assert alone.around is None
     with pytest.raises(Exception, match="testcase_ids may hold at most 100 ids, got 101"):
         await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[str(uuid.uuid4()) for _ in range(101)])
 
@@ -77,7 +88,12 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
         await page.goto(f"{base}?baseline={runs['A']}&run={runs['B']}&regressions=1")
         await page.locator(f"tr[data-testcase='{japan}'] a.testcase-link").click()
-        await page.wait_for_url(f"**/compare/testcase?baseline={runs['A']}&run={runs['B']}&testcase={japan}")
+        await page.wait_for_url(
+            f"**/compare/testcase?baseline={runs['A']}&run={runs['B']}&testcase={japan}&regressions=1"
+        )
+        # The only regressed testcase: nothing before or after it.
+        assert await place(page) == "Testcase 1 of 1 regressed · by testcase"
+        await expect(page.locator("#testcase-pager a")).to_have_count(0)
         changes = [" ".join(t.split()) for t in await page.locator("#testcase-changes li").all_inner_texts()]
         assert changes == ["exact pass → 50.0% regression", "latency 100 ms → 150 ms"]
         assert "Capital of Japan?" in await page.locator("#testcase-inputs").inner_text()
@@ -95,7 +111,31 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         assert await second.locator(".side-b ins").count() == 0
         await screenshot(page, "compare-testcase")
         await page.click("#back-to-compare")
-        await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}")
+        await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}&regressions=1")
+
+        # Every testcase, the largest drop first: Japan (1.0 → 0.5), then France (unchanged); the
+        # next and previous testcase by link or key (j / k), the order kept.
+        await page.goto(f"{base}?baseline={runs['A']}&run={runs['B']}&order=delta")
+        await page.locator(f"tr[data-testcase='{japan}'] a.testcase-link").click()
+        pair = f"baseline={runs['A']}&run={runs['B']}"
+        await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={japan}&order=delta")
+        assert await place(page) == "Testcase 1 of 2 · largest drop first"
+        await expect(page.locator("#testcase-pager a[rel=prev]")).to_have_count(0)
+        await page.locator("#testcase-pager a[rel=next]").click()
+        await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={france}&order=delta")
+        assert await place(page) == "Testcase 2 of 2 · largest drop first"
+        await expect(page.locator("#testcase-pager a[rel=next]")).to_have_count(0)
+        await screenshot(page, "compare-testcase-next")
+        await page.keyboard.press("k")
+        await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={japan}&order=delta")
+        await page.keyboard.press("j")
+        await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={france}&order=delta")
+        await page.click("#back-to-compare")
+        await page.wait_for_url(f"**{base}?{pair}&order=delta")
+        # France did not regress: not one of the regressed testcases, nothing before or after it.
+        await page.goto(f"{base}/testcase?{pair}&testcase={france}&regressions=1")
+        assert await place(page) == "Not one of the 1 regressed · by testcase"
+        await expect(page.locator("#testcase-pager a")).to_have_count(0)
 
         # Outputs the same in both runs: said so, nothing marked.
         await page.goto(f"{base}/testcase?baseline={runs['A']}&run={runs['B']}&testcase={france}")

@@ -490,6 +490,53 @@ async def test_compare_runs_lists_the_largest_changes_first(client: Client, seed
     assert (await invalid(client.query.CompareRuns, request)).startswith("page_token")
 
 
+async def test_compare_runs_says_where_a_testcase_stands(client: Client, seeded: Seeded, stack: Stack) -> None:
+    cand, base = seeded.runs["cand"], seeded.runs["base"]
+    ids = seeded.testcases["capitals"]
+    for options in ({}, {"order_by": "delta"}, {"order_by": "latency_delta desc"}, {"regressions_only": True}):
+        page = await client.compare_runs(cand, base, page_size=1000, **options)
+        listed = [t.testcase_id for t in page.testcases]
+        for i, testcase in enumerate(listed):
+            around = (await client.compare_runs(cand, base, page_size=1, around_testcase_id=testcase, **options)).around
+            assert (around.previous_testcase_id, around.next_testcase_id, around.position, around.listed) == (
+                listed[i - 1] if i else "",
+                listed[i + 1] if i + 1 < len(listed) else "",
+                i + 1,
+                len(listed),
+            ), (options, i)
+    regressed = (await client.compare_runs(cand, base, regressions_only=True)).testcases
+    assert 0 < len(regressed) < len(ids)
+    unlisted = next(t for t in ids if t not in {r.testcase_id for r in regressed})
+    around = (await client.compare_runs(cand, base, regressions_only=True, around_testcase_id=unlisted)).around
+    assert (around.previous_testcase_id, around.next_testcase_id, around.position, around.listed) == (
+        "",
+        "",
+        0,
+        len(regressed),
+    )
+    # The page itself is the same with or without it; without it, no `around`.
+    plain = await client.compare_runs(cand, base, page_size=2)
+    assert not plain.HasField("around")
+    with_around = await client.compare_runs(cand, base, page_size=2, around_testcase_id=ids[3])
+    assert [t.testcase_id for t in with_around.testcases] == [t.testcase_id for t in plain.testcases]
+    assert list(with_around.metrics) == list(plain.metrics)
+    # Narrowed to a slice of testcases: their neighbours among them.
+    chosen = await client.compare_runs(cand, base, testcase_ids=[ids[4], ids[1]], around_testcase_id=ids[4])
+    first, second = sorted([ids[4], ids[1]])
+    assert (chosen.around.previous_testcase_id, chosen.around.next_testcase_id, chosen.around.listed) == (
+        first if ids[4] == second else "",
+        second if ids[4] == first else "",
+        2,
+    )
+    request = qpb.CompareRunsRequest(run_id=cand, baseline_run_id=base, around_testcase_id="tc-1")
+    assert await invalid(client.query.CompareRuns, request) == "around_testcase_id 'tc-1' is not a valid id"
+    async with stack.http(stack.query_http) as http:
+        body = (
+            await http.get(f"/v1/runs/{cand}/compare/{base}", params={"around_testcase_id": ids[0], "page_size": 1})
+        ).json()
+        assert body["around"]["position"] == 1 and body["around"]["listed"] == len(ids)
+
+
 async def test_export_csv_round_trips_and_escapes_formulas(client: Client, seeded: Seeded, stack: Stack) -> None:
     cand = plan("cand")
     raw = b"".join([chunk async for chunk in client.export_run(seeded.runs["cand"])])

@@ -262,6 +262,7 @@ class ReadOperations(Operations):
         with_usage: bool = False,
         order_by: str = "",
         testcase_ids: Sequence[str] = (),
+        around_testcase_id: str = "",
     ) -> Comparison:
         """One page of ``run_id`` compared with ``baseline_run_id`` (same testset): per-metric counts
         of regressions / improvements over every testcase, and this page's testcases; ``fields``: a
@@ -269,7 +270,9 @@ class ReadOperations(Operations):
         also what each run used (``baseline_usage``, ``usage``; of the slice's records);
         ``order_by``: "testcase" (the default), "delta" (the largest drop first; "delta desc" the
         largest gain), "delta.<metric>" [desc] or "latency_delta" [desc] (desc: the most slowed);
-        ``testcase_ids``: only these testcases (at most 100), counts and usage theirs."""
+        ``testcase_ids``: only these testcases (at most 100), counts and usage theirs;
+        ``around_testcase_id``: also where that testcase stands among those listed (``around``: the
+        testcases before and after it, its place)."""
         request = qpb.CompareRunsRequest(
             run_id=run_id,
             baseline_run_id=baseline_run_id,
@@ -281,6 +284,7 @@ class ReadOperations(Operations):
             with_usage=with_usage,
             order_by=order_by,
             testcase_ids=list(testcase_ids),
+            around_testcase_id=around_testcase_id,
         )
         response = await self._unary(QUERY, "CompareRuns", request, qpb.CompareRunsResponse)
         _sliced_as_asked(fields, response.fields, "CompareRuns", "compare a slice's testcases")

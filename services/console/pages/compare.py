@@ -4,12 +4,14 @@ both outputs side by side."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import grpc
 from scorekeeper.v1 import query_pb2 as qpb
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,6 +38,52 @@ ORDERS = (
 )
 # Testcases per page: each shows both runs' first record, read one by one.
 COMPARE_PAGE = 20
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How the compare page lists a comparison — its order, regressions only, a slice — read from
+    the address and kept in the links between the comparison and its testcases side by side."""
+
+    order: str
+    regressions_only: bool
+    # A slice: only the testcases holding these values ("metadata.lang=fr"), as typed.
+    sliced: list[str]
+
+    @property
+    def kept(self) -> list[tuple[str, str]]:
+        """The listing as address parameters."""
+        return [
+            *(("field", f) for f in self.sliced),
+            *([("regressions", "1")] if self.regressions_only else []),
+            *([("order", self.order)] if self.order else []),
+        ]
+
+
+def listing_of(params: QueryParams) -> Listing:
+    return Listing(
+        order=params.get("order", ""),
+        regressions_only=params.get("regressions") == "1",
+        sliced=[f.strip() for f in params.getlist("field") if f.strip()],
+    )
+
+
+def orders_of(order: str, metrics: Sequence[qpb.MetricComparison]) -> list[tuple[str, str]]:
+    """The Order menu of a comparison of ``metrics`` (order_by → what it says), ``order`` among them:
+    one "largest drop first" per metric when there are several, an order typed in the address said
+    as it is."""
+    by_metric = [(f"delta.{m.metric_id}", f"{m.name}: largest drop first") for m in metrics]
+    orders = [*ORDERS[:3], *(by_metric if len(by_metric) > 1 else []), *ORDERS[3:]]
+    if order not in dict(orders):
+        orders.append((order, order))
+    return orders
+
+
+def testcase_url(baseline_id: str, run_id: str, testcase_id: str, listing: Listing) -> str:
+    """The page of one testcase of the comparison side by side (under the project's address), the
+    comparison listed as ``listing``."""
+    pair = [("baseline", baseline_id), ("run", run_id), ("testcase", testcase_id)]
+    return "/compare/testcase?" + urlencode([*pair, *listing.kept])
 
 
 def recent_runs(api: Api, project_id: str) -> Awaitable[qpb.ListRunsResponse]:
@@ -93,10 +141,8 @@ def routes(console: Console) -> list[Route]:
             no_previous = True
         else:
             no_previous = False
-        regressions_only = params.get("regressions") == "1"
-        order = params.get("order", "")
-        # A slice: only the testcases holding these values ("metadata.lang=fr"), as typed.
-        sliced = [f.strip() for f in params.getlist("field") if f.strip()]
+        listing = listing_of(params)
+        order, regressions_only, sliced = listing.order, listing.regressions_only, listing.sliced
         data = await console.project_page(
             request,
             api,
@@ -151,10 +197,7 @@ def routes(console: Console) -> list[Route]:
             ordered = [("order", order)] if order else []
             unordered = [*pair, *of_slice, *regressed]
             keep = [*unordered, *ordered]
-            by_metric = [(f"delta.{m.metric_id}", f"{m.name}: largest drop first") for m in comparison.metrics]
-            orders = [*ORDERS[:3], *(by_metric if len(by_metric) > 1 else []), *ORDERS[3:]]
-            if order not in dict(orders):  # typed in the address: said as it is
-                orders.append((order, order))
+            orders = orders_of(order, comparison.metrics)
             context.update(
                 **slices,
                 **weak,
@@ -168,6 +211,7 @@ def routes(console: Console) -> list[Route]:
                 orders=orders,
                 order_url=lambda by: "?" + urlencode([*unordered, ("order", by)] if by else unordered),
                 records=await records_by_id(api, ids),
+                testcase_url=lambda t: testcase_url(baseline_id, run_id, t, listing),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
                 if comparison.next_page_token
                 else "",

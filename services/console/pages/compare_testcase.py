@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from scorekeeper_sdk.text_diff import Words, output_text, sides
-from services.console.pages.compare import output_types, records_by_id
+from services.console.pages.compare import listing_of, orders_of, output_types, records_by_id, testcase_url
 from services.console.pages.run import run_of_project
 from services.console.web import Console, PageNotFound
 from shared.edge.convert import struct_to_dict
@@ -52,6 +52,9 @@ def routes(console: Console) -> list[Route]:
             run_of_project(api, project_id, baseline_id),
             run_of_project(api, project_id, run_id),
         )
+        # The comparison as the compare page listed it (its order, slice, regressions only): kept in
+        # the links back and to the previous / next testcase.
+        listing = listing_of(params)
         comparison = await api.call(
             api.stubs.query.CompareRuns,
             qpb.CompareRunsRequest(run_id=run_id, baseline_run_id=baseline_id, testcase_ids=[testcase_id], page_size=1),
@@ -60,7 +63,22 @@ def routes(console: Console) -> list[Route]:
         if not comparison.testcases:  # in neither run
             raise PageNotFound
         testcase = comparison.testcases[0]
-        records = await records_by_id(api, [*testcase.baseline_record_ids, *testcase.record_ids])
+        records, listed = await asyncio.gather(
+            records_by_id(api, [*testcase.baseline_record_ids, *testcase.record_ids]),
+            api.call(
+                api.stubs.query.CompareRuns,
+                qpb.CompareRunsRequest(
+                    run_id=run_id,
+                    baseline_run_id=baseline_id,
+                    around_testcase_id=testcase_id,
+                    page_size=1,
+                    order_by=listing.order,
+                    regressions_only=listing.regressions_only,
+                    fields=listing.sliced,
+                ),
+                qpb.CompareRunsResponse,
+            ),
+        )
         pairs = itertools.zip_longest(
             [records[i] for i in testcase.baseline_record_ids], [records[i] for i in testcase.record_ids]
         )
@@ -72,7 +90,11 @@ def routes(console: Console) -> list[Route]:
             "shown": next(iter(records.values())),  # its inputs and expected values
             "trials": [Trial(a, b, sides(record_text(a), record_text(b))) for a, b in pairs],
             "output_types": output_types(baseline, run),
-            "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id)]),
+            "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id), *listing.kept]),
+            "around": listed.around,
+            "order_label": dict(orders_of(listing.order, listed.metrics))[listing.order],
+            "listing": listing,
+            "testcase_url": lambda t: testcase_url(baseline_id, run_id, t, listing),
         }
         return console.render(request, "compare_testcase.html", context)
 

@@ -52,6 +52,16 @@
     else if (key === "b") press("back");
   });
 
+  // A link with data-shortcut="j" follows on that key (the previous / next testcase side by side),
+  // unless one is typing.
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.isComposing || event.key.length !== 1) return;
+    var target = event.target;
+    if (target.matches && target.matches("textarea, input, select, [contenteditable]")) return;
+    var link = document.querySelector('a[data-shortcut="' + event.key.toLowerCase() + '"]');
+    if (link) { event.preventDefault(); window.location.href = link.href; }
+  });
+
   // Kickoff: show the fields of the chosen system mode only.
   function showModePanels(form) {
     if (!form) return;
