@@ -413,6 +413,7 @@ class Scorekeeper:
     review_queues = _Call(AsyncScorekeeper.review_queues)
     # -- reads
     get_run = _Call(AsyncScorekeeper.get_run)
+    previous_run = _Call(AsyncScorekeeper.previous_run)
     wait_for_run = _Call(AsyncScorekeeper.wait_for_run)
     list_runs = _Iterate(AsyncScorekeeper.list_runs)
     list_records = _Iterate(AsyncScorekeeper.list_records)

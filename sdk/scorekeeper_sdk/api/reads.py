@@ -10,6 +10,7 @@ from pathlib import Path
 from scorekeeper.v1 import query_pb2 as qpb
 
 from scorekeeper_sdk.api.base import Operations, path
+from scorekeeper_sdk.baselines import previous_runs
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.errors import FailedPrecondition
 from scorekeeper_sdk.views import (
@@ -70,6 +71,18 @@ class ReadOperations(Operations):
     async def get_run(self, run_id: str) -> Run:
         """The run: status and its explanation, counts, per-metric aggregates, totals, its page's URL."""
         return from_proto(Run, await self._unary(QUERY, "GetRun", qpb.GetRunRequest(run_id=run_id), qpb.RunView))
+
+    async def previous_run(self, run_id: str, *, tags: Sequence[str] = ()) -> Run | None:
+        """The run ``run_id`` is compared with when no baseline is named: the newest run of its
+        testset created before it with scores to compare (completed or waiting for reviewers, not
+        archived), of the runs with every one of ``tags`` when given; None when there is none (or
+        ``run_id`` is a monitor's run, with no testset)."""
+        run = await self.get_run(run_id)
+        if not run.testset_id:
+            return None
+        request = previous_runs(run.project_id, run.testset_id, run.created_at, tags)
+        found = await self._unary(QUERY, "ListRuns", request, qpb.ListRunsResponse)
+        return from_proto(Run, found.runs[0]) if found.runs else None
 
     async def wait_for_run(
         self,

@@ -44,6 +44,11 @@ app.add_typer(metrics, name="metrics")
 app.add_typer(systems, name="systems")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document instead of a table.")]
+# With a baseline given as "previous": only the earlier runs with every one of these tags.
+BaselineTagOption = Annotated[
+    list[str] | None,
+    typer.Option(help="With --baseline previous: the newest earlier run tagged so (main); repeatable."),
+]
 
 
 def state(ctx: typer.Context) -> State:

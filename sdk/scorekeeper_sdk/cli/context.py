@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,9 +12,11 @@ from rich.console import Console
 from rich.text import Text
 
 from scorekeeper_sdk.api.testsets import AddedFrom
+from scorekeeper_sdk.baselines import PREVIOUS, described
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.config import Settings, resolve
 from scorekeeper_sdk.models import Metric, Schedule, SystemVersion, Testset
+from scorekeeper_sdk.views import Run
 
 # Exit codes (documented in the README and `scorekeeper --help`).
 OK = 0
@@ -154,6 +157,32 @@ class State:
                 raise CliError(f"{len(live)} metrics are named {given!r} ({ids}): give the id")
             found.append(live[0])
         return found
+
+    def previous_run(self, run_id: str, tags: Sequence[str] = ()) -> Run | None:
+        """The run RUN is compared with as "previous" (scorekeeper_sdk.baselines), said on stderr;
+        None when there is none."""
+        found = self.client.previous_run(run_id, tags=tags)
+        if found is not None:
+            version = found.system_version
+            named = f"{version.system_name} {version.name}, " if version else ""
+            when = found.created_at.replace("T", " ")[:16]
+            self.err.print(
+                f"baseline: {found.id}, the previous run ({named}{when} UTC, {found.status})", highlight=False
+            )
+        return found
+
+    def baseline(self, given: str, run_id: str, tags: Sequence[str] = ()) -> str:
+        """A command's baseline run: its id as given, or "previous" resolved for RUN (among the runs
+        with every one of ``tags``); a usage error when there is none."""
+        if given != PREVIOUS:
+            if tags:
+                raise CliError("--baseline-tag picks the previous run among those tagged: give --baseline previous")
+            return given
+        found = self.previous_run(run_id, tags)
+        if found is None:
+            run = self.client.get_run(run_id)
+            raise CliError(f"previous: {described(run.testset_name, tags)} before run {run_id}")
+        return found.id
 
     def system_version(self, given: str) -> SystemVersion:
         """A system version by id, or ``SYSTEM[:VERSION]`` names (the production version by default)."""

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from scorekeeper_sdk.cli.app import app, state
+from scorekeeper_sdk.baselines import PREVIOUS, described
+from scorekeeper_sdk.cli.app import BaselineTagOption, app, state
 from scorekeeper_sdk.cli.context import GATE_FAILED, RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.gates import (
     Gate,
@@ -159,7 +160,14 @@ def evaluate(
             " tokens=1500, cost=0.002 (USD), judge-cost=0.001; or +N% of --baseline's, as latency=+20%; repeatable."
         ),
     ] = None,
-    baseline: Annotated[str | None, typer.Option(help="A run to compare with (same testset).")] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="A run to compare with (same testset), or previous: the newest earlier run of the testset with"
+            " scores (none yet: the gates on it are skipped, said so)."
+        ),
+    ] = None,
+    baseline_tag: BaselineTagOption = None,
     fail_on_regressions: Annotated[bool, typer.Option(help="Fail when a testcase regressed vs --baseline.")] = False,
     fail_if_worse: Annotated[
         bool, typer.Option(help="Fail when a metric is worse than --baseline beyond chance (sign test, p < 0.05).")
@@ -192,6 +200,8 @@ def evaluate(
     checked_sources([source])
     if (fail_on_regressions or fail_if_worse) and not baseline:
         raise CliError(f"{'--fail-on-regressions' if fail_on_regressions else '--fail-if-worse'} needs --baseline RUN")
+    if baseline_tag and baseline != PREVIOUS:
+        raise CliError("--baseline-tag picks the previous run among those tagged: give --baseline previous")
     if resume and system_version is not None:
         raise CliError("--resume completes runs of --command / --callable systems only")
     if not resume and not testset:
@@ -213,7 +223,7 @@ def evaluate(
         metric_names = {m.id: m.name for m in chosen}
         metric_ids = list(metric_names)
     known_metrics(thresholds, metric_names)
-    if baseline:
+    if baseline and baseline != PREVIOUS:
         st.client.get_run(baseline)  # an unknown baseline fails before anything runs
     run_id = _execute(
         st,
@@ -238,9 +248,29 @@ def evaluate(
     except TimeoutError as exc:
         raise CliError(str(exc)) from None
     print_run(st.out, final)
+    no_baseline = ""
+    if baseline == PREVIOUS:
+        on = {"--fail-on-regressions": fail_on_regressions, "--fail-if-worse": fail_if_worse}
+        gated = [*(o for o, given in on.items() if given), *(f"--fail-above {x.name}" for x in limits if x.relative)]
+        baseline, no_baseline = _previous(st, final, baseline_tag or [], gated)
+        if baseline is None:  # the gates on a baseline are skipped
+            fail_on_regressions = fail_if_worse = False
+            limits = [x for x in limits if not x.relative]
     against = [check for check, on in ((check_regressions, fail_on_regressions), (check_worse, fail_if_worse)) if on]
     slices = (per, min_slice_scored)
-    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md, slices, limits)
+    _gate(st, final, thresholds, baseline, against, junit_xml, summary_md, slices, limits, no_baseline)
+
+
+def _previous(st: State, run: Run, tags: list[str], gated: list[str]) -> tuple[str | None, str]:
+    """--baseline previous for the run: its id and "", or None and why when there is none yet (the
+    first run of a testset, of a tag) — said, with the ``gated`` options that are then skipped."""
+    found = st.previous_run(run.id, tags)
+    if found is not None:
+        return found.id, ""
+    why = f"{described(run.testset_name, tags)} before this run"
+    said = f"skipped: {', '.join(gated)}" if gated else "nothing compared"
+    st.err.print(f"--baseline previous: {why}; {said}", highlight=False)
+    return None, why
 
 
 def _breakdown(st: State, run: Run, field: str) -> RunBreakdown:
@@ -278,10 +308,12 @@ def _gate(
     summary_md: Path | None,
     slices: tuple[list[str], int] = ([], 10),
     limits: Sequence[UsageLimit] = (),
+    no_baseline: str = "",
 ) -> None:
     """``against``: the gates on the comparison with ``baseline`` (--fail-on-regressions, --fail-if-worse);
     ``slices``: the fields whose every value the thresholds judge too, and the records a value needs;
-    ``limits``: --fail-above's on what the run used."""
+    ``limits``: --fail-above's on what the run used; ``no_baseline``: why the previous run asked for
+    is none."""
     gates: list[Gate] = check_thresholds(run, thresholds) if run.status == "completed" else []
     for f in slices[0] if run.status == "completed" else []:
         gates += check_slices(run, _breakdown(st, run, f), thresholds, slices[1])
@@ -320,7 +352,8 @@ def _gate(
         st.err.print(f"wrote {junit_xml}: {suite.tests} testcases, {suite.failures} failures, {suite.errors} errors")
     if summary_md is not None:
         summary_md.write_text(
-            summary_markdown(run, gates, comparison, weak, regressed, baseline or "", used), encoding="utf-8"
+            summary_markdown(run, gates, comparison, weak, regressed, baseline or "", used, no_baseline),
+            encoding="utf-8",
         )
         st.err.print(f"wrote {summary_md}")
     if run.status != "completed":

@@ -78,11 +78,13 @@ def summary_markdown(
     regressed: Sequence[WeakSlice] = (),
     baseline_run_id: str = "",
     usage: Sequence[UsageChange] = (),
+    no_baseline: str = "",
 ) -> str:
     """A pull-request comment: verdict, the run's link, per-metric results, gates, regressions, the
     latency and cost against the baseline (``usage``), and the slices that fail (``weak``) or
     regressed against the baseline ``baseline_run_id`` (``regressed``) beyond chance — each slice a
-    link to its records on the run page, or to its testcases on the compare page."""
+    link to its records on the run page, or to its testcases on the compare page; ``no_baseline``:
+    why there is no baseline (the previous run asked for is none)."""
     verdict = "passed" if all(g.passed for g in gates) and run.status == "completed" else "failed"
     icon = "✅" if verdict == "passed" else "❌"
     link = f"[{run.id}]({run.url})" if run.url else run.id
@@ -99,6 +101,8 @@ def summary_markdown(
     if gates:
         lines += ["", "| gate | result | detail |", "|---|---|---|"]
         lines += [f"| {_cell(g.name)} | {'pass' if g.passed else '**fail**'} | {_cell(g.detail)} |" for g in gates]
+    if no_baseline:
+        lines += ["", f"No baseline to compare with: {_cell(no_baseline)}."]
     if comparison is not None:
         lines += [
             "",

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
+from scorekeeper_sdk.cli.app import BaselineTagOption, JsonOption, emit_json, state
 from scorekeeper_sdk.cli.records import brief
 from scorekeeper_sdk.cli.runs import runs
 from scorekeeper_sdk.usage import MEASURES, amount, told
@@ -88,7 +88,8 @@ def breakdown(
             """ 'metadata."gen_ai.model"'); none: the fields to choose from.""",
         ),
     ] = "",
-    baseline: Annotated[str, typer.Option(help="A baseline run: each value's scores there → here.")] = "",
+    baseline: Annotated[str, typer.Option(help="A baseline run (or previous): each value's scores there → here.")] = "",
+    baseline_tag: BaselineTagOption = None,
     values: Annotated[
         int, typer.Option(min=1, max=1000, help="Values shown one by one, those with the most records.")
     ] = 25,
@@ -99,6 +100,7 @@ def breakdown(
     pass rate (or mean); the 25 values (--values) with the most records, then the others together.
     With --baseline, each metric's figure in the baseline, then here: which slice regressed."""
     st = state(ctx)
+    baseline = st.baseline(baseline, run_id, baseline_tag or []) if baseline or baseline_tag else ""
     found = st.client.run_breakdown(run_id, field, baseline_run_id=baseline, max_values=values)
     if as_json_:
         return emit_json(dataclasses.asdict(found))
@@ -139,7 +141,10 @@ def slices(
     metric: Annotated[str, typer.Option(help="Only this metric of the run (id or name).")] = "",
     min_records: Annotated[int, typer.Option(help="The fewest scored records a slice is judged on.")] = 5,
     limit: Annotated[int, typer.Option(help="How many slices (at most 100).")] = 10,
-    baseline: Annotated[str, typer.Option(help="A baseline run: each slice against its same slice there.")] = "",
+    baseline: Annotated[
+        str, typer.Option(help="A baseline run (or previous): each slice against its same slice there.")
+    ] = "",
+    baseline_tag: BaselineTagOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The slices of a run that fail most, without choosing a field: each value of its testcases'
@@ -149,6 +154,7 @@ def slices(
     slice of the baseline run instead: the slices that regressed — testcase by testcase when both
     runs are of one testset (the testcases worse / better; p: a sign test on them)."""
     st = state(ctx)
+    baseline = st.baseline(baseline, run_id, baseline_tag or []) if baseline or baseline_tag else ""
     found = st.client.weak_slices(run_id, metric=metric, min_records=min_records, limit=limit, baseline_run_id=baseline)
     if as_json_:
         return emit_json(dataclasses.asdict(found))

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
-from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
+from scorekeeper_sdk.cli.app import BaselineTagOption, JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.show import print_run, watch
 from scorekeeper_sdk.cli.side_by_side import show_testcase
@@ -249,8 +249,15 @@ def export(
 @runs.command("compare")
 def compare(
     ctx: typer.Context,
-    baseline: Annotated[str, typer.Argument(metavar="BASELINE", help="The baseline run's id.")],
+    baseline: Annotated[
+        str,
+        typer.Argument(
+            metavar="BASELINE",
+            help="The baseline run's id, or previous: the newest earlier run of RUN's testset with scores.",
+        ),
+    ],
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run compared with it.")],
+    baseline_tag: BaselineTagOption = None,
     metric: Annotated[list[str] | None, typer.Option(help="Only these metrics (id or name).")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Testcases to list (those that regressed, unless --every).")] = 20,
     field: Annotated[
@@ -278,6 +285,7 @@ def compare(
     the testcases that regressed, the largest drop first; with --field, of one slice's testcases (the
     slices that regressed: runs slices RUN --baseline)."""
     st = state(ctx)
+    baseline = st.baseline(baseline, run_id, baseline_tag or [])
     if testcase and not as_json_:
         return show_testcase(st.client, st.out, run_id, baseline, testcase)
     every = every or order.strip().startswith("latency") or bool(testcase)

@@ -16,17 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from scorekeeper_sdk.baselines import PREVIOUS, previous_runs
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.usage import usage_changes
 from scorekeeper_sdk.views import RunUsage
 from services.console.backend import Api
 from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
 from services.console.web import Console, api_message, redirect
-from shared.run_status import RunStatus
 
 RUN_CHOICES = 100
-# baseline=previous: the newest earlier run of the same testset (the run page's link).
-PREVIOUS = "previous"
 # The comparison's orders the page offers (CompareRuns' order_by → what the menu says), besides one
 # "largest drop first" per compared metric.
 ORDERS = (
@@ -109,19 +107,9 @@ def output_types(*runs: qpb.RunView) -> dict[str, str]:
 
 
 async def previous_run(api: Api, run: qpb.RunView) -> str:
-    """The newest run of the same testset created before ``run`` that has scores to compare (completed
-    or waiting for reviewers, not archived); "" when there is none."""
-    found = await api.call(
-        api.stubs.query.ListRuns,
-        qpb.ListRunsRequest(
-            project_id=run.project_id,
-            testset_id=run.testset_id,
-            created_before=run.created_at,
-            statuses=[RunStatus.COMPLETED, RunStatus.AWAITING_HUMAN_SCORING],
-            page_size=1,
-        ),
-        qpb.ListRunsResponse,
-    )
+    """The run ``run`` is compared with as "previous" (scorekeeper_sdk.baselines); "" when there is none."""
+    request = previous_runs(run.project_id, run.testset_id, run.created_at)
+    found = await api.call(api.stubs.query.ListRuns, request, qpb.ListRunsResponse)
     return found.runs[0].id if found.runs else ""
 
 
