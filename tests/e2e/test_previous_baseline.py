@@ -28,7 +28,7 @@ def said(text: str) -> str:
 
 async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekeeper, tmp_path: Path) -> None:
     project = await sk.create_project(f"previous {uuid.uuid4().hex[:6]}")
-    await sk.create_testset(project.id, "numbers", ROWS, inputs=["n"], expected=["answer"], metadata=["kind"])
+    testset = await sk.create_testset(project.id, "numbers", ROWS, inputs=["n"], expected=["answer"], metadata=["kind"])
     exact = {"kind": "exact_match", "params": {"expected_field": "answer"}}
     await sk.create_metric(project.id, "exact", eval_type="heuristic", heuristic=exact)
 
@@ -62,6 +62,11 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     assert f"baseline: {main.id}, the previous run (" in said(branch.stderr)
     assert "FAIL regressed testcases: exact: 1" in said(branch.stdout)
     assert f"Against baseline {main.id} (6 testcases)" in summary.read_text()
+    [five] = [t.id async for t in sk.list_testcases(testset.id) if t.inputs["n"] == 5]
+    assert f"regressed: testcase {five}: exact 1.0 → 0.0" in said(branch.stdout)  # the largest drops, first
+    # In the summary, linked to the testcase side by side.
+    assert "The largest drops first:" in summary.read_text()
+    assert f"testcase={five}&regressions=1&order=delta) | 5 | exact 1 → 0 |" in summary.read_text()
     runs = [r async for r in sk.list_runs(project.id)]
     branch_run = runs[0]
     assert [r.id for r in runs] == [branch_run.id, main.id]

@@ -33,6 +33,7 @@ from scorekeeper_sdk.cli.monitor_alerts import minutes_of
 from scorekeeper_sdk.cli.monitors import _alert, _results
 from scorekeeper_sdk.cli.reports import summary_markdown, write_junit
 from scorekeeper_sdk.cli.run_history import shown, sparkline
+from scorekeeper_sdk.cli.show import testcase_change as change_of
 from scorekeeper_sdk.cli.show import usage_line
 from scorekeeper_sdk.cli.systems import CommandFailed, CommandSystem, load_callable
 from scorekeeper_sdk.errors import FailedPrecondition
@@ -49,8 +50,10 @@ from scorekeeper_sdk.views import (
     RunTotals,
     RunUsage,
     Score,
+    ScoreChange,
     WeakSlice,
 )
+from scorekeeper_sdk.views import TestcaseComparison as Compared  # not a test class
 
 RUN = Run(
     id="r1",
@@ -207,6 +210,26 @@ def test_markdown_summary() -> None:
     compare = "http://console/projects/p1/compare?baseline=b1&run=r1&by=metadata.topic&field=metadata.topic%3Dmath"
     assert f"| [metadata.topic=math]({compare}) | exact | 80.0% of 50 | 40.0% of 50 | 21 / 1 | 0.0004 |" in paired
     assert "Where it fails most" not in against
+
+
+def test_the_summary_lists_the_largest_drops_each_opening_it_side_by_side() -> None:
+    drop = ScoreChange("m1", "exact", "regression", baseline_value=1.0, value=0.0, delta=-1.0)
+    same = ScoreChange("m2", "quality", "unchanged", baseline_value=4.0, value=4.0, delta=0.0)
+    cases = [
+        Compared("tc-1", {"question": "Capital of | France?"}, changes=[drop, same]),
+        Compared("tc-2", {"question": "x" * 100}, changes=[replace(drop, value=0.5, delta=-0.5)]),
+    ]
+    comparison = Comparison("r1", "r0", testcases_compared=4, testcases=cases, next_page_token="more")
+    text = summary_markdown(RUN, [], comparison)
+    side = "http://console/projects/p1/compare/testcase?baseline=r0&run=r1&testcase={}&regressions=1&order=delta"
+    every = "http://console/projects/p1/compare?baseline=r0&run=r1&regressions=1&order=delta"
+    assert f"The largest drops first ([every one]({every})):" in text
+    assert f"| [tc-1]({side.format('tc-1')}) | Capital of \\| France? | exact 1 → 0 |" in text
+    assert f"| [tc-2]({side.format('tc-2')}) | {'x' * 59}… | exact 1 → 0.5 |" in text
+    alone = summary_markdown(RUN, [], replace(comparison, testcases=cases[:1], next_page_token=""))
+    assert "The largest drops first:" in alone and "every one" not in alone
+    assert "largest drops" not in summary_markdown(RUN, [], replace(comparison, testcases=[]))
+    assert change_of(cases[0]) == "regressed: testcase tc-1: exact 1.0 → 0.0"
 
 
 def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_run_has_it() -> None:

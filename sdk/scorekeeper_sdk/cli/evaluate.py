@@ -26,7 +26,7 @@ from scorekeeper_sdk.cli.gates import (
 )
 from scorekeeper_sdk.cli.reports import changed_testcases, summary_markdown, write_junit
 from scorekeeper_sdk.cli.runs import SOURCES, checked_sources
-from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.cli.show import print_run, testcase_change, watch
 from scorekeeper_sdk.cli.subsets import (
     OnlyOption,
     SampleOption,
@@ -298,6 +298,11 @@ def _beyond_chance(st: State, run: Run, baseline: str = "", shown: int = 5) -> l
     return [w for w in found.slices if w.q_value < 0.05]
 
 
+# The regressed testcases eval shows, the largest drop first: on stdout, and in the summary.
+PRINTED_REGRESSED = 5
+SHOWN_REGRESSED = 10
+
+
 def _gate(
     st: State,
     run: Run,
@@ -321,7 +326,9 @@ def _gate(
     used: list[UsageChange] = []
     mine = RunUsage.of_run(run)
     if baseline and run.status == "completed":
-        comparison = st.client.compare_runs(run.id, baseline, regressions_only=True, with_usage=True)
+        comparison = st.client.compare_runs(
+            run.id, baseline, regressions_only=True, with_usage=True, order_by="delta", page_size=SHOWN_REGRESSED
+        )
         gates += [check(comparison) for check in against]
         before = comparison.baseline_usage
         if before is not None:  # a server that tells it
@@ -333,6 +340,10 @@ def _gate(
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     for change in used:  # against the baseline: latency 350 ms → 700 ms (+100%)
         st.out.print(f"usage  {change.shown}", highlight=False)
+    for case in comparison.testcases[:PRINTED_REGRESSED] if comparison else []:  # the largest drops first
+        st.out.print(testcase_change(case), highlight=False)
+    if comparison and len(comparison.testcases) > PRINTED_REGRESSED:
+        st.out.print(f"(every regressed testcase: scorekeeper runs compare {baseline} {run.id})", highlight=False)
     weak = _beyond_chance(st, run) if run.status == "completed" else []
     regressed = _beyond_chance(st, run, baseline) if baseline and run.status == "completed" else []
     for w in weak:

@@ -116,6 +116,7 @@ def summary_markdown(
             mean = "n/a" if m.mean is None else f"{m.mean:.3f}"
             said = f"{m.verdict} (p = {m.p_value:.2g})" if m.p_value is not None else m.verdict
             lines.append(f"| {_cell(m.name)} | {baseline} | {mean} | {m.regressions} | {m.improvements} | {said} |")
+        lines += _regressed_testcases(run, comparison)
     if usage:
         lines += ["", "| usage | baseline | this run | change |", "|---|---:|---:|---:|"]
         lines += [f"| {u.name} | {u.amount(u.baseline)} | {u.amount(u.value)} | {u.moved} |" for u in usage]
@@ -161,13 +162,39 @@ def _worse_better(w: WeakSlice) -> str:
     return f"{w.worse_testcases} / {w.better_testcases}" if w.worse_testcases or w.better_testcases else "–"
 
 
-def _compare_url(run: Run, baseline_run_id: str) -> str:
+def _compare_url(run: Run, baseline_run_id: str, page: str = "", **query: str) -> str:
     """The console's compare page of the run against the baseline (the run's URL names the console
-    and the project); empty without either."""
+    and the project), or its ``page`` ("testcase": one side by side), with ``query``; empty without
+    either run."""
     if not run.url or "/runs/" not in run.url or not baseline_run_id:
         return ""
     project = run.url[: run.url.rindex("/runs/")]
-    return f"{project}/compare?{urlencode({'baseline': baseline_run_id, 'run': run.id})}"
+    pair = {"baseline": baseline_run_id, "run": run.id}
+    return f"{project}/compare{'/' + page if page else ''}?{urlencode({**pair, **query})}"
+
+
+def _regressed_testcases(run: Run, comparison: Comparison) -> list[str]:
+    """The comparison's page of regressed testcases (the largest drop first) as a table: each one's
+    inputs and what dropped, linked to it side by side (its previous / next in the same order)."""
+    if not comparison.testcases:
+        return []
+    listing = {"regressions": "1", "order": "delta"}
+    every = _compare_url(run, comparison.baseline_run_id, **listing)
+    more = f" ([every one]({every}))" if every and comparison.next_page_token else ""
+    lines = ["", f"The largest drops first{more}:", "", "| testcase | inputs | regressed |", "|---|---|---|"]
+    for case in comparison.testcases:
+        url = _compare_url(run, comparison.baseline_run_id, "testcase", testcase=case.testcase_id, **listing)
+        name = f"[{case.testcase_id[:8]}]({url})" if url else case.testcase_id[:8]
+        dropped = [c for c in case.changes if c.change == "regression"]
+        said = ", ".join(f"{c.metric_name} {_score(c.baseline_value)} → {_score(c.value)}" for c in dropped)
+        inputs = " ".join(str(v) for v in case.inputs.values())
+        inputs = inputs if len(inputs) <= _EXCERPT else inputs[: _EXCERPT - 1] + "…"
+        lines.append(f"| {name} | {_cell(inputs)} | {_cell(said)} |")
+    return lines
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def _slice_link(w: WeakSlice, page: str, query: dict[str, str], anchor: str = "") -> str:

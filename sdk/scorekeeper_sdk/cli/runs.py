@@ -13,7 +13,7 @@ from rich.table import Table
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import BaselineTagOption, JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
-from scorekeeper_sdk.cli.show import print_run, watch
+from scorekeeper_sdk.cli.show import print_run, testcase_change, watch
 from scorekeeper_sdk.cli.side_by_side import show_testcase
 from scorekeeper_sdk.cli.subsets import (
     OnlyOption,
@@ -24,8 +24,8 @@ from scorekeeper_sdk.cli.subsets import (
     subset_options,
 )
 from scorekeeper_sdk.models import SystemVersion
-from scorekeeper_sdk.usage import UsageChange, usage_changes
-from scorekeeper_sdk.views import MetricComparison, Run, TestcaseComparison
+from scorekeeper_sdk.usage import usage_changes
+from scorekeeper_sdk.views import MetricComparison, Run
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
@@ -334,23 +334,8 @@ def compare(
     if used:  # latency 350 ms → 700 ms (+100%) · … (of the slice's records with --field)
         st.out.print(f"usage{' of the slice' if field else ''}: {' · '.join(u.shown for u in used)}", highlight=False)
     for case in page.testcases[:limit]:
-        st.out.print(f"  {_testcase_change(case, every)}", highlight=False)
+        st.out.print(f"  {testcase_change(case, every)}", highlight=False)
     return None
-
-
-def _testcase_change(case: TestcaseComparison, timed: bool) -> str:
-    """ "regressed: testcase T: exact 1.0 → 0.0", or what changed otherwise; ``timed``: with its
-    latency in both runs."""
-    regressed = [c for c in case.changes if c.change == "regression"]
-    shown = regressed or [c for c in case.changes if c.change != "unchanged"]
-    said = ", ".join(f"{c.metric_name} {_value(c.baseline_value)} → {_value(c.value)}" for c in shown) or "unchanged"
-    if timed and (case.baseline_latency_ms is not None or case.latency_ms is not None):
-        said += f" · {UsageChange('latency', case.baseline_latency_ms, case.latency_ms, 'ms').shown}"
-    return f"{'regressed: ' if regressed else ''}testcase {case.testcase_id}: {said}"
-
-
-def _value(value: float | None) -> str:
-    return "n/a" if value is None else str(value)
 
 
 def _delta(m: MetricComparison) -> str:

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from scorekeeper_sdk.clients import Scorekeeper
-from scorekeeper_sdk.usage import amount
-from scorekeeper_sdk.views import MetricSummary, Run
+from scorekeeper_sdk.usage import UsageChange, amount
+from scorekeeper_sdk.views import MetricSummary, Run, TestcaseComparison
 
 
 def metric_value(m: MetricSummary) -> str:
@@ -54,6 +54,21 @@ def usage_line(run: Run) -> str:
     if t.judge_cost_usd:
         parts.append(f"judge cost {amount(t.judge_cost_usd, 'usd')}")
     return " · ".join(parts)
+
+
+def testcase_change(case: TestcaseComparison, timed: bool = False) -> str:
+    """ "regressed: testcase T: exact 1.0 → 0.0", or what changed otherwise; ``timed``: with its
+    latency in both runs."""
+    regressed = [c for c in case.changes if c.change == "regression"]
+    shown = regressed or [c for c in case.changes if c.change != "unchanged"]
+    said = ", ".join(f"{c.metric_name} {_value(c.baseline_value)} → {_value(c.value)}" for c in shown) or "unchanged"
+    if timed and (case.baseline_latency_ms is not None or case.latency_ms is not None):
+        said += f" · {UsageChange('latency', case.baseline_latency_ms, case.latency_ms, 'ms').shown}"
+    return f"{'regressed: ' if regressed else ''}testcase {case.testcase_id}: {said}"
+
+
+def _value(value: float | None) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def print_run(console: Console, run: Run) -> None:
