@@ -95,6 +95,8 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     assert compared.returncode == 0, compared.stderr
     assert f"baseline: {main.id}, the previous run" in said(compared.stderr)
     assert f"{branch_run.id} against baseline {main.id}: 6 testcases compared" in said(compared.stdout)
+    page = f"/projects/{project.id}/compare?baseline={main.id}&run={branch_run.id}&regressions=1&order=delta"
+    assert compared.stdout.splitlines()[-1] == f"compare page: {stack.console_url}{page}"
     alone = cli("runs", "compare", "previous", main.id)
     assert alone.returncode == 2
     assert said(alone.stderr) == f"error: previous: {NONE_BEFORE} run {main.id}"

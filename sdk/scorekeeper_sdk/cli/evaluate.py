@@ -343,7 +343,8 @@ def _gate(
     for case in comparison.testcases[:PRINTED_REGRESSED] if comparison else []:  # the largest drops first
         st.out.print(testcase_change(case), highlight=False)
     if comparison and len(comparison.testcases) > PRINTED_REGRESSED:
-        st.out.print(f"(every regressed testcase: scorekeeper runs compare {baseline} {run.id})", highlight=False)
+        every = f"(every regressed testcase: scorekeeper runs compare {baseline} {run.id})"
+        st.out.print(every, highlight=False, soft_wrap=True)
     weak = _beyond_chance(st, run) if run.status == "completed" else []
     regressed = _beyond_chance(st, run, baseline) if baseline and run.status == "completed" else []
     for w in weak:

@@ -142,7 +142,7 @@ def summary_markdown(
             "|---|---|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {_slice_link(w, _compare_url(run, baseline_run_id), {'by': w.field, 'field': w.filter})}"
+            f"| {_slice_link(w, compare_url(run, baseline_run_id), {'by': w.field, 'field': w.filter})}"
             f" | {_cell(w.metric_name)} | {w.baseline_pass_rate:.1%} of {w.baseline_scored}"
             f" | {w.pass_rate:.1%} of {w.scored} | {_worse_better(w)} | {w.q_value:.2g} |"
             for w in regressed
@@ -162,15 +162,15 @@ def _worse_better(w: WeakSlice) -> str:
     return f"{w.worse_testcases} / {w.better_testcases}" if w.worse_testcases or w.better_testcases else "–"
 
 
-def _compare_url(run: Run, baseline_run_id: str, page: str = "", **query: str) -> str:
+def compare_url(run: Run, baseline_run_id: str, query: Sequence[tuple[str, str]] = (), page: str = "") -> str:
     """The console's compare page of the run against the baseline (the run's URL names the console
     and the project), or its ``page`` ("testcase": one side by side), with ``query``; empty without
     either run."""
     if not run.url or "/runs/" not in run.url or not baseline_run_id:
         return ""
     project = run.url[: run.url.rindex("/runs/")]
-    pair = {"baseline": baseline_run_id, "run": run.id}
-    return f"{project}/compare{'/' + page if page else ''}?{urlencode({**pair, **query})}"
+    pair = [("baseline", baseline_run_id), ("run", run.id)]
+    return f"{project}/compare{'/' + page if page else ''}?{urlencode([*pair, *query])}"
 
 
 def _regressed_testcases(run: Run, comparison: Comparison) -> list[str]:
@@ -178,12 +178,12 @@ def _regressed_testcases(run: Run, comparison: Comparison) -> list[str]:
     inputs and what dropped, linked to it side by side (its previous / next in the same order)."""
     if not comparison.testcases:
         return []
-    listing = {"regressions": "1", "order": "delta"}
-    every = _compare_url(run, comparison.baseline_run_id, **listing)
+    listing = [("regressions", "1"), ("order", "delta")]
+    every = compare_url(run, comparison.baseline_run_id, listing)
     more = f" ([every one]({every}))" if every and comparison.next_page_token else ""
     lines = ["", f"The largest drops first{more}:", "", "| testcase | inputs | regressed |", "|---|---|---|"]
     for case in comparison.testcases:
-        url = _compare_url(run, comparison.baseline_run_id, "testcase", testcase=case.testcase_id, **listing)
+        url = compare_url(run, comparison.baseline_run_id, [("testcase", case.testcase_id), *listing], "testcase")
         name = f"[{case.testcase_id[:8]}]({url})" if url else case.testcase_id[:8]
         dropped = [c for c in case.changes if c.change == "regression"]
         said = ", ".join(f"{c.metric_name} {_score(c.baseline_value)} → {_score(c.value)}" for c in dropped)

@@ -13,6 +13,7 @@ from rich.table import Table
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import BaselineTagOption, JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
+from scorekeeper_sdk.cli.reports import compare_url
 from scorekeeper_sdk.cli.show import print_run, testcase_change, watch
 from scorekeeper_sdk.cli.side_by_side import show_testcase
 from scorekeeper_sdk.cli.subsets import (
@@ -335,6 +336,11 @@ def compare(
         st.out.print(f"usage{' of the slice' if field else ''}: {' · '.join(u.shown for u in used)}", highlight=False)
     for case in page.testcases[:limit]:
         st.out.print(f"  {testcase_change(case, every)}", highlight=False)
+    # The same on the console's compare page: the slice, regressions only, the order.
+    listing = [*(("field", f) for f in field or []), *([] if every else [("regressions", "1")]), ("order", order)]
+    shown = compare_url(st.client.get_run(run_id), baseline, listing)
+    if shown:
+        st.out.print(f"compare page: {shown}", highlight=False, soft_wrap=True)
     return None
 
 
