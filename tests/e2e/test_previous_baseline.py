@@ -65,7 +65,7 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     [five] = [t.id async for t in sk.list_testcases(testset.id) if t.inputs["n"] == 5]
     assert f"regressed: testcase {five}: exact 1.0 → 0.0" in said(branch.stdout)  # the largest drops, first
     # In the summary, linked to the testcase side by side.
-    assert "The largest drops first:" in summary.read_text()
+    assert "Regressed testcases, the largest drop first:" in summary.read_text()
     assert f"testcase={five}&regressions=1&order=delta) | 5 | exact 1 → 0 |" in summary.read_text()
     runs = [r async for r in sk.list_runs(project.id)]
     branch_run = runs[0]

@@ -223,12 +223,12 @@ def test_the_summary_lists_the_largest_drops_each_opening_it_side_by_side() -> N
     text = summary_markdown(RUN, [], comparison)
     side = "http://console/projects/p1/compare/testcase?baseline=r0&run=r1&testcase={}&regressions=1&order=delta"
     every = "http://console/projects/p1/compare?baseline=r0&run=r1&regressions=1&order=delta"
-    assert f"The largest drops first ([every one]({every})):" in text
+    assert f"Regressed testcases, the largest drop first ([every one]({every})):" in text
     assert f"| [tc-1]({side.format('tc-1')}) | Capital of \\| France? | exact 1 → 0 |" in text
     assert f"| [tc-2]({side.format('tc-2')}) | {'x' * 59}… | exact 1 → 0.5 |" in text
     alone = summary_markdown(RUN, [], replace(comparison, testcases=cases[:1], next_page_token=""))
-    assert "The largest drops first:" in alone and "every one" not in alone
-    assert "largest drops" not in summary_markdown(RUN, [], replace(comparison, testcases=[]))
+    assert "Regressed testcases, the largest drop first:" in alone and "every one" not in alone
+    assert "Regressed testcases" not in summary_markdown(RUN, [], replace(comparison, testcases=[]))
     assert change_of(cases[0]) == "regressed: testcase tc-1: exact 1.0 → 0.0"
 
 

@@ -181,7 +181,8 @@ def _regressed_testcases(run: Run, comparison: Comparison) -> list[str]:
     listing = [("regressions", "1"), ("order", "delta")]
     every = compare_url(run, comparison.baseline_run_id, listing)
     more = f" ([every one]({every}))" if every and comparison.next_page_token else ""
-    lines = ["", f"The largest drops first{more}:", "", "| testcase | inputs | regressed |", "|---|---|---|"]
+    lines = ["", f"Regressed testcases, the largest drop first{more}:", ""]
+    lines += ["| testcase | inputs | regressed |", "|---|---|---|"]
     for case in comparison.testcases:
         url = compare_url(run, comparison.baseline_run_id, [("testcase", case.testcase_id), *listing], "testcase")
         name = f"[{case.testcase_id[:8]}]({url})" if url else case.testcase_id[:8]
