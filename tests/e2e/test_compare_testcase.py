@@ -145,10 +145,19 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
 
         # The run page's "Compare with the previous run": B against A, the newest earlier run.
         await page.goto(f"/projects/{qa.project.id}/runs/{runs['B']}")
+        # Each metric against the previous run: A passed both, B 3 of its 4 records.
+        moved = page.locator(f"#aggregates tr[data-metric='{exact.metric_id}'] td.moved")
+        assert " ".join((await moved.inner_text()).split()) == "-25.0 points"
+        assert await moved.locator(".worse").count() == 1
+        assert await page.locator("#vs-previous a").get_attribute("href") == (
+            f"{base}?baseline={runs['A']}&run={runs['B']}&regressions=1&order=delta"
+        )
+        await screenshot(page, "run-vs-previous")
         await page.locator("#compare-previous").click()
         await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}")
         assert await page.locator("#compare-table tbody tr[data-testcase]").count() == 2
         await page.goto(f"/projects/{qa.project.id}/runs/{runs['A']}")  # the first run: none before it
+        await expect(page.locator("#vs-previous")).to_have_count(0)
         await page.locator("#compare-previous").click()
         await page.wait_for_url(f"**{base}?baseline=previous&run={runs['A']}")
         assert (await page.locator("p.flash.error").inner_text()).startswith(

@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from scorekeeper_sdk.baselines import PREVIOUS, previous_runs
+from scorekeeper_sdk.baselines import PREVIOUS
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.usage import usage_changes
 from scorekeeper_sdk.views import RunUsage
 from services.console.backend import Api
 from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
+from services.console.previous_run import previous_run
 from services.console.web import Console, api_message, redirect
 
 RUN_CHOICES = 100
@@ -104,13 +105,6 @@ async def records_by_id(api: Api, ids: list[str]) -> dict[str, qpb.RecordView]:
 def output_types(*runs: qpb.RunView) -> dict[str, str]:
     """Each metric's output type (boolean, int, float) by id, over the runs compared: how its values read."""
     return {m.metric_id: m.output_type for run in runs for m in run.metrics}
-
-
-async def previous_run(api: Api, run: qpb.RunView) -> str:
-    """The run ``run`` is compared with as "previous" (scorekeeper_sdk.baselines); "" when there is none."""
-    request = previous_runs(run.project_id, run.testset_id, run.created_at)
-    found = await api.call(api.stubs.query.ListRuns, request, qpb.ListRunsResponse)
-    return found.runs[0].id if found.runs else ""
 
 
 def routes(console: Console) -> list[Route]:

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api, feedback_metrics
+from services.console.previous_run import changes, previous_of
 from services.console.record_filters import FORM_CONTEXT, Condition, RecordFilters, used
 from services.console.web import (
     EXPORTS,
@@ -184,12 +185,13 @@ def routes(console: Console) -> list[Route]:
             agreement_of(api, run, request.query_params),
             breakdown_of(api, run, request.query_params),
             weak_slices_of(api, run, request.query_params),
+            previous_of(api, run),
         ]
         # A spread to draw, or trials that may disagree.
         if run.trials > 1 or any(m.output_type != "boolean" and m.scored for m in run.metrics):
             spread = qpb.GetScoreDistributionRequest(run_id=run_id)
             loads.append(api.call(api.stubs.query.GetScoreDistribution, spread, qpb.ScoreDistribution))
-        page, agreement, breakdown, weak, *distribution = await asyncio.gather(*loads)
+        page, agreement, breakdown, weak, previous, *distribution = await asyncio.gather(*loads)
         return console.render(
             request,
             "run.html",
@@ -199,6 +201,8 @@ def routes(console: Console) -> list[Route]:
                 **breakdown,
                 **weak,
                 "distribution": distribution[0] if distribution else None,
+                "previous": previous,
+                "moved": changes(run, previous),
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,
                 "retryable": retryable(run),
@@ -211,6 +215,7 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         run, _ = await asyncio.gather(run_of_project(api, project_id, run_id), console.role(request, api))
         final = run.status in FINAL_STATUSES
+        previous = await previous_of(api, run)  # once it has its scores
         live = request.query_params.get("was") == "live"
         # The records table listens: it reloads when the run settles, and while the run is live
         # whenever these counts differ from the ones it was drawn with (at most every few seconds,
@@ -228,6 +233,8 @@ def routes(console: Console) -> list[Route]:
             "oob": live,
             "retryable": retryable(run),
             "archivable": run.status in ARCHIVABLE,
+            "previous": previous,
+            "moved": changes(run, previous),
         }
         headers = {"HX-Trigger": json.dumps(events)} if events else {}
         return console.render(request, "_run_progress.html", context, headers=headers)

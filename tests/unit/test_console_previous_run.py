@@ -1,0 +1,37 @@
+"""The run page's "vs previous" column: each metric's change against the previous run."""
+
+from __future__ import annotations
+
+from scorekeeper.v1 import query_pb2 as qpb
+
+from services.console.previous_run import Moved, changes
+
+
+def metric(metric_id: str, output_type: str, version: int = 1, **value: float) -> qpb.MetricSummary:
+    return qpb.MetricSummary(metric_id=metric_id, output_type=output_type, metric_version=version, **value)
+
+
+def test_each_metric_moves_by_its_pass_rate_or_mean() -> None:
+    run = qpb.RunView(
+        metrics=[
+            metric("exact", "boolean", pass_rate=0.75),
+            metric("stars", "int", version=2, mean=3.5),
+            metric("overlap", "float", mean=0.5),
+            metric("new", "boolean", pass_rate=1.0),  # the previous run has no such metric
+            metric("pending", "boolean"),  # nothing scored here yet
+        ]
+    )
+    previous = qpb.RunView(
+        metrics=[
+            metric("exact", "boolean", pass_rate=1.0),
+            metric("stars", "int", mean=3.25),
+            metric("overlap", "float", mean=0.5),
+            metric("pending", "boolean", pass_rate=0.5),
+        ]
+    )
+    assert changes(run, previous) == {
+        "exact": Moved("-25.0 points", "worse", "100.0%"),
+        "stars": Moved("+0.250", "better", "3.250", other_version=1),
+        "overlap": Moved("+0.000", "same", "0.500"),
+    }
+    assert changes(run, None) == {}
