@@ -44,6 +44,8 @@ SCORABLE = frozenset(
 
 # Executed and machine-scored to the end: its errored records may be executed again (a retry).
 RETRYABLE = frozenset({RunStatus.AWAITING_HUMAN_SCORING, RunStatus.COMPLETED})
+# It has the scores to compare a later run with ("previous": the newest earlier such run of a testset).
+SCORED = frozenset({RunStatus.AWAITING_HUMAN_SCORING, RunStatus.COMPLETED})
 # Nothing executes or scores it by machine any more: it may be archived (hidden from lists).
 ARCHIVABLE = TERMINAL | {RunStatus.AWAITING_HUMAN_SCORING}
 

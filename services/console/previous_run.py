@@ -1,20 +1,21 @@
-"""A run's previous run — the newest earlier run of its testset with scores
-(scorekeeper_sdk.baselines) — and each metric's change against it: the run page's "vs previous"
-column and its "Compare with the previous run"."""
+"""A run's previous run — the newest earlier run of its testset with scores (RunView.previous_run_id)
+— and each metric's change against it: the run page's "vs previous" column."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cachetools import TTLCache
 from scorekeeper.v1 import query_pb2 as qpb
 
-from scorekeeper_sdk.baselines import SCORED, previous_runs
 from services.console.backend import Api
+from shared.run_status import SCORED
 
-# Previous runs looked up, by run and status: for this long (s), at most this many.
+# Previous runs read, by the run and its previous run's id: for this long (s), at most this many.
 KEPT_S, KEPT_RUNS = 30, 1000
-_KEPT: TTLCache[tuple[str, str], qpb.RunView | None] = TTLCache(maxsize=KEPT_RUNS, ttl=KEPT_S)
+_KEPT: TTLCache[tuple[str, str], qpb.RunView] = TTLCache(maxsize=KEPT_RUNS, ttl=KEPT_S)
 
 
 @dataclass(frozen=True)
@@ -27,29 +28,23 @@ class Moved:
     before: str  # the previous run's result: "100.0%", "0.750"
     other_version: int = 0
 
-
-async def previous_run(api: Api, run: qpb.RunView) -> str:
-    """The previous run's id; "" when there is none."""
-    request = previous_runs(run.project_id, run.testset_id, run.created_at)
-    found = await api.call(api.stubs.query.ListRuns, request, qpb.ListRunsResponse)
-    return found.runs[0].id if found.runs else ""
+    @property
+    def short(self) -> str:
+        """The change alone, for a chip: "-25.0" (points), "+0.250"."""
+        return self.text.removesuffix(" points")
 
 
 async def previous_of(api: Api, run: qpb.RunView) -> qpb.RunView | None:
-    """The previous run of a run of a testset that has its scores (completed or waiting for
-    reviewers): a run still going is not compared yet. Kept a while per run, since the page of a
-    run waiting for reviewers polls its progress every second."""
-    if not run.testset_id or run.status not in SCORED:
+    """The previous run (RunView.previous_run_id) of a run that has its scores (completed or
+    waiting for reviewers): a run still going is not compared yet. Kept a while per run, since the
+    page of a run waiting for reviewers polls its progress every second."""
+    if not run.previous_run_id or run.status not in SCORED:
         return None
-    key = (run.id, run.status)
-    if key in _KEPT:
-        return _KEPT[key]
-    previous_id = await previous_run(api, run)
-    found = None
-    if previous_id:
-        found = await api.call(api.stubs.query.GetRun, qpb.GetRunRequest(run_id=previous_id), qpb.RunView)
-    _KEPT[key] = found
-    return found
+    key = (run.id, run.previous_run_id)
+    if key not in _KEPT:
+        request = qpb.GetRunRequest(run_id=run.previous_run_id)
+        _KEPT[key] = await api.call(api.stubs.query.GetRun, request, qpb.RunView)
+    return _KEPT[key]
 
 
 def changes(run: qpb.RunView, previous: qpb.RunView | None) -> dict[str, Moved]:
@@ -69,3 +64,16 @@ def changes(run: qpb.RunView, previous: qpb.RunView | None) -> dict[str, Moved]:
         other = p.metric_version if p.metric_version != m.metric_version else 0
         moved[m.metric_id] = Moved(text, direction, before, other)
     return moved
+
+
+async def moved_on_page(api: Api, runs: Sequence[qpb.RunView]) -> dict[str, dict[str, Moved]]:
+    """Each listed run's metrics against its previous run (the runs list's chips): a previous run
+    on the page is read from it, the others at once (GetRun)."""
+    compared = [r for r in runs if r.previous_run_id and r.status in SCORED]
+    listed = {r.id: r for r in runs}
+    wanted = {r.previous_run_id for r in compared} - set(listed)
+    read = await asyncio.gather(
+        *(api.call(api.stubs.query.GetRun, qpb.GetRunRequest(run_id=i), qpb.RunView) for i in wanted)
+    )
+    theirs = {**listed, **{r.id: r for r in read}}
+    return {r.id: changes(r, theirs[r.previous_run_id]) for r in compared}

@@ -10,15 +10,19 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 
-from scorekeeper_sdk import AsyncScorekeeper
+from scorekeeper_sdk import AsyncScorekeeper, RecordIn
 from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
+from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
 # sdk_bots.right answers every one; sdk_bots.answer answers n = 5 wrong.
 ROWS = [{"n": n, "answer": str(n + 1), "kind": "five" if n == 5 else "other"} for n in range(1, 7)]
+QA_ROWS = [{"question": "Capital of Japan?", "answer": "Tokyo"}, {"question": "Capital of France?", "answer": "Paris"}]
 NONE_BEFORE = 'no earlier run of testset "numbers" with scores (completed or waiting for reviewers) before'
 
 
@@ -114,3 +118,51 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     refused = cli("eval", "--testset", "numbers", "--metric", "exact", "--callable", "x:y", "--baseline-tag", "main")
     assert refused.returncode == 2
     assert "--baseline-tag picks the previous run among those tagged: give --baseline previous" in said(refused.stderr)
+
+
+async def test_each_run_names_its_previous_run_and_the_runs_list_shows_the_change(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    qa = await qa_project(sk, "previous runs", QA_ROWS)
+    other = await sk.create_testset(qa.project.id, "other", QA_ROWS, inputs=["question"], expected=["answer"])
+
+    async def run_answering(*answers: str) -> str:
+        run = await qa.run(sk)
+        records = [
+            RecordIn(qa.cases[row["question"]], outputs={"response": said})
+            for row, said in zip(QA_ROWS, answers, strict=True)
+        ]
+        await sk.ingest_records(run.id, records)
+        await sk.wait_for_run(run.id, timeout_s=60)
+        return str(run.id)
+
+    first = await run_answering("Tokyo", "Paris")  # 100%
+    cancelled = (await sk.cancel_run((await qa.run(sk)).id)).id  # no scores: never anyone's previous
+    archived = await run_answering("Tokyo", "Lyon")
+    await sk.archive_run(archived)  # left out of the lists: never anyone's previous
+    latest = await run_answering("Kyoto", "Paris")  # 50%
+    elsewhere = await sk.create_run(qa.project.id, other.id, qa.version.id, [qa.exact.id])
+    expected = {first: "", cancelled: first, archived: first, latest: first, elsewhere.id: ""}
+    assert {r: (await sk.get_run(r)).previous_run_id for r in expected} == expected
+    listed = {r.id: r.previous_run_id async for r in sk.list_runs(qa.project.id)}
+    assert listed == {r: p for r, p in expected.items() if r != archived}
+    found = await sk.previous_run(latest)
+    assert found is not None and found.id == first
+
+    # The runs list: the latest run's chip says its change against the first, and links the comparison.
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{qa.project.id}/runs")
+        row = page.locator(f"tr[data-run='{latest}']")
+        assert await row.locator(".score-chip .moved.worse").inner_text() == "-50.0"
+        assert "-50.0 points against the previous run (100.0%)" in (
+            await row.locator(".score-chip").get_attribute("title") or ""
+        )
+        await expect(page.locator(f"tr[data-run='{first}'] .moved")).to_have_count(0)
+        await expect(page.locator(f"tr[data-run='{cancelled}'] .moved")).to_have_count(0)
+        await screenshot(page, "runs-vs-previous")
+        await row.locator("a.vs-previous").click()
+        await page.wait_for_url(
+            f"**/projects/{qa.project.id}/compare?baseline={first}&run={latest}&regressions=1&order=delta"
+        )
+        await expect(page.locator("#compare-table tbody tr[data-testcase]")).to_have_count(1)

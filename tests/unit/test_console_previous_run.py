@@ -7,8 +7,15 @@ from scorekeeper.v1 import query_pb2 as qpb
 from services.console.previous_run import Moved, changes
 
 
-def metric(metric_id: str, output_type: str, version: int = 1, **value: float) -> qpb.MetricSummary:
-    return qpb.MetricSummary(metric_id=metric_id, output_type=output_type, metric_version=version, **value)
+def metric(
+    metric_id: str, output_type: str, version: int = 1, pass_rate: float | None = None, mean: float | None = None
+) -> qpb.MetricSummary:
+    summary = qpb.MetricSummary(metric_id=metric_id, output_type=output_type, metric_version=version)
+    if pass_rate is not None:
+        summary.pass_rate = pass_rate
+    if mean is not None:
+        summary.mean = mean
+    return summary
 
 
 def test_each_metric_moves_by_its_pass_rate_or_mean() -> None:

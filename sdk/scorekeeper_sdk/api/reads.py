@@ -78,6 +78,8 @@ class ReadOperations(Operations):
         archived), of the runs with every one of ``tags`` when given; None when there is none (or
         ``run_id`` is a monitor's run, with no testset)."""
         run = await self.get_run(run_id)
+        if not tags:  # the server names it
+            return await self.get_run(run.previous_run_id) if run.previous_run_id else None
         if not run.testset_id:
             return None
         request = previous_runs(run.project_id, run.testset_id, run.created_at, tags)

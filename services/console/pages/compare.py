@@ -22,7 +22,6 @@ from scorekeeper_sdk.usage import usage_changes
 from scorekeeper_sdk.views import RunUsage
 from services.console.backend import Api
 from services.console.pages.run import breakdown_of, run_of_project, weak_slices_of
-from services.console.previous_run import previous_run
 from services.console.web import Console, api_message, redirect
 
 RUN_CHOICES = 100
@@ -115,7 +114,7 @@ def routes(console: Console) -> list[Route]:
         baseline_id, run_id = params.get("baseline", ""), params.get("run", "")
         if baseline_id == PREVIOUS and run_id:  # the run page's "Compare with the previous run"
             run = await run_of_project(api, project_id, run_id)
-            previous = await previous_run(api, run) if run.testset_id else ""
+            previous = run.previous_run_id
             if previous:
                 kept = [(k, v) for k, v in params.multi_items() if k not in ("baseline", "run")]
                 return redirect(f"?{urlencode([('baseline', previous), ('run', run_id), *kept])}")

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from services.console.backend import Api, project_testsets
 from services.console.formatting import SOURCE_LABELS
 from services.console.history import chart_data
+from services.console.previous_run import moved_on_page
 from services.console.web import CHOICE_ERRORS, INPUT_ERRORS, Console, api_message, redirect
 from shared.auth.keys import prefix_of
 from shared.run_status import ALL as RUN_STATUSES
@@ -149,6 +150,7 @@ def routes(console: Console) -> list[Route]:
             {
                 **data,
                 "runs": page.runs,
+                "moved": await moved_on_page(api, page.runs),
                 "archived": archived,
                 "mine": mine,
                 "my_prefix": my_prefix,
