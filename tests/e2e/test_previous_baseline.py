@@ -73,6 +73,8 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     assert f"testcase={five}&regressions=1&order=delta) | 5 | exact 1 → 0 |" in summary.read_text()
     runs = [r async for r in sk.list_runs(project.id)]
     branch_run = runs[0]
+    page = f"/projects/{project.id}/compare?baseline={main.id}&run={branch_run.id}&regressions=1&order=delta"
+    assert f"compare page: {stack.console_url}{page}" in branch.stdout.splitlines()
     assert [r.id for r in runs] == [branch_run.id, main.id]
     found = await sk.previous_run(branch_run.id)
     assert found is not None and found.id == main.id
@@ -99,7 +101,6 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     assert compared.returncode == 0, compared.stderr
     assert f"baseline: {main.id}, the previous run" in said(compared.stderr)
     assert f"{branch_run.id} against baseline {main.id}: 6 testcases compared" in said(compared.stdout)
-    page = f"/projects/{project.id}/compare?baseline={main.id}&run={branch_run.id}&regressions=1&order=delta"
     assert compared.stdout.splitlines()[-1] == f"compare page: {stack.console_url}{page}"
     alone = cli("runs", "compare", "previous", main.id)
     assert alone.returncode == 2
