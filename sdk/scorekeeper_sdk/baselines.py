@@ -1,8 +1,9 @@
-"""The baseline a run is compared with when none is named: "previous", the newest run of the same
-testset created before it that has scores to compare (completed, or waiting for reviewers; not
-archived) — the query service names it (RunView.previous_run_id: the console's "vs previous" and
-"Compare with the previous run"); among the runs with every one of some tags ("main": the main
-branch's runs), the SDK's `previous_run(…, tags=…)` asks ListRuns for it here. `scorekeeper eval
+"""The baseline a run is compared with when none is named: "previous", the newest run created
+before it that has scores to compare (completed, or waiting for reviewers; not archived) — of the
+same testset (a scheduled run: of its schedule). The query service names it (RunView.previous_run_id:
+the console's "vs previous" and "Compare with the previous run"); among the runs of the testset with
+every one of some tags ("main": the main branch's runs), the SDK's `previous_run(…, tags=…)` asks
+ListRuns for it here. `scorekeeper eval
 --baseline previous [--baseline-tag T]` and `runs compare previous RUN` use `previous_run`."""
 
 from __future__ import annotations

@@ -123,8 +123,8 @@ class Run:
     # A run a schedule kicked off: the schedule, and its name now ("" when deleted since).
     schedule_id: str = ""
     schedule_name: str = ""
-    # The run it is compared with as "previous" (previous_run): the newest earlier run of its
-    # testset with scores; "" when there is none.
+    # The run it is compared with as "previous" (previous_run): the newest earlier run with scores
+    # of its schedule, else of its monitor, else of its testset; "" when there is none.
     previous_run_id: str = ""
     archived_at: str = ""  # when it was archived (hidden from run lists and charts); "" if not
     # How the run chose part of its testset (testcases, of, metadata_filter, sample …); {} for all of it.

@@ -1,5 +1,6 @@
-"""A run's previous run — the newest earlier run of its testset with scores (RunView.previous_run_id)
-— and each metric's change against it: the run page's "vs previous" column."""
+"""A run's previous run (RunView.previous_run_id, shared.db.previous_run: the newest earlier run with
+scores of its schedule, monitor or testset) and each metric's change against it: the run page's
+"vs previous" column and the runs list's chips."""
 
 from __future__ import annotations
 

@@ -20,16 +20,17 @@ from services.query.explanation import run_explanation
 from services.query.views import metric_summary, progress
 from shared.db import latency
 from shared.db.pool import Connection
+from shared.db.previous_run import PREVIOUS_RUN_ID, previous_run_joins
 from shared.edge import page_tokens
 from shared.edge.convert import dict_to_struct, parse_uuid, timestamp
 from shared.edge.errors import not_found
-from shared.run_status import SCORED
 from shared.scoring.stats import TrialSums
 
 _RUNS = (
     "SELECT r.*, t.name AS testset_name, sv.name AS system_version_name, sv.kind AS system_kind,"
     " sv.config AS system_config, sv.system_id, sy.name AS system_name, mo.name AS monitor_name,"
-    " mo.status = 'deleted' AS monitor_deleted, sc.name AS schedule_name, c.*, pr.previous_run_id"
+    " mo.status = 'deleted' AS monitor_deleted, sc.name AS schedule_name, c.*,"
+    f" {PREVIOUS_RUN_ID} AS previous_run_id"
     # A monitor's run has no testset: its records are logged calls.
     " FROM runs r LEFT JOIN testsets t ON t.id = r.testset_id LEFT JOIN monitors mo ON mo.id = r.monitor_id"
     " LEFT JOIN schedules sc ON sc.id = r.schedule_id"
@@ -39,12 +40,7 @@ _RUNS = (
     "   coalesce(sum(prompt_tokens), 0)::bigint AS record_prompt_tokens,"
     "   coalesce(sum(completion_tokens), 0)::bigint AS record_completion_tokens,"
     "   coalesce(sum(cost_usd), 0) AS record_cost_usd, coalesce(sum(costed), 0)::int AS costed_records"
-    "   FROM run_record_counts WHERE run_id = r.id) c ON true"
-    # The previous run (shared.run_status.SCORED; ListRuns' created_before, archived and playground rules).
-    " LEFT JOIN LATERAL (SELECT p.id AS previous_run_id FROM runs p WHERE p.testset_id = r.testset_id"
-    "   AND p.created_at < r.created_at AND p.status = ANY('{" + ",".join(sorted(SCORED)) + "}'::text[])"
-    "   AND p.archived_at IS NULL AND NOT p.playground_try"
-    "   ORDER BY p.created_at DESC, p.id DESC LIMIT 1) pr ON true"
+    "   FROM run_record_counts WHERE run_id = r.id) c ON true" + previous_run_joins("r")
 )
 
 # The pinned metric versions of each run, in kick-off order, with aggregates summed over shards

@@ -299,6 +299,11 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
         3: [("polite", "pass_rate", 0.8, 10, 0.8, False)],
     }
     assert [w.run_status for w in detail.windows] == ["completed"] * 3
+    # Each window's run names the window before as its previous run (the runs list's and run page's
+    # "vs previous": polite 1.0 after 0.5 is +50 points).
+    runs = {w.number: w.run_id for w in detail.windows}
+    previous = {n: (await sk.get_run(r)).previous_run_id for n, r in runs.items()}
+    assert previous == {1: "", 2: runs[1], 3: runs[2]}
     (listed,) = await sk.list_monitors(project.id)
     assert listed.latest_window == detail.windows[0] and listed.latest_window.number == 3
     assert len(hook.posts) == 1

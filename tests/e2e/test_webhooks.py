@@ -259,6 +259,11 @@ async def test_a_scheduled_run_is_told_against_its_schedule_s_run_before(stack: 
     assert [b["run"]["id"] for b in told] == [first.id, second.id]
     assert [b["run"]["schedule_id"] for b in told] == [nightly.id, nightly.id]
     assert told[0]["baseline"] is None and told[1]["baseline"]["id"] == first.id
+    # The same run each names as its previous one (RunView.previous_run_id): a scheduled run the
+    # schedule's run before it, any other run the testset's.
+    async with stack.sdk(key) as sk:
+        previous = {r: (await sk.get_run(r)).previous_run_id for r in (first.id, between.id, second.id)}
+    assert previous == {first.id: "", between.id: first.id, second.id: first.id}
 
 
 async def test_a_webhook_is_changed_paused_and_its_secret_rotated(stack: Stack) -> None:

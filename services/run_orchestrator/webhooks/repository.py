@@ -12,6 +12,7 @@ import asyncpg
 from services.run_orchestrator.runs.results import metric_results
 from services.run_orchestrator.webhooks import rules
 from shared.db.pool import Connection
+from shared.db.previous_run import PREVIOUS_RUN_ID, previous_run_joins
 from shared.json_limits import json_text
 
 # A webhook with its newest delivery.
@@ -187,21 +188,12 @@ class RunWebhooks:
 
     @staticmethod
     async def _previous(conn: Connection, run: Any) -> asyncpg.Record | None:
-        """The run this one's metrics are compared with: the latest completed run made before it
-        by the same schedule (the night before), or else of the same testset (or monitor), neither
-        archived nor a playground try."""
+        """The run this one's metrics are compared with: its previous run (shared.db.previous_run —
+        of the same schedule, the night before; else of the same monitor or testset)."""
         return await conn.fetchrow(
-            "SELECT id, metric_version_ids, human_metric_version_ids FROM runs"
-            " WHERE project_id = $1 AND created_at < $2 AND id <> $3 AND status = 'completed'"
-            " AND archived_at IS NULL AND NOT playground_try"
-            " AND CASE WHEN $6::uuid IS NULL THEN testset_id = $4 OR monitor_id = $5 ELSE schedule_id = $6 END"
-            " ORDER BY created_at DESC, id DESC LIMIT 1",
-            run["project_id"],
-            run["created_at"],
+            "SELECT p.id, p.metric_version_ids, p.human_metric_version_ids FROM runs r"
+            f"{previous_run_joins('r')} JOIN runs p ON p.id = {PREVIOUS_RUN_ID} WHERE r.id = $1",
             run["id"],
-            run["testset_id"],
-            run["monitor_id"],
-            run["schedule_id"],
         )
 
     @staticmethod
