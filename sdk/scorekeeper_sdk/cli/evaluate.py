@@ -269,7 +269,7 @@ def _previous(st: State, run: Run, tags: list[str], gated: list[str]) -> tuple[s
         return found.id, ""
     why = f"{described(run.testset_name, tags)} before this run"
     said = f"skipped: {', '.join(gated)}" if gated else "nothing compared"
-    st.err.print(f"--baseline previous: {why}; {said}", highlight=False)
+    st.err.print(f"--baseline previous: {why}; {said}", highlight=False, soft_wrap=True)
     return None, why
 
 
