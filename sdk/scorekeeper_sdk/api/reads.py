@@ -73,10 +73,10 @@ class ReadOperations(Operations):
         return from_proto(Run, await self._unary(QUERY, "GetRun", qpb.GetRunRequest(run_id=run_id), qpb.RunView))
 
     async def previous_run(self, run_id: str, *, tags: Sequence[str] = ()) -> Run | None:
-        """The run ``run_id`` is compared with when no baseline is named: the newest run of its
-        testset created before it with scores to compare (completed or waiting for reviewers, not
-        archived), of the runs with every one of ``tags`` when given; None when there is none (or
-        ``run_id`` is a monitor's run, with no testset)."""
+        """The run ``run_id`` is compared with when no baseline is named (``Run.previous_run_id``):
+        the newest run created before it with scores to compare (completed or waiting for
+        reviewers, not archived) of its schedule, else its monitor, else its testset. With ``tags``,
+        the newest such run of its testset with every one of them ("main"). None when there is none."""
         run = await self.get_run(run_id)
         if not tags:  # the server names it
             return await self.get_run(run.previous_run_id) if run.previous_run_id else None
