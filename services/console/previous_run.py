@@ -67,9 +67,18 @@ def changes(run: qpb.RunView, previous: qpb.RunView | None) -> dict[str, Moved]:
     return moved
 
 
-async def moved_on_page(api: Api, runs: Sequence[qpb.RunView]) -> dict[str, dict[str, Moved]]:
-    """Each listed run's metrics against its previous run (the runs list's chips): a previous run
-    on the page is read from it, the others at once (GetRun)."""
+@dataclass(frozen=True)
+class Against:
+    """A listed run against its previous run: each metric's change, and whether the two compare
+    testcase by testcase (of one testset; a schedule's testset may have changed between them)."""
+
+    moved: dict[str, Moved]
+    comparable: bool
+
+
+async def moved_on_page(api: Api, runs: Sequence[qpb.RunView]) -> dict[str, Against]:
+    """Each listed run against its previous run (the runs list's chips): a previous run on the page
+    is read from it, the others at once (GetRun)."""
     compared = [r for r in runs if r.previous_run_id and r.status in SCORED]
     listed = {r.id: r for r in runs}
     wanted = {r.previous_run_id for r in compared} - set(listed)
@@ -77,4 +86,8 @@ async def moved_on_page(api: Api, runs: Sequence[qpb.RunView]) -> dict[str, dict
         *(api.call(api.stubs.query.GetRun, qpb.GetRunRequest(run_id=i), qpb.RunView) for i in wanted)
     )
     theirs = {**listed, **{r.id: r for r in read}}
-    return {r.id: changes(r, theirs[r.previous_run_id]) for r in compared}
+    against = {}
+    for r in compared:
+        previous = theirs[r.previous_run_id]
+        against[r.id] = Against(changes(r, previous), bool(r.testset_id) and previous.testset_id == r.testset_id)
+    return against

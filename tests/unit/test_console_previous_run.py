@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scorekeeper.v1 import query_pb2 as qpb
 
-from services.console.previous_run import Moved, changes
+from services.console.previous_run import Against, Moved, changes, moved_on_page
 
 
 def metric(
@@ -42,3 +42,27 @@ def test_each_metric_moves_by_its_pass_rate_or_mean() -> None:
         "overlap": Moved("+0.000", "same", "0.500"),
     }
     assert changes(run, None) == {}
+
+
+async def test_a_run_on_another_testset_than_its_previous_one_is_not_compared_testcase_by_testcase() -> None:
+    def run(run_id: str, testset_id: str, previous: str, pass_rate: float) -> qpb.RunView:
+        return qpb.RunView(
+            id=run_id,
+            testset_id=testset_id,
+            previous_run_id=previous,
+            status="completed",
+            metrics=[metric("exact", "boolean", pass_rate=pass_rate)],
+        )
+
+    # Newest first, every previous run on the page: nothing to read (no API needed).
+    page = [
+        run("r3", "t2", "r2", 0.5),  # a schedule whose testset changed since r2
+        run("r2", "t1", "r1", 1.0),
+        run("r1", "t1", "", 0.75),
+        qpb.RunView(id="r0", testset_id="t1", previous_run_id="r1", status="running_execution"),  # not yet
+    ]
+    against = await moved_on_page(None, page)  # type: ignore[arg-type]
+    assert against == {
+        "r3": Against({"exact": Moved("-50.0 points", "worse", "100.0%")}, comparable=False),
+        "r2": Against({"exact": Moved("+25.0 points", "better", "75.0%")}, comparable=True),
+    }
