@@ -24,7 +24,13 @@ from scorekeeper_sdk.cli.gates import (
     parse_threshold,
     parse_usage_limit,
 )
-from scorekeeper_sdk.cli.reports import changed_testcases, compare_url, summary_markdown, write_junit
+from scorekeeper_sdk.cli.reports import (
+    REGRESSIONS_FIRST,
+    changed_testcases,
+    compare_url,
+    summary_markdown,
+    write_junit,
+)
 from scorekeeper_sdk.cli.runs import SOURCES, checked_sources
 from scorekeeper_sdk.cli.show import print_run, testcase_change, watch
 from scorekeeper_sdk.cli.subsets import (
@@ -345,9 +351,7 @@ def _gate(
     if comparison and len(comparison.testcases) > PRINTED_REGRESSED:
         every = f"(every regressed testcase: scorekeeper runs compare {baseline} {run.id})"
         st.out.print(every, highlight=False, soft_wrap=True)
-    if comparison and (
-        page := compare_url(run, comparison.baseline_run_id, [("regressions", "1"), ("order", "delta")])
-    ):
+    if comparison and (page := compare_url(run, comparison.baseline_run_id, REGRESSIONS_FIRST)):
         st.out.print(f"compare page: {page}", highlight=False, soft_wrap=True)
     weak = _beyond_chance(st, run) if run.status == "completed" else []
     regressed = _beyond_chance(st, run, baseline) if baseline and run.status == "completed" else []

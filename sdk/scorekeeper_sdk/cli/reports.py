@@ -162,6 +162,10 @@ def _worse_better(w: WeakSlice) -> str:
     return f"{w.worse_testcases} / {w.better_testcases}" if w.worse_testcases or w.better_testcases else "–"
 
 
+# The compare page listing a comparison's regressed testcases, the largest drop first (as eval does).
+REGRESSIONS_FIRST = (("regressions", "1"), ("order", "delta"))
+
+
 def compare_url(run: Run, baseline_run_id: str, query: Sequence[tuple[str, str]] = (), page: str = "") -> str:
     """The console's compare page of the run against the baseline (the run's URL names the console
     and the project), or its ``page`` ("testcase": one side by side), with ``query``; empty without
@@ -178,7 +182,7 @@ def _regressed_testcases(run: Run, comparison: Comparison) -> list[str]:
     inputs and what dropped, linked to it side by side (its previous / next in the same order)."""
     if not comparison.testcases:
         return []
-    listing = [("regressions", "1"), ("order", "delta")]
+    listing = REGRESSIONS_FIRST
     every = compare_url(run, comparison.baseline_run_id, listing)
     more = f" ([every one]({every}))" if every and comparison.next_page_token else ""
     lines = ["", f"Regressed testcases, the largest drop first{more}:", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -173,11 +173,12 @@ def routes(console: Console) -> list[Route]:
             )
             ids = [i for t in comparison.testcases for i in (*t.baseline_record_ids[:1], *t.record_ids[:1])]
             pair = [("baseline", baseline_id), ("run", run_id)]
-            of_slice = [("field", f) for f in sliced]
-            regressed = [("regressions", "1")] if regressions_only else []
-            ordered = [("order", order)] if order else []
-            unordered = [*pair, *of_slice, *regressed]
-            keep = [*unordered, *ordered]
+
+            def listed_as(**changed: Any) -> str:
+                """This comparison's address, listed otherwise (a Listing's fields changed)."""
+                return "?" + urlencode([*pair, *replace(listing, **changed).kept])
+
+            keep = [*pair, *listing.kept]
             orders = orders_of(order, comparison.metrics)
             context.update(
                 **slices,
@@ -190,16 +191,15 @@ def routes(console: Console) -> list[Route]:
                 ),
                 comparison=comparison,
                 orders=orders,
-                order_url=lambda by: "?" + urlencode([*unordered, ("order", by)] if by else unordered),
+                order_url=lambda by: listed_as(order=by),
                 records=await records_by_id(api, ids),
                 testcase_url=lambda t: testcase_url(baseline_id, run_id, t, listing),
                 next_url=f"?{urlencode([*keep, ('token', comparison.next_page_token)])}"
                 if comparison.next_page_token
                 else "",
                 first_url=f"?{urlencode(keep)}" if params.get("token") else "",
-                toggle_url="?"
-                + urlencode([*pair, *of_slice, *([] if regressed else [("regressions", "1")]), *ordered]),
-                unsliced_url="?" + urlencode([*pair, *regressed, *ordered]),
+                toggle_url=listed_as(regressions_only=not regressions_only),
+                unsliced_url=listed_as(sliced=[]),
             )
         return console.render(request, "compare.html", context)
 
