@@ -349,12 +349,14 @@ class MetricComparison:
 class ComparedNeighbours:
     """Where one testcase stands in a comparison's list (compare_runs(around_testcase_id=…)): the
     testcases just before and after it ("" at either end), its place from 1 (0: not listed) and how
-    many are listed."""
+    many are listed; ``page_token`` the compare_runs page that starts with it ("" when it is listed
+    first)."""
 
     previous_testcase_id: str = ""
     next_testcase_id: str = ""
     position: int = 0
     listed: int = 0
+    page_token: str = ""
 
 
 @dataclass(frozen=True)

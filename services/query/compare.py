@@ -83,16 +83,26 @@ _NO_COUNTS = ", ".join(
     + ["NULL::float8"] * 2
     + ["NULL::uuid"] * 2
     + ["NULL::int"] * 2
+    + ["NULL::float8"]
 )
 # The neighbours of a testcase (around_testcase_id) among the testcases listed (keyed), in the
-# page's order: on every counts row.
+# page's order, with the previous one's key (a page starting with it continues after that one): on
+# every counts row.
 _AROUND = (
-    ", around AS (SELECT x.prev, x.next, x.pos, n.listed FROM (SELECT count(*)::int AS listed FROM keyed) n"
+    ", around AS (SELECT x.prev, x.next, x.pos, n.listed, x.prev_k FROM (SELECT count(*)::int AS listed FROM keyed) n"
     "   LEFT JOIN (SELECT testcase_id, lag(testcase_id) OVER w AS prev, lead(testcase_id) OVER w AS next,"
-    "     row_number() OVER w::int AS pos FROM keyed WINDOW w AS (ORDER BY k NULLS LAST, testcase_id)) x"
+    "     row_number() OVER w::int AS pos, lag(k) OVER w AS prev_k FROM keyed"
+    "     WINDOW w AS (ORDER BY k NULLS LAST, testcase_id)) x"
     "   ON x.testcase_id = {testcase})"
 )
-_NO_AROUND = ", around AS (SELECT NULL::uuid AS prev, NULL::uuid AS next, NULL::int AS pos, NULL::int AS listed)"
+_NO_AROUND = (
+    ", around AS (SELECT NULL::uuid AS prev, NULL::uuid AS next, NULL::int AS pos, NULL::int AS listed,"
+    " NULL::float8 AS prev_k)"
+)
+# The fields of a CompareRunsRequest that do not change what it lists, nor in which order: its page
+# tokens hold whether or not they differ (the compare page, with its usage, continues from where a
+# testcase side by side stands).
+_NOT_LISTING = ("around_testcase_id", "with_usage")
 # Each testcase's latency change (B - A of the means over its records that reported one, as the
 # page's baseline_latency_ms and latency_ms are counted), for the latency order.
 _LATENCY = (
@@ -160,7 +170,7 @@ def _position(request: pb.CompareRunsRequest) -> dict[str, Any]:
     """Where the page token says the last page ended: its testcase id and key (none on the first)."""
     if not request.page_token:
         return {}
-    position = page_tokens.decode(request.page_token, ("tc", "k"), request)
+    position = page_tokens.decode(request.page_token, ("tc", "k"), request, ignore=_NOT_LISTING)
     return {"tc": page_tokens.uuid_of(position["tc"]), "k": page_tokens.number(position["k"], nullable=True)}
 
 
@@ -243,14 +253,12 @@ class CompareReads:
             testset_id=str(run["testset_id"]),
             metrics=[_metric(m, names[m], counts.get(m)) for m in ids],
             testcases=list(testcases.values()),
-            next_page_token=page_tokens.encode({"tc": str(page_ids[-1]), "k": keys[page_ids[-1]]}, request)
-            if len(testcase_ids) > size
-            else "",
+            next_page_token=_token(page_ids[-1], keys[page_ids[-1]], request) if len(testcase_ids) > size else "",
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
             fields=request.fields,
         )
         if around:
-            response.around.CopyFrom(_neighbours(next(iter(counts.values()), None)))
+            response.around.CopyFrom(_neighbours(next(iter(counts.values()), None), request))
         if used:
             response.baseline_usage.CopyFrom(used[0])
             response.usage.CopyFrom(used[1])
@@ -300,7 +308,12 @@ async def _run(conn: Connection, run_id: uuid.UUID) -> asyncpg.Record:
     return row
 
 
-def _neighbours(counts: asyncpg.Record | None) -> pb.ComparedNeighbours:
+def _token(testcase_id: uuid.UUID, key: float | None, request: pb.CompareRunsRequest) -> str:
+    """The page token continuing after ``testcase_id`` (of sort key ``key``) in ``request``'s listing."""
+    return page_tokens.encode({"tc": str(testcase_id), "k": key}, request, ignore=_NOT_LISTING)
+
+
+def _neighbours(counts: asyncpg.Record | None, request: pb.CompareRunsRequest) -> pb.ComparedNeighbours:
     """Where around_testcase_id stands, from a counts row (None: the comparison lists nothing)."""
     if counts is None:
         return pb.ComparedNeighbours()
@@ -309,6 +322,7 @@ def _neighbours(counts: asyncpg.Record | None) -> pb.ComparedNeighbours:
         next_testcase_id=str(counts["next"] or ""),
         position=counts["pos"] or 0,
         listed=counts["listed"],
+        page_token=_token(counts["prev"], counts["prev_k"], request) if counts["prev"] else "",
     )
 
 

@@ -54,7 +54,12 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
     assert (await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[japan, france])).testcases_compared == 2
     # Where a testcase stands, the largest drop first: Japan, then France.
     ordered = await sk.compare_runs(runs["B"], runs["A"], order_by="delta", around_testcase_id=france)
-    assert ordered.around == ComparedNeighbours(previous_testcase_id=japan, position=2, listed=2)
+    assert ordered.around is not None and ordered.around.page_token
+    assert ordered.around == ComparedNeighbours(
+        previous_testcase_id=japan, position=2, listed=2, page_token=ordered.around.page_token
+    )
+    resumed = await sk.compare_runs(runs["B"], runs["A"], order_by="delta", page_token=ordered.around.page_token)
+    assert [t.testcase_id for t in resumed.testcases] == [france]
     assert alone.around is None
     with pytest.raises(Exception, match="testcase_ids may hold at most 100 ids, got 101"):
         await sk.compare_runs(runs["B"], runs["A"], testcase_ids=[str(uuid.uuid4()) for _ in range(101)])
@@ -111,7 +116,9 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         assert await second.locator(".side-b ins").count() == 0
         await screenshot(page, "compare-testcase")
         await page.click("#back-to-compare")
-        await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}&regressions=1")
+        # Back where it stands: listed first, so on the first page, its row marked.
+        await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}&regressions=1#testcase-{japan}")
+        await expect(page.locator("#compare-table tr:target")).to_have_attribute("data-testcase", japan)
 
         # Every testcase, the largest drop first: Japan (1.0 → 0.5), then France (unchanged); the
         # next and previous testcase by link or key (j / k), the order kept.
@@ -131,7 +138,16 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         await page.keyboard.press("j")
         await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={france}&order=delta")
         await page.click("#back-to-compare")
-        await page.wait_for_url(f"**{base}?{pair}&order=delta")
+        # France is second: the comparison opens at it (the page that starts with it), the first
+        # page a link away.
+        await page.wait_for_url(f"**{base}?{pair}&order=delta&token=*#testcase-{france}")
+        listed = page.locator("#compare-table tbody tr[data-testcase]")
+        await expect(listed).to_have_count(1)
+        assert await listed.get_attribute("data-testcase") == france
+        await expect(page.locator("#compare-table tr:target")).to_have_attribute("data-testcase", france)
+        await screenshot(page, "compare-back-at-testcase")
+        await page.get_by_role("link", name="« First page").click()
+        await expect(listed).to_have_count(2)
         # France did not regress: not one of the regressed testcases, nothing before or after it.
         await page.goto(f"{base}/testcase?{pair}&testcase={france}&regressions=1")
         assert await place(page) == "Not one of the 1 regressed · by testcase"

@@ -504,6 +504,10 @@ async def test_compare_runs_says_where_a_testcase_stands(client: Client, seeded:
                 i + 1,
                 len(listed),
             ), (options, i)
+            # Its page token opens the listing at it, whatever the page size.
+            assert bool(around.page_token) == (i > 0), (options, i)
+            resumed = await client.compare_runs(cand, base, page_size=2, page_token=around.page_token, **options)
+            assert [t.testcase_id for t in resumed.testcases] == listed[i : i + 2], (options, i)
     regressed = (await client.compare_runs(cand, base, regressions_only=True)).testcases
     assert 0 < len(regressed) < len(ids)
     unlisted = next(t for t in ids if t not in {r.testcase_id for r in regressed})
@@ -514,6 +518,15 @@ async def test_compare_runs_says_where_a_testcase_stands(client: Client, seeded:
         0,
         len(regressed),
     )
+    # The compare page asks with its usage: the token of a testcase side by side continues it too.
+    by_id = sorted(ids)
+    third = (await client.compare_runs(cand, base, page_size=1, around_testcase_id=by_id[2])).around
+    usage_page = await client.query.CompareRuns(
+        qpb.CompareRunsRequest(
+            run_id=cand, baseline_run_id=base, page_size=1, page_token=third.page_token, with_usage=True
+        )
+    )
+    assert [t.testcase_id for t in usage_page.testcases] == [by_id[2]]
     # The page itself is the same with or without it; without it, no `around`.
     plain = await client.compare_runs(cand, base, page_size=2)
     assert not plain.HasField("around")

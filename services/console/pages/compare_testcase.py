@@ -90,7 +90,17 @@ def routes(console: Console) -> list[Route]:
             "shown": next(iter(records.values())),  # its inputs and expected values
             "trials": [Trial(a, b, sides(record_text(a), record_text(b))) for a, b in pairs],
             "output_types": output_types(baseline, run),
-            "back_url": "?" + urlencode([("baseline", baseline_id), ("run", run_id), *listing.kept]),
+            # Back to the comparison where this testcase stands: the page that starts with it.
+            "back_url": "?"
+            + urlencode(
+                [
+                    ("baseline", baseline_id),
+                    ("run", run_id),
+                    *listing.kept,
+                    *([("token", listed.around.page_token)] if listed.around.page_token else []),
+                ]
+            )
+            + f"#testcase-{testcase.testcase_id}",
             "around": listed.around,
             "order_label": dict(orders_of(listing.order, listed.metrics))[listing.order],
             "listing": listing,
