@@ -377,6 +377,9 @@ class Comparison:
     usage: RunUsage | None = None
     # With compare_runs(around_testcase_id=…): where that testcase stands.
     around: ComparedNeighbours | None = None
+    # How many testcases the comparison lists, and the place of this page's first one (from 1).
+    listed: int = 0
+    first_position: int = 0
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ _COUNTS = (
     " stddev_samp(value - baseline_value) AS sd_delta"
     " FROM compared GROUP BY metric_id)"
 )
-# What a page row holds in the counts' columns (and the neighbours').
+# What a page row holds in the counts' columns (and the neighbours' and the listing's).
 _NO_COUNTS = ", ".join(
     ["NULL::int"] * 5
     + ["NULL::float8"] * 2
@@ -84,6 +84,7 @@ _NO_COUNTS = ", ".join(
     + ["NULL::uuid"] * 2
     + ["NULL::int"] * 2
     + ["NULL::float8"]
+    + ["NULL::int"] * 2
 )
 # The neighbours of a testcase (around_testcase_id) among the testcases listed (keyed), in the
 # page's order, with the previous one's key (a page starting with it continues after that one): on
@@ -155,10 +156,13 @@ def _page(
         + (" LEFT JOIN lat USING (testcase_id)" if order.key == "latency_delta" else "")
         + f"   GROUP BY testcase_id HAVING NOT {where.param(regressions_only)} OR bool_or(change = 'regression')),"
         f" page AS (SELECT testcase_id, k FROM keyed WHERE {after} ORDER BY k NULLS LAST, testcase_id"
-        f"   LIMIT {where.param(limit)})"
+        f"   LIMIT {where.param(limit)}),"
+        f" listing AS (SELECT count(*)::int AS all_listed, count(*) FILTER (WHERE NOT ({after}))::int AS before"
+        "   FROM keyed)"
         + (_AROUND.format(testcase=where.param(around)) if around else _NO_AROUND)
-        + " SELECT * FROM (SELECT counts.*, around.*, NULL::uuid AS testcase_id, NULL::float8 AS baseline_value,"
-        "   NULL::float8 AS value, NULL::text AS change, NULL::float8 AS sort_key FROM counts CROSS JOIN around"
+        + " SELECT * FROM (SELECT counts.*, around.*, listing.*, NULL::uuid AS testcase_id,"
+        "   NULL::float8 AS baseline_value, NULL::float8 AS value, NULL::text AS change, NULL::float8 AS sort_key"
+        "   FROM counts CROSS JOIN around CROSS JOIN listing"
         " UNION ALL"
         f" SELECT c.metric_id, {_NO_COUNTS}, c.testcase_id, c.baseline_value, c.value, c.change, p.k"
         "   FROM compared c JOIN page p USING (testcase_id)) u"
@@ -257,6 +261,9 @@ class CompareReads:
             testcases_compared=max((c["testcases"] for c in counts.values()), default=0),
             fields=request.fields,
         )
+        if listing := next(iter(counts.values()), None):
+            response.listed = listing["all_listed"]
+            response.first_position = listing["before"] + 1 if page_ids else 0
         if around:
             response.around.CopyFrom(_neighbours(next(iter(counts.values()), None), request))
         if used:

@@ -119,6 +119,7 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         # Back where it stands: listed first, so on the first page, its row marked.
         await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}&regressions=1#testcase-{japan}")
         await expect(page.locator("#compare-table tr:target")).to_have_attribute("data-testcase", japan)
+        assert await page.locator("#listed-range").inner_text() == "Testcase 1 of 1 regressed"
 
         # Every testcase, the largest drop first: Japan (1.0 → 0.5), then France (unchanged); the
         # next and previous testcase by link or key (j / k), the order kept.
@@ -145,9 +146,11 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         await expect(listed).to_have_count(1)
         assert await listed.get_attribute("data-testcase") == france
         await expect(page.locator("#compare-table tr:target")).to_have_attribute("data-testcase", france)
+        assert await page.locator("#listed-range").inner_text() == "Testcase 2 of 2"
         await screenshot(page, "compare-back-at-testcase")
         await page.get_by_role("link", name="« First page").click()
         await expect(listed).to_have_count(2)
+        assert await page.locator("#listed-range").inner_text() == "Testcases 1–2 of 2"
         # France did not regress: not one of the regressed testcases, nothing before or after it.
         await page.goto(f"{base}/testcase?{pair}&testcase={france}&regressions=1")
         assert await place(page) == "Not one of the 1 regressed · by testcase"

@@ -508,9 +508,15 @@ async def test_compare_runs_says_where_a_testcase_stands(client: Client, seeded:
             assert bool(around.page_token) == (i > 0), (options, i)
             resumed = await client.compare_runs(cand, base, page_size=2, page_token=around.page_token, **options)
             assert [t.testcase_id for t in resumed.testcases] == listed[i : i + 2], (options, i)
-    regressed = (await client.compare_runs(cand, base, regressions_only=True)).testcases
+            assert (resumed.first_position, resumed.listed) == (i + 1, len(listed)), (options, i)
+    regressed_page = await client.compare_runs(cand, base, regressions_only=True)
+    regressed = regressed_page.testcases
     assert 0 < len(regressed) < len(ids)
+    assert (regressed_page.first_position, regressed_page.listed) == (1, len(regressed))
     unlisted = next(t for t in ids if t not in {r.testcase_id for r in regressed})
+    # Nothing listed: no first place.
+    none = await client.compare_runs(cand, base, regressions_only=True, testcase_ids=[unlisted])
+    assert (list(none.testcases), none.first_position, none.listed) == ([], 0, 0)
     around = (await client.compare_runs(cand, base, regressions_only=True, around_testcase_id=unlisted)).around
     assert (around.previous_testcase_id, around.next_testcase_id, around.position, around.listed) == (
         "",

@@ -130,6 +130,7 @@ async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(
         "unchanged · latency 600 ms → 1,200 ms (+100%)",
         "unchanged · latency 500 ms → 1,000 ms (+100%)",
     ], listed.stdout
+    assert "  2 of 6 testcases shown; --limit shows more" in listed.stdout.splitlines()
     wrong = scorekeeper(stack, "--project", project.id, "runs", "compare", runs[0], runs[1], "--order", "slowest")
     assert wrong.returncode != 0 and "order_by 'slowest' is not supported" in wrong.stderr
 

@@ -226,6 +226,9 @@ def test_the_summary_lists_the_largest_drops_each_opening_it_side_by_side() -> N
     assert f"Regressed testcases, the largest drop first ([every one]({every})):" in text
     assert f"| [tc-1]({side.format('tc-1')}) | Capital of \\| France? | exact 1 → 0 |" in text
     assert f"| [tc-2]({side.format('tc-2')}) | {'x' * 59}… | exact 1 → 0.5 |" in text
+    # A server that tells how many regressed: the table's share of them.
+    counted = summary_markdown(RUN, [], replace(comparison, listed=12))
+    assert f"Regressed testcases, the largest drop first (2 of 12: [every one]({every})):" in counted
     alone = summary_markdown(RUN, [], replace(comparison, testcases=cases[:1], next_page_token=""))
     assert "Regressed testcases, the largest drop first:" in alone and "every one" not in alone
     assert "Regressed testcases" not in summary_markdown(RUN, [], replace(comparison, testcases=[]))

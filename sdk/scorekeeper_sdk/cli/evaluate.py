@@ -346,10 +346,15 @@ def _gate(
         st.out.print(Text.assemble(("pass", "green") if gate.passed else ("FAIL", "red"), f"  {gate.detail}"))
     for change in used:  # against the baseline: latency 350 ms → 700 ms (+100%)
         st.out.print(f"usage  {change.shown}", highlight=False)
-    for case in comparison.testcases[:PRINTED_REGRESSED] if comparison else []:  # the largest drops first
+    printed = comparison.testcases[:PRINTED_REGRESSED] if comparison else []
+    for case in printed:  # the largest drops first
         st.out.print(testcase_change(case), highlight=False)
-    if comparison and len(comparison.testcases) > PRINTED_REGRESSED:
-        every = f"(every regressed testcase: scorekeeper runs compare {baseline} {run.id})"
+    listed = max(comparison.listed, len(comparison.testcases)) if comparison else 0
+    if listed > len(printed):
+        every = (
+            f"({len(printed)} of {listed:,} regressed testcases shown;"
+            f" every one: scorekeeper runs compare {baseline} {run.id})"
+        )
         st.out.print(every, highlight=False, soft_wrap=True)
     if comparison and (page := compare_url(run, comparison.baseline_run_id, REGRESSIONS_FIRST)):
         st.out.print(f"compare page: {page}", highlight=False, soft_wrap=True)

@@ -184,7 +184,12 @@ def _regressed_testcases(run: Run, comparison: Comparison) -> list[str]:
         return []
     listing = REGRESSIONS_FIRST
     every = compare_url(run, comparison.baseline_run_id, listing)
-    more = f" ([every one]({every}))" if every and comparison.next_page_token else ""
+    shown = len(comparison.testcases)
+    counted = f"{shown} of {comparison.listed:,}" if comparison.listed > shown else ""  # of a server that tells
+    parts = [counted] if counted else []
+    if every and (counted or comparison.next_page_token):
+        parts.append(f"[every one]({every})")
+    more = f" ({': '.join(parts)})" if parts else ""
     lines = ["", f"Regressed testcases, the largest drop first{more}:", ""]
     lines += ["| testcase | inputs | regressed |", "|---|---|---|"]
     for case in comparison.testcases:

@@ -336,6 +336,9 @@ def compare(
         st.out.print(f"usage{' of the slice' if field else ''}: {' · '.join(u.shown for u in used)}", highlight=False)
     for case in page.testcases[:limit]:
         st.out.print(f"  {testcase_change(case, every)}", highlight=False)
+    if page.listed > len(page.testcases[:limit]):  # 5 of 6,373 regressed testcases
+        kind = "" if every else " regressed"
+        st.out.print(f"  {len(page.testcases[:limit]):,} of {page.listed:,}{kind} testcases shown; --limit shows more")
     # The same on the console's compare page: the slice, regressions only, the order.
     listing = [*(("field", f) for f in field or []), *([] if every else [("regressions", "1")]), ("order", order)]
     shown = compare_url(st.client.get_run(run_id), baseline, listing)
