@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from services.console.backend import Api, Stubs
 from services.console.security import CSRF_FIELD, CSRF_HEADER, CsrfRejected, Security
 from services.console.settings import ConsoleSettings
+from services.console.theme import theme_of
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class Console:
             can_write=getattr(request.state, "role", "") != "read",
             can_admin=getattr(request.state, "role", "") in ("admin", "instance_admin"),
             key_role=getattr(request.state, "role", ""),
+            theme=theme_of(request),
             **context,
         )
         return HTMLResponse(body, status_code=status_code, headers=headers)

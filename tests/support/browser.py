@@ -8,6 +8,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -42,9 +43,16 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def signed_in(browser: Browser, console_url: str, api_key: str) -> tuple[BrowserContext, Page]:
-    """A fresh browser profile, signed in through the sign-in form."""
-    context = await browser.new_context(base_url=console_url, viewport=VIEWPORT, accept_downloads=True)  # type: ignore[arg-type]
+async def signed_in(
+    browser: Browser, console_url: str, api_key: str, *, color_scheme: Literal["light", "dark"] = "light"
+) -> tuple[BrowserContext, Page]:
+    """A fresh browser profile, signed in through the sign-in form; ``color_scheme``: what its system prefers."""
+    context = await browser.new_context(
+        base_url=console_url,
+        viewport=VIEWPORT,  # type: ignore[arg-type]
+        accept_downloads=True,
+        color_scheme=color_scheme,
+    )
     page = await context.new_page()
     await page.goto("/sign-in")
     await page.fill("input[name=api_key]", api_key)

@@ -1,4 +1,4 @@
-"""Sign in and out, the project list and the project switcher."""
+"""Sign in and out, the project list, the project switcher and the colour theme."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.backend import Api
-from services.console.web import Console, api_message, redirect
+from services.console.theme import THEMES, keep_theme
+from services.console.web import Console, api_message, error_page, redirect
 
 
 def safe_next(target: str) -> str:
@@ -66,6 +67,17 @@ def routes(console: Console) -> list[Route]:
     async def project_home(request: Request) -> Response:
         return redirect(f"/projects/{request.path_params['project_id']}/runs")
 
+    async def choose_theme(request: Request) -> Response:
+        """The theme chosen in the top bar (auto: the system's), kept for the next pages; back to the
+        page it was chosen on."""
+        theme = request.query_params.get("to", "")
+        if theme not in THEMES:
+            message = f"to must be one of {', '.join(THEMES)}, got {theme!r}"
+            return error_page(console, request, 400, "No such theme", message)
+        response = redirect(safe_next(request.query_params.get("back", "/")))
+        keep_theme(response, theme, secure=console.settings.cookie_secure)
+        return response
+
     return [
         Route("/", home),
         Route("/sign-in", sign_in_page, methods=["GET"]),
@@ -73,4 +85,5 @@ def routes(console: Console) -> list[Route]:
         Route("/sign-out", sign_out, methods=["POST"]),
         Route("/switch", switch),
         Route("/projects/{project_id}", project_home),
+        Route("/theme", choose_theme),
     ]

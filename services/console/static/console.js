@@ -177,6 +177,11 @@
       });
       return lines.join("");
     }
+    // The page's theme (Pico's color-scheme: the visitor's choice, or their system's).
+    var dark = getComputedStyle(document.documentElement).colorScheme === "dark";
+    var ink = dark
+      ? { label: "#9ba5b4", split: "#2d3545", line: "#74c0fc", tip: "#181d27", tipBorder: "#2d3545", text: "#e8edf4" }
+      : { label: "#667", split: "#e3e7ee", line: "#1971c2", tip: "#fff", tipBorder: "#e3e7ee", text: "#1e293b" };
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       var c = data.charts[Number(el.dataset.chart)];
       // [min, max, step]: even steps, so no label crowds the top one (echarts' own split gave 0, 30, 60, 90, 100).
@@ -187,18 +192,25 @@
       chart.setOption({
         animation: false,
         grid: { left: 44, right: 14, top: 12, bottom: 26 },
-        xAxis: { type: "category", data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, color: "#667" } },
+        xAxis: {
+          type: "category", data: labels, boundaryGap: false, axisLabel: { hideOverlap: true, color: ink.label },
+          axisLine: { lineStyle: { color: ink.label } },
+        },
         yAxis: {
           type: "value", min: range[0], max: range[1], interval: range[2],
-          axisLabel: { formatter: c.unit === "%" || c.format === "percent" ? "{value}%" : "{value}", color: "#667" },
+          axisLabel: { formatter: c.unit === "%" || c.format === "percent" ? "{value}%" : "{value}", color: ink.label },
+          splitLine: { lineStyle: { color: ink.split } },
         },
-        tooltip: { trigger: "axis", formatter: tooltip, confine: true, className: "history-tip" },
+        tooltip: {
+          trigger: "axis", formatter: tooltip, confine: true, className: "history-tip",
+          backgroundColor: ink.tip, borderColor: ink.tipBorder, textStyle: { color: ink.text },
+        },
         axisPointer: { link: [{ xAxisIndex: "all" }] },
         series: [{
           name: c.name, type: "line", data: c.values, connectNulls: true, showAllSymbol: true,
           symbol: "circle", symbolSize: 7, lineStyle: { width: 2 }, emphasis: { focus: "series", scale: 1.8 },
         }],
-        color: ["#1971c2"],
+        color: [ink.line],
       });
       chart.on("click", function (p) { if (runs[p.dataIndex] && runs[p.dataIndex].url) window.location.href = runs[p.dataIndex].url; });
       charts.push(chart);
