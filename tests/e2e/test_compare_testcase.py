@@ -129,10 +129,15 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={japan}&order=delta")
         assert await place(page) == "Testcase 1 of 2 · largest drop first"
         await expect(page.locator("#testcase-pager a[rel=prev]")).to_have_count(0)
+        # The next one is fetched ahead (a speculation rule), while this one is read.
+        next_url = await page.locator("#testcase-pager a[rel=next]").get_attribute("href")
+        rule = json.loads(await page.locator("script#prefetch-next").text_content() or "")
+        assert rule == {"prefetch": [{"source": "list", "urls": [next_url]}]}
         await page.locator("#testcase-pager a[rel=next]").click()
         await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={france}&order=delta")
         assert await place(page) == "Testcase 2 of 2 · largest drop first"
         await expect(page.locator("#testcase-pager a[rel=next]")).to_have_count(0)
+        await expect(page.locator("script#prefetch-next")).to_have_count(0)  # the last: nothing ahead
         await screenshot(page, "compare-testcase-next")
         await page.keyboard.press("k")
         await page.wait_for_url(f"**/compare/testcase?{pair}&testcase={japan}&order=delta")

@@ -156,7 +156,8 @@ def test_forms_need_the_token_of_this_browser() -> None:
 
 def test_pages_carry_a_strict_content_security_policy_and_server_timing() -> None:
     response = console_with(failing(RuntimeError())).get("/sign-in")
-    assert "script-src 'self';" in response.headers["content-security-policy"]
+    # No inline script runs; the only inline one allowed is a speculation rule (JSON: what to prefetch).
+    assert "script-src 'self' 'inline-speculation-rules';" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["server-timing"].startswith("app;dur=")
     cookie = response.headers["set-cookie"]
