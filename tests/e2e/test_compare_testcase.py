@@ -176,12 +176,29 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
         assert await page.locator("#vs-previous a").get_attribute("href") == (
             f"{base}?baseline={runs['A']}&run={runs['B']}&regressions=1&order=delta"
         )
+        # Its testcases against the previous run, loaded after the page: Japan regressed.
+        against = page.locator("#testcases-vs-previous")
+        await expect(against.locator("#regressed-count")).to_have_text(
+            "1 of 2 testcases regressed · exact: 1 regressed, 0 improved · all on the compare page"
+        )
+        regressed = against.locator(".regressed-list li")
+        await expect(regressed).to_have_count(1)
+        assert " ".join((await regressed.inner_text()).split()) == (
+            f"{japan[:8]} Capital of Japan? — exact pass → 50.0%"
+        )
+        assert await regressed.locator("a").get_attribute("href") == (
+            f"{base}/testcase?baseline={runs['A']}&run={runs['B']}&testcase={japan}&regressions=1&order=delta"
+        )
+        assert await against.locator("#every-regressed").get_attribute("href") == (
+            f"{base}?baseline={runs['A']}&run={runs['B']}&regressions=1&order=delta"
+        )
         await screenshot(page, "run-vs-previous")
         await page.locator("#compare-previous").click()
         await page.wait_for_url(f"**{base}?baseline={runs['A']}&run={runs['B']}")
         assert await page.locator("#compare-table tbody tr[data-testcase]").count() == 2
         await page.goto(f"/projects/{qa.project.id}/runs/{runs['A']}")  # the first run: none before it
         await expect(page.locator("#vs-previous")).to_have_count(0)
+        await expect(page.locator("#testcases-vs-previous")).to_have_count(0)
         await page.locator("#compare-previous").click()
         await page.wait_for_url(f"**{base}?baseline=previous&run={runs['A']}")
         assert (await page.locator("p.flash.error").inner_text()).startswith(

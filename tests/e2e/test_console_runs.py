@@ -346,6 +346,7 @@ async def test_a_key_of_project_a_cannot_open_project_bs_pages(page: Page, world
         f"/projects/{b.project_id}/testsets/{b.ids.testset_id}",
         f"/projects/{b.project_id}/metrics/{b.ids.metric_ids[0]}",
         f"/projects/{b.project_id}/runs/{b.runs[0]}/export.csv",
+        f"/projects/{world.a.project_id}/runs/{b.runs[0]}/vs-previous",  # its testcases against the previous run
     ):
         response = await page.goto(path)
         assert response is not None and response.status == 404, path
