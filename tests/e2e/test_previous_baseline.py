@@ -5,6 +5,7 @@ previous RUN`, `runs breakdown` / `runs slices --baseline previous`."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -105,6 +106,22 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     alone = cli("runs", "compare", "previous", main.id)
     assert alone.returncode == 2
     assert said(alone.stderr) == f"error: previous: {NONE_BEFORE} run {main.id}"
+    # runs show: the run, then against its previous run (as the run page shows it).
+    shown = cli("runs", "show", branch_run.id)
+    assert shown.returncode == 0, shown.stderr
+    lines = [said(line) for line in shown.stdout.splitlines()]
+    assert lines[0] == f"run {branch_run.id}: completed Completed: 6 records, every score in."
+    at = lines.index("against it: 6 testcases compared, 1 regressed")
+    assert lines[at - 1].startswith(f"previous run: {main.id} (")
+    assert f"regressed: testcase {five}: exact 1.0 → 0.0" in lines
+    assert lines[-1] == f"compare page: {stack.console_url}{page}"
+    as_json = json.loads(cli("runs", "show", branch_run.id, "--json").stdout)
+    assert (as_json["run"]["id"], as_json["previous_run_id"]) == (branch_run.id, main.id)
+    assert [t["testcase_id"] for t in as_json["against_previous"]["testcases"]] == [five]
+    first_shown = cli("runs", "show", main.id)
+    assert first_shown.returncode == 0 and "previous run: none: no earlier run with scores" in said(first_shown.stdout)
+    unknown = cli("runs", "show", str(uuid.uuid4()))
+    assert unknown.returncode != 0 and "does not exist" in said(unknown.stderr)
     misused = cli("runs", "compare", main.id, branch_run.id, "--baseline-tag", "main")
     assert misused.returncode == 2
     assert "--baseline-tag picks the previous run among those tagged: give --baseline previous" in said(misused.stderr)

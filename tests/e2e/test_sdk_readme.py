@@ -73,6 +73,7 @@ def test_the_readme_python_and_ci_sections_work_as_written(stack: Stack, tmp_pat
     assert (tmp_path / "junit.xml").exists() and "Scorekeeper evaluation passed" in (
         tmp_path / "summary.md"
     ).read_text()
+    assert re.search(r"^previous run: ", out, re.MULTILINE)  # runs show
     assert re.search(r"^\d+ runs, oldest first\n", out, re.MULTILINE)  # runs history
     assert re.search(r"^right capital  [▁-█ ]+  [\d.]+% → 100\.0%$", out, re.MULTILINE)
     assert re.search(r"^\d+ runs, oldest first, the records with inputs\.country=France$", out, re.MULTILINE)

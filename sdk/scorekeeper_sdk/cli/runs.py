@@ -1,16 +1,17 @@
-"""`scorekeeper runs …`: kick off (again), list, watch, export, compare, re-score, cancel, annotate
-and archive runs."""
+"""`scorekeeper runs …`: kick off (again), list, show, watch, export, compare, re-score, cancel,
+annotate and archive runs."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
+from scorekeeper_sdk.baselines import SCORED
 from scorekeeper_sdk.cli.app import BaselineTagOption, JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.reports import compare_url
@@ -26,10 +27,10 @@ from scorekeeper_sdk.cli.subsets import (
 )
 from scorekeeper_sdk.models import SystemVersion
 from scorekeeper_sdk.usage import usage_changes
-from scorekeeper_sdk.views import MetricComparison, Run
+from scorekeeper_sdk.views import Comparison, MetricComparison, Run
 
 runs = typer.Typer(
-    help="Runs: kick off, again, list, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
+    help="Runs: kick off, again, list, show, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
     " archive, history (trends over runs, of a slice too), agreement, distribution, breakdown and slices (where it"
     " fails).",
     no_args_is_help=True,
@@ -301,11 +302,28 @@ def compare(
         order_by=order,
         testcase_ids=[testcase] if testcase else [],
     )
+    if as_json_:
+        return emit_json(_comparison_json(page))
+    sliced = f" with {' and '.join(field)}" if field else ""
+    st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases{sliced} compared")
+    _print_comparison(st, page, every=every, limit=limit, field=field or [], order=order)
+    return None
+
+
+def _comparison_json(page: Comparison) -> dict[str, Any]:
+    """A comparison as --json prints it: with its usage changes."""
     before, after = page.baseline_usage, page.usage
     used = usage_changes(before, after) if before is not None and after is not None else []
-    if as_json_:
-        told = [dataclasses.asdict(u) | {"change": u.change} for u in used]
-        return emit_json(as_json([page])[0] | {"usage_changes": told})
+    told = [dataclasses.asdict(u) | {"change": u.change} for u in used]
+    return as_json([page])[0] | {"usage_changes": told}
+
+
+def _print_comparison(st: State, page: Comparison, *, every: bool, limit: int, field: list[str], order: str) -> None:
+    """Per metric the means, B − A and its verdict and the counts; the usage changes; the
+    testcases listed (those that regressed unless ``every``) and how many more; the compare page
+    listing the same."""
+    before, after = page.baseline_usage, page.usage
+    used = usage_changes(before, after) if before is not None and after is not None else []
     table = Table(
         "metric",
         "baseline mean",
@@ -329,8 +347,6 @@ def compare(
             str(m.unchanged),
             str(m.incomparable),
         )
-    sliced = f" with {' and '.join(field)}" if field else ""
-    st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases{sliced} compared")
     st.out.print(table)
     if used:  # latency 350 ms → 700 ms (+100%) · … (of the slice's records with --field)
         st.out.print(f"usage{' of the slice' if field else ''}: {' · '.join(u.shown for u in used)}", highlight=False)
@@ -340,10 +356,53 @@ def compare(
         kind = "" if every else " regressed"
         st.out.print(f"  {len(page.testcases[:limit]):,} of {page.listed:,}{kind} testcases shown; --limit shows more")
     # The same on the console's compare page: the slice, regressions only, the order.
-    listing = [*(("field", f) for f in field or []), *([] if every else [("regressions", "1")]), ("order", order)]
-    shown = compare_url(st.client.get_run(run_id), baseline, listing)
+    listing = [*(("field", f) for f in field), *([] if every else [("regressions", "1")]), ("order", order)]
+    shown = compare_url(st.client.get_run(page.run_id), page.baseline_run_id, listing)
     if shown:
         st.out.print(f"compare page: {shown}", highlight=False, soft_wrap=True)
+
+
+@runs.command("show")
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    limit: Annotated[int, typer.Option(min=0, help="Regressed testcases to list against the previous run.")] = 5,
+    as_json_: JsonOption = False,
+) -> None:
+    """A run: its status, counts, usage and metrics; then, once it has its scores, how it compares with
+    its previous run (the newest earlier run with scores of its schedule, monitor or testset, as the run
+    page shows it): each metric's change and the testcases that regressed, the largest drop first."""
+    st = state(ctx)
+    run = st.client.get_run(run_id)
+    previous = st.client.get_run(run.previous_run_id) if run.previous_run_id and run.status in SCORED else None
+    # Testcase by testcase only against a run of the same testset (a schedule's testset may have changed).
+    paired = previous is not None and bool(run.testset_id) and previous.testset_id == run.testset_id
+    page = None
+    if previous is not None and paired:
+        page = st.client.compare_runs(
+            run.id, previous.id, regressions_only=True, order_by="delta", page_size=max(1, limit), with_usage=True
+        )
+    if as_json_:
+        return emit_json(
+            {
+                "run": as_json([run])[0],
+                "previous_run_id": previous.id if previous else None,
+                "against_previous": _comparison_json(page) if page else None,
+            }
+        )
+    print_run(st.out, run)
+    if previous is None:
+        said = "none yet: it has no scores" if run.status not in SCORED else "none: no earlier run with scores"
+        st.out.print(f"previous run: {said}", highlight=False)
+        return None
+    version = previous.system_version
+    made = f"{version.system_name} {version.name}, " if version else ""
+    st.out.print(f"previous run: {previous.id} ({made}created {previous.created_at[:19].replace('T', ' ')})")
+    if page is None:
+        st.out.print(f"  of another testset: no testcases to compare; its metrics: scorekeeper runs show {previous.id}")
+        return None
+    st.out.print(f"against it: {page.testcases_compared} testcases compared, {page.listed:,} regressed")
+    _print_comparison(st, page, every=False, limit=limit, field=[], order="delta")
     return None
 
 
