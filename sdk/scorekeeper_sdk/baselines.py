@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from scorekeeper.v1 import query_pb2 as qpb
 
+from scorekeeper_sdk.views import Run
+
 # What --baseline / baseline= say to mean the previous run.
 PREVIOUS = "previous"
 # The statuses of a run with scores to compare (shared.run_status.SCORED on the server side).
@@ -38,3 +40,18 @@ def described(testset_name: str, tags: Sequence[str] = ()) -> str:
     with scores'."""
     tagged = f" tagged {', '.join(tags)}" if tags else ""
     return f'no earlier run of testset "{testset_name}"{tagged} with scores (completed or waiting for reviewers)'
+
+
+def moved(run: Run, previous: Run | None) -> dict[str, float]:
+    """Each metric of ``run`` that ``previous`` has a result for too (a run with its scores only):
+    its change, by metric id — in points for a pass rate (-35.0), the mean's difference otherwise
+    (+0.25); the console's "vs previous" counts them the same way."""
+    if previous is None or run.status not in SCORED:
+        return {}
+    theirs = {m.metric_id: m for m in previous.metrics}
+    changes = {}
+    for m in run.metrics:
+        before = theirs.get(m.metric_id)
+        if before is not None and m.value is not None and before.value is not None:
+            changes[m.metric_id] = (m.value - before.value) * (100 if m.output_type == "boolean" else 1)
+    return changes

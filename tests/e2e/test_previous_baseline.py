@@ -118,6 +118,10 @@ async def test_ci_compares_with_the_previous_run(stack: Stack, sk: AsyncScorekee
     as_json = json.loads(cli("runs", "show", branch_run.id, "--json").stdout)
     assert (as_json["run"]["id"], as_json["previous_run_id"]) == (branch_run.id, main.id)
     assert [t["testcase_id"] for t in as_json["against_previous"]["testcases"]] == [five]
+    # runs list: each run's change against its previous run, as the console's list shows it.
+    listed = [said(line) for line in cli("runs", "list").stdout.splitlines()]
+    assert any(branch_run.id[:8] in line and "exact 83% (-16.7)" in line for line in listed), listed
+    assert any(main.id[:8] in line and "exact 100% │" in line for line in listed), listed
     first_shown = cli("runs", "show", main.id)
     assert first_shown.returncode == 0 and "previous run: none: no earlier run with scores" in said(first_shown.stdout)
     unknown = cli("runs", "show", str(uuid.uuid4()))

@@ -18,6 +18,7 @@ from scorekeeper.v1 import query_pb2 as qpb
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
 from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
 from scorekeeper_sdk.api.reads import ReadOperations
+from scorekeeper_sdk.baselines import moved
 from scorekeeper_sdk.cli import globals_first
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import (
@@ -518,3 +519,18 @@ def test_a_history_reads_as_figures_and_bars() -> None:
     assert shown(HistoryPoint("r", "", "completed", output_type="float", value=0.714, scored=6)) == "0.71 (6)"
     assert shown(HistoryPoint("r", "", "running_execution", output_type="float")) == "–"
     assert shown(None) == ""
+
+
+def test_a_runs_change_against_its_previous_run_is_in_points_for_a_pass_rate() -> None:
+    def run(status: str, *metrics: MetricSummary) -> Run:
+        return Run(id="r", project_id="p", status=status, metrics=list(metrics))
+
+    exact = MetricSummary("m1", "exact", "boolean", pass_rate=0.65)
+    quality = MetricSummary("m2", "quality", "float", mean=0.5)
+    before = run("completed", replace(exact, pass_rate=1.0), replace(quality, mean=0.25))
+    changes = moved(run("completed", exact, quality), before)
+    assert changes == {"m1": pytest.approx(-35.0), "m2": pytest.approx(0.25)}
+    # A metric the previous run lacks, or a result on either side missing: no change said.
+    assert moved(run("completed", exact, quality), run("completed", replace(exact, pass_rate=None))) == {}
+    # A run still going, or none before it: nothing to compare.
+    assert moved(run("running_scoring", exact), before) == moved(run("completed", exact), None) == {}

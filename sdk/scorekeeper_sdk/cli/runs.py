@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
-from scorekeeper_sdk.baselines import SCORED
+from scorekeeper_sdk.baselines import SCORED, moved
 from scorekeeper_sdk.cli.app import BaselineTagOption, JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import RUN_FAILED, CliError, State
 from scorekeeper_sdk.cli.reports import compare_url
@@ -27,7 +28,7 @@ from scorekeeper_sdk.cli.subsets import (
 )
 from scorekeeper_sdk.models import SystemVersion
 from scorekeeper_sdk.usage import usage_changes
-from scorekeeper_sdk.views import Comparison, MetricComparison, Run
+from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, Run
 
 runs = typer.Typer(
     help="Runs: kick off, again, list, show, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
@@ -191,10 +192,16 @@ def list_runs(
             break
     if as_json_:
         return emit_json(as_json(found))
+    # Each run's change against its previous run (the console's runs list shows the same): the
+    # previous runs listed too are read from the list, the others one GetRun each.
+    listed = {r.id: r for r in found}
+    wanted = {r.previous_run_id for r in found if r.previous_run_id and r.status in SCORED} - set(listed)
+    previous = listed | {i: st.client.get_run(i) for i in sorted(wanted)}
     table = Table("id", "created", "by", "source", "status", "testset", "system", "records", "metrics", "tags")
     for run in found:
         system = f"{run.system_version.system_name}:{run.system_version.name}" if run.system_version else ""
-        results = ", ".join(f"{m.name} {_short(m.value, m.output_type)}" for m in run.metrics)
+        changes = moved(run, previous.get(run.previous_run_id))
+        results = Text(", ").join(_result(m, changes.get(m.metric_id)) for m in run.metrics)
         table.add_row(
             run.id,
             run.created_at[:19],
@@ -215,6 +222,16 @@ def _short(value: float | None, output_type: str) -> str:
     if value is None:
         return "n/a"
     return f"{value * 100:.0f}%" if output_type == "boolean" else f"{value:.2f}"
+
+
+def _result(m: MetricSummary, change: float | None) -> Text:
+    """A metric's result, with its change against the previous run: "exact 65% (-35.0)", red when worse."""
+    shown = Text(f"{m.name} {_short(m.value, m.output_type)}")
+    if change is not None:
+        said = f"{change:+.1f}" if m.output_type == "boolean" else f"{change:+.2f}"
+        style = "red" if change < -1e-9 else "green" if change > 1e-9 else ""
+        shown.append(" (").append(said, style=style).append(")")
+    return shown
 
 
 @runs.command("watch")
