@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 from scorekeeper.v1 import query_pb2 as qpb
 
+from scorekeeper_sdk.baselines import moved
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.views import Run
 from services.console.backend import Api
 from shared.run_status import SCORED
 
@@ -49,22 +52,24 @@ async def previous_of(api: Api, run: qpb.RunView) -> qpb.RunView | None:
 
 
 def changes(run: qpb.RunView, previous: qpb.RunView | None) -> dict[str, Moved]:
-    """Each metric of the run that the previous run has a result for too: its change, by metric id."""
-    theirs = {m.metric_id: m for m in previous.metrics} if previous else {}
-    moved: dict[str, Moved] = {}
+    """Each metric of the run that the previous run has a result for too: its change, by metric id
+    (counted as the CLI's runs list counts it: scorekeeper_sdk.baselines.moved)."""
+    if previous is None:
+        return {}
+    deltas = moved(from_proto(Run, run), from_proto(Run, previous))
+    theirs = {m.metric_id: m for m in previous.metrics}
+    said: dict[str, Moved] = {}
     for m in run.metrics:
-        p = theirs.get(m.metric_id)
-        field = "pass_rate" if m.output_type == "boolean" else "mean"
-        if p is None or not (m.HasField(field) and p.HasField(field)):
+        if (delta := deltas.get(m.metric_id)) is None:
             continue
-        delta = getattr(m, field) - getattr(p, field)
-        boolean = field == "pass_rate"
-        text = f"{delta * 100:+.1f} points" if boolean else f"{delta:+.3f}"
+        p = theirs[m.metric_id]
+        boolean = m.output_type == "boolean"
+        text = f"{delta:+.1f} points" if boolean else f"{delta:+.3f}"
         before = f"{p.pass_rate * 100:.1f}%" if boolean else f"{p.mean:.3f}"
         direction = "better" if delta > 1e-9 else "worse" if delta < -1e-9 else "same"
         other = p.metric_version if p.metric_version != m.metric_version else 0
-        moved[m.metric_id] = Moved(text, direction, before, other)
-    return moved
+        said[m.metric_id] = Moved(text, direction, before, other)
+    return said
 
 
 @dataclass(frozen=True)

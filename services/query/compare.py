@@ -82,24 +82,21 @@ _NO_COUNTS = ", ".join(
     + ["NULL::int"]
     + ["NULL::float8"] * 2
     + ["NULL::uuid"] * 2
-    + ["NULL::int"] * 2
+    + ["NULL::int"]
     + ["NULL::float8"]
     + ["NULL::int"] * 2
 )
 # The neighbours of a testcase (around_testcase_id) among the testcases listed (keyed), in the
 # page's order, with the previous one's key (a page starting with it continues after that one): on
-# every counts row.
+# every counts row, beside how many are listed and how many come before the page (listing).
 _AROUND = (
-    ", around AS (SELECT x.prev, x.next, x.pos, n.listed, x.prev_k FROM (SELECT count(*)::int AS listed FROM keyed) n"
+    ", around AS (SELECT x.prev, x.next, x.pos, x.prev_k FROM (SELECT 1) one"
     "   LEFT JOIN (SELECT testcase_id, lag(testcase_id) OVER w AS prev, lead(testcase_id) OVER w AS next,"
     "     row_number() OVER w::int AS pos, lag(k) OVER w AS prev_k FROM keyed"
     "     WINDOW w AS (ORDER BY k NULLS LAST, testcase_id)) x"
     "   ON x.testcase_id = {testcase})"
 )
-_NO_AROUND = (
-    ", around AS (SELECT NULL::uuid AS prev, NULL::uuid AS next, NULL::int AS pos, NULL::int AS listed,"
-    " NULL::float8 AS prev_k)"
-)
+_NO_AROUND = ", around AS (SELECT NULL::uuid AS prev, NULL::uuid AS next, NULL::int AS pos, NULL::float8 AS prev_k)"
 # The fields of a CompareRunsRequest that do not change what it lists, nor in which order: its page
 # tokens hold whether or not they differ (the compare page, with its usage, continues from where a
 # testcase side by side stands).
@@ -328,7 +325,7 @@ def _neighbours(counts: asyncpg.Record | None, request: pb.CompareRunsRequest) -
         previous_testcase_id=str(counts["prev"] or ""),
         next_testcase_id=str(counts["next"] or ""),
         position=counts["pos"] or 0,
-        listed=counts["listed"],
+        listed=counts["all_listed"],
         page_token=_token(counts["prev"], counts["prev_k"], request) if counts["prev"] else "",
     )
 

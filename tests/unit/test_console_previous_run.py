@@ -20,13 +20,14 @@ def metric(
 
 def test_each_metric_moves_by_its_pass_rate_or_mean() -> None:
     run = qpb.RunView(
+        status="completed",
         metrics=[
             metric("exact", "boolean", pass_rate=0.75),
             metric("stars", "int", version=2, mean=3.5),
             metric("overlap", "float", mean=0.5),
             metric("new", "boolean", pass_rate=1.0),  # the previous run has no such metric
             metric("pending", "boolean"),  # nothing scored here yet
-        ]
+        ],
     )
     previous = qpb.RunView(
         metrics=[
@@ -42,6 +43,9 @@ def test_each_metric_moves_by_its_pass_rate_or_mean() -> None:
         "overlap": Moved("+0.000", "same", "0.500"),
     }
     assert changes(run, None) == {}
+    # A run still going has no results to compare yet.
+    going = qpb.RunView(status="running_scoring", metrics=run.metrics)
+    assert changes(going, previous) == {}
 
 
 async def test_a_run_on_another_testset_than_its_previous_one_is_not_compared_testcase_by_testcase() -> None:

@@ -323,7 +323,7 @@ def compare(
         return emit_json(_comparison_json(page))
     sliced = f" with {' and '.join(field)}" if field else ""
     st.out.print(f"{run_id} against baseline {baseline}: {page.testcases_compared} testcases{sliced} compared")
-    _print_comparison(st, page, every=every, limit=limit, field=field or [], order=order)
+    _print_comparison(st, st.client.get_run(run_id), page, every=every, limit=limit, field=field or [], order=order)
     return None
 
 
@@ -335,10 +335,12 @@ def _comparison_json(page: Comparison) -> dict[str, Any]:
     return as_json([page])[0] | {"usage_changes": told}
 
 
-def _print_comparison(st: State, page: Comparison, *, every: bool, limit: int, field: list[str], order: str) -> None:
-    """Per metric the means, B − A and its verdict and the counts; the usage changes; the
-    testcases listed (those that regressed unless ``every``) and how many more; the compare page
-    listing the same."""
+def _print_comparison(
+    st: State, run: Run, page: Comparison, *, every: bool, limit: int, field: list[str], order: str
+) -> None:
+    """``run`` against the baseline of ``page``: per metric the means, B − A and its verdict and the
+    counts; the usage changes; the testcases listed (those that regressed unless ``every``) and how
+    many more; the compare page listing the same."""
     before, after = page.baseline_usage, page.usage
     used = usage_changes(before, after) if before is not None and after is not None else []
     table = Table(
@@ -374,7 +376,7 @@ def _print_comparison(st: State, page: Comparison, *, every: bool, limit: int, f
         st.out.print(f"  {len(page.testcases[:limit]):,} of {page.listed:,}{kind} testcases shown; --limit shows more")
     # The same on the console's compare page: the slice, regressions only, the order.
     listing = [*(("field", f) for f in field), *([] if every else [("regressions", "1")]), ("order", order)]
-    shown = compare_url(st.client.get_run(page.run_id), page.baseline_run_id, listing)
+    shown = compare_url(run, page.baseline_run_id, listing)
     if shown:
         st.out.print(f"compare page: {shown}", highlight=False, soft_wrap=True)
 
@@ -419,7 +421,7 @@ def show(
         st.out.print(f"  of another testset: no testcases to compare; its metrics: scorekeeper runs show {previous.id}")
         return None
     st.out.print(f"against it: {page.testcases_compared} testcases compared, {page.listed:,} regressed")
-    _print_comparison(st, page, every=False, limit=limit, field=[], order="delta")
+    _print_comparison(st, run, page, every=False, limit=limit, field=[], order="delta")
     return None
 
 
