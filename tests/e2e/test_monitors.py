@@ -17,6 +17,7 @@ from scorekeeper_sdk import AlreadyExists, AsyncScorekeeper, CallIn, FailedPreco
 from shared.devstack.stack import Stack
 from shared.ids import call_id_of
 from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
 from tests.support.monitors import calls_of, is_sampled, polite_calls, posted, receiver, settled, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -259,7 +260,7 @@ async def test_a_monitor_is_changed_and_the_open_window_closes_by_its_new_size_a
     await sk.pause_monitor(taken.id)
 
 
-async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncScorekeeper) -> None:
+async def test_the_alert_fires_once_below_its_threshold_and_not_above(stack: Stack, sk: AsyncScorekeeper) -> None:
     project = await sk.create_project("alerting")
     metric = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
     with receiver() as hook:
@@ -304,6 +305,14 @@ async def test_the_alert_fires_once_below_its_threshold_and_not_above(sk: AsyncS
     runs = {w.number: w.run_id for w in detail.windows}
     previous = {n: (await sk.get_run(r)).previous_run_id for n, r in runs.items()}
     assert previous == {1: "", 2: runs[1], 3: runs[2]}
+    # runs show of a window: against the window before's metrics (calls are not testcases to pair).
+    shown = scorekeeper(stack, "--project", project.id, "runs", "show", runs[2])
+    assert shown.returncode == 0, shown.stderr
+    assert f"previous run: {runs[1]} (created " in shown.stdout
+    assert (
+        "  the window before: no testcases to compare one by one; against its metrics: polite +50.0 points"
+        in shown.stdout.splitlines()
+    ), shown.stdout
     (listed,) = await sk.list_monitors(project.id)
     assert listed.latest_window == detail.windows[0] and listed.latest_window.number == 3
     assert len(hook.posts) == 1

@@ -418,7 +418,17 @@ def show(
     made = f"{version.system_name} {version.name}, " if version else ""
     st.out.print(f"previous run: {previous.id} ({made}created {previous.created_at[:19].replace('T', ' ')})")
     if page is None:
-        st.out.print(f"  of another testset: no testcases to compare; its metrics: scorekeeper runs show {previous.id}")
+        # Its metrics alone: a monitor's window (the window before) or a run of another testset.
+        changes = moved(run, previous)
+        said = ", ".join(
+            f"{m.name} {changes[m.metric_id]:+.1f} points"
+            if m.output_type == "boolean"
+            else f"{m.name} {changes[m.metric_id]:+.3f}"
+            for m in run.metrics
+            if m.metric_id in changes
+        )
+        what = "the window before" if not run.testset_id else "of another testset"
+        st.out.print(f"  {what}: no testcases to compare one by one; against its metrics: {said or 'none in common'}")
         return None
     st.out.print(f"against it: {page.testcases_compared} testcases compared, {page.listed:,} regressed")
     _print_comparison(st, run, page, every=False, limit=limit, field=[], order="delta")
