@@ -40,12 +40,11 @@ async def test_the_theme_follows_the_system_until_the_visitor_chooses_one(stack:
     )
     await sk.wait_for_run(run.id, timeout_s=60)
     run_page = f"/projects/{qa.project.id}/runs/{run.id}?status=completed"
-    html = "html"
     async with chromium() as browser:
         # A system that prefers dark, nothing chosen: dark pages, "as your system" ticked.
         _, page = await signed_in(browser, stack.console_url, stack.admin_key, color_scheme="dark")
         await page.goto(run_page)
-        assert await page.locator(html).get_attribute("data-theme") is None
+        assert await page.locator("html").get_attribute("data-theme") is None
         assert await lightness(page) < 0.15
         await expect(page.locator("#theme-menu a[aria-current]")).to_have_attribute("data-theme-choice", "auto")
         # The admin's thirteen sections and the menu still fit the bar: nothing wider than the window.
@@ -55,15 +54,15 @@ async def test_the_theme_follows_the_system_until_the_visitor_chooses_one(stack:
         # Light chosen: back on the same page, light, and kept on the next pages.
         await choose(page, "light")
         assert page.url.endswith(run_page)
-        assert await page.locator(html).get_attribute("data-theme") == "light"
+        assert await page.locator("html").get_attribute("data-theme") == "light"
         assert await lightness(page) > 0.9
         await page.goto(f"/projects/{qa.project.id}/runs")
-        assert await page.locator(html).get_attribute("data-theme") == "light"
+        assert await page.locator("html").get_attribute("data-theme") == "light"
         await expect(page.locator("#theme-menu a[aria-current]")).to_have_attribute("data-theme-choice", "light")
 
         # Back to the system's: the choice forgotten, dark again.
         await choose(page, "auto")
-        assert await page.locator(html).get_attribute("data-theme") is None
+        assert await page.locator("html").get_attribute("data-theme") is None
         assert await lightness(page) < 0.15
         assert "theme" not in {c["name"] for c in await page.context.cookies()}
 
@@ -72,7 +71,7 @@ async def test_the_theme_follows_the_system_until_the_visitor_chooses_one(stack:
         await light_page.goto(f"/projects/{qa.project.id}/runs")
         assert await lightness(light_page) > 0.9
         await choose(light_page, "dark")
-        assert await light_page.locator(html).get_attribute("data-theme") == "dark"
+        assert await light_page.locator("html").get_attribute("data-theme") == "dark"
         assert await lightness(light_page) < 0.15
         await expect(light_page.locator(".chart canvas")).to_have_count(1)
         await screenshot(light_page, "theme-dark-runs")

@@ -30,14 +30,14 @@ def routes(console: Console) -> list[Route]:
         comparison = None
         # A previous run of another testset (a schedule's testset changed) has no testcases in common.
         if previous is not None and run.testset_id and previous.testset_id == run.testset_id:
-            request_ = qpb.CompareRunsRequest(
+            asked = qpb.CompareRunsRequest(
                 run_id=run.id,
                 baseline_run_id=previous.id,
                 regressions_only=REGRESSIONS_FIRST.regressions_only,
                 order_by=REGRESSIONS_FIRST.order,
                 page_size=SHOWN,
             )
-            comparison = await api.call(api.stubs.query.CompareRuns, request_, qpb.CompareRunsResponse)
+            comparison = await api.call(api.stubs.query.CompareRuns, asked, qpb.CompareRunsResponse)
         context = {
             "project_id": project_id,
             "run": run,
