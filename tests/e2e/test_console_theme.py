@@ -80,6 +80,7 @@ async def test_the_theme_follows_the_system_until_the_visitor_chooses_one(stack:
         response = await light_page.goto("/theme?to=purple&back=/")
         assert response is not None and response.status == 400
         assert "to must be one of auto, light, dark, got 'purple'" in await light_page.locator("main").inner_text()
+        assert {c["name"]: c["value"] for c in await light_page.context.cookies()}["theme"] == "dark"
         for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
             answered = await light_page.request.get(f"/theme?to=light&back={elsewhere}", max_redirects=0)
             assert answered.status == 303 and answered.headers["location"] == "/", elsewhere
