@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from cachetools import TTLCache
 from scorekeeper.v1 import query_pb2 as qpb
@@ -72,13 +73,33 @@ def changes(run: qpb.RunView, previous: qpb.RunView | None) -> dict[str, Moved]:
     return said
 
 
+# How a run's comparison with its previous run is opened: its regressions, the largest drop first
+# (as eval and the CLI list them).
+REGRESSIONS_FIRST = (("regressions", "1"), ("order", "delta"))
+
+
+def paired(run: qpb.RunView, previous: qpb.RunView | None) -> bool:
+    """Whether the run compares with its previous run testcase by testcase: both of one testset (a
+    schedule's testset may have changed between them; a monitor's window has none)."""
+    return previous is not None and bool(run.testset_id) and previous.testset_id == run.testset_id
+
+
+def against_url(run: qpb.RunView, previous: qpb.RunView) -> str:
+    """Where "vs previous" leads: the comparison's regressions when the two pair, else the previous run."""
+    base = f"/projects/{run.project_id}"
+    if not paired(run, previous):
+        return f"{base}/runs/{previous.id}"
+    return f"{base}/compare?" + urlencode([("baseline", previous.id), ("run", run.id), *REGRESSIONS_FIRST])
+
+
 @dataclass(frozen=True)
 class Against:
-    """A listed run against its previous run: each metric's change, and whether the two compare
-    testcase by testcase (of one testset; a schedule's testset may have changed between them)."""
+    """A listed run against its previous run: each metric's change, whether the two compare testcase
+    by testcase (paired), and where its "vs previous run" link leads."""
 
     moved: dict[str, Moved]
     comparable: bool
+    url: str
 
 
 async def moved_on_page(api: Api, runs: Sequence[qpb.RunView]) -> dict[str, Against]:
@@ -94,5 +115,5 @@ async def moved_on_page(api: Api, runs: Sequence[qpb.RunView]) -> dict[str, Agai
     against = {}
     for r in compared:
         previous = theirs[r.previous_run_id]
-        against[r.id] = Against(changes(r, previous), bool(r.testset_id) and previous.testset_id == r.testset_id)
+        against[r.id] = Against(changes(r, previous), paired(r, previous), against_url(r, previous))
     return against

@@ -52,6 +52,7 @@ async def test_a_run_on_another_testset_than_its_previous_one_is_not_compared_te
     def run(run_id: str, testset_id: str, previous: str, pass_rate: float) -> qpb.RunView:
         return qpb.RunView(
             id=run_id,
+            project_id="p",
             testset_id=testset_id,
             previous_run_id=previous,
             status="completed",
@@ -67,6 +68,10 @@ async def test_a_run_on_another_testset_than_its_previous_one_is_not_compared_te
     ]
     against = await moved_on_page(None, page)  # type: ignore[arg-type]
     assert against == {
-        "r3": Against({"exact": Moved("-50.0 points", "worse", "100.0%")}, comparable=False),
-        "r2": Against({"exact": Moved("+25.0 points", "better", "75.0%")}, comparable=True),
+        "r3": Against({"exact": Moved("-50.0 points", "worse", "100.0%")}, comparable=False, url="/projects/p/runs/r2"),
+        "r2": Against(
+            {"exact": Moved("+25.0 points", "better", "75.0%")},
+            comparable=True,
+            url="/projects/p/compare?baseline=r1&run=r2&regressions=1&order=delta",
+        ),
     }

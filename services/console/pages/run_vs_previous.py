@@ -6,19 +6,20 @@ takes about a second), once: a finished run's scores no longer change by themsel
 from __future__ import annotations
 
 from scorekeeper.v1 import query_pb2 as qpb
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.console.pages.compare import Listing, output_types, testcase_url
+from services.console.pages.compare import listing_of, output_types, testcase_url
 from services.console.pages.run import run_of_project
-from services.console.previous_run import previous_of
+from services.console.previous_run import REGRESSIONS_FIRST, against_url, paired, previous_of
 from services.console.web import Console
 
 # The regressed testcases the run page lists; the compare page lists every one.
 SHOWN = 5
 # How the run page lists them, and the compare page it links to: regressions, the largest drop first.
-REGRESSIONS_FIRST = Listing(order="delta", regressions_only=True, sliced=[])
+LISTING = listing_of(QueryParams(list(REGRESSIONS_FIRST)))
 
 
 def routes(console: Console) -> list[Route]:
@@ -29,12 +30,12 @@ def routes(console: Console) -> list[Route]:
         previous = await previous_of(api, run)
         comparison = None
         # A previous run of another testset (a schedule's testset changed) has no testcases in common.
-        if previous is not None and run.testset_id and previous.testset_id == run.testset_id:
+        if previous is not None and paired(run, previous):
             asked = qpb.CompareRunsRequest(
                 run_id=run.id,
                 baseline_run_id=previous.id,
-                regressions_only=REGRESSIONS_FIRST.regressions_only,
-                order_by=REGRESSIONS_FIRST.order,
+                regressions_only=LISTING.regressions_only,
+                order_by=LISTING.order,
                 page_size=SHOWN,
             )
             comparison = await api.call(api.stubs.query.CompareRuns, asked, qpb.CompareRunsResponse)
@@ -44,8 +45,8 @@ def routes(console: Console) -> list[Route]:
             "previous": previous,
             "comparison": comparison,
             "output_types": output_types(run, previous) if previous else {},
-            "testcase_url": lambda t: testcase_url(previous.id if previous else "", run.id, t, REGRESSIONS_FIRST),
-            "listing": REGRESSIONS_FIRST,
+            "testcase_url": lambda t: testcase_url(previous.id if previous else "", run.id, t, LISTING),
+            "every": against_url(run, previous) if previous else "",
         }
         return console.render(request, "_vs_previous.html", context)
 
