@@ -29,8 +29,8 @@ MAX_EVENT_BYTES = 900 * 1024
 MAX_RECORD_BYTES = MAX_EVENT_BYTES - 8 * 1024
 
 
-def unstorable(value: Any, max_bytes: int = MAX_OUTPUTS_BYTES) -> str | None:
-    """Why ``value`` (dicts, lists, strings, numbers …) cannot be stored as it is, or None."""
+def unstorable(value: Any, max_bytes: int = MAX_OUTPUTS_BYTES, what: str = "a record's outputs") -> str | None:
+    """Why ``value`` (dicts, lists, strings, numbers …) cannot be stored as it is (as ``what``), or None."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -51,7 +51,7 @@ def unstorable(value: Any, max_bytes: int = MAX_OUTPUTS_BYTES) -> str | None:
             return f"it holds {item}, which JSON cannot"
     size = json_size(value)
     if size > max_bytes:
-        return f"it is {size:,} bytes of JSON, more than the {max_bytes:,} a record's outputs may hold"
+        return f"it is {size:,} bytes of JSON, more than the {max_bytes:,} {what} may hold"
     return None
 
 

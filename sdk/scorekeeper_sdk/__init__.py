@@ -25,6 +25,7 @@ from scorekeeper_sdk.errors import (
     Unauthenticated,
     Unavailable,
 )
+from scorekeeper_sdk.tracing import Span, Trace, span, trace
 from scorekeeper_sdk.transport import RetryPolicy
 
 __all__ = [
@@ -49,6 +50,10 @@ __all__ = [
     "Scorekeeper",
     "ScorekeeperError",
     "ServerError",
+    "Span",
+    "Trace",
     "Unauthenticated",
     "Unavailable",
+    "span",
+    "trace",
 ]

@@ -29,6 +29,7 @@ from scorekeeper_sdk.api.testsets import TestsetOperations
 from scorekeeper_sdk.api.webhooks import WebhookOperations
 from scorekeeper_sdk.call_log import CallLog, LogOptions, LogStats
 from scorekeeper_sdk.config import Settings, resolve
+from scorekeeper_sdk.tracing import Span, steps_of
 from scorekeeper_sdk.transport import RetryPolicy, Transport
 
 P = ParamSpec("P")
@@ -88,11 +89,18 @@ class AsyncScorekeeper(
         error: str = "",
         call_id: str | None = None,
         project_id: str = "",
+        spans: Sequence[Span | dict[str, Any]] = (),
     ) -> str:
         """Logs one production call in the background and returns its call id at once; never waits
         and never raises (see ``scorekeeper_sdk.call_log``). Monitors of the project (``project_id``,
         else the client's project, else the key's) sample it. Call it on the client's event loop,
-        or from any thread once the client has logged or made a call on its loop."""
+        or from any thread once the client has logged or made a call on its loop. ``spans``: the
+        call's steps (``scorekeeper_sdk.trace``'s ``spans``), shown with it."""
+        try:
+            steps = steps_of(list(spans))
+        except ValueError as exc:
+            self._calls.refuse(f"log() was given spans it cannot send: {exc}")
+            return call_id or ""
         call = CallIn(
             inputs=inputs,
             outputs=outputs,
@@ -106,6 +114,7 @@ class AsyncScorekeeper(
             status=status,
             error=error,
             call_id=call_id or str(uuid.uuid4()),
+            spans=steps,
         )
         loop = self._loop
         if loop is None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from scorekeeper_sdk.tracing import Span
+
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -210,6 +212,8 @@ class Record:
     created_at: str = ""
     scores: list[Score] = field(default_factory=list)
     attempts: list[RecordAttempt] = field(default_factory=list)
+    # The steps of the call that made it (get_record only).
+    spans: list[Span] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

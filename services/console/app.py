@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.console import previous_run, telemetry
+from services.console import previous_run, steps, telemetry
 from services.console.backend import Channels
 from services.console.formatting import FILTERS
 from services.console.pages import (
@@ -93,6 +93,8 @@ def templates() -> Environment:
     env.filters.update(FILTERS)
     # A run against its previous run, as every page says it (the run page's and the runs list's).
     env.globals.update(paired=previous_run.paired, against_url=previous_run.against_url)
+    # A record's or a call's steps, as a tree on the call's timeline.
+    env.globals.update(steps=steps.steps)
     return env
 
 

@@ -86,6 +86,17 @@ def latency(ms: float | None) -> str:
     return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
 
 
+def step_ms(ms: float) -> str:
+    """How long a step took, or when it started: "0 ms", "0.35 ms", "2.5 ms", "120 ms", "12.4 s"."""
+    if ms <= 0:
+        return "0 ms"
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
+
+
 def until_reviewers(run: Any) -> float | None:
     """Seconds from a run's creation to its wait for reviewers (executed and machine-scored), when
     it waited for them (GetRun's transitions), so its duration is not read as the machines' time."""
@@ -199,6 +210,7 @@ FILTERS = {
     "usd": usd,
     "duration": duration,
     "latency": latency,
+    "step_ms": step_ms,
     "when": when,
     "when_exact": when_exact,
     "status_label": status_label,

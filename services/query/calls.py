@@ -27,6 +27,7 @@ from shared.edge.errors import invalid, not_found
 from shared.edge.search import search as search_text
 from shared.edge.search import tsquery
 from shared.ids import call_id_of
+from shared.spans import span_pb
 
 MAX_METADATA_FILTERS = 20
 MAX_FEEDBACK_FILTERS = 10
@@ -362,7 +363,11 @@ class CallReads:
             feedback = await _feedback_of(conn, project_id, [call_id])
             samples = await conn.fetch(_SAMPLES, project_id, call_id)
             scores = await score_rows_of(conn, [s["id"] for s in samples])
+            steps = await conn.fetchval(
+                "SELECT spans FROM call_spans WHERE project_id = $1 AND call_id = $2", project_id, call_id
+            )
         view = call_view(row, feedback[call_id], self._public_url)
+        view.spans.extend(span_pb(s) for s in steps or ())
         view.samples.extend(
             pb.CallSample(
                 record_id=str(s["id"]),

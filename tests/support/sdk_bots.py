@@ -8,12 +8,28 @@ import json
 import sys
 from typing import Any
 
+from scorekeeper_sdk import span
+
 
 def answer(inputs: dict[str, Any]) -> str:
     n = int(inputs["n"])
     if n == 7:
         raise ValueError(f"cannot answer {n}")
     return str(n + 2 if n % 5 == 0 else n + 1)
+
+
+def traced(inputs: dict[str, Any]) -> str:
+    """``answer`` in steps (scorekeeper_sdk.span): a retrieval holding an embedding, then the
+    answer (where n = 7 fails), with its tokens."""
+    n = int(inputs["n"])
+    with span("retrieve", kind="retrieval", input={"n": n}) as retrieve:
+        with span("embed", kind="embedding") as embed:
+            embed.output = [n / 10]
+        retrieve.output = [f"doc-{n}"]
+    with span("answer", kind="llm", metadata={"model": "adder-1"}) as step:
+        step.prompt_tokens, step.completion_tokens = 10 + n, 1
+        step.output = answer(inputs)
+        return str(step.output)
 
 
 def right(inputs: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS, QUERY
 from scorekeeper_sdk.api.runs import verdict
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET, TESTSETS, AddedFrom, added_from
 from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.tracing import Span
 from scorekeeper_sdk.views import Score, group_label
 
 MAX_FEEDBACK = 1000
@@ -103,6 +104,8 @@ class Call:
     samples: list[CallSample] = field(default_factory=list)
     # Its page in the console.
     url: str = ""
+    # Its steps (get_call only).
+    spans: list[Span] = field(default_factory=list)
 
     @property
     def ref(self) -> str:

@@ -19,6 +19,7 @@ from scorekeeper_sdk.api.base import Operations
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.exact_json import struct
 from scorekeeper_sdk.models import AlertThreshold
+from scorekeeper_sdk.tracing import Span
 
 MONITORS = "MonitorService"
 MAX_CALLS = 1000
@@ -45,6 +46,8 @@ class CallIn:
     # A UUID, or your own id as text (at most 200 characters: a request id, "chatcmpl-…"), kept in
     # the record of a monitor run as metadata["call_id"]; logging the same id again changes nothing.
     call_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The steps of the call (collected with scorekeeper_sdk.trace): shown with the call.
+    spans: list[Span] = field(default_factory=list)
 
     def to_proto(self) -> mpb.LoggedCall:
         call = mpb.LoggedCall(
@@ -62,6 +65,7 @@ class CallIn:
         )
         if self.cost_usd is not None:
             call.cost_usd = self.cost_usd
+        call.spans.extend(s.to_proto() for s in self.spans)
         return call
 
 

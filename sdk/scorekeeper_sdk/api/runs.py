@@ -12,6 +12,7 @@ from scorekeeper.v1 import runs_pb2 as rpb
 from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.exact_json import struct
+from scorekeeper_sdk.tracing import Span
 from scorekeeper_sdk.views import IngestResult, RetryResult, Run
 
 RUNS = "RunService"
@@ -35,6 +36,8 @@ class RecordIn:
     cost_usd: float | None = None
     # The scores your own code gave it, by metric id (metrics of eval type code the run pins).
     scores: dict[str, ScoreIn] = field(default_factory=dict)
+    # The steps of the call (scorekeeper_sdk.span): shown with the record.
+    spans: list[Span] = field(default_factory=list)
 
     def to_proto(self) -> rpb.IngestedRecord:
         record = rpb.IngestedRecord(
@@ -54,6 +57,7 @@ class RecordIn:
             if score.value is not None:
                 sent.value.CopyFrom(verdict(score.value))
             sent.reasoning, sent.error = score.reasoning, score.error
+        record.spans.extend(s.to_proto() for s in self.spans)
         return record
 
 

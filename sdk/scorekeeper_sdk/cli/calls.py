@@ -21,6 +21,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.cli.records import brief, verdicts
+from scorekeeper_sdk.cli.steps import print_steps
 
 calls = typer.Typer(
     help="Logged production calls: list, filter, show one or a session's, give feedback, keep them as testcases,"
@@ -213,6 +214,7 @@ def _print_call(out: Any, call: Call) -> None:
         value = getattr(call, name)
         if value:
             out.print(Text(f"{name}: {json.dumps(value, ensure_ascii=False)}"))
+    print_steps(out, call.spans)
     if call.feedback:
         table = Table("feedback", "value", "passed", "by", "comment", Column("given (UTC)", no_wrap=True))
         for f in call.feedback:

@@ -3,6 +3,7 @@ some runs) searched and filtered by score, e.g. what failed a metric in the run 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from itertools import islice
 from pathlib import Path
@@ -17,6 +18,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError, said_added
+from scorekeeper_sdk.cli.steps import print_steps
 from scorekeeper_sdk.views import Score
 
 records = typer.Typer(help="Records: search, filter and export them across runs.", no_args_is_help=True)
@@ -156,6 +158,46 @@ def records_list(
     st.out.print(table)
     if more:
         st.err.print(f"the first {limit} records that match; --limit shows more, --json every field", highlight=False)
+    return None
+
+
+@records.command("show")
+def records_show(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(help="The record's id.")],
+    as_json_: JsonOption = False,
+) -> None:
+    """One record: what the system was given and answered, its scores with their reasons, and the
+    steps of the call that made it."""
+    st = state(ctx)
+    record = st.client.get_record(record_id)
+    if as_json_:
+        return emit_json(dataclasses.asdict(record))
+    head = [f"record {record.id}", f"run {record.run_id}", f"testcase {record.testcase_id}", record.status]
+    if record.trial:
+        head.insert(3, f"trial {record.trial}")
+    st.out.print(Text(" · ".join(head)))
+    used = [f"{record.latency_ms:,.0f} ms", f"{record.prompt_tokens + record.completion_tokens:,} tokens"]
+    if record.cost_usd is not None:
+        used.append(usage_text.amount(record.cost_usd, "usd"))
+    st.out.print(Text(", ".join(used)))
+    if record.error:
+        st.out.print(Text(f"error: {record.error}"))
+    for name in ("inputs", "outputs", "expected", "metadata"):
+        if value := getattr(record, name):
+            st.out.print(Text(f"{name}: {json.dumps(value, ensure_ascii=False)}"))
+    current = [s for s in record.scores if s.current]
+    if current:
+        table = Table("metric", "value", "passed", "status", "reasoning")
+        for s in current:
+            value = "" if s.value is None else str(s.value).lower() if isinstance(s.value, bool) else f"{s.value:g}"
+            passed = "" if s.passed is None else "yes" if s.passed else "no"
+            table.add_row(Text(s.metric_name), value, passed, s.status, Text(s.reasoning or s.error))
+        st.out.print(table)
+    print_steps(st.out, record.spans)
+    run = st.client.get_run(record.run_id)
+    if run.url:
+        st.out.print(Text(run.url.rsplit("/runs/", 1)[0] + f"/records/{record.id}"))
     return None
 
 

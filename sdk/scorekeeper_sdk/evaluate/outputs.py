@@ -9,7 +9,9 @@ A system (the callable of ``run_and_evaluate``, a ``--command`` of ``scorekeeper
   with the answer: ``{"answer": "4", "_scorekeeper": {"prompt_tokens": 12, "completion_tokens": 3,
   "cost_usd": 0.0004, "metadata": {"model": "gpt-x"}}}``. The reserved key is removed from the
   outputs; ``metadata`` is kept in the outputs under ``"_metadata"`` (a record has no field of its
-  own for it), where metrics that read named fields never look.
+  own for it), where metrics that read named fields never look. ``"spans"`` there (a list of
+  objects with the fields of :class:`scorekeeper_sdk.Span`) are the call's steps: how a
+  ``--command`` system, which cannot use ``scorekeeper_sdk.span``, reports them.
 
 An exception raised by the system becomes an errored record whose error is
 ``"<ExceptionType>: <message>"``.
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scorekeeper_sdk.api.runs import RecordIn
+from scorekeeper_sdk.tracing import Span, steps_of
 
 RESERVED = "_scorekeeper"
 METADATA = "_metadata"
@@ -41,6 +45,7 @@ class Output:
     completion_tokens: int = 0
     cost_usd: float | None = None
     metadata: dict[str, Any] | None = None
+    spans: list[dict[str, Any]] | None = None
 
 
 class OutputError(ValueError):
@@ -49,8 +54,10 @@ class OutputError(ValueError):
 
 def _usage(value: Any) -> Output:
     if not isinstance(value, dict):
-        raise OutputError(f"{RESERVED} must be an object with prompt_tokens, completion_tokens, cost_usd, metadata")
-    unknown = set(value) - {"prompt_tokens", "completion_tokens", "cost_usd", "metadata"}
+        raise OutputError(
+            f"{RESERVED} must be an object with prompt_tokens, completion_tokens, cost_usd, metadata, spans"
+        )
+    unknown = set(value) - {"prompt_tokens", "completion_tokens", "cost_usd", "metadata", "spans"}
     if unknown:
         raise OutputError(f"{RESERVED} has unknown keys: {', '.join(sorted(unknown))}")
     return Output(
@@ -59,6 +66,7 @@ def _usage(value: Any) -> Output:
         completion_tokens=value.get("completion_tokens") or 0,
         cost_usd=value.get("cost_usd"),
         metadata=value.get("metadata"),
+        spans=value.get("spans"),
     )
 
 
@@ -87,11 +95,14 @@ def as_output(result: Any) -> Output:
     cost = base.cost_usd
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0):
         raise OutputError(f"cost_usd must be a number >= 0, got {cost!r}")
+    if base.spans is not None and not isinstance(base.spans, list):
+        raise OutputError(f"spans must be a list, got {type(base.spans).__name__}")
     return Output(
         outputs=outputs,
         prompt_tokens=_count("prompt_tokens", base.prompt_tokens),
         completion_tokens=_count("completion_tokens", base.completion_tokens),
         cost_usd=None if cost is None else float(cost),
+        spans=base.spans,
     )
 
 
@@ -103,16 +114,19 @@ def _json_size(outputs: dict[str, Any]) -> int:
     return len(text.encode())
 
 
-def completed(testcase_id: str, trial: int, result: Any, latency_ms: float) -> RecordIn:
-    """The record of a call that returned ``result``; an answer that cannot be stored gives an
-    errored record saying why."""
+def completed(testcase_id: str, trial: int, result: Any, latency_ms: float, spans: Sequence[Span] = ()) -> RecordIn:
+    """The record of a call that returned ``result`` (its steps: ``spans``, then those the answer
+    reports); an answer that cannot be stored gives an errored record saying why."""
     try:
         output = as_output(result)
         size = _json_size(output.outputs)
         if size > MAX_OUTPUT_BYTES:
             raise OutputError(f"the outputs are {size} bytes of JSON; at most {MAX_OUTPUT_BYTES}")
-    except OutputError as exc:
-        return errored(testcase_id, trial, exc, latency_ms)
+        steps = list(spans)
+        if output.spans:
+            steps = steps_of([*steps, *output.spans])
+    except (OutputError, ValueError) as exc:
+        return errored(testcase_id, trial, exc, latency_ms, spans)
     return RecordIn(
         testcase_id=testcase_id,
         trial=trial,
@@ -121,6 +135,7 @@ def completed(testcase_id: str, trial: int, result: Any, latency_ms: float) -> R
         prompt_tokens=output.prompt_tokens,
         completion_tokens=output.completion_tokens,
         cost_usd=output.cost_usd,
+        spans=steps,
     )
 
 
@@ -130,12 +145,16 @@ def error_text(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
-def errored(testcase_id: str, trial: int, exc: BaseException, latency_ms: float) -> RecordIn:
-    """The record of a call that raised ``exc``: errored, with the exception's type and message."""
+def errored(
+    testcase_id: str, trial: int, exc: BaseException, latency_ms: float, spans: Sequence[Span] = ()
+) -> RecordIn:
+    """The record of a call that raised ``exc``: errored, with the exception's type and message
+    (and the steps it took: where it failed)."""
     return RecordIn(
         testcase_id=testcase_id,
         trial=trial,
         status="errored",
         error=error_text(exc),
         latency_ms=latency_ms if math.isfinite(latency_ms) else 0.0,
+        spans=list(spans),
     )

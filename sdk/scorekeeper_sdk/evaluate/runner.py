@@ -24,6 +24,7 @@ from scorekeeper_sdk.evaluate.outputs import completed, errored
 from scorekeeper_sdk.evaluate.progress import Tracker
 from scorekeeper_sdk.evaluate.scoring import Scorers, is_async
 from scorekeeper_sdk.models import Testcase
+from scorekeeper_sdk.tracing import Span, trace
 from scorekeeper_sdk.views import Run
 
 log = logging.getLogger("scorekeeper_sdk")
@@ -143,19 +144,24 @@ class Runner:
     async def _call(self, testcase: Testcase, trial: int, pool: ThreadPoolExecutor | None) -> RecordIn:
         inputs = dict(testcase.inputs)
         started = time.perf_counter()
+        steps: list[Span] = []  # the call's steps (scorekeeper_sdk.span), collected where it runs
         try:
             if pool is None:
-                result = await self._system(inputs)
+                with trace() as collected:  # this task's own context: calls in flight never mix steps
+                    steps = collected.spans
+                    result = await self._system(inputs)
             else:
                 # Timed inside the thread: the wait for a free thread is not the system's latency.
-                result, started = await asyncio.get_running_loop().run_in_executor(pool, self._timed, inputs)
+                timed = await asyncio.get_running_loop().run_in_executor(pool, self._timed, inputs)
+                result, started, steps = timed
                 if inspect.isawaitable(result):
                     result = await result
         except _Raised as raised:
-            return errored(testcase.id, trial, raised.exc, (time.perf_counter() - raised.started) * 1000)
+            latency_ms = (time.perf_counter() - raised.started) * 1000
+            return errored(testcase.id, trial, raised.exc, latency_ms, raised.spans)
         except Exception as exc:
-            return errored(testcase.id, trial, exc, (time.perf_counter() - started) * 1000)
-        return completed(testcase.id, trial, result, (time.perf_counter() - started) * 1000)
+            return errored(testcase.id, trial, exc, (time.perf_counter() - started) * 1000, steps)
+        return completed(testcase.id, trial, result, (time.perf_counter() - started) * 1000, steps)
 
     async def _scored(
         self, testcase: Testcase, record: RecordIn, pool: ThreadPoolExecutor | None
@@ -170,12 +176,13 @@ class Runner:
             scores = await asyncio.get_running_loop().run_in_executor(pool, self._scorers.score, testcase, outputs)
         return scores | await self._scorers.ascore(testcase, outputs)
 
-    def _timed(self, inputs: dict[str, Any]) -> tuple[Any, float]:
+    def _timed(self, inputs: dict[str, Any]) -> tuple[Any, float, list[Span]]:
         started = time.perf_counter()
-        try:
-            return self._system(inputs), started
-        except Exception as exc:
-            raise _Raised(exc, started) from exc
+        with trace() as collected:
+            try:
+                return self._system(inputs), started, collected.spans
+            except Exception as exc:
+                raise _Raised(exc, started, collected.spans) from exc
 
     async def _upload(self, queue: asyncio.Queue[object]) -> None:
         batch: list[RecordIn] = []
@@ -221,9 +228,11 @@ class Runner:
 
 
 class _Raised(Exception):
-    """A system's exception carried out of its thread with the time the call started."""
+    """A system's exception carried out of its thread with the time the call started and the
+    steps it took."""
 
-    def __init__(self, exc: Exception, started: float) -> None:
+    def __init__(self, exc: Exception, started: float, spans: list[Span]) -> None:
         super().__init__(str(exc))
         self.exc = exc
         self.started = started
+        self.spans = spans

@@ -22,6 +22,7 @@ from shared.edge import page_tokens
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
 from shared.edge.search import search as search_text
+from shared.spans import span_pb
 
 _SCORES = (
     "SELECT s.*, v.metric_id, v.version AS metric_version, m.name AS metric_name,"
@@ -41,6 +42,17 @@ class RecordPage:
     token: str
 
 
+# A record's steps: ingested with it, or (a record of a monitor's run, whose testcase is the call)
+# logged with its call.
+_SPANS = """
+SELECT spans FROM record_spans WHERE record_id = $1
+UNION ALL
+SELECT c.spans FROM runs ru JOIN call_spans c ON c.project_id = ru.project_id AND c.call_id = $2
+WHERE ru.id = $3 AND ru.monitor_id IS NOT NULL
+LIMIT 1
+"""
+
+
 class RecordReads:
     """ListRecords and GetRecord."""
 
@@ -58,8 +70,10 @@ class RecordReads:
             attempts = await conn.fetch(
                 "SELECT * FROM record_attempts WHERE record_id = $1 ORDER BY attempt", record_id
             )
+            steps = await conn.fetchval(_SPANS, record_id, row["testcase_id"], row["run_id"])
         view = record_view(row, [score_view(s) for s in scores[record_id]])
         view.attempts.extend(attempt_view(a) for a in attempts)
+        view.spans.extend(span_pb(s) for s in steps or ())
         return view
 
     async def list_records(self, request: pb.ListRecordsRequest) -> pb.ListRecordsResponse:

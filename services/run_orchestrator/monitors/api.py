@@ -19,6 +19,7 @@ from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_p
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
+from shared import spans
 from shared.edge.api import checks_own_text
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
@@ -155,6 +156,7 @@ def call_row(i: int, call: pb.LoggedCall) -> CallRow:
         trace_id=call.trace_id,
         session_id=call.session_id,
         key=call_key,
+        spans=spans.parse(call.spans, f"calls[{i}]"),
     )
 
 

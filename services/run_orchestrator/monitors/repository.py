@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -83,6 +83,8 @@ class CallRow:
     session_id: str
     # The id as given when it was not a UUID (the call's id derives from it); else empty.
     key: str = ""
+    # Its steps (shared.spans), checked.
+    spans: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,14 @@ class MonitorRepository:
                 new = [c for c in rows if c.id in stored]
                 counted = _counted(project_id, new, inserted[0]["logged_at"], random.randrange(STATS_SHARDS))
                 await conn.execute(_COUNT_CALLS, *counted)
+                if stepped := [c for c in new if c.spans]:
+                    await conn.execute(
+                        "INSERT INTO call_spans (project_id, call_id, spans)"
+                        " SELECT $1, * FROM unnest($2::uuid[], $3::text[]::jsonb[])",
+                        project_id,
+                        [c.id for c in stepped],
+                        [json_text(c.spans) for c in stepped],
+                    )
             samples = sampler(monitors, inserted) if monitors and inserted else []
             if samples:
                 await conn.execute(

@@ -18,6 +18,7 @@ from services.run_orchestrator.runs.messages import run_pb
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.rescore import Rescore
 from services.run_orchestrator.runs.retry import Retry
+from shared import spans
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
 from shared.edge.validation import checked
@@ -51,6 +52,7 @@ def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
         "completion_tokens": r.completion_tokens,
         "cost_usd": r.cost_usd if r.HasField("cost_usd") else None,
         "scores": client_scores.parse(i, r.scores),
+        "spans": spans.parse(r.spans, f"records[{i}]"),
     }
 
 

@@ -46,8 +46,8 @@ class Ingest:
         self._bus = bus
 
     async def __call__(self, run: asyncpg.Record, records: list[dict[str, Any]]) -> IngestOutcome:
-        """``records``: ProducedRecord fields (testcase_id, trial, outputs, status …) and the
-        ``scores`` the client's code gave them, checked one by one."""
+        """``records``: ProducedRecord fields (testcase_id, trial, outputs, status …), the
+        ``scores`` the client's code gave them and their ``spans`` (steps), checked one by one."""
         if run["status"] in (RunStatus.CANCELLED, RunStatus.FAILED):
             raise ApiError(Code.FAILED_PRECONDITION, f"run {run['id']} is {run['status']}; it takes no records")
         version = (
@@ -97,13 +97,16 @@ class Ingest:
         outcome = IngestOutcome()
         records_to_store: list[ProducedRecord] = []
         scores: list[tuple[uuid.UUID, uuid.UUID, client_scores.ClientScore]] = []
+        steps: list[tuple[uuid.UUID, list[dict[str, Any]]]] = []
         for i, (fields, rid) in enumerate(zip(records, ids, strict=True)):
             taken = Taken(i, fields["testcase_id"], fields["trial"], rid)
             if rid in existing:
                 outcome.duplicates.append(taken)
                 continue
             testcase = testcases[fields["testcase_id"]]
-            produced = {k: v for k, v in fields.items() if k != "scores"}
+            produced = {k: v for k, v in fields.items() if k not in ("scores", "spans")}
+            if fields["spans"]:
+                steps.append((rid, fields["spans"]))
             record, reason = storable(
                 ProducedRecord(
                     inputs=testcase["inputs"], expected=testcase["expected"], metadata=testcase["metadata"], **produced
@@ -117,6 +120,8 @@ class Ingest:
             records_to_store.append(record)
         if scores:  # before the records are published: the scorer finds them when it scores
             await self._runs.save_client_scores(scores)
+        if steps:  # before too: a record's page never lacks the steps it was ingested with
+            await self._runs.save_spans(steps)
         events = pack(run["id"], records_to_store, f"run:{run['id']}")
         await asyncio.gather(*(self._bus.publish(event) for event in events))
         return outcome

@@ -1,0 +1,345 @@
+"""The steps of a call of your system (spans): what it retrieved, which model it asked, which tools
+it ran — kept with the record (``run_and_evaluate``) or the logged call (``client.log``) and shown
+on its page as a tree with a timeline.
+
+Mark a step with ``span`` as a context manager or a decorator; steps opened inside another one are
+its children::
+
+    from scorekeeper_sdk import span
+
+    @span("answer", kind="llm")          # input: the arguments; output: what it returns
+    def answer(question, docs): ...
+
+    def my_system(inputs):
+        with span("retrieve", kind="retrieval", input=inputs["question"]) as step:
+            docs = search(inputs["question"])
+            step.output = [d.id for d in docs]
+        return answer(inputs["question"], docs)
+
+``run_and_evaluate`` collects the steps of each call by itself. Elsewhere (production), collect
+them with ``trace``::
+
+    with trace() as t:
+        reply = my_system(inputs)
+    client.log(inputs=inputs, outputs=reply, latency_ms=t.elapsed_ms, spans=t.spans)
+
+Outside a ``trace`` (and outside ``run_and_evaluate``), ``span`` costs next to nothing and keeps
+nothing. Steps follow the context: those of threads your code starts itself are not collected
+(``contextvars.copy_context().run`` carries the trace into one). Inputs and outputs that are not
+JSON are kept as their ``repr``; the steps of one call are cut to what the server keeps (1,000
+steps, 256 KiB: the longest values are shortened first).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from google.protobuf import json_format, struct_pb2
+from scorekeeper.v1 import spans_pb2
+
+from scorekeeper_sdk.exact_json import to_wire
+
+log = logging.getLogger("scorekeeper_sdk")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# What the server keeps of one call's steps (shared.spans).
+MAX_SPANS = 1_000
+MAX_SPANS_BYTES = 256 * 1024
+# A step's input or output longer than this (as JSON) is shortened to this many characters.
+MAX_VALUE_CHARS = 16 * 1024
+# Steps still larger than the server keeps: their values cut to this many characters, then to none.
+_SHORTER = (200, 0)
+# Fields a step leaves out as the server stores it (shared.spans) — but for its times and names.
+_UNSET: tuple[Any, ...] = ("", {}, None)
+MAX_NAME_CHARS = 200
+
+
+@dataclass
+class Span:
+    """One step of a call: ``start_ms`` after the call started, for ``duration_ms``; inside the step
+    ``parent_id`` (empty: a top-level step)."""
+
+    id: str
+    name: str
+    parent_id: str = ""
+    kind: str = ""
+    start_ms: float = 0.0
+    duration_ms: float = 0.0
+    input: Any = None
+    output: Any = None
+    error: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+    def to_proto(self) -> spans_pb2.Span:
+        message = spans_pb2.Span(
+            id=self.id,
+            parent_id=self.parent_id,
+            name=self.name,
+            kind=self.kind,
+            start_ms=self.start_ms,
+            duration_ms=self.duration_ms,
+            error=self.error,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+        )
+        if self.input is not None:
+            message.input.CopyFrom(_value(self.input))
+        if self.output is not None:
+            message.output.CopyFrom(_value(self.output))
+        if self.metadata:
+            message.metadata.update(to_wire(self.metadata))
+        if self.cost_usd is not None:
+            message.cost_usd = self.cost_usd
+        return message
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Span:
+        """A step given as a dict of these fields (a ``--command`` system's ``_scorekeeper.spans``)."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"a span has unknown keys: {', '.join(sorted(unknown))}")
+        if not isinstance(data.get("id"), str) or not isinstance(data.get("name"), str):
+            raise ValueError("a span needs an id and a name (text)")
+        return cls(**data)
+
+
+def _value(value: Any) -> struct_pb2.Value:
+    message = struct_pb2.Value()
+    json_format.ParseDict(to_wire(value), message)
+    return message
+
+
+class Trace:
+    """The steps collected while it is open, in the order they started; ``elapsed_ms`` since it
+    opened (until it closed)."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.dropped = 0
+        self._started = time.perf_counter()
+        self._ended: float | None = None
+        self._ids = itertools.count(1)
+
+    @property
+    def elapsed_ms(self) -> float:
+        return ((self._ended or time.perf_counter()) - self._started) * 1000
+
+    def _offset_ms(self, at: float) -> float:
+        return max(0.0, (at - self._started) * 1000)
+
+    def _add(self, span: Span) -> bool:
+        if len(self.spans) >= MAX_SPANS:
+            self.dropped += 1
+            return False
+        self.spans.append(span)
+        return True
+
+    def _close(self) -> None:
+        self._ended = time.perf_counter()
+        fit(self.spans)
+        if self.dropped:
+            log.warning("a call had more than %d steps: %d were not kept", MAX_SPANS, self.dropped)
+
+
+_TRACE: ContextVar[Trace | None] = ContextVar("scorekeeper_trace", default=None)
+_PARENT: ContextVar[str] = ContextVar("scorekeeper_span", default="")
+
+
+@contextmanager
+def trace() -> Iterator[Trace]:
+    """Collects the steps (``span``) of the code inside it; a trace opened inside another one
+    collects its own."""
+    collected = Trace()
+    token = _TRACE.set(collected)
+    parent = _PARENT.set("")
+    try:
+        yield collected
+    finally:
+        _PARENT.reset(parent)
+        _TRACE.reset(token)
+        collected._close()
+
+
+class span:
+    """A step of the call being traced: ``with span("retrieve", kind="retrieval") as step:`` (set
+    ``step.output``, ``step.metadata``, tokens, cost inside), or ``@span("answer")`` on a function
+    (sync or async: its arguments are the input, what it returns the output). An exception that
+    leaves the step is its error, and goes on."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str = "",
+        input: Any = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.name, self.kind, self.input, self.metadata = name[:MAX_NAME_CHARS] or "step", kind[:50], input, metadata
+        self._span: Span | None = None
+        self._trace: Trace | None = None
+        self._started = 0.0
+        self._token: Token[str] | None = None
+
+    # -- as a context manager
+    def __enter__(self) -> Span:
+        collecting = _TRACE.get()
+        self._started = time.perf_counter()
+        step = Span(
+            id="",
+            name=self.name,
+            kind=self.kind,
+            input=self.input,
+            metadata=dict(self.metadata or {}),
+            parent_id=_PARENT.get(),
+        )
+        if collecting is not None:
+            step.id = str(next(collecting._ids))
+            step.start_ms = collecting._offset_ms(self._started)
+            if collecting._add(step):
+                self._trace, self._token = collecting, _PARENT.set(step.id)
+        self._span = step
+        return step
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        assert self._span is not None
+        self._span.duration_ms = (time.perf_counter() - self._started) * 1000
+        if exc is not None and not self._span.error:
+            message = str(exc)
+            self._span.error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        if self._token is not None:
+            _PARENT.reset(self._token)
+            self._token = None
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.__exit__(kind, exc, tb)
+
+    # -- as a decorator
+    def __call__(self, fn: F) -> F:
+        name, kind, metadata = self.name, self.kind, self.metadata
+        signature = inspect.signature(fn)
+
+        def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return None
+            return dict(bound.arguments)
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                if _TRACE.get() is None:
+                    return await fn(*args, **kwargs)
+                with span(name, kind=kind, input=arguments(args, kwargs), metadata=metadata) as step:
+                    step.output = result = await fn(*args, **kwargs)
+                    return result
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if _TRACE.get() is None:
+                return fn(*args, **kwargs)
+            with span(name, kind=kind, input=arguments(args, kwargs), metadata=metadata) as step:
+                step.output = result = fn(*args, **kwargs)
+                return result
+
+        return run  # type: ignore[return-value]
+
+
+def _json(value: Any) -> tuple[Any, str]:
+    """The value as JSON can carry it (its repr when it is not JSON), and its JSON text."""
+    try:
+        return value, json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value), json.dumps(repr(value), ensure_ascii=False)
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def _shortened(value: Any, text: str, chars: int) -> Any:
+    """The value cut to ``chars`` characters (a text as itself, anything else as its JSON),
+    saying how long it was; the value itself when it is no longer than that."""
+    whole = value if isinstance(value, str) else text
+    if len(whole) <= chars:
+        return value
+    return whole[:chars] + f"… ({len(whole):,} characters; shortened)"
+
+
+def fit(spans: list[Span]) -> None:
+    """Each step's input and output made JSON and at most MAX_VALUE_CHARS; then, while the steps
+    are larger than the server keeps, the largest values shortened first."""
+    values: list[tuple[Span, str, Any, str]] = []  # the step, "input" / "output", the value, its JSON
+    total = 0
+    for step in spans:
+        for name in ("input", "output"):
+            given = getattr(step, name)
+            if given is None:
+                continue
+            value, text = _json(given)
+            setattr(step, name, _shortened(value, text, MAX_VALUE_CHARS))
+            values.append((step, name, value, text))
+            total += _size(getattr(step, name))
+        total += _size({k: v for k, v in asdict(step).items() if k not in ("input", "output") and v not in _UNSET})
+    budget = MAX_SPANS_BYTES - 4 * 1024  # room for what the server's JSON adds
+    largest_first = sorted(values, key=lambda v: -len(v[3]))
+    for chars in _SHORTER:
+        for step, name, value, text in largest_first:
+            if total <= budget:
+                return
+            before = _size(getattr(step, name))
+            setattr(step, name, _shortened(value, text, chars))
+            total -= before - _size(getattr(step, name))
+
+
+def steps_of(spans: list[Any]) -> list[Span]:
+    """Steps given as Span objects or dicts (ValueError naming what is wrong)."""
+    steps = [s if isinstance(s, Span) else Span.of(s) if isinstance(s, dict) else _not_a_span(s) for s in spans]
+    fit(steps)
+    return steps
+
+
+def _not_a_span(value: Any) -> Span:
+    raise ValueError(f"a span must be a scorekeeper_sdk.Span or a dict, got {type(value).__name__}")
+
+
+def in_tree(spans: Sequence[Span]) -> list[tuple[int, Span]]:
+    """The steps depth first, each after the step it ran in, siblings by when they started; with
+    their depth (0: a top-level step). A step whose parent is not among them counts as top-level."""
+    ids = {s.id for s in spans}
+    children: dict[str, list[Span]] = {}
+    for step in spans:
+        children.setdefault(step.parent_id if step.parent_id in ids else "", []).append(step)
+    for siblings in children.values():
+        siblings.sort(key=lambda s: s.start_ms)
+    ordered: list[tuple[int, Span]] = []
+    stack = [(0, s) for s in reversed(children.get("", []))]
+    seen: set[str] = set()
+    while stack:
+        depth, step = stack.pop()
+        if step.id in seen:  # a cycle (the server refuses them): shown once
+            continue
+        seen.add(step.id)
+        ordered.append((depth, step))
+        stack.extend((depth + 1, c) for c in reversed(children.get(step.id, [])))
+    return ordered

@@ -1,0 +1,122 @@
+"""The steps of one call of a system (spans): what it retrieved, which model it asked, which tools
+it ran — a tree, each step naming the step it ran inside, its times offsets from the call's start.
+
+Records carry them in from the SDK (IngestRecords), logged calls from production (LogCalls); both
+check them here, store them as one JSON array (``record_spans``, ``call_spans``: read one record or
+call at a time, never by the lists) and give them back as they were sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from scorekeeper.v1 import spans_pb2
+
+from shared.edge.convert import dict_to_struct, python_to_value, struct_to_dict, value_to_python
+from shared.json_limits import unstorable
+
+MAX_SPANS = 1_000
+MAX_SPANS_BYTES = 256 * 1024
+MAX_ID_CHARS = 100
+MAX_NAME_CHARS = 200
+MAX_KIND_CHARS = 50
+MAX_ERROR_CHARS = 10_000
+
+
+def parse(spans: Sequence[spans_pb2.Span], where: str) -> list[dict[str, Any]]:
+    """The steps as JSON objects, checked: ValueError names the first that breaks a rule as
+    ``{where}.spans[j].field``. Empty when there are none."""
+    if len(spans) > MAX_SPANS:
+        raise ValueError(f"{where}.spans holds {len(spans):,} steps, at most {MAX_SPANS:,}")
+    parsed = [_one(s, f"{where}.spans[{j}]") for j, s in enumerate(spans)]
+    at: dict[str, int] = {}
+    for j, span in enumerate(parsed):
+        if span["id"] in at:
+            raise ValueError(f"{where}.spans[{j}].id {span['id']!r} repeats spans[{at[span['id']]}]")
+        at[span["id"]] = j
+    for j, span in enumerate(parsed):
+        parent = span["parent_id"]
+        if parent and parent not in at:
+            raise ValueError(f"{where}.spans[{j}].parent_id {parent!r} names no step of the call")
+    _no_cycle(parsed, at, where)
+    if parsed and (reason := unstorable(parsed, MAX_SPANS_BYTES, "a call's steps")):
+        raise ValueError(f"{where}.spans cannot be stored: {reason}")
+    return parsed
+
+
+def _one(span: spans_pb2.Span, where: str) -> dict[str, Any]:
+    if not 1 <= len(span.id) <= MAX_ID_CHARS:
+        raise ValueError(f"{where}.id must be 1..{MAX_ID_CHARS} characters, got {len(span.id)}")
+    if not len(span.name.strip()) >= 1 or len(span.name) > MAX_NAME_CHARS:
+        raise ValueError(f"{where}.name must be 1..{MAX_NAME_CHARS} characters (not blank)")
+    if len(span.kind) > MAX_KIND_CHARS:
+        raise ValueError(f"{where}.kind must be at most {MAX_KIND_CHARS} characters, got {len(span.kind)}")
+    if len(span.error) > MAX_ERROR_CHARS:
+        raise ValueError(f"{where}.error must be at most {MAX_ERROR_CHARS:,} characters")
+    for field in ("start_ms", "duration_ms", "prompt_tokens", "completion_tokens", "cost_usd"):
+        value = getattr(span, field)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where}.{field} must be a number >= 0, got {value}")
+    if span.parent_id == span.id:
+        raise ValueError(f"{where}.parent_id names the step itself")
+    out: dict[str, Any] = {
+        "id": span.id,
+        "parent_id": span.parent_id,
+        "name": span.name,
+        "kind": span.kind,
+        "start_ms": span.start_ms,
+        "duration_ms": span.duration_ms,
+    }
+    if span.HasField("input"):
+        out["input"] = value_to_python(span.input)
+    if span.HasField("output"):
+        out["output"] = value_to_python(span.output)
+    if span.error:
+        out["error"] = span.error
+    if span.metadata.fields:
+        out["metadata"] = struct_to_dict(span.metadata)
+    if span.prompt_tokens or span.completion_tokens:
+        out["prompt_tokens"], out["completion_tokens"] = span.prompt_tokens, span.completion_tokens
+    if span.HasField("cost_usd"):
+        out["cost_usd"] = span.cost_usd
+    return out
+
+
+def _no_cycle(parsed: list[dict[str, Any]], at: dict[str, int], where: str) -> None:
+    """Walking up from every step reaches a top-level step (its parents exist: checked before);
+    each step is walked through once."""
+    rooted: set[int] = set()
+    for j in range(len(parsed)):
+        path, k = [j], j
+        while k not in rooted and (parent := parsed[k]["parent_id"]):
+            k = at[parent]
+            if k in path:
+                raise ValueError(f"{where}.spans[{j}] is its own ancestor: its parents form a cycle")
+            path.append(k)
+        rooted.update(path)
+
+
+def span_pb(span: dict[str, Any]) -> spans_pb2.Span:
+    """A stored step as the API gives it back."""
+    message = spans_pb2.Span(
+        id=span["id"],
+        parent_id=span.get("parent_id", ""),
+        name=span["name"],
+        kind=span.get("kind", ""),
+        start_ms=span.get("start_ms", 0.0),
+        duration_ms=span.get("duration_ms", 0.0),
+        error=span.get("error", ""),
+        prompt_tokens=span.get("prompt_tokens", 0),
+        completion_tokens=span.get("completion_tokens", 0),
+    )
+    if "input" in span:
+        message.input.CopyFrom(python_to_value(span["input"]))
+    if "output" in span:
+        message.output.CopyFrom(python_to_value(span["output"]))
+    if span.get("metadata"):
+        message.metadata.CopyFrom(dict_to_struct(span["metadata"]))
+    if span.get("cost_usd") is not None:
+        message.cost_usd = span["cost_usd"]
+    return message

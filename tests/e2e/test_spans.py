@@ -1,0 +1,192 @@
+"""The steps of a call (spans) on the real processes: run_and_evaluate keeps each call's steps with
+its record (async and threaded systems alike, calls in flight never mixing them, a failed call
+keeping the steps it took); a logged call keeps its own, shown too with the record a monitor made of
+it; steps that break a rule are refused naming them, with nothing stored; the record's and the
+call's pages draw them as a tree, and the CLI prints them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument, Span, span, trace
+from scorekeeper_sdk.api.runs import RecordIn
+from scorekeeper_sdk.evaluate import arun_and_evaluate
+from scorekeeper_sdk.views import Record
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
+from tests.support.monitors import settled
+from tests.support.sdk_bots import traced
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+ROWS = [{"n": n, "answer": str(n + 1)} for n in range(10)]
+
+
+def shape(record: Record) -> list[tuple[str, str, str]]:
+    """Each step: its name, its parent's name, its kind."""
+    names = {s.id: s.name for s in record.spans}
+    return [(s.name, names.get(s.parent_id, ""), s.kind) for s in record.spans]
+
+
+async def records_by_n(sk: AsyncScorekeeper, run_id: str) -> dict[int, Record]:
+    listed = [r async for r in sk.list_records(run_id)]
+    read = await asyncio.gather(*(sk.get_record(r.id) for r in listed))
+    return {int(r.inputs["n"]): r for r in read}
+
+
+async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("traced")
+    testset = await sk.create_testset(project.id, "numbers", ROWS, inputs=["n"], expected=["answer"])
+    exact = await sk.create_heuristic_metric(project.id, "exact", "exact_match", {"expected_field": "answer"})
+
+    # A threaded system (sdk_bots.traced: n = 7 fails inside its answer step).
+    threaded = await arun_and_evaluate(
+        sk,
+        system=traced,
+        project_id=project.id,
+        testset_id=testset.id,
+        metric_ids=[exact.id],
+        max_concurrency=4,
+        wait=True,
+        progress=False,
+    )
+    records = await records_by_n(sk, threaded.run.id)
+    assert len(records) == 10
+    for n, record in records.items():
+        assert shape(record) == [
+            ("retrieve", "", "retrieval"),
+            ("embed", "retrieve", "embedding"),
+            ("answer", "", "llm"),
+        ], n
+        retrieve, embed, said = record.spans
+        assert (retrieve.input, retrieve.output, embed.output) == ({"n": n}, [f"doc-{n}"], [n / 10])
+        assert (said.prompt_tokens, said.completion_tokens, said.metadata) == (10 + n, 1, {"model": "adder-1"})
+        assert said.start_ms >= retrieve.start_ms + retrieve.duration_ms - 0.001
+    failed = records[7]
+    assert (failed.status, failed.error) == ("errored", "ValueError: cannot answer 7")
+    assert (failed.spans[2].error, failed.spans[2].output) == ("ValueError: cannot answer 7", None)
+    assert records[3].spans[2].output == "4"
+
+    # An async system, its calls in flight at once: each record has its own steps.
+    async def system(inputs: dict[str, Any]) -> str:
+        n = int(inputs["n"])
+        async with span("think", kind="chain", input=n):
+            await asyncio.sleep(0.02 * (10 - n))
+            async with span("tool", kind="tool") as tool:
+                tool.output = n * 2
+        return str(n + 1)
+
+    gathered = await arun_and_evaluate(
+        sk,
+        system=system,
+        project_id=project.id,
+        testset_id=testset.id,
+        metric_ids=[exact.id],
+        max_concurrency=10,
+        wait=True,
+        progress=False,
+    )
+    for n, record in (await records_by_n(sk, gathered.run.id)).items():
+        assert [(s.name, s.parent_id, s.input, s.output) for s in record.spans] == [
+            ("think", "", n, None),
+            ("tool", "1", None, n * 2),
+        ]
+        assert record.spans[0].duration_ms >= 0.02 * (10 - n) * 1000 - 1
+
+    # The CLI prints a record's steps, indented under the step they ran in.
+    shown = scorekeeper(stack, "records", "show", records[7].id)
+    assert shown.returncode == 0, shown.stderr
+    assert "error: ValueError: cannot answer 7" in shown.stdout
+    lines = [line for line in shown.stdout.splitlines() if "retrieval" in line or "embedding" in line]
+    assert [line.split("│")[1].rstrip() for line in lines] == [" retrieve", "   embed"]
+    assert "3 steps" in shown.stdout and "ValueError: cannot answer 7" in shown.stdout.split("3 steps")[1]
+    assert f"/projects/{project.id}/records/{records[7].id}" in shown.stdout
+
+    # The record's page draws the tree; a step opens to what it was given and gave back.
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/records/{records[7].id}")
+        rows = page.locator("#steps-table tbody tr")
+        assert await rows.count() == 3
+        assert [await r.get_attribute("data-depth") for r in await rows.all()] == ["0", "1", "0"]
+        answer_row = page.locator("#steps-table tr[data-step='3']")
+        assert "failed" in await answer_row.get_attribute("class")  # type: ignore[operator]
+        await page.click("#steps-table tr[data-step='1'] summary")
+        assert '"n": 7' in await page.locator("#steps-table tr[data-step='1'] .step-input").inner_text()
+        await page.click("#steps-table tr[data-step='3'] summary")
+        assert await page.locator("#steps-table tr[data-step='3'] .step-error").inner_text() == (
+            "ValueError: cannot answer 7"
+        )
+        await screenshot(page, "record-steps")
+
+
+async def test_steps_that_break_a_rule_are_refused_naming_them(sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("refused steps")
+    testset = await sk.create_testset(project.id, "numbers", ROWS[:2], inputs=["n"], expected=["answer"])
+    system = await sk.create_system(project.id, "mine")
+    version = await sk.create_system_version(system.id, "sdk", {})
+    run = await sk.create_run(project.id, testset.id, version.id, [])
+    first, second = [t async for t in sk.list_testcases(testset.id, run_id=run.id)]
+    good = RecordIn(first.id, outputs={"response": "1"}, spans=[Span(id="1", name="ok")])
+    for spans, message in [
+        ([Span(id="1", name="a", parent_id="9")], r"records\[1\]\.spans\[0\]\.parent_id '9' names no step of the call"),
+        ([Span(id="1", name="a"), Span(id="1", name="b")], r"records\[1\]\.spans\[1\]\.id '1' repeats spans\[0\]"),
+        ([Span(id="1", name="a", duration_ms=-5)], r"records\[1\]\.spans\[0\]\.duration_ms must be a number >= 0"),
+        ([Span(id="1", name="a", input="\x00")], r"NUL"),
+    ]:
+        bad = RecordIn(second.id, outputs={"response": "2"}, spans=spans)
+        with pytest.raises(InvalidArgument, match=message):
+            await sk.ingest_records(run.id, [good, bad])
+    assert [r async for r in sk.list_records(run.id)] == []  # nothing of a refused batch is stored
+
+    cycle = [Span(id="a", name="x", parent_id="b"), Span(id="b", name="y", parent_id="a")]
+    with pytest.raises(InvalidArgument, match=r"calls\[1\]\.spans\[0\] is its own ancestor"):
+        await sk.log_calls(project.id, [CallIn(call_id="c-1"), CallIn(call_id="c-2", spans=cycle)])
+    assert [c async for c in sk.list_calls(project.id)] == []
+
+
+async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("traced calls")
+    polite = await sk.create_heuristic_metric(project.id, "polite", "contains", {"value": "please"})
+    monitor = await sk.create_monitor(project.id, "all", [polite.id], sample_rate=100, window_calls=2)
+    logged = []
+    for n in range(2):
+        with trace() as t:
+            with span("classify", kind="llm", input=f"q{n}") as step:
+                step.output, step.cost_usd = "billing", 0.002
+            with span("reply", kind="tool"):
+                pass
+        logged.append(CallIn(call_id=f"req-{n}", outputs={"response": "please wait"}, spans=t.spans))
+    assert (await sk.log_calls(project.id, logged)).stored == 2
+
+    call = await sk.get_call(project.id, "req-1")
+    assert [(s.id, s.name, s.kind, s.input, s.output, s.cost_usd) for s in call.spans] == [
+        ("1", "classify", "llm", "q1", "billing", 0.002),
+        ("2", "reply", "tool", None, None, None),
+    ]
+    assert [c.spans async for c in sk.list_calls(project.id)] == [[], []]  # lists leave them out
+
+    windows = await settled(sk, monitor.id, 1)
+    (window,) = windows.windows
+    records = {r.metadata["call_id"]: r async for r in sk.list_records(window.run_id)}
+    sampled = await sk.get_record(records["req-0"].id)
+    assert [(s.name, s.input) for s in sampled.spans] == [("classify", "q0"), ("reply", None)]
+
+    shown = scorekeeper(stack, "--project", project.id, "calls", "show", "req-1")
+    assert shown.returncode == 0, shown.stderr
+    assert "2 steps" in shown.stdout and "classify" in shown.stdout and "$0.0020" in shown.stdout
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/calls/req-1")
+        rows = page.locator("#steps-table tbody tr")
+        assert await rows.count() == 2
+        assert "classify" in await rows.first.inner_text()
+        await page.goto(f"/projects/{project.id}/records/{sampled.id}")
+        assert await page.locator("#steps-table tbody tr").count() == 2

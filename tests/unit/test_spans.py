@@ -1,0 +1,180 @@
+"""The steps of a call (spans): how the SDK collects them (nested, per call, from threads and
+tasks apart, cut to what the server keeps), how the server checks them (naming the step that breaks
+a rule) and how the pages order them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from scorekeeper.v1 import spans_pb2
+
+from scorekeeper_sdk import Span, span, trace
+from scorekeeper_sdk.convert import from_proto
+from scorekeeper_sdk.evaluate.outputs import completed
+from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree
+from services.console.steps import steps
+from shared.spans import parse, span_pb
+
+
+@span("answer", kind="llm")
+def answer(question: str, docs: list[str]) -> str:
+    return f"{question} -> {len(docs)} docs"
+
+
+@span("lookup", kind="tool")
+async def lookup(key: str) -> dict[str, Any]:
+    await asyncio.sleep(0)
+    return {"key": key}
+
+
+def test_steps_nest_and_keep_their_input_output_usage_and_error() -> None:
+    with trace() as t:
+        with span("pipeline", kind="chain", input={"q": "why"}) as top:
+            with span("retrieve", kind="retrieval") as step:
+                step.output = ["d1", "d2"]
+                step.metadata = {"index": "v2"}
+            answer("why", ["d1", "d2"])
+            with pytest.raises(KeyError), span("rerank"):
+                raise KeyError("no model")
+            top.prompt_tokens, top.completion_tokens, top.cost_usd = 12, 3, 0.0004
+        with span("after"):
+            pass
+    shape = [(s.id, s.parent_id, s.name, s.kind) for s in t.spans]
+    assert shape == [
+        ("1", "", "pipeline", "chain"),
+        ("2", "1", "retrieve", "retrieval"),
+        ("3", "1", "answer", "llm"),
+        ("4", "1", "rerank", ""),
+        ("5", "", "after", ""),
+    ]
+    pipeline, retrieve, said, rerank, _ = t.spans
+    assert (pipeline.input, pipeline.prompt_tokens, pipeline.completion_tokens, pipeline.cost_usd) == (
+        {"q": "why"},
+        12,
+        3,
+        0.0004,
+    )
+    assert (retrieve.output, retrieve.metadata) == (["d1", "d2"], {"index": "v2"})
+    assert (said.input, said.output) == ({"question": "why", "docs": ["d1", "d2"]}, "why -> 2 docs")
+    assert rerank.error == "KeyError: 'no model'"
+    assert all(s.start_ms >= 0 and s.duration_ms >= 0 for s in t.spans)
+    assert pipeline.duration_ms >= retrieve.duration_ms and said.start_ms >= retrieve.start_ms
+    assert t.elapsed_ms >= pipeline.duration_ms
+
+
+def test_outside_a_trace_a_step_keeps_nothing_and_changes_nothing() -> None:
+    assert answer("q", []) == "q -> 0 docs"
+    with span("alone") as step:
+        step.output = 1
+    with trace() as t:
+        pass
+    assert t.spans == []
+
+
+async def test_calls_in_flight_at_once_keep_their_own_steps() -> None:
+    async def system(n: int) -> list[Span]:
+        with trace() as t:
+            async with span("call", input=n):
+                await asyncio.sleep(0.01 * (3 - n))
+                await lookup(f"k{n}")
+        return t.spans
+
+    done = await asyncio.gather(*(system(n) for n in range(3)))
+    for n, spans in enumerate(done):
+        assert [(s.name, s.parent_id, s.input) for s in spans] == [("call", "", n), ("lookup", "1", {"key": f"k{n}"})]
+        assert spans[1].output == {"key": f"k{n}"}
+
+
+def test_steps_are_cut_to_what_the_server_keeps() -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque>"
+
+    with trace() as t:
+        with span("big", input="x" * (MAX_VALUE_CHARS + 10)) as big:
+            big.output = Opaque()
+        for i in range(MAX_SPANS + 5):
+            with span(f"s{i}", input="y" * 300):
+                pass
+    assert len(t.spans) == MAX_SPANS and t.dropped == 6
+    assert t.spans[0].input.endswith(f"… ({MAX_VALUE_CHARS + 10:,} characters; shortened)")
+    assert t.spans[0].output == "<Opaque>"
+    sent = [s.to_proto() for s in t.spans]
+    parsed = parse(sent, "records[0]")  # the server takes them as they are
+    assert len(json.dumps(parsed)) <= MAX_SPANS_BYTES
+
+
+def test_the_server_names_the_step_that_breaks_a_rule() -> None:
+    def spans(*given: dict[str, Any]) -> list[spans_pb2.Span]:
+        return [spans_pb2.Span(**{"name": "s", **g}) for g in given]
+
+    for given, message in [
+        (spans({"id": ""}), r"records\[2\]\.spans\[0\]\.id must be 1\.\.100 characters, got 0"),
+        (spans({"id": "a", "name": " "}), r"records\[2\]\.spans\[0\]\.name must be 1\.\.200 characters \(not blank\)"),
+        (spans({"id": "a"}, {"id": "a"}), r"records\[2\]\.spans\[1\]\.id 'a' repeats spans\[0\]"),
+        (spans({"id": "a", "parent_id": "zz"}), r"spans\[0\]\.parent_id 'zz' names no step of the call"),
+        (spans({"id": "a", "parent_id": "a"}), r"spans\[0\]\.parent_id names the step itself"),
+        (
+            spans({"id": "a", "parent_id": "b"}, {"id": "b", "parent_id": "a"}),
+            r"spans\[0\] is its own ancestor: its parents form a cycle",
+        ),
+        (spans({"id": "a", "duration_ms": -1}), r"spans\[0\]\.duration_ms must be a number >= 0, got -1\.0"),
+        (spans({"id": "a", "start_ms": float("nan")}), r"spans\[0\]\.start_ms must be a number >= 0, got nan"),
+        (spans({"id": "a", "kind": "k" * 51}), r"spans\[0\]\.kind must be at most 50 characters, got 51"),
+        (spans(*({"id": str(i)} for i in range(1001))), r"records\[2\]\.spans holds 1,001 steps, at most 1,000"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse(given, "records[2]")
+    huge = spans({"id": "a"})
+    huge[0].output.string_value = "z" * MAX_SPANS_BYTES
+    with pytest.raises(ValueError, match=r"calls\[0\]\.spans cannot be stored: it is 262,2\d\d bytes of JSON, more"):
+        parse(huge, "calls[0]")
+
+
+def test_a_step_comes_back_as_it_was_sent() -> None:
+    sent = Span(
+        id="7",
+        name="answer",
+        parent_id="",
+        kind="llm",
+        start_ms=1.5,
+        duration_ms=20.25,
+        input={"messages": [{"role": "user", "content": "hi"}]},
+        output="hello",
+        error="",
+        metadata={"model": "m-1"},
+        prompt_tokens=5,
+        completion_tokens=2,
+        cost_usd=0.001,
+    )
+    (stored,) = parse([sent.to_proto()], "calls[0]")
+    assert from_proto(Span, span_pb(json.loads(json.dumps(stored)))) == sent
+
+
+def test_pages_show_the_steps_as_a_tree_on_the_calls_timeline() -> None:
+    given = [
+        Span(id="b", name="answer", start_ms=40, duration_ms=60),
+        Span(id="a", name="retrieve", start_ms=0, duration_ms=40),
+        Span(id="c", name="embed", parent_id="a", start_ms=0, duration_ms=10),
+        Span(id="d", name="orphan", parent_id="gone", start_ms=100, duration_ms=0),
+    ]
+    assert [(depth, s.id) for depth, s in in_tree(given)] == [(0, "a"), (1, "c"), (0, "b"), (0, "d")]
+    shown = steps([s.to_proto() for s in given])
+    assert [(s.span.name, s.depth, s.left, s.width) for s in shown] == [
+        ("retrieve", 0, 0.0, 40.0),
+        ("embed", 1, 0.0, 10.0),
+        ("answer", 0, 40.0, 60.0),
+        ("orphan", 0, 99.6, 0.4),
+    ]
+
+
+def test_a_command_system_reports_its_steps_with_its_answer() -> None:
+    steps_given = [{"id": "1", "name": "search", "kind": "retrieval", "duration_ms": 3, "output": ["d"]}]
+    record = completed("t1", 0, {"answer": "4", "_scorekeeper": {"spans": steps_given}}, 5.0)
+    assert (record.status, record.outputs) == ("completed", {"answer": "4"})
+    assert [(s.name, s.kind, s.output) for s in record.spans] == [("search", "retrieval", ["d"])]
+    bad = completed("t1", 0, {"answer": "4", "_scorekeeper": {"spans": [{"id": "1", "nam": "x"}]}}, 5.0)
+    assert (bad.status, bad.error) == ("errored", "ValueError: a span has unknown keys: nam")
