@@ -1,12 +1,13 @@
 """The steps of a call (spans) on the real processes: run_and_evaluate keeps each call's steps with
 its record (async and threaded systems alike, calls in flight never mixing them, a failed call
 keeping the steps it took); a logged call keeps its own, shown too with the record a monitor made of
-it; steps that break a rule are refused naming them, with nothing stored; the record's and the
-call's pages draw them as a tree, and the CLI prints them."""
+it; steps that break a rule are refused naming them, with nothing stored; the record's, the
+call's and the review item's pages draw them as a tree, and the CLI prints them."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -190,3 +191,29 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
         assert "classify" in await rows.first.inner_text()
         await page.goto(f"/projects/{project.id}/records/{sampled.id}")
         assert await page.locator("#steps-table tbody tr").count() == 2
+
+
+async def test_a_reviewer_sees_how_the_answer_was_reached(stack: Stack, sk: AsyncScorekeeper) -> None:
+    project = await sk.create_project("traced review")
+    testset = await sk.create_testset(project.id, "numbers", ROWS[:2], inputs=["n"], expected=["answer"])
+    helpful = await sk.create_metric(project.id, "helpful", eval_type="human")
+    evaluation = await arun_and_evaluate(
+        sk, system=traced, project_id=project.id, testset_id=testset.id, metric_ids=[helpful.id], progress=False
+    )
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await sk.get_run(evaluation.run.id)).status != "awaiting_human_scoring":
+        assert asyncio.get_running_loop().time() < deadline, "the run never waited for reviewers"
+        await asyncio.sleep(0.2)
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/review/{helpful.id}?run={evaluation.run.id}")
+        await page.fill("#reviewer-form input[name=reviewer]", "ana")
+        await page.click("#reviewer-form button[type=submit]")
+        await page.wait_for_url(re.compile(r"/review/[0-9a-f-]+/records/[0-9a-f-]+"))
+        steps = page.locator("#steps-table tbody tr")
+        assert [await r.get_attribute("data-depth") for r in await steps.all()] == ["0", "1", "0"]
+        assert "retrieve" in await steps.first.inner_text()
+        # The verdict form comes first, where the review keys expect it.
+        form = await page.locator("#review-form").bounding_box()
+        table = await page.locator("#steps-table").bounding_box()
+        assert form is not None and table is not None and form["y"] < table["y"]
