@@ -9,13 +9,17 @@ call at a time, never by the lists) and give them back as they were sent.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
+from google.protobuf import json_format
 from scorekeeper.v1 import spans_pb2
 
+from shared.db.pool import Connection
 from shared.edge.convert import dict_to_struct, python_to_value, struct_to_dict, value_to_python
-from shared.json_limits import unstorable
+from shared.json_limits import json_text, unstorable
 
 MAX_SPANS = 1_000
 MAX_SPANS_BYTES = 256 * 1024
@@ -27,23 +31,41 @@ MAX_ERROR_CHARS = 10_000
 
 def parse(spans: Sequence[spans_pb2.Span], where: str) -> list[dict[str, Any]]:
     """The steps as JSON objects, checked: ValueError names the first that breaks a rule as
-    ``{where}.spans[j].field``. Empty when there are none."""
+    ``{where}[j].field`` (``where``: the list, "records[2].spans"). Empty when there are none."""
     if len(spans) > MAX_SPANS:
-        raise ValueError(f"{where}.spans holds {len(spans):,} steps, at most {MAX_SPANS:,}")
-    parsed = [_one(s, f"{where}.spans[{j}]") for j, s in enumerate(spans)]
+        raise ValueError(f"{where} holds {len(spans):,} steps, at most {MAX_SPANS:,}")
+    parsed = [_one(s, f"{where}[{j}]") for j, s in enumerate(spans)]
     at: dict[str, int] = {}
     for j, span in enumerate(parsed):
         if span["id"] in at:
-            raise ValueError(f"{where}.spans[{j}].id {span['id']!r} repeats spans[{at[span['id']]}]")
+            raise ValueError(f"{where}[{j}].id {span['id']!r} repeats the id of {where}[{at[span['id']]}]")
         at[span["id"]] = j
     for j, span in enumerate(parsed):
         parent = span["parent_id"]
         if parent and parent not in at:
-            raise ValueError(f"{where}.spans[{j}].parent_id {parent!r} names no step of the call")
+            raise ValueError(f"{where}[{j}].parent_id {parent!r} names no step of the call")
     _no_cycle(parsed, at, where)
     if parsed and (reason := unstorable(parsed, MAX_SPANS_BYTES, "a call's steps")):
-        raise ValueError(f"{where}.spans cannot be stored: {reason}")
+        raise ValueError(f"{where} cannot be stored: {reason}")
     return parsed
+
+
+def parse_json(value: Any, where: str) -> list[dict[str, Any]]:
+    """Steps given as JSON (a list of objects with Span's fields: an HTTP system's answer),
+    checked as ``parse`` checks them; ValueError naming what is wrong."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of steps, got {type(value).__name__}")
+    if len(value) > MAX_SPANS:
+        raise ValueError(f"{where} holds {len(value):,} steps, at most {MAX_SPANS:,}")
+    messages = []
+    for j, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}[{j}] must be an object, got {type(item).__name__}")
+        try:
+            messages.append(json_format.ParseDict(item, spans_pb2.Span()))
+        except json_format.ParseError as exc:
+            raise ValueError(f"{where}[{j}]: {exc}") from None
+    return parse(messages, where)
 
 
 def _one(span: spans_pb2.Span, where: str) -> dict[str, Any]:
@@ -93,9 +115,20 @@ def _no_cycle(parsed: list[dict[str, Any]], at: dict[str, int], where: str) -> N
         while k not in rooted and (parent := parsed[k]["parent_id"]):
             k = at[parent]
             if k in path:
-                raise ValueError(f"{where}.spans[{j}] is its own ancestor: its parents form a cycle")
+                raise ValueError(f"{where}[{j}] is its own ancestor: its parents form a cycle")
             path.append(k)
         rooted.update(path)
+
+
+async def save(db: asyncpg.Pool | Connection, steps: Sequence[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
+    """(record id, its steps), kept before the record is published, so its page never lacks them;
+    a record executed again (a retry) gets the new execution's steps."""
+    await db.execute(
+        "INSERT INTO record_spans (record_id, spans) SELECT * FROM unnest($1::uuid[], $2::text[]::jsonb[])"
+        " ON CONFLICT (record_id) DO UPDATE SET spans = EXCLUDED.spans",
+        [r for r, _ in steps],
+        [json_text(s) for _, s in steps],
+    )
 
 
 def span_pb(span: dict[str, Any]) -> spans_pb2.Span:

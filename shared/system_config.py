@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -12,6 +14,8 @@ from jinja2 import StrictUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from jsonpath import JSONPath, JSONPathError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from shared import spans
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 # One "{{ … }}" and nothing else (not "{{ a }} and {{ b }}").
@@ -42,6 +46,7 @@ def _output_path(path: str) -> str:
     return _jsonpath_text(path) if path.startswith("$") else path
 
 
+UsageField = Literal["prompt_tokens", "completion_tokens", "cost_usd"]
 HeaderName = Annotated[str, AfterValidator(_header_name)]
 JsonPathText = Annotated[str, AfterValidator(_jsonpath_text)]
 OutputPath = Annotated[str, AfterValidator(_output_path)]
@@ -83,6 +88,13 @@ class HttpSystemConfig(BaseModel):
     # The record's outputs by name, each a path in the response JSON: dotted like response_path,
     # or an RFC 9535 JSONPath when it starts with "$". Replaces response_path when given.
     outputs: dict[str, OutputPath] | None = None
+    # What the call used, each a path in the response JSON (dotted, or a JSONPath from "$"):
+    # {"prompt_tokens": "usage.prompt_tokens", "completion_tokens": "usage.completion_tokens",
+    # "cost_usd": "usage.cost"}. A path the response lacks: not reported.
+    usage: dict[UsageField, OutputPath] = Field(default_factory=dict)
+    # Where the response holds the call's steps: a list of objects with the fields of a Span
+    # (proto/scorekeeper/v1/spans.proto). A path the response lacks: no steps.
+    spans_path: OutputPath = ""
     # Seconds one attempt may take, redirects and reading the answer included.
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Requests a second to this system from one executor process (a token bucket whose burst is
@@ -327,6 +339,46 @@ def extract_outputs(config: HttpSystemConfig, document: Any) -> dict[str, Any]:
             except KeyError as exc:
                 raise KeyError(f"output {name!r}: {exc.args[0]}") from exc
     return outputs
+
+
+def _found(document: Any, path: str) -> tuple[bool, Any]:
+    """Whether the response holds ``path`` (dotted, or a JSONPath from "$"), and its value."""
+    try:
+        return True, _select(path, document) if path.startswith("$") else extract_path(document, path)
+    except (KeyError, LookupError):
+        return False, None
+
+
+def extract_usage(config: HttpSystemConfig, document: Any) -> tuple[int, int, float | None]:
+    """Prompt tokens, completion tokens and cost from the response JSON (0, 0, None where it says
+    nothing); ValueError naming the field whose value is not a count or an amount."""
+    found: dict[str, Any] = {}
+    for name, path in config.usage.items():
+        present, value = _found(document, path)
+        if not present or value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        if not number or (name != "cost_usd" and value != int(value)):
+            wanted = "an amount >= 0" if name == "cost_usd" else "a whole number >= 0"
+            raise ValueError(f"usage.{name} at {path!r} is {json.dumps(value)[:80]}, not {wanted}")
+        found[name] = value
+    cost = found.get("cost_usd")
+    return (
+        int(found.get("prompt_tokens", 0)),
+        int(found.get("completion_tokens", 0)),
+        None if cost is None else float(cost),
+    )
+
+
+def extract_spans(config: HttpSystemConfig, document: Any) -> list[dict[str, Any]]:
+    """The call's steps at ``spans_path`` in the response JSON, checked (shared.spans); none where
+    it holds none; ValueError saying what is wrong."""
+    if not config.spans_path:
+        return []
+    present, value = _found(document, config.spans_path)
+    if not present or value is None:
+        return []
+    return spans.parse_json(value, "spans")
 
 
 @lru_cache(maxsize=1024)

@@ -17,7 +17,12 @@ from shared.system_kinds import system_kind
 
 METHODS = ("POST", "PUT", "GET")
 # Form field → config field, for the JSON-valued ones.
-_JSON_FIELDS = {"body_template": "Body template", "headers": "Headers", "secret_headers": "Secret headers"}
+_JSON_FIELDS = {
+    "body_template": "Body template",
+    "headers": "Headers",
+    "secret_headers": "Secret headers",
+    "usage": "Usage",
+}
 # Form field → (its label, its type), for the numbers.
 _NUMBERS = {
     "timeout_s": ("Timeout (s)", float),
@@ -43,6 +48,8 @@ class HttpSystemForm:
     body_template: str = ""
     headers: str = ""
     secret_headers: str = ""
+    usage: str = ""
+    spans_path: str = ""
     timeout_s: str = ""
     max_attempts: str = ""
     requests_per_s: str = ""
@@ -67,6 +74,8 @@ class HttpSystemForm:
             body_template=shown(config.get("body_template")),
             headers=shown(config.get("headers")),
             secret_headers=shown(config.get("secret_headers")),
+            usage=shown(config.get("usage")),
+            spans_path=str(config.get("spans_path", "")),
             **numbers,
         )
 
@@ -77,8 +86,9 @@ class HttpSystemForm:
         if not self.url.strip():
             raise SystemFormError("Give the URL the system answers at.")
         config: dict[str, Any] = {"url": self.url.strip(), "method": self.method}
-        if self.response_path.strip():
-            config["response_path"] = self.response_path.strip()
+        for name in ("response_path", "spans_path"):
+            if value := getattr(self, name).strip():
+                config[name] = value
         for name, label in _JSON_FIELDS.items():
             raw = getattr(self, name).strip()
             if not raw:

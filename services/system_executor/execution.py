@@ -22,3 +22,5 @@ class Execution:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None  # None: the system does not say what the call cost
+    # The call's steps, checked (shared.spans): an http system's answer may hold them.
+    spans: list[dict[str, Any]] = field(default_factory=list)

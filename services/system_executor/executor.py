@@ -175,6 +175,8 @@ class RunExecutor:
             await held.give_back()
         if result is None:
             return None
+        if result.spans:  # kept before the record is published: its page never lacks them
+            await self._repo.save_spans(run.plan.id, testcase.id, trial, result.spans)
         # An answer no consumer could store (too large, too deep, NUL text …) is an errored
         # record naming the limit, decided here, before anything is published.
         record, _ = storable(

@@ -28,7 +28,7 @@ from services.system_executor.execution import Execution, Wait
 from shared import telemetry
 from shared.outbound.allowlist import HostNotAllowed, ResolveFailed
 from shared.outbound.secrets import SecretEnvPolicy, mask
-from shared.system_config import HttpSystemConfig, build_body, extract_outputs
+from shared.system_config import HttpSystemConfig, build_body, extract_outputs, extract_spans, extract_usage
 from shared.throttle import TokenBucket, retry_after_s
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,17 @@ class _Failure:
     def message(self, attempts: int) -> str:
         after = f" after {attempts} attempts" if attempts > 1 else ""
         return f"{self.summary}{after}: {self.detail}" if self.detail else f"{self.summary}{after}"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one answered attempt gives the record."""
+
+    outputs: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    spans: list[dict[str, Any]]
 
 
 class _SecretMissing(Exception):
@@ -139,7 +150,15 @@ class HttpSystemCaller:
                 telemetry.SYSTEM_LATENCY.observe(latency_ms / 1000)
             if not isinstance(result, _Failure):
                 telemetry.SYSTEM_CALLS.labels("ok").inc()
-                return Execution("completed", outputs=result, latency_ms=latency_ms)
+                return Execution(
+                    "completed",
+                    outputs=result.outputs,
+                    latency_ms=latency_ms,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    cost_usd=result.cost_usd,
+                    spans=result.spans,
+                )
             if not result.retryable or attempt >= config.max_attempts:
                 return _errored(result.outcome, _redact(result.message(attempt), secrets), latency_ms)
             pause = self._wait(result, attempt, bucket)
@@ -196,8 +215,8 @@ class HttpSystemCaller:
 
     async def _attempt(
         self, config: HttpSystemConfig, body: Any, headers: dict[str, str], secrets: list[str]
-    ) -> dict[str, Any] | _Failure:
-        """The record's outputs, or why this attempt failed."""
+    ) -> _Answer | _Failure:
+        """The record's outputs, usage and steps, or why this attempt failed."""
         try:
             async with asyncio.timeout(config.timeout_s):
                 status, raw, answer_headers = await self._exchange(config, body, headers)
@@ -229,12 +248,17 @@ class HttpSystemCaller:
         except RecursionError:
             return _Failure("bad_response", f"system answered JSON nested too deeply to read ({len(raw)} bytes)")
         try:
-            # A secret the system echoed back is masked before anything is stored or published.
-            return mask(extract_outputs(config, document), secrets)  # type: ignore[no-any-return]
+            outputs = extract_outputs(config, document)
+            prompt_tokens, completion_tokens, cost_usd = extract_usage(config, document)
+            steps = extract_spans(config, document)
         except KeyError as exc:
             return _Failure("bad_response", str(exc.args[0]))
+        except ValueError as exc:  # usage or steps that break a rule
+            return _Failure("bad_response", f"system answered: {exc}")
         except RecursionError:
             return _Failure("bad_response", "system answered JSON nested too deeply to read its outputs")
+        # A secret the system echoed back is masked before anything is stored or published.
+        return _Answer(mask(outputs, secrets), prompt_tokens, completion_tokens, cost_usd, mask(steps, secrets))
 
     async def _exchange(
         self, config: HttpSystemConfig, body: Any, headers: dict[str, str]

@@ -19,6 +19,7 @@ from scorekeeper_sdk.views import Record
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
+from tests.support.fake_system import FakeSystemServer, fake_system_server
 from tests.support.monitors import settled
 from tests.support.sdk_bots import traced
 
@@ -135,7 +136,10 @@ async def test_steps_that_break_a_rule_are_refused_naming_them(sk: AsyncScorekee
     good = RecordIn(first.id, outputs={"response": "1"}, spans=[Span(id="1", name="ok")])
     for spans, message in [
         ([Span(id="1", name="a", parent_id="9")], r"records\[1\]\.spans\[0\]\.parent_id '9' names no step of the call"),
-        ([Span(id="1", name="a"), Span(id="1", name="b")], r"records\[1\]\.spans\[1\]\.id '1' repeats spans\[0\]"),
+        (
+            [Span(id="1", name="a"), Span(id="1", name="b")],
+            r"records\[1\]\.spans\[1\]\.id '1' repeats the id of records\[1\]\.spans\[0\]",
+        ),
         ([Span(id="1", name="a", duration_ms=-5)], r"records\[1\]\.spans\[0\]\.duration_ms must be a number >= 0"),
         ([Span(id="1", name="a", input="\x00")], r"NUL"),
     ]:
@@ -217,3 +221,55 @@ async def test_a_reviewer_sees_how_the_answer_was_reached(stack: Stack, sk: Asyn
         form = await page.locator("#review-form").bounding_box()
         table = await page.locator("#steps-table").bounding_box()
         assert form is not None and table is not None and form["y"] < table["y"]
+
+
+system = pytest.fixture(scope="module")(fake_system_server)
+
+
+async def test_an_http_systems_answer_gives_its_records_usage_and_steps(
+    stack: Stack, sk: AsyncScorekeeper, system: FakeSystemServer
+) -> None:
+    project = await sk.create_project("traced http")
+    rows = [{"question": f"q{n}"} for n in range(3)]
+    testset = await sk.create_testset(project.id, "questions", rows, inputs=["question"])
+    bot = await sk.create_system(project.id, "bot")
+    paths = {
+        "outputs": {"answer": "answer"},
+        "usage": {"prompt_tokens": "usage.prompt_tokens", "completion_tokens": "$.usage.completion_tokens"}
+        | {"cost_usd": "usage.cost"},
+        "spans_path": "trace.spans",
+    }
+
+    async def run_of(name: str, path: str) -> dict[str, Record]:
+        version = await sk.create_system_version(bot.id, "http", {"url": system.url(path), **paths}, name=name)
+        run = await sk.wait_for_run((await sk.create_run(project.id, testset.id, version.id, [])).id, 120)
+        assert run.status == "completed"
+        return {r.inputs["question"]: r for r in (await records_of(sk, run.id))}
+
+    traced = await run_of("v1", "/traced")
+    for question, record in traced.items():
+        assert (record.status, record.outputs) == ("completed", {"answer": f"echo: {question}"})
+        assert (record.prompt_tokens, record.completion_tokens, record.cost_usd) == (11, 4, 0.0007)
+        assert shape(record) == [
+            ("retrieve", "", "retrieval"),
+            ("embed", "retrieve", "embedding"),
+            ("model", "", "llm"),
+        ]
+        assert (record.spans[0].input, record.spans[2].output, record.spans[2].metadata) == (
+            question,
+            f"echo: {question}",
+            {"model": "m-1"},
+        )
+    # An answer whose steps or usage break a rule is an errored record saying which.
+    for record in (await run_of("bad steps", "/traced?steps=bad")).values():
+        assert (record.status, record.spans) == ("errored", [])
+        assert record.error == "system answered: spans[1].parent_id 'nowhere' names no step of the call"
+    for record in (await run_of("bad usage", "/traced?usage=bad")).values():
+        assert record.error == "system answered: usage.cost_usd at 'usage.cost' is \"free\", not an amount >= 0"
+    with pytest.raises(InvalidArgument, match="usage"):
+        await sk.create_system_version(bot.id, "http", {"url": system.url("/traced"), "usage": {"tokens": "t"}})
+
+
+async def records_of(sk: AsyncScorekeeper, run_id: str) -> list[Record]:
+    listed = [r async for r in sk.list_records(run_id)]
+    return list(await asyncio.gather(*(sk.get_record(r.id) for r in listed)))

@@ -4,6 +4,10 @@ Runs uvicorn in a background thread (``tests.support.serve``). What it answers i
 URL path, so one server serves every case at once::
 
     /echo                       200: a chat-completion-like answer echoing the request
+    /traced[?steps=bad][&usage=bad]   200: an answer with its usage ("usage": tokens and cost) and
+                                its steps ("trace.spans": a retrieval holding an embedding, then
+                                the model call); bad: a step naming a parent that is not one, a
+                                cost that is text
     /headers                    200: {"headers": the request's headers} (a system leaking its credentials)
     /poison/<kind>              200 JSON no store could keep as it is: nul ({"answer": "a\u0000b"}),
                                 surrogate ({"answer": "\ud800"}), deep (an array 10,000 deep),
@@ -209,6 +213,8 @@ class FakeSystemServer:
         query = entry.query
         if mode == "echo":
             return JSONResponse(_echo(entry))
+        if mode == "traced":
+            return JSONResponse(_traced(entry))
         if mode == "headers":
             return JSONResponse({"headers": entry.headers})
         if mode == "poison":
@@ -257,6 +263,35 @@ def _echo(entry: Received) -> dict[str, Any]:
         "method": entry.method,
         "query": entry.query,
         "received": body,
+    }
+
+
+def _traced(entry: Received) -> dict[str, Any]:
+    body = entry.json() if entry.body else None
+    question = body.get("question") if isinstance(body, dict) else None
+    steps: list[dict[str, Any]] = [
+        {"id": "r", "name": "retrieve", "kind": "retrieval", "start_ms": 0, "duration_ms": 4.5, "input": question},
+        {"id": "e", "parent_id": "r", "name": "embed", "kind": "embedding", "start_ms": 0.5, "duration_ms": 1},
+        {
+            "id": "m",
+            "name": "model",
+            "kind": "llm",
+            "start_ms": 5,
+            "duration_ms": 20,
+            "prompt_tokens": 11,
+            "completion_tokens": 4,
+            "cost_usd": 0.0007,
+            "output": f"echo: {question}",
+            "metadata": {"model": "m-1"},
+        },
+    ]
+    if entry.query.get("steps") == "bad":
+        steps[1]["parent_id"] = "nowhere"
+    cost: Any = "free" if entry.query.get("usage") == "bad" else 0.0007
+    return {
+        "answer": f"echo: {question}",
+        "usage": {"prompt_tokens": 11, "completion_tokens": 4, "cost": cost},
+        "trace": {"spans": steps},
     }
 
 

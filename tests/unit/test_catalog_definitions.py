@@ -327,6 +327,8 @@ def test_validate_system_version_fills_defaults() -> None:
         "outputs": None,
         "requests_per_s": None,
         "max_attempts": 3,
+        "usage": {},
+        "spans_path": "",
     }
 
 

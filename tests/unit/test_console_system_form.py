@@ -24,6 +24,8 @@ def test_only_what_was_typed_goes_into_the_config() -> None:
         timeout_s="12.5",
         max_attempts="2",
         requests_per_s="40",
+        usage='{"prompt_tokens": "usage.prompt_tokens", "cost_usd": "$.usage.cost"}',
+        spans_path=" trace.spans ",
     )
     assert typed.config() == {
         "url": URL,
@@ -35,6 +37,8 @@ def test_only_what_was_typed_goes_into_the_config() -> None:
         "timeout_s": 12.5,
         "max_attempts": 2,
         "requests_per_s": 40.0,
+        "usage": {"prompt_tokens": "usage.prompt_tokens", "cost_usd": "$.usage.cost"},
+        "spans_path": "trace.spans",
     }
 
 
@@ -50,6 +54,8 @@ def test_only_what_was_typed_goes_into_the_config() -> None:
         ({"timeout_s": "0"}, "The config is not valid: config.timeout_s: Input should be greater than 0"),
         ({"headers": "[1]"}, "The config is not valid: config.headers: Input should be a valid dictionary"),
         ({"method": "DELETE"}, "The config is not valid: config.method: Input should be 'POST', 'PUT' or 'GET'"),
+        ({"usage": '{"tokens": "t"}'}, "The config is not valid: config.usage.tokens: Input should be 'prompt_tokens', 'completion_tokens' or 'cost_usd'"),
+        ({"usage": "{"}, "Usage must be JSON: Expecting property name enclosed in double quotes (line 1)."),
         (
             {"body_template": '"{{ inputs."'},
             "The config is not valid: config.body_template: Value error, template '{{ inputs.' does not compile:"
@@ -65,7 +71,12 @@ def test_a_field_to_fix_is_named(fields: dict[str, str], message: str) -> None:
 
 def test_a_versions_config_fills_the_form_for_its_next_version() -> None:
     config = _form(
-        body_template='{"q": "{{ inputs.question }}"}', response_path="answer", max_attempts="2", headers="{}"
+        body_template='{"q": "{{ inputs.question }}"}',
+        response_path="answer",
+        max_attempts="2",
+        headers="{}",
+        usage='{"cost_usd": "cost"}',
+        spans_path="steps",
     ).config()
     shown = HttpSystemForm.from_config("bot", {**config, "secret_headers": {}, "requests_per_s": None})
     assert (shown.system_name, shown.url, shown.response_path, shown.max_attempts) == ("bot", URL, "answer", "2")

@@ -103,7 +103,7 @@ def test_steps_are_cut_to_what_the_server_keeps() -> None:
     assert t.spans[0].input.endswith(f"… ({MAX_VALUE_CHARS + 10:,} characters; shortened)")
     assert t.spans[0].output == "<Opaque>"
     sent = [s.to_proto() for s in t.spans]
-    parsed = parse(sent, "records[0]")  # the server takes them as they are
+    parsed = parse(sent, "records[0].spans")  # the server takes them as they are
     assert len(json.dumps(parsed)) <= MAX_SPANS_BYTES
 
 
@@ -114,7 +114,10 @@ def test_the_server_names_the_step_that_breaks_a_rule() -> None:
     for given, message in [
         (spans({"id": ""}), r"records\[2\]\.spans\[0\]\.id must be 1\.\.100 characters, got 0"),
         (spans({"id": "a", "name": " "}), r"records\[2\]\.spans\[0\]\.name must be 1\.\.200 characters \(not blank\)"),
-        (spans({"id": "a"}, {"id": "a"}), r"records\[2\]\.spans\[1\]\.id 'a' repeats spans\[0\]"),
+        (
+            spans({"id": "a"}, {"id": "a"}),
+            r"records\[2\]\.spans\[1\]\.id 'a' repeats the id of records\[2\]\.spans\[0\]",
+        ),
         (spans({"id": "a", "parent_id": "zz"}), r"spans\[0\]\.parent_id 'zz' names no step of the call"),
         (spans({"id": "a", "parent_id": "a"}), r"spans\[0\]\.parent_id names the step itself"),
         (
@@ -127,11 +130,11 @@ def test_the_server_names_the_step_that_breaks_a_rule() -> None:
         (spans(*({"id": str(i)} for i in range(1001))), r"records\[2\]\.spans holds 1,001 steps, at most 1,000"),
     ]:
         with pytest.raises(ValueError, match=message):
-            parse(given, "records[2]")
+            parse(given, "records[2].spans")
     huge = spans({"id": "a"})
     huge[0].output.string_value = "z" * MAX_SPANS_BYTES
     with pytest.raises(ValueError, match=r"calls\[0\]\.spans cannot be stored: it is 262,2\d\d bytes of JSON, more"):
-        parse(huge, "calls[0]")
+        parse(huge, "calls[0].spans")
 
 
 def test_a_step_comes_back_as_it_was_sent() -> None:
@@ -150,7 +153,7 @@ def test_a_step_comes_back_as_it_was_sent() -> None:
         completion_tokens=2,
         cost_usd=0.001,
     )
-    (stored,) = parse([sent.to_proto()], "calls[0]")
+    (stored,) = parse([sent.to_proto()], "calls[0].spans")
     assert from_proto(Span, span_pb(json.loads(json.dumps(stored)))) == sent
 
 

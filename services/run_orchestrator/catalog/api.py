@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import asyncpg
 from scorekeeper.v1 import catalog_pb2 as pb
@@ -200,7 +201,9 @@ class CatalogApi:
         config = checked(rules.validate_system_version, request.kind, struct_to_dict(request.config))
         checked(rules.check_secret_envs, self._secret_env, request.kind, config)
         row, created = await self._catalog.create_system_version(system, request.name.strip(), request.kind, config)
-        if not created and (row["kind"] != request.kind or row["config"] != config):
+        # The stored config read as today's parser reads it: a version stored before a config field
+        # existed is still the same version with that field's default.
+        if not created and (row["kind"] != request.kind or _as_today(row["kind"], row["config"]) != config):
             raise ApiError(
                 Code.ALREADY_EXISTS,
                 f"system version {row['name']!r} already exists with another config; versions are immutable",
@@ -243,3 +246,11 @@ class CatalogApi:
         if row is None:
             raise not_found(f"system version {request.version_id} does not exist in system {request.system_id}")
         return system_pb(row)
+
+
+def _as_today(kind: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored version's config with the fields added since filled in (None if it no longer parses)."""
+    try:
+        return rules.validate_system_version(kind, config)
+    except ValueError:
+        return None

@@ -156,7 +156,7 @@ def call_row(i: int, call: pb.LoggedCall) -> CallRow:
         trace_id=call.trace_id,
         session_id=call.session_id,
         key=call_key,
-        spans=spans.parse(call.spans, f"calls[{i}]"),
+        spans=spans.parse(call.spans, f"calls[{i}].spans"),
     )
 
 

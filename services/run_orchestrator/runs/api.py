@@ -52,7 +52,7 @@ def _ingested(i: int, r: pb.IngestedRecord, trials: int) -> dict[str, Any]:
         "completion_tokens": r.completion_tokens,
         "cost_usd": r.cost_usd if r.HasField("cost_usd") else None,
         "scores": client_scores.parse(i, r.scores),
-        "spans": spans.parse(r.spans, f"records[{i}]"),
+        "spans": spans.parse(r.spans, f"records[{i}].spans"),
     }
 
 

@@ -12,13 +12,12 @@ import asyncpg
 from services.run_orchestrator.runs.authors import Author
 from services.run_orchestrator.runs.client_scores import ClientScore
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
-from shared import telemetry
+from shared import spans, telemetry
 from shared.db import latency
 from shared.db.pool import Connection, fetch_one, transaction
 from shared.db.shards import fold_run_shards
 from shared.events import ProducedRecord
 from shared.ids import counter_shard, record_id
-from shared.json_limits import json_text
 from shared.run_status import LIVE, SCORABLE, TERMINAL, RunStatus
 
 
@@ -289,15 +288,8 @@ class RunRepository:
             [s.error for _, _, s in scores],
         )
 
-    async def save_spans(self, spans: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
-        """(record id, its steps) of ingested records; a record ingested again (after a retry) gets
-        the new execution's steps."""
-        await self._pool.execute(
-            "INSERT INTO record_spans (record_id, spans) SELECT * FROM unnest($1::uuid[], $2::text[]::jsonb[])"
-            " ON CONFLICT (record_id) DO UPDATE SET spans = EXCLUDED.spans",
-            [r for r, _ in spans],
-            [json_text(s) for _, s in spans],
-        )
+    async def save_spans(self, steps: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
+        await spans.save(self._pool, steps)
 
     async def existing_records(self, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         rows = await self._pool.fetch("SELECT id FROM records WHERE id = ANY($1::uuid[])", record_ids)
