@@ -54,7 +54,11 @@ def test_only_what_was_typed_goes_into_the_config() -> None:
         ({"timeout_s": "0"}, "The config is not valid: config.timeout_s: Input should be greater than 0"),
         ({"headers": "[1]"}, "The config is not valid: config.headers: Input should be a valid dictionary"),
         ({"method": "DELETE"}, "The config is not valid: config.method: Input should be 'POST', 'PUT' or 'GET'"),
-        ({"usage": '{"tokens": "t"}'}, "The config is not valid: config.usage.tokens: Input should be 'prompt_tokens', 'completion_tokens' or 'cost_usd'"),
+        (
+            {"usage": '{"tokens": "t"}'},
+            "The config is not valid: config.usage.tokens: Input should be 'prompt_tokens', 'completion_tokens'"
+            " or 'cost_usd'",
+        ),
         ({"usage": "{"}, "Usage must be JSON: Expecting property name enclosed in double quotes (line 1)."),
         (
             {"body_template": '"{{ inputs."'},
