@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument, Span, span, trace
@@ -268,6 +270,18 @@ async def test_an_http_systems_answer_gives_its_records_usage_and_steps(
         assert record.error == "system answered: usage.cost_usd at 'usage.cost' is \"free\", not an amount >= 0"
     with pytest.raises(InvalidArgument, match="usage"):
         await sk.create_system_version(bot.id, "http", {"url": system.url("/traced"), "usage": {"tokens": "t"}})
+
+    # A version stored before these fields existed is still the same version when named again.
+    plain = {"url": system.url("/echo")}
+    before = await sk.create_system_version(bot.id, "http", plain, name="from before")
+    db = await asyncpg.connect(stack.database_url)
+    try:
+        await db.execute(
+            "UPDATE system_versions SET config = config - 'usage' - 'spans_path' WHERE id = $1", uuid.UUID(before.id)
+        )
+    finally:
+        await db.close()
+    assert (await sk.create_system_version(bot.id, "http", plain, name="from before")).id == before.id
 
 
 async def records_of(sk: AsyncScorekeeper, run_id: str) -> list[Record]:
