@@ -892,7 +892,7 @@ async def test_a_new_http_system_from_the_systems_page_then_a_run_of_it(
     assert struct_to_dict(version.config) | {"url": "<demo>"} == {
         "url": "<demo>", "method": "POST", "headers": {"X-Team": "qa"}, "secret_headers": {}, "body_mapping": None,
         "body_template": {"question": "{{ inputs.question }}"}, "response_path": "answer", "outputs": None,
-        "timeout_s": 10.0, "requests_per_s": None, "max_attempts": 3,
+        "timeout_s": 10.0, "requests_per_s": None, "max_attempts": 3, "usage": {}, "spans_path": "",
     }  # fmt: skip
 
     # Its next version starts from its config; then a run of it, kicked off from the message.
