@@ -37,6 +37,7 @@ import inspect
 import itertools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +64,12 @@ _SHORTER = (200, 0)
 # Fields a step leaves out as the server stores it (shared.spans) — but for its times and names.
 _UNSET: tuple[Any, ...] = ("", {}, None)
 MAX_NAME_CHARS = 200
+MAX_ID_CHARS = 100
+MAX_KIND_CHARS = 50
+MAX_ERROR_CHARS = 10_000
+# JSON nested deeper than this is kept as its repr (protobuf reads a message 100 levels deep,
+# and each level of JSON is two of a Value).
+_MAX_DEPTH = 40
 
 
 @dataclass
@@ -265,12 +272,66 @@ class span:
         return run  # type: ignore[return-value]
 
 
-def _json(value: Any) -> tuple[Any, str]:
-    """The value as JSON can carry it (its repr when it is not JSON), and its JSON text."""
+def _text(text: str) -> str:
+    """Text the server stores as it is: NUL shown as \\u0000, an unpaired surrogate escaped."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
     try:
-        return value, json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        return repr(value), json.dumps(repr(value), ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """The value as JSON the server stores: texts made storable, what JSON cannot hold (objects,
+    NaN, nesting deeper than the server takes) as its repr."""
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if depth < _MAX_DEPTH and isinstance(value, dict):
+        return {_text(str(k)): _plain(v, depth + 1) for k, v in value.items()}
+    if depth < _MAX_DEPTH and isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    return _text(repr(value))
+
+
+def _json(value: Any) -> tuple[Any, str]:
+    """The value as the server stores it (see _plain), and its JSON text."""
+    try:  # the common case, at the JSON encoder's speed
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+        if "\\u0000" not in text and text.count("[") + text.count("{") < _MAX_DEPTH:
+            # What JSON reads back: tuples become lists, keys text, as the server will hold them.
+            return (value if isinstance(value, str | int | float) else json.loads(text)), text
+    except (TypeError, ValueError, RecursionError):
+        pass
+    value = _plain(value)
+    return value, json.dumps(value, ensure_ascii=False)
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 2**31 else 0
+
+
+def _clean(step: Span) -> None:
+    """What the step holds besides its input and output, as the server takes it."""
+    step.name = _text(step.name).strip()[:MAX_NAME_CHARS] or "step"
+    step.kind = _text(step.kind)[:MAX_KIND_CHARS]
+    step.error = _text(step.error)[:MAX_ERROR_CHARS]
+    for name in ("start_ms", "duration_ms"):
+        value = getattr(step, name)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        setattr(step, name, float(value) if ok else 0.0)
+    step.prompt_tokens, step.completion_tokens = _count(step.prompt_tokens), _count(step.completion_tokens)
+    cost = step.cost_usd
+    ok = isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0
+    step.cost_usd = float(cost) if ok else None  # type: ignore[arg-type]
+    metadata = _plain(step.metadata) if step.metadata else {}
+    step.metadata = metadata if isinstance(metadata, dict) else {"value": metadata}
 
 
 def _size(value: Any) -> int:
@@ -287,11 +348,13 @@ def _shortened(value: Any, text: str, chars: int) -> Any:
 
 
 def fit(spans: list[Span]) -> None:
-    """Each step's input and output made JSON and at most MAX_VALUE_CHARS; then, while the steps
-    are larger than the server keeps, the largest values shortened first."""
+    """Each step made what the server takes (its texts storable, its numbers counts and amounts),
+    its input and output JSON and at most MAX_VALUE_CHARS; then, while the steps are larger than
+    the server keeps, the largest values shortened first."""
     values: list[tuple[Span, str, Any, str]] = []  # the step, "input" / "output", the value, its JSON
     total = 0
     for step in spans:
+        _clean(step)
         for name in ("input", "output"):
             given = getattr(step, name)
             if given is None:
@@ -313,8 +376,26 @@ def fit(spans: list[Span]) -> None:
 
 
 def steps_of(spans: list[Any]) -> list[Span]:
-    """Steps given as Span objects or dicts (ValueError naming what is wrong)."""
+    """Steps given as Span objects or dicts, made what the server takes; ValueError naming what
+    no cleaning can mend (a repeated or missing id, a parent that is not a step, a cycle)."""
     steps = [s if isinstance(s, Span) else Span.of(s) if isinstance(s, dict) else _not_a_span(s) for s in spans]
+    if len(steps) > MAX_SPANS:
+        raise ValueError(f"{len(steps):,} steps: at most {MAX_SPANS:,}")
+    ids = [s.id for s in steps]
+    if any(not isinstance(i, str) or not 1 <= len(i) <= MAX_ID_CHARS for i in ids):
+        raise ValueError(f"a step's id must be text of 1..{MAX_ID_CHARS} characters")
+    if len(set(ids)) < len(ids):
+        raise ValueError(f"two steps have the id {next(i for i in ids if ids.count(i) > 1)!r}")
+    parents = {s.id: s.parent_id for s in steps}
+    for step in steps:
+        seen, at = {step.id}, step.parent_id
+        while at:
+            if at not in parents:
+                raise ValueError(f"step {step.id!r} names a parent that is not a step: {at!r}")
+            if at in seen:
+                raise ValueError(f"step {step.id!r} is its own ancestor")
+            seen.add(at)
+            at = parents[at]
     fit(steps)
     return steps
 

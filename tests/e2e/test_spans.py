@@ -7,6 +7,7 @@ call's and the review item's pages draw them as a tree, and the CLI prints them.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from typing import Any
@@ -21,7 +22,7 @@ from scorekeeper_sdk.views import Record
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
-from tests.support.fake_system import FakeSystemServer, fake_system_server
+from tests.support.fake_system import FakeSystemServer, fail, fake_system_server, malformed
 from tests.support.monitors import settled
 from tests.support.sdk_bots import traced
 
@@ -287,3 +288,30 @@ async def test_an_http_systems_answer_gives_its_records_usage_and_steps(
 async def records_of(sk: AsyncScorekeeper, run_id: str) -> list[Record]:
     listed = [r async for r in sk.list_records(run_id)]
     return list(await asyncio.gather(*(sk.get_record(r.id) for r in listed)))
+
+
+async def test_a_retried_record_keeps_only_its_new_executions_steps(
+    stack: Stack, sk: AsyncScorekeeper, system: FakeSystemServer
+) -> None:
+    project = await sk.create_project("traced retry")
+    testset = await sk.create_testset(project.id, "one", [{"question": "q"}], inputs=["question"])
+    bot = await sk.create_system(project.id, "bot")
+    config = {"url": system.url("/retried"), "spans_path": "trace.spans", "max_attempts": 1}
+    version = await sk.create_system_version(bot.id, "http", config)
+    # The first answer has steps but outputs too large to keep (an errored record); the retry's
+    # call fails before any answer.
+    steps = [{"id": "1", "name": "search", "duration_ms": 2}]
+    system.script(malformed(json.dumps({"big": "x" * 600_000, "trace": {"spans": steps}})), fail(500), path="/retried")
+    run = await sk.wait_for_run((await sk.create_run(project.id, testset.id, version.id, [])).id, 120)
+    (first,) = await records_of(sk, run.id)
+    assert first.status == "errored" and first.error.startswith("the outputs were not kept")
+    assert [s.name for s in first.spans] == ["search"]
+    await sk.retry_errored_records(run.id)
+    await sk.wait_for_run(run.id, 120)
+    (again,) = await records_of(sk, run.id)
+    assert (again.id, again.status, again.error) == (
+        first.id,
+        "errored",
+        "system answered HTTP 500: " + '{"error": "scripted failure"}',
+    )
+    assert again.spans == []

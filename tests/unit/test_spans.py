@@ -14,7 +14,7 @@ from scorekeeper.v1 import spans_pb2
 from scorekeeper_sdk import Span, span, trace
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.evaluate.outputs import completed
-from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree
+from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree, steps_of
 from services.console.steps import steps
 from shared.spans import parse, span_pb
 
@@ -181,3 +181,37 @@ def test_a_command_system_reports_its_steps_with_its_answer() -> None:
     assert [(s.name, s.kind, s.output) for s in record.spans] == [("search", "retrieval", ["d"])]
     bad = completed("t1", 0, {"answer": "4", "_scorekeeper": {"spans": [{"id": "1", "nam": "x"}]}}, 5.0)
     assert (bad.status, bad.error) == ("errored", "ValueError: a span has unknown keys: nam")
+
+
+def test_whatever_a_step_was_given_the_server_takes_it() -> None:
+    class Thing:
+        def __repr__(self) -> str:
+            return "<Thing>"
+
+    nested: Any = []
+    for _ in range(100):
+        nested = [nested]
+    with trace() as t, span("  ", kind="k" * 80, input={"a\x00b": "nul \x00 here", 1: ("t", float("nan"))}) as step:
+        step.output = {"lone": "\ud800", "thing": Thing(), "deep": nested}
+        step.metadata = {"when": Thing()}
+        step.prompt_tokens, step.completion_tokens, step.cost_usd = -3, 2.5, float("inf")  # type: ignore[assignment]
+        step.error = "e" * 20_000
+    (step,) = t.spans
+    assert (step.name, len(step.kind), len(step.error)) == ("step", 50, 10_000)
+    assert step.input == {"a\\u0000b": "nul \\u0000 here", "1": ["t", "nan"]}
+    assert (step.output["lone"], step.output["thing"], step.metadata) == ("\\ud800", "<Thing>", {"when": "<Thing>"})
+    assert (step.prompt_tokens, step.completion_tokens, step.cost_usd) == (0, 2, None)
+    (stored,) = parse([step.to_proto()], "records[0].spans")  # no rule broken
+    assert stored["input"] == step.input
+
+
+def test_steps_given_as_dicts_are_checked_before_they_are_sent() -> None:
+    for given, message in [
+        ([{"id": "1", "name": "a"}, {"id": "1", "name": "b"}], "two steps have the id '1'"),
+        ([{"id": "1", "name": "a", "parent_id": "0"}], "step '1' names a parent that is not a step: '0'"),
+        ([{"id": "a", "name": "a", "parent_id": "b"}, {"id": "b", "name": "b", "parent_id": "a"}], "its own ancestor"),
+        ([{"id": "", "name": "a"}], "a step's id must be text of 1..100 characters"),
+        (["retrieve"], "a span must be a scorekeeper_sdk.Span or a dict, got str"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            steps_of(given)

@@ -63,6 +63,8 @@ class AttemptRepository:
                 " prompt_tokens = 0, completion_tokens = 0, cost_usd = NULL WHERE id = ANY($1::uuid[])",
                 ids,
             )
+            # The steps were the earlier execution's: the next one brings its own, or none.
+            await conn.execute("DELETE FROM record_spans WHERE record_id = ANY($1::uuid[])", ids)
             # The counts lose exactly what these records added; their new answers add it back.
             by_shard: dict[int, RecordCounts] = defaultdict(RecordCounts)
             for r in errored:
