@@ -96,11 +96,12 @@ class AsyncScorekeeper(
         else the client's project, else the key's) sample it. Call it on the client's event loop,
         or from any thread once the client has logged or made a call on its loop. ``spans``: the
         call's steps (``scorekeeper_sdk.trace``'s ``spans``), shown with it."""
+        call_id = call_id or str(uuid.uuid4())
         try:
             steps = steps_of(list(spans))
         except ValueError as exc:
             self._calls.refuse(f"log() was given spans it cannot send: {exc}")
-            return call_id or ""
+            return call_id
         call = CallIn(
             inputs=inputs,
             outputs=outputs,
@@ -113,7 +114,7 @@ class AsyncScorekeeper(
             session_id=session_id,
             status=status,
             error=error,
-            call_id=call_id or str(uuid.uuid4()),
+            call_id=call_id,
             spans=steps,
         )
         loop = self._loop

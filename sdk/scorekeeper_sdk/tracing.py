@@ -404,6 +404,18 @@ def _not_a_span(value: Any) -> Span:
     raise ValueError(f"a span must be a scorekeeper_sdk.Span or a dict, got {type(value).__name__}")
 
 
+def step_time(ms: float) -> str:
+    """When a step started or how long it took, as the pages and the CLI say it: "0 ms",
+    "0.35 ms", "2.5 ms", "120 ms", "12.4 s"."""
+    if ms <= 0:
+        return "0 ms"
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
+
+
 def in_tree(spans: Sequence[Span]) -> list[tuple[int, Span]]:
     """The steps depth first, each after the step it ran in, siblings by when they started; with
     their depth (0: a top-level step). A step whose parent is not among them counts as top-level."""

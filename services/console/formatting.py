@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 from markupsafe import Markup, escape
 
+from scorekeeper_sdk.tracing import step_time
 from shared.edge.convert import struct_to_dict, value_to_python
 
 SOURCE_LABELS = {
@@ -83,17 +84,6 @@ def duration(seconds: float | None) -> str:
 def latency(ms: float | None) -> str:
     if not ms:
         return "—"
-    return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
-
-
-def step_ms(ms: float) -> str:
-    """How long a step took, or when it started: "0 ms", "0.35 ms", "2.5 ms", "120 ms", "12.4 s"."""
-    if ms <= 0:
-        return "0 ms"
-    if ms < 1:
-        return f"{ms:.2f} ms"
-    if ms < 10:
-        return f"{ms:.1f} ms"
     return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
 
 
@@ -210,7 +200,7 @@ FILTERS = {
     "usd": usd,
     "duration": duration,
     "latency": latency,
-    "step_ms": step_ms,
+    "step_time": step_time,
     "when": when,
     "when_exact": when_exact,
     "status_label": status_label,

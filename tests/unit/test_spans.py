@@ -206,12 +206,13 @@ def test_whatever_a_step_was_given_the_server_takes_it() -> None:
 
 
 def test_steps_given_as_dicts_are_checked_before_they_are_sent() -> None:
-    for given, message in [
+    cases: list[tuple[list[Any], str]] = [
         ([{"id": "1", "name": "a"}, {"id": "1", "name": "b"}], "two steps have the id '1'"),
         ([{"id": "1", "name": "a", "parent_id": "0"}], "step '1' names a parent that is not a step: '0'"),
         ([{"id": "a", "name": "a", "parent_id": "b"}, {"id": "b", "name": "b", "parent_id": "a"}], "its own ancestor"),
         ([{"id": "", "name": "a"}], "a step's id must be text of 1..100 characters"),
         (["retrieve"], "a span must be a scorekeeper_sdk.Span or a dict, got str"),
-    ]:
+    ]
+    for given, message in cases:
         with pytest.raises(ValueError, match=message):
             steps_of(given)

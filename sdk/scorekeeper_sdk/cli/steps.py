@@ -9,12 +9,8 @@ from typing import Any
 from rich.table import Column, Table
 from rich.text import Text
 
-from scorekeeper_sdk.tracing import Span, in_tree
+from scorekeeper_sdk.tracing import Span, in_tree, step_time
 from scorekeeper_sdk.usage import amount
-
-
-def _ms(ms: float) -> str:
-    return f"{ms:.2f} ms" if ms < 10 else f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
 
 
 def print_steps(out: Any, spans: Sequence[Span]) -> None:
@@ -37,8 +33,8 @@ def print_steps(out: Any, spans: Sequence[Span]) -> None:
         table.add_row(
             Text("  " * depth + s.name),
             Text(s.kind),
-            "+" + _ms(s.start_ms),
-            _ms(s.duration_ms),
+            "+" + step_time(s.start_ms),
+            step_time(s.duration_ms),
             f"{tokens:,}" if tokens else "",
             amount(s.cost_usd, "usd") if s.cost_usd is not None else "",
             Text(s.error),
