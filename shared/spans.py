@@ -17,16 +17,17 @@ import asyncpg
 from google.protobuf import json_format
 from scorekeeper.v1 import spans_pb2
 
+from scorekeeper_sdk.tracing import (
+    MAX_ERROR_CHARS,
+    MAX_ID_CHARS,
+    MAX_KIND_CHARS,
+    MAX_NAME_CHARS,
+    MAX_SPANS,
+    MAX_SPANS_BYTES,
+)
 from shared.db.pool import Connection
 from shared.edge.convert import dict_to_struct, python_to_value, struct_to_dict, value_to_python
 from shared.json_limits import json_text, unstorable
-
-MAX_SPANS = 1_000
-MAX_SPANS_BYTES = 256 * 1024
-MAX_ID_CHARS = 100
-MAX_NAME_CHARS = 200
-MAX_KIND_CHARS = 50
-MAX_ERROR_CHARS = 10_000
 
 
 def parse(spans: Sequence[spans_pb2.Span], where: str) -> list[dict[str, Any]]:

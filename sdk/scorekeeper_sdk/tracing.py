@@ -54,19 +54,19 @@ log = logging.getLogger("scorekeeper_sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# What the server keeps of one call's steps (shared.spans).
+# What the server keeps of one call's steps (shared.spans checks them; proto/…/spans.proto says them).
 MAX_SPANS = 1_000
 MAX_SPANS_BYTES = 256 * 1024
+MAX_ID_CHARS = 100
+MAX_NAME_CHARS = 200
+MAX_KIND_CHARS = 50
+MAX_ERROR_CHARS = 10_000
 # A step's input or output longer than this (as JSON) is shortened to this many characters.
 MAX_VALUE_CHARS = 16 * 1024
 # Steps still larger than the server keeps: their values cut to this many characters, then to none.
 _SHORTER = (200, 0)
 # Fields a step leaves out as the server stores it (shared.spans) — but for its times and names.
 _UNSET: tuple[Any, ...] = ("", {}, None)
-MAX_NAME_CHARS = 200
-MAX_ID_CHARS = 100
-MAX_KIND_CHARS = 50
-MAX_ERROR_CHARS = 10_000
 # JSON nested deeper than this is kept as its repr (protobuf reads a message 100 levels deep,
 # and each level of JSON is two of a Value).
 _MAX_DEPTH = 40
