@@ -100,6 +100,8 @@ class ProducedRecord(BaseModel):
     completion_tokens: int = Field(default=0, ge=0)
     # None: the system did not report what the call cost.
     cost_usd: float | None = Field(default=None, ge=0)
+    # The call's steps, checked (shared.spans); stored with the record (record_spans).
+    spans: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RecordProduced(Event, ProducedRecord):

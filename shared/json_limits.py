@@ -10,6 +10,7 @@ most ``MAX_EVENT_BYTES``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import orjson
 from shared.events import ProducedRecord
 
 R = TypeVar("R", bound=ProducedRecord)
+log = logging.getLogger(__name__)
 
 # Nesting beyond this is refused (PostgreSQL's parser and most JSON tools give up far deeper).
 MAX_DEPTH = 64
@@ -91,8 +93,9 @@ def storable(record: R) -> tuple[R, str | None]:
     """The record as it can be carried and stored, and why its outputs were not kept (or None).
 
     Outputs that break a limit are dropped and the record is errored naming the limit; the error
-    text is made storable; a record whose testcase data alone would make the event too large for
-    the bus loses those copies (the testcase itself stays in its testset)."""
+    text is made storable; a record too large for the bus loses its steps (spans) first, then,
+    when its testcase data alone makes it too large, those copies (the testcase itself stays in
+    its testset)."""
     reason = unstorable(record.outputs)
     changes: dict[str, Any] = {"error": clean_text(record.error)}
     if reason is not None:
@@ -100,6 +103,11 @@ def storable(record: R) -> tuple[R, str | None]:
         changes.update(outputs={}, status="errored", error=reason)
     record = record.model_copy(update=changes)
     size = record_size(record)
+    if size > MAX_RECORD_BYTES and record.spans:
+        # The steps go first: the answer is what gets scored.
+        log.warning("a record's steps were not kept: with them it was %s bytes", f"{size:,}")
+        record = record.model_copy(update={"spans": []})
+        size = record_size(record)
     if size > MAX_RECORD_BYTES:
         reason = (
             f"the testcase's data makes the record {size:,} bytes, "

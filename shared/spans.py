@@ -1,19 +1,18 @@
 """The steps of one call of a system (spans): what it retrieved, which model it asked, which tools
 it ran — a tree, each step naming the step it ran inside, its times offsets from the call's start.
 
-Records carry them in from the SDK (IngestRecords), logged calls from production (LogCalls); both
-check them here, store them as one JSON array (``record_spans``, ``call_spans``: read one record or
-call at a time, never by the lists) and give them back as they were sent.
+Records carry them in from the SDK (IngestRecords) or an http system's answer, logged calls from
+production (LogCalls); each is checked here. A record's travel with it on record.produced and are
+stored with it (``record_spans``, by the orchestrator's record store), a call's with the call
+(``call_spans``): read one record or call at a time, never by the lists, and given back as sent.
 """
 
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 from google.protobuf import json_format
 from scorekeeper.v1 import spans_pb2
 
@@ -25,9 +24,8 @@ from scorekeeper_sdk.tracing import (
     MAX_SPANS,
     MAX_SPANS_BYTES,
 )
-from shared.db.pool import Connection
 from shared.edge.convert import dict_to_struct, python_to_value, struct_to_dict, value_to_python
-from shared.json_limits import json_text, unstorable
+from shared.json_limits import unstorable
 
 
 def parse(spans: Sequence[spans_pb2.Span], where: str) -> list[dict[str, Any]]:
@@ -119,17 +117,6 @@ def _no_cycle(parsed: list[dict[str, Any]], at: dict[str, int], where: str) -> N
                 raise ValueError(f"{where}[{j}] is its own ancestor: its parents form a cycle")
             path.append(k)
         rooted.update(path)
-
-
-async def save(db: asyncpg.Pool | Connection, steps: Sequence[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
-    """(record id, its steps), kept before the record is published, so its page never lacks them;
-    a record executed again (a retry) gets the new execution's steps."""
-    await db.execute(
-        "INSERT INTO record_spans (record_id, spans) SELECT * FROM unnest($1::uuid[], $2::text[]::jsonb[])"
-        " ON CONFLICT (record_id) DO UPDATE SET spans = EXCLUDED.spans",
-        [r for r, _ in steps],
-        [json_text(s) for _, s in steps],
-    )
 
 
 def span_pb(span: dict[str, Any]) -> spans_pb2.Span:

@@ -175,8 +175,6 @@ class RunExecutor:
             await held.give_back()
         if result is None:
             return None
-        if result.spans:  # kept before the record is published: its page never lacks them
-            await self._repo.save_spans(run.plan.id, testcase.id, trial, result.spans)
         # An answer no consumer could store (too large, too deep, NUL text …) is an errored
         # record naming the limit, decided here, before anything is published.
         record, _ = storable(
@@ -193,6 +191,7 @@ class RunExecutor:
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 cost_usd=result.cost_usd,
+                spans=result.spans,
             )
         )
         return record

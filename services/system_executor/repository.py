@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from shared import spans
 from shared.ids import record_id
 
 # A testcase revision the run (a parameter; NULL: none) chose, when it chose part of the testset.
@@ -51,12 +50,6 @@ class Testcase:
 class ExecutorRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    async def save_spans(
-        self, run_id: uuid.UUID, testcase_id: uuid.UUID, trial: int, steps: list[dict[str, Any]]
-    ) -> None:
-        """The steps of the call that made a record (an http system's answer holding them)."""
-        await spans.save(self._pool, [(record_id(run_id, testcase_id, trial), steps)])
 
     async def run_plan(self, run_id: uuid.UUID) -> RunPlan | None:
         # A playground try runs the prompt it was given (runs.llm_config) as a version of kind llm.

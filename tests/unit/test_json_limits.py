@@ -78,3 +78,12 @@ def test_testcase_data_too_large_for_an_event_is_not_carried() -> None:
     assert kept.status == "errored" and kept.inputs == {} and kept.outputs == {}
     assert reason is not None and reason.startswith("the testcase's data makes the record")
     assert len(kept.model_dump_json()) < MAX_EVENT_BYTES
+
+
+def test_a_record_too_large_for_an_event_loses_its_steps_first() -> None:
+    steps = [{"id": str(i), "parent_id": "", "name": "s", "input": "y" * 1000} for i in range(250)]
+    kept, reason = storable(record(inputs={"doc": "x" * 700_000}, outputs={"answer": "ok"}, spans=steps))
+    assert (kept.status, kept.outputs, kept.spans, reason) == ("completed", {"answer": "ok"}, [], None)
+    assert kept.inputs == {"doc": "x" * 700_000}
+    small = record(outputs={"answer": "ok"}, spans=steps[:3])
+    assert storable(small) == (small, None)

@@ -97,16 +97,13 @@ class Ingest:
         outcome = IngestOutcome()
         records_to_store: list[ProducedRecord] = []
         scores: list[tuple[uuid.UUID, uuid.UUID, client_scores.ClientScore]] = []
-        steps: list[tuple[uuid.UUID, list[dict[str, Any]]]] = []
         for i, (fields, rid) in enumerate(zip(records, ids, strict=True)):
             taken = Taken(i, fields["testcase_id"], fields["trial"], rid)
             if rid in existing:
                 outcome.duplicates.append(taken)
                 continue
             testcase = testcases[fields["testcase_id"]]
-            produced = {k: v for k, v in fields.items() if k not in ("scores", "spans")}
-            if fields["spans"]:
-                steps.append((rid, fields["spans"]))
+            produced = {k: v for k, v in fields.items() if k != "scores"}
             record, reason = storable(
                 ProducedRecord(
                     inputs=testcase["inputs"], expected=testcase["expected"], metadata=testcase["metadata"], **produced
@@ -120,8 +117,6 @@ class Ingest:
             records_to_store.append(record)
         if scores:  # before the records are published: the scorer finds them when it scores
             await self._runs.save_client_scores(scores)
-        if steps:  # before too: a record's page never lacks the steps it was ingested with
-            await self._runs.save_spans(steps)
         events = pack(run["id"], records_to_store, f"run:{run['id']}")
         await asyncio.gather(*(self._bus.publish(event) for event in events))
         return outcome

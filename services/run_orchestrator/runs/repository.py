@@ -12,7 +12,7 @@ import asyncpg
 from services.run_orchestrator.runs.authors import Author
 from services.run_orchestrator.runs.client_scores import ClientScore
 from services.run_orchestrator.runs.lifecycle import RunProgress, next_status
-from shared import spans, telemetry
+from shared import telemetry
 from shared.db import latency
 from shared.db.pool import Connection, fetch_one, transaction
 from shared.db.shards import fold_run_shards
@@ -288,9 +288,6 @@ class RunRepository:
             [s.error for _, _, s in scores],
         )
 
-    async def save_spans(self, steps: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
-        await spans.save(self._pool, steps)
-
     async def existing_records(self, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         rows = await self._pool.fetch("SELECT id FROM records WHERE id = ANY($1::uuid[])", record_ids)
         return {r["id"] for r in rows}
@@ -327,8 +324,11 @@ class RunRepository:
         for rid, record in zip(ids, records, strict=True):
             unique.setdefault(rid, record)
         rows = list(unique.values())
+        # The steps of the calls that had some, stored with their records (and only with them).
+        stepped = [(rid, r.spans) for rid, r in unique.items() if r.spans]
+        with_steps = [[rid for rid, _ in stepped], [steps for _, steps in stepped]] if stepped else []
         inserted = await self._pool.fetchval(
-            _INSERT_RECORDS,
+            _INSERT_RECORDS_AND_SPANS if stepped else _INSERT_RECORDS,
             run_id,
             list(unique),
             [r.testcase_id for r in rows],
@@ -344,6 +344,7 @@ class RunRepository:
             [r.completion_tokens for r in rows],
             [r.cost_usd for r in rows],
             [counter_shard(rid) for rid in unique],
+            *with_steps,
         )
         return ids, int(inserted)
 
@@ -452,3 +453,16 @@ WITH batch AS (
 )
 SELECT count(*) FROM inserted
 """
+# The same, with the steps ($16 record ids, $17 their steps) of the records it stores: a record left
+# as it was (a redelivery) keeps its steps too. A record a retry set pending takes its new ones.
+_INSERT_RECORDS_AND_SPANS = _INSERT_RECORDS.replace(
+    "\nSELECT count(*) FROM inserted",
+    """, stepped AS (
+    INSERT INTO record_spans (record_id, spans)
+    SELECT s.id, s.spans FROM unnest($16::uuid[], $17::jsonb[]) AS s(id, spans) JOIN inserted USING (id)
+    ON CONFLICT (record_id) DO UPDATE SET spans = EXCLUDED.spans
+    RETURNING 1
+)
+SELECT count(*) FROM inserted""",
+)
+assert _INSERT_RECORDS_AND_SPANS != _INSERT_RECORDS
