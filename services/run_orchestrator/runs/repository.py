@@ -18,6 +18,7 @@ from shared.db.pool import Connection, fetch_one, transaction
 from shared.db.shards import fold_run_shards
 from shared.events import ProducedRecord
 from shared.ids import counter_shard, record_id
+from shared.json_limits import json_text
 from shared.run_status import LIVE, SCORABLE, TERMINAL, RunStatus
 
 
@@ -326,7 +327,8 @@ class RunRepository:
         rows = list(unique.values())
         # The steps of the calls that had some, stored with their records (and only with them).
         stepped = [(rid, r.spans) for rid, r in unique.items() if r.spans]
-        with_steps = [[rid for rid, _ in stepped], [steps for _, steps in stepped]] if stepped else []
+        # As JSON text: a list of lists would be read as a two-dimensional array.
+        with_steps = [[rid for rid, _ in stepped], [json_text(steps) for _, steps in stepped]] if stepped else []
         inserted = await self._pool.fetchval(
             _INSERT_RECORDS_AND_SPANS if stepped else _INSERT_RECORDS,
             run_id,
@@ -453,13 +455,13 @@ WITH batch AS (
 )
 SELECT count(*) FROM inserted
 """
-# The same, with the steps ($16 record ids, $17 their steps) of the records it stores: a record left
+# The same, with the steps ($16 record ids, $17 their steps as JSON text) of the records it stores: a record left
 # as it was (a redelivery) keeps its steps too. A record a retry set pending takes its new ones.
 _INSERT_RECORDS_AND_SPANS = _INSERT_RECORDS.replace(
     "\nSELECT count(*) FROM inserted",
     """, stepped AS (
     INSERT INTO record_spans (record_id, spans)
-    SELECT s.id, s.spans FROM unnest($16::uuid[], $17::jsonb[]) AS s(id, spans) JOIN inserted USING (id)
+    SELECT s.id, s.spans::jsonb FROM unnest($16::uuid[], $17::text[]) AS s(id, spans) JOIN inserted USING (id)
     ON CONFLICT (record_id) DO UPDATE SET spans = EXCLUDED.spans
     RETURNING 1
 )
