@@ -48,6 +48,77 @@ def answer(question: str) -> tuple[int, str]:
     return 200, text
 
 
+# What the demo's model would charge, in USD per token.
+PROMPT_USD, COMPLETION_USD = 0.5e-6, 1.5e-6
+
+
+def traced(question: str, text: str) -> dict[str, object]:
+    """How the answer was reached, as ``?trace=1`` returns it: its usage and its steps (spans, see
+    proto/scorekeeper/v1/spans.proto) — what it understood, the lookup or the calculation, then
+    the phrasing model. The times are the demo's own, the same for the same question."""
+    check = zlib.crc32(question.encode())
+    prompt, completion = 20 + len(question.split()), len(text.split())
+    cost = round(prompt * PROMPT_USD + completion * COMPLETION_USD, 8)
+    arithmetic, capital = _ARITHMETIC.fullmatch(question), _CAPITAL.fullmatch(question)
+    kind = "arithmetic" if arithmetic else "capital" if capital else "unknown"
+    steps: list[dict[str, object]] = [
+        {
+            "id": "1",
+            "name": "understand",
+            "kind": "chain",
+            "start_ms": 0.0,
+            "duration_ms": 0.4,
+            "input": question,
+            "output": kind,
+        },
+    ]
+    found_ms = 0.4
+    if arithmetic:
+        found_ms += 0.2 + check % 3 / 10
+        a, op, b = arithmetic.groups()
+        steps.append(
+            {
+                "id": "2",
+                "name": "calculate",
+                "kind": "tool",
+                "start_ms": 0.4,
+                "duration_ms": found_ms - 0.4,
+                "input": {"a": int(a), "op": op, "b": int(b)},
+                "output": text,
+            }
+        )
+    elif capital:
+        found_ms += 2.0 + check % 5
+        steps.append(
+            {
+                "id": "2",
+                "name": "look up the capital",
+                "kind": "retrieval",
+                "start_ms": 0.4,
+                "duration_ms": found_ms - 0.4,
+                "input": {"country": capital.group(1)},
+                "output": CAPITALS.get(capital.group(1), None),
+                "metadata": {"index": "capitals-v1"},
+            }
+        )
+    steps.append(
+        {
+            "id": str(len(steps) + 1),
+            "name": "phrase the answer",
+            "kind": "llm",
+            "start_ms": found_ms,
+            "duration_ms": 8.0 + check % 9,
+            "output": text,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost_usd": cost,
+            "metadata": {"model": "demo-1"},
+        }
+    )
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "cost_usd": cost}
+    return {"usage": usage, "trace": {"spans": steps}}  # fmt: skip
+
+
 def create_app(latency_s: float = 0.0) -> Starlette:
     alerts: list[object] = []
 
@@ -73,6 +144,8 @@ def create_app(latency_s: float = 0.0) -> Starlette:
         status, text = answer(question)
         if status != 200:
             return JSONResponse({"error": text}, status_code=status)
+        if request.query_params.get("trace") == "1":
+            return JSONResponse({"answer": text, "model": "demo-1", **traced(question, text)})
         return JSONResponse({"answer": text, "model": "demo-1"})
 
     async def plain_text(_: Request) -> Response:

@@ -55,7 +55,7 @@ async def demo(testcases: int) -> int:
         _say(f"stack ready in {time.perf_counter() - started:.1f}s (logs in {stack.log_dir})")
         _say(_admin_key_line(stack))
         async with stack.client() as client:
-            ids = await scenario.prepare(client, stack.demo_system_url, testcases)
+            ids = await scenario.prepare(client, stack.demo_system_url, testcases, traced=True)
             judged = await scenario.add_judged_metric(client, ids.project_id)
             metric_ids = [*ids.metric_ids, judged.id]
             run = await client.create_run(
@@ -64,6 +64,7 @@ async def demo(testcases: int) -> int:
             _say(f"kicked off run {run.id} over {run.expected_records} testcases × {len(metric_ids)} metrics")
             final = await client.wait_for_run(run.id, timeout_s=300)
             _say(scenario.summary(final))
+            _say(await scenario.steps(client, final, stack.console_url))
             _say(await scenario.slices(client, final))
             _say(await scenario.weak_slices(client, final))
         async with stack.sdk() as sk:

@@ -25,6 +25,14 @@ DEMO_METRICS: list[tuple[str, str, dict[str, object]]] = [
 ]
 
 
+# Where the demo system's traced answer says what the call used and how it was reached.
+TRACED = {
+    "usage": {"prompt_tokens": "usage.prompt_tokens", "completion_tokens": "usage.completion_tokens"}
+    | {"cost_usd": "usage.cost_usd"},
+    "spans_path": "trace.spans",
+}
+
+
 @dataclass(frozen=True)
 class DemoIds:
     project_id: str
@@ -39,7 +47,12 @@ class DemoIds:
 MAX_PER_REQUEST = 10_000
 
 
-async def prepare(client: Client, system_url: str, testcases: int = 240, name: str = "demo") -> DemoIds:
+async def prepare(
+    client: Client, system_url: str, testcases: int = 240, name: str = "demo", *, traced: bool = False
+) -> DemoIds:
+    """The demo's project, testset, metrics and system; ``traced``: the system reports each call's
+    usage and steps (the demo system's ``?trace=1``), as ``make demo`` shows them — the benchmarks
+    leave them out, measuring the pipeline as before."""
     project = await client.create_project(name, "Scorekeeper demo: a small question-answering system")
     cases = sample_testcases(testcases)
     testset = await client.create_testset(
@@ -62,11 +75,12 @@ async def prepare(client: Client, system_url: str, testcases: int = 240, name: s
         project.id,
         "demo-qa",
         {
-            "url": system_url,
+            "url": f"{system_url}?trace=1" if traced else system_url,
             "body_template": {"question": "{{ inputs.question }}"},
             "response_path": "answer",
             "timeout_s": 10,
-        },
+        }
+        | (TRACED if traced else {}),
     )
     return DemoIds(project.id, testset.id, version.id, [m.id for m in metrics])
 
@@ -89,6 +103,7 @@ def summary(run: qpb.RunView) -> str:
         f"  records: {run.records}/{run.expected_records} ({run.errored_records} errored)",
         f"  scores:  {run.scores}/{run.expected_scores}",
         f"  duration: {run.duration_s:.2f}s",
+        *_used(run),
         "  metric                 pass rate   95% interval    passed/scored  errored  judge tokens",
     ]
     for m in run.metrics:
@@ -102,6 +117,28 @@ def summary(run: qpb.RunView) -> str:
         )
     lines.append(f"  {run.url}")
     return "\n".join(lines)
+
+
+def _used(run: qpb.RunView) -> list[str]:
+    """What the system's calls used, when they said (a traced demo system does)."""
+    t = run.totals
+    if not t.costed_records and not t.prompt_tokens + t.completion_tokens:
+        return []
+    tokens = f"{t.prompt_tokens + t.completion_tokens:,} tokens ({t.prompt_tokens:,} prompt)"
+    return [f"  used:    {tokens}, ${t.cost_usd:.4f} over {t.costed_records} calls that said"]
+
+
+async def steps(client: Client, run: qpb.RunView, console_url: str) -> str:
+    """Where a record shows how its answer was reached: its steps, as the system reported them."""
+    async for record in client.records(run.id, page_size=50):
+        found = await client.get_record(record.id)
+        if found.spans:
+            names = " → ".join(s.name for s in found.spans if not s.parent_id)
+            return (
+                f"each answer's steps are kept with its record ({len(found.spans)} here: {names}):\n"
+                f"  {console_url}/projects/{run.project_id}/records/{record.id}"
+            )
+    return "no record holds steps"
 
 
 async def slices(client: Client, run: qpb.RunView, field: str = "metadata.category") -> str:

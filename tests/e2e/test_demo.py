@@ -33,6 +33,12 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert re.search(r"^run \S+: completed$", ran.stdout, flags=re.M)
     assert re.search(r"^  records: 20/20 \(\d+ errored\)$", ran.stdout, flags=re.M)
+    # The demo system says what each call used and how it reached its answer.
+    assert re.search(
+        r"^  used: +[\d,]+ tokens \([\d,]+ prompt\), \$0\.\d{4} over \d+ calls that said$", ran.stdout, re.M
+    )
+    steps = r"^each answer's steps are kept with its record \(3 here: understand → (calculate|look up the capital) → "
+    assert re.search(steps + r"phrase the answer\):\n  http://\S+/records/\S+$", ran.stdout, flags=re.M), ran.stdout
     # Where it fails: the run per category of its questions, their records adding up to the run's.
     sliced = re.findall(r"^  (arithmetic|geography) +(\d+) records  exact answer \d+\.\d%", ran.stdout, flags=re.M)
     assert sorted(c for c, _ in sliced) == ["arithmetic", "geography"], ran.stdout

@@ -8,8 +8,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from services.demo_system.app import answer, create_app
+from services.demo_system.app import answer, create_app, traced
 from services.demo_system.testset import CAPITALS, sample_testcases
+from shared.spans import parse_json
 
 
 @pytest.mark.parametrize(
@@ -188,3 +189,18 @@ async def test_the_demo_judge_refuses_other_requests() -> None:
     assert reply.json()["error"]["message"] == (
         "the demo judge only answers Scorekeeper judge prompts: the system message names no data nonce"
     )
+
+
+def test_a_traced_answer_says_its_usage_and_its_steps() -> None:
+    said = traced("What is the capital of France?", "Paris")
+    assert said["usage"] == {"prompt_tokens": 26, "completion_tokens": 1, "cost_usd": 0.0000145}
+    steps = parse_json(said["trace"]["spans"], "spans")  # type: ignore[index]
+    assert [(s["name"], s["kind"], s.get("output")) for s in steps] == [
+        ("understand", "chain", "capital"),
+        ("look up the capital", "retrieval", "Paris"),
+        ("phrase the answer", "llm", "Paris"),
+    ]
+    assert steps[2]["start_ms"] == steps[1]["start_ms"] + steps[1]["duration_ms"]
+    sums = traced("What is 2 + 2?", "4")["trace"]["spans"]  # type: ignore[index]
+    assert [s["name"] for s in sums] == ["understand", "calculate", "phrase the answer"]
+    assert sums[1]["input"] == {"a": 2, "op": "+", "b": 2}
