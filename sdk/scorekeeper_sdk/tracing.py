@@ -406,9 +406,11 @@ def _not_a_span(value: Any) -> Span:
 
 def step_time(ms: float) -> str:
     """When a step started or how long it took, as the pages and the CLI say it: "0 ms",
-    "0.35 ms", "2.5 ms", "120 ms", "12.4 s"."""
+    "<0.01 ms", "0.35 ms", "2.5 ms", "120 ms", "12.4 s"."""
     if ms <= 0:
         return "0 ms"
+    if ms < 0.01:
+        return "<0.01 ms"
     if ms < 1:
         return f"{ms:.2f} ms"
     if ms < 10:

@@ -102,6 +102,17 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         ]
         assert record.spans[0].duration_ms >= 0.02 * (10 - n) * 1000 - 1
 
+    # Side by side, each run's record shows the steps it took.
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        query = f"baseline={threaded.run.id}&run={gathered.run.id}&testcase={records[7].testcase_id}"
+        await page.goto(f"/projects/{project.id}/compare/testcase?{query}")
+        a, b = page.locator(".side-a .steps-compact li"), page.locator(".side-b .steps-compact li")
+        assert [await x.locator(".step-name").inner_text() for x in await a.all()] == ["retrieve", "embed", "answer"]
+        assert [await x.locator(".step-name").inner_text() for x in await b.all()] == ["think", "tool"]
+        assert await page.locator(".side-a .steps-compact li.step-failed").count() == 1  # n = 7 failed in A
+        await screenshot(page, "compare-testcase-steps")
+
     # The CLI prints a record's steps, indented under the step they ran in.
     shown = scorekeeper(stack, "records", "show", records[7].id)
     assert shown.returncode == 0, shown.stderr
