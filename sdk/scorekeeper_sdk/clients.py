@@ -435,6 +435,7 @@ class Scorekeeper:
     compare_run_matrix = _Call(AsyncScorekeeper.compare_run_matrix)
     metric_agreement = _Call(AsyncScorekeeper.metric_agreement)
     score_distribution = _Call(AsyncScorekeeper.score_distribution)
+    run_steps = _Call(AsyncScorekeeper.run_steps)
     run_breakdown = _Call(AsyncScorekeeper.run_breakdown)
     weak_slices = _Call(AsyncScorekeeper.weak_slices)
     export_run = _Iterate(AsyncScorekeeper.export_run)

@@ -491,6 +491,39 @@ class MetricDistribution:
 
 
 @dataclass(frozen=True)
+class StepSummary:
+    """One step as a run's calls took it: how many records took it, how long it took, how often
+    it failed, what it used; ``parent`` the step it ran inside, ``depth`` where it stands."""
+
+    name: str
+    kind: str = ""
+    parent: str = ""
+    depth: int = 0
+    records: int = 0
+    taken: int = 0
+    failed: int = 0
+    mean_ms: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    max_ms: float = 0.0
+    mean_start_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    costed: int = 0
+
+
+@dataclass(frozen=True)
+class RunSteps:
+    """Where a run's calls spend their time, step by step (in the order steps come in a call)."""
+
+    run_id: str
+    records: int = 0
+    records_with_steps: int = 0
+    steps: list[StepSummary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class GroupMetric:
     """One metric's scores over a group of a run's records (the version the run pins)."""
 

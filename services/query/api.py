@@ -24,6 +24,7 @@ from services.query.records.export import RecordExport
 from services.query.records.reads import RecordReads
 from services.query.reviews import ReviewReads
 from services.query.run_breakdown import BreakdownReads
+from services.query.run_steps import StepReads
 from services.query.runs import RunReads
 from services.query.weak_slices import WeakSliceReads
 
@@ -40,6 +41,7 @@ class QueryApi:
         self._matrix = MatrixReads(reader)
         self._agreement = AgreementReads(reader)
         self._distribution = DistributionReads(reader)
+        self._steps = StepReads(reader)
         self._breakdown = BreakdownReads(reader)
         self._weak_slices = WeakSliceReads(reader)
         self._export = ExportReads(reader)
@@ -74,6 +76,9 @@ class QueryApi:
 
     async def get_score_distribution(self, request: pb.GetScoreDistributionRequest) -> pb.ScoreDistribution:
         return await self._distribution.get_score_distribution(request)
+
+    async def get_run_steps(self, request: pb.GetRunStepsRequest) -> pb.RunSteps:
+        return await self._steps.get_run_steps(request)
 
     async def get_run_breakdown(self, request: pb.GetRunBreakdownRequest) -> pb.RunBreakdown:
         return await self._breakdown.get_run_breakdown(request)

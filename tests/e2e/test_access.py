@@ -146,7 +146,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 94
+    assert len(RPCS) == 95
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -434,4 +434,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 97
+    assert routes == 98

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from playwright.async_api import expect
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, InvalidArgument, Span, span, trace
 from scorekeeper_sdk.api.runs import RecordIn
@@ -113,6 +114,29 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         assert await page.locator(".side-a .steps-compact li.step-failed").count() == 1  # n = 7 failed in A
         await screenshot(page, "compare-testcase-steps")
 
+    # Across the run, step by step: where its calls spend their time.
+    summed = await sk.run_steps(threaded.run.id)
+    assert (summed.records, summed.records_with_steps) == (10, 10)
+    assert [(s.name, s.kind, s.parent, s.depth, s.records, s.taken, s.failed) for s in summed.steps] == [
+        ("retrieve", "retrieval", "", 0, 10, 10, 0),
+        ("embed", "embedding", "retrieve", 1, 10, 10, 0),
+        ("answer", "llm", "", 0, 10, 10, 1),
+    ]
+    answering = summed.steps[2]
+    assert (answering.prompt_tokens, answering.completion_tokens, answering.costed) == (145, 10, 0)
+    assert 0 <= answering.p50_ms <= answering.p95_ms <= answering.max_ms and answering.mean_start_ms > 0
+    listed = scorekeeper(stack, "runs", "steps", threaded.run.id)
+    assert listed.returncode == 0, listed.stderr
+    assert "10 of 10 records hold steps" in listed.stdout
+    names = [line.split("│")[1].rstrip() for line in listed.stdout.splitlines() if line.count("│") > 5]
+    assert names == [" retrieve", "   embed", " answer"]
+    without = await arun_and_evaluate(
+        sk, system=lambda inputs: "1", project_id=project.id, testset_id=testset.id, wait=True, progress=False
+    )
+    assert (await sk.run_steps(without.run.id)).steps == []
+    none = scorekeeper(stack, "runs", "steps", without.run.id)
+    assert none.returncode == 0 and "none of its 10 records holds steps" in none.stderr
+
     # The CLI prints a record's steps, indented under the step they ran in.
     shown = scorekeeper(stack, "records", "show", records[7].id)
     assert shown.returncode == 0, shown.stderr
@@ -125,6 +149,17 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
     # The record's page draws the tree; a step opens to what it was given and gave back.
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        # The run page, once finished, sums them up; a run without steps shows nothing of it.
+        await page.goto(f"/projects/{project.id}/runs/{threaded.run.id}")
+        summary = page.locator("#run-steps-table tbody tr")
+        await expect(summary).to_have_count(3)
+        assert [await r.get_attribute("data-depth") for r in await summary.all()] == ["0", "1", "0"]
+        assert (await summary.nth(2).locator("td").nth(3).inner_text()).strip() == "1"  # answer failed once
+        await screenshot(page, "run-steps")
+        await page.goto(f"/projects/{project.id}/runs/{without.run.id}")
+        await page.locator("#records-table").wait_for()
+        await page.wait_for_load_state("networkidle")
+        assert await page.locator("#run-steps-table").count() == 0
         await page.goto(f"/projects/{project.id}/records/{records[7].id}")
         rows = page.locator("#steps-table tbody tr")
         assert await rows.count() == 3
@@ -196,6 +231,11 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
     records = {r.metadata["call_id"]: r async for r in sk.list_records(window.run_id)}
     sampled = await sk.get_record(records["req-0"].id)
     assert [(s.name, s.input) for s in sampled.spans] == [("classify", "q0"), ("reply", None)]
+    window_steps = await sk.run_steps(window.run_id)
+    assert [(s.name, s.records, s.costed, s.cost_usd) for s in window_steps.steps] == [
+        ("classify", 2, 2, pytest.approx(0.004)),
+        ("reply", 2, 0, 0.0),
+    ]
 
     shown = scorekeeper(stack, "--project", project.id, "calls", "show", "req-1")
     assert shown.returncode == 0, shown.stderr

@@ -13,7 +13,7 @@ from scorekeeper.v1 import spans_pb2
 
 from scorekeeper_sdk import Span, span, trace
 from scorekeeper_sdk.convert import from_proto
-from scorekeeper_sdk.evaluate.outputs import completed
+from scorekeeper_sdk.evaluate.outputs import completed, errored
 from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree, steps_of
 from services.console.steps import steps
 from shared.spans import parse, span_pb
@@ -216,3 +216,17 @@ def test_steps_given_as_dicts_are_checked_before_they_are_sent() -> None:
     for given, message in cases:
         with pytest.raises(ValueError, match=message):
             steps_of(given)
+
+
+def test_a_call_that_says_no_usage_used_what_its_steps_did() -> None:
+    steps = [
+        Span(id="1", name="plan", prompt_tokens=10, completion_tokens=2, cost_usd=0.001),
+        Span(id="2", name="answer", parent_id="1", prompt_tokens=30, completion_tokens=5, cost_usd=0.002),
+        Span(id="3", name="search"),
+    ]
+    summed = completed("t1", 0, "4", 5.0, steps)
+    assert (summed.prompt_tokens, summed.completion_tokens) == (40, 7) and summed.cost_usd == pytest.approx(0.003)
+    said = completed("t1", 0, {"answer": "4", "_scorekeeper": {"prompt_tokens": 3}}, 5.0, steps)
+    assert (said.prompt_tokens, said.completion_tokens, said.cost_usd) == (3, 0, None)  # the answer's own word
+    failed = errored("t1", 0, KeyError("x"), 5.0, steps[2:])
+    assert (failed.prompt_tokens, failed.cost_usd, [s.name for s in failed.spans]) == (0, None, ["search"])

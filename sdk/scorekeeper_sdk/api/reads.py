@@ -22,6 +22,7 @@ from scorekeeper_sdk.views import (
     Run,
     RunBreakdown,
     RunMatrix,
+    RunSteps,
     RunUsage,
     TestcaseComparison,
     WeakSlices,
@@ -364,6 +365,13 @@ class ReadOperations(Operations):
         your users?)."""
         request = qpb.GetMetricAgreementRequest(run_id=run_id, metric_a=metric_a, metric_b=metric_b)
         return from_proto(MetricAgreement, await self._unary(QUERY, "GetMetricAgreement", request, qpb.MetricAgreement))
+
+    async def run_steps(self, run_id: str) -> RunSteps:
+        """Where the run's calls spend their time, step by step: each step (by name, kind and the
+        step it ran inside) over the steps its records hold — taken, failed, mean / p50 / p95 / max
+        duration, tokens and cost."""
+        request = qpb.GetRunStepsRequest(run_id=run_id)
+        return from_proto(RunSteps, await self._unary(QUERY, "GetRunSteps", request, qpb.RunSteps))
 
     async def score_distribution(self, run_id: str) -> list[MetricDistribution]:
         """Per metric the run pins, how its scores spread: an int's count of each value, a float's

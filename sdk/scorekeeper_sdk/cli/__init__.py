@@ -21,6 +21,7 @@ from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands o
     run_history,
     runs,
     schedules,
+    steps,
     system_versions,
     testset_changes,
     webhooks,

@@ -33,7 +33,7 @@ from scorekeeper_sdk.views import Comparison, MetricComparison, MetricSummary, R
 runs = typer.Typer(
     help="Runs: kick off, again, list, show, watch, export, compare, matrix, re-score, retry errors, cancel, notes,"
     " archive, history (trends over runs, of a slice too), agreement, distribution, breakdown and slices (where it"
-    " fails).",
+    " fails), steps (where its calls spend their time).",
     no_args_is_help=True,
 )
 app.add_typer(runs, name="runs")

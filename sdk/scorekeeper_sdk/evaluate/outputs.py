@@ -127,16 +127,28 @@ def completed(testcase_id: str, trial: int, result: Any, latency_ms: float, span
             steps = steps_of([*steps, *output.spans])
     except (OutputError, ValueError) as exc:
         return errored(testcase_id, trial, exc, latency_ms, spans)
+    said = output.prompt_tokens or output.completion_tokens or output.cost_usd is not None
+    prompt, completion, cost = (
+        (output.prompt_tokens, output.completion_tokens, output.cost_usd) if said else used(steps)
+    )
     return RecordIn(
         testcase_id=testcase_id,
         trial=trial,
         outputs=output.outputs,
         latency_ms=latency_ms,
-        prompt_tokens=output.prompt_tokens,
-        completion_tokens=output.completion_tokens,
-        cost_usd=output.cost_usd,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
         spans=steps,
     )
+
+
+def used(steps: Sequence[Span]) -> tuple[int, int, float | None]:
+    """What a call used when its answer does not say: the sum over its steps (each step reporting
+    its own usage, not its children's); a cost when a step said one."""
+    costs = [s.cost_usd for s in steps if s.cost_usd is not None]
+    prompt, completion = sum(s.prompt_tokens for s in steps), sum(s.completion_tokens for s in steps)
+    return prompt, completion, sum(costs) if costs else None
 
 
 def error_text(exc: BaseException) -> str:
@@ -149,12 +161,16 @@ def errored(
     testcase_id: str, trial: int, exc: BaseException, latency_ms: float, spans: Sequence[Span] = ()
 ) -> RecordIn:
     """The record of a call that raised ``exc``: errored, with the exception's type and message
-    (and the steps it took: where it failed)."""
+    (and the steps it took: where it failed, and what they used)."""
+    prompt, completion, cost = used(spans)
     return RecordIn(
         testcase_id=testcase_id,
         trial=trial,
         status="errored",
         error=error_text(exc),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
         latency_ms=latency_ms if math.isfinite(latency_ms) else 0.0,
         spans=list(spans),
     )

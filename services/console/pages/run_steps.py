@@ -1,0 +1,30 @@
+"""The run page's steps across the run: where its calls spend their time, step by step (GetRunSteps
+over the steps its records hold), as a typical call's timeline. Loaded after the page, once the run
+has finished (its records no longer change); nothing when its records hold no steps."""
+
+from __future__ import annotations
+
+from scorekeeper.v1 import query_pb2 as qpb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.console.pages.run import run_of_project
+from services.console.web import Console
+
+
+def routes(console: Console) -> list[Route]:
+    async def run_steps(request: Request) -> Response:
+        project_id, run_id = request.path_params["project_id"], request.path_params["run_id"]
+        api = console.api(request)
+        run = await run_of_project(api, project_id, run_id)
+        found = await api.call(api.stubs.query.GetRunSteps, qpb.GetRunStepsRequest(run_id=run.id), qpb.RunSteps)
+        # A typical call: each step from its mean start for its mean duration, on the longest one's scale.
+        end = max((s.mean_start_ms + s.mean_ms for s in found.steps), default=0.0) or 1.0
+        bars = {
+            i: (round(min(s.mean_start_ms / end * 100, 99.6), 2), round(max(0.4, s.mean_ms / end * 100), 2))
+            for i, s in enumerate(found.steps)
+        }
+        return console.render(request, "_run_steps.html", {"project_id": project_id, "found": found, "bars": bars})
+
+    return [Route("/projects/{project_id}/runs/{run_id}/steps", run_steps)]

@@ -1,0 +1,115 @@
+"""GetRunSteps: where a run's calls spend their time, step by step — each step (by name, kind and
+the step it ran inside) summed over the steps the run's records hold (``record_spans``; a monitor's
+run: its calls' ``call_spans``), in the order steps come in a call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+from scorekeeper.v1 import query_pb2 as pb
+
+from services.query.db import Reader
+from shared.edge.convert import parse_uuid
+from shared.edge.errors import not_found
+
+MAX_STEPS = 100
+
+# Each step of each record, joined to the step it ran inside (in the same record).
+_STEPS = """
+WITH taken AS (
+    SELECT r.id AS record_id, s->>'id' AS id, s->>'parent_id' AS parent_id, s->>'name' AS name,
+           coalesce(s->>'kind', '') AS kind, (s->>'start_ms')::float8 AS start_ms,
+           (s->>'duration_ms')::float8 AS duration_ms, coalesce(s->>'error', '') <> '' AS failed,
+           coalesce((s->>'prompt_tokens')::bigint, 0) AS prompt_tokens,
+           coalesce((s->>'completion_tokens')::bigint, 0) AS completion_tokens, (s->>'cost_usd')::float8 AS cost_usd
+    FROM records r
+    JOIN {source}
+    CROSS JOIN LATERAL jsonb_array_elements(x.spans) AS s
+    WHERE r.run_id = $1
+)
+SELECT c.name, c.kind, coalesce(p.name, '') AS parent, count(DISTINCT c.record_id) AS records, count(*) AS taken,
+       count(*) FILTER (WHERE c.failed) AS failed, avg(c.duration_ms) AS mean_ms,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY c.duration_ms) AS p50_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY c.duration_ms) AS p95_ms, max(c.duration_ms) AS max_ms,
+       avg(c.start_ms) AS mean_start_ms, sum(c.prompt_tokens)::bigint AS prompt_tokens,
+       sum(c.completion_tokens)::bigint AS completion_tokens, coalesce(sum(c.cost_usd), 0) AS cost_usd,
+       count(c.cost_usd) AS costed
+FROM taken c LEFT JOIN taken p ON p.record_id = c.record_id AND p.id = c.parent_id AND c.parent_id <> ''
+GROUP BY c.name, c.kind, coalesce(p.name, '')
+ORDER BY avg(c.start_ms), c.name
+LIMIT {limit}
+"""
+# Where a run's records' steps are, by whether it is a monitor's run (its records are the calls,
+# by testcase_id, their steps logged with them).
+_SOURCES = {
+    False: "record_spans x ON x.record_id = r.id",
+    True: "runs ru ON ru.id = r.run_id JOIN call_spans x ON x.project_id = ru.project_id AND x.call_id = r.testcase_id",
+}
+_SUMMED = {monitored: _STEPS.format(source=source, limit=MAX_STEPS) for monitored, source in _SOURCES.items()}
+_HOLDING = {
+    monitored: f"SELECT count(*) FROM records r JOIN {source} WHERE r.run_id = $1"
+    for monitored, source in _SOURCES.items()
+}
+
+
+def in_tree(rows: Sequence[asyncpg.Record]) -> list[pb.StepSummary]:
+    """The summaries each after the one it ran inside (by name), siblings in the order they come."""
+    summaries = [
+        pb.StepSummary(
+            name=r["name"],
+            kind=r["kind"],
+            parent=r["parent"],
+            records=r["records"],
+            taken=r["taken"],
+            failed=r["failed"],
+            mean_ms=r["mean_ms"] or 0.0,
+            p50_ms=r["p50_ms"] or 0.0,
+            p95_ms=r["p95_ms"] or 0.0,
+            max_ms=r["max_ms"] or 0.0,
+            mean_start_ms=r["mean_start_ms"] or 0.0,
+            prompt_tokens=r["prompt_tokens"],
+            completion_tokens=r["completion_tokens"],
+            cost_usd=r["cost_usd"],
+            costed=r["costed"],
+        )
+        for r in rows
+    ]
+    names = {s.name for s in summaries}
+    children: dict[str, list[pb.StepSummary]] = {}
+    for s in summaries:  # a parent not summed here (beyond the limit) counts as top-level
+        children.setdefault(s.parent if s.parent in names else "", []).append(s)
+    ordered: list[pb.StepSummary] = []
+    stack = [(0, s) for s in reversed(children.get("", []))]
+    seen: set[str] = set()
+    while stack:
+        depth, summary = stack.pop()
+        ordered.append(summary)
+        summary.depth = depth
+        if summary.name not in seen:  # a name under two parents: its children shown once
+            seen.add(summary.name)
+            stack.extend((depth + 1, c) for c in reversed(children.get(summary.name, [])))
+    placed = {id(s) for s in ordered}
+    return ordered + [s for s in summaries if id(s) not in placed]  # steps of a cycle of names
+
+
+class StepReads:
+    """GetRunSteps."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    async def get_run_steps(self, request: pb.GetRunStepsRequest) -> pb.RunSteps:
+        run_id = parse_uuid(request.run_id, "run_id")
+        async with self._reader.snapshot() as conn:
+            run = await conn.fetchrow(
+                "SELECT monitor_id IS NOT NULL AS monitored,"
+                " (SELECT count(*) FROM records WHERE run_id = $1) AS records FROM runs WHERE id = $1",
+                run_id,
+            )
+            if run is None:
+                raise not_found(f"run {run_id} does not exist")
+            monitored = bool(run["monitored"])
+            rows = await conn.fetch(_SUMMED[monitored], run_id)
+            holding = await conn.fetchval(_HOLDING[monitored], run_id)
+        return pb.RunSteps(run_id=str(run_id), records=run["records"], records_with_steps=holding, steps=in_tree(rows))
