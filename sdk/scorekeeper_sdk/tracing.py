@@ -195,9 +195,9 @@ class span:
         input: Any = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self.name, self.kind, self.input, self.metadata = name[:MAX_NAME_CHARS] or "step", kind[:50], input, metadata
+        # Cut to what the server takes when its trace closes (fit).
+        self.name, self.kind, self.input, self.metadata = name, kind, input, metadata
         self._span: Span | None = None
-        self._trace: Trace | None = None
         self._started = 0.0
         self._token: Token[str] | None = None
 
@@ -217,7 +217,7 @@ class span:
             step.id = str(next(collecting._ids))
             step.start_ms = collecting._offset_ms(self._started)
             if collecting._add(step):
-                self._trace, self._token = collecting, _PARENT.set(step.id)
+                self._token = _PARENT.set(step.id)
         self._span = step
         return step
 
@@ -247,7 +247,8 @@ class span:
                 bound = signature.bind(*args, **kwargs)
             except TypeError:
                 return None
-            return dict(bound.arguments)
+            # A method's own object is not what the step was given.
+            return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
 
         if inspect.iscoroutinefunction(fn):
 
@@ -319,9 +320,9 @@ def _count(value: Any) -> int:
 
 def _clean(step: Span) -> None:
     """What the step holds besides its input and output, as the server takes it."""
-    step.name = _text(step.name).strip()[:MAX_NAME_CHARS] or "step"
-    step.kind = _text(step.kind)[:MAX_KIND_CHARS]
-    step.error = _text(step.error)[:MAX_ERROR_CHARS]
+    step.name = _text(str(step.name or "")).strip()[:MAX_NAME_CHARS] or "step"
+    step.kind = _text(str(step.kind or ""))[:MAX_KIND_CHARS]
+    step.error = _text(str(step.error or ""))[:MAX_ERROR_CHARS]
     for name in ("start_ms", "duration_ms"):
         value = getattr(step, name)
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0

@@ -230,3 +230,14 @@ def test_a_call_that_says_no_usage_used_what_its_steps_did() -> None:
     assert (said.prompt_tokens, said.completion_tokens, said.cost_usd) == (3, 0, None)  # the answer's own word
     failed = errored("t1", 0, KeyError("x"), 5.0, steps[2:])
     assert (failed.prompt_tokens, failed.cost_usd, [s.name for s in failed.spans]) == (0, None, ["search"])
+
+
+def test_a_traced_method_takes_its_arguments_as_input_not_its_object() -> None:
+    class Bot:
+        @span("ask", kind="llm")
+        def ask(self, question: str, *, temperature: float = 0.0) -> str:
+            return question.upper()
+
+    with trace() as t:
+        assert Bot().ask("hi", temperature=0.5) == "HI"
+    assert [(s.name, s.input, s.output) for s in t.spans] == [("ask", {"question": "hi", "temperature": 0.5}, "HI")]
