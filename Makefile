@@ -29,7 +29,7 @@ unexport PYTHONDONTWRITEBYTECODE
 # pg_ctl is run under another user when root) could crash in the child (CI saw pg_ctl die of SIGSEGV).
 export GRPC_ENABLE_FORK_SUPPORT := false
 
-.PHONY: setup assets test-packages proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-compare bench-console bench-sdk bench-http bench-monitor bench-calls lint typecheck clean
+.PHONY: setup assets test-packages proto migrate up down demo test test-kafka test-unit test-e2e bench bench-executor bench-import bench-query bench-compare bench-console bench-sdk bench-http bench-monitor bench-calls bench-steps lint typecheck clean
 
 setup: $(VENV)/.synced $(GEN_STAMP) $(VENDOR)/.stamp
 
@@ -106,6 +106,9 @@ bench-query: setup
 
 bench-compare: setup
 	$(PY) -m tests.bench.compare_large $(ARGS)
+
+bench-steps: setup
+	$(PY) -m tests.bench.steps_bench $(ARGS)
 
 bench-console: setup
 	$(PY) -m tests.bench.console_bench $(ARGS)

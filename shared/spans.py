@@ -46,7 +46,24 @@ def parse(spans: Sequence[spans_pb2.Span], where: str) -> list[dict[str, Any]]:
     _no_cycle(parsed, at, where)
     if parsed and (reason := unstorable(parsed, MAX_SPANS_BYTES, "a call's steps")):
         raise ValueError(f"{where} cannot be stored: {reason}")
+    _keyed(parsed)
     return parsed
+
+
+def _keyed(parsed: list[dict[str, Any]]) -> None:
+    """What GetRunSteps sums the steps by, kept with each (never given back): the name of the step
+    it ran inside (``parent_name``), and ``repeat`` when an earlier step of the call has the same
+    name, kind and parent — so a run's steps are summed without joining each call's steps."""
+    names = {s["id"]: s["name"] for s in parsed}
+    seen: set[tuple[str, str, str]] = set()
+    for step in parsed:
+        parent = names[step["parent_id"]] if step["parent_id"] else ""
+        if parent:
+            step["parent_name"] = parent
+        key = (step["name"], step["kind"], parent)
+        if key in seen:
+            step["repeat"] = True
+        seen.add(key)
 
 
 def parse_json(value: Any, where: str) -> list[dict[str, Any]]:

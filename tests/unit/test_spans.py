@@ -241,3 +241,20 @@ def test_a_traced_method_takes_its_arguments_as_input_not_its_object() -> None:
     with trace() as t:
         assert Bot().ask("hi", temperature=0.5) == "HI"
     assert [(s.name, s.input, s.output) for s in t.spans] == [("ask", {"question": "hi", "temperature": 0.5}, "HI")]
+
+
+def test_each_stored_step_keeps_what_a_run_sums_it_by() -> None:
+    given = [
+        Span(id="a", name="plan"),
+        Span(id="b", name="search", kind="tool", parent_id="a"),
+        Span(id="c", name="search", kind="tool", parent_id="a"),
+        Span(id="d", name="search", kind="tool"),
+    ]
+    stored = parse([s.to_proto() for s in given], "records[0].spans")
+    assert [(s.get("parent_name"), s.get("repeat")) for s in stored] == [
+        (None, None),
+        ("plan", None),
+        ("plan", True),  # the same step again in the same call: one record took it, twice
+        (None, None),
+    ]
+    assert [from_proto(Span, span_pb(s)) for s in stored] == given  # never given back
