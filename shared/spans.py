@@ -136,6 +136,28 @@ def _no_cycle(parsed: list[dict[str, Any]], at: dict[str, int], where: str) -> N
         rooted.update(path)
 
 
+_TEXTS = ("parent_id", "kind", "error", "parent_name")
+_COUNTS = ("prompt_tokens", "completion_tokens")
+
+
+def well_formed(steps: list[dict[str, Any]]) -> bool:
+    """Whether steps carried on record.produced are as ``parse`` makes them (the record store keeps
+    no others: a producer that did not check them would break the reads that sum them)."""
+    if len(steps) > MAX_SPANS:
+        return False
+    for step in steps:
+        if not isinstance(step.get("id"), str) or not isinstance(step.get("name"), str):
+            return False
+        if any(not isinstance(step.get(k, ""), str) for k in _TEXTS) or not isinstance(step.get("repeat", True), bool):
+            return False
+        numbers = [step.get("start_ms", 0), step.get("duration_ms", 0), step.get("cost_usd", 0) or 0]
+        if any(isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf for v in numbers):
+            return False
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (step.get(k, 0) for k in _COUNTS)):
+            return False
+    return True
+
+
 def span_pb(span: dict[str, Any]) -> spans_pb2.Span:
     """A stored step as the API gives it back."""
     message = spans_pb2.Span(

@@ -234,6 +234,26 @@ async def test_a_poison_record_event_is_dead_lettered_and_its_records_errored(
     assert sorted(str(dict(r.inputs)["question"]) for r in records) == ["q0", "q1"]
 
 
+async def test_steps_no_api_checked_are_not_kept_and_their_record_is(stack: Stack, client: Client) -> None:
+    project = await client.create_project("unchecked steps")
+    testset_id = await _testset(client, project.id, QUESTIONS[:2])
+    run = await client.create_run(project.id, testset_id, await _sdk_version(client, project.id), [])
+    first, second = [t async for t in client.testcases(testset_id)]
+    # A producer that did not check its steps: a duration that is text; the other record's are fine.
+    bad = '[{"id": "1", "name": "search", "duration_ms": "slow"}]'
+    good = '[{"id": "1", "parent_id": "", "name": "search", "kind": "tool", "start_ms": 0, "duration_ms": 2.5}]'
+    record = '{{"testcase_id": "{}", "trial": 0, "status": "completed", "outputs": {{"r": 1}}, "spans": {}}}'
+    both = ", ".join([record.format(first.id, bad), record.format(second.id, good)])
+    event = f'{{"schema_version": 2, "run_id": "{run.id}", "records": [{both}]}}'
+    await _publish_raw(stack, "record.produced", event.encode())
+    final = await client.wait_for_run(run.id, timeout_s=30)
+    assert (final.status, final.records, final.errored_records) == ("completed", 2, 0)
+    kept = {r.testcase_id: len((await client.get_record(r.id)).spans) for r in await _records(client, run.id)}
+    assert kept == {first.id: 0, second.id: 1}
+    summed = await client.query.GetRunSteps(qpb.GetRunStepsRequest(run_id=run.id))
+    assert [(s.name, s.records) for s in summed.steps] == [("search", 1)]
+
+
 async def test_a_dead_lettered_score_request_is_an_errored_score(stack: Stack, client: Client) -> None:
     project = await client.create_project("dlq-score")
     testset_id = await _testset(client, project.id, QUESTIONS[:1])

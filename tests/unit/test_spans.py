@@ -16,7 +16,7 @@ from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.evaluate.outputs import completed, errored
 from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree, steps_of
 from services.console.steps import steps
-from shared.spans import parse, span_pb
+from shared.spans import parse, span_pb, well_formed
 
 
 @span("answer", kind="llm")
@@ -258,3 +258,20 @@ def test_each_stored_step_keeps_what_a_run_sums_it_by() -> None:
         (None, None),
     ]
     assert [from_proto(Span, span_pb(s)) for s in stored] == given  # never given back
+
+
+def test_steps_carried_on_the_bus_are_kept_only_well_formed() -> None:
+    stored = parse(
+        [Span(id="1", name="a", cost_usd=0.1).to_proto(), Span(id="2", name="b", parent_id="1").to_proto()], "x"
+    )
+    assert well_formed(stored)
+    for broken in (
+        [{"name": "no id"}],
+        [{"id": "1", "name": "a", "duration_ms": "slow"}],
+        [{"id": "1", "name": "a", "start_ms": -1}],
+        [{"id": "1", "name": "a", "prompt_tokens": 1.5}],
+        [{"id": "1", "name": "a", "kind": 7}],
+        [{"id": "1", "name": "a", "repeat": "yes"}],
+        [{"id": "1", "name": "a", "cost_usd": float("nan")}],
+    ):
+        assert not well_formed(broken), broken

@@ -10,6 +10,7 @@ from collections import defaultdict
 from services.run_orchestrator.runs.repository import RunRepository
 from services.run_orchestrator.runs.scoring import ScoreRequests
 from services.run_orchestrator.runs.settlement import Settlement
+from shared import spans
 from shared.events import ProducedRecord, RecordsProduced, ScoresCompleted
 from shared.json_limits import storable
 from shared.messaging.bus import Bus
@@ -41,8 +42,9 @@ class OrchestratorHandlers:
         correlation: dict[uuid.UUID, str] = {}
         for event in events:
             await self._check(event)
-            # Records from a client that did not check its outputs are kept as errored records.
-            by_run[event.run_id].extend(storable(record)[0] for record in event.records)
+            # Records from a client that did not check its outputs are kept as errored records,
+            # their steps only when they are well formed.
+            by_run[event.run_id].extend(checked_steps(storable(record)[0]) for record in event.records)
             correlation.setdefault(event.run_id, event.correlation_id)
         for run_id, records in by_run.items():
             ids, _ = await self._runs.save_records(run_id, records)
@@ -77,3 +79,13 @@ class OrchestratorHandlers:
                 raise InvalidEvent(f"run {run_id} does not exist")
             if await self._runs.advance(run_id) == RunStatus.COMPLETED:
                 log.info("run completed", extra={"run_id": str(run_id)})
+
+
+def checked_steps(record: ProducedRecord) -> ProducedRecord:
+    """The record, without its steps when they are not as the API checks them."""
+    if not record.spans or spans.well_formed(record.spans):
+        return record
+    log.warning(
+        "a record's steps were not kept: they are not well formed", extra={"testcase_id": str(record.testcase_id)}
+    )
+    return record.model_copy(update={"spans": []})
