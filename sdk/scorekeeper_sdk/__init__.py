@@ -25,7 +25,7 @@ from scorekeeper_sdk.errors import (
     Unauthenticated,
     Unavailable,
 )
-from scorekeeper_sdk.tracing import Span, Trace, span, trace
+from scorekeeper_sdk.tracing import Span, Trace, current_span, span, trace
 from scorekeeper_sdk.transport import RetryPolicy
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "Trace",
     "Unauthenticated",
     "Unavailable",
+    "current_span",
     "span",
     "trace",
 ]

@@ -163,7 +163,14 @@ class Trace:
 
 
 _TRACE: ContextVar[Trace | None] = ContextVar("scorekeeper_trace", default=None)
-_PARENT: ContextVar[str] = ContextVar("scorekeeper_span", default="")
+# The innermost step open in this context (kept in the trace): the parent of the next one.
+_OPEN: ContextVar[Span | None] = ContextVar("scorekeeper_span", default=None)
+
+
+def current_span() -> Span | None:
+    """The innermost step open here (None outside one, or outside a trace): where a function
+    decorated with ``span`` says what it used — ``current_span().prompt_tokens = 12``."""
+    return _OPEN.get()
 
 
 @contextmanager
@@ -172,11 +179,11 @@ def trace() -> Iterator[Trace]:
     collects its own."""
     collected = Trace()
     token = _TRACE.set(collected)
-    parent = _PARENT.set("")
+    parent = _OPEN.set(None)
     try:
         yield collected
     finally:
-        _PARENT.reset(parent)
+        _OPEN.reset(parent)
         _TRACE.reset(token)
         collected._close()
 
@@ -199,7 +206,7 @@ class span:
         self.name, self.kind, self.input, self.metadata = name, kind, input, metadata
         self._span: Span | None = None
         self._started = 0.0
-        self._token: Token[str] | None = None
+        self._token: Token[Span | None] | None = None
 
     # -- as a context manager
     def __enter__(self) -> Span:
@@ -211,13 +218,13 @@ class span:
             kind=self.kind,
             input=self.input,
             metadata=dict(self.metadata or {}),
-            parent_id=_PARENT.get(),
+            parent_id=open_step.id if (open_step := _OPEN.get()) is not None else "",
         )
         if collecting is not None:
             step.id = str(next(collecting._ids))
             step.start_ms = collecting._offset_ms(self._started)
             if collecting._add(step):
-                self._token = _PARENT.set(step.id)
+                self._token = _OPEN.set(step)
         self._span = step
         return step
 
@@ -228,7 +235,7 @@ class span:
             message = str(exc)
             self._span.error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         if self._token is not None:
-            _PARENT.reset(self._token)
+            _OPEN.reset(self._token)
             self._token = None
 
     async def __aenter__(self) -> Span:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from scorekeeper.v1 import spans_pb2
 
-from scorekeeper_sdk import Span, span, trace
+from scorekeeper_sdk import Span, current_span, span, trace
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.evaluate.outputs import completed, errored
 from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree, steps_of
@@ -275,3 +275,20 @@ def test_steps_carried_on_the_bus_are_kept_only_well_formed() -> None:
         [{"id": "1", "name": "a", "cost_usd": float("nan")}],
     ):
         assert not well_formed(broken), broken
+
+
+def test_a_decorated_function_says_what_it_used_through_the_open_step() -> None:
+    @span("complete", kind="llm")
+    def complete(prompt: str) -> str:
+        if (step := current_span()) is not None:  # None when nothing traces the call
+            step.prompt_tokens, step.completion_tokens, step.cost_usd = len(prompt), 1, 0.0002
+        return "ok"
+
+    assert current_span() is None and complete("four") == "ok"  # outside a trace: nothing open, nothing kept
+    with trace() as t, span("outer"):
+        assert current_span() is not None and current_span().name == "outer"  # type: ignore[union-attr]
+        complete("four")
+    assert [(s.name, s.parent_id, s.prompt_tokens, s.cost_usd) for s in t.spans] == [
+        ("outer", "", 0, None),
+        ("complete", "1", 4, 0.0002),
+    ]
