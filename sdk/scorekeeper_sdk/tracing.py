@@ -53,6 +53,7 @@ from scorekeeper_sdk.exact_json import to_wire
 log = logging.getLogger("scorekeeper_sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 # What the server keeps of one call's steps (shared.spans checks them; proto/…/spans.proto says them).
 MAX_SPANS = 1_000
@@ -429,20 +430,26 @@ def step_time(ms: float) -> str:
 def in_tree(spans: Sequence[Span]) -> list[tuple[int, Span]]:
     """The steps depth first, each after the step it ran in, siblings by when they started; with
     their depth (0: a top-level step). A step whose parent is not among them counts as top-level."""
-    ids = {s.id for s in spans}
-    children: dict[str, list[Span]] = {}
-    for step in spans:
-        children.setdefault(step.parent_id if step.parent_id in ids else "", []).append(step)
-    for siblings in children.values():
-        siblings.sort(key=lambda s: s.start_ms)
-    ordered: list[tuple[int, Span]] = []
-    stack = [(0, s) for s in reversed(children.get("", []))]
-    seen: set[str] = set()
+    return depth_first(sorted(spans, key=lambda s: s.start_ms), lambda s: s.id, lambda s: s.parent_id)
+
+
+def depth_first(items: Sequence[T], key: Callable[[T], str], parent: Callable[[T], str]) -> list[tuple[int, T]]:
+    """The items as a tree, depth first: each after the item its ``parent`` names (by ``key``),
+    siblings in the order given, with its depth (0: no parent among them). A key several items
+    share has its children shown once, under the first; items only a cycle reaches come last."""
+    keys = {key(i) for i in items}
+    children: dict[str, list[T]] = {}
+    for item in items:
+        named = parent(item)
+        children.setdefault(named if named in keys else "", []).append(item)
+    ordered: list[tuple[int, T]] = []
+    stack = [(0, i) for i in reversed(children.get("", []))]
+    expanded: set[str] = set()
     while stack:
-        depth, step = stack.pop()
-        if step.id in seen:  # a cycle (the server refuses them): shown once
-            continue
-        seen.add(step.id)
-        ordered.append((depth, step))
-        stack.extend((depth + 1, c) for c in reversed(children.get(step.id, [])))
-    return ordered
+        depth, item = stack.pop()
+        ordered.append((depth, item))
+        if key(item) not in expanded:
+            expanded.add(key(item))
+            stack.extend((depth + 1, c) for c in reversed(children.get(key(item), [])))
+    placed = {id(i) for _, i in ordered}
+    return ordered + [(0, i) for i in items if id(i) not in placed]

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 from scorekeeper.v1 import query_pb2 as pb
 
+from scorekeeper_sdk.tracing import depth_first
 from services.query.db import Reader, work_mem
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import not_found
@@ -52,9 +53,10 @@ _HOLDING = {
 }
 
 
-def in_tree(rows: Sequence[asyncpg.Record]) -> list[pb.StepSummary]:
-    """The summaries each after the one it ran inside (by name), siblings in the order they come."""
-    summaries = [
+def summaries(rows: Sequence[asyncpg.Record]) -> list[pb.StepSummary]:
+    """The rows as summaries, each after the one it ran inside (by name), siblings in the order
+    they come."""
+    found = [
         pb.StepSummary(
             name=r["name"],
             kind=r["kind"],
@@ -74,22 +76,11 @@ def in_tree(rows: Sequence[asyncpg.Record]) -> list[pb.StepSummary]:
         )
         for r in rows
     ]
-    names = {s.name for s in summaries}
-    children: dict[str, list[pb.StepSummary]] = {}
-    for s in summaries:  # a parent not summed here (beyond the limit) counts as top-level
-        children.setdefault(s.parent if s.parent in names else "", []).append(s)
-    ordered: list[pb.StepSummary] = []
-    stack = [(0, s) for s in reversed(children.get("", []))]
-    seen: set[str] = set()
-    while stack:
-        depth, summary = stack.pop()
-        ordered.append(summary)
+    ordered = []
+    for depth, summary in depth_first(found, lambda s: s.name, lambda s: s.parent):
         summary.depth = depth
-        if summary.name not in seen:  # a name under two parents: its children shown once
-            seen.add(summary.name)
-            stack.extend((depth + 1, c) for c in reversed(children.get(summary.name, [])))
-    placed = {id(s) for s in ordered}
-    return ordered + [s for s in summaries if id(s) not in placed]  # steps of a cycle of names
+        ordered.append(summary)
+    return ordered
 
 
 class StepReads:
@@ -112,4 +103,6 @@ class StepReads:
             await work_mem(conn, STEPS_WORK_MEM)
             rows = await conn.fetch(_SUMMED[monitored], run_id)
             holding = await conn.fetchval(_HOLDING[monitored], run_id)
-        return pb.RunSteps(run_id=str(run_id), records=run["records"], records_with_steps=holding, steps=in_tree(rows))
+        return pb.RunSteps(
+            run_id=str(run_id), records=run["records"], records_with_steps=holding, steps=summaries(rows)
+        )

@@ -16,6 +16,7 @@ from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.evaluate.outputs import completed, errored
 from scorekeeper_sdk.tracing import MAX_SPANS, MAX_SPANS_BYTES, MAX_VALUE_CHARS, in_tree, steps_of
 from services.console.steps import steps
+from services.query.run_steps import summaries
 from shared.spans import parse, span_pb, well_formed
 
 
@@ -291,4 +292,22 @@ def test_a_decorated_function_says_what_it_used_through_the_open_step() -> None:
     assert [(s.name, s.parent_id, s.prompt_tokens, s.cost_usd) for s in t.spans] == [
         ("outer", "", 0, None),
         ("complete", "1", 4, 0.0002),
+    ]
+
+
+def test_a_runs_step_summaries_come_as_a_tree() -> None:
+    def row(name: str, parent: str = "") -> dict[str, Any]:
+        zero = dict.fromkeys(("records", "taken", "failed", "prompt_tokens", "completion_tokens", "costed"), 0)
+        times = dict.fromkeys(("mean_ms", "p50_ms", "p95_ms", "max_ms", "mean_start_ms", "cost_usd"), 0.0)
+        return {"name": name, "kind": "", "parent": parent, **zero, **times}
+
+    rows = [row("retrieve"), row("answer"), row("embed", "retrieve"), row("a", "b"), row("b", "a"), row("tool", "gone")]
+    summed = summaries(rows)  # type: ignore[arg-type]
+    assert [(s.name, s.depth) for s in summed] == [
+        ("retrieve", 0),
+        ("embed", 1),
+        ("answer", 0),
+        ("tool", 0),  # its parent is not among them (beyond the limit): top-level
+        ("a", 0),  # only a cycle reaches them: last
+        ("b", 0),
     ]
