@@ -128,6 +128,9 @@ def nats_server_binary() -> str:
 # Ports handed out by this process: never the same one twice, even before its server binds it.
 _HANDED_OUT: set[int] = set()
 _LOWEST_PORT = 10_000
+# Ports browsers refuse to open (Chromium's and Firefox's "restricted ports", net::ERR_UNSAFE_PORT):
+# a console served on one cannot be visited. 10080 is the only one at or above _LOWEST_PORT.
+_BROWSER_BLOCKED = frozenset({10_080})
 
 
 def _ephemeral_low(default: int = 32_768) -> int:
@@ -142,11 +145,12 @@ def free_port() -> int:
     """A port nothing listens on, for a server started next. Picked below the ephemeral range:
     a port the kernel hands out (bind to 0) can be taken by any outgoing connection — a broker
     client, a database connection — in the second before the server binds it (it happened in
-    CI: "address already in use"). Below that range only another listener can take it."""
+    CI: "address already in use"). Below that range only another listener can take it. Never a
+    port a browser refuses to visit (a console on 10080 could not be opened in CI)."""
     low, high = _LOWEST_PORT, _ephemeral_low() - 1
     for _ in range(100):
         port = random.randint(low, high) if high > low else 0
-        if port in _HANDED_OUT:
+        if port in _HANDED_OUT or port in _BROWSER_BLOCKED:
             continue
         with socket.socket() as s:
             try:

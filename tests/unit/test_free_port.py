@@ -3,8 +3,12 @@ can take them before the server binds (shared/embedded.py free_port)."""
 
 from __future__ import annotations
 
+import random
 import socket
 
+import pytest
+
+from shared import embedded
 from shared.embedded import _ephemeral_low, free_port
 
 
@@ -14,3 +18,11 @@ def test_free_ports_are_below_the_ephemeral_range_bindable_and_never_repeated() 
     assert all(10_000 <= port < _ephemeral_low() for port in ports)
     with socket.socket() as s:
         s.bind(("127.0.0.1", ports[-1]))  # nothing listens there
+
+
+def test_a_port_browsers_refuse_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium answers net::ERR_UNSAFE_PORT for 10080: a console there cannot be opened."""
+    picks = iter([10_080, 10_080, 23_456])
+    monkeypatch.setattr(random, "randint", lambda low, high: next(picks))
+    monkeypatch.setattr(embedded, "_HANDED_OUT", set())
+    assert free_port() == 23_456
