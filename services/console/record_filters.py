@@ -2,9 +2,9 @@
 
 Score conditions are built with controls (metric, test, value), one row each, and become the API's
 compact ``where`` conditions ("<metric id>:failed", "<metric id>:lt:0.5"); what a record used is
-bounded by "above" and "below" boxes per measure, the API's ``usage`` ("latency_ms:gt:2000");
-nothing is typed in the API's syntax except the search box, which takes the API's search syntax
-as it is.
+bounded by "above" and "below" boxes per measure, the API's ``usage`` ("latency_ms:gt:2000"); the
+steps a record's call took are typed in the API's syntax ("retrieve:failed"), as the run's steps
+across the run link to them, and so is the search box; the rest is chosen with controls.
 """
 
 from __future__ import annotations
@@ -112,6 +112,8 @@ class RecordFilters:
     # "metadata.topic=math": a testcase field's value (a run's breakdown links to them).
     fields: tuple[str, ...] = ()
     usage: tuple[UsageBound, ...] = ()
+    # "retrieve:failed": the steps a record's call took (the run's steps across the run link to them).
+    steps: tuple[str, ...] = ()
     order_by: str = "created_at desc"
     token: str = ""
     errors: list[str] = field(default_factory=list)
@@ -145,6 +147,7 @@ class RecordFilters:
                 bound = UsageBound(measure, op, params.get(f"{measure}_{op}", "").strip())
                 if bound.value and _readable(bound.usage, f"{label} {said}", errors):
                     usage.append(bound)
+        steps = tuple(dict.fromkeys(t.strip() for t in params.getlist("step") if t.strip()))
         return cls(
             search=params.get("search", "").strip(),
             statuses=tuple(s for s in params.getlist("status") if s in RECORD_STATUSES),
@@ -153,6 +156,7 @@ class RecordFilters:
             tags=tags,
             fields=tuple(fields),
             usage=tuple(usage),
+            steps=steps,
             order_by=order if order in allowed_orders else "created_at desc",
             token=params.get("token", ""),
             errors=errors,
@@ -167,6 +171,7 @@ class RecordFilters:
             "tags": list(self.tags),
             "fields": list(self.fields),
             "usage": [u.usage() for u in self.usage],
+            "steps": list(self.steps),
             "order_by": self.order_by,
             "page_token": self.token,
         }
@@ -181,6 +186,7 @@ class RecordFilters:
             items.append(("tags", ",".join(self.tags)))
         items += [("field", f) for f in self.fields]
         items += [(u.param, u.value) for u in self.usage]
+        items += [("step", t) for t in self.steps]
         for c in self.conditions:
             items += [("cond_metric", c.metric), ("cond_op", c.op), ("cond_value", c.value)]
         if self.order_by != "created_at desc":
@@ -195,16 +201,23 @@ class RecordFilters:
     @property
     def active(self) -> bool:
         return bool(
-            self.search or self.statuses or self.conditions or self.run_ids or self.tags or self.fields or self.usage
+            self.search
+            or self.statuses
+            or self.conditions
+            or self.run_ids
+            or self.tags
+            or self.fields
+            or self.usage
+            or self.steps
         )
 
     def bound(self, measure: str, op: str) -> str:
         """The value of one usage box as the visitor typed it ("" when empty)."""
         return next((u.value for u in self.usage if (u.measure, u.op) == (measure, op)), "")
 
-    def without_field(self, text: str) -> str:
-        """This query string without one field filter."""
-        return urlencode([(k, v) for k, v in self.params() if (k, v) != ("field", text)])
+    def without(self, param: str, text: str) -> str:
+        """This query string without one of its field or step filters (``param``: field, step)."""
+        return urlencode([(k, v) for k, v in self.params() if (k, v) != (param, text)])
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ an embedding, a reranking, then the model call (``--failing`` of them failed), w
 ``generate_series`` in one statement per table. Then, warm, the median of ``--repeats``:
 GetRunSteps over the whole run (what the run page's *Steps across the run* and ``runs steps`` ask),
 GetRecord of one record (its steps included), and ListRecords' first page (which leaves the steps
-out). The sums are checked against the seeded numbers."""
+out), and its first page of the records whose steps match a condition, from one every record's
+steps meet to one none meets. The sums are checked against the seeded numbers."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import time
 import uuid
 from pathlib import Path
@@ -103,6 +105,16 @@ async def main(args: argparse.Namespace) -> None:
                 pb.ListRecordsRequest(run_id=str(run), page_size=50)
             ),
         }
+        # Records by their steps: the page walks the run's records until it holds 50 that match.
+        for label, step in (
+            ("every record's", "rerank"),
+            (f"1 in {args.failing}'s", "answer:failed"),
+            ("1 in 400's", "answer:gt:598.5"),
+            ("no record's", "answer:gt:100000"),
+        ):
+            calls[f"ListRecords by {label} step ({step}), first page of 50"] = functools.partial(
+                records.list_records, pb.ListRecordsRequest(run_id=str(run), page_size=50, steps=[step])
+            )
         timings: list[tuple[str, Timing]] = [
             (name, await measure(call, warmup=1, repeats=args.repeats)) for name, call in calls.items()
         ]

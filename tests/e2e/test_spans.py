@@ -96,7 +96,8 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         wait=True,
         progress=False,
     )
-    for n, record in (await records_by_n(sk, gathered.run.id)).items():
+    gathered_records = await records_by_n(sk, gathered.run.id)
+    for n, record in gathered_records.items():
         assert [(s.name, s.parent_id, s.input, s.output) for s in record.spans] == [
             ("think", "", n, None),
             ("tool", "1", None, n * 2),
@@ -137,6 +138,34 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
     none = scorekeeper(stack, "runs", "steps", without.run.id)
     assert none.returncode == 0 and "none of its 10 records holds steps" in none.stderr
 
+    # The records whose call took a step, where it failed, or where it took longer than asked.
+    async def ns(run_id: str, *steps: str) -> list[int]:
+        return sorted([int(r.inputs["n"]) async for r in sk.list_records(run_id, steps=steps)])
+
+    assert await ns(threaded.run.id, "answer:failed") == [7]
+    assert await ns(threaded.run.id, "*:failed") == [7]
+    assert await ns(threaded.run.id, "embed") == list(range(10))
+    assert await ns(threaded.run.id, "embed", "answer:failed") == [7]
+    assert await ns(threaded.run.id, "think") == []
+    assert await ns(threaded.run.id, "embed:failed") == []
+    slow = sorted(n for n, r in gathered_records.items() if r.spans[0].duration_ms > 150)
+    assert {0, 1, 2} <= set(slow)  # each thinks 20 ms × (10 - n) at least
+    assert await ns(gathered.run.id, "think:gt:150") == slow
+    assert await ns(gathered.run.id, "think:lt:150") == sorted(set(range(10)) - set(slow))
+    failing = [r.id async for r in sk.list_records(project_id=project.id, steps=["*:failed"])]
+    assert failing == [records[7].id]  # across the project's runs
+    with pytest.raises(InvalidArgument, match="steps condition 'answer:gt:slow': 'slow' is not a number"):
+        await ns(threaded.run.id, "answer:gt:slow")
+    async with stack.http(stack.query_http, stack.admin_key) as http:  # ?steps=, repeated to AND
+        listed_http = await http.get(f"/v1/runs/{threaded.run.id}/records", params=[("steps", "*:failed")] * 2)
+        assert [r["id"] for r in listed_http.json()["records"]] == [records[7].id]
+        refused = await http.get(f"/v1/runs/{threaded.run.id}/records", params={"steps": ":failed"})
+        assert refused.status_code == 400
+        assert "steps condition ':failed' names no step" in refused.json()["error"]["message"]
+    cli = scorekeeper(stack, "--project", project.id, "records", "list", "--step", "answer:failed", "--json")
+    assert cli.returncode == 0, cli.stderr
+    assert [r["id"] for r in json.loads(cli.stdout)] == [records[7].id]
+
     # The CLI prints a record's steps, indented under the step they ran in.
     shown = scorekeeper(stack, "records", "show", records[7].id)
     assert shown.returncode == 0, shown.stderr
@@ -156,6 +185,18 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         assert [await r.get_attribute("data-depth") for r in await summary.all()] == ["0", "1", "0"]
         assert (await summary.nth(2).locator("td").nth(3).inner_text()).strip() == "1"  # answer failed once
         await screenshot(page, "run-steps")
+        # Its failures lead to the run's records where the step failed.
+        await summary.nth(2).locator("td").nth(3).get_by_role("link").click()
+        await expect(page.locator("#records-table tbody tr")).to_have_count(1)
+        assert await page.locator("#step-filters .chip").inner_text() == "answer:failed ×"
+        await expect(page.locator("#records-table tbody tr")).to_contain_text("cannot answer 7")
+        await screenshot(page, "run-records-by-step")
+        await page.locator("#step-filters .chip a").click()
+        await expect(page.locator("#records-table tbody tr")).to_have_count(10)
+        await page.fill("#records input[name=step]", "think")  # typed: no record of this run took it
+        await page.press("#records input[name=step]", "Enter")
+        await expect(page.locator("#step-filters .chip")).to_have_text("think ×")
+        await expect(page.locator("#records-table tbody tr")).to_have_text(["No record matches these filters."])
         await page.goto(f"/projects/{project.id}/runs/{without.run.id}")
         await page.locator("#records-table").wait_for()
         await page.wait_for_load_state("networkidle")
@@ -216,6 +257,9 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
                 step.output, step.cost_usd = "billing", 0.002
             with span("reply", kind="tool"):
                 pass
+            if n == 0:
+                with span("escalate"):
+                    pass
         logged.append(CallIn(call_id=f"req-{n}", outputs={"response": "please wait"}, spans=t.spans))
     assert (await sk.log_calls(project.id, logged)).stored == 2
 
@@ -230,12 +274,17 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
     (window,) = windows.windows
     records = {r.metadata["call_id"]: r async for r in sk.list_records(window.run_id)}
     sampled = await sk.get_record(records["req-0"].id)
-    assert [(s.name, s.input) for s in sampled.spans] == [("classify", "q0"), ("reply", None)]
+    assert [(s.name, s.input) for s in sampled.spans] == [("classify", "q0"), ("reply", None), ("escalate", None)]
     window_steps = await sk.run_steps(window.run_id)
     assert [(s.name, s.records, s.costed, s.cost_usd) for s in window_steps.steps] == [
         ("classify", 2, 2, pytest.approx(0.004)),
         ("reply", 2, 0, 0.0),
+        ("escalate", 1, 0, 0.0),
     ]
+    # A monitor's records are found by their calls' steps.
+    escalated = [r.metadata["call_id"] async for r in sk.list_records(window.run_id, steps=["escalate"])]
+    assert escalated == ["req-0"]
+    assert [r async for r in sk.list_records(project_id=project.id, steps=["classify:gt:60000"])] == []
 
     shown = scorekeeper(stack, "--project", project.id, "calls", "show", "req-1")
     assert shown.returncode == 0, shown.stderr
@@ -248,7 +297,7 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
         assert await rows.count() == 2
         assert "classify" in await rows.first.inner_text()
         await page.goto(f"/projects/{project.id}/records/{sampled.id}")
-        assert await page.locator("#steps-table tbody tr").count() == 2
+        assert await page.locator("#steps-table tbody tr").count() == 3
 
 
 async def test_a_reviewer_sees_how_the_answer_was_reached(stack: Stack, sk: AsyncScorekeeper) -> None:

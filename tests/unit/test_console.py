@@ -195,6 +195,18 @@ def test_record_filters_become_the_apis_conditions_and_a_query_string_again() ->
     assert RecordFilters.parse(QueryParams("cond_metric=m1&cond_op=passed")).request_fields()["where"] == ["m1:passed"]
 
 
+def test_step_filters_go_to_the_api_as_typed_once_each_and_each_can_be_removed() -> None:
+    params = QueryParams(
+        "step=retrieve%3Afailed&step=+&step=answer%3Agt%3A500&step=retrieve%3Afailed&field=metadata.a%3D1"
+    )
+    filters = RecordFilters.parse(params, set())
+    assert filters.request_fields()["steps"] == ["retrieve:failed", "answer:gt:500"]
+    assert filters.active and not RecordFilters.parse(QueryParams("step=")).active
+    assert RecordFilters.parse(QueryParams(filters.query())).steps == filters.steps
+    assert RecordFilters.parse(QueryParams(filters.without("step", "retrieve:failed"))).steps == ("answer:gt:500",)
+    assert RecordFilters.parse(QueryParams(filters.without("field", "metadata.a=1"))).fields == ()
+
+
 def test_usage_bounds_become_the_apis_usage_conditions_and_a_query_string_again() -> None:
     params = QueryParams(
         "latency_ms_gt=1500&latency_ms_lt=+3000.0+&tokens_gt=&cost_usd_gt=0.01&cost_usd_lt=cheap&tokens_lt=nan"

@@ -192,6 +192,31 @@ def test_a_malformed_usage_condition_names_the_measures() -> None:
     assert invalid(filters.usage_filters, ["tokens:gt:1"] * 11) == "usage may hold at most 10 conditions, got 11"
 
 
+def test_step_conditions() -> None:
+    assert filters.step_filters(["retrieve", " retrieve:FAILED", "llm: call:gt:500", "*:lt:2.5", "a:b"]) == [
+        filters.StepFilter("retrieve", "took"),
+        filters.StepFilter("retrieve", "failed"),
+        filters.StepFilter("llm: call", "gt", 500.0),
+        filters.StepFilter("*", "lt", 2.5),
+        filters.StepFilter("a:b", "took"),  # a name may hold colons
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (":failed", "steps condition ':failed' names no step; write <name>, <name>:failed, <name>:gt:<ms> or"),
+        ("  ", "steps condition '  ' names no step; write"),
+        ("retrieve:gt:slow", "steps condition 'retrieve:gt:slow': 'slow' is not a number"),
+        ("retrieve:lt:inf", "steps condition 'retrieve:lt:inf': the value must be a finite number"),
+        ("x" * 201, f"steps condition {'x' * 100!r}: a step's name is at most 200 characters"),
+    ],
+)
+def test_bad_step_conditions(text: str, message: str) -> None:
+    assert invalid(filters.step_filters, [text]).startswith(message)
+    assert invalid(filters.step_filters, ["a"] * 11) == "steps may hold at most 10 conditions, got 11"
+
+
 def test_time_range() -> None:
     start, end = filters.time_range("2025-01-31T12:00:00Z", "2025-02-01T00:00:00+01:00")
     assert start == datetime(2025, 1, 31, 12, tzinfo=UTC)

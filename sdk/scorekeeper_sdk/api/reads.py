@@ -166,12 +166,14 @@ class ReadOperations(Operations):
         order_by: str = "",
         fields: Sequence[str] = (),
         usage: Sequence[str] = (),
+        steps: Sequence[str] = (),
         page_size: int = 500,
     ) -> AsyncIterator[Record]:
         """Records of a run, or of a project (``project_id``), every page: ``where`` holds score
         conditions ("exact:failed", "overlap:lt:0.5"), ``search`` web-search syntax, ``fields``
         testcase fields' values ("metadata.topic=math"), ``usage`` what a record used
-        ("latency_ms:gt:2000", "tokens:lt:500", "cost_usd:gt:0.01"), ``order_by`` "created_at desc",
+        ("latency_ms:gt:2000", "tokens:lt:500", "cost_usd:gt:0.01"), ``steps`` the steps its call took
+        ("retrieve", "retrieve:failed", "retrieve:gt:500" in ms, "*:failed"), ``order_by`` "created_at desc",
         "latency_ms [desc]", "tokens [desc]", "cost_usd [desc]" or "score.<metric> [desc]"."""
         request = qpb.ListRecordsRequest(
             run_id=run_id,
@@ -183,6 +185,7 @@ class ReadOperations(Operations):
             where=list(where),
             fields=list(fields),
             usage=list(usage),
+            steps=list(steps),
             search=search,
             order_by=order_by,
             page_size=page_size,
@@ -439,6 +442,7 @@ class ReadOperations(Operations):
         order_by: str = "",
         fields: Sequence[str] = (),
         usage: Sequence[str] = (),
+        steps: Sequence[str] = (),
         format: str = "csv",
         limit: int = 0,
     ) -> AsyncIterator[bytes]:
@@ -455,6 +459,7 @@ class ReadOperations(Operations):
             where=list(where),
             fields=list(fields),
             usage=list(usage),
+            steps=list(steps),
             search=search,
             order_by=order_by,
             format=format,

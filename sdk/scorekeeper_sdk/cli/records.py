@@ -73,6 +73,13 @@ UsageOption = Annotated[
         help="What a record used: latency_ms|tokens|cost_usd:gt|lt:N (latency_ms:gt:2000); repeat to AND (a range)."
     ),
 ]
+StepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--step",
+        help="A step the record's call took: NAME, NAME:failed, NAME:gt|lt:MS (* any step: '*:failed'); repeat: AND.",
+    ),
+]
 OrderOption = Annotated[
     str,
     typer.Option(help='"created_at desc" (newest first), "latency_ms desc", "cost_usd desc", "score.METRIC_ID" …'),
@@ -88,6 +95,7 @@ def _filters(
     order: str,
     field: list[str] | None = None,
     usage: list[str] | None = None,
+    step: list[str] | None = None,
 ) -> dict[str, Any]:
     """The Records page's filters, as the options give them, as list_records and export_records
     take them."""
@@ -100,6 +108,7 @@ def _filters(
         "order_by": order,
         "fields": field or (),
         "usage": usage or (),
+        "steps": step or (),
     }
 
 
@@ -113,6 +122,7 @@ def records_list(
     tag: TagOption = None,
     field: FieldOption = None,
     usage: UsageOption = None,
+    step: StepOption = None,
     order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=1, help="Records to show.")] = 20,
     as_json_: JsonOption = False,
@@ -124,7 +134,7 @@ def records_list(
             st.client.list_records(
                 project_id=st.project_id(),
                 page_size=min(limit + 1, 1000),
-                **_filters(run, search, where, status, tag, order, field, usage),
+                **_filters(run, search, where, status, tag, order, field, usage, step),
             ),
             limit + 1,
         )
@@ -213,6 +223,7 @@ def records_export(
     tag: TagOption = None,
     field: FieldOption = None,
     usage: UsageOption = None,
+    step: StepOption = None,
     order: OrderOption = "created_at desc",
     limit: Annotated[int, typer.Option(min=0, help="At most this many records (0: every one).")] = 0,
 ) -> None:
@@ -221,7 +232,7 @@ def records_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    filters = _filters(run, search, where, status, tag, order, field, usage)
+    filters = _filters(run, search, where, status, tag, order, field, usage, step)
     chunks = st.client.export_records(st.project_id(), format=format, limit=limit, **filters)
     write_export(st, chunks, output)
 
@@ -244,6 +255,7 @@ def records_to_testset(
     tag: TagOption = None,
     field: FieldOption = None,
     usage: UsageOption = None,
+    step: StepOption = None,
 ) -> None:
     """Records as testcases of the testset's next version (the --record ones, or every one the
     filters match, at most 10,000): their inputs, expected values and metadata as fields, each once —
@@ -251,12 +263,12 @@ def records_to_testset(
     are left out."""
     st = state(ctx)
     target = st.testset(testset)
-    filtered = bool(run or search or where or status or tag or field or usage)
+    filtered = bool(run or search or where or status or tag or field or usage or step)
     if record and filtered:
         raise CliError("give --record or filters, not both")
     ids = list(record or ())
     if not ids:
-        filters = _filters(run, search, where, status, tag, "created_at desc", field, usage)
+        filters = _filters(run, search, where, status, tag, "created_at desc", field, usage, step)
         found = st.client.list_records(project_id=st.project_id(), page_size=1000, **filters)
         ids = [r.id for r in islice(found, MAX_TO_TESTSET + 1)]
         if len(ids) > MAX_TO_TESTSET:

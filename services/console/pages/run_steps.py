@@ -1,6 +1,7 @@
 """The run page's steps across the run: where its calls spend their time, step by step (GetRunSteps
 over the steps its records hold), as a typical call's timeline. Loaded after the page, once the run
-has finished (its records no longer change); nothing when its records hold no steps."""
+has finished (its records no longer change); nothing when its records hold no steps. Each step
+links to the run's records that took it, its failures to those where it failed."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def routes(console: Console) -> list[Route]:
             i: (round(min(s.mean_start_ms / end * 100, 99.6), 2), round(max(0.4, s.mean_ms / end * 100), 2))
             for i, s in enumerate(found.steps)
         }
-        return console.render(request, "_run_steps.html", {"project_id": project_id, "found": found, "bars": bars})
+        run_url = f"/projects/{project_id}/runs/{run.id}"
+        return console.render(request, "_run_steps.html", {"run_url": run_url, "found": found, "bars": bars})
 
     return [Route("/projects/{project_id}/runs/{run_id}/steps", run_steps)]

@@ -105,6 +105,7 @@ class RecordExport:
             tags=request.tags,
             fields=request.fields,
             usage=request.usage,
+            steps=request.steps,
             where=request.where,
             search=request.search,
             order_by=request.order_by,

@@ -38,6 +38,8 @@ class RecordQuery:
     fields: tuple[filters.FieldFilter, ...] = ()
     # "latency_ms:gt:2000": what the record used.
     usage: tuple[filters.UsageFilter, ...] = ()
+    # "retrieve:failed": the steps the record's call took.
+    steps: tuple[filters.StepFilter, ...] = ()
     conditions: tuple[Condition, ...] = ()
     # In an order by a metric's value: every version of that metric.
     order_versions: tuple[uuid.UUID, ...] = ()
@@ -62,4 +64,5 @@ class RecordQuery:
             self.tags,
             self.fields,
             self.usage,
+            self.steps,
         )

@@ -96,6 +96,7 @@ class RecordReads:
         statuses = filters.record_statuses(request.statuses)
         fields = filters.field_filters(request.fields)
         usage = filters.usage_filters(request.usage)
+        steps = filters.step_filters(request.steps)
         run_ids = filters.uuids(request.run_ids, "run_ids")
         testcase_id = filters.optional_uuid(request.testcase_id, "testcase_id")
         after = _position(request, order)
@@ -119,6 +120,7 @@ class RecordReads:
                 search=search,
                 fields=tuple(fields),
                 usage=tuple(usage),
+                steps=tuple(steps),
                 conditions=tuple(Condition(c, condition_metrics[c.metric].version_ids) for c in conditions),
                 order_versions=order_metric[order.metric].version_ids if order.metric else (),
                 after=after,
