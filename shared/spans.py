@@ -50,6 +50,10 @@ def parse(spans: Sequence[spans_pb2.Span], where: str) -> list[dict[str, Any]]:
     return parsed
 
 
+# What _keyed keeps with each stored step for GetRunSteps, never given back.
+STORED_ONLY = ("parent_name", "repeat")
+
+
 def _keyed(parsed: list[dict[str, Any]]) -> None:
     """What GetRunSteps sums the steps by, kept with each (never given back): the name of the step
     it ran inside (``parent_name``), and ``repeat`` when an earlier step of the call has the same

@@ -15,7 +15,7 @@ then per pinned metric three columns: "<metric>" (the value), "<metric> passed" 
 "<metric> reasoning" (for an errored score: "errored: <error>"). Text cells a spreadsheet would run
 as a formula get a leading apostrophe — the rule of shared.spreadsheet, applied in SQL.
 JSONL: one compact JSON object per record, its scores keyed by metric label (a missing score has
-no entry).
+no entry), and the steps its call took (``spans``, as GetRecord gives them).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from services.query.db import Reader, work_mem
 from shared.db.pool import Connection
 from shared.edge.convert import parse_uuid
 from shared.edge.errors import invalid, not_found
+from shared.spans import STORED_ONLY
 from shared.spreadsheet import CSV_CONTENT_TYPE, FORMULA_STARTS, csv_bytes, escape_formula, invisible_leaders
 
 JSONL_CONTENT_TYPE = "application/x-ndjson"
@@ -74,11 +75,11 @@ def _score_joins(metrics: int) -> str:
     )
 
 
-def _rows(cells: Sequence[str], metrics: int, arrays: Sequence[str]) -> str:
+def _rows(cells: Sequence[str], metrics: int, arrays: Sequence[str], joins: str = "") -> str:
     """The run's records in export order. ``arrays``, the per-metric parameters, must hold one item per
     metric; the check also keeps them referenced when the run pins no metric (PostgreSQL rejects
-    parameters a statement does not use)."""
-    joins = _score_joins(metrics)
+    parameters a statement does not use). ``joins``: more tables the cells read."""
+    joins = _score_joins(metrics) + joins
     checks = "".join(f" AND cardinality({a}) = {metrics}" for a in arrays)
     return f"SELECT {', '.join(cells)} FROM records r{joins} WHERE r.run_id = $1{checks} ORDER BY r.created_at, r.id"
 
@@ -187,9 +188,26 @@ def jsonl_query(metrics: int) -> str:
             ("outputs", "r.outputs::text"),
             ("metadata", "r.metadata::text"),
             ("scores", scores),
+            ("spans", STEPS_JSON.format(steps="coalesce(x.spans, c.spans)")),
         ]
     )
-    return _rows([line], metrics, ["$2::uuid[]", "$3::text[]"])
+    return _rows([line], metrics, ["$2::uuid[]", "$3::text[]"], _STEPS_JOINS)
+
+
+# A record's steps as JSON text, as GetRecord gives them (without what is kept with each for
+# GetRunSteps, shared.spans.STORED_ONLY), in their order; [] when it has none.
+STEPS_JSON = (
+    "CASE WHEN {steps} IS NULL THEN '[]' ELSE (SELECT jsonb_agg(e - '"
+    + "' - '".join(STORED_ONLY)
+    + "'::text ORDER BY o) FROM jsonb_array_elements({steps}) WITH ORDINALITY AS t(e, o))::text END"
+)
+# Where a record's steps are: with it (record_spans), or, in a monitor's run, with the call it is
+# (call_spans, by testcase_id in the run's project). A hash join each: most records hold none.
+_STEPS_JOINS = (
+    " LEFT JOIN record_spans x ON x.record_id = r.id"
+    " LEFT JOIN call_spans c ON c.call_id = r.testcase_id"
+    " AND c.project_id = (SELECT project_id FROM runs WHERE id = $1 AND monitor_id IS NOT NULL)"
+)
 
 
 # What a paged export reads at a time (ExportRecords, ExportCalls).

@@ -166,6 +166,24 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
     assert cli.returncode == 0, cli.stderr
     assert [r["id"] for r in json.loads(cli.stdout)] == [records[7].id]
 
+    # JSONL exports hold each record's steps as GetRecord gives them (a run's, and the Records page's).
+    for exported in (
+        [c async for c in sk.export_run(threaded.run.id, format="jsonl")],
+        [c async for c in sk.export_records(project.id, format="jsonl", run_ids=[threaded.run.id])],
+    ):
+        lines = {json.loads(line)["id"]: json.loads(line) for line in b"".join(exported).splitlines()}
+        assert len(lines) == 10
+        seven = lines[records[7].id]["spans"]
+        assert [(s["id"], s["parent_id"], s["name"], s["kind"]) for s in seven] == [
+            ("1", "", "retrieve", "retrieval"),
+            ("2", "1", "embed", "embedding"),
+            ("3", "", "answer", "llm"),
+        ]
+        assert seven[2]["error"] == "ValueError: cannot answer 7" and "parent_name" not in seven[1]
+        assert seven[0]["input"] == {"n": 7} and seven[2]["prompt_tokens"] == 17
+    run_export = b"".join([c async for c in sk.export_run(without.run.id, format="jsonl")]).splitlines()
+    assert [json.loads(line)["spans"] for line in run_export] == [[]] * 10
+
     # The CLI prints a record's steps, indented under the step they ran in.
     shown = scorekeeper(stack, "records", "show", records[7].id)
     assert shown.returncode == 0, shown.stderr
@@ -281,6 +299,8 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
         ("reply", 2, 0, 0.0),
         ("escalate", 1, 0, 0.0),
     ]
+    exported = b"".join([c async for c in sk.export_run(window.run_id, format="jsonl")]).splitlines()
+    assert sorted(len(json.loads(line)["spans"]) for line in exported) == [2, 3]  # their calls' steps
     # A monitor's records are found by their calls' steps.
     escalated = [r.metadata["call_id"] async for r in sk.list_records(window.run_id, steps=["escalate"])]
     assert escalated == ["req-0"]

@@ -6,7 +6,7 @@ lists, and memory stays flat: one page of 1,000 records at a time, each written 
 Columns as ExportRun's (services/query/export.py), with the run's id after the record's; one
 "<metric>", "<metric> passed", "<metric> reasoning" trio per metric of the project (records of runs
 that were not scored with it leave them empty). A record's scores are those of the versions its
-run pins; JSONL keys them by metric label.
+run pins; JSONL keys them by metric label and holds the steps each record's call took (``spans``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ import orjson
 from scorekeeper.v1 import query_pb2 as pb
 
 from services.query.db import Reader
-from services.query.export import RECORD_COLUMNS, first_chunk, metric_columns, metric_labels, page_chunks, paged_export
+from services.query.export import (
+    RECORD_COLUMNS,
+    STEPS_JSON,
+    first_chunk,
+    metric_columns,
+    metric_labels,
+    page_chunks,
+    paged_export,
+)
 from services.query.records.reads import RecordPage, RecordReads
 from shared.edge.convert import parse_uuid, timestamp
 from shared.spreadsheet import cell, csv_bytes, escape_formula
@@ -69,7 +77,9 @@ def _csv_row(r: asyncpg.Record, scores: list[asyncpg.Record], metric_ids: list[u
     return row
 
 
-def _json_line(r: asyncpg.Record, scores: list[asyncpg.Record], labels: dict[uuid.UUID, str]) -> bytes:
+def _json_line(
+    r: asyncpg.Record, scores: list[asyncpg.Record], labels: dict[uuid.UUID, str], steps: dict[uuid.UUID, str]
+) -> bytes:
     fields = _fields(r)
     line: dict[str, Any] = {"id": fields.pop("record_id"), **fields, "latency_ms": round(r["latency_ms"], 3)}
     line["scores"] = {
@@ -84,7 +94,19 @@ def _json_line(r: asyncpg.Record, scores: list[asyncpg.Record], labels: dict[uui
         for s in scores
         if s["current"] and s["metric_id"] in labels
     }
+    line["spans"] = orjson.Fragment(steps.get(r["id"], "[]"))
     return orjson.dumps(line) + b"\n"
+
+
+# The steps of a page's records, as ExportRun writes them (STEPS_JSON): with each record, or with
+# the call a monitor's record is.
+_PAGE_STEPS = f"""
+SELECT r.id, {STEPS_JSON.format(steps="coalesce(x.spans, c.spans)")} AS steps
+FROM records r JOIN runs ru ON ru.id = r.run_id
+LEFT JOIN record_spans x ON x.record_id = r.id
+LEFT JOIN call_spans c ON ru.monitor_id IS NOT NULL AND c.project_id = ru.project_id AND c.call_id = r.testcase_id
+WHERE r.id = ANY($1::uuid[]) AND (x.record_id IS NOT NULL OR c.call_id IS NOT NULL)
+"""
 
 
 class RecordExport:
@@ -121,14 +143,26 @@ class RecordExport:
         yield first_chunk(fmt, [*COLUMNS, *metric_columns(labels, "passed", "reasoning")])
         by_id = dict(zip(metric_ids, labels, strict=True))
 
+        steps: dict[uuid.UUID, str] = {}  # of the page's records, as JSON text (JSONL only)
+
+        async def read_steps(page: RecordPage) -> RecordPage:
+            steps.clear()
+            if fmt == "jsonl" and page.rows:
+                async with self._reader.snapshot() as conn:
+                    rows = await conn.fetch(_PAGE_STEPS, [r["id"] for r in page.rows])
+                steps.update((row["id"], row["steps"]) for row in rows)
+            return page
+
         def write(page: RecordPage, records: list[asyncpg.Record]) -> bytes:
             if fmt == "csv":
                 return csv_bytes((_csv_row(r, page.scores[r["id"]], metric_ids) for r in records), "\n")
-            return b"".join(_json_line(r, page.scores[r["id"]], by_id) for r in records)
+            return b"".join(_json_line(r, page.scores[r["id"]], by_id, steps) for r in records)
 
         async def next_page(token: str) -> RecordPage:
             listing.page_token = token
-            return await self._records.page(listing)
+            return await read_steps(await self._records.page(listing))
+
+        await read_steps(page)
 
         async for chunk in page_chunks(page, next_page, write, request.limit):
             yield chunk
