@@ -171,9 +171,9 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         [c async for c in sk.export_run(threaded.run.id, format="jsonl")],
         [c async for c in sk.export_records(project.id, format="jsonl", run_ids=[threaded.run.id])],
     ):
-        lines = {json.loads(line)["id"]: json.loads(line) for line in b"".join(exported).splitlines()}
-        assert len(lines) == 10
-        seven = lines[records[7].id]["spans"]
+        by_id = {json.loads(line)["id"]: json.loads(line) for line in b"".join(exported).splitlines()}
+        assert len(by_id) == 10
+        seven = by_id[records[7].id]["spans"]
         assert [(s["id"], s["parent_id"], s["name"], s["kind"]) for s in seven] == [
             ("1", "", "retrieve", "retrieval"),
             ("2", "1", "embed", "embedding"),
