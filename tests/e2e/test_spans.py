@@ -147,6 +147,7 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
     assert await ns(threaded.run.id, "embed") == list(range(10))
     assert await ns(threaded.run.id, "embed", "answer:failed") == [7]
     assert await ns(threaded.run.id, "think") == []
+    assert (await ns(threaded.run.id, "*"), await ns(without.run.id, "*")) == (list(range(10)), [])  # any step
     assert await ns(threaded.run.id, "embed:failed") == []
     slow = sorted(n for n, r in gathered_records.items() if r.spans[0].duration_ms > 150)
     assert {0, 1, 2} <= set(slow)  # each thinks 20 ms × (10 - n) at least

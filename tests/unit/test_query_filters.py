@@ -11,6 +11,7 @@ from scorekeeper.v1 import query_pb2 as pb
 from services.query import filters
 from services.query.filters import Condition, Order
 from services.query.history import point_value
+from services.query.records.clauses import _step_path
 from shared import record_fields
 from shared.edge.errors import ApiError, Code
 from shared.edge.search import search
@@ -190,6 +191,18 @@ def test_bad_usage_conditions(text: str, message: str) -> None:
 def test_a_malformed_usage_condition_names_the_measures() -> None:
     assert invalid(filters.usage_filters, ["x"]).endswith("the measure one of latency_ms, tokens, cost_usd")
     assert invalid(filters.usage_filters, ["tokens:gt:1"] * 11) == "usage may hold at most 10 conditions, got 11"
+
+
+def test_step_conditions_as_json_paths() -> None:
+    paths = [_step_path(f) for f in filters.step_filters(["a", "a:failed", "a:gt:5", "*", "*:failed", "*:lt:5"])]
+    assert paths == [
+        "$[*] ? (@.name == $n)",
+        '$[*] ? (@.name == $n && @.error != "")',
+        "$[*] ? (@.name == $n && @.duration_ms > $v)",
+        "$[*]",
+        '$[*] ? (@.error != "")',
+        "$[*] ? (@.duration_ms < $v)",
+    ]
 
 
 def test_step_conditions() -> None:

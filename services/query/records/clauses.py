@@ -104,14 +104,15 @@ def usage_tests(where: Where, usage: Sequence[filters.UsageFilter], row: str) ->
     ]
 
 
-# A step condition as a JSON path over a call's steps (shared.spans keeps "error" only when it
-# failed; an empty one is no failure either), the name and the milliseconds as variables $n and $v.
-_STEP_PATHS = {
-    "took": "@.name == $n",
-    "failed": '@.name == $n && @.error != ""',
-    "gt": "@.name == $n && @.duration_ms > $v",
-    "lt": "@.name == $n && @.duration_ms < $v",
-}
+# What a step condition tests of a step, in a JSON path over a call's steps (shared.spans keeps
+# "error" only when it failed; an empty one is no failure either), the milliseconds as $v.
+_STEP_TESTS = {"took": "", "failed": '@.error != ""', "gt": "@.duration_ms > $v", "lt": "@.duration_ms < $v"}
+
+
+def _step_path(step: filters.StepFilter) -> str:
+    """The JSON path of the steps meeting the condition: of its name ($n), unless any step ("*")."""
+    tests = [t for t in ("" if step.name == filters.ANY_STEP else "@.name == $n", _STEP_TESTS[step.op]) if t]
+    return f"$[*] ? ({' && '.join(tests)})" if tests else "$[*]"
 
 
 def step_tests(where: Where, steps: Sequence[filters.StepFilter], project_id: uuid.UUID) -> list[str]:
@@ -121,10 +122,7 @@ def step_tests(where: Where, steps: Sequence[filters.StepFilter], project_id: uu
     every record's steps (0.35 s at 100,000) before a page's first row. A rare step costs a walk."""
     tests = []
     for step in steps:
-        test = _STEP_PATHS[step.op]
-        if step.name == filters.ANY_STEP:
-            test = test.replace("@.name == $n && ", "").replace("@.name == $n", "true")
-        path = where.param(f"$[*] ? ({test})")
+        path = where.param(_step_path(step))
         named = where.param({"n": step.name, "v": step.value})
         holds = f"jsonb_path_exists(x.spans, {path}::jsonpath, {named}::jsonb)"
         tests.append(
