@@ -5,12 +5,16 @@ Records carry them in from the SDK (IngestRecords) or an http system's answer, l
 production (LogCalls); each is checked here. A record's travel with it on record.produced and are
 stored with it (``record_spans``, by the orchestrator's record store), a call's with the call
 (``call_spans``): read one record or call at a time, never by the lists, and given back as sent.
+Records are found by them with conditions on their steps (``step_condition``: ListRecords' steps,
+the console's step filters).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
@@ -184,3 +188,48 @@ def span_pb(span: dict[str, Any]) -> spans_pb2.Span:
     if span.get("cost_usd") is not None:
         message.cost_usd = span["cost_usd"]
     return message
+
+
+# A condition on the steps a record's call took: "<name>", "<name>:failed", "<name>:gt|lt:<ms>";
+# the name "*" is any step.
+ANY_STEP = "*"
+MAX_STEP_CONDITIONS = 10
+_TIMED = re.compile(r"^(?P<name>.*):(?P<op>gt|lt):(?P<ms>[^:]*)$", re.IGNORECASE)
+_FAILED = re.compile(r"^(?P<name>.*):failed$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StepCondition:
+    """ "retrieve:failed": the record's call took a step named ``name`` (any step: ``*``) that
+    failed (``op`` failed); "retrieve:gt:500": one that took longer than 500 ms (gt, lt);
+    "retrieve": took one (took)."""
+
+    name: str
+    op: str
+    value: float | None = None
+
+
+def step_condition(text: str) -> StepCondition:
+    """A condition read from its text, the suffix from the end (a name may hold colons);
+    ValueError saying what is wrong."""
+    shown = f"steps condition {text[:100]!r}"
+    if timed := _TIMED.match(text):
+        try:
+            ms = float(timed["ms"])
+        except ValueError:
+            raise ValueError(f"{shown}: {timed['ms'].strip()[:40]!r} is not a number") from None
+        if not math.isfinite(ms):
+            raise ValueError(f"{shown}: the value must be a finite number")
+        found = StepCondition(timed["name"].strip(), timed["op"].lower(), ms)
+    elif failed := _FAILED.match(text):
+        found = StepCondition(failed["name"].strip(), "failed")
+    else:
+        found = StepCondition(text.strip(), "took")
+    if not found.name:
+        raise ValueError(
+            f"{shown} names no step; write <name>, <name>:failed, <name>:gt:<ms> or <name>:lt:<ms>"
+            f" ({ANY_STEP} for any step)"
+        )
+    if len(found.name) > MAX_NAME_CHARS:
+        raise ValueError(f"{shown}: a step's name is at most {MAX_NAME_CHARS} characters")
+    return found

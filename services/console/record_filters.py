@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
+from shared.spans import MAX_STEP_CONDITIONS, step_condition
+
 # test → (label, needs a value)
 CONDITION_OPS: dict[str, tuple[str, bool]] = {
     "passed": ("passed", False),
@@ -147,7 +149,17 @@ class RecordFilters:
                 bound = UsageBound(measure, op, params.get(f"{measure}_{op}", "").strip())
                 if bound.value and _readable(bound.usage, f"{label} {said}", errors):
                     usage.append(bound)
-        steps = tuple(dict.fromkeys(t.strip() for t in params.getlist("step") if t.strip()))
+        steps: list[str] = []
+        for text in dict.fromkeys(t.strip() for t in params.getlist("step") if t.strip()):
+            try:
+                step_condition(text)
+            except ValueError as exc:
+                errors.append(f"Step filter ignored: {str(exc).removeprefix('steps condition ')}.")
+                continue
+            if len(steps) == MAX_STEP_CONDITIONS:
+                errors.append(f"Step filter ignored: {text[:100]!r}, past the {MAX_STEP_CONDITIONS} a list takes.")
+                continue
+            steps.append(text)
         return cls(
             search=params.get("search", "").strip(),
             statuses=tuple(s for s in params.getlist("status") if s in RECORD_STATUSES),
@@ -156,7 +168,7 @@ class RecordFilters:
             tags=tags,
             fields=tuple(fields),
             usage=tuple(usage),
-            steps=steps,
+            steps=tuple(steps),
             order_by=order if order in allowed_orders else "created_at desc",
             token=params.get("token", ""),
             errors=errors,

@@ -12,11 +12,11 @@ from datetime import datetime
 
 from scorekeeper.v1 import query_pb2 as pb
 
-from scorekeeper_sdk.tracing import MAX_NAME_CHARS
 from shared.edge.errors import invalid
 from shared.record_fields import field_path, split_unquoted
 from shared.run_status import ALL as RUN_STATUSES
 from shared.run_status import SOURCES as RUN_SOURCES
+from shared.spans import MAX_STEP_CONDITIONS, StepCondition, step_condition
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -238,47 +238,14 @@ def usage_filters(texts: Sequence[str]) -> list[UsageFilter]:
     return found
 
 
-# The steps a record's call took (ListRecords' ``steps``): "<name>", "<name>:failed",
-# "<name>:gt|lt:<ms>"; the name "*" is any step.
-ANY_STEP = "*"
-MAX_STEP_FILTERS = 10
-_STEP_TIMED = re.compile(r"^(?P<name>.*):(?P<op>gt|lt):(?P<ms>[^:]*)$", re.IGNORECASE)
-_STEP_FAILED = re.compile(r"^(?P<name>.*):failed$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class StepFilter:
-    """ "retrieve:failed": the record's call took a step named ``name`` (any step: ``*``) that
-    failed; "retrieve:gt:500": one that took longer than 500 ms; "retrieve": took one."""
-
-    name: str
-    op: str
-    value: float | None = None
-
-
-def step_filters(texts: Sequence[str]) -> list[StepFilter]:
-    """ListRecords' ``steps``: "<name>", "<name>:failed", "<name>:gt:<ms>" or "<name>:lt:<ms>" each
-    (the suffix read from the end, so a name may hold colons)."""
-    if len(texts) > MAX_STEP_FILTERS:
-        raise invalid(f"steps may hold at most {MAX_STEP_FILTERS} conditions, got {len(texts)}")
-    found = []
-    for text in texts:
-        shown = f"steps condition {text[:100]!r}"
-        if timed := _STEP_TIMED.match(text):
-            step = StepFilter(timed["name"].strip(), timed["op"].lower(), _number(timed["ms"], shown))
-        elif failed := _STEP_FAILED.match(text):
-            step = StepFilter(failed["name"].strip(), "failed")
-        else:
-            step = StepFilter(text.strip(), "took")
-        if not step.name:
-            raise invalid(
-                f"{shown} names no step; write <name>, <name>:failed, <name>:gt:<ms> or <name>:lt:<ms>"
-                f" ({ANY_STEP} for any step)"
-            )
-        if len(step.name) > MAX_NAME_CHARS:
-            raise invalid(f"{shown}: a step's name is at most {MAX_NAME_CHARS} characters")
-        found.append(step)
-    return found
+def step_filters(texts: Sequence[str]) -> list[StepCondition]:
+    """ListRecords' ``steps``: "<name>", "<name>:failed", "<name>:gt:<ms>" or "<name>:lt:<ms>" each."""
+    if len(texts) > MAX_STEP_CONDITIONS:
+        raise invalid(f"steps may hold at most {MAX_STEP_CONDITIONS} conditions, got {len(texts)}")
+    try:
+        return [step_condition(text) for text in texts]
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
 
 
 _ORDER = re.compile(r"^(?P<key>.+?)(?:\s+(?P<dir>asc|desc))?$", re.IGNORECASE)

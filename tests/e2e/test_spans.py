@@ -216,6 +216,12 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         await page.press("#records input[name=step]", "Enter")
         await expect(page.locator("#step-filters .chip")).to_have_text("think ×")
         await expect(page.locator("#records-table tbody tr")).to_have_text(["No record matches these filters."])
+        await page.fill("#records input[name=step]", "answer:gt:slow")  # one the API would refuse
+        await page.press("#records input[name=step]", "Enter")
+        await expect(page.locator("#records .flash.error")).to_have_text(
+            "Step filter ignored: 'answer:gt:slow': 'slow' is not a number."
+        )
+        await expect(page.locator("#step-filters .chip")).to_have_text("think ×")  # the rest kept
         await page.goto(f"/projects/{project.id}/runs/{without.run.id}")
         await page.locator("#records-table").wait_for()
         await page.wait_for_load_state("networkidle")

@@ -205,6 +205,16 @@ def test_step_filters_go_to_the_api_as_typed_once_each_and_each_can_be_removed()
     assert RecordFilters.parse(QueryParams(filters.query())).steps == filters.steps
     assert RecordFilters.parse(QueryParams(filters.without("step", "retrieve:failed"))).steps == ("answer:gt:500",)
     assert RecordFilters.parse(QueryParams(filters.without("field", "metadata.a=1"))).fields == ()
+    # One the API would refuse is left out, saying why, and the page keeps the rest.
+    bad = RecordFilters.parse(QueryParams("step=%3Afailed&step=answer%3Agt%3Aslow&step=ok"))
+    assert bad.steps == ("ok",)
+    assert bad.errors == [
+        "Step filter ignored: ':failed' names no step; write <name>, <name>:failed, <name>:gt:<ms> or"
+        " <name>:lt:<ms> (* for any step).",
+        "Step filter ignored: 'answer:gt:slow': 'slow' is not a number.",
+    ]
+    many = RecordFilters.parse(QueryParams("&".join(f"step=s{n}" for n in range(12))))
+    assert len(many.steps) == 10 and many.errors[-1] == "Step filter ignored: 's11', past the 10 a list takes."
 
 
 def test_usage_bounds_become_the_apis_usage_conditions_and_a_query_string_again() -> None:

@@ -15,6 +15,7 @@ from services.query.records.clauses import _step_path
 from shared import record_fields
 from shared.edge.errors import ApiError, Code
 from shared.edge.search import search
+from shared.spans import StepCondition
 
 MALFORMED = (
     "score condition {!r} is malformed; write <metric>:passed, <metric>:failed, <metric>:errored,"
@@ -207,11 +208,11 @@ def test_step_conditions_as_json_paths() -> None:
 
 def test_step_conditions() -> None:
     assert filters.step_filters(["retrieve", " retrieve:FAILED", "llm: call:gt:500", "*:lt:2.5", "a:b"]) == [
-        filters.StepFilter("retrieve", "took"),
-        filters.StepFilter("retrieve", "failed"),
-        filters.StepFilter("llm: call", "gt", 500.0),
-        filters.StepFilter("*", "lt", 2.5),
-        filters.StepFilter("a:b", "took"),  # a name may hold colons
+        StepCondition("retrieve", "took"),
+        StepCondition("retrieve", "failed"),
+        StepCondition("llm: call", "gt", 500.0),
+        StepCondition("*", "lt", 2.5),
+        StepCondition("a:b", "took"),  # a name may hold colons
     ]
 
 

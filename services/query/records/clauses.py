@@ -17,6 +17,7 @@ from services.query import filters
 from services.query.db import Where
 from services.query.records.query import Condition, RecordQuery
 from shared.edge.search import tsquery
+from shared.spans import ANY_STEP, StepCondition
 
 # Every column of a record but its search vector.
 RECORD_COLUMNS = (
@@ -109,13 +110,13 @@ def usage_tests(where: Where, usage: Sequence[filters.UsageFilter], row: str) ->
 _STEP_TESTS = {"took": "", "failed": '@.error != ""', "gt": "@.duration_ms > $v", "lt": "@.duration_ms < $v"}
 
 
-def _step_path(step: filters.StepFilter) -> str:
+def _step_path(step: StepCondition) -> str:
     """The JSON path of the steps meeting the condition: of its name ($n), unless any step ("*")."""
-    tests = [t for t in ("" if step.name == filters.ANY_STEP else "@.name == $n", _STEP_TESTS[step.op]) if t]
+    tests = [t for t in ("" if step.name == ANY_STEP else "@.name == $n", _STEP_TESTS[step.op]) if t]
     return f"$[*] ? ({' && '.join(tests)})" if tests else "$[*]"
 
 
-def step_tests(where: Where, steps: Sequence[filters.StepFilter], project_id: uuid.UUID) -> list[str]:
+def step_tests(where: Where, steps: Sequence[StepCondition], project_id: uuid.UUID) -> list[str]:
     """Records r whose call took steps that meet the conditions: steps stored with the record
     (record_spans), or, for a monitor's run, with the call it is (call_spans, by testcase_id).
     Scalar subqueries, one probe of each primary key per record: as EXISTS, PostgreSQL would hash

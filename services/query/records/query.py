@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.query import filters
+from shared.spans import StepCondition
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class RecordQuery:
     # "latency_ms:gt:2000": what the record used.
     usage: tuple[filters.UsageFilter, ...] = ()
     # "retrieve:failed": the steps the record's call took.
-    steps: tuple[filters.StepFilter, ...] = ()
+    steps: tuple[StepCondition, ...] = ()
     conditions: tuple[Condition, ...] = ()
     # In an order by a metric's value: every version of that metric.
     order_versions: tuple[uuid.UUID, ...] = ()
