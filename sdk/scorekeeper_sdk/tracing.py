@@ -322,6 +322,11 @@ def _json(value: Any) -> tuple[Any, str]:
     return value, json.dumps(value, ensure_ascii=False)
 
 
+def storable(value: Any) -> Any:
+    """The value as the server stores it: JSON whose texts it can hold (see _plain)."""
+    return _json(value)[0]
+
+
 def _count(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 2**31 else 0
 

@@ -31,12 +31,13 @@ from shared.edge.errors import ApiError, Code
 
 log = logging.getLogger(__name__)
 
-# Write-role RPCs left out: data-plane traffic (production calls and their users' feedback, records
-# made elsewhere: thousands a minute) and a reviewer moving through the queue (SubmitReview, the
-# change, is audited).
+# Write-role RPCs left out: data-plane traffic (production calls, as logged or as OpenTelemetry
+# traces, and their users' feedback, records made elsewhere: thousands a minute) and a reviewer
+# moving through the queue (SubmitReview, the change, is audited).
 UNAUDITED = frozenset(
     {
         "LogCalls",
+        "IngestTraces",
         "SendFeedback",
         "IngestRecords",
         "NextReviewItem",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -118,17 +119,39 @@ def _apply_params(message: Message, request: Request) -> None:
         raise ApiError(Code.INVALID_ARGUMENT, f"bad parameter: {exc}") from exc
 
 
+_TOO_LARGE = f"request body larger than {MAX_REQUEST_BYTES} bytes; split it into smaller calls"
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, at most MAX_REQUEST_BYTES; gzip (Content-Encoding) decompressed."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_REQUEST_BYTES:
+            raise ApiError(Code.RESOURCE_EXHAUSTED, _TOO_LARGE)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return bytes(raw)
+    if encoding != "gzip":
+        raise ApiError(Code.INVALID_ARGUMENT, f"Content-Encoding {encoding[:40]!r} is not taken; send gzip or none")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflate.decompress(bytes(raw), MAX_REQUEST_BYTES + 1)
+    except zlib.error as exc:
+        raise ApiError(Code.INVALID_ARGUMENT, f"the gzip body cannot be decompressed: {exc}") from None
+    if len(data) > MAX_REQUEST_BYTES or inflate.unconsumed_tail:
+        raise ApiError(Code.RESOURCE_EXHAUSTED, _TOO_LARGE)
+    return data
+
+
 async def _request_message(method: BoundMethod, body_rule: str, request: Request) -> Message:
+    """The request message: its fields from the JSON body (body "*") or the body's bytes (a bytes
+    field named by the rule: an OTLP export), then the query and path parameters."""
     message = method.request_type()
-    if body_rule == "*":
-        raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_REQUEST_BYTES:
-                raise ApiError(
-                    Code.RESOURCE_EXHAUSTED,
-                    f"request body larger than {MAX_REQUEST_BYTES} bytes; split it into smaller calls",
-                )
+    if body_rule not in ("*", ""):
+        setattr(message, body_rule, await _body(request))
+    elif body_rule == "*":
+        raw = await _body(request)
         if raw.strip():
             try:
                 text = raw.decode("utf-8")
@@ -282,6 +305,8 @@ def _route_endpoint(method: BoundMethod, guard: Guard, body_rule: str, response_
         if response_body:
             _bytes_field(method.response_type, response_body, method, "response_body")
         return _download_endpoint(method, guard, body_rule, response_body)
+    if body_rule not in ("*", ""):
+        _bytes_field(method.request_type, body_rule, method, "body")
     return _endpoint(method, guard, body_rule)
 
 

@@ -187,6 +187,14 @@ def _operation(method: BoundMethod, rule: tuple[str, str, str, str], index: int,
             "description": "The file, streamed.",
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         }
+    elif body not in ("*", ""):
+        parameters += [_parameter(f, "query", schemas) for f in _query_fields(request, {*path_names, body})]
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "description": "The body, as it is (gzip with Content-Encoding: gzip).",
+            "content": {"application/x-protobuf": binary, "application/json": binary},
+        }
     elif body == "*":
         operation["requestBody"] = {
             "required": False,

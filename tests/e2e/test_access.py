@@ -146,7 +146,7 @@ async def _code(
 
 
 async def test_every_rpc_names_a_role() -> None:
-    assert len(RPCS) == 95
+    assert len(RPCS) == 96
     roles = {rpc.name: rpc.role for rpc in RPCS}
     assert roles["CreateProject"] is Role.INSTANCE_ADMIN
     assert {n for n, r in roles.items() if r is Role.ADMIN} == {
@@ -203,9 +203,9 @@ async def test_every_rpc_above_a_keys_role_is_permission_denied(
             if code is not grpc.StatusCode.PERMISSION_DENIED or f"this key has the {role} role" not in details:
                 wrong.append((rpc.name, role, code, details))
     assert wrong == []
-    # read: 44 writes + 13 admin RPCs + CreateProject; write: 14 (keys, webhooks, deletes, projects,
+    # read: 45 writes + 13 admin RPCs + CreateProject; write: 14 (keys, webhooks, deletes, projects,
     # the audit log); admin: 1
-    assert checked == 58 + 14 + 1
+    assert checked == 59 + 14 + 1
 
 
 async def test_another_projects_ids_answer_exactly_as_unknown_ids(
@@ -215,7 +215,7 @@ async def test_another_projects_ids_answer_exactly_as_unknown_ids(
     exist nowhere; 0 successes."""
     differences = []
     scoped = [rpc for rpc in RPCS if rpc.scoped_fields()]
-    assert len(scoped) == 92
+    assert len(scoped) == 93
     unknown = unknown_ids()
     for rpc in scoped:
         foreign = await _code(rpc, channels, world.b.ids, world.a.keys["admin"])
@@ -434,4 +434,4 @@ async def test_every_http_route_checks_the_key(stack: Stack, world: World) -> No
             for path in ("/healthz", "/readyz", "/metrics"):
                 assert (await http.get(base + path)).status_code == 200
     assert wrong == []
-    assert routes == 98
+    assert routes == 99

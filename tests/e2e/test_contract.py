@@ -100,7 +100,7 @@ async def test_the_document_is_valid_and_matches_the_routes(stack: Stack, on_que
     assert document["openapi"] == "3.1.0"
     documented = {(verb, path) for path, ops in document["paths"].items() for verb in ops}
     assert documented == _routes(on_query)
-    assert len(documented) == (19 if on_query else 79)
+    assert len(documented) == (19 if on_query else 80)
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             responses = operation["responses"]

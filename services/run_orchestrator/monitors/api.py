@@ -12,10 +12,11 @@ from scorekeeper.v1 import monitors_pb2 as pb
 from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
-from services.run_orchestrator.monitors import rules, slices
+from services.run_orchestrator.monitors import otlp, rules, slices
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.feedback import SendFeedback, takes_feedback
 from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
+from services.run_orchestrator.monitors.pending_spans import PendingSpans
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
 from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
@@ -169,6 +170,7 @@ class MonitorApi:
         log_calls: LogCalls,
         send_feedback: SendFeedback,
         console_url: str,
+        pending: PendingSpans,
     ) -> None:
         self._catalog_api = catalog_api
         self._catalog = catalog
@@ -176,6 +178,7 @@ class MonitorApi:
         self._log_calls = log_calls
         self._send_feedback = send_feedback
         self._console_url = console_url
+        self._pending = pending
 
     @checks_own_text
     async def log_calls(self, request: pb.LogCallsRequest) -> pb.LogCallsResponse:
@@ -194,6 +197,28 @@ class MonitorApi:
                 for r in outcome.refused
             ],
         )
+
+    @checks_own_text
+    async def ingest_traces(self, request: pb.IngestTracesRequest) -> pb.IngestTracesResponse:
+        pid = await self._catalog_api.project(request.project_id)
+        try:
+            traces = otlp.by_trace(otlp.spans_of(otlp.decode(request.otlp)))
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
+        waiting = {t: spans for t, spans in traces.items() if otlp.root_of(spans) is None}
+        rooted = [t for t in traces if t not in waiting]
+        earlier = await self._pending.earlier(pid, rooted)
+        calls = [otlp.call_of([*earlier.get(t, []), *traces[t]]) for t in rooted]
+        response = pb.IngestTracesResponse(call_ids=rooted, pending_spans=sum(len(spans) for spans in waiting.values()))
+        for start in range(0, len(calls), rules.MAX_CALLS_PER_REQUEST):
+            chunk = calls[start : start + rules.MAX_CALLS_PER_REQUEST]
+            outcome = await self._log_calls(pid, [checked(call_row, start + i, c) for i, c in enumerate(chunk)])
+            response.stored += outcome.stored
+            response.duplicates += outcome.duplicates
+            response.sampled += outcome.sampled
+        await self._pending.keep(pid, waiting)
+        await self._pending.forget(pid, rooted)
+        return response
 
     async def send_feedback(self, request: pb.SendFeedbackRequest) -> pb.SendFeedbackResponse:
         pid = await self._catalog_api.project(request.project_id)

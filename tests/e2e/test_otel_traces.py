@@ -1,0 +1,140 @@
+"""OpenTelemetry traces become calls on the real processes: the OpenTelemetry SDK's own OTLP/HTTP
+exporter, pointed at /v1/projects/{p}/traces with a project key, sends each span as it ends (the
+root last, in a request of its own); each trace is logged as one call whose steps are its spans,
+sampled by the project's monitors, shown on the call's page; gzip and OTLP JSON are taken, a trace
+sent again is a duplicate, a body that is no OTLP is refused saying why, another project's key
+is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from playwright.async_api import expect
+
+from scorekeeper_sdk import AsyncScorekeeper
+from shared.devstack.stack import Stack
+from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.monitors import settled
+from tests.support.otel import answer_a_question
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+def provider_exporting_to(url: str, key: str, *, batched: bool = False) -> TracerProvider:
+    compression = Compression.Gzip if batched else Compression.NoCompression
+    exporter = OTLPSpanExporter(endpoint=url, headers={"Authorization": f"Bearer {key}"}, compression=compression)
+    provider = TracerProvider(resource=Resource.create({"service.name": "faq-bot"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter) if batched else SimpleSpanProcessor(exporter))
+    return provider
+
+
+async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_steps(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    project = await sk.create_project("otel")
+    polite = await sk.create_heuristic_metric(project.id, "says paris", "contains", {"value": "Paris"})
+    monitor = await sk.create_monitor(project.id, "all", [polite.id], sample_rate=100, window_calls=2)
+    key = (await sk.create_api_key(project.id, "exporter", "write")).secret
+    url = f"{stack.orchestrator_http}/v1/projects/{project.id}/traces"
+
+    # Each span sent alone as it ends: the children first, kept until their root comes.
+    one_by_one = provider_exporting_to(url, key)
+    first = await asyncio.to_thread(answer_a_question, one_by_one, True)
+    one_by_one.shutdown()
+    # In batches, gzipped.
+    batched = provider_exporting_to(url, key, batched=True)
+    second = await asyncio.to_thread(answer_a_question, batched, False, "capital of Peru?")
+    assert await asyncio.to_thread(batched.force_flush)
+    batched.shutdown()
+
+    call = await sk.get_call(project.id, first)
+    assert (call.status, call.session_id, call.trace_id) == ("completed", "s-42", first)
+    assert (call.inputs, call.outputs) == ({"question": "capital of France?"}, {"response": "Paris"})
+    assert (call.prompt_tokens, call.completion_tokens) == (120, 8)
+    assert call.metadata == {
+        "route": "faq",
+        "service": "faq-bot",
+        "model": "gpt-x",
+        "user": "u-7",
+        "otel_span": "handle question",
+    }
+    names = {s.id: s.name for s in call.spans}
+    assert [(s.name, s.kind, names.get(s.parent_id, "")) for s in call.spans] == [
+        ("handle question", "chain", ""),
+        ("search docs", "retrieval", "handle question"),
+        ("chat gpt-x", "llm", "handle question"),
+        ("lookup", "tool", "handle question"),
+    ]
+    assert call.spans[3].error == "ValueError: no such city"
+    assert (await sk.get_call(project.id, second)).inputs == {"question": "capital of Peru?"}
+    assert sorted([c.call_key async for c in sk.list_calls(project.id)]) == sorted([first, second])
+
+    # The monitor sampled both: its window's records say Paris.
+    (window,) = (await settled(sk, monitor.id, 1)).windows
+    run = await sk.get_run(window.run_id)
+    paris = run.metric("says paris")
+    assert (run.records, paris.scored, paris.passed) == (2, 2, 2)
+
+    async with stack.http(stack.orchestrator_http, key) as http:
+        # A trace sent again changes nothing; OTLP JSON (ids in hex) is read as the protobuf.
+        memory = InMemorySpanExporter()
+        local = TracerProvider(resource=Resource.create({"service.name": "faq-bot"}))
+        local.add_span_processor(SimpleSpanProcessor(memory))
+        third = answer_a_question(local, question="capital of Chile?")
+        request = encode_spans(list(memory.get_finished_spans()))
+        body: dict[str, Any] = json_format.MessageToDict(request)
+        for scope in body["resourceSpans"][0]["scopeSpans"]:
+            for span in scope["spans"]:
+                for name in ("traceId", "spanId", "parentSpanId"):
+                    if name in span:
+                        span[name] = base64.b64decode(span[name]).hex()
+        sent = await http.post(f"/v1/projects/{project.id}/traces", content=json.dumps(body))
+        assert sent.status_code == 200, sent.text
+        said = {"call_ids": [third], "stored": 1, "duplicates": 0, "sampled": 1, "pending_spans": 0}
+        assert sent.json() == said
+        again = await http.post(
+            f"/v1/projects/{project.id}/traces",
+            content=request.SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+        )
+        assert again.json() == {**said, "stored": 0, "duplicates": 1, "sampled": 0}
+        assert (await sk.get_call(project.id, third)).inputs == {"question": "capital of Chile?"}
+
+        refused = await http.post(f"/v1/projects/{project.id}/traces", content=b"\x00\xff garbage")
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"].startswith(
+            "the body is not an OTLP ExportTraceServiceRequest (protobuf or JSON)"
+        )
+        bad_gzip = await http.post(
+            f"/v1/projects/{project.id}/traces", content=b"not gzip", headers={"content-encoding": "gzip"}
+        )
+        assert bad_gzip.status_code == 400
+        assert bad_gzip.json()["error"]["message"].startswith("the gzip body cannot be decompressed")
+
+    # Another project's key cannot write into this one.
+    other = await sk.create_project("otel elsewhere")
+    stranger = (await sk.create_api_key(other.id, "exporter", "write")).secret
+    async with stack.http(stack.orchestrator_http, stranger) as http:
+        denied = await http.post(f"/v1/projects/{project.id}/traces", content=request.SerializeToString())
+        assert denied.status_code in (403, 404), denied.text
+    assert len([c async for c in sk.list_calls(project.id)]) == 3
+
+    # The call's page draws the trace as its steps.
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/calls/{first}")
+        await expect(page.locator("#steps-table tbody tr")).to_have_count(4)
+        await expect(page.locator("#steps-table tbody tr.step-failed")).to_have_count(1)
+        await screenshot(page, "call-otel-steps")
