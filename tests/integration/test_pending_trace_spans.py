@@ -1,5 +1,6 @@
 """Spans waiting for their trace's root span on real PostgreSQL (monitors/pending_spans.py): kept
-per export, read back as sent for their trace alone, forgotten once their call is logged, and
+per export, read back as sent for their trace alone, forgotten once their call is logged (those
+still waiting kept again in the same transaction), and
 dropped after an hour by the retention pass — however many exports a trace came in."""
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ async def test_spans_wait_for_their_root_and_are_dropped_after_an_hour(db: async
     project = uuid.uuid4()
     await db.execute("INSERT INTO projects (id, name) VALUES ($1, 'p')", project)
     pending = PendingSpans(db)
-    await pending.keep(project, {"t1": [_span("t1", "a")], "t2": [_span("t2", "b")]})
-    await pending.keep(project, {"t1": [_span("t1", "c")]})  # a later export of the same trace
-    await pending.keep(project, {})
+    await pending.settle(project, [], {"t1": [_span("t1", "a")], "t2": [_span("t2", "b")]})
+    await pending.settle(project, [], {"t1": [_span("t1", "c")]})  # a later export of the same trace
+    await pending.settle(project, [], {})
 
     found = await pending.earlier(project, ["t1", "t9"])
     assert list(found) == ["t1"] and found["t1"] == [_span("t1", "a"), _span("t1", "c")]
     assert await pending.earlier(uuid.uuid4(), ["t1"]) == {}  # another project's traces are not its own
 
-    await pending.forget(project, ["t1"])
+    await pending.settle(project, ["t1"], {"t1": [_span("t1", "c")]})  # its call logged, c waits on
+    assert await pending.earlier(project, ["t1"]) == {"t1": [_span("t1", "c")]}
+    await pending.settle(project, ["t1"], {})
     assert await pending.earlier(project, ["t1"]) == {}
     assert list(await pending.earlier(project, ["t2"])) == ["t2"]
 

@@ -91,10 +91,13 @@ def test_spans_sent_before_their_root_wait_for_it(traced: tuple[TracerProvider, 
     answer_a_question(provider)
     *children, root = exporter.get_finished_spans()  # each exported as it ends: the root last
     early = otlp.spans_of(otlp.decode(exported(children)))
-    assert [otlp.root_of(s) for s in otlp.by_trace(early).values()] == [None]
+    waits = otlp.assemble(early)
+    assert (waits.calls, [s.name for s in waits.waiting]) == ([], ["search docs", "chat gpt-x"])
     kept = [otlp.TraceSpan.of_json(json.loads(json.dumps(s.as_json()))) for s in early]  # as stored
     late = otlp.spans_of(otlp.decode(exported([root])))
-    call = otlp.call_of([*kept, *late])
+    made = otlp.assemble([*kept, *late])
+    (call,) = made.calls
+    assert made.waiting == []
     assert [s.name for s in call.spans] == ["handle question", "search docs", "chat gpt-x"]
     assert call.prompt_tokens == 120
 
@@ -157,3 +160,26 @@ def test_spans_naming_each_other_are_made_top_level() -> None:
 def test_a_body_that_is_no_otlp_says_why(body: bytes, message: str) -> None:
     with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         otlp.spans_of(otlp.decode(body))
+
+
+def test_each_services_part_of_a_trace_is_a_call_sharing_the_trace_id() -> None:
+    """A trace that went through two services: the first's root has no parent, the second's a
+    remote one; a span whose parent has not come waits."""
+
+    def span(span_id: str, parent: str, root: bool = False, start: int = 0) -> otlp.TraceSpan:
+        return otlp.TraceSpan("ab" * 16, span_id, parent, root, span_id, start, start + 10)
+
+    made = otlp.assemble(
+        [
+            span("front", "", True, 0),
+            span("search", "front", start=1),
+            span("back", "remote", True, 2),  # its parent is in the other service
+            span("db", "back", start=3),
+            span("orphan", "not yet", start=4),
+        ]
+    )
+    assert [(c.call_id, [s.id for s in c.spans]) for c in made.calls] == [
+        ("ab" * 16, ["front", "search"]),
+        ("ab" * 16 + "-back", ["back", "db"]),
+    ]
+    assert {c.trace_id for c in made.calls} == {"ab" * 16} and [s.span_id for s in made.waiting] == ["orphan"]

@@ -205,19 +205,25 @@ class MonitorApi:
             traces = otlp.by_trace(otlp.spans_of(otlp.decode(request.otlp)))
         except ValueError as exc:
             raise invalid(str(exc)) from None
-        waiting = {t: spans for t, spans in traces.items() if otlp.root_of(spans) is None}
-        rooted = [t for t in traces if t not in waiting]
+        rooted = [t for t, spans in traces.items() if any(s.root for s in spans)]
         earlier = await self._pending.earlier(pid, rooted)
-        calls = [otlp.call_of([*earlier.get(t, []), *traces[t]]) for t in rooted]
-        response = pb.IngestTracesResponse(call_ids=rooted, pending_spans=sum(len(spans) for spans in waiting.values()))
+        calls: list[pb.LoggedCall] = []
+        waiting = {t: spans for t, spans in traces.items() if t not in rooted}
+        for trace in rooted:
+            made = otlp.assemble([*earlier.get(trace, []), *traces[trace]])
+            calls += made.calls
+            if made.waiting:
+                waiting[trace] = made.waiting
+        response = pb.IngestTracesResponse(
+            call_ids=[c.call_id for c in calls], pending_spans=sum(len(spans) for spans in waiting.values())
+        )
         for start in range(0, len(calls), rules.MAX_CALLS_PER_REQUEST):
             chunk = calls[start : start + rules.MAX_CALLS_PER_REQUEST]
             outcome = await self._log_calls(pid, [checked(call_row, start + i, c) for i, c in enumerate(chunk)])
             response.stored += outcome.stored
             response.duplicates += outcome.duplicates
             response.sampled += outcome.sampled
-        await self._pending.keep(pid, waiting)
-        await self._pending.forget(pid, rooted)
+        await self._pending.settle(pid, rooted, waiting)
         return response
 
     async def send_feedback(self, request: pb.SendFeedbackRequest) -> pb.SendFeedbackResponse:

@@ -309,13 +309,45 @@ def by_trace(spans: Iterable[TraceSpan]) -> dict[str, list[TraceSpan]]:
     return traces
 
 
-def root_of(spans: Sequence[TraceSpan]) -> TraceSpan | None:
-    """The trace's root span: the first without a parent (or with a remote one)."""
-    return next((s for s in spans if s.root), None)
+@dataclass
+class Assembled:
+    """What a trace's spans make: a call per root span that came (with the spans below it), and
+    the spans still waiting for theirs."""
+
+    calls: list[pb.LoggedCall] = field(default_factory=list)
+    waiting: list[TraceSpan] = field(default_factory=list)
 
 
-def call_of(spans: Sequence[TraceSpan]) -> pb.LoggedCall:
-    """The trace (its root among ``spans``, each span once) as a logged call: the root's input,
+def assemble(spans: Sequence[TraceSpan]) -> Assembled:
+    """One trace's spans (those kept earlier and those just sent, each span once): each span under
+    the root its parents lead to. A trace seen by several services has a root in each (a remote
+    parent): each is a call of its own, the first without a parent under the trace's id, any other
+    under "<trace id>-<span id>", so all of them share the trace id."""
+    unique = sorted({s.span_id: s for s in spans}.values(), key=lambda s: s.start_ns)
+    by_id = {s.span_id: s for s in unique}
+    groups: dict[str, list[TraceSpan]] = {s.span_id: [] for s in unique if s.root}
+    found = Assembled()
+    for span in unique:
+        above, seen = span, {span.span_id}
+        while not above.root and above.parent_id in by_id and above.parent_id not in seen:
+            above = by_id[above.parent_id]
+            seen.add(above.span_id)
+        if above.root:
+            groups[above.span_id].append(span)
+        else:
+            found.waiting.append(span)
+    named_trace = False
+    for root_id, group in groups.items():
+        root = by_id[root_id]
+        plain = not root.parent_id and not named_trace
+        named_trace = named_trace or plain
+        found.calls.append(call_of(group, root.trace_id if plain else f"{root.trace_id}-{root.span_id}"))
+    return found
+
+
+def call_of(spans: Sequence[TraceSpan], call_id: str = "") -> pb.LoggedCall:
+    """A root span and the spans below it (each once) as a logged call (under ``call_id``, by
+    default the trace's id): the root's input,
     output (text under "response"), error and duration; its steps every span, times from the
     root's start; its tokens and cost its steps' sums; its session, user, service and model the
     root's, else the first span's that says one."""
@@ -332,7 +364,7 @@ def call_of(spans: Sequence[TraceSpan]) -> pb.LoggedCall:
     metadata = {**said.pop("metadata", {}), **{k: v for k, v in said.items() if k in ("service", "model", "user")}}
     metadata["otel_span"] = root.name
     call = pb.LoggedCall(
-        call_id=root.trace_id,
+        call_id=call_id or root.trace_id,
         trace_id=root.trace_id,
         session_id=storable(said.get("session_id", "")),
         status="errored" if root.error else "completed",
