@@ -183,3 +183,24 @@ def test_each_services_part_of_a_trace_is_a_call_sharing_the_trace_id() -> None:
         ("ab" * 16 + "-back", ["back", "db"]),
     ]
     assert {c.trace_id for c in made.calls} == {"ab" * 16} and [s.span_id for s in made.waiting] == ["orphan"]
+
+
+def test_hostile_attributes_are_kept_as_the_database_takes_them(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """NUL in texts (PostgreSQL's JSON holds none), counts past an int32, a boolean as a count."""
+    provider, exporter = traced
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("root\x00") as root:
+        root.set_attribute("input.value", "a\x00b")
+        root.set_attribute("session.id", "s\x00" + "\x00" * 300)
+        for n in range(3):
+            with tracer.start_as_current_span(f"llm {n}") as llm:
+                llm.set_attribute("gen_ai.usage.input_tokens", 2**31 - 10)
+                llm.set_attribute("gen_ai.usage.output_tokens", True)
+    spans = otlp.spans_of(otlp.decode(exported(exporter.get_finished_spans())))
+    assert "\x00" not in json.dumps([s.as_json() for s in spans], ensure_ascii=False)
+    (call,) = otlp.assemble(spans).calls
+    assert (call.prompt_tokens, call.completion_tokens) == (2**31 - 1, 0)
+    assert (call.session_id, struct_to_dict(call.inputs)) == (("s" + "\\u0000" * 301)[:200], {"input": "a\\u0000b"})
+    stored_spans.parse(call.spans, "calls[0].spans")

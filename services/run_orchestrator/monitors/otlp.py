@@ -32,6 +32,8 @@ from scorekeeper.v1 import monitors_pb2 as pb
 from scorekeeper_sdk.evaluate.outputs import OUTPUT_FIELD, used
 from scorekeeper_sdk.tracing import MAX_ERROR_CHARS, MAX_KIND_CHARS, MAX_NAME_CHARS, MAX_SPANS, Span, fit, storable
 
+# The most a token count holds (an int32 of LoggedCall).
+MAX_COUNT = 2**31 - 1
 # Spans waiting for their trace's root span are dropped after this long.
 PENDING_MINUTES = 60
 # A span's parent is remote (OTLP's SpanFlags: the flag is known, and set).
@@ -194,23 +196,24 @@ def _step(span: OtlpSpan, service: Any) -> TraceSpan:
         "service": service if isinstance(service, str) else "",
         "metadata": _object(attrs.get("metadata")),
     }
+    # Every text as the database can hold it (no NUL, no lone surrogate): it may wait as JSON.
     return TraceSpan(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
         parent_id=span.parent_span_id.hex(),
         root=not span.parent_span_id or remote,
-        name=(span.name.strip() or "span")[:MAX_NAME_CHARS],
+        name=storable(span.name.strip() or "span")[:MAX_NAME_CHARS],
         start_ns=span.start_time_unix_nano,
         end_ns=max(span.end_time_unix_nano, span.start_time_unix_nano),
-        kind=_kind(attrs)[:MAX_KIND_CHARS],
-        input=_value(attrs, _INPUTS, "input.mime_type"),
-        output=_value(attrs, _OUTPUTS, "output.mime_type"),
-        error=_error(span),
-        metadata=_metadata(attrs),
+        kind=storable(_kind(attrs))[:MAX_KIND_CHARS],
+        input=storable(_value(attrs, _INPUTS, "input.mime_type")),
+        output=storable(_value(attrs, _OUTPUTS, "output.mime_type")),
+        error=storable(_error(span))[:MAX_ERROR_CHARS],
+        metadata=storable(_metadata(attrs)),
         prompt_tokens=prompt,
         completion_tokens=completion,
         cost_usd=cost,
-        call={k: v for k, v in call.items() if v},
+        call=storable({k: v for k, v in call.items() if v}),
     )
 
 
@@ -230,7 +233,9 @@ def _python(value: AnyValue) -> Any:
 
 
 def _count(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and math.isfinite(value) and value > 0 else 0
+    """A token count: a whole number of at most MAX_COUNT, else 0."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return int(value) if ok and 0 < value <= MAX_COUNT else 0
 
 
 def _amount(value: Any) -> bool:
@@ -238,7 +243,10 @@ def _amount(value: Any) -> bool:
 
 
 def _first_text(attrs: dict[str, Any], names: Sequence[str]) -> str:
-    return next((str(attrs[n])[:200] for n in names if isinstance(attrs.get(n), str | int) and attrs[n] != ""), "")
+    """The first of these attributes that is a text or a number, as text the database holds,
+    within the 200 characters an id of a call may have."""
+    found = next((str(attrs[n]) for n in names if isinstance(attrs.get(n), str | int) and attrs[n] != ""), "")
+    return str(storable(found))[:200]
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -356,7 +364,8 @@ def call_of(spans: Sequence[TraceSpan], call_id: str = "") -> pb.LoggedCall:
     root = unique[0]
     assert root.root, "a call is made of a trace with its root span"
     steps = _steps(unique[:MAX_SPANS], root.start_ns)
-    prompt, completion, cost = used(steps)
+    prompt, completion, cost = used(steps)  # each step's own: their sum may pass what a count holds
+    prompt, completion = min(prompt, MAX_COUNT), min(completion, MAX_COUNT)
     said: dict[str, Any] = {}
     for span in [root, *unique]:
         for key, value in span.call.items():
@@ -366,7 +375,7 @@ def call_of(spans: Sequence[TraceSpan], call_id: str = "") -> pb.LoggedCall:
     call = pb.LoggedCall(
         call_id=call_id or root.trace_id,
         trace_id=root.trace_id,
-        session_id=storable(said.get("session_id", "")),
+        session_id=said.get("session_id", ""),
         status="errored" if root.error else "completed",
         error=storable(root.error)[:MAX_ERROR_CHARS],
         latency_ms=(root.end_ns - root.start_ns) / 1e6,
