@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 import pytest
 
+from scorekeeper_sdk.tracing import Span
 from services.run_orchestrator.monitors.otlp import TraceSpan
 from services.run_orchestrator.monitors.pending_spans import PendingSpans
 
@@ -17,7 +18,8 @@ pytestmark = [pytest.mark.postgres]
 
 
 def _span(trace: str, span: str) -> TraceSpan:
-    return TraceSpan(trace, span, "r", False, f"step {span}", 1, 2, kind="tool", input={"q": 1}, call={"user": "u"})
+    step = Span(span, f"step {span}", kind="tool", input={"q": 1})
+    return TraceSpan(trace, span, "r", False, 1, 2, step, call={"user": "u"})
 
 
 async def test_spans_wait_for_their_root_and_are_dropped_after_an_hour(db: asyncpg.Pool) -> None:

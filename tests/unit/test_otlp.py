@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
+from scorekeeper_sdk.tracing import Span
 from services.run_orchestrator.monitors import otlp
 from shared import spans as stored_spans
 from shared.edge.convert import struct_to_dict
@@ -92,7 +93,7 @@ def test_spans_sent_before_their_root_wait_for_it(traced: tuple[TracerProvider, 
     *children, root = exporter.get_finished_spans()  # each exported as it ends: the root last
     early = otlp.spans_of(otlp.decode(exported(children)))
     waits = otlp.assemble(early)
-    assert (waits.calls, [s.name for s in waits.waiting]) == ([], ["search docs", "chat gpt-x"])
+    assert (waits.calls, [s.step.name for s in waits.waiting]) == ([], ["search docs", "chat gpt-x"])
     kept = [otlp.TraceSpan.of_json(json.loads(json.dumps(s.as_json()))) for s in early]  # as stored
     late = otlp.spans_of(otlp.decode(exported([root])))
     made = otlp.assemble([*kept, *late])
@@ -132,7 +133,7 @@ def test_a_remote_parent_makes_the_root(traced: tuple[TracerProvider, InMemorySp
 
 def test_spans_naming_each_other_are_made_top_level() -> None:
     def span(span_id: str, parent: str, root: bool = False) -> otlp.TraceSpan:
-        return otlp.TraceSpan("t" * 32, span_id, parent, root, span_id, 0, 1_000_000)
+        return otlp.TraceSpan("t" * 32, span_id, parent, root, 0, 1_000_000, Span(span_id, span_id))
 
     call = otlp.call_of([span("r", "", True), span("a", "b"), span("b", "a"), span("c", "a")])
     parents = {s.id: s.parent_id for s in call.spans}
@@ -167,7 +168,7 @@ def test_each_services_part_of_a_trace_is_a_call_sharing_the_trace_id() -> None:
     remote one; a span whose parent has not come waits."""
 
     def span(span_id: str, parent: str, root: bool = False, start: int = 0) -> otlp.TraceSpan:
-        return otlp.TraceSpan("ab" * 16, span_id, parent, root, span_id, start, start + 10)
+        return otlp.TraceSpan("ab" * 16, span_id, parent, root, start, start + 10, Span(span_id, span_id))
 
     made = otlp.assemble(
         [

@@ -18,7 +18,7 @@ import base64
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from google.protobuf import json_format
@@ -89,24 +89,17 @@ _KINDS = {
 
 @dataclass
 class TraceSpan:
-    """One span as a step, with what locates it in its trace (times in ns since the epoch) and what
-    the call takes from it when it is the root. Kept as JSON while it waits for its root."""
+    """One span: where it stands in its trace (times in ns since the epoch), the step it is (its id,
+    parent and times set once the call it is in is known) and what the call takes from it when
+    it is the root. Kept as JSON while it waits for its root."""
 
     trace_id: str
     span_id: str
     parent_id: str
     root: bool
-    name: str
     start_ns: int
     end_ns: int
-    kind: str = ""
-    input: Any = None
-    output: Any = None
-    error: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
+    step: Span
     # Of the call: its session, user, service, model and metadata (those the root has, else any span's).
     call: dict[str, Any] = field(default_factory=dict)
 
@@ -115,7 +108,7 @@ class TraceSpan:
 
     @classmethod
     def of_json(cls, data: dict[str, Any]) -> TraceSpan:
-        return cls(**data)
+        return cls(**{**data, "step": Span(**data["step"])})
 
 
 def decode(data: bytes) -> ExportTraceServiceRequest:
@@ -202,17 +195,20 @@ def _step(span: OtlpSpan, service: Any) -> TraceSpan:
         span_id=span.span_id.hex(),
         parent_id=span.parent_span_id.hex(),
         root=not span.parent_span_id or remote,
-        name=storable(span.name.strip() or "span")[:MAX_NAME_CHARS],
         start_ns=span.start_time_unix_nano,
         end_ns=max(span.end_time_unix_nano, span.start_time_unix_nano),
-        kind=storable(_kind(attrs))[:MAX_KIND_CHARS],
-        input=storable(_value(attrs, _INPUTS, "input.mime_type")),
-        output=storable(_value(attrs, _OUTPUTS, "output.mime_type")),
-        error=storable(_error(span))[:MAX_ERROR_CHARS],
-        metadata=storable(_metadata(attrs)),
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cost_usd=cost,
+        step=Span(
+            id=span.span_id.hex(),
+            name=storable(span.name.strip() or "span")[:MAX_NAME_CHARS],
+            kind=storable(_kind(attrs))[:MAX_KIND_CHARS],
+            input=storable(_value(attrs, _INPUTS, "input.mime_type")),
+            output=storable(_value(attrs, _OUTPUTS, "output.mime_type")),
+            error=storable(_error(span))[:MAX_ERROR_CHARS],
+            metadata=storable(_metadata(attrs)),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cost_usd=cost,
+        ),
         call=storable({k: v for k, v in call.items() if v}),
     )
 
@@ -371,20 +367,20 @@ def call_of(spans: Sequence[TraceSpan], call_id: str = "") -> pb.LoggedCall:
         for key, value in span.call.items():
             said.setdefault(key, value)
     metadata = {**said.pop("metadata", {}), **{k: v for k, v in said.items() if k in ("service", "model", "user")}}
-    metadata["otel_span"] = root.name
+    metadata["otel_span"] = root.step.name
     call = pb.LoggedCall(
         call_id=call_id or root.trace_id,
         trace_id=root.trace_id,
         session_id=said.get("session_id", ""),
-        status="errored" if root.error else "completed",
-        error=storable(root.error)[:MAX_ERROR_CHARS],
+        status="errored" if root.step.error else "completed",
+        error=root.step.error,
         latency_ms=(root.end_ns - root.start_ns) / 1e6,
         prompt_tokens=prompt,
         completion_tokens=completion,
         spans=[s.to_proto() for s in steps],
     )
-    call.inputs.update(_keyed(root.input, "input"))
-    call.outputs.update(_keyed(root.output, OUTPUT_FIELD))
+    call.inputs.update(_keyed(root.step.input, "input"))
+    call.outputs.update(_keyed(root.step.output, OUTPUT_FIELD))
     call.metadata.update(_keyed(metadata, "metadata"))
     if cost is not None:
         call.cost_usd = cost
@@ -405,20 +401,11 @@ def _steps(spans: Sequence[TraceSpan], start_ns: int) -> list[Span]:
     top-level)."""
     ids = {s.span_id for s in spans}
     steps = [
-        Span(
-            id=s.span_id,
-            name=s.name,
+        replace(
+            s.step,
             parent_id=s.parent_id if s.parent_id in ids and not s.root else "",
-            kind=s.kind,
             start_ms=max(0.0, (s.start_ns - start_ns) / 1e6),
             duration_ms=(s.end_ns - s.start_ns) / 1e6,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            metadata=s.metadata,
-            prompt_tokens=s.prompt_tokens,
-            completion_tokens=s.completion_tokens,
-            cost_usd=s.cost_usd,
         )
         for s in spans
     ]
