@@ -1,8 +1,9 @@
 """OpenTelemetry traces as logged calls (IngestTraces: OTLP over HTTP, binary protobuf or JSON).
 
-Each trace is one call, logged under its trace id as LogCalls logs a call (a trace exported again
-is a duplicate): its root span — the span without a parent, or whose parent is remote (the trace
-came in from another service) — is the call, every span of the trace a step of it. What the spans
+Each root span of a trace — the span without a parent, or whose parent is remote (the trace came
+in from another service) — is one call, logged as LogCalls logs a call under the trace's id (a
+trace exported again is a duplicate; another service's part of it under "<trace id>-<span id>"),
+every span below it a step of it. What the spans
 say is read from the attributes of OpenTelemetry's GenAI conventions (``gen_ai.*``) and of
 OpenInference (``input.value``, ``llm.token_count.*``, ``openinference.span.kind``), which the
 instrumentations of OpenAI, LangChain, LlamaIndex and others write.
@@ -351,10 +352,9 @@ def assemble(spans: Sequence[TraceSpan]) -> Assembled:
 
 def call_of(spans: Sequence[TraceSpan], call_id: str = "") -> pb.LoggedCall:
     """A root span and the spans below it (each once) as a logged call (under ``call_id``, by
-    default the trace's id): the root's input,
-    output (text under "response"), error and duration; its steps every span, times from the
-    root's start; its tokens and cost its steps' sums; its session, user, service and model the
-    root's, else the first span's that says one."""
+    default the trace's id): the root's input, output (text under "response"), error and
+    duration; its steps every span, times from the root's start; its tokens and cost its steps'
+    sums; its session, user, service and model the root's, else the first span's that says one."""
     unique = list({s.span_id: s for s in spans}.values())
     unique.sort(key=lambda s: (not s.root, s.start_ns))
     root = unique[0]
