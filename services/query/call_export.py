@@ -113,6 +113,7 @@ class CallExport:
             feedback=request.feedback,
             search=request.search,
             usage=request.usage,
+            steps=request.steps,
             page_size=page_size,
         )
         page = await self._calls.page(listing)  # every filter checked before the first byte

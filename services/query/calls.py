@@ -17,7 +17,7 @@ from services.query.call_breakdown import breakdown, breakdown_key
 from services.query.call_traffic import matching_traffic, traffic
 from services.query.db import Reader, Where
 from services.query.metrics import resolve
-from services.query.records.clauses import usage_tests
+from services.query.records.clauses import step_holds, usage_tests
 from services.query.records.reads import score_rows_of
 from services.query.views import score_view
 from shared.db.pool import Connection
@@ -27,7 +27,7 @@ from shared.edge.errors import invalid, not_found
 from shared.edge.search import search as search_text
 from shared.edge.search import tsquery
 from shared.ids import call_id_of
-from shared.spans import span_pb
+from shared.spans import StepCondition, span_pb
 
 MAX_METADATA_FILTERS = 20
 MAX_FEEDBACK_FILTERS = 10
@@ -93,11 +93,20 @@ class CallFilters:
     feedback: list[tuple[uuid.UUID, str]]
     search: str | None = None
     usage: tuple[filters.UsageFilter, ...] = ()
+    steps: tuple[StepCondition, ...] = ()
 
     @property
     def time_only(self) -> bool:
         """No filter but the time logged."""
-        calls_asked = (self.status, self.trace_id, self.session_id, self.metadata, self.feedback, self.usage)
+        calls_asked = (
+            self.status,
+            self.trace_id,
+            self.session_id,
+            self.metadata,
+            self.feedback,
+            self.usage,
+            self.steps,
+        )
         return not any(calls_asked) and self.search is None
 
     def summed(self) -> tuple[Where, tuple[str, str]]:
@@ -132,6 +141,12 @@ class CallFilters:
             where.add(f"{_CALL_WORDS} @@ {tsquery(where.param(self.search))}")
         for test in usage_tests(where, self.usage, "c"):
             where.add(test)
+        for step in self.steps:  # one probe of call_spans' key per call
+            holds = step_holds(where, step, "x.spans")
+            where.add(
+                f"coalesce((SELECT {holds} FROM call_spans x WHERE x.project_id = c.project_id"
+                " AND x.call_id = c.id), false)"
+            )
         for metric_id, state in self.feedback:
             given = (
                 "SELECT 1 FROM call_feedback g WHERE g.project_id = c.project_id AND g.call_id = c.id"
@@ -296,6 +311,7 @@ class CallReads:
             feedback=[(metrics[f.metric].id, f.state) for f in wanted],
             search=search_text(request.search),
             usage=tuple(filters.usage_filters(request.usage)),
+            steps=tuple(filters.step_filters(request.steps)),
         )
 
     async def page(self, request: pb.ListCallsRequest) -> CallPage:

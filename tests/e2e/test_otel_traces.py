@@ -3,7 +3,7 @@ exporter, pointed at /v1/projects/{p}/traces with a project key, sends each span
 root last, in a request of its own); each trace is logged as one call whose steps are its spans,
 sampled by the project's monitors, shown on the call's page; gzip and OTLP JSON are taken, a trace
 sent again is a duplicate, a body that is no OTLP is refused saying why, another project's key
-is refused."""
+is refused; calls are found by the steps they took (SDK, CLI, the Calls page)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from playwright.async_api import expect
 
-from scorekeeper_sdk import AsyncScorekeeper
+from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
+from tests.support.cli import scorekeeper
 from tests.support.monitors import settled
 from tests.support.otel import answer_a_question
 
@@ -134,9 +135,26 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         )
     assert len([c async for c in sk.list_calls(project.id)]) == 3
 
+    # Calls by the steps they took: the one whose lookup failed, the three that chatted.
+    async def keys(*steps: str) -> list[str]:
+        return sorted([c.call_key async for c in sk.list_calls(project.id, steps=steps)])
+
+    assert await keys("lookup:failed") == await keys("*:failed") == [first]
+    assert await keys("chat gpt-x") == sorted([first, second, third])
+    assert await keys("chat gpt-x", "lookup") == [first]
+    assert await keys("chat gpt-x:gt:600000") == []
+    with pytest.raises(InvalidArgument, match="steps condition 'lookup:gt:soon': 'soon' is not a number"):
+        await keys("lookup:gt:soon")
+    listed = scorekeeper(stack, "--project", project.id, "calls", "list", "--step", "lookup:failed", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert first in listed.stdout and second not in listed.stdout
+
     # The call's page draws the trace as its steps.
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        await page.goto(f"/projects/{project.id}/calls?window=&step=lookup%3Afailed")
+        await expect(page.locator("#calls-table tbody tr")).to_have_count(1)
+        await expect(page.locator("#calls-table tbody tr")).to_contain_text("capital of France?")
         await page.goto(f"/projects/{project.id}/calls/{first}")
         await expect(page.locator("#steps-table tbody tr")).to_have_count(4)
         await expect(page.locator("#steps-table tbody tr.step-failed")).to_have_count(1)

@@ -152,6 +152,9 @@ def test_the_console_s_filters_make_the_request() -> None:
     assert CallFilters.of(QueryParams("window=forever&state=maybe")) == CallFilters()  # unknown: the defaults
     assert filters.narrowed and not CallFilters().narrowed
     assert filters.query(state="passed") == "meta=route%3Dcheckout%2C+tier%3Dpro&window=7d&metric=m1&state=passed"
+    by_step = CallFilters.of(QueryParams("step=+retrieve%3Afailed+&window=1h"))
+    assert list(by_step.request("p1").steps) == ["retrieve:failed"] and by_step.narrowed
+    assert by_step.query() == "window=1h&step=retrieve%3Afailed"
 
 
 def test_the_feedback_trend_charts_share_one_axis_of_days() -> None:

@@ -173,8 +173,9 @@ class CallFilter(TypedDict, total=False):
     take: ``search`` words of the inputs or outputs (web-search syntax: "a phrase", or, -word),
     ``status`` completed or errored, ``metadata`` "key=value" pairs, ``feedback``
     "metric=passed|failed|given|none", ``logged_after`` / ``logged_before`` RFC 3339 times,
-    ``usage`` what a call used ("latency_ms:gt:2000", "tokens:lt:500", "cost_usd:gt:0.01"); every
-    one given must hold."""
+    ``usage`` what a call used ("latency_ms:gt:2000", "tokens:lt:500", "cost_usd:gt:0.01"),
+    ``steps`` the steps it took ("retrieve", "retrieve:failed", "answer:gt:2000" in ms, "*:failed");
+    every one given must hold."""
 
     search: str
     status: str
@@ -185,12 +186,13 @@ class CallFilter(TypedDict, total=False):
     logged_before: str
     feedback: Sequence[str]
     usage: Sequence[str]
+    steps: Sequence[str]
 
 
 def _filter_fields(filters: CallFilter) -> dict[str, Any]:
     """The filters as fields of ListCallsRequest and ExportCallsRequest."""
     fields: dict[str, Any] = dict(filters)
-    for name in ("metadata", "feedback", "usage"):
+    for name in ("metadata", "feedback", "usage", "steps"):
         if name in fields:
             fields[name] = list(fields[name])
     return fields

@@ -100,6 +100,12 @@ UsageOption = Annotated[
     list[str] | None,
     typer.Option(help="What a call used: latency_ms|tokens|cost_usd:gt|lt:N (latency_ms:gt:2000); repeat to AND."),
 ]
+StepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--step", help="A step the call took: NAME, NAME:failed, NAME:gt|lt:MS (* any step: '*:failed'); repeat: AND."
+    ),
+]
 
 
 def _filters(
@@ -112,6 +118,7 @@ def _filters(
     before: str,
     search: str,
     usage: list[str] | None,
+    step: list[str] | None = None,
 ) -> CallFilter:
     """The filters of list, trend, traffic and export, as the SDK takes them."""
     return CallFilter(
@@ -124,6 +131,7 @@ def _filters(
         logged_after=since(after),
         logged_before=since(before, "--until"),
         usage=usage or (),
+        steps=step or (),
     )
 
 
@@ -143,13 +151,14 @@ def calls_list(
     until: UntilOption = "",
     search: SearchOption = "",
     usage: UsageOption = None,
+    step: StepOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Calls to show, newest first.")] = 20,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's logged calls, newest first, filtered; then their feedback summed up per metric
     (over every call the filters match, not only those shown)."""
     st = state(ctx)
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     project = st.project_id()
     found = list(islice(st.client.list_calls(project, page_size=min(limit + 1, 1000), **filters), limit + 1))
     more, found = len(found) > limit, found[:limit]
@@ -270,6 +279,7 @@ def calls_trend(
     until: UntilOption = "",
     search: SearchOption = "",
     usage: UsageOption = None,
+    step: StepOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The feedback of the calls the filters match, per hour or day and metric, oldest first: a
@@ -278,7 +288,7 @@ def calls_trend(
     if by not in ("hour", "day"):
         raise CliError(f"--by must be hour or day, got {by!r}")
     points = st.client.feedback_trend(
-        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until, search, usage)
+        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     )
     if as_json_:
         return emit_json(as_json(points))
@@ -312,6 +322,7 @@ def calls_export(
     until: UntilOption = "",
     search: SearchOption = "",
     usage: UsageOption = None,
+    step: StepOption = None,
     limit: Annotated[int, typer.Option(min=0, help="At most this many calls (0: every one).")] = 0,
 ) -> None:
     """Every call the filters match, newest first, as CSV or JSONL (streamed), with its feedback:
@@ -319,7 +330,7 @@ def calls_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     write_export(st, st.client.export_calls(st.project_id(), format=format, limit=limit, **filters), output)
 
 
@@ -344,13 +355,14 @@ def calls_to_testset(
     until: UntilOption = "",
     search: SearchOption = "",
     usage: UsageOption = None,
+    step: StepOption = None,
 ) -> None:
     """Calls as testcases of the testset's next version (the --call ones, or every one the filters
     match, at most 10,000): their inputs and metadata as fields, each once — the calls users
     disliked this week become regression testcases. Those the testset holds already are left out."""
     st = state(ctx)
     target = st.testset(testset)
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     if call:
         if any(filters.values()):
             raise CliError("give --call or filters, not both")
@@ -435,6 +447,7 @@ def calls_traffic(
     until: UntilOption = "",
     search: SearchOption = "",
     usage: UsageOption = None,
+    step: StepOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The project's calls per hour or day, oldest first: how many, how many errored, their latency
@@ -443,7 +456,7 @@ def calls_traffic(
     st = state(ctx)
     if by not in ("hour", "day"):
         raise CliError(f"--by must be hour or day, got {by!r}")
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage)
+    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     points = st.client.call_traffic(st.project_id(), by=by, **filters)
     if as_json_:
         return emit_json(as_json(points))
@@ -472,6 +485,7 @@ def calls_breakdown(
     until: UntilOption = "",
     search: SearchOption = "",
     usage: UsageOption = None,
+    step: StepOption = None,
     as_json_: JsonOption = False,
 ) -> None:
     """The calls the filters match per value of a metadata key, most calls first (25 values, then
@@ -479,7 +493,7 @@ def calls_breakdown(
     and feedback — which model costs the most, which route errs, whose users are unhappy."""
     st = state(ctx)
     groups = st.client.call_breakdown(
-        st.project_id(), key, **_filters(status, trace, session, meta, feedback, since_, until, search, usage)
+        st.project_id(), key, **_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     )
     if as_json_:
         return emit_json(as_json(groups))

@@ -64,6 +64,8 @@ class CallFilters:
     # The calls slower or costlier than these (ListCalls' usage, as the Records page names them).
     latency_ms_gt: str = ""
     cost_usd_gt: str = ""
+    # A step the calls took (ListCalls' steps: "retrieve", "retrieve:failed", "answer:gt:2000").
+    step: str = ""
     # A metadata key to break the matching calls down by (not a filter).
     by: str = ""
     # The window's start, pinned by the first page so that the next ones (its page token) continue
@@ -84,6 +86,7 @@ class CallFilters:
             state=params.get("state", "") if params.get("state", "") in FEEDBACK_STATES else "",
             latency_ms_gt=params.get("latency_ms_gt", "").strip(),
             cost_usd_gt=params.get("cost_usd_gt", "").strip(),
+            step=params.get("step", "").strip(),
             by=params.get("by", "").strip(),
             since=params.get("since", ""),
         )
@@ -103,6 +106,7 @@ class CallFilters:
             feedback=[f"{self.metric}={self.state}"] if self.metric and self.state else [],
             # A value that is no number is the API's to refuse, as the page shows it.
             usage=[f"{m}:gt:{v}" for m, v in (("latency_ms", self.latency_ms_gt), ("cost_usd", self.cost_usd_gt)) if v],
+            steps=[self.step] if self.step else [],
         )
 
     def query(self, **changes: str) -> str:
@@ -112,7 +116,16 @@ class CallFilters:
 
     @property
     def narrowed(self) -> bool:
-        asked = (self.search, self.status, self.trace, self.session, self.meta, self.latency_ms_gt, self.cost_usd_gt)
+        asked = (
+            self.search,
+            self.status,
+            self.trace,
+            self.session,
+            self.meta,
+            self.latency_ms_gt,
+            self.cost_usd_gt,
+            self.step,
+        )
         return any(asked) or bool(self.metric and self.state)
 
     def with_value(self, value: str) -> str:

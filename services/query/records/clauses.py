@@ -116,6 +116,13 @@ def _step_path(step: StepCondition) -> str:
     return f"$[*] ? ({' && '.join(tests)})" if tests else "$[*]"
 
 
+def step_holds(where: Where, step: StepCondition, spans: str) -> str:
+    """Whether the steps ``spans`` (a jsonb array: record_spans or call_spans) meet the condition."""
+    path = where.param(_step_path(step))
+    named = where.param({"n": step.name, "v": step.value})
+    return f"jsonb_path_exists({spans}, {path}::jsonpath, {named}::jsonb)"
+
+
 def step_tests(where: Where, steps: Sequence[StepCondition], project_id: uuid.UUID) -> list[str]:
     """Records r whose call took steps that meet the conditions: steps stored with the record
     (record_spans), or, for a monitor's run, with the call it is (call_spans, by testcase_id).
@@ -123,9 +130,7 @@ def step_tests(where: Where, steps: Sequence[StepCondition], project_id: uuid.UU
     every record's steps (0.35 s at 100,000) before a page's first row. A rare step costs a walk."""
     tests = []
     for step in steps:
-        path = where.param(_step_path(step))
-        named = where.param({"n": step.name, "v": step.value})
-        holds = f"jsonb_path_exists(x.spans, {path}::jsonpath, {named}::jsonb)"
+        holds = step_holds(where, step, "x.spans")
         tests.append(
             f"coalesce((SELECT {holds} FROM record_spans x WHERE x.record_id = r.id),"
             f" (SELECT {holds} FROM call_spans x WHERE x.project_id = {where.param(project_id)}"
