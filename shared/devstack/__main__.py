@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from shared.devstack import scenario
+from shared.devstack import otel_demo, scenario
 from shared.devstack.stack import Stack, StackConfig, bus_from_env, write_state
 
 DATA_DIR = Path(os.environ.get("SCOREKEEPER_DATA_DIR", ".scorekeeper"))
@@ -70,6 +70,8 @@ async def demo(testcases: int) -> int:
         async with stack.sdk() as sk:
             _say(await scenario.watch_production(sk, ids, run.id, stack.demo_system_url, stack.console_url))
             _say(await scenario.users_feedback(sk, ids, run.id, stack.console_url))
+            async with stack.http(stack.orchestrator_http) as http:
+                _say(await otel_demo.send_traces(sk, http, ids.project_id, run.id, stack.console_url))
         if sys.stdin.isatty():
             _say(
                 f"the console shows this run and the monitor at the addresses above ({stack.console_url}; sign in"

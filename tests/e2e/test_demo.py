@@ -81,6 +81,13 @@ def test_without_a_terminal_the_demo_prints_its_results_and_stops(env: dict[str,
     quiet = said == "at or above 90%: no alert"
     assert (told is not None and (told.group(1) == "below") == (share < 0.9)) or (quiet and share >= 0.9), said
     assert re.search(r"^  http://127\.0\.0\.1:\d+/projects/\S+/calls$", ran.stdout, flags=re.M)
+    # Three answers sent again as OpenTelemetry traces: each a call, its request and 3 steps its spans.
+    traced = (
+        r"^OpenTelemetry: 3 of the answers sent as traces \(12 spans\) to POST /v1/projects/\S+/traces, as an"
+        r" instrumented app's OTLP exporter sends them: 3 calls, each span a step\n"
+        r"  http://127\.0\.0\.1:\d+/projects/\S+/calls/[0-9a-f]{32}$"
+    )
+    assert re.search(traced, ran.stdout, flags=re.M), ran.stdout
     assert ran.stdout.rstrip().endswith("stopped everything the demo started")
 
 
