@@ -8,12 +8,8 @@ is refused; calls are found by the steps they took (SDK, CLI, the Calls page).""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-from typing import Any
 
 import pytest
-from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -28,7 +24,7 @@ from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
 from tests.support.monitors import settled
-from tests.support.otel import answer_a_question
+from tests.support.otel import answer_a_question, otlp_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -95,13 +91,7 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         local.add_span_processor(SimpleSpanProcessor(memory))
         third = answer_a_question(local, question="capital of Chile?")
         request = encode_spans(list(memory.get_finished_spans()))
-        body: dict[str, Any] = json_format.MessageToDict(request)
-        for scope in body["resourceSpans"][0]["scopeSpans"]:
-            for span in scope["spans"]:
-                for name in ("traceId", "spanId", "parentSpanId"):
-                    if name in span:
-                        span[name] = base64.b64decode(span[name]).hex()
-        sent = await http.post(f"/v1/projects/{project.id}/traces", content=json.dumps(body))
+        sent = await http.post(f"/v1/projects/{project.id}/traces", content=otlp_json(request))
         assert sent.status_code == 200, sent.text
         said = {"call_ids": [third], "stored": 1, "duplicates": 0, "sampled": 1, "pending_spans": 0}
         assert sent.json() == said

@@ -1,10 +1,14 @@
 """Traces made with the real OpenTelemetry SDK, as an application instrumented with OpenInference
-and the GenAI conventions makes them (IngestTraces' tests)."""
+and the GenAI conventions makes them, and an export of them as OTLP JSON (IngestTraces' tests)."""
 
 from __future__ import annotations
 
+import base64
 import json
+from typing import Any
 
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
@@ -37,3 +41,15 @@ def answer_a_question(provider: TracerProvider, fail_tool: bool = False, questio
                 tool.set_status(Status(StatusCode.ERROR))
         root.set_attribute("output.value", "Paris")
         return f"{root.get_span_context().trace_id:032x}"
+
+
+def otlp_json(request: Message) -> str:
+    """An ExportTraceServiceRequest in OTLP's JSON encoding: protobuf's JSON, its ids in hex."""
+    body: dict[str, Any] = json_format.MessageToDict(request)
+    for resource in body["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+    return json.dumps(body)

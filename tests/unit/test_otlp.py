@@ -3,13 +3,10 @@ the real OpenTelemetry SDK, encoded as its OTLP exporter encodes them, in protob
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from google.protobuf import json_format
 from opentelemetry import trace as otel_trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -22,7 +19,7 @@ from scorekeeper_sdk.tracing import Span
 from services.run_orchestrator.monitors import otlp
 from shared import spans as stored_spans
 from shared.edge.convert import struct_to_dict
-from tests.support.otel import answer_a_question
+from tests.support.otel import answer_a_question, otlp_json
 
 
 @pytest.fixture
@@ -107,14 +104,7 @@ def test_otlp_json_with_hex_ids_reads_as_the_protobuf(traced: tuple[TracerProvid
     provider, exporter = traced
     answer_a_question(provider)
     request = encode_spans(list(exporter.get_finished_spans()))
-    body: dict[str, Any] = json_format.MessageToDict(request)
-    for resource in body["resourceSpans"]:
-        for scope in resource["scopeSpans"]:
-            for span in scope["spans"]:
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = base64.b64decode(span[key]).hex()  # OTLP JSON: hex
-    from_json = otlp.spans_of(otlp.decode(json.dumps(body).encode()))
+    from_json = otlp.spans_of(otlp.decode(otlp_json(request).encode()))
     from_protobuf = otlp.spans_of(otlp.decode(request.SerializeToString()))
     assert from_json == from_protobuf
 
