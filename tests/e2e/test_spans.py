@@ -212,12 +212,13 @@ async def test_each_records_steps_are_kept_with_it(stack: Stack, sk: AsyncScorek
         await screenshot(page, "run-records-by-step")
         await page.locator("#step-filters .chip a").click()
         await expect(page.locator("#records-table tbody tr")).to_have_count(10)
-        await page.fill("#records input[name=step]", "think")  # typed: no record of this run took it
-        await page.press("#records input[name=step]", "Enter")
+        step_box = page.get_by_label("Step", exact=True)  # the box, not the chips' hidden inputs
+        await step_box.fill("think")  # typed: no record of this run took it
+        await step_box.press("Enter")
         await expect(page.locator("#step-filters .chip")).to_have_text("think ×")
         await expect(page.locator("#records-table tbody tr")).to_have_text(["No record matches these filters."])
-        await page.fill("#records input[name=step]", "answer:gt:slow")  # one the API would refuse
-        await page.press("#records input[name=step]", "Enter")
+        await step_box.fill("answer:gt:slow")  # one the API would refuse
+        await step_box.press("Enter")
         await expect(page.locator("#records .flash.error")).to_have_text(
             "Step filter ignored: 'answer:gt:slow': 'slow' is not a number."
         )
