@@ -123,7 +123,10 @@ async def up() -> int:
   {stack.bus_label:<13} {stack.bus_url}
 for the SDK and the scorekeeper command:
   export SCOREKEEPER_URL=grpc://{stack.orchestrator_grpc} SCOREKEEPER_QUERY_URL=grpc://{stack.query_grpc}
-  export SCOREKEEPER_API_KEY=$(cat {stack.config.data_dir / "admin-key"})""")
+  export SCOREKEEPER_API_KEY=$(cat {stack.config.data_dir / "admin-key"})
+for an application traced with OpenTelemetry (a project's write key):
+  export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={stack.orchestrator_http}/v1/projects/PROJECT_ID/traces
+  export OTEL_EXPORTER_OTLP_TRACES_HEADERS="Authorization=Bearer $KEY\"""")
     return 0
 
 
