@@ -461,6 +461,7 @@ class Scorekeeper:
     list_calls = _Iterate(AsyncScorekeeper.list_calls)
     feedback_summary = _Call(AsyncScorekeeper.feedback_summary)
     feedback_trend = _Call(AsyncScorekeeper.feedback_trend)
+    call_steps = _Call(AsyncScorekeeper.call_steps)
     export_calls = _Iterate(AsyncScorekeeper.export_calls)
     call_traffic = _Call(AsyncScorekeeper.call_traffic)
     call_breakdown = _Call(AsyncScorekeeper.call_breakdown)

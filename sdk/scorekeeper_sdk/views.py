@@ -524,6 +524,17 @@ class RunSteps:
 
 
 @dataclass(frozen=True)
+class CallSteps:
+    """Where production calls spend their time, step by step: the steps of ``calls`` calls (the
+    newest 50,000 the filters match at most), ``calls_with_steps`` of which hold steps (each
+    step's ``records`` counts calls)."""
+
+    calls: int = 0
+    calls_with_steps: int = 0
+    steps: list[StepSummary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class GroupMetric:
     """One metric's scores over a group of a run's records (the version the run pins)."""
 

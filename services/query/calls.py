@@ -15,10 +15,11 @@ from scorekeeper.v1 import query_pb2 as pb
 from services.query import filters
 from services.query.call_breakdown import breakdown, breakdown_key
 from services.query.call_traffic import matching_traffic, traffic
-from services.query.db import Reader, Where
+from services.query.db import Reader, Where, work_mem
 from services.query.metrics import resolve
 from services.query.records.clauses import step_holds, usage_tests
 from services.query.records.reads import score_rows_of
+from services.query.run_steps import STEPS_WORK_MEM, summaries, summed
 from services.query.views import score_view
 from shared.db.pool import Connection
 from shared.edge import page_tokens
@@ -36,7 +37,9 @@ FEEDBACK_STATES = ("passed", "failed", "given", "none")
 TREND_BUCKETS = ("hour", "day")
 MAX_BUCKETS = 1000
 # What a page token ignores: they sum up the calls, they do not choose them.
-_NOT_FILTERS = ("with_summary", "trend", "breakdown")
+_NOT_FILTERS = ("with_summary", "trend", "breakdown", "with_steps")
+# ListCalls' with_steps sums up the steps of at most this many of the calls matched, the newest.
+MAX_STEP_CALLS = 50_000
 
 # A call's words: the string and number values of its inputs and outputs (not their keys); the
 # expression of the logged_calls_words index (migration 0047): the two must stay the same.
@@ -278,6 +281,31 @@ class CallPage:
     trend: list[pb.FeedbackSummary]
     traffic: list[pb.CallTraffic]
     breakdown: list[pb.CallGroup]
+    steps: CallSteps | None = None
+
+
+@dataclass(frozen=True)
+class CallSteps:
+    """ListCalls' with_steps: the steps of the newest calls matched, summed up step by step."""
+
+    summaries: list[pb.StepSummary]
+    calls: int
+    holding: int
+
+
+async def _steps(conn: Connection, chosen: CallFilters) -> CallSteps:
+    """The steps of the newest MAX_STEP_CALLS calls the filters match, as GetRunSteps sums a run's."""
+    where = chosen.where()
+    picked = (
+        f"SELECT c.id FROM logged_calls c WHERE {where.sql()}"
+        f" ORDER BY c.logged_at DESC, c.id DESC LIMIT {MAX_STEP_CALLS}"
+    )
+    with_spans = f"({picked}) p LEFT JOIN call_spans x ON x.project_id = $1 AND x.call_id = p.id"
+    await work_mem(conn, STEPS_WORK_MEM)
+    rows = await conn.fetch(summed(f"SELECT x.spans FROM {with_spans} WHERE x.spans IS NOT NULL"), *where.args)
+    counted = await conn.fetchrow(f"SELECT count(*), count(x.call_id) FROM {with_spans}", *where.args)
+    assert counted is not None  # an aggregate answers one row
+    return CallSteps(summaries(rows), counted[0], counted[1])
 
 
 class CallReads:
@@ -346,13 +374,14 @@ class CallReads:
             elif request.trend:
                 shown = await matching_traffic(conn, chosen.where(), request.trend)
             groups = await breakdown(conn, chosen.where, key, _summed) if key else []
+            steps = await _steps(conn, chosen) if request.with_steps else None
         token = ""
         if len(rows) > size:
             last = page[-1]
             token = page_tokens.encode(
                 {"t": last["logged_at"].isoformat(), "id": str(last["id"])}, request, ignore=_NOT_FILTERS
             )
-        return CallPage(page, feedback, token, summary, trend, shown, groups)
+        return CallPage(page, feedback, token, summary, trend, shown, groups, steps)
 
     async def list_calls(self, request: pb.ListCallsRequest) -> pb.ListCallsResponse:
         page = await self.page(request)
@@ -363,6 +392,9 @@ class CallReads:
             trend=page.trend,
             traffic=page.traffic,
             breakdown=page.breakdown,
+            steps=page.steps.summaries if page.steps else [],
+            steps_calls=page.steps.calls if page.steps else 0,
+            calls_with_steps=page.steps.holding if page.steps else 0,
         )
 
     async def get_call(self, request: pb.GetCallRequest) -> pb.CallView:

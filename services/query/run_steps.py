@@ -18,8 +18,9 @@ MAX_STEPS = 100
 # 100,000 records of 4 steps sort 400,000 rows by step: in memory rather than on disk.
 STEPS_WORK_MEM = "64MB"
 
-# Each step of each record, by its name, kind and the name of the step it ran inside (kept with it
-# when stored: shared.spans), the records that took it counted by its first time in each.
+# Each step of each record (or call), by its name, kind and the name of the step it ran inside
+# (kept with it when stored: shared.spans), the records that took it counted by its first time in
+# each. ``{spans}``: a query of the rows whose jsonb column ``spans`` holds the steps.
 # Names compare byte by byte (COLLATE "C"): grouping sorts them, and the locale's rules cost more.
 _STEPS = """
 SELECT s.name COLLATE "C" AS name, coalesce(s.kind, '') COLLATE "C" AS kind,
@@ -30,23 +31,32 @@ SELECT s.name COLLATE "C" AS name, coalesce(s.kind, '') COLLATE "C" AS kind,
        avg(s.start_ms) AS mean_start_ms, coalesce(sum(s.prompt_tokens), 0)::bigint AS prompt_tokens,
        coalesce(sum(s.completion_tokens), 0)::bigint AS completion_tokens, coalesce(sum(s.cost_usd), 0) AS cost_usd,
        count(s.cost_usd) AS costed
-FROM records r
-JOIN {source}
+FROM ({spans}) x
 CROSS JOIN LATERAL jsonb_to_recordset(x.spans) AS s(name text, kind text, parent_name text, repeat boolean,
                                                    start_ms float8, duration_ms float8, error text,
                                                    prompt_tokens bigint, completion_tokens bigint, cost_usd float8)
-WHERE r.run_id = $1
 GROUP BY 1, 2, 3
 ORDER BY avg(s.start_ms), 1
 LIMIT {limit}
 """
+
+
+def summed(spans: str) -> str:
+    """The statement summing up, step by step, the steps ``spans`` selects (rows with a jsonb
+    column ``spans``): its rows make ``summaries``."""
+    return _STEPS.format(spans=spans, limit=MAX_STEPS)
+
+
 # Where a run's records' steps are, by whether it is a monitor's run (its records are the calls,
 # by testcase_id, their steps logged with them).
 _SOURCES = {
     False: "record_spans x ON x.record_id = r.id",
     True: "runs ru ON ru.id = r.run_id JOIN call_spans x ON x.project_id = ru.project_id AND x.call_id = r.testcase_id",
 }
-_SUMMED = {monitored: _STEPS.format(source=source, limit=MAX_STEPS) for monitored, source in _SOURCES.items()}
+_SUMMED = {
+    monitored: summed(f"SELECT x.spans FROM records r JOIN {source} WHERE r.run_id = $1")
+    for monitored, source in _SOURCES.items()
+}
 _HOLDING = {
     monitored: f"SELECT count(*) FROM records r JOIN {source} WHERE r.run_id = $1"
     for monitored, source in _SOURCES.items()

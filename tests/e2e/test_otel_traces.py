@@ -135,6 +135,20 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
     assert await keys("chat gpt-x:gt:600000") == []
     with pytest.raises(InvalidArgument, match="steps condition 'lookup:gt:soon': 'soon' is not a number"):
         await keys("lookup:gt:soon")
+    # Where the calls spend their time, step by step.
+    summed = await sk.call_steps(project.id)
+    assert (summed.calls, summed.calls_with_steps) == (3, 3)
+    assert [(s.name, s.kind, s.parent, s.depth, s.records, s.failed) for s in summed.steps] == [
+        ("handle question", "chain", "", 0, 3, 0),
+        ("search docs", "retrieval", "handle question", 1, 3, 0),
+        ("chat gpt-x", "llm", "handle question", 1, 3, 0),
+        ("lookup", "tool", "handle question", 1, 1, 1),
+    ]
+    assert summed.steps[2].prompt_tokens == 360
+    assert (await sk.call_steps(project.id, steps=["lookup"])).calls == 1
+    shown = scorekeeper(stack, "--project", project.id, "calls", "steps")
+    assert shown.returncode == 0, shown.stderr
+    assert "3 of 3 calls hold steps" in shown.stdout and "  lookup" in shown.stdout
     listed = scorekeeper(stack, "--project", project.id, "calls", "list", "--step", "lookup:failed", "--json")
     assert listed.returncode == 0, listed.stderr
     assert first in listed.stdout and second not in listed.stdout
@@ -142,9 +156,14 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
     # The call's page draws the trace as its steps.
     async with chromium() as browser:
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
-        await page.goto(f"/projects/{project.id}/calls?window=&step=lookup%3Afailed")
+        await page.goto(f"/projects/{project.id}/calls?window=")
+        summary = page.locator("#calls-steps-table tbody tr")
+        await expect(summary).to_have_count(4)
+        await screenshot(page, "calls-steps")
+        await summary.nth(3).locator("td").nth(3).get_by_role("link").click()  # lookup failed once
         await expect(page.locator("#calls-table tbody tr")).to_have_count(1)
         await expect(page.locator("#calls-table tbody tr")).to_contain_text("capital of France?")
+        assert await page.locator("input[name=step]").input_value() == "lookup:failed"
         await page.goto(f"/projects/{project.id}/calls/{first}")
         await expect(page.locator("#steps-table tbody tr")).to_have_count(4)
         await expect(page.locator("#steps-table tbody tr.step-failed")).to_have_count(1)

@@ -384,14 +384,14 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
     }
     operations -= {"close"}
     assert (
-        len(operations) == 112
+        len(operations) == 113
     )  # 49, the retry of errored records, six of the review queue, three of the playground, flush, six of
     # monitors, the import that creates a testset, the version that names its system, the comparison
     # of two testset versions, archiving and unarchiving a run, metric agreement, score distribution
     # a project's records export, a project renamed, archiving and unarchiving a metric, the run matrix, run tags,
     # six of run webhooks, five of schedules, a key's rotation, a monitor's update and deletion, and its test alert,
     # the audit log, eight of logged calls and their feedback, a run's breakdown and its weak slices,
-    # the runs' usage over time, every testcase of a comparison, the previous run, a run's steps
+    # the runs' usage over time, every testcase of a comparison, the previous run, a run's steps, the calls' steps
     assert operations <= set(vars(Scorekeeper))
     for name in operations:
         twin = vars(Scorekeeper)[name]

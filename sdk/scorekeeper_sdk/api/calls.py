@@ -20,7 +20,7 @@ from scorekeeper_sdk.api.runs import verdict
 from scorekeeper_sdk.api.testsets import MAX_TO_TESTSET, TESTSETS, AddedFrom, added_from
 from scorekeeper_sdk.convert import from_proto
 from scorekeeper_sdk.tracing import Span
-from scorekeeper_sdk.views import Score, group_label
+from scorekeeper_sdk.views import CallSteps, Score, StepSummary, group_label
 
 MAX_FEEDBACK = 1000
 
@@ -242,6 +242,18 @@ class CallOperations(Operations):
         request = qpb.ListCallsRequest(project_id=project_id, page_size=1, with_summary=True, **_filter_fields(filters))
         response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
         return [from_proto(FeedbackSummary, s) for s in response.summary]
+
+    async def call_steps(self, project_id: str, **filters: Unpack[CallFilter]) -> CallSteps:
+        """Where the calls these filters match spend their time, step by step (the newest 50,000 of
+        them): per step, the calls that took it, how often it failed, its mean / p50 / p95 / max
+        duration, tokens and cost — as ``run_steps`` sums a run's."""
+        request = qpb.ListCallsRequest(project_id=project_id, page_size=1, with_steps=True, **_filter_fields(filters))
+        response = await self._unary(QUERY, "ListCalls", request, qpb.ListCallsResponse)
+        return CallSteps(
+            calls=response.steps_calls,
+            calls_with_steps=response.calls_with_steps,
+            steps=[from_proto(StepSummary, s) for s in response.steps],
+        )
 
     async def feedback_trend(
         self, project_id: str, *, by: str = "day", **filters: Unpack[CallFilter]

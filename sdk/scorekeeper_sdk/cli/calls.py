@@ -21,7 +21,7 @@ from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.cli.records import brief, verdicts
-from scorekeeper_sdk.cli.steps import print_steps
+from scorekeeper_sdk.cli.steps import print_steps, print_summaries
 
 calls = typer.Typer(
     help="Logged production calls: list, filter, show one or a session's, give feedback, keep them as testcases,"
@@ -469,6 +469,38 @@ def calls_traffic(
         at = datetime.fromisoformat(p.bucket_start).astimezone(UTC)
         table.add_row(f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}", *_traffic_cells(p))
     st.out.print(table)
+    return None
+
+
+@calls.command("steps")
+def calls_steps(
+    ctx: typer.Context,
+    status: StatusOption = "",
+    trace: TraceOption = "",
+    session: SessionOption = "",
+    meta: MetaOption = None,
+    feedback: FeedbackOption = None,
+    since_: SinceOption = "",
+    until: UntilOption = "",
+    search: SearchOption = "",
+    usage: UsageOption = None,
+    step: StepOption = None,
+    as_json_: JsonOption = False,
+) -> None:
+    """Where the calls the filters match spend their time, step by step (the newest 50,000 of
+    them): per step (indented under the step it ran inside), the calls that took it, how long it
+    took (mean, p50, p95, max), how often it failed, its tokens and cost — as `runs steps`."""
+    st = state(ctx)
+    found = st.client.call_steps(
+        st.project_id(), **_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
+    )
+    if as_json_:
+        return emit_json(dataclasses.asdict(found))
+    if not found.steps:
+        st.err.print(f"none of the {found.calls:,} calls these filters match holds steps", highlight=False)
+        return None
+    st.out.print(f"{found.calls_with_steps:,} of {found.calls:,} calls hold steps", highlight=False)
+    print_summaries(st.out, found.steps, "calls")
     return None
 
 

@@ -1,6 +1,6 @@
 """A call's steps (spans) in a terminal: the tree the record's and the call's pages show, one line
 a step, indented under the step it ran in (`records show`, `calls show`); and a run's steps summed
-over its calls (`runs steps`)."""
+over its calls (`runs steps`), or over production calls (`calls steps`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from scorekeeper_sdk.cli.app import JsonOption, emit_json, state
 from scorekeeper_sdk.cli.runs import runs
 from scorekeeper_sdk.tracing import Span, in_tree, step_time
 from scorekeeper_sdk.usage import amount
+from scorekeeper_sdk.views import StepSummary
 
 
 def print_steps(out: Any, spans: Sequence[Span]) -> None:
@@ -66,10 +67,17 @@ def run_steps(
     st.out.print(
         f"run {found.run_id}: {found.records_with_steps:,} of {found.records:,} records hold steps", highlight=False
     )
+    print_summaries(st.out, found.steps, "records")
+    return None
+
+
+def print_summaries(out: Any, steps: Sequence[StepSummary], counted: str) -> None:
+    """Steps summed over calls (`runs steps`, `calls steps`): one line a step, indented under the
+    step it ran inside; ``counted`` names what took each (records, calls)."""
     table = Table(
         "step",
         "kind",
-        Column("records", justify="right"),
+        Column(counted, justify="right"),
         Column("failed", justify="right"),
         Column("mean", justify="right"),
         Column("p50", justify="right"),
@@ -78,7 +86,7 @@ def run_steps(
         Column("tokens", justify="right"),
         Column("cost", justify="right"),
     )
-    for s in found.steps:
+    for s in steps:
         tokens = s.prompt_tokens + s.completion_tokens
         table.add_row(
             Text("  " * s.depth + s.name),
@@ -92,5 +100,4 @@ def run_steps(
             f"{tokens:,}" if tokens else "",
             amount(s.cost_usd, "usd") if s.costed else "",
         )
-    st.out.print(table)
-    return None
+    out.print(table)

@@ -23,6 +23,7 @@ from services.console.history import trend_data
 from services.console.pages.curation import BULK_MAX, CurationError, add_from, added_query, one_added
 from services.console.pages.records import review_value
 from services.console.reviewer import remember, reviewer, typed_name
+from services.console.steps import typical_bars
 from services.console.web import (
     CHOICE_ERRORS,
     EXPORTS,
@@ -181,6 +182,29 @@ def routes(console: Console) -> list[Route]:
         }
         return console.render(request, "calls.html", context, status_code=400 if error or bulk_error else 200)
 
+    async def calls_steps(request: Request) -> Response:
+        """Where the calls the page's filters match spend their time, step by step (loaded after
+        the page): each step links to those calls that took it, its failures to those where it failed."""
+        api = console.api(request)
+        project_id = request.path_params["project_id"]
+        filters = CallFilters.of(request.query_params)
+        listing = filters.request(project_id)
+        listing.page_size, listing.with_steps = 1, True
+        found = await api.call(api.stubs.query.ListCalls, listing, qpb.ListCallsResponse)
+        others = filters.query(step="", since="")
+        context = {
+            "steps": found.steps,
+            "bars": typical_bars(found.steps),
+            "holding": found.calls_with_steps,
+            "total": found.steps_calls,
+            "noun": "calls",
+            "heading": "Steps across these calls",
+            "section_id": "calls-steps",
+            "link_base": f"/projects/{project_id}/calls?{others}&" if others else f"/projects/{project_id}/calls?",
+            "link_anchor": "",
+        }
+        return console.render(request, "_steps_summary.html", context)
+
     async def call_context(request: Request, api: Api) -> dict[str, Any]:
         project_id, call_id = request.path_params["project_id"], request.path_params["call_id"]
         getting = qpb.GetCallRequest(project_id=project_id, call_id=call_id)
@@ -306,4 +330,5 @@ def routes(console: Console) -> list[Route]:
         Route(base + "/{call_id}/to-testset", add_one, methods=["POST"]),
         Route("/projects/{project_id}/calls-to-testset", add_matching, methods=["POST"]),
         Route("/projects/{project_id}/calls-export.{format}", export, methods=["GET"]),
+        Route("/projects/{project_id}/calls-steps", calls_steps, methods=["GET"]),
     ]

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.console.pages.run import run_of_project
+from services.console.steps import typical_bars
 from services.console.web import Console
 
 
@@ -20,13 +21,21 @@ def routes(console: Console) -> list[Route]:
         api = console.api(request)
         run = await run_of_project(api, project_id, run_id)
         found = await api.call(api.stubs.query.GetRunSteps, qpb.GetRunStepsRequest(run_id=run.id), qpb.RunSteps)
-        # A typical call: each step from its mean start for its mean duration, on the longest one's scale.
-        end = max((s.mean_start_ms + s.mean_ms for s in found.steps), default=0.0) or 1.0
-        bars = {
-            i: (round(min(s.mean_start_ms / end * 100, 99.6), 2), round(max(0.4, s.mean_ms / end * 100), 2))
-            for i, s in enumerate(found.steps)
-        }
         run_url = f"/projects/{project_id}/runs/{run.id}"
-        return console.render(request, "_run_steps.html", {"run_url": run_url, "found": found, "bars": bars})
+        return console.render(
+            request,
+            "_steps_summary.html",
+            {
+                "steps": found.steps,
+                "bars": typical_bars(found.steps),
+                "holding": found.records_with_steps,
+                "total": found.records,
+                "noun": "records",
+                "heading": "Steps across the run",
+                "section_id": "run-steps",
+                "link_base": f"{run_url}?",
+                "link_anchor": "#records",
+            },
+        )
 
     return [Route("/projects/{project_id}/runs/{run_id}/steps", run_steps)]
