@@ -293,19 +293,24 @@ class CallSteps:
     holding: int
 
 
+# The steps of chosen calls of a project ($1: the project, $2: the calls' ids), and how many hold some.
+_CHOSEN = "FROM call_spans WHERE project_id = $1 AND call_id = ANY($2::uuid[])"
+
+
 async def _steps(conn: Connection, chosen: CallFilters) -> CallSteps:
-    """The steps of the newest MAX_STEP_CALLS calls the filters match, as GetRunSteps sums a run's."""
+    """The steps of the newest MAX_STEP_CALLS calls the filters match, as GetRunSteps sums a run's.
+    The filters are read once: the calls' ids, then their steps by call_spans' key."""
     where = chosen.where()
-    picked = (
+    picked = await conn.fetch(
         f"SELECT c.id FROM logged_calls c WHERE {where.sql()}"
-        f" ORDER BY c.logged_at DESC, c.id DESC LIMIT {MAX_STEP_CALLS}"
+        f" ORDER BY c.logged_at DESC, c.id DESC LIMIT {MAX_STEP_CALLS}",
+        *where.args,
     )
-    with_spans = f"({picked}) p LEFT JOIN call_spans x ON x.project_id = $1 AND x.call_id = p.id"
+    ids = [r["id"] for r in picked]
     await work_mem(conn, STEPS_WORK_MEM)
-    rows = await conn.fetch(summed(f"SELECT x.spans FROM {with_spans} WHERE x.spans IS NOT NULL"), *where.args)
-    counted = await conn.fetchrow(f"SELECT count(*), count(x.call_id) FROM {with_spans}", *where.args)
-    assert counted is not None  # an aggregate answers one row
-    return CallSteps(summaries(rows), counted[0], counted[1])
+    rows = await conn.fetch(summed(f"SELECT spans {_CHOSEN}"), chosen.project_id, ids)
+    holding = await conn.fetchval(f"SELECT count(*) {_CHOSEN}", chosen.project_id, ids)
+    return CallSteps(summaries(rows), len(ids), holding)
 
 
 class CallReads:
