@@ -7,8 +7,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import openai
-
 from shared.throttle import retry_after_s
 
 # Statuses worth retrying besides 5xx: request timeout, conflict (lock contention) and rate limit.
@@ -38,6 +36,8 @@ class TransientFailure(Exception):
 def classify(exc: Exception, *, timeout_s: float, secret: str | None) -> Failure | None:
     """The failure an exception of the openai client stands for; None when it is not one of its
     errors (a bug here, to be raised as is)."""
+    import openai  # loaded by the call that raised (the gateway imports it on first use)
+
     if isinstance(exc, openai.APITimeoutError):
         return Failure(True, "timeout", f"timed out after {timeout_s:g} s")
     if isinstance(exc, openai.APIConnectionError):

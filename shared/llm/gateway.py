@@ -1,4 +1,7 @@
-"""The one way services call an OpenAI-compatible chat-completions endpoint."""
+"""The one way services call an OpenAI-compatible chat-completions endpoint.
+
+The openai package is imported when a process first calls an endpoint, not when it starts: its
+types cost ~0.8 s of CPU to import, and most executor and scorer processes never call an LLM."""
 
 from __future__ import annotations
 
@@ -9,12 +12,10 @@ import random
 import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx2
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from shared.llm import telemetry
@@ -24,6 +25,9 @@ from shared.llm.prices import PriceTable
 from shared.llm.types import ChatAnswer, ChatRequest, Endpoint, LlmLimits, LlmRejected, LlmUnavailable
 from shared.outbound.allowlist import HostNotAllowed
 from shared.outbound.secrets import mask
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,8 @@ class LlmGateway:
                 raise LlmRejected(
                     f"{self._purpose} endpoint {host}: the API key environment variable {api_key_env} is not set"
                 )
+        from openai import AsyncOpenAI  # on first use (module docstring)
+
         # Our retry loop is the only one (max_retries=0), so every attempt is limited and counted.
         client = AsyncOpenAI(api_key=secret or NO_KEY, base_url=base_url, max_retries=0, http_client=self._http)
         self._clients[(base_url, api_key_env)] = (client, secret)
@@ -278,6 +284,8 @@ def _answer(
 ) -> ChatAnswer:
     """The answer in a completion, read defensively: servers that are only "compatible" differ.
     The endpoint's key, if its answer echoes it, is masked (the answer is stored and published)."""
+    from openai.types.chat import ChatCompletion  # loaded by the call that gave the result
+
     if not isinstance(result, ChatCompletion):
         raise TransientFailure(malformed("not a chat completion"))
     choices = getattr(result, "choices", None)

@@ -10,17 +10,19 @@ page shows is derived here from those sums:
   Student's t over the per-trial means (each trial is a full pass over the testset, so the
   interval shows how much a re-run moves the result);
 - precision / recall / F1 of a boolean metric whose testcases carry an expected label.
+
+numpy and scipy are imported on first use (~0.9 s of CPU): the scorer only reads expected labels
+here, and a query replica pays for them with the first interval it computes.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-from scipy import stats as scipy_stats
+from types import ModuleType
 
 from shared.scoring.metric import VALUE_RANGES
 
@@ -95,7 +97,13 @@ def summarize(output_type: str, trials: Iterable[TrialSums], confusion: Confusio
 
 
 # The two-sided normal quantile of CONFIDENCE (1.96 for 95%).
-_Z = float(scipy_stats.norm.ppf((1 + CONFIDENCE) / 2))
+_Z = statistics.NormalDist().inv_cdf((1 + CONFIDENCE) / 2)
+
+
+def _scipy_stats() -> ModuleType:
+    from scipy import stats  # on first use (module docstring)
+
+    return stats
 
 
 def _wilson(successes: int, n: int) -> tuple[float, float]:
@@ -109,7 +117,7 @@ def _wilson(successes: int, n: int) -> tuple[float, float]:
 
 @functools.lru_cache(maxsize=4096)
 def _t_quantile(df: int) -> float:
-    return float(scipy_stats.t.ppf((1 + CONFIDENCE) / 2, df))
+    return float(_scipy_stats().t.ppf((1 + CONFIDENCE) / 2, df))
 
 
 def _t_interval(values: list[float]) -> tuple[float, float] | tuple[None, None]:
@@ -175,7 +183,7 @@ def paired_difference(
     many improved and regressed (the others unchanged). The interval is kept within the differences
     the metric's range allows (a pass rate moves by at most ±1)."""
     differing = improvements + regressions
-    p_value = float(scipy_stats.binomtest(improvements, differing, 0.5).pvalue) if differing else None
+    p_value = float(_scipy_stats().binomtest(improvements, differing, 0.5).pvalue) if differing else None
     if mean_delta is None or pairs == 0:
         return PairedDifference(pairs, None, None, None, p_value)
     low, high = _t_interval_from_sums(mean_delta, sd_delta, pairs)
@@ -192,8 +200,10 @@ def below_the_rest(slices: Sequence[tuple[int, int, int, int]]) -> list[tuple[fl
     Benjamini–Hochberg q-value over all of them."""
     if not slices:
         return []
+    import numpy as np  # on first use (module docstring)
+
     scored, passed, rest_scored, rest_passed = (np.array(column) for column in zip(*slices, strict=True))
-    return _with_q(scipy_stats.hypergeom.cdf(passed, scored + rest_scored, passed + rest_passed, scored))
+    return _with_q(_scipy_stats().hypergeom.cdf(passed, scored + rest_scored, passed + rest_passed, scored))
 
 
 def worse_beyond_chance(slices: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
@@ -203,12 +213,16 @@ def worse_beyond_chance(slices: Sequence[tuple[int, int]]) -> list[tuple[float, 
     Benjamini–Hochberg q-value over all of them. None differing: p 1."""
     if not slices:
         return []
+    import numpy as np  # on first use (module docstring)
+
     worse, better = (np.array(column) for column in zip(*slices, strict=True))
-    return _with_q(scipy_stats.binom.sf(worse - 1, worse + better, 0.5))
+    return _with_q(_scipy_stats().binom.sf(worse - 1, worse + better, 0.5))
 
 
 def _with_q(computed: object) -> list[tuple[float, float]]:
     """p-values (kept within 0..1 against rounding) with their Benjamini–Hochberg q-values."""
+    import numpy as np  # on first use (module docstring)
+
     p = np.clip(np.asarray(computed, dtype=float), 0.0, 1.0)
-    q = scipy_stats.false_discovery_control(p)
+    q = _scipy_stats().false_discovery_control(p)
     return [(float(a), float(b)) for a, b in zip(p, q, strict=True)]

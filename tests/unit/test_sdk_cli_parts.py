@@ -11,15 +11,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import typer
 from junitparser import Error, Failure, JUnitXml, Skipped
 from rich.console import Console
 from scorekeeper.v1 import query_pb2 as qpb
+from typer.main import get_command_name
 
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
 from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
 from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.baselines import moved
-from scorekeeper_sdk.cli import globals_first
+from scorekeeper_sdk.cli import globals_first, invoked
+from scorekeeper_sdk.cli.app import app
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.cli.gates import (
     Threshold,
@@ -420,6 +423,25 @@ def test_the_sync_client_has_a_twin_of_every_async_operation() -> None:
 )
 def test_the_global_options_are_taken_after_the_command_too(given: list[str], parsed: list[str]) -> None:
     assert globals_first(given) == parsed
+
+
+def _names(typer_app: typer.Typer) -> list[str]:
+    return sorted(
+        [str(g.name) for g in typer_app.registered_groups]
+        + [c.name or get_command_name(c.callback.__name__) for c in typer_app.registered_commands if c.callback]
+    )
+
+
+def test_only_the_named_commands_branch_is_built_and_every_command_for_help_or_an_unknown_name() -> None:
+    assert _names(invoked(["--project", "p", "runs", "list", "--json"])) == ["runs"]
+    assert _names(invoked(["--project=p", "eval", "--", "./bot"])) == ["eval"]
+    assert _names(invoked(["login", "--url", "u"])) == ["login"]
+    everything = _names(app)
+    assert len(everything) > 15 and {"runs", "calls", "eval", "login"} <= set(everything)
+    for args in ([], ["--help"], ["--project", "p"], ["bogus", "list"]):
+        assert invoked(args) is app, args
+    # The app itself is left whole.
+    assert _names(app) == everything
 
 
 def test_a_monitor_windows_results_read_as_a_person_says_them() -> None:
