@@ -3,10 +3,17 @@
 The broker comes from the module-scoped ``bus`` fixture: a module lists the buses it runs on in
 ``BUSES`` (NATS alone by default; the lifecycle, resilience, executor replica and failure modules
 name both), and ``pytest --bus=kafka`` (``make test-kafka``) runs every module on Kafka (Tansu).
+
+A module that sets ``SHARED_STACK = True`` gets, as ``stack``, one stack per broker shared with the
+other such modules for the whole session (starting five service processes costs ~5 s): it must do
+nothing to the stack but add projects and their data — stop no process, count nothing instance-wide
+(an admin's project list, a process's /metrics). What it leaves running is stopped after it: its
+live runs cancelled, its schedules deleted. The others get a stack of their own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from scorekeeper_sdk import AsyncScorekeeper, Client
+from scorekeeper_sdk import AsyncScorekeeper, Client, FailedPrecondition
 from services.demo_system.app import answer
 from shared.devstack.stack import Stack, StackConfig
 from shared.embedded_kafka import fast_join_env
+from shared.run_status import LIVE
 from tests.conftest import clone_database
 from tests.support.fake_llm import FakeLlmServer, Reply
 from tests.support.judge_brain import judge_brain
@@ -51,12 +59,11 @@ def bus_url(bus: str, request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("tansu_url" if bus == "kafka" else "nats_url"))
 
 
-@asynccontextmanager
-async def running_stack(
+async def started_stack(
     tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str, **config: Any
-) -> AsyncIterator[Stack]:
-    """A whole stack on its own database and topic prefix (its topics created first on Kafka),
-    stopped (SIGTERM) on exit. On Kafka (Tansu) the services take fast group joins."""
+) -> Stack:
+    """A whole stack started on its own database and topic prefix (its topics created first on
+    Kafka). On Kafka (Tansu) the services take fast group joins."""
     if bus_url.startswith("kafka://"):
         config["env"] = {**fast_join_env(), **config.get("env", {})}
     stack = Stack(
@@ -70,17 +77,70 @@ async def running_stack(
     )
     try:
         await stack.start()
+    except BaseException:
+        await stack.stop()
+        raise
+    return stack
+
+
+@asynccontextmanager
+async def running_stack(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str, **config: Any
+) -> AsyncIterator[Stack]:
+    """``started_stack``, stopped (SIGTERM) on exit."""
+    stack = await started_stack(tmp_path_factory, pg_server, template_database, bus_url, **config)
+    try:
         yield stack
     finally:
         await stack.stop()
 
 
+@pytest.fixture(scope="session")
+async def shared_stacks() -> AsyncIterator[dict[str, Stack]]:
+    """The stacks SHARED_STACK modules share, by broker URL; stopped at the session's end."""
+    stacks: dict[str, Stack] = {}
+    try:
+        yield stacks
+    finally:
+        for shared in stacks.values():
+            await shared.stop()
+
+
 @pytest.fixture(scope="module")
 async def stack(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: str, template_database: str, bus_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_server: str,
+    template_database: str,
+    bus_url: str,
+    shared_stacks: dict[str, Stack],  # after the servers, so it is stopped before them
 ) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path_factory, pg_server, template_database, bus_url) as running:
-        yield running
+    if not getattr(request.module, "SHARED_STACK", False):
+        async with running_stack(tmp_path_factory, pg_server, template_database, bus_url) as running:
+            yield running
+        return
+    shared = shared_stacks.get(bus_url)
+    if shared is None:
+        shared = await started_stack(tmp_path_factory, pg_server, template_database, bus_url)
+        shared_stacks[bus_url] = shared
+    async with shared.sdk() as admin:
+        before = {p.id for p in await admin.list_projects()}
+    yield shared
+    await _stop_what_is_left(shared, before)
+
+
+async def _stop_what_is_left(shared: Stack, before: set[str]) -> None:
+    """A module's live runs cancelled and its schedules deleted, so the next module's tests run on
+    a quiet stack."""
+    async with shared.sdk() as admin:
+        for project in await admin.list_projects():
+            if project.id in before:
+                continue
+            async for run in admin.list_runs(project.id, statuses=sorted(LIVE)):
+                with contextlib.suppress(FailedPrecondition):  # it ended meanwhile
+                    await admin.cancel_run(run.id)
+            for schedule in await admin.list_schedules(project.id):
+                await admin.delete_schedule(schedule.id)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from shared.edge.rules import http_rules
 from tests.support.rpcs import RPCS, Rpc, unknown_ids, webhook_and_schedule
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from scorekeeper_sdk.client import qpb, rpb
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 TESTCASE = {"question": "What is 2 + 2?", "answer": "4"}
 

@@ -27,6 +27,7 @@ from tests.support.cli import scorekeeper
 from tests.support.monitors import feedback_project, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 async def test_feedback_is_given_replaced_taken_back_and_summed_up(sk: AsyncScorekeeper) -> None:

@@ -19,6 +19,7 @@ from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 ROWS = [{"n": n, "answer": str(n + 1)} for n in range(8)]
 

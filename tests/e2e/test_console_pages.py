@@ -21,6 +21,7 @@ from tests.support.browser import chromium, screenshot, signed_in, visitor
 from tests.support.console_world import ConsoleWorld, build_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 @pytest.fixture(scope="module")

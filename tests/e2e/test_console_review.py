@@ -22,6 +22,7 @@ from tests.support.fake_system import FakeSystemServer, fake_system_server
 from tests.support.reviews import awaiting_reviews
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 system = pytest.fixture(scope="module")(fake_system_server)
 ITEM = re.compile(r"/review/[0-9a-f-]+/records/([0-9a-f-]+)")

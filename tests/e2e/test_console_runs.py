@@ -19,6 +19,7 @@ from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.console_world import ConsoleWorld, build_world
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +61,9 @@ async def test_the_admin_key_switches_between_every_project(
     browser: Browser, stack: Stack, world: ConsoleWorld
 ) -> None:
     context, page = await signed_in(browser, stack.console_url, stack.admin_key)
-    assert await page.locator("table a", has_text="console B").count() == 1
+    assert await page.locator(f"table a[href^='/projects/{world.b.project_id}/']", has_text="console B").count() == 1
     await page.goto(f"/projects/{world.a.project_id}/runs")
-    await page.select_option(".switcher select", label="console B")
+    await page.select_option(".switcher select", value=world.b.project_id)
     await page.wait_for_url(f"**/projects/{world.b.project_id}/runs")
     assert await page.locator("#runs-table tbody tr").count() == 1
     await context.close()

@@ -15,6 +15,7 @@ from tests.support.browser import VIEWPORT, chromium, screenshot, signed_in
 from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 ROWS = [{"question": "Capital of Japan?", "answer": "Tokyo"}, {"question": "Capital of France?", "answer": "Paris"}]
 

@@ -17,6 +17,7 @@ from tests.support.cli import scorekeeper
 from tests.support.monitors import feedback_project, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 async def test_users_feedback_given_during_a_window_fires_its_alert_and_its_recovery(

@@ -14,6 +14,7 @@ from tests.support.cli import scorekeeper
 from tests.support.monitors import alerts_decided, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 async def test_slow_windows_fire_the_alert_and_quick_ones_recover(stack: Stack, sk: AsyncScorekeeper) -> None:

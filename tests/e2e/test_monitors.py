@@ -21,6 +21,7 @@ from tests.support.cli import scorekeeper
 from tests.support.monitors import calls_of, is_sampled, polite_calls, posted, receiver, settled, signed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 def polite(i: int) -> bool:

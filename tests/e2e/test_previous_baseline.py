@@ -20,6 +20,7 @@ from tests.support.cli import scorekeeper
 from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 # sdk_bots.right answers every one; sdk_bots.answer answers n = 5 wrong.
 ROWS = [{"n": n, "answer": str(n + 1), "kind": "five" if n == 5 else "other"} for n in range(1, 7)]

@@ -18,6 +18,7 @@ from scorekeeper_sdk.client import cpb, qpb
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 TESTCASES = 120
 # Pages of each walk between which records arrive (two each time).

@@ -25,6 +25,7 @@ from tests.support.query_records import expected_where, listed, plan, record_key
 from tests.support.query_seed import PLANS, Seeded
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 MALFORMED_TOKEN = "page_token is malformed; pass back the next_page_token of a previous response"
 

@@ -23,6 +23,7 @@ from tests.support import query_seed
 from tests.support.query_seed import PLANS, RunPlan, Seeded
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 @pytest.fixture(scope="module")

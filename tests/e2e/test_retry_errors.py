@@ -23,6 +23,7 @@ from tests.support.cli import scorekeeper
 from tests.support.fake_system import FakeSystemServer, delay, fake_system_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 system = pytest.fixture(scope="module")(fake_system_server)
 

@@ -18,6 +18,7 @@ from tests.support.cli import scorekeeper
 from tests.support.reviews import awaiting_reviews
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 RECORDS = 6
 

@@ -12,6 +12,7 @@ from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument, NotFound, RecordI
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 QUESTIONS = ["2 + 2?", "Capital of France?", "Colour of the sky?", "The answer?"]
 EXPECTED = ["4", "Paris", "blue", "42"]

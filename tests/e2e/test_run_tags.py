@@ -14,6 +14,7 @@ from shared.devstack import scenario
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 async def test_tags_label_runs_and_filter_lists_and_history(stack: Stack) -> None:

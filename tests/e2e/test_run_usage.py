@@ -20,6 +20,7 @@ from tests.support.cli import scorekeeper
 from tests.support.sdk_projects import qa_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 async def test_each_runs_latency_tokens_and_cost_are_charted_beside_its_scores(

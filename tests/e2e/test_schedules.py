@@ -30,6 +30,7 @@ from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 TESTCASES = 6
 

@@ -25,6 +25,7 @@ from shared.devstack.stack import Stack
 from tests.support.monitors import receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCOREKEEPER = str(Path(sys.executable).parent / "scorekeeper")

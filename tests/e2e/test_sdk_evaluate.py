@@ -25,6 +25,7 @@ from scorekeeper_sdk.evaluate import Output, run_and_evaluate
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 TESTCASES = 500
 TRIALS = 2

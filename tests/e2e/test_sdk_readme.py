@@ -15,6 +15,7 @@ import pytest
 from shared.devstack.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,6 +19,7 @@ from tests.support.cli import scorekeeper
 from tests.support.monitors import alerts_decided, feedback_project, receiver, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 
 def _calls(n: int, lang: str, tier: str, polite: bool) -> list[CallIn]:

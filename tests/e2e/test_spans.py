@@ -28,6 +28,7 @@ from tests.support.monitors import settled
 from tests.support.sdk_bots import traced
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
 
 ROWS = [{"n": n, "answer": str(n + 1)} for n in range(10)]
 
