@@ -124,9 +124,11 @@ async def up() -> int:
 for the SDK and the scorekeeper command:
   export SCOREKEEPER_URL=grpc://{stack.orchestrator_grpc} SCOREKEEPER_QUERY_URL=grpc://{stack.query_grpc}
   export SCOREKEEPER_API_KEY=$(cat {stack.config.data_dir / "admin-key"})
-for an application traced with OpenTelemetry (a project's write key):
+for an application traced with OpenTelemetry (a project's write key), over HTTP:
   export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={stack.orchestrator_http}/v1/projects/PROJECT_ID/traces
-  export OTEL_EXPORTER_OTLP_TRACES_HEADERS="Authorization=Bearer $KEY\"""")
+  export OTEL_EXPORTER_OTLP_TRACES_HEADERS="Authorization=Bearer $KEY"
+or over gRPC (the key's project): OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc and
+  export OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://{stack.orchestrator_grpc}""")
     return 0
 
 

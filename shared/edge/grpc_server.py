@@ -2,6 +2,7 @@
 
 Every call is admitted by the guard (its ``authorization`` metadata, the role the RPC needs, the
 ids the request names) before its operation runs; health checking and reflection stay open.
+Where IngestTraces is served, OpenTelemetry's OTLP trace service is too (``otlp_grpc``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from shared.auth.audit import CLIENT_HEADER, client_of
 from shared.auth.guard import Guard
+from shared.edge import otlp_grpc
 from shared.edge.api import BoundMethod, BoundService, Streaming
 from shared.edge.errors import MAX_REQUEST_BYTES, ApiError, invalid
+from shared.edge.grpc_metadata import authorization, client
 
 
 class _Undecodable:
@@ -46,26 +48,11 @@ async def _decoded(request: Any) -> Message:
     return request
 
 
-def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key == name:
-            return value if isinstance(value, str) else value.decode(errors="replace")
-    return None
-
-
-def _authorization(context: grpc.aio.ServicerContext) -> str | None:
-    return _metadata(context, "authorization")
-
-
-def _client(context: grpc.aio.ServicerContext) -> str:
-    return client_of(_metadata(context, CLIENT_HEADER), _metadata(context, "user-agent"))
-
-
 def _unary(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandler:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             message = await method.admit(
-                guard, _authorization(context), partial(_decoded, request), client=_client(context)
+                guard, authorization(context), partial(_decoded, request), client=client(context)
             )
             return await method.call(message, context.time_remaining())
         except ApiError as exc:
@@ -86,7 +73,7 @@ def _client_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandle
                 first = await anext(aiter(requests), None)
                 return None if first is None else await _decoded(first)
 
-            first = await method.admit(guard, _authorization(context), read_first, client=_client(context))
+            first = await method.admit(guard, authorization(context), read_first, client=client(context))
 
             async def messages() -> AsyncIterator[Message]:
                 if first is not None:
@@ -109,7 +96,7 @@ def _server_streaming(method: BoundMethod, guard: Guard) -> grpc.RpcMethodHandle
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
             message = await method.admit(
-                guard, _authorization(context), partial(_decoded, request), client=_client(context)
+                guard, authorization(context), partial(_decoded, request), client=client(context)
             )
             async for response in method.call_server_stream(message):
                 yield response
@@ -141,6 +128,9 @@ class GrpcServer:
             self._server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service.descriptor.full_name, handlers),)
             )
+            for method in service.methods:
+                if method.descriptor.name == otlp_grpc.ANSWERED_BY:
+                    self._server.add_generic_rpc_handlers((otlp_grpc.handler(method, guard),))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = [s.descriptor.full_name for s in services]

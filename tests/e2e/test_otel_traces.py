@@ -3,16 +3,20 @@ exporter, pointed at /v1/projects/{p}/traces with a project key, sends each span
 root last, in a request of its own); each trace is logged as one call whose steps are its spans,
 sampled by the project's monitors, shown on the call's page; gzip and OTLP JSON are taken, a trace
 sent again is a duplicate, a body that is no OTLP is refused saying why, another project's key
-is refused; calls are found by the steps they took (SDK, CLI, the Calls page)."""
+is refused; calls are found by the steps they took (SDK, CLI, the Calls page). The exporter
+speaking OTLP over gRPC to the orchestrator's gRPC port is taken the same way."""
 
 from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
@@ -27,6 +31,8 @@ from tests.support.monitors import settled
 from tests.support.otel import answer_a_question, otlp_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+SHARED_STACK = True  # one stack with the other modules that set it (tests/e2e/conftest.py)
+OTLP_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def provider_exporting_to(url: str, key: str, *, batched: bool = False) -> TracerProvider:
@@ -168,3 +174,78 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         await expect(page.locator("#steps-table tbody tr")).to_have_count(4)
         await expect(page.locator("#steps-table tbody tr.step-failed")).to_have_count(1)
         await screenshot(page, "call-otel-steps")
+
+
+async def test_an_exporter_speaking_otlp_over_grpc_logs_its_traces_in_the_keys_project(
+    stack: Stack, sk: AsyncScorekeeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configured as users configure it: the two variables make up prints, the protocol grpc."""
+    project = await sk.create_project("otel grpc")
+    key = (await sk.create_api_key(project.id, "exporter", "write")).secret
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://{stack.orchestrator_grpc}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", f"Authorization=Bearer {key}")
+    provider = TracerProvider(resource=Resource.create({"service.name": "faq-bot"}))
+    provider.add_span_processor(SimpleSpanProcessor(GrpcSpanExporter()))
+    trace_id = await asyncio.to_thread(answer_a_question, provider, True)
+    provider.shutdown()
+
+    call = await sk.get_call(project.id, trace_id)
+    assert (call.status, call.outputs) == ("completed", {"response": "Paris"})
+    assert [(s.name, s.kind) for s in call.spans] == [
+        ("handle question", "chain"),
+        ("search docs", "retrieval"),
+        ("chat gpt-x", "llm"),
+        ("lookup", "tool"),
+    ]
+    assert call.spans[3].error == "ValueError: no such city"
+
+    # The instance admin key names the project; sent again, the trace is a duplicate.
+    memory = InMemorySpanExporter()
+    recorded = TracerProvider()
+    recorded.add_span_processor(SimpleSpanProcessor(memory))
+    again = await asyncio.to_thread(answer_a_question, recorded, False, "capital of Chile?")
+    export = encode_spans(memory.get_finished_spans()).SerializeToString()
+    admin = [("authorization", f"Bearer {stack.admin_key}"), ("x-scorekeeper-project", project.id)]
+    async with grpc.aio.insecure_channel(stack.orchestrator_grpc) as channel:
+        send = channel.unary_unary(OTLP_EXPORT)
+        assert ExportTraceServiceResponse.FromString(await send(export, metadata=admin)) == ExportTraceServiceResponse()
+        await send(export, metadata=admin)
+    assert (await sk.get_call(project.id, again)).inputs == {"question": "capital of Chile?"}
+    assert sorted([c.call_key async for c in sk.list_calls(project.id)]) == sorted([trace_id, again])
+
+
+async def test_otlp_over_grpc_refuses_what_ingest_traces_refuses(stack: Stack, sk: AsyncScorekeeper) -> None:
+    mine = await sk.create_project("otel grpc mine")
+    theirs = await sk.create_project("otel grpc theirs")
+    writer = (await sk.create_api_key(mine.id, "exporter", "write")).secret
+    reader = (await sk.create_api_key(mine.id, "viewer", "read")).secret
+    memory = InMemorySpanExporter()
+    recorded = TracerProvider()
+    recorded.add_span_processor(SimpleSpanProcessor(memory))
+    await asyncio.to_thread(answer_a_question, recorded)
+    export = encode_spans(memory.get_finished_spans()).SerializeToString()
+
+    def bearer(key: str) -> tuple[str, str]:
+        return ("authorization", f"Bearer {key}")
+
+    async def refused(body: bytes, *metadata: tuple[str, str]) -> tuple[grpc.StatusCode, str]:
+        async with grpc.aio.insecure_channel(stack.orchestrator_grpc) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await channel.unary_unary(OTLP_EXPORT)(body, metadata=metadata)
+        return raised.value.code(), str(raised.value.details())
+
+    code, message = await refused(export, bearer(stack.admin_key))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message == (
+        "an instance admin key names the project: add x-scorekeeper-project=<project id> "
+        "to the exporter's headers (OTEL_EXPORTER_OTLP_TRACES_HEADERS)"
+    )
+    code, message = await refused(export, bearer(writer), ("x-scorekeeper-project", theirs.id))
+    assert code == grpc.StatusCode.NOT_FOUND and theirs.id in message
+    assert (await refused(export, bearer(reader)))[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert (await refused(export))[0] == grpc.StatusCode.UNAUTHENTICATED
+    code, message = await refused(b"\xff not otlp", bearer(writer))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message.startswith("the body is not an OTLP ExportTraceServiceRequest (protobuf or JSON)")
+    # Nothing was logged in either project.
+    assert [c async for c in sk.list_calls(mine.id)] == [] and [c async for c in sk.list_calls(theirs.id)] == []
