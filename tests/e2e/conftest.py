@@ -123,6 +123,8 @@ async def stack(
     if shared is None:
         shared = await started_stack(tmp_path_factory, pg_server, template_database, bus_url)
         shared_stacks[bus_url] = shared
+    if gone := [p.name for p in shared.processes if not p.running()]:
+        pytest.fail(f"the shared stack lost {', '.join(gone)} before this module (logs: {shared.log_dir})")
     async with shared.sdk() as admin:
         before = {p.id for p in await admin.list_projects()}
     yield shared
