@@ -82,8 +82,12 @@ down: setup
 demo: setup
 	$(PY) -m shared.devstack demo
 
+# Two workers, each a whole file at a time with servers of its own (PostgreSQL, NATS, Tansu): an
+# end-to-end test spends much of its time waiting on the stack it started, which the other
+# worker's tests use. TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 test: lint typecheck test-packages
-	$(PY) -m pytest --durations=30
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 # Every end-to-end module on Kafka (Tansu); `make test` runs only some of them on both buses.
 test-kafka: setup

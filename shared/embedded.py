@@ -141,6 +141,17 @@ def _ephemeral_low(default: int = 32_768) -> int:
         return default
 
 
+def _port_share() -> tuple[int, int]:
+    """Which share of the ports this process picks from, as (i, n): those p with p % n == i. The
+    suite's workers (pytest-xdist sets PYTEST_XDIST_WORKER "gw<i>" and PYTEST_XDIST_WORKER_COUNT
+    in them and their children) each pick from their own share, so two never pick one port in
+    the second before its server binds it. Everyone else: all of them."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1:
+        return int(worker[2:]) % int(count), int(count)
+    return 0, 1
+
+
 def free_port() -> int:
     """A port nothing listens on, for a server started next. Picked below the ephemeral range:
     a port the kernel hands out (bind to 0) can be taken by any outgoing connection — a broker
@@ -148,9 +159,11 @@ def free_port() -> int:
     CI: "address already in use"). Below that range only another listener can take it. Never a
     port a browser refuses to visit (a console on 10080 could not be opened in CI)."""
     low, high = _LOWEST_PORT, _ephemeral_low() - 1
+    share, shares = _port_share()
     for _ in range(100):
         port = random.randint(low, high) if high > low else 0
-        if port in _HANDED_OUT or port in _BROWSER_BLOCKED:
+        port -= (port - share) % shares
+        if port < low or port in _HANDED_OUT or port in _BROWSER_BLOCKED:
             continue
         with socket.socket() as s:
             try:
