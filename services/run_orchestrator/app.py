@@ -25,9 +25,9 @@ from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors.api import MonitorApi
 from services.run_orchestrator.monitors.calls import LogCalls
 from services.run_orchestrator.monitors.feedback import FeedbackRepository, SendFeedback
-from services.run_orchestrator.monitors.pending_spans import PendingSpans
 from services.run_orchestrator.monitors.repository import MonitorRepository
 from services.run_orchestrator.monitors.retention import CallRetention
+from services.run_orchestrator.monitors.trace_store import TraceStore
 from services.run_orchestrator.monitors.window_repository import WindowRepository
 from services.run_orchestrator.monitors.windows import WindowCloser, WindowSettings
 from services.run_orchestrator.playground.api import PlaygroundApi
@@ -104,7 +104,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
         retry=Retry(catalog, attempts, settlement, bus),
     )
     monitors = MonitorRepository(pool)
-    pending = PendingSpans(pool)
+    traces = TraceStore(pool, monitors)
     schedules = ScheduleRepository(pool)
     firing = Firing(pool, schedules, catalog, kickoff, settings.schedule_tick_s)
     windows = WindowCloser(
@@ -157,7 +157,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
                     LogCalls(monitors),
                     SendFeedback(FeedbackRepository(pool)),
                     settings.public_console_url,
-                    pending,
+                    traces,
                 ),
             ),
             bind(
@@ -176,7 +176,7 @@ async def build(stack: AsyncExitStack, settings: OrchestratorSettings) -> Servic
             firing.run,
             CallRetention(pool, settings.retention_tick_s, limit_days=settings.call_retention_max_days).run,
             partial(every, settings.retention_tick_s, "audit retention", partial(audit.purge, audit_days)),
-            partial(every, settings.retention_tick_s, "pending trace spans", pending.purge),
+            partial(every, settings.retention_tick_s, "pending trace spans", traces.purge),
         ],
         readiness=[partial(database_reachable, pool), bus.connected],
     )

@@ -12,6 +12,7 @@ import asyncio
 
 import grpc
 import pytest
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -21,6 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan
 from playwright.async_api import expect
 
 from scorekeeper_sdk import AsyncScorekeeper, InvalidArgument
@@ -99,7 +101,7 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         request = encode_spans(list(memory.get_finished_spans()))
         sent = await http.post(f"/v1/projects/{project.id}/traces", content=otlp_json(request))
         assert sent.status_code == 200, sent.text
-        said = {"call_ids": [third], "stored": 1, "duplicates": 0, "sampled": 1, "pending_spans": 0}
+        said = {"call_ids": [third], "stored": 1, "duplicates": 0, "sampled": 1, "pending_spans": 0, "added_spans": 0}
         assert sent.json() == said
         again = await http.post(
             f"/v1/projects/{project.id}/traces",
@@ -108,6 +110,32 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         )
         assert again.json() == {**said, "stored": 0, "duplicates": 1, "sampled": 0}
         assert (await sk.get_call(project.id, third)).inputs == {"question": "capital of Chile?"}
+
+        # A span that ends after its trace's call was logged (work the answer left running) is
+        # added to the call as a step, what the call used with it.
+        (root,) = [s for s in memory.get_finished_spans() if s.parent is None]
+        memory.clear()
+        assert root.context is not None
+        inside_root = trace.set_span_in_context(NonRecordingSpan(root.context))
+        with local.get_tracer("app").start_as_current_span("save to cache", context=inside_root) as cache:
+            cache.set_attribute("gen_ai.usage.input_tokens", 30)
+        late = await http.post(
+            f"/v1/projects/{project.id}/traces",
+            content=encode_spans(list(memory.get_finished_spans())).SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+        )
+        assert late.json() == {
+            "call_ids": [],
+            "stored": 0,
+            "duplicates": 0,
+            "sampled": 0,
+            "pending_spans": 0,
+            "added_spans": 1,
+        }
+        with_late = await sk.get_call(project.id, third)
+        assert [s.name for s in with_late.spans][-1] == "save to cache"
+        assert with_late.spans[-1].parent_id == with_late.spans[0].id
+        assert with_late.prompt_tokens == 120 + 30
 
         refused = await http.post(f"/v1/projects/{project.id}/traces", content=b"\x00\xff garbage")
         assert refused.status_code == 400
@@ -149,6 +177,7 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         ("search docs", "retrieval", "handle question", 1, 3, 0),
         ("chat gpt-x", "llm", "handle question", 1, 3, 0),
         ("lookup", "tool", "handle question", 1, 1, 1),
+        ("save to cache", "", "handle question", 1, 1, 0),
     ]
     assert summed.steps[2].prompt_tokens == 360
     assert (await sk.call_steps(project.id, steps=["lookup"])).calls == 1
@@ -164,7 +193,7 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         _, page = await signed_in(browser, stack.console_url, stack.admin_key)
         await page.goto(f"/projects/{project.id}/calls?window=")
         summary = page.locator("#calls-steps-table tbody tr")
-        await expect(summary).to_have_count(4)
+        await expect(summary).to_have_count(5)
         await screenshot(page, "calls-steps")
         await summary.nth(3).locator("td").nth(3).get_by_role("link").click()  # lookup failed once
         await expect(page.locator("#calls-table tbody tr")).to_have_count(1)

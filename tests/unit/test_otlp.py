@@ -4,6 +4,7 @@ the real OpenTelemetry SDK, encoded as its OTLP exporter encodes them, in protob
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -195,3 +196,28 @@ def test_hostile_attributes_are_kept_as_the_database_takes_them(
     assert (call.prompt_tokens, call.completion_tokens) == (2**31 - 1, 0)
     assert (call.session_id, struct_to_dict(call.inputs)) == (("s" + "\\u0000" * 301)[:200], {"input": "a\\u0000b"})
     stored_spans.parse(call.spans, "calls[0].spans")
+
+
+def test_spans_after_their_calls_go_to_the_call_holding_their_parent() -> None:
+    """A trace seen by two services was logged as two calls: each late span goes to the call its
+    parents lead to (through other late spans), a span already held is left out, one whose
+    parents lead nowhere waits."""
+
+    def span(span_id: str, parent: str, start_ms: float) -> otlp.TraceSpan:
+        ns = int(start_ms * 1e6)
+        return otlp.TraceSpan("t", span_id, parent, False, ns, ns + 5_000_000, Span(span_id, span_id))
+
+    front = otlp.LoggedTrace(uuid.uuid4(), "t", 1_000_000, frozenset({"r1", "a"}))
+    back = otlp.LoggedTrace(uuid.uuid4(), "t-r2", 50_000_000, frozenset({"r2"}))
+    late = [span("c", "a", 40), span("d", "c", 41), span("e", "r2", 60), span("a", "r1", 2), span("f", "gone", 3)]
+    added, waiting = otlp.late(late, [front, back])
+    assert {call: [s.span_id for s in spans] for call, spans in added.items()} == {
+        front.call_id: ["c", "d"],
+        back.call_id: ["e"],
+    }
+    assert [s.span_id for s in waiting] == ["f"]
+    steps = otlp.late_steps(list(reversed(added[front.call_id])), front)
+    assert [(s.id, s.parent_id, s.start_ms, s.duration_ms) for s in steps] == [
+        ("c", "a", 39.0, 5.0),
+        ("d", "c", 40.0, 5.0),
+    ]

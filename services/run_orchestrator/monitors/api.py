@@ -13,14 +13,15 @@ from services.run_orchestrator.catalog.api import CatalogApi
 from services.run_orchestrator.catalog.pinning import pin_metrics
 from services.run_orchestrator.catalog.repository import CatalogRepository
 from services.run_orchestrator.monitors import otlp, rules, slices
-from services.run_orchestrator.monitors.calls import LogCalls
+from services.run_orchestrator.monitors.calls import LogCalls, LogOutcome
 from services.run_orchestrator.monitors.feedback import SendFeedback, takes_feedback
 from services.run_orchestrator.monitors.messages import monitor_pb, test_alert_pb, window_pb
-from services.run_orchestrator.monitors.pending_spans import PendingSpans
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository
+from services.run_orchestrator.monitors.trace_store import TraceStore
 from services.run_orchestrator.runs.results import Threshold
 from services.run_orchestrator.runs.rules import MAX_ERROR_CHARS
 from shared import spans
+from shared.db.pool import Connection
 from shared.edge.api import checks_own_text
 from shared.edge.convert import parse_uuid, struct_to_dict
 from shared.edge.errors import ApiError, Code, invalid, not_found
@@ -170,7 +171,7 @@ class MonitorApi:
         log_calls: LogCalls,
         send_feedback: SendFeedback,
         console_url: str,
-        pending: PendingSpans,
+        traces: TraceStore,
     ) -> None:
         self._catalog_api = catalog_api
         self._catalog = catalog
@@ -178,7 +179,7 @@ class MonitorApi:
         self._log_calls = log_calls
         self._send_feedback = send_feedback
         self._console_url = console_url
-        self._pending = pending
+        self._traces = traces
 
     @checks_own_text
     async def log_calls(self, request: pb.LogCallsRequest) -> pb.LogCallsResponse:
@@ -205,26 +206,19 @@ class MonitorApi:
             traces = otlp.by_trace(otlp.spans_of(otlp.decode(request.otlp)))
         except ValueError as exc:
             raise invalid(str(exc)) from None
-        rooted = [t for t, spans in traces.items() if any(s.root for s in spans)]
-        earlier = await self._pending.earlier(pid, rooted)
-        calls: list[pb.LoggedCall] = []
-        waiting = {t: spans for t, spans in traces.items() if t not in rooted}
-        for trace in rooted:
-            made = otlp.assemble([*earlier.get(trace, []), *traces[trace]])
-            calls += made.calls
-            if made.waiting:
-                waiting[trace] = made.waiting
-        response = pb.IngestTracesResponse(
-            call_ids=[c.call_id for c in calls], pending_spans=sum(len(spans) for spans in waiting.values())
+
+        async def log_calls(conn: Connection, calls: list[pb.LoggedCall], start: int) -> LogOutcome:
+            return await self._log_calls(pid, [checked(call_row, start + i, c) for i, c in enumerate(calls)], conn)
+
+        done = await self._traces.ingest(pid, traces, log_calls)
+        return pb.IngestTracesResponse(
+            call_ids=done.call_ids,
+            stored=done.logged.stored,
+            duplicates=done.logged.duplicates,
+            sampled=done.logged.sampled,
+            pending_spans=done.pending_spans,
+            added_spans=done.added_spans,
         )
-        for start in range(0, len(calls), rules.MAX_CALLS_PER_REQUEST):
-            chunk = calls[start : start + rules.MAX_CALLS_PER_REQUEST]
-            outcome = await self._log_calls(pid, [checked(call_row, start + i, c) for i, c in enumerate(chunk)])
-            response.stored += outcome.stored
-            response.duplicates += outcome.duplicates
-            response.sampled += outcome.sampled
-        await self._pending.settle(pid, rooted, waiting)
-        return response
 
     async def send_feedback(self, request: pb.SendFeedbackRequest) -> pb.SendFeedbackResponse:
         pid = await self._catalog_api.project(request.project_id)

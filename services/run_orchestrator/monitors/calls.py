@@ -11,6 +11,7 @@ import asyncpg
 
 from services.run_orchestrator.monitors import rules
 from services.run_orchestrator.monitors.repository import CallRow, MonitorRepository, Sample, Sampler
+from shared.db.pool import Connection
 from shared.edge.errors import invalid
 from shared.json_limits import clean_text, unstorable
 
@@ -63,7 +64,8 @@ class LogCalls:
     def __init__(self, monitors: MonitorRepository) -> None:
         self._monitors = monitors
 
-    async def __call__(self, project_id: uuid.UUID, calls: list[CallRow]) -> LogOutcome:
+    async def __call__(self, project_id: uuid.UUID, calls: list[CallRow], conn: Connection | None = None) -> LogOutcome:
+        """The calls logged (within the caller's transaction on ``conn``, when given)."""
         if not calls:
             raise invalid("calls must hold at least one call")
         if len(calls) > rules.MAX_CALLS_PER_REQUEST:
@@ -79,7 +81,7 @@ class LogCalls:
             if reason is not None:
                 refused.append(Refused(i, call.id, reason))
             rows.append(row)
-        logged = await self._monitors.log_calls(project_id, rows, sampler({r.id: r.metadata for r in rows}))
+        logged = await self._monitors.log_calls(project_id, rows, sampler({r.id: r.metadata for r in rows}), conn)
         return LogOutcome(
             stored=len(logged.inserted),
             duplicates=len(rows) - len(logged.inserted),

@@ -9,8 +9,9 @@ OpenInference (``input.value``, ``llm.token_count.*``, ``openinference.span.kind
 instrumentations of OpenAI, LangChain, LlamaIndex and others write.
 
 An exporter sends spans as they end, a batch at a time, and the root ends last: the spans of a
-trace whose root has not come yet are kept (``otlp_pending_spans``) and joined to it when it
-comes, for at most PENDING_MINUTES. Pure functions here; the API stores and logs.
+trace whose root has not come yet are kept and joined to it when it comes, and a span that
+comes after its call is added to it (``late``), for at most PENDING_MINUTES. Pure functions
+here; trace_store.py keeps and logs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -316,10 +318,11 @@ def by_trace(spans: Iterable[TraceSpan]) -> dict[str, list[TraceSpan]]:
 
 @dataclass
 class Assembled:
-    """What a trace's spans make: a call per root span that came (with the spans below it), and
-    the spans still waiting for theirs."""
+    """What a trace's spans make: a call per root span that came (``groups``: the spans of each,
+    its root first), and the spans still waiting for theirs."""
 
     calls: list[pb.LoggedCall] = field(default_factory=list)
+    groups: list[list[TraceSpan]] = field(default_factory=list)
     waiting: list[TraceSpan] = field(default_factory=list)
 
 
@@ -347,7 +350,57 @@ def assemble(spans: Sequence[TraceSpan]) -> Assembled:
         plain = not root.parent_id and not named_trace
         named_trace = named_trace or plain
         found.calls.append(call_of(group, root.trace_id if plain else f"{root.trace_id}-{root.span_id}"))
+        found.groups.append([root, *(s for s in group if s is not root)])
     return found
+
+
+@dataclass(frozen=True)
+class LoggedTrace:
+    """A call a trace was logged as, as otlp_traces keeps it for PENDING_MINUTES: where its root
+    started and the spans it holds."""
+
+    call_id: uuid.UUID
+    call_key: str
+    root_start_ns: int
+    span_ids: frozenset[str]
+
+
+def late(
+    spans: Sequence[TraceSpan], logged: Sequence[LoggedTrace]
+) -> tuple[dict[uuid.UUID, list[TraceSpan]], list[TraceSpan]]:
+    """Spans of a trace whose calls were logged before (they ended after the call did, or came in a
+    later export), each under the call holding the span its parents lead to; the others still
+    waiting. A span a call holds already (an export sent again) is left out."""
+    held = {span_id: c.call_id for c in logged for span_id in c.span_ids}
+    by_id = {s.span_id: s for s in spans if s.span_id not in held}
+    added: dict[uuid.UUID, list[TraceSpan]] = {}
+    waiting = []
+    for span in by_id.values():
+        above, seen = span, {span.span_id}
+        while above.parent_id not in held and above.parent_id in by_id and above.parent_id not in seen:
+            above = by_id[above.parent_id]
+            seen.add(above.span_id)
+        call = held.get(above.parent_id) if not span.root else None
+        if call is None:
+            waiting.append(span)
+        else:
+            added.setdefault(call, []).append(span)
+    return added, waiting
+
+
+def late_steps(spans: Sequence[TraceSpan], trace: LoggedTrace) -> list[Span]:
+    """Spans added to a call logged before as its steps, in the order they started: times from
+    the call's root, each inside its parent (a step of the call or one of these)."""
+    ids = trace.span_ids | {s.span_id for s in spans}
+    return [
+        replace(
+            s.step,
+            parent_id=s.parent_id if s.parent_id in ids else "",
+            start_ms=max(0.0, (s.start_ns - trace.root_start_ns) / 1e6),
+            duration_ms=(s.end_ns - s.start_ns) / 1e6,
+        )
+        for s in sorted(spans, key=lambda s: s.start_ns)
+    ]
 
 
 def call_of(spans: Sequence[TraceSpan], call_id: str = "") -> pb.LoggedCall:

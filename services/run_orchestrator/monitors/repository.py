@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from services.run_orchestrator.monitors.window_repository import feedback_metric
 from services.run_orchestrator.runs.results import MetricResult, runs_metric_results
 from services.run_orchestrator.webhooks.repository import new_secret
 from shared.call_traffic import histogram
+from shared.db.pool import Connection
 from shared.json_limits import json_text
 
 # A closed window with its alert's delivery and its run's status.
@@ -63,6 +65,16 @@ def _counted(project_id: uuid.UUID, calls: list[CallRow], logged_at: Any, shard:
 Sample = tuple[uuid.UUID, uuid.UUID, Any]
 # Given the project's active monitors and the calls just inserted (id, logged_at), the samples.
 Sampler = Callable[[list[asyncpg.Record], list[asyncpg.Record]], list[Sample]]
+
+
+@dataclass(frozen=True)
+class LoggedSteps:
+    """A logged call's steps as stored, what it used (prompt and completion tokens, cost) and when
+    it was logged."""
+
+    spans: list[dict[str, Any]]
+    used: tuple[int, int, float | None]
+    logged_at: Any
 
 
 @dataclass(frozen=True)
@@ -123,15 +135,22 @@ class MonitorRepository:
 
     # -- logged calls ----------------------------------------------------------------------------
 
-    async def log_calls(self, project_id: uuid.UUID, calls: Sequence[CallRow], sampler: Sampler) -> Logged:
+    async def log_calls(
+        self, project_id: uuid.UUID, calls: Sequence[CallRow], sampler: Sampler, conn: Connection | None = None
+    ) -> Logged:
         """Insert the calls that are new (one statement), count them in the hour's traffic
-        (call_stats) and insert their samples, in one transaction.
+        (call_stats) and insert their samples, in one transaction (within the caller's, on
+        ``conn``, when given).
 
         The calls are inserted in id order, so two requests sharing calls lock them in the same
         order and never deadlock. The active monitors are read in the same transaction: a monitor
         paused before it began samples none of these calls."""
         rows = sorted(calls, key=lambda c: c.id)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with contextlib.AsyncExitStack() as held:
+            if conn is None:
+                conn = await held.enter_async_context(self._pool.acquire())
+            assert conn is not None
+            await held.enter_async_context(conn.transaction())
             monitors = await conn.fetch(
                 "SELECT id, sample_rate, metadata_filter FROM monitors WHERE project_id = $1 AND status = 'active'",
                 project_id,
@@ -185,6 +204,67 @@ class MonitorRepository:
                     [s[2] for s in samples],
                 )
         return Logged({r["id"] for r in inserted}, len(samples))
+
+    async def call_steps(self, conn: Connection, project_id: uuid.UUID, call_id: uuid.UUID) -> LoggedSteps | None:
+        """A logged call's steps as stored and what it used, its row locked until the transaction
+        ends; None when the call is gone (retention)."""
+        row = await conn.fetchrow(
+            "SELECT coalesce(s.spans, '[]'::jsonb) AS spans, c.prompt_tokens, c.completion_tokens, c.cost_usd,"
+            " c.logged_at FROM logged_calls c"
+            " LEFT JOIN call_spans s ON s.project_id = c.project_id AND s.call_id = c.id"
+            " WHERE c.project_id = $1 AND c.id = $2 FOR UPDATE OF c",
+            project_id,
+            call_id,
+        )
+        if row is None:
+            return None
+        return LoggedSteps(
+            list(row["spans"]), (row["prompt_tokens"], row["completion_tokens"], row["cost_usd"]), row["logged_at"]
+        )
+
+    async def replace_steps(
+        self,
+        conn: Connection,
+        project_id: uuid.UUID,
+        call_id: uuid.UUID,
+        before: LoggedSteps,
+        spans: list[dict[str, Any]],
+        used: tuple[int, int, float | None],
+    ) -> None:
+        """A logged call's steps replaced (steps added after it was logged: ``before`` as
+        call_steps read it) and what it used with them; the traffic of the hour it was logged in
+        counts the difference."""
+        prompt, completion, cost = used
+        await conn.execute(
+            "UPDATE logged_calls SET prompt_tokens = $3, completion_tokens = $4, cost_usd = $5"
+            " WHERE project_id = $1 AND id = $2",
+            project_id,
+            call_id,
+            prompt,
+            completion,
+            cost,
+        )
+        await conn.execute(
+            "INSERT INTO call_spans (project_id, call_id, spans) VALUES ($1, $2, $3::text::jsonb)"
+            " ON CONFLICT (project_id, call_id) DO UPDATE SET spans = excluded.spans",
+            project_id,
+            call_id,
+            json_text(spans),
+        )
+        await conn.execute(
+            _COUNT_CALLS,
+            project_id,
+            before.logged_at,
+            random.randrange(STATS_SHARDS),
+            0,
+            0,
+            0,
+            0.0,
+            histogram([]),
+            prompt - before.used[0],
+            completion - before.used[1],
+            float((cost or 0.0) - (before.used[2] or 0.0)),
+        )
 
     # -- monitors --------------------------------------------------------------------------------
 
