@@ -5,10 +5,11 @@ The broker comes from the module-scoped ``bus`` fixture: a module lists the buse
 name both), and ``pytest --bus=kafka`` (``make test-kafka``) runs every module on Kafka (Tansu).
 
 A module that sets ``SHARED_STACK = True`` gets, as ``stack``, one stack per broker shared with the
-other such modules for the whole session (starting five service processes costs ~5 s): it must do
-nothing to the stack but add projects and their data — stop no process, count nothing instance-wide
-(an admin's project list, a process's /metrics). What it leaves running is stopped after it: its
-live runs cancelled, its schedules deleted. The others get a stack of their own.
+other such modules of its worker (pytest-xdist) for the whole session (starting five service
+processes costs ~5 s): it must do nothing to the stack but add projects and their data — stop no
+process, count nothing instance-wide (an admin's project list, a process's /metrics). What it
+leaves running is stopped after it: its live runs cancelled, its schedules deleted. The others
+get a stack of their own.
 """
 
 from __future__ import annotations
