@@ -18,7 +18,7 @@ from services.run_orchestrator.monitors.api import call_row
 from services.run_orchestrator.monitors.calls import LogCalls, LogOutcome
 from services.run_orchestrator.monitors.otlp import TraceSpan, by_trace
 from services.run_orchestrator.monitors.repository import MonitorRepository
-from services.run_orchestrator.monitors.trace_store import Ingested, TraceStore
+from services.run_orchestrator.monitors.trace_store import TRACES_PER_TRANSACTION, Ingested, TraceStore
 from shared.db.pool import Connection
 from shared.ids import call_id_of
 
@@ -147,3 +147,13 @@ async def test_the_parts_of_traces_exported_at_the_same_instant_all_reach_their_
     for trace in traces:
         assert sorted(await _steps(db, project, trace)) == ["c0", "c1", "c2", "root"], trace
     assert await db.fetchval("SELECT count(*) FROM otlp_pending_spans") == 0
+
+
+async def test_an_export_of_many_traces_is_taken_a_few_traces_at_a_time(db: asyncpg.Pool, project: uuid.UUID) -> None:
+    """An export never holds more locks than PostgreSQL's lock table has room for."""
+    traces = [f"t{i:03}" for i in range(2 * TRACES_PER_TRANSACTION + 7)]
+    done = await _ingest(db, project, *(s for t in traces for s in (_span(t, "a"), _root(t))), _span("t-lone", "b"))
+    assert (done.call_ids, done.logged.stored, done.pending_spans) == (traces, len(traces), 1)
+    assert await db.fetchval("SELECT count(*) FROM call_spans WHERE jsonb_array_length(spans) = 2") == len(traces)
+    again = await _ingest(db, project, *(_root(t) for t in traces))
+    assert (again.call_ids, again.logged.stored, again.logged.duplicates) == (traces, 0, len(traces))

@@ -10,7 +10,9 @@ An export takes a lock on each of its traces (a transaction-scoped advisory lock
 before it reads what waits: two replicas given parts of one trace at the same instant — a
 collector sending exports side by side — take their turns, so neither logs the call without
 the spans the other was keeping. The calls are logged on the same connection, in the same
-transaction.
+transaction. An export of many traces is taken TRACES_PER_TRANSACTION traces at a time, so it
+never holds more locks than PostgreSQL's lock table has room for (max_locks_per_transaction,
+64 by default); sent again after a failure midway, what was taken is a duplicate.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ LogCallsOn = Callable[[Connection, list[pb.LoggedCall], int], Awaitable[LogOutco
 _STEP_FIELDS = frozenset(f.name for f in fields(Span))
 # The latest a root may start that a bigint holds (ns since the epoch: the year 2262).
 _MAX_NS = 2**63 - 1
+# Traces locked and stored in one transaction, at most.
+TRACES_PER_TRANSACTION = 50
 
 
 @dataclass
@@ -66,10 +70,32 @@ class TraceStore:
     ) -> Ingested:
         """An export's spans, by trace: joined to what waited of their traces, the traces whose root
         came logged as calls, spans of calls logged before added to them, the rest kept waiting."""
+        ids = list(traces)
+        done = Ingested([], LogOutcome(), 0, 0)
+        for start in range(0, len(ids), TRACES_PER_TRANSACTION):
+            part = await self._ingest(
+                {t: traces[t] for t in ids[start : start + TRACES_PER_TRANSACTION]},
+                project_id,
+                log_calls,
+                len(done.call_ids),
+            )
+            done.call_ids += part.call_ids
+            done.logged.stored += part.logged.stored
+            done.logged.duplicates += part.logged.duplicates
+            done.logged.sampled += part.logged.sampled
+            done.added_spans += part.added_spans
+            done.pending_spans += part.pending_spans
+        return done
+
+    async def _ingest(
+        self, traces: Mapping[str, Sequence[TraceSpan]], project_id: uuid.UUID, log_calls: LogCallsOn, first: int
+    ) -> Ingested:
+        """``ingest`` of a few traces, in one transaction (``first``: the index of its first call
+        in the export)."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k",
-                sorted({_lock_key(project_id, t) for t in traces}),
+                sorted({_lock_key(project_id, t) for t in traces}),  # one order: no two exports deadlock
             )
             earlier = await self._waiting(conn, project_id, list(traces))
             logged = await self._logged(conn, project_id, list(traces))
@@ -94,7 +120,7 @@ class TraceStore:
                     waiting[trace] = still
             outcome = LogOutcome()
             for start in range(0, len(calls), rules.MAX_CALLS_PER_REQUEST):
-                done = await log_calls(conn, calls[start : start + rules.MAX_CALLS_PER_REQUEST], start)
+                done = await log_calls(conn, calls[start : start + rules.MAX_CALLS_PER_REQUEST], first + start)
                 outcome.stored += done.stored
                 outcome.duplicates += done.duplicates
                 outcome.sampled += done.sampled
