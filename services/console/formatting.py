@@ -82,9 +82,9 @@ def duration(seconds: float | None) -> str:
 
 
 def latency(ms: float | None) -> str:
-    if not ms:
-        return "—"
-    return f"{ms:,.0f} ms" if ms < 10_000 else f"{ms / 1000:,.1f} s"
+    """A call's or record's latency as its steps' times are said ("0.35 ms", "2.5 ms", "120 ms",
+    "12.4 s"); none: "—"."""
+    return step_time(ms) if ms else "—"
 
 
 def until_reviewers(run: Any) -> float | None:
