@@ -91,7 +91,7 @@ test: lint typecheck test-packages
 
 # Every end-to-end module on Kafka (Tansu); `make test` runs only some of them on both buses.
 test-kafka: setup
-	$(PY) -m pytest tests/e2e --bus=kafka
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests/e2e --bus=kafka
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
