@@ -128,6 +128,10 @@ async def test_spans_after_their_call_are_added_to_it_and_what_it_used_with_them
     assert await _steps(db, project, "t1") == ["root", "a", "b", "c", "d"]
     assert (await _ingest(db, project, _span("t1", "d", parent="root"))).added_spans == 0  # held already
 
+    # Tokens past what a count holds: the call says the most it can, as a call logged so would.
+    assert (await _ingest(db, project, _span("t1", "e", parent="root", tokens=2**31 - 2))).added_spans == 1
+    assert await _row(db, used, project) == (2**31 - 1, 2**31 - 1)
+
 
 async def test_the_parts_of_traces_exported_at_the_same_instant_all_reach_their_calls(
     db: asyncpg.Pool, project: uuid.UUID

@@ -223,7 +223,9 @@ class TraceStore:
                 "spans of trace %s came after its call %s and were not added: %s", trace.call_key, trace.call_id, exc
             )
             return 0
-        await self._monitors.replace_steps(conn, project_id, trace.call_id, before, checked, used(steps))
+        prompt, completion, cost = used(steps)
+        sums = (min(prompt, otlp.MAX_COUNT), min(completion, otlp.MAX_COUNT), cost)  # as call_of counts them
+        await self._monitors.replace_steps(conn, project_id, trace.call_id, before, checked, sums)
         await conn.execute(
             "UPDATE otlp_traces SET span_ids = span_ids || $3::text::jsonb WHERE project_id = $1 AND call_id = $2",
             project_id,
