@@ -161,3 +161,18 @@ async def test_an_export_of_many_traces_is_taken_a_few_traces_at_a_time(db: asyn
     assert await db.fetchval("SELECT count(*) FROM call_spans WHERE jsonb_array_length(spans) = 2") == len(traces)
     again = await _ingest(db, project, *(_root(t) for t in traces))
     assert (again.call_ids, again.logged.stored, again.logged.duplicates) == (traces, 0, len(traces))
+
+
+async def test_a_trace_whose_call_was_logged_otherwise_takes_its_later_spans_at_the_top(
+    db: asyncpg.Pool, project: uuid.UUID
+) -> None:
+    """A call logged by LogCalls under the trace's id holds steps of its own: the trace's root sent
+    after it is a duplicate, and a span inside that root (no step of the call) comes in top-level."""
+    logged = pb.LoggedCall(call_id="t9", trace_id="t9", spans=[Span("x", "own step").to_proto()])
+    await LogCalls(MonitorRepository(db))(project, [call_row(0, logged)])
+    again = await _ingest(db, project, _root("t9"))
+    assert (again.call_ids, again.logged.stored, again.logged.duplicates) == (["t9"], 0, 1)
+    later = await _ingest(db, project, _span("t9", "y", parent="root", start_ms=5))
+    assert later.added_spans == 1
+    spans = await db.fetchval("SELECT spans FROM call_spans WHERE project_id = $1", project)
+    assert [(s["id"], s.get("parent_id", "")) for s in spans] == [("x", ""), ("y", "")]
