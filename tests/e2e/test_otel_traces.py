@@ -111,14 +111,16 @@ async def test_an_opentelemetry_exporter_logs_each_trace_as_a_call_with_its_step
         assert again.json() == {**said, "stored": 0, "duplicates": 1, "sampled": 0}
         assert (await sk.get_call(project.id, third)).inputs == {"question": "capital of Chile?"}
 
-        # A span that ends after its trace's call was logged (work the answer left running) is
-        # added to the call as a step, what the call used with it.
+        # A span that ends after its trace's call was logged (work the answer left running: here
+        # it starts 5 s after the answer) is added to the call as a step, what the call used with it.
         (root,) = [s for s in memory.get_finished_spans() if s.parent is None]
         memory.clear()
-        assert root.context is not None
+        assert root.context is not None and root.end_time is not None
         inside_root = trace.set_span_in_context(NonRecordingSpan(root.context))
-        with local.get_tracer("app").start_as_current_span("save to cache", context=inside_root) as cache:
-            cache.set_attribute("gen_ai.usage.input_tokens", 30)
+        later = root.end_time + 5_000_000_000
+        cache = local.get_tracer("app").start_span("save to cache", context=inside_root, start_time=later)
+        cache.set_attribute("gen_ai.usage.input_tokens", 30)
+        cache.end(end_time=later + 2_000_000)
         late = await http.post(
             f"/v1/projects/{project.id}/traces",
             content=encode_spans(list(memory.get_finished_spans())).SerializeToString(),
