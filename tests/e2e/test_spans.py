@@ -279,11 +279,14 @@ async def test_a_logged_calls_steps_show_with_it_and_with_its_monitor_record(
     monitor = await sk.create_monitor(project.id, "all", [polite.id], sample_rate=100, window_calls=2)
     logged = []
     for n in range(2):
+        # Each step takes 0.1 s, so the run's steps come in the order they started on average
+        # however busy the machine (its scheduling jitters by milliseconds, not by a tenth).
         with trace() as t:
             with span("classify", kind="llm", input=f"q{n}") as step:
                 step.output, step.cost_usd = "billing", 0.002
+                await asyncio.sleep(0.1)
             with span("reply", kind="tool"):
-                pass
+                await asyncio.sleep(0.1)
             if n == 0:
                 with span("escalate"):
                     pass
