@@ -30,6 +30,13 @@ class LogOutcome:
     sampled: int = 0
     refused: list[Refused] = field(default_factory=list)
 
+    def add(self, other: LogOutcome) -> None:
+        """Counts another request's outcome in this one (an export logged in parts)."""
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.sampled += other.sampled
+        self.refused += other.refused
+
 
 def kept(call: CallRow) -> tuple[CallRow, str | None]:
     """The call as it can be stored, and why part of it was not (or None): inputs, outputs or

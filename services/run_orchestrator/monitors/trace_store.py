@@ -58,6 +58,7 @@ class Ingested:
     logged: LogOutcome
     added_spans: int
     pending_spans: int
+    assembled: int = 0  # the calls assembled of its spans (call_ids less the roots sent again)
 
 
 class TraceStore:
@@ -77,14 +78,13 @@ class TraceStore:
                 {t: traces[t] for t in ids[start : start + TRACES_PER_TRANSACTION]},
                 project_id,
                 log_calls,
-                len(done.call_ids),
+                done.assembled,
             )
             done.call_ids += part.call_ids
-            done.logged.stored += part.logged.stored
-            done.logged.duplicates += part.logged.duplicates
-            done.logged.sampled += part.logged.sampled
+            done.logged.add(part.logged)
             done.added_spans += part.added_spans
             done.pending_spans += part.pending_spans
+            done.assembled += part.assembled
         return done
 
     async def _ingest(
@@ -121,9 +121,7 @@ class TraceStore:
             outcome = LogOutcome()
             for start in range(0, len(calls), rules.MAX_CALLS_PER_REQUEST):
                 done = await log_calls(conn, calls[start : start + rules.MAX_CALLS_PER_REQUEST], first + start)
-                outcome.stored += done.stored
-                outcome.duplicates += done.duplicates
-                outcome.sampled += done.sampled
+                outcome.add(done)
             outcome.duplicates += len(duplicates)
             await self._remember(conn, project_id, calls, groups)
             calls_before = {c.call_id: c for made_before in logged.values() for c in made_before}
@@ -148,6 +146,7 @@ class TraceStore:
             logged=outcome,
             added_spans=added_spans,
             pending_spans=sum(len(kept) for kept in waiting.values()),
+            assembled=len(calls),
         )
 
     async def _waiting(
