@@ -89,8 +89,10 @@ async def test_requests_per_s_is_shared_by_calls_to_the_same_system(system: Fake
     assert {r.status for r in results} == {"completed"}
     # A burst of 10, then 5 more at 10 a second; the unlimited system is not held back.
     assert 0.45 <= elapsed < 1.5
+    # Measured from the start (not the first arrival, which a busy machine may delay): the 15th
+    # call cannot be sent before five tokens came back, 0.5 s after the burst.
     limited = sorted(r.at for r in system.received() if not r.query)
-    assert limited[-1] - limited[0] >= 0.45
+    assert limited[-1] - started >= 0.45
     assert next(r for r in system.received() if r.query).at - started < 0.3
 
 
@@ -105,7 +107,7 @@ async def test_a_replicas_share_of_the_rate_holds_it_to_that_part(system: FakeSy
     # A burst of 5, then 3 more at 5 a second.
     assert 0.55 <= elapsed < 1.5
     arrivals = sorted(r.at for r in system.received())
-    assert arrivals[-1] - arrivals[0] >= 0.55
+    assert arrivals[-1] - started >= 0.55
 
 
 async def test_a_429_pauses_every_call_to_a_rate_limited_system(system: FakeSystemServer) -> None:
