@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, Client, FeedbackIn
-from scorekeeper_sdk.api.monitors import MonitorWindow
 from scorekeeper_sdk.client import cpb, qpb
+from scorekeeper_sdk.views.monitors import MonitorWindow
 from services.demo_system.testset import sample_testcases
 
 T = TypeVar("T")

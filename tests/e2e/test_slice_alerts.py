@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn, FeedbackIn, InvalidArgument
-from scorekeeper_sdk.api.monitors import WindowErrorSlice, WindowLatencySlice, WindowSlice
+from scorekeeper_sdk.views.monitors import WindowErrorSlice, WindowLatencySlice, WindowSlice
 from shared.devstack.stack import Stack
 from tests.support.browser import chromium, screenshot, signed_in
 from tests.support.cli import scorekeeper

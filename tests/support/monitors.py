@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from scorekeeper_sdk import AsyncScorekeeper, CallIn
-from scorekeeper_sdk.api.monitors import MonitorWithWindows
 from scorekeeper_sdk.views import FINAL_STATUSES
+from scorekeeper_sdk.views.monitors import MonitorWithWindows
 
 
 def is_sampled(call_id: str, rate_percent: float) -> bool:

@@ -18,7 +18,6 @@ from scorekeeper.v1 import query_pb2 as qpb
 from typer.main import get_command_name
 
 from scorekeeper_sdk import AsyncScorekeeper, Scorekeeper
-from scorekeeper_sdk.api.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
 from scorekeeper_sdk.api.reads import ReadOperations
 from scorekeeper_sdk.baselines import moved
 from scorekeeper_sdk.cli import globals_first, invoked
@@ -58,6 +57,7 @@ from scorekeeper_sdk.views import (
     WeakSlice,
 )
 from scorekeeper_sdk.views import TestcaseComparison as Compared  # not a test class
+from scorekeeper_sdk.views.monitors import Monitor, MonitorAlert, MonitorWindow, WindowMetric
 
 RUN = Run(
     id="r1",

@@ -12,6 +12,7 @@ import typer
 from typer.main import get_command_name
 
 from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands on the app
+    call_analysis,
     calls,
     evaluate,
     keys,
@@ -20,6 +21,7 @@ from scorekeeper_sdk.cli import (  # noqa: F401 - they register their commands o
     records,
     reviews,
     run_analysis,
+    run_compare,
     run_history,
     runs,
     schedules,

@@ -1,6 +1,7 @@
 """`scorekeeper calls …`: the production calls you log — list them filtered (by feedback too), show
 one with what monitors made of it or a session's as a conversation, give one feedback (a user's
-thumbs up or down, a rating), keep them as testcases."""
+thumbs up or down, a rating), export them, keep them as testcases (what they add up to:
+call_analysis.py)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import typer
 from rich.table import Column, Table
 from rich.text import Text
 
-from scorekeeper_sdk.api.calls import Call, CallFeedback, CallFilter, CallTraffic, FeedbackSummary
+from scorekeeper_sdk.api.calls import Call, CallFeedback, CallFilter, FeedbackSummary
 from scorekeeper_sdk.api.reads import EXPORT_FORMATS
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state, write_export
 from scorekeeper_sdk.cli.context import CliError, said_added
 from scorekeeper_sdk.cli.records import brief, verdicts
-from scorekeeper_sdk.cli.steps import print_steps, print_summaries
+from scorekeeper_sdk.cli.steps import print_steps
 
 calls = typer.Typer(
     help="Logged production calls: list, filter, show one or a session's, give feedback, keep them as testcases,"
@@ -108,7 +109,7 @@ StepOption = Annotated[
 ]
 
 
-def _filters(
+def call_filters(
     status: str,
     trace: str,
     session: str,
@@ -158,7 +159,7 @@ def calls_list(
     """The project's logged calls, newest first, filtered; then their feedback summed up per metric
     (over every call the filters match, not only those shown)."""
     st = state(ctx)
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
+    filters = call_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     project = st.project_id()
     found = list(islice(st.client.list_calls(project, page_size=min(limit + 1, 1000), **filters), limit + 1))
     more, found = len(found) > limit, found[:limit]
@@ -266,48 +267,6 @@ def calls_feedback(
     st.out.print(Text(f"feedback of {metric} on call {call_id}: {said}"))
 
 
-@calls.command("trend")
-def calls_trend(
-    ctx: typer.Context,
-    by: Annotated[str, typer.Option(help="hour or day (UTC) of when the calls were logged.")] = "day",
-    status: StatusOption = "",
-    trace: TraceOption = "",
-    session: SessionOption = "",
-    meta: MetaOption = None,
-    feedback: FeedbackOption = None,
-    since_: SinceOption = "30d",
-    until: UntilOption = "",
-    search: SearchOption = "",
-    usage: UsageOption = None,
-    step: StepOption = None,
-    as_json_: JsonOption = False,
-) -> None:
-    """The feedback of the calls the filters match, per hour or day and metric, oldest first: a
-    boolean metric's pass rate, an int or float metric's mean, and how many calls had feedback."""
-    st = state(ctx)
-    if by not in ("hour", "day"):
-        raise CliError(f"--by must be hour or day, got {by!r}")
-    points = st.client.feedback_trend(
-        st.project_id(), by=by, **_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
-    )
-    if as_json_:
-        return emit_json(as_json(points))
-    if not points:
-        st.err.print("no feedback on the calls that match", highlight=False)
-        return None
-    names = list(dict.fromkeys(p.metric_name for p in points))
-    cells: dict[str, dict[str, str]] = {}
-    for p in points:
-        shown = f"{p.pass_rate:.1%}" if p.output_type == "boolean" else f"{p.mean:.2f}"
-        cells.setdefault(p.bucket_start, {})[p.metric_name] = f"{shown} of {p.given}"
-    table = Table(Column(f"{by} (UTC)", no_wrap=True), *names)
-    for start, row in cells.items():
-        at = datetime.fromisoformat(start).astimezone(UTC)
-        table.add_row(f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}", *(row.get(n, "") for n in names))
-    st.out.print(table)
-    return None
-
-
 @calls.command("export")
 def calls_export(
     ctx: typer.Context,
@@ -330,7 +289,7 @@ def calls_export(
     st = state(ctx)
     if format not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
+    filters = call_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     write_export(st, st.client.export_calls(st.project_id(), format=format, limit=limit, **filters), output)
 
 
@@ -362,7 +321,7 @@ def calls_to_testset(
     disliked this week become regression testcases. Those the testset holds already are left out."""
     st = state(ctx)
     target = st.testset(testset)
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
+    filters = call_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
     if call:
         if any(filters.values()):
             raise CliError("give --call or filters, not both")
@@ -413,131 +372,4 @@ def calls_conversation(
         st.out.print(Text(f"  < {answer}", style="red" if c.status == "errored" else ""))
     if more:
         st.err.print(f"its latest {limit} calls; --limit shows more", highlight=False)
-    return None
-
-
-def _traffic_columns() -> list[Column]:
-    """The columns of a row of calls' traffic (calls traffic, calls breakdown): _traffic_cells'."""
-    return [Column(name, justify="right") for name in ("calls", "errored", "p50", "p95", "tokens", "cost")]
-
-
-def _traffic_cells(t: CallTraffic, total: int = 0) -> list[str]:
-    """Calls (with their share of ``total``, when given), errored with its share, the median and
-    95th percentile latency, tokens and cost."""
-    return [
-        f"{t.calls:,} ({t.calls / total:.0%})" if total else f"{t.calls:,}",
-        f"{t.errored:,} ({t.errored / t.calls:.1%})" if t.calls else "0",
-        f"{t.latency_p50_ms:,.0f} ms" if t.latency_p50_ms else "—",
-        f"{t.latency_p95_ms:,.0f} ms" if t.latency_p95_ms else "—",
-        f"{t.prompt_tokens + t.completion_tokens:,}",
-        f"${t.cost_usd:,.4f}",
-    ]
-
-
-@calls.command("traffic")
-def calls_traffic(
-    ctx: typer.Context,
-    by: Annotated[str, typer.Option(help="hour or day (UTC).")] = "hour",
-    status: StatusOption = "",
-    trace: TraceOption = "",
-    session: SessionOption = "",
-    meta: MetaOption = None,
-    feedback: FeedbackOption = None,
-    since_: SinceOption = "24h",
-    until: UntilOption = "",
-    search: SearchOption = "",
-    usage: UsageOption = None,
-    step: StepOption = None,
-    as_json_: JsonOption = False,
-) -> None:
-    """The project's calls per hour or day, oldest first: how many, how many errored, their latency
-    (median, 95th percentile), tokens and cost. Every call logged (from the project's hourly
-    figures), or only those the filters match (read from the calls: exact, slower over many)."""
-    st = state(ctx)
-    if by not in ("hour", "day"):
-        raise CliError(f"--by must be hour or day, got {by!r}")
-    filters = _filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
-    points = st.client.call_traffic(st.project_id(), by=by, **filters)
-    if as_json_:
-        return emit_json(as_json(points))
-    if not points:
-        narrowed = any(v for k, v in filters.items() if k not in ("logged_after", "logged_before"))
-        st.err.print("no call matches" if narrowed else "no call was logged then", highlight=False)
-        return None
-    table = Table(Column(f"{by} (UTC)", no_wrap=True), *_traffic_columns())
-    for p in points:
-        at = datetime.fromisoformat(p.bucket_start).astimezone(UTC)
-        table.add_row(f"{at:%Y-%m-%d %H:00}" if by == "hour" else f"{at:%Y-%m-%d}", *_traffic_cells(p))
-    st.out.print(table)
-    return None
-
-
-@calls.command("steps")
-def calls_steps(
-    ctx: typer.Context,
-    status: StatusOption = "",
-    trace: TraceOption = "",
-    session: SessionOption = "",
-    meta: MetaOption = None,
-    feedback: FeedbackOption = None,
-    since_: SinceOption = "",
-    until: UntilOption = "",
-    search: SearchOption = "",
-    usage: UsageOption = None,
-    step: StepOption = None,
-    as_json_: JsonOption = False,
-) -> None:
-    """Where the calls the filters match spend their time, step by step (the newest 50,000 of
-    them): per step (indented under the step it ran inside), the calls that took it, how long it
-    took (mean, p50, p95, max), how often it failed, its tokens and cost — as `runs steps`."""
-    st = state(ctx)
-    found = st.client.call_steps(
-        st.project_id(), **_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
-    )
-    if as_json_:
-        return emit_json(dataclasses.asdict(found))
-    if not found.steps:
-        st.err.print(f"none of the {found.calls:,} calls these filters match holds steps", highlight=False)
-        return None
-    st.out.print(f"{found.calls_with_steps:,} of {found.calls:,} calls hold steps", highlight=False)
-    print_summaries(st.out, found.steps, "calls")
-    return None
-
-
-@calls.command("breakdown")
-def calls_breakdown(
-    ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="A metadata key: model, route, user …")],
-    status: StatusOption = "",
-    trace: TraceOption = "",
-    session: SessionOption = "",
-    meta: MetaOption = None,
-    feedback: FeedbackOption = None,
-    since_: SinceOption = "24h",
-    until: UntilOption = "",
-    search: SearchOption = "",
-    usage: UsageOption = None,
-    step: StepOption = None,
-    as_json_: JsonOption = False,
-) -> None:
-    """The calls the filters match per value of a metadata key, most calls first (25 values, then
-    the others together, then the calls without the key): calls, errored, latency, tokens, cost
-    and feedback — which model costs the most, which route errs, whose users are unhappy."""
-    st = state(ctx)
-    groups = st.client.call_breakdown(
-        st.project_id(), key, **_filters(status, trace, session, meta, feedback, since_, until, search, usage, step)
-    )
-    if as_json_:
-        return emit_json(as_json(groups))
-    if not groups:
-        st.err.print("no call matches", highlight=False)
-        return None
-    total = sum(g.traffic.calls for g in groups)
-    rated = any(g.feedback for g in groups)
-    table = Table(Column(key, overflow="fold"), *_traffic_columns(), *(["feedback"] if rated else []))
-    for g in groups:
-        said: list[Text] = [Text(" · ".join(summary_text(s) for s in g.feedback))] if rated else []
-        label = Text(g.label, style="dim" if g.rest or g.no_value else "")
-        table.add_row(label, *_traffic_cells(g.traffic, total), *said)
-    st.out.print(table)
     return None

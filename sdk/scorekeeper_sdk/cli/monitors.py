@@ -12,9 +12,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn, Monitor, MonitorTestAlert, MonitorWindow, WindowMetric
+from scorekeeper_sdk.api.monitors import MAX_CALLS, CallIn
 from scorekeeper_sdk.cli.app import JsonOption, app, as_json, emit_json, state
 from scorekeeper_sdk.cli.context import CliError, State, is_id, metric_thresholds
+from scorekeeper_sdk.views.monitors import Monitor, MonitorTestAlert, MonitorWindow, WindowMetric
 
 monitors = typer.Typer(help="Monitors: score a sample of the production calls you log.", no_args_is_help=True)
 app.add_typer(monitors, name="monitors")
