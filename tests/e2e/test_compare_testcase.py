@@ -4,6 +4,7 @@ them has marked, each record's scores; an id that is not one, or in neither run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -219,3 +220,62 @@ async def test_a_testcase_in_both_runs_shows_the_words_that_changed(stack: Stack
             f"/projects/{other.project.id}/compare/testcase?baseline={runs['A']}&run={runs['B']}&testcase={japan}"
         )
         assert response is not None and response.status == 404
+
+
+async def _reviewing(sk: AsyncScorekeeper, run_id: str) -> None:
+    """Until the run waits for its reviewers (its records and machine scores all in)."""
+    for _ in range(600):
+        if (await sk.get_run(run_id)).status == "awaiting_human_scoring":
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} never waited for reviewers")
+
+
+async def test_a_run_waiting_for_reviewers_lists_its_testcases_against_the_previous_run(
+    stack: Stack, sk: AsyncScorekeeper
+) -> None:
+    qa = await qa_project(sk, "reviewed", ROWS)
+    japan, france = qa.cases["Capital of Japan?"], qa.cases["Capital of France?"]
+    human = await sk.create_metric(qa.project.id, "helpful", eval_type="human", output_type="boolean")
+    runs = {}
+    for name, said in {"A": ("Tokyo", "Paris"), "B": ("Kyoto", "Paris")}.items():
+        run = await sk.create_run(qa.project.id, qa.testset.id, qa.version.id, [qa.exact.id, human.id])
+        await sk.ingest_records(
+            run.id, [RecordIn(case, outputs={"response": a}) for case, a in zip((japan, france), said, strict=True)]
+        )
+        await _reviewing(sk, run.id)
+        runs[name] = run.id
+    assert (await sk.get_run(runs["B"])).previous_run_id == runs["A"]  # waiting for reviewers: it has scores
+
+    async with chromium() as browser:
+        _, page = await signed_in(browser, stack.console_url, stack.admin_key)
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url.split("?")[0].rsplit("/", 1)[-1]))
+        await page.goto(f"/projects/{qa.project.id}/runs/{runs['B']}")
+        # Its machine scores are in: Japan regressed on exact, whatever the reviewers will say.
+        against = page.locator("#testcases-vs-previous")
+        await expect(against.locator("#regressed-count")).to_have_text(
+            "1 of 2 testcases regressed · exact: 1 regressed, 0 improved · all on the compare page"
+        )
+        assert [li.split()[0] for li in await against.locator(".regressed-list li").all_inner_texts()] == [japan[:8]]
+        # The page follows the reviews (a poll a second); the comparison and the steps stay as loaded.
+        await expect(page.locator("#run-progress")).to_have_attribute("data-status", "awaiting_human_scoring")
+        polls = asked.count("progress")
+        while asked.count("progress") < polls + 3:
+            await asyncio.sleep(0.2)
+        assert (asked.count("vs-previous"), asked.count("steps")) == (1, 1)
+        await expect(against.locator("#regressed-count")).to_have_count(1)
+        await screenshot(page, "run-reviewing-vs-previous")
+
+        # The reviews done, the run completes: both are read once more, for the finished run.
+        async for record in sk.list_records(runs["B"]):
+            await sk.submit_human_score(record.id, human.id, True, reviewer="ann")
+        await expect(page.locator("#run-progress")).to_have_attribute("data-status", "completed", timeout=30_000)
+        await expect(against.locator("#regressed-count")).to_have_text(
+            "1 of 2 testcases regressed · exact: 1 regressed, 0 improved · all on the compare page"
+        )
+        for _ in range(100):
+            if (asked.count("vs-previous"), asked.count("steps")) == (2, 2):
+                break
+            await asyncio.sleep(0.1)
+        assert (asked.count("vs-previous"), asked.count("steps")) == (2, 2)

@@ -29,7 +29,7 @@ from services.console.web import (
     error_page,
     redirect,
 )
-from shared.run_status import ARCHIVABLE, RETRYABLE
+from shared.run_status import ARCHIVABLE, RETRYABLE, RunStatus
 from shared.run_status import TERMINAL as FINAL_STATUSES
 from shared.system_kinds import SYSTEM_KINDS
 
@@ -151,6 +151,13 @@ def scores_by_metric(record: qpb.RecordView) -> dict[str, qpb.ScoreView]:
     return {s.metric_id: s for s in record.scores if s.current}
 
 
+def reviewing(run: qpb.RunView) -> bool:
+    """Whether the run waits for reviewers: its records and machine scores are all in, so its
+    testcases against the previous run and its steps are shown as a finished run's are — loaded once
+    and kept (hx-preserve) across the progress polls, which go on until the reviews are done."""
+    return run.status == RunStatus.AWAITING_HUMAN_SCORING
+
+
 def routes(console: Console) -> list[Route]:
     def records_request(run_id: str, filters: RecordFilters) -> qpb.ListRecordsRequest:
         fields: dict[str, Any] = filters.request_fields()
@@ -205,6 +212,7 @@ def routes(console: Console) -> list[Route]:
                 "moved": changes(run, previous),
                 **table_context(project_id, run, page, filters),
                 "final": run.status in FINAL_STATUSES,
+                "reviewing": reviewing(run),
                 "retryable": retryable(run),
                 "archivable": run.status in ARCHIVABLE,
             },
@@ -228,6 +236,7 @@ def routes(console: Console) -> list[Route]:
         context = {
             "run": run,
             "final": final,
+            "reviewing": reviewing(run),
             "project_id": project_id,
             # A poll also brings the actions up to date (Cancel gone, Retry / Review come).
             "oob": live,
