@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 from scorekeeper.v1 import catalog_pb2 as cpb
 
 from scorekeeper_sdk import Client
@@ -315,5 +315,46 @@ async def test_the_run_page_follows_a_run_until_it_waits_for_reviewers(
         machines = await page.locator("#until-reviewers").inner_text()
         assert re.fullmatch(r"\(\d+\.\d s to execute and score, then the reviewers\)", machines), machines
         await screenshot(page, "run-awaiting-reviews-live")
+    finally:
+        await context.close()
+
+
+async def test_the_records_table_reloads_when_a_review_lands_but_not_under_the_reader(
+    browser: Browser, client: Client, stack: Stack
+) -> None:
+    """While a run waits for reviewers its page polls every second: the records table reloads only
+    when the counts changed (a review landed), and not while the reader is in it (typing a search)."""
+    project_id, metric_id, run_id, key = await _run_awaiting_reviews(client, stack, "table follows", 3)
+    context, page = await signed_in(browser, stack.console_url, key)
+    try:
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url.split("?")[0].rsplit("/", 1)[-1]))
+        await page.goto(f"/projects/{project_id}/runs/{run_id}")
+
+        async def polls(n: int) -> None:
+            seen = asked.count("progress")
+            while asked.count("progress") < seen + n:
+                await asyncio.sleep(0.1)
+
+        await polls(4)
+        assert asked.count("records") == 0  # nothing changed: the table stays as drawn
+        pending = page.locator("#records-table tbody td.score-cell .chip.pending")  # the reviews to come
+        assert await pending.count() == 3
+        # The reader types a search; a review lands meanwhile: the table waits for them.
+        search = page.locator("#records input[name=search]")
+        await search.fill("Capital")
+        records = [r.id async for r in client.records(run_id)]
+        await client.submit_human_score(records[0], metric_id, 5, reviewer="ann")
+        await polls(5)  # past the 3 s a reload may wait
+        assert asked.count("records") == 0
+        assert (await search.input_value(), await search.evaluate("e => e === document.activeElement")) == (
+            "Capital",
+            True,
+        )
+        # Once they leave it, the next poll brings the review in.
+        await page.locator("h1").click()
+        await polls(2)
+        assert asked.count("records") == 1
+        await expect(pending).to_have_count(2)
     finally:
         await context.close()

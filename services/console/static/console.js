@@ -142,6 +142,19 @@
     });
   });
 
+  // A live run's records table (_run_records.html) is stale when the counts its progress polls
+  // report (run-progressed) differ from the ones it was drawn with; it is told so (records-stale,
+  // which it reloads on at most every 3 s) unless the reader is in it. Decided here: the console's
+  // Content-Security-Policy forbids hx-trigger's filters, which htmx evaluates from strings.
+  document.addEventListener("run-progressed", function (event) {
+    var table = document.getElementById("records");
+    var counts = event.detail || {};
+    if (!table) return;
+    if (String(counts.records) === table.dataset.records && String(counts.scores) === table.dataset.scores) return;
+    if (document.activeElement && document.activeElement.closest("#records")) return;
+    htmx.trigger(table, "records-stale");
+  });
+
   // Run history: one chart per metric over the same runs, hover synchronised (echarts.connect).
   var charts = [];
   function drawHistory() {
