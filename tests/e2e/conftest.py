@@ -29,6 +29,7 @@ from shared.devstack.stack import Stack, StackConfig
 from shared.embedded_kafka import fast_join_env
 from shared.run_status import LIVE
 from tests.conftest import clone_database
+from tests.support.browser import page_problems
 from tests.support.fake_llm import FakeLlmServer, Reply
 from tests.support.judge_brain import judge_brain
 
@@ -144,6 +145,15 @@ async def _stop_what_is_left(shared: Stack, before: set[str]) -> None:
                     await admin.cancel_run(run.id)
             for schedule in await admin.list_schedules(project.id):
                 await admin.delete_schedule(schedule.id)
+
+
+@pytest.fixture(autouse=True)
+def no_page_problems() -> Iterator[None]:
+    """A test whose browser pages threw or had the console's CSP refuse something fails."""
+    page_problems()
+    yield
+    problems = page_problems()
+    assert not problems, "the pages went wrong:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -25,6 +25,27 @@ ARGS = [
 ]
 SCREENSHOTS = Path(".scorekeeper/screenshots")
 VIEWPORT = {"width": 1400, "height": 900}
+
+# What the pages of signed-in profiles did wrong: uncaught script errors and whatever the console's
+# Content-Security-Policy refused (an inline handler, a filter htmx evaluates from a string — which
+# fail silently for the visitor). tests/e2e/conftest.py fails the test that saw any.
+PAGE_PROBLEMS: list[str] = []
+
+
+def _watch(page: Page) -> None:
+    def said(message: ConsoleMessage) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            PAGE_PROBLEMS.append(f"{page.url}: {message.text}")
+
+    page.on("console", said)
+    page.on("pageerror", lambda error: PAGE_PROBLEMS.append(f"{page.url}: {error}"))
+
+
+def page_problems() -> list[str]:
+    """The problems seen since the last call (and forgets them)."""
+    seen = PAGE_PROBLEMS[:]
+    PAGE_PROBLEMS.clear()
+    return seen
 
 
 def require_chromium() -> None:
@@ -53,6 +74,7 @@ async def signed_in(
         accept_downloads=True,
         color_scheme=color_scheme,
     )
+    context.on("page", _watch)
     page = await context.new_page()
     await page.goto("/sign-in")
     await page.fill("input[name=api_key]", api_key)
