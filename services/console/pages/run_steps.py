@@ -1,7 +1,7 @@
 """The run page's steps across the run: where its calls spend their time, step by step (GetRunSteps
 over the steps its records hold), as a typical call's timeline. Loaded after the page, once the run
-has finished or waits for reviewers (its records no longer change); nothing when its records hold no steps. Each step
-links to the run's records that took it, its failures to those where it failed."""
+has finished or waits for reviewers (its records no longer change); nothing when its records hold
+no steps. Each step links to the run's records that took it, its failures to those where it failed."""
 
 from __future__ import annotations
 

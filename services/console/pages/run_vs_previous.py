@@ -1,8 +1,9 @@
-"""The run page's testcases against the previous run: once a run has finished (or waits for
-reviewers: its machine scores are in), which testcases
-regressed against its previous run (RunView.previous_run_id, of the same testset), the largest drop
-first, each opening the two side by side. Loaded after the page (a comparison of 100,000 testcases
-takes about a second), once: a finished run's scores no longer change by themselves."""
+"""The run page's testcases against the previous run: once a run has finished or waits for
+reviewers (its machine scores are in), which testcases regressed against its previous run
+(RunView.previous_run_id, of the same testset), the largest drop first, each opening the two side by
+side. Loaded after the page (a comparison of 100,000 testcases takes about a second), once: a
+finished run's scores no longer change by themselves, and while reviewers score, the page keeps what
+it loaded until the run completes (then loads it again)."""
 
 from __future__ import annotations
 
