@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from scorekeeper_sdk.tracing import step_time
 from scorekeeper_sdk.views import RunUsage
 
 
@@ -35,12 +36,15 @@ BY_KEY = {m.key: m for m in MEASURES}
 
 
 def amount(value: float | None, unit: str) -> str:
-    """A value as said: "350 ms", "1,204", "4.8" (tokens), "$0.0125"; "–" when unknown."""
+    """A value as said: "350 ms" ("0.38 ms", "2.5 ms" below 10 ms, as steps' times are), "1,204",
+    "4.8" (tokens), "$0.0125"; "–" when unknown."""
     if value is None:
         return "–"
     if unit == "usd":
         return f"${value:.4f}" if value < 100 else f"${value:,.2f}"
-    return f"{value:,.0f} ms" if unit == "ms" else f"{value:,.1f}".removesuffix(".0")
+    if unit == "ms":
+        return f"{value:,.0f} ms" if value >= 10 else step_time(value)
+    return f"{value:,.1f}".removesuffix(".0")
 
 
 def share(change: float) -> str:

@@ -275,6 +275,9 @@ def test_usage_against_a_baseline_is_told_per_record_and_left_out_where_neither_
     assert UsageChange("cost per record", 0.01, 0.01 * (1 - 1e-15), "usd").moved == "+0%"
     assert UsageChange("cost per record", 0.01, 0.00996, "usd").moved == "+0%"  # -0.4%
     assert UsageChange("cost per record", 0.01, 0.0099, "usd").moved == "-1%"
+    # A system answering in well under a millisecond: its latency said as steps' times are, not "0 ms".
+    assert UsageChange("latency", 0.31, 0.38, "ms").shown == "latency 0.31 ms → 0.38 ms (+23%)"
+    assert UsageChange("p95 latency", 4.25, 12.4, "ms").shown == "p95 latency 4.2 ms → 12 ms (+192%)"
     text = summary_markdown(RUN, [], None, baseline_run_id="r0", usage=changes)
     assert "| usage | baseline | this run | change |" in text
     assert "| latency | 350 ms | 700 ms | +100% |" in text and "| cost per record | – | $0.0250 | n/a |" in text

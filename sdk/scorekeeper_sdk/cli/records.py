@@ -162,7 +162,7 @@ def records_list(
             Text(brief(r.inputs)),
             Text(output),
             Text(verdicts(r.scores)),
-            f"{r.latency_ms:,.0f} ms",
+            usage_text.amount(r.latency_ms, "ms"),
             *used,
         )
     st.out.print(table)
@@ -187,7 +187,7 @@ def records_show(
     if record.trial:
         head.insert(3, f"trial {record.trial}")
     st.out.print(Text(" · ".join(head)))
-    used = [f"{record.latency_ms:,.0f} ms", f"{record.prompt_tokens + record.completion_tokens:,} tokens"]
+    used = [usage_text.amount(record.latency_ms, "ms"), f"{record.prompt_tokens + record.completion_tokens:,} tokens"]
     if record.cost_usd is not None:
         used.append(usage_text.amount(record.cost_usd, "usd"))
     st.out.print(Text(", ".join(used)))

@@ -125,8 +125,8 @@ def breakdown(
             Text(g.label, style="dim" if g.rest or g.no_value else ""),
             f"{g.baseline.records:,} → {g.records:,}" if baseline and g.baseline else f"{g.records:,}",
             f"{g.errored_records:,}",
-            f"{g.latency_p50_ms:,.0f} ms" if g.latency_p50_ms else "-",
-            f"{g.latency_p95_ms:,.0f} ms" if g.latency_p95_ms else "-",
+            amount(g.latency_p50_ms, "ms") if g.latency_p50_ms else "-",
+            amount(g.latency_p95_ms, "ms") if g.latency_p95_ms else "-",
             f"${g.cost_usd:,.4f}",
             *scores,
         )

@@ -14,7 +14,7 @@ from rich.text import Text
 from scorekeeper_sdk.cli.context import CliError
 from scorekeeper_sdk.clients import Scorekeeper
 from scorekeeper_sdk.text_diff import Part, output_text, sides
-from scorekeeper_sdk.usage import UsageChange
+from scorekeeper_sdk.usage import UsageChange, amount
 from scorekeeper_sdk.views import Record
 
 _STYLES = {"removed": "strike red", "added": "bold green", "same": ""}
@@ -37,7 +37,9 @@ def _record(console: Console, side: str, record: Record | None, parts: list[Part
     if record is None:
         console.print(f"  {side}: no such trial")
         return
-    console.print(f"  {side}: record {record.id} · {record.status} · {record.latency_ms:,.0f} ms", highlight=False)
+    console.print(
+        f"  {side}: record {record.id} · {record.status} · {amount(record.latency_ms, 'ms')}", highlight=False
+    )
     if record.status == "errored":
         console.print(Padding(Text(record.error, style="red"), (0, 0, 0, 4), expand=False))
     else:
